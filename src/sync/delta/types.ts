@@ -1,0 +1,180 @@
+/**
+ * The contract of the Delta reader: schema types, value representation, actions and
+ * change rows. Every other part of the engine speaks these types.
+ *
+ * Value representation (a value's meaning always comes from its field's DeltaType):
+ *   byte, short, integer      -> number
+ *   long                      -> bigint (never a JS number)
+ *   float, double             -> number (NaN / ±Infinity possible)
+ *   decimal(p, s)             -> string, canonical: optional '-', digits, and exactly `s`
+ *                                fraction digits when s > 0 ("123.45", "67.89000", "0.00")
+ *   string                    -> string
+ *   binary                    -> Uint8Array
+ *   boolean                   -> boolean
+ *   date                      -> number (days since 1970-01-01)
+ *   timestamp, timestamp_ntz  -> bigint (microseconds since 1970-01-01T00:00:00, UTC for
+ *                                timestamp; wall clock for ntz)
+ *   struct                    -> DeltaStruct (plain object keyed by logical field name)
+ *   array                     -> DeltaValue[]
+ *   map                       -> DeltaMap (a JS Map, insertion order kept)
+ *   null                      -> null
+ */
+
+export type PrimitiveTypeName =
+  | 'string'
+  | 'long'
+  | 'integer'
+  | 'short'
+  | 'byte'
+  | 'float'
+  | 'double'
+  | 'boolean'
+  | 'binary'
+  | 'date'
+  | 'timestamp'
+  | 'timestamp_ntz';
+
+export type DeltaType =
+  | { kind: 'primitive'; name: PrimitiveTypeName }
+  | { kind: 'decimal'; precision: number; scale: number }
+  | { kind: 'struct'; fields: DeltaField[] }
+  | { kind: 'array'; elementType: DeltaType; containsNull: boolean }
+  | { kind: 'map'; keyType: DeltaType; valueType: DeltaType; valueContainsNull: boolean };
+
+export interface DeltaField {
+  /** Logical name, what users see. */
+  name: string;
+  type: DeltaType;
+  nullable: boolean;
+  metadata: Record<string, unknown>;
+  /** Name of the column in parquet files: `delta.columnMapping.physicalName` or `name`. */
+  physicalName: string;
+  /** `delta.columnMapping.id` / parquet field_id when column mapping is on. */
+  fieldId?: number;
+}
+
+export interface DeltaStruct {
+  [field: string]: DeltaValue;
+}
+export type DeltaMap = Map<DeltaValue, DeltaValue>;
+export type DeltaValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | DeltaValue[]
+  | DeltaStruct
+  | DeltaMap;
+
+/** One row, keyed by logical column name (top-level columns incl. partition columns). */
+export type Row = Record<string, DeltaValue>;
+
+export type ChangeType = 'insert' | 'delete' | 'update_preimage' | 'update_postimage';
+
+/** One row of the Change Data Feed. */
+export interface ChangeRow {
+  changeType: ChangeType;
+  commitVersion: number;
+  /** Milliseconds since epoch: inCommitTimestamp, else commitInfo.timestamp, else file mtime. */
+  commitTimestamp: number;
+  values: Row;
+}
+
+// ---- Log actions (as in the protocol; only what the reader uses is typed) ----
+
+export interface DeletionVectorDescriptor {
+  storageType: 'u' | 'p' | 'i';
+  pathOrInlineDv: string;
+  offset?: number;
+  sizeInBytes: number;
+  cardinality: number;
+}
+
+export interface AddAction {
+  path: string; // URL-encoded, relative to the table root or an absolute URI
+  partitionValues: Record<string, string | null>;
+  size: number;
+  modificationTime: number;
+  dataChange: boolean;
+  stats?: string;
+  deletionVector?: DeletionVectorDescriptor | null;
+  baseRowId?: number;
+  defaultRowCommitVersion?: number;
+}
+
+export interface RemoveAction {
+  path: string;
+  deletionTimestamp?: number;
+  dataChange: boolean;
+  partitionValues?: Record<string, string | null>;
+  size?: number;
+  deletionVector?: DeletionVectorDescriptor | null;
+}
+
+export interface CdcAction {
+  path: string;
+  partitionValues: Record<string, string | null>;
+  size: number;
+  dataChange?: boolean;
+}
+
+export interface ProtocolAction {
+  minReaderVersion: number;
+  minWriterVersion: number;
+  readerFeatures?: string[];
+  writerFeatures?: string[];
+}
+
+export interface MetadataAction {
+  id: string;
+  name?: string | null;
+  description?: string | null;
+  format: { provider: string; options?: Record<string, string> };
+  schemaString: string;
+  partitionColumns: string[];
+  createdTime?: number | null;
+  configuration: Record<string, string>;
+}
+
+export interface CommitInfo {
+  timestamp?: number;
+  inCommitTimestamp?: number;
+  operation?: string;
+  operationParameters?: Record<string, unknown>;
+  engineInfo?: string;
+  [key: string]: unknown;
+}
+
+/** One decoded commit file. */
+export interface Commit {
+  version: number;
+  adds: AddAction[];
+  removes: RemoveAction[];
+  cdcs: CdcAction[];
+  protocol?: ProtocolAction;
+  metadata?: MetadataAction;
+  commitInfo?: CommitInfo;
+  /** Commit timestamp in ms (ICT, else commitInfo.timestamp, else file mtime). */
+  timestamp: number;
+}
+
+/** What `describe` reports. */
+export interface TableDescription {
+  path: string;
+  version: number;
+  timestamp: number;
+  protocol: ProtocolAction;
+  readerFeatures: string[];
+  writerFeatures: string[];
+  schema: DeltaField[];
+  partitionColumns: string[];
+  configuration: Record<string, string>;
+  cdfEnabled: boolean;
+  columnMappingMode: 'none' | 'name' | 'id';
+  numFiles: number;
+  /** Sum of numRecords from stats minus DV cardinalities; null when a file has no stats. */
+  numRows: number | null;
+  sizeInBytes: number;
+}

@@ -1,0 +1,62 @@
+/**
+ * Every failure the engine reports is a SyncError: classified where it enters, with a
+ * `kind` for programs, a `retry` policy, and a `hint` telling the user what to do next.
+ */
+export type SyncErrorKind =
+  | 'delta-protocol' // unsupported reader version / feature
+  | 'delta-log' // missing, corrupt or cleaned-up log
+  | 'delta-file' // a data / DV / cdc file is missing or corrupt
+  | 'cdf-not-enabled'
+  | 'cdf-range' // invalid or vacuumed CDF range
+  | 'time-travel' // version / timestamp outside the table's history
+  | 'mapping' // bad mapping file
+  | 'schema-drift'
+  | 'target' // Postgres errors that are not transient
+  | 'connection' // transient connection problems
+  | 'auth'
+  | 'cancelled'
+  | 'usage'; // bad CLI arguments
+
+export type RetryPolicy = 'auto' | 'manual' | 'never';
+
+export interface SyncErrorDetails {
+  /** Table path or name at fault, when there is one. */
+  table?: string;
+  version?: number;
+  column?: string;
+  setting?: string;
+  hint?: string;
+  retry?: RetryPolicy;
+  cause?: unknown;
+}
+
+export class SyncError extends Error {
+  readonly kind: SyncErrorKind;
+  readonly table?: string;
+  readonly version?: number;
+  readonly column?: string;
+  readonly setting?: string;
+  readonly hint?: string;
+  readonly retry: RetryPolicy;
+
+  constructor(kind: SyncErrorKind, message: string, details: SyncErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'SyncError';
+    this.kind = kind;
+    this.table = details.table;
+    this.version = details.version;
+    this.column = details.column;
+    this.setting = details.setting;
+    this.hint = details.hint;
+    this.retry = details.retry ?? 'never';
+  }
+
+  /** One line for logs and CLI stderr: message, then the hint. */
+  describe(): string {
+    return this.hint ? `${this.message}\nHint: ${this.hint}` : this.message;
+  }
+}
+
+export function isSyncError(e: unknown): e is SyncError {
+  return e instanceof SyncError;
+}
