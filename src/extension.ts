@@ -1,8 +1,77 @@
-import type * as vscode from 'vscode';
+import * as vscode from 'vscode';
+import { Settings } from './platform/Settings';
+import { MementoStateStore, VsCodeSecretStore } from './platform/VsCodeStores';
+import { PanelState } from './protocol/messages';
+import { DeltaTableInspector } from './views/DeltaTableInspector';
+import { MappingsModel } from './views/MappingsModel';
+import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
+import { registerMappingsCommands } from './views/MappingsCommands';
+import { PREVIEW_VIEW_TYPE, PreviewPanel } from './views/PreviewPanel';
+import { PROGRESS_VIEW_TYPE, ProgressPanel } from './views/ProgressPanel';
+import { RunController } from './views/RunController';
+import type { Services } from './views/Services';
+import { registerSourcesCommands } from './views/SourcesCommands';
+import { SourcesModel } from './views/SourcesModel';
+import { SourcesTreeDataProvider } from './views/SourcesTreeDataProvider';
+import { registerTargetsCommands } from './views/TargetsCommands';
+import { TargetsModel } from './views/TargetsModel';
+import { TargetsTreeDataProvider } from './views/TargetsTreeDataProvider';
 
-/** Activation only: builds services and registers disposables (the UI issue fills this in). */
-export function activate(_context: vscode.ExtensionContext): void {
-  // Registered in later increments.
+/** Activation only: builds services, registers views, commands and serializers. */
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Delta Sync', { log: true });
+  const settings = new Settings();
+  const inspector = new DeltaTableInspector();
+  const sources = new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector));
+  const targetsModel = new TargetsModel(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets));
+  const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder());
+  const runs = new RunController();
+  const s: Services = {
+    extensionUri: context.extensionUri,
+    log,
+    settings,
+    inspector,
+    sources,
+    targetsModel,
+    targets: new TargetsTreeDataProvider(targetsModel),
+    mappingsModel,
+    mappings: new MappingsTreeDataProvider(mappingsModel),
+    runs,
+  };
+
+  const mappingWatcher = vscode.workspace.createFileSystemWatcher(`**/${settings.mappingsFolder()}/*.json`);
+  const refreshMappings = (): void => s.mappings.refresh();
+  context.subscriptions.push(
+    log,
+    settings,
+    s.sources,
+    s.targets,
+    s.mappings,
+    vscode.window.registerTreeDataProvider('deltaSync.sources', s.sources),
+    vscode.window.registerTreeDataProvider('deltaSync.targets', s.targets),
+    vscode.window.registerTreeDataProvider('deltaSync.mappings', s.mappings),
+    settings.onDidChange(() => s.sources.refresh()),
+    mappingWatcher,
+    mappingWatcher.onDidCreate(refreshMappings),
+    mappingWatcher.onDidChange(refreshMappings),
+    mappingWatcher.onDidDelete(refreshMappings),
+    runs.onSnapshot((snap) => void vscode.commands.executeCommand('setContext', 'deltaSync.running', snap.status === 'running' || snap.status === 'stopping')),
+    vscode.window.registerWebviewPanelSerializer(PROGRESS_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => void ProgressPanel.adopt(panel, context.extensionUri, log, runs),
+    }),
+    vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, raw: unknown) => {
+        const state = PanelState.safeParse(raw);
+        if (state.success && state.data.panel === 'preview') PreviewPanel.adopt(panel, context.extensionUri, log, state.data.mapping);
+        else panel.dispose();
+      },
+    }),
+    ...registerSourcesCommands(s),
+    ...registerTargetsCommands(s),
+    ...registerMappingsCommands(s),
+  );
+  log.info('Delta Sync activated');
 }
 
 export function deactivate(): void {

@@ -1,0 +1,30 @@
+import { main } from './main';
+
+/**
+ * Binds `main` to the real process: argv, stdio, SIGINT/SIGTERM as an AbortSignal, and the
+ * exit code. Output is flushed before exiting because `process.exit` would cut pipes short.
+ */
+export async function runProcess(): Promise<void> {
+  const controller = new AbortController();
+  let interrupted = 0;
+  const onSignal = (): void => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130); // second Ctrl-C: stop now
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A reader that closes the pipe early (`| head`) is normal; do not crash on EPIPE.
+  // Other stdout errors are reported by the command's OutputStream; this listener only keeps
+  // an unhandled 'error' event from crashing the process.
+  process.stdout.on('error', () => undefined);
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signal: controller.signal,
+  });
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  process.exitCode = controller.signal.aborted && code === 0 ? 130 : code;
+}

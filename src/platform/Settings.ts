@@ -1,0 +1,73 @@
+import * as vscode from 'vscode';
+
+export type LogLevelSetting = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * Typed reads of the `deltaSync.*` settings declared in package.json. Defaults live in
+ * package.json; the fallbacks here only guard against a hand-edited wrong type.
+ */
+export class Settings implements vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when any `deltaSync.*` setting changes. */
+  readonly onDidChange = this.changed.event;
+  private readonly sub: vscode.Disposable;
+
+  constructor() {
+    this.sub = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('deltaSync')) this.changed.fire();
+    });
+  }
+
+  private get cfg(): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration('deltaSync');
+  }
+
+  /** Absolute folders; relative entries resolve against the first workspace folder. */
+  deltaFolders(): string[] {
+    const raw = this.cfg.get<unknown>('deltaFolders');
+    if (!Array.isArray(raw)) return [];
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    return raw
+      .filter((p): p is string => typeof p === 'string' && p.trim() !== '')
+      .map((p) => (base && !isAbsolute(p) ? joinPath(base, p) : p));
+  }
+
+  async addDeltaFolder(folder: string): Promise<void> {
+    const current = this.cfg.get<unknown>('deltaFolders');
+    const list = Array.isArray(current) ? current.filter((p): p is string => typeof p === 'string') : [];
+    if (list.includes(folder)) return;
+    // Workspace scope when a folder is open (the tables belong to the project), else user.
+    const target = vscode.workspace.workspaceFolders?.length
+      ? vscode.ConfigurationTarget.Workspace
+      : vscode.ConfigurationTarget.Global;
+    await this.cfg.update('deltaFolders', [...list, folder], target);
+  }
+
+  batchSize(): number {
+    const v = this.cfg.get<unknown>('sync.batchSize');
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 10000;
+  }
+
+  previewPageSize(): number {
+    const v = this.cfg.get<unknown>('preview.pageSize');
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 200;
+  }
+
+  mappingsFolder(): string {
+    const v = this.cfg.get<unknown>('mappingsFolder');
+    return typeof v === 'string' && v !== '' ? v : '.delta-sync';
+  }
+
+  dispose(): void {
+    this.sub.dispose();
+    this.changed.dispose();
+  }
+}
+
+function isAbsolute(p: string): boolean {
+  return p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p);
+}
+
+function joinPath(base: string, rel: string): string {
+  return vscode.Uri.joinPath(vscode.Uri.file(base), rel).fsPath;
+}

@@ -1,0 +1,195 @@
+/**
+ * The one protocol between the extension host and its webviews (Preview and Progress).
+ *
+ * Both sides import these zod schemas and `safeParse` every inbound message; nothing
+ * else is shared between `src/` and `media/`. Rules:
+ * - every message is an object discriminated on `type`;
+ * - a webview request carries an `id`; the host answers exactly once with
+ *   `{type: 'response', id, ok, error?, result?}`;
+ * - the host posts nothing until the webview has sent `ready` (the panel queues);
+ * - a webview never names a command or a file to run: requests are a closed set.
+ *
+ * Values cross as JSON (webview postMessage does not carry bigint), so cells are display
+ * strings formatted by the host; 64-bit integers and decimals never become JS numbers.
+ */
+import { z } from 'zod';
+
+export const PanelKind = z.enum(['preview', 'progress']);
+export type PanelKind = z.infer<typeof PanelKind>;
+
+const RequestId = z.string().min(1).max(64);
+
+// ---------------------------------------------------------------- shared payloads
+
+/** Error shape for responses and snapshots (a SyncError flattened). */
+export const ProtocolError = z.object({
+  message: z.string(),
+  kind: z.string().optional(),
+  hint: z.string().optional(),
+});
+export type ProtocolError = z.infer<typeof ProtocolError>;
+
+export const RunStatus = z.enum(['idle', 'running', 'stopping', 'succeeded', 'failed', 'cancelled']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** What the Progress panel renders: the host folds runner events into this and posts it, throttled. */
+export const ProgressSnapshot = z.object({
+  runId: z.string().nullable(),
+  mapping: z.string().nullable(),
+  mode: z.enum(['initial', 'incremental', 'dry-run']).nullable(),
+  status: RunStatus,
+  phase: z.string().nullable(),
+  fromVersion: z.number().int().nullable(),
+  toVersion: z.number().int().nullable(),
+  /** Version of the last committed batch. */
+  version: z.number().int().nullable(),
+  rowsRead: z.number().nonnegative(),
+  rowsApplied: z.number().nonnegative(),
+  totalRows: z.number().nonnegative().nullable(),
+  rowsPerSecond: z.number().nonnegative(),
+  etaSeconds: z.number().nonnegative().nullable(),
+  startedAt: z.number().nullable(),
+  updatedAt: z.number(),
+  warnings: z.array(z.string()),
+  error: ProtocolError.nullable(),
+});
+export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
+
+export const ChangeOp = z.enum(['insert', 'update', 'delete']);
+export type ChangeOp = z.infer<typeof ChangeOp>;
+
+export const PreviewColumn = z.object({
+  name: z.string(),
+  /** Delta type as shown to users ("long", "decimal(10,2)"). */
+  sourceType: z.string(),
+  /** Postgres type of the mapped column. */
+  targetType: z.string().nullable(),
+  isKey: z.boolean(),
+});
+export type PreviewColumn = z.infer<typeof PreviewColumn>;
+
+export const PreviewRow = z.object({
+  op: ChangeOp,
+  /** Display cells in `columns` order; null is SQL NULL. */
+  cells: z.array(z.string().nullable()),
+  /** For updates: the previous cells, same order (null where unknown). */
+  before: z.array(z.string().nullable()).nullable(),
+});
+export type PreviewRow = z.infer<typeof PreviewRow>;
+
+export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete']);
+export type PreviewFilter = z.infer<typeof PreviewFilter>;
+
+export const PreviewSummary = z.object({
+  mapping: z.string(),
+  sourceTable: z.string(),
+  targetTable: z.string(),
+  fromVersion: z.number().int().nullable(),
+  toVersion: z.number().int(),
+  inserts: z.number().int().nonnegative(),
+  updates: z.number().int().nonnegative(),
+  deletes: z.number().int().nonnegative(),
+});
+export type PreviewSummary = z.infer<typeof PreviewSummary>;
+
+export const PreviewPage = z.object({
+  filter: PreviewFilter,
+  offset: z.number().int().nonnegative(),
+  /** Rows matching the filter, when known. */
+  total: z.number().int().nonnegative().nullable(),
+  columns: z.array(PreviewColumn),
+  rows: z.array(PreviewRow),
+});
+export type PreviewPage = z.infer<typeof PreviewPage>;
+
+/** Persisted by the webview (`setState`) and handed back to the serializer on reload. */
+export const PanelState = z.discriminatedUnion('panel', [
+  z.object({ panel: z.literal('preview'), mapping: z.string() }),
+  z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
+]);
+export type PanelState = z.infer<typeof PanelState>;
+
+// ---------------------------------------------------------------- webview -> host
+
+export const ReadyMessage = z.object({ type: z.literal('ready'), panel: PanelKind });
+export const PreviewPageRequest = z.object({
+  type: z.literal('preview/page'),
+  id: RequestId,
+  filter: PreviewFilter,
+  offset: z.number().int().nonnegative(),
+  limit: z.number().int().min(1).max(1000),
+});
+export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId });
+export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
+export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
+
+export const WebviewToHost = z.discriminatedUnion('type', [
+  ReadyMessage,
+  PreviewPageRequest,
+  ApplyRequest,
+  CancelRequest,
+  StopRequest,
+]);
+export type WebviewToHost = z.infer<typeof WebviewToHost>;
+export type WebviewRequest = Exclude<WebviewToHost, { type: 'ready' }>;
+
+// ---------------------------------------------------------------- host -> webview
+
+export const InitMessage = z.object({
+  type: z.literal('init'),
+  state: PanelState,
+  /** Preview panels get the summary up front; the rows come by page requests. */
+  preview: PreviewSummary.nullable(),
+  progress: ProgressSnapshot.nullable(),
+});
+export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
+
+/** The result carried by a successful response, discriminated by what was asked. */
+export const ResponseResult = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('previewPage'), page: PreviewPage }),
+  z.object({ type: z.literal('accepted') }),
+]);
+export type ResponseResult = z.infer<typeof ResponseResult>;
+
+export const ResponseMessage = z.discriminatedUnion('ok', [
+  z.object({ type: z.literal('response'), id: RequestId, ok: z.literal(true), result: ResponseResult }),
+  z.object({ type: z.literal('response'), id: RequestId, ok: z.literal(false), error: ProtocolError }),
+]);
+export type ResponseMessage = z.infer<typeof ResponseMessage>;
+
+export const HostToWebview = z.discriminatedUnion("type", [InitMessage, ProgressMessage, ResponseMessage]);
+export type HostToWebview = z.infer<typeof HostToWebview>;
+
+/** Parses an inbound message; returns undefined (never throws) for anything off-protocol. */
+export function parseWebviewToHost(raw: unknown): WebviewToHost | undefined {
+  const r = WebviewToHost.safeParse(raw);
+  return r.success ? r.data : undefined;
+}
+
+export function parseHostToWebview(raw: unknown): HostToWebview | undefined {
+  const r = HostToWebview.safeParse(raw);
+  return r.success ? r.data : undefined;
+}
+
+/** The snapshot before any run: what a fresh Progress panel shows. */
+export function idleProgress(now: number): ProgressSnapshot {
+  return {
+    runId: null,
+    mapping: null,
+    mode: null,
+    status: 'idle',
+    phase: null,
+    fromVersion: null,
+    toVersion: null,
+    version: null,
+    rowsRead: 0,
+    rowsApplied: 0,
+    totalRows: null,
+    rowsPerSecond: 0,
+    etaSeconds: null,
+    startedAt: null,
+    updatedAt: now,
+    warnings: [],
+    error: null,
+  };
+}

@@ -1,0 +1,209 @@
+import { SyncError } from '../errors';
+import { loadDeletionVector } from './deletionVector';
+import { readParquetRows } from './parquetFile';
+import { parsePartitionValue } from './values';
+import { resolveActionPath } from './tablePaths';
+import type { ColumnMappingMode } from './schema';
+import type {
+  AddAction,
+  DeltaField,
+  DeltaValue,
+  MetadataAction,
+  ProtocolAction,
+  Row,
+  TableDescription,
+} from './types';
+
+export interface ReadOptions {
+  /** Maximum rows per yielded batch (default 10 000). */
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_BATCH_SIZE = 10_000;
+
+export function checkAborted(signal: AbortSignal | undefined, table: string): void {
+  if (signal?.aborted) throw new SyncError('cancelled', `Reading ${table} was cancelled.`, { table, retry: 'manual' });
+}
+
+/** Splits a table schema into the fields stored in parquet and the partition fields. */
+export function splitFields(schema: DeltaField[], partitionColumns: string[]): { data: DeltaField[]; partition: DeltaField[] } {
+  const parts = new Set(partitionColumns);
+  return { data: schema.filter((f) => !parts.has(f.name)), partition: schema.filter((f) => parts.has(f.name)) };
+}
+
+/**
+ * Builds a function that completes a data row with partition values (keys of
+ * `partitionValues` are physical names under column mapping, logical names otherwise) and
+ * puts the columns in schema order. Returns undefined when there is nothing to add.
+ */
+export function partitionFiller(
+  schema: DeltaField[],
+  partitionFields: DeltaField[],
+  partitionValues: Record<string, string | null>,
+): ((row: Row) => Row) | undefined {
+  if (partitionFields.length === 0) return undefined;
+  const parsed = new Map<string, DeltaValue>();
+  for (const f of partitionFields) {
+    const raw = f.physicalName in partitionValues ? partitionValues[f.physicalName] : partitionValues[f.name];
+    parsed.set(f.name, parsePartitionValue(raw, f.type, f.name));
+  }
+  const names = schema.map((f) => f.name);
+  return (row: Row): Row => {
+    const out: Row = {};
+    for (const n of names) {
+      const p = parsed.get(n);
+      out[n] = p !== undefined ? p : n in row ? row[n] : null;
+    }
+    for (const k of Object.keys(row)) if (!(k in out)) out[k] = row[k];
+    return out;
+  };
+}
+
+/**
+ * Collects rows into batches of exactly `size` (the last one smaller), so that many small
+ * files do not produce many tiny batches. Holds at most one batch.
+ */
+export class Batcher<T> {
+  private buf: T[] = [];
+  constructor(private readonly size: number) {}
+  /** Adds rows; returns full batches ready to yield. */
+  push(rows: T[]): T[][] {
+    const out: T[][] = [];
+    for (const r of rows) {
+      this.buf.push(r);
+      if (this.buf.length >= this.size) {
+        out.push(this.buf);
+        this.buf = [];
+      }
+    }
+    return out;
+  }
+  flush(): T[] | undefined {
+    if (this.buf.length === 0) return undefined;
+    const b = this.buf;
+    this.buf = [];
+    return b;
+  }
+}
+
+export interface SnapshotInit {
+  tablePath: string;
+  version: number;
+  timestamp: number;
+  protocol: ProtocolAction;
+  metadata: MetadataAction;
+  schema: DeltaField[];
+  columnMappingMode: ColumnMappingMode;
+  files: AddAction[];
+}
+
+/** The table at one version: its metadata, its live files, and a streaming row reader. */
+export class DeltaSnapshot {
+  readonly tablePath: string;
+  readonly version: number;
+  /** Commit timestamp of `version`, ms since epoch. */
+  readonly timestamp: number;
+  readonly protocol: ProtocolAction;
+  readonly metadata: MetadataAction;
+  readonly schema: DeltaField[];
+  readonly partitionColumns: string[];
+  readonly columnMappingMode: ColumnMappingMode;
+  /** Live files at `version`. */
+  readonly files: AddAction[];
+  readonly cdfEnabled: boolean;
+
+  constructor(init: SnapshotInit) {
+    this.tablePath = init.tablePath;
+    this.version = init.version;
+    this.timestamp = init.timestamp;
+    this.protocol = init.protocol;
+    this.metadata = init.metadata;
+    this.schema = init.schema;
+    this.partitionColumns = [...init.metadata.partitionColumns];
+    this.columnMappingMode = init.columnMappingMode;
+    this.files = init.files;
+    this.cdfEnabled = isCdfEnabled(init.metadata);
+  }
+
+  /**
+   * Streams the rows of the live files in batches of at most `batchSize` rows: deletion
+   * vectors applied, partition values added, logical column names, schema column order.
+   * Memory is bounded by the batch size and one parquet row group, not the table size.
+   */
+  async *rows(opts: ReadOptions = {}): AsyncGenerator<Row[]> {
+    const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_SIZE);
+    const { data, partition } = splitFields(this.schema, this.partitionColumns);
+    const batcher = new Batcher<Row>(batchSize);
+    for (const add of this.files) {
+      checkAborted(opts.signal, this.tablePath);
+      const filePath = resolveActionPath(this.tablePath, add.path, this.tablePath);
+      const fill = partitionFiller(this.schema, partition, add.partitionValues);
+      let keepRow: ((i: number) => boolean) | undefined;
+      if (add.deletionVector) {
+        const deleted = await loadDeletionVector(this.tablePath, add.deletionVector, this.tablePath);
+        if (deleted.size > 0) keepRow = (i) => !deleted.has(i);
+      }
+      for await (const rows of readParquetRows(filePath, {
+        fields: data,
+        columnMappingMode: this.columnMappingMode,
+        batchSize,
+        keepRow,
+        signal: opts.signal,
+        table: this.tablePath,
+        version: this.version,
+      })) {
+        for (const b of batcher.push(fill ? rows.map(fill) : rows)) yield b;
+      }
+    }
+    const last = batcher.flush();
+    if (last) yield last;
+  }
+
+  /** Summary of the snapshot; numRows comes from file stats minus DV cardinalities. */
+  describe(): TableDescription {
+    let numRows: number | null = 0;
+    let sizeInBytes = 0;
+    for (const f of this.files) {
+      sizeInBytes += f.size;
+      if (numRows === null) continue;
+      const n = numRecordsOf(f.stats);
+      numRows = n === undefined ? null : numRows + n - (f.deletionVector?.cardinality ?? 0);
+    }
+    return {
+      path: this.tablePath,
+      version: this.version,
+      timestamp: this.timestamp,
+      protocol: this.protocol,
+      readerFeatures: this.protocol.readerFeatures ?? [],
+      writerFeatures: this.protocol.writerFeatures ?? [],
+      schema: this.schema,
+      partitionColumns: this.partitionColumns,
+      configuration: this.metadata.configuration,
+      cdfEnabled: this.cdfEnabled,
+      columnMappingMode: this.columnMappingMode,
+      numFiles: this.files.length,
+      numRows,
+      sizeInBytes,
+    };
+  }
+}
+
+function numRecordsOf(stats: string | undefined): number | undefined {
+  if (!stats) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(stats);
+    if (typeof parsed === 'object' && parsed !== null && 'numRecords' in parsed) {
+      const n = (parsed as { numRecords: unknown }).numRecords;
+      return typeof n === 'number' ? n : undefined;
+    }
+  } catch {
+    /* unreadable stats count as missing */
+  }
+  return undefined;
+}
+
+/** `delta.enableChangeDataFeed` is a boolean table property ("true", case-insensitive). */
+export function isCdfEnabled(metadata: MetadataAction): boolean {
+  return (metadata.configuration['delta.enableChangeDataFeed'] ?? '').trim().toLowerCase() === 'true';
+}

@@ -1,0 +1,285 @@
+import { promises as fs } from 'node:fs';
+import { SyncError } from '../errors';
+import { streamChanges, validateCdfRange } from './ChangeDataFeed';
+import { listLog, oldestReconstructableVersion, readCommit, replayTo, versionTimestamp } from './DeltaLog';
+import type { LogListing } from './DeltaLog';
+import { DeltaSnapshot } from './DeltaSnapshot';
+import type { ReadOptions } from './DeltaSnapshot';
+import { assertReadable } from './protocolSupport';
+import { columnMappingModeOf, parseSchemaString } from './schema';
+import { normalizeTableRoot } from './tablePaths';
+import type { ChangeRow } from './types';
+
+export { DeltaSnapshot } from './DeltaSnapshot';
+export type { ReadOptions } from './DeltaSnapshot';
+
+/**
+ * Which version to read. Neither field = latest. `timestamp` = the latest version committed
+ * at or before it (Spark semantics); a timestamp before the first commit is a
+ * SyncError('time-travel'). Strings without a zone are UTC.
+ */
+export type SnapshotSpec = { version?: number; timestamp?: string | Date };
+
+/** A Change Data Feed range; every bound is inclusive. Strings without a zone are UTC. */
+export interface CdfRange {
+  startingVersion?: number;
+  startingTimestamp?: string | Date;
+  endingVersion?: number;
+  endingTimestamp?: string | Date;
+}
+
+export interface HistoryEntry {
+  version: number;
+  /** Commit timestamp, ms since epoch. */
+  timestamp: number;
+  operation?: string;
+  operationParameters?: Record<string, unknown>;
+  engineInfo?: string;
+}
+
+/**
+ * Parses a user timestamp to ms since epoch. ISO-8601 with or without a zone (no zone =
+ * UTC, unlike JS Date), a space instead of 'T' is accepted, digits beyond milliseconds are
+ * truncated. Throws SyncError('usage') when unreadable.
+ */
+export function parseTimestampArg(value: string | Date): number {
+  if (value instanceof Date) {
+    const t = value.getTime();
+    if (Number.isNaN(t)) throw new SyncError('usage', 'Invalid Date given as a timestamp.');
+    return t;
+  }
+  let s = value.trim().replace(' ', 'T');
+  // Cut sub-millisecond digits: JS Date only parses up to milliseconds reliably.
+  s = s.replace(/(\.\d{3})\d+/, '$1');
+  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(s);
+  if (/^\d{4}-\d{2}-\d{2}T/.test(s) && !hasZone) s += 'Z';
+  else if (/^\d{4}-\d{2}-\d{2}$/.test(s)) s += 'T00:00:00Z';
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) {
+    throw new SyncError('usage', `"${value}" is not a timestamp.`, { hint: 'Use ISO-8601, e.g. 2024-01-06T15:44:59.570Z (no zone = UTC).' });
+  }
+  return t;
+}
+
+function checkVersionArg(v: number, what: string): void {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new SyncError('usage', `${what} must be a non-negative integer, got ${String(v)}.`);
+  }
+}
+
+/** A local Delta table (a folder with `_delta_log/`). Every call re-lists the log. */
+export class DeltaTable {
+  /** Absolute path of the table root. */
+  readonly path: string;
+  /** Commit timestamps by version; commits are immutable, so this never goes stale. */
+  private readonly timestamps = new Map<number, number>();
+
+  private constructor(tablePath: string) {
+    this.path = tablePath;
+  }
+
+  /**
+   * Opens a table by folder path or file:// URI. Throws SyncError('delta-log') when the
+   * folder or its `_delta_log` is missing or holds no commit.
+   */
+  static async open(location: string): Promise<DeltaTable> {
+    const root = normalizeTableRoot(location);
+    let isDir = false;
+    try {
+      isDir = (await fs.stat(root)).isDirectory();
+    } catch (cause) {
+      throw new SyncError('delta-log', `Table path ${root} does not exist.`, {
+        table: root,
+        cause,
+        hint: 'Check the path; it must be the table root folder, the one that contains _delta_log/.',
+      });
+    }
+    if (!isDir) {
+      throw new SyncError('delta-log', `Table path ${root} is not a folder.`, {
+        table: root,
+        hint: 'Give the table root folder, the one that contains _delta_log/.',
+      });
+    }
+    await listLog(root); // validates _delta_log
+    return new DeltaTable(root);
+  }
+
+  async latestVersion(): Promise<number> {
+    return (await listLog(this.path)).latestVersion;
+  }
+
+  /** The table at a version (see SnapshotSpec); checks the protocol is readable. */
+  async snapshot(spec: SnapshotSpec = {}): Promise<DeltaSnapshot> {
+    const listing = await listLog(this.path);
+    let version: number;
+    if (spec.version !== undefined && spec.timestamp !== undefined) {
+      throw new SyncError('usage', 'Give either a version or a timestamp to time travel, not both.', { table: this.path });
+    }
+    if (spec.version !== undefined) {
+      checkVersionArg(spec.version, 'The version');
+      version = spec.version;
+    } else if (spec.timestamp !== undefined) {
+      version = await this.versionAtOrBefore(listing, parseTimestampArg(spec.timestamp), spec.timestamp);
+    } else version = listing.latestVersion;
+
+    const state = await replayTo(listing, version, { files: true });
+    assertReadable(state.protocol, this.path, version);
+    const mode = columnMappingModeOf(state.metadata.configuration);
+    const schema = parseSchemaString(state.metadata.schemaString, mode, this.path);
+    return new DeltaSnapshot({
+      tablePath: this.path,
+      version,
+      timestamp: await this.timestampOf(listing, version),
+      protocol: state.protocol,
+      metadata: state.metadata,
+      schema,
+      columnMappingMode: mode,
+      files: [...state.files.values()],
+    });
+  }
+
+  /**
+   * Resolves a CDF range to versions. Timestamps: start = first version committed at/after
+   * startingTimestamp, end = last version at/before endingTimestamp. An end after the latest
+   * version is clamped to it. Errors (SyncError with table, version, hint): start > end or
+   * start > latest -> 'cdf-range'; a commit file in the range gone -> 'cdf-range' naming the
+   * first missing version; CDF not enabled at a version -> 'cdf-not-enabled' naming it;
+   * unsupported protocol at a version -> 'delta-protocol'.
+   */
+  async resolveCdfRange(range: CdfRange): Promise<{ start: number; end: number }> {
+    const listing = await listLog(this.path);
+    const { start, end } = await this.rangeVersions(listing, range);
+    await validateCdfRange(listing, start, end, false);
+    return { start, end };
+  }
+
+  /**
+   * Streams the CDF in commit-version order, batches of <= batchSize rows. All range
+   * errors (see resolveCdfRange), and files of the range that are gone (VACUUM) ->
+   * 'cdf-range' naming the file, are thrown before the first batch.
+   */
+  async *changes(range: CdfRange, opts: ReadOptions = {}): AsyncGenerator<ChangeRow[]> {
+    const listing = await listLog(this.path);
+    const { start, end } = await this.rangeVersions(listing, range);
+    const validated = await validateCdfRange(listing, start, end, true);
+    yield* streamChanges(listing, validated, opts);
+  }
+
+  /** Commits still in the log, newest first (like DESCRIBE HISTORY). */
+  async history(): Promise<HistoryEntry[]> {
+    const listing = await listLog(this.path);
+    const out: HistoryEntry[] = [];
+    for (let i = listing.commitVersions.length - 1; i >= 0; i--) {
+      const v = listing.commitVersions[i];
+      const c = await readCommit(listing, v);
+      this.timestamps.set(v, c.timestamp);
+      const e: HistoryEntry = { version: v, timestamp: c.timestamp };
+      if (c.commitInfo?.operation !== undefined) e.operation = c.commitInfo.operation;
+      if (c.commitInfo?.operationParameters !== undefined) e.operationParameters = c.commitInfo.operationParameters;
+      if (c.commitInfo?.engineInfo !== undefined) e.engineInfo = c.commitInfo.engineInfo;
+      out.push(e);
+    }
+    return out;
+  }
+
+  // ---- internals ----
+
+  private async timestampOf(listing: LogListing, version: number): Promise<number> {
+    const cached = this.timestamps.get(version);
+    if (cached !== undefined) return cached;
+    const t = await versionTimestamp(listing, version);
+    if (listing.commits.has(version)) this.timestamps.set(version, t);
+    return t;
+  }
+
+  /** Commit versions still in the log with their timestamps, ascending. */
+  private async timeline(listing: LogListing): Promise<Array<{ version: number; timestamp: number }>> {
+    const out: Array<{ version: number; timestamp: number }> = [];
+    for (const v of listing.commitVersions) out.push({ version: v, timestamp: await this.timestampOf(listing, v) });
+    return out;
+  }
+
+  private async versionAtOrBefore(listing: LogListing, ts: number, original: string | Date): Promise<number> {
+    const timeline = await this.timeline(listing);
+    let found: number | undefined;
+    for (const e of timeline) if (e.timestamp <= ts) found = e.version;
+    if (found === undefined) {
+      const first = timeline[0];
+      throw new SyncError(
+        'time-travel',
+        `No version of ${this.path} was committed at or before ${new Date(ts).toISOString()}` +
+          (first ? `; the earliest available commit is version ${first.version} at ${new Date(first.timestamp).toISOString()}.` : '.'),
+        { table: this.path, hint: `Choose a timestamp after the earliest available commit (asked: ${String(original instanceof Date ? original.toISOString() : original)}).` },
+      );
+    }
+    const oldest = oldestReconstructableVersion(listing);
+    if (oldest !== undefined && found < oldest) {
+      throw new SyncError('time-travel', `Version ${found} of ${this.path} (the one at ${new Date(ts).toISOString()}) can no longer be read: its log was cleaned up.`, {
+        table: this.path,
+        version: found,
+        hint: `Read a version from ${oldest} on.`,
+      });
+    }
+    return found;
+  }
+
+  private async rangeVersions(listing: LogListing, range: CdfRange): Promise<{ start: number; end: number }> {
+    const latest = listing.latestVersion;
+    const table = this.path;
+    if (range.startingVersion !== undefined && range.startingTimestamp !== undefined) {
+      throw new SyncError('usage', 'Give either a starting version or a starting timestamp, not both.', { table });
+    }
+    if (range.endingVersion !== undefined && range.endingTimestamp !== undefined) {
+      throw new SyncError('usage', 'Give either an ending version or an ending timestamp, not both.', { table });
+    }
+    let start = 0;
+    if (range.startingVersion !== undefined) {
+      checkVersionArg(range.startingVersion, 'The starting version');
+      start = range.startingVersion;
+    } else if (range.startingTimestamp !== undefined) {
+      const ts = parseTimestampArg(range.startingTimestamp);
+      const timeline = await this.timeline(listing);
+      const hit = timeline.find((e) => e.timestamp >= ts);
+      if (!hit) {
+        throw new SyncError('cdf-range', `No version of ${table} was committed at or after ${new Date(ts).toISOString()}; the latest is version ${latest}.`, {
+          table,
+          version: latest,
+          hint: 'There are no changes after that timestamp yet.',
+        });
+      }
+      start = hit.version;
+    }
+    let end = latest;
+    if (range.endingVersion !== undefined) {
+      checkVersionArg(range.endingVersion, 'The ending version');
+      end = Math.min(range.endingVersion, latest);
+    } else if (range.endingTimestamp !== undefined) {
+      const ts = parseTimestampArg(range.endingTimestamp);
+      const timeline = await this.timeline(listing);
+      let hit: number | undefined;
+      for (const e of timeline) if (e.timestamp <= ts) hit = e.version;
+      if (hit === undefined) {
+        throw new SyncError('cdf-range', `No version of ${table} was committed at or before ${new Date(ts).toISOString()}.`, {
+          table,
+          hint: 'Choose an ending timestamp after the first available commit.',
+        });
+      }
+      end = hit;
+    }
+    if (start > latest) {
+      throw new SyncError('cdf-range', `The starting version ${start} is after the latest version ${latest} of ${table}.`, {
+        table,
+        version: start,
+        hint: 'There are no changes to read yet; start at most at the latest version.',
+      });
+    }
+    if (start > end) {
+      throw new SyncError('cdf-range', `The CDF range of ${table} is empty: starting version ${start} is after ending version ${end}.`, {
+        table,
+        version: start,
+        hint: 'Give a starting version/timestamp at or before the ending one.',
+      });
+    }
+    return { start, end };
+  }
+}

@@ -1,0 +1,185 @@
+import { SyncError } from '../errors';
+import type { DeltaField, DeltaType } from '../delta/types';
+import type { Mapping, SchemaDriftPolicy } from './mappingSchema';
+import { defaultPgType, formatDeltaType, isSelected, sameDeltaType, targetColumnFor } from './resolveColumns';
+import type { TargetColumn } from './resolveColumns';
+
+/** A synced column whose Delta type or nullability changed. */
+export interface RetypedColumn {
+  /** The column as synced so far. */
+  column: TargetColumn;
+  to: DeltaType;
+  toNullable: boolean;
+  /**
+   * True when the existing Postgres column still holds every new value: same Postgres type
+   * (e.g. byte -> short, both smallint; a struct gaining a field, jsonb either way; or a
+   * `columns.types` override that already fits) and no NOT NULL being relaxed.
+   */
+  compatible: boolean;
+}
+
+/** One `ALTER TABLE ... ADD COLUMN` for the Postgres writer (always nullable: old rows have no value). */
+export interface AddColumnSpec {
+  source: string;
+  column: string;
+  pgType: string;
+}
+
+export type DriftDecision =
+  | 'none' // nothing changed that matters
+  | 'continue' // only compatible retypes: keep going with the new types
+  | 'add-columns' // run `addColumns`, then sync `columns`
+  | 'ignore-new' // new columns are not synced; sync `columns`
+  | 'fail'; // stop with `error`
+
+export interface DriftReport {
+  /** New Delta columns the mapping's include/exclude would sync. */
+  added: TargetColumn[];
+  /** Synced columns no longer in the Delta schema. */
+  removed: TargetColumn[];
+  retyped: RetypedColumn[];
+  decision: DriftDecision;
+  addColumns: AddColumnSpec[];
+  /** The columns to sync from here on (the old list when the decision is 'fail'). */
+  columns: TargetColumn[];
+  error?: SyncError;
+}
+
+export interface DriftContext {
+  /** For selection, rename and types of new columns; without it, every new column counts, unrenamed. */
+  mapping?: Mapping;
+  /** Table name or path for messages. */
+  table?: string;
+  /** The version the synced columns were resolved at, and the version being read. */
+  fromVersion?: number;
+  toVersion?: number;
+}
+
+function describeCol(c: TargetColumn): string {
+  return c.source === c.target ? `"${c.source}"` : `"${c.source}" (-> "${c.target}")`;
+}
+
+/**
+ * Compares the columns synced so far with the table's current Delta schema and decides
+ * what to do under the mapping's `schemaDrift` policy:
+ *   - fail: any added column, removed column or incompatible retype -> 'fail';
+ *   - add-columns: added columns -> ALTER TABLE ADD COLUMN specs; removed/incompatible -> 'fail';
+ *   - ignore-new: added columns are left out; removed/incompatible -> 'fail'.
+ * Removed and incompatible retyped columns always fail: Postgres would silently get nulls
+ * or reject values, and only the user can choose between a migration and a reload.
+ * Compatible retypes never fail; they are reported and `columns` carries the new types.
+ * Never throws: the error is returned so a preview can show it.
+ */
+export function detectDrift(
+  mappingColumns: readonly TargetColumn[],
+  deltaSchema: readonly DeltaField[],
+  policy: SchemaDriftPolicy,
+  ctx: DriftContext = {},
+): DriftReport {
+  const current = new Map(deltaSchema.map((f) => [f.name, f]));
+  const syncedSources = new Set(mappingColumns.map((c) => c.source));
+
+  const removed = mappingColumns.filter((c) => !current.has(c.source));
+  const retyped: RetypedColumn[] = [];
+  const kept: TargetColumn[] = [];
+  for (const c of mappingColumns) {
+    const f = current.get(c.source);
+    if (!f) continue;
+    if (sameDeltaType(c.deltaType, f.type) && c.nullable === f.nullable) {
+      kept.push(c);
+      continue;
+    }
+    const override = ctx.mapping?.columns.types?.[c.target];
+    const newPg = override ?? defaultPgType(f.type);
+    const compatible = newPg === c.pgType && !(f.nullable && !c.nullable);
+    retyped.push({ column: c, to: f.type, toNullable: f.nullable, compatible });
+    kept.push(compatible ? { ...c, deltaType: f.type, nullable: f.nullable } : c);
+  }
+
+  const added: TargetColumn[] = [];
+  for (const f of deltaSchema) {
+    if (syncedSources.has(f.name)) continue;
+    if (ctx.mapping && !isSelected(ctx.mapping, f.name)) continue;
+    added.push(
+      ctx.mapping
+        ? targetColumnFor(ctx.mapping, f)
+        : { source: f.name, target: f.name, deltaType: f.type, pgType: defaultPgType(f.type), nullable: f.nullable },
+    );
+  }
+
+  const incompatible = retyped.filter((r) => !r.compatible);
+  const base = { added, removed, retyped };
+  const failWith = (reason: string, hint: string): DriftReport => {
+    const where = ctx.table ? ` of ${ctx.table}` : '';
+    const when =
+      ctx.fromVersion !== undefined && ctx.toVersion !== undefined
+        ? ` between version ${ctx.fromVersion} and version ${ctx.toVersion}`
+        : ctx.toVersion !== undefined
+          ? ` at version ${ctx.toVersion}`
+          : '';
+    const parts: string[] = [];
+    if (added.length) parts.push(`added ${added.map((c) => `${describeCol(c)} ${formatDeltaType(c.deltaType)}`).join(', ')}`);
+    if (removed.length) parts.push(`removed ${removed.map(describeCol).join(', ')}`);
+    if (incompatible.length) {
+      parts.push(
+        `changed ${incompatible
+          .map(
+            (r) =>
+              `${describeCol(r.column)} ${formatDeltaType(r.column.deltaType)}${r.column.nullable ? '' : ' not null'} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`,
+          )
+          .join(', ')}`,
+      );
+    }
+    const first = removed[0]?.source ?? incompatible[0]?.column.source ?? added[0]?.source;
+    const error = new SyncError('schema-drift', `The schema${where} changed${when}: ${parts.join('; ')}. ${reason}`, {
+      table: ctx.table,
+      version: ctx.toVersion,
+      column: first,
+      setting: 'schemaDrift',
+      hint,
+      retry: 'manual',
+    });
+    return { ...base, decision: 'fail', addColumns: [], columns: [...mappingColumns], error };
+  };
+
+  const reloadHint =
+    'Removed or retyped columns need a decision: migrate the Postgres table (or add a columns.types override that fits), or run the initial load again.';
+  if (removed.length || incompatible.length) {
+    return failWith(
+      `schemaDrift '${policy}' does not handle removed or incompatibly retyped columns.`,
+      reloadHint,
+    );
+  }
+  if (added.length === 0) {
+    return { ...base, decision: retyped.length ? 'continue' : 'none', addColumns: [], columns: kept };
+  }
+  switch (policy) {
+    case 'fail':
+      return failWith(
+        "schemaDrift is 'fail'.",
+        "Set schemaDrift to 'add-columns' to add them to the Postgres table, or 'ignore-new' (or columns.exclude) to leave them out.",
+      );
+    case 'ignore-new':
+      return { ...base, decision: 'ignore-new', addColumns: [], columns: kept };
+    case 'add-columns': {
+      const taken = new Map(kept.map((c) => [c.target, c.source]));
+      const softCol = ctx.mapping?.deletes.mode === 'soft-delete' ? ctx.mapping.deletes.column : undefined;
+      for (const c of added) {
+        const clash = taken.get(c.target) ?? (c.target === softCol ? 'deletes.column' : undefined);
+        if (clash !== undefined || c.target.includes('\u0000') || Buffer.byteLength(c.target, 'utf8') > 63) {
+          return failWith(
+            `The new column ${describeCol(c)} cannot be added as Postgres column "${c.target}"${clash ? ` (already used by ${clash === 'deletes.column' ? 'deletes.column' : `"${clash}"`})` : ' (not a valid name)'}.`,
+            `Add "${c.source}" to columns.rename or columns.exclude.`,
+          );
+        }
+        taken.set(c.target, c.source);
+      }
+      return {
+        ...base,
+        decision: 'add-columns',
+        addColumns: added.map((c) => ({ source: c.source, column: c.target, pgType: c.pgType })),
+        columns: [...kept, ...added.map((c) => ({ ...c, nullable: true }))],
+      };
+    }
+  }
+}

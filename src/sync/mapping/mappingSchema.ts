@@ -1,0 +1,241 @@
+import { z } from 'zod';
+
+/**
+ * The mapping file (`.delta-sync/<name>.json`): which Delta table feeds which Postgres
+ * table, and how. This module holds only the zod schema and its types; `parseMapping`
+ * (loadMapping.ts) adds the cross-field checks and the error formatting, and
+ * `scripts/gen-mapping-schema.ts` exports the JSON Schema that editors use for completion.
+ *
+ * The schema must stay representable in JSON Schema: no transforms, only defaults and
+ * refinements that JSON Schema can express (`z.toJSONSchema` throws otherwise).
+ *
+ * Name spaces: `columns.include`, `columns.exclude` and the keys of `columns.rename` name
+ * Delta (source) columns; the values of `columns.rename`, the keys of `columns.types`,
+ * `key` and `deletes.column` name target (Postgres) columns.
+ */
+
+/** Postgres truncates identifiers longer than 63 bytes (NAMEDATALEN - 1). */
+export const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * Names we write into the target. Restricted on purpose (even though we always quote):
+ * a plain identifier is portable across psql, ORMs and GRANTs, and never collides after
+ * Postgres' silent truncation.
+ */
+export const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+const IDENTIFIER_MESSAGE =
+  'must be a valid identifier (a letter or _, then letters, digits, _ or $; at most 63 characters)';
+
+const identifier = z.string().regex(IDENTIFIER_RE, { error: IDENTIFIER_MESSAGE });
+
+/** A Delta column name as the user sees it: anything non-empty (Delta allows spaces etc.). */
+const sourceColumn = z.string().min(1, { error: 'must be a non-empty column name' });
+
+const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
+  z.array(item).refine((xs) => new Set(xs).size === xs.length, {
+    error: `must not list the same ${what} twice`,
+  });
+
+/**
+ * A Postgres type name in a safe grammar, never arbitrary SQL: one or more identifier
+ * words separated by single spaces (optionally schema-qualified first word), an optional
+ * `(p)` or `(p,s)` after any word, and optional trailing `[]`s. Accepts `text`, `bigint`,
+ * `numeric(38,9)`, `double precision`, `timestamp(3) with time zone`, `varchar(20)[]`,
+ * `public.my_enum`. No quotes, semicolons or comments can pass, so it can be spliced into
+ * DDL as-is.
+ */
+export const PG_TYPE_RE =
+  /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?(\(\d{1,4}(, ?\d{1,4})?\))?( [A-Za-z_][A-Za-z0-9_]*(\(\d{1,4}(, ?\d{1,4})?\))?)*(\[\])*$/;
+
+export const pgTypeSchema = z
+  .string()
+  .max(100, { error: 'is too long for a type name' })
+  .regex(PG_TYPE_RE, {
+    error:
+      'must be a Postgres type name such as text, bigint, numeric(38,9), double precision, timestamptz or text[] (no SQL expressions)',
+  });
+
+/** A `${env:NAME}` reference: the value is read from the environment at run time. */
+export const ENV_REF_RE = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
+/** A connection saved in the extension (secrets live in SecretStorage, not in the file). */
+export const CONNECTION_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const POSTGRES_URL_RE = /^postgres(ql)?:\/\//;
+
+/**
+ * A postgres URL with a password is refused: mapping files live in the workspace and are
+ * meant to be committed, and credentials in plain text is the top complaint about data
+ * extensions. Use a named connection or `${env:DATABASE_URL}` instead.
+ */
+function urlHasPassword(s: string): boolean {
+  try {
+    const u = new URL(s);
+    if (u.password !== '') return true;
+    return u.searchParams.has('password');
+  } catch {
+    return false;
+  }
+}
+
+const targetConnection = z
+  .string()
+  .min(1, { error: 'must name a connection' })
+  .superRefine((s, ctx) => {
+    if (ENV_REF_RE.test(s) || CONNECTION_NAME_RE.test(s)) return;
+    if (POSTGRES_URL_RE.test(s)) {
+      if (urlHasPassword(s)) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'must not contain a password: use a saved connection name or ${env:DATABASE_URL} so the secret stays out of the workspace',
+        });
+      }
+      return;
+    }
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be a saved connection name, a postgres:// URL without a password, or an environment reference like ${env:DATABASE_URL}',
+    });
+  })
+  .meta({
+    description:
+      'A saved connection name, a postgres:// URL without a password, or ${env:VAR} (read from the environment at run time).',
+  });
+
+/** `catalog.schema.table`; parts may be back-quoted when they contain other characters. */
+export const UC_TABLE_RE = /^(`[^`]+`|[A-Za-z0-9_-]+)\.(`[^`]+`|[A-Za-z0-9_-]+)\.(`[^`]+`|[A-Za-z0-9_-]+)$/;
+
+export const deltaSourceSchema = z.strictObject({
+  type: z.literal('delta'),
+  path: z.string().min(1, { error: 'must be a table folder path' }).meta({
+    description:
+      'Folder of the Delta table (the one holding _delta_log). Relative paths resolve against the folder of the mapping file.',
+  }),
+});
+
+export const databricksSourceSchema = z.strictObject({
+  type: z.literal('databricks'),
+  connection: z.string().min(1, { error: 'must name a Databricks connection' }),
+  table: z.string().regex(UC_TABLE_RE, { error: 'must be a three-part name catalog.schema.table' }),
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [deltaSourceSchema, databricksSourceSchema]);
+
+export const targetSchema = z.strictObject({
+  connection: targetConnection,
+  schema: identifier.default('public'),
+  table: identifier,
+});
+
+export const columnsSchema = z.strictObject({
+  include: uniqueList(sourceColumn, 'column')
+    .min(1, { error: 'must list at least one column (omit it to sync every column)' })
+    .optional()
+    .meta({ description: 'Delta columns to sync (default: all). Source names.' }),
+  exclude: uniqueList(sourceColumn, 'column')
+    .optional()
+    .meta({ description: 'Delta columns not to sync. Source names.' }),
+  rename: z
+    .record(sourceColumn, identifier)
+    .optional()
+    .meta({ description: 'Delta column name -> Postgres column name.' }),
+  types: z
+    .record(identifier, pgTypeSchema)
+    .optional()
+    .meta({ description: 'Postgres column name (after rename) -> Postgres type, overriding the default type map.' }),
+});
+
+export const deletesSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('delete') }).meta({ description: 'Delete the target row.' }),
+  z.strictObject({ mode: z.literal('ignore') }).meta({ description: 'Keep the target row.' }),
+  z
+    .strictObject({
+      mode: z.literal('soft-delete'),
+      column: identifier,
+      kind: z.enum(['boolean', 'timestamp']),
+    })
+    .meta({
+      description:
+        'Keep the row and mark it: boolean sets the column to true (false on upsert); timestamp sets it to the commit time of the delete (null on upsert).',
+    }),
+]);
+
+export const schemaDriftSchema = z.enum(['fail', 'add-columns', 'ignore-new']).meta({
+  description:
+    "What to do when the Delta schema changes: fail (default), add-columns (ALTER TABLE ADD COLUMN for new columns), ignore-new (do not sync new columns). Removed or retyped columns always fail.",
+});
+
+export const batchSchema = z.strictObject({
+  maxRows: z.int().positive().default(50_000).meta({
+    description: 'Distinct keys per transaction. A batch ends at a version boundary, so one huge commit can exceed it.',
+  }),
+  maxBytes: z.int().positive().default(64 * 1024 * 1024).meta({
+    description: 'Approximate bytes of row data per transaction (same version-boundary rule as maxRows).',
+  }),
+  maxRowsPerSecond: z.number().positive().optional(),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/**
+ * One condition of a backfill filter. Values are JSON scalars interpreted with the column's
+ * Delta type; give 64-bit integers, decimals and timestamps as strings so no precision is
+ * lost in JSON numbers.
+ */
+export const filterConditionSchema = z.discriminatedUnion('op', [
+  z.strictObject({ column: sourceColumn, op: z.enum(['is null', 'is not null']) }),
+  z.strictObject({ column: sourceColumn, op: z.enum(['=', '!=', '<', '<=', '>', '>=']), value: scalar }),
+  z.strictObject({
+    column: sourceColumn,
+    op: z.literal('in'),
+    values: z.array(scalar).min(1, { error: 'must list at least one value' }),
+  }),
+]);
+
+export const filterSchema = z
+  .array(filterConditionSchema)
+  .min(1, { error: 'must hold at least one condition (omit it to load every row)' })
+  .meta({ description: 'Row filter for initial loads and backfills: all conditions must hold. Source column names.' });
+
+export const initialLoadSchema = z.strictObject({
+  mode: z.enum(['swap', 'merge']).default('swap').meta({
+    description: 'swap: load into a new table and swap it in; merge: upsert into the existing table.',
+  }),
+});
+
+/** Slug: lowercase letters, digits, - and _; used in file names and state rows. */
+export const PIPELINE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+export const mappingSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z.string().regex(PIPELINE_NAME_RE, {
+      error: 'must be a slug: lowercase letters, digits, - or _, starting with a letter or digit (at most 63)',
+    }),
+    source: sourceSchema,
+    target: targetSchema,
+    key: uniqueList(identifier, 'key column')
+      .min(1, { error: 'must list at least one column (omit it to use the target primary key)' })
+      .optional()
+      .meta({ description: "Target column names forming the row key (default: the target table's primary key)." }),
+    columns: columnsSchema.prefault({}),
+    deletes: deletesSchema.prefault({ mode: 'delete' }),
+    schemaDrift: schemaDriftSchema.default('fail'),
+    batch: batchSchema.prefault({}),
+    initialLoad: initialLoadSchema.prefault({}),
+    filter: filterSchema.optional(),
+    deadLetter: z.boolean().default(false).meta({
+      description: 'Write rows the target rejects to a dead-letter table instead of failing the batch.',
+    }),
+  })
+  .meta({ title: 'delta-neon-sync mapping', description: 'One Delta table synced into one Postgres table.' });
+
+/** A parsed mapping (defaults filled in). */
+export type Mapping = z.output<typeof mappingSchema>;
+/** What a user writes. */
+export type MappingInput = z.input<typeof mappingSchema>;
+export type DeletePolicy = Mapping['deletes'];
+export type SchemaDriftPolicy = Mapping['schemaDrift'];
+export type FilterCondition = z.output<typeof filterConditionSchema>;
+export type MappingSource = Mapping['source'];
+

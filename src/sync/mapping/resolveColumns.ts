@@ -1,0 +1,238 @@
+import { SyncError } from '../errors';
+import type { DeltaField, DeltaType } from '../delta/types';
+import type { Mapping } from './mappingSchema';
+
+/** One synced column: where it comes from in Delta and what it becomes in Postgres. */
+export interface TargetColumn {
+  /** Delta (logical) column name: the key in a change row's `values`. */
+  source: string;
+  /** Postgres column name (after rename). */
+  target: string;
+  deltaType: DeltaType;
+  /** Postgres type (the default map, or `columns.types`). Safe to splice into DDL. */
+  pgType: string;
+  nullable: boolean;
+}
+
+/**
+ * The default Delta -> Postgres type map. Nested types become jsonb (as Databricks synced
+ * tables do); timestamp is UTC so it is timestamptz, timestamp_ntz is wall clock so it is
+ * timestamp (both keep microseconds); byte has no 1-byte Postgres type so it widens.
+ */
+export function defaultPgType(t: DeltaType): string {
+  switch (t.kind) {
+    case 'decimal':
+      return `numeric(${t.precision},${t.scale})`;
+    case 'struct':
+    case 'array':
+    case 'map':
+      return 'jsonb';
+    case 'primitive':
+      switch (t.name) {
+        case 'string':
+          return 'text';
+        case 'long':
+          return 'bigint';
+        case 'integer':
+          return 'integer';
+        case 'short':
+        case 'byte':
+          return 'smallint';
+        case 'double':
+          return 'double precision';
+        case 'float':
+          return 'real';
+        case 'boolean':
+          return 'boolean';
+        case 'date':
+          return 'date';
+        case 'timestamp':
+          return 'timestamptz';
+        case 'timestamp_ntz':
+          return 'timestamp';
+        case 'binary':
+          return 'bytea';
+      }
+  }
+}
+
+/** `decimal(10,2)`, `array<string>`: for messages. */
+export function formatDeltaType(t: DeltaType): string {
+  switch (t.kind) {
+    case 'primitive':
+      return t.name;
+    case 'decimal':
+      return `decimal(${t.precision},${t.scale})`;
+    case 'array':
+      return `array<${formatDeltaType(t.elementType)}>`;
+    case 'map':
+      return `map<${formatDeltaType(t.keyType)},${formatDeltaType(t.valueType)}>`;
+    case 'struct':
+      return `struct<${t.fields.map((f) => `${f.name}:${formatDeltaType(f.type)}`).join(',')}>`;
+  }
+}
+
+/** Structural equality of Delta types (nullability of nested elements included). */
+export function sameDeltaType(a: DeltaType, b: DeltaType): boolean {
+  switch (a.kind) {
+    case 'primitive':
+      return b.kind === 'primitive' && a.name === b.name;
+    case 'decimal':
+      return b.kind === 'decimal' && a.precision === b.precision && a.scale === b.scale;
+    case 'array':
+      return b.kind === 'array' && a.containsNull === b.containsNull && sameDeltaType(a.elementType, b.elementType);
+    case 'map':
+      return (
+        b.kind === 'map' &&
+        a.valueContainsNull === b.valueContainsNull &&
+        sameDeltaType(a.keyType, b.keyType) &&
+        sameDeltaType(a.valueType, b.valueType)
+      );
+    case 'struct':
+      return (
+        b.kind === 'struct' &&
+        a.fields.length === b.fields.length &&
+        a.fields.every((f, i) => {
+          const g = b.fields[i]!;
+          return f.name === g.name && f.nullable === g.nullable && sameDeltaType(f.type, g.type);
+        })
+      );
+  }
+}
+
+function utf8Bytes(s: string): number {
+  return Buffer.byteLength(s, 'utf8');
+}
+
+function unknownColumn(field: string, name: string, schema: readonly DeltaField[]): SyncError {
+  const ci = schema.find((f) => f.name.toLowerCase() === name.toLowerCase());
+  const names = schema.map((f) => f.name);
+  return new SyncError('mapping', `${field}: column "${name}" is not in the Delta table`, {
+    column: name,
+    setting: field,
+    hint: ci
+      ? `Did you mean "${ci.name}"? Column names are case-sensitive here.`
+      : `The table's columns are: ${names.slice(0, 30).join(', ')}${names.length > 30 ? ', ...' : ''}.`,
+  });
+}
+
+/** The Delta column a target column name comes from, given the mapping's renames. */
+export function sourceNameOf(mapping: Mapping, target: string): string {
+  for (const [src, tgt] of Object.entries(mapping.columns.rename ?? {})) if (tgt === target) return src;
+  return target;
+}
+
+/** The TargetColumn a Delta field becomes under the mapping's rename and types (no selection). */
+export function targetColumnFor(mapping: Mapping, f: DeltaField): TargetColumn {
+  const target = mapping.columns.rename?.[f.name] ?? f.name;
+  return {
+    source: f.name,
+    target,
+    deltaType: f.type,
+    pgType: mapping.columns.types?.[target] ?? defaultPgType(f.type),
+    nullable: f.nullable,
+  };
+}
+
+/** Whether the mapping's include/exclude selects a Delta column. */
+export function isSelected(mapping: Mapping, name: string): boolean {
+  const { include, exclude } = mapping.columns;
+  if (include && !include.includes(name)) return false;
+  return !(exclude ?? []).includes(name);
+}
+
+/**
+ * The target columns of a mapping for a Delta schema, in Delta schema order, with
+ * include/exclude/rename/types applied. Throws SyncError('mapping') naming the column when
+ * the mapping names a column the table lacks (include, exclude, rename, types, key), when
+ * two columns end in the same target name, when a target name is too long or holds NUL
+ * (an unrenamed Delta name can), or when the soft-delete column clashes with a data column.
+ */
+export function resolveColumns(mapping: Mapping, deltaSchema: readonly DeltaField[]): TargetColumn[] {
+  const byName = new Set(deltaSchema.map((f) => f.name));
+  const c = mapping.columns;
+  (c.include ?? []).forEach((n, i) => {
+    if (!byName.has(n)) throw unknownColumn(`columns.include[${i}]`, n, deltaSchema);
+  });
+  (c.exclude ?? []).forEach((n, i) => {
+    if (!byName.has(n)) throw unknownColumn(`columns.exclude[${i}]`, n, deltaSchema);
+  });
+  for (const n of Object.keys(c.rename ?? {})) {
+    if (!byName.has(n)) throw unknownColumn(`columns.rename.${n}`, n, deltaSchema);
+  }
+
+  const out: TargetColumn[] = [];
+  const seen = new Map<string, string>();
+  for (const f of deltaSchema) {
+    if (!isSelected(mapping, f.name)) continue;
+    const col = targetColumnFor(mapping, f);
+    if (col.target.includes('\u0000') || utf8Bytes(col.target) > 63) {
+      throw new SyncError(
+        'mapping',
+        `Delta column "${f.name}" cannot be a Postgres column name (${col.target.includes('\u0000') ? 'it contains NUL' : 'longer than 63 bytes'})`,
+        { column: f.name, setting: 'columns.rename', hint: `Add "${f.name}": "<new_name>" to columns.rename, or exclude it.` },
+      );
+    }
+    const prev = seen.get(col.target);
+    if (prev !== undefined) {
+      throw new SyncError('mapping', `Delta columns "${prev}" and "${f.name}" both map to Postgres column "${col.target}"`, {
+        column: f.name,
+        setting: 'columns.rename',
+        hint: 'Rename or exclude one of them.',
+      });
+    }
+    seen.set(col.target, f.name);
+    out.push(col);
+  }
+
+  for (const t of Object.keys(c.types ?? {})) {
+    if (!seen.has(t)) {
+      throw new SyncError('mapping', `columns.types.${t}: "${t}" is not a synced Postgres column`, {
+        column: t,
+        setting: `columns.types.${t}`,
+        hint: `columns.types is keyed by Postgres names (after rename). Synced columns: ${[...seen.keys()].join(', ')}.`,
+      });
+    }
+  }
+  (mapping.key ?? []).forEach((k, i) => {
+    if (!seen.has(k)) {
+      throw new SyncError('mapping', `key[${i}]: "${k}" is not a synced Postgres column`, {
+        column: k,
+        setting: `key[${i}]`,
+        hint: `key is given in Postgres names (after rename). Synced columns: ${[...seen.keys()].join(', ')}.`,
+      });
+    }
+  });
+  if (mapping.deletes.mode === 'soft-delete' && seen.has(mapping.deletes.column)) {
+    throw new SyncError(
+      'mapping',
+      `deletes.column: "${mapping.deletes.column}" is also a data column (from Delta column "${seen.get(mapping.deletes.column)}")`,
+      { column: mapping.deletes.column, setting: 'deletes.column', hint: 'Pick another soft-delete column name, or exclude/rename the data column.' },
+    );
+  }
+  if (out.length === 0) {
+    throw new SyncError('mapping', 'The mapping selects no columns of the Delta table', {
+      setting: 'columns',
+      hint: 'Check columns.include / columns.exclude.',
+    });
+  }
+  return out;
+}
+
+/**
+ * The Delta (source) names of the key columns, in key order: what NetChangeBuffer needs.
+ * `key` holds Postgres names; pass the primary key read from the target when the mapping
+ * has none.
+ */
+export function keySourceColumns(columns: readonly TargetColumn[], key: readonly string[]): string[] {
+  return key.map((k) => {
+    const c = columns.find((x) => x.target === k);
+    if (!c) {
+      throw new SyncError('mapping', `Key column "${k}" is not a synced column`, {
+        column: k,
+        hint: 'Key columns must be synced: check columns.include / columns.exclude and key.',
+      });
+    }
+    return c.source;
+  });
+}

@@ -1,0 +1,295 @@
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Row } from '../delta/types';
+import { SyncError } from '../errors';
+import { classifyPgError, pgErrorFields } from './classifyPgError';
+import { CopyRowEncoder, ValueEncodeError, rowToJson } from './copyEncoder';
+import { copyRows } from './copyRows';
+import type { RowBatches } from './copyRows';
+import { deleteUsingStagingSql, upsertFromStagingSql } from './mergeSql';
+import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import type { TableRef } from './quoteIdent';
+import { renderCreateTable, validateColumns } from './renderCreateTable';
+import type { TargetColumn } from './renderCreateTable';
+import { STATE_SCHEMA, writeCheckpoint, writeDeadLetters } from './stateTables';
+import type { CheckpointInput, DeadLetterInput } from './stateTables';
+
+export interface ApplyChangesOptions {
+  table: TableRef;
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  /** Net upserts: at most one row per key (several rows for one key fail with 21000). */
+  upserts: RowBatches;
+  /** Keys to delete: rows holding at least the key columns' source fields. */
+  deletes: RowBatches;
+  checkpoint: CheckpointInput;
+  /** Set rows that violate constraints aside in delta_neon_sync.dead_letters and apply the rest. */
+  deadLetter?: boolean;
+  /**
+   * When given, the stored checkpoint version must equal this (null: no checkpoint yet);
+   * otherwise nothing is applied (another run got there first).
+   */
+  expectVersion?: number | bigint | null;
+  /** Staged rows per COPY chunk in dead-letter / dry-run mode (a savepoint each); default 10000. */
+  batchRows?: number;
+}
+
+/** A row that Postgres (or the encoder) refused. */
+export interface RejectedRow {
+  op: 'upsert' | 'delete';
+  /** Exact JSON of the key columns (target names). */
+  keyJson: string | null;
+  /** Exact JSON of the row (target names). */
+  rowJson: string | null;
+  sqlstate: string | null;
+  message: string;
+  /** staging: refused while encoding/COPYing (never staged); apply: refused by the target's constraints. */
+  phase: 'staging' | 'apply';
+}
+
+export interface ApplyResult {
+  inserted: number;
+  updated: number;
+  /** Upserts whose row was already identical. */
+  unchanged: number;
+  deleted: number;
+  /** Deletes whose key was not in the target. */
+  deleteMissing: number;
+  /** Rows set aside (dead letters, or the errors a dry run found). */
+  rejected: RejectedRow[];
+  staged: { upserts: number; deletes: number };
+}
+
+const UP: TableRef = { name: 'dns_stage_upserts' };
+const DEL: TableRef = { name: 'dns_stage_deletes' };
+const ORD = '__dns_ord';
+
+/** SQLSTATE classes a row can be set aside for: data exceptions (22) and integrity constraints (23). */
+function isRowLevel(e: unknown): boolean {
+  if (e instanceof ValueEncodeError) return true;
+  const code = pgErrorFields(e)?.code ?? '';
+  return code.startsWith('22') || code.startsWith('23');
+}
+
+/**
+ * Applies one batch of net changes and advances the checkpoint in ONE transaction:
+ * temp staging tables (ON COMMIT DROP) filled by COPY, `DELETE ... USING` the staged keys,
+ * then `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM` (so
+ * re-applying a batch changes nothing), then the checkpoint upsert. Either all of it
+ * commits or none (a dropped connection leaves target and checkpoint as they were).
+ * `client` must not be inside a transaction; call ensureStateTables once before.
+ * On a 'connection' SyncError the client is unusable: release it with the error.
+ */
+export async function applyChanges(client: ClientBase, opts: ApplyChangesOptions): Promise<ApplyResult> {
+  return run(client, opts, false);
+}
+
+/**
+ * Dry run: everything applyChanges does, inside a transaction that is rolled back. Rows
+ * that would fail are reported one by one (savepoints are used only once a whole
+ * statement fails, to isolate the failing rows). Nothing is written, not even dead letters.
+ */
+export async function dryRunChanges(client: ClientBase, opts: ApplyChangesOptions): Promise<ApplyResult> {
+  return run(client, { ...opts, deadLetter: true }, true);
+}
+
+async function run(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
+  validateColumns(opts.columns, opts.key, opts.table);
+  const label = displayName(opts.table);
+  const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
+  const result: ApplyResult = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [], staged: { upserts: 0, deletes: 0 } };
+  const isolate = opts.deadLetter === true;
+  try {
+    await client.query('BEGIN');
+    try {
+      // Serializes runs of one pipeline; the checkpoint check below is then reliable.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${opts.checkpoint.pipeline}`]);
+      if (opts.expectVersion !== undefined) {
+        const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [opts.checkpoint.pipeline]);
+        const have = cur.rows[0]?.version ?? null;
+        const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
+        if (have !== want) {
+          throw new SyncError('target', `The checkpoint of pipeline "${opts.checkpoint.pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
+            table: label,
+            retry: 'manual',
+            hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
+          });
+        }
+      }
+      await client.query(`${renderCreateTable(UP, opts.columns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
+      await client.query(`${renderCreateTable(DEL, keyColumns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
+      if (isolate) {
+        result.staged.upserts = await stageIsolating(client, UP, opts.columns, opts.key, opts.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
+        result.staged.deletes = await stageIsolating(client, DEL, keyColumns, opts.key, opts.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
+      } else {
+        result.staged.upserts = await copyRows(client, UP, opts.columns, opts.upserts);
+        result.staged.deletes = await copyRows(client, DEL, keyColumns, opts.deletes);
+      }
+      // Temp tables have no statistics; without them the planner guesses badly on big batches.
+      if (result.staged.upserts > 1000) await client.query(`ANALYZE ${qualifiedRef(UP)}`);
+      if (result.staged.deletes > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
+
+      const runDelete = async (where: string): Promise<{ deleted: number }> => {
+        const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key, where));
+        return { deleted: r.rowCount ?? 0 };
+      };
+      const runUpsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
+        const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key, where ? `WHERE ${where}` : ''));
+        return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
+      };
+      // Deletes first: a key deleted and re-inserted in the batch ends up present.
+      const d = isolate
+        ? await withIsolation(client, DEL, keyColumns, opts.key, 'delete', result.staged.deletes, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }))
+        : await runDelete('');
+      const u = isolate
+        ? await withIsolation(client, UP, opts.columns, opts.key, 'upsert', result.staged.upserts, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }))
+        : await runUpsert('');
+      result.deleted = d.deleted;
+      result.inserted = u.inserted;
+      result.updated = u.updated;
+      const applyRejects = (op: 'upsert' | 'delete'): number => result.rejected.filter((r) => r.op === op && r.phase === 'apply').length;
+      result.unchanged = result.staged.upserts - applyRejects('upsert') - u.inserted - u.updated;
+      result.deleteMissing = result.staged.deletes - applyRejects('delete') - d.deleted;
+      if (dryRun) {
+        await client.query('ROLLBACK');
+        return result;
+      }
+      if (result.rejected.length > 0) {
+        const letters: DeadLetterInput[] = result.rejected.map((r) => ({
+          pipeline: opts.checkpoint.pipeline,
+          keyJson: r.keyJson,
+          rowJson: r.rowJson,
+          sqlstate: r.sqlstate,
+          message: r.message,
+          version: opts.checkpoint.version,
+        }));
+        await writeDeadLetters(client, letters);
+      }
+      await writeCheckpoint(client, opts.checkpoint, result.inserted + result.updated + result.deleted);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  } catch (e) {
+    throw classifyPgError(e, { table: label, version: Number(opts.checkpoint.version), action: dryRun ? 'checking changes (dry run)' : 'applying changes' });
+  }
+}
+
+function keyJsonOf(row: Row, keyColumns: readonly TargetColumn[]): string {
+  return rowToJson(row, keyColumns);
+}
+
+/**
+ * Stages rows batch by batch, each COPY under a savepoint. Rows the encoder refuses are
+ * set aside before COPY; when the server refuses a line (type error for an overridden
+ * pgType), that line is set aside and the batch retried.
+ */
+async function stageIsolating(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], key: readonly string[], batches: RowBatches, op: 'upsert' | 'delete', rejected: RejectedRow[], batchRows: number): Promise<number> {
+  const encoder = new CopyRowEncoder(columns);
+  const keyColumns = key.map((k) => columns.find((c) => c.name === k) as TargetColumn);
+  const sql = `COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
+  let staged = 0;
+  let pending: { row: Row; line: string }[] = [];
+  const flush = async (): Promise<void> => {
+    while (pending.length > 0) {
+      await client.query('SAVEPOINT dns_stage');
+      try {
+        const text = pending.map((p) => p.line).join('');
+        await pipeline(Readable.from([Buffer.from(text, 'utf8')]), client.query(copyFrom(sql)));
+        await client.query('RELEASE SAVEPOINT dns_stage');
+        staged += pending.length;
+        pending = [];
+      } catch (e) {
+        await client.query('ROLLBACK TO SAVEPOINT dns_stage');
+        const f = pgErrorFields(e);
+        const line = /line (\d+)/.exec(f?.where ?? '')?.[1];
+        if (!isRowLevel(e) || line === undefined) throw e;
+        const idx = Number(line) - 1;
+        const bad = pending[idx];
+        if (!bad) throw e;
+        rejected.push({ op, keyJson: keyJsonOf(bad.row, keyColumns), rowJson: rowToJson(bad.row, columns), sqlstate: f?.code ?? null, message: f?.message ?? String(e), phase: 'staging' });
+        pending.splice(idx, 1);
+      }
+    }
+  };
+  for await (const batch of batches) {
+    for (const row of batch) {
+      try {
+        pending.push({ row, line: encoder.encode(row) });
+      } catch (e) {
+        if (!(e instanceof ValueEncodeError)) throw e;
+        rejected.push({ op, keyJson: keyJsonOf(row, keyColumns), rowJson: rowToJson(row, columns), sqlstate: e.sqlstate, message: e.message, phase: 'staging' });
+      }
+      if (pending.length >= batchRows) await flush();
+    }
+  }
+  await flush();
+  return staged;
+}
+
+/**
+ * Runs `stmt` over all staged rows; if it fails on a row-level error, numbers the staged
+ * rows and bisects under savepoints until each failing row is isolated, recording it in
+ * `rejected` and applying all the others.
+ */
+async function withIsolation<T>(
+  client: ClientBase,
+  staging: TableRef,
+  columns: readonly TargetColumn[],
+  key: readonly string[],
+  op: 'upsert' | 'delete',
+  count: number,
+  stmt: (where: string) => Promise<T>,
+  rejected: RejectedRow[],
+  zero: T,
+  add: (a: T, b: T) => T,
+): Promise<T> {
+  if (count === 0) return zero;
+  await client.query('SAVEPOINT dns_all');
+  try {
+    const r = await stmt('');
+    await client.query('RELEASE SAVEPOINT dns_all');
+    return r;
+  } catch (e) {
+    await client.query('ROLLBACK TO SAVEPOINT dns_all');
+    if (!isRowLevel(e)) throw e;
+  }
+  // Numbering the rows rewrites the temp table once; only on this failure path.
+  await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD COLUMN ${quoteIdent(ORD)} bigserial`);
+  const n = Number((await client.query<{ n: bigint }>(`SELECT max(${quoteIdent(ORD)})::int8 AS n FROM ${qualifiedRef(staging)}`)).rows[0]?.n ?? 0n);
+  const keyNames = key.map((k) => k);
+  const colNames = columns.map((c) => c.name);
+  let total = zero;
+  const range = async (lo: number, hi: number): Promise<void> => {
+    await client.query('SAVEPOINT dns_range');
+    try {
+      const r = await stmt(`${quoteIdent(ORD)} BETWEEN ${lo} AND ${hi}`);
+      await client.query('RELEASE SAVEPOINT dns_range');
+      total = add(total, r);
+      return;
+    } catch (e) {
+      await client.query('ROLLBACK TO SAVEPOINT dns_range');
+      if (!isRowLevel(e)) throw e;
+      if (lo === hi) {
+        const f = pgErrorFields(e);
+        const row = await client.query<{ k: string | null; r: string | null }>(
+          `SELECT jsonb_object($1::text[], ARRAY[${keyNames.map((k) => `s.${quoteIdent(k)}::text`).join(', ')}])::text AS k,
+                  jsonb_object($2::text[], ARRAY[${colNames.map((c) => `s.${quoteIdent(c)}::text`).join(', ')}])::text AS r
+             FROM ${qualifiedRef(staging)} s WHERE s.${quoteIdent(ORD)} = $3::int8`,
+          [keyNames, colNames, String(lo)],
+        );
+        rejected.push({ op, keyJson: row.rows[0]?.k ?? null, rowJson: row.rows[0]?.r ?? null, sqlstate: f?.code ?? null, message: f?.message ?? String(e), phase: 'apply' });
+        return;
+      }
+    }
+    const mid = Math.floor((lo + hi) / 2);
+    await range(lo, mid);
+    await range(mid + 1, hi);
+  };
+  await range(1, n);
+  return total;
+}

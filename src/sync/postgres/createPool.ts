@@ -1,0 +1,258 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import type { CustomTypesConfig, PoolConfig } from 'pg';
+import { SyncError } from '../errors';
+
+/** libpq's sslmode values (allow is treated like prefer). */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface CreatePoolOptions {
+  /** Pool size; default 4 (the engine uses one connection per apply, plus reads). */
+  max?: number;
+  /** ms; default 30000. */
+  connectionTimeoutMillis?: number;
+  /** ms; default 10000. */
+  idleTimeoutMillis?: number;
+  /** Sent as application_name unless the URL has one. */
+  applicationName?: string;
+  /** Overrides sslmode from the URL. */
+  sslMode?: SslMode;
+}
+
+// OIDs of the types whose default node-postgres parsing is lossy or timezone-dependent.
+const OID = {
+  int8: 20,
+  int8Array: 1016,
+  numeric: 1700,
+  numericArray: 1231,
+  date: 1082,
+  dateArray: 1182,
+  timestamp: 1114,
+  timestampArray: 1115,
+  timestamptz: 1184,
+  timestamptzArray: 1185,
+} as const;
+
+const identity = (v: string): string => v;
+
+type NestedArray<T> = (T | null | NestedArray<T>)[];
+
+/**
+ * Parses Postgres array text output (`{1,NULL,"a b"}`, nested for several dimensions);
+ * elements go through `conv`, NULL stays null.
+ */
+export function parseTextArray<T>(text: string, conv: (e: string) => T): NestedArray<T> {
+  let i = 0;
+  // Arrays with custom bounds print a "[1:2]=" prefix.
+  if (text[0] === '[') i = text.indexOf('=') + 1;
+  const parse = (): NestedArray<T> => {
+    const out: NestedArray<T> = [];
+    i++; // '{'
+    while (i < text.length) {
+      const ch = text[i];
+      if (ch === '}') {
+        i++;
+        return out;
+      }
+      if (ch === ',') {
+        i++;
+        continue;
+      }
+      if (ch === '{') {
+        out.push(parse());
+        continue;
+      }
+      if (ch === '"') {
+        let s = '';
+        i++;
+        while (i < text.length && text[i] !== '"') {
+          if (text[i] === '\\') i++;
+          s += text[i];
+          i++;
+        }
+        i++;
+        out.push(conv(s));
+        continue;
+      }
+      let j = i;
+      while (j < text.length && text[j] !== ',' && text[j] !== '}') j++;
+      const raw = text.slice(i, j);
+      out.push(raw === 'NULL' ? null : conv(raw));
+      i = j;
+    }
+    return out;
+  };
+  return parse();
+}
+
+/**
+ * Per-connection type parsers (never pg's global ones, which other code in the same
+ * process may rely on): int8 -> bigint; numeric, date, timestamp, timestamptz -> the
+ * server's text (no float rounding, no lossy JS Date, no local-timezone shifts).
+ */
+export const exactTypes: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (format === undefined || format === 'text') {
+      switch (oid) {
+        case OID.int8:
+          return (v: string) => BigInt(v);
+        case OID.int8Array:
+          return (v: string) => parseTextArray(v, (e) => BigInt(e));
+        case OID.numeric:
+        case OID.date:
+        case OID.timestamp:
+        case OID.timestamptz:
+          return identity;
+        case OID.numericArray:
+        case OID.dateArray:
+        case OID.timestampArray:
+        case OID.timestamptzArray:
+          return (v: string) => parseTextArray(v, (e) => e);
+      }
+    }
+    return pg.types.getTypeParser(oid, format);
+  }) as CustomTypesConfig['getTypeParser'],
+};
+
+interface ParsedUrl {
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  params: Map<string, string>;
+}
+
+/** Parses postgres:// and postgresql:// URLs (host may also come from ?host=/socket/dir). */
+export function parsePostgresUrl(url: string): ParsedUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new SyncError('usage', 'The connection string is not a valid postgres:// URL.', {
+      hint: 'Use postgresql://user:password@host:5432/dbname?sslmode=require',
+    });
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new SyncError('usage', `The connection string must start with postgresql:// (got ${u.protocol}//).`);
+  }
+  const params = new Map<string, string>();
+  for (const [k, v] of u.searchParams) params.set(k, v);
+  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  return {
+    host: params.get('host') ?? (hostname === '' ? undefined : decodeURIComponent(hostname)),
+    port: params.has('port') ? Number(params.get('port')) : u.port ? Number(u.port) : undefined,
+    user: params.get('user') ?? (u.username ? decodeURIComponent(u.username) : undefined),
+    password: params.get('password') ?? (u.password ? decodeURIComponent(u.password) : undefined),
+    database: params.get('dbname') ?? (db === '' ? undefined : db),
+    params,
+  };
+}
+
+function isLocalHost(host: string | undefined): boolean {
+  if (host === undefined || host.startsWith('/')) return true;
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * TLS settings for one sslmode, applied to this pool's connections only.
+ * - disable: no TLS. require: TLS, no certificate check (libpq semantics), unless a root
+ *   certificate is given, which makes it verify-ca (as libpq does).
+ * - verify-ca: chain checked against sslrootcert (or the system CAs), host name not checked.
+ * - verify-full: chain and host name checked; SNI is always sent for host names, which
+ *   Neon needs to route the connection.
+ * - prefer/allow and no sslmode: node-postgres cannot fall back from TLS to plain on one
+ *   connection attempt, so this picks up front: plain for loopback and Unix sockets, TLS
+ *   without verification elsewhere. That is the one difference from libpq.
+ */
+export function sslConfigFor(mode: SslMode | undefined, host: string | undefined, params: Map<string, string>): false | ConnectionOptions {
+  const rootCertPath = params.get('sslrootcert');
+  const readFile = (p: string | undefined): string | undefined => {
+    if (p === undefined || p === 'system') return undefined;
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new SyncError('usage', `Cannot read the TLS file ${p}: ${(e as Error).message}`, { setting: 'sslrootcert' });
+    }
+  };
+  const sni = host !== undefined && !host.startsWith('/') && net.isIP(host) === 0 ? { servername: host } : {};
+  const clientCert = {
+    ...(params.get('sslcert') ? { cert: readFile(params.get('sslcert')) } : {}),
+    ...(params.get('sslkey') ? { key: readFile(params.get('sslkey')) } : {}),
+  };
+  const ca = readFile(rootCertPath);
+  switch (mode) {
+    case 'disable':
+      return false;
+    case undefined:
+    case 'allow':
+    case 'prefer':
+      return isLocalHost(host) ? false : { rejectUnauthorized: false, ...sni, ...clientCert };
+    case 'require':
+      if (rootCertPath !== undefined) {
+        return { rejectUnauthorized: true, ...(ca ? { ca } : {}), checkServerIdentity: () => undefined, ...sni, ...clientCert };
+      }
+      return { rejectUnauthorized: false, ...sni, ...clientCert };
+    case 'verify-ca':
+      return { rejectUnauthorized: true, ...(ca ? { ca } : {}), checkServerIdentity: () => undefined, ...sni, ...clientCert };
+    case 'verify-full':
+      return { rejectUnauthorized: true, ...(ca ? { ca } : {}), ...sni, ...clientCert };
+    default: {
+      const bad: never = mode;
+      throw new SyncError('usage', `Unknown sslmode "${String(bad)}".`, {
+        setting: 'sslmode',
+        hint: 'Use one of disable, prefer, require, verify-ca, verify-full.',
+      });
+    }
+  }
+}
+
+const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/**
+ * The node-postgres pool configuration for a URL: connection fields are parsed here (the
+ * URL is not handed to pg, whose own parser would override our TLS choice), TLS follows
+ * the URL's sslmode, and the exact per-connection type parsers are installed.
+ */
+export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): PoolConfig {
+  const p = parsePostgresUrl(url);
+  const modeText = opts.sslMode ?? p.params.get('sslmode');
+  if (modeText !== undefined && !SSL_MODES.includes(modeText as SslMode)) {
+    throw new SyncError('usage', `Unknown sslmode "${modeText}" in the connection string.`, {
+      setting: 'sslmode',
+      hint: 'Use one of disable, prefer, require, verify-ca, verify-full.',
+    });
+  }
+  const config: PoolConfig = {
+    host: p.host,
+    port: p.port,
+    user: p.user,
+    password: p.password,
+    database: p.database,
+    ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params),
+    types: exactTypes,
+    max: opts.max ?? 4,
+    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 30_000,
+    idleTimeoutMillis: opts.idleTimeoutMillis ?? 10_000,
+    application_name: p.params.get('application_name') ?? opts.applicationName ?? 'delta-neon-sync',
+  };
+  const options = p.params.get('options');
+  if (options !== undefined) config.options = options;
+  return config;
+}
+
+/**
+ * A pg Pool for `url` with sslmode honoured and exact type parsing (see exactTypes).
+ * Idle-connection errors (server restart, network drop) are swallowed here so they do not
+ * crash the process; the next query on a fresh connection reports them.
+ */
+export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool(poolConfigFromUrl(url, opts));
+  pool.on('error', () => {
+    // An idle client died; the pool already removed it.
+  });
+  return pool;
+}

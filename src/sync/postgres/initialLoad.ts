@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { SyncError } from '../errors';
+import { classifyPgError, pgErrorFields } from './classifyPgError';
+import { copyRows } from './copyRows';
+import type { RowBatches } from './copyRows';
+import { keyJoin, upsertFromStagingSql } from './mergeSql';
+import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import type { TableRef } from './quoteIdent';
+import { renderCreateTable, validateColumns } from './renderCreateTable';
+import type { TargetColumn } from './renderCreateTable';
+import { ensureStateTables, writeCheckpoint } from './stateTables';
+import type { CheckpointInput } from './stateTables';
+
+export interface InitialLoadOptions {
+  table: TableRef;
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  rows: RowBatches;
+  /**
+   * swap: the loaded table replaces the target (indexes, constraints, triggers, grants,
+   * comments and publication membership of the old table are recreated on it).
+   * merge: the target is kept and brought to the snapshot (upsert changed rows, delete
+   * rows whose key is not in the snapshot); use it when other tables reference the target.
+   */
+  mode: 'swap' | 'merge';
+  checkpoint: CheckpointInput;
+  onRows?: (count: number) => void;
+}
+
+export interface InitialLoadResult {
+  mode: 'swap' | 'merge';
+  /** Rows read from the source and staged. */
+  rows: number;
+  /** True when the target did not exist and was created. */
+  createdTable: boolean;
+  /** merge only (swap replaces everything). */
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  /** Things of the old table that were not carried over (swap), for the user to check. */
+  warnings: string[];
+  timings: { copyMs: number; indexMs: number; commitMs: number };
+}
+
+interface TargetInfo {
+  oid: number;
+  relkind: string;
+  owner: string;
+}
+
+async function targetInfo(client: PoolClient, schema: string, name: string): Promise<TargetInfo | undefined> {
+  const r = await client.query<{ oid: number; relkind: string; owner: string }>(
+    `SELECT c.oid::int8::float8 AS oid, c.relkind::text AS relkind, pg_get_userbyid(c.relowner) AS owner
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, name],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Loads a full snapshot: COPY into a fresh staging table without indexes (in the target's
+ * schema), build the primary key (which also rejects duplicate source keys), then in ONE
+ * transaction swap or merge it in and write the checkpoint. A failure at any point leaves
+ * the target and the checkpoint as they were and drops the staging table.
+ */
+export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise<InitialLoadResult> {
+  validateColumns(opts.columns, opts.key, opts.table);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  let staging: TableRef | undefined;
+  const label = displayName(opts.table);
+  try {
+    await ensureStateTables(client);
+    const schema = opts.table.schema ?? ((await client.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
+    const target: TableRef = { schema, name: opts.table.name };
+    const existing = await targetInfo(client, schema, target.name);
+    if (existing && existing.relkind !== 'r') {
+      throw new SyncError('target', `${label} exists but is not a plain table (relkind ${existing.relkind}).`, { table: label });
+    }
+    const suffix = `__dns_${randomBytes(4).toString('hex')}`;
+    staging = { schema, name: derivedName(target.name, suffix) };
+    const stagingPk = derivedName(target.name, `${suffix}_pk`);
+    const swap = opts.mode === 'swap' || !existing;
+    // Only a staging table that is thrown away may be UNLOGGED; a swapped-in table must be
+    // logged (SET LOGGED later would rewrite it).
+    await client.query(renderCreateTable(staging, opts.columns, opts.key, { withoutPrimaryKey: true, unlogged: !swap }));
+    const t0 = Date.now();
+    const rows = await copyRows(client, staging, opts.columns, opts.rows, { onRows: opts.onRows });
+    const t1 = Date.now();
+    try {
+      await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
+    } catch (e) {
+      if (pgErrorFields(e)?.code === '23505') {
+        throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
+          table: label,
+          version: Number(opts.checkpoint.version),
+          hint: 'Choose key columns that are unique in the Delta table.',
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    await client.query(`ANALYZE ${qualifiedRef(staging)}`);
+    const t2 = Date.now();
+    const result: InitialLoadResult = {
+      mode: opts.mode,
+      rows,
+      createdTable: !existing,
+      inserted: 0,
+      updated: 0,
+      deleted: 0,
+      unchanged: 0,
+      warnings: [],
+      timings: { copyMs: t1 - t0, indexMs: t2 - t1, commitMs: 0 },
+    };
+    await client.query('BEGIN');
+    try {
+      if (swap) {
+        await swapIn(client, target, staging, stagingPk, existing, result.warnings);
+        staging = undefined; // it is the target now
+        result.inserted = rows;
+      } else {
+        await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
+        const del = await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})`);
+        const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging, opts.columns, opts.key));
+        result.deleted = del.rowCount ?? 0;
+        result.inserted = Number(up.rows[0]?.inserted ?? 0n);
+        result.updated = Number(up.rows[0]?.updated ?? 0n);
+        result.unchanged = rows - result.inserted - result.updated;
+      }
+      await writeCheckpoint(client, opts.checkpoint, rows);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (swap && staging === undefined) staging = { schema, name: derivedName(target.name, suffix) };
+      throw e;
+    }
+    result.timings.commitMs = Date.now() - t2;
+    return result;
+  } catch (e) {
+    const err = classifyPgError(e, { table: label, version: Number(opts.checkpoint.version), action: 'loading the snapshot' });
+    if (err.kind === 'connection') broken = err;
+    throw err;
+  } finally {
+    if (staging && !broken) {
+      await client.query(`DROP TABLE IF EXISTS ${qualifiedRef(staging)}`).catch(() => undefined);
+    }
+    client.release(broken);
+  }
+}
+
+interface AclEntry {
+  grantee: string | null;
+  privilege_type: string;
+  is_grantable: boolean;
+  column: string | null;
+}
+
+/**
+ * Inside the caller's transaction: replace `target` by `staging`. Everything attached to
+ * the old table is read from the catalogs first and recreated on the new one under the
+ * same names. Tables with incoming foreign keys are refused (they would be dropped).
+ */
+async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[]): Promise<void> {
+  const t = qualifiedRef(target);
+  if (!existing) {
+    await client.query(`ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`);
+    await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(derivedName(target.name, '_pkey'))}`);
+    return;
+  }
+  await client.query(`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`);
+  const oid = existing.oid;
+  const incoming = await client.query<{ src: string; conname: string }>(
+    `SELECT conrelid::regclass::text AS src, conname FROM pg_constraint WHERE confrelid = $1::oid AND contype = 'f' AND conrelid <> $1::oid`,
+    [oid],
+  );
+  if (incoming.rows.length > 0) {
+    const list = incoming.rows.map((r) => `${r.src} (${r.conname})`).join(', ');
+    throw new SyncError('target', `Cannot swap ${displayName(target)}: other tables reference it through foreign keys: ${list}.`, {
+      table: displayName(target),
+      hint: 'Use the merge mode for the initial load of a referenced table.',
+    });
+  }
+  const pk = await client.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::oid AND contype = 'p'`, [oid]);
+  const indexes = await client.query<{ def: string }>(
+    `SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
+      WHERE i.indrelid = $1::oid AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = $1::oid)`,
+    [oid],
+  );
+  const constraints = await client.query<{ conname: string; def: string }>(
+    `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+      WHERE conrelid = $1::oid AND contype NOT IN ('p', 'n') ORDER BY CASE contype WHEN 'f' THEN 1 ELSE 0 END, conname`,
+    [oid],
+  );
+  const triggers = await client.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = $1::oid AND NOT tgisinternal`, [oid]);
+  const acl = await client.query<AclEntry>(
+    `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, a.privilege_type, a.is_grantable, NULL::text AS column
+       FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::oid AND a.grantee <> c.relowner
+     UNION ALL
+     SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, a.is_grantable, att.attname::text
+       FROM pg_attribute att, aclexplode(att.attacl) a WHERE att.attrelid = $1::oid AND att.attacl IS NOT NULL AND NOT att.attisdropped`,
+    [oid],
+  );
+  const comments = await client.query<{ column: string | null; comment: string }>(
+    `SELECT NULL::text AS column, obj_description($1::oid, 'pg_class') AS comment WHERE obj_description($1::oid, 'pg_class') IS NOT NULL
+     UNION ALL
+     SELECT attname::text, col_description($1::oid, attnum) FROM pg_attribute
+      WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped AND col_description($1::oid, attnum) IS NOT NULL`,
+    [oid],
+  );
+  const pubs = await client.query<{ pubname: string }>(`SELECT p.pubname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE r.prrelid = $1::oid`, [oid]);
+  const rls = await client.query<{ rls: boolean; force: boolean; policies: number }>(
+    `SELECT relrowsecurity AS rls, relforcerowsecurity AS force, (SELECT count(*)::int FROM pg_policy WHERE polrelid = $1::oid) AS policies FROM pg_class WHERE oid = $1::oid`,
+    [oid],
+  );
+  const me = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+
+  await client.query(`DROP TABLE ${t}`);
+  await client.query(`ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`);
+  await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(pk.rows[0]?.conname ?? derivedName(target.name, '_pkey'))}`);
+  for (const r of indexes.rows) await client.query(r.def);
+  for (const r of constraints.rows) await client.query(`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`);
+  for (const r of triggers.rows) await client.query(r.def);
+  for (const a of acl.rows) {
+    const who = a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee);
+    const col = a.column === null ? '' : ` (${quoteIdent(a.column)})`;
+    // privilege_type comes from the catalog (SELECT, INSERT, ...), never from user input.
+    await client.query(`GRANT ${a.privilege_type}${col} ON ${t} TO ${who}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`);
+  }
+  for (const c of comments.rows) {
+    const onWhat = c.column === null ? `TABLE ${t}` : `COLUMN ${t}.${quoteIdent(c.column)}`;
+    // COMMENT takes a literal only, not a parameter: quote it as a string literal.
+    await client.query(`COMMENT ON ${onWhat} IS ${quoteLiteral(c.comment)}`);
+  }
+  for (const p of pubs.rows) await client.query(`ALTER PUBLICATION ${quoteIdent(p.pubname)} ADD TABLE ${t}`);
+  if (existing.owner !== me) {
+    await client.query('SAVEPOINT dns_owner');
+    try {
+      await client.query(`ALTER TABLE ${t} OWNER TO ${quoteIdent(existing.owner)}`);
+      await client.query('RELEASE SAVEPOINT dns_owner');
+    } catch {
+      await client.query('ROLLBACK TO SAVEPOINT dns_owner');
+      warnings.push(`The old table was owned by ${existing.owner}; the new one is owned by ${me ?? 'the current user'} (no right to change the owner).`);
+    }
+  }
+  const r = rls.rows[0];
+  if (r && (r.rls || r.policies > 0)) {
+    if (r.rls) await client.query(`ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY`);
+    if (r.force) await client.query(`ALTER TABLE ${t} FORCE ROW LEVEL SECURITY`);
+    if (r.policies > 0) warnings.push(`${r.policies} row-level security policies of the old table were not recreated.`);
+  }
+}
+
+/** SQL string literal (E'' form so backslashes are unambiguous), for COMMENT only. */
+function quoteLiteral(s: string): string {
+  return `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+

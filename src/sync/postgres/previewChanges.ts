@@ -1,0 +1,129 @@
+import type { ClientBase } from 'pg';
+import { classifyPgError } from './classifyPgError';
+import { copyRows } from './copyRows';
+import type { RowBatches } from './copyRows';
+import { comparable, keyJoin } from './mergeSql';
+import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import type { TableRef } from './quoteIdent';
+import { renderCreateTable, validateColumns } from './renderCreateTable';
+import type { TargetColumn } from './renderCreateTable';
+
+export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
+
+export interface PreviewOptions {
+  table: TableRef;
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  upserts: RowBatches;
+  deletes: RowBatches;
+  /** Page size; default 100. */
+  limit?: number;
+  offset?: number;
+  /** Which actions to list (totals always count all); default all but 'unchanged'. */
+  include?: readonly PreviewAction[];
+}
+
+export interface ColumnChange {
+  column: string;
+  /** Values as Postgres text (`::text`), null for SQL NULL. */
+  old: string | null;
+  new: string | null;
+}
+
+export interface PreviewRow {
+  action: PreviewAction;
+  /** Key column -> value as text. */
+  key: Record<string, string | null>;
+  /** update: the columns that change. */
+  changes?: ColumnChange[];
+  /** insert: the new row (as text). */
+  newRow?: Record<string, string | null>;
+  /** delete: the row that would be removed (as text). */
+  oldRow?: Record<string, string | null>;
+}
+
+export interface PreviewResult {
+  rows: PreviewRow[];
+  totals: Record<PreviewAction, number>;
+  /** Rows matching `include` (for paging). */
+  matching: number;
+}
+
+const UP: TableRef = { name: 'dns_preview_upserts' };
+const DEL: TableRef = { name: 'dns_preview_deletes' };
+const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'];
+
+/**
+ * Read-only preview of a batch: stages the net upserts and deletes in temp tables inside a
+ * transaction that is always rolled back, and classifies each key against the target with
+ * SQL joins (per-column IS DISTINCT FROM). Totals equal the counts applyChanges reports for
+ * the same batch on the same target state.
+ */
+export async function previewChanges(client: ClientBase, opts: PreviewOptions): Promise<PreviewResult> {
+  validateColumns(opts.columns, opts.key, opts.table);
+  const keySet = new Set(opts.key);
+  const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
+  const nonKey = opts.columns.filter((c) => !keySet.has(c.name));
+  const t = qualifiedRef(opts.table);
+  const firstKey = quoteIdent(opts.key[0] as string);
+  const tempDdl = (ref: TableRef, cols: readonly TargetColumn[]): string =>
+    `${renderCreateTable(ref, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
+  // Parameters: $1 key names, $2 all column names, $3 non-key names (values never inlined).
+  const keyObj = (alias: string): string => `jsonb_object($1::text[], ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]::text[])`;
+  const rowObj = (alias: string): string => `jsonb_object($2::text[], ARRAY[${opts.columns.map((c) => `${alias}.${quoteIdent(c.name)}::text`).join(', ')}]::text[])`;
+  const distinct = nonKey.length === 0 ? 'false' : `(${nonKey.map((c) => comparable('t', c)).join(', ')}) IS DISTINCT FROM (${nonKey.map((c) => comparable('s', c)).join(', ')})`;
+  const changes = nonKey.length === 0
+    ? `'[]'::jsonb`
+    : `to_jsonb(array_remove(ARRAY[${nonKey
+        .map((c, i) => `CASE WHEN ${comparable('t', c)} IS DISTINCT FROM ${comparable('s', c)} THEN jsonb_build_object('column', ($3::text[])[${i + 1}], 'old', t.${quoteIdent(c.name)}::text, 'new', s.${quoteIdent(c.name)}::text) END`)
+        .join(', ')}]::jsonb[], NULL))`;
+  const keyCols = opts.key.map((k, i) => `s.${quoteIdent(k)} AS __k${i}`).join(', ');
+  const keyColsD = opts.key.map((k, i) => `d.${quoteIdent(k)} AS __k${i}`).join(', ');
+  const classified = `
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert' WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
+           ${keyObj('s')} AS key,
+           CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} THEN ${changes} END AS changes,
+           CASE WHEN t.${firstKey} IS NULL THEN ${rowObj('s')} END AS new_row,
+           NULL::jsonb AS old_row, ${keyCols}
+      FROM ${qualifiedRef(UP)} s LEFT JOIN ${t} t ON ${keyJoin('t', 's', opts.key)}
+    UNION ALL
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' ELSE 'delete' END,
+           ${keyObj('d')}, NULL, NULL,
+           CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}
+      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}`;
+  const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
+  const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query(tempDdl(UP, opts.columns));
+      await client.query(tempDdl(DEL, keyColumns));
+      const nUp = await copyRows(client, UP, opts.columns, opts.upserts);
+      const nDel = await copyRows(client, DEL, keyColumns, opts.deletes);
+      if (nUp > 1000) await client.query(`ANALYZE ${qualifiedRef(UP)}`);
+      if (nDel > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
+      await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classified}`, params);
+      const totalsQ = await client.query<{ action: PreviewAction; n: number }>(`SELECT action, count(*)::int AS n FROM dns_preview_result GROUP BY action`);
+      const totals: Record<PreviewAction, number> = { insert: 0, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 };
+      for (const r of totalsQ.rows) totals[r.action] = r.n;
+      const order = `array_position($2::text[], action), ${opts.key.map((_, i) => `__k${i}`).join(', ')}`;
+      const page = await client.query<{ action: PreviewAction; key: Record<string, string | null>; changes: ColumnChange[] | null; new_row: Record<string, string | null> | null; old_row: Record<string, string | null> | null }>(
+        `SELECT action, key, changes, new_row, old_row FROM dns_preview_result WHERE action = ANY($1::text[]) ORDER BY ${order} LIMIT $3 OFFSET $4`,
+        [include, ACTION_ORDER, opts.limit ?? 100, opts.offset ?? 0],
+      );
+      const matching = include.reduce((n, a) => n + totals[a], 0);
+      const rows: PreviewRow[] = page.rows.map((r) => ({
+        action: r.action,
+        key: r.key,
+        ...(r.changes ? { changes: r.changes } : {}),
+        ...(r.new_row ? { newRow: r.new_row } : {}),
+        ...(r.old_row ? { oldRow: r.old_row } : {}),
+      }));
+      return { rows, totals, matching };
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  } catch (e) {
+    throw classifyPgError(e, { table: displayName(opts.table), action: 'previewing changes' });
+  }
+}

@@ -1,0 +1,124 @@
+import type { DeltaField, DeltaType } from '../delta/types';
+import { SyncError } from '../errors';
+import { qualifiedRef, quoteIdent } from './quoteIdent';
+import type { TableRef } from './quoteIdent';
+
+/**
+ * One target column: its Postgres name, the Delta field its values come from, and its
+ * Postgres type. Renames and type overrides come from the mapping; `defaultTargetColumns`
+ * gives the identity mapping.
+ */
+export interface TargetColumn {
+  /** Target (Postgres) column name. */
+  name: string;
+  /** Source Delta field; row values are read as `row[source.name]`. */
+  source: DeltaField;
+  /** Postgres type as SQL text, e.g. `numeric(10,2)`, `timestamptz`, `jsonb`. */
+  pgType: string;
+  /** Overrides the NOT NULL derived from `source.nullable`. */
+  notNull?: boolean;
+}
+
+/** The default Postgres type for a Delta type. */
+export function pgTypeFor(type: DeltaType): string {
+  switch (type.kind) {
+    case 'decimal':
+      return `numeric(${type.precision},${type.scale})`;
+    case 'struct':
+    case 'array':
+    case 'map':
+      return 'jsonb';
+    case 'primitive':
+      switch (type.name) {
+        case 'string':
+          return 'text';
+        case 'long':
+          return 'bigint';
+        case 'integer':
+          return 'integer';
+        case 'short':
+        case 'byte':
+          return 'smallint';
+        case 'double':
+          return 'double precision';
+        case 'float':
+          return 'real';
+        case 'boolean':
+          return 'boolean';
+        case 'date':
+          return 'date';
+        case 'timestamp':
+          return 'timestamptz';
+        case 'timestamp_ntz':
+          return 'timestamp';
+        case 'binary':
+          return 'bytea';
+      }
+  }
+  const bad: never = type;
+  throw new SyncError('schema-drift', `Unsupported Delta type ${JSON.stringify(bad)}.`);
+}
+
+/** Identity mapping: same names, default types. */
+export function defaultTargetColumns(fields: readonly DeltaField[]): TargetColumn[] {
+  return fields.map((f) => ({ name: f.name, source: f, pgType: pgTypeFor(f.type) }));
+}
+
+/**
+ * Refuses column lists Postgres would reject or that would make SQL ambiguous: duplicate
+ * target names, key columns that are not columns, and pgType text that could smuggle SQL
+ * (types are written into DDL verbatim, so only a type-name grammar is accepted).
+ */
+export function validateColumns(columns: readonly TargetColumn[], key: readonly string[], table?: TableRef): void {
+  const seen = new Set<string>();
+  for (const c of columns) {
+    if (seen.has(c.name)) {
+      throw new SyncError('mapping', `Two columns map to the target name "${c.name}".`, { column: c.name, table: table?.name });
+    }
+    seen.add(c.name);
+    quoteIdent(c.name);
+    if (!/^[A-Za-z_][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*-?\d+\s*)?\))?(\s+with(out)?\s+time\s+zone)?(\[\])*$/i.test(c.pgType.trim())) {
+      throw new SyncError('mapping', `"${c.pgType}" is not an accepted Postgres type for column "${c.name}".`, {
+        column: c.name,
+        table: table?.name,
+        hint: 'Use a plain type name such as text, bigint, numeric(12,2), timestamptz or jsonb.',
+      });
+    }
+  }
+  if (key.length === 0) {
+    throw new SyncError('mapping', 'A key (primary key columns) is required.', { table: table?.name });
+  }
+  for (const k of key) {
+    if (!seen.has(k)) {
+      throw new SyncError('mapping', `Key column "${k}" is not among the target columns.`, { column: k, table: table?.name });
+    }
+  }
+}
+
+export interface RenderCreateTableOptions {
+  ifNotExists?: boolean;
+  unlogged?: boolean;
+  /** Omit the PRIMARY KEY clause (staging tables get the key index built after the load). */
+  withoutPrimaryKey?: boolean;
+  /** Name of the primary key constraint; default: Postgres' own (`<table>_pkey`). */
+  primaryKeyName?: string;
+}
+
+/**
+ * CREATE TABLE text for the target (shown to the user before it runs). All identifiers
+ * quoted; key columns form the PRIMARY KEY; fields that Delta declares non-nullable get
+ * NOT NULL (unless the column says otherwise).
+ */
+export function renderCreateTable(table: TableRef, columns: readonly TargetColumn[], key: readonly string[], opts: RenderCreateTableOptions = {}): string {
+  validateColumns(columns, key, table);
+  const keySet = new Set(key);
+  const lines = columns.map((c) => {
+    const notNull = c.notNull ?? (keySet.has(c.name) || !c.source.nullable);
+    return `  ${quoteIdent(c.name)} ${c.pgType}${notNull ? ' NOT NULL' : ''}`;
+  });
+  if (!opts.withoutPrimaryKey) {
+    const name = opts.primaryKeyName ? `CONSTRAINT ${quoteIdent(opts.primaryKeyName)} ` : '';
+    lines.push(`  ${name}PRIMARY KEY (${key.map(quoteIdent).join(', ')})`);
+  }
+  return `CREATE ${opts.unlogged ? 'UNLOGGED ' : ''}TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${qualifiedRef(table)} (\n${lines.join(',\n')}\n);`;
+}

@@ -1,0 +1,177 @@
+import type { ClientBase } from 'pg';
+
+/** Schema holding the engine's own state in the target database. */
+export const STATE_SCHEMA = 'delta_neon_sync';
+
+/** Where a pipeline stands; written in the same transaction as the data it describes. */
+export interface CheckpointInput {
+  pipeline: string;
+  /** Source description (table path or catalog name). */
+  source: string;
+  /** Delta version whose changes (or snapshot) are now in the target. */
+  version: number | bigint;
+  /** Commit timestamp of that version: ms since epoch, or timestamptz text; null if unknown. */
+  commitTimestamp: number | string | null;
+}
+
+export interface Checkpoint {
+  pipeline: string;
+  source: string;
+  version: bigint;
+  /** timestamptz as the server prints it. */
+  commitTimestamp: string | null;
+  /** Rows written by the transaction that stored this checkpoint. */
+  appliedRows: bigint;
+  finishedAt: string;
+}
+
+const STATE_DDL = `
+CREATE SCHEMA IF NOT EXISTS "${STATE_SCHEMA}";
+CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."checkpoints" (
+  pipeline text PRIMARY KEY,
+  source text NOT NULL,
+  version bigint NOT NULL,
+  commit_timestamp timestamptz,
+  applied_rows bigint NOT NULL DEFAULT 0,
+  finished_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."runs" (
+  run_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pipeline text NOT NULL,
+  mode text NOT NULL,
+  from_version bigint,
+  to_version bigint,
+  rows bigint,
+  status text NOT NULL DEFAULT 'running',
+  error text,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON "${STATE_SCHEMA}"."runs" (pipeline, started_at DESC);
+CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pipeline text NOT NULL,
+  key jsonb,
+  "row" jsonb,
+  sqlstate text,
+  message text NOT NULL,
+  version bigint,
+  at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON "${STATE_SCHEMA}"."dead_letters" (pipeline, at DESC);
+`;
+
+/**
+ * Creates the state schema and tables if missing. Call on a client that is NOT inside a
+ * transaction: it runs its own, serialized by an advisory lock so two first runs do not
+ * race on CREATE ... IF NOT EXISTS (which is not concurrency-safe in Postgres).
+ */
+export async function ensureStateTables(client: ClientBase): Promise<void> {
+  const check = await client.query<{ n: number }>(
+    `SELECT count(to_regclass(x))::int AS n FROM unnest($1::text[]) AS x`,
+    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`]],
+  );
+  if (check.rows[0]?.n === 3) return;
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('delta_neon_sync.state_tables'))`);
+    await client.query(STATE_DDL);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+interface CheckpointRow {
+  pipeline: string;
+  source: string;
+  version: bigint;
+  commit_timestamp: string | null;
+  applied_rows: bigint;
+  finished_at: string;
+}
+
+/** The pipeline's checkpoint, or undefined when it never completed a load. */
+export async function readCheckpoint(client: ClientBase, pipeline: string): Promise<Checkpoint | undefined> {
+  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`"${STATE_SCHEMA}"."checkpoints"`]);
+  if (!exists.rows[0]?.t) return undefined;
+  const r = await client.query<CheckpointRow>(
+    `SELECT pipeline, source, version::int8 AS version, commit_timestamp::text AS commit_timestamp, applied_rows::int8 AS applied_rows, finished_at::text AS finished_at
+       FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
+    [pipeline],
+  );
+  const row = r.rows[0];
+  if (!row) return undefined;
+  return {
+    pipeline: row.pipeline,
+    source: row.source,
+    version: BigInt(row.version),
+    commitTimestamp: row.commit_timestamp,
+    appliedRows: BigInt(row.applied_rows),
+    finishedAt: row.finished_at,
+  };
+}
+
+function commitTimestampParam(ts: number | string | null): string | null {
+  if (ts === null) return null;
+  return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
+}
+
+/** Upserts the checkpoint; call inside the transaction that wrote the data. */
+export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
+  await client.query(
+    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" (pipeline, source, version, commit_timestamp, applied_rows, finished_at)
+     VALUES ($1, $2, $3::int8, $4::timestamptz, $5::int8, clock_timestamp())
+     ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
+       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at`,
+    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows)],
+  );
+}
+
+export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
+export async function startRun(client: ClientBase, run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null }): Promise<bigint> {
+  const r = await client.query<{ run_id: bigint }>(
+    `INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id`,
+    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion)],
+  );
+  return BigInt((r.rows[0] as { run_id: bigint }).run_id);
+}
+
+/** Records how a run ended. */
+export async function finishRun(client: ClientBase, runId: bigint, result: { status: RunStatus; rows?: number | bigint; error?: string; toVersion?: number | bigint | null }): Promise<void> {
+  await client.query(
+    `UPDATE "${STATE_SCHEMA}"."runs" SET status = $2, rows = COALESCE($3::int8, rows), error = $4,
+       to_version = COALESCE($5::int8, to_version), finished_at = clock_timestamp() WHERE run_id = $1::int8`,
+    [String(runId), result.status, result.rows == null ? null : String(result.rows), result.error ?? null, result.toVersion == null ? null : String(result.toVersion)],
+  );
+}
+
+export interface DeadLetterInput {
+  pipeline: string;
+  keyJson: string | null;
+  rowJson: string | null;
+  sqlstate: string | null;
+  message: string;
+  version: number | bigint | null;
+}
+
+/** Writes dead letters (inside the caller's transaction, so they commit with the data). */
+export async function writeDeadLetters(client: ClientBase, letters: readonly DeadLetterInput[]): Promise<void> {
+  if (letters.length === 0) return;
+  await client.query(
+    `INSERT INTO "${STATE_SCHEMA}"."dead_letters" (pipeline, key, "row", sqlstate, message, version)
+     SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[], $5::text[], $6::int8[])`,
+    [
+      letters.map((l) => l.pipeline),
+      letters.map((l) => l.keyJson),
+      letters.map((l) => l.rowJson),
+      letters.map((l) => l.sqlstate),
+      letters.map((l) => l.message),
+      letters.map((l) => (l.version == null ? null : String(l.version))),
+    ],
+  );
+}

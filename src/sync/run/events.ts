@@ -1,0 +1,29 @@
+/**
+ * Typed progress events the runner emits. The CLI renders them as bars or lines, the
+ * extension posts them (throttled) to the progress webview.
+ */
+export type SyncMode = 'initial' | 'incremental';
+export type SyncPhase = 'plan' | 'read' | 'stage' | 'apply' | 'swap' | 'checkpoint' | 'done';
+
+export type SyncEvent =
+  | { type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number; at: number }
+  | { type: 'phase'; phase: SyncPhase; detail?: string; at: number }
+  | {
+      type: 'progress';
+      rowsRead: number;
+      rowsApplied: number;
+      bytesRead: number;
+      batches: number;
+      /** Version of the last committed batch (incremental) or the snapshot version (initial). */
+      version: number | null;
+      rowsPerSecond: number;
+      /** Seconds left, when the total is known. */
+      etaSeconds: number | null;
+      totalRows: number | null;
+      at: number;
+    }
+  | { type: 'batch-committed'; fromVersion: number; toVersion: number; inserted: number; updated: number; deleted: number; unchanged: number; deadLettered: number; at: number }
+  | { type: 'warning'; message: string; at: number }
+  | { type: 'run-finished'; runId: string; status: 'succeeded' | 'failed' | 'cancelled'; checkpointVersion: number | null; rowsApplied: number; error?: string; at: number };
+
+export type SyncEventListener = (event: SyncEvent) => void;

@@ -1,0 +1,110 @@
+/**
+ * Folds the runner's events into the snapshot the Progress webview renders. Plain TS:
+ * the host owns this state; the webview only ever receives whole snapshots.
+ */
+import type { ProgressSnapshot } from '../protocol/messages';
+import type { SyncEvent } from '../sync/run/events';
+
+const MAX_WARNINGS = 20;
+
+export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
+  switch (e.type) {
+    case 'run-started':
+      return {
+        ...s,
+        runId: e.runId,
+        mapping: e.pipeline,
+        mode: e.mode,
+        status: 'running',
+        phase: null,
+        fromVersion: e.fromVersion,
+        toVersion: e.toVersion,
+        version: null,
+        rowsRead: 0,
+        rowsApplied: 0,
+        totalRows: null,
+        rowsPerSecond: 0,
+        etaSeconds: null,
+        startedAt: e.at,
+        updatedAt: e.at,
+        warnings: [],
+        error: null,
+      };
+    case 'phase':
+      return { ...s, phase: e.detail ? `${e.phase}: ${e.detail}` : e.phase, updatedAt: e.at };
+    case 'progress':
+      return {
+        ...s,
+        rowsRead: e.rowsRead,
+        rowsApplied: e.rowsApplied,
+        totalRows: e.totalRows,
+        rowsPerSecond: e.rowsPerSecond,
+        etaSeconds: e.etaSeconds,
+        version: e.version,
+        updatedAt: e.at,
+      };
+    case 'batch-committed':
+      return { ...s, version: e.toVersion, updatedAt: e.at };
+    case 'warning':
+      return { ...s, warnings: [...s.warnings, e.message].slice(-MAX_WARNINGS), updatedAt: e.at };
+    case 'run-finished':
+      return {
+        ...s,
+        status: e.status,
+        phase: 'done',
+        rowsApplied: e.rowsApplied,
+        version: e.checkpointVersion ?? s.version,
+        etaSeconds: null,
+        updatedAt: e.at,
+        error: e.error !== undefined ? { message: e.error } : null,
+      };
+  }
+}
+
+/**
+ * Calls `flush` at most once per `intervalMs`, always with the latest value, and never
+ * drops the last one (trailing edge). Terminal snapshots should use `flushNow`.
+ */
+export class Throttle<T> {
+  private pending: { value: T } | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private last = 0;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly flush: (value: T) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  push(value: T): void {
+    this.pending = { value };
+    if (this.timer) return;
+    const wait = Math.max(0, this.last + this.intervalMs - this.now());
+    if (wait === 0) {
+      this.fire();
+      return;
+    }
+    this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  flushNow(value: T): void {
+    this.pending = { value };
+    this.fire();
+  }
+
+  private fire(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return;
+    this.last = this.now();
+    this.flush(p.value);
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Owns the one sync run at a time: its AbortController and its progress snapshot.
+ * Plain TS; the extension listens to `onSnapshot` to post to the Progress panel and to
+ * set the `deltaSync.running` context key.
+ */
+import { idleProgress, type ProgressSnapshot } from '../protocol/messages';
+import { SyncError } from '../sync/errors';
+import type { SyncEvent, SyncMode } from '../sync/run/events';
+import { foldEvent } from './ProgressModel';
+
+/** What the engine's runner must look like to be driven from the UI. */
+export type RunFn = (signal: AbortSignal, onEvent: (e: SyncEvent) => void) => Promise<void>;
+
+export class RunController {
+  private snapshot: ProgressSnapshot;
+  private abort: AbortController | undefined;
+  private readonly listeners = new Set<(s: ProgressSnapshot, terminal: boolean) => void>();
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.snapshot = idleProgress(now());
+  }
+
+  current(): ProgressSnapshot {
+    return this.snapshot;
+  }
+
+  get running(): boolean {
+    return this.abort !== undefined;
+  }
+
+  /** `terminal` is true for the last snapshot of a run (post it without throttling). */
+  onSnapshot(listener: (s: ProgressSnapshot, terminal: boolean) => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /**
+   * Runs `run` unless another run is active (SyncError 'usage'). Resolves when the run
+   * ends; a failure rejects after the snapshot shows it.
+   */
+  async start(mapping: string, mode: SyncMode | 'dry-run', run: RunFn): Promise<void> {
+    if (this.abort) {
+      throw new SyncError('usage', `A sync is already running (${this.snapshot.mapping ?? 'unknown'}).`, {
+        hint: 'Stop it first (Delta Sync: Stop Sync).',
+      });
+    }
+    const abort = new AbortController();
+    this.abort = abort;
+    this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
+    try {
+      await run(abort.signal, (e) => this.set(foldEvent(this.snapshot, e), false));
+      const status = abort.signal.aborted ? 'cancelled' : this.snapshot.status === 'running' ? 'succeeded' : this.snapshot.status;
+      this.set({ ...this.snapshot, status, updatedAt: this.now() }, true);
+    } catch (e) {
+      const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
+      const error = e instanceof SyncError ? { message: e.message, kind: e.kind, hint: e.hint } : { message: e instanceof Error ? e.message : String(e) };
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : error, updatedAt: this.now() }, true);
+      if (!cancelled) throw e;
+    } finally {
+      this.abort = undefined;
+    }
+  }
+
+  /** Asks the active run to stop; returns false when nothing runs. */
+  stop(): boolean {
+    if (!this.abort) return false;
+    this.set({ ...this.snapshot, status: 'stopping', updatedAt: this.now() }, false);
+    this.abort.abort(new SyncError('cancelled', 'Stopped by the user.'));
+    return true;
+  }
+
+  private set(s: ProgressSnapshot, terminal: boolean): void {
+    this.snapshot = s;
+    for (const l of this.listeners) l(s, terminal);
+  }
+}

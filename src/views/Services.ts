@@ -1,0 +1,23 @@
+import type * as vscode from 'vscode';
+import type { Settings } from '../platform/Settings';
+import type { DeltaTableInspector } from './DeltaTableInspector';
+import type { MappingsModel } from './MappingsModel';
+import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
+import type { RunController } from './RunController';
+import type { SourcesTreeDataProvider } from './SourcesTreeDataProvider';
+import type { TargetsModel } from './TargetsModel';
+import type { TargetsTreeDataProvider } from './TargetsTreeDataProvider';
+
+/** What command modules receive: built once in `activate`, passed by constructor/argument. */
+export interface Services {
+  readonly extensionUri: vscode.Uri;
+  readonly log: vscode.LogOutputChannel;
+  readonly settings: Settings;
+  readonly inspector: DeltaTableInspector;
+  readonly sources: SourcesTreeDataProvider;
+  readonly targetsModel: TargetsModel;
+  readonly targets: TargetsTreeDataProvider;
+  readonly mappingsModel: MappingsModel;
+  readonly mappings: MappingsTreeDataProvider;
+  readonly runs: RunController;
+}

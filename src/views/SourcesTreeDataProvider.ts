@@ -1,0 +1,77 @@
+import * as vscode from 'vscode';
+import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
+import { columnSummary, tableSummary, type SourceNode, type SourcesModel } from './SourcesModel';
+
+/** The Sources view: configured Delta folders, their tables and columns. */
+export class SourcesTreeDataProvider extends NodeTreeDataProvider<SourceNode> {
+  constructor(private readonly model: SourcesModel) {
+    super((n) => model.children(n), sourceItem);
+  }
+
+  override refresh(): void {
+    this.model.refresh();
+    super.refresh();
+  }
+}
+
+export function sourceItem(node: SourceNode): vscode.TreeItem {
+  switch (node.kind) {
+    case 'folder': {
+      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `folder:${node.path}`;
+      item.iconPath = vscode.ThemeIcon.Folder;
+      item.resourceUri = vscode.Uri.file(node.path);
+      item.tooltip = node.path;
+      item.contextValue = node.configured ? 'deltaFolder.configured' : 'deltaFolder';
+      return item;
+    }
+    case 'table': {
+      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `table:${node.path}`;
+      if (node.error !== null) {
+        item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'));
+        item.description = 'cannot read';
+        item.tooltip = `${node.path}\n${node.error}`;
+        item.contextValue = 'deltaTable.error';
+        return item;
+      }
+      const d = node.description;
+      item.iconPath = new vscode.ThemeIcon('table');
+      item.description = d ? tableSummary(d) : undefined;
+      item.tooltip = d
+        ? new vscode.MarkdownString(
+            [
+              `**${node.label}**`,
+              `\`${node.path}\``,
+              `Version ${d.version} · ${d.numFiles} files · ${d.sizeInBytes.toLocaleString('en-US')} bytes`,
+              `Change Data Feed: ${d.cdfEnabled ? 'on' : 'off'}`,
+              d.partitionColumns.length ? `Partitioned by: ${d.partitionColumns.join(', ')}` : 'Not partitioned',
+              d.readerFeatures.length ? `Reader features: ${d.readerFeatures.join(', ')}` : '',
+            ]
+              .filter((l) => l !== '')
+              .join('\n\n'),
+          )
+        : node.path;
+      // cdf is part of the context so Run Incremental can be offered only where it works.
+      item.contextValue = d?.cdfEnabled ? 'deltaTable.cdf' : 'deltaTable';
+      return item;
+    }
+    case 'column': {
+      const nested = node.field.type.kind === 'struct';
+      const item = new vscode.TreeItem(
+        node.field.name,
+        nested ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+      );
+      item.id = `column:${node.table}:${node.path.join('.')}`;
+      item.description = columnSummary(node);
+      item.iconPath = new vscode.ThemeIcon(node.isPartition ? 'symbol-key' : 'symbol-field');
+      item.contextValue = 'deltaColumn';
+      return item;
+    }
+    case 'message': {
+      const item = messageItem(node.label, node.severity, node.detail);
+      item.id = `message:${node.id}`;
+      return item;
+    }
+  }
+}

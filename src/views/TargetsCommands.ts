@@ -1,0 +1,47 @@
+import * as vscode from 'vscode';
+import { registerCommand } from './commandRegistry';
+import type { Services } from './Services';
+import { summarizeConnectionString, type TargetNode } from './TargetsModel';
+
+export function registerTargetsCommands(s: Services): vscode.Disposable[] {
+  return [
+    registerCommand('deltaSync.targets.addPostgresConnection', async () => {
+      const name = await vscode.window.showInputBox({
+        title: 'Add Postgres Connection (1/2)',
+        prompt: 'A name for this connection, used in mapping files as target.connection',
+        placeHolder: 'neon-prod',
+        validateInput: (v) => s.targetsModel.validateName(v.trim()),
+      });
+      if (name === undefined) return;
+      const url = await vscode.window.showInputBox({
+        title: 'Add Postgres Connection (2/2)',
+        prompt: 'Connection string; it is stored in VS Code secret storage, never in settings or files',
+        placeHolder: 'postgresql://user:password@host/db?sslmode=require',
+        password: true,
+        ignoreFocusOut: true,
+        validateInput: (v) => {
+          try {
+            summarizeConnectionString(v);
+            return undefined;
+          } catch (e) {
+            return e instanceof Error ? e.message : String(e);
+          }
+        },
+      });
+      if (url === undefined) return;
+      const info = await s.targetsModel.add(name.trim(), url);
+      s.targets.refresh();
+      s.log.info(`Connection ${info.name} added (${info.summary})`);
+    }, s.log),
+    registerCommand('deltaSync.targets.removeConnection', async (arg) => {
+      const node = arg as TargetNode | undefined;
+      const name = node?.kind === 'connection' ? node.info.name : await vscode.window.showQuickPick(s.targetsModel.connections().map((c) => c.name), { title: 'Remove Connection' });
+      if (!name) return;
+      const ok = await vscode.window.showWarningMessage(`Remove connection "${name}" and its stored secret?`, { modal: true }, 'Remove');
+      if (ok !== 'Remove') return;
+      await s.targetsModel.remove(name);
+      s.targets.refresh();
+    }, s.log),
+    registerCommand('deltaSync.targets.refresh', () => s.targets.refresh(), s.log),
+  ];
+}

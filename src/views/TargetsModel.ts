@@ -1,0 +1,91 @@
+/**
+ * Postgres targets: saved connections (names and a credential-free summary in globalState,
+ * the connection string in SecretStorage only) plus the built-in embedded sandbox.
+ * Plain TS over the `StateStore` / `SecretStore` interfaces so tests use in-memory stores.
+ */
+import { SyncError } from '../sync/errors';
+import type { SecretStore, StateStore } from '../platform/KeyValueStore';
+import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
+
+/** Same rule as a mapping's `target.connection` name, so any saved name can be used there. */
+export const CONNECTION_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+export const SANDBOX_NAME = 'sandbox';
+
+export type TargetNode =
+  | { kind: 'sandbox'; name: string; label: string; detail: string }
+  | { kind: 'connection'; info: ConnectionInfo }
+  | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
+
+/**
+ * `host[:port]/database` of a postgres URL, never the user or password.
+ * Throws SyncError('usage') for anything that is not a postgres:// URL.
+ */
+export function summarizeConnectionString(s: string): string {
+  let u: URL;
+  try {
+    u = new URL(s.trim());
+  } catch {
+    throw new SyncError('usage', 'Not a connection URL.', { hint: 'Use postgresql://user:password@host:5432/database?sslmode=require' });
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new SyncError('usage', `Unsupported scheme ${u.protocol}`, { hint: 'Use a postgres:// or postgresql:// URL.' });
+  }
+  if (!u.hostname) throw new SyncError('usage', 'The connection URL has no host.');
+  const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}/${db}`;
+}
+
+export class TargetsModel {
+  constructor(
+    private readonly state: StateStore,
+    private readonly secrets: SecretStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  connections(): ConnectionInfo[] {
+    return [...(this.state.get('deltaSync.connections') ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  children(): TargetNode[] {
+    return [
+      { kind: 'sandbox', name: SANDBOX_NAME, label: 'Sandbox (embedded Postgres)', detail: 'local, started on demand' },
+      ...this.connections().map((info): TargetNode => ({ kind: 'connection', info })),
+    ];
+  }
+
+  /** Why a name cannot be used, or undefined when it can (for the input box's validation). */
+  validateName(name: string): string | undefined {
+    if (!CONNECTION_NAME_RE.test(name)) return 'Use letters, digits, ".", "_" or "-", starting with a letter or digit.';
+    if (name === SANDBOX_NAME) return `"${SANDBOX_NAME}" is the built-in sandbox.`;
+    if (this.connections().some((c) => c.name === name)) return `A connection named "${name}" exists.`;
+    return undefined;
+  }
+
+  /** Saves the secret first so a listed connection always has its string. */
+  async add(name: string, connectionString: string): Promise<ConnectionInfo> {
+    const problem = this.validateName(name);
+    if (problem) throw new SyncError('usage', problem, { setting: name });
+    const summary = summarizeConnectionString(connectionString);
+    await this.secrets.store(connectionSecretKey(name), connectionString.trim());
+    const info: ConnectionInfo = { name, summary, addedAt: this.now() };
+    await this.state.update('deltaSync.connections', [...this.connections(), info]);
+    return info;
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.state.update('deltaSync.connections', this.connections().filter((c) => c.name !== name));
+    await this.secrets.delete(connectionSecretKey(name));
+  }
+
+  /** The stored connection string; SyncError('auth') when the secret is gone. */
+  async connectionString(name: string): Promise<string> {
+    const s = await this.secrets.get(connectionSecretKey(name));
+    if (s === undefined) {
+      throw new SyncError('auth', `No stored connection string for "${name}".`, {
+        setting: name,
+        hint: 'Remove the connection and add it again.',
+      });
+    }
+    return s;
+  }
+}

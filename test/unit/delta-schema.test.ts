@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { isSyncError } from '../../src/sync/errors';
+import { columnMappingModeOf, formatDeltaType, parseSchemaString } from '../../src/sync/delta/schema';
+import type { DeltaField, DeltaType } from '../../src/sync/delta/types';
+
+const field = (name: string, type: unknown, metadata: Record<string, unknown> = {}, nullable = true): unknown => ({ name, type, nullable, metadata });
+const schema = (...fields: unknown[]): string => JSON.stringify({ type: 'struct', fields });
+const cm = (id: number, physical: string): Record<string, unknown> => ({
+  'delta.columnMapping.id': id,
+  'delta.columnMapping.physicalName': physical,
+});
+
+describe('delta schema: parseSchemaString', () => {
+  it('parses every primitive type and decimals with precision and scale', () => {
+    const names = ['string', 'long', 'integer', 'short', 'byte', 'float', 'double', 'boolean', 'binary', 'date', 'timestamp', 'timestamp_ntz'];
+    const fields = parseSchemaString(schema(...names.map((n) => field(`c_${n}`, n)), field('d', 'decimal(38,36)'), field('d0', 'decimal')), 'none');
+    assert.deepEqual(
+      fields.map((f) => f.type),
+      [
+        ...names.map((n) => ({ kind: 'primitive', name: n })),
+        { kind: 'decimal', precision: 38, scale: 36 },
+        { kind: 'decimal', precision: 10, scale: 0 },
+      ],
+    );
+    assert.ok(fields.every((f) => f.physicalName === f.name && f.fieldId === undefined));
+  });
+
+  it('keeps nullability and metadata', () => {
+    const [f] = parseSchemaString(schema(field('a', 'long', { comment: 'x' }, false)), 'none');
+    assert.equal(f.nullable, false);
+    assert.deepEqual(f.metadata, { comment: 'x' });
+  });
+
+  it('fills physical names and field ids recursively under column mapping, including structs in arrays and maps', () => {
+    const inner = { type: 'struct', fields: [field('x', 'integer', cm(5, 'col-x'))] };
+    const s = schema(
+      field('top', 'string', cm(1, 'col-top')),
+      field('st', { type: 'struct', fields: [field('y', 'long', cm(3, 'col-y'))] }, cm(2, 'col-st')),
+      field('arr', { type: 'array', elementType: inner, containsNull: true }, cm(4, 'col-arr')),
+      field('m', { type: 'map', keyType: 'string', valueType: { type: 'struct', fields: [field('z', 'date', cm(7, 'col-z'))] }, valueContainsNull: false }, cm(6, 'col-m')),
+    );
+    for (const mode of ['name', 'id'] as const) {
+      const [top, st, arr, m] = parseSchemaString(s, mode);
+      assert.deepEqual([top.physicalName, top.fieldId], ['col-top', 1]);
+      assert.deepEqual([st.physicalName, st.fieldId], ['col-st', 2]);
+      const y = (st.type as Extract<DeltaType, { kind: 'struct' }>).fields[0];
+      assert.deepEqual([y.name, y.physicalName, y.fieldId], ['y', 'col-y', 3]);
+      const arrType = arr.type as Extract<DeltaType, { kind: 'array' }>;
+      const x = (arrType.elementType as Extract<DeltaType, { kind: 'struct' }>).fields[0];
+      assert.deepEqual([x.physicalName, x.fieldId], ['col-x', 5]);
+      const mapType = m.type as Extract<DeltaType, { kind: 'map' }>;
+      assert.equal(mapType.valueContainsNull, false);
+      const z = (mapType.valueType as Extract<DeltaType, { kind: 'struct' }>).fields[0];
+      assert.deepEqual([z.physicalName, z.fieldId], ['col-z', 7]);
+    }
+    const [noneTop] = parseSchemaString(s, 'none');
+    assert.deepEqual([noneTop.physicalName, noneTop.fieldId], ['top', undefined]);
+  });
+
+  it('throws delta-log for malformed JSON, a non-struct schema and an unknown type (naming the column)', () => {
+    const check = (text: string, kind: string, column?: string): void => {
+      assert.throws(
+        () => parseSchemaString(text, 'none', '/t'),
+        (e: unknown) => isSyncError(e) && e.kind === kind && e.table === '/t' && (column === undefined || (e.column === column && e.message.includes(column))),
+      );
+    };
+    check('{"type":"struct","fields":[', 'delta-log');
+    check('{"type":"array"}', 'delta-log');
+    check(schema(field('s', { type: 'struct', fields: [field('weird', 'interval')] })), 'delta-log', 's.weird');
+    check(schema(field('d', 'decimal(50,2)')), 'delta-log', 'd');
+  });
+
+  it('throws delta-protocol naming the column for a variant column', () => {
+    assert.throws(
+      () => parseSchemaString(schema(field('v', 'variant')), 'none'),
+      (e: unknown) => isSyncError(e) && e.kind === 'delta-protocol' && e.column === 'v' && /variant/.test(e.message),
+    );
+  });
+});
+
+describe('delta schema: formatDeltaType and columnMappingModeOf', () => {
+  it('spells types the Spark SQL way', () => {
+    const [f] = parseSchemaString(
+      schema(field('s', { type: 'struct', fields: [field('a', 'integer'), field('b', { type: 'map', keyType: 'string', valueType: { type: 'array', elementType: 'long', containsNull: true }, valueContainsNull: true })] })),
+      'none',
+    );
+    assert.equal(formatDeltaType(f.type), 'struct<a:int,b:map<string,array<long>>>');
+    assert.equal(formatDeltaType({ kind: 'decimal', precision: 10, scale: 2 }), 'decimal(10,2)');
+    assert.equal(formatDeltaType({ kind: 'primitive', name: 'timestamp_ntz' }), 'timestamp_ntz');
+    const mapField: DeltaField = parseSchemaString(schema(field('m', { type: 'map', keyType: 'string', valueType: 'integer', valueContainsNull: true })), 'none')[0];
+    assert.equal(formatDeltaType(mapField.type), 'map<string,int>');
+  });
+
+  it("reads the mode from the configuration, 'none' when absent, and refuses unknown modes", () => {
+    assert.equal(columnMappingModeOf({}), 'none');
+    assert.equal(columnMappingModeOf({ 'delta.columnMapping.mode': 'name' }), 'name');
+    assert.equal(columnMappingModeOf({ 'delta.columnMapping.mode': 'id' }), 'id');
+    assert.throws(() => columnMappingModeOf({ 'delta.columnMapping.mode': 'other' }), (e: unknown) => isSyncError(e) && e.kind === 'delta-protocol');
+  });
+});

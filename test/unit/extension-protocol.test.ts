@@ -1,0 +1,120 @@
+import * as assert from 'node:assert/strict';
+import {
+  HostToWebview,
+  WebviewToHost,
+  idleProgress,
+  parseHostToWebview,
+  parseWebviewToHost,
+  type PreviewPage,
+  type PreviewSummary,
+  type ProgressSnapshot,
+} from '../../src/protocol/messages';
+
+// Test-data builders: each message kind once, with every optional part filled.
+const running: ProgressSnapshot = {
+  ...idleProgress(1_700_000_000_000),
+  runId: 'run-1',
+  mapping: 'orders',
+  mode: 'incremental',
+  status: 'running',
+  phase: 'apply',
+  fromVersion: 3,
+  toVersion: 9,
+  version: 5,
+  rowsRead: 1200,
+  rowsApplied: 1100,
+  totalRows: 5000,
+  rowsPerSecond: 850.5,
+  etaSeconds: 4.6,
+  startedAt: 1_700_000_000_000,
+  warnings: ['slow batch'],
+  error: { message: 'boom', kind: 'target', hint: 'check the table' },
+};
+const summary: PreviewSummary = { mapping: 'orders', sourceTable: '/t/orders', targetTable: 'public.orders', fromVersion: null, toVersion: 4, inserts: 2, updates: 1, deletes: 1 };
+const page: PreviewPage = {
+  filter: 'all',
+  offset: 0,
+  total: 3,
+  columns: [
+    { name: 'id', sourceType: 'long', targetType: 'bigint', isKey: true },
+    { name: 'amount', sourceType: 'decimal(38,18)', targetType: null, isKey: false },
+  ],
+  rows: [
+    // A 64-bit id and an 18-digit decimal cross as strings, exactly.
+    { op: 'insert', cells: ['9223372036854775807', '12345678901234567890.123456789012345678'], before: null },
+    { op: 'update', cells: ['2', null], before: ['2', '1.50'] },
+    { op: 'delete', cells: ['3', '0.00'], before: null },
+  ],
+};
+
+const webviewMessages: WebviewToHost[] = [
+  { type: 'ready', panel: 'preview' },
+  { type: 'ready', panel: 'progress' },
+  { type: 'preview/page', id: 'r1', filter: 'update', offset: 100, limit: 100 },
+  { type: 'preview/apply', id: 'r2' },
+  { type: 'preview/cancel', id: 'r3' },
+  { type: 'run/stop', id: 'r4' },
+];
+const hostMessages: HostToWebview[] = [
+  { type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: summary, progress: null },
+  { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(1) },
+  { type: 'progress', snapshot: running },
+  { type: 'response', id: 'r1', ok: true, result: { type: 'previewPage', page } },
+  { type: 'response', id: 'r2', ok: true, result: { type: 'accepted' } },
+  { type: 'response', id: 'r3', ok: false, error: { message: 'No sync is running.', kind: 'usage' } },
+];
+
+/** What postMessage does to a message: a JSON round trip. */
+const overTheWire = (m: unknown): unknown => JSON.parse(JSON.stringify(m));
+
+describe('host <-> webview protocol', () => {
+  for (const m of webviewMessages) {
+    it(`webview -> host '${m.type}'${'id' in m ? ` (${m.id})` : ''} survives the wire unchanged`, () => {
+      assert.deepEqual(parseWebviewToHost(overTheWire(m)), m);
+    });
+  }
+  for (const m of hostMessages) {
+    it(`host -> webview '${m.type}'${'id' in m ? ` (${m.id})` : ''} survives the wire unchanged`, () => {
+      assert.deepEqual(parseHostToWebview(overTheWire(m)), m);
+    });
+  }
+
+  it('covers every message type of both unions', () => {
+    const w = new Set(WebviewToHost.options.map((o) => o.shape.type.value));
+    assert.deepEqual(new Set(webviewMessages.map((m) => m.type)), w);
+    assert.deepEqual(new Set(hostMessages.map((m) => m.type)), new Set(['init', 'progress', 'response']));
+    assert.equal(HostToWebview.options.length, 3);
+  });
+
+  it('rejects requests without an id', () => {
+    assert.equal(parseWebviewToHost({ type: 'preview/apply' }), undefined);
+    assert.equal(parseWebviewToHost({ type: 'run/stop', id: '' }), undefined);
+  });
+
+  it('rejects a webview naming a command to run', () => {
+    assert.equal(parseWebviewToHost({ type: 'command', id: 'r1', command: 'workbench.action.terminal.new' }), undefined);
+  });
+
+  it('rejects page sizes outside 1..1000 and negative offsets', () => {
+    assert.equal(parseWebviewToHost({ type: 'preview/page', id: 'r1', filter: 'all', offset: 0, limit: 100000 }), undefined);
+    assert.equal(parseWebviewToHost({ type: 'preview/page', id: 'r1', filter: 'all', offset: -1, limit: 10 }), undefined);
+  });
+
+  it('rejects a failed response without an error and a successful one without a result', () => {
+    assert.equal(parseHostToWebview({ type: 'response', id: 'r1', ok: false }), undefined);
+    assert.equal(parseHostToWebview({ type: 'response', id: 'r1', ok: true }), undefined);
+  });
+
+  it('rejects numeric cells, so 64-bit values cannot arrive as lossy numbers', () => {
+    const bad = overTheWire({ type: 'response', id: 'r1', ok: true, result: { type: 'previewPage', page } }) as { result: { page: { rows: Array<{ cells: unknown[] }> } } };
+    bad.result.page.rows[0]!.cells[0] = 9223372036854775807;
+    assert.equal(parseHostToWebview(bad), undefined);
+  });
+
+  it('never throws on garbage', () => {
+    for (const g of [null, undefined, 42, 'ready', [], { type: 42 }]) {
+      assert.equal(parseWebviewToHost(g), undefined);
+      assert.equal(parseHostToWebview(g), undefined);
+    }
+  });
+});

@@ -1,0 +1,579 @@
+import { strict as assert } from 'node:assert';
+import { SyncError } from '../../src/sync/errors';
+import type { ChangeRow, ChangeType, DeltaField, DeltaType, PrimitiveTypeName, Row } from '../../src/sync/delta/types';
+import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
+import type { NetChanges } from '../../src/sync/plan/netChanges';
+import { planBatches } from '../../src/sync/plan/planBatches';
+import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
+import { projectRow, projectValues, projectNetChanges } from '../../src/sync/plan/projectRow';
+import { encodeKey } from '../../src/sync/plan/encodeKey';
+import { parseMapping } from '../../src/sync/mapping/loadMapping';
+import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
+
+function ch(changeType: ChangeType, commitVersion: number, values: Row, commitTimestamp = commitVersion * 1000): ChangeRow {
+  return { changeType, commitVersion, commitTimestamp, values };
+}
+
+function net(key: string[], changes: ChangeRow[]): NetChanges {
+  const b = new NetChangeBuffer(key);
+  for (const c of changes) b.add(c);
+  return b.drain();
+}
+
+function expectSyncError(fn: () => unknown, kind: string): SyncError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof SyncError, `expected SyncError, got ${String(e)}`);
+    assert.equal(e.kind, kind, e.message);
+    return e;
+  }
+  assert.fail('expected a SyncError');
+}
+
+describe('plan: NetChangeBuffer semantics', () => {
+  it('an insert followed by updates in later versions gives one upsert with the last postimage', () => {
+    const r = net(['id'], [
+      ch('insert', 1, { id: 1n, name: 'a' }),
+      ch('update_preimage', 2, { id: 1n, name: 'a' }),
+      ch('update_postimage', 2, { id: 1n, name: 'b' }),
+      ch('update_preimage', 3, { id: 1n, name: 'b' }),
+      ch('update_postimage', 3, { id: 1n, name: 'c' }),
+    ]);
+    assert.deepEqual(r.upserts, [{ id: 1n, name: 'c' }]);
+    assert.deepEqual(r.deletes, []);
+    assert.equal(r.rowsIn, 5);
+    assert.equal(r.minVersion, 1);
+    assert.equal(r.maxVersion, 3);
+  });
+
+  it('an insert followed by a delete in a later version gives a key-only delete', () => {
+    const r = net(['id'], [ch('insert', 1, { id: 7n, name: 'a' }), ch('delete', 2, { id: 7n, name: 'a' }, 2500)]);
+    assert.deepEqual(r.upserts, []);
+    assert.deepEqual(r.deletes, [{ id: 7n }]);
+    assert.deepEqual(r.deleteTimestamps, [2500]);
+  });
+
+  it('a delete and a re-insert of one key in the same version is an upsert, in either arrival order', () => {
+    const del = ch('delete', 4, { id: 1n, name: 'old' });
+    const ins = ch('insert', 4, { id: 1n, name: 'new' });
+    for (const order of [[del, ins], [ins, del]]) {
+      const r = net(['id'], order);
+      assert.deepEqual(r.upserts, [{ id: 1n, name: 'new' }]);
+      assert.deepEqual(r.deletes, []);
+    }
+  });
+
+  it('an update whose postimage arrives before its preimage is still an upsert', () => {
+    const r = net(['id'], [
+      ch('update_postimage', 2, { id: 1n, name: 'b' }),
+      ch('update_preimage', 2, { id: 1n, name: 'a' }),
+    ]);
+    assert.deepEqual(r.upserts, [{ id: 1n, name: 'b' }]);
+    assert.deepEqual(r.deletes, []);
+  });
+
+  it('the higher version wins when versions arrive out of order', () => {
+    const r1 = net(['id'], [ch('insert', 5, { id: 1n, name: 'v5' }), ch('delete', 3, { id: 1n, name: 'v3' })]);
+    assert.deepEqual(r1.upserts, [{ id: 1n, name: 'v5' }]);
+    assert.deepEqual(r1.deletes, []);
+    const r2 = net(['id'], [
+      ch('delete', 6, { id: 1n, name: 'x' }),
+      ch('update_postimage', 4, { id: 1n, name: 'v4' }),
+      ch('insert', 2, { id: 1n, name: 'v2' }),
+    ]);
+    assert.deepEqual(r2.upserts, []);
+    assert.deepEqual(r2.deletes, [{ id: 1n }]);
+    assert.equal(r2.minVersion, 2);
+    assert.equal(r2.maxVersion, 6);
+  });
+
+  it('a key change deletes the old key and upserts the new one', () => {
+    const r = net(['id'], [
+      ch('update_preimage', 3, { id: 1n, name: 'a' }),
+      ch('update_postimage', 3, { id: 2n, name: 'a' }),
+    ]);
+    assert.deepEqual(r.upserts, [{ id: 2n, name: 'a' }]);
+    assert.deepEqual(r.deletes, [{ id: 1n }]);
+  });
+
+  it('a key change whose old key is re-used later (same or later version) leaves no delete for it', () => {
+    const same = net(['id'], [
+      ch('update_preimage', 3, { id: 1n, name: 'a' }),
+      ch('insert', 3, { id: 1n, name: 'newcomer' }),
+      ch('update_postimage', 3, { id: 2n, name: 'a' }),
+    ]);
+    assert.deepEqual(new Set(same.upserts), new Set([{ id: 1n, name: 'newcomer' }, { id: 2n, name: 'a' }]));
+    assert.equal(same.upserts.length, 2);
+    assert.deepEqual(same.deletes, []);
+    const later = net(['id'], [
+      ch('update_preimage', 3, { id: 1n, name: 'a' }),
+      ch('update_postimage', 3, { id: 2n, name: 'a' }),
+      ch('update_preimage', 4, { id: 2n, name: 'a' }),
+      ch('update_postimage', 4, { id: 1n, name: 'a' }),
+    ]);
+    assert.deepEqual(later.upserts, [{ id: 1n, name: 'a' }]);
+    assert.deepEqual(later.deletes, [{ id: 2n }]);
+  });
+
+  it('two rows swapping keys in one commit give two upserts and no delete', () => {
+    const r = net(['id'], [
+      ch('update_preimage', 2, { id: 1n, name: 'A' }),
+      ch('update_preimage', 2, { id: 2n, name: 'B' }),
+      ch('update_postimage', 2, { id: 2n, name: 'A' }),
+      ch('update_postimage', 2, { id: 1n, name: 'B' }),
+    ]);
+    assert.equal(r.upserts.length, 2);
+    assert.deepEqual(
+      r.upserts.find((x) => x.id === 1n),
+      { id: 1n, name: 'B' },
+    );
+    assert.deepEqual(
+      r.upserts.find((x) => x.id === 2n),
+      { id: 2n, name: 'A' },
+    );
+    assert.deepEqual(r.deletes, []);
+  });
+
+  it('each key appears once in the output, and never in both upserts and deletes', () => {
+    const changes: ChangeRow[] = [];
+    for (let v = 1; v <= 20; v++) {
+      for (let id = 0n; id < 10n; id++) {
+        changes.push(v % 3 === 0 && id % 2n === 0n ? ch('delete', v, { id, v }) : ch('insert', v, { id, v }));
+      }
+    }
+    const r = net(['id'], changes);
+    const keys = [...r.upserts, ...r.deletes].map((x) => x.id);
+    assert.equal(new Set(keys).size, keys.length);
+    assert.equal(keys.length, 10);
+    assert.ok(r.upserts.every((x) => x.v === 20));
+  });
+
+  it('keeps bigint keys that differ beyond 2^53 apart', () => {
+    const big = 9223372036854775807n;
+    const r = net(['id'], [ch('insert', 1, { id: big, n: 1 }), ch('insert', 1, { id: big - 1n, n: 2 })]);
+    assert.equal(r.upserts.length, 2);
+    assert.equal(r.duplicateKeys, 0);
+    // As JS numbers both would be 9223372036854775807 → one key; the encoding must not do that.
+    assert.equal(Number(big), Number(big - 1n));
+  });
+
+  it('keeps decimal, timestamp, date and binary keys exact', () => {
+    const r = net(['k'], [
+      ch('insert', 1, { k: '12345678901234567890123456789012.345678' }),
+      ch('insert', 1, { k: '12345678901234567890123456789012.345679' }),
+    ]);
+    assert.equal(r.upserts.length, 2);
+    const ts = net(['t'], [ch('insert', 1, { t: 1700000000000001n }), ch('insert', 1, { t: 1700000000000002n })]);
+    assert.equal(ts.upserts.length, 2);
+    const d = net(['d'], [ch('insert', 1, { d: 19000 }), ch('delete', 2, { d: 19000 }), ch('insert', 1, { d: 19001 })]);
+    assert.deepEqual(d.deletes, [{ d: 19000 }]);
+    assert.deepEqual(d.upserts, [{ d: 19001 }]);
+    const bin = net(['b'], [
+      ch('insert', 1, { b: new Uint8Array([0, 1]), n: 1 }),
+      ch('insert', 1, { b: new Uint8Array([0, 1, 0]), n: 2 }),
+      ch('delete', 2, { b: Uint8Array.from([0, 1]), n: 1 }),
+    ]);
+    assert.deepEqual(bin.upserts, [{ b: new Uint8Array([0, 1, 0]), n: 2 }]);
+    assert.deepEqual(bin.deletes, [{ b: new Uint8Array([0, 1]) }]);
+  });
+
+  it('binary keys that are views into a larger buffer compare by their bytes only', () => {
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const view = backing.subarray(2, 5);
+    assert.equal(encodeKey([view]), encodeKey([new Uint8Array([1, 2, 3])]));
+  });
+
+  it('composite keys do not collide by concatenation', () => {
+    const r = net(['a', 'b'], [
+      ch('insert', 1, { a: 'x;', b: 'y' }),
+      ch('insert', 1, { a: 'x', b: ';y' }),
+      ch('insert', 1, { a: 's1:x', b: '' }),
+      ch('insert', 1, { a: '', b: 's1:x' }),
+    ]);
+    assert.equal(r.upserts.length, 4);
+    const r2 = net(['region', 'id'], [
+      ch('insert', 1, { region: 'eu', id: 1n, n: 1 }),
+      ch('insert', 1, { region: 'us', id: 1n, n: 2 }),
+      ch('delete', 2, { region: 'eu', id: 1n, n: 1 }),
+    ]);
+    assert.deepEqual(r2.upserts, [{ region: 'us', id: 1n, n: 2 }]);
+    assert.deepEqual(r2.deletes, [{ region: 'eu', id: 1n }]);
+  });
+
+  it('folds a negative-zero decimal key into zero when the key types are known', () => {
+    const b = new NetChangeBuffer(['k'], { keyTypes: { k: { kind: 'decimal', precision: 10, scale: 2 } } });
+    b.add(ch('insert', 1, { k: '0.00', n: 1 }));
+    b.add(ch('delete', 2, { k: '-0.00', n: 1 }));
+    const r = b.drain();
+    assert.deepEqual(r.upserts, []);
+    assert.deepEqual(r.deletes, [{ k: '0.00' }]);
+  });
+
+  it('refuses a null key value, naming the column and version', () => {
+    const b = new NetChangeBuffer(['id', 'region']);
+    const e = expectSyncError(() => b.add(ch('insert', 12, { id: 1n, region: null })), 'mapping');
+    assert.equal(e.column, 'region');
+    assert.equal(e.version, 12);
+    assert.match(e.message, /"region" is null .* version 12/);
+  });
+
+  it('refuses a change row without the key column as schema drift', () => {
+    const b = new NetChangeBuffer(['id']);
+    const e = expectSyncError(() => b.add(ch('delete', 3, { other: 1 })), 'schema-drift');
+    assert.equal(e.column, 'id');
+    assert.equal(e.version, 3);
+  });
+
+  it('refuses an empty key', () => {
+    expectSyncError(() => new NetChangeBuffer([]), 'mapping');
+  });
+
+  it('counts two upserts of one key in one version as duplicate keys', () => {
+    const r = net(['id'], [ch('insert', 1, { id: 1n, n: 1 }), ch('insert', 1, { id: 1n, n: 2 })]);
+    assert.equal(r.duplicateKeys, 1);
+    assert.equal(r.upserts.length, 1);
+  });
+
+  it('drain empties the buffer and reports null versions when nothing was added', () => {
+    const b = new NetChangeBuffer(['id']);
+    b.add(ch('insert', 1, { id: 1n, s: 'x'.repeat(1000) }));
+    assert.equal(b.size, 1);
+    assert.ok(b.bytes >= 1000);
+    b.drain();
+    assert.equal(b.size, 0);
+    assert.equal(b.bytes, 0);
+    const empty = b.drain();
+    assert.deepEqual(empty, {
+      upserts: [],
+      deletes: [],
+      deleteTimestamps: [],
+      minVersion: null,
+      maxVersion: null,
+      rowsIn: 0,
+      duplicateKeys: 0,
+    });
+  });
+
+  it('holds one entry per distinct key however many changes arrive', () => {
+    const b = new NetChangeBuffer(['id']);
+    for (let v = 0; v < 1000; v++) b.add(ch('insert', v, { id: BigInt(v % 10), payload: 'p' }));
+    assert.equal(b.size, 10);
+  });
+});
+
+describe('plan: planBatches', () => {
+  async function collect(changes: ChangeRow[], maxRows: number, maxBytes?: number): Promise<NetChanges[]> {
+    const out: NetChanges[] = [];
+    for await (const b of planBatches(changes, ['id'], { maxRows, maxBytes })) out.push(b);
+    return out;
+  }
+
+  it('cuts batches only between versions', async () => {
+    const changes: ChangeRow[] = [];
+    for (let v = 1; v <= 6; v++) for (let i = 0; i < 3; i++) changes.push(ch('insert', v, { id: BigInt(v * 10 + i) }));
+    const batches = await collect(changes, 4);
+    assert.deepEqual(
+      batches.map((b) => [b.minVersion, b.maxVersion, b.upserts.length]),
+      [
+        [1, 2, 6],
+        [3, 4, 6],
+        [5, 6, 6],
+      ],
+    );
+  });
+
+  it('keeps one huge version in a single oversized batch', async () => {
+    const changes: ChangeRow[] = [ch('insert', 1, { id: 0n })];
+    for (let i = 1; i <= 100; i++) changes.push(ch('insert', 2, { id: BigInt(i) }));
+    changes.push(ch('insert', 3, { id: 1000n }));
+    const batches = await collect(changes, 10);
+    assert.deepEqual(
+      batches.map((b) => [b.minVersion, b.maxVersion, b.upserts.length]),
+      [
+        [1, 2, 101],
+        [3, 3, 1],
+      ],
+    );
+  });
+
+  it('also cuts on the byte budget', async () => {
+    const changes = [1, 2, 3].map((v) => ch('insert', v, { id: BigInt(v), blob: 'x'.repeat(10_000) }));
+    const batches = await collect(changes, 1_000_000, 15_000);
+    assert.deepEqual(batches.map((b) => b.maxVersion), [2, 3]);
+  });
+
+  it('refuses versions going backwards', async () => {
+    await assert.rejects(collect([ch('insert', 2, { id: 1n }), ch('insert', 1, { id: 2n })], 10), (e: unknown) => {
+      return e instanceof SyncError && e.kind === 'cdf-range' && /version 1 came after version 2/.test(e.message);
+    });
+  });
+});
+
+describe('plan: applyDeletePolicy', () => {
+  const changes = {
+    upserts: [{ id: 1n, name: 'a' }],
+    deletes: [{ id: 2n }],
+    deleteTimestamps: [1_700_000_000_123],
+  };
+
+  it("'delete' keeps deletes", () => {
+    const p = applyDeletePolicy(changes, { mode: 'delete' });
+    assert.deepEqual(p, { upserts: changes.upserts, deletes: [{ id: 2n }], softDeletes: [] });
+  });
+
+  it("'ignore' drops deletes", () => {
+    const p = applyDeletePolicy(changes, { mode: 'ignore' });
+    assert.deepEqual(p, { upserts: changes.upserts, deletes: [], softDeletes: [] });
+  });
+
+  it("boolean 'soft-delete' marks deletes true and clears the marker on upserts", () => {
+    const p = applyDeletePolicy(changes, { mode: 'soft-delete', column: 'is_deleted', kind: 'boolean' });
+    assert.deepEqual(p.upserts, [{ id: 1n, name: 'a', is_deleted: false }]);
+    assert.deepEqual(p.softDeletes, [{ id: 2n, is_deleted: true }]);
+    assert.deepEqual(p.deletes, []);
+    assert.deepEqual(p.markerColumn, { column: 'is_deleted', pgType: 'boolean' });
+    assert.deepEqual(changes.upserts, [{ id: 1n, name: 'a' }], 'input rows are not modified');
+  });
+
+  it("timestamp 'soft-delete' stamps the delete's commit time in microseconds", () => {
+    const p = applyDeletePolicy(changes, { mode: 'soft-delete', column: 'deleted_at', kind: 'timestamp' });
+    assert.deepEqual(p.softDeletes, [{ id: 2n, deleted_at: 1_700_000_000_123_000n }]);
+    assert.deepEqual(p.upserts, [{ id: 1n, name: 'a', deleted_at: null }]);
+    assert.deepEqual(p.markerColumn, { column: 'deleted_at', pgType: 'timestamptz' });
+  });
+});
+
+describe('plan: projectRow', () => {
+  const prim = (name: PrimitiveTypeName): DeltaType => ({ kind: 'primitive', name });
+  const f = (name: string, type: DeltaType): DeltaField => ({ name, type, nullable: true, metadata: {}, physicalName: name });
+  const schema = [f('id', prim('long')), f('Full Name', prim('string')), f('secret', prim('string')), f('amt', { kind: 'decimal', precision: 10, scale: 2 })];
+  const mapping = parseMapping({
+    name: 'p',
+    source: { type: 'delta', path: '/t' },
+    target: { connection: 'c', table: 't' },
+    key: ['customer_id'],
+    columns: { exclude: ['secret'], rename: { id: 'customer_id', 'Full Name': 'full_name' } },
+  });
+  const cols = resolveColumns(mapping, schema);
+
+  it('renames and drops columns, keeping values untouched', () => {
+    const row = { id: 5n, 'Full Name': 'Ada', secret: 'x', amt: '10.50' };
+    assert.deepEqual(projectRow(row, cols), { customer_id: 5n, full_name: 'Ada', amt: '10.50' });
+    assert.deepEqual(projectValues(row, cols), [5n, 'Ada', '10.50']);
+  });
+
+  it('refuses a row that lacks a synced column', () => {
+    expectSyncError(() => projectRow({ id: 5n, secret: 'x', amt: null }, cols), 'schema-drift');
+  });
+
+  it('projects net changes end to end with source key names', () => {
+    const keySources = keySourceColumns(cols, mapping.key!);
+    assert.deepEqual(keySources, ['id']);
+    const n = net(keySources, [
+      ch('insert', 1, { id: 1n, 'Full Name': 'A', secret: 's', amt: '1.00' }),
+      ch('insert', 1, { id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }),
+      ch('delete', 2, { id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }),
+    ]);
+    const keyCols = cols.filter((c) => keySources.includes(c.source));
+    const p = projectNetChanges(n, cols, keyCols);
+    assert.deepEqual(p.upserts, [{ customer_id: 1n, full_name: 'A', amt: '1.00' }]);
+    assert.deepEqual(p.deletes, [{ customer_id: 2n }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Property: folding a CDF into net changes and applying them equals the table it describes.
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type State = Map<string, Row>;
+const BASE_ID = 1n << 62n; // beyond 2^53: any detour through number would merge keys
+const REGIONS = ['eu', 'us', 'e|u;'];
+const keyOf = (r: Row): string => `${String(r.id)}|${String(r.region)}`;
+
+interface Simulation {
+  initial: State;
+  /** State after each version, by version. */
+  after: Map<number, State>;
+  changes: ChangeRow[];
+  finalVersion: number;
+}
+
+/**
+ * A table with key (id bigint, region string) evolves through versions; each version is
+ * a commit where a row changes at most once (insert, update, key change, delete, or
+ * delete + re-insert through a MERGE), as in a real Delta commit. Emits the CDF it would
+ * produce and the table after every version.
+ */
+function simulate(rand: () => number, versions: number): Simulation {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const newKey = (): Row => ({ id: BASE_ID + BigInt(Math.floor(rand() * 12)), region: pick(REGIONS) });
+  let serial = 0;
+  const payload = (k: Row, v: number): Row => ({
+    ...k,
+    v,
+    amount: `${Math.floor(rand() * 1e6)}.${String(serial++ % 100).padStart(2, '0')}`,
+    note: rand() < 0.2 ? null : `n${serial}`,
+  });
+
+  const state: State = new Map();
+  for (let i = 0; i < 8; i++) {
+    const k = newKey();
+    state.set(keyOf(k), payload(k, 0));
+  }
+  const initial = new Map(state);
+  const after = new Map<number, State>();
+  const changes: ChangeRow[] = [];
+  for (let v = 1; v <= versions; v++) {
+    const touched = new Set<string>(); // rows of the start state already changed in this commit
+    const upserted = new Set<string>(); // keys given a row in this commit
+    const ops = 1 + Math.floor(rand() * 6);
+    for (let o = 0; o < ops; o++) {
+      const live = [...state.keys()].filter((k) => !touched.has(k) && !upserted.has(k));
+      const op = rand();
+      const emit = (t: ChangeType, row: Row): void => {
+        changes.push({ changeType: t, commitVersion: v, commitTimestamp: 1_000_000 + v, values: row });
+      };
+      if (op < 0.3 || live.length === 0) {
+        const k = newKey();
+        const ks = keyOf(k);
+        if (state.has(ks) || upserted.has(ks)) continue;
+        const row = payload(k, v);
+        state.set(ks, row);
+        upserted.add(ks);
+        emit('insert', row);
+        continue;
+      }
+      const ks = pick(live);
+      const old = state.get(ks)!;
+      const oldKey = { id: old.id, region: old.region };
+      if (op < 0.55) {
+        const row = payload(oldKey, v);
+        emit('update_preimage', old);
+        emit('update_postimage', row);
+        state.set(ks, row);
+        touched.add(ks);
+        upserted.add(ks);
+      } else if (op < 0.7) {
+        const nk = newKey();
+        const nks = keyOf(nk);
+        if (nks === ks || state.has(nks) || upserted.has(nks)) continue;
+        const row = { ...payload(nk, v) };
+        emit('update_preimage', old);
+        emit('update_postimage', row);
+        state.delete(ks);
+        state.set(nks, row);
+        touched.add(ks);
+        upserted.add(nks);
+      } else if (op < 0.9) {
+        emit('delete', old);
+        state.delete(ks);
+        touched.add(ks);
+      } else {
+        const row = payload(oldKey, v);
+        emit('delete', old);
+        emit('insert', row);
+        state.set(ks, row);
+        touched.add(ks);
+        upserted.add(ks);
+      }
+    }
+    after.set(v, new Map(state));
+  }
+  return { initial, after, changes, finalVersion: versions };
+}
+
+function applyNet(state: State, n: NetChanges): void {
+  const up = new Set(n.upserts.map(keyOf));
+  for (const d of n.deletes) {
+    assert.ok(!up.has(keyOf(d)), 'a key is both deleted and upserted');
+    assert.deepEqual(Object.keys(d).sort(), ['id', 'region'], 'deletes are key-only');
+    state.delete(keyOf(d));
+  }
+  assert.equal(up.size, n.upserts.length, 'a key is upserted twice');
+  for (const u of n.upserts) state.set(keyOf(u), u);
+}
+
+function shuffle<T>(xs: T[], rand: () => number): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+/** Rows within a version shuffled, versions in order (what the CDF reader guarantees). */
+function shuffleWithinVersions(xs: ChangeRow[], rand: () => number): ChangeRow[] {
+  const byVersion = new Map<number, ChangeRow[]>();
+  for (const c of xs) {
+    const l = byVersion.get(c.commitVersion) ?? [];
+    l.push(c);
+    byVersion.set(c.commitVersion, l);
+  }
+  return [...byVersion.keys()].sort((a, b) => a - b).flatMap((v) => shuffle(byVersion.get(v)!, rand));
+}
+
+describe('plan: property (seeded random CDF streams)', () => {
+  const SEEDS = 300;
+
+  it('net changes of the whole stream, fed in any order, applied to the start state give the final state', () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 1 + Math.floor(rand() * 25));
+      const b = new NetChangeBuffer(['id', 'region']);
+      for (const c of shuffle(sim.changes, rand)) b.add(c);
+      const n = b.drain();
+      assert.equal(n.duplicateKeys, 0, `seed ${seed}`);
+      const state = new Map(sim.initial);
+      applyNet(state, n);
+      assert.deepEqual(state, sim.after.get(sim.finalVersion), `seed ${seed}`);
+    }
+  });
+
+  it('replaying every change one by one in version order (removals first) gives the same state', () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 1 + Math.floor(rand() * 25));
+      const rank = (c: ChangeRow): number => (c.changeType === 'delete' || c.changeType === 'update_preimage' ? 0 : 1);
+      const ordered = shuffle(sim.changes, rand).sort((a, b) => a.commitVersion - b.commitVersion || rank(a) - rank(b));
+      const replay = new Map(sim.initial);
+      for (const c of ordered) {
+        if (rank(c) === 0) replay.delete(keyOf(c.values));
+        else replay.set(keyOf(c.values), c.values);
+      }
+      const b = new NetChangeBuffer(['id', 'region']);
+      for (const c of sim.changes) b.add(c);
+      const netState = new Map(sim.initial);
+      applyNet(netState, b.drain());
+      assert.deepEqual(netState, replay, `seed ${seed}`);
+    }
+  });
+
+  it('batches cut by planBatches, applied in order, pass through the state of every batch end version', async () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 1 + Math.floor(rand() * 25));
+      const maxRows = 1 + Math.floor(rand() * 8);
+      const state = new Map(sim.initial);
+      let lastMax = 0;
+      for await (const n of planBatches(shuffleWithinVersions(sim.changes, rand), ['id', 'region'], { maxRows })) {
+        assert.ok(n.minVersion! > lastMax, `seed ${seed}: batches overlap`);
+        lastMax = n.maxVersion!;
+        applyNet(state, n);
+        assert.deepEqual(state, sim.after.get(n.maxVersion!), `seed ${seed} at version ${n.maxVersion}`);
+      }
+      assert.deepEqual(state, sim.after.get(sim.finalVersion), `seed ${seed}`);
+    }
+  });
+});
