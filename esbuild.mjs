@@ -30,6 +30,8 @@ const contexts = await Promise.all([
     format: 'cjs',
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
+    // PGlite loads its WASM and data files next to its own module: keep it a runtime dependency.
+    external: ['@electric-sql/pglite'],
   }),
   esbuild.context({
     ...common,

@@ -4,12 +4,21 @@ import { CommandRegistry } from './CommandRegistry';
 import type { ResolvedCommand } from './CommandRegistry';
 import { OutputClosedError } from './OutputStream';
 import { deltaCommand } from './commands/deltaCommand';
+import { demoCommand } from './commands/demoCommand';
+import { previewCommand } from './commands/previewCommand';
+import { statusCommand } from './commands/statusCommand';
+import { syncCommand } from './commands/syncCommand';
 
 export const PROGRAM = 'delta-neon-sync';
 
-/** Every command the CLI knows; later increments register `sync`, `preview`, `status`, `demo`. */
+/** Every command the CLI knows. */
 export function createRegistry(): CommandRegistry {
-  return new CommandRegistry(PROGRAM).register(deltaCommand);
+  return new CommandRegistry(PROGRAM)
+    .register(syncCommand)
+    .register(previewCommand)
+    .register(statusCommand)
+    .register(demoCommand)
+    .register(deltaCommand);
 }
 
 /** `--help` / `-h` anywhere before a `--` terminator. */

@@ -7,13 +7,9 @@ import type { MappingNode } from './MappingsModel';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
 import type { SourceNode } from './SourcesModel';
+import { slugFor } from './slugFor';
 import { SANDBOX_NAME } from './TargetsModel';
 
-/** A slug that passes the mapping schema's name and identifier rules. */
-export function slugFor(folderName: string): string {
-  const s = folderName.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 60);
-  return /^[a-z]/.test(s) ? s : `t_${s || 'table'}`;
-}
 
 async function mappingFrom(arg: unknown, s: Services): Promise<MappingNode & { kind: 'mapping' }> {
   const node = arg as MappingNode | undefined;

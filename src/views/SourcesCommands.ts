@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SyncError } from '../sync/errors';
 import { registerCommand } from './commandRegistry';
-import { writeSampleTable } from './sampleTable';
+import { writeSampleTable } from './writeSampleTable';
 import type { Services } from './Services';
 import type { SourceNode } from './SourcesModel';
 import { describeMarkdown, historyMarkdown } from './tableReports';

@@ -84,10 +84,10 @@ export class SourcesModel {
     if (folders.length === 0) return [];
     return mapLimit(folders, this.concurrency, async (p): Promise<SourceNode> => {
       if (!(await isDir(p))) {
-        return { kind: 'message', severity: 'error', id: `missing:${p}`, label: `${p}: folder not found`, detail: 'Check the deltaSync.deltaFolders setting.' };
+        return { kind: 'message', severity: 'error', id: `missing:${p}`, label: `${path.basename(p)}: folder not found`, detail: p };
       }
       if (await isDeltaTable(p)) return this.tableNode(p, true);
-      return { kind: 'folder', path: p, label: p, configured: true };
+      return { kind: 'folder', path: p, label: path.basename(p) || p, configured: true };
     });
   }
 
@@ -115,7 +115,7 @@ export class SourcesModel {
   }
 
   private async tableNode(p: string, configured: boolean): Promise<SourceNode> {
-    const label = configured ? p : path.basename(p);
+    const label = path.basename(p) || p;
     try {
       const description = await this.describe(p);
       return { kind: 'table', path: p, label, description, error: null, configured };

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
 import { columnSummary, tableSummary, type SourceNode, type SourcesModel } from './SourcesModel';
@@ -22,6 +23,8 @@ export function sourceItem(node: SourceNode): vscode.TreeItem {
       item.iconPath = vscode.ThemeIcon.Folder;
       item.resourceUri = vscode.Uri.file(node.path);
       item.tooltip = node.path;
+      // Configured roots show where they are; the label alone can be ambiguous.
+      if (node.configured) item.description = path.dirname(node.path);
       item.contextValue = node.configured ? 'deltaFolder.configured' : 'deltaFolder';
       return item;
     }
@@ -38,6 +41,7 @@ export function sourceItem(node: SourceNode): vscode.TreeItem {
       const d = node.description;
       item.iconPath = new vscode.ThemeIcon('table');
       item.description = d ? tableSummary(d) : undefined;
+      if (node.configured && d) item.description = `${item.description} · ${path.dirname(node.path)}`;
       item.tooltip = d
         ? new vscode.MarkdownString(
             [
@@ -64,7 +68,7 @@ export function sourceItem(node: SourceNode): vscode.TreeItem {
       );
       item.id = `column:${node.table}:${node.path.join('.')}`;
       item.description = columnSummary(node);
-      item.iconPath = new vscode.ThemeIcon(node.isPartition ? 'symbol-key' : 'symbol-field');
+      item.iconPath = new vscode.ThemeIcon(node.isPartition ? 'layers' : 'symbol-field');
       item.contextValue = 'deltaColumn';
       return item;
     }

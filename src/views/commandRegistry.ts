@@ -20,7 +20,9 @@ export function registerCommand(id: CommandId, handler: CommandHandler, log: vsc
         log.info(`${id}: cancelled`);
         return undefined;
       }
-      log.error(`${id} failed:`, e instanceof Error ? (e.stack ?? e.message) : String(e));
+      // A SyncError is an expected, classified failure: its message and hint say it all.
+      // Anything else is a bug, so its stack goes to the log.
+      log.error(`${id} failed: ${isSyncError(e) ? e.describe() : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       void showError(e, log);
       return undefined;
     }

@@ -136,12 +136,15 @@ function chownForPostgres(p: string): void {
  * `pg_ctl -m immediate stop` and removes the directory.
  */
 export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): Promise<TestServer> {
+  reapOrphanedClusters();
   const kind = opts.kind ?? (opts.binDir ? 'system' : findSystemBinDirs().length ? 'system' : 'embedded');
   const binDir = opts.binDir ?? (kind === 'system' ? findSystemBinDirs()[0] : findEmbeddedBinDir());
   if (!binDir) throw new Error(`No PostgreSQL binaries found for a ${kind} test server.`);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dns-pg-'));
   const dataDir = path.join(root, 'data');
   fs.mkdirSync(dataDir, { mode: 0o700 });
+  // Lets a later run stop this cluster if this process dies without its exit hook (SIGKILL).
+  fs.writeFileSync(path.join(root, 'owner.pid'), `${process.pid}\n${binDir}\n`);
   fs.chmodSync(root, 0o755);
   chownForPostgres(root);
   runPgTool(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
@@ -179,6 +182,39 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
       process.removeListener('exit', stopSync);
     },
   };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Stops and removes throwaway clusters whose owning test process is gone. */
+export function reapOrphanedClusters(): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith('dns-pg-'));
+  } catch {
+    return;
+  }
+  for (const d of entries) {
+    const root = path.join(os.tmpdir(), d);
+    let owner: string[];
+    try {
+      owner = fs.readFileSync(path.join(root, 'owner.pid'), 'utf8').split('\n');
+    } catch {
+      continue; // not (yet) ours to judge
+    }
+    const pid = Number(owner[0]);
+    const binDir = owner[1];
+    if (!Number.isInteger(pid) || processAlive(pid) || !binDir) continue;
+    runPgTool(path.join(binDir, 'pg_ctl'), ['-D', path.join(root, 'data'), '-m', 'immediate', '-w', 'stop'], { allowFail: true });
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 
 function externalServer(url: string): TestServer {

@@ -1,4 +1,3 @@
-import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -7,6 +6,7 @@ import { SyncError } from '../../src/sync/errors';
 import type { DeltaValue, Row } from '../../src/sync/delta/types';
 import { requireSharedTable, sharedTable } from '../helpers/sharedTables';
 import { copyTableToTemp } from '../helpers/tempTableCopy';
+import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 
 type Hyparquet = typeof HyparquetModule;
 

@@ -301,6 +301,35 @@ describe('DeltaTableWriter (fixture writer)', function () {
       assert.deepEqual(sortedRows(await snapshotRows(dir, v), columns), sortedRows(rows, columns));
     });
 
+    it('partition columns of every partitionable type round-trip through the reader', async () => {
+      const dir = path.join(tmp, 'part-types');
+      const columns: WriterColumn[] = [
+        { name: 'id', type: long, nullable: false },
+        { name: 'pl', type: long },
+        { name: 'pi', type: { kind: 'primitive', name: 'integer' } },
+        { name: 'pb', type: { kind: 'primitive', name: 'boolean' } },
+        { name: 'pd', type: { kind: 'primitive', name: 'date' } },
+        { name: 'pts', type: { kind: 'primitive', name: 'timestamp' } },
+        { name: 'pntz', type: { kind: 'primitive', name: 'timestamp_ntz' } },
+        { name: 'pdec', type: { kind: 'decimal', precision: 20, scale: 4 } },
+        { name: 'pdbl', type: { kind: 'primitive', name: 'double' } },
+      ];
+      const parts = columns.slice(1).map((c) => c.name);
+      const rows: Row[] = [
+        { id: 1n, pl: -9_007_199_254_740_993n, pi: -7, pb: true, pd: -1, pts: 1_704_067_200_000_001n, pntz: 86_400_000_000n, pdec: '-1234567890123456.0001', pdbl: 0.5 },
+        { id: 2n, pl: null, pi: null, pb: null, pd: null, pts: null, pntz: null, pdec: null, pdbl: null },
+      ];
+      const w = await DeltaTableWriter.create(dir, { columns, partitionColumns: parts });
+      const v = await w.append(rows);
+      const adds = actionsOf((await readLog(dir))[v], 'add');
+      const first = adds.find((a) => (a.partitionValues as Json).pl !== null);
+      assert.deepEqual(first?.partitionValues, {
+        pl: '-9007199254740993', pi: '-7', pb: 'true', pd: '1969-12-31', pts: '2024-01-01T00:00:00.000001Z',
+        pntz: '1970-01-02 00:00:00.000000', pdec: '-1234567890123456.0001', pdbl: '0.5',
+      });
+      assert.deepEqual(sortedRows(await snapshotRows(dir, v), columns), sortedRows(rows, columns));
+    });
+
     it('an update writes remove + add and _change_data files with update_preimage/update_postimage rows', async () => {
       const dir = path.join(tmp, 'update-cdc');
       const columns: WriterColumn[] = [{ name: 'id', type: long, nullable: false }, { name: 'name', type: str }];
@@ -429,6 +458,41 @@ describe('DeltaTableWriter (fixture writer)', function () {
       // A reader that starts from the checkpoint sees the same table as the JSON log.
       const cpRows = await snapshotRows(dir, version);
       assert.deepEqual(cpRows.map((r) => r.id).sort(), [3n, 4n]);
+    });
+  });
+
+  describe('log cleanup and vacuum', () => {
+    it('expireLog deletes commits before the latest checkpoint; the latest snapshot still reads from it', async () => {
+      const dir = path.join(tmp, 'expire');
+      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long }], configuration: { 'delta.enableChangeDataFeed': 'true' } });
+      await w.append([{ id: 1n }]);
+      await w.append([{ id: 2n }]);
+      await w.checkpoint(); // at v2
+      await w.append([{ id: 3n }]);
+      assert.deepEqual(await w.expireLog(), ['00000000000000000000.json', '00000000000000000001.json']);
+      assert.deepEqual((await snapshotRows(dir, 3)).map((r) => r.id).sort(), [1n, 2n, 3n]);
+      await assert.rejects(snapshotRows(dir, 0));
+      await assert.rejects(changeRows(dir, 0, 3));
+      assert.deepEqual((await changeRows(dir, 3, 3)).map((c) => `${c.changeType} ${String(c.values.id)}`), ['insert 3']);
+    });
+
+    it('vacuum deletes unreferenced data, cdc and DV files, keeping the current snapshot readable', async () => {
+      const dir = path.join(tmp, 'vacuum');
+      const w = await DeltaTableWriter.create(dir, {
+        columns: [{ name: 'id', type: long }],
+        configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.enableDeletionVectors': 'true' },
+      });
+      await w.append([{ id: 1n }, { id: 2n }, { id: 3n }]);
+      await w.deleteWithDeletionVector('id', [1n]);
+      await w.deleteWithDeletionVector('id', [2n]); // the first DV file is now unreferenced
+      await w.append([{ id: 4n }]);
+      await w.delete('id', [4n]); // its file and a cdc file
+      const deleted = await w.vacuum();
+      assert.equal(deleted.filter((p) => p.startsWith('deletion_vector_')).length, 1);
+      assert.equal(deleted.filter((p) => p.startsWith('_change_data')).length, 1);
+      assert.equal(deleted.filter((p) => p.startsWith('part-')).length, 1);
+      assert.deepEqual((await snapshotRows(dir, w.version)).map((r) => r.id), [3n]);
+      await assert.rejects(changeRows(dir, 4, 5), 'the CDF of vacuumed versions fails');
     });
   });
 

@@ -1,6 +1,6 @@
-import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { AsyncBuffer, FileMetaData } from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
 import { SyncError, isSyncError } from '../errors';

@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { SyncError } from '../errors';
 import type { ColumnMappingMode } from './schema';
 import { formatDeltaType } from './schema';
@@ -92,24 +94,41 @@ interface ReadContext {
 /** Number of rows from the footer only. */
 export async function parquetRowCount(filePath: string): Promise<number> {
   const { hp } = await loadModules();
-  const file = await openFile(hp, filePath, {});
-  const metadata = await readMetadata(hp, file, filePath, {});
+  const size = await fileSize(filePath, {});
+  const metadata = await withFile(filePath, size, {}, (file) => readMetadata(hp, file, filePath, {}));
   return Number(metadata.num_rows);
 }
 
 /**
+ * Rows decoded per step of a large row group whose pages can be located (every column
+ * chunk read has an offset index, as Spark and delta-rs write them). Row groups written by
+ * Spark hold up to 128 MB of compressed data, millions of rows; decoding one whole would
+ * cost gigabytes of JS objects. Smaller row groups, or ones without offset indexes, are
+ * decoded whole: hyparquet can only decode a column chunk from its first page, so slicing
+ * such a group would decode its start again for every slice.
+ */
+const WINDOW_ROWS = 65_536;
+
+/**
  * Yields the rows of one parquet data file in batches, row group by row group, with
  * values typed by the requested Delta fields (see ParquetReadOptions).
+ *
+ * Memory: the decoded columns of one row group (or of one window of WINDOW_ROWS rows of a
+ * large row group with page indexes) plus one batch of rows. Values are decoded column by
+ * column and rows are built from the column arrays only as each batch is filled, so no
+ * row object exists for rows outside the current batch. The file is opened for each
+ * decoding step and closed before any batch is yielded, so abandoning the generator
+ * leaks no file handle.
  */
 export async function* readParquetRows(filePath: string, opts: ParquetReadOptions): AsyncGenerator<Row[]> {
   const { hp, compressors } = await loadModules();
   const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version };
-  const file = await openFile(hp, filePath, opts);
-  const metadata = await readMetadata(hp, file, filePath, opts);
+  const size = await fileSize(filePath, opts);
+  const metadata = await withFile(filePath, size, opts, (file) => readMetadata(hp, file, filePath, opts));
   const root = hp.parquetSchema(metadata);
 
   // Resolve every requested output column to its top-level parquet column (or none).
-  const outputs: Array<{ name: string; source?: string; convert: Converter }> = [];
+  const outputs: Output[] = [];
   for (const field of opts.fields) {
     const node = findChild(root, field, ctx.mode);
     outputs.push(
@@ -127,9 +146,14 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
     );
   }
   const columns = [...new Set(outputs.flatMap((o) => (o.source === undefined ? [] : [o.source])))];
+  const columnIndex = new Map(columns.map((c, i) => [c, i]));
+  const sourceIndex = outputs.map((o) => (o.source === undefined ? -1 : (columnIndex.get(o.source) ?? -1)));
+  const names = outputs.map((o) => o.name);
+  const converters = outputs.map((o) => o.convert);
   const readMeta: FileMetaData = { ...metadata, schema: metadata.schema.map(stripLossyAnnotations) };
 
   const batchSize = Math.max(1, opts.batchSize ?? 10_000);
+  const windowRows = Math.max(batchSize, WINDOW_ROWS);
   const keepRow = opts.keepRow;
   let batch: Row[] = [];
   let groupStart = 0;
@@ -138,45 +162,29 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
     const start = groupStart;
     groupStart += groupRows;
     if (groupRows === 0) continue;
-    checkAborted(opts.signal, ctx);
-    let raw: Array<Record<string, unknown>> | undefined;
-    if (columns.length > 0) {
-      try {
-        await hp.parquetRead({
-          file,
-          metadata: readMeta,
-          columns,
-          rowStart: start,
-          rowEnd: start + groupRows,
-          rowFormat: 'object',
-          utf8: false,
-          parsers: PARSERS,
-          compressors,
-          onComplete: (rows) => {
-            raw = rows;
-          },
-        });
-      } catch (e) {
-        throw fileError(ctx, `cannot decode row group starting at row ${start}: ${(e as Error).message}`, e);
-      }
-      if (!raw || raw.length !== groupRows) {
-        throw fileError(ctx, `row group starting at row ${start} has ${raw?.length ?? 0} rows, expected ${groupRows}`);
+    const windowed = groupRows > 2 * windowRows && columns.length > 0 && hasOffsetIndexes(group.columns, columnIndex);
+    const step = windowed ? windowRows : groupRows;
+    for (let from = start; from < start + groupRows; from += step) {
+      const to = Math.min(from + step, start + groupRows);
+      checkAborted(opts.signal, ctx);
+      const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, columns, from, to, windowed, ctx) : [];
+      const values = new Array<unknown>(columns.length);
+      for (let r = from; r < to; r++) {
+        if (keepRow && !keepRow(r)) continue;
+        for (let c = 0; c < cursors.length; c++) values[c] = cursors[c].at(r);
+        const row: Row = {};
+        for (let k = 0; k < names.length; k++) {
+          const src = sourceIndex[k];
+          row[names[k]] = src < 0 ? null : converters[k](values[src]);
+        }
+        batch.push(row);
+        if (batch.length >= batchSize) {
+          checkAborted(opts.signal, ctx);
+          yield batch;
+          batch = [];
+        }
       }
     }
-    for (let i = 0; i < groupRows; i++) {
-      if (keepRow && !keepRow(start + i)) continue;
-      const row: Row = {};
-      const source = raw ? raw[i] : undefined;
-      for (const o of outputs) row[o.name] = o.source === undefined || !source ? null : o.convert(source[o.source]);
-      batch.push(row);
-      if (batch.length >= batchSize) {
-        checkAborted(opts.signal, ctx);
-        yield batch;
-        batch = [];
-      }
-    }
-    // Let go of the decoded row group before decoding the next one.
-    raw = undefined;
   }
   if (batch.length > 0) {
     checkAborted(opts.signal, ctx);
@@ -184,30 +192,169 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
   }
 }
 
+interface Output {
+  name: string;
+  source?: string;
+  convert: Converter;
+}
+
+/** True when every read column chunk of the row group has an offset index (page locations). */
+function hasOffsetIndexes(chunks: FileMetaData['row_groups'][number]['columns'], read: Map<string, number>): boolean {
+  for (const chunk of chunks) {
+    const top = chunk.meta_data?.path_in_schema[0];
+    if (top === undefined || !read.has(top)) continue;
+    if (!chunk.offset_index_offset || !chunk.offset_index_length) return false;
+  }
+  return true;
+}
+
+/**
+ * Values of one column for a range of rows, as hyparquet delivered them: a list of decoded
+ * runs (pages, or one assembled array for nested columns) with their absolute first row.
+ * Reads must ask for increasing rows.
+ */
+class ColumnCursor {
+  private readonly runs: Array<{ rowStart: number; rowEnd: number; data: ArrayLike<unknown> }> = [];
+  private current = 0;
+
+  add(rowStart: number, rowEnd: number, data: ArrayLike<unknown>): void {
+    this.runs.push({ rowStart, rowEnd, data });
+  }
+
+  /** Sorts the runs and checks that they cover [from, to). */
+  seal(from: number, to: number): boolean {
+    this.runs.sort((a, b) => a.rowStart - b.rowStart);
+    let covered = from;
+    for (const run of this.runs) {
+      if (run.rowStart > covered) return false;
+      covered = Math.max(covered, run.rowEnd);
+    }
+    return covered >= to;
+  }
+
+  at(row: number): unknown {
+    let run = this.runs[this.current];
+    while (row >= run.rowEnd) run = this.runs[++this.current];
+    return run.data[row - run.rowStart];
+  }
+}
+
+/**
+ * Decodes the given top-level columns for rows [from, to) of one row group, column-wise
+ * (hyparquet's onChunk: no row objects). Pages may extend past the range; the cursors
+ * index them by absolute row.
+ */
+async function decodeColumns(
+  hp: Hyparquet,
+  compressors: Compressors,
+  filePath: string,
+  size: number,
+  metadata: FileMetaData,
+  columns: string[],
+  from: number,
+  to: number,
+  useOffsetIndex: boolean,
+  ctx: ReadContext,
+): Promise<ColumnCursor[]> {
+  const cursors = columns.map(() => new ColumnCursor());
+  const index = new Map(columns.map((c, i) => [c, i]));
+  try {
+    await withFile(filePath, size, ctx, (file) =>
+      hp.parquetRead({
+        file,
+        metadata,
+        columns,
+        rowStart: from,
+        rowEnd: to,
+        useOffsetIndex,
+        utf8: false,
+        parsers: PARSERS,
+        compressors,
+        onChunk: (chunk) => {
+          const i = index.get(chunk.columnName);
+          if (i !== undefined) cursors[i].add(chunk.rowStart, chunk.rowEnd, chunk.columnData);
+        },
+      }),
+    );
+  } catch (e) {
+    if (e instanceof SyncError) throw e;
+    throw fileError(ctx, `cannot decode rows ${from}..${to - 1}: ${(e as Error).message}`, e);
+  }
+  for (let i = 0; i < columns.length; i++) {
+    if (!cursors[i].seal(from, to)) throw fileError(ctx, `column '${columns[i]}' has fewer values than rows ${from}..${to - 1}`, undefined, columns[i]);
+  }
+  return cursors;
+}
+
 // ---------------------------------------------------------------- file access
 
-async function openFile(hp: Hyparquet, filePath: string, opts: { table?: string; version?: number }): Promise<AsyncBuffer> {
+async function fileSize(filePath: string, opts: { table?: string; version?: number }): Promise<number> {
   try {
-    return await hp.asyncBufferFromFile(filePath);
+    return (await fs.stat(filePath)).size;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const missing = code === 'ENOENT';
-    throw new SyncError(
-      'delta-file',
-      missing
-        ? `Data file ${filePath} is missing${describeOrigin(opts)}`
-        : `Cannot open data file ${filePath}${describeOrigin(opts)}: ${(e as Error).message}`,
-      {
-        table: opts.table,
-        version: opts.version,
-        cause: e,
-        retry: missing ? 'never' : 'manual',
-        hint: missing
-          ? 'The file was probably removed by VACUUM. Read a newer version, or run a full reload.'
-          : 'Check that the file is readable by this user.',
-      },
-    );
+    throw openError(filePath, opts, e);
   }
+}
+
+function openError(filePath: string, opts: { table?: string; version?: number }, e: unknown): SyncError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const missing = code === 'ENOENT';
+  return new SyncError(
+    'delta-file',
+    missing
+      ? `Data file ${filePath} is missing${describeOrigin(opts)}`
+      : `Cannot open data file ${filePath}${describeOrigin(opts)}: ${(e as Error).message}`,
+    {
+      table: opts.table,
+      version: opts.version,
+      cause: e,
+      retry: missing ? 'never' : 'manual',
+      hint: missing
+        ? 'The file was probably removed by VACUUM. Read a newer version, or run a full reload.'
+        : 'Check that the file is readable by this user.',
+    },
+  );
+}
+
+/**
+ * Runs `fn` with the file open as a hyparquet AsyncBuffer. Each slice is one positional
+ * read into a buffer of exactly its size (hyparquet's asyncBufferFromFile opens a stream
+ * per slice and concatenates 64 KB chunks, twice the memory), and the handle is closed
+ * when `fn` settles.
+ */
+async function withFile<T>(
+  filePath: string,
+  size: number,
+  opts: { table?: string; version?: number },
+  fn: (file: AsyncBuffer) => Promise<T>,
+): Promise<T> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(filePath, 'r');
+  } catch (e) {
+    throw openError(filePath, opts, e);
+  }
+  try {
+    return await fn({
+      byteLength: size,
+      slice: (start: number, end?: number) => readRange(handle, start, Math.min(end ?? size, size)),
+    });
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readRange(handle: FileHandle, start: number, end: number): Promise<ArrayBuffer> {
+  const length = Math.max(0, end - start);
+  const buffer = new ArrayBuffer(length);
+  const view = new Uint8Array(buffer);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(view, done, length - done, start + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${start + done}`);
+    done += bytesRead;
+  }
+  return buffer;
 }
 
 async function readMetadata(

@@ -57,6 +57,8 @@ function compileCondition(c: FilterCondition, index: number, schema: readonly De
       return values.some((x) => cmp(v, x) === 0);
     };
   }
+  // The schema guarantees a value here; the check only narrows the type.
+  if (!('value' in c)) throw bad(index, col, `operator '${c.op}' needs a value`);
   const target = parse(c.value);
   const op = c.op;
   return (row) => {

@@ -1,6 +1,6 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, DeltaType, DeltaValue, Row } from '../delta/types';
-import { encodeKey } from './encodeKey';
+import { encodeKey, encodeValue } from './encodeKey';
 
 /**
  * What a batch of Change Data Feed rows does to the target, one statement per key.
@@ -100,7 +100,13 @@ export function estimateRowBytes(row: Row): number {
 export class NetChangeBuffer {
   private readonly keyColumns: readonly string[];
   private readonly decimalKey: readonly boolean[];
-  private entries = new Map<string, Entry>();
+  /**
+   * Keyed by the encoded key; for a one-column key of a primitive JS type, by the value
+   * itself (Map's SameValueZero compares bigint/number/string by value, 0 equals -0 and
+   * NaN equals NaN as in Postgres), which saves building a string per change. A column
+   * holds one JS type (delta/types.ts), so raw and encoded keys never meet.
+   */
+  private entries = new Map<string | number | bigint | boolean, Entry>();
   private rowsIn = 0;
   private minVersion: number | null = null;
   private maxVersion: number | null = null;
@@ -156,7 +162,11 @@ export class NetChangeBuffer {
       if (this.decimalKey[i] && typeof v === 'string' && NEG_ZERO_DECIMAL.test(v)) v = v.slice(1);
       keyValues[i] = v;
     }
-    const key = encodeKey(keyValues);
+    let key: string | number | bigint | boolean;
+    if (keyValues.length === 1) {
+      const v = keyValues[0]!;
+      key = typeof v === 'object' ? encodeValue(v) : v;
+    } else key = encodeKey(keyValues);
     const rank = change.changeType === 'insert' || change.changeType === 'update_postimage' ? RANK_UPSERT : RANK_REMOVE;
 
     this.rowsIn++;

@@ -1,0 +1,45 @@
+import { SyncError } from '../../sync/errors';
+import type { CliCommand, CliIo } from '../CliCommand';
+import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
+import { ProgressPrinter } from '../ProgressPrinter';
+import { parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
+
+/** `sync`: initial load or incremental sync of one mapping (auto picks by checkpoint). */
+export const syncCommand: CliCommand = {
+  name: 'sync',
+  summary: 'Sync a Delta table into Postgres (initial load, then incremental from the Change Data Feed)',
+  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N]',
+  help: `Options:
+${PIPELINE_HELP}
+  --mode MODE        initial: load the snapshot and swap/merge it in; incremental: apply the
+                     Change Data Feed since the checkpoint; auto (default): initial when the
+                     pipeline has no checkpoint, else incremental
+  --to-version N     stop at version N (default: the latest)
+  -h, --help         show this help
+
+Every batch commits together with its checkpoint: a run that is killed leaves the target at
+the last committed batch, and the next run resumes there.`,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' } });
+    if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
+    const mode = stringOption(args, 'mode') ?? 'auto';
+    if (mode !== 'initial' && mode !== 'incremental' && mode !== 'auto') {
+      throw new SyncError('usage', `--mode must be initial, incremental or auto, got '${mode}'`);
+    }
+    const toVersion = versionOption(args, 'to-version');
+    const p = await openPipeline(args, io);
+    try {
+      const printer = new ProgressPrinter(io.stderr);
+      const r = await p.runner.run({ mode, toVersion, signal: io.signal, onEvent: printer.onEvent });
+      if (r.createdTableSql) io.stdout.write(`Created the target table:\n${r.createdTableSql}\n`);
+      io.stdout.write(
+        r.status === 'up-to-date'
+          ? `${p.mapping.name}: up to date at version ${r.toVersion} (${p.target.label})\n`
+          : `${p.mapping.name}: ${r.mode} sync to version ${r.toVersion} done in ${r.batches} batch(es): ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.unchanged} unchanged${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''} (${r.rowsRead} rows read)\n`,
+      );
+      return 0;
+    } finally {
+      await p.close();
+    }
+  },
+};

@@ -1,0 +1,725 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import type { ChangeRow, DeltaField, Row } from '../delta/types';
+import { SyncError, isSyncError } from '../errors';
+import { compileRowFilter } from '../mapping/compileRowFilter';
+import type { Mapping } from '../mapping/mappingSchema';
+import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
+import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
+import { planBatches } from '../plan/planBatches';
+import { NetChangeBuffer } from '../plan/netChanges';
+import type { NetChanges } from '../plan/netChanges';
+import { applyDeletePolicy } from '../plan/applyDeletePolicy';
+import { applyChanges, dryRunChanges } from '../postgres/applyChanges';
+import type { ApplyResult, RejectedRow } from '../postgres/applyChanges';
+import { classifyPgError } from '../postgres/classifyPgError';
+import { initialLoad } from '../postgres/initialLoad';
+import { previewChanges } from '../postgres/previewChanges';
+import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
+import { displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
+import type { TableRef } from '../postgres/quoteIdent';
+import { renderCreateTable } from '../postgres/renderCreateTable';
+import type { TargetColumn } from '../postgres/renderCreateTable';
+import { ensureStateTables, finishRun, readCheckpoint, startRun, writeCheckpoint } from '../postgres/stateTables';
+import type { Checkpoint } from '../postgres/stateTables';
+import type { ChangeSource } from './ChangeSource';
+import type { SyncEvent, SyncEventListener, SyncMode } from './events';
+import type { Logger } from './Logger';
+import { silentLogger } from './Logger';
+
+export interface RunOptions {
+  mode?: SyncMode | 'auto';
+  /** Stop at this version (default: the source's latest). */
+  toVersion?: number;
+  signal?: AbortSignal;
+  onEvent?: SyncEventListener;
+  /** Attempts for transient connection errors (default 5), with exponential backoff. */
+  maxAttempts?: number;
+  /** Base backoff in ms (default 500). */
+  backoffMs?: number;
+}
+
+export interface RunResult {
+  runId: string;
+  mode: SyncMode;
+  status: 'succeeded' | 'up-to-date';
+  fromVersion: number | null;
+  toVersion: number;
+  rowsRead: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  deadLettered: number;
+  batches: number;
+  warnings: string[];
+  /** The CREATE TABLE the initial load ran when it created the target. */
+  createdTableSql?: string;
+}
+
+export interface PreviewOptions {
+  toVersion?: number;
+  limit?: number;
+  offset?: number;
+  include?: readonly PreviewAction[];
+  signal?: AbortSignal;
+}
+
+export interface PreviewReport extends PreviewResult {
+  mode: SyncMode;
+  fromVersion: number | null;
+  toVersion: number;
+  /** True when the target table does not exist yet (every row is an insert). */
+  targetMissing: boolean;
+  ddl?: string;
+}
+
+export interface DryRunReport {
+  fromVersion: number | null;
+  toVersion: number;
+  result: ApplyResult;
+}
+
+export interface VerifyReport {
+  version: number;
+  sourceRows: number;
+  targetRows: number;
+  /** Source rows whose key is not in the target. */
+  missing: number;
+  /** Rows whose key is in both but whose values differ. */
+  differing: number;
+  /** Target rows whose key the source does not have. */
+  extra: number;
+  equal: boolean;
+  samples: PreviewResult['rows'];
+}
+
+export interface PipelineStatus {
+  pipeline: string;
+  source: string;
+  target: string;
+  latestVersion: number;
+  checkpoint: Checkpoint | null;
+  /** Versions the target is behind the source; null before the initial load. */
+  lag: number | null;
+  targetExists: boolean;
+  runs: RunHistoryEntry[];
+}
+
+export interface RunHistoryEntry {
+  runId: string;
+  mode: string;
+  fromVersion: string | null;
+  toVersion: string | null;
+  rows: string | null;
+  status: string;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+interface Plan {
+  schema: DeltaField[];
+  columns: TargetColumn[];
+  key: string[];
+  keySource: string[];
+}
+
+/**
+ * Runs one mapping: plan (read-only preview) -> initial load -> incremental syncs.
+ * Every batch commits with its checkpoint, so a run that dies leaves the target at the
+ * last committed batch and the next run resumes there. Emits typed events; honours an
+ * AbortSignal between batches and while reading.
+ */
+export class SyncRunner {
+  private readonly logger: Logger;
+  readonly table: TableRef;
+
+  constructor(
+    private readonly mapping: Mapping,
+    private readonly source: ChangeSource,
+    private readonly pool: Pool,
+    logger?: Logger,
+  ) {
+    this.logger = logger ?? silentLogger;
+    this.table = { schema: mapping.target.schema, name: mapping.target.table };
+    if (mapping.deletes.mode === 'soft-delete') {
+      throw new SyncError('mapping', `deletes.mode "soft-delete" is not supported by the sync runner yet (pipeline ${mapping.name}).`, {
+        setting: 'deletes.mode',
+        hint: 'Use "delete" or "ignore" for now.',
+      });
+    }
+  }
+
+  get pipeline(): string {
+    return this.mapping.name;
+  }
+
+  async status(): Promise<PipelineStatus> {
+    const latestVersion = await this.source.latestVersion();
+    return this.withClient(async (c) => {
+      await ensureStateTables(c);
+      const checkpoint = (await readCheckpoint(c, this.pipeline)) ?? null;
+      const runs = await c.query<{
+        run_id: unknown; mode: string; from_version: unknown; to_version: unknown; rows: unknown; status: string; error: string | null; started_at: string; finished_at: string | null;
+      }>(
+        `SELECT run_id, mode, from_version, to_version, rows, status, error, started_at::text AS started_at, finished_at::text AS finished_at
+           FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id DESC LIMIT 20`,
+        [this.pipeline],
+      );
+      const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+      return {
+        pipeline: this.pipeline,
+        source: this.source.name,
+        target: displayName(this.table),
+        latestVersion,
+        checkpoint,
+        lag: checkpoint ? latestVersion - Number(checkpoint.version) : null,
+        targetExists: (await this.targetColumns(c)) !== undefined,
+        runs: runs.rows.map((r) => ({
+          runId: String(r.run_id),
+          mode: r.mode,
+          fromVersion: str(r.from_version),
+          toVersion: str(r.to_version),
+          rows: str(r.rows),
+          status: r.status,
+          error: r.error,
+          startedAt: r.started_at,
+          finishedAt: r.finished_at,
+        })),
+      };
+    });
+  }
+
+  /** The CREATE TABLE an initial load would run for the source schema at `version`. */
+  async renderDdl(version?: number): Promise<string> {
+    const snap = await this.source.snapshot(version);
+    const plan = this.planColumns(snap.schema, undefined, snap.version);
+    return renderCreateTable(this.table, plan.columns, plan.key);
+  }
+
+  /**
+   * Syncs: `auto` runs the initial load when the pipeline has no checkpoint, else an
+   * incremental sync. Transient connection errors are retried with backoff; each attempt
+   * resumes from the checkpoint, so nothing is applied twice.
+   */
+  async run(opts: RunOptions = {}): Promise<RunResult> {
+    const maxAttempts = opts.maxAttempts ?? 5;
+    const backoff = opts.backoffMs ?? 500;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runOnce(opts);
+      } catch (e) {
+        const err = this.classify(e);
+        if (err.retry !== 'auto' || attempt >= maxAttempts || opts.signal?.aborted) throw err;
+        const delay = backoff * 2 ** (attempt - 1);
+        this.emit(opts, { type: 'warning', message: `${err.message} — retrying in ${delay} ms (attempt ${attempt + 1} of ${maxAttempts})`, at: Date.now() });
+        this.logger.warn(`retrying after transient error: ${err.message}`);
+        await sleep(delay, opts.signal);
+      }
+    }
+  }
+
+  private async runOnce(opts: RunOptions): Promise<RunResult> {
+    const checkpoint = await this.withClient(async (c) => {
+      await ensureStateTables(c);
+      return readCheckpoint(c, this.pipeline);
+    });
+    const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
+    if (mode === 'incremental' && !checkpoint) {
+      throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${displayName(this.table)}: run an initial load first.`, {
+        hint: `delta-neon-sync sync --mapping <file> --mode initial`,
+      });
+    }
+    return mode === 'initial' ? this.runInitial(opts) : this.runIncremental(opts, checkpoint as Checkpoint);
+  }
+
+  private async runInitial(opts: RunOptions): Promise<RunResult> {
+    const snap = await this.source.snapshot(opts.toVersion);
+    const existing = await this.withClient((c) => this.targetColumns(c));
+    const plan = this.planColumns(snap.schema, existing?.primaryKey, snap.version);
+    const runId = randomUUID();
+    const started = Date.now();
+    this.emit(opts, { type: 'run-started', runId, pipeline: this.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version, at: started });
+    const dbRunId = await this.withClient((c) => startRun(c, { pipeline: this.pipeline, mode: `initial-${this.mapping.initialLoad.mode}`, toVersion: snap.version }));
+    let rowsRead = 0;
+    let lastEmit = 0;
+    const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
+    const self = this;
+    async function* rows(): AsyncGenerator<Row[]> {
+      for await (const batch of snap.rows({ batchSize: Math.min(self.mapping.batch.maxRows, 10_000), signal: opts.signal })) {
+        throwIfAborted(opts.signal);
+        const kept = filter ? batch.filter(filter) : batch;
+        rowsRead += batch.length;
+        const now = Date.now();
+        if (now - lastEmit > 200) {
+          lastEmit = now;
+          self.emitProgress(opts, started, rowsRead, 0, 0, snap.version, null);
+        }
+        if (kept.length > 0) yield kept;
+      }
+    }
+    try {
+      this.emit(opts, { type: 'phase', phase: 'read', detail: `snapshot of ${this.source.name} at version ${snap.version}`, at: Date.now() });
+      const result = await initialLoad(this.pool, {
+        table: this.table,
+        columns: plan.columns,
+        key: plan.key,
+        rows: rows(),
+        mode: this.mapping.initialLoad.mode,
+        checkpoint: { pipeline: this.pipeline, source: this.source.name, version: snap.version, commitTimestamp: snap.timestamp },
+      });
+      const applied = result.mode === 'swap' ? result.rows : result.inserted + result.updated + result.deleted;
+      this.emitProgress(opts, started, rowsRead, applied, 1, snap.version, rowsRead);
+      this.emit(opts, {
+        type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version,
+        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted: result.deleted,
+        unchanged: result.unchanged, deadLettered: 0, at: Date.now(),
+      });
+      for (const w of result.warnings) this.emit(opts, { type: 'warning', message: w, at: Date.now() });
+      await this.withClient((c) => finishRun(c, dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version }));
+      this.emit(opts, { type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied, at: Date.now() });
+      return {
+        runId, mode: 'initial', status: 'succeeded', fromVersion: null, toVersion: snap.version, rowsRead,
+        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted: result.deleted,
+        unchanged: result.unchanged, deadLettered: 0, batches: 1, warnings: result.warnings,
+        createdTableSql: result.createdTable ? renderCreateTable(this.table, plan.columns, plan.key) : undefined,
+      };
+    } catch (e) {
+      await this.recordFailure(opts, runId, dbRunId, e, null);
+      throw this.classify(e);
+    }
+  }
+
+  private async runIncremental(opts: RunOptions, checkpoint: Checkpoint): Promise<RunResult> {
+    const start = Number(checkpoint.version) + 1;
+    const latest = await this.source.latestVersion();
+    const end = Math.min(opts.toVersion ?? latest, latest);
+    const runId = randomUUID();
+    const base: RunResult = {
+      runId, mode: 'incremental', status: 'up-to-date', fromVersion: start, toVersion: Math.max(end, start - 1),
+      rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, deadLettered: 0, batches: 0, warnings: [],
+    };
+    if (end < start) {
+      this.emit(opts, { type: 'run-finished', runId, status: 'succeeded', checkpointVersion: start - 1, rowsApplied: 0, at: Date.now() });
+      return base;
+    }
+    const started = Date.now();
+    this.emit(opts, { type: 'run-started', runId, pipeline: this.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, at: started });
+    const dbRunId = await this.withClient((c) => startRun(c, { pipeline: this.pipeline, mode: 'incremental', fromVersion: start, toVersion: end }));
+    let committed = start - 1;
+    try {
+      const snap = await this.source.snapshot(end);
+      const plan = await this.withClient(async (c) => {
+        const existing = await this.targetColumns(c);
+        if (!existing) {
+          throw new SyncError('target', `Target table ${displayName(this.table)} does not exist, but pipeline "${this.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
+            table: displayName(this.table),
+            hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+          });
+        }
+        const p = this.planColumns(snap.schema, existing.primaryKey, end);
+        return this.reconcileDrift(c, p, existing.columns, start, end, base.warnings, opts);
+      });
+      const result = base;
+      result.status = 'succeeded';
+      const maxRate = this.mapping.batch.maxRowsPerSecond;
+      let batchStarted = Date.now();
+      const versionTimestamps = new Map<number, number>();
+      const batches = lookahead(planBatches(this.changeRows(start, end, opts, result, started, versionTimestamps), plan.keySource, {
+        maxRows: this.mapping.batch.maxRows,
+        maxBytes: this.mapping.batch.maxBytes,
+        keyTypes: Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type])),
+      }));
+      for await (const { value: net, last } of batches) {
+        throwIfAborted(opts.signal);
+        const version = last ? end : (net.maxVersion as number);
+        const ts = versionTimestamps.get(version) ?? (await this.source.commitTimestamp(version));
+        const applied = await this.applyBatch(plan, net, committed, version, ts);
+        this.emit(opts, {
+          type: 'batch-committed', fromVersion: committed + 1, toVersion: version, inserted: applied.inserted, updated: applied.updated,
+          deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length, at: Date.now(),
+        });
+        committed = version;
+        result.batches++;
+        result.inserted += applied.inserted;
+        result.updated += applied.updated;
+        result.deleted += applied.deleted;
+        result.unchanged += applied.unchanged;
+        result.deadLettered += applied.rejected.length;
+        this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, committed, null);
+        if (maxRate) {
+          const minMs = ((net.upserts.length + net.deletes.length) / maxRate) * 1000;
+          const spent = Date.now() - batchStarted;
+          if (spent < minMs) await sleep(minMs - spent, opts.signal);
+        }
+        batchStarted = Date.now();
+      }
+      if (committed < end) {
+        // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
+        await this.withClient(async (c) => {
+          await c.query('BEGIN');
+          try {
+            const cur = await readCheckpoint(c, this.pipeline);
+            if (Number(cur?.version ?? -1) !== committed) throw staleCheckpoint(this.pipeline, committed, cur);
+            await writeCheckpoint(c, { pipeline: this.pipeline, source: this.source.name, version: end, commitTimestamp: await this.source.commitTimestamp(end) }, 0);
+            await c.query('COMMIT');
+          } catch (e) {
+            await c.query('ROLLBACK').catch(() => undefined);
+            throw e;
+          }
+        });
+        committed = end;
+      }
+      const rowsApplied = result.inserted + result.updated + result.deleted;
+      await this.withClient((c) => finishRun(c, dbRunId, { status: 'succeeded', rows: rowsApplied, toVersion: end }));
+      this.emit(opts, { type: 'run-finished', runId, status: 'succeeded', checkpointVersion: committed, rowsApplied, at: Date.now() });
+      return result;
+    } catch (e) {
+      await this.recordFailure(opts, runId, dbRunId, e, committed);
+      throw this.classify(e);
+    }
+  }
+
+  private async applyBatch(plan: Plan, net: NetChanges, expectVersion: number, version: number, commitTimestamp: number): Promise<ApplyResult> {
+    const policy = applyDeletePolicy(net, this.mapping.deletes);
+    const client = await this.connect();
+    try {
+      const r = await applyChanges(client, {
+        table: this.table,
+        columns: plan.columns,
+        key: plan.key,
+        upserts: [policy.upserts],
+        deletes: [policy.deletes],
+        checkpoint: { pipeline: this.pipeline, source: this.source.name, version, commitTimestamp },
+        deadLetter: this.mapping.deadLetter,
+        expectVersion,
+      });
+      client.release();
+      return r;
+    } catch (e) {
+      client.release(e instanceof Error ? e : true);
+      throw e;
+    }
+  }
+
+  /** Read-only: what a sync would do now, row by row, against the rows in the target. */
+  async preview(opts: PreviewOptions = {}): Promise<PreviewReport> {
+    return this.withClient(async (c) => {
+      await ensureStateTables(c);
+      const checkpoint = await readCheckpoint(c, this.pipeline);
+      const existing = await this.targetColumns(c);
+      const latest = await this.source.latestVersion();
+      const end = Math.min(opts.toVersion ?? latest, latest);
+      const snap = await this.source.snapshot(checkpoint ? end : opts.toVersion);
+      const plan = this.planColumns(snap.schema, existing?.primaryKey, snap.version);
+      const limit = opts.limit ?? 100;
+      const offset = opts.offset ?? 0;
+      if (!checkpoint) {
+        // Initial load preview: the snapshot's rows against what the target holds (or nothing).
+        const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
+        const rows = async function* (): AsyncGenerator<Row[]> {
+          for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield filter ? b.filter(filter) : b;
+        };
+        const ddl = renderCreateTable(this.table, plan.columns, plan.key);
+        if (!existing) {
+          const page: Row[] = [];
+          let total = 0;
+          for await (const b of rows()) {
+            for (const r of b) {
+              if (total >= offset && page.length < limit) page.push(r);
+              total++;
+            }
+          }
+          return {
+            mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl,
+            rows: page.map((r) => ({ action: 'insert' as const, key: textRow(r, plan.columns.filter((col) => plan.key.includes(col.name))), newRow: textRow(r, plan.columns) })),
+            totals: { insert: total, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 },
+            matching: total,
+          };
+        }
+        const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit, offset, include: opts.include });
+        return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl };
+      }
+      const start = Number(checkpoint.version) + 1;
+      if (!existing) {
+        throw new SyncError('target', `Target table ${displayName(this.table)} does not exist, but pipeline "${this.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
+          hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+        });
+      }
+      const net = await this.netChanges(plan, start, end, opts.signal);
+      const policy = applyDeletePolicy(net, this.mapping.deletes);
+      const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes], limit, offset, include: opts.include });
+      return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
+    });
+  }
+
+  /**
+   * Reconciles the target with the source snapshot at the checkpoint version: rows missing
+   * from the target, rows whose values differ, and target rows the source does not have.
+   * Read-only (the comparison is staged in a rolled-back transaction).
+   */
+  async verify(opts: { signal?: AbortSignal; sampleLimit?: number } = {}): Promise<VerifyReport> {
+    return this.withClient(async (c) => {
+      await ensureStateTables(c);
+      const checkpoint = await readCheckpoint(c, this.pipeline);
+      if (!checkpoint) {
+        throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint yet: nothing to verify.`, { hint: 'Run a sync first.' });
+      }
+      const existing = await this.targetColumns(c);
+      const version = Number(checkpoint.version);
+      const snap = await this.source.snapshot(version);
+      const plan = this.planColumns(snap.schema, existing?.primaryKey, version);
+      const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
+      const rows = async function* (): AsyncGenerator<Row[]> {
+        for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield filter ? b.filter(filter) : b;
+      };
+      const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit: opts.sampleLimit ?? 20, include: ['insert', 'update'] });
+      const count = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}`);
+      const targetRows = Number(count.rows[0]?.n ?? 0);
+      const sourceRows = r.totals.insert + r.totals.update + r.totals.unchanged;
+      const extra = targetRows - r.totals.update - r.totals.unchanged;
+      return {
+        version, sourceRows, targetRows, missing: r.totals.insert, differing: r.totals.update, extra,
+        equal: r.totals.insert === 0 && r.totals.update === 0 && extra === 0, samples: r.rows,
+      };
+    });
+  }
+
+  /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
+  async dryRun(opts: { toVersion?: number; signal?: AbortSignal } = {}): Promise<DryRunReport> {
+    return this.withClient(async (c) => {
+      await ensureStateTables(c);
+      const checkpoint = await readCheckpoint(c, this.pipeline);
+      if (!checkpoint) {
+        throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.`, {
+          hint: 'delta-neon-sync preview --mapping <file>',
+        });
+      }
+      const existing = await this.targetColumns(c);
+      const latest = await this.source.latestVersion();
+      const end = Math.min(opts.toVersion ?? latest, latest);
+      const start = Number(checkpoint.version) + 1;
+      const snap = await this.source.snapshot(end);
+      const plan = this.planColumns(snap.schema, existing?.primaryKey, end);
+      const net = await this.netChanges(plan, start, end, opts.signal);
+      const policy = applyDeletePolicy(net, this.mapping.deletes);
+      const result = await dryRunChanges(c, {
+        table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes],
+        checkpoint: { pipeline: this.pipeline, source: this.source.name, version: end, commitTimestamp: null },
+      });
+      return { fromVersion: start, toVersion: end, result };
+    });
+  }
+
+  private async netChanges(plan: Plan, start: number, end: number, signal?: AbortSignal): Promise<NetChanges> {
+    const buffer = new NetChangeBuffer(plan.keySource);
+    if (end >= start) {
+      for await (const batch of this.source.changes(start, end, { batchSize: 10_000, signal })) {
+        for (const ch of batch) buffer.add(ch);
+      }
+    }
+    return buffer.drain();
+  }
+
+  /** Change rows of [start, end] as one stream; records each version's commit timestamp (one entry per version). */
+  private async *changeRows(start: number, end: number, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<ChangeRow> {
+    let lastEmit = 0;
+    this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
+    for await (const batch of this.source.changes(start, end, { batchSize: 10_000, signal: opts.signal })) {
+      throwIfAborted(opts.signal);
+      result.rowsRead += batch.length;
+      const now = Date.now();
+      if (now - lastEmit > 200) {
+        lastEmit = now;
+        this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
+      }
+      for (const ch of batch) timestamps.set(ch.commitVersion, ch.commitTimestamp);
+      yield* batch;
+    }
+  }
+
+  /** Columns, key and key source names for a Delta schema, with the mapping applied. */
+  private planColumns(schema: DeltaField[], targetPk: string[] | undefined, version: number): Plan {
+    let mapped: MappedColumn[];
+    try {
+      mapped = resolveColumns(this.mapping, schema);
+    } catch (e) {
+      if (isSyncError(e)) throw new SyncError(e.kind, `${e.message} (source ${this.source.name} at version ${version})`, { ...e, hint: e.hint, column: e.column, setting: e.setting, version });
+      throw e;
+    }
+    const byName = new Map(schema.map((f) => [f.name, f]));
+    const columns: TargetColumn[] = mapped.map((m) => ({ name: m.target, source: byName.get(m.source) as DeltaField, pgType: m.pgType }));
+    const key = this.mapping.key ?? targetPk;
+    if (!key || key.length === 0) {
+      throw new SyncError('mapping', `Pipeline "${this.pipeline}": no key columns. The mapping has no "key" and ${displayName(this.table)} has no primary key${targetPk ? '' : ' (the table does not exist yet)'}.`, {
+        setting: 'key',
+        hint: `Add "key": ["<column>"] to the mapping (Postgres column names).`,
+      });
+    }
+    return { schema, columns, key, keySource: keySourceColumns(mapped, key) };
+  }
+
+  /**
+   * Compares the mapped columns with the target's: new source columns follow the mapping's
+   * schemaDrift policy; a mapped column the target lacks is never silently dropped.
+   */
+  private async reconcileDrift(c: PoolClient, plan: Plan, targetCols: Map<string, string>, start: number, end: number, warnings: string[], opts: RunOptions): Promise<Plan> {
+    const missing = plan.columns.filter((col) => !targetCols.has(col.name));
+    if (missing.length === 0) return plan;
+    const names = missing.map((m) => `"${m.name}" (${m.pgType})`).join(', ');
+    switch (this.mapping.schemaDrift) {
+      case 'fail':
+        throw new SyncError('schema-drift', `Schema drift in ${this.source.name} between versions ${start} and ${end}: column(s) ${names} are not in ${displayName(this.table)}.`, {
+          table: this.source.name,
+          version: end,
+          column: missing[0]?.name,
+          setting: 'schemaDrift',
+          hint: 'Set "schemaDrift": "add-columns" to add them, "ignore-new" to skip them, or exclude them in columns.exclude.',
+        });
+      case 'ignore-new': {
+        const msg = `Ignoring new source column(s) ${names} (schemaDrift: ignore-new).`;
+        warnings.push(msg);
+        this.emit(opts, { type: 'warning', message: msg, at: Date.now() });
+        return { ...plan, columns: plan.columns.filter((col) => targetCols.has(col.name)) };
+      }
+      case 'add-columns': {
+        for (const m of missing) {
+          await c.query(`ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(m.name)} ${m.pgType}`);
+        }
+        const msg = `Added column(s) ${names} to ${displayName(this.table)} (schemaDrift: add-columns).`;
+        warnings.push(msg);
+        this.emit(opts, { type: 'warning', message: msg, at: Date.now() });
+        return plan;
+      }
+    }
+  }
+
+  /** The target table's columns (name -> type) and primary key, or undefined when it does not exist. */
+  private async targetColumns(c: PoolClient): Promise<{ columns: Map<string, string>; primaryKey: string[] } | undefined> {
+    const cols = await c.query<{ attname: string; type: string }>(
+      `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
+         FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = $1 AND t.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [this.table.schema ?? 'public', this.table.name],
+    );
+    if (cols.rows.length === 0) return undefined;
+    const pk = await c.query<{ attname: string }>(
+      `SELECT a.attname FROM pg_index i
+         JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+         JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+        WHERE n.nspname = $1 AND t.relname = $2 AND i.indisprimary ORDER BY k.ord`,
+      [this.table.schema ?? 'public', this.table.name],
+    );
+    return { columns: new Map(cols.rows.map((r) => [r.attname, r.type])), primaryKey: pk.rows.map((r) => r.attname) };
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw classifyPgError(e, { table: displayName(this.table) });
+    }
+  }
+
+  private async withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.connect();
+    try {
+      const r = await fn(c);
+      c.release();
+      return r;
+    } catch (e) {
+      c.release(e instanceof Error && this.classify(e).kind === 'connection' ? e : undefined);
+      throw e;
+    }
+  }
+
+  private classify(e: unknown): SyncError {
+    if (isSyncError(e)) return e;
+    if (isAbort(e)) return new SyncError('cancelled', `Sync of pipeline "${this.pipeline}" was cancelled.`, { retry: 'manual', hint: 'Run it again to resume from the last checkpoint.' });
+    return classifyPgError(e, { table: displayName(this.table) });
+  }
+
+  private async recordFailure(opts: RunOptions, runId: string, dbRunId: bigint, e: unknown, committed: number | null): Promise<void> {
+    const err = this.classify(e);
+    const status = err.kind === 'cancelled' ? 'cancelled' : 'failed';
+    this.logger.error(`pipeline ${this.pipeline}: ${err.message}`);
+    await this.withClient((c) => finishRun(c, dbRunId, { status, error: err.message })).catch(() => undefined);
+    this.emit(opts, { type: 'run-finished', runId, status, checkpointVersion: committed, rowsApplied: 0, error: err.message, at: Date.now() });
+  }
+
+  private emit(opts: RunOptions, event: SyncEvent): void {
+    opts.onEvent?.(event);
+  }
+
+  private emitProgress(opts: RunOptions, started: number, rowsRead: number, rowsApplied: number, batches: number, version: number | null, totalRows: number | null): void {
+    const secs = Math.max((Date.now() - started) / 1000, 0.001);
+    const rate = rowsRead / secs;
+    this.emit(opts, {
+      type: 'progress', rowsRead, rowsApplied, bytesRead: 0, batches, version, rowsPerSecond: Math.round(rate),
+      etaSeconds: totalRows !== null && rate > 0 ? Math.max(0, (totalRows - rowsRead) / rate) : null, totalRows, at: Date.now(),
+    });
+  }
+}
+
+function staleCheckpoint(pipeline: string, expected: number, cur: Checkpoint | undefined): SyncError {
+  return new SyncError('target', `Checkpoint of pipeline "${pipeline}" moved (expected version ${expected}, found ${cur ? String(cur.version) : 'none'}): another run is syncing it.`, {
+    retry: 'manual',
+    hint: 'Wait for the other run to finish, then sync again.',
+  });
+}
+
+/** Target columns' values as text, for previews of rows not yet in Postgres. */
+function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const c of columns) {
+    const v = r[c.source.name];
+    out[c.name] = v === null || v === undefined ? null : previewText(v);
+  }
+  return out;
+}
+
+function previewText(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return `\\x${Buffer.from(v).toString('hex')}`;
+  if (typeof v === 'object') return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? Object.fromEntries(x) : x));
+  return String(v);
+}
+
+async function* lookahead<T>(it: AsyncIterable<T>): AsyncGenerator<{ value: T; last: boolean }> {
+  const iter = it[Symbol.asyncIterator]();
+  let cur = await iter.next();
+  while (!cur.done) {
+    const next = await iter.next();
+    yield { value: cur.value, last: !!next.done };
+    cur = next;
+  }
+}
+
+function isAbort(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const e = new Error('The operation was aborted');
+    e.name = 'AbortError';
+    throw e;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,77 @@
+import * as path from 'node:path';
+import type { Pool } from 'pg';
+import { SyncError } from '../errors';
+import { createPool } from '../postgres/createPool';
+import { openSandbox } from '../postgres/PglitePool';
+
+/** The name under which the embedded PGlite target is always available. */
+export const SANDBOX_CONNECTION = 'sandbox';
+
+export interface OpenedTarget {
+  pool: Pool;
+  /** For messages: host/database, never the password. */
+  label: string;
+  kind: 'postgres' | 'sandbox';
+  close(): Promise<void>;
+}
+
+export interface TargetResolveOptions {
+  env?: Record<string, string | undefined>;
+  /** Where the sandbox database lives (default: in memory). */
+  sandboxDir?: string;
+  /** Named connections (the extension passes the ones from SecretStorage). */
+  lookup?: (name: string) => Promise<string | undefined>;
+}
+
+const ENV_REF = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** The environment variable that holds the URL of a named connection in the CLI. */
+export function connectionEnvVar(name: string): string {
+  return `DELTA_NEON_SYNC_CONNECTION_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/**
+ * Resolves a mapping's `target.connection` to a connection string: a postgres:// URL,
+ * `${env:VAR}`, the built-in `sandbox`, or a saved name (extension: SecretStorage; CLI:
+ * the DELTA_NEON_SYNC_CONNECTION_<NAME> environment variable).
+ */
+export async function resolveConnection(connection: string, opts: TargetResolveOptions = {}): Promise<string> {
+  const env = opts.env ?? process.env;
+  const ref = ENV_REF.exec(connection);
+  if (ref) {
+    const v = env[ref[1] as string];
+    if (!v) {
+      throw new SyncError('usage', `target.connection refers to environment variable ${ref[1]}, which is not set.`, {
+        setting: 'target.connection',
+        hint: `export ${ref[1]}='postgresql://user:password@host/db?sslmode=require'`,
+      });
+    }
+    return v;
+  }
+  if (/^postgres(ql)?:\/\//i.test(connection) || connection === SANDBOX_CONNECTION) return connection;
+  const saved = (await opts.lookup?.(connection)) ?? env[connectionEnvVar(connection)];
+  if (!saved) {
+    throw new SyncError('usage', `Unknown connection "${connection}".`, {
+      setting: 'target.connection',
+      hint: `Use a postgres:// URL, \${env:VAR}, "${SANDBOX_CONNECTION}", or set ${connectionEnvVar(connection)} to its connection string.`,
+    });
+  }
+  return saved;
+}
+
+export async function openTarget(connection: string, opts: TargetResolveOptions = {}): Promise<OpenedTarget> {
+  const url = await resolveConnection(connection, opts);
+  if (url === SANDBOX_CONNECTION) {
+    const sandbox = await openSandbox(opts.sandboxDir === undefined ? undefined : path.resolve(opts.sandboxDir));
+    return { pool: sandbox.pool, label: `sandbox (embedded PGlite${opts.sandboxDir ? ` in ${opts.sandboxDir}` : ', in memory'})`, kind: 'sandbox', close: () => sandbox.close() };
+  }
+  const pool = createPool(url);
+  let label = 'postgres';
+  try {
+    const u = new URL(url);
+    label = `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  } catch {
+    // createPool validated the URL already; keep the generic label.
+  }
+  return { pool, label, kind: 'postgres', close: () => pool.end() };
+}

@@ -1,0 +1,87 @@
+import * as assert from 'node:assert/strict';
+import { ProgressSnapshot as ProgressSnapshotSchema, type ProgressSnapshot } from '../../src/protocol/messages';
+import { SyncError } from '../../src/sync/errors';
+import type { SyncEvent } from '../../src/sync/run/events';
+import { Throttle, foldEvent } from '../../src/views/ProgressModel';
+import { RunController } from '../../src/views/RunController';
+
+const events: SyncEvent[] = [
+  { type: 'run-started', runId: 'r1', pipeline: 'orders', mode: 'incremental', fromVersion: 4, toVersion: 9, at: 1000 },
+  { type: 'phase', phase: 'apply', detail: 'batch 1', at: 1100 },
+  { type: 'progress', rowsRead: 500, rowsApplied: 400, bytesRead: 1, batches: 1, version: 6, rowsPerSecond: 4000, etaSeconds: 2, totalRows: 1200, at: 1200 },
+  { type: 'warning', message: 'column x ignored', at: 1250 },
+  { type: 'batch-committed', fromVersion: 7, toVersion: 8, inserted: 1, updated: 2, deleted: 3, unchanged: 0, deadLettered: 0, at: 1300 },
+  { type: 'run-finished', runId: 'r1', status: 'succeeded', checkpointVersion: 9, rowsApplied: 1200, at: 1400 },
+];
+
+describe('progress snapshots and the run controller', () => {
+  it('folding a run\'s events yields valid snapshots that end succeeded at the checkpoint version', () => {
+    let s: ProgressSnapshot = new RunController(() => 0).current();
+    const seen: ProgressSnapshot[] = [];
+    for (const e of events) {
+      s = foldEvent(s, e);
+      seen.push(s);
+      assert.ok(ProgressSnapshotSchema.safeParse(s).success, e.type);
+    }
+    assert.equal(seen[0]?.status, 'running');
+    assert.equal(seen[1]?.phase, 'apply: batch 1');
+    assert.equal(seen[2]?.rowsApplied, 400);
+    assert.deepEqual(seen[3]?.warnings, ['column x ignored']);
+    assert.equal(seen[4]?.version, 8);
+    assert.equal(s.status, 'succeeded');
+    assert.equal(s.version, 9);
+    assert.equal(s.rowsApplied, 1200);
+  });
+
+  it('a second run while one is active is refused', async () => {
+    const runs = new RunController();
+    let release!: () => void;
+    const first = runs.start('a', 'initial', () => new Promise<void>((r) => (release = r)));
+    await assert.rejects(runs.start('b', 'initial', async () => undefined), (e) => e instanceof SyncError && e.kind === 'usage');
+    release();
+    await first;
+    assert.equal(runs.current().status, 'succeeded');
+    assert.equal(runs.running, false);
+  });
+
+  it('stop aborts the run through its AbortSignal and ends cancelled without rejecting', async () => {
+    const runs = new RunController();
+    const statuses: string[] = [];
+    runs.onSnapshot((s) => statuses.push(s.status));
+    const done = runs.start('a', 'incremental', (signal) =>
+      new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    );
+    assert.equal(runs.stop(), true);
+    await done;
+    assert.equal(runs.current().status, 'cancelled');
+    assert.deepEqual(statuses, ['running', 'stopping', 'cancelled']);
+    assert.equal(runs.stop(), false);
+  });
+
+  it('a failing run rejects and its last snapshot carries the error and hint', async () => {
+    const runs = new RunController();
+    let terminal: ProgressSnapshot | undefined;
+    runs.onSnapshot((s, isTerminal) => {
+      if (isTerminal) terminal = s;
+    });
+    await assert.rejects(runs.start('a', 'initial', async () => {
+      throw new SyncError('target', 'relation missing', { hint: 'run the initial load' });
+    }));
+    assert.equal(terminal?.status, 'failed');
+    assert.deepEqual(terminal?.error, { message: 'relation missing', kind: 'target', hint: 'run the initial load' });
+  });
+
+  it('the throttle posts the first value at once, then only the latest per interval', async () => {
+    const posted: number[] = [];
+    const t = new Throttle<number>(30, (v) => posted.push(v));
+    t.push(1);
+    t.push(2);
+    t.push(3);
+    assert.deepEqual(posted, [1]);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(posted, [1, 3]);
+    t.flushNow(4);
+    assert.deepEqual(posted, [1, 3, 4]);
+    t.dispose();
+  });
+});
