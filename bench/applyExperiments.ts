@@ -5,6 +5,7 @@
  * (90% updates, 10% deletes), timing every step, with VACUUM + CHECKPOINT between variants.
  * Exploratory: the figures it prints fed the choices in applyChanges/mergeSql.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ClientBase } from 'pg';
 import type { Row } from '../src/sync/delta/types';
@@ -267,11 +268,22 @@ async function main(): Promise<void> {
         await c.query('CHECKPOINT');
         const ctx: Ctx = { c, up, del, steps: [], explain: process.env.EXPLAIN === '1' && round === 1 };
         const lsn0 = (await c.query('SELECT pg_current_wal_lsn() l')).rows[0].l as string;
+        const pid = (await c.query('SELECT pg_backend_pid() p')).rows[0].p as number;
+        const cpu = (): number => {
+          // utime + stime of the backend in clock ticks (100/s): CPU it used, whatever else the machine runs.
+          const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+          return (Number(f[11]) + Number(f[12])) * 10;
+        };
+        const cpu0 = cpu();
+        const ncpu0 = process.cpuUsage();
         const t = performance.now();
         await step(ctx, 'begin', () => c.query('BEGIN'));
         await v(ctx);
         await step(ctx, 'commit', () => c.query('COMMIT'));
         const total = performance.now() - t;
+        const cpuMs = cpu() - cpu0;
+        const n = process.cpuUsage(ncpu0);
+        ctx.steps.push(['[server cpu]', cpuMs], ['[node cpu]', (n.user + n.system) / 1000]);
         const wal = (await c.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) d`, [lsn0])).rows[0].d as string;
         const merged = new Map<string, number>();
         for (const [n, ms] of ctx.steps) merged.set(n, (merged.get(n) ?? 0) + ms);

@@ -11,6 +11,8 @@ export const SHARED_TABLES_DIR: string | undefined = (() => {
     process.env.DELTA_TABLES_DIR,
     path.resolve(__dirname, '../../../shared/delta-tables'),
     path.resolve(__dirname, '../../shared/delta-tables'),
+    // Where this workplace keeps it when the clone is not next to it.
+    '/work/shared/delta-tables',
   ].filter((p): p is string => !!p);
   return candidates.find((p) => fs.existsSync(path.join(p, 'README.md')));
 })();
