@@ -52,6 +52,8 @@ export const ProgressSnapshot = z.object({
   updatedAt: z.number(),
   warnings: z.array(z.string()),
   error: ProtocolError.nullable(),
+  /** Recent throughput samples `[ms since epoch, rows/s]`, oldest first (the chart). */
+  throughput: z.array(z.tuple([z.number(), z.number().nonnegative()])).max(240).optional(),
 });
 export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
 
@@ -74,6 +76,11 @@ export const PreviewRow = z.object({
   cells: z.array(z.string().nullable()),
   /** For updates: the previous cells, same order (null where unknown). */
   before: z.array(z.string().nullable()).nullable(),
+  /**
+   * For updates: the columns that change. The engine reports only the key and the changed
+   * columns of an update, so cells of other columns are unknown (not NULL).
+   */
+  changed: z.array(z.string()).optional(),
 });
 export type PreviewRow = z.infer<typeof PreviewRow>;
 
@@ -89,6 +96,12 @@ export const PreviewSummary = z.object({
   inserts: z.number().int().nonnegative(),
   updates: z.number().int().nonnegative(),
   deletes: z.number().int().nonnegative(),
+  /** Upserts whose row is already identical in the target. */
+  unchanged: z.number().int().nonnegative().optional(),
+  mode: z.enum(['initial', 'incremental']).optional(),
+  /** The target table does not exist yet: applying creates it with `ddl`. */
+  targetMissing: z.boolean().optional(),
+  ddl: z.string().optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
@@ -104,7 +117,13 @@ export type PreviewPage = z.infer<typeof PreviewPage>;
 
 /** Persisted by the webview (`setState`) and handed back to the serializer on reload. */
 export const PanelState = z.discriminatedUnion('panel', [
-  z.object({ panel: z.literal('preview'), mapping: z.string() }),
+  z.object({
+    panel: z.literal('preview'),
+    mapping: z.string(),
+    /** Where the user was, so the table comes back the same after hide/show. */
+    filter: PreviewFilter.optional(),
+    offset: z.number().int().nonnegative().optional(),
+  }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
 ]);
 export type PanelState = z.infer<typeof PanelState>;
@@ -134,6 +153,23 @@ export type WebviewToHost = z.infer<typeof WebviewToHost>;
 export type WebviewRequest = Exclude<WebviewToHost, { type: 'ready' }>;
 
 // ---------------------------------------------------------------- host -> webview
+/** One past run of a mapping, as the target's run log records it (values as text). */
+export const RunHistoryRow = z.object({
+  runId: z.string(),
+  mode: z.string(),
+  status: z.string(),
+  fromVersion: z.string().nullable(),
+  toVersion: z.string().nullable(),
+  rows: z.string().nullable(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type RunHistoryRow = z.infer<typeof RunHistoryRow>;
+export const RunHistory = z.object({ mapping: z.string(), runs: z.array(RunHistoryRow).max(100) });
+export type RunHistory = z.infer<typeof RunHistory>;
+export const HistoryMessage = z.object({ type: z.literal('history'), history: RunHistory });
+
 
 export const InitMessage = z.object({
   type: z.literal('init'),
@@ -141,8 +177,11 @@ export const InitMessage = z.object({
   /** Preview panels get the summary up front; the rows come by page requests. */
   preview: PreviewSummary.nullable(),
   progress: ProgressSnapshot.nullable(),
+  /** Progress panels: the run history of the last mapping run, when known. */
+  history: RunHistory.nullable().optional(),
 });
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
+
 
 /** The result carried by a successful response, discriminated by what was asked. */
 export const ResponseResult = z.discriminatedUnion('type', [
@@ -157,7 +196,7 @@ export const ResponseMessage = z.discriminatedUnion('ok', [
 ]);
 export type ResponseMessage = z.infer<typeof ResponseMessage>;
 
-export const HostToWebview = z.discriminatedUnion("type", [InitMessage, ProgressMessage, ResponseMessage]);
+export const HostToWebview = z.discriminatedUnion('type', [InitMessage, ProgressMessage, HistoryMessage, ResponseMessage]);
 export type HostToWebview = z.infer<typeof HostToWebview>;
 
 /** Parses an inbound message; returns undefined (never throws) for anything off-protocol. */

@@ -6,6 +6,8 @@ import type { ProgressSnapshot } from '../protocol/messages';
 import type { SyncEvent } from '../sync/run/events';
 
 const MAX_WARNINGS = 20;
+/** Throughput samples kept for the chart (the runner reports a few per second at most). */
+export const MAX_THROUGHPUT_SAMPLES = 120;
 
 export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
   switch (e.type) {
@@ -29,6 +31,7 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         updatedAt: e.at,
         warnings: [],
         error: null,
+        throughput: [],
       };
     case 'phase':
       return { ...s, phase: e.detail ? `${e.phase}: ${e.detail}` : e.phase, updatedAt: e.at };
@@ -42,6 +45,7 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         etaSeconds: e.etaSeconds,
         version: e.version,
         updatedAt: e.at,
+        throughput: [...(s.throughput ?? []), [e.at, e.rowsPerSecond] as [number, number]].slice(-MAX_THROUGHPUT_SAMPLES),
       };
     case 'batch-committed':
       return { ...s, version: e.toVersion, updatedAt: e.at };

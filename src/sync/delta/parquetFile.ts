@@ -162,7 +162,8 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
     const start = groupStart;
     groupStart += groupRows;
     if (groupRows === 0) continue;
-    const windowed = groupRows > 2 * windowRows && columns.length > 0 && hasOffsetIndexes(group.columns, columnIndex);
+    const windowed =
+      groupRows > windowRows && columns.length > 0 && (await smallPages(hp, filePath, size, group.columns, columnIndex, groupRows, windowRows, ctx));
     const step = windowed ? windowRows : groupRows;
     for (let from = start; from < start + groupRows; from += step) {
       const to = Math.min(from + step, start + groupRows);
@@ -198,14 +199,46 @@ interface Output {
   convert: Converter;
 }
 
-/** True when every read column chunk of the row group has an offset index (page locations). */
-function hasOffsetIndexes(chunks: FileMetaData['row_groups'][number]['columns'], read: Map<string, number>): boolean {
+/**
+ * True when every read column chunk of the row group has an offset index and no page holds
+ * more than half a window of rows: only then does decoding the group window by window
+ * bound memory (hyparquet decodes whole pages) without decoding much twice (a page that
+ * straddles two windows is decoded for both).
+ */
+async function smallPages(
+  hp: Hyparquet,
+  filePath: string,
+  size: number,
+  chunks: FileMetaData['row_groups'][number]['columns'],
+  read: Map<string, number>,
+  groupRows: number,
+  windowRows: number,
+  ctx: ReadContext,
+): Promise<boolean> {
+  const ranges: Array<[number, number]> = [];
   for (const chunk of chunks) {
     const top = chunk.meta_data?.path_in_schema[0];
     if (top === undefined || !read.has(top)) continue;
     if (!chunk.offset_index_offset || !chunk.offset_index_length) return false;
+    const start = Number(chunk.offset_index_offset);
+    ranges.push([start, start + chunk.offset_index_length]);
   }
-  return true;
+  try {
+    return await withFile(filePath, size, ctx, async (file) => {
+      for (const [start, end] of ranges) {
+        const { page_locations: pages } = hp.readOffsetIndex({ view: new DataView(await file.slice(start, end)), offset: 0 });
+        for (let i = 0; i < pages.length; i++) {
+          const next = i + 1 < pages.length ? Number(pages[i + 1].first_row_index) : groupRows;
+          if (next - Number(pages[i].first_row_index) > windowRows / 2) return false;
+        }
+      }
+      return true;
+    });
+  } catch (e) {
+    if (e instanceof SyncError) throw e;
+    // An unreadable offset index only costs the windowing: the group is decoded whole.
+    return false;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType, DeltaValue, Row } from '../delta/types';
 import type { FilterCondition } from './mappingSchema';
-import { formatDeltaType } from './resolveColumns';
+import { formatDeltaType } from '../delta/schema';
 
 /**
  * Compiles a mapping's `filter` (all conditions must hold) into a predicate over Delta rows,

@@ -1,7 +1,8 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType } from '../delta/types';
 import type { Mapping, SchemaDriftPolicy } from './mappingSchema';
-import { defaultPgType, formatDeltaType, isSelected, sameDeltaType, targetColumnFor } from './resolveColumns';
+import { formatDeltaType } from '../delta/schema';
+import { defaultPgType, isSelected, sameDeltaType, targetColumnFor } from './resolveColumns';
 import type { TargetColumn } from './resolveColumns';
 
 /** A synced column whose Delta type or nullability changed. */

@@ -1,6 +1,7 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType } from '../delta/types';
 import type { Mapping } from './mappingSchema';
+import { pgTypeFor } from '../postgres/renderCreateTable';
 
 /** One synced column: where it comes from in Delta and what it becomes in Postgres. */
 export interface TargetColumn {
@@ -15,62 +16,11 @@ export interface TargetColumn {
 }
 
 /**
- * The default Delta -> Postgres type map. Nested types become jsonb (as Databricks synced
- * tables do); timestamp is UTC so it is timestamptz, timestamp_ntz is wall clock so it is
- * timestamp (both keep microseconds); byte has no 1-byte Postgres type so it widens.
+ * The default Delta -> Postgres type map (one definition, in the Postgres target).
+ * Nested types become jsonb (as Databricks synced tables do); timestamp is UTC so it is
+ * timestamptz, timestamp_ntz is wall clock so it is timestamp; byte widens to smallint.
  */
-export function defaultPgType(t: DeltaType): string {
-  switch (t.kind) {
-    case 'decimal':
-      return `numeric(${t.precision},${t.scale})`;
-    case 'struct':
-    case 'array':
-    case 'map':
-      return 'jsonb';
-    case 'primitive':
-      switch (t.name) {
-        case 'string':
-          return 'text';
-        case 'long':
-          return 'bigint';
-        case 'integer':
-          return 'integer';
-        case 'short':
-        case 'byte':
-          return 'smallint';
-        case 'double':
-          return 'double precision';
-        case 'float':
-          return 'real';
-        case 'boolean':
-          return 'boolean';
-        case 'date':
-          return 'date';
-        case 'timestamp':
-          return 'timestamptz';
-        case 'timestamp_ntz':
-          return 'timestamp';
-        case 'binary':
-          return 'bytea';
-      }
-  }
-}
-
-/** `decimal(10,2)`, `array<string>`: for messages. */
-export function formatDeltaType(t: DeltaType): string {
-  switch (t.kind) {
-    case 'primitive':
-      return t.name;
-    case 'decimal':
-      return `decimal(${t.precision},${t.scale})`;
-    case 'array':
-      return `array<${formatDeltaType(t.elementType)}>`;
-    case 'map':
-      return `map<${formatDeltaType(t.keyType)},${formatDeltaType(t.valueType)}>`;
-    case 'struct':
-      return `struct<${t.fields.map((f) => `${f.name}:${formatDeltaType(f.type)}`).join(',')}>`;
-  }
-}
+export const defaultPgType = pgTypeFor;
 
 /** Structural equality of Delta types (nullability of nested elements included). */
 export function sameDeltaType(a: DeltaType, b: DeltaType): boolean {

@@ -22,6 +22,8 @@ export class ValueEncodeError extends SyncError {
 }
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
+// One scan for the common case (nothing to escape, no NUL) instead of two.
+const NEEDS_CARE = /[\\\t\n\r\u0000]/;
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** Escapes a text value for COPY text format (no NUL check: see encodeText). */
@@ -50,6 +52,18 @@ const MAX_TS_DAY = 106_762_939; // 294276-12-31
 function pad(n: number, width: number): string {
   const s = String(n);
   return s.length >= width ? s : '0'.repeat(width - s.length) + s;
+}
+
+// Timestamps are the costliest common field to encode; these tables avoid per-field padding.
+const TWO_DIGITS: string[] = Array.from({ length: 60 }, (_, i) => (i < 10 ? '0' : '') + String(i));
+
+/** `HH:MM:SS[.ffffff]` from microseconds of the day (0 <= usOfDay < 86,400,000,000). */
+function timeOfDay(usOfDay: number): string {
+  const secs = Math.floor(usOfDay / 1_000_000);
+  const frac = usOfDay - secs * 1_000_000;
+  const hms = `${TWO_DIGITS[Math.floor(secs / 3600)] as string}:${TWO_DIGITS[Math.floor(secs / 60) % 60] as string}:${TWO_DIGITS[secs % 60] as string}`;
+  // frac + 1e6 has exactly 7 digits; dropping the leading 1 zero-pads to 6.
+  return frac === 0 ? hms : `${hms}.${String(frac + 1_000_000).slice(1)}`;
 }
 
 /** Civil (proleptic Gregorian, astronomical year) date from days since 1970-01-01. */
@@ -120,9 +134,7 @@ export function formatTimestamp(us: bigint | number, withZone: boolean, column?:
   if (days < MIN_DAY || days > MAX_TS_DAY) {
     throw new ValueEncodeError(`Column "${column ?? '?'}" has timestamp ${String(us)} (microseconds since 1970-01-01), outside the range Postgres can store (4713 BC to 294276 AD).`, column, '22008');
   }
-  const secs = Math.floor(usOfDay / 1_000_000);
-  const frac = usOfDay - secs * 1_000_000;
-  const time = `${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor(secs / 60) % 60, 2)}:${pad(secs % 60, 2)}${frac ? '.' + pad(frac, 6) : ''}`;
+  const time = timeOfDay(usOfDay);
   if (iso) {
     const { y, m, d } = civilFromDays(days);
     const year = y >= 0 && y <= 9999 ? pad(y, 4) : (y < 0 ? '-' : '+') + pad(Math.abs(y), 6);
@@ -242,6 +254,7 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') 
  */
 export function fieldEncoderFor(type: DeltaType, column?: string): FieldEncoder {
   const text = (s: string): string => {
+    if (!NEEDS_CARE.test(s)) return s;
     if (s.includes('\u0000')) throw nulError(column);
     return escapeCopyText(s);
   };

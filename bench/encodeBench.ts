@@ -1,0 +1,79 @@
+/**
+ * COPY text encoding speed in JS alone: `npx tsx bench/encodeBench.ts [rows]`. The same
+ * customer rows as pgBench; prints ns per row (best of 5 passes).
+ */
+import type { Row } from '../src/sync/delta/types';
+import { CopyRowEncoder } from '../src/sync/postgres/copyEncoder';
+import { CopyRowEncoder as Orig } from './_origEncoder.tmp';
+import { defaultTargetColumns } from '../src/sync/postgres/renderCreateTable';
+import { dec, field, prim } from '../test/helpers/postgresFields';
+
+const N = Number(process.argv[2] ?? 200_000);
+const fields = [
+  field('customer_id', prim('string'), false),
+  field('full_name', prim('string')),
+  field('email', prim('string')),
+  field('segment', prim('string')),
+  field('last_purchase_date', prim('timestamp')),
+  field('total_spend', dec(10, 2)),
+  field('propensity_score', prim('double')),
+  field('is_active', prim('boolean')),
+];
+const columns = defaultTargetColumns(fields);
+const rows: Row[] = [];
+for (let i = 0; i < N; i++) {
+  const k = (i * 7919 + 13) % N;
+  rows.push({
+    customer_id: `C${String(k).padStart(8, '0')}`,
+    full_name: `Ada Lovelace ${k}`,
+    email: `ada.lovelace.${k}@example.com`,
+    segment: 'smb',
+    last_purchase_date: 1_600_000_000_000_000n + BigInt(k) * 1_000_003n,
+    total_spend: `${(k * 37) % 100_000}.${String(k % 100).padStart(2, '0')}`,
+    propensity_score: ((k * 2654435761) % 1_000_000) / 1_000_000,
+    is_active: k % 3 !== 0,
+  });
+}
+function measure(label: string, encode: (r: Row) => string, toBuffer: 'rope' | 'write'): void {
+  let best = Infinity;
+  for (let pass = 0; pass < 7; pass++) {
+    const c0 = process.cpuUsage();
+    let bytes = 0;
+    if (toBuffer === 'rope') {
+      let buf = '';
+      for (const r of rows) {
+        buf += encode(r);
+        if (buf.length >= 256 * 1024) {
+          bytes += Buffer.from(buf, 'utf8').length;
+          buf = '';
+        }
+      }
+      bytes += Buffer.from(buf, 'utf8').length;
+    } else {
+      let chunk = Buffer.allocUnsafe(256 * 1024);
+      let pos = 0;
+      for (const r of rows) {
+        const line = encode(r);
+        if (pos + line.length * 3 > chunk.length) {
+          bytes += pos;
+          chunk = Buffer.allocUnsafe(256 * 1024);
+          pos = 0;
+        }
+        pos += chunk.write(line, pos, 'utf8');
+      }
+      bytes += pos;
+    }
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1000);
+    void bytes;
+  }
+  console.log(`${label.padEnd(28)} ${Math.round((best * 1e6) / N)} ns/row CPU (best of 7)`);
+}
+const enc = new CopyRowEncoder(columns);
+const orig = new Orig(columns);
+for (let k = 0; k < 2; k++) {
+  measure('original, rope', (r) => orig.encode(r), 'rope');
+  measure('current, rope', (r) => enc.encode(r), 'rope');
+  measure('current, Buffer.write', (r) => enc.encode(r), 'write');
+  measure('encode only (no buffer)', (r) => enc.encode(r), 'write');
+}

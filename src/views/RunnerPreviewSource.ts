@@ -1,0 +1,128 @@
+/**
+ * A PreviewSource over the engine's `SyncRunner.preview`: the first call gives the totals
+ * (the panel's summary); each page request asks the runner again for one page, so only a
+ * page of rows is ever held here or in the webview. Plain TS (no vscode).
+ */
+import type { PreviewColumn, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary } from '../protocol/messages';
+import { resolveColumns } from '../sync/mapping/resolveColumns';
+import { deltaTypeLabel } from './deltaTypeLabel';
+import type { Mapping } from '../sync/mapping/mappingSchema';
+import type { PreviewAction } from '../sync/postgres/previewChanges';
+import type { PreviewReport } from '../sync/run/SyncRunner';
+import type { ChangeSource } from '../sync/run/ChangeSource';
+import type { PreviewSource } from './PreviewPanel';
+
+/** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */
+export interface PreviewRunner {
+  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; signal?: AbortSignal }): Promise<PreviewReport>;
+}
+
+/** Which engine actions a panel filter lists. */
+export function includeFor(filter: PreviewFilter): PreviewAction[] {
+  switch (filter) {
+    case 'all':
+      return ['insert', 'update', 'delete', 'delete-missing'];
+    case 'insert':
+      return ['insert'];
+    case 'update':
+      return ['update'];
+    case 'delete':
+      return ['delete', 'delete-missing'];
+  }
+}
+
+/** The mapped columns in target order, typed, with the key marked. */
+export async function previewColumns(mapping: Mapping, source: ChangeSource, version: number, key: readonly string[]): Promise<PreviewColumn[]> {
+  const snap = await source.snapshot(version);
+  return resolveColumns(mapping, snap.schema).map((c) => ({
+    name: c.target,
+    sourceType: deltaTypeLabel(c.deltaType),
+    targetType: c.pgType,
+    isKey: key.includes(c.target),
+  }));
+}
+
+/** One engine row as display cells in `columns` order; values stay Postgres text. */
+export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly PreviewColumn[]): PreviewRow {
+  const cell = (rec: Record<string, string | null> | undefined, name: string): string | null => rec?.[name] ?? r.key[name] ?? null;
+  switch (r.action) {
+    case 'insert':
+      return { op: 'insert', cells: columns.map((c) => cell(r.newRow, c.name)), before: null };
+    case 'delete':
+    case 'delete-missing':
+      return { op: 'delete', cells: columns.map((c) => cell(r.oldRow, c.name)), before: null };
+    case 'update':
+    case 'unchanged': {
+      const changes = new Map((r.changes ?? []).map((ch) => [ch.column, ch]));
+      return {
+        op: 'update',
+        cells: columns.map((c) => (changes.has(c.name) ? (changes.get(c.name)?.new ?? null) : (r.key[c.name] ?? null))),
+        before: columns.map((c) => (changes.has(c.name) ? (changes.get(c.name)?.old ?? null) : (r.key[c.name] ?? null))),
+        changed: [...changes.keys()],
+      };
+    }
+  }
+}
+
+export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSummary {
+  const src = mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table;
+  return {
+    mapping: mapping.name,
+    sourceTable: src,
+    targetTable: `${mapping.target.connection}:${mapping.target.schema}.${mapping.target.table}`,
+    fromVersion: report.fromVersion,
+    toVersion: report.toVersion,
+    inserts: report.totals.insert,
+    updates: report.totals.update,
+    deletes: report.totals.delete + report.totals['delete-missing'],
+    unchanged: report.totals.unchanged,
+    mode: report.mode,
+    targetMissing: report.targetMissing,
+    ddl: report.ddl,
+  };
+}
+
+export class RunnerPreviewSource implements PreviewSource {
+  readonly summary: PreviewSummary;
+  private first: PreviewPage | undefined;
+
+  /**
+   * `report` is the runner's answer for the first page of 'all'; later pages pin
+   * `toVersion` so every page describes the same plan as the summary.
+   */
+  constructor(
+    mapping: Mapping,
+    readonly report: PreviewReport,
+    private readonly columns: PreviewColumn[],
+    private readonly runner: PreviewRunner,
+    private readonly onApply: (report: PreviewReport) => Promise<void>,
+    private readonly onDispose: () => void,
+  ) {
+    this.summary = summaryOf(mapping, report);
+    this.first = {
+      filter: 'all',
+      offset: 0,
+      total: report.matching,
+      columns,
+      rows: report.rows.map((r) => toPreviewRow(r, columns)),
+    };
+  }
+
+  async page(filter: PreviewFilter, offset: number, limit: number): Promise<PreviewPage> {
+    const first = this.first;
+    if (first && filter === 'all' && offset === 0 && first.rows.length >= Math.min(limit, first.total ?? 0)) {
+      return { ...first, rows: first.rows.slice(0, limit) };
+    }
+    const r = await this.runner.preview({ limit, offset, include: includeFor(filter), toVersion: this.report.toVersion });
+    return { filter, offset, total: r.matching, columns: this.columns, rows: r.rows.map((row) => toPreviewRow(row, this.columns)) };
+  }
+
+  apply(): Promise<void> {
+    return this.onApply(this.report);
+  }
+
+  dispose(): void {
+    this.first = undefined;
+    this.onDispose();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The extension's one door to the engine: opens sources and targets for a mapping and
+ * builds SyncRunners. Plain TS (no vscode) so it runs in unit tests.
+ *
+ * The sandbox (embedded PGlite) is opened once, lazily, and kept open until `dispose`:
+ * PGlite allows one process per data directory and a cold open costs seconds, so every
+ * preview, run and tree query shares the one instance (its pool serializes sessions).
+ * Other connections get a pool per use, closed by `release`.
+ */
+import * as fs from 'node:fs/promises';
+import type { Pool } from 'pg';
+import type { Mapping } from '../sync/mapping/mappingSchema';
+import type { SandboxDatabase } from '../sync/postgres/PglitePool';
+import { openSandbox } from '../sync/postgres/PglitePool';
+import type { Logger } from '../sync/run/Logger';
+import { openSource } from '../sync/run/openSource';
+import { SANDBOX_CONNECTION, openTarget, resolveConnection } from '../sync/run/openTarget';
+import { SyncRunner } from '../sync/run/SyncRunner';
+
+export interface TargetHandle {
+  pool: Pool;
+  label: string;
+  kind: 'postgres' | 'sandbox';
+  /** Closes a per-use pool; a no-op for the shared sandbox. */
+  release(): Promise<void>;
+}
+
+export interface RunnerHandle {
+  runner: SyncRunner;
+  target: TargetHandle;
+  release(): Promise<void>;
+}
+
+export interface SyncEngineOptions {
+  /** Data directory of the sandbox (created when missing). */
+  sandboxDir: () => string;
+  /** Saved connection name -> connection string (SecretStorage in the extension). */
+  lookup: (name: string) => Promise<string | undefined>;
+  logger: Logger;
+  env?: Record<string, string | undefined>;
+}
+
+export class SyncEngine {
+  private sandbox: Promise<SandboxDatabase> | undefined;
+  private disposed = false;
+
+  constructor(private readonly opts: SyncEngineOptions) {}
+
+  /** True once the sandbox has been opened (trees only query it then, or when asked). */
+  get sandboxOpen(): boolean {
+    return this.sandbox !== undefined;
+  }
+
+  /** The shared sandbox, opened on first use; a failed open is retried on the next call. */
+  openSandbox(): Promise<SandboxDatabase> {
+    if (this.disposed) return Promise.reject(new Error('Delta Sync is shutting down.'));
+    if (!this.sandbox) {
+      const dir = this.opts.sandboxDir();
+      const started = Date.now();
+      this.opts.logger.info(`opening the sandbox database in ${dir}`);
+      this.sandbox = fs
+        .mkdir(dir, { recursive: true })
+        .then(() => openSandbox(dir))
+        .then((db) => {
+          this.opts.logger.info(`sandbox ready in ${Date.now() - started} ms`);
+          return db;
+        });
+      this.sandbox.catch(() => {
+        this.sandbox = undefined;
+      });
+    }
+    return this.sandbox;
+  }
+
+  async openTarget(connection: string): Promise<TargetHandle> {
+    const url = await resolveConnection(connection, { lookup: this.opts.lookup, env: this.opts.env });
+    if (url === SANDBOX_CONNECTION) {
+      const db = await this.openSandbox();
+      return { pool: db.pool, label: 'sandbox (embedded Postgres)', kind: 'sandbox', release: async () => undefined };
+    }
+    const t = await openTarget(url, { env: this.opts.env });
+    return { pool: t.pool, label: t.label, kind: t.kind, release: () => t.close() };
+  }
+
+  async openRunner(mapping: Mapping): Promise<RunnerHandle> {
+    const source = await openSource(mapping.source);
+    const target = await this.openTarget(mapping.target.connection);
+    try {
+      const runner = new SyncRunner(mapping, source, target.pool, this.opts.logger);
+      return { runner, target, release: () => target.release() };
+    } catch (e) {
+      await target.release();
+      throw e;
+    }
+  }
+
+  /** Runs `fn` with a runner and always releases its target. */
+  async withRunner<T>(mapping: Mapping, fn: (h: RunnerHandle) => Promise<T>): Promise<T> {
+    const h = await this.openRunner(mapping);
+    try {
+      return await fn(h);
+    } finally {
+      await h.release();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const s = this.sandbox;
+    this.sandbox = undefined;
+    if (s) await (await s.catch(() => undefined))?.close();
+  }
+}
