@@ -1,6 +1,29 @@
 // One build script, three bundles: the extension host (node/cjs, `vscode` external),
 // the CLI (node/cjs), and the webview (browser/iife).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as esbuild from 'esbuild';
+
+// PGlite's files that the extension bundle loads at run time. PGlite resolves them with
+// `new URL('./pglite.wasm', import.meta.url)`; the extension bundle maps import.meta.url to
+// the bundle's own file URL, so they must sit next to dist/extension.js.
+const PGLITE_ASSETS = ['pglite.wasm', 'pglite.data', 'initdb.wasm'];
+const pgliteDist = path.join('node_modules', '@electric-sql', 'pglite', 'dist');
+
+/** Native (.node) addons: esbuild cannot bundle them; the code that loads them tolerates their absence. */
+const NATIVE_ADDONS = ['lz4-napi', '@antoniomuso/*', '@databricks/databricks-sql-kernel-*', 'bufferutil', 'utf-8-validate', '*.node'];
+
+/** Copies PGlite's WASM/data files into dist/ after each extension build. */
+const copyPgliteAssets = {
+  name: 'copy-pglite-assets',
+  setup(build) {
+    build.onEnd((result) => {
+      if (result.errors.length > 0) return;
+      fs.mkdirSync('dist', { recursive: true });
+      for (const f of PGLITE_ASSETS) fs.copyFileSync(path.join(pgliteDist, f), path.join('dist', f));
+    });
+  },
+};
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -20,7 +43,18 @@ const contexts = await Promise.all([
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    external: ['vscode'],
+    // The .vsix has no node_modules: everything but `vscode` is bundled, PGlite included.
+    // The native addons (@databricks/sql's LZ4 and Rust kernel, ws's optional speedups)
+    // are loaded in try/catch; a .vsix cannot carry per-platform binaries, so they stay out.
+    external: ['vscode', ...NATIVE_ADDONS],
+    define: {
+      // esbuild leaves import.meta empty in CJS output; PGlite needs a real file URL.
+      'import.meta.url': '__dnsImportMetaUrl',
+      // zod probes `navigator` (a Node 21+ global); VS Code warns when extensions touch it.
+      navigator: 'undefined',
+    },
+    banner: { js: 'const __dnsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [copyPgliteAssets],
   }),
   esbuild.context({
     ...common,
@@ -31,7 +65,8 @@ const contexts = await Promise.all([
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
     // PGlite loads its WASM and data files next to its own module: keep it a runtime dependency.
-    external: ['@electric-sql/pglite'],
+    // @databricks/sql's native addons (optional, loaded in try/catch) cannot be bundled.
+    external: ['@electric-sql/pglite', ...NATIVE_ADDONS],
   }),
   esbuild.context({
     ...common,

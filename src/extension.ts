@@ -16,6 +16,13 @@ import { SourcesTreeDataProvider } from './views/SourcesTreeDataProvider';
 import { registerTargetsCommands } from './views/TargetsCommands';
 import { TargetsModel } from './views/TargetsModel';
 import { TargetsTreeDataProvider } from './views/TargetsTreeDataProvider';
+import { SyncEngine } from './views/SyncEngine';
+import { READONLY_SCHEME, ReadOnlyDocuments } from './views/ReadOnlyDocuments';
+import { listTargetTables } from './views/targetTables';
+import type { Logger } from './sync/run/Logger';
+
+/** Released in `deactivate`: the sandbox must close so its data directory is consistent. */
+let engine: SyncEngine | undefined;
 
 /** Activation only: builds services, registers views, commands and serializers. */
 export function activate(context: vscode.ExtensionContext): void {
@@ -25,8 +32,25 @@ export function activate(context: vscode.ExtensionContext): void {
   const sources = new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector));
   const targetsModel = new TargetsModel(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets));
   const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder());
+  const logger: Logger = {
+    debug: (m) => log.debug(m),
+    info: (m) => log.info(m),
+    warn: (m) => log.warn(m),
+    error: (m) => log.error(m),
+  };
+  const sandboxDir = (): string => settings.sandboxDirectory() ?? vscode.Uri.joinPath(context.globalStorageUri, 'sandbox').fsPath;
+  engine = new SyncEngine({ sandboxDir, lookup: (name) => targetsModel.connectionString(name).catch(() => undefined), logger });
+  const eng = engine;
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => eng.withRunner(m, (h) => h.runner.status()));
   const runs = new RunController();
+  const listTables = async (connection: string) => {
+    const t = await eng.openTarget(connection);
+    try {
+      return await listTargetTables(t.pool, t.kind === 'sandbox');
+    } finally {
+      await t.release();
+    }
+  };
   const s: Services = {
     extensionUri: context.extensionUri,
     log,
@@ -34,16 +58,20 @@ export function activate(context: vscode.ExtensionContext): void {
     inspector,
     sources,
     targetsModel,
-    targets: new TargetsTreeDataProvider(targetsModel),
+    targets: new TargetsTreeDataProvider(targetsModel, listTables),
     mappingsModel,
     mappings: new MappingsTreeDataProvider(mappingsModel),
     runs,
+    engine: eng,
+    docs: new ReadOnlyDocuments(),
   };
 
   const mappingWatcher = vscode.workspace.createFileSystemWatcher(`**/${settings.mappingsFolder()}/*.json`);
   const refreshMappings = (): void => s.mappings.refresh();
   context.subscriptions.push(
     log,
+    s.docs,
+    vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, s.docs),
     settings,
     s.sources,
     s.targets,
@@ -74,6 +102,9 @@ export function activate(context: vscode.ExtensionContext): void {
   log.info('Delta Sync activated');
 }
 
-export function deactivate(): void {
-  // Nothing to release: every registration is disposed through context.subscriptions.
+/** Registrations go with context.subscriptions; the sandbox database is closed here. */
+export async function deactivate(): Promise<void> {
+  const e = engine;
+  engine = undefined;
+  await e?.dispose();
 }

@@ -3,6 +3,7 @@ import type { CliIo } from './CliCommand';
 import { CommandRegistry } from './CommandRegistry';
 import type { ResolvedCommand } from './CommandRegistry';
 import { OutputClosedError } from './OutputStream';
+import { databricksCommand } from './commands/databricksCommand';
 import { deltaCommand } from './commands/deltaCommand';
 import { demoCommand } from './commands/demoCommand';
 import { previewCommand } from './commands/previewCommand';
@@ -18,7 +19,8 @@ export function createRegistry(): CommandRegistry {
     .register(previewCommand)
     .register(statusCommand)
     .register(demoCommand)
-    .register(deltaCommand);
+    .register(deltaCommand)
+    .register(databricksCommand);
 }
 
 /** `--help` / `-h` anywhere before a `--` terminator. */

@@ -53,6 +53,12 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 200;
   }
 
+  /** The sandbox data directory the user set, or undefined for the extension's storage. */
+  sandboxDirectory(): string | undefined {
+    const v = this.cfg.get<unknown>('sandbox.dataDirectory');
+    return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+  }
+
   mappingsFolder(): string {
     const v = this.cfg.get<unknown>('mappingsFolder');
     return typeof v === 'string' && v !== '' ? v : '.delta-sync';

@@ -1,21 +1,27 @@
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { RunHistory } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
+import type { Mapping } from '../sync/mapping/mappingSchema';
+import type { SyncMode } from '../sync/run/events';
+import { openSource } from '../sync/run/openSource';
+import type { PipelineStatus, RunResult } from '../sync/run/SyncRunner';
 import { registerCommand } from './commandRegistry';
+import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';
+import { PreviewPanel } from './PreviewPanel';
 import { ProgressPanel } from './ProgressPanel';
+import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
 import type { Services } from './Services';
-import type { SourceNode } from './SourcesModel';
-import { slugFor } from './slugFor';
-import { SANDBOX_NAME } from './TargetsModel';
+import { dryRunMarkdown, historyTableMarkdown } from './runReports';
 
+type ValidMapping = MappingNode & { kind: 'mapping' };
 
-async function mappingFrom(arg: unknown, s: Services): Promise<MappingNode & { kind: 'mapping' }> {
+async function mappingFrom(arg: unknown, s: Services): Promise<ValidMapping> {
   const node = arg as MappingNode | undefined;
   if (node && typeof node === 'object' && node.kind === 'mapping') return node;
-  const valid = (await s.mappingsModel.children()).filter((n): n is MappingNode & { kind: 'mapping' } => n.kind === 'mapping');
+  const valid = (await s.mappingsModel.children()).filter((n): n is ValidMapping => n.kind === 'mapping');
   if (valid.length === 0) throw new SyncError('usage', 'No valid mapping in this workspace.', { hint: 'Create one with "Delta Sync: Create Mapping".' });
+  if (valid.length === 1) return valid[0] as ValidMapping;
   const pick = await vscode.window.showQuickPick(
     valid.map((n) => ({ label: n.mapping.name, description: n.file, node: n })),
     { title: 'Select a mapping' },
@@ -24,64 +30,163 @@ async function mappingFrom(arg: unknown, s: Services): Promise<MappingNode & { k
   return pick.node;
 }
 
-/** The runner is the engine's; until it is wired in, runs fail with this error. */
-function runnerMissing(what: string): never {
-  throw new SyncError('usage', `${what} is not available in this build: the sync runner is not wired into the extension yet.`, {
-    hint: 'Use the CLI meanwhile (delta-neon-sync --help).',
-  });
+/** An AbortSignal that follows a CancellationToken. */
+function signalOf(token: vscode.CancellationToken): AbortSignal {
+  const abort = new AbortController();
+  token.onCancellationRequested(() => abort.abort(new SyncError('cancelled', 'Cancelled by the user.')));
+  return abort.signal;
+}
+
+export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
+  return { mapping, runs: status.runs.slice(0, 100) };
+}
+
+function describeResult(name: string, r: RunResult): string {
+  if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.`;
+  const range = r.fromVersion === null ? `snapshot v${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
+  return `${name}: ${r.mode} sync of ${range} done: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted.`;
+}
+
+/** Refreshes everything a run or a status change shows: the mapping's status, target tables, history. */
+async function afterRun(s: Services, node: ValidMapping): Promise<void> {
+  s.mappingsModel.invalidate(node.file);
+  s.mappings.refresh();
+  s.targets.refresh();
+  try {
+    const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
+    ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
+  } catch (e) {
+    s.log.warn(`could not read the run history of ${node.mapping.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * Runs a sync through the RunController (one at a time), with the Progress panel and a
+ * cancellable notification; Stop (panel, command, notification) aborts through one signal.
+ */
+export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
+  const name = node.mapping.name;
+  ProgressPanel.show(s.extensionUri, s.log, s.runs);
+  let result: RunResult | undefined;
+  try {
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Delta Sync: ${mode === 'initial' ? 'initial load' : 'incremental sync'} of ${name}`, cancellable: true },
+      async (progress, token) => {
+        const cancel = token.onCancellationRequested(() => s.runs.stop());
+        let lastPct = 0;
+        const sub = s.runs.onSnapshot((snap) => {
+          const pct = snap.totalRows ? Math.floor((snap.rowsApplied / snap.totalRows) * 100) : undefined;
+          const increment = pct !== undefined && pct > lastPct ? pct - lastPct : undefined;
+          if (pct !== undefined) lastPct = Math.max(lastPct, pct);
+          progress.report({ message: `${snap.phase ?? snap.status} · ${snap.rowsApplied.toLocaleString('en-US')} rows applied`, increment });
+        });
+        try {
+          await s.runs.start(name, mode, (signal, onEvent) =>
+            s.engine.withRunner(node.mapping, async (h) => {
+              s.log.info(`${name}: ${mode} run into ${h.target.label}`);
+              const r = await h.runner.run({ mode, toVersion, signal, onEvent });
+              result = r;
+              s.log.info(describeResult(name, r));
+              if (r.createdTableSql) s.log.info(`${name}: created the target table:\n${r.createdTableSql}`);
+              for (const w of r.warnings) s.log.warn(`${name}: ${w}`);
+            }),
+          );
+        } finally {
+          sub.dispose();
+          cancel.dispose();
+        }
+      },
+    );
+  } finally {
+    await afterRun(s, node);
+  }
+  const done = result as RunResult | undefined; // assigned inside the run callback
+  if (done) void vscode.window.showInformationMessage(`Delta Sync: ${describeResult(name, done)}`);
+  else if (s.runs.current().status === 'cancelled') void vscode.window.showInformationMessage(`Delta Sync: ${name} stopped; the target keeps every committed batch.`);
+}
+
+/** Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that plan. */
+async function openPreview(s: Services, node: ValidMapping): Promise<void> {
+  const mapping: Mapping = node.mapping;
+  const pageSize = s.settings.previewPageSize();
+  const h = await s.engine.openRunner(mapping);
+  let keep = false;
+  try {
+    const { report, columns } = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Delta Sync: computing the preview of ${mapping.name}`, cancellable: true },
+      async (_p, token) => {
+        const signal = signalOf(token);
+        const report = await h.runner.preview({ limit: pageSize, offset: 0, signal });
+        const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
+        const source = await openSource(mapping.source);
+        return { report, columns: await previewColumns(mapping, source, report.toVersion, key) };
+      },
+    );
+    s.log.info(`${mapping.name}: preview ${report.mode} v${report.fromVersion ?? '-'}..v${report.toVersion}: ${JSON.stringify(report.totals)}`);
+    const source = new RunnerPreviewSource(
+      mapping,
+      report,
+      columns,
+      h.runner,
+      async (r) => {
+        // Not awaited: the panel answers at once and the Progress panel shows the run.
+        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => s.log.error(`${mapping.name}: ${e instanceof Error ? e.message : String(e)}`));
+      },
+      () => void h.release(),
+    );
+    keep = true;
+    PreviewPanel.show(s.extensionUri, s.log, mapping.name, source);
+  } finally {
+    if (!keep) await h.release();
+  }
 }
 
 export function registerMappingsCommands(s: Services): vscode.Disposable[] {
   return [
     registerCommand('deltaSync.mappings.createMapping', async (arg) => {
-      const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-      if (!ws) throw new SyncError('usage', 'Open a folder first: mappings are files in the workspace.');
-      const node = arg as SourceNode | undefined;
-      let table = node && typeof node === 'object' && node.kind === 'table' ? node.path : undefined;
-      if (!table) {
-        const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Select Delta Table' });
-        table = picked?.[0]?.fsPath;
-      }
-      if (!table) return;
-      const targets = [SANDBOX_NAME, ...s.targetsModel.connections().map((c) => c.name)];
-      const connection = await vscode.window.showQuickPick(targets, { title: 'Target connection' });
-      if (!connection) return;
-      const name = slugFor(path.basename(table));
-      const dir = path.resolve(ws, s.settings.mappingsFolder());
-      const file = path.join(dir, `${name}.json`);
-      await fs.mkdir(dir, { recursive: true });
-      // Relative inside the workspace (the file is committed with the project), else absolute.
-      const insideWorkspace = !path.relative(ws, table).startsWith('..');
-      const body = {
-        name,
-        source: { type: 'delta', path: insideWorkspace ? path.relative(dir, table) : table },
-        target: { connection, schema: 'public', table: name },
-      };
-      try {
-        await fs.writeFile(file, JSON.stringify(body, null, 2) + '\n', { flag: 'wx' });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        void vscode.window.showInformationMessage(`Delta Sync: ${path.basename(file)} exists; opening it.`);
-      }
-      await vscode.window.showTextDocument(vscode.Uri.file(file));
+      const file = await createMappingFlow(s, arg);
+      if (!file) return;
+      s.mappingsModel.invalidate(file);
       s.mappings.refresh();
     }, s.log),
-    registerCommand('deltaSync.mappings.refresh', () => s.mappings.refresh(), s.log),
+    registerCommand('deltaSync.mappings.refresh', () => {
+      s.mappingsModel.invalidate();
+      s.mappings.refresh();
+    }, s.log),
+    registerCommand('deltaSync.mappings.openFile', async (arg) => {
+      const node = await mappingFrom(arg, s);
+      await vscode.window.showTextDocument(vscode.Uri.file(node.file));
+    }, s.log),
     registerCommand('deltaSync.mappings.preview', async (arg) => {
-      await mappingFrom(arg, s);
-      runnerMissing('Preview');
+      await openPreview(s, await mappingFrom(arg, s));
     }, s.log),
     registerCommand('deltaSync.mappings.dryRun', async (arg) => {
-      await mappingFrom(arg, s);
-      runnerMissing('Dry run');
+      const node = await mappingFrom(arg, s);
+      const report = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Delta Sync: dry run of ${node.mapping.name}`, cancellable: true },
+        (_p, token) => s.engine.withRunner(node.mapping, (h) => h.runner.dryRun({ signal: signalOf(token) })),
+      );
+      s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
+      await s.docs.show(`dry-run-${node.mapping.name}`, 'md', dryRunMarkdown(node.mapping.name, report));
     }, s.log),
     registerCommand('deltaSync.mappings.runInitialLoad', async (arg) => {
-      await mappingFrom(arg, s);
-      runnerMissing('Initial load');
+      const node = await mappingFrom(arg, s);
+      const ok = await vscode.window.showWarningMessage(
+        `Run an initial load of ${node.mapping.name}? It replaces the rows of ${node.mapping.target.schema}.${node.mapping.target.table} with the current Delta snapshot.`,
+        { modal: true },
+        'Run Initial Load',
+      );
+      if (ok !== 'Run Initial Load') return;
+      await startRun(s, node, 'initial');
     }, s.log),
     registerCommand('deltaSync.mappings.runIncremental', async (arg) => {
-      await mappingFrom(arg, s);
-      runnerMissing('Incremental sync');
+      await startRun(s, await mappingFrom(arg, s), 'incremental');
+    }, s.log),
+    registerCommand('deltaSync.mappings.showHistory', async (arg) => {
+      const node = await mappingFrom(arg, s);
+      const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
+      ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
+      await s.docs.show(`history-${node.mapping.name}`, 'md', historyTableMarkdown(status));
     }, s.log),
     registerCommand('deltaSync.run.stop', () => {
       if (!s.runs.stop()) void vscode.window.showInformationMessage('Delta Sync: no sync is running.');

@@ -68,6 +68,8 @@ export class PreviewPanel extends WebviewPanelBase {
         return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit) };
       case 'preview/apply':
         await source.apply();
+        // The run takes over (Progress panel); this plan is spent.
+        setTimeout(() => this.dispose(), 0);
         return { type: 'accepted' };
       case 'preview/cancel':
         this.dispose();

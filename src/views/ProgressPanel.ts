@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, PanelState, ResponseResult, WebviewRequest } from '../protocol/messages';
+import type { HostToWebview, PanelState, ResponseResult, RunHistory, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import { Throttle } from './ProgressModel';
 import type { RunController } from './RunController';
@@ -11,7 +11,9 @@ const POST_INTERVAL_MS = 150;
 
 /** The single Progress panel: renders the RunController's snapshots, offers Stop. */
 export class ProgressPanel extends WebviewPanelBase {
-  private static current: ProgressPanel | undefined;
+  private static instance: ProgressPanel | undefined;
+  /** The last history shown; a new or restored panel starts with it. */
+  private static lastHistory: RunHistory | null = null;
   private readonly throttle = new Throttle(POST_INTERVAL_MS, (snapshot: ReturnType<RunController['current']>) =>
     this.post({ type: 'progress', snapshot }),
   );
@@ -23,9 +25,9 @@ export class ProgressPanel extends WebviewPanelBase {
   }
 
   static show(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, runs: RunController): ProgressPanel {
-    if (ProgressPanel.current) {
-      ProgressPanel.current.reveal();
-      return ProgressPanel.current;
+    if (ProgressPanel.instance) {
+      ProgressPanel.instance.reveal();
+      return ProgressPanel.instance;
     }
     const panel = vscode.window.createWebviewPanel(PROGRESS_VIEW_TYPE, 'Delta Sync: Progress', vscode.ViewColumn.Active, {
       enableScripts: true,
@@ -35,13 +37,24 @@ export class ProgressPanel extends WebviewPanelBase {
 
   /** Used by `show` and by the serializer after a window reload. */
   static adopt(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: vscode.LogOutputChannel, runs: RunController): ProgressPanel {
-    ProgressPanel.current?.dispose();
-    ProgressPanel.current = new ProgressPanel(panel, extensionUri, log, runs);
-    return ProgressPanel.current;
+    ProgressPanel.instance?.dispose();
+    ProgressPanel.instance = new ProgressPanel(panel, extensionUri, log, runs);
+    return ProgressPanel.instance;
+  }
+
+  /** The open panel, if any. */
+  static get current(): ProgressPanel | undefined {
+    return ProgressPanel.instance;
+  }
+
+  /** Shows a mapping's past runs under the live progress. */
+  showHistory(history: RunHistory): void {
+    ProgressPanel.lastHistory = history;
+    this.post({ type: 'history', history });
   }
 
   protected initMessage(): HostToWebview {
-    return { type: 'init', state: this.state(), preview: null, progress: this.runs.current() };
+    return { type: 'init', state: this.state(), preview: null, progress: this.runs.current(), history: ProgressPanel.lastHistory };
   }
 
   state(): PanelState {
@@ -59,6 +72,6 @@ export class ProgressPanel extends WebviewPanelBase {
   protected override onDispose(): void {
     this.sub.dispose();
     this.throttle.dispose();
-    if (ProgressPanel.current === this) ProgressPanel.current = undefined;
+    if (ProgressPanel.instance === this) ProgressPanel.instance = undefined;
   }
 }

@@ -5,6 +5,8 @@ import type { MappingsModel } from './MappingsModel';
 import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
 import type { RunController } from './RunController';
 import type { SourcesTreeDataProvider } from './SourcesTreeDataProvider';
+import type { SyncEngine } from './SyncEngine';
+import type { ReadOnlyDocuments } from './ReadOnlyDocuments';
 import type { TargetsModel } from './TargetsModel';
 import type { TargetsTreeDataProvider } from './TargetsTreeDataProvider';
 
@@ -20,4 +22,8 @@ export interface Services {
   readonly mappingsModel: MappingsModel;
   readonly mappings: MappingsTreeDataProvider;
   readonly runs: RunController;
+  /** Opens targets and runners; owns the one sandbox instance. */
+  readonly engine: SyncEngine;
+  /** Generated read-only documents (DDL, history, rows). */
+  readonly docs: ReadOnlyDocuments;
 }

@@ -1,8 +1,10 @@
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { applySampleChanges } from '../fixtures/customerProfiles';
 import { SyncError } from '../sync/errors';
 import { registerCommand } from './commandRegistry';
-import { writeSampleTable } from './writeSampleTable';
+import { SAMPLE_MAPPING, SAMPLE_TABLE, sampleMapping, writeSampleTable } from './writeSampleTable';
 import type { Services } from './Services';
 import type { SourceNode } from './SourcesModel';
 import { describeMarkdown, historyMarkdown } from './tableReports';
@@ -15,10 +17,13 @@ async function tablePathFrom(arg: unknown): Promise<string | undefined> {
   return picked?.[0]?.fsPath;
 }
 
-async function showMarkdown(content: string): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content });
-  await vscode.window.showTextDocument(doc, { preview: true });
+function workspaceRoot(): string {
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!ws) throw new SyncError('usage', 'Open a folder first: the sample table is written into the workspace.');
+  return ws;
 }
+
+const SAMPLE_FOLDER = 'delta-sample';
 
 export function registerSourcesCommands(s: Services): vscode.Disposable[] {
   return [
@@ -39,25 +44,54 @@ export function registerSourcesCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.sources.describe', async (arg) => {
       const p = await tablePathFrom(arg);
       if (!p) return;
-      await showMarkdown(describeMarkdown(await s.inspector.describe(p)));
+      await s.docs.show(`describe-${path.basename(p)}`, 'md', describeMarkdown(await s.inspector.describe(p)));
     }, s.log),
     registerCommand('deltaSync.sources.showHistory', async (arg) => {
       const p = await tablePathFrom(arg);
       if (!p) return;
-      await showMarkdown(historyMarkdown(p, await s.inspector.history(p)));
+      await s.docs.show(`history-${path.basename(p)}`, 'md', historyMarkdown(p, await s.inspector.history(p)));
     }, s.log),
     registerCommand('deltaSync.sources.openSample', async () => {
-      const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-      if (!ws) throw new SyncError('usage', 'Open a folder first: the sample table is written into the workspace.');
-      const dir = path.join(ws, 'delta-sample');
+      const ws = workspaceRoot();
+      const dir = path.join(ws, SAMPLE_FOLDER);
       const table = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'Delta Sync: writing the sample table' },
+        { location: vscode.ProgressLocation.Notification, title: `Delta Sync: writing the sample ${SAMPLE_TABLE} table` },
         () => writeSampleTable(dir),
       );
       await s.settings.addDeltaFolder(path.relative(ws, dir) || dir);
+      // The mapping that syncs it into the sandbox, unless one exists (the user may have edited it).
+      const mappingsDir = path.resolve(ws, s.settings.mappingsFolder());
+      const file = path.join(mappingsDir, `${SAMPLE_MAPPING}.json`);
+      await fs.mkdir(path.join(mappingsDir, 'schema'), { recursive: true });
+      await fs.copyFile(vscode.Uri.joinPath(s.extensionUri, 'schemas', 'mapping.schema.json').fsPath, path.join(mappingsDir, 'schema', 'mapping.schema.json'));
+      try {
+        await fs.writeFile(file, JSON.stringify(sampleMapping(path.relative(mappingsDir, table.path)), null, 2) + '\n', { flag: 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
       s.sources.refresh();
-      s.log.info(`Sample table ready at ${table}`);
-      void vscode.window.showInformationMessage(`Delta Sync: sample table "orders" is in ${path.relative(ws, table)}.`);
+      s.mappingsModel.invalidate(file);
+      s.mappings.refresh();
+      s.log.info(`Sample table ${table.created ? 'written' : 'already present'} at ${table.path}; mapping ${file}`);
+      const choice = await vscode.window.showInformationMessage(
+        `Delta Sync: sample table "${SAMPLE_TABLE}" is in ${path.relative(ws, table.path)} with the mapping ${path.relative(ws, file)}. Preview what a sync into the sandbox would do?`,
+        'Preview Changes',
+      );
+      if (choice === 'Preview Changes') await vscode.commands.executeCommand('deltaSync.mappings.preview', await s.mappingsModel.load(file));
+    }, s.log),
+    registerCommand('deltaSync.sources.changeSample', async () => {
+      const table = path.join(workspaceRoot(), SAMPLE_FOLDER, SAMPLE_TABLE);
+      try {
+        await fs.access(path.join(table, '_delta_log'));
+      } catch {
+        throw new SyncError('usage', 'There is no sample table in this workspace yet.', { hint: 'Run "Delta Sync: Open Sample" first.' });
+      }
+      const version = await applySampleChanges(table);
+      s.sources.refresh();
+      s.mappingsModel.invalidate();
+      s.mappings.refresh();
+      s.log.info(`Sample table changed: version ${version} (a MERGE with 3 inserts, 3 updates, 2 deletes)`);
+      void vscode.window.showInformationMessage(`Delta Sync: the sample table changed (version ${version}: 3 inserts, 3 updates, 2 deletes). Preview the mapping to see the incremental sync.`);
     }, s.log),
   ];
 }

@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs/promises';
 import type { Pool } from 'pg';
+import { SyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SandboxDatabase } from '../sync/postgres/PglitePool';
 import { openSandbox } from '../sync/postgres/PglitePool';
@@ -32,16 +33,55 @@ export interface RunnerHandle {
 }
 
 export interface SyncEngineOptions {
-  /** Data directory of the sandbox (created when missing). */
-  sandboxDir: () => string;
+  /** Data directory of the sandbox (created when missing); undefined keeps it in memory (tests). */
+  sandboxDir: () => string | undefined;
   /** Saved connection name -> connection string (SecretStorage in the extension). */
   lookup: (name: string) => Promise<string | undefined>;
   logger: Logger;
   env?: Record<string, string | undefined>;
 }
 
+/** Whether a process id is alive (signal 0 checks without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `<dir>.lock` for this process. PGlite corrupts a data directory two processes
+ * open (two VS Code windows share the extension's global storage), so a second window gets
+ * a clear error instead. A lock left by a dead process is taken over.
+ */
+export async function lockSandbox(dir: string, pid = process.pid): Promise<() => Promise<void>> {
+  const lock = `${dir}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(lock, String(pid), { flag: 'wx' });
+      return async () => {
+        const owner = await fs.readFile(lock, 'utf8').catch(() => '');
+        if (owner.trim() === String(pid)) await fs.rm(lock, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number((await fs.readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== pid && alive(owner)) {
+        throw new SyncError('target', `The sandbox database is in use by another VS Code window (process ${owner}).`, {
+          hint: 'Close the other window, or give this one its own folder with the setting deltaSync.sandbox.dataDirectory.',
+        });
+      }
+      await fs.rm(lock, { force: true }); // stale: its process is gone (or it is ours)
+    }
+  }
+  throw new SyncError('target', `Cannot lock the sandbox database ${dir}.`);
+}
+
 export class SyncEngine {
   private sandbox: Promise<SandboxDatabase> | undefined;
+  private unlock: (() => Promise<void>) | undefined;
   private disposed = false;
 
   constructor(private readonly opts: SyncEngineOptions) {}
@@ -57,9 +97,13 @@ export class SyncEngine {
     if (!this.sandbox) {
       const dir = this.opts.sandboxDir();
       const started = Date.now();
-      this.opts.logger.info(`opening the sandbox database in ${dir}`);
-      this.sandbox = fs
-        .mkdir(dir, { recursive: true })
+      this.opts.logger.info(`opening the sandbox database ${dir === undefined ? 'in memory' : `in ${dir}`}`);
+      const prepare = async (): Promise<void> => {
+        if (dir === undefined) return;
+        await fs.mkdir(dir, { recursive: true });
+        this.unlock ??= await lockSandbox(dir);
+      };
+      this.sandbox = prepare()
         .then(() => openSandbox(dir))
         .then((db) => {
           this.opts.logger.info(`sandbox ready in ${Date.now() - started} ms`);
@@ -109,5 +153,8 @@ export class SyncEngine {
     const s = this.sandbox;
     this.sandbox = undefined;
     if (s) await (await s.catch(() => undefined))?.close();
+    const unlock = this.unlock;
+    this.unlock = undefined;
+    await unlock?.();
   }
 }

@@ -1,7 +1,26 @@
 import * as vscode from 'vscode';
 import { registerCommand } from './commandRegistry';
 import type { Services } from './Services';
+import { SyncError } from '../sync/errors';
+import { sampleRows } from './targetTables';
+import { rowsLabel } from './TargetsTreeDataProvider';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
+
+const ROWS_SHOWN = 100;
+
+function rowsMarkdown(node: Extract<TargetNode, { kind: 'table' }>, sample: Awaited<ReturnType<typeof sampleRows>>): string {
+  const esc = (v: string | null): string => (v === null ? '*NULL*' : v.replace(/\|/g, '\\|').replace(/\n/g, ' '));
+  return [
+    `# ${node.connection}: ${node.schema}.${node.table}`,
+    '',
+    `${rowsLabel(node.rows, node.estimated)}; the first ${Math.min(ROWS_SHOWN, sample.rows.length)} by the first column. Values are Postgres text.`,
+    '',
+    `| ${sample.columns.join(' | ')} |`,
+    `|${sample.columns.map(() => '---').join('|')}|`,
+    ...sample.rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+    '',
+  ].join('\n');
+}
 
 export function registerTargetsCommands(s: Services): vscode.Disposable[] {
   return [
@@ -43,5 +62,16 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
       s.targets.refresh();
     }, s.log),
     registerCommand('deltaSync.targets.refresh', () => s.targets.refresh(), s.log),
+    registerCommand('deltaSync.targets.showRows', async (arg) => {
+      const node = arg as TargetNode | undefined;
+      if (!node || node.kind !== 'table') throw new SyncError('usage', 'Pick a table in the Targets view.');
+      const target = await s.engine.openTarget(node.connection);
+      try {
+        const sample = await sampleRows(target.pool, node.schema, node.table, ROWS_SHOWN);
+        await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
+      } finally {
+        await target.release();
+      }
+    }, s.log),
   ];
 }

@@ -14,6 +14,8 @@ export const SANDBOX_NAME = 'sandbox';
 export type TargetNode =
   | { kind: 'sandbox'; name: string; label: string; detail: string }
   | { kind: 'connection'; info: ConnectionInfo }
+  /** A table in a target; `connection` is the sandbox name or a saved connection's. */
+  | { kind: 'table'; connection: string; schema: string; table: string; rows: string; estimated: boolean }
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
 
 /**

@@ -1,18 +1,41 @@
 import * as vscode from 'vscode';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
-import type { TargetNode, TargetsModel } from './TargetsModel';
+import { errorText } from './SourcesModel';
+import type { TargetTable } from './targetTables';
+import { SANDBOX_NAME, type TargetNode, type TargetsModel } from './TargetsModel';
 
-/** The Targets view: the embedded sandbox and saved Postgres connections. */
+/** Lists a target's tables (the extension opens the connection; the sandbox is shared). */
+export type TableLister = (connection: string) => Promise<TargetTable[]>;
+
+/** The Targets view: the embedded sandbox and saved Postgres connections, each with its tables. */
 export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
-  constructor(model: TargetsModel) {
-    super(() => model.children(), targetItem);
+  constructor(model: TargetsModel, listTables?: TableLister) {
+    super(async (node) => {
+      if (!node) return model.children();
+      if (!listTables || (node.kind !== 'sandbox' && node.kind !== 'connection')) return [];
+      const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.info.name;
+      try {
+        const tables = await listTables(connection);
+        if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
+        return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
+      } catch (e) {
+        return [{ kind: 'message', severity: 'error', id: `${connection}:error`, label: `Cannot list tables: ${errorText(e)}` }];
+      }
+    }, targetItem);
   }
+}
+
+/** "1,059 rows" from a count kept as text (counts are bigint in Postgres). */
+export function rowsLabel(rows: string, estimated: boolean): string {
+  if (!/^\d+$/.test(rows)) return 'rows unknown';
+  const grouped = rows.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${estimated ? '~' : ''}${grouped} row${rows === '1' ? '' : 's'}`;
 }
 
 export function targetItem(node: TargetNode): vscode.TreeItem {
   switch (node.kind) {
     case 'sandbox': {
-      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
       item.id = 'target:sandbox';
       item.description = node.detail;
       item.iconPath = new vscode.ThemeIcon('beaker');
@@ -21,12 +44,22 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
       return item;
     }
     case 'connection': {
-      const item = new vscode.TreeItem(node.info.name, vscode.TreeItemCollapsibleState.None);
+      const item = new vscode.TreeItem(node.info.name, vscode.TreeItemCollapsibleState.Collapsed);
       item.id = `target:${node.info.name}`;
       item.description = node.info.summary;
       item.iconPath = new vscode.ThemeIcon('database');
       item.tooltip = `${node.info.name}\n${node.info.summary}\nThe connection string is kept in VS Code's secret storage.`;
       item.contextValue = 'target.connection';
+      return item;
+    }
+    case 'table': {
+      const item = new vscode.TreeItem(`${node.schema}.${node.table}`, vscode.TreeItemCollapsibleState.None);
+      item.id = `target:${node.connection}:${node.schema}.${node.table}`;
+      item.description = rowsLabel(node.rows, node.estimated);
+      item.iconPath = new vscode.ThemeIcon('table');
+      item.tooltip = `${node.connection}: ${node.schema}.${node.table} (${item.description})\nClick to show the first rows.`;
+      item.command = { command: 'deltaSync.targets.showRows', title: 'Show Rows', arguments: [node] };
+      item.contextValue = 'target.table';
       return item;
     }
     case 'message': {

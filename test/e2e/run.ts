@@ -6,16 +6,21 @@
  * Steps: setup (cached tools) -> build -> package .vsix and check its file list ->
  * fresh user-data/extensions dirs and a temp workspace -> install the .vsix -> start
  * code-server on a free port in its own process group -> open the Delta Sync container,
- * check the three views -> run commands from the palette (a webview panel, an error
- * toast) -> screenshots in .test-artifacts/e2e/. The process group is killed at the end,
- * pass or fail. Set E2E_KEEP=1 to keep the temp folder.
+ * check the three views -> Open Sample (table + sandbox mapping) -> the Create Mapping
+ * quick-pick flow -> Preview (initial load: N inserts) -> Apply -> Progress panel shows
+ * the run finish -> the Targets tree shows the sandbox table's rows -> change the
+ * sample -> Preview (3 inserts / 3 updates / 2 deletes) -> Apply -> rows and mapping
+ * status updated -> Show Rows -> a failing command's toast. Screenshots in
+ * .test-artifacts/e2e/. The process group is killed at the end, pass or fail.
+ * Set E2E_KEEP=1 to keep the temp folder.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type BrowserContext, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Frame, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -78,11 +83,16 @@ const ALLOWED_IN_VSIX = [
   /^README\.md$/,
   /^LICENSE(\.md|\.txt)?$/,
   /^dist\/(extension|webview)\.js$/,
+  // PGlite's runtime files, loaded next to dist/extension.js (the sandbox target).
+  /^dist\/(pglite\.wasm|pglite\.data|initdb\.wasm)$/,
   /^media\/[^/]+\.(css|svg)$/,
   /^media\/walkthrough\/[^/]+\.md$/,
   /^schemas\/[^/]+\.json$/,
 ];
-const REQUIRED_IN_VSIX = ['package.json', 'dist/extension.js', 'dist/webview.js', 'media/webview.css', 'media/delta-sync.svg', 'schemas/mapping.schema.json'];
+const REQUIRED_IN_VSIX = [
+  'package.json', 'dist/extension.js', 'dist/webview.js', 'dist/pglite.wasm', 'dist/pglite.data', 'dist/initdb.wasm',
+  'media/webview.css', 'media/delta-sync.svg', 'schemas/mapping.schema.json',
+];
 
 function checkVsixFiles(): string[] {
   const out = execFileSync('npx', ['--no-install', 'vsce', 'ls', '--no-dependencies'], { cwd: ROOT, encoding: 'utf8' });
@@ -164,6 +174,70 @@ function rowLabelled(rows: Locator, page: Page, label: string): Locator {
   return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) });
 }
 
+
+/** Rows of the Delta table's latest snapshot, counted by reading it (not from the UI). */
+async function deltaRowCount(tablePath: string): Promise<number> {
+  const snap = await (await DeltaTable.open(tablePath)).snapshot();
+  let n = 0;
+  for await (const batch of snap.rows()) n += batch.length;
+  return n;
+}
+
+/** "1,059" as the views format counts. */
+function grouped(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * The webview frame that shows `selector` (webviews are nested iframes; several panels
+ * may exist). Polls every frame of the page until one matches.
+ */
+async function webviewFrame(page: Page, selector: string, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      try {
+        if ((await f.locator(selector).count()) > 0) return f;
+      } catch {
+        // a frame that navigated away meanwhile
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no webview shows ${selector} after ${timeoutMs} ms`);
+}
+
+/** Waits until a webview element's text matches. */
+async function waitForText(frame: Frame, selector: string, expected: string | RegExp, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await frame.locator(selector).first().textContent().catch(() => null)) ?? '';
+    if (typeof expected === 'string' ? last.trim() === expected : expected.test(last)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${selector}: expected ${String(expected)}, saw "${last}"`);
+}
+
+/** Waits for the quick input to show a step whose title contains `title`. */
+async function quickInputStep(page: Page, title: string): Promise<Locator> {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  return page.locator('.quick-input-widget input').first();
+}
+
+/** Closes every notification toast so later waits see only new ones. */
+async function clearNotifications(page: Page): Promise<void> {
+  await runPaletteCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+}
+
+/** Opens the Delta Sync container (e.g. after an editor took the focus) and expands a pane. */
+async function showPane(page: Page, name: string): Promise<void> {
+  const item = page.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
+  if (!(await page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }).first().isVisible())) await item.click();
+  await expandPane(page, name);
+}
+
 async function main(): Promise<void> {
   fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -241,6 +315,14 @@ async function main(): Promise<void> {
       await item.waitFor({ state: 'visible', timeout: 30_000 });
       await item.click();
       await p.locator('.pane-header', { hasText: /^Sources/i }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      // A wider side bar, so tree descriptions (status, row counts) are readable in the screenshots.
+      const box = await p.locator('.part.sidebar').boundingBox();
+      if (box) {
+        await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
+        await p.mouse.down();
+        await p.mouse.move(box.x + box.width + 180, box.y + box.height / 2, { steps: 5 });
+        await p.mouse.up();
+      }
     });
 
     await step('views render', async () => {
@@ -262,41 +344,168 @@ async function main(): Promise<void> {
       await p.screenshot({ path: path.join(ARTIFACTS, '01-views.png') });
     });
 
-    await step('palette: Create Sample Table writes a table the Sources view shows', async () => {
+    const sampleTable = path.join(workspace, 'delta-sample', 'customer_profiles');
+    let sampleRows = 0;
+    await step('palette: Open Sample writes the customer_profiles table and its sandbox mapping', async () => {
       if (tablesFolder) await rowLabelled(paneRows(p, 'Sources'), p, path.basename(tablesFolder)).first().click(); // collapse
-      await runPaletteCommand(p, 'Delta Sync: Create Sample Table');
+      await runPaletteCommand(p, 'Delta Sync: Open Sample (customer_profiles)');
       const sources = paneRows(p, 'Sources');
       const sampleRoot = rowLabelled(sources, p, 'delta-sample').first();
-      await sampleRoot.waitFor({ timeout: 60_000 });
+      await sampleRoot.waitFor({ timeout: 120_000 });
       await sampleRoot.click();
-      // 50 rows inserted, 2 updated, 1 deleted over versions 0..3.
-      await rowLabelled(sources, p, 'orders').filter({ hasText: 'v3 · CDF on · 49 rows' }).first().waitFor({ timeout: 30_000 });
-      if (!fs.existsSync(path.join(workspace, 'delta-sample', 'orders', '_delta_log', '00000000000000000003.json'))) {
-        throw new Error('the sample table was not written into the workspace');
-      }
+      sampleRows = await deltaRowCount(sampleTable);
+      await rowLabelled(sources, p, 'customer_profiles').filter({ hasText: `v5 · CDF on · ${grouped(sampleRows)} rows` }).first().waitFor({ timeout: 30_000 });
+      const mappingFile = path.join(workspace, '.delta-sync', 'customer-profiles.json');
+      const written = JSON.parse(fs.readFileSync(mappingFile, 'utf8')) as { key?: string[]; target?: { connection?: string }; $schema?: string };
+      if (written.key?.[0] !== 'customer_id' || written.target?.connection !== 'sandbox' || !written.$schema) throw new Error(`unexpected sample mapping: ${JSON.stringify(written)}`);
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '02-sample-table.png') });
+      await clearNotifications(p);
     });
 
-    await step('palette: Show Sync Progress opens the webview', async () => {
-      await runPaletteCommand(p, 'Delta Sync: Show Sync Progress');
-      const inner: FrameLocator = p.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
-      await inner.locator('[data-testid="progress-idle"]', { hasText: 'No sync is running' }).waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '03-progress-webview.png') });
+    await step('palette: Create Mapping walks the quick-pick steps, shows the DDL and writes the file', async () => {
+      await runPaletteCommand(p, 'Delta Sync: Create Mapping...');
+      await quickInputStep(p, 'Create Mapping (1/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'customer_profiles' }).first().click();
+      await quickInputStep(p, 'Create Mapping (2/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'sandbox' }).first().click();
+      const table = await quickInputStep(p, 'Create Mapping (3/7)');
+      await table.fill('public.customers_copy');
+      await table.press('Enter');
+      const key = await quickInputStep(p, 'Create Mapping (4/7)');
+      // customer_id is preselected as the key (the *_id guess); accept.
+      await p.screenshot({ path: path.join(ARTIFACTS, '03-create-mapping-key.png') });
+      await key.press('Enter');
+      const cols = await quickInputStep(p, 'Create Mapping (5/7)');
+      await cols.press('Enter');
+      await quickInputStep(p, 'Create Mapping (6/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
+      const name = await quickInputStep(p, 'Create Mapping (7/7)');
+      await name.fill('customers-copy');
+      await name.press('Enter');
+      const file = path.join(workspace, '.delta-sync', 'customers-copy.json');
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { key?: string[]; target?: { schema?: string; table?: string }; $schema?: string };
+      if (written.key?.join() !== 'customer_id' || written.target?.table !== 'customers_copy' || written.target?.schema !== 'public' || written.$schema !== './schema/mapping.schema.json') {
+        throw new Error(`unexpected mapping written: ${JSON.stringify(written)}`);
+      }
+      if (!fs.existsSync(path.join(workspace, '.delta-sync', 'schema', 'mapping.schema.json'))) throw new Error('the $schema file was not written');
+      // The DDL preview document.
+      await p.locator('.monaco-editor .view-lines', { hasText: 'CREATE TABLE' }).first().waitFor({ timeout: 20_000 });
+      await showPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '04-create-mapping-ddl.png') });
+      await runPaletteCommand(p, 'View: Close All Editors');
+    });
+
+    const previewOf = async (mapping: string): Promise<Frame> => {
+      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: new RegExp(`^${mapping}$`) }) }).first();
+      await pick.waitFor({ timeout: 15_000 });
+      await pick.click();
+      return webviewFrame(p, '[data-testid="count-insert"]', 180_000);
+    };
+    const applyAndWait = async (frame: Frame, shot: string): Promise<Frame> => {
+      await frame.locator('[data-testid="apply"]').click();
+      const progress = await webviewFrame(p, '[data-testid="status"]', 60_000);
+      await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
+      await progress.locator('[data-testid="history"] tbody tr').first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, shot) });
+      return progress;
+    };
+
+    await step('Preview of the sample mapping: an initial load of every row', async () => {
+      const frame = await previewOf('customer-profiles');
+      await waitForText(frame, '[data-testid="count-insert"]', grouped(sampleRows));
+      await waitForText(frame, '[data-testid="count-update"]', '0');
+      await waitForText(frame, '[data-testid="count-delete"]', '0');
+      await waitForText(frame, '[data-testid="preview-mode"]', /initial load of snapshot v5/);
+      // Paged: one page of rows in the DOM, never the whole table.
+      const shown = await frame.locator('[data-testid="preview-table"] tbody tr').count();
+      if (shown === 0 || shown > 100) throw new Error(`expected one page of rows, saw ${shown}`);
+      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-initial.png') });
+    });
+
+    await step('Apply: the Progress panel shows the initial load finish', async () => {
+      const frame = await webviewFrame(p, '[data-testid="apply"]');
+      const progress = await applyAndWait(frame, '06-progress-initial.png');
+      await waitForText(progress, '[data-testid="rows-applied"]', new RegExp(`^${grouped(sampleRows)}`));
+    });
+
+    await step('Targets tree: the sandbox table holds every sample row', async () => {
+      await showPane(p, 'Targets');
+      const targets = paneRows(p, 'Targets');
+      await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+      const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
+      if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
+      await rowLabelled(targets, p, 'public.customer_profiles').filter({ hasText: `${grouped(sampleRows)} rows` }).first().waitFor({ timeout: 60_000 });
+      const mappings = paneRows(p, 'Mappings');
+      await rowLabelled(mappings, p, 'customer-profiles').filter({ hasText: 'up to date · v5' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '07-targets-after-initial.png') });
+    });
+
+    let changedRows = 0;
+    await step('Change the sample, preview: 3 inserts, 3 updates, 2 deletes', async () => {
+      await clearNotifications(p);
+      await runPaletteCommand(p, 'Delta Sync: Change Sample Table');
+      await p.locator('.notification-toast', { hasText: 'the sample table changed' }).first().waitFor({ timeout: 60_000 });
+      changedRows = await deltaRowCount(sampleTable);
+      const frame = await previewOf('customer-profiles');
+      await waitForText(frame, '[data-testid="count-insert"]', '3');
+      await waitForText(frame, '[data-testid="count-update"]', '3');
+      await waitForText(frame, '[data-testid="count-delete"]', '2');
+      await waitForText(frame, '[data-testid="preview-mode"]', /incremental: v6 → v6/);
+      // Updates show the changed columns as old → new.
+      await frame.locator('[data-testid="filter-update"]').click();
+      await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
+      if ((await frame.locator('[data-testid="preview-table"] tbody tr:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
+      await frame.locator('[data-testid="preview-table"] tbody tr.update td.changed').first().waitFor({ timeout: 30_000 });
+      // Hide and show the panel (another tab in front, then back): the filter and page survive.
+      await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
+      await p.locator('.tabs-container .tab', { hasText: 'Preview: customer-profiles' }).first().click();
+      const again = await webviewFrame(p, '[data-testid="filter-update"][aria-pressed="true"]', 30_000);
+      await waitForText(again, '[data-testid="page-range"]', '1–3 of 3');
+      await waitForText(again, '[data-testid="count-delete"]', '2');
+      await p.screenshot({ path: path.join(ARTIFACTS, '08-preview-incremental.png') });
+    });
+
+    await step('Apply the incremental sync; the target follows the source', async () => {
+      const frame = await webviewFrame(p, '[data-testid="apply"]');
+      await applyAndWait(frame, '09-progress-incremental.png');
+      await showPane(p, 'Targets');
+      await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+      const targets = paneRows(p, 'Targets');
+      const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
+      if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
+      const row = rowLabelled(targets, p, 'public.customer_profiles').filter({ hasText: `${grouped(changedRows)} rows` }).first();
+      await row.waitFor({ timeout: 60_000 });
+      await showPane(p, 'Mappings');
+      const mapping = rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: 'up to date · v6' }).first();
+      await mapping.waitFor({ timeout: 60_000 });
+      await mapping.click();
+      await paneRows(p, 'Mappings').filter({ hasText: 'Last run' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '10-views-after-sync.png') });
+      // Show Rows: the table as a read-only document.
+      await row.click();
+      await p.locator('.monaco-editor .view-lines', { hasText: 'customer_id' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 
     await step('palette: a failing command shows its error with Show Log', async () => {
+      await clearNotifications(p);
       await runPaletteCommand(p, 'Delta Sync: Dry Run');
-      // The mapping quick pick lists only valid mappings.
-      const pick = p.locator('.quick-input-list .monaco-list-row', { hasText: 'orders' }).first();
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customers-copy$/ }) }).first();
       await pick.waitFor({ timeout: 15_000 });
-      await p.keyboard.press('Enter');
-      const toast = p.locator('.notification-toast', { hasText: 'Dry run is not available' }).first();
-      await toast.waitFor({ timeout: 20_000 });
+      await pick.click();
+      // customers-copy has never been loaded: a dry run needs a checkpoint.
+      const toast = p.locator('.notification-toast', { hasText: 'has no checkpoint' }).first();
+      await toast.waitFor({ timeout: 60_000 });
       await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().waitFor({ timeout: 5_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '04-error-toast.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '12-error-toast.png') });
       await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().click();
-      await p.locator('.part.panel', { hasText: 'dry' }).first().waitFor({ timeout: 15_000 }).catch(() => undefined);
-      await p.screenshot({ path: path.join(ARTIFACTS, '05-log.png') });
+      await p.locator('.part.panel', { hasText: 'no checkpoint' }).first().waitFor({ timeout: 15_000 }).catch(() => undefined);
+      await p.screenshot({ path: path.join(ARTIFACTS, '13-log.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);

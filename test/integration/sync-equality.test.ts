@@ -6,7 +6,8 @@ import { readCheckpoint } from '../../src/sync/postgres/stateTables';
 import { useTestDatabase } from '../helpers/postgres';
 import { sharedTable } from '../helpers/sharedTables';
 import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
-import { assertTargetEquals } from '../helpers/targetEquality';
+import pg from 'pg';
+import { assertTargetEquals, expectedText } from '../helpers/targetEquality';
 
 /**
  * Acceptance 1: initial load at an early version, then incremental syncs one version at a
@@ -49,6 +50,81 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
     await applySampleChanges(t.path);
     await applySampleChanges(t.path);
     customerPath = t.path;
+  });
+
+  it('the equality oracle formats values exactly as the server prints them (timestamps, dates, decimals, longs, booleans; doubles are compared as numbers)', async () => {
+    const c = new pg.Client({ connectionString: dbA().url });
+    await c.connect();
+    try {
+      await c.query(`SET TimeZone = 'UTC'`);
+      await c.query(`SET extra_float_digits = 1`);
+      // The server derives each value from a number (not from our text), then prints it.
+      for (const micros of [0n, 1n, -1n, 1_717_200_000_123_400n, -62_135_596_800_000_000n + 1n, 253_402_300_799_999_999n, -1_000_000n, 999_999n]) {
+// int8 * interval goes through float8 (inexact past 2^53 µs): whole seconds and the rest apart.
+        const r = await c.query<{ t: string; n: string }>(
+          `SELECT (timestamptz 'epoch' + ($1::int8 / 1000000) * interval '1 second' + ($1::int8 % 1000000) * interval '1 microsecond')::text AS t,
+                  (timestamp 'epoch' + ($1::int8 / 1000000) * interval '1 second' + ($1::int8 % 1000000) * interval '1 microsecond')::text AS n`, [micros.toString()]);
+        assert.equal(expectedText(micros, { kind: 'primitive', name: 'timestamp' }), r.rows[0]?.t, `timestamp ${micros}`);
+        assert.equal(expectedText(micros, { kind: 'primitive', name: 'timestamp_ntz' }), r.rows[0]?.n, `timestamp_ntz ${micros}`);
+      }
+      for (const days of [0, -1, 19_000, -719_162, 2_932_896]) {
+        const r = await c.query<{ d: string }>(`SELECT (date '1970-01-01' + $1::int)::text AS d`, [days]);
+        assert.equal(expectedText(days, { kind: 'primitive', name: 'date' }), r.rows[0]?.d, `date ${days}`);
+      }
+      for (const [v, p, sc] of [['0.00', 10, 2], ['-12.50', 10, 2], ['123456789012345678901234567890.12345678', 38, 8], ['-0.001', 6, 3], ['7', 5, 0]] as const) {
+        const r = await c.query<{ x: string }>(`SELECT ($1::numeric * 1)::numeric(${p},${sc})::text AS x`, [v]);
+        assert.equal(expectedText(v, { kind: 'decimal', precision: p, scale: sc }), r.rows[0]?.x, `decimal ${v}`);
+      }
+      for (const v of [9_223_372_036_854_775_807n, -9_223_372_036_854_775_808n, 0n]) {
+        const r = await c.query<{ x: string }>(`SELECT ($1::int8)::text AS x`, [v.toString()]);
+        assert.equal(expectedText(v, { kind: 'primitive', name: 'long' }), r.rows[0]?.x);
+      }
+      const b = await c.query<{ t: string; f: string }>(`SELECT true::text AS t, false::text AS f`);
+      assert.deepEqual([expectedText(true, { kind: 'primitive', name: 'boolean' }), expectedText(false, { kind: 'primitive', name: 'boolean' })], [b.rows[0]?.t, b.rows[0]?.f]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('the equality oracle reports a changed value, a missing row and an extra row in the target', async function () {
+    const p = sharedTable('delta-rs/cdf-table');
+    if (!p) this.skip();
+    const mapping = mappingFor({ name: 'oracle', source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: 'oracle' }, key: ['id'] });
+    const r = await openRunner(mapping, dbA().url);
+    try {
+      const res = await r.runner.run({ mode: 'initial' });
+      const t = { schema: 'public', name: 'oracle' };
+      await assertTargetEquals(dbA().url, t, p, res.toVersion, { key: ['id'] });
+      const one = (await r.pool.query<{ id: number }>(`SELECT id FROM oracle ORDER BY id LIMIT 1`)).rows[0]!.id;
+      await r.pool.query(`UPDATE oracle SET name = name || 'x' WHERE id = $1`, [one]);
+      await assert.rejects(assertTargetEquals(dbA().url, t, p, res.toVersion, { key: ['id'] }), /1 differing values/);
+      await r.pool.query(`DELETE FROM oracle WHERE id = $1`, [one]);
+      await assert.rejects(assertTargetEquals(dbA().url, t, p, res.toVersion, { key: ['id'] }), /1 missing, 0 extra/);
+      await r.pool.query(`INSERT INTO oracle (id, name, birthday) VALUES (-1, 'ghost', NULL)`);
+      await assert.rejects(assertTargetEquals(dbA().url, t, p, res.toVersion, { key: ['id'] }), /1 missing, 1 extra/);
+      assert.equal((await r.runner.verify()).equal, false);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('an initial load below the oldest readable version of checkpoint-cdf-table fails naming the version and the oldest readable one', async function () {
+    const p = sharedTable('delta-rs/checkpoint-cdf-table');
+    if (!p) this.skip();
+    const mapping = mappingFor({ name: 'too-early', source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: 'too_early' }, key: ['id'] });
+    const r = await openRunner(mapping, dbA().url);
+    try {
+      await assert.rejects(r.runner.run({ mode: 'initial', toVersion: 2 }), (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.match(e.message, /Version 2\b.*oldest readable version is 3/);
+        return true;
+      });
+      const st = await r.runner.status();
+      assert.equal(st.checkpoint, null);
+      assert.equal(st.targetExists, false);
+    } finally {
+      await r.close();
+    }
   });
 
   for (const c of cases) {

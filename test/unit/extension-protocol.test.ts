@@ -29,8 +29,12 @@ const running: ProgressSnapshot = {
   startedAt: 1_700_000_000_000,
   warnings: ['slow batch'],
   error: { message: 'boom', kind: 'target', hint: 'check the table' },
+  throughput: [[1_700_000_000_500, 800], [1_700_000_001_000, 850.5]],
 };
-const summary: PreviewSummary = { mapping: 'orders', sourceTable: '/t/orders', targetTable: 'public.orders', fromVersion: null, toVersion: 4, inserts: 2, updates: 1, deletes: 1 };
+const summary: PreviewSummary = {
+  mapping: 'orders', sourceTable: '/t/orders', targetTable: 'public.orders', fromVersion: null, toVersion: 4, inserts: 2, updates: 1, deletes: 1,
+  unchanged: 7, mode: 'initial', targetMissing: true, ddl: 'CREATE TABLE "public"."orders" ("id" bigint PRIMARY KEY);',
+};
 const page: PreviewPage = {
   filter: 'all',
   offset: 0,
@@ -42,7 +46,7 @@ const page: PreviewPage = {
   rows: [
     // A 64-bit id and an 18-digit decimal cross as strings, exactly.
     { op: 'insert', cells: ['9223372036854775807', '12345678901234567890.123456789012345678'], before: null },
-    { op: 'update', cells: ['2', null], before: ['2', '1.50'] },
+    { op: 'update', cells: ['2', null], before: ['2', '1.50'], changed: ['amount'] },
     { op: 'delete', cells: ['3', '0.00'], before: null },
   ],
 };
@@ -56,9 +60,13 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'run/stop', id: 'r4' },
 ];
 const hostMessages: HostToWebview[] = [
-  { type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: summary, progress: null },
+  { type: 'init', state: { panel: 'preview', mapping: 'orders', filter: 'update', offset: 200 }, preview: summary, progress: null },
   { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(1) },
+  { type: 'init', state: { panel: 'progress', runId: 'run-1' }, preview: null, progress: running, history: { mapping: 'orders', runs: [
+    { runId: '7', mode: 'incremental', status: 'succeeded', fromVersion: '4', toVersion: '9', rows: '8', startedAt: '2026-01-01 00:00:00+00', finishedAt: '2026-01-01 00:00:01+00', error: null },
+  ] } },
   { type: 'progress', snapshot: running },
+  { type: 'history', history: { mapping: 'orders', runs: [] } },
   { type: 'response', id: 'r1', ok: true, result: { type: 'previewPage', page } },
   { type: 'response', id: 'r2', ok: true, result: { type: 'accepted' } },
   { type: 'response', id: 'r3', ok: false, error: { message: 'No sync is running.', kind: 'usage' } },
@@ -82,8 +90,8 @@ describe('host <-> webview protocol', () => {
   it('covers every message type of both unions', () => {
     const w = new Set(WebviewToHost.options.map((o) => o.shape.type.value));
     assert.deepEqual(new Set(webviewMessages.map((m) => m.type)), w);
-    assert.deepEqual(new Set(hostMessages.map((m) => m.type)), new Set(['init', 'progress', 'response']));
-    assert.equal(HostToWebview.options.length, 3);
+    assert.deepEqual(new Set(hostMessages.map((m) => m.type)), new Set(['init', 'progress', 'history', 'response']));
+    assert.equal(HostToWebview.options.length, 4);
   });
 
   it('rejects requests without an id', () => {

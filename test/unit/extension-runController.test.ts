@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { ProgressSnapshot as ProgressSnapshotSchema, type ProgressSnapshot } from '../../src/protocol/messages';
 import { SyncError } from '../../src/sync/errors';
 import type { SyncEvent } from '../../src/sync/run/events';
-import { Throttle, foldEvent } from '../../src/views/ProgressModel';
+import { MAX_THROUGHPUT_SAMPLES, Throttle, foldEvent } from '../../src/views/ProgressModel';
 import { RunController } from '../../src/views/RunController';
 
 const events: SyncEvent[] = [
@@ -31,6 +31,20 @@ describe('progress snapshots and the run controller', () => {
     assert.equal(s.status, 'succeeded');
     assert.equal(s.version, 9);
     assert.equal(s.rowsApplied, 1200);
+  });
+
+  it('progress events feed a bounded throughput series for the chart; a new run starts it afresh', () => {
+    let s: ProgressSnapshot = foldEvent(new RunController(() => 0).current(), events[0] as SyncEvent);
+    const n = MAX_THROUGHPUT_SAMPLES + 15;
+    for (let i = 0; i < n; i++) {
+      s = foldEvent(s, { type: 'progress', rowsRead: i, rowsApplied: i, bytesRead: 0, batches: i, version: null, rowsPerSecond: i * 10, etaSeconds: null, totalRows: null, at: 2000 + i });
+    }
+    assert.equal(s.throughput?.length, MAX_THROUGHPUT_SAMPLES);
+    assert.deepEqual(s.throughput?.[s.throughput.length - 1], [2000 + n - 1, (n - 1) * 10]);
+    assert.deepEqual(s.throughput?.[0], [2000 + 15, 150], 'the oldest samples are dropped first');
+    assert.ok(ProgressSnapshotSchema.safeParse(s).success);
+    s = foldEvent(s, { ...(events[0] as Extract<SyncEvent, { type: 'run-started' }>), runId: 'r2' });
+    assert.deepEqual(s.throughput, []);
   });
 
   it('a second run while one is active is refused', async () => {

@@ -1,3 +1,4 @@
+import { CUSTOMER_PROFILE_COLUMNS, customerProfilesPlan } from '../../src/fixtures/customerProfiles';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -59,18 +60,20 @@ describe('sources model (Delta folders tree)', () => {
   });
 
   it('a configured table folder is a table row with version, CDF and row count of the sample writes', async () => {
-    const table = await writeSampleTable(tmp);
+    const { path: table } = await writeSampleTable(tmp, 40);
     const m = new SourcesModel(() => [table], new DeltaTableInspector());
     const [node] = (await m.children()) as TableNode[];
     assert.equal(node?.kind, 'table');
     assert.equal(node?.error, null);
-    // The sample: create (v0), insert 50 (v1), update 2 (v2), delete 1 (v3).
-    assert.equal(node?.description?.version, 3);
+    // The sample: create (v0), insert, update, delete, insert + checkpoint, DV delete (v5).
+    const plan = customerProfilesPlan(40);
+    const expectedRows = plan.rows + plan.more - plan.deleted.length - plan.dvDeleted.length;
+    assert.equal(node?.description?.version, 5);
     assert.equal(node?.description?.cdfEnabled, true);
-    assert.equal(node?.description?.numRows, 49);
-    assert.equal(tableSummary(node!.description!), 'v3 · CDF on · 49 rows');
+    assert.equal(node?.description?.numRows, expectedRows);
+    assert.equal(tableSummary(node!.description!), `v5 · CDF on · ${expectedRows} rows`);
     const cols = await m.children(node);
-    assert.deepEqual(cols.map((c) => c.kind === 'column' && c.field.name), ['order_id', 'customer', 'amount', 'status', 'ordered_at']);
+    assert.deepEqual(cols.map((c) => c.kind === 'column' && c.field.name), CUSTOMER_PROFILE_COLUMNS.map((c) => c.name));
   });
 
   it('a broken _delta_log makes a table row carrying the reader\'s error', async () => {

@@ -257,6 +257,10 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
       checkAborted(opts.signal, table);
       const fill = partitionFiller(schema, partition, fr.partitionValues);
       const filePath = resolveActionPath(table, fr.path, table);
+      // Without partition columns or a _change_type column, the reader's rows already hold
+      // exactly the schema's columns in schema order: use them as they are (one object per
+      // change row fewer to allocate and collect).
+      const reuseRows = !fill && fr.changeType !== 'from-column' && partition.length === 0;
       for await (const rows of readParquetRows(filePath, {
         fields: data,
         columnMappingMode,
@@ -281,9 +285,14 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
             }
             changeType = ct as ChangeType;
           } else changeType = fr.changeType;
-          const full = fill ? fill(raw) : raw;
-          const values: Row = {};
-          for (const n of names) values[n] = n in full ? full[n] : null;
+          let values: Row;
+          if (reuseRows) {
+            values = raw;
+          } else {
+            const full = fill ? fill(raw) : raw;
+            values = {};
+            for (const n of names) values[n] = n in full ? full[n] : null;
+          }
           out[i] = { changeType, commitVersion: v, commitTimestamp: commit.timestamp, values };
         }
         for (const b of batcher.push(out)) yield b;

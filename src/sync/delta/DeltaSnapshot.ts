@@ -69,6 +69,8 @@ export class Batcher<T> {
   constructor(private readonly size: number) {}
   /** Adds rows; returns full batches ready to yield. */
   push(rows: T[]): T[][] {
+    // The usual case (a full batch from the reader, nothing pending) passes through uncopied.
+    if (this.buf.length === 0 && rows.length === this.size) return [rows];
     const out: T[][] = [];
     for (const r of rows) {
       this.buf.push(r);

@@ -27,22 +27,35 @@ export interface CopyRowsOptions {
  */
 export async function copyRows(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], batches: RowBatches, opts: CopyRowsOptions = {}): Promise<number> {
   const encoder = new CopyRowEncoder(columns);
-  const chunkBytes = opts.chunkBytes ?? 256 * 1024;
+  const chunkBytes = Math.max(1024, opts.chunkBytes ?? 256 * 1024);
   let count = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
-    let buf = '';
+    // Each line is written straight into a preallocated chunk: concatenating lines into one
+    // big string and converting it at the end cost about a third of the encoding time
+    // (measured with bench/encodeBench.ts).
+    let chunk = Buffer.allocUnsafe(chunkBytes);
+    let pos = 0;
     for await (const batch of batches) {
       for (const row of batch) {
-        buf += encoder.encode(row);
-        if (buf.length >= chunkBytes) {
-          yield Buffer.from(buf, 'utf8');
-          buf = '';
+        const line = encoder.encode(row);
+        // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
+        if (pos + line.length * 3 > chunk.length) {
+          if (pos > 0) {
+            yield chunk.subarray(0, pos);
+            chunk = Buffer.allocUnsafe(chunkBytes);
+            pos = 0;
+          }
+          if (line.length * 3 > chunk.length) {
+            yield Buffer.from(line, 'utf8');
+            continue;
+          }
         }
+        pos += chunk.write(line, pos, 'utf8');
       }
       count += batch.length;
       opts.onRows?.(batch.length);
     }
-    if (buf.length > 0) yield Buffer.from(buf, 'utf8');
+    if (pos > 0) yield chunk.subarray(0, pos);
   }
   const sql = `COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
   const stream = client.query(copyFrom(sql));

@@ -16,7 +16,7 @@ import { classifyPgError } from '../postgres/classifyPgError';
 import { initialLoad } from '../postgres/initialLoad';
 import { previewChanges } from '../postgres/previewChanges';
 import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
-import { displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
+import { derivedName, displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
 import type { TableRef } from '../postgres/quoteIdent';
 import { renderCreateTable } from '../postgres/renderCreateTable';
 import type { TargetColumn } from '../postgres/renderCreateTable';
@@ -241,6 +241,10 @@ export class SyncRunner {
     const runId = randomUUID();
     const started = Date.now();
     this.emit(opts, { type: 'run-started', runId, pipeline: this.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version, at: started });
+    const leftovers = await this.withClient((c) => this.dropStagingLeftovers(c));
+    if (leftovers.length > 0) {
+      this.emit(opts, { type: 'warning', message: `Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`, at: Date.now() });
+    }
     const dbRunId = await this.withClient((c) => startRun(c, { pipeline: this.pipeline, mode: `initial-${this.mapping.initialLoad.mode}`, toVersion: snap.version }));
     let rowsRead = 0;
     let lastEmit = 0;
@@ -595,6 +599,39 @@ export class SyncRunner {
     }
   }
 
+  /**
+   * Drops `<table>__dns_<8 hex>` staging tables that an initial load killed mid-COPY left
+   * behind (the staging table is created outside the load's transaction, so a SIGKILL or a
+   * lost connection keeps it, at full size). A staging table another live load is writing
+   * to is locked by it and skipped (NOWAIT). Returns the dropped names.
+   */
+  private async dropStagingLeftovers(c: PoolClient): Promise<string[]> {
+    const schema = this.table.schema ?? ((await c.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
+    const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
+    const prefix = sample.slice(0, sample.length - 8);
+    const found = await c.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2 AND length(c.relname) = length($2) + 8`,
+      [schema, prefix],
+    );
+    const dropped: string[] = [];
+    for (const { relname } of found.rows) {
+      if (!/^[0-9a-f]{8}$/.test(relname.slice(prefix.length))) continue;
+      const ref = qualifiedRef({ schema, name: relname });
+      await c.query('BEGIN');
+      try {
+        await c.query(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE NOWAIT`);
+        await c.query(`DROP TABLE ${ref}`);
+        await c.query('COMMIT');
+        dropped.push(relname);
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        this.logger.warn(`could not drop staging table ${relname} (in use?): ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return dropped;
+  }
+
   /** The target table's columns (name -> type) and primary key, or undefined when it does not exist. */
   private async targetColumns(c: PoolClient): Promise<{ columns: Map<string, string>; primaryKey: string[] } | undefined> {
     const cols = await c.query<{ attname: string; type: string }>(
@@ -619,8 +656,27 @@ export class SyncRunner {
     try {
       return await this.pool.connect();
     } catch (e) {
-      throw classifyPgError(e, { table: displayName(this.table) });
+      const err = classifyPgError(e, { table: displayName(this.table) });
+      const where = this.serverLabel();
+      if (!where || (err.kind !== 'auth' && err.kind !== 'connection')) throw err;
+      // Say which server and login failed (never the password): the driver's message alone
+      // ("password authentication failed for user x", "ECONNREFUSED") does not.
+      throw new SyncError(err.kind, `${err.message} (${where})`, {
+        table: err.table, version: err.version, column: err.column, setting: err.setting, hint: err.hint, retry: err.retry, cause: e,
+      });
     }
+  }
+
+  /** `server host:port, database d, user u` from the pool's settings, when it has them. */
+  private serverLabel(): string | undefined {
+    const o: unknown = (this.pool as unknown as { options?: unknown }).options;
+    if (typeof o !== 'object' || o === null) return undefined;
+    const { host, port, database, user } = o as Record<string, unknown>;
+    if (typeof host !== 'string') return undefined;
+    const parts = [`server ${host}${typeof port === 'number' || typeof port === 'string' ? `:${port}` : ''}`];
+    if (typeof database === 'string') parts.push(`database ${database}`);
+    if (typeof user === 'string') parts.push(`user ${user}`);
+    return parts.join(', ');
   }
 
   private async withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -662,6 +718,9 @@ export class SyncRunner {
     });
   }
 }
+
+/** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
+const STAGING_SAMPLE_SUFFIX = '__dns_00000000';
 
 function staleCheckpoint(pipeline: string, expected: number, cur: Checkpoint | undefined): SyncError {
   return new SyncError('target', `Checkpoint of pipeline "${pipeline}" moved (expected version ${expected}, found ${cur ? String(cur.version) : 'none'}): another run is syncing it.`, {

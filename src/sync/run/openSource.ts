@@ -1,17 +1,28 @@
 import { DeltaChangeSource } from '../delta/DeltaChangeSource';
-import { SyncError } from '../errors';
+import { DatabricksChangeSource } from '../databricks/DatabricksChangeSource';
+import { resolveDatabricksConnection } from '../databricks/resolveDatabricksConnection';
+import type { DatabricksResolveOptions } from '../databricks/resolveDatabricksConnection';
 import type { MappingSource } from '../mapping/mappingSchema';
 import type { ChangeSource } from './ChangeSource';
+import type { Logger } from './Logger';
 
-/** Opens the ChangeSource a mapping names. */
-export async function openSource(source: MappingSource): Promise<ChangeSource> {
+export interface SourceOpenOptions {
+  /** How `source.connection` of a Databricks source is resolved (env, SecretStorage lookup). */
+  databricks?: DatabricksResolveOptions;
+  logger?: Logger;
+}
+
+/**
+ * Opens the ChangeSource a mapping names. A Databricks source holds a warehouse
+ * connection: call its `close()` (DatabricksChangeSource) when done.
+ */
+export async function openSource(source: MappingSource, opts: SourceOpenOptions = {}): Promise<ChangeSource> {
   switch (source.type) {
     case 'delta':
       return DeltaChangeSource.open(source.path);
-    case 'databricks':
-      throw new SyncError('usage', `Databricks sources (${source.table}) are not available in this version yet.`, {
-        setting: 'source.type',
-        hint: 'Point source.path at a local or mounted copy of the Delta table for now.',
-      });
+    case 'databricks': {
+      const config = await resolveDatabricksConnection(source.connection, opts.databricks);
+      return DatabricksChangeSource.open(config, source.table, { logger: opts.logger });
+    }
   }
 }

@@ -33,7 +33,10 @@ export function connectionEnvVar(name: string): string {
 /**
  * Resolves a mapping's `target.connection` to a connection string: a postgres:// URL,
  * `${env:VAR}`, the built-in `sandbox`, or a saved name (extension: SecretStorage; CLI:
- * the DELTA_NEON_SYNC_CONNECTION_<NAME> environment variable).
+ * the DELTA_NEON_SYNC_CONNECTION_<NAME> environment variable). An unset variable or an
+ * unknown name is a 'mapping' error (setting target.connection, with a hint), not a 'usage'
+ * one: the CLI prints a usage error's usage line instead of its hint, and the hint (which
+ * variable to set) is the useful part here.
  */
 export async function resolveConnection(connection: string, opts: TargetResolveOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
@@ -41,7 +44,7 @@ export async function resolveConnection(connection: string, opts: TargetResolveO
   if (ref) {
     const v = env[ref[1] as string];
     if (!v) {
-      throw new SyncError('usage', `target.connection refers to environment variable ${ref[1]}, which is not set.`, {
+      throw new SyncError('mapping', `target.connection refers to environment variable ${ref[1]}, which is not set.`, {
         setting: 'target.connection',
         hint: `export ${ref[1]}='postgresql://user:password@host/db?sslmode=require'`,
       });
@@ -51,7 +54,7 @@ export async function resolveConnection(connection: string, opts: TargetResolveO
   if (/^postgres(ql)?:\/\//i.test(connection) || connection === SANDBOX_CONNECTION) return connection;
   const saved = (await opts.lookup?.(connection)) ?? env[connectionEnvVar(connection)];
   if (!saved) {
-    throw new SyncError('usage', `Unknown connection "${connection}".`, {
+    throw new SyncError('mapping', `Unknown connection "${connection}".`, {
       setting: 'target.connection',
       hint: `Use a postgres:// URL, \${env:VAR}, "${SANDBOX_CONNECTION}", or set ${connectionEnvVar(connection)} to its connection string.`,
     });

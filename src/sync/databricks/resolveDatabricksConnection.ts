@@ -1,0 +1,71 @@
+import { SyncError } from '../errors';
+import type { DatabricksConnectionConfig } from './DatabricksClient';
+
+export interface DatabricksResolveOptions {
+  env?: Record<string, string | undefined>;
+  /** Named connections (the extension passes the ones from SecretStorage). */
+  lookup?: (name: string) => Promise<DatabricksConnectionConfig | undefined>;
+}
+
+/** The connection name whose settings are the plain DATABRICKS_* variables. */
+export const DEFAULT_DATABRICKS_CONNECTION = 'default';
+
+/** Prefix of a named connection's variables: DELTA_NEON_SYNC_DATABRICKS_<NAME>_. */
+export function databricksEnvPrefix(name: string): string {
+  return `DELTA_NEON_SYNC_DATABRICKS_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
+}
+
+/**
+ * Reads one connection from environment variables with `prefix`: HOST, HTTP_PATH, and
+ * TOKEN (personal access token) or CLIENT_ID + CLIENT_SECRET (OAuth machine-to-machine).
+ * Returns undefined when HOST is not set; throws SyncError('usage') when it is set but the
+ * rest is incomplete.
+ */
+export function databricksConfigFromEnv(env: Record<string, string | undefined>, prefix: string): DatabricksConnectionConfig | undefined {
+  const get = (k: string): string | undefined => {
+    const v = env[prefix + k]?.trim();
+    return v ? v : undefined;
+  };
+  const host = get('HOST');
+  if (!host) return undefined;
+  const httpPath = get('HTTP_PATH');
+  if (!httpPath) {
+    throw new SyncError('usage', `${prefix}HOST is set but ${prefix}HTTP_PATH is not.`, {
+      setting: `${prefix}HTTP_PATH`,
+      hint: `Copy the HTTP path from the SQL warehouse's Connection details: export ${prefix}HTTP_PATH=/sql/1.0/warehouses/<id>`,
+    });
+  }
+  const token = get('TOKEN');
+  const clientId = get('CLIENT_ID');
+  const clientSecret = get('CLIENT_SECRET');
+  if (clientId && clientSecret) return { host, httpPath, auth: { type: 'oauth-m2m', clientId, clientSecret } };
+  if (token) return { host, httpPath, auth: { type: 'pat', token } };
+  throw new SyncError('usage', `No Databricks credentials: set ${prefix}TOKEN, or ${prefix}CLIENT_ID and ${prefix}CLIENT_SECRET.`, {
+    setting: `${prefix}TOKEN`,
+    hint: 'A personal access token (User Settings > Developer > Access tokens), or a service principal OAuth secret for machine-to-machine sign-in.',
+  });
+}
+
+/**
+ * Resolves a mapping's `source.connection`: the injected lookup first (extension:
+ * SecretStorage), then DELTA_NEON_SYNC_DATABRICKS_<NAME>_*, then, for "default" only, the
+ * plain DATABRICKS_* variables of the Databricks CLI and SDKs.
+ */
+export async function resolveDatabricksConnection(name: string, opts: DatabricksResolveOptions = {}): Promise<DatabricksConnectionConfig> {
+  const env = opts.env ?? process.env;
+  const saved = await opts.lookup?.(name);
+  if (saved) return saved;
+  const named = databricksConfigFromEnv(env, databricksEnvPrefix(name));
+  if (named) return named;
+  if (name === DEFAULT_DATABRICKS_CONNECTION) {
+    const plain = databricksConfigFromEnv(env, 'DATABRICKS_');
+    if (plain) return plain;
+  }
+  throw new SyncError('usage', `Unknown Databricks connection "${name}".`, {
+    setting: 'source.connection',
+    hint:
+      name === DEFAULT_DATABRICKS_CONNECTION
+        ? 'Set DATABRICKS_HOST, DATABRICKS_HTTP_PATH and DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET).'
+        : `Set ${databricksEnvPrefix(name)}HOST, ${databricksEnvPrefix(name)}HTTP_PATH and ${databricksEnvPrefix(name)}TOKEN, or add the connection in the extension.`,
+  });
+}

@@ -1,0 +1,194 @@
+/**
+ * The guided "Create Mapping" flow: source table -> target connection -> target
+ * schema.table -> key -> columns -> types -> name. It shows the CREATE TABLE the mapping
+ * implies and writes `.delta-sync/<name>.json` (with `$schema` pointing at a copy of the
+ * schema next to it, so completion works in any editor and in the CLI's repo).
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DeltaField } from '../sync/delta/types';
+import { SyncError } from '../sync/errors';
+import { parseMapping } from '../sync/mapping/loadMapping';
+import { IDENTIFIER_RE, PG_TYPE_RE, PIPELINE_NAME_RE } from '../sync/mapping/mappingSchema';
+import type { MappingInput } from '../sync/mapping/mappingSchema';
+import { resolveColumns } from '../sync/mapping/resolveColumns';
+import { renderCreateTable } from '../sync/postgres/renderCreateTable';
+import { deltaTypeLabel } from './deltaTypeLabel';
+import type { Services } from './Services';
+import type { SourceNode } from './SourcesModel';
+import { slugFor } from './slugFor';
+import { SANDBOX_NAME } from './TargetsModel';
+
+const STEPS = 7;
+const title = (n: number, what: string): string => `Create Mapping (${n}/${STEPS}): ${what}`;
+
+/** Tables the Sources view knows (configured folders and one level below them). */
+async function knownTables(s: Services): Promise<Array<{ path: string; label: string }>> {
+  const out: Array<{ path: string; label: string }> = [];
+  const visit = async (nodes: SourceNode[], depth: number): Promise<void> => {
+    for (const n of nodes) {
+      if (n.kind === 'table') out.push({ path: n.path, label: n.label });
+      else if (n.kind === 'folder' && depth < 2) await visit(await s.sources.getChildren(n), depth + 1);
+    }
+  };
+  await visit(await s.sources.getChildren(), 0);
+  return out;
+}
+
+/** Guesses the key: a column named id or *_id (first one), else none. */
+export function guessKey(fields: readonly DeltaField[]): string | undefined {
+  return fields.find((f) => f.name === 'id')?.name ?? fields.find((f) => /_id$/i.test(f.name))?.name;
+}
+
+/** A Postgres column name for a Delta column name (renamed only when it is not an identifier). */
+export function targetNameFor(source: string): string {
+  return IDENTIFIER_RE.test(source) ? source : slugFor(source);
+}
+
+async function pickTable(s: Services, arg: unknown): Promise<string | undefined> {
+  const node = arg as SourceNode | undefined;
+  if (node && typeof node === 'object' && node.kind === 'table') return node.path;
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
+  const tables = await knownTables(s);
+  const browse = { label: '$(folder-opened) Browse…', description: 'a folder holding _delta_log', path: '' };
+  const pick = await vscode.window.showQuickPick(
+    [...tables.map((t) => ({ label: t.label, description: path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path), path: t.path })), browse],
+    { title: title(1, 'source Delta table'), placeHolder: 'The Delta table to sync', ignoreFocusOut: true },
+  );
+  if (!pick) return undefined;
+  if (pick.path) return pick.path;
+  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Select Delta Table' });
+  return picked?.[0]?.fsPath;
+}
+
+/** Runs the flow; returns the written file, or undefined when the user cancelled. */
+export async function createMappingFlow(s: Services, arg: unknown): Promise<string | undefined> {
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!ws) throw new SyncError('usage', 'Open a folder first: mappings are files in the workspace.');
+  const table = await pickTable(s, arg);
+  if (!table) return undefined;
+  const description = await s.inspector.describe(table);
+  const fields = description.schema;
+
+  const connections = [
+    { label: SANDBOX_NAME, description: 'embedded Postgres in the extension storage' },
+    ...s.targetsModel.connections().map((c) => ({ label: c.name, description: c.summary })),
+  ];
+  const connection = (await vscode.window.showQuickPick(connections, { title: title(2, 'target connection'), ignoreFocusOut: true }))?.label;
+  if (!connection) return undefined;
+
+  const defaultName = slugFor(path.basename(table));
+  const qualified = await vscode.window.showInputBox({
+    title: title(3, 'target table'),
+    prompt: 'schema.table in Postgres (created by the initial load when missing)',
+    value: `public.${defaultName.replace(/-/g, '_')}`,
+    ignoreFocusOut: true,
+    validateInput: (v) => {
+      const parts = v.trim().split('.');
+      if (parts.length > 2 || parts.some((p) => !IDENTIFIER_RE.test(p))) return 'Use schema.table (letters, digits, _ ; each part starting with a letter or _).';
+      return undefined;
+    },
+  });
+  if (qualified === undefined) return undefined;
+  const parts = qualified.trim().split('.');
+  const [schema, targetTable] = parts.length === 2 ? [parts[0] as string, parts[1] as string] : ['public', parts[0] as string];
+
+  const guess = guessKey(fields);
+  const keyPick = await vscode.window.showQuickPick(
+    fields.map((f) => ({ label: f.name, description: deltaTypeLabel(f.type) + (f.nullable ? '' : ' · not null'), picked: f.name === guess })),
+    { title: title(4, 'key columns'), placeHolder: 'The columns that identify a row (the primary key)', canPickMany: true, ignoreFocusOut: true },
+  );
+  if (!keyPick) return undefined;
+  if (keyPick.length === 0) throw new SyncError('usage', 'A mapping needs at least one key column.');
+  const keySources = keyPick.map((k) => k.label);
+
+  const colPick = await vscode.window.showQuickPick(
+    fields.map((f) => ({ label: f.name, description: keySources.includes(f.name) ? `${deltaTypeLabel(f.type)} · key` : deltaTypeLabel(f.type), picked: true })),
+    { title: title(5, 'columns to sync'), placeHolder: 'Key columns are always synced', canPickMany: true, ignoreFocusOut: true },
+  );
+  if (!colPick) return undefined;
+  const chosen = new Set([...colPick.map((c) => c.label), ...keySources]);
+  const selected = fields.filter((f) => chosen.has(f.name));
+
+  const rename: Record<string, string> = {};
+  for (const f of selected) if (targetNameFor(f.name) !== f.name) rename[f.name] = targetNameFor(f.name);
+  const types: Record<string, string> = {};
+  const draft = (): MappingInput => {
+    const columns = {
+      ...(selected.length < fields.length ? { include: selected.map((f) => f.name) } : {}),
+      ...(Object.keys(rename).length ? { rename } : {}),
+      ...(Object.keys(types).length ? { types } : {}),
+    };
+    return {
+      name: 'draft',
+      source: { type: 'delta', path: table },
+      target: { connection, schema, table: targetTable },
+      key: keySources.map(targetNameFor),
+      // Only what differs from the defaults is written.
+      ...(Object.keys(columns).length > 0 ? { columns } : {}),
+    };
+  };
+  // Types: the defaults, until the user overrides some.
+  for (;;) {
+    const resolved = resolveColumns(parseMapping(draft()), fields);
+    const done = { label: '$(check) Use these types', description: '', column: '' };
+    const pick = await vscode.window.showQuickPick(
+      [done, ...resolved.map((c) => ({ label: c.target, description: `${c.pgType}${types[c.target] ? ' (changed)' : ''} ← ${deltaTypeLabel(c.deltaType)}`, column: c.target }))],
+      { title: title(6, 'Postgres types'), placeHolder: 'Pick a column to change its type, or accept', ignoreFocusOut: true },
+    );
+    if (!pick) return undefined;
+    if (!pick.column) break;
+    const current = resolved.find((c) => c.target === pick.column)?.pgType ?? '';
+    const t = await vscode.window.showInputBox({
+      title: `Postgres type of ${pick.column}`,
+      value: current,
+      validateInput: (v) => (PG_TYPE_RE.test(v.trim()) ? undefined : 'Not a Postgres type name, e.g. text, bigint, numeric(12,2), timestamptz, jsonb'),
+    });
+    if (t !== undefined && t.trim() !== current) types[pick.column] = t.trim();
+  }
+
+  const dir = path.resolve(ws, s.settings.mappingsFolder());
+  const exists = async (n: string): Promise<boolean> => fs.access(path.join(dir, `${n}.json`)).then(() => true, () => false);
+  let suggested = defaultName.replace(/_/g, '-');
+  for (let i = 2; await exists(suggested); i++) suggested = `${defaultName.replace(/_/g, '-')}-${i}`;
+  const name = await vscode.window.showInputBox({
+    title: title(7, 'mapping name'),
+    prompt: `Saved as ${s.settings.mappingsFolder()}/<name>.json; also the pipeline name in the target's checkpoint table`,
+    value: suggested,
+    ignoreFocusOut: true,
+    validateInput: async (v) => {
+      if (!PIPELINE_NAME_RE.test(v.trim())) return 'Lowercase letters, digits, - or _, starting with a letter or digit.';
+      return (await exists(v.trim())) ? `${v.trim()}.json exists` : undefined;
+    },
+  });
+  if (name === undefined) return undefined;
+
+  // Relative inside the workspace (the file is committed with the project), else absolute.
+  const insideWorkspace = !path.relative(ws, table).startsWith('..');
+  const body: MappingInput = { $schema: './schema/mapping.schema.json', ...draft(), name: name.trim() };
+  body.source = { type: 'delta', path: insideWorkspace ? path.relative(dir, table) : table };
+  const file = path.join(dir, `${name.trim()}.json`);
+  const mapping = parseMapping(body, file); // the same validation the runner applies
+  const columns = resolveColumns(mapping, fields);
+  const byName = new Map(fields.map((f) => [f.name, f]));
+  const ddl = renderCreateTable(
+    { schema, name: targetTable },
+    columns.map((c) => ({ name: c.target, source: byName.get(c.source) as DeltaField, pgType: c.pgType })),
+    mapping.key ?? [],
+  );
+
+  await fs.mkdir(path.join(dir, 'schema'), { recursive: true });
+  const schemaText = await fs.readFile(vscode.Uri.joinPath(s.extensionUri, 'schemas', 'mapping.schema.json').fsPath, 'utf8');
+  await fs.writeFile(path.join(dir, 'schema', 'mapping.schema.json'), schemaText);
+  await fs.writeFile(file, JSON.stringify(body, null, 2) + '\n', { flag: 'wx' });
+  s.log.info(`Mapping ${mapping.name} written to ${file}`);
+  await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: false });
+  await s.docs.show(
+    `${mapping.name}-ddl`,
+    'sql',
+    `-- The table an initial load of "${mapping.name}" creates when ${schema}.${targetTable} does not exist.\n-- Nothing has run yet: use Preview Changes on the mapping.\n${ddl}\n`,
+    { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true },
+  );
+  return file;
+}

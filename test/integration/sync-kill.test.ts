@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import pg from 'pg';
+import { useTestDatabase } from '../helpers/postgres';
+import { buildCli, createManyVersionsTable, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { assertTargetEquals } from '../helpers/targetEquality';
+
+/**
+ * Acceptance 3: the CLI process is SIGKILLed in the middle of a batch (incremental) and in
+ * the middle of the initial load's COPY; the target is then exactly at a committed
+ * checkpoint, and the next run ends equal to the source with no lost or duplicate row.
+ */
+
+const TABLE = { schema: 'public', name: 'customer_profiles' };
+const KEY = ['customer_id'];
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function checkpointVersion(url: string, pipeline: string): Promise<number | undefined> {
+  const rows = await query<{ v: string }>(url, `SELECT version::text AS v FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]).catch(() => []);
+  return rows[0] ? Number(rows[0].v) : undefined;
+}
+
+/** The sync's own write statement, running now in `db` (COPY into staging, or the merge). */
+async function activeWrite(url: string, db: string): Promise<string | undefined> {
+  const rows = await query<{ q: string }>(
+    url,
+    `SELECT query AS q FROM pg_stat_activity WHERE datname = $1 AND application_name = 'delta-neon-sync' AND state = 'active'
+        AND (query ILIKE 'COPY%' OR query ILIKE 'INSERT%' OR query ILIKE 'DELETE%' OR query ILIKE 'MERGE%' OR query ILIKE 'WITH%')`,
+    [db],
+  );
+  return rows[0]?.q;
+}
+
+describe('sync killed with SIGKILL mid-run, then run again (real server, CLI process)', function () {
+  this.timeout(240_000);
+  const dbInc = useTestDatabase('sync_kill_inc');
+  const dbInit = useTestDatabase('sync_kill_init');
+  const dbTerm = useTestDatabase('sync_kill_term');
+  let tablePath: string;
+  let latest: number;
+  let dir: string;
+
+  before(async function () {
+    this.timeout(120_000);
+    await buildCli();
+    dir = await tempDir();
+    tablePath = path.join(dir, 'many_versions');
+    // 30 appends of 4000 customers (120k rows) plus update+delete commits: ~44 versions.
+    latest = await createManyVersionsTable(tablePath, { appends: 30, perAppend: 4000 });
+  });
+
+  it('killed during an incremental batch: the target equals the snapshot at its checkpoint, and the next run catches up exactly', async () => {
+    const mappingFile = await writeMappingFile(dir, 'inc', {
+      name: 'kill-inc',
+      source: { type: 'delta', path: tablePath },
+      target: { connection: dbInc().url, schema: 'public', table: TABLE.name },
+      key: KEY,
+      batch: { maxRows: 5000 },
+    });
+    const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
+    assert.equal(init.code, 0, init.stderr);
+
+    const { child, done } = startCli(['sync', '--mapping', mappingFile]);
+    try {
+      // Wait until a few batches committed and the next one is writing, then kill.
+      const seen = await pollUntil(
+        async () => {
+          const v = await checkpointVersion(dbInc().url, 'kill-inc');
+          if (v === undefined || v < 3) return undefined;
+          return activeWrite(dbInc().url, dbInc().database);
+        },
+        { timeoutMs: 60_000, everyMs: 5, what: 'a batch being written after checkpoint 3' },
+      );
+      child.kill('SIGKILL');
+      const killed = await done;
+      assert.equal(killed.signal, 'SIGKILL', `the child was still running (statement seen: ${seen.slice(0, 60)})`);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    const at = await pollUntil(async () => {
+      // The server ends the dead client's backend (and rolls back its transaction) on its own.
+      const busy = await activeWrite(dbInc().url, dbInc().database);
+      return busy ? undefined : checkpointVersion(dbInc().url, 'kill-inc');
+    }, { timeoutMs: 20_000, what: 'the killed backend to go away' });
+    assert.ok(at >= 3 && at < latest, `checkpoint ${at} is mid-way (latest ${latest})`);
+    await assertTargetEquals(dbInc().url, TABLE, tablePath, at, { key: KEY });
+
+    const again = await runCli(['sync', '--mapping', mappingFile]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`incremental sync to version ${latest} done`));
+    assert.equal(await checkpointVersion(dbInc().url, 'kill-inc'), latest);
+    await assertTargetEquals(dbInc().url, TABLE, tablePath, latest, { key: KEY });
+    const runs = await query<{ status: string }>(dbInc().url, `SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'kill-inc' ORDER BY run_id`);
+    // initial, the killed run (left 'running': nobody could record its end), the catch-up.
+    assert.deepEqual(runs.map((x) => x.status), ['succeeded', 'running', 'succeeded']);
+  });
+
+  it('killed during the initial load COPY: no target table and no checkpoint; the next run drops the staging leftover and loads exactly', async () => {
+    const mappingFile = await writeMappingFile(dir, 'init', {
+      name: 'kill-init',
+      source: { type: 'delta', path: tablePath },
+      target: { connection: dbInit().url, schema: 'public', table: TABLE.name },
+      key: KEY,
+      batch: { maxRows: 5000 },
+    });
+    const { child, done } = startCli(['sync', '--mapping', mappingFile]);
+    try {
+      const seen = await pollUntil(
+        async () => {
+          const q = await activeWrite(dbInit().url, dbInit().database);
+          return q && /^COPY/i.test(q) ? q : undefined;
+        },
+        { timeoutMs: 60_000, everyMs: 5, what: 'the initial load COPY' },
+      );
+      // Kill at once: the COPY streams the whole snapshot, so the load is mid-COPY now.
+      child.kill('SIGKILL');
+      const killed = await done;
+      assert.equal(killed.signal, 'SIGKILL', `the child was still running (statement seen: ${seen.slice(0, 60)})`);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await pollUntil(async () => ((await activeWrite(dbInit().url, dbInit().database)) ? undefined : true), { timeoutMs: 20_000, what: 'the killed backend to go away' });
+    const tables = await query<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
+    assert.equal(tables.some((t) => t.relname === TABLE.name), false, 'the target table was not created');
+    const leftovers = tables.filter((t) => /^customer_profiles__dns_[0-9a-f]{8}$/.test(t.relname));
+    assert.equal(leftovers.length, 1, `one staging table is left behind: ${JSON.stringify(tables)}`);
+    assert.equal(await checkpointVersion(dbInit().url, 'kill-init'), undefined);
+
+    const again = await runCli(['sync', '--mapping', mappingFile]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /Dropped 1 staging table/);
+    assert.equal(await checkpointVersion(dbInit().url, 'kill-init'), latest);
+    await assertTargetEquals(dbInit().url, TABLE, tablePath, latest, { key: KEY });
+    const after = await query<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
+    assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
+  });
+  it('stopped with SIGTERM mid-run: the CLI cancels between statements, records the run as cancelled, exits non-zero, and the next run catches up', async () => {
+    const mappingFile = await writeMappingFile(dir, 'term', {
+      name: 'kill-term',
+      source: { type: 'delta', path: tablePath },
+      target: { connection: dbTerm().url, schema: 'public', table: TABLE.name },
+      key: KEY,
+      batch: { maxRows: 5000 },
+    });
+    const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
+    assert.equal(init.code, 0, init.stderr);
+    const { child, done } = startCli(['sync', '--mapping', mappingFile]);
+    await pollUntil(async () => {
+      const v = await checkpointVersion(dbTerm().url, 'kill-term');
+      return v !== undefined && v >= 2 ? v : undefined;
+    }, { timeoutMs: 60_000, everyMs: 5, what: 'checkpoint 2' });
+    child.kill('SIGTERM');
+    const out = await done;
+    assert.equal(out.signal, null, 'the CLI exits by itself');
+    assert.notEqual(out.code, 0);
+    assert.match(out.stderr, /cancelled/i);
+    const at = (await checkpointVersion(dbTerm().url, 'kill-term')) as number;
+    assert.ok(at < latest, `stopped before the end (checkpoint ${at} of ${latest})`);
+    await assertTargetEquals(dbTerm().url, TABLE, tablePath, at, { key: KEY });
+    const runs = await query<{ status: string }>(dbTerm().url, `SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'kill-term' ORDER BY run_id`);
+    assert.deepEqual(runs.map((x) => x.status), ['succeeded', 'cancelled']);
+    const again = await runCli(['sync', '--mapping', mappingFile]);
+    assert.equal(again.code, 0, again.stderr);
+    await assertTargetEquals(dbTerm().url, TABLE, tablePath, latest, { key: KEY });
+  });
+});

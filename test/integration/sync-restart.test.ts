@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import pg from 'pg';
+import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { customerAt, upgradedCustomer } from '../../src/fixtures/customerProfiles';
+import type { SyncEvent } from '../../src/sync/run/events';
+import { getTestServer, useTestDatabase } from '../helpers/postgres';
+import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { assertTargetEquals } from '../helpers/targetEquality';
+
+/**
+ * Acceptance 4: the server goes down (immediate shutdown: every connection dies) and comes
+ * back while a sync runs; the runner retries the transient errors with backoff, resumes
+ * from its checkpoint, and ends equal to the source; the run history shows the failed
+ * attempt and the successful one.
+ */
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Runs a pg_ctl command asynchronously (as the postgres OS user when root), like the harness does synchronously. */
+function pgCtl(binDir: string, args: string[]): Promise<void> {
+  const bin = path.join(binDir, 'pg_ctl');
+  const child = isRoot ? spawn('runuser', ['-u', 'postgres', '--', bin, ...args], { stdio: 'ignore' }) : spawn(bin, args, { stdio: 'ignore' });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+describe('sync survives a Postgres restart mid-run (real server)', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase('sync_restart');
+
+  it('retries transient connection errors with backoff and ends equal to the source; the run history shows the interrupted attempt', async function () {
+    const server = await getTestServer();
+    if (!server.canRestart) this.skip();
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    let dataDir: string;
+    let binDir: string;
+    try {
+      dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
+      const exe = (await admin.query<{ s: string }>(`SELECT setting AS s FROM pg_settings WHERE name = 'data_directory'`)).rows[0]!.s;
+      assert.equal(exe, dataDir);
+      // The harness records the binary directory next to the data directory.
+      binDir = require('node:fs').readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8').split('\n')[1];
+    } finally {
+      await admin.end();
+    }
+
+    const dir = await tempDir();
+    const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 2000 });
+    // 12 more versions of 100 updates each, so the incremental sync has many small batches.
+    const w = await DeltaTableWriter.open(t.path);
+    for (let i = 0; i < 12; i++) {
+      const ids: number[] = [];
+      // The sample deleted customers 2, 3, 52, 53, ... (i % 50 in {2, 3}): skip those.
+      for (let k = 1 + i * 150; ids.length < 100; k++) if (k % 50 !== 2 && k % 50 !== 3) ids.push(k);
+      await w.update('customer_id', ids.map((k) => upgradedCustomer(customerAt(k))));
+    }
+    const latest = w.version;
+    const mapping = mappingFor({
+      name: 'restart',
+      source: { type: 'delta', path: t.path },
+      target: { connection: 'x', schema: 'public', table: 'customer_profiles' },
+      key: ['customer_id'],
+      // One version per batch, throttled so the run lasts while the server restarts.
+      batch: { maxRows: 50, maxRowsPerSecond: 400 },
+    });
+    const r = await openRunner(mapping, db().url);
+    try {
+      await r.runner.run({ mode: 'initial', toVersion: 1 });
+      const events: SyncEvent[] = [];
+      let restart: Promise<void> | undefined;
+      const res = await r.runner.run({
+        mode: 'incremental',
+        backoffMs: 300,
+        maxAttempts: 8,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'batch-committed' && !restart) {
+            // Immediate stop (connections die, as in a crash), down for 1.5 s, then up again.
+            restart = (async () => {
+              await pgCtl(binDir, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+              await new Promise((ok) => setTimeout(ok, 1500));
+              await pgCtl(binDir, ['-D', dataDir, '-w', '-t', '60', '-l', path.join(path.dirname(dataDir), 'log'), 'restart']);
+            })();
+          }
+        },
+      });
+      await restart;
+      assert.equal(res.status, 'succeeded');
+      assert.equal(res.toVersion, latest);
+      const retries = events.filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning' && /retrying in \d+ ms/.test(e.message));
+      assert.ok(retries.length >= 1, `a retry was announced: ${JSON.stringify(events.filter((e) => e.type === 'warning'))}`);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'customer_profiles' }, t.path, latest, { key: ['customer_id'] });
+      assert.equal((await r.runner.verify()).equal, true);
+      const status = await r.runner.status();
+      assert.equal(status.checkpoint?.version, BigInt(latest));
+      const incremental = status.runs.filter((x) => x.mode === 'incremental');
+      assert.equal(incremental[0]?.status, 'succeeded', JSON.stringify(status.runs));
+      assert.ok(incremental.length >= 2, `the interrupted attempt is in the history: ${JSON.stringify(status.runs)}`);
+      assert.ok(incremental.slice(1).some((x) => x.status !== 'succeeded'), JSON.stringify(status.runs));
+    } finally {
+      await r.close();
+    }
+  });
+});
