@@ -73,13 +73,19 @@ export function stderrLogger(io: CliIo): Logger {
 
 export async function openPipeline(args: ParsedArgs, io: CliIo): Promise<OpenedPipeline> {
   const mapping = mappingFromArgs(args);
-  const source = await openSource(mapping.source);
-  const target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir') });
+  const logger = stderrLogger(io);
+  const source = await openSource(mapping.source, { logger });
+  const closeAll = async (target?: OpenedTarget): Promise<void> => {
+    await Promise.allSettled([source.close?.(), target?.close()]);
+  };
+  let target: OpenedTarget | undefined;
   try {
-    const runner = new SyncRunner(mapping, source, target.pool, stderrLogger(io));
-    return { mapping, runner, target, close: () => target.close() };
+    target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir') });
+    const runner = new SyncRunner(mapping, source, target.pool, logger);
+    const opened = target;
+    return { mapping, runner, target, close: () => closeAll(opened) };
   } catch (e) {
-    await target.close();
+    await closeAll(target);
     throw e;
   }
 }

@@ -13,6 +13,7 @@ import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
 import type { Services } from './Services';
 import { dryRunMarkdown, historyTableMarkdown } from './runReports';
+import { closeIfClosable } from './SyncEngine';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -30,11 +31,22 @@ async function mappingFrom(arg: unknown, s: Services): Promise<ValidMapping> {
   return pick.node;
 }
 
-/** An AbortSignal that follows a CancellationToken. */
-function signalOf(token: vscode.CancellationToken): AbortSignal {
+/**
+ * Runs `fn` with an AbortSignal that follows a CancellationToken. Whatever the reader
+ * throws once cancelled (an AbortError, the signal's reason) becomes SyncError
+ * 'cancelled', which the command wrapper logs without a toast.
+ */
+async function cancellable<T>(token: vscode.CancellationToken, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
-  token.onCancellationRequested(() => abort.abort(new SyncError('cancelled', 'Cancelled by the user.')));
-  return abort.signal;
+  const sub = token.onCancellationRequested(() => abort.abort(new SyncError('cancelled', 'Cancelled by the user.')));
+  try {
+    return await fn(abort.signal);
+  } catch (e) {
+    if (abort.signal.aborted) throw new SyncError('cancelled', 'Cancelled by the user.', { cause: e });
+    throw e;
+  } finally {
+    sub.dispose();
+  }
 }
 
 export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
@@ -114,13 +126,17 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
   try {
     const { report, columns } = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Delta Sync: computing the preview of ${mapping.name}`, cancellable: true },
-      async (_p, token) => {
-        const signal = signalOf(token);
-        const report = await h.runner.preview({ limit: pageSize, offset: 0, signal });
-        const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
-        const source = await openSource(mapping.source);
-        return { report, columns: await previewColumns(mapping, source, report.toVersion, key) };
-      },
+      (_p, token) =>
+        cancellable(token, async (signal) => {
+          const report = await h.runner.preview({ limit: pageSize, offset: 0, signal });
+          const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
+          const source = await openSource(mapping.source);
+          try {
+            return { report, columns: await previewColumns(mapping, source, report.toVersion, key) };
+          } finally {
+            await closeIfClosable(source);
+          }
+        }),
     );
     s.log.info(`${mapping.name}: preview ${report.mode} v${report.fromVersion ?? '-'}..v${report.toVersion}: ${JSON.stringify(report.totals)}`);
     const source = new RunnerPreviewSource(
@@ -164,7 +180,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       const node = await mappingFrom(arg, s);
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Delta Sync: dry run of ${node.mapping.name}`, cancellable: true },
-        (_p, token) => s.engine.withRunner(node.mapping, (h) => h.runner.dryRun({ signal: signalOf(token) })),
+        (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.dryRun({ signal }))),
       );
       s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
       await s.docs.show(`dry-run-${node.mapping.name}`, 'md', dryRunMarkdown(node.mapping.name, report));

@@ -41,6 +41,12 @@ export interface SyncEngineOptions {
   env?: Record<string, string | undefined>;
 }
 
+/** Sources holding a connection (Databricks) have `close()`; local Delta sources do not. */
+export async function closeIfClosable(source: unknown): Promise<void> {
+  const close = (source as { close?: unknown } | null)?.close;
+  if (typeof close === 'function') await (close as () => Promise<void>).call(source);
+}
+
 /** Whether a process id is alive (signal 0 checks without signalling). */
 function alive(pid: number): boolean {
   try {
@@ -127,13 +133,21 @@ export class SyncEngine {
   }
 
   async openRunner(mapping: Mapping): Promise<RunnerHandle> {
-    const source = await openSource(mapping.source);
-    const target = await this.openTarget(mapping.target.connection);
+    const source = await openSource(mapping.source, { logger: this.opts.logger });
+    const closeSource = (): Promise<void> => closeIfClosable(source);
+    let target: TargetHandle;
+    try {
+      target = await this.openTarget(mapping.target.connection);
+    } catch (e) {
+      await closeSource();
+      throw e;
+    }
     try {
       const runner = new SyncRunner(mapping, source, target.pool, this.opts.logger);
-      return { runner, target, release: () => target.release() };
+      return { runner, target, release: () => Promise.all([target.release(), closeSource()]).then(() => undefined) };
     } catch (e) {
       await target.release();
+      await closeSource();
       throw e;
     }
   }

@@ -22,4 +22,6 @@ export interface ChangeSource {
   commitTimestamp(version: number): Promise<number>;
   /** Change rows of [start, end] in commit-version order, in batches. */
   changes(start: number, end: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<ChangeRow[]>;
+  /** Releases connections the source holds (Databricks); local tables hold none. */
+  close?(): Promise<void>;
 }
