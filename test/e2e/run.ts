@@ -260,7 +260,7 @@ async function main(): Promise<void> {
   const vsix = path.join(ARTIFACTS, 'delta-neon-sync.vsix');
   const files = await step('package .vsix', () => {
     const listed = checkVsixFiles();
-    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--out', vsix], {
+    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
