@@ -99,9 +99,16 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.match(again.stdout, new RegExp(`incremental sync to version ${latest} done`));
     assert.equal(await checkpointVersion(dbInc().url, 'kill-inc'), latest);
     await assertTargetEquals(dbInc().url, TABLE, tablePath, latest, { key: KEY });
-    const runs = await query<{ status: string }>(dbInc().url, `SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'kill-inc' ORDER BY run_id`);
-    // initial, the killed run (left 'running': nobody could record its end), the catch-up.
-    assert.deepEqual(runs.map((x) => x.status), ['succeeded', 'running', 'succeeded']);
+    const runs = await query<{ status: string; error: string | null; finished: boolean }>(
+      dbInc().url,
+      `SELECT status, error, finished_at IS NOT NULL AS finished FROM delta_neon_sync.runs WHERE pipeline = 'kill-inc' ORDER BY run_id`,
+    );
+    // initial, the killed run (nobody could record its end: the catch-up run found its run
+    // lock free and marked it abandoned), the catch-up.
+    assert.deepEqual(runs.map((x) => x.status), ['succeeded', 'abandoned', 'succeeded']);
+    assert.match(runs[1]?.error ?? '', /stopped before it finished/);
+    assert.equal(runs[1]?.finished, true);
+    assert.match(again.stderr, /marked them abandoned/);
   });
 
   it('killed during the initial load COPY: no target table and no checkpoint; the next run drops the staging leftover and loads exactly', async () => {

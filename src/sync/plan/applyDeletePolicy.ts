@@ -39,16 +39,18 @@ export function softDeleteColumn(policy: DeletePolicy): { column: string; pgType
  *   soft-delete: deletes become marker updates (true, or the delete's commit time as a
  *                timestamp in microseconds), and every upsert clears the marker (false / null),
  *                so a re-inserted key is live again.
- * The input rows are not modified.
+ * The input rows are not modified. `opts.markerKey` is the row key the marker value goes
+ * under (default: the marker column): rows keyed by Delta names need another key when a
+ * Delta column has the marker column's name.
  */
-export function applyDeletePolicy(changes: ChangesToApply, policy: DeletePolicy): DeletePlan {
+export function applyDeletePolicy(changes: ChangesToApply, policy: DeletePolicy, opts: { markerKey?: string } = {}): DeletePlan {
   switch (policy.mode) {
     case 'delete':
       return { upserts: changes.upserts, deletes: changes.deletes, softDeletes: [] };
     case 'ignore':
       return { upserts: changes.upserts, deletes: [], softDeletes: [] };
     case 'soft-delete': {
-      const col = policy.column;
+      const col = opts.markerKey ?? policy.column;
       const live = policy.kind === 'boolean' ? false : null;
       const softDeletes = changes.deletes.map((k, i) => ({
         ...k,

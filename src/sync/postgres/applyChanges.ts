@@ -8,11 +8,13 @@ import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { CopyRowEncoder, ValueEncodeError, rowToJson } from './copyEncoder';
 import { copyRows } from './copyRows';
 import type { RowBatches } from './copyRows';
-import { deleteUsingStagingSql, upsertFromStagingSql } from './mergeSql';
+import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
+import { markerTargetColumn } from './softDeleteMarker';
+import type { SoftDeleteMarker } from './softDeleteMarker';
 import { STATE_SCHEMA, writeCheckpoint, writeDeadLetters } from './stateTables';
 import type { CheckpointInput, DeadLetterInput } from './stateTables';
 
@@ -24,6 +26,17 @@ export interface ApplyChangesOptions {
   upserts: RowBatches;
   /** Keys to delete: rows holding at least the key columns' source fields. */
   deletes: RowBatches;
+  /**
+   * With a soft-delete policy: the marker column. Upserts must then carry the live marker
+   * (false / null) under the marker's row key; `columns` may list the marker column or
+   * not (it is added).
+   */
+  softDelete?: SoftDeleteMarker;
+  /**
+   * Keys to soft-delete (key fields plus the marker value under its row key): an UPDATE of
+   * the marker where it differs, never an insert. Requires `softDelete`.
+   */
+  softDeletes?: RowBatches;
   checkpoint: CheckpointInput;
   /** Set rows that violate constraints aside in delta_neon_sync.dead_letters and apply the rest. */
   deadLetter?: boolean;
@@ -55,11 +68,16 @@ export interface ApplyResult {
   /** Upserts whose row was already identical. */
   unchanged: number;
   deleted: number;
-  /** Deletes whose key was not in the target. */
+  /** Deletes (and soft deletes) whose key was not in the target. */
   deleteMissing: number;
+  /**
+   * Soft deletes that changed the marker. A soft delete whose row already had that marker
+   * counts as `unchanged`; one whose key the target lacks, as `deleteMissing`.
+   */
+  softDeleted?: number;
   /** Rows set aside (dead letters, or the errors a dry run found). */
   rejected: RejectedRow[];
-  staged: { upserts: number; deletes: number };
+  staged: { upserts: number; deletes: number; softDeletes?: number };
   /** Wall-clock milliseconds per step (for benchmarks and logs). */
   timings?: ApplyTimings;
 }
@@ -70,6 +88,7 @@ export interface ApplyTimings {
   prepareMs: number;
   /** Encoding the rows and COPYing them into the staging tables. */
   stageMs: number;
+  /** Deletes and soft deletes. */
   deleteMs: number;
   upsertMs: number;
   /** Dead letters, checkpoint and COMMIT (ROLLBACK for a dry run). */
@@ -78,6 +97,7 @@ export interface ApplyTimings {
 
 const UP: TableRef = { name: 'dns_stage_upserts' };
 const DEL: TableRef = { name: 'dns_stage_deletes' };
+const SOFT: TableRef = { name: 'dns_stage_soft_deletes' };
 const ORD = '__dns_ord';
 
 /** SQLSTATE classes a row can be set aside for: data exceptions (22) and integrity constraints (23). */
@@ -91,7 +111,8 @@ function isRowLevel(e: unknown): boolean {
  * Applies one batch of net changes and advances the checkpoint in ONE transaction:
  * temp staging tables (ON COMMIT DROP) filled by COPY, `DELETE ... USING` the staged keys,
  * then `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM` (so
- * re-applying a batch changes nothing), then the checkpoint upsert. Either all of it
+ * re-applying a batch changes nothing), then (soft-delete policy) `UPDATE ... SET marker`
+ * for the staged soft deletes where the marker differs, then the checkpoint upsert. Either all of it
  * commits or none (a dropped connection leaves target and checkpoint as they were).
  * `client` must not be inside a transaction; call ensureStateTables once before.
  * On a 'connection' SyncError the client is unusable: release it with the error.
@@ -109,12 +130,21 @@ export async function dryRunChanges(client: ClientBase, opts: ApplyChangesOption
   return run(client, { ...opts, deadLetter: true }, true);
 }
 
-async function run(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
+async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
+  const marker = opts0.softDelete;
+  if (!marker && opts0.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
+  const markerCol = marker ? (opts0.columns.find((c) => c.name === marker.column) ?? markerTargetColumn(marker)) : undefined;
+  const opts: ApplyChangesOptions = markerCol && !opts0.columns.includes(markerCol) ? { ...opts0, columns: [...opts0.columns, markerCol] } : opts0;
   validateColumns(opts.columns, opts.key, opts.table);
   const label = displayName(opts.table);
   const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
+  const softColumns = markerCol ? [...keyColumns, markerCol] : [];
   const timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
-  const result: ApplyResult = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [], staged: { upserts: 0, deletes: 0 }, timings };
+  const result: ApplyResult = {
+    inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [],
+    staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 }, timings,
+    ...(marker ? { softDeleted: 0 } : {}),
+  };
   const isolate = opts.deadLetter === true;
   let mark = performance.now();
   const lap = (): number => {
@@ -142,14 +172,21 @@ async function run(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolea
       }
       await client.query(`${renderCreateTable(UP, opts.columns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
       await client.query(`${renderCreateTable(DEL, keyColumns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
+      if (markerCol) {
+        await client.query(`${renderCreateTable(SOFT, softColumns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
+      }
       timings.prepareMs = lap();
+      let stagedSoft = 0;
       if (isolate) {
         result.staged.upserts = await stageIsolating(client, UP, opts.columns, opts.key, opts.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
         result.staged.deletes = await stageIsolating(client, DEL, keyColumns, opts.key, opts.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
+        if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, opts.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
       } else {
         result.staged.upserts = await copyRows(client, UP, opts.columns, opts.upserts);
         result.staged.deletes = await copyRows(client, DEL, keyColumns, opts.deletes);
+        if (markerCol) stagedSoft = await copyRows(client, SOFT, softColumns, opts.softDeletes ?? []);
       }
+      if (markerCol) result.staged.softDeletes = stagedSoft;
       timings.stageMs = lap();
       // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
       // only statement with a join whose plan matters is the DELETE, chosen here instead.
@@ -162,23 +199,49 @@ async function run(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolea
         const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key, where ? `WHERE ${where}` : ''));
         return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
       };
+      const runSoftDelete = async (where: string): Promise<{ marked: number; present: number }> => {
+        const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, (markerCol as TargetColumn).name, where));
+        return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
+      };
+      // Rows refused while applying one step (staging refusals are never staged, so not counted there).
+      const applyRejected = (): number => result.rejected.filter((r) => r.phase === 'apply').length;
       // Deletes first: a key deleted and re-inserted in the batch ends up present.
       const restoreJoins = indexDelete ? await indexJoinsOnly(client) : undefined;
+      let before = applyRejected();
       const d = isolate
         ? await withIsolation(client, DEL, keyColumns, opts.key, 'delete', result.staged.deletes, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }))
         : await runDelete('');
+      const deleteRejects = applyRejected() - before;
       await restoreJoins?.();
+      // Soft deletes next (a net batch never holds a key both here and in the upserts).
+      let s = { marked: 0, present: 0 };
+      let softRejects = 0;
+      if (markerCol && stagedSoft > 0) {
+        const restore = (await preferIndexLookups(client, opts.table, stagedSoft)) ? await indexJoinsOnly(client) : undefined;
+        before = applyRejected();
+        s = isolate
+          ? await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }))
+          : await runSoftDelete('');
+        softRejects = applyRejected() - before;
+        await restore?.();
+      }
       timings.deleteMs = lap();
+      before = applyRejected();
       const u = isolate
         ? await withIsolation(client, UP, opts.columns, opts.key, 'upsert', result.staged.upserts, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }))
         : await runUpsert('');
+      const upsertRejects = applyRejected() - before;
       timings.upsertMs = lap();
       result.deleted = d.deleted;
       result.inserted = u.inserted;
       result.updated = u.updated;
-      const applyRejects = (op: 'upsert' | 'delete'): number => result.rejected.filter((r) => r.op === op && r.phase === 'apply').length;
-      result.unchanged = result.staged.upserts - applyRejects('upsert') - u.inserted - u.updated;
-      result.deleteMissing = result.staged.deletes - applyRejects('delete') - d.deleted;
+      result.unchanged = result.staged.upserts - upsertRejects - u.inserted - u.updated;
+      result.deleteMissing = result.staged.deletes - deleteRejects - d.deleted;
+      if (markerCol) {
+        result.softDeleted = s.marked;
+        result.unchanged += s.present - s.marked;
+        result.deleteMissing += stagedSoft - softRejects - s.present;
+      }
       if (dryRun) {
         await client.query('ROLLBACK');
         timings.commitMs = lap();
@@ -195,7 +258,7 @@ async function run(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolea
         }));
         await writeDeadLetters(client, letters);
       }
-      await writeCheckpoint(client, opts.checkpoint, result.inserted + result.updated + result.deleted);
+      await writeCheckpoint(client, opts.checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
       await client.query('COMMIT');
       timings.commitMs = lap();
       return result;

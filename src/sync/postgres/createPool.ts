@@ -254,5 +254,12 @@ export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   pool.on('error', () => {
     // An idle client died; the pool already removed it.
   });
+  // A checked-out client whose server goes away (restart, failover, network drop) emits
+  // 'error' as well as failing its pending query. Without a listener that event would crash
+  // the process; the failing query already carries the error to the caller (and the runner
+  // retries it), so the event itself is only acknowledged here.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }

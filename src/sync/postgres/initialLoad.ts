@@ -7,13 +7,16 @@ import type { RowBatches } from './copyRows';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
-import { renderCreateTable, validateColumns } from './renderCreateTable';
+import { validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
+import { ensureMarkerColumn, isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from './softDeleteMarker';
+import type { SoftDeleteMarker } from './softDeleteMarker';
 import { ensureStateTables, writeCheckpoint } from './stateTables';
 import type { CheckpointInput } from './stateTables';
 
 export interface InitialLoadOptions {
   table: TableRef;
+  /** Data columns (without the soft-delete marker, which `softDelete` adds). */
   columns: readonly TargetColumn[];
   key: readonly string[];
   rows: RowBatches;
@@ -26,6 +29,14 @@ export interface InitialLoadOptions {
   mode: 'swap' | 'merge';
   checkpoint: CheckpointInput;
   onRows?: (count: number) => void;
+  /**
+   * Soft-delete policy: the table gets the marker column and every loaded row is live
+   * (false / NULL, the column default, so rows need not carry it). In merge mode, target
+   * rows whose key is not in the snapshot are marked deleted (true / the snapshot's commit
+   * time, kept when already marked) instead of deleted, and rows of the snapshot that
+   * were marked become live again. An existing target lacking the column gets it (warning).
+   */
+  softDelete?: SoftDeleteMarker;
 }
 
 export interface InitialLoadResult {
@@ -39,6 +50,8 @@ export interface InitialLoadResult {
   updated: number;
   deleted: number;
   unchanged: number;
+  /** merge with softDelete: live rows not in the snapshot that were marked deleted. */
+  softDeleted?: number;
   /** Things of the old table that were not carried over (swap), for the user to check. */
   warnings: string[];
   timings: { copyMs: number; indexMs: number; commitMs: number };
@@ -66,7 +79,7 @@ async function targetInfo(client: PoolClient, schema: string, name: string): Pro
  * the target and the checkpoint as they were and drops the staging table.
  */
 export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise<InitialLoadResult> {
-  validateColumns(opts.columns, opts.key, opts.table);
+  validateColumns(opts.softDelete ? [...opts.columns, markerTargetColumn(opts.softDelete)] : opts.columns, opts.key, opts.table);
   const client = await pool.connect();
   let broken: Error | undefined;
   let staging: TableRef | undefined;
@@ -85,7 +98,9 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const swap = opts.mode === 'swap' || !existing;
     // Only a staging table that is thrown away may be UNLOGGED; a swapped-in table must be
     // logged (SET LOGGED later would rewrite it).
-    await client.query(renderCreateTable(staging, opts.columns, opts.key, { withoutPrimaryKey: true, unlogged: !swap }));
+    const marker = opts.softDelete;
+    // The marker column comes with its default (live), so COPY leaves it out.
+    await client.query(renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap }));
     const t0 = Date.now();
     const rows = await copyRows(client, staging, opts.columns, opts.rows, { onRows: opts.onRows });
     const t1 = Date.now();
@@ -114,6 +129,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       unchanged: 0,
       warnings: [],
       timings: { copyMs: t1 - t0, indexMs: t2 - t1, commitMs: 0 },
+      ...(marker ? { softDeleted: 0 } : {}),
     };
     await client.query('BEGIN');
     try {
@@ -123,9 +139,23 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         result.inserted = rows;
       } else {
         await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
-        const del = await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})`);
-        const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging, opts.columns, opts.key));
-        result.deleted = del.rowCount ?? 0;
+        const notInSnapshot = `NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})`;
+        let upsertColumns = opts.columns;
+        if (marker) {
+          const added = await ensureMarkerColumn(client, target, marker, await columnTypes(client, (existing as TargetInfo).oid));
+          if (added) result.warnings.push(added);
+          // A row already marked keeps its mark (and its original delete time).
+          const deletedValue = marker.kind === 'boolean' ? 'true' : 'COALESCE($1::timestamptz, clock_timestamp())';
+          const soft = await client.query(
+            `UPDATE ${qualifiedRef(target)} AS t SET ${quoteIdent(marker.column)} = ${deletedValue} WHERE ${isLiveSql('t', marker)} AND ${notInSnapshot}`,
+            marker.kind === 'boolean' ? [] : [commitTimeParam(opts.checkpoint.commitTimestamp)],
+          );
+          result.softDeleted = soft.rowCount ?? 0;
+          upsertColumns = [...opts.columns, markerTargetColumn(marker)];
+        }
+        const del = marker ? undefined : await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE ${notInSnapshot}`);
+        const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging, upsertColumns, opts.key));
+        result.deleted = del?.rowCount ?? 0;
         result.inserted = Number(up.rows[0]?.inserted ?? 0n);
         result.updated = Number(up.rows[0]?.updated ?? 0n);
         result.unchanged = rows - result.inserted - result.updated;
@@ -251,6 +281,21 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
     if (r.force) await client.query(`ALTER TABLE ${t} FORCE ROW LEVEL SECURITY`);
     if (r.policies > 0) warnings.push(`${r.policies} row-level security policies of the old table were not recreated.`);
   }
+}
+
+/** The table's columns -> format_type() text. */
+async function columnTypes(client: PoolClient, oid: number): Promise<Map<string, string>> {
+  const r = await client.query<{ attname: string; type: string }>(
+    `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`,
+    [oid],
+  );
+  return new Map(r.rows.map((x) => [x.attname, x.type]));
+}
+
+/** A checkpoint commit timestamp (ms, or timestamptz text) as a timestamptz parameter. */
+function commitTimeParam(ts: number | string | null): string | null {
+  if (ts === null) return null;
+  return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
 }
 
 /** SQL string literal (E'' form so backslashes are unambiguous), for COMMENT only. */

@@ -42,3 +42,22 @@ export function upsertFromStagingSql(target: TableRef, staging: TableRef, column
 export function deleteUsingStagingSql(target: TableRef, staging: TableRef, key: readonly string[], where = ''): string {
   return `DELETE FROM ${qualifiedRef(target)} AS t USING ${qualifiedRef(staging)} AS d WHERE ${keyJoin('t', 'd', key)}${where ? ` AND ${where}` : ''}`;
 }
+
+/**
+ * Soft delete: sets the marker of target rows whose key is staged, to the staged marker,
+ * where it differs; never inserts (a key the target lacks stays absent). Returns one row:
+ * `marked` (rows changed) and `present` (staged keys the target holds, changed or not).
+ * `where` filters the staging rows (alias s).
+ */
+export function softDeleteFromStagingSql(target: TableRef, staging: TableRef, key: readonly string[], markerColumn: string, where = ''): string {
+  const m = quoteIdent(markerColumn);
+  const t = qualifiedRef(target);
+  const and = where ? ` AND ${where}` : '';
+  // Both parts read the snapshot from before the UPDATE; keys do not change, so `present` is exact.
+  return `WITH u AS (
+    UPDATE ${t} AS t SET ${m} = s.${m} FROM ${qualifiedRef(staging)} AS s
+     WHERE ${keyJoin('t', 's', key)} AND t.${m} IS DISTINCT FROM s.${m}${and}
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM u)::int8 AS marked,
+         (SELECT count(*) FROM ${qualifiedRef(staging)} AS s WHERE EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', key)})${and})::int8 AS present`;
+}

@@ -7,6 +7,8 @@ import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
+import { isLiveSql, liveMarkerValue, markerTargetColumn } from './softDeleteMarker';
+import type { SoftDeleteMarker } from './softDeleteMarker';
 
 export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
 
@@ -21,6 +23,21 @@ export interface PreviewOptions {
   offset?: number;
   /** Which actions to list (totals always count all); default all but 'unchanged'. */
   include?: readonly PreviewAction[];
+  /**
+   * Soft-delete policy (as applyChanges): upserts carry the live marker, `columns` may omit
+   * the marker column. Soft deletes are listed as 'delete' (with the marker change in
+   * `changes` and the current row in `oldRow`) when they change the marker, 'unchanged'
+   * when the row already has it, 'delete-missing' when the target lacks the key.
+   */
+  softDelete?: SoftDeleteMarker;
+  softDeletes?: RowBatches;
+  /**
+   * Columns of `columns` the target does not have yet (the sync adds them first): read as
+   * NULL, the soft-delete marker as live (its default).
+   */
+  targetLacks?: readonly string[];
+  /** With softDelete: compare against live target rows only (rows marked deleted are treated as absent). */
+  liveOnly?: boolean;
 }
 
 export interface ColumnChange {
@@ -34,11 +51,11 @@ export interface PreviewRow {
   action: PreviewAction;
   /** Key column -> value as text. */
   key: Record<string, string | null>;
-  /** update: the columns that change. */
+  /** update (and soft delete): the columns that change. */
   changes?: ColumnChange[];
   /** insert: the new row (as text). */
   newRow?: Record<string, string | null>;
-  /** delete: the row that would be removed (as text). */
+  /** delete: the row that would be removed, or (soft delete) marked (as text). */
   oldRow?: Record<string, string | null>;
 }
 
@@ -51,6 +68,7 @@ export interface PreviewResult {
 
 const UP: TableRef = { name: 'dns_preview_upserts' };
 const DEL: TableRef = { name: 'dns_preview_deletes' };
+const SOFT: TableRef = { name: 'dns_preview_soft_deletes' };
 const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'];
 
 /**
@@ -59,12 +77,26 @@ const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-mis
  * SQL joins (per-column IS DISTINCT FROM). Totals equal the counts applyChanges reports for
  * the same batch on the same target state.
  */
-export async function previewChanges(client: ClientBase, opts: PreviewOptions): Promise<PreviewResult> {
+export async function previewChanges(client: ClientBase, opts0: PreviewOptions): Promise<PreviewResult> {
+  const marker = opts0.softDelete;
+  if (!marker && opts0.softDeletes !== undefined) throw new Error('previewChanges: softDeletes need the softDelete marker option');
+  const markerCol = marker ? (opts0.columns.find((c) => c.name === marker.column) ?? markerTargetColumn(marker)) : undefined;
+  const opts: PreviewOptions = markerCol && !opts0.columns.includes(markerCol) ? { ...opts0, columns: [...opts0.columns, markerCol] } : opts0;
   validateColumns(opts.columns, opts.key, opts.table);
   const keySet = new Set(opts.key);
   const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
   const nonKey = opts.columns.filter((c) => !keySet.has(c.name));
-  const t = qualifiedRef(opts.table);
+  const lacks = new Set(opts.targetLacks ?? []);
+  // The target as the sync will see it: columns it lacks read as they will be added; with
+  // liveOnly, rows marked deleted left out. A plain subquery, which the planner flattens.
+  const targetCols = opts.columns.filter((c) => lacks.has(c.name)).map((c) => {
+    const live = marker && c.name === marker.column ? liveMarkerValue(marker) : null;
+    return `${live === false ? 'false' : `NULL::${c.pgType}`} AS ${quoteIdent(c.name)}`;
+  });
+  const liveFilter = marker && opts.liveOnly && !lacks.has(marker.column) ? ` WHERE ${isLiveSql('t0', marker)}` : '';
+  const t = targetCols.length > 0 || liveFilter
+    ? `(SELECT t0.*${targetCols.map((x) => `, ${x}`).join('')} FROM ${qualifiedRef(opts.table)} AS t0${liveFilter})`
+    : qualifiedRef(opts.table);
   const firstKey = quoteIdent(opts.key[0] as string);
   const tempDdl = (ref: TableRef, cols: readonly TargetColumn[]): string =>
     `${renderCreateTable(ref, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
@@ -79,6 +111,22 @@ export async function previewChanges(client: ClientBase, opts: PreviewOptions): 
         .join(', ')}]::jsonb[], NULL))`;
   const keyCols = opts.key.map((k, i) => `s.${quoteIdent(k)} AS __k${i}`).join(', ');
   const keyColsD = opts.key.map((k, i) => `d.${quoteIdent(k)} AS __k${i}`).join(', ');
+  let softSql = '';
+  if (markerCol) {
+    const m = `${quoteIdent(markerCol.name)}`;
+    const markerIndex = opts.columns.indexOf(markerCol) + 1;
+    const differs = `t.${m} IS DISTINCT FROM x.${m}`;
+    softSql = `
+    UNION ALL
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' WHEN ${differs} THEN 'delete' ELSE 'unchanged' END,
+           ${keyObj('x')},
+           CASE WHEN t.${firstKey} IS NOT NULL AND ${differs}
+                THEN jsonb_build_array(jsonb_build_object('column', ($2::text[])[${markerIndex}], 'old', t.${m}::text, 'new', x.${m}::text)) END,
+           NULL,
+           CASE WHEN t.${firstKey} IS NOT NULL AND ${differs} THEN ${rowObj('t')} END,
+           ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}
+      FROM ${qualifiedRef(SOFT)} x LEFT JOIN ${t} t ON ${keyJoin('t', 'x', opts.key)}`;
+  }
   const classified = `
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert' WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
            ${keyObj('s')} AS key,
@@ -90,7 +138,7 @@ export async function previewChanges(client: ClientBase, opts: PreviewOptions): 
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' ELSE 'delete' END,
            ${keyObj('d')}, NULL, NULL,
            CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}
-      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}`;
+      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql}`;
   const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
   const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
   try {
@@ -100,6 +148,11 @@ export async function previewChanges(client: ClientBase, opts: PreviewOptions): 
       await client.query(tempDdl(DEL, keyColumns));
       const nUp = await copyRows(client, UP, opts.columns, opts.upserts);
       const nDel = await copyRows(client, DEL, keyColumns, opts.deletes);
+      if (markerCol) {
+        await client.query(tempDdl(SOFT, [...keyColumns, markerCol]));
+        const nSoft = await copyRows(client, SOFT, [...keyColumns, markerCol], opts.softDeletes ?? []);
+        if (nSoft > 1000) await client.query(`ANALYZE ${qualifiedRef(SOFT)}`);
+      }
       if (nUp > 1000) await client.query(`ANALYZE ${qualifiedRef(UP)}`);
       if (nDel > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
       await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classified}`, params);

@@ -130,7 +130,8 @@ export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, a
 }
 
 export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
 
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
 export async function startRun(client: ClientBase, run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null }): Promise<bigint> {
@@ -174,4 +175,52 @@ export async function writeDeadLetters(client: ClientBase, letters: readonly Dea
       letters.map((l) => (l.version == null ? null : String(l.version))),
     ],
   );
+}
+
+/** The `error` text of an abandoned run. */
+export const ABANDONED_RUN_ERROR = 'the process running it stopped before it finished (killed or lost its connection)';
+
+// Two-int advisory keys live apart from the one-bigint keys applyChanges takes per batch
+// (pg_advisory_xact_lock(hashtext(...))), so a run holding its run lock on one connection
+// never blocks its own batches on another.
+const RUN_LOCK_ARGS = `hashtext('delta_neon_sync.run'), hashtext($1)`;
+
+/**
+ * Tries to take the pipeline's run lock: a session-level advisory lock, held by the
+ * connection for as long as the run lasts. The server drops it when that session ends,
+ * however the process died, so a free lock means no live run. Does not wait.
+ */
+export async function tryRunLock(client: ClientBase, pipeline: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${RUN_LOCK_ARGS}) AS ok`, [pipeline]);
+  return r.rows[0]?.ok === true;
+}
+
+/** Gives the run lock back (on the connection that holds it). */
+export async function releaseRunLock(client: ClientBase, pipeline: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_unlock(${RUN_LOCK_ARGS})`, [pipeline]);
+}
+
+/** The pipeline's latest run still marked 'running', if any. */
+export async function latestRunningRun(client: ClientBase, pipeline: string): Promise<{ runId: bigint; startedAt: string } | undefined> {
+  const r = await client.query<{ run_id: bigint; started_at: string }>(
+    `SELECT run_id::int8 AS run_id, started_at::text AS started_at FROM "${STATE_SCHEMA}"."runs"
+      WHERE pipeline = $1 AND status = 'running' ORDER BY run_id DESC LIMIT 1`,
+    [pipeline],
+  );
+  const row = r.rows[0];
+  return row ? { runId: BigInt(row.run_id), startedAt: row.started_at } : undefined;
+}
+
+/**
+ * Marks the pipeline's 'running' runs 'abandoned' (finished now, error ABANDONED_RUN_ERROR).
+ * Call only when no live run of the pipeline can exist: while holding its run lock, or on
+ * a single-process target. Returns the ids marked.
+ */
+export async function markAbandonedRuns(client: ClientBase, pipeline: string): Promise<bigint[]> {
+  const r = await client.query<{ run_id: bigint }>(
+    `UPDATE "${STATE_SCHEMA}"."runs" SET status = 'abandoned', error = $2, finished_at = clock_timestamp()
+      WHERE pipeline = $1 AND status = 'running' RETURNING run_id::int8 AS run_id`,
+    [pipeline, ABANDONED_RUN_ERROR],
+  );
+  return r.rows.map((x) => BigInt(x.run_id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -18,9 +18,14 @@ import { previewChanges } from '../postgres/previewChanges';
 import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
 import type { TableRef } from '../postgres/quoteIdent';
-import { renderCreateTable } from '../postgres/renderCreateTable';
 import type { TargetColumn } from '../postgres/renderCreateTable';
-import { ensureStateTables, finishRun, readCheckpoint, startRun, writeCheckpoint } from '../postgres/stateTables';
+import {
+  ensureMarkerColumn, isLiveSql, liveMarkerValue, markerCatalogType, markerColumnDefinition, markerTargetColumn, renderCreateTableWithMarker,
+} from '../postgres/softDeleteMarker';
+import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import {
+  ensureStateTables, finishRun, latestRunningRun, markAbandonedRuns, readCheckpoint, releaseRunLock, startRun, tryRunLock, writeCheckpoint,
+} from '../postgres/stateTables';
 import type { Checkpoint } from '../postgres/stateTables';
 import type { ChangeSource } from './ChangeSource';
 import type { SyncEvent, SyncEventListener, SyncMode } from './events';
@@ -48,6 +53,7 @@ export interface RunResult {
   rowsRead: number;
   inserted: number;
   updated: number;
+  /** Rows deleted, or with a soft-delete policy marked deleted (see softDeleted). */
   deleted: number;
   unchanged: number;
   deadLettered: number;
@@ -55,6 +61,10 @@ export interface RunResult {
   warnings: string[];
   /** The CREATE TABLE the initial load ran when it created the target. */
   createdTableSql?: string;
+  /** Soft-delete policy: how many of `deleted` were marked deleted rather than removed. */
+  softDeleted?: number;
+  /** Runs of this pipeline found 'running' with no live process, now marked 'abandoned'. */
+  abandonedRuns?: string[];
 }
 
 export interface PreviewOptions {
@@ -120,15 +130,33 @@ export interface RunHistoryEntry {
 
 interface Plan {
   schema: DeltaField[];
+  /** Data columns, then (soft-delete policy) the marker column last. */
   columns: TargetColumn[];
   key: string[];
   keySource: string[];
+  /** Soft-delete policy: the marker column, with a row key no Delta column uses. */
+  marker?: SoftDeleteMarker;
 }
+
+/** Holds a run's right to run (see SyncRunner.acquireRunGuard). */
+interface RunGuard {
+  /** Runs found 'running' without a live process, marked 'abandoned'. */
+  abandoned: bigint[];
+  release(): Promise<void>;
+}
+
+/**
+ * Pipelines with a run in progress in this process, for targets where a run lock
+ * connection is not possible (the sandbox): pipeline name -> when it started.
+ */
+const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
 /**
  * Runs one mapping: plan (read-only preview) -> initial load -> incremental syncs.
  * Every batch commits with its checkpoint, so a run that dies leaves the target at the
- * last committed batch and the next run resumes there. Emits typed events; honours an
+ * last committed batch and the next run resumes there. One run per pipeline at a time: a
+ * run holds the pipeline's run lock (acquireRunGuard), a second one fails at once, and
+ * runs whose process died are marked 'abandoned' by the next run or status(). Emits typed events; honours an
  * AbortSignal between batches and while reading.
  */
 export class SyncRunner {
@@ -143,12 +171,6 @@ export class SyncRunner {
   ) {
     this.logger = logger ?? silentLogger;
     this.table = { schema: mapping.target.schema, name: mapping.target.table };
-    if (mapping.deletes.mode === 'soft-delete') {
-      throw new SyncError('mapping', `deletes.mode "soft-delete" is not supported by the sync runner yet (pipeline ${mapping.name}).`, {
-        setting: 'deletes.mode',
-        hint: 'Use "delete" or "ignore" for now.',
-      });
-    }
   }
 
   get pipeline(): string {
@@ -159,6 +181,7 @@ export class SyncRunner {
     const latestVersion = await this.source.latestVersion();
     return this.withClient(async (c) => {
       await ensureStateTables(c);
+      await this.reapAbandoned(c);
       const checkpoint = (await readCheckpoint(c, this.pipeline)) ?? null;
       const runs = await c.query<{
         run_id: unknown; mode: string; from_version: unknown; to_version: unknown; rows: unknown; status: string; error: string | null; started_at: string; finished_at: string | null;
@@ -195,7 +218,12 @@ export class SyncRunner {
   async renderDdl(version?: number): Promise<string> {
     const snap = await this.source.snapshot(version);
     const plan = this.planColumns(snap.schema, undefined, snap.version);
-    return renderCreateTable(this.table, plan.columns, plan.key);
+    return this.createTableSql(plan);
+  }
+
+  /** The target's CREATE TABLE: data columns, and the soft-delete marker with its default. */
+  private createTableSql(plan: Plan): string {
+    return renderCreateTableWithMarker(this.table, dataColumns(plan), plan.key, plan.marker);
   }
 
   /**
@@ -221,17 +249,143 @@ export class SyncRunner {
   }
 
   private async runOnce(opts: RunOptions): Promise<RunResult> {
-    const checkpoint = await this.withClient(async (c) => {
-      await ensureStateTables(c);
-      return readCheckpoint(c, this.pipeline);
-    });
-    const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
-    if (mode === 'incremental' && !checkpoint) {
-      throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${displayName(this.table)}: run an initial load first.`, {
-        hint: `delta-neon-sync sync --mapping <file> --mode initial`,
-      });
+    const guard = await this.acquireRunGuard();
+    try {
+      if (guard.abandoned.length > 0) {
+        const ids = guard.abandoned.map((id) => `#${id}`).join(', ');
+        const msg = `Run(s) ${ids} of pipeline "${this.pipeline}" were still marked running, but the process running them had stopped (killed or lost its connection); marked them abandoned.`;
+        this.emit(opts, { type: 'warning', message: msg, at: Date.now() });
+        this.logger.warn(msg);
+      }
+      const checkpoint = await this.withClient(async (c) => readCheckpoint(c, this.pipeline));
+      const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
+      if (mode === 'incremental' && !checkpoint) {
+        throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${displayName(this.table)}: run an initial load first.`, {
+          hint: `delta-neon-sync sync --mapping <file> --mode initial`,
+        });
+      }
+      const r = mode === 'initial' ? await this.runInitial(opts) : await this.runIncremental(opts, checkpoint as Checkpoint);
+      if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
+      return r;
+    } finally {
+      await guard.release();
     }
-    return mode === 'initial' ? this.runInitial(opts) : this.runIncremental(opts, checkpoint as Checkpoint);
+  }
+
+  /** Whether runs hold their run lock on a connection of their own (a real server pool with room for it). */
+  private usesRunLockConnection(): boolean {
+    // The sandbox's pool (PglitePool) has no `options`; it hands out one client at a time,
+    // so a lock connection held for the whole run would starve the run itself.
+    const o: unknown = (this.pool as unknown as { options?: unknown }).options;
+    if (typeof o !== 'object' || o === null) return false;
+    const max = (o as { max?: unknown }).max;
+    return typeof max !== 'number' || max >= 2;
+  }
+
+  /**
+   * Makes sure no other run of this pipeline is live, and marks runs left 'running' by a
+   * dead process as 'abandoned'. On a server: takes the pipeline's session-level advisory
+   * lock on a connection held until release() (a killed process's session ends and frees
+   * it); if a live run holds it, fails at once. On the sandbox (one process owns the
+   * database): a per-process registry instead, and any 'running' row is abandoned.
+   */
+  private async acquireRunGuard(): Promise<RunGuard> {
+    if (!this.usesRunLockConnection()) {
+      const live = localRuns.get(this.pipeline);
+      if (live) throw this.runInProgress(live.startedAt.toISOString(), live.runId);
+      const entry = { startedAt: new Date() };
+      localRuns.set(this.pipeline, entry);
+      try {
+        const abandoned = await this.withClient(async (c) => {
+          await ensureStateTables(c);
+          return markAbandonedRuns(c, this.pipeline);
+        });
+        return { abandoned, release: async () => void (localRuns.get(this.pipeline) === entry && localRuns.delete(this.pipeline)) };
+      } catch (e) {
+        localRuns.delete(this.pipeline);
+        throw e;
+      }
+    }
+    const c = await this.connect();
+    // A checked-out client has no error listener: without one, the session dying while the
+    // run works on other connections would crash the process. The run's own connections
+    // report such a failure.
+    let lost: Error | undefined;
+    const onError = (e: Error): void => {
+      lost = e;
+      this.logger.warn(`pipeline ${this.pipeline}: the run lock connection failed: ${e.message}`);
+    };
+    c.on('error', onError);
+    let given = false;
+    const giveBack = (err?: Error): void => {
+      if (given) return;
+      given = true;
+      c.removeListener('error', onError);
+      c.release(err);
+    };
+    try {
+      await ensureStateTables(c);
+      // A killed run's session ends a moment after its process: give it that moment.
+      let locked = false;
+      for (let attempt = 0; attempt < 6 && !locked; attempt++) {
+        if (attempt > 0) await sleep(250);
+        locked = await tryRunLock(c, this.pipeline);
+      }
+      if (!locked) {
+        const running = await latestRunningRun(c, this.pipeline);
+        giveBack();
+        throw this.runInProgress(running?.startedAt, running?.runId);
+      }
+      const abandoned = await markAbandonedRuns(c, this.pipeline);
+      return {
+        abandoned,
+        release: async () => {
+          if (lost) return giveBack(lost);
+          try {
+            await releaseRunLock(c, this.pipeline);
+            giveBack();
+          } catch (e) {
+            // Destroying the connection ends the session, which frees the lock too.
+            giveBack(e instanceof Error ? e : new Error(String(e)));
+          }
+        },
+      };
+    } catch (e) {
+      giveBack(lost ?? (e instanceof Error ? e : new Error(String(e))));
+      throw e;
+    }
+  }
+
+  /** Sandbox: remembers the run's id for the message a concurrent run gets. */
+  private noteRunId(id: bigint): void {
+    const entry = this.usesRunLockConnection() ? undefined : localRuns.get(this.pipeline);
+    if (entry) entry.runId = id;
+  }
+
+  private runInProgress(startedAt: string | undefined, runId: bigint | undefined): SyncError {
+    const detail = [startedAt ? `started at ${startedAt}` : undefined, runId !== undefined ? `run #${runId}` : undefined].filter(Boolean).join(', ');
+    return new SyncError('target', `Another run of pipeline "${this.pipeline}" is in progress${detail ? ` (${detail})` : ''}.`, {
+      table: displayName(this.table),
+      retry: 'manual',
+      hint: 'Wait for it to finish (or stop it), then sync again.',
+    });
+  }
+
+  /**
+   * status(): marks runs left 'running' by a dead process as 'abandoned' when it can tell
+   * (the run lock is free; on the sandbox, no run of the pipeline in this process).
+   */
+  private async reapAbandoned(c: PoolClient): Promise<void> {
+    if (!this.usesRunLockConnection()) {
+      if (!localRuns.has(this.pipeline)) await markAbandonedRuns(c, this.pipeline);
+      return;
+    }
+    if (!(await tryRunLock(c, this.pipeline))) return;
+    try {
+      await markAbandonedRuns(c, this.pipeline);
+    } finally {
+      await releaseRunLock(c, this.pipeline);
+    }
   }
 
   private async runInitial(opts: RunOptions): Promise<RunResult> {
@@ -246,6 +400,7 @@ export class SyncRunner {
       this.emit(opts, { type: 'warning', message: `Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`, at: Date.now() });
     }
     const dbRunId = await this.withClient((c) => startRun(c, { pipeline: this.pipeline, mode: `initial-${this.mapping.initialLoad.mode}`, toVersion: snap.version }));
+    this.noteRunId(dbRunId);
     let rowsRead = 0;
     let lastEmit = 0;
     const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
@@ -267,17 +422,20 @@ export class SyncRunner {
       this.emit(opts, { type: 'phase', phase: 'read', detail: `snapshot of ${this.source.name} at version ${snap.version}`, at: Date.now() });
       const result = await initialLoad(this.pool, {
         table: this.table,
-        columns: plan.columns,
+        columns: dataColumns(plan),
         key: plan.key,
         rows: rows(),
         mode: this.mapping.initialLoad.mode,
         checkpoint: { pipeline: this.pipeline, source: this.source.name, version: snap.version, commitTimestamp: snap.timestamp },
+        softDelete: plan.marker,
       });
-      const applied = result.mode === 'swap' ? result.rows : result.inserted + result.updated + result.deleted;
+      const softDeleted = result.softDeleted ?? 0;
+      const deleted = result.deleted + softDeleted;
+      const applied = result.mode === 'swap' ? result.rows : result.inserted + result.updated + deleted;
       this.emitProgress(opts, started, rowsRead, applied, 1, snap.version, rowsRead);
       this.emit(opts, {
         type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version,
-        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted: result.deleted,
+        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted,
         unchanged: result.unchanged, deadLettered: 0, at: Date.now(),
       });
       for (const w of result.warnings) this.emit(opts, { type: 'warning', message: w, at: Date.now() });
@@ -285,9 +443,10 @@ export class SyncRunner {
       this.emit(opts, { type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied, at: Date.now() });
       return {
         runId, mode: 'initial', status: 'succeeded', fromVersion: null, toVersion: snap.version, rowsRead,
-        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted: result.deleted,
+        inserted: result.mode === 'swap' ? result.rows : result.inserted, updated: result.updated, deleted,
         unchanged: result.unchanged, deadLettered: 0, batches: 1, warnings: result.warnings,
-        createdTableSql: result.createdTable ? renderCreateTable(this.table, plan.columns, plan.key) : undefined,
+        createdTableSql: result.createdTable ? this.createTableSql(plan) : undefined,
+        ...(plan.marker ? { softDeleted } : {}),
       };
     } catch (e) {
       await this.recordFailure(opts, runId, dbRunId, e, null);
@@ -303,6 +462,7 @@ export class SyncRunner {
     const base: RunResult = {
       runId, mode: 'incremental', status: 'up-to-date', fromVersion: start, toVersion: Math.max(end, start - 1),
       rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, deadLettered: 0, batches: 0, warnings: [],
+      ...(this.mapping.deletes.mode === 'soft-delete' ? { softDeleted: 0 } : {}),
     };
     if (end < start) {
       this.emit(opts, { type: 'run-finished', runId, status: 'succeeded', checkpointVersion: start - 1, rowsApplied: 0, at: Date.now() });
@@ -311,6 +471,7 @@ export class SyncRunner {
     const started = Date.now();
     this.emit(opts, { type: 'run-started', runId, pipeline: this.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, at: started });
     const dbRunId = await this.withClient((c) => startRun(c, { pipeline: this.pipeline, mode: 'incremental', fromVersion: start, toVersion: end }));
+    this.noteRunId(dbRunId);
     let committed = start - 1;
     try {
       const snap = await this.source.snapshot(end);
@@ -323,6 +484,15 @@ export class SyncRunner {
           });
         }
         const p = this.planColumns(snap.schema, existing.primaryKey, end);
+        if (p.marker) {
+          // The mapping asks for the marker: add it whatever the schemaDrift policy says.
+          const added = await ensureMarkerColumn(c, this.table, p.marker, existing.columns);
+          if (added) {
+            base.warnings.push(added);
+            this.emit(opts, { type: 'warning', message: added, at: Date.now() });
+            existing.columns.set(p.marker.column, markerCatalogType(p.marker));
+          }
+        }
         return this.reconcileDrift(c, p, existing.columns, start, end, base.warnings, opts);
       });
       const result = base;
@@ -340,15 +510,17 @@ export class SyncRunner {
         const version = last ? end : (net.maxVersion as number);
         const ts = versionTimestamps.get(version) ?? (await this.source.commitTimestamp(version));
         const applied = await this.applyBatch(plan, net, committed, version, ts);
+        const softDeleted = applied.softDeleted ?? 0;
         this.emit(opts, {
           type: 'batch-committed', fromVersion: committed + 1, toVersion: version, inserted: applied.inserted, updated: applied.updated,
-          deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length, at: Date.now(),
+          deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length, at: Date.now(),
         });
         committed = version;
         result.batches++;
         result.inserted += applied.inserted;
         result.updated += applied.updated;
-        result.deleted += applied.deleted;
+        result.deleted += applied.deleted + softDeleted;
+        if (result.softDeleted !== undefined) result.softDeleted += softDeleted;
         result.unchanged += applied.unchanged;
         result.deadLettered += applied.rejected.length;
         this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, committed, null);
@@ -386,7 +558,7 @@ export class SyncRunner {
   }
 
   private async applyBatch(plan: Plan, net: NetChanges, expectVersion: number, version: number, commitTimestamp: number): Promise<ApplyResult> {
-    const policy = applyDeletePolicy(net, this.mapping.deletes);
+    const policy = applyDeletePolicy(net, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
     const client = await this.connect();
     try {
       const r = await applyChanges(client, {
@@ -395,6 +567,7 @@ export class SyncRunner {
         key: plan.key,
         upserts: [policy.upserts],
         deletes: [policy.deletes],
+        ...(plan.marker ? { softDelete: plan.marker, softDeletes: [policy.softDeletes] } : {}),
         checkpoint: { pipeline: this.pipeline, source: this.source.name, version, commitTimestamp },
         deadLetter: this.mapping.deadLetter,
         expectVersion,
@@ -419,13 +592,20 @@ export class SyncRunner {
       const plan = this.planColumns(snap.schema, existing?.primaryKey, snap.version);
       const limit = opts.limit ?? 100;
       const offset = opts.offset ?? 0;
+      const marker = plan.marker;
+      const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
+      const soft = marker ? { softDelete: marker, targetLacks: lacks } : {};
       if (!checkpoint) {
         // Initial load preview: the snapshot's rows against what the target holds (or nothing).
         const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
         const rows = async function* (): AsyncGenerator<Row[]> {
-          for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield filter ? b.filter(filter) : b;
+          for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) {
+            const kept = filter ? b.filter(filter) : b;
+            // The load writes every row live.
+            yield marker ? kept.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : kept;
+          }
         };
-        const ddl = renderCreateTable(this.table, plan.columns, plan.key);
+        const ddl = this.createTableSql(plan);
         if (!existing) {
           const page: Row[] = [];
           let total = 0;
@@ -442,7 +622,7 @@ export class SyncRunner {
             matching: total,
           };
         }
-        const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit, offset, include: opts.include });
+        const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit, offset, include: opts.include, ...soft });
         return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl };
       }
       const start = Number(checkpoint.version) + 1;
@@ -452,8 +632,11 @@ export class SyncRunner {
         });
       }
       const net = await this.netChanges(plan, start, end, opts.signal);
-      const policy = applyDeletePolicy(net, this.mapping.deletes);
-      const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes], limit, offset, include: opts.include });
+      const policy = applyDeletePolicy(net, this.mapping.deletes, { markerKey: marker?.rowKey });
+      const r = await previewChanges(c, {
+        table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes], limit, offset, include: opts.include,
+        ...soft, ...(marker ? { softDeletes: [policy.softDeletes] } : {}),
+      });
       return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
     });
   }
@@ -475,11 +658,21 @@ export class SyncRunner {
       const snap = await this.source.snapshot(version);
       const plan = this.planColumns(snap.schema, existing?.primaryKey, version);
       const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
+      const marker = plan.marker;
       const rows = async function* (): AsyncGenerator<Row[]> {
-        for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield filter ? b.filter(filter) : b;
+        for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) {
+          const kept = filter ? b.filter(filter) : b;
+          yield marker ? kept.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : kept;
+        }
       };
-      const r = await previewChanges(c, { table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit: opts.sampleLimit ?? 20, include: ['insert', 'update'] });
-      const count = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}`);
+      // Soft delete: the source is compared with the live target rows; rows marked deleted are expected extras.
+      const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
+      const r = await previewChanges(c, {
+        table: this.table, columns: plan.columns, key: plan.key, upserts: rows(), deletes: [], limit: opts.sampleLimit ?? 20, include: ['insert', 'update'],
+        ...(marker ? { softDelete: marker, targetLacks: lacks, liveOnly: true } : {}),
+      });
+      const live = marker && lacks.length === 0 ? ` WHERE ${isLiveSql('', marker)}` : '';
+      const count = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}${live}`);
       const targetRows = Number(count.rows[0]?.n ?? 0);
       const sourceRows = r.totals.insert + r.totals.update + r.totals.unchanged;
       const extra = targetRows - r.totals.update - r.totals.unchanged;
@@ -506,10 +699,18 @@ export class SyncRunner {
       const start = Number(checkpoint.version) + 1;
       const snap = await this.source.snapshot(end);
       const plan = this.planColumns(snap.schema, existing?.primaryKey, end);
+      if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
+        throw new SyncError('target', `${displayName(this.table)} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
+          table: displayName(this.table),
+          column: plan.marker.column,
+          hint: `A sync adds it; or add it yourself: ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(plan.marker)};`,
+        });
+      }
       const net = await this.netChanges(plan, start, end, opts.signal);
-      const policy = applyDeletePolicy(net, this.mapping.deletes);
+      const policy = applyDeletePolicy(net, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
       const result = await dryRunChanges(c, {
         table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes],
+        ...(plan.marker ? { softDelete: plan.marker, softDeletes: [policy.softDeletes] } : {}),
         checkpoint: { pipeline: this.pipeline, source: this.source.name, version: end, commitTimestamp: null },
       });
       return { fromVersion: start, toVersion: end, result };
@@ -561,7 +762,14 @@ export class SyncRunner {
         hint: `Add "key": ["<column>"] to the mapping (Postgres column names).`,
       });
     }
-    return { schema, columns, key, keySource: keySourceColumns(mapped, key) };
+    const policy = this.mapping.deletes;
+    if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(mapped, key) };
+    // Rows are keyed by Delta names: a Delta column named like the marker (excluded or
+    // renamed away, since resolveColumns refuses a data column of that name) would share
+    // its row key, so the marker then travels under a key no Delta column can have.
+    const rowKey = byName.has(policy.column) ? `\u0000soft-delete:${policy.column}` : policy.column;
+    const marker: SoftDeleteMarker = { column: policy.column, kind: policy.kind, rowKey };
+    return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(mapped, key), marker };
   }
 
   /**
@@ -717,6 +925,11 @@ export class SyncRunner {
       etaSeconds: totalRows !== null && rate > 0 ? Math.max(0, (totalRows - rowsRead) / rate) : null, totalRows, at: Date.now(),
     });
   }
+}
+
+/** The plan's data columns (without the soft-delete marker). */
+function dataColumns(plan: Plan): TargetColumn[] {
+  return plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
 }
 
 /** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
