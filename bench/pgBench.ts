@@ -2,7 +2,7 @@
  * Postgres target benchmark, the issue's comparison on one machine, one server, the same rows:
  *
  *   npx tsx bench/pgBench.ts [rows=1000000] [reps=2] [--order random|sequential] [--ddl seed|pk]
- *                            [--rbr 10000] [--regenerate]
+ *                            [--rbr 10000] [--regenerate] [--tsx]
  *
  * Source: a local Delta table (cached under bench/.data/, generated once in a child process):
  *   v0 CREATE (CDF on), v1 WRITE of `rows` customer_profiles rows (src/fixtures/customerProfiles)
@@ -38,10 +38,16 @@
  * ALL both ways) in the first repetition; the incremental run's counts are checked, and
  * in the first repetition SyncRunner.verify() compares the target with the v2 snapshot.
  * The targets are judged on the faithful configuration only: --order random --ddl seed.
- * Peak RSS is sampled per phase in this process (which runs under tsx: its loader adds
- * some 40 MB that the bundled CLI does not have).
+ * The engine runs in a worker process (this file bundled by esbuild, under plain node as
+ * the CLI ships; --tsx runs it under tsx), so the peak RSS reported for it is the engine's
+ * own and not the bench's CSV export. Each engine run also reports the time spent inside
+ * the Delta reader's iterators, which splits it into reading and the rest.
+ * On a local server a row-by-row round trip is ~0.1 ms; against a remote database (the
+ * seed's Neon) each costs a network round trip, so row-by-row is far slower there and the
+ * "x row-by-row" ratio measured here is the low end.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, fork, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,13 +55,15 @@ import type { PoolClient } from 'pg';
 import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, customerId, upgradedCustomer } from '../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../src/sync/delta/DeltaTable';
-import type { Row } from '../src/sync/delta/types';
+import type { ChangeRow, Row } from '../src/sync/delta/types';
 import { parseMapping } from '../src/sync/mapping/loadMapping';
 import { createPool } from '../src/sync/postgres/createPool';
 import { ensureStateTables } from '../src/sync/postgres/stateTables';
 import { openSource } from '../src/sync/run/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import type { RunResult } from '../src/sync/run/SyncRunner';
+import type { ChangeSource, SourceSnapshot } from '../src/sync/run/ChangeSource';
+import type { Mapping } from '../src/sync/mapping/mappingSchema';
 import { startThrowawayServer } from '../test/helpers/postgres';
 
 type Order = 'random' | 'sequential';
@@ -71,10 +79,14 @@ interface Args {
   regenerate: boolean;
   /** Child mode: write the source table there. */
   generateInto?: string;
+  /** Child mode: run the engine for the parent (the server URL, then the source table folder). */
+  engineWorker?: { url: string; source: string };
+  /** Run the engine worker under tsx instead of bundled under plain node. */
+  tsx: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { rows: 1_000_000, reps: 2, order: 'random', ddl: 'seed', rbr: 10_000, regenerate: false };
+  const args: Args = { rows: 1_000_000, reps: 2, order: 'random', ddl: 'seed', rbr: 10_000, regenerate: false, tsx: false };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -94,6 +106,8 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--rbr') args.rbr = Number(value());
     else if (a === '--regenerate') args.regenerate = true;
     else if (a === '--generate-into') args.generateInto = value();
+    else if (a === '--engine-worker') args.engineWorker = { url: value(), source: value() };
+    else if (a === '--tsx') args.tsx = true;
     else if (a.startsWith('--')) throw new Error(`Unknown argument ${a}`);
     else positional.push(a);
   }
@@ -216,34 +230,13 @@ function csvLine(r: Row): string {
 
 const rate = (rows: number, ms: number): number => (rows / ms) * 1000;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const mb = (b: number | undefined): string => `${Math.round((b ?? 0) / 2 ** 20)} MB`;
 const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-
-/** Peak RSS per phase, sampled every 20 ms (the kernel's maxRSS only gives the whole process). */
-class RssSampler {
-  readonly peaks = new Map<string, number>();
-  private phase = 'setup';
-  private readonly timer = setInterval(() => this.sample(), 20);
-  constructor() {
-    this.timer.unref();
-  }
-  sample(): void {
-    const rss = process.memoryUsage.rss();
-    if (rss > (this.peaks.get(this.phase) ?? 0)) this.peaks.set(this.phase, rss);
-  }
-  enter(phase: string): void {
-    this.sample();
-    this.phase = phase;
-    this.sample();
-  }
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
 
 function targetDdl(name: string, ddl: Ddl): string {
   return `CREATE TABLE public.${name} (
@@ -260,7 +253,7 @@ function targetDdl(name: string, ddl: Ddl): string {
 
 async function constraintsOf(c: PoolClient, table: string): Promise<string> {
   const r = await c.query<{ d: string }>(
-    `SELECT string_agg(contype || ':' || pg_get_constraintdef(oid), '; ' ORDER BY contype, conname) AS d FROM pg_constraint WHERE conrelid = $1::regclass`,
+    `SELECT string_agg(contype::text || ':' || pg_get_constraintdef(oid), '; ' ORDER BY contype, conname) AS d FROM pg_constraint WHERE conrelid = $1::regclass`,
     [table],
   );
   return r.rows[0]?.d ?? '';
@@ -279,6 +272,163 @@ async function count(c: PoolClient, sql: string): Promise<number> {
   return Number((await c.query<{ n: string }>(sql)).rows[0]?.n ?? NaN);
 }
 
+// ---------------------------------------------------------------- the engine, in its own process
+
+/** The mapping every engine run uses: the pre-created seed table, with the seed's column types. */
+function benchMapping(sourceDir: string): Mapping {
+  return parseMapping({
+    name: 'bench',
+    source: { type: 'delta', path: sourceDir },
+    target: { connection: 'bench', table: 'customer_profiles' },
+    key: ['customer_id'],
+    columns: { types: { customer_id: 'varchar(255)', email: 'varchar(255)', segment: 'varchar(100)', propensity_score: 'double precision' } },
+  });
+}
+
+type EngineOp = 'initial' | 'incremental';
+
+/**
+ * The source with a stopwatch: the time spent inside its row iterators (reading and
+ * decoding the Delta files), so a run's time splits into reading and the rest (netting,
+ * encoding, COPY and SQL). Approximate: while the reader awaits file I/O, COPY data
+ * already written may still be flowing to the server.
+ */
+class TimedSource implements ChangeSource {
+  readMs = 0;
+  constructor(private readonly inner: ChangeSource) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  latestVersion(): Promise<number> {
+    return this.inner.latestVersion();
+  }
+  async snapshot(version?: number): Promise<SourceSnapshot> {
+    const snap = await this.inner.snapshot(version);
+    return { ...snap, rows: (opts) => this.timed(snap.rows(opts)) };
+  }
+  commitTimestamp(version: number): Promise<number> {
+    return this.inner.commitTimestamp(version);
+  }
+  changes(start: number, end: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<ChangeRow[]> {
+    return this.timed(this.inner.changes(start, end, opts));
+  }
+  private async *timed<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    const it = source[Symbol.asyncIterator]();
+    for (;;) {
+      const s = performance.now();
+      const r = await it.next();
+      this.readMs += performance.now() - s;
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+}
+
+interface EngineReply {
+  op: EngineOp;
+  ms: number;
+  result: Pick<RunResult, 'rowsRead' | 'inserted' | 'updated' | 'deleted' | 'unchanged' | 'batches' | 'toVersion'>;
+  /** Of `ms`, the time inside the Delta reader's iterators. */
+  readMs: number;
+  /** The worker's peak RSS so far (kernel maxRSS), bytes. */
+  maxRss: number;
+  /** JS heap in use after a full GC once the run is over (bytes): what the run left behind. */
+  heapAfterGc: number;
+  error?: string;
+}
+
+/**
+ * Child: runs SyncRunner on request, so that its peak RSS is the engine's alone (plus
+ * Node's baseline), not the bench's CSV export and samples. The timing is taken here, so
+ * it does not include the IPC round trip.
+ */
+async function engineWorker(url: string, sourceDir: string): Promise<void> {
+  const pool = createPool(url, { max: 4 });
+  const mapping = benchMapping(sourceDir);
+  const source = new TimedSource(await openSource(mapping.source));
+  const runner = new SyncRunner(mapping, source, pool);
+  const send = (m: EngineReply | { ready: true }): void => {
+    process.send?.(m);
+  };
+  process.on('message', (m: unknown) => {
+    const op = (m as { op?: unknown }).op;
+    if (op === 'exit') {
+      void pool.end().then(() => process.exit(0));
+      return;
+    }
+    if (op !== 'initial' && op !== 'incremental') return;
+    void (async () => {
+      source.readMs = 0;
+      const s = performance.now();
+      const empty = { rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, batches: 0, toVersion: -1 };
+      try {
+        const r = await runner.run(op === 'initial' ? { mode: 'initial', toVersion: 1 } : { mode: 'incremental' });
+        const ms = Math.round(performance.now() - s);
+        const { rowsRead, inserted, updated, deleted, unchanged, batches, toVersion } = r;
+        (globalThis as { gc?: () => void }).gc?.();
+        send({ heapAfterGc: process.memoryUsage().heapUsed, op, ms, readMs: Math.round(source.readMs), result: { rowsRead, inserted, updated, deleted, unchanged, batches, toVersion }, maxRss: process.resourceUsage().maxRSS * 1024 });
+      } catch (e) {
+        send({ heapAfterGc: 0, op, ms: 0, readMs: 0, result: empty, maxRss: process.resourceUsage().maxRSS * 1024, error: e instanceof Error ? e.stack ?? e.message : String(e) });
+      }
+    })();
+  });
+  send({ ready: true });
+}
+
+/** The parent's handle on the worker. */
+class EngineWorker {
+  private pending: ((r: EngineReply) => void) | undefined;
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: unknown) => {
+      if ((m as { ready?: unknown }).ready) return;
+      const p = this.pending;
+      this.pending = undefined;
+      p?.(m as EngineReply);
+    });
+  }
+
+  static async start(args: Args, url: string, sourceDir: string): Promise<EngineWorker> {
+    const argv = ['--engine-worker', url, sourceDir];
+    const child = args.tsx ? fork(__filename, argv, { execArgv: [...process.execArgv, '--expose-gc'] }) : fork(await bundle(), argv, { execArgv: ['--expose-gc'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`engine worker exited (${String(code)}) before it was ready`)));
+    });
+    return new EngineWorker(child);
+  }
+
+  run(op: EngineOp): Promise<EngineReply> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`engine worker exited (${String(code)}) during ${op}`));
+      this.child.once('exit', onExit);
+      this.pending = (r) => {
+        this.child.off('exit', onExit);
+        if (r.error) reject(new Error(`engine ${op} failed in the worker: ${r.error}`));
+        else resolve(r);
+      };
+      this.child.send({ op });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ op: 'exit' });
+    await gone;
+  }
+}
+
+/**
+ * This file bundled for plain `node`, the way the CLI ships (tsx's loader adds ~40 MB of
+ * RSS); npm packages stay external and load from node_modules. Rebuilt every run: it is quick.
+ */
+async function bundle(): Promise<string> {
+  const esbuild = await import('esbuild');
+  const outfile = path.join(__dirname, '.data', 'pgBench.bundle.cjs');
+  await esbuild.build({ entryPoints: [__filename], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' });
+  return outfile;
+}
+
 // ---------------------------------------------------------------- the benchmark
 
 async function main(): Promise<void> {
@@ -287,12 +437,15 @@ async function main(): Promise<void> {
     await generate(args.generateInto, args.rows, args.order);
     return;
   }
+  if (args.engineWorker) {
+    await engineWorker(args.engineWorker.url, args.engineWorker.source);
+    return;
+  }
   const t0 = Date.now();
   const N = args.rows;
   const CHANGES = changesFor(N);
   const DELETES = deletesFor(N);
   const faithful = args.order === 'random' && args.ddl === 'seed';
-  const rss = new RssSampler();
   const sourceDir = ensureSourceTable(args);
 
   const server = await startThrowawayServer({ fast: false });
@@ -300,8 +453,11 @@ async function main(): Promise<void> {
   const pool = createPool(url, { max: 4 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dns-bench-'));
   fs.chmodSync(tmp, 0o755);
+  let held: PoolClient | undefined;
+  let worker: EngineWorker | undefined;
   try {
     const c = await pool.connect();
+    held = c;
     const setting = async (name: string): Promise<string> => (await c.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name] ?? '?';
     console.log(
       `PostgreSQL ${await setting('server_version')} (fsync=${await setting('fsync')}, full_page_writes=${await setting('full_page_writes')}, ` +
@@ -317,7 +473,6 @@ async function main(): Promise<void> {
     await ensureStateTables(c);
 
     // The CSV for \copy: the v1 snapshot as the reader returns it (same rows, same order). Not timed.
-    rss.enter('csv export');
     const csv = path.join(tmp, 'customers.csv');
     let t = Date.now();
     const table = await DeltaTable.open(sourceDir);
@@ -338,7 +493,6 @@ async function main(): Promise<void> {
     // The v2 changes as the seed's foreachBatch sees them (insert/update_postimage rows
     // upserted, delete rows deleted); every n-th kept as the row-by-row sample. Reading the
     // whole CDF alone is timed, to show how much of the engine's incremental time is reading.
-    rss.enter('cdf read');
     const every = Math.max(1, Math.round(CHANGES / args.rbr));
     const sampleUpserts: Row[] = [];
     const sampleDeletes: string[] = [];
@@ -361,14 +515,11 @@ async function main(): Promise<void> {
     console.log(`not timed: CSV export ${csvMs} ms (${fmt(fs.statSync(csv).size / 1e6)} MB); v2 CDF read alone ${cdfMs} ms (${fmt(cdfRows)} change rows)`);
 
     // The engine: a mapping onto the pre-created seed table (its types, so the swapped-in table is the seed's too).
-    const mapping = parseMapping({
-      name: 'bench',
-      source: { type: 'delta', path: sourceDir },
-      target: { connection: 'bench', table: 'customer_profiles' },
-      key: ['customer_id'],
-      columns: { types: { customer_id: 'varchar(255)', email: 'varchar(255)', segment: 'varchar(100)', propensity_score: 'double precision' } },
-    });
+    // The parent's runner only verifies (read-only); the timed runs happen in the worker.
+    const mapping = benchMapping(sourceDir);
     const runner = new SyncRunner(mapping, await openSource(mapping.source), pool);
+    worker = await EngineWorker.start(args, url, sourceDir);
+    const engine = worker;
     await c.query(targetDdl('customer_profiles', args.ddl));
     const expectedConstraints = await constraintsOf(c, 'customer_profiles');
 
@@ -376,10 +527,12 @@ async function main(): Promise<void> {
     const loadMs: number[] = [];
     const incMs: number[] = [];
     const incWal: number[] = [];
-    let lastInc: RunResult | undefined;
+    let lastInc: EngineReply['result'] | undefined;
+    let engineRss = 0;
+    const loadReadMs: number[] = [];
+    const incReadMs: number[] = [];
 
     const copy = async (rep: number, keep: boolean): Promise<void> => {
-      rss.enter('\\copy');
       await c.query('DROP TABLE IF EXISTS customer_profiles_copy');
       await c.query(targetDdl('customer_profiles_copy', args.ddl));
       await c.query('CHECKPOINT');
@@ -391,30 +544,27 @@ async function main(): Promise<void> {
     };
 
     const load = async (label: string): Promise<number> => {
-      rss.enter('initial load');
       await c.query('CHECKPOINT');
-      const s = Date.now();
-      const r = await runner.run({ mode: 'initial', toVersion: 1 });
-      const ms = Date.now() - s;
+      const { result: r, ms, readMs, maxRss, heapAfterGc } = await engine.run('initial');
+      loadReadMs.push(readMs);
+      engineRss = Math.max(engineRss, maxRss);
       if (r.rowsRead !== N || r.inserted !== N) throw new Error(`initial load read ${r.rowsRead} and loaded ${r.inserted} rows, expected ${N}`);
       const cons = await constraintsOf(c, 'customer_profiles');
       if (cons !== expectedConstraints) throw new Error(`after the swap the target has constraints [${cons}], expected [${expectedConstraints}]`);
-      console.log(`  ${label}: engine initial load ${ms} ms (load average ${loadAvg()})`);
-      rss.enter('other');
+      console.log(`  ${label}: engine initial load ${ms} ms (Delta reader ${readMs} ms of it; worker peak RSS so far ${mb(maxRss)}, heap after GC ${mb(heapAfterGc)}) (load average ${loadAvg()})`);
       // As autovacuum would leave a loaded table before the next sync; not timed.
       await c.query('VACUUM ANALYZE customer_profiles');
       return ms;
     };
 
     const incremental = async (rep: number, verify: boolean): Promise<void> => {
-      rss.enter('incremental');
       await c.query('CHECKPOINT');
       const lsn = await currentLsn(c);
-      const s = Date.now();
-      const r = await runner.run({ mode: 'incremental' });
-      incMs.push(Date.now() - s);
+      const { result: r, ms, readMs, maxRss, heapAfterGc } = await engine.run('incremental');
+      incReadMs.push(readMs);
+      engineRss = Math.max(engineRss, maxRss);
+      incMs.push(ms);
       incWal.push(await walMbSince(c, lsn));
-      rss.enter('other');
       if (r.updated !== CHANGES - DELETES || r.deleted !== DELETES || r.inserted !== 0 || r.toVersion !== 2) {
         throw new Error(`incremental: ${r.updated} updated, ${r.deleted} deleted, ${r.inserted} inserted up to v${r.toVersion}; expected ${CHANGES - DELETES}, ${DELETES}, 0 up to v2`);
       }
@@ -428,7 +578,7 @@ async function main(): Promise<void> {
         verified = '; verify(): target equals the v2 snapshot';
       }
       console.log(
-        `  rep ${rep + 1}: engine incremental ${incMs.at(-1)} ms, ${r.batches} batch(es), ${fmt(r.rowsRead)} change rows read, ` +
+        `  rep ${rep + 1}: engine incremental ${incMs.at(-1)} ms (Delta reader ${readMs} ms of it; worker peak RSS so far ${mb(maxRss)}, heap after GC ${mb(heapAfterGc)}), ${r.batches} batch(es), ${fmt(r.rowsRead)} change rows read, ` +
           `WAL ${fmt(incWal.at(-1) as number)} MB${verified} (load average ${loadAvg()})`,
       );
     };
@@ -469,7 +619,6 @@ async function main(): Promise<void> {
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
       throw new Error('unexpected value type');
     };
-    rss.enter('row-by-row');
     await c.query('CHECKPOINT');
     t = Date.now();
     await c.query('BEGIN');
@@ -481,7 +630,6 @@ async function main(): Promise<void> {
     const del = await c.query('DELETE FROM customer_profiles WHERE customer_id = ANY($1)', [sampleDeletes]);
     await c.query('COMMIT');
     const rbrMs = Date.now() - t;
-    rss.enter('other');
     const rbrN = sampleUpserts.length + sampleDeletes.length;
     if (upserted !== sampleUpserts.length || del.rowCount !== sampleDeletes.length) {
       throw new Error(`row-by-row: ${upserted} upserted, ${String(del.rowCount)} deleted; expected ${sampleUpserts.length} and ${sampleDeletes.length}`);
@@ -489,7 +637,7 @@ async function main(): Promise<void> {
     console.log(`  row-by-row: ${fmt(sampleUpserts.length)} upserts + ${fmt(sampleDeletes.length)} deletes in ${rbrMs} ms (load average ${loadAvg()})`);
     const size = (await c.query<{ t: string; i: string }>(`SELECT pg_size_pretty(pg_table_size('customer_profiles')) AS t, pg_size_pretty(pg_indexes_size('customer_profiles')) AS i`)).rows[0];
     c.release();
-    rss.stop();
+    held = undefined;
 
     const copyRate = rate(N, median(copyMs));
     const loadRate = rate(N, median(loadMs));
@@ -497,8 +645,8 @@ async function main(): Promise<void> {
     const rbrRate = rate(rbrN, rbrMs);
     const lines: Array<[string, number, string]> = [
       [`psql \\copy CSV -> the table (median of ${copyMs.length})`, copyRate, `${copyMs.join(' / ')} ms`],
-      [`engine initial load from Delta (median of ${loadMs.length})`, loadRate, `${loadMs.join(' / ')} ms (+ ${reloadMs} ms before row-by-row, not in the median)`],
-      [`engine incremental ${fmt(CHANGES)} changes (median of ${incMs.length})`, incRate, `${incMs.join(' / ')} ms, CDF read included`],
+      [`engine initial load from Delta (median of ${loadMs.length})`, loadRate, `${loadMs.join(' / ')} ms, Delta reader ${loadReadMs.slice(0, loadMs.length).join(' / ')} ms of it (+ ${reloadMs} ms before row-by-row, not in the median)`],
+      [`engine incremental ${fmt(CHANGES)} changes (median of ${incMs.length})`, incRate, `${incMs.join(' / ')} ms, Delta CDF reader ${incReadMs.join(' / ')} ms of it`],
       [`row-by-row ON CONFLICT, 1 txn (${fmt(rbrN)} sample)`, rbrRate, `${rbrMs} ms; ${fmt(CHANGES)} changes would take ~${Math.round(CHANGES / rbrRate)} s`],
     ];
     console.log('');
@@ -508,9 +656,14 @@ async function main(): Promise<void> {
     for (const [name, r, detail] of lines) {
       console.log(`${name.padEnd(50)} ${fmt(r).padStart(9)}  ${(r / copyRate).toFixed(2).padStart(7)}x  ${(r / rbrRate).toFixed(1).padStart(12)}x  ${detail}`);
     }
-    const mb = (b: number | undefined): string => `${Math.round((b ?? 0) / 2 ** 20)} MB`;
-    console.log(`peak RSS by phase (sampled): ${[...rss.peaks.entries()].map(([k, v]) => `${k} ${mb(v)}`).join(', ')}; process maxRSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
-    const engineRss = Math.max(rss.peaks.get('initial load') ?? 0, rss.peaks.get('incremental') ?? 0);
+    console.log(
+      `peak RSS: engine worker (${args.tsx ? 'tsx' : 'bundled, plain node'}; every initial load and incremental run) ${mb(engineRss)}; ` +
+        `bench process (CSV export, CDF sample, row-by-row) ${mb(process.resourceUsage().maxRSS * 1024)}`,
+    );
+    console.log(
+      `per repetition (each engine run against the \\copy of the same repetition): ` +
+        copyMs.map((cm, i) => `rep ${i + 1}: initial ${(cm / (loadMs[i] as number)).toFixed(2)}x, incremental ${(rate(CHANGES, incMs[i] as number) / rate(N, cm)).toFixed(2)}x`).join('; '),
+    );
     const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
     console.log(
       `targets${faithful ? '' : ' (NOT judged: not the faithful configuration)'}: initial load >= 0.7x \\copy: ${verdict(loadRate / copyRate >= 0.7)}; ` +
@@ -519,7 +672,9 @@ async function main(): Promise<void> {
     );
     console.log(`total ${Math.round((Date.now() - t0) / 1000)} s, load average now ${loadAvg()}`);
   } finally {
-    rss.stop();
+    // A client still checked out (after an error) would make pool.end() wait forever.
+    held?.release(true);
+    await worker?.stop();
     await pool.end();
     await server.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
