@@ -1,7 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { Settings } from './platform/Settings';
 import { MementoStateStore, VsCodeSecretStore } from './platform/VsCodeStores';
 import { PanelState } from './protocol/messages';
+import { DatabricksConnections } from './views/DatabricksConnections';
+import { registerDatabricksCommands } from './views/DatabricksCommands';
+import { DatabricksModel } from './views/DatabricksModel';
 import { DeltaTableInspector } from './views/DeltaTableInspector';
 import { MappingsModel } from './views/MappingsModel';
 import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
@@ -19,17 +23,19 @@ import { TargetsTreeDataProvider } from './views/TargetsTreeDataProvider';
 import { SyncEngine } from './views/SyncEngine';
 import { READONLY_SCHEME, ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { listTargetTables } from './views/targetTables';
+import { SyncError } from './sync/errors';
 import type { Logger } from './sync/run/Logger';
 
 /** Released in `deactivate`: the sandbox must close so its data directory is consistent. */
 let engine: SyncEngine | undefined;
+/** Closed in `deactivate`: one open warehouse session per Databricks connection. */
+let databricks: DatabricksConnections | undefined;
 
 /** Activation only: builds services, registers views, commands and serializers. */
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Delta Sync', { log: true });
   const settings = new Settings();
   const inspector = new DeltaTableInspector();
-  const sources = new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector));
   const targetsModel = new TargetsModel(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets));
   const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
   const logger: Logger = {
@@ -38,10 +44,31 @@ export function activate(context: vscode.ExtensionContext): void {
     warn: (m) => log.warn(m),
     error: (m) => log.error(m),
   };
+  const caFile = (): string | undefined => settings.databricksCaCertificateFile();
+  databricks = new DatabricksConnections(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets), {
+    logger,
+    extras: async () => {
+      const file = caFile();
+      if (!file) return {};
+      const pem = await readFile(file).catch((e: unknown) => {
+        throw new SyncError('usage', `Cannot read the CA certificate file ${file}: ${e instanceof Error ? e.message : String(e)}`, { setting: 'deltaSync.databricks.caCertificateFile' });
+      });
+      return { customCaCert: pem };
+    },
+  });
+  const dbx = databricks;
+  const databricksModel = new DatabricksModel(dbx);
+  const sources = new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector), databricksModel);
   const sandboxDir = (): string => settings.sandboxDirectory() ?? vscode.Uri.joinPath(context.globalStorageUri, 'sandbox').fsPath;
-  engine = new SyncEngine({ sandboxDir, lookup: (name) => targetsModel.connectionString(name).catch(() => undefined), logger });
+  engine = new SyncEngine({
+    sandboxDir,
+    lookup: (name) => targetsModel.connectionString(name).catch(() => undefined),
+    logger,
+    databricks: { lookup: dbx.lookup, openShared: (c, t) => dbx.openSharedSource(c, t) },
+  });
   const eng = engine;
-  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => eng.withRunner(m, (h) => h.runner.status()));
+  // Status of every mapping on each refresh: Databricks sources share the connection's client.
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => eng.withRunner(m, (h) => h.runner.status(), { shareSource: true }));
   const runs = new RunController();
   const listTables = async (connection: string) => {
     const t = await eng.openTarget(connection);
@@ -57,6 +84,8 @@ export function activate(context: vscode.ExtensionContext): void {
     settings,
     inspector,
     sources,
+    databricks: dbx,
+    databricksModel,
     targetsModel,
     targets: new TargetsTreeDataProvider(targetsModel, listTables),
     mappingsModel,
@@ -96,6 +125,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
     ...registerSourcesCommands(s),
+    ...registerDatabricksCommands(s),
     ...registerTargetsCommands(s),
     ...registerMappingsCommands(s),
   );
@@ -105,6 +135,8 @@ export function activate(context: vscode.ExtensionContext): void {
 /** Registrations go with context.subscriptions; the sandbox database is closed here. */
 export async function deactivate(): Promise<void> {
   const e = engine;
+  const d = databricks;
   engine = undefined;
-  await e?.dispose();
+  databricks = undefined;
+  await Promise.all([e?.dispose(), d?.dispose()]);
 }

@@ -59,6 +59,12 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
   }
 
+  /** A PEM file of extra trusted CAs for Databricks (TLS-inspecting proxies), or undefined. */
+  databricksCaCertificateFile(): string | undefined {
+    const v = this.cfg.get<unknown>('databricks.caCertificateFile');
+    return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+  }
+
   mappingsFolder(): string {
     const v = this.cfg.get<unknown>('mappingsFolder');
     return typeof v === 'string' && v !== '' ? v : '.delta-sync';

@@ -12,6 +12,7 @@ export interface ConnectionInfo {
 
 export interface GlobalStateShape {
   'deltaSync.connections': ConnectionInfo[];
+  'deltaSync.databricksConnections': DatabricksConnectionInfo[];
 }
 
 export type GlobalStateKey = keyof GlobalStateShape;
@@ -19,4 +20,25 @@ export type GlobalStateKey = keyof GlobalStateShape;
 /** SecretStorage key of a connection string; connection strings live nowhere else. */
 export function connectionSecretKey(name: string): string {
   return `deltaSync.connection/${name}`;
+}
+
+/**
+ * A saved Databricks connection: everything but the credentials, which live in
+ * SecretStorage under `databricksSecretKey(name)` only.
+ */
+export interface DatabricksConnectionInfo {
+  /** Unique, user-chosen name; a mapping's `source.connection`. */
+  name: string;
+  /** Workspace host as entered (`https://` and a port are accepted). */
+  host: string;
+  /** The SQL warehouse's HTTP path, `/sql/1.0/warehouses/<id>`. */
+  httpPath: string;
+  /** Display only; the secret holds the credentials themselves. */
+  authType: 'pat' | 'oauth-m2m';
+  addedAt: number;
+}
+
+/** SecretStorage key of a Databricks connection's credentials (JSON of its `auth`). */
+export function databricksSecretKey(name: string): string {
+  return `deltaSync.databricks/${name}`;
 }

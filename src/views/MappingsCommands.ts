@@ -3,7 +3,6 @@ import type { RunHistory } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/run/events';
-import { openSource } from '../sync/run/openSource';
 import type { PipelineStatus, RunResult } from '../sync/run/SyncRunner';
 import { registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
@@ -13,7 +12,6 @@ import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
 import type { Services } from './Services';
 import { dryRunMarkdown, historyTableMarkdown } from './runReports';
-import { closeIfClosable } from './SyncEngine';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -130,12 +128,8 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
         cancellable(token, async (signal) => {
           const report = await h.runner.preview({ limit: pageSize, offset: 0, signal });
           const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
-          const source = await openSource(mapping.source);
-          try {
-            return { report, columns: await previewColumns(mapping, source, report.toVersion, key) };
-          } finally {
-            await closeIfClosable(source);
-          }
+          // The runner's own source: a Databricks source needs the saved connection, and one connection is enough.
+          return { report, columns: await previewColumns(mapping, h.source, report.toVersion, key) };
         }),
     );
     s.log.info(`${mapping.name}: preview ${report.mode} v${report.fromVersion ?? '-'}..v${report.toVersion}: ${JSON.stringify(report.totals)}`);

@@ -1,5 +1,7 @@
 import type * as vscode from 'vscode';
 import type { Settings } from '../platform/Settings';
+import type { DatabricksConnections } from './DatabricksConnections';
+import type { DatabricksModel } from './DatabricksModel';
 import type { DeltaTableInspector } from './DeltaTableInspector';
 import type { MappingsModel } from './MappingsModel';
 import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
@@ -17,6 +19,10 @@ export interface Services {
   readonly settings: Settings;
   readonly inspector: DeltaTableInspector;
   readonly sources: SourcesTreeDataProvider;
+  /** Saved Databricks connections and their shared warehouse clients. */
+  readonly databricks: DatabricksConnections;
+  /** The Databricks rows of the Sources view. */
+  readonly databricksModel: DatabricksModel;
   readonly targetsModel: TargetsModel;
   readonly targets: TargetsTreeDataProvider;
   readonly mappingsModel: MappingsModel;

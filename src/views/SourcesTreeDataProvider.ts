@@ -2,20 +2,34 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
 import { columnSummary, tableSummary, type SourceNode, type SourcesModel } from './SourcesModel';
+import { isDatabricksNode, type DatabricksModel, type DatabricksNode } from './DatabricksModel';
+import { databricksItem } from './DatabricksTreeItems';
 
-/** The Sources view: configured Delta folders, their tables and columns. */
-export class SourcesTreeDataProvider extends NodeTreeDataProvider<SourceNode> {
-  constructor(private readonly model: SourcesModel) {
-    super((n) => model.children(n), sourceItem);
+/** A row of the Sources view: local Delta folders and tables, or Databricks objects. */
+export type SourcesTreeNode = SourceNode | DatabricksNode;
+
+/** The Sources view: configured Delta folders, their tables and columns, then Databricks connections. */
+export class SourcesTreeDataProvider extends NodeTreeDataProvider<SourcesTreeNode> {
+  constructor(
+    private readonly model: SourcesModel,
+    private readonly databricks?: DatabricksModel,
+  ) {
+    super(async (n): Promise<SourcesTreeNode[]> => {
+      if (!n) return [...(await model.children()), ...(databricks?.roots() ?? [])];
+      if (isDatabricksNode(n)) return databricks ? databricks.children(n) : [];
+      return model.children(n as SourceNode);
+    }, sourceItem);
   }
 
   override refresh(): void {
     this.model.refresh();
+    this.databricks?.refresh();
     super.refresh();
   }
 }
 
-export function sourceItem(node: SourceNode): vscode.TreeItem {
+export function sourceItem(node: SourcesTreeNode): vscode.TreeItem {
+  if (isDatabricksNode(node)) return databricksItem(node);
   switch (node.kind) {
     case 'folder': {
       const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);

@@ -10,7 +10,9 @@
 import * as fs from 'node:fs/promises';
 import type { Pool } from 'pg';
 import { SyncError } from '../sync/errors';
-import type { Mapping } from '../sync/mapping/mappingSchema';
+import type { DatabricksResolveOptions } from '../sync/databricks/resolveDatabricksConnection';
+import type { Mapping, MappingSource } from '../sync/mapping/mappingSchema';
+import type { ChangeSource } from '../sync/run/ChangeSource';
 import type { SandboxDatabase } from '../sync/postgres/PglitePool';
 import { openSandbox } from '../sync/postgres/PglitePool';
 import type { Logger } from '../sync/run/Logger';
@@ -28,6 +30,8 @@ export interface TargetHandle {
 
 export interface RunnerHandle {
   runner: SyncRunner;
+  /** The runner's source (released with the handle). */
+  source: ChangeSource;
   target: TargetHandle;
   release(): Promise<void>;
 }
@@ -39,6 +43,20 @@ export interface SyncEngineOptions {
   lookup: (name: string) => Promise<string | undefined>;
   logger: Logger;
   env?: Record<string, string | undefined>;
+  /** Databricks sources: saved connections (SecretStorage) and the per-connection shared client. */
+  databricks?: {
+    lookup?: DatabricksResolveOptions['lookup'];
+    /** A source on a connection's kept client; its close() leaves that client open. */
+    openShared?: (connection: string, table: string) => Promise<ChangeSource>;
+  };
+}
+
+export interface OpenSourceOptions {
+  /**
+   * Use the connection's shared client for a Databricks source (tree status, preview
+   * columns) instead of opening a connection of its own (runs, previews).
+   */
+  shareSource?: boolean;
 }
 
 /** Sources holding a connection (Databricks) have `close()`; local Delta sources do not. */
@@ -132,8 +150,15 @@ export class SyncEngine {
     return { pool: t.pool, label: t.label, kind: t.kind, release: () => t.close() };
   }
 
-  async openRunner(mapping: Mapping): Promise<RunnerHandle> {
-    const source = await openSource(mapping.source, { logger: this.opts.logger });
+  /** Opens a mapping's source; call `closeIfClosable` on it when done. */
+  async openSource(source: MappingSource, opts: OpenSourceOptions = {}): Promise<ChangeSource> {
+    const dbx = this.opts.databricks;
+    if (source.type === 'databricks' && opts.shareSource && dbx?.openShared) return dbx.openShared(source.connection, source.table);
+    return openSource(source, { logger: this.opts.logger, databricks: { lookup: dbx?.lookup, env: this.opts.env } });
+  }
+
+  async openRunner(mapping: Mapping, opts: OpenSourceOptions = {}): Promise<RunnerHandle> {
+    const source = await this.openSource(mapping.source, opts);
     const closeSource = (): Promise<void> => closeIfClosable(source);
     let target: TargetHandle;
     try {
@@ -144,7 +169,7 @@ export class SyncEngine {
     }
     try {
       const runner = new SyncRunner(mapping, source, target.pool, this.opts.logger);
-      return { runner, target, release: () => Promise.all([target.release(), closeSource()]).then(() => undefined) };
+      return { runner, source, target, release: () => Promise.all([target.release(), closeSource()]).then(() => undefined) };
     } catch (e) {
       await target.release();
       await closeSource();
@@ -153,8 +178,8 @@ export class SyncEngine {
   }
 
   /** Runs `fn` with a runner and always releases its target. */
-  async withRunner<T>(mapping: Mapping, fn: (h: RunnerHandle) => Promise<T>): Promise<T> {
-    const h = await this.openRunner(mapping);
+  async withRunner<T>(mapping: Mapping, fn: (h: RunnerHandle) => Promise<T>, opts: OpenSourceOptions = {}): Promise<T> {
+    const h = await this.openRunner(mapping, opts);
     try {
       return await fn(h);
     } finally {

@@ -7,6 +7,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { formatTableName, parseTableName } from '../sync/databricks/databricksTypes';
+import type { TableName } from '../sync/databricks/databricksTypes';
 import type { DeltaField } from '../sync/delta/types';
 import { SyncError } from '../sync/errors';
 import { parseMapping } from '../sync/mapping/loadMapping';
@@ -16,7 +18,7 @@ import { resolveColumns } from '../sync/mapping/resolveColumns';
 import { renderCreateTable } from '../sync/postgres/renderCreateTable';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Services } from './Services';
-import type { SourceNode } from './SourcesModel';
+import type { SourcesTreeNode } from './SourcesTreeDataProvider';
 import { slugFor } from './slugFor';
 import { SANDBOX_NAME } from './TargetsModel';
 
@@ -26,7 +28,7 @@ const title = (n: number, what: string): string => `Create Mapping (${n}/${STEPS
 /** Tables the Sources view knows (configured folders and one level below them). */
 async function knownTables(s: Services): Promise<Array<{ path: string; label: string }>> {
   const out: Array<{ path: string; label: string }> = [];
-  const visit = async (nodes: SourceNode[], depth: number): Promise<void> => {
+  const visit = async (nodes: SourcesTreeNode[], depth: number): Promise<void> => {
     for (const n of nodes) {
       if (n.kind === 'table') out.push({ path: n.path, label: n.label });
       else if (n.kind === 'folder' && depth < 2) await visit(await s.sources.getChildren(n), depth + 1);
@@ -46,30 +48,69 @@ export function targetNameFor(source: string): string {
   return IDENTIFIER_RE.test(source) ? source : slugFor(source);
 }
 
-async function pickTable(s: Services, arg: unknown): Promise<string | undefined> {
-  const node = arg as SourceNode | undefined;
-  if (node && typeof node === 'object' && node.kind === 'table') return node.path;
+/** The picked source: a local table folder, or a Databricks table on a saved connection. */
+type PickedSource = { type: 'delta'; path: string } | { type: 'databricks'; connection: string; table: TableName; fullName: string };
+
+async function pickSource(s: Services, arg: unknown): Promise<PickedSource | undefined> {
+  const node = arg as SourcesTreeNode | undefined;
+  if (node && typeof node === 'object' && node.kind === 'databricks-table') return { type: 'databricks', connection: node.connection, table: node.table, fullName: node.fullName };
+  if (node && typeof node === 'object' && node.kind === 'table') return { type: 'delta', path: node.path };
   const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
   const tables = await knownTables(s);
-  const browse = { label: '$(folder-opened) Browse…', description: 'a folder holding _delta_log', path: '' };
+  const browse = { label: '$(folder-opened) Browse…', description: 'a folder holding _delta_log', path: '', databricks: false };
+  const databricks = { label: '$(cloud) Databricks table…', description: 'catalog.schema.table on a saved Databricks connection', path: '', databricks: true };
   const pick = await vscode.window.showQuickPick(
-    [...tables.map((t) => ({ label: t.label, description: path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path), path: t.path })), browse],
+    [
+      ...tables.map((t) => ({ label: t.label, description: path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path), path: t.path, databricks: false })),
+      browse,
+      ...(s.databricks.list().length > 0 ? [databricks] : []),
+    ],
     { title: title(1, 'source Delta table'), placeHolder: 'The Delta table to sync', ignoreFocusOut: true },
   );
   if (!pick) return undefined;
-  if (pick.path) return pick.path;
+  if (pick.path) return { type: 'delta', path: pick.path };
+  if (pick.databricks) return pickDatabricksTable(s);
   const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Select Delta Table' });
-  return picked?.[0]?.fsPath;
+  const folder = picked?.[0]?.fsPath;
+  return folder === undefined ? undefined : { type: 'delta', path: folder };
+}
+
+/** Palette use: a saved connection, then the table's three-part name. */
+async function pickDatabricksTable(s: Services): Promise<PickedSource | undefined> {
+  const conn = await vscode.window.showQuickPick(
+    s.databricks.list().map((c) => ({ label: c.name, description: c.host })),
+    { title: title(1, 'Databricks connection'), ignoreFocusOut: true },
+  );
+  if (!conn) return undefined;
+  const text = await vscode.window.showInputBox({
+    title: title(1, 'Databricks table'),
+    prompt: 'catalog.schema.table (the Sources view lists them under the connection)',
+    placeHolder: 'main.sales.customers',
+    ignoreFocusOut: true,
+    validateInput: (v) => {
+      try {
+        parseTableName(v.trim());
+        return undefined;
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    },
+  });
+  if (text === undefined) return undefined;
+  const table = parseTableName(text.trim());
+  return { type: 'databricks', connection: conn.label, table, fullName: formatTableName(table) };
 }
 
 /** Runs the flow; returns the written file, or undefined when the user cancelled. */
 export async function createMappingFlow(s: Services, arg: unknown): Promise<string | undefined> {
   const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   if (!ws) throw new SyncError('usage', 'Open a folder first: mappings are files in the workspace.');
-  const table = await pickTable(s, arg);
-  if (!table) return undefined;
-  const description = await s.inspector.describe(table);
-  const fields = description.schema;
+  const picked = await pickSource(s, arg);
+  if (!picked) return undefined;
+  // A Databricks table's columns come from the warehouse (its current schema).
+  const fields = picked.type === 'delta' ? (await s.inspector.describe(picked.path)).schema : await s.databricksModel.columns(picked.connection, picked.table);
+  const sourceInput: MappingInput['source'] =
+    picked.type === 'delta' ? { type: 'delta', path: picked.path } : { type: 'databricks', connection: picked.connection, table: picked.fullName };
 
   const connections = [
     { label: SANDBOX_NAME, description: 'embedded Postgres in the extension storage' },
@@ -78,7 +119,7 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
   const connection = (await vscode.window.showQuickPick(connections, { title: title(2, 'target connection'), ignoreFocusOut: true }))?.label;
   if (!connection) return undefined;
 
-  const defaultName = slugFor(path.basename(table));
+  const defaultName = slugFor(picked.type === 'delta' ? path.basename(picked.path) : picked.table.table);
   const qualified = await vscode.window.showInputBox({
     title: title(3, 'target table'),
     prompt: 'schema.table in Postgres (created by the initial load when missing)',
@@ -122,7 +163,7 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
     };
     return {
       name: 'draft',
-      source: { type: 'delta', path: table },
+      source: sourceInput,
       target: { connection, schema, table: targetTable },
       key: keySources.map(targetNameFor),
       // Only what differs from the defaults is written.
@@ -165,9 +206,11 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
   if (name === undefined) return undefined;
 
   // Relative inside the workspace (the file is committed with the project), else absolute.
-  const insideWorkspace = !path.relative(ws, table).startsWith('..');
   const body: MappingInput = { $schema: './schema/mapping.schema.json', ...draft(), name: name.trim() };
-  body.source = { type: 'delta', path: insideWorkspace ? path.relative(dir, table) : table };
+  if (picked.type === 'delta') {
+    const insideWorkspace = !path.relative(ws, picked.path).startsWith('..');
+    body.source = { type: 'delta', path: insideWorkspace ? path.relative(dir, picked.path) : picked.path };
+  }
   const file = path.join(dir, `${name.trim()}.json`);
   const mapping = parseMapping(body, file); // the same validation the runner applies
   const columns = resolveColumns(mapping, fields);

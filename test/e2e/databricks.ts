@@ -1,0 +1,411 @@
+/**
+ * Optional end-to-end test of the Databricks sources in a real VS Code (code-server +
+ * Chromium, the same tools as test/e2e/run.ts): `npx tsx test/e2e/databricks.ts`.
+ *
+ * A local test warehouse (test/helpers/fakeWarehouse: the real Thrift protocol over
+ * HTTPS, answers from real Delta tables) stands in for Databricks; its self-signed CA is
+ * given to the extension through the deltaSync.databricks.caCertificateFile setting.
+ *
+ * Steps: Add Databricks Connection (quick inputs, the token into SecretStorage) -> the
+ * test toast -> browse connection/catalog/schema/tables with version and CDF -> Enable
+ * Change Data Feed: Cancel runs nothing, the button runs exactly the ALTER shown -> a
+ * stopped warehouse's Test Connection toast -> a wrong token's error row -> Create
+ * Mapping from the Databricks table -> Preview (initial load of every row) through the
+ * saved connection. Screenshots in .test-artifacts/e2e-databricks/.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomers } from '../../src/fixtures/customerProfiles';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { DeltaTable } from '../../src/sync/delta/DeltaTable';
+import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
+
+const ROOT = path.resolve(__dirname, '../..');
+const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-databricks');
+const timings: Array<[string, number]> = [];
+
+function log(msg: string): void {
+  process.stderr.write(`[e2e-databricks] ${msg}\n`);
+}
+
+async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+  const t = Date.now();
+  log(`${name}...`);
+  try {
+    return await fn();
+  } finally {
+    timings.push([name, Date.now() - t]);
+  }
+}
+
+function readEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) out[m[1] as string] = m[2] as string;
+  }
+  return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`code-server not healthy after ${timeoutMs} ms`);
+}
+
+async function runPaletteCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.press('Enter');
+}
+
+function paneRows(page: Page, name: string): Locator {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).locator('.monaco-list-row');
+}
+
+function rowLabelled(rows: Locator, page: Page, label: string): Locator {
+  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) });
+}
+
+async function quickInputStep(page: Page, title: string): Promise<Locator> {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  return page.locator('.quick-input-widget input').first();
+}
+
+async function clearNotifications(page: Page): Promise<void> {
+  await runPaletteCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+}
+
+async function expandPane(page: Page, name: string): Promise<void> {
+  const header = page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }).first();
+  await header.waitFor({ state: 'visible', timeout: 20_000 });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+}
+
+async function webviewFrame(page: Page, selector: string, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      try {
+        if ((await f.locator(selector).count()) > 0) return f;
+      } catch {
+        // a frame that navigated away meanwhile
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no webview shows ${selector} after ${timeoutMs} ms`);
+}
+
+async function waitForText(frame: Frame, selector: string, expected: string | RegExp, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await frame.locator(selector).first().textContent().catch(() => null)) ?? '';
+    if (typeof expected === 'string' ? last.trim() === expected : expected.test(last)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${selector}: expected ${String(expected)}, saw "${last}"`);
+}
+
+/** Expands a tree row (a click toggles; only click when collapsed). */
+async function expandRow(row: Locator): Promise<void> {
+  await row.waitFor({ timeout: 30_000 });
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+}
+
+/** Latest version and row count of a Delta table, read with the reader (not from the UI). */
+async function tableFacts(p: string): Promise<{ version: number; rows: number }> {
+  const snap = await (await DeltaTable.open(p)).snapshot();
+  let rows = 0;
+  for await (const b of snap.rows()) rows += b.length;
+  return { version: snap.version, rows };
+}
+
+async function addConnection(p: Page, name: string, host: string, httpPath: string, token: string): Promise<void> {
+  await runPaletteCommand(p, 'Delta Sync: Add Databricks Connection...');
+  const n = await quickInputStep(p, 'Add Databricks Connection (1/5)');
+  await n.fill(name);
+  await n.press('Enter');
+  const h = await quickInputStep(p, 'Add Databricks Connection (2/5)');
+  await h.fill(host);
+  await h.press('Enter');
+  const hp = await quickInputStep(p, 'Add Databricks Connection (3/5)');
+  await hp.fill(httpPath);
+  await hp.press('Enter');
+  await quickInputStep(p, 'Add Databricks Connection (4/5)');
+  await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Personal access token' }).first().click();
+  const t = await quickInputStep(p, 'Add Databricks Connection (5/5)');
+  await t.fill(token);
+  await t.press('Enter');
+}
+
+async function contextMenu(p: Page, row: Locator, item: string): Promise<void> {
+  await row.click({ button: 'right' });
+  const entry = p.locator('.context-view .action-item', { hasText: item }).first();
+  await entry.waitFor({ timeout: 15_000 });
+  // The menu ignores a click right after it opened (the right-click's own mouse-up).
+  await p.waitForTimeout(400);
+  await entry.click();
+  await p.locator('.context-view .monaco-menu').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+}
+
+async function main(): Promise<void> {
+  if (process.env.SKIP_E2E === '1') {
+    log('SKIP_E2E=1: skipped');
+    return;
+  }
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const started = Date.now();
+  const env = await step('setup (scripts/e2e-setup.sh)', () => {
+    const envFile = execFileSync('bash', [path.join(ROOT, 'scripts', 'e2e-setup.sh')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
+    return readEnvFile(envFile);
+  });
+  const node24 = env.E2E_NODE as string;
+  const entry = env.E2E_CODE_SERVER_ENTRY as string;
+  const chromiumPath = env.E2E_CHROMIUM as string;
+
+  await step('build', () => execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
+  const vsix = path.join(ARTIFACTS, 'delta-neon-sync.vsix');
+  await step('package .vsix', () =>
+    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'delta-sync-e2e-dbx-'));
+  const { customers, noCdf } = await step('write the warehouse\'s Delta tables', async () => {
+    const c = await createCustomerProfilesTable(path.join(tmp, 'tables', 'customers'), { rows: 120 });
+    const w = await DeltaTableWriter.create(path.join(tmp, 'tables', 'no_cdf'), { columns: [...CUSTOMER_PROFILE_COLUMNS], name: 'no_cdf' });
+    await w.append(generateCustomers(10));
+    return { customers: c.path, noCdf: w.path };
+  });
+  const warehouse = await step('start the test warehouse', () => FakeWarehouse.start({ catalogs: { main: { sales: { customers, no_cdf: noCdf } } } }));
+  const caFile = path.join(tmp, 'warehouse-ca.pem');
+  fs.writeFileSync(caFile, warehouse.caCert);
+
+  const userDataDir = path.join(tmp, 'user-data');
+  const extensionsDir = path.join(tmp, 'extensions');
+  const workspace = path.join(tmp, 'workspace');
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), '{}\n');
+  fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+  fs.writeFileSync(
+    path.join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'security.workspace.trust.enabled': false,
+      'chat.disableAIFeatures': true,
+      'window.commandCenter': false,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    }),
+  );
+  // A machine-scoped setting: code-server's extension host is remote, so it reads the Machine settings file.
+  fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify({ 'deltaSync.databricks.caCertificateFile': caFile }));
+  const cfg = path.join(tmp, 'code-server.yaml');
+  fs.writeFileSync(cfg, 'auth: none\ncert: false\ndisable-telemetry: true\ndisable-update-check: true\n');
+  const baseArgs = [entry, '--config', cfg, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+  await step('install .vsix', () => execFileSync(node24, [...baseArgs, '--install-extension', vsix], { stdio: ['ignore', 'ignore', 'inherit'] }));
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serverLog = fs.openSync(path.join(ARTIFACTS, 'code-server.log'), 'w');
+  const server = spawn(node24, [...baseArgs, '--bind-addr', `127.0.0.1:${port}`, '--disable-workspace-trust', '--disable-getting-started-override', workspace], {
+    detached: true,
+    stdio: ['ignore', serverLog, serverLog],
+  });
+  let context: BrowserContext | undefined;
+  let page: Page | undefined;
+  try {
+    await step('start code-server', () => waitForHealth(`${base}/healthz`, server, 30_000));
+    context = await step('launch chromium', () =>
+      chromium.launchPersistentContext(path.join(tmp, 'chromium'), {
+        executablePath: chromiumPath,
+        headless: true,
+        viewport: { width: 1400, height: 900 },
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      }),
+    );
+    page = context.pages()[0] ?? (await context.newPage());
+    const p = page;
+
+    await step('load workbench and open the Delta Sync container', async () => {
+      await p.goto(`${base}/?folder=${encodeURIComponent(workspace)}`);
+      await p.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+      const item = p.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
+      await item.waitFor({ state: 'visible', timeout: 30_000 });
+      await item.click();
+      const box = await p.locator('.part.sidebar').boundingBox();
+      if (box) {
+        await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
+        await p.mouse.down();
+        await p.mouse.move(box.x + box.width + 220, box.y + box.height / 2, { steps: 5 });
+        await p.mouse.up();
+      }
+      await expandPane(p, 'Sources');
+    });
+
+    const host = `https://${warehouse.host}:${warehouse.serverPort}`;
+    await step('Add Databricks Connection: quick inputs, then the connection test toast', async () => {
+      await addConnection(p, 'dbx-e2e', host, warehouse.httpPath, warehouse.token);
+      await p.locator('.notification-toast', { hasText: 'Connected to 127.0.0.1 as "dbx-e2e"' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '01-added-connection.png') });
+      await clearNotifications(p);
+    });
+
+    const sources = paneRows(p, 'Sources');
+    const c = await tableFacts(customers);
+    const n = await tableFacts(noCdf);
+    await step('browse: connection -> catalog -> schema -> tables with version and CDF', async () => {
+      await expandRow(rowLabelled(sources, p, 'dbx-e2e').first());
+      await expandRow(rowLabelled(sources, p, 'main').first());
+      await expandRow(rowLabelled(sources, p, 'sales').first());
+      await rowLabelled(sources, p, 'customers').filter({ hasText: `v${c.version} · CDF on` }).first().waitFor({ timeout: 30_000 });
+      await rowLabelled(sources, p, 'no_cdf').filter({ hasText: `v${n.version} · CDF off` }).first().waitFor({ timeout: 30_000 });
+      await expandRow(rowLabelled(sources, p, 'customers').first());
+      await rowLabelled(sources, p, 'customer_id').first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
+      await rowLabelled(sources, p, 'customers').first().click(); // collapse the columns again
+    });
+
+    await step('Enable Change Data Feed: the modal shows the ALTER; Cancel runs nothing; the button runs it', async () => {
+      const row = rowLabelled(sources, p, 'no_cdf').first();
+      await contextMenu(p, row, 'Enable Change Data Feed');
+      const dialog = p.locator('.monaco-dialog-box').first();
+      await dialog.waitFor({ timeout: 15_000 });
+      const text = (await dialog.textContent()) ?? '';
+      const statement = 'ALTER TABLE `main`.`sales`.`no_cdf` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)';
+      if (!text.includes(statement)) throw new Error(`the dialog does not show the statement: ${text}`);
+      await p.screenshot({ path: path.join(ARTIFACTS, '03-enable-cdf-confirm.png') });
+      await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 1000));
+      if (warehouse.statements.some((s) => s.startsWith('ALTER'))) throw new Error('Cancel still sent an ALTER TABLE');
+      await contextMenu(p, row, 'Enable Change Data Feed');
+      await p.locator('.monaco-dialog-box .monaco-button', { hasText: 'Run ALTER TABLE' }).first().click();
+      await rowLabelled(sources, p, 'no_cdf').filter({ hasText: 'CDF on' }).first().waitFor({ timeout: 30_000 });
+      if (!warehouse.statements.includes(statement)) throw new Error(`the warehouse did not receive: ${statement}`);
+      await p.screenshot({ path: path.join(ARTIFACTS, '04-cdf-enabled.png') });
+      await clearNotifications(p);
+    });
+
+    await step('Test Connection on a stopped warehouse says it is stopped or starting', async () => {
+      warehouse.mode = 'stopped';
+      try {
+        await contextMenu(p, rowLabelled(sources, p, 'dbx-e2e').first(), 'Test Databricks Connection');
+        await p.locator('.notification-toast', { hasText: 'stopped or still starting' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '05-test-stopped.png') });
+      } finally {
+        warehouse.mode = 'running';
+      }
+      await clearNotifications(p);
+    });
+
+    await step('a wrong token: the test toast and an error row under the connection', async () => {
+      await addConnection(p, 'dbx-wrong-token', host, warehouse.httpPath, 'dapi-not-the-token');
+      await p.locator('.notification-toast', { hasText: 'HTTP 403' }).first().waitFor({ timeout: 60_000 });
+      await expandRow(rowLabelled(sources, p, 'dbx-wrong-token').first());
+      await sources.filter({ hasText: 'Databricks refused access (HTTP 403)' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '06-wrong-token.png') });
+      await clearNotifications(p);
+    });
+
+    await step('Create Mapping from the Databricks table writes a databricks source', async () => {
+      await contextMenu(p, rowLabelled(sources, p, 'customers').first(), 'Create Mapping');
+      await quickInputStep(p, 'Create Mapping (2/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'sandbox' }).first().click();
+      const table = await quickInputStep(p, 'Create Mapping (3/7)');
+      await table.fill('public.dbx_customers');
+      await table.press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (5/7)')).press('Enter');
+      await quickInputStep(p, 'Create Mapping (6/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
+      const name = await quickInputStep(p, 'Create Mapping (7/7)');
+      await name.fill('dbx-customers');
+      await name.press('Enter');
+      const file = path.join(workspace, '.delta-sync', 'dbx-customers.json');
+      const deadline = Date.now() + 30_000;
+      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { source?: { type?: string; connection?: string; table?: string }; key?: string[] };
+      if (written.source?.type !== 'databricks' || written.source.connection !== 'dbx-e2e' || written.source.table !== 'main.sales.customers' || written.key?.join() !== 'customer_id') {
+        throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
+      }
+      await expandPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'dbx-customers').filter({ hasText: 'not loaded yet' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '07-databricks-mapping.png') });
+      await runPaletteCommand(p, 'View: Close All Editors');
+    });
+
+    await step('Preview the Databricks mapping: an initial load of every row, through the saved connection', async () => {
+      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^dbx-customers$/ }) }).first();
+      await pick.waitFor({ timeout: 15_000 }).then(() => pick.click()).catch(() => undefined); // one mapping: no pick
+      const frame = await webviewFrame(p, '[data-testid="count-insert"]', 180_000);
+      await waitForText(frame, '[data-testid="count-insert"]', c.rows.toLocaleString('en-US'));
+      await waitForText(frame, '[data-testid="preview-mode"]', new RegExp(`initial load of snapshot v${c.version}`));
+      await p.screenshot({ path: path.join(ARTIFACTS, '08-databricks-preview.png') });
+    });
+  } catch (e) {
+    if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
+    throw e;
+  } finally {
+    await context?.close().catch(() => undefined);
+    try {
+      if (server.pid) process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    fs.closeSync(serverLog);
+    await warehouse.stop();
+    if (!process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+    timings.push(['total', Date.now() - started]);
+    log(`timings:\n${timings.map(([name, ms]) => `${name.padEnd(70)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+  }
+}
+
+main().then(
+  () => {
+    log(`PASS (screenshots in ${path.relative(ROOT, ARTIFACTS)})`);
+    process.exit(0);
+  },
+  (e: unknown) => {
+    log(`FAIL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);
