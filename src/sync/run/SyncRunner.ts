@@ -406,7 +406,11 @@ export class SyncRunner {
     const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
     const self = this;
     async function* rows(): AsyncGenerator<Row[]> {
-      for await (const batch of snap.rows({ batchSize: Math.min(self.mapping.batch.maxRows, 10_000), signal: opts.signal })) {
+      // Small batches: a batch's row objects live until COPY has encoded them, across
+      // socket waits; with 10 000 rows they outlived the young generation and were promoted,
+      // growing the old generation with garbage (peak RSS of a 1M-row load 313-327 MB vs
+      // 272-293 MB with 1 000, at the same speed; measured in a plain-node esbuild bundle).
+      for await (const batch of snap.rows({ batchSize: Math.min(self.mapping.batch.maxRows, 1_000), signal: opts.signal })) {
         throwIfAborted(opts.signal);
         const kept = filter ? batch.filter(filter) : batch;
         rowsRead += batch.length;
