@@ -1,4 +1,5 @@
 import type { DeltaType, DeltaValue, Row } from '../delta/types';
+import { civilFromDays } from '../delta/values';
 import { SyncError } from '../errors';
 import type { TargetColumn } from './renderCreateTable';
 
@@ -66,22 +67,9 @@ function timeOfDay(usOfDay: number): string {
   return frac === 0 ? hms : `${hms}.${String(frac + 1_000_000).slice(1)}`;
 }
 
-/** Civil (proleptic Gregorian, astronomical year) date from days since 1970-01-01. */
-function civilFromDays(days: number): { y: number; m: number; d: number } {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return { y: yoe + era * 400 + (m <= 2 ? 1 : 0), m, d };
-}
-
 /** Postgres style: year 0 (astronomical) is 1 BC; years > 9999 are written in full. */
 function formatCivil(days: number): { text: string; bc: boolean } {
-  const { y, m, d } = civilFromDays(days);
+  const { year: y, month: m, day: d } = civilFromDays(days);
   const bc = y <= 0;
   const year = bc ? 1 - y : y;
   return { text: `${pad(year, 4)}-${pad(m, 2)}-${pad(d, 2)}`, bc };
@@ -136,7 +124,7 @@ export function formatTimestamp(us: bigint | number, withZone: boolean, column?:
   }
   const time = timeOfDay(usOfDay);
   if (iso) {
-    const { y, m, d } = civilFromDays(days);
+    const { year: y, month: m, day: d } = civilFromDays(days);
     const year = y >= 0 && y <= 9999 ? pad(y, 4) : (y < 0 ? '-' : '+') + pad(Math.abs(y), 6);
     return `${year}-${pad(m, 2)}-${pad(d, 2)}T${time}${withZone ? 'Z' : ''}`;
   }
@@ -219,7 +207,7 @@ export function toExactJson(v: DeltaValue, type: DeltaType, column?: string): st
 
 function formatIsoDate(days: number, column?: string): string {
   formatDate(days, column); // range check
-  const { y, m, d } = civilFromDays(days);
+  const { year: y, month: m, day: d } = civilFromDays(days);
   const year = y >= 0 && y <= 9999 ? pad(y, 4) : (y < 0 ? '-' : '+') + pad(Math.abs(y), 6);
   return `${year}-${pad(m, 2)}-${pad(d, 2)}`;
 }
