@@ -16,12 +16,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
+import { clearNotifications, expandPane, freePort, paneRows, quickInputStep, readEnvFile, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e');
@@ -39,42 +39,6 @@ async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
   } finally {
     timings.push([name, Date.now() - t]);
   }
-}
-
-function readEnvFile(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) out[m[1] as string] = m[2] as string;
-  }
-  return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`code-server not healthy after ${timeoutMs} ms`);
 }
 
 /** Files the .vsix may contain (paths as `vsce ls` prints them). */
@@ -146,34 +110,6 @@ function writeUserSettings(userDataDir: string): void {
   );
 }
 
-async function runPaletteCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.press('Enter');
-}
-
-/** Expands a view pane by its title unless it is expanded. */
-async function expandPane(page: Page, name: string): Promise<void> {
-  const header = page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }).first();
-  await header.waitFor({ state: 'visible', timeout: 20_000 });
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-}
-
-/** Rows of a view pane (the pane body follows its header). */
-function paneRows(page: Page, name: string): Locator {
-  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).locator('.monaco-list-row');
-}
-
-/** The row whose label is exactly `label` (descriptions are matched separately). */
-function rowLabelled(rows: Locator, page: Page, label: string): Locator {
-  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) });
-}
-
 
 /** Rows of the Delta table's latest snapshot, counted by reading it (not from the UI). */
 async function deltaRowCount(tablePath: string): Promise<number> {
@@ -186,49 +122,6 @@ async function deltaRowCount(tablePath: string): Promise<number> {
 /** "1,059" as the views format counts. */
 function grouped(n: number): string {
   return n.toLocaleString('en-US');
-}
-
-/**
- * The webview frame that shows `selector` (webviews are nested iframes; several panels
- * may exist). Polls every frame of the page until one matches.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs = 60_000): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      try {
-        if ((await f.locator(selector).count()) > 0) return f;
-      } catch {
-        // a frame that navigated away meanwhile
-      }
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no webview shows ${selector} after ${timeoutMs} ms`);
-}
-
-/** Waits until a webview element's text matches. */
-async function waitForText(frame: Frame, selector: string, expected: string | RegExp, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = (await frame.locator(selector).first().textContent().catch(() => null)) ?? '';
-    if (typeof expected === 'string' ? last.trim() === expected : expected.test(last)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${selector}: expected ${String(expected)}, saw "${last}"`);
-}
-
-/** Waits for the quick input to show a step whose title contains `title`. */
-async function quickInputStep(page: Page, title: string): Promise<Locator> {
-  await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).first().waitFor({ state: 'visible', timeout: 30_000 });
-  return page.locator('.quick-input-widget input').first();
-}
-
-/** Closes every notification toast so later waits see only new ones. */
-async function clearNotifications(page: Page): Promise<void> {
-  await runPaletteCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
 }
 
 /** Opens the Delta Sync container (e.g. after an editor took the focus) and expands a pane. */

@@ -1,0 +1,116 @@
+/**
+ * Shared steps for the end-to-end tests that drive the extension in code-server through
+ * Chromium (test/e2e/run.ts, test/e2e/databricks.ts): tool discovery, server start-up
+ * and the workbench interactions (palette, panes, tree rows, quick inputs, webviews).
+ */
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { Frame, Locator, Page } from 'playwright-core';
+
+export function readEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) out[m[1] as string] = m[2] as string;
+  }
+  return out;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`code-server not healthy after ${timeoutMs} ms`);
+}
+
+export async function runPaletteCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.press('Enter');
+}
+
+/** Expands a view pane by its title unless it is expanded. */
+export async function expandPane(page: Page, name: string): Promise<void> {
+  const header = page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }).first();
+  await header.waitFor({ state: 'visible', timeout: 20_000 });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+}
+
+/** Rows of a view pane (the pane body follows its header). */
+export function paneRows(page: Page, name: string): Locator {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).locator('.monaco-list-row');
+}
+
+/** The row whose label is exactly `label` (descriptions are matched separately). */
+export function rowLabelled(rows: Locator, page: Page, label: string): Locator {
+  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) });
+}
+
+/**
+ * The webview frame that shows `selector` (webviews are nested iframes; several panels
+ * may exist). Polls every frame of the page until one matches.
+ */
+export async function webviewFrame(page: Page, selector: string, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      try {
+        if ((await f.locator(selector).count()) > 0) return f;
+      } catch {
+        // a frame that navigated away meanwhile
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no webview shows ${selector} after ${timeoutMs} ms`);
+}
+
+/** Waits until a webview element's text matches. */
+export async function waitForText(frame: Frame, selector: string, expected: string | RegExp, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await frame.locator(selector).first().textContent().catch(() => null)) ?? '';
+    if (typeof expected === 'string' ? last.trim() === expected : expected.test(last)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${selector}: expected ${String(expected)}, saw "${last}"`);
+}
+
+/** Waits for the quick input to show a step whose title contains `title`. */
+export async function quickInputStep(page: Page, title: string): Promise<Locator> {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  return page.locator('.quick-input-widget input').first();
+}
+
+/** Closes every notification toast so later waits see only new ones. */
+export async function clearNotifications(page: Page): Promise<void> {
+  await runPaletteCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+}
