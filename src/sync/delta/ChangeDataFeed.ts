@@ -6,7 +6,7 @@ import { dvUniqueId, readCommit, replayTo } from './DeltaLog';
 import type { LogListing } from './DeltaLog';
 import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, isCdfEnabled, partitionFiller, splitFields } from './DeltaSnapshot';
 import type { ReadOptions } from './DeltaSnapshot';
-import { readParquetRows } from './parquetFile';
+import { readParquetRows, readTaggedParquetRows } from './parquetFile';
 import { assertReadable } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
 import type { ColumnMappingMode } from './schema';
@@ -236,18 +236,37 @@ function difference(a: RowIndexSet | undefined, b: RowIndexSet | undefined): ((i
 }
 
 const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_preimage', 'update_postimage']);
-const CHANGE_TYPE_FIELD = { name: '_change_type', type: { kind: 'primitive' as const, name: 'string' as const } };
+const CHANGE_TYPE_COLUMN = '_change_type';
+const PREIMAGE_TAGS: ReadonlySet<string> = new Set(['update_preimage']);
+
+/** Options of a CDF read. */
+export interface ChangeReadOptions extends ReadOptions {
+  /**
+   * When given, every update_preimage row carries in `values` only these columns (Delta /
+   * source names; names not in the schema at the range's end are ignored), in schema order;
+   * rows of every other change type are unchanged. The values of the other columns of a
+   * preimage are never converted, which is what makes a sync's read cheaper: a sync only
+   * needs a preimage's key. Without it, preimages carry every column like the other rows.
+   */
+  preimageColumns?: readonly string[];
+}
 
 /**
  * Streams the CDF of a validated range in commit-version order, in batches of at most
- * `batchSize` rows (batches may span versions; each row carries its version).
+ * `batchSize` rows (batches may span versions; each row carries its version). Every row's
+ * `values` holds the schema's columns in schema order, except slim preimages (see
+ * ChangeReadOptions.preimageColumns).
  */
-export async function* streamChanges(listing: LogListing, range: ValidatedCdfRange, opts: ReadOptions = {}): AsyncGenerator<ChangeRow[]> {
+export async function* streamChanges(listing: LogListing, range: ValidatedCdfRange, opts: ChangeReadOptions = {}): AsyncGenerator<ChangeRow[]> {
   const table = listing.tableRoot;
   const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_SIZE);
   const { schema, columnMappingMode } = range;
   const { data, partition } = splitFields(schema, range.metadata.partitionColumns);
-  const names = schema.map((f) => f.name);
+  const slimWanted = opts.preimageColumns ? new Set(opts.preimageColumns) : undefined;
+  const slimNames = slimWanted ? schema.filter((f) => slimWanted.has(f.name)).map((f) => f.name) : [];
+  const partitionNames = new Set(partition.map((f) => f.name));
+  // A slim row from the reader lacks only partition columns; when none is wanted it is complete.
+  const slimNeedsPartition = slimNames.some((n) => partitionNames.has(n));
   const batcher = new Batcher<ChangeRow>(batchSize);
   for (let v = range.start; v <= range.end; v++) {
     checkAborted(opts.signal, table);
@@ -255,44 +274,46 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
     const reads = await planCommit(listing, commit, partition.length > 0);
     for (const fr of reads) {
       checkAborted(opts.signal, table);
+      // Defined only for a partitioned table. Rows from the reader hold the data columns in
+      // schema order and nothing else (the _change_type comes separately as a tag), so on an
+      // unpartitioned table they are used as the change rows' values without a copy, and on
+      // a partitioned one the filler's object is the only copy.
       const fill = partitionFiller(schema, partition, fr.partitionValues);
       const filePath = resolveActionPath(table, fr.path, table);
-      // Without partition columns or a _change_type column, the reader's rows already hold
-      // exactly the schema's columns in schema order: use them as they are (one object per
-      // change row fewer to allocate and collect).
-      const reuseRows = !fill && fr.changeType !== 'from-column' && partition.length === 0;
-      for await (const rows of readParquetRows(filePath, {
-        fields: data,
-        columnMappingMode,
-        extraColumns: fr.changeType === 'from-column' ? [CHANGE_TYPE_FIELD] : undefined,
-        batchSize,
-        keepRow: fr.keepRow,
-        signal: opts.signal,
-        table,
-        version: v,
-      })) {
+      const readOpts = { fields: data, columnMappingMode, batchSize, keepRow: fr.keepRow, signal: opts.signal, table, version: v };
+      if (fr.changeType !== 'from-column') {
+        const changeType = fr.changeType;
+        for await (const rows of readParquetRows(filePath, readOpts)) {
+          const out: ChangeRow[] = new Array<ChangeRow>(rows.length);
+          for (let i = 0; i < rows.length; i++) {
+            out[i] = { changeType, commitVersion: v, commitTimestamp: commit.timestamp, values: fill ? fill(rows[i]) : rows[i] };
+          }
+          for (const b of batcher.push(out)) yield b;
+        }
+        continue;
+      }
+      // Partition values of this file, for slim rows that want a partition column.
+      const partitionRow = fill && slimNeedsPartition ? fill({}) : undefined;
+      const tagOpts = { column: CHANGE_TYPE_COLUMN, slimTags: slimWanted ? PREIMAGE_TAGS : undefined, slimFields: slimNames };
+      for await (const { rows, tags } of readTaggedParquetRows(filePath, readOpts, tagOpts)) {
         const out: ChangeRow[] = new Array<ChangeRow>(rows.length);
         for (let i = 0; i < rows.length; i++) {
-          const raw = rows[i];
-          let changeType: ChangeType;
-          if (fr.changeType === 'from-column') {
-            const ct = raw._change_type;
-            if (typeof ct !== 'string' || !CHANGE_TYPES.has(ct)) {
-              throw new SyncError('delta-file', `Change data file ${filePath} (version ${v}) has an invalid _change_type ${JSON.stringify(String(ct))}.`, {
-                table,
-                version: v,
-              });
-            }
-            changeType = ct as ChangeType;
-          } else changeType = fr.changeType;
-          let values: Row;
-          if (reuseRows) {
-            values = raw;
-          } else {
-            const full = fill ? fill(raw) : raw;
-            values = {};
-            for (const n of names) values[n] = n in full ? full[n] : null;
+          const ct = tags[i];
+          if (ct === null || !CHANGE_TYPES.has(ct)) {
+            throw new SyncError('delta-file', `Change data file ${filePath} (version ${v}) has an invalid _change_type ${JSON.stringify(String(ct))}.`, {
+              table,
+              version: v,
+            });
           }
+          const changeType = ct as ChangeType;
+          const raw = rows[i];
+          let values: Row;
+          if (slimWanted && changeType === 'update_preimage') {
+            if (partitionRow) {
+              values = {};
+              for (const n of slimNames) values[n] = partitionNames.has(n) ? partitionRow[n] : raw[n];
+            } else values = raw;
+          } else values = fill ? fill(raw) : raw;
           out[i] = { changeType, commitVersion: v, commitTimestamp: commit.timestamp, values };
         }
         for (const b of batcher.push(out)) yield b;

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { SyncError } from '../errors';
 import { streamChanges, validateCdfRange } from './ChangeDataFeed';
+import type { ChangeReadOptions } from './ChangeDataFeed';
 import { listLog, oldestReconstructableVersion, readCommit, replayTo, versionTimestamp } from './DeltaLog';
 import type { LogListing } from './DeltaLog';
 import { DeltaSnapshot } from './DeltaSnapshot';
@@ -12,6 +13,7 @@ import type { ChangeRow } from './types';
 
 export { DeltaSnapshot } from './DeltaSnapshot';
 export type { ReadOptions } from './DeltaSnapshot';
+export type { ChangeReadOptions } from './ChangeDataFeed';
 
 /**
  * Which version to read. Neither field = latest. `timestamp` = the latest version committed
@@ -156,9 +158,10 @@ export class DeltaTable {
   /**
    * Streams the CDF in commit-version order, batches of <= batchSize rows. All range
    * errors (see resolveCdfRange), and files of the range that are gone (VACUUM) ->
-   * 'cdf-range' naming the file, are thrown before the first batch.
+   * 'cdf-range' naming the file, are thrown before the first batch. With
+   * `opts.preimageColumns`, update_preimage rows carry only those columns (ChangeReadOptions).
    */
-  async *changes(range: CdfRange, opts: ReadOptions = {}): AsyncGenerator<ChangeRow[]> {
+  async *changes(range: CdfRange, opts: ChangeReadOptions = {}): AsyncGenerator<ChangeRow[]> {
     const listing = await listLog(this.path);
     const { start, end } = await this.rangeVersions(listing, range);
     const validated = await validateCdfRange(listing, start, end, true);

@@ -30,7 +30,7 @@ export interface ParquetReadOptions {
   /** Logical data fields to produce (NOT partition columns: the caller adds those). Looked up in the file by physicalName (mode 'name'), by field_id falling back to physicalName (mode 'id'), or by name (mode 'none'); nested struct fields recursively. A field absent from the file (added later by schema evolution) reads as null. */
   fields: DeltaField[];
   columnMappingMode: ColumnMappingMode;
-  /** Extra columns read by their exact parquet name, e.g. `_change_type` (string) in cdc files. */
+  /** Extra columns read by their exact parquet name and put into each row under that name. */
   extraColumns?: Array<{ name: string; type: DeltaType }>;
   /** Rows per yielded batch (default 10_000). Memory is bounded by one row group plus one batch. */
   batchSize?: number;
@@ -40,6 +40,34 @@ export interface ParquetReadOptions {
   /** For error messages: table path and version that referenced the file. */
   table?: string;
   version?: number;
+}
+
+/**
+ * A per-row tag read before the row is built (see readTaggedParquetRows), e.g. `_change_type`
+ * in cdc files. The tag decides which fields the row carries, so the values of the fields a
+ * row does not need are never converted and never stored.
+ */
+export interface RowTagOptions {
+  /**
+   * Exact parquet name of a string column at the top level. Its value is not put into the
+   * rows; it is handed back in the batch's `tags`. A column absent from the file tags every
+   * row null. A non-string column is a 'delta-file' SyncError.
+   */
+  column: string;
+  /** Rows whose tag is in this set are slim: they carry only `slimFields`. */
+  slimTags?: ReadonlySet<string>;
+  /**
+   * Logical names of fields of `ParquetReadOptions.fields` that slim rows carry, in the
+   * order of `fields`. Names that are not among `fields` are ignored. Default: none.
+   */
+  slimFields?: readonly string[];
+}
+
+/** One batch of readTaggedParquetRows: `tags[i]` is the tag of `rows[i]`. */
+export interface TaggedRows {
+  rows: Row[];
+  /** Decoded tag values (null for a null value or a tag column missing from the file). */
+  tags: Array<string | null>;
 }
 
 type Hyparquet = typeof HyparquetModule;
@@ -121,6 +149,22 @@ const WINDOW_ROWS = 65_536;
  * leaks no file handle.
  */
 export async function* readParquetRows(filePath: string, opts: ParquetReadOptions): AsyncGenerator<Row[]> {
+  for await (const batch of readBatches(filePath, opts, undefined)) yield batch.rows;
+}
+
+/**
+ * Like readParquetRows, plus a tag per row read from `tag.column` before the row is built
+ * (RowTagOptions). Rows hold the requested fields (and extraColumns) but never the tag
+ * column; a slim row (tag in `slimTags`) holds only the `slimFields`, and the other
+ * columns' values of that row are not converted. Every column is still decoded: parquet
+ * pages are decoded whole, so only the per-row work can be skipped. `keepRow` and batching
+ * behave as in readParquetRows; `tags` is parallel to `rows`.
+ */
+export async function* readTaggedParquetRows(filePath: string, opts: ParquetReadOptions, tag: RowTagOptions): AsyncGenerator<TaggedRows> {
+  yield* readBatches(filePath, opts, tag);
+}
+
+async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: RowTagOptions | undefined): AsyncGenerator<TaggedRows> {
   const { hp, compressors } = await loadModules();
   const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version };
   const size = await fileSize(filePath, opts);
@@ -145,17 +189,25 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
         : { name: extra.name, convert: () => null },
     );
   }
-  const columns = [...new Set(outputs.flatMap((o) => (o.source === undefined ? [] : [o.source])))];
+  const tagNode = tag ? root.children.find((c) => c.element.name === tag.column) : undefined;
+  const tagConvert = tagNode ? compileTag(tagNode, ctx) : undefined;
+  const columns = [...new Set([...outputs.flatMap((o) => (o.source === undefined ? [] : [o.source])), ...(tagNode ? [tagNode.element.name] : [])])];
   const columnIndex = new Map(columns.map((c, i) => [c, i]));
   const sourceIndex = outputs.map((o) => (o.source === undefined ? -1 : (columnIndex.get(o.source) ?? -1)));
+  const tagIndex = tagNode ? (columnIndex.get(tagNode.element.name) ?? -1) : -1;
   const names = outputs.map((o) => o.name);
   const converters = outputs.map((o) => o.convert);
+  // Outputs of slim rows: positions into `outputs`, in the order of `fields`.
+  const slimNames = new Set(tag?.slimFields ?? []);
+  const slimOutputs = opts.fields.flatMap((f, k) => (slimNames.has(f.name) ? [k] : []));
+  const slimTags = tag?.slimTags && tag.slimTags.size > 0 ? tag.slimTags : undefined;
   const readMeta: FileMetaData = { ...metadata, schema: metadata.schema.map(stripLossyAnnotations) };
 
   const batchSize = Math.max(1, opts.batchSize ?? 10_000);
   const windowRows = Math.max(batchSize, WINDOW_ROWS);
   const keepRow = opts.keepRow;
-  let batch: Row[] = [];
+  let rows: Row[] = [];
+  let tags: Array<string | null> = [];
   let groupStart = 0;
   for (const group of metadata.row_groups) {
     const groupRows = Number(group.num_rows);
@@ -169,28 +221,63 @@ export async function* readParquetRows(filePath: string, opts: ParquetReadOption
       const to = Math.min(from + step, start + groupRows);
       checkAborted(opts.signal, ctx);
       const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, columns, from, to, windowed, ctx) : [];
-      const values = new Array<unknown>(columns.length);
+      const tagCursor = tagIndex >= 0 ? cursors[tagIndex] : undefined;
       for (let r = from; r < to; r++) {
         if (keepRow && !keepRow(r)) continue;
-        for (let c = 0; c < cursors.length; c++) values[c] = cursors[c].at(r);
-        const row: Row = {};
-        for (let k = 0; k < names.length; k++) {
-          const src = sourceIndex[k];
-          row[names[k]] = src < 0 ? null : converters[k](values[src]);
+        let rowTag: string | null = null;
+        if (tag) {
+          rowTag = tagCursor && tagConvert ? tagConvert(tagCursor.at(r)) : null;
+          tags.push(rowTag);
         }
-        batch.push(row);
-        if (batch.length >= batchSize) {
+        const row: Row = {};
+        if (slimTags && rowTag !== null && slimTags.has(rowTag)) {
+          for (let j = 0; j < slimOutputs.length; j++) {
+            const k = slimOutputs[j];
+            const src = sourceIndex[k];
+            row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+          }
+        } else {
+          for (let k = 0; k < names.length; k++) {
+            const src = sourceIndex[k];
+            row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+          }
+        }
+        rows.push(row);
+        if (rows.length >= batchSize) {
           checkAborted(opts.signal, ctx);
-          yield batch;
-          batch = [];
+          yield { rows, tags };
+          rows = [];
+          tags = [];
         }
       }
     }
   }
-  if (batch.length > 0) {
+  if (rows.length > 0) {
     checkAborted(opts.signal, ctx);
-    yield batch;
+    yield { rows, tags };
   }
+}
+
+/**
+ * Converter of a tag column to string | null. Tag columns are dictionary-encoded in
+ * practice (four distinct `_change_type` values), and hyparquet hands out the same byte
+ * array object for every occurrence of a dictionary entry, so the last decoded array is
+ * remembered and a repeat costs a comparison instead of a UTF-8 decode.
+ */
+function compileTag(node: SchemaTree, ctx: ReadContext): (raw: unknown) => string | null {
+  const physical = node.element.type;
+  if (node.children.length > 0 || (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY')) {
+    throw fileError(ctx, `column '${node.element.name}' is stored as ${describeNode(node)}, which cannot be read as string`, undefined, node.element.name);
+  }
+  let lastRaw: unknown;
+  let lastValue: string | null = null;
+  return (raw) => {
+    if (raw === lastRaw) return lastValue;
+    const value = raw === null || raw === undefined ? null : raw instanceof Uint8Array ? utf8Decoder.decode(raw) : String(raw);
+    lastRaw = raw;
+    lastValue = value;
+    return value;
+  };
 }
 
 interface Output {
