@@ -1,5 +1,5 @@
-// One build script, three bundles: the extension host (node/cjs, `vscode` external),
-// the CLI (node/cjs), and the webview (browser/iife).
+// One build script, four bundles: the extension host (node/cjs, `vscode` external),
+// the CLI (node/cjs), the change reader's worker thread (node/cjs), and the webview (browser/iife).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -67,6 +67,16 @@ const contexts = await Promise.all([
     // PGlite loads its WASM and data files next to its own module: keep it a runtime dependency.
     // @databricks/sql's native addons (optional, loaded in try/catch) cannot be bundled.
     external: ['@electric-sql/pglite', ...NATIVE_ADDONS],
+  }),
+  // The change reader's worker thread (src/sync/run/changePlanWorker.ts): the extension and
+  // the CLI start it from dist/, next to their own bundles.
+  esbuild.context({
+    ...common,
+    entryPoints: ['src/sync/run/changePlanWorkerMain.ts'],
+    outfile: 'dist/changePlanWorker.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
   }),
   esbuild.context({
     ...common,

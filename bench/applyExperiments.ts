@@ -211,6 +211,26 @@ const variants: Record<string, (ctx: Ctx) => Promise<void>> = {
     await timed(ctx, 'update from (nested loop, by key)', `UPDATE customers AS t SET ${setList('s')} FROM (SELECT * FROM su ORDER BY customer_id) s WHERE t.customer_id = s.customer_id AND ${distinct('t', 's')}`);
     await timed(ctx, 'insert missing (nested loop)', `INSERT INTO customers (${COLS}) SELECT ${columns.map((c) => 's.' + c.name).join(', ')} FROM su s WHERE NOT EXISTS (SELECT 1 FROM customers t WHERE t.customer_id = s.customer_id)`);
   },
+  updateFromSeq: async (ctx) => {
+    // Hash join over a sequential scan of the target: rows are updated in physical order.
+    await stage(ctx, { analyze: false });
+    await nestLoopOnly(ctx);
+    await timed(ctx, 'delete using (nested loop)', deleteSql);
+    await timed(ctx, 'hash on', 'SET LOCAL enable_hashjoin = on');
+    await timed(ctx, 'nestloop off', 'SET LOCAL enable_nestloop = off');
+    await timed(ctx, 'update from (hash, seq scan)', `UPDATE customers AS t SET ${setList('s')} FROM su s WHERE t.customer_id = s.customer_id AND ${distinct('t', 's')}`);
+    await timed(ctx, 'nestloop on', 'SET LOCAL enable_nestloop = on');
+    await timed(ctx, 'insert missing', `INSERT INTO customers (${COLS}) SELECT ${columns.map((c) => 's.' + c.name).join(', ')} FROM su s WHERE NOT EXISTS (SELECT 1 FROM customers t WHERE t.customer_id = s.customer_id)`);
+  },
+  ctidAll: async (ctx) => {
+    // Deletes and updates in the target's physical order, both through ctid.
+    await stage(ctx, { analyze: false });
+    await nestLoopOnly(ctx);
+    await timed(ctx, 'delete by ctid', `DELETE FROM customers t WHERE t.ctid = ANY (ARRAY(SELECT x.ctid FROM sd d JOIN customers x ON x.customer_id = d.customer_id ORDER BY x.ctid))`);
+    await timed(ctx, 'upsert ordered by ctid', `WITH r AS (INSERT INTO customers AS t (${COLS}) SELECT ${columns.map((c) => 's.' + c.name).join(', ')} FROM su s LEFT JOIN customers x ON x.customer_id = s.customer_id ORDER BY x.ctid
+  ON CONFLICT (customer_id) DO UPDATE SET ${setList('EXCLUDED')} WHERE ${distinct('t', 'EXCLUDED')} RETURNING (t.xmax = 0) AS ins)
+  SELECT count(*) FILTER (WHERE ins) AS i, count(*) FILTER (WHERE NOT ins) AS u FROM r`);
+  },
   copyOnly: async (ctx) => {
     await stage(ctx);
   },
@@ -257,8 +277,10 @@ async function main(): Promise<void> {
         const v = variants[name];
         if (!v) throw new Error(`no variant ${name}`);
         await c.query('DROP TABLE customers');
-        await c.query('CREATE TABLE customers AS SELECT * FROM pristine');
+        // FILLFACTOR=n: the target keeps n% of each page filled (room for HOT updates); EMAIL=1 adds the seed's UNIQUE (email).
+        await c.query(`CREATE TABLE customers ${process.env.FILLFACTOR ? `WITH (fillfactor = ${Number(process.env.FILLFACTOR)}) ` : ''}AS SELECT * FROM pristine`);
         await c.query('ALTER TABLE customers ADD PRIMARY KEY (customer_id)');
+        if (process.env.EMAIL === '1') await c.query('ALTER TABLE customers ADD UNIQUE (email)');
         await c.query('VACUUM ANALYZE customers');
         if (process.env.STEADY === '1') {
           // A target that has seen updates before: 10% of rows updated once, then vacuumed.

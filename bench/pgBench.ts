@@ -62,7 +62,7 @@ import { ensureStateTables } from '../src/sync/postgres/stateTables';
 import { openSource } from '../src/sync/run/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import type { RunResult } from '../src/sync/run/SyncRunner';
-import type { ChangeSource, SourceSnapshot } from '../src/sync/run/ChangeSource';
+import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/run/ChangeSource';
 import type { Mapping } from '../src/sync/mapping/mappingSchema';
 import { startThrowawayServer } from '../test/helpers/postgres';
 
@@ -309,6 +309,10 @@ class TimedSource implements ChangeSource {
   commitTimestamp(version: number): Promise<number> {
     return this.inner.commitTimestamp(version);
   }
+  /** The engine reads changes on a worker thread when it can (its time is then not in readMs). */
+  workerSource(): WorkerSource | undefined {
+    return this.inner.workerSource?.();
+  }
   changes(start: number, end: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<ChangeRow[]> {
     return this.timed(this.inner.changes(start, end, opts));
   }
@@ -346,7 +350,9 @@ async function engineWorker(url: string, sourceDir: string): Promise<void> {
   const pool = createPool(url, { max: 4 });
   const mapping = benchMapping(sourceDir);
   const source = new TimedSource(await openSource(mapping.source));
-  const runner = new SyncRunner(mapping, source, pool);
+  // The engine's debug lines (per-batch step timings) go to the bench's output.
+  const logger = { debug: (m: string) => console.log(`    worker: ${m}`), info: () => undefined, warn: (m: string) => console.log(`    worker warning: ${m}`), error: (m: string) => console.log(`    worker error: ${m}`) };
+  const runner = new SyncRunner(mapping, source, pool, logger);
   const send = (m: EngineReply | { ready: true }): void => {
     process.send?.(m);
   };
@@ -426,6 +432,12 @@ async function bundle(): Promise<string> {
   const esbuild = await import('esbuild');
   const outfile = path.join(__dirname, '.data', 'pgBench.bundle.cjs');
   await esbuild.build({ entryPoints: [__filename], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' });
+  // The engine reads a Change Data Feed on a worker thread whose script sits next to its bundle (as dist/ ships it).
+  await esbuild.build({
+    entryPoints: [path.join(__dirname, '..', 'src', 'sync', 'run', 'changePlanWorkerMain.ts')],
+    outfile: path.join(__dirname, '.data', 'changePlanWorker.js'),
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning',
+  });
   return outfile;
 }
 

@@ -46,7 +46,8 @@ const ALLOWED_IN_VSIX = [
   /^package\.json$/,
   /^README\.md$/,
   /^LICENSE(\.md|\.txt)?$/,
-  /^dist\/(extension|webview)\.js$/,
+  // changePlanWorker.js: the Delta reader's worker thread, started from dist/extension.js.
+  /^dist\/(extension|webview|changePlanWorker)\.js$/,
   // PGlite's runtime files, loaded next to dist/extension.js (the sandbox target).
   /^dist\/(pglite\.wasm|pglite\.data|initdb\.wasm)$/,
   /^media\/[^/]+\.(css|svg)$/,
@@ -54,7 +55,7 @@ const ALLOWED_IN_VSIX = [
   /^schemas\/[^/]+\.json$/,
 ];
 const REQUIRED_IN_VSIX = [
-  'package.json', 'dist/extension.js', 'dist/webview.js', 'dist/pglite.wasm', 'dist/pglite.data', 'dist/initdb.wasm',
+  'package.json', 'dist/extension.js', 'dist/webview.js', 'dist/changePlanWorker.js', 'dist/pglite.wasm', 'dist/pglite.data', 'dist/initdb.wasm',
   'media/webview.css', 'media/delta-sync.svg', 'schemas/mapping.schema.json',
 ];
 

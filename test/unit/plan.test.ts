@@ -3,7 +3,8 @@ import { SyncError } from '../../src/sync/errors';
 import type { ChangeRow, ChangeType, DeltaField, DeltaType, PrimitiveTypeName, Row } from '../../src/sync/delta/types';
 import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
-import { planBatches } from '../../src/sync/plan/planBatches';
+import { planSteps } from '../../src/sync/plan/planSteps';
+import type { PlanStep } from '../../src/sync/plan/planSteps';
 import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
 import { projectRow, projectValues, projectNetChanges } from '../../src/sync/plan/projectRow';
 import { encodeKey } from '../../src/sync/plan/encodeKey';
@@ -248,6 +249,9 @@ describe('plan: NetChangeBuffer semantics', () => {
       upserts: [],
       deletes: [],
       deleteTimestamps: [],
+      upsertKeys: [],
+      upsertVersions: [],
+      deleteKeys: [],
       minVersion: null,
       maxVersion: null,
       rowsIn: 0,
@@ -262,12 +266,70 @@ describe('plan: NetChangeBuffer semantics', () => {
   });
 });
 
-describe('plan: planBatches', () => {
+describe('plan: planSteps', () => {
+  /** The batches of a plan without parts: each transaction is one apply (the batch's NetChanges) and a commit. */
   async function collect(changes: ChangeRow[], maxRows: number, maxBytes?: number): Promise<NetChanges[]> {
     const out: NetChanges[] = [];
-    for await (const b of planBatches(changes, ['id'], { maxRows, maxBytes })) out.push(b);
+    let applies = 0;
+    for await (const s of planSteps([changes.slice(0, 3), [], changes.slice(3)], ['id'], { maxRows, maxBytes })) {
+      if (s.type === 'apply') {
+        out.push(s.changes as NetChanges);
+        applies++;
+      } else {
+        assert.equal(applies, 1, 'one apply per transaction without parts');
+        // A batch commits at its last version; the last one at the end of the stream (null).
+        if (s.version !== null) assert.equal(s.version, (out.at(-1) as NetChanges).maxVersion);
+        applies = 0;
+      }
+    }
     return out;
   }
+
+  async function transactions(changes: ChangeRow[], opts: { maxRows: number; partRows?: number }): Promise<Array<{ parts: PlanStep[]; commit: PlanStep }>> {
+    const out: Array<{ parts: PlanStep[]; commit: PlanStep }> = [];
+    let parts: PlanStep[] = [];
+    for await (const s of planSteps([changes], ['id'], opts)) {
+      if (s.type === 'apply') parts.push(s);
+      else {
+        out.push({ parts, commit: s });
+        parts = [];
+      }
+    }
+    assert.equal(parts.length, 0, 'the plan ends with a commit');
+    return out;
+  }
+
+  it('applies a version with more than partRows change rows in parts, holding its removals to the end', async () => {
+    const changes: ChangeRow[] = [ch('insert', 1, { id: 0n }), ch('insert', 1, { id: 99n })];
+    for (let i = 1; i <= 25; i++) changes.push(ch('insert', 2, { id: BigInt(i) }));
+    // A removal before the upsert of its key in a later part (a preimage / a delete + re-insert): an upsert.
+    changes.splice(3, 0, ch('update_preimage', 2, { id: 20n }));
+    // A removal after the upsert of its key in an earlier part: dropped.
+    changes.push(ch('delete', 2, { id: 3n }));
+    // A removal of a key upserted by an earlier version in the first part: applied at the end.
+    changes.push(ch('delete', 2, { id: 0n }));
+    changes.push(ch('insert', 3, { id: 1000n }));
+    const txs = await transactions(changes, { maxRows: 1000, partRows: 10 });
+    assert.equal(txs.length, 2);
+    const [first, second] = txs as [{ parts: PlanStep[]; commit: PlanStep }, { parts: PlanStep[]; commit: PlanStep }];
+    assert.deepEqual(first.commit, { type: 'commit', version: 2, fromVersion: 1, parts: first.parts.length });
+    assert.ok(first.parts.length >= 3, `parts: ${first.parts.length}`);
+    const ids = (rows: Row[]): bigint[] => rows.map((r) => r.id as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const applies = first.parts.map((p) => (p.type === 'apply' ? p.changes : assert.fail('apply expected')));
+    const upserted = applies.flatMap((c) => ids(c.upserts));
+    assert.deepEqual(upserted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [0n, ...Array.from({ length: 25 }, (_, i) => BigInt(i + 1)), 99n]);
+    // Only the last part deletes, and only key 0.
+    assert.deepEqual(applies.slice(0, -1).flatMap((c) => c.deletes), []);
+    assert.deepEqual(ids((applies.at(-1) as { deletes: Row[] }).deletes), [0n]);
+    assert.deepEqual(second.commit, { type: 'commit', version: null, fromVersion: 3, parts: 1 });
+  });
+
+  it('never applies in parts without partRows', async () => {
+    const changes: ChangeRow[] = [];
+    for (let i = 0; i < 50; i++) changes.push(ch('insert', 1, { id: BigInt(i) }));
+    const txs = await transactions(changes, { maxRows: 10 });
+    assert.deepEqual(txs.map((t) => t.parts.length), [1]);
+  });
 
   it('cuts batches only between versions', async () => {
     const changes: ChangeRow[] = [];
@@ -493,7 +555,7 @@ function simulate(rand: () => number, versions: number, regions: readonly string
   return { initial, after, changes, finalVersion: versions };
 }
 
-function applyNet(state: State, n: NetChanges): void {
+function applyNet(state: State, n: { upserts: Row[]; deletes: Row[] }): void {
   const up = new Set(n.upserts.map(keyOf));
   for (const d of n.deletes) {
     assert.ok(!up.has(keyOf(d)), 'a key is both deleted and upserted');
@@ -514,6 +576,17 @@ function shuffle<T>(xs: T[], rand: () => number): T[] {
 }
 
 /** Rows within a version shuffled, versions in order (what the CDF reader guarantees). */
+/** The rows in arrays of random lengths (0..4), the way readers deliver them. */
+function chunked<T>(xs: T[], rand: () => number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; ) {
+    const n = Math.floor(rand() * 5);
+    out.push(xs.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
 function shuffleWithinVersions(xs: ChangeRow[], rand: () => number): ChangeRow[] {
   const byVersion = new Map<number, ChangeRow[]>();
   for (const c of xs) {
@@ -574,18 +647,29 @@ describe('plan: property (seeded random CDF streams)', () => {
     }
   });
 
-  it('batches cut by planBatches, applied in order, pass through the state of every batch end version', async () => {
+  it('steps planned by planSteps (batches, and versions in parts), applied in order, pass through the state of every commit version', async () => {
     for (let seed = 1; seed <= SEEDS; seed++) {
       const rand = mulberry32(seed);
       const sim = simulate(rand, 1 + Math.floor(rand() * 25));
       const maxRows = 1 + Math.floor(rand() * 8);
+      // Half the seeds without parts, half with parts of 1..6 keys.
+      const partRows = seed % 2 === 0 ? undefined : 1 + Math.floor(rand() * 6);
       const state = new Map(sim.initial);
-      let lastMax = 0;
-      for await (const n of planBatches(shuffleWithinVersions(sim.changes, rand), ['id', 'region'], { maxRows })) {
-        assert.ok(n.minVersion! > lastMax, `seed ${seed}: batches overlap`);
-        lastMax = n.maxVersion!;
-        applyNet(state, n);
-        assert.deepEqual(state, sim.after.get(n.maxVersion!), `seed ${seed} at version ${n.maxVersion}`);
+      let lastCommitted = 0;
+      let partsSeen = 0;
+      for await (const s of planSteps(chunked(shuffleWithinVersions(sim.changes, rand), rand), ['id', 'region'], { maxRows, partRows })) {
+        if (s.type === 'apply') {
+          applyNet(state, s.changes);
+          partsSeen++;
+          continue;
+        }
+        const version = s.version ?? sim.finalVersion;
+        assert.ok(s.fromVersion > lastCommitted, `seed ${seed}: transactions overlap`);
+        assert.equal(s.parts, partsSeen, `seed ${seed}: parts counted`);
+        if (partRows === undefined) assert.equal(partsSeen, 1, `seed ${seed}: parts without partRows`);
+        partsSeen = 0;
+        lastCommitted = version;
+        assert.deepEqual(state, sim.after.get(version), `seed ${seed} at version ${version}`);
       }
       assert.deepEqual(state, sim.after.get(sim.finalVersion), `seed ${seed}`);
     }

@@ -1,4 +1,4 @@
-import type { ChangeSource, SourceSnapshot } from '../run/ChangeSource';
+import type { ChangeReadOpts, ChangeSource, SourceSnapshot, WorkerSource } from '../run/ChangeSource';
 import type { ChangeRow } from './types';
 import { DeltaTable } from './DeltaTable';
 
@@ -35,7 +35,12 @@ export class DeltaChangeSource implements ChangeSource {
     return (await this.table.snapshot({ version })).timestamp;
   }
 
-  changes(start: number, end: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<ChangeRow[]> {
+  workerSource(): WorkerSource {
+    return { type: 'delta', path: this.table.path };
+  }
+
+  /** Honours `preimageColumns`: preimages are read slim (ChangeReadOptions). */
+  changes(start: number, end: number, opts?: ChangeReadOpts): AsyncIterable<ChangeRow[]> {
     return this.table.changes({ startingVersion: start, endingVersion: end }, opts);
   }
 }

@@ -13,6 +13,12 @@ export interface NetChanges {
   deletes: Row[];
   /** Commit timestamp (ms since epoch) of the change behind each delete, parallel to `deletes` (for soft deletes). */
   deleteTimestamps: number[];
+  /** The buffer's key of each upsert (parallel to `upserts`): equal exactly for equal keys. */
+  upsertKeys: NetKey[];
+  /** Commit version of each upsert, parallel to `upserts`. */
+  upsertVersions: number[];
+  /** The buffer's key of each delete, parallel to `deletes`. */
+  deleteKeys: NetKey[];
   /** Lowest and highest `commitVersion` among the rows added; null when none were. */
   minVersion: number | null;
   maxVersion: number | null;
@@ -34,6 +40,9 @@ export interface NetChangeBufferOptions {
   keyTypes?: Record<string, DeltaType>;
 }
 
+/** How the buffer identifies a row key: the value itself for a one-column primitive key, else encodeKey(). */
+export type NetKey = string | number | bigint | boolean;
+
 /** Rank within one version: removals first, then upserts, so delete + re-insert is an upsert. */
 const RANK_REMOVE = 0;
 const RANK_UPSERT = 1;
@@ -42,12 +51,28 @@ interface Entry {
   version: number;
   rank: number;
   timestamp: number;
-  /** Full row for an upsert, key-only row for a removal. */
-  row: Row;
+  /**
+   * Full row for an upsert; undefined for a removal, whose key-only row is built by drain
+   * from `keys` (most removals are preimages that the postimage replaces at once, so
+   * building their row on add would be wasted).
+   */
+  row: Row | undefined;
+  /** A removal's key values, in key column order (for a one-column key, the value itself). */
+  keys: DeltaValue[] | DeltaValue;
   bytes: number;
 }
 
 const NEG_ZERO_DECIMAL = /^-0(\.0*)?$/;
+
+/**
+ * Upsert rows measured exactly before the running mean is trusted, and the sampling period
+ * after that: every SAMPLE_EVERY-th upsert row is measured, the others are charged the mean
+ * of the measured ones. Walking every value of every row cost about as much as the rest of
+ * add(); the estimate only bounds a batch by approximate bytes, and rows of one table are
+ * alike in size, so a sampled mean is as useful.
+ */
+const EXACT_FIRST = 64;
+const SAMPLE_EVERY = 16;
 
 /** Rough in-memory size of a value: enough to bound a batch by bytes, not an exact count. */
 export function estimateValueBytes(v: DeltaValue): number {
@@ -77,6 +102,7 @@ export function estimateValueBytes(v: DeltaValue): number {
   return n;
 }
 
+/** Rough in-memory size of a row (see estimateValueBytes). */
 export function estimateRowBytes(row: Row): number {
   let n = 16;
   for (const k in row) n += estimateValueBytes(row[k]!);
@@ -93,9 +119,9 @@ export function estimateRowBytes(row: Row): number {
  *  - each key appears once in the output, so ON CONFLICT never touches a row twice.
  * Memory is one entry per distinct key (full row for upserts, key only for removals).
  *
- * Batching (see planBatches): the caller drains at a version boundary only, so a version
- * never spans two transactions; the price is that a single commit bigger than
- * batch.maxRows becomes one oversized batch.
+ * Batching (see planSteps): the caller drains at a version boundary, so a version never
+ * spans two transactions; a single commit too big to hold is drained in parts of one
+ * transaction, whose keys planSteps tracks across parts (upsertKeys, deleteKeys).
  */
 export class NetChangeBuffer {
   private readonly keyColumns: readonly string[];
@@ -106,12 +132,16 @@ export class NetChangeBuffer {
    * NaN equals NaN as in Postgres), which saves building a string per change. A column
    * holds one JS type (delta/types.ts), so raw and encoded keys never meet.
    */
-  private entries = new Map<string | number | bigint | boolean, Entry>();
+  private entries = new Map<NetKey, Entry>();
   private rowsIn = 0;
   private minVersion: number | null = null;
   private maxVersion: number | null = null;
   private duplicateKeys = 0;
   private approxBytes = 0;
+  /** Upserts added over the buffer's life (not reset by drain: the mean carries over). */
+  private upsertsSeen = 0;
+  private sampledRows = 0;
+  private sampledBytes = 0;
 
   /** `keyColumns`: Delta (source) names of the key, as in ChangeRow.values. */
   constructor(keyColumns: readonly string[], options: NetChangeBufferOptions = {}) {
@@ -130,43 +160,32 @@ export class NetChangeBuffer {
     return this.entries.size;
   }
 
-  /** Approximate bytes of the rows held. */
+  /**
+   * Approximate bytes of the rows held: the sum of what each held entry was charged when
+   * added (key-only removals measured with estimateRowBytes, upsert rows measured or given
+   * the running mean of measured upserts, see SAMPLE_EVERY). A replaced entry's charge is
+   * subtracted, drain resets it to 0. Good enough to bound a batch, not an exact count.
+   */
   get bytes(): number {
     return this.approxBytes;
   }
 
   add(change: ChangeRow): void {
     const { values, commitVersion: version } = change;
-    const keyValues: DeltaValue[] = new Array<DeltaValue>(this.keyColumns.length);
-    for (let i = 0; i < this.keyColumns.length; i++) {
-      const col = this.keyColumns[i]!;
-      let v = values[col];
-      if (v === undefined) {
-        throw new SyncError('schema-drift', `Key column "${col}" is missing from a change row at version ${version}`, {
-          column: col,
-          version,
-          hint: 'The column is not in the Delta table at that version: check key and the table history.',
-        });
-      }
-      if (v === null) {
-        throw new SyncError(
-          'mapping',
-          `Key column "${col}" is null in an ${change.changeType} row at version ${version}`,
-          {
-            column: col,
-            version,
-            hint: 'Key columns must never be null: pick a non-null key, or filter those rows out in the Delta table.',
-          },
-        );
-      }
-      if (this.decimalKey[i] && typeof v === 'string' && NEG_ZERO_DECIMAL.test(v)) v = v.slice(1);
-      keyValues[i] = v;
+    const n = this.keyColumns.length;
+    // A one-column key (the usual case) is handled without an array of key values.
+    let keys: DeltaValue[] | DeltaValue;
+    let key: NetKey;
+    if (n === 1) {
+      const v = this.keyValue(change, 0);
+      keys = v;
+      key = typeof v === 'object' ? encodeValue(v) : (v as NetKey);
+    } else {
+      const keyValues: DeltaValue[] = new Array<DeltaValue>(n);
+      for (let i = 0; i < n; i++) keyValues[i] = this.keyValue(change, i);
+      keys = keyValues;
+      key = encodeKey(keyValues);
     }
-    let key: string | number | bigint | boolean;
-    if (keyValues.length === 1) {
-      const v = keyValues[0]!;
-      key = typeof v === 'object' ? encodeValue(v) : v;
-    } else key = encodeKey(keyValues);
     const rank = change.changeType === 'insert' || change.changeType === 'update_postimage' ? RANK_UPSERT : RANK_REMOVE;
 
     this.rowsIn++;
@@ -179,16 +198,71 @@ export class NetChangeBuffer {
       if (version === prev.version && rank === RANK_UPSERT && prev.rank === RANK_UPSERT) this.duplicateKeys++;
       this.approxBytes -= prev.bytes;
     }
-    let row: Row;
-    if (rank === RANK_UPSERT) {
-      row = values;
-    } else {
-      row = {};
-      for (let i = 0; i < this.keyColumns.length; i++) row[this.keyColumns[i]!] = keyValues[i]!;
-    }
-    const bytes = estimateRowBytes(row);
+    const bytes = rank === RANK_UPSERT ? this.upsertBytes(values) : this.removalBytes(keys);
     this.approxBytes += bytes;
-    this.entries.set(key, { version, rank, timestamp: change.commitTimestamp, row, bytes });
+    const row = rank === RANK_UPSERT ? values : undefined;
+    if (prev) {
+      // Updated in place: saves an allocation and a second hash lookup; the key keeps its
+      // first-seen position in the Map either way.
+      prev.version = version;
+      prev.rank = rank;
+      prev.timestamp = change.commitTimestamp;
+      prev.row = row;
+      prev.keys = keys;
+      prev.bytes = bytes;
+    } else {
+      this.entries.set(key, { version, rank, timestamp: change.commitTimestamp, row, keys, bytes });
+    }
+  }
+
+  /** Key column `i` of a change, checked present and non-null, a decimal "-0" folded into "0". */
+  private keyValue(change: ChangeRow, i: number): DeltaValue {
+    const col = this.keyColumns[i]!;
+    const v = change.values[col];
+    if (v === undefined) {
+      throw new SyncError('schema-drift', `Key column "${col}" is missing from a change row at version ${change.commitVersion}`, {
+        column: col,
+        version: change.commitVersion,
+        hint: 'The column is not in the Delta table at that version: check key and the table history.',
+      });
+    }
+    if (v === null) {
+      throw new SyncError('mapping', `Key column "${col}" is null in an ${change.changeType} row at version ${change.commitVersion}`, {
+        column: col,
+        version: change.commitVersion,
+        hint: 'Key columns must never be null: pick a non-null key, or filter those rows out in the Delta table.',
+      });
+    }
+    if (this.decimalKey[i] && typeof v === 'string' && NEG_ZERO_DECIMAL.test(v)) return v.slice(1);
+    return v;
+  }
+
+  /** estimateRowBytes of the key-only row a removal drains to, without building it. */
+  private removalBytes(keys: DeltaValue[] | DeltaValue): number {
+    if (this.keyColumns.length === 1) return 16 + estimateValueBytes(keys as DeltaValue);
+    let n = 16;
+    for (const v of keys as DeltaValue[]) n += estimateValueBytes(v);
+    return n;
+  }
+
+  /** The key-only row of a removal (keyed by the key's source column names). */
+  private keyRow(keys: DeltaValue[] | DeltaValue): Row {
+    const row: Row = {};
+    if (this.keyColumns.length === 1) row[this.keyColumns[0]!] = keys as DeltaValue;
+    else for (let i = 0; i < this.keyColumns.length; i++) row[this.keyColumns[i]!] = (keys as DeltaValue[])[i]!;
+    return row;
+  }
+
+  /** The charge of an upsert row: measured for the first EXACT_FIRST and every SAMPLE_EVERY-th, else the running mean. */
+  private upsertBytes(row: Row): number {
+    const n = this.upsertsSeen++;
+    if (n < EXACT_FIRST || n % SAMPLE_EVERY === 0) {
+      const exact = estimateRowBytes(row);
+      this.sampledRows++;
+      this.sampledBytes += exact;
+      return exact;
+    }
+    return Math.round(this.sampledBytes / this.sampledRows);
   }
 
   /** Returns the net changes of everything added since the last drain, and empties the buffer. */
@@ -196,17 +270,27 @@ export class NetChangeBuffer {
     const upserts: Row[] = [];
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
-    for (const e of this.entries.values()) {
-      if (e.rank === RANK_UPSERT) upserts.push(e.row);
-      else {
-        deletes.push(e.row);
+    const upsertKeys: NetKey[] = [];
+    const upsertVersions: number[] = [];
+    const deleteKeys: NetKey[] = [];
+    for (const [key, e] of this.entries) {
+      if (e.rank === RANK_UPSERT) {
+        upserts.push(e.row as Row);
+        upsertKeys.push(key);
+        upsertVersions.push(e.version);
+      } else {
+        deletes.push(this.keyRow(e.keys));
         deleteTimestamps.push(e.timestamp);
+        deleteKeys.push(key);
       }
     }
     const out: NetChanges = {
       upserts,
       deletes,
       deleteTimestamps,
+      upsertKeys,
+      upsertVersions,
+      deleteKeys,
       minVersion: this.minVersion,
       maxVersion: this.maxVersion,
       rowsIn: this.rowsIn,

@@ -6,8 +6,8 @@ import type { Row } from '../delta/types';
 import { SyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { CopyRowEncoder, ValueEncodeError, rowToJson } from './copyEncoder';
-import { copyRows } from './copyRows';
-import type { RowBatches } from './copyRows';
+import { copyEncoded, copyRows } from './copyRows';
+import type { EncodedRows, RowBatches } from './copyRows';
 import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
@@ -133,12 +133,13 @@ export async function dryRunChanges(client: ClientBase, opts: ApplyChangesOption
 async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
   const marker = opts0.softDelete;
   if (!marker && opts0.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
-  const markerCol = marker ? (opts0.columns.find((c) => c.name === marker.column) ?? markerTargetColumn(marker)) : undefined;
-  const opts: ApplyChangesOptions = markerCol && !opts0.columns.includes(markerCol) ? { ...opts0, columns: [...opts0.columns, markerCol] } : opts0;
+  const staging = stagingColumns(opts0.columns, opts0.key, marker);
+  const markerCol = staging.softDeletes?.at(-1);
+  const opts: ApplyChangesOptions = { ...opts0, columns: staging.upserts };
   validateColumns(opts.columns, opts.key, opts.table);
   const label = displayName(opts.table);
-  const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
-  const softColumns = markerCol ? [...keyColumns, markerCol] : [];
+  const keyColumns = staging.deletes;
+  const softColumns = staging.softDeletes ?? [];
   const timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
   const result: ApplyResult = {
     inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [],
@@ -156,25 +157,7 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
   try {
     await client.query('BEGIN');
     try {
-      // Serializes runs of one pipeline; the checkpoint check below is then reliable.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${opts.checkpoint.pipeline}`]);
-      if (opts.expectVersion !== undefined) {
-        const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [opts.checkpoint.pipeline]);
-        const have = cur.rows[0]?.version ?? null;
-        const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
-        if (have !== want) {
-          throw new SyncError('target', `The checkpoint of pipeline "${opts.checkpoint.pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
-            table: label,
-            retry: 'manual',
-            hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
-          });
-        }
-      }
-      await client.query(`${renderCreateTable(UP, opts.columns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
-      await client.query(`${renderCreateTable(DEL, keyColumns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
-      if (markerCol) {
-        await client.query(`${renderCreateTable(SOFT, softColumns, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`);
-      }
+      await prologue(client, opts, label, keyColumns, markerCol ? softColumns : undefined);
       timings.prepareMs = lap();
       let stagedSoft = 0;
       if (isolate) {
@@ -268,6 +251,200 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
     }
   } catch (e) {
     throw classifyPgError(e, { table: label, version: Number(opts.checkpoint.version), action: dryRun ? 'checking changes (dry run)' : 'applying changes' });
+  }
+}
+
+/**
+ * Inside a fresh transaction: the pipeline's transaction-level advisory lock (serializes
+ * runs of one pipeline, so the checkpoint check is reliable), the checkpoint check, and
+ * the temp staging tables (ON COMMIT DROP).
+ */
+async function prologue(client: ClientBase, opts: Pick<ApplyChangesOptions, 'columns' | 'key' | 'checkpoint' | 'expectVersion'>, label: string, keyColumns: readonly TargetColumn[], softColumns: readonly TargetColumn[] | undefined): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${opts.checkpoint.pipeline}`]);
+  if (opts.expectVersion !== undefined) {
+    const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [opts.checkpoint.pipeline]);
+    const have = cur.rows[0]?.version ?? null;
+    const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
+    if (have !== want) {
+      throw new SyncError('target', `The checkpoint of pipeline "${opts.checkpoint.pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
+        table: label,
+        retry: 'manual',
+        hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
+      });
+    }
+  }
+  const temp = (t: TableRef, cols: readonly TargetColumn[]): string =>
+    `${renderCreateTable(t, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
+  await client.query(temp(UP, opts.columns));
+  await client.query(temp(DEL, keyColumns));
+  if (softColumns) await client.query(temp(SOFT, softColumns));
+}
+
+/** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
+export type ApplyPart =
+  | {
+      upserts: Row[];
+      deletes: Row[];
+      /** With a soft-delete marker: key rows plus the marker value (see ApplyChangesOptions.softDeletes). */
+      softDeletes?: Row[];
+    }
+  | {
+      /** The same, already encoded by encodeRows for the columns of stagingColumns(). */
+      encoded: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows };
+    };
+
+/** The columns of the three staging tables: COPY text for them must follow this order. */
+export interface StagingColumns {
+  /** Upserts: the data columns, plus the soft-delete marker when not among them. */
+  upserts: readonly TargetColumn[];
+  deletes: readonly TargetColumn[];
+  /** Soft deletes: key columns and the marker; undefined without a soft-delete policy. */
+  softDeletes: readonly TargetColumn[] | undefined;
+}
+
+export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined): StagingColumns {
+  const markerCol = softDelete ? (columns.find((c) => c.name === softDelete.column) ?? markerTargetColumn(softDelete)) : undefined;
+  const upserts = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
+  const deletes = key.map((k) => upserts.find((c) => c.name === k) as TargetColumn);
+  return { upserts, deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
+}
+
+/**
+ * A batch applied in parts, for a commit too big to hold as one net batch: ONE
+ * transaction (begin), any number of apply(part) calls, then commit(checkpoint) or
+ * rollback(). Same SQL, locking and checkpoint rules as applyChanges; nothing is visible
+ * until commit, and a failure or a killed process leaves target and checkpoint as they
+ * were. The caller keeps parts consistent with the net effect (SyncRunner: upserts as they
+ * come, removals held back to the end of the commit). Parts run one at a time: apply()
+ * may be left running while the caller reads the next part (that overlap is the point),
+ * but the next apply/commit must wait for it. No dead-letter or dry-run mode.
+ */
+export class ApplyStream {
+  private readonly result: ApplyResult;
+  private readonly keyColumns: readonly TargetColumn[];
+  private readonly softColumns: readonly TargetColumn[] | undefined;
+  private readonly markerCol: TargetColumn | undefined;
+  private readonly opts: ApplyChangesOptions;
+  private readonly label: string;
+  private staged = false;
+
+  private constructor(private readonly client: ClientBase, opts: Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'deadLetter'>) {
+    const marker = opts.softDelete;
+    const staging = stagingColumns(opts.columns, opts.key, marker);
+    const columns = staging.upserts;
+    this.opts = { ...opts, columns, upserts: [], deletes: [] };
+    validateColumns(columns, opts.key, opts.table);
+    this.label = displayName(opts.table);
+    this.keyColumns = staging.deletes;
+    this.softColumns = staging.softDeletes;
+    this.markerCol = staging.softDeletes?.at(-1);
+    this.result = {
+      inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [],
+      staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 },
+      timings: { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 },
+      ...(marker ? { softDeleted: 0 } : {}),
+    };
+  }
+
+  /** BEGIN, lock, checkpoint check (`expectVersion`), staging tables. `checkpoint.version` is not used until commit. */
+  static async begin(client: ClientBase, opts: Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'deadLetter'>): Promise<ApplyStream> {
+    const s = new ApplyStream(client, opts);
+    const t = performance.now();
+    try {
+      await client.query('BEGIN');
+      await prologue(client, s.opts, s.label, s.keyColumns, s.softColumns);
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw s.classify(e);
+    }
+    (s.result.timings as ApplyTimings).prepareMs = Math.round(performance.now() - t);
+    return s;
+  }
+
+  /** Stages one part by COPY and applies it: deletes, soft deletes, then upserts. */
+  async apply(part: ApplyPart): Promise<void> {
+    const { client, opts, result } = this;
+    const timings = result.timings as ApplyTimings;
+    try {
+      let t = performance.now();
+      if (this.staged) await client.query(`TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}`);
+      this.staged = true;
+      // Each statement is a round trip that waits for this thread: skip the empty ones.
+      const stage = async (table: TableRef, columns: readonly TargetColumn[] | undefined, rows: Row[] | undefined, encoded: EncodedRows | undefined): Promise<number> => {
+        if (!columns) return 0;
+        if (encoded) return encoded.count > 0 ? copyEncoded(client, table, columns, encoded) : 0;
+        return rows && rows.length > 0 ? copyRows(client, table, columns, [rows]) : 0;
+      };
+      const enc = 'encoded' in part ? part.encoded : undefined;
+      const rows = 'encoded' in part ? undefined : part;
+      const up = await stage(UP, opts.columns, rows?.upserts, enc?.upserts);
+      const del = await stage(DEL, this.keyColumns, rows?.deletes, enc?.deletes);
+      const soft = await stage(SOFT, this.softColumns, rows?.softDeletes, enc?.softDeletes);
+      result.staged.upserts += up;
+      result.staged.deletes += del;
+      if (result.staged.softDeletes !== undefined) result.staged.softDeletes += soft;
+      timings.stageMs += performance.now() - t;
+      t = performance.now();
+      if (del > 0) {
+        const restore = (await preferIndexLookups(client, opts.table, del)) ? await indexJoinsOnly(client) : undefined;
+        const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key));
+        await restore?.();
+        result.deleted += r.rowCount ?? 0;
+        result.deleteMissing += del - (r.rowCount ?? 0);
+      }
+      if (soft > 0 && this.markerCol) {
+        const restore = (await preferIndexLookups(client, opts.table, soft)) ? await indexJoinsOnly(client) : undefined;
+        const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, this.markerCol.name));
+        await restore?.();
+        const marked = Number(r.rows[0]?.marked ?? 0n);
+        const present = Number(r.rows[0]?.present ?? 0n);
+        result.softDeleted = (result.softDeleted ?? 0) + marked;
+        result.unchanged += present - marked;
+        result.deleteMissing += soft - present;
+      }
+      timings.deleteMs += performance.now() - t;
+      t = performance.now();
+      if (up > 0) {
+        const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key));
+        const ins = Number(r.rows[0]?.inserted ?? 0n);
+        const upd = Number(r.rows[0]?.updated ?? 0n);
+        result.inserted += ins;
+        result.updated += upd;
+        result.unchanged += up - ins - upd;
+      }
+      timings.upsertMs += performance.now() - t;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.classify(e);
+    }
+  }
+
+  /** Writes the checkpoint and commits; returns the totals of all parts. */
+  async commit(checkpoint: CheckpointInput): Promise<ApplyResult> {
+    const { client, result } = this;
+    const t = performance.now();
+    try {
+      await writeCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.classify(e, Number(checkpoint.version));
+    }
+    const timings = result.timings as ApplyTimings;
+    timings.commitMs = Math.round(performance.now() - t);
+    timings.stageMs = Math.round(timings.stageMs);
+    timings.deleteMs = Math.round(timings.deleteMs);
+    timings.upsertMs = Math.round(timings.upsertMs);
+    return result;
+  }
+
+  /** Abandons the transaction (nothing of it stays). */
+  async rollback(): Promise<void> {
+    await this.client.query('ROLLBACK').catch(() => undefined);
+  }
+
+  private classify(e: unknown, version = Number(this.opts.checkpoint.version)): SyncError {
+    return classifyPgError(e, { table: this.label, version, action: 'applying changes' });
   }
 }
 

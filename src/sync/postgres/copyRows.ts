@@ -27,40 +27,149 @@ export interface CopyRowsOptions {
  */
 export async function copyRows(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], batches: RowBatches, opts: CopyRowsOptions = {}): Promise<number> {
   const encoder = new CopyRowEncoder(columns);
-  const chunkBytes = Math.max(1024, opts.chunkBytes ?? 256 * 1024);
+  const writer = new ChunkWriter(opts.chunkBytes);
   let count = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
-    // Each line is written straight into a preallocated chunk: concatenating lines into one
-    // big string and converting it at the end cost about a third of the encoding time
-    // (measured with bench/encodeBench.ts).
-    let chunk = Buffer.allocUnsafe(chunkBytes);
-    let pos = 0;
+    const full: Buffer[] = [];
     for await (const batch of batches) {
       for (const row of batch) {
-        const line = encoder.encode(row);
-        // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
-        if (pos + line.length * 3 > chunk.length) {
-          if (pos > 0) {
-            yield chunk.subarray(0, pos);
-            chunk = Buffer.allocUnsafe(chunkBytes);
-            pos = 0;
-          }
-          if (line.length * 3 > chunk.length) {
-            yield Buffer.from(line, 'utf8');
-            continue;
-          }
+        writer.write(encoder.encode(row), full);
+        if (full.length > 0) {
+          yield* full;
+          full.length = 0;
         }
-        pos += chunk.write(line, pos, 'utf8');
       }
       count += batch.length;
       opts.onRows?.(batch.length);
     }
-    if (pos > 0) yield chunk.subarray(0, pos);
+    writer.flush(full);
+    yield* full;
   }
+  await copyChunks(client, table, columns, chunks());
+  return count;
+}
+
+/** COPY text of some rows, already encoded (e.g. on a worker thread), as chunks to send. */
+export interface EncodedRows {
+  chunks: Uint8Array[];
+  count: number;
+}
+
+/** Encodes rows as COPY text chunks (see copyEncoded). Throws ValueEncodeError like copyRows. */
+export function encodeRows(columns: readonly TargetColumn[], rows: Iterable<Row>, chunkBytes?: number): EncodedRows {
+  const e = new RowChunkEncoder(columns, chunkBytes);
+  e.push(rows);
+  return e.take(true);
+}
+
+/** Encodes a stream of row batches into COPY text chunks, handed out as they fill. */
+export class RowChunkEncoder {
+  private readonly encoder: CopyRowEncoder;
+  private readonly writer: ChunkWriter;
+  private chunks: Buffer[] = [];
+  private count = 0;
+  private bytes = 0;
+
+  constructor(columns: readonly TargetColumn[], chunkBytes?: number) {
+    this.encoder = new CopyRowEncoder(columns);
+    this.writer = new ChunkWriter(chunkBytes);
+  }
+
+  push(rows: Iterable<Row>): void {
+    for (const row of rows) {
+      const before = this.chunks.length;
+      this.writer.write(this.encoder.encode(row), this.chunks);
+      for (let i = before; i < this.chunks.length; i++) this.bytes += (this.chunks[i] as Buffer).length;
+      this.count++;
+    }
+  }
+
+  /** Bytes in full chunks not taken yet. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** The full chunks and their rows so far (all rows, partial chunk included, when `all`). */
+  take(all: boolean): EncodedRows {
+    if (all) this.writer.flush(this.chunks);
+    const out = { chunks: this.chunks, count: all ? this.count : this.count - this.writer.rows };
+    this.chunks = [];
+    this.count -= out.count;
+    this.bytes = 0;
+    return out;
+  }
+}
+
+/** COPYs rows encoded by encodeRows for the same `columns`; returns their count. */
+export async function copyEncoded(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], rows: EncodedRows): Promise<number> {
+  await copyChunks(
+    client,
+    table,
+    columns,
+    rows.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)),
+  );
+  return rows.count;
+}
+
+/** COPYs a stream of encoded rows (e.g. from a worker thread); returns the row count. */
+export async function copyEncodedStream(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], parts: AsyncIterable<EncodedRows>, onRows?: (count: number) => void): Promise<number> {
+  let count = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for await (const p of parts) {
+      for (const c of p.chunks) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+      count += p.count;
+      onRows?.(p.count);
+    }
+  }
+  await copyChunks(client, table, columns, chunks());
+  return count;
+}
+
+async function copyChunks(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
   const sql = `COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
   const stream = client.query(copyFrom(sql));
-  await pipeline(Readable.from(chunks(), { objectMode: false }), stream);
-  return count;
+  await pipeline(Readable.from(chunks, { objectMode: false }), stream);
+}
+
+/**
+ * Packs COPY lines into preallocated chunks of about `chunkBytes` (default 256 KiB):
+ * concatenating lines into one big string and converting it at the end cost about a third
+ * of the encoding time (measured with bench/encodeBench.ts).
+ */
+class ChunkWriter {
+  private readonly size: number;
+  private chunk: Buffer;
+  private pos = 0;
+  /** Lines in the partly filled chunk. */
+  rows = 0;
+
+  constructor(chunkBytes = 256 * 1024) {
+    this.size = Math.max(1024, chunkBytes);
+    this.chunk = Buffer.allocUnsafe(this.size);
+  }
+
+  /** Adds one line; pushes the chunks that filled up onto `out`. */
+  write(line: string, out: Buffer[]): void {
+    // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
+    if (this.pos + line.length * 3 > this.chunk.length) {
+      this.flush(out);
+      if (line.length * 3 > this.chunk.length) {
+        out.push(Buffer.from(line, 'utf8'));
+        return;
+      }
+    }
+    this.pos += this.chunk.write(line, this.pos, 'utf8');
+    this.rows++;
+  }
+
+  /** Pushes the partly filled chunk, if any, onto `out`. */
+  flush(out: Buffer[]): void {
+    if (this.pos === 0) return;
+    out.push(this.chunk.subarray(0, this.pos));
+    this.chunk = Buffer.allocUnsafe(this.size);
+    this.pos = 0;
+    this.rows = 0;
+  }
 }
 
 /** Wraps an array of rows as batches of `size` (for callers holding rows in memory). */

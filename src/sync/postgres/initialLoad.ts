@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { SyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
-import { copyRows } from './copyRows';
-import type { RowBatches } from './copyRows';
+import { copyEncodedStream, copyRows } from './copyRows';
+import type { EncodedRows, RowBatches } from './copyRows';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
-import { validateColumns } from './renderCreateTable';
+import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
 import { ensureMarkerColumn, isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { SoftDeleteMarker } from './softDeleteMarker';
@@ -19,7 +19,8 @@ export interface InitialLoadOptions {
   /** Data columns (without the soft-delete marker, which `softDelete` adds). */
   columns: readonly TargetColumn[];
   key: readonly string[];
-  rows: RowBatches;
+  /** The snapshot's rows, or their COPY text for `columns` already encoded (copyRows' encodeRows, e.g. on a worker thread). */
+  rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
   /**
    * swap: the loaded table replaces the target (indexes, constraints, triggers, grants,
    * comments and publication membership of the old table are recreated on it).
@@ -37,6 +38,12 @@ export interface InitialLoadOptions {
    * were marked become live again. An existing target lacking the column gets it (warning).
    */
   softDelete?: SoftDeleteMarker;
+  /**
+   * Heap fillfactor of the table a swap creates. Default: the replaced table's own
+   * fillfactor, else DEFAULT_FILLFACTOR. The replaced table's other storage parameters
+   * (autovacuum settings, toast.*) are always carried over. Not used by merge.
+   */
+  fillfactor?: number;
 }
 
 export interface InitialLoadResult {
@@ -100,9 +107,23 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     // logged (SET LOGGED later would rewrite it).
     const marker = opts.softDelete;
     // The marker column comes with its default (live), so COPY leaves it out.
-    await client.query(renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap }));
+    // A swapped-in table keeps the old one's storage parameters; set before COPY so the
+    // fillfactor shapes the pages as they are written.
+    const storage = swap ? await storageParameters(client, existing?.oid) : [];
+    const oldFillfactor = storage.find((p) => p.name === 'fillfactor');
+    const fillfactor = swap ? (opts.fillfactor ?? (oldFillfactor ? undefined : DEFAULT_FILLFACTOR)) : undefined;
+    await client.query(renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap, fillfactor }));
+    const carried = storage.filter((p) => !(p.name === 'fillfactor' && fillfactor !== undefined));
+    if (carried.length > 0) {
+      // Names and values come from the catalog; both are quoted anyway.
+      const list = carried.map((p) => `${p.name.split('.').map(quoteIdent).join('.')} = ${quoteLiteral(p.value)}`).join(', ');
+      await client.query(`ALTER TABLE ${qualifiedRef(staging)} SET (${list})`);
+    }
     const t0 = Date.now();
-    const rows = await copyRows(client, staging, opts.columns, opts.rows, { onRows: opts.onRows });
+    const source = opts.rows;
+    const rows = 'encoded' in source
+      ? await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows)
+      : await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
     const t1 = Date.now();
     try {
       await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
@@ -281,6 +302,22 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
     if (r.force) await client.query(`ALTER TABLE ${t} FORCE ROW LEVEL SECURITY`);
     if (r.policies > 0) warnings.push(`${r.policies} row-level security policies of the old table were not recreated.`);
   }
+}
+
+/** Storage parameters (reloptions) of a table and of its TOAST table (as `toast.name`). */
+async function storageParameters(client: PoolClient, oid: number | undefined): Promise<Array<{ name: string; value: string }>> {
+  if (oid === undefined) return [];
+  const r = await client.query<{ opt: string; toast: boolean }>(
+    `SELECT unnest(c.reloptions) AS opt, false AS toast FROM pg_class c WHERE c.oid = $1::oid
+     UNION ALL
+     SELECT unnest(t.reloptions), true FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1::oid`,
+    [oid],
+  );
+  return r.rows.map((x) => {
+    const i = x.opt.indexOf('=');
+    const name = i < 0 ? x.opt : x.opt.slice(0, i);
+    return { name: x.toast ? `toast.${name}` : name, value: i < 0 ? 'true' : x.opt.slice(i + 1) };
+  });
 }
 
 /** The table's columns -> format_type() text. */

@@ -6,12 +6,13 @@ import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
 import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
-import { planBatches } from '../plan/planBatches';
+import { planSteps } from '../plan/planSteps';
 import { NetChangeBuffer } from '../plan/netChanges';
 import type { NetChanges } from '../plan/netChanges';
 import { applyDeletePolicy } from '../plan/applyDeletePolicy';
-import { applyChanges, dryRunChanges } from '../postgres/applyChanges';
-import type { ApplyResult, RejectedRow } from '../postgres/applyChanges';
+import { ApplyStream, applyChanges, dryRunChanges } from '../postgres/applyChanges';
+import type { ApplyPart, ApplyResult, RejectedRow } from '../postgres/applyChanges';
+import type { EncodedRows } from '../postgres/copyRows';
 import { classifyPgError } from '../postgres/classifyPgError';
 import { initialLoad } from '../postgres/initialLoad';
 import { previewChanges } from '../postgres/previewChanges';
@@ -19,6 +20,7 @@ import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
 import type { TableRef } from '../postgres/quoteIdent';
 import type { TargetColumn } from '../postgres/renderCreateTable';
+import { DEFAULT_FILLFACTOR } from '../postgres/renderCreateTable';
 import {
   ensureMarkerColumn, isLiveSql, liveMarkerValue, markerCatalogType, markerColumnDefinition, markerTargetColumn, renderCreateTableWithMarker,
 } from '../postgres/softDeleteMarker';
@@ -27,7 +29,9 @@ import {
   ensureStateTables, finishRun, latestRunningRun, markAbandonedRuns, readCheckpoint, releaseRunLock, startRun, tryRunLock, writeCheckpoint,
 } from '../postgres/stateTables';
 import type { Checkpoint } from '../postgres/stateTables';
-import type { ChangeSource } from './ChangeSource';
+import type { ChangeSource, WorkerSource } from './ChangeSource';
+import { changePlanWorkerScript, planInWorker, snapshotInWorker } from './changePlanWorker';
+import type { ChangePlanInput, SnapshotReadInput } from './changePlanWorker';
 import type { SyncEvent, SyncEventListener, SyncMode } from './events';
 import type { Logger } from './Logger';
 import { silentLogger } from './Logger';
@@ -152,6 +156,21 @@ interface RunGuard {
 const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
 /**
+ * Keys per part when one commit is applied in parts (planSteps): small enough that the
+ * first part is read quickly and the server works on one part while the next is read;
+ * large enough that the per-statement cost stays small (bench: 100k changes in one commit).
+ */
+const PART_ROWS = 10_000;
+
+/** Change rows per read batch. */
+const READ_BATCH_ROWS = 10_000;
+
+/** A step of the incremental loop: planSteps' steps, with parts ready for ApplyStream. */
+type RunStep =
+  | { type: 'apply'; part: ApplyPart; rows: number; /** With dead letters: the whole batch, for applyChanges. */ batch?: NetChanges }
+  | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
+
+/**
  * Runs one mapping: plan (read-only preview) -> initial load -> incremental syncs.
  * Every batch commits with its checkpoint, so a run that dies leaves the target at the
  * last committed batch and the next run resumes there. One run per pipeline at a time: a
@@ -223,7 +242,7 @@ export class SyncRunner {
 
   /** The target's CREATE TABLE: data columns, and the soft-delete marker with its default. */
   private createTableSql(plan: Plan): string {
-    return renderCreateTableWithMarker(this.table, dataColumns(plan), plan.key, plan.marker);
+    return renderCreateTableWithMarker(this.table, dataColumns(plan), plan.key, plan.marker, { fillfactor: this.mapping.initialLoad.fillfactor ?? DEFAULT_FILLFACTOR });
   }
 
   /**
@@ -422,16 +441,32 @@ export class SyncRunner {
         if (kept.length > 0) yield kept;
       }
     }
+    // Read and encoded on a worker thread when the source can be opened there: the rows
+    // then reach this thread as COPY text, so decoding overlaps the COPY.
+    const workerSource = process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : this.source.workerSource?.();
+    async function* encoded(ws: WorkerSource): AsyncGenerator<EncodedRows> {
+      const input: SnapshotReadInput = { source: ws, version: snap.version, columns: dataColumns(plan), batchSize: 1_000, ...(self.mapping.filter ? { filter: self.mapping.filter } : {}) };
+      for await (const m of snapshotInWorker(input, opts.signal)) {
+        rowsRead += m.read;
+        const now = Date.now();
+        if (now - lastEmit > 200) {
+          lastEmit = now;
+          self.emitProgress(opts, started, rowsRead, 0, 0, snap.version, null);
+        }
+        yield m.encoded;
+      }
+    }
     try {
       this.emit(opts, { type: 'phase', phase: 'read', detail: `snapshot of ${this.source.name} at version ${snap.version}`, at: Date.now() });
       const result = await initialLoad(this.pool, {
         table: this.table,
         columns: dataColumns(plan),
         key: plan.key,
-        rows: rows(),
+        rows: workerSource && changePlanWorkerScript() ? { encoded: encoded(workerSource) } : rows(),
         mode: this.mapping.initialLoad.mode,
         checkpoint: { pipeline: this.pipeline, source: this.source.name, version: snap.version, commitTimestamp: snap.timestamp },
         softDelete: plan.marker,
+        fillfactor: this.mapping.initialLoad.fillfactor,
       });
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
@@ -504,36 +539,100 @@ export class SyncRunner {
       const maxRate = this.mapping.batch.maxRowsPerSecond;
       let batchStarted = Date.now();
       const versionTimestamps = new Map<number, number>();
-      const batches = lookahead(planBatches(this.changeRows(start, end, opts, result, started, versionTimestamps), plan.keySource, {
-        maxRows: this.mapping.batch.maxRows,
-        maxBytes: this.mapping.batch.maxBytes,
-        keyTypes: Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type])),
-      }));
-      for await (const { value: net, last } of batches) {
-        throwIfAborted(opts.signal);
-        const version = last ? end : (net.maxVersion as number);
-        const ts = versionTimestamps.get(version) ?? (await this.source.commitTimestamp(version));
-        const applied = await this.applyBatch(plan, net, committed, version, ts);
-        const softDeleted = applied.softDeleted ?? 0;
-        this.emit(opts, {
-          type: 'batch-committed', fromVersion: committed + 1, toVersion: version, inserted: applied.inserted, updated: applied.updated,
-          deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length, at: Date.now(),
-        });
-        committed = version;
-        result.batches++;
-        result.inserted += applied.inserted;
-        result.updated += applied.updated;
-        result.deleted += applied.deleted + softDeleted;
-        if (result.softDeleted !== undefined) result.softDeleted += softDeleted;
-        result.unchanged += applied.unchanged;
-        result.deadLettered += applied.rejected.length;
-        this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, committed, null);
-        if (maxRate) {
-          const minMs = ((net.upserts.length + net.deletes.length) / maxRate) * 1000;
-          const spent = Date.now() - batchStarted;
-          if (spent < minMs) await sleep(minMs - spent, opts.signal);
+      const steps = this.applySteps(plan, start, end, opts, result, started, versionTimestamps);
+      // The open transaction: parts go to an ApplyStream, whose apply() runs while the
+      // next part is read; a transaction of one part with dead letters goes to applyChanges.
+      let open: { client: PoolClient; stream: ApplyStream; pending: Promise<void>; rows: number } | undefined;
+      let single: NetChanges | undefined;
+      const settle = async (): Promise<void> => {
+        if (open) await open.pending;
+      };
+      try {
+        for await (const step of steps) {
+          throwIfAborted(opts.signal);
+          if (step.type === 'apply') {
+            if (step.batch) {
+              single = step.batch;
+              continue;
+            }
+            if (!open) {
+              const client = await this.connect();
+              try {
+                const stream = await ApplyStream.begin(client, {
+                  table: this.table, columns: plan.columns, key: plan.key,
+                  ...(plan.marker ? { softDelete: plan.marker } : {}),
+                  checkpoint: { pipeline: this.pipeline, source: this.source.name, version: committed, commitTimestamp: null },
+                  expectVersion: committed,
+                });
+                open = { client, stream, pending: Promise.resolve(), rows: 0 };
+              } catch (e) {
+                client.release(e instanceof Error ? e : true);
+                throw e;
+              }
+            }
+            const o = open;
+            await o.pending;
+            if (maxRate) {
+              // The rate limit holds inside a transaction applied in parts too.
+              const minMs = (o.rows / maxRate) * 1000;
+              const spent = Date.now() - batchStarted;
+              if (spent < minMs) await sleep(minMs - spent, opts.signal);
+            }
+            o.rows += step.rows;
+            o.pending = o.stream.apply(step.part);
+            // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
+            o.pending.catch(() => undefined);
+            continue;
+          }
+          const version = step.version ?? end;
+          const ts = versionTimestamps.get(version) ?? (await this.source.commitTimestamp(version));
+          let applied: ApplyResult;
+          let rows: number;
+          if (open) {
+            const o = open;
+            await settle();
+            applied = await o.stream.commit({ pipeline: this.pipeline, source: this.source.name, version, commitTimestamp: ts });
+            open = undefined;
+            o.client.release();
+            rows = o.rows;
+          } else {
+            const net = single as NetChanges;
+            single = undefined;
+            applied = await this.applyBatch(plan, net, committed, version, ts);
+            rows = net.upserts.length + net.deletes.length;
+          }
+          const t = applied.timings;
+          if (t) this.logger.debug(`pipeline ${this.pipeline}: versions ${committed + 1}..${version} applied in ${step.parts} part(s) (prepare ${t.prepareMs} ms, stage ${t.stageMs} ms, delete ${t.deleteMs} ms, upsert ${t.upsertMs} ms, commit ${t.commitMs} ms)`);
+          const softDeleted = applied.softDeleted ?? 0;
+          this.emit(opts, {
+            type: 'batch-committed', fromVersion: committed + 1, toVersion: version, inserted: applied.inserted, updated: applied.updated,
+            deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length, at: Date.now(),
+          });
+          committed = version;
+          result.batches++;
+          result.inserted += applied.inserted;
+          result.updated += applied.updated;
+          result.deleted += applied.deleted + softDeleted;
+          if (result.softDeleted !== undefined) result.softDeleted += softDeleted;
+          result.unchanged += applied.unchanged;
+          result.deadLettered += applied.rejected.length;
+          this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, committed, null);
+          if (maxRate) {
+            const minMs = (rows / maxRate) * 1000;
+            const spent = Date.now() - batchStarted;
+            if (spent < minMs) await sleep(minMs - spent, opts.signal);
+          }
+          batchStarted = Date.now();
         }
-        batchStarted = Date.now();
+      } finally {
+        if (open) {
+          // A failure or an abort before the commit: nothing of this transaction stays.
+          const o = open;
+          open = undefined;
+          await o.pending.catch(() => undefined);
+          await o.stream.rollback();
+          o.client.release(true);
+        }
       }
       if (committed < end) {
         // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
@@ -732,10 +831,66 @@ export class SyncRunner {
   }
 
   /** Change rows of [start, end] as one stream; records each version's commit timestamp (one entry per version). */
-  private async *changeRows(start: number, end: number, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<ChangeRow> {
+  /**
+   * The transactions of an incremental run as apply/commit steps (planSteps). Read on a
+   * worker thread when the source can be opened there (the local Delta reader) and no
+   * dead letters are wanted: parts then arrive as COPY bytes. Otherwise read here; with
+   * dead letters every transaction is one batch for applyChanges (`batch`).
+   */
+  private async *applySteps(plan: Plan, start: number, end: number, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<RunStep> {
+    const keyTypes = Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type]));
+    const deadLetter = this.mapping.deadLetter;
+    // Dead letters isolate failing rows by bisecting one staged batch: no parts then.
+    const partRows = deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
+    const workerSource = deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : this.source.workerSource?.();
+    if (workerSource && changePlanWorkerScript()) {
+      this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
+      let lastEmit = 0;
+      const input: ChangePlanInput = {
+        source: workerSource, start, end, keySource: plan.keySource, keyTypes, columns: plan.columns, key: plan.key,
+        ...(plan.marker ? { marker: plan.marker } : {}),
+        deletes: this.mapping.deletes, maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, batchSize: READ_BATCH_ROWS,
+      };
+      for await (const m of planInWorker(input, opts.signal)) {
+        if (m.type === 'read') {
+          result.rowsRead += m.rows;
+          for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
+          const now = Date.now();
+          if (now - lastEmit > 200) {
+            lastEmit = now;
+            this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
+          }
+        } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part }, rows: m.rows };
+        else yield m;
+      }
+      return;
+    }
+    const steps = planSteps(this.changeRows(start, end, plan, opts, result, started, timestamps), plan.keySource, {
+      maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, keyTypes,
+    });
+    for await (const step of steps) {
+      if (step.type === 'commit') {
+        yield step;
+        continue;
+      }
+      if (deadLetter) {
+        // Without parts every transaction is one apply holding the batch's NetChanges.
+        yield { type: 'apply', part: { upserts: [], deletes: [] }, rows: 0, batch: step.changes as NetChanges };
+        continue;
+      }
+      const policy = applyDeletePolicy(step.changes, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
+      yield {
+        type: 'apply',
+        part: { upserts: policy.upserts, deletes: policy.deletes, ...(plan.marker ? { softDeletes: policy.softDeletes } : {}) },
+        rows: policy.upserts.length + policy.deletes.length + policy.softDeletes.length,
+      };
+    }
+  }
+
+  private async *changeRows(start: number, end: number, plan: Plan, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<ChangeRow[]> {
     let lastEmit = 0;
     this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
-    for await (const batch of this.source.changes(start, end, { batchSize: 10_000, signal: opts.signal })) {
+    for await (const batch of this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal: opts.signal, preimageColumns: plan.keySource })) {
       throwIfAborted(opts.signal);
       result.rowsRead += batch.length;
       const now = Date.now();
@@ -743,8 +898,17 @@ export class SyncRunner {
         lastEmit = now;
         this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
       }
-      for (const ch of batch) timestamps.set(ch.commitVersion, ch.commitTimestamp);
-      yield* batch;
+      let last = -1;
+      for (const ch of batch) {
+        if (ch.commitVersion !== last) {
+          last = ch.commitVersion;
+          timestamps.set(last, ch.commitTimestamp);
+        }
+      }
+      yield batch;
+      // A macrotask turn: lets the pg client take the server's replies and send the next
+      // statement of a part being applied while this thread goes on reading.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -963,15 +1127,6 @@ function previewText(v: unknown): string {
   return String(v);
 }
 
-async function* lookahead<T>(it: AsyncIterable<T>): AsyncGenerator<{ value: T; last: boolean }> {
-  const iter = it[Symbol.asyncIterator]();
-  let cur = await iter.next();
-  while (!cur.done) {
-    const next = await iter.next();
-    yield { value: cur.value, last: !!next.done };
-    cur = next;
-  }
-}
 
 function isAbort(e: unknown): boolean {
   return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');

@@ -1,0 +1,149 @@
+import { SyncError } from '../errors';
+import type { ChangeRow, Row } from '../delta/types';
+import type { ChangesToApply } from './applyDeletePolicy';
+import { NetChangeBuffer } from './netChanges';
+import type { NetChangeBufferOptions, NetKey } from './netChanges';
+
+/**
+ * What the writer does, in order. A transaction is one or more `apply` steps followed by
+ * one `commit`; the first `apply` after a commit (or at the start) opens it.
+ *  - apply: stage and apply these net changes (deletes before upserts; no key is in both).
+ *    Keys may recur in a later apply of the same transaction: applying the steps in order
+ *    gives the net effect.
+ *  - commit: write the checkpoint and commit. `version` is the last version the
+ *    transaction covers; null for the end of the stream (the caller's end version, so that
+ *    trailing versions without change rows are covered too).
+ */
+export type PlanStep =
+  | { type: 'apply'; changes: ChangesToApply; /** Change rows read for it. */ rowsIn: number; /** Keys upserted twice within one version (duplicate keys in the table). */ duplicateKeys: number }
+  | { type: 'commit'; version: number | null; /** Versions the transaction covers. */ fromVersion: number; /** Parts it was applied in. */ parts: number };
+
+export interface PlanStepsOptions extends NetChangeBufferOptions {
+  /** Commit once this many distinct keys are held, at the next version boundary (batch.maxRows). */
+  maxRows: number;
+  /** Same, for approximate bytes (batch.maxBytes). */
+  maxBytes?: number;
+  /**
+   * Change rows of one version after which that version is applied in parts of about this
+   * many keys, inside its transaction, instead of being held whole in memory. Undefined:
+   * never (every transaction is one apply step, e.g. for dead letters).
+   */
+  partRows?: number;
+}
+
+/**
+ * Cuts a change stream (arrays of change rows in non-decreasing commitVersion order, as the
+ * readers deliver them) into transactions that each end at a version boundary, so every
+ * commit leaves the target at the state of one version and its checkpoint says which.
+ *
+ * Small versions are netted together (NetChangeBuffer) until the batch holds maxRows keys
+ * or maxBytes. A version with more than `partRows` change rows is not held whole: the
+ * batch so far (earlier versions and the start of this one) becomes the first part of its
+ * transaction, and the rest of the version follows in parts as it is read, so the caller
+ * can apply one part while the next is read, with memory bounded by a part plus one key per
+ * row of the version. Net effect across parts, the rules of NetChangeBuffer:
+ *  - upserts are applied as they come; a key upserted by this version is remembered;
+ *  - removals (delete, update_preimage) are held to the end of the transaction, since a
+ *    later upsert of the same key in the same version cancels them (delete + re-insert, or
+ *    a preimage whose postimage comes in a later part); a removal of a key this version
+ *    already upserted is dropped. The held removals form the transaction's last part.
+ * So the parts of a version give, key by key, the counts a single net batch would.
+ */
+export async function* planSteps(
+  changes: AsyncIterable<readonly ChangeRow[]> | Iterable<readonly ChangeRow[]>,
+  keyColumns: readonly string[],
+  options: PlanStepsOptions,
+): AsyncGenerator<PlanStep> {
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const partRows = options.partRows;
+  const buffer = new NetChangeBuffer(keyColumns, options);
+  let current: number | null = null;
+  /** Change rows of version `current` seen so far. */
+  let currentRows = 0;
+  /** First version of the open transaction. */
+  let firstVersion: number | null = null;
+  /** Set while `current` is applied in parts. */
+  let streamed: { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; parts: number } | undefined;
+
+  function* commitBatch(version: number | null): Generator<PlanStep> {
+    const net = buffer.drain();
+    yield { type: 'apply', changes: net, rowsIn: net.rowsIn, duplicateKeys: net.duplicateKeys };
+    yield { type: 'commit', version, fromVersion: firstVersion as number, parts: 1 };
+  }
+
+  /** Applies what the part buffer holds: upserts now, removals held (or dropped). */
+  function* flushPart(): Generator<PlanStep> {
+    const s = streamed as NonNullable<typeof streamed>;
+    const net = buffer.drain();
+    if (net.rowsIn === 0) return;
+    let duplicates = net.duplicateKeys;
+    for (let i = 0; i < net.upserts.length; i++) {
+      const key = net.upsertKeys[i] as NetKey;
+      s.held.delete(key);
+      // Only upserts of the streamed version cancel its later removals; the first part
+      // also holds upserts of earlier versions, which a removal in this version overrides.
+      if (net.upsertVersions[i] === current) {
+        if (s.upserted.has(key)) duplicates++;
+        s.upserted.add(key);
+      }
+    }
+    for (let i = 0; i < net.deletes.length; i++) {
+      const key = net.deleteKeys[i] as NetKey;
+      if (!s.upserted.has(key)) s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
+    }
+    s.parts++;
+    yield { type: 'apply', changes: { upserts: net.upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates };
+  }
+
+  function* finishStreamed(version: number | null): Generator<PlanStep> {
+    yield* flushPart();
+    const s = streamed as NonNullable<typeof streamed>;
+    const deletes: Row[] = [];
+    const deleteTimestamps: number[] = [];
+    for (const h of s.held.values()) {
+      deletes.push(h.row);
+      deleteTimestamps.push(h.ts);
+    }
+    s.held.clear();
+    s.parts++;
+    yield { type: 'apply', changes: { upserts: [], deletes, deleteTimestamps }, rowsIn: 0, duplicateKeys: 0 };
+    yield { type: 'commit', version, fromVersion: firstVersion as number, parts: s.parts };
+    streamed = undefined;
+  }
+
+  for await (const rows of changes) {
+    for (const change of rows) {
+      const v = change.commitVersion;
+      if (current !== null && v !== current) {
+        if (v < current) {
+          throw new SyncError('cdf-range', `Change rows out of order: version ${v} came after version ${current}`, {
+            version: v,
+            hint: 'This is a bug in the change reader; please report it.',
+          });
+        }
+        if (streamed) {
+          yield* finishStreamed(current);
+          firstVersion = null;
+        } else if (buffer.size >= options.maxRows || buffer.bytes >= maxBytes) {
+          yield* commitBatch(current);
+          firstVersion = null;
+        }
+        currentRows = 0;
+      }
+      current = v;
+      firstVersion ??= v;
+      buffer.add(change);
+      currentRows++;
+      if (partRows !== undefined) {
+        if (!streamed && currentRows > partRows) {
+          streamed = { upserted: new Set(), held: new Map(), parts: 0 };
+          yield* flushPart();
+        } else if (streamed && buffer.size >= partRows) {
+          yield* flushPart();
+        }
+      }
+    }
+  }
+  if (streamed) yield* finishStreamed(null);
+  else if (buffer.size > 0) yield* commitBatch(null);
+}

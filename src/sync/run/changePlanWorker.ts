@@ -1,0 +1,287 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { DeltaChangeSource } from '../delta/DeltaChangeSource';
+import type { ChangeRow, DeltaType } from '../delta/types';
+import { SyncError } from '../errors';
+import type { RetryPolicy, SyncErrorKind } from '../errors';
+import { compileRowFilter } from '../mapping/compileRowFilter';
+import type { DeletePolicy, FilterCondition } from '../mapping/mappingSchema';
+import { applyDeletePolicy } from '../plan/applyDeletePolicy';
+import { planSteps } from '../plan/planSteps';
+import { stagingColumns } from '../postgres/applyChanges';
+import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
+import type { EncodedRows } from '../postgres/copyRows';
+import type { TargetColumn } from '../postgres/renderCreateTable';
+import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import type { WorkerSource } from './ChangeSource';
+
+/**
+ * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long
+ * synchronous stretches (a whole row group at a time); on the thread that talks to
+ * Postgres it kept the server waiting for the next statement, and in VS Code it would
+ * block the extension host. The worker reads, nets (planSteps), applies the delete policy
+ * and encodes the COPY text of each part; the calling thread only sends bytes and SQL, so
+ * the server applies one part while the worker reads the next. Rows never cross threads as
+ * objects (a structured clone of 10k rows cost 25-150 ms): parts cross as encoded bytes.
+ */
+
+/** Everything the worker needs, plain data (structured clone). */
+export interface ChangePlanInput {
+  source: WorkerSource;
+  start: number;
+  end: number;
+  /** Source (Delta) names of the key columns, as NetChangeBuffer keys rows. */
+  keySource: string[];
+  keyTypes: Record<string, DeltaType>;
+  /** Target columns (data, plus the marker under a soft-delete policy), as the runner plans them. */
+  columns: TargetColumn[];
+  key: string[];
+  marker?: SoftDeleteMarker;
+  deletes: DeletePolicy;
+  maxRows: number;
+  maxBytes: number;
+  partRows?: number;
+  /** Change rows per read batch. */
+  batchSize: number;
+}
+
+/** What the calling thread gets, in order: the PlanStep sequence, encoded, with read progress. */
+export type WorkerStep =
+  | { type: 'read'; rows: number; /** [version, commit timestamp ms] of versions seen in this batch. */ timestamps: Array<[number, number]> }
+  | { type: 'apply'; part: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows }; /** Rows of the part (for rate limits). */ rows: number }
+  | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
+
+/** Input of a snapshot read (initial load): the rows of `version`, filtered, as COPY text for `columns`. */
+export interface SnapshotReadInput {
+  source: WorkerSource;
+  version: number;
+  columns: TargetColumn[];
+  filter?: FilterCondition[];
+  /** Rows per read batch (small: a batch's objects then die young). */
+  batchSize: number;
+}
+
+/** A run of encoded snapshot rows; `read` counts rows read, including rows the filter dropped. */
+export interface SnapshotChunk {
+  type: 'rows';
+  encoded: EncodedRows;
+  read: number;
+}
+
+type ToMain = WorkerStep | SnapshotChunk | { type: 'done' } | { type: 'error'; error: SerializedError };
+
+interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  kind?: SyncErrorKind;
+  table?: string;
+  version?: number;
+  column?: string;
+  setting?: string;
+  hint?: string;
+  retry?: RetryPolicy;
+}
+
+/** Parts (or snapshot chunks) the worker may have encoded ahead of the one being used: bounds memory. */
+const PARTS_AHEAD = 2;
+const WORKER_DATA_TAG = 'delta-neon-sync/change-plan';
+/** COPY text per snapshot message. */
+const SNAPSHOT_MESSAGE_BYTES = 1 << 20;
+/**
+ * The worker's young generation: decoding a row group makes short-lived garbage in bulk;
+ * a small nursery collects it sooner, which kept the process's peak RSS lower (bench).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
+/**
+ * The worker script next to this code: the built `changePlanWorker.js` beside the bundle
+ * (dist/ of the CLI and the extension), or, when running from TypeScript sources (tests,
+ * tsx), the .ts entry with tsx as loader. Undefined when neither is there.
+ */
+export function changePlanWorkerScript(): { file: string; eval: boolean } | undefined {
+  const built = path.join(__dirname, 'changePlanWorker.js');
+  if (fs.existsSync(built)) return { file: built, eval: false };
+  const source = path.join(__dirname, 'changePlanWorkerMain.ts');
+  // tsx's require hook, registered inside the worker (execArgv loaders do not reach a .ts worker entry).
+  if (fs.existsSync(source)) return { file: `require('tsx/cjs'); require(${JSON.stringify(source)});`, eval: true };
+  return undefined;
+}
+
+/**
+ * Runs the plan on a worker thread and yields its steps. Aborting the signal stops the
+ * worker; so does leaving the loop early. A failure in the worker is rethrown here (a
+ * SyncError keeps its kind, table, version and hint).
+ */
+export async function* planInWorker(input: ChangePlanInput, signal?: AbortSignal): AsyncGenerator<WorkerStep> {
+  for await (const m of workerMessages('changes', input, signal)) {
+    if (m.type !== 'rows') yield m;
+  }
+}
+
+/** Reads a snapshot on a worker thread: its rows as COPY text, in order. Same failure rules as planInWorker. */
+export async function* snapshotInWorker(input: SnapshotReadInput, signal?: AbortSignal): AsyncGenerator<SnapshotChunk> {
+  for await (const m of workerMessages('snapshot', input, signal)) {
+    if (m.type === 'rows') yield m;
+  }
+}
+
+async function* workerMessages(mode: 'changes' | 'snapshot', input: ChangePlanInput | SnapshotReadInput, signal?: AbortSignal): AsyncGenerator<WorkerStep | SnapshotChunk> {
+  const script = changePlanWorkerScript();
+  if (!script) throw new Error('internal: the change reader worker script is missing next to the engine');
+  const worker = new Worker(script.file, {
+    eval: script.eval,
+    workerData: { tag: WORKER_DATA_TAG, mode, input },
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
+  const queue: ToMain[] = [];
+  let wake: (() => void) | undefined;
+  let failure: Error | undefined;
+  let exited = false;
+  worker.on('message', (m: ToMain) => {
+    queue.push(m);
+    wake?.();
+  });
+  worker.on('error', (e: Error) => {
+    failure ??= e;
+    wake?.();
+  });
+  worker.on('exit', (code) => {
+    exited = true;
+    if (code !== 0) failure ??= new Error(`The Delta reader thread stopped (exit code ${code}).`);
+    wake?.();
+  });
+  const onAbort = (): void => {
+    wake?.();
+  };
+  signal?.addEventListener('abort', onAbort);
+  try {
+    for (;;) {
+      while (queue.length === 0) {
+        if (signal?.aborted) throw Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
+        if (failure) throw failure;
+        if (exited) throw new Error('The Delta reader thread stopped before it finished.');
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      const m = queue.shift() as ToMain;
+      if (m.type === 'done') return;
+      if (m.type === 'error') throw deserializeError(m.error);
+      // Taken by the caller: the worker may encode one more.
+      if (m.type === 'apply' || m.type === 'rows') worker.postMessage('ack');
+      yield m;
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await worker.terminate();
+  }
+}
+
+/** The worker's side (changePlanWorkerMain.ts calls it). */
+export async function runChangePlanWorker(port: MessagePort, data: unknown): Promise<void> {
+  const d = data as { tag?: unknown; mode?: unknown; input?: unknown } | null;
+  if (d?.tag !== WORKER_DATA_TAG || !d.input) throw new Error('changePlanWorker: started without its input');
+  let credits = PARTS_AHEAD;
+  let waiting: (() => void) | undefined;
+  port.on('message', (m: unknown) => {
+    if (m === 'ack') {
+      credits++;
+      waiting?.();
+    }
+  });
+  const send = (m: ToMain): void => port.postMessage(m);
+  const credit = async (): Promise<void> => {
+    while (credits <= 0) await new Promise<void>((resolve) => (waiting = resolve));
+    waiting = undefined;
+    credits--;
+  };
+  try {
+    if (d.mode === 'snapshot') await readSnapshot(d.input as SnapshotReadInput, send, credit);
+    else await planChanges(d.input as ChangePlanInput, send, credit);
+    send({ type: 'done' });
+  } catch (e) {
+    send({ type: 'error', error: serializeError(e) });
+  } finally {
+    port.close();
+  }
+}
+
+async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  const source = await DeltaChangeSource.open(input.source.path);
+  const snap = await source.snapshot(input.version);
+  const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
+  const encoder = new RowChunkEncoder(input.columns);
+  let read = 0;
+  for await (const batch of snap.rows({ batchSize: input.batchSize })) {
+    read += batch.length;
+    encoder.push(filter ? batch.filter(filter) : batch);
+    if (encoder.pendingBytes >= SNAPSHOT_MESSAGE_BYTES) {
+      await credit();
+      send({ type: 'rows', encoded: encoder.take(false), read });
+      read = 0;
+    }
+  }
+  await credit();
+  send({ type: 'rows', encoded: encoder.take(true), read });
+}
+
+async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  const source = await DeltaChangeSource.open(input.source.path);
+  const staging = stagingColumns(input.columns, input.key, input.marker);
+  const rows = async function* (): AsyncGenerator<ChangeRow[]> {
+    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.keySource })) {
+      const timestamps: Array<[number, number]> = [];
+      let last = -1;
+      for (const ch of batch) {
+        if (ch.commitVersion !== last) {
+          last = ch.commitVersion;
+          timestamps.push([last, ch.commitTimestamp]);
+        }
+      }
+      send({ type: 'read', rows: batch.length, timestamps });
+      yield batch;
+    }
+  };
+  const steps = planSteps(rows(), input.keySource, {
+    maxRows: input.maxRows,
+    maxBytes: input.maxBytes,
+    partRows: input.partRows,
+    keyTypes: input.keyTypes,
+  });
+  for await (const step of steps) {
+    if (step.type === 'commit') {
+      send({ type: 'commit', version: step.version, fromVersion: step.fromVersion, parts: step.parts });
+      continue;
+    }
+    const policy = applyDeletePolicy(step.changes, input.deletes, { markerKey: input.marker?.rowKey });
+    const part = {
+      upserts: encodeRows(staging.upserts, policy.upserts),
+      deletes: encodeRows(staging.deletes, policy.deletes),
+      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, policy.softDeletes) } : {}),
+    };
+    await credit();
+    send({ type: 'apply', part, rows: policy.upserts.length + policy.deletes.length + policy.softDeletes.length });
+  }
+}
+
+function serializeError(e: unknown): SerializedError {
+  if (e instanceof SyncError) {
+    return { name: e.name, message: e.message, stack: e.stack, kind: e.kind, table: e.table, version: e.version, column: e.column, setting: e.setting, hint: e.hint, retry: e.retry };
+  }
+  if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
+  return { name: 'Error', message: String(e) };
+}
+
+function deserializeError(s: SerializedError): Error {
+  if (s.kind) {
+    const e = new SyncError(s.kind, s.message, { table: s.table, version: s.version, column: s.column, setting: s.setting, hint: s.hint, retry: s.retry });
+    if (s.stack) e.stack = s.stack;
+    return e;
+  }
+  const e = new Error(s.message);
+  e.name = s.name;
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
