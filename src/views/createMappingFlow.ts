@@ -15,7 +15,7 @@ import { parseMapping } from '../sync/mapping/loadMapping';
 import { IDENTIFIER_RE, PG_TYPE_RE, PIPELINE_NAME_RE } from '../sync/mapping/mappingSchema';
 import type { MappingInput } from '../sync/mapping/mappingSchema';
 import { resolveColumns } from '../sync/mapping/resolveColumns';
-import { renderCreateTable } from '../sync/postgres/renderCreateTable';
+import { DEFAULT_FILLFACTOR, renderCreateTable } from '../sync/postgres/renderCreateTable';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Services } from './Services';
 import type { SourcesTreeNode } from './SourcesTreeDataProvider';
@@ -219,6 +219,7 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
     { schema, name: targetTable },
     columns.map((c) => ({ name: c.target, source: byName.get(c.source) as DeltaField, pgType: c.pgType })),
     mapping.key ?? [],
+    { fillfactor: mapping.initialLoad.fillfactor ?? DEFAULT_FILLFACTOR },
   );
 
   await fs.mkdir(path.join(dir, 'schema'), { recursive: true });

@@ -39,9 +39,10 @@ export interface InitialLoadOptions {
    */
   softDelete?: SoftDeleteMarker;
   /**
-   * Heap fillfactor of the table a swap creates. Default: the replaced table's own
-   * fillfactor, else DEFAULT_FILLFACTOR. The replaced table's other storage parameters
-   * (autovacuum settings, toast.*) are always carried over. Not used by merge.
+   * Heap fillfactor of the table the load creates (a swap, or a merge into a missing
+   * table). Default: the replaced table's own fillfactor, else DEFAULT_FILLFACTOR. A swap
+   * always carries the replaced table's other storage parameters (autovacuum settings,
+   * toast.*) over; a merge into an existing table changes nothing of its storage.
    */
   fillfactor?: number;
 }
