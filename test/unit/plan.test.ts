@@ -317,10 +317,12 @@ describe('plan: planSteps', () => {
     const ids = (rows: Row[]): bigint[] => rows.map((r) => r.id as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const applies = first.parts.map((p) => (p.type === 'apply' ? p.changes : assert.fail('apply expected')));
     const upserted = applies.flatMap((c) => ids(c.upserts));
-    assert.deepEqual(upserted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [0n, ...Array.from({ length: 25 }, (_, i) => BigInt(i + 1)), 99n]);
-    // Only the last part deletes, and only key 0.
+    // Key 0 (inserted by v1, deleted by v2) nets to a delete: never upserted.
+    assert.deepEqual(upserted.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [...Array.from({ length: 25 }, (_, i) => BigInt(i + 1)), 99n]);
+    // Only the last part deletes, and only key 0; v1's upsert of 99 waits for that part too.
     assert.deepEqual(applies.slice(0, -1).flatMap((c) => c.deletes), []);
     assert.deepEqual(ids((applies.at(-1) as { deletes: Row[] }).deletes), [0n]);
+    assert.deepEqual(ids((applies.at(-1) as { upserts: Row[] }).upserts), [99n]);
     assert.deepEqual(second.commit, { type: 'commit', version: null, fromVersion: 3, parts: 1 });
   });
 
@@ -657,13 +659,30 @@ describe('plan: property (seeded random CDF streams)', () => {
       const state = new Map(sim.initial);
       let lastCommitted = 0;
       let partsSeen = 0;
+      // The transaction's parts, key -> what they did to it.
+      let applied = new Map<string, Row | 'deleted'>();
       for await (const s of planSteps(chunked(shuffleWithinVersions(sim.changes, rand), rand), ['id', 'region'], { maxRows, partRows })) {
         if (s.type === 'apply') {
           applyNet(state, s.changes);
+          for (const r of s.changes.deletes) {
+            assert.ok(!applied.has(keyOf(r)), `seed ${seed}: key ${keyOf(r)} applied twice in one transaction`);
+            applied.set(keyOf(r), 'deleted');
+          }
+          for (const r of s.changes.upserts) {
+            assert.ok(!applied.has(keyOf(r)), `seed ${seed}: key ${keyOf(r)} applied twice in one transaction`);
+            applied.set(keyOf(r), r);
+          }
           partsSeen++;
           continue;
         }
         const version = s.version ?? sim.finalVersion;
+        // The parts did exactly what one net batch of the same versions does (so the counts agree).
+        const net = new NetChangeBuffer(['id', 'region']);
+        for (const c of sim.changes) if (c.commitVersion >= s.fromVersion && c.commitVersion <= version) net.add(c);
+        const n = net.drain();
+        const expected = new Map<string, Row | 'deleted'>([...n.deletes.map((r) => [keyOf(r), 'deleted'] as const), ...n.upserts.map((r) => [keyOf(r), r] as const)]);
+        assert.deepEqual(applied, expected, `seed ${seed}: transaction ${s.fromVersion}..${version}`);
+        applied = new Map();
         assert.ok(s.fromVersion > lastCommitted, `seed ${seed}: transactions overlap`);
         assert.equal(s.parts, partsSeen, `seed ${seed}: parts counted`);
         if (partRows === undefined) assert.equal(partsSeen, 1, `seed ${seed}: parts without partRows`);

@@ -46,8 +46,12 @@ export interface PlanStepsOptions extends NetChangeBufferOptions {
  *  - removals (delete, update_preimage) are held to the end of the transaction, since a
  *    later upsert of the same key in the same version cancels them (delete + re-insert, or
  *    a preimage whose postimage comes in a later part); a removal of a key this version
- *    already upserted is dropped. The held removals form the transaction's last part.
- * So the parts of a version give, key by key, the counts a single net batch would.
+ *    already upserted is dropped;
+ *  - upserts of the earlier versions in the first part are held too, and dropped when
+ *    this version changes their key.
+ * The held changes form the transaction's last part. So every key is applied once, with
+ * its net change, and the parts give the counts a single net batch would (a table with
+ * duplicate keys in one version aside).
  */
 export async function* planSteps(
   changes: AsyncIterable<readonly ChangeRow[]> | Iterable<readonly ChangeRow[]>,
@@ -62,8 +66,13 @@ export async function* planSteps(
   let currentRows = 0;
   /** First version of the open transaction. */
   let firstVersion: number | null = null;
-  /** Set while `current` is applied in parts. */
-  let streamed: { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; parts: number } | undefined;
+  /**
+   * Set while `current` is applied in parts. `upserted`: keys this version upserted.
+   * `held`: removals waiting for the end of the version. `earlier`: upserts of earlier
+   * versions of the transaction (from the first part), applied at the end unless this
+   * version changes their key, so that every key is applied once, with its net change.
+   */
+  let streamed: { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number } | undefined;
 
   function* commitBatch(version: number | null): Generator<PlanStep> {
     const net = buffer.drain();
@@ -77,22 +86,29 @@ export async function* planSteps(
     const net = buffer.drain();
     if (net.rowsIn === 0) return;
     let duplicates = net.duplicateKeys;
+    const upserts: Row[] = [];
     for (let i = 0; i < net.upserts.length; i++) {
       const key = net.upsertKeys[i] as NetKey;
-      s.held.delete(key);
-      // Only upserts of the streamed version cancel its later removals; the first part
-      // also holds upserts of earlier versions, which a removal in this version overrides.
-      if (net.upsertVersions[i] === current) {
-        if (s.upserted.has(key)) duplicates++;
-        s.upserted.add(key);
+      const row = net.upserts[i] as Row;
+      if (net.upsertVersions[i] !== current) {
+        // Only the first part holds earlier versions: their upserts wait for the end.
+        s.earlier.set(key, row);
+        continue;
       }
+      s.held.delete(key);
+      s.earlier.delete(key);
+      if (s.upserted.has(key)) duplicates++;
+      s.upserted.add(key);
+      upserts.push(row);
     }
     for (let i = 0; i < net.deletes.length; i++) {
       const key = net.deleteKeys[i] as NetKey;
-      if (!s.upserted.has(key)) s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
+      if (s.upserted.has(key)) continue;
+      s.earlier.delete(key);
+      s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
     }
     s.parts++;
-    yield { type: 'apply', changes: { upserts: net.upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates };
+    yield { type: 'apply', changes: { upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates };
   }
 
   function* finishStreamed(version: number | null): Generator<PlanStep> {
@@ -104,9 +120,11 @@ export async function* planSteps(
       deletes.push(h.row);
       deleteTimestamps.push(h.ts);
     }
+    const upserts = [...s.earlier.values()];
     s.held.clear();
+    s.earlier.clear();
     s.parts++;
-    yield { type: 'apply', changes: { upserts: [], deletes, deleteTimestamps }, rowsIn: 0, duplicateKeys: 0 };
+    yield { type: 'apply', changes: { upserts, deletes, deleteTimestamps }, rowsIn: 0, duplicateKeys: 0 };
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: s.parts };
     streamed = undefined;
   }
@@ -136,7 +154,7 @@ export async function* planSteps(
       currentRows++;
       if (partRows !== undefined) {
         if (!streamed && currentRows > partRows) {
-          streamed = { upserted: new Set(), held: new Map(), parts: 0 };
+          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0 };
           yield* flushPart();
         } else if (streamed && buffer.size >= partRows) {
           yield* flushPart();

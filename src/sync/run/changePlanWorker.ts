@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../delta/DeltaChangeSource';
 import type { ChangeRow, DeltaType } from '../delta/types';
 import { SyncError } from '../errors';
-import type { RetryPolicy, SyncErrorKind } from '../errors';
+import type { SyncErrorDetails, SyncErrorKind } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { DeletePolicy, FilterCondition } from '../mapping/mappingSchema';
 import { applyDeletePolicy } from '../plan/applyDeletePolicy';
@@ -72,17 +72,12 @@ export interface SnapshotChunk {
 
 type ToMain = WorkerStep | SnapshotChunk | { type: 'done' } | { type: 'error'; error: SerializedError };
 
-interface SerializedError {
+/** An error as it crosses the thread boundary (a SyncError's details survive it). */
+interface SerializedError extends Omit<SyncErrorDetails, 'cause'> {
   name: string;
   message: string;
   stack?: string;
   kind?: SyncErrorKind;
-  table?: string;
-  version?: number;
-  column?: string;
-  setting?: string;
-  hint?: string;
-  retry?: RetryPolicy;
 }
 
 /** Parts (or snapshot chunks) the worker may have encoded ahead of the one being used: bounds memory. */
@@ -160,7 +155,8 @@ async function* workerMessages(mode: 'changes' | 'snapshot', input: ChangePlanIn
   try {
     for (;;) {
       while (queue.length === 0) {
-        if (signal?.aborted) throw Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
+        // The same error the reader gives when it is cancelled on the calling thread.
+        if (signal?.aborted) throw new SyncError('cancelled', `Reading ${input.source.path} was cancelled`, { table: input.source.path });
         if (failure) throw failure;
         if (exited) throw new Error('The Delta reader thread stopped before it finished.');
         await new Promise<void>((resolve) => (wake = resolve));
