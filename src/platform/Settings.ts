@@ -43,11 +43,6 @@ export class Settings implements vscode.Disposable {
     await this.cfg.update('deltaFolders', [...list, folder], target);
   }
 
-  batchSize(): number {
-    const v = this.cfg.get<unknown>('sync.batchSize');
-    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 10000;
-  }
-
   previewPageSize(): number {
     const v = this.cfg.get<unknown>('preview.pageSize');
     return typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 200;
