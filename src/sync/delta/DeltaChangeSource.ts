@@ -30,9 +30,12 @@ export class DeltaChangeSource implements ChangeSource {
   }
 
   async commitTimestamp(version: number): Promise<number> {
-    const entry = (await this.table.history()).find((h) => h.version === version);
-    if (entry) return entry.timestamp;
-    return (await this.table.snapshot({ version })).timestamp;
+    try {
+      return await this.table.commitTimestamp(version);
+    } catch {
+      // No commit file (cleaned up) and no checkpoint at that version: the snapshot knows.
+      return (await this.table.snapshot({ version })).timestamp;
+    }
   }
 
   workerSource(): WorkerSource {

@@ -168,6 +168,13 @@ export class DeltaTable {
     yield* streamChanges(listing, validated, opts);
   }
 
+  /** Commit timestamp (ms) of one version: reads that commit only (cached), not the whole history. */
+  async commitTimestamp(version: number): Promise<number> {
+    const cached = this.timestamps.get(version);
+    if (cached !== undefined) return cached;
+    return this.timestampOf(await listLog(this.path), version);
+  }
+
   /** Commits still in the log, newest first (like DESCRIBE HISTORY). */
   async history(): Promise<HistoryEntry[]> {
     const listing = await listLog(this.path);
