@@ -118,7 +118,12 @@ function isRowLevel(e: unknown): boolean {
  * On a 'connection' SyncError the client is unusable: release it with the error.
  */
 export async function applyChanges(client: ClientBase, opts: ApplyChangesOptions): Promise<ApplyResult> {
-  return run(client, opts, false);
+  if (!opts.softDelete && opts.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
+  // Dead letters isolate rows under savepoints (run); otherwise one part of an ApplyStream.
+  if (opts.deadLetter) return run(client, opts, false);
+  const stream = await ApplyStream.begin(client, opts);
+  await stream.apply({ upserts: opts.upserts, deletes: opts.deletes, ...(opts.softDeletes ? { softDeletes: opts.softDeletes } : {}) });
+  return stream.commit(opts.checkpoint);
 }
 
 /**
@@ -130,6 +135,7 @@ export async function dryRunChanges(client: ClientBase, opts: ApplyChangesOption
   return run(client, { ...opts, deadLetter: true }, true);
 }
 
+/** A batch with dead letters or a dry run: rows that fail are isolated under savepoints and set aside. */
 async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
   const marker = opts0.softDelete;
   if (!marker && opts0.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
@@ -146,7 +152,6 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
     staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 }, timings,
     ...(marker ? { softDeleted: 0 } : {}),
   };
-  const isolate = opts.deadLetter === true;
   let mark = performance.now();
   const lap = (): number => {
     const now = performance.now();
@@ -160,15 +165,9 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
       await prologue(client, opts, label, keyColumns, markerCol ? softColumns : undefined);
       timings.prepareMs = lap();
       let stagedSoft = 0;
-      if (isolate) {
-        result.staged.upserts = await stageIsolating(client, UP, opts.columns, opts.key, opts.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
-        result.staged.deletes = await stageIsolating(client, DEL, keyColumns, opts.key, opts.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
-        if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, opts.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
-      } else {
-        result.staged.upserts = await copyRows(client, UP, opts.columns, opts.upserts);
-        result.staged.deletes = await copyRows(client, DEL, keyColumns, opts.deletes);
-        if (markerCol) stagedSoft = await copyRows(client, SOFT, softColumns, opts.softDeletes ?? []);
-      }
+      result.staged.upserts = await stageIsolating(client, UP, opts.columns, opts.key, opts.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
+      result.staged.deletes = await stageIsolating(client, DEL, keyColumns, opts.key, opts.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
+      if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, opts.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
       if (markerCol) result.staged.softDeletes = stagedSoft;
       timings.stageMs = lap();
       // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
@@ -191,9 +190,7 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
       // Deletes first: a key deleted and re-inserted in the batch ends up present.
       const restoreJoins = indexDelete ? await indexJoinsOnly(client) : undefined;
       let before = applyRejected();
-      const d = isolate
-        ? await withIsolation(client, DEL, keyColumns, opts.key, 'delete', result.staged.deletes, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }))
-        : await runDelete('');
+      const d = await withIsolation(client, DEL, keyColumns, opts.key, 'delete', result.staged.deletes, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }));
       const deleteRejects = applyRejected() - before;
       await restoreJoins?.();
       // Soft deletes next (a net batch never holds a key both here and in the upserts).
@@ -202,17 +199,13 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
       if (markerCol && stagedSoft > 0) {
         const restore = (await preferIndexLookups(client, opts.table, stagedSoft)) ? await indexJoinsOnly(client) : undefined;
         before = applyRejected();
-        s = isolate
-          ? await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }))
-          : await runSoftDelete('');
+        s = await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }));
         softRejects = applyRejected() - before;
         await restore?.();
       }
       timings.deleteMs = lap();
       before = applyRejected();
-      const u = isolate
-        ? await withIsolation(client, UP, opts.columns, opts.key, 'upsert', result.staged.upserts, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }))
-        : await runUpsert('');
+      const u = await withIsolation(client, UP, opts.columns, opts.key, 'upsert', result.staged.upserts, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }));
       const upsertRejects = applyRejected() - before;
       timings.upsertMs = lap();
       result.deleted = d.deleted;
@@ -283,10 +276,10 @@ async function prologue(client: ClientBase, opts: Pick<ApplyChangesOptions, 'col
 /** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
 export type ApplyPart =
   | {
-      upserts: Row[];
-      deletes: Row[];
+      upserts: RowBatches;
+      deletes: RowBatches;
       /** With a soft-delete marker: key rows plus the marker value (see ApplyChangesOptions.softDeletes). */
-      softDeletes?: Row[];
+      softDeletes?: RowBatches;
     }
   | {
       /** The same, already encoded by encodeRows for the columns of stagingColumns(). */
@@ -370,10 +363,11 @@ export class ApplyStream {
       if (this.staged) await client.query(`TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}`);
       this.staged = true;
       // Each statement is a round trip that waits for this thread: skip the empty ones.
-      const stage = async (table: TableRef, columns: readonly TargetColumn[] | undefined, rows: Row[] | undefined, encoded: EncodedRows | undefined): Promise<number> => {
+      const stage = async (table: TableRef, columns: readonly TargetColumn[] | undefined, rows: RowBatches | undefined, encoded: EncodedRows | undefined): Promise<number> => {
         if (!columns) return 0;
         if (encoded) return encoded.count > 0 ? copyEncoded(client, table, columns, encoded) : 0;
-        return rows && rows.length > 0 ? copyRows(client, table, columns, [rows]) : 0;
+        if (!rows || (Array.isArray(rows) && rows.every((b: Row[]) => b.length === 0))) return 0;
+        return copyRows(client, table, columns, rows);
       };
       const enc = 'encoded' in part ? part.encoded : undefined;
       const rows = 'encoded' in part ? undefined : part;

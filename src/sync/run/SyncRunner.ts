@@ -881,7 +881,7 @@ export class SyncRunner {
       const policy = applyDeletePolicy(step.changes, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
       yield {
         type: 'apply',
-        part: { upserts: policy.upserts, deletes: policy.deletes, ...(plan.marker ? { softDeletes: policy.softDeletes } : {}) },
+        part: { upserts: [policy.upserts], deletes: [policy.deletes], ...(plan.marker ? { softDeletes: [policy.softDeletes] } : {}) },
         rows: policy.upserts.length + policy.deletes.length + policy.softDeletes.length,
       };
     }
