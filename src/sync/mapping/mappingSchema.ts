@@ -167,7 +167,7 @@ export const schemaDriftSchema = z.enum(['fail', 'add-columns', 'ignore-new']).m
 
 export const batchSchema = z.strictObject({
   maxRows: z.int().positive().default(50_000).meta({
-    description: 'Distinct keys per transaction. A batch ends at a version boundary, so one huge commit can exceed it.',
+    description: 'Distinct keys per transaction; a transaction ends at a version boundary. One commit with more changes than that (or than 10,000) is applied in parts of that many keys inside its one transaction, so memory stays bounded.',
   }),
   maxBytes: z.int().positive().default(64 * 1024 * 1024).meta({
     description: 'Approximate bytes of row data per transaction (same version-boundary rule as maxRows).',
