@@ -1,7 +1,7 @@
 /**
  * Postgres target benchmark, the issue's comparison on one machine, one server, the same rows:
  *
- *   npx tsx bench/pgBench.ts [rows=1000000] [reps=2] [--order random|sequential] [--ddl seed|pk]
+ *   npx tsx bench/pgBench.ts [rows=1000000] [reps=3] [--order random|sequential] [--ddl seed|pk]
  *                            [--rbr 10000] [--regenerate] [--tsx]
  *
  * Source: a local Delta table (cached under bench/.data/, generated once in a child process):
@@ -89,7 +89,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { rows: 1_000_000, reps: 2, order: 'random', ddl: 'seed', rbr: 10_000, regenerate: false, tsx: false };
+  const args: Args = { rows: 1_000_000, reps: 3, order: 'random', ddl: 'seed', rbr: 10_000, regenerate: false, tsx: false };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
