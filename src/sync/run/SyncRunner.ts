@@ -544,9 +544,6 @@ export class SyncRunner {
       // next part is read; a transaction of one part with dead letters goes to applyChanges.
       let open: { client: PoolClient; stream: ApplyStream; pending: Promise<void>; rows: number } | undefined;
       let single: NetChanges | undefined;
-      const settle = async (): Promise<void> => {
-        if (open) await open.pending;
-      };
       try {
         for await (const step of steps) {
           throwIfAborted(opts.signal);
@@ -590,7 +587,7 @@ export class SyncRunner {
           let rows: number;
           if (open) {
             const o = open;
-            await settle();
+            await o.pending;
             applied = await o.stream.commit({ pipeline: this.pipeline, source: this.source.name, version, commitTimestamp: ts });
             open = undefined;
             o.client.release();
