@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import type { ChangeRow, DeltaField, Row } from '../delta/types';
+import type { ChangeRow, DeltaField, DeltaType, Row } from '../delta/types';
 import { SyncError, isSyncError } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { Mapping } from '../mapping/mappingSchema';
@@ -818,9 +818,10 @@ export class SyncRunner {
   }
 
   private async netChanges(plan: Plan, start: number, end: number, signal?: AbortSignal): Promise<NetChanges> {
-    const buffer = new NetChangeBuffer(plan.keySource);
+    // The same netting as a sync (key types, key-only preimages), so a preview agrees with it.
+    const buffer = new NetChangeBuffer(plan.keySource, { keyTypes: keyTypesOf(plan) });
     if (end >= start) {
-      for await (const batch of this.source.changes(start, end, { batchSize: 10_000, signal })) {
+      for await (const batch of this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource })) {
         for (const ch of batch) buffer.add(ch);
       }
     }
@@ -835,7 +836,7 @@ export class SyncRunner {
    * dead letters every transaction is one batch for applyChanges (`batch`).
    */
   private async *applySteps(plan: Plan, start: number, end: number, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<RunStep> {
-    const keyTypes = Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type]));
+    const keyTypes = keyTypesOf(plan);
     const deadLetter = this.mapping.deadLetter;
     // Dead letters isolate failing rows by bisecting one staged batch: no parts then.
     const partRows = deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
@@ -1115,6 +1116,11 @@ function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, strin
     out[c.name] = v === null || v === undefined ? null : previewText(v);
   }
   return out;
+}
+
+/** Delta types of the key columns by source name (NetChangeBuffer folds decimal -0 keys with them). */
+function keyTypesOf(plan: Plan): Record<string, DeltaType> {
+  return Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type]));
 }
 
 function previewText(v: unknown): string {
