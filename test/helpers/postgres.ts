@@ -4,6 +4,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { createPool } from '../../src/sync/postgres/createPool';
+import { ensureStateTables } from '../../src/sync/postgres/stateTables';
 
 /**
  * A real PostgreSQL for integration tests (never a mock). Order of preference:
@@ -379,4 +382,36 @@ export async function withTestDatabase<T>(fn: (db: TestDatabase) => Promise<T>, 
   } finally {
     await db.drop();
   }
+}
+
+/**
+ * For a describe block on the Postgres target: a fresh database (useTestDatabase) with the
+ * engine's state tables, a pool of `max` connections on it (ended after the block), and a
+ * withClient that releases the client whatever happens.
+ */
+export function useTargetPool(prefix: string, max: number): { db: () => TestDatabase; pool: () => Pool; withClient: <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T> } {
+  const db = useTestDatabase(prefix);
+  let current: Pool | undefined;
+  before(async () => {
+    current = createPool(db().url, { max });
+    const c = await current.connect();
+    await ensureStateTables(c);
+    c.release();
+  });
+  after(async () => {
+    await current?.end();
+  });
+  const pool = (): Pool => {
+    if (!current) throw new Error('useTargetPool(): the pool is created in a before() hook; use it inside tests.');
+    return current;
+  };
+  const withClient = async <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => {
+    const c = await pool().connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.release();
+    }
+  };
+  return { db, pool, withClient };
 }

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import type { Pool } from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import type { Row } from '../../src/sync/delta/types';
-import { createPool } from '../../src/sync/postgres/createPool';
 import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import type { InitialLoadOptions } from '../../src/sync/postgres/initialLoad';
 import { qualified, quoteIdent } from '../../src/sync/postgres/quoteIdent';
 import type { TableRef } from '../../src/sync/postgres/quoteIdent';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
-import { ensureStateTables } from '../../src/sync/postgres/stateTables';
-import { useTestDatabase } from '../helpers/postgres';
+import { useTargetPool } from '../helpers/postgres';
 import { field, prim } from '../helpers/postgresFields';
 import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
 
@@ -43,21 +40,11 @@ interface Storage {
 
 describe('initial load: fillfactor and storage parameters of the created table (real server)', function () {
   this.timeout(120_000);
-  const db = useTestDatabase('fillfactor');
-  let pool: Pool;
+  const { db, pool } = useTargetPool('fillfactor', 4);
   let pipelineNo = 0;
-  before(async () => {
-    pool = createPool(db().url, { max: 4 });
-    const c = await pool.connect();
-    await ensureStateTables(c);
-    c.release();
-  });
-  after(async () => {
-    await pool.end();
-  });
 
   const storage = async (t: TableRef): Promise<Storage> => {
-    const r = await pool.query<{ heap: string[] | null; toast: string[] | null; has_toast: boolean; persistence: string; oid: number }>(
+    const r = await pool().query<{ heap: string[] | null; toast: string[] | null; has_toast: boolean; persistence: string; oid: number }>(
       `SELECT c.reloptions AS heap, t.reloptions AS toast, c.reltoastrelid <> 0 AS has_toast, c.relpersistence::text AS persistence, c.oid::int8::float8 AS oid
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
         WHERE n.nspname = $1 AND c.relname = $2`,
@@ -68,16 +55,16 @@ describe('initial load: fillfactor and storage parameters of the created table (
     return { heap: [...(x.heap ?? [])].sort(), toast: [...(x.toast ?? [])].sort(), hasToast: x.has_toast, persistence: x.persistence, oid: x.oid };
   };
   const load = (t: TableRef, opts: Partial<InitialLoadOptions> = {}): ReturnType<typeof initialLoad> =>
-    initialLoad(pool, { table: t, columns, key, rows: [rows(2000)], mode: 'swap', checkpoint: { pipeline: `ff${++pipelineNo}`, source: 'src', version: 1, commitTimestamp: null }, ...opts });
-  const count = async (t: TableRef): Promise<number> => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(t.schema, t.name)}`)).rows[0]?.n ?? -1;
+    initialLoad(pool(), { table: t, columns, key, rows: [rows(2000)], mode: 'swap', checkpoint: { pipeline: `ff${++pipelineNo}`, source: 'src', version: 1, commitTimestamp: null }, ...opts });
+  const count = async (t: TableRef): Promise<number> => (await pool().query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(t.schema, t.name)}`)).rows[0]?.n ?? -1;
   /** Heap pages of the table (relation size / block size), after the load's own ANALYZE. */
   const pages = async (t: TableRef): Promise<number> =>
-    (await pool.query<{ p: number }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int AS p`, [qualified(t.schema, t.name)])).rows[0]?.p ?? -1;
-  const leftovers = async (): Promise<number> => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '%\\_\\_dns\\_%'`)).rows[0]?.n ?? -1;
+    (await pool().query<{ p: number }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int AS p`, [qualified(t.schema, t.name)])).rows[0]?.p ?? -1;
+  const leftovers = async (): Promise<number> => (await pool().query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '%\\_\\_dns\\_%'`)).rows[0]?.n ?? -1;
   const createOld = async (t: TableRef, withClause: string): Promise<void> => {
-    if (t.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
-    await pool.query(`CREATE TABLE ${qualified(t.schema, t.name)} (id bigint PRIMARY KEY, note text) WITH (${withClause})`);
-    await pool.query(`INSERT INTO ${qualified(t.schema, t.name)} SELECT g, 'old' FROM generate_series(1, 10) g`);
+    if (t.schema) await pool().query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
+    await pool().query(`CREATE TABLE ${qualified(t.schema, t.name)} (id bigint PRIMARY KEY, note text) WITH (${withClause})`);
+    await pool().query(`INSERT INTO ${qualified(t.schema, t.name)} SELECT g, 'old' FROM generate_series(1, 10) g`);
   };
 
   it('a swap load that creates the table gives it fillfactor=85, a logged table, and no other storage parameters', async () => {
@@ -169,7 +156,7 @@ describe('initial load: fillfactor and storage parameters of the created table (
     await createOld(t, 'fillfactor = 60, autovacuum_enabled = false, toast.autovacuum_enabled = false');
     const before = await storage(t);
     const plain = { schema: 'public', name: 'merge_plain' };
-    await pool.query(`CREATE TABLE ${qualified(plain.schema, plain.name)} (id bigint PRIMARY KEY, note text)`);
+    await pool().query(`CREATE TABLE ${qualified(plain.schema, plain.name)} (id bigint PRIMARY KEY, note text)`);
     const plainBefore = await storage(plain);
     await load(t, { mode: 'merge', fillfactor: 90 });
     await load(plain, { mode: 'merge' });
@@ -197,7 +184,7 @@ describe('initial load: fillfactor and storage parameters of the created table (
     assert.deepEqual(after.toast, ['autovacuum_enabled=false']);
     assert.equal(await count(t), 2000);
     // Nothing was injected: the table the name mentions is still there.
-    assert.notEqual((await pool.query<{ t: string | null }>(`SELECT to_regclass('public.swap_keeps')::text AS t`)).rows[0]?.t, null);
+    assert.notEqual((await pool().query<{ t: string | null }>(`SELECT to_regclass('public.swap_keeps')::text AS t`)).rows[0]?.t, null);
     await load(t, { fillfactor: 65 });
     assert.deepEqual((await storage(t)).heap, ['autovacuum_vacuum_scale_factor=0.02', 'fillfactor=65']);
     assert.equal(await leftovers(), 0);

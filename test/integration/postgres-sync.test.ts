@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import type { Pool, PoolClient } from 'pg';
 import type { Row } from '../../src/sync/delta/types';
 import { applyChanges, dryRunChanges } from '../../src/sync/postgres/applyChanges';
-import { createPool } from '../../src/sync/postgres/createPool';
 import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import { previewChanges } from '../../src/sync/postgres/previewChanges';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
-import { ensureStateTables, readCheckpoint } from '../../src/sync/postgres/stateTables';
+import { readCheckpoint } from '../../src/sync/postgres/stateTables';
 import { isSyncError } from '../../src/sync/errors';
-import { useTestDatabase } from '../helpers/postgres';
+import { useTargetPool } from '../helpers/postgres';
 import { dec, field, prim } from '../helpers/postgresFields';
 
 const fields = [field('customer_id', prim('string'), false), field('name', prim('string')), field('spend', dec(10, 2)), field('active', prim('boolean'))];
@@ -31,80 +29,62 @@ async function* slowly(batches: Row[][], between: () => Promise<void>): AsyncGen
 
 describe('postgres target: initial load, incremental apply, preview (real server)', function () {
   this.timeout(120_000);
-  const db = useTestDatabase('sync');
-  let pool: Pool;
-  before(async () => {
-    pool = createPool(db().url, { max: 6 });
-    const c = await pool.connect();
-    await ensureStateTables(c);
-    c.release();
-  });
-  after(async () => {
-    await pool.end();
-  });
-  const withClient = async <T>(fn: (c: PoolClient) => Promise<T>): Promise<T> => {
-    const c = await pool.connect();
-    try {
-      return await fn(c);
-    } finally {
-      c.release();
-    }
-  };
-  const count = async (table: string): Promise<number> => (await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+  const { pool, withClient } = useTargetPool('sync', 6);
+  const count = async (table: string): Promise<number> => (await pool().query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
 
   it('swap load creates the table, then a second swap keeps indexes, constraints, grants and comments', async () => {
     const table = { schema: 'public', name: 'customers' };
-    const r1 = await initialLoad(pool, { table, columns, key, rows: [range(0, 500), range(500, 1000)], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 3, commitTimestamp: 1_700_000_000_000 } });
+    const r1 = await initialLoad(pool(), { table, columns, key, rows: [range(0, 500), range(500, 1000)], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 3, commitTimestamp: 1_700_000_000_000 } });
     assert.equal(r1.rows, 1000);
     assert.equal(r1.createdTable, true);
     assert.equal(await count('customers'), 1000);
-    await pool.query(`CREATE INDEX customers_name_idx ON customers (name)`);
-    await pool.query(`ALTER TABLE customers ADD CONSTRAINT spend_nonneg CHECK (spend >= 0)`);
-    await pool.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'report_reader') THEN CREATE ROLE report_reader; END IF; END $$`);
-    await pool.query(`GRANT SELECT ON customers TO report_reader`);
-    await pool.query(`COMMENT ON TABLE customers IS 'synced from delta; don''t edit'`);
-    await pool.query(`COMMENT ON COLUMN customers.spend IS 'lifetime \\ spend'`);
-    const r2 = await initialLoad(pool, { table, columns, key, rows: [range(100, 1100)], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 5, commitTimestamp: null } });
+    await pool().query(`CREATE INDEX customers_name_idx ON customers (name)`);
+    await pool().query(`ALTER TABLE customers ADD CONSTRAINT spend_nonneg CHECK (spend >= 0)`);
+    await pool().query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'report_reader') THEN CREATE ROLE report_reader; END IF; END $$`);
+    await pool().query(`GRANT SELECT ON customers TO report_reader`);
+    await pool().query(`COMMENT ON TABLE customers IS 'synced from delta; don''t edit'`);
+    await pool().query(`COMMENT ON COLUMN customers.spend IS 'lifetime \\ spend'`);
+    const r2 = await initialLoad(pool(), { table, columns, key, rows: [range(100, 1100)], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 5, commitTimestamp: null } });
     assert.equal(r2.createdTable, false);
     assert.deepEqual(r2.warnings, []);
     assert.equal(await count('customers'), 1000);
     assert.equal(await count(`customers WHERE customer_id = 'c00000'`), 0);
-    const idx = await pool.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'customers' ORDER BY 1`);
+    const idx = await pool().query(`SELECT indexname FROM pg_indexes WHERE tablename = 'customers' ORDER BY 1`);
     assert.deepEqual(idx.rows.map((x) => x.indexname), ['customers_name_idx', 'customers_pkey']);
-    const con = await pool.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'customers'::regclass ORDER BY 1`);
+    const con = await pool().query(`SELECT conname FROM pg_constraint WHERE conrelid = 'customers'::regclass ORDER BY 1`);
     assert.deepEqual(con.rows.map((x) => x.conname), ['customers_pkey', 'spend_nonneg']);
-    const grant = await pool.query(`SELECT has_table_privilege('report_reader', 'customers', 'SELECT') AS s, has_table_privilege('report_reader', 'customers', 'INSERT') AS i`);
+    const grant = await pool().query(`SELECT has_table_privilege('report_reader', 'customers', 'SELECT') AS s, has_table_privilege('report_reader', 'customers', 'INSERT') AS i`);
     assert.deepEqual(grant.rows[0], { s: true, i: false });
-    const cm = await pool.query(`SELECT obj_description('customers'::regclass, 'pg_class') AS t, col_description('customers'::regclass, 3) AS c`);
+    const cm = await pool().query(`SELECT obj_description('customers'::regclass, 'pg_class') AS t, col_description('customers'::regclass, 3) AS c`);
     assert.deepEqual(cm.rows[0], { t: "synced from delta; don't edit", c: 'lifetime \\ spend' });
     const cp = await withClient((c) => readCheckpoint(c, 'p1'));
     assert.equal(cp?.version, 5n);
-    const leftovers = await pool.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'customers__dns_%'`);
+    const leftovers = await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'customers__dns_%'`);
     assert.equal(leftovers.rows[0].n, 0);
   });
 
   it('a swap that fails (duplicate source key) leaves the old table and checkpoint untouched and drops the staging table', async () => {
     const table = { schema: 'public', name: 'customers' };
     await assert.rejects(
-      initialLoad(pool, { table, columns, key, rows: [[cust(1), cust(1)]], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
+      initialLoad(pool(), { table, columns, key, rows: [[cust(1), cust(1)]], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
       (e: unknown) => isSyncError(e) && e.kind === 'target' && /same key twice/.test(e.message),
     );
     assert.equal(await count('customers'), 1000);
-    const c = await pool.connect();
+    const c = await pool().connect();
     assert.equal((await readCheckpoint(c, 'p1'))?.version, 5n);
     c.release();
-    assert.equal((await pool.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'customers__dns_%'`)).rows[0].n, 0);
+    assert.equal((await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'customers__dns_%'`)).rows[0].n, 0);
   });
 
   it('merge load upserts changed rows, deletes missing keys, counts unchanged, and keeps the table oid', async () => {
     const table = { name: 'customers' };
-    const oid = (await pool.query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o;
+    const oid = (await pool().query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o;
     const rows = range(100, 1100);
     rows[0] = cust(100, '999.99');
     rows.push(cust(5000));
-    const r = await initialLoad(pool, { table, columns, key, rows: [rows.slice(0, 1000).filter((_, i) => i !== 10), rows.slice(1000)], mode: 'merge', checkpoint: { pipeline: 'p1', source: 'src', version: 6, commitTimestamp: null } });
+    const r = await initialLoad(pool(), { table, columns, key, rows: [rows.slice(0, 1000).filter((_, i) => i !== 10), rows.slice(1000)], mode: 'merge', checkpoint: { pipeline: 'p1', source: 'src', version: 6, commitTimestamp: null } });
     assert.deepEqual({ rows: r.rows, inserted: r.inserted, updated: r.updated, deleted: r.deleted, unchanged: r.unchanged }, { rows: 1000, inserted: 1, updated: 1, deleted: 1, unchanged: 998 });
-    assert.equal((await pool.query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o, oid);
+    assert.equal((await pool().query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o, oid);
   });
 
   it('applyChanges reports counts equal to the preview totals, advances the checkpoint, and re-running the batch changes nothing', async () => {
@@ -122,7 +102,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
     assert.equal(page2.matching, 5);
     assert.deepEqual(page2.rows.map((r) => r.action), ['update', 'delete']); // order: insert, update, delete, delete-missing, then key
 
-    const c = await pool.connect();
+    const c = await pool().connect();
     try {
       const r1 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'p1', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 }, expectVersion: 6 });
       assert.deepEqual({ i: r1.inserted, u: r1.updated, d: r1.deleted, un: r1.unchanged, dm: r1.deleteMissing }, { i: preview.totals.insert, u: preview.totals.update, d: preview.totals.delete, un: preview.totals.unchanged, dm: preview.totals['delete-missing'] });
@@ -143,7 +123,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
   it('a connection killed mid-transaction applies nothing and leaves the checkpoint, and is classified as a retryable connection error', async () => {
     const table = { name: 'customers' };
     const before = await count('customers');
-    const c = await pool.connect();
+    const c = await pool().connect();
     c.on('error', () => undefined);
     const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
     let killed = false;
@@ -152,7 +132,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
       upserts: slowly([range(20000, 21000), range(21000, 22000)], async () => {
         if (!killed) {
           killed = true;
-          await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+          await pool().query('SELECT pg_terminate_backend($1)', [pid]);
         }
       }),
       deletes: [],
@@ -163,7 +143,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
     assert.equal(err.kind, 'connection');
     assert.equal(err.retry, 'auto');
     assert.equal(await count('customers'), before);
-    const c2 = await pool.connect();
+    const c2 = await pool().connect();
     assert.equal((await readCheckpoint(c2, 'p1'))?.version, 7n);
     c2.release();
   });
@@ -171,7 +151,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
   it('dead-letter mode isolates rows violating a constraint, stores them, and applies the rest; a dry run reports the same and writes nothing', async () => {
     const table = { name: 'customers' };
     const upserts = [cust(8000), cust(8001, '-5.00'), cust(8002), cust(8003, '-1.00'), ...range(8004, 8100)];
-    const c = await pool.connect();
+    const c = await pool().connect();
     try {
       const dry = await dryRunChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } });
       assert.equal(dry.rejected.length, 2);
