@@ -22,7 +22,7 @@ import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomer
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
-import { clearNotifications, expandPane, freePort, paneRows, quickInputStep, readEnvFile, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
+import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-databricks');
@@ -92,19 +92,7 @@ async function main(): Promise<void> {
   fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
-  const env = await step('setup (scripts/e2e-setup.sh)', () => {
-    const envFile = execFileSync('bash', [path.join(ROOT, 'scripts', 'e2e-setup.sh')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
-    return readEnvFile(envFile);
-  });
-  const node24 = env.E2E_NODE as string;
-  const entry = env.E2E_CODE_SERVER_ENTRY as string;
-  const chromiumPath = env.E2E_CHROMIUM as string;
-
-  await step('build', () => execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
-  const vsix = path.join(ARTIFACTS, 'delta-neon-sync.vsix');
-  await step('package .vsix', () =>
-    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }),
-  );
+  const { node24, entry, chromiumPath, vsix } = await prepareExtension(step, ROOT, ARTIFACTS);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'delta-sync-e2e-dbx-'));
   const { customers, noCdf } = await step('write the warehouse\'s Delta tables', async () => {

@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
-import { clearNotifications, expandPane, freePort, paneRows, quickInputStep, readEnvFile, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
+import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e');
@@ -142,23 +142,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
 
-  const env = await step('setup (scripts/e2e-setup.sh)', () => {
-    const envFile = execFileSync('bash', [path.join(ROOT, 'scripts', 'e2e-setup.sh')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
-    return readEnvFile(envFile);
-  });
-  const node24 = env.E2E_NODE as string;
-  const entry = env.E2E_CODE_SERVER_ENTRY as string;
-  const chromiumPath = env.E2E_CHROMIUM as string;
-
-  await step('build', () => execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }));
-  const vsix = path.join(ARTIFACTS, 'delta-neon-sync.vsix');
-  const files = await step('package .vsix', () => {
-    const listed = checkVsixFiles();
-    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    return listed;
+  let files: string[] = [];
+  const { node24, entry, chromiumPath, vsix } = await prepareExtension(step, ROOT, ARTIFACTS, () => {
+    files = checkVsixFiles();
   });
   log(`.vsix files: ${files.join(', ')}`);
 

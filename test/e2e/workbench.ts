@@ -3,10 +3,46 @@
  * Chromium (test/e2e/run.ts, test/e2e/databricks.ts): tool discovery, server start-up
  * and the workbench interactions (palette, panes, tree rows, quick inputs, webviews).
  */
+import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
+
+/** A test's named, timed step (each test logs with its own prefix). */
+export type Step = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
+
+export interface PreparedExtension {
+  /** Node 24 for code-server, code-server's entry script, and Chromium (scripts/e2e-setup.sh). */
+  node24: string;
+  entry: string;
+  chromiumPath: string;
+  /** The built .vsix, in `artifacts`. */
+  vsix: string;
+}
+
+/**
+ * The tools (scripts/e2e-setup.sh, cached), a fresh build, and the .vsix packaged into
+ * `artifacts`; `beforePackage` runs first inside the packaging step (e.g. to check the
+ * file list).
+ */
+export async function prepareExtension(step: Step, root: string, artifacts: string, beforePackage?: () => void): Promise<PreparedExtension> {
+  const env = await step('setup (scripts/e2e-setup.sh)', () => {
+    const envFile = execFileSync('bash', [path.join(root, 'scripts', 'e2e-setup.sh')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() as string;
+    return readEnvFile(envFile);
+  });
+  await step('build', () => execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }));
+  const vsix = path.join(artifacts, 'delta-neon-sync.vsix');
+  await step('package .vsix', () => {
+    beforePackage?.();
+    execFileSync('npx', ['--no-install', 'vsce', 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  });
+  return { node24: env.E2E_NODE as string, entry: env.E2E_CODE_SERVER_ENTRY as string, chromiumPath: env.E2E_CHROMIUM as string, vsix };
+}
 
 export function readEnvFile(file: string): Record<string, string> {
   const out: Record<string, string> = {};
