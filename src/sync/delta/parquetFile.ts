@@ -3,15 +3,18 @@ import type { FileHandle } from 'node:fs/promises';
 import { SyncError } from '../errors';
 import type { ColumnMappingMode } from './schema';
 import { formatDeltaType } from './schema';
+import { decodePages, loadPageModules } from './flatColumns';
 import type { DeltaField, DeltaType, DeltaValue, Row } from './types';
 import { decimalToString, shortestFloat32 } from './values';
 import type {
   AsyncBuffer,
+  ColumnChunk,
   FileMetaData,
   ParquetParsers,
   SchemaElement,
   SchemaTree,
 } from 'hyparquet' with { 'resolution-mode': 'import' };
+import type { ColumnDecoder, DecodedArray, PageLocation } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
 
@@ -202,6 +205,7 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
   const slimOutputs = opts.fields.flatMap((f, k) => (slimNames.has(f.name) ? [k] : []));
   const slimTags = tag?.slimTags && tag.slimTags.size > 0 ? tag.slimTags : undefined;
   const readMeta: FileMetaData = { ...metadata, schema: metadata.schema.map(stripLossyAnnotations) };
+  const readRoot = hp.parquetSchema(readMeta);
 
   const batchSize = Math.max(1, opts.batchSize ?? 10_000);
   const windowRows = Math.max(batchSize, WINDOW_ROWS);
@@ -214,13 +218,14 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     const start = groupStart;
     groupStart += groupRows;
     if (groupRows === 0) continue;
-    const windowed =
-      groupRows > windowRows && columns.length > 0 && (await smallPages(hp, filePath, size, group.columns, columnIndex, groupRows, windowRows, ctx));
-    const step = windowed ? windowRows : groupRows;
+    const pages =
+      groupRows > windowRows && columns.length > 0 ? await smallPages(hp, filePath, size, group.columns, columnIndex, groupRows, windowRows, ctx) : undefined;
+    const step = pages ? windowRows : groupRows;
+    const group_: GroupRead = { chunks: group.columns, groupStart: start, pages, dictionaries: new Map() };
     for (let from = start; from < start + groupRows; from += step) {
       const to = Math.min(from + step, start + groupRows);
       checkAborted(opts.signal, ctx);
-      const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, columns, from, to, windowed, ctx) : [];
+      const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, readRoot, columns, group_, from, to, ctx) : [];
       const tagCursor = tagIndex >= 0 ? cursors[tagIndex] : undefined;
       for (let r = from; r < to; r++) {
         if (keepRow && !keepRow(r)) continue;
@@ -287,58 +292,81 @@ interface Output {
 }
 
 /**
- * True when every read column chunk of the row group has an offset index and no page holds
- * more than half a window of rows: only then does decoding the group window by window
- * bound memory (hyparquet decodes whole pages) without decoding much twice (a page that
- * straddles two windows is decoded for both).
+ * The page locations of every read column chunk of the row group, by top-level column,
+ * when every one has an offset index and no page holds more than half a window of rows:
+ * only then does decoding the group window by window bound memory (pages are decoded
+ * whole) without decoding much twice (a page that straddles two windows is decoded for
+ * both). Otherwise undefined, and the group is decoded whole.
  */
 async function smallPages(
   hp: Hyparquet,
   filePath: string,
   size: number,
-  chunks: FileMetaData['row_groups'][number]['columns'],
+  chunks: ColumnChunk[],
   read: Map<string, number>,
   groupRows: number,
   windowRows: number,
   ctx: ReadContext,
-): Promise<boolean> {
-  const ranges: Array<[number, number]> = [];
+): Promise<Map<string, PageLocation[]> | undefined> {
+  const ranges: Array<[string, number, number]> = [];
   for (const chunk of chunks) {
     const top = chunk.meta_data?.path_in_schema[0];
     if (top === undefined || !read.has(top)) continue;
-    if (!chunk.offset_index_offset || !chunk.offset_index_length) return false;
+    if (!chunk.offset_index_offset || !chunk.offset_index_length) return undefined;
     const start = Number(chunk.offset_index_offset);
-    ranges.push([start, start + chunk.offset_index_length]);
+    ranges.push([chunk.meta_data?.path_in_schema.join('.') ?? top, start, start + chunk.offset_index_length]);
   }
   try {
     return await withFile(filePath, size, ctx, async (file) => {
-      for (const [start, end] of ranges) {
+      const byColumn = new Map<string, PageLocation[]>();
+      for (const [column, start, end] of ranges) {
         const { page_locations: pages } = hp.readOffsetIndex({ view: new DataView(await file.slice(start, end)), offset: 0 });
+        if (pages.length === 0) return undefined;
         for (let i = 0; i < pages.length; i++) {
           const next = i + 1 < pages.length ? Number(pages[i + 1].first_row_index) : groupRows;
-          if (next - Number(pages[i].first_row_index) > windowRows / 2) return false;
+          if (next - Number(pages[i].first_row_index) > windowRows / 2) return undefined;
         }
+        byColumn.set(column, pages);
       }
-      return true;
+      return byColumn;
     });
   } catch (e) {
     if (e instanceof SyncError) throw e;
     // An unreadable offset index only costs the windowing: the group is decoded whole.
-    return false;
+    return undefined;
+  }
+}
+
+/** A decoded run of one column's values: a page, or an array hyparquet assembled. */
+interface ValueRun {
+  readonly rowStart: number;
+  readonly rowEnd: number;
+  /** The value of absolute row `row`; rows are asked in non-decreasing order. */
+  at(row: number): unknown;
+}
+
+class ArrayRun implements ValueRun {
+  constructor(
+    readonly rowStart: number,
+    readonly rowEnd: number,
+    private readonly data: ArrayLike<unknown>,
+  ) {}
+
+  at(row: number): unknown {
+    return this.data[row - this.rowStart];
   }
 }
 
 /**
- * Values of one column for a range of rows, as hyparquet delivered them: a list of decoded
- * runs (pages, or one assembled array for nested columns) with their absolute first row.
- * Reads must ask for increasing rows.
+ * Values of one column for a range of rows: a list of decoded runs with their absolute
+ * first row. Reads must ask for increasing rows.
  */
 class ColumnCursor {
-  private readonly runs: Array<{ rowStart: number; rowEnd: number; data: ArrayLike<unknown> }> = [];
+  private readonly runs: ValueRun[] = [];
   private current = 0;
 
-  add(rowStart: number, rowEnd: number, data: ArrayLike<unknown>): void {
-    this.runs.push({ rowStart, rowEnd, data });
+  add(run: ValueRun): void {
+    this.runs.push(run);
   }
 
   /** Sorts the runs and checks that they cover [from, to). */
@@ -355,14 +383,23 @@ class ColumnCursor {
   at(row: number): unknown {
     let run = this.runs[this.current];
     while (row >= run.rowEnd) run = this.runs[++this.current];
-    return run.data[row - run.rowStart];
+    return run.at(row);
   }
+}
+
+/** One row group being read: its chunks, first row, page locations when windowed, and the dictionaries decoded so far (by column), reused by later windows. */
+interface GroupRead {
+  chunks: ColumnChunk[];
+  groupStart: number;
+  pages: Map<string, PageLocation[]> | undefined;
+  dictionaries: Map<string, DecodedArray | undefined>;
 }
 
 /**
  * Decodes the given top-level columns for rows [from, to) of one row group, column-wise
- * (hyparquet's onChunk: no row objects). Pages may extend past the range; the cursors
- * index them by absolute row.
+ * (no row objects). Flat columns (top-level, non-repeated primitives) are decoded page by
+ * page here (flatColumns.ts); nested ones through hyparquet's reader. Pages may extend
+ * past the range; the cursors index them by absolute row.
  */
 async function decodeColumns(
   hp: Hyparquet,
@@ -370,32 +407,49 @@ async function decodeColumns(
   filePath: string,
   size: number,
   metadata: FileMetaData,
+  root: SchemaTree,
   columns: string[],
+  group: GroupRead,
   from: number,
   to: number,
-  useOffsetIndex: boolean,
   ctx: ReadContext,
 ): Promise<ColumnCursor[]> {
   const cursors = columns.map(() => new ColumnCursor());
   const index = new Map(columns.map((c, i) => [c, i]));
+  const flat: Array<{ i: number; node: SchemaTree; chunk: ColumnChunk }> = [];
+  const nested: string[] = [];
+  for (let i = 0; i < columns.length; i++) {
+    const node = root.children.find((c) => c.element.name === columns[i]);
+    const chunk = group.chunks.find((c) => c.meta_data?.path_in_schema.length === 1 && c.meta_data.path_in_schema[0] === columns[i]);
+    if (node && chunk && node.children.length === 0 && node.element.repetition_type !== 'REPEATED') flat.push({ i, node, chunk });
+    else nested.push(columns[i]);
+  }
   try {
-    await withFile(filePath, size, ctx, (file) =>
-      hp.parquetRead({
-        file,
-        metadata,
-        columns,
-        rowStart: from,
-        rowEnd: to,
-        useOffsetIndex,
-        utf8: false,
-        parsers: PARSERS,
-        compressors,
-        onChunk: (chunk) => {
-          const i = index.get(chunk.columnName);
-          if (i !== undefined) cursors[i].add(chunk.rowStart, chunk.rowEnd, chunk.columnData);
-        },
-      }),
-    );
+    await withFile(filePath, size, ctx, async (file) => {
+      if (flat.length > 0) {
+        const m = await loadPageModules();
+        for (const { i, node, chunk } of flat) {
+          await decodeFlat(m, file, root, node, chunk, compressors, group, from, to, (run) => cursors[i].add(run));
+        }
+      }
+      if (nested.length > 0) {
+        await hp.parquetRead({
+          file,
+          metadata,
+          columns: nested,
+          rowStart: from,
+          rowEnd: to,
+          useOffsetIndex: group.pages !== undefined,
+          utf8: false,
+          parsers: PARSERS,
+          compressors,
+          onChunk: (chunk) => {
+            const i = index.get(chunk.columnName);
+            if (i !== undefined) cursors[i].add(new ArrayRun(chunk.rowStart, chunk.rowEnd, chunk.columnData));
+          },
+        });
+      }
+    });
   } catch (e) {
     if (e instanceof SyncError) throw e;
     throw fileError(ctx, `cannot decode rows ${from}..${to - 1}: ${(e as Error).message}`, e);
@@ -404,6 +458,66 @@ async function decodeColumns(
     if (!cursors[i].seal(from, to)) throw fileError(ctx, `column '${columns[i]}' has fewer values than rows ${from}..${to - 1}`, undefined, columns[i]);
   }
   return cursors;
+}
+
+/**
+ * Reads and decodes the pages of one flat column chunk that overlap rows [from, to): the
+ * whole chunk, or (when the group is windowed) its dictionary page once and then only the
+ * pages the offset index places in the window.
+ */
+async function decodeFlat(
+  m: Awaited<ReturnType<typeof loadPageModules>>,
+  file: AsyncBuffer,
+  root: SchemaTree,
+  node: SchemaTree,
+  chunk: ColumnChunk,
+  compressors: Compressors,
+  group: GroupRead,
+  from: number,
+  to: number,
+  onRun: Parameters<typeof decodePages>[5],
+): Promise<void> {
+  const meta = chunk.meta_data;
+  if (!meta) throw new Error(`column chunk of '${node.element.name}' has no metadata`);
+  if (chunk.file_path) throw new Error(`column chunk of '${node.element.name}' is in another file (${chunk.file_path}), which is not supported`);
+  const decoder: ColumnDecoder = {
+    pathInSchema: meta.path_in_schema,
+    type: meta.type,
+    element: node.element,
+    schemaPath: [root, node],
+    codec: meta.codec,
+    parsers: PARSERS,
+    compressors,
+    utf8: false,
+  };
+  const dataStart = Number(meta.data_page_offset);
+  // 0 is never a page's offset (the file starts with its magic), so it means "no dictionary".
+  const dictStart = meta.dictionary_page_offset ? Number(meta.dictionary_page_offset) : undefined;
+  const chunkStart = dictStart !== undefined && dictStart < dataStart ? dictStart : dataStart;
+  const chunkEnd = chunkStart + Number(meta.total_compressed_size);
+  const pages = group.pages?.get(meta.path_in_schema.join('.'));
+  if (!pages) {
+    const bytes = new Uint8Array(await file.slice(chunkStart, chunkEnd));
+    decodePages(m, bytes, decoder, { firstRow: group.groupStart, from, to }, undefined, onRun);
+    return;
+  }
+  const name = node.element.name;
+  let dictionary = group.dictionaries.get(name);
+  const firstPage = Number(pages[0].offset);
+  if (!group.dictionaries.has(name)) {
+    dictionary = chunkStart < firstPage ? decodePages(m, new Uint8Array(await file.slice(chunkStart, firstPage)), decoder, { firstRow: group.groupStart, from, to }, undefined, onRun) : undefined;
+    group.dictionaries.set(name, dictionary);
+  }
+  const relFrom = from - group.groupStart;
+  const relTo = to - group.groupStart;
+  let first = 0;
+  while (first + 1 < pages.length && Number(pages[first + 1].first_row_index) <= relFrom) first++;
+  let last = first;
+  while (last + 1 < pages.length && Number(pages[last + 1].first_row_index) < relTo) last++;
+  const start = Number(pages[first].offset);
+  const end = Number(pages[last].offset) + pages[last].compressed_page_size;
+  const bytes = new Uint8Array(await file.slice(start, end));
+  decodePages(m, bytes, decoder, { firstRow: group.groupStart + Number(pages[first].first_row_index), from, to }, dictionary, onRun);
 }
 
 // ---------------------------------------------------------------- file access
