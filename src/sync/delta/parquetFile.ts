@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { SyncError } from '../errors';
 import type { ColumnMappingMode } from './schema';
 import { formatDeltaType } from './schema';
+import type { FlatRun } from './flatColumns';
 import { decodePages, loadPageModules } from './flatColumns';
 import type { DeltaField, DeltaType, DeltaValue, Row } from './types';
 import { decimalToString, shortestFloat32 } from './values';
@@ -21,7 +22,8 @@ import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode
 /**
  * Reads Delta data files (parquet) into rows of DeltaValues keyed by logical column name.
  *
- * hyparquet decodes pages and assembles nesting; this module owns the typing on top of it.
+ * hyparquet decodes pages and assembles nesting (flat columns are walked page by page in
+ * flatColumns.ts, with hyparquet's page primitives); this module owns the typing on top.
  * hyparquet's own conversions are lossy for Delta (DECIMAL -> JS number, maps -> objects
  * with stringified keys), so the metadata handed to it has DECIMAL and MAP annotations
  * removed: decimals arrive as raw INT32/INT64/bytes and are scaled here with bigint
@@ -221,11 +223,11 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     const pages =
       groupRows > windowRows && columns.length > 0 ? await smallPages(hp, filePath, size, group.columns, columnIndex, groupRows, windowRows, ctx) : undefined;
     const step = pages ? windowRows : groupRows;
-    const group_: GroupRead = { chunks: group.columns, groupStart: start, pages, dictionaries: new Map() };
+    const groupRead: GroupRead = { chunks: group.columns, groupStart: start, pages, dictionaries: new Map() };
     for (let from = start; from < start + groupRows; from += step) {
       const to = Math.min(from + step, start + groupRows);
       checkAborted(opts.signal, ctx);
-      const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, readRoot, columns, group_, from, to, ctx) : [];
+      const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, readRoot, columns, groupRead, from, to, ctx) : [];
       const tagCursor = tagIndex >= 0 ? cursors[tagIndex] : undefined;
       for (let r = from; r < to; r++) {
         if (keepRow && !keepRow(r)) continue;
@@ -475,7 +477,7 @@ async function decodeFlat(
   group: GroupRead,
   from: number,
   to: number,
-  onRun: Parameters<typeof decodePages>[5],
+  onRun: (run: FlatRun) => void,
 ): Promise<void> {
   const meta = chunk.meta_data;
   if (!meta) throw new Error(`column chunk of '${node.element.name}' has no metadata`);
