@@ -172,7 +172,9 @@ export const batchSchema = z.strictObject({
   maxBytes: z.int().positive().default(64 * 1024 * 1024).meta({
     description: 'Approximate bytes of row data per transaction (same version-boundary rule as maxRows).',
   }),
-  maxRowsPerSecond: z.number().positive().optional(),
+  maxRowsPerSecond: z.number().positive().optional().meta({
+    description: 'Upper bound on the rows a run sends to the target per second, on average over the run: the snapshot rows of an initial load, the change rows of an incremental sync. Spares a target that serves an application.',
+  }),
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);

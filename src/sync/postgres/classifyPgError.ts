@@ -71,8 +71,19 @@ export interface PgErrorContext {
  */
 export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError {
   if (isSyncError(e)) return e;
-  const f = pgErrorFields(e) ?? { message: String(e) };
   const what = ctx.action ? ` while ${ctx.action}` : '';
+  // An abort (the run's AbortSignal) reaching a target operation, e.g. from the rows fed
+  // to COPY, is the user's Stop, not a Postgres error.
+  if (e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR')) {
+    return new SyncError('cancelled', `Cancelled${what}${ctx.table ? ` on ${ctx.table}` : ''}.`, {
+      table: ctx.table,
+      version: ctx.version,
+      retry: 'manual',
+      cause: e,
+      hint: 'Nothing from the interrupted transaction was applied; run it again to resume from the last checkpoint.',
+    });
+  }
+  const f = pgErrorFields(e) ?? { message: String(e) };
   const table = f.table ? (f.schema ? `${f.schema}.${f.table}` : f.table) : ctx.table;
   if (isTransientPgError(e)) {
     return new SyncError('connection', `Lost the connection to Postgres${what}: ${f.message}`, {

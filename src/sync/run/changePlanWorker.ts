@@ -61,6 +61,8 @@ export interface SnapshotReadInput {
   filter?: FilterCondition[];
   /** Rows per read batch (small: a batch's objects then die young). */
   batchSize: number;
+  /** Also send a message once this many rows are pending (a paced load wants small steps); otherwise only by bytes. */
+  messageRows?: number;
 }
 
 /** A run of encoded snapshot rows; `read` counts rows read, including rows the filter dropped. */
@@ -210,13 +212,18 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
   const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
   const encoder = new RowChunkEncoder(input.columns);
   let read = 0;
+  let pending = 0;
   for await (const batch of snap.rows({ batchSize: input.batchSize })) {
     read += batch.length;
-    encoder.push(filter ? batch.filter(filter) : batch);
-    if (encoder.pendingBytes >= SNAPSHOT_MESSAGE_BYTES) {
+    const kept = filter ? batch.filter(filter) : batch;
+    encoder.push(kept);
+    pending += kept.length;
+    if (encoder.pendingBytes >= SNAPSHOT_MESSAGE_BYTES || (input.messageRows !== undefined && pending >= input.messageRows)) {
       await credit();
-      send({ type: 'rows', encoded: encoder.take(false), read });
+      // take(true): with messageRows the pending rows go whole, or the pacing would see them late.
+      send({ type: 'rows', encoded: encoder.take(input.messageRows !== undefined), read });
       read = 0;
+      pending = 0;
     }
   }
   await credit();
