@@ -10,7 +10,8 @@
  * quick-pick flow -> Preview (initial load: N inserts) -> Apply -> Progress panel shows
  * the run finish -> the Targets tree shows the sandbox table's rows -> change the
  * sample -> Preview (3 inserts / 3 updates / 2 deletes) -> Apply -> rows and mapping
- * status updated -> Show Rows -> a failing command's toast. Screenshots in
+ * status updated -> Show Rows -> Stop a paced initial load from the Progress panel (cancelled,
+ * no table written) -> a failing command's toast. Screenshots in
  * .test-artifacts/e2e/. The process group is killed at the end, pass or fail.
  * Set E2E_KEEP=1 to keep the temp folder.
  */
@@ -377,6 +378,39 @@ async function main(): Promise<void> {
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 
+    await step('Stop in the Progress panel ends a paced initial load cancelled, with nothing written', async () => {
+      // Pace customers-copy's initial load (about 10 s for the sample) so Stop lands mid-run.
+      const file = path.join(workspace, '.delta-sync', 'customers-copy.json');
+      const mapping = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+      fs.writeFileSync(file, JSON.stringify({ ...mapping, batch: { ...(mapping.batch as object | undefined), maxRowsPerSecond: 100 } }, null, 2));
+      await runPaletteCommand(p, 'Delta Sync: Refresh Mappings');
+      await clearNotifications(p);
+      await runPaletteCommand(p, 'Delta Sync: Run Initial Load');
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customers-copy$/ }) }).first();
+      await pick.waitFor({ timeout: 15_000 });
+      await pick.click();
+      await p.locator('.monaco-dialog-box .monaco-button', { hasText: 'Run Initial Load' }).first().click();
+      const progress = await webviewFrame(p, '[data-testid="stop"]', 60_000);
+      await waitForText(progress, '[data-testid="status"]', 'running', 30_000);
+      await progress.locator('[data-testid="rows-read"]').filter({ hasText: /^[1-9]/ }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '12-paced-initial-load-running.png') });
+      const stoppedAt = Date.now();
+      await progress.locator('[data-testid="stop"]').click();
+      await waitForText(progress, '[data-testid="status"]', 'cancelled', 30_000);
+      await waitForText(progress, '[data-testid="committed"]', '–');
+      // Stop does not wait for the pacing to run out.
+      if (Date.now() - stoppedAt > 8_000) throw new Error(`Stop took ${Date.now() - stoppedAt} ms`);
+      if ((await progress.locator('[data-testid="stop"]').count()) !== 0) throw new Error('Stop is still shown after the run ended');
+      await progress.locator('[data-testid="history"] tbody tr', { hasText: 'cancelled' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '13-paced-initial-load-stopped.png') });
+      // Nothing was written: the target table does not exist (the next step's dry run also finds no checkpoint).
+      await showPane(p, 'Targets');
+      await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+      const targets = paneRows(p, 'Targets');
+      await rowLabelled(targets, p, 'public.customer_profiles').first().waitFor({ timeout: 60_000 });
+      if ((await rowLabelled(targets, p, 'public.customers_copy').count()) !== 0) throw new Error('the stopped initial load left public.customers_copy behind');
+    });
+
     await step('palette: a failing command shows its error with Show Log', async () => {
       await clearNotifications(p);
       await runPaletteCommand(p, 'Delta Sync: Dry Run');
@@ -387,10 +421,10 @@ async function main(): Promise<void> {
       const toast = p.locator('.notification-toast', { hasText: 'has no checkpoint' }).first();
       await toast.waitFor({ timeout: 60_000 });
       await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().waitFor({ timeout: 5_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '12-error-toast.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '14-error-toast.png') });
       await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().click();
       await p.locator('.part.panel', { hasText: 'no checkpoint' }).first().waitFor({ timeout: 15_000 }).catch(() => undefined);
-      await p.screenshot({ path: path.join(ARTIFACTS, '13-log.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '15-log.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);

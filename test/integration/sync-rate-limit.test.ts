@@ -76,6 +76,10 @@ describe('batch.maxRowsPerSecond on an initial load (real server)', function () 
       assert.ok(err instanceof SyncError && err.kind === 'cancelled', `cancelled: ${String(err)}`);
       // Stop does not wait for the pacing to run out (3000 rows at 500 rows/s is 6 s).
       assert.ok(Date.now() - t0 < 5000, `Stop took effect after ${Date.now() - t0} ms`);
+      // Progress while reading says nothing is committed yet (the Progress panel's "Committed").
+      const progress = events.filter((e): e is Extract<SyncEvent, { type: 'progress' }> => e.type === 'progress');
+      assert.ok(progress.length > 0 && progress.some((e) => e.rowsRead > 0), 'progress was reported while reading');
+      assert.deepEqual([...new Set(progress.map((e) => e.version))], [null]);
       const c = new pg.Client({ connectionString: db().url });
       await c.connect();
       try {

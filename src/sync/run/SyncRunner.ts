@@ -442,7 +442,7 @@ export class SyncRunner {
         const now = Date.now();
         if (now - lastEmit > 200) {
           lastEmit = now;
-          self.emitProgress(opts, started, rowsRead, 0, 0, snap.version, null);
+          self.emitProgress(opts, started, rowsRead, 0, 0, null, null);
         }
         if (kept.length > 0) {
           await limit?.admit(kept.length, opts.signal);
@@ -464,7 +464,7 @@ export class SyncRunner {
         const now = Date.now();
         if (now - lastEmit > 200) {
           lastEmit = now;
-          self.emitProgress(opts, started, rowsRead, 0, 0, snap.version, null);
+          self.emitProgress(opts, started, rowsRead, 0, 0, null, null);
         }
         await limit?.admit(m.encoded.count, opts.signal);
         yield m.encoded;

@@ -14,7 +14,7 @@ export type SyncEvent =
       rowsApplied: number;
       bytesRead: number;
       batches: number;
-      /** Version of the last committed batch (incremental) or the snapshot version (initial). */
+      /** Version committed so far by this run: the last committed batch's (incremental), the snapshot's once an initial load committed; null before the run's first commit. */
       version: number | null;
       rowsPerSecond: number;
       /** Seconds left, when the total is known. */
