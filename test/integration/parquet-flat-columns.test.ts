@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { ColumnChunk, FileMetaData, SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { ColumnDecoder } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type { FlatRun } from '../../src/sync/delta/flatColumns';
-import { decodePages, loadPageModules } from '../../src/sync/delta/flatColumns';
+import { decodePages, flatColumnDecoder, loadPageModules } from '../../src/sync/delta/flatColumns';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 
 /**
@@ -93,16 +93,7 @@ async function compareFile(file: string, opts: { from?: number; to?: number; str
           for (let r = Math.max(c.rowStart, from); r < Math.min(c.rowEnd, to); r++) expected[r - from] = c.columnData[r - c.rowStart];
         },
       });
-      const decoder: ColumnDecoder = {
-        pathInSchema: meta.path_in_schema,
-        type: meta.type,
-        element: node.element,
-        schemaPath: [root, node],
-        codec: meta.codec,
-        parsers: (await import('hyparquet/src/convert.js')).DEFAULT_PARSERS,
-        compressors,
-        utf8: false,
-      };
+      const decoder = flatColumnDecoder(root, node, meta, (await import('hyparquet/src/convert.js')).DEFAULT_PARSERS, compressors);
       const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
       const chunkBytes = new Uint8Array(ab, start, Number(meta.total_compressed_size));
       const runs: FlatRun[] = [];

@@ -1,4 +1,4 @@
-import type { ColumnDecoder, DecodedArray, PageHeader } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
+import type { ColumnDecoder, ColumnMetaData, Compressors, DecodedArray, PageHeader, ParquetParsers, SchemaTree } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type * as ColumnModule from 'hyparquet/src/column.js' with { 'resolution-mode': 'import' };
 import type * as ConvertModule from 'hyparquet/src/convert.js' with { 'resolution-mode': 'import' };
 import type * as DatapageModule from 'hyparquet/src/datapage.js' with { 'resolution-mode': 'import' };
@@ -96,6 +96,24 @@ export class FlatRun {
     const dictionary = this.dictionary;
     return dictionary === undefined ? this.values[v] : dictionary[this.values[v] as number];
   }
+}
+
+/**
+ * hyparquet's description of flat column `node` (a child of `root`) for its page
+ * primitives: values stay raw bytes unless annotated as text (utf8 false), and the given
+ * parsers convert dates and timestamps.
+ */
+export function flatColumnDecoder(root: SchemaTree, node: SchemaTree, meta: ColumnMetaData, parsers: ParquetParsers, compressors: Compressors | undefined): ColumnDecoder {
+  return {
+    pathInSchema: meta.path_in_schema,
+    type: meta.type,
+    element: node.element,
+    schemaPath: [root, node],
+    codec: meta.codec,
+    parsers,
+    compressors,
+    utf8: false,
+  };
 }
 
 /** What decodePages needs beyond the bytes: the column and the rows wanted. */

@@ -4,7 +4,7 @@ import { SyncError } from '../errors';
 import type { ColumnMappingMode } from './schema';
 import { formatDeltaType } from './schema';
 import type { FlatRun } from './flatColumns';
-import { decodePages, loadPageModules } from './flatColumns';
+import { decodePages, flatColumnDecoder, loadPageModules } from './flatColumns';
 import type { DeltaField, DeltaType, DeltaValue, Row } from './types';
 import { decimalToString, shortestFloat32 } from './values';
 import type {
@@ -15,7 +15,7 @@ import type {
   SchemaElement,
   SchemaTree,
 } from 'hyparquet' with { 'resolution-mode': 'import' };
-import type { ColumnDecoder, DecodedArray, PageLocation } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
+import type { DecodedArray, PageLocation } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
 
@@ -482,16 +482,7 @@ async function decodeFlat(
   const meta = chunk.meta_data;
   if (!meta) throw new Error(`column chunk of '${node.element.name}' has no metadata`);
   if (chunk.file_path) throw new Error(`column chunk of '${node.element.name}' is in another file (${chunk.file_path}), which is not supported`);
-  const decoder: ColumnDecoder = {
-    pathInSchema: meta.path_in_schema,
-    type: meta.type,
-    element: node.element,
-    schemaPath: [root, node],
-    codec: meta.codec,
-    parsers: PARSERS,
-    compressors,
-    utf8: false,
-  };
+  const decoder = flatColumnDecoder(root, node, meta, PARSERS, compressors);
   const dataStart = Number(meta.data_page_offset);
   // 0 is never a page's offset (the file starts with its magic), so it means "no dictionary".
   const dictStart = meta.dictionary_page_offset ? Number(meta.dictionary_page_offset) : undefined;
