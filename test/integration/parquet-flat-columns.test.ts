@@ -6,6 +6,11 @@ import type { ColumnChunk, FileMetaData, SchemaTree } from 'hyparquet' with { 'r
 import type { ColumnDecoder } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type { FlatRun } from '../../src/sync/delta/flatColumns';
 import { decodePages, flatColumnDecoder, loadPageModules } from '../../src/sync/delta/flatColumns';
+import { CUSTOMER_PROFILE_COLUMNS, customerAt } from '../../src/fixtures/customerProfiles';
+import { writeParquetRows } from '../../src/fixtures/fixtureParquet';
+import { SyncError } from '../../src/sync/errors';
+import { readParquetRows } from '../../src/sync/delta/parquetFile';
+import type { DeltaField } from '../../src/sync/delta/types';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 
 /**
@@ -211,6 +216,42 @@ describe('flat column decoding equals hyparquet reading the same column', functi
           assert.ok(encodings.includes(e), `the written file uses ${e}: ${encodings}`);
         }
       });
+    }
+  });
+
+  it('a data page whose bytes are damaged is a delta-file error naming the file, table, version and rows, not a crash or a hang', async () => {
+    const { hp, m } = await load();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flat-corrupt-'));
+    try {
+      const file = path.join(dir, 'part-0.parquet');
+      const rows = Array.from({ length: 3_000 }, (_, i) => customerAt(i + 1));
+      await writeParquetRows(file, [...CUSTOMER_PROFILE_COLUMNS], rows, { rowGroupSize: 3_000 });
+      const bytes = await fs.readFile(file);
+      const metadata: FileMetaData = hp.parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+      const email = metadata.row_groups[0].columns.find((c) => c.meta_data?.path_in_schema[0] === 'email')?.meta_data;
+      assert.ok(email, 'the file has an email column');
+      // Overwrite the body of email's first data page (after its header) with 0xFF.
+      const start = Number(email.data_page_offset);
+      const reader = { view: new DataView(bytes.buffer, bytes.byteOffset + start, Number(email.total_compressed_size)), offset: 0 };
+      const header = m.parquetHeader(reader);
+      assert.equal(header.type === 'DATA_PAGE' || header.type === 'DATA_PAGE_V2', true);
+      bytes.fill(0xff, start + reader.offset, start + reader.offset + Math.min(header.compressed_page_size, 64));
+      await fs.writeFile(file, bytes);
+      const fields: DeltaField[] = CUSTOMER_PROFILE_COLUMNS.map((c) => ({ name: c.name, physicalName: c.name, type: c.type, nullable: c.nullable !== false, metadata: {} }));
+      const err = await (async () => {
+        for await (const batch of readParquetRows(file, { fields, columnMappingMode: 'none', table: '/data/customers', version: 7 })) void batch;
+      })().then(
+        () => assert.fail('the damaged file read without an error'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SyncError, String(err));
+      assert.equal(err.kind, 'delta-file');
+      assert.equal(err.table, '/data/customers');
+      assert.equal(err.version, 7);
+      assert.match(err.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*cannot decode rows 0\\.\\.2999`));
+      assert.ok(err.hint && /corrupt/.test(err.hint), err.hint);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });
