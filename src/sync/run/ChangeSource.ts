@@ -51,3 +51,16 @@ export interface WorkerSource {
   type: 'delta';
   path: string;
 }
+
+/** [version, commit timestamp ms] of each version in a batch of change rows (which come ordered by version). */
+export function commitTimestamps(batch: readonly ChangeRow[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let last = -1;
+  for (const ch of batch) {
+    if (ch.commitVersion !== last) {
+      last = ch.commitVersion;
+      out.push([last, ch.commitTimestamp]);
+    }
+  }
+  return out;
+}

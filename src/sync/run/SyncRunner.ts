@@ -30,6 +30,7 @@ import {
 } from '../postgres/stateTables';
 import type { Checkpoint } from '../postgres/stateTables';
 import type { ChangeSource, WorkerSource } from './ChangeSource';
+import { commitTimestamps } from './ChangeSource';
 import { changePlanWorkerScript, planInWorker, snapshotInWorker } from './changePlanWorker';
 import { RateLimit, sleep } from './RateLimit';
 import type { ChangePlanInput, SnapshotReadInput } from './changePlanWorker';
@@ -843,9 +844,18 @@ export class SyncRunner {
     // Dead letters isolate failing rows by bisecting one staged batch: no parts then.
     const partRows = deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
     const workerSource = deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : this.source.workerSource?.();
+    // Counts rows read (on either thread) and reports progress at most every 200 ms.
+    let lastEmit = 0;
+    const read = (rows: number): void => {
+      result.rowsRead += rows;
+      const now = Date.now();
+      if (now - lastEmit > 200) {
+        lastEmit = now;
+        this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
+      }
+    };
     if (workerSource && changePlanWorkerScript()) {
       this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
-      let lastEmit = 0;
       const input: ChangePlanInput = {
         source: workerSource, start, end, keySource: plan.keySource, keyTypes, columns: plan.columns, key: plan.key,
         ...(plan.marker ? { marker: plan.marker } : {}),
@@ -853,19 +863,14 @@ export class SyncRunner {
       };
       for await (const m of planInWorker(input, opts.signal)) {
         if (m.type === 'read') {
-          result.rowsRead += m.rows;
           for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
-          const now = Date.now();
-          if (now - lastEmit > 200) {
-            lastEmit = now;
-            this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
-          }
+          read(m.rows);
         } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part }, rows: m.rows };
         else yield m;
       }
       return;
     }
-    const steps = planSteps(this.changeRows(start, end, plan, opts, result, started, timestamps), plan.keySource, {
+    const steps = planSteps(this.changeRows(start, end, plan, opts, read, timestamps), plan.keySource, {
       maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, keyTypes,
     });
     for await (const step of steps) {
@@ -887,24 +892,12 @@ export class SyncRunner {
     }
   }
 
-  private async *changeRows(start: number, end: number, plan: Plan, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<ChangeRow[]> {
-    let lastEmit = 0;
+  private async *changeRows(start: number, end: number, plan: Plan, opts: RunOptions, read: (rows: number) => void, timestamps: Map<number, number>): AsyncGenerator<ChangeRow[]> {
     this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
     for await (const batch of this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal: opts.signal, preimageColumns: plan.keySource })) {
       throwIfAborted(opts.signal);
-      result.rowsRead += batch.length;
-      const now = Date.now();
-      if (now - lastEmit > 200) {
-        lastEmit = now;
-        this.emitProgress(opts, started, result.rowsRead, result.inserted + result.updated + result.deleted, result.batches, null, null);
-      }
-      let last = -1;
-      for (const ch of batch) {
-        if (ch.commitVersion !== last) {
-          last = ch.commitVersion;
-          timestamps.set(last, ch.commitTimestamp);
-        }
-      }
+      read(batch.length);
+      for (const [v, ts] of commitTimestamps(batch)) timestamps.set(v, ts);
       yield batch;
       // A macrotask turn: lets the pg client take the server's replies and send the next
       // statement of a part being applied while this thread goes on reading.

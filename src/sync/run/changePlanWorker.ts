@@ -16,6 +16,7 @@ import type { EncodedRows } from '../postgres/copyRows';
 import type { TargetColumn } from '../postgres/renderCreateTable';
 import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
 import type { WorkerSource } from './ChangeSource';
+import { commitTimestamps } from './ChangeSource';
 
 /**
  * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long
@@ -235,15 +236,7 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
   const staging = stagingColumns(input.columns, input.key, input.marker);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
     for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.keySource })) {
-      const timestamps: Array<[number, number]> = [];
-      let last = -1;
-      for (const ch of batch) {
-        if (ch.commitVersion !== last) {
-          last = ch.commitVersion;
-          timestamps.push([last, ch.commitTimestamp]);
-        }
-      }
-      send({ type: 'read', rows: batch.length, timestamps });
+      send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
       yield batch;
     }
   };
