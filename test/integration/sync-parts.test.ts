@@ -517,6 +517,62 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
     }
   });
 
+  describe('a range the sync commits in several transactions', () => {
+    /**
+     * v1 customers 1..100; v2 (big: 60 updates, so applied in parts, ending its
+     * transaction) upgrades 1..60; v3 upgrades 1..5 again, inserts 101, deletes 10; v4
+     * upgrades 101, deletes 2 and 70, re-inserts 10 with its v1 values. A sync of v2..v4
+     * commits v2, then v3..v4: keys 1..5 are updated by both, so the sync's counts are not
+     * the net effect of v2..v4 on the target, and the preview must count as the sync does.
+     */
+    let multiPath: string;
+    before(async () => {
+      const w = await DeltaTableWriter.create(path.join(dir, 'multi'), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
+      await w.append(generateCustomers(100), { rowsPerFile: 50 });
+      await w.merge('customer_id', range(1, 60).map((i) => upgradedCustomer(customerAt(i))));
+      await w.merge('customer_id', [...range(1, 5).map((i) => upgradedCustomer(upgradedCustomer(customerAt(i)))), customerAt(101)], { deleteKeys: [customerId(10)] });
+      await w.merge('customer_id', [upgradedCustomer(customerAt(101)), customerAt(10)], { deleteKeys: [customerId(2), customerId(70)] });
+      multiPath = w.path;
+    });
+
+    for (const thread of THREADS) {
+      for (const policy of ['delete', 'soft-delete'] as const) {
+        it(`(${thread} thread, ${policy}) the preview's totals and rows are the sum of what each transaction of the sync applies`, async () => {
+          const name = `multi_${policy.replace('-', '_')}_${thread}`;
+          const m = mapping(name.replace(/_/g, '-'), multiPath, name, policy === 'soft-delete' ? { deletes: { mode: 'soft-delete', column: 'deleted', kind: 'boolean' } } : {});
+          const r = await openRunner(m, db().url);
+          try {
+            await onThread(thread, () => r.runner.run({ mode: 'initial', toVersion: 1 }));
+            const all = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'] as const;
+            const pv = await r.runner.preview({ limit: 10_000, include: all });
+            const committed: Array<Extract<SyncEvent, { type: 'batch-committed' }>> = [];
+            const res = await onThread(thread, () => r.runner.run({ onEvent: (e) => void (e.type === 'batch-committed' && committed.push(e)) }));
+            assert.equal(res.toVersion, 4);
+            assert.deepEqual(committed.map((e) => [e.fromVersion, e.toVersion]), [[2, 2], [3, 4]], 'v2 alone, then v3..v4');
+            assert.deepEqual(
+              { insert: pv.totals.insert, update: pv.totals.update, delete: pv.totals.delete, unchanged: pv.totals.unchanged },
+              { insert: res.inserted, update: res.updated, delete: res.deleted, unchanged: res.unchanged },
+            );
+            // What each transaction did, by hand: v2 updates 60; v3..v4 updates 1, 3, 4, 5 and 10 (back
+            // to its v1 values), deletes 2 and 70, inserts 101.
+            assert.deepEqual({ insert: res.inserted, update: res.updated, delete: res.deleted }, { insert: 1, update: 65, delete: 2 });
+            // The net effect of v2..v4 would have counted 1..5 once: that is not what the sync applies.
+            const diff = snapshotDiff((await snapshotText(multiPath, 1, { key: KEY })).rows, (await snapshotText(multiPath, 4, { key: KEY })).rows);
+            assert.ok(diff.updated.length < res.updated, `net ${diff.updated.length} updates, applied ${res.updated}`);
+            // Rows: one per key and transaction, so keys 1, 3, 4 and 5 are listed twice.
+            assert.equal(pv.rows.length, pv.totals.insert + pv.totals.update + pv.totals.delete + pv.totals['delete-missing'] + pv.totals.unchanged);
+            const listed = new Map<string, number>();
+            for (const row of pv.rows) listed.set(String(row.key.customer_id), (listed.get(String(row.key.customer_id)) ?? 0) + 1);
+            assert.deepEqual([1, 2, 3, 4, 5, 10, 70, 101].map((i) => listed.get(customerId(i))), [2, 2, 2, 2, 2, 2, 1, 1]);
+            assert.equal((await r.runner.verify()).equal, true, 'the target (its live rows) equals v4');
+          } finally {
+            await r.close();
+          }
+        });
+      }
+    }
+  });
+
   describe('errors read on the worker thread keep kind, message, version and hint', () => {
     /** A small CDF table at v1 with its initial load done by a runner per thread. */
     async function faultTable(name: string): Promise<{ w: DeltaTableWriter; runners: Record<Thread, OpenedRunner> }> {

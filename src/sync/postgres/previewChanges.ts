@@ -2,7 +2,7 @@ import type { ClientBase } from 'pg';
 import { classifyPgError } from './classifyPgError';
 import { copyRows } from './copyRows';
 import type { RowBatches } from './copyRows';
-import { comparable, keyJoin } from './mergeSql';
+import { comparable, deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
@@ -38,6 +38,20 @@ export interface PreviewOptions {
   targetLacks?: readonly string[];
   /** With softDelete: compare against live target rows only (rows marked deleted are treated as absent). */
   liveOnly?: boolean;
+  /**
+   * The transactions a sync commits after the one given by upserts/deletes/softDeletes, in
+   * order. Each is classified against the target as the transactions before it leave it (a
+   * key changed in two of them is listed, and counted, once for each), so the totals equal
+   * the sum of the counts the sync reports. Not with liveOnly.
+   */
+  later?: AsyncIterable<PreviewSegment>;
+}
+
+/** The net changes of one transaction of a sync, for PreviewOptions.later. */
+export interface PreviewSegment {
+  upserts: RowBatches;
+  deletes: RowBatches;
+  softDeletes?: RowBatches;
 }
 
 export interface ColumnChange {
@@ -69,6 +83,9 @@ export interface PreviewResult {
 const UP: TableRef = { name: 'dns_preview_upserts' };
 const DEL: TableRef = { name: 'dns_preview_deletes' };
 const SOFT: TableRef = { name: 'dns_preview_soft_deletes' };
+/** With later transactions: the rows of keys earlier transactions touched, as they leave them, and those keys. */
+const STATE: TableRef = { name: 'dns_preview_state' };
+const TOUCHED: TableRef = { name: 'dns_preview_touched' };
 const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'];
 
 /**
@@ -111,12 +128,12 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         .join(', ')}]::jsonb[], NULL))`;
   const keyCols = opts.key.map((k, i) => `s.${quoteIdent(k)} AS __k${i}`).join(', ');
   const keyColsD = opts.key.map((k, i) => `d.${quoteIdent(k)} AS __k${i}`).join(', ');
-  let softSql = '';
+  let softSql = (_t: string): string => '';
   if (markerCol) {
     const m = `${quoteIdent(markerCol.name)}`;
     const markerIndex = opts.columns.indexOf(markerCol) + 1;
     const differs = `t.${m} IS DISTINCT FROM x.${m}`;
-    softSql = `
+    softSql = (t: string): string => `
     UNION ALL
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' WHEN ${differs} THEN 'delete' ELSE 'unchanged' END,
            ${keyObj('x')},
@@ -127,7 +144,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
            ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}
       FROM ${qualifiedRef(SOFT)} x LEFT JOIN ${t} t ON ${keyJoin('t', 'x', opts.key)}`;
   }
-  const classified = `
+  const classifiedFrom = (t: string): string => `
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert' WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
            ${keyObj('s')} AS key,
            CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} THEN ${changes} END AS changes,
@@ -138,24 +155,57 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' ELSE 'delete' END,
            ${keyObj('d')}, NULL, NULL,
            CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}
-      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql}`;
+      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql(t)}`;
   const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
   const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
   try {
     await client.query('BEGIN');
     try {
+      const softColumns = markerCol ? [...keyColumns, markerCol] : [];
       await client.query(tempDdl(UP, opts.columns));
       await client.query(tempDdl(DEL, keyColumns));
-      const nUp = await copyRows(client, UP, opts.columns, opts.upserts);
-      const nDel = await copyRows(client, DEL, keyColumns, opts.deletes);
-      if (markerCol) {
-        await client.query(tempDdl(SOFT, [...keyColumns, markerCol]));
-        const nSoft = await copyRows(client, SOFT, [...keyColumns, markerCol], opts.softDeletes ?? []);
-        if (nSoft > 1000) await client.query(`ANALYZE ${qualifiedRef(SOFT)}`);
+      if (markerCol) await client.query(tempDdl(SOFT, softColumns));
+      const stage = async (seg: PreviewSegment): Promise<void> => {
+        const nUp = await copyRows(client, UP, opts.columns, seg.upserts);
+        const nDel = await copyRows(client, DEL, keyColumns, seg.deletes);
+        if (markerCol) {
+          const nSoft = await copyRows(client, SOFT, softColumns, seg.softDeletes ?? []);
+          if (nSoft > 1000) await client.query(`ANALYZE ${qualifiedRef(SOFT)}`);
+        }
+        if (nUp > 1000) await client.query(`ANALYZE ${qualifiedRef(UP)}`);
+        if (nDel > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
+      };
+      await stage(opts);
+      await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classifiedFrom(t)}`, params);
+      if (opts.later) {
+        if (opts.liveOnly) throw new Error('previewChanges: later transactions cannot be compared with live rows only');
+        // The target as the transactions so far leave it: STATE for the keys they touched, the
+        // target for the others. Each transaction is applied to STATE with the sync's own
+        // statements, so the next is classified exactly as the sync will meet it.
+        const keyList = opts.key.map(quoteIdent).join(', ');
+        const state = `(SELECT * FROM ${qualifiedRef(STATE)} UNION ALL SELECT t1.* FROM ${t} AS t1 WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(TOUCHED)} AS k WHERE ${keyJoin('k', 't1', opts.key)}))`;
+        let started = false;
+        for await (const seg of opts.later) {
+          if (!started) {
+            started = true;
+            await client.query(`CREATE TEMP TABLE ${qualifiedRef(STATE)} ON COMMIT DROP AS SELECT * FROM ${t} AS t0 WITH NO DATA`);
+            await client.query(`CREATE UNIQUE INDEX ON ${qualifiedRef(STATE)} (${keyList})`);
+            await client.query(`CREATE TEMP TABLE ${qualifiedRef(TOUCHED)} ON COMMIT DROP AS SELECT ${keyList} FROM ${qualifiedRef(STATE)} WITH NO DATA`);
+            await client.query(`CREATE UNIQUE INDEX ON ${qualifiedRef(TOUCHED)} (${keyList})`);
+          }
+          // Apply the staged transaction to STATE, as applyChanges does: deletes, soft deletes, upserts.
+          const staged = [UP, DEL, ...(markerCol ? [SOFT] : [])].map((r) => `SELECT ${keyList} FROM ${qualifiedRef(r)}`).join(' UNION ');
+          await client.query(`INSERT INTO ${qualifiedRef(STATE)} SELECT t2.* FROM ${t} AS t2 WHERE (${opts.key.map((k) => `t2.${quoteIdent(k)}`).join(', ')}) IN (${staged})
+            AND NOT EXISTS (SELECT 1 FROM ${qualifiedRef(TOUCHED)} AS k WHERE ${keyJoin('k', 't2', opts.key)})`);
+          await client.query(`INSERT INTO ${qualifiedRef(TOUCHED)} ${staged} ON CONFLICT DO NOTHING`);
+          await client.query(deleteUsingStagingSql(STATE, DEL, opts.key));
+          if (markerCol) await client.query(softDeleteFromStagingSql(STATE, SOFT, opts.key, markerCol.name));
+          await client.query(upsertFromStagingSql(STATE, UP, opts.columns, opts.key));
+          for (const r of [UP, DEL, ...(markerCol ? [SOFT] : [])]) await client.query(`TRUNCATE ${qualifiedRef(r)}`);
+          await stage(seg);
+          await client.query(`INSERT INTO dns_preview_result ${classifiedFrom(state)}`, params);
+        }
       }
-      if (nUp > 1000) await client.query(`ANALYZE ${qualifiedRef(UP)}`);
-      if (nDel > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
-      await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classified}`, params);
       const totalsQ = await client.query<{ action: PreviewAction; n: number }>(`SELECT action, count(*)::int AS n FROM dns_preview_result GROUP BY action`);
       const totals: Record<PreviewAction, number> = { insert: 0, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 };
       for (const r of totalsQ.rows) totals[r.action] = r.n;

@@ -16,7 +16,7 @@ import type { EncodedRows } from '../postgres/copyRows';
 import { classifyPgError } from '../postgres/classifyPgError';
 import { initialLoad } from '../postgres/initialLoad';
 import { previewChanges } from '../postgres/previewChanges';
-import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
+import type { PreviewAction, PreviewResult, PreviewSegment } from '../postgres/previewChanges';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
 import type { TableRef } from '../postgres/quoteIdent';
 import type { TargetColumn } from '../postgres/renderCreateTable';
@@ -734,11 +734,18 @@ export class SyncRunner {
           hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
         });
       }
-      const net = await this.netChanges(plan, start, end, opts.signal);
-      const policy = applyDeletePolicy(net, this.mapping.deletes, { markerKey: marker?.rowKey });
+      // The sync's own transactions (planSteps with the sync's limits): the first is
+      // classified against the target, each later one against the target as the earlier
+      // ones leave it, so the totals are what the sync will report.
+      const segments = this.previewSegments(plan, start, end, opts.signal)[Symbol.asyncIterator]();
+      const first = await segments.next();
+      const none: PreviewSegment = { upserts: [], deletes: [], softDeletes: [] };
+      const firstSeg = first.done ? none : first.value;
+      const later: AsyncIterable<PreviewSegment> = { [Symbol.asyncIterator]: () => segments };
       const r = await previewChanges(c, {
-        table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes], limit, offset, include: opts.include,
-        ...soft, ...(marker ? { softDeletes: [policy.softDeletes] } : {}),
+        table: this.table, columns: plan.columns, key: plan.key, upserts: firstSeg.upserts, deletes: firstSeg.deletes, limit, offset, include: opts.include,
+        ...soft, ...(marker ? { softDeletes: firstSeg.softDeletes ?? [] } : {}),
+        ...(first.done ? {} : { later }),
       });
       return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
     });
@@ -831,7 +838,29 @@ export class SyncRunner {
     return buffer.drain();
   }
 
-  /** Change rows of [start, end] as one stream; records each version's commit timestamp (one entry per version). */
+  /**
+   * The net changes of each transaction a sync of [start, end] would commit, in order:
+   * the same planSteps cuts (batch limits, commits applied in parts) and delete policy.
+   */
+  private async *previewSegments(plan: Plan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<PreviewSegment> {
+    if (end < start) return;
+    const partRows = this.mapping.deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
+    const changes = this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource });
+    const steps = planSteps(changes, plan.keySource, { maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, keyTypes: keyTypesOf(plan) });
+    let seg: { upserts: Row[][]; deletes: Row[][]; softDeletes: Row[][] } = { upserts: [], deletes: [], softDeletes: [] };
+    for await (const step of steps) {
+      if (step.type === 'commit') {
+        yield seg;
+        seg = { upserts: [], deletes: [], softDeletes: [] };
+        continue;
+      }
+      const policy = applyDeletePolicy(step.changes, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
+      seg.upserts.push(policy.upserts);
+      seg.deletes.push(policy.deletes);
+      seg.softDeletes.push(policy.softDeletes);
+    }
+  }
+
   /**
    * The transactions of an incremental run as apply/commit steps (planSteps). Read on a
    * worker thread when the source can be opened there (the local Delta reader) and no
