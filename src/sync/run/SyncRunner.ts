@@ -921,6 +921,7 @@ export class SyncRunner {
     }
   }
 
+  /** Change rows of [start, end] as one stream, read on this thread; records each version's commit timestamp. */
   private async *changeRows(start: number, end: number, plan: Plan, opts: RunOptions, read: (rows: number) => void, timestamps: Map<number, number>): AsyncGenerator<ChangeRow[]> {
     this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
     for await (const batch of this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal: opts.signal, preimageColumns: plan.keySource })) {
