@@ -545,6 +545,10 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
             await onThread(thread, () => r.runner.run({ mode: 'initial', toVersion: 1 }));
             const all = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'] as const;
             const pv = await r.runner.preview({ limit: 10_000, include: all });
+            // Pages of 7 (each computed afresh) put together are the whole listing: the order is total.
+            const paged: unknown[] = [];
+            for (let offset = 0; offset < pv.rows.length; offset += 7) paged.push(...(await r.runner.preview({ limit: 7, offset, include: all })).rows);
+            assert.deepEqual(paged, pv.rows);
             const committed: Array<Extract<SyncEvent, { type: 'batch-committed' }>> = [];
             const res = await onThread(thread, () => r.runner.run({ onEvent: (e) => void (e.type === 'batch-committed' && committed.push(e)) }));
             assert.equal(res.toVersion, 4);

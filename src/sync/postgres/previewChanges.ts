@@ -128,12 +128,12 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         .join(', ')}]::jsonb[], NULL))`;
   const keyCols = opts.key.map((k, i) => `s.${quoteIdent(k)} AS __k${i}`).join(', ');
   const keyColsD = opts.key.map((k, i) => `d.${quoteIdent(k)} AS __k${i}`).join(', ');
-  let softSql = (_t: string): string => '';
+  let softSql = (_t: string, _seg: number): string => '';
   if (markerCol) {
     const m = `${quoteIdent(markerCol.name)}`;
     const markerIndex = opts.columns.indexOf(markerCol) + 1;
     const differs = `t.${m} IS DISTINCT FROM x.${m}`;
-    softSql = (t: string): string => `
+    softSql = (t: string, seg: number): string => `
     UNION ALL
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' WHEN ${differs} THEN 'delete' ELSE 'unchanged' END,
            ${keyObj('x')},
@@ -141,21 +141,22 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
                 THEN jsonb_build_array(jsonb_build_object('column', ($2::text[])[${markerIndex}], 'old', t.${m}::text, 'new', x.${m}::text)) END,
            NULL,
            CASE WHEN t.${firstKey} IS NOT NULL AND ${differs} THEN ${rowObj('t')} END,
-           ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}
+           ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}, ${seg}::int AS __seg
       FROM ${qualifiedRef(SOFT)} x LEFT JOIN ${t} t ON ${keyJoin('t', 'x', opts.key)}`;
   }
-  const classifiedFrom = (t: string): string => `
+  /** The classification of the staged transaction number `seg` (0: the first) against the target expression `t`. */
+  const classifiedFrom = (t: string, seg: number): string => `
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert' WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
            ${keyObj('s')} AS key,
            CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} THEN ${changes} END AS changes,
            CASE WHEN t.${firstKey} IS NULL THEN ${rowObj('s')} END AS new_row,
-           NULL::jsonb AS old_row, ${keyCols}
+           NULL::jsonb AS old_row, ${keyCols}, ${seg}::int AS __seg
       FROM ${qualifiedRef(UP)} s LEFT JOIN ${t} t ON ${keyJoin('t', 's', opts.key)}
     UNION ALL
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' ELSE 'delete' END,
            ${keyObj('d')}, NULL, NULL,
-           CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}
-      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql(t)}`;
+           CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}, ${seg}::int
+      FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql(t, seg)}`;
   const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
   const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
   try {
@@ -176,7 +177,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         if (nDel > 1000) await client.query(`ANALYZE ${qualifiedRef(DEL)}`);
       };
       await stage(opts);
-      await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classifiedFrom(t)}`, params);
+      await client.query(`CREATE TEMP TABLE dns_preview_result ON COMMIT DROP AS ${classifiedFrom(t, 0)}`, params);
       if (opts.later) {
         if (opts.liveOnly) throw new Error('previewChanges: later transactions cannot be compared with live rows only');
         // The target as the transactions so far leave it: STATE for the keys they touched, the
@@ -185,7 +186,9 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         const keyList = opts.key.map(quoteIdent).join(', ');
         const state = `(SELECT * FROM ${qualifiedRef(STATE)} UNION ALL SELECT t1.* FROM ${t} AS t1 WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(TOUCHED)} AS k WHERE ${keyJoin('k', 't1', opts.key)}))`;
         let started = false;
+        let n = 0;
         for await (const seg of opts.later) {
+          n++;
           if (!started) {
             started = true;
             await client.query(`CREATE TEMP TABLE ${qualifiedRef(STATE)} ON COMMIT DROP AS SELECT * FROM ${t} AS t0 WITH NO DATA`);
@@ -203,13 +206,14 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
           await client.query(upsertFromStagingSql(STATE, UP, opts.columns, opts.key));
           for (const r of [UP, DEL, ...(markerCol ? [SOFT] : [])]) await client.query(`TRUNCATE ${qualifiedRef(r)}`);
           await stage(seg);
-          await client.query(`INSERT INTO dns_preview_result ${classifiedFrom(state)}`, params);
+          await client.query(`INSERT INTO dns_preview_result ${classifiedFrom(state, n)}`, params);
         }
       }
       const totalsQ = await client.query<{ action: PreviewAction; n: number }>(`SELECT action, count(*)::int AS n FROM dns_preview_result GROUP BY action`);
       const totals: Record<PreviewAction, number> = { insert: 0, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 };
       for (const r of totalsQ.rows) totals[r.action] = r.n;
-      const order = `array_position($2::text[], action), ${opts.key.map((_, i) => `__k${i}`).join(', ')}`;
+      // A key is listed once per transaction that changes it, in transaction order.
+      const order = `array_position($2::text[], action), ${opts.key.map((_, i) => `__k${i}`).join(', ')}, __seg`;
       const page = await client.query<{ action: PreviewAction; key: Record<string, string | null>; changes: ColumnChange[] | null; new_row: Record<string, string | null> | null; old_row: Record<string, string | null> | null }>(
         `SELECT action, key, changes, new_row, old_row FROM dns_preview_result WHERE action = ANY($1::text[]) ORDER BY ${order} LIMIT $3 OFFSET $4`,
         [include, ACTION_ORDER, opts.limit ?? 100, opts.offset ?? 0],
