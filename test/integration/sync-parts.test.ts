@@ -537,7 +537,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
 
     for (const thread of THREADS) {
       for (const policy of ['delete', 'soft-delete'] as const) {
-        it(`(${thread} thread, ${policy}) the preview's totals and rows are the sum of what each transaction of the sync applies`, async () => {
+        it(`(${thread} thread, ${policy}) the preview's and the dry run's totals are the sum of what each transaction of the sync applies`, async () => {
           const name = `multi_${policy.replace('-', '_')}_${thread}`;
           const m = mapping(name.replace(/_/g, '-'), multiPath, name, policy === 'soft-delete' ? { deletes: { mode: 'soft-delete', column: 'deleted', kind: 'boolean' } } : {});
           const r = await openRunner(m, db().url);
@@ -549,6 +549,8 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
             const paged: unknown[] = [];
             for (let offset = 0; offset < pv.rows.length; offset += 7) paged.push(...(await r.runner.preview({ limit: 7, offset, include: all })).rows);
             assert.deepEqual(paged, pv.rows);
+            // A dry run applies the same transactions in turn (and rolls them back).
+            const dry = (await r.runner.dryRun()).result;
             const committed: Array<Extract<SyncEvent, { type: 'batch-committed' }>> = [];
             const res = await onThread(thread, () => r.runner.run({ onEvent: (e) => void (e.type === 'batch-committed' && committed.push(e)) }));
             assert.equal(res.toVersion, 4);
@@ -556,6 +558,11 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
             assert.deepEqual(
               { insert: pv.totals.insert, update: pv.totals.update, delete: pv.totals.delete, unchanged: pv.totals.unchanged },
               { insert: res.inserted, update: res.updated, delete: res.deleted, unchanged: res.unchanged },
+            );
+            assert.deepEqual(
+              { insert: dry.inserted, update: dry.updated, delete: dry.deleted + (dry.softDeleted ?? 0), unchanged: dry.unchanged, rejected: dry.rejected.length },
+              { insert: res.inserted, update: res.updated, delete: res.deleted, unchanged: res.unchanged, rejected: 0 },
+              'the dry run counts what the sync applies',
             );
             // What each transaction did, by hand: v2 updates 60; v3..v4 updates 1, 3, 4, 5 and 10 (back
             // to its v1 values), deletes 2 and 70, inserts 101.

@@ -47,6 +47,20 @@ export interface ApplyChangesOptions {
   expectVersion?: number | bigint | null;
   /** Staged rows per COPY chunk in dead-letter / dry-run mode (a savepoint each); default 10000. */
   batchRows?: number;
+  /**
+   * Dry runs only: the transactions a sync commits after this one, in order. Each is
+   * applied (and rolled back with the rest) on the state the earlier ones leave, so the
+   * counts and refused rows are the sum of what each transaction of the sync would meet.
+   */
+  later?: AsyncIterable<StagedChanges>;
+}
+
+/** The net changes of one transaction: what ApplyChangesOptions carries, and each of `later`. */
+export interface StagedChanges {
+  upserts: RowBatches;
+  deletes: RowBatches;
+  /** With a soft-delete marker (see ApplyChangesOptions.softDeletes). */
+  softDeletes?: RowBatches;
 }
 
 /** A row that Postgres (or the encoder) refused. */
@@ -164,59 +178,72 @@ async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boole
     try {
       await prologue(client, opts, label, keyColumns, markerCol ? softColumns : undefined);
       timings.prepareMs = lap();
-      let stagedSoft = 0;
-      result.staged.upserts = await stageIsolating(client, UP, opts.columns, opts.key, opts.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
-      result.staged.deletes = await stageIsolating(client, DEL, keyColumns, opts.key, opts.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
-      if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, opts.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
-      if (markerCol) result.staged.softDeletes = stagedSoft;
-      timings.stageMs = lap();
-      // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
-      // only statement with a join whose plan matters is the DELETE, chosen here instead.
-      const indexDelete = await preferIndexLookups(client, opts.table, result.staged.deletes);
-      const runDelete = async (where: string): Promise<{ deleted: number }> => {
-        const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key, where));
-        return { deleted: r.rowCount ?? 0 };
-      };
-      const runUpsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
-        const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key, where ? `WHERE ${where}` : ''));
-        return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
-      };
-      const runSoftDelete = async (where: string): Promise<{ marked: number; present: number }> => {
-        const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, (markerCol as TargetColumn).name, where));
-        return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
-      };
-      // Rows refused while applying one step (staging refusals are never staged, so not counted there).
-      const applyRejected = (): number => result.rejected.filter((r) => r.phase === 'apply').length;
-      // Deletes first: a key deleted and re-inserted in the batch ends up present.
-      const restoreJoins = indexDelete ? await indexJoinsOnly(client) : undefined;
-      let before = applyRejected();
-      const d = await withIsolation(client, DEL, keyColumns, opts.key, 'delete', result.staged.deletes, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }));
-      const deleteRejects = applyRejected() - before;
-      await restoreJoins?.();
-      // Soft deletes next (a net batch never holds a key both here and in the upserts).
-      let s = { marked: 0, present: 0 };
-      let softRejects = 0;
-      if (markerCol && stagedSoft > 0) {
-        const restore = (await preferIndexLookups(client, opts.table, stagedSoft)) ? await indexJoinsOnly(client) : undefined;
+      /** Stages one transaction's changes and applies them, adding to `result`. */
+      const applyStaged = async (changes: StagedChanges): Promise<void> => {
+        let stagedSoft = 0;
+        const stagedUp = await stageIsolating(client, UP, opts.columns, opts.key, changes.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
+        const stagedDel = await stageIsolating(client, DEL, keyColumns, opts.key, changes.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
+        if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, changes.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
+        result.staged.upserts += stagedUp;
+        result.staged.deletes += stagedDel;
+        if (markerCol) result.staged.softDeletes = (result.staged.softDeletes ?? 0) + stagedSoft;
+        timings.stageMs += lap();
+        // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
+        // only statement with a join whose plan matters is the DELETE, chosen here instead.
+        const indexDelete = await preferIndexLookups(client, opts.table, stagedDel);
+        const runDelete = async (where: string): Promise<{ deleted: number }> => {
+          const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key, where));
+          return { deleted: r.rowCount ?? 0 };
+        };
+        const runUpsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
+          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key, where ? `WHERE ${where}` : ''));
+          return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
+        };
+        const runSoftDelete = async (where: string): Promise<{ marked: number; present: number }> => {
+          const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, (markerCol as TargetColumn).name, where));
+          return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
+        };
+        // Rows refused while applying one step (staging refusals are never staged, so not counted there).
+        const applyRejected = (): number => result.rejected.filter((r) => r.phase === 'apply').length;
+        // Deletes first: a key deleted and re-inserted in the batch ends up present.
+        const restoreJoins = indexDelete ? await indexJoinsOnly(client) : undefined;
+        let before = applyRejected();
+        const d = await withIsolation(client, DEL, keyColumns, opts.key, 'delete', stagedDel, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }));
+        const deleteRejects = applyRejected() - before;
+        await restoreJoins?.();
+        // Soft deletes next (a net batch never holds a key both here and in the upserts).
+        let s = { marked: 0, present: 0 };
+        let softRejects = 0;
+        if (markerCol && stagedSoft > 0) {
+          const restore = (await preferIndexLookups(client, opts.table, stagedSoft)) ? await indexJoinsOnly(client) : undefined;
+          before = applyRejected();
+          s = await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }));
+          softRejects = applyRejected() - before;
+          await restore?.();
+        }
+        timings.deleteMs += lap();
         before = applyRejected();
-        s = await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }));
-        softRejects = applyRejected() - before;
-        await restore?.();
-      }
-      timings.deleteMs = lap();
-      before = applyRejected();
-      const u = await withIsolation(client, UP, opts.columns, opts.key, 'upsert', result.staged.upserts, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }));
-      const upsertRejects = applyRejected() - before;
-      timings.upsertMs = lap();
-      result.deleted = d.deleted;
-      result.inserted = u.inserted;
-      result.updated = u.updated;
-      result.unchanged = result.staged.upserts - upsertRejects - u.inserted - u.updated;
-      result.deleteMissing = result.staged.deletes - deleteRejects - d.deleted;
-      if (markerCol) {
-        result.softDeleted = s.marked;
-        result.unchanged += s.present - s.marked;
-        result.deleteMissing += stagedSoft - softRejects - s.present;
+        const u = await withIsolation(client, UP, opts.columns, opts.key, 'upsert', stagedUp, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }));
+        const upsertRejects = applyRejected() - before;
+        timings.upsertMs += lap();
+        result.deleted += d.deleted;
+        result.inserted += u.inserted;
+        result.updated += u.updated;
+        result.unchanged += stagedUp - upsertRejects - u.inserted - u.updated;
+        result.deleteMissing += stagedDel - deleteRejects - d.deleted;
+        if (markerCol) {
+          result.softDeleted = (result.softDeleted ?? 0) + s.marked;
+          result.unchanged += s.present - s.marked;
+          result.deleteMissing += stagedSoft - softRejects - s.present;
+        }
+      };
+      await applyStaged(opts);
+      if (dryRun && opts.later) {
+        // The transactions a sync commits after this one, each on the state the ones before leave.
+        for await (const changes of opts.later) {
+          for (const t of [UP, DEL, ...(markerCol ? [SOFT] : [])]) await client.query(`TRUNCATE ${qualifiedRef(t)}`);
+          await applyStaged(changes);
+        }
       }
       if (dryRun) {
         await client.query('ROLLBACK');

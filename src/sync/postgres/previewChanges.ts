@@ -2,6 +2,7 @@ import type { ClientBase } from 'pg';
 import { classifyPgError } from './classifyPgError';
 import { copyRows } from './copyRows';
 import type { RowBatches } from './copyRows';
+import type { StagedChanges } from './applyChanges';
 import { comparable, deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
@@ -44,15 +45,10 @@ export interface PreviewOptions {
    * key changed in two of them is listed, and counted, once for each), so the totals equal
    * the sum of the counts the sync reports. Not with liveOnly.
    */
-  later?: AsyncIterable<PreviewSegment>;
+  later?: AsyncIterable<StagedChanges>;
 }
 
-/** The net changes of one transaction of a sync, for PreviewOptions.later. */
-export interface PreviewSegment {
-  upserts: RowBatches;
-  deletes: RowBatches;
-  softDeletes?: RowBatches;
-}
+
 
 export interface ColumnChange {
   column: string;
@@ -166,7 +162,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       await client.query(tempDdl(UP, opts.columns));
       await client.query(tempDdl(DEL, keyColumns));
       if (markerCol) await client.query(tempDdl(SOFT, softColumns));
-      const stage = async (seg: PreviewSegment): Promise<void> => {
+      const stage = async (seg: StagedChanges): Promise<void> => {
         const nUp = await copyRows(client, UP, opts.columns, seg.upserts);
         const nDel = await copyRows(client, DEL, keyColumns, seg.deletes);
         if (markerCol) {

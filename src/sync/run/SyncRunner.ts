@@ -7,16 +7,15 @@ import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
 import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
 import { planSteps } from '../plan/planSteps';
-import { NetChangeBuffer } from '../plan/netChanges';
 import type { NetChanges } from '../plan/netChanges';
 import { applyDeletePolicy } from '../plan/applyDeletePolicy';
 import { ApplyStream, applyChanges, dryRunChanges } from '../postgres/applyChanges';
-import type { ApplyPart, ApplyResult, RejectedRow } from '../postgres/applyChanges';
+import type { ApplyPart, ApplyResult, RejectedRow, StagedChanges } from '../postgres/applyChanges';
 import type { EncodedRows } from '../postgres/copyRows';
 import { classifyPgError } from '../postgres/classifyPgError';
 import { initialLoad } from '../postgres/initialLoad';
 import { previewChanges } from '../postgres/previewChanges';
-import type { PreviewAction, PreviewResult, PreviewSegment } from '../postgres/previewChanges';
+import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from '../postgres/quoteIdent';
 import type { TableRef } from '../postgres/quoteIdent';
 import type { TargetColumn } from '../postgres/renderCreateTable';
@@ -737,15 +736,11 @@ export class SyncRunner {
       // The sync's own transactions (planSteps with the sync's limits): the first is
       // classified against the target, each later one against the target as the earlier
       // ones leave it, so the totals are what the sync will report.
-      const segments = this.previewSegments(plan, start, end, opts.signal)[Symbol.asyncIterator]();
-      const first = await segments.next();
-      const none: PreviewSegment = { upserts: [], deletes: [], softDeletes: [] };
-      const firstSeg = first.done ? none : first.value;
-      const later: AsyncIterable<PreviewSegment> = { [Symbol.asyncIterator]: () => segments };
+      const { first, later } = await this.transactionsOf(plan, start, end, opts.signal);
       const r = await previewChanges(c, {
-        table: this.table, columns: plan.columns, key: plan.key, upserts: firstSeg.upserts, deletes: firstSeg.deletes, limit, offset, include: opts.include,
-        ...soft, ...(marker ? { softDeletes: firstSeg.softDeletes ?? [] } : {}),
-        ...(first.done ? {} : { later }),
+        table: this.table, columns: plan.columns, key: plan.key, upserts: first.upserts, deletes: first.deletes, limit, offset, include: opts.include,
+        ...soft, ...(marker ? { softDeletes: first.softDeletes ?? [] } : {}),
+        ...(later ? { later } : {}),
       });
       return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
     });
@@ -816,33 +811,32 @@ export class SyncRunner {
           hint: `A sync adds it; or add it yourself: ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(plan.marker)};`,
         });
       }
-      const net = await this.netChanges(plan, start, end, opts.signal);
-      const policy = applyDeletePolicy(net, this.mapping.deletes, { markerKey: plan.marker?.rowKey });
+      // The sync's own transactions, each applied on the state the earlier ones leave.
+      const { first, later } = await this.transactionsOf(plan, start, end, opts.signal);
       const result = await dryRunChanges(c, {
-        table: this.table, columns: plan.columns, key: plan.key, upserts: [policy.upserts], deletes: [policy.deletes],
-        ...(plan.marker ? { softDelete: plan.marker, softDeletes: [policy.softDeletes] } : {}),
+        table: this.table, columns: plan.columns, key: plan.key, upserts: first.upserts, deletes: first.deletes,
+        ...(plan.marker ? { softDelete: plan.marker, softDeletes: first.softDeletes ?? [] } : {}),
+        ...(later ? { later } : {}),
         checkpoint: { pipeline: this.pipeline, source: this.source.name, version: end, commitTimestamp: null },
       });
       return { fromVersion: start, toVersion: end, result };
     });
   }
 
-  private async netChanges(plan: Plan, start: number, end: number, signal?: AbortSignal): Promise<NetChanges> {
-    // The same netting as a sync (key types, key-only preimages), so a preview agrees with it.
-    const buffer = new NetChangeBuffer(plan.keySource, { keyTypes: keyTypesOf(plan) });
-    if (end >= start) {
-      for await (const batch of this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource })) {
-        for (const ch of batch) buffer.add(ch);
-      }
-    }
-    return buffer.drain();
+  /**
+   * The net changes of the first transaction a sync of [start, end] would commit (none for
+   * an empty range) and the later ones as a stream, read as they are used: the same
+   * planSteps cuts (batch limits, commits applied in parts) and delete policy as a sync,
+   * for a preview or dry run that counts what the sync will.
+   */
+  private async transactionsOf(plan: Plan, start: number, end: number, signal?: AbortSignal): Promise<{ first: StagedChanges; later?: AsyncIterable<StagedChanges> }> {
+    const it = this.transactionChanges(plan, start, end, signal)[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (first.done) return { first: { upserts: [], deletes: [], softDeletes: [] } };
+    return { first: first.value, later: { [Symbol.asyncIterator]: () => it } };
   }
 
-  /**
-   * The net changes of each transaction a sync of [start, end] would commit, in order:
-   * the same planSteps cuts (batch limits, commits applied in parts) and delete policy.
-   */
-  private async *previewSegments(plan: Plan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<PreviewSegment> {
+  private async *transactionChanges(plan: Plan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<StagedChanges> {
     if (end < start) return;
     const partRows = this.mapping.deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
     const changes = this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource });
