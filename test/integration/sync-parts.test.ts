@@ -193,6 +193,12 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
   this.timeout(180_000);
   const db = useTestDatabase('sync_parts');
   let dir: string;
+  /** A CDF table under `dir` at v1: customers 1..100 in files of 50. */
+  async function customersWithCdf(name: string): Promise<DeltaTableWriter> {
+    const w = await DeltaTableWriter.create(path.join(dir, name), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(generateCustomers(100), { rowsPerFile: 50 });
+    return w;
+  }
   let table: PartsTable;
   const snaps: TextRows[] = [];
 
@@ -472,8 +478,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
      */
     let edgePath: string;
     before(async () => {
-      const w = await DeltaTableWriter.create(path.join(dir, 'edge'), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append(generateCustomers(100), { rowsPerFile: 50 });
+      const w = await customersWithCdf('edge');
       await w.merge('customer_id', [90, 95].map((i) => upgradedCustomer(customerAt(i))), { deleteKeys: [customerId(99)] });
       await w.merge('customer_id', [...range(1, 50).map((i) => upgradedCustomer(customerAt(i))), customerAt(99)], { deleteKeys: [customerId(90)] });
       edgePath = w.path;
@@ -527,8 +532,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
      */
     let multiPath: string;
     before(async () => {
-      const w = await DeltaTableWriter.create(path.join(dir, 'multi'), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append(generateCustomers(100), { rowsPerFile: 50 });
+      const w = await customersWithCdf('multi');
       await w.merge('customer_id', range(1, 60).map((i) => upgradedCustomer(customerAt(i))));
       await w.merge('customer_id', [...range(1, 5).map((i) => upgradedCustomer(upgradedCustomer(customerAt(i)))), customerAt(101)], { deleteKeys: [customerId(10)] });
       await w.merge('customer_id', [upgradedCustomer(customerAt(101)), customerAt(10)], { deleteKeys: [customerId(2), customerId(70)] });
@@ -587,8 +591,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
   describe('errors read on the worker thread keep kind, message, version and hint', () => {
     /** A small CDF table at v1 with its initial load done by a runner per thread. */
     async function faultTable(name: string): Promise<{ w: DeltaTableWriter; runners: Record<Thread, OpenedRunner> }> {
-      const w = await DeltaTableWriter.create(path.join(dir, name), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append(generateCustomers(100), { rowsPerFile: 50 });
+      const w = await customersWithCdf(name);
       const runners = {} as Record<Thread, OpenedRunner>;
       for (const thread of THREADS) {
         const t = `${name}_${thread}`;
@@ -671,8 +674,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
       });
     }
     it('an initial load of a snapshot with a truncated data file: same delta-file error with and without the worker; no table, no checkpoint', async () => {
-      const w = await DeltaTableWriter.create(path.join(dir, 'fault_data'), { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append(generateCustomers(100), { rowsPerFile: 50 });
+      const w = await customersWithCdf('fault_data');
       const files = (await fs.readdir(w.path)).filter((f) => f.endsWith('.parquet')).sort();
       assert.equal(files.length, 2);
       const victim = path.join(w.path, files[1] as string);
