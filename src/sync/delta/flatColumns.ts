@@ -142,7 +142,6 @@ export function decodePages(
 ): DecodedArray | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const reader = { view, offset: 0 };
-  const maxDef = decoder.element.repetition_type === 'REQUIRED' ? 0 : 1;
   let row = range.firstRow;
   while (reader.offset < bytes.byteLength && row < range.to) {
     const header: PageHeader = m.parquetHeader(reader);
