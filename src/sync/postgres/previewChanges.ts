@@ -181,12 +181,10 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         // statements, so the next is classified exactly as the sync will meet it.
         const keyList = opts.key.map(quoteIdent).join(', ');
         const state = `(SELECT * FROM ${qualifiedRef(STATE)} UNION ALL SELECT t1.* FROM ${t} AS t1 WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(TOUCHED)} AS k WHERE ${keyJoin('k', 't1', opts.key)}))`;
-        let started = false;
         let n = 0;
         for await (const seg of opts.later) {
           n++;
-          if (!started) {
-            started = true;
+          if (n === 1) {
             await client.query(`CREATE TEMP TABLE ${qualifiedRef(STATE)} ON COMMIT DROP AS SELECT * FROM ${t} AS t0 WITH NO DATA`);
             await client.query(`CREATE UNIQUE INDEX ON ${qualifiedRef(STATE)} (${keyList})`);
             await client.query(`CREATE TEMP TABLE ${qualifiedRef(TOUCHED)} ON COMMIT DROP AS SELECT ${keyList} FROM ${qualifiedRef(STATE)} WITH NO DATA`);
