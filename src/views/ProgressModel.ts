@@ -55,7 +55,8 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
       return {
         ...s,
         status: e.status,
-        phase: 'done',
+        // A run that did not succeed keeps the phase it ended in: where it stopped or failed.
+        phase: e.status === 'succeeded' ? 'done' : s.phase,
         rowsApplied: e.rowsApplied,
         version: e.checkpointVersion ?? s.version,
         etaSeconds: null,

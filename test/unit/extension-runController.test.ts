@@ -29,8 +29,21 @@ describe('progress snapshots and the run controller', () => {
     assert.deepEqual(seen[3]?.warnings, ['column x ignored']);
     assert.equal(seen[4]?.version, 8);
     assert.equal(s.status, 'succeeded');
+    assert.equal(s.phase, 'done');
     assert.equal(s.version, 9);
     assert.equal(s.rowsApplied, 1200);
+  });
+
+  it('a run that is cancelled or fails keeps the phase it stopped in and the version it last committed', () => {
+    for (const status of ['cancelled', 'failed'] as const) {
+      let s: ProgressSnapshot = new RunController(() => 0).current();
+      for (const e of events.slice(0, 5)) s = foldEvent(s, e);
+      s = foldEvent(s, { type: 'run-finished', runId: 'r1', status, checkpointVersion: null, rowsApplied: 400, at: 1500, ...(status === 'failed' ? { error: 'boom' } : {}) });
+      assert.equal(s.status, status);
+      assert.equal(s.phase, 'apply: batch 1');
+      assert.equal(s.version, 8);
+      assert.ok(ProgressSnapshotSchema.safeParse(s).success);
+    }
   });
 
   it('progress events feed a bounded throughput series for the chart; a new run starts it afresh', () => {
