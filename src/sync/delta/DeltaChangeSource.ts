@@ -26,6 +26,8 @@ export class DeltaChangeSource implements ChangeSource {
       schema: s.schema,
       cdfEnabled: s.cdfEnabled,
       rows: (opts) => s.rows(opts),
+      rowCount: s.describe().numRows,
+      rowsFrom: (skip, opts) => s.rows({ ...opts, skip }),
     };
   }
 

@@ -18,6 +18,12 @@ export interface ReadOptions {
   /** Maximum rows per yielded batch (default 10 000). */
   batchSize?: number;
   signal?: AbortSignal;
+  /**
+   * Leave out the first `skip` rows of the stream (in the order rows() yields them). Files
+   * whose live row count the log's stats give (numRecords minus deletion-vector
+   * cardinality) and that lie wholly before the skip are not opened.
+   */
+  skip?: number;
 }
 
 export const DEFAULT_BATCH_SIZE = 10_000;
@@ -137,8 +143,16 @@ export class DeltaSnapshot {
     const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_SIZE);
     const { data, partition } = splitFields(this.schema, this.partitionColumns);
     const batcher = new Batcher<Row>(batchSize);
+    let skip = Math.max(0, opts.skip ?? 0);
     for (const add of this.files) {
       checkAborted(opts.signal, this.tablePath);
+      if (skip > 0) {
+        const n = liveRowsOf(add);
+        if (n !== undefined && n <= skip) {
+          skip -= n;
+          continue;
+        }
+      }
       const filePath = resolveActionPath(this.tablePath, add.path, this.tablePath);
       const fill = partitionFiller(this.schema, partition, add.partitionValues);
       let keepRow: ((i: number) => boolean) | undefined;
@@ -155,7 +169,14 @@ export class DeltaSnapshot {
         table: this.tablePath,
         version: this.version,
       })) {
-        for (const b of batcher.push(fill ? rows.map(fill) : rows)) yield b;
+        let kept = rows;
+        if (skip > 0) {
+          const drop = Math.min(skip, rows.length);
+          skip -= drop;
+          kept = rows.slice(drop);
+          if (kept.length === 0) continue;
+        }
+        for (const b of batcher.push(fill ? kept.map(fill) : kept)) yield b;
       }
     }
     const last = batcher.flush();
@@ -169,8 +190,8 @@ export class DeltaSnapshot {
     for (const f of this.files) {
       sizeInBytes += f.size;
       if (numRows === null) continue;
-      const n = numRecordsOf(f.stats);
-      numRows = n === undefined ? null : numRows + n - (f.deletionVector?.cardinality ?? 0);
+      const n = liveRowsOf(f);
+      numRows = n === undefined ? null : numRows + n;
     }
     return {
       path: this.tablePath,
@@ -189,6 +210,12 @@ export class DeltaSnapshot {
       sizeInBytes,
     };
   }
+}
+
+/** Live rows of a file from the log alone: stats numRecords minus its deletion vector's cardinality; undefined without stats. */
+function liveRowsOf(f: AddAction): number | undefined {
+  const n = numRecordsOf(f.stats);
+  return n === undefined ? undefined : n - (f.deletionVector?.cardinality ?? 0);
 }
 
 function numRecordsOf(stats: string | undefined): number | undefined {

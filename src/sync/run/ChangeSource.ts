@@ -11,6 +11,10 @@ export interface SourceSnapshot {
   schema: DeltaField[];
   cdfEnabled: boolean;
   rows(opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<Row[]>;
+  /** Live rows known without reading any data (the local reader: the log's file stats); null or absent when unknown. */
+  rowCount?: number | null;
+  /** rows() without its first `skip` rows, reading as little before them as it can; absent when the source cannot skip. */
+  rowsFrom?(skip: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<Row[]>;
 }
 
 /** Options of ChangeSource.changes. */

@@ -700,21 +700,31 @@ export class SyncRunner {
       if (!checkpoint) {
         // Initial load preview: the snapshot's rows against what the target holds (or nothing).
         const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
+        // The load writes every row live.
+        const live = (b: Row[]): Row[] => (marker ? b.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : b);
         const rows = async function* (): AsyncGenerator<Row[]> {
-          for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) {
-            const kept = filter ? b.filter(filter) : b;
-            // The load writes every row live.
-            yield marker ? kept.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : kept;
-          }
+          for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield live(filter ? b.filter(filter) : b);
         };
         const ddl = this.createTableSql(plan);
         if (!existing) {
           const page: Row[] = [];
           let total = 0;
-          for await (const b of rows()) {
-            for (const r of b) {
-              if (total >= offset && page.length < limit) page.push(r);
-              total++;
+          if (!filter && snap.rowsFrom && typeof snap.rowCount === 'number') {
+            // The count from the log's stats, and only the files holding the page are read:
+            // paging through a large table's preview does not read the table for every page.
+            total = snap.rowCount;
+            if (offset < total) {
+              for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), signal: opts.signal })) {
+                page.push(...live(b.slice(0, limit - page.length)));
+                if (page.length >= limit) break;
+              }
+            }
+          } else {
+            for await (const b of rows()) {
+              for (const r of b) {
+                if (total >= offset && page.length < limit) page.push(r);
+                total++;
+              }
             }
           }
           return {
