@@ -7,6 +7,7 @@ import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
 import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
 import { planSteps } from '../plan/planSteps';
+import type { PlanStepsOptions } from '../plan/planSteps';
 import type { NetChanges } from '../plan/netChanges';
 import { applyDeletePolicy } from '../plan/applyDeletePolicy';
 import { ApplyStream, applyChanges, dryRunChanges } from '../postgres/applyChanges';
@@ -701,7 +702,7 @@ export class SyncRunner {
         // Initial load preview: the snapshot's rows against what the target holds (or nothing).
         const filter = this.mapping.filter ? compileRowFilter(this.mapping.filter, snap.schema) : undefined;
         // The load writes every row live.
-        const live = (b: Row[]): Row[] => (marker ? b.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : b);
+        const live = (b: Row[]): Row[] => withLiveMarker(b, marker);
         const rows = async function* (): AsyncGenerator<Row[]> {
           for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) yield live(filter ? b.filter(filter) : b);
         };
@@ -777,7 +778,7 @@ export class SyncRunner {
       const rows = async function* (): AsyncGenerator<Row[]> {
         for await (const b of snap.rows({ batchSize: 10_000, signal: opts.signal })) {
           const kept = filter ? b.filter(filter) : b;
-          yield marker ? kept.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : kept;
+          yield withLiveMarker(kept, marker);
         }
       };
       // Soft delete: the source is compared with the live target rows; rows marked deleted are expected extras.
@@ -848,9 +849,8 @@ export class SyncRunner {
 
   private async *transactionChanges(plan: Plan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<StagedChanges> {
     if (end < start) return;
-    const partRows = this.mapping.deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
     const changes = this.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource });
-    const steps = planSteps(changes, plan.keySource, { maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, keyTypes: keyTypesOf(plan) });
+    const steps = planSteps(changes, plan.keySource, this.planStepsOptions(plan));
     let seg: { upserts: Row[][]; deletes: Row[][]; softDeletes: Row[][] } = { upserts: [], deletes: [], softDeletes: [] };
     for await (const step of steps) {
       if (step.type === 'commit') {
@@ -871,11 +871,23 @@ export class SyncRunner {
    * dead letters are wanted: parts then arrive as COPY bytes. Otherwise read here; with
    * dead letters every transaction is one batch for applyChanges (`batch`).
    */
+  /**
+   * How a sync cuts a range into transactions (planSteps): the mapping's batch limits, and
+   * parts of big commits except with dead letters, which isolate failing rows by bisecting
+   * one staged batch. Preview and dry run use the same, so they count what the sync does.
+   */
+  private planStepsOptions(plan: Plan): PlanStepsOptions & { keyTypes: ReturnType<typeof keyTypesOf> } {
+    return {
+      maxRows: this.mapping.batch.maxRows,
+      maxBytes: this.mapping.batch.maxBytes,
+      partRows: this.mapping.deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS),
+      keyTypes: keyTypesOf(plan),
+    };
+  }
+
   private async *applySteps(plan: Plan, start: number, end: number, opts: RunOptions, result: RunResult, started: number, timestamps: Map<number, number>): AsyncGenerator<RunStep> {
-    const keyTypes = keyTypesOf(plan);
     const deadLetter = this.mapping.deadLetter;
-    // Dead letters isolate failing rows by bisecting one staged batch: no parts then.
-    const partRows = deadLetter ? undefined : Math.min(this.mapping.batch.maxRows, PART_ROWS);
+    const stepOptions = this.planStepsOptions(plan);
     const workerSource = deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : this.source.workerSource?.();
     // Counts rows read (on either thread) and reports progress at most every 200 ms.
     let lastEmit = 0;
@@ -890,9 +902,9 @@ export class SyncRunner {
     if (workerSource && changePlanWorkerScript()) {
       this.emit(opts, { type: 'phase', phase: 'read', detail: `changes of ${this.source.name}, versions ${start}..${end}`, at: Date.now() });
       const input: ChangePlanInput = {
-        source: workerSource, start, end, keySource: plan.keySource, keyTypes, columns: plan.columns, key: plan.key,
+        source: workerSource, start, end, keySource: plan.keySource, keyTypes: stepOptions.keyTypes, columns: plan.columns, key: plan.key,
         ...(plan.marker ? { marker: plan.marker } : {}),
-        deletes: this.mapping.deletes, maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, batchSize: READ_BATCH_ROWS,
+        deletes: this.mapping.deletes, maxRows: stepOptions.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows: stepOptions.partRows, batchSize: READ_BATCH_ROWS,
       };
       for await (const m of planInWorker(input, opts.signal)) {
         if (m.type === 'read') {
@@ -903,9 +915,7 @@ export class SyncRunner {
       }
       return;
     }
-    const steps = planSteps(this.changeRows(start, end, plan, opts, read, timestamps), plan.keySource, {
-      maxRows: this.mapping.batch.maxRows, maxBytes: this.mapping.batch.maxBytes, partRows, keyTypes,
-    });
+    const steps = planSteps(this.changeRows(start, end, plan, opts, read, timestamps), plan.keySource, stepOptions);
     for await (const step of steps) {
       if (step.type === 'commit') {
         yield step;
@@ -1120,6 +1130,11 @@ export class SyncRunner {
       etaSeconds: totalRows !== null && rate > 0 ? Math.max(0, (totalRows - rowsRead) / rate) : null, totalRows, at: Date.now(),
     });
   }
+}
+
+/** Snapshot rows as a load writes them: with a soft-delete marker, each carries the live value. */
+function withLiveMarker(rows: Row[], marker: SoftDeleteMarker | undefined): Row[] {
+  return marker ? rows.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : rows;
 }
 
 /** The plan's data columns (without the soft-delete marker). */
