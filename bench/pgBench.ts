@@ -62,10 +62,10 @@ import type { ChangeRow, Row } from '../src/sync/delta/types';
 import { parseMapping } from '../src/sync/mapping/loadMapping';
 import { createPool } from '../src/sync/postgres/createPool';
 import { ensureStateTables } from '../src/sync/postgres/stateTables';
-import { openSource } from '../src/sync/run/openSource';
+import { openSource } from '../src/sync/open/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import type { RunResult } from '../src/sync/run/SyncRunner';
-import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/run/ChangeSource';
+import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/ports/ChangeSource';
 import type { Mapping } from '../src/sync/mapping/mappingSchema';
 import { startThrowawayServer } from '../test/helpers/postgres';
 

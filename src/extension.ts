@@ -24,7 +24,7 @@ import { SyncEngine } from './views/SyncEngine';
 import { READONLY_SCHEME, ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { listTargetTables } from './views/targetTables';
 import { SyncError } from './sync/errors';
-import type { Logger } from './sync/run/Logger';
+import type { Logger } from './sync/ports/Logger';
 
 /** Released in `deactivate`: the sandbox must close so its data directory is consistent. */
 let engine: SyncEngine | undefined;

@@ -1,4 +1,4 @@
-import type { SyncEvent } from '../sync/run/events';
+import type { SyncEvent } from '../sync/ports/events';
 
 /**
  * Renders runner events: a single redrawn line on a terminal, plain lines otherwise (logs,

@@ -7,17 +7,17 @@
  * connection, opened on first use and closed on `remove` / `dispose`, so a tree refresh
  * never opens a warehouse connection per table or per mapping.
  */
-import { DatabricksChangeSource } from '../sync/databricks/DatabricksChangeSource';
+import { DatabricksChangeSource } from '../sync/sources/DatabricksChangeSource';
 import { DatabricksClient, normalizeHost } from '../sync/databricks/DatabricksClient';
 import type { DatabricksConnectionConfig } from '../sync/databricks/DatabricksClient';
 import { DatabricksCatalog } from '../sync/databricks/DatabricksCatalog';
 import { formatTableName, parseTableName } from '../sync/databricks/databricksTypes';
 import type { ChangeRow } from '../sync/delta/types';
-import type { ChangeSource } from '../sync/run/ChangeSource';
+import type { ChangeSource } from '../sync/ports/ChangeSource';
 import { resolveDatabricksConnection } from '../sync/databricks/resolveDatabricksConnection';
 import { SyncError, isSyncError } from '../sync/errors';
-import type { Logger } from '../sync/run/Logger';
-import { silentLogger } from '../sync/run/Logger';
+import type { Logger } from '../sync/ports/Logger';
+import { silentLogger } from '../sync/ports/Logger';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { databricksSecretKey, type DatabricksConnectionInfo } from '../platform/StateKeys';
 import { CONNECTION_NAME_RE } from './TargetsModel';

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { RunHistory } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
-import type { SyncMode } from '../sync/run/events';
+import type { SyncMode } from '../sync/ports/events';
 import type { PipelineStatus, RunResult } from '../sync/run/SyncRunner';
 import { registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';

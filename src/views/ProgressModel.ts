@@ -3,7 +3,7 @@
  * the host owns this state; the webview only ever receives whole snapshots.
  */
 import type { ProgressSnapshot } from '../protocol/messages';
-import type { SyncEvent } from '../sync/run/events';
+import type { SyncEvent } from '../sync/ports/events';
 
 const MAX_WARNINGS = 20;
 /** Throughput samples kept for the chart (the runner reports a few per second at most). */

@@ -5,7 +5,7 @@
  */
 import { idleProgress, type ProgressSnapshot } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
-import type { SyncEvent, SyncMode } from '../sync/run/events';
+import type { SyncEvent, SyncMode } from '../sync/ports/events';
 import { foldEvent } from './ProgressModel';
 
 /** What the engine's runner must look like to be driven from the UI. */

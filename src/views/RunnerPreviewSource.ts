@@ -9,7 +9,7 @@ import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { PreviewAction } from '../sync/postgres/previewChanges';
 import type { PreviewReport } from '../sync/run/SyncRunner';
-import type { ChangeSource } from '../sync/run/ChangeSource';
+import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { PreviewSource } from './PreviewPanel';
 
 /** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */

@@ -12,12 +12,12 @@ import type { Pool } from 'pg';
 import { SyncError } from '../sync/errors';
 import type { DatabricksResolveOptions } from '../sync/databricks/resolveDatabricksConnection';
 import type { Mapping, MappingSource } from '../sync/mapping/mappingSchema';
-import type { ChangeSource } from '../sync/run/ChangeSource';
+import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { SandboxDatabase } from '../sync/postgres/PglitePool';
 import { openSandbox } from '../sync/postgres/PglitePool';
-import type { Logger } from '../sync/run/Logger';
-import { openSource } from '../sync/run/openSource';
-import { SANDBOX_CONNECTION, openTarget, resolveConnection } from '../sync/run/openTarget';
+import type { Logger } from '../sync/ports/Logger';
+import { openSource } from '../sync/open/openSource';
+import { SANDBOX_CONNECTION, openTarget, resolveConnection } from '../sync/open/openTarget';
 import { SyncRunner } from '../sync/run/SyncRunner';
 
 export interface TargetHandle {

@@ -9,8 +9,8 @@ import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { createPool } from '../../src/sync/postgres/createPool';
-import { openSource } from '../../src/sync/run/openSource';
-import type { SyncEvent } from '../../src/sync/run/events';
+import { openSource } from '../../src/sync/open/openSource';
+import type { SyncEvent } from '../../src/sync/ports/events';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 
 /** Repository root (this file is test/helpers/syncHarness.ts). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeltaChangeSource } from '../../src/sync/delta/DeltaChangeSource';
+import { DeltaChangeSource } from '../../src/sync/sources/DeltaChangeSource';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { ChangeReadOptions } from '../../src/sync/delta/DeltaTable';
 import type { ChangeRow, Row } from '../../src/sync/delta/types';

@@ -6,7 +6,7 @@ import { isSyncError } from '../../src/sync/errors';
 import { openSandbox } from '../../src/sync/postgres/PglitePool';
 import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import { ABANDONED_RUN_ERROR } from '../../src/sync/postgres/stateTables';
-import { openSource } from '../../src/sync/run/openSource';
+import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, createManyVersionsTable, mappingFor, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';

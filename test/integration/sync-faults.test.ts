@@ -10,7 +10,7 @@ import type { SyncError } from '../../src/sync/errors';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import type { Mapping } from '../../src/sync/mapping/mappingSchema';
 import { createPool } from '../../src/sync/postgres/createPool';
-import { openSource } from '../../src/sync/run/openSource';
+import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, mappingFor, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';

@@ -9,7 +9,7 @@ import type { Row } from '../../src/sync/delta/types';
 import { isSyncError } from '../../src/sync/errors';
 import type { SyncError } from '../../src/sync/errors';
 import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
-import type { SyncEvent } from '../../src/sync/run/events';
+import type { SyncEvent } from '../../src/sync/ports/events';
 import { useTestDatabase } from '../helpers/postgres';
 import { mappingFor, openRunner, pollUntil, tempDir } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import pg from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { SyncError } from '../../src/sync/errors';
-import type { SyncEvent } from '../../src/sync/run/events';
+import type { SyncEvent } from '../../src/sync/ports/events';
 import { useTestDatabase } from '../helpers/postgres';
 import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { customerAt, upgradedCustomer } from '../../src/fixtures/customerProfiles';
-import type { SyncEvent } from '../../src/sync/run/events';
+import type { SyncEvent } from '../../src/sync/ports/events';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';

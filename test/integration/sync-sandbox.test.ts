@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
-import { openSource } from '../../src/sync/run/openSource';
-import { openTarget } from '../../src/sync/run/openTarget';
-import type { OpenedTarget } from '../../src/sync/run/openTarget';
+import { openSource } from '../../src/sync/open/openSource';
+import { openTarget } from '../../src/sync/open/openTarget';
+import type { OpenedTarget } from '../../src/sync/open/openTarget';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { mappingFor, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { ProgressSnapshot as ProgressSnapshotSchema, type ProgressSnapshot } from '../../src/protocol/messages';
 import { SyncError } from '../../src/sync/errors';
-import type { SyncEvent } from '../../src/sync/run/events';
+import type { SyncEvent } from '../../src/sync/ports/events';
 import { MAX_THROUGHPUT_SAMPLES, Throttle, foldEvent } from '../../src/views/ProgressModel';
 import { RunController } from '../../src/views/RunController';
 

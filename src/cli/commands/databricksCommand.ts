@@ -3,7 +3,7 @@ import { DatabricksClient } from '../../sync/databricks/DatabricksClient';
 import { databricksTypeText, parseTableName } from '../../sync/databricks/databricksTypes';
 import { DEFAULT_DATABRICKS_CONNECTION, resolveDatabricksConnection } from '../../sync/databricks/resolveDatabricksConnection';
 import { SyncError } from '../../sync/errors';
-import type { Logger } from '../../sync/run/Logger';
+import type { Logger } from '../../sync/ports/Logger';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';
 import { formatOption, parseCommandArgs, singlePositional, stringOption } from '../parseCommandArgs';

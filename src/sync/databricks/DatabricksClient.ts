@@ -3,8 +3,8 @@ import type IDBSQLSession from '@databricks/sql/dist/contracts/IDBSQLSession';
 import type IOperation from '@databricks/sql/dist/contracts/IOperation';
 import type IDBSQLLogger from '@databricks/sql/dist/contracts/IDBSQLLogger';
 import { SyncError } from '../errors';
-import type { Logger } from '../run/Logger';
-import { silentLogger } from '../run/Logger';
+import type { Logger } from '../ports/Logger';
+import { silentLogger } from '../ports/Logger';
 import { classifyDatabricksError } from './classifyDatabricksError';
 import type { ErrorContext } from './classifyDatabricksError';
 

@@ -29,14 +29,14 @@ import {
   ensureStateTables, finishRun, latestRunningRun, markAbandonedRuns, readCheckpoint, releaseRunLock, startRun, tryRunLock, writeCheckpoint,
 } from '../postgres/stateTables';
 import type { Checkpoint } from '../postgres/stateTables';
-import type { ChangeSource, WorkerSource } from './ChangeSource';
-import { commitTimestamps } from './ChangeSource';
+import type { ChangeSource, WorkerSource } from '../ports/ChangeSource';
+import { commitTimestamps } from '../ports/ChangeSource';
 import { changePlanWorkerScript, planInWorker, snapshotInWorker } from './changePlanWorker';
 import { RateLimit, sleep } from './RateLimit';
 import type { ChangePlanInput, SnapshotReadInput } from './changePlanWorker';
-import type { SyncEvent, SyncEventListener, SyncMode } from './events';
-import type { Logger } from './Logger';
-import { silentLogger } from './Logger';
+import type { SyncEvent, SyncEventListener, SyncMode } from '../ports/events';
+import type { Logger } from '../ports/Logger';
+import { silentLogger } from '../ports/Logger';
 
 export interface RunOptions {
   mode?: SyncMode | 'auto';

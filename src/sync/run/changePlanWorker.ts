@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { DeltaChangeSource } from '../delta/DeltaChangeSource';
+import { DeltaChangeSource } from '../sources/DeltaChangeSource';
 import type { ChangeRow, DeltaType } from '../delta/types';
 import { SyncError } from '../errors';
 import type { SyncErrorDetails, SyncErrorKind } from '../errors';
@@ -15,8 +15,8 @@ import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
 import type { EncodedRows } from '../postgres/copyRows';
 import type { TargetColumn } from '../postgres/renderCreateTable';
 import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
-import type { WorkerSource } from './ChangeSource';
-import { commitTimestamps } from './ChangeSource';
+import type { WorkerSource } from '../ports/ChangeSource';
+import { commitTimestamps } from '../ports/ChangeSource';
 
 /**
  * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long

@@ -1,12 +1,12 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, ChangeType, DeltaField, Row } from '../delta/types';
-import type { ChangeSource, SourceSnapshot } from '../run/ChangeSource';
-import type { Logger } from '../run/Logger';
-import { CDF_PROPERTY, DatabricksCatalog } from './DatabricksCatalog';
-import { DatabricksClient } from './DatabricksClient';
-import type { DatabricksConnectionConfig } from './DatabricksClient';
-import { formatTableName, fromDriverValue, parseTableName, quoteIdentifier, quoteTableName } from './databricksTypes';
-import type { TableName } from './databricksTypes';
+import type { ChangeSource, SourceSnapshot } from '../ports/ChangeSource';
+import type { Logger } from '../ports/Logger';
+import { CDF_PROPERTY, DatabricksCatalog } from '../databricks/DatabricksCatalog';
+import { DatabricksClient } from '../databricks/DatabricksClient';
+import type { DatabricksConnectionConfig } from '../databricks/DatabricksClient';
+import { formatTableName, fromDriverValue, parseTableName, quoteIdentifier, quoteTableName } from '../databricks/databricksTypes';
+import type { TableName } from '../databricks/databricksTypes';
 
 const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_preimage', 'update_postimage']);
 

@@ -1,6 +1,6 @@
-import type { ChangeReadOpts, ChangeSource, SourceSnapshot, WorkerSource } from '../run/ChangeSource';
-import type { ChangeRow } from './types';
-import { DeltaTable } from './DeltaTable';
+import type { ChangeReadOpts, ChangeSource, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
+import type { ChangeRow } from '../delta/types';
+import { DeltaTable } from '../delta/DeltaTable';
 
 /** The local Delta reader as a ChangeSource. */
 export class DeltaChangeSource implements ChangeSource {

@@ -1,10 +1,10 @@
-import { DeltaChangeSource } from '../delta/DeltaChangeSource';
-import { DatabricksChangeSource } from '../databricks/DatabricksChangeSource';
+import { DeltaChangeSource } from '../sources/DeltaChangeSource';
+import { DatabricksChangeSource } from '../sources/DatabricksChangeSource';
 import { resolveDatabricksConnection } from '../databricks/resolveDatabricksConnection';
 import type { DatabricksResolveOptions } from '../databricks/resolveDatabricksConnection';
 import type { MappingSource } from '../mapping/mappingSchema';
-import type { ChangeSource } from './ChangeSource';
-import type { Logger } from './Logger';
+import type { ChangeSource } from '../ports/ChangeSource';
+import type { Logger } from '../ports/Logger';
 
 export interface SourceOpenOptions {
   /** How `source.connection` of a Databricks source is resolved (env, SecretStorage lookup). */
