@@ -64,6 +64,7 @@ import { createPool } from '../src/sync/postgres/createPool';
 import { ensureStateTables } from '../src/sync/postgres/stateTables';
 import { openSource } from '../src/sync/open/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
+import { mappingTarget } from '../src/sync/open/openTarget';
 import type { RunResult } from '../src/sync/run/SyncRunner';
 import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/ports/ChangeSource';
 import type { Mapping } from '../src/sync/mapping/mappingSchema';
@@ -360,7 +361,7 @@ async function engineWorker(url: string, sourceDir: string): Promise<void> {
   const source = new TimedSource(await openSource(mapping.source));
   // The engine's debug lines (per-batch step timings) go to the bench's output.
   const logger = { debug: (m: string) => console.log(`    worker: ${m}`), info: () => undefined, warn: (m: string) => console.log(`    worker warning: ${m}`), error: (m: string) => console.log(`    worker error: ${m}`) };
-  const runner = new SyncRunner(mapping, source, pool, logger);
+  const runner = new SyncRunner(mapping, source, mappingTarget(pool, mapping.target, logger), logger);
   const send = (m: EngineReply | { ready: true }): void => {
     process.send?.(m);
   };
@@ -537,7 +538,7 @@ async function main(): Promise<void> {
     // The engine: a mapping onto the pre-created seed table (its types, so the swapped-in table is the seed's too).
     // The parent's runner only verifies (read-only); the timed runs happen in the worker.
     const mapping = benchMapping(sourceDir);
-    const runner = new SyncRunner(mapping, await openSource(mapping.source), pool);
+    const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(pool, mapping.target));
     worker = await EngineWorker.start(args, url, sourceDir);
     const engine = worker;
     await c.query(targetDdl('customer_profiles', args.ddl));

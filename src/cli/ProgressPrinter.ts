@@ -7,6 +7,8 @@ import type { SyncEvent } from '../sync/ports/events';
 export class ProgressPrinter {
   private lastDraw = 0;
   private drawn = false;
+  /** The phase the run is in (shown on the redrawn line of a terminal). */
+  private phase: string | undefined;
 
   constructor(
     private readonly out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
@@ -20,7 +22,8 @@ export class ProgressPrinter {
         this.line(`${e.mode === 'initial' ? 'Initial load' : 'Incremental sync'} of ${e.pipeline}: ${e.fromVersion === null ? `snapshot at version ${e.toVersion}` : `versions ${e.fromVersion}..${e.toVersion}`}`);
         break;
       case 'phase':
-        if (!tty && e.detail) this.line(`  ${e.phase}: ${e.detail}`);
+        this.phase = e.phase;
+        if (!tty) this.line(`  ${e.phase}${e.detail ? `: ${e.detail}` : ''}`);
         break;
       case 'progress': {
         const now = Date.now();
@@ -29,7 +32,7 @@ export class ProgressPrinter {
           if (now - this.lastDraw < 100) return;
           this.lastDraw = now;
           const width = (this.out.columns ?? 100) - 1;
-          this.out.write(`\r${this.bar(e.totalRows ? e.rowsRead / e.totalRows : null)}${text}`.slice(0, width).padEnd(width));
+          this.out.write(`\r${this.bar(e.totalRows ? e.rowsRead / e.totalRows : null)}${this.phase ? ` ${this.phase}` : ''}${text}`.slice(0, width).padEnd(width));
           this.drawn = true;
         } else if (now - this.lastDraw >= this.plainIntervalMs) {
           this.lastDraw = now;

@@ -3,7 +3,7 @@ import { SyncError } from '../sync/errors';
 import { loadMappingFile, parseMapping } from '../sync/mapping/loadMapping';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import { openSource } from '../sync/open/openSource';
-import { openTarget } from '../sync/open/openTarget';
+import { openTarget, mappingTarget } from '../sync/open/openTarget';
 import type { OpenedTarget } from '../sync/open/openTarget';
 import { SyncRunner } from '../sync/run/SyncRunner';
 import type { Logger } from '../sync/ports/Logger';
@@ -81,7 +81,7 @@ export async function openPipeline(args: ParsedArgs, io: CliIo): Promise<OpenedP
   let target: OpenedTarget | undefined;
   try {
     target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir') });
-    const runner = new SyncRunner(mapping, source, target.pool, logger);
+    const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, logger), logger);
     const opened = target;
     return { mapping, runner, target, close: () => closeAll(opened) };
   } catch (e) {

@@ -51,6 +51,21 @@ export class SyncError extends Error {
     this.retry = details.retry ?? 'never';
   }
 
+  /**
+   * The same error with more context, where a layer that knows more (which source, which
+   * version, which server) rethrows it: `detail` is appended to the message in
+   * parentheses, and `details` override the fields they set. Kind and retry stay unless
+   * `details` sets them; the original error becomes the cause.
+   */
+  withContext(detail: string | undefined, details: SyncErrorDetails = {}): SyncError {
+    const e = new SyncError(this.kind, detail ? `${this.message} (${detail})` : this.message, {
+      table: this.table, version: this.version, column: this.column, setting: this.setting, hint: this.hint, retry: this.retry,
+      cause: this.cause ?? this,
+      ...details,
+    });
+    return e;
+  }
+
   /** One line for logs and CLI stderr: message, then the hint. */
   describe(): string {
     return this.hint ? `${this.message}\nHint: ${this.hint}` : this.message;

@@ -17,7 +17,7 @@ import type { SandboxDatabase } from '../sync/postgres/PglitePool';
 import { openSandbox } from '../sync/postgres/PglitePool';
 import type { Logger } from '../sync/ports/Logger';
 import { openSource } from '../sync/open/openSource';
-import { SANDBOX_CONNECTION, openTarget, resolveConnection } from '../sync/open/openTarget';
+import { SANDBOX_CONNECTION, openTarget, resolveConnection, mappingTarget } from '../sync/open/openTarget';
 import { SyncRunner } from '../sync/run/SyncRunner';
 
 export interface TargetHandle {
@@ -168,7 +168,7 @@ export class SyncEngine {
       throw e;
     }
     try {
-      const runner = new SyncRunner(mapping, source, target.pool, this.opts.logger);
+      const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, this.opts.logger), this.opts.logger);
       return { runner, source, target, release: () => Promise.all([target.release(), closeSource()]).then(() => undefined) };
     } catch (e) {
       await target.release();

@@ -12,6 +12,7 @@ import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import type { SyncEvent } from '../../src/sync/ports/events';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { mappingTarget } from '../../src/sync/open/openTarget';
 
 /** Repository root (this file is test/helpers/syncHarness.ts). */
 export const REPO_ROOT = path.resolve(__dirname, '../..');
@@ -99,7 +100,7 @@ export interface OpenedRunner {
 export async function openRunner(mapping: Mapping, url: string): Promise<OpenedRunner> {
   const pool = createPool(url, { max: 4 });
   const source = await openSource(mapping.source);
-  return { runner: new SyncRunner(mapping, source, pool), pool, events: [], close: () => pool.end() };
+  return { runner: new SyncRunner(mapping, source, mappingTarget(pool, mapping.target)), pool, events: [], close: () => pool.end() };
 }
 
 /** Writes a mapping file (as JSON) and returns its path. */

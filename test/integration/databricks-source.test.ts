@@ -11,6 +11,7 @@ import { SyncError } from '../../src/sync/errors';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { mappingTarget } from '../../src/sync/open/openTarget';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { useTestDatabase } from '../helpers/postgres';
 import { canonicalChange, canonicalRow, sorted } from '../helpers/rowMultiset';
@@ -312,8 +313,8 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
       const poolR = createPool(dbRemote().url, { max: 2 });
       const poolL = createPool(dbLocal().url, { max: 2 });
       try {
-        const rr = new SyncRunner(remoteMapping, remote, poolR);
-        const rl = new SyncRunner(localMapping, local, poolL);
+        const rr = new SyncRunner(remoteMapping, remote, mappingTarget(poolR, remoteMapping.target));
+        const rl = new SyncRunner(localMapping, local, mappingTarget(poolL, localMapping.target));
         await rr.run({ mode: 'initial', toVersion: 1 });
         await rl.run({ mode: 'initial', toVersion: 1 });
         for (let v = 2; v <= latest; v++) {

@@ -8,6 +8,7 @@ import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import { ABANDONED_RUN_ERROR } from '../../src/sync/postgres/stateTables';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { mappingTarget } from '../../src/sync/open/openTarget';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, createManyVersionsTable, mappingFor, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
@@ -207,7 +208,7 @@ describe('abandoned runs on the sandbox (PGlite, one process)', function () {
     const dir = await tempDir('dns-abandon-sb-');
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 300 });
     const mapping = mappingFor({ name: 'sb-abandon', source: { type: 'delta', path: t.path }, target: { connection: 'sandbox', schema: 'public', table: TABLE.name }, key: KEY });
-    const runner = new SyncRunner(mapping, await openSource(mapping.source), sandbox.pool);
+    const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(sandbox.pool, mapping.target));
     await runner.run({ mode: 'initial', toVersion: 1 });
     // What a sandbox process that died mid-run leaves behind: its run row, still 'running'.
     await sandbox.pool.query(`INSERT INTO delta_neon_sync.runs (pipeline, mode, from_version, to_version) VALUES ('sb-abandon', 'incremental', 2, 5)`);

@@ -12,6 +12,7 @@ import type { Mapping } from '../../src/sync/mapping/mappingSchema';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { mappingTarget } from '../../src/sync/open/openTarget';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, mappingFor, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
@@ -199,7 +200,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
     const m = mappingFor({ name: 'auth', source: { type: 'delta', path: w.path }, target: { connection: '${env:DNS_BAD_URL}', schema: 'public', table: 'auth' }, key: ['id'] });
     const pool = createPool(u.toString());
     try {
-      const runner = new SyncRunner(m, await openSource(m.source), pool);
+      const runner = new SyncRunner(m, await openSource(m.source), mappingTarget(pool, m.target));
       const err = await expectSyncError(runner.run({ maxAttempts: 2, backoffMs: 10 }));
       assert.equal(err.kind, 'auth', err.describe());
       assert.match(err.message, /dns_pw_user/);
@@ -257,7 +258,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
     })();
     const pool = createPool(db().url);
     try {
-      const runner = new SyncRunner(m, await openSource(m.source), pool);
+      const runner = new SyncRunner(m, await openSource(m.source), mappingTarget(pool, m.target));
       await runner.run({ mode: 'initial' });
       await assertTargetEquals(db().url, table, w.path, 1, { key: ['id'] });
       await w.update('id', [row(3, ' upd'), row(4, ' upd')]);

@@ -11,6 +11,7 @@ import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import type { SyncEvent } from '../../src/sync/ports/events';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { mappingTarget } from '../../src/sync/open/openTarget';
 import { useTestDatabase } from '../helpers/postgres';
 import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals, snapshotText } from '../helpers/targetEquality';
@@ -304,7 +305,7 @@ describe('soft delete on the sandbox (PGlite)', function () {
       name: 'soft-sandbox', source: { type: 'delta', path: t.path }, target: { connection: 'sandbox', schema: 'public', table: 'customer_profiles' }, key: KEY,
       deletes: { mode: 'soft-delete', column: 'is_deleted', kind: 'boolean' },
     });
-    const runner = new SyncRunner(mapping, await openSource(mapping.source), sandbox.pool);
+    const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(sandbox.pool, mapping.target));
     await runner.run({ mode: 'initial', toVersion: 1 });
     const pv = await runner.preview({ limit: 10 });
     const res = await runner.run({});

@@ -5,7 +5,7 @@ import { applySampleChanges, createCustomerProfilesTable } from '../../fixtures/
 import { SyncError } from '../../sync/errors';
 import { parseMapping } from '../../sync/mapping/loadMapping';
 import { openSource } from '../../sync/open/openSource';
-import { SANDBOX_CONNECTION, openTarget } from '../../sync/open/openTarget';
+import { SANDBOX_CONNECTION, openTarget, mappingTarget } from '../../sync/open/openTarget';
 import { SyncRunner } from '../../sync/run/SyncRunner';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { stderrLogger } from '../pipelineArgs';
@@ -57,7 +57,7 @@ export const demoCommand: CliCommand = {
     const env = { ...io.env, DELTA_NEON_SYNC_DEMO_URL: connection };
     const target = await openTarget(mapping.target.connection, { env, sandboxDir: stringOption(args, 'sandbox-dir') });
     try {
-      const runner = new SyncRunner(mapping, await openSource(mapping.source), target.pool, stderrLogger(io));
+      const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(target.pool, mapping.target, stderrLogger(io)), stderrLogger(io));
       const printer = new ProgressPrinter(io.stderr);
       say();
       say(`2. Initial load into ${target.label}`);

@@ -184,3 +184,65 @@ export function detectDrift(
     }
   }
 }
+
+/** A column a run writes, as the target check needs it. */
+export interface PlannedColumn {
+  name: string;
+  pgType: string;
+}
+
+export interface SyncDriftInput {
+  mapping: Mapping;
+  /** The mapped columns at the checkpoint's version; undefined when that schema is unknown. */
+  synced?: readonly TargetColumn[];
+  /** The Delta schema at the version the run reads to. */
+  schema: readonly DeltaField[];
+  /** The columns the run would write (data columns; the soft-delete marker is not drift). */
+  planned: readonly PlannedColumn[];
+  /** The target table's columns (name -> type). */
+  targetColumns: ReadonlyMap<string, string>;
+  /** Source name, target name and versions, for messages. */
+  source: string;
+  targetLabel: string;
+  fromVersion: number;
+  toVersion: number;
+}
+
+/** What a sync does about drift (it throws instead when the policy refuses). */
+export type SyncDriftAction =
+  | { decision: 'none' }
+  | { decision: 'add-columns'; add: PlannedColumn[]; warning: string }
+  | { decision: 'ignore-new'; ignore: PlannedColumn[]; warning: string };
+
+/**
+ * The drift check of a sync, in one place: first the Delta schema since the checkpoint
+ * (detectDrift: a removed column or an incompatible retype fails whatever the policy,
+ * since Postgres would silently get nulls or stale values), then the columns the run
+ * writes against the target's (a mapped column the target lacks follows `schemaDrift`:
+ * fail, add it, or leave it out; it is never silently dropped).
+ */
+export function checkSyncDrift(input: SyncDriftInput): SyncDriftAction {
+  const policy = input.mapping.schemaDrift;
+  if (input.synced) {
+    const report = detectDrift(input.synced, input.schema, policy, { mapping: input.mapping, table: input.source, fromVersion: input.fromVersion, toVersion: input.toVersion });
+    const refused = report.removed.length > 0 || report.retyped.some((r) => !r.compatible);
+    if (refused && report.error) throw report.error;
+  }
+  const missing = input.planned.filter((col) => !input.targetColumns.has(col.name));
+  if (missing.length === 0) return { decision: 'none' };
+  const names = missing.map((m) => `"${m.name}" (${m.pgType})`).join(', ');
+  switch (policy) {
+    case 'fail':
+      throw new SyncError('schema-drift', `Schema drift in ${input.source} between versions ${input.fromVersion} and ${input.toVersion}: column(s) ${names} are not in ${input.targetLabel}.`, {
+        table: input.source,
+        version: input.toVersion,
+        column: missing[0]?.name,
+        setting: 'schemaDrift',
+        hint: 'Set "schemaDrift": "add-columns" to add them, "ignore-new" to skip them, or exclude them in columns.exclude.',
+      });
+    case 'ignore-new':
+      return { decision: 'ignore-new', ignore: missing, warning: `Ignoring new source column(s) ${names} (schemaDrift: ignore-new).` };
+    case 'add-columns':
+      return { decision: 'add-columns', add: missing, warning: `Added column(s) ${names} to ${input.targetLabel} (schemaDrift: add-columns).` };
+  }
+}

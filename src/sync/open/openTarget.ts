@@ -3,9 +3,18 @@ import type { Pool } from 'pg';
 import { SyncError } from '../errors';
 import { createPool } from '../postgres/createPool';
 import { openSandbox } from '../postgres/PglitePool';
+import { PostgresTarget } from '../postgres/PostgresTarget';
+import type { Mapping } from '../mapping/mappingSchema';
+import type { Logger } from '../ports/Logger';
+import type { Target } from '../ports/Target';
 
 /** The name under which the embedded PGlite target is always available. */
 export const SANDBOX_CONNECTION = 'sandbox';
+
+/** The Target port for a mapping's table over an opened pool (a server's or the sandbox's). */
+export function mappingTarget(pool: Pool, target: Pick<Mapping['target'], 'schema' | 'table'>, logger?: Logger): Target {
+  return new PostgresTarget(pool, { schema: target.schema, name: target.table }, logger ? { logger } : {});
+}
 
 export interface OpenedTarget {
   pool: Pool;

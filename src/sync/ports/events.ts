@@ -3,7 +3,13 @@
  * extension posts them (throttled) to the progress webview.
  */
 export type SyncMode = 'initial' | 'incremental';
-export type SyncPhase = 'plan' | 'read' | 'stage' | 'apply' | 'swap' | 'checkpoint' | 'done';
+/**
+ * Where a run is, emitted as it gets there: plan (columns, schema drift), read (the
+ * snapshot or the change feed), stage (COPY into the staging table), index (its primary
+ * key), swap (the load's one transaction: swap or merge), apply (an incremental
+ * transaction's parts), checkpoint (the commit that writes it).
+ */
+export type SyncPhase = 'plan' | 'read' | 'stage' | 'index' | 'swap' | 'apply' | 'checkpoint';
 
 export type SyncEvent =
   | { type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number; at: number }

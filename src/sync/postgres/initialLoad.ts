@@ -45,6 +45,8 @@ export interface InitialLoadOptions {
    * toast.*) over; a merge into an existing table changes nothing of its storage.
    */
   fillfactor?: number;
+  /** Called as the load passes its steps: stage (COPY), index (primary key), swap (the transaction that swaps or merges). */
+  onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
 }
 
 export interface InitialLoadResult {
@@ -121,11 +123,13 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       await client.query(`ALTER TABLE ${qualifiedRef(staging)} SET (${list})`);
     }
     const t0 = Date.now();
+    opts.onPhase?.('stage', `COPY into ${displayName(staging)}`);
     const source = opts.rows;
     const rows = 'encoded' in source
       ? await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows)
       : await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
     const t1 = Date.now();
+    opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
     try {
       await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
     } catch (e) {
@@ -153,6 +157,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       timings: { copyMs: t1 - t0, indexMs: t2 - t1, commitMs: 0 },
       ...(marker ? { softDeleted: 0 } : {}),
     };
+    opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
     await client.query('BEGIN');
     try {
       if (swap) {

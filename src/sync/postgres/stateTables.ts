@@ -1,3 +1,4 @@
+import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
 
 /** Schema holding the engine's own state in the target database. */
@@ -47,6 +48,9 @@ CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."runs" (
   started_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz
 );
+-- How a failed run failed, beyond its message (added after the first release: ADD IF NOT EXISTS).
+ALTER TABLE "${STATE_SCHEMA}"."runs" ADD COLUMN IF NOT EXISTS error_kind text,
+  ADD COLUMN IF NOT EXISTS error_retry text, ADD COLUMN IF NOT EXISTS error_hint text;
 CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON "${STATE_SCHEMA}"."runs" (pipeline, started_at DESC);
 CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -67,11 +71,13 @@ CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON "${STATE_SCHEMA}"."dead_
  * race on CREATE ... IF NOT EXISTS (which is not concurrency-safe in Postgres).
  */
 export async function ensureStateTables(client: ClientBase): Promise<void> {
-  const check = await client.query<{ n: number }>(
-    `SELECT count(to_regclass(x))::int AS n FROM unnest($1::text[]) AS x`,
-    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`]],
+  const check = await client.query<{ n: number; current: boolean }>(
+    `SELECT count(to_regclass(x))::int AS n,
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'error_hint' AND NOT attisdropped) AS current
+       FROM unnest($1::text[]) AS x`,
+    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`], `"${STATE_SCHEMA}"."runs"`],
   );
-  if (check.rows[0]?.n === 3) return;
+  if (check.rows[0]?.n === 3 && check.rows[0]?.current === true) return;
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('delta_neon_sync.state_tables'))`);
@@ -143,12 +149,47 @@ export async function startRun(client: ClientBase, run: { pipeline: string; mode
 }
 
 /** Records how a run ended. */
-export async function finishRun(client: ClientBase, runId: bigint, result: { status: RunStatus; rows?: number | bigint; error?: string; toVersion?: number | bigint | null }): Promise<void> {
+export async function finishRun(client: ClientBase, runId: bigint, result: { status: RunStatus; rows?: number | bigint; error?: string | RunError; toVersion?: number | bigint | null }): Promise<void> {
+  const error = typeof result.error === 'string' ? { message: result.error } : result.error;
   await client.query(
     `UPDATE "${STATE_SCHEMA}"."runs" SET status = $2, rows = COALESCE($3::int8, rows), error = $4,
-       to_version = COALESCE($5::int8, to_version), finished_at = clock_timestamp() WHERE run_id = $1::int8`,
-    [String(runId), result.status, result.rows == null ? null : String(result.rows), result.error ?? null, result.toVersion == null ? null : String(result.toVersion)],
+       to_version = COALESCE($5::int8, to_version), error_kind = $6, error_retry = $7, error_hint = $8, finished_at = clock_timestamp() WHERE run_id = $1::int8`,
+    [
+      String(runId), result.status, result.rows == null ? null : String(result.rows), error?.message ?? null, result.toVersion == null ? null : String(result.toVersion),
+      error?.kind ?? null, error?.retry ?? null, error?.hint ?? null,
+    ],
   );
+}
+
+/** The pipeline's latest runs, newest first. */
+export async function recentRuns(client: ClientBase, pipeline: string, limit: number): Promise<RunRecord[]> {
+  const r = await client.query<{
+    run_id: unknown; mode: string; from_version: unknown; to_version: unknown; rows: unknown; status: string; error: string | null;
+    error_kind: string | null; error_retry: string | null; error_hint: string | null; started_at: string; finished_at: string | null;
+  }>(
+    `SELECT run_id, mode, from_version, to_version, rows, status, error, error_kind, error_retry, error_hint,
+            started_at::text AS started_at, finished_at::text AS finished_at
+       FROM "${STATE_SCHEMA}"."runs" WHERE pipeline = $1 ORDER BY run_id DESC LIMIT $2`,
+    [pipeline, limit],
+  );
+  const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+  return r.rows.map((x) => ({
+    runId: String(x.run_id),
+    mode: x.mode,
+    fromVersion: str(x.from_version),
+    toVersion: str(x.to_version),
+    rows: str(x.rows),
+    status: x.status,
+    error: x.error,
+    errorDetail: x.error === null ? null : {
+      message: x.error,
+      ...(x.error_kind ? { kind: x.error_kind } : {}),
+      ...(x.error_retry === 'auto' || x.error_retry === 'manual' || x.error_retry === 'never' ? { retry: x.error_retry } : {}),
+      ...(x.error_hint ? { hint: x.error_hint } : {}),
+    },
+    startedAt: x.started_at,
+    finishedAt: x.finished_at,
+  }));
 }
 
 export interface DeadLetterInput {

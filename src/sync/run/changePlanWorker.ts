@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../sources/DeltaChangeSource';
-import type { ChangeRow, DeltaType } from '../delta/types';
+import type { ChangeRow } from '../delta/types';
 import { SyncError } from '../errors';
 import type { SyncErrorDetails, SyncErrorKind } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
-import type { DeletePolicy, FilterCondition } from '../mapping/mappingSchema';
-import { applyDeletePolicy } from '../plan/applyDeletePolicy';
-import { planSteps } from '../plan/planSteps';
+import type { FilterCondition } from '../mapping/mappingSchema';
+import { planTransactions } from '../plan/planTransactions';
+import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
 import type { EncodedRows } from '../postgres/copyRows';
@@ -33,17 +33,12 @@ export interface ChangePlanInput {
   source: WorkerSource;
   start: number;
   end: number;
-  /** Source (Delta) names of the key columns, as NetChangeBuffer keys rows. */
-  keySource: string[];
-  keyTypes: Record<string, DeltaType>;
   /** Target columns (data, plus the marker under a soft-delete policy), as the runner plans them. */
   columns: TargetColumn[];
   key: string[];
   marker?: SoftDeleteMarker;
-  deletes: DeletePolicy;
-  maxRows: number;
-  maxBytes: number;
-  partRows?: number;
+  /** The sync's transaction plan (the calling thread plans with the same). */
+  plan: TransactionPlanOptions;
   /** Change rows per read batch. */
   batchSize: number;
 }
@@ -235,30 +230,23 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
   const source = await DeltaChangeSource.open(input.source.path);
   const staging = stagingColumns(input.columns, input.key, input.marker);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
-    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.keySource })) {
+    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
       yield batch;
     }
   };
-  const steps = planSteps(rows(), input.keySource, {
-    maxRows: input.maxRows,
-    maxBytes: input.maxBytes,
-    partRows: input.partRows,
-    keyTypes: input.keyTypes,
-  });
-  for await (const step of steps) {
+  for await (const step of planTransactions(rows(), input.plan)) {
     if (step.type === 'commit') {
-      send({ type: 'commit', version: step.version, fromVersion: step.fromVersion, parts: step.parts });
+      send(step);
       continue;
     }
-    const policy = applyDeletePolicy(step.changes, input.deletes, { markerKey: input.marker?.rowKey });
     const part = {
-      upserts: encodeRows(staging.upserts, policy.upserts),
-      deletes: encodeRows(staging.deletes, policy.deletes),
-      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, policy.softDeletes) } : {}),
+      upserts: encodeRows(staging.upserts, step.changes.upserts),
+      deletes: encodeRows(staging.deletes, step.changes.deletes),
+      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, step.changes.softDeletes) } : {}),
     };
     await credit();
-    send({ type: 'apply', part, rows: policy.upserts.length + policy.deletes.length + policy.softDeletes.length });
+    send({ type: 'apply', part, rows: step.rows });
   }
 }
 

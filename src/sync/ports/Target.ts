@@ -1,0 +1,159 @@
+import type { SyncError } from '../errors';
+import type { ApplyPart, ApplyResult, StagedChanges } from '../postgres/applyChanges';
+import type { RowBatches } from '../postgres/copyRows';
+import type { EncodedRows } from '../postgres/copyRows';
+import type { InitialLoadResult } from '../postgres/initialLoad';
+import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
+import type { TableRef } from '../postgres/quoteIdent';
+import type { TargetColumn } from '../postgres/renderCreateTable';
+import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from '../postgres/stateTables';
+import type { RunError, RunRecord } from './runLog';
+
+/**
+ * What the engine needs from the database it syncs into: one table of it, the engine's
+ * own state (checkpoint, run log, run lock) and the transactions that change them
+ * together. The runner and its phases talk to this port only; every line of SQL lives in
+ * the implementation (postgres/PostgresTarget, over a server's pool or the embedded
+ * PGlite sandbox's).
+ *
+ * Contract shared by the methods: each takes a connection of its own and gives it back
+ * before it returns (none is held between calls, so a target whose pool hands out one
+ * connection at a time works); failures are SyncErrors classified where they enter (kind,
+ * retry, hint), naming the table; nothing a failed call started stays half done.
+ */
+export interface Target {
+  /** The table the mapping writes. */
+  readonly table: TableRef;
+  /** How messages name the table (`schema.table`). */
+  readonly tableLabel: string;
+
+  /** Creates the engine's state schema and tables when missing. */
+  prepare(): Promise<void>;
+  /** The table's columns and primary key, or undefined when it does not exist. */
+  describe(): Promise<TargetTableInfo | undefined>;
+  /** The DDL an initial load runs to create the table. */
+  createTableSql(columns: readonly TargetColumn[], key: readonly string[], marker: SoftDeleteMarker | undefined, fillfactor: number | undefined): string;
+
+  readCheckpoint(pipeline: string): Promise<Checkpoint | undefined>;
+  /**
+   * Makes sure no other run of the pipeline is live and takes the right to run until
+   * release(); runs a dead process left 'running' are marked abandoned. Fails at once
+   * (retry 'manual') when a live run holds it.
+   */
+  acquireRun(pipeline: string): Promise<RunGuard>;
+  /** Marks runs a dead process left 'running' as abandoned, when it can tell no run is live. */
+  reapAbandoned(pipeline: string): Promise<void>;
+  /** Whether a live run of the pipeline holds its run lock now (status, not a reservation). */
+  isRunning(pipeline: string): Promise<boolean>;
+  readonly runLog: RunLog;
+
+  /** Drops staging tables an interrupted initial load left behind; returns their names. */
+  dropStagingLeftovers(): Promise<string[]>;
+  /** Adds columns to the table (nullable: existing rows have no value), one statement each. */
+  addColumns(columns: readonly TargetColumn[]): Promise<void>;
+  /**
+   * Adds the soft-delete marker column when missing (returns the warning, and sets it in
+   * `existing`), refuses one of another type.
+   */
+  ensureMarkerColumn(marker: SoftDeleteMarker, existing: Map<string, string>): Promise<string | undefined>;
+
+  /** The statement that adds the soft-delete marker column (for hints). */
+  markerColumnSql(marker: SoftDeleteMarker): string;
+
+  /** Loads a snapshot: staged, indexed, then swapped or merged in with its checkpoint in one transaction. */
+  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult>;
+  /**
+   * Opens one apply transaction (checks the stored checkpoint is `expectVersion`, else
+   * nothing is applied); parts are applied in order, then commit() writes the checkpoint
+   * in the same transaction. With `deadLetter`, rows a constraint refuses are set aside.
+   */
+  beginApply(opts: ApplyRequest): Promise<ApplyTransaction>;
+  /** What a batch would do, row by row, against the rows in the table (read-only). */
+  preview(opts: PreviewRequest): Promise<PreviewResult>;
+  /** Applies the changes in a transaction that is rolled back; reports the rows a constraint would refuse. */
+  dryRun(opts: DryRunRequest): Promise<ApplyResult>;
+  /** An error this target's driver raised, as a SyncError (kind, retry, hint), naming the table. */
+  classifyError(e: unknown): SyncError;
+  /** Rows in the table; with a marker, only live ones. */
+  countRows(marker?: SoftDeleteMarker): Promise<number>;
+}
+
+export interface TargetTableInfo {
+  /** Column name -> type as Postgres spells it (format_type). */
+  columns: Map<string, string>;
+  primaryKey: string[];
+}
+
+/** Holds a run's right to run (see Target.acquireRun). */
+export interface RunGuard {
+  /** Runs found 'running' without a live process, marked 'abandoned'. */
+  abandoned: bigint[];
+  release(): Promise<void>;
+}
+
+/** The run log (`runs`): written outside the data transactions, so failures are kept. */
+export interface RunLog {
+  start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null }): Promise<bigint>;
+  finish(runId: bigint, result: { status: RunStatus; rows?: number; error?: RunError; toVersion?: number | null }): Promise<void>;
+  /** Newest first. */
+  history(pipeline: string, limit: number): Promise<RunRecord[]>;
+}
+
+export interface InitialLoadRequest {
+  /** Data columns (without the soft-delete marker, which `softDelete` adds). */
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
+  mode: 'swap' | 'merge';
+  checkpoint: CheckpointInput;
+  softDelete?: SoftDeleteMarker;
+  fillfactor?: number;
+  /** Called as the load passes its steps: stage (COPY), index (primary key), swap or merge (the transaction). */
+  onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
+}
+
+export interface ApplyRequest {
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  softDelete?: SoftDeleteMarker;
+  pipeline: string;
+  source: string;
+  /** The checkpoint version the transaction starts from (null: none yet). */
+  expectVersion: number | null;
+  /** Set rows that violate constraints aside in the dead-letter table and apply the rest. */
+  deadLetter?: boolean;
+}
+
+/** One open apply transaction (Target.beginApply). Parts run one at a time. */
+export interface ApplyTransaction {
+  apply(part: ApplyPart): Promise<void>;
+  /** Writes the checkpoint (and dead letters) and commits; returns the totals of all parts. */
+  commit(checkpoint: { version: number; commitTimestamp: number | null }): Promise<ApplyResult>;
+  /** Abandons the transaction: nothing of it stays. Never throws. */
+  rollback(): Promise<void>;
+}
+
+export interface PreviewRequest {
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  first: StagedChanges;
+  later?: AsyncIterable<StagedChanges>;
+  limit: number;
+  offset?: number;
+  include?: readonly PreviewAction[];
+  softDelete?: SoftDeleteMarker;
+  targetLacks?: readonly string[];
+  liveOnly?: boolean;
+}
+
+export interface DryRunRequest {
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  first: StagedChanges;
+  later?: AsyncIterable<StagedChanges>;
+  softDelete?: SoftDeleteMarker;
+  pipeline: string;
+  source: string;
+  version: number;
+}

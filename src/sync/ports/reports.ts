@@ -1,0 +1,94 @@
+import type { ApplyResult } from '../postgres/applyChanges';
+import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
+import type { Checkpoint } from '../postgres/stateTables';
+import type { SyncEventListener, SyncMode } from './events';
+import type { PipelineState } from './pipelineState';
+import type { RunHistoryEntry } from './runLog';
+
+/** What the engine's front doors (CLI, extension, tests) ask of a run and get back. */
+
+export interface RunOptions {
+  mode?: SyncMode | 'auto';
+  /** Stop at this version (default: the source's latest). */
+  toVersion?: number;
+  signal?: AbortSignal;
+  onEvent?: SyncEventListener;
+  /** Attempts for transient connection errors (default 5), with exponential backoff. */
+  maxAttempts?: number;
+  /** Base backoff in ms (default 500). */
+  backoffMs?: number;
+}
+
+export interface RunResult {
+  runId: string;
+  mode: SyncMode;
+  status: 'succeeded' | 'up-to-date';
+  fromVersion: number | null;
+  toVersion: number;
+  rowsRead: number;
+  inserted: number;
+  updated: number;
+  /** Rows deleted, or with a soft-delete policy marked deleted (see softDeleted). */
+  deleted: number;
+  unchanged: number;
+  deadLettered: number;
+  batches: number;
+  warnings: string[];
+  /** The CREATE TABLE the initial load ran when it created the target. */
+  createdTableSql?: string;
+  /** Soft-delete policy: how many of `deleted` were marked deleted rather than removed. */
+  softDeleted?: number;
+  /** Runs of this pipeline found 'running' with no live process, now marked 'abandoned'. */
+  abandonedRuns?: string[];
+}
+
+export interface PreviewOptions {
+  toVersion?: number;
+  limit?: number;
+  offset?: number;
+  include?: readonly PreviewAction[];
+  signal?: AbortSignal;
+}
+
+export interface PreviewReport extends PreviewResult {
+  mode: SyncMode;
+  fromVersion: number | null;
+  toVersion: number;
+  /** True when the target table does not exist yet (every row is an insert). */
+  targetMissing: boolean;
+  ddl?: string;
+}
+
+export interface DryRunReport {
+  fromVersion: number | null;
+  toVersion: number;
+  result: ApplyResult;
+}
+
+export interface VerifyReport {
+  version: number;
+  sourceRows: number;
+  targetRows: number;
+  /** Source rows whose key is not in the target. */
+  missing: number;
+  /** Rows whose key is in both but whose values differ. */
+  differing: number;
+  /** Target rows whose key the source does not have. */
+  extra: number;
+  equal: boolean;
+  samples: PreviewResult['rows'];
+}
+
+export interface PipelineStatus {
+  pipeline: string;
+  source: string;
+  target: string;
+  latestVersion: number;
+  checkpoint: Checkpoint | null;
+  /** Versions the target is behind the source; null before the initial load. */
+  lag: number | null;
+  targetExists: boolean;
+  runs: RunHistoryEntry[];
+  /** Where the pipeline stands, computed by the engine (views show it as is). */
+  state: PipelineState;
+}

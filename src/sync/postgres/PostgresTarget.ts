@@ -1,0 +1,314 @@
+import type { Pool, PoolClient } from 'pg';
+import { isSyncError } from '../errors';
+import type { SyncError } from '../errors';
+import type { Logger } from '../ports/Logger';
+import { silentLogger } from '../ports/Logger';
+import type {
+  ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
+} from '../ports/Target';
+import { ApplyStream, applyChanges, dryRunChanges } from './applyChanges';
+import type { ApplyPart, ApplyResult } from './applyChanges';
+import { classifyPgError } from './classifyPgError';
+import type { RowBatches } from './copyRows';
+import { initialLoad } from './initialLoad';
+import type { InitialLoadResult } from './initialLoad';
+import { previewChanges } from './previewChanges';
+import type { PreviewResult } from './previewChanges';
+import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import type { TableRef } from './quoteIdent';
+import { DEFAULT_FILLFACTOR } from './renderCreateTable';
+import type { TargetColumn } from './renderCreateTable';
+import { acquireRunGuard, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
+import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
+import type { SoftDeleteMarker } from './softDeleteMarker';
+import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
+import type { Checkpoint } from './stateTables';
+
+/**
+ * The Target port over a Postgres pool: a server's (pg.Pool) or the embedded sandbox's
+ * (PglitePool, which hands out one connection at a time and has no `options`). Owns every
+ * statement the engine sends outside the apply, load and preview modules it calls.
+ */
+export class PostgresTarget implements Target {
+  readonly tableLabel: string;
+  readonly runLog: RunLog;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly table: TableRef,
+    opts: { logger?: Logger } = {},
+  ) {
+    this.tableLabel = displayName(table);
+    this.logger = opts.logger ?? silentLogger;
+    this.runLog = {
+      start: async (run) => {
+        const id = await this.withClient((c) => startRun(c, run));
+        if (!this.usesRunLockConnection()) noteLocalRunId(run.pipeline, id);
+        return id;
+      },
+      finish: (runId, result) => this.withClient((c) => finishRun(c, runId, result)),
+      history: (pipeline, limit) => this.withClient((c) => recentRuns(c, pipeline, limit)),
+    };
+  }
+
+  async prepare(): Promise<void> {
+    await this.withClient((c) => ensureStateTables(c));
+  }
+
+  describe(): Promise<TargetTableInfo | undefined> {
+    return this.withClient((c) => describeTable(c, this.table));
+  }
+
+  createTableSql(columns: readonly TargetColumn[], key: readonly string[], marker: SoftDeleteMarker | undefined, fillfactor: number | undefined): string {
+    return renderCreateTableWithMarker(this.table, columns, key, marker, { fillfactor: fillfactor ?? DEFAULT_FILLFACTOR });
+  }
+
+  readCheckpoint(pipeline: string): Promise<Checkpoint | undefined> {
+    return this.withClient((c) => readCheckpoint(c, pipeline));
+  }
+
+  acquireRun(pipeline: string): Promise<RunGuard> {
+    return acquireRunGuard(
+      { pool: this.pool, lockConnection: this.usesRunLockConnection(), connect: () => this.connect(), withClient: (fn) => this.withClient(fn), tableLabel: this.tableLabel, logger: this.logger },
+      pipeline,
+    );
+  }
+
+  reapAbandoned(pipeline: string): Promise<void> {
+    return this.withClient(async (c) => {
+      await ensureStateTables(c);
+      await reapAbandonedRuns(c, this.usesRunLockConnection(), pipeline);
+    });
+  }
+
+  isRunning(pipeline: string): Promise<boolean> {
+    return this.withClient((c) => runIsLive(c, this.usesRunLockConnection(), pipeline));
+  }
+
+  /**
+   * Drops `<table>__dns_<8 hex>` staging tables that an initial load killed mid-COPY left
+   * behind (the staging table is created outside the load's transaction, so a SIGKILL or a
+   * lost connection keeps it, at full size). A staging table another live load is writing
+   * to is locked by it and skipped (NOWAIT).
+   */
+  dropStagingLeftovers(): Promise<string[]> {
+    return this.withClient(async (c) => {
+      const schema = this.table.schema ?? ((await c.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
+      const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
+      const prefix = sample.slice(0, sample.length - 8);
+      const found = await c.query<{ relname: string }>(
+        `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2 AND length(c.relname) = length($2) + 8`,
+        [schema, prefix],
+      );
+      const dropped: string[] = [];
+      for (const { relname } of found.rows) {
+        if (!/^[0-9a-f]{8}$/.test(relname.slice(prefix.length))) continue;
+        const ref = qualifiedRef({ schema, name: relname });
+        await c.query('BEGIN');
+        try {
+          await c.query(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE NOWAIT`);
+          await c.query(`DROP TABLE ${ref}`);
+          await c.query('COMMIT');
+          dropped.push(relname);
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          this.logger.warn(`could not drop staging table ${relname} (in use?): ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      return dropped;
+    });
+  }
+
+  addColumns(columns: readonly TargetColumn[]): Promise<void> {
+    return this.withClient(async (c) => {
+      for (const m of columns) await c.query(`ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(m.name)} ${m.pgType}`);
+    });
+  }
+
+  async ensureMarkerColumn(marker: SoftDeleteMarker, existing: Map<string, string>): Promise<string | undefined> {
+    const added = await this.withClient((c) => ensureMarkerColumn(c, this.table, marker, existing));
+    if (added) existing.set(marker.column, markerCatalogType(marker));
+    return added;
+  }
+
+  markerColumnSql(marker: SoftDeleteMarker): string {
+    return `ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(marker)};`;
+  }
+
+  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
+    return initialLoad(this.pool, { ...opts, table: this.table });
+  }
+
+  async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
+    const checkpoint = (version: number, commitTimestamp: number | null): { pipeline: string; source: string; version: number; commitTimestamp: number | null } => ({
+      pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
+    });
+    const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
+    if (opts.deadLetter) {
+      // Dead letters isolate failing rows within one staged batch: the parts are kept and
+      // applied together at commit.
+      const upserts: RowBatches[] = [];
+      const deletes: RowBatches[] = [];
+      const softDeletes: RowBatches[] = [];
+      return {
+        apply: async (part: ApplyPart) => {
+          if ('encoded' in part) throw new Error('internal: dead letters need rows, not encoded parts');
+          upserts.push(part.upserts);
+          deletes.push(part.deletes);
+          if (part.softDeletes) softDeletes.push(part.softDeletes);
+        },
+        commit: ({ version, commitTimestamp }) => this.withClient((c) => applyChanges(c, {
+          ...base, upserts: flatten(upserts), deletes: flatten(deletes),
+          ...(opts.softDelete ? { softDeletes: flatten(softDeletes) } : {}),
+          checkpoint: checkpoint(version, commitTimestamp), deadLetter: true,
+        })),
+        rollback: async () => undefined,
+      };
+    }
+    const client = await this.connect();
+    let stream: ApplyStream;
+    try {
+      stream = await ApplyStream.begin(client, { ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null) });
+    } catch (e) {
+      client.release(e instanceof Error ? e : true);
+      throw e;
+    }
+    let open = true;
+    return {
+      apply: (part) => stream.apply(part),
+      commit: async ({ version, commitTimestamp }) => {
+        try {
+          const r = await stream.commit(checkpoint(version, commitTimestamp));
+          open = false;
+          client.release();
+          return r;
+        } catch (e) {
+          open = false;
+          client.release(e instanceof Error ? e : true);
+          throw e;
+        }
+      },
+      rollback: async () => {
+        if (!open) return;
+        open = false;
+        await stream.rollback();
+        // The connection may be mid-statement after an abort: never hand it back to the pool.
+        client.release(true);
+      },
+    };
+  }
+
+  preview(opts: PreviewRequest): Promise<PreviewResult> {
+    return this.withClient((c) => previewChanges(c, {
+      table: this.table, columns: opts.columns, key: opts.key,
+      upserts: opts.first.upserts, deletes: opts.first.deletes,
+      limit: opts.limit, offset: opts.offset, include: opts.include,
+      ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.liveOnly ? { liveOnly: true } : {}),
+      ...(opts.later ? { later: opts.later } : {}),
+    }));
+  }
+
+  dryRun(opts: DryRunRequest): Promise<ApplyResult> {
+    return this.withClient((c) => dryRunChanges(c, {
+      table: this.table, columns: opts.columns, key: opts.key, upserts: opts.first.upserts, deletes: opts.first.deletes,
+      ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.later ? { later: opts.later } : {}),
+      checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
+    }));
+  }
+
+  countRows(marker?: SoftDeleteMarker): Promise<number> {
+    return this.withClient(async (c) => {
+      const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
+      const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}${live}`);
+      return Number(r.rows[0]?.n ?? 0);
+    });
+  }
+
+  classifyError(e: unknown): SyncError {
+    return isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel });
+  }
+
+  /** Whether runs hold their run lock on a connection of their own (a real server pool with room for it). */
+  private usesRunLockConnection(): boolean {
+    // The sandbox's pool (PglitePool) has no `options`; it hands out one client at a time,
+    // so a lock connection held for the whole run would starve the run itself.
+    const o: unknown = (this.pool as unknown as { options?: unknown }).options;
+    if (typeof o !== 'object' || o === null) return false;
+    const max = (o as { max?: unknown }).max;
+    return typeof max !== 'number' || max >= 2;
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      const err = classifyPgError(e, { table: this.tableLabel });
+      const where = this.serverLabel();
+      if (!where || (err.kind !== 'auth' && err.kind !== 'connection')) throw err;
+      // Say which server and login failed (never the password): the driver's message alone
+      // ("password authentication failed for user x", "ECONNREFUSED") does not.
+      throw err.withContext(where, { cause: e });
+    }
+  }
+
+  /** `server host:port, database d, user u` from the pool's settings, when it has them. */
+  private serverLabel(): string | undefined {
+    const o: unknown = (this.pool as unknown as { options?: unknown }).options;
+    if (typeof o !== 'object' || o === null) return undefined;
+    const { host, port, database, user } = o as Record<string, unknown>;
+    if (typeof host !== 'string') return undefined;
+    const parts = [`server ${host}${typeof port === 'number' || typeof port === 'string' ? `:${port}` : ''}`];
+    if (typeof database === 'string') parts.push(`database ${database}`);
+    if (typeof user === 'string') parts.push(`user ${user}`);
+    return parts.join(', ');
+  }
+
+  private async withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.connect();
+    try {
+      const r = await fn(c);
+      c.release();
+      return r;
+    } catch (e) {
+      // A connection that failed is destroyed, not handed to the next user.
+      const broken = e instanceof Error && (isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel })).kind === 'connection';
+      c.release(broken ? (e as Error) : undefined);
+      throw e;
+    }
+  }
+
+}
+
+/** The table's columns (name -> type) and primary key, or undefined when it does not exist. */
+async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTableInfo | undefined> {
+  const cols = await c.query<{ attname: string; type: string }>(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE n.nspname = $1 AND t.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [table.schema ?? 'public', table.name],
+  );
+  if (cols.rows.length === 0) return undefined;
+  const pk = await c.query<{ attname: string }>(
+    `SELECT a.attname FROM pg_index i
+       JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+      WHERE n.nspname = $1 AND t.relname = $2 AND i.indisprimary ORDER BY k.ord`,
+    [table.schema ?? 'public', table.name],
+  );
+  return { columns: new Map(cols.rows.map((r) => [r.attname, r.type])), primaryKey: pk.rows.map((r) => r.attname) };
+}
+
+/** Several parts' batches as one stream of batches. */
+function flatten(parts: RowBatches[]): RowBatches {
+  return (async function* () {
+    for (const p of parts) yield* p;
+  })();
+}
+
+/** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
+const STAGING_SAMPLE_SUFFIX = '__dns_00000000';

@@ -1,0 +1,130 @@
+import { SyncError, isSyncError } from '../errors';
+import type { Mapping } from '../mapping/mappingSchema';
+import type { ChangeSource } from '../ports/ChangeSource';
+import type { SyncEvent, SyncPhase } from '../ports/events';
+import type { Logger } from '../ports/Logger';
+import type { Target } from '../ports/Target';
+
+/** An event as a phase emits it; the context stamps its time. */
+export type PhaseEvent = SyncEvent extends infer E ? (E extends SyncEvent ? Omit<E, 'at'> : never) : never;
+
+/**
+ * What a phase of a run (initial load, incremental sync, preview, verify, dry run) gets
+ * from the runner: the mapping, the source and target ports, and the run's reporting
+ * (events, throttled progress, error classification, the failure record). Phases never
+ * call back into the runner, so the runner and its phases import no circle.
+ */
+export interface RunContext {
+  readonly mapping: Mapping;
+  readonly pipeline: string;
+  readonly source: ChangeSource;
+  readonly target: Target;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  emit(event: PhaseEvent): void;
+  /** A warning event (and, when given, into the result's warnings). */
+  warn(message: string, into?: string[]): void;
+  /** The run reached `phase` (read, plan, stage, index, apply, swap, checkpoint). */
+  phase(phase: SyncPhase, detail?: string): void;
+  readonly progress: ProgressMeter;
+  /** Any failure as a SyncError: kept if it is one, an abort as 'cancelled', the rest as Postgres errors. */
+  classify(e: unknown): SyncError;
+  /**
+   * Records a run that failed (or was cancelled) in the run log and emits run-finished;
+   * returns the classified error for the phase to throw.
+   */
+  fail(runId: string, dbRunId: bigint, e: unknown, committed: number | null): Promise<SyncError>;
+}
+
+/** The one progress meter of a run: counts, rate, and a throttle of 200 ms between events. */
+export class ProgressMeter {
+  rowsRead = 0;
+  rowsApplied = 0;
+  batches = 0;
+  /** Version committed so far by this run (null before its first commit). */
+  version: number | null = null;
+  totalRows: number | null = null;
+  private started = Date.now();
+  private lastEmit = 0;
+
+  constructor(private readonly emit: (e: PhaseEvent) => void) {}
+
+  /** Starts the clock (rates count from here). */
+  start(): void {
+    this.started = Date.now();
+    this.lastEmit = 0;
+  }
+
+  /** Adds rows read; reports at most every 200 ms. */
+  read(rows: number): void {
+    this.rowsRead += rows;
+    const now = Date.now();
+    if (now - this.lastEmit > 200) {
+      this.lastEmit = now;
+      this.report();
+    }
+  }
+
+  /** Reports now. */
+  report(): void {
+    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
+    const rate = this.rowsRead / secs;
+    const total = this.totalRows;
+    this.emit({
+      type: 'progress', rowsRead: this.rowsRead, rowsApplied: this.rowsApplied, bytesRead: 0, batches: this.batches, version: this.version,
+      rowsPerSecond: Math.round(rate), etaSeconds: total !== null && rate > 0 ? Math.max(0, (total - this.rowsRead) / rate) : null, totalRows: total,
+    });
+  }
+}
+
+export interface RunContextDeps {
+  mapping: Mapping;
+  source: ChangeSource;
+  target: Target;
+  logger: Logger;
+}
+
+/** A context for one operation (a run attempt, a preview...). */
+export function createRunContext(deps: RunContextDeps, opts: { signal?: AbortSignal; onEvent?: (e: SyncEvent) => void } = {}): RunContext {
+  const { mapping, target, logger } = deps;
+  const pipeline = mapping.name;
+  const emit = (event: PhaseEvent): void => opts.onEvent?.({ ...event, at: Date.now() } as SyncEvent);
+  const classify = (e: unknown): SyncError => {
+    if (isSyncError(e)) return e;
+    if (isAbort(e)) return new SyncError('cancelled', `Sync of pipeline "${pipeline}" was cancelled.`, { retry: 'manual', hint: 'Run it again to resume from the last checkpoint.' });
+    return target.classifyError(e);
+  };
+  return {
+    ...deps,
+    pipeline,
+    signal: opts.signal,
+    emit,
+    warn: (message, into) => {
+      into?.push(message);
+      emit({ type: 'warning', message });
+    },
+    phase: (phase, detail) => emit({ type: 'phase', phase, ...(detail === undefined ? {} : { detail }) }),
+    progress: new ProgressMeter(emit),
+    classify,
+    fail: async (runId, dbRunId, e, committed) => {
+      const err = classify(e);
+      const status = err.kind === 'cancelled' ? 'cancelled' : 'failed';
+      logger.error(`pipeline ${pipeline}: ${err.message}`);
+      await target.runLog.finish(dbRunId, { status, error: { message: err.message, kind: err.kind, retry: err.retry, ...(err.hint ? { hint: err.hint } : {}) } }).catch(() => undefined);
+      emit({ type: 'run-finished', runId, status, checkpointVersion: committed, rowsApplied: 0, error: err.message });
+      return err;
+    },
+  };
+}
+
+export function isAbort(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');
+}
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const e = new Error('The operation was aborted');
+    e.name = 'AbortError';
+    throw e;
+  }
+}

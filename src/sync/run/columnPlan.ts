@@ -1,0 +1,96 @@
+import type { DeltaField, DeltaType, Row } from '../delta/types';
+import { SyncError, isSyncError } from '../errors';
+import type { Mapping } from '../mapping/mappingSchema';
+import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
+import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
+import type { TransactionPlanOptions } from '../plan/planTransactions';
+import type { TargetColumn } from '../postgres/renderCreateTable';
+import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import { liveMarkerValue, markerTargetColumn } from '../postgres/softDeleteMarker';
+
+/** The columns a run writes, for one Delta schema with the mapping applied. */
+export interface ColumnPlan {
+  schema: DeltaField[];
+  /** Data columns, then (soft-delete policy) the marker column last. */
+  columns: TargetColumn[];
+  key: string[];
+  /** Delta names of the key columns (change rows are keyed by them). */
+  keySource: string[];
+  /** Soft-delete policy: the marker column, with a row key no Delta column uses. */
+  marker?: SoftDeleteMarker;
+}
+
+/**
+ * Keys per part when one commit is applied in parts (planTransactions): small enough that
+ * the first part is read quickly and the server works on one part while the next is read;
+ * large enough that the per-statement cost stays small (bench: 100k changes in one commit).
+ */
+const PART_ROWS = 10_000;
+
+/** Change rows per read batch. */
+export const READ_BATCH_ROWS = 10_000;
+
+/**
+ * Columns, key and key source names for a Delta schema, with the mapping applied. `source`
+ * and `version` name the schema in errors; the key is the mapping's, else the target's
+ * primary key.
+ */
+export function planColumns(mapping: Mapping, source: string, schema: DeltaField[], targetPk: string[] | undefined, version: number, tableLabel: string): ColumnPlan {
+  let mapped: MappedColumn[];
+  try {
+    mapped = resolveColumns(mapping, schema);
+  } catch (e) {
+    if (isSyncError(e)) throw e.withContext(`source ${source} at version ${version}`, { version });
+    throw e;
+  }
+  const byName = new Map(schema.map((f) => [f.name, f]));
+  const columns: TargetColumn[] = mapped.map((m) => ({ name: m.target, source: byName.get(m.source) as DeltaField, pgType: m.pgType }));
+  const key = mapping.key ?? targetPk;
+  if (!key || key.length === 0) {
+    throw new SyncError('mapping', `Pipeline "${mapping.name}": no key columns. The mapping has no "key" and ${tableLabel} has no primary key${targetPk ? '' : ' (the table does not exist yet)'}.`, {
+      setting: 'key',
+      hint: `Add "key": ["<column>"] to the mapping (Postgres column names).`,
+    });
+  }
+  const policy = mapping.deletes;
+  if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(mapped, key) };
+  // Rows are keyed by Delta names: a Delta column named like the marker (excluded or
+  // renamed away, since resolveColumns refuses a data column of that name) would share
+  // its row key, so the marker then travels under a key no Delta column can have.
+  const rowKey = byName.has(policy.column) ? `\u0000soft-delete:${policy.column}` : policy.column;
+  const marker: SoftDeleteMarker = { column: policy.column, kind: policy.kind, rowKey };
+  return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(mapped, key), marker };
+}
+
+/** The plan's data columns (without the soft-delete marker). */
+export function dataColumns(plan: ColumnPlan): TargetColumn[] {
+  return plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
+}
+
+/**
+ * How a sync cuts a range into transactions: the mapping's batch limits, parts of big
+ * commits (except with dead letters, which isolate failing rows by bisecting one staged
+ * batch) and its delete policy. The sync (on either thread), preview and dry run all use
+ * this, so they count what the sync does.
+ */
+export function transactionOptions(mapping: Mapping, plan: ColumnPlan): TransactionPlanOptions {
+  return {
+    keySource: plan.keySource,
+    keyTypes: keyTypesOf(plan),
+    maxRows: mapping.batch.maxRows,
+    maxBytes: mapping.batch.maxBytes,
+    partRows: mapping.deadLetter ? undefined : Math.min(mapping.batch.maxRows, PART_ROWS),
+    deletes: mapping.deletes,
+    ...(plan.marker?.rowKey ? { markerKey: plan.marker.rowKey } : {}),
+  };
+}
+
+/** Delta types of the key columns by source name (NetChangeBuffer folds decimal -0 keys with them). */
+function keyTypesOf(plan: ColumnPlan): Record<string, DeltaType> {
+  return Object.fromEntries(plan.columns.filter((c) => plan.keySource.includes(c.source.name)).map((c) => [c.source.name, c.source.type]));
+}
+
+/** Snapshot rows as a load writes them: with a soft-delete marker, each carries the live value. */
+export function withLiveMarker(rows: Row[], marker: SoftDeleteMarker | undefined): Row[] {
+  return marker ? rows.map((r) => ({ ...r, [marker.rowKey ?? marker.column]: liveMarkerValue(marker) })) : rows;
+}

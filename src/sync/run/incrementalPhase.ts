@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import type { ChangeRow } from '../delta/types';
+import { SyncError } from '../errors';
+import { checkSyncDrift } from '../mapping/detectDrift';
+import { resolveColumns } from '../mapping/resolveColumns';
+import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
+import { planTransactions } from '../plan/planTransactions';
+import { commitTimestamps } from '../ports/ChangeSource';
+import type { RunResult } from '../ports/reports';
+import type { ApplyTransaction } from '../ports/Target';
+import type { ApplyPart, ApplyResult } from '../postgres/applyChanges';
+import type { Checkpoint } from '../postgres/stateTables';
+import { READ_BATCH_ROWS, planColumns, transactionOptions } from './columnPlan';
+import type { ColumnPlan } from './columnPlan';
+import { changePlanWorkerScript, planInWorker } from './changePlanWorker';
+import type { ChangePlanInput } from './changePlanWorker';
+import { RateLimit } from './RateLimit';
+import type { RunContext } from './RunContext';
+import { throwIfAborted } from './RunContext';
+
+/** A step of the incremental loop: a part ready for the target, or the end of a transaction. */
+type RunStep =
+  | { type: 'apply'; part: ApplyPart; rows: number }
+  | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
+
+/**
+ * An incremental sync of the versions after the checkpoint, up to `toVersion` (default:
+ * the latest): plan (columns at the end version, drift since the checkpoint), read the
+ * Change Data Feed and cut it into transactions (planTransactions, on a worker thread for
+ * local tables), and apply each in ONE target transaction with its checkpoint, the next
+ * part read while the target applies the last. A failure or an abort rolls back the open
+ * transaction; committed ones stay, and the next run resumes after them.
+ */
+export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, toVersion: number | undefined): Promise<RunResult> {
+  const { mapping, source, target, signal } = ctx;
+  const start = Number(checkpoint.version) + 1;
+  const latest = await source.latestVersion();
+  const end = Math.min(toVersion ?? latest, latest);
+  const runId = randomUUID();
+  const result: RunResult = {
+    runId, mode: 'incremental', status: 'up-to-date', fromVersion: start, toVersion: Math.max(end, start - 1),
+    rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, deadLettered: 0, batches: 0, warnings: [],
+    ...(mapping.deletes.mode === 'soft-delete' ? { softDeleted: 0 } : {}),
+  };
+  if (end < start) {
+    ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: start - 1, rowsApplied: 0 });
+    return result;
+  }
+  ctx.progress.start();
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
+  let committed = start - 1;
+  try {
+    const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
+    result.status = 'succeeded';
+    const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
+    const timestamps = new Map<number, number>();
+    // The open transaction: apply() of a part runs while the next part is read.
+    let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
+    try {
+      for await (const step of runSteps(ctx, plan, start, end, result, timestamps)) {
+        throwIfAborted(signal);
+        if (step.type === 'apply') {
+          if (!open) {
+            ctx.phase('apply', `versions from ${committed + 1}`);
+            open = {
+              tx: await target.beginApply({
+                columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
+                pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
+              }),
+              pending: Promise.resolve(),
+            };
+          }
+          const o = open;
+          await o.pending;
+          // The rate limit holds inside a transaction applied in parts too.
+          await limit?.admit(step.rows, signal);
+          o.pending = o.tx.apply(step.part);
+          // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
+          o.pending.catch(() => undefined);
+          continue;
+        }
+        if (!open) continue;
+        const version = step.version ?? end;
+        const ts = timestamps.get(version) ?? (await source.commitTimestamp(version));
+        const o = open;
+        await o.pending;
+        ctx.phase('checkpoint', `version ${version}`);
+        const applied = await o.tx.commit({ version, commitTimestamp: ts });
+        open = undefined;
+        logTimings(ctx, applied, committed + 1, version, step.parts);
+        addCommitted(ctx, result, applied, committed + 1, version);
+        committed = version;
+      }
+    } finally {
+      if (open) {
+        // A failure or an abort before the commit: nothing of this transaction stays.
+        const o = open;
+        open = undefined;
+        await o.pending.catch(() => undefined);
+        await o.tx.rollback();
+      }
+    }
+    if (committed < end) {
+      // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
+      ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
+      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed });
+      try {
+        await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
+      } catch (e) {
+        await tx.rollback();
+        throw e;
+      }
+      committed = end;
+    }
+    const rowsApplied = result.inserted + result.updated + result.deleted;
+    await target.runLog.finish(dbRunId, { status: 'succeeded', rows: rowsApplied, toVersion: end });
+    ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: committed, rowsApplied });
+    return result;
+  } catch (e) {
+    throw await ctx.fail(runId, dbRunId, e, committed);
+  }
+}
+
+/**
+ * The plan phase: columns for the end version, the soft-delete marker column (added
+ * whatever the drift policy says, since the mapping asks for it), and the drift check
+ * (mapping/detectDrift) against the schema at the checkpoint and the target's columns.
+ */
+async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<ColumnPlan> {
+  const { mapping, source, target } = ctx;
+  ctx.phase('plan', `columns of ${source.name} at version ${end}, drift since version ${checkpoint.version}`);
+  const snap = await source.snapshot(end);
+  const existing = await target.describe();
+  if (!existing) {
+    throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
+      table: target.tableLabel,
+      hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+    });
+  }
+  const plan = planColumns(mapping, source.name, snap.schema, existing.primaryKey, end, target.tableLabel);
+  if (plan.marker) {
+    const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
+    if (added) ctx.warn(added, warnings);
+  }
+  const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
+  const drift = checkSyncDrift({
+    mapping, synced: await syncedColumns(ctx, Number(checkpoint.version)), schema: snap.schema, planned: data, targetColumns: existing.columns,
+    source: source.name, targetLabel: target.tableLabel, fromVersion: start, toVersion: end,
+  });
+  switch (drift.decision) {
+    case 'none':
+      return plan;
+    case 'ignore-new': {
+      ctx.warn(drift.warning, warnings);
+      const ignored = new Set(drift.ignore.map((c) => c.name));
+      return { ...plan, columns: plan.columns.filter((col) => !ignored.has(col.name)) };
+    }
+    case 'add-columns':
+      await target.addColumns(plan.columns.filter((col) => drift.add.some((a) => a.name === col.name)));
+      ctx.warn(drift.warning, warnings);
+      return plan;
+  }
+}
+
+/** The mapped columns at the checkpoint's version, or undefined when that schema cannot be read or mapped. */
+async function syncedColumns(ctx: RunContext, version: number): Promise<MappedColumn[] | undefined> {
+  try {
+    const snap = await ctx.source.snapshot(version);
+    return resolveColumns(ctx.mapping, snap.schema);
+  } catch (e) {
+    // A checkpoint older than the table's history, or a mapping that did not fit then:
+    // the drift check then compares with the target's columns only.
+    ctx.logger.debug(`pipeline ${ctx.pipeline}: schema at version ${version} not compared for drift: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
+/**
+ * The transactions of an incremental run as apply/commit steps (planTransactions). Read
+ * on a worker thread when the source can be opened there (the local Delta reader) and no
+ * dead letters are wanted: parts then arrive as COPY bytes. Otherwise read here.
+ */
+async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: number, result: RunResult, timestamps: Map<number, number>): AsyncGenerator<RunStep> {
+  const { mapping, source, signal } = ctx;
+  const options = transactionOptions(mapping, plan);
+  const workerSource = mapping.deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : source.workerSource?.();
+  const read = (rows: number): void => {
+    result.rowsRead += rows;
+    ctx.progress.read(rows);
+  };
+  ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
+  if (workerSource && changePlanWorkerScript()) {
+    const input: ChangePlanInput = {
+      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS,
+    };
+    for await (const m of planInWorker(input, signal)) {
+      if (m.type === 'read') {
+        for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
+        read(m.rows);
+      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part }, rows: m.rows };
+      else yield m;
+    }
+    return;
+  }
+  async function* changeRows(): AsyncGenerator<ChangeRow[]> {
+    for await (const batch of source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource })) {
+      throwIfAborted(signal);
+      read(batch.length);
+      for (const [v, ts] of commitTimestamps(batch)) timestamps.set(v, ts);
+      yield batch;
+      // A macrotask turn: lets the pg client take the server's replies and send the next
+      // statement of a part being applied while this thread goes on reading.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  for await (const step of planTransactions(changeRows(), options)) {
+    if (step.type === 'commit') yield step;
+    else yield { type: 'apply', part: { upserts: [step.changes.upserts], deletes: [step.changes.deletes], ...(plan.marker ? { softDeletes: [step.changes.softDeletes] } : {}) }, rows: step.rows };
+  }
+}
+
+function logTimings(ctx: RunContext, applied: ApplyResult, from: number, to: number, parts: number): void {
+  const t = applied.timings;
+  if (t) ctx.logger.debug(`pipeline ${ctx.pipeline}: versions ${from}..${to} applied in ${parts} part(s) (prepare ${t.prepareMs} ms, stage ${t.stageMs} ms, delete ${t.deleteMs} ms, upsert ${t.upsertMs} ms, commit ${t.commitMs} ms)`);
+}
+
+/** Adds a committed transaction to the result and reports it. */
+function addCommitted(ctx: RunContext, result: RunResult, applied: ApplyResult, from: number, to: number): void {
+  const softDeleted = applied.softDeleted ?? 0;
+  ctx.emit({
+    type: 'batch-committed', fromVersion: from, toVersion: to, inserted: applied.inserted, updated: applied.updated,
+    deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length,
+  });
+  result.batches++;
+  result.inserted += applied.inserted;
+  result.updated += applied.updated;
+  result.deleted += applied.deleted + softDeleted;
+  if (result.softDeleted !== undefined) result.softDeleted += softDeleted;
+  result.unchanged += applied.unchanged;
+  result.deadLettered += applied.rejected.length;
+  const p = ctx.progress;
+  p.rowsApplied = result.inserted + result.updated + result.deleted;
+  p.batches = result.batches;
+  p.version = to;
+  p.report();
+}

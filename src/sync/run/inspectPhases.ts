@@ -1,0 +1,197 @@
+import type { Row } from '../delta/types';
+import { SyncError } from '../errors';
+import { compileRowFilter } from '../mapping/compileRowFilter';
+import { planTransactions } from '../plan/planTransactions';
+import type { SourceSnapshot } from '../ports/ChangeSource';
+import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
+import type { StagedChanges } from '../postgres/applyChanges';
+import type { TargetColumn } from '../postgres/renderCreateTable';
+import { READ_BATCH_ROWS, dataColumns, planColumns, transactionOptions, withLiveMarker } from './columnPlan';
+import type { ColumnPlan } from './columnPlan';
+import type { RunContext } from './RunContext';
+
+/**
+ * The read-only phases: preview (what a sync would do now, row by row, against the rows in
+ * the target), verify (the target against the snapshot at the checkpoint) and dry run (the
+ * sync's transactions applied in one transaction that is rolled back). They plan exactly
+ * as the sync does (planColumns, transactionOptions, planTransactions), so their counts
+ * are the sync's.
+ */
+
+/** Read-only: what a sync would do now, row by row, against the rows in the target. */
+export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promise<PreviewReport> {
+  const { mapping, source, target, signal } = ctx;
+  await target.prepare();
+  const checkpoint = await target.readCheckpoint(ctx.pipeline);
+  const existing = await target.describe();
+  const latest = await source.latestVersion();
+  const end = Math.min(opts.toVersion ?? latest, latest);
+  const snap = await source.snapshot(checkpoint ? end : opts.toVersion);
+  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
+  const limit = opts.limit ?? 100;
+  const offset = opts.offset ?? 0;
+  const marker = plan.marker;
+  const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
+  const soft = marker ? { softDelete: marker, targetLacks: lacks } : {};
+  if (!checkpoint) {
+    // Initial load preview: the snapshot's rows against what the target holds (or nothing).
+    const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
+    if (!existing) return { ...(await insertsPage(ctx, snap, plan, limit, offset)), mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl };
+    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: snapshotRows(ctx, snap, plan), deletes: [] }, limit, offset, include: opts.include, ...soft });
+    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl };
+  }
+  const start = Number(checkpoint.version) + 1;
+  if (!existing) {
+    throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
+      hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+    });
+  }
+  // The sync's own transactions: the first is classified against the target, each later
+  // one against the target as the earlier ones leave it, so the totals are what the sync
+  // will report.
+  const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
+  const r = await target.preview({ columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), limit, offset, include: opts.include, ...soft });
+  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
+}
+
+/**
+ * Reconciles the target with the source snapshot at the checkpoint version: rows missing
+ * from the target, rows whose values differ, and target rows the source does not have.
+ * Read-only (the comparison is staged in a rolled-back transaction).
+ */
+export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number }): Promise<VerifyReport> {
+  const { mapping, source, target } = ctx;
+  await target.prepare();
+  const checkpoint = await target.readCheckpoint(ctx.pipeline);
+  if (!checkpoint) throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint yet: nothing to verify.`, { hint: 'Run a sync first.' });
+  const existing = await target.describe();
+  const version = Number(checkpoint.version);
+  const snap = await source.snapshot(version);
+  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, version, target.tableLabel);
+  const marker = plan.marker;
+  // Soft delete: the source is compared with the live target rows; rows marked deleted are expected extras.
+  const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
+  const r = await target.preview({
+    columns: plan.columns, key: plan.key, first: { upserts: snapshotRows(ctx, snap, plan), deletes: [] }, limit: opts.sampleLimit ?? 20, include: ['insert', 'update'],
+    ...(marker ? { softDelete: marker, targetLacks: lacks, liveOnly: true } : {}),
+  });
+  const targetRows = await target.countRows(marker && lacks.length === 0 ? marker : undefined);
+  const sourceRows = r.totals.insert + r.totals.update + r.totals.unchanged;
+  const extra = targetRows - r.totals.update - r.totals.unchanged;
+  return {
+    version, sourceRows, targetRows, missing: r.totals.insert, differing: r.totals.update, extra,
+    equal: r.totals.insert === 0 && r.totals.update === 0 && extra === 0, samples: r.rows,
+  };
+}
+
+/** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
+export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }): Promise<DryRunReport> {
+  const { mapping, source, target, signal } = ctx;
+  await target.prepare();
+  const checkpoint = await target.readCheckpoint(ctx.pipeline);
+  if (!checkpoint) {
+    throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.`, {
+      hint: 'delta-neon-sync preview --mapping <file>',
+    });
+  }
+  const existing = await target.describe();
+  const latest = await source.latestVersion();
+  const end = Math.min(opts.toVersion ?? latest, latest);
+  const start = Number(checkpoint.version) + 1;
+  const snap = await source.snapshot(end);
+  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
+  if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
+    throw new SyncError('target', `${target.tableLabel} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
+      table: target.tableLabel,
+      column: plan.marker.column,
+      hint: `A sync adds it; or add it yourself: ${target.markerColumnSql(plan.marker)}`,
+    });
+  }
+  // The sync's own transactions, each applied on the state the earlier ones leave.
+  const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
+  const result = await target.dryRun({
+    columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}),
+    pipeline: ctx.pipeline, source: source.name, version: end,
+  });
+  return { fromVersion: start, toVersion: end, result };
+}
+
+/** The snapshot's rows as a load writes them (filtered, the marker live). */
+async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan): AsyncGenerator<Row[]> {
+  const filter = ctx.mapping.filter ? compileRowFilter(ctx.mapping.filter, snap.schema) : undefined;
+  for await (const b of snap.rows({ batchSize: 10_000, signal: ctx.signal })) yield withLiveMarker(filter ? b.filter(filter) : b, plan.marker);
+}
+
+/** A page of an initial load into a missing table: every row is an insert. */
+async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, limit: number, offset: number): Promise<Pick<PreviewReport, 'rows' | 'totals' | 'matching'>> {
+  const page: Row[] = [];
+  let total = 0;
+  if (!ctx.mapping.filter && snap.rowsFrom && typeof snap.rowCount === 'number') {
+    // The count from the log's stats, and only the files holding the page are read:
+    // paging through a large table's preview does not read the table for every page.
+    total = snap.rowCount;
+    if (offset < total) {
+      for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), signal: ctx.signal })) {
+        page.push(...withLiveMarker(b.slice(0, limit - page.length), plan.marker));
+        if (page.length >= limit) break;
+      }
+    }
+  } else {
+    for await (const b of snapshotRows(ctx, snap, plan)) {
+      for (const r of b) {
+        if (total >= offset && page.length < limit) page.push(r);
+        total++;
+      }
+    }
+  }
+  const keyColumns = plan.columns.filter((col) => plan.key.includes(col.name));
+  return {
+    rows: page.map((r) => ({ action: 'insert' as const, key: textRow(r, keyColumns), newRow: textRow(r, plan.columns) })),
+    totals: { insert: total, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 },
+    matching: total,
+  };
+}
+
+/**
+ * The net changes of the first transaction a sync of [start, end] would commit (none for
+ * an empty range) and the later ones as a stream, read as they are used.
+ */
+async function transactionsOf(ctx: RunContext, plan: ColumnPlan, start: number, end: number, signal?: AbortSignal): Promise<{ first: StagedChanges; later?: AsyncIterable<StagedChanges> }> {
+  const it = transactionChanges(ctx, plan, start, end, signal)[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return { first: { upserts: [], deletes: [], softDeletes: [] } };
+  return { first: first.value, later: { [Symbol.asyncIterator]: () => it } };
+}
+
+async function* transactionChanges(ctx: RunContext, plan: ColumnPlan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<StagedChanges> {
+  if (end < start) return;
+  const changes = ctx.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource });
+  let seg: { upserts: Row[][]; deletes: Row[][]; softDeletes: Row[][] } = { upserts: [], deletes: [], softDeletes: [] };
+  for await (const step of planTransactions(changes, transactionOptions(ctx.mapping, plan))) {
+    if (step.type === 'commit') {
+      yield seg;
+      seg = { upserts: [], deletes: [], softDeletes: [] };
+      continue;
+    }
+    seg.upserts.push(step.changes.upserts);
+    seg.deletes.push(step.changes.deletes);
+    seg.softDeletes.push(step.changes.softDeletes);
+  }
+}
+
+/** Target columns' values as text, for previews of rows not yet in Postgres. */
+function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const c of columns) {
+    const v = r[c.source.name];
+    out[c.name] = v === null || v === undefined ? null : previewText(v);
+  }
+  return out;
+}
+
+function previewText(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return `\\x${Buffer.from(v).toString('hex')}`;
+  if (typeof v === 'object') return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? Object.fromEntries(x) : x));
+  return String(v);
+}
