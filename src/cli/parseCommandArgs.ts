@@ -113,3 +113,10 @@ export function batchSizeOption(args: ParsedArgs): number {
   }
   return n;
 }
+
+/** `<table-path> [--version N | --timestamp ISO]`: the table and which version of it. */
+export function tableAtVersion(args: ParsedArgs): { tablePath: string; version: number | undefined; timestamp: string | undefined } {
+  const tablePath = singlePositional(args, '<table-path>');
+  exclusive(args, 'version', 'timestamp');
+  return { tablePath, version: versionOption(args, 'version'), timestamp: timestampOption(args, 'timestamp') };
+}

@@ -2,7 +2,7 @@ import { DeltaTable } from '../../sync/delta/DeltaTable';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';
 import { descriptionToJson, descriptionToText } from '../formatDescription';
-import { exclusive, formatOption, parseCommandArgs, singlePositional, timestampOption, versionOption } from '../parseCommandArgs';
+import { formatOption, parseCommandArgs, tableAtVersion } from '../parseCommandArgs';
 import type { OptionSpecs } from '../parseCommandArgs';
 
 const OPTIONS: OptionSpecs = {
@@ -23,10 +23,7 @@ export const deltaDescribeCommand: CliCommand = {
   -h, --help         show this help`,
   async run(argv: string[], io: CliIo): Promise<number> {
     const args = parseCommandArgs(argv, OPTIONS);
-    const tablePath = singlePositional(args, '<table-path>');
-    exclusive(args, 'version', 'timestamp');
-    const version = versionOption(args, 'version');
-    const timestamp = timestampOption(args, 'timestamp');
+    const { tablePath, version, timestamp } = tableAtVersion(args);
     const format = formatOption(args, ['text', 'json'] as const);
 
     const table = await DeltaTable.open(tablePath);

@@ -2,7 +2,7 @@ import { DeltaTable } from '../../sync/delta/DeltaTable';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';
 import { batchToJsonl, rowToJsonl } from '../jsonlLines';
-import { batchSizeOption, exclusive, formatOption, parseCommandArgs, singlePositional, timestampOption, versionOption } from '../parseCommandArgs';
+import { batchSizeOption, formatOption, parseCommandArgs, tableAtVersion } from '../parseCommandArgs';
 import type { OptionSpecs } from '../parseCommandArgs';
 
 const OPTIONS: OptionSpecs = {
@@ -29,10 +29,7 @@ are YYYY-MM-DD, timestamps ISO 8601 UTC with Z, 64-bit integers and decimals are
 when a double holds them exactly and strings otherwise, binary is base64.`,
   async run(argv: string[], io: CliIo): Promise<number> {
     const args = parseCommandArgs(argv, OPTIONS);
-    const tablePath = singlePositional(args, '<table-path>');
-    exclusive(args, 'version', 'timestamp');
-    const version = versionOption(args, 'version');
-    const timestamp = timestampOption(args, 'timestamp');
+    const { tablePath, version, timestamp } = tableAtVersion(args);
     formatOption(args, ['jsonl'] as const);
     const batchSize = batchSizeOption(args);
 
