@@ -1,22 +1,40 @@
 import type { ClientBase } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { Row } from '../delta/types';
 import { SyncError } from '../errors';
-import { classifyPgError, pgErrorFields } from './classifyPgError';
-import { CopyRowEncoder, ValueEncodeError, rowToJson } from './copyEncoder';
-import { copyEncoded, copyRows } from './copyRows';
+import { isolatingStrategy, plainStrategy } from './applyStrategy';
+import type { ApplyStrategy } from './applyStrategy';
+import { classifyPgError } from './classifyPgError';
 import type { EncodedRows, RowBatches } from './copyRows';
+import type { RejectedRow } from './isolateRows';
 import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
-import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import { displayName, qualifiedRef } from './quoteIdent';
 import type { TableRef } from './quoteIdent';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
 import { markerTargetColumn } from './softDeleteMarker';
 import type { SoftDeleteMarker } from './softDeleteMarker';
-import { STATE_SCHEMA, writeCheckpoint, writeDeadLetters } from './stateTables';
-import type { CheckpointInput, DeadLetterInput } from './stateTables';
+import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
+import type { CheckpointInput } from './stateTables';
+
+export type { RejectedRow } from './isolateRows';
+
+/**
+ * The apply path: ONE engine, ApplyStream, that applies net changes to a target table and
+ * advances the checkpoint in ONE transaction. begin: BEGIN, the pipeline's advisory lock,
+ * the checkpoint check, temp staging tables (ON COMMIT DROP). apply(part), any number of
+ * times: COPY the part into the staging tables, `DELETE ... USING` the staged keys, then
+ * (soft-delete policy) `UPDATE ... SET marker` where it differs, then `INSERT ... ON
+ * CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM` (so re-applying a batch changes
+ * nothing), counting what each step did. commit: the ending. Either all of it commits or
+ * none (a dropped connection or a killed process leaves target and checkpoint as they were).
+ *
+ * Two choices make the modes, never a second copy of the path:
+ *  - the strategy (applyStrategy.ts): plain, the fast path, where the first refused row
+ *    fails the transaction; or isolating (dead letters, dry runs), where the rows Postgres
+ *    or the encoder refuses are set aside as RejectedRow and the others applied;
+ *  - the ending: commit (dead letters if any, then the checkpoint, then COMMIT through
+ *    commitWithCheckpoint) or dry run (ROLLBACK: nothing is written, not even dead letters).
+ * applyChanges and dryRunChanges are one-batch front doors onto it.
+ */
 
 export interface ApplyChangesOptions {
   table: TableRef;
@@ -63,19 +81,6 @@ export interface StagedChanges {
   softDeletes?: RowBatches;
 }
 
-/** A row that Postgres (or the encoder) refused. */
-export interface RejectedRow {
-  op: 'upsert' | 'delete';
-  /** Exact JSON of the key columns (target names). */
-  keyJson: string | null;
-  /** Exact JSON of the row (target names). */
-  rowJson: string | null;
-  sqlstate: string | null;
-  message: string;
-  /** staging: refused while encoding/COPYing (never staged); apply: refused by the target's constraints. */
-  phase: 'staging' | 'apply';
-}
-
 export interface ApplyResult {
   inserted: number;
   updated: number;
@@ -112,192 +117,43 @@ export interface ApplyTimings {
 const UP: TableRef = { name: 'dns_stage_upserts' };
 const DEL: TableRef = { name: 'dns_stage_deletes' };
 const SOFT: TableRef = { name: 'dns_stage_soft_deletes' };
-const ORD = '__dns_ord';
-
-/** SQLSTATE classes a row can be set aside for: data exceptions (22) and integrity constraints (23). */
-function isRowLevel(e: unknown): boolean {
-  if (e instanceof ValueEncodeError) return true;
-  const code = pgErrorFields(e)?.code ?? '';
-  return code.startsWith('22') || code.startsWith('23');
-}
 
 /**
- * Applies one batch of net changes and advances the checkpoint in ONE transaction:
- * temp staging tables (ON COMMIT DROP) filled by COPY, `DELETE ... USING` the staged keys,
- * then `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM` (so
- * re-applying a batch changes nothing), then (soft-delete policy) `UPDATE ... SET marker`
- * for the staged soft deletes where the marker differs, then the checkpoint upsert. Either all of it
- * commits or none (a dropped connection leaves target and checkpoint as they were).
+ * Applies one batch of net changes and advances the checkpoint in ONE transaction (an
+ * ApplyStream of one part). With `deadLetter`, rows violating constraints are set aside in
+ * delta_neon_sync.dead_letters, committed with the rest.
  * `client` must not be inside a transaction; call ensureStateTables once before.
  * On a 'connection' SyncError the client is unusable: release it with the error.
  */
 export async function applyChanges(client: ClientBase, opts: ApplyChangesOptions): Promise<ApplyResult> {
-  if (!opts.softDelete && opts.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
-  // Dead letters isolate rows under savepoints (run); otherwise one part of an ApplyStream.
-  if (opts.deadLetter) return run(client, opts, false);
-  const stream = await ApplyStream.begin(client, opts);
-  await stream.apply({ upserts: opts.upserts, deletes: opts.deletes, ...(opts.softDeletes ? { softDeletes: opts.softDeletes } : {}) });
-  return stream.commit(opts.checkpoint);
+  return applyBatch(client, opts, false);
 }
 
 /**
  * Dry run: everything applyChanges does, inside a transaction that is rolled back. Rows
  * that would fail are reported one by one (savepoints are used only once a whole
  * statement fails, to isolate the failing rows). Nothing is written, not even dead letters.
+ * `later` transactions are applied after the first, each on the state the ones before leave.
  */
 export async function dryRunChanges(client: ClientBase, opts: ApplyChangesOptions): Promise<ApplyResult> {
-  return run(client, { ...opts, deadLetter: true }, true);
+  return applyBatch(client, opts, true);
 }
 
-/** A batch with dead letters or a dry run: rows that fail are isolated under savepoints and set aside. */
-async function run(client: ClientBase, opts0: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
-  const marker = opts0.softDelete;
-  if (!marker && opts0.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
-  const staging = stagingColumns(opts0.columns, opts0.key, marker);
-  const markerCol = staging.softDeletes?.at(-1);
-  const opts: ApplyChangesOptions = { ...opts0, columns: staging.upserts };
-  validateColumns(opts.columns, opts.key, opts.table);
-  const label = displayName(opts.table);
-  const keyColumns = staging.deletes;
-  const softColumns = staging.softDeletes ?? [];
-  const timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
-  const result: ApplyResult = {
-    inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [],
-    staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 }, timings,
-    ...(marker ? { softDeleted: 0 } : {}),
-  };
-  let mark = performance.now();
-  const lap = (): number => {
-    const now = performance.now();
-    const ms = now - mark;
-    mark = now;
-    return Math.round(ms);
-  };
-  try {
-    await client.query('BEGIN');
+async function applyBatch(client: ClientBase, opts: ApplyChangesOptions, dryRun: boolean): Promise<ApplyResult> {
+  if (!opts.softDelete && opts.softDeletes !== undefined) throw new Error('applyChanges: softDeletes need the softDelete marker option');
+  const stream = await ApplyStream.begin(client, { ...opts, dryRun });
+  const part = (c: StagedChanges): ApplyPart => ({ upserts: c.upserts, deletes: c.deletes, ...(c.softDeletes ? { softDeletes: c.softDeletes } : {}) });
+  await stream.apply(part(opts));
+  if (dryRun && opts.later) {
+    // The transactions a sync commits after this one, each a part on the state the ones before leave.
     try {
-      await prologue(client, opts, label, keyColumns, markerCol ? softColumns : undefined);
-      timings.prepareMs = lap();
-      /** Stages one transaction's changes and applies them, adding to `result`. */
-      const applyStaged = async (changes: StagedChanges): Promise<void> => {
-        let stagedSoft = 0;
-        const stagedUp = await stageIsolating(client, UP, opts.columns, opts.key, changes.upserts, 'upsert', result.rejected, opts.batchRows ?? 10_000);
-        const stagedDel = await stageIsolating(client, DEL, keyColumns, opts.key, changes.deletes, 'delete', result.rejected, opts.batchRows ?? 10_000);
-        if (markerCol) stagedSoft = await stageIsolating(client, SOFT, softColumns, opts.key, changes.softDeletes ?? [], 'delete', result.rejected, opts.batchRows ?? 10_000);
-        result.staged.upserts += stagedUp;
-        result.staged.deletes += stagedDel;
-        if (markerCol) result.staged.softDeletes = (result.staged.softDeletes ?? 0) + stagedSoft;
-        timings.stageMs += lap();
-        // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
-        // only statement with a join whose plan matters is the DELETE, chosen here instead.
-        const indexDelete = await preferIndexLookups(client, opts.table, stagedDel);
-        const runDelete = async (where: string): Promise<{ deleted: number }> => {
-          const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key, where));
-          return { deleted: r.rowCount ?? 0 };
-        };
-        const runUpsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
-          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key, where ? `WHERE ${where}` : ''));
-          return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
-        };
-        const runSoftDelete = async (where: string): Promise<{ marked: number; present: number }> => {
-          const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, (markerCol as TargetColumn).name, where));
-          return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
-        };
-        // Rows refused while applying one step (staging refusals are never staged, so not counted there).
-        const applyRejected = (): number => result.rejected.filter((r) => r.phase === 'apply').length;
-        // Deletes first: a key deleted and re-inserted in the batch ends up present.
-        const restoreJoins = indexDelete ? await indexJoinsOnly(client) : undefined;
-        let before = applyRejected();
-        const d = await withIsolation(client, DEL, keyColumns, opts.key, 'delete', stagedDel, (w) => runDelete(w ? `d.${w}` : ''), result.rejected, { deleted: 0 }, (a, b) => ({ deleted: a.deleted + b.deleted }));
-        const deleteRejects = applyRejected() - before;
-        await restoreJoins?.();
-        // Soft deletes next (a net batch never holds a key both here and in the upserts).
-        let s = { marked: 0, present: 0 };
-        let softRejects = 0;
-        if (markerCol && stagedSoft > 0) {
-          const restore = (await preferIndexLookups(client, opts.table, stagedSoft)) ? await indexJoinsOnly(client) : undefined;
-          before = applyRejected();
-          s = await withIsolation(client, SOFT, softColumns, opts.key, 'delete', stagedSoft, (w) => runSoftDelete(w ? `s.${w}` : ''), result.rejected, { marked: 0, present: 0 }, (a, b) => ({ marked: a.marked + b.marked, present: a.present + b.present }));
-          softRejects = applyRejected() - before;
-          await restore?.();
-        }
-        timings.deleteMs += lap();
-        before = applyRejected();
-        const u = await withIsolation(client, UP, opts.columns, opts.key, 'upsert', stagedUp, (w) => runUpsert(w), result.rejected, { inserted: 0, updated: 0 }, (a, b) => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated }));
-        const upsertRejects = applyRejected() - before;
-        timings.upsertMs += lap();
-        result.deleted += d.deleted;
-        result.inserted += u.inserted;
-        result.updated += u.updated;
-        result.unchanged += stagedUp - upsertRejects - u.inserted - u.updated;
-        result.deleteMissing += stagedDel - deleteRejects - d.deleted;
-        if (markerCol) {
-          result.softDeleted = (result.softDeleted ?? 0) + s.marked;
-          result.unchanged += s.present - s.marked;
-          result.deleteMissing += stagedSoft - softRejects - s.present;
-        }
-      };
-      await applyStaged(opts);
-      if (dryRun && opts.later) {
-        // The transactions a sync commits after this one, each on the state the ones before leave.
-        for await (const changes of opts.later) {
-          for (const t of [UP, DEL, ...(markerCol ? [SOFT] : [])]) await client.query(`TRUNCATE ${qualifiedRef(t)}`);
-          await applyStaged(changes);
-        }
-      }
-      if (dryRun) {
-        await client.query('ROLLBACK');
-        timings.commitMs = lap();
-        return result;
-      }
-      if (result.rejected.length > 0) {
-        const letters: DeadLetterInput[] = result.rejected.map((r) => ({
-          pipeline: opts.checkpoint.pipeline,
-          keyJson: r.keyJson,
-          rowJson: r.rowJson,
-          sqlstate: r.sqlstate,
-          message: r.message,
-          version: opts.checkpoint.version,
-        }));
-        await writeDeadLetters(client, letters);
-      }
-      await writeCheckpoint(client, opts.checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
-      await client.query('COMMIT');
-      timings.commitMs = lap();
-      return result;
+      for await (const changes of opts.later) await stream.apply(part(changes));
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
-  } catch (e) {
-    throw classifyPgError(e, { table: label, version: Number(opts.checkpoint.version), action: dryRun ? 'checking changes (dry run)' : 'applying changes' });
-  }
-}
-
-/**
- * Inside a fresh transaction: the pipeline's transaction-level advisory lock (serializes
- * runs of one pipeline, so the checkpoint check is reliable), the checkpoint check, and
- * the temp staging tables (ON COMMIT DROP).
- */
-async function prologue(client: ClientBase, opts: Pick<ApplyChangesOptions, 'columns' | 'key' | 'checkpoint' | 'expectVersion'>, label: string, keyColumns: readonly TargetColumn[], softColumns: readonly TargetColumn[] | undefined): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${opts.checkpoint.pipeline}`]);
-  if (opts.expectVersion !== undefined) {
-    const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [opts.checkpoint.pipeline]);
-    const have = cur.rows[0]?.version ?? null;
-    const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
-    if (have !== want) {
-      throw new SyncError('target', `The checkpoint of pipeline "${opts.checkpoint.pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
-        table: label,
-        retry: 'manual',
-        hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
-      });
+      await stream.rollback();
+      throw classifyApply(e, opts.table, opts.checkpoint.version, dryRun);
     }
   }
-  const temp = (t: TableRef, cols: readonly TargetColumn[]): string =>
-    `${renderCreateTable(t, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
-  await client.query(temp(UP, opts.columns));
-  await client.query(temp(DEL, keyColumns));
-  if (softColumns) await client.query(temp(SOFT, softColumns));
+  return stream.commit(opts.checkpoint);
 }
 
 /** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
@@ -329,109 +185,120 @@ export function stagingColumns(columns: readonly TargetColumn[], key: readonly s
   return { upserts, deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
 }
 
+/** ApplyStream.begin's options: ApplyChangesOptions without the rows, which come as parts. */
+export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'later'> {
+  /**
+   * Isolate refused rows (as with `deadLetter`) and end with a ROLLBACK instead of the
+   * commit: nothing is written, not even dead letters. Parts may then be the later
+   * transactions of a sync, each applied on the state the ones before leave.
+   */
+  dryRun?: boolean;
+}
+
 /**
- * A batch applied in parts, for a commit too big to hold as one net batch: ONE
- * transaction (begin), any number of apply(part) calls, then commit(checkpoint) or
- * rollback(). Same SQL, locking and checkpoint rules as applyChanges; nothing is visible
- * until commit, and a failure or a killed process leaves target and checkpoint as they
- * were. The caller keeps parts consistent with the net effect (SyncRunner: upserts as they
- * come, removals held back to the end of the commit). Parts run one at a time: apply()
- * may be left running while the caller reads the next part (that overlap is the point),
- * but the next apply/commit must wait for it. No dead-letter or dry-run mode.
+ * A batch applied in parts: ONE transaction (begin), any number of apply(part) calls, then
+ * commit(checkpoint) or rollback(). Nothing is visible until commit, and a failure or a
+ * killed process leaves target and checkpoint as they were. The caller keeps parts
+ * consistent with the net effect (SyncRunner: upserts as they come, removals held back to
+ * the end of the commit). Parts run one at a time: apply() may be left running while the
+ * caller reads the next part (that overlap is the point), but the next apply/commit must
+ * wait for it. A commit without any part advances the checkpoint alone (0 applied rows).
+ * Strategy: isolating with `deadLetter` or `dryRun`, else plain; ending: dry run with
+ * `dryRun`, else commit (see the top of this file).
  */
 export class ApplyStream {
   private readonly result: ApplyResult;
+  private readonly timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
+  private readonly columns: readonly TargetColumn[];
   private readonly keyColumns: readonly TargetColumn[];
   private readonly softColumns: readonly TargetColumn[] | undefined;
-  private readonly markerCol: TargetColumn | undefined;
-  private readonly opts: ApplyChangesOptions;
-  private readonly label: string;
+  private readonly strategy: ApplyStrategy;
+  private readonly dryRun: boolean;
   private staged = false;
 
-  private constructor(private readonly client: ClientBase, opts: Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'deadLetter'>) {
+  private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
     const staging = stagingColumns(opts.columns, opts.key, marker);
-    const columns = staging.upserts;
-    this.opts = { ...opts, columns, upserts: [], deletes: [] };
-    validateColumns(columns, opts.key, opts.table);
-    this.label = displayName(opts.table);
+    this.columns = staging.upserts;
+    validateColumns(this.columns, opts.key, opts.table);
     this.keyColumns = staging.deletes;
     this.softColumns = staging.softDeletes;
-    this.markerCol = staging.softDeletes?.at(-1);
+    this.dryRun = opts.dryRun === true;
     this.result = {
       inserted: 0, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [],
       staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 },
-      timings: { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 },
+      timings: this.timings,
       ...(marker ? { softDeleted: 0 } : {}),
     };
+    this.strategy = opts.deadLetter || this.dryRun ? isolatingStrategy(client, opts.key, this.result.rejected, opts.batchRows ?? 10_000) : plainStrategy(client);
   }
 
   /** BEGIN, lock, checkpoint check (`expectVersion`), staging tables. `checkpoint.version` is not used until commit. */
-  static async begin(client: ClientBase, opts: Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'deadLetter'>): Promise<ApplyStream> {
+  static async begin(client: ClientBase, opts: ApplyStreamOptions): Promise<ApplyStream> {
     const s = new ApplyStream(client, opts);
     const t = performance.now();
     try {
       await client.query('BEGIN');
-      await prologue(client, s.opts, s.label, s.keyColumns, s.softColumns);
+      await s.prologue();
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw s.classify(e);
     }
-    (s.result.timings as ApplyTimings).prepareMs = Math.round(performance.now() - t);
+    s.timings.prepareMs = Math.round(performance.now() - t);
     return s;
   }
 
   /** Stages one part by COPY and applies it: deletes, soft deletes, then upserts. */
   async apply(part: ApplyPart): Promise<void> {
-    const { client, opts, result } = this;
-    const timings = result.timings as ApplyTimings;
+    const { client, result, strategy, timings } = this;
+    const { table, key } = this.opts;
     try {
       let t = performance.now();
       if (this.staged) await client.query(`TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}`);
       this.staged = true;
-      // Each statement is a round trip that waits for this thread: skip the empty ones.
-      const stage = async (table: TableRef, columns: readonly TargetColumn[] | undefined, rows: RowBatches | undefined, encoded: EncodedRows | undefined): Promise<number> => {
-        if (!columns) return 0;
-        if (encoded) return encoded.count > 0 ? copyEncoded(client, table, columns, encoded) : 0;
-        if (!rows || (Array.isArray(rows) && rows.every((b: Row[]) => b.length === 0))) return 0;
-        return copyRows(client, table, columns, rows);
-      };
       const enc = 'encoded' in part ? part.encoded : undefined;
       const rows = 'encoded' in part ? undefined : part;
-      const up = await stage(UP, opts.columns, rows?.upserts, enc?.upserts);
-      const del = await stage(DEL, this.keyColumns, rows?.deletes, enc?.deletes);
-      const soft = await stage(SOFT, this.softColumns, rows?.softDeletes, enc?.softDeletes);
+      const up = await strategy.stage(UP, this.columns, 'upsert', rows?.upserts, enc?.upserts);
+      const del = await strategy.stage(DEL, this.keyColumns, 'delete', rows?.deletes, enc?.deletes);
+      const soft = this.softColumns ? await strategy.stage(SOFT, this.softColumns, 'delete', rows?.softDeletes, enc?.softDeletes) : 0;
       result.staged.upserts += up;
       result.staged.deletes += del;
       if (result.staged.softDeletes !== undefined) result.staged.softDeletes += soft;
       timings.stageMs += performance.now() - t;
       t = performance.now();
+      // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
+      // only statements with a join whose plan matters are the deletes, chosen here instead.
+      // Deletes first: a key deleted and re-inserted in the batch ends up present.
       if (del > 0) {
-        const restore = (await preferIndexLookups(client, opts.table, del)) ? await indexJoinsOnly(client) : undefined;
-        const r = await client.query(deleteUsingStagingSql(opts.table, DEL, opts.key));
-        await restore?.();
-        result.deleted += r.rowCount ?? 0;
-        result.deleteMissing += del - (r.rowCount ?? 0);
+        const { counts, refused } = await this.withIndexLookups(del, () =>
+          strategy.run(DEL, this.keyColumns, 'delete', async (w) => ({ deleted: (await client.query(deleteUsingStagingSql(table, DEL, key, w && `d.${w}`))).rowCount ?? 0 }), { deleted: 0 }),
+        );
+        result.deleted += counts.deleted;
+        result.deleteMissing += del - refused - counts.deleted;
       }
-      if (soft > 0 && this.markerCol) {
-        const restore = (await preferIndexLookups(client, opts.table, soft)) ? await indexJoinsOnly(client) : undefined;
-        const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(opts.table, SOFT, opts.key, this.markerCol.name));
-        await restore?.();
-        const marked = Number(r.rows[0]?.marked ?? 0n);
-        const present = Number(r.rows[0]?.present ?? 0n);
-        result.softDeleted = (result.softDeleted ?? 0) + marked;
-        result.unchanged += present - marked;
-        result.deleteMissing += soft - present;
+      // Soft deletes next (a net batch never holds a key both here and in the upserts).
+      const markerCol = this.softColumns?.at(-1);
+      if (soft > 0 && this.softColumns && markerCol) {
+        const { counts, refused } = await this.withIndexLookups(soft, () =>
+          strategy.run(SOFT, this.softColumns as readonly TargetColumn[], 'delete', async (w) => {
+            const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(table, SOFT, key, markerCol.name, w && `s.${w}`));
+            return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
+          }, { marked: 0, present: 0 }),
+        );
+        result.softDeleted = (result.softDeleted ?? 0) + counts.marked;
+        result.unchanged += counts.present - counts.marked;
+        result.deleteMissing += soft - refused - counts.present;
       }
       timings.deleteMs += performance.now() - t;
       t = performance.now();
       if (up > 0) {
-        const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(opts.table, UP, opts.columns, opts.key));
-        const ins = Number(r.rows[0]?.inserted ?? 0n);
-        const upd = Number(r.rows[0]?.updated ?? 0n);
-        result.inserted += ins;
-        result.updated += upd;
-        result.unchanged += up - ins - upd;
+        const { counts, refused } = await strategy.run(UP, this.columns, 'upsert', async (w) => {
+          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.columns, key, w && `WHERE ${w}`));
+          return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
+        }, { inserted: 0, updated: 0 });
+        result.inserted += counts.inserted;
+        result.updated += counts.updated;
+        result.unchanged += up - refused - counts.inserted - counts.updated;
       }
       timings.upsertMs += performance.now() - t;
     } catch (e) {
@@ -440,18 +307,27 @@ export class ApplyStream {
     }
   }
 
-  /** Writes the checkpoint and commits; returns the totals of all parts. */
+  /**
+   * Ends the transaction; returns the totals of all parts. Commit: writes the rows set
+   * aside as dead letters, then the checkpoint (with the rows applied), and commits. Dry
+   * run: rolls back, `checkpoint` unused.
+   */
   async commit(checkpoint: CheckpointInput): Promise<ApplyResult> {
-    const { client, result } = this;
+    const { client, result, timings } = this;
     const t = performance.now();
     try {
-      await writeCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
-      await client.query('COMMIT');
+      if (this.dryRun) {
+        await client.query('ROLLBACK');
+      } else {
+        await writeDeadLetters(client, result.rejected.map((r) => ({
+          pipeline: checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: checkpoint.version,
+        })));
+        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
+      }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw this.classify(e, Number(checkpoint.version));
+      throw this.classify(e, checkpoint.version);
     }
-    const timings = result.timings as ApplyTimings;
     timings.commitMs = Math.round(performance.now() - t);
     timings.stageMs = Math.round(timings.stageMs);
     timings.deleteMs = Math.round(timings.deleteMs);
@@ -464,9 +340,49 @@ export class ApplyStream {
     await this.client.query('ROLLBACK').catch(() => undefined);
   }
 
-  private classify(e: unknown, version = Number(this.opts.checkpoint.version)): SyncError {
-    return classifyPgError(e, { table: this.label, version, action: 'applying changes' });
+  /**
+   * Inside the fresh transaction: the pipeline's transaction-level advisory lock
+   * (serializes runs of one pipeline, so the checkpoint check is reliable), the
+   * checkpoint check, and the temp staging tables (ON COMMIT DROP).
+   */
+  private async prologue(): Promise<void> {
+    const { client, opts } = this;
+    const { pipeline } = opts.checkpoint;
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${pipeline}`]);
+    if (opts.expectVersion !== undefined) {
+      const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [pipeline]);
+      const have = cur.rows[0]?.version ?? null;
+      const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
+      if (have !== want) {
+        throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
+          table: displayName(opts.table),
+          retry: 'manual',
+          hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
+        });
+      }
+    }
+    const temp = (t: TableRef, cols: readonly TargetColumn[]): string =>
+      `${renderCreateTable(t, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
+    await client.query(temp(UP, this.columns));
+    await client.query(temp(DEL, this.keyColumns));
+    if (this.softColumns) await client.query(temp(SOFT, this.softColumns));
   }
+
+  /** Runs `step` with hash and merge joins off when `staged` keys are few for the target (preferIndexLookups). */
+  private async withIndexLookups<T>(staged: number, step: () => Promise<T>): Promise<T> {
+    const restore = (await preferIndexLookups(this.client, this.opts.table, staged)) ? await indexJoinsOnly(this.client) : undefined;
+    const r = await step();
+    await restore?.();
+    return r;
+  }
+
+  private classify(e: unknown, version = this.opts.checkpoint.version): SyncError {
+    return classifyApply(e, this.opts.table, version, this.dryRun);
+  }
+}
+
+function classifyApply(e: unknown, table: TableRef, version: number | bigint, dryRun: boolean): SyncError {
+  return classifyPgError(e, { table: displayName(table), version: Number(version), action: dryRun ? 'checking changes (dry run)' : 'applying changes' });
 }
 
 /**
@@ -497,119 +413,4 @@ async function indexJoinsOnly(client: ClientBase): Promise<() => Promise<void>> 
   return async () => {
     await client.query(`SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true)`, [h, m]);
   };
-}
-
-function keyJsonOf(row: Row, keyColumns: readonly TargetColumn[]): string {
-  return rowToJson(row, keyColumns);
-}
-
-/**
- * Stages rows batch by batch, each COPY under a savepoint. Rows the encoder refuses are
- * set aside before COPY; when the server refuses a line (type error for an overridden
- * pgType), that line is set aside and the batch retried.
- */
-async function stageIsolating(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], key: readonly string[], batches: RowBatches, op: 'upsert' | 'delete', rejected: RejectedRow[], batchRows: number): Promise<number> {
-  const encoder = new CopyRowEncoder(columns);
-  const keyColumns = key.map((k) => columns.find((c) => c.name === k) as TargetColumn);
-  const sql = `COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
-  let staged = 0;
-  let pending: { row: Row; line: string }[] = [];
-  const flush = async (): Promise<void> => {
-    while (pending.length > 0) {
-      await client.query('SAVEPOINT dns_stage');
-      try {
-        const text = pending.map((p) => p.line).join('');
-        await pipeline(Readable.from([Buffer.from(text, 'utf8')]), client.query(copyFrom(sql)));
-        await client.query('RELEASE SAVEPOINT dns_stage');
-        staged += pending.length;
-        pending = [];
-      } catch (e) {
-        await client.query('ROLLBACK TO SAVEPOINT dns_stage');
-        const f = pgErrorFields(e);
-        const line = /line (\d+)/.exec(f?.where ?? '')?.[1];
-        if (!isRowLevel(e) || line === undefined) throw e;
-        const idx = Number(line) - 1;
-        const bad = pending[idx];
-        if (!bad) throw e;
-        rejected.push({ op, keyJson: keyJsonOf(bad.row, keyColumns), rowJson: rowToJson(bad.row, columns), sqlstate: f?.code ?? null, message: f?.message ?? String(e), phase: 'staging' });
-        pending.splice(idx, 1);
-      }
-    }
-  };
-  for await (const batch of batches) {
-    for (const row of batch) {
-      try {
-        pending.push({ row, line: encoder.encode(row) });
-      } catch (e) {
-        if (!(e instanceof ValueEncodeError)) throw e;
-        rejected.push({ op, keyJson: keyJsonOf(row, keyColumns), rowJson: rowToJson(row, columns), sqlstate: e.sqlstate, message: e.message, phase: 'staging' });
-      }
-      if (pending.length >= batchRows) await flush();
-    }
-  }
-  await flush();
-  return staged;
-}
-
-/**
- * Runs `stmt` over all staged rows; if it fails on a row-level error, numbers the staged
- * rows and bisects under savepoints until each failing row is isolated, recording it in
- * `rejected` and applying all the others.
- */
-async function withIsolation<T>(
-  client: ClientBase,
-  staging: TableRef,
-  columns: readonly TargetColumn[],
-  key: readonly string[],
-  op: 'upsert' | 'delete',
-  count: number,
-  stmt: (where: string) => Promise<T>,
-  rejected: RejectedRow[],
-  zero: T,
-  add: (a: T, b: T) => T,
-): Promise<T> {
-  if (count === 0) return zero;
-  await client.query('SAVEPOINT dns_all');
-  try {
-    const r = await stmt('');
-    await client.query('RELEASE SAVEPOINT dns_all');
-    return r;
-  } catch (e) {
-    await client.query('ROLLBACK TO SAVEPOINT dns_all');
-    if (!isRowLevel(e)) throw e;
-  }
-  // Numbering the rows rewrites the temp table once; only on this failure path.
-  await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD COLUMN ${quoteIdent(ORD)} bigserial`);
-  const n = Number((await client.query<{ n: bigint }>(`SELECT max(${quoteIdent(ORD)})::int8 AS n FROM ${qualifiedRef(staging)}`)).rows[0]?.n ?? 0n);
-  const keyNames = key.map((k) => k);
-  const colNames = columns.map((c) => c.name);
-  let total = zero;
-  const range = async (lo: number, hi: number): Promise<void> => {
-    await client.query('SAVEPOINT dns_range');
-    try {
-      const r = await stmt(`${quoteIdent(ORD)} BETWEEN ${lo} AND ${hi}`);
-      await client.query('RELEASE SAVEPOINT dns_range');
-      total = add(total, r);
-      return;
-    } catch (e) {
-      await client.query('ROLLBACK TO SAVEPOINT dns_range');
-      if (!isRowLevel(e)) throw e;
-      if (lo === hi) {
-        const f = pgErrorFields(e);
-        const row = await client.query<{ k: string | null; r: string | null }>(
-          `SELECT jsonb_object($1::text[], ARRAY[${keyNames.map((k) => `s.${quoteIdent(k)}::text`).join(', ')}])::text AS k,
-                  jsonb_object($2::text[], ARRAY[${colNames.map((c) => `s.${quoteIdent(c)}::text`).join(', ')}])::text AS r
-             FROM ${qualifiedRef(staging)} s WHERE s.${quoteIdent(ORD)} = $3::int8`,
-          [keyNames, colNames, String(lo)],
-        );
-        rejected.push({ op, keyJson: row.rows[0]?.k ?? null, rowJson: row.rows[0]?.r ?? null, sqlstate: f?.code ?? null, message: f?.message ?? String(e), phase: 'apply' });
-        return;
-      }
-    }
-    const mid = Math.floor((lo + hi) / 2);
-    await range(lo, mid);
-    await range(mid + 1, hi);
-  };
-  await range(1, n);
-  return total;
 }

@@ -11,7 +11,7 @@ import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from './renderCreateTable';
 import { ensureMarkerColumn, isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { SoftDeleteMarker } from './softDeleteMarker';
-import { ensureStateTables, writeCheckpoint } from './stateTables';
+import { commitWithCheckpoint, ensureStateTables } from './stateTables';
 import type { CheckpointInput } from './stateTables';
 
 export interface InitialLoadOptions {
@@ -187,8 +187,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         result.updated = Number(up.rows[0]?.updated ?? 0n);
         result.unchanged = rows - result.inserted - result.updated;
       }
-      await writeCheckpoint(client, opts.checkpoint, rows);
-      await client.query('COMMIT');
+      await commitWithCheckpoint(client, opts.checkpoint, rows);
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (swap && staging === undefined) staging = { schema, name: derivedName(target.name, suffix) };

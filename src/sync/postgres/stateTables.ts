@@ -135,6 +135,17 @@ export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, a
   );
 }
 
+/**
+ * Ends the caller's transaction: upserts the checkpoint, with the rows that transaction
+ * wrote, and COMMITs, so the data and the checkpoint it describes become visible together.
+ * The one place a checkpoint is committed (ApplyStream, initialLoad). On a failure the
+ * caller rolls back.
+ */
+export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
+  await writeCheckpoint(client, cp, appliedRows);
+  await client.query('COMMIT');
+}
+
 export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
 /** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
