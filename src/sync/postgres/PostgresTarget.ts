@@ -6,10 +6,9 @@ import { silentLogger } from '../ports/Logger';
 import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
-import { ApplyStream, applyChanges, dryRunChanges } from './applyChanges';
-import type { ApplyPart, ApplyResult } from './applyChanges';
+import { ApplyStream, dryRunChanges } from './applyChanges';
+import type { ApplyResult } from './applyChanges';
 import { classifyPgError } from './classifyPgError';
-import type { RowBatches } from './copyRows';
 import { initialLoad } from './initialLoad';
 import type { InitialLoadResult } from './initialLoad';
 import { previewChanges } from './previewChanges';
@@ -146,31 +145,12 @@ export class PostgresTarget implements Target {
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
     const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
-    if (opts.deadLetter) {
-      // Dead letters isolate failing rows within one staged batch: the parts are kept and
-      // applied together at commit.
-      const upserts: RowBatches[] = [];
-      const deletes: RowBatches[] = [];
-      const softDeletes: RowBatches[] = [];
-      return {
-        apply: async (part: ApplyPart) => {
-          if ('encoded' in part) throw new Error('internal: dead letters need rows, not encoded parts');
-          upserts.push(part.upserts);
-          deletes.push(part.deletes);
-          if (part.softDeletes) softDeletes.push(part.softDeletes);
-        },
-        commit: ({ version, commitTimestamp }) => this.withClient((c) => applyChanges(c, {
-          ...base, upserts: flatten(upserts), deletes: flatten(deletes),
-          ...(opts.softDelete ? { softDeletes: flatten(softDeletes) } : {}),
-          checkpoint: checkpoint(version, commitTimestamp), deadLetter: true,
-        })),
-        rollback: async () => undefined,
-      };
-    }
     const client = await this.connect();
     let stream: ApplyStream;
     try {
-      stream = await ApplyStream.begin(client, { ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null) });
+      // With dead letters, rows a constraint refuses are isolated under savepoints (the
+      // isolating strategy); otherwise the plain one, which is the fast path.
+      stream = await ApplyStream.begin(client, { ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}) });
     } catch (e) {
       client.release(e instanceof Error ? e : true);
       throw e;
@@ -301,13 +281,6 @@ async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTabl
     [table.schema ?? 'public', table.name],
   );
   return { columns: new Map(cols.rows.map((r) => [r.attname, r.type])), primaryKey: pk.rows.map((r) => r.attname) };
-}
-
-/** Several parts' batches as one stream of batches. */
-function flatten(parts: RowBatches[]): RowBatches {
-  return (async function* () {
-    for (const p of parts) yield* p;
-  })();
 }
 
 /** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
