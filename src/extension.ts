@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
+import { SyncEngine } from './engine/SyncEngine';
 import { Settings } from './platform/Settings';
 import { MementoStateStore, VsCodeSecretStore } from './platform/VsCodeStores';
 import { PanelState } from './protocol/messages';
@@ -20,7 +21,6 @@ import { SourcesTreeDataProvider } from './views/SourcesTreeDataProvider';
 import { registerTargetsCommands } from './views/TargetsCommands';
 import { TargetsModel } from './views/TargetsModel';
 import { TargetsTreeDataProvider } from './views/TargetsTreeDataProvider';
-import { SyncEngine } from './views/SyncEngine';
 import { READONLY_SCHEME, ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { listTargetTables } from './views/targetTables';
 import { SyncError } from './sync/errors';
@@ -70,14 +70,7 @@ export function activate(context: vscode.ExtensionContext): void {
   // Status of every mapping on each refresh: Databricks sources share the connection's client.
   const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => eng.withRunner(m, (h) => h.runner.status(), { shareSource: true }));
   const runs = new RunController();
-  const listTables = async (connection: string) => {
-    const t = await eng.openTarget(connection);
-    try {
-      return await listTargetTables(t.pool, t.kind === 'sandbox');
-    } finally {
-      await t.release();
-    }
-  };
+  const listTables = (connection: string) => eng.withTarget(connection, (t) => listTargetTables(t.pool, t.kind === 'sandbox'));
   const s: Services = {
     extensionUri: context.extensionUri,
     log,

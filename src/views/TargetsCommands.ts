@@ -65,13 +65,8 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.targets.showRows', async (arg) => {
       const node = arg as TargetNode | undefined;
       if (!node || node.kind !== 'table') throw new SyncError('usage', 'Pick a table in the Targets view.');
-      const target = await s.engine.openTarget(node.connection);
-      try {
-        const sample = await sampleRows(target.pool, node.schema, node.table, ROWS_SHOWN);
-        await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
-      } finally {
-        await target.release();
-      }
+      const sample = await s.engine.withTarget(node.connection, (t) => sampleRows(t.pool, node.schema, node.table, ROWS_SHOWN));
+      await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
     }, s.log),
   ];
 }
