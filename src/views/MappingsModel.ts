@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { parseMappingText } from '../sync/mapping/loadMapping';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { PipelineStatus } from '../sync/run/SyncRunner';
-import { errorText } from './SourcesModel';
+import { errorText } from './toProtocolError';
 
 export type StatusEntry = { state: 'pending' } | { state: 'ok'; status: PipelineStatus } | { state: 'error'; message: string };
 

@@ -5,6 +5,7 @@ import { SyncError } from '../sync/errors';
 import { sampleRows } from './targetTables';
 import { rowsLabel } from './TargetsTreeDataProvider';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
+import { errorText } from './toProtocolError';
 
 const ROWS_SHOWN = 100;
 
@@ -43,7 +44,7 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
             summarizeConnectionString(v);
             return undefined;
           } catch (e) {
-            return e instanceof Error ? e.message : String(e);
+            return errorText(e);
           }
         },
       });
