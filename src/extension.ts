@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
+import { SyncEngine } from './engine/SyncEngine';
+import { channelLogger } from './platform/channelLogger';
+import { databricksCaCertificate } from './platform/databricksCaCertificate';
 import { Settings } from './platform/Settings';
 import { MementoStateStore, VsCodeSecretStore } from './platform/VsCodeStores';
-import { PanelState } from './protocol/messages';
 import { DatabricksConnections } from './views/DatabricksConnections';
 import { registerDatabricksCommands } from './views/DatabricksCommands';
 import { DatabricksModel } from './views/DatabricksModel';
@@ -10,133 +11,70 @@ import { DeltaTableInspector } from './views/DeltaTableInspector';
 import { MappingsModel } from './views/MappingsModel';
 import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
 import { registerMappingsCommands } from './views/MappingsCommands';
-import { PREVIEW_VIEW_TYPE, PreviewPanel } from './views/PreviewPanel';
-import { PROGRESS_VIEW_TYPE, ProgressPanel } from './views/ProgressPanel';
+import { ReadOnlyDocuments } from './views/ReadOnlyDocuments';
+import { registerViews } from './views/registerViews';
 import { RunController } from './views/RunController';
 import type { Services } from './views/Services';
 import { registerSourcesCommands } from './views/SourcesCommands';
 import { SourcesModel } from './views/SourcesModel';
 import { SourcesTreeDataProvider } from './views/SourcesTreeDataProvider';
+import { listTargetTables } from './views/targetTables';
 import { registerTargetsCommands } from './views/TargetsCommands';
 import { TargetsModel } from './views/TargetsModel';
 import { TargetsTreeDataProvider } from './views/TargetsTreeDataProvider';
-import { SyncEngine } from './views/SyncEngine';
-import { READONLY_SCHEME, ReadOnlyDocuments } from './views/ReadOnlyDocuments';
-import { listTargetTables } from './views/targetTables';
-import { SyncError } from './sync/errors';
-import type { Logger } from './sync/ports/Logger';
 
-/** Released in `deactivate`: the sandbox must close so its data directory is consistent. */
-let engine: SyncEngine | undefined;
-/** Closed in `deactivate`: one open warehouse session per Databricks connection. */
-let databricks: DatabricksConnections | undefined;
+/**
+ * What `deactivate` awaits: VS Code awaits the promise it returns but not a disposable's,
+ * and the sandbox must close for its data directory to stay consistent. Set per activation.
+ */
+let closeServices: (() => Promise<void>) | undefined;
 
 /** Activation only: builds services, registers views, commands and serializers. */
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Delta Sync', { log: true });
+  const logger = channelLogger(log);
   const settings = new Settings();
+  const state = new MementoStateStore(context.globalState);
+  const secrets = new VsCodeSecretStore(context.secrets);
   const inspector = new DeltaTableInspector();
-  const targetsModel = new TargetsModel(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets));
-  const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-  const logger: Logger = {
-    debug: (m) => log.debug(m),
-    info: (m) => log.info(m),
-    warn: (m) => log.warn(m),
-    error: (m) => log.error(m),
-  };
-  const caFile = (): string | undefined => settings.databricksCaCertificateFile();
-  databricks = new DatabricksConnections(new MementoStateStore(context.globalState), new VsCodeSecretStore(context.secrets), {
-    logger,
-    extras: async () => {
-      const file = caFile();
-      if (!file) return {};
-      const pem = await readFile(file).catch((e: unknown) => {
-        throw new SyncError('usage', `Cannot read the CA certificate file ${file}: ${e instanceof Error ? e.message : String(e)}`, { setting: 'deltaSync.databricks.caCertificateFile' });
-      });
-      return { customCaCert: pem };
-    },
-  });
-  const dbx = databricks;
-  const databricksModel = new DatabricksModel(dbx);
-  const sources = new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector), databricksModel);
-  const sandboxDir = (): string => settings.sandboxDirectory() ?? vscode.Uri.joinPath(context.globalStorageUri, 'sandbox').fsPath;
-  engine = new SyncEngine({
-    sandboxDir,
+  const targetsModel = new TargetsModel(state, secrets);
+  // One open warehouse session per Databricks connection, closed on deactivate.
+  const databricks = new DatabricksConnections(state, secrets, { logger, extras: databricksCaCertificate(() => settings.databricksCaCertificateFile()) });
+  const databricksModel = new DatabricksModel(databricks);
+  const engine = new SyncEngine({
+    sandboxDir: () => settings.sandboxDirectory() ?? vscode.Uri.joinPath(context.globalStorageUri, 'sandbox').fsPath,
     lookup: (name) => targetsModel.connectionString(name).catch(() => undefined),
     logger,
-    databricks: { lookup: dbx.lookup, openShared: (c, t) => dbx.openSharedSource(c, t) },
+    databricks: { lookup: databricks.lookup, openShared: (c, t) => databricks.openSharedSource(c, t) },
   });
-  const eng = engine;
+  const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
   // Status of every mapping on each refresh: Databricks sources share the connection's client.
-  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => eng.withRunner(m, (h) => h.runner.status(), { shareSource: true }));
-  const runs = new RunController();
-  const listTables = async (connection: string) => {
-    const t = await eng.openTarget(connection);
-    try {
-      return await listTargetTables(t.pool, t.kind === 'sandbox');
-    } finally {
-      await t.release();
-    }
-  };
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => engine.withRunner(m, (h) => h.runner.status(), { shareSource: true }));
   const s: Services = {
     extensionUri: context.extensionUri,
     log,
     settings,
     inspector,
-    sources,
-    databricks: dbx,
+    sources: new SourcesTreeDataProvider(new SourcesModel(() => settings.deltaFolders(), inspector), databricksModel),
+    databricks,
     databricksModel,
     targetsModel,
-    targets: new TargetsTreeDataProvider(targetsModel, listTables),
+    targets: new TargetsTreeDataProvider(targetsModel, (c) => engine.withTarget(c, (t) => listTargetTables(t.pool, t.kind === 'sandbox'))),
     mappingsModel,
     mappings: new MappingsTreeDataProvider(mappingsModel),
-    runs,
-    engine: eng,
+    runs: new RunController(),
+    engine,
     docs: new ReadOnlyDocuments(),
   };
-
-  const mappingWatcher = vscode.workspace.createFileSystemWatcher(`**/${settings.mappingsFolder()}/*.json`);
-  const refreshMappings = (): void => s.mappings.refresh();
-  context.subscriptions.push(
-    log,
-    s.docs,
-    vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, s.docs),
-    settings,
-    s.sources,
-    s.targets,
-    s.mappings,
-    vscode.window.registerTreeDataProvider('deltaSync.sources', s.sources),
-    vscode.window.registerTreeDataProvider('deltaSync.targets', s.targets),
-    vscode.window.registerTreeDataProvider('deltaSync.mappings', s.mappings),
-    settings.onDidChange(() => s.sources.refresh()),
-    mappingWatcher,
-    mappingWatcher.onDidCreate(refreshMappings),
-    mappingWatcher.onDidChange(refreshMappings),
-    mappingWatcher.onDidDelete(refreshMappings),
-    runs.onSnapshot((snap) => void vscode.commands.executeCommand('setContext', 'deltaSync.running', snap.status === 'running' || snap.status === 'stopping')),
-    vscode.window.registerWebviewPanelSerializer(PROGRESS_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel) => void ProgressPanel.adopt(panel, context.extensionUri, log, runs),
-    }),
-    vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, raw: unknown) => {
-        const state = PanelState.safeParse(raw);
-        if (state.success && state.data.panel === 'preview') PreviewPanel.adopt(panel, context.extensionUri, log, state.data.mapping);
-        else panel.dispose();
-      },
-    }),
-    ...registerSourcesCommands(s),
-    ...registerDatabricksCommands(s),
-    ...registerTargetsCommands(s),
-    ...registerMappingsCommands(s),
-  );
+  closeServices = () => Promise.all([engine.dispose(), databricks.dispose()]).then(() => undefined);
+  context.subscriptions.push(log, settings, s.docs, s.sources, s.targets, s.mappings, ...registerViews(s));
+  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s));
   log.info('Delta Sync activated');
 }
 
-/** Registrations go with context.subscriptions; the sandbox database is closed here. */
+/** Registrations go with context.subscriptions; the sandbox and warehouse sessions close here. */
 export async function deactivate(): Promise<void> {
-  const e = engine;
-  const d = databricks;
-  engine = undefined;
-  databricks = undefined;
-  await Promise.all([e?.dispose(), d?.dispose()]);
+  const close = closeServices;
+  closeServices = undefined;
+  await close?.();
 }

@@ -2,7 +2,8 @@
  * The one protocol between the extension host and its webviews (Preview and Progress).
  *
  * Both sides import these zod schemas and `safeParse` every inbound message; nothing
- * else is shared between `src/` and `media/`. Rules:
+ * else is shared between `src/` and `media/`, except types from the engine's import-free
+ * port files (`RunHistoryEntry`), so a schema and the engine's type cannot drift. Rules:
  * - every message is an object discriminated on `type`;
  * - a webview request carries an `id`; the host answers exactly once with
  *   `{type: 'response', id, ok, error?, result?}`;
@@ -13,6 +14,8 @@
  * strings formatted by the host; 64-bit integers and decimals never become JS numbers.
  */
 import { z } from 'zod';
+// Type only, from a port file with no imports: the webview build gets no engine code.
+import type { RunHistoryEntry } from '../sync/ports/runLog';
 
 export const PanelKind = z.enum(['preview', 'progress']);
 export type PanelKind = z.infer<typeof PanelKind>;
@@ -153,8 +156,8 @@ export type WebviewToHost = z.infer<typeof WebviewToHost>;
 export type WebviewRequest = Exclude<WebviewToHost, { type: 'ready' }>;
 
 // ---------------------------------------------------------------- host -> webview
-/** One past run of a mapping, as the target's run log records it (values as text). */
-export const RunHistoryRow = z.object({
+/** One past run of a mapping: the engine's `RunHistoryEntry`, validated (values as text). */
+export const RunHistoryRow: z.ZodType<RunHistoryEntry> = z.object({
   runId: z.string(),
   mode: z.string(),
   status: z.string(),
@@ -165,7 +168,6 @@ export const RunHistoryRow = z.object({
   finishedAt: z.string().nullable(),
   error: z.string().nullable(),
 });
-export type RunHistoryRow = z.infer<typeof RunHistoryRow>;
 export const RunHistory = z.object({ mapping: z.string(), runs: z.array(RunHistoryRow).max(100) });
 export type RunHistory = z.infer<typeof RunHistory>;
 export const HistoryMessage = z.object({ type: z.literal('history'), history: RunHistory });

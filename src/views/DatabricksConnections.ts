@@ -21,6 +21,7 @@ import { silentLogger } from '../sync/ports/Logger';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { databricksSecretKey, type DatabricksConnectionInfo } from '../platform/StateKeys';
 import { CONNECTION_NAME_RE } from './TargetsModel';
+import { errorText } from './toProtocolError';
 
 export type DatabricksAuth = DatabricksConnectionConfig['auth'];
 
@@ -190,7 +191,7 @@ export class DatabricksConnections {
       return await fn(client);
     } catch (e) {
       if (kept === undefined || !reconnectable(e)) throw e;
-      this.log.debug(`databricks: ${name}: ${e instanceof Error ? e.message : String(e)}; reconnecting once`);
+      this.log.debug(`databricks: ${name}: ${errorText(e)}; reconnecting once`);
       // Only the client that failed is dropped: a parallel call may already have replaced it.
       if (this.clients.get(name) === used) {
         this.clients.delete(name);
@@ -270,5 +271,5 @@ export function testResultMessage(r: TestResult): string {
     const more = r.catalogs.length > 5 ? `, … (${r.catalogs.length - 5} more)` : '';
     return `Connected to ${r.host} as "${r.name}" in ${r.elapsedMs} ms: ${r.catalogs.length} catalog${r.catalogs.length === 1 ? '' : 's'} visible${r.catalogs.length ? ` (${shown}${more})` : ''}.`;
   }
-  return r.error.hint ? `"${r.name}": ${r.error.message} ${r.error.hint}` : `"${r.name}": ${r.error.message}`;
+  return `"${r.name}": ${errorText(r.error)}`;
 }

@@ -13,7 +13,8 @@ import { SyncError } from '../sync/errors';
 import type { DatabricksConnectionInfo } from '../platform/StateKeys';
 import type { DatabricksConnections } from './DatabricksConnections';
 import { deltaTypeLabel } from './deltaTypeLabel';
-import { errorText, mapLimit } from './SourcesModel';
+import { mapLimit } from './SourcesModel';
+import { errorText } from './toProtocolError';
 import type { Severity } from './SourcesModel';
 
 /** What the tree knows of a table before it is expanded. */

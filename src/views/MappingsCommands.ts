@@ -12,6 +12,7 @@ import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
 import type { Services } from './Services';
 import { dryRunMarkdown, historyTableMarkdown } from './runReports';
+import { errorText } from './toProtocolError';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -66,7 +67,7 @@ async function afterRun(s: Services, node: ValidMapping): Promise<void> {
     const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
     ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
   } catch (e) {
-    s.log.warn(`could not read the run history of ${node.mapping.name}: ${e instanceof Error ? e.message : String(e)}`);
+    s.log.warn(`could not read the run history of ${node.mapping.name}: ${errorText(e)}`);
   }
 }
 
@@ -140,7 +141,7 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
       h.runner,
       async (r) => {
         // Not awaited: the panel answers at once and the Progress panel shows the run.
-        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => s.log.error(`${mapping.name}: ${e instanceof Error ? e.message : String(e)}`));
+        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => s.log.error(`${mapping.name}: ${errorText(e)}`));
       },
       () => void h.release(),
     );

@@ -3,7 +3,8 @@
  * validated with the engine's loader; an invalid file is a row with its error, not a popup.
  *
  * Each valid mapping also shows its sync status (checkpoint, versions behind, last run),
- * read through `statusOf` (the runner's `status()`). Statuses are fetched in the
+ * read through `statusOf` (the runner's `status()`), whose `PipelineState` the engine
+ * computes: the rows show that state as is, never re-derived here. Statuses are fetched in the
  * background and cached: the tree lists mappings at once and `onStatusChange` fires when a
  * status arrives; `invalidate` drops the cache (after a run, on refresh).
  */
@@ -11,12 +12,19 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseMappingText } from '../sync/mapping/loadMapping';
 import type { Mapping } from '../sync/mapping/mappingSchema';
-import type { PipelineStatus } from '../sync/run/SyncRunner';
-import { errorText } from './SourcesModel';
+import type { PipelineState } from '../sync/ports/pipelineState';
+import type { PipelineStatus } from '../sync/ports/reports';
+import { errorText } from './toProtocolError';
 
-export type StatusEntry = { state: 'pending' } | { state: 'ok'; status: PipelineStatus } | { state: 'error'; message: string };
+/** What the tree gets per mapping: the runner's status, with the engine's state. */
+export type MappingStatus = PipelineStatus;
 
-export type StatusIcon = 'ok' | 'behind' | 'error' | 'info' | 'history';
+export type StatusEntry = { state: 'pending' } | { state: 'ok'; status: MappingStatus } | { state: 'error'; message: string };
+
+export type StatusIcon = 'ok' | 'behind' | 'error' | 'info' | 'history' | 'running';
+
+/** How the mapping row itself looks: failed (last run, or the engine's errored state), running, or plain. */
+export type MappingLook = 'failed' | 'running' | 'plain';
 
 export type MappingNode =
   | { kind: 'mapping'; file: string; mapping: Mapping; status?: StatusEntry }
@@ -30,6 +38,10 @@ export function mappingSummary(m: Mapping): string {
   return `${src} → ${m.target.connection}:${m.target.schema}.${m.target.table}`;
 }
 
+function versionsBehind(n: number): string {
+  return `${n} version${n === 1 ? '' : 's'} behind`;
+}
+
 /** One short phrase for the mapping row: where the target stands against the source. */
 export function statusPhrase(entry: StatusEntry | undefined): string | undefined {
   if (!entry) return undefined;
@@ -39,38 +51,92 @@ export function statusPhrase(entry: StatusEntry | undefined): string | undefined
     case 'error':
       return 'status unavailable';
     case 'ok': {
-      const s = entry.status;
-      const last = s.runs[0];
-      if (last && last.status === 'failed') return 'last run failed';
-      if (!s.checkpoint) return 'not loaded yet';
-      if (s.lag === 0) return `up to date · v${String(s.checkpoint.version)}`;
-      return `${s.lag} version${s.lag === 1 ? '' : 's'} behind`;
+      return statePhrase(entry.status.state);
     }
   }
 }
 
-/** The rows under a mapping: checkpoint, lag, last run and its error. */
+/** The phrase of an engine state; an errored one names the error's kind. */
+function statePhrase(state: PipelineState): string {
+  switch (state.phase) {
+    case 'not-loaded':
+      return 'not loaded yet';
+    case 'running':
+      return `running · ${state.mode}`;
+    case 'up-to-date':
+      return `up to date · v${state.version}`;
+    case 'behind':
+      return versionsBehind(state.versionsBehind);
+    case 'errored':
+      return `failed · ${state.error.kind}`;
+  }
+}
+
+/** The mapping row's look, from the engine's state. */
+export function mappingLook(entry: StatusEntry | undefined): MappingLook {
+  if (entry?.state !== 'ok') return 'plain';
+  const phase = entry.status.state.phase;
+  return phase === 'errored' ? 'failed' : phase === 'running' ? 'running' : 'plain';
+}
+
+/** Tooltip lines for an errored state: the error with its kind, the hint, the retry policy. */
+function erroredLines(state: Extract<PipelineState, { phase: 'errored' }>): string[] {
+  const { message, kind, hint, retry } = state.error;
+  return [`${kind}: ${message}`, ...(hint ? [`Hint: ${hint}`] : []), `Retry: ${retry} · since ${state.at}`];
+}
+
+/** The mapping row's description: the status first, as a narrow side bar truncates the end. */
+export function mappingDescription(node: MappingNode & { kind: 'mapping' }): string {
+  const phrase = statusPhrase(node.status);
+  return phrase ? `${phrase} · ${mappingSummary(node.mapping)}` : mappingSummary(node.mapping);
+}
+
+/** The mapping row's tooltip: file, summary, status; for an errored state its kind, error and hint. */
+export function mappingTooltip(node: MappingNode & { kind: 'mapping' }): string {
+  const phrase = statusPhrase(node.status);
+  const state = node.status?.state === 'ok' ? node.status.status.state : undefined;
+  return [node.file, mappingSummary(node.mapping), ...(phrase ? [phrase] : []), ...(state?.phase === 'errored' ? erroredLines(state) : [])].join('\n');
+}
+
+/** The rows under a mapping: checkpoint, lag or the engine's state, last run and its error. */
 export function statusRows(file: string, entry: StatusEntry | undefined): MappingNode[] {
   const row = (key: string, label: string, detail: string, icon: StatusIcon, tooltip?: string): MappingNode => ({ kind: 'status', file, id: `${file}#${key}`, label, detail, icon, tooltip });
   if (!entry || entry.state === 'pending') return [row('pending', 'Status', 'checking…', 'info')];
   if (entry.state === 'error') return [row('error', 'Status unavailable', entry.message, 'error', entry.message)];
   const s = entry.status;
+  const checkpoint = (version: bigint | number | null): MappingNode =>
+    version !== null
+      ? row('checkpoint', 'Checkpoint', `v${String(version)}`, 'ok')
+      : row('checkpoint', 'Checkpoint', s.targetExists ? 'none (the table exists)' : 'none: run Preview, then Apply', 'info');
+  const source = (latest: number, behind: number): MappingNode =>
+    row('lag', 'Source', behind === 0 ? `v${latest} · up to date` : `v${latest} · ${versionsBehind(behind)}`, behind === 0 ? 'ok' : 'behind');
   const out: MappingNode[] = [];
-  out.push(
-    s.checkpoint
-      ? row('checkpoint', 'Checkpoint', `v${String(s.checkpoint.version)}`, 'ok')
-      : row('checkpoint', 'Checkpoint', s.targetExists ? 'none (the table exists)' : 'none: run Preview, then Apply', 'info'),
-  );
-  if (s.lag !== null) {
-    out.push(row('lag', 'Source', s.lag === 0 ? `v${s.latestVersion} · up to date` : `v${s.latestVersion} · ${s.lag} version${s.lag === 1 ? '' : 's'} behind`, s.lag === 0 ? 'ok' : 'behind'));
-  } else {
-    out.push(row('lag', 'Source', `v${s.latestVersion}`, 'info'));
+  const state = s.state;
+  switch (state.phase) {
+    case 'not-loaded':
+      out.push(checkpoint(null));
+      break;
+    case 'running':
+      out.push(checkpoint(s.checkpoint?.version ?? null), row('running', 'Running', `${state.mode} · since ${state.startedAt}`, 'running', `run ${state.runId}`));
+      break;
+    case 'up-to-date':
+      out.push(checkpoint(state.version), source(state.version, 0));
+      break;
+    case 'behind':
+      out.push(checkpoint(state.version), source(state.latestVersion, state.versionsBehind));
+      break;
+    case 'errored': {
+      out.push(checkpoint(state.version), row('error', 'Error', `${state.error.kind}: ${state.error.message}`, 'error', erroredLines(state).join('\n')));
+      if (state.error.hint) out.push(row('hint', 'Hint', state.error.hint, 'info', state.error.hint));
+      break;
+    }
   }
   const last = s.runs[0];
   if (last) {
     const rows = last.rows === null ? '' : ` · ${last.rows} rows`;
     out.push(row('last', 'Last run', `${last.status} · ${last.mode}${rows} · ${last.finishedAt ?? last.startedAt}`, last.status === 'failed' ? 'error' : 'history'));
-    if (last.error) out.push(row('lastError', 'Error', last.error, 'error', last.error));
+    // With a state from the engine, its errored phase shows the error (above).
+    if (last.error && !state) out.push(row('lastError', 'Error', last.error, 'error', last.error));
   }
   return out;
 }
@@ -82,7 +148,7 @@ export class MappingsModel {
   constructor(
     private readonly workspaceFolders: () => string[],
     private readonly mappingsFolder: () => string,
-    private readonly statusOf?: (mapping: Mapping) => Promise<PipelineStatus>,
+    private readonly statusOf?: (mapping: Mapping) => Promise<MappingStatus>,
   ) {}
 
   /** Fires when a background status fetch settles. */
@@ -134,7 +200,7 @@ export class MappingsModel {
       this.statuses.set(file, entry);
       for (const l of this.listeners) l();
     };
-    (this.statusOf as (m: Mapping) => Promise<PipelineStatus>)(mapping).then(
+    (this.statusOf as (m: Mapping) => Promise<MappingStatus>)(mapping).then(
       (status) => settle({ state: 'ok', status }),
       (e: unknown) => settle({ state: 'error', message: errorText(e) }),
     );

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
-import { mappingSummary, statusPhrase, type MappingNode, type MappingsModel, type StatusIcon } from './MappingsModel';
+import { mappingDescription, mappingLook, mappingTooltip, type MappingLook, type MappingNode, type MappingsModel, type StatusIcon } from './MappingsModel';
 
 /** The Mappings view: `.delta-sync/*.json` files, valid or with their error, and each one's sync status. */
 export class MappingsTreeDataProvider extends NodeTreeDataProvider<MappingNode> {
@@ -23,19 +23,20 @@ const STATUS_ICONS: Record<StatusIcon, vscode.ThemeIcon> = {
   error: new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')),
   info: new vscode.ThemeIcon('info'),
   history: new vscode.ThemeIcon('history'),
+  running: new vscode.ThemeIcon('sync~spin'),
 };
+
+const MAPPING_ICONS: Record<MappingLook, string> = { failed: 'warning', running: 'sync~spin', plain: 'arrow-swap' };
 
 export function mappingItem(node: MappingNode): vscode.TreeItem {
   switch (node.kind) {
     case 'mapping': {
       const item = new vscode.TreeItem(node.mapping.name, node.status ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
       item.id = `mapping:${node.file}`;
-      const phrase = statusPhrase(node.status);
-      // The status first: a narrow side bar truncates the end of the description.
-      item.description = phrase ? `${phrase} · ${mappingSummary(node.mapping)}` : mappingSummary(node.mapping);
-      item.iconPath = new vscode.ThemeIcon(node.status?.state === 'ok' && node.status.status.runs[0]?.status === 'failed' ? 'warning' : 'arrow-swap');
+      item.description = mappingDescription(node);
+      item.iconPath = new vscode.ThemeIcon(MAPPING_ICONS[mappingLook(node.status)]);
       item.resourceUri = vscode.Uri.file(node.file);
-      item.tooltip = `${node.file}\n${mappingSummary(node.mapping)}${phrase ? `\n${phrase}` : ''}`;
+      item.tooltip = mappingTooltip(node);
       item.contextValue = 'mapping';
       return item;
     }

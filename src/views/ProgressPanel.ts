@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, PanelState, ResponseResult, RunHistory, WebviewRequest } from '../protocol/messages';
+import type { HostToWebview, PanelState, ProgressSnapshot, ResponseResult, RunHistory, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import { Throttle } from './ProgressModel';
 import type { RunController } from './RunController';
@@ -14,7 +14,7 @@ export class ProgressPanel extends WebviewPanelBase {
   private static instance: ProgressPanel | undefined;
   /** The last history shown; a new or restored panel starts with it. */
   private static lastHistory: RunHistory | null = null;
-  private readonly throttle = new Throttle(POST_INTERVAL_MS, (snapshot: ReturnType<RunController['current']>) =>
+  private readonly throttle = new Throttle(POST_INTERVAL_MS, (snapshot: ProgressSnapshot) =>
     this.post({ type: 'progress', snapshot }),
   );
   private readonly sub: { dispose(): void };

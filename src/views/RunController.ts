@@ -7,6 +7,7 @@ import { idleProgress, type ProgressSnapshot } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import type { SyncEvent, SyncMode } from '../sync/ports/events';
 import { foldEvent } from './ProgressModel';
+import { toProtocolError } from './toProtocolError';
 
 /** What the engine's runner must look like to be driven from the UI. */
 export type RunFn = (signal: AbortSignal, onEvent: (e: SyncEvent) => void) => Promise<void>;
@@ -53,8 +54,7 @@ export class RunController {
       this.set({ ...this.snapshot, status, updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
-      const error = e instanceof SyncError ? { message: e.message, kind: e.kind, hint: e.hint } : { message: e instanceof Error ? e.message : String(e) };
-      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : error, updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), updatedAt: this.now() }, true);
       if (!cancelled) throw e;
     } finally {
       this.abort = undefined;

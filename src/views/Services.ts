@@ -7,7 +7,7 @@ import type { MappingsModel } from './MappingsModel';
 import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
 import type { RunController } from './RunController';
 import type { SourcesTreeDataProvider } from './SourcesTreeDataProvider';
-import type { SyncEngine } from './SyncEngine';
+import type { SyncEngine } from '../engine/SyncEngine';
 import type { ReadOnlyDocuments } from './ReadOnlyDocuments';
 import type { TargetsModel } from './TargetsModel';
 import type { TargetsTreeDataProvider } from './TargetsTreeDataProvider';

@@ -7,9 +7,9 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { isSyncError } from '../sync/errors';
 import type { DeltaField, TableDescription } from '../sync/delta/types';
 import { deltaTypeLabel } from './deltaTypeLabel';
+import { errorText } from './toProtocolError';
 
 /** Reads a table's description; the extension backs it with `DeltaTable`. */
 export interface TableInspector {
@@ -29,12 +29,6 @@ export function tableSummary(d: TableDescription): string {
   const parts = [`v${d.version}`, d.cdfEnabled ? 'CDF on' : 'CDF off'];
   parts.push(d.numRows === null ? 'rows unknown' : `${d.numRows.toLocaleString('en-US')} row${d.numRows === 1 ? '' : 's'}`);
   return parts.join(' · ');
-}
-
-/** One line, with the engine's hint when there is one. */
-export function errorText(e: unknown): string {
-  if (isSyncError(e)) return e.hint ? `${e.message} (${e.hint})` : e.message;
-  return e instanceof Error ? e.message : String(e);
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { SyncError } from '../sync/errors';
 import { sampleRows } from './targetTables';
 import { rowsLabel } from './TargetsTreeDataProvider';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
+import { errorText } from './toProtocolError';
 
 const ROWS_SHOWN = 100;
 
@@ -43,7 +44,7 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
             summarizeConnectionString(v);
             return undefined;
           } catch (e) {
-            return e instanceof Error ? e.message : String(e);
+            return errorText(e);
           }
         },
       });
@@ -65,13 +66,8 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.targets.showRows', async (arg) => {
       const node = arg as TargetNode | undefined;
       if (!node || node.kind !== 'table') throw new SyncError('usage', 'Pick a table in the Targets view.');
-      const target = await s.engine.openTarget(node.connection);
-      try {
-        const sample = await sampleRows(target.pool, node.schema, node.table, ROWS_SHOWN);
-        await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
-      } finally {
-        await target.release();
-      }
+      const sample = await s.engine.withTarget(node.connection, (t) => sampleRows(t.pool, node.schema, node.table, ROWS_SHOWN));
+      await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
     }, s.log),
   ];
 }

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
-import { errorText } from './SourcesModel';
+import { errorText } from './toProtocolError';
 import type { TargetTable } from './targetTables';
 import { SANDBOX_NAME, type TargetNode, type TargetsModel } from './TargetsModel';
 

@@ -8,7 +8,7 @@ import {
   type ResponseResult,
   type WebviewRequest,
 } from '../protocol/messages';
-import { isSyncError } from '../sync/errors';
+import { logText, toProtocolError } from './toProtocolError';
 
 /**
  * Base of the Preview and Progress panels. It owns the protocol's host side:
@@ -75,11 +75,8 @@ export abstract class WebviewPanelBase implements vscode.Disposable {
       const result = await this.handle(msg);
       this.post({ type: 'response', id: msg.id, ok: true, result });
     } catch (e) {
-      this.log.error(`${this.kind} panel: ${msg.type} failed:`, e instanceof Error ? (e.stack ?? e.message) : String(e));
-      const error = isSyncError(e)
-        ? { message: e.message, kind: e.kind, hint: e.hint }
-        : { message: e instanceof Error ? e.message : String(e) };
-      this.post({ type: 'response', id: msg.id, ok: false, error });
+      this.log.error(`${this.kind} panel: ${msg.type} failed: ${logText(e)}`);
+      this.post({ type: 'response', id: msg.id, ok: false, error: toProtocolError(e) });
     }
   }
 

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { isSyncError } from '../sync/errors';
+import { errorText, logText } from './toProtocolError';
 
 /** Every command id the extension contributes; package.json must declare exactly these. */
 export type CommandId = `deltaSync.${string}.${string}`;
@@ -20,22 +21,14 @@ export function registerCommand(id: CommandId, handler: CommandHandler, log: vsc
         log.info(`${id}: cancelled`);
         return undefined;
       }
-      // A SyncError is an expected, classified failure: its message and hint say it all.
-      // Anything else is a bug, so its stack goes to the log.
-      log.error(`${id} failed: ${isSyncError(e) ? e.describe() : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      log.error(`${id} failed: ${logText(e)}`);
       void showError(e, log);
       return undefined;
     }
   });
 }
 
-/** One line for the toast: the message, then the hint when the engine gave one. */
-export function userMessage(e: unknown): string {
-  if (isSyncError(e)) return e.hint ? `${e.message} ${e.hint}` : e.message;
-  return e instanceof Error ? e.message : String(e);
-}
-
 async function showError(e: unknown, log: vscode.LogOutputChannel): Promise<void> {
-  const choice = await vscode.window.showErrorMessage(`Delta Sync: ${userMessage(e)}`, 'Show Log');
+  const choice = await vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`, 'Show Log');
   if (choice === 'Show Log') log.show(true);
 }

@@ -21,6 +21,7 @@ import type { Services } from './Services';
 import type { SourcesTreeNode } from './SourcesTreeDataProvider';
 import { slugFor } from './slugFor';
 import { SANDBOX_NAME } from './TargetsModel';
+import { errorText } from './toProtocolError';
 
 const STEPS = 7;
 const title = (n: number, what: string): string => `Create Mapping (${n}/${STEPS}): ${what}`;
@@ -92,7 +93,7 @@ async function pickDatabricksTable(s: Services): Promise<PickedSource | undefine
         parseTableName(v.trim());
         return undefined;
       } catch (e) {
-        return e instanceof Error ? e.message : String(e);
+        return errorText(e);
       }
     },
   });

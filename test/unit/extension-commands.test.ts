@@ -51,6 +51,13 @@ describe('extension manifest and command registrations', () => {
     assert.deepEqual(undeclared, []);
   });
 
+  it('activation calls every function that registers commands, so each registration is reached', () => {
+    const activation = fs.readFileSync(path.join(root, 'src', 'extension.ts'), 'utf8');
+    const registrars = sourceFiles(path.join(root, 'src')).flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/export function (register\w+Commands)\(/g)].map((m) => m[1] as string));
+    assert.ok(registrars.length > 0);
+    assert.deepEqual(registrars.filter((name) => !new RegExp(`\\b${name}\\(`).test(activation)), []);
+  });
+
   it('registers each command once', () => {
     const dupes = registered.filter((id, i) => registered.indexOf(id) !== i);
     assert.deepEqual(dupes, []);

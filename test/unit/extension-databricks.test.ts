@@ -10,7 +10,7 @@ import { isSyncError } from '../../src/sync/errors';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { DatabricksConnections, testResultMessage, validateHttpPath } from '../../src/views/DatabricksConnections';
 import { DatabricksModel, databricksTableSummary, isDatabricksNode, type DatabricksNode, type DatabricksTableNode } from '../../src/views/DatabricksModel';
-import { SyncEngine } from '../../src/views/SyncEngine';
+import { SyncEngine } from '../../src/engine/SyncEngine';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { tempDir } from '../helpers/syncHarness';
 

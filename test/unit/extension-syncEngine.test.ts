@@ -10,7 +10,7 @@ import { openSource } from '../../src/sync/open/openSource';
 import { MappingsModel, statusPhrase, statusRows } from '../../src/views/MappingsModel';
 import { previewColumns, RunnerPreviewSource } from '../../src/views/RunnerPreviewSource';
 import { RunController } from '../../src/views/RunController';
-import { lockSandbox, SyncEngine } from '../../src/views/SyncEngine';
+import { lockSandbox, SyncEngine } from '../../src/engine/SyncEngine';
 import { listTargetTables, sampleRows } from '../../src/views/targetTables';
 import { sampleMapping, writeSampleTable } from '../../src/views/writeSampleTable';
 

@@ -1,4 +1,4 @@
-/** One past run of a pipeline, as the target's run log records it (values as text). */
+/** One past run of a pipeline, as the target's run log records it (64-bit values as text). */
 export interface RunHistoryEntry {
   runId: string;
   mode: string;

@@ -140,14 +140,15 @@ export class SyncRunner {
 
 /**
  * The pipeline's state, from its checkpoint, the source's latest version and its newest
- * runs: running (a live run holds it), errored (the newest finished run failed, with the
- * error's kind, retry and hint), not-loaded, behind or up-to-date.
+ * runs: running (a live run holds it), errored (the newest run that succeeded or failed
+ * failed, with the error's kind, retry and hint), not-loaded, behind or up-to-date.
  */
 export function pipelineState(checkpoint: Checkpoint | null, latestVersion: number, runs: readonly RunRecord[], running: boolean): PipelineState {
   const newest = runs[0];
   if (newest && running) return { phase: 'running', runId: newest.runId, mode: newest.mode, startedAt: newest.startedAt };
   const version = checkpoint ? Number(checkpoint.version) : null;
-  const finished = runs.find((r) => r.status !== 'running');
+  // A cancelled or abandoned run neither clears an earlier failure nor is one.
+  const finished = runs.find((r) => r.status === 'succeeded' || r.status === 'failed');
   if (finished && finished.status === 'failed') {
     const d = finished.errorDetail;
     return {

@@ -150,6 +150,16 @@ export class SyncEngine {
     return { pool: t.pool, label: t.label, kind: t.kind, release: () => t.close() };
   }
 
+  /** Runs `fn` with a target and always releases it. */
+  async withTarget<T>(connection: string, fn: (t: TargetHandle) => Promise<T>): Promise<T> {
+    const t = await this.openTarget(connection);
+    try {
+      return await fn(t);
+    } finally {
+      await t.release();
+    }
+  }
+
   /** Opens a mapping's source; call `closeIfClosable` on it when done. */
   async openSource(source: MappingSource, opts: OpenSourceOptions = {}): Promise<ChangeSource> {
     const dbx = this.opts.databricks;
