@@ -7,7 +7,7 @@ import type { PreviewColumn, PreviewFilter, PreviewPage, PreviewRow, PreviewSumm
 import { resolveColumns } from '../sync/mapping/resolveColumns';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Mapping } from '../sync/mapping/mappingSchema';
-import type { PreviewAction } from '../sync/postgres/previewChanges';
+import type { PreviewAction } from '../sync/ports/targetTypes';
 import type { PreviewReport } from '../sync/run/SyncRunner';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { PreviewSource } from './PreviewPanel';

@@ -5,7 +5,7 @@ import type { Row } from '../../src/sync/delta/types';
 import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import type { InitialLoadOptions } from '../../src/sync/postgres/initialLoad';
 import { qualified, quoteIdent } from '../../src/sync/postgres/quoteIdent';
-import type { TableRef } from '../../src/sync/postgres/quoteIdent';
+import type { TableRef } from '../../src/sync/ports/targetTypes';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
 import { useTargetPool } from '../helpers/postgres';
 import { field, prim } from '../helpers/postgresFields';

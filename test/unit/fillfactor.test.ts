@@ -3,7 +3,7 @@ import type { DeltaField } from '../../src/sync/delta/types';
 import { SyncError } from '../../src/sync/errors';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { DEFAULT_FILLFACTOR, renderCreateTable } from '../../src/sync/postgres/renderCreateTable';
-import type { TargetColumn } from '../../src/sync/postgres/renderCreateTable';
+import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 
 const id: DeltaField = { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false, metadata: {}, physicalName: 'id' };
 const note: DeltaField = { name: 'note', type: { kind: 'primitive', name: 'string' }, nullable: true, metadata: {}, physicalName: 'note' };

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { RunRecord } from '../../src/sync/ports/runLog';
-import type { Checkpoint } from '../../src/sync/postgres/stateTables';
+import type { Checkpoint } from '../../src/sync/ports/targetTypes';
 import { pipelineState } from '../../src/sync/run/SyncRunner';
 
 /** The state the engine computes for a pipeline (the Mappings tree shows it as is). */

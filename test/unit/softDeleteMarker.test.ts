@@ -3,7 +3,7 @@ import type { DeltaField } from '../../src/sync/delta/types';
 import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
 import { CopyRowEncoder } from '../../src/sync/postgres/copyEncoder';
 import { isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from '../../src/sync/postgres/softDeleteMarker';
-import type { TargetColumn } from '../../src/sync/postgres/renderCreateTable';
+import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 
 const id: DeltaField = { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false, metadata: {}, physicalName: 'id' };
 const name: DeltaField = { name: 'name', type: { kind: 'primitive', name: 'string' }, nullable: true, metadata: {}, physicalName: 'name' };

@@ -1,5 +1,5 @@
 import { SyncError } from '../../sync/errors';
-import type { PreviewAction } from '../../sync/postgres/previewChanges';
+import type { PreviewAction } from '../../sync/ports/targetTypes';
 import type { PreviewReport } from '../../sync/run/SyncRunner';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';

@@ -1,13 +1,13 @@
 import type { SyncError } from '../errors';
-import type { ApplyPart, ApplyResult, StagedChanges } from '../postgres/applyChanges';
-import type { RowBatches } from '../postgres/copyRows';
-import type { EncodedRows } from '../postgres/copyRows';
-import type { InitialLoadResult } from '../postgres/initialLoad';
-import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
-import type { TableRef } from '../postgres/quoteIdent';
-import type { TargetColumn } from '../postgres/renderCreateTable';
-import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
-import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from '../postgres/stateTables';
+import type { ApplyPart, ApplyResult, StagedChanges } from './targetTypes';
+import type { RowBatches } from './targetTypes';
+import type { EncodedRows } from './targetTypes';
+import type { InitialLoadResult } from './targetTypes';
+import type { PreviewAction, PreviewResult } from './targetTypes';
+import type { TableRef } from './targetTypes';
+import type { TargetColumn } from './targetTypes';
+import type { SoftDeleteMarker } from './targetTypes';
+import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
 
 /**

@@ -1,6 +1,6 @@
-import type { ApplyResult } from '../postgres/applyChanges';
-import type { PreviewAction, PreviewResult } from '../postgres/previewChanges';
-import type { Checkpoint } from '../postgres/stateTables';
+import type { ApplyResult } from './targetTypes';
+import type { PreviewAction, PreviewResult } from './targetTypes';
+import type { Checkpoint } from './targetTypes';
 import type { SyncEventListener, SyncMode } from './events';
 import type { PipelineState } from './pipelineState';
 import type { RunHistoryEntry } from './runLog';

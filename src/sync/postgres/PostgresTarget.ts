@@ -7,21 +7,21 @@ import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ApplyStream, dryRunChanges } from './applyChanges';
-import type { ApplyResult } from './applyChanges';
+import type { ApplyResult } from '../ports/targetTypes';
 import { classifyPgError } from './classifyPgError';
 import { initialLoad } from './initialLoad';
-import type { InitialLoadResult } from './initialLoad';
+import type { InitialLoadResult } from '../ports/targetTypes';
 import { previewChanges } from './previewChanges';
-import type { PreviewResult } from './previewChanges';
+import type { PreviewResult } from '../ports/targetTypes';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
+import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
-import type { TargetColumn } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
-import type { SoftDeleteMarker } from './softDeleteMarker';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
-import type { Checkpoint } from './stateTables';
+import type { Checkpoint } from '../ports/targetTypes';
 
 /**
  * The Target port over a Postgres pool: a server's (pg.Pool) or the embedded sandbox's

@@ -3,19 +3,20 @@ import { SyncError } from '../errors';
 import { isolatingStrategy, plainStrategy } from './applyStrategy';
 import type { ApplyStrategy } from './applyStrategy';
 import { classifyPgError } from './classifyPgError';
-import type { EncodedRows, RowBatches } from './copyRows';
-import type { RejectedRow } from './isolateRows';
+import type { EncodedRows, RowBatches } from '../ports/targetTypes';
+import type { RejectedRow } from '../ports/targetTypes';
 import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
+import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
-import type { TargetColumn } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
 import { markerTargetColumn } from './softDeleteMarker';
-import type { SoftDeleteMarker } from './softDeleteMarker';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
-import type { CheckpointInput } from './stateTables';
+import type { CheckpointInput } from '../ports/targetTypes';
+import type { ApplyResult, ApplyTimings, ApplyPart, StagedChanges } from '../ports/targetTypes';
 
-export type { RejectedRow } from './isolateRows';
+export type { RejectedRow } from '../ports/targetTypes';
 
 /**
  * The apply path: ONE engine, ApplyStream, that applies net changes to a target table and
@@ -73,47 +74,6 @@ export interface ApplyChangesOptions {
   later?: AsyncIterable<StagedChanges>;
 }
 
-/** The net changes of one transaction: what ApplyChangesOptions carries, and each of `later`. */
-export interface StagedChanges {
-  upserts: RowBatches;
-  deletes: RowBatches;
-  /** With a soft-delete marker (see ApplyChangesOptions.softDeletes). */
-  softDeletes?: RowBatches;
-}
-
-export interface ApplyResult {
-  inserted: number;
-  updated: number;
-  /** Upserts whose row was already identical. */
-  unchanged: number;
-  deleted: number;
-  /** Deletes (and soft deletes) whose key was not in the target. */
-  deleteMissing: number;
-  /**
-   * Soft deletes that changed the marker. A soft delete whose row already had that marker
-   * counts as `unchanged`; one whose key the target lacks, as `deleteMissing`.
-   */
-  softDeleted?: number;
-  /** Rows set aside (dead letters, or the errors a dry run found). */
-  rejected: RejectedRow[];
-  staged: { upserts: number; deletes: number; softDeletes?: number };
-  /** Wall-clock milliseconds per step (for benchmarks and logs). */
-  timings?: ApplyTimings;
-}
-
-/** Milliseconds spent in each step of one applyChanges call. */
-export interface ApplyTimings {
-  /** BEGIN, advisory lock, checkpoint check, creating the temp staging tables. */
-  prepareMs: number;
-  /** Encoding the rows and COPYing them into the staging tables. */
-  stageMs: number;
-  /** Deletes and soft deletes. */
-  deleteMs: number;
-  upsertMs: number;
-  /** Dead letters, checkpoint and COMMIT (ROLLBACK for a dry run). */
-  commitMs: number;
-}
-
 const UP: TableRef = { name: 'dns_stage_upserts' };
 const DEL: TableRef = { name: 'dns_stage_deletes' };
 const SOFT: TableRef = { name: 'dns_stage_soft_deletes' };
@@ -155,19 +115,6 @@ async function applyBatch(client: ClientBase, opts: ApplyChangesOptions, dryRun:
   }
   return stream.commit(opts.checkpoint);
 }
-
-/** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
-export type ApplyPart =
-  | {
-      upserts: RowBatches;
-      deletes: RowBatches;
-      /** With a soft-delete marker: key rows plus the marker value (see ApplyChangesOptions.softDeletes). */
-      softDeletes?: RowBatches;
-    }
-  | {
-      /** The same, already encoded by encodeRows for the columns of stagingColumns(). */
-      encoded: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows };
-    };
 
 /** The columns of the three staging tables: COPY text for them must follow this order. */
 export interface StagingColumns {

@@ -1,11 +1,12 @@
 import type { ClientBase } from 'pg';
 import type { Row } from '../delta/types';
 import { copyEncoded, copyRows } from './copyRows';
-import type { EncodedRows, RowBatches } from './copyRows';
+import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { stageIsolating, withIsolation } from './isolateRows';
-import type { RejectedRow, StatementCounts } from './isolateRows';
-import type { TableRef } from './quoteIdent';
-import type { TargetColumn } from './renderCreateTable';
+import type { StatementCounts } from './isolateRows';
+import type { RejectedRow } from '../ports/targetTypes';
+import type { TableRef } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
 
 /**
  * How an ApplyStream stages a part and runs its statements over the staged rows:

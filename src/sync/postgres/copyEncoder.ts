@@ -1,7 +1,7 @@
 import type { DeltaType, DeltaValue, Row } from '../delta/types';
 import { civilFromDays } from '../delta/values';
 import { SyncError } from '../errors';
-import type { TargetColumn } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
 
 /**
  * Encoding of Delta values (representation in delta/types.ts) into Postgres COPY text

@@ -5,11 +5,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Row } from '../delta/types';
 import { CopyRowEncoder } from './copyEncoder';
 import { qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
-import type { TargetColumn } from './renderCreateTable';
-
-/** Rows arrive in batches; memory use is bounded by one batch plus one COPY chunk. */
-export type RowBatches = AsyncIterable<Row[]> | Iterable<Row[]>;
+import type { TableRef } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
+import type { RowBatches, EncodedRows } from '../ports/targetTypes';
 
 export interface CopyRowsOptions {
   /** Target chunk size for writes to the socket; default 256 KiB. */
@@ -47,12 +45,6 @@ export async function copyRows(client: ClientBase, table: TableRef, columns: rea
   }
   await copyChunks(client, table, columns, chunks());
   return count;
-}
-
-/** COPY text of some rows, already encoded (e.g. on a worker thread), as chunks to send. */
-export interface EncodedRows {
-  chunks: Uint8Array[];
-  count: number;
 }
 
 /** Encodes rows as COPY text chunks (see copyEncoded). Throws ValueEncodeError like copyRows. */

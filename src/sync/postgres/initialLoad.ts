@@ -3,16 +3,17 @@ import type { Pool, PoolClient } from 'pg';
 import { SyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyEncodedStream, copyRows } from './copyRows';
-import type { EncodedRows, RowBatches } from './copyRows';
+import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
+import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
-import type { TargetColumn } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
 import { ensureMarkerColumn, isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from './softDeleteMarker';
-import type { SoftDeleteMarker } from './softDeleteMarker';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { commitWithCheckpoint, ensureStateTables } from './stateTables';
-import type { CheckpointInput } from './stateTables';
+import type { CheckpointInput } from '../ports/targetTypes';
+import type { InitialLoadResult } from '../ports/targetTypes';
 
 export interface InitialLoadOptions {
   table: TableRef;
@@ -47,24 +48,6 @@ export interface InitialLoadOptions {
   fillfactor?: number;
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap (the transaction that swaps or merges). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
-}
-
-export interface InitialLoadResult {
-  mode: 'swap' | 'merge';
-  /** Rows read from the source and staged. */
-  rows: number;
-  /** True when the target did not exist and was created. */
-  createdTable: boolean;
-  /** merge only (swap replaces everything). */
-  inserted: number;
-  updated: number;
-  deleted: number;
-  unchanged: number;
-  /** merge with softDelete: live rows not in the snapshot that were marked deleted. */
-  softDeleted?: number;
-  /** Things of the old table that were not carried over (swap), for the user to check. */
-  warnings: string[];
-  timings: { copyMs: number; indexMs: number; commitMs: number };
 }
 
 interface TargetInfo {

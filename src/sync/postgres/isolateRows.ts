@@ -5,31 +5,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Row } from '../delta/types';
 import { pgErrorFields } from './classifyPgError';
 import { CopyRowEncoder, ValueEncodeError, rowToJson } from './copyEncoder';
-import type { RowBatches } from './copyRows';
+import type { RowBatches } from '../ports/targetTypes';
 import { qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
-import type { TargetColumn } from './renderCreateTable';
-
-/**
- * Row isolation for the `isolating` apply strategy (dead letters, dry runs): rows that
- * Postgres or the COPY encoder refuses are set aside as RejectedRow one by one, and every
- * other row is staged and applied. Only row-level errors (SQLSTATE classes 22 and 23, and
- * the encoder's ValueEncodeError) are isolated; anything else is thrown. All of it runs
- * inside the caller's transaction, under savepoints.
- */
-
-/** A row that Postgres (or the encoder) refused. */
-export interface RejectedRow {
-  op: 'upsert' | 'delete';
-  /** Exact JSON of the key columns (target names). */
-  keyJson: string | null;
-  /** Exact JSON of the row (target names). */
-  rowJson: string | null;
-  sqlstate: string | null;
-  message: string;
-  /** staging: refused while encoding/COPYing (never staged); apply: refused by the target's constraints. */
-  phase: 'staging' | 'apply';
-}
+import type { TableRef } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
+import type { RejectedRow } from '../ports/targetTypes';
 
 /** Numbers the staged rows once a statement over them failed (bisection ranges). */
 const ORD = '__dns_ord';

@@ -1,6 +1,6 @@
 import { qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
-import type { TargetColumn } from './renderCreateTable';
+import type { TableRef } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
 
 // Types without an equality operator: compared as text so IS DISTINCT FROM works.
 const NO_EQUALITY = /^(json|xml|point|line|lseg|box|path|polygon|circle)$/i;

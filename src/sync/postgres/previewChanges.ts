@@ -1,17 +1,16 @@
 import type { ClientBase } from 'pg';
 import { classifyPgError } from './classifyPgError';
 import { copyRows } from './copyRows';
-import type { RowBatches } from './copyRows';
-import type { StagedChanges } from './applyChanges';
+import type { RowBatches } from '../ports/targetTypes';
+import type { StagedChanges } from '../ports/targetTypes';
 import { comparable, deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
+import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
-import type { TargetColumn } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
 import { isLiveSql, liveMarkerValue, markerTargetColumn } from './softDeleteMarker';
-import type { SoftDeleteMarker } from './softDeleteMarker';
-
-export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
+import type { PreviewAction, ColumnChange, PreviewRow, PreviewResult } from '../ports/targetTypes';
 
 export interface PreviewOptions {
   table: TableRef;
@@ -46,34 +45,6 @@ export interface PreviewOptions {
    * the sum of the counts the sync reports. Not with liveOnly.
    */
   later?: AsyncIterable<StagedChanges>;
-}
-
-
-
-export interface ColumnChange {
-  column: string;
-  /** Values as Postgres text (`::text`), null for SQL NULL. */
-  old: string | null;
-  new: string | null;
-}
-
-export interface PreviewRow {
-  action: PreviewAction;
-  /** Key column -> value as text. */
-  key: Record<string, string | null>;
-  /** update (and soft delete): the columns that change. */
-  changes?: ColumnChange[];
-  /** insert: the new row (as text). */
-  newRow?: Record<string, string | null>;
-  /** delete: the row that would be removed, or (soft delete) marked (as text). */
-  oldRow?: Record<string, string | null>;
-}
-
-export interface PreviewResult {
-  rows: PreviewRow[];
-  totals: Record<PreviewAction, number>;
-  /** Rows matching `include` (for paging). */
-  matching: number;
 }
 
 const UP: TableRef = { name: 'dns_preview_upserts' };

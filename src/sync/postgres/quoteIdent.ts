@@ -1,4 +1,5 @@
 import { SyncError } from '../errors';
+import type { TableRef } from '../ports/targetTypes';
 
 /**
  * Quotes a Postgres identifier. Every identifier the engine puts into SQL goes through
@@ -31,12 +32,6 @@ export function quoteIdent(name: string): string {
 
 /** Postgres' NAMEDATALEN - 1 (default build). */
 export const MAX_IDENTIFIER_BYTES = 63;
-
-/** A table reference; `schema` undefined means "resolved through search_path". */
-export interface TableRef {
-  schema?: string;
-  name: string;
-}
 
 /** `"schema"."table"` (or just `"table"` without a schema), both parts quoted. */
 export function qualified(schema: string | undefined, table: string): string {

@@ -1,23 +1,8 @@
 import type { DeltaField, DeltaType } from '../delta/types';
 import { SyncError } from '../errors';
 import { qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
-
-/**
- * One target column: its Postgres name, the Delta field its values come from, and its
- * Postgres type. Renames and type overrides come from the mapping; `defaultTargetColumns`
- * gives the identity mapping.
- */
-export interface TargetColumn {
-  /** Target (Postgres) column name. */
-  name: string;
-  /** Source Delta field; row values are read as `row[source.name]`. */
-  source: DeltaField;
-  /** Postgres type as SQL text, e.g. `numeric(10,2)`, `timestamptz`, `jsonb`. */
-  pgType: string;
-  /** Overrides the NOT NULL derived from `source.nullable`. */
-  notNull?: boolean;
-}
+import type { TableRef } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
 
 /** The default Postgres type for a Delta type. */
 export function pgTypeFor(type: DeltaType): string {

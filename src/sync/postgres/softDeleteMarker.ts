@@ -2,25 +2,11 @@ import type { ClientBase } from 'pg';
 import type { DeltaField } from '../delta/types';
 import { SyncError } from '../errors';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from './quoteIdent';
+import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable } from './renderCreateTable';
-import type { RenderCreateTableOptions, TargetColumn } from './renderCreateTable';
-
-/**
- * The column a soft-delete policy keeps in the target: `boolean NOT NULL DEFAULT false`
- * (true = deleted) or `timestamptz NULL` (the delete's commit time; NULL = live).
- */
-export interface SoftDeleteMarker {
-  /** Target (Postgres) column name. */
-  column: string;
-  kind: 'boolean' | 'timestamp';
-  /**
-   * Key under which rows carry the marker value (default: `column`). Rows are keyed by
-   * Delta names, so when a Delta column has the marker's name (excluded or renamed away),
-   * the runner picks another key to keep the two apart.
-   */
-  rowKey?: string;
-}
+import type { RenderCreateTableOptions } from './renderCreateTable';
+import type { TargetColumn } from '../ports/targetTypes';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 
 /** Postgres type of the marker column. */
 export function markerPgType(m: SoftDeleteMarker): string {

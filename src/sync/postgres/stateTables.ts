@@ -1,30 +1,9 @@
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
+import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
 /** Schema holding the engine's own state in the target database. */
 export const STATE_SCHEMA = 'delta_neon_sync';
-
-/** Where a pipeline stands; written in the same transaction as the data it describes. */
-export interface CheckpointInput {
-  pipeline: string;
-  /** Source description (table path or catalog name). */
-  source: string;
-  /** Delta version whose changes (or snapshot) are now in the target. */
-  version: number | bigint;
-  /** Commit timestamp of that version: ms since epoch, or timestamptz text; null if unknown. */
-  commitTimestamp: number | string | null;
-}
-
-export interface Checkpoint {
-  pipeline: string;
-  source: string;
-  version: bigint;
-  /** timestamptz as the server prints it. */
-  commitTimestamp: string | null;
-  /** Rows written by the transaction that stored this checkpoint. */
-  appliedRows: bigint;
-  finishedAt: string;
-}
 
 const STATE_DDL = `
 CREATE SCHEMA IF NOT EXISTS "${STATE_SCHEMA}";
@@ -145,10 +124,6 @@ export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInp
   await writeCheckpoint(client, cp, appliedRows);
   await client.query('COMMIT');
 }
-
-export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
-/** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
 
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
 export async function startRun(client: ClientBase, run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null }): Promise<bigint> {

@@ -8,7 +8,7 @@ import type { PipelineState } from '../ports/pipelineState';
 import type { DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
-import type { Checkpoint } from '../postgres/stateTables';
+import type { Checkpoint } from '../ports/targetTypes';
 import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';

@@ -12,9 +12,9 @@ import { planTransactions } from '../plan/planTransactions';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
-import type { EncodedRows } from '../postgres/copyRows';
-import type { TargetColumn } from '../postgres/renderCreateTable';
-import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import type { EncodedRows } from '../ports/targetTypes';
+import type { TargetColumn } from '../ports/targetTypes';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { WorkerSource } from '../ports/ChangeSource';
 import { commitTimestamps } from '../ports/ChangeSource';
 

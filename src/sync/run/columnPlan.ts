@@ -4,8 +4,8 @@ import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
 import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
-import type { TargetColumn } from '../postgres/renderCreateTable';
-import type { SoftDeleteMarker } from '../postgres/softDeleteMarker';
+import type { TargetColumn } from '../ports/targetTypes';
+import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { liveMarkerValue, markerTargetColumn } from '../postgres/softDeleteMarker';
 
 /** The columns a run writes, for one Delta schema with the mapping applied. */

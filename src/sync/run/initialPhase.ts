@@ -3,7 +3,7 @@ import type { Row } from '../delta/types';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { WorkerSource } from '../ports/ChangeSource';
 import type { RunResult } from '../ports/reports';
-import type { EncodedRows } from '../postgres/copyRows';
+import type { EncodedRows } from '../ports/targetTypes';
 import { dataColumns, planColumns } from './columnPlan';
 import { changePlanWorkerScript, snapshotInWorker } from './changePlanWorker';
 import type { SnapshotReadInput } from './changePlanWorker';

@@ -1,0 +1,201 @@
+import type { DeltaField, Row } from '../delta/types';
+
+/**
+ * The vocabulary of the Target port: what the engine hands a target and gets back. Plain
+ * types, shared by the runner's phases and the Postgres implementation.
+ */
+
+/** A table reference; `schema` undefined means "resolved through search_path". */
+export interface TableRef {
+  schema?: string;
+  name: string;
+}
+
+/**
+ * One target column: its Postgres name, the Delta field its values come from, and its
+ * Postgres type. Renames and type overrides come from the mapping; `defaultTargetColumns`
+ * gives the identity mapping.
+ */
+export interface TargetColumn {
+  /** Target (Postgres) column name. */
+  name: string;
+  /** Source Delta field; row values are read as `row[source.name]`. */
+  source: DeltaField;
+  /** Postgres type as SQL text, e.g. `numeric(10,2)`, `timestamptz`, `jsonb`. */
+  pgType: string;
+  /** Overrides the NOT NULL derived from `source.nullable`. */
+  notNull?: boolean;
+}
+
+/**
+ * The column a soft-delete policy keeps in the target: `boolean NOT NULL DEFAULT false`
+ * (true = deleted) or `timestamptz NULL` (the delete's commit time; NULL = live).
+ */
+export interface SoftDeleteMarker {
+  /** Target (Postgres) column name. */
+  column: string;
+  kind: 'boolean' | 'timestamp';
+  /**
+   * Key under which rows carry the marker value (default: `column`). Rows are keyed by
+   * Delta names, so when a Delta column has the marker's name (excluded or renamed away),
+   * the runner picks another key to keep the two apart.
+   */
+  rowKey?: string;
+}
+
+/** Where a pipeline stands; written in the same transaction as the data it describes. */
+export interface CheckpointInput {
+  pipeline: string;
+  /** Source description (table path or catalog name). */
+  source: string;
+  /** Delta version whose changes (or snapshot) are now in the target. */
+  version: number | bigint;
+  /** Commit timestamp of that version: ms since epoch, or timestamptz text; null if unknown. */
+  commitTimestamp: number | string | null;
+}
+
+export interface Checkpoint {
+  pipeline: string;
+  source: string;
+  version: bigint;
+  /** timestamptz as the server prints it. */
+  commitTimestamp: string | null;
+  /** Rows written by the transaction that stored this checkpoint. */
+  appliedRows: bigint;
+  finishedAt: string;
+}
+
+export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
+
+/** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
+
+export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
+
+export interface ColumnChange {
+  column: string;
+  /** Values as Postgres text (`::text`), null for SQL NULL. */
+  old: string | null;
+  new: string | null;
+}
+
+export interface PreviewRow {
+  action: PreviewAction;
+  /** Key column -> value as text. */
+  key: Record<string, string | null>;
+  /** update (and soft delete): the columns that change. */
+  changes?: ColumnChange[];
+  /** insert: the new row (as text). */
+  newRow?: Record<string, string | null>;
+  /** delete: the row that would be removed, or (soft delete) marked (as text). */
+  oldRow?: Record<string, string | null>;
+}
+
+export interface PreviewResult {
+  rows: PreviewRow[];
+  totals: Record<PreviewAction, number>;
+  /** Rows matching `include` (for paging). */
+  matching: number;
+}
+
+export interface InitialLoadResult {
+  mode: 'swap' | 'merge';
+  /** Rows read from the source and staged. */
+  rows: number;
+  /** True when the target did not exist and was created. */
+  createdTable: boolean;
+  /** merge only (swap replaces everything). */
+  inserted: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  /** merge with softDelete: live rows not in the snapshot that were marked deleted. */
+  softDeleted?: number;
+  /** Things of the old table that were not carried over (swap), for the user to check. */
+  warnings: string[];
+  timings: { copyMs: number; indexMs: number; commitMs: number };
+}
+
+/** Rows arrive in batches; memory use is bounded by one batch plus one COPY chunk. */
+export type RowBatches = AsyncIterable<Row[]> | Iterable<Row[]>;
+
+/** COPY text of some rows, already encoded (e.g. on a worker thread), as chunks to send. */
+export interface EncodedRows {
+  chunks: Uint8Array[];
+  count: number;
+}
+
+/**
+ * Row isolation for the `isolating` apply strategy (dead letters, dry runs): rows that
+ * Postgres or the COPY encoder refuses are set aside as RejectedRow one by one, and every
+ * other row is staged and applied. Only row-level errors (SQLSTATE classes 22 and 23, and
+ * the encoder's ValueEncodeError) are isolated; anything else is thrown. All of it runs
+ * inside the caller's transaction, under savepoints.
+ */
+
+/** A row that Postgres (or the encoder) refused. */
+export interface RejectedRow {
+  op: 'upsert' | 'delete';
+  /** Exact JSON of the key columns (target names). */
+  keyJson: string | null;
+  /** Exact JSON of the row (target names). */
+  rowJson: string | null;
+  sqlstate: string | null;
+  message: string;
+  /** staging: refused while encoding/COPYing (never staged); apply: refused by the target's constraints. */
+  phase: 'staging' | 'apply';
+}
+
+export interface ApplyResult {
+  inserted: number;
+  updated: number;
+  /** Upserts whose row was already identical. */
+  unchanged: number;
+  deleted: number;
+  /** Deletes (and soft deletes) whose key was not in the target. */
+  deleteMissing: number;
+  /**
+   * Soft deletes that changed the marker. A soft delete whose row already had that marker
+   * counts as `unchanged`; one whose key the target lacks, as `deleteMissing`.
+   */
+  softDeleted?: number;
+  /** Rows set aside (dead letters, or the errors a dry run found). */
+  rejected: RejectedRow[];
+  staged: { upserts: number; deletes: number; softDeletes?: number };
+  /** Wall-clock milliseconds per step (for benchmarks and logs). */
+  timings?: ApplyTimings;
+}
+
+/** Milliseconds spent in each step of one applyChanges call. */
+export interface ApplyTimings {
+  /** BEGIN, advisory lock, checkpoint check, creating the temp staging tables. */
+  prepareMs: number;
+  /** Encoding the rows and COPYing them into the staging tables. */
+  stageMs: number;
+  /** Deletes and soft deletes. */
+  deleteMs: number;
+  upsertMs: number;
+  /** Dead letters, checkpoint and COMMIT (ROLLBACK for a dry run). */
+  commitMs: number;
+}
+
+/** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
+export type ApplyPart =
+  | {
+      upserts: RowBatches;
+      deletes: RowBatches;
+      /** With a soft-delete marker: key rows plus the marker value (see ApplyChangesOptions.softDeletes). */
+      softDeletes?: RowBatches;
+    }
+  | {
+      /** The same, already encoded by encodeRows for the columns of stagingColumns(). */
+      encoded: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows };
+    };
+
+/** The net changes of one transaction: what ApplyChangesOptions carries, and each of `later`. */
+export interface StagedChanges {
+  upserts: RowBatches;
+  deletes: RowBatches;
+  /** With a soft-delete marker (see ApplyChangesOptions.softDeletes). */
+  softDeletes?: RowBatches;
+}
