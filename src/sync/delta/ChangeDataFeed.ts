@@ -15,9 +15,9 @@ import type {
   AddAction,
   ChangeRow,
   ChangeType,
-  Commit,
   DeletionVectorDescriptor,
   DeltaField,
+  LogActions,
   MetadataAction,
   RemoveAction,
   Row,
@@ -127,7 +127,7 @@ function dvFilePath(tableRoot: string, dv: DeletionVectorDescriptor): string | u
   return undefined; // 'u' paths are derived by the DV loader; it reports a missing file itself
 }
 
-async function checkFilesPresent(listing: LogListing, c: Commit): Promise<void> {
+async function checkFilesPresent(listing: LogListing, c: LogActions): Promise<void> {
   const table = listing.tableRoot;
   const need: string[] = [];
   if (c.cdcs.length) for (const x of c.cdcs) need.push(x.path);
@@ -181,7 +181,7 @@ interface FileRead {
 }
 
 /** Plans the file reads of one commit (see the module comment). */
-async function planCommit(listing: LogListing, c: Commit, partitioned: boolean): Promise<FileRead[]> {
+async function planCommit(listing: LogListing, c: LogActions, partitioned: boolean): Promise<FileRead[]> {
   const table = listing.tableRoot;
   if (c.cdcs.length) {
     return c.cdcs.map((x) => ({ path: x.path, partitionValues: x.partitionValues, changeType: 'from-column' as const }));

@@ -8,9 +8,9 @@ import { resolveActionPath } from './tablePaths';
 import type {
   AddAction,
   CdcAction,
-  Commit,
   CommitInfo,
   DeletionVectorDescriptor,
+  LogActions,
   MetadataAction,
   ProtocolAction,
   RemoveAction,
@@ -301,22 +301,13 @@ function decodeCommitInfo(v: unknown): CommitInfo | undefined {
   return ci;
 }
 
-/** The actions of one commit or checkpoint file, before timestamps are assigned. */
-interface DecodedActions {
-  adds: AddAction[];
-  removes: RemoveAction[];
-  cdcs: CdcAction[];
-  protocol?: ProtocolAction;
-  metadata?: MetadataAction;
-  commitInfo?: CommitInfo;
-  sidecars: string[];
+/** Actions of `version` still to be read; the reader sets `timestamp` once they are. */
+function emptyActions(version: number): LogActions {
+  return { version, adds: [], removes: [], cdcs: [], timestamp: 0 };
 }
 
-function emptyActions(): DecodedActions {
-  return { adds: [], removes: [], cdcs: [], sidecars: [] };
-}
-
-function absorbAction(acc: DecodedActions, action: Record<string, unknown>): void {
+/** Adds one action row to `acc`; the paths of `sidecar` actions (v2 checkpoints only) go to `sidecars` when given. */
+function absorbAction(acc: LogActions, action: Record<string, unknown>, sidecars: string[] | undefined): void {
   if (action.add != null) {
     const a = decodeAdd(action.add);
     if (a) acc.adds.push(a);
@@ -341,15 +332,15 @@ function absorbAction(acc: DecodedActions, action: Record<string, unknown>): voi
     const c = decodeCommitInfo(action.commitInfo);
     if (c) acc.commitInfo = c;
   }
-  if (action.sidecar != null && isObject(action.sidecar)) {
+  if (sidecars && action.sidecar != null && isObject(action.sidecar)) {
     const p = toStr(action.sidecar.path);
-    if (p !== undefined) acc.sidecars.push(p);
+    if (p !== undefined) sidecars.push(p);
   }
 }
 
 /** Parses newline-delimited JSON actions; a bad line is a SyncError naming file and line. */
-function decodeJsonLines(text: string, file: string, table: string, version: number): DecodedActions {
-  const acc = emptyActions();
+function decodeJsonLines(text: string, file: string, table: string, version: number, sidecars?: string[]): LogActions {
+  const acc = emptyActions(version);
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
@@ -372,7 +363,7 @@ function decodeJsonLines(text: string, file: string, table: string, version: num
         hint: 'The transaction log was damaged (partial write or manual edit); restore the file from a backup or re-create the table.',
       });
     }
-    absorbAction(acc, parsed);
+    absorbAction(acc, parsed, sidecars);
   }
   return acc;
 }
@@ -392,7 +383,7 @@ export function commitTimestampOf(commitInfo: CommitInfo | undefined, mtimeMs: (
  * Reads and decodes commit `version`. Throws SyncError('delta-log') when the file is gone
  * or a line is not valid JSON (naming file and line).
  */
-export async function readCommit(listing: LogListing, version: number): Promise<Commit> {
+export async function readCommit(listing: LogListing, version: number): Promise<LogActions> {
   const file = listing.commits.get(version) ?? commitPath(listing.logDir, version);
   let text: string;
   try {
@@ -405,21 +396,12 @@ export async function readCommit(listing: LogListing, version: number): Promise<
       hint: 'The log may have been cleaned up (delta.logRetentionDuration) or changed while reading; retry, or start from a newer version.',
     });
   }
-  const acc = decodeJsonLines(text, file, listing.tableRoot, version);
+  const commit = decodeJsonLines(text, file, listing.tableRoot, version);
   let mtime = 0;
-  if (acc.commitInfo?.inCommitTimestamp === undefined && acc.commitInfo?.timestamp === undefined) {
+  if (commit.commitInfo?.inCommitTimestamp === undefined && commit.commitInfo?.timestamp === undefined) {
     mtime = (await fs.stat(file)).mtimeMs;
   }
-  const commit: Commit = {
-    version,
-    adds: acc.adds,
-    removes: acc.removes,
-    cdcs: acc.cdcs,
-    timestamp: commitTimestampOf(acc.commitInfo, () => Math.floor(mtime)),
-  };
-  if (acc.protocol) commit.protocol = acc.protocol;
-  if (acc.metadata) commit.metadata = acc.metadata;
-  if (acc.commitInfo) commit.commitInfo = acc.commitInfo;
+  commit.timestamp = commitTimestampOf(commit.commitInfo, () => Math.floor(mtime));
   return commit;
 }
 
@@ -457,7 +439,7 @@ async function openParquet(hp: Hyparquet, file: string): Promise<AsyncBuffer> {
  * Reads the action rows of a checkpoint parquet file (one action per row, nested objects),
  * row group by row group so that only one row group's decoded rows are held at a time.
  */
-async function absorbParquetActions(file: string, acc: DecodedActions, wantFiles: boolean): Promise<void> {
+async function absorbParquetActions(file: string, acc: LogActions, wantFiles: boolean, sidecars: string[]): Promise<void> {
   const { hp, compressors } = await loadHyparquet();
   const buffer = await openParquet(hp, file);
   const metadata: FileMetaData = await hp.parquetMetadataAsync(buffer);
@@ -469,46 +451,42 @@ async function absorbParquetActions(file: string, acc: DecodedActions, wantFiles
     const rowEnd = rowStart + Number(rg.num_rows);
     if (rowEnd > rowStart) {
       const rows = await hp.parquetReadObjects({ file: buffer, metadata, columns, rowStart, rowEnd, compressors });
-      for (const row of rows) absorbAction(acc, row);
+      for (const row of rows) absorbAction(acc, row, sidecars);
     }
     rowStart = rowEnd;
   }
 }
 
-export interface CheckpointContent {
-  protocol?: ProtocolAction;
-  metadata?: MetadataAction;
-  /** Live files (checkpoint `remove` rows are tombstones of already-dead files: ignored). */
-  adds: AddAction[];
-}
-
 /**
  * Reads a complete checkpoint: classic, multi-part (all parts), or v2 (JSON or parquet
  * top-level file plus its `_sidecars/` files). With `wantFiles` false only protocol and
- * metadata are read (sidecars hold only file actions, so they are skipped).
+ * metadata are read (sidecars hold only file actions, so they are skipped). The result
+ * holds the live files as `adds`, never removes or cdcs (see LogActions).
  */
-export async function readCheckpoint(listing: LogListing, cp: CheckpointInfo, wantFiles: boolean): Promise<CheckpointContent> {
-  const acc = emptyActions();
+export async function readCheckpoint(listing: LogListing, cp: CheckpointInfo, wantFiles: boolean): Promise<LogActions> {
+  const acc = emptyActions(cp.version);
+  const sidecars: string[] = [];
   try {
     for (const file of cp.files) {
       if (file.endsWith('.json')) {
         const text = await fs.readFile(file, 'utf8');
-        const decoded = decodeJsonLines(text, file, listing.tableRoot, cp.version);
+        const decoded = decodeJsonLines(text, file, listing.tableRoot, cp.version, sidecars);
         acc.adds.push(...decoded.adds);
-        acc.sidecars.push(...decoded.sidecars);
         if (decoded.protocol) acc.protocol = decoded.protocol;
         if (decoded.metadata) acc.metadata = decoded.metadata;
       } else {
-        await absorbParquetActions(file, acc, wantFiles);
+        await absorbParquetActions(file, acc, wantFiles, sidecars);
       }
     }
     if (wantFiles) {
       const sidecarDir = path.join(listing.logDir, '_sidecars');
-      for (const sc of acc.sidecars) {
+      for (const sc of sidecars) {
         const scPath = resolveActionPath(sidecarDir, sc, listing.tableRoot);
-        await absorbParquetActions(scPath, acc, true);
+        await absorbParquetActions(scPath, acc, true, sidecars);
       }
     }
+    // A checkpoint has no commitInfo: its version's timestamp is the file's modification time.
+    acc.timestamp = Math.floor((await fs.stat(cp.files[0])).mtimeMs);
   } catch (cause) {
     if (isSyncError(cause)) throw cause;
     throw new SyncError('delta-log', `Cannot read checkpoint ${cp.files.join(', ')} of version ${cp.version}: ${(cause as Error).message}`, {
@@ -518,10 +496,8 @@ export async function readCheckpoint(listing: LogListing, cp: CheckpointInfo, wa
       hint: 'The checkpoint file is damaged or missing; delete it so that readers fall back to an older checkpoint or to the commits.',
     });
   }
-  const out: CheckpointContent = { adds: acc.adds };
-  if (acc.protocol) out.protocol = acc.protocol;
-  if (acc.metadata) out.metadata = acc.metadata;
-  return out;
+  acc.removes = []; // tombstones of files already gone: not part of the state
+  return acc;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -605,7 +581,7 @@ export async function replayTo(listing: LogListing, version: number, opts: { fil
   const files = new Map<string, AddAction>();
   let fromCommit = plan.fromCommit;
   if (plan.checkpoints.length) {
-    let content: CheckpointContent | undefined;
+    let content: LogActions | undefined;
     let lastError: unknown;
     for (const cp of plan.checkpoints) {
       try {

@@ -147,16 +147,25 @@ export interface CommitInfo {
   [key: string]: unknown;
 }
 
-/** One decoded commit file. */
-export interface Commit {
+/**
+ * The decoded actions of one version of the log: a commit file, or a checkpoint (all its
+ * parts and sidecars), which replays like one commit that adds every live file.
+ */
+export interface LogActions {
   version: number;
   adds: AddAction[];
+  /** Empty for a checkpoint: its remove rows are tombstones of files already gone. */
   removes: RemoveAction[];
+  /** Empty for a checkpoint. */
   cdcs: CdcAction[];
   protocol?: ProtocolAction;
   metadata?: MetadataAction;
   commitInfo?: CommitInfo;
-  /** Commit timestamp in ms (ICT, else commitInfo.timestamp, else file mtime). */
+  /**
+   * When the version was committed, ms since epoch: the in-commit timestamp, else
+   * commitInfo.timestamp, else the modification time of the file it was read from (for a
+   * checkpoint, which has no commitInfo, always that).
+   */
   timestamp: number;
 }
 
