@@ -5,16 +5,16 @@ import type { RowIndexSet } from './deletionVector';
 import { dvUniqueId, readCommit, replayTo } from './DeltaLog';
 import type { LogListing } from './DeltaLog';
 import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, isCdfEnabled, partitionFiller, splitFields } from './DeltaSnapshot';
-import type { ReadOptions } from './DeltaSnapshot';
 import { readParquetRows, readTaggedParquetRows } from './parquetFile';
 import { assertReadable } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
-import type { ColumnMappingMode } from './schema';
 import { decodeRelativePath, resolveActionPath } from './tablePaths';
 import type {
   AddAction,
+  ChangeReadOptions,
   ChangeRow,
   ChangeType,
+  ColumnMappingMode,
   DeletionVectorDescriptor,
   DeltaField,
   LogActions,
@@ -239,23 +239,11 @@ const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_p
 const CHANGE_TYPE_COLUMN = '_change_type';
 const PREIMAGE_TAGS: ReadonlySet<string> = new Set(['update_preimage']);
 
-/** Options of a CDF read. */
-export interface ChangeReadOptions extends ReadOptions {
-  /**
-   * When given, every update_preimage row carries in `values` only these columns (Delta /
-   * source names; names not in the schema at the range's end are ignored), in schema order;
-   * rows of every other change type are unchanged. The values of the other columns of a
-   * preimage are never converted, which is what makes a sync's read cheaper: a sync only
-   * needs a preimage's key. Without it, preimages carry every column like the other rows.
-   */
-  preimageColumns?: readonly string[];
-}
-
 /**
  * Streams the CDF of a validated range in commit-version order, in batches of at most
  * `batchSize` rows (batches may span versions; each row carries its version). Every row's
  * `values` holds the schema's columns in schema order, except slim preimages (see
- * ChangeReadOptions.preimageColumns).
+ * ChangeReadOptions.preimageColumns; names not in the schema at the range's end are ignored).
  */
 export async function* streamChanges(listing: LogListing, range: ValidatedCdfRange, opts: ChangeReadOptions = {}): AsyncGenerator<ChangeRow[]> {
   const table = listing.tableRoot;

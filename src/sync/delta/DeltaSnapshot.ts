@@ -3,9 +3,9 @@ import { loadDeletionVector } from './deletionVector';
 import { readParquetRows } from './parquetFile';
 import { parsePartitionValue } from './values';
 import { resolveActionPath } from './tablePaths';
-import type { ColumnMappingMode } from './schema';
 import type {
   AddAction,
+  ColumnMappingMode,
   DeltaField,
   DeltaValue,
   MetadataAction,

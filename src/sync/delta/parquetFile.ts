@@ -1,11 +1,10 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SyncError } from '../errors';
-import type { ColumnMappingMode } from './schema';
 import { formatDeltaType } from './schema';
 import type { FlatRun } from './flatColumns';
 import { decodePages, flatColumnDecoder, loadPageModules } from './flatColumns';
-import type { DeltaField, DeltaType, DeltaValue, Row } from './types';
+import type { ColumnMappingMode, DeltaField, DeltaType, DeltaValue, Row } from './types';
 import { decimalToString, shortestFloat32 } from './values';
 import type {
   AsyncBuffer,

@@ -1,13 +1,11 @@
 import { SyncError } from '../errors';
-import type { DeltaField, DeltaType, PrimitiveTypeName } from './types';
+import type { ColumnMappingMode, DeltaField, DeltaType, PrimitiveTypeName } from './types';
 
 /**
  * Parsing of `metaData.schemaString` (the protocol's "Schema Serialization Format") into
  * the reader's DeltaField tree, with the column-mapping physical name and field id of
  * every field resolved once, so the parquet reader never looks at metadata again.
  */
-
-export type ColumnMappingMode = 'none' | 'name' | 'id';
 
 const PHYSICAL_NAME_KEY = 'delta.columnMapping.physicalName';
 const FIELD_ID_KEY = 'delta.columnMapping.id';

@@ -68,6 +68,9 @@ export type DeltaValue =
   | DeltaStruct
   | DeltaMap;
 
+/** How field names map to parquet columns: `metaData.configuration['delta.columnMapping.mode']`. */
+export type ColumnMappingMode = 'none' | 'name' | 'id';
+
 /** One row, keyed by logical column name (top-level columns incl. partition columns). */
 export type Row = Record<string, DeltaValue>;
 
@@ -80,6 +83,22 @@ export interface ChangeRow {
   /** Milliseconds since epoch: inCommitTimestamp, else commitInfo.timestamp, else file mtime. */
   commitTimestamp: number;
   values: Row;
+}
+
+/** Options of a read of change rows (a source's `changes`, the local Delta reader's CDF). */
+export interface ChangeReadOptions {
+  /** Maximum rows per yielded batch (default 10 000). */
+  batchSize?: number;
+  signal?: AbortSignal;
+  /**
+   * A hint: update_preimage rows need to carry only these columns (source names, typically
+   * the key), because the consumer treats a preimage only as the removal of its key. A
+   * source may honour it (the local Delta reader does: preimages then hold exactly these
+   * columns of the schema, in schema order, and their other values are never converted,
+   * which makes the read cheaper) or ignore it (the Databricks source returns full
+   * preimages). Rows of every other change type are never affected.
+   */
+  preimageColumns?: readonly string[];
 }
 
 // ---- Log actions (as in the protocol; only what the reader uses is typed) ----
@@ -181,7 +200,7 @@ export interface TableDescription {
   partitionColumns: string[];
   configuration: Record<string, string>;
   cdfEnabled: boolean;
-  columnMappingMode: 'none' | 'name' | 'id';
+  columnMappingMode: ColumnMappingMode;
   numFiles: number;
   /** Sum of numRecords from stats minus DV cardinalities; null when a file has no stats. */
   numRows: number | null;

@@ -1,5 +1,5 @@
 import { SyncError } from '../errors';
-import type { ChangeRow, ChangeType, DeltaField, Row } from '../delta/types';
+import type { ChangeReadOptions, ChangeRow, ChangeType, DeltaField, Row } from '../delta/types';
 import type { ChangeSource, SourceSnapshot } from '../ports/ChangeSource';
 import type { Logger } from '../ports/Logger';
 import { CDF_PROPERTY, DatabricksCatalog } from '../databricks/DatabricksCatalog';
@@ -130,7 +130,8 @@ export class DatabricksChangeSource implements ChangeSource {
   }
 
   /** Change rows of [start, end] (inclusive) ordered by commit version, in batches. */
-  async *changes(start: number, end: number, opts: { batchSize?: number; signal?: AbortSignal } = {}): AsyncIterable<ChangeRow[]> {
+  /** Ignores `preimageColumns`: table_changes() returns full preimages. */
+  async *changes(start: number, end: number, opts: ChangeReadOptions = {}): AsyncIterable<ChangeRow[]> {
     checkVersion(start, 'The starting version');
     checkVersion(end, 'The ending version');
     if (start > end) {
