@@ -4,11 +4,12 @@ import { loadDeletionVector } from './deletionVector';
 import type { RowIndexSet } from './deletionVector';
 import { dvUniqueId, readCommit, replayTo } from './DeltaLog';
 import type { LogListing } from './DeltaLog';
-import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, isCdfEnabled, partitionFiller, splitFields } from './DeltaSnapshot';
+import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, partitionFiller, splitFields } from './DeltaSnapshot';
 import { readParquetRows, readTaggedParquetRows } from './parquetFile';
-import { assertReadable } from './protocolSupport';
+import { assertReadable, isCdfEnabled } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
 import { decodeRelativePath, resolveActionPath } from './tablePaths';
+import { isChangeType } from './types';
 import type {
   AddAction,
   ChangeReadOptions,
@@ -86,7 +87,7 @@ export async function validateCdfRange(
   let protocol = state.protocol;
   const checkVersion = (v: number): void => {
     assertReadable(protocol, table, v);
-    if (!isCdfEnabled(metadata)) {
+    if (!isCdfEnabled(metadata.configuration)) {
       throw new SyncError('cdf-not-enabled', `The Change Data Feed is not enabled for ${table} at version ${v}.`, {
         table,
         version: v,
@@ -235,7 +236,6 @@ function difference(a: RowIndexSet | undefined, b: RowIndexSet | undefined): ((i
   return (i) => a.has(i) && !(b?.has(i) ?? false);
 }
 
-const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_preimage', 'update_postimage']);
 const CHANGE_TYPE_COLUMN = '_change_type';
 const PREIMAGE_TAGS: ReadonlySet<string> = new Set(['update_preimage']);
 
@@ -287,13 +287,13 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
         const out: ChangeRow[] = new Array<ChangeRow>(rows.length);
         for (let i = 0; i < rows.length; i++) {
           const ct = tags[i];
-          if (ct === null || !CHANGE_TYPES.has(ct)) {
+          if (!isChangeType(ct)) {
             throw new SyncError('delta-file', `Change data file ${filePath} (version ${v}) has an invalid _change_type ${JSON.stringify(String(ct))}.`, {
               table,
               version: v,
             });
           }
-          const changeType = ct as ChangeType;
+          const changeType = ct;
           const raw = rows[i];
           let values: Row;
           if (slimWanted && changeType === 'update_preimage') {

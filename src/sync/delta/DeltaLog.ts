@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { AsyncBuffer, FileMetaData } from 'hyparquet' with { 'resolution-mode': 'import' };
-import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
 import { SyncError, isSyncError } from '../errors';
+import { loadParquetModules } from './parquetFile';
+import type { Hyparquet } from './parquetFile';
 import { resolveActionPath } from './tablePaths';
 import type {
   AddAction,
@@ -408,20 +408,6 @@ export async function readCommit(listing: LogListing, version: number): Promise<
 // ---------------------------------------------------------------------------------------
 // Checkpoints
 
-type Hyparquet = typeof HyparquetModule;
-
-let hyparquetPromise: Promise<{ hp: Hyparquet; compressors: Compressors }> | undefined;
-
-/** hyparquet is ESM-only and the engine is CommonJS: load it once through import(). */
-function loadHyparquet(): Promise<{ hp: Hyparquet; compressors: Compressors }> {
-  hyparquetPromise ??= (async () => {
-    const hp = await import('hyparquet');
-    const { compressors } = await import('hyparquet-compressors');
-    return { hp, compressors };
-  })();
-  return hyparquetPromise;
-}
-
 const CHECKPOINT_COLUMNS_ALL = ['add', 'remove', 'metaData', 'protocol', 'sidecar', 'checkpointMetadata'];
 const CHECKPOINT_COLUMNS_META = ['metaData', 'protocol'];
 /** Files above this size are read through ranged reads instead of being loaded whole. */
@@ -440,7 +426,7 @@ async function openParquet(hp: Hyparquet, file: string): Promise<AsyncBuffer> {
  * row group by row group so that only one row group's decoded rows are held at a time.
  */
 async function absorbParquetActions(file: string, acc: LogActions, wantFiles: boolean, sidecars: string[]): Promise<void> {
-  const { hp, compressors } = await loadHyparquet();
+  const { hp, compressors } = await loadParquetModules();
   const buffer = await openParquet(hp, file);
   const metadata: FileMetaData = await hp.parquetMetadataAsync(buffer);
   const present = new Set(hp.parquetSchema(metadata).children.map((c) => c.element.name));

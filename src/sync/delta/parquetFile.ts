@@ -74,17 +74,17 @@ export interface TaggedRows {
   tags: Array<string | null>;
 }
 
-type Hyparquet = typeof HyparquetModule;
+export type Hyparquet = typeof HyparquetModule;
 
-interface Modules {
+export interface ParquetModules {
   hp: Hyparquet;
   compressors: Compressors;
 }
 
-let modulesPromise: Promise<Modules> | undefined;
+let modulesPromise: Promise<ParquetModules> | undefined;
 
-/** hyparquet is ESM-only; the engine is CommonJS, so it is loaded once through import(). */
-function loadModules(): Promise<Modules> {
+/** hyparquet is ESM-only; the engine is CommonJS, so it is loaded once through import() (data files and checkpoints share it). */
+export function loadParquetModules(): Promise<ParquetModules> {
   modulesPromise ??= (async () => {
     const hp = await import('hyparquet');
     const { compressors } = await import('hyparquet-compressors');
@@ -125,7 +125,7 @@ interface ReadContext {
 
 /** Number of rows from the footer only. */
 export async function parquetRowCount(filePath: string): Promise<number> {
-  const { hp } = await loadModules();
+  const { hp } = await loadParquetModules();
   const size = await fileSize(filePath, {});
   const metadata = await withFile(filePath, size, {}, (file) => readMetadata(hp, file, filePath, {}));
   return Number(metadata.num_rows);
@@ -169,7 +169,7 @@ export async function* readTaggedParquetRows(filePath: string, opts: ParquetRead
 }
 
 async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: RowTagOptions | undefined): AsyncGenerator<TaggedRows> {
-  const { hp, compressors } = await loadModules();
+  const { hp, compressors } = await loadParquetModules();
   const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version };
   const size = await fileSize(filePath, opts);
   const metadata = await withFile(filePath, size, opts, (file) => readMetadata(hp, file, filePath, opts));

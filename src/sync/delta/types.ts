@@ -76,6 +76,13 @@ export type Row = Record<string, DeltaValue>;
 
 export type ChangeType = 'insert' | 'delete' | 'update_preimage' | 'update_postimage';
 
+const CHANGE_TYPES: ReadonlySet<unknown> = new Set<ChangeType>(['insert', 'delete', 'update_preimage', 'update_postimage']);
+
+/** Whether a `_change_type` value (from a cdc file or table_changes()) is one of the four the feed defines. */
+export function isChangeType(v: unknown): v is ChangeType {
+  return CHANGE_TYPES.has(v);
+}
+
 /** One row of the Change Data Feed. */
 export interface ChangeRow {
   changeType: ChangeType;
