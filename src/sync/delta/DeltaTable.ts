@@ -1,8 +1,10 @@
 import { promises as fs } from 'node:fs';
 import { SyncError } from '../errors';
 import { streamChanges, validateCdfRange } from './ChangeDataFeed';
-import { listLog, oldestReconstructableVersion, readCommit, replayTo, versionTimestamp } from './DeltaLog';
-import type { LogListing } from './DeltaLog';
+import { oldestReconstructableVersion, replayTo, versionTimestamp } from './DeltaLog';
+import { readCommit } from './logActions';
+import { listLog } from './logListing';
+import type { LogListing } from './logListing';
 import { DeltaSnapshot } from './DeltaSnapshot';
 import type { ReadOptions } from './DeltaSnapshot';
 import { assertReadable } from './protocolSupport';
