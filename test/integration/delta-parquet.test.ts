@@ -5,7 +5,7 @@ import { SHARED_TABLES_DIR, requireSharedTable } from '../helpers/sharedTables';
 import { isSyncError } from '../../src/sync/errors';
 import { loadDeletionVector } from '../../src/sync/delta/deletionVector';
 import { parquetRowCount, readParquetRows } from '../../src/sync/delta/parquetFile';
-import type { ColumnMappingMode } from '../../src/sync/delta/schema';
+import type { ColumnMappingMode } from '../../src/sync/delta/types';
 import { columnMappingModeOf, parseSchemaString } from '../../src/sync/delta/schema';
 import type { DeletionVectorDescriptor, DeltaField, Row } from '../../src/sync/delta/types';
 import { parsePartitionValue, toJsonValue } from '../../src/sync/delta/values';

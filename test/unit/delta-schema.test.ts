@@ -79,16 +79,24 @@ describe('delta schema: parseSchemaString', () => {
 });
 
 describe('delta schema: formatDeltaType and columnMappingModeOf', () => {
-  it('spells types the Spark SQL way', () => {
+  it("spells types with the protocol's schema names", () => {
     const [f] = parseSchemaString(
       schema(field('s', { type: 'struct', fields: [field('a', 'integer'), field('b', { type: 'map', keyType: 'string', valueType: { type: 'array', elementType: 'long', containsNull: true }, valueContainsNull: true })] })),
       'none',
     );
-    assert.equal(formatDeltaType(f.type), 'struct<a:int,b:map<string,array<long>>>');
+    assert.equal(formatDeltaType(f.type), 'struct<a: integer, b: map<string,array<long>>>');
     assert.equal(formatDeltaType({ kind: 'decimal', precision: 10, scale: 2 }), 'decimal(10,2)');
     assert.equal(formatDeltaType({ kind: 'primitive', name: 'timestamp_ntz' }), 'timestamp_ntz');
     const mapField: DeltaField = parseSchemaString(schema(field('m', { type: 'map', keyType: 'string', valueType: 'integer', valueContainsNull: true })), 'none')[0];
-    assert.equal(formatDeltaType(mapField.type), 'map<string,int>');
+    assert.equal(formatDeltaType(mapField.type), 'map<string,integer>');
+    for (const name of ['integer', 'long', 'short', 'byte'] as const) assert.equal(formatDeltaType({ kind: 'primitive', name }), name);
+  });
+
+  it('writes a struct as its field count when asked, at any depth', () => {
+    const [f] = parseSchemaString(schema(field('s', { type: 'struct', fields: [field('a', 'integer'), field('b', 'string')] })), 'none');
+    assert.equal(formatDeltaType(f.type, { structs: 'count' }), 'struct<2 fields>');
+    assert.equal(formatDeltaType({ kind: 'array', elementType: f.type, containsNull: true }, { structs: 'count' }), 'array<struct<2 fields>>');
+    assert.equal(formatDeltaType({ kind: 'struct', fields: [f] }, { structs: 'count' }), 'struct<1 field>');
   });
 
   it("reads the mode from the configuration, 'none' when absent, and refuses unknown modes", () => {

@@ -1,6 +1,7 @@
 import { DatabricksCatalog } from '../../sync/databricks/DatabricksCatalog';
 import { DatabricksClient } from '../../sync/databricks/DatabricksClient';
-import { databricksTypeText, parseTableName } from '../../sync/databricks/databricksTypes';
+import { parseTableName } from '../../sync/databricks/databricksTypes';
+import { formatDeltaType } from '../../sync/delta/schema';
 import { DEFAULT_DATABRICKS_CONNECTION, resolveDatabricksConnection } from '../../sync/databricks/resolveDatabricksConnection';
 import { SyncError } from '../../sync/errors';
 import type { Logger } from '../../sync/ports/Logger';
@@ -93,7 +94,7 @@ const describeCommand: CliCommand = {
     withCatalog(argv, io, '<catalog.schema.table>', async (cat, arg, json, out) => {
       const d = await cat.describe(parseTableName(arg));
       if (json) {
-        await out.write(JSON.stringify({ ...d, columns: d.columns.map((c) => ({ name: c.name, type: databricksTypeText(c.type), nullable: c.nullable })) }, null, 2) + '\n');
+        await out.write(JSON.stringify({ ...d, columns: d.columns.map((c) => ({ name: c.name, type: formatDeltaType(c.type), nullable: c.nullable })) }, null, 2) + '\n');
         return;
       }
       const lines = [
@@ -102,7 +103,7 @@ const describeCommand: CliCommand = {
         `CDF:      ${d.cdfEnabled ? 'enabled' : 'not enabled'}`,
         ...(d.enableCdfStatement ? [`          enable it with: ${d.enableCdfStatement}`] : []),
         'Columns:',
-        ...d.columns.map((c) => `  ${c.name}  ${databricksTypeText(c.type)}${c.nullable ? '' : ' NOT NULL'}`),
+        ...d.columns.map((c) => `  ${c.name}  ${formatDeltaType(c.type)}${c.nullable ? '' : ' not null'}`),
       ];
       await out.write(lines.join('\n') + '\n');
     }),

@@ -1,5 +1,6 @@
 import { SyncError } from '../errors';
 import type { DeltaField } from '../delta/types';
+import { CDF_PROPERTY, isCdfEnabled } from '../delta/protocolSupport';
 import type { DatabricksClient } from './DatabricksClient';
 import { formatTableName, parseDatabricksType, quoteTableName } from './databricksTypes';
 import type { TableName } from './databricksTypes';
@@ -33,7 +34,8 @@ export interface DatabricksTableDescription {
   enableCdfStatement?: string;
 }
 
-export const CDF_PROPERTY = 'delta.enableChangeDataFeed';
+// The property is Delta's; the views that show it import it from here.
+export { CDF_PROPERTY };
 
 function text(v: unknown): string | null {
   if (v === null || v === undefined) return null;
@@ -136,7 +138,7 @@ export class DatabricksCatalog {
 
   async describe(t: TableName): Promise<DatabricksTableDescription> {
     const [columns, latest, properties] = [await this.columns(t), await this.latest(t), await this.properties(t)];
-    const cdfEnabled = (properties[CDF_PROPERTY] ?? '').toLowerCase() === 'true';
+    const cdfEnabled = isCdfEnabled(properties);
     return {
       name: formatTableName(t),
       columns,

@@ -106,23 +106,37 @@ export class DatabricksClient {
    * Runs a statement and streams its rows in chunks of at most `batchSize` (memory bounded
    * by the chunk, never the result). Values are bound through `params` (`:name` markers).
    */
-  async *query(sql: string, ctx: ErrorContext, opts: { params?: StatementParams; batchSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<Record<string, unknown>[]> {
+  query(sql: string, ctx: ErrorContext, opts: { params?: StatementParams; batchSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<Record<string, unknown>[]> {
     const batchSize = Math.max(1, opts.batchSize ?? 10_000);
-    const fullCtx: ErrorContext = { ...ctx, host: this.host };
+    return this.rows(
+      () => {
+        const namedParameters: Record<string, DBSQLParameter> = {};
+        for (const [k, v] of Object.entries(opts.params ?? {})) namedParameters[k] = toParameter(v);
+        this.log.debug(`databricks: ${sql}`);
+        return this.session.executeStatement(sql, { namedParameters, maxRows: batchSize });
+      },
+      ctx,
+      batchSize,
+      opts.signal,
+    );
+  }
+
+  /**
+   * The rows of the operation `start` begins, in non-empty chunks of at most `batchSize`.
+   * Every failure (starting included) is classified; the operation is always closed.
+   */
+  private async *rows(start: () => Promise<IOperation>, ctx: ErrorContext, batchSize: number, signal?: AbortSignal): AsyncGenerator<Record<string, unknown>[]> {
     let op: IOperation | undefined;
     try {
-      const namedParameters: Record<string, DBSQLParameter> = {};
-      for (const [k, v] of Object.entries(opts.params ?? {})) namedParameters[k] = toParameter(v);
-      this.log.debug(`databricks: ${sql}`);
-      op = await this.session.executeStatement(sql, { namedParameters, maxRows: batchSize });
+      op = await start();
       for (;;) {
-        if (opts.signal?.aborted) throw new SyncError('cancelled', `Reading ${ctx.table ?? 'from Databricks'} was cancelled.`, { table: ctx.table, retry: 'manual' });
+        if (signal?.aborted) throw new SyncError('cancelled', `Reading ${ctx.table ?? 'from Databricks'} was cancelled.`, { table: ctx.table, retry: 'manual' });
         const rows = (await op.fetchChunk({ maxRows: batchSize })) as Record<string, unknown>[];
         if (rows.length > 0) yield rows;
         if (!(await op.hasMoreRows())) break;
       }
     } catch (e) {
-      throw classifyDatabricksError(e, fullCtx);
+      throw classifyDatabricksError(e, { ...ctx, host: this.host });
     } finally {
       await op?.close().catch(() => undefined);
     }
@@ -151,27 +165,17 @@ export class DatabricksClient {
 
   /** Runs one of the driver's metadata calls and returns all its rows. */
   async metadata(kind: 'catalogs' | 'schemas' | 'tables' | 'columns', req: { catalogName?: string; schemaName?: string; tableName?: string }, ctx: ErrorContext): Promise<Record<string, unknown>[]> {
-    let op: IOperation | undefined;
-    try {
-      op =
-        kind === 'catalogs'
-          ? await this.session.getCatalogs()
-          : kind === 'schemas'
-            ? await this.session.getSchemas(req)
-            : kind === 'tables'
-              ? await this.session.getTables(req)
-              : await this.session.getColumns(req);
-      const out: Record<string, unknown>[] = [];
-      for (;;) {
-        out.push(...((await op.fetchChunk({ maxRows: 10_000 })) as Record<string, unknown>[]));
-        if (!(await op.hasMoreRows())) break;
-      }
-      return out;
-    } catch (e) {
-      throw classifyDatabricksError(e, { ...ctx, host: this.host });
-    } finally {
-      await op?.close().catch(() => undefined);
-    }
+    const start = (): Promise<IOperation> =>
+      kind === 'catalogs'
+        ? this.session.getCatalogs()
+        : kind === 'schemas'
+          ? this.session.getSchemas(req)
+          : kind === 'tables'
+            ? this.session.getTables(req)
+            : this.session.getColumns(req);
+    const out: Record<string, unknown>[] = [];
+    for await (const chunk of this.rows(start, ctx, 10_000)) out.push(...chunk);
+    return out;
   }
 
   async close(): Promise<void> {

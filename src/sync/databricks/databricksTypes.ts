@@ -1,14 +1,17 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaMap, DeltaStruct, DeltaType, DeltaValue, PrimitiveTypeName } from '../delta/types';
+import { formatDeltaType } from '../delta/schema';
 import { decimalToString, decimalUnscaled, parsePartitionValue, shortestFloat32 } from '../delta/values';
 
 /**
- * Databricks SQL type text <-> DeltaType, and driver values -> the engine's value
+ * Databricks SQL type text -> DeltaType, and driver values -> the engine's value
  * representation (src/sync/delta/types.ts).
  *
  * Type text comes from `getColumns` (TYPE_NAME) or `DESCRIBE TABLE` (data_type). Both
  * spellings are accepted: Spark's catalog string (`struct<a:int,b:array<bigint>>`,
  * `decimal(10,2)`) and the SQL form (`STRUCT<a: INT NOT NULL COMMENT 'x', b: ARRAY<BIGINT>>`).
+ * The way back is not needed: no statement the source runs names a type other than STRING,
+ * and types are shown to people with formatDeltaType, as for local tables.
  */
 
 const PRIMITIVE_ALIASES: Record<string, PrimitiveTypeName> = {
@@ -214,33 +217,6 @@ class TypeParser {
   }
 }
 
-/** Databricks SQL spelling of a type, for `DESCRIBE`-like output and the CLI. */
-export function databricksTypeText(t: DeltaType): string {
-  switch (t.kind) {
-    case 'decimal':
-      return `DECIMAL(${t.precision},${t.scale})`;
-    case 'array':
-      return `ARRAY<${databricksTypeText(t.elementType)}>`;
-    case 'map':
-      return `MAP<${databricksTypeText(t.keyType)}, ${databricksTypeText(t.valueType)}>`;
-    case 'struct':
-      return `STRUCT<${t.fields.map((f) => `${quoteIdentifier(f.name)}: ${databricksTypeText(f.type)}${f.nullable ? '' : ' NOT NULL'}`).join(', ')}>`;
-    case 'primitive':
-      switch (t.name) {
-        case 'long':
-          return 'BIGINT';
-        case 'integer':
-          return 'INT';
-        case 'short':
-          return 'SMALLINT';
-        case 'byte':
-          return 'TINYINT';
-        default:
-          return t.name.toUpperCase();
-      }
-  }
-}
-
 /** A Databricks identifier in back-quotes (a back-quote inside is doubled): safe for any name. */
 export function quoteIdentifier(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';
@@ -293,7 +269,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function badValue(type: DeltaType, value: unknown, column: string): SyncError {
-  return new SyncError('delta-file', `Databricks returned ${typeof value} ${String(value).slice(0, 40)} for column '${column}' of type ${databricksTypeText(type)}`, {
+  return new SyncError('delta-file', `Databricks returned ${typeof value} ${String(value).slice(0, 40)} for column '${column}' of type ${formatDeltaType(type)}`, {
     column,
     hint: 'This is a driver/reader mismatch; please report it with the column type.',
   });

@@ -2,22 +2,24 @@ import { promises as fs } from 'node:fs';
 import { SyncError } from '../errors';
 import { loadDeletionVector } from './deletionVector';
 import type { RowIndexSet } from './deletionVector';
-import { dvUniqueId, readCommit, replayTo } from './DeltaLog';
-import type { LogListing } from './DeltaLog';
-import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, isCdfEnabled, partitionFiller, splitFields } from './DeltaSnapshot';
-import type { ReadOptions } from './DeltaSnapshot';
+import { replayTo } from './DeltaLog';
+import { dvUniqueId, readCommit } from './logActions';
+import type { LogListing } from './logListing';
+import { Batcher, DEFAULT_BATCH_SIZE, checkAborted, partitionFiller, splitFields } from './DeltaSnapshot';
 import { readParquetRows, readTaggedParquetRows } from './parquetFile';
-import { assertReadable } from './protocolSupport';
+import { assertReadable, isCdfEnabled } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
-import type { ColumnMappingMode } from './schema';
 import { decodeRelativePath, resolveActionPath } from './tablePaths';
+import { isChangeType } from './types';
 import type {
   AddAction,
+  ChangeReadOptions,
   ChangeRow,
   ChangeType,
-  Commit,
+  ColumnMappingMode,
   DeletionVectorDescriptor,
   DeltaField,
+  LogActions,
   MetadataAction,
   RemoveAction,
   Row,
@@ -86,7 +88,7 @@ export async function validateCdfRange(
   let protocol = state.protocol;
   const checkVersion = (v: number): void => {
     assertReadable(protocol, table, v);
-    if (!isCdfEnabled(metadata)) {
+    if (!isCdfEnabled(metadata.configuration)) {
       throw new SyncError('cdf-not-enabled', `The Change Data Feed is not enabled for ${table} at version ${v}.`, {
         table,
         version: v,
@@ -127,7 +129,7 @@ function dvFilePath(tableRoot: string, dv: DeletionVectorDescriptor): string | u
   return undefined; // 'u' paths are derived by the DV loader; it reports a missing file itself
 }
 
-async function checkFilesPresent(listing: LogListing, c: Commit): Promise<void> {
+async function checkFilesPresent(listing: LogListing, c: LogActions): Promise<void> {
   const table = listing.tableRoot;
   const need: string[] = [];
   if (c.cdcs.length) for (const x of c.cdcs) need.push(x.path);
@@ -181,7 +183,7 @@ interface FileRead {
 }
 
 /** Plans the file reads of one commit (see the module comment). */
-async function planCommit(listing: LogListing, c: Commit, partitioned: boolean): Promise<FileRead[]> {
+async function planCommit(listing: LogListing, c: LogActions, partitioned: boolean): Promise<FileRead[]> {
   const table = listing.tableRoot;
   if (c.cdcs.length) {
     return c.cdcs.map((x) => ({ path: x.path, partitionValues: x.partitionValues, changeType: 'from-column' as const }));
@@ -235,27 +237,14 @@ function difference(a: RowIndexSet | undefined, b: RowIndexSet | undefined): ((i
   return (i) => a.has(i) && !(b?.has(i) ?? false);
 }
 
-const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_preimage', 'update_postimage']);
 const CHANGE_TYPE_COLUMN = '_change_type';
 const PREIMAGE_TAGS: ReadonlySet<string> = new Set(['update_preimage']);
-
-/** Options of a CDF read. */
-export interface ChangeReadOptions extends ReadOptions {
-  /**
-   * When given, every update_preimage row carries in `values` only these columns (Delta /
-   * source names; names not in the schema at the range's end are ignored), in schema order;
-   * rows of every other change type are unchanged. The values of the other columns of a
-   * preimage are never converted, which is what makes a sync's read cheaper: a sync only
-   * needs a preimage's key. Without it, preimages carry every column like the other rows.
-   */
-  preimageColumns?: readonly string[];
-}
 
 /**
  * Streams the CDF of a validated range in commit-version order, in batches of at most
  * `batchSize` rows (batches may span versions; each row carries its version). Every row's
  * `values` holds the schema's columns in schema order, except slim preimages (see
- * ChangeReadOptions.preimageColumns).
+ * ChangeReadOptions.preimageColumns; names not in the schema at the range's end are ignored).
  */
 export async function* streamChanges(listing: LogListing, range: ValidatedCdfRange, opts: ChangeReadOptions = {}): AsyncGenerator<ChangeRow[]> {
   const table = listing.tableRoot;
@@ -299,13 +288,13 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
         const out: ChangeRow[] = new Array<ChangeRow>(rows.length);
         for (let i = 0; i < rows.length; i++) {
           const ct = tags[i];
-          if (ct === null || !CHANGE_TYPES.has(ct)) {
+          if (!isChangeType(ct)) {
             throw new SyncError('delta-file', `Change data file ${filePath} (version ${v}) has an invalid _change_type ${JSON.stringify(String(ct))}.`, {
               table,
               version: v,
             });
           }
-          const changeType = ct as ChangeType;
+          const changeType = ct;
           const raw = rows[i];
           let values: Row;
           if (slimWanted && changeType === 'update_preimage') {

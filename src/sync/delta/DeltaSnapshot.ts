@@ -1,11 +1,12 @@
 import { SyncError } from '../errors';
 import { loadDeletionVector } from './deletionVector';
+import { isCdfEnabled } from './protocolSupport';
 import { readParquetRows } from './parquetFile';
 import { parsePartitionValue } from './values';
 import { resolveActionPath } from './tablePaths';
-import type { ColumnMappingMode } from './schema';
 import type {
   AddAction,
+  ColumnMappingMode,
   DeltaField,
   DeltaValue,
   MetadataAction,
@@ -131,7 +132,7 @@ export class DeltaSnapshot {
     this.partitionColumns = [...init.metadata.partitionColumns];
     this.columnMappingMode = init.columnMappingMode;
     this.files = init.files;
-    this.cdfEnabled = isCdfEnabled(init.metadata);
+    this.cdfEnabled = isCdfEnabled(init.metadata.configuration);
   }
 
   /**
@@ -230,9 +231,4 @@ function numRecordsOf(stats: string | undefined): number | undefined {
     /* unreadable stats count as missing */
   }
   return undefined;
-}
-
-/** `delta.enableChangeDataFeed` is a boolean table property ("true", case-insensitive). */
-export function isCdfEnabled(metadata: MetadataAction): boolean {
-  return (metadata.configuration['delta.enableChangeDataFeed'] ?? '').trim().toLowerCase() === 'true';
 }

@@ -1,19 +1,20 @@
 import { promises as fs } from 'node:fs';
 import { SyncError } from '../errors';
 import { streamChanges, validateCdfRange } from './ChangeDataFeed';
-import type { ChangeReadOptions } from './ChangeDataFeed';
-import { listLog, oldestReconstructableVersion, readCommit, replayTo, versionTimestamp } from './DeltaLog';
-import type { LogListing } from './DeltaLog';
+import { oldestReconstructableVersion, replayTo, versionTimestamp } from './DeltaLog';
+import { readCommit } from './logActions';
+import { listLog } from './logListing';
+import type { LogListing } from './logListing';
 import { DeltaSnapshot } from './DeltaSnapshot';
 import type { ReadOptions } from './DeltaSnapshot';
 import { assertReadable } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
 import { normalizeTableRoot } from './tablePaths';
-import type { ChangeRow } from './types';
+import type { ChangeReadOptions, ChangeRow } from './types';
 
 export { DeltaSnapshot } from './DeltaSnapshot';
 export type { ReadOptions } from './DeltaSnapshot';
-export type { ChangeReadOptions } from './ChangeDataFeed';
+export type { ChangeReadOptions } from './types';
 
 /**
  * Which version to read. Neither field = latest. `timestamp` = the latest version committed

@@ -1,34 +1,24 @@
-import { promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { SyncError } from '../errors';
-import type { ColumnMappingMode } from './schema';
-import { formatDeltaType } from './schema';
 import type { FlatRun } from './flatColumns';
 import { decodePages, flatColumnDecoder, loadPageModules } from './flatColumns';
-import type { DeltaField, DeltaType, DeltaValue, Row } from './types';
-import { decimalToString, shortestFloat32 } from './values';
-import type {
-  AsyncBuffer,
-  ColumnChunk,
-  FileMetaData,
-  ParquetParsers,
-  SchemaElement,
-  SchemaTree,
-} from 'hyparquet' with { 'resolution-mode': 'import' };
+import type { Converter } from './parquetConverters';
+import { compileConverter, compileTag, findChild, stripLossyAnnotations } from './parquetConverters';
+import type { Hyparquet, ReadContext } from './parquetFileAccess';
+import { PARSERS, checkAborted, fileError, fileSize, loadParquetModules, readMetadata, withFile } from './parquetFileAccess';
+import type { ColumnMappingMode, DeltaField, DeltaType, Row } from './types';
+import type { AsyncBuffer, ColumnChunk, FileMetaData, SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { DecodedArray, PageLocation } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
-import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { Compressors } from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
 
 /**
- * Reads Delta data files (parquet) into rows of DeltaValues keyed by logical column name.
+ * Reads Delta data files (parquet) into rows of DeltaValues keyed by logical column name:
+ * row group by row group (window by window in large ones), column by column, building rows
+ * only as each batch is filled.
  *
  * hyparquet decodes pages and assembles nesting (flat columns are walked page by page in
- * flatColumns.ts, with hyparquet's page primitives); this module owns the typing on top.
- * hyparquet's own conversions are lossy for Delta (DECIMAL -> JS number, maps -> objects
- * with stringified keys), so the metadata handed to it has DECIMAL and MAP annotations
- * removed: decimals arrive as raw INT32/INT64/bytes and are scaled here with bigint
- * arithmetic, and maps arrive as lists of {key, value} structs. Timestamps arrive as
- * bigint microseconds and dates as day numbers through custom parsers.
+ * flatColumns.ts, with hyparquet's page primitives); the typing on top, from hyparquet's
+ * values to DeltaValues, is parquetConverters.ts; opening the file and its footer is
+ * parquetFileAccess.ts.
  */
 
 export interface ParquetReadOptions {
@@ -75,58 +65,9 @@ export interface TaggedRows {
   tags: Array<string | null>;
 }
 
-type Hyparquet = typeof HyparquetModule;
-
-interface Modules {
-  hp: Hyparquet;
-  compressors: Compressors;
-}
-
-let modulesPromise: Promise<Modules> | undefined;
-
-/** hyparquet is ESM-only; the engine is CommonJS, so it is loaded once through import(). */
-function loadModules(): Promise<Modules> {
-  modulesPromise ??= (async () => {
-    const hp = await import('hyparquet');
-    const { compressors } = await import('hyparquet-compressors');
-    return { hp, compressors };
-  })();
-  return modulesPromise;
-}
-
-const utf8Decoder = new TextDecoder();
-const utf8Encoder = new TextEncoder();
-const MICROS_PER_DAY = 86_400_000_000n;
-
-/** Parsers keeping full precision: timestamps as bigint microseconds, dates as day numbers. */
-const PARSERS: ParquetParsers = {
-  timestampFromMilliseconds: (millis: bigint): bigint => BigInt(millis) * 1000n,
-  timestampFromMicroseconds: (micros: bigint): bigint => BigInt(micros),
-  timestampFromNanoseconds: (nanos: bigint): bigint => {
-    const n = BigInt(nanos);
-    // Floor, not truncate: -1ns is in the microsecond before the epoch.
-    return n >= 0n ? n / 1000n : -((-n + 999n) / 1000n);
-  },
-  dateFromDays: (days: number): number => days,
-  stringFromBytes: (bytes: Uint8Array): string | undefined => (bytes ? utf8Decoder.decode(bytes) : undefined),
-  jsonFromBytes: (bytes: Uint8Array): string | undefined => (bytes ? utf8Decoder.decode(bytes) : undefined),
-  geometryFromBytes: (bytes: Uint8Array): Uint8Array => bytes,
-  geographyFromBytes: (bytes: Uint8Array): Uint8Array => bytes,
-  uuidFromBytes: (bytes: Uint8Array): Uint8Array => bytes,
-};
-
-type Converter = (raw: unknown) => DeltaValue;
-
-interface ReadContext {
-  filePath: string;
-  mode: ColumnMappingMode;
-  table?: string;
-  version?: number;
-}
-
 /** Number of rows from the footer only. */
 export async function parquetRowCount(filePath: string): Promise<number> {
-  const { hp } = await loadModules();
+  const { hp } = await loadParquetModules();
   const size = await fileSize(filePath, {});
   const metadata = await withFile(filePath, size, {}, (file) => readMetadata(hp, file, filePath, {}));
   return Number(metadata.num_rows);
@@ -170,7 +111,7 @@ export async function* readTaggedParquetRows(filePath: string, opts: ParquetRead
 }
 
 async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: RowTagOptions | undefined): AsyncGenerator<TaggedRows> {
-  const { hp, compressors } = await loadModules();
+  const { hp, compressors } = await loadParquetModules();
   const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version };
   const size = await fileSize(filePath, opts);
   const metadata = await withFile(filePath, size, opts, (file) => readMetadata(hp, file, filePath, opts));
@@ -182,7 +123,7 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     const node = findChild(root, field, ctx.mode);
     outputs.push(
       node
-        ? { name: field.name, source: node.element.name, convert: compile(field.type, node, field.name, ctx) }
+        ? { name: field.name, source: node.element.name, convert: compileConverter(field.type, node, field.name, ctx) }
         : { name: field.name, convert: () => null },
     );
   }
@@ -190,7 +131,7 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     const node = root.children.find((c) => c.element.name === extra.name);
     outputs.push(
       node
-        ? { name: extra.name, source: node.element.name, convert: compile(extra.type, node, extra.name, ctx) }
+        ? { name: extra.name, source: node.element.name, convert: compileConverter(extra.type, node, extra.name, ctx) }
         : { name: extra.name, convert: () => null },
     );
   }
@@ -263,28 +204,6 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     checkAborted(opts.signal, ctx);
     yield { rows, tags };
   }
-}
-
-/**
- * Converter of a tag column to string | null. Tag columns are dictionary-encoded in
- * practice (four distinct `_change_type` values), and hyparquet hands out the same byte
- * array object for every occurrence of a dictionary entry, so the last decoded array is
- * remembered and a repeat costs a comparison instead of a UTF-8 decode.
- */
-function compileTag(node: SchemaTree, ctx: ReadContext): (raw: unknown) => string | null {
-  const physical = node.element.type;
-  if (node.children.length > 0 || (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY')) {
-    throw fileError(ctx, `column '${node.element.name}' is stored as ${describeNode(node)}, which cannot be read as string`, undefined, node.element.name);
-  }
-  let lastRaw: unknown;
-  let lastValue: string | null = null;
-  return (raw) => {
-    if (raw === lastRaw) return lastValue;
-    const value = raw === null || raw === undefined ? null : raw instanceof Uint8Array ? utf8Decoder.decode(raw) : String(raw);
-    lastRaw = raw;
-    lastValue = value;
-    return value;
-  };
 }
 
 interface Output {
@@ -511,368 +430,4 @@ async function decodeFlat(
   const end = Number(pages[last].offset) + pages[last].compressed_page_size;
   const bytes = new Uint8Array(await file.slice(start, end));
   decodePages(m, bytes, decoder, { firstRow: group.groupStart + Number(pages[first].first_row_index), from, to }, dictionary, onRun);
-}
-
-// ---------------------------------------------------------------- file access
-
-async function fileSize(filePath: string, opts: { table?: string; version?: number }): Promise<number> {
-  try {
-    return (await fs.stat(filePath)).size;
-  } catch (e) {
-    throw openError(filePath, opts, e);
-  }
-}
-
-function openError(filePath: string, opts: { table?: string; version?: number }, e: unknown): SyncError {
-  const code = (e as NodeJS.ErrnoException).code;
-  const missing = code === 'ENOENT';
-  return new SyncError(
-    'delta-file',
-    missing
-      ? `Data file ${filePath} is missing${describeOrigin(opts)}`
-      : `Cannot open data file ${filePath}${describeOrigin(opts)}: ${(e as Error).message}`,
-    {
-      table: opts.table,
-      version: opts.version,
-      cause: e,
-      retry: missing ? 'never' : 'manual',
-      hint: missing
-        ? 'The file was probably removed by VACUUM. Read a newer version, or run a full reload.'
-        : 'Check that the file is readable by this user.',
-    },
-  );
-}
-
-/**
- * Runs `fn` with the file open as a hyparquet AsyncBuffer. Each slice is one positional
- * read into a buffer of exactly its size (hyparquet's asyncBufferFromFile opens a stream
- * per slice and concatenates 64 KB chunks, twice the memory), and the handle is closed
- * when `fn` settles.
- */
-async function withFile<T>(
-  filePath: string,
-  size: number,
-  opts: { table?: string; version?: number },
-  fn: (file: AsyncBuffer) => Promise<T>,
-): Promise<T> {
-  let handle: FileHandle;
-  try {
-    handle = await fs.open(filePath, 'r');
-  } catch (e) {
-    throw openError(filePath, opts, e);
-  }
-  try {
-    return await fn({
-      byteLength: size,
-      slice: (start: number, end?: number) => readRange(handle, start, Math.min(end ?? size, size)),
-    });
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readRange(handle: FileHandle, start: number, end: number): Promise<ArrayBuffer> {
-  const length = Math.max(0, end - start);
-  const buffer = new ArrayBuffer(length);
-  const view = new Uint8Array(buffer);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(view, done, length - done, start + done);
-    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${start + done}`);
-    done += bytesRead;
-  }
-  return buffer;
-}
-
-async function readMetadata(
-  hp: Hyparquet,
-  file: AsyncBuffer,
-  filePath: string,
-  opts: { table?: string; version?: number },
-): Promise<FileMetaData> {
-  try {
-    return await hp.parquetMetadataAsync(file, { parsers: PARSERS, geoparquet: false });
-  } catch (e) {
-    throw new SyncError('delta-file', `Data file ${filePath}${describeOrigin(opts)} is not a valid parquet file: ${(e as Error).message}`, {
-      table: opts.table,
-      version: opts.version,
-      cause: e,
-      hint: 'The file is corrupt or truncated; restore it or rewrite the table.',
-    });
-  }
-}
-
-function describeOrigin(opts: { table?: string; version?: number }): string {
-  if (opts.table === undefined) return '';
-  return ` (table ${opts.table}${opts.version === undefined ? '' : `, version ${opts.version}`})`;
-}
-
-function fileError(ctx: ReadContext, reason: string, cause?: unknown, column?: string): SyncError {
-  return new SyncError('delta-file', `Data file ${ctx.filePath}${describeOrigin(ctx)}: ${reason}`, {
-    table: ctx.table,
-    version: ctx.version,
-    column,
-    cause,
-    hint: 'The file is corrupt or does not match the table schema.',
-  });
-}
-
-function checkAborted(signal: AbortSignal | undefined, ctx: ReadContext): void {
-  if (signal?.aborted) {
-    throw new SyncError('cancelled', `Reading ${ctx.filePath} was cancelled`, { table: ctx.table, version: ctx.version });
-  }
-}
-
-// ---------------------------------------------------------------- schema handling
-
-/**
- * The schema element as handed to hyparquet: DECIMAL annotations removed (so values stay
- * exact) and MAP annotations removed (so maps assemble as lists of key/value structs).
- */
-function stripLossyAnnotations(e: SchemaElement): SchemaElement {
-  const ctype = e.converted_type;
-  const ltype = e.logical_type?.type;
-  if (ctype === 'DECIMAL' || ltype === 'DECIMAL' || ctype === 'MAP' || ctype === 'MAP_KEY_VALUE' || ltype === 'MAP') {
-    return { ...e, converted_type: undefined, logical_type: undefined };
-  }
-  return e;
-}
-
-function findChild(node: SchemaTree, field: DeltaField, mode: ColumnMappingMode): SchemaTree | undefined {
-  if (mode === 'id' && field.fieldId !== undefined) {
-    const byId = node.children.find((c) => c.element.field_id === field.fieldId);
-    if (byId) return byId;
-  }
-  const name = mode === 'none' ? field.name : field.physicalName;
-  return node.children.find((c) => c.element.name === name);
-}
-
-function isListAnnotated(e: SchemaElement): boolean {
-  return e.converted_type === 'LIST' || e.logical_type?.type === 'LIST';
-}
-
-function isMapAnnotated(e: SchemaElement): boolean {
-  return e.converted_type === 'MAP' || e.converted_type === 'MAP_KEY_VALUE' || e.logical_type?.type === 'MAP';
-}
-
-function decimalScaleOf(e: SchemaElement): number | undefined {
-  if (e.logical_type?.type === 'DECIMAL') return e.logical_type.scale;
-  if (e.converted_type === 'DECIMAL') return e.scale ?? 0;
-  return undefined;
-}
-
-// ---------------------------------------------------------------- converters
-
-/** Builds the converter from hyparquet's value for `node` to the Delta value of `type`. */
-function compile(type: DeltaType, node: SchemaTree, path: string, ctx: ReadContext): Converter {
-  const mismatch = (): SyncError =>
-    fileError(
-      ctx,
-      `column '${path}' is stored as ${describeNode(node)}, which cannot be read as ${formatDeltaType(type)}`,
-      undefined,
-      path,
-    );
-  switch (type.kind) {
-    case 'struct': {
-      if (node.children.length === 0 || isListAnnotated(node.element) || isMapAnnotated(node.element)) throw mismatch();
-      const parts = type.fields.map((f) => {
-        const child = findChild(node, f, ctx.mode);
-        return { name: f.name, source: child?.element.name, convert: child ? compile(f.type, child, `${path}.${f.name}`, ctx) : undefined };
-      });
-      return (raw) => {
-        if (raw === null || raw === undefined || typeof raw !== 'object') return null;
-        const obj = raw as Record<string, unknown>;
-        const out: Record<string, DeltaValue> = {};
-        for (const p of parts) out[p.name] = p.convert && p.source !== undefined ? p.convert(obj[p.source]) : null;
-        return out;
-      };
-    }
-    case 'array':
-      return compileArray(type.elementType, node, path, ctx, mismatch);
-    case 'map':
-      return compileMap(type, node, path, ctx, mismatch);
-    case 'decimal':
-      return compileDecimal(type.precision, type.scale, node, path, ctx, mismatch);
-    case 'primitive':
-      return compilePrimitive(type.name, node, mismatch);
-  }
-}
-
-function compileArray(
-  elementType: DeltaType,
-  node: SchemaTree,
-  path: string,
-  ctx: ReadContext,
-  mismatch: () => SyncError,
-): Converter {
-  const e = node.element;
-  if (e.repetition_type === 'REPEATED') {
-    // An unannotated repeated field is a required list of required elements.
-    const convert = compile(elementType, { ...node, element: { ...e, repetition_type: 'REQUIRED' } }, `${path}.element`, ctx);
-    return (raw) => (Array.isArray(raw) ? raw.map(convert) : null);
-  }
-  if (!isListAnnotated(e) || node.children.length !== 1) throw mismatch();
-  const rep = node.children[0];
-  if (rep.element.repetition_type !== 'REPEATED') throw mismatch();
-  if (rep.children.length > 1) {
-    // Two-level list of structs: hyparquet assembles it as a struct holding the repeated group.
-    const convert = compile(elementType, rep, `${path}.element`, ctx);
-    const key = rep.element.name;
-    return (raw) => {
-      if (raw === null || raw === undefined || typeof raw !== 'object') return null;
-      const items = (raw as Record<string, unknown>)[key];
-      return Array.isArray(items) ? items.map(convert) : [];
-    };
-  }
-  if (rep.children.length === 0) {
-    // Two-level list of primitives: the repeated field is the element.
-    const convert = compile(elementType, { ...rep, element: { ...rep.element, repetition_type: 'REQUIRED' } }, `${path}.element`, ctx);
-    return (raw) => (Array.isArray(raw) ? raw.map(convert) : null);
-  }
-  const only = rep.children[0];
-  const legacyStructElement =
-    elementType.kind === 'struct' && (rep.element.name === 'array' || rep.element.name === `${e.name}_tuple`);
-  if (legacyStructElement) {
-    // Legacy two-level list whose repeated group is a one-field struct element; hyparquet
-    // unwraps the group, so wrap the field back into the struct.
-    const convert = compile(elementType, rep, `${path}.element`, ctx);
-    const key = only.element.name;
-    return (raw) => (Array.isArray(raw) ? raw.map((v) => convert({ [key]: v })) : null);
-  }
-  const convert = compile(elementType, only, `${path}.element`, ctx);
-  return (raw) => (Array.isArray(raw) ? raw.map(convert) : null);
-}
-
-function compileMap(
-  type: Extract<DeltaType, { kind: 'map' }>,
-  node: SchemaTree,
-  path: string,
-  ctx: ReadContext,
-  mismatch: () => SyncError,
-): Converter {
-  if (node.children.length !== 1) throw mismatch();
-  const rep = node.children[0];
-  if (rep.element.repetition_type !== 'REPEATED' || rep.children.length < 1 || rep.children.length > 2) throw mismatch();
-  const keyNode = rep.children.find((c) => c.element.name === 'key') ?? rep.children[0];
-  const valueNode = rep.children.find((c) => c.element.name === 'value') ?? rep.children.find((c) => c !== keyNode);
-  const convertKey = compile(type.keyType, keyNode, `${path}.key`, ctx);
-  const convertValue = valueNode ? compile(type.valueType, valueNode, `${path}.value`, ctx) : () => null;
-  const repName = rep.element.name;
-  const keyName = keyNode.element.name;
-  const valueName = valueNode?.element.name;
-  return (raw) => {
-    if (raw === null || raw === undefined || typeof raw !== 'object') return null;
-    const entries = (raw as Record<string, unknown>)[repName];
-    const out = new Map<DeltaValue, DeltaValue>();
-    if (!Array.isArray(entries)) return out;
-    for (const entry of entries) {
-      if (entry === null || entry === undefined || typeof entry !== 'object') continue;
-      const kv = entry as Record<string, unknown>;
-      out.set(convertKey(kv[keyName]), valueName === undefined ? null : convertValue(kv[valueName]));
-    }
-    return out;
-  };
-}
-
-function compileDecimal(
-  precision: number,
-  scale: number,
-  node: SchemaTree,
-  path: string,
-  ctx: ReadContext,
-  mismatch: () => SyncError,
-): Converter {
-  const e = node.element;
-  const physical = e.type;
-  if (physical !== 'INT32' && physical !== 'INT64' && physical !== 'FIXED_LEN_BYTE_ARRAY' && physical !== 'BYTE_ARRAY') {
-    throw mismatch();
-  }
-  // Integer columns widened to decimal have scale 0 in the file.
-  const fileScale = decimalScaleOf(e) ?? 0;
-  if (decimalScaleOf(e) === undefined && (physical === 'FIXED_LEN_BYTE_ARRAY' || physical === 'BYTE_ARRAY')) throw mismatch();
-  const up = scale >= fileScale ? 10n ** BigInt(scale - fileScale) : 1n;
-  const down = scale < fileScale ? 10n ** BigInt(fileScale - scale) : 1n;
-  return (raw) => {
-    if (raw === null || raw === undefined) return null;
-    let unscaled: bigint;
-    if (typeof raw === 'bigint') unscaled = raw;
-    else if (typeof raw === 'number') unscaled = BigInt(raw);
-    else if (raw instanceof Uint8Array) unscaled = bytesToBigint(raw);
-    else throw fileError(ctx, `column '${path}' holds an unexpected ${typeof raw} for decimal(${precision},${scale})`, undefined, path);
-    if (down !== 1n) {
-      if (unscaled % down !== 0n) {
-        throw fileError(ctx, `column '${path}' has scale ${fileScale} in the file, more than the table's decimal(${precision},${scale})`, undefined, path);
-      }
-      unscaled /= down;
-    } else if (up !== 1n) {
-      unscaled *= up;
-    }
-    return decimalToString(unscaled, scale);
-  };
-}
-
-/** Big-endian two's complement bytes to bigint. */
-function bytesToBigint(bytes: Uint8Array): bigint {
-  if (bytes.length === 0) return 0n;
-  let hex = '';
-  for (const b of bytes) hex += b < 16 ? `0${b.toString(16)}` : b.toString(16);
-  let value = BigInt(`0x${hex}`);
-  if (bytes[0] & 0x80) value -= 1n << BigInt(bytes.length * 8);
-  return value;
-}
-
-function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'], node: SchemaTree, mismatch: () => SyncError): Converter {
-  const e = node.element;
-  const physical = e.type;
-  if (node.children.length > 0 || physical === undefined) throw mismatch();
-  const isDate = e.converted_type === 'DATE' || e.logical_type?.type === 'DATE';
-  switch (name) {
-    case 'string':
-      if (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : raw instanceof Uint8Array ? utf8Decoder.decode(raw) : String(raw));
-    case 'binary':
-      if (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY') throw mismatch();
-      return (raw) =>
-        raw === null || raw === undefined ? null : raw instanceof Uint8Array ? raw : utf8Encoder.encode(String(raw));
-    case 'boolean':
-      if (physical !== 'BOOLEAN') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : Boolean(raw));
-    case 'byte':
-    case 'short':
-    case 'integer':
-      if (physical !== 'INT32' || isDate) throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : Number(raw));
-    case 'long':
-      if ((physical !== 'INT32' && physical !== 'INT64') || isDate) throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : typeof raw === 'bigint' ? raw : BigInt(raw as number));
-    case 'float':
-      if (physical !== 'FLOAT') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : shortestFloat32(raw as number));
-    case 'double':
-      if (physical !== 'DOUBLE' && physical !== 'FLOAT' && physical !== 'INT32' && physical !== 'INT64') throw mismatch();
-      if (isDate) throw mismatch();
-      // float -> double widening keeps the float's exact value, as Spark's cast does.
-      return (raw) => (raw === null || raw === undefined ? null : Number(raw));
-    case 'date':
-      if (physical !== 'INT32') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : Number(raw));
-    case 'timestamp':
-    case 'timestamp_ntz':
-      if (physical === 'INT32' && isDate) {
-        // date -> timestamp_ntz widening: midnight of that day.
-        return (raw) => (raw === null || raw === undefined ? null : BigInt(raw as number) * MICROS_PER_DAY);
-      }
-      if (physical !== 'INT64' && physical !== 'INT96') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : typeof raw === 'bigint' ? raw : BigInt(raw as number));
-  }
-}
-
-function describeNode(node: SchemaTree): string {
-  const e = node.element;
-  if (node.children.length > 0) {
-    const ann = e.logical_type?.type ?? e.converted_type;
-    return ann ? `a ${ann} group` : 'a group';
-  }
-  const ann = e.logical_type?.type ?? e.converted_type;
-  return `${e.type ?? 'unknown'}${ann ? ` (${ann})` : ''}`;
 }

@@ -19,6 +19,17 @@ export const SUPPORTED_READER_FEATURES: ReadonlySet<string> = new Set([
   'typeWidening-preview',
 ]);
 
+/** The table property that turns the Change Data Feed on. */
+export const CDF_PROPERTY = 'delta.enableChangeDataFeed';
+
+/**
+ * Whether a table's properties (`metaData.configuration`, or Databricks' SHOW TBLPROPERTIES)
+ * turn the Change Data Feed on: CDF_PROPERTY is a boolean property, "true" in any case.
+ */
+export function isCdfEnabled(properties: Record<string, string>): boolean {
+  return (properties[CDF_PROPERTY] ?? '').trim().toLowerCase() === 'true';
+}
+
 /** Features refused on purpose, with the reason shown to the user. */
 const REFUSED_FEATURES: Record<string, string> = {
   variantType: 'the VARIANT type is not supported by this reader',

@@ -1,13 +1,11 @@
 import { SyncError } from '../errors';
-import type { DeltaField, DeltaType, PrimitiveTypeName } from './types';
+import type { ColumnMappingMode, DeltaField, DeltaType, PrimitiveTypeName } from './types';
 
 /**
  * Parsing of `metaData.schemaString` (the protocol's "Schema Serialization Format") into
  * the reader's DeltaField tree, with the column-mapping physical name and field id of
  * every field resolved once, so the parquet reader never looks at metadata again.
  */
-
-export type ColumnMappingMode = 'none' | 'name' | 'id';
 
 const PHYSICAL_NAME_KEY = 'delta.columnMapping.physicalName';
 const FIELD_ID_KEY = 'delta.columnMapping.id';
@@ -139,19 +137,35 @@ function parseType(raw: unknown, mode: ColumnMappingMode, table: string | undefi
   }
 }
 
-/** The type as Spark SQL spells it: 'decimal(10,2)', 'array<long>', 'map<string,int>', 'struct<a:int,b:string>'. */
-export function formatDeltaType(t: DeltaType): string {
+/** Options of formatDeltaType. */
+export interface FormatDeltaTypeOptions {
+  /**
+   * 'fields' (default) lists a struct's fields; 'count' writes only how many there are
+   * (`struct<3 fields>`), for one-line labels whose fields are shown elsewhere (tree rows).
+   */
+  structs?: 'fields' | 'count';
+}
+
+/**
+ * The one spelling of a DeltaType for people: messages, the CLI and the views. Primitives
+ * and decimals are written exactly as the protocol's schema serialization writes them
+ * (`integer`, `long`, `short`, `byte`, `timestamp_ntz`, `decimal(10,2)`); nested types, which
+ * the schema JSON writes as objects, as `array<long>`, `map<string,integer>` and
+ * `struct<a: integer, b: string>`.
+ */
+export function formatDeltaType(t: DeltaType, opts: FormatDeltaTypeOptions = {}): string {
   switch (t.kind) {
     case 'primitive':
-      return t.name === 'integer' ? 'int' : t.name;
+      return t.name;
     case 'decimal':
       return `decimal(${t.precision},${t.scale})`;
     case 'array':
-      return `array<${formatDeltaType(t.elementType)}>`;
+      return `array<${formatDeltaType(t.elementType, opts)}>`;
     case 'map':
-      return `map<${formatDeltaType(t.keyType)},${formatDeltaType(t.valueType)}>`;
+      return `map<${formatDeltaType(t.keyType, opts)},${formatDeltaType(t.valueType, opts)}>`;
     case 'struct':
-      return `struct<${t.fields.map((f) => `${f.name}:${formatDeltaType(f.type)}`).join(',')}>`;
+      if (opts.structs === 'count') return `struct<${t.fields.length} field${t.fields.length === 1 ? '' : 's'}>`;
+      return `struct<${t.fields.map((f) => `${f.name}: ${formatDeltaType(f.type, opts)}`).join(', ')}>`;
   }
 }
 

@@ -68,10 +68,20 @@ export type DeltaValue =
   | DeltaStruct
   | DeltaMap;
 
+/** How field names map to parquet columns: `metaData.configuration['delta.columnMapping.mode']`. */
+export type ColumnMappingMode = 'none' | 'name' | 'id';
+
 /** One row, keyed by logical column name (top-level columns incl. partition columns). */
 export type Row = Record<string, DeltaValue>;
 
 export type ChangeType = 'insert' | 'delete' | 'update_preimage' | 'update_postimage';
+
+const CHANGE_TYPES: ReadonlySet<unknown> = new Set<ChangeType>(['insert', 'delete', 'update_preimage', 'update_postimage']);
+
+/** Whether a `_change_type` value (from a cdc file or table_changes()) is one of the four the feed defines. */
+export function isChangeType(v: unknown): v is ChangeType {
+  return CHANGE_TYPES.has(v);
+}
 
 /** One row of the Change Data Feed. */
 export interface ChangeRow {
@@ -80,6 +90,22 @@ export interface ChangeRow {
   /** Milliseconds since epoch: inCommitTimestamp, else commitInfo.timestamp, else file mtime. */
   commitTimestamp: number;
   values: Row;
+}
+
+/** Options of a read of change rows (a source's `changes`, the local Delta reader's CDF). */
+export interface ChangeReadOptions {
+  /** Maximum rows per yielded batch (default 10 000). */
+  batchSize?: number;
+  signal?: AbortSignal;
+  /**
+   * A hint: update_preimage rows need to carry only these columns (source names, typically
+   * the key), because the consumer treats a preimage only as the removal of its key. A
+   * source may honour it (the local Delta reader does: preimages then hold exactly these
+   * columns of the schema, in schema order, and their other values are never converted,
+   * which makes the read cheaper) or ignore it (the Databricks source returns full
+   * preimages). Rows of every other change type are never affected.
+   */
+  preimageColumns?: readonly string[];
 }
 
 // ---- Log actions (as in the protocol; only what the reader uses is typed) ----
@@ -147,16 +173,25 @@ export interface CommitInfo {
   [key: string]: unknown;
 }
 
-/** One decoded commit file. */
-export interface Commit {
+/**
+ * The decoded actions of one version of the log: a commit file, or a checkpoint (all its
+ * parts and sidecars), which replays like one commit that adds every live file.
+ */
+export interface LogActions {
   version: number;
   adds: AddAction[];
+  /** Empty for a checkpoint: its remove rows are tombstones of files already gone. */
   removes: RemoveAction[];
+  /** Empty for a checkpoint. */
   cdcs: CdcAction[];
   protocol?: ProtocolAction;
   metadata?: MetadataAction;
   commitInfo?: CommitInfo;
-  /** Commit timestamp in ms (ICT, else commitInfo.timestamp, else file mtime). */
+  /**
+   * When the version was committed, ms since epoch: the in-commit timestamp, else
+   * commitInfo.timestamp, else the modification time of the file it was read from (for a
+   * checkpoint, which has no commitInfo, always that).
+   */
   timestamp: number;
 }
 
@@ -172,7 +207,7 @@ export interface TableDescription {
   partitionColumns: string[];
   configuration: Record<string, string>;
   cdfEnabled: boolean;
-  columnMappingMode: 'none' | 'name' | 'id';
+  columnMappingMode: ColumnMappingMode;
   numFiles: number;
   /** Sum of numRecords from stats minus DV cardinalities; null when a file has no stats. */
   numRows: number | null;

@@ -1,4 +1,4 @@
-import type { ChangeRow, DeltaField, Row } from '../delta/types';
+import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
 
 /**
  * What the runner needs from a source: the local Delta reader and the Databricks source
@@ -17,20 +17,6 @@ export interface SourceSnapshot {
   rowsFrom?(skip: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<Row[]>;
 }
 
-/** Options of ChangeSource.changes. */
-export interface ChangeReadOpts {
-  batchSize?: number;
-  signal?: AbortSignal;
-  /**
-   * A hint: update_preimage rows need to carry only these columns (source names, typically
-   * the key), because the consumer treats a preimage only as the removal of its key. A
-   * source may honour it (the local Delta reader does: preimages then hold exactly these
-   * columns of the schema, and reading them is cheaper) or ignore it (the Databricks source
-   * returns full preimages). Rows of every other change type are never affected.
-   */
-  preimageColumns?: readonly string[];
-}
-
 export interface ChangeSource {
   /** How errors and checkpoints name the source (table path or catalog.schema.table). */
   readonly name: string;
@@ -39,7 +25,7 @@ export interface ChangeSource {
   /** Commit timestamp of a version, ms since epoch. */
   commitTimestamp(version: number): Promise<number>;
   /** Change rows of [start, end] in commit-version order, in batches. */
-  changes(start: number, end: number, opts?: ChangeReadOpts): AsyncIterable<ChangeRow[]>;
+  changes(start: number, end: number, opts?: ChangeReadOptions): AsyncIterable<ChangeRow[]>;
   /** Releases connections the source holds (Databricks); local tables hold none. */
   close?(): Promise<void>;
   /**

@@ -1,14 +1,14 @@
 import { SyncError } from '../errors';
-import type { ChangeRow, ChangeType, DeltaField, Row } from '../delta/types';
+import { isChangeType } from '../delta/types';
+import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
+import { isCdfEnabled } from '../delta/protocolSupport';
 import type { ChangeSource, SourceSnapshot } from '../ports/ChangeSource';
 import type { Logger } from '../ports/Logger';
-import { CDF_PROPERTY, DatabricksCatalog } from '../databricks/DatabricksCatalog';
+import { DatabricksCatalog } from '../databricks/DatabricksCatalog';
 import { DatabricksClient } from '../databricks/DatabricksClient';
 import type { DatabricksConnectionConfig } from '../databricks/DatabricksClient';
 import { formatTableName, fromDriverValue, parseTableName, quoteIdentifier, quoteTableName } from '../databricks/databricksTypes';
 import type { TableName } from '../databricks/databricksTypes';
-
-const CHANGE_TYPES: ReadonlySet<string> = new Set(['insert', 'delete', 'update_preimage', 'update_postimage']);
 
 /**
  * The select list for `fields`, aliased by position (`c0`, `c1`, ...) so any column name
@@ -122,7 +122,7 @@ export class DatabricksChangeSource implements ChangeSource {
       version: v,
       timestamp,
       schema,
-      cdfEnabled: (props[CDF_PROPERTY] ?? '').toLowerCase() === 'true',
+      cdfEnabled: isCdfEnabled(props),
       async *rows(opts: { batchSize?: number; signal?: AbortSignal } = {}): AsyncIterable<Row[]> {
         for await (const chunk of client.query(sql, { operation: 'snapshot', table: name, version: v }, opts)) yield chunk.map(decode);
       },
@@ -130,7 +130,8 @@ export class DatabricksChangeSource implements ChangeSource {
   }
 
   /** Change rows of [start, end] (inclusive) ordered by commit version, in batches. */
-  async *changes(start: number, end: number, opts: { batchSize?: number; signal?: AbortSignal } = {}): AsyncIterable<ChangeRow[]> {
+  /** Ignores `preimageColumns`: table_changes() returns full preimages. */
+  async *changes(start: number, end: number, opts: ChangeReadOptions = {}): AsyncIterable<ChangeRow[]> {
     checkVersion(start, 'The starting version');
     checkVersion(end, 'The ending version');
     if (start > end) {
@@ -147,11 +148,11 @@ export class DatabricksChangeSource implements ChangeSource {
     for await (const chunk of this.client.query(sql, { operation: 'changes', table: this.name, version: start }, { ...opts, params })) {
       yield chunk.map((r): ChangeRow => {
         const ct = r._change_type;
-        if (typeof ct !== 'string' || !CHANGE_TYPES.has(ct)) {
+        if (!isChangeType(ct)) {
           throw new SyncError('delta-file', `table_changes returned an unknown _change_type ${String(ct)} for ${this.name}.`, { table: this.name });
         }
         return {
-          changeType: ct as ChangeType,
+          changeType: ct,
           commitVersion: Number(r._commit_version),
           commitTimestamp: Number(r._commit_ms),
           values: decode(r),

@@ -1,5 +1,5 @@
-import type { ChangeReadOpts, ChangeSource, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
-import type { ChangeRow } from '../delta/types';
+import type { ChangeSource, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
+import type { ChangeReadOptions, ChangeRow } from '../delta/types';
 import { DeltaTable } from '../delta/DeltaTable';
 
 /** The local Delta reader as a ChangeSource. */
@@ -45,7 +45,7 @@ export class DeltaChangeSource implements ChangeSource {
   }
 
   /** Honours `preimageColumns`: preimages are read slim (ChangeReadOptions). */
-  changes(start: number, end: number, opts?: ChangeReadOpts): AsyncIterable<ChangeRow[]> {
+  changes(start: number, end: number, opts?: ChangeReadOptions): AsyncIterable<ChangeRow[]> {
     return this.table.changes({ startingVersion: start, endingVersion: end }, opts);
   }
 }
