@@ -1,7 +1,6 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType } from '../delta/types';
 import type { Mapping } from './mappingSchema';
-import { pgTypeFor } from '../postgres/renderCreateTable';
 
 /** One synced column: where it comes from in Delta and what it becomes in Postgres. */
 export interface TargetColumn {
@@ -16,11 +15,49 @@ export interface TargetColumn {
 }
 
 /**
- * The default Delta -> Postgres type map (one definition, in the Postgres target).
+ * The default Delta -> Postgres type map (the one definition; `columns.types` overrides it).
  * Nested types become jsonb (as Databricks synced tables do); timestamp is UTC so it is
  * timestamptz, timestamp_ntz is wall clock so it is timestamp; byte widens to smallint.
  */
-export const defaultPgType = pgTypeFor;
+export function defaultPgType(type: DeltaType): string {
+  switch (type.kind) {
+    case 'decimal':
+      return `numeric(${type.precision},${type.scale})`;
+    case 'struct':
+    case 'array':
+    case 'map':
+      return 'jsonb';
+    case 'primitive':
+      switch (type.name) {
+        case 'string':
+          return 'text';
+        case 'long':
+          return 'bigint';
+        case 'integer':
+          return 'integer';
+        case 'short':
+        case 'byte':
+          return 'smallint';
+        case 'double':
+          return 'double precision';
+        case 'float':
+          return 'real';
+        case 'boolean':
+          return 'boolean';
+        case 'date':
+          return 'date';
+        case 'timestamp':
+          return 'timestamptz';
+        case 'timestamp_ntz':
+          return 'timestamp';
+        case 'binary':
+          return 'bytea';
+      }
+  }
+  const bad: never = type;
+  throw new SyncError('schema-drift', `Unsupported Delta type ${JSON.stringify(bad)}.`);
+}
+
 
 /** Structural equality of Delta types (nullability of nested elements included). */
 export function sameDeltaType(a: DeltaType, b: DeltaType): boolean {

@@ -1,52 +1,14 @@
 import type { DeltaField, DeltaType } from '../delta/types';
 import { SyncError } from '../errors';
+import { defaultPgType } from '../mapping/resolveColumns';
 import { qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 
-/** The default Postgres type for a Delta type. */
-export function pgTypeFor(type: DeltaType): string {
-  switch (type.kind) {
-    case 'decimal':
-      return `numeric(${type.precision},${type.scale})`;
-    case 'struct':
-    case 'array':
-    case 'map':
-      return 'jsonb';
-    case 'primitive':
-      switch (type.name) {
-        case 'string':
-          return 'text';
-        case 'long':
-          return 'bigint';
-        case 'integer':
-          return 'integer';
-        case 'short':
-        case 'byte':
-          return 'smallint';
-        case 'double':
-          return 'double precision';
-        case 'float':
-          return 'real';
-        case 'boolean':
-          return 'boolean';
-        case 'date':
-          return 'date';
-        case 'timestamp':
-          return 'timestamptz';
-        case 'timestamp_ntz':
-          return 'timestamp';
-        case 'binary':
-          return 'bytea';
-      }
-  }
-  const bad: never = type;
-  throw new SyncError('schema-drift', `Unsupported Delta type ${JSON.stringify(bad)}.`);
-}
 
 /** Identity mapping: same names, default types. */
 export function defaultTargetColumns(fields: readonly DeltaField[]): TargetColumn[] {
-  return fields.map((f) => ({ name: f.name, source: f, pgType: pgTypeFor(f.type) }));
+  return fields.map((f) => ({ name: f.name, source: f, pgType: defaultPgType(f.type) }));
 }
 
 /**
