@@ -1,3 +1,4 @@
+import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { DeltaField, DeltaType, PrimitiveTypeName } from '../../src/sync/delta/types';
 
 /**
@@ -62,4 +63,9 @@ export function field(name: string, type: DeltaType, opts: FieldOptions = {}): D
   const f: DeltaField = { name, type, nullable: opts.nullable ?? true, metadata: opts.metadata ?? {}, physicalName: opts.physicalName ?? name };
   if (opts.fieldId !== undefined) f.fieldId = opts.fieldId;
   return f;
+}
+
+/** The fields the reader returns for a table the fixture writer made with `columns` (no column mapping). */
+export function fieldsOf(columns: readonly WriterColumn[]): DeltaField[] {
+  return columns.map((c) => field(c.name, c.type, { nullable: c.nullable !== false, metadata: c.metadata }));
 }

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
-import { isSyncError } from '../../src/sync/errors';
 import { openSandbox } from '../../src/sync/postgres/PglitePool';
 import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import { ABANDONED_RUN_ERROR } from '../../src/sync/postgres/stateTables';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { buildMapping, mappingInput } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
-import { buildCli, createManyVersionsTable, mappingFor, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, createManyVersionsTable, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -78,13 +79,11 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
     tablePath = path.join(dir, 'many_versions');
     latest = await createManyVersionsTable(tablePath, { appends: 12, perAppend: 500 });
     // Throttled to 1000 rows/s in batches of 500 rows: a run of the whole table takes seconds.
-    mappingFile = await writeMappingFile(dir, PIPELINE, {
-      name: PIPELINE,
-      source: { type: 'delta', path: tablePath },
-      target: { connection: db().url, schema: 'public', table: TABLE.name },
-      key: KEY,
-      batch: { maxRows: 500, maxRowsPerSecond: 1000 },
-    });
+    mappingFile = await writeMappingFile(
+      dir,
+      PIPELINE,
+      mappingInput({ name: PIPELINE, source: tablePath, target: { connection: db().url, table: TABLE.name }, key: KEY, batch: { maxRows: 500, maxRowsPerSecond: 1000 } }),
+    );
     const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
     assert.equal(init.code, 0, init.stderr);
   });
@@ -106,17 +105,15 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   }
 
   it('a second run while one is live fails at once naming the live run; after the live one is SIGKILLed, status() shows it abandoned and the next run succeeds', async () => {
-    const mapping = mappingFor({ name: PIPELINE, source: { type: 'delta', path: tablePath }, target: { connection: 'x', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: PIPELINE, source: tablePath, target: TABLE.name, key: KEY });
     const r = await openRunner(mapping, db().url);
     const live = await startLiveRun();
     try {
       const t0 = Date.now();
-      await assert.rejects(r.runner.run({}), (e: unknown) => {
-        assert.ok(isSyncError(e), String(e));
-        assert.match(e.message, new RegExp(`Another run of pipeline "${PIPELINE}" is in progress \\(started at [^,]+, run #${live.row.run_id}\\)`));
-        assert.equal(e.retry, 'manual');
-        assert.ok(e.hint);
-        return true;
+      await expectSyncError(r.runner.run({}), {
+        message: new RegExp(`Another run of pipeline "${PIPELINE}" is in progress \\(started at [^,]+, run #${live.row.run_id}\\)`),
+        retry: 'manual',
+        hint: true,
       });
       assert.ok(Date.now() - t0 < 5000, `refused in ${Date.now() - t0} ms`);
       // The refused run neither recorded a run nor touched the live one.
@@ -206,7 +203,7 @@ describe('abandoned runs on the sandbox (PGlite, one process)', function () {
   it('a run left "running" is marked abandoned when the next run starts; two runs of one pipeline at once: the second fails at once', async () => {
     const dir = await tempDir('dns-abandon-sb-');
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 300 });
-    const mapping = mappingFor({ name: 'sb-abandon', source: { type: 'delta', path: t.path }, target: { connection: 'sandbox', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: 'sb-abandon', source: t.path, target: { connection: 'sandbox', table: TABLE.name }, key: KEY });
     const runner = new SyncRunner(mapping, await openSource(mapping.source), sandbox.pool);
     await runner.run({ mode: 'initial', toVersion: 1 });
     // What a sandbox process that died mid-run leaves behind: its run row, still 'running'.

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import type { SecretStore, StateStore } from '../../src/platform/KeyValueStore';
 import type { GlobalStateKey, GlobalStateShape } from '../../src/platform/StateKeys';
-import { isSyncError } from '../../src/sync/errors';
 import { TargetsModel, summarizeConnectionString } from '../../src/views/TargetsModel';
+import { expectSyncError } from '../helpers/expectSyncError';
 
 /** Hand-written in-memory stores standing in for globalState and SecretStorage. */
 class MemoryState implements StateStore {
@@ -56,14 +56,14 @@ describe('targets model (connections)', () => {
     assert.ok(m.validateName('has space'));
     assert.ok(m.validateName('-leading'));
     assert.equal(m.validateName('b.c_d-1'), undefined);
-    await assert.rejects(m.add('a', 'postgres://h/db'), (e) => isSyncError(e) && e.kind === 'usage');
+    await expectSyncError(m.add('a', 'postgres://h/db'), { kind: 'usage' });
   });
 
   it('rejects strings that are not postgres URLs before storing anything', async () => {
     const secrets = new MemorySecrets();
     const m = new TargetsModel(new MemoryState(), secrets);
-    await assert.rejects(m.add('x', 'mysql://h/db'), (e) => isSyncError(e) && e.kind === 'usage');
-    await assert.rejects(m.add('y', 'host=localhost dbname=x'), (e) => isSyncError(e) && e.kind === 'usage');
+    await expectSyncError(m.add('x', 'mysql://h/db'), { kind: 'usage' });
+    await expectSyncError(m.add('y', 'host=localhost dbname=x'), { kind: 'usage' });
     assert.equal(secrets.data.size, 0);
   });
 
@@ -74,7 +74,7 @@ describe('targets model (connections)', () => {
     await m.remove('gone');
     assert.deepEqual(m.connections(), []);
     assert.equal(secrets.data.size, 0);
-    await assert.rejects(m.connectionString('gone'), (e) => isSyncError(e) && e.kind === 'auth');
+    await expectSyncError(m.connectionString('gone'), { kind: 'auth' });
   });
 
   it('summaries show host and database without user or password', () => {
