@@ -31,36 +31,33 @@ interface RunRow {
   started: string;
 }
 
-async function runRows(url: string, pipeline: string): Promise<RunRow[]> {
+/** Runs one statement on a connection of its own (the CLI processes hold theirs). */
+async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[]): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const r = await c.query<RunRow>(
-      `SELECT run_id::text AS run_id, status, error, finished_at IS NOT NULL AS finished, started_at::text AS started
-         FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id`,
-      [pipeline],
-    );
-    return r.rows;
-  } catch {
-    return [];
+    return (await c.query<R>(sql, params)).rows;
   } finally {
     await c.end();
   }
 }
 
+/** The pipeline's run rows, oldest first; none before the state tables exist. */
+async function runRows(url: string, pipeline: string): Promise<RunRow[]> {
+  const sql = `SELECT run_id::text AS run_id, status, error, finished_at IS NOT NULL AS finished, started_at::text AS started
+                 FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id`;
+  return queryOnce<RunRow>(url, sql, [pipeline]).catch(() => []);
+}
+
+/** Sets the pipeline's checkpoint back to version 0, so the next throttled run has many batches to do. */
+async function rewindCheckpoint(url: string, pipeline: string): Promise<void> {
+  await queryOnce(url, `UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [pipeline]);
+}
+
 /** Advisory locks held in `db` (the run lock of a live run is one). */
 async function advisoryLocks(url: string, db: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1`,
-      [db],
-    );
-    return r.rows[0]?.n ?? 0;
-  } finally {
-    await c.end();
-  }
+  const sql = `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1`;
+  return (await queryOnce<{ n: number }>(url, sql, [db]))[0]?.n ?? 0;
 }
 
 describe('abandoned runs and concurrent runs (real server, CLI processes)', function () {
@@ -149,14 +146,7 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   });
 
   it('the next run started right after a SIGKILL (before anything else looked) marks the killed run abandoned, reports it, and succeeds', async () => {
-    const c = new pg.Client({ connectionString: db().url });
-    await c.connect();
-    try {
-      // Rewind so the throttled run has many batches to do.
-      await c.query(`UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [PIPELINE]);
-    } finally {
-      await c.end();
-    }
+    await rewindCheckpoint(db().url, PIPELINE);
     const live = await startLiveRun();
     live.child.kill('SIGKILL');
     await live.done;
@@ -172,13 +162,7 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   });
 
   it('two CLI syncs started together: one does the work, the other exits non-zero with the "in progress" message', async () => {
-    const c = new pg.Client({ connectionString: db().url });
-    await c.connect();
-    try {
-      await c.query(`UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [PIPELINE]);
-    } finally {
-      await c.end();
-    }
+    await rewindCheckpoint(db().url, PIPELINE);
     const [a, b] = await Promise.all([runCli(['sync', '--mapping', mappingFile]), runCli(['sync', '--mapping', mappingFile])]);
     assert.equal([a, b].filter((x) => x.code === 0).length, 1, `exactly one succeeded:\n${a.stderr}\n---\n${b.stderr}`);
     const loser = a.code === 0 ? b : a;

@@ -84,8 +84,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
     before(async () => {
       w = await newTable(dir, 'drift');
       for (const policy of ['fail', 'add-columns', 'ignore-new'] as const) {
-        const m = buildMapping({ name: `drift-${policy}`, source: w.path, target: `drift_${policy.replace('-', '_')}`, key: ['id'], schemaDrift: policy });
-        const r = await openRunner(m, db().url);
+        const r = await runner(policy);
         await r.runner.run({ mode: 'initial', toVersion: 1 });
         await r.close();
       }
@@ -93,8 +92,8 @@ describe('sync faults give clear errors and recover (real server)', function () 
       await w.append(items(51, 60).map((x, i) => ({ ...x, score: i / 4 }))); // v3
     });
 
-    const runner = async (policy: string): Promise<OpenedRunner> => {
-      const m = buildMapping({ name: `drift-${policy}`, source: w.path, target: `drift_${policy.replace('-', '_')}`, key: ['id'], schemaDrift: policy as Mapping['schemaDrift'] });
+    const runner = async (policy: Mapping['schemaDrift']): Promise<OpenedRunner> => {
+      const m = buildMapping({ name: `drift-${policy}`, source: w.path, target: `drift_${policy.replace('-', '_')}`, key: ['id'], schemaDrift: policy });
       return openRunner(m, db().url);
     };
 

@@ -3,39 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomers } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { SecretStore, StateStore } from '../../src/platform/KeyValueStore';
-import type { GlobalStateKey, GlobalStateShape } from '../../src/platform/StateKeys';
 import { DatabricksCatalog } from '../../src/sync/databricks/DatabricksCatalog';
 import { DatabricksConnections, testResultMessage, validateHttpPath } from '../../src/views/DatabricksConnections';
 import { DatabricksModel, databricksTableSummary, isDatabricksNode, type DatabricksNode, type DatabricksTableNode } from '../../src/views/DatabricksModel';
 import { SyncEngine } from '../../src/views/SyncEngine';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { tempDir } from '../helpers/syncHarness';
-
-/** Hand-written in-memory stores standing in for globalState and SecretStorage. */
-class MemoryState implements StateStore {
-  readonly data = new Map<string, unknown>();
-  get<K extends GlobalStateKey>(key: K): GlobalStateShape[K] | undefined {
-    return this.data.get(key) as GlobalStateShape[K] | undefined;
-  }
-  async update<K extends GlobalStateKey>(key: K, value: GlobalStateShape[K]): Promise<void> {
-    this.data.set(key, structuredClone(value));
-  }
-}
-class MemorySecrets implements SecretStore {
-  readonly data = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.data.get(key);
-  }
-  async store(key: string, value: string): Promise<void> {
-    this.data.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.data.delete(key);
-  }
-}
 
 /** Newest commit version and the CDF property of the newest metaData, read from _delta_log files (independent of the reader). */
 function logFacts(table: string): { version: number; cdf: boolean } {

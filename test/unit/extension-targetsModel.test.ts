@@ -1,31 +1,7 @@
 import * as assert from 'node:assert/strict';
-import type { SecretStore, StateStore } from '../../src/platform/KeyValueStore';
-import type { GlobalStateKey, GlobalStateShape } from '../../src/platform/StateKeys';
 import { TargetsModel, summarizeConnectionString } from '../../src/views/TargetsModel';
 import { expectSyncError } from '../helpers/expectSyncError';
-
-/** Hand-written in-memory stores standing in for globalState and SecretStorage. */
-class MemoryState implements StateStore {
-  readonly data = new Map<string, unknown>();
-  get<K extends GlobalStateKey>(key: K): GlobalStateShape[K] | undefined {
-    return this.data.get(key) as GlobalStateShape[K] | undefined;
-  }
-  async update<K extends GlobalStateKey>(key: K, value: GlobalStateShape[K]): Promise<void> {
-    this.data.set(key, structuredClone(value));
-  }
-}
-class MemorySecrets implements SecretStore {
-  readonly data = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.data.get(key);
-  }
-  async store(key: string, value: string): Promise<void> {
-    this.data.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.data.delete(key);
-  }
-}
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 
 const URL_WITH_PASSWORD = 'postgresql://alice:s3cr3t-pw@ep-cool-1.eu-central-1.aws.neon.tech:5432/app?sslmode=require';
 

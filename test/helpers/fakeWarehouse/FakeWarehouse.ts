@@ -530,6 +530,17 @@ export class FakeWarehouse {
     return String(pattern).toLowerCase() === name.toLowerCase();
   }
 
+  /** Catalog, schema, table and folder of every table the request's name patterns match, in catalog order. */
+  private *tablesMatching(req: { catalogName?: unknown; schemaName?: unknown; tableName?: unknown }): Generator<{ c: string; s: string; t: string; p: string }> {
+    for (const [c, schemas] of Object.entries(this.catalogs)) {
+      if (!this.matches(req.catalogName, c)) continue;
+      for (const [s, tables] of Object.entries(schemas)) {
+        if (!this.matches(req.schemaName, s)) continue;
+        for (const [t, p] of Object.entries(tables)) if (this.matches(req.tableName, t)) yield { c, s, t, p };
+      }
+    }
+  }
+
   private handler(): Record<string, (req: ThriftRequest) => unknown> {
     const sessionHandle = (): TSessionHandleT => new T.TSessionHandle({ sessionId: new T.THandleIdentifier({ guid: guid(), secret: randomBytes(16) }) });
     return {
@@ -575,33 +586,19 @@ export class FakeWarehouse {
         }),
       GetTables: (req) =>
         this.metadataOp(req, async () => {
-          const rows: DeltaValue[][] = [];
-          for (const [c, schemas] of Object.entries(this.catalogs)) {
-            if (!this.matches(req.catalogName, c)) continue;
-            for (const [s, tables] of Object.entries(schemas)) {
-              if (!this.matches(req.schemaName, s)) continue;
-              for (const t of Object.keys(tables)) if (this.matches(req.tableName, t)) rows.push([c, s, t, 'TABLE', null]);
-            }
-          }
+          const rows: DeltaValue[][] = [...this.tablesMatching(req)].map(({ c, s, t }) => [c, s, t, 'TABLE', null]);
           return { columns: ['TABLE_CAT', 'TABLE_SCHEM', 'TABLE_NAME', 'TABLE_TYPE', 'REMARKS'].map((name) => ({ name, type: string() })), rows };
         }),
       GetColumns: (req) =>
         this.metadataOp(req, async () => {
           const rows: DeltaValue[][] = [];
-          for (const [c, schemas] of Object.entries(this.catalogs)) {
-            if (!this.matches(req.catalogName, c)) continue;
-            for (const [s, tables] of Object.entries(schemas)) {
-              if (!this.matches(req.schemaName, s)) continue;
-              for (const [t, p] of Object.entries(tables)) {
-                if (!this.matches(req.tableName, t)) continue;
-                const snap = await (await DeltaTable.open(p)).snapshot();
-                snap.schema.forEach((f, i) => {
-                  if (!this.matches(req.columnName, f.name)) return;
-                  const comment = typeof f.metadata.comment === 'string' ? f.metadata.comment : null;
-                  rows.push([c, s, t, f.name, sqlTypeName(f.type), f.nullable ? 1 : 0, comment, i + 1]);
-                });
-              }
-            }
+          for (const { c, s, t, p } of this.tablesMatching(req)) {
+            const snap = await (await DeltaTable.open(p)).snapshot();
+            snap.schema.forEach((f, i) => {
+              if (!this.matches(req.columnName, f.name)) return;
+              const comment = typeof f.metadata.comment === 'string' ? f.metadata.comment : null;
+              rows.push([c, s, t, f.name, sqlTypeName(f.type), f.nullable ? 1 : 0, comment, i + 1]);
+            });
           }
           return {
             columns: [
