@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ClientBase } from 'pg';
+import { CUSTOMER_PROFILE_COLUMNS } from '../src/fixtures/customerProfiles';
 import type { Row } from '../src/sync/delta/types';
 import { CopyRowEncoder } from '../src/sync/postgres/copyEncoder';
 import { copyRows } from '../src/sync/postgres/copyRows';
@@ -15,8 +16,8 @@ import { createPool } from '../src/sync/postgres/createPool';
 import { initialLoad } from '../src/sync/postgres/initialLoad';
 import { defaultTargetColumns, renderCreateTable } from '../src/sync/postgres/renderCreateTable';
 import { ensureStateTables } from '../src/sync/postgres/stateTables';
+import { fieldsOf } from '../test/builders/deltaFields';
 import { startThrowawayServer } from '../test/helpers/postgres';
-import { dec, field, prim } from '../test/helpers/postgresFields';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const ONLY = process.argv[3]?.split(',');
@@ -27,16 +28,7 @@ const FIRST = ['Ada', 'Grace', 'Linus', 'Barbara', 'Ken', 'Margaret', 'Dennis', 
 const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Liskov', 'Thompson', 'Hamilton', 'Ritchie', 'Allen'];
 const BASE_US = 1_600_000_000_000_000n;
 
-const fields = [
-  field('customer_id', prim('string'), false),
-  field('full_name', prim('string')),
-  field('email', prim('string')),
-  field('segment', prim('string')),
-  field('last_purchase_date', prim('timestamp')),
-  field('total_spend', dec(10, 2)),
-  field('propensity_score', prim('double')),
-  field('is_active', prim('boolean')),
-];
+const fields = fieldsOf(CUSTOMER_PROFILE_COLUMNS);
 const columns = defaultTargetColumns(fields);
 const keyCols = columns.filter((c) => c.name === 'customer_id');
 const COLS = columns.map((c) => c.name).join(', ');

@@ -2,22 +2,14 @@
  * COPY text encoding speed in JS alone: `npx tsx bench/encodeBench.ts [rows]`. The same
  * customer rows as pgBench; prints CPU ns per row (best of 7 passes).
  */
+import { CUSTOMER_PROFILE_COLUMNS } from '../src/fixtures/customerProfiles';
 import type { Row } from '../src/sync/delta/types';
 import { CopyRowEncoder } from '../src/sync/postgres/copyEncoder';
 import { defaultTargetColumns } from '../src/sync/postgres/renderCreateTable';
-import { dec, field, prim } from '../test/helpers/postgresFields';
+import { fieldsOf } from '../test/builders/deltaFields';
 
 const N = Number(process.argv[2] ?? 200_000);
-const fields = [
-  field('customer_id', prim('string'), false),
-  field('full_name', prim('string')),
-  field('email', prim('string')),
-  field('segment', prim('string')),
-  field('last_purchase_date', prim('timestamp')),
-  field('total_spend', dec(10, 2)),
-  field('propensity_score', prim('double')),
-  field('is_active', prim('boolean')),
-];
+const fields = fieldsOf(CUSTOMER_PROFILE_COLUMNS);
 const columns = defaultTargetColumns(fields);
 const rows: Row[] = [];
 for (let i = 0; i < N; i++) {

@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import type { Pool } from 'pg';
 import { CUSTOMER_PROFILE_COLUMNS, customerAt, generateCustomers, upgradedCustomer } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import { parseMapping } from '../../src/sync/mapping/loadMapping';
-import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
+import type { Mapping } from '../../src/sync/mapping/mappingSchema';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import type { SyncEvent } from '../../src/sync/ports/events';
@@ -82,11 +81,6 @@ export async function tempDir(prefix = 'dns-sync-'): Promise<string> {
     }
   });
   return dir;
-}
-
-/** A parsed mapping with test defaults (key customer_id, target public.<table>). */
-export function mappingFor(input: Partial<MappingInput> & { source: MappingInput['source']; target: MappingInput['target'] }): Mapping {
-  return parseMapping({ name: 'test-pipeline', ...input });
 }
 
 export interface OpenedRunner {

@@ -7,16 +7,17 @@ import type { DeltaField, DeltaType } from '../../src/sync/delta/types';
 import { DatabricksCatalog } from '../../src/sync/databricks/DatabricksCatalog';
 import { DatabricksChangeSource } from '../../src/sync/sources/DatabricksChangeSource';
 import { DatabricksClient } from '../../src/sync/databricks/DatabricksClient';
-import { SyncError } from '../../src/sync/errors';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { mappingTarget } from '../../src/sync/open/openTarget';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { useTestDatabase } from '../helpers/postgres';
 import { canonicalChange, canonicalRow, sorted } from '../helpers/rowMultiset';
 import { sharedTable } from '../helpers/sharedTables';
-import { mappingFor, tempDir } from '../helpers/syncHarness';
+import { tempDir } from '../helpers/syncHarness';
 import { targetText } from '../helpers/targetEquality';
 
 /**
@@ -104,7 +105,7 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
       assert.equal(d.cdfEnabled, false);
       assert.equal(d.enableCdfStatement, 'ALTER TABLE `main`.`sales`.`no_cdf` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)');
       const before = warehouse.statements.length;
-      await assert.rejects(cat.enableChangeDataFeed(ref, { confirm: false }), (e: unknown) => e instanceof SyncError && e.kind === 'usage');
+      await expectSyncError(cat.enableChangeDataFeed(ref, { confirm: false }), { kind: 'usage' });
       assert.equal(warehouse.statements.slice(before).some((s) => s.startsWith('ALTER')), false, 'nothing was sent without confirmation');
       await cat.enableChangeDataFeed(ref, { confirm: true });
       assert.ok(warehouse.statements.slice(before).includes(d.enableCdfStatement as string));
@@ -221,36 +222,24 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
 
   describe('errors', () => {
     it('a wrong token is an auth error naming the fix', async () => {
-      await assert.rejects(DatabricksClient.connect(warehouse.config('dapi-wrong')), (e: unknown) => {
-        assert.ok(e instanceof SyncError);
-        assert.equal(e.kind, 'auth');
-        assert.match(e.message, /403/);
-        assert.match(e.hint ?? '', /token|HTTP path/);
-        return true;
-      });
+      await expectSyncError(DatabricksClient.connect(warehouse.config('dapi-wrong')), { kind: 'auth', message: /403/, hint: /token|HTTP path/ });
     });
 
     it('a wrong HTTP path is reported (not a hang)', async () => {
-      await assert.rejects(DatabricksClient.connect({ ...warehouse.config(), httpPath: '/sql/1.0/warehouses/nope' }), (e: unknown) => e instanceof SyncError && (e.kind === 'auth' || e.kind === 'connection') && /HTTP path/.test(e.hint ?? ''));
+      await expectSyncError(DatabricksClient.connect({ ...warehouse.config(), httpPath: '/sql/1.0/warehouses/nope' }), { kind: ['auth', 'connection'], hint: /HTTP path/ });
     });
 
     it('a stopped warehouse is a connection error retried automatically', async () => {
       warehouse.mode = 'stopped';
       try {
-        await assert.rejects(DatabricksClient.connect(warehouse.config()), (e: unknown) => {
-          assert.ok(e instanceof SyncError);
-          assert.equal(e.kind, 'connection');
-          assert.equal(e.retry, 'auto');
-          assert.match(e.message, /stopped|starting/);
-          return true;
-        });
+        await expectSyncError(DatabricksClient.connect(warehouse.config()), { kind: 'connection', retry: 'auto', message: /stopped|starting/ });
       } finally {
         warehouse.mode = 'running';
       }
     });
 
     it('an unreachable host is a connection error', async () => {
-      await assert.rejects(DatabricksClient.connect({ ...warehouse.config(), port: 1 }), (e: unknown) => e instanceof SyncError && e.kind === 'connection');
+      await expectSyncError(DatabricksClient.connect({ ...warehouse.config(), port: 1 }), { kind: 'connection' });
     });
 
     it('CDF not enabled is cdf-not-enabled with the table, the version and the ALTER TABLE hint', async () => {
@@ -260,18 +249,11 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
       const c2 = await DatabricksClient.connect(w2.config());
       try {
         const src = new DatabricksChangeSource(c2, { catalog: 'main', schema: 's', table: 'plain' });
-        await assert.rejects(
+        await expectSyncError(
           (async () => {
             for await (const b of src.changes(0, 1)) void b;
           })(),
-          (e: unknown) => {
-            assert.ok(e instanceof SyncError);
-            assert.equal(e.kind, 'cdf-not-enabled');
-            assert.equal(e.table, 'main.s.plain');
-            assert.equal(e.version, 0);
-            assert.match(e.hint ?? '', /ALTER TABLE main\.s\.plain SET TBLPROPERTIES \(delta\.enableChangeDataFeed = true\)/);
-            return true;
-          },
+          { kind: 'cdf-not-enabled', table: 'main.s.plain', version: 0, hint: /ALTER TABLE main\.s\.plain SET TBLPROPERTIES \(delta\.enableChangeDataFeed = true\)/ },
         );
       } finally {
         await c2.close();
@@ -282,17 +264,17 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
     it('a start version after the latest is cdf-range; a version not in history is time-travel', async () => {
       const src = source('main.sales.customers');
       const latest = await src.latestVersion();
-      await assert.rejects(
+      await expectSyncError(
         (async () => {
           for await (const b of src.changes(latest + 5, latest + 6)) void b;
         })(),
-        (e: unknown) => e instanceof SyncError && e.kind === 'cdf-range' && e.table === 'main.sales.customers',
+        { kind: 'cdf-range', table: 'main.sales.customers' },
       );
-      await assert.rejects(src.snapshot(latest + 3), (e: unknown) => e instanceof SyncError && e.kind === 'time-travel');
+      await expectSyncError(src.snapshot(latest + 3), { kind: 'time-travel' });
     });
 
     it('an unknown table is a mapping error naming source.table', async () => {
-      await assert.rejects(source('main.sales.nope').latestVersion(), (e: unknown) => e instanceof SyncError && e.kind === 'mapping' && e.setting === 'source.table');
+      await expectSyncError(source('main.sales.nope').latestVersion(), { kind: 'mapping', setting: 'source.table' });
     });
   });
 
@@ -303,8 +285,8 @@ describe('Databricks source over a SQL warehouse (real driver, local test wareho
     it('initial load then incremental syncs from the Databricks source give the same target as from the local source', async () => {
       const latest = await (await DeltaChangeSource.open(tables.customers)).latestVersion();
       const env = { DATABRICKS_HOST: `${warehouse.host}:${warehouse.serverPort}`, DATABRICKS_HTTP_PATH: warehouse.httpPath, DATABRICKS_TOKEN: warehouse.token };
-      const remoteMapping = mappingFor({ name: 'dbx', source: { type: 'databricks', connection: 'default', table: 'main.sales.customers' }, target: { connection: 'x', schema: 'public', table: 'customers' }, key: ['customer_id'] });
-      const localMapping = mappingFor({ name: 'dbx', source: { type: 'delta', path: tables.customers }, target: { connection: 'x', schema: 'public', table: 'customers' }, key: ['customer_id'] });
+      const remoteMapping = buildMapping({ name: 'dbx', source: { type: 'databricks', connection: 'default', table: 'main.sales.customers' }, target: 'customers', key: ['customer_id'] });
+      const localMapping = buildMapping({ name: 'dbx', source: tables.customers, target: 'customers', key: ['customer_id'] });
       // openSource resolves the connection from DATABRICKS_*; the CA of the test warehouse comes through the lookup.
       const remote = (await openSource(remoteMapping.source, {
         databricks: { env, lookup: async () => ({ ...warehouse.config(), host: `${warehouse.host}` }) },

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { CdfRange } from '../../src/sync/delta/DeltaTable';
-import { SyncError } from '../../src/sync/errors';
 import type { ChangeRow, DeltaValue } from '../../src/sync/delta/types';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { requireSharedTable, sharedTable } from '../helpers/sharedTables';
 import { copyTableToTemp } from '../helpers/tempTableCopy';
 
@@ -68,17 +68,8 @@ async function assertMatchesExpected(ctx: Mocha.Context, tableName: string, expe
   for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].commitVersion <= rows[i].commitVersion);
 }
 
-function syncErrorOf(kind: SyncError['kind'], version?: number, re?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof SyncError, `expected SyncError, got ${String(e)}`);
-    assert.equal(e.kind, kind, e.message);
-    if (version !== undefined) assert.equal(e.version, version, e.message);
-    if (re) assert.match(e.message, re);
-    assert.ok(e.table, 'names the table');
-    assert.ok(e.hint, 'has a hint');
-    return true;
-  };
-}
+/** Every CDF error names the table and has a hint. */
+const namesTableWithHint = { table: true, hint: true } as const;
 
 describe('Delta Change Data Feed', function () {
   it('cdf-table from v0 equals the delta-rs result (cdc files with update pre/post images, partitioned by date)', async function () {
@@ -126,23 +117,23 @@ describe('Delta Change Data Feed', function () {
 
   it('cdf-column-mapping-name-mode from v0 fails: CDF not enabled at version 0', async function () {
     const t = await DeltaTable.open(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'));
-    await assert.rejects(t.resolveCdfRange({ startingVersion: 0 }), syncErrorOf('cdf-not-enabled', 0, /version 0/));
-    await assert.rejects(collect(t, { startingVersion: 0 }), syncErrorOf('cdf-not-enabled', 0));
+    await expectSyncError(t.resolveCdfRange({ startingVersion: 0 }), { kind: 'cdf-not-enabled', version: 0, message: /version 0/, ...namesTableWithHint });
+    await expectSyncError(collect(t, { startingVersion: 0 }), { kind: 'cdf-not-enabled', version: 0, ...namesTableWithHint });
   });
 
   it('checkpoint-cdf-table from v0 fails: the commits were cleaned up (even though a checkpoint covers them)', async function () {
     const t = await DeltaTable.open(requireSharedTable(this, 'delta-rs/checkpoint-cdf-table'));
-    await assert.rejects(t.resolveCdfRange({ startingVersion: 0 }), syncErrorOf('cdf-range', 0, /version 0/));
-    await assert.rejects(collect(t, { startingVersion: 0 }), syncErrorOf('cdf-range', 0));
+    await expectSyncError(t.resolveCdfRange({ startingVersion: 0 }), { kind: 'cdf-range', version: 0, message: /version 0/, ...namesTableWithHint });
+    await expectSyncError(collect(t, { startingVersion: 0 }), { kind: 'cdf-range', version: 0, ...namesTableWithHint });
   });
 
   it('refuses tables without CDF, empty ranges and ranges past the latest version', async function () {
     const plain = await DeltaTable.open(requireSharedTable(this, 'delta-rs/simple_table'));
-    await assert.rejects(plain.resolveCdfRange({}), syncErrorOf('cdf-not-enabled', 0));
+    await expectSyncError(plain.resolveCdfRange({}), { kind: 'cdf-not-enabled', version: 0, ...namesTableWithHint });
     const t = await DeltaTable.open(requireSharedTable(this, 'delta-kernel-rs/cdf-table-simple'));
     const latest = await t.latestVersion();
-    await assert.rejects(t.resolveCdfRange({ startingVersion: 2, endingVersion: 1 }), syncErrorOf('cdf-range', 2, /after ending version 1/));
-    await assert.rejects(t.resolveCdfRange({ startingVersion: latest + 1 }), syncErrorOf('cdf-range', latest + 1, /latest version/));
+    await expectSyncError(t.resolveCdfRange({ startingVersion: 2, endingVersion: 1 }), { kind: 'cdf-range', version: 2, message: /after ending version 1/, ...namesTableWithHint });
+    await expectSyncError(t.resolveCdfRange({ startingVersion: latest + 1 }), { kind: 'cdf-range', version: latest + 1, message: /latest version/, ...namesTableWithHint });
     assert.deepEqual(await t.resolveCdfRange({ startingVersion: 1, endingVersion: latest + 10 }), { start: 1, end: latest });
   });
 
@@ -202,17 +193,13 @@ describe('Delta Change Data Feed', function () {
       fs.rmSync(path.join(c.root, decodeURIComponent(removed)));
       const t = await DeltaTable.open(c.root);
       let batches = 0;
-      await assert.rejects(
+      const e = await expectSyncError(
         (async () => {
           for await (const _b of t.changes({ startingVersion: 0 })) batches++;
         })(),
-        (e: unknown) => {
-          syncErrorOf('cdf-range')(e);
-          assert.ok((e as Error).message.includes(path.basename(decodeURIComponent(removed))), (e as Error).message);
-          assert.match((e as SyncError).hint ?? '', /initial load/);
-          return true;
-        },
+        { kind: 'cdf-range', table: true, hint: /initial load/ },
       );
+      assert.ok(e.message.includes(path.basename(decodeURIComponent(removed))), e.message);
       assert.equal(batches, 0);
       // Versions after the damage are still readable.
       assert.ok((await collect(t, { startingVersion: 2 })).rows.length > 0);

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { readParquetRows } from '../../src/sync/delta/parquetFile';
 import { isSyncError } from '../../src/sync/errors';
+import type { SyncErrorKind } from '../../src/sync/errors';
 import type { ChangeRow, DeltaField, Row } from '../../src/sync/delta/types';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 import {
   listExpectedFiles,
@@ -195,11 +197,11 @@ describe('Delta reader conformance with Spark / delta-rs / delta-kernel-rs resul
           // (no data files in its repository either): the log replays, and reading rows
           // fails on the first missing file with a 'delta-file' error naming it.
           assert.ok(snapshot.files.length > 0, 'the log lists live files');
-          await assert.rejects(
+          await expectSyncError(
             async () => {
               for await (const batch of snapshot.rows({ batchSize: 500 })) void batch;
             },
-            (e: unknown) => isSyncError(e) && e.kind === 'delta-file' && /missing/.test(e.message),
+            { kind: 'delta-file', message: /missing/ },
           );
           return;
         }
@@ -217,19 +219,12 @@ describe('Delta reader conformance with Spark / delta-rs / delta-kernel-rs resul
   describe('CDF is refused clearly where the README says it must fail', function () {
     const tables = readmeTables(shared);
 
-    async function assertCdfFails(id: string, startingVersion: number, kinds: string[]): Promise<void> {
+    async function assertCdfFails(id: string, startingVersion: number, kinds: SyncErrorKind[]): Promise<void> {
       const name = path.basename(id);
       const table = await DeltaTable.open(path.join(shared, id));
-      await assert.rejects(
-        async () => allChanges(table, { startingVersion }),
-        (e: unknown) => {
-          assert.ok(isSyncError(e), `a SyncError, got ${String(e)}`);
-          assert.ok(kinds.includes(e.kind), `kind ${e.kind} is one of ${kinds.join(', ')}`);
-          assert.ok(e.describe().includes(name), `message names the table: ${e.describe()}`);
-          assert.match(e.describe(), /version \d+/i, 'message names the version');
-          return true;
-        },
-      );
+      const e = await expectSyncError(allChanges(table, { startingVersion }), { kind: kinds });
+      assert.ok(e.describe().includes(name), `message names the table: ${e.describe()}`);
+      assert.match(e.describe(), /version \d+/i, 'message names the version');
     }
 
     it('cdf-column-mapping-name-mode from version 0 (CDF enabled at v1 only)', async function () {

@@ -6,8 +6,8 @@ import { replayTo } from '../../src/sync/delta/DeltaLog';
 import { listLog } from '../../src/sync/delta/logListing';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { decodeRelativePath, resolveActionPath } from '../../src/sync/delta/tablePaths';
-import { SyncError } from '../../src/sync/errors';
 import type { Row } from '../../src/sync/delta/types';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { requireSharedTable } from '../helpers/sharedTables';
 import { copyTableToTemp } from '../helpers/tempTableCopy';
 
@@ -27,15 +27,6 @@ async function livePaths(root: string, version?: number): Promise<string[]> {
   const t = await DeltaTable.open(root);
   const s = await t.snapshot(version === undefined ? {} : { version });
   return s.files.map((f) => f.path).sort();
-}
-
-function isSyncErrorOf(kind: SyncError['kind'], re?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof SyncError, `expected SyncError, got ${String(e)}`);
-    assert.equal(e.kind, kind, e.message);
-    if (re) assert.match(e.message, re);
-    return true;
-  };
 }
 
 describe('Delta log listing and checkpoints', function () {
@@ -114,7 +105,7 @@ describe('Delta log listing and checkpoints', function () {
     // Each of commits 6..12 appends one file on top of checkpoint 5.
     assert.equal((await livePaths(root, 12)).length - (await livePaths(root, 5)).length, 7);
     const t = await DeltaTable.open(root);
-    await assert.rejects(t.snapshot({ version: 4 }), isSyncErrorOf('time-travel', /version 4/i));
+    await expectSyncError(t.snapshot({ version: 4 }), { kind: 'time-travel', message: /version 4/i });
   });
 
   it('reads partition values from a checkpoint map, null included', async function () {
@@ -124,7 +115,7 @@ describe('Delta log listing and checkpoints', function () {
     assert.equal(s.version, 2);
     assert.deepEqual(s.partitionColumns, ['color']);
     assert.deepEqual(s.files.map((f) => f.partitionValues.color ?? null).sort(), [null, 'red']);
-    await assert.rejects(t.snapshot({ version: 0 }), isSyncErrorOf('time-travel'));
+    await expectSyncError(t.snapshot({ version: 0 }), { kind: 'time-travel' });
   });
 
   it('reports a corrupt commit line as delta-log naming the file and line number', async function () {
@@ -134,19 +125,19 @@ describe('Delta log listing and checkpoints', function () {
     lines.splice(1, 0, '{"add": {"path": "truncated');
     fs.writeFileSync(file, lines.join('\n') + '\n');
     const t = await DeltaTable.open(root);
-    await assert.rejects(t.snapshot(), isSyncErrorOf('delta-log', /00000000000000000001\.json, line 2/));
+    await expectSyncError(t.snapshot(), { kind: 'delta-log', message: /00000000000000000001\.json, line 2/ });
     // Versions before the damage stay readable.
     assert.equal((await t.snapshot({ version: 0 })).version, 0);
   });
 
   it('refuses paths that are not Delta tables with a clear delta-log error', async function () {
     const root = copy(requireSharedTable(this, 'delta-rs/simple_table'));
-    await assert.rejects(DeltaTable.open(path.join(root, 'nope')), isSyncErrorOf('delta-log', /does not exist/));
+    await expectSyncError(DeltaTable.open(path.join(root, 'nope')), { kind: 'delta-log', message: /does not exist/ });
     const noLog = path.join(root, 'empty');
     fs.mkdirSync(noLog);
-    await assert.rejects(DeltaTable.open(noLog), isSyncErrorOf('delta-log', /_delta_log/));
+    await expectSyncError(DeltaTable.open(noLog), { kind: 'delta-log', message: /_delta_log/ });
     fs.mkdirSync(path.join(noLog, '_delta_log'));
-    await assert.rejects(DeltaTable.open(noLog), isSyncErrorOf('delta-log', /no commit/));
+    await expectSyncError(DeltaTable.open(noLog), { kind: 'delta-log', message: /no commit/ });
   });
 
   it('opens a table given as a file:// URI', async function () {
@@ -171,8 +162,8 @@ describe('Delta log listing and checkpoints', function () {
       JSON.stringify({ commitInfo: { timestamp: 1700000001000, operation: 'UPGRADE' } }) + '\n' + JSON.stringify({ protocol: { minReaderVersion: 4, minWriterVersion: 8 } }) + '\n',
     );
     const t = await DeltaTable.open(root);
-    await assert.rejects(t.snapshot({ version: 2 }), isSyncErrorOf('delta-protocol', /variantType/));
-    await assert.rejects(t.snapshot(), isSyncErrorOf('delta-protocol', /reader version 4/));
+    await expectSyncError(t.snapshot({ version: 2 }), { kind: 'delta-protocol', message: /variantType/ });
+    await expectSyncError(t.snapshot(), { kind: 'delta-protocol', message: /reader version 4/ });
     const v1 = await t.snapshot({ version: 1 });
     assert.deepEqual(v1.protocol.readerFeatures, ['vacuumProtocolCheck']);
   });
@@ -208,6 +199,6 @@ describe('Delta action paths', function () {
 
   it('accepts absolute file:// URIs and refuses remote schemes', function () {
     assert.equal(resolveActionPath('/t', 'file:///data/t/a%20b.parquet'), '/data/t/a b.parquet');
-    assert.throws(() => resolveActionPath('/t', 's3://bucket/t/a.parquet'), (e: unknown) => e instanceof SyncError && e.kind === 'delta-file');
+    expectSyncError(() => resolveActionPath('/t', 's3://bucket/t/a.parquet'), { kind: 'delta-file' });
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { field, long, string } from '../builders/deltaFields';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { SHARED_TABLES_DIR, requireSharedTable } from '../helpers/sharedTables';
-import { isSyncError } from '../../src/sync/errors';
 import { loadDeletionVector } from '../../src/sync/delta/deletionVector';
 import { parquetRowCount, readParquetRows } from '../../src/sync/delta/parquetFile';
 import type { ColumnMappingMode } from '../../src/sync/delta/types';
@@ -276,12 +277,12 @@ describe('readParquetRows on other real tables', () => {
     const cdcFile = fs.readdirSync(cdcDir, { recursive: true, encoding: 'utf8' }).find((n) => n.endsWith('.parquet'));
     assert.ok(cdcFile);
     const dataFields = snap.schema.filter((f) => !snap.partitionColumns.includes(f.name));
-    const added: DeltaField = { name: 'added_later', physicalName: 'added_later', type: { kind: 'primitive', name: 'long' }, nullable: true, metadata: {} };
+    const added = field('added_later', long());
     const rows: Row[] = [];
     for await (const b of readParquetRows(path.join(cdcDir, cdcFile), {
       fields: [...dataFields, added],
       columnMappingMode: 'none',
-      extraColumns: [{ name: '_change_type', type: { kind: 'primitive', name: 'string' } }],
+      extraColumns: [{ name: '_change_type', type: string() }],
     })) rows.push(...b);
     assert.ok(rows.length > 0);
     for (const r of rows) {
@@ -310,33 +311,22 @@ describe('readParquetRows on other real tables', () => {
   it('names the table and version when a data file is missing or not parquet', async function () {
     const root = requireSharedTable(this, 'delta-kernel-rs/parquet-all-types');
     const snap = miniReplay(root);
-    const read = async (file: string): Promise<unknown> => {
-      try {
-        for await (const _ of readParquetRows(file, { fields: snap.schema, columnMappingMode: 'none', table: root, version: 3 })) void _;
-      } catch (e) {
-        return e;
-      }
-      return undefined;
+    const read = async (file: string): Promise<void> => {
+      for await (const _ of readParquetRows(file, { fields: snap.schema, columnMappingMode: 'none', table: root, version: 3 })) void _;
     };
-    const missing = await read(path.join(root, 'no-such-file.parquet'));
-    assert.ok(isSyncError(missing) && missing.kind === 'delta-file', String(missing));
-    assert.match(missing.message, /no-such-file\.parquet.*missing/);
-    assert.equal(missing.table, root);
-    assert.equal(missing.version, 3);
-    const notParquet = await read(path.join(root, '_delta_log', '00000000000000000000.json'));
-    assert.ok(isSyncError(notParquet) && notParquet.kind === 'delta-file', String(notParquet));
-    assert.match(notParquet.message, /not a valid parquet file/);
+    await expectSyncError(read(path.join(root, 'no-such-file.parquet')), { kind: 'delta-file', message: /no-such-file\.parquet.*missing/, table: root, version: 3 });
+    await expectSyncError(read(path.join(root, '_delta_log', '00000000000000000000.json')), { kind: 'delta-file', message: /not a valid parquet file/ });
   });
 
   it('refuses a field whose Delta type cannot come from the file type, naming the column', async function () {
     const root = requireSharedTable(this, 'delta-kernel-rs/parquet-all-types');
     const snap = miniReplay(root);
-    const wrong: DeltaField = { ...(snap.schema.find((f) => f.name === 'StringType') as DeltaField), type: { kind: 'primitive', name: 'long' } };
-    await assert.rejects(
+    const wrong: DeltaField = { ...(snap.schema.find((f) => f.name === 'StringType') as DeltaField), type: long() };
+    await expectSyncError(
       async () => {
         for await (const _ of readParquetRows(path.join(root, snap.files[0].path), { fields: [wrong], columnMappingMode: 'none' })) void _;
       },
-      (e: unknown) => isSyncError(e) && e.kind === 'delta-file' && e.column === 'StringType',
+      { kind: 'delta-file', column: 'StringType' },
     );
   });
 });

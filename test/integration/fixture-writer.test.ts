@@ -13,6 +13,7 @@ import {
   customerId,
   upgradedCustomer,
 } from '../../src/fixtures/customerProfiles';
+import { binary, boolean, byte, date, decimal, double, float, integer, long, short, string, timestamp, timestampNtz } from '../builders/deltaFields';
 
 /**
  * The fixture writer must write REAL Delta tables. Checked three ways, none of them
@@ -132,9 +133,6 @@ function canonChanges(changes: { version: number; changeType: string; row: Row }
   return changes.map((c) => `v${c.version} ${c.changeType} ${canonRow(c.row, columns)}`).sort();
 }
 
-const long = { kind: 'primitive', name: 'long' } as const;
-const str = { kind: 'primitive', name: 'string' } as const;
-
 describe('DeltaTableWriter (fixture writer)', function () {
   this.timeout(120_000);
   let tmp: string;
@@ -151,9 +149,9 @@ describe('DeltaTableWriter (fixture writer)', function () {
       const dir = path.join(tmp, 'v0');
       await DeltaTableWriter.create(dir, {
         columns: [
-          { name: 'id', type: long, nullable: false },
-          { name: 'amount', type: { kind: 'decimal', precision: 10, scale: 2 }, metadata: { comment: 'money' } },
-          { name: 'p', type: str },
+          { name: 'id', type: long(), nullable: false },
+          { name: 'amount', type: decimal(10, 2), metadata: { comment: 'money' } },
+          { name: 'p', type: string() },
         ],
         partitionColumns: ['p'],
         configuration: { 'delta.enableChangeDataFeed': 'true' },
@@ -185,7 +183,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('deletion vectors and timestamp_ntz make the protocol 3/7 with their table features', async () => {
       const dir = path.join(tmp, 'features');
       await DeltaTableWriter.create(dir, {
-        columns: [{ name: 'id', type: long }, { name: 't', type: { kind: 'primitive', name: 'timestamp_ntz' } }],
+        columns: [{ name: 'id', type: long() }, { name: 't', type: timestampNtz() }],
         configuration: { 'delta.enableDeletionVectors': 'true', 'delta.enableChangeDataFeed': 'true' },
       });
       const [protocol] = actionsOf((await readLog(dir))[0], 'protocol');
@@ -199,7 +197,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
 
     it('setProperties enabling deletion vectors upgrades a legacy protocol in the same commit', async () => {
       const dir = path.join(tmp, 'upgrade');
-      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long }] });
+      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long() }] });
       const v = await w.setProperties({ 'delta.enableDeletionVectors': 'true' });
       const commit = (await readLog(dir))[v];
       assert.equal((commit[0].commitInfo as Json).operation, 'SET TBLPROPERTIES');
@@ -212,21 +210,21 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('append writes parquet files with Spark encodings that hyparquet reads back as the rows given', async () => {
       const dir = path.join(tmp, 'types');
       const columns: WriterColumn[] = [
-        { name: 'id', type: long, nullable: false },
-        { name: 'i', type: { kind: 'primitive', name: 'integer' } },
-        { name: 'b', type: { kind: 'primitive', name: 'byte' } },
-        { name: 'sh', type: { kind: 'primitive', name: 'short' } },
-        { name: 'f', type: { kind: 'primitive', name: 'float' } },
-        { name: 'd', type: { kind: 'primitive', name: 'double' } },
-        { name: 'flag', type: { kind: 'primitive', name: 'boolean' } },
-        { name: 's', type: str },
-        { name: 'bin', type: { kind: 'primitive', name: 'binary' } },
-        { name: 'day', type: { kind: 'primitive', name: 'date' } },
-        { name: 'ts', type: { kind: 'primitive', name: 'timestamp' } },
-        { name: 'ntz', type: { kind: 'primitive', name: 'timestamp_ntz' } },
-        { name: 'd9', type: { kind: 'decimal', precision: 9, scale: 3 } },
-        { name: 'd18', type: { kind: 'decimal', precision: 18, scale: 2 } },
-        { name: 'd38', type: { kind: 'decimal', precision: 38, scale: 6 } },
+        { name: 'id', type: long(), nullable: false },
+        { name: 'i', type: integer() },
+        { name: 'b', type: byte() },
+        { name: 'sh', type: short() },
+        { name: 'f', type: float() },
+        { name: 'd', type: double() },
+        { name: 'flag', type: boolean() },
+        { name: 's', type: string() },
+        { name: 'bin', type: binary() },
+        { name: 'day', type: date() },
+        { name: 'ts', type: timestamp() },
+        { name: 'ntz', type: timestampNtz() },
+        { name: 'd9', type: decimal(9, 3) },
+        { name: 'd18', type: decimal(18, 2) },
+        { name: 'd38', type: decimal(38, 6) },
       ];
       const rows: Row[] = [
         {
@@ -277,7 +275,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
 
     it('partitioned appends use Hive directories, URL-encoded paths and keep partition columns out of the files', async () => {
       const dir = path.join(tmp, 'parts');
-      const columns: WriterColumn[] = [{ name: 'id', type: long }, { name: 'p', type: str }, { name: 'day', type: { kind: 'primitive', name: 'date' } }];
+      const columns: WriterColumn[] = [{ name: 'id', type: long() }, { name: 'p', type: string() }, { name: 'day', type: date() }];
       const w = await DeltaTableWriter.create(dir, { columns, partitionColumns: ['p', 'day'] });
       const rows: Row[] = [
         { id: 1n, p: 'a/b c%', day: 0 },
@@ -304,15 +302,15 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('partition columns of every partitionable type round-trip through the reader', async () => {
       const dir = path.join(tmp, 'part-types');
       const columns: WriterColumn[] = [
-        { name: 'id', type: long, nullable: false },
-        { name: 'pl', type: long },
-        { name: 'pi', type: { kind: 'primitive', name: 'integer' } },
-        { name: 'pb', type: { kind: 'primitive', name: 'boolean' } },
-        { name: 'pd', type: { kind: 'primitive', name: 'date' } },
-        { name: 'pts', type: { kind: 'primitive', name: 'timestamp' } },
-        { name: 'pntz', type: { kind: 'primitive', name: 'timestamp_ntz' } },
-        { name: 'pdec', type: { kind: 'decimal', precision: 20, scale: 4 } },
-        { name: 'pdbl', type: { kind: 'primitive', name: 'double' } },
+        { name: 'id', type: long(), nullable: false },
+        { name: 'pl', type: long() },
+        { name: 'pi', type: integer() },
+        { name: 'pb', type: boolean() },
+        { name: 'pd', type: date() },
+        { name: 'pts', type: timestamp() },
+        { name: 'pntz', type: timestampNtz() },
+        { name: 'pdec', type: decimal(20, 4) },
+        { name: 'pdbl', type: double() },
       ];
       const parts = columns.slice(1).map((c) => c.name);
       const rows: Row[] = [
@@ -332,7 +330,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
 
     it('an update writes remove + add and _change_data files with update_preimage/update_postimage rows', async () => {
       const dir = path.join(tmp, 'update-cdc');
-      const columns: WriterColumn[] = [{ name: 'id', type: long, nullable: false }, { name: 'name', type: str }];
+      const columns: WriterColumn[] = [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }];
       const w = await DeltaTableWriter.create(dir, { columns, configuration: { 'delta.enableChangeDataFeed': 'true' } });
       await w.append([{ id: 1n, name: 'one' }, { id: 2n, name: 'two' }, { id: 3n, name: 'three' }], { rowsPerFile: 2 });
       const v = await w.update('id', [{ id: 3n, name: 'THREE' }]);
@@ -360,11 +358,11 @@ describe('DeltaTableWriter (fixture writer)', function () {
 
     it('writeCdc: false writes no cdc files, and a table without CDF never gets any', async () => {
       const dir = path.join(tmp, 'no-cdc');
-      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long }] });
+      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long() }] });
       await w.append([{ id: 1n }, { id: 2n }]);
       const v1 = await w.delete('id', [1n]);
       const dir2 = path.join(tmp, 'no-cdc-2');
-      const w2 = await DeltaTableWriter.create(dir2, { columns: [{ name: 'id', type: long }], configuration: { 'delta.enableChangeDataFeed': 'true' } });
+      const w2 = await DeltaTableWriter.create(dir2, { columns: [{ name: 'id', type: long() }], configuration: { 'delta.enableChangeDataFeed': 'true' } });
       await w2.append([{ id: 1n }, { id: 2n }]);
       const v2 = await w2.delete('id', [1n], { writeCdc: false });
       assert.equal(actionsOf((await readLog(dir))[v1], 'cdc').length, 0);
@@ -376,7 +374,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('rejects values outside the reader contract and unknown columns', async () => {
       const dir = path.join(tmp, 'reject');
       const w = await DeltaTableWriter.create(dir, {
-        columns: [{ name: 'id', type: long, nullable: false }, { name: 'amt', type: { kind: 'decimal', precision: 4, scale: 2 } }],
+        columns: [{ name: 'id', type: long(), nullable: false }, { name: 'amt', type: decimal(4, 2) }],
       });
       await assert.rejects(w.append([{ id: 1, amt: null }]), /cannot hold the number 1/);
       await assert.rejects(w.append([{ id: 1n, amt: 1.5 }]), /cannot hold/);
@@ -391,7 +389,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('writes N.checkpoint.parquet with the protocol struct schema and one row per live action, and _last_checkpoint', async () => {
       const dir = path.join(tmp, 'checkpoint');
       const w = await DeltaTableWriter.create(dir, {
-        columns: [{ name: 'id', type: long, nullable: false }, { name: 'p', type: str }],
+        columns: [{ name: 'id', type: long(), nullable: false }, { name: 'p', type: string() }],
         partitionColumns: ['p'],
         configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.enableDeletionVectors': 'true' },
       });
@@ -464,7 +462,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
   describe('log cleanup and vacuum', () => {
     it('expireLog deletes commits before the latest checkpoint; the latest snapshot still reads from it', async () => {
       const dir = path.join(tmp, 'expire');
-      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long }], configuration: { 'delta.enableChangeDataFeed': 'true' } });
+      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long() }], configuration: { 'delta.enableChangeDataFeed': 'true' } });
       await w.append([{ id: 1n }]);
       await w.append([{ id: 2n }]);
       await w.checkpoint(); // at v2
@@ -479,7 +477,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('vacuum deletes unreferenced data, cdc and DV files, keeping the current snapshot readable', async () => {
       const dir = path.join(tmp, 'vacuum');
       const w = await DeltaTableWriter.create(dir, {
-        columns: [{ name: 'id', type: long }],
+        columns: [{ name: 'id', type: long() }],
         configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.enableDeletionVectors': 'true' },
       });
       await w.append([{ id: 1n }, { id: 2n }, { id: 3n }]);
@@ -500,7 +498,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     it('a DV delete writes remove + add of the same path with a u-DV file (version byte, size, magic) and no cdc', async () => {
       const dir = path.join(tmp, 'dv');
       const w = await DeltaTableWriter.create(dir, {
-        columns: [{ name: 'id', type: long, nullable: false }],
+        columns: [{ name: 'id', type: long(), nullable: false }],
         configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.enableDeletionVectors': 'true' },
       });
       await w.append([1n, 2n, 3n, 4n, 5n].map((id) => ({ id })));
@@ -529,7 +527,7 @@ describe('DeltaTableWriter (fixture writer)', function () {
     });
 
     it('requires the deletionVectors feature', async () => {
-      const w = await DeltaTableWriter.create(path.join(tmp, 'no-dv'), { columns: [{ name: 'id', type: long }] });
+      const w = await DeltaTableWriter.create(path.join(tmp, 'no-dv'), { columns: [{ name: 'id', type: long() }] });
       await w.append([{ id: 1n }]);
       await assert.rejects(w.deleteWithDeletionVector('id', [1n]), /enableDeletionVectors/);
     });
@@ -537,12 +535,12 @@ describe('DeltaTableWriter (fixture writer)', function () {
 
   describe('snapshots and CDF through the engine reader equal the operations', () => {
     const columns: WriterColumn[] = [
-      { name: 'id', type: long, nullable: false },
-      { name: 'name', type: str },
-      { name: 'score', type: { kind: 'primitive', name: 'double' } },
-      { name: 'amount', type: { kind: 'decimal', precision: 12, scale: 3 } },
-      { name: 'ts', type: { kind: 'primitive', name: 'timestamp' } },
-      { name: 'part', type: str },
+      { name: 'id', type: long(), nullable: false },
+      { name: 'name', type: string() },
+      { name: 'score', type: double() },
+      { name: 'amount', type: decimal(12, 3) },
+      { name: 'ts', type: timestamp() },
+      { name: 'part', type: string() },
     ];
     const row = (id: number): Row => ({
       id: BigInt(id),

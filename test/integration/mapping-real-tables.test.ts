@@ -1,16 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
-import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { resolveColumns } from '../../src/sync/mapping/resolveColumns';
+import { buildMapping } from '../builders/mappings';
 import { requireSharedTable } from '../helpers/sharedTables';
 
 describe('mapping: resolveColumns on real Delta schemas', () => {
   it('delta-kernel-rs/parquet-all-types: every column gets the documented Postgres type', async function () {
     const dir = requireSharedTable(this, 'delta-kernel-rs/parquet-all-types');
     const schema = (await (await DeltaTable.open(dir)).snapshot()).describe().schema;
-    const mapping = parseMapping({
+    const mapping = buildMapping({
       name: 'all-types',
-      source: { type: 'delta', path: dir },
+      source: dir,
       target: { connection: 'sandbox', table: 'all_types' },
       columns: { rename: { TimestampNTZType: 'ts_ntz' }, exclude: ['map_of_arrays'] },
     });

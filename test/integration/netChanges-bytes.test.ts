@@ -6,6 +6,7 @@ import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { ChangeRow, Row } from '../../src/sync/delta/types';
 import { CUSTOMER_KEY, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { NetChangeBuffer, estimateRowBytes } from '../../src/sync/plan/netChanges';
+import { cdf } from '../builders/changeRows';
 
 /**
  * NetChangeBuffer.bytes is a cheap estimate (sampled upserts): it must stay close to the
@@ -63,7 +64,7 @@ describe('NetChangeBuffer.bytes on real change rows', function () {
     const b = new NetChangeBuffer([CUSTOMER_KEY]);
     for (const c of inserts) b.add({ ...c, commitVersion: 1 });
     assert.ok(b.bytes > 0);
-    for (const c of inserts) b.add({ changeType: 'delete', commitVersion: 2, commitTimestamp: c.commitTimestamp, values: c.values });
+    for (const c of inserts) b.add(cdf.delete(c.values, 2, c.commitTimestamp));
     const keyOnly = inserts.reduce((n, c) => n + estimateRowBytes({ [CUSTOMER_KEY]: c.values[CUSTOMER_KEY] ?? null }), 0);
     assert.equal(b.bytes, keyOnly);
     const net = b.drain();

@@ -8,9 +8,9 @@ import type { FlatRun } from '../../src/sync/delta/flatColumns';
 import { decodePages, flatColumnDecoder, loadPageModules } from '../../src/sync/delta/flatColumns';
 import { CUSTOMER_PROFILE_COLUMNS, customerAt } from '../../src/fixtures/customerProfiles';
 import { writeParquetRows } from '../../src/fixtures/fixtureParquet';
-import { SyncError } from '../../src/sync/errors';
 import { readParquetRows } from '../../src/sync/delta/parquetFile';
-import type { DeltaField } from '../../src/sync/delta/types';
+import { fieldsOf } from '../builders/deltaFields';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 
 /**
@@ -237,19 +237,20 @@ describe('flat column decoding equals hyparquet reading the same column', functi
       assert.equal(header.type === 'DATA_PAGE' || header.type === 'DATA_PAGE_V2', true);
       bytes.fill(0xff, start + reader.offset, start + reader.offset + Math.min(header.compressed_page_size, 64));
       await fs.writeFile(file, bytes);
-      const fields: DeltaField[] = CUSTOMER_PROFILE_COLUMNS.map((c) => ({ name: c.name, physicalName: c.name, type: c.type, nullable: c.nullable !== false, metadata: {} }));
-      const err = await (async () => {
-        for await (const batch of readParquetRows(file, { fields, columnMappingMode: 'none', table: '/data/customers', version: 7 })) void batch;
-      })().then(
-        () => assert.fail('the damaged file read without an error'),
-        (e: unknown) => e,
+      const fields = fieldsOf(CUSTOMER_PROFILE_COLUMNS);
+      // The damaged file must not read without an error.
+      await expectSyncError(
+        (async () => {
+          for await (const batch of readParquetRows(file, { fields, columnMappingMode: 'none', table: '/data/customers', version: 7 })) void batch;
+        })(),
+        {
+          kind: 'delta-file',
+          table: '/data/customers',
+          version: 7,
+          message: new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*cannot decode rows 0\\.\\.2999`),
+          hint: /corrupt/,
+        },
       );
-      assert.ok(err instanceof SyncError, String(err));
-      assert.equal(err.kind, 'delta-file');
-      assert.equal(err.table, '/data/customers');
-      assert.equal(err.version, 7);
-      assert.match(err.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*cannot decode rows 0\\.\\.2999`));
-      assert.ok(err.hint && /corrupt/.test(err.hint), err.hint);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -4,10 +4,10 @@ import { applyChanges } from '../../src/sync/postgres/applyChanges';
 import { copyRows } from '../../src/sync/postgres/copyRows';
 import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
+import { field, long, string } from '../builders/deltaFields';
 import { useTargetPool } from '../helpers/postgres';
-import { field, prim } from '../helpers/postgresFields';
 
-const fields = [field('id', prim('string'), false), field('note', prim('string')), field('n', prim('long'))];
+const fields = [field('id', string(), { nullable: false }), field('note', string()), field('n', long())];
 const columns = defaultTargetColumns(fields);
 const key = ['id'];
 const row = (i: number, note = `note ${i}`): Row => ({ id: `k${String(i).padStart(6, '0')}`, note, n: BigInt(i) });

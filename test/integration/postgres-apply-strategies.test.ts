@@ -8,7 +8,7 @@ import type { SoftDeleteMarker } from '../../src/sync/ports/targetTypes';
 import { readCheckpoint } from '../../src/sync/postgres/stateTables';
 import { isSyncError } from '../../src/sync/errors';
 import { useTargetPool } from '../helpers/postgres';
-import { dec, field, prim } from '../helpers/postgresFields';
+import { boolean, decimal, field, string } from '../builders/deltaFields';
 
 /**
  * The apply engine's strategy combinations that the sync tests do not reach: an ApplyStream
@@ -18,7 +18,7 @@ import { dec, field, prim } from '../helpers/postgresFields';
  * out by hand from the rows below, not taken from the engine.
  */
 
-const columns = defaultTargetColumns([field('id', prim('string'), false), field('owner', prim('string')), field('balance', dec(10, 2)), field('locked', prim('boolean'))]);
+const columns = defaultTargetColumns([field('id', string(), { nullable: false }), field('owner', string()), field('balance', decimal(10, 2)), field('locked', boolean())]);
 const key = ['id'];
 const softDelete: SoftDeleteMarker = { column: 'deleted', kind: 'boolean' };
 const table = { name: 'accounts' };

@@ -7,9 +7,10 @@ import type { InitialLoadOptions } from '../../src/sync/postgres/initialLoad';
 import { qualified, quoteIdent } from '../../src/sync/postgres/quoteIdent';
 import type { TableRef } from '../../src/sync/ports/targetTypes';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
+import { field, long, string } from '../builders/deltaFields';
+import { buildMapping } from '../builders/mappings';
 import { useTargetPool } from '../helpers/postgres';
-import { field, prim } from '../helpers/postgresFields';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 
 /**
  * Storage parameters of the tables an initial load creates, read back from pg_class on a
@@ -18,7 +19,7 @@ import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
  */
 
 // A text column, so every target has a TOAST table whose reloptions can be checked.
-const fields = [field('id', prim('long'), false), field('note', prim('string'))];
+const fields = [field('id', long(), { nullable: false }), field('note', string())];
 const columns = defaultTargetColumns(fields);
 const key = ['id'];
 
@@ -194,8 +195,8 @@ describe('initial load: fillfactor and storage parameters of the created table (
     const dir = await tempDir('dns-ff-');
     const src = await createCustomerProfilesTable(path.join(dir, 'customers'), { rows: 200 });
     for (const [table, ff, expected] of [['runner_ff70', 70, 70], ['runner_default', undefined, 85]] as const) {
-      const mapping = mappingFor({
-        name: `ff-${table.replace(/_/g, '-')}`, source: { type: 'delta', path: src.path }, target: { connection: 'x', schema: 'public', table }, key: ['customer_id'],
+      const mapping = buildMapping({
+        name: `ff-${table.replace(/_/g, '-')}`, source: src.path, target: table, key: ['customer_id'],
         ...(ff === undefined ? {} : { initialLoad: { fillfactor: ff } }),
       });
       const r = await openRunner(mapping, db().url);

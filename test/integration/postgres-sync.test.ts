@@ -5,11 +5,11 @@ import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import { previewChanges } from '../../src/sync/postgres/previewChanges';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
 import { readCheckpoint } from '../../src/sync/postgres/stateTables';
-import { isSyncError } from '../../src/sync/errors';
+import { boolean, decimal, field, string } from '../builders/deltaFields';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { useTargetPool } from '../helpers/postgres';
-import { dec, field, prim } from '../helpers/postgresFields';
 
-const fields = [field('customer_id', prim('string'), false), field('name', prim('string')), field('spend', dec(10, 2)), field('active', prim('boolean'))];
+const fields = [field('customer_id', string(), { nullable: false }), field('name', string()), field('spend', decimal(10, 2)), field('active', boolean())];
 const columns = defaultTargetColumns(fields);
 const key = ['customer_id'];
 function cust(i: number, spend = `${i}.50`, name = `Customer ${i}`): Row {
@@ -65,9 +65,9 @@ describe('postgres target: initial load, incremental apply, preview (real server
 
   it('a swap that fails (duplicate source key) leaves the old table and checkpoint untouched and drops the staging table', async () => {
     const table = { schema: 'public', name: 'customers' };
-    await assert.rejects(
+    await expectSyncError(
       initialLoad(pool(), { table, columns, key, rows: [[cust(1), cust(1)]], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
-      (e: unknown) => isSyncError(e) && e.kind === 'target' && /same key twice/.test(e.message),
+      { kind: 'target', message: /same key twice/ },
     );
     assert.equal(await count('customers'), 1000);
     const c = await pool().connect();
@@ -111,9 +111,9 @@ describe('postgres target: initial load, incremental apply, preview (real server
       const r2 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'p1', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 } });
       assert.deepEqual({ i: r2.inserted, u: r2.updated, d: r2.deleted, un: r2.unchanged, dm: r2.deleteMissing }, { i: 0, u: 0, d: 0, un: 4, dm: 2 });
       assert.equal((await c.query(`SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) AS h FROM customers t`)).rows[0].h, before);
-      await assert.rejects(
+      await expectSyncError(
         applyChanges(c, { table, columns, key, upserts: [], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 8, commitTimestamp: null }, expectVersion: 6 }),
-        (e: unknown) => isSyncError(e) && /expected 6/.test(e.message),
+        { message: /expected 6/ },
       );
     } finally {
       c.release();
@@ -127,7 +127,7 @@ describe('postgres target: initial load, incremental apply, preview (real server
     c.on('error', () => undefined);
     const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
     let killed = false;
-    const err = await applyChanges(c, {
+    const applying = applyChanges(c, {
       table, columns, key,
       upserts: slowly([range(20000, 21000), range(21000, 22000)], async () => {
         if (!killed) {
@@ -137,11 +137,8 @@ describe('postgres target: initial load, incremental apply, preview (real server
       }),
       deletes: [],
       checkpoint: { pipeline: 'p1', source: 'src', version: 8, commitTimestamp: null },
-    }).then(() => undefined, (e: unknown) => e);
-    c.release(true);
-    assert.ok(isSyncError(err), String(err));
-    assert.equal(err.kind, 'connection');
-    assert.equal(err.retry, 'auto');
+    });
+    await expectSyncError(applying, { kind: 'connection', retry: 'auto' }).finally(() => c.release(true));
     assert.equal(await count('customers'), before);
     const c2 = await pool().connect();
     assert.equal((await readCheckpoint(c2, 'p1'))?.version, 7n);
@@ -157,9 +154,9 @@ describe('postgres target: initial load, incremental apply, preview (real server
       assert.equal(dry.rejected.length, 2);
       assert.equal(dry.inserted, 98);
       assert.equal(await count(`customers WHERE customer_id >= 'c08000' AND customer_id < 'c08100'`), 0);
-      await assert.rejects(
+      await expectSyncError(
         applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
-        (e: unknown) => isSyncError(e) && e.kind === 'target' && /spend_nonneg/.test(e.message),
+        { kind: 'target', message: /spend_nonneg/ },
       );
       const r = await applyChanges(c, { table, columns, key, upserts: [upserts, [{ ...cust(8200), name: 'nul\u0000byte' }]], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null }, deadLetter: true });
       assert.equal(r.inserted, 98);

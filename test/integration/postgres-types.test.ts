@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import type { DeltaType, Row } from '../../src/sync/delta/types';
+import type { Row } from '../../src/sync/delta/types';
 import { copyRows } from '../../src/sync/postgres/copyRows';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { qualified, quoteIdent } from '../../src/sync/postgres/quoteIdent';
 import { defaultTargetColumns, renderCreateTable } from '../../src/sync/postgres/renderCreateTable';
+import { array, binary, boolean, byte, date, decimal, double, field, float, integer, long, map, short, string, struct, timestamp, timestampNtz } from '../builders/deltaFields';
 import { useTestDatabase } from '../helpers/postgres';
-import { dec, field, prim } from '../helpers/postgresFields';
 
 /** Micros since epoch of a UTC wall time, computed with Date (independent of the encoder). */
 function micros(iso: string, extraMicros = 0n): bigint {
@@ -16,30 +16,27 @@ function days(isoDate: string): number {
   return Date.parse(`${isoDate}T00:00:00Z`) / 86_400_000;
 }
 
-const structType: DeltaType = {
-  kind: 'struct',
-  fields: [field('id', prim('long')), field('amount', dec(38, 10)), field('tags', { kind: 'array', elementType: prim('string'), containsNull: true }), field('ok', prim('boolean'))],
-};
-const mapType: DeltaType = { kind: 'map', keyType: prim('string'), valueType: prim('long'), valueContainsNull: true };
+const structType = struct(field('id', long()), field('amount', decimal(38, 10)), field('tags', array(string())), field('ok', boolean()));
+const mapType = map(string(), long());
 
 const fields = [
-  field('id', prim('integer'), false),
-  field('s', prim('string')),
-  field('l', prim('long')),
-  field('i', prim('integer')),
-  field('sh', prim('short')),
-  field('b', prim('byte')),
-  field('d', prim('double')),
-  field('f', prim('float')),
-  field('n', dec(38, 36)),
-  field('m', dec(10, 2)),
-  field('bo', prim('boolean')),
-  field('dt', prim('date')),
-  field('ts', prim('timestamp')),
-  field('tn', prim('timestamp_ntz')),
-  field('bin', prim('binary')),
+  field('id', integer(), { nullable: false }),
+  field('s', string()),
+  field('l', long()),
+  field('i', integer()),
+  field('sh', short()),
+  field('b', byte()),
+  field('d', double()),
+  field('f', float()),
+  field('n', decimal(38, 36)),
+  field('m', decimal(10, 2)),
+  field('bo', boolean()),
+  field('dt', date()),
+  field('ts', timestamp()),
+  field('tn', timestampNtz()),
+  field('bin', binary()),
   field('st', structType),
-  field('ar', { kind: 'array', elementType: prim('long'), containsNull: true }),
+  field('ar', array(long())),
   field('mp', mapType),
 ];
 
@@ -173,10 +170,10 @@ describe('postgres target: types and COPY round trip (real server)', function ()
     const schema = 'my "schema"; DROP TABLE x; --';
     const table = 'select';
     const hostile = [
-      field('user', prim('string'), false),
-      field('a"b; DROP TABLE all_types; --', prim('long')),
-      field('Größe 日本', dec(10, 2)),
-      field('order', prim('boolean')),
+      field('user', string(), { nullable: false }),
+      field('a"b; DROP TABLE all_types; --', long()),
+      field('Größe 日本', decimal(10, 2)),
+      field('order', boolean()),
     ];
     const cols = defaultTargetColumns(hostile);
     await pool.query(`CREATE SCHEMA ${quoteIdent(schema)}`);

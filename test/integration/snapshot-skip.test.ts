@@ -5,9 +5,10 @@ import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { Row } from '../../src/sync/delta/types';
 import { resolveActionPath } from '../../src/sync/delta/tablePaths';
+import { buildMapping } from '../builders/mappings';
 import { sharedTable } from '../helpers/sharedTables';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 
 /**
  * DeltaSnapshot.rows({ skip }) leaves out the first rows without opening the files that lie
@@ -90,7 +91,7 @@ describe('preview of an initial load into a missing table, page by page (real se
     const dir = await tempDir('dns-skip-preview-');
     const t = await createCustomerProfilesTable(path.join(dir, 'customers'), { rows: 700, rowsPerFile: 100 });
     for (const deletes of [undefined, { mode: 'soft-delete' as const, column: 'deleted', kind: 'boolean' as const }]) {
-      const m = mappingFor({ name: `skip-${deletes ? 'soft' : 'plain'}`, source: { type: 'delta', path: t.path }, target: { connection: 'x', schema: 'public', table: `never_loaded_${deletes ? 'soft' : 'plain'}` }, key: ['customer_id'], ...(deletes ? { deletes } : {}) });
+      const m = buildMapping({ name: `skip-${deletes ? 'soft' : 'plain'}`, source: t.path, target: `never_loaded_${deletes ? 'soft' : 'plain'}`, key: ['customer_id'], ...(deletes ? { deletes } : {}) });
       const r = await openRunner(m, db().url);
       try {
         const whole = await r.runner.preview({ limit: 10_000 });

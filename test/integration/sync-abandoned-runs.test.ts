@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
-import { isSyncError } from '../../src/sync/errors';
 import { openSandbox } from '../../src/sync/postgres/PglitePool';
 import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import { ABANDONED_RUN_ERROR } from '../../src/sync/postgres/stateTables';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { mappingTarget } from '../../src/sync/open/openTarget';
+import { buildMapping, mappingInput } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
-import { buildCli, createManyVersionsTable, mappingFor, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, createManyVersionsTable, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -31,36 +32,33 @@ interface RunRow {
   started: string;
 }
 
-async function runRows(url: string, pipeline: string): Promise<RunRow[]> {
+/** Runs one statement on a connection of its own (the CLI processes hold theirs). */
+async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[]): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const r = await c.query<RunRow>(
-      `SELECT run_id::text AS run_id, status, error, finished_at IS NOT NULL AS finished, started_at::text AS started
-         FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id`,
-      [pipeline],
-    );
-    return r.rows;
-  } catch {
-    return [];
+    return (await c.query<R>(sql, params)).rows;
   } finally {
     await c.end();
   }
 }
 
+/** The pipeline's run rows, oldest first; none before the state tables exist. */
+async function runRows(url: string, pipeline: string): Promise<RunRow[]> {
+  const sql = `SELECT run_id::text AS run_id, status, error, finished_at IS NOT NULL AS finished, started_at::text AS started
+                 FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id`;
+  return queryOnce<RunRow>(url, sql, [pipeline]).catch(() => []);
+}
+
+/** Sets the pipeline's checkpoint back to version 0, so the next throttled run has many batches to do. */
+async function rewindCheckpoint(url: string, pipeline: string): Promise<void> {
+  await queryOnce(url, `UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [pipeline]);
+}
+
 /** Advisory locks held in `db` (the run lock of a live run is one). */
 async function advisoryLocks(url: string, db: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1`,
-      [db],
-    );
-    return r.rows[0]?.n ?? 0;
-  } finally {
-    await c.end();
-  }
+  const sql = `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1`;
+  return (await queryOnce<{ n: number }>(url, sql, [db]))[0]?.n ?? 0;
 }
 
 describe('abandoned runs and concurrent runs (real server, CLI processes)', function () {
@@ -79,13 +77,11 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
     tablePath = path.join(dir, 'many_versions');
     latest = await createManyVersionsTable(tablePath, { appends: 12, perAppend: 500 });
     // Throttled to 1000 rows/s in batches of 500 rows: a run of the whole table takes seconds.
-    mappingFile = await writeMappingFile(dir, PIPELINE, {
-      name: PIPELINE,
-      source: { type: 'delta', path: tablePath },
-      target: { connection: db().url, schema: 'public', table: TABLE.name },
-      key: KEY,
-      batch: { maxRows: 500, maxRowsPerSecond: 1000 },
-    });
+    mappingFile = await writeMappingFile(
+      dir,
+      PIPELINE,
+      mappingInput({ name: PIPELINE, source: tablePath, target: { connection: db().url, table: TABLE.name }, key: KEY, batch: { maxRows: 500, maxRowsPerSecond: 1000 } }),
+    );
     const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
     assert.equal(init.code, 0, init.stderr);
   });
@@ -107,17 +103,15 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   }
 
   it('a second run while one is live fails at once naming the live run; after the live one is SIGKILLed, status() shows it abandoned and the next run succeeds', async () => {
-    const mapping = mappingFor({ name: PIPELINE, source: { type: 'delta', path: tablePath }, target: { connection: 'x', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: PIPELINE, source: tablePath, target: TABLE.name, key: KEY });
     const r = await openRunner(mapping, db().url);
     const live = await startLiveRun();
     try {
       const t0 = Date.now();
-      await assert.rejects(r.runner.run({}), (e: unknown) => {
-        assert.ok(isSyncError(e), String(e));
-        assert.match(e.message, new RegExp(`Another run of pipeline "${PIPELINE}" is in progress \\(started at [^,]+, run #${live.row.run_id}\\)`));
-        assert.equal(e.retry, 'manual');
-        assert.ok(e.hint);
-        return true;
+      await expectSyncError(r.runner.run({}), {
+        message: new RegExp(`Another run of pipeline "${PIPELINE}" is in progress \\(started at [^,]+, run #${live.row.run_id}\\)`),
+        retry: 'manual',
+        hint: true,
       });
       assert.ok(Date.now() - t0 < 5000, `refused in ${Date.now() - t0} ms`);
       // The refused run neither recorded a run nor touched the live one.
@@ -153,14 +147,7 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   });
 
   it('the next run started right after a SIGKILL (before anything else looked) marks the killed run abandoned, reports it, and succeeds', async () => {
-    const c = new pg.Client({ connectionString: db().url });
-    await c.connect();
-    try {
-      // Rewind so the throttled run has many batches to do.
-      await c.query(`UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [PIPELINE]);
-    } finally {
-      await c.end();
-    }
+    await rewindCheckpoint(db().url, PIPELINE);
     const live = await startLiveRun();
     live.child.kill('SIGKILL');
     await live.done;
@@ -176,13 +163,7 @@ describe('abandoned runs and concurrent runs (real server, CLI processes)', func
   });
 
   it('two CLI syncs started together: one does the work, the other exits non-zero with the "in progress" message', async () => {
-    const c = new pg.Client({ connectionString: db().url });
-    await c.connect();
-    try {
-      await c.query(`UPDATE delta_neon_sync.checkpoints SET version = 0 WHERE pipeline = $1`, [PIPELINE]);
-    } finally {
-      await c.end();
-    }
+    await rewindCheckpoint(db().url, PIPELINE);
     const [a, b] = await Promise.all([runCli(['sync', '--mapping', mappingFile]), runCli(['sync', '--mapping', mappingFile])]);
     assert.equal([a, b].filter((x) => x.code === 0).length, 1, `exactly one succeeded:\n${a.stderr}\n---\n${b.stderr}`);
     const loser = a.code === 0 ? b : a;
@@ -207,7 +188,7 @@ describe('abandoned runs on the sandbox (PGlite, one process)', function () {
   it('a run left "running" is marked abandoned when the next run starts; two runs of one pipeline at once: the second fails at once', async () => {
     const dir = await tempDir('dns-abandon-sb-');
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 300 });
-    const mapping = mappingFor({ name: 'sb-abandon', source: { type: 'delta', path: t.path }, target: { connection: 'sandbox', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: 'sb-abandon', source: t.path, target: { connection: 'sandbox', table: TABLE.name }, key: KEY });
     const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(sandbox.pool, mapping.target));
     await runner.run({ mode: 'initial', toVersion: 1 });
     // What a sandbox process that died mid-run leaves behind: its run row, still 'running'.

@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { readCheckpoint } from '../../src/sync/postgres/stateTables';
+import { boolean, date, decimal, long, timestamp, timestampNtz } from '../builders/deltaFields';
+import { buildMapping } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
 import { sharedTable } from '../helpers/sharedTables';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import pg from 'pg';
 import { assertTargetEquals, expectedText } from '../helpers/targetEquality';
 
@@ -64,23 +66,23 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
         const r = await c.query<{ t: string; n: string }>(
           `SELECT (timestamptz 'epoch' + ($1::int8 / 1000000) * interval '1 second' + ($1::int8 % 1000000) * interval '1 microsecond')::text AS t,
                   (timestamp 'epoch' + ($1::int8 / 1000000) * interval '1 second' + ($1::int8 % 1000000) * interval '1 microsecond')::text AS n`, [micros.toString()]);
-        assert.equal(expectedText(micros, { kind: 'primitive', name: 'timestamp' }), r.rows[0]?.t, `timestamp ${micros}`);
-        assert.equal(expectedText(micros, { kind: 'primitive', name: 'timestamp_ntz' }), r.rows[0]?.n, `timestamp_ntz ${micros}`);
+        assert.equal(expectedText(micros, timestamp()), r.rows[0]?.t, `timestamp ${micros}`);
+        assert.equal(expectedText(micros, timestampNtz()), r.rows[0]?.n, `timestamp_ntz ${micros}`);
       }
       for (const days of [0, -1, 19_000, -719_162, 2_932_896]) {
         const r = await c.query<{ d: string }>(`SELECT (date '1970-01-01' + $1::int)::text AS d`, [days]);
-        assert.equal(expectedText(days, { kind: 'primitive', name: 'date' }), r.rows[0]?.d, `date ${days}`);
+        assert.equal(expectedText(days, date()), r.rows[0]?.d, `date ${days}`);
       }
       for (const [v, p, sc] of [['0.00', 10, 2], ['-12.50', 10, 2], ['123456789012345678901234567890.12345678', 38, 8], ['-0.001', 6, 3], ['7', 5, 0]] as const) {
         const r = await c.query<{ x: string }>(`SELECT ($1::numeric * 1)::numeric(${p},${sc})::text AS x`, [v]);
-        assert.equal(expectedText(v, { kind: 'decimal', precision: p, scale: sc }), r.rows[0]?.x, `decimal ${v}`);
+        assert.equal(expectedText(v, decimal(p, sc)), r.rows[0]?.x, `decimal ${v}`);
       }
       for (const v of [9_223_372_036_854_775_807n, -9_223_372_036_854_775_808n, 0n]) {
         const r = await c.query<{ x: string }>(`SELECT ($1::int8)::text AS x`, [v.toString()]);
-        assert.equal(expectedText(v, { kind: 'primitive', name: 'long' }), r.rows[0]?.x);
+        assert.equal(expectedText(v, long()), r.rows[0]?.x);
       }
       const b = await c.query<{ t: string; f: string }>(`SELECT true::text AS t, false::text AS f`);
-      assert.deepEqual([expectedText(true, { kind: 'primitive', name: 'boolean' }), expectedText(false, { kind: 'primitive', name: 'boolean' })], [b.rows[0]?.t, b.rows[0]?.f]);
+      assert.deepEqual([expectedText(true, boolean()), expectedText(false, boolean())], [b.rows[0]?.t, b.rows[0]?.f]);
     } finally {
       await c.end();
     }
@@ -89,7 +91,7 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
   it('the equality oracle reports a changed value, a missing row and an extra row in the target', async function () {
     const p = sharedTable('delta-rs/cdf-table');
     if (!p) this.skip();
-    const mapping = mappingFor({ name: 'oracle', source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: 'oracle' }, key: ['id'] });
+    const mapping = buildMapping({ name: 'oracle', source: p, target: 'oracle', key: ['id'] });
     const r = await openRunner(mapping, dbA().url);
     try {
       const res = await r.runner.run({ mode: 'initial' });
@@ -111,7 +113,7 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
   it('an initial load below the oldest readable version of checkpoint-cdf-table fails naming the version and the oldest readable one', async function () {
     const p = sharedTable('delta-rs/checkpoint-cdf-table');
     if (!p) this.skip();
-    const mapping = mappingFor({ name: 'too-early', source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: 'too_early' }, key: ['id'] });
+    const mapping = buildMapping({ name: 'too-early', source: p, target: 'too_early', key: ['id'] });
     const r = await openRunner(mapping, dbA().url);
     try {
       await assert.rejects(r.runner.run({ mode: 'initial', toVersion: 2 }), (e: unknown) => {
@@ -134,7 +136,7 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
         if (!p) this.skip();
         const latest = await (await DeltaTable.open(p)).latestVersion();
         assert.ok(latest > c.firstVersion, 'the table has versions after the first one');
-        const mapping = mappingFor({ name: `${c.table}-step`, source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: c.table }, key: c.key });
+        const mapping = buildMapping({ name: `${c.table}-step`, source: p, target: c.table, key: c.key });
         const r = await openRunner(mapping, dbA().url);
         try {
           const first = await r.runner.run({ mode: 'initial', toVersion: c.firstVersion });
@@ -168,7 +170,7 @@ describe('sync end to end: target equals the Delta snapshot after every step (re
         const p = c.path();
         if (!p) this.skip();
         const latest = await (await DeltaTable.open(p)).latestVersion();
-        const mapping = mappingFor({ name: `${c.table}-bulk`, source: { type: 'delta', path: p }, target: { connection: 'x', schema: 'public', table: c.table }, key: c.key });
+        const mapping = buildMapping({ name: `${c.table}-bulk`, source: p, target: c.table, key: c.key });
         const r = await openRunner(mapping, dbB().url);
         try {
           await r.runner.run({ mode: 'initial', toVersion: c.firstVersion });

@@ -5,16 +5,16 @@ import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
-import { isSyncError } from '../../src/sync/errors';
-import type { SyncError } from '../../src/sync/errors';
-import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import type { Mapping } from '../../src/sync/mapping/mappingSchema';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { mappingTarget } from '../../src/sync/open/openTarget';
+import { boolean, decimal, double, integer, long, string, timestamp } from '../builders/deltaFields';
+import { buildMapping, mappingInput } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
-import { buildCli, mappingFor, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 import type { ComparedColumn } from '../helpers/targetEquality';
@@ -25,9 +25,9 @@ import type { ComparedColumn } from '../helpers/targetEquality';
  */
 
 const COLS: WriterColumn[] = [
-  { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
-  { name: 'name', type: { kind: 'primitive', name: 'string' } },
-  { name: 'amount', type: { kind: 'decimal', precision: 12, scale: 3 } },
+  { name: 'id', type: long(), nullable: false },
+  { name: 'name', type: string() },
+  { name: 'amount', type: decimal(12, 3) },
 ];
 
 function item(i: number, suffix = ''): Row {
@@ -45,16 +45,6 @@ async function newTable(dir: string, name: string): Promise<DeltaTableWriter> {
   return w;
 }
 
-async function expectSyncError(p: Promise<unknown>): Promise<SyncError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSyncError(e), `a SyncError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the sync to fail');
-}
-
 describe('sync faults give clear errors and recover (real server)', function () {
   this.timeout(120_000);
   const db = useTestDatabase('sync_faults');
@@ -66,7 +56,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
 
   it('a CDF range whose log was cleaned up and files vacuumed names the version and says to run a new initial load; --mode initial recovers', async () => {
     const w = await newTable(dir, 'vacuumed');
-    const m = mappingFor({ name: 'vacuumed', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'vacuumed' }, key: ['id'] });
+    const m = buildMapping({ name: 'vacuumed', source: w.path, target: 'vacuumed', key: ['id'] });
     const r = await openRunner(m, db().url);
     try {
       await r.runner.run({ mode: 'initial', toVersion: 1 });
@@ -76,10 +66,8 @@ describe('sync faults give clear errors and recover (real server)', function () 
       const expired = await w.expireLog();
       assert.ok(expired.includes('00000000000000000002.json'), `v2's commit is gone: ${expired.join(', ')}`);
       await w.vacuum();
-      const err = await expectSyncError(r.runner.run({}));
-      assert.match(err.message, /\b2\b/, `names version 2: ${err.message}`);
-      assert.ok(err.hint && /initial/i.test(err.hint), `hint says to run a new initial load: ${err.describe()}`);
-      assert.ok(['cdf-range', 'delta-log', 'time-travel'].includes(err.kind), err.kind);
+      // Names version 2; the hint says to run a new initial load.
+      await expectSyncError(r.runner.run({}), { kind: ['cdf-range', 'delta-log', 'time-travel'], message: /\b2\b/, hint: /initial/i });
       // The failed run is recorded, the checkpoint did not move.
       const st = await r.runner.status();
       assert.equal(st.checkpoint?.version, 1n);
@@ -97,30 +85,24 @@ describe('sync faults give clear errors and recover (real server)', function () 
     before(async () => {
       w = await newTable(dir, 'drift');
       for (const policy of ['fail', 'add-columns', 'ignore-new'] as const) {
-        const m = mappingFor({ name: `drift-${policy}`, source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: `drift_${policy.replace('-', '_')}` }, key: ['id'], schemaDrift: policy });
-        const r = await openRunner(m, db().url);
+        const r = await runner(policy);
         await r.runner.run({ mode: 'initial', toVersion: 1 });
         await r.close();
       }
-      await w.addColumns([{ name: 'score', type: { kind: 'primitive', name: 'double' } }]); // v2
+      await w.addColumns([{ name: 'score', type: double() }]); // v2
       await w.append(items(51, 60).map((x, i) => ({ ...x, score: i / 4 }))); // v3
     });
 
-    const runner = async (policy: string): Promise<OpenedRunner> => {
-      const m = mappingFor({ name: `drift-${policy}`, source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: `drift_${policy.replace('-', '_')}` }, key: ['id'], schemaDrift: policy as Mapping['schemaDrift'] });
+    const runner = async (policy: Mapping['schemaDrift']): Promise<OpenedRunner> => {
+      const m = buildMapping({ name: `drift-${policy}`, source: w.path, target: `drift_${policy.replace('-', '_')}`, key: ['id'], schemaDrift: policy });
       return openRunner(m, db().url);
     };
 
     it('policy fail: the error names the new column, the versions and the schemaDrift setting, with a hint; nothing is applied', async () => {
       const r = await runner('fail');
       try {
-        const err = await expectSyncError(r.runner.run({}));
-        assert.equal(err.kind, 'schema-drift');
-        assert.equal(err.column, 'score');
-        assert.equal(err.setting, 'schemaDrift');
-        assert.match(err.message, /"score"/);
+        const err = await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'score', setting: 'schemaDrift', message: /"score"/, hint: /add-columns/ });
         assert.match(err.message, /versions 2 and 3/);
-        assert.ok(err.hint?.includes('add-columns'));
         assert.equal((await r.runner.status()).checkpoint?.version, 1n);
         await assertTargetEquals(db().url, { schema: 'public', name: 'drift_fail' }, w.path, 1, { key: ['id'] });
       } finally {
@@ -158,17 +140,14 @@ describe('sync faults give clear errors and recover (real server)', function () 
 
   it('a corrupt line in a commit file fails the sync naming the table and version, with a hint; the checkpoint stays', async () => {
     const w = await newTable(dir, 'corrupt');
-    const m = mappingFor({ name: 'corrupt', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'corrupt' }, key: ['id'] });
+    const m = buildMapping({ name: 'corrupt', source: w.path, target: 'corrupt', key: ['id'] });
     const r = await openRunner(m, db().url);
     try {
       await r.runner.run({ mode: 'initial' });
       const v = await w.append(items(51, 60)); // v2
       await fs.appendFile(path.join(w.path, '_delta_log', `${String(v).padStart(20, '0')}.json`), '{"add":{"path":"part-x.parquet","partitionValues":{\n');
-      const err = await expectSyncError(r.runner.run({}));
-      assert.equal(err.kind, 'delta-log', err.describe());
-      assert.match(err.message, new RegExp(`\\b${v}\\b|${String(v).padStart(20, '0')}`), err.message);
+      const err = await expectSyncError(r.runner.run({}), { kind: 'delta-log', message: new RegExp(`\\b${v}\\b|${String(v).padStart(20, '0')}`), hint: true });
       assert.ok(err.message.includes('corrupt') || (err.table ?? '').includes('corrupt'), `names the table: ${err.message}`);
-      assert.ok(err.hint, 'has a hint');
       assert.equal((await r.runner.status().catch(() => undefined))?.checkpoint?.version ?? 1n, 1n);
       await assertTargetEquals(db().url, { schema: 'public', name: 'corrupt' }, w.path, 1, { key: ['id'] });
     } finally {
@@ -197,15 +176,12 @@ describe('sync faults give clear errors and recover (real server)', function () 
     u.username = 'dns_pw_user';
     u.password = 'Wr0ng-S3cret';
     const w = await newTable(dir, 'auth');
-    const m = mappingFor({ name: 'auth', source: { type: 'delta', path: w.path }, target: { connection: '${env:DNS_BAD_URL}', schema: 'public', table: 'auth' }, key: ['id'] });
+    const m = buildMapping({ name: 'auth', source: w.path, target: { connection: '${env:DNS_BAD_URL}', table: 'auth' }, key: ['id'] });
     const pool = createPool(u.toString());
     try {
       const runner = new SyncRunner(m, await openSource(m.source), mappingTarget(pool, m.target));
-      const err = await expectSyncError(runner.run({ maxAttempts: 2, backoffMs: 10 }));
-      assert.equal(err.kind, 'auth', err.describe());
-      assert.match(err.message, /dns_pw_user/);
+      const err = await expectSyncError(runner.run({ maxAttempts: 2, backoffMs: 10 }), { kind: 'auth', message: /dns_pw_user/, hint: true });
       assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${u.port}`));
-      assert.ok(err.hint);
       assert.doesNotMatch(err.describe(), /Wr0ng-S3cret/);
     } finally {
       await pool.end();
@@ -221,13 +197,13 @@ describe('sync faults give clear errors and recover (real server)', function () 
 
   it('hostile identifiers in Delta column names and in the target schema and table are synced end to end (initial + incremental + preview)', async () => {
     const hostile: WriterColumn[] = [
-      { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
-      { name: 'we"ird col', type: { kind: 'primitive', name: 'string' } },
-      { name: 'semi;colon--', type: { kind: 'primitive', name: 'integer' } },
-      { name: 'ünï©ødé 名前', type: { kind: 'primitive', name: 'string' } },
-      { name: 'select', type: { kind: 'primitive', name: 'boolean' } },
-      { name: 'Mixed Case', type: { kind: 'primitive', name: 'timestamp' } },
-      { name: "back\\slash'quote", type: { kind: 'decimal', precision: 9, scale: 2 } },
+      { name: 'id', type: long(), nullable: false },
+      { name: 'we"ird col', type: string() },
+      { name: 'semi;colon--', type: integer() },
+      { name: 'ünï©ødé 名前', type: string() },
+      { name: 'select', type: boolean() },
+      { name: 'Mixed Case', type: timestamp() },
+      { name: "back\\slash'quote", type: decimal(9, 2) },
     ];
     const row = (i: number, tag = ''): Row => ({
       id: BigInt(i),
@@ -242,12 +218,9 @@ describe('sync faults give clear errors and recover (real server)', function () 
     await w.append(Array.from({ length: 40 }, (_, i) => row(i + 1)));
     const table = { schema: 'sch ema', name: 'we"ird; DROP TABLE x;--' };
     // The mapping file refuses such a target name (plain identifiers only, on purpose)...
-    assert.throws(
-      () => parseMapping({ name: 'hostile', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: table.schema, table: table.name }, key: ['id'] }),
-      (e: unknown) => isSyncError(e) && /target\.(table|schema)/.test(e.message),
-    );
+    expectSyncError(() => buildMapping({ name: 'hostile', source: w.path, target: { schema: table.schema, table: table.name }, key: ['id'] }), { message: /target\.(table|schema)/ });
     // ...but the engine quotes everything, so drive it with a mapping built in code.
-    const base = parseMapping({ name: 'hostile', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'placeholder' }, key: ['id'] });
+    const base = buildMapping({ name: 'hostile', source: w.path, target: 'placeholder', key: ['id'] });
     const m: Mapping = { ...base, target: { ...base.target, schema: table.schema, table: table.name } };
     await (async () => {
       const c = new pg.Client({ connectionString: db().url });
@@ -285,13 +258,11 @@ describe('sync faults give clear errors and recover (real server)', function () 
     await pre.query(`CREATE TABLE IF NOT EXISTS x (n int)`);
     await pre.end();
     const w = await newTable(dir, 'inject');
-    const file = await writeMappingFile(dir, 'inject', {
-      name: 'inject',
-      source: { type: 'delta', path: w.path },
-      target: { connection: db().url, schema: 'public', table: 'inject' },
-      key: ['id'],
-      columns: { types: { name: 'text); DROP TABLE x; --' } },
-    });
+    const file = await writeMappingFile(
+      dir,
+      'inject',
+      mappingInput({ name: 'inject', source: w.path, target: { connection: db().url, table: 'inject' }, key: ['id'], columns: { types: { name: 'text); DROP TABLE x; --' } } }),
+    );
     const out = await runCli(['sync', '--mapping', file]);
     assert.equal(out.code, 1);
     assert.match(out.stderr, /columns\.types\.name/);

@@ -6,12 +6,14 @@ import type { Pool } from 'pg';
 import { CUSTOMER_PROFILE_COLUMNS, customerAt, customerId, generateCustomers, upgradedCustomer } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
-import { isSyncError } from '../../src/sync/errors';
 import type { SyncError } from '../../src/sync/errors';
-import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
+import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
 import type { SyncEvent } from '../../src/sync/ports/events';
+import { buildMapping } from '../builders/mappings';
+import type { MappingOverrides } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, pollUntil, tempDir } from '../helpers/syncHarness';
+import { openRunner, pollUntil, tempDir } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals, snapshotText, targetText } from '../helpers/targetEquality';
 import type { ComparedColumn, TextRows } from '../helpers/targetEquality';
@@ -115,18 +117,8 @@ async function countWorkers<T>(fn: () => Promise<T>): Promise<{ value: T; starte
   return { value, started: workers.started - before };
 }
 
-async function expectSyncError(p: Promise<unknown>): Promise<SyncError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSyncError(e), `a SyncError, got ${e instanceof Error ? e.stack : String(e)}`);
-    return e;
-  }
-  assert.fail('expected the sync to fail');
-}
-
-function mapping(name: string, tablePath: string, table: string, extra: Partial<MappingInput> = {}): ReturnType<typeof mappingFor> {
-  return mappingFor({ name, source: { type: 'delta', path: tablePath }, target: { connection: 'x', schema: 'public', table }, key: KEY, batch: { maxRows: MAX_ROWS }, ...extra });
+function mapping(name: string, tablePath: string, table: string, extra: MappingOverrides = {}): Mapping {
+  return buildMapping({ name, source: tablePath, target: table, key: KEY, batch: { maxRows: MAX_ROWS }, ...extra });
 }
 
 /**
@@ -404,9 +396,7 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
           const cpBefore = await checkpointRow(r.pool, m.name);
           assert.ok(cpBefore);
           const events: SyncEvent[] = [];
-          const err = await expectSyncError(onThread(thread, () => r.runner.run({ toVersion: 2, onEvent: (e) => events.push(e) })));
-          assert.equal(err.kind, 'target', err.describe());
-          assert.match(err.message, /keep_200|check constraint/i, err.message);
+          await expectSyncError(onThread(thread, () => r.runner.run({ toVersion: 2, onEvent: (e) => events.push(e) })), { kind: 'target', message: /keep_200|check constraint/i });
           const written = (await r.pool.query<{ n: string }>(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text AS n FROM public."${name}_rows"`)).rows[0]?.n;
           assert.ok(Number(written) > 0, `earlier parts were applied before the rejected one (${written} rows), then rolled back`);
           assert.deepEqual(await targetText(db().url, { schema: 'public', name }, COLUMNS, KEY), before);
@@ -440,14 +430,16 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
           const ac = new AbortController();
           const events: SyncEvent[] = [];
           const startedBefore = workers.started;
-          const err = await expectSyncError(onThread(thread, () => r.runner.run({
-            signal: ac.signal,
-            onEvent: (e) => {
-              events.push(e);
-              if (e.type === 'progress' && !ac.signal.aborted) ac.abort();
-            },
-          })));
-          assert.equal(err.kind, 'cancelled', err.describe());
+          await expectSyncError(
+            onThread(thread, () => r.runner.run({
+              signal: ac.signal,
+              onEvent: (e) => {
+                events.push(e);
+                if (e.type === 'progress' && !ac.signal.aborted) ac.abort();
+              },
+            })),
+            { kind: 'cancelled' },
+          );
           assert.ok(ac.signal.aborted, 'a progress event came while reading');
           assert.equal(events.filter((e) => e.type === 'batch-committed').length, 0);
           const finished = events.at(-1);
@@ -749,14 +741,16 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
         try {
           const ac = new AbortController();
           const startedBefore = workers.started;
-          const err = await expectSyncError(onThread(thread, () => r.runner.run({
-            mode: 'initial',
-            signal: ac.signal,
-            onEvent: (e) => {
-              if (e.type === 'progress' && !ac.signal.aborted) ac.abort();
-            },
-          })));
-          assert.equal(err.kind, 'cancelled', err.describe());
+          await expectSyncError(
+            onThread(thread, () => r.runner.run({
+              mode: 'initial',
+              signal: ac.signal,
+              onEvent: (e) => {
+                if (e.type === 'progress' && !ac.signal.aborted) ac.abort();
+              },
+            })),
+            { kind: 'cancelled' },
+          );
           assert.equal(workers.started - startedBefore, thread === 'worker' ? 1 : 0);
           await pollUntil(async () => (workers.exited === workers.started ? true : undefined), { timeoutMs: 5_000, what: 'every reader thread to exit' });
           // The aborted load dropped its staging table (not left for the next run to clean up).

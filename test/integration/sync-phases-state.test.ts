@@ -4,11 +4,11 @@ import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
-import { isSyncError } from '../../src/sync/errors';
-import type { SyncError } from '../../src/sync/errors';
 import type { SyncEvent } from '../../src/sync/ports/events';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -35,16 +35,6 @@ async function newTable(dir: string, name: string): Promise<DeltaTableWriter> {
   return w;
 }
 
-async function expectSyncError(p: Promise<unknown>): Promise<SyncError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSyncError(e), `a SyncError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the run to fail');
-}
-
 function phases(events: readonly SyncEvent[]): string[] {
   return events.flatMap((e) => (e.type === 'phase' ? [e.phase] : []));
 }
@@ -60,7 +50,7 @@ describe('phases as data, pipeline state and schema drift (real server)', functi
 
   it('an initial load emits plan, read, stage, index, swap in order; an incremental sync plan, read, apply, checkpoint', async () => {
     const w = await newTable(dir, 'phases');
-    const m = mappingFor({ name: 'phases', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'phases' }, key: ['id'] });
+    const m = buildMapping({ name: 'phases', source: w.path, target: 'phases', key: ['id'] });
     const r = await openRunner(m, db().url);
     try {
       const initial: SyncEvent[] = [];
@@ -82,7 +72,7 @@ describe('phases as data, pipeline state and schema drift (real server)', functi
 
   it('status() carries the state the engine computes: not-loaded, up-to-date, behind, errored (kind, retry, hint), then up-to-date again', async () => {
     const w = await newTable(dir, 'state');
-    const m = mappingFor({ name: 'state', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'state' }, key: ['id'] });
+    const m = buildMapping({ name: 'state', source: w.path, target: 'state', key: ['id'] });
     const r = await openRunner(m, db().url);
     try {
       assert.deepEqual((await r.runner.status()).state, { phase: 'not-loaded' });
@@ -119,7 +109,7 @@ describe('phases as data, pipeline state and schema drift (real server)', functi
     it(`a column removed from the Delta table is refused under schemaDrift ${policy}, naming the column and versions; nothing is applied`, async () => {
       const w = await newTable(dir, `removed_${policy.replace('-', '_')}`);
       const table = `removed_${policy.replace('-', '_')}`;
-      const m = mappingFor({ name: table, source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table }, key: ['id'], schemaDrift: policy });
+      const m = buildMapping({ name: table, source: w.path, target: { table }, key: ['id'], schemaDrift: policy });
       const r = await openRunner(m, db().url);
       try {
         await r.runner.run({});
@@ -143,7 +133,7 @@ describe('phases as data, pipeline state and schema drift (real server)', functi
 
   it('a widened decimal (10,2) -> (20,2) is a schema-drift error naming the column and both types, not a numeric overflow', async () => {
     const w = await newTable(dir, 'widened');
-    const m = mappingFor({ name: 'widened', source: { type: 'delta', path: w.path }, target: { connection: 'x', schema: 'public', table: 'widened' }, key: ['id'], schemaDrift: 'add-columns' });
+    const m = buildMapping({ name: 'widened', source: w.path, target: 'widened', key: ['id'], schemaDrift: 'add-columns' });
     const r = await openRunner(m, db().url);
     try {
       await r.runner.run({});

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import pg from 'pg';
 import { applySampleChanges, createCustomerProfilesTable, CUSTOMER_PROFILE_COLUMNS } from '../../src/fixtures/customerProfiles';
+import { buildMapping } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals, targetText } from '../helpers/targetEquality';
 import type { ComparedColumn } from '../helpers/targetEquality';
@@ -30,7 +31,7 @@ describe('sync preview, no-op and re-run (real server)', function () {
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 1000 });
     latest = await applySampleChanges(t.path);
     tablePath = t.path;
-    const mapping = mappingFor({ name: 'preview-check', source: { type: 'delta', path: tablePath }, target: { connection: 'x', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: 'preview-check', source: tablePath, target: TABLE.name, key: KEY });
     r = await openRunner(mapping, db().url);
   });
   after(async () => {
@@ -138,7 +139,7 @@ describe('sync preview, no-op and re-run (real server)', function () {
     }
   });
   it('two syncs of one pipeline started together: the target ends equal to the source; a loser stops with a clear "another run" error', async () => {
-    const mapping = mappingFor({ name: 'concurrent', source: { type: 'delta', path: tablePath }, target: { connection: 'x', schema: 'public', table: 'concurrent' }, key: KEY, batch: { maxRows: 10 } });
+    const mapping = buildMapping({ name: 'concurrent', source: tablePath, target: 'concurrent', key: KEY, batch: { maxRows: 10 } });
     const a = await openRunner(mapping, db().url);
     const b = await openRunner(mapping, db().url);
     try {

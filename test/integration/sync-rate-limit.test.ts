@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import pg from 'pg';
 import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
-import { SyncError } from '../../src/sync/errors';
 import type { SyncEvent } from '../../src/sync/ports/events';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -26,10 +27,10 @@ describe('batch.maxRowsPerSecond on an initial load (real server)', function () 
   for (const thread of ['worker', 'main'] as const) {
     it(`paces the snapshot rows sent by COPY (read on the ${thread} thread) and still loads every row`, async () => {
       const table = await sample(3000);
-      const mapping = mappingFor({
+      const mapping = buildMapping({
         name: `rate-${thread}`,
-        source: { type: 'delta', path: table },
-        target: { connection: 'x', schema: 'public', table: `paced_${thread}` },
+        source: table,
+        target: `paced_${thread}`,
         key: ['customer_id'],
         batch: { maxRows: 1000, maxRowsPerSecond: 2000 },
       });
@@ -56,10 +57,10 @@ describe('batch.maxRowsPerSecond on an initial load (real server)', function () 
 
   it('Stop during a paced initial load ends it cancelled, with no table, no checkpoint and the run recorded', async () => {
     const table = await sample(3000);
-    const mapping = mappingFor({
+    const mapping = buildMapping({
       name: 'rate-stop',
-      source: { type: 'delta', path: table },
-      target: { connection: 'x', schema: 'public', table: 'paced_stop' },
+      source: table,
+      target: 'paced_stop',
       key: ['customer_id'],
       batch: { maxRows: 1000, maxRowsPerSecond: 500 },
     });
@@ -69,11 +70,8 @@ describe('batch.maxRowsPerSecond on an initial load (real server)', function () 
       const events: SyncEvent[] = [];
       const t0 = Date.now();
       setTimeout(() => abort.abort(), 800);
-      const err = await r.runner.run({ mode: 'initial', signal: abort.signal, onEvent: (e) => events.push(e) }).then(
-        () => assert.fail('the paced load finished before Stop'),
-        (e: unknown) => e,
-      );
-      assert.ok(err instanceof SyncError && err.kind === 'cancelled', `cancelled: ${String(err)}`);
+      // The paced load must not finish before Stop.
+      await expectSyncError(r.runner.run({ mode: 'initial', signal: abort.signal, onEvent: (e) => events.push(e) }), { kind: 'cancelled' });
       // Stop does not wait for the pacing to run out (3000 rows at 500 rows/s is 6 s).
       assert.ok(Date.now() - t0 < 5000, `Stop took effect after ${Date.now() - t0} ms`);
       // Progress while reading says nothing is committed yet (the Progress panel's "Committed").

@@ -6,8 +6,9 @@ import { createCustomerProfilesTable } from '../../src/fixtures/customerProfiles
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { customerAt, upgradedCustomer } from '../../src/fixtures/customerProfiles';
 import type { SyncEvent } from '../../src/sync/ports/events';
+import { buildMapping } from '../builders/mappings';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -61,10 +62,10 @@ describe('sync survives a Postgres restart mid-run (real server)', function () {
       await w.update('customer_id', ids.map((k) => upgradedCustomer(customerAt(k))));
     }
     const latest = w.version;
-    const mapping = mappingFor({
+    const mapping = buildMapping({
       name: 'restart',
-      source: { type: 'delta', path: t.path },
-      target: { connection: 'x', schema: 'public', table: 'customer_profiles' },
+      source: t.path,
+      target: 'customer_profiles',
       key: ['customer_id'],
       // One version per batch, throttled so the run lasts while the server restarts.
       batch: { maxRows: 50, maxRowsPerSecond: 400 },

@@ -5,7 +5,8 @@ import { openSource } from '../../src/sync/open/openSource';
 import { openTarget, mappingTarget } from '../../src/sync/open/openTarget';
 import type { OpenedTarget } from '../../src/sync/open/openTarget';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
-import { mappingFor, tempDir } from '../helpers/syncHarness';
+import { buildMapping } from '../builders/mappings';
+import { tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -37,7 +38,7 @@ describe('sync into the embedded sandbox (PGlite) target', function () {
   });
 
   it('initial load, preview, then one incremental sync per version: equal to the snapshot after every step', async () => {
-    const mapping = mappingFor({ name: 'sandbox', source: { type: 'delta', path: tablePath }, target: { connection: 'sandbox', schema: 'public', table: TABLE.name }, key: KEY });
+    const mapping = buildMapping({ name: 'sandbox', source: tablePath, target: { connection: 'sandbox', table: TABLE.name }, key: KEY });
     const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(target.pool, mapping.target));
     const pv0 = await runner.preview({ toVersion: 1, limit: 5 });
     assert.equal(pv0.targetMissing, true);

@@ -5,15 +5,16 @@ import type pg from 'pg';
 import { applySampleChanges, createCustomerProfilesTable, customerAt, customerId } from '../../src/fixtures/customerProfiles';
 import type { CustomerProfilesPlan } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { openSandbox } from '../../src/sync/postgres/PglitePool';
 import type { SandboxDatabase } from '../../src/sync/postgres/PglitePool';
 import type { SyncEvent } from '../../src/sync/ports/events';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { mappingTarget } from '../../src/sync/open/openTarget';
+import { buildMapping } from '../builders/mappings';
+import type { MappingOverrides } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
-import { mappingFor, openRunner, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals, snapshotText } from '../helpers/targetEquality';
 
 /**
@@ -119,8 +120,8 @@ describe('soft delete end to end (real server)', function () {
       const table = `soft_${kind}`;
       const t = await createCustomerProfilesTable(path.join(dir, table), { rows: 600 });
       const plan: CustomerProfilesPlan = t.plan;
-      const mapping = mappingFor({
-        name: `soft-${kind}`, source: { type: 'delta', path: t.path }, target: { connection: 'x', schema: 'public', table }, key: KEY,
+      const mapping = buildMapping({
+        name: `soft-${kind}`, source: t.path, target: table, key: KEY,
         deletes: { mode: 'soft-delete', column, kind },
       });
       const r = await openRunner(mapping, db().url);
@@ -220,8 +221,8 @@ describe('soft delete end to end (real server)', function () {
   it('a Delta column renamed away from the marker\'s name keeps its own values (the marker does not overwrite it)', async () => {
     const table = 'soft_clash';
     const t = await createCustomerProfilesTable(path.join(dir, table), { rows: 300 });
-    const mapping = mappingFor({
-      name: 'soft-clash', source: { type: 'delta', path: t.path }, target: { connection: 'x', schema: 'public', table }, key: KEY,
+    const mapping = buildMapping({
+      name: 'soft-clash', source: t.path, target: table, key: KEY,
       columns: { rename: { is_active: 'active' } },
       deletes: { mode: 'soft-delete', column: 'is_active', kind: 'boolean' },
     });
@@ -244,15 +245,15 @@ describe('soft delete end to end (real server)', function () {
   it('a target made without the marker gets the column added (with a warning) and existing rows are live; a merge initial load marks rows missing from the snapshot instead of deleting them', async () => {
     const table = 'soft_added';
     const t = await createCustomerProfilesTable(path.join(dir, table), { rows: 300 });
-    const base: MappingInput = { name: 'soft-added', source: { type: 'delta', path: t.path }, target: { connection: 'x', schema: 'public', table }, key: KEY };
-    const plain = await openRunner(mappingFor(base), db().url);
+    const base: MappingOverrides = { name: 'soft-added', source: t.path, target: table, key: KEY };
+    const plain = await openRunner(buildMapping(base), db().url);
     try {
       await plain.runner.run({ mode: 'initial', toVersion: 1 });
     } finally {
       await plain.close();
     }
     const keys = await keysByVersion(t.path, t.version);
-    const mapping = mappingFor({ ...base, deletes: { mode: 'soft-delete', column: 'deleted_at', kind: 'timestamp' }, initialLoad: { mode: 'merge' } });
+    const mapping = buildMapping({ ...base, deletes: { mode: 'soft-delete', column: 'deleted_at', kind: 'timestamp' }, initialLoad: { mode: 'merge' } });
     const r = await openRunner(mapping, db().url);
     try {
       // Preview before the column exists: it reads the rows as live.
@@ -301,8 +302,8 @@ describe('soft delete on the sandbox (PGlite)', function () {
     const dir = await tempDir('dns-soft-sb-');
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 300 });
     const latest = await applySampleChanges(t.path);
-    const mapping = mappingFor({
-      name: 'soft-sandbox', source: { type: 'delta', path: t.path }, target: { connection: 'sandbox', schema: 'public', table: 'customer_profiles' }, key: KEY,
+    const mapping = buildMapping({
+      name: 'soft-sandbox', source: t.path, target: { connection: 'sandbox', table: 'customer_profiles' }, key: KEY,
       deletes: { mode: 'soft-delete', column: 'is_deleted', kind: 'boolean' },
     });
     const runner = new SyncRunner(mapping, await openSource(mapping.source), mappingTarget(sandbox.pool, mapping.target));

@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isSyncError } from '../../src/sync/errors';
 import { encodeDeletionVectorFile, encodeInlineDeletionVector, loadDeletionVector } from '../../src/sync/delta/deletionVector';
 import type { DeletionVectorDescriptor } from '../../src/sync/delta/types';
 import { z85Decode, z85Encode } from '../../src/sync/delta/z85';
+import { expectSyncError } from '../helpers/expectSyncError';
 import { sharedTable } from '../helpers/sharedTables';
 
 describe('z85', () => {
@@ -91,14 +91,8 @@ describe('deletion vectors: encode and load', () => {
 
   it('fails with delta-file naming table and DV for a missing file, bad magic, bad checksum, size and cardinality mismatch', async () => {
     const expectFail = async (d: DeletionVectorDescriptor, reason: RegExp): Promise<void> => {
-      await assert.rejects(loadDeletionVector(dir, d, 'my_table'), (e: unknown) => {
-        assert.ok(isSyncError(e), String(e));
-        assert.equal(e.kind, 'delta-file');
-        assert.equal(e.table, 'my_table');
-        assert.match(e.message, /my_table/);
-        assert.match(e.message, reason);
-        return true;
-      });
+      const e = await expectSyncError(loadDeletionVector(dir, d, 'my_table'), { kind: 'delta-file', table: 'my_table', message: /my_table/ });
+      assert.match(e.message, reason);
     };
     const good = writeDv([1, 2, 3], 'bad');
     const file = path.join(dir, 'bad', `deletion_vector_${uuid}.bin`);

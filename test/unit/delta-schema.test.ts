@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { isSyncError } from '../../src/sync/errors';
 import { columnMappingModeOf, formatDeltaType, parseSchemaString } from '../../src/sync/delta/schema';
-import type { DeltaField, DeltaType } from '../../src/sync/delta/types';
+import type { DeltaField, DeltaType, PrimitiveTypeName } from '../../src/sync/delta/types';
+import type { SyncErrorKind } from '../../src/sync/errors';
+import { decimal, primitive, timestampNtz } from '../builders/deltaFields';
+import { expectSyncError } from '../helpers/expectSyncError';
 
 const field = (name: string, type: unknown, metadata: Record<string, unknown> = {}, nullable = true): unknown => ({ name, type, nullable, metadata });
 const schema = (...fields: unknown[]): string => JSON.stringify({ type: 'struct', fields });
@@ -12,14 +14,14 @@ const cm = (id: number, physical: string): Record<string, unknown> => ({
 
 describe('delta schema: parseSchemaString', () => {
   it('parses every primitive type and decimals with precision and scale', () => {
-    const names = ['string', 'long', 'integer', 'short', 'byte', 'float', 'double', 'boolean', 'binary', 'date', 'timestamp', 'timestamp_ntz'];
+    const names: PrimitiveTypeName[] = ['string', 'long', 'integer', 'short', 'byte', 'float', 'double', 'boolean', 'binary', 'date', 'timestamp', 'timestamp_ntz'];
     const fields = parseSchemaString(schema(...names.map((n) => field(`c_${n}`, n)), field('d', 'decimal(38,36)'), field('d0', 'decimal')), 'none');
     assert.deepEqual(
       fields.map((f) => f.type),
       [
-        ...names.map((n) => ({ kind: 'primitive', name: n })),
-        { kind: 'decimal', precision: 38, scale: 36 },
-        { kind: 'decimal', precision: 10, scale: 0 },
+        ...names.map(primitive),
+        decimal(38, 36),
+        decimal(10, 0),
       ],
     );
     assert.ok(fields.every((f) => f.physicalName === f.name && f.fieldId === undefined));
@@ -58,11 +60,9 @@ describe('delta schema: parseSchemaString', () => {
   });
 
   it('throws delta-log for malformed JSON, a non-struct schema and an unknown type (naming the column)', () => {
-    const check = (text: string, kind: string, column?: string): void => {
-      assert.throws(
-        () => parseSchemaString(text, 'none', '/t'),
-        (e: unknown) => isSyncError(e) && e.kind === kind && e.table === '/t' && (column === undefined || (e.column === column && e.message.includes(column))),
-      );
+    const check = (text: string, kind: SyncErrorKind, column?: string): void => {
+      const e = expectSyncError(() => parseSchemaString(text, 'none', '/t'), { kind, table: '/t', column });
+      if (column !== undefined) assert.ok(e.message.includes(column), e.message);
     };
     check('{"type":"struct","fields":[', 'delta-log');
     check('{"type":"array"}', 'delta-log');
@@ -71,10 +71,7 @@ describe('delta schema: parseSchemaString', () => {
   });
 
   it('throws delta-protocol naming the column for a variant column', () => {
-    assert.throws(
-      () => parseSchemaString(schema(field('v', 'variant')), 'none'),
-      (e: unknown) => isSyncError(e) && e.kind === 'delta-protocol' && e.column === 'v' && /variant/.test(e.message),
-    );
+    expectSyncError(() => parseSchemaString(schema(field('v', 'variant')), 'none'), { kind: 'delta-protocol', column: 'v', message: /variant/ });
   });
 });
 
@@ -85,8 +82,8 @@ describe('delta schema: formatDeltaType and columnMappingModeOf', () => {
       'none',
     );
     assert.equal(formatDeltaType(f.type), 'struct<a: integer, b: map<string,array<long>>>');
-    assert.equal(formatDeltaType({ kind: 'decimal', precision: 10, scale: 2 }), 'decimal(10,2)');
-    assert.equal(formatDeltaType({ kind: 'primitive', name: 'timestamp_ntz' }), 'timestamp_ntz');
+    assert.equal(formatDeltaType(decimal(10, 2)), 'decimal(10,2)');
+    assert.equal(formatDeltaType(timestampNtz()), 'timestamp_ntz');
     const mapField: DeltaField = parseSchemaString(schema(field('m', { type: 'map', keyType: 'string', valueType: 'integer', valueContainsNull: true })), 'none')[0];
     assert.equal(formatDeltaType(mapField.type), 'map<string,integer>');
     for (const name of ['integer', 'long', 'short', 'byte'] as const) assert.equal(formatDeltaType({ kind: 'primitive', name }), name);
@@ -103,6 +100,6 @@ describe('delta schema: formatDeltaType and columnMappingModeOf', () => {
     assert.equal(columnMappingModeOf({}), 'none');
     assert.equal(columnMappingModeOf({ 'delta.columnMapping.mode': 'name' }), 'name');
     assert.equal(columnMappingModeOf({ 'delta.columnMapping.mode': 'id' }), 'id');
-    assert.throws(() => columnMappingModeOf({ 'delta.columnMapping.mode': 'other' }), (e: unknown) => isSyncError(e) && e.kind === 'delta-protocol');
+    expectSyncError(() => columnMappingModeOf({ 'delta.columnMapping.mode': 'other' }), { kind: 'delta-protocol' });
   });
 });

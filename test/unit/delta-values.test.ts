@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { isSyncError } from '../../src/sync/errors';
 import type { DeltaType, DeltaValue } from '../../src/sync/delta/types';
 import { deltaValuesEqual, formatDate, formatTimestamp, parsePartitionValue, toJsonValue } from '../../src/sync/delta/values';
+import { array, binary, boolean, byte, date, decimal, double, field, float, integer, long, map, short, string, struct, timestamp, timestampNtz } from '../builders/deltaFields';
+import { expectSyncError } from '../helpers/expectSyncError';
 
-const P = (name: Extract<DeltaType, { kind: 'primitive' }>['name']): DeltaType => ({ kind: 'primitive', name });
-const dec = (precision: number, scale: number): DeltaType => ({ kind: 'decimal', precision, scale });
 const DAY_MS = 86_400_000;
 
 describe('delta values: dates and timestamps', () => {
@@ -46,105 +45,96 @@ describe('delta values: dates and timestamps', () => {
 
 describe('delta values: parsePartitionValue', () => {
   it('reads null, missing and empty as null', () => {
-    for (const raw of [null, undefined, '']) assert.equal(parsePartitionValue(raw, P('string'), 'c'), null);
-    assert.equal(parsePartitionValue('', P('integer'), 'c'), null);
+    for (const raw of [null, undefined, '']) assert.equal(parsePartitionValue(raw, string(), 'c'), null);
+    assert.equal(parsePartitionValue('', integer(), 'c'), null);
   });
 
   it('parses numbers, booleans, strings and binary', () => {
-    assert.equal(parsePartitionValue('-128', P('byte'), 'c'), -128);
-    assert.equal(parsePartitionValue('32767', P('short'), 'c'), 32767);
-    assert.equal(parsePartitionValue('-2147483648', P('integer'), 'c'), -2147483648);
-    assert.equal(parsePartitionValue('9223372036854775807', P('long'), 'c'), 9223372036854775807n);
-    assert.equal(parsePartitionValue('1.5', P('double'), 'c'), 1.5);
-    assert.equal(parsePartitionValue('1.1', P('float'), 'c'), 1.1);
-    assert.ok(Number.isNaN(parsePartitionValue('NaN', P('double'), 'c')));
-    assert.equal(parsePartitionValue('-Infinity', P('double'), 'c'), -Infinity);
-    assert.equal(parsePartitionValue('true', P('boolean'), 'c'), true);
-    assert.equal(parsePartitionValue('FALSE', P('boolean'), 'c'), false);
-    assert.equal(parsePartitionValue('null', P('string'), 'c'), 'null');
-    assert.deepEqual(parsePartitionValue('\u0001\u0002A', P('binary'), 'c'), Uint8Array.from([1, 2, 65]));
+    assert.equal(parsePartitionValue('-128', byte(), 'c'), -128);
+    assert.equal(parsePartitionValue('32767', short(), 'c'), 32767);
+    assert.equal(parsePartitionValue('-2147483648', integer(), 'c'), -2147483648);
+    assert.equal(parsePartitionValue('9223372036854775807', long(), 'c'), 9223372036854775807n);
+    assert.equal(parsePartitionValue('1.5', double(), 'c'), 1.5);
+    assert.equal(parsePartitionValue('1.1', float(), 'c'), 1.1);
+    assert.ok(Number.isNaN(parsePartitionValue('NaN', double(), 'c')));
+    assert.equal(parsePartitionValue('-Infinity', double(), 'c'), -Infinity);
+    assert.equal(parsePartitionValue('true', boolean(), 'c'), true);
+    assert.equal(parsePartitionValue('FALSE', boolean(), 'c'), false);
+    assert.equal(parsePartitionValue('null', string(), 'c'), 'null');
+    assert.deepEqual(parsePartitionValue('\u0001\u0002A', binary(), 'c'), Uint8Array.from([1, 2, 65]));
   });
 
   it('parses dates and timestamps (UTC without zone; ISO-8601 with zone; ntz as wall clock)', () => {
-    assert.equal(parsePartitionValue('2021-09-08', P('date'), 'c'), Date.UTC(2021, 8, 8) / DAY_MS);
+    assert.equal(parsePartitionValue('2021-09-08', date(), 'c'), Date.UTC(2021, 8, 8) / DAY_MS);
     const base = BigInt(Date.UTC(2021, 8, 8, 11, 11, 11)) * 1000n;
-    assert.equal(parsePartitionValue('2021-09-08 11:11:11', P('timestamp'), 'c'), base);
-    assert.equal(parsePartitionValue('2021-09-08 11:11:11.000123', P('timestamp'), 'c'), base + 123n);
-    assert.equal(parsePartitionValue('2021-09-08T11:11:11.5Z', P('timestamp'), 'c'), base + 500000n);
-    assert.equal(parsePartitionValue('2021-09-08T13:11:11+02:00', P('timestamp'), 'c'), base);
-    assert.equal(parsePartitionValue('2021-09-08 11:11:11', P('timestamp_ntz'), 'c'), base);
-    assert.equal(parsePartitionValue('1969-12-31 23:59:59.999999', P('timestamp'), 'c'), -1n);
+    assert.equal(parsePartitionValue('2021-09-08 11:11:11', timestamp(), 'c'), base);
+    assert.equal(parsePartitionValue('2021-09-08 11:11:11.000123', timestamp(), 'c'), base + 123n);
+    assert.equal(parsePartitionValue('2021-09-08T11:11:11.5Z', timestamp(), 'c'), base + 500000n);
+    assert.equal(parsePartitionValue('2021-09-08T13:11:11+02:00', timestamp(), 'c'), base);
+    assert.equal(parsePartitionValue('2021-09-08 11:11:11', timestampNtz(), 'c'), base);
+    assert.equal(parsePartitionValue('1969-12-31 23:59:59.999999', timestamp(), 'c'), -1n);
   });
 
   it('canonicalises decimals to the column scale', () => {
-    assert.equal(parsePartitionValue('1.5', dec(10, 3), 'c'), '1.500');
-    assert.equal(parsePartitionValue('-0.01', dec(5, 2), 'c'), '-0.01');
-    assert.equal(parsePartitionValue('1E+2', dec(5, 2), 'c'), '100.00');
-    assert.equal(parsePartitionValue('7', dec(4, 0), 'c'), '7');
-    assert.equal(parsePartitionValue('12.300', dec(5, 1), 'c'), '12.3');
+    assert.equal(parsePartitionValue('1.5', decimal(10, 3), 'c'), '1.500');
+    assert.equal(parsePartitionValue('-0.01', decimal(5, 2), 'c'), '-0.01');
+    assert.equal(parsePartitionValue('1E+2', decimal(5, 2), 'c'), '100.00');
+    assert.equal(parsePartitionValue('7', decimal(4, 0), 'c'), '7');
+    assert.equal(parsePartitionValue('12.300', decimal(5, 1), 'c'), '12.3');
   });
 
   it('throws a SyncError naming the column for a bad value', () => {
     const bad: Array<[string, DeltaType]> = [
-      ['abc', P('integer')],
-      ['128', P('byte')],
-      ['9223372036854775808', P('long')],
-      ['1.2.3', P('double')],
-      ['yes', P('boolean')],
-      ['2021-02-30', P('date')],
-      ['2021-09-08 25:00:00', P('timestamp')],
-      ['1.234', dec(5, 2)],
-      ['123456', dec(5, 2)],
+      ['abc', integer()],
+      ['128', byte()],
+      ['9223372036854775808', long()],
+      ['1.2.3', double()],
+      ['yes', boolean()],
+      ['2021-02-30', date()],
+      ['2021-09-08 25:00:00', timestamp()],
+      ['1.234', decimal(5, 2)],
+      ['123456', decimal(5, 2)],
     ];
     for (const [raw, type] of bad) {
-      assert.throws(
-        () => parsePartitionValue(raw, type, 'part_col'),
-        (e: unknown) => isSyncError(e) && e.column === 'part_col' && e.message.includes('part_col') && e.message.includes(raw),
-        `${raw} as ${JSON.stringify(type)}`,
-      );
+      const e = expectSyncError(() => parsePartitionValue(raw, type, 'part_col'), { column: 'part_col', message: /part_col/ });
+      assert.ok(e.message.includes(raw), `${raw} as ${JSON.stringify(type)}: ${e.message}`);
     }
   });
 });
 
 describe('delta values: toJsonValue', () => {
   it('writes longs as numbers up to 2^53 and as strings beyond', () => {
-    assert.equal(toJsonValue(9007199254740992n, P('long')), 9007199254740992);
-    assert.equal(toJsonValue(-9007199254740992n, P('long')), -9007199254740992);
-    assert.equal(toJsonValue(9007199254740993n, P('long')), '9007199254740993');
-    assert.equal(toJsonValue(-9223372036854775808n, P('long')), '-9223372036854775808');
+    assert.equal(toJsonValue(9007199254740992n, long()), 9007199254740992);
+    assert.equal(toJsonValue(-9007199254740992n, long()), -9007199254740992);
+    assert.equal(toJsonValue(9007199254740993n, long()), '9007199254740993');
+    assert.equal(toJsonValue(-9223372036854775808n, long()), '-9223372036854775808');
   });
 
   it('writes decimals as numbers only when they round-trip exactly', () => {
-    assert.equal(toJsonValue('123.45', dec(10, 2)), 123.45);
-    assert.equal(toJsonValue('67.89000', dec(10, 5)), '67.89000');
-    assert.equal(toJsonValue('12345678901234567890.12', dec(38, 2)), '12345678901234567890.12');
-    assert.equal(toJsonValue('-7', dec(4, 0)), -7);
+    assert.equal(toJsonValue('123.45', decimal(10, 2)), 123.45);
+    assert.equal(toJsonValue('67.89000', decimal(10, 5)), '67.89000');
+    assert.equal(toJsonValue('12345678901234567890.12', decimal(38, 2)), '12345678901234567890.12');
+    assert.equal(toJsonValue('-7', decimal(4, 0)), -7);
   });
 
   it('writes floats, binary, dates and timestamps as JSON-safe values', () => {
-    assert.equal(toJsonValue(NaN, P('double')), 'NaN');
-    assert.equal(toJsonValue(Infinity, P('float')), 'Infinity');
-    assert.equal(toJsonValue(-Infinity, P('double')), '-Infinity');
-    assert.equal(toJsonValue(0.5, P('double')), 0.5);
-    assert.equal(toJsonValue(Uint8Array.from([0, 255, 16]), P('binary')), Buffer.from([0, 255, 16]).toString('base64'));
-    assert.equal(toJsonValue(0, P('date')), '1970-01-01');
-    assert.equal(toJsonValue(1_703_265_018_828_000n, P('timestamp')), '2023-12-22T17:10:18.828Z');
-    assert.equal(toJsonValue(1_703_265_018_828_000n, P('timestamp_ntz')), '2023-12-22T17:10:18.828');
-    assert.equal(toJsonValue(null, P('string')), null);
+    assert.equal(toJsonValue(NaN, double()), 'NaN');
+    assert.equal(toJsonValue(Infinity, float()), 'Infinity');
+    assert.equal(toJsonValue(-Infinity, double()), '-Infinity');
+    assert.equal(toJsonValue(0.5, double()), 0.5);
+    assert.equal(toJsonValue(Uint8Array.from([0, 255, 16]), binary()), Buffer.from([0, 255, 16]).toString('base64'));
+    assert.equal(toJsonValue(0, date()), '1970-01-01');
+    assert.equal(toJsonValue(1_703_265_018_828_000n, timestamp()), '2023-12-22T17:10:18.828Z');
+    assert.equal(toJsonValue(1_703_265_018_828_000n, timestampNtz()), '2023-12-22T17:10:18.828');
+    assert.equal(toJsonValue(null, string()), null);
   });
 
   it('writes structs as objects, arrays as arrays, string-keyed maps as objects and other maps as entry lists', () => {
-    const struct: DeltaType = {
-      kind: 'struct',
-      fields: [
-        { name: 'n', type: P('long'), nullable: true, metadata: {}, physicalName: 'n' },
-        { name: 'l', type: { kind: 'array', elementType: P('date'), containsNull: true }, nullable: true, metadata: {}, physicalName: 'l' },
-      ],
-    };
-    assert.deepEqual(JSON.parse(JSON.stringify(toJsonValue({ n: 5n, l: [0, null] }, struct))), { n: 5, l: ['1970-01-01', null] });
-    const strMap: DeltaType = { kind: 'map', keyType: P('string'), valueType: P('long'), valueContainsNull: true };
+    const nAndL = struct(field('n', long()), field('l', array(date())));
+    assert.deepEqual(JSON.parse(JSON.stringify(toJsonValue({ n: 5n, l: [0, null] }, nAndL))), { n: 5, l: ['1970-01-01', null] });
+    const strMap = map(string(), long());
     assert.equal(JSON.stringify(toJsonValue(new Map<DeltaValue, DeltaValue>([['b', 1n], ['__proto__', 2n]]), strMap)), '{"b":1,"__proto__":2}');
-    const intMap: DeltaType = { kind: 'map', keyType: P('integer'), valueType: P('boolean'), valueContainsNull: true };
+    const intMap = map(integer(), boolean());
     assert.deepEqual(toJsonValue(new Map<DeltaValue, DeltaValue>([[2, true], [1, null]]), intMap), [
       { key: 2, value: true },
       { key: 1, value: null },
@@ -154,15 +144,15 @@ describe('delta values: toJsonValue', () => {
 
 describe('delta values: deltaValuesEqual', () => {
   it('compares by value through bigints, bytes, NaN, decimals and nested maps', () => {
-    assert.ok(deltaValuesEqual(5n, 5n, P('long')));
-    assert.ok(!deltaValuesEqual(5n, 6n, P('long')));
-    assert.ok(deltaValuesEqual(NaN, NaN, P('double')));
-    assert.ok(deltaValuesEqual(Uint8Array.from([1, 2]), Uint8Array.from([1, 2]), P('binary')));
-    assert.ok(!deltaValuesEqual(Uint8Array.from([1, 2]), Uint8Array.from([1]), P('binary')));
-    assert.ok(deltaValuesEqual('1.50', '1.50', dec(4, 2)));
-    assert.ok(deltaValuesEqual(null, null, P('string')));
-    assert.ok(!deltaValuesEqual(null, 'x', P('string')));
-    const mapType: DeltaType = { kind: 'map', keyType: P('binary'), valueType: { kind: 'array', elementType: P('long'), containsNull: true }, valueContainsNull: true };
+    assert.ok(deltaValuesEqual(5n, 5n, long()));
+    assert.ok(!deltaValuesEqual(5n, 6n, long()));
+    assert.ok(deltaValuesEqual(NaN, NaN, double()));
+    assert.ok(deltaValuesEqual(Uint8Array.from([1, 2]), Uint8Array.from([1, 2]), binary()));
+    assert.ok(!deltaValuesEqual(Uint8Array.from([1, 2]), Uint8Array.from([1]), binary()));
+    assert.ok(deltaValuesEqual('1.50', '1.50', decimal(4, 2)));
+    assert.ok(deltaValuesEqual(null, null, string()));
+    assert.ok(!deltaValuesEqual(null, 'x', string()));
+    const mapType = map(binary(), array(long()));
     const a = new Map<DeltaValue, DeltaValue>([[Uint8Array.from([1]), [1n, null]], [Uint8Array.from([2]), []]]);
     const b = new Map<DeltaValue, DeltaValue>([[Uint8Array.from([2]), []], [Uint8Array.from([1]), [1n, null]]]);
     const c = new Map<DeltaValue, DeltaValue>([[Uint8Array.from([2]), []], [Uint8Array.from([1]), [2n, null]]]);

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { double } from '../builders/deltaFields';
 import { parseExpectedFileName, parsePrettyTable } from '../helpers/expectedTables';
 import { canonicalCell, normalizeDecimal, parseIsoMicros } from '../helpers/rowMultiset';
 
@@ -41,8 +42,7 @@ describe('expected-table helpers', function () {
   });
 
   it('compares printed numbers by value: 100.0 is 100, 1.50 is 1.5, timestamps to the microsecond', function () {
-    const double = { kind: 'primitive', name: 'double' } as const;
-    assert.equal(canonicalCell('100.0', double), canonicalCell('100', double));
+    assert.equal(canonicalCell('100.0', double()), canonicalCell('100', double()));
     assert.equal(normalizeDecimal('001.500'), '1.5');
     assert.equal(normalizeDecimal('-0.00'), '0');
     assert.equal(parseIsoMicros('2024-09-09T12:34:56.123456'), 1725885296123456n);

@@ -3,39 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomers } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { SecretStore, StateStore } from '../../src/platform/KeyValueStore';
-import type { GlobalStateKey, GlobalStateShape } from '../../src/platform/StateKeys';
 import { DatabricksCatalog } from '../../src/sync/databricks/DatabricksCatalog';
-import { isSyncError } from '../../src/sync/errors';
-import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { DatabricksConnections, testResultMessage, validateHttpPath } from '../../src/views/DatabricksConnections';
 import { DatabricksModel, databricksTableSummary, isDatabricksNode, type DatabricksNode, type DatabricksTableNode } from '../../src/views/DatabricksModel';
 import { SyncEngine } from '../../src/engine/SyncEngine';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { tempDir } from '../helpers/syncHarness';
-
-/** Hand-written in-memory stores standing in for globalState and SecretStorage. */
-class MemoryState implements StateStore {
-  readonly data = new Map<string, unknown>();
-  get<K extends GlobalStateKey>(key: K): GlobalStateShape[K] | undefined {
-    return this.data.get(key) as GlobalStateShape[K] | undefined;
-  }
-  async update<K extends GlobalStateKey>(key: K, value: GlobalStateShape[K]): Promise<void> {
-    this.data.set(key, structuredClone(value));
-  }
-}
-class MemorySecrets implements SecretStore {
-  readonly data = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.data.get(key);
-  }
-  async store(key: string, value: string): Promise<void> {
-    this.data.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.data.delete(key);
-  }
-}
 
 /** Newest commit version and the CDF property of the newest metaData, read from _delta_log files (independent of the reader). */
 function logFacts(table: string): { version: number; cdf: boolean } {
@@ -143,12 +119,12 @@ describe('extension: Databricks sources (view models against the local test ware
       assert.ok(connections.validateName('has space'));
       assert.equal(validateHttpPath('/sql/1.0/warehouses/0123abcd'), undefined);
       assert.ok(validateHttpPath('https://adb-1.azuredatabricks.net'));
-      await assert.rejects(connections.add({ name: 'ws', host: host(), httpPath: warehouse.httpPath, auth: { type: 'pat', token: 't' } }), (e) => isSyncError(e) && e.kind === 'usage');
+      await expectSyncError(connections.add({ name: 'ws', host: host(), httpPath: warehouse.httpPath, auth: { type: 'pat', token: 't' } }), { kind: 'usage' });
     });
 
     it('a connection whose secret is gone fails with an auth error naming the fix', async () => {
       await secrets.delete([...secrets.data.keys()][0] as string);
-      await assert.rejects(connections.lookup('ws'), (e) => isSyncError(e) && e.kind === 'auth' && /add it again/.test(e.hint ?? ''));
+      await expectSyncError(connections.lookup('ws'), { kind: 'auth', hint: /add it again/ });
     });
 
     it('remove forgets the connection and deletes its secret', async () => {
@@ -287,7 +263,7 @@ describe('extension: Databricks sources (view models against the local test ware
       const tables = await model.children({ kind: 'databricks-schema', connection: 'ws', catalog: 'main', schema: 'sales' });
       const n = tableNamed(tables, 'no_cdf');
       const before = warehouse.statements.length;
-      await assert.rejects(model.enableChangeDataFeed(n, { confirm: false }), (e) => isSyncError(e) && e.kind === 'usage' && (e.hint ?? '').includes('ALTER TABLE'));
+      await expectSyncError(model.enableChangeDataFeed(n, { confirm: false }), { kind: 'usage', hint: /ALTER TABLE/ });
       assert.ok(!warehouse.statements.slice(before).some((s) => /^ALTER/i.test(s)));
     });
 
@@ -313,7 +289,7 @@ describe('extension: Databricks sources (view models against the local test ware
         databricks: { lookup: connections.lookup, openShared: (c, t) => connections.openSharedSource(c, t) },
       });
       try {
-        const mapping = parseMapping({ name: 'dbx-customers', source: { type: 'databricks', connection: 'ws', table: 'main.sales.customers' }, target: { connection: 'sandbox', schema: 'public', table: 'customers' }, key: ['customer_id'] });
+        const mapping = buildMapping({ name: 'dbx-customers', source: { type: 'databricks', connection: 'ws', table: 'main.sales.customers' }, target: { connection: 'sandbox', table: 'customers' }, key: ['customer_id'] });
         const status = await engine.withRunner(mapping, (h) => h.runner.status(), { shareSource: true });
         assert.equal(status.latestVersion, logFacts(customers).version);
         // Releasing the runner leaves the shared client open: it still answers, directly.

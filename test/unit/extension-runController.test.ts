@@ -4,6 +4,7 @@ import { SyncError } from '../../src/sync/errors';
 import type { SyncEvent } from '../../src/sync/ports/events';
 import { MAX_THROUGHPUT_SAMPLES, Throttle, foldEvent } from '../../src/views/ProgressModel';
 import { RunController } from '../../src/views/RunController';
+import { expectSyncError } from '../helpers/expectSyncError';
 
 const events: SyncEvent[] = [
   { type: 'run-started', runId: 'r1', pipeline: 'orders', mode: 'incremental', fromVersion: 4, toVersion: 9, at: 1000 },
@@ -64,7 +65,7 @@ describe('progress snapshots and the run controller', () => {
     const runs = new RunController();
     let release!: () => void;
     const first = runs.start('a', 'initial', () => new Promise<void>((r) => (release = r)));
-    await assert.rejects(runs.start('b', 'initial', async () => undefined), (e) => e instanceof SyncError && e.kind === 'usage');
+    await expectSyncError(runs.start('b', 'initial', async () => undefined), { kind: 'usage' });
     release();
     await first;
     assert.equal(runs.current().status, 'succeeded');

@@ -1,31 +1,7 @@
 import * as assert from 'node:assert/strict';
-import type { SecretStore, StateStore } from '../../src/platform/KeyValueStore';
-import type { GlobalStateKey, GlobalStateShape } from '../../src/platform/StateKeys';
-import { isSyncError } from '../../src/sync/errors';
 import { TargetsModel, summarizeConnectionString } from '../../src/views/TargetsModel';
-
-/** Hand-written in-memory stores standing in for globalState and SecretStorage. */
-class MemoryState implements StateStore {
-  readonly data = new Map<string, unknown>();
-  get<K extends GlobalStateKey>(key: K): GlobalStateShape[K] | undefined {
-    return this.data.get(key) as GlobalStateShape[K] | undefined;
-  }
-  async update<K extends GlobalStateKey>(key: K, value: GlobalStateShape[K]): Promise<void> {
-    this.data.set(key, structuredClone(value));
-  }
-}
-class MemorySecrets implements SecretStore {
-  readonly data = new Map<string, string>();
-  async get(key: string): Promise<string | undefined> {
-    return this.data.get(key);
-  }
-  async store(key: string, value: string): Promise<void> {
-    this.data.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.data.delete(key);
-  }
-}
+import { expectSyncError } from '../helpers/expectSyncError';
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 
 const URL_WITH_PASSWORD = 'postgresql://alice:s3cr3t-pw@ep-cool-1.eu-central-1.aws.neon.tech:5432/app?sslmode=require';
 
@@ -56,14 +32,14 @@ describe('targets model (connections)', () => {
     assert.ok(m.validateName('has space'));
     assert.ok(m.validateName('-leading'));
     assert.equal(m.validateName('b.c_d-1'), undefined);
-    await assert.rejects(m.add('a', 'postgres://h/db'), (e) => isSyncError(e) && e.kind === 'usage');
+    await expectSyncError(m.add('a', 'postgres://h/db'), { kind: 'usage' });
   });
 
   it('rejects strings that are not postgres URLs before storing anything', async () => {
     const secrets = new MemorySecrets();
     const m = new TargetsModel(new MemoryState(), secrets);
-    await assert.rejects(m.add('x', 'mysql://h/db'), (e) => isSyncError(e) && e.kind === 'usage');
-    await assert.rejects(m.add('y', 'host=localhost dbname=x'), (e) => isSyncError(e) && e.kind === 'usage');
+    await expectSyncError(m.add('x', 'mysql://h/db'), { kind: 'usage' });
+    await expectSyncError(m.add('y', 'host=localhost dbname=x'), { kind: 'usage' });
     assert.equal(secrets.data.size, 0);
   });
 
@@ -74,7 +50,7 @@ describe('targets model (connections)', () => {
     await m.remove('gone');
     assert.deepEqual(m.connections(), []);
     assert.equal(secrets.data.size, 0);
-    await assert.rejects(m.connectionString('gone'), (e) => isSyncError(e) && e.kind === 'auth');
+    await expectSyncError(m.connectionString('gone'), { kind: 'auth' });
   });
 
   it('summaries show host and database without user or password', () => {

@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import type { DeltaField } from '../../src/sync/delta/types';
-import { SyncError } from '../../src/sync/errors';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { DEFAULT_FILLFACTOR, renderCreateTable } from '../../src/sync/postgres/renderCreateTable';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
+import { field, long, string } from '../builders/deltaFields';
+import { buildMapping, mappingJson } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 
-const id: DeltaField = { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false, metadata: {}, physicalName: 'id' };
-const note: DeltaField = { name: 'note', type: { kind: 'primitive', name: 'string' }, nullable: true, metadata: {}, physicalName: 'note' };
 const COLUMNS: TargetColumn[] = [
-  { name: 'id', source: id, pgType: 'bigint' },
-  { name: 'note', source: note, pgType: 'text' },
+  { name: 'id', source: field('id', long(), { nullable: false }), pgType: 'bigint' },
+  { name: 'note', source: field('note', string()), pgType: 'text' },
 ];
-
-function mapping(initialLoad: Record<string, unknown>): Record<string, unknown> {
-  return { name: 'customers', source: { type: 'delta', path: '/data/customers' }, target: { connection: 'neon-dev', table: 'customers' }, initialLoad };
-}
-
-/** Runs `fn`, expects a SyncError of kind 'mapping', returns it. */
-function expectMappingError(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof SyncError, `expected SyncError, got ${String(e)}`);
-    assert.equal(e.kind, 'mapping', e.message);
-    return e;
-  }
-  assert.fail('expected a SyncError');
-}
 
 describe('fillfactor: renderCreateTable', () => {
   it('the default fillfactor of created tables is 85', () => {
@@ -63,14 +46,14 @@ describe('fillfactor: renderCreateTable', () => {
 
 describe('fillfactor: mapping initialLoad.fillfactor', () => {
   it('is optional: absent, the parsed mapping has no fillfactor (the load decides)', () => {
-    assert.equal(parseMapping(mapping({ mode: 'swap' })).initialLoad.fillfactor, undefined);
+    assert.equal(buildMapping({ initialLoad: { mode: 'swap' } }).initialLoad.fillfactor, undefined);
   });
 
   it('accepts integers from 10 to 100 with either load mode', () => {
     for (const ff of [10, 50, 85, 100]) {
-      assert.deepEqual(parseMapping(mapping({ fillfactor: ff })).initialLoad, { mode: 'swap', fillfactor: ff });
+      assert.deepEqual(buildMapping({ initialLoad: { fillfactor: ff } }).initialLoad, { mode: 'swap', fillfactor: ff });
     }
-    assert.deepEqual(parseMapping(mapping({ mode: 'merge', fillfactor: 70 })).initialLoad, { mode: 'merge', fillfactor: 70 });
+    assert.deepEqual(buildMapping({ initialLoad: { mode: 'merge', fillfactor: 70 } }).initialLoad, { mode: 'merge', fillfactor: 70 });
   });
 
   it('refuses 5, 101, 85.5 and "85" with an error naming initialLoad.fillfactor', () => {
@@ -81,9 +64,11 @@ describe('fillfactor: mapping initialLoad.fillfactor', () => {
       ['85', /number/],
     ];
     for (const [ff, why] of cases) {
-      const e = expectMappingError(() => parseMapping(mapping({ fillfactor: ff })));
-      assert.equal(e.setting, 'initialLoad.fillfactor', e.message);
-      assert.match(e.message, /  - initialLoad\.fillfactor: /, e.message);
+      const e = expectSyncError(() => parseMapping(mappingJson({ initialLoad: { fillfactor: ff } })), {
+        kind: 'mapping',
+        setting: 'initialLoad.fillfactor',
+        message: /  - initialLoad\.fillfactor: /,
+      });
       assert.match(e.message, why, e.message);
     }
   });

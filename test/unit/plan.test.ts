@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { SyncError } from '../../src/sync/errors';
-import type { ChangeRow, ChangeType, DeltaField, DeltaType, PrimitiveTypeName, Row } from '../../src/sync/delta/types';
+import type { ChangeRow, ChangeType, Row } from '../../src/sync/delta/types';
 import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
 import { planSteps } from '../../src/sync/plan/planSteps';
@@ -8,12 +7,11 @@ import type { PlanStep } from '../../src/sync/plan/planSteps';
 import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
 import { projectRow, projectValues, projectNetChanges } from '../../src/sync/plan/projectRow';
 import { encodeKey } from '../../src/sync/plan/encodeKey';
-import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
-
-function ch(changeType: ChangeType, commitVersion: number, values: Row, commitTimestamp = commitVersion * 1000): ChangeRow {
-  return { changeType, commitVersion, commitTimestamp, values };
-}
+import { cdf, changeRow } from '../builders/changeRows';
+import { decimal, field, long, string } from '../builders/deltaFields';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
 
 function net(key: string[], changes: ChangeRow[]): NetChanges {
   const b = new NetChangeBuffer(key);
@@ -21,25 +19,14 @@ function net(key: string[], changes: ChangeRow[]): NetChanges {
   return b.drain();
 }
 
-function expectSyncError(fn: () => unknown, kind: string): SyncError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof SyncError, `expected SyncError, got ${String(e)}`);
-    assert.equal(e.kind, kind, e.message);
-    return e;
-  }
-  assert.fail('expected a SyncError');
-}
-
 describe('plan: NetChangeBuffer semantics', () => {
   it('an insert followed by updates in later versions gives one upsert with the last postimage', () => {
     const r = net(['id'], [
-      ch('insert', 1, { id: 1n, name: 'a' }),
-      ch('update_preimage', 2, { id: 1n, name: 'a' }),
-      ch('update_postimage', 2, { id: 1n, name: 'b' }),
-      ch('update_preimage', 3, { id: 1n, name: 'b' }),
-      ch('update_postimage', 3, { id: 1n, name: 'c' }),
+      cdf.insert({ id: 1n, name: 'a' }, 1),
+      cdf.updatePreimage({ id: 1n, name: 'a' }, 2),
+      cdf.updatePostimage({ id: 1n, name: 'b' }, 2),
+      cdf.updatePreimage({ id: 1n, name: 'b' }, 3),
+      cdf.updatePostimage({ id: 1n, name: 'c' }, 3),
     ]);
     assert.deepEqual(r.upserts, [{ id: 1n, name: 'c' }]);
     assert.deepEqual(r.deletes, []);
@@ -49,15 +36,15 @@ describe('plan: NetChangeBuffer semantics', () => {
   });
 
   it('an insert followed by a delete in a later version gives a key-only delete', () => {
-    const r = net(['id'], [ch('insert', 1, { id: 7n, name: 'a' }), ch('delete', 2, { id: 7n, name: 'a' }, 2500)]);
+    const r = net(['id'], [cdf.insert({ id: 7n, name: 'a' }, 1), cdf.delete({ id: 7n, name: 'a' }, 2, 2500)]);
     assert.deepEqual(r.upserts, []);
     assert.deepEqual(r.deletes, [{ id: 7n }]);
     assert.deepEqual(r.deleteTimestamps, [2500]);
   });
 
   it('a delete and a re-insert of one key in the same version is an upsert, in either arrival order', () => {
-    const del = ch('delete', 4, { id: 1n, name: 'old' });
-    const ins = ch('insert', 4, { id: 1n, name: 'new' });
+    const del = cdf.delete({ id: 1n, name: 'old' }, 4);
+    const ins = cdf.insert({ id: 1n, name: 'new' }, 4);
     for (const order of [[del, ins], [ins, del]]) {
       const r = net(['id'], order);
       assert.deepEqual(r.upserts, [{ id: 1n, name: 'new' }]);
@@ -67,21 +54,21 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('an update whose postimage arrives before its preimage is still an upsert', () => {
     const r = net(['id'], [
-      ch('update_postimage', 2, { id: 1n, name: 'b' }),
-      ch('update_preimage', 2, { id: 1n, name: 'a' }),
+      cdf.updatePostimage({ id: 1n, name: 'b' }, 2),
+      cdf.updatePreimage({ id: 1n, name: 'a' }, 2),
     ]);
     assert.deepEqual(r.upserts, [{ id: 1n, name: 'b' }]);
     assert.deepEqual(r.deletes, []);
   });
 
   it('the higher version wins when versions arrive out of order', () => {
-    const r1 = net(['id'], [ch('insert', 5, { id: 1n, name: 'v5' }), ch('delete', 3, { id: 1n, name: 'v3' })]);
+    const r1 = net(['id'], [cdf.insert({ id: 1n, name: 'v5' }, 5), cdf.delete({ id: 1n, name: 'v3' }, 3)]);
     assert.deepEqual(r1.upserts, [{ id: 1n, name: 'v5' }]);
     assert.deepEqual(r1.deletes, []);
     const r2 = net(['id'], [
-      ch('delete', 6, { id: 1n, name: 'x' }),
-      ch('update_postimage', 4, { id: 1n, name: 'v4' }),
-      ch('insert', 2, { id: 1n, name: 'v2' }),
+      cdf.delete({ id: 1n, name: 'x' }, 6),
+      cdf.updatePostimage({ id: 1n, name: 'v4' }, 4),
+      cdf.insert({ id: 1n, name: 'v2' }, 2),
     ]);
     assert.deepEqual(r2.upserts, []);
     assert.deepEqual(r2.deletes, [{ id: 1n }]);
@@ -91,8 +78,8 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('a key change deletes the old key and upserts the new one', () => {
     const r = net(['id'], [
-      ch('update_preimage', 3, { id: 1n, name: 'a' }),
-      ch('update_postimage', 3, { id: 2n, name: 'a' }),
+      cdf.updatePreimage({ id: 1n, name: 'a' }, 3),
+      cdf.updatePostimage({ id: 2n, name: 'a' }, 3),
     ]);
     assert.deepEqual(r.upserts, [{ id: 2n, name: 'a' }]);
     assert.deepEqual(r.deletes, [{ id: 1n }]);
@@ -100,18 +87,18 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('a key change whose old key is re-used later (same or later version) leaves no delete for it', () => {
     const same = net(['id'], [
-      ch('update_preimage', 3, { id: 1n, name: 'a' }),
-      ch('insert', 3, { id: 1n, name: 'newcomer' }),
-      ch('update_postimage', 3, { id: 2n, name: 'a' }),
+      cdf.updatePreimage({ id: 1n, name: 'a' }, 3),
+      cdf.insert({ id: 1n, name: 'newcomer' }, 3),
+      cdf.updatePostimage({ id: 2n, name: 'a' }, 3),
     ]);
     assert.deepEqual(new Set(same.upserts), new Set([{ id: 1n, name: 'newcomer' }, { id: 2n, name: 'a' }]));
     assert.equal(same.upserts.length, 2);
     assert.deepEqual(same.deletes, []);
     const later = net(['id'], [
-      ch('update_preimage', 3, { id: 1n, name: 'a' }),
-      ch('update_postimage', 3, { id: 2n, name: 'a' }),
-      ch('update_preimage', 4, { id: 2n, name: 'a' }),
-      ch('update_postimage', 4, { id: 1n, name: 'a' }),
+      cdf.updatePreimage({ id: 1n, name: 'a' }, 3),
+      cdf.updatePostimage({ id: 2n, name: 'a' }, 3),
+      cdf.updatePreimage({ id: 2n, name: 'a' }, 4),
+      cdf.updatePostimage({ id: 1n, name: 'a' }, 4),
     ]);
     assert.deepEqual(later.upserts, [{ id: 1n, name: 'a' }]);
     assert.deepEqual(later.deletes, [{ id: 2n }]);
@@ -119,10 +106,10 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('two rows swapping keys in one commit give two upserts and no delete', () => {
     const r = net(['id'], [
-      ch('update_preimage', 2, { id: 1n, name: 'A' }),
-      ch('update_preimage', 2, { id: 2n, name: 'B' }),
-      ch('update_postimage', 2, { id: 2n, name: 'A' }),
-      ch('update_postimage', 2, { id: 1n, name: 'B' }),
+      cdf.updatePreimage({ id: 1n, name: 'A' }, 2),
+      cdf.updatePreimage({ id: 2n, name: 'B' }, 2),
+      cdf.updatePostimage({ id: 2n, name: 'A' }, 2),
+      cdf.updatePostimage({ id: 1n, name: 'B' }, 2),
     ]);
     assert.equal(r.upserts.length, 2);
     assert.deepEqual(
@@ -140,7 +127,7 @@ describe('plan: NetChangeBuffer semantics', () => {
     const changes: ChangeRow[] = [];
     for (let v = 1; v <= 20; v++) {
       for (let id = 0n; id < 10n; id++) {
-        changes.push(v % 3 === 0 && id % 2n === 0n ? ch('delete', v, { id, v }) : ch('insert', v, { id, v }));
+        changes.push(v % 3 === 0 && id % 2n === 0n ? cdf.delete({ id, v }, v) : cdf.insert({ id, v }, v));
       }
     }
     const r = net(['id'], changes);
@@ -152,7 +139,7 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('keeps bigint keys that differ beyond 2^53 apart', () => {
     const big = 9223372036854775807n;
-    const r = net(['id'], [ch('insert', 1, { id: big, n: 1 }), ch('insert', 1, { id: big - 1n, n: 2 })]);
+    const r = net(['id'], [cdf.insert({ id: big, n: 1 }, 1), cdf.insert({ id: big - 1n, n: 2 }, 1)]);
     assert.equal(r.upserts.length, 2);
     assert.equal(r.duplicateKeys, 0);
     // As JS numbers both would be 9223372036854775807 → one key; the encoding must not do that.
@@ -161,19 +148,19 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('keeps decimal, timestamp, date and binary keys exact', () => {
     const r = net(['k'], [
-      ch('insert', 1, { k: '12345678901234567890123456789012.345678' }),
-      ch('insert', 1, { k: '12345678901234567890123456789012.345679' }),
+      cdf.insert({ k: '12345678901234567890123456789012.345678' }, 1),
+      cdf.insert({ k: '12345678901234567890123456789012.345679' }, 1),
     ]);
     assert.equal(r.upserts.length, 2);
-    const ts = net(['t'], [ch('insert', 1, { t: 1700000000000001n }), ch('insert', 1, { t: 1700000000000002n })]);
+    const ts = net(['t'], [cdf.insert({ t: 1700000000000001n }, 1), cdf.insert({ t: 1700000000000002n }, 1)]);
     assert.equal(ts.upserts.length, 2);
-    const d = net(['d'], [ch('insert', 1, { d: 19000 }), ch('delete', 2, { d: 19000 }), ch('insert', 1, { d: 19001 })]);
+    const d = net(['d'], [cdf.insert({ d: 19000 }, 1), cdf.delete({ d: 19000 }, 2), cdf.insert({ d: 19001 }, 1)]);
     assert.deepEqual(d.deletes, [{ d: 19000 }]);
     assert.deepEqual(d.upserts, [{ d: 19001 }]);
     const bin = net(['b'], [
-      ch('insert', 1, { b: new Uint8Array([0, 1]), n: 1 }),
-      ch('insert', 1, { b: new Uint8Array([0, 1, 0]), n: 2 }),
-      ch('delete', 2, { b: Uint8Array.from([0, 1]), n: 1 }),
+      cdf.insert({ b: new Uint8Array([0, 1]), n: 1 }, 1),
+      cdf.insert({ b: new Uint8Array([0, 1, 0]), n: 2 }, 1),
+      cdf.delete({ b: Uint8Array.from([0, 1]), n: 1 }, 2),
     ]);
     assert.deepEqual(bin.upserts, [{ b: new Uint8Array([0, 1, 0]), n: 2 }]);
     assert.deepEqual(bin.deletes, [{ b: new Uint8Array([0, 1]) }]);
@@ -187,25 +174,25 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('composite keys do not collide by concatenation', () => {
     const r = net(['a', 'b'], [
-      ch('insert', 1, { a: 'x;', b: 'y' }),
-      ch('insert', 1, { a: 'x', b: ';y' }),
-      ch('insert', 1, { a: 's1:x', b: '' }),
-      ch('insert', 1, { a: '', b: 's1:x' }),
+      cdf.insert({ a: 'x;', b: 'y' }, 1),
+      cdf.insert({ a: 'x', b: ';y' }, 1),
+      cdf.insert({ a: 's1:x', b: '' }, 1),
+      cdf.insert({ a: '', b: 's1:x' }, 1),
     ]);
     assert.equal(r.upserts.length, 4);
     const r2 = net(['region', 'id'], [
-      ch('insert', 1, { region: 'eu', id: 1n, n: 1 }),
-      ch('insert', 1, { region: 'us', id: 1n, n: 2 }),
-      ch('delete', 2, { region: 'eu', id: 1n, n: 1 }),
+      cdf.insert({ region: 'eu', id: 1n, n: 1 }, 1),
+      cdf.insert({ region: 'us', id: 1n, n: 2 }, 1),
+      cdf.delete({ region: 'eu', id: 1n, n: 1 }, 2),
     ]);
     assert.deepEqual(r2.upserts, [{ region: 'us', id: 1n, n: 2 }]);
     assert.deepEqual(r2.deletes, [{ region: 'eu', id: 1n }]);
   });
 
   it('folds a negative-zero decimal key into zero when the key types are known', () => {
-    const b = new NetChangeBuffer(['k'], { keyTypes: { k: { kind: 'decimal', precision: 10, scale: 2 } } });
-    b.add(ch('insert', 1, { k: '0.00', n: 1 }));
-    b.add(ch('delete', 2, { k: '-0.00', n: 1 }));
+    const b = new NetChangeBuffer(['k'], { keyTypes: { k: decimal(10, 2) } });
+    b.add(cdf.insert({ k: '0.00', n: 1 }, 1));
+    b.add(cdf.delete({ k: '-0.00', n: 1 }, 2));
     const r = b.drain();
     assert.deepEqual(r.upserts, []);
     assert.deepEqual(r.deletes, [{ k: '0.00' }]);
@@ -213,32 +200,27 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('refuses a null key value, naming the column and version', () => {
     const b = new NetChangeBuffer(['id', 'region']);
-    const e = expectSyncError(() => b.add(ch('insert', 12, { id: 1n, region: null })), 'mapping');
-    assert.equal(e.column, 'region');
-    assert.equal(e.version, 12);
-    assert.match(e.message, /"region" is null .* version 12/);
+    expectSyncError(() => b.add(cdf.insert({ id: 1n, region: null }, 12)), { kind: 'mapping', column: 'region', version: 12, message: /"region" is null .* version 12/ });
   });
 
   it('refuses a change row without the key column as schema drift', () => {
     const b = new NetChangeBuffer(['id']);
-    const e = expectSyncError(() => b.add(ch('delete', 3, { other: 1 })), 'schema-drift');
-    assert.equal(e.column, 'id');
-    assert.equal(e.version, 3);
+    expectSyncError(() => b.add(cdf.delete({ other: 1 }, 3)), { kind: 'schema-drift', column: 'id', version: 3 });
   });
 
   it('refuses an empty key', () => {
-    expectSyncError(() => new NetChangeBuffer([]), 'mapping');
+    expectSyncError(() => new NetChangeBuffer([]), { kind: 'mapping' });
   });
 
   it('counts two upserts of one key in one version as duplicate keys', () => {
-    const r = net(['id'], [ch('insert', 1, { id: 1n, n: 1 }), ch('insert', 1, { id: 1n, n: 2 })]);
+    const r = net(['id'], [cdf.insert({ id: 1n, n: 1 }, 1), cdf.insert({ id: 1n, n: 2 }, 1)]);
     assert.equal(r.duplicateKeys, 1);
     assert.equal(r.upserts.length, 1);
   });
 
   it('drain empties the buffer and reports null versions when nothing was added', () => {
     const b = new NetChangeBuffer(['id']);
-    b.add(ch('insert', 1, { id: 1n, s: 'x'.repeat(1000) }));
+    b.add(cdf.insert({ id: 1n, s: 'x'.repeat(1000) }, 1));
     assert.equal(b.size, 1);
     assert.ok(b.bytes >= 1000);
     b.drain();
@@ -261,7 +243,7 @@ describe('plan: NetChangeBuffer semantics', () => {
 
   it('holds one entry per distinct key however many changes arrive', () => {
     const b = new NetChangeBuffer(['id']);
-    for (let v = 0; v < 1000; v++) b.add(ch('insert', v, { id: BigInt(v % 10), payload: 'p' }));
+    for (let v = 0; v < 1000; v++) b.add(cdf.insert({ id: BigInt(v % 10), payload: 'p' }, v));
     assert.equal(b.size, 10);
   });
 });
@@ -300,15 +282,15 @@ describe('plan: planSteps', () => {
   }
 
   it('applies a version with more than partRows change rows in parts, holding its removals to the end', async () => {
-    const changes: ChangeRow[] = [ch('insert', 1, { id: 0n }), ch('insert', 1, { id: 99n })];
-    for (let i = 1; i <= 25; i++) changes.push(ch('insert', 2, { id: BigInt(i) }));
+    const changes: ChangeRow[] = [cdf.insert({ id: 0n }, 1), cdf.insert({ id: 99n }, 1)];
+    for (let i = 1; i <= 25; i++) changes.push(cdf.insert({ id: BigInt(i) }, 2));
     // A removal before the upsert of its key in a later part (a preimage / a delete + re-insert): an upsert.
-    changes.splice(3, 0, ch('update_preimage', 2, { id: 20n }));
+    changes.splice(3, 0, cdf.updatePreimage({ id: 20n }, 2));
     // A removal after the upsert of its key in an earlier part: dropped.
-    changes.push(ch('delete', 2, { id: 3n }));
+    changes.push(cdf.delete({ id: 3n }, 2));
     // A removal of a key upserted by an earlier version in the first part: applied at the end.
-    changes.push(ch('delete', 2, { id: 0n }));
-    changes.push(ch('insert', 3, { id: 1000n }));
+    changes.push(cdf.delete({ id: 0n }, 2));
+    changes.push(cdf.insert({ id: 1000n }, 3));
     const txs = await transactions(changes, { maxRows: 1000, partRows: 10 });
     assert.equal(txs.length, 2);
     const [first, second] = txs as [{ parts: PlanStep[]; commit: PlanStep }, { parts: PlanStep[]; commit: PlanStep }];
@@ -328,14 +310,14 @@ describe('plan: planSteps', () => {
 
   it('never applies in parts without partRows', async () => {
     const changes: ChangeRow[] = [];
-    for (let i = 0; i < 50; i++) changes.push(ch('insert', 1, { id: BigInt(i) }));
+    for (let i = 0; i < 50; i++) changes.push(cdf.insert({ id: BigInt(i) }, 1));
     const txs = await transactions(changes, { maxRows: 10 });
     assert.deepEqual(txs.map((t) => t.parts.length), [1]);
   });
 
   it('cuts batches only between versions', async () => {
     const changes: ChangeRow[] = [];
-    for (let v = 1; v <= 6; v++) for (let i = 0; i < 3; i++) changes.push(ch('insert', v, { id: BigInt(v * 10 + i) }));
+    for (let v = 1; v <= 6; v++) for (let i = 0; i < 3; i++) changes.push(cdf.insert({ id: BigInt(v * 10 + i) }, v));
     const batches = await collect(changes, 4);
     assert.deepEqual(
       batches.map((b) => [b.minVersion, b.maxVersion, b.upserts.length]),
@@ -348,9 +330,9 @@ describe('plan: planSteps', () => {
   });
 
   it('keeps one huge version in a single oversized batch', async () => {
-    const changes: ChangeRow[] = [ch('insert', 1, { id: 0n })];
-    for (let i = 1; i <= 100; i++) changes.push(ch('insert', 2, { id: BigInt(i) }));
-    changes.push(ch('insert', 3, { id: 1000n }));
+    const changes: ChangeRow[] = [cdf.insert({ id: 0n }, 1)];
+    for (let i = 1; i <= 100; i++) changes.push(cdf.insert({ id: BigInt(i) }, 2));
+    changes.push(cdf.insert({ id: 1000n }, 3));
     const batches = await collect(changes, 10);
     assert.deepEqual(
       batches.map((b) => [b.minVersion, b.maxVersion, b.upserts.length]),
@@ -362,15 +344,13 @@ describe('plan: planSteps', () => {
   });
 
   it('also cuts on the byte budget', async () => {
-    const changes = [1, 2, 3].map((v) => ch('insert', v, { id: BigInt(v), blob: 'x'.repeat(10_000) }));
+    const changes = [1, 2, 3].map((v) => cdf.insert({ id: BigInt(v), blob: 'x'.repeat(10_000) }, v));
     const batches = await collect(changes, 1_000_000, 15_000);
     assert.deepEqual(batches.map((b) => b.maxVersion), [2, 3]);
   });
 
   it('refuses versions going backwards', async () => {
-    await assert.rejects(collect([ch('insert', 2, { id: 1n }), ch('insert', 1, { id: 2n })], 10), (e: unknown) => {
-      return e instanceof SyncError && e.kind === 'cdf-range' && /version 1 came after version 2/.test(e.message);
-    });
+    await expectSyncError(collect([cdf.insert({ id: 1n }, 2), cdf.insert({ id: 2n }, 1)], 10), { kind: 'cdf-range', message: /version 1 came after version 2/ });
   });
 });
 
@@ -409,13 +389,8 @@ describe('plan: applyDeletePolicy', () => {
 });
 
 describe('plan: projectRow', () => {
-  const prim = (name: PrimitiveTypeName): DeltaType => ({ kind: 'primitive', name });
-  const f = (name: string, type: DeltaType): DeltaField => ({ name, type, nullable: true, metadata: {}, physicalName: name });
-  const schema = [f('id', prim('long')), f('Full Name', prim('string')), f('secret', prim('string')), f('amt', { kind: 'decimal', precision: 10, scale: 2 })];
-  const mapping = parseMapping({
-    name: 'p',
-    source: { type: 'delta', path: '/t' },
-    target: { connection: 'c', table: 't' },
+  const schema = [field('id', long()), field('Full Name', string()), field('secret', string()), field('amt', decimal(10, 2))];
+  const mapping = buildMapping({
     key: ['customer_id'],
     columns: { exclude: ['secret'], rename: { id: 'customer_id', 'Full Name': 'full_name' } },
   });
@@ -428,16 +403,16 @@ describe('plan: projectRow', () => {
   });
 
   it('refuses a row that lacks a synced column', () => {
-    expectSyncError(() => projectRow({ id: 5n, secret: 'x', amt: null }, cols), 'schema-drift');
+    expectSyncError(() => projectRow({ id: 5n, secret: 'x', amt: null }, cols), { kind: 'schema-drift' });
   });
 
   it('projects net changes end to end with source key names', () => {
     const keySources = keySourceColumns(cols, mapping.key!);
     assert.deepEqual(keySources, ['id']);
     const n = net(keySources, [
-      ch('insert', 1, { id: 1n, 'Full Name': 'A', secret: 's', amt: '1.00' }),
-      ch('insert', 1, { id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }),
-      ch('delete', 2, { id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }),
+      cdf.insert({ id: 1n, 'Full Name': 'A', secret: 's', amt: '1.00' }, 1),
+      cdf.insert({ id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }, 1),
+      cdf.delete({ id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }, 2),
     ]);
     const keyCols = cols.filter((c) => keySources.includes(c.source));
     const p = projectNetChanges(n, cols, keyCols);
@@ -506,7 +481,7 @@ function simulate(rand: () => number, versions: number, regions: readonly string
       const live = [...state.keys()].filter((k) => !touched.has(k) && !upserted.has(k));
       const op = rand();
       const emit = (t: ChangeType, row: Row): void => {
-        changes.push({ changeType: t, commitVersion: v, commitTimestamp: 1_000_000 + v, values: row });
+        changes.push(changeRow(t, row, v, 1_000_000 + v));
       };
       if (op < 0.3 || live.length === 0) {
         const k = newKey();

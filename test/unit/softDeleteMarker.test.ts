@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import type { DeltaField } from '../../src/sync/delta/types';
 import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
 import { CopyRowEncoder } from '../../src/sync/postgres/copyEncoder';
 import { isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from '../../src/sync/postgres/softDeleteMarker';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
+import { field, long, string } from '../builders/deltaFields';
 
-const id: DeltaField = { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false, metadata: {}, physicalName: 'id' };
-const name: DeltaField = { name: 'name', type: { kind: 'primitive', name: 'string' }, nullable: true, metadata: {}, physicalName: 'name' };
 const COLUMNS: TargetColumn[] = [
-  { name: 'id', source: id, pgType: 'bigint' },
-  { name: 'name', source: name, pgType: 'text' },
+  { name: 'id', source: field('id', long(), { nullable: false }), pgType: 'bigint' },
+  { name: 'name', source: field('name', string()), pgType: 'text' },
 ];
 
 describe('soft-delete marker column', () => {

@@ -12,6 +12,7 @@ import * as thrift from 'thrift';
 import { DeltaTable } from '../../../src/sync/delta/DeltaTable';
 import type { DeltaField, DeltaType, DeltaValue, Row } from '../../../src/sync/delta/types';
 import { isSyncError } from '../../../src/sync/errors';
+import { field, integer, long, string, struct, timestamp } from '../../builders/deltaFields';
 import { batchMessage, schemaMessage } from './arrowResults';
 import type { ResultColumn } from './arrowResults';
 import { parseTableRef, recogniseStatement } from './recogniseStatement';
@@ -73,15 +74,6 @@ class FakeError extends Error {
   constructor(readonly spec: DatabricksErrorSpec) {
     super(`[${spec.errorClass}] ${spec.message}`);
   }
-}
-
-const str: DeltaType = { kind: 'primitive', name: 'string' };
-const i32: DeltaType = { kind: 'primitive', name: 'integer' };
-const i64: DeltaType = { kind: 'primitive', name: 'long' };
-const ts: DeltaType = { kind: 'primitive', name: 'timestamp' };
-
-function field(name: string, type: DeltaType): DeltaField {
-  return { name, type, nullable: true, metadata: {}, physicalName: name };
 }
 
 /** Databricks' SQL spelling of a type, as getColumns' TYPE_NAME shows it (independent of the source's formatter). */
@@ -292,12 +284,12 @@ export class FakeWarehouse {
     }
     switch (st.kind) {
       case 'ping':
-        return { format: 'arrow', columns: [{ name: 'ok', type: i32 }], rows: [[1]] };
+        return { format: 'arrow', columns: [{ name: 'ok', type: integer() }], rows: [[1]] };
       case 'history': {
         const table = await this.open(st.table);
         const h = await table.history();
         const rows = (st.limit !== undefined ? h.slice(0, st.limit) : h).map((e) => [BigInt(e.version), BigInt(e.timestamp) * 1000n, e.operation ?? null, e.engineInfo ?? null]);
-        return { format: 'arrow', columns: [{ name: 'version', type: i64 }, { name: 'timestamp', type: ts }, { name: 'operation', type: str }, { name: 'engineInfo', type: str }], rows };
+        return { format: 'arrow', columns: [{ name: 'version', type: long() }, { name: 'timestamp', type: timestamp() }, { name: 'operation', type: string() }, { name: 'engineInfo', type: string() }], rows };
       }
       case 'properties': {
         const table = await this.open(st.table);
@@ -306,7 +298,7 @@ export class FakeWarehouse {
         if (this.cdfOverrides.has(this.fullName(st.table))) props['delta.enableChangeDataFeed'] = 'true';
         props['delta.minReaderVersion'] = String(s.protocol.minReaderVersion);
         props['delta.minWriterVersion'] = String(s.protocol.minWriterVersion);
-        return { format: 'arrow', columns: [{ name: 'key', type: str }, { name: 'value', type: str }], rows: Object.entries(props).map(([k, v]) => [k, v]) };
+        return { format: 'arrow', columns: [{ name: 'key', type: string() }, { name: 'value', type: string() }], rows: Object.entries(props).map(([k, v]) => [k, v]) };
       }
       case 'enable-cdf':
         await this.open(st.table);
@@ -344,7 +336,7 @@ export class FakeWarehouse {
           throw this.missingChangeData(start, end, start);
         }
         const schema = (await table.snapshot({ version: end })).schema;
-        const extended = [...schema, field('_change_type', str), field('_commit_version', i64), field('_commit_timestamp', ts)];
+        const extended = [...schema, field('_change_type', string()), field('_commit_version', long()), field('_commit_timestamp', timestamp())];
         const columns = this.project(st.items, extended);
         const rows: DeltaValue[][] = [];
         try {
@@ -399,9 +391,9 @@ export class FakeWarehouse {
           if (!(f.type.kind === 'primitive' && f.type.name === 'timestamp')) {
             throw new FakeError({ errorClass: 'DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE', sqlState: '42K09', message: `${it.kind}(${it.column}) needs a TIMESTAMP` });
           }
-          return { name: it.alias, type: i64 };
+          return { name: it.alias, type: long() };
         case 'cast_string':
-          return { name: it.alias, type: str };
+          return { name: it.alias, type: string() };
         case 'map_entries':
           if (f.type.kind !== 'map') throw new FakeError({ errorClass: 'DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE', sqlState: '42K09', message: `map_entries(${it.column}) needs a MAP` });
           return {
@@ -409,7 +401,7 @@ export class FakeWarehouse {
             type: {
               kind: 'array',
               containsNull: false,
-              elementType: { kind: 'struct', fields: [{ ...field('key', f.type.keyType), nullable: false }, field('value', f.type.valueType)] },
+              elementType: struct(field('key', f.type.keyType, { nullable: false }), field('value', f.type.valueType)),
             },
           };
       }
@@ -538,6 +530,17 @@ export class FakeWarehouse {
     return String(pattern).toLowerCase() === name.toLowerCase();
   }
 
+  /** Catalog, schema, table and folder of every table the request's name patterns match, in catalog order. */
+  private *tablesMatching(req: { catalogName?: unknown; schemaName?: unknown; tableName?: unknown }): Generator<{ c: string; s: string; t: string; p: string }> {
+    for (const [c, schemas] of Object.entries(this.catalogs)) {
+      if (!this.matches(req.catalogName, c)) continue;
+      for (const [s, tables] of Object.entries(schemas)) {
+        if (!this.matches(req.schemaName, s)) continue;
+        for (const [t, p] of Object.entries(tables)) if (this.matches(req.tableName, t)) yield { c, s, t, p };
+      }
+    }
+  }
+
   private handler(): Record<string, (req: ThriftRequest) => unknown> {
     const sessionHandle = (): TSessionHandleT => new T.TSessionHandle({ sessionId: new T.THandleIdentifier({ guid: guid(), secret: randomBytes(16) }) });
     return {
@@ -571,7 +574,7 @@ export class FakeWarehouse {
         return new T.TCloseOperationResp({ status: success() });
       },
       CancelOperation: (_req) => new T.TCancelOperationResp({ status: success() }),
-      GetCatalogs: (req) => this.metadataOp(req, async () => ({ columns: [{ name: 'TABLE_CAT', type: str }], rows: Object.keys(this.catalogs).map((c) => [c]) })),
+      GetCatalogs: (req) => this.metadataOp(req, async () => ({ columns: [{ name: 'TABLE_CAT', type: string() }], rows: Object.keys(this.catalogs).map((c) => [c]) })),
       GetSchemas: (req) =>
         this.metadataOp(req, async () => {
           const rows: DeltaValue[][] = [];
@@ -579,48 +582,34 @@ export class FakeWarehouse {
             if (!this.matches(req.catalogName, c)) continue;
             for (const s of Object.keys(schemas)) if (this.matches(req.schemaName, s)) rows.push([s, c]);
           }
-          return { columns: [{ name: 'TABLE_SCHEM', type: str }, { name: 'TABLE_CATALOG', type: str }], rows };
+          return { columns: [{ name: 'TABLE_SCHEM', type: string() }, { name: 'TABLE_CATALOG', type: string() }], rows };
         }),
       GetTables: (req) =>
         this.metadataOp(req, async () => {
-          const rows: DeltaValue[][] = [];
-          for (const [c, schemas] of Object.entries(this.catalogs)) {
-            if (!this.matches(req.catalogName, c)) continue;
-            for (const [s, tables] of Object.entries(schemas)) {
-              if (!this.matches(req.schemaName, s)) continue;
-              for (const t of Object.keys(tables)) if (this.matches(req.tableName, t)) rows.push([c, s, t, 'TABLE', null]);
-            }
-          }
-          return { columns: ['TABLE_CAT', 'TABLE_SCHEM', 'TABLE_NAME', 'TABLE_TYPE', 'REMARKS'].map((name) => ({ name, type: str })), rows };
+          const rows: DeltaValue[][] = [...this.tablesMatching(req)].map(({ c, s, t }) => [c, s, t, 'TABLE', null]);
+          return { columns: ['TABLE_CAT', 'TABLE_SCHEM', 'TABLE_NAME', 'TABLE_TYPE', 'REMARKS'].map((name) => ({ name, type: string() })), rows };
         }),
       GetColumns: (req) =>
         this.metadataOp(req, async () => {
           const rows: DeltaValue[][] = [];
-          for (const [c, schemas] of Object.entries(this.catalogs)) {
-            if (!this.matches(req.catalogName, c)) continue;
-            for (const [s, tables] of Object.entries(schemas)) {
-              if (!this.matches(req.schemaName, s)) continue;
-              for (const [t, p] of Object.entries(tables)) {
-                if (!this.matches(req.tableName, t)) continue;
-                const snap = await (await DeltaTable.open(p)).snapshot();
-                snap.schema.forEach((f, i) => {
-                  if (!this.matches(req.columnName, f.name)) return;
-                  const comment = typeof f.metadata.comment === 'string' ? f.metadata.comment : null;
-                  rows.push([c, s, t, f.name, sqlTypeName(f.type), f.nullable ? 1 : 0, comment, i + 1]);
-                });
-              }
-            }
+          for (const { c, s, t, p } of this.tablesMatching(req)) {
+            const snap = await (await DeltaTable.open(p)).snapshot();
+            snap.schema.forEach((f, i) => {
+              if (!this.matches(req.columnName, f.name)) return;
+              const comment = typeof f.metadata.comment === 'string' ? f.metadata.comment : null;
+              rows.push([c, s, t, f.name, sqlTypeName(f.type), f.nullable ? 1 : 0, comment, i + 1]);
+            });
           }
           return {
             columns: [
-              { name: 'TABLE_CAT', type: str },
-              { name: 'TABLE_SCHEM', type: str },
-              { name: 'TABLE_NAME', type: str },
-              { name: 'COLUMN_NAME', type: str },
-              { name: 'TYPE_NAME', type: str },
-              { name: 'NULLABLE', type: i32 },
-              { name: 'REMARKS', type: str },
-              { name: 'ORDINAL_POSITION', type: i32 },
+              { name: 'TABLE_CAT', type: string() },
+              { name: 'TABLE_SCHEM', type: string() },
+              { name: 'TABLE_NAME', type: string() },
+              { name: 'COLUMN_NAME', type: string() },
+              { name: 'TYPE_NAME', type: string() },
+              { name: 'NULLABLE', type: integer() },
+              { name: 'REMARKS', type: string() },
+              { name: 'ORDINAL_POSITION', type: integer() },
             ],
             rows,
           };
