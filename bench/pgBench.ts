@@ -65,7 +65,7 @@ import { ensureStateTables } from '../src/sync/postgres/stateTables';
 import { openSource } from '../src/sync/open/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import { mappingTarget } from '../src/sync/open/openTarget';
-import type { RunResult } from '../src/sync/run/SyncRunner';
+import type { RunResult } from '../src/sync/ports/reports';
 import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/ports/ChangeSource';
 import type { Mapping } from '../src/sync/mapping/mappingSchema';
 import { startThrowawayServer } from '../test/helpers/postgres';

@@ -3,7 +3,7 @@ import type { RunHistory } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/ports/events';
-import type { PipelineStatus, RunResult } from '../sync/run/SyncRunner';
+import type { PipelineStatus, RunResult } from '../sync/ports/reports';
 import { registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';

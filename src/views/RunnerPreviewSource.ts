@@ -8,7 +8,7 @@ import { resolveColumns } from '../sync/mapping/resolveColumns';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { PreviewAction } from '../sync/ports/targetTypes';
-import type { PreviewReport } from '../sync/run/SyncRunner';
+import type { PreviewReport } from '../sync/ports/reports';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { PreviewSource } from './PreviewPanel';
 
@@ -35,10 +35,10 @@ export function includeFor(filter: PreviewFilter): PreviewAction[] {
 export async function previewColumns(mapping: Mapping, source: ChangeSource, version: number, key: readonly string[]): Promise<PreviewColumn[]> {
   const snap = await source.snapshot(version);
   return resolveColumns(mapping, snap.schema).map((c) => ({
-    name: c.target,
-    sourceType: deltaTypeLabel(c.deltaType),
+    name: c.name,
+    sourceType: deltaTypeLabel(c.source.type),
     targetType: c.pgType,
-    isKey: key.includes(c.target),
+    isKey: key.includes(c.name),
   }));
 }
 

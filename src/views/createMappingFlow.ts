@@ -176,12 +176,12 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
     const resolved = resolveColumns(parseMapping(draft()), fields);
     const done = { label: '$(check) Use these types', description: '', column: '' };
     const pick = await vscode.window.showQuickPick(
-      [done, ...resolved.map((c) => ({ label: c.target, description: `${c.pgType}${types[c.target] ? ' (changed)' : ''} ← ${deltaTypeLabel(c.deltaType)}`, column: c.target }))],
+      [done, ...resolved.map((c) => ({ label: c.name, description: `${c.pgType}${types[c.name] ? ' (changed)' : ''} ← ${deltaTypeLabel(c.source.type)}`, column: c.name }))],
       { title: title(6, 'Postgres types'), placeHolder: 'Pick a column to change its type, or accept', ignoreFocusOut: true },
     );
     if (!pick) return undefined;
     if (!pick.column) break;
-    const current = resolved.find((c) => c.target === pick.column)?.pgType ?? '';
+    const current = resolved.find((c) => c.name === pick.column)?.pgType ?? '';
     const t = await vscode.window.showInputBox({
       title: `Postgres type of ${pick.column}`,
       value: current,
@@ -214,11 +214,9 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
   }
   const file = path.join(dir, `${name.trim()}.json`);
   const mapping = parseMapping(body, file); // the same validation the runner applies
-  const columns = resolveColumns(mapping, fields);
-  const byName = new Map(fields.map((f) => [f.name, f]));
   const ddl = renderCreateTable(
     { schema, name: targetTable },
-    columns.map((c) => ({ name: c.target, source: byName.get(c.source) as DeltaField, pgType: c.pgType })),
+    resolveColumns(mapping, fields),
     mapping.key ?? [],
     { fillfactor: mapping.initialLoad.fillfactor ?? DEFAULT_FILLFACTOR },
   );

@@ -1,5 +1,5 @@
 /** Markdown documents for dry runs and run history (opened as untitled, read-only previews). */
-import type { DryRunReport, PipelineStatus } from '../sync/run/SyncRunner';
+import type { DryRunReport, PipelineStatus } from '../sync/ports/reports';
 
 function cell(s: string | null): string {
   return (s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');

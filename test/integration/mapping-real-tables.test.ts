@@ -16,7 +16,7 @@ describe('mapping: resolveColumns on real Delta schemas', () => {
     });
     const cols = resolveColumns(mapping, schema);
     assert.deepEqual(
-      Object.fromEntries(cols.map((c) => [c.target, c.pgType])),
+      Object.fromEntries(cols.map((c) => [c.name, c.pgType])),
       {
         ByteType: 'smallint',
         ShortType: 'smallint',

@@ -8,7 +8,7 @@ import { parseMapping, loadMappingFile, parseMappingText } from '../../src/sync/
 import { mappingSchemaFileText } from '../../src/sync/mapping/mappingJsonSchema';
 import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
-import type { TargetColumn } from '../../src/sync/mapping/resolveColumns';
+import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { detectDrift } from '../../src/sync/mapping/detectDrift';
 import { compileRowFilter } from '../../src/sync/mapping/compileRowFilter';
 import { array, binary, boolean, byte, date, decimal, double, field, float, integer, long, map, short, string, struct, timestamp, timestampNtz } from '../builders/deltaFields';
@@ -289,7 +289,7 @@ describe('mapping: resolveColumns', () => {
   it('maps every Delta type to the documented Postgres type, in schema order', () => {
     const cols = resolveColumns(buildMapping(), allTypes);
     assert.deepEqual(
-      cols.map((c) => [c.target, c.pgType]),
+      cols.map((c) => [c.name, c.pgType]),
       [
         ['s', 'text'],
         ['l', 'bigint'],
@@ -309,9 +309,9 @@ describe('mapping: resolveColumns', () => {
         ['mp', 'jsonb'],
       ],
     );
-    assert.equal(cols[1]!.nullable, false);
-    assert.equal(cols[0]!.nullable, true);
-    assert.deepEqual(cols[7]!.deltaType, decimal(38, 9));
+    assert.equal(cols[1]!.source.nullable, false);
+    assert.equal(cols[0]!.source.nullable, true);
+    assert.deepEqual(cols[7]!.source.type, decimal(38, 9));
   });
 
   it('applies include, exclude, rename and types (types keyed by the renamed name)', () => {
@@ -326,7 +326,7 @@ describe('mapping: resolveColumns', () => {
     });
     const cols = resolveColumns(m, allTypes);
     assert.deepEqual(
-      cols.map((c) => ({ source: c.source, target: c.target, pgType: c.pgType })),
+      cols.map((c) => ({ source: c.source.name, target: c.name, pgType: c.pgType })),
       [
         { source: 's', target: 'full_name', pgType: 'varchar(200)' },
         { source: 'l', target: 'customer_id', pgType: 'bigint' },
@@ -372,12 +372,12 @@ describe('mapping: resolveColumns', () => {
     const longName = 'x'.repeat(64);
     expectSyncError(() => resolveColumns(buildMapping(), [field(longName, string())]), { kind: 'mapping', message: /longer than 63 bytes/ });
     const ok = resolveColumns(buildMapping({ columns: { rename: { [longName]: 'short_name' } } }), [field(longName, string())]);
-    assert.equal(ok[0]!.target, 'short_name');
+    assert.equal(ok[0]!.name, 'short_name');
   });
 
   it('keeps Delta names with spaces when they fit', () => {
     const cols = resolveColumns(buildMapping(), [field('First Name', string())]);
-    assert.equal(cols[0]!.target, 'First Name');
+    assert.equal(cols[0]!.name, 'First Name');
   });
 });
 
@@ -402,7 +402,7 @@ describe('mapping: detectDrift', () => {
     const v2 = [...v1, field('email', string())];
     const r = detectDrift(synced(m()), v2, 'fail', { table: 'customers', fromVersion: 3, toVersion: 7 });
     assert.equal(r.decision, 'fail');
-    assert.deepEqual(r.added.map((c) => c.source), ['email']);
+    assert.deepEqual(r.added.map((c) => c.source.name), ['email']);
     assert.ok(r.error instanceof SyncError);
     assert.equal(r.error.kind, 'schema-drift');
     assert.match(r.error.message, /customers changed between version 3 and version 7: added "email" string/);
@@ -420,14 +420,14 @@ describe('mapping: detectDrift', () => {
       { source: 'Email', column: 'email', pgType: 'varchar(320)' },
       { source: 'score', column: 'score', pgType: 'numeric(10,2)' },
     ]);
-    assert.deepEqual(r.columns.map((c) => c.target), ['id', 'name', 'kind', 'attrs', 'email', 'score']);
-    assert.ok(r.columns.slice(4).every((c) => c.nullable), 'added columns are nullable: old rows have no value');
+    assert.deepEqual(r.columns.map((c) => c.name), ['id', 'name', 'kind', 'attrs', 'email', 'score']);
+    assert.ok(r.columns.slice(4).every((c) => c.notNull === false), 'added columns are nullable: old rows have no value');
   });
 
   it("leaves new columns out under 'ignore-new'", () => {
     const r = detectDrift(synced(m()), [...v1, field('email', string())], 'ignore-new');
     assert.equal(r.decision, 'ignore-new');
-    assert.deepEqual(r.columns.map((c) => c.source), ['id', 'name', 'kind', 'attrs']);
+    assert.deepEqual(r.columns.map((c) => c.source.name), ['id', 'name', 'kind', 'attrs']);
     assert.equal(r.error, undefined);
   });
 
@@ -465,11 +465,11 @@ describe('mapping: detectDrift', () => {
     );
     const r = detectDrift(synced(m()), v2, 'fail');
     assert.equal(r.decision, 'continue');
-    assert.deepEqual(r.retyped.map((x) => [x.column.source, x.compatible]), [
+    assert.deepEqual(r.retyped.map((x) => [x.column.source.name, x.compatible]), [
       ['kind', true],
       ['attrs', true],
     ]);
-    assert.deepEqual(r.columns.find((c) => c.source === 'kind')!.deltaType, short());
+    assert.deepEqual(r.columns.find((c) => c.source.name === 'kind')!.source.type, short());
   });
 
   it('accepts integer -> long when a columns.types override already made the column bigint', () => {

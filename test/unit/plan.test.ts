@@ -4,7 +4,7 @@ import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
 import { planSteps } from '../../src/sync/plan/planSteps';
 import type { PlanStep } from '../../src/sync/plan/planSteps';
-import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
+import { applyDeletePolicy, markerTargetColumn } from '../../src/sync/plan/applyDeletePolicy';
 import { projectRow, projectValues, projectNetChanges } from '../../src/sync/plan/projectRow';
 import { encodeKey } from '../../src/sync/plan/encodeKey';
 import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
@@ -376,7 +376,8 @@ describe('plan: applyDeletePolicy', () => {
     assert.deepEqual(p.upserts, [{ id: 1n, name: 'a', is_deleted: false }]);
     assert.deepEqual(p.softDeletes, [{ id: 2n, is_deleted: true }]);
     assert.deepEqual(p.deletes, []);
-    assert.deepEqual(p.markerColumn, { column: 'is_deleted', pgType: 'boolean' });
+    const col = markerTargetColumn({ column: 'is_deleted', kind: 'boolean' });
+    assert.deepEqual({ column: col.name, pgType: col.pgType }, { column: 'is_deleted', pgType: 'boolean' });
     assert.deepEqual(changes.upserts, [{ id: 1n, name: 'a' }], 'input rows are not modified');
   });
 
@@ -384,7 +385,8 @@ describe('plan: applyDeletePolicy', () => {
     const p = applyDeletePolicy(changes, { mode: 'soft-delete', column: 'deleted_at', kind: 'timestamp' });
     assert.deepEqual(p.softDeletes, [{ id: 2n, deleted_at: 1_700_000_000_123_000n }]);
     assert.deepEqual(p.upserts, [{ id: 1n, name: 'a', deleted_at: null }]);
-    assert.deepEqual(p.markerColumn, { column: 'deleted_at', pgType: 'timestamptz' });
+    const col = markerTargetColumn({ column: 'deleted_at', kind: 'timestamp' });
+    assert.deepEqual({ column: col.name, pgType: col.pgType }, { column: 'deleted_at', pgType: 'timestamptz' });
   });
 });
 
@@ -414,7 +416,7 @@ describe('plan: projectRow', () => {
       cdf.insert({ id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }, 1),
       cdf.delete({ id: 2n, 'Full Name': 'B', secret: 's', amt: '2.00' }, 2),
     ]);
-    const keyCols = cols.filter((c) => keySources.includes(c.source));
+    const keyCols = cols.filter((c) => keySources.includes(c.source.name));
     const p = projectNetChanges(n, cols, keyCols);
     assert.deepEqual(p.upserts, [{ customer_id: 1n, full_name: 'A', amt: '1.00' }]);
     assert.deepEqual(p.deletes, [{ customer_id: 2n }]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { applyDeletePolicy } from '../../src/sync/plan/applyDeletePolicy';
+import { applyDeletePolicy, markerTargetColumn } from '../../src/sync/plan/applyDeletePolicy';
 import { CopyRowEncoder } from '../../src/sync/postgres/copyEncoder';
-import { isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from '../../src/sync/postgres/softDeleteMarker';
+import { isLiveSql, renderCreateTableWithMarker } from '../../src/sync/postgres/softDeleteMarker';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { field, long, string } from '../builders/deltaFields';
 
@@ -51,6 +51,7 @@ describe('soft-delete marker column', () => {
     const p = applyDeletePolicy(changes, { mode: 'soft-delete', column: 'is_deleted', kind: 'timestamp' }, { markerKey: '\u0000m' });
     assert.deepEqual(p.upserts, [{ id: 1n, is_deleted: 'delta value', '\u0000m': null }]);
     assert.deepEqual(p.softDeletes, [{ id: 2n, '\u0000m': 5000n }]);
-    assert.deepEqual(p.markerColumn, { column: 'is_deleted', pgType: 'timestamptz' });
+    const col = markerTargetColumn({ column: 'is_deleted', kind: 'timestamp', rowKey: '\u0000m' });
+    assert.deepEqual({ column: col.name, pgType: col.pgType, rowKey: col.source.name }, { column: 'is_deleted', pgType: 'timestamptz', rowKey: '\u0000m' });
   });
 });

@@ -1,6 +1,6 @@
 import { SyncError } from '../../sync/errors';
 import type { PreviewAction } from '../../sync/ports/targetTypes';
-import type { PreviewReport } from '../../sync/run/SyncRunner';
+import type { PreviewReport } from '../../sync/ports/reports';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';

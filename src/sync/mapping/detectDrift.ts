@@ -3,7 +3,7 @@ import type { DeltaField, DeltaType } from '../delta/types';
 import type { Mapping, SchemaDriftPolicy } from './mappingSchema';
 import { formatDeltaType } from '../delta/schema';
 import { defaultPgType, isSelected, sameDeltaType, targetColumnFor } from './resolveColumns';
-import type { TargetColumn } from './resolveColumns';
+import type { TargetColumn } from '../ports/targetTypes';
 
 /** A synced column whose Delta type or nullability changed. */
 export interface RetypedColumn {
@@ -57,7 +57,12 @@ export interface DriftContext {
 }
 
 function describeCol(c: TargetColumn): string {
-  return c.source === c.target ? `"${c.source}"` : `"${c.source}" (-> "${c.target}")`;
+  return c.source.name === c.name ? `"${c.name}"` : `"${c.source.name}" (-> "${c.name}")`;
+}
+
+/** Whether the column is NOT NULL in Postgres (its own override, else the Delta field's nullability). */
+function isNotNull(c: TargetColumn): boolean {
+  return c.notNull ?? !c.source.nullable;
 }
 
 /**
@@ -78,23 +83,23 @@ export function detectDrift(
   ctx: DriftContext = {},
 ): DriftReport {
   const current = new Map(deltaSchema.map((f) => [f.name, f]));
-  const syncedSources = new Set(mappingColumns.map((c) => c.source));
+  const syncedSources = new Set(mappingColumns.map((c) => c.source.name));
 
-  const removed = mappingColumns.filter((c) => !current.has(c.source));
+  const removed = mappingColumns.filter((c) => !current.has(c.source.name));
   const retyped: RetypedColumn[] = [];
   const kept: TargetColumn[] = [];
   for (const c of mappingColumns) {
-    const f = current.get(c.source);
+    const f = current.get(c.source.name);
     if (!f) continue;
-    if (sameDeltaType(c.deltaType, f.type) && c.nullable === f.nullable) {
+    if (sameDeltaType(c.source.type, f.type) && c.source.nullable === f.nullable) {
       kept.push(c);
       continue;
     }
-    const override = ctx.mapping?.columns.types?.[c.target];
+    const override = ctx.mapping?.columns.types?.[c.name];
     const newPg = override ?? defaultPgType(f.type);
-    const compatible = newPg === c.pgType && !(f.nullable && !c.nullable);
+    const compatible = newPg === c.pgType && !(f.nullable && isNotNull(c));
     retyped.push({ column: c, to: f.type, toNullable: f.nullable, compatible });
-    kept.push(compatible ? { ...c, deltaType: f.type, nullable: f.nullable } : c);
+    kept.push(compatible ? { ...c, source: f } : c);
   }
 
   const added: TargetColumn[] = [];
@@ -104,7 +109,7 @@ export function detectDrift(
     added.push(
       ctx.mapping
         ? targetColumnFor(ctx.mapping, f)
-        : { source: f.name, target: f.name, deltaType: f.type, pgType: defaultPgType(f.type), nullable: f.nullable },
+        : { name: f.name, source: f, pgType: defaultPgType(f.type) },
     );
   }
 
@@ -119,19 +124,19 @@ export function detectDrift(
           ? ` at version ${ctx.toVersion}`
           : '';
     const parts: string[] = [];
-    if (added.length) parts.push(`added ${added.map((c) => `${describeCol(c)} ${formatDeltaType(c.deltaType)}`).join(', ')}`);
+    if (added.length) parts.push(`added ${added.map((c) => `${describeCol(c)} ${formatDeltaType(c.source.type)}`).join(', ')}`);
     if (removed.length) parts.push(`removed ${removed.map(describeCol).join(', ')}`);
     if (incompatible.length) {
       parts.push(
         `changed ${incompatible
           .map(
             (r) =>
-              `${describeCol(r.column)} ${formatDeltaType(r.column.deltaType)}${r.column.nullable ? '' : ' not null'} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`,
+              `${describeCol(r.column)} ${formatDeltaType(r.column.source.type)}${isNotNull(r.column) ? ' not null' : ''} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`,
           )
           .join(', ')}`,
       );
     }
-    const first = removed[0]?.source ?? incompatible[0]?.column.source ?? added[0]?.source;
+    const first = removed[0]?.source.name ?? incompatible[0]?.column.source.name ?? added[0]?.source.name;
     const error = new SyncError('schema-drift', `The schema${where} changed${when}: ${parts.join('; ')}. ${reason}`, {
       table: ctx.table,
       version: ctx.toVersion,
@@ -163,33 +168,30 @@ export function detectDrift(
     case 'ignore-new':
       return { ...base, decision: 'ignore-new', addColumns: [], columns: kept };
     case 'add-columns': {
-      const taken = new Map(kept.map((c) => [c.target, c.source]));
+      const taken = new Map(kept.map((c) => [c.name, c.source.name]));
       const softCol = ctx.mapping?.deletes.mode === 'soft-delete' ? ctx.mapping.deletes.column : undefined;
       for (const c of added) {
-        const clash = taken.get(c.target) ?? (c.target === softCol ? 'deletes.column' : undefined);
-        if (clash !== undefined || c.target.includes('\u0000') || Buffer.byteLength(c.target, 'utf8') > 63) {
+        const clash = taken.get(c.name) ?? (c.name === softCol ? 'deletes.column' : undefined);
+        if (clash !== undefined || c.name.includes('\u0000') || Buffer.byteLength(c.name, 'utf8') > 63) {
           return failWith(
-            `The new column ${describeCol(c)} cannot be added as Postgres column "${c.target}"${clash ? ` (already used by ${clash === 'deletes.column' ? 'deletes.column' : `"${clash}"`})` : ' (not a valid name)'}.`,
-            `Add "${c.source}" to columns.rename or columns.exclude.`,
+            `The new column ${describeCol(c)} cannot be added as Postgres column "${c.name}"${clash ? ` (already used by ${clash === 'deletes.column' ? 'deletes.column' : `"${clash}"`})` : ' (not a valid name)'}.`,
+            `Add "${c.source.name}" to columns.rename or columns.exclude.`,
           );
         }
-        taken.set(c.target, c.source);
+        taken.set(c.name, c.source.name);
       }
       return {
         ...base,
         decision: 'add-columns',
-        addColumns: added.map((c) => ({ source: c.source, column: c.target, pgType: c.pgType })),
-        columns: [...kept, ...added.map((c) => ({ ...c, nullable: true }))],
+        addColumns: added.map((c) => ({ source: c.source.name, column: c.name, pgType: c.pgType })),
+        columns: [...kept, ...added.map((c) => ({ ...c, notNull: false }))],
       };
     }
   }
 }
 
 /** A column a run writes, as the target check needs it. */
-export interface PlannedColumn {
-  name: string;
-  pgType: string;
-}
+export type PlannedColumn = Pick<TargetColumn, 'name' | 'pgType'>;
 
 export interface SyncDriftInput {
   mapping: Mapping;

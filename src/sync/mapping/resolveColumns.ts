@@ -1,18 +1,8 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType } from '../delta/types';
 import type { Mapping } from './mappingSchema';
+import type { TargetColumn } from '../ports/targetTypes';
 
-/** One synced column: where it comes from in Delta and what it becomes in Postgres. */
-export interface TargetColumn {
-  /** Delta (logical) column name: the key in a change row's `values`. */
-  source: string;
-  /** Postgres column name (after rename). */
-  target: string;
-  deltaType: DeltaType;
-  /** Postgres type (the default map, or `columns.types`). Safe to splice into DDL. */
-  pgType: string;
-  nullable: boolean;
-}
 
 /**
  * The default Delta -> Postgres type map (the one definition; `columns.types` overrides it).
@@ -111,14 +101,8 @@ export function sourceNameOf(mapping: Mapping, target: string): string {
 
 /** The TargetColumn a Delta field becomes under the mapping's rename and types (no selection). */
 export function targetColumnFor(mapping: Mapping, f: DeltaField): TargetColumn {
-  const target = mapping.columns.rename?.[f.name] ?? f.name;
-  return {
-    source: f.name,
-    target,
-    deltaType: f.type,
-    pgType: mapping.columns.types?.[target] ?? defaultPgType(f.type),
-    nullable: f.nullable,
-  };
+  const name = mapping.columns.rename?.[f.name] ?? f.name;
+  return { name, source: f, pgType: mapping.columns.types?.[name] ?? defaultPgType(f.type) };
 }
 
 /** Whether the mapping's include/exclude selects a Delta column. */
@@ -153,22 +137,22 @@ export function resolveColumns(mapping: Mapping, deltaSchema: readonly DeltaFiel
   for (const f of deltaSchema) {
     if (!isSelected(mapping, f.name)) continue;
     const col = targetColumnFor(mapping, f);
-    if (col.target.includes('\u0000') || utf8Bytes(col.target) > 63) {
+    if (col.name.includes('\u0000') || utf8Bytes(col.name) > 63) {
       throw new SyncError(
         'mapping',
-        `Delta column "${f.name}" cannot be a Postgres column name (${col.target.includes('\u0000') ? 'it contains NUL' : 'longer than 63 bytes'})`,
+        `Delta column "${f.name}" cannot be a Postgres column name (${col.name.includes('\u0000') ? 'it contains NUL' : 'longer than 63 bytes'})`,
         { column: f.name, setting: 'columns.rename', hint: `Add "${f.name}": "<new_name>" to columns.rename, or exclude it.` },
       );
     }
-    const prev = seen.get(col.target);
+    const prev = seen.get(col.name);
     if (prev !== undefined) {
-      throw new SyncError('mapping', `Delta columns "${prev}" and "${f.name}" both map to Postgres column "${col.target}"`, {
+      throw new SyncError('mapping', `Delta columns "${prev}" and "${f.name}" both map to Postgres column "${col.name}"`, {
         column: f.name,
         setting: 'columns.rename',
         hint: 'Rename or exclude one of them.',
       });
     }
-    seen.set(col.target, f.name);
+    seen.set(col.name, f.name);
     out.push(col);
   }
 
@@ -213,13 +197,13 @@ export function resolveColumns(mapping: Mapping, deltaSchema: readonly DeltaFiel
  */
 export function keySourceColumns(columns: readonly TargetColumn[], key: readonly string[]): string[] {
   return key.map((k) => {
-    const c = columns.find((x) => x.target === k);
+    const c = columns.find((x) => x.name === k);
     if (!c) {
       throw new SyncError('mapping', `Key column "${k}" is not a synced column`, {
         column: k,
         hint: 'Key columns must be synced: check columns.include / columns.exclude and key.',
       });
     }
-    return c.source;
+    return c.source.name;
   });
 }

@@ -1,4 +1,5 @@
-import type { Row } from '../delta/types';
+import type { DeltaField, Row } from '../delta/types';
+import type { SoftDeleteMarker, TargetColumn } from '../ports/targetTypes';
 import type { DeletePolicy } from '../mapping/mappingSchema';
 
 /** The part of NetChanges the delete policy looks at. */
@@ -21,14 +22,31 @@ export interface DeletePlan {
    * target does not hold stays absent). Empty unless the policy is 'soft-delete'.
    */
   softDeletes: Row[];
-  /** The marker column the target table needs, when the policy is 'soft-delete'. */
-  markerColumn?: { column: string; pgType: string };
 }
 
-/** The Postgres column a soft-delete policy needs, if any. */
-export function softDeleteColumn(policy: DeletePolicy): { column: string; pgType: string } | undefined {
-  if (policy.mode !== 'soft-delete') return undefined;
-  return { column: policy.column, pgType: policy.kind === 'boolean' ? 'boolean' : 'timestamptz' };
+/** The marker's value for a live row, as a row value (false / null). */
+export function liveMarkerValue(m: Pick<SoftDeleteMarker, 'kind'>): boolean | null {
+  return m.kind === 'boolean' ? false : null;
+}
+
+/** Postgres type of the marker column. */
+export function markerPgType(m: Pick<SoftDeleteMarker, 'kind'>): string {
+  return m.kind === 'boolean' ? 'boolean' : 'timestamptz';
+}
+
+/**
+ * The marker as a TargetColumn, with a synthetic Delta field (boolean / timestamp) named
+ * after the row key, so COPY encodes `row[rowKey]` like any other column value.
+ */
+export function markerTargetColumn(m: SoftDeleteMarker): TargetColumn {
+  const source: DeltaField = {
+    name: m.rowKey ?? m.column,
+    physicalName: m.rowKey ?? m.column,
+    type: { kind: 'primitive', name: m.kind === 'boolean' ? 'boolean' : 'timestamp' },
+    nullable: m.kind !== 'boolean',
+    metadata: {},
+  };
+  return { name: m.column, source, pgType: markerPgType(m), notNull: m.kind === 'boolean' };
 }
 
 /**
@@ -51,7 +69,7 @@ export function applyDeletePolicy(changes: ChangesToApply, policy: DeletePolicy,
       return { upserts: changes.upserts, deletes: [], softDeletes: [] };
     case 'soft-delete': {
       const col = opts.markerKey ?? policy.column;
-      const live = policy.kind === 'boolean' ? false : null;
+      const live = liveMarkerValue(policy);
       const softDeletes = changes.deletes.map((k, i) => ({
         ...k,
         // timestamp values are bigint microseconds (delta/types.ts); ms -> µs is exact.
@@ -61,7 +79,6 @@ export function applyDeletePolicy(changes: ChangesToApply, policy: DeletePolicy,
         upserts: changes.upserts.map((r) => ({ ...r, [col]: live })),
         deletes: [],
         softDeletes,
-        markerColumn: softDeleteColumn(policy),
       };
     }
   }

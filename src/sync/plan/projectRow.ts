@@ -1,11 +1,11 @@
 import { SyncError } from '../errors';
 import type { DeltaValue, Row } from '../delta/types';
-import type { TargetColumn } from '../mapping/resolveColumns';
+import type { TargetColumn } from '../ports/targetTypes';
 import type { NetChanges } from './netChanges';
 
 function missing(col: TargetColumn): SyncError {
-  return new SyncError('schema-drift', `Delta column "${col.source}" is missing from a change row`, {
-    column: col.source,
+  return new SyncError('schema-drift', `Delta column "${col.source.name}" is missing from a change row`, {
+    column: col.source.name,
     hint: 'The Delta schema changed under the sync: run it again so the schema is checked first.',
   });
 }
@@ -19,9 +19,9 @@ function missing(col: TargetColumn): SyncError {
 export function projectRow(row: Row, columns: readonly TargetColumn[]): Row {
   const out: Row = {};
   for (const c of columns) {
-    const v = row[c.source];
+    const v = row[c.source.name];
     if (v === undefined) throw missing(c);
-    out[c.target] = v;
+    out[c.name] = v;
   }
   return out;
 }
@@ -31,7 +31,7 @@ export function projectValues(row: Row, columns: readonly TargetColumn[]): Delta
   const out = new Array<DeltaValue>(columns.length);
   for (let i = 0; i < columns.length; i++) {
     const c = columns[i]!;
-    const v = row[c.source];
+    const v = row[c.source.name];
     if (v === undefined) throw missing(c);
     out[i] = v;
   }

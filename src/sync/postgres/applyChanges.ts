@@ -10,7 +10,7 @@ import { displayName, qualifiedRef } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
-import { markerTargetColumn } from './softDeleteMarker';
+import { markerTargetColumn } from '../plan/applyDeletePolicy';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
 import type { CheckpointInput } from '../ports/targetTypes';

@@ -9,7 +9,8 @@ import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
-import { ensureMarkerColumn, isLiveSql, markerTargetColumn, renderCreateTableWithMarker } from './softDeleteMarker';
+import { ensureMarkerColumn, isLiveSql, renderCreateTableWithMarker } from './softDeleteMarker';
+import { markerTargetColumn } from '../plan/applyDeletePolicy';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { commitWithCheckpoint, ensureStateTables } from './stateTables';
 import type { CheckpointInput } from '../ports/targetTypes';

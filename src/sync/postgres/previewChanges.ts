@@ -8,7 +8,8 @@ import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
-import { isLiveSql, liveMarkerValue, markerTargetColumn } from './softDeleteMarker';
+import { isLiveSql } from './softDeleteMarker';
+import { liveMarkerValue, markerTargetColumn } from '../plan/applyDeletePolicy';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { PreviewAction, ColumnChange, PreviewRow, PreviewResult } from '../ports/targetTypes';
 

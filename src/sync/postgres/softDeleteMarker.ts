@@ -1,41 +1,14 @@
 import type { ClientBase } from 'pg';
-import type { DeltaField } from '../delta/types';
+import { liveMarkerValue, markerPgType, markerTargetColumn } from '../plan/applyDeletePolicy';
 import { SyncError } from '../errors';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable } from './renderCreateTable';
 import type { RenderCreateTableOptions } from './renderCreateTable';
-import type { TargetColumn } from '../ports/targetTypes';
-import type { SoftDeleteMarker } from '../ports/targetTypes';
-
-/** Postgres type of the marker column. */
-export function markerPgType(m: SoftDeleteMarker): string {
-  return m.kind === 'boolean' ? 'boolean' : 'timestamptz';
-}
+import type { SoftDeleteMarker, TableRef, TargetColumn } from '../ports/targetTypes';
 
 /** Postgres' format_type() spelling of the marker's type (to compare with the catalog). */
 export function markerCatalogType(m: SoftDeleteMarker): string {
   return m.kind === 'boolean' ? 'boolean' : 'timestamp with time zone';
-}
-
-/**
- * The marker as a TargetColumn, with a synthetic Delta field (boolean / timestamp) named
- * after the row key, so COPY encodes `row[rowKey]` like any other column value.
- */
-export function markerTargetColumn(m: SoftDeleteMarker): TargetColumn {
-  const source: DeltaField = {
-    name: m.rowKey ?? m.column,
-    physicalName: m.rowKey ?? m.column,
-    type: { kind: 'primitive', name: m.kind === 'boolean' ? 'boolean' : 'timestamp' },
-    nullable: m.kind !== 'boolean',
-    metadata: {},
-  };
-  return { name: m.column, source, pgType: markerPgType(m), notNull: m.kind === 'boolean' };
-}
-
-/** The marker's value for a live row, as a row value (false / null). */
-export function liveMarkerValue(m: SoftDeleteMarker): boolean | null {
-  return m.kind === 'boolean' ? false : null;
 }
 
 /** Column definition text: `"deleted" boolean NOT NULL DEFAULT false` / `"deleted_at" timestamptz`. */

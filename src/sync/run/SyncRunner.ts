@@ -17,8 +17,6 @@ import { sleep } from './RateLimit';
 import { createRunContext } from './RunContext';
 import type { RunContext } from './RunContext';
 
-export type { DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
-
 /**
  * Runs one mapping: the front door of the engine. It keeps one run per pipeline at a time
  * (Target.acquireRun), picks the phase (initial load when there is no checkpoint, else an

@@ -2,11 +2,9 @@ import type { DeltaField, DeltaType, Row } from '../delta/types';
 import { SyncError, isSyncError } from '../errors';
 import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
-import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
-import type { TargetColumn } from '../ports/targetTypes';
-import type { SoftDeleteMarker } from '../ports/targetTypes';
-import { liveMarkerValue, markerTargetColumn } from '../postgres/softDeleteMarker';
+import { liveMarkerValue, markerTargetColumn } from '../plan/applyDeletePolicy';
+import type { SoftDeleteMarker, TargetColumn } from '../ports/targetTypes';
 
 /** The columns a run writes, for one Delta schema with the mapping applied. */
 export interface ColumnPlan {
@@ -36,15 +34,13 @@ export const READ_BATCH_ROWS = 10_000;
  * primary key.
  */
 export function planColumns(mapping: Mapping, source: string, schema: DeltaField[], targetPk: string[] | undefined, version: number, tableLabel: string): ColumnPlan {
-  let mapped: MappedColumn[];
+  let columns: TargetColumn[];
   try {
-    mapped = resolveColumns(mapping, schema);
+    columns = resolveColumns(mapping, schema);
   } catch (e) {
     if (isSyncError(e)) throw e.withContext(`source ${source} at version ${version}`, { version });
     throw e;
   }
-  const byName = new Map(schema.map((f) => [f.name, f]));
-  const columns: TargetColumn[] = mapped.map((m) => ({ name: m.target, source: byName.get(m.source) as DeltaField, pgType: m.pgType }));
   const key = mapping.key ?? targetPk;
   if (!key || key.length === 0) {
     throw new SyncError('mapping', `Pipeline "${mapping.name}": no key columns. The mapping has no "key" and ${tableLabel} has no primary key${targetPk ? '' : ' (the table does not exist yet)'}.`, {
@@ -53,13 +49,13 @@ export function planColumns(mapping: Mapping, source: string, schema: DeltaField
     });
   }
   const policy = mapping.deletes;
-  if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(mapped, key) };
+  if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(columns, key) };
   // Rows are keyed by Delta names: a Delta column named like the marker (excluded or
   // renamed away, since resolveColumns refuses a data column of that name) would share
   // its row key, so the marker then travels under a key no Delta column can have.
-  const rowKey = byName.has(policy.column) ? `\u0000soft-delete:${policy.column}` : policy.column;
+  const rowKey = schema.some((f) => f.name === policy.column) ? `\u0000soft-delete:${policy.column}` : policy.column;
   const marker: SoftDeleteMarker = { column: policy.column, kind: policy.kind, rowKey };
-  return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(mapped, key), marker };
+  return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(columns, key), marker };
 }
 
 /** The plan's data columns (without the soft-delete marker). */

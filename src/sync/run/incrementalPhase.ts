@@ -3,13 +3,12 @@ import type { ChangeRow } from '../delta/types';
 import { SyncError } from '../errors';
 import { checkSyncDrift } from '../mapping/detectDrift';
 import { resolveColumns } from '../mapping/resolveColumns';
-import type { TargetColumn as MappedColumn } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
 import type { RunResult } from '../ports/reports';
 import type { ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
-import type { Checkpoint } from '../ports/targetTypes';
+import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
 import { READ_BATCH_ROWS, planColumns, transactionOptions } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import { changePlanWorkerScript, planInWorker } from './changePlanWorker';
@@ -164,7 +163,7 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
 }
 
 /** The mapped columns at the checkpoint's version, or undefined when that schema cannot be read or mapped. */
-async function syncedColumns(ctx: RunContext, version: number): Promise<MappedColumn[] | undefined> {
+async function syncedColumns(ctx: RunContext, version: number): Promise<TargetColumn[] | undefined> {
   try {
     const snap = await ctx.source.snapshot(version);
     return resolveColumns(ctx.mapping, snap.schema);
