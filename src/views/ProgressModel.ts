@@ -2,6 +2,7 @@
  * Folds the runner's events into the snapshot the Progress webview renders. Plain TS:
  * the host owns this state; the webview only ever receives whole snapshots.
  */
+import { idleProgress } from '../protocol/messages';
 import type { ProgressSnapshot } from '../protocol/messages';
 import type { SyncEvent } from '../sync/ports/events';
 
@@ -12,27 +13,8 @@ export const MAX_THROUGHPUT_SAMPLES = 120;
 export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
   switch (e.type) {
     case 'run-started':
-      return {
-        ...s,
-        runId: e.runId,
-        mapping: e.pipeline,
-        mode: e.mode,
-        status: 'running',
-        phase: null,
-        fromVersion: e.fromVersion,
-        toVersion: e.toVersion,
-        version: null,
-        rowsRead: 0,
-        rowsApplied: 0,
-        totalRows: null,
-        rowsPerSecond: 0,
-        etaSeconds: null,
-        startedAt: e.at,
-        updatedAt: e.at,
-        warnings: [],
-        error: null,
-        throughput: [],
-      };
+      // A new run starts from the idle snapshot: nothing of the previous run carries over.
+      return { ...idleProgress(e.at), runId: e.runId, mapping: e.pipeline, mode: e.mode, status: 'running', fromVersion: e.fromVersion, toVersion: e.toVersion, startedAt: e.at, throughput: [] };
     case 'phase':
       return { ...s, phase: e.detail ? `${e.phase}: ${e.detail}` : e.phase, updatedAt: e.at };
     case 'progress':
