@@ -107,7 +107,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       await client.query(`ALTER TABLE ${qualifiedRef(staging)} SET (${list})`);
     }
     const t0 = Date.now();
-    opts.onPhase?.('stage', `COPY into ${displayName(staging)}`);
+    opts.onPhase?.('stage', `COPY of the snapshot into a staging table beside ${label}`);
     const source = opts.rows;
     const rows = 'encoded' in source
       ? await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows)
