@@ -68,11 +68,11 @@ const contexts = await Promise.all([
     // @databricks/sql's native addons (optional, loaded in try/catch) cannot be bundled.
     external: ['@electric-sql/pglite', ...NATIVE_ADDONS],
   }),
-  // The change reader's worker thread (src/sync/run/changePlanWorker.ts): the extension and
+  // The change reader's worker thread (src/sync/worker/changePlanWorker.ts): the extension and
   // the CLI start it from dist/, next to their own bundles.
   esbuild.context({
     ...common,
-    entryPoints: ['src/sync/run/changePlanWorkerMain.ts'],
+    entryPoints: ['src/sync/worker/changePlanWorkerMain.ts'],
     outfile: 'dist/changePlanWorker.js',
     platform: 'node',
     format: 'cjs',

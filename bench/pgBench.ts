@@ -41,7 +41,7 @@
  * The engine runs in a worker process (this file bundled by esbuild, under plain node as
  * the CLI ships; --tsx runs it under tsx), so the peak RSS reported for it is the engine's
  * own and not the bench's CSV export. The engine reads the local Delta table on a worker
- * thread (src/sync/run/changePlanWorker.ts) in parallel with the database work; when it
+ * thread (src/sync/worker/changePlanWorker.ts) in parallel with the database work; when it
  * reads on its calling thread instead (DELTA_NEON_SYNC_READ_THREAD=main), each run also
  * reports the time spent inside the Delta reader's iterators ("reader on the calling
  * thread"), which splits it into reading and the rest.
@@ -443,7 +443,7 @@ async function bundle(): Promise<string> {
   await esbuild.build({ entryPoints: [__filename], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' });
   // The engine reads a Change Data Feed on a worker thread whose script sits next to its bundle (as dist/ ships it).
   await esbuild.build({
-    entryPoints: [path.join(__dirname, '..', 'src', 'sync', 'run', 'changePlanWorkerMain.ts')],
+    entryPoints: [path.join(__dirname, '..', 'src', 'sync', 'worker', 'changePlanWorkerMain.ts')],
     outfile: path.join(__dirname, '.data', 'changePlanWorker.js'),
     bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning',
   });

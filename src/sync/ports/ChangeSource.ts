@@ -30,7 +30,7 @@ export interface ChangeSource {
   close?(): Promise<void>;
   /**
    * How a worker thread can open this same source to read changes there (see
-   * run/changePlanWorker.ts); undefined: read on the calling thread. The local Delta
+   * worker/changePlanWorker.ts); undefined: read on the calling thread. The local Delta
    * reader answers its table path.
    */
   workerSource?(): WorkerSource | undefined;
