@@ -29,8 +29,10 @@ export interface InitialLoadOptions {
   /** The snapshot's rows, or their COPY text for `columns` already encoded (copyRows' encodeRows, e.g. on a worker thread). */
   rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
   /**
-   * swap: the loaded table replaces the target (indexes, constraints, triggers, grants,
-   * comments and publication membership of the old table are recreated on it).
+   * swap: the loaded table replaces the target (indexes, constraints, grants, comments and
+   * publication membership of the old table are recreated on it). Refused (swapBlocked)
+   * when the target has row triggers or rules (the load would bypass them), views or
+   * materialized views on it, or foreign keys of other tables pointing at it.
    * merge: the target is kept and brought to the snapshot (upsert changed rows, delete
    * rows whose key is not in the snapshot); use it when other tables reference the target.
    */
@@ -276,7 +278,8 @@ interface AclEntry {
 /**
  * Inside the caller's transaction: replace `target` by `staging`. Everything attached to
  * the old table is read from the catalogs first and recreated on the new one under the
- * same names. Tables with incoming foreign keys are refused (they would be dropped).
+ * same names. Tables with triggers, rules, dependent views or incoming foreign keys are
+ * refused (findSwapBlockers), as is any other dependent DROP TABLE finds (never CASCADE).
  */
 async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[]): Promise<void> {
   const t = qualifiedRef(target);
@@ -302,7 +305,6 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
       WHERE conrelid = $1::oid AND contype NOT IN ('p', 'n') ORDER BY CASE contype WHEN 'f' THEN 1 ELSE 0 END, conname`,
     [oid],
   );
-  const triggers = await client.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = $1::oid AND NOT tgisinternal`, [oid]);
   const acl = await client.query<AclEntry>(
     `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, a.privilege_type, a.is_grantable, NULL::text AS column
        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::oid AND a.grantee <> c.relowner
@@ -344,7 +346,6 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
   await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(pk.rows[0]?.conname ?? derivedName(target.name, '_pkey'))}`);
   for (const r of indexes.rows) await client.query(r.def);
   for (const r of constraints.rows) await client.query(`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`);
-  for (const r of triggers.rows) await client.query(r.def);
   for (const a of acl.rows) {
     const who = a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee);
     const col = a.column === null ? '' : ` (${quoteIdent(a.column)})`;
