@@ -167,6 +167,19 @@ describe('initial loads: swap safety and dead letters (real server)', function (
       });
     }
 
+    it('(swap) a row whose foreign key has no referenced row is set aside with dead letters (23503); the constraint is recreated', async () => {
+      const { r, pool } = await setup('dl_fk', [item(21, { name: 'nobody' })], { deadLetter: true });
+      await pool.query(`CREATE TABLE public.dl_fk_names (name text PRIMARY KEY)`);
+      await pool.query(`INSERT INTO public.dl_fk_names SELECT 'item ' || g FROM generate_series(1, 20) g`);
+      await pool.query(`CREATE TABLE public.dl_fk (id bigint PRIMARY KEY, name text CONSTRAINT dl_fk_name_fk REFERENCES public.dl_fk_names (name), amount numeric(12,3))`);
+      const res = await r.runner.run({ mode: 'initial' });
+      assert.equal(res.deadLettered, 1);
+      assert.deepEqual(await ids(pool, 'dl_fk'), items(1, 20).map((x) => Number(x.id)));
+      assert.deepEqual((await deadLetters(pool, 'dl-fk')).map((x) => [x.k, x.sqlstate]), [['21', '23503']]);
+      const con = await pool.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'public.dl_fk'::regclass AND contype = 'f'`);
+      assert.deepEqual(con.rows, [{ conname: 'dl_fk_name_fk' }]);
+    });
+
     it('a null key names the target table, the key column and the version (not the staging table); the hint (deadLetter) works', async () => {
       const cols: WriterColumn[] = [{ name: 'id', type: long() }, { name: 'name', type: string() }, { name: 'amount', type: decimal(12, 3) }];
       const { pool, r, mapping } = await setup('nullkey', [item(0, { id: null })], {}, cols);
