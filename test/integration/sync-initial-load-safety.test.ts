@@ -185,6 +185,12 @@ describe('initial loads: swap safety and dead letters (real server)', function (
       const { pool, r, mapping } = await setup('nullkey', [item(0, { id: null })], {}, cols);
       const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', table: 'public.nullkey', column: 'id', version: 1, message: /key column "id" is null/, hint: /"deadLetter": true/ });
       assert.doesNotMatch(`${err.message} ${err.hint ?? ''}`, /__dns_/);
+      assert.match(err.hint ?? '', /"filter"/);
+      // Both remedies the hint names work: the filter it suggests ...
+      const filtered = await mapping({ filter: [{ column: 'id', op: 'is not null' }] });
+      await filtered.runner.run({ mode: 'initial' });
+      assert.deepEqual(await ids(pool, 'nullkey'), items(1, 20).map((x) => Number(x.id)));
+      // ... and dead letters.
       const withDl = await mapping({ deadLetter: true });
       const res = await withDl.runner.run({ mode: 'initial' });
       assert.equal(res.deadLettered, 1);
@@ -224,13 +230,18 @@ describe('initial loads: swap safety and dead letters (real server)', function (
     assert.deepEqual(seven.rows, [{ name: 'item 7' }]);
   });
 
-  it('a swap over a table something else depends on (a function taking its row type) is refused without suggesting CASCADE; the table stays', async () => {
-    const { pool, r } = await setup('typed');
+  it('a swap over a table something else depends on (a function taking its row type) is refused before reading, naming it, without suggesting CASCADE; onSwapBlocked "merge" loads it', async () => {
+    const { w, pool, r, mapping } = await setup('typed');
     await r.runner.run({ mode: 'initial' });
     await pool.query(`CREATE FUNCTION public.typed_name(t public.typed) RETURNS text LANGUAGE sql AS 'SELECT t.name'`);
-    const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', table: 'public.typed', setting: 'initialLoad.onSwapBlocked', message: /depend/, hint: /onSwapBlocked/ });
+    await w.append([item(21)]);
+    const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', table: 'public.typed', setting: 'initialLoad.onSwapBlocked', message: /function typed_name\(typed\)/, hint: /"onSwapBlocked": "merge"/ });
     assert.doesNotMatch(`${err.message} ${err.hint ?? ''}`, /CASCADE/i);
     assert.equal((await pool.query(`SELECT count(*)::int AS n FROM public.typed`)).rows[0].n, 20);
+    // The hint works: a merge keeps the function and loads the new row.
+    const merged = await mapping({ initialLoad: { onSwapBlocked: 'merge' } });
+    await merged.runner.run({ mode: 'initial' });
+    assert.equal((await pool.query(`SELECT count(*)::int AS n FROM public.typed WHERE public.typed_name(typed) IS NOT NULL`)).rows[0].n, 21);
   });
 
   it('an incremental sync with dead letters sets aside the rows a user trigger refuses (RAISE EXCEPTION, SQLSTATE P0001) and applies the rest', async () => {

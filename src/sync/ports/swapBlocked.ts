@@ -9,7 +9,7 @@ import type { SwapBlocker } from './targetTypes';
 
 /** `trigger "t", view public.v, foreign key fk of public.orders` */
 export function describeBlockers(blockers: readonly SwapBlocker[]): string {
-  return blockers.map((b) => (b.kind === 'trigger' || b.kind === 'rule' ? `${b.kind} "${b.name}"` : `${b.kind} ${b.name}`)).join(', ');
+  return blockers.map((b) => (b.kind === 'trigger' || b.kind === 'rule' ? `${b.kind} "${b.name}"` : b.kind === 'dependent' ? b.name : `${b.kind} ${b.name}`)).join(', ');
 }
 
 /** Why a swap of `table` is refused, with what to do (the setting that loads by merge instead). */

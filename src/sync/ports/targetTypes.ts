@@ -121,10 +121,11 @@ export interface InitialLoadResult {
 /**
  * Something of an existing table that a swap load would bypass (row triggers, rules) or
  * that keeps it from being replaced (views, materialized views, other tables' foreign keys).
- * `name`: the trigger or rule, the view's qualified name, or `constraint of table`.
+ * `name`: the trigger or rule, the view's qualified name, `constraint of table`, or for any
+ * other dependent Postgres' description of it (`function f(t)`).
  */
 export interface SwapBlocker {
-  kind: 'trigger' | 'rule' | 'view' | 'materialized view' | 'foreign key';
+  kind: 'trigger' | 'rule' | 'view' | 'materialized view' | 'foreign key' | 'dependent';
   name: string;
 }
 

@@ -6,8 +6,9 @@ import type { SwapBlocker } from '../ports/targetTypes';
  * COPYs into a new table and replaces the old one, so:
  *  - user row triggers and rules never see the loaded rows (a validation trigger would
  *    not reject anything; the trigger recreated afterwards leaves the rows as they came);
- *  - views and materialized views built on the table, and foreign keys of other tables
- *    pointing at it, keep DROP TABLE from working (only CASCADE would, dropping them).
+ *  - views and materialized views built on the table, foreign keys of other tables
+ *    pointing at it, and any other object depending on it or its row type (a function
+ *    taking the row type), keep DROP TABLE from working (only CASCADE would, dropping them).
  * Internal triggers (those of constraints) are not listed: the swap recreates their
  * constraints. Read before the snapshot is read, and again under the swap's lock.
  */
@@ -23,10 +24,15 @@ export async function findSwapBlockers(client: ClientBase, oid: number): Promise
      UNION ALL
      SELECT 'foreign key', format('%I of %I.%I', con.conname, rn.nspname, r.relname)
        FROM pg_constraint con JOIN pg_class r ON r.oid = con.conrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
-      WHERE con.confrelid = $1::oid AND con.contype = 'f' AND con.conrelid <> $1::oid`,
+      WHERE con.confrelid = $1::oid AND con.contype = 'f' AND con.conrelid <> $1::oid
+     UNION ALL
+     SELECT 'dependent', pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
+      WHERE d.deptype = 'n' AND d.classid NOT IN ('pg_rewrite'::regclass, 'pg_constraint'::regclass)
+        AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = $1::oid)
+          OR (d.refclassid = 'pg_type'::regclass AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = $1::oid)))`,
     [oid],
   );
-  const order: SwapBlocker['kind'][] = ['trigger', 'rule', 'view', 'materialized view', 'foreign key'];
+  const order: SwapBlocker['kind'][] = ['trigger', 'rule', 'view', 'materialized view', 'foreign key', 'dependent'];
   return r.rows
     .map((x) => ({ kind: x.kind, name: x.name }))
     .sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.name.localeCompare(b.name));
