@@ -201,7 +201,7 @@ describe('initial loads: swap safety and dead letters (real server)', function (
 
     it('a NUL character: the hint says to strip it or set deadLetter (not bytea), and deadLetter works for initial and incremental syncs', async () => {
       const { w, pool, r, mapping } = await setup('nul', [item(21, { name: 'bad\u0000name' })]);
-      const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', column: 'name', message: /NUL/, hint: /"deadLetter": true/ });
+      const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', table: 'public.nul', version: 1, column: 'name', message: /NUL.*version 1 into public\.nul/, hint: /"deadLetter": true/ });
       assert.doesNotMatch(err.hint ?? '', /bytea/);
       const withDl = await mapping({ deadLetter: true });
       const res = await withDl.runner.run({ mode: 'initial' });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { SyncError } from '../errors';
+import { SyncError, isSyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyEncodedStream, copyRows } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
@@ -76,6 +76,9 @@ const STAGE_CHUNK_ROWS = 10_000;
  * table is reported on the target.
  */
 function stagingError(e: unknown, staging: TableRef, label: string, key: readonly string[], version: number): unknown {
+  // A value the encoder refuses (NUL, out of range; here or on the reader's thread) names
+  // its column only: add where.
+  if (isSyncError(e) && e.kind === 'target' && e.table === undefined) return e.withContext(`loading the snapshot of version ${version} into ${label}`, { table: label, version });
   const f = pgErrorFields(e);
   if (!f || f.table !== staging.name) return e;
   if (f.code === '23502' && f.column !== undefined && key.includes(f.column)) {
