@@ -203,6 +203,10 @@ export const initialLoadSchema = z.strictObject({
   mode: z.enum(['swap', 'merge']).default('swap').meta({
     description: 'swap: load into a new table and swap it in; merge: upsert into the existing table.',
   }),
+  onSwapBlocked: z.enum(['fail', 'merge']).default('fail').meta({
+    description:
+      'What a swap load does when the existing table has something a swap would bypass or break: row triggers or rules (a swap loads without firing them), views or materialized views built on it, or foreign keys of other tables pointing at it. fail (default): refuse before reading the snapshot, naming them; merge: load by merging into the existing table instead (triggers fire, dependents stay), with a warning.',
+  }),
   fillfactor: z.int().min(10).max(100).optional().meta({
     description:
       'Heap fillfactor of the table a swap load creates: the share of each page filled, leaving room for in-place (HOT) updates by later syncs. Default: the replaced table\'s own setting, else 85. 100 packs pages full (smallest table, slower updates).',

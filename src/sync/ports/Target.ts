@@ -7,6 +7,7 @@ import type { PreviewAction, PreviewResult } from './targetTypes';
 import type { TableRef } from './targetTypes';
 import type { TargetColumn } from './targetTypes';
 import type { SoftDeleteMarker } from './targetTypes';
+import type { SwapBlocker } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
 
@@ -61,6 +62,12 @@ export interface Target {
   /** The statement that adds the soft-delete marker column (for hints). */
   markerColumnSql(marker: SoftDeleteMarker): string;
 
+  /**
+   * What keeps a swap load of the existing table from being faithful (its row triggers and
+   * rules would not fire) or from replacing it (views, materialized views, other tables'
+   * foreign keys on it); empty when the table is missing. Read-only; cheap.
+   */
+  swapBlockers(): Promise<SwapBlocker[]>;
   /** Loads a snapshot: staged, indexed, then swapped or merged in with its checkpoint in one transaction. */
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult>;
   /**
@@ -109,6 +116,12 @@ export interface InitialLoadRequest {
   checkpoint: CheckpointInput;
   softDelete?: SoftDeleteMarker;
   fillfactor?: number;
+  /**
+   * Set rows the target refuses (a constraint, a trigger raising, a value it cannot hold, a
+   * null key) aside in the dead-letter table and load the rest. Needs `rows`, not `encoded`
+   * (encoded rows are not at hand to set aside).
+   */
+  deadLetter?: boolean;
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap or merge (the transaction). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
 }

@@ -111,9 +111,22 @@ export interface InitialLoadResult {
   unchanged: number;
   /** merge with softDelete: live rows not in the snapshot that were marked deleted. */
   softDeleted?: number;
+  /** Rows a constraint, trigger or the encoder refused, set aside as dead letters (with `deadLetter`). */
+  deadLettered: number;
   /** Things of the old table that were not carried over (swap), for the user to check. */
   warnings: string[];
   timings: { copyMs: number; indexMs: number; commitMs: number };
+}
+
+/**
+ * Something of an existing table that a swap load would bypass (row triggers, rules) or
+ * that keeps it from being replaced (views, materialized views, other tables' foreign keys).
+ * `name`: the trigger or rule, the view's qualified name, `constraint of table`, or for any
+ * other dependent Postgres' description of it (`function f(t)`).
+ */
+export interface SwapBlocker {
+  kind: 'trigger' | 'rule' | 'view' | 'materialized view' | 'foreign key' | 'dependent';
+  name: string;
 }
 
 /** Rows arrive in batches; memory use is bounded by one batch plus one COPY chunk. */

@@ -20,6 +20,8 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
+import type { SwapBlocker } from '../ports/targetTypes';
+import { findSwapBlockers } from './swapBlockers';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
 import type { Checkpoint } from '../ports/targetTypes';
 
@@ -134,6 +136,18 @@ export class PostgresTarget implements Target {
 
   markerColumnSql(marker: SoftDeleteMarker): string {
     return `ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(marker)};`;
+  }
+
+  swapBlockers(): Promise<SwapBlocker[]> {
+    return this.withClient(async (c) => {
+      const r = await c.query<{ oid: number }>(
+        `SELECT c.oid::int8::float8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 AND c.relkind = 'r'`,
+        [this.table.schema ?? null, this.table.name],
+      );
+      const oid = r.rows[0]?.oid;
+      return oid === undefined ? [] : findSwapBlockers(c, oid);
+    });
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {

@@ -37,7 +37,7 @@ function nulError(column: string | undefined): ValueEncodeError {
     `Column "${column ?? '?'}" has a string containing a NUL character (U+0000), which Postgres text and jsonb cannot store.`,
     column,
     '22021',
-    'Strip NUL characters in the source, map the column to bytea, or use the dead-letter option to set such rows aside.',
+    'Postgres text cannot hold U+0000 in any column type: strip the NUL characters in the Delta table, or set "deadLetter": true in the mapping to set such rows aside in delta_neon_sync.dead_letters and load the rest.',
   );
 }
 

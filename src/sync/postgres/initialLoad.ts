@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { SyncError } from '../errors';
+import { SyncError, isSyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyEncodedStream, copyRows } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
@@ -12,7 +12,12 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { ensureMarkerColumn, isLiveSql, renderCreateTableWithMarker } from './softDeleteMarker';
 import { markerTargetColumn } from '../plan/applyDeletePolicy';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
-import { commitWithCheckpoint, ensureStateTables } from './stateTables';
+import { commitWithCheckpoint, ensureStateTables, writeDeadLetters } from './stateTables';
+import { stageIsolating, withIsolation } from './isolateRows';
+import { notRejectedKeySql, setAsideViolations, stagingRejectedKeys } from './loadDeadLetters';
+import { findSwapBlockers } from './swapBlockers';
+import { swapBlockedError } from '../ports/swapBlocked';
+import type { RejectedRow } from '../ports/targetTypes';
 import type { CheckpointInput } from '../ports/targetTypes';
 import type { InitialLoadResult } from '../ports/targetTypes';
 
@@ -24,8 +29,10 @@ export interface InitialLoadOptions {
   /** The snapshot's rows, or their COPY text for `columns` already encoded (copyRows' encodeRows, e.g. on a worker thread). */
   rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
   /**
-   * swap: the loaded table replaces the target (indexes, constraints, triggers, grants,
-   * comments and publication membership of the old table are recreated on it).
+   * swap: the loaded table replaces the target (indexes, constraints, grants, comments and
+   * publication membership of the old table are recreated on it). Refused (swapBlocked)
+   * when the target has row triggers or rules (the load would bypass them), views or
+   * materialized views on it, or foreign keys of other tables pointing at it.
    * merge: the target is kept and brought to the snapshot (upsert changed rows, delete
    * rows whose key is not in the snapshot); use it when other tables reference the target.
    */
@@ -47,8 +54,45 @@ export interface InitialLoadOptions {
    * toast.*) over; a merge into an existing table changes nothing of its storage.
    */
   fillfactor?: number;
+  /**
+   * Set rows the target refuses aside in delta_neon_sync.dead_letters (committed with the
+   * load) and load the rest: rows the encoder or the staging table refuses (a value the
+   * column cannot hold, a null key); in a swap, rows the old table's CHECK, UNIQUE and
+   * foreign-key constraints would refuse (loadDeadLetters); in a merge, rows the upsert
+   * refuses (constraints, triggers raising), isolated under savepoints (isolateRows).
+   * Needs `rows`: COPY text already encoded is loaded as it is (a refused line fails the load).
+   */
+  deadLetter?: boolean;
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap (the transaction that swaps or merges). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
+}
+
+/** Staged rows per COPY chunk when rows are set aside (a savepoint each). */
+const STAGE_CHUNK_ROWS = 10_000;
+
+/**
+ * A staging failure as the user should see it: a null key names the target table, the key
+ * column and the version (not the internal staging table); any other error of the staging
+ * table is reported on the target.
+ */
+function stagingError(e: unknown, staging: TableRef, label: string, key: readonly string[], version: number): unknown {
+  // A value the encoder refuses (NUL, out of range; here or on the reader's thread) names
+  // its column only: add where.
+  if (isSyncError(e) && e.kind === 'target' && e.table === undefined) return e.withContext(`loading the snapshot of version ${version} into ${label}`, { table: label, version });
+  const f = pgErrorFields(e);
+  if (!f || f.table !== staging.name) return e;
+  if (f.code === '23502' && f.column !== undefined && key.includes(f.column)) {
+    return new SyncError('target', `The snapshot at version ${version} has a row whose key column "${f.column}" is null; ${label} cannot hold it (key columns are NOT NULL).`, {
+      table: label,
+      column: f.column,
+      version,
+      retry: 'manual',
+      cause: e,
+      hint: `Fix the rows with a null "${f.column}" in the Delta table or filter them out ("filter": [{ "column": ..., "op": "is not null" }]), or set "deadLetter": true in the mapping to set them aside in delta_neon_sync.dead_letters and load the rest.`,
+    });
+  }
+  const message = f.message.split(staging.name).join(label);
+  return classifyPgError(Object.assign(new Error(message), { ...f, message, table: undefined, schema: undefined }), { table: label, version, action: 'loading the snapshot' });
 }
 
 interface TargetInfo {
@@ -109,9 +153,23 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const t0 = Date.now();
     opts.onPhase?.('stage', `COPY of the snapshot into a staging table beside ${label}`);
     const source = opts.rows;
-    const rows = 'encoded' in source
-      ? await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows)
-      : await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
+    const rejected: RejectedRow[] = [];
+    const isolate = opts.deadLetter === true && !('encoded' in source);
+    let rows: number;
+    try {
+      if ('encoded' in source) rows = await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows);
+      else if (!isolate) rows = await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
+      else {
+        // Savepoints (one per COPY chunk) need a transaction; the staging table outlives it.
+        await client.query('BEGIN');
+        rows = await stageIsolating(client, staging, opts.columns, opts.key, source, 'upsert', rejected, STAGE_CHUNK_ROWS);
+        await client.query('COMMIT');
+        opts.onRows?.(rows);
+      }
+    } catch (e) {
+      if (isolate) await client.query('ROLLBACK').catch(() => undefined);
+      throw stagingError(e, staging, label, opts.key, Number(opts.checkpoint.version));
+    }
     const t1 = Date.now();
     opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
     try {
@@ -139,18 +197,28 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       unchanged: 0,
       warnings: [],
       timings: { copyMs: t1 - t0, indexMs: t2 - t1, commitMs: 0 },
+      deadLettered: 0,
       ...(marker ? { softDeleted: 0 } : {}),
     };
     opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
     await client.query('BEGIN');
     try {
       if (swap) {
+        let setAside = 0;
+        if (existing && isolate) {
+          await client.query(`LOCK TABLE ${qualifiedRef(target)} IN ACCESS EXCLUSIVE MODE`);
+          setAside = await setAsideViolations(client, existing.oid, staging, opts.columns, opts.key, rejected);
+        }
         await swapIn(client, target, staging, stagingPk, existing, result.warnings);
         staging = undefined; // it is the target now
-        result.inserted = rows;
+        result.inserted = rows - setAside;
       } else {
         await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
-        const notInSnapshot = `NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})`;
+        // A key whose row was refused before staging is not in the staging table, yet is in
+        // the snapshot: its target row is kept as it is (the refused row is a dead letter).
+        const refusedKeys = stagingRejectedKeys(rejected);
+        const keepRefused = refusedKeys === '[]' ? '' : ` AND ${notRejectedKeySql(opts.key, marker && marker.kind !== 'boolean' ? 2 : 1)}`;
+        const notInSnapshot = `NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})${keepRefused}`;
         let upsertColumns = opts.columns;
         if (marker) {
           const added = await ensureMarkerColumn(client, target, marker, await columnTypes(client, (existing as TargetInfo).oid));
@@ -159,19 +227,31 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           const deletedValue = marker.kind === 'boolean' ? 'true' : 'COALESCE($1::timestamptz, clock_timestamp())';
           const soft = await client.query(
             `UPDATE ${qualifiedRef(target)} AS t SET ${quoteIdent(marker.column)} = ${deletedValue} WHERE ${isLiveSql('t', marker)} AND ${notInSnapshot}`,
-            marker.kind === 'boolean' ? [] : [commitTimeParam(opts.checkpoint.commitTimestamp)],
+            [...(marker.kind === 'boolean' ? [] : [commitTimeParam(opts.checkpoint.commitTimestamp)]), ...(keepRefused ? [refusedKeys] : [])],
           );
           result.softDeleted = soft.rowCount ?? 0;
           upsertColumns = [...opts.columns, markerTargetColumn(marker)];
         }
-        const del = marker ? undefined : await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE ${notInSnapshot}`);
-        const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging, upsertColumns, opts.key));
+        const del = marker ? undefined : await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE ${notInSnapshot}`, keepRefused ? [refusedKeys] : []);
+        const upsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
+          const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging as TableRef, upsertColumns, opts.key, where ? `WHERE ${where}` : ''));
+          return { inserted: Number(up.rows[0]?.inserted ?? 0n), updated: Number(up.rows[0]?.updated ?? 0n) };
+        };
+        // With dead letters, rows the upsert refuses (constraints, triggers raising) are
+        // isolated under savepoints and set aside; the others are applied.
+        const up = isolate
+          ? await withIsolation(client, staging, opts.columns, opts.key, 'upsert', upsert, { inserted: 0, updated: 0 }, rejected)
+          : { counts: await upsert(''), refused: 0 };
         result.deleted = del?.rowCount ?? 0;
-        result.inserted = Number(up.rows[0]?.inserted ?? 0n);
-        result.updated = Number(up.rows[0]?.updated ?? 0n);
-        result.unchanged = rows - result.inserted - result.updated;
+        result.inserted = up.counts.inserted;
+        result.updated = up.counts.updated;
+        result.unchanged = rows - up.refused - result.inserted - result.updated;
       }
-      await commitWithCheckpoint(client, opts.checkpoint, rows);
+      await writeDeadLetters(client, rejected.map((r) => ({
+        pipeline: opts.checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: opts.checkpoint.version,
+      })));
+      result.deadLettered = rejected.length;
+      await commitWithCheckpoint(client, opts.checkpoint, rows - rejected.filter((r) => r.phase === 'apply').length);
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (swap && staging === undefined) staging = { schema, name: derivedName(target.name, suffix) };
@@ -201,7 +281,8 @@ interface AclEntry {
 /**
  * Inside the caller's transaction: replace `target` by `staging`. Everything attached to
  * the old table is read from the catalogs first and recreated on the new one under the
- * same names. Tables with incoming foreign keys are refused (they would be dropped).
+ * same names. Tables with triggers, rules, dependent views or incoming foreign keys are
+ * refused (findSwapBlockers), as is any other dependent DROP TABLE finds (never CASCADE).
  */
 async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[]): Promise<void> {
   const t = qualifiedRef(target);
@@ -212,17 +293,10 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
   }
   await client.query(`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`);
   const oid = existing.oid;
-  const incoming = await client.query<{ src: string; conname: string }>(
-    `SELECT conrelid::regclass::text AS src, conname FROM pg_constraint WHERE confrelid = $1::oid AND contype = 'f' AND conrelid <> $1::oid`,
-    [oid],
-  );
-  if (incoming.rows.length > 0) {
-    const list = incoming.rows.map((r) => `${r.src} (${r.conname})`).join(', ');
-    throw new SyncError('target', `Cannot swap ${displayName(target)}: other tables reference it through foreign keys: ${list}.`, {
-      table: displayName(target),
-      hint: 'Use the merge mode for the initial load of a referenced table.',
-    });
-  }
+  // Checked before the snapshot was read (Target.swapBlockers); again under the lock, for
+  // what was added since and for callers that did not check.
+  const blockers = await findSwapBlockers(client, oid);
+  if (blockers.length > 0) throw swapBlockedError(displayName(target), blockers);
   const pk = await client.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::oid AND contype = 'p'`, [oid]);
   const indexes = await client.query<{ def: string }>(
     `SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
@@ -234,7 +308,6 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
       WHERE conrelid = $1::oid AND contype NOT IN ('p', 'n') ORDER BY CASE contype WHEN 'f' THEN 1 ELSE 0 END, conname`,
     [oid],
   );
-  const triggers = await client.query<{ def: string }>(`SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = $1::oid AND NOT tgisinternal`, [oid]);
   const acl = await client.query<AclEntry>(
     `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, a.privilege_type, a.is_grantable, NULL::text AS column
        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1::oid AND a.grantee <> c.relowner
@@ -257,12 +330,25 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
   );
   const me = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
 
-  await client.query(`DROP TABLE ${t}`);
+  try {
+    await client.query(`DROP TABLE ${t}`);
+  } catch (e) {
+    const f = pgErrorFields(e);
+    if (f?.code !== '2BP01') throw e;
+    // Something else depends on the table (found by neither check above). Postgres' own
+    // hint says to use DROP ... CASCADE, which would drop the dependents: never that.
+    throw new SyncError('target', `Cannot swap ${displayName(target)}: other objects depend on it. ${f.detail ?? ''}`.trim(), {
+      table: displayName(target),
+      setting: 'initialLoad.onSwapBlocked',
+      retry: 'manual',
+      cause: e,
+      hint: 'Set "initialLoad": { "onSwapBlocked": "merge" } (or "mode": "merge") in the mapping to load into the existing table, which keeps its dependents.',
+    });
+  }
   await client.query(`ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`);
   await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(pk.rows[0]?.conname ?? derivedName(target.name, '_pkey'))}`);
   for (const r of indexes.rows) await client.query(r.def);
   for (const r of constraints.rows) await client.query(`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`);
-  for (const r of triggers.rows) await client.query(r.def);
   for (const a of acl.rows) {
     const who = a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee);
     const col = a.column === null ? '' : ` (${quoteIdent(a.column)})`;

@@ -14,11 +14,16 @@ import type { RejectedRow } from '../ports/targetTypes';
 /** Numbers the staged rows once a statement over them failed (bisection ranges). */
 const ORD = '__dns_ord';
 
-/** SQLSTATE classes a row can be set aside for: data exceptions (22) and integrity constraints (23). */
-function isRowLevel(e: unknown): boolean {
+/**
+ * SQLSTATE classes a row can be set aside for: data exceptions (22), integrity constraints
+ * (23), and PL/pgSQL errors (P0: RAISE EXCEPTION's default P0001, ASSERT's P0004, ...),
+ * which a trigger raises to refuse a row as a constraint would. Anything else (a trigger
+ * that is broken for every row, a lost connection) fails the batch.
+ */
+export function isRowLevel(e: unknown): boolean {
   if (e instanceof ValueEncodeError) return true;
   const code = pgErrorFields(e)?.code ?? '';
-  return code.startsWith('22') || code.startsWith('23');
+  return code.startsWith('22') || code.startsWith('23') || code.startsWith('P0');
 }
 
 /**

@@ -10,6 +10,7 @@ import type { SnapshotReadInput } from '../worker/changePlanWorker';
 import { RateLimit } from './RateLimit';
 import type { RunContext } from './RunContext';
 import { throwIfAborted } from './RunContext';
+import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 
 /**
  * The initial load: the snapshot at the wanted version (default: the latest) is read
@@ -20,6 +21,8 @@ import { throwIfAborted } from './RunContext';
 export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   ctx.phase('plan', `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
+  const early: string[] = [];
+  const mode = await loadMode(ctx, early);
   const snap = await source.snapshot(toVersion);
   const existing = await target.describe();
   const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
@@ -29,7 +32,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version });
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: `initial-${mapping.initialLoad.mode}`, toVersion: snap.version });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: `initial-${mode}`, toVersion: snap.version });
   return load();
 
   async function load(): Promise<RunResult> {
@@ -68,14 +71,16 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
     }
     // Read and encoded on a worker thread when the source can be opened there: the rows
     // then reach this thread as COPY text, so decoding overlaps the COPY.
-    const workerSource = process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : source.workerSource?.();
+    // With dead letters, rows must be at hand to be set aside: read on this thread.
+    const workerSource = mapping.deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : source.workerSource?.();
     try {
       ctx.phase('read', `snapshot of ${source.name} at version ${snap.version}`);
       const result = await target.initialLoad({
         columns,
         key: plan.key,
         rows: workerSource && changePlanWorkerScript() ? { encoded: encoded(workerSource) } : rows(),
-        mode: mapping.initialLoad.mode,
+        mode,
+        ...(mapping.deadLetter ? { deadLetter: true } : {}),
         checkpoint: { pipeline: ctx.pipeline, source: source.name, version: snap.version, commitTimestamp: snap.timestamp },
         softDelete: plan.marker,
         fillfactor: mapping.initialLoad.fillfactor,
@@ -83,21 +88,25 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       });
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
-      const inserted = result.mode === 'swap' ? result.rows : result.inserted;
-      const applied = result.mode === 'swap' ? result.rows : result.inserted + result.updated + deleted;
+      const inserted = result.inserted;
+      const applied = result.mode === 'swap' ? result.inserted : result.inserted + result.updated + deleted;
       const p = ctx.progress;
       p.rowsApplied = applied;
       p.batches = 1;
       p.version = snap.version;
       p.totalRows = p.rowsRead;
       p.report();
-      ctx.emit({ type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version, inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: 0 });
+      ctx.emit({ type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version, inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered });
+      if (result.deadLettered > 0) {
+        result.warnings.push(`${result.deadLettered} row(s) of the snapshot were refused by ${target.tableLabel} and set aside in delta_neon_sync.dead_letters (pipeline ${ctx.pipeline}, version ${snap.version}).`);
+      }
       for (const w of result.warnings) ctx.warn(w);
+      result.warnings.unshift(...early);
       await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
       ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
       return {
         runId, mode: 'initial', status: 'succeeded', fromVersion: null, toVersion: snap.version, rowsRead: p.rowsRead,
-        inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: 0, batches: 1, warnings: result.warnings,
+        inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered, batches: 1, warnings: result.warnings,
         createdTableSql: result.createdTable ? target.createTableSql(columns, plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
         ...(plan.marker ? { softDeleted } : {}),
       };
@@ -105,4 +114,19 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       throw await ctx.fail(runId, dbRunId, e, null);
     }
   }
+}
+
+/**
+ * The load's mode: a swap over a table with row triggers, rules, dependent views or
+ * incoming foreign keys (Target.swapBlockers) is refused before the snapshot is read, or
+ * with initialLoad.onSwapBlocked "merge" becomes a merge (with a warning naming them).
+ */
+async function loadMode(ctx: RunContext, warnings: string[]): Promise<'swap' | 'merge'> {
+  const { initialLoad } = ctx.mapping;
+  if (initialLoad.mode !== 'swap') return initialLoad.mode;
+  const blockers = await ctx.target.swapBlockers();
+  if (blockers.length === 0) return 'swap';
+  if (initialLoad.onSwapBlocked === 'fail') throw swapBlockedError(ctx.target.tableLabel, blockers);
+  ctx.warn(`Loaded ${ctx.target.tableLabel} by merge instead of swap (initialLoad.onSwapBlocked is "merge"): it has ${describeBlockers(blockers)}.`, warnings);
+  return 'merge';
 }
