@@ -11,9 +11,14 @@
  *                                           psql \copy (default 1M rows, 3 repetitions)
  *   experiments  bench/applyExperiments.ts  exploratory apply variants; only with
  *                                           --experiments or --only experiments
+ *   faults       bench/faults.ts            kill -9 fault suite: random SIGKILLs of the CLI
+ *                                           and a server restart, each run checked against
+ *                                           the snapshot (default 200,000 rows, 30 kills);
+ *                                           only with --only faults
  *
  * --rows goes to every bench (each keeps its own default without it), --reps to pgBench,
- * --regenerate and --tsx to the benches that cache a table or bundle themselves (read, pg).
+ * --regenerate to the benches that cache a table (read, pg, faults), --tsx to those that
+ * bundle themselves (read, pg).
  * --<bench>-args adds that bench's own arguments, split on spaces: for example
  * `--pg-args "--order sequential --rbr 1000"` or `--read-args "--phase cdf"`; the header of
  * each bench file lists them. A bench that fails does not stop the others; the run exits 1
@@ -63,6 +68,12 @@ const BENCHES: Bench[] = [
     ],
   },
   { name: 'experiments', file: 'applyExperiments.ts', optIn: true, args: (o) => (o.rows === undefined ? [] : [String(o.rows)]) },
+  {
+    name: 'faults',
+    file: 'faults.ts',
+    optIn: true,
+    args: (o) => [...(o.rows === undefined ? [] : ['--rows', String(o.rows)]), ...(o.regenerate ? ['--regenerate'] : [])],
+  },
 ];
 
 function parseArgs(argv: string[]): Options {
@@ -116,7 +127,7 @@ function runBench(file: string, args: string[]): Promise<{ code: number | null; 
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const chosen = BENCHES.filter((b) => (o.only ? o.only.includes(b.name) : !b.optIn || o.experiments));
+  const chosen = BENCHES.filter((b) => (o.only ? o.only.includes(b.name) : !b.optIn || (o.experiments && b.name === 'experiments')));
   const results: string[] = [];
   let failed = 0;
   for (const b of chosen) {
