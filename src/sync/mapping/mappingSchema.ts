@@ -230,6 +230,10 @@ export const mappingSchema = z
     batch: batchSchema.prefault({}),
     initialLoad: initialLoadSchema.prefault({}),
     filter: filterSchema.optional(),
+    duplicateKeys: z.enum(['fail', 'last-wins']).default('fail').meta({
+      description:
+        'What to do when one Delta commit writes the same key twice (the table holds duplicate keys): fail (default) refuses the version and names the keys; last-wins keeps whichever of the rows the reader meets last, not a chosen one.',
+    }),
     deadLetter: z.boolean().default(false).meta({
       description: 'Write rows the target rejects to a dead-letter table instead of failing the batch.',
     }),
