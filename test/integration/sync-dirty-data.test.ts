@@ -104,4 +104,83 @@ describe('dirty data is refused, never applied silently (real server)', function
       }
     });
   });
+
+  describe('text that is not valid UTF-8', () => {
+    const BAD = new Uint8Array([0xff, 0xfe, 0x41]);
+
+    it('is refused by an incremental sync, naming the file, column, row, key and version; nothing is applied', async () => {
+      const w = await newTable(dir, 'utf8_cdf');
+      const m = buildMapping({ name: 'utf8-cdf', source: w.path, target: 'utf8_cdf', key: ['id'] });
+      const r = await openRunner(m, db().url);
+      try {
+        await r.runner.run({ mode: 'initial' });
+        await w.append([row(3), { id: 4n, name: BAD }, row(5)]); // v2
+        const err = await expectSyncError(r.runner.run({}), { kind: 'delta-file', version: 2, column: 'name', setting: 'invalidUtf8', table: w.path, hint: /"invalidUtf8": "replace"/ });
+        assert.match(err.message, /\.parquet \(version 2\): column 'name' at row 2 of the file \(key id=4\) holds text that is not valid UTF-8 \(bytes ff fe 41\)/);
+        assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+        assert.deepEqual(await targetRows(db().url, 'utf8_cdf'), [{ id: '1', name: 'n1' }, { id: '2', name: 'n2' }]);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('is refused in a dictionary-encoded column too', async () => {
+      const w = await newTable(dir, 'utf8_dict');
+      const m = buildMapping({ name: 'utf8-dict', source: w.path, target: 'utf8_dict', key: ['id'] });
+      const r = await openRunner(m, db().url);
+      try {
+        await r.runner.run({ mode: 'initial' });
+        const rows: Row[] = [];
+        for (let i = 10; i < 400; i++) rows.push(row(i, i === 300 ? (BAD as unknown as string) : `same ${i % 3}`));
+        await w.append(rows); // v2: few distinct values, so the writer uses a dictionary
+        const err = await expectSyncError(r.runner.run({}), { kind: 'delta-file', version: 2, column: 'name', setting: 'invalidUtf8' });
+        assert.match(err.message, /row 291 of the file \(key id=300\)/);
+        assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('is refused by an initial load, naming the file, column and row', async () => {
+      const w = await newTable(dir, 'utf8_initial');
+      await w.append([row(3), { id: 4n, name: BAD }]); // v2
+      const m = buildMapping({ name: 'utf8-initial', source: w.path, target: 'utf8_initial', key: ['id'] });
+      const r = await openRunner(m, db().url);
+      try {
+        const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'delta-file', column: 'name', setting: 'invalidUtf8' });
+        assert.match(err.message, /column 'name' at row 2 of the file/);
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('the hint works: with "invalidUtf8": "replace" the bad bytes are read as U+FFFD', async () => {
+      const w = await newTable(dir, 'utf8_replace');
+      const m = buildMapping({ name: 'utf8-replace', source: w.path, target: 'utf8_replace', key: ['id'], invalidUtf8: 'replace' });
+      const r = await openRunner(m, db().url);
+      try {
+        await r.runner.run({ mode: 'initial' });
+        await w.append([{ id: 4n, name: BAD }]); // v2
+        await r.runner.run({});
+        const rows = await targetRows(db().url, 'utf8_replace');
+        assert.deepEqual(rows[2], { id: '4', name: '\uFFFD\uFFFDA' });
+      } finally {
+        await r.close();
+      }
+    });
+
+    it('genuine U+FFFD text is not mistaken for invalid bytes', async () => {
+      const w = await newTable(dir, 'utf8_genuine');
+      const m = buildMapping({ name: 'utf8-genuine', source: w.path, target: 'utf8_genuine', key: ['id'] });
+      const r = await openRunner(m, db().url);
+      try {
+        await r.runner.run({ mode: 'initial' });
+        await w.append([row(4, 'a\uFFFDb')]); // v2
+        await r.runner.run({});
+        assert.deepEqual((await targetRows(db().url, 'utf8_genuine'))[2], { id: '4', name: 'a\uFFFDb' });
+      } finally {
+        await r.close();
+      }
+    });
+  });
 });

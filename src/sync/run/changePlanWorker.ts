@@ -41,6 +41,8 @@ export interface ChangePlanInput {
   plan: TransactionPlanOptions;
   /** Change rows per read batch. */
   batchSize: number;
+  /** The mapping's invalidUtf8 policy. */
+  invalidUtf8: 'fail' | 'replace';
 }
 
 /** What the calling thread gets, in order: the PlanStep sequence, encoded, with read progress. */
@@ -57,6 +59,8 @@ export interface SnapshotReadInput {
   filter?: FilterCondition[];
   /** Rows per read batch (small: a batch's objects then die young). */
   batchSize: number;
+  /** The mapping's invalidUtf8 policy. */
+  invalidUtf8: 'fail' | 'replace';
   /** Also send a message once this many rows are pending (a paced load wants small steps); otherwise only by bytes. */
   messageRows?: number;
 }
@@ -209,7 +213,7 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
   const encoder = new RowChunkEncoder(input.columns);
   let read = 0;
   let pending = 0;
-  for await (const batch of snap.rows({ batchSize: input.batchSize })) {
+  for await (const batch of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
     read += batch.length;
     const kept = filter ? batch.filter(filter) : batch;
     encoder.push(kept);
@@ -230,7 +234,7 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
   const source = await DeltaChangeSource.open(input.source.path);
   const staging = stagingColumns(input.columns, input.key, input.marker);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
-    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource })) {
+    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
       yield batch;
     }

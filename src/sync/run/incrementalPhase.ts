@@ -191,7 +191,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
   if (workerSource && changePlanWorkerScript()) {
     const input: ChangePlanInput = {
-      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS,
+      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
     };
     for await (const m of planInWorker(input, signal)) {
       if (m.type === 'read') {
@@ -203,7 +203,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
     return;
   }
   async function* changeRows(): AsyncGenerator<ChangeRow[]> {
-    for await (const batch of source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource })) {
+    for await (const batch of source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource, invalidUtf8: mapping.invalidUtf8 })) {
       throwIfAborted(signal);
       read(batch.length);
       for (const [v, ts] of commitTimestamps(batch)) timestamps.set(v, ts);
