@@ -4,7 +4,7 @@ import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
 import type { MappingOverrides } from '../builders/mappings';
-import { long, string } from '../builders/deltaFields';
+import { long, string, timestamp } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
@@ -182,5 +182,36 @@ describe('dirty data is refused, never applied silently (real server)', function
         await r.close();
       }
     });
+  });
+
+  describe('a timestamp Postgres cannot store', () => {
+    const TS_COLS: WriterColumn[] = [...COLS, { name: 'at', type: timestamp() }];
+    // About 7500 BC: a valid Delta timestamp, before the earliest Postgres can store (4713 BC).
+    const TOO_EARLY = -300_000_000_000_000_000n;
+
+    for (const thread of ['worker', 'main'] as const) {
+      it(`names the column, value, key, table and version (read on the ${thread} thread)`, async () => {
+        const name = `ts_${thread}`;
+        const w = await DeltaTableWriter.create(path.join(dir, name), { columns: TS_COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+        await w.append([{ ...row(1), at: 0n }]); // v1
+        const m = buildMapping({ name: `ts-${thread}`, source: w.path, target: name, key: ['id'] });
+        const r = await openRunner(m, db().url);
+        const before = process.env.DELTA_NEON_SYNC_READ_THREAD;
+        if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+        try {
+          await r.runner.run({ mode: 'initial' });
+          await w.append([{ ...row(2), at: 1n }, { ...row(3), at: TOO_EARLY }]); // v2
+          const err = await expectSyncError(r.runner.run({}), { kind: 'target', column: 'at', table: w.path, version: 2 });
+          assert.match(err.message, new RegExp(`timestamp ${TOO_EARLY}`));
+          assert.match(err.message, /row with key id=3/);
+          assert.match(err.message, /version 2\b/);
+          assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+        } finally {
+          if (before === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+          else process.env.DELTA_NEON_SYNC_READ_THREAD = before;
+          await r.close();
+        }
+      });
+    }
   });
 });
