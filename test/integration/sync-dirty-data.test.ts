@@ -124,6 +124,27 @@ describe('dirty data is refused, never applied silently (real server)', function
       }
     });
 
+    it('is refused among long values too (lengths of 128 bytes and more), and long valid text passes', async () => {
+      const w = await newTable(dir, 'utf8_long');
+      const m = buildMapping({ name: 'utf8-long', source: w.path, target: 'utf8_long', key: ['id'] });
+      const r = await openRunner(m, db().url);
+      try {
+        await r.runner.run({ mode: 'initial' });
+        const long = 'Zürich '.repeat(40);
+        await w.append([row(3, long), row(4, `${long}!`)]); // v2: valid
+        await r.runner.run({});
+        assert.deepEqual((await targetRows(db().url, 'utf8_long')).slice(2), [{ id: '3', name: long }, { id: '4', name: `${long}!` }]);
+        const tail = new Uint8Array(300).fill(0x61);
+        tail[299] = 0xc3; // a lead byte with nothing after it
+        await w.append([row(5, long), { id: 6n, name: tail }, row(7, `${long}?`)]); // v3
+        const err = await expectSyncError(r.runner.run({}), { kind: 'delta-file', version: 3, column: 'name', setting: 'invalidUtf8' });
+        assert.match(err.message, /row 2 of the file \(key id=6\)/);
+        assert.equal((await r.runner.status()).checkpoint?.version, 2n);
+      } finally {
+        await r.close();
+      }
+    });
+
     it('is refused in a dictionary-encoded column too', async () => {
       const w = await newTable(dir, 'utf8_dict');
       const m = buildMapping({ name: 'utf8-dict', source: w.path, target: 'utf8_dict', key: ['id'] });

@@ -270,22 +270,34 @@ function allOnes(page: Uint8Array, start: number, end: number, rows: number): bo
 /**
  * `count` PLAIN BYTE_ARRAY values from `offset`, decoded as UTF-8 strings. A value that is
  * not valid UTF-8 is kept as a copy of its bytes, for the column's converter to refuse or
- * replace (invalidUtf8 policy). The check is cheap: Buffer's decoder puts U+FFFD for every
- * bad sequence, a string without U+FFFD was valid (for the usual one-byte string V8
- * answers indexOf of a two-byte character at once), and a string with one is checked
- * again with isUtf8, since U+FFFD may also be genuine text.
+ * replace (invalidUtf8 policy). The check costs one isUtf8 over the page: values are
+ * separated by their 4-byte lengths, and when no byte of those is >= 0x80 (every value
+ * shorter than 128 bytes, and so on per byte) they are ASCII, which never completes or
+ * continues a multi-byte sequence, so the page is valid UTF-8 exactly when every value is.
+ * Otherwise each value is checked: Buffer's decoder puts U+FFFD for every bad sequence, and
+ * a value with one is checked again with isUtf8 (U+FFFD may also be genuine text).
  */
 function readPlainText(page: Uint8Array, view: DataView, offset: number, count: number): Array<string | Uint8Array> {
   const buf = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
   const out = new Array<string | Uint8Array>(count);
   let at = offset;
+  let asciiLengths = true;
   for (let i = 0; i < count; i++) {
     const length = view.getUint32(at, true);
     at += 4;
     if (at + length > page.byteLength) throw new Error(`text value ${i} runs past the end of its page`);
-    const s = buf.toString('utf8', at, at + length);
-    out[i] = s.indexOf('\uFFFD') !== -1 && !isUtf8(page.subarray(at, at + length)) ? page.slice(at, at + length) : s;
+    if ((length & 0x80808080) !== 0) asciiLengths = false;
+    out[i] = buf.toString('utf8', at, at + length);
     at += length;
+  }
+  if (count > 0 && !(asciiLengths && isUtf8(page.subarray(offset, at)))) {
+    at = offset;
+    for (let i = 0; i < count; i++) {
+      const length = view.getUint32(at, true);
+      at += 4;
+      if ((out[i] as string).indexOf('\uFFFD') !== -1 && !isUtf8(page.subarray(at, at + length))) out[i] = page.slice(at, at + length);
+      at += length;
+    }
   }
   return out;
 }
