@@ -215,6 +215,7 @@ describe('plan: NetChangeBuffer semantics', () => {
   it('counts two upserts of one key in one version as duplicate keys', () => {
     const r = net(['id'], [cdf.insert({ id: 1n, n: 1 }, 1), cdf.insert({ id: 1n, n: 2 }, 1)]);
     assert.equal(r.duplicateKeys, 1);
+    assert.deepEqual(r.duplicateExamples, [{ version: 1, key: 'id=1' }]);
     assert.equal(r.upserts.length, 1);
   });
 
@@ -238,6 +239,7 @@ describe('plan: NetChangeBuffer semantics', () => {
       maxVersion: null,
       rowsIn: 0,
       duplicateKeys: 0,
+      duplicateExamples: [],
     });
   });
 

@@ -269,7 +269,7 @@ export async function* streamChanges(listing: LogListing, range: ValidatedCdfRan
       // a partitioned one the filler's object is the only copy.
       const fill = partitionFiller(schema, partition, fr.partitionValues);
       const filePath = resolveActionPath(table, fr.path, table);
-      const readOpts = { fields: data, columnMappingMode, batchSize, keepRow: fr.keepRow, signal: opts.signal, table, version: v };
+      const readOpts = { fields: data, columnMappingMode, batchSize, keepRow: fr.keepRow, signal: opts.signal, table, version: v, invalidUtf8: opts.invalidUtf8, keyFields: opts.preimageColumns };
       if (fr.changeType !== 'from-column') {
         const changeType = fr.changeType;
         for await (const rows of readParquetRows(filePath, readOpts)) {

@@ -25,6 +25,8 @@ export interface ReadOptions {
    * cardinality) and that lie wholly before the skip are not opened.
    */
   skip?: number;
+  /** Text that is not valid UTF-8: 'fail' (default) or 'replace' (see ChangeReadOptions.invalidUtf8). */
+  invalidUtf8?: 'fail' | 'replace';
 }
 
 export const DEFAULT_BATCH_SIZE = 10_000;
@@ -169,6 +171,7 @@ export class DeltaSnapshot {
         signal: opts.signal,
         table: this.tablePath,
         version: this.version,
+        invalidUtf8: opts.invalidUtf8,
       })) {
         let kept = rows;
         if (skip > 0) {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { ColumnDecoder, ColumnMetaData, Compressors, DecodedArray, PageHeader, ParquetParsers, SchemaTree } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
 import type * as ColumnModule from 'hyparquet/src/column.js' with { 'resolution-mode': 'import' };
 import type * as ConvertModule from 'hyparquet/src/convert.js' with { 'resolution-mode': 'import' };
@@ -266,17 +267,37 @@ function allOnes(page: Uint8Array, start: number, end: number, rows: number): bo
   return header >>> 1 >= rows && page[i] === 1;
 }
 
-/** `count` PLAIN BYTE_ARRAY values from `offset`, decoded as UTF-8 strings. */
-function readPlainText(page: Uint8Array, view: DataView, offset: number, count: number): string[] {
+/**
+ * `count` PLAIN BYTE_ARRAY values from `offset`, decoded as UTF-8 strings. A value that is
+ * not valid UTF-8 is kept as a copy of its bytes, for the column's converter to refuse or
+ * replace (invalidUtf8 policy). The check costs one isUtf8 over the page: values are
+ * separated by their 4-byte lengths, and when no byte of those is >= 0x80 (every value
+ * shorter than 128 bytes, and so on per byte) they are ASCII, which never completes or
+ * continues a multi-byte sequence, so the page is valid UTF-8 exactly when every value is.
+ * Otherwise each value is checked: Buffer's decoder puts U+FFFD for every bad sequence, and
+ * a value with one is checked again with isUtf8 (U+FFFD may also be genuine text).
+ */
+function readPlainText(page: Uint8Array, view: DataView, offset: number, count: number): Array<string | Uint8Array> {
   const buf = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
-  const out = new Array<string>(count);
+  const out = new Array<string | Uint8Array>(count);
   let at = offset;
+  let asciiLengths = true;
   for (let i = 0; i < count; i++) {
     const length = view.getUint32(at, true);
     at += 4;
     if (at + length > page.byteLength) throw new Error(`text value ${i} runs past the end of its page`);
+    if ((length & 0x80808080) !== 0) asciiLengths = false;
     out[i] = buf.toString('utf8', at, at + length);
     at += length;
+  }
+  if (count > 0 && !(asciiLengths && isUtf8(page.subarray(offset, at)))) {
+    at = offset;
+    for (let i = 0; i < count; i++) {
+      const length = view.getUint32(at, true);
+      at += 4;
+      if ((out[i] as string).indexOf('\uFFFD') !== -1 && !isUtf8(page.subarray(at, at + length))) out[i] = page.slice(at, at + length);
+      at += length;
+    }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { SyncError } from '../errors';
-import { commitPath } from './logListing';
+import { commitPath, permissionError } from './logListing';
 import type { LogListing } from './logListing';
 import type {
   AddAction,
@@ -264,7 +264,7 @@ export async function readCommit(listing: LogListing, version: number): Promise<
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (cause) {
-    throw new SyncError('delta-log', `Delta log file ${file} for version ${version} cannot be read: ${(cause as Error).message}`, {
+    throw permissionError('the Delta log file', file, cause, { table: listing.tableRoot, version }) ?? new SyncError('delta-log', `Delta log file ${file} for version ${version} cannot be read: ${(cause as Error).message}`, {
       table: listing.tableRoot,
       version,
       cause,

@@ -47,6 +47,22 @@ export function commitPath(logDirPath: string, version: number): string {
 }
 
 /**
+ * The error for a log path (folder or file) this user may not read (EACCES, EPERM), or
+ * undefined for any other failure: names the path and says to grant read access, since
+ * the usual hints (cleanup, table root) would send the user the wrong way.
+ */
+export function permissionError(what: string, file: string, cause: unknown, details: { table: string; version?: number }): SyncError | undefined {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'EACCES' && code !== 'EPERM') return undefined;
+  return new SyncError('delta-log', `Permission denied reading ${what} ${file} (${code})`, {
+    ...details,
+    cause,
+    retry: 'manual',
+    hint: `Give the user running the sync read access to ${file} (and to the folders above it, execute access on the folders): the table root, _delta_log/ and every file in it must be readable.`,
+  });
+}
+
+/**
  * Lists `_delta_log/`. Throws SyncError('delta-log') when the folder is missing or holds
  * neither a commit nor a complete checkpoint. Incomplete multi-part checkpoints are left out.
  */
@@ -57,7 +73,7 @@ export async function listLog(tableRoot: string): Promise<LogListing> {
     names = await fs.readdir(logDirPath);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    throw new SyncError(
+    throw permissionError('the Delta log folder', logDirPath, cause, { table: tableRoot }) ?? new SyncError(
       'delta-log',
       code === 'ENOENT'
         ? `${tableRoot} is not a Delta table: it has no _delta_log folder.`

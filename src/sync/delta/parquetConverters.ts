@@ -19,8 +19,33 @@ import type { SchemaElement, SchemaTree } from 'hyparquet' with { 'resolution-mo
  */
 
 const utf8Decoder = new TextDecoder();
+const fatalUtf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 const MICROS_PER_DAY = 86_400_000_000n;
+
+/**
+ * Thrown by a string converter for bytes that are not valid UTF-8 (under the default
+ * invalidUtf8 policy 'fail'); the row loop turns it into a SyncError naming the file,
+ * column, row and key.
+ */
+export class InvalidUtf8Error extends Error {
+  constructor(readonly bytes: Uint8Array) {
+    super('not valid UTF-8');
+    this.name = 'InvalidUtf8Error';
+  }
+}
+
+/** Text bytes to a string: refused (InvalidUtf8Error) when not valid UTF-8, unless the policy is 'replace'. */
+function textDecoder(policy: ReadContext['invalidUtf8']): (bytes: Uint8Array) => string {
+  if (policy === 'replace') return (bytes) => utf8Decoder.decode(bytes);
+  return (bytes) => {
+    try {
+      return fatalUtf8Decoder.decode(bytes);
+    } catch {
+      throw new InvalidUtf8Error(bytes);
+    }
+  };
+}
 
 /** Turns one of a column's values, as hyparquet decoded it, into the Delta value. */
 export type Converter = (raw: unknown) => DeltaValue;
@@ -114,7 +139,7 @@ export function compileConverter(type: DeltaType, node: SchemaTree, path: string
     case 'decimal':
       return compileDecimal(type.precision, type.scale, node, path, ctx, mismatch);
     case 'primitive':
-      return compilePrimitive(type.name, node, mismatch);
+      return compilePrimitive(type.name, node, mismatch, ctx);
   }
 }
 
@@ -241,7 +266,7 @@ function bytesToBigint(bytes: Uint8Array): bigint {
   return value;
 }
 
-function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'], node: SchemaTree, mismatch: () => SyncError): Converter {
+function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'], node: SchemaTree, mismatch: () => SyncError, ctx: ReadContext): Converter {
   const e = node.element;
   const physical = e.type;
   if (node.children.length > 0 || physical === undefined) throw mismatch();
@@ -249,7 +274,12 @@ function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'
   switch (name) {
     case 'string':
       if (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY') throw mismatch();
-      return (raw) => (raw === null || raw === undefined ? null : raw instanceof Uint8Array ? utf8Decoder.decode(raw) : String(raw));
+      {
+        // Text arrives decoded (the readers hand on invalid UTF-8 as bytes) or as raw bytes
+        // of an unannotated column: bytes are decoded here, under the invalidUtf8 policy.
+        const decode = textDecoder(ctx.invalidUtf8);
+        return (raw) => (raw === null || raw === undefined ? null : raw instanceof Uint8Array ? decode(raw) : String(raw));
+      }
     case 'binary':
       if (physical !== 'BYTE_ARRAY' && physical !== 'FIXED_LEN_BYTE_ARRAY') throw mismatch();
       return (raw) =>

@@ -2,9 +2,9 @@ import { SyncError } from '../errors';
 import type { FlatRun } from './flatColumns';
 import { decodePages, flatColumnDecoder, loadPageModules } from './flatColumns';
 import type { Converter } from './parquetConverters';
-import { compileConverter, compileTag, findChild, stripLossyAnnotations } from './parquetConverters';
-import type { Hyparquet, ReadContext } from './parquetFileAccess';
-import { PARSERS, checkAborted, fileError, fileSize, loadParquetModules, readMetadata, withFile } from './parquetFileAccess';
+import { InvalidUtf8Error, compileConverter, compileTag, findChild, stripLossyAnnotations } from './parquetConverters';
+import type { Hyparquet, InvalidUtf8Policy, ReadContext } from './parquetFileAccess';
+import { DATA_PARSERS, checkAborted, fileError, fileSize, loadParquetModules, readMetadata, withFile } from './parquetFileAccess';
 import type { ColumnMappingMode, DeltaField, DeltaType, Row } from './types';
 import type { AsyncBuffer, ColumnChunk, FileMetaData, SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
 import type { DecodedArray, PageLocation } from 'hyparquet/src/types.js' with { 'resolution-mode': 'import' };
@@ -35,6 +35,10 @@ export interface ParquetReadOptions {
   /** For error messages: table path and version that referenced the file. */
   table?: string;
   version?: number;
+  /** Text that is not valid UTF-8: 'fail' (default) refuses the file naming column, row and key; 'replace' reads U+FFFD for the bad bytes. */
+  invalidUtf8?: InvalidUtf8Policy;
+  /** Fields forming the row key, named in errors about a row's value (e.g. invalid UTF-8). */
+  keyFields?: readonly string[];
 }
 
 /**
@@ -112,7 +116,7 @@ export async function* readTaggedParquetRows(filePath: string, opts: ParquetRead
 
 async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: RowTagOptions | undefined): AsyncGenerator<TaggedRows> {
   const { hp, compressors } = await loadParquetModules();
-  const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version };
+  const ctx: ReadContext = { filePath, mode: opts.columnMappingMode, table: opts.table, version: opts.version, invalidUtf8: opts.invalidUtf8 };
   const size = await fileSize(filePath, opts);
   const metadata = await withFile(filePath, size, opts, (file) => readMetadata(hp, file, filePath, opts));
   const root = hp.parquetSchema(metadata);
@@ -170,33 +174,39 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
       checkAborted(opts.signal, ctx);
       const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, readRoot, columns, groupRead, from, to, ctx) : [];
       const tagCursor = tagIndex >= 0 ? cursors[tagIndex] : undefined;
-      for (let r = from; r < to; r++) {
-        if (keepRow && !keepRow(r)) continue;
-        let rowTag: string | null = null;
-        if (tag) {
-          rowTag = tagCursor && tagConvert ? tagConvert(tagCursor.at(r)) : null;
-          tags.push(rowTag);
-        }
-        const row: Row = {};
-        if (slimTags && rowTag !== null && slimTags.has(rowTag)) {
-          for (let j = 0; j < slimOutputs.length; j++) {
-            const k = slimOutputs[j];
-            const src = sourceIndex[k];
-            row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+      let r = from;
+      try {
+        for (; r < to; r++) {
+          if (keepRow && !keepRow(r)) continue;
+          let rowTag: string | null = null;
+          if (tag) {
+            rowTag = tagCursor && tagConvert ? tagConvert(tagCursor.at(r)) : null;
+            tags.push(rowTag);
           }
-        } else {
-          for (let k = 0; k < names.length; k++) {
-            const src = sourceIndex[k];
-            row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+          const row: Row = {};
+          if (slimTags && rowTag !== null && slimTags.has(rowTag)) {
+            for (let j = 0; j < slimOutputs.length; j++) {
+              const k = slimOutputs[j];
+              const src = sourceIndex[k];
+              row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+            }
+          } else {
+            for (let k = 0; k < names.length; k++) {
+              const src = sourceIndex[k];
+              row[names[k]] = src < 0 ? null : converters[k](cursors[src].at(r));
+            }
+          }
+          rows.push(row);
+          if (rows.length >= batchSize) {
+            checkAborted(opts.signal, ctx);
+            yield { rows, tags };
+            rows = [];
+            tags = [];
           }
         }
-        rows.push(row);
-        if (rows.length >= batchSize) {
-          checkAborted(opts.signal, ctx);
-          yield { rows, tags };
-          rows = [];
-          tags = [];
-        }
+      } catch (e) {
+        if (e instanceof InvalidUtf8Error) throw invalidTextError(ctx, e, r, names, converters, sourceIndex, cursors, opts.keyFields);
+        throw e;
       }
     }
   }
@@ -204,6 +214,49 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
     checkAborted(opts.signal, ctx);
     yield { rows, tags };
   }
+}
+
+/**
+ * The error for a value that is not valid UTF-8 at row `r`: which column (found by
+ * converting the row's values again until one fails), the row number in the file and,
+ * when the key fields are known and readable, the row's key.
+ */
+function invalidTextError(
+  ctx: ReadContext,
+  e: InvalidUtf8Error,
+  r: number,
+  names: readonly string[],
+  converters: readonly Converter[],
+  sourceIndex: readonly number[],
+  cursors: readonly ColumnCursor[],
+  keyFields: readonly string[] | undefined,
+): SyncError {
+  let column: string | undefined;
+  const key: string[] = [];
+  for (let k = 0; k < names.length; k++) {
+    const src = sourceIndex[k];
+    if (src < 0) continue;
+    try {
+      const v = converters[k](cursors[src].at(r));
+      if (keyFields?.includes(names[k])) key.push(`${names[k]}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    } catch {
+      column ??= names[k];
+    }
+  }
+  let hex = '';
+  for (const b of e.bytes.subarray(0, 32)) hex += `${b < 16 ? '0' : ''}${b.toString(16)} `;
+  const where = `row ${r + 1} of the file${key.length > 0 ? ` (key ${key.join(', ')})` : ''}`;
+  return new SyncError(
+    'delta-file',
+    `Data file ${ctx.filePath}${ctx.version === undefined ? '' : ` (version ${ctx.version})`}: column '${column ?? '?'}' at ${where} holds text that is not valid UTF-8 (bytes ${hex.trim()}${e.bytes.length > 32 ? ' ...' : ''}); nothing of it was applied`,
+    {
+      table: ctx.table,
+      version: ctx.version,
+      column,
+      setting: 'invalidUtf8',
+      hint: 'A writer put bytes that are not UTF-8 text into a string column. Fix the value in the Delta table (or store the column as binary), then sync again; to read such bytes as U+FFFD instead, set "invalidUtf8": "replace" in the mapping.',
+    },
+  );
 }
 
 interface Output {
@@ -362,7 +415,7 @@ async function decodeColumns(
           rowEnd: to,
           useOffsetIndex: group.pages !== undefined,
           utf8: false,
-          parsers: PARSERS,
+          parsers: DATA_PARSERS,
           compressors,
           onChunk: (chunk) => {
             const i = index.get(chunk.columnName);
@@ -401,7 +454,7 @@ async function decodeFlat(
   const meta = chunk.meta_data;
   if (!meta) throw new Error(`column chunk of '${node.element.name}' has no metadata`);
   if (chunk.file_path) throw new Error(`column chunk of '${node.element.name}' is in another file (${chunk.file_path}), which is not supported`);
-  const decoder = flatColumnDecoder(root, node, meta, PARSERS, compressors);
+  const decoder = flatColumnDecoder(root, node, meta, DATA_PARSERS, compressors);
   const dataStart = Number(meta.data_page_offset);
   // 0 is never a page's offset (the file starts with its magic), so it means "no dictionary".
   const dictStart = meta.dictionary_page_offset ? Number(meta.dictionary_page_offset) : undefined;

@@ -50,6 +50,28 @@ export const PARSERS: ParquetParsers = {
   uuidFromBytes: (bytes: Uint8Array): Uint8Array => bytes,
 };
 
+const fatalUtf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * PARSERS for data values: text that is not valid UTF-8 is handed on as its bytes (a
+ * Uint8Array where hyparquet expects a string), so the column's converter decides what to
+ * do with it (invalidUtf8 policy) instead of U+FFFD replacing it here without a word.
+ */
+export const DATA_PARSERS: ParquetParsers = {
+  ...PARSERS,
+  stringFromBytes: (bytes: Uint8Array): string | undefined => {
+    if (!bytes) return undefined;
+    try {
+      return fatalUtf8Decoder.decode(bytes);
+    } catch {
+      return bytes as unknown as string;
+    }
+  },
+};
+
+/** What to do with text that is not valid UTF-8: refuse the file (default), or read it with U+FFFD for the bad bytes. */
+export type InvalidUtf8Policy = 'fail' | 'replace';
+
 /** Where a file comes from, for error messages: the table path and the version that referenced it. */
 export interface FileOrigin {
   table?: string;
@@ -60,6 +82,8 @@ export interface FileOrigin {
 export interface ReadContext extends FileOrigin {
   filePath: string;
   mode: ColumnMappingMode;
+  /** Default 'fail'. */
+  invalidUtf8?: InvalidUtf8Policy;
 }
 
 export async function fileSize(filePath: string, opts: FileOrigin): Promise<number> {

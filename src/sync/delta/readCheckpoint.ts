@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { AsyncBuffer, FileMetaData } from 'hyparquet' with { 'resolution-mode': 'import' };
 import { SyncError, isSyncError } from '../errors';
 import { absorbAction, decodeJsonLines, emptyActions } from './logActions';
+import { permissionError } from './logListing';
 import type { CheckpointInfo, LogListing } from './logListing';
 import { loadParquetModules } from './parquetFileAccess';
 import type { Hyparquet } from './parquetFileAccess';
@@ -81,7 +82,8 @@ export async function readCheckpoint(listing: LogListing, cp: CheckpointInfo, wa
     acc.timestamp = Math.floor((await fs.stat(cp.files[0])).mtimeMs);
   } catch (cause) {
     if (isSyncError(cause)) throw cause;
-    throw new SyncError('delta-log', `Cannot read checkpoint ${cp.files.join(', ')} of version ${cp.version}: ${(cause as Error).message}`, {
+    const file = (cause as NodeJS.ErrnoException).path ?? cp.files.join(', ');
+    throw permissionError('the checkpoint file', file, cause, { table: listing.tableRoot, version: cp.version }) ?? new SyncError('delta-log', `Cannot read checkpoint ${cp.files.join(', ')} of version ${cp.version}: ${(cause as Error).message}`, {
       table: listing.tableRoot,
       version: cp.version,
       cause,

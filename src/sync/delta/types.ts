@@ -106,6 +106,13 @@ export interface ChangeReadOptions {
    * preimages). Rows of every other change type are never affected.
    */
   preimageColumns?: readonly string[];
+  /**
+   * Text that is not valid UTF-8 in a string column: 'fail' (default) refuses the read with
+   * the file, column, row (and key, from preimageColumns) named; 'replace' reads U+FFFD for
+   * the bad bytes (mapping setting invalidUtf8). A source whose driver decodes text itself
+   * (Databricks) ignores it.
+   */
+  invalidUtf8?: 'fail' | 'replace';
 }
 
 // ---- Log actions (as in the protocol; only what the reader uses is typed) ----

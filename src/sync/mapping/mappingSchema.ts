@@ -234,6 +234,14 @@ export const mappingSchema = z
     batch: batchSchema.prefault({}),
     initialLoad: initialLoadSchema.prefault({}),
     filter: filterSchema.optional(),
+    duplicateKeys: z.enum(['fail', 'last-wins']).default('fail').meta({
+      description:
+        'What to do when one Delta commit writes the same key twice (the table holds duplicate keys): fail (default) refuses the version and names the keys; last-wins keeps whichever of the rows the reader meets last, not a chosen one.',
+    }),
+    invalidUtf8: z.enum(['fail', 'replace']).default('fail').meta({
+      description:
+        'What to do with text that is not valid UTF-8 in a string column of the Delta table: fail (default) refuses it, naming the file, column, row and key; replace reads each bad byte sequence as U+FFFD. (A Databricks source gets text already decoded by the warehouse.)',
+    }),
     deadLetter: z.boolean().default(false).meta({
       description: 'Write rows the target rejects to a dead-letter table instead of failing the batch.',
     }),

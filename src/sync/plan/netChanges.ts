@@ -30,6 +30,29 @@ export interface NetChanges {
    * duplicate keys, and the one that arrived last was kept.
    */
   duplicateKeys: number;
+  /** The first few of those keys (at most DUPLICATE_EXAMPLES), for the error that refuses them. */
+  duplicateExamples: DuplicateKey[];
+}
+
+/** A key upserted twice within one version, as the user reads it. */
+export interface DuplicateKey {
+  version: number;
+  /** `col=value` for each key column (source names), comma-separated. */
+  key: string;
+}
+
+/** Duplicate keys kept as examples for an error message; the rest are only counted. */
+export const DUPLICATE_EXAMPLES = 5;
+
+/** A row key as the user reads it: `col=value` per key column (source names). */
+export function describeKey(keyColumns: readonly string[], keys: readonly DeltaValue[]): string {
+  return keyColumns.map((c, i) => `${c}=${describeValue(keys[i] ?? null)}`).join(', ');
+}
+
+function describeValue(v: DeltaValue): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return encodeValue(v);
 }
 
 export interface NetChangeBufferOptions {
@@ -137,6 +160,7 @@ export class NetChangeBuffer {
   private minVersion: number | null = null;
   private maxVersion: number | null = null;
   private duplicateKeys = 0;
+  private duplicateExamples: DuplicateKey[] = [];
   private approxBytes = 0;
   /** Upserts added over the buffer's life (not reset by drain: the mean carries over). */
   private upsertsSeen = 0;
@@ -195,7 +219,12 @@ export class NetChangeBuffer {
     const prev = this.entries.get(key);
     if (prev) {
       if (version < prev.version || (version === prev.version && rank < prev.rank)) return;
-      if (version === prev.version && rank === RANK_UPSERT && prev.rank === RANK_UPSERT) this.duplicateKeys++;
+      if (version === prev.version && rank === RANK_UPSERT && prev.rank === RANK_UPSERT) {
+        this.duplicateKeys++;
+        if (this.duplicateExamples.length < DUPLICATE_EXAMPLES) {
+          this.duplicateExamples.push({ version, key: describeKey(this.keyColumns, n === 1 ? [keys as DeltaValue] : (keys as DeltaValue[])) });
+        }
+      }
       this.approxBytes -= prev.bytes;
     }
     const bytes = rank === RANK_UPSERT ? this.upsertBytes(values) : this.removalBytes(keys);
@@ -295,12 +324,14 @@ export class NetChangeBuffer {
       maxVersion: this.maxVersion,
       rowsIn: this.rowsIn,
       duplicateKeys: this.duplicateKeys,
+      duplicateExamples: this.duplicateExamples,
     };
     this.entries = new Map();
     this.rowsIn = 0;
     this.minVersion = null;
     this.maxVersion = null;
     this.duplicateKeys = 0;
+    this.duplicateExamples = [];
     this.approxBytes = 0;
     return out;
   }

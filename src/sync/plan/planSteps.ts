@@ -1,8 +1,8 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, Row } from '../delta/types';
 import type { ChangesToApply } from './applyDeletePolicy';
-import { NetChangeBuffer } from './netChanges';
-import type { NetChangeBufferOptions, NetKey } from './netChanges';
+import { DUPLICATE_EXAMPLES, NetChangeBuffer, describeKey } from './netChanges';
+import type { DuplicateKey, NetChangeBufferOptions, NetKey } from './netChanges';
 
 /**
  * What the writer does, in order. A transaction is one or more `apply` steps followed by
@@ -29,6 +29,38 @@ export interface PlanStepsOptions extends NetChangeBufferOptions {
    * never (every transaction is one apply step, e.g. for dead letters).
    */
   partRows?: number;
+  /**
+   * A key upserted twice within one version (the Delta table holds the key twice): 'fail'
+   * (default) refuses the version, naming the keys; 'last-wins' keeps whichever row the
+   * reader met last (mapping setting duplicateKeys).
+   */
+  duplicateKeys?: DuplicateKeyPolicy;
+  /** The source as errors name it (table path or name). */
+  table?: string;
+}
+
+export type DuplicateKeyPolicy = 'fail' | 'last-wins';
+
+/**
+ * The error that refuses duplicate keys: the version(s), the first few keys and how many.
+ * With `last-wins` nothing is thrown.
+ */
+function checkDuplicates(count: number, examples: readonly DuplicateKey[], options: PlanStepsOptions): void {
+  if (count === 0 || options.duplicateKeys === 'last-wins') return;
+  const versions = [...new Set(examples.map((d) => d.version))];
+  const first = versions[0];
+  const shown = examples.map((d) => `${d.key}`).join('; ');
+  const more = count > examples.length ? ` and ${count - examples.length} more` : '';
+  throw new SyncError(
+    'mapping',
+    `The Delta table${options.table ? ` ${options.table}` : ''} holds duplicate keys: ${count} row${count === 1 ? '' : 's'} repeat${count === 1 ? 's' : ''} a key written earlier in the same commit (version${versions.length === 1 ? '' : 's'} ${versions.join(', ')}: ${shown}${more}); nothing of that version was applied`,
+    {
+      ...(options.table === undefined ? {} : { table: options.table }),
+      ...(first === undefined ? {} : { version: first }),
+      setting: 'duplicateKeys',
+      hint: 'Fix the duplicates in the Delta table (or pick a key that is unique there), then run the sync again. To keep one row per key anyway (whichever the reader meets last, not a chosen one), set "duplicateKeys": "last-wins" in the mapping.',
+    },
+  );
 }
 
 /**
@@ -72,10 +104,13 @@ export async function* planSteps(
    * versions of the transaction (from the first part), applied at the end unless this
    * version changes their key, so that every key is applied once, with its net change.
    */
-  let streamed: { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number } | undefined;
+  let streamed:
+    | { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[] }
+    | undefined;
 
   function* commitBatch(version: number | null): Generator<PlanStep> {
     const net = buffer.drain();
+    checkDuplicates(net.duplicateKeys, net.duplicateExamples, options);
     yield { type: 'apply', changes: net, rowsIn: net.rowsIn, duplicateKeys: net.duplicateKeys };
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: 1 };
   }
@@ -86,6 +121,7 @@ export async function* planSteps(
     const net = buffer.drain();
     if (net.rowsIn === 0) return;
     let duplicates = net.duplicateKeys;
+    for (const d of net.duplicateExamples) if (s.examples.length < DUPLICATE_EXAMPLES) s.examples.push(d);
     const upserts: Row[] = [];
     for (let i = 0; i < net.upserts.length; i++) {
       const key = net.upsertKeys[i] as NetKey;
@@ -97,7 +133,10 @@ export async function* planSteps(
       }
       s.held.delete(key);
       s.earlier.delete(key);
-      if (s.upserted.has(key)) duplicates++;
+      if (s.upserted.has(key)) {
+        duplicates++;
+        if (s.examples.length < DUPLICATE_EXAMPLES) s.examples.push({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
+      }
       s.upserted.add(key);
       upserts.push(row);
     }
@@ -107,6 +146,9 @@ export async function* planSteps(
       s.earlier.delete(key);
       s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
     }
+    // Refused at the end of the version (finishStreamed), when all of them are counted; the
+    // parts applied until then are in the version's transaction, which is then rolled back.
+    s.duplicates += duplicates;
     s.parts++;
     yield { type: 'apply', changes: { upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates };
   }
@@ -114,6 +156,7 @@ export async function* planSteps(
   function* finishStreamed(version: number | null): Generator<PlanStep> {
     yield* flushPart();
     const s = streamed as NonNullable<typeof streamed>;
+    checkDuplicates(s.duplicates, s.examples, options);
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
     for (const h of s.held.values()) {
@@ -154,7 +197,7 @@ export async function* planSteps(
       currentRows++;
       if (partRows !== undefined) {
         if (!streamed && currentRows > partRows) {
-          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0 };
+          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [] };
           yield* flushPart();
         } else if (streamed && buffer.size >= partRows) {
           yield* flushPart();

@@ -10,11 +10,11 @@ export interface SourceSnapshot {
   timestamp: number;
   schema: DeltaField[];
   cdfEnabled: boolean;
-  rows(opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<Row[]>;
+  rows(opts?: { batchSize?: number; signal?: AbortSignal; invalidUtf8?: ChangeReadOptions['invalidUtf8'] }): AsyncIterable<Row[]>;
   /** Live rows known without reading any data (the local reader: the log's file stats); null or absent when unknown. */
   rowCount?: number | null;
   /** rows() without its first `skip` rows, reading as little before them as it can; absent when the source cannot skip. */
-  rowsFrom?(skip: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<Row[]>;
+  rowsFrom?(skip: number, opts?: { batchSize?: number; signal?: AbortSignal; invalidUtf8?: ChangeReadOptions['invalidUtf8'] }): AsyncIterable<Row[]>;
 }
 
 export interface ChangeSource {

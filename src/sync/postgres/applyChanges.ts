@@ -177,7 +177,7 @@ export class ApplyStream {
       timings: this.timings,
       ...(marker ? { softDeleted: 0 } : {}),
     };
-    this.strategy = opts.deadLetter || this.dryRun ? isolatingStrategy(client, opts.key, this.result.rejected, opts.batchRows ?? 10_000) : plainStrategy(client);
+    this.strategy = opts.deadLetter || this.dryRun ? isolatingStrategy(client, opts.key, this.result.rejected, opts.batchRows ?? 10_000) : plainStrategy(client, opts.key);
   }
 
   /** BEGIN, lock, checkpoint check (`expectVersion`), staging tables. `checkpoint.version` is not used until commit. */

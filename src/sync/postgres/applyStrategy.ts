@@ -28,13 +28,14 @@ export interface ApplyStrategy {
   run<T extends StatementCounts>(staging: TableRef, columns: readonly TargetColumn[], op: RejectedRow['op'], stmt: (where: string) => Promise<T>, zero: T): Promise<{ counts: T; refused: number }>;
 }
 
-export function plainStrategy(client: ClientBase): ApplyStrategy {
+/** `key`: target names of the key columns, named in encoding errors. */
+export function plainStrategy(client: ClientBase, key?: readonly string[]): ApplyStrategy {
   return {
     async stage(table, columns, _op, rows, encoded) {
       if (encoded) return stageEncoded(client, table, columns, encoded);
       // Each statement is a round trip that waits for this thread: skip the empty ones.
       if (!rows || (Array.isArray(rows) && rows.every((b: Row[]) => b.length === 0))) return 0;
-      return copyRows(client, table, columns, rows);
+      return copyRows(client, table, columns, rows, key ? { key } : {});
     },
     async run(_staging, _columns, _op, stmt) {
       return { counts: await stmt(''), refused: 0 };

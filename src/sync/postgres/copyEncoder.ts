@@ -20,6 +20,11 @@ export class ValueEncodeError extends SyncError {
     super('target', message, { column, hint, retry: 'never' });
     this.sqlstate = sqlstate;
   }
+
+  /** The same error naming the row's key (`id=4`), appended to the message. */
+  withKey(key: string): ValueEncodeError {
+    return new ValueEncodeError(`${this.message} (row with key ${key})`, this.column, this.sqlstate, this.hint);
+  }
 }
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
@@ -299,21 +304,38 @@ export function fieldEncoderFor(type: DeltaType, column?: string): FieldEncoder 
 export class CopyRowEncoder {
   private readonly encoders: FieldEncoder[];
   private readonly sourceNames: string[];
-  constructor(columns: readonly TargetColumn[]) {
+  private readonly keyColumns: readonly TargetColumn[];
+  /** `key`: target names of the key columns, named in a ValueEncodeError (those among `columns`). */
+  constructor(columns: readonly TargetColumn[], key: readonly string[] = []) {
     this.encoders = columns.map((c) => fieldEncoderFor(c.source.type, c.name));
     this.sourceNames = columns.map((c) => c.source.name);
+    this.keyColumns = columns.filter((c) => key.includes(c.name));
   }
 
-  /** One row as a COPY text line including the trailing LF. Throws ValueEncodeError. */
+  /** One row as a COPY text line including the trailing LF. Throws ValueEncodeError (naming the row's key when known). */
   encode(row: Row): string {
-    let line = '';
-    const n = this.encoders.length;
-    for (let i = 0; i < n; i++) {
-      const v = row[this.sourceNames[i] as string];
-      line += (this.encoders[i] as FieldEncoder)(v === undefined ? null : v);
-      line += i === n - 1 ? '\n' : '\t';
+    try {
+      let line = '';
+      const n = this.encoders.length;
+      for (let i = 0; i < n; i++) {
+        const v = row[this.sourceNames[i] as string];
+        line += (this.encoders[i] as FieldEncoder)(v === undefined ? null : v);
+        line += i === n - 1 ? '\n' : '\t';
+      }
+      return line;
+    } catch (e) {
+      if (e instanceof ValueEncodeError && this.keyColumns.length > 0) throw e.withKey(this.describeKey(row));
+      throw e;
     }
-    return line;
+  }
+
+  private describeKey(row: Row): string {
+    return this.keyColumns
+      .map((c) => {
+        const v = row[c.source.name];
+        return `${c.name}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`;
+      })
+      .join(', ');
   }
 }
 

@@ -14,6 +14,8 @@ export interface CopyRowsOptions {
   chunkBytes?: number;
   /** Called for each row after it was encoded (progress). */
   onRows?: (count: number) => void;
+  /** Target names of the key columns, named in encoding errors. */
+  key?: readonly string[];
 }
 
 /**
@@ -24,7 +26,7 @@ export interface CopyRowsOptions {
  * Returns the number of rows written. Runs in whatever transaction `client` is in.
  */
 export async function copyRows(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], batches: RowBatches, opts: CopyRowsOptions = {}): Promise<number> {
-  const encoder = new CopyRowEncoder(columns);
+  const encoder = new CopyRowEncoder(columns, opts.key);
   const writer = new ChunkWriter(opts.chunkBytes);
   let count = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -48,8 +50,8 @@ export async function copyRows(client: ClientBase, table: TableRef, columns: rea
 }
 
 /** Encodes rows as COPY text chunks (see copyEncoded). Throws ValueEncodeError like copyRows. */
-export function encodeRows(columns: readonly TargetColumn[], rows: Iterable<Row>, chunkBytes?: number): EncodedRows {
-  const e = new RowChunkEncoder(columns, chunkBytes);
+export function encodeRows(columns: readonly TargetColumn[], rows: Iterable<Row>, chunkBytes?: number, key?: readonly string[]): EncodedRows {
+  const e = new RowChunkEncoder(columns, chunkBytes, key);
   e.push(rows);
   return e.take(true);
 }
@@ -62,8 +64,9 @@ export class RowChunkEncoder {
   private count = 0;
   private bytes = 0;
 
-  constructor(columns: readonly TargetColumn[], chunkBytes?: number) {
-    this.encoder = new CopyRowEncoder(columns);
+  /** `key`: target names of the key columns, named in encoding errors. */
+  constructor(columns: readonly TargetColumn[], chunkBytes?: number, key?: readonly string[]) {
+    this.encoder = new CopyRowEncoder(columns, key);
     this.writer = new ChunkWriter(chunkBytes);
   }
 

@@ -77,6 +77,8 @@ export function transactionOptions(mapping: Mapping, plan: ColumnPlan): Transact
     maxBytes: mapping.batch.maxBytes,
     partRows: mapping.deadLetter ? undefined : Math.min(mapping.batch.maxRows, PART_ROWS),
     deletes: mapping.deletes,
+    duplicateKeys: mapping.duplicateKeys,
+    table: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table,
     ...(plan.marker?.rowKey ? { markerKey: plan.marker.rowKey } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChangeRow } from '../delta/types';
 import { SyncError } from '../errors';
+import { ValueEncodeError } from '../postgres/copyEncoder';
 import { checkSyncDrift } from '../mapping/detectDrift';
 import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
@@ -49,11 +50,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
   let committed = start - 1;
+  // Commit timestamps of the versions read so far (also: how far the read got).
+  const timestamps = new Map<number, number>();
   try {
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
-    const timestamps = new Map<number, number>();
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
     try {
@@ -117,8 +119,26 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: committed, rowsApplied });
     return result;
   } catch (e) {
-    throw await ctx.fail(runId, dbRunId, e, committed);
+    throw await ctx.fail(runId, dbRunId, withValueContext(e, source.name, committed + 1, lastKey(timestamps, committed + 1)), committed);
   }
+}
+
+/** The highest version in `read`, at least `min`. */
+function lastKey(read: Map<number, number>, min: number): number {
+  let last = min;
+  for (const v of read.keys()) if (v > last) last = v;
+  return last;
+}
+
+/**
+ * A value the target cannot store (ValueEncodeError: it names the column, value and key)
+ * with the table and the versions of the transaction it was in: the versions after the
+ * checkpoint, up to `last`.
+ */
+function withValueContext(e: unknown, table: string, first: number, last: number): unknown {
+  if (!(e instanceof ValueEncodeError) || e.table !== undefined) return e;
+  const one = first >= last;
+  return e.withContext(`table ${table}, ${one ? `version ${first}` : `versions ${first}..${last}`}`, { table, ...(one ? { version: first } : {}) });
 }
 
 /**
@@ -191,7 +211,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
   if (workerSource && changePlanWorkerScript()) {
     const input: ChangePlanInput = {
-      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS,
+      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
     };
     for await (const m of planInWorker(input, signal)) {
       if (m.type === 'read') {
@@ -203,7 +223,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
     return;
   }
   async function* changeRows(): AsyncGenerator<ChangeRow[]> {
-    for await (const batch of source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource })) {
+    for await (const batch of source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource, invalidUtf8: mapping.invalidUtf8 })) {
       throwIfAborted(signal);
       read(batch.length);
       for (const [v, ts] of commitTimestamps(batch)) timestamps.set(v, ts);

@@ -47,7 +47,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       // socket waits; with 10 000 rows they outlived the young generation and were promoted,
       // growing the old generation with garbage (peak RSS of a 1M-row load 313-327 MB vs
       // 272-293 MB with 1 000, at the same speed; measured in a plain-node esbuild bundle).
-      for await (const batch of snap.rows({ batchSize: Math.min(mapping.batch.maxRows, step), signal })) {
+      for await (const batch of snap.rows({ batchSize: Math.min(mapping.batch.maxRows, step), signal, invalidUtf8: mapping.invalidUtf8 })) {
         throwIfAborted(signal);
         const kept = filter ? batch.filter(filter) : batch;
         ctx.progress.read(batch.length);
@@ -59,7 +59,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
     }
     async function* encoded(ws: WorkerSource): AsyncGenerator<EncodedRows> {
       const input: SnapshotReadInput = {
-        source: ws, version: snap.version, columns, batchSize: step,
+        source: ws, version: snap.version, columns, batchSize: step, invalidUtf8: mapping.invalidUtf8,
         ...(limit ? { messageRows: step } : {}),
         ...(mapping.filter ? { filter: mapping.filter } : {}),
       };

@@ -119,7 +119,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
 /** The snapshot's rows as a load writes them (filtered, the marker live). */
 async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan): AsyncGenerator<Row[]> {
   const filter = ctx.mapping.filter ? compileRowFilter(ctx.mapping.filter, snap.schema) : undefined;
-  for await (const b of snap.rows({ batchSize: 10_000, signal: ctx.signal })) yield withLiveMarker(filter ? b.filter(filter) : b, plan.marker);
+  for await (const b of snap.rows({ batchSize: 10_000, signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) yield withLiveMarker(filter ? b.filter(filter) : b, plan.marker);
 }
 
 /** A page of an initial load into a missing table: every row is an insert. */
@@ -131,7 +131,7 @@ async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPl
     // paging through a large table's preview does not read the table for every page.
     total = snap.rowCount;
     if (offset < total) {
-      for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), signal: ctx.signal })) {
+      for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) {
         page.push(...withLiveMarker(b.slice(0, limit - page.length), plan.marker));
         if (page.length >= limit) break;
       }
@@ -165,7 +165,7 @@ async function transactionsOf(ctx: RunContext, plan: ColumnPlan, start: number, 
 
 async function* transactionChanges(ctx: RunContext, plan: ColumnPlan, start: number, end: number, signal?: AbortSignal): AsyncGenerator<StagedChanges> {
   if (end < start) return;
-  const changes = ctx.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource });
+  const changes = ctx.source.changes(start, end, { batchSize: READ_BATCH_ROWS, signal, preimageColumns: plan.keySource, invalidUtf8: ctx.mapping.invalidUtf8 });
   let seg: { upserts: Row[][]; deletes: Row[][]; softDeletes: Row[][] } = { upserts: [], deletes: [], softDeletes: [] };
   for await (const step of planTransactions(changes, transactionOptions(ctx.mapping, plan))) {
     if (step.type === 'commit') {

@@ -11,6 +11,7 @@ import type { FilterCondition } from '../mapping/mappingSchema';
 import { planTransactions } from '../plan/planTransactions';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
+import { ValueEncodeError } from '../postgres/copyEncoder';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
 import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
@@ -41,6 +42,8 @@ export interface ChangePlanInput {
   plan: TransactionPlanOptions;
   /** Change rows per read batch. */
   batchSize: number;
+  /** The mapping's invalidUtf8 policy. */
+  invalidUtf8: 'fail' | 'replace';
 }
 
 /** What the calling thread gets, in order: the PlanStep sequence, encoded, with read progress. */
@@ -57,6 +60,8 @@ export interface SnapshotReadInput {
   filter?: FilterCondition[];
   /** Rows per read batch (small: a batch's objects then die young). */
   batchSize: number;
+  /** The mapping's invalidUtf8 policy. */
+  invalidUtf8: 'fail' | 'replace';
   /** Also send a message once this many rows are pending (a paced load wants small steps); otherwise only by bytes. */
   messageRows?: number;
 }
@@ -76,6 +81,8 @@ interface SerializedError extends Omit<SyncErrorDetails, 'cause'> {
   message: string;
   stack?: string;
   kind?: SyncErrorKind;
+  /** Set for a ValueEncodeError, which comes back as one. */
+  sqlstate?: string;
 }
 
 /** Parts (or snapshot chunks) the worker may have encoded ahead of the one being used: bounds memory. */
@@ -209,7 +216,7 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
   const encoder = new RowChunkEncoder(input.columns);
   let read = 0;
   let pending = 0;
-  for await (const batch of snap.rows({ batchSize: input.batchSize })) {
+  for await (const batch of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
     read += batch.length;
     const kept = filter ? batch.filter(filter) : batch;
     encoder.push(kept);
@@ -230,7 +237,7 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
   const source = await DeltaChangeSource.open(input.source.path);
   const staging = stagingColumns(input.columns, input.key, input.marker);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
-    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource })) {
+    for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
       yield batch;
     }
@@ -241,9 +248,9 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
       continue;
     }
     const part = {
-      upserts: encodeRows(staging.upserts, step.changes.upserts),
-      deletes: encodeRows(staging.deletes, step.changes.deletes),
-      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, step.changes.softDeletes) } : {}),
+      upserts: encodeRows(staging.upserts, step.changes.upserts, undefined, input.key),
+      deletes: encodeRows(staging.deletes, step.changes.deletes, undefined, input.key),
+      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, step.changes.softDeletes, undefined, input.key) } : {}),
     };
     await credit();
     send({ type: 'apply', part, rows: step.rows });
@@ -252,13 +259,21 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
 
 function serializeError(e: unknown): SerializedError {
   if (e instanceof SyncError) {
-    return { name: e.name, message: e.message, stack: e.stack, kind: e.kind, table: e.table, version: e.version, column: e.column, setting: e.setting, hint: e.hint, retry: e.retry };
+    return {
+      name: e.name, message: e.message, stack: e.stack, kind: e.kind, table: e.table, version: e.version, column: e.column, setting: e.setting, hint: e.hint, retry: e.retry,
+      ...(e instanceof ValueEncodeError ? { sqlstate: e.sqlstate } : {}),
+    };
   }
   if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
   return { name: 'Error', message: String(e) };
 }
 
 function deserializeError(s: SerializedError): Error {
+  if (s.sqlstate !== undefined) {
+    const e = new ValueEncodeError(s.message, s.column, s.sqlstate, s.hint);
+    if (s.stack) e.stack = s.stack;
+    return e;
+  }
   if (s.kind) {
     const e = new SyncError(s.kind, s.message, { table: s.table, version: s.version, column: s.column, setting: s.setting, hint: s.hint, retry: s.retry });
     if (s.stack) e.stack = s.stack;
