@@ -117,6 +117,13 @@ describe('connections, locks and signals: bounded waits and errors that say what
         await o.close();
       }
     }
+    // The TLS hint works: the same server with sslmode=disable.
+    const o = await openAt(mappingFor('conn_errors'), withParams(db().url, { sslmode: 'disable' }));
+    try {
+      assert.equal((await o.runner.run({ retryForMs: 0 })).status, 'succeeded');
+    } finally {
+      await o.close();
+    }
   });
 
   it('a blackholed server fails after connect_timeout, naming host:port, instead of hanging', async () => {

@@ -100,8 +100,15 @@ export class ActiveClients {
     probe.on('error', () => undefined);
     try {
       await probe.connect();
-      const r = await probe.query<{ state: string | null; wait: string | null }>(`SELECT state, wait_event AS wait FROM pg_stat_activity WHERE pid = $1`, [processID]);
-      const row = r.rows[0];
+      const r = await probe.query<{ me: number; state: string | null; wait: string | null }>(
+        `SELECT pg_backend_pid() AS me, a.state, a.wait_event AS wait FROM (SELECT 1) one LEFT JOIN pg_stat_activity a ON a.pid = $1`,
+        [processID],
+      );
+      // Behind a pooler or a proxy that hands out its own process ids (PgBouncer, Neon's
+      // proxy), the session cannot be looked up by id: the server answering is all the
+      // watchdog can tell, and a silent statement is left to statement_timeout.
+      if (r.rows[0]?.me !== (probe as unknown as ClientInternals).processID) return undefined;
+      const row = r.rows[0]?.state === undefined || r.rows[0]?.state === null ? undefined : r.rows[0];
       if (!row) return dead(`its session, pid ${String(processID)}, no longer exists on the server`);
       const unsent = (c as unknown as ClientInternals).connection?.stream?.writableLength ?? 0;
       if (row.state !== 'active') return dead(`its session, pid ${String(processID)}, is ${row.state ?? 'gone'}: the statement never reached it or its answer never came back`);
