@@ -254,6 +254,33 @@ describe('connections, locks and signals: bounded waits and errors that say what
       }
     });
 
+    it('with 50 ms latency each way the watchdog stays quiet, and the run completes after a half-close of its connections mid-run', async () => {
+      const name = 'half_closed';
+      proxy.setLatency(50);
+      const m = buildMapping({ name, source: table.path, target: name, key: ['id'], batch: { maxRows: 5, maxRowsPerSecond: 20 } });
+      const o = await openAt(m, url);
+      try {
+        let closed = false;
+        const events: SyncEvent[] = [];
+        const r = await o.runner.run({
+          mode: 'initial',
+          backoffMs: 100,
+          onEvent: (e) => {
+            events.push(e);
+            if (e.type === 'progress' && !closed) {
+              closed = true;
+              proxy.halfCloseAll();
+            }
+          },
+        });
+        assert.equal(r.status, 'succeeded');
+        assert.ok(closed);
+        assert.ok(!events.some((e) => e.type === 'warning' && /did not answer/.test(e.message)), 'latency is not silence');
+      } finally {
+        await o.close();
+      }
+    });
+
     it('a reset mid-run is retried within the time budget and the run completes', async () => {
       const name = 'reset_mid_run';
       const o = await openAt(mappingFor(name), url);
