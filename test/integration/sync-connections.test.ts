@@ -171,7 +171,9 @@ describe('connections, locks and signals: bounded waits and errors that say what
       const o = await openAt(mappingFor('table_lock'), withParams(db().url, { lock_timeout: '1000' }));
       try {
         const t = Date.now();
-        await expectSyncError(o.runner.run({ retryForMs: 0 }), { kind: 'target', message: /lock/, setting: 'lock_timeout', hint: /lock_timeout=<ms> in the connection string/ });
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+        const err = await expectSyncError(o.runner.run({ retryForMs: 0 }), { kind: 'target', message: /lock/, setting: 'lock_timeout', hint: /lock_timeout=<ms> in the connection string/ });
+        assert.match(err.message, new RegExp(`held by pid ${holderPid} \\(AccessExclusiveLock, application lock-holder-test, `));
         assert.ok(Date.now() - t < 10_000, 'lock_timeout=1000 in the connection string bounds the wait');
       } finally {
         await o.close();

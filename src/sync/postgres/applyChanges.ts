@@ -252,7 +252,10 @@ export class ApplyStream {
       timings.upsertMs += performance.now() - t;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw this.classify(e);
+      const err = this.classify(e);
+      // A lock wait that timed out: say who holds the table (looked up after the rollback).
+      const holders = err.setting === 'lock_timeout' ? await tableLockHolders(client, table).catch(() => undefined) : undefined;
+      throw holders ? err.withContext(`held by ${holders}`) : err;
     }
   }
 
@@ -367,6 +370,20 @@ async function takePipelineLock(client: ClientBase, pipeline: string, table: str
     retry: 'manual',
     hint: 'Another run of this pipeline, or the leftover session of a run whose connection was cut, holds it. Wait for it to end, or end it with SELECT pg_terminate_backend(<pid>); to wait longer, raise lock_timeout=<ms> in the connection string.',
   });
+}
+
+/** Who holds locks on `table` now, other than this session: "pid N (...)", joined by "; ". */
+async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
+  const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(
+    `SELECT DISTINCT ON (a.pid) a.pid, a.application_name AS app, a.client_addr::text AS addr, a.state, l.mode,
+            to_char(COALESCE(a.xact_start, a.query_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass($1) AND a.pid <> pg_backend_pid()
+      ORDER BY a.pid LIMIT 3`,
+    [qualifiedRef(table)],
+  );
+  if (r.rows.length === 0) return undefined;
+  return r.rows.map((h) => `pid ${h.pid} (${[h.mode, h.app ? `application ${h.app}` : undefined, h.addr ? `client ${h.addr}` : 'local client', h.state ? `state ${h.state}` : undefined, h.since ? `since ${h.since}` : undefined].filter(Boolean).join(', ')})`).join('; ');
 }
 
 /** Who holds an advisory lock taken with hashtext(key): "pid N (application, client, state, since)". */
