@@ -108,4 +108,41 @@ describe('sync survives a Postgres restart mid-run (real server)', function () {
       await r.close();
     }
   });
+  it('a server down for 8.5 s is waited out by the default retry budget (60 s), one warning per attempt, instead of giving up after five quick attempts', async function () {
+    this.timeout(40_000);
+    const server = await getTestServer();
+    if (!server.canRestart) this.skip();
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    let dataDir: string;
+    let binDir: string;
+    try {
+      dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
+      binDir = require('node:fs').readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8').split('\n')[1];
+    } finally {
+      await admin.end();
+    }
+    const dir = await tempDir();
+    const t = await createCustomerProfilesTable(path.join(dir, 'down_for_a_while'), { rows: 200 });
+    const mapping = buildMapping({ name: 'down-for-a-while', source: t.path, target: 'down_for_a_while', key: ['customer_id'] });
+    const r = await openRunner(mapping, db().url);
+    try {
+      await pgCtl(binDir, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      // (restart, as above: it starts a stopped server too)
+      const up = (async () => {
+        await new Promise((ok) => setTimeout(ok, 8500));
+        await pgCtl(binDir, ['-D', dataDir, '-w', '-t', '60', '-l', path.join(path.dirname(dataDir), 'log'), 'restart']);
+      })();
+      const events: SyncEvent[] = [];
+      const res = await r.runner.run({ mode: 'initial', onEvent: (e) => events.push(e) }).finally(() => up);
+      assert.equal(res.status, 'succeeded');
+      const retries = events.filter((e): e is Extract<SyncEvent, { type: 'warning' }> => e.type === 'warning' && /retrying in \d+ ms/.test(e.message));
+      assert.ok(retries.length >= 5, `more than the five attempts of before: ${retries.length}`);
+      const attempts = retries.map((e) => /\(attempt (\d+),/.exec(e.message)?.[1]);
+      assert.deepEqual(attempts, [...new Set(attempts)], 'one warning per attempt');
+      assert.match(retries[0]!.message, /Could not connect to Postgres at [^ ]+:\d+: connection refused/);
+    } finally {
+      await r.close();
+    }
+  });
 });

@@ -38,6 +38,12 @@ export interface Target {
 
   readCheckpoint(pipeline: string): Promise<Checkpoint | undefined>;
   /**
+   * Cuts off the statements in flight on the target's connections (the run was stopped):
+   * they fail soon after, and the server rolls back their transactions. Optional: a
+   * target without it lets them finish.
+   */
+  interrupt?(reason: string): void;
+  /**
    * Makes sure no other run of the pipeline is live and takes the right to run until
    * release(); runs a dead process left 'running' are marked abandoned. Fails at once
    * (retry 'manual') when a live run holds it.

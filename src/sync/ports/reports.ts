@@ -13,7 +13,9 @@ export interface RunOptions {
   toVersion?: number;
   signal?: AbortSignal;
   onEvent?: SyncEventListener;
-  /** Attempts for transient connection errors (default 5), with exponential backoff. */
+  /** How long transient connection errors are retried, in ms from the start (default 60000). */
+  retryForMs?: number;
+  /** At most this many attempts (default: as many as fit in retryForMs). */
   maxAttempts?: number;
   /** Base backoff in ms (default 500). */
   backoffMs?: number;

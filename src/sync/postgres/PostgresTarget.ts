@@ -6,9 +6,11 @@ import { silentLogger } from '../ports/Logger';
 import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
+import { ActiveClients } from './activeClients';
 import { ApplyStream, dryRunChanges } from './applyChanges';
 import type { ApplyResult } from '../ports/targetTypes';
-import { classifyPgError } from './classifyPgError';
+import { classifyConnectError, classifyPgError } from './classifyPgError';
+import type { ServerAddress } from './classifyPgError';
 import { initialLoad } from './initialLoad';
 import type { InitialLoadResult } from '../ports/targetTypes';
 import { previewChanges } from './previewChanges';
@@ -34,6 +36,7 @@ export class PostgresTarget implements Target {
   readonly tableLabel: string;
   readonly runLog: RunLog;
   private readonly logger: Logger;
+  private readonly active: ActiveClients;
 
   constructor(
     private readonly pool: Pool,
@@ -42,6 +45,7 @@ export class PostgresTarget implements Target {
   ) {
     this.tableLabel = displayName(table);
     this.logger = opts.logger ?? silentLogger;
+    this.active = new ActiveClients(pool);
     this.runLog = {
       start: async (run) => {
         const id = await this.withClient((c) => startRun(c, run));
@@ -67,6 +71,10 @@ export class PostgresTarget implements Target {
 
   readCheckpoint(pipeline: string): Promise<Checkpoint | undefined> {
     return this.withClient((c) => readCheckpoint(c, pipeline));
+  }
+
+  interrupt(reason: string): void {
+    this.active.interrupt(reason);
   }
 
   acquireRun(pipeline: string): Promise<RunGuard> {
@@ -164,7 +172,9 @@ export class PostgresTarget implements Target {
     try {
       // With dead letters, rows a constraint refuses are isolated under savepoints (the
       // isolating strategy); otherwise the plain one, which is the fast path.
-      stream = await ApplyStream.begin(client, { ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}) });
+      stream = await ApplyStream.begin(client, {
+        ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}), onLockWait: (m) => this.logger.warn(m),
+      });
     } catch (e) {
       client.release(e instanceof Error ? e : true);
       throw e;
@@ -240,24 +250,41 @@ export class PostgresTarget implements Target {
     try {
       return await this.pool.connect();
     } catch (e) {
-      const err = classifyPgError(e, { table: this.tableLabel });
+      const server = this.serverAddress();
+      // Never connected: say so, name host:port (and database, sslmode), not the table.
+      const never = server ? classifyConnectError(e, server) : undefined;
+      if (never) throw never;
+      const err = classifyPgError(e);
       const where = this.serverLabel();
       if (!where || (err.kind !== 'auth' && err.kind !== 'connection')) throw err;
       // Say which server and login failed (never the password): the driver's message alone
-      // ("password authentication failed for user x", "ECONNREFUSED") does not.
+      // ("password authentication failed for user x") does not.
       throw err.withContext(where, { cause: e });
     }
   }
 
-  /** `server host:port, database d, user u` from the pool's settings, when it has them. */
-  private serverLabel(): string | undefined {
+  /** host, port, database, user and sslmode from the pool's settings, when it has them. */
+  private serverAddress(): ServerAddress | undefined {
     const o: unknown = (this.pool as unknown as { options?: unknown }).options;
     if (typeof o !== 'object' || o === null) return undefined;
-    const { host, port, database, user } = o as Record<string, unknown>;
+    const { host, port, database, user, sslmode } = o as Record<string, unknown>;
     if (typeof host !== 'string') return undefined;
-    const parts = [`server ${host}${typeof port === 'number' || typeof port === 'string' ? `:${port}` : ''}`];
-    if (typeof database === 'string') parts.push(`database ${database}`);
-    if (typeof user === 'string') parts.push(`user ${user}`);
+    return {
+      host,
+      ...(typeof port === 'number' || typeof port === 'string' ? { port } : {}),
+      ...(typeof database === 'string' ? { database } : {}),
+      ...(typeof user === 'string' ? { user } : {}),
+      ...(typeof sslmode === 'string' ? { sslMode: sslmode } : {}),
+    };
+  }
+
+  /** `server host:port, database d, user u` from the pool's settings, when it has them. */
+  private serverLabel(): string | undefined {
+    const s = this.serverAddress();
+    if (!s) return undefined;
+    const parts = [`server ${s.host}${s.port !== undefined ? `:${s.port}` : ''}`];
+    if (s.database !== undefined) parts.push(`database ${s.database}`);
+    if (s.user !== undefined) parts.push(`user ${s.user}`);
     return parts.join(', ');
   }
 

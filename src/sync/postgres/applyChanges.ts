@@ -140,6 +140,8 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
    * transactions of a sync, each applied on the state the ones before leave.
    */
   dryRun?: boolean;
+  /** Told (about every 10 s) while another session holds the pipeline's transaction lock, naming it. */
+  onLockWait?: (message: string) => void;
 }
 
 /**
@@ -250,7 +252,10 @@ export class ApplyStream {
       timings.upsertMs += performance.now() - t;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw this.classify(e);
+      const err = this.classify(e);
+      // A lock wait that timed out: say who holds the table (looked up after the rollback).
+      const holders = err.setting === 'lock_timeout' ? await tableLockHolders(client, table).catch(() => undefined) : undefined;
+      throw holders ? err.withContext(`held by ${holders}`) : err;
     }
   }
 
@@ -295,7 +300,7 @@ export class ApplyStream {
   private async prologue(): Promise<void> {
     const { client, opts } = this;
     const { pipeline } = opts.checkpoint;
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`delta_neon_sync:${pipeline}`]);
+    await takePipelineLock(client, pipeline, displayName(opts.table), opts.onLockWait);
     if (opts.expectVersion !== undefined) {
       const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [pipeline]);
       const have = cur.rows[0]?.version ?? null;
@@ -330,6 +335,72 @@ export class ApplyStream {
 
 function classifyApply(e: unknown, table: TableRef, version: number | bigint, dryRun: boolean): SyncError {
   return classifyPgError(e, { table: displayName(table), version: Number(version), action: dryRun ? 'checking changes (dry run)' : 'applying changes' });
+}
+
+/**
+ * The pipeline's transaction-level advisory lock (serializes the batches of one pipeline),
+ * taken with pg_try_advisory_xact_lock: one round trip when it is free. When another
+ * session holds it (a concurrent run, or the orphaned session of an attempt whose
+ * connection was cut), it polls, says every 10 s who holds it, and gives up after the
+ * session's lock_timeout (60 s when that is 0) with an error naming the holder.
+ */
+async function takePipelineLock(client: ClientBase, pipeline: string, table: string, onWait: ((m: string) => void) | undefined): Promise<void> {
+  const key = `delta_neon_sync:${pipeline}`;
+  const tryLock = async (): Promise<boolean> => (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [key])).rows[0]?.ok === true;
+  if (await tryLock()) return;
+  const limit = await client.query<{ ms: number }>(`SELECT setting::int AS ms FROM pg_settings WHERE name = 'lock_timeout'`);
+  const maxMs = limit.rows[0]?.ms || 60_000;
+  const started = Date.now();
+  let told = -Infinity;
+  let holder = await lockHolder(client, key);
+  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
+    const waited = Date.now() - started;
+    if (waited >= maxMs) break;
+    if (waited - told >= 10_000) {
+      told = waited;
+      onWait?.(`pipeline ${pipeline}: waiting for its transaction lock on ${table}, held by ${holder ?? 'another session'} (waited ${Math.round(waited / 1000)} s of at most ${Math.round(maxMs / 1000)} s)`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, maxMs - waited)));
+    if (await tryLock()) return;
+    holder = (await lockHolder(client, key)) ?? holder;
+  }
+  throw new SyncError('target', `Gave up after ${Math.round(maxMs / 1000)} s waiting for the transaction lock of pipeline "${pipeline}" on ${table}: it is held by ${holder ?? 'another session'}. Nothing was applied.`, {
+    table,
+    setting: 'lock_timeout',
+    retry: 'manual',
+    hint: 'Another run of this pipeline, or the leftover session of a run whose connection was cut, holds it. Wait for it to end, or end it with SELECT pg_terminate_backend(<pid>); to wait longer, raise lock_timeout=<ms> in the connection string.',
+  });
+}
+
+/** Who holds locks on `table` now, other than this session: "pid N (...)", joined by "; ". */
+async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
+  const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(
+    `SELECT DISTINCT ON (a.pid) a.pid, a.application_name AS app, a.client_addr::text AS addr, a.state, l.mode,
+            to_char(COALESCE(a.xact_start, a.query_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass($1) AND a.pid <> pg_backend_pid()
+      ORDER BY a.pid LIMIT 3`,
+    [qualifiedRef(table)],
+  );
+  if (r.rows.length === 0) return undefined;
+  return r.rows.map((h) => `pid ${h.pid} (${[h.mode, h.app ? `application ${h.app}` : undefined, h.addr ? `client ${h.addr}` : 'local client', h.state ? `state ${h.state}` : undefined, h.since ? `since ${h.since}` : undefined].filter(Boolean).join(', ')})`).join('; ');
+}
+
+/** Who holds an advisory lock taken with hashtext(key): "pid N (application, client, state, since)". */
+async function lockHolder(client: ClientBase, key: string): Promise<string | undefined> {
+  const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; since: string | null }>(
+    `WITH k AS (SELECT hashtext($1)::bigint AS k)
+     SELECT a.pid, a.application_name AS app, a.client_addr::text AS addr, a.state, to_char(COALESCE(a.query_start, a.xact_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.classid::bigint = ((k.k >> 32) & 4294967295) AND l.objid::bigint = (k.k & 4294967295) AND a.pid <> pg_backend_pid()
+      LIMIT 1`,
+    [key],
+  );
+  const h = r.rows[0];
+  if (!h) return undefined;
+  const parts = [h.app ? `application ${h.app}` : undefined, h.addr ? `client ${h.addr}` : 'local client', h.state ? `state ${h.state}` : undefined, h.since ? `since ${h.since}` : undefined];
+  return `pid ${h.pid} (${parts.filter(Boolean).join(', ')})`;
 }
 
 /**

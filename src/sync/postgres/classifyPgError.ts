@@ -95,6 +95,16 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
     });
   }
   const code = f.code ?? '';
+  if (code === '55P03') {
+    return new SyncError('target', `Postgres gave up waiting for a lock${what}${table ? ` on ${table}` : ''}: ${f.message}`, {
+      table, version: ctx.version, setting: 'lock_timeout', retry: 'manual', cause: e, hint: hintFor(code),
+    });
+  }
+  if (code === '57014') {
+    return new SyncError('target', `Postgres cancelled a statement${what}${table ? ` on ${table}` : ''}: ${f.message}`, {
+      table, version: ctx.version, setting: 'statement_timeout', retry: 'manual', cause: e, hint: hintFor(code),
+    });
+  }
   if (code === '28P01' || code === '28000') {
     return new SyncError('auth', `Postgres refused the login: ${f.message}`, { retry: 'manual', cause: e, hint: 'Check the user and password in the connection string.' });
   }
@@ -113,10 +123,87 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
 }
 
 function hintFor(code: string): string | undefined {
+  if (code === '55P03') {
+    return 'Another session holds a lock the sync needs (see pg_locks / pg_stat_activity); end or wait for that session, or give the sync longer with lock_timeout=<ms> in the connection string (default 60000).';
+  }
+  if (code === '57014') {
+    return 'The statement ran longer than statement_timeout (or was cancelled by an administrator); raise it with statement_timeout=<ms> in the connection string (default 3600000, 0 turns it off).';
+  }
   if (code === '21000') return 'The batch has the same key twice; net the changes per key before applying.';
   if (code.startsWith('23')) return 'A row violates a constraint on the target; fix the data or enable the dead-letter option.';
   if (code.startsWith('22')) return 'A value does not fit the target column type; check the column type mapping.';
   if (code === '42P01') return 'The target table does not exist; run the initial load first.';
   if (code === '42501') return 'The Postgres user lacks a privilege on the target; grant it or use another role.';
+  return undefined;
+}
+
+/** Where a connection was going: for messages, never the password. */
+export interface ServerAddress {
+  host: string;
+  port?: number | string;
+  database?: string;
+  user?: string;
+  sslMode?: string;
+}
+
+function addressLabel(s: ServerAddress): string {
+  return `${s.host}${s.port !== undefined ? `:${s.port}` : ''}`;
+}
+
+/**
+ * Errors from opening a connection (before any statement ran), as SyncErrors that say the
+ * connection was never made and name host:port, database or sslmode: never blamed on a
+ * table. Returns undefined for errors that are not about connecting (the caller then
+ * classifies them as usual).
+ */
+export function classifyConnectError(e: unknown, server: ServerAddress): SyncError | undefined {
+  if (isSyncError(e)) return e;
+  const f = pgErrorFields(e);
+  if (!f) return undefined;
+  const at = addressLabel(server);
+  const code = f.code ?? '';
+  const never = `Could not connect to Postgres at ${at}`;
+  if (code === 'ECONNREFUSED') {
+    return new SyncError('connection', `${never}: connection refused (nothing listens on that port, or a firewall refuses it). No connection was made.`, {
+      setting: 'target.connection', retry: 'auto', cause: e,
+      hint: `Check the host and port in the connection string and that the server is running and accepts TCP connections on ${at}.`,
+    });
+  }
+  if (code === 'ENOTFOUND') {
+    return new SyncError('connection', `${never}: the host name ${server.host} is unknown (DNS lookup failed). No connection was made.`, {
+      setting: 'target.connection', retry: 'manual', cause: e,
+      hint: 'Check the host name in the connection string (for Neon, copy it from the console: ep-...region.aws.neon.tech).',
+    });
+  }
+  if (code === 'EAI_AGAIN') {
+    return new SyncError('connection', `${never}: the DNS lookup of ${server.host} failed for now. No connection was made.`, {
+      setting: 'target.connection', retry: 'auto', cause: e, hint: 'Check the network and DNS; the run can be retried.',
+    });
+  }
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || /timeout expired|due to connection timeout|timeout exceeded when trying to connect/i.test(f.message)) {
+    return new SyncError('connection', `${never}: no answer (${f.message}). No connection was made.`, {
+      setting: 'connect_timeout', retry: 'auto', cause: e,
+      hint: `Check that ${at} is reachable from here (VPN, firewall, IP allow list); a server that is starting may need longer: connect_timeout=<seconds> in the connection string (default 15).`,
+    });
+  }
+  if (code === '3D000') {
+    return new SyncError('target', `The database ${server.database ? `"${server.database}" ` : ''}does not exist on ${at}: ${f.message}`, {
+      setting: 'target.connection', retry: 'manual', cause: e,
+      hint: 'Check the database name at the end of the connection string (postgresql://user@host/<database>), or create it.',
+    });
+  }
+  if (/does not support SSL|server does not support ssl/i.test(f.message)) {
+    return new SyncError('connection', `The server at ${at} does not accept TLS, but the connection asks for TLS (${server.sslMode ? `sslmode=${server.sslMode}` : 'sslmode'}). No connection was made.`, {
+      setting: 'sslmode', retry: 'never', cause: e,
+      hint: 'Enable TLS on the server (Neon always has it), or, only for a local or trusted network, set sslmode=disable in the connection string.',
+    });
+  }
+  const tlsCodes = ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'];
+  if (tlsCodes.includes(code)) {
+    return new SyncError('connection', `The TLS certificate of ${at} did not pass the check ${server.sslMode ? `sslmode=${server.sslMode}` : 'the sslmode'} asks for (${code}: ${f.message}). No connection was made.`, {
+      setting: 'sslmode', retry: 'never', cause: e,
+      hint: 'Give the server\'s CA with sslrootcert=<file> in the connection string, or use sslmode=require to encrypt without checking the certificate.',
+    });
+  }
   return undefined;
 }

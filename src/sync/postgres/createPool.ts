@@ -5,14 +5,47 @@ import pg from 'pg';
 import type { CustomTypesConfig, PoolConfig } from 'pg';
 import { SyncError } from '../errors';
 
+/**
+ * The per-session limits the engine sets (SET on each new connection, so no wait on the
+ * server is unbounded): Postgres's own settings of these names.
+ */
+export interface SessionLimits {
+  /** Longest statement; a snapshot COPY or an index build is one statement. */
+  statement_timeout: string;
+  /** Longest wait for a table or row lock held by another session. */
+  lock_timeout: string;
+  /** Longest pause inside an open transaction (the server then ends the session). */
+  idle_in_transaction_session_timeout: string;
+}
+
+/** Defaults suited to a remote Neon target: generous for big loads, bounded everywhere. */
+export const SESSION_DEFAULTS: SessionLimits = {
+  statement_timeout: '3600000', // 1 h
+  lock_timeout: '60000', // 1 min
+  idle_in_transaction_session_timeout: '600000', // 10 min
+};
+
+const SESSION_KEYS = Object.keys(SESSION_DEFAULTS) as (keyof SessionLimits)[];
+const DURATION_RE = /^\d+\s*(ms|s|min|h|d)?$/;
+
 /** libpq's sslmode values (allow is treated like prefer). */
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 export interface CreatePoolOptions {
   /** Pool size; default 4 (the engine uses one connection per apply, plus reads). */
   max?: number;
-  /** ms; default 30000. */
+  /** ms to open a connection (TCP, TLS, login); default 15000, or connect_timeout (s) in the URL. */
   connectionTimeoutMillis?: number;
+  /**
+   * Session limits the engine sets on every connection it opens (Postgres settings, in
+   * ms, or with a unit like '90s'; 0 turns one off). The URL's parameters of the same names
+   * override these; defaults in SESSION_DEFAULTS.
+   */
+  session?: Partial<SessionLimits>;
+  /** Cut off a connection whose statement gets no answer for this many ms (see ActiveClients); default 60000, or watchdog_timeout (s) in the URL; 0 turns it off. */
+  watchdogMillis?: number;
+  /** TCP keepalive on the client side, first probe after this many ms idle; default 30000, or keepalives_idle (s) in the URL; keepalives=0 turns it off. */
+  keepAliveInitialDelayMillis?: number;
   /** ms; default 10000. */
   idleTimeoutMillis?: number;
   /** Sent as application_name unless the URL has one. */
@@ -235,22 +268,75 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
     ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params),
     types: exactTypes,
     max: opts.max ?? 4,
-    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 30_000,
+    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? secondsParam(p.params, 'connect_timeout') ?? 15_000,
+    ...keepAlive(p.params, opts),
     idleTimeoutMillis: opts.idleTimeoutMillis ?? 10_000,
     application_name: p.params.get('application_name') ?? opts.applicationName ?? 'delta-neon-sync',
   };
   const options = p.params.get('options');
   if (options !== undefined) config.options = options;
+  // For messages about connections that failed (classifyConnectError); pg ignores it.
+  if (modeText !== undefined) (config as Record<string, unknown>).sslmode = modeText;
+  // For the watchdog (ActiveClients); pg ignores it.
+  const watchdog = p.params.get('watchdog_timeout') === '0' ? 0 : (secondsParam(p.params, 'watchdog_timeout') ?? opts.watchdogMillis ?? 60_000);
+  (config as Record<string, unknown>).watchdogMillis = watchdog;
   return config;
 }
 
+/** A libpq-style parameter in seconds, as ms; usage error when it is not a number. */
+function secondsParam(params: Map<string, string>, name: string): number | undefined {
+  const v = params.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new SyncError('usage', `${name}=${v} in the connection string is not a number of seconds.`, { setting: name, hint: `For example ${name}=30.` });
+  }
+  // libpq: 0 means wait forever; here no wait is unbounded, so 0 keeps the default.
+  return n === 0 ? undefined : n * 1000;
+}
+
+function keepAlive(params: Map<string, string>, opts: CreatePoolOptions): Pick<PoolConfig, 'keepAlive' | 'keepAliveInitialDelayMillis'> {
+  if (params.get('keepalives') === '0') return { keepAlive: false };
+  return { keepAlive: true, keepAliveInitialDelayMillis: secondsParam(params, 'keepalives_idle') ?? opts.keepAliveInitialDelayMillis ?? 30_000 };
+}
+
 /**
- * A pg Pool for `url` with sslmode honoured and exact type parsing (see exactTypes).
+ * The session limits for a URL: the URL's statement_timeout, lock_timeout and
+ * idle_in_transaction_session_timeout parameters, else `opts.session`, else the defaults.
+ */
+export function sessionLimits(url: string, opts: CreatePoolOptions = {}): SessionLimits {
+  const p = parsePostgresUrl(url);
+  const out = { ...SESSION_DEFAULTS };
+  for (const k of SESSION_KEYS) {
+    const v = (p.params.get(k) ?? opts.session?.[k])?.trim();
+    if (v === undefined) continue;
+    if (!DURATION_RE.test(v)) {
+      throw new SyncError('usage', `${k}=${v} in the connection string is not a duration.`, { setting: k, hint: `Give milliseconds (${k}=60000) or a unit (${k}=90s); 0 turns it off.` });
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * The statement that sets a session's limits, plus the server's own TCP keepalive (so an
+ * orphaned session of a client that vanished ends instead of holding its locks).
+ */
+export function sessionSetupSql(limits: SessionLimits): string {
+  const set = SESSION_KEYS.map((k) => `SET ${k} = '${limits[k].replace(/\s+/g, '')}'`);
+  return [...set, `SET tcp_keepalives_idle = 30`, `SET tcp_keepalives_interval = 10`, `SET tcp_keepalives_count = 3`].join('; ');
+}
+
+/**
+ * A pg Pool for `url` with sslmode honoured, exact type parsing (see exactTypes), TCP
+ * keepalive, a bounded connect, and the session limits (sessionLimits) set on every
+ * connection.
  * Idle-connection errors (server restart, network drop) are swallowed here so they do not
  * crash the process; the next query on a fresh connection reports them.
  */
 export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   const pool = new pg.Pool(poolConfigFromUrl(url, opts));
+  const setup = sessionSetupSql(sessionLimits(url, opts));
   pool.on('error', () => {
     // An idle client died; the pool already removed it.
   });
@@ -260,6 +346,9 @@ export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   // retries it), so the event itself is only acknowledged here.
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
+    // Queued ahead of the first statement of whoever asked for the connection. A failure
+    // here means the connection failed, which that statement reports.
+    client.query(setup).catch(() => undefined);
   });
   return pool;
 }

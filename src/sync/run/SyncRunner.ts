@@ -71,22 +71,42 @@ export class SyncRunner {
 
   /**
    * Syncs: `auto` runs the initial load when the pipeline has no checkpoint, else an
-   * incremental sync. Transient connection errors are retried with backoff; each attempt
-   * resumes from the checkpoint, so nothing is applied twice.
+   * incremental sync. Transient connection errors are retried for a time budget
+   * (`retryForMs`, default 60 s; `maxAttempts` caps the attempts too), with backoff from
+   * `backoffMs` doubling up to 5 s, and one warning per attempt; each attempt resumes from
+   * the checkpoint, so nothing is applied twice.
    */
   async run(opts: RunOptions = {}): Promise<RunResult> {
-    const maxAttempts = opts.maxAttempts ?? 5;
+    const budget = opts.retryForMs ?? 60_000;
     const backoff = opts.backoffMs ?? 500;
+    const started = Date.now();
+    // A Stop cuts off the statement in flight (a lock wait, a long COPY) instead of waiting for it.
+    const onAbort = (): void => this.target.interrupt?.(`sync of pipeline "${this.pipeline}" was cancelled`);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.attempts(opts, budget, backoff, started);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async attempts(opts: RunOptions, budget: number, backoff: number, started: number): Promise<RunResult> {
     for (let attempt = 1; ; attempt++) {
       const ctx = this.context(opts);
       try {
         return await this.runOnce(ctx, opts);
       } catch (e) {
         const err = ctx.classify(e);
-        if (err.retry !== 'auto' || attempt >= maxAttempts || opts.signal?.aborted) throw err;
-        const delay = backoff * 2 ** (attempt - 1);
-        ctx.warn(`${err.message} — retrying in ${delay} ms (attempt ${attempt + 1} of ${maxAttempts})`);
-        this.logger.warn(`retrying after transient error: ${err.message}`);
+        const left = budget - (Date.now() - started);
+        if (err.retry !== 'auto' || opts.signal?.aborted || left <= 0 || (opts.maxAttempts !== undefined && attempt >= opts.maxAttempts)) {
+          if (err.retry !== 'auto' || attempt === 1) throw err;
+          throw err.withContext(`gave up after ${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s`, {
+            hint: `${err.hint ? `${err.hint} ` : ''}The run retries for ${Math.round(budget / 1000)} s; the CLI's --retry-for SECONDS gives it longer.`,
+          });
+        }
+        const delay = Math.min(backoff * 2 ** (attempt - 1), 5_000, left);
+        ctx.warn(`${err.message} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`);
+        this.logger.debug(`retrying after transient error: ${err.message}`);
         await sleep(delay, opts.signal);
       }
     }

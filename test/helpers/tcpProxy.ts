@@ -1,0 +1,111 @@
+import * as net from 'node:net';
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a server, for fault tests: it forwards bytes both
+ * ways, and can add latency, reset (RST) or half-close its connections, stall them (stop
+ * forwarding, keep the sockets open: neither end sees anything) or blackhole new ones
+ * (accept, never forward, never answer).
+ */
+export interface TcpProxy {
+  readonly port: number;
+  /** Connections currently open through the proxy. */
+  readonly connections: number;
+  /** Delay every chunk by this many ms (0: none). */
+  setLatency(ms: number): void;
+  /** Resets (RST) every open connection on both sides. */
+  resetAll(): void;
+  /** Ends the client side of every open connection (FIN), keeping the server side open. */
+  halfCloseAll(): void;
+  /**
+   * Stops forwarding on every open connection, both ways, without closing anything: the
+   * server and the client each see a silent peer (a half-open connection).
+   */
+  stallAll(): void;
+  /** New connections are accepted and then ignored (no bytes either way), until turned off. */
+  blackhole(on: boolean): void;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  client: net.Socket;
+  server: net.Socket;
+  stalled: boolean;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const pairs = new Set<Pair>();
+  /** Every socket ever opened, stalled ones included, for close(). */
+  const sockets = new Set<net.Socket>();
+  const holes = new Set<net.Socket>();
+  let latency = 0;
+  let blackholed = false;
+  const forward = (pair: Pair, from: net.Socket, to: net.Socket): void => {
+    from.on('data', (chunk) => {
+      if (pair.stalled) return;
+      const send = (): void => {
+        if (!pair.stalled && !to.destroyed) to.write(chunk);
+      };
+      if (latency > 0) setTimeout(send, latency);
+      else send();
+    });
+    from.on('end', () => {
+      if (!pair.stalled) to.end();
+    });
+  };
+  const srv = net.createServer((client) => {
+    client.on('error', () => undefined);
+    sockets.add(client);
+    if (blackholed) {
+      holes.add(client);
+      client.on('close', () => holes.delete(client));
+      return;
+    }
+    const server = net.connect(target.port, target.host);
+    server.on('error', () => undefined);
+    sockets.add(server);
+    const pair: Pair = { client, server, stalled: false };
+    pairs.add(pair);
+    const drop = (): void => {
+      pairs.delete(pair);
+      if (!pair.stalled) {
+        client.destroy();
+        server.destroy();
+      }
+    };
+    client.on('close', drop);
+    server.on('close', drop);
+    forward(pair, client, server);
+    forward(pair, server, client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    port,
+    get connections() {
+      return pairs.size;
+    },
+    setLatency: (ms) => void (latency = ms),
+    resetAll: () => {
+      for (const p of pairs) {
+        p.client.resetAndDestroy();
+        p.server.resetAndDestroy();
+      }
+    },
+    halfCloseAll: () => {
+      for (const p of pairs) p.client.end();
+    },
+    stallAll: () => {
+      for (const p of pairs) p.stalled = true;
+    },
+    blackhole: (on) => void (blackholed = on),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      for (const h of holes) h.destroy();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
