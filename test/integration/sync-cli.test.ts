@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import pg from 'pg';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
@@ -116,6 +117,48 @@ describe('CLI sync / preview / status against a real server', function () {
     const st = await runCli(['status', ...quick, '--format', 'json'], env());
     assert.equal(st.code, 0, st.stderr);
     assert.equal((JSON.parse(st.stdout) as StatusJson).checkpoint?.version, String(latest));
+  });
+
+  it('preview of an up-to-date pipeline says it is up to date at the latest version, not an empty range "versions N+1..N"', async () => {
+    const quick = ['--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.uptodate_customers', '--key', 'customer_id'];
+    const out = await runCli(['sync', ...quick], env());
+    assert.equal(out.code, 0, out.stderr);
+    const pv = await runCli(['preview', ...quick], env());
+    assert.equal(pv.code, 0, pv.stderr);
+    assert.match(pv.stdout, new RegExp(`^Preview \\(up to date at version ${latest}\\): 0 insert, 0 update, 0 delete`));
+    assert.doesNotMatch(pv.stdout, /versions \d+\.\.\d+/);
+  });
+
+  it('--table with more than one dot is refused and names --table; nothing is written (public.x.y used to write public.x)', async () => {
+    const out = await runCli(['sync', '--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.dotted.extra', '--key', 'customer_id'], env());
+    assert.equal(out.code, 1, out.stdout);
+    assert.match(out.stderr, /--table 'public\.dotted\.extra' must be schema\.table or table/);
+    assert.equal(out.stdout, '');
+    const c = new pg.Client({ connectionString: db().url });
+    await c.connect();
+    try {
+      const r = await c.query<{ n: string }>("select count(*) as n from information_schema.tables where table_name = 'dotted'");
+      assert.equal(r.rows[0]?.n, '0');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('--target URL with a password is refused with the CLI wording and a hint that works: the same URL through ${env:VAR} syncs', async () => {
+    const u = new URL(db().url);
+    u.username = u.username || 'postgres';
+    u.password = 'not-on-the-command-line';
+    const quick = ['--source', tablePath, '--table', 'public.pw_customers', '--key', 'customer_id'];
+    const out = await runCli(['sync', ...quick, '--target', u.toString()], env());
+    assert.equal(out.code, 1, out.stdout);
+    assert.match(out.stderr, /--target contains a password/);
+    assert.match(out.stderr, /Hint: .*--target '\$\{env:DATABASE_URL\}'.*PGPASSWORD.*~\/\.pgpass/);
+    assert.doesNotMatch(out.stderr, /workspace|saved connection/);
+    assert.doesNotMatch(out.stderr, /not-on-the-command-line/);
+    // The hint's first way: the URL, password included, in an environment variable.
+    const viaEnv = await runCli(['sync', ...quick, '--target', '${env:DATABASE_URL}'], { ...env(), DATABASE_URL: u.toString() });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.match(viaEnv.stdout, new RegExp(`initial sync to version ${latest} done`));
   });
 
   it('a mapping file with a bad field exits 1 and names the field; so does an unknown field', async () => {
