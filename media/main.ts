@@ -75,7 +75,9 @@ function fmtDuration(seconds: number | null): string {
 }
 function versions(from: number | null, to: number | null): string {
   if (to === null) return '–';
-  return from === null ? `snapshot v${to}` : `v${from} → v${to}`;
+  if (from === null) return `snapshot v${to}`;
+  // An up-to-date preview covers the empty range checkpoint+1..latest.
+  return from > to ? `up to date at v${to}` : `v${from} → v${to}`;
 }
 
 // ---------------------------------------------------------------- progress panel

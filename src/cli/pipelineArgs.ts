@@ -24,7 +24,9 @@ export const PIPELINE_OPTIONS: OptionSpecs = {
 export const PIPELINE_HELP = `  --mapping FILE     the mapping (JSON, see schemas/mapping.schema.json)
   Quick form, without a mapping file:
   --source PATH      Delta table folder
-  --target URL       postgres:// URL, \${env:VAR}, or "sandbox" (embedded PGlite)
+  --target URL       postgres:// URL without a password (PGPASSWORD or ~/.pgpass
+                     supply it), \${env:VAR} naming a variable that holds the full
+                     URL, or "sandbox" (embedded PGlite)
   --table S.T        target schema.table (schema defaults to public)
   --key COL[,COL]    key columns (default: the target table's primary key)
   --sandbox-dir DIR  where the sandbox database is kept (default: in memory)`;
@@ -50,7 +52,8 @@ export function mappingFromArgs(args: ParsedArgs): Mapping {
   if (!source || !target || !table) {
     throw new SyncError('usage', 'give --mapping FILE, or all of --source PATH --target URL --table schema.table [--key COL]');
   }
-  const [schema, name] = table.includes('.') ? (table.split('.', 2) as [string, string]) : ['public', table];
+  const [schema, name] = quickTableName(table);
+  checkQuickTarget(target);
   const key = stringOption(args, 'key');
   const slug = `${schema}-${name}`.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+/, '').slice(0, 63) || 'pipeline';
   return parseMapping({
@@ -59,6 +62,39 @@ export function mappingFromArgs(args: ParsedArgs): Mapping {
     target: { connection: target, schema, table: name },
     ...(key ? { key: key.split(',').map((k) => k.trim()).filter(Boolean) } : {}),
   });
+}
+
+/**
+ * `--table S.T` or `T` (schema public). Anything else is refused rather than guessed: a
+ * third part used to be dropped, so `public.x.y` silently wrote `public.x`.
+ */
+function quickTableName(table: string): [string, string] {
+  const parts = table.split('.');
+  if (parts.length === 1 && parts[0]) return ['public', parts[0]];
+  if (parts.length === 2 && parts[0] && parts[1]) return [parts[0], parts[1]];
+  throw new SyncError('usage', `--table '${table}' must be schema.table or table (one dot at most, no empty part); for other names use a mapping file (--mapping)`);
+}
+
+/**
+ * A password in `--target` is refused, with the CLI's own wording (not the mapping file's):
+ * a command line ends up in shell history and process lists. The hint names the ways
+ * that keep it out: the URL in an environment variable, or PGPASSWORD / ~/.pgpass.
+ */
+function checkQuickTarget(target: string): void {
+  if (!/^postgres(ql)?:\/\//i.test(target) || !hasPassword(target)) return;
+  throw new SyncError('mapping', '--target contains a password; a password on the command line is kept in shell history and visible to other users in the process list.', {
+    setting: '--target',
+    hint: "put the URL in an environment variable and pass its name: export DATABASE_URL='postgresql://user:password@host/db?sslmode=require' then --target '${env:DATABASE_URL}'; or leave the password out of the URL and set PGPASSWORD or add it to ~/.pgpass",
+  });
+}
+
+function hasPassword(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.password !== '' || u.searchParams.has('password');
+  } catch {
+    return false;
+  }
 }
 
 export function stderrLogger(io: CliIo): Logger {

@@ -31,6 +31,15 @@ describe('postgres target: initial load, incremental apply, preview (real server
   this.timeout(120_000);
   const { pool, withClient } = useTargetPool('sync', 6);
   const count = async (table: string): Promise<number> => (await pool().query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+  const checkpointVersion = (pipeline: string): Promise<bigint | undefined> => withClient(async (c) => (await readCheckpoint(c, pipeline))?.version);
+  /**
+   * Each test starts from its own table and pipeline, loaded here: no test depends on
+   * what an earlier one left behind, so one failure does not cascade into the next.
+   */
+  async function seed(name: string, pipeline: string, version: number, rows: Row[] = range(0, 1000)): Promise<{ name: string }> {
+    await initialLoad(pool(), { table: { schema: 'public', name }, columns, key, rows: [rows], mode: 'swap', checkpoint: { pipeline, source: 'src', version, commitTimestamp: null } });
+    return { name };
+  }
 
   it('swap load creates the table, then a second swap keeps indexes, constraints, grants and comments', async () => {
     const table = { schema: 'public', name: 'customers' };
@@ -64,31 +73,32 @@ describe('postgres target: initial load, incremental apply, preview (real server
   });
 
   it('a swap that fails (duplicate source key) leaves the old table and checkpoint untouched and drops the staging table', async () => {
-    const table = { schema: 'public', name: 'customers' };
+    const table = { schema: 'public', ...(await seed('swap_fail', 'swap-fail', 5)) };
     await expectSyncError(
-      initialLoad(pool(), { table, columns, key, rows: [[cust(1), cust(1)]], mode: 'swap', checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
+      initialLoad(pool(), { table, columns, key, rows: [[cust(1), cust(1)]], mode: 'swap', checkpoint: { pipeline: 'swap-fail', source: 'src', version: 9, commitTimestamp: null } }),
       { kind: 'target', message: /same key twice/ },
     );
-    assert.equal(await count('customers'), 1000);
-    const c = await pool().connect();
-    assert.equal((await readCheckpoint(c, 'p1'))?.version, 5n);
-    c.release();
-    assert.equal((await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'customers__dns_%'`)).rows[0].n, 0);
+    assert.equal(await count('swap_fail'), 1000);
+    assert.equal(await checkpointVersion('swap-fail'), 5n);
+    assert.equal((await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'swap_fail__dns_%'`)).rows[0].n, 0);
   });
 
   it('merge load upserts changed rows, deletes missing keys, counts unchanged, and keeps the table oid', async () => {
-    const table = { name: 'customers' };
-    const oid = (await pool().query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o;
+    const table = await seed('merge_load', 'merge', 5, range(100, 1100));
+    const oid = (await pool().query(`SELECT 'merge_load'::regclass::oid::int AS o`)).rows[0].o;
     const rows = range(100, 1100);
     rows[0] = cust(100, '999.99');
     rows.push(cust(5000));
-    const r = await initialLoad(pool(), { table, columns, key, rows: [rows.slice(0, 1000).filter((_, i) => i !== 10), rows.slice(1000)], mode: 'merge', checkpoint: { pipeline: 'p1', source: 'src', version: 6, commitTimestamp: null } });
+    const r = await initialLoad(pool(), { table, columns, key, rows: [rows.slice(0, 1000).filter((_, i) => i !== 10), rows.slice(1000)], mode: 'merge', checkpoint: { pipeline: 'merge', source: 'src', version: 6, commitTimestamp: null } });
     assert.deepEqual({ rows: r.rows, inserted: r.inserted, updated: r.updated, deleted: r.deleted, unchanged: r.unchanged }, { rows: 1000, inserted: 1, updated: 1, deleted: 1, unchanged: 998 });
-    assert.equal((await pool().query(`SELECT 'customers'::regclass::oid::int AS o`)).rows[0].o, oid);
+    assert.equal((await pool().query(`SELECT 'merge_load'::regclass::oid::int AS o`)).rows[0].o, oid);
   });
 
   it('applyChanges reports counts equal to the preview totals, advances the checkpoint, and re-running the batch changes nothing', async () => {
-    const table = { name: 'customers' };
+    // c00100 has spend 999.99; c00101 is as the batch has it; c00102 is there to delete.
+    const seeded = range(100, 1100);
+    seeded[0] = cust(100, '999.99');
+    const table = await seed('apply_batch', 'apply', 6, seeded);
     const upserts = [cust(100, '1.00'), cust(101), cust(7000), cust(7001, '2.00', 'tab\tname')];
     const deletes = [{ customer_id: 'c00102' }, { customer_id: 'nope' }];
     const preview = await withClient((pc) => previewChanges(pc, { table, columns, key, upserts: [upserts], deletes: [deletes], include: ['insert', 'update', 'delete', 'delete-missing', 'unchanged'] }));
@@ -97,22 +107,22 @@ describe('postgres target: initial load, incremental apply, preview (real server
     assert.deepEqual(upd?.changes, [{ column: 'spend', old: '999.99', new: '1.00' }]);
     assert.equal(preview.rows.find((r) => r.action === 'delete')?.oldRow?.name, 'Customer 102');
     assert.equal(preview.rows.find((r) => r.key.customer_id === 'c07001')?.newRow?.name, 'tab\tname');
-    assert.equal(await count(`customers WHERE customer_id = 'c07000'`), 0, 'preview wrote nothing');
+    assert.equal(await count(`apply_batch WHERE customer_id = 'c07000'`), 0, 'preview wrote nothing');
     const page2 = await withClient((pc) => previewChanges(pc, { table, columns, key, upserts: [upserts], deletes: [deletes], limit: 2, offset: 2 }));
     assert.equal(page2.matching, 5);
     assert.deepEqual(page2.rows.map((r) => r.action), ['update', 'delete']); // order: insert, update, delete, delete-missing, then key
 
     const c = await pool().connect();
     try {
-      const r1 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'p1', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 }, expectVersion: 6 });
+      const r1 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'apply', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 }, expectVersion: 6 });
       assert.deepEqual({ i: r1.inserted, u: r1.updated, d: r1.deleted, un: r1.unchanged, dm: r1.deleteMissing }, { i: preview.totals.insert, u: preview.totals.update, d: preview.totals.delete, un: preview.totals.unchanged, dm: preview.totals['delete-missing'] });
-      assert.equal((await readCheckpoint(c, 'p1'))?.version, 7n);
-      const before = (await c.query(`SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) AS h FROM customers t`)).rows[0].h;
-      const r2 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'p1', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 } });
+      assert.equal((await readCheckpoint(c, 'apply'))?.version, 7n);
+      const before = (await c.query(`SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) AS h FROM apply_batch t`)).rows[0].h;
+      const r2 = await applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [deletes], checkpoint: { pipeline: 'apply', source: 'src', version: 7, commitTimestamp: 1_700_000_001_000 } });
       assert.deepEqual({ i: r2.inserted, u: r2.updated, d: r2.deleted, un: r2.unchanged, dm: r2.deleteMissing }, { i: 0, u: 0, d: 0, un: 4, dm: 2 });
-      assert.equal((await c.query(`SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) AS h FROM customers t`)).rows[0].h, before);
+      assert.equal((await c.query(`SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) AS h FROM apply_batch t`)).rows[0].h, before);
       await expectSyncError(
-        applyChanges(c, { table, columns, key, upserts: [], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 8, commitTimestamp: null }, expectVersion: 6 }),
+        applyChanges(c, { table, columns, key, upserts: [], deletes: [], checkpoint: { pipeline: 'apply', source: 'src', version: 8, commitTimestamp: null }, expectVersion: 6 }),
         { message: /expected 6/ },
       );
     } finally {
@@ -121,8 +131,8 @@ describe('postgres target: initial load, incremental apply, preview (real server
   });
 
   it('a connection killed mid-transaction applies nothing and leaves the checkpoint, and is classified as a retryable connection error', async () => {
-    const table = { name: 'customers' };
-    const before = await count('customers');
+    const table = await seed('killed_apply', 'killed', 7);
+    const before = await count('killed_apply');
     const c = await pool().connect();
     c.on('error', () => undefined);
     const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
@@ -136,34 +146,33 @@ describe('postgres target: initial load, incremental apply, preview (real server
         }
       }),
       deletes: [],
-      checkpoint: { pipeline: 'p1', source: 'src', version: 8, commitTimestamp: null },
+      checkpoint: { pipeline: 'killed', source: 'src', version: 8, commitTimestamp: null },
     });
     await expectSyncError(applying, { kind: 'connection', retry: 'auto' }).finally(() => c.release(true));
-    assert.equal(await count('customers'), before);
-    const c2 = await pool().connect();
-    assert.equal((await readCheckpoint(c2, 'p1'))?.version, 7n);
-    c2.release();
+    assert.equal(await count('killed_apply'), before);
+    assert.equal(await checkpointVersion('killed'), 7n);
   });
 
   it('dead-letter mode isolates rows violating a constraint, stores them, and applies the rest; a dry run reports the same and writes nothing', async () => {
-    const table = { name: 'customers' };
+    const table = await seed('dead_letter', 'dead-letter', 8);
+    await pool().query(`ALTER TABLE dead_letter ADD CONSTRAINT spend_nonneg CHECK (spend >= 0)`);
     const upserts = [cust(8000), cust(8001, '-5.00'), cust(8002), cust(8003, '-1.00'), ...range(8004, 8100)];
     const c = await pool().connect();
     try {
-      const dry = await dryRunChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } });
+      const dry = await dryRunChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'dead-letter', source: 'src', version: 9, commitTimestamp: null } });
       assert.equal(dry.rejected.length, 2);
       assert.equal(dry.inserted, 98);
-      assert.equal(await count(`customers WHERE customer_id >= 'c08000' AND customer_id < 'c08100'`), 0);
+      assert.equal(await count(`dead_letter WHERE customer_id >= 'c08000' AND customer_id < 'c08100'`), 0);
       await expectSyncError(
-        applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null } }),
+        applyChanges(c, { table, columns, key, upserts: [upserts], deletes: [], checkpoint: { pipeline: 'dead-letter', source: 'src', version: 9, commitTimestamp: null } }),
         { kind: 'target', message: /spend_nonneg/ },
       );
-      const r = await applyChanges(c, { table, columns, key, upserts: [upserts, [{ ...cust(8200), name: 'nul\u0000byte' }]], deletes: [], checkpoint: { pipeline: 'p1', source: 'src', version: 9, commitTimestamp: null }, deadLetter: true });
+      const r = await applyChanges(c, { table, columns, key, upserts: [upserts, [{ ...cust(8200), name: 'nul\u0000byte' }]], deletes: [], checkpoint: { pipeline: 'dead-letter', source: 'src', version: 9, commitTimestamp: null }, deadLetter: true });
       assert.equal(r.inserted, 98);
       assert.deepEqual(r.rejected.map((x) => x.sqlstate).sort(), ['22021', '23514', '23514']);
-      const dl = await c.query(`SELECT key->>'customer_id' AS k, sqlstate, version FROM delta_neon_sync.dead_letters WHERE pipeline = 'p1' ORDER BY 1`);
+      const dl = await c.query(`SELECT key->>'customer_id' AS k, sqlstate, version FROM delta_neon_sync.dead_letters WHERE pipeline = 'dead-letter' ORDER BY 1`);
       assert.deepEqual(dl.rows, [{ k: 'c08001', sqlstate: '23514', version: 9n }, { k: 'c08003', sqlstate: '23514', version: 9n }, { k: 'c08200', sqlstate: '22021', version: 9n }]);
-      assert.equal((await readCheckpoint(c, 'p1'))?.version, 9n);
+      assert.equal((await readCheckpoint(c, 'dead-letter'))?.version, 9n);
     } finally {
       c.release();
     }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import pg from 'pg';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
-import { useTestDatabase } from '../helpers/postgres';
+import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
@@ -116,6 +118,98 @@ describe('CLI sync / preview / status against a real server', function () {
     const st = await runCli(['status', ...quick, '--format', 'json'], env());
     assert.equal(st.code, 0, st.stderr);
     assert.equal((JSON.parse(st.stdout) as StatusJson).checkpoint?.version, String(latest));
+  });
+
+  it('preview of an up-to-date pipeline says it is up to date at the latest version, not an empty range "versions N+1..N"', async () => {
+    const quick = ['--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.uptodate_customers', '--key', 'customer_id'];
+    const out = await runCli(['sync', ...quick], env());
+    assert.equal(out.code, 0, out.stderr);
+    const pv = await runCli(['preview', ...quick], env());
+    assert.equal(pv.code, 0, pv.stderr);
+    assert.match(pv.stdout, new RegExp(`^Preview \\(up to date at version ${latest}\\): 0 insert, 0 update, 0 delete`));
+    assert.doesNotMatch(pv.stdout, /versions \d+\.\.\d+/);
+  });
+
+  it('--table with more than one dot is refused and names --table; nothing is written (public.x.y used to write public.x)', async () => {
+    const out = await runCli(['sync', '--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.dotted.extra', '--key', 'customer_id'], env());
+    assert.equal(out.code, 1, out.stdout);
+    assert.match(out.stderr, /--table 'public\.dotted\.extra' must be schema\.table or table/);
+    assert.equal(out.stdout, '');
+    const c = new pg.Client({ connectionString: db().url });
+    await c.connect();
+    try {
+      const r = await c.query<{ n: string }>("select count(*) as n from information_schema.tables where table_name = 'dotted'");
+      assert.equal(r.rows[0]?.n, '0');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('--target URL with a password is refused with the CLI wording and a hint that works: the same URL through ${env:VAR} syncs', async () => {
+    const u = new URL(db().url);
+    u.username = u.username || 'postgres';
+    u.password = 'not-on-the-command-line';
+    const quick = ['--source', tablePath, '--table', 'public.pw_customers', '--key', 'customer_id'];
+    const out = await runCli(['sync', ...quick, '--target', u.toString()], env());
+    assert.equal(out.code, 1, out.stdout);
+    assert.match(out.stderr, /--target contains a password/);
+    assert.match(out.stderr, /Hint: .*--target '\$\{env:DATABASE_URL\}'.*PGPASSWORD.*~\/\.pgpass/);
+    assert.doesNotMatch(out.stderr, /workspace|saved connection/);
+    assert.doesNotMatch(out.stderr, /not-on-the-command-line/);
+    // The hint's first way: the URL, password included, in an environment variable.
+    const viaEnv = await runCli(['sync', ...quick, '--target', '${env:DATABASE_URL}'], { ...env(), DATABASE_URL: u.toString() });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.match(viaEnv.stdout, new RegExp(`initial sync to version ${latest} done`));
+  });
+
+  it("the hint's other ways work: a --target URL without its password connects, for a role that needs one, with PGPASSWORD or a .pgpass line", async function () {
+    const server = await getTestServer();
+    if (server.kind === 'external') this.skip();
+    const role = 'dns_cli_pw_user';
+    const password = 'cli-pass-0';
+    // The throwaway cluster trusts every login; require a password for this role only.
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    try {
+      await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN PASSWORD '${password}'; END IF; END $$`);
+      const hba = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]!.hba_file;
+      const text = await fs.readFile(hba, 'utf8');
+      if (!text.includes(role)) {
+        await fs.writeFile(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\nhost all ${role} ::1/128 scram-sha-256\n${text}`);
+        await admin.query('SELECT pg_reload_conf()');
+      }
+    } finally {
+      await admin.end();
+    }
+    const owner = new pg.Client({ connectionString: db().url });
+    await owner.connect();
+    try {
+      await owner.query(`GRANT ALL ON DATABASE "${db().database}" TO ${role}`);
+      await owner.query(`GRANT ALL ON SCHEMA public TO ${role}`);
+      await owner.query('CREATE SCHEMA IF NOT EXISTS delta_neon_sync');
+      await owner.query(`GRANT ALL ON SCHEMA delta_neon_sync TO ${role}`);
+      await owner.query(`GRANT ALL ON ALL TABLES IN SCHEMA delta_neon_sync TO ${role}`);
+      await owner.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA delta_neon_sync TO ${role}`);
+    } finally {
+      await owner.end();
+    }
+    const u = new URL(db().url);
+    u.username = role;
+    u.password = '';
+    const status = ['status', '--source', tablePath, '--target', u.toString(), '--table', 'public.pw_status', '--key', 'customer_id', '--format', 'json'];
+    // The CLI inherits this process's environment; PGPASSWORD set at all (even empty) turns .pgpass off.
+    if (process.env.PGPASSWORD !== undefined) this.skip();
+    const noEnv = { ...env(), PGPASSFILE: path.join(dir, 'no-such-pgpass') };
+    const without = await runCli(status, noEnv);
+    assert.equal(without.code, 1, 'the role needs a password');
+    assert.match(without.stderr, /password/);
+    const viaPgpassword = await runCli(status, { ...noEnv, PGPASSWORD: password });
+    assert.equal(viaPgpassword.code, 0, viaPgpassword.stderr);
+    assert.equal((JSON.parse(viaPgpassword.stdout) as StatusJson).targetExists, false);
+    const pgpass = path.join(dir, 'pgpass');
+    await fs.writeFile(pgpass, `${u.hostname}:${u.port}:${db().database}:${role}:${password}\n`, { mode: 0o600 });
+    const viaPgpass = await runCli(status, { ...noEnv, PGPASSFILE: pgpass });
+    assert.equal(viaPgpass.code, 0, viaPgpass.stderr);
   });
 
   it('a mapping file with a bad field exits 1 and names the field; so does an unknown field', async () => {

@@ -75,6 +75,22 @@ describe('delta values: parsePartitionValue', () => {
     assert.equal(parsePartitionValue('1969-12-31 23:59:59.999999', timestamp(), 'c'), -1n);
   });
 
+  it('applies a zone with minutes (+05:30, +0530, -09:30) in full to a timestamp partition value', () => {
+    const base = BigInt(Date.UTC(2021, 8, 8, 11, 11, 11)) * 1000n;
+    assert.equal(parsePartitionValue('2021-09-08T16:41:11+05:30', timestamp(), 'c'), base);
+    assert.equal(parsePartitionValue('2021-09-08 16:41:11+0530', timestamp(), 'c'), base);
+    assert.equal(parsePartitionValue('2021-09-08T01:41:11-09:30', timestamp(), 'c'), base);
+    assert.equal(parsePartitionValue('2021-09-08T16:11:11+05', timestamp(), 'c'), base);
+  });
+
+  it('keeps a timestamp_ntz partition value at its wall clock: a zone in the text does not shift it', () => {
+    const wall = BigInt(Date.UTC(2021, 8, 8, 11, 11, 11)) * 1000n;
+    assert.equal(parsePartitionValue('2021-09-08 11:11:11', timestampNtz(), 'c'), wall);
+    assert.equal(parsePartitionValue('2021-09-08T11:11:11+05:30', timestampNtz(), 'c'), wall);
+    assert.equal(parsePartitionValue('2021-09-08T11:11:11-08:00', timestampNtz(), 'c'), wall);
+    assert.equal(parsePartitionValue('2021-09-08T11:11:11.000123Z', timestampNtz(), 'c'), wall + 123n);
+  });
+
   it('canonicalises decimals to the column scale', () => {
     assert.equal(parsePartitionValue('1.5', decimal(10, 3), 'c'), '1.500');
     assert.equal(parsePartitionValue('-0.01', decimal(5, 2), 'c'), '-0.01');

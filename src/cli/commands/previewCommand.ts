@@ -52,7 +52,9 @@ ${PIPELINE_HELP}
 };
 
 function summary(r: PreviewReport): string {
-  const range = r.mode === 'initial' ? `initial load of the snapshot at version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
+  // An up-to-date pipeline previews the empty range checkpoint+1..latest: say so, not "versions 7..6".
+  const upToDate = r.mode !== 'initial' && r.fromVersion !== null && r.fromVersion > r.toVersion;
+  const range = r.mode === 'initial' ? `initial load of the snapshot at version ${r.toVersion}` : upToDate ? `up to date at version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
   const t = r.totals;
   return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}`;
 }
