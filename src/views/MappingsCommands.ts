@@ -133,7 +133,8 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
           return { report, columns: await previewColumns(mapping, h.source, report.toVersion, key) };
         }),
     );
-    s.log.info(`${mapping.name}: preview ${report.mode} v${report.fromVersion ?? '-'}..v${report.toVersion}: ${JSON.stringify(report.totals)}`);
+    const range = report.fromVersion !== null && report.fromVersion > report.toVersion ? `up to date at v${report.toVersion}` : `v${report.fromVersion ?? '-'}..v${report.toVersion}`;
+    s.log.info(`${mapping.name}: preview ${report.mode} ${range}: ${JSON.stringify(report.totals)}`);
     const source = new RunnerPreviewSource(
       mapping,
       report,

@@ -202,7 +202,8 @@ describe('CLI sync / preview / status against a real server', function () {
     const noEnv = { ...env(), PGPASSFILE: path.join(dir, 'no-such-pgpass') };
     const without = await runCli(status, noEnv);
     assert.equal(without.code, 1, 'the role needs a password');
-    assert.match(without.stderr, /password/);
+    assert.match(without.stderr, /The server asks for a password, but the connection has none/);
+    assert.match(without.stderr, /Hint: .*PGPASSWORD.*~\/\.pgpass/);
     const viaPgpassword = await runCli(status, { ...noEnv, PGPASSWORD: password });
     assert.equal(viaPgpassword.code, 0, viaPgpassword.stderr);
     assert.equal((JSON.parse(viaPgpassword.stdout) as StatusJson).targetExists, false);

@@ -105,6 +105,14 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
       table, version: ctx.version, setting: 'statement_timeout', retry: 'manual', cause: e, hint: hintFor(code),
     });
   }
+  if (/client password must be a string/.test(f.message)) {
+    // node-postgres' words when the server asks for a (SCRAM) password and the connection has none.
+    return new SyncError('auth', 'The server asks for a password, but the connection has none.', {
+      retry: 'manual',
+      cause: e,
+      hint: 'Give it one without writing it into a file: PGPASSWORD, a ~/.pgpass entry, or a connection string kept in an environment variable ("connection": "${env:DATABASE_URL}").',
+    });
+  }
   if (code === '28P01' || code === '28000') {
     return new SyncError('auth', `Postgres refused the login: ${f.message}`, { retry: 'manual', cause: e, hint: 'Check the user and password in the connection string.' });
   }
@@ -130,7 +138,8 @@ function hintFor(code: string): string | undefined {
     return 'The statement ran longer than statement_timeout (or was cancelled by an administrator); raise it with statement_timeout=<ms> in the connection string (default 3600000, 0 turns it off).';
   }
   if (code === '21000') return 'The batch has the same key twice; net the changes per key before applying.';
-  if (code.startsWith('23')) return 'A row violates a constraint on the target; fix the data or enable the dead-letter option.';
+  if (code.startsWith('23')) return 'A row violates a constraint on the target; fix the data, or set "deadLetter": true in the mapping to set such rows aside (delta_neon_sync.dead_letters) and apply the rest.';
+  if (code.startsWith('P0')) return 'A trigger on the target raised an error for a row; fix the data or the trigger, or set "deadLetter": true in the mapping to set such rows aside (delta_neon_sync.dead_letters) and apply the rest.';
   if (code.startsWith('22')) return 'A value does not fit the target column type; check the column type mapping.';
   if (code === '42P01') return 'The target table does not exist; run the initial load first.';
   if (code === '42501') return 'The Postgres user lacks a privilege on the target; grant it or use another role.';
