@@ -147,7 +147,7 @@ describe('initial loads: swap safety and dead letters (real server)', function (
       it(`(${mode}) CHECK and UNIQUE violations fail the load without dead letters, naming the constraint; with them the rows are set aside and the rest loaded`, async () => {
         const name = `dl_${mode}`;
         const { r, pool, mapping } = await constrained(name, { initialLoad: { mode } });
-        const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', message: new RegExp(`${name}_(amount_check|name_key)`), hint: /dead-letter/ });
+        const err = await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'target', message: new RegExp(`${name}_(amount_check|name_key)`), hint: /"deadLetter": true/ });
         assert.doesNotMatch(err.message, /__dns_/);
         assert.deepEqual(await ids(pool, name), []);
 

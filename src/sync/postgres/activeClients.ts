@@ -45,7 +45,10 @@ export class ActiveClients {
   interrupt(reason: string): void {
     for (const c of this.active.keys()) {
       sendCancel(this.pool, c);
-      destroyConnection(c, new Error(reason));
+      // An AbortError: whoever classifies the failed statement sees the user's Stop, not a fault.
+      const err = new Error(reason);
+      err.name = 'AbortError';
+      destroyConnection(c, err);
     }
   }
 

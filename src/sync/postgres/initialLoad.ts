@@ -261,13 +261,23 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     return result;
   } catch (e) {
     const err = classifyPgError(e, { table: label, version: Number(opts.checkpoint.version), action: 'loading the snapshot' });
-    if (err.kind === 'connection') broken = err;
+    // A connection that failed, or that a Stop cut off, is not handed back to the pool.
+    if (err.kind === 'connection' || err.kind === 'cancelled') broken = err;
     throw err;
   } finally {
-    if (staging && !broken) {
-      await client.query(`DROP TABLE IF EXISTS ${qualifiedRef(staging)}`).catch(() => undefined);
-    }
+    const drop = staging ? `DROP TABLE IF EXISTS ${qualifiedRef(staging)}` : undefined;
+    const dropped = drop !== undefined && !broken && (await client.query(drop).then(() => true, () => false));
     client.release(broken);
+    if (drop !== undefined && !dropped) {
+      // The load's own connection is gone (a Stop cut it off, or it broke): drop the
+      // staging table from another one, once the server has ended that session's lock on
+      // it (bounded by lock_timeout). If that fails too, the next load drops it.
+      const other = await pool.connect().catch(() => undefined);
+      if (other) {
+        const ok = await other.query(drop).then(() => true, () => false);
+        other.release(!ok);
+      }
+    }
   }
 }
 

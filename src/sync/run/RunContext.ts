@@ -90,7 +90,6 @@ export function createRunContext(deps: RunContextDeps, opts: { signal?: AbortSig
   const pipeline = mapping.name;
   const emit = (event: PhaseEvent): void => opts.onEvent?.({ ...event, at: Date.now() } as SyncEvent);
   const classify = (e: unknown): SyncError => {
-    if (isSyncError(e)) return e;
     // After a Stop, the in-flight statement is cut off with its connection: a lost
     // connection then is the cancel, not a fault.
     if (isAbort(e) || (opts.signal?.aborted && (!isSyncError(e) || e.kind === 'connection'))) return new SyncError('cancelled', `Sync of pipeline "${pipeline}" was cancelled.`, { retry: 'manual', hint: 'Run it again to resume from the last checkpoint.' });
