@@ -119,7 +119,7 @@ async function targetInfo(client: PoolClient, schema: string, name: string): Pro
 export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise<InitialLoadResult> {
   validateColumns(opts.softDelete ? [...opts.columns, markerTargetColumn(opts.softDelete)] : opts.columns, opts.key, opts.table);
   const client = await pool.connect();
-  let broken: Error | undefined;
+  let broken: SyncError | undefined;
   let staging: TableRef | undefined;
   const label = displayName(opts.table);
   try {
@@ -268,10 +268,11 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const drop = staging ? `DROP TABLE IF EXISTS ${qualifiedRef(staging)}` : undefined;
     const dropped = drop !== undefined && !broken && (await client.query(drop).then(() => true, () => false));
     client.release(broken);
-    if (drop !== undefined && !dropped) {
-      // The load's own connection is gone (a Stop cut it off, or it broke): drop the
-      // staging table from another one, once the server has ended that session's lock on
-      // it (bounded by lock_timeout). If that fails too, the next load drops it.
+    if (drop !== undefined && !dropped && broken?.kind === 'cancelled') {
+      // A Stop cut the load's own connection off: drop the staging table from another one,
+      // once the server has ended that session's lock on it (bounded by lock_timeout). A
+      // connection that broke (network, server) is not retried here, where the server may
+      // not answer: the next load drops the leftover (Target.dropStagingLeftovers).
       const other = await pool.connect().catch(() => undefined);
       if (other) {
         const ok = await other.query(drop).then(() => true, () => false);
