@@ -27,4 +27,17 @@ export async function runProcess(): Promise<void> {
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
   process.exitCode = controller.signal.aborted && code === 0 ? 130 : code;
+  // Nothing the command awaited is left, but a driver may leave a socket open: after a
+  // refused login (no password given) node-postgres keeps it until the server's
+  // authentication_timeout (60 s) closes it. Exit once stdout and stderr are flushed.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit();
+}
+
+/** Resolves when what was written to the stream so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write('', () => resolve());
+  });
 }
