@@ -57,6 +57,7 @@ import * as path from 'node:path';
 import type { PoolClient } from 'pg';
 import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, customerId, upgradedCustomer } from '../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../src/fixtures/DeltaTableWriter';
+import { mulberry32 as prng } from '../src/fixtures/prng';
 import { DeltaTable } from '../src/sync/delta/DeltaTable';
 import type { ChangeRow, Row } from '../src/sync/delta/types';
 import { parseMapping } from '../src/sync/mapping/loadMapping';
@@ -127,18 +128,6 @@ const changesFor = (rows: number): number => Math.min(100_000, Math.floor(rows /
 const deletesFor = (rows: number): number => Math.floor(changesFor(rows) / 10);
 
 // ---------------------------------------------------------------- the source Delta table
-
-/** Deterministic PRNG (mulberry32), so the cached table and a regenerated one are the same. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 1..n shuffled (Fisher-Yates); 4 bytes a row, so 1M customers cost 4 MB, not 1M objects. */
 function shuffled(n: number, seed: number): Int32Array {

@@ -1,9 +1,11 @@
 import pg from 'pg';
+import { mulberry32 } from '../../src/fixtures/prng';
 import { CUSTOMER_PROFILE_COLUMNS, customerAt, customerId, generateCustomers, upgradedCustomer } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { runCli, startCli, writeMappingFile } from './syncHarness';
 import type { CliResult } from './syncHarness';
 import { assertTargetEquals } from './targetEquality';
+import { checkpointVersion, queryOnce } from './pgQuery';
 
 /**
  * The kill -9 fault suite, shared by bench/faults.ts (the full form) and
@@ -65,18 +67,6 @@ export async function createFaultTable(dir: string, rows: number): Promise<Fault
   return { path: dir, latest: w.version, rows: per * appends };
 }
 
-/** Deterministic PRNG (mulberry32): the same seed draws the same versions and kill delays. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface FaultSuiteOptions {
   /** The target database (each round uses its own table and pipeline in it). */
   url: string;
@@ -121,26 +111,11 @@ interface Step {
   to?: number;
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-async function checkpointVersion(url: string, pipeline: string): Promise<number | undefined> {
-  const rows = await query<{ v: string }>(url, `SELECT version::text AS v FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]).catch(() => []);
-  return rows[0] ? Number(rows[0].v) : undefined;
-}
-
 /** Waits until the server has ended the killed client's backends (it rolls their transactions back). */
 async function backendsGone(url: string, database: string): Promise<void> {
   const end = Date.now() + 30_000;
   for (;;) {
-    const rows = await query<{ n: number }>(
+    const rows = await queryOnce<{ n: number }>(
       url,
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'delta-neon-sync' AND pid <> pg_backend_pid()`,
       [database],
@@ -215,7 +190,7 @@ function roundSteps(latest: number, rand: () => number): Step[] {
 export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteResult> {
   const t0 = Date.now();
   const log = o.log ?? ((): void => undefined);
-  const rand = prng(o.seed);
+  const rand = mulberry32(o.seed);
   const latest = o.table.latest;
   const batchRows = o.batchRows ?? Math.max(1000, Math.floor(o.table.rows / 10));
   // Kill delays are drawn up to the longest uninterrupted run (its work) of the kind seen so far.
@@ -300,7 +275,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
         break; // the round's table is no longer a known state: start a fresh one
       }
     }
-    await query(o.url, `DROP TABLE IF EXISTS public."${m.table}"`);
+    await queryOnce(o.url, `DROP TABLE IF EXISTS public."${m.table}"`);
   }
 
   if (o.restartServer) result.restart = await restartRound(o, rand, latest, equalsAt, mappings, log);
@@ -342,6 +317,6 @@ async function restartRound(
     log(`  FAILED ${detail}`);
     return { survived: false, retried, detail };
   } finally {
-    await query(o.url, `DROP TABLE IF EXISTS public."${m.table}"`).catch(() => undefined);
+    await queryOnce(o.url, `DROP TABLE IF EXISTS public."${m.table}"`).catch(() => undefined);
   }
 }

@@ -14,6 +14,7 @@ import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, createManyVersionsTable, openRunner, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { queryOnce } from '../helpers/pgQuery';
 
 /**
  * A run whose process dies (SIGKILL) cannot record its end: the next run (or status())
@@ -31,17 +32,6 @@ interface RunRow {
   error: string | null;
   finished: boolean;
   started: string;
-}
-
-/** Runs one statement on a connection of its own (the CLI processes hold theirs). */
-async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[]): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
 }
 
 /** The pipeline's run rows, oldest first; none before the state tables exist. */

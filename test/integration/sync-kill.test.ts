@@ -4,6 +4,7 @@ import pg from 'pg';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, createManyVersionsTable, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 
 /**
  * Acceptance 3: the CLI process is SIGKILLed in the middle of a batch (incremental) and in
@@ -14,24 +15,9 @@ import { assertTargetEquals } from '../helpers/targetEquality';
 const TABLE = { schema: 'public', name: 'customer_profiles' };
 const KEY = ['customer_id'];
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-async function checkpointVersion(url: string, pipeline: string): Promise<number | undefined> {
-  const rows = await query<{ v: string }>(url, `SELECT version::text AS v FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]).catch(() => []);
-  return rows[0] ? Number(rows[0].v) : undefined;
-}
-
 /** The sync's own write statement, running now in `db` (COPY into staging, or the merge). */
 async function activeWrite(url: string, db: string): Promise<string | undefined> {
-  const rows = await query<{ q: string }>(
+  const rows = await queryOnce<{ q: string }>(
     url,
     `SELECT query AS q FROM pg_stat_activity WHERE datname = $1 AND application_name = 'delta-neon-sync' AND state = 'active'
         AND (query ILIKE 'COPY%' OR query ILIKE 'INSERT%' OR query ILIKE 'DELETE%' OR query ILIKE 'MERGE%' OR query ILIKE 'WITH%')`,
@@ -99,7 +85,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.match(again.stdout, new RegExp(`incremental sync to version ${latest} done`));
     assert.equal(await checkpointVersion(dbInc().url, 'kill-inc'), latest);
     await assertTargetEquals(dbInc().url, TABLE, tablePath, latest, { key: KEY });
-    const runs = await query<{ status: string; error: string | null; finished: boolean }>(
+    const runs = await queryOnce<{ status: string; error: string | null; finished: boolean }>(
       dbInc().url,
       `SELECT status, error, finished_at IS NOT NULL AS finished FROM delta_neon_sync.runs WHERE pipeline = 'kill-inc' ORDER BY run_id`,
     );
@@ -136,7 +122,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
     await pollUntil(async () => ((await activeWrite(dbInit().url, dbInit().database)) ? undefined : true), { timeoutMs: 20_000, what: 'the killed backend to go away' });
-    const tables = await query<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
+    const tables = await queryOnce<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
     assert.equal(tables.some((t) => t.relname === TABLE.name), false, 'the target table was not created');
     const leftovers = tables.filter((t) => /^customer_profiles__dns_[0-9a-f]{8}$/.test(t.relname));
     assert.equal(leftovers.length, 1, `one staging table is left behind: ${JSON.stringify(tables)}`);
@@ -147,7 +133,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.match(again.stderr, /Dropped 1 staging table/);
     assert.equal(await checkpointVersion(dbInit().url, 'kill-init'), latest);
     await assertTargetEquals(dbInit().url, TABLE, tablePath, latest, { key: KEY });
-    const after = await query<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
+    const after = await queryOnce<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
     assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
   });
   it('stopped with SIGTERM mid-run: the CLI cancels between statements, records the run as cancelled, exits non-zero, and the next run catches up', async () => {
@@ -173,7 +159,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     const at = (await checkpointVersion(dbTerm().url, 'kill-term')) as number;
     assert.ok(at < latest, `stopped before the end (checkpoint ${at} of ${latest})`);
     await assertTargetEquals(dbTerm().url, TABLE, tablePath, at, { key: KEY });
-    const runs = await query<{ status: string }>(dbTerm().url, `SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'kill-term' ORDER BY run_id`);
+    const runs = await queryOnce<{ status: string }>(dbTerm().url, `SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'kill-term' ORDER BY run_id`);
     assert.deepEqual(runs.map((x) => x.status), ['succeeded', 'cancelled']);
     const again = await runCli(['sync', '--mapping', mappingFile]);
     assert.equal(again.code, 0, again.stderr);

@@ -30,6 +30,21 @@ function pgCtl(binDir: string, args: string[]): Promise<void> {
   });
 }
 
+/** The throwaway cluster's data directory and server binaries (the harness records them in owner.pid beside the data). */
+async function clusterDirs(adminUrl: string): Promise<{ dataDir: string; binDir: string }> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
+    const exe = (await admin.query<{ s: string }>(`SELECT setting AS s FROM pg_settings WHERE name = 'data_directory'`)).rows[0]!.s;
+    assert.equal(exe, dataDir);
+    const binDir = require('node:fs').readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8').split('\n')[1] as string;
+    return { dataDir, binDir };
+  } finally {
+    await admin.end();
+  }
+}
+
 describe('sync survives a Postgres restart mid-run (real server)', function () {
   this.timeout(120_000);
   const db = useTestDatabase('sync_restart');
@@ -37,19 +52,7 @@ describe('sync survives a Postgres restart mid-run (real server)', function () {
   it('retries transient connection errors with backoff and ends equal to the source; the run history shows the interrupted attempt', async function () {
     const server = await getTestServer();
     if (!server.canRestart) this.skip();
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    let dataDir: string;
-    let binDir: string;
-    try {
-      dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
-      const exe = (await admin.query<{ s: string }>(`SELECT setting AS s FROM pg_settings WHERE name = 'data_directory'`)).rows[0]!.s;
-      assert.equal(exe, dataDir);
-      // The harness records the binary directory next to the data directory.
-      binDir = require('node:fs').readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8').split('\n')[1];
-    } finally {
-      await admin.end();
-    }
+    const { dataDir, binDir } = await clusterDirs(server.adminUrl);
 
     const dir = await tempDir();
     const t = await createCustomerProfilesTable(path.join(dir, 'customer_profiles'), { rows: 2000 });
@@ -112,16 +115,7 @@ describe('sync survives a Postgres restart mid-run (real server)', function () {
     this.timeout(40_000);
     const server = await getTestServer();
     if (!server.canRestart) this.skip();
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    let dataDir: string;
-    let binDir: string;
-    try {
-      dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]!.data_directory;
-      binDir = require('node:fs').readFileSync(path.join(path.dirname(dataDir), 'owner.pid'), 'utf8').split('\n')[1];
-    } finally {
-      await admin.end();
-    }
+    const { dataDir, binDir } = await clusterDirs(server.adminUrl);
     const dir = await tempDir();
     const t = await createCustomerProfilesTable(path.join(dir, 'down_for_a_while'), { rows: 200 });
     const mapping = buildMapping({ name: 'down-for-a-while', source: t.path, target: 'down_for_a_while', key: ['customer_id'] });

@@ -4,6 +4,7 @@ import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
 import { planSteps } from '../../src/sync/plan/planSteps';
 import type { PlanStep } from '../../src/sync/plan/planSteps';
+import { mulberry32 } from '../../src/fixtures/prng';
 import { applyDeletePolicy, markerTargetColumn } from '../../src/sync/plan/applyDeletePolicy';
 import { projectRow, projectValues, projectNetChanges } from '../../src/sync/plan/projectRow';
 import { encodeKey } from '../../src/sync/plan/encodeKey';
@@ -427,17 +428,6 @@ describe('plan: projectRow', () => {
 
 // ---------------------------------------------------------------------------------------
 // Property: folding a CDF into net changes and applying them equals the table it describes.
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type State = Map<string, Row>;
 const BASE_ID = 1n << 62n; // beyond 2^53: any detour through number would merge keys
