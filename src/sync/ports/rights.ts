@@ -17,16 +17,16 @@ import { SyncError } from '../errors';
  */
 export type RightsPurpose = 'state' | 'initial-swap' | 'initial-merge' | 'incremental' | 'preview';
 
-/** `grants --mode`: which runs the printed SQL is for. */
-export type GrantsMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'all';
-export const GRANTS_MODES: readonly GrantsMode[] = ['initial-swap', 'initial-merge', 'incremental', 'all'];
+/** `grants --mode`: which runs the printed SQL is for (dry run goes with incremental). */
+export type GrantsMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'preview' | 'all';
+export const GRANTS_MODES: readonly GrantsMode[] = ['initial-swap', 'initial-merge', 'incremental', 'preview', 'all'];
 
-/** The purposes behind a `grants --mode` (preview goes with every mode). */
+/** The purposes behind `grants --mode` values (the state and preview go with every mode). */
 export function grantsPurposes(modes: readonly GrantsMode[]): RightsPurpose[] {
   const out = new Set<RightsPurpose>(['state', 'preview']);
   for (const m of modes) {
-    if (m === 'all') ['initial-swap', 'initial-merge', 'incremental'].forEach((p) => out.add(p as RightsPurpose));
-    else out.add(m);
+    if (m === 'all') (['initial-swap', 'initial-merge', 'incremental'] as const).forEach((p) => out.add(p));
+    else if (m !== 'preview') out.add(m);
   }
   return [...out];
 }
@@ -103,15 +103,16 @@ export function missingRightsError(report: RightsReport, missing: readonly Requi
  * merge, which needs only rights on the rows; `mergeMissing` are the rights a merge would
  * still lack.
  */
-export function swapNotOwnedError(report: RightsReport, ownership: RequiredRight, mergeMissing: readonly RequiredRight[]): SyncError {
+export function swapNotOwnedError(report: RightsReport, ownership: RequiredRight, alsoMissing: readonly RequiredRight[], mergeMissing: readonly RequiredRight[]): SyncError {
   const merge = mergeMissing.length === 0
     ? `role ${report.role} has what a merge needs`
     : `a merge also needs ${mergeMissing.map((r) => r.what).join(', ')}: ${uniqueSql(mergeMissing).join(' ')}`;
-  return new SyncError('target', `Cannot swap ${report.table} for the initial load: role ${report.role} lacks ${ownership.what} (a swap drops the old table and renames the loaded one into its place). Nothing was read or changed.`, {
+  const also = alsoMissing.length === 0 ? '' : `; it also lacks ${alsoMissing.map((r) => `${r.what} (needed for ${r.why})`).join('; ')}`;
+  return new SyncError('target', `Cannot swap ${report.table} for the initial load: role ${report.role} lacks ${ownership.what} (a swap drops the old table and renames the loaded one into its place)${also}. Nothing was read or changed.`, {
     table: report.table,
     setting: 'initialLoad.mode',
     retry: 'manual',
-    hint: `Set "initialLoad": { "mode": "merge" } in the mapping to load into the existing table instead (${merge}); or have its owner run: ${ownership.sql}`,
+    hint: `Set "initialLoad": { "mode": "merge" } in the mapping to load into the existing table instead (${merge}); or have its owner run: ${uniqueSql([ownership, ...alsoMissing]).join(' ')} — ${GRANTS_HINT} (--mode initial-swap).`,
   });
 }
 

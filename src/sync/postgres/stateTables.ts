@@ -63,12 +63,18 @@ export interface StateShape {
   current: boolean;
 }
 
-/** Which of the state schema and tables exist, and whether the runs table is current. */
+/**
+ * Which of the state schema and tables exist, and whether the runs table is current. From
+ * pg_namespace and pg_class, not to_regclass: that refuses a schema the role has no USAGE
+ * on, and this must tell such a role what it lacks (requiredGrants).
+ */
 export async function stateShape(client: ClientBase): Promise<StateShape> {
   const r = await client.query<{ schema: boolean; tables: string[]; current: boolean }>(
-    `SELECT to_regnamespace($1) IS NOT NULL AS schema,
-            ARRAY(SELECT x FROM unnest($2::text[]) AS x WHERE to_regclass(format('%I.%I', $1::text, x)) IS NOT NULL) AS tables,
-            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.%I', $1::text, 'runs')) AND attname = 'error_hint' AND NOT attisdropped) AS current`,
+    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema,
+            ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])) AS tables,
+            EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped) AS current`,
     [STATE_SCHEMA, [...STATE_TABLES]],
   );
   const row = r.rows[0] ?? { schema: false, tables: [], current: false };
