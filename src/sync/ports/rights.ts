@@ -116,6 +116,7 @@ export function swapNotOwnedError(report: RightsReport, ownership: RequiredRight
   });
 }
 
+/** The statements granting `rights`, each once (two rights on a missing schema both create it). */
 function uniqueSql(rights: readonly RequiredRight[]): string[] {
-  return [...new Set(rights.map((r) => r.sql))];
+  return [...new Set(rights.flatMap((r) => r.sql.split(/(?<=;)\s+/)))];
 }
