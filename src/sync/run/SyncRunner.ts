@@ -13,7 +13,8 @@ import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
-import { checkRights } from './mappingRights';
+import { checkRights, requiredGrants } from './mappingRights';
+import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
 import { createRunContext } from './RunContext';
 import type { RunContext } from './RunContext';
@@ -62,6 +63,14 @@ export class SyncRunner {
       runs: runs.map(({ errorDetail: _detail, ...entry }) => entry),
       state: pipelineState(checkpoint, latestVersion, runs, running),
     };
+  }
+
+  /**
+   * The SQL an admin runs so that `role` (default: the connection's) can run this mapping
+   * in `modes` (default: its initial load mode and incremental), from the target's catalogs.
+   */
+  requiredGrants(opts: { role?: string; modes?: readonly GrantsMode[] } = {}): Promise<RightsReport> {
+    return requiredGrants(this.target, this.mapping, opts);
   }
 
   /** The CREATE TABLE an initial load would run for the source schema at `version`. */
