@@ -9,6 +9,10 @@ import { decimal, long, string } from '../builders/deltaFields';
 import { buildMapping, mappingInput } from '../builders/mappings';
 import type { MappingOverrides } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
+import { mappingTarget } from '../../src/sync/open/openTarget';
+import { createPool } from '../../src/sync/postgres/createPool';
+import { ensureStateTables } from '../../src/sync/postgres/stateTables';
+import { checkRights, requiredGrants } from '../../src/sync/run/mappingRights';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
@@ -200,5 +204,104 @@ describe('least privilege: grants and the up-front rights check (real server, de
     assert.equal(loaded.mode, 'initial');
     assert.equal(loaded.inserted, 20);
     assert.equal((await targetRows()).length, 20);
+  });
+});
+
+describe('least privilege: the state schema and tables an admin created (real server, dedicated role)', function () {
+  this.timeout(120_000);
+  const role = `dns_state_${process.pid}`;
+  let admin: pg.Client | undefined;
+  const pools: pg.Pool[] = [];
+  after(async () => {
+    for (const p of pools.splice(0)) await p.end();
+    await admin?.query(`DROP OWNED BY ${role}`);
+    await admin?.end();
+  });
+  const db = useTestDatabase('grants_state');
+  after(async () => {
+    const c = new pg.Client({ connectionString: (await getTestServer()).adminUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP ROLE IF EXISTS ${role}`);
+    } finally {
+      await c.end();
+    }
+  });
+
+  /** A pool connected as the dedicated role, or (no name) as the admin. */
+  function poolAs(name?: string): pg.Pool {
+    const u = new URL(db().url);
+    if (name !== undefined) {
+      u.username = name;
+      u.password = 'state-secret';
+    }
+    const p = createPool(u.toString(), { max: 2 });
+    pools.push(p);
+    return p;
+  }
+
+  before(async () => {
+    admin = new pg.Client({ connectionString: db().url });
+    await admin.connect();
+    const database = (await admin.query<{ d: string }>('SELECT current_database() AS d')).rows[0]?.d as string;
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'state-secret'`);
+    await admin.query(`REVOKE ALL ON DATABASE "${database}" FROM PUBLIC`);
+    await admin.query(`GRANT CONNECT ON DATABASE "${database}" TO ${role}`);
+    await admin.query('CREATE SCHEMA app');
+    await admin.query('CREATE TABLE app.items (id bigint PRIMARY KEY, name text)');
+    await admin.query(`GRANT USAGE ON SCHEMA app TO ${role}`);
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON app.items TO ${role}`);
+  });
+
+  it('creates its tables in a state schema an admin created, without CREATE on the database', async () => {
+    const a = admin as pg.Client;
+    await a.query('CREATE SCHEMA delta_neon_sync');
+    await a.query(`GRANT USAGE, CREATE ON SCHEMA delta_neon_sync TO ${role}`);
+    const c = await poolAs(role).connect();
+    try {
+      const rights = await c.query<{ db_create: boolean }>(`SELECT has_database_privilege(current_user, current_database(), 'CREATE') AS db_create`);
+      assert.equal(rights.rows[0]?.db_create, false);
+      await ensureStateTables(c);
+    } finally {
+      c.release();
+    }
+    const owners = await a.query<{ relname: string; owner: string }>(
+      `SELECT c.relname::text, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'delta_neon_sync' AND c.relkind = 'r' ORDER BY 1`,
+    );
+    assert.deepEqual(owners.rows, ['checkpoints', 'dead_letters', 'runs'].map((relname) => ({ relname, owner: role })));
+  });
+
+  it('uses state tables another role created with only the table rights grants prints', async () => {
+    const a = admin as pg.Client;
+    // The admin takes the tables over and leaves the role USAGE on the schema only.
+    for (const t of ['checkpoints', 'runs', 'dead_letters']) await a.query(`ALTER TABLE delta_neon_sync.${t} OWNER TO CURRENT_USER`);
+    await a.query(`REVOKE CREATE ON SCHEMA delta_neon_sync FROM ${role}`);
+    const mapping = buildMapping({ name: 'state-items', source: '/nonexistent/items', target: { schema: 'app', table: 'items' }, key: ['id'], initialLoad: { mode: 'merge' } });
+    const asRole = mappingTarget(poolAs(role), mapping.target);
+    const refused = await expectSyncError(checkRights(asRole, mapping, ['state']), {
+      kind: 'target',
+      message: /lacks SELECT on table delta_neon_sync\.checkpoints/,
+      hint: /GRANT SELECT ON TABLE "delta_neon_sync"\."checkpoints" TO "dns_state_\d+";/,
+    });
+    assert.doesNotMatch(refused.message, /CREATE on schema delta_neon_sync/, 'the tables exist: no CREATE needed');
+
+    const report = await requiredGrants(mappingTarget(poolAs(), mapping.target), mapping, { role, modes: ['initial-merge'] });
+    assert.match(report.sql, /^GRANT SELECT, INSERT, UPDATE ON TABLE "delta_neon_sync"\."checkpoints" TO "dns_state_\d+";$/m);
+    assert.doesNotMatch(report.sql, /CREATE SCHEMA/);
+    assert.match(report.sql, /^GRANT USAGE ON SCHEMA "delta_neon_sync" TO "dns_state_\d+";$/m, 'USAGE only: the tables exist');
+    await a.query(report.sql);
+
+    await checkRights(asRole, mapping, ['state', 'initial-merge']);
+    const guard = await asRole.acquireRun(mapping.name);
+    try {
+      const id = await asRole.runLog.start({ pipeline: mapping.name, mode: 'initial-merge', toVersion: 0 });
+      await asRole.runLog.finish(id, { status: 'succeeded', rows: 0, toVersion: 0 });
+      assert.equal(await asRole.readCheckpoint(mapping.name), undefined);
+    } finally {
+      await guard.release();
+    }
+    const runs = await a.query<{ status: string }>(`SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'state-items'`);
+    assert.deepEqual(runs.rows, [{ status: 'succeeded' }]);
   });
 });
