@@ -6,6 +6,7 @@ import { OutputClosedError } from './OutputStream';
 import { databricksCommand } from './commands/databricksCommand';
 import { deltaCommand } from './commands/deltaCommand';
 import { demoCommand } from './commands/demoCommand';
+import { grantsCommand } from './commands/grantsCommand';
 import { previewCommand } from './commands/previewCommand';
 import { statusCommand } from './commands/statusCommand';
 import { syncCommand } from './commands/syncCommand';
@@ -18,6 +19,7 @@ export function createRegistry(): CommandRegistry {
     .register(syncCommand)
     .register(previewCommand)
     .register(statusCommand)
+    .register(grantsCommand)
     .register(demoCommand)
     .register(deltaCommand)
     .register(databricksCommand);

@@ -194,6 +194,15 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.mappings.runIncremental', async (arg) => {
       await startRun(s, await mappingFrom(arg, s), 'incremental');
     }, s.log),
+    registerCommand('deltaSync.mappings.copyGrants', async (arg) => {
+      const node = await mappingFrom(arg, s);
+      const report = await s.engine.withRunner(node.mapping, (h) => h.runner.requiredGrants());
+      await vscode.env.clipboard.writeText(report.sql);
+      const missing = report.rights.filter((r) => r.held === false && !r.conditional).length;
+      void vscode.window.showInformationMessage(
+        `Copied the GRANTs role ${report.role} needs to run ${node.mapping.name} (${missing === 0 ? 'it holds them all' : `${missing} missing`}). Run them as the database owner or an admin.`,
+      );
+    }, s.log),
     registerCommand('deltaSync.mappings.showHistory', async (arg) => {
       const node = await mappingFrom(arg, s);
       const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());

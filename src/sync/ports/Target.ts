@@ -10,6 +10,7 @@ import type { SoftDeleteMarker } from './targetTypes';
 import type { SwapBlocker } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
+import type { RightsOptions, RightsPurpose, RightsReport } from './rights';
 
 /**
  * What the engine needs from the database it syncs into: one table of it, the engine's
@@ -90,6 +91,11 @@ export interface Target {
   classifyError(e: unknown): SyncError;
   /** Rows in the table; with a marker, only live ones. */
   countRows(marker?: SoftDeleteMarker): Promise<number>;
+  /**
+   * The rights `role` (default: the connection's own) needs on the target for `purposes`,
+   * which of them it holds, and the SQL that grants them (read-only, from the catalogs).
+   */
+  rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport>;
 }
 
 export interface TargetTableInfo {

@@ -24,6 +24,8 @@ import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinitio
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { SwapBlocker } from '../ports/targetTypes';
 import { findSwapBlockers } from './swapBlockers';
+import { requiredRights } from './requiredGrants';
+import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
 import type { Checkpoint } from '../ports/targetTypes';
 
@@ -230,6 +232,10 @@ export class PostgresTarget implements Target {
       const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}${live}`);
       return Number(r.rows[0]?.n ?? 0);
     });
+  }
+
+  rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {
+    return this.withClient((c) => requiredRights(c, this.table, request));
   }
 
   classifyError(e: unknown): SyncError {

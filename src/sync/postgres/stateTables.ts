@@ -5,17 +5,27 @@ import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/t
 /** Schema holding the engine's own state in the target database. */
 export const STATE_SCHEMA = 'delta_neon_sync';
 
-const STATE_DDL = `
-CREATE SCHEMA IF NOT EXISTS "${STATE_SCHEMA}";
-CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."checkpoints" (
+/** The engine's state tables, in the order they are created. */
+export const STATE_TABLES = ['checkpoints', 'runs', 'dead_letters'] as const;
+export type StateTable = (typeof STATE_TABLES)[number];
+
+const S = `"${STATE_SCHEMA}"`;
+
+/**
+ * The DDL of each state table (with its index). Run only for what is missing: CREATE ...
+ * IF NOT EXISTS still checks the right to create first, so a role an admin gave only the
+ * rights to use existing state tables (docs: Least privilege) would be refused.
+ */
+const STATE_TABLE_DDL: Record<StateTable, string> = {
+  checkpoints: `CREATE TABLE IF NOT EXISTS ${S}."checkpoints" (
   pipeline text PRIMARY KEY,
   source text NOT NULL,
   version bigint NOT NULL,
   commit_timestamp timestamptz,
   applied_rows bigint NOT NULL DEFAULT 0,
   finished_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."runs" (
+)`,
+  runs: `CREATE TABLE IF NOT EXISTS ${S}."runs" (
   run_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   pipeline text NOT NULL,
   mode text NOT NULL,
@@ -27,11 +37,8 @@ CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."runs" (
   started_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz
 );
--- How a failed run failed, beyond its message (added after the first release: ADD IF NOT EXISTS).
-ALTER TABLE "${STATE_SCHEMA}"."runs" ADD COLUMN IF NOT EXISTS error_kind text,
-  ADD COLUMN IF NOT EXISTS error_retry text, ADD COLUMN IF NOT EXISTS error_hint text;
-CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON "${STATE_SCHEMA}"."runs" (pipeline, started_at DESC);
-CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
+CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON ${S}."runs" (pipeline, started_at DESC)`,
+  dead_letters: `CREATE TABLE IF NOT EXISTS ${S}."dead_letters" (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   pipeline text NOT NULL,
   key jsonb,
@@ -41,26 +48,60 @@ CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
   version bigint,
   at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON "${STATE_SCHEMA}"."dead_letters" (pipeline, at DESC);
-`;
+CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON ${S}."dead_letters" (pipeline, at DESC)`,
+};
+
+/** How a failed run failed, beyond its message (added after the first release: ADD IF NOT EXISTS). */
+const RUNS_ERROR_COLUMNS = `ALTER TABLE ${S}."runs" ADD COLUMN IF NOT EXISTS error_kind text,
+  ADD COLUMN IF NOT EXISTS error_retry text, ADD COLUMN IF NOT EXISTS error_hint text`;
+
+/** What of the engine's state exists in the database (read from the catalogs). */
+export interface StateShape {
+  schema: boolean;
+  tables: Set<StateTable>;
+  /** The runs table has the columns this version writes. */
+  current: boolean;
+}
 
 /**
- * Creates the state schema and tables if missing. Call on a client that is NOT inside a
- * transaction: it runs its own, serialized by an advisory lock so two first runs do not
- * race on CREATE ... IF NOT EXISTS (which is not concurrency-safe in Postgres).
+ * Which of the state schema and tables exist, and whether the runs table is current. From
+ * pg_namespace and pg_class, not to_regclass: that refuses a schema the role has no USAGE
+ * on, and this must tell such a role what it lacks (requiredGrants).
+ */
+export async function stateShape(client: ClientBase): Promise<StateShape> {
+  const r = await client.query<{ schema: boolean; tables: string[]; current: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema,
+            ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])) AS tables,
+            EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped) AS current`,
+    [STATE_SCHEMA, [...STATE_TABLES]],
+  );
+  const row = r.rows[0] ?? { schema: false, tables: [], current: false };
+  return { schema: row.schema, tables: new Set(row.tables.filter((t): t is StateTable => (STATE_TABLES as readonly string[]).includes(t))), current: row.current };
+}
+
+function complete(shape: StateShape): boolean {
+  return shape.schema && shape.tables.size === STATE_TABLES.length && shape.current;
+}
+
+/**
+ * Creates what is missing of the state schema and tables, and nothing else: a schema an
+ * admin created is used as it is (CREATE SCHEMA would need CREATE on the database), tables
+ * that exist are not touched. Call on a client that is NOT inside a transaction: it runs
+ * its own, serialized by an advisory lock so two first runs do not race on CREATE ... IF
+ * NOT EXISTS (which is not concurrency-safe in Postgres).
  */
 export async function ensureStateTables(client: ClientBase): Promise<void> {
-  const check = await client.query<{ n: number; current: boolean }>(
-    `SELECT count(to_regclass(x))::int AS n,
-            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'error_hint' AND NOT attisdropped) AS current
-       FROM unnest($1::text[]) AS x`,
-    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`], `"${STATE_SCHEMA}"."runs"`],
-  );
-  if (check.rows[0]?.n === 3 && check.rows[0]?.current === true) return;
+  if (complete(await stateShape(client))) return;
   await client.query('BEGIN');
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('delta_neon_sync.state_tables'))`);
-    await client.query(STATE_DDL);
+    // Again under the lock: another first run may have created them meanwhile.
+    const shape = await stateShape(client);
+    if (!shape.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);
+    for (const t of STATE_TABLES) if (!shape.tables.has(t)) await client.query(STATE_TABLE_DDL[t]);
+    if (!shape.current) await client.query(RUNS_ERROR_COLUMNS);
     await client.query('COMMIT');
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -13,6 +13,8 @@ import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
+import { checkRights, requiredGrants } from './mappingRights';
+import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
 import { createRunContext } from './RunContext';
 import type { RunContext } from './RunContext';
@@ -45,6 +47,7 @@ export class SyncRunner {
   async status(): Promise<PipelineStatus> {
     const latestVersion = await this.source.latestVersion();
     const { target, pipeline } = this;
+    await checkRights(target, this.mapping, ['state']);
     await target.reapAbandoned(pipeline);
     const checkpoint = (await target.readCheckpoint(pipeline)) ?? null;
     const runs = await target.runLog.history(pipeline, 20);
@@ -60,6 +63,14 @@ export class SyncRunner {
       runs: runs.map(({ errorDetail: _detail, ...entry }) => entry),
       state: pipelineState(checkpoint, latestVersion, runs, running),
     };
+  }
+
+  /**
+   * The SQL an admin runs so that `role` (default: the connection's) can run this mapping
+   * in `modes` (default: its initial load mode and incremental), from the target's catalogs.
+   */
+  requiredGrants(opts: { role?: string; modes?: readonly GrantsMode[] } = {}): Promise<RightsReport> {
+    return requiredGrants(this.target, this.mapping, opts);
   }
 
   /** The CREATE TABLE an initial load would run for the source schema at `version`. */
@@ -132,6 +143,9 @@ export class SyncRunner {
   }
 
   private async runOnce(ctx: RunContext, opts: RunOptions): Promise<RunResult> {
+    // Rights first: a role that lacks one is refused naming it, before the state tables are
+    // touched or anything is read (the rights of the load or sync once its mode is known).
+    const rights = await checkRights(this.target, this.mapping, ['state']);
     const guard = await this.target.acquireRun(this.pipeline);
     try {
       if (guard.abandoned.length > 0) {
@@ -147,7 +161,8 @@ export class SyncRunner {
           hint: `delta-neon-sync sync --mapping <file> --mode initial`,
         });
       }
-      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion);
+      if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
+      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
       return r;
     } finally {

@@ -11,18 +11,23 @@ import { RateLimit } from './RateLimit';
 import type { RunContext } from './RunContext';
 import { throwIfAborted } from './RunContext';
 import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
+import type { RightsReport } from '../ports/rights';
+import { checkRights } from './mappingRights';
 
 /**
- * The initial load: the snapshot at the wanted version (default: the latest) is read
+ * The initial load: the role's rights for the load's mode checked (`rights`: the report
+ * the runner read already, if any), then the snapshot at the wanted version (default: the latest) is read
  * (on a worker thread when the source can be opened there, encoded as COPY text), staged,
  * indexed and swapped or merged into the target with its checkpoint in one transaction
  * (Target.initialLoad). Phases: plan, read + stage, index, swap.
  */
-export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined): Promise<RunResult> {
+export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   ctx.phase('plan', `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
   const early: string[] = [];
   const mode = await loadMode(ctx, early);
+  // Before the snapshot is read: a swap without ownership of the table is refused offering a merge.
+  await checkRights(target, mapping, [mode === 'swap' ? 'initial-swap' : 'initial-merge'], rights);
   const snap = await source.snapshot(toVersion);
   const existing = await target.describe();
   const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);

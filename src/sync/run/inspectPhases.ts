@@ -9,6 +9,7 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { READ_BATCH_ROWS, dataColumns, planColumns, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
+import { checkRights } from './mappingRights';
 
 /**
  * The read-only phases: preview (what a sync would do now, row by row, against the rows in
@@ -21,6 +22,7 @@ import type { RunContext } from './RunContext';
 /** Read-only: what a sync would do now, row by row, against the rows in the target. */
 export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promise<PreviewReport> {
   const { mapping, source, target, signal } = ctx;
+  await checkRights(target, mapping, ['state', 'preview']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   const existing = await target.describe();
@@ -61,6 +63,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
  */
 export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number }): Promise<VerifyReport> {
   const { mapping, source, target } = ctx;
+  await checkRights(target, mapping, ['state', 'preview']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   if (!checkpoint) throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint yet: nothing to verify.`, { hint: 'Run a sync first.' });
@@ -87,6 +90,7 @@ export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number
 /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
 export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }): Promise<DryRunReport> {
   const { mapping, source, target, signal } = ctx;
+  await checkRights(target, mapping, ['state', 'incremental']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   if (!checkpoint) {
