@@ -23,6 +23,15 @@ export interface TcpProxy {
   stallAll(): void;
   /** New connections are accepted and then ignored (no bytes either way), until turned off. */
   blackhole(on: boolean): void;
+  /**
+   * New connections are accepted and reset at once (the client sees its connection closed
+   * while opening it), until turned off: a proxy in front of a compute that is starting.
+   */
+  refuseNew(on: boolean): void;
+  /** New connections wait this many ms before they are forwarded (a slow first accept); 0: none. */
+  delayNew(ms: number): void;
+  /** Connections reset by refuseNew so far. */
+  readonly refused: number;
   close(): Promise<void>;
 }
 
@@ -39,6 +48,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const holes = new Set<net.Socket>();
   let latency = 0;
   let blackholed = false;
+  let refusing = false;
+  let refused = 0;
+  let newDelay = 0;
   const forward = (pair: Pair, from: net.Socket, to: net.Socket): void => {
     from.on('data', (chunk) => {
       if (pair.stalled) return;
@@ -60,6 +72,25 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.on('close', () => holes.delete(client));
       return;
     }
+    if (refusing) {
+      refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    if (newDelay > 0) {
+      // Bytes the client sends meanwhile (SSLRequest, startup) wait in its socket's buffer.
+      client.pause();
+      const t = setTimeout(() => {
+        if (client.destroyed) return;
+        connectPair(client);
+        client.resume();
+      }, newDelay);
+      client.on('close', () => clearTimeout(t));
+      return;
+    }
+    connectPair(client);
+  });
+  const connectPair = (client: net.Socket): void => {
     const server = net.connect(target.port, target.host);
     server.on('error', () => undefined);
     sockets.add(server);
@@ -76,7 +107,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     server.on('close', drop);
     forward(pair, client, server);
     forward(pair, server, client);
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => resolve());
@@ -102,6 +133,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const p of pairs) p.stalled = true;
     },
     blackhole: (on) => void (blackholed = on),
+    refuseNew: (on) => void (refusing = on),
+    delayNew: (ms) => void (newDelay = ms),
+    get refused() {
+      return refused;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       for (const h of holes) h.destroy();

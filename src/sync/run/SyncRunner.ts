@@ -105,7 +105,7 @@ export class SyncRunner {
           });
         }
         const delay = Math.min(backoff * 2 ** (attempt - 1), 5_000, left);
-        ctx.warn(`${err.message} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`);
+        ctx.warn(`${err.progress ?? err.message} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`);
         this.logger.debug(`retrying after transient error: ${err.message}`);
         await sleep(delay, opts.signal);
       }
