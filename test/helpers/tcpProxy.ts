@@ -41,7 +41,8 @@ interface Pair {
   stalled: boolean;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** `listen.port`: listen there (a port chosen earlier, nothing listening on it until now); default: any free port. */
+export async function startTcpProxy(target: { host: string; port: number }, listen: { port?: number } = {}): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   /** Every socket ever opened, stalled ones included, for close(). */
   const sockets = new Set<net.Socket>();
@@ -110,7 +111,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
+    srv.listen(listen.port ?? 0, '127.0.0.1', () => resolve());
   });
   const addr = srv.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -39,8 +39,10 @@ export class ChannelBindingRequiredClient extends pg.Client {
   private refused = false;
 
   constructor(config?: string | ClientConfig) {
-    super(typeof config === 'string' ? config : { ...config, enableChannelBinding: true });
-    const self = this as unknown as ClientInternals;
+    // Not a copy of `config`: pg.Pool hands its options with the password non-enumerable.
+    super(config);
+    const self = this as unknown as ClientInternals & { enableChannelBinding: boolean };
+    self.enableChannelBinding = true;
     const sasl = self._handleAuthSASL.bind(this);
     const ready = self._handleReadyForQuery.bind(this);
     self._handleAuthSASL = (msg) => {

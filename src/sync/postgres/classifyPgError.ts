@@ -179,7 +179,7 @@ export function classifyConnectError(e: unknown, server: ServerAddress): SyncErr
   const never = `Could not connect to Postgres at ${at}`;
   // Said on each retry of a connection that was never made: a suspended Neon compute wakes
   // on the first connection, which is slow or refused for a few seconds meanwhile.
-  const waiting = (why: string): string => `Waiting for the compute at ${at} to start (or the server to come back): ${why}`;
+  const waiting = (why: string): string => `Waiting for the database at ${at} to accept connections (${why}; a suspended Neon compute takes a few seconds to start)`;
   if (code === 'ECONNREFUSED') {
     return new SyncError('connection', `${never}: connection refused (nothing listens on that port, or a firewall refuses it). No connection was made.`, {
       setting: 'target.connection', retry: 'auto', cause: e, progress: waiting('connection refused'),
