@@ -222,6 +222,26 @@ describe('connections as Neon users meet them: TLS, SCRAM, channel binding, a co
     }
   });
 
+  it('sslmode=disable against a server that accepts only TLS: the login refusal names sslmode, and the hint works', async () => {
+    const o = await open(mappingFor('tls_disabled'), tls.url({ sslmode: 'disable' }));
+    try {
+      await expectSyncError(o.runner.run({ retryForMs: 0 }), {
+        kind: 'auth',
+        setting: 'sslmode',
+        message: /refused the login: .*no encryption.*accepts only TLS connections/,
+        hint: /sslmode=verify-full \(or sslmode=require\)/,
+      });
+    } finally {
+      await o.close();
+    }
+    const again = await open(mappingFor('tls_disabled'), tls.url({ sslmode: 'require' }));
+    try {
+      assert.equal((await again.runner.run({ toVersion: 1, retryForMs: 0 })).status, 'succeeded');
+    } finally {
+      await again.close();
+    }
+  });
+
   describe('a server without TLS', () => {
     const plain = useTestDatabase('tls_plain');
 

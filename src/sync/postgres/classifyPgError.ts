@@ -114,6 +114,13 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
       hint: 'Give it one without writing it into a file: PGPASSWORD, a ~/.pgpass entry, or a connection string kept in an environment variable ("connection": "${env:DATABASE_URL}").',
     });
   }
+  if ((code === '28000' || code === '08P01') && /no encryption|insecure|SSL (connection is )?required|requires? (SSL|TLS)/i.test(f.message)) {
+    // pg_hba.conf has only hostssl lines for this client (Neon: "connection is insecure").
+    return new SyncError('auth', `Postgres refused the login: ${f.message}. The server accepts only TLS connections.`, {
+      setting: 'sslmode', retry: 'manual', cause: e,
+      hint: 'Use sslmode=verify-full (or sslmode=require) in the connection string instead of sslmode=disable.',
+    });
+  }
   if (code === '28P01' || code === '28000') {
     return new SyncError('auth', `Postgres refused the login: ${f.message}`, { retry: 'manual', cause: e, hint: 'Check the user and password in the connection string.' });
   }
