@@ -29,6 +29,8 @@ export interface TlsServer {
   database: string;
   /** A role whose pg_hba line asks for a plain-text password (over TLS), for channel_binding refusals. */
   plainRole: string;
+  /** A role let in without any password exchange (pg_hba trust, over TLS), likewise. */
+  trustRole: string;
   /** postgresql://role:password@host:port/database?params (host default localhost). */
   url(params?: Record<string, string>, at?: { host?: string; user?: string; password?: string }): string;
   /** Superuser URL through the Unix socket. */
@@ -60,6 +62,7 @@ export async function startTlsServer(): Promise<TlsServer> {
   makeServerCert(certDir, 'ca');
   const role = 'neon_app';
   const plainRole = 'plain_app';
+  const trustRole = 'trust_app';
   const password = 'Npg-s3cret/with:odd@chars';
   const database = 'neondb';
   const server = await startThrowawayServer({
@@ -71,6 +74,7 @@ export async function startTlsServer(): Promise<TlsServer> {
       fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), [
         'local all all trust',
         `hostssl all ${plainRole} 127.0.0.0/8 password`,
+        `hostssl all ${trustRole} 127.0.0.0/8 trust`,
         'hostssl all all 127.0.0.0/8 scram-sha-256',
         '',
       ].join('\n'));
@@ -82,9 +86,12 @@ export async function startTlsServer(): Promise<TlsServer> {
     const lit = password.replace(/'/g, "''");
     await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${lit}'`);
     await admin.query(`CREATE ROLE ${plainRole} LOGIN PASSWORD '${lit}'`);
+    await admin.query(`CREATE ROLE ${trustRole} LOGIN PASSWORD '${lit}'`);
     await admin.query(`CREATE DATABASE ${database} OWNER ${role}`);
     // The same rights as the SCRAM role (the pipeline's state schema is owned by it).
-    await admin.query(`GRANT ${role} TO ${plainRole}`);
+    // and what they create is owned by it, whichever logs in first.
+    await admin.query(`GRANT ${role} TO ${plainRole}, ${trustRole}`);
+    for (const r of [plainRole, trustRole]) await admin.query(`ALTER ROLE ${r} SET role = ${role}`);
   } finally {
     await admin.end();
   }
@@ -96,6 +103,7 @@ export async function startTlsServer(): Promise<TlsServer> {
     otherCaFile: path.join(certDir, 'other-ca.crt'),
     role,
     plainRole,
+    trustRole,
     password,
     database,
     adminUrl: server.adminUrl,
