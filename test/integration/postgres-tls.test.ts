@@ -70,11 +70,11 @@ describe('connections as Neon users meet them: TLS, SCRAM, channel binding, a co
   const mappingFor = (name: string): Mapping => buildMapping({ name, source: table.path, target: name, key: ['id'] });
 
   /** Opens the mapping's target the way the CLI and the extension do: the URL through openTarget. */
-  async function open(mapping: Mapping, url: string): Promise<Opened> {
+  async function open(mapping: Mapping, url: string, logger: Logger = quiet): Promise<Opened> {
     const target = await openTarget(url, { env: {} });
     const source = await openSource(mapping.source);
     const events: SyncEvent[] = [];
-    const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, quiet), quiet);
+    const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, logger), logger);
     return { runner, events, close: () => target.close() };
   }
 
@@ -348,6 +348,40 @@ describe('connections as Neon users meet them: TLS, SCRAM, channel binding, a co
         const r = await o.runner.run({ retryForMs: 60_000, backoffMs: 200, onEvent });
         assert.equal(r.status, 'succeeded');
         checkProgress(retryWarnings(o.events), port, /\(connection refused; a suspended Neon compute/);
+      } finally {
+        await o.close();
+      }
+    });
+
+    it('preview on a compute that is starting waits for it (a logger warning per attempt, as the CLI prints them), then shows the changes', async () => {
+      proxy = await startTcpProxy({ host: '127.0.0.1', port: tls.port });
+      const p = proxy;
+      const u = new URL(tls.url({ sslmode: 'verify-full', sslrootcert: tls.caFile }));
+      u.port = String(p.port);
+      const warnings: string[] = [];
+      const o = await open(mappingFor('cold_preview'), u.toString(), { ...quiet, warn: (m) => void warnings.push(m) });
+      try {
+        p.refuseNew(true);
+        const t = setInterval(() => {
+          if (p.refused >= 3) p.refuseNew(false);
+        }, 20);
+        try {
+          const report = await o.runner.preview({ backoffMs: 100 });
+          assert.equal(report.mode, 'initial');
+          assert.equal(report.totals.insert, 25);
+        } finally {
+          clearInterval(t);
+        }
+        checkProgress(warnings, p.port, /\(the connection was closed while opening /);
+        // An error that waiting does not cure still fails at once.
+        const bad = await open(mappingFor('cold_preview'), tls.url({ sslmode: 'verify-full', sslrootcert: tls.otherCaFile }), { ...quiet, warn: (m) => void warnings.push(m) });
+        try {
+          const before = warnings.length;
+          await expectSyncError(bad.runner.preview(), { kind: 'connection', setting: 'sslrootcert' });
+          assert.equal(warnings.length, before, 'no waiting on a certificate error');
+        } finally {
+          await bad.close();
+        }
       } finally {
         await o.close();
       }
