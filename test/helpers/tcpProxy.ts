@@ -28,8 +28,6 @@ export interface TcpProxy {
    * while opening it), until turned off: a proxy in front of a compute that is starting.
    */
   refuseNew(on: boolean): void;
-  /** New connections wait this many ms before they are forwarded (a slow first accept); 0: none. */
-  delayNew(ms: number): void;
   /** Connections reset by refuseNew so far. */
   readonly refused: number;
   close(): Promise<void>;
@@ -51,7 +49,6 @@ export async function startTcpProxy(target: { host: string; port: number }, list
   let blackholed = false;
   let refusing = false;
   let refused = 0;
-  let newDelay = 0;
   const forward = (pair: Pair, from: net.Socket, to: net.Socket): void => {
     from.on('data', (chunk) => {
       if (pair.stalled) return;
@@ -78,20 +75,6 @@ export async function startTcpProxy(target: { host: string; port: number }, list
       client.resetAndDestroy();
       return;
     }
-    if (newDelay > 0) {
-      // Bytes the client sends meanwhile (SSLRequest, startup) wait in its socket's buffer.
-      client.pause();
-      const t = setTimeout(() => {
-        if (client.destroyed) return;
-        connectPair(client);
-        client.resume();
-      }, newDelay);
-      client.on('close', () => clearTimeout(t));
-      return;
-    }
-    connectPair(client);
-  });
-  const connectPair = (client: net.Socket): void => {
     const server = net.connect(target.port, target.host);
     server.on('error', () => undefined);
     sockets.add(server);
@@ -108,7 +91,7 @@ export async function startTcpProxy(target: { host: string; port: number }, list
     server.on('close', drop);
     forward(pair, client, server);
     forward(pair, server, client);
-  };
+  });
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
     srv.listen(listen.port ?? 0, '127.0.0.1', () => resolve());
@@ -135,7 +118,6 @@ export async function startTcpProxy(target: { host: string; port: number }, list
     },
     blackhole: (on) => void (blackholed = on),
     refuseNew: (on) => void (refusing = on),
-    delayNew: (ms) => void (newDelay = ms),
     get refused() {
       return refused;
     },

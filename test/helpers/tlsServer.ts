@@ -57,6 +57,8 @@ function makeServerCert(dir: string, ca: string): void {
 
 export async function startTlsServer(): Promise<TlsServer> {
   const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dns-tls-'));
+  const removeCerts = (): void => fs.rmSync(certDir, { recursive: true, force: true });
+  process.once('exit', removeCerts);
   makeCa(certDir, 'ca');
   makeCa(certDir, 'other-ca');
   makeServerCert(certDir, 'ca');
@@ -117,7 +119,8 @@ export async function startTlsServer(): Promise<TlsServer> {
     },
     async stop() {
       await server.stop();
-      fs.rmSync(certDir, { recursive: true, force: true });
+      removeCerts();
+      process.removeListener('exit', removeCerts);
     },
   };
 }
