@@ -31,9 +31,8 @@ export interface TestServer {
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Stops (and for throwaway clusters removes) the server. Idempotent. */
   stop(): Promise<void>;
-  /** Throwaway clusters: the TCP port on 127.0.0.1 and the Unix socket directory. */
+  /** Throwaway clusters: the TCP port on 127.0.0.1. */
   port?: number;
-  socketDir?: string;
 }
 
 export interface TestDatabase {
@@ -197,7 +196,6 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
       : `postgresql://postgres@127.0.0.1:${port}/postgres`,
     canRestart: true,
     port,
-    socketDir: root,
     async restart(mode = 'fast') {
       runPgTool(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
       start();
