@@ -28,6 +28,11 @@ export interface SyncErrorDetails {
   hint?: string;
   retry?: RetryPolicy;
   cause?: unknown;
+  /**
+   * For errors retried automatically: what the user is told while the run retries it
+   * (for example that it waits for a server to start), instead of the message.
+   */
+  progress?: string;
 }
 
 export class SyncError extends Error {
@@ -38,6 +43,7 @@ export class SyncError extends Error {
   readonly setting?: string;
   readonly hint?: string;
   readonly retry: RetryPolicy;
+  readonly progress?: string;
 
   constructor(kind: SyncErrorKind, message: string, details: SyncErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -49,6 +55,7 @@ export class SyncError extends Error {
     this.setting = details.setting;
     this.hint = details.hint;
     this.retry = details.retry ?? 'never';
+    this.progress = details.progress;
   }
 
   /**
@@ -59,7 +66,7 @@ export class SyncError extends Error {
    */
   withContext(detail: string | undefined, details: SyncErrorDetails = {}): SyncError {
     const e = new SyncError(this.kind, detail ? `${this.message} (${detail})` : this.message, {
-      table: this.table, version: this.version, column: this.column, setting: this.setting, hint: this.hint, retry: this.retry,
+      table: this.table, version: this.version, column: this.column, setting: this.setting, hint: this.hint, retry: this.retry, progress: this.progress,
       cause: this.cause ?? this,
       ...details,
     });

@@ -31,6 +31,8 @@ export interface TestServer {
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Stops (and for throwaway clusters removes) the server. Idempotent. */
   stop(): Promise<void>;
+  /** Throwaway clusters: the TCP port on 127.0.0.1. */
+  port?: number;
 }
 
 export interface TestDatabase {
@@ -48,6 +50,16 @@ export interface ThrowawayServerOptions {
   /** Binary directory; default: first one found. */
   binDir?: string;
   kind?: 'system' | 'embedded';
+  /**
+   * Called after initdb with the data directory, before the first start: write files
+   * (pg_hba.conf, certificates) there. Runs as this process's user; the harness hands the
+   * files to the server's user afterwards.
+   */
+  configure?: (dataDir: string) => void;
+  /** More `-c name=value` server settings. */
+  settings?: string[];
+  /** adminUrl through the Unix socket (for a pg_hba.conf that refuses plain TCP). */
+  adminOverSocket?: boolean;
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -151,6 +163,10 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
   fs.chmodSync(root, 0o755);
   chownForPostgres(root);
   runPgTool(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  if (opts.configure) {
+    opts.configure(dataDir);
+    chownForPostgres(root);
+  }
   const port = await freePort();
   const settings = [
     `-p ${port}`,
@@ -158,6 +174,7 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
     '-c listen_addresses=127.0.0.1',
     '-c max_connections=50',
     ...(opts.fast === false ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+    ...(opts.settings ?? []).map((kv) => `-c ${kv}`),
   ].join(' ');
   const pgCtl = path.join(binDir, 'pg_ctl');
   const start = (): void => {
@@ -174,8 +191,11 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
   process.once('exit', stopSync);
   return {
     kind,
-    adminUrl: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    adminUrl: opts.adminOverSocket
+      ? `postgresql://postgres@localhost:${port}/postgres?host=${encodeURIComponent(root)}`
+      : `postgresql://postgres@127.0.0.1:${port}/postgres`,
     canRestart: true,
+    port,
     async restart(mode = 'fast') {
       runPgTool(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
       start();

@@ -23,6 +23,13 @@ export interface TcpProxy {
   stallAll(): void;
   /** New connections are accepted and then ignored (no bytes either way), until turned off. */
   blackhole(on: boolean): void;
+  /**
+   * New connections are accepted and reset at once (the client sees its connection closed
+   * while opening it), until turned off: a proxy in front of a compute that is starting.
+   */
+  refuseNew(on: boolean): void;
+  /** Connections reset by refuseNew so far. */
+  readonly refused: number;
   close(): Promise<void>;
 }
 
@@ -32,13 +39,16 @@ interface Pair {
   stalled: boolean;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** `listen.port`: listen there (a port chosen earlier, nothing listening on it until now); default: any free port. */
+export async function startTcpProxy(target: { host: string; port: number }, listen: { port?: number } = {}): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   /** Every socket ever opened, stalled ones included, for close(). */
   const sockets = new Set<net.Socket>();
   const holes = new Set<net.Socket>();
   let latency = 0;
   let blackholed = false;
+  let refusing = false;
+  let refused = 0;
   const forward = (pair: Pair, from: net.Socket, to: net.Socket): void => {
     from.on('data', (chunk) => {
       if (pair.stalled) return;
@@ -60,6 +70,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.on('close', () => holes.delete(client));
       return;
     }
+    if (refusing) {
+      refused++;
+      client.resetAndDestroy();
+      return;
+    }
     const server = net.connect(target.port, target.host);
     server.on('error', () => undefined);
     sockets.add(server);
@@ -79,7 +94,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   });
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
+    srv.listen(listen.port ?? 0, '127.0.0.1', () => resolve());
   });
   const addr = srv.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -102,6 +117,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const p of pairs) p.stalled = true;
     },
     blackhole: (on) => void (blackholed = on),
+    refuseNew: (on) => void (refusing = on),
+    get refused() {
+      return refused;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       for (const h of holes) h.destroy();

@@ -44,7 +44,18 @@ export interface RunResult {
   abandonedRuns?: string[];
 }
 
-export interface PreviewOptions {
+/**
+ * How the read-only commands (preview, verify, dry run) wait for a database that does not
+ * accept connections yet: for `retryForMs` (default 60000) with backoff from `backoffMs`
+ * (default 500); each attempt is announced through `onEvent` (a warning), else the logger.
+ */
+export interface ConnectWaitOptions {
+  retryForMs?: number;
+  backoffMs?: number;
+  onEvent?: SyncEventListener;
+}
+
+export interface PreviewOptions extends ConnectWaitOptions {
   toVersion?: number;
   limit?: number;
   offset?: number;

@@ -273,7 +273,7 @@ export class PostgresTarget implements Target {
   private serverAddress(): ServerAddress | undefined {
     const o: unknown = (this.pool as unknown as { options?: unknown }).options;
     if (typeof o !== 'object' || o === null) return undefined;
-    const { host, port, database, user, sslmode } = o as Record<string, unknown>;
+    const { host, port, database, user, sslmode, sslrootcert, channel_binding: channelBinding } = o as Record<string, unknown>;
     if (typeof host !== 'string') return undefined;
     return {
       host,
@@ -281,6 +281,8 @@ export class PostgresTarget implements Target {
       ...(typeof database === 'string' ? { database } : {}),
       ...(typeof user === 'string' ? { user } : {}),
       ...(typeof sslmode === 'string' ? { sslMode: sslmode } : {}),
+      ...(typeof sslrootcert === 'string' ? { sslRootCert: sslrootcert } : {}),
+      ...(typeof channelBinding === 'string' ? { channelBinding } : {}),
     };
   }
 

@@ -1,4 +1,5 @@
 import { SyncError, isSyncError } from '../errors';
+import { CHANNEL_BINDING_REFUSED } from './channelBinding';
 
 /** The fields node-postgres puts on a server error (DatabaseError). */
 export interface PgErrorFields {
@@ -113,6 +114,13 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
       hint: 'Give it one without writing it into a file: PGPASSWORD, a ~/.pgpass entry, or a connection string kept in an environment variable ("connection": "${env:DATABASE_URL}").',
     });
   }
+  if ((code === '28000' || code === '08P01') && /no encryption|insecure|SSL (connection is )?required|requires? (SSL|TLS)/i.test(f.message)) {
+    // pg_hba.conf has only hostssl lines for this client (Neon: "connection is insecure").
+    return new SyncError('auth', `Postgres refused the login: ${f.message}. The server accepts only TLS connections.`, {
+      setting: 'sslmode', retry: 'manual', cause: e,
+      hint: 'Use sslmode=verify-full (or sslmode=require) in the connection string instead of sslmode=disable.',
+    });
+  }
   if (code === '28P01' || code === '28000') {
     return new SyncError('auth', `Postgres refused the login: ${f.message}`, { retry: 'manual', cause: e, hint: 'Check the user and password in the connection string.' });
   }
@@ -153,6 +161,10 @@ export interface ServerAddress {
   database?: string;
   user?: string;
   sslMode?: string;
+  /** The CA file the certificate was checked against (sslrootcert); none: Node's built-in CAs. */
+  sslRootCert?: string;
+  /** 'require' when the connection string asks for channel binding. */
+  channelBinding?: string;
 }
 
 function addressLabel(s: ServerAddress): string {
@@ -172,10 +184,19 @@ export function classifyConnectError(e: unknown, server: ServerAddress): SyncErr
   const at = addressLabel(server);
   const code = f.code ?? '';
   const never = `Could not connect to Postgres at ${at}`;
+  // Said on each retry of a connection that was never made: a suspended Neon compute wakes
+  // on the first connection, which is slow or refused for a few seconds meanwhile.
+  const waiting = (why: string): string => `Waiting for the database at ${at} to accept connections (${why}; a suspended Neon compute takes a few seconds to start)`;
   if (code === 'ECONNREFUSED') {
     return new SyncError('connection', `${never}: connection refused (nothing listens on that port, or a firewall refuses it). No connection was made.`, {
-      setting: 'target.connection', retry: 'auto', cause: e,
+      setting: 'target.connection', retry: 'auto', cause: e, progress: waiting('connection refused'),
       hint: `Check the host and port in the connection string and that the server is running and accepts TCP connections on ${at}.`,
+    });
+  }
+  if (code === '57P03') {
+    return new SyncError('connection', `${never}: the server is starting up and does not accept connections yet (${f.message}). No connection was made.`, {
+      setting: 'target.connection', retry: 'auto', cause: e, progress: waiting('the server is starting up'),
+      hint: `The server at ${at} is starting (a Neon compute waking from suspend, or a restart); the run retries within its budget.`,
     });
   }
   if (code === 'ENOTFOUND') {
@@ -191,7 +212,7 @@ export function classifyConnectError(e: unknown, server: ServerAddress): SyncErr
   }
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || /timeout expired|due to connection timeout|timeout exceeded when trying to connect/i.test(f.message)) {
     return new SyncError('connection', `${never}: no answer (${f.message}). No connection was made.`, {
-      setting: 'connect_timeout', retry: 'auto', cause: e,
+      setting: 'connect_timeout', retry: 'auto', cause: e, progress: waiting(`no answer within connect_timeout (${f.message})`),
       hint: `Check that ${at} is reachable from here (VPN, firewall, IP allow list); a server that is starting may need longer: connect_timeout=<seconds> in the connection string (default 15).`,
     });
   }
@@ -202,17 +223,64 @@ export function classifyConnectError(e: unknown, server: ServerAddress): SyncErr
     });
   }
   if (/does not support SSL|server does not support ssl/i.test(f.message)) {
-    return new SyncError('connection', `The server at ${at} does not accept TLS, but the connection asks for TLS (${server.sslMode ? `sslmode=${server.sslMode}` : 'sslmode'}). No connection was made.`, {
-      setting: 'sslmode', retry: 'never', cause: e,
-      hint: 'Enable TLS on the server (Neon always has it), or, only for a local or trusted network, set sslmode=disable in the connection string.',
+    const asks = [server.sslMode ? `sslmode=${server.sslMode}` : undefined, server.channelBinding === 'require' ? 'channel_binding=require' : undefined].filter((x) => x !== undefined);
+    return new SyncError('connection', `The server at ${at} does not accept TLS, but the connection asks for TLS (${asks.length ? asks.join(', ') : 'sslmode'}). No connection was made.`, {
+      setting: server.sslMode || server.channelBinding !== 'require' ? 'sslmode' : 'channel_binding', retry: 'never', cause: e,
+      hint: 'Enable TLS on the server (Neon always has it), or, only for a local or trusted network, set sslmode=disable in the connection string (and drop channel_binding=require).',
     });
   }
-  const tlsCodes = ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'];
-  if (tlsCodes.includes(code)) {
-    return new SyncError('connection', `The TLS certificate of ${at} did not pass the check ${server.sslMode ? `sslmode=${server.sslMode}` : 'the sslmode'} asks for (${code}: ${f.message}). No connection was made.`, {
-      setting: 'sslmode', retry: 'never', cause: e,
-      hint: 'Give the server\'s CA with sslrootcert=<file> in the connection string, or use sslmode=require to encrypt without checking the certificate.',
+  const tls = classifyTlsError(e, code, f.message, server, at);
+  if (tls) return tls;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED' || /^Connection terminated( unexpectedly)?$/.test(f.message)) {
+    return new SyncError('connection', `${never}: the connection was closed while it was being opened (${f.message}). No connection was made.`, {
+      setting: 'target.connection', retry: 'auto', cause: e, progress: waiting(`the connection was closed while opening (${f.message})`),
+      hint: `A compute that is starting, or a proxy in front of ${at}, may close new connections for a moment; the run retries within its budget. If it persists, check the host and port in the connection string and the server's log.`,
     });
   }
+  return undefined;
+}
+
+/** Certificate chains that do not lead to a trusted CA (Node's / OpenSSL's codes). */
+const UNTRUSTED_CHAIN = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_SIGNATURE_FAILURE']);
+
+/** TLS verification and channel binding failures of a connection that was never made. */
+function classifyTlsError(e: unknown, code: string, message: string, server: ServerAddress, at: string): SyncError | undefined {
+  const mode = server.sslMode ? `sslmode=${server.sslMode}` : 'the sslmode';
+  const cas = server.sslRootCert && server.sslRootCert !== 'system' ? `the CA file ${server.sslRootCert} (sslrootcert)` : 'Node\'s built-in list of public CAs (no sslrootcert in the connection string)';
+  if (UNTRUSTED_CHAIN.has(code)) {
+    return new SyncError('connection', `The TLS certificate of ${at} is not signed by a CA this connection trusts: ${mode} checked it against ${cas} (${code}: ${message}). No connection was made.`, {
+      setting: 'sslrootcert', retry: 'never', cause: e,
+      hint: server.sslRootCert && server.sslRootCert !== 'system'
+        ? `Point sslrootcert at the PEM file of the CA that signed ${server.host}'s certificate (${server.sslRootCert} holds another CA), or use sslmode=require to encrypt without checking the certificate.`
+        : `Give the CA that signed ${server.host}'s certificate with sslrootcert=<path to its PEM file> in the connection string (a Neon host needs none: its certificates are signed by a public CA), or use sslmode=require to encrypt without checking the certificate.`,
+    });
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    const names = certNames(e);
+    return new SyncError('connection', `The TLS certificate of ${at} is for ${names ?? 'another host name'}, not for ${server.host}: ${mode} checks the host name (${message}). No connection was made.`, {
+      setting: 'sslmode', retry: 'never', cause: e,
+      hint: `Connect with a host name the certificate names${names ? ` (${names})` : ''} in the connection string, or use sslmode=verify-ca to check the CA but not the host name.`,
+    });
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new SyncError('connection', `The TLS certificate of ${at} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${mode}; ${message}). No connection was made.`, {
+      setting: 'sslmode', retry: 'never', cause: e,
+      hint: 'Renew the server\'s certificate (or check this machine\'s clock); sslmode=require encrypts without checking the certificate.',
+    });
+  }
+  if (code === CHANNEL_BINDING_REFUSED) {
+    return new SyncError('auth', `Refused to log in to ${at}: ${message}. No password was sent.`, {
+      setting: 'channel_binding', retry: 'never', cause: e,
+      hint: 'Connect over TLS to a server that offers SCRAM-SHA-256-PLUS (Neon does, on its direct and pooled hosts; PgBouncer does not), or set channel_binding=prefer to bind only when the server offers it.',
+    });
+  }
+  return undefined;
+}
+
+/** The names a certificate holds (from Node's host-name error), for messages. */
+function certNames(e: unknown): string | undefined {
+  const cert = (e as { cert?: { subjectaltname?: unknown; subject?: { CN?: unknown } } }).cert;
+  if (typeof cert?.subjectaltname === 'string' && cert.subjectaltname !== '') return cert.subjectaltname;
+  if (typeof cert?.subject?.CN === 'string') return `CN=${cert.subject.CN}`;
   return undefined;
 }

@@ -4,6 +4,8 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { CustomTypesConfig, PoolConfig } from 'pg';
 import { SyncError } from '../errors';
+import { CHANNEL_BINDING_MODES, ChannelBindingRequiredClient } from './channelBinding';
+import type { ChannelBinding } from './channelBinding';
 
 /**
  * The per-session limits the engine sets (SET on each new connection, so no wait on the
@@ -52,6 +54,8 @@ export interface CreatePoolOptions {
   applicationName?: string;
   /** Overrides sslmode from the URL. */
   sslMode?: SslMode;
+  /** Overrides channel_binding from the URL (default prefer). */
+  channelBinding?: ChannelBinding;
 }
 
 // OIDs of the types whose default node-postgres parsing is lossy or timezone-dependent.
@@ -199,9 +203,12 @@ function isLocalHost(host: string | undefined): boolean {
  *   Neon needs to route the connection.
  * - prefer/allow and no sslmode: node-postgres cannot fall back from TLS to plain on one
  *   connection attempt, so this picks up front: plain for loopback and Unix sockets, TLS
- *   without verification elsewhere. That is the one difference from libpq.
+ *   without verification elsewhere (and everywhere when `needsTls`: channel_binding=require
+ *   cannot work without TLS). That is the one difference from libpq.
+ * Without sslrootcert (or with sslrootcert=system) the chain is checked against Node's
+ * built-in list of public CAs, which covers Neon's certificates.
  */
-export function sslConfigFor(mode: SslMode | undefined, host: string | undefined, params: Map<string, string>): false | ConnectionOptions {
+export function sslConfigFor(mode: SslMode | undefined, host: string | undefined, params: Map<string, string>, needsTls = false): false | ConnectionOptions {
   const rootCertPath = params.get('sslrootcert');
   const readFile = (p: string | undefined): string | undefined => {
     if (p === undefined || p === 'system') return undefined;
@@ -223,7 +230,7 @@ export function sslConfigFor(mode: SslMode | undefined, host: string | undefined
     case undefined:
     case 'allow':
     case 'prefer':
-      return isLocalHost(host) ? false : { rejectUnauthorized: false, ...sni, ...clientCert };
+      return isLocalHost(host) && !needsTls ? false : { rejectUnauthorized: false, ...sni, ...clientCert };
     case 'require':
       if (rootCertPath !== undefined) {
         return { rejectUnauthorized: true, ...(ca ? { ca } : {}), checkServerIdentity: () => undefined, ...sni, ...clientCert };
@@ -259,13 +266,17 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
       hint: 'Use one of disable, prefer, require, verify-ca, verify-full.',
     });
   }
+  const binding = channelBindingFor(opts.channelBinding ?? p.params.get('channel_binding'), modeText);
   const config: PoolConfig = {
     host: p.host,
     port: p.port,
     user: p.user,
     password: p.password,
     database: p.database,
-    ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params),
+    ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params, binding === 'require'),
+    // prefer (libpq's default) binds when the server offers SCRAM-SHA-256-PLUS; require refuses otherwise.
+    enableChannelBinding: binding !== 'disable',
+    ...(binding === 'require' ? { Client: ChannelBindingRequiredClient } : {}),
     types: exactTypes,
     max: opts.max ?? 4,
     connectionTimeoutMillis: opts.connectionTimeoutMillis ?? secondsParam(p.params, 'connect_timeout') ?? 15_000,
@@ -277,10 +288,31 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
   if (options !== undefined) config.options = options;
   // For messages about connections that failed (classifyConnectError); pg ignores it.
   if (modeText !== undefined) (config as Record<string, unknown>).sslmode = modeText;
+  const rootCert = p.params.get('sslrootcert');
+  if (config.ssl !== false && rootCert !== undefined) (config as Record<string, unknown>).sslrootcert = rootCert;
+  if (binding === 'require') (config as Record<string, unknown>).channel_binding = binding;
   // For the watchdog (ActiveClients); pg ignores it.
   const watchdog = p.params.get('watchdog_timeout') === '0' ? 0 : (secondsParam(p.params, 'watchdog_timeout') ?? opts.watchdogMillis ?? 60_000);
   (config as Record<string, unknown>).watchdogMillis = watchdog;
   return config;
+}
+
+/** channel_binding from the URL or options (default prefer); usage errors for values that cannot work. */
+function channelBindingFor(text: string | undefined, sslMode: string | undefined): ChannelBinding {
+  if (text === undefined) return 'prefer';
+  if (!CHANNEL_BINDING_MODES.includes(text as ChannelBinding)) {
+    throw new SyncError('usage', `Unknown channel_binding "${text}" in the connection string.`, {
+      setting: 'channel_binding',
+      hint: 'Use one of disable, prefer, require (Neon\'s connection strings carry channel_binding=require).',
+    });
+  }
+  if (text === 'require' && sslMode === 'disable') {
+    throw new SyncError('usage', 'The connection string has channel_binding=require and sslmode=disable: channel binding needs TLS.', {
+      setting: 'channel_binding',
+      hint: 'Use sslmode=require or sslmode=verify-full with channel_binding=require (as Neon\'s connection strings do), or drop channel_binding=require.',
+    });
+  }
+  return text as ChannelBinding;
 }
 
 /** A libpq-style parameter in seconds, as ms; usage error when it is not a number. */

@@ -5,7 +5,7 @@ import type { SyncMode } from '../ports/events';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type { PipelineState } from '../ports/pipelineState';
-import type { DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
+import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
 import type { Checkpoint } from '../ports/targetTypes';
@@ -116,26 +116,56 @@ export class SyncRunner {
           });
         }
         const delay = Math.min(backoff * 2 ** (attempt - 1), 5_000, left);
-        ctx.warn(`${err.message} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`);
+        ctx.warn(`${err.progress ?? err.message} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`);
         this.logger.debug(`retrying after transient error: ${err.message}`);
         await sleep(delay, opts.signal);
       }
     }
   }
 
-  /** Read-only: what a sync would do now, row by row, against the rows in the target. */
+  /**
+   * Read-only: what a sync would do now, row by row, against the rows in the target. Like
+   * verify and dryRun, it waits for a database that does not accept connections yet (see
+   * waitForConnection).
+   */
   preview(opts: PreviewOptions = {}): Promise<PreviewReport> {
-    return previewSync(this.context(opts), opts);
+    return this.waitForConnection(opts, () => previewSync(this.context(opts), opts));
   }
 
   /** The target against the source snapshot at the checkpoint version (read-only). */
-  verify(opts: { signal?: AbortSignal; sampleLimit?: number } = {}): Promise<VerifyReport> {
-    return verifyTarget(this.context(opts), opts);
+  verify(opts: { signal?: AbortSignal; sampleLimit?: number } & ConnectWaitOptions = {}): Promise<VerifyReport> {
+    return this.waitForConnection(opts, () => verifyTarget(this.context(opts), opts));
   }
 
   /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
-  dryRun(opts: { toVersion?: number; signal?: AbortSignal } = {}): Promise<DryRunReport> {
-    return dryRunSync(this.context(opts), opts);
+  dryRun(opts: { toVersion?: number; signal?: AbortSignal } & ConnectWaitOptions = {}): Promise<DryRunReport> {
+    return this.waitForConnection(opts, () => dryRunSync(this.context(opts), opts));
+  }
+
+  /**
+   * For the read-only commands: a connection that was never made because the database is
+   * not accepting connections yet (a suspended Neon compute starting, a restart) is retried
+   * with the run's backoff within `retryForMs` (default 60 s), saying so once per attempt
+   * (a warning event with `onEvent`, else a logger warning). Other errors fail at once, as
+   * before: nothing was read or written when a connection was never made.
+   */
+  private async waitForConnection<T>(opts: ConnectWaitOptions & { signal?: AbortSignal }, work: () => Promise<T>): Promise<T> {
+    const budget = opts.retryForMs ?? 60_000;
+    const backoff = opts.backoffMs ?? 500;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (e) {
+        const left = budget - (Date.now() - started);
+        if (!(e instanceof SyncError) || e.progress === undefined || e.retry !== 'auto' || opts.signal?.aborted || left <= 0) throw e;
+        const delay = Math.min(backoff * 2 ** (attempt - 1), 5_000, left);
+        const line = `${e.progress} — retrying in ${delay} ms (attempt ${attempt + 1}, retrying for up to ${Math.round(left / 1000)} s more)`;
+        if (opts.onEvent) opts.onEvent({ type: 'warning', message: line, at: Date.now() });
+        else this.logger.warn(line);
+        await sleep(delay, opts.signal);
+      }
+    }
   }
 
   private context(opts: Pick<RunOptions, 'signal' | 'onEvent'>): RunContext {
