@@ -41,6 +41,8 @@ interface KeyChangeCase {
   message: RegExp;
   /** columns.types for the mapping (so a retype can still fit the Postgres column). */
   types?: Record<string, string>;
+  /** The hint's fix works here: an initial load at the end version (old files still read under the new schema). */
+  reload?: boolean;
 }
 
 const CASES: KeyChangeCase[] = [
@@ -68,12 +70,14 @@ const CASES: KeyChangeCase[] = [
     row: { id: 31n, name: 'item 31' },
     message: /key column "id" changed from integer not null to long not null/,
     types: { id: 'bigint' },
+    reload: true,
   },
   {
     title: 'made nullable',
     columns: [{ name: 'id', type: INT, nullable: true }, { name: 'name', type: STRING }],
     row: { id: 31, name: 'item 31' },
     message: /key column "id" changed from integer not null to integer\./,
+    reload: true,
   },
 ];
 
@@ -105,6 +109,11 @@ describe('key-changed drift is refused under every schemaDrift policy (fixture-w
           assert.match(err.message, new RegExp(`schemaDrift '${policy}' does not apply to key columns`));
           assert.equal((await r.runner.status()).checkpoint?.version, 1n);
           await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 1, { key: ['id'] });
+          if (c.reload) {
+            // The hint: run the initial load again; the target is rebuilt at the end version.
+            assert.equal((await r.runner.run({ mode: 'initial' })).toVersion, 3);
+            await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, { key: ['id'] });
+          }
         } finally {
           await r.close();
         }
