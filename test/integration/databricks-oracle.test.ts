@@ -13,6 +13,7 @@ import { ExpectedCdfTable } from '../helpers/fakeWarehouse/ExpectedCdfTable';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { useTestDatabase } from '../helpers/postgres';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
+import { canonicalCell, canonicalRow, sorted } from '../helpers/rowMultiset';
 import { diffRows, expectedText, targetText } from '../helpers/targetEquality';
 import type { ComparedColumn, TextRows } from '../helpers/targetEquality';
 
@@ -148,6 +149,51 @@ describe('Databricks source against the expected CDF files of delta-rs / delta-k
     const source = new DatabricksChangeSource(client, { catalog: 'oracle', schema: 'cdf', table: c.name });
     return { runner: new SyncRunner(mapping, source, mappingTarget(pool, mapping.target)), close: () => pool.end() };
   }
+
+  /**
+   * Every expected CDF file of a served table (the one it is served from, and the other
+   * ranges of the same table): DatabricksChangeSource.changes() over the file's range, through
+   * the driver, equals the file's rows. The file side is read here on its own (canonicalCell
+   * on the printed cells), not through ExpectedCdfTable; commit times are compared where
+   * the file prints them (delta-rs files).
+   */
+  describe('DatabricksChangeSource.changes() equals each expected CDF file of a served table', () => {
+    const files = listExpectedFiles(SHARED_TABLES_DIR).filter((e): e is Extract<ExpectedFileName, { kind: 'cdf' }> => e.kind === 'cdf');
+
+    it('covers every CDF file whose table is served, and more than one range of some table', () => {
+      const covered = files.filter((e) => cases.some((c) => c.name === e.table));
+      assert.ok(covered.length > cases.length, `${covered.length} files for ${cases.length} tables`);
+      assert.deepEqual(files.filter((e) => !covered.includes(e)).map((e) => e.table).sort(), Object.keys(NOT_REPLAYABLE).sort());
+    });
+
+    for (const e of files) {
+      const c = cases.find((x) => x.name === e.table);
+      if (!c) continue;
+      it(`${e.file}`, async () => {
+        const history = c.table.history();
+        const r = e.range;
+        const start = r.startingVersion ?? Math.min(...history.filter((h) => h.timestamp >= Date.parse(r.startingTimestamp as string)).map((h) => h.version));
+        const end = r.endingVersion ?? (r.endingTimestamp !== undefined ? Math.max(...history.filter((h) => h.timestamp <= Date.parse(r.endingTimestamp as string)).map((h) => h.version)) : c.table.latestVersion());
+        assert.ok(Number.isSafeInteger(start) && Number.isSafeInteger(end), `range of ${e.file}: ${start}..${end}`);
+        const pretty = readPrettyTable(path.join(SHARED_TABLES_DIR as string, 'expected', e.file));
+        const fields = c.table.schema();
+        const at = (name: string): number => pretty.columns.indexOf(name);
+        const withTime = at('_commit_timestamp') >= 0;
+        const want = pretty.rows.map((cells) => {
+          const values = fields.map((f) => `${f.name}=${canonicalCell(cells[at(f.name)] ?? null, f.type)}`).join(' | ');
+          const time = withTime ? ` t=${new Date(`${cells[at('_commit_timestamp')] as string}Z`).toISOString()}` : '';
+          return `${values} || ${cells[at('_change_type')] as string} @${cells[at('_commit_version')] as string}${time}`;
+        });
+        assert.ok(want.length > 0, `${e.file} holds rows`);
+        const source = new DatabricksChangeSource(client, { catalog: 'oracle', schema: 'cdf', table: c.name });
+        const got: string[] = [];
+        for await (const batch of source.changes(start, end, { batchSize: 3 })) {
+          for (const x of batch) got.push(`${canonicalRow(x.values, fields)} || ${x.changeType} @${x.commitVersion}${withTime ? ` t=${new Date(x.commitTimestamp).toISOString()}` : ''}`);
+        }
+        assert.deepEqual(sorted(got), sorted(want));
+      });
+    }
+  });
 
   for (const c of cases) {
     it(`${c.id} (${c.file}): initial load at version 0, then one incremental run per version; the target equals the replayed expected CDF at every version`, async () => {
