@@ -33,7 +33,7 @@ import type { HistoryEntry, WarehouseChange, WarehouseTable } from './WarehouseT
 const CHANGE_TYPES: readonly ChangeType[] = ['insert', 'delete', 'update_preimage', 'update_postimage'];
 const META = new Set(['_change_type', '_commit_version', '_commit_timestamp']);
 
-interface LogCommit {
+export interface LogCommit {
   version: number;
   timestamp: number;
   operation?: string;
@@ -43,7 +43,7 @@ interface LogCommit {
   protocol?: { minReaderVersion: number; minWriterVersion: number };
 }
 
-function readCommits(tableDir: string): LogCommit[] {
+export function readCommits(tableDir: string): LogCommit[] {
   const logDir = path.join(tableDir, '_delta_log');
   const commits: LogCommit[] = [];
   for (const name of fs.readdirSync(logDir).sort()) {
@@ -72,7 +72,7 @@ function readCommits(tableDir: string): LogCommit[] {
 
 const PRIMITIVES: readonly PrimitiveTypeName[] = ['string', 'long', 'integer', 'short', 'byte', 'float', 'double', 'boolean', 'binary', 'date', 'timestamp', 'timestamp_ntz'];
 
-/** Flat schemas only: the CDF tables with expected files have no nested columns. */
+/** Flat schemas only: nested columns are not served. */
 function parseType(t: unknown, column: string): DeltaType {
   if (typeof t === 'string') {
     const d = /^decimal\((\d+),\s*(\d+)\)$/.exec(t);
@@ -82,10 +82,14 @@ function parseType(t: unknown, column: string): DeltaType {
   throw new Error(`expected-CDF warehouse table: column ${column} has a type it does not serve: ${JSON.stringify(t)}`);
 }
 
-function parseSchema(schemaString: string): DeltaField[] {
+/**
+ * The logical columns of a schemaString. Column mapping is refused unless `logicalOnly`
+ * (a table whose rows come from a file with logical names, so physical names never matter).
+ */
+export function parseSchema(schemaString: string, logicalOnly = false): DeltaField[] {
   const s = JSON.parse(schemaString) as { fields: Array<{ name: string; type: unknown; nullable: boolean; metadata?: Record<string, unknown> }> };
   return s.fields.map((f) => {
-    if (f.metadata?.['delta.columnMapping.physicalName'] !== undefined) {
+    if (!logicalOnly && f.metadata?.['delta.columnMapping.physicalName'] !== undefined) {
       throw new Error(`expected-CDF warehouse table: column mapping (column ${f.name}) is not served`);
     }
     return { name: f.name, type: parseType(f.type, f.name), nullable: f.nullable, metadata: f.metadata ?? {}, physicalName: f.name };
