@@ -85,7 +85,8 @@ describe('Databricks source against the expected CDF files of delta-rs / delta-k
     });
     return;
   }
-  const { cases, skipped } = oracleCases(SHARED_TABLES_DIR);
+  const shared = SHARED_TABLES_DIR;
+  const { cases, skipped } = oracleCases(shared);
   const db = useTestDatabase('dbx_oracle');
   let warehouse: FakeWarehouse;
   let client: DatabricksClient;
@@ -159,7 +160,7 @@ describe('Databricks source against the expected CDF files of delta-rs / delta-k
    * the file prints them (delta-rs files).
    */
   describe('DatabricksChangeSource.changes() equals each expected CDF file of a served table', () => {
-    const files = listExpectedFiles(SHARED_TABLES_DIR).filter((e): e is Extract<ExpectedFileName, { kind: 'cdf' }> => e.kind === 'cdf');
+    const files = listExpectedFiles(shared).filter((e): e is Extract<ExpectedFileName, { kind: 'cdf' }> => e.kind === 'cdf');
 
     it('covers every CDF file whose table is served, and more than one range of some table', () => {
       const covered = files.filter((e) => cases.some((c) => c.name === e.table));
@@ -176,7 +177,7 @@ describe('Databricks source against the expected CDF files of delta-rs / delta-k
         const start = r.startingVersion ?? Math.min(...history.filter((h) => h.timestamp >= Date.parse(r.startingTimestamp as string)).map((h) => h.version));
         const end = r.endingVersion ?? (r.endingTimestamp !== undefined ? Math.max(...history.filter((h) => h.timestamp <= Date.parse(r.endingTimestamp as string)).map((h) => h.version)) : c.table.latestVersion());
         assert.ok(Number.isSafeInteger(start) && Number.isSafeInteger(end), `range of ${e.file}: ${start}..${end}`);
-        const pretty = readPrettyTable(path.join(SHARED_TABLES_DIR as string, 'expected', e.file));
+        const pretty = readPrettyTable(path.join(shared, 'expected', e.file));
         const fields = c.table.schema();
         const at = (name: string): number => pretty.columns.indexOf(name);
         const withTime = at('_commit_timestamp') >= 0;

@@ -102,6 +102,11 @@ describe('key-changed drift is refused under every schemaDrift policy (fixture-w
           assert.equal((await r.runner.run({})).toVersion, 1);
           await w.replaceSchema(c.columns); // v2
           await w.append([c.row]); // v3
+          // The read-only views of the pending range say the same before any run does.
+          if (i === 0) {
+            await expectSyncError(r.runner.preview({}), { kind: 'schema-drift', column: 'id', version: 3, setting: 'key', message: c.message });
+            await expectSyncError(r.runner.dryRun({}), { kind: 'schema-drift', column: 'id', version: 3, setting: 'key', message: c.message });
+          }
           const err = await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'id', version: 3, setting: 'key', retry: 'manual', message: c.message, hint: /initial load/ });
           assert.equal(err.table, w.path);
           assert.ok(err.message.includes(w.path), err.message);
