@@ -9,7 +9,8 @@ import { mappingSchemaFileText } from '../../src/sync/mapping/mappingJsonSchema'
 import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
-import { detectDrift } from '../../src/sync/mapping/detectDrift';
+import { checkSyncDrift, classifySchemaChanges, refuseKeyDrift } from '../../src/sync/mapping/detectDrift';
+import type { SyncDriftAction } from '../../src/sync/mapping/detectDrift';
 import { compileRowFilter } from '../../src/sync/mapping/compileRowFilter';
 import { array, binary, boolean, byte, date, decimal, double, field, float, integer, long, map, short, string, struct, timestamp, timestampNtz } from '../builders/deltaFields';
 import { buildMapping, mappingInput, mappingJson } from '../builders/mappings';
@@ -381,7 +382,7 @@ describe('mapping: resolveColumns', () => {
   });
 });
 
-describe('mapping: detectDrift', () => {
+describe('mapping: checkSyncDrift (the one drift rule set)', () => {
   const v1: DeltaField[] = [
     field('id', long(), { nullable: false }),
     field('name', string()),
@@ -389,70 +390,108 @@ describe('mapping: detectDrift', () => {
     field('attrs', struct(field('a', string()))),
   ];
   const m = (extra: MappingOverrides = {}): Mapping => buildMapping({ key: ['id'], ...extra });
-  const synced = (mapping: Mapping): TargetColumn[] => resolveColumns(mapping, v1);
+
+  interface DriftCase {
+    mapping: Mapping;
+    /** The mapping the checkpoint's columns were synced with (default: the same). */
+    syncedWith?: Mapping;
+    /** The Delta schema at the checkpoint (default v1) and at the end version. */
+    before?: readonly DeltaField[];
+    after: readonly DeltaField[];
+    /** The target's key when the mapping has none (its primary key). */
+    key?: string[];
+    source?: string;
+    fromVersion?: number;
+    toVersion?: number;
+    /** False: the checkpoint's schema could not be read. */
+    knownCheckpoint?: boolean;
+  }
+
+  /**
+   * The check as incrementalPhase calls it: the columns synced at the checkpoint (the
+   * mapping resolved on the checkpoint's schema), the end version's columns planned like
+   * planColumns does (resolveColumns, which refuses name clashes), and a target table
+   * created by the initial load at the checkpoint (the synced columns).
+   */
+  function drift(c: DriftCase): SyncDriftAction {
+    const synced = resolveColumns(c.syncedWith ?? c.mapping, c.before ?? v1);
+    const planned = resolveColumns(c.mapping, c.after);
+    return checkSyncDrift({
+      mapping: c.mapping,
+      synced: c.knownCheckpoint === false ? undefined : synced,
+      schema: c.after,
+      key: c.mapping.key ?? c.key ?? [],
+      planned,
+      targetColumns: new Map(synced.map((col) => [col.name, col.pgType])),
+      source: c.source ?? 'customers',
+      targetLabel: 'public.customers',
+      fromVersion: c.fromVersion ?? 2,
+      toVersion: c.toVersion ?? 3,
+    });
+  }
 
   it('reports nothing when the schema is unchanged', () => {
-    const r = detectDrift(synced(m()), v1, 'fail');
-    assert.equal(r.decision, 'none');
-    assert.deepEqual([r.added, r.removed, r.retyped], [[], [], []]);
-    assert.equal(r.error, undefined);
+    assert.deepEqual(drift({ mapping: m(), after: v1 }), { decision: 'none' });
   });
 
   it("fails on an added column under 'fail', naming the column and both versions", () => {
-    const v2 = [...v1, field('email', string())];
-    const r = detectDrift(synced(m()), v2, 'fail', { table: 'customers', fromVersion: 3, toVersion: 7 });
-    assert.equal(r.decision, 'fail');
-    assert.deepEqual(r.added.map((c) => c.source.name), ['email']);
-    assert.ok(r.error instanceof SyncError);
-    assert.equal(r.error.kind, 'schema-drift');
-    assert.match(r.error.message, /customers changed between version 3 and version 7: added "email" string/);
-    assert.equal(r.error.column, 'email');
-    assert.match(r.error.hint ?? '', /add-columns/);
+    const err = expectSyncError(() => drift({ mapping: m(), after: [...v1, field('email', string())], fromVersion: 3, toVersion: 7 }), {
+      kind: 'schema-drift',
+      column: 'email',
+      version: 7,
+      setting: 'schemaDrift',
+      message: /customers between versions 3 and 7: column\(s\) "email" \(text\) are not in public\.customers/,
+      hint: /add-columns/,
+    });
+    assert.ok(err instanceof SyncError);
   });
 
-  it("gives ALTER TABLE ADD COLUMN specs under 'add-columns', with the mapping's rename and types", () => {
+  it("adds new columns under 'add-columns', with the mapping's rename and types", () => {
     const mapping = m({ schemaDrift: 'add-columns', columns: { rename: { Email: 'email' }, types: { email: 'varchar(320)' } } });
     const v2 = [...v1, field('Email', string(), { nullable: false }), field('score', decimal(10, 2))];
-    // The synced columns were resolved before Email existed (and before its rename was added).
-    const r = detectDrift(synced(m()), v2, mapping.schemaDrift, { mapping });
+    // The synced columns were resolved on v1 before Email existed and before its rename was added.
+    const r = drift({ mapping, syncedWith: m(), after: v2 });
     assert.equal(r.decision, 'add-columns');
-    assert.deepEqual(r.addColumns, [
-      { source: 'Email', column: 'email', pgType: 'varchar(320)' },
-      { source: 'score', column: 'score', pgType: 'numeric(10,2)' },
+    assert.ok(r.decision === 'add-columns');
+    assert.deepEqual(r.add.map((c) => ({ name: c.name, pgType: c.pgType })), [
+      { name: 'email', pgType: 'varchar(320)' },
+      { name: 'score', pgType: 'numeric(10,2)' },
     ]);
-    assert.deepEqual(r.columns.map((c) => c.name), ['id', 'name', 'kind', 'attrs', 'email', 'score']);
-    assert.ok(r.columns.slice(4).every((c) => c.notNull === false), 'added columns are nullable: old rows have no value');
+    assert.match(r.warning, /Added column\(s\) "email" \(varchar\(320\)\), "score" \(numeric\(10,2\)\) to public\.customers/);
   });
 
   it("leaves new columns out under 'ignore-new'", () => {
-    const r = detectDrift(synced(m()), [...v1, field('email', string())], 'ignore-new');
-    assert.equal(r.decision, 'ignore-new');
-    assert.deepEqual(r.columns.map((c) => c.source.name), ['id', 'name', 'kind', 'attrs']);
-    assert.equal(r.error, undefined);
+    const r = drift({ mapping: m({ schemaDrift: 'ignore-new' }), after: [...v1, field('email', string())] });
+    assert.ok(r.decision === 'ignore-new');
+    assert.deepEqual(r.ignore.map((c) => c.name), ['email']);
+    assert.match(r.warning, /Ignoring new source column\(s\) "email"/);
   });
 
   it('does not count a new column that the mapping include list leaves out', () => {
     const mapping = m({ columns: { include: ['id', 'name'] } });
-    const r = detectDrift(synced(mapping), [...v1, field('email', string())], 'fail', { mapping });
-    assert.equal(r.decision, 'none');
+    assert.deepEqual(drift({ mapping, after: [...v1, field('email', string())] }), { decision: 'none' });
   });
 
   it('fails on a removed column under every policy', () => {
     const v2 = v1.filter((f) => f.name !== 'name');
-    for (const policy of ['fail', 'add-columns', 'ignore-new'] as const) {
-      const r = detectDrift(synced(m()), v2, policy, { toVersion: 9 });
-      assert.equal(r.decision, 'fail', policy);
-      assert.match(r.error!.message, /at version 9: removed "name"/);
-      assert.equal(r.error!.version, 9);
+    for (const schemaDrift of ['fail', 'add-columns', 'ignore-new'] as const) {
+      expectSyncError(() => drift({ mapping: m({ schemaDrift }), after: v2, fromVersion: 9, toVersion: 9 }), {
+        kind: 'schema-drift',
+        column: 'name',
+        version: 9,
+        setting: 'schemaDrift',
+        retry: 'manual',
+        message: /customers changed at version 9: removed "name"/,
+        hint: /initial load/,
+      });
     }
   });
 
-  it('fails on a type change the Postgres column cannot hold', () => {
-    const v2 = v1.map((f) => (f.name === 'id' ? field('id', string(), { nullable: false }) : f));
-    const r = detectDrift(synced(m()), v2, 'add-columns');
-    assert.equal(r.decision, 'fail');
-    assert.equal(r.retyped[0]!.compatible, false);
-    assert.match(r.error!.message, /changed "id" long not null -> string not null/);
+  it('fails on a type change the Postgres column cannot hold, under every policy', () => {
+    const v2 = v1.map((f) => (f.name === 'name' ? field('name', long()) : f));
+    for (const schemaDrift of ['fail', 'add-columns', 'ignore-new'] as const) {
+      expectSyncError(() => drift({ mapping: m({ schemaDrift }), after: v2 }), { kind: 'schema-drift', column: 'name', message: /changed "name" string -> long/ });
+    }
   });
 
   it('continues through widenings that keep the Postgres type (byte -> short, a struct gaining a field)', () => {
@@ -463,35 +502,87 @@ describe('mapping: detectDrift', () => {
           ? field('attrs', struct(field('a', string()), field('b', long())))
           : f,
     );
-    const r = detectDrift(synced(m()), v2, 'fail');
-    assert.equal(r.decision, 'continue');
-    assert.deepEqual(r.retyped.map((x) => [x.column.source.name, x.compatible]), [
+    assert.deepEqual(drift({ mapping: m(), after: v2 }), { decision: 'none' });
+    const changes = classifySchemaChanges(resolveColumns(m(), v1), v2, m(), ['id']);
+    assert.deepEqual(changes.retyped.map((x) => [x.column.source.name, x.compatible]), [
       ['kind', true],
       ['attrs', true],
     ]);
-    assert.deepEqual(r.columns.find((c) => c.source.name === 'kind')!.source.type, short());
   });
 
   it('accepts integer -> long when a columns.types override already made the column bigint', () => {
     const v0 = [field('id', long(), { nullable: false }), field('n', integer())];
-    const mapping = m({ columns: { types: { n: 'bigint' } } });
-    const r = detectDrift(resolveColumns(mapping, v0), [v0[0]!, field('n', long())], 'fail', { mapping });
-    assert.equal(r.decision, 'continue');
-    const plain = detectDrift(resolveColumns(m(), v0), [v0[0]!, field('n', long())], 'fail');
-    assert.equal(plain.decision, 'fail');
+    const v2 = [v0[0]!, field('n', long())];
+    assert.deepEqual(drift({ mapping: m({ columns: { types: { n: 'bigint' } } }), before: v0, after: v2 }), { decision: 'none' });
+    expectSyncError(() => drift({ mapping: m(), before: v0, after: v2 }), { kind: 'schema-drift', column: 'n', message: /changed "n" integer -> long/ });
   });
 
   it('fails when a column becomes nullable (the Postgres column may be NOT NULL)', () => {
-    const v2 = v1.map((f) => (f.name === 'id' ? field('id', long(), { nullable: true }) : f));
-    const r = detectDrift(synced(m()), v2, 'ignore-new');
-    assert.equal(r.decision, 'fail');
+    const v0 = [field('id', long(), { nullable: false }), field('code', string(), { nullable: false })];
+    const v2 = [v0[0]!, field('code', string(), { nullable: true })];
+    expectSyncError(() => drift({ mapping: m({ schemaDrift: 'ignore-new' }), before: v0, after: v2 }), {
+      kind: 'schema-drift',
+      column: 'code',
+      message: /changed "code" string not null -> string/,
+    });
   });
 
-  it('fails when an added column would take an existing Postgres name', () => {
+  it('refuses an added column that would take an existing Postgres name (when the end version is planned)', () => {
     const mapping = m({ schemaDrift: 'add-columns', columns: { rename: { name: 'full_name' } } });
-    const r = detectDrift(resolveColumns(mapping, v1), [...v1, field('full_name', string())], 'add-columns', { mapping });
-    assert.equal(r.decision, 'fail');
-    assert.match(r.error!.message, /already used by "name"/);
+    expectSyncError(() => drift({ mapping, after: [...v1, field('full_name', string())] }), {
+      kind: 'mapping',
+      message: /"name" and "full_name" both map to Postgres column "full_name"/,
+    });
+  });
+
+  describe('key columns: refused under every policy, even where the Postgres column would still hold the values', () => {
+    const policies = ['fail', 'add-columns', 'ignore-new'] as const;
+    const keyError = { kind: 'schema-drift', column: 'id', version: 3, setting: 'key', retry: 'manual', hint: /initial load/ } as const;
+
+    it('a removed key column', () => {
+      const v2 = v1.filter((f) => f.name !== 'id');
+      for (const schemaDrift of policies) {
+        expectSyncError(() => checkSyncDrift({
+          mapping: m({ schemaDrift }), synced: resolveColumns(m(), v1), schema: v2, key: ['id'], planned: [], targetColumns: new Map(), source: 'customers', targetLabel: 't', fromVersion: 2, toVersion: 3,
+        }), { ...keyError, message: new RegExp(`key of customers changed between version 2 and version 3: key column "id" was removed.*schemaDrift '${schemaDrift}' does not apply to key columns`) });
+      }
+    });
+
+    it('a key column renamed under column mapping (same physical name)', () => {
+      const before = [field('id', long(), { nullable: false, physicalName: 'col-1' }), field('name', string(), { physicalName: 'col-2' })];
+      const after = [field('customer_id', long(), { nullable: false, physicalName: 'col-1' }), before[1]!];
+      for (const schemaDrift of policies) {
+        expectSyncError(() => checkSyncDrift({
+          mapping: m({ schemaDrift }), synced: resolveColumns(m(), before), schema: after, key: ['id'], planned: [], targetColumns: new Map(), source: 'customers', targetLabel: 't', fromVersion: 2, toVersion: 3,
+        }), { ...keyError, message: /key column "id" was renamed to "customer_id"/ });
+      }
+      const changes = classifySchemaChanges(resolveColumns(m(), before), after, m(), ['id']);
+      assert.deepEqual(changes.removed, [], 'a renamed key column is a key change, not a removal');
+    });
+
+    it('a key column retyped compatibly (integer -> long over a bigint override) or made nullable', () => {
+      const v0 = [field('id', integer(), { nullable: false }), field('name', string())];
+      for (const schemaDrift of policies) {
+        const mapping = m({ schemaDrift, columns: { types: { id: 'bigint' } } });
+        expectSyncError(() => drift({ mapping, before: v0, after: [field('id', long(), { nullable: false }), v0[1]!] }), {
+          ...keyError,
+          message: /key column "id" changed from integer not null to long not null/,
+        });
+        expectSyncError(() => drift({ mapping: m({ schemaDrift }), before: v0, after: [field('id', integer()), v0[1]!] }), {
+          ...keyError,
+          message: /key column "id" changed from integer not null to integer\./,
+        });
+      }
+    });
+
+    it("uses the target's primary key when the mapping has none, and says nothing when the checkpoint's schema is unknown", () => {
+      const mapping = buildMapping({ schemaDrift: 'add-columns' });
+      const v2 = v1.map((f) => (f.name === 'id' ? field('id', string(), { nullable: false }) : f));
+      expectSyncError(() => drift({ mapping, after: v2, key: ['id'] }), { ...keyError, message: /key column "id" changed from long not null to string not null/ });
+      assert.doesNotThrow(() => refuseKeyDrift({ mapping, synced: undefined, schema: v2, key: ['id'], source: 'customers', fromVersion: 2, toVersion: 3 }));
+      // A non-key retype is not a key change.
+      assert.deepEqual(classifySchemaChanges(resolveColumns(mapping, v1), v2, mapping, ['name']).key, []);
+    });
   });
 });
 

@@ -1,8 +1,8 @@
 import { SyncError } from '../errors';
 import type { DeltaField, DeltaType } from '../delta/types';
-import type { Mapping, SchemaDriftPolicy } from './mappingSchema';
+import type { Mapping } from './mappingSchema';
 import { formatDeltaType } from '../delta/schema';
-import { defaultPgType, isSelected, sameDeltaType, targetColumnFor } from './resolveColumns';
+import { defaultPgType, sameDeltaType } from './resolveColumns';
 import type { TargetColumn } from '../ports/targetTypes';
 
 /** A synced column whose Delta type or nullability changed. */
@@ -19,41 +19,19 @@ export interface RetypedColumn {
   compatible: boolean;
 }
 
-/** One `ALTER TABLE ... ADD COLUMN` for the Postgres writer (always nullable: old rows have no value). */
-export interface AddColumnSpec {
-  source: string;
-  column: string;
-  pgType: string;
-}
+/** How a key column changed between the checkpoint and the end version. */
+export type KeyChange =
+  | { column: TargetColumn; change: 'removed' }
+  | { column: TargetColumn; change: 'renamed'; to: DeltaField }
+  | { column: TargetColumn; change: 'retyped'; to: DeltaField };
 
-export type DriftDecision =
-  | 'none' // nothing changed that matters
-  | 'continue' // only compatible retypes: keep going with the new types
-  | 'add-columns' // run `addColumns`, then sync `columns`
-  | 'ignore-new' // new columns are not synced; sync `columns`
-  | 'fail'; // stop with `error`
-
-export interface DriftReport {
-  /** New Delta columns the mapping's include/exclude would sync. */
-  added: TargetColumn[];
-  /** Synced columns no longer in the Delta schema. */
+/** Every change of the synced columns between the checkpoint's schema and the end version's. */
+export interface SchemaChanges {
+  /** Synced columns no longer in the Delta schema (renamed key columns are in `key` only). */
   removed: TargetColumn[];
   retyped: RetypedColumn[];
-  decision: DriftDecision;
-  addColumns: AddColumnSpec[];
-  /** The columns to sync from here on (the old list when the decision is 'fail'). */
-  columns: TargetColumn[];
-  error?: SyncError;
-}
-
-export interface DriftContext {
-  /** For selection, rename and types of new columns; without it, every new column counts, unrenamed. */
-  mapping?: Mapping;
-  /** Table name or path for messages. */
-  table?: string;
-  /** The version the synced columns were resolved at, and the version being read. */
-  fromVersion?: number;
-  toVersion?: number;
+  /** Changes of the key's columns (also listed in removed / retyped where they fit). */
+  key: KeyChange[];
 }
 
 function describeCol(c: TargetColumn): string {
@@ -66,148 +44,61 @@ function isNotNull(c: TargetColumn): boolean {
 }
 
 /**
- * Compares the columns synced so far with the table's current Delta schema and decides
- * what to do under the mapping's `schemaDrift` policy:
- *   - fail: any added column, removed column or incompatible retype -> 'fail';
- *   - add-columns: added columns -> ALTER TABLE ADD COLUMN specs; removed/incompatible -> 'fail';
- *   - ignore-new: added columns are left out; removed/incompatible -> 'fail'.
- * Removed and incompatible retyped columns always fail: Postgres would silently get nulls
- * or reject values, and only the user can choose between a migration and a reload.
- * Compatible retypes never fail; they are reported and `columns` carries the new types.
- * Never throws: the error is returned so a preview can show it.
+ * Classifies how the columns synced so far (resolved at the checkpoint's version) changed
+ * in the Delta schema of the end version: removed, retyped (compatible or not with the
+ * Postgres column), and, for the key's columns (Postgres names in `key`), removed, renamed
+ * (column mapping: same physical name under a new name) or retyped in any way. Added
+ * columns are not classified here: checkSyncDrift finds them as the columns the run
+ * writes that the target lacks.
  */
-export function detectDrift(
-  mappingColumns: readonly TargetColumn[],
-  deltaSchema: readonly DeltaField[],
-  policy: SchemaDriftPolicy,
-  ctx: DriftContext = {},
-): DriftReport {
-  const current = new Map(deltaSchema.map((f) => [f.name, f]));
-  const syncedSources = new Set(mappingColumns.map((c) => c.source.name));
-
-  const removed = mappingColumns.filter((c) => !current.has(c.source.name));
+export function classifySchemaChanges(synced: readonly TargetColumn[], schema: readonly DeltaField[], mapping: Mapping, key: readonly string[]): SchemaChanges {
+  const current = new Map(schema.map((f) => [f.name, f]));
+  const removed: TargetColumn[] = [];
   const retyped: RetypedColumn[] = [];
-  const kept: TargetColumn[] = [];
-  for (const c of mappingColumns) {
+  const keyChanges: KeyChange[] = [];
+  for (const c of synced) {
+    const isKey = key.includes(c.name);
     const f = current.get(c.source.name);
-    if (!f) continue;
-    if (sameDeltaType(c.source.type, f.type) && c.source.nullable === f.nullable) {
-      kept.push(c);
+    if (!f) {
+      // Under column mapping a rename keeps the physical name; without it, a rename is a removal.
+      const renamed = schema.find((x) => x.physicalName === c.source.physicalName && x.name !== c.source.name);
+      if (isKey) keyChanges.push(renamed ? { column: c, change: 'renamed', to: renamed } : { column: c, change: 'removed' });
+      if (!(isKey && renamed)) removed.push(c);
       continue;
     }
-    const override = ctx.mapping?.columns.types?.[c.name];
-    const newPg = override ?? defaultPgType(f.type);
+    if (sameDeltaType(c.source.type, f.type) && c.source.nullable === f.nullable) continue;
+    const newPg = mapping.columns.types?.[c.name] ?? defaultPgType(f.type);
     const compatible = newPg === c.pgType && !(f.nullable && isNotNull(c));
     retyped.push({ column: c, to: f.type, toNullable: f.nullable, compatible });
-    kept.push(compatible ? { ...c, source: f } : c);
+    if (isKey) keyChanges.push({ column: c, change: 'retyped', to: f });
   }
-
-  const added: TargetColumn[] = [];
-  for (const f of deltaSchema) {
-    if (syncedSources.has(f.name)) continue;
-    if (ctx.mapping && !isSelected(ctx.mapping, f.name)) continue;
-    added.push(
-      ctx.mapping
-        ? targetColumnFor(ctx.mapping, f)
-        : { name: f.name, source: f, pgType: defaultPgType(f.type) },
-    );
-  }
-
-  const incompatible = retyped.filter((r) => !r.compatible);
-  const base = { added, removed, retyped };
-  const failWith = (reason: string, hint: string): DriftReport => {
-    const where = ctx.table ? ` of ${ctx.table}` : '';
-    const when =
-      ctx.fromVersion !== undefined && ctx.toVersion !== undefined
-        ? ` between version ${ctx.fromVersion} and version ${ctx.toVersion}`
-        : ctx.toVersion !== undefined
-          ? ` at version ${ctx.toVersion}`
-          : '';
-    const parts: string[] = [];
-    if (added.length) parts.push(`added ${added.map((c) => `${describeCol(c)} ${formatDeltaType(c.source.type)}`).join(', ')}`);
-    if (removed.length) parts.push(`removed ${removed.map(describeCol).join(', ')}`);
-    if (incompatible.length) {
-      parts.push(
-        `changed ${incompatible
-          .map(
-            (r) =>
-              `${describeCol(r.column)} ${formatDeltaType(r.column.source.type)}${isNotNull(r.column) ? ' not null' : ''} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`,
-          )
-          .join(', ')}`,
-      );
-    }
-    const first = removed[0]?.source.name ?? incompatible[0]?.column.source.name ?? added[0]?.source.name;
-    const error = new SyncError('schema-drift', `The schema${where} changed${when}: ${parts.join('; ')}. ${reason}`, {
-      table: ctx.table,
-      version: ctx.toVersion,
-      column: first,
-      setting: 'schemaDrift',
-      hint,
-      retry: 'manual',
-    });
-    return { ...base, decision: 'fail', addColumns: [], columns: [...mappingColumns], error };
-  };
-
-  const reloadHint =
-    'Removed or retyped columns need a decision: migrate the Postgres table (or add a columns.types override that fits), or run the initial load again.';
-  if (removed.length || incompatible.length) {
-    return failWith(
-      `schemaDrift '${policy}' does not handle removed or incompatibly retyped columns.`,
-      reloadHint,
-    );
-  }
-  if (added.length === 0) {
-    return { ...base, decision: retyped.length ? 'continue' : 'none', addColumns: [], columns: kept };
-  }
-  switch (policy) {
-    case 'fail':
-      return failWith(
-        "schemaDrift is 'fail'.",
-        "Set schemaDrift to 'add-columns' to add them to the Postgres table, or 'ignore-new' (or columns.exclude) to leave them out.",
-      );
-    case 'ignore-new':
-      return { ...base, decision: 'ignore-new', addColumns: [], columns: kept };
-    case 'add-columns': {
-      const taken = new Map(kept.map((c) => [c.name, c.source.name]));
-      const softCol = ctx.mapping?.deletes.mode === 'soft-delete' ? ctx.mapping.deletes.column : undefined;
-      for (const c of added) {
-        const clash = taken.get(c.name) ?? (c.name === softCol ? 'deletes.column' : undefined);
-        if (clash !== undefined || c.name.includes('\u0000') || Buffer.byteLength(c.name, 'utf8') > 63) {
-          return failWith(
-            `The new column ${describeCol(c)} cannot be added as Postgres column "${c.name}"${clash ? ` (already used by ${clash === 'deletes.column' ? 'deletes.column' : `"${clash}"`})` : ' (not a valid name)'}.`,
-            `Add "${c.source.name}" to columns.rename or columns.exclude.`,
-          );
-        }
-        taken.set(c.name, c.source.name);
-      }
-      return {
-        ...base,
-        decision: 'add-columns',
-        addColumns: added.map((c) => ({ source: c.source.name, column: c.name, pgType: c.pgType })),
-        columns: [...kept, ...added.map((c) => ({ ...c, notNull: false }))],
-      };
-    }
-  }
+  return { removed, retyped, key: keyChanges };
 }
 
 /** A column a run writes, as the target check needs it. */
 export type PlannedColumn = Pick<TargetColumn, 'name' | 'pgType'>;
 
-export interface SyncDriftInput {
+/** What the key check needs: the mapping, the key and the two schemas. */
+export interface KeyDriftInput {
   mapping: Mapping;
   /** The mapped columns at the checkpoint's version; undefined when that schema is unknown. */
   synced?: readonly TargetColumn[];
   /** The Delta schema at the version the run reads to. */
   schema: readonly DeltaField[];
+  /** The key's Postgres column names (the mapping's `key`, else the target's primary key). */
+  key: readonly string[];
+  /** Source name and versions, for messages. */
+  source: string;
+  fromVersion: number;
+  toVersion: number;
+}
+
+export interface SyncDriftInput extends KeyDriftInput {
   /** The columns the run would write (data columns; the soft-delete marker is not drift). */
   planned: readonly PlannedColumn[];
   /** The target table's columns (name -> type). */
   targetColumns: ReadonlyMap<string, string>;
-  /** Source name, target name and versions, for messages. */
-  source: string;
   targetLabel: string;
-  fromVersion: number;
-  toVersion: number;
 }
 
 /** What a sync does about drift (it throws instead when the policy refuses). */
@@ -216,19 +107,82 @@ export type SyncDriftAction =
   | { decision: 'add-columns'; add: PlannedColumn[]; warning: string }
   | { decision: 'ignore-new'; ignore: PlannedColumn[]; warning: string };
 
+function between(input: KeyDriftInput): string {
+  return input.fromVersion === input.toVersion ? `at version ${input.toVersion}` : `between version ${input.fromVersion} and version ${input.toVersion}`;
+}
+
+function describeKeyChange(k: KeyChange): string {
+  const c = k.column;
+  switch (k.change) {
+    case 'removed':
+      return `${describeCol(c)} was removed (a rename without column mapping looks like this too)`;
+    case 'renamed':
+      return `${describeCol(c)} was renamed to "${k.to.name}"`;
+    case 'retyped':
+      return `${describeCol(c)} changed from ${formatDeltaType(c.source.type)}${c.source.nullable ? '' : ' not null'} to ${formatDeltaType(k.to.type)}${k.to.nullable ? '' : ' not null'}`;
+  }
+}
+
 /**
- * The drift check of a sync, in one place: first the Delta schema since the checkpoint
- * (detectDrift: a removed column or an incompatible retype fails whatever the policy,
- * since Postgres would silently get nulls or stale values), then the columns the run
- * writes against the target's (a mapped column the target lacks follows `schemaDrift`:
- * fail, add it, or leave it out; it is never silently dropped).
+ * Refuses a change of the key's columns between the checkpoint and the end version, under
+ * every `schemaDrift` policy: the target's rows are matched by that key, so changes read
+ * under a removed, renamed or retyped key would update or delete the wrong rows (or none).
+ * Does nothing when the checkpoint's schema is unknown. Runs before the end version's
+ * columns are planned, so a vanished key column is reported as drift, not as a mapping error.
+ */
+export function refuseKeyDrift(input: KeyDriftInput): void {
+  if (!input.synced) return;
+  const changes = classifySchemaChanges(input.synced, input.schema, input.mapping, input.key).key;
+  const first = changes[0];
+  if (!first) return;
+  throw new SyncError(
+    'schema-drift',
+    `The key of ${input.source} changed ${between(input)}: key column ${changes.map(describeKeyChange).join('; key column ')}. ` +
+      `schemaDrift '${input.mapping.schemaDrift}' does not apply to key columns: the target's rows are matched by the key, and changes read under another key would update or delete the wrong rows.`,
+    {
+      table: input.source,
+      version: input.toVersion,
+      column: first.column.source.name,
+      setting: 'key',
+      hint: 'Run the initial load again (delta-neon-sync sync --mapping <file> --mode initial) to rebuild the target under the new key, after pointing "key" at the new column if it was renamed.',
+      retry: 'manual',
+    },
+  );
+}
+
+/**
+ * The drift check of a sync, the one rule set: first the key (refuseKeyDrift, under every
+ * policy), then the Delta schema since the checkpoint (a removed column or an incompatible
+ * retype fails whatever the policy, since Postgres would silently get nulls or stale
+ * values; a compatible retype goes on), then the columns the run writes against the
+ * target's: a mapped column the target lacks follows `schemaDrift` (fail, add it, or leave
+ * it out; it is never silently dropped).
  */
 export function checkSyncDrift(input: SyncDriftInput): SyncDriftAction {
   const policy = input.mapping.schemaDrift;
+  refuseKeyDrift(input);
   if (input.synced) {
-    const report = detectDrift(input.synced, input.schema, policy, { mapping: input.mapping, table: input.source, fromVersion: input.fromVersion, toVersion: input.toVersion });
-    const refused = report.removed.length > 0 || report.retyped.some((r) => !r.compatible);
-    if (refused && report.error) throw report.error;
+    const { removed, retyped } = classifySchemaChanges(input.synced, input.schema, input.mapping, input.key);
+    const incompatible = retyped.filter((r) => !r.compatible);
+    if (removed.length || incompatible.length) {
+      const parts: string[] = [];
+      if (removed.length) parts.push(`removed ${removed.map(describeCol).join(', ')}`);
+      if (incompatible.length) {
+        parts.push(
+          `changed ${incompatible
+            .map((r) => `${describeCol(r.column)} ${formatDeltaType(r.column.source.type)}${isNotNull(r.column) ? ' not null' : ''} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`)
+            .join(', ')}`,
+        );
+      }
+      throw new SyncError('schema-drift', `The schema of ${input.source} changed ${between(input)}: ${parts.join('; ')}. schemaDrift '${policy}' does not handle removed or incompatibly retyped columns.`, {
+        table: input.source,
+        version: input.toVersion,
+        column: removed[0]?.source.name ?? incompatible[0]?.column.source.name,
+        setting: 'schemaDrift',
+        hint: 'Removed or retyped columns need a decision: migrate the Postgres table (or add a columns.types override that fits), or run the initial load again.',
+        retry: 'manual',
+      });
+    }
   }
   const missing = input.planned.filter((col) => !input.targetColumns.has(col.name));
   if (missing.length === 0) return { decision: 'none' };

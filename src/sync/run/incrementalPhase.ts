@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChangeRow } from '../delta/types';
 import { SyncError } from '../errors';
 import { ValueEncodeError } from '../postgres/copyEncoder';
-import { checkSyncDrift } from '../mapping/detectDrift';
+import { checkSyncDrift, refuseKeyDrift } from '../mapping/detectDrift';
 import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
@@ -144,7 +144,7 @@ function withValueContext(e: unknown, table: string, first: number, last: number
 /**
  * The plan phase: columns for the end version, the soft-delete marker column (added
  * whatever the drift policy says, since the mapping asks for it), and the drift check
- * (mapping/detectDrift) against the schema at the checkpoint and the target's columns.
+ * (mapping/detectDrift: the key first, then the schema at the checkpoint, then the target's columns).
  */
 async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<ColumnPlan> {
   const { mapping, source, target } = ctx;
@@ -157,16 +157,18 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
       hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
     });
   }
+  const synced = await syncedColumns(ctx, Number(checkpoint.version), warnings);
+  const driftInput = { mapping, synced, schema: snap.schema, source: source.name, fromVersion: start, toVersion: end };
+  // The key first: a key column gone from the end version would otherwise fail below as a
+  // mapping error without the version or the reason.
+  refuseKeyDrift({ ...driftInput, key: mapping.key ?? existing.primaryKey });
   const plan = planColumns(mapping, source.name, snap.schema, existing.primaryKey, end, target.tableLabel);
   if (plan.marker) {
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
-  const drift = checkSyncDrift({
-    mapping, synced: await syncedColumns(ctx, Number(checkpoint.version), warnings), schema: snap.schema, planned: data, targetColumns: existing.columns,
-    source: source.name, targetLabel: target.tableLabel, fromVersion: start, toVersion: end,
-  });
+  const drift = checkSyncDrift({ ...driftInput, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: target.tableLabel });
   switch (drift.decision) {
     case 'none':
       return plan;

@@ -1,6 +1,8 @@
 import type { Row } from '../delta/types';
 import { SyncError } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
+import { refuseKeyDrift } from '../mapping/detectDrift';
+import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
@@ -29,6 +31,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const latest = await source.latestVersion();
   const end = Math.min(opts.toVersion ?? latest, latest);
   const snap = await source.snapshot(checkpoint ? end : opts.toVersion);
+  if (checkpoint && existing) await refuseKeyDriftSince(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end);
   const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
   const limit = opts.limit ?? 100;
   const offset = opts.offset ?? 0;
@@ -103,6 +106,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const end = Math.min(opts.toVersion ?? latest, latest);
   const start = Number(checkpoint.version) + 1;
   const snap = await source.snapshot(end);
+  if (existing) await refuseKeyDriftSince(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end);
   const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
   if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
     throw new SyncError('target', `${target.tableLabel} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
@@ -118,6 +122,22 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
     pipeline: ctx.pipeline, source: source.name, version: end,
   });
   return { fromVersion: start, toVersion: end, result };
+}
+
+/**
+ * The sync's key check (refuseKeyDrift) for a preview or dry run of an incremental range:
+ * they would otherwise show changes the sync refuses. Says nothing when the checkpoint's
+ * schema cannot be read or mapped (the sync warns about that itself).
+ */
+async function refuseKeyDriftSince(ctx: RunContext, checkpointVersion: number, schema: SourceSnapshot['schema'], key: readonly string[], end: number): Promise<void> {
+  if (end <= checkpointVersion) return;
+  let synced: TargetColumn[];
+  try {
+    synced = resolveColumns(ctx.mapping, (await ctx.source.snapshot(checkpointVersion)).schema);
+  } catch {
+    return;
+  }
+  refuseKeyDrift({ mapping: ctx.mapping, synced, schema, key, source: ctx.source.name, fromVersion: checkpointVersion + 1, toVersion: end });
 }
 
 /** The snapshot's rows as a load writes them (filtered, the marker live). */

@@ -17,13 +17,18 @@ import { batchMessage, schemaMessage } from './arrowResults';
 import type { ResultColumn } from './arrowResults';
 import { parseTableRef, recogniseStatement } from './recogniseStatement';
 import type { SelectItem, TableRef } from './recogniseStatement';
+import { WarehouseTableError } from './WarehouseTable';
+import type { HistoryEntry, WarehouseChange, WarehouseTable } from './WarehouseTable';
 
 /**
  * A local Databricks SQL warehouse for tests: the Thrift-over-HTTPS protocol that
  * @databricks/sql speaks (TCLIService, served by the `thrift` package with the driver's own
  * generated processor), on 127.0.0.1 with a self-signed certificate, a random port and a
  * warehouse-like HTTP path. Results are computed from REAL Delta tables through the
- * project's local reader: catalogs map to {schema: {table: folder}}.
+ * project's local reader: catalogs map to {schema: {table: folder}}. A table may instead be
+ * a WarehouseTable (e.g. ExpectedCdfTable: the expected CDF files of delta-rs /
+ * delta-kernel-rs), answered without the project's reader, so the Databricks path can be
+ * checked against an independent oracle rather than against the local reader.
  *
  * Statement results go over Arrow (schema message + record-batch messages, 128-bit
  * decimals, microsecond timestamps); metadata calls (getCatalogs, ...) over columnar
@@ -44,7 +49,8 @@ type TOpHandleT = InstanceType<typeof T.TOperationHandle>;
 type TSessionHandleT = InstanceType<typeof T.TSessionHandle>;
 type TDirectT = InstanceType<typeof T.TSparkDirectResults>;
 
-export type CatalogMap = Record<string, Record<string, Record<string, string>>>;
+/** Catalog -> schema -> table -> a Delta table folder (read by the local reader) or a WarehouseTable. */
+export type CatalogMap = Record<string, Record<string, Record<string, string | WarehouseTable>>>;
 
 export interface FakeWarehouseOptions {
   catalogs: CatalogMap;
@@ -244,7 +250,7 @@ export class FakeWarehouse {
 
   // ---------------------------------------------------------------- tables
 
-  private pathOf(ref: TableRef): string | undefined {
+  private pathOf(ref: TableRef): string | WarehouseTable | undefined {
     const cat = this.catalogs[ref.catalog] ?? this.catalogs[ref.catalog.toLowerCase()];
     const sch = cat?.[ref.schema] ?? cat?.[ref.schema.toLowerCase()];
     return sch?.[ref.table] ?? sch?.[ref.table.toLowerCase()];
@@ -254,9 +260,15 @@ export class FakeWarehouse {
     return `\`${ref.catalog}\`.\`${ref.schema}\`.\`${ref.table}\``;
   }
 
+  /** The table's WarehouseTable when it is served without the local reader. */
+  private served(ref: TableRef): WarehouseTable | undefined {
+    const p = this.pathOf(ref);
+    return p !== undefined && typeof p !== 'string' ? p : undefined;
+  }
+
   private async open(ref: TableRef): Promise<DeltaTable> {
     const p = this.pathOf(ref);
-    if (!p) {
+    if (typeof p !== 'string') {
       throw new FakeError({
         errorClass: 'TABLE_OR_VIEW_NOT_FOUND',
         sqlState: '42P01',
@@ -282,6 +294,9 @@ export class FakeWarehouse {
     if (!st) {
       throw new FakeError({ errorClass: 'PARSE_SYNTAX_ERROR', sqlState: '42601', message: `Syntax error: the fake warehouse does not know this statement: ${sql.slice(0, 200)}` });
     }
+    const servedRef = st.kind === 'changes' ? parseTableRef(params.t ?? '') : st.kind === 'ping' ? undefined : st.table;
+    const served = servedRef ? this.served(servedRef) : undefined;
+    if (served) return this.runServed(served, st, servedRef as TableRef, params);
     switch (st.kind) {
       case 'ping':
         return { format: 'arrow', columns: [{ name: 'ok', type: integer() }], rows: [[1]] };
@@ -358,6 +373,61 @@ export class FakeWarehouse {
           const vb = b[items(st.items, '_commit_version')] as bigint;
           return va < vb ? -1 : va > vb ? 1 : 0;
         });
+        return { format: 'arrow', columns, rows };
+      }
+    }
+  }
+
+  /** A statement on a WarehouseTable: the same results and errors as from a folder, computed by the table. */
+  private runServed(table: WarehouseTable, st: Exclude<ReturnType<typeof recogniseStatement>, undefined>, ref: TableRef, params: Record<string, string>): Omit<Operation, 'cursor'> {
+    const call = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof WarehouseTableError) throw new FakeError({ errorClass: e.errorClass, sqlState: e.sqlState, message: e.message });
+        throw e;
+      }
+    };
+    const latest = table.latestVersion();
+    switch (st.kind) {
+      case 'ping':
+        return { format: 'arrow', columns: [{ name: 'ok', type: integer() }], rows: [[1]] };
+      case 'history': {
+        const h: HistoryEntry[] = table.history();
+        const rows = (st.limit !== undefined ? h.slice(0, st.limit) : h).map((e) => [BigInt(e.version), BigInt(e.timestamp) * 1000n, e.operation ?? null, e.engineInfo ?? null]);
+        return { format: 'arrow', columns: [{ name: 'version', type: long() }, { name: 'timestamp', type: timestamp() }, { name: 'operation', type: string() }, { name: 'engineInfo', type: string() }], rows };
+      }
+      case 'properties': {
+        const props = { ...table.properties() };
+        if (this.cdfOverrides.has(this.fullName(ref))) props['delta.enableChangeDataFeed'] = 'true';
+        return { format: 'arrow', columns: [{ name: 'key', type: string() }, { name: 'value', type: string() }], rows: Object.entries(props).map(([k, v]) => [k, v]) };
+      }
+      case 'enable-cdf':
+        this.cdfOverrides.add(this.fullName(ref));
+        return { format: 'arrow', columns: [], rows: [] };
+      case 'snapshot': {
+        if (st.version > latest) {
+          throw new FakeError({ errorClass: 'DELTA_VERSION_NOT_FOUND', sqlState: '22003', message: `Cannot time travel Delta table to version ${st.version}. Available versions: [0, ${latest}].` });
+        }
+        const schema = table.schema();
+        const columns = this.project(st.items, schema);
+        return { format: 'arrow', columns, rows: call(() => table.rows(st.version)).map((r) => this.evaluate(st.items, schema, r)) };
+      }
+      case 'changes': {
+        const start = Number(params.start);
+        const end = Math.min(Number(params.end), latest);
+        if (start > latest) {
+          throw new FakeError({ errorClass: 'DELTA_CDC_START_VERSION_AFTER_LATEST', sqlState: '42K0B', message: `Provided Start version(${start}) for reading change data is invalid. Start version cannot be greater than the latest version of the table(${latest}).` });
+        }
+        if (Number(params.end) < start) {
+          throw new FakeError({ errorClass: 'DELTA_INVALID_CDC_RANGE', sqlState: '22003', message: `CDC range from start ${start} to end ${params.end} was invalid. End cannot be before start.` });
+        }
+        for (let v = start; v <= end; v++) if (!this.cdfOverrides.has(this.fullName(ref)) && !table.cdfEnabled(v)) throw this.missingChangeData(start, end, v);
+        const extended = [...table.schema(), field('_change_type', string()), field('_commit_version', long()), field('_commit_timestamp', timestamp())];
+        const columns = this.project(st.items, extended);
+        const rows = call(() => table.changes(start, end))
+          .sort((a: WarehouseChange, b: WarehouseChange) => a.commitVersion - b.commitVersion)
+          .map((c) => this.evaluate(st.items, extended, { ...c.values, _change_type: c.changeType, _commit_version: BigInt(c.commitVersion), _commit_timestamp: BigInt(c.commitTimestamp) * 1000n }));
         return { format: 'arrow', columns, rows };
       }
     }
@@ -531,7 +601,7 @@ export class FakeWarehouse {
   }
 
   /** Catalog, schema, table and folder of every table the request's name patterns match, in catalog order. */
-  private *tablesMatching(req: { catalogName?: unknown; schemaName?: unknown; tableName?: unknown }): Generator<{ c: string; s: string; t: string; p: string }> {
+  private *tablesMatching(req: { catalogName?: unknown; schemaName?: unknown; tableName?: unknown }): Generator<{ c: string; s: string; t: string; p: string | WarehouseTable }> {
     for (const [c, schemas] of Object.entries(this.catalogs)) {
       if (!this.matches(req.catalogName, c)) continue;
       for (const [s, tables] of Object.entries(schemas)) {
@@ -593,8 +663,8 @@ export class FakeWarehouse {
         this.metadataOp(req, async () => {
           const rows: DeltaValue[][] = [];
           for (const { c, s, t, p } of this.tablesMatching(req)) {
-            const snap = await (await DeltaTable.open(p)).snapshot();
-            snap.schema.forEach((f, i) => {
+            const schema = typeof p === 'string' ? (await (await DeltaTable.open(p)).snapshot()).schema : p.schema();
+            schema.forEach((f, i) => {
               if (!this.matches(req.columnName, f.name)) return;
               const comment = typeof f.metadata.comment === 'string' ? f.metadata.comment : null;
               rows.push([c, s, t, f.name, sqlTypeName(f.type), f.nullable ? 1 : 0, comment, i + 1]);
