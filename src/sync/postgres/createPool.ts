@@ -52,6 +52,13 @@ export interface CreatePoolOptions {
   applicationName?: string;
   /** Overrides sslmode from the URL. */
   sslMode?: SslMode;
+  /**
+   * The password, overriding the URL's. A function is called for every NEW connection
+   * (never for one already open), so it can hand out a short-lived token (a Lakebase OAuth
+   * token) fetched when needed: a connection keeps working after the token it logged in
+   * with expires, so a long COPY is never cut by a refresh.
+   */
+  password?: string | (() => Promise<string>);
 }
 
 // OIDs of the types whose default node-postgres parsing is lossy or timezone-dependent.
@@ -263,7 +270,7 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
     host: p.host,
     port: p.port,
     user: p.user,
-    password: p.password,
+    password: opts.password ?? p.password,
     database: p.database,
     ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params),
     types: exactTypes,

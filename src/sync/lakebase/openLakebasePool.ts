@@ -1,0 +1,138 @@
+import { Config, WorkspaceClient } from '@databricks/sdk-experimental';
+import type pg from 'pg';
+import { SyncError } from '../errors';
+import { DEFAULT_DATABRICKS_CONNECTION, resolveDatabricksWorkspace } from '../databricks/resolveDatabricksConnection';
+import type { DatabricksResolveOptions, DatabricksWorkspaceConfig } from '../databricks/resolveDatabricksConnection';
+import { parseLakebaseReference } from '../mapping/lakebaseReference';
+import type { LakebaseReference } from '../mapping/lakebaseReference';
+import { createPool } from '../postgres/createPool';
+import type { CreatePoolOptions } from '../postgres/createPool';
+import { classifyLakebaseError, describeWorkspace } from './classifyLakebaseError';
+import type { LakebaseErrorContext } from './classifyLakebaseError';
+import { LakebaseTokenSource } from './LakebaseTokenSource';
+
+export interface LakebaseOpenOptions {
+  env?: Record<string, string | undefined>;
+  /** Saved Databricks connections (the extension's), as for a Databricks source. */
+  databricks?: Pick<DatabricksResolveOptions, 'lookup'>;
+  pool?: Omit<CreatePoolOptions, 'password'>;
+}
+
+export interface LakebasePool {
+  pool: pg.Pool;
+  /** For messages: endpoint host/database and the profile, never a token. */
+  label: string;
+  tokens: LakebaseTokenSource;
+  close(): Promise<void>;
+}
+
+/** How long the SDK keeps retrying a busy workspace (429/503) before giving up. */
+const RETRY_TIMEOUT_SECONDS = 60;
+
+/** `https://host[:port]` for the SDK; an explicit http:// (a local test workspace) is kept. */
+function workspaceUrl(ws: DatabricksWorkspaceConfig): string {
+  const raw = ws.host.trim().replace(/\/+$/, '');
+  const withScheme = /^https?:\/\//i.test(raw) ? raw : `https://${raw}`;
+  const u = new URL(withScheme);
+  if (ws.port !== undefined && u.port === '') u.port = String(ws.port);
+  return `${u.protocol}//${u.host}`;
+}
+
+/** The environment for a named ~/.databrickscfg profile: the profile alone decides, not DATABRICKS_HOST/TOKEN... */
+function profileEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) if (!k.startsWith('DATABRICKS_') || k === 'DATABRICKS_CONFIG_FILE') out[k] = v;
+  return out;
+}
+
+interface Workspace {
+  client: WorkspaceClient;
+  ctx: LakebaseErrorContext;
+  /** The service principal's client id, when signing in as one (its Postgres role name). */
+  clientId?: string;
+}
+
+/**
+ * The Databricks workspace client for a reference's profile, with the unified auth the
+ * Databricks source uses: first a Databricks connection of that name (saved in the
+ * extension, DELTA_NEON_SYNC_DATABRICKS_<NAME>_*, or for "default" the DATABRICKS_*
+ * variables: PAT or OAuth M2M), else the `~/.databrickscfg` profile of that name
+ * (DATABRICKS_CONFIG_FILE honoured), else, with no profile named, the SDK's default chain.
+ */
+async function workspaceFor(ref: LakebaseReference, env: Record<string, string | undefined>, dbx: LakebaseOpenOptions['databricks']): Promise<Workspace> {
+  const name = ref.workspace ?? DEFAULT_DATABRICKS_CONNECTION;
+  const ctx: LakebaseErrorContext = { ...(ref.workspace !== undefined ? { profile: ref.workspace } : {}), endpoint: ref.endpoint };
+  const ws = await resolveDatabricksWorkspace(name, { env, ...(dbx?.lookup ? { lookup: dbx.lookup } : {}) });
+  let config: Config;
+  if (ws) {
+    const host = workspaceUrl(ws);
+    ctx.host = new URL(host).host;
+    const auth = ws.auth.type === 'pat'
+      ? { authType: 'pat' as const, token: ws.auth.token }
+      : { authType: 'oauth-m2m' as const, clientId: ws.auth.clientId, clientSecret: ws.auth.clientSecret };
+    // env: {} so stray DATABRICKS_* variables cannot mix a second sign-in into this one.
+    config = new Config({ host, ...auth, env: {}, retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
+  } else if (ref.workspace !== undefined) {
+    config = new Config({ profile: ref.workspace, env: profileEnv(env), retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
+  } else {
+    config = new Config({ env, retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
+  }
+  try {
+    await config.ensureResolved();
+    if (config.host) ctx.host = new URL(config.host).host;
+  } catch (e) {
+    throw classifyLakebaseError(e, ctx);
+  }
+  return { client: new WorkspaceClient(config), ctx, ...(config.clientId ? { clientId: config.clientId } : {}) };
+}
+
+/**
+ * The Postgres role: `user=` in the reference, else PGUSER, else the service principal's
+ * client id (OAuth M2M), else the signed-in user's name from the workspace (SCIM Me), the
+ * order @databricks/lakebase uses.
+ */
+async function roleFor(ref: LakebaseReference, env: Record<string, string | undefined>, ws: Workspace): Promise<string> {
+  const direct = ref.user ?? env.PGUSER ?? ws.clientId;
+  if (direct) return direct;
+  try {
+    const me = await ws.client.currentUser.me();
+    if (me.userName) return me.userName;
+  } catch (e) {
+    throw classifyLakebaseError(e, ws.ctx);
+  }
+  throw new SyncError('mapping', `Cannot tell which Postgres role to log in as on Lakebase endpoint ${ref.endpoint}.`, {
+    setting: 'target.connection',
+    hint: 'Add &user=<role> to the lakebase: reference (your Databricks user name, or the service principal\'s application id).',
+  });
+}
+
+/**
+ * Opens a pool on a Lakebase database named by a `lakebase:` reference: the engine's
+ * createPool (TLS, session limits, exact types...) whose password is a LakebaseTokenSource,
+ * so every new connection logs in with a token that has time left, fetched with the
+ * profile's Databricks credentials. The default sslmode is require (Lakebase only speaks TLS).
+ */
+export async function openLakebasePool(connection: string, opts: LakebaseOpenOptions = {}): Promise<LakebasePool> {
+  const parsed = parseLakebaseReference(connection);
+  if (!parsed.ok) {
+    throw new SyncError('mapping', `target.connection is not a valid Lakebase target: ${parsed.problem}`, { setting: 'target.connection' });
+  }
+  const ref = parsed.ref;
+  const env = opts.env ?? process.env;
+  const host = ref.host ?? env.PGHOST;
+  if (!host) {
+    throw new SyncError('mapping', `The Lakebase target ${ref.endpoint} has no Postgres host.`, {
+      setting: 'target.connection',
+      hint: 'Add &host=<endpoint host> to the lakebase: reference (the host in the endpoint\'s connection details, ep-....database.<region>.cloud.databricks.com), or set PGHOST.',
+    });
+  }
+  const ws = await workspaceFor(ref, env, opts.databricks);
+  const user = await roleFor(ref, env, ws);
+  const params = new URLSearchParams({ sslmode: 'require', ...ref.params });
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const url = `postgresql://${encodeURIComponent(user)}@${hostPart}:${ref.port ?? 5432}/${encodeURIComponent(ref.database)}?${params.toString()}`;
+  const tokens = new LakebaseTokenSource(ws.client, ref.endpoint, ws.ctx);
+  const pool = createPool(url, { ...opts.pool, password: tokens.provider });
+  const label = `lakebase ${host}/${ref.database} (${describeWorkspace(ws.ctx)})`;
+  return { pool, label, tokens, close: () => pool.end() };
+}
