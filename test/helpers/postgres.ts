@@ -48,6 +48,12 @@ export interface ThrowawayServerOptions {
   /** Binary directory; default: first one found. */
   binDir?: string;
   kind?: 'system' | 'embedded';
+  /**
+   * pg_hba.conf lines put before the default trust lines (the first match wins), e.g.
+   * `host all +needs_password 127.0.0.1/32 scram-sha-256` so some roles must log in
+   * with a password.
+   */
+  hba?: string[];
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -151,6 +157,10 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
   fs.chmodSync(root, 0o755);
   chownForPostgres(root);
   runPgTool(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  if (opts.hba?.length) {
+    const hbaFile = path.join(dataDir, 'pg_hba.conf');
+    fs.writeFileSync(hbaFile, `${opts.hba.join('\n')}\n${fs.readFileSync(hbaFile, 'utf8')}`);
+  }
   const port = await freePort();
   const settings = [
     `-p ${port}`,

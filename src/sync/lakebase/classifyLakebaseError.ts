@@ -59,7 +59,7 @@ export function classifyLakebaseError(e: unknown, ctx: LakebaseErrorContext): Sy
     return mk('connection', `Cannot reach ${where} to fetch a Lakebase database token: ${message}`, 'Check the workspace host of the profile, the network, VPN or proxy; the sync retries on its own.', 'auto');
   }
   if (/has no .* profile configured|cannot configure default credentials|default auth|host is not set|ConfigError/i.test(`${message} ${String(prop(e, 'name'))}`)) {
-    return mk('usage', `Cannot sign in to Databricks with ${where}: ${message}`, ctx.profile !== undefined
+    return mk('mapping', `Cannot sign in to Databricks with ${where}: ${message}`, ctx.profile !== undefined
       ? `Add a [${ctx.profile}] profile to ~/.databrickscfg (host and token, or host, client_id and client_secret), or set DELTA_NEON_SYNC_DATABRICKS_${ctx.profile.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_HOST and its TOKEN (or CLIENT_ID and CLIENT_SECRET).`
       : 'Name a profile in the reference (?profile=<name>), or set DATABRICKS_HOST and DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET).');
   }

@@ -54,9 +54,9 @@ export interface CreatePoolOptions {
   sslMode?: SslMode;
   /**
    * The password, overriding the URL's. A function is called for every NEW connection
-   * (never for one already open), so it can hand out a short-lived token (a Lakebase OAuth
-   * token) fetched when needed: a connection keeps working after the token it logged in
-   * with expires, so a long COPY is never cut by a refresh.
+   * (never for one already open), before its socket opens, so it can hand out a short-lived
+   * token (a Lakebase OAuth token) fetched when needed: a connection keeps working after the
+   * token it logged in with expires, so a long COPY is never cut by a refresh.
    */
   password?: string | (() => Promise<string>);
 }
@@ -282,12 +282,41 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
   };
   const options = p.params.get('options');
   if (options !== undefined) config.options = options;
+  if (typeof opts.password === 'function') config.Client = clientWithPasswordFrom(opts.password) as unknown as PoolConfig['Client'];
   // For messages about connections that failed (classifyConnectError); pg ignores it.
   if (modeText !== undefined) (config as Record<string, unknown>).sslmode = modeText;
   // For the watchdog (ActiveClients); pg ignores it.
   const watchdog = p.params.get('watchdog_timeout') === '0' ? 0 : (secondsParam(p.params, 'watchdog_timeout') ?? opts.watchdogMillis ?? 60_000);
   (config as Record<string, unknown>).watchdogMillis = watchdog;
   return config;
+}
+
+/**
+ * A pg Client class that asks `provider` for the password before it opens its socket (not
+ * when the server asks for it, as pg's own password callback does): the server reads the
+ * role's password when authentication starts, and the wait for a token (an HTTP call) then
+ * does not count against the server's authentication_timeout. A provider failure fails the
+ * connect with the provider's error, with no socket left behind.
+ */
+function clientWithPasswordFrom(provider: () => Promise<string>): typeof pg.Client {
+  return class ClientWithFreshPassword extends pg.Client {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
+    override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
+      const connected = provider().then(async (password) => {
+        // Both fields: pg reads connectionParameters.password for SCRAM, password for md5/plain.
+        this.password = password;
+        (this as unknown as { connectionParameters: { password?: string } }).connectionParameters.password = password;
+        await super.connect();
+        return this as pg.Client;
+      });
+      if (!callback) return connected;
+      connected.then(
+        (c) => callback(null, c),
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+      );
+    }
+  };
 }
 
 /** A libpq-style parameter in seconds, as ms; usage error when it is not a number. */
