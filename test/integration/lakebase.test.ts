@@ -199,6 +199,19 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     }
   });
 
+  it('a role other than the token\'s identity is refused with an error naming the role, the profile and what a token logs in as', async () => {
+    const target = await openTarget(reference('postgres', 'lbwho', `&user=${encodeURIComponent(ALICE)}`), { env: m2mEnv('lbwho', SP_SECRET) });
+    try {
+      await expectSyncError(target.pool.query('SELECT 1'), {
+        kind: 'auth',
+        message: new RegExp(`Lakebase refused role "${ALICE}" on 127\\.0\\.0\\.1/postgres with a database token from Databricks profile "lbwho"`),
+        hint: new RegExp(`user=${ALICE} is that identity`),
+      });
+    } finally {
+      await target.close();
+    }
+  });
+
   it('a profile that exists nowhere is a mapping error naming it, before any connection', async () => {
     await expectSyncError(openTarget(reference('postgres', 'nosuch'), { env: { DATABRICKS_CONFIG_FILE: configFile } }), {
       kind: 'mapping',

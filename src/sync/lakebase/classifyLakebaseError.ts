@@ -34,7 +34,9 @@ export function describeWorkspace(ctx: Pick<LakebaseErrorContext, 'profile' | 'h
 export function classifyLakebaseError(e: unknown, ctx: LakebaseErrorContext): SyncError {
   if (isSyncError(e)) return e;
   const where = describeWorkspace(ctx);
-  const message = e instanceof Error ? e.message : String(e);
+  // The SDK's ConfigError appends a dump of the config to its message; baseMessage is the sentence.
+  const base = prop(e, 'baseMessage');
+  const message = typeof base === 'string' && base !== '' ? base : e instanceof Error ? e.message : String(e);
   const mk = (kind: SyncErrorKind, text: string, hint: string, retry: RetryPolicy = 'never'): SyncError =>
     new SyncError(kind, text, { setting: 'target.connection', hint, retry, cause: e });
   const credentialsHint =

@@ -107,6 +107,23 @@ async function roleFor(ref: LakebaseReference, env: Record<string, string | unde
 }
 
 /**
+ * Postgres refusing a fresh token (28P01, or 28000: no such role) means the token's
+ * identity has no role of that name on the branch, or `user=` names someone else: say so,
+ * with the profile the token came from, instead of the generic "check the password".
+ */
+function refusedLogin(e: unknown, login: { role: string; host: string; database: string }, ctx: LakebaseErrorContext): unknown {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (code !== '28P01' && code !== '28000') return e;
+  const text = e instanceof Error ? e.message : String(e);
+  return new SyncError('auth', `Lakebase refused role "${login.role}" on ${login.host}/${login.database} with a database token from ${describeWorkspace(ctx)}: ${text}`, {
+    setting: 'target.connection',
+    retry: 'never',
+    cause: e,
+    hint: `A token logs in only as the identity it was issued to (the profile's user name, or its service principal's application id). Check that user=${login.role} is that identity, and that a Postgres role for it exists on the branch (add it under the Lakebase project's roles).`,
+  });
+}
+
+/**
  * Opens a pool on a Lakebase database named by a `lakebase:` reference: the engine's
  * createPool (TLS, session limits, exact types...) whose password is a LakebaseTokenSource,
  * so every new connection logs in with a token that has time left, fetched with the
@@ -132,7 +149,7 @@ export async function openLakebasePool(connection: string, opts: LakebaseOpenOpt
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const url = `postgresql://${encodeURIComponent(user)}@${hostPart}:${ref.port ?? 5432}/${encodeURIComponent(ref.database)}?${params.toString()}`;
   const tokens = new LakebaseTokenSource(ws.client, ref.endpoint, ws.ctx);
-  const pool = createPool(url, { ...opts.pool, password: tokens.provider });
+  const pool = createPool(url, { ...opts.pool, password: tokens.provider, loginError: (e) => refusedLogin(e, { role: user, host, database: ref.database }, ws.ctx) });
   const label = `lakebase ${host}/${ref.database} (${describeWorkspace(ws.ctx)})`;
   return { pool, label, tokens, close: () => pool.end() };
 }

@@ -59,6 +59,12 @@ export interface CreatePoolOptions {
    * token it logged in with expires, so a long COPY is never cut by a refresh.
    */
   password?: string | (() => Promise<string>);
+  /**
+   * With a password function: what a failed login becomes (the thrown value replaces the
+   * error), so the provider's owner can say where the password came from (a Lakebase
+   * token of which profile). Other failures pass through.
+   */
+  loginError?: (e: unknown) => unknown;
 }
 
 // OIDs of the types whose default node-postgres parsing is lossy or timezone-dependent.
@@ -282,7 +288,7 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
   };
   const options = p.params.get('options');
   if (options !== undefined) config.options = options;
-  if (typeof opts.password === 'function') config.Client = clientWithPasswordFrom(opts.password) as unknown as PoolConfig['Client'];
+  if (typeof opts.password === 'function') config.Client = clientWithPasswordFrom(opts.password, opts.loginError) as unknown as PoolConfig['Client'];
   // For messages about connections that failed (classifyConnectError); pg ignores it.
   if (modeText !== undefined) (config as Record<string, unknown>).sslmode = modeText;
   // For the watchdog (ActiveClients); pg ignores it.
@@ -298,7 +304,7 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
  * does not count against the server's authentication_timeout. A provider failure fails the
  * connect with the provider's error, with no socket left behind.
  */
-function clientWithPasswordFrom(provider: () => Promise<string>): typeof pg.Client {
+function clientWithPasswordFrom(provider: () => Promise<string>, loginError: (e: unknown) => unknown = (e) => e): typeof pg.Client {
   return class ClientWithFreshPassword extends pg.Client {
     override connect(): Promise<pg.Client>;
     override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
@@ -307,7 +313,11 @@ function clientWithPasswordFrom(provider: () => Promise<string>): typeof pg.Clie
         // Both fields: pg reads connectionParameters.password for SCRAM, password for md5/plain.
         this.password = password;
         (this as unknown as { connectionParameters: { password?: string } }).connectionParameters.password = password;
-        await super.connect();
+        try {
+          await super.connect();
+        } catch (e) {
+          throw loginError(e);
+        }
         return this as pg.Client;
       });
       if (!callback) return connected;
