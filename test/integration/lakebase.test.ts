@@ -10,7 +10,7 @@ import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
 import { FakeLakebaseWorkspace, LAKEBASE_PASSWORD_GROUP } from '../helpers/fakeLakebaseWorkspace';
-import { startThrowawayServer } from '../helpers/postgres';
+import { freePort, startThrowawayServer } from '../helpers/postgres';
 import type { TestServer } from '../helpers/postgres';
 import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
@@ -218,6 +218,22 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
       message: /Databricks profile "nosuch".*nosuch/,
       hint: /\[nosuch\].*DELTA_NEON_SYNC_DATABRICKS_NOSUCH_HOST/,
     });
+  });
+
+  it('a workspace that does not answer is a retryable connection error naming the profile and host', async () => {
+    const port = await freePort(); // nothing listens there
+    const target = await openTarget(reference('postgres', 'lbdown', `&user=${encodeURIComponent(ALICE)}`), {
+      env: { DELTA_NEON_SYNC_DATABRICKS_LBDOWN_HOST: `http://127.0.0.1:${port}`, DELTA_NEON_SYNC_DATABRICKS_LBDOWN_TOKEN: ALICE_PAT },
+    });
+    try {
+      await expectSyncError(target.pool.query('SELECT 1'), {
+        kind: 'connection',
+        retry: 'auto',
+        message: new RegExp(`Cannot reach Databricks profile "lbdown" \\(workspace 127\\.0\\.0\\.1:${port}\\)`),
+      });
+    } finally {
+      await target.close();
+    }
   });
 
   it('an endpoint the workspace does not know fails with a hint on where to find its name', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseLakebaseReference } from '../../src/sync/mapping/lakebaseReference';
+import { summarizeConnectionString } from '../../src/views/TargetsModel';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
 
@@ -53,5 +54,12 @@ describe('lakebase: target references', () => {
       kind: 'mapping',
       message: /target\.connection.*must not contain a password/s,
     });
+  });
+});
+
+describe('a saved lakebase: target in the Targets tree', () => {
+  it('is summarized by host, database and profile, and a bad one is refused with the reason', () => {
+    assert.equal(summarizeConnectionString(`lakebase:${EP}/db?profile=prod&host=h.example.com`), 'lakebase h.example.com/db (profile prod)');
+    expectSyncError(() => summarizeConnectionString(`lakebase:${EP}/db?password=x`), { kind: 'usage', message: /must not contain a password/ });
   });
 });
