@@ -81,7 +81,7 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     });
     dir = await tempDir('dns-lakebase-');
     configFile = path.join(dir, 'databrickscfg');
-    await fs.writeFile(configFile, `[DEFAULT]\nhost = https://unused.example.com\n\n[alice-pat]\nhost = ${workspace.url}\ntoken = ${ALICE_PAT}\n`);
+    await fs.writeFile(configFile, `[DEFAULT]\nhost = https://unused.example.com\n\n[alice-pat]\nhost = ${workspace.url}\ntoken = ${ALICE_PAT}\n\n[alice-old]\nhost = ${workspace.url}\ntoken = dapi-revoked-token\n`);
   });
 
   after(async () => {
@@ -196,6 +196,19 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     } finally {
       await target.close();
       await source.close?.();
+    }
+  });
+
+  it('a revoked PAT in a ~/.databrickscfg profile is an auth error naming that profile and its host', async () => {
+    const target = await openTarget(reference('postgres', 'alice-old', `&user=${encodeURIComponent(ALICE)}`), { env: { DATABRICKS_CONFIG_FILE: configFile } });
+    try {
+      await expectSyncError(target.pool.query('SELECT 1'), {
+        kind: 'auth',
+        message: new RegExp(`Databricks rejected the credentials of Databricks profile "alice-old" \\(workspace ${new URL(workspace.url).host.replace(/\./g, '\\.')}\\)`),
+        hint: /profile "alice-old"/,
+      });
+    } finally {
+      await target.close();
     }
   });
 
