@@ -110,6 +110,26 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     }
   });
 
+  it('connections opened together share one credential request, and each logs in as the principal', async () => {
+    const lb = await openLakebasePool(reference('postgres', 'lbshare'), { env: m2mEnv('lbshare', SP_SECRET), pool: { max: 4 } });
+    try {
+      await untilLatestTokenExpired(); // nothing cached anywhere: the next connect must ask
+      const before = workspace.credentialRequests;
+      const settled = await Promise.allSettled([0, 1, 2, 3].map(() => lb.pool.connect()));
+      const clients = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      try {
+        assert.deepEqual(settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'every connection logged in');
+        assert.equal(workspace.credentialRequests - before, 1, 'one request for four new connections');
+        const users = await Promise.all(clients.map(async (c) => (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u));
+        assert.deepEqual(users, [SP, SP, SP, SP]);
+      } finally {
+        for (const c of clients) c.release();
+      }
+    } finally {
+      await lb.close();
+    }
+  });
+
   it('CLI sync --target lakebase:...?profile=<~/.databrickscfg profile with a PAT> loads the table as the signed-in user', async () => {
     await buildCli();
     await databaseFor(ALICE, 'lb_cli');
