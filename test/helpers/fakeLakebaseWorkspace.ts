@@ -18,6 +18,9 @@ import pg from 'pg';
  *   `ALTER ROLE ... PASSWORD ... VALID UNTIL` `tokenTtlMs` ahead. The server then refuses
  *   logins with it once it expires (and with any earlier token: each credential replaces
  *   the previous password), while connections already open carry on.
+ * - POST /api/2.0/database/credentials `{ instance_names, request_id }` (Lakebase
+ *   Provisioned, the SDK's database.generateDatabaseCredential): the same, answered
+ *   `{ token, expiration_time }`; GET /api/2.0/database/instances/<name>: `read_write_dns`.
  * - GET  /api/2.0/preview/scim/v2/Me: the signed-in principal's userName.
  *
  * The roles must log in by password: start the server with an hba line for them
@@ -38,6 +41,8 @@ export interface FakeLakebaseWorkspaceOptions {
   adminUrl: string;
   /** The endpoint resource names this workspace knows (projects/.../endpoints/...). */
   endpoints: string[];
+  /** Lakebase Provisioned database instances: name and the host they answer on. */
+  instances?: { name: string; host: string }[];
   principals: FakeLakebasePrincipal[];
   /** Lifetime of a database credential; default 2000 ms. */
   tokenTtlMs?: number;
@@ -123,6 +128,16 @@ export class FakeLakebaseWorkspace {
       this.credentialRequests++;
       return this.credential(principal, body);
     }
+    if (req.method === 'POST' && url.pathname === '/api/2.0/database/credentials') {
+      this.credentialRequests++;
+      return this.instanceCredential(principal, body);
+    }
+    const instance = /^\/api\/2\.0\/database\/instances\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && instance) {
+      const found = this.opts.instances?.find((i) => i.name === decodeURIComponent(instance[1] as string));
+      if (!found) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${instance[1]}' does not exist.` } };
+      return { status: 200, body: { name: found.name, state: 'AVAILABLE', read_write_dns: found.host, capacity: 'CU_1' } };
+    }
     return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${url.pathname}'` } };
   }
 
@@ -163,11 +178,31 @@ export class FakeLakebaseWorkspace {
     }
     if (typeof endpoint !== 'string' || endpoint === '') return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'Field endpoint is required.' } };
     if (!this.opts.endpoints.includes(endpoint)) return { status: 404, body: { error_code: 'NOT_FOUND', message: `Endpoint ${endpoint} does not exist.` } };
+    const { token, expiresAt } = await this.issue(principal);
+    return { status: 200, body: { token, expire_time: expiresAt.toISOString() } };
+  }
+
+  private async instanceCredential(principal: FakeLakebasePrincipal, body: string): Promise<Sent> {
+    let names: unknown;
+    try {
+      names = (JSON.parse(body) as { instance_names?: unknown }).instance_names;
+    } catch {
+      return { status: 400, body: { error_code: 'MALFORMED_REQUEST', message: 'Request body is not JSON.' } };
+    }
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'instance_names must be a list of names.' } };
+    const unknown = (names as string[]).find((n) => !this.opts.instances?.some((i) => i.name === n));
+    if (unknown !== undefined) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${unknown}' does not exist.` } };
+    const { token, expiresAt } = await this.issue(principal);
+    return { status: 200, body: { token, expiration_time: expiresAt.toISOString() } };
+  }
+
+  /** A fresh token, made the role's password until it expires. */
+  private async issue(principal: FakeLakebasePrincipal): Promise<{ token: string; expiresAt: Date }> {
     const token = `lbt-${randomBytes(24).toString('hex')}`;
     const expiresAt = new Date(Date.now() + this.tokenTtlMs);
     // VALID UNTIL: the server itself refuses the password after this instant (new logins only).
     await this.admin.query(`ALTER ROLE ${pg.escapeIdentifier(principal.role)} PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`);
     this.issued.push({ role: principal.role, token, expiresAt });
-    return { status: 200, body: { token, expire_time: expiresAt.toISOString() } };
+    return { token, expiresAt };
   }
 }

@@ -28,6 +28,7 @@ const ENDPOINT = 'projects/proj-sales/branches/br-main/endpoints/ep-primary';
 const SP = '6f1c2a9e-0b3d-4c57-9d2e-1a2b3c4d5e6f'; // a service principal's application id = its role
 const SP_SECRET = 'dose-sp-secret';
 const ALICE = 'alice@example.com';
+const INSTANCE = 'sales-oltp'; // a Lakebase Provisioned database instance
 const ALICE_PAT = 'dapi-alice-0123456789';
 
 describe('Lakebase targets through a local Databricks workspace (tokens are expiring role passwords)', function () {
@@ -76,6 +77,7 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     workspace = await FakeLakebaseWorkspace.start({
       adminUrl: server.adminUrl,
       endpoints: [ENDPOINT],
+      instances: [{ name: INSTANCE, host: '127.0.0.1' }],
       principals: [{ role: SP, clientSecret: SP_SECRET }, { role: ALICE, pat: ALICE_PAT }],
       tokenTtlMs: 2000,
     });
@@ -152,6 +154,35 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
     } finally {
       await c.end();
     }
+  });
+
+  it('a Lakebase Provisioned instance (lakebase:<instance>/<database>) syncs, its host looked up in the workspace', async () => {
+    const adminUrl = await databaseFor(SP, 'lb_instance');
+    const t = await createCustomerProfilesTable(path.join(dir, 'instance_customers'), { rows: 200 });
+    const mapping = buildMapping({
+      name: 'lakebase-instance',
+      source: t.path,
+      target: { connection: `lakebase:${INSTANCE}/lb_instance?profile=lbinst&port=${pgPort}&sslmode=disable`, table: 'customers' },
+      key: ['customer_id'],
+    });
+    const before = workspace.credentialRequests;
+    const target = await openTarget(mapping.target.connection, { env: m2mEnv('lbinst', SP_SECRET) });
+    const source = await openSource(mapping.source);
+    try {
+      assert.match(target.label, /^lakebase 127\.0\.0\.1\/lb_instance /);
+      const r = await new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target)).run({ mode: 'initial' });
+      assert.equal(r.status, 'succeeded');
+      assert.ok(workspace.credentialRequests > before, 'credentials came from /api/2.0/database/credentials');
+      await assertTargetEquals(adminUrl, { schema: 'public', name: 'customers' }, t.path, t.version, { key: ['customer_id'] });
+    } finally {
+      await target.close();
+      await source.close?.();
+    }
+    await expectSyncError(openTarget(`lakebase:no-such-instance/db?profile=lbinst&port=${pgPort}`, { env: m2mEnv('lbinst', SP_SECRET) }), {
+      kind: 'mapping',
+      message: /No Lakebase database instance no-such-instance in Databricks profile "lbinst"/,
+      hint: /list-database-instances/,
+    });
   });
 
   it('a run that outlives its tokens succeeds: a paced initial load longer than a token lasts, then incremental batches each after the last token expired', async () => {

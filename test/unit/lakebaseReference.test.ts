@@ -37,11 +37,21 @@ describe('lakebase: target references', () => {
     assert.match(problem(`lakebase:prod/${EP}/db?profile=dev`), /profile is given twice/);
   });
 
+  it('reads a Lakebase Provisioned database instance as <instance>/<database>, profile and host as parameters', () => {
+    assert.deepEqual(parseLakebaseReference('lakebase:sales-oltp/databricks_postgres?profile=prod&port=5433'), {
+      ok: true,
+      ref: { workspace: 'prod', instance: 'sales-oltp', database: 'databricks_postgres', port: 5433, params: {} },
+    });
+    assert.match(problem('lakebase:sales-oltp'), /database name is missing after the instance/);
+    assert.match(problem('lakebase:sales oltp/db'), /database instance name "sales oltp"/);
+  });
+
   it('refuses a password, unknown parameters, a missing database and a short endpoint name, saying what the form is', () => {
     assert.match(problem(`lakebase:${EP}/db?password=x`), /must not contain a password/);
     assert.match(problem(`lakebase:${EP}/db?pasword=x`), /unknown parameter "pasword"/);
     assert.match(problem(`lakebase:${EP}`), /database name is missing/);
-    assert.match(problem('lakebase:ep-primary/db?profile=p'), /full resource name projects\/<project>\/branches\/<branch>\/endpoints\/<endpoint>/);
+    assert.match(problem('lakebase:prod/projects/proj-1/db'), /full resource name projects\/<project>\/branches\/<branch>\/endpoints\/<endpoint>/);
+    assert.match(problem('lakebase:prod/ep-primary/db'), /unexpected "\/db" after the database name; the form is .* \(or lakebase:<database instance>\/<database>/);
     assert.match(problem(`lakebase:${EP}/db?port=99999`), /not a port number/);
     assert.match(problem(`lakebase:${EP}/db/extra`), /unexpected "\/extra"/);
     assert.match(problem(`lakebase:${EP}/db`.replace('ep-primary', 'ep primary')), /endpoint id "ep primary"/);

@@ -1,15 +1,22 @@
-import { generateDatabaseCredential } from '@databricks/lakebase';
-import type { WorkspaceClient } from '@databricks/sdk-experimental';
 import { classifyLakebaseError } from './classifyLakebaseError';
 import type { LakebaseErrorContext } from './classifyLakebaseError';
 
 /** A token is reused until this long before it expires (never more than half its lifetime). */
 const REFRESH_MARGIN_MS = 120_000;
 
+/** One database credential as the workspace issues it. */
+export interface IssuedCredential {
+  token: string;
+  /** RFC 3339 instant. */
+  expiresAt: string;
+}
+
 /**
  * Database credentials (OAuth tokens used as the Postgres password) for one Lakebase
- * endpoint, fetched through @databricks/lakebase's generateDatabaseCredential (POST
- * /api/2.0/postgres/credentials) with a Databricks workspace client.
+ * endpoint or database instance, from `issue` (openLakebasePool: @databricks/lakebase's
+ * generateDatabaseCredential, POST /api/2.0/postgres/credentials, for an endpoint; the
+ * SDK's database.generateDatabaseCredential, POST /api/2.0/database/credentials, for an
+ * instance).
  *
  * Contract: `token()` returns a token with time left on it; concurrent callers share one
  * request; a token is reused while more than min(2 min, half its lifetime) remains, so a
@@ -25,8 +32,7 @@ export class LakebaseTokenSource {
   fetched = 0;
 
   constructor(
-    private readonly client: WorkspaceClient,
-    private readonly endpoint: string,
+    private readonly issue: () => Promise<IssuedCredential>,
     private readonly ctx: LakebaseErrorContext,
     private readonly now: () => number = Date.now,
   ) {}
@@ -45,13 +51,13 @@ export class LakebaseTokenSource {
 
   private async fetch(): Promise<string> {
     const asked = this.now();
-    let credential: { token: string; expire_time: string };
+    let credential: IssuedCredential;
     try {
-      credential = await generateDatabaseCredential(this.client, { endpoint: this.endpoint });
+      credential = await this.issue();
     } catch (e) {
       throw classifyLakebaseError(e, this.ctx);
     }
-    const expiresAt = Date.parse(credential.expire_time);
+    const expiresAt = Date.parse(credential.expiresAt);
     const lifetime = Number.isFinite(expiresAt) ? expiresAt - asked : 0;
     this.cached = { token: credential.token, refreshAt: asked + Math.max(0, lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2)) };
     this.fetched++;

@@ -7,8 +7,8 @@ export interface LakebaseErrorContext {
   profile?: string;
   /** The workspace host, when known. */
   host?: string;
-  /** projects/<project>/branches/<branch>/endpoints/<endpoint> */
-  endpoint: string;
+  /** "endpoint projects/<project>/branches/<branch>/endpoints/<endpoint>" or "database instance <name>" (lakebaseResourceLabel). */
+  resource: string;
 }
 
 function prop(o: unknown, key: string): unknown {
@@ -49,10 +49,13 @@ export function classifyLakebaseError(e: unknown, ctx: LakebaseErrorContext): Sy
     return mk('auth', `Databricks rejected the credentials of ${where} while fetching a Lakebase database token: ${message}`, credentialsHint);
   }
   if (status === 403) {
-    return mk('auth', `${where} may not get database credentials for Lakebase endpoint ${ctx.endpoint}: ${message}`, 'Give the user or service principal access to the Lakebase project (CAN USE or more), and a Postgres role on the database.');
+    return mk('auth', `${where} may not get database credentials for Lakebase ${ctx.resource}: ${message}`, 'Give the user or service principal access to the Lakebase project or database instance (CAN USE or more), and a Postgres role on the database.');
   }
   if (status === 404) {
-    return mk('mapping', `No Lakebase endpoint ${ctx.endpoint} in ${where}: ${message}`, 'Copy the endpoint name from `databricks postgres list-endpoints projects/<project>/branches/<branch>` (the name field), and check the profile points at the workspace that holds the project.');
+    const find = ctx.resource.startsWith('endpoint ')
+      ? 'Copy the endpoint name from `databricks postgres list-endpoints projects/<project>/branches/<branch>` (the name field)'
+      : 'Copy the instance name from `databricks database list-database-instances` (the name field)';
+    return mk('mapping', `No Lakebase ${ctx.resource} in ${where}: ${message}`, `${find}, and check the profile points at the workspace that holds it.`);
   }
   if (status === 429 || (typeof status === 'number' && status >= 500)) {
     return mk('connection', `Databricks could not issue a Lakebase database token (${where}, HTTP ${String(status)}): ${message}`, 'The workspace is busy or unavailable; the sync retries on its own.', 'auto');

@@ -1,15 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import { generateDatabaseCredential } from '@databricks/lakebase';
 import { Config, WorkspaceClient } from '@databricks/sdk-experimental';
 import type pg from 'pg';
 import { SyncError } from '../errors';
 import { DEFAULT_DATABRICKS_CONNECTION, resolveDatabricksWorkspace } from '../databricks/resolveDatabricksConnection';
 import type { DatabricksResolveOptions, DatabricksWorkspaceConfig } from '../databricks/resolveDatabricksConnection';
-import { parseLakebaseReference } from '../mapping/lakebaseReference';
+import { lakebaseResourceLabel, parseLakebaseReference } from '../mapping/lakebaseReference';
 import type { LakebaseReference } from '../mapping/lakebaseReference';
 import { createPool } from '../postgres/createPool';
 import type { CreatePoolOptions } from '../postgres/createPool';
 import { classifyLakebaseError, describeWorkspace } from './classifyLakebaseError';
 import type { LakebaseErrorContext } from './classifyLakebaseError';
 import { LakebaseTokenSource } from './LakebaseTokenSource';
+import type { IssuedCredential } from './LakebaseTokenSource';
 
 export interface LakebaseOpenOptions {
   env?: Record<string, string | undefined>;
@@ -61,7 +64,7 @@ interface Workspace {
  */
 async function workspaceFor(ref: LakebaseReference, env: Record<string, string | undefined>, dbx: LakebaseOpenOptions['databricks']): Promise<Workspace> {
   const name = ref.workspace ?? DEFAULT_DATABRICKS_CONNECTION;
-  const ctx: LakebaseErrorContext = { ...(ref.workspace !== undefined ? { profile: ref.workspace } : {}), endpoint: ref.endpoint };
+  const ctx: LakebaseErrorContext = { ...(ref.workspace !== undefined ? { profile: ref.workspace } : {}), resource: lakebaseResourceLabel(ref) };
   const ws = await resolveDatabricksWorkspace(name, { env, ...(dbx?.lookup ? { lookup: dbx.lookup } : {}) });
   let config: Config;
   if (ws) {
@@ -100,10 +103,44 @@ async function roleFor(ref: LakebaseReference, env: Record<string, string | unde
   } catch (e) {
     throw classifyLakebaseError(e, ws.ctx);
   }
-  throw new SyncError('mapping', `Cannot tell which Postgres role to log in as on Lakebase endpoint ${ref.endpoint}.`, {
+  throw new SyncError('mapping', `Cannot tell which Postgres role to log in as on Lakebase ${lakebaseResourceLabel(ref)}.`, {
     setting: 'target.connection',
     hint: 'Add &user=<role> to the lakebase: reference (your Databricks user name, or the service principal\'s application id).',
   });
+}
+
+/**
+ * How to get a credential: an Autoscaling endpoint through @databricks/lakebase (POST
+ * /api/2.0/postgres/credentials { endpoint }), a Provisioned instance through the SDK's
+ * database API (POST /api/2.0/database/credentials { instance_names, request_id }).
+ */
+function issuerFor(ref: LakebaseReference, client: WorkspaceClient): () => Promise<IssuedCredential> {
+  const endpoint = ref.endpoint;
+  if (endpoint !== undefined) {
+    return async () => {
+      const c = await generateDatabaseCredential(client, { endpoint });
+      return { token: c.token, expiresAt: c.expire_time };
+    };
+  }
+  const instance = ref.instance as string;
+  return async () => {
+    const c = await client.database.generateDatabaseCredential({ instance_names: [instance], request_id: randomUUID() });
+    if (typeof c.token !== 'string' || typeof c.expiration_time !== 'string') {
+      throw new Error(`the workspace answered without token and expiration_time for database instance ${instance}`);
+    }
+    return { token: c.token, expiresAt: c.expiration_time };
+  };
+}
+
+/** A Provisioned instance's host when the reference names none: its read_write_dns. */
+async function instanceHost(ref: LakebaseReference, ws: Workspace): Promise<string | undefined> {
+  if (ref.instance === undefined) return undefined;
+  try {
+    const info = await ws.client.database.getDatabaseInstance({ name: ref.instance });
+    return info.read_write_dns || undefined;
+  } catch (e) {
+    throw classifyLakebaseError(e, ws.ctx);
+  }
 }
 
 /**
@@ -136,19 +173,22 @@ export async function openLakebasePool(connection: string, opts: LakebaseOpenOpt
   }
   const ref = parsed.ref;
   const env = opts.env ?? process.env;
-  const host = ref.host ?? env.PGHOST;
+  const ws = await workspaceFor(ref, env, opts.databricks);
+  // An instance's own host beats PGHOST, which may point anywhere; an endpoint has no lookup here.
+  const host = ref.host ?? (ref.instance !== undefined ? await instanceHost(ref, ws) : env.PGHOST);
   if (!host) {
-    throw new SyncError('mapping', `The Lakebase target ${ref.endpoint} has no Postgres host.`, {
+    throw new SyncError('mapping', `The Lakebase target ${lakebaseResourceLabel(ref)} has no Postgres host.`, {
       setting: 'target.connection',
-      hint: 'Add &host=<endpoint host> to the lakebase: reference (the host in the endpoint\'s connection details, ep-....database.<region>.cloud.databricks.com), or set PGHOST.',
+      hint: ref.endpoint !== undefined
+        ? 'Add &host=<endpoint host> to the lakebase: reference (the host in the endpoint\'s connection details, ep-....database.<region>.cloud.databricks.com), or set PGHOST.'
+        : 'The workspace gave no host for this instance (is it still starting?); add &host=<instance host> to the lakebase: reference.',
     });
   }
-  const ws = await workspaceFor(ref, env, opts.databricks);
   const user = await roleFor(ref, env, ws);
   const params = new URLSearchParams({ sslmode: 'require', ...ref.params });
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const url = `postgresql://${encodeURIComponent(user)}@${hostPart}:${ref.port ?? 5432}/${encodeURIComponent(ref.database)}?${params.toString()}`;
-  const tokens = new LakebaseTokenSource(ws.client, ref.endpoint, ws.ctx);
+  const tokens = new LakebaseTokenSource(issuerFor(ref, ws.client), ws.ctx);
   const pool = createPool(url, { ...opts.pool, password: tokens.provider, loginError: (e) => refusedLogin(e, { role: user, host, database: ref.database }, ws.ctx) });
   const label = `lakebase ${host}/${ref.database} (${describeWorkspace(ws.ctx)})`;
   return { pool, label, tokens, close: () => pool.end() };

@@ -3,6 +3,8 @@
  *
  *   lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<postgres-host>[&user=<role>&...]
  *   lakebase:<profile>/projects/<project>/...   (the same, profile written in front)
+ *   lakebase:<instance>/<database>?profile=<profile>[&host=...]   (a Lakebase Provisioned
+ *     database instance; its host is looked up in the workspace when not given)
  *
  * - `profile`: a Databricks connection (the ones a Databricks source uses:
  *   DELTA_NEON_SYNC_DATABRICKS_<NAME>_*, the extension's saved ones, "default" = the
@@ -25,8 +27,10 @@ export const LAKEBASE_PREFIX = 'lakebase:';
 export interface LakebaseReference {
   /** Databricks connection or ~/.databrickscfg profile name; undefined: "default", else the SDK's default chain. */
   workspace?: string;
-  /** projects/<project>/branches/<branch>/endpoints/<endpoint> */
-  endpoint: string;
+  /** Lakebase Autoscaling: projects/<project>/branches/<branch>/endpoints/<endpoint>. */
+  endpoint?: string;
+  /** Lakebase Provisioned: the database instance's name (exactly one of endpoint, instance). */
+  instance?: string;
   database: string;
   /** The endpoint's Postgres host, when given in the reference. */
   host?: string;
@@ -47,7 +51,7 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const WORKSPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 
 export const LAKEBASE_FORM =
-  'lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<endpoint host>';
+  'lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<endpoint host> (or lakebase:<database instance>/<database>?profile=<profile>)';
 
 export function isLakebaseReference(connection: string): boolean {
   return connection.startsWith(LAKEBASE_PREFIX);
@@ -65,19 +69,33 @@ export function parseLakebaseReference(connection: string): LakebaseParse {
   const query = q < 0 ? '' : body.slice(q + 1);
   const segments = pathPart.split('/');
   let workspace: string | undefined;
-  if (segments[0] !== 'projects') {
-    workspace = segments.shift();
-    if (!workspace || !WORKSPACE_RE.test(workspace)) return bad(`"${workspace ?? ''}" is not a Databricks profile name`);
+  let resource: Pick<LakebaseReference, 'endpoint' | 'instance'>;
+  let database: string | undefined;
+  if (segments[0] !== 'projects' && segments[1] !== 'projects') {
+    // A Lakebase Provisioned database instance: <instance>/<database>.
+    const [instance, db, ...extra] = segments;
+    if (!instance || !ID_RE.test(instance)) return bad(`the database instance name "${instance ?? ''}" is empty or has characters other than letters, digits, _ . -`);
+    if (db === undefined || db === '') return bad('the database name is missing after the instance (or, for an endpoint, its full resource name projects/<project>/branches/<branch>/endpoints/<endpoint>)');
+    if (extra.length > 0) return bad(`unexpected "/${extra.join('/')}" after the database name`);
+    resource = { instance };
+    database = db;
+  } else {
+    if (segments[0] !== 'projects') {
+      workspace = segments.shift();
+      if (!workspace || !WORKSPACE_RE.test(workspace)) return bad(`"${workspace ?? ''}" is not a Databricks profile name`);
+    }
+    const [projects, project, branches, branch, endpoints, endpoint, db, ...extra] = segments;
+    if (projects !== 'projects' || branches !== 'branches' || endpoints !== 'endpoints') {
+      return bad('the endpoint must be its full resource name projects/<project>/branches/<branch>/endpoints/<endpoint>');
+    }
+    for (const [what, id] of [['project', project], ['branch', branch], ['endpoint', endpoint]] as const) {
+      if (!id || !ID_RE.test(id)) return bad(`the ${what} id "${id ?? ''}" is empty or has characters other than letters, digits, _ . -`);
+    }
+    if (db === undefined || db === '') return bad('the database name is missing after the endpoint');
+    if (extra.length > 0) return bad(`unexpected "/${extra.join('/')}" after the database name`);
+    resource = { endpoint: `projects/${project}/branches/${branch}/endpoints/${endpoint}` };
+    database = db;
   }
-  const [projects, project, branches, branch, endpoints, endpoint, database, ...extra] = segments;
-  if (projects !== 'projects' || branches !== 'branches' || endpoints !== 'endpoints') {
-    return bad('the endpoint must be its full resource name projects/<project>/branches/<branch>/endpoints/<endpoint>');
-  }
-  for (const [what, id] of [['project', project], ['branch', branch], ['endpoint', endpoint]] as const) {
-    if (!id || !ID_RE.test(id)) return bad(`the ${what} id "${id ?? ''}" is empty or has characters other than letters, digits, _ . -`);
-  }
-  if (database === undefined || database === '') return bad('the database name is missing after the endpoint');
-  if (extra.length > 0) return bad(`unexpected "/${extra.join('/')}" after the database name`);
   let databaseName: string;
   try {
     databaseName = decodeURIComponent(database);
@@ -108,7 +126,7 @@ export function parseLakebaseReference(connection: string): LakebaseParse {
     ok: true,
     ref: {
       ...(workspace !== undefined ? { workspace } : {}),
-      endpoint: `projects/${project}/branches/${branch}/endpoints/${endpoint}`,
+      ...resource,
       database: databaseName,
       ...(host !== undefined ? { host } : {}),
       ...(port !== undefined ? { port } : {}),
@@ -116,4 +134,9 @@ export function parseLakebaseReference(connection: string): LakebaseParse {
       params,
     },
   };
+}
+
+/** For messages: "endpoint projects/.../endpoints/e" or "database instance i". */
+export function lakebaseResourceLabel(ref: Pick<LakebaseReference, 'endpoint' | 'instance'>): string {
+  return ref.endpoint !== undefined ? `endpoint ${ref.endpoint}` : `database instance ${ref.instance ?? '?'}`;
 }
