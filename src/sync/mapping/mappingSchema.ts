@@ -100,12 +100,12 @@ const targetConnection = z
     ctx.addIssue({
       code: 'custom',
       message:
-        'must be a saved connection name, a postgres:// URL without a password, an environment reference like ${env:DATABASE_URL}, or a Lakebase database (lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<host>)',
+        'must be a saved connection name, a postgres:// URL without a password, an environment reference like ${env:DATABASE_URL}, or a Lakebase database (lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<host>, or lakebase:<instance>/<database>?profile=<profile>)',
     });
   })
   .meta({
     description:
-      'A saved connection name, a postgres:// URL without a password, ${env:VAR} (read from the environment at run time), or a Lakebase database: lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<Databricks profile>&host=<endpoint host> (the password is an OAuth token fetched at run time).',
+      'A saved connection name, a postgres:// URL without a password, ${env:VAR} (read from the environment at run time), or a Lakebase database: lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<Databricks profile>&host=<endpoint host>, or for a database instance lakebase:<instance>/<database>?profile=<Databricks profile> (the password is an OAuth token fetched at run time).',
   });
 
 /** `catalog.schema.table`; parts may be back-quoted when they contain other characters. */
