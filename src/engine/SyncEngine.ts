@@ -146,7 +146,7 @@ export class SyncEngine {
       const db = await this.openSandbox();
       return { pool: db.pool, label: 'sandbox (embedded Postgres)', kind: 'sandbox', release: async () => undefined };
     }
-    const t = await openTarget(url, { env: this.opts.env });
+    const t = await openTarget(url, { env: this.opts.env, databricks: { lookup: this.opts.databricks?.lookup } });
     return { pool: t.pool, label: t.label, kind: t.kind, release: () => t.close() };
   }
 

@@ -4,6 +4,7 @@
  * Plain TS over the `StateStore` / `SecretStore` interfaces so tests use in-memory stores.
  */
 import { SyncError } from '../sync/errors';
+import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
 
@@ -19,10 +20,16 @@ export type TargetNode =
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
 
 /**
- * `host[:port]/database` of a postgres URL, never the user or password.
- * Throws SyncError('usage') for anything that is not a postgres:// URL.
+ * `host[:port]/database` of a postgres URL, never the user or password; for a `lakebase:`
+ * reference `lakebase host/database (profile P)`.
+ * Throws SyncError('usage') for anything that is neither.
  */
 export function summarizeConnectionString(s: string): string {
+  if (isLakebaseReference(s.trim())) {
+    const r = parseLakebaseReference(s.trim());
+    if (!r.ok) throw new SyncError('usage', `Not a valid Lakebase target: ${r.problem}`);
+    return `lakebase ${r.ref.host ?? '(PGHOST)'}/${r.ref.database}${r.ref.workspace !== undefined ? ` (profile ${r.ref.workspace})` : ''}`;
+  }
   let u: URL;
   try {
     u = new URL(s.trim());

@@ -60,6 +60,12 @@ export interface ThrowawayServerOptions {
   settings?: string[];
   /** adminUrl through the Unix socket (for a pg_hba.conf that refuses plain TCP). */
   adminOverSocket?: boolean;
+  /**
+   * pg_hba.conf lines put before the default trust lines (the first match wins), e.g.
+   * `host all +needs_password 127.0.0.1/32 scram-sha-256` so some roles must log in
+   * with a password.
+   */
+  hba?: string[];
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -166,6 +172,10 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
   if (opts.configure) {
     opts.configure(dataDir);
     chownForPostgres(root);
+  }
+  if (opts.hba?.length) {
+    const hbaFile = path.join(dataDir, 'pg_hba.conf');
+    fs.writeFileSync(hbaFile, `${opts.hba.join('\n')}\n${fs.readFileSync(hbaFile, 'utf8')}`);
   }
   const port = await freePort();
   const settings = [

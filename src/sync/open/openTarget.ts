@@ -1,6 +1,9 @@
 import * as path from 'node:path';
 import type { Pool } from 'pg';
 import { SyncError } from '../errors';
+import type { DatabricksResolveOptions } from '../databricks/resolveDatabricksConnection';
+import { openLakebasePool } from '../lakebase/openLakebasePool';
+import { isLakebaseReference } from '../mapping/lakebaseReference';
 import { createPool } from '../postgres/createPool';
 import { openSandbox } from '../postgres/PglitePool';
 import { PostgresTarget } from '../postgres/PostgresTarget';
@@ -30,6 +33,8 @@ export interface TargetResolveOptions {
   sandboxDir?: string;
   /** Named connections (the extension passes the ones from SecretStorage). */
   lookup?: (name: string) => Promise<string | undefined>;
+  /** Saved Databricks connections, for the profile of a lakebase: target. */
+  databricks?: Pick<DatabricksResolveOptions, 'lookup'>;
 }
 
 const ENV_REF = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
@@ -41,7 +46,8 @@ export function connectionEnvVar(name: string): string {
 
 /**
  * Resolves a mapping's `target.connection` to a connection string: a postgres:// URL,
- * `${env:VAR}`, the built-in `sandbox`, or a saved name (extension: SecretStorage; CLI:
+ * `${env:VAR}`, the built-in `sandbox`, a `lakebase:` reference (returned as it is; its
+ * password is a token fetched when a connection opens), or a saved name (extension: SecretStorage; CLI:
  * the DELTA_NEON_SYNC_CONNECTION_<NAME> environment variable). An unset variable or an
  * unknown name is a 'mapping' error (setting target.connection, with a hint), not a 'usage'
  * one: the CLI prints a usage error's usage line instead of its hint, and the hint (which
@@ -60,7 +66,7 @@ export async function resolveConnection(connection: string, opts: TargetResolveO
     }
     return v;
   }
-  if (/^postgres(ql)?:\/\//i.test(connection) || connection === SANDBOX_CONNECTION) return connection;
+  if (/^postgres(ql)?:\/\//i.test(connection) || connection === SANDBOX_CONNECTION || isLakebaseReference(connection)) return connection;
   const saved = (await opts.lookup?.(connection)) ?? env[connectionEnvVar(connection)];
   if (!saved) {
     throw new SyncError('mapping', `Unknown connection "${connection}".`, {
@@ -76,6 +82,10 @@ export async function openTarget(connection: string, opts: TargetResolveOptions 
   if (url === SANDBOX_CONNECTION) {
     const sandbox = await openSandbox(opts.sandboxDir === undefined ? undefined : path.resolve(opts.sandboxDir));
     return { pool: sandbox.pool, label: `sandbox (embedded PGlite${opts.sandboxDir ? ` in ${opts.sandboxDir}` : ', in memory'})`, kind: 'sandbox', close: () => sandbox.close() };
+  }
+  if (isLakebaseReference(url)) {
+    const lb = await openLakebasePool(url, { env: opts.env ?? process.env, ...(opts.databricks ? { databricks: opts.databricks } : {}) });
+    return { pool: lb.pool, label: lb.label, kind: 'postgres', close: () => lb.close() };
   }
   const pool = createPool(url);
   let label = 'postgres';

@@ -56,6 +56,19 @@ export interface CreatePoolOptions {
   sslMode?: SslMode;
   /** Overrides channel_binding from the URL (default prefer). */
   channelBinding?: ChannelBinding;
+  /**
+   * The password, overriding the URL's. A function is called for every NEW connection
+   * (never for one already open), before its socket opens, so it can hand out a short-lived
+   * token (a Lakebase OAuth token) fetched when needed: a connection keeps working after the
+   * token it logged in with expires, so a long COPY is never cut by a refresh.
+   */
+  password?: string | (() => Promise<string>);
+  /**
+   * With a password function: what a failed login becomes (the thrown value replaces the
+   * error), so the provider's owner can say where the password came from (a Lakebase
+   * token of which profile). Other failures pass through.
+   */
+  loginError?: (e: unknown) => unknown;
 }
 
 // OIDs of the types whose default node-postgres parsing is lossy or timezone-dependent.
@@ -271,7 +284,7 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
     host: p.host,
     port: p.port,
     user: p.user,
-    password: p.password,
+    password: opts.password ?? p.password,
     database: p.database,
     ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params, binding === 'require'),
     // prefer (libpq's default) binds when the server offers SCRAM-SHA-256-PLUS; require refuses otherwise.
@@ -286,6 +299,11 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
   };
   const options = p.params.get('options');
   if (options !== undefined) config.options = options;
+  // Over the channel-binding client when channel_binding=require, so both hold.
+  if (typeof opts.password === 'function') {
+    const base = (config.Client ?? pg.Client) as typeof pg.Client;
+    config.Client = clientWithPasswordFrom(opts.password, opts.loginError, base) as unknown as PoolConfig['Client'];
+  }
   // For messages about connections that failed (classifyConnectError); pg ignores it.
   if (modeText !== undefined) (config as Record<string, unknown>).sslmode = modeText;
   const rootCert = p.params.get('sslrootcert');
@@ -313,6 +331,38 @@ function channelBindingFor(text: string | undefined, sslMode: string | undefined
     });
   }
   return text as ChannelBinding;
+}
+
+/**
+ * A pg Client class that asks `provider` for the password before it opens its socket (not
+ * when the server asks for it, as pg's own password callback does): the server reads the
+ * role's password when authentication starts, and the wait for a token (an HTTP call) then
+ * does not count against the server's authentication_timeout. A provider failure fails the
+ * connect with the provider's error, with no socket left behind.
+ */
+function clientWithPasswordFrom(provider: () => Promise<string>, loginError: (e: unknown) => unknown = (e) => e, base: typeof pg.Client = pg.Client): typeof pg.Client {
+  return class ClientWithFreshPassword extends base {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
+    override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
+      const connected = provider().then(async (password) => {
+        // Both fields: pg reads connectionParameters.password for SCRAM, password for md5/plain.
+        this.password = password;
+        (this as unknown as { connectionParameters: { password?: string } }).connectionParameters.password = password;
+        try {
+          await super.connect();
+        } catch (e) {
+          throw loginError(e);
+        }
+        return this as pg.Client;
+      });
+      if (!callback) return connected;
+      connected.then(
+        (c) => callback(null, c),
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+      );
+    }
+  };
 }
 
 /** A libpq-style parameter in seconds, as ms; usage error when it is not a number. */

@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+
+/**
+ * A local Databricks workspace for Lakebase targets, over plain HTTP on 127.0.0.1: the
+ * calls the Databricks SDK and @databricks/lakebase make, answered the way the real
+ * workspace does, with database credentials that are real on a local PostgreSQL.
+ *
+ * - GET  /oidc/.well-known/oauth-authorization-server (OIDC discovery for OAuth M2M)
+ * - POST /oidc/v1/token: client_credentials with HTTP Basic client id/secret; a bad pair
+ *   is a 401 `invalid_client`, as the workspace answers.
+ * - POST /api/2.0/postgres/credentials `{ endpoint }` (the exact call of
+ *   @databricks/lakebase's generateDatabaseCredential): a Bearer token (an access token from
+ *   /oidc/v1/token or a PAT) is required; the answer `{ token, expire_time }` is a fresh
+ *   random token that becomes the principal's Postgres role password, by
+ *   `ALTER ROLE ... PASSWORD ... VALID UNTIL` `tokenTtlMs` ahead. The server then refuses
+ *   logins with it once it expires (and with any earlier token: each credential replaces
+ *   the previous password), while connections already open carry on.
+ * - POST /api/2.0/database/credentials `{ instance_names, request_id }` (Lakebase
+ *   Provisioned, the SDK's database.generateDatabaseCredential): the same, answered
+ *   `{ token, expiration_time }`; GET /api/2.0/database/instances/<name>: `read_write_dns`.
+ * - GET  /api/2.0/preview/scim/v2/Me: the signed-in principal's userName.
+ *
+ * The roles must log in by password: start the server with an hba line for them
+ * (startThrowawayServer({ hba })), which `passwordGroup` names.
+ */
+
+export interface FakeLakebasePrincipal {
+  /** The Postgres role (a service principal's client id, or a user's name). */
+  role: string;
+  /** OAuth M2M client secret (the client id is `role`). */
+  clientSecret?: string;
+  /** A personal access token that signs in as this principal. */
+  pat?: string;
+}
+
+export interface FakeLakebaseWorkspaceOptions {
+  /** Admin URL of the PostgreSQL whose roles get the tokens as passwords. */
+  adminUrl: string;
+  /** The endpoint resource names this workspace knows (projects/.../endpoints/...). */
+  endpoints: string[];
+  /** Lakebase Provisioned database instances: name and the host they answer on. */
+  instances?: { name: string; host: string }[];
+  principals: FakeLakebasePrincipal[];
+  /** Lifetime of a database credential; default 2000 ms. */
+  tokenTtlMs?: number;
+}
+
+/** The role group whose members must log in by password (`host all +<group> ... scram-sha-256`). */
+export const LAKEBASE_PASSWORD_GROUP = 'lakebase_token_login';
+
+interface Sent {
+  status: number;
+  body: unknown;
+}
+
+export class FakeLakebaseWorkspace {
+  private server: http.Server | undefined;
+  private port = 0;
+  private readonly accessTokens = new Map<string, string>();
+  private readonly admin: pg.Pool;
+  /** Every database credential issued: role and expiry (for tests' preconditions). */
+  readonly issued: { role: string; token: string; expiresAt: Date }[] = [];
+  /** Requests to /api/2.0/postgres/credentials, answered or refused. */
+  credentialRequests = 0;
+  tokenTtlMs: number;
+
+  private constructor(private readonly opts: FakeLakebaseWorkspaceOptions) {
+    this.tokenTtlMs = opts.tokenTtlMs ?? 2000;
+    this.admin = new pg.Pool({ connectionString: opts.adminUrl, max: 2 });
+  }
+
+  /** Creates the principals' roles (LOGIN, members of LAKEBASE_PASSWORD_GROUP, no password yet) and starts listening. */
+  static async start(opts: FakeLakebaseWorkspaceOptions): Promise<FakeLakebaseWorkspace> {
+    const w = new FakeLakebaseWorkspace(opts);
+    await w.admin.query(`DO $$ BEGIN CREATE ROLE ${LAKEBASE_PASSWORD_GROUP} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    for (const p of opts.principals) {
+      const role = pg.escapeIdentifier(p.role);
+      await w.admin.query(`DO $$ BEGIN CREATE ROLE ${role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+      await w.admin.query(`GRANT ${LAKEBASE_PASSWORD_GROUP} TO ${role}`);
+    }
+    const server = http.createServer((req, res) => {
+      void w.handle(req).then(
+        (s) => res.writeHead(s.status, { 'content-type': 'application/json' }).end(JSON.stringify(s.body)),
+        (e: unknown) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error_code: 'INTERNAL_ERROR', message: String(e) })),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    w.server = server;
+    w.port = (server.address() as AddressInfo).port;
+    return w;
+  }
+
+  /** The workspace URL (http://127.0.0.1:<port>), as DATABRICKS_HOST or a profile's host. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+    await this.admin.end();
+  }
+
+  private async body(req: http.IncomingMessage): Promise<string> {
+    let text = '';
+    for await (const chunk of req) text += String(chunk);
+    return text;
+  }
+
+  private async handle(req: http.IncomingMessage): Promise<Sent> {
+    const url = new URL(req.url ?? '/', this.url);
+    const body = await this.body(req);
+    if (req.method === 'GET' && url.pathname === '/oidc/.well-known/oauth-authorization-server') {
+      return { status: 200, body: { issuer: `${this.url}/oidc`, authorization_endpoint: `${this.url}/oidc/v1/authorize`, token_endpoint: `${this.url}/oidc/v1/token` } };
+    }
+    if (req.method === 'POST' && url.pathname === '/oidc/v1/token') return this.oauthToken(req, body);
+    const principal = this.bearer(req);
+    if (!principal) return { status: 401, body: { error_code: 'UNAUTHENTICATED', message: 'Invalid access token.' } };
+    if (req.method === 'GET' && url.pathname === '/api/2.0/preview/scim/v2/Me') return { status: 200, body: { userName: principal.role, active: true } };
+    if (req.method === 'POST' && url.pathname === '/api/2.0/postgres/credentials') {
+      this.credentialRequests++;
+      return this.credential(principal, body);
+    }
+    if (req.method === 'POST' && url.pathname === '/api/2.0/database/credentials') {
+      this.credentialRequests++;
+      return this.instanceCredential(principal, body);
+    }
+    const instance = /^\/api\/2\.0\/database\/instances\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && instance) {
+      const found = this.opts.instances?.find((i) => i.name === decodeURIComponent(instance[1] as string));
+      if (!found) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${instance[1]}' does not exist.` } };
+      return { status: 200, body: { name: found.name, state: 'AVAILABLE', read_write_dns: found.host, capacity: 'CU_1' } };
+    }
+    return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${url.pathname}'` } };
+  }
+
+  private oauthToken(req: http.IncomingMessage, body: string): Sent {
+    const form = new URLSearchParams(body);
+    let id = form.get('client_id') ?? undefined;
+    let secret = form.get('client_secret') ?? undefined;
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    if (basic) {
+      const decoded = Buffer.from(basic[1] as string, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      id = decodeURIComponent(decoded.slice(0, colon));
+      secret = decodeURIComponent(decoded.slice(colon + 1));
+    }
+    const p = this.opts.principals.find((x) => x.role === id && x.clientSecret !== undefined && x.clientSecret === secret);
+    if (form.get('grant_type') !== 'client_credentials' || !p) {
+      return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' } };
+    }
+    const token = `dapi-oauth-${randomBytes(12).toString('hex')}`;
+    this.accessTokens.set(token, p.role);
+    return { status: 200, body: { access_token: token, token_type: 'Bearer', expires_in: 3600, scope: 'all-apis' } };
+  }
+
+  private bearer(req: http.IncomingMessage): FakeLakebasePrincipal | undefined {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    if (!m) return undefined;
+    const token = m[1] as string;
+    const role = this.accessTokens.get(token);
+    return this.opts.principals.find((p) => (role !== undefined ? p.role === role : p.pat !== undefined && p.pat === token));
+  }
+
+  private async credential(principal: FakeLakebasePrincipal, body: string): Promise<Sent> {
+    let endpoint: unknown;
+    try {
+      endpoint = (JSON.parse(body) as { endpoint?: unknown }).endpoint;
+    } catch {
+      return { status: 400, body: { error_code: 'MALFORMED_REQUEST', message: 'Request body is not JSON.' } };
+    }
+    if (typeof endpoint !== 'string' || endpoint === '') return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'Field endpoint is required.' } };
+    if (!this.opts.endpoints.includes(endpoint)) return { status: 404, body: { error_code: 'NOT_FOUND', message: `Endpoint ${endpoint} does not exist.` } };
+    const { token, expiresAt } = await this.issue(principal);
+    return { status: 200, body: { token, expire_time: expiresAt.toISOString() } };
+  }
+
+  private async instanceCredential(principal: FakeLakebasePrincipal, body: string): Promise<Sent> {
+    let names: unknown;
+    try {
+      names = (JSON.parse(body) as { instance_names?: unknown }).instance_names;
+    } catch {
+      return { status: 400, body: { error_code: 'MALFORMED_REQUEST', message: 'Request body is not JSON.' } };
+    }
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'instance_names must be a list of names.' } };
+    const unknown = (names as string[]).find((n) => !this.opts.instances?.some((i) => i.name === n));
+    if (unknown !== undefined) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${unknown}' does not exist.` } };
+    const { token, expiresAt } = await this.issue(principal);
+    return { status: 200, body: { token, expiration_time: expiresAt.toISOString() } };
+  }
+
+  /** A fresh token, made the role's password until it expires. */
+  private async issue(principal: FakeLakebasePrincipal): Promise<{ token: string; expiresAt: Date }> {
+    const token = `lbt-${randomBytes(24).toString('hex')}`;
+    const expiresAt = new Date(Date.now() + this.tokenTtlMs);
+    // VALID UNTIL: the server itself refuses the password after this instant (new logins only).
+    await this.admin.query(`ALTER ROLE ${pg.escapeIdentifier(principal.role)} PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`);
+    this.issued.push({ role: principal.role, token, expiresAt });
+    return { token, expiresAt };
+  }
+}
