@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NEON_REFERENCE_FORMAT, isNeonReference, parseNeonReference } from '../neon/neonReference';
 
 /**
  * The mapping file (`.delta-sync/<name>.json`): which Delta table feeds which Postgres
@@ -81,6 +82,11 @@ const targetConnection = z
   .min(1, { error: 'must name a connection' })
   .superRefine((s, ctx) => {
     if (ENV_REF_RE.test(s) || CONNECTION_NAME_RE.test(s)) return;
+    if (isNeonReference(s)) {
+      const parsed = parseNeonReference(s);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `a Neon reference ${parsed.reason}` });
+      return;
+    }
     if (POSTGRES_URL_RE.test(s)) {
       if (urlHasPassword(s)) {
         ctx.addIssue({
@@ -94,12 +100,12 @@ const targetConnection = z
     ctx.addIssue({
       code: 'custom',
       message:
-        'must be a saved connection name, a postgres:// URL without a password, or an environment reference like ${env:DATABASE_URL}',
+        `must be a saved connection name, a postgres:// URL without a password, an environment reference like \${env:DATABASE_URL}, or a Neon branch ${NEON_REFERENCE_FORMAT}`,
     });
   })
   .meta({
     description:
-      'A saved connection name, a postgres:// URL without a password, or ${env:VAR} (read from the environment at run time).',
+      `A saved connection name, a postgres:// URL without a password, \${env:VAR} (read from the environment at run time), or a Neon branch ${NEON_REFERENCE_FORMAT} (URI and password fetched from the Neon API at run time).`,
   });
 
 /** `catalog.schema.table`; parts may be back-quoted when they contain other characters. */
