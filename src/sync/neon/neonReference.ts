@@ -8,7 +8,7 @@ export interface NeonReference {
   project: string;
   branch: string;
   database: string;
-  /** The role to connect as; default: the database's owner. */
+  /** The role to connect as; default: the branch's only non-system role. */
   role?: string;
   /** Through the `-pooler` endpoint (PgBouncer, transaction mode). */
   pooled: boolean;

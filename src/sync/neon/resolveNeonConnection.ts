@@ -142,20 +142,39 @@ export async function readyCompute(client: NeonClient, projectId: string, branch
   }
 }
 
-/** The connection URI of one database on one branch, as the given (or the owner) role. */
-export async function branchConnection(client: NeonClient, projectId: string, branch: Branch, database: string, ref: Pick<NeonReference, 'role' | 'pooled'>, opts: NeonResolveOptions = {}): Promise<Omit<ResolvedNeonTarget, 'ref'>> {
-  const db = await client.findDatabase(projectId, branch, database);
-  let role = db.owner_name;
-  if (ref.role) {
-    const roles = await client.listRoles(projectId, branch.id);
-    if (!roles.some((r) => r.name === ref.role)) {
-      throw new SyncError('mapping', `Branch "${branch.name}" of project "${projectId}" has no role "${ref.role}".`, {
-        setting: 'target.connection',
-        hint: `Roles on that branch: ${roles.map((r) => r.name).join(', ') || '(none)'}. Leave role= out to connect as the database owner (${db.owner_name}).`,
-      });
-    }
-    role = ref.role;
+/** Roles Neon manages itself; never a default. */
+const SYSTEM_ROLES = new Set(['cloud_admin', 'neon_superuser', 'neon_service', 'web_access', 'neondb_superuser']);
+
+/**
+ * The role to connect as: the one given (it must exist on the branch), else the branch's
+ * only non-system role; with several, the user must choose (the error lists them).
+ */
+export async function chooseRole(client: NeonClient, projectId: string, branch: Branch, database: string, wanted: string | undefined): Promise<string> {
+  const roles = (await client.listRoles(projectId, branch.id)).filter((r) => !SYSTEM_ROLES.has(r.name));
+  const names = roles.map((r) => r.name);
+  if (wanted) {
+    if (names.includes(wanted)) return wanted;
+    throw new SyncError('mapping', `Branch "${branch.name}" of project "${projectId}" has no role "${wanted}".`, {
+      setting: 'target.connection',
+      hint: `Roles on that branch: ${names.join(', ') || '(none)'}.${names.length === 1 ? ' Leave role= out to connect as that one.' : ''}`,
+    });
   }
+  const [only] = names;
+  if (names.length === 1 && only) return only;
+  throw new SyncError('mapping', names.length === 0
+    ? `Branch "${branch.name}" of project "${projectId}" has no role to connect as.`
+    : `Branch "${branch.name}" of project "${projectId}" has ${names.length} roles; the Neon reference must say which one to connect as.`, {
+    setting: 'target.connection',
+    hint: names.length === 0
+      ? 'Create a role in the Neon Console (Branches > the branch > Roles & Databases), then run again.'
+      : `Add ?role=<role> to the reference, e.g. neon:${projectId}/${branch.name}/${database}?role=${names[0] ?? 'app'}. Roles: ${names.join(', ')}.`,
+  });
+}
+
+/** The connection URI of one database on one branch, as the given (or the only) role. */
+export async function branchConnection(client: NeonClient, projectId: string, branch: Branch, database: string, ref: Pick<NeonReference, 'role' | 'pooled'>, opts: NeonResolveOptions = {}): Promise<Omit<ResolvedNeonTarget, 'ref'>> {
+  await client.findDatabase(projectId, branch, database);
+  const role = await chooseRole(client, projectId, branch, database, ref.role);
   const endpoint = await readyCompute(client, projectId, branch, opts);
   const url = await client.connectionUri({ projectId, branchId: branch.id, database, role, pooled: ref.pooled, endpointId: endpoint.id });
   return { url, label: '', projectId, branch, database, role, endpoint };
@@ -165,7 +184,7 @@ export async function branchConnection(client: NeonClient, projectId: string, br
  * Resolves `neon:<project>/<branch>/<database>[?role=&pooled=true]` through the Neon API to
  * a connection URI with the role's password (in memory only: never written to the
  * workspace or logged). The branch is found by name or id, the role defaults to the
- * database's owner; a project, branch, database or role that does not exist is a
+ * branch's only non-system role; a project, branch, database or role that does not exist is a
  * 'mapping' error listing what does.
  */
 export async function resolveNeonConnection(connection: string, opts: NeonResolveOptions = {}): Promise<ResolvedNeonTarget> {

@@ -50,6 +50,8 @@ class HttpError extends Error {
 
 type Json = object;
 
+const ROLE_PASSWORDS = new Map<string, string>();
+
 export class NeonApiServer {
   readonly apiKey: string;
   apiUrl = '';
@@ -93,11 +95,7 @@ export class NeonApiServer {
     };
     const role = o.role ?? 'neondb_owner';
     const database = o.database ?? 'neondb';
-    const password = `npg_${Math.random().toString(36).slice(2, 14)}`;
-    await this.admin(async (c) => {
-      await c.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role.replace(/'/g, "''")}') THEN CREATE ROLE "${role}" LOGIN; END IF; END $$`);
-      await c.query(`ALTER ROLE "${role}" PASSWORD '${password}'`);
-    });
+    const password = await this.loginRole(role);
     mb.roles.set(role, { role: buildRole(branchId, role), password });
     const realName = this.realName(database);
     await this.admin((c) => c.query(`CREATE DATABASE "${realName}" OWNER "${role}"`));
@@ -105,6 +103,13 @@ export class NeonApiServer {
     project.branches.set(branchId, mb);
     this.projects.set(id, project);
     return { projectId: id, branchId, database, role };
+  }
+
+  /** A second login role on a branch (a real role on the test server, with its own password). */
+  async addRole(projectId: string, branchRef: string, name: string): Promise<void> {
+    const b = this.branchByRef(projectId, branchRef);
+    const password = await this.loginRole(name);
+    b.roles.set(name, { role: buildRole(b.branch.id, name), password });
   }
 
   /** The admin URL of the real database behind a branch's database (for assertions). */
@@ -166,6 +171,24 @@ export class NeonApiServer {
 
   private realName(database: string): string {
     return `neon_${process.pid}_${++this.realSeq}_${database}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  }
+
+  /**
+   * A login role on the test server with a password. Roles are cluster-wide and shared by
+   * every project and server in this process, so the password is made once per role name.
+   */
+  private async loginRole(name: string): Promise<string> {
+    let password = ROLE_PASSWORDS.get(name);
+    if (!password) {
+      password = `npg_${Math.random().toString(36).slice(2, 14)}`;
+      ROLE_PASSWORDS.set(name, password);
+    }
+    const lit = name.replace(/'/g, "''");
+    await this.admin(async (c) => {
+      await c.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${lit}') THEN CREATE ROLE "${name}" LOGIN CREATEDB; END IF; END $$`);
+      await c.query(`ALTER ROLE "${name}" PASSWORD '${password}'`);
+    });
+    return password;
   }
 
   private async admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
