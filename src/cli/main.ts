@@ -6,6 +6,7 @@ import { OutputClosedError } from './OutputStream';
 import { databricksCommand } from './commands/databricksCommand';
 import { deltaCommand } from './commands/deltaCommand';
 import { demoCommand } from './commands/demoCommand';
+import { neonCommand } from './commands/neonCommand';
 import { previewCommand } from './commands/previewCommand';
 import { statusCommand } from './commands/statusCommand';
 import { syncCommand } from './commands/syncCommand';
@@ -20,7 +21,8 @@ export function createRegistry(): CommandRegistry {
     .register(statusCommand)
     .register(demoCommand)
     .register(deltaCommand)
-    .register(databricksCommand);
+    .register(databricksCommand)
+    .register(neonCommand);
 }
 
 /** `--help` / `-h` anywhere before a `--` terminator. */
