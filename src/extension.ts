@@ -11,6 +11,7 @@ import { DeltaTableInspector } from './views/DeltaTableInspector';
 import { MappingsModel } from './views/MappingsModel';
 import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
 import { NeonModel } from './views/NeonModel';
+import { registerNeonPreviewCommands } from './views/NeonPreviewCommands';
 import { registerMappingsCommands } from './views/MappingsCommands';
 import { ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { registerViews } from './views/registerViews';
@@ -72,7 +73,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   closeServices = () => Promise.all([engine.dispose(), databricks.dispose()]).then(() => undefined);
   context.subscriptions.push(log, settings, s.docs, s.sources, s.targets, s.mappings, ...registerViews(s));
-  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s));
+  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s), ...registerNeonPreviewCommands(s));
   log.info('Delta Sync activated');
 }
 
