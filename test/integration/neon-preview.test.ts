@@ -156,11 +156,11 @@ describe('Neon: preview on a branch, apply to parent, discard', function () {
     assert.ok(server.branches(project.projectId).some((b) => b.branch.name === 'main'));
   });
 
-  it('a preview cancelled during its sync deletes its branch', async () => {
+  it('a preview cancelled during its sync deletes its branch (the same signal also given to the API calls)', async () => {
     const mapping = mappingFor('cancel');
     const ac = new AbortController();
     await expectSyncError(previewOnBranch({
-      mapping, source, neon: { env: env() }, signal: ac.signal,
+      mapping, source, neon: { env: env(), signal: ac.signal }, signal: ac.signal,
       onEvent: (e) => {
         if (e.type === 'phase') ac.abort();
       },

@@ -110,6 +110,15 @@ function describeCheckpoint(v: bigint | null): string {
   return v === null ? 'not loaded yet (no checkpoint)' : `at version ${v}`;
 }
 
+/**
+ * A client for cleaning up: without the caller's signal, which may be the very abort that
+ * makes the cleanup necessary (its calls are still bounded by the retry budget).
+ */
+function cleanupClient(neon: NeonResolveOptions, logger: Logger): Promise<NeonClient> {
+  const { signal: _aborted, ...rest } = neon;
+  return neonClientFor({ ...rest, logger });
+}
+
 /** Deletes a branch and waits until it is gone; never throws (logs what went wrong). */
 async function deleteQuietly(client: NeonClient, projectId: string, branch: Branch, logger: Logger): Promise<boolean> {
   try {
@@ -153,7 +162,7 @@ export async function previewOnBranch(opts: BranchPreviewOptions): Promise<Branc
   const branch = created.branch;
   logger.info(`Created preview branch ${branch.name} (${branch.id}) of ${parent.name}.`);
   opts.neon.onProgress?.(`Created preview branch ${branch.name} (${branch.id}) of ${parent.name}.`);
-  const cleanupClient = await neonClientFor({ ...opts.neon, logger });
+  const cleanup = await cleanupClient(opts.neon, logger);
   let kept = false;
   try {
     await client.waitForOperations(project.id, created.operations, { what: `creating preview branch ${name}` });
@@ -182,7 +191,7 @@ export async function previewOnBranch(opts: BranchPreviewOptions): Promise<Branc
     return { projectId: project.id, branch, parent, database: ref.database, role: conn.role, connectionUri: conn.url, parentCheckpoint, result };
   } finally {
     if (!kept) {
-      const gone = await deleteQuietly(cleanupClient, project.id, branch, logger);
+      const gone = await deleteQuietly(cleanup, project.id, branch, logger);
       if (gone) logger.info(`Deleted preview branch ${branch.name}: the preview did not finish.`);
     }
   }
@@ -268,7 +277,7 @@ export async function applyBranchToParent(opts: ApplyToParentOptions): Promise<A
   } finally {
     await pool.end();
   }
-  const discarded = opts.discard === false ? false : await deleteQuietly(await neonClientFor({ ...opts.neon, logger }), project.id, branch, logger);
+  const discarded = opts.discard === false ? false : await deleteQuietly(await cleanupClient(opts.neon, logger), project.id, branch, logger);
   return { projectId: project.id, parent, branch, result, discarded };
 }
 
