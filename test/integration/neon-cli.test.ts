@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
 import { getTestServer } from '../helpers/postgres';
-import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -113,5 +113,26 @@ describe('CLI: neon projects / branches / databases / preview / apply / discard'
     assert.equal(dc.stdout, `Deleted preview branch ${r.branch.name} (${r.branch.id}).\n`);
     await server.settle();
     assert.ok(!server.branches(project.projectId).some((b) => b.branch.id === r.branch.id));
+  });
+
+  it('Ctrl-C while neon preview waits for its new branch deletes the branch before the CLI exits', async () => {
+    const release = server.holdOperations();
+    let stderr = '';
+    try {
+      const { child, done } = startCli(['neon', 'preview', '--mapping', mappingFile], env());
+      child.stderr?.on('data', (d: string) => (stderr += d));
+      await pollUntil(async () => (/Created preview branch/.test(stderr) ? true : undefined), { timeoutMs: 30_000, what: 'the preview branch to be created' });
+      child.kill('SIGINT');
+      // The delete is refused (423) while the create operation runs; let it finish now.
+      setTimeout(release, 300);
+      const res = await done;
+      assert.notEqual(res.code, 0);
+      assert.match(res.stderr, /cancelled/i);
+      assert.match(res.stderr, /Deleted preview branch delta-sync-preview-neon-cli-\S+: the preview did not finish/);
+    } finally {
+      release();
+    }
+    await server.settle();
+    assert.deepEqual(server.branches(project.projectId).map((b) => b.branch.name), ['main']);
   });
 });

@@ -126,7 +126,7 @@ async function deleteQuietly(client: NeonClient, projectId: string, branch: Bran
     await client.waitForOperations(projectId, ops, { what: `deleting preview branch ${branch.name}` });
     return true;
   } catch (e) {
-    logger.warn(`Could not delete the preview branch ${branch.name} (${branch.id}): ${e instanceof Error ? e.message : String(e)}. Delete it with: delta-neon-sync neon discard ${projectId} ${branch.id}`);
+    logger.warn(`Could not delete the preview branch ${branch.name} (${branch.id}): ${(e instanceof Error ? e.message : String(e)).replace(/\.$/, '')}. Delete it with: delta-neon-sync neon discard ${projectId} ${branch.id}`);
     return false;
   }
 }

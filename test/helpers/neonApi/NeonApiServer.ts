@@ -65,6 +65,7 @@ export class NeonApiServer {
   private readonly pending = new Set<Promise<void>>();
   private rateLimited = { count: 0, retryAfterSec: 1 };
   private failures: { status: number; message: string; match: RegExp }[] = [];
+  private gate: Promise<void> | undefined;
 
   private constructor(private readonly opts: NeonApiServerOptions) {
     this.apiKey = opts.apiKey ?? `napi_test_${Math.random().toString(36).slice(2)}`;
@@ -148,6 +149,19 @@ export class NeonApiServer {
       if (state.idle !== undefined) ep.current_state = state.idle ? EndpointState.Idle : EndpointState.Active;
       if (state.disabled !== undefined) ep.disabled = state.disabled;
     }
+  }
+
+  /**
+   * Fault: branch creations stay `running` (their copy done) until the returned function
+   * is called, so a test can act while a client waits for the operation.
+   */
+  holdOperations(): () => void {
+    let release: () => void = () => undefined;
+    this.gate = new Promise<void>((r) => (release = r));
+    return () => {
+      this.gate = undefined;
+      release();
+    };
   }
 
   /** Waits for background branch work (copies, drops) to end. */
@@ -371,6 +385,7 @@ export class NeonApiServer {
       const started = Date.now();
       try {
         for (const [from, to] of copies) await this.copyDatabase(from, to, mb.branch.name);
+        if (this.gate) await this.gate;
         await new Promise((r) => setTimeout(r, Math.max(0, (this.opts.operationMs ?? 150) - (Date.now() - started))));
         for (const o of ops) Object.assign(o, { status: OperationStatus.Finished, updated_at: new Date().toISOString(), total_duration_ms: Date.now() - started });
         Object.assign(mb.branch, { current_state: 'ready', pending_state: undefined });
