@@ -185,6 +185,7 @@ async function main(): Promise<void> {
       await toast.waitFor({ timeout: 180_000 });
       const text = (await toast.textContent()) ?? '';
       if (!text.includes(`to version ${table.latest}`)) throw new Error(`unexpected toast: ${text}`);
+      await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '04-preview-toast.png') });
       const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
