@@ -91,6 +91,22 @@ describe('Neon API: client, neon: references and a sync into a branch', function
     }
   });
 
+  it('a write refused with 423 (an operation is running) and a read answered 503 are retried; a 400 is not', async () => {
+    const lines: string[] = [];
+    const c = client({ onProgress: (m) => lines.push(m) });
+    server.failNext(/^POST .*\/branches$/, 423, 'project already has running operations, scheduling of new ones is prohibited');
+    const created = await c.createBranch(project.projectId, { parentId: project.branchId, name: 'retry-423' });
+    assert.equal(created.branch.name, 'retry-423');
+    assert.match(lines[0] ?? '', /locked by an operation in progress \(HTTP 423\).*Retrying/);
+    await c.waitForOperations(project.projectId, created.operations);
+    server.failNext(/^GET .*\/branches$/, 503, 'service unavailable');
+    assert.ok((await c.listBranches(project.projectId)).some((b) => b.branch.name === 'retry-423'));
+    assert.match(lines[lines.length - 1] ?? '', /HTTP 503.*Retrying/);
+    await c.waitForOperations(project.projectId, await c.deleteBranch(project.projectId, created.branch.id));
+    server.failNext(/^GET .*\/branches$/, 400, 'bad request');
+    await expectSyncError(c.listBranches(project.projectId), { kind: 'connection', retry: 'manual', message: /HTTP 400.*bad request/ });
+  });
+
   it('a project, branch, database or role that does not exist is a mapping error listing what does', async () => {
     const key = { env: env() };
     await expectSyncError(resolveNeonConnection('neon:no-such-project/main/appdb', key), {
