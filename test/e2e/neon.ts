@@ -7,8 +7,9 @@
  * deltaSync.neon.apiUrl setting; its branches are real databases on the test PostgreSQL.
  *
  * Steps: Add Neon Account (the key into SecretStorage) -> browse account/project/branch/
- * database/table in the Targets view -> a mapping to neon:<project>/main/<db> (written as
- * Copy Neon Reference gives it) -> Preview on a Neon Branch: the toast with the counts ->
+ * database/table in the Targets view -> Create Mapping with the target picked as Neon
+ * project -> branch -> database (the file gets the neon: reference, no password) ->
+ * Preview on a Neon Branch: the toast with the counts ->
  * the preview branch in the tree -> Apply to Parent from the toast -> the parent's rows
  * (read with pg) equal the Delta table's latest version; no preview branch left.
  * Screenshots in .test-artifacts/e2e-neon/.
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.mkdirSync(path.join(workspace, '.delta-sync'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), '{}\n');
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'deltaSync.deltaFolders': [path.join(tmp, 'tables')] }, null, 2));
   fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
   fs.writeFileSync(
     path.join(userDataDir, 'User', 'settings.json'),
@@ -168,14 +169,39 @@ async function main(): Promise<void> {
       await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
     });
 
-    await step('a mapping to the Neon reference appears in Mappings', async () => {
-      fs.writeFileSync(path.join(workspace, '.delta-sync', 'e2e-customers.json'), JSON.stringify({
-        name: 'e2e-customers', source: { type: 'delta', path: table.path }, target: { connection: reference, schema: 'public', table: 'customers' }, key: ['customer_id'],
-      }, null, 2));
+    await step('Create Mapping: the target step offers the Neon branch; project -> branch -> database picks write the neon: reference', async () => {
+      await runPaletteCommand(p, 'Delta Sync: Create Mapping...');
+      await quickInputStep(p, 'Create Mapping (1/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'customers' }).first().click();
+      await quickInputStep(p, 'Create Mapping (2/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Neon branch' }).first().click();
+      await quickInputStep(p, 'Neon project');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-shop' }).first().click();
+      await quickInputStep(p, ': branch');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'main' }).first().click();
+      await quickInputStep(p, ': database');
+      await p.screenshot({ path: path.join(ARTIFACTS, '03-create-mapping-neon-database.png') });
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'appdb' }).first().click();
+      const tableInput = await quickInputStep(p, 'Create Mapping (3/7)');
+      await tableInput.fill('public.customers');
+      await tableInput.press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (5/7)')).press('Enter');
+      await quickInputStep(p, 'Create Mapping (6/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
+      const name = await quickInputStep(p, 'Create Mapping (7/7)');
+      await name.fill('e2e-customers');
+      await name.press('Enter');
+      const file = path.join(workspace, '.delta-sync', 'e2e-customers.json');
+      const deadline = Date.now() + 30_000;
+      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { target?: { connection?: string; table?: string }; key?: string[] };
+      if (written.target?.connection !== reference || written.target.table !== 'customers' || written.key?.join() !== 'customer_id') throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
+      if (fs.readFileSync(file, 'utf8').includes('npg_')) throw new Error('the mapping file holds a password');
       await expandPane(p, 'Mappings');
-      await runPaletteCommand(p, 'Delta Sync: Refresh Mappings').catch(() => undefined);
-      await rowLabelled(paneRows(p, 'Mappings'), p, 'e2e-customers').first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '03-mapping.png') });
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'e2e-customers').filter({ hasText: 'behind' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '04-mapping.png') });
+      await runPaletteCommand(p, 'View: Close All Editors');
     });
 
     await step('Preview on a Neon Branch: the toast gives the counts; the branch is in the tree', async () => {
@@ -186,7 +212,7 @@ async function main(): Promise<void> {
       const text = (await toast.textContent()) ?? '';
       if (!text.includes(`to version ${table.latest}`)) throw new Error(`unexpected toast: ${text}`);
       await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '04-preview-toast.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-toast.png') });
       const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
       await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
@@ -196,13 +222,13 @@ async function main(): Promise<void> {
 
     await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
       await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '05-applied.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '06-applied.png') });
       await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
       await neon.settle();
       const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (left.length) throw new Error(`preview branches left: ${left.map((b) => b.branch.name).join(', ')}`);
       await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
-      await p.screenshot({ path: path.join(ARTIFACTS, '06-tree-after-apply.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '07-tree-after-apply.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
