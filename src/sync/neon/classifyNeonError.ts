@@ -50,7 +50,7 @@ function hostOf(apiUrl: string): string {
 }
 
 export const NEON_API_KEY_HINT =
-  'Create an API key in the Neon Console (Account settings > API keys; an organization key under the organization\'s Settings > API keys), then set NEON_API_KEY in the CLI, or add the Neon account again in the extension (Targets > Neon > Add Neon Account).';
+  'Create an API key in the Neon Console (Account settings > API keys; an organization key under the organization\'s Settings > API keys), then set NEON_API_KEY in the CLI, or in the extension add it again with "Delta Sync: Add Neon Account" (Targets view).';
 
 const NETWORK_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_NETWORK', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 
