@@ -79,35 +79,43 @@ async function discardFlow(s: Services, node: ValidMapping, branch: string): Pro
   void vscode.window.showInformationMessage(`Delta Sync: deleted preview branch ${gone.name}.`);
 }
 
+/**
+ * Preview on a Neon branch for one mapping (the command and the Preview panel's button):
+ * the sync into a new child branch in a cancellable notification, then a toast with the
+ * counts and Copy Connection String / Apply to Parent / Discard.
+ */
+export async function runPreviewOnBranch(s: Services, node: ValidMapping): Promise<void> {
+  const { mapping } = node;
+  const logger = channelLogger(s.log);
+  const r = await withCancellable(`Delta Sync: preview of ${mapping.name} on a Neon branch`, async (signal, report) => {
+    const source = await s.engine.openSource(mapping.source);
+    try {
+      return await previewOnBranch({ mapping, source, neon: { ...s.neon.resolveOptions(), onProgress: report }, logger, signal, onEvent: (e) => (e.type === 'phase' ? report(e.phase) : undefined) });
+    } finally {
+      await closeIfClosable(source);
+    }
+  });
+  s.log.info(`${mapping.name}: preview branch ${r.branch.name} (${r.branch.id}) of ${r.parent.name}: ${counts(r.result)}`);
+  s.targets.refresh();
+  const choice = await vscode.window.showInformationMessage(
+    `Delta Sync: preview branch ${r.branch.name} of ${r.parent.name}: ${counts(r.result)}. Point your app or psql at the branch, then apply to ${r.parent.name} or discard.`,
+    'Copy Connection String', 'Apply to Parent', 'Discard',
+  );
+  if (choice === 'Copy Connection String') {
+    await vscode.env.clipboard.writeText(r.connectionUri);
+    void vscode.window.showInformationMessage(`Copied the connection string of ${r.branch.name} (it holds the role's password).`);
+  } else if (choice === 'Apply to Parent') {
+    await applyFlow(s, node, r.branch.id);
+  } else if (choice === 'Discard') {
+    await discardFlow(s, node, r.branch.id);
+  }
+}
+
 /** Preview on a Neon branch, Apply to parent, Discard: commands on a mapping. */
 export function registerNeonPreviewCommands(s: Services): vscode.Disposable[] {
   return [
     registerCommand('deltaSync.mappings.previewOnBranch', async (arg) => {
-      const node = await neonMappingFrom(arg, s);
-      const { mapping } = node;
-      const logger = channelLogger(s.log);
-      const r = await withCancellable(`Delta Sync: preview of ${mapping.name} on a Neon branch`, async (signal, report) => {
-        const source = await s.engine.openSource(mapping.source);
-        try {
-          return await previewOnBranch({ mapping, source, neon: { ...s.neon.resolveOptions(), onProgress: report }, logger, signal, onEvent: (e) => (e.type === 'phase' ? report(e.phase) : undefined) });
-        } finally {
-          await closeIfClosable(source);
-        }
-      });
-      s.log.info(`${mapping.name}: preview branch ${r.branch.name} (${r.branch.id}) of ${r.parent.name}: ${counts(r.result)}`);
-      s.targets.refresh();
-      const choice = await vscode.window.showInformationMessage(
-        `Delta Sync: preview branch ${r.branch.name} of ${r.parent.name}: ${counts(r.result)}. Point your app or psql at the branch, then apply to ${r.parent.name} or discard.`,
-        'Copy Connection String', 'Apply to Parent', 'Discard',
-      );
-      if (choice === 'Copy Connection String') {
-        await vscode.env.clipboard.writeText(r.connectionUri);
-        void vscode.window.showInformationMessage(`Copied the connection string of ${r.branch.name} (it holds the role's password).`);
-      } else if (choice === 'Apply to Parent') {
-        await applyFlow(s, node, r.branch.id);
-      } else if (choice === 'Discard') {
-        await discardFlow(s, node, r.branch.id);
-      }
+      await runPreviewOnBranch(s, await neonMappingFrom(arg, s));
     }, s.log),
     registerCommand('deltaSync.mappings.applyPreviewBranch', async (arg) => {
       const node = await neonMappingFrom(arg, s);

@@ -17,6 +17,8 @@ export interface PreviewSource {
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
   dispose(): void;
+  /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
+  previewOnBranch?(): void;
 }
 
 /** One Preview panel per mapping; a second preview of the same mapping reveals it. */
@@ -73,6 +75,11 @@ export class PreviewPanel extends WebviewPanelBase {
         return { type: 'accepted' };
       case 'preview/cancel':
         this.dispose();
+        return { type: 'accepted' };
+      case 'preview/onBranch':
+        if (!source.previewOnBranch) throw new SyncError('usage', 'This mapping does not target a Neon branch.', { setting: 'target.connection' });
+        // The branch flow reports through its own notification; this preview stays open.
+        source.previewOnBranch();
         return { type: 'accepted' };
       case 'run/stop':
         throw new SyncError('usage', 'Stop is handled by the Progress panel.');

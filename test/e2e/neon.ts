@@ -9,7 +9,7 @@
  * Steps: Add Neon Account (the key into SecretStorage) -> browse account/project/branch/
  * database/table in the Targets view -> Create Mapping with the target picked as Neon
  * project -> branch -> database (the file gets the neon: reference, no password) ->
- * Preview on a Neon Branch: the toast with the counts ->
+ * Preview Changes -> the panel's Preview on Neon Branch button: the toast with the counts ->
  * the preview branch in the tree -> Apply to Parent from the toast -> the parent's rows
  * (read with pg) equal the Delta table's latest version; no preview branch left.
  * Screenshots in .test-artifacts/e2e-neon/.
@@ -27,7 +27,7 @@ import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
 import { getTestServer } from '../helpers/postgres';
 import { assertTargetEquals } from '../helpers/targetEquality';
-import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth } from './workbench';
+import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-neon');
@@ -204,15 +204,19 @@ async function main(): Promise<void> {
       await runPaletteCommand(p, 'View: Close All Editors');
     });
 
-    await step('Preview on a Neon Branch: the toast gives the counts; the branch is in the tree', async () => {
+    await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the toast gives the counts; the branch is in the tree', async () => {
       await clearNotifications(p);
-      await runPaletteCommand(p, 'Delta Sync: Preview on a Neon Branch');
+      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+      const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
+      await waitForText(frame, '[data-testid="count-insert"]', '3');
+      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-panel.png') });
+      await frame.locator('[data-testid="preview-on-branch"]').first().click();
       const toast = p.locator('.notification-toast', { hasText: /preview branch delta-sync-preview-e2e-customers-\S+ of main: incremental sync to version \d+/ }).first();
       await toast.waitFor({ timeout: 180_000 });
       const text = (await toast.textContent()) ?? '';
       if (!text.includes(`to version ${table.latest}`)) throw new Error(`unexpected toast: ${text}`);
       await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-toast.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-toast.png') });
       const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
       await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
@@ -222,13 +226,13 @@ async function main(): Promise<void> {
 
     await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
       await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '06-applied.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
       await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
       await neon.settle();
       const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (left.length) throw new Error(`preview branches left: ${left.map((b) => b.branch.name).join(', ')}`);
       await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
-      await p.screenshot({ path: path.join(ARTIFACTS, '07-tree-after-apply.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '08-tree-after-apply.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
