@@ -9,6 +9,7 @@ import type { RunResult } from '../sync/ports/reports';
 import { closeIfClosable } from '../engine/SyncEngine';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
+import { PreviewPanel } from './PreviewPanel';
 import type { Services } from './Services';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
@@ -67,6 +68,7 @@ async function applyFlow(s: Services, node: ValidMapping, branch: string): Promi
     }
   });
   s.log.info(`${mapping.name}: applied to ${r.parent.name}: ${counts(r.result)}`);
+  PreviewPanel.closeFor(mapping.name);
   s.mappingsModel.invalidate(node.file);
   s.mappings.refresh();
   s.targets.refresh();

@@ -42,6 +42,11 @@ export class PreviewPanel extends WebviewPanelBase {
     return PreviewPanel.adopt(panel, extensionUri, log, mapping, source);
   }
 
+  /** Closes the mapping's preview, if open: its plan is spent once the target moved. */
+  static closeFor(mapping: string): void {
+    PreviewPanel.open.get(mapping)?.dispose();
+  }
+
   /**
    * After a reload the plan is gone (it was in memory): the restored panel shows the
    * mapping name and an error response until the user runs Preview again.

@@ -226,6 +226,8 @@ async function main(): Promise<void> {
 
     await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
       await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
+      // The parent moved: the open preview's plan is spent, so its panel closes.
+      await p.locator('.tabs-container .tab', { hasText: 'Preview: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
       await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
       await neon.settle();
