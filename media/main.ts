@@ -248,7 +248,7 @@ function renderPreview(): void {
     b.addEventListener('click', () => { filter = f; offset = 0; loadPage(); });
     return b;
   };
-  const action = (label: string, type: 'preview/apply' | 'preview/cancel', cls: string, testid: string): HTMLElement => {
+  const action = (label: string, type: 'preview/apply' | 'preview/cancel' | 'preview/onBranch', cls: string, testid: string): HTMLElement => {
     const b = h('button', { class: cls, 'data-testid': testid }, label);
     if (busy || applied) b.setAttribute('disabled', '');
     b.addEventListener('click', () => {
@@ -286,6 +286,7 @@ function renderPreview(): void {
       h('span', { class: 'muted', 'data-testid': 'preview-mode' }, `${s.sourceTable} → ${s.targetTable} · ${mode}`),
       h('span', { class: 'spacer' }),
       action('Apply', 'preview/apply', 'primary', 'apply'),
+      s.onBranch ? action('Preview on Neon Branch', 'preview/onBranch', '', 'preview-on-branch') : null,
       action('Cancel', 'preview/cancel', '', 'cancel')),
     h('div', { class: 'counts', role: 'group', 'aria-label': 'Summary' },
       count('inserts', s.inserts, 'insert', 'count-insert'),

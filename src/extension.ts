@@ -10,6 +10,8 @@ import { DatabricksModel } from './views/DatabricksModel';
 import { DeltaTableInspector } from './views/DeltaTableInspector';
 import { MappingsModel } from './views/MappingsModel';
 import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
+import { NeonModel } from './views/NeonModel';
+import { registerNeonPreviewCommands } from './views/NeonPreviewCommands';
 import { registerMappingsCommands } from './views/MappingsCommands';
 import { ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { registerViews } from './views/registerViews';
@@ -38,6 +40,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const secrets = new VsCodeSecretStore(context.secrets);
   const inspector = new DeltaTableInspector();
   const targetsModel = new TargetsModel(state, secrets);
+  const neon = new NeonModel(secrets, { apiUrl: () => settings.neonApiUrl(), logger });
   // One open warehouse session per Databricks connection, closed on deactivate.
   const databricks = new DatabricksConnections(state, secrets, { logger, extras: databricksCaCertificate(() => settings.databricksCaCertificateFile()) });
   const databricksModel = new DatabricksModel(databricks);
@@ -45,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): void {
     sandboxDir: () => settings.sandboxDirectory() ?? vscode.Uri.joinPath(context.globalStorageUri, 'sandbox').fsPath,
     lookup: (name) => targetsModel.connectionString(name).catch(() => undefined),
     logger,
+    neon: () => neon.resolveOptions(),
     databricks: { lookup: databricks.lookup, openShared: (c, t) => databricks.openSharedSource(c, t) },
   });
   const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
@@ -59,7 +63,8 @@ export function activate(context: vscode.ExtensionContext): void {
     databricks,
     databricksModel,
     targetsModel,
-    targets: new TargetsTreeDataProvider(targetsModel, (c) => engine.withTarget(c, (t) => listTargetTables(t.pool, t.kind === 'sandbox'))),
+    targets: new TargetsTreeDataProvider(targetsModel, (c) => engine.withTarget(c, (t) => listTargetTables(t.pool, t.kind === 'sandbox')), neon),
+    neon,
     mappingsModel,
     mappings: new MappingsTreeDataProvider(mappingsModel),
     runs: new RunController(),
@@ -68,7 +73,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   closeServices = () => Promise.all([engine.dispose(), databricks.dispose()]).then(() => undefined);
   context.subscriptions.push(log, settings, s.docs, s.sources, s.targets, s.mappings, ...registerViews(s));
-  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s));
+  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s), ...registerNeonPreviewCommands(s));
   log.info('Delta Sync activated');
 }
 

@@ -7,6 +7,7 @@ import { databricksCommand } from './commands/databricksCommand';
 import { deltaCommand } from './commands/deltaCommand';
 import { demoCommand } from './commands/demoCommand';
 import { grantsCommand } from './commands/grantsCommand';
+import { neonCommand } from './commands/neonCommand';
 import { previewCommand } from './commands/previewCommand';
 import { statusCommand } from './commands/statusCommand';
 import { syncCommand } from './commands/syncCommand';
@@ -22,7 +23,8 @@ export function createRegistry(): CommandRegistry {
     .register(grantsCommand)
     .register(demoCommand)
     .register(deltaCommand)
-    .register(databricksCommand);
+    .register(databricksCommand)
+    .register(neonCommand);
 }
 
 /** `--help` / `-h` anywhere before a `--` terminator. */

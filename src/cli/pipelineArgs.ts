@@ -26,7 +26,9 @@ export const PIPELINE_HELP = `  --mapping FILE     the mapping (JSON, see schema
   --source PATH      Delta table folder
   --target URL       postgres:// URL without a password (PGPASSWORD or ~/.pgpass
                      supply it), \${env:VAR} naming a variable that holds the full
-                     URL, or "sandbox" (embedded PGlite)
+                     URL, "sandbox" (embedded PGlite), or a Neon branch
+                     neon:<project>/<branch>/<database>[?role=R&pooled=true]
+                     (NEON_API_KEY; the URI is fetched from the Neon API)
   --table S.T        target schema.table (schema defaults to public)
   --key COL[,COL]    key columns (default: the target table's primary key)
   --sandbox-dir DIR  where the sandbox database is kept (default: in memory)`;
@@ -116,7 +118,7 @@ export async function openPipeline(args: ParsedArgs, io: CliIo): Promise<OpenedP
   };
   let target: OpenedTarget | undefined;
   try {
-    target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir') });
+    target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir'), neon: { logger, signal: io.signal } });
     const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, logger), logger);
     const opened = target;
     return { mapping, runner, target, close: () => closeAll(opened) };

@@ -16,6 +16,7 @@ import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { SandboxDatabase } from '../sync/postgres/PglitePool';
 import { openSandbox } from '../sync/postgres/PglitePool';
 import type { Logger } from '../sync/ports/Logger';
+import type { NeonResolveOptions } from '../sync/neon/resolveNeonConnection';
 import { openSource } from '../sync/open/openSource';
 import { SANDBOX_CONNECTION, openTarget, resolveConnection, mappingTarget } from '../sync/open/openTarget';
 import { SyncRunner } from '../sync/run/SyncRunner';
@@ -43,6 +44,8 @@ export interface SyncEngineOptions {
   lookup: (name: string) => Promise<string | undefined>;
   logger: Logger;
   env?: Record<string, string | undefined>;
+  /** `neon:` targets: the API key (SecretStorage) and URL (setting), read at each open. */
+  neon?: () => Omit<NeonResolveOptions, 'env'>;
   /** Databricks sources: saved connections (SecretStorage) and the per-connection shared client. */
   databricks?: {
     lookup?: DatabricksResolveOptions['lookup'];
@@ -141,7 +144,7 @@ export class SyncEngine {
   }
 
   async openTarget(connection: string): Promise<TargetHandle> {
-    const url = await resolveConnection(connection, { lookup: this.opts.lookup, env: this.opts.env });
+    const url = await resolveConnection(connection, { lookup: this.opts.lookup, env: this.opts.env, ...(this.opts.neon ? { neon: this.opts.neon() } : {}) });
     if (url === SANDBOX_CONNECTION) {
       const db = await this.openSandbox();
       return { pool: db.pool, label: 'sandbox (embedded Postgres)', kind: 'sandbox', release: async () => undefined };

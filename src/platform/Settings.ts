@@ -60,6 +60,12 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
   }
 
+  /** The Neon API base URL (`deltaSync.neon.apiUrl`), or undefined for NEON_API_HOST / the public API. */
+  neonApiUrl(): string | undefined {
+    const v = this.cfg.get<unknown>('neon.apiUrl');
+    return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+  }
+
   mappingsFolder(): string {
     const v = this.cfg.get<unknown>('mappingsFolder');
     return typeof v === 'string' && v !== '' ? v : '.delta-sync';

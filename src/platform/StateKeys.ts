@@ -42,3 +42,6 @@ export interface DatabricksConnectionInfo {
 export function databricksSecretKey(name: string): string {
   return `deltaSync.databricks/${name}`;
 }
+
+/** SecretStorage key of the Neon API key (one Neon account); the key lives nowhere else. */
+export const NEON_API_KEY_SECRET = 'deltaSync.neon/apiKey';

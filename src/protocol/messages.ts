@@ -105,6 +105,8 @@ export const PreviewSummary = z.object({
   /** The target table does not exist yet: applying creates it with `ddl`. */
   targetMissing: z.boolean().optional(),
   ddl: z.string().optional(),
+  /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
+  onBranch: z.boolean().optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
@@ -143,6 +145,8 @@ export const PreviewPageRequest = z.object({
 });
 export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
+/** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
+export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
 export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
 
 export const WebviewToHost = z.discriminatedUnion('type', [
@@ -150,6 +154,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   PreviewPageRequest,
   ApplyRequest,
   CancelRequest,
+  OnBranchRequest,
   StopRequest,
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;

@@ -1,12 +1,14 @@
 import * as vscode from 'vscode';
 import type { RunHistory } from '../protocol/messages';
-import { SyncError } from '../sync/errors';
+import { SyncError, isSyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/ports/events';
 import type { PipelineStatus, RunResult } from '../sync/ports/reports';
+import { isNeonReference } from '../sync/mapping/neonReference';
 import { registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';
+import { runPreviewOnBranch } from './NeonPreviewCommands';
 import { PreviewPanel } from './PreviewPanel';
 import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
@@ -145,6 +147,12 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
         void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => s.log.error(`${mapping.name}: ${errorText(e)}`));
       },
       () => void h.release(),
+      isNeonReference(mapping.target.connection)
+        ? () => void runPreviewOnBranch(s, node).catch((e: unknown) => {
+          s.log.error(`${mapping.name}: preview on a Neon branch: ${errorText(e)}`);
+          if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
+        })
+        : undefined,
     );
     keep = true;
     PreviewPanel.show(s.extensionUri, s.log, mapping.name, source);

@@ -17,6 +17,8 @@ export interface PreviewSource {
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
   dispose(): void;
+  /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
+  previewOnBranch?(): void;
 }
 
 /** One Preview panel per mapping; a second preview of the same mapping reveals it. */
@@ -38,6 +40,11 @@ export class PreviewPanel extends WebviewPanelBase {
     if (existing) existing.dispose();
     const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, `Preview: ${mapping}`, vscode.ViewColumn.Active, { enableScripts: true });
     return PreviewPanel.adopt(panel, extensionUri, log, mapping, source);
+  }
+
+  /** Closes the mapping's preview, if open: its plan is spent once the target moved. */
+  static closeFor(mapping: string): void {
+    PreviewPanel.open.get(mapping)?.dispose();
   }
 
   /**
@@ -73,6 +80,11 @@ export class PreviewPanel extends WebviewPanelBase {
         return { type: 'accepted' };
       case 'preview/cancel':
         this.dispose();
+        return { type: 'accepted' };
+      case 'preview/onBranch':
+        if (!source.previewOnBranch) throw new SyncError('usage', 'This mapping does not target a Neon branch.', { setting: 'target.connection' });
+        // The branch flow reports through its own notification; this preview stays open.
+        source.previewOnBranch();
         return { type: 'accepted' };
       case 'run/stop':
         throw new SyncError('usage', 'Stop is handled by the Progress panel.');

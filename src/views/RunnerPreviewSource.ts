@@ -84,6 +84,7 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
 
 export class RunnerPreviewSource implements PreviewSource {
   readonly summary: PreviewSummary;
+  previewOnBranch?: () => void;
   private first: PreviewPage | undefined;
 
   /**
@@ -97,8 +98,11 @@ export class RunnerPreviewSource implements PreviewSource {
     private readonly runner: PreviewRunner,
     private readonly onApply: (report: PreviewReport) => Promise<void>,
     private readonly onDispose: () => void,
+    /** Preview on a Neon branch (mappings whose target is a `neon:` reference). */
+    onBranch?: () => void,
   ) {
-    this.summary = summaryOf(mapping, report);
+    this.summary = { ...summaryOf(mapping, report), ...(onBranch ? { onBranch: true } : {}) };
+    if (onBranch) this.previewOnBranch = onBranch;
     this.first = {
       filter: 'all',
       offset: 0,

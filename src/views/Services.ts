@@ -5,6 +5,7 @@ import type { DatabricksModel } from './DatabricksModel';
 import type { DeltaTableInspector } from './DeltaTableInspector';
 import type { MappingsModel } from './MappingsModel';
 import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
+import type { NeonModel } from './NeonModel';
 import type { RunController } from './RunController';
 import type { SourcesTreeDataProvider } from './SourcesTreeDataProvider';
 import type { SyncEngine } from '../engine/SyncEngine';
@@ -25,6 +26,8 @@ export interface Services {
   readonly databricksModel: DatabricksModel;
   readonly targetsModel: TargetsModel;
   readonly targets: TargetsTreeDataProvider;
+  /** The Neon account (API key in SecretStorage) of the Targets view. */
+  readonly neon: NeonModel;
   readonly mappingsModel: MappingsModel;
   readonly mappings: MappingsTreeDataProvider;
   readonly runs: RunController;

@@ -62,6 +62,31 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
       await s.targetsModel.remove(name);
       s.targets.refresh();
     }, s.log),
+    registerCommand('deltaSync.targets.addNeonAccount', async () => {
+      const key = await vscode.window.showInputBox({
+        title: 'Add Neon Account',
+        prompt: `A Neon API key (Neon Console > Account settings > API keys). It is checked against ${s.neon.apiUrl()} and kept in VS Code secret storage only.`,
+        placeHolder: 'napi_...',
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (key === undefined) return;
+      const projects = await vscode.window.withProgress({ location: { viewId: 'deltaSync.targets' }, title: 'Checking the Neon API key' }, () => s.neon.setApiKey(key));
+      s.targets.refresh();
+      s.log.info(`Neon account added (${projects} project(s) visible at ${s.neon.apiUrl()})`);
+    }, s.log),
+    registerCommand('deltaSync.targets.removeNeonAccount', async () => {
+      const ok = await vscode.window.showWarningMessage('Remove the Neon account and its stored API key? Mappings that use neon: references then need NEON_API_KEY.', { modal: true }, 'Remove');
+      if (ok !== 'Remove') return;
+      await s.neon.removeApiKey();
+      s.targets.refresh();
+    }, s.log),
+    registerCommand('deltaSync.targets.copyNeonReference', async (arg) => {
+      const node = arg as TargetNode | undefined;
+      if (!node || node.kind !== 'neon-database') throw new SyncError('usage', 'Pick a Neon database in the Targets view.');
+      await vscode.env.clipboard.writeText(node.reference);
+      void vscode.window.showInformationMessage(`Copied ${node.reference}: use it as a mapping's target.connection.`);
+    }, s.log),
     registerCommand('deltaSync.targets.refresh', () => s.targets.refresh(), s.log),
     registerCommand('deltaSync.targets.showRows', async (arg) => {
       const node = arg as TargetNode | undefined;

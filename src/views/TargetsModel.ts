@@ -7,6 +7,7 @@ import { SyncError } from '../sync/errors';
 import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
+import type { NeonNode } from './NeonModel';
 
 /** Same rule as a mapping's `target.connection` name, so any saved name can be used there. */
 export const CONNECTION_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
@@ -17,7 +18,9 @@ export type TargetNode =
   | { kind: 'connection'; info: ConnectionInfo }
   /** A table in a target; `connection` is the sandbox name or a saved connection's. */
   | { kind: 'table'; connection: string; schema: string; table: string; rows: string; estimated: boolean }
-  | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
+  | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string }
+  /** The Neon account and what is below it (NeonModel). */
+  | Exclude<NeonNode, { kind: 'message' }>;
 
 /**
  * `host[:port]/database` of a postgres URL, never the user or password; for a `lakebase:`

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import type { NeonModel } from './NeonModel';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
 import { errorText } from './toProtocolError';
 import type { TargetTable } from './targetTables';
@@ -7,13 +8,18 @@ import { SANDBOX_NAME, type TargetNode, type TargetsModel } from './TargetsModel
 /** Lists a target's tables (the extension opens the connection; the sandbox is shared). */
 export type TableLister = (connection: string) => Promise<TargetTable[]>;
 
-/** The Targets view: the embedded sandbox and saved Postgres connections, each with its tables. */
+/**
+ * The Targets view: the embedded sandbox and saved Postgres connections, each with its
+ * tables; then the Neon account (when a key is stored): projects -> branches -> databases
+ * -> tables, a database's tables read through its `neon:` reference.
+ */
 export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
-  constructor(model: TargetsModel, listTables?: TableLister) {
+  constructor(model: TargetsModel, listTables?: TableLister, neon?: NeonModel) {
     super(async (node) => {
-      if (!node) return model.children();
-      if (!listTables || (node.kind !== 'sandbox' && node.kind !== 'connection')) return [];
-      const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.info.name;
+      if (!node) return [...model.children(), ...(neon ? ((await neon.roots()) as TargetNode[]) : [])];
+      if (neon && (node.kind === 'neon-account' || node.kind === 'neon-project' || node.kind === 'neon-branch')) return (await neon.children(node)) as TargetNode[];
+      if (!listTables || (node.kind !== 'sandbox' && node.kind !== 'connection' && node.kind !== 'neon-database')) return [];
+      const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.kind === 'neon-database' ? node.reference : node.info.name;
       try {
         const tables = await listTables(connection);
         if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
@@ -60,6 +66,42 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
       item.tooltip = `${node.connection}: ${node.schema}.${node.table} (${item.description})\nClick to show the first rows.`;
       item.command = { command: 'deltaSync.targets.showRows', title: 'Show Rows', arguments: [node] };
       item.contextValue = 'target.table';
+      return item;
+    }
+    case 'neon-account': {
+      const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = 'target:neon';
+      item.iconPath = new vscode.ThemeIcon('cloud');
+      item.tooltip = `Neon account at ${node.apiUrl}\nThe API key is kept in VS Code's secret storage.`;
+      item.contextValue = 'target.neonAccount';
+      return item;
+    }
+    case 'neon-project': {
+      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `target:neon:${node.projectId}`;
+      item.description = `${node.projectId} · ${node.region}`;
+      item.iconPath = new vscode.ThemeIcon('project');
+      item.tooltip = `Neon project ${node.name} (${node.projectId}), ${node.region}`;
+      item.contextValue = 'target.neonProject';
+      return item;
+    }
+    case 'neon-branch': {
+      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `target:neon:${node.projectId}:${node.branchId}`;
+      const created = node.createdAt.slice(0, 16).replace('T', ' ');
+      item.description = [node.isDefault ? 'default' : undefined, node.parent ? `from ${node.parent}` : undefined, node.previewOf ? `preview of ${node.previewOf}` : undefined, created].filter(Boolean).join(' · ');
+      item.iconPath = new vscode.ThemeIcon(node.previewOf ? 'eye' : 'git-branch');
+      item.tooltip = `Branch ${node.name} (${node.branchId})${node.isDefault ? ', the default branch' : ''}${node.parent ? `\nParent: ${node.parent}` : ''}\nCreated ${node.createdAt}`;
+      item.contextValue = node.previewOf ? 'target.neonPreviewBranch' : 'target.neonBranch';
+      return item;
+    }
+    case 'neon-database': {
+      const item = new vscode.TreeItem(node.name, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `target:neon:${node.projectId}:${node.branchId}:${node.name}`;
+      item.description = `owner ${node.owner}`;
+      item.iconPath = new vscode.ThemeIcon('database');
+      item.tooltip = `${node.reference}\nUse this as a mapping's target.connection; the password is fetched from the Neon API at run time.`;
+      item.contextValue = 'target.neonDatabase';
       return item;
     }
     case 'message': {

@@ -17,6 +17,7 @@ import type { MappingInput } from '../sync/mapping/mappingSchema';
 import { resolveColumns } from '../sync/mapping/resolveColumns';
 import { DEFAULT_FILLFACTOR, renderCreateTable } from '../sync/postgres/renderCreateTable';
 import { deltaTypeLabel } from './deltaTypeLabel';
+import { NEON_PICK_LABEL, pickNeonDatabase } from './pickNeonDatabase';
 import type { Services } from './Services';
 import type { SourcesTreeNode } from './SourcesTreeDataProvider';
 import { slugFor } from './slugFor';
@@ -116,8 +117,10 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
   const connections = [
     { label: SANDBOX_NAME, description: 'embedded Postgres in the extension storage' },
     ...s.targetsModel.connections().map((c) => ({ label: c.name, description: c.summary })),
+    ...((await s.neon.roots()).length ? [{ label: NEON_PICK_LABEL, description: 'a database of a Neon branch (neon:<project>/<branch>/<database>)' }] : []),
   ];
-  const connection = (await vscode.window.showQuickPick(connections, { title: title(2, 'target connection'), ignoreFocusOut: true }))?.label;
+  const connectionPick = (await vscode.window.showQuickPick(connections, { title: title(2, 'target connection'), ignoreFocusOut: true }))?.label;
+  const connection = connectionPick === NEON_PICK_LABEL ? await pickNeonDatabase(s.neon, title(2, 'target connection')) : connectionPick;
   if (!connection) return undefined;
 
   const defaultName = slugFor(picked.type === 'delta' ? path.basename(picked.path) : picked.table.table);

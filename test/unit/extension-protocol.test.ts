@@ -33,7 +33,7 @@ const running: ProgressSnapshot = {
 };
 const summary: PreviewSummary = {
   mapping: 'orders', sourceTable: '/t/orders', targetTable: 'public.orders', fromVersion: null, toVersion: 4, inserts: 2, updates: 1, deletes: 1,
-  unchanged: 7, mode: 'initial', targetMissing: true, ddl: 'CREATE TABLE "public"."orders" ("id" bigint PRIMARY KEY);',
+  unchanged: 7, mode: 'initial', targetMissing: true, ddl: 'CREATE TABLE "public"."orders" ("id" bigint PRIMARY KEY);', onBranch: true,
 };
 const page: PreviewPage = {
   filter: 'all',
@@ -57,6 +57,7 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/page', id: 'r1', filter: 'update', offset: 100, limit: 100 },
   { type: 'preview/apply', id: 'r2' },
   { type: 'preview/cancel', id: 'r3' },
+  { type: 'preview/onBranch', id: 'r5' },
   { type: 'run/stop', id: 'r4' },
 ];
 const hostMessages: HostToWebview[] = [

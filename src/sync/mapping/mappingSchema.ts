@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isLakebaseReference, parseLakebaseReference } from './lakebaseReference';
+import { NEON_REFERENCE_FORMAT, isNeonReference, parseNeonReference } from './neonReference';
 
 /**
  * The mapping file (`.delta-sync/<name>.json`): which Delta table feeds which Postgres
@@ -87,6 +88,11 @@ const targetConnection = z
       if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `is not a valid Lakebase target: ${parsed.problem}` });
       return;
     }
+    if (isNeonReference(s)) {
+      const parsed = parseNeonReference(s);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `a Neon reference ${parsed.reason}` });
+      return;
+    }
     if (POSTGRES_URL_RE.test(s)) {
       if (urlHasPassword(s)) {
         ctx.addIssue({
@@ -100,12 +106,12 @@ const targetConnection = z
     ctx.addIssue({
       code: 'custom',
       message:
-        'must be a saved connection name, a postgres:// URL without a password, an environment reference like ${env:DATABASE_URL}, or a Lakebase database (lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<host>, or lakebase:<instance>/<database>?profile=<profile>)',
+        `must be a saved connection name, a postgres:// URL without a password, an environment reference like \${env:DATABASE_URL}, a Neon branch ${NEON_REFERENCE_FORMAT}, or a Lakebase database (lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<profile>&host=<host>, or lakebase:<instance>/<database>?profile=<profile>)`,
     });
   })
   .meta({
     description:
-      'A saved connection name, a postgres:// URL without a password, ${env:VAR} (read from the environment at run time), or a Lakebase database: lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<Databricks profile>&host=<endpoint host>, or for a database instance lakebase:<instance>/<database>?profile=<Databricks profile> (the password is an OAuth token fetched at run time).',
+      `A saved connection name, a postgres:// URL without a password, \${env:VAR} (read from the environment at run time), a Neon branch ${NEON_REFERENCE_FORMAT} (URI and password fetched from the Neon API at run time), or a Lakebase database: lakebase:projects/<project>/branches/<branch>/endpoints/<endpoint>/<database>?profile=<Databricks profile>&host=<endpoint host>, or for a database instance lakebase:<instance>/<database>?profile=<Databricks profile> (the password is an OAuth token fetched at run time).`,
   });
 
 /** `catalog.schema.table`; parts may be back-quoted when they contain other characters. */

@@ -10,6 +10,9 @@ import { PostgresTarget } from '../postgres/PostgresTarget';
 import type { Mapping } from '../mapping/mappingSchema';
 import type { Logger } from '../ports/Logger';
 import type { Target } from '../ports/Target';
+import { isNeonReference } from '../mapping/neonReference';
+import { resolveNeonConnection } from '../neon/resolveNeonConnection';
+import type { NeonResolveOptions } from '../neon/resolveNeonConnection';
 
 /** The name under which the embedded PGlite target is always available. */
 export const SANDBOX_CONNECTION = 'sandbox';
@@ -35,6 +38,8 @@ export interface TargetResolveOptions {
   lookup?: (name: string) => Promise<string | undefined>;
   /** Saved Databricks connections, for the profile of a lakebase: target. */
   databricks?: Pick<DatabricksResolveOptions, 'lookup'>;
+  /** For `neon:` references: the API key source, API URL, progress (env comes from `env`). */
+  neon?: Omit<NeonResolveOptions, 'env'>;
 }
 
 const ENV_REF = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
@@ -55,6 +60,7 @@ export function connectionEnvVar(name: string): string {
  */
 export async function resolveConnection(connection: string, opts: TargetResolveOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
+  if (isNeonReference(connection)) return (await resolveNeonConnection(connection, { ...opts.neon, env })).url;
   const ref = ENV_REF.exec(connection);
   if (ref) {
     const v = env[ref[1] as string];
@@ -78,6 +84,12 @@ export async function resolveConnection(connection: string, opts: TargetResolveO
 }
 
 export async function openTarget(connection: string, opts: TargetResolveOptions = {}): Promise<OpenedTarget> {
+  if (isNeonReference(connection)) {
+    // The URI (with the role's password) comes from the Neon API and stays in memory.
+    const neon = await resolveNeonConnection(connection, { ...opts.neon, env: opts.env ?? process.env });
+    const pool = createPool(neon.url);
+    return { pool, label: neon.label, kind: 'postgres', close: () => pool.end() };
+  }
   const url = await resolveConnection(connection, opts);
   if (url === SANDBOX_CONNECTION) {
     const sandbox = await openSandbox(opts.sandboxDir === undefined ? undefined : path.resolve(opts.sandboxDir));

@@ -1,0 +1,266 @@
+/**
+ * Optional end-to-end test of Neon targets in a real VS Code (code-server + Chromium, the
+ * same tools as test/e2e/run.ts): `npx tsx test/e2e/neon.ts`.
+ *
+ * The local Neon API server (test/helpers/neonApi, driven by the extension through the
+ * real @neondatabase/api-client) stands in for Neon, pointed at through the
+ * deltaSync.neon.apiUrl setting; its branches are real databases on the test PostgreSQL.
+ *
+ * Steps: Add Neon Account (the key into SecretStorage) -> browse account/project/branch/
+ * database/table in the Targets view -> Create Mapping with the target picked as Neon
+ * project -> branch -> database (the file gets the neon: reference, no password) ->
+ * Preview Changes -> the panel's Preview on Neon Branch button: the toast with the counts ->
+ * the preview branch in the tree -> Apply to Parent from the toast -> the parent's rows
+ * (read with pg) equal the Delta table's latest version; no preview branch left.
+ * Screenshots in .test-artifacts/e2e-neon/.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
+import { parseMapping } from '../../src/sync/mapping/loadMapping';
+import { mappingTarget, openTarget } from '../../src/sync/open/openTarget';
+import { openSource } from '../../src/sync/open/openSource';
+import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
+import { getTestServer } from '../helpers/postgres';
+import { assertTargetEquals } from '../helpers/targetEquality';
+import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
+
+const ROOT = path.resolve(__dirname, '../..');
+const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-neon');
+const timings: Array<[string, number]> = [];
+
+function log(msg: string): void {
+  process.stderr.write(`[e2e-neon] ${msg}\n`);
+}
+
+async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+  const t = Date.now();
+  log(`${name}...`);
+  try {
+    return await fn();
+  } finally {
+    timings.push([name, Date.now() - t]);
+  }
+}
+
+async function expandRow(row: Locator): Promise<void> {
+  await row.waitFor({ timeout: 30_000 });
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+}
+
+async function main(): Promise<void> {
+  if (process.env.SKIP_E2E === '1') {
+    log('SKIP_E2E=1: skipped');
+    return;
+  }
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const started = Date.now();
+  const { node24, entry, chromiumPath, vsix } = await prepareExtension(step, ROOT, ARTIFACTS);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'delta-sync-e2e-neon-'));
+  const pgServer = await step('start PostgreSQL', () => getTestServer());
+  const neon = await step('start the local Neon API', () => NeonApiServer.start({ adminUrl: pgServer.adminUrl, operationMs: 200 }));
+  const project = await neon.addProject({ name: 'e2e-shop', database: 'appdb', role: 'app_owner' });
+  const reference = `neon:${project.projectId}/main/appdb`;
+  const table = await step('write the Delta table and load version 0 into the parent branch', async () => {
+    const t = await createCustomerProfilesTable(path.join(tmp, 'tables', 'customers'), { rows: 80 });
+    const latest = await applySampleChanges(t.path);
+    const mapping = parseMapping({ name: 'e2e-customers', source: { type: 'delta', path: t.path }, target: { connection: reference, schema: 'public', table: 'customers' }, key: ['customer_id'] });
+    const source = await openSource(mapping.source);
+    const target = await openTarget(reference, { env: { NEON_API_KEY: neon.apiKey, NEON_API_HOST: neon.apiUrl } });
+    try {
+      await new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target)).run({ mode: 'initial', toVersion: t.version });
+    } finally {
+      await target.close();
+    }
+    return { path: t.path, first: t.version, latest };
+  });
+
+  const userDataDir = path.join(tmp, 'user-data');
+  const extensionsDir = path.join(tmp, 'extensions');
+  const workspace = path.join(tmp, 'workspace');
+  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  fs.mkdirSync(path.join(workspace, '.delta-sync'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'deltaSync.deltaFolders': [path.join(tmp, 'tables')] }, null, 2));
+  fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+  fs.writeFileSync(
+    path.join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'security.workspace.trust.enabled': false,
+      'chat.disableAIFeatures': true,
+      'window.commandCenter': false,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    }),
+  );
+  // A machine-scoped setting: code-server's extension host is remote, so it reads the Machine settings file.
+  fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify({ 'deltaSync.neon.apiUrl': neon.apiUrl }));
+  const cfg = path.join(tmp, 'code-server.yaml');
+  fs.writeFileSync(cfg, 'auth: none\ncert: false\ndisable-telemetry: true\ndisable-update-check: true\n');
+  const baseArgs = [entry, '--config', cfg, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+  await step('install .vsix', () => execFileSync(node24, [...baseArgs, '--install-extension', vsix], { stdio: ['ignore', 'ignore', 'inherit'] }));
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serverLog = fs.openSync(path.join(ARTIFACTS, 'code-server.log'), 'w');
+  const server = spawn(node24, [...baseArgs, '--bind-addr', `127.0.0.1:${port}`, '--disable-workspace-trust', '--disable-getting-started-override', workspace], {
+    detached: true,
+    stdio: ['ignore', serverLog, serverLog],
+  });
+  let context: BrowserContext | undefined;
+  let page: Page | undefined;
+  try {
+    await step('start code-server', () => waitForHealth(`${base}/healthz`, server, 30_000));
+    context = await step('launch chromium', () =>
+      chromium.launchPersistentContext(path.join(tmp, 'chromium'), {
+        executablePath: chromiumPath,
+        headless: true,
+        viewport: { width: 1400, height: 900 },
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      }),
+    );
+    page = context.pages()[0] ?? (await context.newPage());
+    const p = page;
+
+    await step('load workbench and open the Delta Sync container', async () => {
+      await p.goto(`${base}/?folder=${encodeURIComponent(workspace)}`);
+      await p.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+      const item = p.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
+      await item.waitFor({ state: 'visible', timeout: 30_000 });
+      await item.click();
+      const box = await p.locator('.part.sidebar').boundingBox();
+      if (box) {
+        await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
+        await p.mouse.down();
+        await p.mouse.move(box.x + box.width + 220, box.y + box.height / 2, { steps: 5 });
+        await p.mouse.up();
+      }
+      await expandPane(p, 'Sources');
+    });
+
+    await step('Add Neon Account: the key is checked, then the account row appears', async () => {
+      await expandPane(p, 'Targets');
+      await runPaletteCommand(p, 'Delta Sync: Add Neon Account...');
+      const key = await quickInputStep(p, 'Add Neon Account');
+      await key.fill(neon.apiKey);
+      await key.press('Enter');
+      await rowLabelled(paneRows(p, 'Targets'), p, `Neon (${new URL(neon.apiUrl).host})`).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '01-neon-account.png') });
+    });
+
+    const targets = paneRows(p, 'Targets');
+    await step('browse: account -> project -> branch (default) -> database -> table', async () => {
+      await expandRow(rowLabelled(targets, p, `Neon (${new URL(neon.apiUrl).host})`).first());
+      await expandRow(rowLabelled(targets, p, 'e2e-shop').first());
+      await expandRow(rowLabelled(targets, p, 'main').filter({ hasText: 'default' }).first());
+      await expandRow(rowLabelled(targets, p, 'appdb').filter({ hasText: 'owner app_owner' }).first());
+      await rowLabelled(targets, p, 'public.customers').first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
+    });
+
+    await step('Create Mapping: the target step offers the Neon branch; project -> branch -> database picks write the neon: reference', async () => {
+      await runPaletteCommand(p, 'Delta Sync: Create Mapping...');
+      await quickInputStep(p, 'Create Mapping (1/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'customers' }).first().click();
+      await quickInputStep(p, 'Create Mapping (2/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Neon branch' }).first().click();
+      await quickInputStep(p, 'Neon project');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-shop' }).first().click();
+      await quickInputStep(p, ': branch');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'main' }).first().click();
+      await quickInputStep(p, ': database');
+      await p.screenshot({ path: path.join(ARTIFACTS, '03-create-mapping-neon-database.png') });
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'appdb' }).first().click();
+      const tableInput = await quickInputStep(p, 'Create Mapping (3/7)');
+      await tableInput.fill('public.customers');
+      await tableInput.press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
+      await (await quickInputStep(p, 'Create Mapping (5/7)')).press('Enter');
+      await quickInputStep(p, 'Create Mapping (6/7)');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
+      const name = await quickInputStep(p, 'Create Mapping (7/7)');
+      await name.fill('e2e-customers');
+      await name.press('Enter');
+      const file = path.join(workspace, '.delta-sync', 'e2e-customers.json');
+      const deadline = Date.now() + 30_000;
+      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { target?: { connection?: string; table?: string }; key?: string[] };
+      if (written.target?.connection !== reference || written.target.table !== 'customers' || written.key?.join() !== 'customer_id') throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
+      if (fs.readFileSync(file, 'utf8').includes('npg_')) throw new Error('the mapping file holds a password');
+      await expandPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'e2e-customers').filter({ hasText: 'behind' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '04-mapping.png') });
+      await runPaletteCommand(p, 'View: Close All Editors');
+    });
+
+    await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the toast gives the counts; the branch is in the tree', async () => {
+      await clearNotifications(p);
+      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+      const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
+      await waitForText(frame, '[data-testid="count-insert"]', '3');
+      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-panel.png') });
+      await frame.locator('[data-testid="preview-on-branch"]').first().click();
+      const toast = p.locator('.notification-toast', { hasText: /preview branch delta-sync-preview-e2e-customers-\S+ of main: incremental sync to version \d+/ }).first();
+      await toast.waitFor({ timeout: 180_000 });
+      const text = (await toast.textContent()) ?? '';
+      if (!text.includes(`to version ${table.latest}`)) throw new Error(`unexpected toast: ${text}`);
+      await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-toast.png') });
+      const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+      if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
+      await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
+      await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.first, { key: ['customer_id'] });
+      await toast.locator('.monaco-button', { hasText: 'Apply to Parent' }).first().click();
+    });
+
+    await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
+      await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
+      // The parent moved: the open preview's plan is spent, so its panel closes.
+      await p.locator('.tabs-container .tab', { hasText: 'Preview: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
+      await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
+      await neon.settle();
+      const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+      if (left.length) throw new Error(`preview branches left: ${left.map((b) => b.branch.name).join(', ')}`);
+      await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+      await p.screenshot({ path: path.join(ARTIFACTS, '08-tree-after-apply.png') });
+    });
+  } catch (e) {
+    if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
+    throw e;
+  } finally {
+    await context?.close().catch(() => undefined);
+    try {
+      if (server.pid) process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    fs.closeSync(serverLog);
+    await neon.close();
+    if (!process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+    timings.push(['total', Date.now() - started]);
+    log(`timings:\n${timings.map(([name, ms]) => `${name.padEnd(70)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+  }
+}
+
+main().then(
+  () => {
+    log(`PASS (screenshots in ${path.relative(ROOT, ARTIFACTS)})`);
+    process.exit(0);
+  },
+  (e: unknown) => {
+    log(`FAIL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);
