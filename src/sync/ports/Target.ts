@@ -51,7 +51,7 @@ export interface Target {
   acquireRun(pipeline: string): Promise<RunGuard>;
   /** Marks runs a dead process left 'running' as abandoned, when it can tell no run is live. */
   reapAbandoned(pipeline: string): Promise<void>;
-  /** Whether a live run of the pipeline holds its run lock now (status, not a reservation). */
+  /** Whether a live run of the pipeline holds its run lease now (status, not a reservation). */
   isRunning(pipeline: string): Promise<boolean>;
   readonly runLog: RunLog;
 
@@ -102,6 +102,8 @@ export interface TargetTableInfo {
 export interface RunGuard {
   /** Runs found 'running' without a live process, marked 'abandoned'. */
   abandoned: bigint[];
+  /** Said to the user when the run took the pipeline over from a holder that stopped (killed, stalled). */
+  notice?: string;
   release(): Promise<void>;
 }
 

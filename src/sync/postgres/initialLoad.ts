@@ -1,3 +1,4 @@
+import { beginTransaction } from './transaction';
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { SyncError, isSyncError } from '../errors';
@@ -161,7 +162,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       else if (!isolate) rows = await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
       else {
         // Savepoints (one per COPY chunk) need a transaction; the staging table outlives it.
-        await client.query('BEGIN');
+        await beginTransaction(client);
         rows = await stageIsolating(client, staging, opts.columns, opts.key, source, 'upsert', rejected, STAGE_CHUNK_ROWS);
         await client.query('COMMIT');
         opts.onRows?.(rows);
@@ -201,7 +202,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       ...(marker ? { softDeleted: 0 } : {}),
     };
     opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
-    await client.query('BEGIN');
+    await beginTransaction(client);
     try {
       if (swap) {
         let setAside = 0;

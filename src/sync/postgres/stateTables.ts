@@ -1,5 +1,6 @@
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
+import { beginTransaction } from './transaction';
 import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
 /** Schema holding the engine's own state in the target database. */
@@ -42,6 +43,20 @@ CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
   at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON "${STATE_SCHEMA}"."dead_letters" (pipeline, at DESC);
+-- The run lease: one row per pipeline while a run holds it (see runLease.ts). A row, not a
+-- session advisory lock, so it means the same through a transaction pooler (PgBouncer).
+CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."run_leases" (
+  pipeline text PRIMARY KEY,
+  token text NOT NULL,
+  run_id bigint,
+  holder text NOT NULL,
+  holder_host text NOT NULL,
+  holder_pid integer NOT NULL,
+  holder_scope text NOT NULL,
+  acquired_at timestamptz NOT NULL,
+  renewed_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL
+);
 `;
 
 /**
@@ -54,10 +69,10 @@ export async function ensureStateTables(client: ClientBase): Promise<void> {
     `SELECT count(to_regclass(x))::int AS n,
             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'error_hint' AND NOT attisdropped) AS current
        FROM unnest($1::text[]) AS x`,
-    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`], `"${STATE_SCHEMA}"."runs"`],
+    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`, `"${STATE_SCHEMA}"."run_leases"`], `"${STATE_SCHEMA}"."runs"`],
   );
-  if (check.rows[0]?.n === 3 && check.rows[0]?.current === true) return;
-  await client.query('BEGIN');
+  if (check.rows[0]?.n === 4 && check.rows[0]?.current === true) return;
+  await beginTransaction(client);
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('delta_neon_sync.state_tables'))`);
     await client.query(STATE_DDL);
@@ -126,10 +141,18 @@ export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInp
 }
 
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
-export async function startRun(client: ClientBase, run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null }): Promise<bigint> {
+export async function startRun(
+  client: ClientBase,
+  run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null },
+  leaseToken?: string,
+): Promise<bigint> {
+  // With the run's lease token, the lease row names the run in the same statement, so
+  // whoever is refused by the lease is told which run holds it.
   const r = await client.query<{ run_id: bigint }>(
-    `INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id`,
-    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion)],
+    `WITH r AS (INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id),
+          l AS (UPDATE "${STATE_SCHEMA}"."run_leases" SET run_id = (SELECT run_id FROM r) WHERE pipeline = $1 AND token = $5)
+     SELECT run_id FROM r`,
+    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion), leaseToken ?? null],
   );
   return BigInt((r.rows[0] as { run_id: bigint }).run_id);
 }
@@ -207,26 +230,6 @@ export async function writeDeadLetters(client: ClientBase, letters: readonly Dea
 /** The `error` text of an abandoned run. */
 export const ABANDONED_RUN_ERROR = 'the process running it stopped before it finished (killed or lost its connection)';
 
-// Two-int advisory keys live apart from the one-bigint keys applyChanges takes per batch
-// (pg_advisory_xact_lock(hashtext(...))), so a run holding its run lock on one connection
-// never blocks its own batches on another.
-const RUN_LOCK_ARGS = `hashtext('delta_neon_sync.run'), hashtext($1)`;
-
-/**
- * Tries to take the pipeline's run lock: a session-level advisory lock, held by the
- * connection for as long as the run lasts. The server drops it when that session ends,
- * however the process died, so a free lock means no live run. Does not wait.
- */
-export async function tryRunLock(client: ClientBase, pipeline: string): Promise<boolean> {
-  const r = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${RUN_LOCK_ARGS}) AS ok`, [pipeline]);
-  return r.rows[0]?.ok === true;
-}
-
-/** Gives the run lock back (on the connection that holds it). */
-export async function releaseRunLock(client: ClientBase, pipeline: string): Promise<void> {
-  await client.query(`SELECT pg_advisory_unlock(${RUN_LOCK_ARGS})`, [pipeline]);
-}
-
 /** The pipeline's latest run still marked 'running', if any. */
 export async function latestRunningRun(client: ClientBase, pipeline: string): Promise<{ runId: bigint; startedAt: string } | undefined> {
   const r = await client.query<{ run_id: bigint; started_at: string }>(
@@ -240,7 +243,7 @@ export async function latestRunningRun(client: ClientBase, pipeline: string): Pr
 
 /**
  * Marks the pipeline's 'running' runs 'abandoned' (finished now, error ABANDONED_RUN_ERROR).
- * Call only when no live run of the pipeline can exist: while holding its run lock, or on
+ * Call only when no live run of the pipeline can exist: while holding its run lease, or on
  * a single-process target. Returns the ids marked.
  */
 export async function markAbandonedRuns(client: ClientBase, pipeline: string): Promise<bigint[]> {
