@@ -13,7 +13,7 @@ import type { RunError, RunRecord } from './runLog';
 
 /**
  * What the engine needs from the database it syncs into: one table of it, the engine's
- * own state (checkpoint, run log, run lock) and the transactions that change them
+ * own state (checkpoint, run log, run lease) and the transactions that change them
  * together. The runner and its phases talk to this port only; every line of SQL lives in
  * the implementation (postgres/PostgresTarget, over a server's pool or the embedded
  * PGlite sandbox's).

@@ -27,7 +27,7 @@ import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { SwapBlocker } from '../ports/targetTypes';
 import { findSwapBlockers } from './swapBlockers';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
-import type { Checkpoint } from '../ports/targetTypes';
+import type { Checkpoint, CheckpointInput } from '../ports/targetTypes';
 
 /**
  * The Target port over a Postgres pool: a server's (pg.Pool) or the embedded sandbox's
@@ -89,7 +89,7 @@ export class PostgresTarget implements Target {
         withClient: (fn) => this.withClient(fn),
         // The heartbeat found another run holding the pipeline: stop this one where it is
         // (its batches would fail the checkpoint check anyway).
-        onLost: (reason) => this.active.interrupt(reason),
+        onLost: (err) => this.active.cutOff(err),
         tableLabel: this.tableLabel,
         logger: this.logger,
       },
@@ -182,11 +182,11 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    return initialLoad(this.pool, { ...opts, table: this.table });
+    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
-    const checkpoint = (version: number, commitTimestamp: number | null): { pipeline: string; source: string; version: number; commitTimestamp: number | null } => ({
+    const checkpoint = (version: number, commitTimestamp: number | null): CheckpointInput => this.withLease({
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
     const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
@@ -257,6 +257,12 @@ export class PostgresTarget implements Target {
 
   classifyError(e: unknown): SyncError {
     return isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel });
+  }
+
+  /** `cp` with the lease token of this target's run of its pipeline, when it holds one (see writeCheckpoint). */
+  private withLease(cp: CheckpointInput): CheckpointInput {
+    const token = this.leaseTokens.get(cp.pipeline);
+    return token === undefined ? cp : { ...cp, leaseToken: token };
   }
 
   /** Whether runs hold a lease in the database (a real server pool with room for its heartbeat). */

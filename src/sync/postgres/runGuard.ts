@@ -34,8 +34,8 @@ export interface RunGuardDeps {
   lease: boolean;
   timing: LeaseTiming;
   withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
-  /** Called when the heartbeat finds the lease taken over: the run must stop. */
-  onLost(reason: string): void;
+  /** Called when the heartbeat finds the lease taken over: the run must stop, failing with `err`. */
+  onLost(err: SyncError): void;
   tableLabel: string;
   logger: Logger;
 }
@@ -114,9 +114,9 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
         lost = true;
         clearInterval(timer);
         const now = await d.withClient((c) => readLease(c, pipeline)).catch(() => undefined);
-        const reason = `The run lease of pipeline "${pipeline}" was taken over${now ? ` by ${now.holder} at ${now.acquiredAt}` : ''}: this run did not renew it within ${Math.round(d.timing.leaseMs / 1000)} s (stalled?), so it stops.`;
-        d.logger.warn(reason);
-        d.onLost(reason);
+        const err = leaseLost(pipeline, d.tableLabel, now, d.timing.leaseMs);
+        d.logger.warn(err.message);
+        d.onLost(err);
       })
       .catch((e: unknown) => {
         // A missed heartbeat: the next one tries again; the lease lasts several of them.
@@ -172,6 +172,16 @@ function heldBy(pipeline: string, table: string, lease: LeaseRow): SyncError {
     retry: 'manual',
     setting: 'run_lease_timeout',
     hint: `Wait for it to finish (or stop that process), then sync again. A holder that stopped without giving the lease back (killed, stalled, cut off) loses it at ${lease.expiresAt}, when the next run takes over; run_lease_timeout=<seconds> in the connection string sets how long a lease lasts (default ${LEASE_DEFAULTS.leaseMs / 1000}).`,
+  });
+}
+
+function leaseLost(pipeline: string, table: string, now: LeaseRow | undefined, leaseMs: number): SyncError {
+  const by = now ? ` by ${now.holder} at ${now.acquiredAt}` : '';
+  return new SyncError('target', `The run lease of pipeline "${pipeline}" was taken over${by}: this run had not renewed it for ${Math.round(leaseMs / 1000)} s (it stalled or lost its connection), so it stopped; nothing of the batch in progress was applied.`, {
+    table,
+    retry: 'manual',
+    setting: 'run_lease_timeout',
+    hint: 'The run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
   });
 }
 

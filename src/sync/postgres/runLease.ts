@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ClientBase } from 'pg';
 import { STATE_SCHEMA } from './stateTables';
+import { beginTransaction } from './transaction';
 
 /**
  * The run lease: a row in `delta_neon_sync.run_leases` that a run holds while it works,
@@ -149,6 +150,20 @@ export async function readLease(c: ClientBase, pipeline: string): Promise<LeaseR
  * compare-and-swap on its token, so of two runs taking over the same lease one wins.
  */
 export async function takeOverLease(c: ClientBase, pipeline: string, old: LeaseRow, token: string, holder: LeaseHolder, leaseMs: number, holderGone: boolean): Promise<boolean> {
+  // In a transaction of its own for the limits (lock_timeout): a holder committing a batch
+  // share-locks the row until its commit (writeCheckpoint), and this waits for that.
+  await beginTransaction(c);
+  try {
+    const taken = await takeOver(c, pipeline, old, token, holder, leaseMs, holderGone);
+    await c.query('COMMIT');
+    return taken;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+async function takeOver(c: ClientBase, pipeline: string, old: LeaseRow, token: string, holder: LeaseHolder, leaseMs: number, holderGone: boolean): Promise<boolean> {
   const r = await c.query(
     `UPDATE ${LEASES} SET token = $3, run_id = NULL, holder = $4, holder_host = $5, holder_pid = $6, holder_scope = $7,
             acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + $8::int8 * interval '1 millisecond'

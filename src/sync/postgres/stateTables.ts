@@ -1,5 +1,6 @@
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
+import { SyncError } from '../errors';
 import { beginTransaction } from './transaction';
 import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
@@ -118,15 +119,28 @@ function commitTimestampParam(ts: number | string | null): string | null {
   return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
 }
 
-/** Upserts the checkpoint; call inside the transaction that wrote the data. */
+/**
+ * Upserts the checkpoint; call inside the transaction that wrote the data. With a lease
+ * token, only while that lease is still held (the row is share-locked until the commit,
+ * so a take-over waits for it): else throws, and the caller rolls the batch back.
+ */
 export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
-  await client.query(
+  const r = await client.query(
     `INSERT INTO "${STATE_SCHEMA}"."checkpoints" (pipeline, source, version, commit_timestamp, applied_rows, finished_at)
-     VALUES ($1, $2, $3::int8, $4::timestamptz, $5::int8, clock_timestamp())
+     SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp()
+      WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text FOR SHARE)
      ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
        commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at`,
-    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows)],
+    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null],
   );
+  if ((r.rowCount ?? 0) === 0) {
+    throw new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {
+      version: Number(cp.version),
+      retry: 'manual',
+      setting: 'run_lease_timeout',
+      hint: 'This run stalled (or lost its connection) for longer than its lease; the run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
+    });
+  }
 }
 
 /**
