@@ -150,24 +150,29 @@ export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer>
  * connections busy and changing hands, so any session state a client leaves behind lands
  * on a connection another client uses next.
  */
-export function noisyClients(url: string, n: number, sleepSeconds = 0.02): { stop(): Promise<void>; queries(): number } {
+export function noisyClients(url: string, n: number, sleepSeconds = 0.02): { stop(): Promise<void>; queries(): number; errors(): string[] } {
   let running = true;
   let count = 0;
+  const errors: string[] = [];
   const loops = Array.from({ length: n }, async () => {
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
     c.on('error', () => undefined);
-    await c.connect();
     try {
+      await c.connect();
       while (running) {
         await c.query('select pg_sleep($1)', [sleepSeconds]);
         count++;
       }
+    } catch (e) {
+      // Kept for the caller (a noisy client the pooler refused is a finding); the loop ends.
+      if (running) errors.push(e instanceof Error ? e.message : String(e));
     } finally {
       await c.end().catch(() => undefined);
     }
   });
   return {
     queries: () => count,
+    errors: () => [...errors],
     async stop() {
       running = false;
       await Promise.all(loops);
