@@ -25,3 +25,20 @@ export function beginSql(client: object): string {
 export async function beginTransaction(client: ClientBase): Promise<void> {
   await client.query(beginSql(client));
 }
+
+/**
+ * Runs `fn` in a transaction of its own (with the pool's limits), for a statement that
+ * would otherwise run on its own outside one, under no limit of ours (a snapshot COPY, an
+ * index build). Commits what `fn` did; rolls back and rethrows when it fails.
+ */
+export async function inTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promise<T> {
+  await beginTransaction(client);
+  try {
+    const r = await fn();
+    await client.query('COMMIT');
+    return r;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
