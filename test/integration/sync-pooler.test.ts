@@ -70,12 +70,33 @@ function warnings(events: readonly SyncEvent[]): string[] {
   return events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
 }
 
-function leaseOf(directUrl: string, pipeline: string): Promise<{ holder_pid: number; holder: string; expired: boolean; run_id: string | null } | undefined> {
-  return queryOnce<{ holder_pid: number; holder: string; expired: boolean; run_id: string | null }>(
+interface LeaseSeen {
+  holder_pid: number;
+  holder: string;
+  expired: boolean;
+  run_id: string | null;
+}
+
+/** The pipeline's run lease as stored (undefined when none, or no lease table at all). */
+async function leaseOf(directUrl: string, pipeline: string): Promise<LeaseSeen | undefined> {
+  const rows = await queryOnce<LeaseSeen>(
     directUrl,
-    `SELECT holder_pid, holder, expires_at < clock_timestamp() AS expired, run_id::text AS run_id FROM delta_neon_sync.run_leases WHERE pipeline = $1`,
+    `SELECT holder_pid, holder, expires_at < clock_timestamp() AS expired, run_id::text AS run_id FROM delta_neon_sync.run_leases
+      WHERE to_regclass('delta_neon_sync.run_leases') IS NOT NULL AND pipeline = $1`,
     [pipeline],
-  ).then((rows) => rows[0]);
+  ).catch((e: unknown) => {
+    if ((e as { code?: string }).code === '42P01') return [];
+    throw e;
+  });
+  return rows[0];
+}
+
+/** The run the CLI started, once it is recorded as running. */
+function runningRun(directUrl: string, pipeline: string): Promise<{ run_id: string }> {
+  return pollUntil(async () => {
+    const rows = await queryOnce<{ run_id: string }>(directUrl, `SELECT run_id::text AS run_id FROM delta_neon_sync.runs WHERE pipeline = $1 AND status = 'running'`, [pipeline]);
+    return rows[0];
+  }, { timeoutMs: 30_000, everyMs: 10, what: 'the CLI run to be recorded as running' });
 }
 
 for (const mode of ['transaction', 'session'] as const) {
@@ -177,10 +198,7 @@ for (const mode of ['transaction', 'session'] as const) {
       assert.equal(init.code, 0, init.stderr);
       const { child, done } = startCli(['sync', '--mapping', mappingFile]);
       try {
-        const running = await pollUntil(async () => {
-          const lease = await leaseOf(db().url, PIPELINE);
-          return lease?.run_id ? lease : undefined;
-        }, { timeoutMs: 30_000, everyMs: 10, what: 'the CLI run to hold the lease' });
+        const running = await runningRun(db().url, PIPELINE);
         const r = await openRunner(buildMapping({ name: PIPELINE, source: tablePath, target, key: KEY }), pooledUrl);
         try {
           await expectSyncError(r.runner.run({ maxAttempts: 1 }), {
@@ -220,10 +238,7 @@ for (const mode of ['transaction', 'session'] as const) {
         const { child, done } = startCli(['sync', '--mapping', mappingFile]);
         let stopped = false;
         try {
-          const held = await pollUntil(async () => {
-            const lease = await leaseOf(db().url, PIPELINE);
-            return lease?.run_id ? lease : undefined;
-          }, { timeoutMs: 30_000, everyMs: 10, what: 'the CLI run to hold the lease' });
+          const held = await runningRun(db().url, PIPELINE);
           child.kill('SIGSTOP');
           stopped = true;
           const r = await openRunner(buildMapping({ name: PIPELINE, source: tablePath, target, key: KEY }), pooledUrl);
@@ -273,14 +288,9 @@ for (const mode of ['transaction', 'session'] as const) {
         const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
         assert.equal(init.code, 0, init.stderr);
         const { child, done } = startCli(['sync', '--mapping', mappingFile]);
-        const held = await pollUntil(async () => {
-          const lease = await leaseOf(db().url, PIPELINE);
-          return lease?.run_id ? lease : undefined;
-        }, { timeoutMs: 30_000, everyMs: 10, what: 'the CLI run to hold the lease' });
+        const held = await runningRun(db().url, PIPELINE);
         child.kill('SIGKILL');
         assert.equal((await done).signal, 'SIGKILL');
-        const lease = await leaseOf(db().url, PIPELINE);
-        assert.equal(lease?.expired, false, 'the killed run left its lease, unexpired');
         const r = await openRunner(buildMapping({ name: PIPELINE, source: tablePath, target, key: KEY }), pooledUrl);
         try {
           const result = await r.runner.run({ maxAttempts: 1, onEvent: (e) => r.events.push(e) });
@@ -294,6 +304,7 @@ for (const mode of ['transaction', 'session'] as const) {
           await r.close();
         }
         await assertTargetEquals(db().url, { schema: 'public', name: target }, tablePath, latest, { key: KEY });
+        assert.equal(await leaseOf(db().url, PIPELINE), undefined, 'the run that took over gave the lease back');
         await assertNothingLeft('after the killed run');
       });
     }
