@@ -24,8 +24,8 @@ export interface LeaseTiming {
 export const LEASE_DEFAULTS: LeaseTiming = { leaseMs: 60_000, renewMs: 10_000 };
 
 /**
- * Pipelines with a run in progress in this process, for targets where a run lock
- * connection is not possible (the sandbox): pipeline name -> when it started.
+ * Pipelines with a run in progress in this process, for targets where a lease with a
+ * heartbeat is not possible (the sandbox): pipeline name -> when it started.
  */
 const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
