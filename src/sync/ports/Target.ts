@@ -14,7 +14,7 @@ import type { RightsOptions, RightsPurpose, RightsReport } from './rights';
 
 /**
  * What the engine needs from the database it syncs into: one table of it, the engine's
- * own state (checkpoint, run log, run lock) and the transactions that change them
+ * own state (checkpoint, run log, run lease) and the transactions that change them
  * together. The runner and its phases talk to this port only; every line of SQL lives in
  * the implementation (postgres/PostgresTarget, over a server's pool or the embedded
  * PGlite sandbox's).
@@ -52,7 +52,7 @@ export interface Target {
   acquireRun(pipeline: string): Promise<RunGuard>;
   /** Marks runs a dead process left 'running' as abandoned, when it can tell no run is live. */
   reapAbandoned(pipeline: string): Promise<void>;
-  /** Whether a live run of the pipeline holds its run lock now (status, not a reservation). */
+  /** Whether a live run of the pipeline holds its run lease now (status, not a reservation). */
   isRunning(pipeline: string): Promise<boolean>;
   readonly runLog: RunLog;
 
@@ -108,6 +108,8 @@ export interface TargetTableInfo {
 export interface RunGuard {
   /** Runs found 'running' without a live process, marked 'abandoned'. */
   abandoned: bigint[];
+  /** Said to the user when the run took the pipeline over from a holder that stopped (killed, stalled). */
+  notice?: string;
   release(): Promise<void>;
 }
 

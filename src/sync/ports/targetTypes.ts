@@ -52,6 +52,12 @@ export interface CheckpointInput {
   version: number | bigint;
   /** Commit timestamp of that version: ms since epoch, or timestamptz text; null if unknown. */
   commitTimestamp: number | string | null;
+  /**
+   * The run lease this run holds (set by the target, not the runner): the checkpoint is
+   * written only while the lease is still this run's, so a run that stalled past its lease
+   * and was taken over commits nothing.
+   */
+  leaseToken?: string;
 }
 
 export interface Checkpoint {

@@ -1,3 +1,4 @@
+import { beginTransaction } from './transaction';
 import type { Pool, PoolClient } from 'pg';
 import { isSyncError } from '../errors';
 import type { SyncError } from '../errors';
@@ -19,7 +20,8 @@ import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
-import { acquireRunGuard, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
+import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
+import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { SwapBlocker } from '../ports/targetTypes';
@@ -27,7 +29,7 @@ import { findSwapBlockers } from './swapBlockers';
 import { requiredRights } from './requiredGrants';
 import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
-import type { Checkpoint } from '../ports/targetTypes';
+import type { Checkpoint, CheckpointInput } from '../ports/targetTypes';
 
 /**
  * The Target port over a Postgres pool: a server's (pg.Pool) or the embedded sandbox's
@@ -39,6 +41,8 @@ export class PostgresTarget implements Target {
   readonly runLog: RunLog;
   private readonly logger: Logger;
   private readonly active: ActiveClients;
+  /** Pipeline -> the lease token of this target's run of it (runLog.start names the run in the lease). */
+  private readonly leaseTokens = new Map<string, string>();
 
   constructor(
     private readonly pool: Pool,
@@ -50,8 +54,8 @@ export class PostgresTarget implements Target {
     this.active = new ActiveClients(pool);
     this.runLog = {
       start: async (run) => {
-        const id = await this.withClient((c) => startRun(c, run));
-        if (!this.usesRunLockConnection()) noteLocalRunId(run.pipeline, id);
+        const id = await this.withClient((c) => startRun(c, run, this.leaseTokens.get(run.pipeline)));
+        if (!this.usesLease()) noteLocalRunId(run.pipeline, id);
         return id;
       },
       finish: (runId, result) => this.withClient((c) => finishRun(c, runId, result)),
@@ -79,22 +83,41 @@ export class PostgresTarget implements Target {
     this.active.interrupt(reason);
   }
 
-  acquireRun(pipeline: string): Promise<RunGuard> {
-    return acquireRunGuard(
-      { pool: this.pool, lockConnection: this.usesRunLockConnection(), connect: () => this.connect(), withClient: (fn) => this.withClient(fn), tableLabel: this.tableLabel, logger: this.logger },
+  async acquireRun(pipeline: string): Promise<RunGuard> {
+    const guard = await acquireRunGuard(
+      {
+        lease: this.usesLease(),
+        timing: this.leaseTiming(),
+        withClient: (fn) => this.withClient(fn),
+        // The heartbeat found another run holding the pipeline: stop this one where it is
+        // (its batches would fail the checkpoint check anyway).
+        onLost: (err) => this.active.cutOff(err),
+        tableLabel: this.tableLabel,
+        logger: this.logger,
+      },
       pipeline,
     );
+    const { token } = guard;
+    if (token === undefined) return guard;
+    this.leaseTokens.set(pipeline, token);
+    return {
+      ...guard,
+      release: async () => {
+        if (this.leaseTokens.get(pipeline) === token) this.leaseTokens.delete(pipeline);
+        await guard.release();
+      },
+    };
   }
 
   reapAbandoned(pipeline: string): Promise<void> {
     return this.withClient(async (c) => {
       await ensureStateTables(c);
-      await reapAbandonedRuns(c, this.usesRunLockConnection(), pipeline);
+      await reapAbandonedRuns(c, this.usesLease(), pipeline);
     });
   }
 
   isRunning(pipeline: string): Promise<boolean> {
-    return this.withClient((c) => runIsLive(c, this.usesRunLockConnection(), pipeline));
+    return this.withClient((c) => runIsLive(c, this.usesLease(), pipeline));
   }
 
   /**
@@ -117,7 +140,7 @@ export class PostgresTarget implements Target {
       for (const { relname } of found.rows) {
         if (!/^[0-9a-f]{8}$/.test(relname.slice(prefix.length))) continue;
         const ref = qualifiedRef({ schema, name: relname });
-        await c.query('BEGIN');
+        await beginTransaction(c);
         try {
           await c.query(`LOCK TABLE ${ref} IN ACCESS EXCLUSIVE MODE NOWAIT`);
           await c.query(`DROP TABLE ${ref}`);
@@ -161,11 +184,11 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    return initialLoad(this.pool, { ...opts, table: this.table });
+    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
-    const checkpoint = (version: number, commitTimestamp: number | null): { pipeline: string; source: string; version: number; commitTimestamp: number | null } => ({
+    const checkpoint = (version: number, commitTimestamp: number | null): CheckpointInput => this.withLease({
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
     const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
@@ -242,14 +265,28 @@ export class PostgresTarget implements Target {
     return isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel });
   }
 
-  /** Whether runs hold their run lock on a connection of their own (a real server pool with room for it). */
-  private usesRunLockConnection(): boolean {
+  /** `cp` with the lease token of this target's run of its pipeline, when it holds one (see writeCheckpoint). */
+  private withLease(cp: CheckpointInput): CheckpointInput {
+    const token = this.leaseTokens.get(cp.pipeline);
+    return token === undefined ? cp : { ...cp, leaseToken: token };
+  }
+
+  /** Whether runs hold a lease in the database (a real server pool with room for its heartbeat). */
+  private usesLease(): boolean {
     // The sandbox's pool (PglitePool) has no `options`; it hands out one client at a time,
-    // so a lock connection held for the whole run would starve the run itself.
+    // so the heartbeat would wait behind the run itself.
     const o: unknown = (this.pool as unknown as { options?: unknown }).options;
     if (typeof o !== 'object' || o === null) return false;
     const max = (o as { max?: unknown }).max;
     return typeof max !== 'number' || max >= 2;
+  }
+
+  /** The lease's length and heartbeat: run_lease_timeout / run_lease_renew in the URL (see createPool), else the defaults. */
+  private leaseTiming(): LeaseTiming {
+    const o = (this.pool as unknown as { options?: { runLeaseMillis?: unknown; runLeaseRenewMillis?: unknown } }).options;
+    const leaseMs = typeof o?.runLeaseMillis === 'number' ? o.runLeaseMillis : LEASE_DEFAULTS.leaseMs;
+    const renew = typeof o?.runLeaseRenewMillis === 'number' ? o.runLeaseRenewMillis : Math.min(LEASE_DEFAULTS.renewMs, leaseMs / 6);
+    return { leaseMs, renewMs: Math.max(100, Math.min(renew, leaseMs / 2)) };
   }
 
   private async connect(): Promise<PoolClient> {

@@ -11,7 +11,7 @@ import { SyncError } from '../errors';
  * rolls back the open transaction when the session ends.
  *
  * Tracked through the pool's acquire/release events, so every user of the pool (apply,
- * initial load, run lock) is covered. A pool without events (the sandbox) tracks nothing.
+ * initial load, lease heartbeat) is covered. A pool without events (the sandbox) tracks nothing.
  */
 export class ActiveClients {
   private readonly active = new Map<PoolClient, Progress>();
@@ -48,6 +48,18 @@ export class ActiveClients {
       // An AbortError: whoever classifies the failed statement sees the user's Stop, not a fault.
       const err = new Error(reason);
       err.name = 'AbortError';
+      destroyConnection(c, err);
+    }
+  }
+
+  /**
+   * Cuts off the statements in flight with `err` (not a Stop: the run failed, e.g. it lost
+   * its run lease): a cancel request, then the connections are destroyed, so their
+   * statements fail with `err` and the server rolls back their transactions.
+   */
+  cutOff(err: Error): void {
+    for (const c of this.active.keys()) {
+      sendCancel(this.pool, c);
       destroyConnection(c, err);
     }
   }

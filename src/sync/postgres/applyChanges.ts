@@ -1,3 +1,4 @@
+import { beginTransaction } from './transaction';
 import type { ClientBase } from 'pg';
 import { SyncError } from '../errors';
 import { isolatingStrategy, plainStrategy } from './applyStrategy';
@@ -187,7 +188,7 @@ export class ApplyStream {
     const s = new ApplyStream(client, opts);
     const t = performance.now();
     try {
-      await client.query('BEGIN');
+      await beginTransaction(client);
       await s.prologue();
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);

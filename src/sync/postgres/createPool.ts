@@ -6,10 +6,13 @@ import type { CustomTypesConfig, PoolConfig } from 'pg';
 import { SyncError } from '../errors';
 import { CHANNEL_BINDING_MODES, ChannelBindingRequiredClient } from './channelBinding';
 import type { ChannelBinding } from './channelBinding';
+import { setBeginSql } from './transaction';
 
 /**
- * The per-session limits the engine sets (SET on each new connection, so no wait on the
- * server is unbounded): Postgres's own settings of these names.
+ * The limits the engine sets on each of its transactions (SET LOCAL as it opens one, see
+ * transaction.ts; never a session SET, which a transaction pooler would leave on a server
+ * connection for other clients), so no wait inside a transaction is unbounded: Postgres's
+ * own settings of these names.
  */
 export interface SessionLimits {
   /** Longest statement; a snapshot COPY or an index build is one statement. */
@@ -46,6 +49,14 @@ export interface CreatePoolOptions {
   session?: Partial<SessionLimits>;
   /** Cut off a connection whose statement gets no answer for this many ms (see ActiveClients); default 60000, or watchdog_timeout (s) in the URL; 0 turns it off. */
   watchdogMillis?: number;
+  /**
+   * How long a run's lease on its pipeline lasts without renewal (see runLease.ts): a run
+   * whose process stalled or was killed on another machine blocks the pipeline this long.
+   * Default 60000, or run_lease_timeout (s) in the URL.
+   */
+  runLeaseMillis?: number;
+  /** How often a run renews its lease; default 10000 (at most a sixth of the lease), or run_lease_renew (s) in the URL. */
+  runLeaseRenewMillis?: number;
   /** TCP keepalive on the client side, first probe after this many ms idle; default 30000, or keepalives_idle (s) in the URL; keepalives=0 turns it off. */
   keepAliveInitialDelayMillis?: number;
   /** ms; default 10000. */
@@ -312,6 +323,11 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
   // For the watchdog (ActiveClients); pg ignores it.
   const watchdog = p.params.get('watchdog_timeout') === '0' ? 0 : (secondsParam(p.params, 'watchdog_timeout') ?? opts.watchdogMillis ?? 60_000);
   (config as Record<string, unknown>).watchdogMillis = watchdog;
+  // For the run lease (PostgresTarget); pg ignores them.
+  const lease = secondsParam(p.params, 'run_lease_timeout') ?? opts.runLeaseMillis;
+  if (lease !== undefined) (config as Record<string, unknown>).runLeaseMillis = lease;
+  const renew = secondsParam(p.params, 'run_lease_renew') ?? opts.runLeaseRenewMillis;
+  if (renew !== undefined) (config as Record<string, unknown>).runLeaseRenewMillis = renew;
   return config;
 }
 
@@ -401,24 +417,27 @@ export function sessionLimits(url: string, opts: CreatePoolOptions = {}): Sessio
 }
 
 /**
- * The statement that sets a session's limits, plus the server's own TCP keepalive (so an
- * orphaned session of a client that vanished ends instead of holding its locks).
+ * The statement that opens one of the engine's transactions: BEGIN, then its limits and
+ * the server's own TCP keepalive (so the session of a client that vanished mid-transaction
+ * ends instead of holding its locks), all SET LOCAL: they end with the transaction, so
+ * nothing is left on a server connection that a pooler hands to another client next.
  */
-export function sessionSetupSql(limits: SessionLimits): string {
-  const set = SESSION_KEYS.map((k) => `SET ${k} = '${limits[k].replace(/\s+/g, '')}'`);
-  return [...set, `SET tcp_keepalives_idle = 30`, `SET tcp_keepalives_interval = 10`, `SET tcp_keepalives_count = 3`].join('; ');
+export function beginWithLimitsSql(limits: SessionLimits): string {
+  const set = SESSION_KEYS.map((k) => `SET LOCAL ${k} = '${limits[k].replace(/\s+/g, '')}'`);
+  return ['BEGIN', ...set, `SET LOCAL tcp_keepalives_idle = 30`, `SET LOCAL tcp_keepalives_interval = 10`, `SET LOCAL tcp_keepalives_count = 3`].join('; ');
 }
 
 /**
  * A pg Pool for `url` with sslmode honoured, exact type parsing (see exactTypes), TCP
- * keepalive, a bounded connect, and the session limits (sessionLimits) set on every
- * connection.
+ * keepalive, a bounded connect, and the limits (sessionLimits) set on every transaction
+ * the engine opens (beginTransaction). Nothing is sent at connect and no startup parameter
+ * beyond application_name, so it works through PgBouncer in transaction mode.
  * Idle-connection errors (server restart, network drop) are swallowed here so they do not
  * crash the process; the next query on a fresh connection reports them.
  */
 export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   const pool = new pg.Pool(poolConfigFromUrl(url, opts));
-  const setup = sessionSetupSql(sessionLimits(url, opts));
+  const begin = beginWithLimitsSql(sessionLimits(url, opts));
   pool.on('error', () => {
     // An idle client died; the pool already removed it.
   });
@@ -428,9 +447,7 @@ export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   // retries it), so the event itself is only acknowledged here.
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
-    // Queued ahead of the first statement of whoever asked for the connection. A failure
-    // here means the connection failed, which that statement reports.
-    client.query(setup).catch(() => undefined);
+    setBeginSql(client, begin);
   });
   return pool;
 }

@@ -1,3 +1,4 @@
+import { beginTransaction, inTransaction } from './transaction';
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { SyncError, isSyncError } from '../errors';
@@ -157,11 +158,13 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const isolate = opts.deadLetter === true && !('encoded' in source);
     let rows: number;
     try {
-      if ('encoded' in source) rows = await copyEncodedStream(client, staging, opts.columns, source.encoded, opts.onRows);
-      else if (!isolate) rows = await copyRows(client, staging, opts.columns, source, { onRows: opts.onRows });
+      // In a transaction of their own, so they run under the pool's limits (SET LOCAL).
+      const into = staging;
+      if ('encoded' in source) rows = await inTransaction(client, () => copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows));
+      else if (!isolate) rows = await inTransaction(client, () => copyRows(client, into, opts.columns, source, { onRows: opts.onRows }));
       else {
         // Savepoints (one per COPY chunk) need a transaction; the staging table outlives it.
-        await client.query('BEGIN');
+        await beginTransaction(client);
         rows = await stageIsolating(client, staging, opts.columns, opts.key, source, 'upsert', rejected, STAGE_CHUNK_ROWS);
         await client.query('COMMIT');
         opts.onRows?.(rows);
@@ -173,7 +176,8 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const t1 = Date.now();
     opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
     try {
-      await client.query(`ALTER TABLE ${qualifiedRef(staging)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
+      const indexed = staging;
+      await inTransaction(client, () => client.query(`ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`));
     } catch (e) {
       if (pgErrorFields(e)?.code === '23505') {
         throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
@@ -185,7 +189,8 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       }
       throw e;
     }
-    await client.query(`ANALYZE ${qualifiedRef(staging)}`);
+    const analyzed = staging;
+    await inTransaction(client, () => client.query(`ANALYZE ${qualifiedRef(analyzed)}`));
     const t2 = Date.now();
     const result: InitialLoadResult = {
       mode: opts.mode,
@@ -201,7 +206,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       ...(marker ? { softDeleted: 0 } : {}),
     };
     opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
-    await client.query('BEGIN');
+    await beginTransaction(client);
     try {
       if (swap) {
         let setAside = 0;

@@ -1,3 +1,4 @@
+import { beginTransaction } from './transaction';
 import type { ClientBase } from 'pg';
 import { classifyPgError } from './classifyPgError';
 import { copyRows } from './copyRows';
@@ -128,7 +129,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
   const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
   const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
   try {
-    await client.query('BEGIN');
+    await beginTransaction(client);
     try {
       const softColumns = markerCol ? [...keyColumns, markerCol] : [];
       await client.query(tempDdl(UP, opts.columns));

@@ -56,6 +56,8 @@ const STATE_TABLE_PRIVILEGES: Record<StateTable, readonly string[]> = {
   checkpoints: ['SELECT', 'INSERT', 'UPDATE'],
   runs: ['SELECT', 'INSERT', 'UPDATE'],
   dead_letters: ['INSERT'],
+  // The run lease: taken (INSERT), renewed and taken over (UPDATE), released (DELETE), read.
+  run_leases: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
 };
 
 const ALL_RUNS: RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'incremental', 'preview'];

@@ -1,39 +1,57 @@
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import type { RunGuard } from '../ports/Target';
-import { ensureStateTables, latestRunningRun, markAbandonedRuns, releaseRunLock, tryRunLock } from './stateTables';
+import { deleteLease, holderIsGone, insertLease, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
+import type { LeaseRow } from './runLease';
+import { ensureStateTables, markAbandonedRuns } from './stateTables';
 
 /**
- * One run per pipeline at a time. On a server, a run holds the pipeline's session-level
- * advisory lock on a connection of its own until it ends (a killed process's session ends
- * and frees it), so a free lock means no live run. On the sandbox (one process owns the
- * database, and its pool hands out one connection at a time, so a lock connection held for
- * the whole run would starve the run itself) a per-process registry stands in for the lock.
+ * One run per pipeline at a time. On a server, a run holds the pipeline's lease (a row in
+ * the state tables, see runLease.ts) until it ends, renewing it on a heartbeat; a lease its
+ * holder stopped renewing expires and the next run takes it over. Nothing is held by a
+ * session, so it works the same through a transaction pooler. On the sandbox (one process
+ * owns the database, and its pool hands out one connection at a time, so a heartbeat would
+ * wait behind the run itself) a per-process registry stands in for the lease.
  */
 
+/** How long a lease lasts without renewal, and how often its holder renews it. */
+export interface LeaseTiming {
+  leaseMs: number;
+  renewMs: number;
+}
+
+export const LEASE_DEFAULTS: LeaseTiming = { leaseMs: 60_000, renewMs: 10_000 };
+
 /**
- * Pipelines with a run in progress in this process, for targets where a run lock
- * connection is not possible (the sandbox): pipeline name -> when it started.
+ * Pipelines with a run in progress in this process, for targets where a lease with a
+ * heartbeat is not possible (the sandbox): pipeline name -> when it started.
  */
 const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
 export interface RunGuardDeps {
-  pool: Pool;
-  /** Whether runs hold their lock on a connection of their own (a server pool with room for it). */
-  lockConnection: boolean;
-  connect(): Promise<PoolClient>;
+  /** Whether runs hold a lease in the database (a server); else the per-process registry (the sandbox). */
+  lease: boolean;
+  timing: LeaseTiming;
   withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
+  /** Called when the heartbeat finds the lease taken over: the run must stop, failing with `err`. */
+  onLost(err: SyncError): void;
   tableLabel: string;
   logger: Logger;
 }
 
+/** A run's guard, with the lease token runLog.start records the run id under. */
+export interface HeldRunGuard extends RunGuard {
+  token?: string;
+}
+
 /**
  * Makes sure no other run of the pipeline is live, and marks runs left 'running' by a
- * dead process as 'abandoned'. If a live run holds the pipeline, fails at once.
+ * dead or stalled process as 'abandoned'. If a live run holds the pipeline, fails at once
+ * naming it and its holder.
  */
-export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promise<RunGuard> {
-  if (!d.lockConnection) {
+export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promise<HeldRunGuard> {
+  if (!d.lease) {
     const live = localRuns.get(pipeline);
     if (live) throw runInProgress(pipeline, d.tableLabel, live.startedAt.toISOString(), live.runId);
     const entry: { startedAt: Date; runId?: bigint } = { startedAt: new Date() };
@@ -52,52 +70,68 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       throw e;
     }
   }
-  const c = await d.connect();
-  // A checked-out client has no error listener: without one, the session dying while the
-  // run works on other connections would crash the process. The run's own connections
-  // report such a failure.
-  let lost: Error | undefined;
-  const onError = (e: Error): void => {
-    lost = e;
-    d.logger.warn(`pipeline ${pipeline}: the run lock connection failed: ${e.message}`);
-  };
-  c.on('error', onError);
-  let given = false;
-  const giveBack = (err?: Error): void => {
-    if (given) return;
-    given = true;
-    c.removeListener('error', onError);
-    c.release(err);
-  };
-  try {
+  const me = thisProcess();
+  const token = newLeaseToken();
+  const taken = await d.withClient(async (c) => {
     await ensureStateTables(c);
-    // A killed run's session ends a moment after its process: give it that moment.
-    let locked = false;
-    for (let attempt = 0; attempt < 6 && !locked; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 250));
-      locked = await tryRunLock(c, pipeline);
+    // Bounded: each round either takes the lease or sees it held by a live run; a round is
+    // repeated only when the lease changed hands between reading and taking it.
+    for (let round = 0; round < 5; round++) {
+      if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
+      const old = await readLease(c, pipeline);
+      if (!old) continue; // released in between
+      const gone = !old.expired && holderIsGone(old);
+      if (!old.expired && !gone) throw heldBy(pipeline, d.tableLabel, old);
+      if (await takeOverLease(c, pipeline, old, token, me, d.timing.leaseMs, gone)) return { notice: takeOverNotice(pipeline, old, gone) };
     }
-    if (!locked) {
-      const running = await latestRunningRun(c, pipeline);
-      giveBack();
-      throw runInProgress(pipeline, d.tableLabel, running?.startedAt, running?.runId);
+    throw new SyncError('target', `Could not take the run lease of pipeline "${pipeline}": it kept changing hands.`, {
+      table: d.tableLabel,
+      retry: 'auto',
+      hint: 'Other runs of this pipeline are starting at the same moment; sync again once they are done.',
+    });
+  });
+  let released = false;
+  let lost = false;
+  let renewing = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    clearInterval(timer);
+    if (lost) return;
+    try {
+      await d.withClient((c) => deleteLease(c, pipeline, token));
+    } catch (e) {
+      // Left to expire: the next run takes it over after leaseMs.
+      d.logger.warn(`pipeline ${pipeline}: could not give the run lease back (${e instanceof Error ? e.message : String(e)}); it expires in ${Math.round(d.timing.leaseMs / 1000)} s.`);
     }
-    const abandoned = await markAbandonedRuns(c, pipeline);
-    return {
-      abandoned,
-      release: async () => {
-        if (lost) return giveBack(lost);
-        try {
-          await releaseRunLock(c, pipeline);
-          giveBack();
-        } catch (e) {
-          // Destroying the connection ends the session, which frees the lock too.
-          giveBack(e instanceof Error ? e : new Error(String(e)));
-        }
-      },
-    };
+  };
+  const timer = setInterval(() => {
+    if (renewing || released || lost) return;
+    renewing = true;
+    d.withClient((c) => renewLease(c, pipeline, token, d.timing.leaseMs))
+      .then(async (ok) => {
+        if (ok || released) return;
+        lost = true;
+        clearInterval(timer);
+        const now = await d.withClient((c) => readLease(c, pipeline)).catch(() => undefined);
+        const err = leaseLost(pipeline, d.tableLabel, now, d.timing.leaseMs);
+        d.logger.warn(err.message);
+        d.onLost(err);
+      })
+      .catch((e: unknown) => {
+        // A missed heartbeat: the next one tries again; the lease lasts several of them.
+        d.logger.warn(`pipeline ${pipeline}: could not renew the run lease (${e instanceof Error ? e.message : String(e)}); retrying in ${Math.round(d.timing.renewMs / 1000)} s.`);
+      })
+      .finally(() => {
+        renewing = false;
+      });
+  }, d.timing.renewMs);
+  timer.unref();
+  try {
+    const abandoned = await d.withClient((c) => markAbandonedRuns(c, pipeline));
+    return { abandoned, token, release, ...(taken.notice ? { notice: taken.notice } : {}) };
   } catch (e) {
-    giveBack(lost ?? (e instanceof Error ? e : new Error(String(e))));
+    await release();
     throw e;
   }
 }
@@ -108,29 +142,54 @@ export function noteLocalRunId(pipeline: string, id: bigint): void {
   if (entry) entry.runId = id;
 }
 
+/** Whether `lease` belongs to a live run: not expired, and its holder not known to be gone. */
+function leaseIsLive(lease: LeaseRow | undefined): boolean {
+  return lease !== undefined && !lease.expired && !holderIsGone(lease);
+}
+
 /**
- * Marks runs left 'running' by a dead process as 'abandoned' when it can tell (the run
- * lock is free; on the sandbox, no run of the pipeline in this process).
+ * Marks runs left 'running' by a dead process as 'abandoned' when it can tell (no live
+ * lease; on the sandbox, no run of the pipeline in this process).
  */
-export async function reapAbandonedRuns(c: PoolClient, lockConnection: boolean, pipeline: string): Promise<void> {
-  if (!lockConnection) {
+export async function reapAbandonedRuns(c: PoolClient, lease: boolean, pipeline: string): Promise<void> {
+  if (!lease) {
     if (!localRuns.has(pipeline)) await markAbandonedRuns(c, pipeline);
     return;
   }
-  if (!(await tryRunLock(c, pipeline))) return;
-  try {
-    await markAbandonedRuns(c, pipeline);
-  } finally {
-    await releaseRunLock(c, pipeline);
-  }
+  if (!leaseIsLive(await readLease(c, pipeline))) await markAbandonedRuns(c, pipeline);
 }
 
-/** Whether a live run holds the pipeline now (without taking it for long). */
-export async function runIsLive(c: PoolClient, lockConnection: boolean, pipeline: string): Promise<boolean> {
-  if (!lockConnection) return localRuns.has(pipeline);
-  if (!(await tryRunLock(c, pipeline))) return true;
-  await releaseRunLock(c, pipeline);
-  return false;
+/** Whether a live run holds the pipeline now (reads only). */
+export async function runIsLive(c: PoolClient, lease: boolean, pipeline: string): Promise<boolean> {
+  if (!lease) return localRuns.has(pipeline);
+  return leaseIsLive(await readLease(c, pipeline));
+}
+
+function heldBy(pipeline: string, table: string, lease: LeaseRow): SyncError {
+  const err = runInProgress(pipeline, table, lease.runStartedAt ?? lease.acquiredAt, lease.runId ?? undefined);
+  return new SyncError('target', `${err.message.replace(/\.$/, '')}, held by ${lease.holder} since ${lease.acquiredAt} (lease renewed at ${lease.renewedAt}, expires at ${lease.expiresAt}).`, {
+    table,
+    retry: 'manual',
+    setting: 'run_lease_timeout',
+    hint: `Wait for it to finish (or stop that process), then sync again. A holder that stopped without giving the lease back (killed, stalled, cut off) loses it at ${lease.expiresAt}, when the next run takes over; run_lease_timeout=<seconds> in the connection string sets how long a lease lasts (default ${LEASE_DEFAULTS.leaseMs / 1000}).`,
+  });
+}
+
+function leaseLost(pipeline: string, table: string, now: LeaseRow | undefined, leaseMs: number): SyncError {
+  const by = now ? ` by ${now.holder} at ${now.acquiredAt}` : '';
+  return new SyncError('target', `The run lease of pipeline "${pipeline}" was taken over${by}: this run had not renewed it for ${Math.round(leaseMs / 1000)} s (it stalled or lost its connection), so it stopped; nothing of the batch in progress was applied.`, {
+    table,
+    retry: 'manual',
+    setting: 'run_lease_timeout',
+    hint: 'The run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
+  });
+}
+
+function takeOverNotice(pipeline: string, old: LeaseRow, gone: boolean): string {
+  const run = old.runId !== null ? `run #${old.runId} of ` : '';
+  return gone
+    ? `Took over the run lease of ${run}pipeline "${pipeline}" from ${old.holder}: that process no longer exists (it stopped without giving the lease back).`
+    : `Took over the run lease of ${run}pipeline "${pipeline}" from ${old.holder}: it was last renewed at ${old.renewedAt} and expired at ${old.expiresAt} (the holder stalled, was killed or lost its connection).`;
 }
 
 function runInProgress(pipeline: string, table: string, startedAt: string | undefined, runId: bigint | undefined): SyncError {

@@ -1,12 +1,14 @@
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
+import { SyncError } from '../errors';
+import { beginTransaction } from './transaction';
 import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
 /** Schema holding the engine's own state in the target database. */
 export const STATE_SCHEMA = 'delta_neon_sync';
 
 /** The engine's state tables, in the order they are created. */
-export const STATE_TABLES = ['checkpoints', 'runs', 'dead_letters'] as const;
+export const STATE_TABLES = ['checkpoints', 'runs', 'dead_letters', 'run_leases'] as const;
 export type StateTable = (typeof STATE_TABLES)[number];
 
 const S = `"${STATE_SCHEMA}"`;
@@ -49,6 +51,20 @@ CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON ${S}."runs" (pipeline, s
   at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON ${S}."dead_letters" (pipeline, at DESC)`,
+  // The run lease: one row per pipeline while a run holds it (see runLease.ts). A row, not a
+  // session advisory lock, so it means the same through a transaction pooler (PgBouncer).
+  run_leases: `CREATE TABLE IF NOT EXISTS ${S}."run_leases" (
+  pipeline text PRIMARY KEY,
+  token text NOT NULL,
+  run_id bigint,
+  holder text NOT NULL,
+  holder_host text NOT NULL,
+  holder_pid integer NOT NULL,
+  holder_scope text NOT NULL,
+  acquired_at timestamptz NOT NULL,
+  renewed_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL
+)`,
 };
 
 /** How a failed run failed, beyond its message (added after the first release: ADD IF NOT EXISTS). */
@@ -94,7 +110,7 @@ function complete(shape: StateShape): boolean {
  */
 export async function ensureStateTables(client: ClientBase): Promise<void> {
   if (complete(await stateShape(client))) return;
-  await client.query('BEGIN');
+  await beginTransaction(client);
   try {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('delta_neon_sync.state_tables'))`);
     // Again under the lock: another first run may have created them meanwhile.
@@ -144,15 +160,28 @@ function commitTimestampParam(ts: number | string | null): string | null {
   return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
 }
 
-/** Upserts the checkpoint; call inside the transaction that wrote the data. */
+/**
+ * Upserts the checkpoint; call inside the transaction that wrote the data. With a lease
+ * token, only while that lease is still held (the row is share-locked until the commit,
+ * so a take-over waits for it): else throws, and the caller rolls the batch back.
+ */
 export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
-  await client.query(
+  const r = await client.query(
     `INSERT INTO "${STATE_SCHEMA}"."checkpoints" (pipeline, source, version, commit_timestamp, applied_rows, finished_at)
-     VALUES ($1, $2, $3::int8, $4::timestamptz, $5::int8, clock_timestamp())
+     SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp()
+      WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text FOR SHARE)
      ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
        commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at`,
-    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows)],
+    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null],
   );
+  if ((r.rowCount ?? 0) === 0) {
+    throw new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {
+      version: Number(cp.version),
+      retry: 'manual',
+      setting: 'run_lease_timeout',
+      hint: 'This run stalled (or lost its connection) for longer than its lease; the run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
+    });
+  }
 }
 
 /**
@@ -167,10 +196,18 @@ export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInp
 }
 
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
-export async function startRun(client: ClientBase, run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null }): Promise<bigint> {
+export async function startRun(
+  client: ClientBase,
+  run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null },
+  leaseToken?: string,
+): Promise<bigint> {
+  // With the run's lease token, the lease row names the run in the same statement, so
+  // whoever is refused by the lease is told which run holds it.
   const r = await client.query<{ run_id: bigint }>(
-    `INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id`,
-    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion)],
+    `WITH r AS (INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id),
+          l AS (UPDATE "${STATE_SCHEMA}"."run_leases" SET run_id = (SELECT run_id FROM r) WHERE pipeline = $1 AND token = $5)
+     SELECT run_id FROM r`,
+    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion), leaseToken ?? null],
   );
   return BigInt((r.rows[0] as { run_id: bigint }).run_id);
 }
@@ -248,26 +285,6 @@ export async function writeDeadLetters(client: ClientBase, letters: readonly Dea
 /** The `error` text of an abandoned run. */
 export const ABANDONED_RUN_ERROR = 'the process running it stopped before it finished (killed or lost its connection)';
 
-// Two-int advisory keys live apart from the one-bigint keys applyChanges takes per batch
-// (pg_advisory_xact_lock(hashtext(...))), so a run holding its run lock on one connection
-// never blocks its own batches on another.
-const RUN_LOCK_ARGS = `hashtext('delta_neon_sync.run'), hashtext($1)`;
-
-/**
- * Tries to take the pipeline's run lock: a session-level advisory lock, held by the
- * connection for as long as the run lasts. The server drops it when that session ends,
- * however the process died, so a free lock means no live run. Does not wait.
- */
-export async function tryRunLock(client: ClientBase, pipeline: string): Promise<boolean> {
-  const r = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${RUN_LOCK_ARGS}) AS ok`, [pipeline]);
-  return r.rows[0]?.ok === true;
-}
-
-/** Gives the run lock back (on the connection that holds it). */
-export async function releaseRunLock(client: ClientBase, pipeline: string): Promise<void> {
-  await client.query(`SELECT pg_advisory_unlock(${RUN_LOCK_ARGS})`, [pipeline]);
-}
-
 /** The pipeline's latest run still marked 'running', if any. */
 export async function latestRunningRun(client: ClientBase, pipeline: string): Promise<{ runId: bigint; startedAt: string } | undefined> {
   const r = await client.query<{ run_id: bigint; started_at: string }>(
@@ -281,7 +298,7 @@ export async function latestRunningRun(client: ClientBase, pipeline: string): Pr
 
 /**
  * Marks the pipeline's 'running' runs 'abandoned' (finished now, error ABANDONED_RUN_ERROR).
- * Call only when no live run of the pipeline can exist: while holding its run lock, or on
+ * Call only when no live run of the pipeline can exist: while holding its run lease, or on
  * a single-process target. Returns the ids marked.
  */
 export async function markAbandonedRuns(client: ClientBase, pipeline: string): Promise<bigint[]> {

@@ -178,6 +178,10 @@ export class SyncRunner {
     const rights = await checkRights(this.target, this.mapping, ['state']);
     const guard = await this.target.acquireRun(this.pipeline);
     try {
+      if (guard.notice) {
+        ctx.warn(guard.notice);
+        this.logger.warn(guard.notice);
+      }
       if (guard.abandoned.length > 0) {
         const ids = guard.abandoned.map((id) => `#${id}`).join(', ');
         const msg = `Run(s) ${ids} of pipeline "${this.pipeline}" were still marked running, but the process running them had stopped (killed or lost its connection); marked them abandoned.`;
