@@ -162,7 +162,7 @@ describe('least privilege: grants and the up-front rights check (real server, de
     const owners = await (admin as pg.Client).query<{ relname: string; owner: string }>(
       `SELECT c.relname::text, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'delta_neon_sync' AND c.relkind = 'r' ORDER BY 1`,
     );
-    assert.deepEqual(owners.rows, ['checkpoints', 'dead_letters', 'runs'].map((relname) => ({ relname, owner: role })));
+    assert.deepEqual(owners.rows, ['checkpoints', 'dead_letters', 'run_leases', 'runs'].map((relname) => ({ relname, owner: role })));
 
     await w.update('id', [item(3, { name: 'renamed 3' })]);
     await w.append([item(21)]);
@@ -269,13 +269,13 @@ describe('least privilege: the state schema and tables an admin created (real se
     const owners = await a.query<{ relname: string; owner: string }>(
       `SELECT c.relname::text, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'delta_neon_sync' AND c.relkind = 'r' ORDER BY 1`,
     );
-    assert.deepEqual(owners.rows, ['checkpoints', 'dead_letters', 'runs'].map((relname) => ({ relname, owner: role })));
+    assert.deepEqual(owners.rows, ['checkpoints', 'dead_letters', 'run_leases', 'runs'].map((relname) => ({ relname, owner: role })));
   });
 
   it('uses state tables another role created with only the table rights grants prints', async () => {
     const a = admin as pg.Client;
     // The admin takes the tables over and leaves the role USAGE on the schema only.
-    for (const t of ['checkpoints', 'runs', 'dead_letters']) await a.query(`ALTER TABLE delta_neon_sync.${t} OWNER TO CURRENT_USER`);
+    for (const t of ['checkpoints', 'runs', 'dead_letters', 'run_leases']) await a.query(`ALTER TABLE delta_neon_sync.${t} OWNER TO CURRENT_USER`);
     await a.query(`REVOKE CREATE ON SCHEMA delta_neon_sync FROM ${role}`);
     const mapping = buildMapping({ name: 'state-items', source: '/nonexistent/items', target: { schema: 'app', table: 'items' }, key: ['id'], initialLoad: { mode: 'merge' } });
     const asRole = mappingTarget(poolAs(role), mapping.target);
