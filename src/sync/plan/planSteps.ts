@@ -1,7 +1,7 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, Row } from '../delta/types';
 import type { ChangesToApply } from './applyDeletePolicy';
-import { DUPLICATE_EXAMPLES, NetChangeBuffer, describeKey } from './netChanges';
+import { DUPLICATE_EXAMPLES, MUST_BE_NEW, NetChangeBuffer, describeKey } from './netChanges';
 import type { DuplicateKey, NetChangeBufferOptions, NetKey } from './netChanges';
 
 /**
@@ -32,7 +32,11 @@ export interface PlanStepsOptions extends NetChangeBufferOptions {
   /**
    * A key upserted twice within one version (the Delta table holds the key twice): 'fail'
    * (default) refuses the version, naming the keys; 'last-wins' keeps whichever row the
-   * reader met last (mapping setting duplicateKeys).
+   * reader met last (mapping setting duplicateKeys). The same policy covers a version that
+   * inserts a key the table already holds (an earlier version upserted it and nothing
+   * removed it): 'fail' refuses it here when that earlier version is in the same
+   * transaction, and marks the other inserts (MUST_BE_NEW) so that the writer refuses
+   * those whose key the target holds; 'last-wins' applies it as an update.
    */
   duplicateKeys?: DuplicateKeyPolicy;
   /** The source as errors name it (table path or name). */
@@ -64,6 +68,36 @@ function checkDuplicates(count: number, examples: readonly DuplicateKey[], optio
 }
 
 /**
+ * The error that refuses a version inserting a key an earlier version of the same
+ * transaction left in the table. With `last-wins` nothing is thrown.
+ */
+function checkReinserted(count: number, examples: readonly DuplicateKey[], keyColumns: readonly string[], options: PlanStepsOptions): void {
+  if (count === 0 || options.duplicateKeys === 'last-wins') return;
+  throw reinsertError(count, examples, keyColumns, options);
+}
+
+function reinsertError(count: number, examples: readonly DuplicateKey[], keyColumns: readonly string[], options: PlanStepsOptions): SyncError {
+  const versions = [...new Set(examples.map((d) => d.version))].sort((a, b) => a - b);
+  const shown = examples.map((d) => d.key).join('; ');
+  const more = count > examples.length ? ` and ${count - examples.length} more` : '';
+  const first = versions[0];
+  return new SyncError(
+    'mapping',
+    `The Delta table${options.table ? ` ${options.table}` : ''} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} ${count === 1 ? 'a key' : `${count} keys`} that an earlier version wrote and nothing deleted since (key column${keyColumns.length === 1 ? '' : 's'} ${keyColumns.join(', ')}: ${shown}${more}); the target holds one row per key and cannot hold both, so nothing of those versions was applied`,
+    {
+      ...(options.table === undefined ? {} : { table: options.table }),
+      ...(first === undefined ? {} : { version: first }),
+      setting: 'duplicateKeys',
+      hint: DUPLICATE_INSERT_HINT,
+    },
+  );
+}
+
+/** The hint of both refusals of an insert whose key the table already holds (here and in the writer). */
+export const DUPLICATE_INSERT_HINT =
+  'Find out why the Delta table holds these keys twice (rows appended again?) and remove the extra rows, or pick a key that is unique there, then run the sync again. To apply such an insert as an update of the row already synced (the last write wins; the target keeps one row per key), set "duplicateKeys": "last-wins" in the mapping. See "holds duplicate keys" in docs/errors.md.';
+
+/**
  * Cuts a change stream (arrays of change rows in non-decreasing commitVersion order, as the
  * readers deliver them) into transactions that each end at a version boundary, so every
  * commit leaves the target at the state of one version and its checkpoint says which.
@@ -92,7 +126,7 @@ export async function* planSteps(
 ): AsyncGenerator<PlanStep> {
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   const partRows = options.partRows;
-  const buffer = new NetChangeBuffer(keyColumns, options);
+  const buffer = new NetChangeBuffer(keyColumns, { ...options, checkNewKeys: options.duplicateKeys !== 'last-wins' });
   let current: number | null = null;
   /** Change rows of version `current` seen so far. */
   let currentRows = 0;
@@ -105,12 +139,17 @@ export async function* planSteps(
    * version changes their key, so that every key is applied once, with its net change.
    */
   let streamed:
-    | { upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[] }
+    | {
+      upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[];
+      /** Inserts of this version of a key an earlier version of the transaction left in the table. */
+      reinserted: number; reExamples: DuplicateKey[];
+    }
     | undefined;
 
   function* commitBatch(version: number | null): Generator<PlanStep> {
     const net = buffer.drain();
     checkDuplicates(net.duplicateKeys, net.duplicateExamples, options);
+    checkReinserted(net.reinsertedKeys, net.reinsertedExamples, keyColumns, options);
     yield { type: 'apply', changes: net, rowsIn: net.rowsIn, duplicateKeys: net.duplicateKeys };
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: 1 };
   }
@@ -122,6 +161,8 @@ export async function* planSteps(
     if (net.rowsIn === 0) return;
     let duplicates = net.duplicateKeys;
     for (const d of net.duplicateExamples) if (s.examples.length < DUPLICATE_EXAMPLES) s.examples.push(d);
+    s.reinserted += net.reinsertedKeys;
+    for (const d of net.reinsertedExamples) if (s.reExamples.length < DUPLICATE_EXAMPLES) s.reExamples.push(d);
     const upserts: Row[] = [];
     for (let i = 0; i < net.upserts.length; i++) {
       const key = net.upsertKeys[i] as NetKey;
@@ -130,6 +171,16 @@ export async function* planSteps(
         // Only the first part holds earlier versions: their upserts wait for the end.
         s.earlier.set(key, row);
         continue;
+      }
+      if ((net.upsertNewAt[i] as number) >= 0) {
+        // The buffer saw no removal of the key in this part; an earlier part may have.
+        if (s.held.has(key)) {
+          delete row[MUST_BE_NEW];
+        } else if (s.earlier.has(key)) {
+          delete row[MUST_BE_NEW];
+          s.reinserted++;
+          if (s.reExamples.length < DUPLICATE_EXAMPLES) s.reExamples.push({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
+        }
       }
       s.held.delete(key);
       s.earlier.delete(key);
@@ -157,6 +208,7 @@ export async function* planSteps(
     yield* flushPart();
     const s = streamed as NonNullable<typeof streamed>;
     checkDuplicates(s.duplicates, s.examples, options);
+    checkReinserted(s.reinserted, s.reExamples, keyColumns, options);
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
     for (const h of s.held.values()) {
@@ -197,7 +249,7 @@ export async function* planSteps(
       currentRows++;
       if (partRows !== undefined) {
         if (!streamed && currentRows > partRows) {
-          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [] };
+          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [], reinserted: 0, reExamples: [] };
           yield* flushPart();
         } else if (streamed && buffer.size >= partRows) {
           yield* flushPart();

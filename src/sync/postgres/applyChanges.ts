@@ -5,12 +5,14 @@ import type { ApplyStrategy } from './applyStrategy';
 import { classifyPgError } from './classifyPgError';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import type { RejectedRow } from '../ports/targetTypes';
-import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
-import { displayName, qualifiedRef } from './quoteIdent';
+import { deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
+import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { markerTargetColumn } from '../plan/applyDeletePolicy';
+import { MUST_BE_NEW } from '../plan/netChanges';
+import { DUPLICATE_INSERT_HINT } from '../plan/planSteps';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
 import type { CheckpointInput } from '../ports/targetTypes';
@@ -127,10 +129,25 @@ export interface StagingColumns {
 
 export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined): StagingColumns {
   const markerCol = softDelete ? (columns.find((c) => c.name === softDelete.column) ?? markerTargetColumn(softDelete)) : undefined;
-  const upserts = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
-  const deletes = key.map((k) => upserts.find((c) => c.name === k) as TargetColumn);
-  return { upserts, deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
+  const data = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
+  const deletes = key.map((k) => data.find((c) => c.name === k) as TargetColumn);
+  return { upserts: [...data, NEW_AT_COLUMN], deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
 }
+
+/**
+ * The last column of the upsert staging table, never written to the target: the version
+ * of an insert whose key must not be in the target yet (the row's MUST_BE_NEW value), NULL
+ * for other upserts. One bigint per staged row; ApplyStream checks it with one query a part.
+ */
+const NEW_AT_COLUMN: TargetColumn = {
+  name: 'dns_new_at',
+  source: { name: MUST_BE_NEW, physicalName: MUST_BE_NEW, type: { kind: 'primitive', name: 'long' }, nullable: true, metadata: {} },
+  pgType: 'bigint',
+  notNull: false,
+};
+
+/** Keys reported by the check of inserts whose key the target already holds (one more tells "and more"). */
+const EXISTING_KEY_EXAMPLES = 10;
 
 /** ApplyStream.begin's options: ApplyChangesOptions without the rows, which come as parts. */
 export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'later'> {
@@ -142,6 +159,12 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
   dryRun?: boolean;
   /** Told (about every 10 s) while another session holds the pipeline's transaction lock, naming it. */
   onLockWait?: (message: string) => void;
+  /**
+   * Refuse the transaction when an upsert staged as an insert whose key must be new
+   * (MUST_BE_NEW) finds its key in the target (with a soft-delete marker: a live row),
+   * naming `source` (the Delta table) in the error. Unset: such rows are upserted.
+   */
+  refuseExistingKeys?: { source: string };
 }
 
 /**
@@ -158,7 +181,10 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
 export class ApplyStream {
   private readonly result: ApplyResult;
   private readonly timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
+  /** Columns of the upsert staging table: the data columns, then NEW_AT_COLUMN. */
   private readonly columns: readonly TargetColumn[];
+  /** The columns the upsert writes to the target (`columns` without NEW_AT_COLUMN). */
+  private readonly dataColumns: readonly TargetColumn[];
   private readonly keyColumns: readonly TargetColumn[];
   private readonly softColumns: readonly TargetColumn[] | undefined;
   private readonly strategy: ApplyStrategy;
@@ -169,7 +195,8 @@ export class ApplyStream {
     const marker = opts.softDelete;
     const staging = stagingColumns(opts.columns, opts.key, marker);
     this.columns = staging.upserts;
-    validateColumns(this.columns, opts.key, opts.table);
+    this.dataColumns = staging.upserts.slice(0, -1);
+    validateColumns(this.dataColumns, opts.key, opts.table);
     this.keyColumns = staging.deletes;
     this.softColumns = staging.softDeletes;
     this.dryRun = opts.dryRun === true;
@@ -240,9 +267,10 @@ export class ApplyStream {
       }
       timings.deleteMs += performance.now() - t;
       t = performance.now();
+      if (up > 0 && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source);
       if (up > 0) {
-        const { counts, refused } = await strategy.run(UP, this.columns, 'upsert', async (w) => {
-          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.columns, key, w && `WHERE ${w}`));
+        const { counts, refused } = await strategy.run(UP, this.dataColumns, 'upsert', async (w) => {
+          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`));
           return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
         }, { inserted: 0, updated: 0 });
         result.inserted += counts.inserted;
@@ -320,6 +348,35 @@ export class ApplyStream {
     if (this.softColumns) await client.query(temp(SOFT, this.softColumns));
   }
 
+  /**
+   * One set-based query over the staged upserts, before they are applied: inserts whose
+   * key must be new (NEW_AT_COLUMN set) that the target already holds (with a soft-delete
+   * marker, as a live row). Any such key means the Delta table holds it twice: refused,
+   * naming versions and up to EXISTING_KEY_EXAMPLES keys.
+   */
+  private async refuseExistingKeys(source: string): Promise<void> {
+    const { client, opts } = this;
+    const t = qualifiedRef(opts.table);
+    const marker = opts.softDelete;
+    const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
+    const keyText = opts.key.map((k) => `s.${quoteIdent(k)}::text`).join(', ');
+    const r = await client.query<{ v: string; k: Array<string | null> }>(
+      `SELECT s.${quoteIdent(NEW_AT_COLUMN.name)}::text AS v, ARRAY[${keyText}] AS k FROM ${qualifiedRef(UP)} AS s
+        WHERE s.${quoteIdent(NEW_AT_COLUMN.name)} IS NOT NULL AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})
+        ORDER BY s.${quoteIdent(NEW_AT_COLUMN.name)} LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
+    );
+    if (r.rows.length === 0) return;
+    const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES);
+    const versions = [...new Set(shown.map((x) => Number(x.v)))].sort((a, b) => a - b);
+    const keys = shown.map((x) => opts.key.map((k, i) => `${k}=${describeText(x.k[i] ?? null)}`).join(', ')).join('; ');
+    const more = r.rows.length > EXISTING_KEY_EXAMPLES ? ' and more' : '';
+    throw new SyncError(
+      'mapping',
+      `The Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${displayName(opts.table)} already holds, from an earlier version that nothing deleted since (key column${opts.key.length === 1 ? '' : 's'} ${opts.key.join(', ')}: ${keys}${more}); the target holds one row per key and cannot hold both, so nothing of those versions was applied`,
+      { table: source, ...(versions[0] === undefined ? {} : { version: versions[0] }), setting: 'duplicateKeys', hint: DUPLICATE_INSERT_HINT },
+    );
+  }
+
   /** Runs `step` with hash and merge joins off when `staged` keys are few for the target (preferIndexLookups). */
   private async withIndexLookups<T>(staged: number, step: () => Promise<T>): Promise<T> {
     const restore = (await preferIndexLookups(this.client, this.opts.table, staged)) ? await indexJoinsOnly(this.client) : undefined;
@@ -331,6 +388,12 @@ export class ApplyStream {
   private classify(e: unknown, version = this.opts.checkpoint.version): SyncError {
     return classifyApply(e, this.opts.table, version, this.dryRun);
   }
+}
+
+/** A key value as Postgres printed it, quoted unless it reads as a number (describeKey's style). */
+function describeText(v: string | null): string {
+  if (v === null) return 'null';
+  return /^-?\d+(\.\d+)?$/.test(v) ? v : JSON.stringify(v);
 }
 
 function classifyApply(e: unknown, table: TableRef, version: number | bigint, dryRun: boolean): SyncError {

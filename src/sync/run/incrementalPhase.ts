@@ -56,6 +56,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
+    // An insert of a key the target holds means the Delta table holds it twice (duplicateKeys:
+    // fail). Not with deletes: ignore, whose target keeps deleted rows: there a re-insert
+    // legitimately meets its old row.
+    const refuseExisting = mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
+      ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
+      : undefined;
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
     try {
@@ -68,6 +74,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
               tx: await target.beginApply({
                 columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
                 pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
+                ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
               }),
               pending: Promise.resolve(),
             };
