@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { ChangeRow, ChangeType, Row } from '../../src/sync/delta/types';
-import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
+import { MUST_BE_NEW, NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
 import { planSteps } from '../../src/sync/plan/planSteps';
 import type { PlanStep } from '../../src/sync/plan/planSteps';
@@ -241,6 +241,10 @@ describe('plan: NetChangeBuffer semantics', () => {
       rowsIn: 0,
       duplicateKeys: 0,
       duplicateExamples: [],
+      upsertNewAt: [],
+      reinsertedKeys: 0,
+      reinsertedExamples: [],
+      upsertPending: [],
     });
   });
 
@@ -570,6 +574,76 @@ function shuffleWithinVersions(xs: ChangeRow[], rand: () => number): ChangeRow[]
 
 describe('plan: property (seeded random CDF streams)', () => {
   const SEEDS = 300;
+
+  /**
+   * What the writer does with the marks of planSteps (applyChanges' refuseExistingKeys),
+   * on a set of keys: an upsert marked MUST_BE_NEW whose key the table holds at the start of
+   * its transaction is noted; a provisional step only notes, excused keys drop their note,
+   * and any note left at a step that is not provisional (or at the commit) refuses.
+   * Returns the steps' outcome: 'ok' or the refused keys; throws what planSteps throws.
+   */
+  async function writerOutcome(stream: ChangeRow[][], initial: State, maxRows: number, partRows: number | undefined): Promise<'ok' | string[]> {
+    const state = new Map(initial);
+    let startKeys = new Set(state.keys());
+    let noted = new Set<string>();
+    for await (const s of planSteps(stream, ['id', 'region'], { maxRows, partRows })) {
+      if (s.type === 'commit') {
+        if (noted.size > 0) return [...noted];
+        startKeys = new Set(state.keys());
+        continue;
+      }
+      for (const r of s.changes.upserts) if (MUST_BE_NEW in r && startKeys.has(keyOf(r))) noted.add(keyOf(r));
+      for (const e of s.changes.excused ?? []) noted.delete(keyOf(e));
+      if (!s.provisional && noted.size > 0) return [...noted];
+      applyNet(state, s.changes);
+    }
+    return 'ok';
+  }
+
+  it('valid streams (rows shuffled within versions, in batches and parts): no insert is refused, in planning or by the marks', async () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 1 + Math.floor(rand() * 25));
+      const maxRows = 1 + Math.floor(rand() * 8);
+      const partRows = seed % 2 === 0 ? undefined : 1 + Math.floor(rand() * 6);
+      assert.equal(await writerOutcome(chunked(shuffleWithinVersions(sim.changes, rand), rand), sim.initial, maxRows, partRows), 'ok', `seed ${seed}`);
+    }
+  });
+
+  it('a version that inserts a key the table holds (untouched in that version) is refused, in planning or by the marks', async () => {
+    let tried = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 2 + Math.floor(rand() * 24));
+      const v = 1 + Math.floor(rand() * sim.finalVersion);
+      const before = v === 1 ? sim.initial : sim.after.get(v - 1)!;
+      const touched = new Set(sim.changes.filter((c) => c.commitVersion === v).map((c) => keyOf(c.values)));
+      const candidates = [...before.keys()].filter((k) => !touched.has(k));
+      if (candidates.length === 0) continue;
+      tried++;
+      const dup = { ...before.get(candidates[Math.floor(rand() * candidates.length)]!)!, note: 'again' };
+      const at = sim.changes.findIndex((c) => c.commitVersion > v);
+      const changes = [...sim.changes];
+      changes.splice(at < 0 ? changes.length : at, 0, changeRow('insert', dup, v));
+      const maxRows = 1 + Math.floor(rand() * 8);
+      const partRows = seed % 2 === 0 ? undefined : 1 + Math.floor(rand() * 6);
+      let outcome: 'ok' | string[] | 'planning';
+      try {
+        outcome = await writerOutcome(chunked(shuffleWithinVersions(changes, rand), rand), sim.initial, maxRows, partRows);
+      } catch (e) {
+        assert.equal((e as { setting?: string }).setting, 'duplicateKeys', `seed ${seed}: ${String(e)}`);
+        outcome = 'planning';
+      }
+      if (outcome === 'ok' && process.env.DBG) {
+        console.log({ v, maxRows, partRows, dup });
+        for (const c of changes) if (keyOf(c.values) === keyOf(dup)) console.log(c.changeType, c.commitVersion, c.values.note);
+        console.log(changes.filter((c) => c.commitVersion === v).length, 'rows at v');
+      }
+      assert.notEqual(outcome, 'ok', `seed ${seed}: the duplicate insert of ${keyOf(dup)} at version ${v} went through`);
+      if (Array.isArray(outcome)) assert.deepEqual(outcome, [keyOf(dup)], `seed ${seed}`);
+    }
+    assert.ok(tried > SEEDS / 2, `only ${tried} seeds had a key to insert again`);
+  });
 
   it('net changes of the whole stream, fed in any order, applied to the start state give the final state', () => {
     for (let seed = 1; seed <= SEEDS; seed++) {

@@ -46,6 +46,12 @@ export interface NetChanges {
   reinsertedKeys: number;
   /** The first few of those (at most DUPLICATE_EXAMPLES). */
   reinsertedExamples: DuplicateKey[];
+  /**
+   * Parallel to `upserts`, only from drain(false) (the last version not complete yet): the
+   * last version upserted the key, which an earlier version of the batch had left in the
+   * table, and no removal of it was seen yet: a re-insert unless a removal still comes.
+   */
+  upsertPending: boolean[];
 }
 
 /** A key upserted twice within one version, as the user reads it. */
@@ -362,8 +368,12 @@ export class NetChangeBuffer {
     return Math.round(this.sampledBytes / this.sampledRows);
   }
 
-  /** Returns the net changes of everything added since the last drain, and empties the buffer. */
-  drain(): NetChanges {
+  /**
+   * Returns the net changes of everything added since the last drain, and empties the
+   * buffer. `complete` false: the last version goes on in the next drain (a version applied
+   * in parts), so its re-inserts are reported as `upsertPending`, not counted.
+   */
+  drain(complete = true): NetChanges {
     const upserts: Row[] = [];
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
@@ -371,10 +381,14 @@ export class NetChangeBuffer {
     const upsertVersions: number[] = [];
     const deleteKeys: NetKey[] = [];
     const upsertNewAt: number[] = [];
+    const upsertPending: boolean[] = [];
     const mark = this.checkNewKeys;
+    const last = this.maxVersion;
     for (const [key, e] of this.entries) {
-      this.closeVersion(e);
+      const open = !complete && e.version === last;
+      if (!open) this.closeVersion(e);
       if (e.rank === RANK_UPSERT) {
+        if (!complete) upsertPending.push(open && !e.removedAt && e.before === BEFORE_LIVE);
         const row = e.row as Row;
         if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
         upserts.push(row);
@@ -402,6 +416,7 @@ export class NetChangeBuffer {
       upsertNewAt,
       reinsertedKeys: this.reinsertedKeys,
       reinsertedExamples: this.reinsertedExamples,
+      upsertPending,
     };
     this.entries = new Map();
     this.rowsIn = 0;

@@ -15,7 +15,15 @@ import type { DuplicateKey, NetChangeBufferOptions, NetKey } from './netChanges'
  *    trailing versions without change rows are covered too).
  */
 export type PlanStep =
-  | { type: 'apply'; changes: ChangesToApply; /** Change rows read for it. */ rowsIn: number; /** Keys upserted twice within one version (duplicate keys in the table). */ duplicateKeys: number }
+  | {
+    type: 'apply'; changes: ChangesToApply; /** Change rows read for it. */ rowsIn: number; /** Keys upserted twice within one version (duplicate keys in the table). */ duplicateKeys: number;
+    /**
+     * A part of a version applied in parts, not its last: an upsert marked MUST_BE_NEW here
+     * may be excused by a later part (`changes.excused`), so the writer must not refuse it
+     * yet, only note it.
+     */
+    provisional?: boolean;
+  }
   | { type: 'commit'; version: number | null; /** Versions the transaction covers. */ fromVersion: number; /** Parts it was applied in. */ parts: number };
 
 export interface PlanStepsOptions extends NetChangeBufferOptions {
@@ -143,6 +151,12 @@ export async function* planSteps(
       upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[];
       /** Inserts of this version of a key an earlier version of the transaction left in the table. */
       reinserted: number; reExamples: DuplicateKey[];
+      /** Upserts of this version of a key left in the table before, no removal of it seen yet: re-inserts unless one comes. */
+      suspects: Map<NetKey, DuplicateKey>;
+      /** Keys of this version applied marked MUST_BE_NEW (no removal of them seen yet in this version). */
+      flagged: Set<NetKey>;
+      /** Key rows of `flagged` keys whose removal came in a later part: their insert replaced a row, the writer excuses them. */
+      excused: Row[];
     }
     | undefined;
 
@@ -154,10 +168,14 @@ export async function* planSteps(
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: 1 };
   }
 
-  /** Applies what the part buffer holds: upserts now, removals held (or dropped). */
-  function* flushPart(): Generator<PlanStep> {
+  /**
+   * Applies what the part buffer holds: upserts now, removals held (or dropped).
+   * `complete`: the version ends with this part. Its parts are provisional (a removal in a
+   * later part may excuse an insert of this one); the last part of the version is not.
+   */
+  function* flushPart(complete: boolean): Generator<PlanStep> {
     const s = streamed as NonNullable<typeof streamed>;
-    const net = buffer.drain();
+    const net = buffer.drain(complete);
     if (net.rowsIn === 0) return;
     let duplicates = net.duplicateKeys;
     for (const d of net.duplicateExamples) if (s.examples.length < DUPLICATE_EXAMPLES) s.examples.push(d);
@@ -172,14 +190,18 @@ export async function* planSteps(
         s.earlier.set(key, row);
         continue;
       }
+      const example = (): DuplicateKey => ({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
+      // Left in the table by an earlier version of the first part, and not removed in it.
+      if (net.upsertPending[i] === true) s.suspects.set(key, example());
       if ((net.upsertNewAt[i] as number) >= 0) {
         // The buffer saw no removal of the key in this part; an earlier part may have.
         if (s.held.has(key)) {
           delete row[MUST_BE_NEW];
         } else if (s.earlier.has(key)) {
           delete row[MUST_BE_NEW];
-          s.reinserted++;
-          if (s.reExamples.length < DUPLICATE_EXAMPLES) s.reExamples.push({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
+          s.suspects.set(key, example());
+        } else if (MUST_BE_NEW in row) {
+          s.flagged.add(key);
         }
       }
       s.held.delete(key);
@@ -193,7 +215,12 @@ export async function* planSteps(
     }
     for (let i = 0; i < net.deletes.length; i++) {
       const key = net.deleteKeys[i] as NetKey;
-      if (s.upserted.has(key)) continue;
+      if (s.upserted.has(key)) {
+        // A removal after the upsert of its key in this version: that upsert replaced a row.
+        s.suspects.delete(key);
+        if (s.flagged.delete(key)) s.excused.push(net.deletes[i] as Row);
+        continue;
+      }
       s.earlier.delete(key);
       s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
     }
@@ -201,13 +228,17 @@ export async function* planSteps(
     // parts applied until then are in the version's transaction, which is then rolled back.
     s.duplicates += duplicates;
     s.parts++;
-    yield { type: 'apply', changes: { upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates };
+    yield { type: 'apply', changes: { upserts, deletes: [], deleteTimestamps: [] }, rowsIn: net.rowsIn, duplicateKeys: duplicates, provisional: true };
   }
 
   function* finishStreamed(version: number | null): Generator<PlanStep> {
-    yield* flushPart();
+    yield* flushPart(true);
     const s = streamed as NonNullable<typeof streamed>;
     checkDuplicates(s.duplicates, s.examples, options);
+    for (const d of s.suspects.values()) {
+      s.reinserted++;
+      if (s.reExamples.length < DUPLICATE_EXAMPLES) s.reExamples.push(d);
+    }
     checkReinserted(s.reinserted, s.reExamples, keyColumns, options);
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
@@ -219,7 +250,8 @@ export async function* planSteps(
     s.held.clear();
     s.earlier.clear();
     s.parts++;
-    yield { type: 'apply', changes: { upserts, deletes, deleteTimestamps }, rowsIn: 0, duplicateKeys: 0 };
+    const excused = s.excused;
+    yield { type: 'apply', changes: { upserts, deletes, deleteTimestamps, ...(excused.length > 0 ? { excused } : {}) }, rowsIn: 0, duplicateKeys: 0 };
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: s.parts };
     streamed = undefined;
   }
@@ -249,10 +281,10 @@ export async function* planSteps(
       currentRows++;
       if (partRows !== undefined) {
         if (!streamed && currentRows > partRows) {
-          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [], reinserted: 0, reExamples: [] };
-          yield* flushPart();
+          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [], reinserted: 0, reExamples: [], suspects: new Map(), flagged: new Set(), excused: [] };
+          yield* flushPart(false);
         } else if (streamed && buffer.size >= partRows) {
-          yield* flushPart();
+          yield* flushPart(false);
         }
       }
     }

@@ -79,6 +79,9 @@ export interface ApplyChangesOptions {
 const UP: TableRef = { name: 'dns_stage_upserts' };
 const DEL: TableRef = { name: 'dns_stage_deletes' };
 const SOFT: TableRef = { name: 'dns_stage_soft_deletes' };
+/** Excused keys (ApplyPart.excused), and the inserts marked MUST_BE_NEW found in the target by provisional parts. */
+const EXCUSED: TableRef = { name: 'dns_stage_excused' };
+const CONFLICTS: TableRef = { name: 'dns_new_conflicts' };
 
 /**
  * Applies one batch of net changes and advances the checkpoint in ONE transaction (an
@@ -190,6 +193,11 @@ export class ApplyStream {
   private readonly strategy: ApplyStrategy;
   private readonly dryRun: boolean;
   private staged = false;
+  /** Temp tables made on first need (most transactions never need them). */
+  private excusedTable = false;
+  private conflictsTable = false;
+  /** CONFLICTS holds rows that a part that is not provisional has not checked yet. */
+  private conflictsPending = false;
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
@@ -237,6 +245,7 @@ export class ApplyStream {
       const up = await strategy.stage(UP, this.columns, 'upsert', rows?.upserts, enc?.upserts);
       const del = await strategy.stage(DEL, this.keyColumns, 'delete', rows?.deletes, enc?.deletes);
       const soft = this.softColumns ? await strategy.stage(SOFT, this.softColumns, 'delete', rows?.softDeletes, enc?.softDeletes) : 0;
+      const excused = rows?.excused || enc?.excused ? await this.stageExcused(rows?.excused, enc?.excused) : 0;
       result.staged.upserts += up;
       result.staged.deletes += del;
       if (result.staged.softDeletes !== undefined) result.staged.softDeletes += soft;
@@ -267,7 +276,8 @@ export class ApplyStream {
       }
       timings.deleteMs += performance.now() - t;
       t = performance.now();
-      if (up > 0 && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source);
+      const refuse = this.opts.refuseExistingKeys;
+      if (refuse && (up > 0 || this.conflictsPending)) await this.refuseExistingKeys(refuse.source, up > 0, part.provisional === true, excused);
       if (up > 0) {
         const { counts, refused } = await strategy.run(UP, this.dataColumns, 'upsert', async (w) => {
           const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`));
@@ -296,6 +306,8 @@ export class ApplyStream {
     const { client, result, timings } = this;
     const t = performance.now();
     try {
+      // Inserts noted by a provisional part and not checked since (a version's parts always end with one that is not).
+      if (this.conflictsPending && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source, false, false, 0);
       if (this.dryRun) {
         await client.query('ROLLBACK');
       } else {
@@ -341,29 +353,50 @@ export class ApplyStream {
         });
       }
     }
-    const temp = (t: TableRef, cols: readonly TargetColumn[]): string =>
-      `${renderCreateTable(t, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
-    await client.query(temp(UP, this.columns));
-    await client.query(temp(DEL, this.keyColumns));
-    if (this.softColumns) await client.query(temp(SOFT, this.softColumns));
+    await client.query(this.tempTable(UP, this.columns));
+    await client.query(this.tempTable(DEL, this.keyColumns));
+    if (this.softColumns) await client.query(this.tempTable(SOFT, this.softColumns));
   }
 
   /**
    * One set-based query over the staged upserts, before they are applied: inserts whose
    * key must be new (NEW_AT_COLUMN set) that the target already holds (with a soft-delete
    * marker, as a live row). Any such key means the Delta table holds it twice: refused,
-   * naming versions and up to EXISTING_KEY_EXAMPLES keys.
+   * naming versions and up to EXISTING_KEY_EXAMPLES keys. A provisional part only notes
+   * them in CONFLICTS (a later part of its version may excuse them: `excused` rows staged
+   * in EXCUSED); the next part that is not provisional drops the excused ones and refuses
+   * the rest along with its own.
    */
-  private async refuseExistingKeys(source: string): Promise<void> {
+  private async refuseExistingKeys(source: string, staged: boolean, provisional: boolean, excused: number): Promise<void> {
     const { client, opts } = this;
     const t = qualifiedRef(opts.table);
+    const newAt = quoteIdent(NEW_AT_COLUMN.name);
     const marker = opts.softDelete;
     const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
-    const keyText = opts.key.map((k) => `s.${quoteIdent(k)}::text`).join(', ');
+    const found = `s.${newAt} IS NOT NULL AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})`;
+    const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
+    if (provisional) {
+      if (!staged) return;
+      if (!this.conflictsTable) {
+        await client.query(`CREATE TEMP TABLE ${qualifiedRef(CONFLICTS)} ON COMMIT DROP AS SELECT ${keyCols}, ${newAt} FROM ${qualifiedRef(UP)} WITH NO DATA`);
+        this.conflictsTable = true;
+      }
+      const r = await client.query(`INSERT INTO ${qualifiedRef(CONFLICTS)} SELECT ${opts.key.map((k) => `s.${quoteIdent(k)}`).join(', ')}, s.${newAt} FROM ${qualifiedRef(UP)} AS s WHERE ${found}`);
+      if ((r.rowCount ?? 0) > 0) this.conflictsPending = true;
+      return;
+    }
+    if (this.conflictsPending && excused > 0) {
+      await client.query(`DELETE FROM ${qualifiedRef(CONFLICTS)} AS c USING ${qualifiedRef(EXCUSED)} AS e WHERE ${keyJoin('c', 'e', opts.key)}`);
+    }
+    const keyText = (alias: string): string => `ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
+    const from = [
+      ...(staged ? [`SELECT s.${newAt} AS v, ${keyText('s')} AS k FROM ${qualifiedRef(UP)} AS s WHERE ${found}`] : []),
+      ...(this.conflictsPending ? [`SELECT c.${newAt} AS v, ${keyText('c')} AS k FROM ${qualifiedRef(CONFLICTS)} AS c`] : []),
+    ];
+    this.conflictsPending = false;
+    if (from.length === 0) return;
     const r = await client.query<{ v: string; k: Array<string | null> }>(
-      `SELECT s.${quoteIdent(NEW_AT_COLUMN.name)}::text AS v, ARRAY[${keyText}] AS k FROM ${qualifiedRef(UP)} AS s
-        WHERE s.${quoteIdent(NEW_AT_COLUMN.name)} IS NOT NULL AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})
-        ORDER BY s.${quoteIdent(NEW_AT_COLUMN.name)} LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
+      `SELECT x.v::text AS v, x.k FROM (${from.join(' UNION ALL ')}) AS x ORDER BY x.v LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
     );
     if (r.rows.length === 0) return;
     const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES);
@@ -375,6 +408,20 @@ export class ApplyStream {
       `The Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${displayName(opts.table)} already holds, from an earlier version that nothing deleted since (key column${opts.key.length === 1 ? '' : 's'} ${opts.key.join(', ')}: ${keys}${more}); the target holds one row per key and cannot hold both, so nothing of those versions was applied`,
       { table: source, ...(versions[0] === undefined ? {} : { version: versions[0] }), setting: 'duplicateKeys', hint: DUPLICATE_INSERT_HINT },
     );
+  }
+
+  /** Stages excused key rows in EXCUSED (made on first need); returns how many. */
+  private async stageExcused(rows: RowBatches | undefined, encoded: EncodedRows | undefined): Promise<number> {
+    if (this.excusedTable) await this.client.query(`TRUNCATE ${qualifiedRef(EXCUSED)}`);
+    else {
+      await this.client.query(this.tempTable(EXCUSED, this.keyColumns));
+      this.excusedTable = true;
+    }
+    return plainStrategy(this.client, this.opts.key).stage(EXCUSED, this.keyColumns, 'delete', rows, encoded);
+  }
+
+  private tempTable(t: TableRef, cols: readonly TargetColumn[]): string {
+    return `${renderCreateTable(t, cols, this.opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
   }
 
   /** Runs `step` with hash and merge joins off when `staged` keys are few for the target (preferIndexLookups). */

@@ -228,7 +228,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
       if (m.type === 'read') {
         for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
         read(m.rows);
-      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part }, rows: m.rows };
+      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part, ...(m.provisional ? { provisional: true } : {}) }, rows: m.rows };
       else yield m;
     }
     return;
@@ -246,7 +246,17 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   }
   for await (const step of planTransactions(changeRows(), options)) {
     if (step.type === 'commit') yield step;
-    else yield { type: 'apply', part: { upserts: [step.changes.upserts], deletes: [step.changes.deletes], ...(plan.marker ? { softDeletes: [step.changes.softDeletes] } : {}) }, rows: step.rows };
+    else {
+      const c = step.changes;
+      yield {
+        type: 'apply',
+        part: {
+          upserts: [c.upserts], deletes: [c.deletes], ...(plan.marker ? { softDeletes: [c.softDeletes] } : {}),
+          ...(c.excused ? { excused: [c.excused] } : {}), ...(step.provisional ? { provisional: true } : {}),
+        },
+        rows: step.rows,
+      };
+    }
   }
 }
 
