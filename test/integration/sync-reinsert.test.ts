@@ -138,6 +138,21 @@ describe('an insert of a key the table already holds (real server)', function ()
       });
     });
 
+    for (const soft of [false, true]) {
+      it(`a key inserted again, then moved away (its key changed) later in the batch, is refused though the net change is a ${soft ? 'soft ' : ''}delete (read on the ${thread} thread)`, async () => {
+        const name = `re_gone_${soft ? 'soft_' : ''}${thread}`;
+        const w = await newTable(name);
+        await withRunner(name, w, soft ? { deletes: { mode: 'soft-delete', column: 'deleted', kind: 'boolean' } } : {}, thread, async (r) => {
+          await r.runner.run({ mode: 'initial' });
+          await w.append([row(2, 'again')]); // v2: the table holds key 2 twice
+          await w.updateWhere((x) => x.name === 'again', (x) => ({ ...x, id: 9n })); // v3: the second row becomes key 9
+          await expectSyncError(r.runner.run({}), { kind: 'mapping', version: 2, setting: 'duplicateKeys', message: /id=2\b/ });
+          assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+          assert.deepEqual((await targetRows(name)).map((x) => x.id), ['1', '2']);
+        });
+      });
+    }
+
     it(`an update that changes a key to one the table holds is refused too (read on the ${thread} thread)`, async () => {
       const name = `re_rekey_${thread}`;
       const w = await newTable(name);

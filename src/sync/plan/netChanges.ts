@@ -9,7 +9,7 @@ import { encodeKey, encodeValue } from './encodeKey';
 export interface NetChanges {
   /** Full rows to upsert; each key at most once. */
   upserts: Row[];
-  /** Key-only rows to delete; each key at most once, never also in `upserts`. */
+  /** Key-only rows to delete (plus the MUST_BE_NEW mark, if any); each key at most once, never also in `upserts`. */
   deletes: Row[];
   /** Commit timestamp (ms since epoch) of the change behind each delete, parallel to `deletes` (for soft deletes). */
   deleteTimestamps: number[];
@@ -67,7 +67,7 @@ export const DUPLICATE_EXAMPLES = 5;
 /**
  * Row key (never a Delta column name: it starts with a NUL) under which drain marks an
  * upsert whose key must not be in the target when the transaction starts, with the version
- * of the insert (only with `checkNewKeys`). COPY stages it as one more column (see
+ * of the insert (only with `checkNewKeys`); also a delete of a key the batch inserted first. COPY stages it as one more column (see
  * stagingColumns), and the writer refuses the transaction when the target holds such a key
  * (the Delta table then holds that key twice). Rows without it stage NULL.
  */
@@ -396,7 +396,10 @@ export class NetChangeBuffer {
         upsertVersions.push(e.version);
         upsertNewAt.push(e.newAt);
       } else {
-        deletes.push(this.keyRow(e.keys));
+        const row = this.keyRow(e.keys);
+        // Inserted in this batch, then removed: the key must not be in the target either.
+        if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
+        deletes.push(row);
         deleteTimestamps.push(e.timestamp);
         deleteKeys.push(key);
       }

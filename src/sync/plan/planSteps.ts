@@ -75,6 +75,13 @@ function checkDuplicates(count: number, examples: readonly DuplicateKey[], optio
   );
 }
 
+/** Gives `to` (the key's later net change) the MUST_BE_NEW mark of `from` (its earlier one), or none. */
+function carryMark(from: Row, to: Row): void {
+  const at = from[MUST_BE_NEW];
+  if (at === undefined) delete to[MUST_BE_NEW];
+  else to[MUST_BE_NEW] = at;
+}
+
 /**
  * The error that refuses a version inserting a key an earlier version of the same
  * transaction left in the table. With `last-wins` nothing is thrown.
@@ -193,16 +200,17 @@ export async function* planSteps(
       const example = (): DuplicateKey => ({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
       // Left in the table by an earlier version of the first part, and not removed in it.
       if (net.upsertPending[i] === true) s.suspects.set(key, example());
-      if ((net.upsertNewAt[i] as number) >= 0) {
-        // The buffer saw no removal of the key in this part; an earlier part may have.
-        if (s.held.has(key)) {
-          delete row[MUST_BE_NEW];
-        } else if (s.earlier.has(key)) {
-          delete row[MUST_BE_NEW];
-          s.suspects.set(key, example());
-        } else if (MUST_BE_NEW in row) {
-          s.flagged.add(key);
-        }
+      // What an earlier part did to the key: a removal (held), or an upsert of an earlier version.
+      const prior = s.held.get(key)?.row ?? s.earlier.get(key);
+      if (prior !== undefined) {
+        // Upserted without a removal in this part, the key left in the table before: a re-insert.
+        if ((net.upsertNewAt[i] as number) >= 0 && s.earlier.has(key)) s.suspects.set(key, example());
+        // Whether the key must be new at the start is the earlier part's to say.
+        carryMark(prior, row);
+      } else if (row[MUST_BE_NEW] === current) {
+        // Marked for this version (a mark of an earlier version of the first part stays: a later
+        // removal in this version does not change what that insert found).
+        s.flagged.add(key);
       }
       s.held.delete(key);
       s.earlier.delete(key);
@@ -221,8 +229,11 @@ export async function* planSteps(
         if (s.flagged.delete(key)) s.excused.push(net.deletes[i] as Row);
         continue;
       }
+      const row = net.deletes[i] as Row;
+      const prior = s.earlier.get(key) ?? s.held.get(key)?.row;
+      if (prior !== undefined) carryMark(prior, row);
       s.earlier.delete(key);
-      s.held.set(key, { row: net.deletes[i] as Row, ts: net.deleteTimestamps[i] as number });
+      s.held.set(key, { row, ts: net.deleteTimestamps[i] as number });
     }
     // Refused at the end of the version (finishStreamed), when all of them are counted; the
     // parts applied until then are in the version's transaction, which is then rolled back.

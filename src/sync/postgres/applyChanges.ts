@@ -125,22 +125,25 @@ async function applyBatch(client: ClientBase, opts: ApplyChangesOptions, dryRun:
 export interface StagingColumns {
   /** Upserts: the data columns, plus the soft-delete marker when not among them. */
   upserts: readonly TargetColumn[];
+  /** The key columns, then the must-be-new mark. */
   deletes: readonly TargetColumn[];
-  /** Soft deletes: key columns and the marker; undefined without a soft-delete policy. */
+  /** Soft deletes: key columns, the mark, then the marker; undefined without a soft-delete policy. */
   softDeletes: readonly TargetColumn[] | undefined;
 }
 
 export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined): StagingColumns {
   const markerCol = softDelete ? (columns.find((c) => c.name === softDelete.column) ?? markerTargetColumn(softDelete)) : undefined;
   const data = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
-  const deletes = key.map((k) => data.find((c) => c.name === k) as TargetColumn);
-  return { upserts: [...data, NEW_AT_COLUMN], deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
+  const keys = key.map((k) => data.find((c) => c.name === k) as TargetColumn);
+  return { upserts: [...data, NEW_AT_COLUMN], deletes: [...keys, NEW_AT_COLUMN], softDeletes: markerCol ? [...keys, NEW_AT_COLUMN, markerCol] : undefined };
 }
 
 /**
- * The last column of the upsert staging table, never written to the target: the version
- * of an insert whose key must not be in the target yet (the row's MUST_BE_NEW value), NULL
- * for other upserts. One bigint per staged row; ApplyStream checks it with one query a part.
+ * A column of the staging tables (the last of the upserts', after the key of the deletes'
+ * and soft deletes'), never written to the target: the version of an insert whose key must
+ * not be in the target yet (the row's MUST_BE_NEW value; on a delete, a key inserted and
+ * removed again within the transaction), NULL for other rows. One bigint per staged row;
+ * ApplyStream checks it with one query a part.
  */
 const NEW_AT_COLUMN: TargetColumn = {
   name: 'dns_new_at',
@@ -253,6 +256,11 @@ export class ApplyStream {
       t = performance.now();
       // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
       // only statements with a join whose plan matters are the deletes, chosen here instead.
+      // Marked rows whose key the target holds (before the deletes: a marked delete must not find its key either).
+      const refuse = this.opts.refuseExistingKeys;
+      if (refuse && (up + del + soft > 0 || this.conflictsPending)) {
+        await this.refuseExistingKeys(refuse.source, [...(up > 0 ? [UP] : []), ...(del > 0 ? [DEL] : []), ...(soft > 0 ? [SOFT] : [])], part.provisional === true, excused);
+      }
       // Deletes first: a key deleted and re-inserted in the batch ends up present.
       if (del > 0) {
         const { counts, refused } = await this.withIndexLookups(del, () =>
@@ -276,8 +284,6 @@ export class ApplyStream {
       }
       timings.deleteMs += performance.now() - t;
       t = performance.now();
-      const refuse = this.opts.refuseExistingKeys;
-      if (refuse && (up > 0 || this.conflictsPending)) await this.refuseExistingKeys(refuse.source, up > 0, part.provisional === true, excused);
       if (up > 0) {
         const { counts, refused } = await strategy.run(UP, this.dataColumns, 'upsert', async (w) => {
           const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`));
@@ -307,7 +313,7 @@ export class ApplyStream {
     const t = performance.now();
     try {
       // Inserts noted by a provisional part and not checked since (a version's parts always end with one that is not).
-      if (this.conflictsPending && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source, false, false, 0);
+      if (this.conflictsPending && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source, [], false, 0);
       if (this.dryRun) {
         await client.query('ROLLBACK');
       } else {
@@ -367,7 +373,7 @@ export class ApplyStream {
    * in EXCUSED); the next part that is not provisional drops the excused ones and refuses
    * the rest along with its own.
    */
-  private async refuseExistingKeys(source: string, staged: boolean, provisional: boolean, excused: number): Promise<void> {
+  private async refuseExistingKeys(source: string, staged: readonly TableRef[], provisional: boolean, excused: number): Promise<void> {
     const { client, opts } = this;
     const t = qualifiedRef(opts.table);
     const newAt = quoteIdent(NEW_AT_COLUMN.name);
@@ -375,13 +381,15 @@ export class ApplyStream {
     const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
     const found = `s.${newAt} IS NOT NULL AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})`;
     const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
+    const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
     if (provisional) {
-      if (!staged) return;
+      // Only upserts: a version's removals are held to its last part.
+      if (staged.length === 0) return;
       if (!this.conflictsTable) {
         await client.query(`CREATE TEMP TABLE ${qualifiedRef(CONFLICTS)} ON COMMIT DROP AS SELECT ${keyCols}, ${newAt} FROM ${qualifiedRef(UP)} WITH NO DATA`);
         this.conflictsTable = true;
       }
-      const r = await client.query(`INSERT INTO ${qualifiedRef(CONFLICTS)} SELECT ${opts.key.map((k) => `s.${quoteIdent(k)}`).join(', ')}, s.${newAt} FROM ${qualifiedRef(UP)} AS s WHERE ${found}`);
+      const r = await client.query(`INSERT INTO ${qualifiedRef(CONFLICTS)} ${marked(`${opts.key.map((k) => `s.${quoteIdent(k)}`).join(', ')}, s.${newAt}`).join(' UNION ALL ')}`);
       if ((r.rowCount ?? 0) > 0) this.conflictsPending = true;
       return;
     }
@@ -390,7 +398,7 @@ export class ApplyStream {
     }
     const keyText = (alias: string): string => `ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
     const from = [
-      ...(staged ? [`SELECT s.${newAt} AS v, ${keyText('s')} AS k FROM ${qualifiedRef(UP)} AS s WHERE ${found}`] : []),
+      ...marked(`s.${newAt} AS v, ${keyText('s')} AS k`),
       ...(this.conflictsPending ? [`SELECT c.${newAt} AS v, ${keyText('c')} AS k FROM ${qualifiedRef(CONFLICTS)} AS c`] : []),
     ];
     this.conflictsPending = false;
