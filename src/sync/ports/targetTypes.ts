@@ -52,6 +52,8 @@ export interface CheckpointInput {
   version: number | bigint;
   /** Commit timestamp of that version: ms since epoch, or timestamptz text; null if unknown. */
   commitTimestamp: number | string | null;
+  /** The target was rebuilt from the snapshot at `version` (initial load): versions applied before no longer count (applied_through). */
+  reload?: boolean;
 }
 
 export interface Checkpoint {

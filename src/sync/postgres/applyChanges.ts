@@ -201,6 +201,12 @@ export class ApplyStream {
   private conflictsTable = false;
   /** CONFLICTS holds rows that a part that is not provisional has not checked yet. */
   private conflictsPending = false;
+  /**
+   * The checkpoint's applied_through: inserts of versions up to it were committed before
+   * (the checkpoint was set back by hand and the range is re-applied), so their keys may
+   * well be in the target. Only inserts of later versions are checked.
+   */
+  private appliedThrough: bigint | undefined;
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
@@ -347,9 +353,16 @@ export class ApplyStream {
     const { client, opts } = this;
     const { pipeline } = opts.checkpoint;
     await takePipelineLock(client, pipeline, displayName(opts.table), opts.onLockWait);
+    const cur = opts.expectVersion !== undefined || opts.refuseExistingKeys
+      ? await client.query<{ version: bigint; through: string }>(
+        `SELECT version, COALESCE(applied_through, version)::text AS through FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
+        [pipeline],
+      )
+      : undefined;
+    const through = cur?.rows[0]?.through;
+    if (through !== undefined) this.appliedThrough = BigInt(through);
     if (opts.expectVersion !== undefined) {
-      const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [pipeline]);
-      const have = cur.rows[0]?.version ?? null;
+      const have = cur?.rows[0]?.version ?? null;
       const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
       if (have !== want) {
         throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
@@ -379,7 +392,7 @@ export class ApplyStream {
     const newAt = quoteIdent(NEW_AT_COLUMN.name);
     const marker = opts.softDelete;
     const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
-    const found = `s.${newAt} IS NOT NULL AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})`;
+    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})`;
     const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
     const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
     if (provisional) {

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."runs" (
 -- How a failed run failed, beyond its message (added after the first release: ADD IF NOT EXISTS).
 ALTER TABLE "${STATE_SCHEMA}"."runs" ADD COLUMN IF NOT EXISTS error_kind text,
   ADD COLUMN IF NOT EXISTS error_retry text, ADD COLUMN IF NOT EXISTS error_hint text;
+-- The highest version whose changes were ever committed since the last initial load: a
+-- checkpoint set back by hand re-applies versions up to it, whose inserts find their keys
+-- already there (added later: ADD IF NOT EXISTS; NULL on old rows means "version").
+ALTER TABLE "${STATE_SCHEMA}"."checkpoints" ADD COLUMN IF NOT EXISTS applied_through bigint;
 CREATE INDEX IF NOT EXISTS runs_pipeline_started_idx ON "${STATE_SCHEMA}"."runs" (pipeline, started_at DESC);
 CREATE TABLE IF NOT EXISTS "${STATE_SCHEMA}"."dead_letters" (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -52,9 +56,10 @@ CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON "${STATE_SCHEMA}"."dead_
 export async function ensureStateTables(client: ClientBase): Promise<void> {
   const check = await client.query<{ n: number; current: boolean }>(
     `SELECT count(to_regclass(x))::int AS n,
-            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'error_hint' AND NOT attisdropped) AS current
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'error_hint' AND NOT attisdropped)
+            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'applied_through' AND NOT attisdropped) AS current
        FROM unnest($1::text[]) AS x`,
-    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`], `"${STATE_SCHEMA}"."runs"`],
+    [[`"${STATE_SCHEMA}"."checkpoints"`, `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."dead_letters"`], `"${STATE_SCHEMA}"."runs"`, `"${STATE_SCHEMA}"."checkpoints"`],
   );
   if (check.rows[0]?.n === 3 && check.rows[0]?.current === true) return;
   await client.query('BEGIN');
@@ -106,11 +111,12 @@ function commitTimestampParam(ts: number | string | null): string | null {
 /** Upserts the checkpoint; call inside the transaction that wrote the data. */
 export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
   await client.query(
-    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" (pipeline, source, version, commit_timestamp, applied_rows, finished_at)
-     VALUES ($1, $2, $3::int8, $4::timestamptz, $5::int8, clock_timestamp())
+    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" AS c (pipeline, source, version, commit_timestamp, applied_rows, finished_at, applied_through)
+     VALUES ($1, $2, $3::int8, $4::timestamptz, $5::int8, clock_timestamp(), $3::int8)
      ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
-       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at`,
-    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows)],
+       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at,
+       applied_through = CASE WHEN $6::bool THEN excluded.version ELSE GREATEST(c.applied_through, c.version, excluded.version) END`,
+    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.reload === true],
   );
 }
 
