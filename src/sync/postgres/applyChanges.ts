@@ -392,7 +392,10 @@ export class ApplyStream {
     const newAt = quoteIdent(NEW_AT_COLUMN.name);
     const marker = opts.softDelete;
     const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
-    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live})`;
+    // OFFSET 0 keeps the EXISTS a probe of the target's primary key per marked row: as a
+    // semi-join the planner may hash the whole target (see preferIndexLookups), and most
+    // staged rows are not marked at all.
+    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live} OFFSET 0)`;
     const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
     const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
     if (provisional) {
