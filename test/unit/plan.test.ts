@@ -220,6 +220,30 @@ describe('plan: NetChangeBuffer semantics', () => {
     assert.equal(r.upserts.length, 1);
   });
 
+  it('marks an upsert whose key must be new (first change an insert, no removal in its version) and counts inserts of a key the batch left in the table', () => {
+    const b = new NetChangeBuffer(['id'], { checkNewKeys: true });
+    const changes = (): ChangeRow[] => [
+      cdf.insert({ id: 1n }, 2), // new: must be absent at the start
+      cdf.insert({ id: 2n }, 2), cdf.delete({ id: 2n }, 2), // delete + insert in one commit (delete read last): replaces a row
+      cdf.delete({ id: 3n }, 2), cdf.insert({ id: 3n }, 3), // deleted, then re-inserted
+      cdf.updatePreimage({ id: 4n }, 2), cdf.updatePostimage({ id: 5n }, 2), // key 4 changed to 5: 5 must be new
+      cdf.insert({ id: 6n }, 2), cdf.insert({ id: 6n }, 3), // inserted twice: the second is a duplicate
+      cdf.insert({ id: 7n }, 2), cdf.delete({ id: 7n }, 3), // inserted, then deleted: the delete carries the mark
+      cdf.updatePreimage({ id: 8n }, 2), cdf.updatePostimage({ id: 8n }, 2), // a plain update
+    ];
+    for (const c of changes()) b.add(c);
+    const n = b.drain();
+    const marks = Object.fromEntries([...n.upserts, ...n.deletes].map((r) => [String(r.id), r[MUST_BE_NEW] ?? null]));
+    assert.deepEqual(marks, { 1: 2, 2: null, 3: null, 4: null, 5: 2, 6: 2, 7: 2, 8: null });
+    assert.equal(n.reinsertedKeys, 1);
+    assert.deepEqual(n.reinsertedExamples, [{ version: 3, key: 'id=6' }]);
+    assert.equal(n.duplicateKeys, 0);
+    // Without checkNewKeys nothing is marked (last-wins), the count stays.
+    const plain = net(['id'], changes());
+    assert.ok([...plain.upserts, ...plain.deletes].every((r) => !(MUST_BE_NEW in r)));
+    assert.equal(plain.reinsertedKeys, 1);
+  });
+
   it('drain empties the buffer and reports null versions when nothing was added', () => {
     const b = new NetChangeBuffer(['id']);
     b.add(cdf.insert({ id: 1n, s: 'x'.repeat(1000) }, 1));
