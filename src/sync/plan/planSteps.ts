@@ -175,6 +175,9 @@ export async function* planSteps(
     yield { type: 'commit', version, fromVersion: firstVersion as number, parts: 1 };
   }
 
+  /** A row of version `current` as an error names its key. */
+  const exampleOf = (row: Row): DuplicateKey => ({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
+
   /**
    * Applies what the part buffer holds: upserts now, removals held (or dropped).
    * `complete`: the version ends with this part. Its parts are provisional (a removal in a
@@ -197,14 +200,13 @@ export async function* planSteps(
         s.earlier.set(key, row);
         continue;
       }
-      const example = (): DuplicateKey => ({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
       // Left in the table by an earlier version of the first part, and not removed in it.
-      if (net.upsertPending[i] === true) s.suspects.set(key, example());
+      if (net.upsertPending[i] === true) s.suspects.set(key, exampleOf(row));
       // What an earlier part did to the key: a removal (held), or an upsert of an earlier version.
       const prior = s.held.get(key)?.row ?? s.earlier.get(key);
       if (prior !== undefined) {
         // Upserted without a removal in this part, the key left in the table before: a re-insert.
-        if ((net.upsertNewAt[i] as number) >= 0 && s.earlier.has(key)) s.suspects.set(key, example());
+        if ((net.upsertNewAt[i] as number) >= 0 && s.earlier.has(key)) s.suspects.set(key, exampleOf(row));
         // Whether the key must be new at the start is the earlier part's to say.
         carryMark(prior, row);
       } else if (row[MUST_BE_NEW] === current) {
