@@ -378,9 +378,10 @@ export class ApplyStream {
   }
 
   /**
-   * One set-based query over the staged upserts, before they are applied: inserts whose
-   * key must be new (NEW_AT_COLUMN set) that the target already holds (with a soft-delete
-   * marker, as a live row). Any such key means the Delta table holds it twice: refused,
+   * One set-based query over the staged rows, before they are applied: inserts whose key
+   * must be new (NEW_AT_COLUMN set) that the target already holds (with a soft-delete
+   * marker, as a live row). It probes the target's primary key once per marked row and
+   * none for the others. Any such key means the Delta table holds it twice: refused,
    * naming versions and up to EXISTING_KEY_EXAMPLES keys. A provisional part only notes
    * them in CONFLICTS (a later part of its version may excuse them: `excused` rows staged
    * in EXCUSED); the next part that is not provisional drops the excused ones and refuses
@@ -399,8 +400,10 @@ export class ApplyStream {
     const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
     const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
     if (provisional) {
-      // Only upserts: a version's removals are held to its last part.
+      // Only upserts: a version's removals are held to its last part. Noted only when there
+      // is something to note (rare): the probe with a LIMIT is what every part pays.
       if (staged.length === 0) return;
+      if ((await client.query(`${marked('1').join(' UNION ALL ')} LIMIT 1`)).rows.length === 0) return;
       if (!this.conflictsTable) {
         await client.query(`CREATE TEMP TABLE ${qualifiedRef(CONFLICTS)} ON COMMIT DROP AS SELECT ${keyCols}, ${newAt} FROM ${qualifiedRef(UP)} WITH NO DATA`);
         this.conflictsTable = true;
@@ -419,11 +422,14 @@ export class ApplyStream {
     ];
     this.conflictsPending = false;
     if (from.length === 0) return;
+    // No ORDER BY: the LIMIT then lets the planner cost the probes at the few rows it needs
+    // (sorting all matches made the estimate large enough to switch JIT compilation on,
+    // ~0.2 s a part); which keys are shown does not matter, their order is fixed below.
     const r = await client.query<{ v: string; k: Array<string | null> }>(
-      `SELECT x.v::text AS v, x.k FROM (${from.join(' UNION ALL ')}) AS x ORDER BY x.v LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
+      `SELECT x.v::text AS v, x.k FROM (${from.join(' UNION ALL ')}) AS x LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
     );
     if (r.rows.length === 0) return;
-    const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES);
+    const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES).sort((a, b) => Number(a.v) - Number(b.v) || String(a.k).localeCompare(String(b.k)));
     const versions = [...new Set(shown.map((x) => Number(x.v)))].sort((a, b) => a - b);
     const keys = shown.map((x) => opts.key.map((k, i) => `${k}=${describeText(x.k[i] ?? null)}`).join(', ')).join('; ');
     const more = r.rows.length > EXISTING_KEY_EXAMPLES ? ' and more' : '';
