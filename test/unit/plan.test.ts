@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { ChangeRow, ChangeType, Row } from '../../src/sync/delta/types';
-import { NetChangeBuffer } from '../../src/sync/plan/netChanges';
+import { MUST_BE_NEW, NetChangeBuffer } from '../../src/sync/plan/netChanges';
 import type { NetChanges } from '../../src/sync/plan/netChanges';
 import { planSteps } from '../../src/sync/plan/planSteps';
 import type { PlanStep } from '../../src/sync/plan/planSteps';
@@ -220,6 +220,30 @@ describe('plan: NetChangeBuffer semantics', () => {
     assert.equal(r.upserts.length, 1);
   });
 
+  it('marks an upsert whose key must be new (first change an insert, no removal in its version) and counts inserts of a key the batch left in the table', () => {
+    const b = new NetChangeBuffer(['id'], { checkNewKeys: true });
+    const changes = (): ChangeRow[] => [
+      cdf.insert({ id: 1n }, 2), // new: must be absent at the start
+      cdf.insert({ id: 2n }, 2), cdf.delete({ id: 2n }, 2), // delete + insert in one commit (delete read last): replaces a row
+      cdf.delete({ id: 3n }, 2), cdf.insert({ id: 3n }, 3), // deleted, then re-inserted
+      cdf.updatePreimage({ id: 4n }, 2), cdf.updatePostimage({ id: 5n }, 2), // key 4 changed to 5: 5 must be new
+      cdf.insert({ id: 6n }, 2), cdf.insert({ id: 6n }, 3), // inserted twice: the second is a duplicate
+      cdf.insert({ id: 7n }, 2), cdf.delete({ id: 7n }, 3), // inserted, then deleted: the delete carries the mark
+      cdf.updatePreimage({ id: 8n }, 2), cdf.updatePostimage({ id: 8n }, 2), // a plain update
+    ];
+    for (const c of changes()) b.add(c);
+    const n = b.drain();
+    const marks = Object.fromEntries([...n.upserts, ...n.deletes].map((r) => [String(r.id), r[MUST_BE_NEW] ?? null]));
+    assert.deepEqual(marks, { 1: 2, 2: null, 3: null, 4: null, 5: 2, 6: 2, 7: 2, 8: null });
+    assert.equal(n.reinsertedKeys, 1);
+    assert.deepEqual(n.reinsertedExamples, [{ version: 3, key: 'id=6' }]);
+    assert.equal(n.duplicateKeys, 0);
+    // Without checkNewKeys nothing is marked (last-wins), the count stays.
+    const plain = net(['id'], changes());
+    assert.ok([...plain.upserts, ...plain.deletes].every((r) => !(MUST_BE_NEW in r)));
+    assert.equal(plain.reinsertedKeys, 1);
+  });
+
   it('drain empties the buffer and reports null versions when nothing was added', () => {
     const b = new NetChangeBuffer(['id']);
     b.add(cdf.insert({ id: 1n, s: 'x'.repeat(1000) }, 1));
@@ -241,6 +265,10 @@ describe('plan: NetChangeBuffer semantics', () => {
       rowsIn: 0,
       duplicateKeys: 0,
       duplicateExamples: [],
+      upsertNewAt: [],
+      reinsertedKeys: 0,
+      reinsertedExamples: [],
+      upsertPending: [],
     });
   });
 
@@ -530,7 +558,7 @@ function applyNet(state: State, n: { upserts: Row[]; deletes: Row[] }): void {
   const up = new Set(n.upserts.map(keyOf));
   for (const d of n.deletes) {
     assert.ok(!up.has(keyOf(d)), 'a key is both deleted and upserted');
-    assert.deepEqual(Object.keys(d).sort(), ['id', 'region'], 'deletes are key-only');
+    assert.deepEqual(Object.keys(d).filter((k) => k !== MUST_BE_NEW).sort(), ['id', 'region'], 'deletes are key-only (and the mark)');
     state.delete(keyOf(d));
   }
   assert.equal(up.size, n.upserts.length, 'a key is upserted twice');
@@ -570,6 +598,71 @@ function shuffleWithinVersions(xs: ChangeRow[], rand: () => number): ChangeRow[]
 
 describe('plan: property (seeded random CDF streams)', () => {
   const SEEDS = 300;
+
+  /**
+   * What the writer does with the marks of planSteps (applyChanges' refuseExistingKeys),
+   * on a set of keys: an upsert marked MUST_BE_NEW whose key the table holds at the start of
+   * its transaction is noted; a provisional step only notes, excused keys drop their note,
+   * and any note left at a step that is not provisional (or at the commit) refuses.
+   * Returns the steps' outcome: 'ok' or the refused keys; throws what planSteps throws.
+   */
+  async function writerOutcome(stream: ChangeRow[][], initial: State, maxRows: number, partRows: number | undefined): Promise<'ok' | string[]> {
+    const state = new Map(initial);
+    let startKeys = new Set(state.keys());
+    let noted = new Set<string>();
+    for await (const s of planSteps(stream, ['id', 'region'], { maxRows, partRows })) {
+      if (s.type === 'commit') {
+        if (noted.size > 0) return [...noted];
+        startKeys = new Set(state.keys());
+        continue;
+      }
+      for (const r of [...s.changes.upserts, ...s.changes.deletes]) if (MUST_BE_NEW in r && startKeys.has(keyOf(r))) noted.add(keyOf(r));
+      for (const e of s.changes.excused ?? []) noted.delete(keyOf(e));
+      if (!s.provisional && noted.size > 0) return [...noted];
+      applyNet(state, s.changes);
+    }
+    return 'ok';
+  }
+
+  it('valid streams (rows shuffled within versions, in batches and parts): no insert is refused, in planning or by the marks', async () => {
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 1 + Math.floor(rand() * 25));
+      const maxRows = 1 + Math.floor(rand() * 8);
+      const partRows = seed % 2 === 0 ? undefined : 1 + Math.floor(rand() * 6);
+      assert.equal(await writerOutcome(chunked(shuffleWithinVersions(sim.changes, rand), rand), sim.initial, maxRows, partRows), 'ok', `seed ${seed}`);
+    }
+  });
+
+  it('a version that inserts a key the table holds (untouched in that version) is refused, in planning or by the marks', async () => {
+    let tried = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const rand = mulberry32(seed);
+      const sim = simulate(rand, 2 + Math.floor(rand() * 24));
+      const v = 1 + Math.floor(rand() * sim.finalVersion);
+      const before = v === 1 ? sim.initial : sim.after.get(v - 1)!;
+      const touched = new Set(sim.changes.filter((c) => c.commitVersion === v).map((c) => keyOf(c.values)));
+      const candidates = [...before.keys()].filter((k) => !touched.has(k));
+      if (candidates.length === 0) continue;
+      tried++;
+      const dup = { ...before.get(candidates[Math.floor(rand() * candidates.length)]!)!, note: 'again' };
+      const at = sim.changes.findIndex((c) => c.commitVersion > v);
+      const changes = [...sim.changes];
+      changes.splice(at < 0 ? changes.length : at, 0, changeRow('insert', dup, v));
+      const maxRows = 1 + Math.floor(rand() * 8);
+      const partRows = seed % 2 === 0 ? undefined : 1 + Math.floor(rand() * 6);
+      let outcome: 'ok' | string[] | 'planning';
+      try {
+        outcome = await writerOutcome(chunked(shuffleWithinVersions(changes, rand), rand), sim.initial, maxRows, partRows);
+      } catch (e) {
+        assert.equal((e as { setting?: string }).setting, 'duplicateKeys', `seed ${seed}: ${String(e)}`);
+        outcome = 'planning';
+      }
+      assert.notEqual(outcome, 'ok', `seed ${seed}: the duplicate insert of ${keyOf(dup)} at version ${v} went through`);
+      if (Array.isArray(outcome)) assert.deepEqual(outcome, [keyOf(dup)], `seed ${seed}`);
+    }
+    assert.ok(tried > SEEDS / 2, `only ${tried} seeds had a key to insert again`);
+  });
 
   it('net changes of the whole stream, fed in any order, applied to the start state give the final state', () => {
     for (let seed = 1; seed <= SEEDS; seed++) {

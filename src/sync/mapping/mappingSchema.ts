@@ -248,7 +248,7 @@ export const mappingSchema = z
     filter: filterSchema.optional(),
     duplicateKeys: z.enum(['fail', 'last-wins']).default('fail').meta({
       description:
-        'What to do when one Delta commit writes the same key twice (the table holds duplicate keys): fail (default) refuses the version and names the keys; last-wins keeps whichever of the rows the reader meets last, not a chosen one.',
+        'What to do when the Delta table comes to hold a key twice: one commit writes the same key twice, or a commit inserts a key the table already holds (an earlier version wrote it and nothing deleted it since, e.g. rows appended again). fail (default) refuses the version and names it, the key columns and the keys; last-wins applies it anyway: of two rows in one commit, whichever the reader meets last (not a chosen one); an insert of a key the target holds, as an update of that row. Either way the target keeps one row per key. (With deletes: ignore the target keeps deleted rows, so only the first case and inserts whose earlier row is in the same batch are checked.)',
     }),
     invalidUtf8: z.enum(['fail', 'replace']).default('fail').meta({
       description:

@@ -9,6 +9,12 @@ export interface ChangesToApply {
   deletes: Row[];
   /** Commit timestamp (ms) of each delete, parallel to `deletes`. */
   deleteTimestamps: number[];
+  /**
+   * Key-only rows of inserts marked MUST_BE_NEW in an earlier (provisional) part of the
+   * transaction whose removal came later in the same version: they replaced a row, so the
+   * writer must not refuse them for finding their key.
+   */
+  excused?: Row[];
 }
 
 /** What the writer runs, after the delete policy. */
@@ -22,6 +28,8 @@ export interface DeletePlan {
    * target does not hold stays absent). Empty unless the policy is 'soft-delete'.
    */
   softDeletes: Row[];
+  /** Passed through from ChangesToApply.excused (key-only rows). */
+  excused?: Row[];
 }
 
 /** The marker's value for a live row, as a row value (false / null). */
@@ -62,6 +70,11 @@ export function markerTargetColumn(m: SoftDeleteMarker): TargetColumn {
  * Delta column has the marker column's name.
  */
 export function applyDeletePolicy(changes: ChangesToApply, policy: DeletePolicy, opts: { markerKey?: string } = {}): DeletePlan {
+  const plan = applyPolicy(changes, policy, opts);
+  return changes.excused ? { ...plan, excused: changes.excused } : plan;
+}
+
+function applyPolicy(changes: ChangesToApply, policy: DeletePolicy, opts: { markerKey?: string }): DeletePlan {
   switch (policy.mode) {
     case 'delete':
       return { upserts: changes.upserts, deletes: changes.deletes, softDeletes: [] };

@@ -9,7 +9,7 @@ import { encodeKey, encodeValue } from './encodeKey';
 export interface NetChanges {
   /** Full rows to upsert; each key at most once. */
   upserts: Row[];
-  /** Key-only rows to delete; each key at most once, never also in `upserts`. */
+  /** Key-only rows to delete (plus the MUST_BE_NEW mark, if any); each key at most once, never also in `upserts`. */
   deletes: Row[];
   /** Commit timestamp (ms since epoch) of the change behind each delete, parallel to `deletes` (for soft deletes). */
   deleteTimestamps: number[];
@@ -32,6 +32,26 @@ export interface NetChanges {
   duplicateKeys: number;
   /** The first few of those keys (at most DUPLICATE_EXAMPLES), for the error that refuses them. */
   duplicateExamples: DuplicateKey[];
+  /**
+   * Parallel to `upserts`: the version whose insert must find the key absent from the
+   * target (the key's first change in the batch was an upsert with no removal of it in
+   * that version: an insert, or the postimage of an update that changed its key to this
+   * one), else -1. See MUST_BE_NEW.
+   */
+  upsertNewAt: number[];
+  /**
+   * Times a version inserted a key that an earlier version of the same batch had left in
+   * the table (upserted, not removed since): the Delta table then holds the key twice.
+   */
+  reinsertedKeys: number;
+  /** The first few of those (at most DUPLICATE_EXAMPLES). */
+  reinsertedExamples: DuplicateKey[];
+  /**
+   * Parallel to `upserts`, only from drain(false) (the last version not complete yet): the
+   * last version upserted the key, which an earlier version of the batch had left in the
+   * table, and no removal of it was seen yet: a re-insert unless a removal still comes.
+   */
+  upsertPending: boolean[];
 }
 
 /** A key upserted twice within one version, as the user reads it. */
@@ -43,6 +63,15 @@ export interface DuplicateKey {
 
 /** Duplicate keys kept as examples for an error message; the rest are only counted. */
 export const DUPLICATE_EXAMPLES = 5;
+
+/**
+ * Row key (never a Delta column name: it starts with a NUL) under which drain marks an
+ * upsert whose key must not be in the target when the transaction starts, with the version
+ * of the insert (only with `checkNewKeys`); also a delete of a key the batch inserted first. COPY stages it as one more column (see
+ * stagingColumns), and the writer refuses the transaction when the target holds such a key
+ * (the Delta table then holds that key twice). Rows without it stage NULL.
+ */
+export const MUST_BE_NEW = '\u0000dns_new_at';
 
 /** A row key as the user reads it: `col=value` per key column (source names). */
 export function describeKey(keyColumns: readonly string[], keys: readonly DeltaValue[]): string {
@@ -61,6 +90,8 @@ export interface NetChangeBufferOptions {
    * fold "-0.00" into "0.00" so a negative zero cannot pose as a second key.
    */
   keyTypes?: Record<string, DeltaType>;
+  /** Mark upserts that must find their key absent from the target (MUST_BE_NEW). */
+  checkNewKeys?: boolean;
 }
 
 /** How the buffer identifies a row key: the value itself for a one-column primitive key, else encodeKey(). */
@@ -69,6 +100,11 @@ export type NetKey = string | number | bigint | boolean;
 /** Rank within one version: removals first, then upserts, so delete + re-insert is an upsert. */
 const RANK_REMOVE = 0;
 const RANK_UPSERT = 1;
+
+/** Whether a key was in the table before the entry's version: not known (first version of the batch), absent, live. */
+const BEFORE_UNKNOWN = 0;
+const BEFORE_ABSENT = 1;
+const BEFORE_LIVE = 2;
 
 interface Entry {
   version: number;
@@ -83,6 +119,12 @@ interface Entry {
   /** A removal's key values, in key column order (for a one-column key, the value itself). */
   keys: DeltaValue[] | DeltaValue;
   bytes: number;
+  /** A removal of the key was seen at `version` (an upsert there then replaces a row, it adds none). */
+  removedAt: boolean;
+  /** The key's state before `version` (BEFORE_*). */
+  before: number;
+  /** The version of the key's first change in the batch when that was an upsert without a removal, else -1. */
+  newAt: number;
 }
 
 const NEG_ZERO_DECIMAL = /^-0(\.0*)?$/;
@@ -161,6 +203,9 @@ export class NetChangeBuffer {
   private maxVersion: number | null = null;
   private duplicateKeys = 0;
   private duplicateExamples: DuplicateKey[] = [];
+  private reinsertedKeys = 0;
+  private reinsertedExamples: DuplicateKey[] = [];
+  private readonly checkNewKeys: boolean;
   private approxBytes = 0;
   /** Upserts added over the buffer's life (not reset by drain: the mean carries over). */
   private upsertsSeen = 0;
@@ -177,6 +222,7 @@ export class NetChangeBuffer {
     }
     this.keyColumns = [...keyColumns];
     this.decimalKey = keyColumns.map((c) => options.keyTypes?.[c]?.kind === 'decimal');
+    this.checkNewKeys = options.checkNewKeys === true;
   }
 
   /** Distinct keys held. */
@@ -218,12 +264,24 @@ export class NetChangeBuffer {
 
     const prev = this.entries.get(key);
     if (prev) {
-      if (version < prev.version || (version === prev.version && rank < prev.rank)) return;
-      if (version === prev.version && rank === RANK_UPSERT && prev.rank === RANK_UPSERT) {
-        this.duplicateKeys++;
-        if (this.duplicateExamples.length < DUPLICATE_EXAMPLES) {
-          this.duplicateExamples.push({ version, key: describeKey(this.keyColumns, n === 1 ? [keys as DeltaValue] : (keys as DeltaValue[])) });
+      if (version < prev.version) return;
+      if (version === prev.version) {
+        if (rank === RANK_REMOVE) {
+          prev.removedAt = true;
+          // Removed in the batch's first version of the key: it was there, an upsert replaces it.
+          if (prev.before === BEFORE_UNKNOWN) prev.newAt = -1;
+          if (prev.rank === RANK_UPSERT) return;
+        } else if (prev.rank === RANK_UPSERT) {
+          this.duplicateKeys++;
+          if (this.duplicateExamples.length < DUPLICATE_EXAMPLES) {
+            this.duplicateExamples.push({ version, key: describeKey(this.keyColumns, n === 1 ? [keys as DeltaValue] : (keys as DeltaValue[])) });
+          }
         }
+      } else {
+        // A later version: the entry's version is complete (rows come in version order).
+        this.closeVersion(prev);
+        prev.before = prev.rank === RANK_UPSERT ? BEFORE_LIVE : BEFORE_ABSENT;
+        prev.removedAt = rank === RANK_REMOVE;
       }
       this.approxBytes -= prev.bytes;
     }
@@ -240,7 +298,23 @@ export class NetChangeBuffer {
       prev.keys = keys;
       prev.bytes = bytes;
     } else {
-      this.entries.set(key, { version, rank, timestamp: change.commitTimestamp, row, keys, bytes });
+      this.entries.set(key, {
+        version, rank, timestamp: change.commitTimestamp, row, keys, bytes,
+        removedAt: rank === RANK_REMOVE, before: BEFORE_UNKNOWN, newAt: rank === RANK_UPSERT ? version : -1,
+      });
+    }
+  }
+
+  /**
+   * Counts the entry's version as a re-insert when it upserted a key that an earlier version
+   * of the batch left in the table, without removing it first (so the Delta table holds the
+   * key twice). Called once the version is complete.
+   */
+  private closeVersion(e: Entry): void {
+    if (e.rank !== RANK_UPSERT || e.removedAt || e.before !== BEFORE_LIVE) return;
+    this.reinsertedKeys++;
+    if (this.reinsertedExamples.length < DUPLICATE_EXAMPLES) {
+      this.reinsertedExamples.push({ version: e.version, key: describeKey(this.keyColumns, this.keyColumns.length === 1 ? [e.keys as DeltaValue] : (e.keys as DeltaValue[])) });
     }
   }
 
@@ -294,21 +368,38 @@ export class NetChangeBuffer {
     return Math.round(this.sampledBytes / this.sampledRows);
   }
 
-  /** Returns the net changes of everything added since the last drain, and empties the buffer. */
-  drain(): NetChanges {
+  /**
+   * Returns the net changes of everything added since the last drain, and empties the
+   * buffer. `complete` false: the last version goes on in the next drain (a version applied
+   * in parts), so its re-inserts are reported as `upsertPending`, not counted.
+   */
+  drain(complete = true): NetChanges {
     const upserts: Row[] = [];
     const deletes: Row[] = [];
     const deleteTimestamps: number[] = [];
     const upsertKeys: NetKey[] = [];
     const upsertVersions: number[] = [];
     const deleteKeys: NetKey[] = [];
+    const upsertNewAt: number[] = [];
+    const upsertPending: boolean[] = [];
+    const mark = this.checkNewKeys;
+    const last = this.maxVersion;
     for (const [key, e] of this.entries) {
+      const open = !complete && e.version === last;
+      if (!open) this.closeVersion(e);
       if (e.rank === RANK_UPSERT) {
-        upserts.push(e.row as Row);
+        if (!complete) upsertPending.push(open && !e.removedAt && e.before === BEFORE_LIVE);
+        const row = e.row as Row;
+        if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
+        upserts.push(row);
         upsertKeys.push(key);
         upsertVersions.push(e.version);
+        upsertNewAt.push(e.newAt);
       } else {
-        deletes.push(this.keyRow(e.keys));
+        const row = this.keyRow(e.keys);
+        // Inserted in this batch, then removed: the key must not be in the target either.
+        if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
+        deletes.push(row);
         deleteTimestamps.push(e.timestamp);
         deleteKeys.push(key);
       }
@@ -325,6 +416,10 @@ export class NetChangeBuffer {
       rowsIn: this.rowsIn,
       duplicateKeys: this.duplicateKeys,
       duplicateExamples: this.duplicateExamples,
+      upsertNewAt,
+      reinsertedKeys: this.reinsertedKeys,
+      reinsertedExamples: this.reinsertedExamples,
+      upsertPending,
     };
     this.entries = new Map();
     this.rowsIn = 0;
@@ -332,6 +427,8 @@ export class NetChangeBuffer {
     this.maxVersion = null;
     this.duplicateKeys = 0;
     this.duplicateExamples = [];
+    this.reinsertedKeys = 0;
+    this.reinsertedExamples = [];
     this.approxBytes = 0;
     return out;
   }

@@ -19,7 +19,7 @@ export interface TransactionPlanOptions extends PlanStepsOptions {
 
 /** planSteps' steps with the delete policy applied: what a target applies, in order. */
 export type TransactionStep =
-  | { type: 'apply'; changes: DeletePlan; /** Rows the part writes (for rate limits). */ rows: number }
+  | { type: 'apply'; changes: DeletePlan; /** Rows the part writes (for rate limits). */ rows: number; /** See PlanStep. */ provisional?: boolean }
   | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
 
 /**
@@ -37,6 +37,6 @@ export async function* planTransactions(
       continue;
     }
     const changes = applyDeletePolicy(step.changes, options.deletes, options.markerKey === undefined ? {} : { markerKey: options.markerKey });
-    yield { type: 'apply', changes, rows: changes.upserts.length + changes.deletes.length + changes.softDeletes.length };
+    yield { type: 'apply', changes, rows: changes.upserts.length + changes.deletes.length + changes.softDeletes.length, ...(step.provisional ? { provisional: true } : {}) };
   }
 }

@@ -150,6 +150,12 @@ export interface ApplyRequest {
   expectVersion: number | null;
   /** Set rows that violate constraints aside in the dead-letter table and apply the rest. */
   deadLetter?: boolean;
+  /**
+   * Refuse the transaction when an insert that must add a new key (marked by the plan,
+   * MUST_BE_NEW) meets a key the table already holds (mapping duplicateKeys: fail);
+   * `source` names the Delta table in the error.
+   */
+  refuseExistingKeys?: { source: string };
 }
 
 /** One open apply transaction (Target.beginApply). Parts run one at a time. */

@@ -58,6 +58,8 @@ export interface CheckpointInput {
    * and was taken over commits nothing.
    */
   leaseToken?: string;
+  /** The target was rebuilt from the snapshot at `version` (initial load): versions applied before no longer count (applied_through). */
+  reload?: boolean;
 }
 
 export interface Checkpoint {
@@ -199,17 +201,27 @@ export interface ApplyTimings {
 }
 
 /** One part of a streamed batch: net changes of its own, whose keys may recur in later parts. */
-export type ApplyPart =
+export type ApplyPart = (
   | {
       upserts: RowBatches;
       deletes: RowBatches;
       /** With a soft-delete marker: key rows plus the marker value (see ApplyChangesOptions.softDeletes). */
       softDeletes?: RowBatches;
+      /** Key rows whose earlier insert marked MUST_BE_NEW is excused (ChangesToApply.excused); staged like deletes. */
+      excused?: RowBatches;
     }
   | {
-      /** The same, already encoded by encodeRows for the columns of stagingColumns(). */
-      encoded: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows };
-    };
+      /** The same, already encoded by encodeRows for the columns of stagingColumns() (excused: the delete columns). */
+      encoded: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows; excused?: EncodedRows };
+    }
+) & {
+  /**
+   * Not the last part of a version applied in parts: inserts marked MUST_BE_NEW that find
+   * their key are noted, not refused, until a part that is not provisional (a later part may
+   * excuse them).
+   */
+  provisional?: boolean;
+};
 
 /** The net changes of one transaction: what ApplyChangesOptions carries, and each of `later`. */
 export interface StagedChanges {

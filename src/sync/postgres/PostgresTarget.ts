@@ -198,7 +198,8 @@ export class PostgresTarget implements Target {
       // With dead letters, rows a constraint refuses are isolated under savepoints (the
       // isolating strategy); otherwise the plain one, which is the fast path.
       stream = await ApplyStream.begin(client, {
-        ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}), onLockWait: (m) => this.logger.warn(m),
+        ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}),
+        ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}), onLockWait: (m) => this.logger.warn(m),
       });
     } catch (e) {
       client.release(e instanceof Error ? e : true);

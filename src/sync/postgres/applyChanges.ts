@@ -6,12 +6,14 @@ import type { ApplyStrategy } from './applyStrategy';
 import { classifyPgError } from './classifyPgError';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import type { RejectedRow } from '../ports/targetTypes';
-import { deleteUsingStagingSql, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
-import { displayName, qualifiedRef } from './quoteIdent';
+import { deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
+import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { markerTargetColumn } from '../plan/applyDeletePolicy';
+import { MUST_BE_NEW } from '../plan/netChanges';
+import { DUPLICATE_INSERT_HINT } from '../plan/planSteps';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
 import type { CheckpointInput } from '../ports/targetTypes';
@@ -78,6 +80,9 @@ export interface ApplyChangesOptions {
 const UP: TableRef = { name: 'dns_stage_upserts' };
 const DEL: TableRef = { name: 'dns_stage_deletes' };
 const SOFT: TableRef = { name: 'dns_stage_soft_deletes' };
+/** Excused keys (ApplyPart.excused), and the inserts marked MUST_BE_NEW found in the target by provisional parts. */
+const EXCUSED: TableRef = { name: 'dns_stage_excused' };
+const CONFLICTS: TableRef = { name: 'dns_new_conflicts' };
 
 /**
  * Applies one batch of net changes and advances the checkpoint in ONE transaction (an
@@ -121,17 +126,35 @@ async function applyBatch(client: ClientBase, opts: ApplyChangesOptions, dryRun:
 export interface StagingColumns {
   /** Upserts: the data columns, plus the soft-delete marker when not among them. */
   upserts: readonly TargetColumn[];
+  /** The key columns, then the must-be-new mark. */
   deletes: readonly TargetColumn[];
-  /** Soft deletes: key columns and the marker; undefined without a soft-delete policy. */
+  /** Soft deletes: key columns, the mark, then the marker; undefined without a soft-delete policy. */
   softDeletes: readonly TargetColumn[] | undefined;
 }
 
 export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined): StagingColumns {
   const markerCol = softDelete ? (columns.find((c) => c.name === softDelete.column) ?? markerTargetColumn(softDelete)) : undefined;
-  const upserts = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
-  const deletes = key.map((k) => upserts.find((c) => c.name === k) as TargetColumn);
-  return { upserts, deletes, softDeletes: markerCol ? [...deletes, markerCol] : undefined };
+  const data = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
+  const keys = key.map((k) => data.find((c) => c.name === k) as TargetColumn);
+  return { upserts: [...data, NEW_AT_COLUMN], deletes: [...keys, NEW_AT_COLUMN], softDeletes: markerCol ? [...keys, NEW_AT_COLUMN, markerCol] : undefined };
 }
+
+/**
+ * A column of the staging tables (the last of the upserts', after the key of the deletes'
+ * and soft deletes'), never written to the target: the version of an insert whose key must
+ * not be in the target yet (the row's MUST_BE_NEW value; on a delete, a key inserted and
+ * removed again within the transaction), NULL for other rows. One bigint per staged row;
+ * ApplyStream checks it with one query a part.
+ */
+const NEW_AT_COLUMN: TargetColumn = {
+  name: 'dns_new_at',
+  source: { name: MUST_BE_NEW, physicalName: MUST_BE_NEW, type: { kind: 'primitive', name: 'long' }, nullable: true, metadata: {} },
+  pgType: 'bigint',
+  notNull: false,
+};
+
+/** Keys reported by the check of inserts whose key the target already holds (one more tells "and more"). */
+const EXISTING_KEY_EXAMPLES = 10;
 
 /** ApplyStream.begin's options: ApplyChangesOptions without the rows, which come as parts. */
 export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' | 'deletes' | 'softDeletes' | 'later'> {
@@ -143,6 +166,12 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
   dryRun?: boolean;
   /** Told (about every 10 s) while another session holds the pipeline's transaction lock, naming it. */
   onLockWait?: (message: string) => void;
+  /**
+   * Refuse the transaction when an upsert staged as an insert whose key must be new
+   * (MUST_BE_NEW) finds its key in the target (with a soft-delete marker: a live row),
+   * naming `source` (the Delta table) in the error. Unset: such rows are upserted.
+   */
+  refuseExistingKeys?: { source: string };
 }
 
 /**
@@ -159,18 +188,33 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
 export class ApplyStream {
   private readonly result: ApplyResult;
   private readonly timings: ApplyTimings = { prepareMs: 0, stageMs: 0, deleteMs: 0, upsertMs: 0, commitMs: 0 };
+  /** Columns of the upsert staging table: the data columns, then NEW_AT_COLUMN. */
   private readonly columns: readonly TargetColumn[];
+  /** The columns the upsert writes to the target (`columns` without NEW_AT_COLUMN). */
+  private readonly dataColumns: readonly TargetColumn[];
   private readonly keyColumns: readonly TargetColumn[];
   private readonly softColumns: readonly TargetColumn[] | undefined;
   private readonly strategy: ApplyStrategy;
   private readonly dryRun: boolean;
   private staged = false;
+  /** Temp tables made on first need (most transactions never need them). */
+  private excusedTable = false;
+  private conflictsTable = false;
+  /** CONFLICTS holds rows that a part that is not provisional has not checked yet. */
+  private conflictsPending = false;
+  /**
+   * The checkpoint's applied_through: inserts of versions up to it were committed before
+   * (the checkpoint was set back by hand and the range is re-applied), so their keys may
+   * well be in the target. Only inserts of later versions are checked.
+   */
+  private appliedThrough: bigint | undefined;
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
     const staging = stagingColumns(opts.columns, opts.key, marker);
     this.columns = staging.upserts;
-    validateColumns(this.columns, opts.key, opts.table);
+    this.dataColumns = staging.upserts.slice(0, -1);
+    validateColumns(this.dataColumns, opts.key, opts.table);
     this.keyColumns = staging.deletes;
     this.softColumns = staging.softDeletes;
     this.dryRun = opts.dryRun === true;
@@ -211,6 +255,7 @@ export class ApplyStream {
       const up = await strategy.stage(UP, this.columns, 'upsert', rows?.upserts, enc?.upserts);
       const del = await strategy.stage(DEL, this.keyColumns, 'delete', rows?.deletes, enc?.deletes);
       const soft = this.softColumns ? await strategy.stage(SOFT, this.softColumns, 'delete', rows?.softDeletes, enc?.softDeletes) : 0;
+      const excused = rows?.excused || enc?.excused ? await this.stageExcused(rows?.excused, enc?.excused) : 0;
       result.staged.upserts += up;
       result.staged.deletes += del;
       if (result.staged.softDeletes !== undefined) result.staged.softDeletes += soft;
@@ -218,6 +263,11 @@ export class ApplyStream {
       t = performance.now();
       // No ANALYZE of the staging tables: it cost 10-20% of a 100k-change apply, and the
       // only statements with a join whose plan matters are the deletes, chosen here instead.
+      // Marked rows whose key the target holds (before the deletes: a marked delete must not find its key either).
+      const refuse = this.opts.refuseExistingKeys;
+      if (refuse && (up + del + soft > 0 || this.conflictsPending)) {
+        await this.refuseExistingKeys(refuse.source, [...(up > 0 ? [UP] : []), ...(del > 0 ? [DEL] : []), ...(soft > 0 ? [SOFT] : [])], part.provisional === true, excused);
+      }
       // Deletes first: a key deleted and re-inserted in the batch ends up present.
       if (del > 0) {
         const { counts, refused } = await this.withIndexLookups(del, () =>
@@ -242,8 +292,8 @@ export class ApplyStream {
       timings.deleteMs += performance.now() - t;
       t = performance.now();
       if (up > 0) {
-        const { counts, refused } = await strategy.run(UP, this.columns, 'upsert', async (w) => {
-          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.columns, key, w && `WHERE ${w}`));
+        const { counts, refused } = await strategy.run(UP, this.dataColumns, 'upsert', async (w) => {
+          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`));
           return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
         }, { inserted: 0, updated: 0 });
         result.inserted += counts.inserted;
@@ -269,6 +319,8 @@ export class ApplyStream {
     const { client, result, timings } = this;
     const t = performance.now();
     try {
+      // Inserts noted by a provisional part and not checked since (a version's parts always end with one that is not).
+      if (this.conflictsPending && this.opts.refuseExistingKeys) await this.refuseExistingKeys(this.opts.refuseExistingKeys.source, [], false, 0);
       if (this.dryRun) {
         await client.query('ROLLBACK');
       } else {
@@ -302,9 +354,16 @@ export class ApplyStream {
     const { client, opts } = this;
     const { pipeline } = opts.checkpoint;
     await takePipelineLock(client, pipeline, displayName(opts.table), opts.onLockWait);
+    const cur = opts.expectVersion !== undefined || opts.refuseExistingKeys
+      ? await client.query<{ version: bigint; through: string }>(
+        `SELECT version, COALESCE(applied_through, version)::text AS through FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
+        [pipeline],
+      )
+      : undefined;
+    const through = cur?.rows[0]?.through;
+    if (through !== undefined) this.appliedThrough = BigInt(through);
     if (opts.expectVersion !== undefined) {
-      const cur = await client.query<{ version: bigint }>(`SELECT version FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`, [pipeline]);
-      const have = cur.rows[0]?.version ?? null;
+      const have = cur?.rows[0]?.version ?? null;
       const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
       if (have !== want) {
         throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
@@ -314,11 +373,86 @@ export class ApplyStream {
         });
       }
     }
-    const temp = (t: TableRef, cols: readonly TargetColumn[]): string =>
-      `${renderCreateTable(t, cols, opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
-    await client.query(temp(UP, this.columns));
-    await client.query(temp(DEL, this.keyColumns));
-    if (this.softColumns) await client.query(temp(SOFT, this.softColumns));
+    await client.query(this.tempTable(UP, this.columns));
+    await client.query(this.tempTable(DEL, this.keyColumns));
+    if (this.softColumns) await client.query(this.tempTable(SOFT, this.softColumns));
+  }
+
+  /**
+   * One set-based query over the staged rows, before they are applied: inserts whose key
+   * must be new (NEW_AT_COLUMN set) that the target already holds (with a soft-delete
+   * marker, as a live row). It probes the target's primary key once per marked row and
+   * none for the others. Any such key means the Delta table holds it twice: refused,
+   * naming versions and up to EXISTING_KEY_EXAMPLES keys. A provisional part only notes
+   * them in CONFLICTS (a later part of its version may excuse them: `excused` rows staged
+   * in EXCUSED); the next part that is not provisional drops the excused ones and refuses
+   * the rest along with its own.
+   */
+  private async refuseExistingKeys(source: string, staged: readonly TableRef[], provisional: boolean, excused: number): Promise<void> {
+    const { client, opts } = this;
+    const t = qualifiedRef(opts.table);
+    const newAt = quoteIdent(NEW_AT_COLUMN.name);
+    const marker = opts.softDelete;
+    const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
+    // OFFSET 0 keeps the EXISTS a probe of the target's primary key per marked row: as a
+    // semi-join the planner may hash the whole target (see preferIndexLookups), and most
+    // staged rows are not marked at all.
+    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live} OFFSET 0)`;
+    const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
+    const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
+    if (provisional) {
+      // Only upserts: a version's removals are held to its last part. Noted only when there
+      // is something to note (rare): the probe with a LIMIT is what every part pays.
+      if (staged.length === 0) return;
+      if ((await client.query(`${marked('1').join(' UNION ALL ')} LIMIT 1`)).rows.length === 0) return;
+      if (!this.conflictsTable) {
+        await client.query(`CREATE TEMP TABLE ${qualifiedRef(CONFLICTS)} ON COMMIT DROP AS SELECT ${keyCols}, ${newAt} FROM ${qualifiedRef(UP)} WITH NO DATA`);
+        this.conflictsTable = true;
+      }
+      const r = await client.query(`INSERT INTO ${qualifiedRef(CONFLICTS)} ${marked(`${opts.key.map((k) => `s.${quoteIdent(k)}`).join(', ')}, s.${newAt}`).join(' UNION ALL ')}`);
+      if ((r.rowCount ?? 0) > 0) this.conflictsPending = true;
+      return;
+    }
+    if (this.conflictsPending && excused > 0) {
+      await client.query(`DELETE FROM ${qualifiedRef(CONFLICTS)} AS c USING ${qualifiedRef(EXCUSED)} AS e WHERE ${keyJoin('c', 'e', opts.key)}`);
+    }
+    const keyText = (alias: string): string => `ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
+    const from = [
+      ...marked(`s.${newAt} AS v, ${keyText('s')} AS k`),
+      ...(this.conflictsPending ? [`SELECT c.${newAt} AS v, ${keyText('c')} AS k FROM ${qualifiedRef(CONFLICTS)} AS c`] : []),
+    ];
+    this.conflictsPending = false;
+    if (from.length === 0) return;
+    // No ORDER BY: the LIMIT then lets the planner cost the probes at the few rows it needs
+    // (sorting all matches made the estimate large enough to switch JIT compilation on,
+    // ~0.2 s a part); which keys are shown does not matter, their order is fixed below.
+    const r = await client.query<{ v: string; k: Array<string | null> }>(
+      `SELECT x.v::text AS v, x.k FROM (${from.join(' UNION ALL ')}) AS x LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
+    );
+    if (r.rows.length === 0) return;
+    const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES).sort((a, b) => Number(a.v) - Number(b.v) || String(a.k).localeCompare(String(b.k)));
+    const versions = [...new Set(shown.map((x) => Number(x.v)))].sort((a, b) => a - b);
+    const keys = shown.map((x) => opts.key.map((k, i) => `${k}=${describeText(x.k[i] ?? null)}`).join(', ')).join('; ');
+    const more = r.rows.length > EXISTING_KEY_EXAMPLES ? ' and more' : '';
+    throw new SyncError(
+      'mapping',
+      `The Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${displayName(opts.table)} already holds, from an earlier version that nothing deleted since (key column${opts.key.length === 1 ? '' : 's'} ${opts.key.join(', ')}: ${keys}${more}); the target holds one row per key and cannot hold both, so nothing of those versions was applied`,
+      { table: source, ...(versions[0] === undefined ? {} : { version: versions[0] }), setting: 'duplicateKeys', hint: DUPLICATE_INSERT_HINT },
+    );
+  }
+
+  /** Stages excused key rows in EXCUSED (made on first need); returns how many. */
+  private async stageExcused(rows: RowBatches | undefined, encoded: EncodedRows | undefined): Promise<number> {
+    if (this.excusedTable) await this.client.query(`TRUNCATE ${qualifiedRef(EXCUSED)}`);
+    else {
+      await this.client.query(this.tempTable(EXCUSED, this.keyColumns));
+      this.excusedTable = true;
+    }
+    return plainStrategy(this.client, this.opts.key).stage(EXCUSED, this.keyColumns, 'delete', rows, encoded);
+  }
+
+  private tempTable(t: TableRef, cols: readonly TargetColumn[]): string {
+    return `${renderCreateTable(t, cols, this.opts.key, { withoutPrimaryKey: true }).replace(/^CREATE TABLE/, 'CREATE TEMP TABLE').replace(/;$/, '')} ON COMMIT DROP`;
   }
 
   /** Runs `step` with hash and merge joins off when `staged` keys are few for the target (preferIndexLookups). */
@@ -332,6 +466,12 @@ export class ApplyStream {
   private classify(e: unknown, version = this.opts.checkpoint.version): SyncError {
     return classifyApply(e, this.opts.table, version, this.dryRun);
   }
+}
+
+/** A key value as Postgres printed it, quoted unless it reads as a number (describeKey's style). */
+function describeText(v: string | null): string {
+  if (v === null) return 'null';
+  return /^-?\d+(\.\d+)?$/.test(v) ? v : JSON.stringify(v);
 }
 
 function classifyApply(e: unknown, table: TableRef, version: number | bigint, dryRun: boolean): SyncError {

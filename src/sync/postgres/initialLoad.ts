@@ -256,7 +256,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         pipeline: opts.checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: opts.checkpoint.version,
       })));
       result.deadLettered = rejected.length;
-      await commitWithCheckpoint(client, opts.checkpoint, rows - rejected.filter((r) => r.phase === 'apply').length);
+      await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows - rejected.filter((r) => r.phase === 'apply').length);
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (swap && staging === undefined) staging = { schema, name: derivedName(target.name, suffix) };

@@ -71,11 +71,18 @@ CREATE INDEX IF NOT EXISTS dead_letters_pipeline_idx ON ${S}."dead_letters" (pip
 const RUNS_ERROR_COLUMNS = `ALTER TABLE ${S}."runs" ADD COLUMN IF NOT EXISTS error_kind text,
   ADD COLUMN IF NOT EXISTS error_retry text, ADD COLUMN IF NOT EXISTS error_hint text`;
 
+/**
+ * The highest version whose changes were ever committed since the last initial load: a
+ * checkpoint set back by hand re-applies versions up to it, whose inserts find their keys
+ * already there (added later: ADD IF NOT EXISTS; NULL on old rows means "version").
+ */
+const CHECKPOINTS_APPLIED_THROUGH = `ALTER TABLE ${S}."checkpoints" ADD COLUMN IF NOT EXISTS applied_through bigint`;
+
 /** What of the engine's state exists in the database (read from the catalogs). */
 export interface StateShape {
   schema: boolean;
   tables: Set<StateTable>;
-  /** The runs table has the columns this version writes. */
+  /** The runs and checkpoints tables have the columns this version writes. */
   current: boolean;
 }
 
@@ -90,7 +97,9 @@ export async function stateShape(client: ClientBase): Promise<StateShape> {
             ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])) AS tables,
             EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = $1 AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped) AS current`,
+                     WHERE n.nspname = $1 AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped)
+            AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relname = 'checkpoints' AND a.attname = 'applied_through' AND NOT a.attisdropped) AS current`,
     [STATE_SCHEMA, [...STATE_TABLES]],
   );
   const row = r.rows[0] ?? { schema: false, tables: [], current: false };
@@ -117,7 +126,10 @@ export async function ensureStateTables(client: ClientBase): Promise<void> {
     const shape = await stateShape(client);
     if (!shape.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);
     for (const t of STATE_TABLES) if (!shape.tables.has(t)) await client.query(STATE_TABLE_DDL[t]);
-    if (!shape.current) await client.query(RUNS_ERROR_COLUMNS);
+    if (!shape.current) {
+      await client.query(RUNS_ERROR_COLUMNS);
+      await client.query(CHECKPOINTS_APPLIED_THROUGH);
+    }
     await client.query('COMMIT');
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -167,12 +179,13 @@ function commitTimestampParam(ts: number | string | null): string | null {
  */
 export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
   const r = await client.query(
-    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" (pipeline, source, version, commit_timestamp, applied_rows, finished_at)
-     SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp()
+    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" AS c (pipeline, source, version, commit_timestamp, applied_rows, finished_at, applied_through)
+     SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp(), $3::int8
       WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text FOR SHARE)
      ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
-       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at`,
-    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null],
+       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at,
+       applied_through = CASE WHEN $7::bool THEN excluded.version ELSE GREATEST(c.applied_through, c.version, excluded.version) END`,
+    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null, cp.reload === true],
   );
   if ((r.rowCount ?? 0) === 0) {
     throw new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {

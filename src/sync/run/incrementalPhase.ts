@@ -56,6 +56,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
+    // An insert of a key the target holds means the Delta table holds it twice (duplicateKeys:
+    // fail). Not with deletes: ignore, whose target keeps deleted rows: there a re-insert
+    // legitimately meets its old row.
+    const refuseExisting = mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
+      ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
+      : undefined;
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
     try {
@@ -68,6 +74,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
               tx: await target.beginApply({
                 columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
                 pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
+                ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
               }),
               pending: Promise.resolve(),
             };
@@ -223,7 +230,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
       if (m.type === 'read') {
         for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
         read(m.rows);
-      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part }, rows: m.rows };
+      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part, ...(m.provisional ? { provisional: true } : {}) }, rows: m.rows };
       else yield m;
     }
     return;
@@ -241,7 +248,17 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   }
   for await (const step of planTransactions(changeRows(), options)) {
     if (step.type === 'commit') yield step;
-    else yield { type: 'apply', part: { upserts: [step.changes.upserts], deletes: [step.changes.deletes], ...(plan.marker ? { softDeletes: [step.changes.softDeletes] } : {}) }, rows: step.rows };
+    else {
+      const c = step.changes;
+      yield {
+        type: 'apply',
+        part: {
+          upserts: [c.upserts], deletes: [c.deletes], ...(plan.marker ? { softDeletes: [c.softDeletes] } : {}),
+          ...(c.excused ? { excused: [c.excused] } : {}), ...(step.provisional ? { provisional: true } : {}),
+        },
+        rows: step.rows,
+      };
+    }
   }
 }
 

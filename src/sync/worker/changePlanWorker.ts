@@ -49,7 +49,10 @@ export interface ChangePlanInput {
 /** What the calling thread gets, in order: the PlanStep sequence, encoded, with read progress. */
 export type WorkerStep =
   | { type: 'read'; rows: number; /** [version, commit timestamp ms] of versions seen in this batch. */ timestamps: Array<[number, number]> }
-  | { type: 'apply'; part: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows }; /** Rows of the part (for rate limits). */ rows: number }
+  | {
+    type: 'apply'; part: { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows; excused?: EncodedRows }; /** Rows of the part (for rate limits). */ rows: number;
+    /** See ApplyPart.provisional. */ provisional?: boolean;
+  }
   | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
 
 /** Input of a snapshot read (initial load): the rows of `version`, filtered, as COPY text for `columns`. */
@@ -251,9 +254,10 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
       upserts: encodeRows(staging.upserts, step.changes.upserts, undefined, input.key),
       deletes: encodeRows(staging.deletes, step.changes.deletes, undefined, input.key),
       ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, step.changes.softDeletes, undefined, input.key) } : {}),
+      ...(step.changes.excused ? { excused: encodeRows(staging.deletes, step.changes.excused, undefined, input.key) } : {}),
     };
     await credit();
-    send({ type: 'apply', part, rows: step.rows });
+    send({ type: 'apply', part, rows: step.rows, ...(step.provisional ? { provisional: true } : {}) });
   }
 }
 
