@@ -84,6 +84,17 @@ export class TargetsModel {
     return info;
   }
 
+  /** Adds `name`, or replaces the string and summary of the saved connection of that name. */
+  async save(name: string, connectionString: string): Promise<ConnectionInfo> {
+    const existing = this.connections().find((c) => c.name === name);
+    if (!existing) return this.add(name, connectionString);
+    const summary = summarizeConnectionString(connectionString);
+    await this.secrets.store(connectionSecretKey(name), connectionString.trim());
+    const info: ConnectionInfo = { ...existing, summary };
+    await this.state.update('deltaSync.connections', this.connections().map((c) => (c.name === name ? info : c)));
+    return info;
+  }
+
   async remove(name: string): Promise<void> {
     await this.state.update('deltaSync.connections', this.connections().filter((c) => c.name !== name));
     await this.secrets.delete(connectionSecretKey(name));
