@@ -117,7 +117,7 @@ export interface ConnectionFormDeps {
   /** Why a new name cannot be used (TargetsModel.validateName), or undefined. */
   validateName(name: string): string | undefined;
   test(url: string): Promise<ConnectionTestResult>;
-  save(name: string, url: string): Promise<void>;
+  save(name: string, url: string): Promise<unknown>;
 }
 
 export interface ConnectionFormResult {

@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import { SyncError } from '../../src/sync/errors';
 import { testPostgresConnection, type ConnectionTestResult } from '../../src/sync/postgres/testConnection';
 import { fieldsFromUrl, postgresConnectionForm, urlFromFields, validateField, type InputOptions, type PickItem, type Prompter } from '../../src/views/PostgresConnectionForm';
-import { TargetsModel } from '../../src/views/TargetsModel';
+import pg from 'pg';
+import { TargetsModel, connectionErrorNode, serverFromSummary } from '../../src/views/TargetsModel';
 import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 import { freePort } from '../helpers/postgres';
 
@@ -140,5 +141,22 @@ describe('Postgres connection form (add / edit / test before saving)', () => {
     assert.deepEqual(inputs.at(-1)?.title, 'Edit Postgres Connection "prod" (3/6): database');
     assert.equal(await model.connectionString('prod'), 'postgresql://u:new@h.example.com:5432/db2?sslmode=require');
     assert.deepEqual(model.connections().map((c) => [c.name, c.summary]), [['prod', 'h.example.com:5432/db2']]);
+  });
+
+  it('a saved connection whose tables cannot be listed shows the problem in words on a row that offers Edit / Retry', async () => {
+    const port = await freePort();
+    const model = new TargetsModel(new MemoryState(), new MemorySecrets());
+    const info = await model.add('local', `postgresql://u@127.0.0.1:${port}/app?sslmode=disable`);
+    const c = new pg.Client({ connectionString: await model.connectionString('local') });
+    const raw = await c.connect().then(() => undefined, (e: unknown) => e);
+    assert.ok(raw instanceof Error && /ECONNREFUSED/.test(raw.message), String(raw));
+    const node = connectionErrorNode(info, raw);
+    assert.equal(node.kind, 'message');
+    if (node.kind !== 'message') return;
+    assert.equal(node.label, `Nothing is listening on 127.0.0.1:${port} — is Postgres running?`);
+    assert.equal(node.connection, 'local');
+    assert.match(node.tooltip ?? '', /host and port/);
+    assert.deepEqual(serverFromSummary('[::1]:5433/db'), { host: '::1', port: '5433', database: 'db' });
+    assert.equal(serverFromSummary('lakebase h/db (profile p)'), undefined);
   });
 });
