@@ -43,6 +43,24 @@ export class Settings implements vscode.Disposable {
     await this.cfg.update('deltaFolders', [...list, folder], target);
   }
 
+  /** Removes a configured folder (given as configured or as its absolute path); false when it was not configured. */
+  async removeDeltaFolder(folder: string): Promise<boolean> {
+    const inspect = this.cfg.inspect<unknown>('deltaFolders');
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const same = (p: string): boolean => p === folder || (base !== undefined && !isAbsolute(p) && joinPath(base, p) === folder);
+    let removed = false;
+    // From each scope that lists it (workspace and user settings are separate lists).
+    for (const [value, target] of [[inspect?.workspaceValue, vscode.ConfigurationTarget.Workspace], [inspect?.globalValue, vscode.ConfigurationTarget.Global]] as const) {
+      if (!Array.isArray(value)) continue;
+      const list = value.filter((p): p is string => typeof p === 'string');
+      const kept = list.filter((p) => !same(p));
+      if (kept.length === list.length) continue;
+      await this.cfg.update('deltaFolders', kept, target);
+      removed = true;
+    }
+    return removed;
+  }
+
   previewPageSize(): number {
     const v = this.cfg.get<unknown>('preview.pageSize');
     return typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, 1000) : 200;
