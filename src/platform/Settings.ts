@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { withoutDeltaFolder } from './deltaFolderList';
 
 export type LogLevelSetting = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -47,14 +48,12 @@ export class Settings implements vscode.Disposable {
   async removeDeltaFolder(folder: string): Promise<boolean> {
     const inspect = this.cfg.inspect<unknown>('deltaFolders');
     const base = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const same = (p: string): boolean => p === folder || (base !== undefined && !isAbsolute(p) && joinPath(base, p) === folder);
     let removed = false;
     // From each scope that lists it (workspace and user settings are separate lists).
     for (const [value, target] of [[inspect?.workspaceValue, vscode.ConfigurationTarget.Workspace], [inspect?.globalValue, vscode.ConfigurationTarget.Global]] as const) {
       if (!Array.isArray(value)) continue;
-      const list = value.filter((p): p is string => typeof p === 'string');
-      const kept = list.filter((p) => !same(p));
-      if (kept.length === list.length) continue;
+      const kept = withoutDeltaFolder(value, folder, base);
+      if (kept.length === value.filter((p) => typeof p === 'string').length) continue;
       await this.cfg.update('deltaFolders', kept, target);
       removed = true;
     }
