@@ -75,6 +75,11 @@ describe('Test Connection (a real Postgres)', () => {
     assert.equal(f.headline, 'Password authentication failed for user "dns_pw_user".');
     assert.equal(f.field, 'password');
     assert.ok(!`${f.headline} ${f.message} ${f.hint}`.includes('Wr0ng-S3cret'));
+    // No password where the server asks for one: said so, and the half-open login is closed
+    // (otherwise the server keeps it until authentication_timeout and dropping the database hangs).
+    const none = await failure(at(db().url, { user: 'dns_pw_user', password: '' }));
+    assert.equal(none.headline, 'The server asks for a password for user "dns_pw_user", but none was given.');
+    assert.equal(none.field, 'password');
     const right = await testPostgresConnection(at(db().url, { user: 'dns_pw_user', password: 'right-pass' }));
     assert.ok(right.ok);
   });

@@ -7,7 +7,8 @@
  */
 import { isSyncError, SyncError } from '../errors';
 import { classifyConnectError, classifyPgError, type ServerAddress } from './classifyPgError';
-import { createPool, parsePostgresUrl } from './createPool';
+import pg from 'pg';
+import { parsePostgresUrl, poolConfigFromUrl } from './createPool';
 
 /** The part of a connection a problem points at (what an Edit should re-ask). */
 export type ConnectionField = 'host' | 'port' | 'database' | 'user' | 'password' | 'sslmode';
@@ -84,15 +85,22 @@ export async function testPostgresConnection(url: string, opts: { connectionTime
     const error = isSyncError(e) ? e : new SyncError('usage', String(e));
     return { ok: false, problem: { headline: error.message, error } };
   }
-  const pool = createPool(url, { max: 1, connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000, applicationName: 'delta-neon-sync test' });
-  pool.on('error', () => undefined); // an idle connection dropped while testing: nothing to do
+  // One client, ended whatever happens, not a pool: when the login fails half-way (the server
+  // asked for a SCRAM password and there is none) node-postgres reports the error but leaves
+  // the socket open, and a pool never closes it, so the server kept that backend until
+  // authentication_timeout (the integration test's DROP DATABASE hung on it).
+  const config = poolConfigFromUrl(url, { connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000, applicationName: 'delta-neon-sync test' });
+  const ClientClass = (config.Client ?? pg.Client) as typeof pg.Client;
+  const client = new ClientClass(config);
+  client.on('error', () => undefined); // the connection dropping after the test: nothing to do
   try {
-    const r = await pool.query<{ version: string }>('select version() as version');
+    await client.connect();
+    const r = await client.query<{ version: string }>('select version() as version');
     const full = r.rows[0]?.version ?? '';
     return { ok: true, serverVersion: full.split(/ on | \(|,/)[0]?.trim() || full, server: `${label(server)}${server.database ? `/${server.database}` : ''}` };
   } catch (e) {
     return { ok: false, problem: describeConnectionProblem(e, server) };
   } finally {
-    await pool.end().catch(() => undefined);
+    await client.end().catch(() => undefined);
   }
 }
