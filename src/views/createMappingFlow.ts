@@ -59,7 +59,8 @@ async function pickSource(s: Services, arg: unknown): Promise<PickedSource | und
   const databricks = { label: '$(cloud) Databricks table…', description: 'catalog.schema.table on a saved Databricks connection', path: '', databricks: true };
   const pick = await vscode.window.showQuickPick(
     [
-      ...tables.map((t) => ({ label: t.label, description: t.detail, detail: path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path), path: t.path, databricks: false })),
+      // One line each (version, CDF state, rows, then where), so a long list stays scannable.
+      ...tables.map((t) => ({ label: t.label, description: [t.detail, path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path)].filter(Boolean).join(' — '), path: t.path, databricks: false })),
       browse,
       ...(s.databricks.list().length > 0 ? [databricks] : []),
     ],
