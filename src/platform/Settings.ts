@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { withoutDeltaFolder } from './deltaFolderList';
 
 export type LogLevelSetting = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -41,6 +42,22 @@ export class Settings implements vscode.Disposable {
       ? vscode.ConfigurationTarget.Workspace
       : vscode.ConfigurationTarget.Global;
     await this.cfg.update('deltaFolders', [...list, folder], target);
+  }
+
+  /** Removes a configured folder (given as configured or as its absolute path); false when it was not configured. */
+  async removeDeltaFolder(folder: string): Promise<boolean> {
+    const inspect = this.cfg.inspect<unknown>('deltaFolders');
+    const base = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    let removed = false;
+    // From each scope that lists it (workspace and user settings are separate lists).
+    for (const [value, target] of [[inspect?.workspaceValue, vscode.ConfigurationTarget.Workspace], [inspect?.globalValue, vscode.ConfigurationTarget.Global]] as const) {
+      if (!Array.isArray(value)) continue;
+      const kept = withoutDeltaFolder(value, folder, base);
+      if (kept.length === value.filter((p) => typeof p === 'string').length) continue;
+      await this.cfg.update('deltaFolders', kept, target);
+      removed = true;
+    }
+    return removed;
   }
 
   previewPageSize(): number {

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import * as path from 'node:path';
 import type { RunHistory } from '../protocol/messages';
 import { SyncError, isSyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
@@ -168,6 +169,13 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       if (!file) return;
       s.mappingsModel.invalidate(file);
       s.mappings.refresh();
+      // The last step: offer the Preview of what an initial load would write.
+      const name = path.basename(file, '.json');
+      const choice = await vscode.window.showInformationMessage(`Delta Sync: mapping "${name}" written. Preview now?`, 'Preview');
+      if (choice !== 'Preview') return;
+      const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && path.resolve(n.file) === path.resolve(file));
+      if (!node) throw new SyncError('usage', `The mapping ${file} did not load.`, { hint: 'Open it and fix the problems it shows, then use Preview Changes.' });
+      await openPreview(s, node);
     }, s.log),
     registerCommand('deltaSync.mappings.refresh', () => {
       s.mappingsModel.invalidate();

@@ -40,6 +40,26 @@ export function registerSourcesCommands(s: Services): vscode.Disposable[] {
       await s.settings.addDeltaFolder(folder);
       s.sources.refresh();
     }, s.log),
+    registerCommand('deltaSync.sources.removeFolder', async (arg) => {
+      const node = arg as SourceNode | undefined;
+      let folder = node && typeof node === 'object' && (node.kind === 'folder' || node.kind === 'table') && node.configured ? node.path : undefined;
+      if (folder === undefined) {
+        const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
+        const configured = s.settings.deltaFolders();
+        if (configured.length === 0) throw new SyncError('usage', 'No Delta folder is configured (setting deltaSync.deltaFolders).', { setting: 'deltaSync.deltaFolders' });
+        const pick = await vscode.window.showQuickPick(
+          configured.map((p) => ({ label: path.basename(p), description: path.relative(ws, p).startsWith('..') ? p : path.relative(ws, p), path: p })),
+          { title: 'Remove Folder from Sources', placeHolder: 'The folder is only removed from the view (deltaSync.deltaFolders); no file is deleted' },
+        );
+        folder = pick?.path;
+      }
+      if (folder === undefined) return;
+      if (!(await s.settings.removeDeltaFolder(folder))) {
+        throw new SyncError('usage', `${folder} is not in deltaSync.deltaFolders.`, { setting: 'deltaSync.deltaFolders', hint: 'Only folders added to Sources can be removed; a table inside one goes with its folder.' });
+      }
+      s.log.info(`Removed ${folder} from Sources (deltaSync.deltaFolders); no file was deleted.`);
+      s.sources.refresh();
+    }, s.log),
     registerCommand('deltaSync.sources.refresh', () => s.sources.refresh(), s.log),
     registerCommand('deltaSync.sources.describe', async (arg) => {
       const p = await tablePathFrom(arg);

@@ -1,13 +1,60 @@
 import * as vscode from 'vscode';
 import { registerCommand } from './commandRegistry';
 import type { Services } from './Services';
-import { SyncError } from '../sync/errors';
+import { isSyncError, SyncError } from '../sync/errors';
+import { isLakebaseReference } from '../sync/mapping/lakebaseReference';
+import { classifyPgError } from '../sync/postgres/classifyPgError';
+import { testPostgresConnection, type ConnectionTestResult } from '../sync/postgres/testConnection';
+import { postgresConnectionForm, type ConnectionFormDeps } from './PostgresConnectionForm';
+import { vscodePrompter } from './vscodePrompter';
 import { sampleRows } from './targetTables';
 import { rowsLabel } from './TargetsTreeDataProvider';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
-import { errorText } from './toProtocolError';
 
 const ROWS_SHOWN = 100;
+
+/** A connection node, a name (from a message row or another command), or a pick. */
+async function connectionName(s: Services, arg: unknown, title: string): Promise<string | undefined> {
+  if (typeof arg === 'string') return arg;
+  const node = arg as TargetNode | undefined;
+  if (node?.kind === 'connection') return node.info.name;
+  if (node?.kind === 'message' && node.connection) return node.connection;
+  return vscode.window.showQuickPick(s.targetsModel.connections().map((c) => c.name), { title });
+}
+
+/** Test Connection of a saved connection: postgres:// strings directly, lakebase: through the engine. */
+async function testSaved(s: Services, name: string): Promise<ConnectionTestResult> {
+  const url = await s.targetsModel.connectionString(name);
+  return testUrl(s, url, name);
+}
+
+async function testUrl(s: Services, url: string, name?: string): Promise<ConnectionTestResult> {
+  if (!isLakebaseReference(url.trim())) return testPostgresConnection(url);
+  // A Lakebase reference needs a token: open it as a run would (a saved name resolves through the model).
+  try {
+    const version = await s.engine.withTarget(name ?? url, async (t) => (await t.pool.query<{ v: string }>('select version() as v')).rows[0]?.v ?? '');
+    return { ok: true, serverVersion: version.split(/ on | \(|,/)[0]?.trim() ?? version, server: summarizeConnectionString(url) };
+  } catch (e) {
+    const error = isSyncError(e) ? e : classifyPgError(e);
+    return { ok: false, problem: { headline: error.message, error } };
+  }
+}
+
+function formDeps(s: Services): ConnectionFormDeps {
+  return {
+    validateName: (n) => s.targetsModel.validateName(n),
+    // An unsaved lakebase reference has no name the engine knows: test it as a reference.
+    test: (url) => testUrl(s, url),
+    save: async (name, url) => {
+      await s.targetsModel.save(name, url);
+      s.targets.refresh();
+    },
+  };
+}
+
+function connectionSaved(s: Services, name: string, test: ConnectionTestResult): void {
+  s.log.info(test.ok ? `Connection ${name} saved (${test.server}, ${test.serverVersion})` : `Connection ${name} saved although its test failed: ${test.problem.error.describe()}`);
+}
 
 function rowsMarkdown(node: Extract<TargetNode, { kind: 'table' }>, sample: Awaited<ReturnType<typeof sampleRows>>): string {
   const esc = (v: string | null): string => (v === null ? '*NULL*' : v.replace(/\|/g, '\\|').replace(/\n/g, ' '));
@@ -26,33 +73,33 @@ function rowsMarkdown(node: Extract<TargetNode, { kind: 'table' }>, sample: Awai
 export function registerTargetsCommands(s: Services): vscode.Disposable[] {
   return [
     registerCommand('deltaSync.targets.addPostgresConnection', async () => {
-      const name = await vscode.window.showInputBox({
-        title: 'Add Postgres Connection (1/2)',
-        prompt: 'A name for this connection, used in mapping files as target.connection',
-        placeHolder: 'neon-prod',
-        validateInput: (v) => s.targetsModel.validateName(v.trim()),
-      });
-      if (name === undefined) return;
-      const url = await vscode.window.showInputBox({
-        title: 'Add Postgres Connection (2/2)',
-        prompt: 'Connection string; it is stored in VS Code secret storage, never in settings or files',
-        placeHolder: 'postgresql://user:password@host/db?sslmode=require',
-        password: true,
-        ignoreFocusOut: true,
-        validateInput: (v) => {
-          try {
-            summarizeConnectionString(v);
-            return undefined;
-          } catch (e) {
-            return errorText(e);
-          }
-        },
-      });
-      if (url === undefined) return;
-      const info = await s.targetsModel.add(name.trim(), url);
-      s.targets.refresh();
-      s.log.info(`Connection ${info.name} added (${info.summary})`);
+      const r = await postgresConnectionForm(vscodePrompter, formDeps(s));
+      if (r) connectionSaved(s, r.name, r.test);
     }, s.log),
+    registerCommand('deltaSync.targets.editConnection', async (arg) => {
+      const name = await connectionName(s, arg, 'Edit Postgres Connection');
+      if (!name) return;
+      const r = await postgresConnectionForm(vscodePrompter, formDeps(s), { name, url: await s.targetsModel.connectionString(name) });
+      if (r) connectionSaved(s, r.name, r.test);
+    }, s.log),
+    registerCommand('deltaSync.targets.testConnection', async (arg) => {
+      const name = await connectionName(s, arg, 'Test Postgres Connection');
+      if (!name) return;
+      const result = await vscodePrompter.progress(`Testing connection "${name}"`, () => testSaved(s, name));
+      if (result.ok) {
+        s.log.info(`Connection ${name}: connected to ${result.server} (${result.serverVersion})`);
+        s.targets.refresh();
+        void vscode.window.showInformationMessage(`Delta Sync: "${name}" connected to ${result.server} — ${result.serverVersion}.`);
+        return;
+      }
+      s.log.warn(`Connection ${name} test failed: ${result.problem.error.describe()}`);
+      const choice = await vscode.window.showErrorMessage(`Delta Sync: "${name}": ${result.problem.headline}`, 'Edit', 'Retry', 'Show Log');
+      if (choice === 'Edit') await vscode.commands.executeCommand('deltaSync.targets.editConnection', name);
+      else if (choice === 'Retry') await vscode.commands.executeCommand('deltaSync.targets.testConnection', name);
+      else if (choice === 'Show Log') s.log.show(true);
+    }, s.log),
+    // The error row under a connection: list its tables again (the tree re-reads them).
+    registerCommand('deltaSync.targets.retryConnection', () => s.targets.refresh(), s.log),
     registerCommand('deltaSync.targets.removeConnection', async (arg) => {
       const node = arg as TargetNode | undefined;
       const name = node?.kind === 'connection' ? node.info.name : await vscode.window.showQuickPick(s.targetsModel.connections().map((c) => c.name), { title: 'Remove Connection' });

@@ -3,7 +3,9 @@
  * the connection string in SecretStorage only) plus the built-in embedded sandbox.
  * Plain TS over the `StateStore` / `SecretStore` interfaces so tests use in-memory stores.
  */
-import { SyncError } from '../sync/errors';
+import { isSyncError, SyncError } from '../sync/errors';
+import type { ServerAddress } from '../sync/postgres/classifyPgError';
+import { describeConnectionProblem } from '../sync/postgres/testConnection';
 import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
@@ -18,7 +20,8 @@ export type TargetNode =
   | { kind: 'connection'; info: ConnectionInfo }
   /** A table in a target; `connection` is the sandbox name or a saved connection's. */
   | { kind: 'table'; connection: string; schema: string; table: string; rows: string; estimated: boolean }
-  | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string }
+  /** `connection`: the saved connection whose error this row shows (it then offers Edit / Retry). */
+  | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string; connection?: string; tooltip?: string }
   /** The Neon account and what is below it (NeonModel). */
   | Exclude<NeonNode, { kind: 'message' }>;
 
@@ -45,6 +48,32 @@ export function summarizeConnectionString(s: string): string {
   if (!u.hostname) throw new SyncError('usage', 'The connection URL has no host.');
   const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
   return `${u.hostname}${u.port ? `:${u.port}` : ''}/${db}`;
+}
+
+/** host, port and database of a summary made by summarizeConnectionString (not for lakebase ones). */
+export function serverFromSummary(summary: string): ServerAddress | undefined {
+  const m = /^(\[[^\]]+\]|[^:/\s]+)(?::(\d+))?\/(.*)$/.exec(summary);
+  if (!m || summary.startsWith('lakebase ')) return undefined;
+  const db = m[3] === '(default database)' ? undefined : m[3];
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: m[2] ?? 5432, ...(db ? { database: db } : {}) };
+}
+
+/**
+ * The row a saved connection shows when its tables cannot be listed: the problem in words
+ * (describeConnectionProblem), with the connection named so the row offers Edit and Retry.
+ */
+export function connectionErrorNode(info: ConnectionInfo, e: unknown): TargetNode {
+  const server = serverFromSummary(info.summary);
+  const problem = server && !isSyncError(e) ? describeConnectionProblem(e, server) : undefined;
+  const error = problem?.error ?? (isSyncError(e) ? e : undefined);
+  return {
+    kind: 'message',
+    severity: 'error',
+    id: `${info.name}:error`,
+    connection: info.name,
+    label: problem?.headline ?? (e instanceof Error ? e.message : String(e)),
+    ...(error?.hint ? { tooltip: error.hint } : {}),
+  };
 }
 
 export class TargetsModel {
@@ -81,6 +110,17 @@ export class TargetsModel {
     await this.secrets.store(connectionSecretKey(name), connectionString.trim());
     const info: ConnectionInfo = { name, summary, addedAt: this.now() };
     await this.state.update('deltaSync.connections', [...this.connections(), info]);
+    return info;
+  }
+
+  /** Adds `name`, or replaces the string and summary of the saved connection of that name. */
+  async save(name: string, connectionString: string): Promise<ConnectionInfo> {
+    const existing = this.connections().find((c) => c.name === name);
+    if (!existing) return this.add(name, connectionString);
+    const summary = summarizeConnectionString(connectionString);
+    await this.secrets.store(connectionSecretKey(name), connectionString.trim());
+    const info: ConnectionInfo = { ...existing, summary };
+    await this.state.update('deltaSync.connections', this.connections().map((c) => (c.name === name ? info : c)));
     return info;
   }
 

@@ -3,7 +3,7 @@ import type { NeonModel } from './NeonModel';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
 import { errorText } from './toProtocolError';
 import type { TargetTable } from './targetTables';
-import { SANDBOX_NAME, type TargetNode, type TargetsModel } from './TargetsModel';
+import { SANDBOX_NAME, connectionErrorNode, type TargetNode, type TargetsModel } from './TargetsModel';
 
 /** Lists a target's tables (the extension opens the connection; the sandbox is shared). */
 export type TableLister = (connection: string) => Promise<TargetTable[]>;
@@ -25,6 +25,7 @@ export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
         if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
         return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
       } catch (e) {
+        if (node.kind === 'connection') return [connectionErrorNode(node.info, e)];
         return [{ kind: 'message', severity: 'error', id: `${connection}:error`, label: `Cannot list tables: ${errorText(e)}` }];
       }
     }, targetItem);
@@ -107,6 +108,12 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
     case 'message': {
       const item = messageItem(node.label, node.severity);
       item.id = `message:${node.id}`;
+      if (node.tooltip) item.tooltip = `${node.label}\n${node.tooltip}`;
+      if (node.connection) {
+        // Edit and Retry inline (package.json menus); a click opens Edit.
+        item.contextValue = 'target.connectionError';
+        item.command = { command: 'deltaSync.targets.editConnection', title: 'Edit Connection', arguments: [node.connection] };
+      }
       return item;
     }
   }

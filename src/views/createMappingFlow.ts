@@ -16,6 +16,7 @@ import { IDENTIFIER_RE, PG_TYPE_RE, PIPELINE_NAME_RE } from '../sync/mapping/map
 import type { MappingInput } from '../sync/mapping/mappingSchema';
 import { resolveColumns } from '../sync/mapping/resolveColumns';
 import { DEFAULT_FILLFACTOR, renderCreateTable } from '../sync/postgres/renderCreateTable';
+import { askKeyColumns, sourcePickDescription } from './createMappingSteps';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import { NEON_PICK_LABEL, pickNeonDatabase } from './pickNeonDatabase';
 import type { Services } from './Services';
@@ -28,21 +29,16 @@ const STEPS = 7;
 const title = (n: number, what: string): string => `Create Mapping (${n}/${STEPS}): ${what}`;
 
 /** Tables the Sources view knows (configured folders and one level below them). */
-async function knownTables(s: Services): Promise<Array<{ path: string; label: string }>> {
-  const out: Array<{ path: string; label: string }> = [];
+async function knownTables(s: Services): Promise<Array<{ path: string; label: string; detail: string }>> {
+  const out: Array<{ path: string; label: string; detail: string }> = [];
   const visit = async (nodes: SourcesTreeNode[], depth: number): Promise<void> => {
     for (const n of nodes) {
-      if (n.kind === 'table') out.push({ path: n.path, label: n.label });
+      if (n.kind === 'table') out.push({ path: n.path, label: n.label, detail: sourcePickDescription(n.description, n.error) });
       else if (n.kind === 'folder' && depth < 2) await visit(await s.sources.getChildren(n), depth + 1);
     }
   };
   await visit(await s.sources.getChildren(), 0);
   return out;
-}
-
-/** Guesses the key: a column named id or *_id (first one), else none. */
-export function guessKey(fields: readonly DeltaField[]): string | undefined {
-  return fields.find((f) => f.name === 'id')?.name ?? fields.find((f) => /_id$/i.test(f.name))?.name;
 }
 
 /** A Postgres column name for a Delta column name (renamed only when it is not an identifier). */
@@ -63,7 +59,8 @@ async function pickSource(s: Services, arg: unknown): Promise<PickedSource | und
   const databricks = { label: '$(cloud) Databricks table…', description: 'catalog.schema.table on a saved Databricks connection', path: '', databricks: true };
   const pick = await vscode.window.showQuickPick(
     [
-      ...tables.map((t) => ({ label: t.label, description: path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path), path: t.path, databricks: false })),
+      // One line each (version, CDF state, rows, then where), so a long list stays scannable.
+      ...tables.map((t) => ({ label: t.label, description: [t.detail, path.relative(ws, t.path).startsWith('..') ? t.path : path.relative(ws, t.path)].filter(Boolean).join(' — '), path: t.path, databricks: false })),
       browse,
       ...(s.databricks.list().length > 0 ? [databricks] : []),
     ],
@@ -139,14 +136,12 @@ export async function createMappingFlow(s: Services, arg: unknown): Promise<stri
   const parts = qualified.trim().split('.');
   const [schema, targetTable] = parts.length === 2 ? [parts[0] as string, parts[1] as string] : ['public', parts[0] as string];
 
-  const guess = guessKey(fields);
-  const keyPick = await vscode.window.showQuickPick(
-    fields.map((f) => ({ label: f.name, description: deltaTypeLabel(f.type) + (f.nullable ? '' : ' · not null'), picked: f.name === guess })),
-    { title: title(4, 'key columns'), placeHolder: 'The columns that identify a row (the primary key)', canPickMany: true, ignoreFocusOut: true },
+  const keySources = await askKeyColumns(
+    (items, o) => vscode.window.showQuickPick(items, { ...o, canPickMany: true, ignoreFocusOut: true }),
+    fields,
+    title(4, 'key columns'),
   );
-  if (!keyPick) return undefined;
-  if (keyPick.length === 0) throw new SyncError('usage', 'A mapping needs at least one key column.');
-  const keySources = keyPick.map((k) => k.label);
+  if (!keySources) return undefined;
 
   const colPick = await vscode.window.showQuickPick(
     fields.map((f) => ({ label: f.name, description: keySources.includes(f.name) ? `${deltaTypeLabel(f.type)} · key` : deltaTypeLabel(f.type), picked: true })),

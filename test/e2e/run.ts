@@ -280,12 +280,15 @@ async function main(): Promise<'passed' | 'skipped'> {
         throw new Error(`unexpected mapping written: ${JSON.stringify(written)}`);
       }
       if (!fs.existsSync(path.join(workspace, '.delta-sync', 'schema', 'mapping.schema.json'))) throw new Error('the $schema file was not written');
+      // The last step offers the Preview (issue 13 point 7).
+      await p.locator('.notification-toast', { hasText: 'Preview now?' }).first().locator('.monaco-button', { hasText: 'Preview' }).first().waitFor({ timeout: 20_000 });
       // The DDL preview document.
       await p.locator('.monaco-editor .view-lines', { hasText: 'CREATE TABLE' }).first().waitFor({ timeout: 20_000 });
       await showPane(p, 'Mappings');
       await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '04-create-mapping-ddl.png') });
       await runPaletteCommand(p, 'View: Close All Editors');
+      await clearNotifications(p);
     });
 
     const previewOf = async (mapping: string): Promise<Frame> => {
@@ -428,6 +431,33 @@ async function main(): Promise<'passed' | 'skipped'> {
       await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().click();
       await p.locator('.part.panel', { hasText: 'no checkpoint' }).first().waitFor({ timeout: 15_000 }).catch(() => undefined);
       await p.screenshot({ path: path.join(ARTIFACTS, '15-log.png') });
+    });
+
+    await step('Add Postgres Connection tests before saving: a closed port says so, with Edit / Retry / Save Anyway', async () => {
+      await clearNotifications(p);
+      const closed = await freePort();
+      await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
+      const name = await quickInputStep(p, 'Add Postgres Connection: name');
+      await name.fill('local-closed');
+      await name.press('Enter');
+      await quickInputStep(p, 'Add Postgres Connection: how');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
+      const url = await quickInputStep(p, 'Add Postgres Connection: connection URL');
+      await url.fill(`postgresql://app:secret@127.0.0.1:${closed}/shop?sslmode=disable`);
+      await url.press('Enter');
+      const toast = p.locator('.notification-toast', { hasText: `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?` }).first();
+      await toast.waitFor({ timeout: 30_000 });
+      for (const b of ['Edit', 'Retry', 'Save Anyway']) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '16-add-connection-refused.png') });
+      await toast.locator('.monaco-button', { hasText: 'Save Anyway' }).first().click();
+      await showPane(p, 'Targets');
+      const targets = paneRows(p, 'Targets');
+      const conn = rowLabelled(targets, p, 'local-closed').first();
+      await conn.waitFor({ timeout: 20_000 });
+      if ((await conn.getAttribute('aria-expanded')) !== 'true') await conn.click();
+      // The row under it says the same, and offers Edit / Retry.
+      await rowLabelled(targets, p, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '17-connection-error-row.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
