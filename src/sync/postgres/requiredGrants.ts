@@ -92,7 +92,7 @@ export async function requiredRights(client: ClientBase, table: TableRef, opts: 
 
 async function targetFacts(client: ClientBase, table: TableRef): Promise<TargetFacts> {
   const base = await client.query<{ db: string; schema: string; schema_exists: boolean }>(
-    `SELECT current_database()::text AS db, COALESCE($1, current_schema())::text AS schema, to_regnamespace(COALESCE($1, current_schema())) IS NOT NULL AS schema_exists`,
+    `SELECT current_database()::text AS db, COALESCE($1, current_schema())::text AS schema, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = COALESCE($1, current_schema())) AS schema_exists`,
     [table.schema ?? null],
   );
   const { db, schema, schema_exists } = base.rows[0] as { db: string; schema: string; schema_exists: boolean };

@@ -29,6 +29,14 @@ export const LEASE_DEFAULTS: LeaseTiming = { leaseMs: 60_000, renewMs: 10_000 };
  */
 const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
+/**
+ * Leases this process gave back but could not delete (the server was down or the
+ * connection lost when its run ended): no run holds them, so this process's next run of
+ * the pipeline (a retry after a restart) takes them over at once instead of waiting for
+ * them to expire behind its own, still running, pid.
+ */
+const givenBack = new Set<string>();
+
 export interface RunGuardDeps {
   /** Whether runs hold a lease in the database (a server); else the per-process registry (the sandbox). */
   lease: boolean;
@@ -80,9 +88,13 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
       const old = await readLease(c, pipeline);
       if (!old) continue; // released in between
-      const gone = !old.expired && holderIsGone(old);
+      const ours = givenBack.has(old.token);
+      const gone = !old.expired && (ours || holderIsGone(old));
       if (!old.expired && !gone) throw heldBy(pipeline, d.tableLabel, old);
-      if (await takeOverLease(c, pipeline, old, token, me, d.timing.leaseMs, gone)) return { notice: takeOverNotice(pipeline, old, gone) };
+      if (await takeOverLease(c, pipeline, old, token, me, d.timing.leaseMs, gone)) {
+        givenBack.delete(old.token);
+        return { notice: ours ? undefined : takeOverNotice(pipeline, old, gone) };
+      }
     }
     throw new SyncError('target', `Could not take the run lease of pipeline "${pipeline}": it kept changing hands.`, {
       table: d.tableLabel,
@@ -101,7 +113,8 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
     try {
       await d.withClient((c) => deleteLease(c, pipeline, token));
     } catch (e) {
-      // Left to expire: the next run takes it over after leaseMs.
+      // Left to expire: the next run takes it over after leaseMs (this process's next run at once).
+      givenBack.add(token);
       d.logger.warn(`pipeline ${pipeline}: could not give the run lease back (${e instanceof Error ? e.message : String(e)}); it expires in ${Math.round(d.timing.leaseMs / 1000)} s.`);
     }
   };
