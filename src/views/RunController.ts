@@ -50,7 +50,10 @@ export class RunController {
     this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
     try {
       await run(abort.signal, (e) => this.set(foldEvent(this.snapshot, e), false));
-      const status = abort.signal.aborted ? 'cancelled' : this.snapshot.status === 'running' ? 'succeeded' : this.snapshot.status;
+      // The run's own run-finished decides (a Stop that came after the load committed did
+      // not cancel it); without one, a Stop means cancelled.
+      const folded = this.snapshot.status;
+      const status = folded === 'succeeded' || folded === 'failed' || folded === 'cancelled' ? folded : abort.signal.aborted ? 'cancelled' : 'succeeded';
       this.set({ ...this.snapshot, status, updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
