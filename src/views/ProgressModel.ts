@@ -23,6 +23,7 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         rowsRead: e.rowsRead,
         rowsApplied: e.rowsApplied,
         totalRows: e.totalRows,
+        percent: percentDone(e.rowsRead, e.rowsApplied, e.totalRows),
         rowsPerSecond: e.rowsPerSecond,
         etaSeconds: e.etaSeconds,
         version: e.version,
@@ -42,10 +43,25 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         rowsApplied: e.rowsApplied,
         version: e.checkpointVersion ?? s.version,
         etaSeconds: null,
+        // Done is 100%; a stopped or failed run keeps how far it got.
+        percent: e.status === 'succeeded' ? 100 : s.percent ?? null,
         updatedAt: e.at,
         error: e.error !== undefined ? { message: e.error } : null,
       };
   }
+}
+
+/**
+ * How far a run is, in percent of `total` (null when the total is unknown): rows applied
+ * once the target takes them (an initial load's COPY), rows read before that (the read
+ * phase of a load, which runs ahead of COPY). Never above 100 (a snapshot's stats can
+ * undercount rows a filter or a late commit adds).
+ */
+export function percentDone(rowsRead: number, rowsApplied: number, total: number | null): number | null {
+  if (total === null) return null;
+  if (total === 0) return 100;
+  const done = rowsApplied > 0 ? rowsApplied : rowsRead;
+  return Math.min(100, Math.max(0, (done / total) * 100));
 }
 
 /**
