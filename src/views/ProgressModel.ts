@@ -111,3 +111,29 @@ export class Throttle<T> {
     this.pending = undefined;
   }
 }
+
+/** What the status bar item shows for a snapshot: hidden before the first run. */
+export interface StatusBarLook {
+  visible: boolean;
+  text: string;
+  tooltip: string;
+  /** An error background for a failed run. */
+  error: boolean;
+}
+
+const nf = new Intl.NumberFormat('en-US');
+
+/** The status bar item of the running or last run: mapping, state, rows (and percent while running). */
+export function statusBarLook(s: ProgressSnapshot): StatusBarLook {
+  if (s.status === 'idle' || s.mapping === null) return { visible: false, text: '', tooltip: '', error: false };
+  const rows = `${nf.format(s.rowsApplied)} rows`;
+  const phase = s.phase ? s.phase.split(':')[0] : null;
+  const pct = s.percent === null || s.percent === undefined ? null : `${Math.floor(s.percent)}%`;
+  const icon = { running: '$(sync~spin)', stopping: '$(sync~spin)', succeeded: '$(check)', failed: '$(error)', cancelled: '$(circle-slash)' }[s.status];
+  const state = s.status === 'running' ? [phase ?? 'running', pct].filter((x) => x).join(' ') : s.status === 'stopping' ? 'stopping…' : s.status;
+  const text = `${icon} ${s.mapping}: ${state} · ${rows}`;
+  const lines = [`Delta Sync: ${s.mode ?? 'sync'} of ${s.mapping} ${s.status === 'running' || s.status === 'stopping' ? 'is' : 'was'} ${s.status}`, `${rows} applied${s.totalRows === null ? '' : ` of ${nf.format(s.totalRows)}`}`];
+  if (s.error) lines.push(s.error.message);
+  lines.push('Click to show the Progress panel.');
+  return { visible: true, text, tooltip: lines.join('\n'), error: s.status === 'failed' };
+}

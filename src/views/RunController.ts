@@ -54,10 +54,10 @@ export class RunController {
       // not cancel it); without one, a Stop means cancelled.
       const folded = this.snapshot.status;
       const status = folded === 'succeeded' || folded === 'failed' || folded === 'cancelled' ? folded : abort.signal.aborted ? 'cancelled' : 'succeeded';
-      this.set({ ...this.snapshot, status, updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status, etaSeconds: null, updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
-      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), etaSeconds: null, updatedAt: this.now() }, true);
       if (!cancelled) throw e;
     } finally {
       this.abort = undefined;
@@ -67,7 +67,8 @@ export class RunController {
   /** Asks the active run to stop; returns false when nothing runs. */
   stop(): boolean {
     if (!this.abort) return false;
-    this.set({ ...this.snapshot, status: 'stopping', updatedAt: this.now() }, false);
+    // A run that already reported its end (committed, failed) keeps that status.
+    if (this.snapshot.status === 'running') this.set({ ...this.snapshot, status: 'stopping', updatedAt: this.now() }, false);
     this.abort.abort(new SyncError('cancelled', 'Stopped by the user.'));
     return true;
   }
