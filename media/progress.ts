@@ -158,8 +158,8 @@ export class ProgressView {
     setText(this.phase, phase);
     setText(this.live, `${s.mapping ?? 'Sync'}: ${s.status}${phase ? `, ${phase}` : ''}`);
 
-    // Stop stays in the page (hidden when nothing runs), so a focused Stop keeps its focus.
-    show(this.stop, active || this.stop === document.activeElement);
+    // Stop stays in the page while the run does (hidden after), so a focused Stop keeps its focus across updates.
+    show(this.stop, active);
     setText(this.stop, s.status === 'stopping' ? 'Stopping…' : 'Stop');
     const disable = !active || s.status === 'stopping';
     if (this.stop.disabled !== disable) this.stop.disabled = disable;
