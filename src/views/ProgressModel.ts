@@ -43,8 +43,9 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         rowsApplied: e.rowsApplied,
         version: e.checkpointVersion ?? s.version,
         etaSeconds: null,
-        // Done is 100%; a stopped or failed run keeps how far it got.
-        percent: e.status === 'succeeded' ? 100 : s.percent ?? null,
+        // Done is 100%. A stopped or failed run has no percentage: what it had staged was
+        // rolled back (its rows applied are those committed), so "42%" would overstate it.
+        percent: e.status === 'succeeded' ? 100 : null,
         updatedAt: e.at,
         error: e.error !== undefined ? { message: e.error } : null,
       };

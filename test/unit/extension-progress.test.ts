@@ -62,7 +62,7 @@ describe('honest progress: totals, percent, ETA and run states', () => {
       assert.equal(percentDone(0, 0, 0), 100);
     });
 
-    it('is folded into the snapshot from progress events; a succeeded run ends at 100, a cancelled one keeps how far it got', () => {
+    it('is folded into the snapshot from progress events; a succeeded run ends at 100, a cancelled one has none (its staged rows were rolled back)', () => {
       let s: ProgressSnapshot = foldEvent(new RunController(() => 0).current(), started);
       s = foldEvent(s, progress({ rowsRead: 0, totalRows: 200_000 }));
       assert.equal(s.percent, 0);
@@ -72,7 +72,7 @@ describe('honest progress: totals, percent, ETA and run states', () => {
       assert.equal(s.etaSeconds, 30);
       assert.ok(ProgressSnapshotSchema.safeParse(s).success);
       const cancelled = foldEvent(s, { type: 'run-finished', runId: 'r1', status: 'cancelled', checkpointVersion: null, rowsApplied: 0, at: 9 });
-      assert.equal(cancelled.percent, 25);
+      assert.equal(cancelled.percent, null);
       assert.equal(cancelled.etaSeconds, null);
       const done = foldEvent(s, { type: 'run-finished', runId: 'r1', status: 'succeeded', checkpointVersion: 7, rowsApplied: 200_000, at: 9 });
       assert.equal(done.percent, 100);
