@@ -54,10 +54,10 @@ export class RunController {
       // not cancel it); without one, a Stop means cancelled.
       const folded = this.snapshot.status;
       const status = folded === 'succeeded' || folded === 'failed' || folded === 'cancelled' ? folded : abort.signal.aborted ? 'cancelled' : 'succeeded';
-      this.set({ ...this.snapshot, status, etaSeconds: null, updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status, etaSeconds: null, ...(status === 'succeeded' ? {} : { percent: null }), updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
-      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), etaSeconds: null, updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
       if (!cancelled) throw e;
     } finally {
       this.abort = undefined;
