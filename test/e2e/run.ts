@@ -20,6 +20,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { generateCustomers } from '../../src/fixtures/customerProfiles';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
@@ -379,6 +381,15 @@ async function main(): Promise<'passed' | 'skipped'> {
       await row.click();
       await p.locator('.monaco-editor .view-lines', { hasText: 'customer_id' }).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
+    });
+
+    await step('A new Delta version written outside VS Code: the Mappings tree says behind without a refresh', async () => {
+      // Another writer commits to the sample table; the extension watches its _delta_log.
+      const writer = await DeltaTableWriter.open(sampleTable);
+      await writer.append(generateCustomers(2, 7, 900_000));
+      await showPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '11b-tree-behind-after-new-version.png') });
     });
 
     await step('Stop in the Progress panel ends a paced initial load cancelled, with nothing written', async () => {
