@@ -211,11 +211,12 @@ export class ProgressView {
   }
 
   /**
-   * The history shown is the running (or last) run's mapping's; another mapping's history
-   * (the one opened before this run started) is not shown under this run.
+   * Under a running run, only its own mapping's history (not the one shown before it
+   * started); once it ended, the last history asked for (Show History of any mapping).
    */
   private updateHistory(s: ProgressSnapshot | null): void {
-    const hist = this.history && (!s || s.mapping === null || s.status === 'idle' || this.history.mapping === s.mapping) ? this.history : null;
+    const running = s !== null && (s.status === 'running' || s.status === 'stopping');
+    const hist = this.history && (!running || this.history.mapping === s?.mapping) ? this.history : null;
     if (hist === this.historyShown) return;
     this.historyShown = hist;
     if (!hist) {
