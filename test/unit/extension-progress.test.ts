@@ -63,10 +63,11 @@ describe('honest progress: totals, percent, ETA and run states', () => {
     });
 
     it('is folded into the snapshot from progress events; a succeeded run ends at 100, a cancelled one has none (its staged rows were rolled back)', () => {
-      let s: ProgressSnapshot = foldEvent(new RunController(() => 0).current(), started);
-      s = foldEvent(s, progress({ rowsRead: 0, totalRows: 200_000 }));
+      let s: ProgressSnapshot = foldEvent(new RunController(() => 0).current(), { ...started, totalRows: 200_000 } as SyncEvent);
+      // Known from run-started, before the first progress event.
       assert.equal(s.percent, 0);
       assert.equal(s.totalRows, 200_000);
+      assert.equal(foldEvent(new RunController(() => 0).current(), started).percent ?? null, null, 'no total, no percent');
       s = foldEvent(s, progress({ rowsRead: 60_000, rowsApplied: 50_000, totalRows: 200_000, etaSeconds: 30 }));
       assert.equal(s.percent, 25);
       assert.equal(s.etaSeconds, 30);

@@ -12,7 +12,12 @@ export type SyncMode = 'initial' | 'incremental';
 export type SyncPhase = 'plan' | 'read' | 'stage' | 'index' | 'swap' | 'apply' | 'checkpoint';
 
 export type SyncEvent =
-  | { type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number; at: number }
+  | {
+      type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number;
+      /** Rows the run will read, when known before reading (an initial load: the snapshot's row count from the log's stats). */
+      totalRows?: number | null;
+      at: number;
+    }
   | { type: 'phase'; phase: SyncPhase; detail?: string; at: number }
   | {
       type: 'progress';

@@ -37,8 +37,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   // The snapshot's live rows as the log's file stats give them (no data read): the read
   // and COPY phases report a percentage and an ETA against it. Unknown (null) without stats.
   ctx.progress.totalRows = typeof snap.rowCount === 'number' ? snap.rowCount : null;
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version });
-  ctx.progress.report();
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version, totalRows: ctx.progress.totalRows });
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: `initial-${mode}`, toVersion: snap.version });
