@@ -83,6 +83,12 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
   }
 
+  /** Seconds between status polls of Databricks sources (0: no poll). */
+  statusPollSeconds(): number {
+    const v = this.cfg.get<unknown>('status.pollSeconds');
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, 86_400) : 60;
+  }
+
   mappingsFolder(): string {
     const v = this.cfg.get<unknown>('mappingsFolder');
     return typeof v === 'string' && v !== '' ? v : '.delta-sync';

@@ -49,6 +49,8 @@ export const ProgressSnapshot = z.object({
   rowsRead: z.number().nonnegative(),
   rowsApplied: z.number().nonnegative(),
   totalRows: z.number().nonnegative().nullable(),
+  /** Percent done (0-100) against `totalRows`, when known: what the bar and the status bar show. */
+  percent: z.number().min(0).max(100).nullable().optional(),
   rowsPerSecond: z.number().nonnegative(),
   etaSeconds: z.number().nonnegative().nullable(),
   startedAt: z.number().nullable(),

@@ -75,12 +75,29 @@ async function afterRun(s: Services, node: ValidMapping): Promise<void> {
 }
 
 /**
+ * Puts this mapping's past runs under the run about to start (the panel never shows another
+ * mapping's history under it): the tree's cached status when it has one, else read now,
+ * before the run takes the pipeline's run lease.
+ */
+async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPanel): Promise<void> {
+  const cached = node.status?.state === 'ok' ? node.status.status : undefined;
+  try {
+    const status = cached ?? (await s.engine.withRunner(node.mapping, (h) => h.runner.status()));
+    panel.showHistory(historyOf(node.mapping.name, status));
+  } catch (e) {
+    // The run itself reports what is wrong with the target; the panel shows no other mapping's history meanwhile.
+    s.log.warn(`could not read the run history of ${node.mapping.name}: ${errorText(e)}`);
+  }
+}
+
+/**
  * Runs a sync through the RunController (one at a time), with the Progress panel and a
  * cancellable notification; Stop (panel, command, notification) aborts through one signal.
  */
 export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
   const name = node.mapping.name;
-  ProgressPanel.show(s.extensionUri, s.log, s.runs);
+  const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
+  await showHistoryOf(s, node, panel);
   let result: RunResult | undefined;
   try {
     await vscode.window.withProgress(
@@ -89,7 +106,7 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
         const cancel = token.onCancellationRequested(() => s.runs.stop());
         let lastPct = 0;
         const sub = s.runs.onSnapshot((snap) => {
-          const pct = snap.totalRows ? Math.floor((snap.rowsApplied / snap.totalRows) * 100) : undefined;
+          const pct = snap.percent === null || snap.percent === undefined ? undefined : Math.floor(snap.percent);
           const increment = pct !== undefined && pct > lastPct ? pct - lastPct : undefined;
           if (pct !== undefined) lastPct = Math.max(lastPct, pct);
           progress.report({ message: `${snap.phase ?? snap.status} · ${snap.rowsApplied.toLocaleString('en-US')} rows applied`, increment });

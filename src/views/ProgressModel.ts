@@ -14,7 +14,11 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
   switch (e.type) {
     case 'run-started':
       // A new run starts from the idle snapshot: nothing of the previous run carries over.
-      return { ...idleProgress(e.at), runId: e.runId, mapping: e.pipeline, mode: e.mode, status: 'running', fromVersion: e.fromVersion, toVersion: e.toVersion, startedAt: e.at, throughput: [] };
+      return {
+        ...idleProgress(e.at), runId: e.runId, mapping: e.pipeline, mode: e.mode, status: 'running', fromVersion: e.fromVersion, toVersion: e.toVersion, startedAt: e.at, throughput: [],
+        // Known before any row is read: the panel shows "0 / N" and 0% from the start.
+        ...(typeof e.totalRows === 'number' ? { totalRows: e.totalRows, percent: percentDone(0, 0, e.totalRows) } : {}),
+      };
     case 'phase':
       return { ...s, phase: e.detail ? `${e.phase}: ${e.detail}` : e.phase, updatedAt: e.at };
     case 'progress':
@@ -23,6 +27,7 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         rowsRead: e.rowsRead,
         rowsApplied: e.rowsApplied,
         totalRows: e.totalRows,
+        percent: percentDone(e.rowsRead, e.rowsApplied, e.totalRows),
         rowsPerSecond: e.rowsPerSecond,
         etaSeconds: e.etaSeconds,
         version: e.version,
@@ -42,10 +47,26 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         rowsApplied: e.rowsApplied,
         version: e.checkpointVersion ?? s.version,
         etaSeconds: null,
+        // Done is 100%. A stopped or failed run has no percentage: what it had staged was
+        // rolled back (its rows applied are those committed), so "42%" would overstate it.
+        percent: e.status === 'succeeded' ? 100 : null,
         updatedAt: e.at,
         error: e.error !== undefined ? { message: e.error } : null,
       };
   }
+}
+
+/**
+ * How far a run is, in percent of `total` (null when the total is unknown): rows applied
+ * once the target takes them (an initial load's COPY), rows read before that (the read
+ * phase of a load, which runs ahead of COPY). Never above 100 (a snapshot's stats can
+ * undercount rows a filter or a late commit adds).
+ */
+export function percentDone(rowsRead: number, rowsApplied: number, total: number | null): number | null {
+  if (total === null) return null;
+  if (total === 0) return 100;
+  const done = rowsApplied > 0 ? rowsApplied : rowsRead;
+  return Math.min(100, Math.max(0, (done / total) * 100));
 }
 
 /**
@@ -94,4 +115,30 @@ export class Throttle<T> {
     this.timer = undefined;
     this.pending = undefined;
   }
+}
+
+/** What the status bar item shows for a snapshot: hidden before the first run. */
+export interface StatusBarLook {
+  visible: boolean;
+  text: string;
+  tooltip: string;
+  /** An error background for a failed run. */
+  error: boolean;
+}
+
+const nf = new Intl.NumberFormat('en-US');
+
+/** The status bar item of the running or last run: mapping, state, rows (and percent while running). */
+export function statusBarLook(s: ProgressSnapshot): StatusBarLook {
+  if (s.status === 'idle' || s.mapping === null) return { visible: false, text: '', tooltip: '', error: false };
+  const rows = `${nf.format(s.rowsApplied)} rows`;
+  const phase = s.phase ? s.phase.split(':')[0] : null;
+  const pct = s.percent === null || s.percent === undefined ? null : `${Math.floor(s.percent)}%`;
+  const icon = { running: '$(sync~spin)', stopping: '$(sync~spin)', succeeded: '$(check)', failed: '$(error)', cancelled: '$(circle-slash)' }[s.status];
+  const state = s.status === 'running' ? [phase ?? 'running', pct].filter((x) => x).join(' ') : s.status === 'stopping' ? 'stopping…' : s.status;
+  const text = `${icon} ${s.mapping}: ${state} · ${rows}`;
+  const lines = [`Delta Sync: ${s.mode ?? 'sync'} of ${s.mapping} ${s.status === 'running' || s.status === 'stopping' ? 'is' : 'was'} ${s.status}`, `${rows} applied${s.totalRows === null ? '' : ` of ${nf.format(s.totalRows)}`}`];
+  if (s.error) lines.push(s.error.message);
+  lines.push('Click to show the Progress panel.');
+  return { visible: true, text, tooltip: lines.join('\n'), error: s.status === 'failed' };
 }

@@ -50,11 +50,14 @@ export class RunController {
     this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
     try {
       await run(abort.signal, (e) => this.set(foldEvent(this.snapshot, e), false));
-      const status = abort.signal.aborted ? 'cancelled' : this.snapshot.status === 'running' ? 'succeeded' : this.snapshot.status;
-      this.set({ ...this.snapshot, status, updatedAt: this.now() }, true);
+      // The run's own run-finished decides (a Stop that came after the load committed did
+      // not cancel it); without one, a Stop means cancelled.
+      const folded = this.snapshot.status;
+      const status = folded === 'succeeded' || folded === 'failed' || folded === 'cancelled' ? folded : abort.signal.aborted ? 'cancelled' : 'succeeded';
+      this.set({ ...this.snapshot, status, etaSeconds: null, ...(status === 'succeeded' ? {} : { percent: null }), updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
-      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
       if (!cancelled) throw e;
     } finally {
       this.abort = undefined;
@@ -64,7 +67,8 @@ export class RunController {
   /** Asks the active run to stop; returns false when nothing runs. */
   stop(): boolean {
     if (!this.abort) return false;
-    this.set({ ...this.snapshot, status: 'stopping', updatedAt: this.now() }, false);
+    // A run that already reported its end (committed, failed) keeps that status.
+    if (this.snapshot.status === 'running') this.set({ ...this.snapshot, status: 'stopping', updatedAt: this.now() }, false);
     this.abort.abort(new SyncError('cancelled', 'Stopped by the user.'));
     return true;
   }

@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 import { PanelState } from '../protocol/messages';
+import { MappingStatusRefresher } from './MappingStatusRefresher';
 import { PREVIEW_VIEW_TYPE, PreviewPanel } from './PreviewPanel';
 import { PROGRESS_VIEW_TYPE, ProgressPanel } from './ProgressPanel';
 import { READONLY_SCHEME } from './ReadOnlyDocuments';
+import { RunStatusBar } from './RunStatusBar';
 import type { Services } from './Services';
 
 /**
@@ -11,8 +13,22 @@ import type { Services } from './Services';
  */
 export function registerViews(s: Services): vscode.Disposable[] {
   const mappingWatcher = vscode.workspace.createFileSystemWatcher(`**/${s.settings.mappingsFolder()}/*.json`);
-  const refreshMappings = (): void => s.mappings.refresh();
+  // New Delta versions of the mappings' sources refresh their status (watch or poll).
+  const refresher = new MappingStatusRefresher(s.mappingsModel, {
+    pollSeconds: () => s.settings.statusPollSeconds(),
+    onRefresh: () => s.mappings.refresh(),
+    onWarning: (m) => s.log.warn(m),
+  });
+  const watchSources = (): void => void refresher.sync().catch((e: unknown) => s.log.warn(`status refresh: ${String(e)}`));
+  watchSources();
+  const refreshMappings = (): void => {
+    s.mappings.refresh();
+    watchSources();
+  };
   return [
+    refresher,
+    new RunStatusBar(s.runs),
+    s.settings.onDidChange(watchSources),
     vscode.workspace.registerTextDocumentContentProvider(READONLY_SCHEME, s.docs),
     vscode.window.registerTreeDataProvider('deltaSync.sources', s.sources),
     vscode.window.registerTreeDataProvider('deltaSync.targets', s.targets),

@@ -20,6 +20,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { generateCustomers } from '../../src/fixtures/customerProfiles';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
@@ -384,6 +386,15 @@ async function main(): Promise<'passed' | 'skipped'> {
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 
+    await step('A new Delta version written outside VS Code: the Mappings tree says behind without a refresh', async () => {
+      // Another writer commits to the sample table; the extension watches its _delta_log.
+      const writer = await DeltaTableWriter.open(sampleTable);
+      await writer.append(generateCustomers(2, 7, 900_000));
+      await showPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '11b-tree-behind-after-new-version.png') });
+    });
+
     await step('Stop in the Progress panel ends a paced initial load cancelled, with nothing written', async () => {
       // Pace customers-copy's initial load (about 10 s for the sample) so Stop lands mid-run.
       const file = path.join(workspace, '.delta-sync', 'customers-copy.json');
@@ -399,15 +410,38 @@ async function main(): Promise<'passed' | 'skipped'> {
       const progress = await webviewFrame(p, '[data-testid="stop"]', 60_000);
       await waitForText(progress, '[data-testid="status"]', 'running', 30_000);
       await progress.locator('[data-testid="rows-read"]').filter({ hasText: /^[1-9]/ }).first().waitFor({ timeout: 30_000 });
+      // The total is known from the log: rows applied move during COPY, with a percentage and an ETA.
+      await progress.locator('[data-testid="rows-applied"]').filter({ hasText: /^[1-9][\d,]* \/ [1-9][\d,]*$/ }).first().waitFor({ timeout: 30_000 });
+      await progress.locator('[data-testid="percent"]').filter({ hasText: /^\d+%$/ }).first().waitFor({ timeout: 10_000 });
+      await progress.locator('[data-testid="eta"]').filter({ hasText: /\d+s$/ }).first().waitFor({ timeout: 10_000 });
+      // The history under the run is this mapping's (the panel showed customer-profiles' before).
+      const otherHistory = await progress.locator('[data-testid="history"]:visible').evaluateAll((els) => els.map((e) => e.getAttribute('data-mapping')).filter((m) => m !== 'customers-copy'));
+      if (otherHistory.length > 0) throw new Error(`the Progress panel shows the history of ${otherHistory.join(', ')} under the customers-copy run`);
+      // The status bar item shows the run; its text names the mapping and the rows.
+      await p.locator('.statusbar-item', { hasText: /customers-copy: \w+/ }).first().waitFor({ timeout: 10_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '12-paced-initial-load-running.png') });
+      // Keyboard only: focus Stop, let an update or two arrive (they must not take focus away), press Enter.
+      const stop = progress.locator('[data-testid="stop"]');
+      await stop.focus();
+      const rowsApplied = progress.locator('[data-testid="rows-applied"]');
+      const applied = await rowsApplied.textContent();
+      for (let i = 0; i < 150 && (await rowsApplied.textContent()) === applied; i++) await p.waitForTimeout(100);
+      if ((await rowsApplied.textContent()) === applied) throw new Error(`rows applied stayed at ${applied}`);
+      const focused = await progress.locator('body').evaluate((body) => {
+        const a = body.ownerDocument.activeElement;
+        return a?.getAttribute('data-testid') ?? a?.tagName;
+      });
+      if (focused !== 'stop') throw new Error(`a progress update moved the focus from Stop to ${focused}`);
       const stoppedAt = Date.now();
-      await progress.locator('[data-testid="stop"]').click();
+      await p.keyboard.press('Enter');
       await waitForText(progress, '[data-testid="status"]', 'cancelled', 30_000);
       await waitForText(progress, '[data-testid="committed"]', '–');
       // Stop does not wait for the pacing to run out.
       if (Date.now() - stoppedAt > 8_000) throw new Error(`Stop took ${Date.now() - stoppedAt} ms`);
-      if ((await progress.locator('[data-testid="stop"]').count()) !== 0) throw new Error('Stop is still shown after the run ended');
+      if (await progress.locator('[data-testid="stop"]').isVisible()) throw new Error('Stop is still shown after the run ended');
       await progress.locator('[data-testid="history"] tbody tr', { hasText: 'cancelled' }).first().waitFor({ timeout: 30_000 });
+      if ((await progress.locator('[data-testid="history"] tbody tr', { hasText: 'failed' }).count()) !== 0) throw new Error('a Stop was recorded as failed in the history');
+      await p.locator('.statusbar-item', { hasText: 'customers-copy: cancelled' }).first().waitFor({ timeout: 10_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '13-paced-initial-load-stopped.png') });
       // Nothing was written: the target table does not exist (the next step's dry run also finds no checkpoint).
       await showPane(p, 'Targets');

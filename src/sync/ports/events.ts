@@ -12,19 +12,31 @@ export type SyncMode = 'initial' | 'incremental';
 export type SyncPhase = 'plan' | 'read' | 'stage' | 'index' | 'swap' | 'apply' | 'checkpoint';
 
 export type SyncEvent =
-  | { type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number; at: number }
+  | {
+      type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number;
+      /** Rows the run will read, when known before reading (an initial load: the snapshot's row count from the log's stats). */
+      totalRows?: number | null;
+      at: number;
+    }
   | { type: 'phase'; phase: SyncPhase; detail?: string; at: number }
   | {
       type: 'progress';
       rowsRead: number;
+      /** Rows the target has taken: an initial load counts them as COPY takes them (final count at its end). */
       rowsApplied: number;
       bytesRead: number;
       batches: number;
       /** Version committed so far by this run: the last committed batch's (incremental), the snapshot's once an initial load committed; null before the run's first commit. */
       version: number | null;
+      /** Rows read per second since the run's clock started. */
       rowsPerSecond: number;
-      /** Seconds left, when the total is known. */
+      /** Seconds left, when the total is known: at the slower of the read and apply rates. */
       etaSeconds: number | null;
+      /**
+       * Rows the run will read, when known before reading: an initial load's snapshot row
+       * count from the Delta log's file stats (numRecords less deletion vectors), from the
+       * first progress event on; null when the log has no stats, and for incremental runs.
+       */
       totalRows: number | null;
       at: number;
     }

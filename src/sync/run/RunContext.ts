@@ -58,6 +58,20 @@ export class ProgressMeter {
   /** Adds rows read; reports at most every 200 ms. */
   read(rows: number): void {
     this.rowsRead += rows;
+    this.maybeReport();
+  }
+
+  /**
+   * Adds rows handed to the target (an initial load's COPY): they count as applied while
+   * the load runs, so a long load shows them moving; the load's end sets the final count.
+   * Reports at most every 200 ms.
+   */
+  applied(rows: number): void {
+    this.rowsApplied += rows;
+    this.maybeReport();
+  }
+
+  private maybeReport(): void {
     const now = Date.now();
     if (now - this.lastEmit > 200) {
       this.lastEmit = now;
@@ -68,13 +82,27 @@ export class ProgressMeter {
   /** Reports now. */
   report(): void {
     const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
-    const rate = this.rowsRead / secs;
-    const total = this.totalRows;
     this.emit({
       type: 'progress', rowsRead: this.rowsRead, rowsApplied: this.rowsApplied, bytesRead: 0, batches: this.batches, version: this.version,
-      rowsPerSecond: Math.round(rate), etaSeconds: total !== null && rate > 0 ? Math.max(0, (total - this.rowsRead) / rate) : null, totalRows: total,
+      ...progressRate(this.rowsRead, this.rowsApplied, this.totalRows, secs),
     });
   }
+}
+
+/**
+ * Rate and ETA of a run: the rate of rows read over `seconds`; with a known total the ETA
+ * follows the slower of reading and applying (a paced load reads ahead of what COPY takes),
+ * so it does not reach 0 while rows still wait for the target.
+ */
+export function progressRate(rowsRead: number, rowsApplied: number, totalRows: number | null, seconds: number): { rowsPerSecond: number; etaSeconds: number | null; totalRows: number | null } {
+  const secs = Math.max(seconds, 0.001);
+  const rate = rowsRead / secs;
+  if (totalRows === null) return { rowsPerSecond: Math.round(rate), etaSeconds: null, totalRows };
+  // The slower side: rows applied when they are being counted (an initial load), else rows read.
+  const done = rowsApplied > 0 ? Math.min(rowsRead, rowsApplied) : rowsRead;
+  const doneRate = done / secs;
+  const eta = doneRate > 0 ? Math.max(0, (totalRows - done) / doneRate) : null;
+  return { rowsPerSecond: Math.round(rate), etaSeconds: eta, totalRows };
 }
 
 export interface RunContextDeps {

@@ -34,7 +34,10 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   const columns = dataColumns(plan);
   const runId = randomUUID();
   ctx.progress.start();
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version });
+  // The snapshot's live rows as the log's file stats give them (no data read): the read
+  // and COPY phases report a percentage and an ETA against it. Unknown (null) without stats.
+  ctx.progress.totalRows = typeof snap.rowCount === 'number' ? snap.rowCount : null;
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version, totalRows: ctx.progress.totalRows });
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: `initial-${mode}`, toVersion: snap.version });
@@ -59,6 +62,8 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         if (kept.length > 0) {
           await limit?.admit(kept.length, signal);
           yield kept;
+          // COPY has taken the batch (the generator resumes when it asks for the next).
+          ctx.progress.applied(kept.length);
         }
       }
     }
@@ -72,6 +77,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         ctx.progress.read(m.read);
         await limit?.admit(m.encoded.count, signal);
         yield m.encoded;
+        ctx.progress.applied(m.encoded.count);
       }
     }
     // Read and encoded on a worker thread when the source can be opened there: the rows
