@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
@@ -6,7 +7,7 @@ import type { Row } from '../../src/sync/delta/types';
 import { long, string } from '../builders/deltaFields';
 import { checkpointVersion } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
-import { buildCli, pollUntil, runCli, startCli, tempDir } from '../helpers/syncHarness';
+import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -190,5 +191,91 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
     const bad = await runCli(['sync', '--source', t.path, '--target', db().url, '--table', 'public.watch_usage', '--watch', '--interval', 'soon']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--interval must be a duration/);
+  });
+
+  describe('sync --all', () => {
+    async function workspace(name: string, mappings: Record<string, unknown>): Promise<string> {
+      const ws = path.join(dir, name);
+      await fs.mkdir(path.join(ws, '.delta-sync'), { recursive: true });
+      for (const [file, json] of Object.entries(mappings)) await writeMappingFile(path.join(ws, '.delta-sync'), file, json);
+      return ws;
+    }
+    const mapping = (name: string, source: string, table: string, after?: string[]) => ({
+      name,
+      source: { type: 'delta', path: source },
+      target: { connection: db().url, schema: 'public', table },
+      key: KEY,
+      ...(after ? { after } : {}),
+    });
+
+    it("runs every mapping in 'after' order, keeps going past a failing one, skips what runs after it, one summary, exit 1", async () => {
+      const parents = await newTable('all_parents');
+      const children = await newTable('all_children');
+      await children.append(rows(21, 22));
+      const ws = await workspace('ws-all', {
+        // File order (a-, b-, c-, d-) is not the run order: a-children runs after parents.
+        'a-children': mapping('children', children.path, 'all_children', ['parents']),
+        'b-broken': mapping('broken', path.join(dir, 'no-such-table'), 'all_broken'),
+        'c-after-broken': mapping('after-broken', parents.path, 'all_after_broken', ['broken']),
+        'd-parents': mapping('parents', parents.path, 'all_parents'),
+      });
+      const res = await runCli(['sync', '--all', '--dir', ws]);
+      assert.equal(res.code, 1, res.stderr);
+      const p = res.stdout.indexOf('parents: initial');
+      const c = res.stdout.indexOf('children: initial');
+      assert.ok(p >= 0 && c > p, `parents before children:\n${res.stdout}`);
+      assert.match(res.stdout, /Summary: 4 mapping\(s\): 2 succeeded, 1 failed, 1 skipped/);
+      assert.match(res.stdout, /broken: failed: .*no-such-table/);
+      assert.match(res.stdout, /after-broken: skipped: runs after "broken"/);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'all_parents' }, parents.path, parents.version, { key: KEY });
+      await assertTargetEquals(db().url, { schema: 'public', name: 'all_children' }, children.path, children.version, { key: KEY });
+      assert.equal(await checkpointVersion(db().url, 'after-broken'), undefined);
+
+      // Again, with new versions: incremental for both, same order.
+      await parents.append(rows(21, 23));
+      await children.delete('id', [1n]);
+      const again = await runCli(['sync', '--all', '--dir', ws]);
+      assert.equal(again.code, 1, again.stderr);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'all_parents' }, parents.path, parents.version, { key: KEY });
+      await assertTargetEquals(db().url, { schema: 'public', name: 'all_children' }, children.path, children.version, { key: KEY });
+    });
+
+    it("--watch --all follows every mapping; SIGTERM stops them all with exit 0", async () => {
+      const one = await newTable('wall_one');
+      const two = await newTable('wall_two');
+      const ws = await workspace('ws-watch-all', {
+        one: mapping('wall-one', one.path, 'wall_one'),
+        two: mapping('wall-two', two.path, 'wall_two', ['wall-one']),
+      });
+      const { child, done } = startCli(['sync', '--all', '--dir', ws, '--watch', '--interval', '200ms']);
+      try {
+        await atVersion('wall-one', one.version)();
+        await atVersion('wall-two', two.version)();
+        await one.append(rows(21, 25));
+        await two.update('id', [{ id: 2n, name: 'two changed' }]);
+        await atVersion('wall-one', one.version)();
+        await atVersion('wall-two', two.version)();
+        await assertTargetEquals(db().url, { schema: 'public', name: 'wall_one' }, one.path, one.version, { key: KEY });
+        await assertTargetEquals(db().url, { schema: 'public', name: 'wall_two' }, two.path, two.version, { key: KEY });
+        child.kill('SIGTERM');
+        const res = await done;
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(res.stdout, /Summary: 2 mapping\(s\): 2 succeeded, 0 failed, 0 skipped/);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    });
+
+    it("a cycle in 'after' is a mapping error naming the cycle; nothing runs", async () => {
+      const t = await newTable('all_cycle');
+      const ws = await workspace('ws-cycle', {
+        x: mapping('cyc-x', t.path, 'all_cycle_x', ['cyc-y']),
+        y: mapping('cyc-y', t.path, 'all_cycle_y', ['cyc-x']),
+      });
+      const res = await runCli(['sync', '--all', '--dir', ws]);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /cycle: cyc-x -> cyc-y -> cyc-x/);
+      assert.equal(await checkpointVersion(db().url, 'cyc-x'), undefined);
+    });
   });
 });
