@@ -6,7 +6,7 @@ import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
 import { long, string } from '../builders/deltaFields';
 import { checkpointVersion } from '../helpers/pgQuery';
-import { useTestDatabase } from '../helpers/postgres';
+import { getTestServer, restartTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
@@ -180,6 +180,53 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
       assert.match(res.stdout, new RegExp(`incremental versions ${at + 1}\\.\\.${t.version}`));
     } finally {
       if (second.child.exitCode === null && second.child.signalCode === null) second.child.kill('SIGKILL');
+    }
+  });
+
+  it('--every runs a sync on a timer: new versions land at the next tick; SIGTERM exits 0', async () => {
+    const t = await newTable('every');
+    const table = 'watch_every';
+    const pipeline = `public-${table}`;
+    const { child, done } = startCli(['sync', '--source', t.path, '--target', db().url, '--table', `public.${table}`, '--key', 'id', '--every', '300ms']);
+    try {
+      await atVersion(pipeline, t.version)();
+      await t.append(rows(21, 24));
+      await t.delete('id', [7n]);
+      await atVersion(pipeline, t.version)();
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, t.version, { key: KEY });
+      child.kill('SIGTERM');
+      const res = await done;
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, /incremental (version|versions) [\d.]+: /);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('survives a Postgres restart: retries, then applies what was committed meanwhile', async function () {
+    const server = await getTestServer();
+    if (!server.canRestart) this.skip();
+    const t = await newTable('restart');
+    const table = 'watch_restart';
+    const pipeline = `public-${table}`;
+    const { child, done } = startCli(watchArgs(t, table));
+    try {
+      await atVersion(pipeline, t.version)();
+      // fast: the test cluster runs with synchronous_commit=off, so 'immediate' could lose the watch's last acknowledged commits.
+      await restartTestServer('fast');
+      await t.append(rows(21, 30));
+      await t.update('id', [{ id: 4n, name: 'after restart' }]);
+      await atVersion(pipeline, t.version)().catch(async (e: Error) => {
+        child.kill('SIGKILL');
+        const r = await done;
+        throw new Error(`${e.message}\n${r.stdout}\n${r.stderr}`);
+      });
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, t.version, { key: KEY });
+      child.kill('SIGTERM');
+      const res = await done;
+      assert.equal(res.code, 0, res.stderr);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
 
