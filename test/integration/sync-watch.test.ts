@@ -230,6 +230,26 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
     }
   });
 
+  it('an error that is not retried automatically (duplicate keys) stops the watch with exit 1 and the error, the target at the last good version', async () => {
+    const t = await newTable('stops');
+    const table = 'watch_stops';
+    const pipeline = `public-${table}`;
+    const { child, done } = startCli(watchArgs(t, table));
+    try {
+      await atVersion(pipeline, t.version)();
+      const good = t.version;
+      // Key 3 again, while nothing deleted it: refused (duplicateKeys: fail).
+      await t.append([{ id: 3n, name: 'again' }]);
+      const res = await done;
+      assert.equal(res.code, 1, res.stdout);
+      assert.match(res.stderr, /duplicate keys/);
+      assert.equal(await checkpointVersion(db().url, pipeline), good);
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, good, { key: KEY });
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
   it('refuses --watch with --every, and a bad --interval, naming the option', async () => {
     const t = await newTable('usage');
     const both = await runCli(['sync', '--source', t.path, '--target', db().url, '--table', 'public.watch_usage', '--watch', '--every', '5m']);
