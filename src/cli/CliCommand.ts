@@ -9,6 +9,11 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   /** Aborted on SIGINT / SIGTERM; long reads pass it down so they stop promptly. */
   signal: AbortSignal;
+  /**
+   * A command that treats SIGINT/SIGTERM as its normal end (`sync --watch`) calls this
+   * so the process exits with the command's code (0) rather than 130.
+   */
+  stoppedBySignalCleanly?(): void;
 }
 
 export interface CliCommand {

@@ -6,6 +6,7 @@ import { openSource } from '../sync/open/openSource';
 import { openTarget, mappingTarget } from '../sync/open/openTarget';
 import type { OpenedTarget } from '../sync/open/openTarget';
 import { SyncRunner } from '../sync/run/SyncRunner';
+import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { Logger } from '../sync/ports/Logger';
 import type { CliIo } from './CliCommand';
 import { stringOption } from './parseCommandArgs';
@@ -36,6 +37,7 @@ export const PIPELINE_HELP = `  --mapping FILE     the mapping (JSON, see schema
 export interface OpenedPipeline {
   mapping: Mapping;
   runner: SyncRunner;
+  source: ChangeSource;
   target: OpenedTarget;
   close(): Promise<void>;
 }
@@ -121,7 +123,7 @@ export async function openPipeline(args: ParsedArgs, io: CliIo): Promise<OpenedP
     target = await openTarget(mapping.target.connection, { env: io.env, sandboxDir: stringOption(args, 'sandbox-dir'), neon: { logger, signal: io.signal } });
     const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, logger), logger);
     const opened = target;
-    return { mapping, runner, target, close: () => closeAll(opened) };
+    return { mapping, runner, source, target, close: () => closeAll(opened) };
   } catch (e) {
     await closeAll(target);
     throw e;

@@ -7,6 +7,7 @@ import { main } from './main';
 export async function runProcess(): Promise<void> {
   const controller = new AbortController();
   let interrupted = 0;
+  let clean = false;
   const onSignal = (): void => {
     interrupted++;
     if (interrupted > 1) process.exit(130); // second Ctrl-C: stop now
@@ -23,10 +24,13 @@ export async function runProcess(): Promise<void> {
     stderr: process.stderr,
     env: process.env,
     signal: controller.signal,
+    stoppedBySignalCleanly: () => {
+      clean = true;
+    },
   });
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
-  process.exitCode = controller.signal.aborted && code === 0 ? 130 : code;
+  process.exitCode = controller.signal.aborted && code === 0 && !clean ? 130 : code;
   // Nothing the command awaited is left, but a driver may leave a socket open: after a
   // refused login (no password given) node-postgres keeps it until the server's
   // authentication_timeout (60 s) closes it. Exit once stdout and stderr are flushed.

@@ -3,12 +3,18 @@ import type { CliCommand, CliIo } from '../CliCommand';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
+import type { ParsedArgs } from '../parseCommandArgs';
+import type { OpenedPipeline } from '../pipelineArgs';
+import type { RunResult } from '../../sync/ports/reports';
+import { watchPipeline } from '../../sync/run/watch';
+import { syncAll, watchAll } from '../syncAll';
+import * as path from 'node:path';
 
 /** `sync`: initial load or incremental sync of one mapping (auto picks by checkpoint). */
 export const syncCommand: CliCommand = {
   name: 'sync',
   summary: 'Sync a Delta table into Postgres (initial load, then incremental from the Change Data Feed)',
-  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS]',
+  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] | --every 5m] [--all [--dir FOLDER]]',
   help: `Options:
 ${PIPELINE_HELP}
   --mode MODE        initial: load the snapshot and swap/merge it in; incremental: apply the
@@ -16,6 +22,19 @@ ${PIPELINE_HELP}
                      pipeline has no checkpoint, else incremental
   --to-version N     stop at version N (default: the latest)
   --retry-for SECS   retry lost connections for this long (default 60), one message per attempt
+  --watch            keep following the source: load if there is no checkpoint, then apply
+                     each new version as it is committed, one line per applied range (with
+                     the lag: now - the commit's timestamp), until SIGINT/SIGTERM (exit 0).
+                     A local table wakes on a change of its _delta_log; --interval is the
+                     polling floor (and the only trigger for a Databricks source)
+  --interval DUR     with --watch: how often to check the source (default 1s; 500ms, 10s, 1m)
+  --all              every mapping in .delta-sync/*.json of --dir (default: the current
+                     folder), in dependency order ("after": [...] in a mapping), one pool
+                     per target, one summary at the end; exit 1 when any failed. With
+                     --watch or --every: all of them watched at once
+  --dir FOLDER       with --all: the workspace folder holding .delta-sync/
+  --every DUR        run a sync every DUR (e.g. 5m, 1h) until SIGINT/SIGTERM; for headless
+                     schedules cron or a systemd timer running plain \`sync\` also works (README)
   -h, --help         show this help
 
 Every batch commits together with its checkpoint: a run that is killed leaves the target at
@@ -24,7 +43,7 @@ cancels the statement in flight and exits once the server rolled it back; a seco
 at once. Timeouts live in the connection string: connect_timeout, statement_timeout,
 lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/errors.md).`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' } });
+    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' } });
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const mode = stringOption(args, 'mode') ?? 'auto';
     if (mode !== 'initial' && mode !== 'incremental' && mode !== 'auto') {
@@ -34,6 +53,10 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
     const retryText = stringOption(args, 'retry-for');
     const retryFor = retryText === undefined ? undefined : Number(retryText);
     if (retryFor !== undefined && (!Number.isFinite(retryFor) || retryFor < 0)) throw new SyncError('usage', `--retry-for must be a number of seconds, got '${retryText}'`);
+    if (args.values.all) return runAll(args, io, retryFor);
+    if (args.values.dir !== undefined) throw new SyncError('usage', '--dir goes with --all');
+    if (args.values.watch || args.values.every !== undefined) return runContinuous(args, io, retryFor);
+    if (args.values.interval !== undefined) throw new SyncError('usage', '--interval goes with --watch');
     const p = await openPipeline(args, io);
     try {
       const printer = new ProgressPrinter(io.stderr);
@@ -50,3 +73,97 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
     }
   },
 };
+
+/** `sync --watch` / `sync --every`: the loop lives in the engine (watchPipeline); this prints. */
+function continuousOptions(args: ParsedArgs): { watch: boolean; intervalMs: number } {
+  const watch = args.values.watch === true;
+  const every = stringOption(args, 'every');
+  if (watch && every !== undefined) throw new SyncError('usage', '--watch and --every cannot be combined: --watch follows every new version, --every runs on a timer');
+  if (!watch && args.values.interval !== undefined) throw new SyncError('usage', '--interval goes with --watch (--every takes its own duration)');
+  for (const opt of ['mode', 'to-version']) {
+    if (args.values[opt] !== undefined) throw new SyncError('usage', `--${opt} cannot be combined with ${watch ? '--watch' : '--every'}`);
+  }
+  const intervalMs = watch ? durationOption(stringOption(args, 'interval') ?? '1s', '--interval') : durationOption(every as string, '--every');
+  return { watch, intervalMs };
+}
+
+/** `sync --all [--watch | --every DUR] [--dir FOLDER]`: every mapping of the workspace folder. */
+async function runAll(args: ParsedArgs, io: CliIo, retryFor: number | undefined): Promise<number> {
+  const single = ['mapping', 'source', 'target', 'table', 'key', 'to-version'].filter((k) => args.values[k] !== undefined);
+  if (single.length) throw new SyncError('usage', `--all runs every mapping in .delta-sync/; it cannot be combined with ${single.map((k) => `--${k}`).join(', ')}`);
+  const dir = path.resolve(stringOption(args, 'dir') ?? '.');
+  const sandboxDir = stringOption(args, 'sandbox-dir');
+  const printer = new ProgressPrinter(io.stderr);
+  const runOpts = { onEvent: printer.onEvent, ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) };
+  if (args.values.watch || args.values.every !== undefined) {
+    const { watch, intervalMs } = continuousOptions(args);
+    io.stderr.write(`${watch ? 'watching' : `syncing every ${formatMs(intervalMs)}`} every mapping in ${path.join(dir, '.delta-sync')}; Ctrl-C or SIGTERM stops\n`);
+    const code = await watchAll(dir, io, {
+      sandboxDir,
+      watch: { mode: watch ? 'follow' : 'schedule', intervalMs, run: runOpts, onRetry: retryLine(io) },
+      onApplied: (name, r, lagMs) => io.stdout.write(`${appliedLine(name, r)}${lagMs === null ? '' : ` (lag ${formatMs(lagMs)})`}\n`),
+    });
+    io.stoppedBySignalCleanly?.();
+    return code;
+  }
+  if (args.values.interval !== undefined) throw new SyncError('usage', '--interval goes with --watch');
+  const mode = stringOption(args, 'mode') ?? 'auto';
+  if (mode !== 'initial' && mode !== 'incremental' && mode !== 'auto') throw new SyncError('usage', `--mode must be initial, incremental or auto, got '${mode}'`);
+  return syncAll(dir, io, { sandboxDir, run: { ...runOpts, mode }, line: appliedLine });
+}
+
+function retryLine(io: CliIo): (err: SyncError, delayMs: number, attempt: number) => void {
+  return (err, delayMs, attempt) => io.stderr.write(`warning: ${err.message}${err.hint ? ` (${err.hint})` : ''} — retrying in ${formatMs(delayMs)} (attempt ${attempt})\n`);
+}
+
+async function runContinuous(args: ParsedArgs, io: CliIo, retryFor: number | undefined): Promise<number> {
+  const { watch, intervalMs } = continuousOptions(args);
+  const p: OpenedPipeline = await openPipeline(args, io);
+  try {
+    const printer = new ProgressPrinter(io.stderr);
+    const local = p.mapping.source.type === 'delta' ? p.mapping.source.path : undefined;
+    io.stderr.write(
+      watch
+        ? `${p.mapping.name}: watching ${p.source.name}${local ? ' (its _delta_log, ' : ' ('}checked at least every ${formatMs(intervalMs)}); Ctrl-C or SIGTERM stops\n`
+        : `${p.mapping.name}: syncing every ${formatMs(intervalMs)}; Ctrl-C or SIGTERM stops\n`,
+    );
+    const summary = await watchPipeline({
+      runner: p.runner,
+      source: p.source,
+      localTablePath: local,
+      mode: watch ? 'follow' : 'schedule',
+      intervalMs,
+      signal: io.signal,
+      run: { onEvent: printer.onEvent, ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) },
+      onApplied: (r, { lagMs }) => io.stdout.write(`${appliedLine(p.mapping.name, r)}${lagMs === null ? '' : ` (lag ${formatMs(lagMs)})`}\n`),
+      onRetry: retryLine(io),
+    });
+    io.stdout.write(`${p.mapping.name}: stopped${summary.lastVersion === null ? '' : ` at version ${summary.lastVersion}`}\n`);
+    io.stoppedBySignalCleanly?.();
+    return 0;
+  } finally {
+    await p.close();
+  }
+}
+
+function appliedLine(name: string, r: RunResult): string {
+  if (r.status === 'up-to-date') return `${name}: up to date at version ${r.toVersion}`;
+  const range = r.fromVersion === null || r.mode === 'initial' ? `version ${r.toVersion}` : (r.fromVersion === r.toVersion ? `version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`);
+  return `${name}: ${r.mode} ${range}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''}`;
+}
+
+/** `500ms`, `1s`, `5m`, `1h`, or a bare number of seconds. */
+export function durationOption(text: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  const unit = m ? ({ ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : 0;
+  const ms = m ? Number(m[1]) * unit : NaN;
+  if (!Number.isFinite(ms) || ms < 50) throw new SyncError('usage', `${name} must be a duration such as 500ms, 1s, 5m or 1h (at least 50ms), got '${text}'`);
+  return ms;
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}

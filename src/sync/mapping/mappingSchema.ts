@@ -257,6 +257,13 @@ export const mappingSchema = z
     deadLetter: z.boolean().default(false).meta({
       description: 'Write rows the target rejects to a dead-letter table instead of failing the batch.',
     }),
+    after: z
+      .array(z.string().regex(PIPELINE_NAME_RE, { error: 'must be the name of another mapping (a slug)' }))
+      .optional()
+      .meta({
+        description:
+          'Names of the mappings that `sync --all` runs before this one (e.g. a parent table before its children). A mapping whose dependency failed is skipped; a cycle is refused.',
+      }),
   })
   .meta({ title: 'delta-neon-sync mapping', description: 'One Delta table synced into one Postgres table.' });
 
