@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { PostgresTarget } from '../../src/sync/postgres/PostgresTarget';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
+import { thisProcess } from '../../src/sync/postgres/runLease';
 import { readCheckpoint } from '../../src/sync/postgres/stateTables';
 import { field, string } from '../builders/deltaFields';
 import { expectSyncError } from '../helpers/expectSyncError';
@@ -70,6 +71,27 @@ describe('run lease (state table row, no session lock)', function () {
     const next = await b.acquireRun('p-refuse');
     await next.release();
     assert.deepEqual(await queryOnce(db().url, `SELECT * FROM delta_neon_sync.run_leases WHERE pipeline = 'p-refuse'`), []);
+  });
+
+  it('a lease of this process that none of its runs holds (its release was lost: server down, or a crash with synchronous_commit=off) is taken over by its next run at once, with no notice', async () => {
+    const me = thisProcess();
+    // As a run of this process leaves it when its release's DELETE never reached the server: live for a minute.
+    await queryOnce(
+      db().url,
+      `INSERT INTO delta_neon_sync.run_leases (pipeline, token, holder, holder_host, holder_pid, holder_scope, acquired_at, renewed_at, expires_at)
+       VALUES ('p-own-leftover', 'lost-release', $1, $2, $3, $4, now(), now(), now() + interval '1 min')`,
+      [me.description, me.host, me.pid, me.scope],
+    );
+    const next = await target().acquireRun('p-own-leftover');
+    try {
+      assert.equal(next.notice, undefined);
+      const now = await queryOnce<{ token: string }>(db().url, `SELECT token FROM delta_neon_sync.run_leases WHERE pipeline = 'p-own-leftover'`);
+      assert.notEqual(now[0]?.token, 'lost-release', 'the leftover was taken over');
+      // A lease a live run of this process holds is still refused.
+      await expectSyncError(target().acquireRun('p-own-leftover'), { message: /is in progress/, retry: 'manual' });
+    } finally {
+      await next.release();
+    }
   });
 
   it('a live lease of a process on another machine is never taken over early, even though no such pid runs here', async () => {

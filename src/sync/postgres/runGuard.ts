@@ -30,12 +30,14 @@ export const LEASE_DEFAULTS: LeaseTiming = { leaseMs: 60_000, renewMs: 10_000 };
 const localRuns = new Map<string, { startedAt: Date; runId?: bigint }>();
 
 /**
- * Leases this process gave back but could not delete (the server was down or the
- * connection lost when its run ended): no run holds them, so this process's next run of
- * the pipeline (a retry after a restart) takes them over at once instead of waiting for
- * them to expire behind its own, still running, pid.
+ * Tokens of the leases runs of this process hold now. A lease row naming this process
+ * whose token is not here belongs to none of its runs: one whose release could not be
+ * deleted (the server was down or the connection lost when the run ended) or whose delete
+ * a server crash lost (synchronous_commit=off). This process's next run of the pipeline (a
+ * retry after a restart, the next batch of a watch) takes it over at once instead of
+ * waiting for it to expire behind its own, still running, pid.
  */
-const givenBack = new Set<string>();
+const heldHere = new Set<string>();
 
 export interface RunGuardDeps {
   /** Whether runs hold a lease in the database (a server); else the per-process registry (the sandbox). */
@@ -80,6 +82,8 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   }
   const me = thisProcess();
   const token = newLeaseToken();
+  // Counted as held before it is taken, so no other run of this process mistakes it for a leftover.
+  heldHere.add(token);
   const taken = await d.withClient(async (c) => {
     await ensureStateTables(c);
     // Bounded: each round either takes the lease or sees it held by a live run; a round is
@@ -88,11 +92,10 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
       const old = await readLease(c, pipeline);
       if (!old) continue; // released in between
-      const ours = givenBack.has(old.token);
+      const ours = old.scope === me.scope && old.pid === me.pid && !heldHere.has(old.token);
       const gone = !old.expired && (ours || holderIsGone(old));
       if (!old.expired && !gone) throw heldBy(pipeline, d.tableLabel, old);
       if (await takeOverLease(c, pipeline, old, token, me, d.timing.leaseMs, gone)) {
-        givenBack.delete(old.token);
         return { notice: ours ? undefined : takeOverNotice(pipeline, old, gone) };
       }
     }
@@ -101,6 +104,9 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       retry: 'auto',
       hint: 'Other runs of this pipeline are starting at the same moment; sync again once they are done.',
     });
+  }).catch((e: unknown) => {
+    heldHere.delete(token);
+    throw e;
   });
   let released = false;
   let lost = false;
@@ -108,13 +114,13 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
+    heldHere.delete(token);
     clearInterval(timer);
     if (lost) return;
     try {
       await d.withClient((c) => deleteLease(c, pipeline, token));
     } catch (e) {
       // Left to expire: the next run takes it over after leaseMs (this process's next run at once).
-      givenBack.add(token);
       d.logger.warn(`pipeline ${pipeline}: could not give the run lease back (${e instanceof Error ? e.message : String(e)}); it expires in ${Math.round(d.timing.leaseMs / 1000)} s.`);
     }
   };
