@@ -12,6 +12,8 @@ import { READ_BATCH_ROWS, dataColumns, planColumns, transactionOptions, withLive
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { checkRights } from './mappingRights';
+import { formatValue } from '../postgres/formatValue';
+import { PreviewChecker } from '../postgres/previewChecks';
 
 /**
  * The read-only phases: preview (what a sync would do now, row by row, against the rows in
@@ -38,12 +40,20 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const marker = plan.marker;
   const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
   const soft = marker ? { softDelete: marker, targetLacks: lacks } : {};
+  // The pre-apply checks see every row the sync would write, as the preview stages it (or
+  // in a scan of their own when nothing is staged); the existing table's types win.
+  const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: !checkpoint, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
   if (!checkpoint) {
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
     const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
-    if (!existing) return { ...(await insertsPage(ctx, snap, plan, limit, offset)), mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl };
-    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: snapshotRows(ctx, snap, plan), deletes: [] }, limit, offset, include: opts.include, ...soft });
-    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl };
+    if (!existing) {
+      const page = await insertsPage(ctx, snap, plan, limit, offset);
+      if (checker) for await (const b of snapshotRows(ctx, snap, plan)) checker.add(b);
+      return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
+    }
+    const rows = snapshotRows(ctx, snap, plan);
+    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: checker ? checker.tap(rows) : rows, deletes: [] }, limit, offset, include: opts.include, ...soft });
+    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
   if (!existing) {
@@ -55,8 +65,10 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   // one against the target as the earlier ones leave it, so the totals are what the sync
   // will report.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
-  const r = await target.preview({ columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), limit, offset, include: opts.include, ...soft });
-  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
+  const tapped = (seg: StagedChanges): StagedChanges => (checker ? { ...seg, upserts: checker.tap(seg.upserts) } : seg);
+  const laterTapped = later && checker ? mapAsync(later, tapped) : later;
+  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...soft });
+  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
 }
 
 /**
@@ -203,19 +215,13 @@ async function* transactionChanges(ctx: RunContext, plan: ColumnPlan, start: num
   }
 }
 
-/** Target columns' values as text, for previews of rows not yet in Postgres. */
+/** Target columns' values as Postgres prints them, for previews of rows not yet in Postgres. */
 function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
-  for (const c of columns) {
-    const v = r[c.source.name];
-    out[c.name] = v === null || v === undefined ? null : previewText(v);
-  }
+  for (const c of columns) out[c.name] = formatValue(r[c.source.name], c);
   return out;
 }
 
-function previewText(v: unknown): string {
-  if (typeof v === 'bigint') return v.toString();
-  if (v instanceof Uint8Array) return `\\x${Buffer.from(v).toString('hex')}`;
-  if (typeof v === 'object') return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? Object.fromEntries(x) : x));
-  return String(v);
+async function* mapAsync<T, U>(it: AsyncIterable<T>, fn: (x: T) => U): AsyncGenerator<U> {
+  for await (const x of it) yield fn(x);
 }
