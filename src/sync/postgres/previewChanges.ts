@@ -131,6 +131,9 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
   try {
     await beginTransaction(client);
     try {
+      // Rows read back as text print as formatValue prints rows not in Postgres yet.
+      await client.query(`SET LOCAL TimeZone TO 'UTC'`);
+      await client.query(`SET LOCAL DateStyle TO 'ISO, MDY'`);
       const softColumns = markerCol ? [...keyColumns, markerCol] : [];
       await client.query(tempDdl(UP, opts.columns));
       await client.query(tempDdl(DEL, keyColumns));
