@@ -125,4 +125,30 @@ describe('preview values and pre-apply checks (real server)', function () {
       await r.close();
     }
   });
+
+  it('search lists only rows whose key or values contain the text, case-insensitive, whether the target exists or not', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'search'), { columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }] });
+    await w.append([{ id: 1n, name: 'Alice' }, { id: 2n, name: 'bob' }, { id: 3n, name: 'ALICIA 100%' }, { id: 4n, name: 'carol' }]);
+    const m = buildMapping({ name: 'search', source: w.path, target: 'search_target', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      const missing = await r.runner.preview({ limit: 10, search: 'alic' });
+      assert.equal(missing.targetMissing, true);
+      assert.equal(missing.matching, 2);
+      assert.deepEqual(missing.rows.map((x) => x.key.id), ['1', '3']);
+      assert.equal(missing.totals.insert, 4);
+      await targetText(db().url, 'CREATE TABLE search_target (id bigint PRIMARY KEY, name text)');
+      await targetText(db().url, `INSERT INTO search_target VALUES (4, 'carol'), (2, 'Bobby')`);
+      const existing = await r.runner.preview({ limit: 10, search: 'BOB' });
+      assert.equal(existing.targetMissing, false);
+      assert.equal(existing.matching, 1);
+      assert.deepEqual(existing.rows.map((x) => [x.action, x.key.id]), [['update', '2']]);
+      // Column names are not searched; LIKE wildcards in the search text are plain characters.
+      assert.equal((await r.runner.preview({ limit: 10, search: 'name' })).matching, 0);
+      const percent = await r.runner.preview({ limit: 10, search: '0%' });
+      assert.deepEqual(percent.rows.map((x) => x.key.id), ['3']);
+    } finally {
+      await r.close();
+    }
+  });
 });

@@ -62,6 +62,8 @@ export interface PreviewOptions extends ConnectWaitOptions {
    * A front door asks for them with its first page; later pages leave them out.
    */
   checks?: boolean;
+  /** List only rows whose key or values contain this text (case-insensitive); `matching` counts them. */
+  search?: string;
   limit?: number;
   offset?: number;
   include?: readonly PreviewAction[];

@@ -47,12 +47,12 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
     const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
     if (!existing) {
-      const page = await insertsPage(ctx, snap, plan, limit, offset);
+      const page = await insertsPage(ctx, snap, plan, limit, offset, opts.search);
       if (checker) for await (const b of snapshotRows(ctx, snap, plan)) checker.add(b);
       return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
     }
     const rows = snapshotRows(ctx, snap, plan);
-    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: checker ? checker.tap(rows) : rows, deletes: [] }, limit, offset, include: opts.include, ...soft });
+    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: checker ? checker.tap(rows) : rows, deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
     return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
@@ -67,7 +67,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const tapped = (seg: StagedChanges): StagedChanges => (checker ? { ...seg, upserts: checker.tap(seg.upserts) } : seg);
   const laterTapped = later && checker ? mapAsync(later, tapped) : later;
-  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...soft });
+  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
   return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
 }
 
@@ -159,9 +159,28 @@ async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: Column
 }
 
 /** A page of an initial load into a missing table: every row is an insert. */
-async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, limit: number, offset: number): Promise<Pick<PreviewReport, 'rows' | 'totals' | 'matching'>> {
+async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, limit: number, offset: number, search?: string): Promise<Pick<PreviewReport, 'rows' | 'totals' | 'matching'>> {
   const page: Row[] = [];
   let total = 0;
+  if (search) {
+    // Search reads the snapshot and matches each row's shown text, as the target's search does.
+    const needle = search.toLowerCase();
+    let all = 0;
+    for await (const b of snapshotRows(ctx, snap, plan)) {
+      all += b.length;
+      for (const r of b) {
+        if (!Object.values(textRow(r, plan.columns)).some((v) => v !== null && v.toLowerCase().includes(needle))) continue;
+        if (total >= offset && page.length < limit) page.push(r);
+        total++;
+      }
+    }
+    const keyColumns = plan.columns.filter((col) => plan.key.includes(col.name));
+    return {
+      rows: page.map((r) => ({ action: 'insert' as const, key: textRow(r, keyColumns), newRow: textRow(r, plan.columns) })),
+      totals: { insert: all, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 },
+      matching: total,
+    };
+  }
   if (!ctx.mapping.filter && snap.rowsFrom && typeof snap.rowCount === 'number') {
     // The count from the log's stats, and only the files holding the page are read:
     // paging through a large table's preview does not read the table for every page.
