@@ -90,6 +90,16 @@ export type PreviewRow = z.infer<typeof PreviewRow>;
 export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete']);
 export type PreviewFilter = z.infer<typeof PreviewFilter>;
 
+/** A pre-apply check that found rows (the engine's PreviewWarning): Apply waits for the user's acknowledgement. */
+export const PreviewWarning = z.object({
+  check: z.enum(['null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
+  column: z.string().optional(),
+  count: z.number().int().nonnegative(),
+  message: z.string(),
+  samples: z.array(z.record(z.string(), z.string().nullable())).max(20),
+});
+export type PreviewWarning = z.infer<typeof PreviewWarning>;
+
 export const PreviewSummary = z.object({
   mapping: z.string(),
   sourceTable: z.string(),
@@ -107,11 +117,15 @@ export const PreviewSummary = z.object({
   ddl: z.string().optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
+  /** Pre-apply checks that found rows; with any, Apply needs `acknowledged`. */
+  warnings: z.array(PreviewWarning).max(20).optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
 export const PreviewPage = z.object({
   filter: PreviewFilter,
+  /** The search the rows match (none: all rows of the filter). */
+  search: z.string().optional(),
   offset: z.number().int().nonnegative(),
   /** Rows matching the filter, when known. */
   total: z.number().int().nonnegative().nullable(),
@@ -128,6 +142,7 @@ export const PanelState = z.discriminatedUnion('panel', [
     /** Where the user was, so the table comes back the same after hide/show. */
     filter: PreviewFilter.optional(),
     offset: z.number().int().nonnegative().optional(),
+    search: z.string().max(200).optional(),
   }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
 ]);
@@ -142,8 +157,15 @@ export const PreviewPageRequest = z.object({
   filter: PreviewFilter,
   offset: z.number().int().nonnegative(),
   limit: z.number().int().min(1).max(1000),
+  /** Host-side search over the key and values (case-insensitive). */
+  search: z.string().max(200).optional(),
 });
-export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId });
+/** `acknowledged`: the user ticked "I understand" under the pre-apply warnings. */
+export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId, acknowledged: z.boolean().optional() });
+/** Puts text (a row as JSON) on the clipboard; the host does it (webview clipboard access varies). */
+export const CopyRequest = z.object({ type: z.literal('preview/copy'), id: RequestId, text: z.string().max(5_000_000) });
+/** Saves every row of the plan (the filter and search given) as a CSV file the user picks. */
+export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'), id: RequestId, filter: PreviewFilter, search: z.string().max(200).optional() });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
@@ -153,6 +175,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   ReadyMessage,
   PreviewPageRequest,
   ApplyRequest,
+  CopyRequest,
+  ExportCsvRequest,
   CancelRequest,
   OnBranchRequest,
   StopRequest,
@@ -186,6 +210,8 @@ export const InitMessage = z.object({
   progress: ProgressSnapshot.nullable(),
   /** Progress panels: the run history of the last mapping run, when known. */
   history: RunHistory.nullable().optional(),
+  /** Preview panels: rows per page (`deltaSync.preview.pageSize`). */
+  pageSize: z.number().int().min(1).max(1000).optional(),
 });
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
 
@@ -194,6 +220,8 @@ export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot:
 export const ResponseResult = z.discriminatedUnion('type', [
   z.object({ type: z.literal('previewPage'), page: PreviewPage }),
   z.object({ type: z.literal('accepted') }),
+  /** Export: where the file went and how many rows it holds (none: the user cancelled). */
+  z.object({ type: z.literal('exported'), file: z.string().nullable(), rows: z.number().int().nonnegative() }),
 ]);
 export type ResponseResult = z.infer<typeof ResponseResult>;
 

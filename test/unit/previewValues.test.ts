@@ -64,3 +64,16 @@ describe('pre-apply checks', () => {
     assert.deepEqual(noDup.warnings().map((x) => x.check), ['too-long']);
   });
 });
+
+describe('hints shown in VS Code', () => {
+  it('name the palette command instead of the CLI command', async () => {
+    const { toProtocolError } = await import('../../src/views/toProtocolError');
+    const { SyncError } = await import('../../src/sync/errors');
+    const e = new SyncError('mapping', 'Pipeline "p" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.', { hint: 'delta-neon-sync preview --mapping <file>' });
+    assert.equal(toProtocolError(e).hint, 'the "Delta Sync: Preview Changes" command on the mapping');
+    const load = new SyncError('target', 'x', { hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial' });
+    assert.equal(toProtocolError(load).hint, 'Run a new initial load: the "Delta Sync: Run Initial Load" command on the mapping');
+    const dl = new SyncError('target', 'x', { hint: 'or set "deadLetter": true in the mapping to set them aside' });
+    assert.match(toProtocolError(dl).hint ?? '', /Open Mapping File/);
+  });
+});
