@@ -127,7 +127,7 @@ export class PreviewPanel extends WebviewPanelBase {
         const out = fs.createWriteStream(target.fsPath, { encoding: 'utf8' });
         try {
           for await (const line of planCsv(source, request.filter, request.search)) {
-            if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+            if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
             rows++;
           }
         } finally {

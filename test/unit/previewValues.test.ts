@@ -3,6 +3,8 @@ import type { DeltaType } from '../../src/sync/delta/types';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { floatText, formatValue, jsonbText } from '../../src/sync/postgres/formatValue';
 import { PreviewChecker } from '../../src/sync/postgres/previewChecks';
+import { SyncError } from '../../src/sync/errors';
+import { toProtocolError } from '../../src/views/toProtocolError';
 import { array, field, long, string, struct, timestamp, date, integer } from '../builders/deltaFields';
 
 const col = (name: string, type: DeltaType, pgType: string): TargetColumn => ({ name, pgType, source: field(name, type) });
@@ -66,9 +68,7 @@ describe('pre-apply checks', () => {
 });
 
 describe('hints shown in VS Code', () => {
-  it('name the palette command instead of the CLI command', async () => {
-    const { toProtocolError } = await import('../../src/views/toProtocolError');
-    const { SyncError } = await import('../../src/sync/errors');
+  it('name the palette command instead of the CLI command', () => {
     const e = new SyncError('mapping', 'Pipeline "p" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.', { hint: 'delta-neon-sync preview --mapping <file>' });
     assert.equal(toProtocolError(e).hint, 'the "Delta Sync: Preview Changes" command on the mapping');
     const load = new SyncError('target', 'x', { hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial' });
