@@ -116,9 +116,9 @@ export class PreviewView {
       onStatus: (t) => this.say(t),
     });
     this.grid.element.setAttribute('data-testid', 'preview-table');
-    this.applyBtn.addEventListener('click', () => this.act('preview/apply'));
-    this.branchBtn.addEventListener('click', () => this.act('preview/onBranch'));
-    this.cancelBtn.addEventListener('click', () => this.act('preview/cancel'));
+    this.applyBtn.addEventListener('click', () => this.enabled(this.applyBtn) && this.act('preview/apply'));
+    this.branchBtn.addEventListener('click', () => this.enabled(this.branchBtn) && this.act('preview/onBranch'));
+    this.cancelBtn.addEventListener('click', () => this.enabled(this.cancelBtn) && this.act('preview/cancel'));
     this.ackBox.addEventListener('change', () => {
       this.acknowledged = this.ackBox.checked;
       this.updateActions();
@@ -160,10 +160,12 @@ export class PreviewView {
       this.load(true);
     });
     this.prevBtn.addEventListener('click', () => {
+      if (!this.enabled(this.prevBtn)) return;
       this.offset = Math.max(0, this.offset - this.pageSize);
       this.load(true);
     });
     this.nextBtn.addEventListener('click', () => {
+      if (!this.enabled(this.nextBtn)) return;
       this.offset += this.pageSize;
       this.load(true);
     });
@@ -280,15 +282,28 @@ export class PreviewView {
     this.tabs.replaceChildren(tab('all', 'All', s.inserts + s.updates + s.deletes), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes));
   }
 
+  /**
+   * Buttons that may hold focus are never `disabled` (a disabled button drops focus to the
+   * body): they get aria-disabled and ignore clicks. Apply under unacknowledged warnings is
+   * truly disabled; focus is on the checkbox then.
+   */
   private updateActions(): void {
     const needsAck = (this.summary?.warnings ?? []).length > 0 && !this.acknowledged;
-    for (const b of [this.applyBtn, this.branchBtn, this.cancelBtn]) b.disabled = this.applied || (this.busy && b !== this.cancelBtn);
-    if (needsAck) this.applyBtn.disabled = true;
+    const off = (b: HTMLButtonElement, v: boolean): void => {
+      if (v) b.setAttribute('aria-disabled', 'true');
+      else b.removeAttribute('aria-disabled');
+    };
+    for (const b of [this.applyBtn, this.branchBtn, this.cancelBtn]) off(b, this.applied || (this.busy && b !== this.cancelBtn));
+    this.applyBtn.disabled = needsAck && !this.applied;
     this.applyBtn.title = needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
     const total = this.page?.total ?? null;
-    this.prevBtn.disabled = this.busy || this.offset === 0;
-    this.nextBtn.disabled = this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize);
+    off(this.prevBtn, this.busy || this.offset === 0);
+    off(this.nextBtn, this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));
     this.note.hidden = !this.applied;
+  }
+
+  private enabled(b: HTMLButtonElement): boolean {
+    return !b.disabled && b.getAttribute('aria-disabled') !== 'true';
   }
 
   private lastPage(): number | null {

@@ -310,9 +310,10 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="count-update"]', '0');
       await waitForText(frame, '[data-testid="count-delete"]', '0');
       await waitForText(frame, '[data-testid="preview-mode"]', /initial load of snapshot v5/);
-      // Paged: one page of rows in the DOM, never the whole table.
-      const shown = await frame.locator('[data-testid="preview-table"] tbody tr').count();
-      if (shown === 0 || shown > 100) throw new Error(`expected one page of rows, saw ${shown}`);
+      // Virtualised: only the rows in view are in the DOM, never the whole page.
+      await frame.locator('[data-testid="preview-table"] .grid-body [role="row"]').first().waitFor({ timeout: 30_000 });
+      const shown = await frame.locator('[data-testid="preview-table"] .grid-body [role="row"]').count();
+      if (shown === 0 || shown > 100) throw new Error(`expected the visible window of rows, saw ${shown}`);
       await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-initial.png') });
     });
 
@@ -348,8 +349,21 @@ async function main(): Promise<'passed' | 'skipped'> {
       // Updates show the changed columns as old → new.
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
-      if ((await frame.locator('[data-testid="preview-table"] tbody tr:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
-      await frame.locator('[data-testid="preview-table"] tbody tr.update td.changed').first().waitFor({ timeout: 30_000 });
+      if ((await frame.locator('[data-testid="preview-table"] .grid-body .grid-row:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
+      // Focus stays on the filter tab after the page loads (the page is updated in place).
+      const focused = await frame.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? '');
+      if (focused !== 'filter-update') throw new Error(`focus moved to "${focused}" after the page loaded`);
+      const changed = frame.locator('[data-testid="preview-table"] .grid-row.update .grid-cell.changed').first();
+      await changed.waitFor({ timeout: 30_000 });
+      // Keyboard: Enter on a changed cell opens its old -> new detail; Escape closes it and focus returns to the cell.
+      await changed.click();
+      await p.keyboard.press('Enter');
+      await frame.locator('.grid-popover', { hasText: 'Before' }).first().waitFor({ timeout: 10_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '08a-preview-cell-detail.png') });
+      await p.keyboard.press('Escape');
+      await frame.locator('.grid-popover').waitFor({ state: 'detached', timeout: 10_000 });
+      const role = await frame.evaluate(() => document.activeElement?.getAttribute('role') ?? '');
+      if (role !== 'gridcell') throw new Error(`focus went to "${role}" after closing the detail, not back to the cell`);
       // Hide and show the panel (another tab in front, then back): the filter and page survive.
       await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
       await p.locator('.tabs-container .tab', { hasText: 'Preview: customer-profiles' }).first().click();
