@@ -351,7 +351,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
       if ((await frame.locator('[data-testid="preview-table"] .grid-body .grid-row:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
       // Focus stays on the filter tab after the page loads (the page is updated in place).
-      const focused = await frame.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? '');
+      const focused = await frame.evaluate<string>(`document.activeElement?.getAttribute('data-testid') ?? ''`);
       if (focused !== 'filter-update') throw new Error(`focus moved to "${focused}" after the page loaded`);
       const changed = frame.locator('[data-testid="preview-table"] .grid-row.update .grid-cell.changed').first();
       await changed.waitFor({ timeout: 30_000 });
@@ -362,7 +362,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await p.screenshot({ path: path.join(ARTIFACTS, '08a-preview-cell-detail.png') });
       await p.keyboard.press('Escape');
       await frame.locator('.grid-popover').waitFor({ state: 'detached', timeout: 10_000 });
-      const role = await frame.evaluate(() => document.activeElement?.getAttribute('role') ?? '');
+      const role = await frame.evaluate<string>(`document.activeElement?.getAttribute('role') ?? ''`);
       if (role !== 'gridcell') throw new Error(`focus went to "${role}" after closing the detail, not back to the cell`);
       // Hide and show the panel (another tab in front, then back): the filter and page survive.
       await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();

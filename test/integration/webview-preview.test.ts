@@ -12,6 +12,16 @@ import { REPO_ROOT } from '../helpers/syncHarness';
  * as numbers, opens a cell's old -> new detail, and Apply waits for "I understand".
  */
 
+// The browser globals the page functions below use (this build has no DOM lib).
+interface PageElement {
+  getAttribute(name: string): string | null;
+  closest(selector: string): PageElement | null;
+  querySelector(selector: string): PageElement | null;
+  textContent: string | null;
+}
+declare const document: { activeElement: PageElement | null };
+declare const window: { postMessage(message: unknown, origin: string): void };
+
 const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 const COLUMNS = 18;
 
@@ -69,7 +79,7 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     return index + 1;
   };
   const active = (): Promise<Record<string, string | null>> => page.evaluate(() => {
-    const a = document.activeElement as HTMLElement | null;
+    const a = document.activeElement;
     return { role: a?.getAttribute('role') ?? null, row: a?.closest('[role=row]')?.getAttribute('aria-rowindex') ?? null, col: a?.getAttribute('aria-colindex') ?? null, testid: a?.getAttribute('data-testid') ?? null, text: a?.textContent ?? null };
   });
 
