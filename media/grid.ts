@@ -54,6 +54,11 @@ export interface GridOptions {
   onCopyRow?(index: number): void;
   /** Text for the page's aria-live status (sorting, copied, ...). */
   onStatus?(text: string): void;
+  /**
+   * Sorting by the host (Show Rows sorts the whole table with SQL): the grid shows the
+   * order asked and calls this instead of sorting the rows it has.
+   */
+  onSort?(column: string, dir: 'asc' | 'desc' | null): void;
 }
 
 const OVERSCAN = 6;
@@ -156,7 +161,7 @@ export class Grid {
     this.columns = columns;
     this.rows = rows;
     this.order = rows.map((_, i) => i);
-    if (this.sort) this.applySort();
+    if (this.sort && !this.opts.onSort) this.applySort();
     this.element.setAttribute('aria-rowcount', String(rows.length + 1));
     this.element.setAttribute('aria-colcount', String(columns.length));
     this.closeDetail(false);
@@ -331,12 +336,17 @@ export class Grid {
 
   private toggleSort(col: number): void {
     this.sort = this.sort?.col === col ? (this.sort.dir === 1 ? { col, dir: -1 } : null) : { col, dir: 1 };
-    const activeData = this.order[this.active.row];
-    this.order = this.rows.map((_, i) => i);
-    if (this.sort) this.applySort();
     this.header.querySelectorAll('[role=columnheader]').forEach((th, i) => {
       th.setAttribute('aria-sort', this.sort?.col === i ? (this.sort.dir === 1 ? 'ascending' : 'descending') : 'none');
     });
+    if (this.opts.onSort) {
+      const c = this.columns[col];
+      if (c) this.opts.onSort(c.key, this.sort ? (this.sort.dir === 1 ? 'asc' : 'desc') : null);
+      return;
+    }
+    const activeData = this.order[this.active.row];
+    this.order = this.rows.map((_, i) => i);
+    if (this.sort) this.applySort();
     for (const r of this.rendered.values()) r.remove();
     this.rendered.clear();
     if (activeData !== undefined) this.active.row = Math.max(0, this.order.indexOf(activeData));

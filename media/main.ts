@@ -13,6 +13,7 @@ import {
   type WebviewToHost,
 } from '../src/protocol/messages';
 import { PreviewView } from './preview';
+import { RowsView } from './rows';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -194,6 +195,10 @@ const previewView = new PreviewView(root, {
   request,
   setState: (state) => vscode.setState(state),
 });
+const rowsView = new RowsView(root, {
+  request,
+  setState: (state) => vscode.setState(state),
+});
 
 // ---------------------------------------------------------------- messages
 
@@ -203,7 +208,9 @@ function onMessage(msg: HostToWebview): void {
       const state: PanelState = msg.state;
       const savedRaw: unknown = vscode.getState();
       vscode.setState(state); // what the host's serializer receives after a reload
-      if (state.panel === 'progress') {
+      if (state.panel === 'rows') {
+        rowsView.init(state, msg.pageSize);
+      } else if (state.panel === 'progress') {
         progress = msg.progress;
         history = msg.history ?? history;
         renderProgress();

@@ -100,7 +100,7 @@ export class PreviewView {
   private readonly copyBtn = el('button', { 'data-testid': 'copy-row', title: 'Copy the focused row as JSON (Ctrl+Shift+C in the grid)' }, 'Copy Row');
   private readonly exportBtn = el('button', { 'data-testid': 'export-csv', title: 'Save every row of this filter as CSV' }, 'Export CSV');
   private readonly errorBox = el('div', { class: 'error', role: 'alert', hidden: '' });
-  private readonly status = el('div', { class: 'sr-status muted', role: 'status', 'aria-live': 'polite', 'data-testid': 'status' });
+  private readonly status = el('div', { class: 'sr-status muted', role: 'status', 'aria-live': 'polite', 'data-testid': 'preview-status' });
   private readonly note = el('div', { class: 'note', role: 'status', hidden: '', 'data-testid': 'applied' }, 'Applying: the Progress panel shows the run.');
   private readonly prevBtn = el('button', { 'aria-label': 'Previous page' }, '‹ Previous');
   private readonly nextBtn = el('button', { 'aria-label': 'Next page' }, 'Next ›');

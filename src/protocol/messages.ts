@@ -17,7 +17,7 @@ import { z } from 'zod';
 // Type only, from a port file with no imports: the webview build gets no engine code.
 import type { RunHistoryEntry } from '../sync/ports/runLog';
 
-export const PanelKind = z.enum(['preview', 'progress']);
+export const PanelKind = z.enum(['preview', 'progress', 'rows']);
 export type PanelKind = z.infer<typeof PanelKind>;
 
 const RequestId = z.string().min(1).max(64);
@@ -145,6 +145,8 @@ export const PanelState = z.discriminatedUnion('panel', [
     search: z.string().max(200).optional(),
   }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
+  /** Show Rows: a target table, paged and sorted by the host's query. */
+  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string() }),
 ]);
 export type PanelState = z.infer<typeof PanelState>;
 
@@ -170,6 +172,14 @@ export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: R
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
 export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
+/** Show Rows: a page of the target table, sorted by one of its columns (the host checks the name). */
+export const RowsPageRequest = z.object({
+  type: z.literal('rows/page'),
+  id: RequestId,
+  offset: z.number().int().nonnegative(),
+  limit: z.number().int().min(1).max(1000),
+  sort: z.object({ column: z.string().max(128), dir: z.enum(['asc', 'desc']) }).optional(),
+});
 
 export const WebviewToHost = z.discriminatedUnion('type', [
   ReadyMessage,
@@ -180,6 +190,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   CancelRequest,
   OnBranchRequest,
   StopRequest,
+  RowsPageRequest,
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;
 export type WebviewRequest = Exclude<WebviewToHost, { type: 'ready' }>;
@@ -216,12 +227,23 @@ export const InitMessage = z.object({
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
 
 
+/** A page of a target table: every value as Postgres text, NULL as null. */
+export const TableRowsPage = z.object({
+  table: z.string(),
+  columns: z.array(z.object({ name: z.string(), type: z.string() })),
+  offset: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+  rows: z.array(z.array(z.string().nullable())),
+});
+export type TableRowsPage = z.infer<typeof TableRowsPage>;
+
 /** The result carried by a successful response, discriminated by what was asked. */
 export const ResponseResult = z.discriminatedUnion('type', [
   z.object({ type: z.literal('previewPage'), page: PreviewPage }),
   z.object({ type: z.literal('accepted') }),
   /** Export: where the file went and how many rows it holds (none: the user cancelled). */
   z.object({ type: z.literal('exported'), file: z.string().nullable(), rows: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('rowsPage'), page: TableRowsPage }),
 ]);
 export type ResponseResult = z.infer<typeof ResponseResult>;
 

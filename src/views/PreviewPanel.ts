@@ -142,6 +142,8 @@ export class PreviewPanel extends WebviewPanelBase {
         return { type: 'accepted' };
       case 'run/stop':
         throw new SyncError('usage', 'Stop is handled by the Progress panel.');
+      case 'rows/page':
+        throw new SyncError('usage', 'Table rows are shown by Show Rows.');
     }
   }
 

@@ -389,9 +389,13 @@ async function main(): Promise<'passed' | 'skipped'> {
       await mapping.click();
       await paneRows(p, 'Mappings').filter({ hasText: 'Last run' }).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '10-views-after-sync.png') });
-      // Show Rows: the table as a read-only document.
+      // Show Rows: the table in the data grid, paged and sorted by the host's query.
       await row.click();
-      await p.locator('.monaco-editor .view-lines', { hasText: 'customer_id' }).first().waitFor({ timeout: 30_000 });
+      const rowsFrame = await webviewFrame(p, '[data-testid="rows-table"] .grid-body [role="row"]', 30_000);
+      await waitForText(rowsFrame, '[data-testid="page-range"]', new RegExp(`of ${grouped(changedRows)}$`));
+      await rowsFrame.locator('[data-testid="rows-table"] .grid-header').getByRole('button', { name: 'total_spend', exact: true }).click();
+      await waitForText(rowsFrame, '[data-testid="rows-status"]', /sorted by total_spend ascending/);
+      await p.screenshot({ path: path.join(ARTIFACTS, '10a-show-rows-grid.png') });
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 

@@ -68,6 +68,8 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/cancel', id: 'r3' },
   { type: 'preview/onBranch', id: 'r5' },
   { type: 'run/stop', id: 'r4' },
+  { type: 'rows/page', id: 'r11', offset: 200, limit: 200 },
+  { type: 'rows/page', id: 'r12', offset: 0, limit: 100, sort: { column: 'amount', dir: 'desc' } },
 ];
 const hostMessages: HostToWebview[] = [
   { type: 'init', state: { panel: 'preview', mapping: 'orders', filter: 'update', offset: 200, search: 'alice' }, preview: summary, progress: null, pageSize: 250 },
@@ -81,6 +83,8 @@ const hostMessages: HostToWebview[] = [
   { type: 'response', id: 'r2', ok: true, result: { type: 'accepted' } },
   { type: 'response', id: 'r9', ok: true, result: { type: 'exported', file: '/tmp/orders.csv', rows: 3 } },
   { type: 'response', id: 'r10', ok: true, result: { type: 'exported', file: null, rows: 0 } },
+  { type: 'init', state: { panel: 'rows', connection: 'local', schema: 'public', table: 'orders' }, preview: null, progress: null, pageSize: 200 },
+  { type: 'response', id: 'r11', ok: true, result: { type: 'rowsPage', page: { table: 'public.orders', offset: 200, total: 201, columns: [{ name: 'id', type: 'bigint' }, { name: 'note', type: 'text' }], rows: [['9223372036854775807', null]] } } },
   { type: 'response', id: 'r3', ok: false, error: { message: 'No sync is running.', kind: 'usage' } },
 ];
 
@@ -119,6 +123,10 @@ describe('host <-> webview protocol', () => {
     const bad = overTheWire({ type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: { ...summary, warnings: [{ check: 'rm -rf', count: 1, message: 'x', samples: [] }] }, progress: null });
     assert.equal(parseHostToWebview(bad), undefined);
     assert.equal(parseWebviewToHost({ type: 'preview/page', id: 'r1', filter: 'all', offset: 0, limit: 10, search: 'x'.repeat(201) }), undefined);
+  });
+
+  it('rejects a Show Rows sort direction other than asc/desc', () => {
+    assert.equal(parseWebviewToHost({ type: 'rows/page', id: 'r1', offset: 0, limit: 10, sort: { column: 'id', dir: 'DESC; DROP' } }), undefined);
   });
 
   it('rejects page sizes outside 1..1000 and negative offsets', () => {
