@@ -21,9 +21,10 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   return e;
 }
 
+/** The range as the user thinks of it: from the checkpoint (the version the target holds) to the version applied. */
 function versions(from: number | null, to: number): string {
   if (from === null) return `snapshot v${to}`;
-  return from > to ? `up to date at v${to}` : `v${from} → v${to}`;
+  return from > to ? `up to date at v${to}` : `checkpoint v${from - 1} → v${to}`;
 }
 
 /** The grid's view of a page: op and the key columns frozen at the left. */
@@ -43,7 +44,7 @@ export function gridOf(page: PreviewPage): { columns: GridColumn[]; rows: GridRo
       ...order.map((i) => {
         const c = page.columns[i] as PreviewPage['columns'][number];
         const text = r.cells[i] ?? null;
-        if (r.op === 'update' && r.changed) {
+        if ((r.op === 'update' || r.op === 'unchanged') && r.changed) {
           if (r.changed.includes(c.name)) return { text, before: r.before?.[i] ?? null, changed: true };
           if (!c.isKey) return { text: null, unknown: true };
         }
@@ -279,7 +280,10 @@ export class PreviewView {
       });
       return b;
     };
-    this.tabs.replaceChildren(tab('all', 'All', s.inserts + s.updates + s.deletes), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes));
+    this.tabs.replaceChildren(
+      tab('all', 'All changes', s.inserts + s.updates + s.deletes), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes),
+      ...(s.unchanged ? [tab('unchanged', 'Unchanged', s.unchanged)] : []),
+    );
   }
 
   /**

@@ -60,7 +60,8 @@ export const ProgressSnapshot = z.object({
 });
 export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
 
-export const ChangeOp = z.enum(['insert', 'update', 'delete']);
+/** `unchanged`: an upsert whose row the target already holds (listed on its own tab). */
+export const ChangeOp = z.enum(['insert', 'update', 'delete', 'unchanged']);
 export type ChangeOp = z.infer<typeof ChangeOp>;
 
 export const PreviewColumn = z.object({
@@ -87,7 +88,7 @@ export const PreviewRow = z.object({
 });
 export type PreviewRow = z.infer<typeof PreviewRow>;
 
-export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete']);
+export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete', 'unchanged']);
 export type PreviewFilter = z.infer<typeof PreviewFilter>;
 
 /** A pre-apply check that found rows (the engine's PreviewWarning): Apply waits for the user's acknowledgement. */

@@ -28,6 +28,8 @@ export function includeFor(filter: PreviewFilter): PreviewAction[] {
       return ['update'];
     case 'delete':
       return ['delete', 'delete-missing'];
+    case 'unchanged':
+      return ['unchanged'];
   }
 }
 
@@ -51,8 +53,10 @@ export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly
     case 'delete':
     case 'delete-missing':
       return { op: 'delete', cells: columns.map((c) => cell(r.oldRow, c.name)), before: null };
-    case 'update':
-    case 'unchanged': {
+    case 'unchanged':
+      // Only the key is known (the row equals the target's): the other cells are not NULL, just not shown.
+      return { op: 'unchanged', cells: columns.map((c) => r.key[c.name] ?? null), before: null, changed: [] };
+    case 'update': {
       const changes = new Map((r.changes ?? []).map((ch) => [ch.column, ch]));
       return {
         op: 'update',

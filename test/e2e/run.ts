@@ -345,7 +345,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="count-insert"]', '3');
       await waitForText(frame, '[data-testid="count-update"]', '3');
       await waitForText(frame, '[data-testid="count-delete"]', '2');
-      await waitForText(frame, '[data-testid="preview-mode"]', /incremental: v6 → v6/);
+      await waitForText(frame, '[data-testid="preview-mode"]', /incremental: checkpoint v5 → v6/);
       // Updates show the changed columns as old → new.
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
@@ -396,6 +396,9 @@ async function main(): Promise<'passed' | 'skipped'> {
       await rowsFrame.locator('[data-testid="rows-table"] .grid-header').getByRole('button', { name: 'total_spend', exact: true }).click();
       await waitForText(rowsFrame, '[data-testid="rows-status"]', /sorted by total_spend ascending/);
       await p.screenshot({ path: path.join(ARTIFACTS, '10a-show-rows-grid.png') });
+      // Done with the table: close its tab (the next steps drive the palette from the workbench).
+      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().locator('.codicon-close').click();
+      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().waitFor({ state: 'detached', timeout: 10_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 

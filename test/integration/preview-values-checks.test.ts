@@ -8,6 +8,7 @@ import type { PreviewWarning } from '../../src/sync/ports/reports';
 import { binary, boolean, date, decimal, double, long, string, timestamp, timestampNtz } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
+import { includeFor, toPreviewRow } from '../../src/views/RunnerPreviewSource';
 import { openRunner, tempDir } from '../helpers/syncHarness';
 
 /**
@@ -143,6 +144,10 @@ describe('preview values and pre-apply checks (real server)', function () {
       assert.equal(existing.targetMissing, false);
       assert.equal(existing.matching, 1);
       assert.deepEqual(existing.rows.map((x) => [x.action, x.key.id]), [['update', '2']]);
+      // Unchanged rows are listable on their own tab: key known, the other cells not shown.
+      const same = await r.runner.preview({ limit: 10, include: includeFor('unchanged') });
+      const cols = [{ name: 'id', sourceType: 'long', targetType: 'bigint', isKey: true }, { name: 'name', sourceType: 'string', targetType: 'text', isKey: false }];
+      assert.deepEqual(same.rows.map((x) => toPreviewRow(x, cols)), [{ op: 'unchanged', cells: ['4', null], before: null, changed: [] }]);
       // Column names are not searched; LIKE wildcards in the search text are plain characters.
       assert.equal((await r.runner.preview({ limit: 10, search: 'name' })).matching, 0);
       const percent = await r.runner.preview({ limit: 10, search: '0%' });
