@@ -101,6 +101,21 @@ describe('preview values and pre-apply checks (real server)', function () {
     }
   });
 
+  it('checks of an initial load over an existing target find null keys instead of failing in staging', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'null_keys_existing'), { columns: [{ name: 'id', type: long() }, { name: 'name', type: string() }] });
+    await w.append([{ id: 1n, name: 'a' }, { id: null, name: 'no key' }]);
+    await targetText(db().url, 'CREATE TABLE null_keys_existing (id bigint PRIMARY KEY, name text)');
+    const m = buildMapping({ name: 'null-keys-existing', source: w.path, target: 'null_keys_existing', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      const pv = await r.runner.preview({ limit: 10, checks: true });
+      assert.equal(pv.targetMissing, false);
+      assert.deepEqual(pv.warnings?.map((x) => [x.check, x.count]), [['null-key', 1]]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('checks against an existing target use its column types: too long for varchar(n), numeric out of range', async () => {
     const w = await DeltaTableWriter.create(path.join(dir, 'fit'), { columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }, { name: 'amount', type: decimal(10, 2) }] });
     await w.append([

@@ -1,6 +1,6 @@
 import { beginTransaction } from './transaction';
 import type { ClientBase } from 'pg';
-import { classifyPgError } from './classifyPgError';
+import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyRows } from './copyRows';
 import type { RowBatches } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
@@ -211,6 +211,13 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       await client.query('ROLLBACK').catch(() => undefined);
     }
   } catch (e) {
-    throw classifyPgError(e, { table: displayName(opts.table), action: 'previewing changes' });
+    // The preview's own temp tables are no concern of the user's: an error on one is told of the target.
+    const f = pgErrorFields(e);
+    const label = displayName(opts.table);
+    if (f?.table?.startsWith('dns_preview_')) {
+      const message = f.message.replace(/(?:pg_temp_\d+\.)?"?dns_preview_[a-z_]+"?/g, label);
+      throw classifyPgError(Object.assign(new Error(message), { ...f, message, table: undefined, schema: undefined }), { table: label, action: 'previewing changes' });
+    }
+    throw classifyPgError(e, { table: label, action: 'previewing changes' });
   }
 }

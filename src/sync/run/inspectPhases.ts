@@ -52,7 +52,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
       return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
     }
     const rows = snapshotRows(ctx, snap, plan);
-    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: checker ? checker.tap(rows) : rows, deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
+    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
     return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
@@ -65,8 +65,8 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   // one against the target as the earlier ones leave it, so the totals are what the sync
   // will report.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
-  const tapped = (seg: StagedChanges): StagedChanges => (checker ? { ...seg, upserts: checker.tap(seg.upserts) } : seg);
-  const laterTapped = later && checker ? mapAsync(later, tapped) : later;
+  const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
+  const laterTapped = later ? mapAsync(later, tapped) : later;
   const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
   return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
 }
@@ -243,4 +243,13 @@ function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, strin
 
 async function* mapAsync<T, U>(it: AsyncIterable<T>, fn: (x: T) => U): AsyncGenerator<U> {
   for await (const x of it) yield fn(x);
+}
+
+/**
+ * Rows with a NULL key can never be applied (the key is the target's primary key): the
+ * preview leaves them out of what it classifies, and its checks (null-key) report them,
+ * rather than failing on its own staging table.
+ */
+async function* withoutNullKeys(batches: AsyncIterable<Row[]> | Iterable<Row[]>, keySource: readonly string[]): AsyncGenerator<Row[]> {
+  for await (const b of batches) yield b.some((r) => keySource.some((k) => r[k] === null || r[k] === undefined)) ? b.filter((r) => keySource.every((k) => r[k] !== null && r[k] !== undefined)) : b;
 }
