@@ -397,7 +397,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(rowsFrame, '[data-testid="rows-status"]', /sorted by total_spend ascending/);
       await p.screenshot({ path: path.join(ARTIFACTS, '10a-show-rows-grid.png') });
       // Done with the table: close its tab (the next steps drive the palette from the workbench).
-      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().locator('.codicon-close').click();
+      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().click({ button: 'middle' });
       await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().waitFor({ state: 'detached', timeout: 10_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
