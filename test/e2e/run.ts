@@ -399,6 +399,9 @@ async function main(): Promise<'passed' | 'skipped'> {
       // Done with the table: close its tab (the next steps drive the palette from the workbench).
       await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().click({ button: 'middle' });
       await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().waitFor({ state: 'detached', timeout: 10_000 });
+      // Focus back in the workbench (the Mappings tree), not in the Progress webview now in front:
+      // F1 pressed inside that webview after a palette round trip lost its quick input in code-server.
+      await mapping.click();
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 
