@@ -439,6 +439,8 @@ async function main(): Promise<'passed' | 'skipped'> {
     });
 
     await step('palette: a failing command shows its error with Show Log', async () => {
+      // Focus in the workbench, not in the Progress webview where Stop was pressed (see Show Rows above).
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().click();
       await clearNotifications(p);
       await runPaletteCommand(p, 'Delta Sync: Dry Run');
       const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customers-copy$/ }) }).first();
