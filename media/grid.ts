@@ -205,7 +205,8 @@ export class Grid {
       const t = cell ? (cell.changed ? `${cell.before ?? 'NULL'} → ${cell.text ?? 'NULL'}` : (cell.text ?? 'NULL')) : '';
       chars = Math.max(chars, t.length);
     }
-    return Math.max(MIN_WIDTH, Math.min(MAX_INITIAL_WIDTH, chars * 7.5 + 20));
+    // About 8.5 px a character in the editor font, plus the cell padding.
+    return Math.max(MIN_WIDTH, Math.min(MAX_INITIAL_WIDTH, chars * 8.5 + 20));
   }
 
   private applyWidths(): void {

@@ -110,7 +110,7 @@ export class RowsView {
   private show(page: TableRowsPage): void {
     this.errorBox.hidden = true;
     this.total = page.total;
-    const columns: GridColumn[] = page.columns.map((c) => ({ key: c.name, label: c.name, title: c.type, numeric: NUMERIC.test(c.type) }));
+    const columns: GridColumn[] = page.columns.map((c) => ({ key: c.name, label: c.name, title: c.type, numeric: NUMERIC.test(c.type), ...(c.key ? { frozen: true, badge: 'key' } : {}) }));
     this.grid.setData(columns, page.rows.map((r) => ({ cells: r.map((text) => ({ text })) })), { resetScroll: true });
     const n = page.rows.length;
     this.range.textContent = `${nf.format(n === 0 ? 0 : page.offset + 1)}–${nf.format(page.offset + n)} of ${nf.format(page.total)}`;

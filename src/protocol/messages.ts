@@ -231,7 +231,8 @@ export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot:
 /** A page of a target table: every value as Postgres text, NULL as null. */
 export const TableRowsPage = z.object({
   table: z.string(),
-  columns: z.array(z.object({ name: z.string(), type: z.string() })),
+  /** `key`: part of the primary key (the grid keeps it at the left). */
+  columns: z.array(z.object({ name: z.string(), type: z.string(), key: z.boolean().optional() })),
   offset: z.number().int().nonnegative(),
   total: z.number().int().nonnegative(),
   rows: z.array(z.array(z.string().nullable())),

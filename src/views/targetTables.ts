@@ -66,7 +66,7 @@ export interface RowsPageOptions {
  * the tie-break), every value as Postgres text in UTC (as the Preview shows values), and
  * the row count. Read-only, in one transaction so the page and the count agree.
  */
-export async function pageRows(pool: Pool, schema: string, table: string, opts: RowsPageOptions): Promise<{ columns: Array<{ name: string; type: string }>; rows: Array<Array<string | null>>; total: number }> {
+export async function pageRows(pool: Pool, schema: string, table: string, opts: RowsPageOptions): Promise<{ columns: Array<{ name: string; type: string; key?: boolean }>; rows: Array<Array<string | null>>; total: number }> {
   const ref = qualifiedRef({ schema, name: table });
   const client = await pool.connect();
   try {
@@ -78,7 +78,7 @@ export async function pageRows(pool: Pool, schema: string, table: string, opts: 
         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       [ref],
     );
-    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type }));
+    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, ...(c.pk !== null ? { key: true } : {}) }));
     if (columns.length === 0) return { columns, rows: [], total: 0 };
     const sortCol = opts.sort ? columns.findIndex((c) => c.name === opts.sort?.column) : -1;
     if (opts.sort && sortCol < 0) throw new SyncError('usage', `${schema}.${table} has no column "${opts.sort.column}" to sort by.`, { table: `${schema}.${table}` });

@@ -20,7 +20,7 @@ describe('Show Rows pages and sorts the target table (real server)', function ()
     try {
       const p = await pageRows(pool, 'public', 'items', { offset: 400, limit: 100 });
       assert.equal(p.total, 450);
-      assert.deepEqual(p.columns, [{ name: 'id', type: 'bigint' }, { name: 'amount', type: 'numeric(12,2)' }, { name: 'seen', type: 'timestamp with time zone' }, { name: 'note', type: 'text' }]);
+      assert.deepEqual(p.columns, [{ name: 'id', type: 'bigint', key: true }, { name: 'amount', type: 'numeric(12,2)' }, { name: 'seen', type: 'timestamp with time zone' }, { name: 'note', type: 'text' }]);
       assert.equal(p.rows.length, 50);
       assert.deepEqual(p.rows[0], ['401', '837.50', '2024-01-17 17:00:00+00', 'n401']);
       assert.deepEqual(p.rows[9], ['410', '170.50', '2024-01-18 02:00:00+00', null]);
