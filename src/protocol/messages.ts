@@ -17,7 +17,7 @@ import { z } from 'zod';
 // Type only, from a port file with no imports: the webview build gets no engine code.
 import type { RunHistoryEntry } from '../sync/ports/runLog';
 
-export const PanelKind = z.enum(['preview', 'progress']);
+export const PanelKind = z.enum(['preview', 'progress', 'rows']);
 export type PanelKind = z.infer<typeof PanelKind>;
 
 const RequestId = z.string().min(1).max(64);
@@ -62,7 +62,8 @@ export const ProgressSnapshot = z.object({
 });
 export type ProgressSnapshot = z.infer<typeof ProgressSnapshot>;
 
-export const ChangeOp = z.enum(['insert', 'update', 'delete']);
+/** `unchanged`: an upsert whose row the target already holds (listed on its own tab). */
+export const ChangeOp = z.enum(['insert', 'update', 'delete', 'unchanged']);
 export type ChangeOp = z.infer<typeof ChangeOp>;
 
 export const PreviewColumn = z.object({
@@ -89,8 +90,18 @@ export const PreviewRow = z.object({
 });
 export type PreviewRow = z.infer<typeof PreviewRow>;
 
-export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete']);
+export const PreviewFilter = z.enum(['all', 'insert', 'update', 'delete', 'unchanged']);
 export type PreviewFilter = z.infer<typeof PreviewFilter>;
+
+/** A pre-apply check that found rows (the engine's PreviewWarning): Apply waits for the user's acknowledgement. */
+export const PreviewWarning = z.object({
+  check: z.enum(['null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
+  column: z.string().optional(),
+  count: z.number().int().nonnegative(),
+  message: z.string(),
+  samples: z.array(z.record(z.string(), z.string().nullable())).max(20),
+});
+export type PreviewWarning = z.infer<typeof PreviewWarning>;
 
 export const PreviewSummary = z.object({
   mapping: z.string(),
@@ -109,11 +120,15 @@ export const PreviewSummary = z.object({
   ddl: z.string().optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
+  /** Pre-apply checks that found rows; with any, Apply needs `acknowledged`. */
+  warnings: z.array(PreviewWarning).max(20).optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
 export const PreviewPage = z.object({
   filter: PreviewFilter,
+  /** The search the rows match (none: all rows of the filter). */
+  search: z.string().optional(),
   offset: z.number().int().nonnegative(),
   /** Rows matching the filter, when known. */
   total: z.number().int().nonnegative().nullable(),
@@ -130,8 +145,11 @@ export const PanelState = z.discriminatedUnion('panel', [
     /** Where the user was, so the table comes back the same after hide/show. */
     filter: PreviewFilter.optional(),
     offset: z.number().int().nonnegative().optional(),
+    search: z.string().max(200).optional(),
   }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
+  /** Show Rows: a target table, paged and sorted by the host's query. */
+  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string() }),
 ]);
 export type PanelState = z.infer<typeof PanelState>;
 
@@ -144,20 +162,38 @@ export const PreviewPageRequest = z.object({
   filter: PreviewFilter,
   offset: z.number().int().nonnegative(),
   limit: z.number().int().min(1).max(1000),
+  /** Host-side search over the key and values (case-insensitive). */
+  search: z.string().max(200).optional(),
 });
-export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId });
+/** `acknowledged`: the user ticked "I understand" under the pre-apply warnings. */
+export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId, acknowledged: z.boolean().optional() });
+/** Puts text (a row as JSON) on the clipboard; the host does it (webview clipboard access varies). */
+export const CopyRequest = z.object({ type: z.literal('preview/copy'), id: RequestId, text: z.string().max(5_000_000) });
+/** Saves every row of the plan (the filter and search given) as a CSV file the user picks. */
+export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'), id: RequestId, filter: PreviewFilter, search: z.string().max(200).optional() });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
 export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
+/** Show Rows: a page of the target table, sorted by one of its columns (the host checks the name). */
+export const RowsPageRequest = z.object({
+  type: z.literal('rows/page'),
+  id: RequestId,
+  offset: z.number().int().nonnegative(),
+  limit: z.number().int().min(1).max(1000),
+  sort: z.object({ column: z.string().max(128), dir: z.enum(['asc', 'desc']) }).optional(),
+});
 
 export const WebviewToHost = z.discriminatedUnion('type', [
   ReadyMessage,
   PreviewPageRequest,
   ApplyRequest,
+  CopyRequest,
+  ExportCsvRequest,
   CancelRequest,
   OnBranchRequest,
   StopRequest,
+  RowsPageRequest,
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;
 export type WebviewRequest = Exclude<WebviewToHost, { type: 'ready' }>;
@@ -188,14 +224,30 @@ export const InitMessage = z.object({
   progress: ProgressSnapshot.nullable(),
   /** Progress panels: the run history of the last mapping run, when known. */
   history: RunHistory.nullable().optional(),
+  /** Preview panels: rows per page (`deltaSync.preview.pageSize`). */
+  pageSize: z.number().int().min(1).max(1000).optional(),
 });
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
 
+
+/** A page of a target table: every value as Postgres text, NULL as null. */
+export const TableRowsPage = z.object({
+  table: z.string(),
+  /** `key`: part of the primary key (the grid keeps it at the left). */
+  columns: z.array(z.object({ name: z.string(), type: z.string(), key: z.boolean().optional() })),
+  offset: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+  rows: z.array(z.array(z.string().nullable())),
+});
+export type TableRowsPage = z.infer<typeof TableRowsPage>;
 
 /** The result carried by a successful response, discriminated by what was asked. */
 export const ResponseResult = z.discriminatedUnion('type', [
   z.object({ type: z.literal('previewPage'), page: PreviewPage }),
   z.object({ type: z.literal('accepted') }),
+  /** Export: where the file went and how many rows it holds (none: the user cancelled). */
+  z.object({ type: z.literal('exported'), file: z.string().nullable(), rows: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('rowsPage'), page: TableRowsPage }),
 ]);
 export type ResponseResult = z.infer<typeof ResponseResult>;
 

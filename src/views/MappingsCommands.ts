@@ -136,6 +136,13 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
   else if (s.runs.current().status === 'cancelled') void vscode.window.showInformationMessage(`Delta Sync: ${name} stopped; the target keeps every committed batch.`);
 }
 
+/** A failed run started from the Preview: an error toast that leads to the run and the log. */
+async function notifyRunFailed(name: string, e: unknown): Promise<void> {
+  const choice = await vscode.window.showErrorMessage(`Delta Sync: applying the preview of ${name} failed: ${errorText(e)}`, 'Show Progress', 'Show Log');
+  if (choice === 'Show Progress') await vscode.commands.executeCommand('deltaSync.run.showProgress');
+  if (choice === 'Show Log') await vscode.commands.executeCommand('deltaSync.log.show');
+}
+
 /** Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that plan. */
 async function openPreview(s: Services, node: ValidMapping): Promise<void> {
   const mapping: Mapping = node.mapping;
@@ -147,7 +154,8 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
       { location: vscode.ProgressLocation.Notification, title: `Delta Sync: computing the preview of ${mapping.name}`, cancellable: true },
       (_p, token) =>
         cancellable(token, async (signal) => {
-          const report = await h.runner.preview({ limit: pageSize, offset: 0, signal });
+          // The pre-apply checks run once, with the first page; later pages skip them.
+          const report = await h.runner.preview({ limit: pageSize, offset: 0, signal, checks: true });
           const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
           // The runner's own source: a Databricks source needs the saved connection, and one connection is enough.
           return { report, columns: await previewColumns(mapping, h.source, report.toVersion, key) };
@@ -161,8 +169,12 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
       columns,
       h.runner,
       async (r) => {
-        // Not awaited: the panel answers at once and the Progress panel shows the run.
-        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => s.log.error(`${mapping.name}: ${errorText(e)}`));
+        // Not awaited: the panel answers at once and the Progress panel shows the run; a
+        // failure is said where the user is, not only in the log.
+        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => {
+          s.log.error(`${mapping.name}: ${errorText(e)}`);
+          if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(mapping.name, e);
+        });
       },
       () => void h.release(),
       isNeonReference(mapping.target.connection)
@@ -173,6 +185,7 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
         : undefined,
     );
     keep = true;
+    PreviewPanel.pageSize = pageSize;
     PreviewPanel.show(s.extensionUri, s.log, mapping.name, source);
   } finally {
     if (!keep) await h.release();
@@ -204,6 +217,16 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     }, s.log),
     registerCommand('deltaSync.mappings.preview', async (arg) => {
       await openPreview(s, await mappingFrom(arg, s));
+    }, s.log),
+    registerCommand('deltaSync.preview.apply', async () => {
+      const p = PreviewPanel.current();
+      if (!p) throw new SyncError('usage', 'No Preview is open.', { hint: 'Run "Delta Sync: Preview Changes" on a mapping first.' });
+      await p.applyFromCommand();
+    }, s.log),
+    registerCommand('deltaSync.preview.cancel', () => {
+      const p = PreviewPanel.current();
+      if (!p) throw new SyncError('usage', 'No Preview is open.');
+      p.dispose();
     }, s.log),
     registerCommand('deltaSync.mappings.dryRun', async (arg) => {
       const node = await mappingFrom(arg, s);

@@ -1,6 +1,10 @@
 import * as vscode from 'vscode';
 import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewSummary, ResponseResult, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { planCsv } from './RunnerPreviewSource';
 import { WebviewPanelBase } from './WebviewPanelBase';
 
 export const PREVIEW_VIEW_TYPE = 'deltaSync.preview';
@@ -12,7 +16,8 @@ export const PREVIEW_VIEW_TYPE = 'deltaSync.preview';
  */
 export interface PreviewSource {
   summary: PreviewSummary;
-  page(filter: PreviewFilter, offset: number, limit: number): Promise<PreviewPage>;
+  /** `search`: only rows whose key or values contain it (case-insensitive, host-side). */
+  page(filter: PreviewFilter, offset: number, limit: number, search?: string): Promise<PreviewPage>;
   /** Applies exactly the previewed plan (the runner checks the versions still match). */
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
@@ -25,6 +30,9 @@ export interface PreviewSource {
 export class PreviewPanel extends WebviewPanelBase {
   private static readonly open = new Map<string, PreviewPanel>();
 
+  /** Rows per page (`deltaSync.preview.pageSize`), told to the webview in `init`. */
+  static pageSize = 200;
+
   private constructor(
     panel: vscode.WebviewPanel,
     extensionUri: vscode.Uri,
@@ -33,6 +41,27 @@ export class PreviewPanel extends WebviewPanelBase {
     private source: PreviewSource | undefined,
   ) {
     super(panel, extensionUri, log, 'preview');
+  }
+
+  /** The Preview the palette's Apply Preview / Cancel Preview act on: the active one, else the only one. */
+  static current(): PreviewPanel | undefined {
+    const all = [...PreviewPanel.open.values()];
+    return all.find((p) => p.panel.active) ?? (all.length === 1 ? all[0] : undefined);
+  }
+
+  /** "Apply Preview" from the palette: with pre-apply warnings the user confirms them in a modal first. */
+  async applyFromCommand(): Promise<boolean> {
+    const warnings = this.source?.summary.warnings ?? [];
+    if (warnings.length > 0) {
+      const ok = await vscode.window.showWarningMessage(
+        `The preview of ${this.mapping} found problems: ${warnings.map((w) => `${w.message} (${w.count.toLocaleString('en-US')} rows)`).join(' ')}`,
+        { modal: true },
+        'I Understand, Apply',
+      );
+      if (ok !== 'I Understand, Apply') return false;
+    }
+    await this.handle({ type: 'preview/apply', id: 'command', acknowledged: true });
+    return true;
   }
 
   static show(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, mapping: string, source: PreviewSource): PreviewPanel {
@@ -58,7 +87,7 @@ export class PreviewPanel extends WebviewPanelBase {
   }
 
   protected initMessage(): HostToWebview {
-    return { type: 'init', state: this.state(), preview: this.source?.summary ?? null, progress: null };
+    return { type: 'init', state: this.state(), preview: this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
   }
 
   state(): PanelState {
@@ -72,8 +101,11 @@ export class PreviewPanel extends WebviewPanelBase {
     }
     switch (request.type) {
       case 'preview/page':
-        return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit) };
+        return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit, request.search) };
       case 'preview/apply':
+        if ((source.summary.warnings ?? []).length > 0 && request.acknowledged !== true) {
+          throw new SyncError('usage', 'The preview found rows that would fail or change when applied; Apply waits until you tick "I understand".', { hint: 'Read the warnings above the table, fix the data or the mapping and preview again, or tick "I understand" and apply.' });
+        }
         await source.apply();
         // The run takes over (Progress panel); this plan is spent.
         setTimeout(() => this.dispose(), 0);
@@ -81,6 +113,28 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'preview/cancel':
         this.dispose();
         return { type: 'accepted' };
+      case 'preview/copy':
+        await vscode.env.clipboard.writeText(request.text);
+        return { type: 'accepted' };
+      case 'preview/exportCsv': {
+        const target = await vscode.window.showSaveDialog({
+          title: `Export the preview of ${this.mapping} as CSV`,
+          defaultUri: vscode.Uri.file(path.join(os.homedir(), `${this.mapping}-preview-${request.filter}.csv`)),
+          filters: { CSV: ['csv'] },
+        });
+        if (!target) return { type: 'exported', file: null, rows: 0 };
+        let rows = -1; // the header
+        const out = fs.createWriteStream(target.fsPath, { encoding: 'utf8' });
+        try {
+          for await (const line of planCsv(source, request.filter, request.search)) {
+            if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
+            rows++;
+          }
+        } finally {
+          await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        }
+        return { type: 'exported', file: target.fsPath, rows: Math.max(0, rows) };
+      }
       case 'preview/onBranch':
         if (!source.previewOnBranch) throw new SyncError('usage', 'This mapping does not target a Neon branch.', { setting: 'target.connection' });
         // The branch flow reports through its own notification; this preview stays open.
@@ -88,6 +142,8 @@ export class PreviewPanel extends WebviewPanelBase {
         return { type: 'accepted' };
       case 'run/stop':
         throw new SyncError('usage', 'Stop is handled by the Progress panel.');
+      case 'rows/page':
+        throw new SyncError('usage', 'Table rows are shown by Show Rows.');
     }
   }
 

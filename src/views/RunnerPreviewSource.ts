@@ -14,7 +14,7 @@ import type { PreviewSource } from './PreviewPanel';
 
 /** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */
 export interface PreviewRunner {
-  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; signal?: AbortSignal }): Promise<PreviewReport>;
+  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; search?: string; signal?: AbortSignal }): Promise<PreviewReport>;
 }
 
 /** Which engine actions a panel filter lists. */
@@ -28,6 +28,8 @@ export function includeFor(filter: PreviewFilter): PreviewAction[] {
       return ['update'];
     case 'delete':
       return ['delete', 'delete-missing'];
+    case 'unchanged':
+      return ['unchanged'];
   }
 }
 
@@ -51,8 +53,10 @@ export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly
     case 'delete':
     case 'delete-missing':
       return { op: 'delete', cells: columns.map((c) => cell(r.oldRow, c.name)), before: null };
-    case 'update':
-    case 'unchanged': {
+    case 'unchanged':
+      // Only the key is known (the row equals the target's): the other cells are not NULL, just not shown.
+      return { op: 'unchanged', cells: columns.map((c) => r.key[c.name] ?? null), before: null, changed: [] };
+    case 'update': {
       const changes = new Map((r.changes ?? []).map((ch) => [ch.column, ch]));
       return {
         op: 'update',
@@ -79,7 +83,32 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
     mode: report.mode,
     targetMissing: report.targetMissing,
     ddl: report.ddl,
+    ...(report.warnings && report.warnings.length > 0 ? { warnings: report.warnings.slice(0, 20) } : {}),
   };
+}
+
+/** RFC 4180 CSV: every field quoted when it needs it; NULL is an empty field. */
+export function csvLine(fields: ReadonlyArray<string | null>): string {
+  return fields.map((f) => (f === null ? '' : /[",\r\n]/.test(f) || f === '' ? `"${f.replace(/"/g, '""')}"` : f)).join(',') + '\r\n';
+}
+
+/** The plan's rows as CSV lines: op, each column, and for updates each changed column's old value. */
+export async function* planCsv(source: Pick<PreviewSource, 'page'>, filter: PreviewFilter, search: string | undefined, pageSize = 1000): AsyncGenerator<string> {
+  let offset = 0;
+  let header = false;
+  for (;;) {
+    const p = await source.page(filter, offset, pageSize, search);
+    if (!header) {
+      yield csvLine(['op', ...p.columns.map((c) => c.name), ...p.columns.filter((c) => !c.isKey).map((c) => `${c.name} (before)`)]);
+      header = true;
+    }
+    for (const r of p.rows) {
+      const before = p.columns.map((c, i) => (c.isKey ? undefined : r.op === 'update' && r.changed?.includes(c.name) ? (r.before?.[i] ?? null) : null)).filter((x): x is string | null => x !== undefined);
+      yield csvLine([r.op, ...r.cells, ...before]);
+    }
+    offset += p.rows.length;
+    if (p.rows.length < pageSize || (p.total !== null && offset >= p.total)) return;
+  }
 }
 
 export class RunnerPreviewSource implements PreviewSource {
@@ -112,13 +141,13 @@ export class RunnerPreviewSource implements PreviewSource {
     };
   }
 
-  async page(filter: PreviewFilter, offset: number, limit: number): Promise<PreviewPage> {
+  async page(filter: PreviewFilter, offset: number, limit: number, search?: string): Promise<PreviewPage> {
     const first = this.first;
-    if (first && filter === 'all' && offset === 0 && first.rows.length >= Math.min(limit, first.total ?? 0)) {
+    if (!search && first && filter === 'all' && offset === 0 && first.rows.length >= Math.min(limit, first.total ?? 0)) {
       return { ...first, rows: first.rows.slice(0, limit) };
     }
-    const r = await this.runner.preview({ limit, offset, include: includeFor(filter), toVersion: this.report.toVersion });
-    return { filter, offset, total: r.matching, columns: this.columns, rows: r.rows.map((row) => toPreviewRow(row, this.columns)) };
+    const r = await this.runner.preview({ limit, offset, include: includeFor(filter), toVersion: this.report.toVersion, ...(search ? { search } : {}) });
+    return { filter, offset, ...(search ? { search } : {}), total: r.matching, columns: this.columns, rows: r.rows.map((row) => toPreviewRow(row, this.columns)) };
   }
 
   apply(): Promise<void> {

@@ -7,11 +7,9 @@ import { classifyPgError } from '../sync/postgres/classifyPgError';
 import { testPostgresConnection, type ConnectionTestResult } from '../sync/postgres/testConnection';
 import { postgresConnectionForm, type ConnectionFormDeps } from './PostgresConnectionForm';
 import { vscodePrompter } from './vscodePrompter';
-import { sampleRows } from './targetTables';
-import { rowsLabel } from './TargetsTreeDataProvider';
+import { pageRows } from './targetTables';
+import { TableRowsPanel } from './TableRowsPanel';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
-
-const ROWS_SHOWN = 100;
 
 /** A connection node, a name (from a message row or another command), or a pick. */
 async function connectionName(s: Services, arg: unknown, title: string): Promise<string | undefined> {
@@ -54,20 +52,6 @@ function formDeps(s: Services): ConnectionFormDeps {
 
 function connectionSaved(s: Services, name: string, test: ConnectionTestResult): void {
   s.log.info(test.ok ? `Connection ${name} saved (${test.server}, ${test.serverVersion})` : `Connection ${name} saved although its test failed: ${test.problem.error.describe()}`);
-}
-
-function rowsMarkdown(node: Extract<TargetNode, { kind: 'table' }>, sample: Awaited<ReturnType<typeof sampleRows>>): string {
-  const esc = (v: string | null): string => (v === null ? '*NULL*' : v.replace(/\|/g, '\\|').replace(/\n/g, ' '));
-  return [
-    `# ${node.connection}: ${node.schema}.${node.table}`,
-    '',
-    `${rowsLabel(node.rows, node.estimated)}; the first ${Math.min(ROWS_SHOWN, sample.rows.length)} by the first column. Values are Postgres text.`,
-    '',
-    `| ${sample.columns.join(' | ')} |`,
-    `|${sample.columns.map(() => '---').join('|')}|`,
-    ...sample.rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
-    '',
-  ].join('\n');
 }
 
 export function registerTargetsCommands(s: Services): vscode.Disposable[] {
@@ -138,8 +122,9 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.targets.showRows', async (arg) => {
       const node = arg as TargetNode | undefined;
       if (!node || node.kind !== 'table') throw new SyncError('usage', 'Pick a table in the Targets view.');
-      const sample = await s.engine.withTarget(node.connection, (t) => sampleRows(t.pool, node.schema, node.table, ROWS_SHOWN));
-      await s.docs.show(`${node.connection}-${node.schema}.${node.table}`, 'md', rowsMarkdown(node, sample));
+      // A paged, sortable query of the table in the data grid (each page its own query).
+      TableRowsPanel.show(s.extensionUri, s.log, { connection: node.connection, schema: node.schema, table: node.table }, (opts) =>
+        s.engine.withTarget(node.connection, (t) => pageRows(t.pool, node.schema, node.table, opts)), s.settings.previewPageSize());
     }, s.log),
   ];
 }

@@ -1,3 +1,4 @@
+import { SyncError } from '../sync/errors';
 import type { Pool } from 'pg';
 import { qualifiedRef, quoteIdent } from '../sync/postgres/quoteIdent';
 
@@ -50,4 +51,46 @@ export async function sampleRows(pool: Pool, schema: string, table: string, limi
   const select = columns.map((c, i) => `${quoteIdent(c)}::text AS c${i}`).join(', ');
   const r = await pool.query<Record<string, string | null>>(`SELECT ${select} FROM ${ref} ORDER BY 1 LIMIT ${Math.max(1, Math.floor(limit))}`);
   return { columns, rows: r.rows.map((row) => columns.map((_c, i) => row[`c${i}`] ?? null)) };
+}
+
+export interface RowsPageOptions {
+  offset: number;
+  limit: number;
+  /** A column of the table (checked against the catalog, never inlined unchecked). */
+  sort?: { column: string; dir: 'asc' | 'desc' };
+}
+
+/**
+ * A page of a table for Show Rows: its columns with their types, the rows of
+ * [offset, offset + limit) in the order asked (the primary key, else the first column, as
+ * the tie-break), every value as Postgres text in UTC (as the Preview shows values), and
+ * the row count. Read-only, in one transaction so the page and the count agree.
+ */
+export async function pageRows(pool: Pool, schema: string, table: string, opts: RowsPageOptions): Promise<{ columns: Array<{ name: string; type: string; key?: boolean }>; rows: Array<Array<string | null>>; total: number }> {
+  const ref = qualifiedRef({ schema, name: table });
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query(`SET LOCAL TimeZone TO 'UTC'`);
+    const cols = await client.query<{ name: string; type: string; pk: number | null }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, array_position(i.indkey::int2[], a.attnum) AS pk
+         FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+        WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [ref],
+    );
+    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, ...(c.pk !== null ? { key: true } : {}) }));
+    if (columns.length === 0) return { columns, rows: [], total: 0 };
+    const sortCol = opts.sort ? columns.findIndex((c) => c.name === opts.sort?.column) : -1;
+    if (opts.sort && sortCol < 0) throw new SyncError('usage', `${schema}.${table} has no column "${opts.sort.column}" to sort by.`, { table: `${schema}.${table}` });
+    const pk = cols.rows.filter((c) => c.pk !== null).sort((a, b) => (a.pk as number) - (b.pk as number)).map((c) => quoteIdent(c.name));
+    const tieBreak = pk.length > 0 ? pk : [quoteIdent((columns[0] as { name: string }).name)];
+    const order = [...(sortCol >= 0 ? [`${quoteIdent((columns[sortCol] as { name: string }).name)} ${opts.sort?.dir === 'desc' ? 'DESC NULLS LAST' : 'ASC NULLS LAST'}`] : []), ...tieBreak].join(', ');
+    const select = columns.map((c, i) => `${quoteIdent(c.name)}::text AS c${i}`).join(', ');
+    const r = await client.query<Record<string, string | null>>(`SELECT ${select} FROM ${ref} ORDER BY ${order} LIMIT $1 OFFSET $2`, [Math.max(1, Math.floor(opts.limit)), Math.max(0, Math.floor(opts.offset))]);
+    const n = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${ref}`);
+    return { columns, rows: r.rows.map((row) => columns.map((_c, i) => row[`c${i}`] ?? null)), total: Number(n.rows[0]?.n ?? 0) };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
 }

@@ -8,8 +8,28 @@ import type { ProtocolError } from '../protocol/messages';
 import { isSyncError } from '../sync/errors';
 
 export function toProtocolError(e: unknown): ProtocolError {
-  if (isSyncError(e)) return { message: e.message, kind: e.kind, hint: e.hint };
+  if (isSyncError(e)) return { message: e.message, kind: e.kind, hint: e.hint === undefined ? undefined : hintForVsCode(e.hint) };
   return { message: e instanceof Error ? e.message : String(e) };
+}
+
+/**
+ * The engine's hints name CLI commands (the terminal is its other front door); shown in VS
+ * Code they name the palette command or view that does the same instead.
+ */
+const VS_CODE_ACTIONS: Array<[RegExp, string]> = [
+  [/`?delta-neon-sync sync --mapping <file> --mode initial`?/g, 'the "Delta Sync: Run Initial Load" command on the mapping'],
+  [/`?delta-neon-sync sync --mapping <file>`?/g, 'the "Delta Sync: Run Incremental Sync" command on the mapping'],
+  [/`?delta-neon-sync preview --mapping <file>`?/g, 'the "Delta Sync: Preview Changes" command on the mapping'],
+  [/`?delta-neon-sync neon discard --mapping <file> ([^\s)`]+)`?/g, 'the "Delta Sync: Discard Neon Preview Branch..." command, branch $1'],
+  [/`?delta-neon-sync neon (?:previews|projects)(?: <project>)?`? lists/g, 'the Targets view lists'],
+  [/`?delta-neon-sync databricks tables <catalog\.schema>`? lists/g, 'the Sources view lists'],
+  [/set "deadLetter": true in the mapping/g, 'set "deadLetter": true in the mapping file ("Delta Sync: Open Mapping File")'],
+];
+
+export function hintForVsCode(hint: string): string {
+  let out = hint;
+  for (const [re, to] of VS_CODE_ACTIONS) out = out.replace(re, to);
+  return out;
 }
 
 /** One line: the message, then the hint in parentheses when there is one. */

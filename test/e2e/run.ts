@@ -315,9 +315,10 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="count-update"]', '0');
       await waitForText(frame, '[data-testid="count-delete"]', '0');
       await waitForText(frame, '[data-testid="preview-mode"]', /initial load of snapshot v5/);
-      // Paged: one page of rows in the DOM, never the whole table.
-      const shown = await frame.locator('[data-testid="preview-table"] tbody tr').count();
-      if (shown === 0 || shown > 100) throw new Error(`expected one page of rows, saw ${shown}`);
+      // Virtualised: only the rows in view are in the DOM, never the whole page.
+      await frame.locator('[data-testid="preview-table"] .grid-body [role="row"]').first().waitFor({ timeout: 30_000 });
+      const shown = await frame.locator('[data-testid="preview-table"] .grid-body [role="row"]').count();
+      if (shown === 0 || shown > 100) throw new Error(`expected the visible window of rows, saw ${shown}`);
       await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-initial.png') });
     });
 
@@ -349,12 +350,25 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="count-insert"]', '3');
       await waitForText(frame, '[data-testid="count-update"]', '3');
       await waitForText(frame, '[data-testid="count-delete"]', '2');
-      await waitForText(frame, '[data-testid="preview-mode"]', /incremental: v6 → v6/);
+      await waitForText(frame, '[data-testid="preview-mode"]', /incremental: checkpoint v5 → v6/);
       // Updates show the changed columns as old → new.
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
-      if ((await frame.locator('[data-testid="preview-table"] tbody tr:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
-      await frame.locator('[data-testid="preview-table"] tbody tr.update td.changed').first().waitFor({ timeout: 30_000 });
+      if ((await frame.locator('[data-testid="preview-table"] .grid-body .grid-row:not(.update)').count()) !== 0) throw new Error('the Updates filter shows other rows');
+      // Focus stays on the filter tab after the page loads (the page is updated in place).
+      const focused = await frame.evaluate<string>(`document.activeElement?.getAttribute('data-testid') ?? ''`);
+      if (focused !== 'filter-update') throw new Error(`focus moved to "${focused}" after the page loaded`);
+      const changed = frame.locator('[data-testid="preview-table"] .grid-row.update .grid-cell.changed').first();
+      await changed.waitFor({ timeout: 30_000 });
+      // Keyboard: Enter on a changed cell opens its old -> new detail; Escape closes it and focus returns to the cell.
+      await changed.click();
+      await p.keyboard.press('Enter');
+      await frame.locator('.grid-popover', { hasText: 'Before' }).first().waitFor({ timeout: 10_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '08a-preview-cell-detail.png') });
+      await p.keyboard.press('Escape');
+      await frame.locator('.grid-popover').waitFor({ state: 'detached', timeout: 10_000 });
+      const role = await frame.evaluate<string>(`document.activeElement?.getAttribute('role') ?? ''`);
+      if (role !== 'gridcell') throw new Error(`focus went to "${role}" after closing the detail, not back to the cell`);
       // Hide and show the panel (another tab in front, then back): the filter and page survive.
       await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
       await p.locator('.tabs-container .tab', { hasText: 'Preview: customer-profiles' }).first().click();
@@ -380,9 +394,19 @@ async function main(): Promise<'passed' | 'skipped'> {
       await mapping.click();
       await paneRows(p, 'Mappings').filter({ hasText: 'Last run' }).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '10-views-after-sync.png') });
-      // Show Rows: the table as a read-only document.
+      // Show Rows: the table in the data grid, paged and sorted by the host's query.
       await row.click();
-      await p.locator('.monaco-editor .view-lines', { hasText: 'customer_id' }).first().waitFor({ timeout: 30_000 });
+      const rowsFrame = await webviewFrame(p, '[data-testid="rows-table"] .grid-body [role="row"]', 30_000);
+      await waitForText(rowsFrame, '[data-testid="page-range"]', new RegExp(`of ${grouped(changedRows)}$`));
+      await rowsFrame.locator('[data-testid="rows-table"] .grid-header').getByRole('button', { name: 'total_spend', exact: true }).click();
+      await waitForText(rowsFrame, '[data-testid="rows-status"]', /sorted by total_spend ascending/);
+      await p.screenshot({ path: path.join(ARTIFACTS, '10a-show-rows-grid.png') });
+      // Done with the table: close its tab (the next steps drive the palette from the workbench).
+      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().click({ button: 'middle' });
+      await p.locator('.tabs-container .tab', { hasText: 'Rows: public.customer_profiles' }).first().waitFor({ state: 'detached', timeout: 10_000 });
+      // Focus back in the workbench (the Mappings tree), not in the Progress webview now in front:
+      // F1 pressed inside that webview after a palette round trip lost its quick input in code-server.
+      await mapping.click();
       await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
     });
 
@@ -452,6 +476,8 @@ async function main(): Promise<'passed' | 'skipped'> {
     });
 
     await step('palette: a failing command shows its error with Show Log', async () => {
+      // Focus in the workbench, not in the Progress webview where Stop was pressed (see Show Rows above).
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().click();
       await clearNotifications(p);
       await runPaletteCommand(p, 'Delta Sync: Dry Run');
       const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customers-copy$/ }) }).first();

@@ -120,6 +120,13 @@ describe('CLI sync / preview / status against a real server', function () {
     assert.equal((JSON.parse(st.stdout) as StatusJson).checkpoint?.version, String(latest));
   });
 
+  it('preview prints the pre-apply warnings: a key that repeats is found before anything is applied', async () => {
+    const quick = ['--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.by_segment', '--key', 'segment'];
+    const pv = await runCli(['preview', ...quick, '--limit', '1'], env());
+    assert.equal(pv.code, 0, pv.stderr);
+    assert.match(pv.stdout, /^warning: \d+ row\(s\): Several source rows have the same key.* First: segment=/m);
+  });
+
   it('preview of an up-to-date pipeline says it is up to date at the latest version, not an empty range "versions N+1..N"', async () => {
     const quick = ['--source', tablePath, '--target', '${env:DNS_CLI_URL}', '--table', 'public.uptodate_customers', '--key', 'customer_id'];
     const out = await runCli(['sync', ...quick], env());

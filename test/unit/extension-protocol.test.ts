@@ -34,9 +34,14 @@ const running: ProgressSnapshot = {
 const summary: PreviewSummary = {
   mapping: 'orders', sourceTable: '/t/orders', targetTable: 'public.orders', fromVersion: null, toVersion: 4, inserts: 2, updates: 1, deletes: 1,
   unchanged: 7, mode: 'initial', targetMissing: true, ddl: 'CREATE TABLE "public"."orders" ("id" bigint PRIMARY KEY);', onBranch: true,
+  warnings: [
+    { check: 'null-key', column: 'id', count: 2, message: 'Key column "id" is NULL.', samples: [{ id: null }, { id: null }] },
+    { check: 'duplicate-key', count: 1, message: 'Several source rows have the same key.', samples: [{ id: '9223372036854775807' }] },
+  ],
 };
 const page: PreviewPage = {
   filter: 'all',
+  search: 'alice',
   offset: 0,
   total: 3,
   columns: [
@@ -55,13 +60,19 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'ready', panel: 'preview' },
   { type: 'ready', panel: 'progress' },
   { type: 'preview/page', id: 'r1', filter: 'update', offset: 100, limit: 100 },
+  { type: 'preview/page', id: 'r6', filter: 'all', offset: 0, limit: 500, search: 'alice' },
   { type: 'preview/apply', id: 'r2' },
+  { type: 'preview/apply', id: 'r7', acknowledged: true },
+  { type: 'preview/copy', id: 'r8', text: '{"id":"9223372036854775807"}' },
+  { type: 'preview/exportCsv', id: 'r9', filter: 'update', search: 'x' },
   { type: 'preview/cancel', id: 'r3' },
   { type: 'preview/onBranch', id: 'r5' },
   { type: 'run/stop', id: 'r4' },
+  { type: 'rows/page', id: 'r11', offset: 200, limit: 200 },
+  { type: 'rows/page', id: 'r12', offset: 0, limit: 100, sort: { column: 'amount', dir: 'desc' } },
 ];
 const hostMessages: HostToWebview[] = [
-  { type: 'init', state: { panel: 'preview', mapping: 'orders', filter: 'update', offset: 200 }, preview: summary, progress: null },
+  { type: 'init', state: { panel: 'preview', mapping: 'orders', filter: 'update', offset: 200, search: 'alice' }, preview: summary, progress: null, pageSize: 250 },
   { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(1) },
   { type: 'init', state: { panel: 'progress', runId: 'run-1' }, preview: null, progress: running, history: { mapping: 'orders', runs: [
     { runId: '7', mode: 'incremental', status: 'succeeded', fromVersion: '4', toVersion: '9', rows: '8', startedAt: '2026-01-01 00:00:00+00', finishedAt: '2026-01-01 00:00:01+00', error: null },
@@ -70,6 +81,10 @@ const hostMessages: HostToWebview[] = [
   { type: 'history', history: { mapping: 'orders', runs: [] } },
   { type: 'response', id: 'r1', ok: true, result: { type: 'previewPage', page } },
   { type: 'response', id: 'r2', ok: true, result: { type: 'accepted' } },
+  { type: 'response', id: 'r9', ok: true, result: { type: 'exported', file: '/tmp/orders.csv', rows: 3 } },
+  { type: 'response', id: 'r10', ok: true, result: { type: 'exported', file: null, rows: 0 } },
+  { type: 'init', state: { panel: 'rows', connection: 'local', schema: 'public', table: 'orders' }, preview: null, progress: null, pageSize: 200 },
+  { type: 'response', id: 'r11', ok: true, result: { type: 'rowsPage', page: { table: 'public.orders', offset: 200, total: 201, columns: [{ name: 'id', type: 'bigint' }, { name: 'note', type: 'text' }], rows: [['9223372036854775807', null]] } } },
   { type: 'response', id: 'r3', ok: false, error: { message: 'No sync is running.', kind: 'usage' } },
 ];
 
@@ -102,6 +117,16 @@ describe('host <-> webview protocol', () => {
 
   it('rejects a webview naming a command to run', () => {
     assert.equal(parseWebviewToHost({ type: 'command', id: 'r1', command: 'workbench.action.terminal.new' }), undefined);
+  });
+
+  it('rejects an unknown check kind and a search longer than 200 characters', () => {
+    const bad = overTheWire({ type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: { ...summary, warnings: [{ check: 'rm -rf', count: 1, message: 'x', samples: [] }] }, progress: null });
+    assert.equal(parseHostToWebview(bad), undefined);
+    assert.equal(parseWebviewToHost({ type: 'preview/page', id: 'r1', filter: 'all', offset: 0, limit: 10, search: 'x'.repeat(201) }), undefined);
+  });
+
+  it('rejects a Show Rows sort direction other than asc/desc', () => {
+    assert.equal(parseWebviewToHost({ type: 'rows/page', id: 'r1', offset: 0, limit: 10, sort: { column: 'id', dir: 'DESC; DROP' } }), undefined);
   });
 
   it('rejects page sizes outside 1..1000 and negative offsets', () => {

@@ -8,7 +8,7 @@ import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { silentLogger } from '../../src/sync/ports/Logger';
 import { openSource } from '../../src/sync/open/openSource';
 import { MappingsModel, statusPhrase, statusRows } from '../../src/views/MappingsModel';
-import { previewColumns, RunnerPreviewSource } from '../../src/views/RunnerPreviewSource';
+import { planCsv, previewColumns, RunnerPreviewSource } from '../../src/views/RunnerPreviewSource';
 import { RunController } from '../../src/views/RunController';
 import { lockSandbox, SyncEngine } from '../../src/engine/SyncEngine';
 import { listTargetTables, sampleRows } from '../../src/views/targetTables';
@@ -102,6 +102,15 @@ describe('extension sync engine glue (sample table -> sandbox)', function () {
     }
     const deletes = await incr.page('delete', 0, 10);
     assert.deepEqual(deletes.rows.map((r) => r.op), ['delete', 'delete']);
+    // Search by key (host-side), and the plan as CSV through pages of 2: a header and one line per update.
+    const someKey = updates.rows[0]?.cells[keyAt] as string;
+    const found = await incr.page('all', 0, 10, someKey);
+    assert.deepEqual([found.total, found.rows.map((r) => r.cells[keyAt])], [1, [someKey]]);
+    const csv: string[] = [];
+    for await (const line of planCsv(incr, 'update', undefined, 2)) csv.push(line);
+    assert.equal(csv.length, 4);
+    assert.match(csv[0] ?? '', /^op,customer_id,/);
+    assert.deepEqual(csv.slice(1).map((l) => l.split(',')[0]), ['update', 'update', 'update']);
     await h.release();
   });
 

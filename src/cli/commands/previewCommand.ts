@@ -35,11 +35,12 @@ ${PIPELINE_HELP}
     }
     const p = await openPipeline(args, io);
     try {
-      const report = await p.runner.preview({ limit, offset, include, toVersion: versionOption(args, 'to-version'), signal: io.signal });
+      const report = await p.runner.preview({ limit, offset, include, toVersion: versionOption(args, 'to-version'), signal: io.signal, checks: true });
       const out = new OutputStream(io.stdout);
       if (format === 'jsonl') {
         for (const r of report.rows) await out.write(JSON.stringify(r) + '\n');
         io.stderr.write(`${summary(report)}\n`);
+        for (const w of report.warnings ?? []) io.stderr.write(`${warningLine(w)}\n`);
       } else {
         await out.write(renderTable(report));
       }
@@ -59,9 +60,15 @@ function summary(r: PreviewReport): string {
   return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}`;
 }
 
-/** Human-readable preview: totals, then one line per row; updates show column: old -> new. */
+/** A pre-apply check that found rows, with the first of them. */
+function warningLine(w: NonNullable<PreviewReport['warnings']>[number]): string {
+  const rows = w.samples.map((s) => Object.entries(s).map(([k, v]) => `${k}=${v ?? 'NULL'}`).join(', ')).join('; ');
+  return `warning: ${w.count} row(s): ${w.message}${rows ? ` First: ${rows}` : ''}`;
+}
+
+/** Human-readable preview: totals and the pre-apply warnings, then one line per row; updates show column: old -> new. */
 export function renderTable(r: PreviewReport): string {
-  const lines = [summary(r)];
+  const lines = [summary(r), ...(r.warnings ?? []).map(warningLine)];
   if (r.ddl && r.targetMissing) lines.push('', 'The sync will create the table:', r.ddl);
   if (r.rows.length) lines.push('');
   for (const row of r.rows) {

@@ -175,6 +175,8 @@ export interface PreviewRequest {
   limit: number;
   offset?: number;
   include?: readonly PreviewAction[];
+  /** List only rows whose key or values contain this text (case-insensitive); `matching` counts them. */
+  search?: string;
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
   liveOnly?: boolean;

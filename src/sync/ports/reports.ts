@@ -57,6 +57,13 @@ export interface ConnectWaitOptions {
 
 export interface PreviewOptions extends ConnectWaitOptions {
   toVersion?: number;
+  /**
+   * Run the pre-apply checks (PreviewReport.warnings) over every row the sync would write.
+   * A front door asks for them with its first page; later pages leave them out.
+   */
+  checks?: boolean;
+  /** List only rows whose key or values contain this text (case-insensitive); `matching` counts them. */
+  search?: string;
   limit?: number;
   offset?: number;
   include?: readonly PreviewAction[];
@@ -70,6 +77,20 @@ export interface PreviewReport extends PreviewResult {
   /** True when the target table does not exist yet (every row is an insert). */
   targetMissing: boolean;
   ddl?: string;
+  /** With `checks`: what would make applying fail or change values, most harmful first (empty: nothing found). */
+  warnings?: PreviewWarning[];
+}
+
+export type PreviewWarningCheck = 'null-key' | 'duplicate-key' | 'too-long' | 'numeric-range' | 'integer-range' | 'timestamp-range' | 'nul-byte';
+
+/** One pre-apply check that found rows: how many, and the first of them (key and offending value as text). */
+export interface PreviewWarning {
+  check: PreviewWarningCheck;
+  /** The target column at fault (none for duplicate keys). */
+  column?: string;
+  count: number;
+  message: string;
+  samples: Array<Record<string, string | null>>;
 }
 
 export interface DryRunReport {

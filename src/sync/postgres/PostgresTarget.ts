@@ -235,6 +235,7 @@ export class PostgresTarget implements Target {
       table: this.table, columns: opts.columns, key: opts.key,
       upserts: opts.first.upserts, deletes: opts.first.deletes,
       limit: opts.limit, offset: opts.offset, include: opts.include,
+      ...(opts.search ? { search: opts.search } : {}),
       ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),

@@ -1,6 +1,6 @@
 import { beginTransaction } from './transaction';
 import type { ClientBase } from 'pg';
-import { classifyPgError } from './classifyPgError';
+import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyRows } from './copyRows';
 import type { RowBatches } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
@@ -25,6 +25,8 @@ export interface PreviewOptions {
   offset?: number;
   /** Which actions to list (totals always count all); default all but 'unchanged'. */
   include?: readonly PreviewAction[];
+  /** List only rows whose key or values (old or new) contain this text, case-insensitive. */
+  search?: string;
   /**
    * Soft-delete policy (as applyChanges): upserts carry the live marker, `columns` may omit
    * the marker column. Soft deletes are listed as 'delete' (with the marker change in
@@ -131,6 +133,9 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
   try {
     await beginTransaction(client);
     try {
+      // Rows read back as text print as formatValue prints rows not in Postgres yet.
+      await client.query(`SET LOCAL TimeZone TO 'UTC'`);
+      await client.query(`SET LOCAL DateStyle TO 'ISO, MDY'`);
       const softColumns = markerCol ? [...keyColumns, markerCol] : [];
       await client.query(tempDdl(UP, opts.columns));
       await client.query(tempDdl(DEL, keyColumns));
@@ -181,11 +186,19 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       for (const r of totalsQ.rows) totals[r.action] = r.n;
       // A key is listed once per transaction that changes it, in transaction order.
       const order = `array_position($2::text[], action), ${opts.key.map((_, i) => `__k${i}`).join(', ')}, __seg`;
+      // Search: the text of the key and of every value shown, old or new (a parameter, never inlined).
+      // Values only (not the column names the JSON objects carry).
+      const vals = (o: string): string => `(SELECT string_agg(v, ' ') FROM jsonb_each_text(${o}) AS e(k, v))`;
+      const shown = `concat_ws(' ', ${vals('key')}, ${vals('new_row')}, ${vals('old_row')}, (SELECT string_agg(concat_ws(' ', c->>'old', c->>'new'), ' ') FROM jsonb_array_elements(changes) AS c))`;
+      const search = opts.search ? ` AND ${shown} ILIKE '%' || $5 || '%'` : '';
+      const searchParam = opts.search ? [opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)] : [];
       const page = await client.query<{ action: PreviewAction; key: Record<string, string | null>; changes: ColumnChange[] | null; new_row: Record<string, string | null> | null; old_row: Record<string, string | null> | null }>(
-        `SELECT action, key, changes, new_row, old_row FROM dns_preview_result WHERE action = ANY($1::text[]) ORDER BY ${order} LIMIT $3 OFFSET $4`,
-        [include, ACTION_ORDER, opts.limit ?? 100, opts.offset ?? 0],
+        `SELECT action, key, changes, new_row, old_row FROM dns_preview_result WHERE action = ANY($1::text[])${search} ORDER BY ${order} LIMIT $3 OFFSET $4`,
+        [include, ACTION_ORDER, opts.limit ?? 100, opts.offset ?? 0, ...searchParam],
       );
-      const matching = include.reduce((n, a) => n + totals[a], 0);
+      const matching = opts.search
+        ? (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM dns_preview_result WHERE action = ANY($1::text[]) AND ${shown} ILIKE '%' || $2 || '%'`, [include, ...searchParam])).rows[0]?.n ?? 0
+        : include.reduce((n, a) => n + totals[a], 0);
       const rows: PreviewRow[] = page.rows.map((r) => ({
         action: r.action,
         key: r.key,
@@ -198,6 +211,13 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       await client.query('ROLLBACK').catch(() => undefined);
     }
   } catch (e) {
-    throw classifyPgError(e, { table: displayName(opts.table), action: 'previewing changes' });
+    // The preview's own temp tables are no concern of the user's: an error on one is told of the target.
+    const f = pgErrorFields(e);
+    const label = displayName(opts.table);
+    if (f?.table?.startsWith('dns_preview_')) {
+      const message = f.message.replace(/(?:pg_temp_\d+\.)?"?dns_preview_[a-z_]+"?/g, label);
+      throw classifyPgError(Object.assign(new Error(message), { ...f, message, table: undefined, schema: undefined }), { table: label, action: 'previewing changes' });
+    }
+    throw classifyPgError(e, { table: label, action: 'previewing changes' });
   }
 }

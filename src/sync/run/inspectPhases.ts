@@ -12,6 +12,8 @@ import { READ_BATCH_ROWS, dataColumns, planColumns, transactionOptions, withLive
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { checkRights } from './mappingRights';
+import { formatValue } from '../postgres/formatValue';
+import { PreviewChecker } from '../postgres/previewChecks';
 
 /**
  * The read-only phases: preview (what a sync would do now, row by row, against the rows in
@@ -38,12 +40,20 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const marker = plan.marker;
   const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
   const soft = marker ? { softDelete: marker, targetLacks: lacks } : {};
+  // The pre-apply checks see every row the sync would write, as the preview stages it (or
+  // in a scan of their own when nothing is staged); the existing table's types win.
+  const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: !checkpoint, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
   if (!checkpoint) {
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
     const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
-    if (!existing) return { ...(await insertsPage(ctx, snap, plan, limit, offset)), mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl };
-    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: snapshotRows(ctx, snap, plan), deletes: [] }, limit, offset, include: opts.include, ...soft });
-    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl };
+    if (!existing) {
+      const page = await insertsPage(ctx, snap, plan, limit, offset, opts.search);
+      if (checker) for await (const b of snapshotRows(ctx, snap, plan)) checker.add(b);
+      return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
+    }
+    const rows = snapshotRows(ctx, snap, plan);
+    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
+    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
   if (!existing) {
@@ -55,8 +65,10 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   // one against the target as the earlier ones leave it, so the totals are what the sync
   // will report.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
-  const r = await target.preview({ columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), limit, offset, include: opts.include, ...soft });
-  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false };
+  const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
+  const laterTapped = later ? mapAsync(later, tapped) : later;
+  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
+  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
 }
 
 /**
@@ -147,9 +159,28 @@ async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: Column
 }
 
 /** A page of an initial load into a missing table: every row is an insert. */
-async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, limit: number, offset: number): Promise<Pick<PreviewReport, 'rows' | 'totals' | 'matching'>> {
+async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, limit: number, offset: number, search?: string): Promise<Pick<PreviewReport, 'rows' | 'totals' | 'matching'>> {
   const page: Row[] = [];
   let total = 0;
+  if (search) {
+    // Search reads the snapshot and matches each row's shown text, as the target's search does.
+    const needle = search.toLowerCase();
+    let all = 0;
+    for await (const b of snapshotRows(ctx, snap, plan)) {
+      all += b.length;
+      for (const r of b) {
+        if (!Object.values(textRow(r, plan.columns)).some((v) => v !== null && v.toLowerCase().includes(needle))) continue;
+        if (total >= offset && page.length < limit) page.push(r);
+        total++;
+      }
+    }
+    const keyColumns = plan.columns.filter((col) => plan.key.includes(col.name));
+    return {
+      rows: page.map((r) => ({ action: 'insert' as const, key: textRow(r, keyColumns), newRow: textRow(r, plan.columns) })),
+      totals: { insert: all, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 },
+      matching: total,
+    };
+  }
   if (!ctx.mapping.filter && snap.rowsFrom && typeof snap.rowCount === 'number') {
     // The count from the log's stats, and only the files holding the page are read:
     // paging through a large table's preview does not read the table for every page.
@@ -203,19 +234,22 @@ async function* transactionChanges(ctx: RunContext, plan: ColumnPlan, start: num
   }
 }
 
-/** Target columns' values as text, for previews of rows not yet in Postgres. */
+/** Target columns' values as Postgres prints them, for previews of rows not yet in Postgres. */
 function textRow(r: Row, columns: readonly TargetColumn[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
-  for (const c of columns) {
-    const v = r[c.source.name];
-    out[c.name] = v === null || v === undefined ? null : previewText(v);
-  }
+  for (const c of columns) out[c.name] = formatValue(r[c.source.name], c);
   return out;
 }
 
-function previewText(v: unknown): string {
-  if (typeof v === 'bigint') return v.toString();
-  if (v instanceof Uint8Array) return `\\x${Buffer.from(v).toString('hex')}`;
-  if (typeof v === 'object') return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? Object.fromEntries(x) : x));
-  return String(v);
+async function* mapAsync<T, U>(it: AsyncIterable<T>, fn: (x: T) => U): AsyncGenerator<U> {
+  for await (const x of it) yield fn(x);
+}
+
+/**
+ * Rows with a NULL key can never be applied (the key is the target's primary key): the
+ * preview leaves them out of what it classifies, and its checks (null-key) report them,
+ * rather than failing on its own staging table.
+ */
+async function* withoutNullKeys(batches: AsyncIterable<Row[]> | Iterable<Row[]>, keySource: readonly string[]): AsyncGenerator<Row[]> {
+  for await (const b of batches) yield b.some((r) => keySource.some((k) => r[k] === null || r[k] === undefined)) ? b.filter((r) => keySource.every((k) => r[k] !== null && r[k] !== undefined)) : b;
 }

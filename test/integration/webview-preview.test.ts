@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { HostToWebview, PreviewPage, PreviewSummary, WebviewToHost } from '../../src/protocol/messages';
+import { REPO_ROOT } from '../helpers/syncHarness';
+
+/**
+ * The Preview webview (media/main.ts -> media/preview.ts, media/grid.ts) in a real
+ * browser, with the host played by the test through the one protocol: the grid renders
+ * only the rows in view, keeps focus across page loads, moves by keyboard, sorts numbers
+ * as numbers, opens a cell's old -> new detail, and Apply waits for "I understand".
+ */
+
+// The browser globals the page functions below use (this build has no DOM lib).
+interface PageElement {
+  getAttribute(name: string): string | null;
+  closest(selector: string): PageElement | null;
+  querySelector(selector: string): PageElement | null;
+  textContent: string | null;
+}
+declare const document: { activeElement: PageElement | null };
+declare const window: { postMessage(message: unknown, origin: string): void };
+
+const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+const COLUMNS = 18;
+
+const summary: PreviewSummary = {
+  mapping: 'wide', sourceTable: '/t/wide', targetTable: 'local:public.wide', fromVersion: 2, toVersion: 3, inserts: 700, updates: 300, deletes: 0, unchanged: 0, mode: 'incremental',
+  warnings: [{ check: 'null-key', column: 'id', count: 2, message: 'Key column "id" is NULL.', samples: [{ id: null }] }],
+};
+
+function pageAt(offset: number, limit: number, total: number): PreviewPage {
+  const n = Math.max(0, Math.min(limit, total - offset));
+  return {
+    filter: 'all', offset, total,
+    columns: Array.from({ length: COLUMNS }, (_, c) => ({ name: c === 0 ? 'id' : `c${c}`, sourceType: c < 2 ? 'long' : 'string', targetType: c < 2 ? 'bigint' : 'text', isKey: c === 0 })),
+    rows: Array.from({ length: n }, (_, i) => {
+      const k = offset + i;
+      const cells = Array.from({ length: COLUMNS }, (_, c) => (c === 0 ? String(k + 1) : c === 1 ? String((k * 7919) % 1000) : `value ${c} of row ${k + 1} ${'x'.repeat(c === 5 ? 400 : 0)}`));
+      return k % 2 === 0
+        ? { op: 'insert' as const, cells, before: null }
+        : { op: 'update' as const, cells, before: cells.map((v, c) => (c === 5 ? `${v.slice(0, 100)}OLD${v.slice(103)}` : v)), changed: ['c5'] };
+    }),
+  };
+}
+
+describe('Preview webview in a browser (grid, keyboard, warnings)', function () {
+  this.timeout(60_000);
+  let browser: Browser;
+  let page: Page;
+  let bundle: string;
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) this.skip();
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
+    bundle = out.outputFiles[0]!.text;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  /** The next message the webview posts that matches. */
+  async function posted(type: WebviewToHost['type'], after = 0): Promise<{ msg: WebviewToHost; index: number }> {
+    const h = await page.waitForFunction(([t, a]) => {
+      const all = (window as unknown as { __posted: Array<{ type: string }> }).__posted;
+      const i = all.findIndex((m, j) => j >= (a as number) && m.type === t);
+      return i >= 0 ? { msg: all[i], index: i } : null;
+    }, [type, after] as const);
+    return (await h.jsonValue()) as { msg: WebviewToHost; index: number };
+  }
+  const send = (m: HostToWebview): Promise<void> => page.evaluate((x) => window.postMessage(x, '*'), m);
+  const answerPage = async (after: number, total = 1000): Promise<number> => {
+    const { msg, index } = await posted('preview/page', after);
+    if (msg.type !== 'preview/page') throw new Error('not a page request');
+    await send({ type: 'response', id: msg.id, ok: true, result: { type: 'previewPage', page: pageAt(msg.offset, msg.limit, total) } });
+    return index + 1;
+  };
+  const active = (): Promise<Record<string, string | null>> => page.evaluate(() => {
+    const a = document.activeElement;
+    return { role: a?.getAttribute('role') ?? null, row: a?.closest('[role=row]')?.getAttribute('aria-rowindex') ?? null, col: a?.getAttribute('aria-colindex') ?? null, testid: a?.getAttribute('data-testid') ?? null, text: a?.textContent ?? null };
+  });
+
+  beforeEach(async () => {
+    page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
+    await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+    await page.addScriptTag({ content: bundle });
+    await posted('ready');
+    await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: summary, progress: null, pageSize: 500 });
+  });
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  it('renders only the rows in view of a 500-row page, with the key and op columns frozen', async () => {
+    const { msg } = await posted('preview/page');
+    assert.equal(msg.type === 'preview/page' && msg.limit, 500);
+    await answerPage(0);
+    await page.locator('.grid-body [role=row]').first().waitFor();
+    const rows = await page.locator('.grid-body [role=row]').count();
+    assert.ok(rows > 5 && rows < 80, `rendered ${rows} rows`);
+    assert.equal(await page.getAttribute('[role=grid]', 'aria-rowcount'), '501');
+    const frozen = await page.locator('.grid-header .grid-cell.frozen').allTextContents();
+    assert.deepEqual(frozen.map((t) => t.replace('key', '').trim()), ['op', 'id']);
+    assert.match((await page.textContent('[data-testid=page-range]')) ?? '', /1–500 of 1,000/);
+  });
+
+  it('Apply stays disabled under the warnings until "I understand" is ticked, and then says so to the host', async () => {
+    await answerPage(0);
+    await page.locator('[data-testid=preview-warnings]', { hasText: 'Key column "id" is NULL.' }).waitFor();
+    assert.equal(await page.isDisabled('[data-testid=apply]'), true);
+    await page.check('[data-testid=acknowledge]');
+    assert.equal(await page.isDisabled('[data-testid=apply]'), false);
+    await page.click('[data-testid=apply]');
+    const { msg } = await posted('preview/apply');
+    assert.deepEqual({ ...msg, id: '' }, { type: 'preview/apply', id: '', acknowledged: true });
+  });
+
+  it('moves by keyboard with one tabbable cell, and keeps focus on Next while the next page loads', async () => {
+    let seen = await answerPage(0);
+    await page.locator('.grid-body [role=gridcell]').first().click();
+    for (const k of ['ArrowDown', 'ArrowDown', 'ArrowRight', 'End']) await page.keyboard.press(k);
+    assert.deepEqual(await active().then((a) => [a.role, a.row, a.col]), ['gridcell', '4', String(COLUMNS + 1)]);
+    assert.equal(await page.locator('.grid-body [role=gridcell][tabindex="0"]').count(), 1);
+    await page.keyboard.press('PageDown');
+    assert.ok(Number((await active()).row) > 10);
+    await page.focus('[aria-label="Next page"]');
+    await page.keyboard.press('Enter');
+    // While the page loads the old range stays (no new label over old rows).
+    assert.match((await page.textContent('[data-testid=page-range]')) ?? '', /^1–500/);
+    seen = await answerPage(seen);
+    await page.locator('[data-testid=page-range]', { hasText: '501–1,000 of 1,000' }).waitFor();
+    assert.equal((await active()).text, 'Next ›');
+    assert.equal(await page.locator('.grid-body [role=row][aria-rowindex="2"] [aria-colindex="2"]').textContent(), '501');
+    void seen;
+  });
+
+  it('Enter on a changed cell shows old and new with the difference marked, and a numeric column sorts as numbers', async () => {
+    await answerPage(0);
+    await page.locator('.grid-body [role=row]').first().waitFor();
+    await page.locator('.grid-body .grid-row.update .grid-cell.changed').first().click();
+    await page.keyboard.press('Enter');
+    const pop = page.locator('.grid-popover');
+    await pop.waitFor();
+    assert.equal(await pop.locator('pre.old mark').textContent(), 'OLD');
+    assert.equal(await pop.locator('pre.new mark').textContent(), 'xxx');
+    await page.keyboard.press('Escape');
+    await pop.waitFor({ state: 'detached' });
+    assert.equal((await active()).role, 'gridcell');
+    await page.locator('.grid-header').getByRole('button', { name: 'c1', exact: true }).click();
+    const firstValues = await page.locator('.grid-body [role=row] [aria-colindex="3"]').allTextContents();
+    const nums = firstValues.map(Number);
+    assert.ok(nums.length > 3);
+    // The rendered rows are in view order only after sorting by number (0, 1, ... not "0", "10", "100").
+    const byRow = await page.$$eval('.grid-body [role=row]', (rs) => rs.map((r) => [Number(r.getAttribute('aria-rowindex')), Number(r.querySelector('[aria-colindex="3"]')?.textContent)] as [number, number]).sort((a, b) => a[0] - b[0]).map((x) => x[1]));
+    assert.deepEqual(byRow, [...byRow].sort((a, b) => a - b));
+  });
+
+  it('goes to a row on another page and focuses it; search asks the host and resets to the first page', async () => {
+    let seen = await answerPage(0);
+    await page.fill('[data-testid=goto-row]', '750');
+    await page.press('[data-testid=goto-row]', 'Enter');
+    const { msg } = await posted('preview/page', seen);
+    assert.equal(msg.type === 'preview/page' && msg.offset, 500);
+    seen = await answerPage(seen);
+    await page.waitForFunction(() => document.activeElement?.getAttribute('role') === 'gridcell');
+    const a = await active();
+    assert.equal(a.row, String(750 - 500 + 1));
+    await page.fill('[data-testid=search]', 'row 7');
+    const s = await posted('preview/page', seen);
+    assert.equal(s.msg.type === 'preview/page' && s.msg.search, 'row 7');
+    assert.equal(s.msg.type === 'preview/page' && s.msg.offset, 0);
+  });
+});
