@@ -8,11 +8,17 @@ import type { ChangeSource, CommitOperation } from '../ports/ChangeSource';
  * option `allowMassDelete` (CLI `--allow-mass-delete`) lets one run through.
  */
 export interface DeleteGuard {
-  /** The most rows the run may delete (Infinity when the check is off). */
-  readonly allowed: number;
   /** The target's rows when the run started (catalog estimate or bounded count). */
   readonly targetRows: number;
   readonly share: number;
+}
+
+/**
+ * The most rows the run may delete, with `inserted` rows added by its committed
+ * transactions (a catch-up run may delete rows it inserted itself: they count as target).
+ */
+export function allowedDeletes(guard: DeleteGuard, inserted: number): number {
+  return Math.floor(guard.share * (guard.targetRows + inserted));
 }
 
 /** The share the check enforces, or undefined when it is off (null or 1 in the mapping, or allowed for this run). */
@@ -22,7 +28,7 @@ export function guardedShare(maxDeleteShare: number | null, allowMassDelete: boo
 }
 
 export function deleteGuard(share: number, targetRows: number): DeleteGuard {
-  return { share, targetRows, allowed: Math.floor(share * targetRows) };
+  return { share, targetRows };
 }
 
 /** "version 5 (DELETE), version 6 (WRITE, mode Overwrite)" from the source's log, or the versions alone. */
@@ -47,15 +53,17 @@ const ALLOW_ONCE = 'To allow it once: delta-neon-sync sync --mapping <file> --al
 
 /** The refusal of an incremental run that would delete more than its share. */
 export async function massDeleteError(opts: {
-  source: ChangeSource; table: string; pipeline: string; guard: DeleteGuard; deletes: number; from: number; to: number; committed: number;
+  source: ChangeSource; table: string; pipeline: string; guard: DeleteGuard; deletes: number; from: number; to: number; committed: number; inserted: number;
 }): Promise<SyncError> {
   const { guard } = opts;
+  const rows = guard.targetRows + opts.inserted;
+  const allowed = allowedDeletes(guard, opts.inserted);
   const versions = await describeOperations(opts.source, opts.from, opts.to);
   const pct = Math.round(guard.share * 100);
   const done = opts.committed > 0 ? ` (${opts.committed} of them by transactions of this run already committed)` : '';
   return new SyncError(
     'target',
-    `Refused to delete ${opts.deletes} of about ${guard.targetRows} row(s) of ${opts.table}${done}: more than safety.maxDeleteShare (${pct}%, at most ${guard.allowed} row(s)) allows for one run. The deletes come from ${opts.source.name} ${versions}. Nothing of the refused transaction was written; the checkpoint of pipeline "${opts.pipeline}" stays at version ${opts.from - 1}.`,
+    `Refused to delete ${opts.deletes} of about ${rows} row(s) of ${opts.table}${done}: more than safety.maxDeleteShare (${pct}%, at most ${allowed} row(s)) allows for one run. The deletes come from ${opts.source.name} ${versions}. Nothing of the refused transaction was written; the checkpoint of pipeline "${opts.pipeline}" stays at version ${opts.from - 1}.`,
     { table: opts.table, version: opts.to, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it (e.g. RESTORE TABLE ... TO VERSION AS OF ${opts.from - 1}). ${ALLOW_ONCE}` },
   );
 }

@@ -16,7 +16,7 @@ import { changePlanWorkerScript, planInWorker } from '../worker/changePlanWorker
 import type { ChangePlanInput } from '../worker/changePlanWorker';
 import { RateLimit } from './RateLimit';
 import type { RunContext } from './RunContext';
-import { deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
+import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
 import type { DeleteGuard } from './deleteGuard';
 import { throwIfAborted } from './RunContext';
 
@@ -68,8 +68,9 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     // bounded count, never a full read), against which each part's deletes are counted.
     const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
     const guard: DeleteGuard | undefined = share === undefined ? undefined : deleteGuard(share, await target.estimateRows(plan.marker));
-    // Deletes of committed transactions, and of the parts of the open one.
-    let deletesCommitted = 0;
+    // Deletes planned by the parts of the open transaction; those of committed ones are in
+    // result.deleted (rows actually deleted or marked). Rows the run's committed
+    // transactions inserted count as target too (allowedDeletes).
     let deletesOpen = 0;
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
@@ -77,11 +78,11 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
       for await (const step of runSteps(ctx, plan, start, end, result, timestamps)) {
         throwIfAborted(signal);
         if (step.type === 'apply') {
-          if (guard && deletesCommitted + deletesOpen + step.deletes > guard.allowed) {
+          if (guard && result.deleted + deletesOpen + step.deletes > allowedDeletes(guard, result.inserted)) {
             // Before the part is written; the open transaction's earlier parts roll back below.
             throw await massDeleteError({
-              source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: deletesCommitted + deletesOpen + step.deletes,
-              from: committed + 1, to: lastKey(timestamps, committed + 1), committed: deletesCommitted,
+              source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: result.deleted + deletesOpen + step.deletes,
+              from: committed + 1, to: lastKey(timestamps, committed + 1), committed: result.deleted, inserted: result.inserted,
             });
           }
           deletesOpen += step.deletes;
@@ -116,7 +117,6 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         logTimings(ctx, applied, committed + 1, version, step.parts);
         addCommitted(ctx, result, applied, committed + 1, version);
         committed = version;
-        deletesCommitted += deletesOpen;
         deletesOpen = 0;
       }
     } finally {
