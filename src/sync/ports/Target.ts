@@ -195,4 +195,6 @@ export interface DryRunRequest {
   pipeline: string;
   source: string;
   version: number;
+  /** As the sync's (ApplyRequest.refuseExistingKeys): an insert of a key the target holds is refused. */
+  refuseExistingKeys?: { source: string };
 }

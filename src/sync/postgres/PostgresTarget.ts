@@ -246,6 +246,7 @@ export class PostgresTarget implements Target {
       table: this.table, columns: opts.columns, key: opts.key, upserts: opts.first.upserts, deletes: opts.first.deletes,
       ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
       ...(opts.later ? { later: opts.later } : {}),
+      ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
     }));
   }

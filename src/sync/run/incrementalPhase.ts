@@ -10,7 +10,7 @@ import type { RunResult } from '../ports/reports';
 import type { ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
 import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
-import { READ_BATCH_ROWS, planColumns, transactionOptions } from './columnPlan';
+import { READ_BATCH_ROWS, planColumns, refuseExistingKeysOption, transactionOptions } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import { changePlanWorkerScript, planInWorker } from '../worker/changePlanWorker';
 import type { ChangePlanInput } from '../worker/changePlanWorker';
@@ -58,12 +58,8 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
-    // An insert of a key the target holds means the Delta table holds it twice (duplicateKeys:
-    // fail). Not with deletes: ignore, whose target keeps deleted rows: there a re-insert
-    // legitimately meets its old row.
-    const refuseExisting = mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
-      ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
-      : undefined;
+    // An insert of a key the target holds means the Delta table holds it twice (refuseExistingKeysOption).
+    const refuseExisting = refuseExistingKeysOption(mapping);
     // Safe deletes: the target's size before anything is written (catalog estimate or a
     // bounded count, never a full read), against which each part's deletes are counted.
     const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
