@@ -94,7 +94,23 @@ async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPan
  * Runs a sync through the RunController (one at a time), with the Progress panel and a
  * cancellable notification; Stop (panel, command, notification) aborts through one signal.
  */
-export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
+export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number, allowMassDelete?: boolean): Promise<void> {
+  try {
+    await runOnce(s, node, mode, toVersion, allowMassDelete);
+  } catch (e) {
+    // Safe deletes: the run was refused before it wrote; the user may allow this one run.
+    if (allowMassDelete || !(e instanceof SyncError) || e.setting !== 'safety.maxDeleteShare') throw e;
+    const choice = await vscode.window.showWarningMessage(
+      `Delta Sync: ${node.mapping.name} would delete most of its target.`,
+      { modal: true, detail: `${e.message}\n\nDelete anyway applies these deletes in this one run; later runs are checked again (safety.maxDeleteShare in the mapping).` },
+      'Delete Anyway',
+    );
+    if (choice !== 'Delete Anyway') throw e;
+    await runOnce(s, node, mode, toVersion, true);
+  }
+}
+
+async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersion: number | undefined, allowMassDelete: boolean | undefined): Promise<void> {
   const name = node.mapping.name;
   const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
   await showHistoryOf(s, node, panel);
@@ -115,7 +131,7 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
           await s.runs.start(name, mode, (signal, onEvent) =>
             s.engine.withRunner(node.mapping, async (h) => {
               s.log.info(`${name}: ${mode} run into ${h.target.label}`);
-              const r = await h.runner.run({ mode, toVersion, signal, onEvent });
+              const r = await h.runner.run({ mode, toVersion, signal, onEvent, ...(allowMassDelete ? { allowMassDelete: true } : {}) });
               result = r;
               s.log.info(describeResult(name, r));
               if (r.createdTableSql) s.log.info(`${name}: created the target table:\n${r.createdTableSql}`);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 export const syncCommand: CliCommand = {
   name: 'sync',
   summary: 'Sync a Delta table into Postgres (initial load, then incremental from the Change Data Feed)',
-  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] | --every 5m] [--all [--dir FOLDER]]',
+  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] | --every 5m] [--all [--dir FOLDER]] [--allow-mass-delete]',
   help: `Options:
 ${PIPELINE_HELP}
   --mode MODE        initial: load the snapshot and swap/merge it in; incremental: apply the
@@ -35,6 +35,9 @@ ${PIPELINE_HELP}
   --dir FOLDER       with --all: the workspace folder holding .delta-sync/
   --every DUR        run a sync every DUR (e.g. 5m, 1h) until SIGINT/SIGTERM; for headless
                      schedules cron or a systemd timer running plain \`sync\` also works (README)
+  --allow-mass-delete  let this run delete more of the target than the mapping's
+                     safety.maxDeleteShare (default 50%), or swap an empty snapshot over a
+                     non-empty table; without it such a run is refused before it writes
   -h, --help         show this help
 
 Every batch commits together with its checkpoint: a run that is killed leaves the target at
@@ -43,7 +46,7 @@ cancels the statement in flight and exits once the server rolled it back; a seco
 at once. Timeouts live in the connection string: connect_timeout, statement_timeout,
 lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/errors.md).`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' } });
+    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } });
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const mode = stringOption(args, 'mode') ?? 'auto';
     if (mode !== 'initial' && mode !== 'incremental' && mode !== 'auto') {
@@ -53,6 +56,11 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
     const retryText = stringOption(args, 'retry-for');
     const retryFor = retryText === undefined ? undefined : Number(retryText);
     if (retryFor !== undefined && (!Number.isFinite(retryFor) || retryFor < 0)) throw new SyncError('usage', `--retry-for must be a number of seconds, got '${retryText}'`);
+    if (args.values['allow-mass-delete'] === true && (args.values.all || args.values.watch || args.values.every !== undefined)) {
+      throw new SyncError('usage', '--allow-mass-delete allows one run: it does not go with --all, --watch or --every', {
+        hint: 'Run that mapping once with `sync --mapping FILE --allow-mass-delete`, then start the watch or schedule again.',
+      });
+    }
     if (args.values.all) return runAll(args, io, retryFor);
     if (args.values.dir !== undefined) throw new SyncError('usage', '--dir goes with --all');
     if (args.values.watch || args.values.every !== undefined) return runContinuous(args, io, retryFor);
@@ -60,7 +68,7 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
     const p = await openPipeline(args, io);
     try {
       const printer = new ProgressPrinter(io.stderr);
-      const r = await p.runner.run({ mode, toVersion, signal: io.signal, onEvent: printer.onEvent, ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) });
+      const r = await p.runner.run({ mode, toVersion, signal: io.signal, onEvent: printer.onEvent, ...(args.values['allow-mass-delete'] === true ? { allowMassDelete: true } : {}), ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) });
       if (r.createdTableSql) io.stdout.write(`Created the target table:\n${r.createdTableSql}\n`);
       io.stdout.write(
         r.status === 'up-to-date'

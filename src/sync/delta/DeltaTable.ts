@@ -176,6 +176,24 @@ export class DeltaTable {
     return this.timestampOf(await listLog(this.path), version);
   }
 
+  /**
+   * The commitInfo operation of the commits in [from, to] still in the log, oldest first
+   * (reads those commits only, at most the newest `limit`).
+   */
+  async operations(from: number, to: number, limit = 20): Promise<HistoryEntry[]> {
+    const listing = await listLog(this.path);
+    const versions = listing.commitVersions.filter((v) => v >= from && v <= to).slice(-limit);
+    const out: HistoryEntry[] = [];
+    for (const v of versions) {
+      const c = await readCommit(listing, v);
+      const e: HistoryEntry = { version: v, timestamp: c.timestamp };
+      if (c.commitInfo?.operation !== undefined) e.operation = c.commitInfo.operation;
+      if (c.commitInfo?.operationParameters !== undefined) e.operationParameters = c.commitInfo.operationParameters;
+      out.push(e);
+    }
+    return out;
+  }
+
   /** Commits still in the log, newest first (like DESCRIBE HISTORY). */
   async history(): Promise<HistoryEntry[]> {
     const listing = await listLog(this.path);

@@ -225,6 +225,13 @@ export const initialLoadSchema = z.strictObject({
   }),
 });
 
+export const safetySchema = z.strictObject({
+  maxDeleteShare: z.number().min(0).max(1).nullable().default(0.5).meta({
+    description:
+      'The largest share of the target\'s rows one run may delete (soft deletes count): 0.5 (default) refuses a run whose changes would delete more than half of the table (a source truncated or overwritten by mistake), before it writes, naming the rows, versions and commit operations. The same setting refuses an initial load that would swap an empty snapshot over a non-empty table. 1 or null turns both checks off; `sync --allow-mass-delete` (or the confirmation in the editor) allows one run.',
+  }),
+});
+
 /** Slug: lowercase letters, digits, - and _; used in file names and state rows. */
 export const PIPELINE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -246,6 +253,7 @@ export const mappingSchema = z
     batch: batchSchema.prefault({}),
     initialLoad: initialLoadSchema.prefault({}),
     filter: filterSchema.optional(),
+    safety: safetySchema.prefault({}),
     duplicateKeys: z.enum(['fail', 'last-wins']).default('fail').meta({
       description:
         'What to do when the Delta table comes to hold a key twice: one commit writes the same key twice, or a commit inserts a key the table already holds (an earlier version wrote it and nothing deleted it since, e.g. rows appended again). fail (default) refuses the version and names it, the key columns and the keys; last-wins applies it anyway: of two rows in one commit, whichever the reader meets last (not a chosen one); an insert of a key the target holds, as an update of that row. Either way the target keeps one row per key. (With deletes: ignore the target keeps deleted rows, so only the first case and inserts whose earlier row is in the same batch are checked.)',

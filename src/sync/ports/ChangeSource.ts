@@ -26,6 +26,12 @@ export interface ChangeSource {
   commitTimestamp(version: number): Promise<number>;
   /** Change rows of [start, end] in commit-version order, in batches. */
   changes(start: number, end: number, opts?: ChangeReadOptions): AsyncIterable<ChangeRow[]>;
+  /**
+   * The operation of each commit in [from, to] (commitInfo.operation, with its parameters
+   * when the source has them), oldest first; for error messages, so it may stop at a few
+   * dozen. Optional: a source without it names versions only.
+   */
+  operations?(from: number, to: number): Promise<CommitOperation[]>;
   /** Releases connections the source holds (Databricks); local tables hold none. */
   close?(): Promise<void>;
   /**
@@ -34,6 +40,13 @@ export interface ChangeSource {
    * reader answers its table path.
    */
   workerSource?(): WorkerSource | undefined;
+}
+
+/** One commit's operation as its log records it (e.g. WRITE with mode Overwrite, DELETE, TRUNCATE). */
+export interface CommitOperation {
+  version: number;
+  operation: string | null;
+  parameters?: Record<string, unknown>;
 }
 
 /** A source a worker thread can open by itself: plain data, passed by structured clone. */

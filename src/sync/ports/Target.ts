@@ -92,6 +92,12 @@ export interface Target {
   /** Rows in the table; with a marker, only live ones. */
   countRows(marker?: SoftDeleteMarker): Promise<number>;
   /**
+   * About how many rows the table holds, without reading it all: exact (with a marker,
+   * live rows only) up to `exactUpTo` rows, else the catalog's estimate; 0 when the table
+   * is missing.
+   */
+  estimateRows(marker?: SoftDeleteMarker, exactUpTo?: number): Promise<number>;
+  /**
    * The rights `role` (default: the connection's own) needs on the target for `purposes`,
    * which of them it holds, and the SQL that grants them (read-only, from the catalogs).
    */
@@ -191,4 +197,6 @@ export interface DryRunRequest {
   pipeline: string;
   source: string;
   version: number;
+  /** As the sync's (ApplyRequest.refuseExistingKeys): an insert of a key the target holds is refused. */
+  refuseExistingKeys?: { source: string };
 }

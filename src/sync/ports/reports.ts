@@ -19,6 +19,12 @@ export interface RunOptions {
   maxAttempts?: number;
   /** Base backoff in ms (default 500). */
   backoffMs?: number;
+  /**
+   * Allows this one run to delete more of the target than the mapping's
+   * safety.maxDeleteShare, and an initial load to swap an empty snapshot over a non-empty
+   * table (after the user confirmed it).
+   */
+  allowMassDelete?: boolean;
 }
 
 export interface RunResult {

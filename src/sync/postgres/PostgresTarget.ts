@@ -247,6 +247,7 @@ export class PostgresTarget implements Target {
       table: this.table, columns: opts.columns, key: opts.key, upserts: opts.first.upserts, deletes: opts.first.deletes,
       ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
       ...(opts.later ? { later: opts.later } : {}),
+      ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
     }));
   }
@@ -256,6 +257,21 @@ export class PostgresTarget implements Target {
       const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
       const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}${live}`);
       return Number(r.rows[0]?.n ?? 0);
+    });
+  }
+
+  estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
+    return this.withClient(async (c) => {
+      const rel = await c.query<{ n: unknown }>('SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)', [qualifiedRef(this.table)]);
+      if (rel.rows.length === 0) return 0;
+      // reltuples is -1 until the table is first analyzed (or vacuumed); a large estimate is trusted.
+      const estimate = Number(rel.rows[0]?.n ?? -1);
+      if (estimate > exactUpTo) return Math.round(estimate);
+      // Small or unknown: counted, but never more than exactUpTo + 1 rows read.
+      const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
+      const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s`);
+      const n = Number(r.rows[0]?.n ?? 0);
+      return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
     });
   }
 

@@ -196,7 +196,7 @@ export class SyncRunner {
         });
       }
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
-      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion);
+      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion, opts.allowMassDelete);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
       return r;
     } finally {

@@ -58,6 +58,17 @@ export function planColumns(mapping: Mapping, source: string, schema: DeltaField
   return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(columns, key), marker };
 }
 
+/**
+ * Whether a sync (and its dry run) refuses an insert of a key the target holds: that means
+ * the Delta table holds it twice (duplicateKeys: fail). Not with deletes: ignore, whose
+ * target keeps deleted rows: there a re-insert legitimately meets its old row.
+ */
+export function refuseExistingKeysOption(mapping: Mapping): { source: string } | undefined {
+  return mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
+    ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
+    : undefined;
+}
+
 /** The plan's data columns (without the soft-delete marker). */
 export function dataColumns(plan: ColumnPlan): TargetColumn[] {
   return plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;

@@ -10,17 +10,19 @@ import type { RunResult } from '../ports/reports';
 import type { ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
 import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
-import { READ_BATCH_ROWS, planColumns, transactionOptions } from './columnPlan';
+import { READ_BATCH_ROWS, planColumns, refuseExistingKeysOption, transactionOptions } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import { changePlanWorkerScript, planInWorker } from '../worker/changePlanWorker';
 import type { ChangePlanInput } from '../worker/changePlanWorker';
 import { RateLimit } from './RateLimit';
 import type { RunContext } from './RunContext';
+import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
+import type { DeleteGuard } from './deleteGuard';
 import { throwIfAborted } from './RunContext';
 
 /** A step of the incremental loop: a part ready for the target, or the end of a transaction. */
 type RunStep =
-  | { type: 'apply'; part: ApplyPart; rows: number }
+  | { type: 'apply'; part: ApplyPart; rows: number; /** Deletes and soft deletes of the part (keys the plan deletes). */ deletes: number }
   | { type: 'commit'; version: number | null; fromVersion: number; parts: number };
 
 /**
@@ -31,7 +33,7 @@ type RunStep =
  * part read while the target applies the last. A failure or an abort rolls back the open
  * transaction; committed ones stay, and the next run resumes after them.
  */
-export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, toVersion: number | undefined): Promise<RunResult> {
+export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, toVersion: number | undefined, allowMassDelete?: boolean): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   const start = Number(checkpoint.version) + 1;
   const latest = await source.latestVersion();
@@ -56,18 +58,30 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
-    // An insert of a key the target holds means the Delta table holds it twice (duplicateKeys:
-    // fail). Not with deletes: ignore, whose target keeps deleted rows: there a re-insert
-    // legitimately meets its old row.
-    const refuseExisting = mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
-      ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
-      : undefined;
+    // An insert of a key the target holds means the Delta table holds it twice (refuseExistingKeysOption).
+    const refuseExisting = refuseExistingKeysOption(mapping);
+    // Safe deletes: the target's size before anything is written (catalog estimate or a
+    // bounded count, never a full read), against which each part's deletes are counted.
+    const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
+    const guard: DeleteGuard | undefined = share === undefined ? undefined : deleteGuard(share, await target.estimateRows(plan.marker));
+    // Deletes planned by the parts of the open transaction; those of committed ones are in
+    // result.deleted (rows actually deleted or marked). Rows the run's committed
+    // transactions inserted count as target too (allowedDeletes).
+    let deletesOpen = 0;
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
     try {
       for await (const step of runSteps(ctx, plan, start, end, result, timestamps)) {
         throwIfAborted(signal);
         if (step.type === 'apply') {
+          if (guard && result.deleted + deletesOpen + step.deletes > allowedDeletes(guard, result.inserted)) {
+            // Before the part is written; the open transaction's earlier parts roll back below.
+            throw await massDeleteError({
+              source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: result.deleted + deletesOpen + step.deletes,
+              from: committed + 1, to: lastKey(timestamps, committed + 1), committed: result.deleted, inserted: result.inserted,
+            });
+          }
+          deletesOpen += step.deletes;
           if (!open) {
             ctx.phase('apply', `versions from ${committed + 1}`);
             open = {
@@ -99,6 +113,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         logTimings(ctx, applied, committed + 1, version, step.parts);
         addCommitted(ctx, result, applied, committed + 1, version);
         committed = version;
+        deletesOpen = 0;
       }
     } finally {
       if (open) {
@@ -230,7 +245,9 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
       if (m.type === 'read') {
         for (const [v, ts] of m.timestamps) timestamps.set(v, ts);
         read(m.rows);
-      } else if (m.type === 'apply') yield { type: 'apply', part: { encoded: m.part, ...(m.provisional ? { provisional: true } : {}) }, rows: m.rows };
+      } else if (m.type === 'apply') {
+        yield { type: 'apply', part: { encoded: m.part, ...(m.provisional ? { provisional: true } : {}) }, rows: m.rows, deletes: m.part.deletes.count + (m.part.softDeletes?.count ?? 0) };
+      }
       else yield m;
     }
     return;
@@ -257,6 +274,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
           ...(c.excused ? { excused: [c.excused] } : {}), ...(step.provisional ? { provisional: true } : {}),
         },
         rows: step.rows,
+        deletes: c.deletes.length + (plan.marker ? c.softDeletes.length : 0),
       };
     }
   }

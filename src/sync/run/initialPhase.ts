@@ -13,6 +13,7 @@ import { throwIfAborted } from './RunContext';
 import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 import type { RightsReport } from '../ports/rights';
 import { checkRights } from './mappingRights';
+import { emptySwapError, guardedShare } from './deleteGuard';
 
 /**
  * The initial load: the role's rights for the load's mode checked (`rights`: the report
@@ -21,7 +22,7 @@ import { checkRights } from './mappingRights';
  * indexed and swapped or merged into the target with its checkpoint in one transaction
  * (Target.initialLoad). Phases: plan, read + stage, index, swap.
  */
-export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport): Promise<RunResult> {
+export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport, allowMassDelete?: boolean): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   ctx.phase('plan', `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
   const early: string[] = [];
@@ -85,6 +86,12 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
     // With dead letters, rows must be at hand to be set aside: read on this thread.
     const workerSource = mapping.deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : source.workerSource?.();
     try {
+      // Safe deletes: an empty snapshot (the log's file stats say so, before any row is read)
+      // swapped over a non-empty table would delete all of it.
+      if (mode === 'swap' && existing && snap.rowCount === 0 && guardedShare(mapping.safety.maxDeleteShare, allowMassDelete) !== undefined) {
+        const targetRows = await target.estimateRows();
+        if (targetRows > 0) throw await emptySwapError({ source, table: target.tableLabel, version: snap.version, targetRows, filtered: false });
+      }
       ctx.phase('read', `snapshot of ${source.name} at version ${snap.version}`);
       const result = await target.initialLoad({
         columns,

@@ -8,7 +8,7 @@ import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
 import type { StagedChanges } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
-import { READ_BATCH_ROWS, dataColumns, planColumns, transactionOptions, withLiveMarker } from './columnPlan';
+import { READ_BATCH_ROWS, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { checkRights } from './mappingRights';
@@ -129,9 +129,12 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   }
   // The sync's own transactions, each applied on the state the earlier ones leave.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
+  const refuseExisting = refuseExistingKeysOption(mapping);
   const result = await target.dryRun({
     columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}),
     pipeline: ctx.pipeline, source: source.name, version: end,
+    // The sync's duplicate-key check, so the dry run fails where the sync would.
+    ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
   });
   return { fromVersion: start, toVersion: end, result };
 }

@@ -2,7 +2,7 @@ import { SyncError } from '../errors';
 import { isChangeType } from '../delta/types';
 import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
 import { isCdfEnabled } from '../delta/protocolSupport';
-import type { ChangeSource, SourceSnapshot } from '../ports/ChangeSource';
+import type { ChangeSource, CommitOperation, SourceSnapshot } from '../ports/ChangeSource';
 import type { Logger } from '../ports/Logger';
 import { DatabricksCatalog } from '../databricks/DatabricksCatalog';
 import { DatabricksClient } from '../databricks/DatabricksClient';
@@ -86,6 +86,12 @@ export class DatabricksChangeSource implements ChangeSource {
     const h = await this.catalog.latest(this.table);
     this.timestamps.set(h.version, h.timestamp);
     return h.version;
+  }
+
+  async operations(from: number, to: number): Promise<CommitOperation[]> {
+    const rows = await this.catalog.history(this.table);
+    return rows.filter((h) => h.version >= from && h.version <= to).sort((a, b) => a.version - b.version).slice(-20)
+      .map((h) => ({ version: h.version, operation: h.operation }));
   }
 
   async commitTimestamp(version: number): Promise<number> {

@@ -1,4 +1,4 @@
-import type { ChangeSource, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
+import type { ChangeSource, CommitOperation, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
 import type { ChangeReadOptions, ChangeRow } from '../delta/types';
 import { DeltaTable } from '../delta/DeltaTable';
 
@@ -38,6 +38,12 @@ export class DeltaChangeSource implements ChangeSource {
       // No commit file (cleaned up) and no checkpoint at that version: the snapshot knows.
       return (await this.table.snapshot({ version })).timestamp;
     }
+  }
+
+  async operations(from: number, to: number): Promise<CommitOperation[]> {
+    return (await this.table.operations(from, to)).map((h) => ({
+      version: h.version, operation: h.operation ?? null, ...(h.operationParameters ? { parameters: h.operationParameters } : {}),
+    }));
   }
 
   workerSource(): WorkerSource {
