@@ -146,7 +146,9 @@ describe('Databricks source against the expected CDF files of delta-rs / delta-k
   }
 
   function runner(c: OracleCase, target: string, key: string[]): { runner: SyncRunner; close: () => Promise<void> } {
-    const mapping = buildMapping({ name: target, source: { type: 'databricks', connection: 'default', table: `oracle.cdf.${c.name}` }, target, key });
+    // Safe deletes off: the oracle's tables delete every row on purpose (cdf-table-delete-unconditional), and the
+    // point here is that the target follows the source exactly.
+    const mapping = buildMapping({ name: target, source: { type: 'databricks', connection: 'default', table: `oracle.cdf.${c.name}` }, target, key, safety: { maxDeleteShare: null } });
     const pool = createPool(db().url, { max: 2 });
     const source = new DatabricksChangeSource(client, { catalog: 'oracle', schema: 'cdf', table: c.name });
     return { runner: new SyncRunner(mapping, source, mappingTarget(pool, mapping.target)), close: () => pool.end() };

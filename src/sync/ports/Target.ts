@@ -167,6 +167,12 @@ export interface ApplyRequest {
 /** One open apply transaction (Target.beginApply). Parts run one at a time. */
 export interface ApplyTransaction {
   apply(part: ApplyPart): Promise<void>;
+  /**
+   * What the parts applied so far did to the target's rows (rows actually deleted or
+   * marked, not deletes planned for keys it lacks); not committed yet. Safe deletes check it
+   * before the commit.
+   */
+  totals(): Readonly<ApplyResult>;
   /** Writes the checkpoint (and dead letters) and commits; returns the totals of all parts. */
   commit(checkpoint: { version: number; commitTimestamp: number | null }): Promise<ApplyResult>;
   /** Abandons the transaction: nothing of it stays. Never throws. */

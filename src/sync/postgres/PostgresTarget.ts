@@ -1,4 +1,4 @@
-import { beginTransaction } from './transaction';
+import { beginTransaction, inTransaction } from './transaction';
 import type { Pool, PoolClient } from 'pg';
 import { isSyncError } from '../errors';
 import type { SyncError } from '../errors';
@@ -8,7 +8,7 @@ import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
-import { ApplyStream, dryRunChanges } from './applyChanges';
+import { ApplyStream, dryRunChanges, tableLockHolders } from './applyChanges';
 import type { ApplyResult } from '../ports/targetTypes';
 import { classifyConnectError, classifyPgError } from './classifyPgError';
 import type { ServerAddress } from './classifyPgError';
@@ -208,6 +208,7 @@ export class PostgresTarget implements Target {
     let open = true;
     return {
       apply: (part) => stream.apply(part),
+      totals: () => stream.totals(),
       commit: async ({ version, commitTimestamp }) => {
         try {
           const r = await stream.commit(checkpoint(version, commitTimestamp));
@@ -253,15 +254,17 @@ export class PostgresTarget implements Target {
   }
 
   countRows(marker?: SoftDeleteMarker): Promise<number> {
-    return this.withClient(async (c) => {
+    // In a transaction, for the limits (SET LOCAL): a lock another session holds on the table ends in lock_timeout, not a silent wait.
+    return this.withClient((c) => inTransaction(c, async () => {
       const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
       const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${qualifiedRef(this.table)}${live}`);
       return Number(r.rows[0]?.n ?? 0);
-    });
+    }));
   }
 
   estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
-    return this.withClient(async (c) => {
+    // In a transaction, for the limits (SET LOCAL): a lock another session holds on the table ends in lock_timeout, not a silent wait.
+    return this.withClient((c) => inTransaction(c, async () => {
       const rel = await c.query<{ n: unknown }>('SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)', [qualifiedRef(this.table)]);
       if (rel.rows.length === 0) return 0;
       // reltuples is -1 until the table is first analyzed (or vacuumed); a large estimate is trusted.
@@ -272,7 +275,12 @@ export class PostgresTarget implements Target {
       const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s`);
       const n = Number(r.rows[0]?.n ?? 0);
       return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
-    });
+    }).catch(async (e: unknown) => {
+      // A lock wait that timed out: say who holds the table, as the apply does.
+      const err = this.classifyError(e);
+      const holders = err.setting === 'lock_timeout' ? await tableLockHolders(c, this.table).catch(() => undefined) : undefined;
+      throw holders ? err.withContext(`held by ${holders}`) : err;
+    }));
   }
 
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {

@@ -340,6 +340,11 @@ export class ApplyStream {
     return result;
   }
 
+  /** The totals of the parts applied so far (not committed yet). */
+  totals(): Readonly<ApplyResult> {
+    return this.result;
+  }
+
   /** Abandons the transaction (nothing of it stays). */
   async rollback(): Promise<void> {
     await this.client.query('ROLLBACK').catch(() => undefined);
@@ -514,7 +519,7 @@ async function takePipelineLock(client: ClientBase, pipeline: string, table: str
 }
 
 /** Who holds locks on `table` now, other than this session: "pid N (...)", joined by "; ". */
-async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
+export async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
   const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(
     `SELECT DISTINCT ON (a.pid) a.pid, a.application_name AS app, a.client_addr::text AS addr, a.state, l.mode,
             to_char(COALESCE(a.xact_start, a.query_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since

@@ -4,7 +4,8 @@ import type { ChangeSource, CommitOperation } from '../ports/ChangeSource';
 /**
  * Safe deletes (mapping `safety.maxDeleteShare`): a run may delete at most that share of
  * the target's rows (soft deletes count), and an initial load may not swap an empty
- * snapshot over a non-empty table. Both are checked before the rows are written; the run
+ * snapshot over a non-empty table. Both are checked before anything is committed (deletes
+ * counted as the rows each part actually removed, inside the open transaction); the run
  * option `allowMassDelete` (CLI `--allow-mass-delete`) lets one run through.
  */
 export interface DeleteGuard {

@@ -64,24 +64,28 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     // bounded count, never a full read), against which each part's deletes are counted.
     const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
     const guard: DeleteGuard | undefined = share === undefined ? undefined : deleteGuard(share, await target.estimateRows(plan.marker));
-    // Deletes planned by the parts of the open transaction; those of committed ones are in
-    // result.deleted (rows actually deleted or marked). Rows the run's committed
-    // transactions inserted count as target too (allowedDeletes).
-    let deletesOpen = 0;
+    // Rows the open transaction's parts actually deleted or marked (not the plan's deletes:
+    // a key the batch inserted and deleted again, or one the target never had, removes
+    // nothing), with those of committed transactions (result.deleted); rows the run inserted
+    // count as target too (allowedDeletes). Checked after each part is applied, before the
+    // next one and before the commit: a refusal rolls the open transaction back.
+    const checkDeletes = async (tx: ApplyTransaction): Promise<void> => {
+      if (!guard) return;
+      const t = tx.totals();
+      const deletes = result.deleted + t.deleted + (t.softDeleted ?? 0);
+      const inserted = result.inserted + t.inserted;
+      if (deletes <= allowedDeletes(guard, inserted)) return;
+      throw await massDeleteError({
+        source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes,
+        from: committed + 1, to: lastKey(timestamps, committed + 1), committed: result.deleted, inserted,
+      });
+    };
     // The open transaction: apply() of a part runs while the next part is read.
     let open: { tx: ApplyTransaction; pending: Promise<void> } | undefined;
     try {
       for await (const step of runSteps(ctx, plan, start, end, result, timestamps)) {
         throwIfAborted(signal);
         if (step.type === 'apply') {
-          if (guard && result.deleted + deletesOpen + step.deletes > allowedDeletes(guard, result.inserted)) {
-            // Before the part is written; the open transaction's earlier parts roll back below.
-            throw await massDeleteError({
-              source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: result.deleted + deletesOpen + step.deletes,
-              from: committed + 1, to: lastKey(timestamps, committed + 1), committed: result.deleted, inserted: result.inserted,
-            });
-          }
-          deletesOpen += step.deletes;
           if (!open) {
             ctx.phase('apply', `versions from ${committed + 1}`);
             open = {
@@ -95,6 +99,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
           }
           const o = open;
           await o.pending;
+          await checkDeletes(o.tx);
           // The rate limit holds inside a transaction applied in parts too.
           await limit?.admit(step.rows, signal);
           o.pending = o.tx.apply(step.part);
@@ -107,13 +112,13 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         const ts = timestamps.get(version) ?? (await source.commitTimestamp(version));
         const o = open;
         await o.pending;
+        await checkDeletes(o.tx);
         ctx.phase('checkpoint', `version ${version}`);
         const applied = await o.tx.commit({ version, commitTimestamp: ts });
         open = undefined;
         logTimings(ctx, applied, committed + 1, version, step.parts);
         addCommitted(ctx, result, applied, committed + 1, version);
         committed = version;
-        deletesOpen = 0;
       }
     } finally {
       if (open) {
