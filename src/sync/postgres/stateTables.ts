@@ -157,13 +157,20 @@ interface CheckpointRow {
 
 /** The pipeline's checkpoint, or undefined when it never completed a load. */
 export async function readCheckpoint(client: ClientBase, pipeline: string): Promise<Checkpoint | undefined> {
-  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`"${STATE_SCHEMA}"."checkpoints"`]);
-  if (!exists.rows[0]?.t) return undefined;
-  const r = await client.query<CheckpointRow>(
-    `SELECT pipeline, source, version::int8 AS version, commit_timestamp::text AS commit_timestamp, applied_rows::int8 AS applied_rows, finished_at::text AS finished_at
-       FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
-    [pipeline],
-  );
+  // One round trip: read, and take a missing schema or table (no state yet) as no checkpoint.
+  // Call outside a transaction (the failed statement would abort it).
+  let r;
+  try {
+    r = await client.query<CheckpointRow>(
+      `SELECT pipeline, source, version::int8 AS version, commit_timestamp::text AS commit_timestamp, applied_rows::int8 AS applied_rows, finished_at::text AS finished_at
+         FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
+      [pipeline],
+    );
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '42P01' || code === '3F000') return undefined;
+    throw e;
+  }
   const row = r.rows[0];
   if (!row) return undefined;
   return {
