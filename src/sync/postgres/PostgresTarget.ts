@@ -375,24 +375,21 @@ export class PostgresTarget implements Target {
 
 }
 
-/** The table's columns (name -> type) and primary key, or undefined when it does not exist. */
+/** The table's columns (name -> type) and primary key, or undefined when it does not exist (one round trip). */
 async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTableInfo | undefined> {
-  const cols = await c.query<{ attname: string; type: string }>(
-    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
-       FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-      WHERE n.nspname = $1 AND t.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+  const r = await c.query<{ cols: Array<{ attname: string; type: string }> | null; pk: string[] }>(
+    `WITH t AS (SELECT t.oid FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2)
+     SELECT (SELECT json_agg(json_build_object('attname', a.attname::text, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid IN (SELECT oid FROM t) AND a.attnum > 0 AND NOT a.attisdropped) AS cols,
+            ARRAY(SELECT a.attname::text FROM pg_index i
+                    JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                   WHERE i.indrelid IN (SELECT oid FROM t) AND i.indisprimary ORDER BY k.ord) AS pk`,
     [table.schema ?? 'public', table.name],
   );
-  if (cols.rows.length === 0) return undefined;
-  const pk = await c.query<{ attname: string }>(
-    `SELECT a.attname FROM pg_index i
-       JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-       JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
-       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-      WHERE n.nspname = $1 AND t.relname = $2 AND i.indisprimary ORDER BY k.ord`,
-    [table.schema ?? 'public', table.name],
-  );
-  return { columns: new Map(cols.rows.map((r) => [r.attname, r.type])), primaryKey: pk.rows.map((r) => r.attname) };
+  const row = r.rows[0];
+  if (!row?.cols || row.cols.length === 0) return undefined;
+  return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
 
 /** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */

@@ -378,9 +378,12 @@ export class ApplyStream {
         });
       }
     }
-    await client.query(this.tempTable(UP, this.columns));
-    await client.query(this.tempTable(DEL, this.keyColumns));
-    if (this.softColumns) await client.query(this.tempTable(SOFT, this.softColumns));
+    // One round trip for the staging tables: no parameters (simple query protocol), no result needed between them.
+    await client.query([
+      this.tempTable(UP, this.columns),
+      this.tempTable(DEL, this.keyColumns),
+      ...(this.softColumns ? [this.tempTable(SOFT, this.softColumns)] : []),
+    ].join(';\n'));
   }
 
   /**

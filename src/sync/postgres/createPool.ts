@@ -448,6 +448,23 @@ export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
     setBeginSql(client, begin);
+    if (traceQueries) traceClient(client);
   });
   return pool;
+}
+
+/** DELTA_NEON_SYNC_TRACE_QUERIES=1: every statement (its first 80 characters) on stderr, one round trip a line. */
+const traceQueries = process.env.DELTA_NEON_SYNC_TRACE_QUERIES === '1';
+let traceSeq = 0;
+
+function traceClient(client: pg.PoolClient): void {
+  const id = ++traceSeq;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  process.stderr.write(`[pg ${id}] connect\n`);
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const a = args[0];
+    const text = typeof a === 'string' ? a : typeof a === 'object' && a !== null ? String((a as { text?: unknown }).text ?? (a as { constructor: { name: string } }).constructor.name) : String(a);
+    process.stderr.write(`[pg ${id}] ${text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
+    return query(...args);
+  };
 }

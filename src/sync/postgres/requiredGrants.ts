@@ -2,7 +2,7 @@ import type { ClientBase } from 'pg';
 import type { RequiredRight, RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
 import type { TableRef } from '../ports/targetTypes';
 import { qualified, quoteIdent } from './quoteIdent';
-import { STATE_SCHEMA, STATE_TABLES, stateShape } from './stateTables';
+import { STATE_SCHEMA, STATE_TABLES, stateShapeColumns } from './stateTables';
 import type { StateTable } from './stateTables';
 
 /**
@@ -67,13 +67,8 @@ const ALL_RUNS: RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'in
  * which of them it holds, and the script that grants them all.
  */
 export async function requiredRights(client: ClientBase, table: TableRef, opts: { role?: string; purposes: readonly RightsPurpose[]; options: RightsOptions }): Promise<RightsReport> {
-  const who = await client.query<{ me: string; role_exists: boolean }>(
-    `SELECT current_user::text AS me, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = COALESCE($1, current_user)) AS role_exists`,
-    [opts.role ?? null],
-  );
-  const role = opts.role ?? (who.rows[0]?.me as string);
-  const roleExists = who.rows[0]?.role_exists === true;
-  const facts = await targetFacts(client, table);
+  const { me, roleExists, facts } = await targetFacts(client, table, opts.role);
+  const role = opts.role ?? me;
   const rights = rightsFor(facts, role, opts.options).filter((r) => r.purposes.some((p) => opts.purposes.includes(p)));
   const held = roleExists ? await evaluate(client, role, rights.map((r) => r.check)) : rights.map(() => undefined);
   // Rights on state tables the role owns are held and need no statement.
@@ -90,46 +85,66 @@ export async function requiredRights(client: ClientBase, table: TableRef, opts: 
   };
 }
 
-async function targetFacts(client: ClientBase, table: TableRef): Promise<TargetFacts> {
-  const base = await client.query<{ db: string; schema: string; schema_exists: boolean }>(
-    `SELECT current_database()::text AS db, COALESCE($1, current_schema())::text AS schema, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = COALESCE($1, current_schema())) AS schema_exists`,
-    [table.schema ?? null],
+interface FactsRow {
+  me: string;
+  role_exists: boolean;
+  db: string;
+  schema: string;
+  schema_exists: boolean;
+  table_owner: string | null;
+  columns: string[];
+  sequences: string[];
+  refs: Array<{ sql: string; label: string; constraint: string }>;
+  state_schema: boolean;
+  state_tables: string[];
+  state_current: boolean;
+  state_owners: Record<string, string>;
+}
+
+/**
+ * Everything the rights check reads from the catalogs, in one statement (one round trip):
+ * the role, the database and schema, the table (owner, columns, the sequences its column
+ * defaults draw from, the tables its foreign keys reference) and the state tables (which
+ * exist, whether current, their owners).
+ */
+async function targetFacts(client: ClientBase, table: TableRef, role: string | undefined): Promise<{ me: string; roleExists: boolean; facts: TargetFacts }> {
+  const r = await client.query<FactsRow>(
+    `WITH base AS (SELECT current_database()::text AS db, COALESCE($2::text, current_schema())::text AS schema),
+          t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, base
+                 WHERE n.nspname = base.schema AND c.relname = $3 AND c.relkind IN ('r', 'p') LIMIT 1)
+     SELECT current_user::text AS me,
+            EXISTS (SELECT 1 FROM pg_roles WHERE rolname = COALESCE($1::text, current_user)) AS role_exists,
+            base.db, base.schema,
+            EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = base.schema) AS schema_exists,
+            (SELECT owner FROM t) AS table_owner,
+            ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = (SELECT oid FROM t) AND attnum > 0 AND NOT attisdropped) AS columns,
+            ARRAY(SELECT DISTINCT format('%I.%I', sn.nspname, s.relname) AS sql FROM pg_attrdef ad
+                    JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+                    JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' JOIN pg_namespace sn ON sn.oid = s.relnamespace
+                   WHERE ad.adrelid = (SELECT oid FROM t) ORDER BY 1) AS sequences,
+            (SELECT COALESCE(json_agg(json_build_object('sql', format('%I.%I', rn.nspname, r.relname), 'label', rn.nspname || '.' || r.relname, 'constraint', con.conname::text) ORDER BY con.conname::text), '[]'::json)
+               FROM pg_constraint con JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+              WHERE con.conrelid = (SELECT oid FROM t) AND con.contype = 'f' AND con.confrelid <> con.conrelid) AS refs,
+            ${stateShapeColumns('$4', '$5')},
+            (SELECT COALESCE(json_object_agg(c.relname::text, pg_get_userbyid(c.relowner)::text), '{}'::json) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $4 AND c.relname = ANY($5::text[])) AS state_owners
+       FROM base`,
+    [role ?? null, table.schema ?? null, table.name, STATE_SCHEMA, [...STATE_TABLES]],
   );
-  const { db, schema, schema_exists } = base.rows[0] as { db: string; schema: string; schema_exists: boolean };
-  const t = await client.query<{ oid: number; owner: string }>(
-    `SELECT c.oid::int8::float8 AS oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
-    [schema, table.name],
-  );
-  let info: TargetFacts['table'];
-  const row = t.rows[0];
-  if (row) {
-    const cols = await client.query<{ attname: string }>(`SELECT attname::text FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped`, [row.oid]);
-    // Sequences the column defaults draw from (serial columns, nextval defaults): an INSERT
-    // that leaves such a column out calls nextval. Identity columns need no grant.
-    const seqs = await client.query<{ sql: string }>(
-      `SELECT DISTINCT format('%I.%I', sn.nspname, s.relname) AS sql FROM pg_attrdef ad
-         JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-         JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' JOIN pg_namespace sn ON sn.oid = s.relnamespace
-        WHERE ad.adrelid = $1::oid ORDER BY 1`,
-      [row.oid],
-    );
-    const refs = await client.query<{ sql: string; label: string; constraint: string }>(
-      `SELECT format('%I.%I', rn.nspname, r.relname) AS sql, rn.nspname || '.' || r.relname AS label, con.conname::text AS constraint
-         FROM pg_constraint con JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
-        WHERE con.conrelid = $1::oid AND con.contype = 'f' AND con.confrelid <> con.conrelid ORDER BY 3`,
-      [row.oid],
-    );
-    info = { owner: row.owner, columns: new Set(cols.rows.map((c) => c.attname)), sequences: seqs.rows.map((s) => s.sql), references: refs.rows };
-  }
-  const shape = await stateShape(client);
-  const owners = await client.query<{ relname: string; owner: string }>(
-    `SELECT c.relname::text, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`,
-    [STATE_SCHEMA, [...STATE_TABLES]],
-  );
+  const row = r.rows[0] as FactsRow;
+  const info: TargetFacts['table'] = row.table_owner === null
+    ? undefined
+    : { owner: row.table_owner, columns: new Set(row.columns), sequences: row.sequences, references: row.refs };
+  const present = new Set(row.state_tables);
   const tables = new Map<StateTable, string>();
-  for (const o of owners.rows) if (shape.tables.has(o.relname as StateTable)) tables.set(o.relname as StateTable, o.owner);
-  return { database: db, schema, name: table.name, schemaExists: schema_exists, table: info, state: { schema: shape.schema, tables, current: shape.current } };
+  for (const [relname, owner] of Object.entries(row.state_owners)) {
+    if (present.has(relname) && (STATE_TABLES as readonly string[]).includes(relname)) tables.set(relname as StateTable, owner);
+  }
+  return {
+    me: row.me,
+    roleExists: row.role_exists === true,
+    facts: { database: row.db, schema: row.schema, name: table.name, schemaExists: row.schema_exists, table: info, state: { schema: row.state_schema, tables, current: row.state_current } },
+  };
 }
 
 /** Every right the mapping's runs can need on this target, with the purposes that need it. */

@@ -92,18 +92,27 @@ export interface StateShape {
  * on, and this must tell such a role what it lacks (requiredGrants).
  */
 export async function stateShape(client: ClientBase): Promise<StateShape> {
-  const r = await client.query<{ schema: boolean; tables: string[]; current: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema,
-            ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])) AS tables,
-            EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = $1 AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped)
-            AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = $1 AND c.relname = 'checkpoints' AND a.attname = 'applied_through' AND NOT a.attisdropped) AS current`,
+  const r = await client.query<{ state_schema: boolean; state_tables: string[]; state_current: boolean }>(
+    `SELECT ${stateShapeColumns('$1', '$2')}`,
     [STATE_SCHEMA, [...STATE_TABLES]],
   );
-  const row = r.rows[0] ?? { schema: false, tables: [], current: false };
-  return { schema: row.schema, tables: new Set(row.tables.filter((t): t is StateTable => (STATE_TABLES as readonly string[]).includes(t))), current: row.current };
+  const row = r.rows[0] ?? { state_schema: false, state_tables: [], state_current: false };
+  return { schema: row.state_schema, tables: new Set(row.state_tables.filter((t): t is StateTable => (STATE_TABLES as readonly string[]).includes(t))), current: row.state_current };
+}
+
+/**
+ * The select-list columns state_schema, state_tables and state_current of stateShape, with
+ * `schema` and `tables` the placeholders of the state schema's name and the table names
+ * (so the rights check reads them in its own statement).
+ */
+export function stateShapeColumns(schema: string, tables: string): string {
+  return `EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${schema}) AS state_schema,
+            ARRAY(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p') AND c.relname = ANY(${tables}::text[])) AS state_tables,
+            EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = ${schema} AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped)
+            AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = ${schema} AND c.relname = 'checkpoints' AND a.attname = 'applied_through' AND NOT a.attisdropped) AS state_current`;
 }
 
 function complete(shape: StateShape): boolean {
@@ -148,13 +157,20 @@ interface CheckpointRow {
 
 /** The pipeline's checkpoint, or undefined when it never completed a load. */
 export async function readCheckpoint(client: ClientBase, pipeline: string): Promise<Checkpoint | undefined> {
-  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`"${STATE_SCHEMA}"."checkpoints"`]);
-  if (!exists.rows[0]?.t) return undefined;
-  const r = await client.query<CheckpointRow>(
-    `SELECT pipeline, source, version::int8 AS version, commit_timestamp::text AS commit_timestamp, applied_rows::int8 AS applied_rows, finished_at::text AS finished_at
-       FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
-    [pipeline],
-  );
+  // One round trip: read, and take a missing schema or table (no state yet) as no checkpoint.
+  // Call outside a transaction (the failed statement would abort it).
+  let r;
+  try {
+    r = await client.query<CheckpointRow>(
+      `SELECT pipeline, source, version::int8 AS version, commit_timestamp::text AS commit_timestamp, applied_rows::int8 AS applied_rows, finished_at::text AS finished_at
+         FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1`,
+      [pipeline],
+    );
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === '42P01' || code === '3F000') return undefined;
+    throw e;
+  }
   const row = r.rows[0];
   if (!row) return undefined;
   return {
