@@ -494,6 +494,8 @@ async function main(): Promise<'passed' | 'skipped'> {
     });
 
     await step('Add Postgres Connection tests before saving: a closed port says so, with Edit / Retry / Save Anyway', async () => {
+      // Focus back in the workbench's trees (Show Log left it in the Output panel), so the palette opens for input.
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().click();
       await clearNotifications(p);
       const closed = await freePort();
       await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
