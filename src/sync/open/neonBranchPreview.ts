@@ -131,6 +131,17 @@ async function deleteQuietly(client: NeonClient, projectId: string, branch: Bran
   }
 }
 
+/** The mapping's Neon project through the API, with the options and logger the branch flows share. */
+async function openNeonProject(opts: { mapping: Mapping; neon: NeonResolveOptions; signal?: AbortSignal; logger?: Logger }): Promise<{
+  logger: Logger; ref: NeonReference; neon: NeonResolveOptions; client: NeonClient; project: Awaited<ReturnType<NeonClient['findProject']>>;
+}> {
+  const logger = opts.logger ?? silentLogger;
+  const ref = neonRef(opts.mapping);
+  const neon: NeonResolveOptions = { ...opts.neon, ...(opts.signal ? { signal: opts.signal } : {}), logger };
+  const client = await neonClientFor(neon);
+  return { logger, ref, neon, client, project: await client.findProject(ref.project) };
+}
+
 /**
  * Creates a child branch of the mapping's target branch (annotated), waits for it, and
  * runs the mapping's sync into it. Any failure or cancel after the branch exists deletes
@@ -138,11 +149,7 @@ async function deleteQuietly(client: NeonClient, projectId: string, branch: Bran
  */
 export async function previewOnBranch(opts: BranchPreviewOptions): Promise<BranchPreviewResult> {
   const { mapping } = opts;
-  const logger = opts.logger ?? silentLogger;
-  const ref = neonRef(mapping);
-  const neon: NeonResolveOptions = { ...opts.neon, ...(opts.signal ? { signal: opts.signal } : {}), logger };
-  const client = await neonClientFor(neon);
-  const project = await client.findProject(ref.project);
+  const { logger, ref, neon, client, project } = await openNeonProject(opts);
   const { branch: parent } = await client.findBranch(project.id, ref.branch);
 
   // The parent's checkpoint, read before the branch is made (and checked on the branch after).
@@ -236,11 +243,7 @@ export interface ApplyToParentOptions extends Omit<BranchPreviewOptions, 'toVers
  */
 export async function applyBranchToParent(opts: ApplyToParentOptions): Promise<ApplyToParentResult> {
   const { mapping } = opts;
-  const logger = opts.logger ?? silentLogger;
-  const ref = neonRef(mapping);
-  const neon: NeonResolveOptions = { ...opts.neon, ...(opts.signal ? { signal: opts.signal } : {}), logger };
-  const client = await neonClientFor(neon);
-  const project = await client.findProject(ref.project);
+  const { logger, ref, neon, client, project } = await openNeonProject(opts);
   const preview = await findPreviewBranch(client, project.id, opts.branch, mapping.name);
   const branch = preview.branch;
   const parentId = preview.annotations[PREVIEW_ANNOTATION.parent] ?? branch.parent_id;

@@ -8,7 +8,7 @@ import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
-import { ApplyStream, dryRunChanges, tableLockHolders } from './applyChanges';
+import { ApplyStream, dryRunChanges, withLockHolders } from './applyChanges';
 import type { ApplyResult } from '../ports/targetTypes';
 import { classifyConnectError, classifyPgError } from './classifyPgError';
 import type { ServerAddress } from './classifyPgError';
@@ -276,10 +276,7 @@ export class PostgresTarget implements Target {
       const n = Number(r.rows[0]?.n ?? 0);
       return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
     }).catch(async (e: unknown) => {
-      // A lock wait that timed out: say who holds the table, as the apply does.
-      const err = this.classifyError(e);
-      const holders = err.setting === 'lock_timeout' ? await tableLockHolders(c, this.table).catch(() => undefined) : undefined;
-      throw holders ? err.withContext(`held by ${holders}`) : err;
+      throw await withLockHolders(c, this.table, this.classifyError(e));
     }));
   }
 

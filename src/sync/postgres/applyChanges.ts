@@ -303,10 +303,8 @@ export class ApplyStream {
       timings.upsertMs += performance.now() - t;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      const err = this.classify(e);
-      // A lock wait that timed out: say who holds the table (looked up after the rollback).
-      const holders = err.setting === 'lock_timeout' ? await tableLockHolders(client, table).catch(() => undefined) : undefined;
-      throw holders ? err.withContext(`held by ${holders}`) : err;
+      // A lock wait that timed out: says who holds the table (looked up after the rollback).
+      throw await withLockHolders(client, table, this.classify(e));
     }
   }
 
@@ -521,8 +519,14 @@ async function takePipelineLock(client: ClientBase, pipeline: string, table: str
   });
 }
 
+/** `err`, and when it is a lock wait that timed out (lock_timeout), who holds `table` now. */
+export async function withLockHolders(client: ClientBase, table: TableRef, err: SyncError): Promise<SyncError> {
+  const holders = err.setting === 'lock_timeout' ? await tableLockHolders(client, table).catch(() => undefined) : undefined;
+  return holders ? err.withContext(`held by ${holders}`) : err;
+}
+
 /** Who holds locks on `table` now, other than this session: "pid N (...)", joined by "; ". */
-export async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
+async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
   const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(
     `SELECT DISTINCT ON (a.pid) a.pid, a.application_name AS app, a.client_addr::text AS addr, a.state, l.mode,
             to_char(COALESCE(a.xact_start, a.query_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since
