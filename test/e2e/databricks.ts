@@ -13,16 +13,15 @@
  * Mapping from the Databricks table -> Preview (initial load of every row) through the
  * saved connection. Screenshots in .test-artifacts/e2e-databricks/.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomers } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
-import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
+import { startCodeServer, openWorkbench, clearNotifications, expandPane, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-databricks');
@@ -92,7 +91,7 @@ async function main(): Promise<void> {
   fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
-  const { node24, entry, chromiumPath, vsix } = await prepareExtension(step, ROOT, ARTIFACTS);
+  const ext = await prepareExtension(step, ROOT, ARTIFACTS);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'delta-sync-e2e-dbx-'));
   const { customers, noCdf } = await step('write the warehouse\'s Delta tables', async () => {
@@ -105,71 +104,20 @@ async function main(): Promise<void> {
   const caFile = path.join(tmp, 'warehouse-ca.pem');
   fs.writeFileSync(caFile, warehouse.caCert);
 
-  const userDataDir = path.join(tmp, 'user-data');
-  const extensionsDir = path.join(tmp, 'extensions');
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), '{}\n');
-  fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
-  fs.writeFileSync(
-    path.join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'telemetry.telemetryLevel': 'off',
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'update.mode': 'none',
-      'security.workspace.trust.enabled': false,
-      'chat.disableAIFeatures': true,
-      'window.commandCenter': false,
-      'workbench.secondarySideBar.defaultVisibility': 'hidden',
-    }),
-  );
-  // A machine-scoped setting: code-server's extension host is remote, so it reads the Machine settings file.
-  fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
-  fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify({ 'deltaSync.databricks.caCertificateFile': caFile }));
-  const cfg = path.join(tmp, 'code-server.yaml');
-  fs.writeFileSync(cfg, 'auth: none\ncert: false\ndisable-telemetry: true\ndisable-update-check: true\n');
-  const baseArgs = [entry, '--config', cfg, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
-  await step('install .vsix', () => execFileSync(node24, [...baseArgs, '--install-extension', vsix], { stdio: ['ignore', 'ignore', 'inherit'] }));
-
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const serverLog = fs.openSync(path.join(ARTIFACTS, 'code-server.log'), 'w');
-  const server = spawn(node24, [...baseArgs, '--bind-addr', `127.0.0.1:${port}`, '--disable-workspace-trust', '--disable-getting-started-override', workspace], {
-    detached: true,
-    stdio: ['ignore', serverLog, serverLog],
-  });
+  const { base, server, serverLog } = await startCodeServer(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.databricks.caCertificateFile': caFile } });
   let context: BrowserContext | undefined;
   let page: Page | undefined;
   try {
-    await step('start code-server', () => waitForHealth(`${base}/healthz`, server, 30_000));
-    context = await step('launch chromium', () =>
-      chromium.launchPersistentContext(path.join(tmp, 'chromium'), {
-        executablePath: chromiumPath,
-        headless: true,
-        viewport: { width: 1400, height: 900 },
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      }),
-    );
-    page = context.pages()[0] ?? (await context.newPage());
-    const p = page;
-
-    await step('load workbench and open the Delta Sync container', async () => {
-      await p.goto(`${base}/?folder=${encodeURIComponent(workspace)}`);
-      await p.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
-      const item = p.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
-      await item.waitFor({ state: 'visible', timeout: 30_000 });
-      await item.click();
-      const box = await p.locator('.part.sidebar').boundingBox();
-      if (box) {
-        await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
-        await p.mouse.down();
-        await p.mouse.move(box.x + box.width + 220, box.y + box.height / 2, { steps: 5 });
-        await p.mouse.up();
-      }
-      await expandPane(p, 'Sources');
+    const p = await openWorkbench(step, ext, { base, server, serverLog }, {
+      tmp,
+      workspace,
+      onContext: (c, pg) => {
+        context = c;
+        page = pg;
+      },
     });
 
     const host = `https://${warehouse.host}:${warehouse.serverPort}`;

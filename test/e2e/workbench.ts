@@ -1,14 +1,14 @@
 /**
  * Shared steps for the end-to-end tests that drive the extension in code-server through
- * Chromium (test/e2e/run.ts, test/e2e/databricks.ts): tool discovery, server start-up
+ * Chromium (test/e2e/run.ts, databricks.ts, neon.ts): tool discovery, server start-up
  * and the workbench interactions (palette, panes, tree rows, quick inputs, webviews).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Frame, Locator, Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 
 /** A test's named, timed step (each test logs with its own prefix). */
 export type Step = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
@@ -149,4 +149,86 @@ export async function quickInputStep(page: Page, title: string): Promise<Locator
 /** Closes every notification toast so later waits see only new ones. */
 export async function clearNotifications(page: Page): Promise<void> {
   await runPaletteCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+}
+
+/** A code-server started by startCodeServer: its URL, process and log file descriptor. */
+export interface CodeServer {
+  base: string;
+  server: ChildProcess;
+  serverLog: number;
+}
+
+/**
+ * Writes the user settings (no start-up editor, tips, telemetry, updates, trust or AI
+ * features) and `machineSettings` (code-server's extension host is remote, so it reads the
+ * Machine settings file for machine-scoped settings), installs the .vsix, and starts
+ * code-server on `workspace` with its log in `artifacts`.
+ */
+export async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown> }): Promise<CodeServer> {
+  const userDataDir = path.join(opts.tmp, 'user-data');
+  const extensionsDir = path.join(opts.tmp, 'extensions');
+  fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+  fs.writeFileSync(
+    path.join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'security.workspace.trust.enabled': false,
+      'chat.disableAIFeatures': true,
+      'window.commandCenter': false,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    }),
+  );
+  fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify(opts.machineSettings));
+  const cfg = path.join(opts.tmp, 'code-server.yaml');
+  fs.writeFileSync(cfg, 'auth: none\ncert: false\ndisable-telemetry: true\ndisable-update-check: true\n');
+  const baseArgs = [ext.entry, '--config', cfg, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+  await step('install .vsix', () => execFileSync(ext.node24, [...baseArgs, '--install-extension', ext.vsix], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const port = await freePort();
+  const serverLog = fs.openSync(path.join(opts.artifacts, 'code-server.log'), 'w');
+  const server = spawn(ext.node24, [...baseArgs, '--bind-addr', `127.0.0.1:${port}`, '--disable-workspace-trust', '--disable-getting-started-override', opts.workspace], {
+    detached: true,
+    stdio: ['ignore', serverLog, serverLog],
+  });
+  return { base: `http://127.0.0.1:${port}`, server, serverLog };
+}
+
+/**
+ * Waits for code-server, launches Chromium (1400x900) on the workspace, opens the Delta
+ * Sync container and widens the side bar. `onContext` receives the browser context as soon
+ * as it exists, so the caller's cleanup can close it even when a later step fails.
+ */
+export async function openWorkbench(step: Step, ext: PreparedExtension, cs: CodeServer, opts: { tmp: string; workspace: string; onContext: (c: BrowserContext, p: Page) => void }): Promise<Page> {
+  await step('start code-server', () => waitForHealth(`${cs.base}/healthz`, cs.server, 30_000));
+  const context = await step('launch chromium', () =>
+    chromium.launchPersistentContext(path.join(opts.tmp, 'chromium'), {
+      executablePath: ext.chromiumPath,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    }),
+  );
+  const p = context.pages()[0] ?? (await context.newPage());
+  opts.onContext(context, p);
+  await step('load workbench and open the Delta Sync container', async () => {
+    await p.goto(`${cs.base}/?folder=${encodeURIComponent(opts.workspace)}`);
+    await p.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+    const item = p.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
+    await item.waitFor({ state: 'visible', timeout: 30_000 });
+    await item.click();
+    const box = await p.locator('.part.sidebar').boundingBox();
+    if (box) {
+      await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
+      await p.mouse.down();
+      await p.mouse.move(box.x + box.width + 220, box.y + box.height / 2, { steps: 5 });
+      await p.mouse.up();
+    }
+    await expandPane(p, 'Sources');
+  });
+  return p;
 }
