@@ -1,6 +1,7 @@
 /**
  * The Neon account of the Targets view: the API key in SecretStorage only, and the tree
- * below it (account -> projects -> branches -> databases) read through the Neon API.
+ * below it (account -> projects -> branches -> databases) read through the Neon API; a
+ * database's schemas and tables are read from the database itself (`schemasOf`).
  * Plain TS over `SecretStore` so tests drive it against the local Neon API server.
  * Errors and empty lists become message rows (the tree never throws).
  */
@@ -13,6 +14,7 @@ import { neonApiUrl } from '../sync/neon/resolveNeonConnection';
 import type { NeonResolveOptions } from '../sync/neon/resolveNeonConnection';
 import { PREVIEW_ANNOTATION } from '../sync/open/neonBranchPreview';
 import type { Logger } from '../sync/ports/Logger';
+import type { TargetTable } from './targetTables';
 import { errorText } from './toProtocolError';
 
 export type NeonNode =
@@ -21,6 +23,8 @@ export type NeonNode =
   | { kind: 'neon-branch'; projectId: string; branchId: string; name: string; isDefault: boolean; parent?: string; createdAt: string; previewOf?: string }
   /** `reference` is the mapping's `target.connection` for this database. */
   | { kind: 'neon-database'; projectId: string; branchId: string; branch: string; name: string; owner: string; reference: string }
+  /** A schema of a Neon database with the tables listed under it (one catalog read per database). */
+  | { kind: 'neon-schema'; projectId: string; branchId: string; database: string; reference: string; schema: string; tables: TargetTable[] }
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
 
 export interface NeonModelOptions {
@@ -121,5 +125,18 @@ export class NeonModel {
     } catch (e) {
       return [{ kind: 'message', severity: 'error', id: `${id}:error`, label: `Cannot list: ${errorText(e)}` }];
     }
+  }
+
+  /**
+   * The schema rows under a Neon database: its tables (as listed by `listTargetTables`)
+   * grouped by schema, schemas in name order, each carrying its tables in name order.
+   */
+  static schemasOf(db: Extract<NeonNode, { kind: 'neon-database' }>, tables: TargetTable[]): NeonNode[] {
+    const bySchema = new Map<string, TargetTable[]>();
+    for (const t of tables) bySchema.set(t.schema, [...(bySchema.get(t.schema) ?? []), t]);
+    return [...bySchema.keys()].sort().map((schema): NeonNode => ({
+      kind: 'neon-schema', projectId: db.projectId, branchId: db.branchId, database: db.name, reference: db.reference, schema,
+      tables: [...(bySchema.get(schema) ?? [])].sort((a, b) => a.table.localeCompare(b.table)),
+    }));
   }
 }

@@ -18,8 +18,11 @@ export const SANDBOX_NAME = 'sandbox';
 export type TargetNode =
   | { kind: 'sandbox'; name: string; label: string; detail: string }
   | { kind: 'connection'; info: ConnectionInfo }
-  /** A table in a target; `connection` is the sandbox name or a saved connection's. */
-  | { kind: 'table'; connection: string; schema: string; table: string; rows: string; estimated: boolean }
+  /**
+   * A table in a target; `connection` is the sandbox name, a saved connection's or a `neon:`
+   * reference. `underSchema`: listed under its schema's row, so labelled by its name alone.
+   */
+  | { kind: 'table'; connection: string; schema: string; table: string; rows: string; estimated: boolean; underSchema?: boolean }
   /** `connection`: the saved connection whose error this row shows (it then offers Edit / Retry). */
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string; connection?: string; tooltip?: string }
   /** The Neon account and what is below it (NeonModel). */

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { NeonModel } from './NeonModel';
+import { NeonModel } from './NeonModel';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
 import { errorText } from './toProtocolError';
 import type { TargetTable } from './targetTables';
@@ -11,18 +11,22 @@ export type TableLister = (connection: string) => Promise<TargetTable[]>;
 /**
  * The Targets view: the embedded sandbox and saved Postgres connections, each with its
  * tables; then the Neon account (when a key is stored): projects -> branches -> databases
- * -> tables, a database's tables read through its `neon:` reference.
+ * -> schemas -> tables, a database's tables read through its `neon:` reference.
  */
 export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
   constructor(model: TargetsModel, listTables?: TableLister, neon?: NeonModel) {
     super(async (node) => {
       if (!node) return [...model.children(), ...(neon ? ((await neon.roots()) as TargetNode[]) : [])];
       if (neon && (node.kind === 'neon-account' || node.kind === 'neon-project' || node.kind === 'neon-branch')) return (await neon.children(node)) as TargetNode[];
+      if (node.kind === 'neon-schema') {
+        return node.tables.map((t): TargetNode => ({ kind: 'table', connection: node.reference, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated, underSchema: true }));
+      }
       if (!listTables || (node.kind !== 'sandbox' && node.kind !== 'connection' && node.kind !== 'neon-database')) return [];
       const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.kind === 'neon-database' ? node.reference : node.info.name;
       try {
         const tables = await listTables(connection);
         if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
+        if (node.kind === 'neon-database') return NeonModel.schemasOf(node, tables) as TargetNode[];
         return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
       } catch (e) {
         if (node.kind === 'connection') return [connectionErrorNode(node.info, e)];
@@ -60,7 +64,7 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
       return item;
     }
     case 'table': {
-      const item = new vscode.TreeItem(`${node.schema}.${node.table}`, vscode.TreeItemCollapsibleState.None);
+      const item = new vscode.TreeItem(node.underSchema ? node.table : `${node.schema}.${node.table}`, vscode.TreeItemCollapsibleState.None);
       item.id = `target:${node.connection}:${node.schema}.${node.table}`;
       item.description = rowsLabel(node.rows, node.estimated);
       item.iconPath = new vscode.ThemeIcon('table');
@@ -103,6 +107,15 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
       item.iconPath = new vscode.ThemeIcon('database');
       item.tooltip = `${node.reference}\nUse this as a mapping's target.connection; the password is fetched from the Neon API at run time.`;
       item.contextValue = 'target.neonDatabase';
+      return item;
+    }
+    case 'neon-schema': {
+      const item = new vscode.TreeItem(node.schema, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `target:neon:${node.projectId}:${node.branchId}:${node.database}:${node.schema}`;
+      item.description = `${node.tables.length} table${node.tables.length === 1 ? '' : 's'}`;
+      item.iconPath = new vscode.ThemeIcon('symbol-namespace');
+      item.tooltip = `Schema ${node.schema} of ${node.reference}`;
+      item.contextValue = 'target.neonSchema';
       return item;
     }
     case 'message': {

@@ -7,7 +7,7 @@
  * deltaSync.neon.apiUrl setting; its branches are real databases on the test PostgreSQL.
  *
  * Steps: Add Neon Account (the key into SecretStorage) -> browse account/project/branch/
- * database/table in the Targets view -> Create Mapping with the target picked as Neon
+ * database/schema/table in the Targets view -> Create Mapping with the target picked as Neon
  * project -> branch -> database (the file gets the neon: reference, no password) ->
  * Preview Changes -> the panel's Preview on Neon Branch button: the toast with the counts ->
  * the preview branch in the tree -> Apply to Parent from the toast -> the parent's rows
@@ -111,12 +111,13 @@ async function main(): Promise<'passed' | 'skipped'> {
     });
 
     const targets = paneRows(p, 'Targets');
-    await step('browse: account -> project -> branch (default) -> database -> table', async () => {
+    await step('browse: account -> project -> branch (default) -> database -> schema -> table', async () => {
       await expandRow(rowLabelled(targets, p, `Neon (${new URL(neon.apiUrl).host})`).first());
       await expandRow(rowLabelled(targets, p, 'e2e-shop').first());
       await expandRow(rowLabelled(targets, p, 'main').filter({ hasText: 'default' }).first());
       await expandRow(rowLabelled(targets, p, 'appdb').filter({ hasText: 'owner app_owner' }).first());
-      await rowLabelled(targets, p, 'public.customers').first().waitFor({ timeout: 60_000 });
+      await expandRow(rowLabelled(targets, p, 'public').filter({ hasText: '1 table' }).first());
+      await rowLabelled(targets, p, 'customers').filter({ hasText: 'rows' }).first().waitFor({ timeout: 60_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
     });
 

@@ -13,7 +13,8 @@ import { getTestServer } from '../helpers/postgres';
 
 /**
  * The extension's Neon account (NeonModel, no VS Code): the key checked then kept in
- * secret storage only, the Targets tree account -> projects -> branches -> databases, and
+ * secret storage only, the Targets tree account -> projects -> branches -> databases ->
+ * schemas -> tables, and
  * a `neon:` reference opened by the SyncEngine with that key (not NEON_API_KEY).
  */
 describe('Neon account in the Targets view (model) and the engine', function () {
@@ -95,6 +96,42 @@ describe('Neon account in the Targets view (model) and the engine', function () 
       assert.deepEqual(tables.map((t) => [t.schema, t.table, t.rows]), [['public', 'orders', '7']]);
       const without = new SyncEngine({ sandboxDir: () => undefined, lookup: async () => undefined, logger: silentLogger, env: {} });
       await expectSyncError(without.withTarget(`neon:tree-shop/main/treedb`, async () => undefined), { kind: 'auth', setting: 'NEON_API_KEY' });
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('below a database the tree shows its schemas, each with its tables and row counts', async () => {
+    const shop = await server.addProject({ name: 'schema-shop', database: 'schemadb', role: 'schema_owner' });
+    const c = new pg.Client({ connectionString: server.realUrl(shop.projectId, 'main', 'schemadb') });
+    await c.connect();
+    try {
+      await c.query(`CREATE SCHEMA sales; CREATE TABLE sales.orders (id int PRIMARY KEY); INSERT INTO sales.orders SELECT generate_series(1, 12);
+        CREATE TABLE sales.refunds (id int PRIMARY KEY); CREATE TABLE public.customers (id int PRIMARY KEY); INSERT INTO public.customers SELECT generate_series(1, 3);
+        ANALYZE sales.orders; ANALYZE sales.refunds; ANALYZE public.customers`);
+      await c.query('GRANT USAGE ON SCHEMA sales TO schema_owner; GRANT SELECT ON ALL TABLES IN SCHEMA sales TO schema_owner; GRANT SELECT ON public.customers TO schema_owner');
+    } finally {
+      await c.end();
+    }
+    const secrets = new MemorySecrets();
+    const m = model(secrets);
+    await m.setApiKey(server.apiKey);
+    const [account] = await m.roots();
+    const project = (await m.children(account as NeonNode)).find((p) => p.kind === 'neon-project' && p.name === 'schema-shop');
+    const [main] = await m.children(project as NeonNode);
+    const [db] = await m.children(main as NeonNode);
+    assert.ok(db?.kind === 'neon-database', JSON.stringify(db));
+    const engine = new SyncEngine({ sandboxDir: () => undefined, lookup: async () => undefined, logger: silentLogger, env: {}, neon: () => m.resolveOptions() });
+    try {
+      const tables = await engine.withTarget(db.reference, (t) => listTargetTables(t.pool, false));
+      const schemas = NeonModel.schemasOf(db, tables);
+      assert.deepEqual(
+        schemas.map((s) => s.kind === 'neon-schema' && [s.schema, s.reference, s.tables.map((t) => [t.table, t.rows])]),
+        [
+          ['public', db.reference, [['customers', '3']]],
+          ['sales', db.reference, [['orders', '12'], ['refunds', '0']]],
+        ],
+      );
     } finally {
       await engine.dispose();
     }
