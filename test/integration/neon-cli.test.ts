@@ -90,6 +90,12 @@ describe('CLI: neon projects / branches / databases / preview / apply / discard'
     assert.ok(uri, pv.stdout);
     await assertTargetEquals(uri, { schema: 'public', name: 'customers' }, tablePath, latest, { key: ['customer_id'] });
     await assertTargetEquals(parentUrl(), { schema: 'public', name: 'customers' }, tablePath, firstVersion, { key: ['customer_id'] });
+    // The same counts in the row list of what Apply to Parent will change, then a sample of its rows.
+    const changed = Number(m[4]) + Number(m[5]) + Number(m[6]);
+    assert.match(pv.stdout, new RegExp(`^What Apply to main will change \\(the rows the branch now has different from main\\):\nPreview \\(versions \\d+\\.\\.${latest}\\): ${m[4]} insert, ${m[5]} update, ${m[6]} delete`, 'm'));
+    const listed = pv.stdout.split('\n').filter((l) => /^(insert|update|delete) +customer_id=cust_\d+$/.test(l));
+    assert.equal(listed.length, Math.min(20, changed), pv.stdout);
+    if (changed > 20) assert.match(pv.stdout, new RegExp(`^\\.\\.\\. ${changed - 20} more \\(use --rows N\\)$`, 'm'));
 
     const ls = await runCli(['neon', 'previews', 'cli-shop'], env());
     assert.equal(ls.code, 0, ls.stderr);

@@ -121,6 +121,56 @@ describe('Neon: preview on a branch, apply to parent, discard', function () {
     assert.deepEqual(await previewBranchesLeft(), []);
   });
 
+  /** Each row of `public.<table>` as text, by its customer_id. */
+  async function rowsByKey(url: string, table: string): Promise<Map<string, string>> {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const r = await c.query<{ k: string; v: string }>(`SELECT customer_id::text AS k, row_to_json(t)::text AS v FROM public."${table}" t`);
+      return new Map(r.rows.map((x) => [x.k, x.v]));
+    } finally {
+      await c.end();
+    }
+  }
+
+  it('the preview lists row by row what Apply to Parent will change: exactly the rows the branch has different from the parent', async () => {
+    const mapping = mappingFor('rows');
+    await syncParent(mapping, firstVersion);
+    const table = mapping.target.table;
+    const r = await previewOnBranch({ mapping, source, neon: { env: env() }, changes: { limit: 100_000, checks: true } });
+    const changes = r.changes;
+    assert.ok(changes, 'no changes listed');
+    assert.equal(changes.toVersion, r.result.toVersion);
+    assert.equal(changes.mode, 'incremental');
+    assert.deepEqual(
+      [changes.totals.insert, changes.totals.update, changes.totals.delete + changes.totals['delete-missing']],
+      [r.result.inserted, r.result.updated, r.result.deleted],
+    );
+    assert.deepEqual(changes.warnings ?? [], []);
+
+    const [onBranch, onParent] = await Promise.all([rowsByKey(r.connectionUri, table), rowsByKey(parentUrl(), table)]);
+    const expected = { insert: [] as string[], update: [] as string[], delete: [] as string[] };
+    for (const [k, v] of onBranch) {
+      if (!onParent.has(k)) expected.insert.push(k);
+      else if (onParent.get(k) !== v) expected.update.push(k);
+    }
+    for (const k of onParent.keys()) if (!onBranch.has(k)) expected.delete.push(k);
+    const listed = { insert: [] as string[], update: [] as string[], delete: [] as string[] };
+    for (const row of changes.rows) {
+      const k = String(row.key.customer_id);
+      if (row.action === 'insert') listed.insert.push(k);
+      else if (row.action === 'update') listed.update.push(k);
+      else if (row.action === 'delete' || row.action === 'delete-missing') listed.delete.push(k);
+    }
+    const sorted = (o: typeof expected): typeof expected => ({ insert: [...o.insert].sort(), update: [...o.update].sort(), delete: [...o.delete].sort() });
+    assert.ok(expected.insert.length + expected.update.length + expected.delete.length > 0);
+    assert.deepEqual(sorted(listed), sorted(expected));
+
+    const applied = await applyBranchToParent({ mapping, source, branch: r.branch.id, neon: { env: env() } });
+    assert.deepEqual([applied.result.inserted, applied.result.updated, applied.result.deleted], [expected.insert.length, expected.update.length, expected.delete.length]);
+    assert.deepEqual(await rowsByKey(parentUrl(), table), onBranch);
+  });
+
   it('an initial preview (parent not loaded) applies as an initial load of the same version', async () => {
     const mapping = mappingFor('init');
     const r = await previewOnBranch({ mapping, source, neon: { env: env() }, toVersion: firstVersion });

@@ -10,6 +10,7 @@ import { OutputStream } from '../OutputStream';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, mappingFromArgs, stderrLogger } from '../pipelineArgs';
 import { formatOption, parseCommandArgs, versionOption } from '../parseCommandArgs';
+import { renderTable } from './previewCommand';
 import type { ParsedArgs } from '../parseCommandArgs';
 
 const ENV_HELP = `Environment:
@@ -98,13 +99,17 @@ function counts(r: RunResult): string {
 
 const MAPPING_OPTIONS = { ...PIPELINE_OPTIONS, format: { type: 'string' as const } };
 
+/** Rows of the change list `neon preview` prints unless --rows says otherwise. */
+const SAMPLE_ROWS = 20;
+
 const previewCommand: CliCommand = {
   name: 'preview',
   summary: 'Run the mapping\'s sync into a new child branch of its Neon target branch, and print its connection string',
-  usage: '--mapping FILE [--to-version N] [--format text|json]',
+  usage: '--mapping FILE [--to-version N] [--rows N] [--format text|json]',
   help: `Options:
 ${PIPELINE_HELP}
   --to-version N     sync the branch up to version N (default: the latest)
+  --rows N           list the first N rows Apply to Parent will change (default ${SAMPLE_ROWS}; 0: counts only)
 
 The mapping's target.connection must be neon:<project>/<branch>/<database>. The branch is
 named delta-sync-preview-<mapping>-<time> and annotated; a failed or cancelled preview
@@ -112,7 +117,7 @@ deletes it. Then: 'neon apply --mapping FILE <branch>' or 'neon discard --mappin
 
 ${ENV_HELP}`,
   async run(argv, io) {
-    const args = parseCommandArgs(argv, { ...MAPPING_OPTIONS, 'to-version': { type: 'string' } });
+    const args = parseCommandArgs(argv, { ...MAPPING_OPTIONS, 'to-version': { type: 'string' }, rows: { type: 'string' } });
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const json = formatOption(args, ['text', 'json'] as const) === 'json';
     const mapping = mappingFromArgs(args);
@@ -121,13 +126,18 @@ ${ENV_HELP}`,
     try {
       const printer = new ProgressPrinter(io.stderr);
       const toVersion = versionOption(args, 'to-version');
-      const r = await previewOnBranch({ mapping, source, neon: neonOptions(io), logger, signal: io.signal, onEvent: printer.onEvent, ...(toVersion !== undefined ? { toVersion } : {}) });
+      const rows = versionOption(args, 'rows') ?? SAMPLE_ROWS;
+      // The row list is the preview against the parent pinned to the version the branch reached (limit 0 still counts).
+      const r = await previewOnBranch({
+        mapping, source, neon: neonOptions(io), logger, signal: io.signal, onEvent: printer.onEvent, changes: { limit: rows, checks: true }, ...(toVersion !== undefined ? { toVersion } : {}),
+      });
       const out = new OutputStream(io.stdout);
       if (json) {
         await out.write(JSON.stringify({
           project: r.projectId, branch: { id: r.branch.id, name: r.branch.name }, parent: { id: r.parent.id, name: r.parent.name },
           parentCheckpoint: r.parentCheckpoint === null ? null : String(r.parentCheckpoint), connectionUri: r.connectionUri,
           result: { mode: r.result.mode, status: r.result.status, fromVersion: r.result.fromVersion, toVersion: r.result.toVersion, inserted: r.result.inserted, updated: r.result.updated, deleted: r.result.deleted, unchanged: r.result.unchanged },
+          changes: r.changes ? { totals: r.changes.totals, matching: r.changes.matching, rows: r.changes.rows, warnings: r.changes.warnings ?? [] } : null,
         }, null, 2) + '\n');
       } else {
         await out.write([
@@ -136,6 +146,10 @@ ${ENV_HELP}`,
           `Apply to ${r.parent.name}: delta-neon-sync neon apply --mapping <file> ${r.branch.name}`,
           `Discard:  delta-neon-sync neon discard --mapping <file> ${r.branch.name}`,
         ].join('\n') + '\n');
+        if (r.changes) {
+          await out.write(`\nWhat Apply to ${r.parent.name} will change (the rows the branch now has different from ${r.parent.name}):\n`);
+          await out.write(renderTable(r.changes).replace('(use --offset / --limit)', '(use --rows N)'));
+        }
       }
       await out.flush();
       return 0;

@@ -11,7 +11,7 @@ import type { ChangeSource } from '../ports/ChangeSource';
 import type { SyncEventListener } from '../ports/events';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
-import type { RunResult } from '../ports/reports';
+import type { PreviewReport, RunResult } from '../ports/reports';
 import { SyncRunner } from '../run/SyncRunner';
 import { mappingTarget } from './openTarget';
 
@@ -48,6 +48,12 @@ export interface BranchPreviewOptions {
   retryForMs?: number;
   /** For the branch name (tests). */
   now?: () => Date;
+  /**
+   * Also list what Apply to Parent will change, row by row (`BranchPreviewResult.changes`):
+   * the first `limit` rows of the mapping's preview against the parent, pinned to the
+   * version the branch reached.
+   */
+  changes?: { limit: number; checks?: boolean };
 }
 
 export interface PreviewBranchRef {
@@ -64,6 +70,17 @@ export interface PreviewBranchRef {
 
 export interface BranchPreviewResult extends PreviewBranchRef {
   result: RunResult;
+  /** With `changes`: what Apply to Parent will change (the same rows the sync changed on the branch). */
+  changes?: PreviewReport;
+}
+
+/**
+ * What Apply to Parent will change, row by row: the mapping's preview against the parent
+ * branch (unchanged since the branch was made, which apply checks) pinned to the version
+ * the preview branch reached. Its totals are the counts of the sync that ran on the branch.
+ */
+export function previewApplyToParent(runner: Pick<SyncRunner, 'preview'>, reached: { toVersion: number }, opts: { limit: number; offset?: number; checks?: boolean; signal?: AbortSignal }): Promise<PreviewReport> {
+  return runner.preview({ ...opts, toVersion: reached.toVersion });
 }
 
 export interface ApplyToParentResult {
@@ -194,8 +211,18 @@ export async function previewOnBranch(opts: BranchPreviewOptions): Promise<Branc
     } finally {
       await pool.end();
     }
+    let changes: PreviewReport | undefined;
+    if (opts.changes) {
+      const parentPool = createPool(parentConn.url);
+      try {
+        const onParent = new SyncRunner(mapping, opts.source, mappingTarget(parentPool, mapping.target, logger), logger);
+        changes = await previewApplyToParent(onParent, result, { ...opts.changes, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } finally {
+        await parentPool.end();
+      }
+    }
     kept = true;
-    return { projectId: project.id, branch, parent, database: ref.database, role: conn.role, connectionUri: conn.url, parentCheckpoint, result };
+    return { projectId: project.id, branch, parent, database: ref.database, role: conn.role, connectionUri: conn.url, parentCheckpoint, result, ...(changes ? { changes } : {}) };
   } finally {
     if (!kept) {
       const gone = await deleteQuietly(cleanup, project.id, branch, logger);
