@@ -91,6 +91,8 @@ export class PreviewView {
   private readonly applyBtn = el('button', { class: 'primary', 'data-testid': 'apply' }, 'Apply');
   private readonly branchBtn = el('button', { 'data-testid': 'preview-on-branch' }, 'Preview on Neon Branch');
   private readonly cancelBtn = el('button', { 'data-testid': 'cancel' }, 'Cancel');
+  private readonly copyConnBtn = el('button', { 'data-testid': 'copy-connection', title: 'Copy the branch\'s connection string (with its password) to point your app or psql at it' }, 'Copy Connection String');
+  private readonly branchInfo = el('section', { class: 'branch-info', 'aria-label': 'Preview branch', 'data-testid': 'branch-info', hidden: '' });
   private readonly counts = el('div', { class: 'counts', role: 'group', 'aria-label': 'Summary' });
   private readonly warnings = el('section', { class: 'warnings', role: 'region', 'aria-label': 'Problems found before applying', 'data-testid': 'preview-warnings' });
   private readonly ackBox = el('input', { type: 'checkbox', id: 'ack', 'data-testid': 'acknowledge' });
@@ -120,6 +122,12 @@ export class PreviewView {
     this.applyBtn.addEventListener('click', () => this.enabled(this.applyBtn) && this.act('preview/apply'));
     this.branchBtn.addEventListener('click', () => this.enabled(this.branchBtn) && this.act('preview/onBranch'));
     this.cancelBtn.addEventListener('click', () => this.enabled(this.cancelBtn) && this.act('preview/cancel'));
+    this.copyConnBtn.addEventListener('click', () => {
+      this.host
+        .request((id) => ({ type: 'preview/copyConnection', id }))
+        .then(() => this.say('Copied the branch\'s connection string (it holds the role\'s password).'))
+        .catch((e: Error) => this.showError(e.message));
+    });
     this.ackBox.addEventListener('change', () => {
       this.acknowledged = this.ackBox.checked;
       this.updateActions();
@@ -208,7 +216,16 @@ export class PreviewView {
     document.body.classList.add('preview-layout');
     // The page has its own status line; a live root would read the whole grid out on each page.
     this.root.removeAttribute('aria-live');
-    this.title.textContent = `Preview: ${summary.mapping}`;
+    const branch = summary.branch;
+    this.title.textContent = branch ? `Preview on branch ${branch.name}: ${summary.mapping}` : `Preview: ${summary.mapping}`;
+    this.applyBtn.textContent = branch ? `Apply to ${branch.parent}` : 'Apply';
+    this.cancelBtn.textContent = branch ? 'Discard Branch' : 'Cancel';
+    this.note.textContent = branch ? `Applying to ${branch.parent}: the notification shows the progress.` : 'Applying: the Progress panel shows the run.';
+    this.branchInfo.hidden = !branch;
+    this.branchInfo.replaceChildren(...(branch ? [
+      el('p', {}, `The sync ran on preview branch `, el('strong', {}, branch.name), ` (a copy of ${branch.parent}): ${branch.ran}. The rows below are what Apply to ${branch.parent} will change.`),
+      el('p', { class: 'connection' }, el('code', { 'data-testid': 'branch-connection' }, branch.connection), ' ', this.copyConnBtn),
+    ] : []));
     const mode = summary.mode === 'initial' ? `initial load of snapshot v${summary.toVersion}` : summary.mode === 'incremental' ? `incremental: ${versions(summary.fromVersion, summary.toVersion)}` : versions(summary.fromVersion, summary.toVersion);
     this.mode.textContent = `${summary.sourceTable} → ${summary.targetTable} · ${mode}`;
     this.renderCounts(summary);
@@ -216,9 +233,10 @@ export class PreviewView {
     this.ddl.hidden = !summary.targetMissing;
     this.ddl.replaceChildren(el('summary', {}, 'The target table does not exist yet: Apply creates it'), el('pre', {}, summary.ddl ?? ''));
     this.renderTabs(summary);
-    const actions = el('div', { class: 'actions' }, this.applyBtn, ...(summary.onBranch ? [this.branchBtn] : []), this.cancelBtn);
+    const actions = el('div', { class: 'actions' }, this.applyBtn, ...(summary.onBranch && !branch ? [this.branchBtn] : []), this.cancelBtn);
     this.root.replaceChildren(
       el('header', {}, this.title, this.mode, el('span', { class: 'spacer' }), actions),
+      this.branchInfo,
       this.counts,
       this.warnings,
       this.note,

@@ -120,6 +120,13 @@ export const PreviewSummary = z.object({
   ddl: z.string().optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
+  /**
+   * A preview on a Neon branch: the sync ran on branch `name`; the rows are what Apply to
+   * Parent will change on `parent`. `connection` is the branch's connection string with the
+   * password masked (the host copies the real one); `ran` says what the sync on the branch did.
+   * Apply and Cancel become Apply to Parent and Discard Branch.
+   */
+  branch: z.object({ name: z.string(), id: z.string(), parent: z.string(), connection: z.string(), ran: z.string() }).optional(),
   /** Pre-apply checks that found rows; with any, Apply needs `acknowledged`. */
   warnings: z.array(PreviewWarning).max(20).optional(),
 });
@@ -174,6 +181,8 @@ export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'),
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
+/** A preview on a branch: put the branch's connection string (with its password) on the clipboard. */
+export const CopyConnectionRequest = z.object({ type: z.literal('preview/copyConnection'), id: RequestId });
 export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
 /** Show Rows: a page of the target table, sorted by one of its columns (the host checks the name). */
 export const RowsPageRequest = z.object({
@@ -192,6 +201,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   ExportCsvRequest,
   CancelRequest,
   OnBranchRequest,
+  CopyConnectionRequest,
   StopRequest,
   RowsPageRequest,
 ]);

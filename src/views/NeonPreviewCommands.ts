@@ -1,12 +1,16 @@
 import * as vscode from 'vscode';
 import { channelLogger } from '../platform/channelLogger';
-import { SyncError } from '../sync/errors';
+import { isSyncError, SyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import { parseNeonReference } from '../sync/mapping/neonReference';
 import { neonClientFor } from '../sync/neon/resolveNeonConnection';
-import { applyBranchToParent, discardPreviewBranch, listPreviewBranches, previewOnBranch } from '../sync/open/neonBranchPreview';
+import { applyBranchToParent, discardPreviewBranch, listPreviewBranches, previewApplyToParent, previewOnBranch } from '../sync/open/neonBranchPreview';
+import type { BranchPreviewResult } from '../sync/open/neonBranchPreview';
 import type { RunResult } from '../sync/ports/reports';
 import { closeIfClosable } from '../engine/SyncEngine';
+import type { RunnerHandle } from '../engine/SyncEngine';
+import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
+import { errorText } from './toProtocolError';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
 import { PreviewPanel } from './PreviewPanel';
@@ -81,10 +85,39 @@ async function discardFlow(s: Services, node: ValidMapping, branch: string): Pro
   void vscode.window.showInformationMessage(`Delta Sync: deleted preview branch ${gone.name}.`);
 }
 
+/** The connection string with its password masked, for showing (the real one is only copied). */
+export function maskPassword(uri: string): string {
+  try {
+    const u = new URL(uri);
+    if (u.password) u.password = '********';
+    return u.toString();
+  } catch {
+    return uri.replace(/:\/\/([^:@/]+):[^@]*@/, '://$1:********@');
+  }
+}
+
+/** The toast of a preview branch when its rows cannot be shown: counts and the three actions. */
+async function branchToast(s: Services, node: ValidMapping, r: BranchPreviewResult): Promise<void> {
+  const choice = await vscode.window.showInformationMessage(
+    `Delta Sync: preview branch ${r.branch.name} of ${r.parent.name}: ${counts(r.result)}. Point your app or psql at the branch, then apply to ${r.parent.name} or discard.`,
+    'Copy Connection String', 'Apply to Parent', 'Discard',
+  );
+  if (choice === 'Copy Connection String') {
+    await vscode.env.clipboard.writeText(r.connectionUri);
+    void vscode.window.showInformationMessage(`Copied the connection string of ${r.branch.name} (it holds the role's password).`);
+  } else if (choice === 'Apply to Parent') {
+    await applyFlow(s, node, r.branch.id);
+  } else if (choice === 'Discard') {
+    await discardFlow(s, node, r.branch.id);
+  }
+}
+
 /**
  * Preview on a Neon branch for one mapping (the command and the Preview panel's button):
- * the sync into a new child branch in a cancellable notification, then a toast with the
- * counts and Copy Connection String / Apply to Parent / Discard.
+ * the sync into a new child branch in a cancellable notification, then the Preview panel
+ * with what Apply to Parent will change row by row (the mapping's preview on the parent,
+ * pinned to the version the branch reached: the same rows the sync changed on the
+ * branch), the branch's connection string with a copy button, Apply to Parent and Discard.
  */
 export async function runPreviewOnBranch(s: Services, node: ValidMapping): Promise<void> {
   const { mapping } = node;
@@ -99,17 +132,43 @@ export async function runPreviewOnBranch(s: Services, node: ValidMapping): Promi
   });
   s.log.info(`${mapping.name}: preview branch ${r.branch.name} (${r.branch.id}) of ${r.parent.name}: ${counts(r.result)}`);
   s.targets.refresh();
-  const choice = await vscode.window.showInformationMessage(
-    `Delta Sync: preview branch ${r.branch.name} of ${r.parent.name}: ${counts(r.result)}. Point your app or psql at the branch, then apply to ${r.parent.name} or discard.`,
-    'Copy Connection String', 'Apply to Parent', 'Discard',
-  );
-  if (choice === 'Copy Connection String') {
-    await vscode.env.clipboard.writeText(r.connectionUri);
-    void vscode.window.showInformationMessage(`Copied the connection string of ${r.branch.name} (it holds the role's password).`);
-  } else if (choice === 'Apply to Parent') {
-    await applyFlow(s, node, r.branch.id);
-  } else if (choice === 'Discard') {
-    await discardFlow(s, node, r.branch.id);
+  const pageSize = s.settings.previewPageSize();
+  let h: RunnerHandle | undefined;
+  try {
+    // A runner on the parent (the mapping's own target) pages the rows while the panel is open.
+    h = await s.engine.openRunner(mapping);
+    const runner = h.runner;
+    const { report, columns } = await withCancellable(`Delta Sync: listing what applying ${mapping.name} to ${r.parent.name} will change`, async (signal) => {
+      const report = await previewApplyToParent(runner, r.result, { limit: pageSize, checks: true, signal });
+      const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
+      return { report, columns: await previewColumns(mapping, (h as RunnerHandle).source, report.toVersion, key) };
+    });
+    const release = h.release;
+    const source = new RunnerPreviewSource(mapping, report, columns, runner,
+      async () => {
+        void applyFlow(s, node, r.branch.id).catch((e: unknown) => {
+          s.log.error(`${mapping.name}: apply to ${r.parent.name}: ${errorText(e)}`);
+          if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
+        });
+      },
+      () => void release(),
+      undefined,
+      {
+        info: { name: r.branch.name, id: r.branch.id, parent: r.parent.name, connection: maskPassword(r.connectionUri), ran: counts(r.result) },
+        connectionUri: r.connectionUri,
+        discard: () => discardFlow(s, node, r.branch.id),
+      },
+    );
+    h = undefined;
+    PreviewPanel.pageSize = pageSize;
+    PreviewPanel.show(s.extensionUri, s.log, mapping.name, source, `Preview on branch: ${mapping.name}`);
+  } catch (e) {
+    if (isSyncError(e) && e.kind === 'cancelled') throw e;
+    // The branch is there and has the changes: offer its actions even without the row list.
+    s.log.warn(`${mapping.name}: could not list what applying to ${r.parent.name} will change: ${errorText(e)}`);
+    await branchToast(s, node, r);
+  } finally {
+    await h?.release();
   }
 }
 

@@ -24,6 +24,10 @@ export interface PreviewSource {
   dispose(): void;
   /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
   previewOnBranch?(): void;
+  /** A preview on a Neon branch (`summary.branch`): its connection string, password included. */
+  connectionString?(): string;
+  /** A preview on a Neon branch: Cancel deletes the branch (then the panel closes). */
+  discard?(): Promise<void>;
 }
 
 /** One Preview panel per mapping; a second preview of the same mapping reveals it. */
@@ -64,10 +68,11 @@ export class PreviewPanel extends WebviewPanelBase {
     return true;
   }
 
-  static show(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, mapping: string, source: PreviewSource): PreviewPanel {
+  /** `title`: the tab's title (default `Preview: <mapping>`). */
+  static show(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, mapping: string, source: PreviewSource, title = `Preview: ${mapping}`): PreviewPanel {
     const existing = PreviewPanel.open.get(mapping);
     if (existing) existing.dispose();
-    const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, `Preview: ${mapping}`, vscode.ViewColumn.Active, { enableScripts: true });
+    const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, title, vscode.ViewColumn.Active, { enableScripts: true });
     return PreviewPanel.adopt(panel, extensionUri, log, mapping, source);
   }
 
@@ -111,7 +116,13 @@ export class PreviewPanel extends WebviewPanelBase {
         setTimeout(() => this.dispose(), 0);
         return { type: 'accepted' };
       case 'preview/cancel':
+        // A preview branch is deleted first; if that fails the panel stays (the error shows in it).
+        if (source.discard) await source.discard();
         this.dispose();
+        return { type: 'accepted' };
+      case 'preview/copyConnection':
+        if (!source.connectionString) throw new SyncError('usage', 'This preview is not on a Neon branch.');
+        await vscode.env.clipboard.writeText(source.connectionString());
         return { type: 'accepted' };
       case 'preview/copy':
         await vscode.env.clipboard.writeText(request.text);

@@ -111,9 +111,19 @@ export async function* planCsv(source: Pick<PreviewSource, 'page'>, filter: Prev
   }
 }
 
+/** A preview on a Neon branch: what the panel shows of it, and its two branch actions. */
+export interface BranchPreviewSide {
+  info: NonNullable<PreviewSummary['branch']>;
+  /** With the password: copied on request, never posted to the webview. */
+  connectionUri: string;
+  discard: () => Promise<void>;
+}
+
 export class RunnerPreviewSource implements PreviewSource {
   readonly summary: PreviewSummary;
   previewOnBranch?: () => void;
+  connectionString?: () => string;
+  discard?: () => Promise<void>;
   private first: PreviewPage | undefined;
 
   /**
@@ -129,9 +139,15 @@ export class RunnerPreviewSource implements PreviewSource {
     private readonly onDispose: () => void,
     /** Preview on a Neon branch (mappings whose target is a `neon:` reference). */
     onBranch?: () => void,
+    /** This is a preview on a Neon branch: the rows are what Apply to Parent changes. */
+    branch?: BranchPreviewSide,
   ) {
-    this.summary = { ...summaryOf(mapping, report), ...(onBranch ? { onBranch: true } : {}) };
+    this.summary = { ...summaryOf(mapping, report), ...(onBranch ? { onBranch: true } : {}), ...(branch ? { branch: branch.info } : {}) };
     if (onBranch) this.previewOnBranch = onBranch;
+    if (branch) {
+      this.connectionString = () => branch.connectionUri;
+      this.discard = branch.discard;
+    }
     this.first = {
       filter: 'all',
       offset: 0,

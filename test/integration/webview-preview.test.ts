@@ -120,6 +120,27 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     assert.deepEqual({ ...msg, id: '' }, { type: 'preview/apply', id: '', acknowledged: true });
   });
 
+  it('a preview on a Neon branch says what ran on the branch, shows its masked connection string with a copy button, and offers Apply to Parent and Discard Branch', async () => {
+    const branch = { name: 'delta-sync-preview-wide-20260101-000000', id: 'br-a-1', parent: 'main', connection: 'postgresql://app:********@ep-x.neon.tech/appdb', ran: 'incremental sync to version 3: 700 inserted, 300 updated, 0 deleted' };
+    const before = (await posted('preview/page')).index + 1;
+    await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: { ...summary, warnings: [], onBranch: true, branch }, progress: null, pageSize: 500 });
+    await answerPage(before);
+    await page.locator('.grid-body [role=row]').first().waitFor();
+    assert.equal(await page.textContent('h1'), `Preview on branch ${branch.name}: wide`);
+    const info = (await page.textContent('[data-testid=branch-info]')) ?? '';
+    assert.match(info, new RegExp(`ran on preview branch ${branch.name} \\(a copy of main\\): ${branch.ran}\\. The rows below are what Apply to main will change\\.`));
+    assert.equal(await page.textContent('[data-testid=branch-connection]'), branch.connection);
+    assert.equal(await page.textContent('[data-testid=apply]'), 'Apply to main');
+    assert.equal(await page.textContent('[data-testid=cancel]'), 'Discard Branch');
+    assert.equal(await page.locator('[data-testid=preview-on-branch]').count(), 0);
+    await page.click('[data-testid=copy-connection]');
+    const copy = await posted('preview/copyConnection');
+    await send({ type: 'response', id: copy.msg.type === 'preview/copyConnection' ? copy.msg.id : '', ok: true, result: { type: 'accepted' } });
+    await page.locator('[data-testid=preview-status]', { hasText: 'Copied the branch\'s connection string' }).waitFor();
+    await page.click('[data-testid=cancel]');
+    await posted('preview/cancel', copy.index + 1);
+  });
+
   it('moves by keyboard with one tabbable cell, and keeps focus on Next while the next page loads', async () => {
     let seen = await answerPage(0);
     await page.locator('.grid-body [role=gridcell]').first().click();

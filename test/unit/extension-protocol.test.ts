@@ -67,12 +67,17 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/exportCsv', id: 'r9', filter: 'update', search: 'x' },
   { type: 'preview/cancel', id: 'r3' },
   { type: 'preview/onBranch', id: 'r5' },
+  { type: 'preview/copyConnection', id: 'r13' },
   { type: 'run/stop', id: 'r4' },
   { type: 'rows/page', id: 'r11', offset: 200, limit: 200 },
   { type: 'rows/page', id: 'r12', offset: 0, limit: 100, sort: { column: 'amount', dir: 'desc' } },
 ];
 const hostMessages: HostToWebview[] = [
   { type: 'init', state: { panel: 'preview', mapping: 'orders', filter: 'update', offset: 200, search: 'alice' }, preview: summary, progress: null, pageSize: 250 },
+  { type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: {
+    ...summary,
+    branch: { name: 'delta-sync-preview-orders-20260101-000000', id: 'br-a-1', parent: 'main', connection: 'postgresql://app:********@ep-x.neon.tech/appdb', ran: 'incremental sync to version 4: 2 inserted, 1 updated, 1 deleted' },
+  }, progress: null },
   { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(1) },
   { type: 'init', state: { panel: 'progress', runId: 'run-1' }, preview: null, progress: running, history: { mapping: 'orders', runs: [
     { runId: '7', mode: 'incremental', status: 'succeeded', fromVersion: '4', toVersion: '9', rows: '8', startedAt: '2026-01-01 00:00:00+00', finishedAt: '2026-01-01 00:00:01+00', error: null },
