@@ -9,8 +9,10 @@
  * Steps: Add Neon Account (the key into SecretStorage) -> browse account/project/branch/
  * database/schema/table in the Targets view -> Create Mapping with the target picked as Neon
  * project -> branch -> database (the file gets the neon: reference, no password) ->
- * Preview Changes -> the panel's Preview on Neon Branch button: the toast with the counts ->
- * the preview branch in the tree -> Apply to Parent from the toast -> the parent's rows
+ * Preview Changes -> the panel's Preview on Neon Branch button: the Preview panel of the
+ * branch (what Apply to Parent will change, row by row; the branch's masked connection
+ * string, copied by its button) -> the preview branch in the tree -> Apply to main in the
+ * panel -> the parent's rows
  * (read with pg) equal the Delta table's latest version; no preview branch left.
  * Screenshots in .test-artifacts/e2e-neon/.
  */
@@ -156,30 +158,38 @@ async function main(): Promise<'passed' | 'skipped'> {
       await runPaletteCommand(p, 'View: Close All Editors');
     });
 
-    await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the toast gives the counts; the branch is in the tree', async () => {
+    await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the panel shows what Apply to Parent will change, row by row, and the branch', async () => {
       await clearNotifications(p);
       await runPaletteCommand(p, 'Delta Sync: Preview Changes');
       const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
       await waitForText(frame, '[data-testid="count-insert"]', '3');
       await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-panel.png') });
       await frame.locator('[data-testid="preview-on-branch"]').first().click();
-      const toast = p.locator('.notification-toast', { hasText: /preview branch delta-sync-preview-e2e-customers-\S+ of main: incremental sync to version \d+/ }).first();
-      await toast.waitFor({ timeout: 180_000 });
-      const text = (await toast.textContent()) ?? '';
-      if (!text.includes(`to version ${table.latest}`)) throw new Error(`unexpected toast: ${text}`);
+      const branchFrame = await webviewFrame(p, '[data-testid="branch-info"]:not([hidden])', 180_000);
+      const info = branchFrame.locator('[data-testid="branch-info"]').first();
+      await info.waitFor({ timeout: 60_000 });
+      const text = (await info.textContent()) ?? '';
+      if (!new RegExp(`preview branch delta-sync-preview-e2e-customers-\\S+ \\(a copy of main\\): incremental sync to version ${table.latest}: 3 inserted`).test(text)) throw new Error(`unexpected branch info: ${text}`);
+      // The same counts as the sync on the branch, and its rows in the grid; the password is masked.
+      await waitForText(branchFrame, '[data-testid="count-insert"]', '3');
+      await branchFrame.locator('[data-testid="preview-table"] .grid-body [role=row]').first().waitFor({ timeout: 60_000 });
+      const conn = (await branchFrame.locator('[data-testid="branch-connection"]').first().textContent()) ?? '';
+      if (!/^postgres(ql)?:\/\/app_owner:\*+@/.test(conn) || conn.includes('npg_')) throw new Error(`unexpected connection string shown: ${conn}`);
+      await branchFrame.locator('[data-testid="copy-connection"]').first().click();
+      await waitForText(branchFrame, '[data-testid="preview-status"]', "Copied the branch's connection string (it holds the role's password).");
       await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-toast.png') });
+      await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-on-branch.png') });
       const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
       if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
       await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
       await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.first, { key: ['customer_id'] });
-      await toast.locator('.monaco-button', { hasText: 'Apply to Parent' }).first().click();
+      await branchFrame.locator('[data-testid="apply"]', { hasText: 'Apply to main' }).first().click();
     });
 
     await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
       await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
       // The parent moved: the open preview's plan is spent, so its panel closes.
-      await p.locator('.tabs-container .tab', { hasText: 'Preview: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
+      await p.locator('.tabs-container .tab', { hasText: 'Preview on branch: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
       await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
       await neon.settle();

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { startLakebaseGateway, type LakebaseGateway } from './lakebaseGateway';
 
 /**
  * A local Databricks workspace for Lakebase targets, over plain HTTP on 127.0.0.1: the
@@ -14,17 +15,21 @@ import pg from 'pg';
  * - POST /api/2.0/postgres/credentials `{ endpoint }` (the exact call of
  *   @databricks/lakebase's generateDatabaseCredential): a Bearer token (an access token from
  *   /oidc/v1/token or a PAT) is required; the answer `{ token, expire_time }` is a fresh
- *   random token that becomes the principal's Postgres role password, by
- *   `ALTER ROLE ... PASSWORD ... VALID UNTIL` `tokenTtlMs` ahead. The server then refuses
- *   logins with it once it expires (and with any earlier token: each credential replaces
- *   the previous password), while connections already open carry on.
+ *   random token, valid `tokenTtlMs` as the principal's Postgres password at the
+ *   workspace's Postgres endpoint (`pgPort`, test/helpers/lakebaseGateway.ts). As on
+ *   Lakebase, every token logs in until it expires, however many were issued after it;
+ *   an expired or unknown one is refused (28P01), while connections already open carry on.
+ *   (Setting each token as the role's password, as this fake once did, made earlier tokens
+ *   fail at once: connections opening together could race a refresh.)
  * - POST /api/2.0/database/credentials `{ instance_names, request_id }` (Lakebase
  *   Provisioned, the SDK's database.generateDatabaseCredential): the same, answered
  *   `{ token, expiration_time }`; GET /api/2.0/database/instances/<name>: `read_write_dns`.
  * - GET  /api/2.0/preview/scim/v2/Me: the signed-in principal's userName.
  *
- * The roles must log in by password: start the server with an hba line for them
- * (startThrowawayServer({ hba })), which `passwordGroup` names.
+ * Clients connect to `pgPort`, never to the PostgreSQL itself: the gateway there checks the
+ * token and logs in to PostgreSQL with the role's backend secret (random, known only to
+ * this fake). The roles must log in by password on the server: start it with an hba line
+ * for LAKEBASE_PASSWORD_GROUP (startThrowawayServer({ hba })).
  */
 
 export interface FakeLakebasePrincipal {
@@ -61,6 +66,9 @@ export class FakeLakebaseWorkspace {
   private port = 0;
   private readonly accessTokens = new Map<string, string>();
   private readonly admin: pg.Pool;
+  private gateway: LakebaseGateway | undefined;
+  /** Each principal's password on the real server (the gateway logs in with it). */
+  private readonly backendSecrets = new Map<string, string>();
   /** Every database credential issued: role and expiry (for tests' preconditions). */
   readonly issued: { role: string; token: string; expiresAt: Date }[] = [];
   /** Requests to /api/2.0/postgres/credentials, answered or refused. */
@@ -80,7 +88,16 @@ export class FakeLakebaseWorkspace {
       const role = pg.escapeIdentifier(p.role);
       await w.admin.query(`DO $$ BEGIN CREATE ROLE ${role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
       await w.admin.query(`GRANT ${LAKEBASE_PASSWORD_GROUP} TO ${role}`);
+      const secret = `backend-${randomBytes(24).toString('hex')}`;
+      await w.admin.query(`ALTER ROLE ${role} PASSWORD ${pg.escapeLiteral(secret)}`);
+      w.backendSecrets.set(p.role, secret);
     }
+    const admin = new URL(opts.adminUrl);
+    w.gateway = await startLakebaseGateway({
+      backend: { host: admin.hostname, port: Number(admin.port || 5432) },
+      check: (role, password) => w.tokenValid(role, password),
+      backendSecret: (role) => w.backendSecrets.get(role),
+    });
     const server = http.createServer((req, res) => {
       void w.handle(req).then(
         (s) => res.writeHead(s.status, { 'content-type': 'application/json' }).end(JSON.stringify(s.body)),
@@ -98,7 +115,26 @@ export class FakeLakebaseWorkspace {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The port of the workspace's Postgres endpoint on 127.0.0.1 (the token-checking gateway). */
+  get pgPort(): number {
+    if (!this.gateway) throw new Error('the workspace is not started');
+    return this.gateway.port;
+  }
+
+  /** Logins the endpoint refused (unknown or expired token) so far. */
+  get refusedLogins(): number {
+    return this.gateway?.refused ?? 0;
+  }
+
+  /** Whether `token` is a credential issued to `role` that has not expired (at login time). */
+  tokenValid(role: string, token: string): boolean {
+    const now = Date.now();
+    return this.issued.some((i) => i.role === role && i.token === token && now < i.expiresAt.getTime());
+  }
+
   async stop(): Promise<void> {
+    await this.gateway?.close();
+    this.gateway = undefined;
     const s = this.server;
     this.server = undefined;
     if (s) {
@@ -196,12 +232,10 @@ export class FakeLakebaseWorkspace {
     return { status: 200, body: { token, expiration_time: expiresAt.toISOString() } };
   }
 
-  /** A fresh token, made the role's password until it expires. */
+  /** A fresh token: the role's login at `pgPort` until it expires (earlier tokens stay valid until theirs). */
   private async issue(principal: FakeLakebasePrincipal): Promise<{ token: string; expiresAt: Date }> {
     const token = `lbt-${randomBytes(24).toString('hex')}`;
     const expiresAt = new Date(Date.now() + this.tokenTtlMs);
-    // VALID UNTIL: the server itself refuses the password after this instant (new logins only).
-    await this.admin.query(`ALTER ROLE ${pg.escapeIdentifier(principal.role)} PASSWORD ${pg.escapeLiteral(token)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`);
     this.issued.push({ role: principal.role, token, expiresAt });
     return { token, expiresAt };
   }

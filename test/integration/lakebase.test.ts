@@ -19,9 +19,10 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * Lakebase targets (issue 12, point 3): a `lakebase:` reference resolved with the Databricks
  * unified auth (a ~/.databrickscfg profile with a PAT, a Databricks connection with an OAuth
  * M2M secret), against a local workspace whose database credentials are real, expiring
- * passwords on a throwaway PostgreSQL (its roles must log in by password: scram-sha-256 in
- * pg_hba), so a run longer than a token's life only succeeds if every new connection gets a
- * fresh token and the connection doing a COPY keeps it going after its token expired.
+ * passwords at its Postgres endpoint (a gateway in front of a throwaway PostgreSQL: every
+ * token logs in until it expires, as on Lakebase), so a run longer than a token's life only
+ * succeeds if every new connection gets a fresh token and the connection doing a COPY keeps
+ * it going after its token expired.
  */
 
 const ENDPOINT = 'projects/proj-sales/branches/br-main/endpoints/ep-primary';
@@ -73,7 +74,6 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
   before(async function () {
     this.timeout(120_000);
     server = await startThrowawayServer({ hba: [`host all +${LAKEBASE_PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256`] });
-    pgPort = Number(new URL(server.adminUrl).port);
     workspace = await FakeLakebaseWorkspace.start({
       adminUrl: server.adminUrl,
       endpoints: [ENDPOINT],
@@ -81,6 +81,8 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
       principals: [{ role: SP, clientSecret: SP_SECRET }, { role: ALICE, pat: ALICE_PAT }],
       tokenTtlMs: 2000,
     });
+    // The workspace's Postgres endpoint (it checks the token, then logs in to the server).
+    pgPort = workspace.pgPort;
     dir = await tempDir('dns-lakebase-');
     configFile = path.join(dir, 'databrickscfg');
     await fs.writeFile(configFile, `[DEFAULT]\nhost = https://unused.example.com\n\n[alice-pat]\nhost = ${workspace.url}\ntoken = ${ALICE_PAT}\n\n[alice-old]\nhost = ${workspace.url}\ntoken = dapi-revoked-token\n`);
@@ -109,6 +111,36 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
       await assert.rejects(connect(token), /password authentication failed/);
     } finally {
       await lb.close();
+    }
+  });
+
+  it('an earlier token keeps logging in after newer ones were issued, until it expires itself (as on Lakebase)', async () => {
+    const connect = async (password: string): Promise<string | undefined> => {
+      const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: SP, password, database: 'postgres' });
+      await c.connect();
+      try {
+        return (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+      } finally {
+        await c.end();
+      }
+    };
+    const a = await openLakebasePool(reference('postgres', 'lbolder'), { env: m2mEnv('lbolder', SP_SECRET) });
+    const b = await openLakebasePool(reference('postgres', 'lbnewer'), { env: m2mEnv('lbnewer', SP_SECRET) });
+    try {
+      const older = await a.tokens.token();
+      const newer = await b.tokens.token();
+      assert.notEqual(older, newer);
+      const olderIssued = workspace.issued.find((i) => i.token === older);
+      assert.ok(olderIssued && workspace.issued.indexOf(olderIssued) < workspace.issued.findIndex((i) => i.token === newer), 'the older token was issued first');
+      // Precondition, not a timing check: the older token has not expired yet.
+      assert.ok(Date.now() < olderIssued.expiresAt.getTime(), 'the older token expired before the test could use it');
+      assert.deepEqual([await connect(older), await connect(newer)], [SP, SP]);
+      await untilLatestTokenExpired();
+      await assert.rejects(connect(older), /password authentication failed/);
+      await assert.rejects(connect(newer), /password authentication failed/);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
