@@ -31,7 +31,6 @@ export interface LakebaseGateway {
 }
 
 // pg's SCRAM client (the same code the driver uses to log in); plain JS without types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const sasl = require('pg/lib/crypto/sasl') as {
   startSession(mechanisms: string[], stream?: unknown): { mechanism: string; response: string; message: string; clientNonce: string };
   continueSession(session: object, password: string, serverData: string, stream?: unknown): Promise<void>;
