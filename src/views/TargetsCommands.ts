@@ -6,6 +6,8 @@ import { isLakebaseReference } from '../sync/mapping/lakebaseReference';
 import { classifyPgError } from '../sync/postgres/classifyPgError';
 import { testPostgresConnection, type ConnectionTestResult } from '../sync/postgres/testConnection';
 import { postgresConnectionForm, type ConnectionFormDeps } from './PostgresConnectionForm';
+import { lakebaseDatabaseForm, profileChoices, testLakebaseReference, type LakebaseFormDeps, type LakebaseProfileChoice } from './LakebaseDatabaseForm';
+import { listDatabricksProfiles } from '../sync/lakebase/databricksProfiles';
 import { vscodePrompter } from './vscodePrompter';
 import { pageRows } from './targetTables';
 import { TableRowsPanel } from './TableRowsPanel';
@@ -29,13 +31,7 @@ async function testSaved(s: Services, name: string): Promise<ConnectionTestResul
 async function testUrl(s: Services, url: string, name?: string): Promise<ConnectionTestResult> {
   if (!isLakebaseReference(url.trim())) return testPostgresConnection(url);
   // A Lakebase reference needs a token: open it as a run would (a saved name resolves through the model).
-  try {
-    const version = await s.engine.withTarget(name ?? url, async (t) => (await t.pool.query<{ v: string }>('select version() as v')).rows[0]?.v ?? '');
-    return { ok: true, serverVersion: version.split(/ on | \(|,/)[0]?.trim() ?? version, server: summarizeConnectionString(url) };
-  } catch (e) {
-    const error = isSyncError(e) ? e : classifyPgError(e);
-    return { ok: false, problem: { headline: error.message, error } };
-  }
+  return testLakebaseReference((c, fn) => s.engine.withTarget(c, fn), name ?? url, summarizeConnectionString(url));
 }
 
 function formDeps(s: Services): ConnectionFormDeps {
@@ -50,6 +46,27 @@ function formDeps(s: Services): ConnectionFormDeps {
   };
 }
 
+/** Saved Databricks connections first, then ~/.databrickscfg profiles of other names. */
+async function lakebaseProfiles(s: Services): Promise<LakebaseProfileChoice[]> {
+  const file = await listDatabricksProfiles(process.env).catch((e: unknown) => {
+    s.log.warn(`Cannot read the Databricks config file: ${e instanceof Error ? e.message : String(e)}`);
+    return [];
+  });
+  return profileChoices(s.databricks.list(), file);
+}
+
+function lakebaseFormDeps(s: Services): LakebaseFormDeps {
+  return {
+    validateName: (n) => s.targetsModel.validateName(n),
+    profiles: () => lakebaseProfiles(s),
+    test: (reference) => testUrl(s, reference),
+    save: async (name, reference) => {
+      await s.targetsModel.save(name, reference);
+      s.targets.refresh();
+    },
+  };
+}
+
 function connectionSaved(s: Services, name: string, test: ConnectionTestResult): void {
   s.log.info(test.ok ? `Connection ${name} saved (${test.server}, ${test.serverVersion})` : `Connection ${name} saved although its test failed: ${test.problem.error.describe()}`);
 }
@@ -58,6 +75,10 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
   return [
     registerCommand('deltaSync.targets.addPostgresConnection', async () => {
       const r = await postgresConnectionForm(vscodePrompter, formDeps(s));
+      if (r) connectionSaved(s, r.name, r.test);
+    }, s.log),
+    registerCommand('deltaSync.targets.addLakebaseDatabase', async () => {
+      const r = await lakebaseDatabaseForm(vscodePrompter, lakebaseFormDeps(s));
       if (r) connectionSaved(s, r.name, r.test);
     }, s.log),
     registerCommand('deltaSync.targets.editConnection', async (arg) => {

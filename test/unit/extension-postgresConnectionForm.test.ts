@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { SyncError } from '../../src/sync/errors';
 import { testPostgresConnection, type ConnectionTestResult } from '../../src/sync/postgres/testConnection';
-import { fieldsFromUrl, postgresConnectionForm, urlFromFields, validateField, type InputOptions, type PickItem, type Prompter } from '../../src/views/PostgresConnectionForm';
+import { fieldsFromUrl, postgresConnectionForm, urlFromFields, validateField } from '../../src/views/PostgresConnectionForm';
+import { ScriptedPrompter } from '../helpers/scriptedPrompter';
 import pg from 'pg';
 import { TargetsModel, connectionErrorNode, serverFromSummary } from '../../src/views/TargetsModel';
 import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
@@ -12,48 +13,6 @@ import { freePort } from '../helpers/postgres';
  * Prompter (what VS Code's input boxes and quick picks would answer), saving through the
  * real TargetsModel over in-memory stores.
  */
-
-type Answer = string | undefined | ((o: InputOptions) => string | undefined);
-interface Asked {
-  kind: 'input' | 'pick' | 'message' | 'progress';
-  title: string;
-  value?: string;
-  password?: boolean;
-  labels?: string[];
-}
-
-/** Answers each prompt from `script` in order; a pick answer is the label chosen. */
-class ScriptedPrompter implements Prompter {
-  readonly asked: Asked[] = [];
-  constructor(private readonly script: Answer[]) {}
-  private next(): Answer {
-    if (this.script.length === 0) throw new Error(`unexpected prompt after: ${JSON.stringify(this.asked.at(-1))}`);
-    return this.script.shift();
-  }
-  async input(o: InputOptions): Promise<string | undefined> {
-    this.asked.push({ kind: 'input', title: o.title, value: o.value, password: o.password === true });
-    const a = this.next();
-    const v = typeof a === 'function' ? a(o) : a;
-    if (v !== undefined && o.validate?.(v) !== undefined) throw new Error(`the script answered "${v}" to ${o.title}, which is invalid: ${o.validate(v)}`);
-    return v;
-  }
-  async pick<T extends PickItem>(items: readonly T[], o: { title: string }): Promise<T | undefined> {
-    this.asked.push({ kind: 'pick', title: o.title, labels: items.map((i) => i.label) });
-    const a = this.next();
-    if (a === undefined) return undefined;
-    const found = items.find((i) => i.label === a);
-    if (!found) throw new Error(`no "${String(a)}" in ${o.title}: ${items.map((i) => i.label).join(', ')}`);
-    return found;
-  }
-  async progress<T>(title: string, work: () => Promise<T>): Promise<T> {
-    this.asked.push({ kind: 'progress', title });
-    return work();
-  }
-  async message(_severity: string, text: string, ...actions: string[]): Promise<string | undefined> {
-    this.asked.push({ kind: 'message', title: text, labels: actions });
-    return actions.length ? (this.next() as string | undefined) : undefined;
-  }
-}
 
 const ok = (server: string): ConnectionTestResult => ({ ok: true, serverVersion: 'PostgreSQL 16.4', server });
 
