@@ -163,8 +163,7 @@ export async function runPreviewOnBranch(s: Services, node: ValidMapping): Promi
     PreviewPanel.pageSize = pageSize;
     PreviewPanel.show(s.extensionUri, s.log, mapping.name, source, `Preview on branch: ${mapping.name}`);
   } catch (e) {
-    if (isSyncError(e) && e.kind === 'cancelled') throw e;
-    // The branch is there and has the changes: offer its actions even without the row list.
+    // The branch is there and has the changes (also when the listing was cancelled): offer its actions without the row list.
     s.log.warn(`${mapping.name}: could not list what applying to ${r.parent.name} will change: ${errorText(e)}`);
     await branchToast(s, node, r);
   } finally {
