@@ -140,7 +140,7 @@ async function askStep(p: Prompter, deps: LakebaseFormDeps, f: LakebaseFields, s
         { label: 'Lakebase Provisioned database instance', description: 'the instance name; its host is looked up in the workspace', kind: 'instance' },
       ];
       kinds.sort((a, b) => Number(b.kind === f.kind) - Number(a.kind === f.kind));
-      const kind = await p.pick(kinds, { title: `${title}: endpoint or instance` });
+      const kind = await p.pick(kinds, { title: `${title}: Autoscaling endpoint or Provisioned instance` });
       if (!kind) return false;
       if (kind.kind !== f.kind) f.resource = '';
       f.kind = kind.kind;

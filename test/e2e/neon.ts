@@ -13,7 +13,9 @@
  * branch (what Apply to Parent will change, row by row; the branch's masked connection
  * string, copied by its button) -> the preview branch in the tree -> Apply to main in the
  * panel -> the parent's rows
- * (read with pg) equal the Delta table's latest version; no preview branch left.
+ * (read with pg) equal the Delta table's latest version; no preview branch left -> Add
+ * Lakebase Database with a ~/.databrickscfg profile of a local Databricks workspace
+ * (test/helpers/fakeLakebaseWorkspace.ts): tested, saved, listed in Targets.
  * Screenshots in .test-artifacts/e2e-neon/.
  */
 import * as fs from 'node:fs';
@@ -25,6 +27,7 @@ import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { mappingTarget, openTarget } from '../../src/sync/open/openTarget';
 import { openSource } from '../../src/sync/open/openSource';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { FakeLakebaseWorkspace } from '../helpers/fakeLakebaseWorkspace';
 import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
 import { getTestServer } from '../helpers/postgres';
 import { assertTargetEquals } from '../helpers/targetEquality';
@@ -84,6 +87,15 @@ async function main(): Promise<'passed' | 'skipped'> {
     }
     return { path: t.path, first: t.version, latest };
   });
+
+  // Lakebase: a local Databricks workspace and its Postgres endpoint; a ~/.databrickscfg
+  // profile for it, found by the extension through DATABRICKS_CONFIG_FILE (code-server inherits it).
+  const LAKEBASE_ENDPOINT = 'projects/e2e/branches/br-main/endpoints/ep-primary';
+  const lakebase = await step('start the local Databricks workspace (Lakebase)', () =>
+    FakeLakebaseWorkspace.start({ adminUrl: pgServer.adminUrl, endpoints: [LAKEBASE_ENDPOINT], principals: [{ role: 'lakebase_e2e_user', pat: 'dapi-e2e-lakebase' }], tokenTtlMs: 600_000 }));
+  const databricksCfg = path.join(tmp, 'databrickscfg');
+  fs.writeFileSync(databricksCfg, `[e2e-pat]\nhost = ${lakebase.url}\ntoken = dapi-e2e-lakebase\n`);
+  process.env.DATABRICKS_CONFIG_FILE = databricksCfg;
 
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
@@ -198,6 +210,31 @@ async function main(): Promise<'passed' | 'skipped'> {
       await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
       await p.screenshot({ path: path.join(ARTIFACTS, '08-tree-after-apply.png') });
     });
+
+    await step('Add Lakebase Database: the ~/.databrickscfg profile signs in, the test passes, the lakebase: reference is saved and listed', async () => {
+      await clearNotifications(p);
+      await runPaletteCommand(p, 'Delta Sync: Add Lakebase Database...');
+      const name = await quickInputStep(p, 'Add Lakebase Database (1/5): name');
+      await name.fill('lakebase-e2e');
+      await name.press('Enter');
+      await quickInputStep(p, 'Databricks profile');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-pat' }).first().click();
+      await quickInputStep(p, ': Autoscaling endpoint or Provisioned instance');
+      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Lakebase Autoscaling endpoint' }).first().click();
+      const endpoint = await quickInputStep(p, ': endpoint');
+      await endpoint.fill(LAKEBASE_ENDPOINT);
+      await endpoint.press('Enter');
+      const host = await quickInputStep(p, ': host');
+      await host.fill(`127.0.0.1:${lakebase.pgPort}`);
+      await host.press('Enter');
+      const database = await quickInputStep(p, ': database');
+      await database.fill('postgres');
+      await database.press('Enter');
+      await p.locator('.notification-toast', { hasText: /Connected to .*Saved "lakebase-e2e"/ }).first().waitFor({ timeout: 120_000 });
+      await rowLabelled(targets, p, 'lakebase-e2e').filter({ hasText: 'lakebase 127.0.0.1/postgres (profile e2e-pat)' }).first().waitFor({ timeout: 30_000 });
+      if (lakebase.issued.length === 0) throw new Error('the test did not log in with a Lakebase token');
+      await p.screenshot({ path: path.join(ARTIFACTS, '09-lakebase-added.png') });
+    });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
     throw e;
@@ -210,6 +247,7 @@ async function main(): Promise<'passed' | 'skipped'> {
     }
     fs.closeSync(serverLog);
     await neon.close();
+    await lakebase.stop();
     if (!process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
     timings.push(['total', Date.now() - started]);
     log(`timings:\n${timings.map(([name, ms]) => `${name.padEnd(70)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
