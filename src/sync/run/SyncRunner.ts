@@ -5,7 +5,7 @@ import type { SyncMode } from '../ports/events';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type { PipelineState } from '../ports/pipelineState';
-import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
+import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RepairOptions, RepairReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
 import type { Checkpoint } from '../ports/targetTypes';
@@ -13,6 +13,7 @@ import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
+import { runRepair } from './repairPhase';
 import { checkRights, requiredGrants } from './mappingRights';
 import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
@@ -135,6 +136,28 @@ export class SyncRunner {
   /** The target against the source snapshot at the checkpoint version (read-only). */
   verify(opts: { signal?: AbortSignal; sampleLimit?: number } & ConnectWaitOptions = {}): Promise<VerifyReport> {
     return this.waitForConnection(opts, () => verifyTarget(this.context(opts), opts));
+  }
+
+  /**
+   * Verify and repair by checksums: compares the target with the snapshot at `toVersion`
+   * (default: the latest) by key buckets, reads back only the buckets that differ, and
+   * (unless `dryRun`, which previews it) applies the repair in one transaction with the
+   * checkpoint set to that version. Holds the pipeline's run lease, as a sync does.
+   */
+  async repair(opts: RepairOptions & { signal?: AbortSignal; onEvent?: RunOptions['onEvent'] } = {}): Promise<RepairReport> {
+    const ctx = this.context(opts);
+    await checkRights(this.target, this.mapping, ['state']);
+    await this.target.prepare();
+    const guard = await this.target.acquireRun(this.pipeline);
+    try {
+      if (guard.notice) ctx.warn(guard.notice);
+      const checkpoint = await this.target.readCheckpoint(this.pipeline);
+      return await runRepair(ctx, checkpoint, opts);
+    } catch (e) {
+      throw ctx.classify(e);
+    } finally {
+      await guard.release();
+    }
   }
 
   /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
