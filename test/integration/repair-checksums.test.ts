@@ -17,7 +17,8 @@ import { defaultTargetColumns, renderCreateTable } from '../../src/sync/postgres
 import type { Target } from '../../src/sync/ports/Target';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { useTestDatabase } from '../helpers/postgres';
-import { openRunner, tempDir } from '../helpers/syncHarness';
+import { buildCli, openRunner, runCli, tempDir } from '../helpers/syncHarness';
+import { SyncError } from '../../src/sync/errors';
 
 /**
  * Issue 15, point 1: verify and repair by checksums. The target's rows are hashed by
@@ -245,5 +246,88 @@ describe('verify and repair by checksums (real server)', function () {
     } finally {
       await r.close();
     }
+  });
+
+  async function vacuumedTable(name: string): Promise<{ w: DeltaTableWriter }> {
+    const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 500 }, (_, i) => row(i + 1))); // v1
+    return { w };
+  }
+
+  /** After the initial load at v1: an update (v2), a delete (v3) and an append (v4), then VACUUM removes the files their Change Data Feed needs. */
+  async function changeAndVacuum(w: DeltaTableWriter): Promise<void> {
+    await w.update('id', [row(7, ' v2'), row(8, ' v2')]);
+    await w.delete('id', [10n, 11n, 12n]);
+    await w.append([row(600), row(601)]);
+    const removed = await w.vacuum();
+    assert.ok(removed.length > 0, 'vacuum removed files');
+  }
+
+  it('after a vacuumed CDF range, onMissingChanges "fail" stops with the error and its hint offers the repair; the repair brings the target to the latest version', async () => {
+    const { w } = await vacuumedTable('vacuum_fail');
+    const m = buildMapping({ name: 'repair-vacuum-fail', source: w.path, target: 'repair_vacuum_fail', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run();
+      await changeAndVacuum(w);
+      const err = await r.runner.run().then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof SyncError, `expected a SyncError, got ${String(err)}`);
+      assert.equal(err.kind, 'cdf-range');
+      assert.match(err.hint ?? '', /delta-neon-sync repair --mapping/);
+      assert.match(err.hint ?? '', /onMissingChanges/);
+      const fixed = await r.runner.repair();
+      assert.equal(fixed.version, 4);
+      assert.deepEqual(fixed.planned, { insert: 2, update: 2, delete: 3 });
+      assert.equal(fixed.equal, true);
+      // The checkpoint is at the latest version: the next sync has nothing to do.
+      const next = await r.runner.run();
+      assert.equal(next.status, 'up-to-date');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('after a vacuumed CDF range, onMissingChanges "repair" makes the sync repair the target to the latest version by checksums', async () => {
+    const { w } = await vacuumedTable('vacuum_repair');
+    const m = buildMapping({ name: 'repair-vacuum-repair', source: w.path, target: 'repair_vacuum_repair', key: ['id'], onMissingChanges: 'repair' });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run();
+      await changeAndVacuum(w);
+      const res = await r.runner.run();
+      assert.equal(res.status, 'succeeded');
+      assert.equal(res.toVersion, 4);
+      assert.deepEqual([res.inserted, res.updated, res.deleted], [2, 2, 3]);
+      assert.match(res.warnings.join('\n'), /Repaired by checksums/);
+      const rows = await query<{ id: string; name: string }>(`SELECT id::text, name FROM repair_vacuum_repair WHERE id IN (7, 10, 600) ORDER BY repair_vacuum_repair.id`);
+      assert.deepEqual(rows, [{ id: '7', name: 'name 7 v2' }, { id: '600', name: 'name 600' }]);
+      const check = await r.runner.repair({ dryRun: true });
+      assert.equal(check.equal, true);
+      assert.equal(check.fromVersion, 4);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('the repair CLI (quick form): --dry-run prints the counts and the preview and exits 1 on a difference; repair exits 0 with the target equal', async () => {
+    await buildCli();
+    const w = await DeltaTableWriter.create(path.join(dir, 'cli'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 300 }, (_, i) => row(i + 1)));
+    const quick = ['--source', w.path, '--target', db().url, '--table', 'public.repair_cli', '--key', 'id'];
+    const load = await runCli(['sync', ...quick]);
+    assert.equal(load.code, 0, load.stderr);
+    await query(`UPDATE repair_cli SET name = 'broken' WHERE id = 42`);
+    await query(`DELETE FROM repair_cli WHERE id = 43`);
+    const dry = await runCli(['repair', ...quick, '--dry-run']);
+    assert.equal(dry.code, 1, dry.stderr);
+    assert.match(dry.stdout, /1 missing, 1 differing, 0 extra/);
+    assert.match(dry.stdout, /name: broken -> name 42/);
+    assert.match(dry.stdout, /insert\s+id=43/);
+    const fix = await runCli(['repair', ...quick]);
+    assert.equal(fix.code, 0, fix.stderr);
+    assert.match(fix.stdout, /Applied: 1 inserted, 1 updated, 0 deleted; checkpoint at version 1\. The target equals the snapshot\./);
+    const again = await runCli(['repair', ...quick, '--dry-run']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /0 missing, 0 differing, 0 extra/);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { SyncError } from '../errors';
 import type { Mapping } from '../mapping/mappingSchema';
 import type { ChangeSource } from '../ports/ChangeSource';
@@ -13,7 +14,7 @@ import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
-import { runRepair } from './repairPhase';
+import { isMissingChanges, runRepair } from './repairPhase';
 import { checkRights, requiredGrants } from './mappingRights';
 import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
@@ -195,6 +196,29 @@ export class SyncRunner {
     return createRunContext({ mapping: this.mapping, source: this.source, target: this.target, logger: this.logger }, opts);
   }
 
+  /**
+   * An incremental sync; when the Change Data Feed it needs is missing, the mapping's
+   * onMissingChanges decides: fail (the error, its hint offering the repair) or repair (the
+   * target brought to the end version by checksums, reported as the run's result).
+   */
+  private async incremental(ctx: RunContext, checkpoint: Checkpoint, opts: RunOptions): Promise<RunResult> {
+    try {
+      return await runIncremental(ctx, checkpoint, opts.toVersion, opts.allowMassDelete);
+    } catch (e) {
+      const err = ctx.classify(e);
+      if (!isMissingChanges(err) || this.mapping.onMissingChanges !== 'repair') throw err;
+      ctx.warn(`${err.message} The mapping's onMissingChanges is "repair": repairing ${this.target.tableLabel} by checksums to ${opts.toVersion === undefined ? 'the latest version' : `version ${opts.toVersion}`}.`);
+      // From the checkpoint as the failed run left it (it may have committed versions before the gap).
+      const now = (await this.target.readCheckpoint(this.pipeline)) ?? checkpoint;
+      const r = await runRepair(ctx, now, { ...(opts.toVersion === undefined ? {} : { toVersion: opts.toVersion }) });
+      const applied = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+      return {
+        runId: randomUUID(), mode: 'incremental', status: 'succeeded', fromVersion: Number(checkpoint.version) + 1, toVersion: r.version,
+        rowsRead: r.sourceRows, ...applied, deadLettered: 0, batches: 1, warnings: [`${err.message} Repaired by checksums instead: ${applied.inserted} inserted, ${applied.updated} updated, ${applied.deleted} deleted.`],
+      };
+    }
+  }
+
   private async runOnce(ctx: RunContext, opts: RunOptions): Promise<RunResult> {
     // Rights first: a role that lacks one is refused naming it, before the state tables are
     // touched or anything is read (the rights of the load or sync once its mode is known).
@@ -219,7 +243,7 @@ export class SyncRunner {
         });
       }
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
-      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion, opts.allowMassDelete);
+      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await this.incremental(ctx, checkpoint as Checkpoint, opts);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
       return r;
     } finally {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Row } from '../delta/types';
-import { SyncError } from '../errors';
+import { isSyncError, SyncError } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { RepairReport, RepairOptions } from '../ports/reports';
@@ -155,6 +155,25 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
     }
   }
   return { version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, upserts, deletes, counts, leafBits, levels, bytesRead, rowsReadBack, leaf };
+}
+
+/** Error kinds that mean the Change Data Feed a sync needs cannot be read (vacuumed, log cleaned up, CDF off for some versions). */
+const MISSING_CHANGES_KINDS: readonly string[] = ['cdf-range', 'cdf-not-enabled'];
+
+/** Whether `e` says the Change Data Feed a sync needs is missing (what onMissingChanges is about). */
+export function isMissingChanges(e: unknown): e is SyncError {
+  return isSyncError(e) && MISSING_CHANGES_KINDS.includes(e.kind);
+}
+
+/**
+ * A missing-changes error with the repair offered in its hint (onMissingChanges: fail);
+ * any other error as it is.
+ */
+export function offerRepair(e: unknown): unknown {
+  if (!isMissingChanges(e) || e.hint?.includes('delta-neon-sync repair')) return e;
+  return e.withContext(undefined, {
+    hint: `${e.hint ? `${e.hint} ` : ''}Or bring the target to the latest version by checksums, reading back only the rows that differ: delta-neon-sync repair --mapping <file> (or set "onMissingChanges": "repair" in the mapping).`,
+  });
 }
 
 /** Whether the target's checksums at the first level equal the snapshot's (one aggregate query). */
