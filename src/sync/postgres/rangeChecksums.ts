@@ -154,15 +154,17 @@ function mod64(x: bigint): bigint {
  * by formatValue as the target column prints them), so a row hashes as it will once stored.
  */
 export class RowHasher {
-  private readonly keyColumns: TargetColumn[];
+  private readonly keyTexts: ColumnText[];
+  private readonly texts: ColumnText[];
 
-  constructor(private readonly columns: readonly TargetColumn[], key: readonly string[]) {
-    this.keyColumns = keyColumnsOf({ columns, key });
+  constructor(columns: readonly TargetColumn[], key: readonly string[]) {
+    this.texts = columns.map(columnText);
+    this.keyTexts = keyColumnsOf({ columns, key }).map(columnText);
   }
 
   /** Canonical text of the row's key columns. */
   keyText(row: Row): string {
-    return canonicalText(row, this.keyColumns);
+    return canonical(row, this.keyTexts);
   }
 
   /** The row's 32-bit key hash (unsigned), of which a level keeps the top bits. */
@@ -172,8 +174,47 @@ export class RowHasher {
 
   /** The row's 64-bit hash (unsigned). */
   rowHash(row: Row): bigint {
-    return createHash('md5').update(canonicalText(row, this.columns), 'utf8').digest().readBigUInt64BE(0);
+    return createHash('md5').update(canonical(row, this.texts), 'utf8').digest().readBigUInt64BE(0);
   }
+}
+
+/** A column's Delta name and its value's text as Postgres prints it (null for NULL). */
+interface ColumnText {
+  name: string;
+  text: (v: Row[string] | undefined) => string | null;
+}
+
+/**
+ * formatValue for one column, with the common cases inlined (the hash of a large snapshot
+ * formats every value): they print exactly as formatValue prints them.
+ */
+function columnText(c: TargetColumn): ColumnText {
+  const slow = (v: Row[string] | undefined): string | null => formatValue(v, c);
+  const t = c.source.type;
+  if (t.kind === 'primitive') {
+    switch (t.name) {
+      case 'string':
+        return { name: c.source.name, text: (v) => (typeof v === 'string' && !v.includes('\u0000') ? v : slow(v)) };
+      case 'long':
+      case 'integer':
+      case 'short':
+      case 'byte':
+        return { name: c.source.name, text: (v) => (typeof v === 'bigint' || typeof v === 'number' ? String(v) : slow(v)) };
+      case 'double':
+        // floatText: plain digits for decimal exponents -4..14.
+        return { name: c.source.name, text: (v) => (typeof v === 'number' && Math.abs(v) >= 1e-4 && Math.abs(v) < 1e15 ? String(v) : slow(v)) };
+    }
+  }
+  return { name: c.source.name, text: slow };
+}
+
+function canonical(row: Row, texts: readonly ColumnText[]): string {
+  let s = '';
+  for (const c of texts) {
+    const v = c.text(row[c.name]);
+    s += v === null ? 'N' : `V${Buffer.byteLength(v, 'utf8')}:${v}`;
+  }
+  return s;
 }
 
 /** The canonical text of a Delta row for `columns` (see the file comment). */
