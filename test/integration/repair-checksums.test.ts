@@ -330,4 +330,25 @@ describe('verify and repair by checksums (real server)', function () {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /0 missing, 0 differing, 0 extra/);
   });
+
+  it('a repair that would delete most of the target is refused before it writes (safety.maxDeleteShare); allowed once it deletes them', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'mass'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 100 }, (_, i) => row(i + 1)));
+    const m = buildMapping({ name: 'repair-mass', source: w.path, target: 'repair_mass', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run();
+      await query(`INSERT INTO repair_mass (id, name) SELECT 1000 + g, 'stray' FROM generate_series(1, 300) g`);
+      const err = await r.runner.repair().then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof SyncError, `expected a SyncError, got ${String(err)}`);
+      assert.equal(err.setting, 'safety.maxDeleteShare');
+      assert.match(err.message, /Refused to delete 300 of about 400 row\(s\) of public\.repair_mass/);
+      assert.equal((await query<{ n: number }>(`SELECT count(*)::int AS n FROM repair_mass`))[0]?.n, 400);
+      const fixed = await r.runner.repair({ allowMassDelete: true });
+      assert.equal(fixed.result?.deleted, 300);
+      assert.equal(fixed.equal, true);
+    } finally {
+      await r.close();
+    }
+  });
 });

@@ -11,7 +11,7 @@ import { renderTable } from './previewCommand';
 export const repairCommand: CliCommand = {
   name: 'repair',
   summary: 'Compare the target with the Delta snapshot by checksums and repair the rows that differ (works without the Change Data Feed)',
-  usage: '--mapping FILE [--to-version N] [--dry-run [--limit N]]',
+  usage: '--mapping FILE [--to-version N] [--dry-run [--limit N]] [--allow-mass-delete]',
   help: `Options:
 ${PIPELINE_HELP}
   --to-version N     repair to the snapshot at version N (default: the latest)
@@ -19,6 +19,9 @@ ${PIPELINE_HELP}
                      without writing; exit 0 when the target already equals the snapshot,
                      1 when it differs
   --limit N          with --dry-run: rows to list (default 50)
+  --allow-mass-delete  let this repair delete more of the target than the mapping's
+                     safety.maxDeleteShare (default 50%); without it such a repair is
+                     refused before it writes
   -h, --help         show this help
 
 The target is compared with the snapshot by key buckets: Postgres computes a checksum per
@@ -28,7 +31,7 @@ the checkpoint, set to the version compared; exit 0 when the target equals the s
 afterwards. Mappings with deletes: ignore or soft-delete are refused (they keep rows the
 snapshot lacks on purpose).`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, 'to-version': { type: 'string' }, 'dry-run': { type: 'boolean' }, limit: { type: 'string' } });
+    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, 'to-version': { type: 'string' }, 'dry-run': { type: 'boolean' }, limit: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } });
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const dryRun = args.values['dry-run'] === true;
     const limit = versionOption(args, 'limit');
@@ -37,7 +40,7 @@ snapshot lacks on purpose).`,
     try {
       const printer = dryRun ? undefined : new ProgressPrinter(io.stderr);
       const report = await p.runner.repair({
-        toVersion: versionOption(args, 'to-version'), dryRun, limit: limit ?? 50, signal: io.signal,
+        toVersion: versionOption(args, 'to-version'), dryRun, limit: limit ?? 50, signal: io.signal, ...(args.values['allow-mass-delete'] === true ? { allowMassDelete: true } : {}),
         ...(printer ? { onEvent: (e) => printer.onEvent(e) } : {}),
       });
       const out = new OutputStream(io.stdout);

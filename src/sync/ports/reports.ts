@@ -142,6 +142,8 @@ export interface RepairOptions {
   /** Preview rows to list (dry run); default 100. */
   limit?: number;
   include?: readonly PreviewAction[];
+  /** Let this repair delete more of the target than safety.maxDeleteShare allows. */
+  allowMassDelete?: boolean;
 }
 
 /**

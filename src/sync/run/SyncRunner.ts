@@ -210,7 +210,7 @@ export class SyncRunner {
       ctx.warn(`${err.message} The mapping's onMissingChanges is "repair": repairing ${this.target.tableLabel} by checksums to ${opts.toVersion === undefined ? 'the latest version' : `version ${opts.toVersion}`}.`);
       // From the checkpoint as the failed run left it (it may have committed versions before the gap).
       const now = (await this.target.readCheckpoint(this.pipeline)) ?? checkpoint;
-      const r = await runRepair(ctx, now, { ...(opts.toVersion === undefined ? {} : { toVersion: opts.toVersion }) });
+      const r = await runRepair(ctx, now, { ...(opts.toVersion === undefined ? {} : { toVersion: opts.toVersion }), ...(opts.allowMassDelete ? { allowMassDelete: true } : {}) });
       const applied = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
       return {
         runId: randomUUID(), mode: 'incremental', status: 'succeeded', fromVersion: Number(checkpoint.version) + 1, toVersion: r.version,

@@ -7,6 +7,7 @@ import type { RepairReport, RepairOptions } from '../ports/reports';
 import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
 import { addHash, bucketAt, RowHasher } from '../postgres/rangeChecksums';
 import { checkRights } from './mappingRights';
+import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
 import { planColumns } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
@@ -209,6 +210,18 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   if (opts.dryRun) {
     const preview = await target.preview({ columns: plan.columns, key: plan.key, first: changes, limit: opts.limit ?? 100, ...(opts.include ? { include: opts.include } : {}) });
     return { ...base, applied: false, equal: plan.upserts.length + plan.deletes.length === 0, preview, ms: Date.now() - started };
+  }
+  // Safe deletes: a repair deleting most of the target (a source truncated or overwritten
+  // by mistake) is refused before it writes, as a sync's would be.
+  const share = guardedShare(mapping.safety.maxDeleteShare, opts.allowMassDelete);
+  if (share !== undefined) {
+    const guard = deleteGuard(share, plan.targetRows);
+    if (plan.counts.delete > allowedDeletes(guard, plan.counts.insert)) {
+      throw await massDeleteError({
+        source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: plan.counts.delete,
+        from: (base.fromVersion ?? plan.version - 1) + 1, to: plan.version, committed: 0, inserted: plan.counts.insert,
+      });
+    }
   }
   const runId = randomUUID();
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: base.fromVersion, toVersion: plan.version });
