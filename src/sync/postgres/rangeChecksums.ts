@@ -219,12 +219,7 @@ function canonical(row: Row, texts: readonly ColumnText[]): string {
 
 /** The canonical text of a Delta row for `columns` (see the file comment). */
 export function canonicalText(row: Row, columns: readonly TargetColumn[]): string {
-  let s = '';
-  for (const c of columns) {
-    const v = formatValue(row[c.source.name], c);
-    s += v === null ? 'N' : `V${Buffer.byteLength(v, 'utf8')}:${v}`;
-  }
-  return s;
+  return canonical(row, columns.map(columnText));
 }
 
 /** The bucket at `bits` of a 32-bit key hash. */
