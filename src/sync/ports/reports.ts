@@ -171,6 +171,8 @@ export interface RepairReport {
   result?: { inserted: number; updated: number; deleted: number; unchanged: number };
   /** Dry run: the planned changes classified against the target, as a sync's preview. */
   preview?: PreviewResult;
+  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back, the apply (applied only). */
+  timings: { snapshotMs: number; checksumsMs: number; readBackMs: number; applyMs?: number };
   /** Whether the target equals the snapshot (applied: checked afterwards; dry run: no difference found). */
   equal: boolean;
   ms: number;

@@ -56,6 +56,8 @@ export interface RepairPlan {
   rowsReadBack: number;
   /** The engine's leaf sums, to check the target afterwards without reading the snapshot again. */
   leaf: LeafSums;
+  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back (rows of both sides). */
+  timings: { snapshotMs: number; checksumsMs: number; readBackMs: number };
 }
 
 interface LeafSums {
@@ -98,7 +100,10 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   const estimate = snap.rowCount ?? (await target.estimateRows());
   const leafBits = Math.max(MIN_LEAF_BITS, Math.min(MAX_LEAF_BITS, Math.ceil(Math.log2(Math.max(2, estimate))) - 1));
   ctx.phase('read', `snapshot of ${source.name} at version ${snap.version}: row checksums in ${2 ** leafBits} buckets`);
+  let t = Date.now();
   const leaf = await snapshotLeafSums(ctx, snap, plan, hasher, leafBits);
+  const snapshotMs = Date.now() - t;
+  t = Date.now();
   // Narrowing: each level compares only the children of the buckets that differed above.
   const levels: RepairPlan['levels'] = [];
   let bytesRead = 0;
@@ -120,6 +125,8 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
     within = { bits, buckets: differing };
     if (differing.length === 0 || bits >= leafBits) break;
   }
+  const checksumsMs = Date.now() - t;
+  t = Date.now();
   const leaves = within?.bits === leafBits ? within.buckets : [];
   const upserts: Row[] = [];
   const deletes: Row[] = [];
@@ -155,7 +162,8 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
       counts.delete++;
     }
   }
-  return { version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, upserts, deletes, counts, leafBits, levels, bytesRead, rowsReadBack, leaf };
+  const timings = { snapshotMs, checksumsMs, readBackMs: Date.now() - t };
+  return { version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, upserts, deletes, counts, leafBits, levels, bytesRead, rowsReadBack, leaf, timings };
 }
 
 /** Error kinds that mean the Change Data Feed a sync needs cannot be read (vacuumed, log cleaned up, CDF off for some versions). */
@@ -205,7 +213,7 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   const changes = { upserts: [plan.upserts], deletes: [plan.deletes] };
   const base = {
     version: plan.version, fromVersion: checkpoint ? Number(checkpoint.version) : null, sourceRows: plan.sourceRows, targetRows: plan.targetRows,
-    planned: plan.counts, levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack,
+    planned: plan.counts, levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack, timings: plan.timings,
   };
   if (opts.dryRun) {
     const preview = await target.preview({ columns: plan.columns, key: plan.key, first: changes, limit: opts.limit ?? 100, ...(opts.include ? { include: opts.include } : {}) });
@@ -228,6 +236,7 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
   try {
     ctx.phase('apply', `repair to version ${plan.version}: ${plan.counts.insert} insert, ${plan.counts.update} update, ${plan.counts.delete} delete`);
+    const applyStarted = Date.now();
     const tx = await target.beginApply({ columns: plan.columns, key: plan.key, pipeline: ctx.pipeline, source: source.name, expectVersion: base.fromVersion });
     let applied;
     try {
@@ -238,12 +247,13 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
       await tx.rollback();
       throw e;
     }
+    const applyMs = Date.now() - applyStarted;
     const equal = await targetMatches(ctx, plan);
     const rows = applied.inserted + applied.updated + applied.deleted;
     await target.runLog.finish(dbRunId, { status: 'succeeded', rows, toVersion: plan.version });
     ctx.emit({ type: 'batch-committed', fromVersion: plan.version, toVersion: plan.version, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: 0 });
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: plan.version, rowsApplied: rows });
-    return { ...base, applied: true, equal, result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started };
+    return { ...base, timings: { ...plan.timings, applyMs }, applied: true, equal, result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started };
   } catch (e) {
     throw await ctx.fail(runId, dbRunId, e, base.fromVersion);
   }
