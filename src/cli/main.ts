@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demoCommand';
 import { grantsCommand } from './commands/grantsCommand';
 import { neonCommand } from './commands/neonCommand';
 import { previewCommand } from './commands/previewCommand';
+import { repairCommand } from './commands/repairCommand';
 import { statusCommand } from './commands/statusCommand';
 import { syncCommand } from './commands/syncCommand';
 
@@ -19,6 +20,7 @@ export function createRegistry(): CommandRegistry {
   return new CommandRegistry(PROGRAM)
     .register(syncCommand)
     .register(previewCommand)
+    .register(repairCommand)
     .register(statusCommand)
     .register(grantsCommand)
     .register(demoCommand)

@@ -14,7 +14,8 @@ import { PreviewPanel } from './PreviewPanel';
 import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
 import type { Services } from './Services';
-import { dryRunMarkdown, historyTableMarkdown } from './runReports';
+import { dryRunMarkdown, historyTableMarkdown, repairMarkdown } from './runReports';
+import { isMissingChanges } from '../sync/run/repairPhase';
 import { errorText } from './toProtocolError';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
@@ -98,6 +99,14 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
   try {
     await runOnce(s, node, mode, toVersion, allowMassDelete);
   } catch (e) {
+    // The Change Data Feed the sync needs is gone (vacuumed, CDF off): offer the repair by checksums.
+    if (isMissingChanges(e)) {
+      s.log.error(`${node.mapping.name}: ${errorText(e)}`);
+      const choice = await vscode.window.showErrorMessage(`Delta Sync: ${e.message}`, { detail: 'Verify & Repair compares the target with the latest snapshot by checksums and repairs only the rows that differ (or set "onMissingChanges": "repair" in the mapping).' }, 'Repair Now', 'Show Log');
+      if (choice === 'Repair Now') await verifyAndRepair(s, node);
+      if (choice === 'Show Log') s.log.show(true);
+      return;
+    }
     // Safe deletes: the run was refused before it wrote; the user may allow this one run.
     if (allowMassDelete || !(e instanceof SyncError) || e.setting !== 'safety.maxDeleteShare') throw e;
     const choice = await vscode.window.showWarningMessage(
@@ -150,6 +159,44 @@ async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersio
   const done = result as RunResult | undefined; // assigned inside the run callback
   if (done) void vscode.window.showInformationMessage(`Delta Sync: ${describeResult(name, done)}`);
   else if (s.runs.current().status === 'cancelled') void vscode.window.showInformationMessage(`Delta Sync: ${name} stopped; the target keeps every committed batch.`);
+}
+
+/**
+ * Verify & Repair: compares the target with the latest snapshot by checksums (read-only),
+ * shows what differs as the sync's preview lists it, and on confirmation applies the repair
+ * in one transaction with the checkpoint.
+ */
+async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
+  const name = node.mapping.name;
+  const plan = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Delta Sync: comparing ${name} with its source by checksums`, cancellable: true },
+    (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.repair({ dryRun: true, limit: 200, signal }))),
+  );
+  const p = plan.planned;
+  s.log.info(`${name}: verify at version ${plan.version}: ${p.insert} missing, ${p.update} differing, ${p.delete} extra (${plan.rowsReadBack} rows read back, ${plan.bytesRead} bytes from Postgres)`);
+  if (plan.equal) {
+    void vscode.window.showInformationMessage(`Delta Sync: ${name} equals its source at version ${plan.version} (${plan.sourceRows} rows).`);
+    return;
+  }
+  await s.docs.show(`repair-${name}`, 'md', repairMarkdown(name, plan));
+  const ok = await vscode.window.showWarningMessage(
+    `Repair ${name}? ${p.insert} insert, ${p.update} update, ${p.delete} delete, applied in one transaction with the checkpoint at version ${plan.version}.`,
+    { modal: true },
+    'Apply Repair',
+  );
+  if (ok !== 'Apply Repair') return;
+  try {
+    const r = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Delta Sync: repairing ${name}`, cancellable: true },
+      (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.repair({ toVersion: plan.version, signal }))),
+    );
+    const a = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+    s.log.info(`${name}: repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted; equal afterwards: ${r.equal}`);
+    if (r.equal) void vscode.window.showInformationMessage(`Delta Sync: ${name} repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted.`);
+    else void vscode.window.showWarningMessage(`Delta Sync: ${name} was repaired but still differs from version ${r.version} (was the table written to meanwhile?). Run Verify & Repair again.`);
+  } finally {
+    await afterRun(s, node);
+  }
 }
 
 /** A failed run started from the Preview: an error toast that leads to the run and the log. */
@@ -252,6 +299,9 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       );
       s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
       await s.docs.show(`dry-run-${node.mapping.name}`, 'md', dryRunMarkdown(node.mapping.name, report));
+    }, s.log),
+    registerCommand('deltaSync.mappings.verifyRepair', async (arg) => {
+      await verifyAndRepair(s, await mappingFrom(arg, s));
     }, s.log),
     registerCommand('deltaSync.mappings.runInitialLoad', async (arg) => {
       const node = await mappingFrom(arg, s);

@@ -1,5 +1,5 @@
 /** Markdown documents for dry runs and run history (opened as untitled, read-only previews). */
-import type { DryRunReport, PipelineStatus } from '../sync/ports/reports';
+import type { DryRunReport, RepairReport, PipelineStatus } from '../sync/ports/reports';
 
 function cell(s: string | null): string {
   return (s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -41,6 +41,32 @@ export function historyTableMarkdown(s: PipelineStatus): string {
       const versions = r.fromVersion === null ? (r.toVersion ?? '') : `${r.fromVersion}..${r.toVersion ?? ''}`;
       lines.push(`| ${cell(r.runId)} | ${cell(r.mode)} | ${cell(r.status)} | ${cell(versions)} | ${cell(r.rows)} | ${cell(r.startedAt)} | ${cell(r.finishedAt)} | ${cell(r.error)} |`);
     }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The repair a Verify & Repair found (dry run): counts, what was read, the rows as the sync's preview lists them. */
+export function repairMarkdown(mapping: string, r: RepairReport): string {
+  const p = r.planned;
+  const lines = [
+    `# Verify & Repair: ${mapping}`,
+    '',
+    `The target against the snapshot at version ${r.version}, compared by checksums of key buckets: ${r.sourceRows} source rows, ${r.targetRows} target rows; ${r.rowsReadBack} target rows read back (${r.bytesRead} bytes from Postgres).`,
+    '',
+    '| insert (missing) | update (differing) | delete (extra) |',
+    '|---:|---:|---:|',
+    `| ${p.insert} | ${p.update} | ${p.delete} |`,
+  ];
+  const rows = r.preview?.rows ?? [];
+  if (rows.length > 0) {
+    lines.push('', '| action | key | changes |', '|---|---|---|');
+    for (const row of rows) {
+      const key = Object.entries(row.key).map(([k, v]) => `${k}=${v ?? 'NULL'}`).join(', ');
+      const changes = (row.changes ?? []).map((c) => `${c.column}: ${c.old ?? 'NULL'} → ${c.new ?? 'NULL'}`).join('; ');
+      lines.push(`| ${row.action} | ${cell(key)} | ${cell(changes)} |`);
+    }
+    const more = (r.preview?.matching ?? 0) - rows.length;
+    if (more > 0) lines.push('', `…and ${more} more.`);
   }
   return lines.join('\n') + '\n';
 }

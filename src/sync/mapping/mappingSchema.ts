@@ -262,6 +262,10 @@ export const mappingSchema = z
       description:
         'What to do with text that is not valid UTF-8 in a string column of the Delta table: fail (default) refuses it, naming the file, column, row and key; replace reads each bad byte sequence as U+FFFD. (A Databricks source gets text already decoded by the warehouse.)',
     }),
+    onMissingChanges: z.enum(['fail', 'repair']).default('fail').meta({
+      description:
+        'What an incremental sync does when the Change Data Feed it needs cannot be read (files removed by VACUUM, the log cleaned up, CDF off for some versions): fail (default) stops with the error, whose hint offers a repair; repair brings the target to the latest version by comparing checksums of the target and the snapshot (as `repair` does) and reading back only the rows that differ, instead of a full reload. Needs deletes: delete.',
+    }),
     deadLetter: z.boolean().default(false).meta({
       description: 'Write rows the target rejects to a dead-letter table instead of failing the batch.',
     }),

@@ -10,6 +10,7 @@ import type { SoftDeleteMarker } from './targetTypes';
 import type { SwapBlocker } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
+import type { BucketSum, TargetBucketRow } from './targetTypes';
 import type { RightsOptions, RightsPurpose, RightsReport } from './rights';
 
 /**
@@ -89,6 +90,14 @@ export interface Target {
   dryRun(opts: DryRunRequest): Promise<ApplyResult>;
   /** An error this target's driver raised, as a SyncError (kind, retry, hint), naming the table. */
   classifyError(e: unknown): SyncError;
+  /**
+   * Checksums of the table's rows by key bucket (postgres/rangeChecksums: count and sum of
+   * row hashes per bucket at `bits`, only rows of `within`'s buckets when given), computed
+   * by the server; `bytes` is what was read from it. Read-only.
+   */
+  bucketChecksums(request: BucketChecksumRequest): Promise<{ sums: Map<number, BucketSum>; bytes: number }>;
+  /** The key and row hash of every row in `buckets` at `bits` (read-only); `bytes` as above. */
+  bucketRows(request: BucketRowsRequest): Promise<{ rows: TargetBucketRow[]; bytes: number }>;
   /** Rows in the table; with a marker, only live ones. */
   countRows(marker?: SoftDeleteMarker): Promise<number>;
   /**
@@ -102,6 +111,21 @@ export interface Target {
    * which of them it holds, and the SQL that grants them (read-only, from the catalogs).
    */
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport>;
+}
+
+export interface BucketChecksumRequest {
+  /** The columns hashed, in order (the key among them). */
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  bits: number;
+  within?: { bits: number; buckets: readonly number[] };
+}
+
+export interface BucketRowsRequest {
+  columns: readonly TargetColumn[];
+  key: readonly string[];
+  bits: number;
+  buckets: readonly number[];
 }
 
 export interface TargetTableInfo {

@@ -132,3 +132,48 @@ export interface PipelineStatus {
   /** Where the pipeline stands, computed by the engine (views show it as is). */
   state: PipelineState;
 }
+
+/** What `repair` is asked to do (SyncRunner.repair). */
+export interface RepairOptions {
+  /** Repair to the snapshot at this version (default: the latest). */
+  toVersion?: number;
+  /** Plan and preview the repair without writing. */
+  dryRun?: boolean;
+  /** Preview rows to list (dry run); default 100. */
+  limit?: number;
+  include?: readonly PreviewAction[];
+  /** Let this repair delete more of the target than safety.maxDeleteShare allows. */
+  allowMassDelete?: boolean;
+}
+
+/**
+ * A repair by checksums (run/repairPhase): what the comparison found, and what was applied
+ * (or, in a dry run, the preview of it, in the format of any sync's preview).
+ */
+export interface RepairReport {
+  /** The snapshot version the target was compared with (and, applied, its checkpoint now). */
+  version: number;
+  /** The checkpoint before the repair (null: none). */
+  fromVersion: number | null;
+  sourceRows: number;
+  targetRows: number;
+  /** What the comparison found: rows to insert, update, delete. */
+  planned: { insert: number; update: number; delete: number };
+  /** Each narrowing level: bucket bits, buckets compared, buckets that differed. */
+  levels: { bits: number; compared: number; differing: number }[];
+  leafBits: number;
+  /** Bytes read from Postgres by the comparison (aggregates and the differing buckets' keys and hashes). */
+  bytesRead: number;
+  /** Target rows read back (those of the differing buckets). */
+  rowsReadBack: number;
+  applied: boolean;
+  /** Applied: what the apply did. */
+  result?: { inserted: number; updated: number; deleted: number; unchanged: number };
+  /** Dry run: the planned changes classified against the target, as a sync's preview. */
+  preview?: PreviewResult;
+  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back, the apply (applied only). */
+  timings: { snapshotMs: number; checksumsMs: number; readBackMs: number; applyMs?: number };
+  /** Whether the target equals the snapshot (applied: checked afterwards; dry run: no difference found). */
+  equal: boolean;
+  ms: number;
+}

@@ -73,7 +73,20 @@ export interface Checkpoint {
   finishedAt: string;
 }
 
-export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run';
+export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run' | 'repair';
+
+/** A key bucket's row count and the sum of its rows' hashes (mod 2^64, unsigned); see postgres/rangeChecksums. */
+export interface BucketSum {
+  rows: number;
+  sum: bigint;
+}
+
+/** A target row in a bucket being repaired: its key's canonical text, its row hash, its key as Postgres prints it. */
+export interface TargetBucketRow {
+  keyText: string;
+  hash: bigint;
+  key: Record<string, string | null>;
+}
 
 /** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';

@@ -5,7 +5,7 @@ import type { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type {
-  ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
+  ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
 import { ApplyStream, dryRunChanges, withLockHolders } from './applyChanges';
@@ -15,7 +15,9 @@ import type { ServerAddress } from './classifyPgError';
 import { initialLoad } from './initialLoad';
 import type { InitialLoadResult } from '../ports/targetTypes';
 import { previewChanges } from './previewChanges';
+import { bytesReceived, targetBucketRows, targetBucketSums } from './rangeChecksums';
 import type { PreviewResult } from '../ports/targetTypes';
+import type { BucketSum, TargetBucketRow } from '../ports/targetTypes';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
@@ -251,6 +253,22 @@ export class PostgresTarget implements Target {
       ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
     }));
+  }
+
+  bucketChecksums(request: BucketChecksumRequest): Promise<{ sums: Map<number, BucketSum>; bytes: number }> {
+    return this.withClient(async (c) => {
+      const before = bytesReceived(c);
+      const sums = await targetBucketSums(c, { ...request, table: this.table });
+      return { sums, bytes: bytesReceived(c) - before };
+    });
+  }
+
+  bucketRows(request: BucketRowsRequest): Promise<{ rows: TargetBucketRow[]; bytes: number }> {
+    return this.withClient(async (c) => {
+      const before = bytesReceived(c);
+      const rows = await targetBucketRows(c, { ...request, table: this.table });
+      return { rows, bytes: bytesReceived(c) - before };
+    });
   }
 
   countRows(marker?: SoftDeleteMarker): Promise<number> {

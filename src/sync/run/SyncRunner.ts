@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { SyncError } from '../errors';
 import type { Mapping } from '../mapping/mappingSchema';
 import type { ChangeSource } from '../ports/ChangeSource';
@@ -5,7 +6,7 @@ import type { SyncMode } from '../ports/events';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type { PipelineState } from '../ports/pipelineState';
-import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
+import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RepairOptions, RepairReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
 import type { Checkpoint } from '../ports/targetTypes';
@@ -13,6 +14,7 @@ import { dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
+import { isMissingChanges, runRepair } from './repairPhase';
 import { checkRights, requiredGrants } from './mappingRights';
 import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
@@ -137,6 +139,28 @@ export class SyncRunner {
     return this.waitForConnection(opts, () => verifyTarget(this.context(opts), opts));
   }
 
+  /**
+   * Verify and repair by checksums: compares the target with the snapshot at `toVersion`
+   * (default: the latest) by key buckets, reads back only the buckets that differ, and
+   * (unless `dryRun`, which previews it) applies the repair in one transaction with the
+   * checkpoint set to that version. Holds the pipeline's run lease, as a sync does.
+   */
+  async repair(opts: RepairOptions & { signal?: AbortSignal; onEvent?: RunOptions['onEvent'] } = {}): Promise<RepairReport> {
+    const ctx = this.context(opts);
+    await checkRights(this.target, this.mapping, ['state']);
+    await this.target.prepare();
+    const guard = await this.target.acquireRun(this.pipeline);
+    try {
+      if (guard.notice) ctx.warn(guard.notice);
+      const checkpoint = await this.target.readCheckpoint(this.pipeline);
+      return await runRepair(ctx, checkpoint, opts);
+    } catch (e) {
+      throw ctx.classify(e);
+    } finally {
+      await guard.release();
+    }
+  }
+
   /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
   dryRun(opts: { toVersion?: number; signal?: AbortSignal } & ConnectWaitOptions = {}): Promise<DryRunReport> {
     return this.waitForConnection(opts, () => dryRunSync(this.context(opts), opts));
@@ -172,6 +196,29 @@ export class SyncRunner {
     return createRunContext({ mapping: this.mapping, source: this.source, target: this.target, logger: this.logger }, opts);
   }
 
+  /**
+   * An incremental sync; when the Change Data Feed it needs is missing, the mapping's
+   * onMissingChanges decides: fail (the error, its hint offering the repair) or repair (the
+   * target brought to the end version by checksums, reported as the run's result).
+   */
+  private async incremental(ctx: RunContext, checkpoint: Checkpoint, opts: RunOptions): Promise<RunResult> {
+    try {
+      return await runIncremental(ctx, checkpoint, opts.toVersion, opts.allowMassDelete);
+    } catch (e) {
+      const err = ctx.classify(e);
+      if (!isMissingChanges(err) || this.mapping.onMissingChanges !== 'repair') throw err;
+      ctx.warn(`${err.message} The mapping's onMissingChanges is "repair": repairing ${this.target.tableLabel} by checksums to ${opts.toVersion === undefined ? 'the latest version' : `version ${opts.toVersion}`}.`);
+      // From the checkpoint as the failed run left it (it may have committed versions before the gap).
+      const now = (await this.target.readCheckpoint(this.pipeline)) ?? checkpoint;
+      const r = await runRepair(ctx, now, { ...(opts.toVersion === undefined ? {} : { toVersion: opts.toVersion }), ...(opts.allowMassDelete ? { allowMassDelete: true } : {}) });
+      const applied = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+      return {
+        runId: randomUUID(), mode: 'incremental', status: 'succeeded', fromVersion: Number(checkpoint.version) + 1, toVersion: r.version,
+        rowsRead: r.sourceRows, ...applied, deadLettered: 0, batches: 1, warnings: [`${err.message} Repaired by checksums instead: ${applied.inserted} inserted, ${applied.updated} updated, ${applied.deleted} deleted.`],
+      };
+    }
+  }
+
   private async runOnce(ctx: RunContext, opts: RunOptions): Promise<RunResult> {
     // Rights first: a role that lacks one is refused naming it, before the state tables are
     // touched or anything is read (the rights of the load or sync once its mode is known).
@@ -196,7 +243,7 @@ export class SyncRunner {
         });
       }
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
-      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await runIncremental(ctx, checkpoint as Checkpoint, opts.toVersion, opts.allowMassDelete);
+      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await this.incremental(ctx, checkpoint as Checkpoint, opts);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
       return r;
     } finally {

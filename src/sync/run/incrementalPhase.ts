@@ -19,6 +19,7 @@ import type { RunContext } from './RunContext';
 import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
 import type { DeleteGuard } from './deleteGuard';
 import { throwIfAborted } from './RunContext';
+import { offerRepair } from './repairPhase';
 
 /** A step of the incremental loop: a part ready for the target, or the end of a transaction. */
 type RunStep =
@@ -146,7 +147,8 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: committed, rowsApplied });
     return result;
   } catch (e) {
-    throw await ctx.fail(runId, dbRunId, withValueContext(e, source.name, committed + 1, lastKey(timestamps, committed + 1)), committed);
+    // A Change Data Feed that cannot be read: the hint offers the repair by checksums.
+    throw await ctx.fail(runId, dbRunId, offerRepair(withValueContext(e, source.name, committed + 1, lastKey(timestamps, committed + 1))), committed);
   }
 }
 

@@ -1,0 +1,333 @@
+import { randomUUID } from 'node:crypto';
+import type { Row } from '../delta/types';
+import { isSyncError, SyncError } from '../errors';
+import { compileRowFilter } from '../mapping/compileRowFilter';
+import type { SourceSnapshot } from '../ports/ChangeSource';
+import type { RepairReport, RepairOptions } from '../ports/reports';
+import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
+import { addHash, bucketAt, RowHasher } from '../postgres/rangeChecksums';
+import { checkRights } from './mappingRights';
+import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
+import { planColumns } from './columnPlan';
+import type { ColumnPlan } from './columnPlan';
+import type { RunContext } from './RunContext';
+import { throwIfAborted } from './RunContext';
+
+/**
+ * Verify and repair by checksums: the target against the Delta snapshot at a version,
+ * compared by key buckets (postgres/rangeChecksums), narrowed into the buckets that differ,
+ * and only their rows read back from Postgres. The differences become a change plan
+ * (upserts of the snapshot's rows, deletes of keys the snapshot lacks) that the existing
+ * preview classifies (insert, update old -> new, delete) and the existing apply path
+ * (COPY into staging, one transaction, the checkpoint set to the version) applies.
+ *
+ * Buckets are hash buckets of the key, not key ranges in key order: any key type works
+ * (composite, text, bytea), the snapshot needs no sort, and the engine keeps one counter
+ * per bucket (a fixed array, at most 2^20) whatever the table's size, reading the snapshot
+ * in batches. Leaf buckets hold about two rows each, so a few differences are repaired by
+ * reading a few rows; each narrowing level is one aggregate query over the target.
+ */
+
+/** Bucket bits at which the comparison starts (4096 buckets), and bits added per level. */
+const FIRST_BITS = 12;
+const STEP_BITS = 4;
+/** The finest level: 2^20 buckets (16 MB of counters), whatever the table's size. */
+const MAX_LEAF_BITS = 20;
+const MIN_LEAF_BITS = 4;
+const READ_BATCH = 10_000;
+
+/** What the comparison found, and the plan that repairs it. */
+export interface RepairPlan {
+  version: number;
+  columns: TargetColumn[];
+  key: string[];
+  sourceRows: number;
+  targetRows: number;
+  /** Rows of the snapshot to write (missing or differing in the target). */
+  upserts: Row[];
+  /** Key rows (Delta names, values as Postgres prints them) of target rows the snapshot lacks. */
+  deletes: Row[];
+  counts: { insert: number; update: number; delete: number };
+  leafBits: number;
+  levels: { bits: number; compared: number; differing: number }[];
+  /** Bytes read from Postgres by the comparison (aggregates and the differing buckets' keys and hashes). */
+  bytesRead: number;
+  /** Rows read back from Postgres (those of the differing leaf buckets). */
+  rowsReadBack: number;
+  /** The engine's leaf sums, to check the target afterwards without reading the snapshot again. */
+  leaf: LeafSums;
+  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back (rows of both sides). */
+  timings: { snapshotMs: number; checksumsMs: number; readBackMs: number };
+}
+
+interface LeafSums {
+  bits: number;
+  rows: Uint32Array;
+  sums: BigUint64Array;
+}
+
+/**
+ * Plans the repair of the target to the snapshot at `version` (read-only). The mapping's
+ * delete policy must be `delete`: with `ignore` or `soft-delete` the target keeps rows the
+ * snapshot lacks on purpose, which a repair cannot tell from damage.
+ */
+export async function planRepair(ctx: RunContext, version: number): Promise<RepairPlan> {
+  const { mapping, source, target } = ctx;
+  if (mapping.deletes.mode !== 'delete') {
+    throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" keeps deleted rows (deletes: ${mapping.deletes.mode}), so a repair cannot tell them from damage; repair supports deletes: delete only.`, {
+      setting: 'deletes',
+      hint: `Reload the table instead: delta-neon-sync sync --mapping <file> --mode initial`,
+    });
+  }
+  ctx.phase('plan', `checksums of ${target.tableLabel} against ${source.name} at version ${version}`);
+  const existing = await target.describe();
+  if (!existing) {
+    throw new SyncError('target', `Target table ${target.tableLabel} does not exist: there is nothing to repair.`, {
+      table: target.tableLabel,
+      hint: 'Run an initial load: delta-neon-sync sync --mapping <file> --mode initial',
+    });
+  }
+  const snap = await source.snapshot(version);
+  const plan = planColumns(mapping, source.name, snap.schema, existing.primaryKey, snap.version, target.tableLabel);
+  const missing = plan.columns.filter((c) => !existing.columns.has(c.name)).map((c) => c.name);
+  if (missing.length > 0) {
+    throw new SyncError('target', `${target.tableLabel} lacks the column(s) ${missing.join(', ')} of ${source.name} at version ${snap.version}, so its rows cannot be compared.`, {
+      table: target.tableLabel, column: missing[0], version: snap.version,
+      hint: 'Add the columns (schemaDrift: add-columns and a sync), or reload: delta-neon-sync sync --mapping <file> --mode initial',
+    });
+  }
+  const hasher = new RowHasher(plan.columns, plan.key);
+  const estimate = snap.rowCount ?? (await target.estimateRows());
+  const leafBits = Math.max(MIN_LEAF_BITS, Math.min(MAX_LEAF_BITS, Math.ceil(Math.log2(Math.max(2, estimate))) - 1));
+  ctx.phase('read', `snapshot of ${source.name} at version ${snap.version}: row checksums in ${2 ** leafBits} buckets`);
+  let t = Date.now();
+  const leaf = await snapshotLeafSums(ctx, snap, plan, hasher, leafBits);
+  const snapshotMs = Date.now() - t;
+  t = Date.now();
+  // Narrowing: each level compares only the children of the buckets that differed above.
+  const levels: RepairPlan['levels'] = [];
+  let bytesRead = 0;
+  let targetRows = 0;
+  let within: { bits: number; buckets: number[] } | undefined;
+  for (let bits = Math.min(FIRST_BITS, leafBits); ; bits = Math.min(bits + STEP_BITS, leafBits)) {
+    throwIfAborted(ctx.signal);
+    const r = await target.bucketChecksums({ columns: plan.columns, key: plan.key, bits, ...(within ? { within } : {}) });
+    bytesRead += r.bytes;
+    if (!within) for (const s of r.sums.values()) targetRows += s.rows;
+    const candidates = within ? childrenOf(within.buckets, within.bits, bits) : range(2 ** bits);
+    const differing: number[] = [];
+    for (const b of candidates) {
+      const mine = sumAt(leaf, b, bits);
+      const theirs = r.sums.get(b);
+      if ((theirs?.rows ?? 0) !== mine.rows || (theirs?.sum ?? 0n) !== mine.sum) differing.push(b);
+    }
+    levels.push({ bits, compared: candidates.length, differing: differing.length });
+    within = { bits, buckets: differing };
+    if (differing.length === 0 || bits >= leafBits) break;
+  }
+  const checksumsMs = Date.now() - t;
+  t = Date.now();
+  const leaves = within?.bits === leafBits ? within.buckets : [];
+  const upserts: Row[] = [];
+  const deletes: Row[] = [];
+  const counts = { insert: 0, update: 0, delete: 0 };
+  let rowsReadBack = 0;
+  if (leaves.length > 0) {
+    ctx.phase('read', `${leaves.length} differing bucket(s): their rows in ${target.tableLabel} and in the snapshot`);
+    const theirs = await target.bucketRows({ columns: plan.columns, key: plan.key, bits: leafBits, buckets: leaves });
+    bytesRead += theirs.bytes;
+    rowsReadBack = theirs.rows.length;
+    const inTarget = new Map(theirs.rows.map((r) => [r.keyText, r]));
+    const wanted = new Set(leaves);
+    const seen = new Set<string>();
+    for await (const batch of snapshotRows(ctx, snap, plan)) {
+      for (const row of batch) {
+        const kt = hasher.keyText(row);
+        if (!wanted.has(bucketAt(hasher.keyHash(kt), leafBits))) continue;
+        seen.add(kt);
+        const t = inTarget.get(kt);
+        if (!t) {
+          upserts.push(row);
+          counts.insert++;
+        } else if (t.hash !== hasher.rowHash(row)) {
+          upserts.push(row);
+          counts.update++;
+        }
+      }
+    }
+    const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k) as TargetColumn);
+    for (const t of theirs.rows) {
+      if (seen.has(t.keyText)) continue;
+      deletes.push(keyRow(t.key, keyColumns));
+      counts.delete++;
+    }
+  }
+  const timings = { snapshotMs, checksumsMs, readBackMs: Date.now() - t };
+  return { version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, upserts, deletes, counts, leafBits, levels, bytesRead, rowsReadBack, leaf, timings };
+}
+
+/** Error kinds that mean the Change Data Feed a sync needs cannot be read (vacuumed, log cleaned up, CDF off for some versions). */
+const MISSING_CHANGES_KINDS: readonly string[] = ['cdf-range', 'cdf-not-enabled'];
+
+/** Whether `e` says the Change Data Feed a sync needs is missing (what onMissingChanges is about). */
+export function isMissingChanges(e: unknown): e is SyncError {
+  return isSyncError(e) && MISSING_CHANGES_KINDS.includes(e.kind);
+}
+
+/**
+ * A missing-changes error with the repair offered in its hint (onMissingChanges: fail);
+ * any other error as it is.
+ */
+export function offerRepair(e: unknown): unknown {
+  if (!isMissingChanges(e) || e.hint?.includes('delta-neon-sync repair')) return e;
+  return e.withContext(undefined, {
+    hint: `${e.hint ? `${e.hint} ` : ''}Or bring the target to the latest version by checksums, reading back only the rows that differ: delta-neon-sync repair --mapping <file> (or set "onMissingChanges": "repair" in the mapping).`,
+  });
+}
+
+/** Whether the target's checksums at the first level equal the snapshot's (one aggregate query). */
+export async function targetMatches(ctx: RunContext, plan: RepairPlan): Promise<boolean> {
+  const bits = Math.min(FIRST_BITS, plan.leafBits);
+  const r = await ctx.target.bucketChecksums({ columns: plan.columns, key: plan.key, bits });
+  for (let b = 0; b < 2 ** bits; b++) {
+    const mine = sumAt(plan.leaf, b, bits);
+    const theirs = r.sums.get(b);
+    if ((theirs?.rows ?? 0) !== mine.rows || (theirs?.sum ?? 0n) !== mine.sum) return false;
+  }
+  return true;
+}
+
+/**
+ * Repairs the target to the snapshot at `opts.toVersion` (default: the latest): plans,
+ * then (unless a dry run) applies the plan in ONE transaction with the checkpoint set to
+ * that version, through the sync's apply path, and checks the target afterwards. The
+ * caller holds the pipeline's run lease.
+ */
+export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefined, opts: RepairOptions): Promise<RepairReport> {
+  const { source, target, mapping } = ctx;
+  await checkRights(target, mapping, opts.dryRun ? ['state', 'preview'] : ['state', 'incremental']);
+  const started = Date.now();
+  const latest = await source.latestVersion();
+  const version = Math.min(opts.toVersion ?? latest, latest);
+  const plan = await planRepair(ctx, version);
+  const changes = { upserts: [plan.upserts], deletes: [plan.deletes] };
+  const base = {
+    version: plan.version, fromVersion: checkpoint ? Number(checkpoint.version) : null, sourceRows: plan.sourceRows, targetRows: plan.targetRows,
+    planned: plan.counts, levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack, timings: plan.timings,
+  };
+  if (opts.dryRun) {
+    const preview = await target.preview({ columns: plan.columns, key: plan.key, first: changes, limit: opts.limit ?? 100, ...(opts.include ? { include: opts.include } : {}) });
+    return { ...base, applied: false, equal: plan.upserts.length + plan.deletes.length === 0, preview, ms: Date.now() - started };
+  }
+  // Safe deletes: a repair deleting most of the target (a source truncated or overwritten
+  // by mistake) is refused before it writes, as a sync's would be.
+  const share = guardedShare(mapping.safety.maxDeleteShare, opts.allowMassDelete);
+  if (share !== undefined) {
+    const guard = deleteGuard(share, plan.targetRows);
+    if (plan.counts.delete > allowedDeletes(guard, plan.counts.insert)) {
+      throw await massDeleteError({
+        source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: plan.counts.delete,
+        from: (base.fromVersion ?? plan.version - 1) + 1, to: plan.version, committed: 0, inserted: plan.counts.insert,
+      });
+    }
+  }
+  const runId = randomUUID();
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: base.fromVersion, toVersion: plan.version });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
+  try {
+    ctx.phase('apply', `repair to version ${plan.version}: ${plan.counts.insert} insert, ${plan.counts.update} update, ${plan.counts.delete} delete`);
+    const applyStarted = Date.now();
+    const tx = await target.beginApply({ columns: plan.columns, key: plan.key, pipeline: ctx.pipeline, source: source.name, expectVersion: base.fromVersion });
+    let applied;
+    try {
+      if (plan.upserts.length + plan.deletes.length > 0) await tx.apply(changes);
+      ctx.phase('checkpoint', `version ${plan.version}`);
+      applied = await tx.commit({ version: plan.version, commitTimestamp: await source.commitTimestamp(plan.version) });
+    } catch (e) {
+      await tx.rollback();
+      throw e;
+    }
+    const applyMs = Date.now() - applyStarted;
+    // Nothing differed at the first level: the comparison itself showed the target equal.
+    const equal = plan.levels[0]?.differing === 0 ? true : await targetMatches(ctx, plan);
+    const rows = applied.inserted + applied.updated + applied.deleted;
+    await target.runLog.finish(dbRunId, { status: 'succeeded', rows, toVersion: plan.version });
+    ctx.emit({ type: 'batch-committed', fromVersion: plan.version, toVersion: plan.version, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: 0 });
+    ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: plan.version, rowsApplied: rows });
+    return { ...base, timings: { ...plan.timings, applyMs }, applied: true, equal, result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started };
+  } catch (e) {
+    throw await ctx.fail(runId, dbRunId, e, base.fromVersion);
+  }
+}
+
+/** One pass over the snapshot: per leaf bucket, the row count and the sum of row hashes. */
+async function snapshotLeafSums(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, hasher: RowHasher, bits: number): Promise<LeafSums> {
+  const rows = new Uint32Array(2 ** bits);
+  const sums = new BigUint64Array(2 ** bits);
+  for await (const batch of snapshotRows(ctx, snap, plan)) {
+    for (const row of batch) {
+      const b = bucketAt(hasher.keyHash(hasher.keyText(row)), bits);
+      rows[b] = (rows[b] as number) + 1;
+      // BigUint64Array stores modulo 2^64.
+      sums[b] = (sums[b] as bigint) + hasher.rowHash(row);
+    }
+    ctx.progress.read(batch.length);
+  }
+  return { bits, rows, sums };
+}
+
+/** The snapshot's rows as a load writes them: filtered, rows with a NULL key left out (the target cannot hold them). */
+async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan): AsyncGenerator<Row[]> {
+  const filter = ctx.mapping.filter ? compileRowFilter(ctx.mapping.filter, snap.schema) : undefined;
+  const keyed = (r: Row): boolean => plan.keySource.every((k) => r[k] !== null && r[k] !== undefined);
+  for await (const b of snap.rows({ batchSize: READ_BATCH, signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) {
+    throwIfAborted(ctx.signal);
+    yield b.filter((r) => (!filter || filter(r)) && keyed(r));
+  }
+}
+
+/** The count and hash sum of bucket `b` at `bits`, from the leaf sums. */
+function sumAt(leaf: LeafSums, b: number, bits: number): { rows: number; sum: bigint } {
+  const shift = leaf.bits - bits;
+  const from = b * 2 ** shift;
+  const to = from + 2 ** shift;
+  let rows = 0;
+  let sum = 0n;
+  for (let i = from; i < to; i++) {
+    const n = leaf.rows[i] as number;
+    if (n === 0) continue;
+    rows += n;
+    sum = addHash(sum, leaf.sums[i] as bigint);
+  }
+  return { rows, sum };
+}
+
+function leafTotal(leaf: LeafSums): number {
+  let n = 0;
+  for (const x of leaf.rows) n += x;
+  return n;
+}
+
+function childrenOf(parents: readonly number[], parentBits: number, bits: number): number[] {
+  const k = 2 ** (bits - parentBits);
+  const out: number[] = [];
+  for (const p of parents) for (let i = 0; i < k; i++) out.push(p * k + i);
+  return out;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * A delete's key row: Delta names, the values as Postgres printed them (COPY text input
+ * reads them back as the same values); booleans as booleans (the encoder writes t/f).
+ */
+function keyRow(key: Record<string, string | null>, keyColumns: readonly TargetColumn[]): Row {
+  const row: Row = {};
+  for (const c of keyColumns) {
+    const v = key[c.name] ?? null;
+    row[c.source.name] = v !== null && c.source.type.kind === 'primitive' && c.source.type.name === 'boolean' ? v === 'true' || v === 't' : v;
+  }
+  return row;
+}
