@@ -8,7 +8,7 @@ import type {
   ApplyRequest, ApplyTransaction, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
-import { ApplyStream, dryRunChanges, withLockHolders } from './applyChanges';
+import { ApplyStream, dryRunChanges, withLockHolders, withStateLockHolders } from './applyChanges';
 import type { ApplyResult } from '../ports/targetTypes';
 import { classifyConnectError, classifyPgError } from './classifyPgError';
 import type { ServerAddress } from './classifyPgError';
@@ -365,8 +365,13 @@ export class PostgresTarget implements Target {
     } catch (e) {
       // A connection that failed is destroyed, not handed to the next user.
       const broken = e instanceof Error && (isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel })).kind === 'connection';
+      // A lock wait that ended in lock_timeout (every statement here has the pool's limits,
+      // see limitStatementsOutsideTransactions): say who holds the lock it waited for.
+      const named = !broken && !isSyncError(e) && (e as { code?: unknown }).code === '55P03'
+        ? await withStateLockHolders(c, this.table, classifyPgError(e)).catch(() => e)
+        : e;
       c.release(broken ? (e as Error) : undefined);
-      throw e;
+      throw named;
     }
   }
 

@@ -99,8 +99,9 @@ export function limitStatementsOutsideTransactions(client: ClientBase): void {
         results = await raw(`${begin};\n${inlined.replace(/;\s*$/, '')};\nCOMMIT`);
       } catch (e) {
         // The statement failed inside our transaction block: the rest of the query (COMMIT)
-        // was skipped and the block is aborted until it is rolled back.
-        if ((client as unknown as { getTransactionStatus: () => string | null }).getTransactionStatus() !== 'I') await (raw('ROLLBACK') as Promise<unknown>).catch(() => undefined);
+        // was skipped and the block is aborted until it is rolled back. (Always: the
+        // failure may reach us before the server's ready-for-query with its status.)
+        await (raw('ROLLBACK') as Promise<unknown>).catch(() => undefined);
         throw e;
       }
       const all = (Array.isArray(results) ? results : [results]) as RawResult[];
