@@ -63,6 +63,10 @@ export class PostgresTarget implements Target {
     };
   }
 
+  get concurrent(): boolean {
+    return this.usesLease();
+  }
+
   async prepare(): Promise<void> {
     await this.withClient((c) => ensureStateTables(c));
   }

@@ -115,7 +115,7 @@ export function limitStatementsOutsideTransactions(client: ClientBase): void {
  * `text` with its $n parameters replaced by quoted literals (pg's own value conversion,
  * then escapeLiteral), or undefined when a value cannot be written as text (binary).
  */
-function inlineParameters(text: string, values: readonly unknown[]): string | undefined {
+export function inlineParameters(text: string, values: readonly unknown[]): string | undefined {
   const lit: string[] = [];
   for (const v of values) {
     const p = prepareValue(v);
