@@ -43,6 +43,8 @@ export class PostgresTarget implements Target {
   private readonly active: ActiveClients;
   /** Pipeline -> the lease token of this target's run of it (runLog.start names the run in the lease). */
   private readonly leaseTokens = new Map<string, string>();
+  /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
+  private stateSeenComplete: number | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -98,6 +100,8 @@ export class PostgresTarget implements Target {
         onLost: (err) => this.active.cutOff(err),
         tableLabel: this.tableLabel,
         logger: this.logger,
+        // The rights check a run starts with read the state tables' shape moments ago.
+        stateKnownComplete: () => this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS,
       },
       pipeline,
     );
@@ -285,7 +289,7 @@ export class PostgresTarget implements Target {
   }
 
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {
-    return this.withClient((c) => requiredRights(c, this.table, request));
+    return this.withClient((c) => requiredRights(c, this.table, { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) }));
   }
 
   classifyError(e: unknown): SyncError {
@@ -397,6 +401,9 @@ async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTabl
   if (!row?.cols || row.cols.length === 0) return undefined;
   return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
+
+/** How long a rights check's view of the state tables stands in for acquireRun's own check. */
+const STATE_SEEN_FOR_MS = 5_000;
 
 /** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
 const STAGING_SAMPLE_SUFFIX = '__dns_00000000';

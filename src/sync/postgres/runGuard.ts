@@ -48,6 +48,12 @@ export interface RunGuardDeps {
   onLost(err: SyncError): void;
   tableLabel: string;
   logger: Logger;
+  /**
+   * True when the state schema and tables were just seen complete (the rights check that
+   * precedes a run reads the same catalog facts): their check is then skipped, one round
+   * trip. Tables dropped in between make the lease statement fail, and the run's retry checks again.
+   */
+  stateKnownComplete?: () => boolean;
 }
 
 /** A run's guard, with the lease token runLog.start records the run id under. */
@@ -85,7 +91,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   // Counted as held before it is taken, so no other run of this process mistakes it for a leftover.
   heldHere.add(token);
   const taken = await d.withClient(async (c) => {
-    await ensureStateTables(c);
+    if (d.stateKnownComplete?.() !== true) await ensureStateTables(c);
     // Bounded: each round either takes the lease or sees it held by a live run; a round is
     // repeated only when the lease changed hands between reading and taking it.
     for (let round = 0; round < 5; round++) {
