@@ -10,7 +10,12 @@ export interface TcpProxy {
   readonly port: number;
   /** Connections currently open through the proxy. */
   readonly connections: number;
-  /** Delay every chunk by this many ms (0: none). */
+  /**
+   * Delay every chunk by this many ms (0: none), each way: a one-way latency. Each chunk
+   * gets its own timer, so chunks in flight overlap (a stream of COPY data arrives
+   * `ms` later at the rate it was sent, as over a real link), they are not queued one
+   * latency after another.
+   */
   setLatency(ms: number): void;
   /** Resets (RST) every open connection on both sides. */
   resetAll(): void;
@@ -77,6 +82,11 @@ export async function startTcpProxy(target: { host: string; port: number }, list
     }
     const server = net.connect(target.port, target.host);
     server.on('error', () => undefined);
+    // No Nagle on either leg: the client and the server both write with TCP_NODELAY, and a
+    // proxy that coalesced small writes (waiting for the peer's delayed ACK) would add
+    // delays a real network path does not have.
+    client.setNoDelay(true);
+    server.setNoDelay(true);
     sockets.add(server);
     const pair: Pair = { client, server, stalled: false };
     pairs.add(pair);

@@ -31,6 +31,12 @@ export interface Target {
   /** How messages name the table (`schema.table`). */
   readonly tableLabel: string;
 
+  /**
+   * Whether statements on two of its connections can be in flight at once (a server's pool;
+   * not the sandbox, which hands out one connection at a time): then the runner overlaps
+   * independent target work with reading the source, so their round trips cost no time.
+   */
+  readonly concurrent?: boolean;
   /** Creates the engine's state schema and tables when missing. */
   prepare(): Promise<void>;
   /** The table's columns and primary key, or undefined when it does not exist. */

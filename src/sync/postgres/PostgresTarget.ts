@@ -8,7 +8,7 @@ import type {
   ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
-import { ApplyStream, dryRunChanges, withLockHolders } from './applyChanges';
+import { ApplyStream, dryRunChanges, withLockHolders, withStateLockHolders } from './applyChanges';
 import type { ApplyResult } from '../ports/targetTypes';
 import { classifyConnectError, classifyPgError } from './classifyPgError';
 import type { ServerAddress } from './classifyPgError';
@@ -45,6 +45,8 @@ export class PostgresTarget implements Target {
   private readonly active: ActiveClients;
   /** Pipeline -> the lease token of this target's run of it (runLog.start names the run in the lease). */
   private readonly leaseTokens = new Map<string, string>();
+  /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
+  private stateSeenComplete: number | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -63,6 +65,10 @@ export class PostgresTarget implements Target {
       finish: (runId, result) => this.withClient((c) => finishRun(c, runId, result)),
       history: (pipeline, limit) => this.withClient((c) => recentRuns(c, pipeline, limit)),
     };
+  }
+
+  get concurrent(): boolean {
+    return this.usesLease();
   }
 
   async prepare(): Promise<void> {
@@ -96,6 +102,8 @@ export class PostgresTarget implements Target {
         onLost: (err) => this.active.cutOff(err),
         tableLabel: this.tableLabel,
         logger: this.logger,
+        // The rights check a run starts with read the state tables' shape moments ago.
+        stateKnownComplete: () => this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS,
       },
       pipeline,
     );
@@ -299,7 +307,7 @@ export class PostgresTarget implements Target {
   }
 
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {
-    return this.withClient((c) => requiredRights(c, this.table, request));
+    return this.withClient((c) => requiredRights(c, this.table, { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) }));
   }
 
   classifyError(e: unknown): SyncError {
@@ -383,8 +391,13 @@ export class PostgresTarget implements Target {
     } catch (e) {
       // A connection that failed is destroyed, not handed to the next user.
       const broken = e instanceof Error && (isSyncError(e) ? e : classifyPgError(e, { table: this.tableLabel })).kind === 'connection';
+      // A lock wait that ended in lock_timeout (every statement here has the pool's limits,
+      // see limitStatementsOutsideTransactions): say who holds the lock it waited for.
+      const named = !broken && !isSyncError(e) && (e as { code?: unknown }).code === '55P03'
+        ? await withStateLockHolders(c, this.table, classifyPgError(e)).catch(() => e)
+        : e;
       c.release(broken ? (e as Error) : undefined);
-      throw e;
+      throw named;
     }
   }
 
@@ -406,6 +419,9 @@ async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTabl
   if (!row?.cols || row.cols.length === 0) return undefined;
   return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
+
+/** How long a rights check's view of the state tables stands in for acquireRun's own check. */
+const STATE_SEEN_FOR_MS = 5_000;
 
 /** Same length as initialLoad's `__dns_<8 hex>` staging suffix; only its length matters here. */
 const STAGING_SAMPLE_SUFFIX = '__dns_00000000';

@@ -525,6 +525,28 @@ export async function withLockHolders(client: ClientBase, table: TableRef, err: 
   return holders ? err.withContext(`held by ${holders}`) : err;
 }
 
+/**
+ * `err`, and when it is a lock wait that timed out (lock_timeout) in a statement outside
+ * the apply (a lease, checkpoint or run-log statement, a catalog read), who holds a lock
+ * now that such a statement waits for: on the engine's state tables or on `table`, in a
+ * mode stronger than a plain read's (those block none of them).
+ */
+export async function withStateLockHolders(client: ClientBase, table: TableRef, err: SyncError): Promise<SyncError> {
+  if (err.setting !== 'lock_timeout') return err;
+  const r = await client.query<{ pid: number; rel: string; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(
+    `SELECT DISTINCT ON (a.pid) a.pid, l.relation::regclass::text AS rel, a.application_name AS app, a.client_addr::text AS addr, a.state, l.mode,
+            to_char(COALESCE(a.xact_start, a.query_start), 'YYYY-MM-DD HH24:MI:SS TZ') AS since
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
+      WHERE l.locktype = 'relation' AND l.granted AND l.mode <> 'AccessShareLock' AND a.pid <> pg_backend_pid()
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND (c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) OR l.relation = to_regclass($2))
+      ORDER BY a.pid LIMIT 3`,
+    [STATE_SCHEMA, qualifiedRef(table)],
+  ).catch(() => undefined);
+  if (!r || r.rows.length === 0) return err;
+  return err.withContext(`held by ${r.rows.map((h) => `pid ${h.pid} (${[`${h.mode} on ${h.rel}`, h.app ? `application ${h.app}` : undefined, h.addr ? `client ${h.addr}` : 'local client', h.state ? `state ${h.state}` : undefined, h.since ? `since ${h.since}` : undefined].filter(Boolean).join(', ')})`).join('; ')}`);
+}
+
 /** Who holds locks on `table` now, other than this session: "pid N (...)", joined by "; ". */
 async function tableLockHolders(client: ClientBase, table: TableRef): Promise<string | undefined> {
   const r = await client.query<{ pid: number; app: string | null; addr: string | null; state: string | null; mode: string; since: string | null }>(

@@ -6,7 +6,7 @@ import type { CustomTypesConfig, PoolConfig } from 'pg';
 import { SyncError } from '../errors';
 import { CHANNEL_BINDING_MODES, ChannelBindingRequiredClient } from './channelBinding';
 import type { ChannelBinding } from './channelBinding';
-import { setBeginSql } from './transaction';
+import { limitStatementsOutsideTransactions, setBeginSql } from './transaction';
 
 /**
  * The limits the engine sets on each of its transactions (SET LOCAL as it opens one, see
@@ -448,6 +448,7 @@ export function createPool(url: string, opts: CreatePoolOptions = {}): pg.Pool {
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
     setBeginSql(client, begin);
+    limitStatementsOutsideTransactions(client);
     if (traceQueries) traceClient(client);
   });
   return pool;
@@ -464,7 +465,10 @@ function traceClient(client: pg.PoolClient): void {
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const a = args[0];
     const text = typeof a === 'string' ? a : typeof a === 'object' && a !== null ? String((a as { text?: unknown }).text ?? (a as { constructor: { name: string } }).constructor.name) : String(a);
-    process.stderr.write(`[pg ${id}] ${text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
-    return query(...args);
+    const t0 = performance.now();
+    process.stderr.write(`[pg ${id} ${t0.toFixed(0)}] ${text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
+    const out = query(...args);
+    if (out instanceof Promise) void out.then(() => process.stderr.write(`[pg ${id}]   ${(performance.now() - t0).toFixed(1)} ms\n`), () => undefined);
+    return out;
   };
 }

@@ -177,7 +177,9 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
     try {
       const indexed = staging;
-      await inTransaction(client, () => client.query(`ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`));
+      // Outside a transaction: the pool's connections run it in one of its own with the
+      // limits, in one round trip (limitStatementsOutsideTransactions).
+      await client.query(`ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
     } catch (e) {
       if (pgErrorFields(e)?.code === '23505') {
         throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
@@ -190,7 +192,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       throw e;
     }
     const analyzed = staging;
-    await inTransaction(client, () => client.query(`ANALYZE ${qualifiedRef(analyzed)}`));
+    await client.query(`ANALYZE ${qualifiedRef(analyzed)}`);
     const t2 = Date.now();
     const result: InitialLoadResult = {
       mode: opts.mode,

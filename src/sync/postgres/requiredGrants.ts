@@ -66,8 +66,9 @@ const ALL_RUNS: RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'in
  * The rights `role` (default: the connection's user) needs for `purposes` on `table`,
  * which of them it holds, and the script that grants them all.
  */
-export async function requiredRights(client: ClientBase, table: TableRef, opts: { role?: string; purposes: readonly RightsPurpose[]; options: RightsOptions }): Promise<RightsReport> {
+export async function requiredRights(client: ClientBase, table: TableRef, opts: { role?: string; purposes: readonly RightsPurpose[]; options: RightsOptions; onStateShape?: (complete: boolean) => void }): Promise<RightsReport> {
   const { me, roleExists, facts } = await targetFacts(client, table, opts.role);
+  opts.onStateShape?.(facts.state.schema && facts.state.tables.size === STATE_TABLES.length && facts.state.current);
   const role = opts.role ?? me;
   const rights = rightsFor(facts, role, opts.options).filter((r) => r.purposes.some((p) => opts.purposes.includes(p)));
   const held = roleExists ? await evaluate(client, role, rights.map((r) => r.check)) : rights.map(() => undefined);

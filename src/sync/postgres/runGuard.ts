@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import type { RunGuard } from '../ports/Target';
-import { deleteLease, holderIsGone, insertLease, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
+import { deleteLease, holderIsGone, insertLease, insertLeaseReaping, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
 import type { LeaseRow } from './runLease';
 import { ensureStateTables, markAbandonedRuns } from './stateTables';
 
@@ -48,6 +48,12 @@ export interface RunGuardDeps {
   onLost(err: SyncError): void;
   tableLabel: string;
   logger: Logger;
+  /**
+   * True when the state schema and tables were just seen complete (the rights check that
+   * precedes a run reads the same catalog facts): their check is then skipped, one round
+   * trip. Tables dropped in between make the lease statement fail, and the run's retry checks again.
+   */
+  stateKnownComplete?: () => boolean;
 }
 
 /** A run's guard, with the lease token runLog.start records the run id under. */
@@ -85,11 +91,15 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   // Counted as held before it is taken, so no other run of this process mistakes it for a leftover.
   heldHere.add(token);
   const taken = await d.withClient(async (c) => {
-    await ensureStateTables(c);
+    if (d.stateKnownComplete?.() !== true) await ensureStateTables(c);
     // Bounded: each round either takes the lease or sees it held by a live run; a round is
     // repeated only when the lease changed hands between reading and taking it.
     for (let round = 0; round < 5; round++) {
-      if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
+      // The common case, a free pipeline: the lease and the abandoned runs in one round trip.
+      if (round === 0) {
+        const first = await insertLeaseReaping(c, pipeline, token, me, d.timing.leaseMs);
+        if (first.taken) return { notice: undefined, abandoned: first.abandoned };
+      } else if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
       const old = await readLease(c, pipeline);
       if (!old) continue; // released in between
       const ours = old.scope === me.scope && old.pid === me.pid && !heldHere.has(old.token);
@@ -147,7 +157,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   }, d.timing.renewMs);
   timer.unref();
   try {
-    const abandoned = await d.withClient((c) => markAbandonedRuns(c, pipeline));
+    const abandoned = taken.abandoned ?? (await d.withClient((c) => markAbandonedRuns(c, pipeline)));
     return { abandoned, token, release, ...(taken.notice ? { notice: taken.notice } : {}) };
   } catch (e) {
     await release();

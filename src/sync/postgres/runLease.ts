@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ClientBase } from 'pg';
-import { STATE_SCHEMA } from './stateTables';
+import { ABANDONED_RUN_ERROR, STATE_SCHEMA } from './stateTables';
 import { beginTransaction } from './transaction';
 
 /**
@@ -111,6 +111,25 @@ export async function insertLease(c: ClientBase, pipeline: string, token: string
     [pipeline, token, holder.description, holder.host, holder.pid, holder.scope, String(Math.round(leaseMs))],
   );
   return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * insertLease, and when it takes the lease, in the same statement (one round trip), marks
+ * the pipeline's runs still 'running' as abandoned (markAbandonedRuns: no live run can
+ * exist once the lease is ours). Returns whether it was taken and the runs marked.
+ */
+export async function insertLeaseReaping(c: ClientBase, pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): Promise<{ taken: boolean; abandoned: bigint[] }> {
+  const r = await c.query<{ taken: boolean; abandoned: bigint[] }>(
+    `WITH l AS (INSERT INTO ${LEASES} (pipeline, token, holder, holder_host, holder_pid, holder_scope, acquired_at, renewed_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), clock_timestamp(), clock_timestamp() + $7::int8 * interval '1 millisecond')
+                ON CONFLICT (pipeline) DO NOTHING RETURNING token),
+          a AS (UPDATE "${STATE_SCHEMA}"."runs" SET status = 'abandoned', error = $8, finished_at = clock_timestamp()
+                 WHERE pipeline = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM l) RETURNING run_id::int8 AS run_id)
+     SELECT EXISTS (SELECT 1 FROM l) AS taken, ARRAY(SELECT run_id FROM a ORDER BY run_id) AS abandoned`,
+    [pipeline, token, holder.description, holder.host, holder.pid, holder.scope, String(Math.round(leaseMs)), ABANDONED_RUN_ERROR],
+  );
+  const row = r.rows[0];
+  return { taken: row?.taken === true, abandoned: (row?.abandoned ?? []).map((x) => BigInt(x)) };
 }
 
 /** The pipeline's lease as stored, with whether it expired by the server's clock. */

@@ -1,7 +1,7 @@
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
 import { SyncError } from '../errors';
-import { beginTransaction } from './transaction';
+import { beginTransaction, inlineParameters } from './transaction';
 import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
 /** Schema holding the engine's own state in the target database. */
@@ -189,39 +189,71 @@ function commitTimestampParam(ts: number | string | null): string | null {
 }
 
 /**
+ * The checkpoint upsert (call inside the transaction that wrote the data) as a statement
+ * that fails unless it wrote the row: with a lease token, only while that lease is still
+ * held (the row is share-locked until the commit, so a take-over waits for it). A lease
+ * taken over makes it divide by zero (22012), which checkpointError turns into what
+ * happened; so it can share a round trip with the COMMIT, which the server then skips.
+ */
+function checkpointStatement(cp: CheckpointInput, appliedRows: number | bigint): { text: string; values: unknown[] } {
+  return {
+    text: `WITH w AS (
+       INSERT INTO "${STATE_SCHEMA}"."checkpoints" AS c (pipeline, source, version, commit_timestamp, applied_rows, finished_at, applied_through)
+       SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp(), $3::int8
+        WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text FOR SHARE)
+       ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
+         commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at,
+         applied_through = CASE WHEN $7::bool THEN excluded.version ELSE GREATEST(c.applied_through, c.version, excluded.version) END
+       RETURNING 1)
+     SELECT 1 / (SELECT count(*)::int FROM w) AS written`,
+    values: [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null, cp.reload === true],
+  };
+}
+
+/** What a failed checkpointStatement means: the lease taken over (22012), else `e` itself. */
+function checkpointError(e: unknown, cp: CheckpointInput): unknown {
+  if ((e as { code?: unknown }).code !== '22012') return e;
+  return new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {
+    version: Number(cp.version),
+    retry: 'manual',
+    setting: 'run_lease_timeout',
+    hint: 'This run stalled (or lost its connection) for longer than its lease; the run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
+  });
+}
+
+/**
  * Upserts the checkpoint; call inside the transaction that wrote the data. With a lease
- * token, only while that lease is still held (the row is share-locked until the commit,
- * so a take-over waits for it): else throws, and the caller rolls the batch back.
+ * token, only while that lease is still held: else throws, and the caller rolls the batch back.
  */
 export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
-  const r = await client.query(
-    `INSERT INTO "${STATE_SCHEMA}"."checkpoints" AS c (pipeline, source, version, commit_timestamp, applied_rows, finished_at, applied_through)
-     SELECT $1::text, $2::text, $3::int8, $4::timestamptz, $5::int8, clock_timestamp(), $3::int8
-      WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text FOR SHARE)
-     ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
-       commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at,
-       applied_through = CASE WHEN $7::bool THEN excluded.version ELSE GREATEST(c.applied_through, c.version, excluded.version) END`,
-    [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null, cp.reload === true],
-  );
-  if ((r.rowCount ?? 0) === 0) {
-    throw new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {
-      version: Number(cp.version),
-      retry: 'manual',
-      setting: 'run_lease_timeout',
-      hint: 'This run stalled (or lost its connection) for longer than its lease; the run that took over continues from the last checkpoint (see status). If runs stall that long on purpose, raise run_lease_timeout=<seconds> in the connection string.',
-    });
+  const q = checkpointStatement(cp, appliedRows);
+  try {
+    await client.query(q.text, q.values);
+  } catch (e) {
+    throw checkpointError(e, cp);
   }
 }
 
 /**
  * Ends the caller's transaction: upserts the checkpoint, with the rows that transaction
- * wrote, and COMMITs, so the data and the checkpoint it describes become visible together.
- * The one place a checkpoint is committed (ApplyStream, initialLoad). On a failure the
- * caller rolls back.
+ * wrote, and COMMITs, so the data and the checkpoint it describes become visible together;
+ * one round trip (the checkpoint's values inlined, a simple query of two statements: a
+ * refused checkpoint fails the first, and the server skips the COMMIT). The one place a
+ * checkpoint is committed (ApplyStream, initialLoad). On a failure the caller rolls back.
  */
 export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
-  await writeCheckpoint(client, cp, appliedRows);
-  await client.query('COMMIT');
+  const q = checkpointStatement(cp, appliedRows);
+  const inlined = inlineParameters(q.text, q.values);
+  if (inlined === undefined) {
+    await writeCheckpoint(client, cp, appliedRows);
+    await client.query('COMMIT');
+    return;
+  }
+  try {
+    await client.query(`${inlined};\nCOMMIT`);
+  } catch (e) {
+    throw checkpointError(e, cp);
+  }
 }
 
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */

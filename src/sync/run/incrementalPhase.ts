@@ -7,7 +7,7 @@ import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
 import type { RunResult } from '../ports/reports';
-import type { ApplyTransaction } from '../ports/Target';
+import type { ApplyRequest, ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
 import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
 import { READ_BATCH_ROWS, planColumns, refuseExistingKeysOption, transactionOptions } from './columnPlan';
@@ -64,13 +64,35 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     // Safe deletes: the target's size before anything is written (catalog estimate or a
     // bounded count, never a full read), against which each part's deletes are counted.
     const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
-    const guard: DeleteGuard | undefined = share === undefined ? undefined : deleteGuard(share, await target.estimateRows(plan.marker));
+    // On a target with concurrent connections the estimate (a few round trips) and the
+    // opening of the first transaction (BEGIN, the pipeline lock, the checkpoint check, the
+    // staging tables) go on while the first part is read: over a remote link their round
+    // trips then cost nothing. The estimate is still read before anything is written: the
+    // first part waits for it (checkDeletes).
+    const overlap = target.concurrent === true;
+    const applyRequest = (expectVersion: number): ApplyRequest => ({
+      columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
+      pipeline: ctx.pipeline, source: source.name, expectVersion, ...(mapping.deadLetter ? { deadLetter: true } : {}),
+      ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
+    });
+    const estimate = share === undefined ? undefined : overlap ? target.estimateRows(plan.marker) : Promise.resolve(await target.estimateRows(plan.marker));
+    // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
+    estimate?.catch(() => undefined);
+    let early: Promise<ApplyTransaction> | undefined = overlap ? target.beginApply(applyRequest(committed)) : undefined;
+    early?.catch(() => undefined);
+    let guard: DeleteGuard | undefined;
+    const deleteGuardNow = async (): Promise<DeleteGuard | undefined> => {
+      if (share === undefined || estimate === undefined) return undefined;
+      guard ??= deleteGuard(share, await estimate);
+      return guard;
+    };
     // Rows the open transaction's parts actually deleted or marked (not the plan's deletes:
     // a key the batch inserted and deleted again, or one the target never had, removes
     // nothing), with those of committed transactions (result.deleted); rows the run inserted
     // count as target too (allowedDeletes). Checked after each part is applied, before the
     // next one and before the commit: a refusal rolls the open transaction back.
     const checkDeletes = async (tx: ApplyTransaction): Promise<void> => {
+      const guard = await deleteGuardNow();
       if (!guard) return;
       const t = tx.totals();
       const deletes = result.deleted + t.deleted + (t.softDeleted ?? 0);
@@ -89,14 +111,9 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         if (step.type === 'apply') {
           if (!open) {
             ctx.phase('apply', `versions from ${committed + 1}`);
-            open = {
-              tx: await target.beginApply({
-                columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
-                pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
-                ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
-              }),
-              pending: Promise.resolve(),
-            };
+            const tx = early ? await early : await target.beginApply(applyRequest(committed));
+            early = undefined;
+            open = { tx, pending: Promise.resolve() };
           }
           const o = open;
           await o.pending;
@@ -122,6 +139,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         committed = version;
       }
     } finally {
+      if (early) {
+        // Opened ahead, never used (no part to apply) or the read failed first.
+        const e = early;
+        early = undefined;
+        await e.then((tx) => tx.rollback(), () => undefined);
+      }
       if (open) {
         // A failure or an abort before the commit: nothing of this transaction stays.
         const o = open;
