@@ -354,7 +354,8 @@ export function checkSyncDrift(input: SyncDriftInput): SyncDriftPlan {
       const name = renamed.find((x) => x.column === r.column && renames.length > 0 && x.targetName !== x.column.name)?.targetName ?? r.column.name;
       const have = input.targetColumns.get(r.column.name) ?? r.column.pgType;
       if (rules.widened === 'fail') {
-        refused.push({ part: `widened ${describeCol(r.column)} ${typeOf(r)} (Postgres ${have})`, column: r.column.source.name, fix: 'schemaDrift.widened "alter"' });
+        const what = sameDeltaType(r.column.source.type, r.to) ? 'made nullable' : 'widened';
+        refused.push({ part: `${what} ${describeCol(r.column)} ${typeOf(r)} (Postgres ${have})`, column: r.column.source.name, fix: 'schemaDrift.widened "alter"' });
         continue;
       }
       if (!pgTypeHolds(have, r.pgType)) alterations.push({ alter: 'retype-column', column: name, pgType: r.pgType, from: have });
