@@ -8,9 +8,11 @@ import type { Row } from '../../src/sync/delta/types';
 import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildMapping } from '../builders/mappings';
+import type { MappingOverrides } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
 import { openRunner, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { requireSharedTable } from '../helpers/sharedTables';
 
 /**
  * Schema changes beyond added columns (issue 15 point 4), on tables written by the
@@ -280,6 +282,229 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, { key: ['id'] });
       // The swap's own ALTERs (primary key, rename into place), no column changes.
       assert.deepEqual((await log.take()).filter((q) => /ALTER COLUMN|DROP COLUMN|RENAME COLUMN|ADD COLUMN/.test(q)), []);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+/**
+ * A copy of a shared Spark table (read-only in the shared folder) that a test may add
+ * commits to.
+ */
+async function copyTable(src: string, dst: string): Promise<string> {
+  await fs.cp(src, dst, { recursive: true });
+  const walk = async (p: string): Promise<void> => {
+    await fs.chmod(p, 0o755);
+    for (const e of await fs.readdir(p, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(p, e.name));
+      else await fs.chmod(path.join(p, e.name), 0o644);
+    }
+  };
+  await walk(dst);
+  return dst;
+}
+
+/**
+ * Appends the commit Spark's `ALTER TABLE ... RENAME COLUMN from TO to` writes under column
+ * mapping: a metaData action with the same schema, the field's logical name changed and
+ * its metadata (column mapping id and physical name) kept; no data files.
+ */
+async function renameColumnCommit(table: string, from: string, to: string): Promise<number> {
+  const logDir = path.join(table, '_delta_log');
+  const commits = (await fs.readdir(logDir)).filter((n) => /^\d{20}\.json$/.test(n)).sort();
+  let metaData: { schemaString: string } & Record<string, unknown> | undefined;
+  for (const n of commits) {
+    for (const line of (await fs.readFile(path.join(logDir, n), 'utf8')).split('\n')) {
+      if (!line.trim()) continue;
+      const a = JSON.parse(line) as { metaData?: typeof metaData };
+      if (a.metaData) metaData = a.metaData;
+    }
+  }
+  if (!metaData) throw new Error(`no metaData in ${table}`);
+  const schema = JSON.parse(metaData.schemaString) as { fields: Array<{ name: string }> };
+  const field = schema.fields.find((f) => f.name === from);
+  if (!field) throw new Error(`no column ${from}`);
+  field.name = to;
+  const version = commits.length;
+  const commitInfo = { timestamp: Date.now(), operation: 'RENAME COLUMN', operationParameters: { oldColumnPath: from, newColumnPath: to }, readVersion: version - 1, isolationLevel: 'Serializable', isBlindAppend: true };
+  const lines = [JSON.stringify({ commitInfo }), JSON.stringify({ metaData: { ...metaData, schemaString: JSON.stringify(schema) } })];
+  await fs.writeFile(path.join(logDir, `${String(version).padStart(20, '0')}.json`), `${lines.join('\n')}\n`, { flag: 'wx' });
+  return version;
+}
+
+/** The rows of a pretty-printed expected table (`| a | b |`), as column -> text. */
+async function expectedRows(file: string): Promise<Array<Record<string, string>>> {
+  const lines = (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('|'));
+  const cells = (l: string): string[] => l.split('|').slice(1, -1).map((c) => c.trim());
+  const [head, ...body] = lines;
+  const names = cells(head ?? '');
+  return body.map((l) => Object.fromEntries(cells(l).map((v, i) => [names[i] ?? String(i), v])));
+}
+
+/** Rows of a query with every value as Postgres prints it (no parsing into JS values). */
+async function selectText(url: string, sql: string): Promise<Array<Record<string, string | null>>> {
+  const c = new pg.Client({ connectionString: url, types: { getTypeParser: () => (v: string) => v } });
+  await c.connect();
+  try {
+    return (await c.query<Record<string, string | null>>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('schema changes on real Spark tables: a rename under column mapping, type widening (shared tables, real server)', function () {
+  this.timeout(180_000);
+  const db = useTestDatabase('schema_evolution_spark');
+  let dir: string;
+  let log: DdlLog;
+
+  before(async () => {
+    dir = await tempDir();
+    log = new DdlLog(db().url);
+    await log.install();
+  });
+
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('cdf-column-mapping-name-mode + a RENAME COLUMN commit: the incremental renames the Postgres column in its transaction and writes the changes of v2..v4 (read by physical name) into it', async function () {
+    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_rename'));
+    const m = buildMapping({ name: 'cm-rename', source: table, target: { table: 'cm_rename' }, key: ['id'], schemaDrift: { renamed: 'rename' } });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run({ toVersion: 1 });
+      const v = await renameColumnCommit(table, 'name', 'full_name'); // v5
+      assert.equal(v, 5);
+      await log.take();
+      const want = ['ALTER TABLE "public"."cm_rename" RENAME COLUMN "name" TO "full_name"'];
+      const preview = await r.runner.preview({});
+      assert.deepEqual(preview.alterations, want);
+      // v2 update of Bob, v3 insert of David, v4 delete of Alice: classified against the renamed table.
+      assert.deepEqual({ insert: preview.totals.insert, update: preview.totals.update, delete: preview.totals.delete }, { insert: 1, update: 1, delete: 1 });
+      assert.deepEqual((await r.runner.dryRun({})).alterations, want);
+      const res = await r.runner.run({});
+      assert.equal(res.status, 'succeeded');
+      assert.deepEqual(await log.take(), want, 'the sync ran exactly the DDL the preview showed');
+      assert.equal((await r.runner.status()).checkpoint?.version, 5n);
+      assert.deepEqual((await columnsOf(db().url, 'cm_rename')).map((c) => c.name), ['id', 'full_name', 'value']);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'cm_rename' }, table, 5, { key: ['id'] });
+      // The reference reader's CDF (expected/): Bob updated to 250, David inserted, Alice deleted.
+      const rows = await selectText(db().url, 'SELECT id::text, full_name, value::text FROM public.cm_rename ORDER BY id');
+      const cdf = await expectedRows(requireSharedTable(this, 'expected/cdf-column-mapping-name-mode.cdf.from-v1.txt'));
+      const post = cdf.find((x) => x._change_type === 'update_postimage');
+      assert.deepEqual(rows.find((x) => x.id === post?.id), { id: post?.id, full_name: post?.name, value: String(Number(post?.value)) });
+      const ins = cdf.find((x) => x._change_type === 'insert');
+      assert.equal(rows.find((x) => x.id === ins?.id)?.full_name, ins?.name);
+      const del = cdf.find((x) => x._change_type === 'delete');
+      assert.equal(rows.some((x) => x.id === del?.id), false);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('the same rename under the default policy is refused naming the column and version; nothing applied, the column keeps its name', async function () {
+    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_fail'));
+    const r = await openRunner(buildMapping({ name: 'cm-fail', source: table, target: { table: 'cm_fail' }, key: ['id'] }), db().url);
+    try {
+      await r.runner.run({ toVersion: 1 });
+      await renameColumnCommit(table, 'name', 'full_name'); // v5
+      await log.take();
+      await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'name', version: 5, setting: 'schemaDrift', message: /renamed "name" -> "full_name"/, hint: /schemaDrift\.renamed "rename"/ });
+      assert.deepEqual(await log.take(), []);
+      assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+      assert.deepEqual((await columnsOf(db().url, 'cm_fail')).map((c) => c.name), ['id', 'name', 'value']);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("the mapping's own rename: an entry under the old Delta name is refused naming it; written under the new name, the Postgres column stays and gets the values (no DDL)", async function () {
+    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_mapped'));
+    const base: MappingOverrides = { name: 'cm-mapped', source: table, target: { table: 'cm_mapped' }, key: ['id'], schemaDrift: { renamed: 'rename' } };
+    const before = await openRunner(buildMapping({ ...base, columns: { rename: { name: 'customer_name' } } }), db().url);
+    try {
+      await before.runner.run({ toVersion: 1 });
+      await renameColumnCommit(table, 'name', 'full_name'); // v5
+      await log.take();
+      await expectSyncError(before.runner.run({}), { kind: 'schema-drift', column: 'name', version: 5, setting: 'columns.rename.name', message: /renamed to "full_name".*still names it "name"/, hint: /Write "full_name" instead of "name" in columns\.rename/ });
+    } finally {
+      await before.close();
+    }
+    const after = await openRunner(buildMapping({ ...base, columns: { rename: { full_name: 'customer_name' } } }), db().url);
+    try {
+      assert.equal((await after.runner.preview({})).alterations, undefined);
+      await after.runner.run({});
+      assert.deepEqual(await log.take(), []);
+      assert.deepEqual((await columnsOf(db().url, 'cm_mapped')).map((c) => c.name), ['id', 'customer_name', 'value']);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'cm_mapped' }, table, 5, {
+        key: ['id'],
+        columns: [
+          { source: 'id', target: 'id', type: { kind: 'primitive', name: 'long' } },
+          { source: 'full_name', target: 'customer_name', type: { kind: 'primitive', name: 'string' } },
+          { source: 'value', target: 'value', type: { kind: 'primitive', name: 'double' } },
+        ],
+      });
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('initial load of the renamed table: the column under its new name, values read by physical name', async function () {
+    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_initial'));
+    await renameColumnCommit(table, 'name', 'full_name'); // v5
+    const r = await openRunner(buildMapping({ name: 'cm-initial', source: table, target: { table: 'cm_initial' }, key: ['id'] }), db().url);
+    try {
+      assert.match((await r.runner.preview({})).ddl ?? '', /"full_name" text/);
+      await r.runner.run({});
+      assert.deepEqual((await columnsOf(db().url, 'cm_initial')).map((c) => c.name), ['id', 'full_name', 'value']);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'cm_initial' }, table, 5, { key: ['id'] });
+      const names = await selectText(db().url, 'SELECT count(*)::text AS n FROM public.cm_initial WHERE full_name IS NULL');
+      assert.equal(names[0]?.n, '0');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('type-widening (Spark, typeWidening-preview): the initial load reads the narrow files into the wide types and equals the reference reader', async function () {
+    const table = requireSharedTable(this, 'delta-kernel-rs/type-widening');
+    const r = await openRunner(buildMapping({ name: 'tw-initial', source: table, target: { table: 'tw_initial' }, key: ['byte_long'] }), db().url);
+    try {
+      const ddl = (await r.runner.preview({})).ddl ?? '';
+      for (const [col, type] of [['byte_long', 'bigint'], ['float_double', 'double precision'], ['decimal_decimal_greater_scale', 'numeric(20,5)'], ['date_timestamp_ntz', 'timestamp']]) {
+        assert.match(ddl, new RegExp(`"${col}" ${type.replace(/[()]/g, '\\$&')}`));
+      }
+      await r.runner.run({});
+      const got = await selectText(db().url, 'SELECT * FROM (SELECT *, byte_long AS k FROM public.tw_initial) t ORDER BY k');
+      for (const file of ['widened-ints-floats-date', 'widened-decimals']) {
+        const want = await expectedRows(requireSharedTable(this, `expected/type-widening.snapshot.latest.${file}.txt`));
+        assert.equal(want.length, got.length);
+        want.forEach((row, i) => {
+          for (const [col, text] of Object.entries(row)) {
+            const actual = got[i]?.[col] ?? null;
+            if (/double/.test(col)) assert.equal(Number(actual), Number(text), col);
+            else if (col === 'date_timestamp_ntz') assert.equal(actual?.replace(' ', 'T'), text, col);
+            else assert.equal(actual, text, col);
+          }
+        });
+      }
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('type-widening: its key column widened (byte -> long) since the checkpoint is refused under every rule, naming table, version and column', async function () {
+    const table = requireSharedTable(this, 'delta-kernel-rs/type-widening');
+    const r = await openRunner(
+      buildMapping({ name: 'tw-key', source: table, target: { table: 'tw_key' }, key: ['byte_long'], schemaDrift: { renamed: 'rename', widened: 'alter', dropped: 'drop', added: 'add' } }),
+      db().url,
+    );
+    try {
+      await r.runner.run({ toVersion: 0 });
+      const err = await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'byte_long', version: 2, setting: 'key', message: /key column "byte_long" changed from byte to long/ });
+      assert.match(err.message, /type-widening/);
+      assert.equal((await r.runner.status()).checkpoint?.version, 0n);
     } finally {
       await r.close();
     }
