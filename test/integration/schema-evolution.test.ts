@@ -264,6 +264,63 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
     });
   }
 
+  it("the writer's column-mapping table: a RENAME COLUMN then an ALTER COLUMN TYPE (typeWidening) follow as rename then retype of the new name, in one transaction; the initial load agrees", async () => {
+    const table = 'cm_both';
+    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.columnMapping.mode': 'name' } });
+    await w.append(rows(1, 20)); // v1
+    const m = buildMapping({ name: 'cm-both', source: w.path, target: { table }, key: ['id'], schemaDrift: { renamed: 'rename', widened: 'alter' } });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run({});
+      await w.renameColumn('qty', 'quantity'); // v2
+      await w.widenColumns({ quantity: LONG, price: { kind: 'decimal', precision: 20, scale: 4 } }); // v3
+      await w.append([{ id: 21n, quantity: 9_000_000_000n, price: '1234567890123456.5678', day: 19_021, note: 'wide' }]); // v4
+      await log.take();
+      const want = [
+        `ALTER TABLE "public"."${table}" RENAME COLUMN "qty" TO "quantity"`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "quantity" TYPE bigint USING "quantity"::bigint`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "price" TYPE numeric(20,4) USING "price"::numeric(20,4)`,
+      ];
+      const preview = await r.runner.preview({});
+      assert.deepEqual(preview.alterations, want);
+      assert.equal(preview.totals.insert, 1);
+      const res = await r.runner.run({});
+      assert.equal(res.inserted, 1);
+      assert.deepEqual(await log.take(), want, 'the sync ran exactly the DDL the preview showed');
+      assert.deepEqual((await columnsOf(db().url, table)).map((c) => [c.name, c.type]), [
+        ['id', 'bigint'], ['quantity', 'bigint'], ['price', 'numeric(20,4)'], ['day', 'date'], ['note', 'text'],
+      ]);
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 4, { key: ['id'] });
+    } finally {
+      await r.close();
+    }
+    // The initial-load path over the same history: old files read by physical name into the wide types.
+    const fresh = await openRunner(buildMapping({ name: 'cm-both-initial', source: w.path, target: { table: 'cm_both_initial' }, key: ['id'] }), db().url);
+    try {
+      assert.match((await fresh.runner.preview({})).ddl ?? '', /"quantity" bigint/);
+      await fresh.runner.run({});
+      await assertTargetEquals(db().url, { schema: 'public', name: 'cm_both_initial' }, w.path, 4, { key: ['id'] });
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('the DDL commits or rolls back with the batch: a row the target refuses (a CHECK constraint) rolls the ALTER back too', async () => {
+    const { w, r } = await loaded('widen_rollback', { widened: 'alter' });
+    try {
+      await log.sql('ALTER TABLE public.widen_rollback ADD CONSTRAINT small_qty CHECK (qty < 1000000)');
+      await log.take();
+      await w.replaceSchema(WIDE); // v2
+      await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1.5', day: 1n, note: 'too big' }]); // v3
+      await assert.rejects(r.runner.run({ maxAttempts: 1 }), /small_qty|check constraint/i);
+      assert.deepEqual(await log.take(), [], 'the ALTER was rolled back with the batch');
+      assert.equal((await columnsOf(db().url, 'widen_rollback')).find((c) => c.name === 'qty')?.type, 'integer');
+      assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('initial load of the widened table: old files (narrow physical types) read into the wide types, the CREATE TABLE has them', async () => {
     const table = 'widen_initial';
     const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true' } });
