@@ -340,18 +340,21 @@ export function checkSyncDrift(input: SyncDriftInput): SyncDriftPlan {
       else if (rules.dropped === 'drop') alterations.push({ alter: 'drop-column', column: c.name });
       else if (isNotNull(c)) alterations.push({ alter: 'drop-not-null', column: c.name });
     }
-    const renames: TableAlteration[] = [];
+    // Postgres names after the renames (a widened column that was renamed too is altered under its new name).
+    const renamedTo = new Map<TargetColumn, string>();
     for (const r of renamed) {
       if (r.targetName === r.column.name) continue;
       if (rules.renamed === 'fail') refused.push({ part: `renamed ${describeCol(r.column)} -> "${r.to.name}"`, column: r.column.source.name, fix: 'schemaDrift.renamed "rename"' });
-      else renames.push({ alter: 'rename-column', column: r.column.name, to: r.targetName });
+      else {
+        alterations.push({ alter: 'rename-column', column: r.column.name, to: r.targetName });
+        renamedTo.set(r.column, r.targetName);
+      }
     }
-    alterations.push(...renames);
     const typeOf = (r: RetypedColumn): string => `${formatDeltaType(r.column.source.type)}${isNotNull(r.column) ? ' not null' : ''} -> ${formatDeltaType(r.to)}${r.toNullable ? '' : ' not null'}`;
     for (const r of retyped) {
       if (r.compatible || !r.widening) continue;
       // The column's Postgres name once the renames above ran.
-      const name = renamed.find((x) => x.column === r.column && renames.length > 0 && x.targetName !== x.column.name)?.targetName ?? r.column.name;
+      const name = renamedTo.get(r.column) ?? r.column.name;
       const have = input.targetColumns.get(r.column.name) ?? r.column.pgType;
       if (rules.widened === 'fail') {
         const what = sameDeltaType(r.column.source.type, r.to) ? 'made nullable' : 'widened';
