@@ -14,15 +14,18 @@ import type { RunContext } from './RunContext';
  * mapping name refused), then `after` it (checkSyncDrift: the alterations to run first in
  * the transaction, the columns left out).
  */
-export async function driftBeforePlanning(ctx: RunContext, checkpointVersion: number, schema: DeltaField[], key: readonly string[], end: number, warnings?: string[]): Promise<KeyDriftInput> {
-  const synced = end > checkpointVersion ? await syncedColumns(ctx, checkpointVersion, schema, warnings) : undefined;
+export async function driftBeforePlanning(ctx: RunContext, checkpointVersion: number, schema: DeltaField[], key: readonly string[], end: number, warnings?: string[]): Promise<KeyDriftInput | undefined> {
+  // Nothing to read (the target is up to date): no drift to act on, as the sync does nothing then.
+  if (end <= checkpointVersion) return undefined;
+  const synced = await syncedColumns(ctx, checkpointVersion, schema, warnings);
   const input: KeyDriftInput = { mapping: ctx.mapping, ...(synced ? { synced } : {}), schema, key, source: ctx.source.name, fromVersion: checkpointVersion + 1, toVersion: end };
   refuseBeforePlanning(input);
   return input;
 }
 
 /** The plan without the columns drift leaves out, and the alterations for the first transaction. */
-export function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
+export function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput | undefined, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
+  if (!input) return { plan, alterations: [] };
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
   const drift = checkSyncDrift({ ...input, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: ctx.target.tableLabel });
   for (const w of drift.warnings) {
