@@ -97,6 +97,7 @@ export class PreviewView {
   private readonly warnings = el('section', { class: 'warnings', role: 'region', 'aria-label': 'Problems found before applying', 'data-testid': 'preview-warnings' });
   private readonly ackBox = el('input', { type: 'checkbox', id: 'ack', 'data-testid': 'acknowledge' });
   private readonly ddl = el('details', { class: 'ddl' });
+  private readonly alterations = el('details', { class: 'ddl alterations' });
   private readonly tabs = el('div', { class: 'tabs', role: 'toolbar', 'aria-label': 'Filter rows' });
   private readonly searchBox = el('input', { type: 'search', placeholder: 'Search key or value', 'aria-label': 'Search rows by key or value', 'data-testid': 'search' });
   private readonly gotoBox = el('input', { type: 'number', min: '1', placeholder: 'Row', 'aria-label': 'Go to row number', 'data-testid': 'goto-row', class: 'goto' });
@@ -232,6 +233,9 @@ export class PreviewView {
     this.renderWarnings(summary);
     this.ddl.hidden = !summary.targetMissing;
     this.ddl.replaceChildren(el('summary', {}, 'The target table does not exist yet: Apply creates it'), el('pre', {}, summary.ddl ?? ''));
+    const alterations = summary.alterations ?? [];
+    this.alterations.hidden = alterations.length === 0;
+    this.alterations.replaceChildren(el('summary', {}, `The source's schema changed: Apply first runs ${alterations.length} schema change(s), in the same transaction as the rows`), el('pre', {}, alterations.map((s) => `${s};`).join('\n')));
     this.renderTabs(summary);
     const actions = el('div', { class: 'actions' }, this.applyBtn, ...(summary.onBranch && !branch ? [this.branchBtn] : []), this.cancelBtn);
     this.root.replaceChildren(
@@ -241,6 +245,7 @@ export class PreviewView {
       this.warnings,
       this.note,
       this.ddl,
+      this.alterations,
       el('div', { class: 'toolbar' }, this.tabs, el('span', { class: 'spacer' }), this.searchBox, this.gotoBox, this.copyBtn, this.exportBtn),
       this.errorBox,
       this.status,

@@ -118,6 +118,8 @@ export const PreviewSummary = z.object({
   /** The target table does not exist yet: applying creates it with `ddl`. */
   targetMissing: z.boolean().optional(),
   ddl: z.string().optional(),
+  /** The DDL the sync runs first, in the transaction of its first batch (schema drift: columns added, renamed, widened, dropped). */
+  alterations: z.array(z.string()).max(200).optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
   /**

@@ -83,6 +83,7 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
     mode: report.mode,
     targetMissing: report.targetMissing,
     ddl: report.ddl,
+    ...(report.alterations && report.alterations.length > 0 ? { alterations: report.alterations.slice(0, 200) } : {}),
     ...(report.warnings && report.warnings.length > 0 ? { warnings: report.warnings.slice(0, 20) } : {}),
   };
 }

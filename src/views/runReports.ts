@@ -16,6 +16,9 @@ export function dryRunMarkdown(mapping: string, r: DryRunReport): string {
     '|---:|---:|---:|---:|---:|---:|',
     `| ${x.inserted} | ${x.updated} | ${x.deleted} | ${x.unchanged} | ${x.deleteMissing} | ${x.rejected.length} |`,
   ];
+  if (r.alterations?.length) {
+    lines.push('', '## Schema changes run first (schema drift)', '', '```sql', ...r.alterations.map((d) => `${d};`), '```');
+  }
   if (x.rejected.length > 0) {
     lines.push('', '## Rows the target would reject', '', '| op | key | sqlstate | error |', '|---|---|---|---|');
     for (const rej of x.rejected.slice(0, 200)) lines.push(`| ${rej.op} | ${cell(rej.keyJson)} | ${cell(rej.sqlstate)} | ${cell(rej.message)} |`);

@@ -91,7 +91,7 @@ describe('key-changed drift is refused under every schemaDrift policy (fixture-w
   });
 
   CASES.forEach((c, i) => {
-    for (const policy of ['fail', 'add-columns', 'ignore-new'] as SchemaDriftPolicy[]) {
+    for (const policy of ['fail', 'add-columns', 'ignore-new'] as const satisfies readonly SchemaDriftPolicy[]) {
       it(`key column ${c.title}, schemaDrift ${policy}: refused naming table, version and key column; nothing applied`, async () => {
         const table = `key${i}_${policy.replace('-', '_')}`;
         const w = await DeltaTableWriter.create(path.join(dir, table), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });

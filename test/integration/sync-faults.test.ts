@@ -93,7 +93,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
       await w.append(items(51, 60).map((x, i) => ({ ...x, score: i / 4 }))); // v3
     });
 
-    const runner = async (policy: Mapping['schemaDrift']): Promise<OpenedRunner> => {
+    const runner = async (policy: 'fail' | 'add-columns' | 'ignore-new'): Promise<OpenedRunner> => {
       const m = buildMapping({ name: `drift-${policy}`, source: w.path, target: `drift_${policy.replace('-', '_')}`, key: ['id'], schemaDrift: policy });
       return openRunner(m, db().url);
     };

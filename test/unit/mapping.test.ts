@@ -9,13 +9,16 @@ import { mappingSchemaFileText } from '../../src/sync/mapping/mappingJsonSchema'
 import type { Mapping, MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { resolveColumns, keySourceColumns } from '../../src/sync/mapping/resolveColumns';
 import type { TargetColumn } from '../../src/sync/ports/targetTypes';
-import { checkSyncDrift, classifySchemaChanges, refuseKeyDrift } from '../../src/sync/mapping/detectDrift';
-import type { SyncDriftAction } from '../../src/sync/mapping/detectDrift';
+import { checkSyncDrift, classifySchemaChanges, isDeltaWidening, mappingAtSchema, pgTypeHolds, refuseBeforePlanning, refuseKeyDrift } from '../../src/sync/mapping/detectDrift';
+import type { SyncDriftPlan } from '../../src/sync/mapping/detectDrift';
 import { compileRowFilter } from '../../src/sync/mapping/compileRowFilter';
 import { array, binary, boolean, byte, date, decimal, double, field, float, integer, long, map, short, string, struct, timestamp, timestampNtz } from '../builders/deltaFields';
 import { buildMapping, mappingInput, mappingJson } from '../builders/mappings';
 import type { MappingOverrides } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
+
+/** No drift: nothing to alter, nothing left out, nothing to say. */
+const NONE: SyncDriftPlan = { alterations: [], ignore: [], warnings: [] };
 
 describe('mapping: parseMapping', () => {
   it('fills in the documented defaults for a minimal mapping', () => {
@@ -413,7 +416,7 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
    * planColumns does (resolveColumns, which refuses name clashes), and a target table
    * created by the initial load at the checkpoint (the synced columns).
    */
-  function drift(c: DriftCase): SyncDriftAction {
+  function drift(c: DriftCase): SyncDriftPlan {
     const synced = resolveColumns(c.syncedWith ?? c.mapping, c.before ?? v1);
     const planned = resolveColumns(c.mapping, c.after);
     return checkSyncDrift({
@@ -431,7 +434,7 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
   }
 
   it('reports nothing when the schema is unchanged', () => {
-    assert.deepEqual(drift({ mapping: m(), after: v1 }), { decision: 'none' });
+    assert.deepEqual(drift({ mapping: m(), after: v1 }), NONE);
   });
 
   it("fails on an added column under 'fail', naming the column and both versions", () => {
@@ -451,25 +454,23 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
     const v2 = [...v1, field('Email', string(), { nullable: false }), field('score', decimal(10, 2))];
     // The synced columns were resolved on v1 before Email existed and before its rename was added.
     const r = drift({ mapping, syncedWith: m(), after: v2 });
-    assert.equal(r.decision, 'add-columns');
-    assert.ok(r.decision === 'add-columns');
-    assert.deepEqual(r.add.map((c) => ({ name: c.name, pgType: c.pgType })), [
-      { name: 'email', pgType: 'varchar(320)' },
-      { name: 'score', pgType: 'numeric(10,2)' },
+    assert.deepEqual(r.alterations, [
+      { alter: 'add-column', column: 'email', pgType: 'varchar(320)' },
+      { alter: 'add-column', column: 'score', pgType: 'numeric(10,2)' },
     ]);
-    assert.match(r.warning, /Added column\(s\) "email" \(varchar\(320\)\), "score" \(numeric\(10,2\)\) to public\.customers/);
+    assert.match(r.warnings.join('\n'), /Added column\(s\) "email" \(varchar\(320\)\), "score" \(numeric\(10,2\)\) to public\.customers/);
   });
 
   it("leaves new columns out under 'ignore-new'", () => {
     const r = drift({ mapping: m({ schemaDrift: 'ignore-new' }), after: [...v1, field('email', string())] });
-    assert.ok(r.decision === 'ignore-new');
+    assert.deepEqual(r.alterations, []);
     assert.deepEqual(r.ignore.map((c) => c.name), ['email']);
-    assert.match(r.warning, /Ignoring new source column\(s\) "email"/);
+    assert.match(r.warnings.join('\n'), /Ignoring new source column\(s\) "email"/);
   });
 
   it('does not count a new column that the mapping include list leaves out', () => {
     const mapping = m({ columns: { include: ['id', 'name'] } });
-    assert.deepEqual(drift({ mapping, after: [...v1, field('email', string())] }), { decision: 'none' });
+    assert.deepEqual(drift({ mapping, after: [...v1, field('email', string())] }), NONE);
   });
 
   it('fails on a removed column under every policy', () => {
@@ -502,7 +503,7 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
           ? field('attrs', struct(field('a', string()), field('b', long())))
           : f,
     );
-    assert.deepEqual(drift({ mapping: m(), after: v2 }), { decision: 'none' });
+    assert.deepEqual(drift({ mapping: m(), after: v2 }), NONE);
     const changes = classifySchemaChanges(resolveColumns(m(), v1), v2, m(), ['id']);
     assert.deepEqual(changes.retyped.map((x) => [x.column.source.name, x.compatible]), [
       ['kind', true],
@@ -513,8 +514,8 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
   it('accepts integer -> long when a columns.types override already made the column bigint', () => {
     const v0 = [field('id', long(), { nullable: false }), field('n', integer())];
     const v2 = [v0[0]!, field('n', long())];
-    assert.deepEqual(drift({ mapping: m({ columns: { types: { n: 'bigint' } } }), before: v0, after: v2 }), { decision: 'none' });
-    expectSyncError(() => drift({ mapping: m(), before: v0, after: v2 }), { kind: 'schema-drift', column: 'n', message: /changed "n" integer -> long/ });
+    assert.deepEqual(drift({ mapping: m({ columns: { types: { n: 'bigint' } } }), before: v0, after: v2 }), NONE);
+    expectSyncError(() => drift({ mapping: m(), before: v0, after: v2 }), { kind: 'schema-drift', column: 'n', message: /widened "n" integer -> long \(Postgres integer\)/, hint: /schemaDrift\.widened "alter"/ });
   });
 
   it('fails when a column becomes nullable (the Postgres column may be NOT NULL)', () => {
@@ -523,7 +524,8 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
     expectSyncError(() => drift({ mapping: m({ schemaDrift: 'ignore-new' }), before: v0, after: v2 }), {
       kind: 'schema-drift',
       column: 'code',
-      message: /changed "code" string not null -> string/,
+      message: /made nullable "code" string not null -> string/,
+      hint: /schemaDrift\.widened "alter"/,
     });
   });
 
@@ -532,6 +534,120 @@ describe('mapping: checkSyncDrift (the one drift rule set)', () => {
     expectSyncError(() => drift({ mapping, after: [...v1, field('full_name', string())] }), {
       kind: 'mapping',
       message: /"name" and "full_name" both map to Postgres column "full_name"/,
+    });
+  });
+
+  describe('schemaDrift rules beyond added columns ({ added, renamed, widened, dropped })', () => {
+    const cm: DeltaField[] = [
+      field('id', long(), { nullable: false, physicalName: 'col-1' }),
+      field('name', string(), { physicalName: 'col-2' }),
+      field('qty', integer(), { physicalName: 'col-3' }),
+      field('price', decimal(10, 2), { physicalName: 'col-4' }),
+      field('day', date(), { physicalName: 'col-5' }),
+      field('code', string(), { nullable: false, physicalName: 'col-6' }),
+    ];
+    const rules = (r: Partial<Record<'added' | 'renamed' | 'widened' | 'dropped', string>>): Mapping =>
+      m({ schemaDrift: { added: 'fail', renamed: 'fail', widened: 'fail', dropped: 'fail', ...r } as Mapping['schemaDrift'] });
+
+    it('parses the object form with defaults, and keeps the strings as they were', () => {
+      const parsed = parseMapping(mappingInput({ schemaDrift: { renamed: 'rename' } }));
+      assert.deepEqual(parsed.schemaDrift, { added: 'fail', renamed: 'rename', widened: 'fail', dropped: 'fail' });
+      assert.equal(parseMapping(mappingInput({ schemaDrift: 'add-columns' })).schemaDrift, 'add-columns');
+      expectSyncError(() => parseMapping(mappingInput({ schemaDrift: { renamed: 'drop' } as never })), { kind: 'mapping', message: /schemaDrift/ });
+    });
+
+    it('a column renamed under column mapping is renamed in Postgres (rename), found by physical name; refused under fail', () => {
+      const after = cm.map((f) => (f.name === 'name' ? { ...f, name: 'full_name' } : f));
+      const r = drift({ mapping: rules({ renamed: 'rename' }), before: cm, after });
+      assert.deepEqual(r.alterations, [{ alter: 'rename-column', column: 'name', to: 'full_name' }]);
+      assert.deepEqual(r.ignore, []);
+      assert.match(r.warnings.join(), /column "name" renamed to "full_name"/);
+      expectSyncError(() => drift({ mapping: rules({}), before: cm, after, toVersion: 5 }), {
+        kind: 'schema-drift', column: 'name', version: 5, setting: 'schemaDrift', message: /customers changed between version 2 and version 5: renamed "name" -> "full_name"/, hint: /schemaDrift\.renamed "rename"/,
+      });
+      // The string policies refuse it too (they cover added columns only): never written as a new column.
+      expectSyncError(() => drift({ mapping: m({ schemaDrift: 'add-columns' }), before: cm, after }), { kind: 'schema-drift', column: 'name', message: /renamed "name" -> "full_name"/ });
+    });
+
+    it("a rename the mapping's columns.rename already absorbs needs no DDL; a mapping entry under the old name is refused, naming it", () => {
+      const after = cm.map((f) => (f.name === 'name' ? { ...f, name: 'full_name' } : f));
+      // The mapping wrote "name" -> "customer_name", and now says "full_name" -> "customer_name".
+      const mapping = m({ columns: { rename: { full_name: 'customer_name' } } });
+      const synced = resolveColumns(mappingAtSchema(mapping, cm, after), cm);
+      assert.equal(synced.find((c) => c.source.name === 'name')?.name, 'customer_name');
+      const r = checkSyncDrift({ mapping, synced, schema: after, key: ['id'], planned: resolveColumns(mapping, after), targetColumns: new Map(synced.map((c) => [c.name, c.pgType])), source: 'customers', targetLabel: 't', fromVersion: 2, toVersion: 3 });
+      assert.deepEqual(r, NONE);
+      const stale = m({ columns: { rename: { name: 'customer_name' } } });
+      expectSyncError(() => refuseBeforePlanning({ mapping: stale, synced: resolveColumns(stale, cm), schema: after, key: ['id'], source: 'customers', fromVersion: 2, toVersion: 3 }), {
+        kind: 'schema-drift', column: 'name', version: 3, setting: 'columns.rename.name', message: /"name" of customers was renamed to "full_name".*still names it "name"/, hint: /Write "full_name" instead of "name"/,
+      });
+    });
+
+    it('a widening alters the Postgres type only where it is too narrow (alter), and is refused under fail', () => {
+      const after = cm.map((f) =>
+        f.name === 'qty' ? { ...f, type: long() } : f.name === 'price' ? { ...f, type: decimal(20, 4) } : f.name === 'day' ? { ...f, type: timestampNtz() } : f,
+      );
+      const r = drift({ mapping: rules({ widened: 'alter' }), before: cm, after });
+      assert.deepEqual(r.alterations, [
+        { alter: 'retype-column', column: 'qty', pgType: 'bigint', from: 'integer' },
+        { alter: 'retype-column', column: 'price', pgType: 'numeric(20,4)', from: 'numeric(10,2)' },
+        { alter: 'retype-column', column: 'day', pgType: 'timestamp', from: 'date' },
+      ]);
+      const err = expectSyncError(() => drift({ mapping: rules({}), before: cm, after }), { kind: 'schema-drift', column: 'qty', setting: 'schemaDrift', hint: /schemaDrift\.widened "alter"/ });
+      assert.match(err.message, /widened "qty" integer -> long \(Postgres integer\); widened "price" decimal\(10,2\) -> decimal\(20,4\)/);
+    });
+
+    it('a widening into a Postgres column already wide enough needs nothing, under every rule', () => {
+      const after = cm.map((f) => (f.name === 'qty' ? { ...f, type: long() } : f.name === 'price' ? { ...f, type: decimal(12, 2) } : f));
+      const synced = resolveColumns(m(), cm);
+      const targetColumns = new Map(synced.map((c) => [c.name, c.name === 'qty' ? 'bigint' : c.name === 'price' ? 'numeric(18,4)' : c.pgType]));
+      for (const mapping of [m(), rules({ widened: 'alter' })]) {
+        const r = checkSyncDrift({ mapping, synced, schema: after, key: ['id'], planned: resolveColumns(mapping, after), targetColumns, source: 'customers', targetLabel: 't', fromVersion: 2, toVersion: 3 });
+        assert.deepEqual(r.alterations, []);
+      }
+    });
+
+    it('a narrowed type is refused under every rule, naming table, version and column', () => {
+      const after = cm.map((f) => (f.name === 'price' ? { ...f, type: decimal(8, 2) } : f));
+      for (const mapping of [m(), rules({ widened: 'alter', renamed: 'rename', dropped: 'drop', added: 'add' })]) {
+        expectSyncError(() => drift({ mapping, before: cm, after, toVersion: 4 }), {
+          kind: 'schema-drift', column: 'price', version: 4, setting: 'schemaDrift', message: /changed "price" decimal\(10,2\) -> decimal\(8,2\).*refused under every schemaDrift policy/, hint: /migrate the Postgres table/,
+        });
+      }
+    });
+
+    it('a made-nullable column drops NOT NULL under alter', () => {
+      const after = cm.map((f) => (f.name === 'code' ? { ...f, nullable: true } : f));
+      assert.deepEqual(drift({ mapping: rules({ widened: 'alter' }), before: cm, after }).alterations, [{ alter: 'drop-not-null', column: 'code' }]);
+    });
+
+    it('a dropped column is kept unwritten (NOT NULL dropped), dropped, or refused', () => {
+      const after = cm.filter((f) => f.name !== 'code' && f.name !== 'name');
+      assert.deepEqual(drift({ mapping: rules({ dropped: 'keep' }), before: cm, after }).alterations, [{ alter: 'drop-not-null', column: 'code' }]);
+      assert.deepEqual(drift({ mapping: rules({ dropped: 'drop' }), before: cm, after }).alterations, [
+        { alter: 'drop-column', column: 'name' },
+        { alter: 'drop-column', column: 'code' },
+      ]);
+      expectSyncError(() => drift({ mapping: rules({}), before: cm, after }), { kind: 'schema-drift', column: 'name', message: /removed "name"; removed "code"/, hint: /schemaDrift\.dropped "keep" or "drop"/ });
+    });
+
+    it('a column dropped and a new one added under the same name (new physical name) is a drop and an add, not the old column', () => {
+      const after = cm.map((f) => (f.name === 'qty' ? field('qty', string(), { physicalName: 'col-9' }) : f));
+      const r = drift({ mapping: rules({ dropped: 'drop', added: 'add' }), before: cm, after });
+      assert.deepEqual(r.alterations, [
+        { alter: 'drop-column', column: 'qty' },
+        { alter: 'add-column', column: 'qty', pgType: 'text' },
+      ]);
+    });
+
+    it("Delta's type widenings, and what is not one", () => {
+      assert.ok(isDeltaWidening(byte(), long()) && isDeltaWidening(short(), integer()) && isDeltaWidening(float(), double()) && isDeltaWidening(integer(), double()));
+      assert.ok(isDeltaWidening(decimal(10, 2), decimal(20, 5)) && isDeltaWidening(integer(), decimal(10, 0)) && isDeltaWidening(date(), timestampNtz()));
+      assert.ok(!isDeltaWidening(long(), integer()) && !isDeltaWidening(double(), float()) && !isDeltaWidening(decimal(10, 2), decimal(10, 1)) && !isDeltaWidening(long(), double()));
+      assert.ok(!isDeltaWidening(integer(), decimal(9, 0)) && !isDeltaWidening(date(), timestamp()) && !isDeltaWidening(string(), long()));
+      assert.ok(pgTypeHolds('bigint', 'smallint') && pgTypeHolds('numeric(20,4)', 'numeric(12,2)') && pgTypeHolds('numeric', 'bigint') && pgTypeHolds('double precision', 'real'));
+      assert.ok(!pgTypeHolds('integer', 'bigint') && !pgTypeHolds('numeric(12,2)', 'numeric(12,4)') && !pgTypeHolds('date', 'timestamp'));
+      assert.ok(pgTypeHolds('timestamp without time zone', 'timestamp') && pgTypeHolds('NUMERIC(10, 2)', 'numeric(10,2)'));
     });
   });
 

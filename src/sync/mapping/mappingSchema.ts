@@ -172,11 +172,31 @@ export const deletesSchema = z.discriminatedUnion('mode', [
     }),
 ]);
 
-export const schemaDriftSchema = z.enum(['fail', 'add-columns', 'ignore-new']).meta({
-  description:
-    "What to do when the Delta schema changes: fail (default), add-columns (ALTER TABLE ADD COLUMN for new columns), ignore-new (do not sync new columns). Removed or retyped columns always fail.",
-});
+/** What each kind of schema change may do to the target table (the object form of `schemaDrift`). */
+export const schemaDriftRulesSchema = z
+  .strictObject({
+    added: z.enum(['fail', 'add', 'ignore']).default('fail').meta({
+      description: 'A new Delta column: fail (default), add (ALTER TABLE ADD COLUMN, nullable), ignore (not synced).',
+    }),
+    renamed: z.enum(['fail', 'rename']).default('fail').meta({
+      description:
+        'A column renamed under Delta column mapping (same physical name / field id, new name): fail (default) or rename (ALTER TABLE RENAME COLUMN, when the target name changes). Entries of columns.include/exclude/rename must name the column by its new Delta name.',
+    }),
+    widened: z.enum(['fail', 'alter']).default('fail').meta({
+      description:
+        "A column widened by Delta's type widening (byte->short->int->long, float->double, decimal precision/scale increase, integers to decimal or double, date->timestamp_ntz) or made nullable, where the Postgres column is too narrow: fail (default) or alter (ALTER COLUMN TYPE / DROP NOT NULL). A Postgres column already wide enough needs nothing under any policy.",
+    }),
+    dropped: z.enum(['fail', 'keep', 'drop']).default('fail').meta({
+      description:
+        'A synced column removed from the Delta table: fail (default), keep (the Postgres column stays, nullable, no longer written: NOT NULL is dropped) or drop (ALTER TABLE DROP COLUMN).',
+    }),
+  })
+  .meta({ description: 'One rule per kind of schema change; each defaults to fail.' });
 
+export const schemaDriftSchema = z.union([z.enum(['fail', 'add-columns', 'ignore-new']), schemaDriftRulesSchema]).meta({
+  description:
+    'What a sync does when the Delta schema changes: fail (default), add-columns (ALTER TABLE ADD COLUMN for new columns), ignore-new (do not sync new columns), or an object with one rule per kind of change ({ added, renamed, widened, dropped }). The strings cover added columns only; every other change fails under them. Schema changes run as DDL in the first transaction of the sync, with its rows and checkpoint; a changed key column or a narrowed type fails under every policy.',
+});
 export const batchSchema = z.strictObject({
   maxRows: z.int().positive().default(50_000).meta({
     description: 'Distinct keys per transaction; a transaction ends at a version boundary. One commit with more changes than that (or than 10,000) is applied in parts of that many keys inside its one transaction, so memory stays bounded.',
@@ -285,6 +305,19 @@ export type Mapping = z.output<typeof mappingSchema>;
 export type MappingInput = z.input<typeof mappingSchema>;
 export type DeletePolicy = Mapping['deletes'];
 export type SchemaDriftPolicy = Mapping['schemaDrift'];
+export type SchemaDriftRules = z.output<typeof schemaDriftRulesSchema>;
+
+/** The rules a `schemaDrift` setting stands for: the strings are shorthands for added columns. */
+export function schemaDriftRules(policy: SchemaDriftPolicy): SchemaDriftRules {
+  if (typeof policy === 'object') return policy;
+  const added = policy === 'add-columns' ? 'add' : policy === 'ignore-new' ? 'ignore' : 'fail';
+  return { added, renamed: 'fail', widened: 'fail', dropped: 'fail' };
+}
+
+/** The setting as messages quote it: the string, or the object's rules. */
+export function describeSchemaDrift(policy: SchemaDriftPolicy): string {
+  return typeof policy === 'string' ? policy : JSON.stringify(policy);
+}
 export type FilterCondition = z.output<typeof filterConditionSchema>;
 export type MappingSource = Mapping['source'];
 

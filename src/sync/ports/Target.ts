@@ -8,6 +8,7 @@ import type { TableRef } from './targetTypes';
 import type { TargetColumn } from './targetTypes';
 import type { SoftDeleteMarker } from './targetTypes';
 import type { SwapBlocker } from './targetTypes';
+import type { TableAlteration } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
 import type { BucketSum, TargetBucketRow } from './targetTypes';
@@ -65,8 +66,11 @@ export interface Target {
 
   /** Drops staging tables an interrupted initial load left behind; returns their names. */
   dropStagingLeftovers(): Promise<string[]>;
-  /** Adds columns to the table (nullable: existing rows have no value), one statement each. */
-  addColumns(columns: readonly TargetColumn[]): Promise<void>;
+  /**
+   * The DDL of a change of the table's columns, as beginApply, preview and dryRun run it
+   * for their `alterations` (one renderer, so a preview shows what runs).
+   */
+  alterationSql(alteration: TableAlteration): string;
   /**
    * Adds the soft-delete marker column when missing (returns the warning, and sets it in
    * `existing`), refuses one of another type.
@@ -192,6 +196,12 @@ export interface ApplyRequest {
    * `source` names the Delta table in the error.
    */
   refuseExistingKeys?: { source: string };
+  /**
+   * Changes of the table's columns run first in the transaction, before any part (schema
+   * drift the rows need: renamed, widened, added, dropped columns); they commit or roll
+   * back with the rows and the checkpoint.
+   */
+  alterations?: readonly TableAlteration[];
 }
 
 /** One open apply transaction (Target.beginApply). Parts run one at a time. */
@@ -222,6 +232,8 @@ export interface PreviewRequest {
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
   liveOnly?: boolean;
+  /** The sync's changes of the table's columns, run (and rolled back) before the rows are classified. */
+  alterations?: readonly TableAlteration[];
 }
 
 export interface DryRunRequest {
@@ -235,4 +247,6 @@ export interface DryRunRequest {
   version: number;
   /** As the sync's (ApplyRequest.refuseExistingKeys): an insert of a key the target holds is refused. */
   refuseExistingKeys?: { source: string };
+  /** As the sync's (ApplyRequest.alterations): run first, rolled back with the rest. */
+  alterations?: readonly TableAlteration[];
 }

@@ -82,7 +82,13 @@ export interface PreviewReport extends PreviewResult {
   toVersion: number;
   /** True when the target table does not exist yet (every row is an insert). */
   targetMissing: boolean;
+  /** Initial load: the CREATE TABLE a swap load runs. */
   ddl?: string;
+  /**
+   * Incremental: the DDL the sync runs first in its first transaction, in order (schema
+   * drift: added, renamed, widened, dropped columns), as the target renders and runs it.
+   */
+  alterations?: string[];
   /** With `checks`: what would make applying fail or change values, most harmful first (empty: nothing found). */
   warnings?: PreviewWarning[];
 }
@@ -103,6 +109,8 @@ export interface DryRunReport {
   fromVersion: number | null;
   toVersion: number;
   result: ApplyResult;
+  /** The DDL the dry run ran first (and rolled back), as the sync will (PreviewReport.alterations). */
+  alterations?: string[];
 }
 
 export interface VerifyReport {

@@ -37,7 +37,7 @@ export interface RightsOptions {
   deletes: 'delete' | 'ignore' | 'soft-delete';
   /** The soft-delete marker column, when the policy is soft-delete (added when missing: ownership). */
   softDeleteColumn?: string;
-  /** schemaDrift is add-columns: new columns are added with ALTER TABLE (ownership). */
+  /** schemaDrift lets a sync change the columns (add, rename, retype, drop: ALTER TABLE needs ownership). */
   addsColumns: boolean;
   /** Rows the target refuses go to the dead-letter table. */
   deadLetter: boolean;

@@ -243,3 +243,16 @@ export interface StagedChanges {
   /** With a soft-delete marker (see ApplyChangesOptions.softDeletes). */
   softDeletes?: RowBatches;
 }
+
+/**
+ * One change of the target table's columns that a run makes before its rows, in the same
+ * transaction (schema drift: mapping/detectDrift; other features may add their own, e.g.
+ * columns of their own). The target renders each as DDL (Target.alterationSql): the preview
+ * and the dry run show and run that same text, so what is shown is what runs.
+ */
+export type TableAlteration =
+  | { alter: 'add-column'; column: string; pgType: string }
+  | { alter: 'rename-column'; column: string; to: string }
+  | { alter: 'retype-column'; column: string; pgType: string; from: string }
+  | { alter: 'drop-not-null'; column: string }
+  | { alter: 'drop-column'; column: string };

@@ -27,6 +27,8 @@ import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
 import type { SwapBlocker } from '../ports/targetTypes';
+import type { TableAlteration } from '../ports/targetTypes';
+import { alterTableSql } from './alterTableSql';
 import { findSwapBlockers } from './swapBlockers';
 import { requiredRights } from './requiredGrants';
 import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
@@ -165,10 +167,12 @@ export class PostgresTarget implements Target {
     });
   }
 
-  addColumns(columns: readonly TargetColumn[]): Promise<void> {
-    return this.withClient(async (c) => {
-      for (const m of columns) await c.query(`ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(m.name)} ${m.pgType}`);
-    });
+  alterationSql(alteration: TableAlteration): string {
+    return alterTableSql(this.table, alteration);
+  }
+
+  private ddlOf(alterations: readonly TableAlteration[] | undefined): { ddl?: string[] } {
+    return alterations && alterations.length > 0 ? { ddl: alterations.map((a) => this.alterationSql(a)) } : {};
   }
 
   async ensureMarkerColumn(marker: SoftDeleteMarker, existing: Map<string, string>): Promise<string | undefined> {
@@ -210,6 +214,7 @@ export class PostgresTarget implements Target {
       stream = await ApplyStream.begin(client, {
         ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}),
         ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}), onLockWait: (m) => this.logger.warn(m),
+        ...this.ddlOf(opts.alterations),
       });
     } catch (e) {
       client.release(e instanceof Error ? e : true);
@@ -250,6 +255,7 @@ export class PostgresTarget implements Target {
       ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),
+      ...this.ddlOf(opts.alterations),
     }));
   }
 
@@ -260,6 +266,7 @@ export class PostgresTarget implements Target {
       ...(opts.later ? { later: opts.later } : {}),
       ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
+      ...this.ddlOf(opts.alterations),
     }));
   }
 

@@ -67,6 +67,12 @@ export interface ApplyChangesOptions {
    * otherwise nothing is applied (another run got there first).
    */
   expectVersion?: number | bigint | null;
+  /**
+   * DDL run in the transaction before anything is staged (Target.alterationSql text: a
+   * schema change the rows need, e.g. a renamed or widened column), after the lock and
+   * the checkpoint check, so it commits or rolls back with the rows.
+   */
+  ddl?: readonly string[];
   /** Staged rows per COPY chunk in dead-letter / dry-run mode (a savepoint each); default 10000. */
   batchRows?: number;
   /**
@@ -376,6 +382,7 @@ export class ApplyStream {
         });
       }
     }
+    for (const statement of opts.ddl ?? []) await client.query(statement);
     // One round trip for the staging tables: no parameters (simple query protocol), no result needed between them.
     await client.query([
       this.tempTable(UP, this.columns),

@@ -20,6 +20,8 @@ export interface PreviewOptions {
   key: readonly string[];
   upserts: RowBatches;
   deletes: RowBatches;
+  /** DDL run first in the rolled-back transaction (the sync's schema changes). */
+  ddl?: readonly string[];
   /** Page size; default 100. */
   limit?: number;
   offset?: number;
@@ -136,6 +138,9 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       // Rows read back as text print as formatValue prints rows not in Postgres yet.
       await client.query(`SET LOCAL TimeZone TO 'UTC'`);
       await client.query(`SET LOCAL DateStyle TO 'ISO, MDY'`);
+      // The sync's schema changes, so the rows are classified against the table as the
+      // sync will have changed it (and the DDL is tried); rolled back with the rest.
+      for (const statement of opts.ddl ?? []) await client.query(statement);
       const softColumns = markerCol ? [...keyColumns, markerCol] : [];
       await client.query(tempDdl(UP, opts.columns));
       await client.query(tempDdl(DEL, keyColumns));

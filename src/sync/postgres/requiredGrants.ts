@@ -225,7 +225,7 @@ function rightsFor(f: TargetFacts, role: string, o: RightsOptions): Right[] {
       out.push(ownership(sql, label, t.owner, r, `adding the soft-delete column "${o.softDeleteColumn}" (ALTER TABLE)`, ['initial-merge', 'incremental']));
     }
     if (o.addsColumns) {
-      out.push({ ...ownership(sql, label, t.owner, r, 'adding new Delta columns (schemaDrift "add-columns": ALTER TABLE), when there are some', ['incremental']), conditional: true });
+      out.push({ ...ownership(sql, label, t.owner, r, 'changing the columns as the Delta schema changes (schemaDrift: ALTER TABLE ADD / RENAME / ALTER / DROP COLUMN), when it does', ['incremental']), conditional: true });
     }
   }
   // Ownership and the privileges it implies: the owner needs no GRANT on its own table.

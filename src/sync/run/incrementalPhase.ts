@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { ChangeRow } from '../delta/types';
 import { SyncError } from '../errors';
 import { ValueEncodeError } from '../postgres/copyEncoder';
-import { checkSyncDrift, refuseKeyDrift } from '../mapping/detectDrift';
-import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
 import type { RunResult } from '../ports/reports';
 import type { ApplyRequest, ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
-import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
+import type { Checkpoint, TableAlteration } from '../ports/targetTypes';
+import { driftAfterPlanning, driftBeforePlanning } from './schemaDriftPlan';
 import { READ_BATCH_ROWS, planColumns, refuseExistingKeysOption, transactionOptions } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import { changePlanWorkerScript, planInWorker } from '../worker/changePlanWorker';
@@ -56,7 +55,15 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   // Commit timestamps of the versions read so far (also: how far the read got).
   const timestamps = new Map<number, number>();
   try {
-    const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
+    const { plan, alterations } = await planIncremental(ctx, checkpoint, start, end, result.warnings);
+    // The schema changes run first in the run's first transaction, with its rows and checkpoint.
+    let pendingAlterations: readonly TableAlteration[] = alterations;
+    const alterationsOnce = (): { alterations?: readonly TableAlteration[] } => {
+      if (pendingAlterations.length === 0) return {};
+      const a = pendingAlterations;
+      pendingAlterations = [];
+      return { alterations: a };
+    };
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
     // An insert of a key the target holds means the Delta table holds it twice (refuseExistingKeysOption).
@@ -73,7 +80,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const applyRequest = (expectVersion: number): ApplyRequest => ({
       columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
       pipeline: ctx.pipeline, source: source.name, expectVersion, ...(mapping.deadLetter ? { deadLetter: true } : {}),
-      ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
+      ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}), ...alterationsOnce(),
     });
     const estimate = share === undefined ? undefined : overlap ? target.estimateRows(plan.marker) : Promise.resolve(await target.estimateRows(plan.marker));
     // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
@@ -144,6 +151,8 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         const e = early;
         early = undefined;
         await e.then((tx) => tx.rollback(), () => undefined);
+        // Its schema changes did not commit: the checkpoint-only transaction below runs them.
+        if (committed < start) pendingAlterations = alterations;
       }
       if (open) {
         // A failure or an abort before the commit: nothing of this transaction stays.
@@ -156,7 +165,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     if (committed < end) {
       // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
       ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
-      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed });
+      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce() });
       try {
         await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
       } catch (e) {
@@ -196,9 +205,10 @@ function withValueContext(e: unknown, table: string, first: number, last: number
 /**
  * The plan phase: columns for the end version, the soft-delete marker column (added
  * whatever the drift policy says, since the mapping asks for it), and the drift check
- * (mapping/detectDrift: the key first, then the schema at the checkpoint, then the target's columns).
+ * (run/schemaDriftPlan over mapping/detectDrift: the key first, then the schema at the
+ * checkpoint, then the target's columns), whose alterations the first transaction runs.
  */
-async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<ColumnPlan> {
+async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<{ plan: ColumnPlan; alterations: TableAlteration[] }> {
   const { mapping, source, target } = ctx;
   ctx.phase('plan', `columns of ${source.name} at version ${end}, drift since version ${checkpoint.version}`);
   const snap = await source.snapshot(end);
@@ -209,48 +219,15 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
       hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
     });
   }
-  const synced = await syncedColumns(ctx, Number(checkpoint.version), warnings);
-  const driftInput = { mapping, synced, schema: snap.schema, source: source.name, fromVersion: start, toVersion: end };
-  // The key first: a key column gone from the end version would otherwise fail below as a
-  // mapping error without the version or the reason.
-  refuseKeyDrift({ ...driftInput, key: mapping.key ?? existing.primaryKey });
+  // The key and stale mapping names first: a key column gone from the end version would
+  // otherwise fail below as a mapping error without the version or the reason.
+  const drift = await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end, warnings);
   const plan = planColumns(mapping, source.name, snap.schema, existing.primaryKey, end, target.tableLabel);
   if (plan.marker) {
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
-  const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
-  const drift = checkSyncDrift({ ...driftInput, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: target.tableLabel });
-  switch (drift.decision) {
-    case 'none':
-      return plan;
-    case 'ignore-new': {
-      ctx.warn(drift.warning, warnings);
-      const ignored = new Set(drift.ignore.map((c) => c.name));
-      return { ...plan, columns: plan.columns.filter((col) => !ignored.has(col.name)) };
-    }
-    case 'add-columns':
-      await target.addColumns(plan.columns.filter((col) => drift.add.some((a) => a.name === col.name)));
-      ctx.warn(drift.warning, warnings);
-      return plan;
-  }
-}
-
-/** The mapped columns at the checkpoint's version, or undefined when that schema cannot be read or mapped. */
-async function syncedColumns(ctx: RunContext, version: number, warnings: string[]): Promise<TargetColumn[] | undefined> {
-  try {
-    const snap = await ctx.source.snapshot(version);
-    return resolveColumns(ctx.mapping, snap.schema);
-  } catch (e) {
-    // A checkpoint older than the table's history, or a mapping that did not fit then: the
-    // drift check can only compare with the target's columns, which cannot tell a removed
-    // column from one of the user's own. Said out loud, not in a debug line.
-    ctx.warn(
-      `Could not read the schema of ${ctx.source.name} at version ${version} (the checkpoint) to check for removed or retyped columns: ${e instanceof Error ? e.message : String(e)}. Only columns missing from ${ctx.target.tableLabel} are checked.`,
-      warnings,
-    );
-    return undefined;
-  }
+  return driftAfterPlanning(ctx, drift, plan, existing, warnings);
 }
 
 /**

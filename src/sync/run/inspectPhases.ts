@@ -1,8 +1,6 @@
 import type { Row } from '../delta/types';
 import { SyncError } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
-import { refuseKeyDrift } from '../mapping/detectDrift';
-import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
@@ -11,6 +9,7 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { READ_BATCH_ROWS, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
+import { driftAfterPlanning, driftBeforePlanning } from './schemaDriftPlan';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -33,8 +32,10 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const latest = await source.latestVersion();
   const end = Math.min(opts.toVersion ?? latest, latest);
   const snap = await source.snapshot(checkpoint ? end : opts.toVersion);
-  if (checkpoint && existing) await refuseKeyDriftSince(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end);
-  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
+  const drift = checkpoint && existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
+  const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
+  // The sync's schema changes: shown as DDL, and run (then rolled back) before the rows are classified.
+  const { plan, alterations } = drift && existing ? driftAfterPlanning(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
   const limit = opts.limit ?? 100;
   const offset = opts.offset ?? 0;
   const marker = plan.marker;
@@ -67,8 +68,14 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
   const laterTapped = later ? mapAsync(later, tapped) : later;
-  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
-  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
+  const r = await target.preview({
+    columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include,
+    ...(opts.search ? { search: opts.search } : {}), ...soft, ...(alterations.length ? { alterations } : {}),
+  });
+  return {
+    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}),
+    ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
+  };
 }
 
 /**
@@ -118,8 +125,9 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const end = Math.min(opts.toVersion ?? latest, latest);
   const start = Number(checkpoint.version) + 1;
   const snap = await source.snapshot(end);
-  if (existing) await refuseKeyDriftSince(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end);
-  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
+  const drift = existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
+  const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
+  const { plan, alterations } = drift && existing ? driftAfterPlanning(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
   if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
     throw new SyncError('target', `${target.tableLabel} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
       table: target.tableLabel,
@@ -135,24 +143,10 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
     pipeline: ctx.pipeline, source: source.name, version: end,
     // The sync's duplicate-key check, so the dry run fails where the sync would.
     ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
+    // The sync's schema changes, run first and rolled back with the rest.
+    ...(alterations.length ? { alterations } : {}),
   });
-  return { fromVersion: start, toVersion: end, result };
-}
-
-/**
- * The sync's key check (refuseKeyDrift) for a preview or dry run of an incremental range:
- * they would otherwise show changes the sync refuses. Says nothing when the checkpoint's
- * schema cannot be read or mapped (the sync warns about that itself).
- */
-async function refuseKeyDriftSince(ctx: RunContext, checkpointVersion: number, schema: SourceSnapshot['schema'], key: readonly string[], end: number): Promise<void> {
-  if (end <= checkpointVersion) return;
-  let synced: TargetColumn[];
-  try {
-    synced = resolveColumns(ctx.mapping, (await ctx.source.snapshot(checkpointVersion)).schema);
-  } catch {
-    return;
-  }
-  refuseKeyDrift({ mapping: ctx.mapping, synced, schema, key, source: ctx.source.name, fromVersion: checkpointVersion + 1, toVersion: end });
+  return { fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}) };
 }
 
 /** The snapshot's rows as a load writes them (filtered, the marker live). */

@@ -1,3 +1,4 @@
+import { schemaDriftRules } from '../mapping/mappingSchema';
 import type { Mapping } from '../mapping/mappingSchema';
 import { grantsPurposes, missingRights, missingRightsError, swapNotOwnedError } from '../ports/rights';
 import type { GrantsMode, RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
@@ -8,9 +9,15 @@ export function rightsOptions(mapping: Mapping): RightsOptions {
   return {
     deletes: mapping.deletes.mode,
     ...(mapping.deletes.mode === 'soft-delete' ? { softDeleteColumn: mapping.deletes.column } : {}),
-    addsColumns: mapping.schemaDrift === 'add-columns',
+    addsColumns: altersTable(mapping),
     deadLetter: mapping.deadLetter,
   };
+}
+
+/** Whether the mapping's schemaDrift lets a sync change the table's columns (ALTER TABLE: ownership). */
+function altersTable(mapping: Mapping): boolean {
+  const r = schemaDriftRules(mapping.schemaDrift);
+  return r.added === 'add' || r.renamed === 'rename' || r.widened === 'alter' || r.dropped !== 'fail';
 }
 
 const ALL_PURPOSES: readonly RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'incremental', 'preview'];
