@@ -6,7 +6,7 @@ import type { InitialLoadResult } from './targetTypes';
 import type { PreviewAction, PreviewResult } from './targetTypes';
 import type { TableRef } from './targetTypes';
 import type { TargetColumn } from './targetTypes';
-import type { SoftDeleteMarker } from './targetTypes';
+import type { LineageColumns, SoftDeleteMarker } from './targetTypes';
 import type { SwapBlocker } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
@@ -68,6 +68,14 @@ export interface Target {
 
   /** The statement that adds the soft-delete marker column (for hints). */
   markerColumnSql(marker: SoftDeleteMarker): string;
+
+  /**
+   * Adds the lineage columns the table lacks (returns the warning, and sets them in
+   * `existing`), refuses one of another type.
+   */
+  ensureLineageColumns(lineage: LineageColumns, existing: Map<string, string>): Promise<string | undefined>;
+  /** The statement that adds the lineage columns missing from `existing` (shown by the preview), or undefined. */
+  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined;
 
   /**
    * What keeps a swap load of the existing table from being faithful (its row triggers and
@@ -137,6 +145,12 @@ export interface InitialLoadRequest {
   softDelete?: SoftDeleteMarker;
   fillfactor?: number;
   /**
+   * Lineage columns: every loaded row gets the snapshot's version and commit timestamp and
+   * the load's time; a merge adds missing ones to the table in its transaction, and with
+   * `version` keeps (neither updates nor deletes) rows newer than the snapshot.
+   */
+  lineage?: LineageColumns;
+  /**
    * Set rows the target refuses (a constraint, a trigger raising, a value it cannot hold, a
    * null key) aside in the dead-letter table and load the rest. Needs `rows`, not `encoded`
    * (encoded rows are not at hand to set aside).
@@ -150,6 +164,8 @@ export interface ApplyRequest {
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
+  /** Lineage columns (the table has them): staged values, now(), and the out-of-order guard with `version`. */
+  lineage?: LineageColumns;
   pipeline: string;
   source: string;
   /** The checkpoint version the transaction starts from (null: none yet). */
@@ -191,6 +207,8 @@ export interface PreviewRequest {
   search?: string;
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
+  /** Lineage columns: with `version`, rows the out-of-order guard keeps are classified 'kept'. */
+  lineage?: LineageColumns;
   liveOnly?: boolean;
 }
 
@@ -200,6 +218,7 @@ export interface DryRunRequest {
   first: StagedChanges;
   later?: AsyncIterable<StagedChanges>;
   softDelete?: SoftDeleteMarker;
+  lineage?: LineageColumns;
   pipeline: string;
   source: string;
   version: number;

@@ -23,7 +23,8 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
-import type { SoftDeleteMarker } from '../ports/targetTypes';
+import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
+import { ensureLineageColumns, lineageColumnsDdl } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import { findSwapBlockers } from './swapBlockers';
 import { requiredRights } from './requiredGrants';
@@ -167,6 +168,15 @@ export class PostgresTarget implements Target {
     return added;
   }
 
+  async ensureLineageColumns(lineage: LineageColumns, existing: Map<string, string>): Promise<string | undefined> {
+    if (lineageColumnsDdl(this.table, lineage, existing) === undefined) return undefined;
+    return this.withClient((c) => ensureLineageColumns(c, this.table, lineage, existing));
+  }
+
+  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined {
+    return lineageColumnsDdl(this.table, lineage, existing);
+  }
+
   markerColumnSql(marker: SoftDeleteMarker): string {
     return `ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(marker)};`;
   }
@@ -191,7 +201,9 @@ export class PostgresTarget implements Target {
     const checkpoint = (version: number, commitTimestamp: number | null): CheckpointInput => this.withLease({
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
-    const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
+    const base = {
+      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}), expectVersion: opts.expectVersion,
+    };
     const client = await this.connect();
     let stream: ApplyStream;
     try {
@@ -247,6 +259,7 @@ export class PostgresTarget implements Target {
     return this.withClient((c) => dryRunChanges(c, {
       table: this.table, columns: opts.columns, key: opts.key, upserts: opts.first.upserts, deletes: opts.first.deletes,
       ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.lineage ? { lineage: opts.lineage } : {}),
       ...(opts.later ? { later: opts.later } : {}),
       ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },
