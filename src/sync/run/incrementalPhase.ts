@@ -90,7 +90,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
             ctx.phase('apply', `versions from ${committed + 1}`);
             open = {
               tx: await target.beginApply({
-                columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
+                columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
                 pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
                 ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
               }),
@@ -132,7 +132,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     if (committed < end) {
       // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
       ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
-      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed });
+      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed });
       try {
         await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
       } catch (e) {
@@ -194,6 +194,11 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
+  // Lineage asked for by the mapping: added whatever the drift policy says, as the marker is.
+  if (plan.lineage) {
+    const added = await target.ensureLineageColumns(plan.lineage, existing.columns);
+    if (added) ctx.warn(added, warnings);
+  }
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
   const drift = checkSyncDrift({ ...driftInput, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: target.tableLabel });
   switch (drift.decision) {
@@ -244,7 +249,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
   if (workerSource && changePlanWorkerScript()) {
     const input: ChangePlanInput = {
-      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
+      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
     };
     for await (const m of planInWorker(input, signal)) {
       if (m.type === 'read') {
@@ -297,6 +302,7 @@ function addCommitted(ctx: RunContext, result: RunResult, applied: ApplyResult, 
     type: 'batch-committed', fromVersion: from, toVersion: to, inserted: applied.inserted, updated: applied.updated,
     deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length,
   });
+  if (applied.keptByGuard) ctx.logger.info(`pipeline ${ctx.pipeline}: versions ${from}..${to}: ${applied.keptByGuard} row(s) kept by the out-of-order guard (the target row holds a newer version)`);
   result.batches++;
   result.inserted += applied.inserted;
   result.updated += applied.updated;

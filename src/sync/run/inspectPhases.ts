@@ -8,7 +8,7 @@ import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
 import type { StagedChanges } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
-import { READ_BATCH_ROWS, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
+import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { checkRights } from './mappingRights';
@@ -45,7 +45,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: !checkpoint, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
   if (!checkpoint) {
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
-    const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
+    const ddl = target.createTableSql(createdColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
     if (!existing) {
       const page = await insertsPage(ctx, snap, plan, limit, offset, opts.search);
       if (checker) for await (const b of snapshotRows(ctx, snap, plan)) checker.add(b);
