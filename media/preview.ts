@@ -242,6 +242,8 @@ export class PreviewView {
       count('updates', s.updates, 'update', 'count-update'),
       count('deletes', s.deletes, 'delete', 'count-delete'),
       count('unchanged', s.unchanged, 'unchanged', 'count-unchanged'),
+      // Lineage guard: changes older than the target row, listed under Unchanged.
+      ...(s.keptByGuard === undefined ? [] : [count('kept by guard', s.keptByGuard, 'unchanged', 'count-kept')]),
     );
   }
 

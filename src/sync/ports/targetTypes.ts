@@ -91,7 +91,8 @@ export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-ru
 /** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
 
-export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
+/** 'kept': a change the out-of-order guard refuses (lineage version column): the target row is newer. */
+export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing' | 'kept';
 
 export interface ColumnChange {
   column: string;
@@ -114,7 +115,8 @@ export interface PreviewRow {
 
 export interface PreviewResult {
   rows: PreviewRow[];
-  totals: Record<PreviewAction, number>;
+  /** `kept` only with a lineage version column (the guard). */
+  totals: Record<Exclude<PreviewAction, 'kept'>, number> & { kept?: number };
   /** Rows matching `include` (for paging). */
   matching: number;
 }

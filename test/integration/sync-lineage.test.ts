@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
+import type { Row } from '../../src/sync/delta/types';
+import type { MappingOverrides } from '../builders/mappings';
+import { long, string } from '../builders/deltaFields';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
+import { useTestDatabase } from '../helpers/postgres';
+import { openRunner, tempDir } from '../helpers/syncHarness';
+import type { OpenedRunner } from '../helpers/syncHarness';
+
+/**
+ * Issue 14 point 3: lineage columns (the Delta commit version, its commit timestamp, the
+ * sync time) and the out-of-order guard they carry. Expectations come from the Delta log
+ * (commit files read here) and from the engine's state table (the checkpoint row is
+ * written in the same transaction as the rows: its finished_at is that transaction's
+ * now()), never from the engine's own results.
+ */
+
+const COLS: WriterColumn[] = [
+  { name: 'id', type: long(), nullable: false },
+  { name: 'name', type: string() },
+];
+const row = (id: number, name = `n${id}`): Row => ({ id: BigInt(id), name });
+const LINEAGE = { version: '_delta_version', commitTimestamp: '_commit_timestamp', syncedAt: 'updated_at' };
+
+type Thread = 'worker' | 'main';
+
+/** Commit time (ms) of `version` as the Delta protocol defines it: inCommitTimestamp, else commitInfo.timestamp. */
+async function commitMillis(tablePath: string, version: number): Promise<number> {
+  const text = await fs.readFile(path.join(tablePath, '_delta_log', `${String(version).padStart(20, '0')}.json`), 'utf8');
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const ci = (JSON.parse(line) as { commitInfo?: { timestamp?: number; inCommitTimestamp?: number } }).commitInfo;
+    if (ci) return ci.inCommitTimestamp ?? (ci.timestamp as number);
+  }
+  throw new Error(`no commitInfo in version ${version}`);
+}
+
+interface TargetRow {
+  id: string;
+  name: string | null;
+  ver: string | null;
+  /** Commit timestamp as ms since the epoch. */
+  ts: string | null;
+  synced: string | null;
+}
+
+describe('lineage columns and the out-of-order guard (real server)', function () {
+  this.timeout(180_000);
+  const db = useTestDatabase('sync_lineage');
+  let dir: string;
+
+  before(async () => {
+    dir = await tempDir('dns-lineage-');
+  });
+
+  async function newTable(name: string): Promise<DeltaTableWriter> {
+    const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append([row(1), row(2), row(3), row(4)]); // v1
+    return w;
+  }
+
+  async function withRunner(name: string, w: DeltaTableWriter, overrides: MappingOverrides, thread: Thread, fn: (r: OpenedRunner) => Promise<void>): Promise<void> {
+    const r = await openRunner(buildMapping({ name, source: w.path, target: name, key: ['id'], ...overrides }), db().url);
+    const before = process.env.DELTA_NEON_SYNC_READ_THREAD;
+    if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+    try {
+      await fn(r);
+    } finally {
+      if (before === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+      else process.env.DELTA_NEON_SYNC_READ_THREAD = before;
+      await r.close();
+    }
+  }
+
+  async function rows(r: OpenedRunner, table: string, cols: { version: string; commitTimestamp: string; syncedAt: string } = LINEAGE): Promise<Map<string, TargetRow>> {
+    const q = (c: string): string => `"${c.replace(/"/g, '""')}"`;
+    const res = await r.pool.query<TargetRow>(
+      `SELECT id::text AS id, name, ${q(cols.version)}::text AS ver, (extract(epoch FROM ${q(cols.commitTimestamp)}) * 1000)::int8::text AS ts,
+              ${q(cols.syncedAt)}::text AS synced FROM public.${q(table)} ORDER BY id`,
+    );
+    return new Map(res.rows.map((x) => [x.id, x]));
+  }
+
+  /** finished_at of the pipeline's checkpoint: now() of the transaction that wrote it. */
+  async function checkpointTime(r: OpenedRunner, pipeline: string): Promise<string> {
+    const res = await r.pool.query<{ t: string }>(`SELECT finished_at::text AS t FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]);
+    return res.rows[0]?.t as string;
+  }
+
+  /** Moves the pipeline's checkpoint back by hand (as a user re-applying a range would). */
+  async function setCheckpoint(r: OpenedRunner, pipeline: string, version: number): Promise<void> {
+    await r.pool.query(`UPDATE delta_neon_sync.checkpoints SET version = $2 WHERE pipeline = $1`, [pipeline, version]);
+  }
+
+  it('values equal the commits: the version and commit timestamp of each row\'s last change, and now() of the transaction that wrote it', async () => {
+    const name = 'lin_values';
+    const w = await newTable(name);
+    await withRunner(name, w, { lineage: LINEAGE }, 'worker', async (r) => {
+      const init = await r.runner.run({ mode: 'initial' });
+      assert.match(init.createdTableSql ?? '', /"_delta_version" bigint,\n {2}"_commit_timestamp" timestamptz,\n {2}"updated_at" timestamptz/);
+      const loadedAt = await checkpointTime(r, name);
+      const v1 = String(await commitMillis(w.path, 1));
+      for (const x of (await rows(r, name)).values()) assert.deepEqual([x.ver, x.ts, x.synced], ['1', v1, loadedAt], `row ${x.id} after the load`);
+
+      await w.update('id', [row(2, 'two')]); // v2
+      await w.delete('id', [3n]); // v3
+      await w.append([row(5)]); // v4
+      await r.runner.run({});
+      const syncedAt = await checkpointTime(r, name);
+      const got = await rows(r, name);
+      assert.deepEqual([...got.keys()], ['1', '2', '4', '5']);
+      assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], ['1', v1, loadedAt], 'an untouched row keeps its lineage');
+      assert.deepEqual([got.get('2')?.name, got.get('2')?.ver, got.get('2')?.ts, got.get('2')?.synced], ['two', '2', String(await commitMillis(w.path, 2)), syncedAt]);
+      assert.deepEqual([got.get('5')?.ver, got.get('5')?.ts, got.get('5')?.synced], ['4', String(await commitMillis(w.path, 4)), syncedAt]);
+    });
+  });
+
+  for (const thread of ['worker', 'main'] as const) {
+    it(`incremental (${thread} thread): re-applying older versions leaves newer rows as they are (upserts and deletes), and the dry run counts them`, async () => {
+      const name = `lin_incr_${thread}`;
+      const w = await newTable(name);
+      await withRunner(name, w, { lineage: { version: '_delta_version' } }, thread, async (r) => {
+        await r.runner.run({ mode: 'initial' });
+        await w.update('id', [row(1, 'b')]); // v2
+        await w.update('id', [row(1, 'c')]); // v3
+        await w.delete('id', [3n]); // v4
+        await w.append([row(3, 'back')]); // v5
+        await r.runner.run({});
+        const newest = await rows(r, name, { ...LINEAGE, commitTimestamp: '_delta_version', syncedAt: '_delta_version' });
+        assert.deepEqual([newest.get('1')?.name, newest.get('1')?.ver, newest.get('3')?.name, newest.get('3')?.ver], ['c', '3', 'back', '5']);
+
+        // Back to version 1: v2 updates id 1 (the target holds v3's row) ...
+        await setCheckpoint(r, name, 1);
+        const dry = await r.runner.dryRun({ toVersion: 2 });
+        assert.equal(dry.result.keptByGuard, 1, 'the dry run counts the update the guard keeps');
+        await r.runner.run({ toVersion: 2 });
+        // ... and v4 deletes id 3 (the target holds v5's re-insert).
+        await setCheckpoint(r, name, 3);
+        await r.runner.run({ toVersion: 4 });
+        const after = await rows(r, name, { ...LINEAGE, commitTimestamp: '_delta_version', syncedAt: '_delta_version' });
+        assert.deepEqual([after.get('1')?.name, after.get('1')?.ver], ['c', '3'], 'the older update did not regress id 1');
+        assert.deepEqual([after.get('3')?.name, after.get('3')?.ver], ['back', '5'], 'the older delete did not remove the re-inserted id 3');
+        assert.equal(after.size, 4);
+      });
+    });
+  }
+
+  it('merge initial load of an old snapshot (--to-version): rows newer than the snapshot are neither updated nor deleted', async () => {
+    const name = 'lin_merge';
+    const w = await newTable(name);
+    await withRunner(name, w, { lineage: { version: '_delta_version', commitTimestamp: '_commit_timestamp' }, initialLoad: { mode: 'merge' } }, 'main', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('id', [row(2, 'two')]); // v2
+      await w.append([row(9)]); // v3
+      await r.runner.run({});
+      // A backfill of version 1's snapshot by merge: id 2 changed at v2, id 9 came at v3.
+      await r.runner.run({ mode: 'initial', toVersion: 1 });
+      const got = await rows(r, name, { ...LINEAGE, syncedAt: '_delta_version' });
+      assert.deepEqual([got.get('2')?.name, got.get('2')?.ver, got.get('2')?.ts], ['two', '2', String(await commitMillis(w.path, 2))], 'id 2 keeps its newer values');
+      assert.deepEqual([got.get('9')?.name, got.get('9')?.ver], ['n9', '3'], 'id 9 (not in the old snapshot, newer) is not deleted');
+      assert.equal(got.get('1')?.ver, '1');
+    });
+  });
+
+  it('lineage added to an existing target: ALTER TABLE ADD COLUMN, shown by the preview, then rows written get their lineage', async () => {
+    const name = 'lin_added';
+    const w = await newTable(name);
+    await withRunner(name, w, {}, 'worker', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+    });
+    await w.update('id', [row(4, 'four')]); // v2
+    await withRunner(name, w, { lineage: LINEAGE }, 'worker', async (r) => {
+      const pv = await r.runner.preview({ limit: 100 });
+      assert.match(pv.ddl ?? '', /ALTER TABLE "public"\."lin_added" ADD COLUMN IF NOT EXISTS "_delta_version" bigint, ADD COLUMN IF NOT EXISTS "_commit_timestamp" timestamptz, ADD COLUMN IF NOT EXISTS "updated_at" timestamptz;/);
+      const run = await r.runner.run({});
+      assert.ok(run.warnings.some((x) => /Added lineage columns "_delta_version" \(bigint\), "_commit_timestamp" \(timestamptz\), "updated_at" \(timestamptz\)/.test(x)), run.warnings.join('\n'));
+      const got = await rows(r, name);
+      assert.deepEqual([got.get('4')?.name, got.get('4')?.ver, got.get('4')?.ts, got.get('4')?.synced], ['four', '2', String(await commitMillis(w.path, 2)), await checkpointTime(r, name)]);
+      assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], [null, null, null], 'rows not written since have no lineage');
+    });
+  });
+
+  it('preview lists the rows the guard keeps, with their kept values', async () => {
+    const name = 'lin_preview';
+    const w = await newTable(name);
+    await withRunner(name, w, { lineage: { version: '_delta_version' } }, 'main', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('id', [row(1, 'b')]); // v2
+      await w.update('id', [row(1, 'c')]); // v3
+      await r.runner.run({});
+      await setCheckpoint(r, name, 1);
+      const pv = await r.runner.preview({ limit: 100, toVersion: 2, include: ['kept', 'update', 'insert'] });
+      assert.equal(pv.totals.kept, 1);
+      assert.equal(pv.totals.update, 0);
+      const kept = pv.rows.find((x) => x.action === 'kept');
+      assert.equal(kept?.key.id, '1');
+      assert.equal(kept?.oldRow?.name, 'c', 'the row the guard keeps, as it is');
+      assert.equal(kept?.newRow?.name, 'b', 'the older change it refuses');
+    });
+  });
+
+  it('hostile lineage column names are quoted; names that are not identifiers or collide are refused', async () => {
+    const name = 'lin_hostile';
+    const w = await newTable(name);
+    const hostile = { version: 'select', commitTimestamp: 'From$Where', syncedAt: 'Order' };
+    await withRunner(name, w, { lineage: hostile }, 'worker', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('id', [row(1, 'x')]); // v2
+      await w.delete('id', [2n]); // v3
+      await r.runner.run({});
+      const got = await rows(r, name, hostile);
+      assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], ['2', String(await commitMillis(w.path, 2)), await checkpointTime(r, name)]);
+      assert.equal(got.has('2'), false);
+    });
+    assert.throws(() => buildMapping({ source: w.path, key: ['id'], lineage: { version: 'a"; DROP TABLE x; --' } }), /lineage\.version: must be a valid identifier/);
+    assert.throws(() => buildMapping({ source: w.path, key: ['id'], lineage: { version: 'id' } }), /lineage\.version: "id" is also a mapped column \(it is a key column\)/);
+    assert.throws(() => buildMapping({ source: w.path, key: ['id'], lineage: { version: 'v', syncedAt: 'v' } }), /lineage: must name a different column for each lineage value/);
+    await withRunner('lin_clash', w, { lineage: { syncedAt: 'name' } }, 'main', async (r) => {
+      await expectSyncError(r.runner.run({ mode: 'initial' }), { kind: 'mapping', setting: 'lineage.syncedAt' });
+    });
+  });
+});
