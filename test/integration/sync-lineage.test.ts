@@ -47,7 +47,11 @@ interface TargetRow {
   /** Commit timestamp as ms since the epoch. */
   ts: string | null;
   synced: string | null;
+  /** The transaction that last wrote the row. */
+  xmin: string;
 }
+
+type LineageNames = { version?: string; commitTimestamp?: string; syncedAt?: string };
 
 describe('lineage columns and the out-of-order guard (real server)', function () {
   this.timeout(180_000);
@@ -77,19 +81,42 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
     }
   }
 
-  async function rows(r: OpenedRunner, table: string, cols: { version: string; commitTimestamp: string; syncedAt: string } = LINEAGE): Promise<Map<string, TargetRow>> {
+  /** The target's rows with their lineage (columns the mapping does not name read as NULL). */
+  async function rows(r: OpenedRunner, table: string, cols: LineageNames = LINEAGE): Promise<Map<string, TargetRow>> {
     const q = (c: string): string => `"${c.replace(/"/g, '""')}"`;
     const res = await r.pool.query<TargetRow>(
-      `SELECT id::text AS id, name, ${q(cols.version)}::text AS ver, (extract(epoch FROM ${q(cols.commitTimestamp)}) * 1000)::int8::text AS ts,
-              ${q(cols.syncedAt)}::text AS synced FROM public.${q(table)} ORDER BY id`,
+      `SELECT id::text AS id, name, ${cols.version ? `${q(cols.version)}::text` : 'NULL'} AS ver,
+              ${cols.commitTimestamp ? `(extract(epoch FROM ${q(cols.commitTimestamp)}) * 1000)::int8::text` : 'NULL'} AS ts,
+              ${cols.syncedAt ? `${q(cols.syncedAt)}::text` : 'NULL'} AS synced, xmin::text AS xmin FROM public.${q(table)} ORDER BY id`,
     );
     return new Map(res.rows.map((x) => [x.id, x]));
   }
 
-  /** finished_at of the pipeline's checkpoint: now() of the transaction that wrote it. */
-  async function checkpointTime(r: OpenedRunner, pipeline: string): Promise<string> {
-    const res = await r.pool.query<{ t: string }>(`SELECT finished_at::text AS t FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]);
-    return res.rows[0]?.t as string;
+  /** The pipeline's checkpoint row: the transaction that wrote it, and its finished_at (clock_timestamp() in that transaction). */
+  async function checkpointRow(r: OpenedRunner, pipeline: string): Promise<{ xmin: string; finished: string }> {
+    const res = await r.pool.query<{ xmin: string; finished: string }>(`SELECT xmin::text AS xmin, finished_at::text AS finished FROM delta_neon_sync.checkpoints WHERE pipeline = $1`, [pipeline]);
+    return res.rows[0] as { xmin: string; finished: string };
+  }
+
+  /** Whether timestamptz text `a` <= `b` (compared by the server). */
+  async function notAfter(r: OpenedRunner, a: string, b: string): Promise<boolean> {
+    return (await r.pool.query<{ ok: boolean }>('SELECT $1::timestamptz <= $2::timestamptz AS ok', [a, b])).rows[0]?.ok === true;
+  }
+
+  /**
+   * The rows `ids` were written by the transaction that wrote the checkpoint (same xmin) and
+   * carry one sync time, now() of that transaction: the same for all of them, not after the
+   * checkpoint's clock_timestamp(), and later than `after` (an earlier transaction's).
+   */
+  async function syncedByCheckpoint(r: OpenedRunner, pipeline: string, got: Map<string, TargetRow>, ids: string[], after?: string): Promise<string> {
+    const cp = await checkpointRow(r, pipeline);
+    const times = new Set(ids.map((id) => got.get(id)?.synced));
+    assert.equal(times.size, 1, `rows ${ids.join(', ')} share one sync time`);
+    const t = [...times][0] as string;
+    for (const id of ids) assert.equal(got.get(id)?.xmin, cp.xmin, `row ${id} was written with the checkpoint`);
+    assert.ok(await notAfter(r, t, cp.finished), 'the sync time is the transaction\'s now(), not after its checkpoint');
+    if (after !== undefined) assert.ok(!(await notAfter(r, t, after)), 'a later transaction has a later sync time');
+    return t;
   }
 
   /** Moves the pipeline's checkpoint back by hand (as a user re-applying a range would). */
@@ -103,20 +130,26 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
     await withRunner(name, w, { lineage: LINEAGE }, 'worker', async (r) => {
       const init = await r.runner.run({ mode: 'initial' });
       assert.match(init.createdTableSql ?? '', /"_delta_version" bigint,\n {2}"_commit_timestamp" timestamptz,\n {2}"updated_at" timestamptz/);
-      const loadedAt = await checkpointTime(r, name);
       const v1 = String(await commitMillis(w.path, 1));
-      for (const x of (await rows(r, name)).values()) assert.deepEqual([x.ver, x.ts, x.synced], ['1', v1, loadedAt], `row ${x.id} after the load`);
+      const loaded = await rows(r, name);
+      for (const x of loaded.values()) assert.deepEqual([x.ver, x.ts], ['1', v1], `row ${x.id} after the load`);
+      // A swap load stamps the rows as it stages them (the COPY's transaction, before the swap's).
+      const loadedAt = loaded.get('1')?.synced as string;
+      assert.equal(new Set([...loaded.values()].map((x) => x.synced)).size, 1, 'one sync time for the load');
+      assert.ok(await notAfter(r, loadedAt, (await checkpointRow(r, name)).finished));
+      const defaults = await r.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_default IS NOT NULL`, [name]);
+      assert.deepEqual(defaults.rows, [], 'the staging defaults are not left on the table');
 
       await w.update('id', [row(2, 'two')]); // v2
       await w.delete('id', [3n]); // v3
       await w.append([row(5)]); // v4
       await r.runner.run({});
-      const syncedAt = await checkpointTime(r, name);
       const got = await rows(r, name);
       assert.deepEqual([...got.keys()], ['1', '2', '4', '5']);
       assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], ['1', v1, loadedAt], 'an untouched row keeps its lineage');
-      assert.deepEqual([got.get('2')?.name, got.get('2')?.ver, got.get('2')?.ts, got.get('2')?.synced], ['two', '2', String(await commitMillis(w.path, 2)), syncedAt]);
-      assert.deepEqual([got.get('5')?.ver, got.get('5')?.ts, got.get('5')?.synced], ['4', String(await commitMillis(w.path, 4)), syncedAt]);
+      assert.deepEqual([got.get('2')?.name, got.get('2')?.ver, got.get('2')?.ts], ['two', '2', String(await commitMillis(w.path, 2))]);
+      assert.deepEqual([got.get('5')?.ver, got.get('5')?.ts], ['4', String(await commitMillis(w.path, 4))]);
+      await syncedByCheckpoint(r, name, got, ['2', '5'], loadedAt);
     });
   });
 
@@ -131,7 +164,7 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
         await w.delete('id', [3n]); // v4
         await w.append([row(3, 'back')]); // v5
         await r.runner.run({});
-        const newest = await rows(r, name, { ...LINEAGE, commitTimestamp: '_delta_version', syncedAt: '_delta_version' });
+        const newest = await rows(r, name, { version: '_delta_version' });
         assert.deepEqual([newest.get('1')?.name, newest.get('1')?.ver, newest.get('3')?.name, newest.get('3')?.ver], ['c', '3', 'back', '5']);
 
         // Back to version 1: v2 updates id 1 (the target holds v3's row) ...
@@ -142,7 +175,7 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
         // ... and v4 deletes id 3 (the target holds v5's re-insert).
         await setCheckpoint(r, name, 3);
         await r.runner.run({ toVersion: 4 });
-        const after = await rows(r, name, { ...LINEAGE, commitTimestamp: '_delta_version', syncedAt: '_delta_version' });
+        const after = await rows(r, name, { version: '_delta_version' });
         assert.deepEqual([after.get('1')?.name, after.get('1')?.ver], ['c', '3'], 'the older update did not regress id 1');
         assert.deepEqual([after.get('3')?.name, after.get('3')?.ver], ['back', '5'], 'the older delete did not remove the re-inserted id 3');
         assert.equal(after.size, 4);
@@ -160,7 +193,7 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
       await r.runner.run({});
       // A backfill of version 1's snapshot by merge: id 2 changed at v2, id 9 came at v3.
       await r.runner.run({ mode: 'initial', toVersion: 1 });
-      const got = await rows(r, name, { ...LINEAGE, syncedAt: '_delta_version' });
+      const got = await rows(r, name, { version: '_delta_version', commitTimestamp: '_commit_timestamp' });
       assert.deepEqual([got.get('2')?.name, got.get('2')?.ver, got.get('2')?.ts], ['two', '2', String(await commitMillis(w.path, 2))], 'id 2 keeps its newer values');
       assert.deepEqual([got.get('9')?.name, got.get('9')?.ver], ['n9', '3'], 'id 9 (not in the old snapshot, newer) is not deleted');
       assert.equal(got.get('1')?.ver, '1');
@@ -180,7 +213,8 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
       const run = await r.runner.run({});
       assert.ok(run.warnings.some((x) => /Added lineage columns "_delta_version" \(bigint\), "_commit_timestamp" \(timestamptz\), "updated_at" \(timestamptz\)/.test(x)), run.warnings.join('\n'));
       const got = await rows(r, name);
-      assert.deepEqual([got.get('4')?.name, got.get('4')?.ver, got.get('4')?.ts, got.get('4')?.synced], ['four', '2', String(await commitMillis(w.path, 2)), await checkpointTime(r, name)]);
+      assert.deepEqual([got.get('4')?.name, got.get('4')?.ver, got.get('4')?.ts], ['four', '2', String(await commitMillis(w.path, 2))]);
+      await syncedByCheckpoint(r, name, got, ['4']);
       assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], [null, null, null], 'rows not written since have no lineage');
     });
   });
@@ -214,7 +248,8 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
       await w.delete('id', [2n]); // v3
       await r.runner.run({});
       const got = await rows(r, name, hostile);
-      assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts, got.get('1')?.synced], ['2', String(await commitMillis(w.path, 2)), await checkpointTime(r, name)]);
+      assert.deepEqual([got.get('1')?.ver, got.get('1')?.ts], ['2', String(await commitMillis(w.path, 2))]);
+      await syncedByCheckpoint(r, name, got, ['1']);
       assert.equal(got.has('2'), false);
     });
     assert.throws(() => buildMapping({ source: w.path, key: ['id'], lineage: { version: 'a"; DROP TABLE x; --' } }), /lineage\.version: must be a valid identifier/);

@@ -207,8 +207,8 @@ export interface PreviewRequest {
   search?: string;
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
-  /** Lineage columns: with `version`, rows the out-of-order guard keeps are classified 'kept'. */
-  lineage?: LineageColumns;
+  /** The lineage version column (among `columns`, present in the table): changes the out-of-order guard refuses are classified 'kept'. */
+  guardVersion?: string;
   liveOnly?: boolean;
 }
 

@@ -249,7 +249,9 @@ export class PostgresTarget implements Target {
       upserts: opts.first.upserts, deletes: opts.first.deletes,
       limit: opts.limit, offset: opts.offset, include: opts.include,
       ...(opts.search ? { search: opts.search } : {}),
-      ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.targetLacks ? { targetLacks: opts.targetLacks } : {}),
+      ...(opts.guardVersion ? { guardVersion: opts.guardVersion } : {}),
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),
     }));
