@@ -219,6 +219,44 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
     });
   });
 
+  it('soft deletes and dead-letter runs carry the guard: an older soft delete does not mark a row re-inserted later, an older update does not regress it', async () => {
+    const name = 'lin_soft';
+    const w = await newTable(name);
+    const overrides: MappingOverrides = { lineage: { version: '_delta_version', syncedAt: 'updated_at' }, deletes: { mode: 'soft-delete', column: 'is_deleted', kind: 'boolean' }, deadLetter: true };
+    await withRunner(name, w, overrides, 'main', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('id', [row(1, 'b')]); // v2
+      await w.delete('id', [3n]); // v3
+      await w.update('id', [row(1, 'c')]); // v4
+      await w.append([row(3, 'back')]); // v5
+      await w.delete('id', [4n]); // v6
+      await r.runner.run({});
+      const state = async (): Promise<Array<[string, string | null, string | null, boolean]>> =>
+        (await r.pool.query<{ id: string; name: string | null; ver: string | null; del: boolean }>(`SELECT id::text AS id, name, _delta_version::text AS ver, is_deleted AS del FROM public.${name} ORDER BY id`)).rows.map((x) => [x.id, x.name, x.ver, x.del]);
+      const synced = await state();
+      assert.deepEqual(synced.filter((x) => x[0] === '1' || x[0] === '3' || x[0] === '4'), [['1', 'c', '4', false], ['3', 'back', '5', false], ['4', 'n4', '6', true]]);
+      // Re-apply versions 2..3 (the checkpoint set back by hand): both changes are older than the rows.
+      await setCheckpoint(r, name, 1);
+      await r.runner.run({ toVersion: 3 });
+      assert.deepEqual(await state(), synced, 'nothing regressed');
+    });
+  });
+
+  it('a target column of the lineage name and another type is refused, naming the setting', async () => {
+    const name = 'lin_wrong_type';
+    const w = await newTable(name);
+    await withRunner(name, w, {}, 'main', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await r.pool.query(`ALTER TABLE public.${name} ADD COLUMN _delta_version text`);
+    });
+    await w.update('id', [row(1, 'b')]); // v2
+    await withRunner(name, w, { lineage: { version: '_delta_version' } }, 'main', async (r) => {
+      await expectSyncError(r.runner.run({}), { kind: 'mapping', setting: 'lineage.version', column: '_delta_version' });
+      const name1 = await r.pool.query<{ name: string }>(`SELECT name FROM public.${name} WHERE id = 1`);
+      assert.equal(name1.rows[0]?.name, 'n1', 'nothing was applied');
+    });
+  });
+
   it('preview lists the rows the guard keeps, with their kept values', async () => {
     const name = 'lin_preview';
     const w = await newTable(name);
