@@ -283,8 +283,9 @@ export class PreviewView {
       return b;
     };
     this.tabs.replaceChildren(
-      tab('all', 'All changes', s.inserts + s.updates + s.deletes), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes),
-      ...(s.unchanged ? [tab('unchanged', 'Unchanged', s.unchanged)] : []),
+      // Rows kept by the lineage guard are listed under All changes and Unchanged.
+      tab('all', 'All changes', s.inserts + s.updates + s.deletes + (s.keptByGuard ?? 0)), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes),
+      ...(s.unchanged || s.keptByGuard ? [tab('unchanged', 'Unchanged', (s.unchanged ?? 0) + (s.keptByGuard ?? 0))] : []),
     );
   }
 
