@@ -211,7 +211,11 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
       const pv = await r.runner.preview({ limit: 100 });
       assert.match(pv.ddl ?? '', /ALTER TABLE "public"\."lin_added" ADD COLUMN IF NOT EXISTS "_delta_version" bigint, ADD COLUMN IF NOT EXISTS "_commit_timestamp" timestamptz, ADD COLUMN IF NOT EXISTS "updated_at" timestamptz;/);
       const run = await r.runner.run({});
-      assert.ok(run.warnings.some((x) => /Added lineage columns "_delta_version" \(bigint\), "_commit_timestamp" \(timestamptz\), "updated_at" \(timestamptz\)/.test(x)), run.warnings.join('\n'));
+      assert.ok(run.warnings.some((x) => /Added lineage columns "_delta_version" \(bigint\), "_commit_timestamp" \(timestamptz\), "updated_at" \(timestamptz\) to public.lin_added \(ALTER TABLE/.test(x)), run.warnings.join('\n'));
+      const attrs = await r.pool.query<{ xmin: string }>(
+        `SELECT DISTINCT xmin::text AS xmin FROM pg_attribute WHERE attrelid = 'public.lin_added'::regclass AND attname IN ('_delta_version', '_commit_timestamp', 'updated_at')`,
+      );
+      assert.deepEqual(attrs.rows.map((x) => x.xmin), [(await checkpointRow(r, name)).xmin], 'the columns were added by the transaction that applied the batch');
       const got = await rows(r, name);
       assert.deepEqual([got.get('4')?.name, got.get('4')?.ver, got.get('4')?.ts], ['four', '2', String(await commitMillis(w.path, 2))]);
       await syncedByCheckpoint(r, name, got, ['4']);

@@ -70,11 +70,10 @@ export interface Target {
   markerColumnSql(marker: SoftDeleteMarker): string;
 
   /**
-   * Adds the lineage columns the table lacks (returns the warning, and sets them in
-   * `existing`), refuses one of another type.
+   * The statement that adds the lineage columns missing from `existing`, or undefined; an
+   * incremental sync runs it in its first transaction (ApplyRequest.schemaSql), the preview
+   * shows it. Refuses a column of that name and another type.
    */
-  ensureLineageColumns(lineage: LineageColumns, existing: Map<string, string>): Promise<string | undefined>;
-  /** The statement that adds the lineage columns missing from `existing` (shown by the preview), or undefined. */
   lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined;
 
   /**
@@ -164,8 +163,10 @@ export interface ApplyRequest {
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
-  /** Lineage columns (the table has them): staged values, now(), and the out-of-order guard with `version`. */
+  /** Lineage columns (the table has them, or `schemaSql` adds them): staged values, now(), and the out-of-order guard with `version`. */
   lineage?: LineageColumns;
+  /** DDL run first in the transaction (lineageColumnsSql: lineage columns the table lacks), committed with it. */
+  schemaSql?: string;
   pipeline: string;
   source: string;
   /** The checkpoint version the transaction starts from (null: none yet). */

@@ -24,7 +24,7 @@ import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, run
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
-import { ensureLineageColumns, lineageColumnsDdl } from './lineageColumns';
+import { lineageColumnsDdl } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import { findSwapBlockers } from './swapBlockers';
 import { requiredRights } from './requiredGrants';
@@ -168,11 +168,6 @@ export class PostgresTarget implements Target {
     return added;
   }
 
-  async ensureLineageColumns(lineage: LineageColumns, existing: Map<string, string>): Promise<string | undefined> {
-    if (lineageColumnsDdl(this.table, lineage, existing) === undefined) return undefined;
-    return this.withClient((c) => ensureLineageColumns(c, this.table, lineage, existing));
-  }
-
   lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined {
     return lineageColumnsDdl(this.table, lineage, existing);
   }
@@ -202,7 +197,8 @@ export class PostgresTarget implements Target {
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
     const base = {
-      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}), expectVersion: opts.expectVersion,
+      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}), ...(opts.schemaSql ? { schemaSql: opts.schemaSql } : {}),
+      expectVersion: opts.expectVersion,
     };
     const client = await this.connect();
     let stream: ApplyStream;

@@ -6,6 +6,7 @@ import { checkSyncDrift, refuseKeyDrift } from '../mapping/detectDrift';
 import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
+import { lineageTableColumns } from '../plan/lineage';
 import type { RunResult } from '../ports/reports';
 import type { ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
@@ -56,6 +57,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   const timestamps = new Map<number, number>();
   try {
     const plan = await planIncremental(ctx, checkpoint, start, end, result.warnings);
+    // Lineage columns the table lacks: added by the first transaction, committed with it.
+    let schemaPending = plan.lineageSchema;
+    const schemaAdded = (): void => {
+      if (schemaPending) ctx.warn(schemaPending.notice, result.warnings);
+      schemaPending = undefined;
+    };
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
     // An insert of a key the target holds means the Delta table holds it twice (refuseExistingKeysOption).
@@ -91,6 +98,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
             open = {
               tx: await target.beginApply({
                 columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
+                ...(schemaPending ? { schemaSql: schemaPending.sql } : {}),
                 pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...(mapping.deadLetter ? { deadLetter: true } : {}),
                 ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
               }),
@@ -116,6 +124,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         ctx.phase('checkpoint', `version ${version}`);
         const applied = await o.tx.commit({ version, commitTimestamp: ts });
         open = undefined;
+        schemaAdded();
         logTimings(ctx, applied, committed + 1, version, step.parts);
         addCommitted(ctx, result, applied, committed + 1, version);
         committed = version;
@@ -132,9 +141,13 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     if (committed < end) {
       // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
       ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
-      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed });
+      const tx = await target.beginApply({
+        columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
+        ...(schemaPending ? { schemaSql: schemaPending.sql } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed,
+      });
       try {
         await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
+        schemaAdded();
       } catch (e) {
         await tx.rollback();
         throw e;
@@ -173,7 +186,12 @@ function withValueContext(e: unknown, table: string, first: number, last: number
  * whatever the drift policy says, since the mapping asks for it), and the drift check
  * (mapping/detectDrift: the key first, then the schema at the checkpoint, then the target's columns).
  */
-async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<ColumnPlan> {
+/** The column plan, and the lineage columns the first transaction adds (its DDL and the warning said once it committed). */
+interface IncrementalPlan extends ColumnPlan {
+  lineageSchema?: { sql: string; notice: string };
+}
+
+async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<IncrementalPlan> {
   const { mapping, source, target } = ctx;
   ctx.phase('plan', `columns of ${source.name} at version ${end}, drift since version ${checkpoint.version}`);
   const snap = await source.snapshot(end);
@@ -194,25 +212,32 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
-  // Lineage asked for by the mapping: added whatever the drift policy says, as the marker is.
+  // Lineage asked for by the mapping: added whatever the drift policy says, as the marker
+  // is, but by the first transaction (the preview shows the same statement).
+  let lineageSchema: IncrementalPlan['lineageSchema'];
   if (plan.lineage) {
-    const added = await target.ensureLineageColumns(plan.lineage, existing.columns);
-    if (added) ctx.warn(added, warnings);
+    const schemaSql = target.lineageColumnsSql(plan.lineage, existing.columns);
+    if (schemaSql) {
+      const added = lineageTableColumns(plan.lineage).filter((c) => !existing.columns.has(c.name));
+      const notice = `Added lineage column${added.length === 1 ? '' : 's'} ${added.map((c) => `"${c.name}" (${c.pgType})`).join(', ')} to ${target.tableLabel} (${schemaSql}); rows written before have none until a change reaches them.`;
+      lineageSchema = { sql: schemaSql, notice };
+    }
   }
+  const withSchema = (p: ColumnPlan): IncrementalPlan => (lineageSchema ? { ...p, lineageSchema } : p);
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
   const drift = checkSyncDrift({ ...driftInput, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: target.tableLabel });
   switch (drift.decision) {
     case 'none':
-      return plan;
+      return withSchema(plan);
     case 'ignore-new': {
       ctx.warn(drift.warning, warnings);
       const ignored = new Set(drift.ignore.map((c) => c.name));
-      return { ...plan, columns: plan.columns.filter((col) => !ignored.has(col.name)) };
+      return withSchema({ ...plan, columns: plan.columns.filter((col) => !ignored.has(col.name)) });
     }
     case 'add-columns':
       await target.addColumns(plan.columns.filter((col) => drift.add.some((a) => a.name === col.name)));
       ctx.warn(drift.warning, warnings);
-      return plan;
+      return withSchema(plan);
   }
 }
 
