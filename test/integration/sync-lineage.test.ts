@@ -153,6 +153,30 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
     });
   });
 
+  it('the commit timestamp is the in-commit timestamp when the commit has one, not commitInfo.timestamp', async () => {
+    const name = 'lin_ict';
+    const w = await newTable(name);
+    await withRunner(name, w, { lineage: { commitTimestamp: '_commit_timestamp' } }, 'worker', async (r) => {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('id', [row(2, 'two')]); // v2
+      // As a writer with delta.enableInCommitTimestamps writes it: commitInfo.inCommitTimestamp, here a minute before the wall-clock timestamp.
+      const file = path.join(w.path, '_delta_log', `${String(2).padStart(20, '0')}.json`);
+      const lines = (await fs.readFile(file, 'utf8')).split('\n').map((l) => {
+        if (!l.trim()) return l;
+        const a = JSON.parse(l) as { commitInfo?: { timestamp: number; inCommitTimestamp?: number } };
+        if (a.commitInfo) a.commitInfo.inCommitTimestamp = a.commitInfo.timestamp - 60_000;
+        return JSON.stringify(a);
+      });
+      await fs.writeFile(file, lines.join('\n'));
+      await r.runner.run({});
+      const ict = await commitMillis(w.path, 2);
+      const got = await rows(r, name, { commitTimestamp: '_commit_timestamp' });
+      assert.equal(got.get('2')?.ts, String(ict));
+      const plain = JSON.parse((await fs.readFile(file, 'utf8')).split('\n').find((l) => l.includes('commitInfo')) as string) as { commitInfo: { timestamp: number } };
+      assert.notEqual(got.get('2')?.ts, String(plain.commitInfo.timestamp));
+    });
+  });
+
   for (const thread of ['worker', 'main'] as const) {
     it(`incremental (${thread} thread): re-applying older versions leaves newer rows as they are (upserts and deletes), and the dry run counts them`, async () => {
       const name = `lin_incr_${thread}`;
