@@ -58,7 +58,9 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
       return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
     }
     const rows = snapshotRows(ctx, snap, plan);
-    const r = await target.preview({ columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft, ...guard });
+    // A swap replaces the table (no guard); a merge load keeps rows newer than the snapshot.
+    const loadGuard = mapping.initialLoad.mode === 'merge' ? guard : {};
+    const r = await target.preview({ columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft, ...loadGuard });
     return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
