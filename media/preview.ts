@@ -265,6 +265,8 @@ export class PreviewView {
       count('updates', s.updates, 'update', 'count-update'),
       count('deletes', s.deletes, 'delete', 'count-delete'),
       count('unchanged', s.unchanged, 'unchanged', 'count-unchanged'),
+      // Lineage guard: changes older than the target row, listed under Unchanged.
+      ...(s.keptByGuard === undefined ? [] : [count('kept by guard', s.keptByGuard, 'unchanged', 'count-kept')]),
     );
   }
 
@@ -304,8 +306,9 @@ export class PreviewView {
       return b;
     };
     this.tabs.replaceChildren(
-      tab('all', 'All changes', s.inserts + s.updates + s.deletes), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes),
-      ...(s.unchanged ? [tab('unchanged', 'Unchanged', s.unchanged)] : []),
+      // Rows kept by the lineage guard are listed under All changes and Unchanged.
+      tab('all', 'All changes', s.inserts + s.updates + s.deletes + (s.keptByGuard ?? 0)), tab('insert', 'Inserts', s.inserts), tab('update', 'Updates', s.updates), tab('delete', 'Deletes', s.deletes),
+      ...(s.unchanged || s.keptByGuard ? [tab('unchanged', 'Unchanged', (s.unchanged ?? 0) + (s.keptByGuard ?? 0))] : []),
     );
   }
 

@@ -114,6 +114,8 @@ export const PreviewSummary = z.object({
   deletes: z.number().int().nonnegative(),
   /** Upserts whose row is already identical in the target. */
   unchanged: z.number().int().nonnegative().optional(),
+  /** With a lineage version column: changes the out-of-order guard refuses (the target row is newer); listed under unchanged. */
+  keptByGuard: z.number().int().nonnegative().optional(),
   mode: z.enum(['initial', 'incremental']).optional(),
   /** The target table does not exist yet: applying creates it with `ddl`. */
   targetMissing: z.boolean().optional(),

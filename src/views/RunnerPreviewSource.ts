@@ -21,7 +21,7 @@ export interface PreviewRunner {
 export function includeFor(filter: PreviewFilter): PreviewAction[] {
   switch (filter) {
     case 'all':
-      return ['insert', 'update', 'delete', 'delete-missing'];
+      return ['insert', 'update', 'delete', 'delete-missing', 'kept'];
     case 'insert':
       return ['insert'];
     case 'update':
@@ -29,7 +29,7 @@ export function includeFor(filter: PreviewFilter): PreviewAction[] {
     case 'delete':
       return ['delete', 'delete-missing'];
     case 'unchanged':
-      return ['unchanged'];
+      return ['unchanged', 'kept'];
   }
 }
 
@@ -53,6 +53,9 @@ export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly
     case 'delete':
     case 'delete-missing':
       return { op: 'delete', cells: columns.map((c) => cell(r.oldRow, c.name)), before: null };
+    case 'kept':
+      // The out-of-order guard keeps the target row: shown as it stays.
+      return { op: 'unchanged', cells: columns.map((c) => cell(r.oldRow, c.name)), before: null, changed: [] };
     case 'unchanged':
       // Only the key is known (the row equals the target's): the other cells are not NULL, just not shown.
       return { op: 'unchanged', cells: columns.map((c) => r.key[c.name] ?? null), before: null, changed: [] };
@@ -80,6 +83,7 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
     updates: report.totals.update,
     deletes: report.totals.delete + report.totals['delete-missing'],
     unchanged: report.totals.unchanged,
+    ...(report.totals.kept === undefined ? {} : { keptByGuard: report.totals.kept }),
     mode: report.mode,
     targetMissing: report.targetMissing,
     ddl: report.ddl,

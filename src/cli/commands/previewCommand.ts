@@ -6,7 +6,7 @@ import { OutputStream } from '../OutputStream';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { formatOption, parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
 
-const ACTIONS: readonly PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'];
+const ACTIONS: readonly PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'kept', 'unchanged'];
 
 /** `preview`: what the next sync would change, row by row, without writing anything. */
 export const previewCommand: CliCommand = {
@@ -18,7 +18,7 @@ ${PIPELINE_HELP}
   --format F         table (default) or jsonl (one object per row; totals on stderr)
   --limit N          rows to list (default 50 for table, all for jsonl)
   --offset N         skip the first N listed rows
-  --include LIST     actions to list: insert,update,delete,delete-missing,unchanged
+  --include LIST     actions to list: insert,update,delete,delete-missing,kept,unchanged
                      (default all but unchanged; totals always count everything)
   --to-version N     preview up to version N
   -h, --help         show this help`,
@@ -57,7 +57,7 @@ function summary(r: PreviewReport): string {
   const upToDate = r.mode !== 'initial' && r.fromVersion !== null && r.fromVersion > r.toVersion;
   const range = r.mode === 'initial' ? `initial load of the snapshot at version ${r.toVersion}` : upToDate ? `up to date at version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
   const t = r.totals;
-  return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}`;
+  return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${t.kept ? `, ${t.kept} kept by the out-of-order guard (the target row is newer)` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}`;
 }
 
 /** A pre-apply check that found rows, with the first of them. */

@@ -94,6 +94,31 @@ export function crossFieldIssues(m: Mapping): MappingIssue[] {
       });
     }
   }
+
+  // Lineage columns are written by the sync alone: none may be a mapped column (the checks
+  // that need the Delta schema are in resolveColumns).
+  for (const field of ['version', 'commitTimestamp', 'syncedAt'] as const) {
+    const col = m.lineage?.[field];
+    if (col === undefined) continue;
+    const clash =
+      byTarget.has(col)
+        ? `columns.rename maps "${byTarget.get(col)}" to it`
+        : include?.has(col) && rename[col] === undefined
+          ? 'columns.include syncs a Delta column of that name'
+          : (m.key ?? []).includes(col)
+            ? 'it is a key column'
+            : m.columns.types?.[col] !== undefined
+              ? 'columns.types gives it a type'
+              : m.deletes.mode === 'soft-delete' && m.deletes.column === col
+                ? 'it is the soft-delete column (deletes.column)'
+                : undefined;
+    if (clash) {
+      issues.push({
+        path: formatIssuePath(['lineage', field]),
+        message: `"${col}" is also a mapped column (${clash}); each lineage value needs a column of its own`,
+      });
+    }
+  }
   return issues;
 }
 

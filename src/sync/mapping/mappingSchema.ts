@@ -252,6 +252,28 @@ export const safetySchema = z.strictObject({
   }),
 });
 
+export const lineageSchema = z
+  .strictObject({
+    version: identifier.optional().meta({
+      description:
+        'Target column (bigint) for the Delta commit version of the row\'s last change (a snapshot load: the snapshot\'s version). Turns on the out-of-order guard: an upsert or delete changes a row only when its version is >= the row\'s, so a backfill of an older version never regresses newer rows.',
+    }),
+    commitTimestamp: identifier.optional().meta({
+      description: 'Target column (timestamptz) for the commit timestamp of that version (the in-commit timestamp when the table has them, else commitInfo.timestamp, else the log file\'s modification time).',
+    }),
+    syncedAt: identifier.optional().meta({
+      description: 'Target column (timestamptz) for the time of the sync that wrote the row: now() of its transaction (the seed article\'s updated_at).',
+    }),
+  })
+  .refine((l) => {
+    const names = [l.version, l.commitTimestamp, l.syncedAt].filter((n): n is string => n !== undefined);
+    return new Set(names).size === names.length;
+  }, { error: 'must name a different column for each lineage value' })
+  .meta({
+    description:
+      'Lineage columns written into the target (off by default; each optional, names of your choice, none may be a mapped column, the key or the soft-delete column). Added to an existing target with ALTER TABLE ADD COLUMN.',
+  });
+
 /** Slug: lowercase letters, digits, - and _; used in file names and state rows. */
 export const PIPELINE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -274,6 +296,7 @@ export const mappingSchema = z
     initialLoad: initialLoadSchema.prefault({}),
     filter: filterSchema.optional(),
     safety: safetySchema.prefault({}),
+    lineage: lineageSchema.optional(),
     duplicateKeys: z.enum(['fail', 'last-wins']).default('fail').meta({
       description:
         'What to do when the Delta table comes to hold a key twice: one commit writes the same key twice, or a commit inserts a key the table already holds (an earlier version wrote it and nothing deleted it since, e.g. rows appended again). fail (default) refuses the version and names it, the key columns and the keys; last-wins applies it anyway: of two rows in one commit, whichever the reader meets last (not a chosen one); an insert of a key the target holds, as an update of that row. Either way the target keeps one row per key. (With deletes: ignore the target keeps deleted rows, so only the first case and inserts whose earlier row is in the same batch are checked.)',

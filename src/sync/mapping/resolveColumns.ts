@@ -181,6 +181,16 @@ export function resolveColumns(mapping: Mapping, deltaSchema: readonly DeltaFiel
       { column: mapping.deletes.column, setting: 'deletes.column', hint: 'Pick another soft-delete column name, or exclude/rename the data column.' },
     );
   }
+  for (const field of ['version', 'commitTimestamp', 'syncedAt'] as const) {
+    const col = mapping.lineage?.[field];
+    if (col !== undefined && seen.has(col)) {
+      throw new SyncError('mapping', `lineage.${field}: "${col}" is also a data column (from Delta column "${seen.get(col)}")`, {
+        column: col,
+        setting: `lineage.${field}`,
+        hint: 'Pick another name for the lineage column, or exclude/rename the Delta column in columns.',
+      });
+    }
+  }
   if (out.length === 0) {
     throw new SyncError('mapping', 'The mapping selects no columns of the Delta table', {
       setting: 'columns',

@@ -1,6 +1,7 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, DeltaType, DeltaValue, Row } from '../delta/types';
 import { encodeKey, encodeValue } from './encodeKey';
+import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY } from './lineage';
 
 /**
  * What a batch of Change Data Feed rows does to the target, one statement per key.
@@ -73,6 +74,12 @@ export const DUPLICATE_EXAMPLES = 5;
  */
 export const MUST_BE_NEW = '\u0000dns_new_at';
 
+/** The lineage values of an entry's last change (timestamps in µs, as Delta timestamp values). */
+function stampLineage(row: Row, e: { version: number; timestamp: number }): void {
+  row[LINEAGE_VERSION_KEY] = e.version;
+  row[LINEAGE_TIMESTAMP_KEY] = Math.round(e.timestamp) * 1000;
+}
+
 /** A row key as the user reads it: `col=value` per key column (source names). */
 export function describeKey(keyColumns: readonly string[], keys: readonly DeltaValue[]): string {
   return keyColumns.map((c, i) => `${c}=${describeValue(keys[i] ?? null)}`).join(', ');
@@ -92,6 +99,12 @@ export interface NetChangeBufferOptions {
   keyTypes?: Record<string, DeltaType>;
   /** Mark upserts that must find their key absent from the target (MUST_BE_NEW). */
   checkNewKeys?: boolean;
+  /**
+   * Lineage columns are on: every drained row (upsert or key-only delete) carries the
+   * version and commit timestamp (µs) of its key's last change under LINEAGE_VERSION_KEY
+   * and LINEAGE_TIMESTAMP_KEY (plan/lineage.ts). Off: no per-row work.
+   */
+  lineage?: boolean;
 }
 
 /** How the buffer identifies a row key: the value itself for a one-column primitive key, else encodeKey(). */
@@ -206,6 +219,7 @@ export class NetChangeBuffer {
   private reinsertedKeys = 0;
   private reinsertedExamples: DuplicateKey[] = [];
   private readonly checkNewKeys: boolean;
+  private readonly lineage: boolean;
   private approxBytes = 0;
   /** Upserts added over the buffer's life (not reset by drain: the mean carries over). */
   private upsertsSeen = 0;
@@ -223,6 +237,7 @@ export class NetChangeBuffer {
     this.keyColumns = [...keyColumns];
     this.decimalKey = keyColumns.map((c) => options.keyTypes?.[c]?.kind === 'decimal');
     this.checkNewKeys = options.checkNewKeys === true;
+    this.lineage = options.lineage === true;
   }
 
   /** Distinct keys held. */
@@ -383,6 +398,7 @@ export class NetChangeBuffer {
     const upsertNewAt: number[] = [];
     const upsertPending: boolean[] = [];
     const mark = this.checkNewKeys;
+    const lineage = this.lineage;
     const last = this.maxVersion;
     for (const [key, e] of this.entries) {
       const open = !complete && e.version === last;
@@ -391,6 +407,7 @@ export class NetChangeBuffer {
         if (!complete) upsertPending.push(open && !e.removedAt && e.before === BEFORE_LIVE);
         const row = e.row as Row;
         if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
+        if (lineage) stampLineage(row, e);
         upserts.push(row);
         upsertKeys.push(key);
         upsertVersions.push(e.version);
@@ -399,6 +416,7 @@ export class NetChangeBuffer {
         const row = this.keyRow(e.keys);
         // Inserted in this batch, then removed: the key must not be in the target either.
         if (mark && e.newAt >= 0) row[MUST_BE_NEW] = e.newAt;
+        if (lineage) stampLineage(row, e);
         deletes.push(row);
         deleteTimestamps.push(e.timestamp);
         deleteKeys.push(key);

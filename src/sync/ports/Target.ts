@@ -6,7 +6,7 @@ import type { InitialLoadResult } from './targetTypes';
 import type { PreviewAction, PreviewResult } from './targetTypes';
 import type { TableRef } from './targetTypes';
 import type { TargetColumn } from './targetTypes';
-import type { SoftDeleteMarker } from './targetTypes';
+import type { LineageColumns, SoftDeleteMarker } from './targetTypes';
 import type { SwapBlocker } from './targetTypes';
 import type { TableAlteration } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
@@ -79,6 +79,13 @@ export interface Target {
 
   /** The statement that adds the soft-delete marker column (for hints). */
   markerColumnSql(marker: SoftDeleteMarker): string;
+
+  /**
+   * The statement that adds the lineage columns missing from `existing`, or undefined; an
+   * incremental sync runs it in its first transaction (ApplyRequest.schemaSql), the preview
+   * shows it. Refuses a column of that name and another type.
+   */
+  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined;
 
   /**
    * What keeps a swap load of the existing table from being faithful (its row triggers and
@@ -171,6 +178,12 @@ export interface InitialLoadRequest {
   softDelete?: SoftDeleteMarker;
   fillfactor?: number;
   /**
+   * Lineage columns: every loaded row gets the snapshot's version and commit timestamp and
+   * the load's time; a merge adds missing ones to the table in its transaction, and with
+   * `version` keeps (neither updates nor deletes) rows newer than the snapshot.
+   */
+  lineage?: LineageColumns;
+  /**
    * Set rows the target refuses (a constraint, a trigger raising, a value it cannot hold, a
    * null key) aside in the dead-letter table and load the rest. Needs `rows`, not `encoded`
    * (encoded rows are not at hand to set aside).
@@ -184,6 +197,10 @@ export interface ApplyRequest {
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
+  /** Lineage columns (the table has them, or `schemaSql` adds them): staged values, now(), and the out-of-order guard with `version`. */
+  lineage?: LineageColumns;
+  /** DDL run first in the transaction (lineageColumnsSql: lineage columns the table lacks), committed with it. */
+  schemaSql?: string;
   pipeline: string;
   source: string;
   /** The checkpoint version the transaction starts from (null: none yet). */
@@ -231,6 +248,8 @@ export interface PreviewRequest {
   search?: string;
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
+  /** The lineage version column (among `columns`, present in the table): changes the out-of-order guard refuses are classified 'kept'. */
+  guardVersion?: string;
   liveOnly?: boolean;
   /** The sync's changes of the table's columns, run (and rolled back) before the rows are classified. */
   alterations?: readonly TableAlteration[];
@@ -242,6 +261,7 @@ export interface DryRunRequest {
   first: StagedChanges;
   later?: AsyncIterable<StagedChanges>;
   softDelete?: SoftDeleteMarker;
+  lineage?: LineageColumns;
   pipeline: string;
   source: string;
   version: number;

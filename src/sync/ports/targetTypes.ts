@@ -43,6 +43,19 @@ export interface SoftDeleteMarker {
   rowKey?: string;
 }
 
+/**
+ * Lineage columns of the target (mapping `lineage`; Postgres names, each optional): the
+ * Delta commit version of the row's last change (snapshot loads: the snapshot's version),
+ * that commit's timestamp, and `now()` of the transaction that wrote the row. With
+ * `version`, upserts and deletes change a row only when the incoming version is >= the
+ * row's (the out-of-order guard).
+ */
+export interface LineageColumns {
+  version?: string;
+  commitTimestamp?: string;
+  syncedAt?: string;
+}
+
 /** Where a pipeline stands; written in the same transaction as the data it describes. */
 export interface CheckpointInput {
   pipeline: string;
@@ -91,7 +104,8 @@ export interface TargetBucketRow {
 /** 'abandoned': was 'running' when its process died (see markAbandonedRuns). */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
 
-export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing';
+/** 'kept': a change the out-of-order guard refuses (lineage version column): the target row is newer. */
+export type PreviewAction = 'insert' | 'update' | 'delete' | 'unchanged' | 'delete-missing' | 'kept';
 
 export interface ColumnChange {
   column: string;
@@ -114,7 +128,8 @@ export interface PreviewRow {
 
 export interface PreviewResult {
   rows: PreviewRow[];
-  totals: Record<PreviewAction, number>;
+  /** `kept` only with a lineage version column (the guard). */
+  totals: Record<Exclude<PreviewAction, 'kept'>, number> & { kept?: number };
   /** Rows matching `include` (for paging). */
   matching: number;
 }
@@ -132,6 +147,11 @@ export interface InitialLoadResult {
   unchanged: number;
   /** merge with softDelete: live rows not in the snapshot that were marked deleted. */
   softDeleted?: number;
+  /**
+   * merge with a lineage version column: target rows the out-of-order guard kept because
+   * they hold a newer version than the snapshot (neither updated nor deleted).
+   */
+  keptByGuard?: number;
   /** Rows a constraint, trigger or the encoder refused, set aside as dead letters (with `deadLetter`). */
   deadLettered: number;
   /** Things of the old table that were not carried over (swap), for the user to check. */
@@ -193,6 +213,12 @@ export interface ApplyResult {
    * counts as `unchanged`; one whose key the target lacks, as `deleteMissing`.
    */
   softDeleted?: number;
+  /**
+   * With a lineage version column: upserts and deletes (soft deletes) the out-of-order guard
+   * refused because the target row holds a newer version (counted in neither `unchanged` nor
+   * `deleteMissing`). Undefined without the version column.
+   */
+  keptByGuard?: number;
   /** Rows set aside (dead letters, or the errors a dry run found). */
   rejected: RejectedRow[];
   staged: { upserts: number; deletes: number; softDeletes?: number };

@@ -25,7 +25,8 @@ import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
-import type { SoftDeleteMarker } from '../ports/targetTypes';
+import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
+import { lineageColumnsDdl } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import type { TableAlteration } from '../ports/targetTypes';
 import { alterTableSql } from './alterTableSql';
@@ -181,6 +182,10 @@ export class PostgresTarget implements Target {
     return added;
   }
 
+  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined {
+    return lineageColumnsDdl(this.table, lineage, existing);
+  }
+
   markerColumnSql(marker: SoftDeleteMarker): string {
     return `ALTER TABLE ${qualifiedRef(this.table)} ADD COLUMN ${markerColumnDefinition(marker)};`;
   }
@@ -205,7 +210,10 @@ export class PostgresTarget implements Target {
     const checkpoint = (version: number, commitTimestamp: number | null): CheckpointInput => this.withLease({
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
-    const base = { table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), expectVersion: opts.expectVersion };
+    const base = {
+      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}), ...(opts.schemaSql ? { schemaSql: opts.schemaSql } : {}),
+      expectVersion: opts.expectVersion,
+    };
     const client = await this.connect();
     let stream: ApplyStream;
     try {
@@ -252,7 +260,9 @@ export class PostgresTarget implements Target {
       upserts: opts.first.upserts, deletes: opts.first.deletes,
       limit: opts.limit, offset: opts.offset, include: opts.include,
       ...(opts.search ? { search: opts.search } : {}),
-      ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.targetLacks ? { targetLacks: opts.targetLacks } : {}),
+      ...(opts.guardVersion ? { guardVersion: opts.guardVersion } : {}),
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),
       ...this.ddlOf(opts.alterations),
@@ -263,6 +273,7 @@ export class PostgresTarget implements Target {
     return this.withClient((c) => dryRunChanges(c, {
       table: this.table, columns: opts.columns, key: opts.key, upserts: opts.first.upserts, deletes: opts.first.deletes,
       ...(opts.softDelete ? { softDelete: opts.softDelete, softDeletes: opts.first.softDeletes ?? [] } : {}),
+      ...(opts.lineage ? { lineage: opts.lineage } : {}),
       ...(opts.later ? { later: opts.later } : {}),
       ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}),
       checkpoint: { pipeline: opts.pipeline, source: opts.source, version: opts.version, commitTimestamp: null },

@@ -6,7 +6,9 @@ import type { ApplyStrategy } from './applyStrategy';
 import { classifyPgError } from './classifyPgError';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import type { RejectedRow } from '../ports/targetTypes';
-import { deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
+import { deleteUsingStagingSql, guardedDeleteSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
+import { lineageTargetColumns } from '../plan/lineage';
+import type { LineageColumns } from '../ports/targetTypes';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
@@ -59,6 +61,12 @@ export interface ApplyChangesOptions {
    * the marker where it differs, never an insert. Requires `softDelete`.
    */
   softDeletes?: RowBatches;
+  /**
+   * Lineage columns (the target has them): upserts and deletes carry the staged version and
+   * commit timestamp (rows hold them under the lineage row keys, see plan/lineage.ts), the
+   * sync time is now(), and with `version` the out-of-order guard keeps newer rows.
+   */
+  lineage?: LineageColumns;
   checkpoint: CheckpointInput;
   /** Set rows that violate constraints aside in delta_neon_sync.dead_letters and apply the rest. */
   deadLetter?: boolean;
@@ -134,15 +142,26 @@ export interface StagingColumns {
   upserts: readonly TargetColumn[];
   /** The key columns, then the must-be-new mark. */
   deletes: readonly TargetColumn[];
-  /** Soft deletes: key columns, the mark, then the marker; undefined without a soft-delete policy. */
+  /** Soft deletes: key columns, the mark, the marker, then the staged lineage columns; undefined without a soft-delete policy. */
   softDeletes: readonly TargetColumn[] | undefined;
 }
 
-export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined): StagingColumns {
+/**
+ * With lineage: upserts stage the version and commit timestamp columns after the data
+ * (before the mark), deletes the version column after the mark (for the guard), soft
+ * deletes both after the marker.
+ */
+export function stagingColumns(columns: readonly TargetColumn[], key: readonly string[], softDelete: SoftDeleteMarker | undefined, lineage?: LineageColumns): StagingColumns {
   const markerCol = softDelete ? (columns.find((c) => c.name === softDelete.column) ?? markerTargetColumn(softDelete)) : undefined;
   const data = markerCol && !columns.includes(markerCol) ? [...columns, markerCol] : columns;
   const keys = key.map((k) => data.find((c) => c.name === k) as TargetColumn);
-  return { upserts: [...data, NEW_AT_COLUMN], deletes: [...keys, NEW_AT_COLUMN], softDeletes: markerCol ? [...keys, NEW_AT_COLUMN, markerCol] : undefined };
+  const lin = lineageTargetColumns(lineage);
+  const ver = lin.filter((c) => c.name === lineage?.version);
+  return {
+    upserts: [...data, ...lin, NEW_AT_COLUMN],
+    deletes: [...keys, NEW_AT_COLUMN, ...ver],
+    softDeletes: markerCol ? [...keys, NEW_AT_COLUMN, markerCol, ...lin] : undefined,
+  };
 }
 
 /**
@@ -170,6 +189,11 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
    * transactions of a sync, each applied on the state the ones before leave.
    */
   dryRun?: boolean;
+  /**
+   * DDL run first in the transaction, after the pipeline's lock (lineageColumnsDdl: the
+   * lineage columns the table lacks): committed with the batch, or rolled back with it.
+   */
+  schemaSql?: string;
   /** Told (about every 10 s) while another session holds the pipeline's transaction lock, naming it. */
   onLockWait?: (message: string) => void;
   /**
@@ -217,7 +241,7 @@ export class ApplyStream {
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
-    const staging = stagingColumns(opts.columns, opts.key, marker);
+    const staging = stagingColumns(opts.columns, opts.key, marker, opts.lineage);
     this.columns = staging.upserts;
     this.dataColumns = staging.upserts.slice(0, -1);
     validateColumns(this.dataColumns, opts.key, opts.table);
@@ -229,6 +253,7 @@ export class ApplyStream {
       staged: marker ? { upserts: 0, deletes: 0, softDeletes: 0 } : { upserts: 0, deletes: 0 },
       timings: this.timings,
       ...(marker ? { softDeleted: 0 } : {}),
+      ...(opts.lineage?.version ? { keptByGuard: 0 } : {}),
     };
     this.strategy = opts.deadLetter || this.dryRun ? isolatingStrategy(client, opts.key, this.result.rejected, opts.batchRows ?? 10_000) : plainStrategy(client, opts.key);
   }
@@ -275,36 +300,46 @@ export class ApplyStream {
         await this.refuseExistingKeys(refuse.source, [...(up > 0 ? [UP] : []), ...(del > 0 ? [DEL] : []), ...(soft > 0 ? [SOFT] : [])], part.provisional === true, excused);
       }
       // Deletes first: a key deleted and re-inserted in the batch ends up present.
+      const lineage = this.opts.lineage;
+      const version = lineage?.version;
       if (del > 0) {
         const { counts, refused } = await this.withIndexLookups(del, () =>
-          strategy.run(DEL, this.keyColumns, 'delete', async (w) => ({ deleted: (await client.query(deleteUsingStagingSql(table, DEL, key, w && `d.${w}`))).rowCount ?? 0 }), { deleted: 0 }),
+          strategy.run(DEL, this.keyColumns, 'delete', async (w) => {
+            if (!version) return { deleted: (await client.query(deleteUsingStagingSql(table, DEL, key, w && `d.${w}`))).rowCount ?? 0, kept: 0 };
+            const r = await client.query<{ deleted: bigint; kept: bigint }>(guardedDeleteSql(table, DEL, key, version, w && `d.${w}`));
+            return { deleted: Number(r.rows[0]?.deleted ?? 0n), kept: Number(r.rows[0]?.kept ?? 0n) };
+          }, { deleted: 0, kept: 0 }),
         );
         result.deleted += counts.deleted;
-        result.deleteMissing += del - refused - counts.deleted;
+        result.deleteMissing += del - refused - counts.deleted - counts.kept;
+        if (version) result.keptByGuard = (result.keptByGuard ?? 0) + counts.kept;
       }
       // Soft deletes next (a net batch never holds a key both here and in the upserts).
-      const markerCol = this.softColumns?.at(-1);
-      if (soft > 0 && this.softColumns && markerCol) {
+      const markerName = this.opts.softDelete?.column;
+      if (soft > 0 && this.softColumns && markerName !== undefined) {
+        const lineageStaged = lineageTargetColumns(lineage).map((c) => c.name);
         const { counts, refused } = await this.withIndexLookups(soft, () =>
           strategy.run(SOFT, this.softColumns as readonly TargetColumn[], 'delete', async (w) => {
-            const r = await client.query<{ marked: bigint; present: bigint }>(softDeleteFromStagingSql(table, SOFT, key, markerCol.name, w && `s.${w}`));
-            return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n) };
-          }, { marked: 0, present: 0 }),
+            const r = await client.query<{ marked: bigint; present: bigint; kept: bigint }>(softDeleteFromStagingSql(table, SOFT, key, markerName, w && `s.${w}`, lineage, lineageStaged));
+            return { marked: Number(r.rows[0]?.marked ?? 0n), present: Number(r.rows[0]?.present ?? 0n), kept: Number(r.rows[0]?.kept ?? 0n) };
+          }, { marked: 0, present: 0, kept: 0 }),
         );
         result.softDeleted = (result.softDeleted ?? 0) + counts.marked;
-        result.unchanged += counts.present - counts.marked;
+        result.unchanged += counts.present - counts.marked - counts.kept;
         result.deleteMissing += soft - refused - counts.present;
+        if (version) result.keptByGuard = (result.keptByGuard ?? 0) + counts.kept;
       }
       timings.deleteMs += performance.now() - t;
       t = performance.now();
       if (up > 0) {
         const { counts, refused } = await strategy.run(UP, this.dataColumns, 'upsert', async (w) => {
-          const r = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`));
-          return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n) };
-        }, { inserted: 0, updated: 0 });
+          const r = await client.query<{ inserted: bigint; updated: bigint; kept?: bigint }>(upsertFromStagingSql(table, UP, this.dataColumns, key, w && `WHERE ${w}`, lineage));
+          return { inserted: Number(r.rows[0]?.inserted ?? 0n), updated: Number(r.rows[0]?.updated ?? 0n), kept: Number(r.rows[0]?.kept ?? 0n) };
+        }, { inserted: 0, updated: 0, kept: 0 });
         result.inserted += counts.inserted;
         result.updated += counts.updated;
-        result.unchanged += up - refused - counts.inserted - counts.updated;
+        result.unchanged += up - refused - counts.inserted - counts.updated - counts.kept;
+        if (version) result.keptByGuard = (result.keptByGuard ?? 0) + counts.kept;
       }
       timings.upsertMs += performance.now() - t;
     } catch (e) {
@@ -369,6 +404,7 @@ export class ApplyStream {
         [pipeline],
       )
       : undefined;
+    if (opts.schemaSql) await client.query(opts.schemaSql);
     const through = cur?.rows[0]?.through;
     if (through !== undefined) this.appliedThrough = BigInt(through);
     if (opts.expectVersion !== undefined) {

@@ -6,6 +6,9 @@ import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyEncodedStream, copyRows } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
+import { lineageTableColumns, lineageTargetColumns } from '../plan/lineage';
+import { ensureLineageColumns } from './lineageColumns';
+import type { LineageColumns } from '../ports/targetTypes';
 import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
@@ -55,6 +58,14 @@ export interface InitialLoadOptions {
    * toast.*) over; a merge into an existing table changes nothing of its storage.
    */
   fillfactor?: number;
+  /**
+   * Lineage columns: the staging table gets them with the snapshot's version and commit
+   * timestamp and now() as defaults (the COPY leaves them out: no per-row work), dropped
+   * before a swap. A merge adds missing ones to the target in its transaction, and with
+   * `version` neither updates nor deletes target rows newer than the snapshot (the
+   * out-of-order guard; a swap replaces the table, no guard).
+   */
+  lineage?: LineageColumns;
   /**
    * Set rows the target refuses aside in delta_neon_sync.dead_letters (committed with the
    * load) and load the rest: rows the encoder or the staging table refuses (a value the
@@ -145,6 +156,11 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const oldFillfactor = storage.find((p) => p.name === 'fillfactor');
     const fillfactor = swap ? (opts.fillfactor ?? (oldFillfactor ? undefined : DEFAULT_FILLFACTOR)) : undefined;
     await client.query(renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap, fillfactor }));
+    const lineage = opts.lineage;
+    const lineageCols = lineageTableColumns(lineage);
+    if (lineageCols.length > 0) {
+      await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ADD COLUMN ${quoteIdent(c.name)} ${c.pgType} DEFAULT ${lineageDefault(c.name, lineage as LineageColumns, opts.checkpoint)}`).join(', ')}`);
+    }
     const carried = storage.filter((p) => !(p.name === 'fillfactor' && fillfactor !== undefined));
     if (carried.length > 0) {
       // Names and values come from the catalog; both are quoted anyway.
@@ -216,6 +232,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           await client.query(`LOCK TABLE ${qualifiedRef(target)} IN ACCESS EXCLUSIVE MODE`);
           setAside = await setAsideViolations(client, existing.oid, staging, opts.columns, opts.key, rejected);
         }
+        if (lineageCols.length > 0) await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ALTER COLUMN ${quoteIdent(c.name)} DROP DEFAULT`).join(', ')}`);
         await swapIn(client, target, staging, stagingPk, existing, result.warnings);
         staging = undefined; // it is the target now
         result.inserted = rows - setAside;
@@ -227,32 +244,53 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         const keepRefused = refusedKeys === '[]' ? '' : ` AND ${notRejectedKeySql(opts.key, marker && marker.kind !== 'boolean' ? 2 : 1)}`;
         const notInSnapshot = `NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})${keepRefused}`;
         let upsertColumns = opts.columns;
+        const types = marker || lineage ? await columnTypes(client, (existing as TargetInfo).oid) : new Map<string, string>();
+        if (lineage) {
+          const added = await ensureLineageColumns(client, target, lineage, types);
+          if (added) result.warnings.push(added);
+        }
+        // The out-of-order guard for rows the snapshot lacks: a row a later version wrote stays.
+        const snapshotVersion = BigInt(opts.checkpoint.version).toString();
+        const ver = lineage?.version ? quoteIdent(lineage.version) : undefined;
+        const notNewer = ver ? ` AND (t.${ver} IS NULL OR t.${ver} <= ${snapshotVersion})` : '';
+        const lineageSets = lineageCols.map((c) => `, ${quoteIdent(c.name)} = ${lineageDefault(c.name, lineage as LineageColumns, opts.checkpoint)}`).join('');
+        if (ver) {
+          const refused = refusedKeys === '[]' ? '' : ` AND ${notRejectedKeySql(opts.key, 1)}`;
+          const kept = await client.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM ${qualifiedRef(target)} AS t
+              WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})${refused} AND t.${ver} > ${snapshotVersion}${marker ? ` AND ${isLiveSql('t', marker)}` : ''}`,
+            refused ? [refusedKeys] : [],
+          );
+          result.keptByGuard = Number(kept.rows[0]?.n ?? 0);
+        }
         if (marker) {
-          const added = await ensureMarkerColumn(client, target, marker, await columnTypes(client, (existing as TargetInfo).oid));
+          const added = await ensureMarkerColumn(client, target, marker, types);
           if (added) result.warnings.push(added);
           // A row already marked keeps its mark (and its original delete time).
           const deletedValue = marker.kind === 'boolean' ? 'true' : 'COALESCE($1::timestamptz, clock_timestamp())';
           const soft = await client.query(
-            `UPDATE ${qualifiedRef(target)} AS t SET ${quoteIdent(marker.column)} = ${deletedValue} WHERE ${isLiveSql('t', marker)} AND ${notInSnapshot}`,
+            `UPDATE ${qualifiedRef(target)} AS t SET ${quoteIdent(marker.column)} = ${deletedValue}${lineageSets} WHERE ${isLiveSql('t', marker)} AND ${notInSnapshot}${notNewer}`,
             [...(marker.kind === 'boolean' ? [] : [commitTimeParam(opts.checkpoint.commitTimestamp)]), ...(keepRefused ? [refusedKeys] : [])],
           );
           result.softDeleted = soft.rowCount ?? 0;
           upsertColumns = [...opts.columns, markerTargetColumn(marker)];
         }
-        const del = marker ? undefined : await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE ${notInSnapshot}`, keepRefused ? [refusedKeys] : []);
-        const upsert = async (where: string): Promise<{ inserted: number; updated: number }> => {
-          const up = await client.query<{ inserted: bigint; updated: bigint }>(upsertFromStagingSql(target, staging as TableRef, upsertColumns, opts.key, where ? `WHERE ${where}` : ''));
-          return { inserted: Number(up.rows[0]?.inserted ?? 0n), updated: Number(up.rows[0]?.updated ?? 0n) };
+        const del = marker ? undefined : await client.query(`DELETE FROM ${qualifiedRef(target)} AS t WHERE ${notInSnapshot}${notNewer}`, keepRefused ? [refusedKeys] : []);
+        const staged = [...upsertColumns, ...lineageTargetColumns(lineage)];
+        const upsert = async (where: string): Promise<{ inserted: number; updated: number; kept: number }> => {
+          const up = await client.query<{ inserted: bigint; updated: bigint; kept?: bigint }>(upsertFromStagingSql(target, staging as TableRef, staged, opts.key, where ? `WHERE ${where}` : '', lineage));
+          return { inserted: Number(up.rows[0]?.inserted ?? 0n), updated: Number(up.rows[0]?.updated ?? 0n), kept: Number(up.rows[0]?.kept ?? 0n) };
         };
         // With dead letters, rows the upsert refuses (constraints, triggers raising) are
         // isolated under savepoints and set aside; the others are applied.
         const up = isolate
-          ? await withIsolation(client, staging, opts.columns, opts.key, 'upsert', upsert, { inserted: 0, updated: 0 }, rejected)
+          ? await withIsolation(client, staging, opts.columns, opts.key, 'upsert', upsert, { inserted: 0, updated: 0, kept: 0 }, rejected)
           : { counts: await upsert(''), refused: 0 };
         result.deleted = del?.rowCount ?? 0;
         result.inserted = up.counts.inserted;
         result.updated = up.counts.updated;
-        result.unchanged = rows - up.refused - result.inserted - result.updated;
+        if (result.keptByGuard !== undefined) result.keptByGuard += up.counts.kept;
+        result.unchanged = rows - up.refused - result.inserted - result.updated - up.counts.kept;
       }
       await writeDeadLetters(client, rejected.map((r) => ({
         pipeline: opts.checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: opts.checkpoint.version,
@@ -420,6 +458,16 @@ async function columnTypes(client: PoolClient, oid: number): Promise<Map<string,
     [oid],
   );
   return new Map(r.rows.map((x) => [x.attname, x.type]));
+}
+
+/** SQL for a lineage column's value in a snapshot load: the snapshot's version or commit timestamp, or now(). */
+function lineageDefault(column: string, lineage: LineageColumns, checkpoint: CheckpointInput): string {
+  if (column === lineage.version) return `${BigInt(checkpoint.version).toString()}::bigint`;
+  if (column === lineage.commitTimestamp) {
+    const ts = commitTimeParam(checkpoint.commitTimestamp);
+    return ts === null ? 'NULL::timestamptz' : `${quoteLiteral(ts)}::timestamptz`;
+  }
+  return 'now()';
 }
 
 /** A checkpoint commit timestamp (ms, or timestamptz text) as a timestamptz parameter. */

@@ -4,7 +4,7 @@ import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyRows } from './copyRows';
 import type { RowBatches } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
-import { comparable, deleteUsingStagingSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
+import { comparable, deleteUsingStagingSql, guardedDeleteSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { renderCreateTable, validateColumns } from './renderCreateTable';
@@ -51,6 +51,13 @@ export interface PreviewOptions {
    * the sum of the counts the sync reports. Not with liveOnly.
    */
   later?: AsyncIterable<StagedChanges>;
+  /**
+   * The lineage version column (one of `columns`; deletes and soft deletes carry it too):
+   * a staged change older than the target row's version is classified 'kept' (the
+   * out-of-order guard keeps the row), listed with the row as it is (`oldRow`) and the
+   * refused change (`newRow`, upserts). Totals then have a `kept` count.
+   */
+  guardVersion?: string;
 }
 
 const UP: TableRef = { name: 'dns_preview_upserts' };
@@ -59,7 +66,7 @@ const SOFT: TableRef = { name: 'dns_preview_soft_deletes' };
 /** With later transactions: the rows of keys earlier transactions touched, as they leave them, and those keys. */
 const STATE: TableRef = { name: 'dns_preview_state' };
 const TOUCHED: TableRef = { name: 'dns_preview_touched' };
-const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'unchanged'];
+const ACTION_ORDER: PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'kept', 'unchanged'];
 
 /**
  * Read-only preview of a batch: stages the net upserts and deletes in temp tables inside a
@@ -75,6 +82,13 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
   validateColumns(opts.columns, opts.key, opts.table);
   const keySet = new Set(opts.key);
   const keyColumns = opts.key.map((k) => opts.columns.find((c) => c.name === k) as TargetColumn);
+  const versionCol = opts.guardVersion === undefined ? undefined : opts.columns.find((c) => c.name === opts.guardVersion);
+  if (opts.guardVersion !== undefined && !versionCol) throw new Error('previewChanges: guardVersion must be one of the columns');
+  // Deletes stage the key and, with the guard, the version.
+  const delColumns = versionCol ? [...keyColumns, versionCol] : keyColumns;
+  /** `WHEN <target row newer than the staged row x> THEN 'kept'`, or nothing without the guard. */
+  const keptWhen = (x: string): string => (versionCol ? ` WHEN t.${quoteIdent(versionCol.name)} > ${x}.${quoteIdent(versionCol.name)} THEN 'kept'` : '');
+  const isKept = (x: string): string => (versionCol ? `t.${quoteIdent(versionCol.name)} > ${x}.${quoteIdent(versionCol.name)}` : 'false');
   const nonKey = opts.columns.filter((c) => !keySet.has(c.name));
   const lacks = new Set(opts.targetLacks ?? []);
   // The target as the sync will see it: columns it lacks read as they will be added; with
@@ -108,25 +122,25 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
     const differs = `t.${m} IS DISTINCT FROM x.${m}`;
     softSql = (t: string, seg: number): string => `
     UNION ALL
-    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' WHEN ${differs} THEN 'delete' ELSE 'unchanged' END,
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing'${keptWhen('x')} WHEN ${differs} THEN 'delete' ELSE 'unchanged' END,
            ${keyObj('x')},
-           CASE WHEN t.${firstKey} IS NOT NULL AND ${differs}
+           CASE WHEN t.${firstKey} IS NOT NULL AND ${differs} AND NOT (${isKept('x')})
                 THEN jsonb_build_array(jsonb_build_object('column', ($2::text[])[${markerIndex}], 'old', t.${m}::text, 'new', x.${m}::text)) END,
            NULL,
-           CASE WHEN t.${firstKey} IS NOT NULL AND ${differs} THEN ${rowObj('t')} END,
+           CASE WHEN t.${firstKey} IS NOT NULL AND (${differs} OR ${isKept('x')}) THEN ${rowObj('t')} END,
            ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}, ${seg}::int AS __seg
       FROM ${qualifiedRef(SOFT)} x LEFT JOIN ${t} t ON ${keyJoin('t', 'x', opts.key)}`;
   }
   /** The classification of the staged transaction number `seg` (0: the first) against the target expression `t`. */
   const classifiedFrom = (t: string, seg: number): string => `
-    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert' WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'insert'${keptWhen('s')} WHEN ${distinct} THEN 'update' ELSE 'unchanged' END AS action,
            ${keyObj('s')} AS key,
-           CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} THEN ${changes} END AS changes,
-           CASE WHEN t.${firstKey} IS NULL THEN ${rowObj('s')} END AS new_row,
-           NULL::jsonb AS old_row, ${keyCols}, ${seg}::int AS __seg
+           CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} AND NOT (${isKept('s')}) THEN ${changes} END AS changes,
+           CASE WHEN t.${firstKey} IS NULL OR ${isKept('s')} THEN ${rowObj('s')} END AS new_row,
+           CASE WHEN ${isKept('s')} THEN ${rowObj('t')} END AS old_row, ${keyCols}, ${seg}::int AS __seg
       FROM ${qualifiedRef(UP)} s LEFT JOIN ${t} t ON ${keyJoin('t', 's', opts.key)}
     UNION ALL
-    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing' ELSE 'delete' END,
+    SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing'${keptWhen('d')} ELSE 'delete' END,
            ${keyObj('d')}, NULL, NULL,
            CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}, ${seg}::int
       FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql(t, seg)}`;
@@ -141,13 +155,13 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       // The sync's schema changes, so the rows are classified against the table as the
       // sync will have changed it (and the DDL is tried); rolled back with the rest.
       for (const statement of opts.ddl ?? []) await client.query(statement);
-      const softColumns = markerCol ? [...keyColumns, markerCol] : [];
+      const softColumns = markerCol ? [...keyColumns, markerCol, ...(versionCol ? [versionCol] : [])] : [];
       await client.query(tempDdl(UP, opts.columns));
-      await client.query(tempDdl(DEL, keyColumns));
+      await client.query(tempDdl(DEL, delColumns));
       if (markerCol) await client.query(tempDdl(SOFT, softColumns));
       const stage = async (seg: StagedChanges): Promise<void> => {
         const nUp = await copyRows(client, UP, opts.columns, seg.upserts);
-        const nDel = await copyRows(client, DEL, keyColumns, seg.deletes);
+        const nDel = await copyRows(client, DEL, delColumns, seg.deletes);
         if (markerCol) {
           const nSoft = await copyRows(client, SOFT, softColumns, seg.softDeletes ?? []);
           if (nSoft > 1000) await client.query(`ANALYZE ${qualifiedRef(SOFT)}`);
@@ -178,16 +192,17 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
           await client.query(`INSERT INTO ${qualifiedRef(STATE)} SELECT t2.* FROM ${t} AS t2 WHERE (${opts.key.map((k) => `t2.${quoteIdent(k)}`).join(', ')}) IN (${staged})
             AND NOT EXISTS (SELECT 1 FROM ${qualifiedRef(TOUCHED)} AS k WHERE ${keyJoin('k', 't2', opts.key)})`);
           await client.query(`INSERT INTO ${qualifiedRef(TOUCHED)} ${staged} ON CONFLICT DO NOTHING`);
-          await client.query(deleteUsingStagingSql(STATE, DEL, opts.key));
-          if (markerCol) await client.query(softDeleteFromStagingSql(STATE, SOFT, opts.key, markerCol.name));
-          await client.query(upsertFromStagingSql(STATE, UP, opts.columns, opts.key));
+          const guard = versionCol ? { version: versionCol.name } : undefined;
+          await client.query(versionCol ? guardedDeleteSql(STATE, DEL, opts.key, versionCol.name) : deleteUsingStagingSql(STATE, DEL, opts.key));
+          if (markerCol) await client.query(softDeleteFromStagingSql(STATE, SOFT, opts.key, markerCol.name, '', guard, versionCol ? [versionCol.name] : []));
+          await client.query(upsertFromStagingSql(STATE, UP, opts.columns, opts.key, '', guard));
           for (const r of [UP, DEL, ...(markerCol ? [SOFT] : [])]) await client.query(`TRUNCATE ${qualifiedRef(r)}`);
           await stage(seg);
           await client.query(`INSERT INTO dns_preview_result ${classifiedFrom(state, n)}`, params);
         }
       }
       const totalsQ = await client.query<{ action: PreviewAction; n: number }>(`SELECT action, count(*)::int AS n FROM dns_preview_result GROUP BY action`);
-      const totals: Record<PreviewAction, number> = { insert: 0, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0 };
+      const totals: PreviewResult['totals'] = { insert: 0, update: 0, delete: 0, unchanged: 0, 'delete-missing': 0, ...(versionCol ? { kept: 0 } : {}) };
       for (const r of totalsQ.rows) totals[r.action] = r.n;
       // A key is listed once per transaction that changes it, in transaction order.
       const order = `array_position($2::text[], action), ${opts.key.map((_, i) => `__k${i}`).join(', ')}, __seg`;
@@ -203,7 +218,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       );
       const matching = opts.search
         ? (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM dns_preview_result WHERE action = ANY($1::text[]) AND ${shown} ILIKE '%' || $2 || '%'`, [include, ...searchParam])).rows[0]?.n ?? 0
-        : include.reduce((n, a) => n + totals[a], 0);
+        : include.reduce((n, a) => n + (totals[a] ?? 0), 0);
       const rows: PreviewRow[] = page.rows.map((r) => ({
         action: r.action,
         key: r.key,

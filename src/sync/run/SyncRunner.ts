@@ -10,7 +10,7 @@ import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, 
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
 import type { Checkpoint } from '../ports/targetTypes';
-import { dataColumns, planColumns } from './columnPlan';
+import { createdColumns, dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
@@ -79,7 +79,7 @@ export class SyncRunner {
   async renderDdl(version?: number): Promise<string> {
     const snap = await this.source.snapshot(version);
     const plan = planColumns(this.mapping, this.source.name, snap.schema, undefined, snap.version, this.target.tableLabel);
-    return this.target.createTableSql(dataColumns(plan), plan.key, plan.marker, this.mapping.initialLoad.fillfactor);
+    return this.target.createTableSql(createdColumns(plan), plan.key, plan.marker, this.mapping.initialLoad.fillfactor);
   }
 
   /**

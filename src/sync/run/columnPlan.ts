@@ -4,7 +4,8 @@ import type { Mapping } from '../mapping/mappingSchema';
 import { keySourceColumns, resolveColumns } from '../mapping/resolveColumns';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { liveMarkerValue, markerTargetColumn } from '../plan/applyDeletePolicy';
-import type { SoftDeleteMarker, TargetColumn } from '../ports/targetTypes';
+import type { LineageColumns, SoftDeleteMarker, TargetColumn } from '../ports/targetTypes';
+import { lineageOf, lineageStaged, lineageTableColumns } from '../plan/lineage';
 
 /** The columns a run writes, for one Delta schema with the mapping applied. */
 export interface ColumnPlan {
@@ -16,6 +17,8 @@ export interface ColumnPlan {
   keySource: string[];
   /** Soft-delete policy: the marker column, with a row key no Delta column uses. */
   marker?: SoftDeleteMarker;
+  /** Lineage columns (mapping `lineage`), kept apart from `columns`: the target writes them (plan/lineage.ts). */
+  lineage?: LineageColumns;
 }
 
 /**
@@ -49,13 +52,15 @@ export function planColumns(mapping: Mapping, source: string, schema: DeltaField
     });
   }
   const policy = mapping.deletes;
-  if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(columns, key) };
+  const lineage = lineageOf(mapping.lineage);
+  const withLineage = lineage ? { lineage } : {};
+  if (policy.mode !== 'soft-delete') return { schema, columns, key, keySource: keySourceColumns(columns, key), ...withLineage };
   // Rows are keyed by Delta names: a Delta column named like the marker (excluded or
   // renamed away, since resolveColumns refuses a data column of that name) would share
   // its row key, so the marker then travels under a key no Delta column can have.
   const rowKey = schema.some((f) => f.name === policy.column) ? `\u0000soft-delete:${policy.column}` : policy.column;
   const marker: SoftDeleteMarker = { column: policy.column, kind: policy.kind, rowKey };
-  return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(columns, key), marker };
+  return { schema, columns: [...columns, markerTargetColumn(marker)], key, keySource: keySourceColumns(columns, key), marker, ...withLineage };
 }
 
 /**
@@ -67,6 +72,11 @@ export function refuseExistingKeysOption(mapping: Mapping): { source: string } |
   return mapping.duplicateKeys === 'fail' && mapping.deletes.mode !== 'ignore'
     ? { source: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table }
     : undefined;
+}
+
+/** The columns of the table an initial load creates (before the marker): the data columns, then the lineage columns. */
+export function createdColumns(plan: ColumnPlan): TargetColumn[] {
+  return [...dataColumns(plan), ...lineageTableColumns(plan.lineage)];
 }
 
 /** The plan's data columns (without the soft-delete marker). */
@@ -91,6 +101,7 @@ export function transactionOptions(mapping: Mapping, plan: ColumnPlan): Transact
     duplicateKeys: mapping.duplicateKeys,
     table: mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table,
     ...(plan.marker?.rowKey ? { markerKey: plan.marker.rowKey } : {}),
+    ...(lineageStaged(plan.lineage) ? { lineage: true } : {}),
   };
 }
 

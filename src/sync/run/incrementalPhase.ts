@@ -4,6 +4,7 @@ import { SyncError } from '../errors';
 import { ValueEncodeError } from '../postgres/copyEncoder';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
+import { lineageTableColumns } from '../plan/lineage';
 import type { RunResult } from '../ports/reports';
 import type { ApplyRequest, ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
@@ -64,6 +65,12 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
       pendingAlterations = [];
       return { alterations: a };
     };
+    // Lineage columns the table lacks: added by the first transaction, committed with it.
+    let schemaPending = plan.lineageSchema;
+    const schemaAdded = (): void => {
+      if (schemaPending) ctx.warn(schemaPending.notice, result.warnings);
+      schemaPending = undefined;
+    };
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
     // An insert of a key the target holds means the Delta table holds it twice (refuseExistingKeysOption).
@@ -78,7 +85,8 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     // first part waits for it (checkDeletes).
     const overlap = target.concurrent === true;
     const applyRequest = (expectVersion: number): ApplyRequest => ({
-      columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}),
+      columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
+      ...(schemaPending ? { schemaSql: schemaPending.sql } : {}),
       pipeline: ctx.pipeline, source: source.name, expectVersion, ...(mapping.deadLetter ? { deadLetter: true } : {}),
       ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}), ...alterationsOnce(),
     });
@@ -141,6 +149,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         ctx.phase('checkpoint', `version ${version}`);
         const applied = await o.tx.commit({ version, commitTimestamp: ts });
         open = undefined;
+        schemaAdded();
         logTimings(ctx, applied, committed + 1, version, step.parts);
         addCommitted(ctx, result, applied, committed + 1, version);
         committed = version;
@@ -165,9 +174,13 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     if (committed < end) {
       // Versions without change rows (metadata-only commits, OPTIMIZE): advance the checkpoint alone.
       ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
-      const tx = await target.beginApply({ columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce() });
+      const tx = await target.beginApply({
+        columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
+        ...(schemaPending ? { schemaSql: schemaPending.sql } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce(),
+      });
       try {
         await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
+        schemaAdded();
       } catch (e) {
         await tx.rollback();
         throw e;
@@ -208,7 +221,12 @@ function withValueContext(e: unknown, table: string, first: number, last: number
  * (run/schemaDriftPlan over mapping/detectDrift: the key first, then the schema at the
  * checkpoint, then the target's columns), whose alterations the first transaction runs.
  */
-async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<{ plan: ColumnPlan; alterations: TableAlteration[] }> {
+/** The column plan, and the lineage columns the first transaction adds (its DDL and the warning said once it committed). */
+interface IncrementalPlan extends ColumnPlan {
+  lineageSchema?: { sql: string; notice: string };
+}
+
+async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<{ plan: IncrementalPlan; alterations: TableAlteration[] }> {
   const { mapping, source, target } = ctx;
   ctx.phase('plan', `columns of ${source.name} at version ${end}, drift since version ${checkpoint.version}`);
   const snap = await source.snapshot(end);
@@ -227,7 +245,19 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
-  return driftAfterPlanning(ctx, drift, plan, existing, warnings);
+  // Lineage asked for by the mapping: added whatever the drift policy says, as the marker
+  // is, but by the first transaction (the preview shows the same statement).
+  let lineageSchema: IncrementalPlan['lineageSchema'];
+  if (plan.lineage) {
+    const schemaSql = target.lineageColumnsSql(plan.lineage, existing.columns);
+    if (schemaSql) {
+      const added = lineageTableColumns(plan.lineage).filter((c) => !existing.columns.has(c.name));
+      const notice = `Added lineage column${added.length === 1 ? '' : 's'} ${added.map((c) => `"${c.name}" (${c.pgType})`).join(', ')} to ${target.tableLabel} (${schemaSql}); rows written before have none until a change reaches them.`;
+      lineageSchema = { sql: schemaSql, notice };
+    }
+  }
+  const after = driftAfterPlanning(ctx, drift, plan, existing, warnings);
+  return { plan: lineageSchema ? { ...after.plan, lineageSchema } : after.plan, alterations: after.alterations };
 }
 
 /**
@@ -246,7 +276,7 @@ async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: 
   ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
   if (workerSource && changePlanWorkerScript()) {
     const input: ChangePlanInput = {
-      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
+      source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,
     };
     for await (const m of planInWorker(input, signal)) {
       if (m.type === 'read') {
@@ -299,6 +329,7 @@ function addCommitted(ctx: RunContext, result: RunResult, applied: ApplyResult, 
     type: 'batch-committed', fromVersion: from, toVersion: to, inserted: applied.inserted, updated: applied.updated,
     deleted: applied.deleted + softDeleted, unchanged: applied.unchanged, deadLettered: applied.rejected.length,
   });
+  if (applied.keptByGuard) ctx.logger.info(`pipeline ${ctx.pipeline}: versions ${from}..${to}: ${applied.keptByGuard} row(s) kept by the out-of-order guard (the target row holds a newer version)`);
   result.batches++;
   result.inserted += applied.inserted;
   result.updated += applied.updated;

@@ -4,7 +4,7 @@ import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { WorkerSource } from '../ports/ChangeSource';
 import type { RunResult } from '../ports/reports';
 import type { EncodedRows } from '../ports/targetTypes';
-import { dataColumns, planColumns } from './columnPlan';
+import { createdColumns, dataColumns, planColumns } from './columnPlan';
 import { changePlanWorkerScript, snapshotInWorker } from '../worker/changePlanWorker';
 import type { SnapshotReadInput } from '../worker/changePlanWorker';
 import { RateLimit } from './RateLimit';
@@ -101,6 +101,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         ...(mapping.deadLetter ? { deadLetter: true } : {}),
         checkpoint: { pipeline: ctx.pipeline, source: source.name, version: snap.version, commitTimestamp: snap.timestamp },
         softDelete: plan.marker,
+        ...(plan.lineage ? { lineage: plan.lineage } : {}),
         fillfactor: mapping.initialLoad.fillfactor,
         onPhase: (phase, detail) => ctx.phase(phase, detail),
       });
@@ -125,7 +126,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       return {
         runId, mode: 'initial', status: 'succeeded', fromVersion: null, toVersion: snap.version, rowsRead: p.rowsRead,
         inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered, batches: 1, warnings: result.warnings,
-        createdTableSql: result.createdTable ? target.createTableSql(columns, plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
+        createdTableSql: result.createdTable ? target.createTableSql(createdColumns(plan), plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
         ...(plan.marker ? { softDeleted } : {}),
       };
     } catch (e) {

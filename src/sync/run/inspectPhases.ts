@@ -5,8 +5,9 @@ import { planTransactions } from '../plan/planTransactions';
 import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
 import type { StagedChanges } from '../ports/targetTypes';
-import type { TargetColumn } from '../ports/targetTypes';
-import { READ_BATCH_ROWS, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
+import type { LineageColumns, TargetColumn } from '../ports/targetTypes';
+import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY, lineageOf, lineageStaged, lineageTargetColumns } from '../plan/lineage';
+import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { driftAfterPlanning, driftBeforePlanning } from './schemaDriftPlan';
@@ -40,20 +41,27 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const offset = opts.offset ?? 0;
   const marker = plan.marker;
   const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
-  const soft = marker ? { softDelete: marker, targetLacks: lacks } : {};
+  const lineage = lineageView(plan, existing?.columns);
+  const soft = marker || lineage.columns.length > 0
+    ? { ...(marker ? { softDelete: marker } : {}), targetLacks: [...lacks, ...lineage.lacks] }
+    : {};
+  const columns = [...plan.columns, ...lineage.columns];
+  const guard = lineage.guardVersion ? { guardVersion: lineage.guardVersion } : {};
   // The pre-apply checks see every row the sync would write, as the preview stages it (or
   // in a scan of their own when nothing is staged); the existing table's types win.
   const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: !checkpoint, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
   if (!checkpoint) {
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
-    const ddl = target.createTableSql(dataColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
+    const ddl = target.createTableSql(createdColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
     if (!existing) {
       const page = await insertsPage(ctx, snap, plan, limit, offset, opts.search);
       if (checker) for await (const b of snapshotRows(ctx, snap, plan)) checker.add(b);
       return { ...page, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: true, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
     }
     const rows = snapshotRows(ctx, snap, plan);
-    const r = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
+    // A swap replaces the table (no guard); a merge load keeps rows newer than the snapshot.
+    const loadGuard = mapping.initialLoad.mode === 'merge' ? guard : {};
+    const r = await target.preview({ columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft, ...loadGuard });
     return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
   }
   const start = Number(checkpoint.version) + 1;
@@ -69,11 +77,13 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
   const laterTapped = later ? mapAsync(later, tapped) : later;
   const r = await target.preview({
-    columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include,
-    ...(opts.search ? { search: opts.search } : {}), ...soft, ...(alterations.length ? { alterations } : {}),
+    columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include,
+    ...(opts.search ? { search: opts.search } : {}), ...soft, ...guard, ...(alterations.length ? { alterations } : {}),
   });
+  // Lineage asked for and missing from the table: the schema change the sync makes first.
+  const ddl = plan.lineage ? target.lineageColumnsSql(plan.lineage, existing.columns) : undefined;
   return {
-    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}),
+    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(ddl ? { ddl } : {}), ...(checker ? { warnings: checker.warnings() } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
   };
 }
@@ -138,8 +148,10 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   // The sync's own transactions, each applied on the state the earlier ones leave.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const refuseExisting = refuseExistingKeysOption(mapping);
+  // Lineage columns the table lacks yet (a sync adds them first) are left out of the dry run.
+  const lineage = plan.lineage && existing ? presentLineage(plan.lineage, existing.columns) : undefined;
   const result = await target.dryRun({
-    columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}),
+    columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}), ...(lineage ? { lineage } : {}),
     pipeline: ctx.pipeline, source: source.name, version: end,
     // The sync's duplicate-key check, so the dry run fails where the sync would.
     ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
@@ -149,10 +161,36 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   return { fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}) };
 }
 
-/** The snapshot's rows as a load writes them (filtered, the marker live). */
+/** The snapshot's rows as a load writes them (filtered, the marker live, the snapshot's lineage values). */
 async function* snapshotRows(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan): AsyncGenerator<Row[]> {
   const filter = ctx.mapping.filter ? compileRowFilter(ctx.mapping.filter, snap.schema) : undefined;
-  for await (const b of snap.rows({ batchSize: 10_000, signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) yield withLiveMarker(filter ? b.filter(filter) : b, plan.marker);
+  const stamp = lineageStaged(plan.lineage) ? { [LINEAGE_VERSION_KEY]: snap.version, [LINEAGE_TIMESTAMP_KEY]: Math.round(snap.timestamp) * 1000 } : undefined;
+  for await (const b of snap.rows({ batchSize: 10_000, signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) {
+    const rows = withLiveMarker(filter ? b.filter(filter) : b, plan.marker);
+    yield stamp ? rows.map((r) => ({ ...r, ...stamp })) : rows;
+  }
+}
+
+/**
+ * The staged lineage columns as the preview compares them: those the table lacks read as
+ * NULL (the sync adds them first), and the guard's version column when the table has it
+ * (a column it lacks holds no version to keep a row).
+ */
+function lineageView(plan: ColumnPlan, existing: ReadonlyMap<string, string> | undefined): { columns: TargetColumn[]; lacks: string[]; guardVersion?: string } {
+  const columns = lineageTargetColumns(plan.lineage);
+  const lacks = existing ? columns.filter((c) => !existing.has(c.name)).map((c) => c.name) : [];
+  const version = plan.lineage?.version;
+  return { columns, lacks, ...(version && existing?.has(version) ? { guardVersion: version } : {}) };
+}
+
+/** The lineage columns the table has (undefined when none). */
+function presentLineage(l: LineageColumns, existing: ReadonlyMap<string, string>): LineageColumns | undefined {
+  const out: LineageColumns = {};
+  for (const f of ['version', 'commitTimestamp', 'syncedAt'] as const) {
+    const name = l[f];
+    if (name !== undefined && existing.has(name)) out[f] = name;
+  }
+  return lineageOf(out);
 }
 
 /** A page of an initial load into a missing table: every row is an insert. */

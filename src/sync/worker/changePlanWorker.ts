@@ -15,7 +15,7 @@ import { ValueEncodeError } from '../postgres/copyEncoder';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
 import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
-import type { SoftDeleteMarker } from '../ports/targetTypes';
+import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
 import type { WorkerSource } from '../ports/ChangeSource';
 import { commitTimestamps } from '../ports/ChangeSource';
 
@@ -38,6 +38,8 @@ export interface ChangePlanInput {
   columns: TargetColumn[];
   key: string[];
   marker?: SoftDeleteMarker;
+  /** Lineage columns: staged after the data (the plan stamps rows with them, TransactionPlanOptions.lineage). */
+  lineage?: LineageColumns;
   /** The sync's transaction plan (the calling thread plans with the same). */
   plan: TransactionPlanOptions;
   /** Change rows per read batch. */
@@ -238,7 +240,7 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
 
 async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const source = await DeltaChangeSource.open(input.source.path);
-  const staging = stagingColumns(input.columns, input.key, input.marker);
+  const staging = stagingColumns(input.columns, input.key, input.marker, input.lineage);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
     for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
