@@ -4,6 +4,7 @@ import { fileError } from './parquetFileAccess';
 import { formatDeltaType } from './schema';
 import type { ColumnMappingMode, DeltaField, DeltaType, DeltaValue } from './types';
 import { decimalToString, shortestFloat32 } from './values';
+import { VariantDecodeError, variantToJson } from './variant';
 import type { SchemaElement, SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
 
 /**
@@ -139,8 +140,48 @@ export function compileConverter(type: DeltaType, node: SchemaTree, path: string
     case 'decimal':
       return compileDecimal(type.precision, type.scale, node, path, ctx, mismatch);
     case 'primitive':
+      if (type.name === 'variant') return compileVariant(node, path, ctx, mismatch);
       return compilePrimitive(type.name, node, mismatch, ctx);
   }
+}
+
+/**
+ * An unshredded variant is a group of two binary fields, `metadata` and `value`; its
+ * converter yields the value's exact JSON text (delta/variant.ts). A shredded variant
+ * (a `typed_value` field beside them) is refused, naming the column.
+ */
+function compileVariant(node: SchemaTree, path: string, ctx: ReadContext, mismatch: () => SyncError): Converter {
+  if (node.children.some((c) => c.element.name === 'typed_value')) {
+    throw fileError(
+      ctx,
+      `column '${path}' is a shredded VARIANT (it has a typed_value field); this reader decodes unshredded variants only`,
+      undefined,
+      path,
+    );
+  }
+  const meta = node.children.find((c) => c.element.name === 'metadata');
+  const value = node.children.find((c) => c.element.name === 'value');
+  const isBinary = (c: SchemaTree | undefined): c is SchemaTree => c !== undefined && c.children.length === 0 && c.element.type === 'BYTE_ARRAY';
+  if (!isBinary(meta) || !isBinary(value)) throw mismatch();
+  const metaName = meta.element.name;
+  const valueName = value.element.name;
+  return (raw) => {
+    if (raw === null || raw === undefined || typeof raw !== 'object') return null;
+    const obj = raw as Record<string, unknown>;
+    const m = obj[metaName];
+    const v = obj[valueName];
+    if (!(m instanceof Uint8Array) || !(v instanceof Uint8Array)) {
+      // A non-null variant always has both parts; a missing value is an all-null group.
+      if ((m === null || m === undefined) && (v === null || v === undefined)) return null;
+      throw fileError(ctx, `column '${path}' holds a variant without its ${m instanceof Uint8Array ? 'value' : 'metadata'} bytes`, undefined, path);
+    }
+    try {
+      return variantToJson(m, v);
+    } catch (e) {
+      if (e instanceof VariantDecodeError) throw fileError(ctx, `column '${path}' holds a variant that cannot be decoded: ${e.message}`, e, path);
+      throw e;
+    }
+  };
 }
 
 function compileArray(
@@ -306,6 +347,8 @@ function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'
     case 'date':
       if (physical !== 'INT32') throw mismatch();
       return (raw) => (raw === null || raw === undefined ? null : Number(raw));
+    case 'variant':
+      throw mismatch();
     case 'timestamp':
     case 'timestamp_ntz':
       if (physical === 'INT32' && isDate) {
