@@ -13,8 +13,8 @@ import type { SchemaElement, SchemaTree } from 'hyparquet' with { 'resolution-mo
  * Delta value of the field's type (checking that the stored type can be read as it).
  *
  * hyparquet's own conversions are lossy for Delta (DECIMAL -> JS number, maps -> objects
- * with stringified keys), so the metadata handed to it has DECIMAL and MAP annotations
- * removed (stripLossyAnnotations): decimals arrive as raw INT32/INT64/bytes and are scaled
+ * with stringified keys, variants through JS numbers), so the metadata handed to it has
+ * DECIMAL, MAP and VARIANT annotations removed (stripLossyAnnotations): decimals arrive as raw INT32/INT64/bytes and are scaled
  * here with bigint arithmetic, and maps arrive as lists of {key, value} structs.
  * Timestamps arrive as bigint microseconds and dates as day numbers (PARSERS).
  */
@@ -75,12 +75,14 @@ export function compileTag(node: SchemaTree, ctx: ReadContext): (raw: unknown) =
 
 /**
  * The schema element as handed to hyparquet: DECIMAL annotations removed (so values stay
- * exact) and MAP annotations removed (so maps assemble as lists of key/value structs).
+ * exact), MAP annotations removed (so maps assemble as lists of key/value structs) and
+ * VARIANT annotations removed (hyparquet's own variant decoding turns decimals and int64
+ * into JS numbers; the group arrives as raw metadata/value bytes for delta/variant.ts).
  */
 export function stripLossyAnnotations(e: SchemaElement): SchemaElement {
   const ctype = e.converted_type;
   const ltype = e.logical_type?.type;
-  if (ctype === 'DECIMAL' || ltype === 'DECIMAL' || ctype === 'MAP' || ctype === 'MAP_KEY_VALUE' || ltype === 'MAP') {
+  if (ctype === 'DECIMAL' || ltype === 'DECIMAL' || ctype === 'MAP' || ctype === 'MAP_KEY_VALUE' || ltype === 'MAP' || ltype === 'VARIANT') {
     return { ...e, converted_type: undefined, logical_type: undefined };
   }
   return e;

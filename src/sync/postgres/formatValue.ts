@@ -69,6 +69,9 @@ export function formatOrThrow(v: DeltaValue, column: TargetColumn): string {
           // Postgres prints no trailing zeros in the fraction (".5", not ".500000").
           return /^(timestamp|date)/.test(pg) ? text.replace(/(\.\d*?)0+(?=\+00| BC|$)/, '$1').replace(/\.(?=\+00| BC|$)/, '') : text;
         }
+        case 'variant':
+          // The decoded variant is JSON text; shown as jsonb prints it (a text override keeps it as decoded).
+          return typeof v === 'string' ? (pg === 'jsonb' ? jsonbText(v) : v) : String(v);
       }
   }
   return String(v);
