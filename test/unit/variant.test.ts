@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
+import type { SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
+import { compileConverter } from '../../src/sync/delta/parquetConverters';
+import { assertReadable } from '../../src/sync/delta/protocolSupport';
+import { parseSchemaString } from '../../src/sync/delta/schema';
+import type { DeltaType } from '../../src/sync/delta/types';
 import { VariantDecodeError, variantToJson } from '../../src/sync/delta/variant';
+import { SyncError } from '../../src/sync/errors';
+import { defaultPgType } from '../../src/sync/mapping/resolveColumns';
 
 /**
  * The decoder against bytes assembled here by hand from the Parquet Variant encoding spec
@@ -179,5 +186,48 @@ describe('variant decoding (Parquet Variant binary encoding -> exact JSON)', () 
     assert.throws(() => decode(prim(30)), (e: unknown) => e instanceof VariantDecodeError && /type id 30/.test(e.message));
     assert.throws(() => decode(obj([[3, prim(0)]]), meta(['a'])), (e: unknown) => e instanceof VariantDecodeError && /field id 3/.test(e.message));
     assert.throws(() => decode(shortStr('a\u0000b')), (e: unknown) => e instanceof VariantDecodeError && /NUL/.test(e.message));
+  });
+});
+
+describe('variant columns: what the reader accepts and refuses', () => {
+  const ctx = { filePath: '/t/part-0.parquet', table: '/t', version: 4, mode: 'none' as const };
+  const leaf = (name: string): SchemaTree => ({ element: { name, type: 'BYTE_ARRAY', repetition_type: 'REQUIRED' }, children: [], count: 1, path: [name] });
+  const group = (children: SchemaTree[]): SchemaTree => ({ element: { name: 'v', repetition_type: 'OPTIONAL', num_children: children.length }, children, count: 1 + children.length, path: ['v'] });
+  const variant: DeltaType = { kind: 'primitive', name: 'variant' };
+
+  it('an unshredded group (metadata, value) converts to JSON text; a null group to null', () => {
+    const convert = compileConverter(variant, group([leaf('metadata'), leaf('value')]), 'v', ctx);
+    assert.equal(convert({ metadata: Buffer.from('010100036b6579', 'hex'), value: Buffer.from('02010000020c00', 'hex') }), '{"key":0}');
+    assert.equal(convert(null), null);
+  });
+
+  it('a shredded group (typed_value) is refused naming the file, table, version and column', () => {
+    assert.throws(
+      () => compileConverter(variant, group([leaf('metadata'), leaf('value'), leaf('typed_value')]), 's.v', ctx),
+      (e: unknown) => e instanceof SyncError && e.kind === 'delta-file' && e.column === 's.v' && e.version === 4 && /shredded VARIANT/.test(e.message),
+    );
+  });
+
+  it('undecodable bytes are refused as a delta-file error naming the column', () => {
+    const convert = compileConverter(variant, group([leaf('metadata'), leaf('value')]), 'v', ctx);
+    assert.throws(
+      () => convert({ metadata: new Uint8Array([0x01, 0, 0]), value: new Uint8Array([30 << 2]) }),
+      (e: unknown) => e instanceof SyncError && e.kind === 'delta-file' && e.column === 'v' && /cannot be decoded: unknown primitive type id 30/.test(e.message),
+    );
+  });
+
+  it('variantType and variantType-preview are readable; variantShredding is refused naming the feature', () => {
+    assert.doesNotThrow(() => assertReadable({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['variantType'] }, '/t', 1));
+    assert.doesNotThrow(() => assertReadable({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['variantType-preview'] }, '/t', 1));
+    assert.throws(
+      () => assertReadable({ minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['variantType', 'variantShredding-preview'] }, '/t', 1),
+      (e: unknown) => e instanceof SyncError && e.setting === 'variantShredding-preview' && /shredded VARIANT/.test(e.message),
+    );
+  });
+
+  it('the schema type variant maps to jsonb', () => {
+    const [f] = parseSchemaString(JSON.stringify({ type: 'struct', fields: [{ name: 'v', type: 'variant', nullable: true, metadata: {} }] }), 'none');
+    assert.deepEqual(f?.type, variant);
+    assert.equal(defaultPgType(variant), 'jsonb');
   });
 });
