@@ -6,7 +6,13 @@ import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { toExactJson } from '../../src/sync/postgres/copyEncoder';
 import type { Row } from '../../src/sync/delta/types';
+import { variantToJson } from '../../src/sync/delta/variant';
+import { copyRows } from '../../src/sync/postgres/copyRows';
 import { createPool } from '../../src/sync/postgres/createPool';
+import { formatValue } from '../../src/sync/postgres/formatValue';
+import { defaultTargetColumns, renderCreateTable } from '../../src/sync/postgres/renderCreateTable';
+import { field } from '../builders/deltaFields';
+import { arr, f32, f64, le, meta, obj, prim, shortStr } from '../builders/variantBytes';
 import { buildMapping } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
 import { openRunner, tempDir } from '../helpers/syncHarness';
@@ -112,6 +118,52 @@ describe('VARIANT columns as jsonb (real Postgres)', function () {
       assert.deepEqual([seen[0], seen[1], seen[2]], [2, 2, 1]);
     } finally {
       await r.close();
+    }
+  });
+
+  it('every variant primitive type reaches jsonb exactly (decimal scale, int64, nanos, uuid, NaN), and the preview prints what Postgres prints', async () => {
+    const m = meta(['price', 'at', 'b', 'a']);
+    // [variant bytes, the jsonb Postgres must hold, as literal JSON text]
+    const cases: Array<[number[], string]> = [
+      [prim(10, 2, ...le(150n, 16)), '1.50'],
+      [prim(8, 4, ...le(-5, 4)), '-0.0005'],
+      [prim(10, 38, ...le(10n ** 38n - 1n, 16)), '0.99999999999999999999999999999999999999'],
+      [prim(9, 0, ...le(-999999999999999999n, 8)), '-999999999999999999'],
+      [prim(6, ...le(-9223372036854775808n, 8)), '-9223372036854775808'],
+      [prim(7, ...f64(1e21)), '1000000000000000000000'],
+      [prim(7, ...f64(5e-324)), '5e-324'],
+      [prim(7, ...f64(NaN)), '"NaN"'],
+      [prim(14, ...f32(0.1)), '0.1'],
+      [prim(11, ...le(-719162, 4)), '"0001-01-01"'],
+      [prim(12, ...le(0n, 8)), '"1970-01-01T00:00:00Z"'],
+      [prim(19, ...le(1704067200000000001n, 8)), '"2024-01-01T00:00:00.000000001"'],
+      [prim(20, ...Array.from({ length: 16 }, (_, i) => i * 17)), '"00112233-4455-6677-8899-aabbccddeeff"'],
+      [prim(15, ...le(3, 4), 0xde, 0xad, 0xbe), '"3q2+"'],
+      [shortStr('tab\there \\N "q"'), JSON.stringify('tab\there \\N "q"')],
+      [obj([[3, prim(0)], [1, prim(13, ...le(1n, 8))], [2, arr([prim(10, 1, ...le(10n, 16))])], [0, prim(8, 2, ...le(1999, 4))]]), '{"a": null, "at": "1970-01-01T00:00:00.000001", "b": [1.0], "price": 19.99}'],
+    ];
+    const cols = defaultTargetColumns([field('id', { kind: 'primitive', name: 'long' }, { nullable: false }), field('v', { kind: 'primitive', name: 'variant' })]);
+    await pool.query(renderCreateTable({ name: 'variant_values' }, cols, ['id']));
+    const rows = cases.map(([bytes], i) => ({ id: BigInt(i), v: variantToJson(m, new Uint8Array(bytes)) }));
+    const client = await pool.connect();
+    try {
+      await copyRows(client, { name: 'variant_values' }, cols, (async function* () {
+        yield rows;
+      })());
+    } finally {
+      client.release();
+    }
+    const got = await pool.query<{ id: string; text: string; same: boolean; exact: boolean }>(
+      `SELECT t.id::text AS id, t.v::text AS text, t.v = e.want::jsonb AS same, t.v::text = e.want::jsonb::text AS exact
+         FROM variant_values t JOIN unnest($1::text[]) WITH ORDINALITY AS e(want, n) ON t.id = e.n - 1 ORDER BY t.id`,
+      [cases.map(([, want]) => want)],
+    );
+    assert.equal(got.rows.length, cases.length);
+    const vCol = cols[1]!;
+    for (const row of got.rows) {
+      const i = Number(row.id);
+      assert.ok(row.same && row.exact, `case ${i}: stored ${row.text}, want ${cases[i]?.[1]}`);
+      assert.equal(formatValue(rows[i]?.v, vCol), row.text, `preview of case ${i}`);
     }
   });
 
