@@ -3,6 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Pool } from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { loadHyparquetWriter } from '../../src/fixtures/fixtureParquet';
+import { SyncError } from '../../src/sync/errors';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { toExactJson } from '../../src/sync/postgres/copyEncoder';
 import type { Row } from '../../src/sync/delta/types';
@@ -219,6 +221,48 @@ describe('VARIANT columns as jsonb (real Postgres)', function () {
       await r.runner.run({ mode: 'incremental' });
       const after = await pool.query<{ p: string }>(`SELECT payload::text AS p FROM writer_variant WHERE id = 3`);
       assert.equal(after.rows[0]?.p, '{"changed": [1.5, "x"]}');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a shredded variant data file (typed_value, written by hyparquet-writer) is refused naming the file, version and column; nothing is written', async () => {
+    const dir = path.join(await tempDir('variant-shredded-'), 'events');
+    await fs.mkdir(dir, { recursive: true });
+    const w = await DeltaTableWriter.create(dir, {
+      columns: [
+        { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
+        { name: 'payload', type: { kind: 'primitive', name: 'variant' } },
+      ],
+    });
+    await w.append([{ id: 1n, payload: { a: 1 } }, { id: 2n, payload: { a: 2 } }]);
+    // Replace the data file by the same rows with payload shredded (field a as INT32).
+    const log = await fs.readFile(path.join(dir, '_delta_log', '00000000000000000001.json'), 'utf8');
+    const add = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { add?: { path: string } }).find((a) => a.add)?.add;
+    assert.ok(add, 'version 1 adds a file');
+    const hw = await loadHyparquetWriter();
+    const buffer = hw.parquetWriteBuffer({
+      columnData: [
+        { name: 'id', data: [1n, 2n], type: 'INT64', nullable: false },
+        { name: 'payload', data: [{ a: 1 }, { a: 2 }], type: 'VARIANT', shredding: { a: 'INT32' } },
+      ],
+    });
+    await fs.writeFile(path.join(dir, decodeURIComponent(add.path)), new Uint8Array(buffer));
+
+    const mapping = buildMapping({ name: 'shredded', source: dir, target: 'shredded_variant', key: ['id'] });
+    const r = await openRunner(mapping, db().url);
+    try {
+      await assert.rejects(r.runner.run({ mode: 'initial' }), (e: unknown) => {
+        assert.ok(e instanceof SyncError, String(e));
+        assert.equal(e.kind, 'delta-file');
+        assert.equal(e.column, 'payload');
+        assert.equal(e.version, 1);
+        assert.match(e.message, /shredded VARIANT \(it has a typed_value field\)/);
+        assert.ok(e.message.includes(path.basename(decodeURIComponent(add.path))), e.message);
+        return true;
+      });
+      const exists = await pool.query(`SELECT to_regclass('shredded_variant') AS t`);
+      assert.equal(exists.rows[0]?.t, null);
     } finally {
       await r.close();
     }
