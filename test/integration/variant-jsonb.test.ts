@@ -218,6 +218,11 @@ describe('VARIANT columns as jsonb (real Postgres)', function () {
 
       // Change Data Feed: an update rewrites the variant (cdc files), the sync applies it.
       await w.update('id', [{ id: 3n, payload: { changed: [1.5, 'x'] } }]);
+      const before = (await pool.query<{ p: string }>(`SELECT payload::text AS p FROM writer_variant WHERE id = 3`)).rows[0]?.p;
+      const incPreview = await r.runner.preview({ limit: 10 });
+      assert.equal(incPreview.totals.update, 1);
+      const change = incPreview.rows.find((p) => p.key.id === '3')?.changes?.find((c) => c.column === 'payload');
+      assert.deepEqual(change && { old: change.old, new: change.new }, { old: before, new: '{"changed": [1.5, "x"]}' });
       await r.runner.run({ mode: 'incremental' });
       const after = await pool.query<{ p: string }>(`SELECT payload::text AS p FROM writer_variant WHERE id = 3`);
       assert.equal(after.rows[0]?.p, '{"changed": [1.5, "x"]}');
