@@ -69,6 +69,8 @@ export function canonicalValue(value: DeltaValue | undefined, type: DeltaType): 
         case 'timestamp_ntz':
           if (typeof value !== 'bigint') return `BAD(${typeof value}):${String(value)}`;
           return `ts:${value}`;
+        case 'variant':
+          return `v:${String(value)}`;
       }
   }
 }

@@ -110,6 +110,8 @@ export function expectedText(value: DeltaValue | undefined, type: DeltaType): st
           return `${formatMicros(value as bigint)}+00`;
         case 'timestamp_ntz':
           return formatMicros(value as bigint);
+        case 'variant':
+          throw new Error('variant column (jsonb) not compared by this helper');
       }
   }
 }

@@ -154,7 +154,7 @@ describe('Delta log listing and checkpoints', function () {
       path.join(log, '00000000000000000002.json'),
       JSON.stringify({ commitInfo: { timestamp: 1700000000000, operation: 'SET TBLPROPERTIES' } }) +
         '\n' +
-        JSON.stringify({ protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['vacuumProtocolCheck', 'variantType'], writerFeatures: ['variantType'] } }) +
+        JSON.stringify({ protocol: { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ['vacuumProtocolCheck', 'variantType', 'variantShredding'], writerFeatures: ['variantType', 'variantShredding'] } }) +
         '\n',
     );
     fs.writeFileSync(
@@ -162,7 +162,7 @@ describe('Delta log listing and checkpoints', function () {
       JSON.stringify({ commitInfo: { timestamp: 1700000001000, operation: 'UPGRADE' } }) + '\n' + JSON.stringify({ protocol: { minReaderVersion: 4, minWriterVersion: 8 } }) + '\n',
     );
     const t = await DeltaTable.open(root);
-    await expectSyncError(t.snapshot({ version: 2 }), { kind: 'delta-protocol', message: /variantType/ });
+    await expectSyncError(t.snapshot({ version: 2 }), { kind: 'delta-protocol', message: /variantShredding/ });
     await expectSyncError(t.snapshot(), { kind: 'delta-protocol', message: /reader version 4/ });
     const v1 = await t.snapshot({ version: 1 });
     assert.deepEqual(v1.protocol.readerFeatures, ['vacuumProtocolCheck']);

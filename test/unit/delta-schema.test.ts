@@ -70,8 +70,10 @@ describe('delta schema: parseSchemaString', () => {
     check(schema(field('d', 'decimal(50,2)')), 'delta-log', 'd');
   });
 
-  it('throws delta-protocol naming the column for a variant column', () => {
-    expectSyncError(() => parseSchemaString(schema(field('v', 'variant')), 'none'), { kind: 'delta-protocol', column: 'v', message: /variant/ });
+  it('reads a variant column, also nested (decoded to jsonb by the parquet reader)', () => {
+    const [v, s] = parseSchemaString(schema(field('v', 'variant'), field('s', { type: 'array', elementType: 'variant', containsNull: true })), 'none');
+    assert.deepEqual(v?.type, { kind: 'primitive', name: 'variant' });
+    assert.deepEqual(s?.type, { kind: 'array', elementType: { kind: 'primitive', name: 'variant' }, containsNull: true });
   });
 });
 

@@ -4,6 +4,7 @@ import { fileError } from './parquetFileAccess';
 import { formatDeltaType } from './schema';
 import type { ColumnMappingMode, DeltaField, DeltaType, DeltaValue } from './types';
 import { decimalToString, shortestFloat32 } from './values';
+import { VariantDecodeError, variantToJson } from './variant';
 import type { SchemaElement, SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
 
 /**
@@ -12,8 +13,8 @@ import type { SchemaElement, SchemaTree } from 'hyparquet' with { 'resolution-mo
  * Delta value of the field's type (checking that the stored type can be read as it).
  *
  * hyparquet's own conversions are lossy for Delta (DECIMAL -> JS number, maps -> objects
- * with stringified keys), so the metadata handed to it has DECIMAL and MAP annotations
- * removed (stripLossyAnnotations): decimals arrive as raw INT32/INT64/bytes and are scaled
+ * with stringified keys, variants through JS numbers), so the metadata handed to it has
+ * DECIMAL, MAP and VARIANT annotations removed (stripLossyAnnotations): decimals arrive as raw INT32/INT64/bytes and are scaled
  * here with bigint arithmetic, and maps arrive as lists of {key, value} structs.
  * Timestamps arrive as bigint microseconds and dates as day numbers (PARSERS).
  */
@@ -74,12 +75,14 @@ export function compileTag(node: SchemaTree, ctx: ReadContext): (raw: unknown) =
 
 /**
  * The schema element as handed to hyparquet: DECIMAL annotations removed (so values stay
- * exact) and MAP annotations removed (so maps assemble as lists of key/value structs).
+ * exact), MAP annotations removed (so maps assemble as lists of key/value structs) and
+ * VARIANT annotations removed (hyparquet's own variant decoding turns decimals and int64
+ * into JS numbers; the group arrives as raw metadata/value bytes for delta/variant.ts).
  */
 export function stripLossyAnnotations(e: SchemaElement): SchemaElement {
   const ctype = e.converted_type;
   const ltype = e.logical_type?.type;
-  if (ctype === 'DECIMAL' || ltype === 'DECIMAL' || ctype === 'MAP' || ctype === 'MAP_KEY_VALUE' || ltype === 'MAP') {
+  if (ctype === 'DECIMAL' || ltype === 'DECIMAL' || ctype === 'MAP' || ctype === 'MAP_KEY_VALUE' || ltype === 'MAP' || ltype === 'VARIANT') {
     return { ...e, converted_type: undefined, logical_type: undefined };
   }
   return e;
@@ -139,8 +142,48 @@ export function compileConverter(type: DeltaType, node: SchemaTree, path: string
     case 'decimal':
       return compileDecimal(type.precision, type.scale, node, path, ctx, mismatch);
     case 'primitive':
+      if (type.name === 'variant') return compileVariant(node, path, ctx, mismatch);
       return compilePrimitive(type.name, node, mismatch, ctx);
   }
+}
+
+/**
+ * An unshredded variant is a group of two binary fields, `metadata` and `value`; its
+ * converter yields the value's exact JSON text (delta/variant.ts). A shredded variant
+ * (a `typed_value` field beside them) is refused, naming the column.
+ */
+function compileVariant(node: SchemaTree, path: string, ctx: ReadContext, mismatch: () => SyncError): Converter {
+  if (node.children.some((c) => c.element.name === 'typed_value')) {
+    throw fileError(
+      ctx,
+      `column '${path}' is a shredded VARIANT (it has a typed_value field); this reader decodes unshredded variants only`,
+      undefined,
+      path,
+    );
+  }
+  const meta = node.children.find((c) => c.element.name === 'metadata');
+  const value = node.children.find((c) => c.element.name === 'value');
+  const isBinary = (c: SchemaTree | undefined): c is SchemaTree => c !== undefined && c.children.length === 0 && c.element.type === 'BYTE_ARRAY';
+  if (!isBinary(meta) || !isBinary(value)) throw mismatch();
+  const metaName = meta.element.name;
+  const valueName = value.element.name;
+  return (raw) => {
+    if (raw === null || raw === undefined || typeof raw !== 'object') return null;
+    const obj = raw as Record<string, unknown>;
+    const m = obj[metaName];
+    const v = obj[valueName];
+    if (!(m instanceof Uint8Array) || !(v instanceof Uint8Array)) {
+      // A non-null variant always has both parts; a missing value is an all-null group.
+      if ((m === null || m === undefined) && (v === null || v === undefined)) return null;
+      throw fileError(ctx, `column '${path}' holds a variant without its ${m instanceof Uint8Array ? 'value' : 'metadata'} bytes`, undefined, path);
+    }
+    try {
+      return variantToJson(m, v);
+    } catch (e) {
+      if (e instanceof VariantDecodeError) throw fileError(ctx, `column '${path}' holds a variant that cannot be decoded: ${e.message}`, e, path);
+      throw e;
+    }
+  };
 }
 
 function compileArray(
@@ -306,6 +349,8 @@ function compilePrimitive(name: Extract<DeltaType, { kind: 'primitive' }>['name'
     case 'date':
       if (physical !== 'INT32') throw mismatch();
       return (raw) => (raw === null || raw === undefined ? null : Number(raw));
+    case 'variant':
+      throw mismatch();
     case 'timestamp':
     case 'timestamp_ntz':
       if (physical === 'INT32' && isDate) {

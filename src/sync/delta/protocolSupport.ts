@@ -17,6 +17,10 @@ export const SUPPORTED_READER_FEATURES: ReadonlySet<string> = new Set([
   'vacuumProtocolCheck',
   'typeWidening',
   'typeWidening-preview',
+  // Unshredded variants only: a shredded variant's typed_value columns are refused by the
+  // parquet reader, and its own feature (variantShredding) is not in this list.
+  'variantType',
+  'variantType-preview',
 ]);
 
 /** The table property that turns the Change Data Feed on. */
@@ -32,8 +36,8 @@ export function isCdfEnabled(properties: Record<string, string>): boolean {
 
 /** Features refused on purpose, with the reason shown to the user. */
 const REFUSED_FEATURES: Record<string, string> = {
-  variantType: 'the VARIANT type is not supported by this reader',
-  'variantType-preview': 'the VARIANT type is not supported by this reader',
+  variantShredding: 'shredded VARIANT columns are not supported by this reader (unshredded variants are)',
+  'variantShredding-preview': 'shredded VARIANT columns are not supported by this reader (unshredded variants are)',
 };
 
 /**

@@ -23,6 +23,7 @@ const PRIMITIVES: ReadonlySet<string> = new Set<PrimitiveTypeName>([
   'date',
   'timestamp',
   'timestamp_ntz',
+  'variant',
 ]);
 
 /** The table's column mapping mode from `metaData.configuration` (absent means 'none'). */
@@ -40,8 +41,7 @@ export function columnMappingModeOf(configuration: Record<string, string>): Colu
 /**
  * Parses metaData.schemaString into logical fields with physicalName/fieldId filled
  * (recursively for nested structs, including structs inside arrays and maps).
- * Throws SyncError('delta-log') for malformed JSON or an unknown type;
- * SyncError('delta-protocol') naming the column for `variant`.
+ * Throws SyncError('delta-log') for malformed JSON or an unknown type.
  */
 export function parseSchemaString(schemaString: string, mode: ColumnMappingMode, table?: string): DeltaField[] {
   let json: unknown;
@@ -103,13 +103,6 @@ function parseType(raw: unknown, mode: ColumnMappingMode, table: string | undefi
         throw logError(table, `Column '${path}' has an invalid decimal type '${name}'`, path);
       }
       return { kind: 'decimal', precision, scale };
-    }
-    if (name === 'variant') {
-      throw new SyncError('delta-protocol', `Column '${path}' has type variant, which this reader does not support`, {
-        table,
-        column: path,
-        hint: 'Exclude the column in the mapping, or sync from a view that casts it to a string.',
-      });
     }
     throw logError(table, `Column '${path}' has an unknown type '${name}'`, path);
   }

@@ -17,6 +17,8 @@
  *   struct                    -> DeltaStruct (plain object keyed by logical field name)
  *   array                     -> DeltaValue[]
  *   map                       -> DeltaMap (a JS Map, insertion order kept)
+ *   variant                   -> string: the value's exact JSON text (delta/variant.ts),
+ *                                decoded from the unshredded Parquet Variant encoding
  *   null                      -> null
  */
 
@@ -32,7 +34,8 @@ export type PrimitiveTypeName =
   | 'binary'
   | 'date'
   | 'timestamp'
-  | 'timestamp_ntz';
+  | 'timestamp_ntz'
+  | 'variant';
 
 export type DeltaType =
   | { kind: 'primitive'; name: PrimitiveTypeName }

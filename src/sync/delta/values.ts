@@ -173,6 +173,8 @@ export function parsePartitionValue(raw: string | null | undefined, type: DeltaT
       return raw;
     case 'binary':
       return utf8Encoder.encode(raw);
+    case 'variant':
+      throw bad('variant columns cannot be partition columns');
     case 'boolean': {
       const v = raw.trim().toLowerCase();
       if (v === 'true') return true;
@@ -322,6 +324,10 @@ export function toJsonValue(value: DeltaValue, type: DeltaType): unknown {
           return formatTimestamp(asBigint(value), true);
         case 'timestamp_ntz':
           return formatTimestamp(asBigint(value), false);
+        case 'variant':
+          // The value is JSON text; parsed back so the jsonl line nests it (int64 beyond
+          // 2^53 and long decimals lose digits here, as JSON.parse cannot keep them).
+          return typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
         default:
           return value;
       }

@@ -13,7 +13,7 @@ import { formatDeltaType } from '../delta/schema';
  *
  * Values: numbers or strings for numeric columns (64-bit integers and decimals as strings
  * when they exceed 2^53), 'YYYY-MM-DD' for dates, ISO-8601 for timestamps (no zone = UTC;
- * timestamp_ntz takes no zone), true/false for booleans. Binary and nested columns can only
+ * timestamp_ntz takes no zone), true/false for booleans. Binary, variant and nested columns can only
  * be tested with 'is null' / 'is not null'.
  */
 export function compileRowFilter(filter: readonly FilterCondition[], schema: readonly DeltaField[]): (row: Row) => boolean {
@@ -216,6 +216,7 @@ function comparerFor(t: DeltaType): Comparer | undefined {
     case 'timestamp_ntz':
       return { parse: (v) => parseTimestamp(v, true), cmp: bigCmp };
     case 'binary':
+    case 'variant':
       return undefined;
   }
 }

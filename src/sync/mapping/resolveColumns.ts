@@ -42,6 +42,9 @@ export function defaultPgType(type: DeltaType): string {
           return 'timestamp';
         case 'binary':
           return 'bytea';
+        case 'variant':
+          // Decoded to exact JSON text (delta/variant.ts); jsonb keeps numbers as numeric.
+          return 'jsonb';
       }
   }
   const bad: never = type;

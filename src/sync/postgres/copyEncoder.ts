@@ -205,6 +205,9 @@ export function toExactJson(v: DeltaValue, type: DeltaType, column?: string): st
           return typeof v === 'bigint' || typeof v === 'number'
             ? `"${formatTimestamp(v, type.name === 'timestamp', column, true)}"`
             : jsonLoose(v, column);
+        case 'variant':
+          // Already exact JSON text (delta/variant.ts): nested as is, not as a string.
+          return typeof v === 'string' ? v : jsonLoose(v, column);
       }
   }
   return jsonLoose(v, column);
@@ -295,6 +298,9 @@ export function fieldEncoderFor(type: DeltaType, column?: string): FieldEncoder 
           const withZone = type.name === 'timestamp';
           return (v) => (v === null || v === undefined ? '\\N' : typeof v === 'bigint' || typeof v === 'number' ? formatTimestamp(v, withZone, column) : text(String(v)));
         }
+        case 'variant':
+          // The variant's JSON text goes into a jsonb column as is (escaped for COPY).
+          return (v) => (v === null || v === undefined ? '\\N' : text(typeof v === 'string' ? v : jsonLoose(v, column)));
       }
   }
   throw new SyncError('schema-drift', `No COPY encoder for type ${JSON.stringify(type)}.`, { column });

@@ -69,6 +69,9 @@ export function formatOrThrow(v: DeltaValue, column: TargetColumn): string {
           // Postgres prints no trailing zeros in the fraction (".5", not ".500000").
           return /^(timestamp|date)/.test(pg) ? text.replace(/(\.\d*?)0+(?=\+00| BC|$)/, '$1').replace(/\.(?=\+00| BC|$)/, '') : text;
         }
+        case 'variant':
+          // The decoded variant is JSON text; shown as jsonb prints it (a text override keeps it as decoded).
+          return typeof v === 'string' ? (pg === 'jsonb' ? jsonbText(v) : v) : String(v);
       }
   }
   return String(v);
@@ -96,12 +99,37 @@ export function floatText(x: number, single: boolean): string {
 
 // ---------------------------------------------------------------- jsonb text
 
+/**
+ * numeric's output of a JSON number literal: plain digits, scale = fraction digits minus
+ * the exponent (at least 0), no sign on zero. Other tokens (true, false, null) unchanged.
+ */
+function numericText(tok: string): string {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(tok);
+  if (!m) return tok;
+  const frac = m[3] ?? '';
+  const exp = m[4] === undefined ? 0 : Number(m[4]);
+  if (exp === 0 && !/^0\d/.test(m[2] as string)) {
+    return m[1] === '-' && /^[0.]+$/.test(`${m[2]}${frac}`) ? tok.slice(1).replace(/[eE].*$/, '') : tok.replace(/[eE].*$/, '');
+  }
+  const scale = Math.max(0, frac.length - exp);
+  // value = digits * 10^(exp - frac.length); written with `scale` fraction digits.
+  let digits = `${m[2]}${frac}`;
+  const shift = exp - frac.length + scale; // >= 0: zeros to append
+  digits += '0'.repeat(shift);
+  digits = digits.padStart(scale + 1, '0');
+  let text = scale > 0 ? `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}` : digits;
+  text = text.replace(/^0+(?=\d)/, '');
+  const zero = /^[0.]+$/.test(text);
+  return m[1] === '-' && !zero ? `-${text}` : text;
+}
+
 type Json = { t: 'raw'; s: string } | { t: 'arr'; v: Json[] } | { t: 'obj'; v: [string, Json][] };
 
 /**
  * jsonb's output of a JSON text: `{"a": 1, "b": [1, 2]}` (a space after `:` and `,`),
  * object keys unique (the last wins) and ordered shorter first, then by UTF-8 bytes;
- * numbers and strings as written (numbers keep their digits, as numeric does).
+ * strings as written, numbers as numeric prints them (every digit kept, exponent form
+ * written out: `1e+21` -> `1000000000000000000000`, `1.5e-7` -> `0.00000015`, `-0` -> `0`).
  */
 export function jsonbText(json: string): string {
   let i = 0;
@@ -155,7 +183,7 @@ export function jsonbText(json: string): string {
     if (c === '"') return { t: 'raw', s: JSON.stringify(JSON.parse(str()) as string) };
     const start = i;
     while (i < json.length && !/[\s,\]}]/.test(json[i] as string)) i++;
-    return { t: 'raw', s: json.slice(start, i) };
+    return { t: 'raw', s: numericText(json.slice(start, i)) };
   };
   const keyOrder = (a: string, b: string): number => {
     const x = Buffer.from(a, 'utf8');

@@ -128,7 +128,8 @@ export function cellValue(cell: string | null, type: DeltaType, where: string): 
     case 'timestamp_ntz':
       return parseIsoMicros(cell);
     case 'binary':
-      throw new Error(`${where}: binary cells are not in the expected files`);
+    case 'variant':
+      throw new Error(`${where}: ${type.name} cells are not in the expected files`);
   }
 }
 

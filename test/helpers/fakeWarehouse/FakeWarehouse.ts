@@ -109,6 +109,7 @@ function ttypeId(t: DeltaType): number {
     case 'map':
       return T.TTypeId.MAP_TYPE;
     case 'primitive':
+      if (t.name === 'variant') return T.TTypeId.STRING_TYPE;
       return {
         string: T.TTypeId.STRING_TYPE,
         long: T.TTypeId.BIGINT_TYPE,

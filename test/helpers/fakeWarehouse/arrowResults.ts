@@ -74,6 +74,8 @@ export function arrowType(t: DeltaType): DataType {
           return new TimestampMicrosecond('Etc/UTC');
         case 'timestamp_ntz':
           return new TimestampMicrosecond();
+        case 'variant':
+          throw new Error('the fake warehouse does not return variant columns');
       }
   }
 }
@@ -189,6 +191,8 @@ export function arrowData(t: DeltaType, values: readonly DeltaValue[]): Data {
           return mk({ type, length: n, ...v, data: Float32Array.from(values, (x) => (x === null || x === undefined ? 0 : (x as number))) });
         case 'double':
           return mk({ type, length: n, ...v, data: Float64Array.from(values, (x) => (x === null || x === undefined ? 0 : (x as number))) });
+        case 'variant':
+          throw new Error('the fake warehouse does not return variant columns');
       }
   }
 }
