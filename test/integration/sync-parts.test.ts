@@ -93,7 +93,7 @@ async function createPartsTable(dir: string): Promise<PartsTable> {
 /** Runs `fn` with DELTA_NEON_SYNC_READ_THREAD set for `thread`, restoring the variable after. */
 async function onThread<T>(thread: Thread, fn: () => Promise<T>): Promise<T> {
   const saved = process.env.DELTA_NEON_SYNC_READ_THREAD;
-  if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+  process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
   else delete process.env.DELTA_NEON_SYNC_READ_THREAD;
   try {
     return await fn();
