@@ -564,7 +564,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await p.screenshot({ path: path.join(ARTIFACTS, '20-continuous-sync-progress.png') });
       await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().click();
       await runPaletteCommand(p, 'Delta Sync: Stop Continuous Sync');
-      await p.locator('.statusbar-item', { hasText: /customer-profiles: watching/ }).first().waitFor({ state: 'detached', timeout: 30_000 });
+      await p.locator('.statusbar-item', { hasText: /customer-profiles: watching/ }).first().waitFor({ state: 'hidden', timeout: 30_000 });
       await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: 'up to date · v9' }).first().waitFor({ timeout: 60_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '21-continuous-sync-stopped.png') });
     });
