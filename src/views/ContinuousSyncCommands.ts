@@ -157,8 +157,8 @@ async function syncAll(s: Services): Promise<void> {
   s.targets.refresh();
   if (!summary) return; // stopped before any outcome
   s.log.info(`Sync All: ${summary}`);
-  const show = failed ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-  const choice = await show(`Delta Sync: Sync All: ${summary}`, 'Show Log');
+  const text = `Delta Sync: Sync All: ${summary}`;
+  const choice = failed ? await vscode.window.showWarningMessage(text, 'Show Log') : await vscode.window.showInformationMessage(text, 'Show Log');
   if (choice === 'Show Log') s.log.show(true);
 }
 
