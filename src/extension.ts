@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { ContinuousSyncs } from './engine/ContinuousSyncs';
 import { SyncEngine } from './engine/SyncEngine';
 import { channelLogger } from './platform/channelLogger';
 import { databricksCaCertificate } from './platform/databricksCaCertificate';
@@ -13,6 +14,7 @@ import { MappingsTreeDataProvider } from './views/MappingsTreeDataProvider';
 import { NeonModel } from './views/NeonModel';
 import { registerNeonPreviewCommands } from './views/NeonPreviewCommands';
 import { registerMappingsCommands } from './views/MappingsCommands';
+import { registerContinuousSyncCommands } from './views/ContinuousSyncCommands';
 import { ReadOnlyDocuments } from './views/ReadOnlyDocuments';
 import { registerViews } from './views/registerViews';
 import { RunController } from './views/RunController';
@@ -53,7 +55,9 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   const workspacePaths = (): string[] => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
   // Status of every mapping on each refresh: Databricks sources share the connection's client.
-  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => engine.withRunner(m, (h) => h.runner.status(), { shareSource: true }));
+  // One pool per target connection, shared by the mappings watched at once.
+  const watches = new ContinuousSyncs({ openTarget: (c) => engine.openTarget(c), openRunner: (m, t) => engine.openRunnerOn(m, t) });
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => engine.withRunner(m, (h) => h.runner.status(), { shareSource: true }), (file) => watches.get(file));
   const s: Services = {
     extensionUri: context.extensionUri,
     log,
@@ -69,11 +73,13 @@ export function activate(context: vscode.ExtensionContext): void {
     mappings: new MappingsTreeDataProvider(mappingsModel),
     runs: new RunController(),
     engine,
+    watches,
     docs: new ReadOnlyDocuments(),
   };
-  closeServices = () => Promise.all([engine.dispose(), databricks.dispose()]).then(() => undefined);
+  // Watches first: their batches roll back and their pools close before the sandbox does.
+  closeServices = () => watches.dispose().then(() => Promise.all([engine.dispose(), databricks.dispose()])).then(() => undefined);
   context.subscriptions.push(log, settings, s.docs, s.sources, s.targets, s.mappings, ...registerViews(s));
-  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s), ...registerNeonPreviewCommands(s));
+  context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s), ...registerContinuousSyncCommands(s), ...registerNeonPreviewCommands(s));
   log.info('Delta Sync activated');
 }
 

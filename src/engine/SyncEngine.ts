@@ -190,6 +190,21 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * A runner writing through a target the caller opened and keeps (continuous syncs share one
+   * pool per target connection); `release` closes only the source.
+   */
+  async openRunnerOn(mapping: Mapping, target: TargetHandle): Promise<RunnerHandle> {
+    const source = await this.openSource(mapping.source);
+    try {
+      const runner = new SyncRunner(mapping, source, mappingTarget(target.pool, mapping.target, this.opts.logger), this.opts.logger);
+      return { runner, source, target, release: () => closeIfClosable(source) };
+    } catch (e) {
+      await closeIfClosable(source);
+      throw e;
+    }
+  }
+
   /** Runs `fn` with a runner and always releases its target. */
   async withRunner<T>(mapping: Mapping, fn: (h: RunnerHandle) => Promise<T>, opts: OpenSourceOptions = {}): Promise<T> {
     const h = await this.openRunner(mapping, opts);

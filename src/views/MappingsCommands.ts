@@ -20,7 +20,7 @@ import { errorText } from './toProtocolError';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
-async function mappingFrom(arg: unknown, s: Services): Promise<ValidMapping> {
+export async function mappingFrom(arg: unknown, s: Services): Promise<ValidMapping> {
   const node = arg as MappingNode | undefined;
   if (node && typeof node === 'object' && node.kind === 'mapping') return node;
   const valid = (await s.mappingsModel.children()).filter((n): n is ValidMapping => n.kind === 'mapping');

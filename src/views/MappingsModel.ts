@@ -14,6 +14,8 @@ import { parseMappingText } from '../sync/mapping/loadMapping';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { PipelineState } from '../sync/ports/pipelineState';
 import type { PipelineStatus } from '../sync/ports/reports';
+import { watchPhrase } from '../engine/ContinuousSyncs';
+import type { WatchStatus } from '../engine/ContinuousSyncs';
 import { errorText } from './toProtocolError';
 
 /** What the tree gets per mapping: the runner's status, with the engine's state. */
@@ -27,7 +29,7 @@ export type StatusIcon = 'ok' | 'behind' | 'error' | 'info' | 'history' | 'runni
 export type MappingLook = 'failed' | 'running' | 'plain';
 
 export type MappingNode =
-  | { kind: 'mapping'; file: string; mapping: Mapping; status?: StatusEntry }
+  | { kind: 'mapping'; file: string; mapping: Mapping; status?: StatusEntry; watch?: WatchStatus }
   | { kind: 'invalid'; file: string; error: string }
   | { kind: 'status'; file: string; id: string; label: string; detail: string; icon: StatusIcon; tooltip?: string }
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
@@ -87,7 +89,8 @@ function erroredLines(state: Extract<PipelineState, { phase: 'errored' }>): stri
 
 /** The mapping row's description: the status first, as a narrow side bar truncates the end. */
 export function mappingDescription(node: MappingNode & { kind: 'mapping' }): string {
-  const phrase = statusPhrase(node.status);
+  // A continuous sync says more than the last status read: "watching · v12 · lag 0.8 s".
+  const phrase = node.watch ? watchPhrase(node.watch) : statusPhrase(node.status);
   return phrase ? `${phrase} · ${mappingSummary(node.mapping)}` : mappingSummary(node.mapping);
 }
 
@@ -95,7 +98,7 @@ export function mappingDescription(node: MappingNode & { kind: 'mapping' }): str
 export function mappingTooltip(node: MappingNode & { kind: 'mapping' }): string {
   const phrase = statusPhrase(node.status);
   const state = node.status?.state === 'ok' ? node.status.status.state : undefined;
-  return [node.file, mappingSummary(node.mapping), ...(phrase ? [phrase] : []), ...(state?.phase === 'errored' ? erroredLines(state) : [])].join('\n');
+  return [node.file, mappingSummary(node.mapping), ...(node.watch ? [`Continuous sync: ${watchPhrase(node.watch)}`] : []), ...(phrase ? [phrase] : []), ...(state?.phase === 'errored' ? erroredLines(state) : [])].join('\n');
 }
 
 /** The rows under a mapping: checkpoint, lag or the engine's state, last run and its error. */
@@ -149,6 +152,8 @@ export class MappingsModel {
     private readonly workspaceFolders: () => string[],
     private readonly mappingsFolder: () => string,
     private readonly statusOf?: (mapping: Mapping) => Promise<MappingStatus>,
+    /** The continuous sync of a mapping file, when one runs. */
+    private readonly watchOf?: (file: string) => WatchStatus | undefined,
   ) {}
 
   /** Fires when a background status fetch settles. */
@@ -183,6 +188,8 @@ export class MappingsModel {
       for (const name of names) {
         const n = await this.load(path.join(dir, name));
         if (n.kind === 'mapping' && this.statusOf) n.status = this.statusFor(n.file, n.mapping);
+        const watch = n.kind === 'mapping' ? this.watchOf?.(n.file) : undefined;
+        if (n.kind === 'mapping' && watch) n.watch = watch;
         out.push(n);
       }
     }

@@ -34,7 +34,7 @@ export function mappingItem(node: MappingNode): vscode.TreeItem {
       const item = new vscode.TreeItem(node.mapping.name, node.status ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
       item.id = `mapping:${node.file}`;
       item.description = mappingDescription(node);
-      item.iconPath = new vscode.ThemeIcon(MAPPING_ICONS[mappingLook(node.status)]);
+      item.iconPath = new vscode.ThemeIcon(node.watch && mappingLook(node.status) !== 'failed' ? 'eye' : MAPPING_ICONS[mappingLook(node.status)]);
       item.resourceUri = vscode.Uri.file(node.file);
       item.tooltip = mappingTooltip(node);
       item.contextValue = 'mapping';

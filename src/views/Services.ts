@@ -8,7 +8,8 @@ import type { MappingsTreeDataProvider } from './MappingsTreeDataProvider';
 import type { NeonModel } from './NeonModel';
 import type { RunController } from './RunController';
 import type { SourcesTreeDataProvider } from './SourcesTreeDataProvider';
-import type { SyncEngine } from '../engine/SyncEngine';
+import type { ContinuousSyncs } from '../engine/ContinuousSyncs';
+import type { SyncEngine, TargetHandle } from '../engine/SyncEngine';
 import type { ReadOnlyDocuments } from './ReadOnlyDocuments';
 import type { TargetsModel } from './TargetsModel';
 import type { TargetsTreeDataProvider } from './TargetsTreeDataProvider';
@@ -33,6 +34,8 @@ export interface Services {
   readonly runs: RunController;
   /** Opens targets and runners; owns the one sandbox instance. */
   readonly engine: SyncEngine;
+  /** Continuous and scheduled syncs of mappings (stopped on deactivate). */
+  readonly watches: ContinuousSyncs<TargetHandle>;
   /** Generated read-only documents (DDL, history, rows). */
   readonly docs: ReadOnlyDocuments;
 }

@@ -11,7 +11,9 @@
  * the run finish -> the Targets tree shows the sandbox table's rows -> change the
  * sample -> Preview (3 inserts / 3 updates / 2 deletes) -> Apply -> rows and mapping
  * status updated -> Show Rows -> Stop a paced initial load from the Progress panel (cancelled,
- * no table written) -> a failing command's toast. Screenshots in
+ * no table written) -> a failing command's toast -> Add Postgres Connection -> Start
+ * Continuous Sync on the sample mapping, Change Sample twice (status bar and trees follow),
+ * Stop Continuous Sync. Screenshots in
  * .test-artifacts/e2e/. The process group is killed at the end, pass or fail.
  * Set E2E_KEEP=1 to keep the temp folder.
  */
@@ -520,6 +522,51 @@ async function main(): Promise<'passed' | 'skipped'> {
       // The row under it says the same, and offers Edit / Retry.
       await rowLabelled(targets, p, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '17-connection-error-row.png') });
+    });
+
+    // --- Continuous sync (issue 14): keep these steps together, at the end. ---
+    await step('Start Continuous Sync on the sample mapping: the status bar and the Mappings tree say watching, with version and lag', async () => {
+      await showPane(p, 'Mappings');
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().click();
+      await clearNotifications(p);
+      await runPaletteCommand(p, 'Delta Sync: Start Continuous Sync');
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customer-profiles$/ }) }).first();
+      await pick.waitFor({ timeout: 15_000 });
+      await pick.click();
+      // The version written outside VS Code above (v7) is applied at once.
+      await p.locator('.statusbar-item', { hasText: /customer-profiles: watching · v7 · lag / }).first().waitFor({ timeout: 60_000 });
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: /watching · v7 · lag / }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '18-continuous-sync-started.png') });
+    });
+
+    for (const [round, version] of [[1, 8], [2, 9]] as const) {
+      await step(`Continuous sync: Change Sample (${round} of 2), the target follows to v${version} without a click`, async () => {
+        await clearNotifications(p);
+        await runPaletteCommand(p, 'Delta Sync: Change Sample Table');
+        await p.locator('.notification-toast', { hasText: `the sample table changed (version ${version}` }).first().waitFor({ timeout: 60_000 });
+        const rows = await deltaRowCount(sampleTable);
+        await p.locator('.statusbar-item', { hasText: new RegExp(`customer-profiles: watching · v${version} · lag [\\d.]+ (ms|s)`) }).first().waitFor({ timeout: 60_000 });
+        await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: new RegExp(`watching · v${version} · lag `) }).first().waitFor({ timeout: 30_000 });
+        // The Targets tree refreshes after each applied version: the row count follows the source.
+        await showPane(p, 'Targets');
+        const targets = paneRows(p, 'Targets');
+        const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
+        if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
+        await rowLabelled(targets, p, 'public.customer_profiles').filter({ hasText: `${grouped(rows)} rows` }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, `19-continuous-sync-v${version}.png`) });
+      });
+    }
+
+    await step('Continuous sync: the status bar item opens the Progress panel; Stop Continuous Sync ends the watch', async () => {
+      await p.locator('.statusbar-item', { hasText: /customer-profiles: watching · v9/ }).first().click();
+      const progress = await webviewFrame(p, '[data-testid="history"] tbody tr', 30_000);
+      await progress.locator('[data-testid="history"] tbody tr', { hasText: 'succeeded' }).first().waitFor({ timeout: 30_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '20-continuous-sync-progress.png') });
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().click();
+      await runPaletteCommand(p, 'Delta Sync: Stop Continuous Sync');
+      await p.locator('.statusbar-item', { hasText: /customer-profiles: watching/ }).first().waitFor({ state: 'hidden', timeout: 30_000 });
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: 'up to date · v9' }).first().waitFor({ timeout: 60_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '21-continuous-sync-stopped.png') });
     });
   } catch (e) {
     if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);

@@ -218,7 +218,7 @@ describe('dirty data is refused, never applied silently (real server)', function
         const m = buildMapping({ name: `ts-${thread}`, source: w.path, target: name, key: ['id'] });
         const r = await openRunner(m, db().url);
         const before = process.env.DELTA_NEON_SYNC_READ_THREAD;
-        if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+        process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
         try {
           await r.runner.run({ mode: 'initial' });
           await w.append([{ ...row(2), at: 1n }, { ...row(3), at: TOO_EARLY }]); // v2

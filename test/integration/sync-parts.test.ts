@@ -93,8 +93,7 @@ async function createPartsTable(dir: string): Promise<PartsTable> {
 /** Runs `fn` with DELTA_NEON_SYNC_READ_THREAD set for `thread`, restoring the variable after. */
 async function onThread<T>(thread: Thread, fn: () => Promise<T>): Promise<T> {
   const saved = process.env.DELTA_NEON_SYNC_READ_THREAD;
-  if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
-  else delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+  process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
   try {
     return await fn();
   } finally {
@@ -216,6 +215,31 @@ describe('sync of large versions in parts, on a worker thread or the calling thr
     const d6 = snapshotDiff(snaps[5] as TextRows, snaps[6] as TextRows);
     assert.deepEqual([d6.inserted.length, d6.deleted.length], [50, 0]);
     for (const n of [d2.inserted.length + d2.updated.length + d2.deleted.length, d4.updated.length, d5.deleted.length, d6.inserted.length]) assert.ok(n > MAX_ROWS);
+  });
+
+  it('with DELTA_NEON_SYNC_READ_THREAD unset, a small version (under 1 MiB of change files, a continuous sync\'s usual commit) is read on the calling thread, a big one on a worker', async () => {
+    const name = 'parts_auto_thread';
+    const w = await customersWithCdf(name);
+    const r = await openRunner(mapping(name.replace(/_/g, '-'), w.path, name), db().url);
+    const saved = process.env.DELTA_NEON_SYNC_READ_THREAD;
+    delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+    try {
+      await r.runner.run({ mode: 'initial' });
+      await w.update('customer_id', [upgradedCustomer(customerAt(3))], { rowsPerFile: 50 });
+      const small = await countWorkers(() => r.runner.run({ mode: 'incremental' }));
+      assert.equal(small.value.updated, 1);
+      assert.equal(small.started, 0, 'one small commit: no worker thread');
+      await assertTargetEquals(db().url, { schema: 'public', name }, w.path, w.version, { key: KEY });
+      // Over 1 MiB of change files: 40,000 new customers (about 1.3 MiB of parquet).
+      await w.append(generateCustomers(40_000, 7, 1_000), { rowsPerFile: 40_000 });
+      const big = await countWorkers(() => r.runner.run({ mode: 'incremental' }));
+      assert.equal(big.value.inserted, 40_000);
+      assert.equal(big.started, 1, 'a big version: read on a worker thread');
+      await assertTargetEquals(db().url, { schema: 'public', name }, w.path, w.version, { key: KEY });
+    } finally {
+      if (saved !== undefined) process.env.DELTA_NEON_SYNC_READ_THREAD = saved;
+      await r.close();
+    }
   });
 
   for (const thread of THREADS) {

@@ -32,7 +32,7 @@ describe('progress and Stop of a paced initial load (real server)', function () 
       let previous: string | undefined;
       beforeEach(() => {
         previous = process.env.DELTA_NEON_SYNC_READ_THREAD;
-        if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+        process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
       });
       afterEach(() => {
         if (previous === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;

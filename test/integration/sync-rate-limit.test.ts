@@ -49,7 +49,7 @@ describe('batch.maxRowsPerSecond on an initial load (real server)', function () 
         batch: { maxRows: 1000, maxRowsPerSecond: 2000 },
       });
       const previous = process.env.DELTA_NEON_SYNC_READ_THREAD;
-      if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+      process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
       const r = await openRunner(mapping, db().url);
       try {
         const t0 = Date.now();

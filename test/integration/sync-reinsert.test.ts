@@ -62,7 +62,7 @@ describe('an insert of a key the table already holds (real server)', function ()
     const m = buildMapping({ name: name.replace(/_/g, '-'), source: w.path, target: name, key: ['id'], ...overrides });
     const r = await openRunner(m, db().url);
     const before = process.env.DELTA_NEON_SYNC_READ_THREAD;
-    if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+    process.env.DELTA_NEON_SYNC_READ_THREAD = thread; // 'worker' even for small reads
     try {
       await fn(r);
     } finally {

@@ -1,3 +1,4 @@
+import { formatDuration, parseDuration } from '../../sync/run/duration';
 import { SyncError } from '../../sync/errors';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
@@ -160,18 +161,9 @@ function appliedLine(name: string, r: RunResult): string {
   return `${name}: ${r.mode} ${range}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''}`;
 }
 
-/** `500ms`, `1s`, `5m`, `1h`, or a bare number of seconds. */
+/** `500ms`, `1s`, `5m`, `1h`, or a bare number of seconds (the engine's one parser). */
 export function durationOption(text: string, name: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
-  const unit = m ? ({ ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const)[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : 0;
-  const ms = m ? Number(m[1]) * unit : NaN;
-  if (!Number.isFinite(ms) || ms < 50) throw new SyncError('usage', `${name} must be a duration such as 500ms, 1s, 5m or 1h (at least 50ms), got '${text}'`);
-  return ms;
+  return parseDuration(text, name);
 }
 
-function formatMs(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
-  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
-  return `${(ms / 3_600_000).toFixed(1)} h`;
-}
+const formatMs = formatDuration;

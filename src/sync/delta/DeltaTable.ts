@@ -194,6 +194,25 @@ export class DeltaTable {
     return out;
   }
 
+  /**
+   * Bytes of the data files the change feed of [from, to] reads: each commit's cdc files,
+   * or its added and removed files when it has none (reads those commits only).
+   */
+  async changeBytes(from: number, to: number): Promise<number> {
+    const listing = await listLog(this.path);
+    let bytes = 0;
+    for (const v of listing.commitVersions) {
+      if (v < from || v > to) continue;
+      const c = await readCommit(listing, v);
+      if (c.cdcs.length) for (const f of c.cdcs) bytes += f.size;
+      else {
+        for (const f of c.adds) bytes += f.size;
+        for (const f of c.removes) bytes += f.size ?? 0;
+      }
+    }
+    return bytes;
+  }
+
   /** Commits still in the log, newest first (like DESCRIBE HISTORY). */
   async history(): Promise<HistoryEntry[]> {
     const listing = await listLog(this.path);

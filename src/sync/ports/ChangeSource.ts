@@ -40,6 +40,12 @@ export interface ChangeSource {
    * reader answers its table path.
    */
   workerSource?(): WorkerSource | undefined;
+  /**
+   * Bytes of the data files a read of the changes in [start, end] opens (change files, or
+   * the added and removed files of commits without them), from the log alone. Lets a small
+   * read skip the worker thread, whose start costs more than the read (continuous sync lag).
+   */
+  changeBytes?(start: number, end: number): Promise<number>;
 }
 
 /** One commit's operation as its log records it (e.g. WRITE with mode Overwrite, DELETE, TRUNCATE). */

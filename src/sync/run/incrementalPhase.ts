@@ -260,6 +260,9 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
   return { plan: lineageSchema ? { ...after.plan, lineageSchema } : after.plan, alterations: after.alterations };
 }
 
+/** Change files under this size are read on the calling thread (auto; see runSteps). */
+const SMALL_READ_BYTES = 1 << 20;
+
 /**
  * The transactions of an incremental run as apply/commit steps (planTransactions). Read
  * on a worker thread when the source can be opened there (the local Delta reader) and no
@@ -268,12 +271,17 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
 async function* runSteps(ctx: RunContext, plan: ColumnPlan, start: number, end: number, result: RunResult, timestamps: Map<number, number>): AsyncGenerator<RunStep> {
   const { mapping, source, signal } = ctx;
   const options = transactionOptions(mapping, plan);
-  const workerSource = mapping.deadLetter || process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : source.workerSource?.();
+  const thread = process.env.DELTA_NEON_SYNC_READ_THREAD;
+  let workerSource = mapping.deadLetter || thread === 'main' ? undefined : source.workerSource?.();
   const read = (rows: number): void => {
     result.rowsRead += rows;
     ctx.progress.read(rows);
   };
   ctx.phase('read', `changes of ${source.name}, versions ${start}..${end}`);
+  // A small read (one commit of a continuous sync) is done here: starting the thread costs
+  // more than the read (about a second on a busy machine, most of a watch's lag: bench/lagBench.ts).
+  // DELTA_NEON_SYNC_READ_THREAD=worker keeps the thread for every read.
+  if (workerSource && thread !== 'worker' && source.changeBytes && (await source.changeBytes(start, end)) < SMALL_READ_BYTES) workerSource = undefined;
   if (workerSource && changePlanWorkerScript()) {
     const input: ChangePlanInput = {
       source: workerSource, start, end, columns: plan.columns, key: plan.key, ...(plan.marker ? { marker: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}), plan: options, batchSize: READ_BATCH_ROWS, invalidUtf8: mapping.invalidUtf8,

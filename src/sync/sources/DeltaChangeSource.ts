@@ -50,6 +50,10 @@ export class DeltaChangeSource implements ChangeSource {
     return { type: 'delta', path: this.table.path };
   }
 
+  changeBytes(start: number, end: number): Promise<number> {
+    return this.table.changeBytes(start, end);
+  }
+
   /** Honours `preimageColumns`: preimages are read slim (ChangeReadOptions). */
   changes(start: number, end: number, opts?: ChangeReadOptions): AsyncIterable<ChangeRow[]> {
     return this.table.changes({ startingVersion: start, endingVersion: end }, opts);
