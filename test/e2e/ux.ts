@@ -152,35 +152,39 @@ function* bigRows(): Generator<Row> {
   }
 }
 
-interface Fixtures {
+interface Tables {
   tables: string;
   wide: string;
   big: string;
-  pg: TestServer;
-  pgPort: number;
 }
 
-/** The Delta tables (written once, shared by both passes) and the password-protected Postgres. */
-async function makeFixtures(dir: string): Promise<Fixtures> {
+/** A pass's Delta tables (each pass commits to them), `big_events` only when `big`. */
+async function writeTables(dir: string, big: boolean): Promise<Tables> {
   const tables = path.join(dir, 'tables');
-  const wide = path.join(tables, 'wide_events');
-  const big = path.join(tables, 'big_events');
+  const t = { tables, wide: path.join(tables, 'wide_events'), big: path.join(tables, 'big_events') };
   await step('write wide_events (18 columns, 1,200 rows, CDF on)', async () => {
-    const w = await DeltaTableWriter.create(wide, { columns: WIDE_COLUMNS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    const w = await DeltaTableWriter.create(t.wide, { columns: WIDE_COLUMNS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
     await w.append(Array.from({ length: WIDE_ROWS }, (_, k) => wideRow(k + 1)));
   });
-  await step('write big_events (200,000 rows)', async () => {
-    const w = await DeltaTableWriter.create(big, {
-      columns: [
-        { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
-        s('name'),
-        prim('created_at', 'timestamp'),
-        { name: 'amount', type: { kind: 'decimal', precision: 10, scale: 2 } },
-      ],
+  if (big) {
+    await step('write big_events (200,000 rows)', async () => {
+      const w = await DeltaTableWriter.create(t.big, {
+        columns: [
+          { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
+          s('name'),
+          prim('created_at', 'timestamp'),
+          { name: 'amount', type: { kind: 'decimal', precision: 10, scale: 2 } },
+        ],
+      });
+      await w.append(bigRows());
     });
-    await w.append(bigRows());
-  });
-  const server = await step('start PostgreSQL with password auth for role app', async () => {
+  }
+  return t;
+}
+
+/** A throwaway PostgreSQL where role `app` must log in with its password (`right-password`). */
+async function startPasswordPostgres(): Promise<TestServer> {
+  return step('start PostgreSQL with password auth for role app', async () => {
     const srv = await startThrowawayServer({ hba: ['host all +needs_password 127.0.0.1/32 scram-sha-256'] });
     const c = new pg.Client({ connectionString: srv.adminUrl });
     await c.connect();
@@ -194,11 +198,10 @@ async function makeFixtures(dir: string): Promise<Fixtures> {
     }
     return srv;
   });
-  return { tables, wide, big, pg: server, pgPort: server.port as number };
 }
 
 /** A workspace for one pass: the tables folder as a source and the mappings of the points. */
-function makeWorkspace(dir: string, fx: Fixtures): void {
+function makeWorkspace(dir: string, fx: Tables): void {
   fs.mkdirSync(path.join(dir, '.vscode'), { recursive: true });
   fs.mkdirSync(path.join(dir, '.delta-sync'), { recursive: true });
   fs.writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'deltaSync.deltaFolders': [fx.tables], 'deltaSync.preview.pageSize': PAGE_SIZE }, null, 2));
@@ -210,6 +213,7 @@ function makeWorkspace(dir: string, fx: Fixtures): void {
   };
   mapping('wide-events', 'wide_events', fx.wide, 'event_id');
   mapping('by-account', 'by_account', fx.wide, 'account_id');
+  if (!fs.existsSync(fx.big)) return;
   // Paced so that Stop lands mid-run (200,000 rows at 10,000 a second).
   mapping('big-events', 'big_events', fx.big, 'id', { batch: { maxRowsPerSecond: 10_000 } });
 }
@@ -349,13 +353,14 @@ interface Pass {
   full: boolean;
 }
 
-async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promise<void> {
+async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined, pass: Pass): Promise<void> {
   const shots = path.join(ARTIFACTS, pass.name);
   fs.mkdirSync(shots, { recursive: true });
   const shot = (p: Page, name: string): Promise<Buffer> => p.screenshot({ path: path.join(shots, `${name}.png`) });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `delta-sync-ux-${pass.name}-`));
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(workspace);
+  const fx = await writeTables(tmp, pass.full);
   makeWorkspace(workspace, fx);
   const cs = await startCodeServer(step, ext, { tmp, workspace, artifacts: shots, machineSettings: {}, userSettings: { 'workbench.colorTheme': pass.theme } });
   let context: BrowserContext | undefined;
@@ -382,10 +387,10 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
       const sources = paneRows(p, 'Sources');
       await rowLabelled(sources, p, 'tables').first().click();
       await rowLabelled(sources, p, 'wide_events').filter({ hasText: `v1 · CDF on · ${grouped(WIDE_ROWS)} rows` }).first().waitFor({ timeout: 60_000 });
-      await rowLabelled(sources, p, 'big_events').filter({ hasText: `CDF off · ${grouped(BIG_ROWS)} rows` }).first().waitFor({ timeout: 60_000 });
+      if (pass.full) await rowLabelled(sources, p, 'big_events').filter({ hasText: `CDF off · ${grouped(BIG_ROWS)} rows` }).first().waitFor({ timeout: 60_000 });
       const mappings = paneRows(p, 'Mappings');
-      for (const m of ['wide-events', 'by-account', 'big-events']) await rowLabelled(mappings, p, m).first().waitFor({ timeout: 30_000 });
-      await rowLabelled(mappings, p, 'wide-events').filter({ hasText: 'not loaded' }).first().waitFor({ timeout: 30_000 });
+      for (const m of pass.full ? ['wide-events', 'by-account', 'big-events'] : ['wide-events', 'by-account']) await rowLabelled(mappings, p, m).first().waitFor({ timeout: 30_000 });
+      await rowLabelled(mappings, p, 'wide-events').filter({ hasText: 'not loaded yet' }).first().waitFor({ timeout: 120_000 });
       await shot(p, '01-views');
     });
 
@@ -414,7 +419,9 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
         await p.locator('.quick-input-widget input[placeholder*="Pick at least one key column"], .quick-input-widget [aria-label*="Pick at least one key column"]').first().waitFor({ timeout: 15_000 });
         await quickInputStep(p, 'Create Mapping (4/7)');
         await shot(p, '03-create-mapping-key-reasked');
-        await p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^event_id$/ }) }).first().click();
+        // Re-asked with the guess preselected again: accept it.
+        const eventIdRow = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^event_id$/ }) }).first();
+        if ((await eventIdRow.getAttribute('aria-checked')) !== 'true') await eventIdRow.click();
         await key.press('Enter');
         const cols = await quickInputStep(p, 'Create Mapping (5/7)');
         await cols.press('Enter');
@@ -561,22 +568,21 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
       await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).first().click();
     });
 
-    if (!pass.full) return;
-
     await step('[point 8] a new Delta version (1,100 updates) written outside VS Code: the tree says behind without a refresh', async () => {
       const w = await DeltaTableWriter.open(fx.wide);
       await w.update('event_id', Array.from({ length: WIDE_UPDATES }, (_, k) => wideRow(k + 1, 2)));
       await showPane(p, 'Mappings');
-      await rowLabelled(paneRows(p, 'Mappings'), p, 'wide-copy').filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
+      await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
       await shot(p, '13-tree-behind');
     });
 
     await step('[points 4, 10, 3] incremental Preview of 1,100 updates: versions, separators, the inspector diff; Apply Preview from the palette', async () => {
-      const frame = await openPreview(p, 'wide-copy');
+      const frame = await openPreview(p, mainMapping);
       await waitForText(frame, '[data-testid="count-update"]', grouped(WIDE_UPDATES));
       await waitForText(frame, '[data-testid="preview-mode"]', /incremental: checkpoint v1 → v2/);
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(WIDE_UPDATES)}`);
+      await shot(p, '14a-preview-updates');
       // Point 10: the hovered filter tab stays readable.
       const tab = frame.locator('[data-testid="filter-delete"]');
       await tab.hover();
@@ -599,9 +605,11 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
       await waitForText(progress, '[data-testid="versions"]', /v2/, 60_000).catch(() => undefined);
       await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
       await showPane(p, 'Mappings');
-      await rowLabelled(paneRows(p, 'Mappings'), p, 'wide-copy').filter({ hasText: 'up to date · v2' }).first().waitFor({ timeout: 60_000 });
+      await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: 'up to date · v2' }).first().waitFor({ timeout: 60_000 });
       await shot(p, '15-progress-incremental');
     });
+
+    if (!pass.full) return;
 
     await step('[point 1] a key with nulls and duplicates: the banner, Apply blocked until acknowledged, a failed Apply notifies', async () => {
       await rowLabelled(paneRows(p, 'Mappings'), p, 'by-account').first().click();
@@ -690,7 +698,7 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
       await quickInputStep(p, 'Add Postgres Connection: how');
       await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
       const url = await quickInputStep(p, 'Add Postgres Connection: connection URL');
-      await url.fill(`postgresql://app:wrong-password@127.0.0.1:${fx.pgPort}/shop?sslmode=disable`);
+      await url.fill(`postgresql://app:wrong-password@127.0.0.1:${pgServer?.port ?? 1}/shop?sslmode=disable`);
       await url.press('Enter');
       const toast = p.locator('.notification-toast', { hasText: 'Password authentication failed for user "app"' }).first();
       await toast.waitFor({ timeout: 30_000 });
@@ -749,7 +757,8 @@ async function runPass(ext: PreparedExtension, fx: Fixtures, pass: Pass): Promis
 /** The light pass's screenshots that are the README's pictures (docs/images). */
 const README_IMAGES: Array<[string, string]> = [
   ['11-views-after-load.png', 'views.png'],
-  ['05-preview-initial.png', 'preview.png'],
+  ['14a-preview-updates.png', 'preview.png'],
+  ['05-preview-initial.png', 'preview-initial-load.png'],
   ['10-progress-initial-load.png', 'progress.png'],
   ['12-show-rows.png', 'show-rows.png'],
 ];
@@ -759,21 +768,19 @@ async function main(): Promise<void> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
   const ext = await prepareExtension(step, ROOT, ARTIFACTS);
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'delta-sync-ux-data-'));
-  const fx = await makeFixtures(data);
   const only = process.env.E2E_UX_PASS;
+  const pgServer = !only || only === 'dark' ? await startPasswordPostgres() : undefined;
   try {
-    if (!only || only === 'dark') await runPass(ext, fx, { name: 'dark', theme: 'Default Dark Modern', viewport: { width: 1000, height: 700 }, full: true });
+    if (!only || only === 'dark') await runPass(ext, pgServer, { name: 'dark', theme: 'Default Dark Modern', viewport: { width: 1000, height: 700 }, full: true });
     if (!only || only === 'light') {
-      await runPass(ext, fx, { name: 'light', theme: 'Default Light Modern', viewport: { width: 1400, height: 900 }, full: false });
+      await runPass(ext, undefined, { name: 'light', theme: 'Default Light Modern', viewport: { width: 1400, height: 900 }, full: false });
       if (process.env.E2E_UPDATE_README_IMAGES === '1') {
         for (const [from, to] of README_IMAGES) fs.copyFileSync(path.join(ARTIFACTS, 'light', from), path.join(ROOT, 'docs', 'images', to));
         log('README images updated in docs/images');
       }
     }
   } finally {
-    await fx.pg.stop().catch(() => undefined);
-    if (!process.env.E2E_KEEP) fs.rmSync(data, { recursive: true, force: true });
+    await pgServer?.stop().catch(() => undefined);
     timings.push(['total', Date.now() - started]);
     const report = [...timings.map(([n, ms]) => `${n.padEnd(110)} ${(ms / 1000).toFixed(1)} s`), ...measured].join('\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'timings.txt'), report + '\n');
