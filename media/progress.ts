@@ -54,6 +54,20 @@ function versions(from: number | null, to: number | null): string {
   return from > to ? `up to date at v${to}` : `v${from} → v${to}`;
 }
 
+/** A run's mode in the user's words (the run log stores the engine's: initial-swap, initial-merge). */
+export function runModeLabel(mode: string): string {
+  switch (mode) {
+    case 'initial-swap':
+      return 'initial load';
+    case 'initial-merge':
+      return 'initial load (merged)';
+    case 'dry-run':
+      return 'dry run';
+    default:
+      return mode;
+  }
+}
+
 const CHART_W = 600;
 const CHART_H = 90;
 
@@ -232,7 +246,7 @@ export class ProgressView {
           h('thead', {}, h('tr', {}, ...['Run', 'Mode', 'Status', 'Versions', 'Rows', 'Started', 'Finished'].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, ...rows.map((r) => h('tr', { class: r.status, title: r.error ?? '' },
             h('td', {}, r.runId),
-            h('td', {}, r.mode),
+            h('td', {}, runModeLabel(r.mode)),
             h('td', {}, r.status),
             h('td', {}, r.fromVersion === null ? `v${r.toVersion ?? '?'}` : `v${r.fromVersion} → v${r.toVersion ?? '?'}`),
             h('td', { class: 'num' }, r.rows === null ? '–' : fmtNum(Number(r.rows))),
