@@ -254,6 +254,19 @@ async function cellText(frame: Frame, grid: string, column: string, row = 0): Pr
   return (await cell.textContent()) ?? '';
 }
 
+/**
+ * Opens the cell inspector on `column` of the first row by keyboard: a click on the row's
+ * first cell (frozen columns cover others in a narrow panel), arrows to the column, Enter.
+ */
+async function openInspector(page: Page, frame: Frame, column: string): Promise<void> {
+  const labels = await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"] button').evaluateAll((bs) => bs.map((b) => b.firstChild?.textContent ?? ''));
+  const i = labels.indexOf(column);
+  check(i >= 0, `the grid has no column ${column}`);
+  await frame.locator('[data-testid="preview-table"] .grid-body [role="row"][aria-rowindex="2"] [role="gridcell"]').first().click();
+  for (let k = 0; k < i; k++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+}
+
 async function activeTestId(frame: Frame): Promise<string> {
   return frame.evaluate(() => {
     const a = document.activeElement;
@@ -477,10 +490,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const [a, c] = [await frame.locator('[data-testid="apply"]').boundingBox(), await frame.locator('[data-testid="cancel"]').boundingBox()];
       check(!!a && !!c && Math.abs(a.y - c.y) < 2, `Apply and Cancel are on different lines (${a?.y} / ${c?.y})`);
       // Cell inspector on a long value: Enter on the description cell shows all of it.
-      await frame.locator('[data-testid="preview-table"] .grid-body [role="row"][aria-rowindex="2"] [role="gridcell"]').first().click();
-      const descIndex = (await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"] button').evaluateAll((bs) => bs.map((b) => b.firstChild?.textContent ?? ''))).indexOf('description');
-      for (let i = 0; i < descIndex; i++) await p.keyboard.press('ArrowRight');
-      await p.keyboard.press('Enter');
+      await openInspector(p, frame, 'description');
       const pop = frame.locator('.grid-popover');
       await pop.waitFor({ timeout: 10_000 });
       const full = description(1, 1);
@@ -593,10 +603,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const ratio = contrast(colors.fg, colors.bg, colors.base);
       check(ratio >= 3, `the hovered filter tab's text has a contrast of ${ratio.toFixed(2)} (${colors.fg} on ${colors.bg})`);
       // The changed long description: the inspector shows before and after with the difference marked.
-      const changed = frame.locator('[data-testid="preview-table"] .grid-row.update .grid-cell.changed', { hasText: 'revision' }).first();
-      await changed.scrollIntoViewIfNeeded();
-      await changed.click();
-      await p.keyboard.press('Enter');
+      await openInspector(p, frame, 'description');
       const pop = frame.locator('.grid-popover');
       await pop.locator('mark', { hasText: '1' }).first().waitFor({ timeout: 10_000 });
       const marks = await pop.locator('mark').allTextContents();

@@ -183,11 +183,13 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     await answerPage(0);
     await page.locator('.grid-body [role=row]').first().waitFor();
     const layout = await page.evaluate(() => {
-      const d = document as unknown as { querySelector(s: string): { getBoundingClientRect(): { top: number; bottom: number } } | null; scrollingElement: { scrollHeight: number; clientHeight: number } };
+      const d = document as unknown as { querySelector(s: string): { getBoundingClientRect(): { top: number; bottom: number } } | null; scrollingElement: { scrollHeight: number; clientHeight: number }; body: { scrollWidth: number; clientWidth: number } };
       const grid = d.querySelector('[data-testid=preview-table]')?.getBoundingClientRect();
-      return { top: grid?.top ?? -1, bottom: grid?.bottom ?? -1, scrollHeight: d.scrollingElement.scrollHeight, clientHeight: d.scrollingElement.clientHeight };
+      return { top: grid?.top ?? -1, bottom: grid?.bottom ?? -1, scrollHeight: d.scrollingElement.scrollHeight, clientHeight: d.scrollingElement.clientHeight, scrollWidth: d.body.scrollWidth, clientWidth: d.body.clientWidth };
     });
     assert.ok(layout.top >= 0 && layout.bottom - layout.top >= 150 && layout.bottom <= 620, `the grid is at ${layout.top}..${layout.bottom} of a 620 px panel`);
     assert.ok(layout.scrollHeight <= layout.clientHeight + 1, `the page scrolls (${layout.scrollHeight} > ${layout.clientHeight})`);
+    // Nothing outside the grid is wider than the panel (a focused Page box would scroll the whole page sideways).
+    assert.ok(layout.scrollWidth <= layout.clientWidth + 1, `the page is ${layout.scrollWidth} px wide in a ${layout.clientWidth} px panel`);
   });
 });
