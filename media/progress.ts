@@ -4,6 +4,7 @@
 // move) and assistive technology hears only the status line (its own aria-live region),
 // not every number. Text is only ever set through textContent (never innerHTML).
 import type { ProgressSnapshot, ResponseResult, RunHistory, WebviewToHost } from '../src/protocol/messages';
+import { runModeLabel } from '../src/protocol/runModeLabel';
 
 /** What the panel needs from main.ts: the request channel to the host. */
 export interface ProgressHost {
@@ -52,20 +53,6 @@ function versions(from: number | null, to: number | null): string {
   if (to === null) return '–';
   if (from === null) return `snapshot v${to}`;
   return from > to ? `up to date at v${to}` : `v${from} → v${to}`;
-}
-
-/** A run's mode in the user's words (the run log stores the engine's: initial-swap, initial-merge). */
-export function runModeLabel(mode: string): string {
-  switch (mode) {
-    case 'initial-swap':
-      return 'initial load';
-    case 'initial-merge':
-      return 'initial load (merged)';
-    case 'dry-run':
-      return 'dry run';
-    default:
-      return mode;
-  }
 }
 
 const CHART_W = 600;

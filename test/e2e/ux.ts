@@ -585,7 +585,11 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const w = await DeltaTableWriter.open(fx.wide);
       await w.update('event_id', Array.from({ length: WIDE_UPDATES }, (_, k) => wideRow(k + 1, 2)));
       await showPane(p, 'Mappings');
-      await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
+      const behind = rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: '1 version behind' }).first();
+      await behind.waitFor({ timeout: 60_000 });
+      if ((await behind.getAttribute('aria-expanded')) !== 'true') await behind.click();
+      // Point 10: the last run in the user's words, its rows grouped.
+      await paneRows(p, 'Mappings').filter({ hasText: 'Last run' }).filter({ hasText: `succeeded · initial load · ${grouped(WIDE_ROWS)} rows` }).first().waitFor({ timeout: 30_000 });
       await shot(p, '13-tree-behind');
     });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { runModeLabel } from '../../media/progress';
+import { runModeLabel } from '../../src/protocol/runModeLabel';
 
-describe('Progress panel history: run modes in the user\'s words', () => {
+describe('runModeLabel: run modes in the user\'s words (Progress history, Mappings tree)', () => {
   it('an initial load is called an initial load, never the engine\'s initial-swap / initial-merge', () => {
     assert.equal(runModeLabel('initial-swap'), 'initial load');
     assert.equal(runModeLabel('initial-merge'), 'initial load (merged)');
