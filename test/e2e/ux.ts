@@ -227,6 +227,18 @@ async function showPane(page: Page, name: string): Promise<void> {
   await expandPane(page, name);
 }
 
+/** Runs the palette command whose title is exactly `title` (Enter would take the top fuzzy match: "Apply Neon Preview Branch..." for "Apply Preview"). */
+async function runExactCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) }).first();
+  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  await row.click();
+}
+
 async function pickMapping(page: Page, mapping: string): Promise<void> {
   const pick = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${mapping}$`) }) }).first();
   await pick.waitFor({ timeout: 15_000 });
@@ -368,6 +380,7 @@ interface Pass {
 
 async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined, pass: Pass): Promise<void> {
   const shots = path.join(ARTIFACTS, pass.name);
+  fs.rmSync(shots, { recursive: true, force: true });
   fs.mkdirSync(shots, { recursive: true });
   const shot = (p: Page, name: string): Promise<Buffer> => p.screenshot({ path: path.join(shots, `${name}.png`) });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `delta-sync-ux-${pass.name}-`));
@@ -614,7 +627,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       check(marks.length === 2 && marks[0] === '1' && marks[1] === '2', `the diff marks ${JSON.stringify(marks)}, not just the revision`);
       await shot(p, '14-preview-update-inspector');
       await p.keyboard.press('Escape');
-      await runPaletteCommand(p, 'Delta Sync: Apply Preview');
+      await runExactCommand(p, 'Delta Sync: Apply Preview');
       const progress = await webviewFrame(p, '[data-testid="status"]', 60_000);
       await waitForText(progress, '[data-testid="versions"]', /v2/, 60_000).catch(() => undefined);
       await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
@@ -778,11 +791,12 @@ const README_IMAGES: Array<[string, string]> = [
 ];
 
 async function main(): Promise<void> {
-  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
-  const ext = await prepareExtension(step, ROOT, ARTIFACTS);
   const only = process.env.E2E_UX_PASS;
+  const pkgDir = path.join(ARTIFACTS, `package-${only ?? 'all'}`);
+  fs.mkdirSync(pkgDir, { recursive: true });
+  const ext = await prepareExtension(step, ROOT, pkgDir);
   const pgServer = !only || only === 'dark' ? await startPasswordPostgres() : undefined;
   try {
     if (!only || only === 'dark') await runPass(ext, pgServer, { name: 'dark', theme: 'Default Dark Modern', viewport: { width: 1000, height: 700 }, full: true });
@@ -797,7 +811,7 @@ async function main(): Promise<void> {
     await pgServer?.stop().catch(() => undefined);
     timings.push(['total', Date.now() - started]);
     const report = [...timings.map(([n, ms]) => `${n.padEnd(110)} ${(ms / 1000).toFixed(1)} s`), ...measured].join('\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'timings.txt'), report + '\n');
+    fs.writeFileSync(path.join(ARTIFACTS, `timings-${only ?? 'all'}.txt`), report + '\n');
     log(`timings:\n${report}`);
   }
 }
