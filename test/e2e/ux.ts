@@ -316,33 +316,28 @@ const TIMING_PROBE = `(() => {
 
 /** Types a page number into the Page box and presses Enter; resolves to ms until the range label shows that page. */
 async function timeJumpToPage(frame: Frame, pageNo: number, pageSize: number): Promise<number> {
-  return frame.evaluate(
-    ({ pageNo, pageSize }) =>
-      new Promise<number>((resolve, reject) => {
-        const box = document.querySelector<HTMLInputElement>('[data-testid="goto-page"]');
-        const range = document.querySelector('[data-testid="page-range"]');
-        if (!box || !range) return reject(new Error('no page box or range'));
-        const expected = `${((pageNo - 1) * pageSize + 1).toLocaleString('en-US')}–`;
-        const t0 = performance.now();
-        const done = (): boolean => {
-          if ((range.textContent ?? '').startsWith(expected) && document.querySelector('[data-testid="preview-table"] .grid-body [role="row"]')) {
-            resolve(performance.now() - t0);
-            return true;
-          }
-          return false;
-        };
-        const obs = new MutationObserver(() => done() && obs.disconnect());
-        obs.observe(range, { subtree: true, childList: true, characterData: true });
-        setTimeout(() => {
-          obs.disconnect();
-          reject(new Error(`page ${pageNo} did not show within 60 s (range "${range.textContent}")`));
-        }, 60_000);
-        box.focus();
-        box.value = String(pageNo);
-        box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
-      }),
-    { pageNo, pageSize },
-  );
+  // A string, not a function: tsx would wrap the inner functions in a __name helper the page lacks.
+  const expected = `${((pageNo - 1) * pageSize + 1).toLocaleString('en-US')}–`;
+  return frame.evaluate<number>(`new Promise((resolve, reject) => {
+    const box = document.querySelector('[data-testid="goto-page"]');
+    const range = document.querySelector('[data-testid="page-range"]');
+    if (!box || !range) return reject(new Error('no page box or range'));
+    const t0 = performance.now();
+    const obs = new MutationObserver(() => {
+      if ((range.textContent || '').startsWith(${JSON.stringify(expected)}) && document.querySelector('[data-testid="preview-table"] .grid-body [role="row"]')) {
+        obs.disconnect();
+        resolve(performance.now() - t0);
+      }
+    });
+    obs.observe(range, { subtree: true, childList: true, characterData: true });
+    setTimeout(() => {
+      obs.disconnect();
+      reject(new Error('page ${pageNo} did not show within 60 s (range "' + range.textContent + '")'));
+    }, 60000);
+    box.focus();
+    box.value = '${pageNo}';
+    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+  })`);
 }
 
 /** WCAG contrast ratio of two computed CSS colours (rgb/rgba; alpha composited over `base`). */
