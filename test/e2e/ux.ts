@@ -280,10 +280,8 @@ async function openInspector(page: Page, frame: Frame, column: string): Promise<
 }
 
 async function activeTestId(frame: Frame): Promise<string> {
-  return frame.evaluate(() => {
-    const a = document.activeElement;
-    return a?.getAttribute('data-testid') ?? a?.getAttribute('role') ?? a?.tagName ?? '';
-  });
+  // Strings, not functions, for page code: this project's tsconfig has no DOM lib.
+  return frame.evaluate<string>(`(() => { const a = document.activeElement; return a?.getAttribute('data-testid') ?? a?.getAttribute('role') ?? a?.tagName ?? ''; })()`);
 }
 
 /** Presses Tab in the webview until `testid` has focus (keyboard only); fails after `max` presses. */
@@ -487,11 +485,11 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       // Point 4: a wide table scrolls sideways in the grid's one scroll area; no column is a mile wide; the page does not scroll.
       const widths = await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"]').evaluateAll((hs) => hs.map((h) => h.getBoundingClientRect().width));
       check(widths.length === 19 && Math.max(...widths) <= 400, `column widths ${widths.map(Math.round).join(', ')}`);
-      const scroll = await frame.evaluate(() => {
-        const sc = document.querySelector('[data-testid="preview-table"] .grid-scroll') as HTMLElement;
-        const doc = document.scrollingElement as HTMLElement;
+      const scroll = await frame.evaluate<{ sideways: boolean; pageScrolls: boolean }>(`(() => {
+        const sc = document.querySelector('[data-testid="preview-table"] .grid-scroll');
+        const doc = document.scrollingElement;
         return { sideways: sc.scrollWidth > sc.clientWidth, pageScrolls: doc.scrollHeight > doc.clientHeight + 1 };
-      });
+      })()`);
       check(scroll.sideways, 'the 18-column table does not scroll sideways in the grid');
       check(!scroll.pageScrolls, 'the page scrolls besides the grid (two scroll areas)');
       // Point 10: Apply and Cancel on one line, even at 1000 px.
@@ -539,7 +537,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await next.focus();
       await p.keyboard.press('Enter');
       await waitForText(frame, '[data-testid="page-range"]', `101–200 of ${grouped(WIDE_ROWS)}`);
-      check(await next.evaluate((b) => b === document.activeElement), `after Next, focus is on "${await activeTestId(frame)}"`);
+      check(await frame.evaluate<boolean>(`document.activeElement?.getAttribute('aria-label') === 'Next page'`), `after Next, focus is on "${await activeTestId(frame)}"`);
       await p.keyboard.press('Tab');
       check((await activeTestId(frame)) === 'goto-page', `Tab after Next lands on "${await activeTestId(frame)}"`);
       // Old rows never stay under a new range label: the first row is the page's first.
@@ -607,11 +605,16 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await waitForText(frame, '[data-testid="preview-mode"]', /incremental: checkpoint v1 → v2/);
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(WIDE_UPDATES)}`);
+      // The range reads the same under All and Updates here: wait for the Updates page itself.
+      await waitForText(frame, '[data-testid="preview-status"]', /^Showing rows/);
       await shot(p, '14a-preview-updates');
       // Point 10: the hovered filter tab stays readable.
       const tab = frame.locator('[data-testid="filter-delete"]');
       await tab.hover();
-      const colors = await tab.evaluate((b) => ({ fg: getComputedStyle(b).color, bg: getComputedStyle(b).backgroundColor, base: getComputedStyle(document.body).backgroundColor }));
+      const colors = await frame.evaluate<{ fg: string; bg: string; base: string }>(`(() => {
+        const b = document.querySelector('[data-testid="filter-delete"]');
+        return { fg: getComputedStyle(b).color, bg: getComputedStyle(b).backgroundColor, base: getComputedStyle(document.body).backgroundColor };
+      })()`);
       const ratio = contrast(colors.fg, colors.bg, colors.base);
       check(ratio >= 3, `the hovered filter tab's text has a contrast of ${ratio.toFixed(2)} (${colors.fg} on ${colors.bg})`);
       // The changed long description: the inspector shows before and after with the difference marked.
@@ -667,7 +670,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const frame = await openPreview(p, 'big-events');
       await waitForText(frame, '[data-testid="count-insert"]', grouped(BIG_ROWS));
       await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(BIG_ROWS)}`);
-      const probe = await frame.evaluate(() => (window as unknown as { __uxProbe?: { counts: number; firstPage: number } }).__uxProbe ?? null);
+      const probe = await frame.evaluate<{ counts: number; firstPage: number } | null>(`window.__uxProbe ?? null`);
       const first = probe && probe.counts && probe.firstPage ? probe.firstPage - probe.counts : NaN;
       const far = await timeJumpToPage(frame, 1_500, PAGE_SIZE);
       await waitForText(frame, '[data-testid="page-range"]', `149,901–150,000 of ${grouped(BIG_ROWS)}`);
