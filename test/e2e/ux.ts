@@ -620,8 +620,11 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       // The changed long description: the inspector shows before and after with the difference marked.
       await openInspector(p, frame, 'description');
       const pop = frame.locator('.grid-popover');
-      await pop.locator('mark', { hasText: '1' }).first().waitFor({ timeout: 10_000 });
-      const marks = await pop.locator('mark').allTextContents();
+      let marks: string[] = [];
+      for (let i = 0; i < 50 && marks.length < 2; i++) {
+        marks = await pop.locator('mark').allTextContents();
+        if (marks.length < 2) await p.waitForTimeout(200);
+      }
       check(marks.length === 2 && marks[0] === '1' && marks[1] === '2', `the diff marks ${JSON.stringify(marks)}, not just the revision`);
       await shot(p, '14-preview-update-inspector');
       await p.keyboard.press('Escape');
