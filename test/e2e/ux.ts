@@ -214,8 +214,8 @@ function makeWorkspace(dir: string, fx: Tables): void {
   mapping('wide-events', 'wide_events', fx.wide, 'event_id');
   mapping('by-account', 'by_account', fx.wide, 'account_id');
   if (!fs.existsSync(fx.big)) return;
-  // Paced so that Stop lands mid-run (200,000 rows at 10,000 a second).
-  mapping('big-events', 'big_events', fx.big, 'id', { batch: { maxRowsPerSecond: 10_000 } });
+  // Paced so that Stop lands mid-run (200,000 rows at 5,000 a second).
+  mapping('big-events', 'big_events', fx.big, 'id', { batch: { maxRowsPerSecond: 5_000 } });
 }
 
 // ------------------------------------------------------------------ UI helpers
@@ -314,12 +314,19 @@ const TIMING_PROBE = `(() => {
 
 /** Types a page number into the Page box and presses Enter; resolves to ms until the range label shows that page. */
 async function timeJumpToPage(frame: Frame, pageNo: number, pageSize: number): Promise<number> {
-  // A string, not a function: tsx would wrap the inner functions in a __name helper the page lacks.
   const expected = `${((pageNo - 1) * pageSize + 1).toLocaleString('en-US')}–`;
+  return timePageLoad(frame, `const box = document.querySelector('[data-testid="goto-page"]'); box.focus(); box.value = '${pageNo}'; box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));`, expected);
+}
+
+/**
+ * Runs `action` (page code) and resolves to the ms until the range label starts with
+ * `expected` with rows in the grid. A string, not a function: tsx would wrap inner
+ * functions in a __name helper the page lacks, and the project's tsconfig has no DOM lib.
+ */
+async function timePageLoad(frame: Frame, action: string, expected: string): Promise<number> {
   return frame.evaluate<number>(`new Promise((resolve, reject) => {
-    const box = document.querySelector('[data-testid="goto-page"]');
     const range = document.querySelector('[data-testid="page-range"]');
-    if (!box || !range) return reject(new Error('no page box or range'));
+    if (!range) return reject(new Error('no range label'));
     const t0 = performance.now();
     const obs = new MutationObserver(() => {
       if ((range.textContent || '').startsWith(${JSON.stringify(expected)}) && document.querySelector('[data-testid="preview-table"] .grid-body [role="row"]')) {
@@ -330,11 +337,9 @@ async function timeJumpToPage(frame: Frame, pageNo: number, pageSize: number): P
     obs.observe(range, { subtree: true, childList: true, characterData: true });
     setTimeout(() => {
       obs.disconnect();
-      reject(new Error('page ${pageNo} did not show within 60 s (range "' + range.textContent + '")'));
+      reject(new Error('no page ' + ${JSON.stringify(expected)} + ' within 60 s (range "' + range.textContent + '")'));
     }, 60000);
-    box.focus();
-    box.value = '${pageNo}';
-    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    ${action}
   })`);
 }
 
@@ -675,11 +680,13 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(BIG_ROWS)}`);
       const probe = await frame.evaluate<{ counts: number; firstPage: number } | null>(`window.__uxProbe ?? null`);
       const first = probe && probe.counts && probe.firstPage ? probe.firstPage - probe.counts : NaN;
+      // The first page of a filter is a host query of its own (the first page of All came with the counts).
+      const inserts = await timePageLoad(frame, `document.querySelector('[data-testid="filter-insert"]').click();`, '1–100 of 200,000');
       const far = await timeJumpToPage(frame, 1_500, PAGE_SIZE);
       await waitForText(frame, '[data-testid="page-range"]', `149,901–150,000 of ${grouped(BIG_ROWS)}`);
       check((await cellText(frame, 'preview-table', 'id')) === '149901', 'page 1,500 does not start at id 149901');
       const last = await timeJumpToPage(frame, BIG_ROWS / PAGE_SIZE, PAGE_SIZE);
-      measured.push(`200k preview: counts -> first page rendered ${first.toFixed(0)} ms; jump to page 1,500 ${far.toFixed(0)} ms; jump to the last page ${last.toFixed(0)} ms`);
+      measured.push(`200k preview: counts -> first page rendered ${Number.isNaN(first) ? 'n/a (the page probe did not run in the webview)' : `${first.toFixed(0)} ms`}; first page of the Inserts filter ${inserts.toFixed(0)} ms; jump to page 1,500 ${far.toFixed(0)} ms; jump to the last page ${last.toFixed(0)} ms`);
       log(measured[measured.length - 1] as string);
       await shot(p, '19-preview-200k-far-page');
     });
@@ -697,7 +704,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await p.locator('.statusbar-item', { hasText: /big-events: / }).first().waitFor({ timeout: 10_000 });
       await shot(p, '20-paced-load-running');
       // Keyboard only: into the panel (click its heading, not a control), Tab to Stop, let an update arrive, Enter.
-      await progress.locator('h1').first().click();
+      await progress.locator('h1:visible').first().click();
       await tabTo(p, progress, 'stop', 15);
       const applied = progress.locator('[data-testid="rows-applied"]');
       const before = await applied.textContent();
