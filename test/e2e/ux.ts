@@ -577,6 +577,8 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const row = rowLabelled(targets, p, tableName).filter({ hasText: `${grouped(WIDE_ROWS)} rows` }).first();
       await row.waitFor({ timeout: 60_000 });
       await shot(p, '11-views-after-load');
+      // The Sandbox row's hover tooltip can cover the row under it: move the pointer away first.
+      await p.mouse.move(5, pass.viewport.height - 5);
       await row.click();
       const rows = await webviewFrame(p, '[data-testid="rows-table"] .grid-body [role="row"]', 60_000);
       await waitForText(rows, '[data-testid="page-range"]', new RegExp(`of ${grouped(WIDE_ROWS)}$`));
