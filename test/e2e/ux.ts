@@ -615,15 +615,16 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       // The range reads the same under All and Updates here: wait for the Updates page itself.
       await waitForText(frame, '[data-testid="preview-status"]', /^Showing rows/);
       await shot(p, '14a-preview-updates');
-      // Point 10: the hovered filter tab stays readable.
-      const tab = frame.locator('[data-testid="filter-delete"]');
-      await tab.hover();
-      const colors = await frame.evaluate<{ fg: string; bg: string; base: string }>(`(() => {
-        const b = document.querySelector('[data-testid="filter-delete"]');
-        return { fg: getComputedStyle(b).color, bg: getComputedStyle(b).backgroundColor, base: getComputedStyle(document.body).backgroundColor };
-      })()`);
-      const ratio = contrast(colors.fg, colors.bg, colors.base);
-      check(ratio >= 3, `the hovered filter tab's text has a contrast of ${ratio.toFixed(2)} (${colors.fg} on ${colors.bg})`);
+      // Point 10: a hovered filter tab stays readable, pressed (Updates) or not (Deletes).
+      for (const id of ['filter-update', 'filter-delete']) {
+        await frame.locator(`[data-testid="${id}"]`).hover();
+        const colors = await frame.evaluate<{ fg: string; bg: string; base: string }>(`(() => {
+          const b = document.querySelector('[data-testid="${id}"]');
+          return { fg: getComputedStyle(b).color, bg: getComputedStyle(b).backgroundColor, base: getComputedStyle(document.body).backgroundColor };
+        })()`);
+        const ratio = contrast(colors.fg, colors.bg, colors.base);
+        check(ratio >= 3, `the hovered ${id} tab's text has a contrast of ${ratio.toFixed(2)} (${colors.fg} on ${colors.bg})`);
+      }
       // The changed long description: the inspector shows before and after with the difference marked.
       await openInspector(p, frame, 'description');
       const pop = frame.locator('.grid-popover');
