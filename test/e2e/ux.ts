@@ -753,7 +753,10 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       const conn = rowLabelled(targets, p, 'shop-local').first();
       await conn.waitFor({ timeout: 30_000 });
       check(!/app:|right-password/.test((await conn.textContent()) ?? ''), 'the tree shows the password');
+      // Focus back in a tree before the palette (as run.ts does: otherwise its input can stay hidden in code-server).
+      await conn.click();
       await clearNotifications(p);
+      await conn.click();
       // A closed port.
       const closed = await freePort();
       await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
