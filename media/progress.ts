@@ -4,6 +4,7 @@
 // move) and assistive technology hears only the status line (its own aria-live region),
 // not every number. Text is only ever set through textContent (never innerHTML).
 import type { ProgressSnapshot, ResponseResult, RunHistory, WebviewToHost } from '../src/protocol/messages';
+import { runModeLabel } from '../src/protocol/runModeLabel';
 
 /** What the panel needs from main.ts: the request channel to the host. */
 export interface ProgressHost {
@@ -232,7 +233,7 @@ export class ProgressView {
           h('thead', {}, h('tr', {}, ...['Run', 'Mode', 'Status', 'Versions', 'Rows', 'Started', 'Finished'].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, ...rows.map((r) => h('tr', { class: r.status, title: r.error ?? '' },
             h('td', {}, r.runId),
-            h('td', {}, r.mode),
+            h('td', {}, runModeLabel(r.mode)),
             h('td', {}, r.status),
             h('td', {}, r.fromVersion === null ? `v${r.toVersion ?? '?'}` : `v${r.fromVersion} → v${r.toVersion ?? '?'}`),
             h('td', { class: 'num' }, r.rows === null ? '–' : fmtNum(Number(r.rows))),

@@ -59,7 +59,8 @@ export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
 function describeResult(name: string, r: RunResult): string {
   if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.`;
   const range = r.fromVersion === null ? `snapshot v${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
-  return `${name}: ${r.mode} sync of ${range} done: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted.`;
+  const n = (x: number): string => x.toLocaleString('en-US');
+  return `${name}: ${r.mode} sync of ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;
 }
 
 /** Refreshes everything a run or a status change shows: the mapping's status, target tables, history. */

@@ -160,11 +160,11 @@ export interface CodeServer {
 
 /**
  * Writes the user settings (no start-up editor, tips, telemetry, updates, trust or AI
- * features) and `machineSettings` (code-server's extension host is remote, so it reads the
+ * features, then `userSettings`, e.g. the colour theme) and `machineSettings` (code-server's extension host is remote, so it reads the
  * Machine settings file for machine-scoped settings), installs the .vsix, and starts
  * code-server on `workspace` with its log in `artifacts`.
  */
-export async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown> }): Promise<CodeServer> {
+export async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown>; userSettings?: Record<string, unknown> }): Promise<CodeServer> {
   const userDataDir = path.join(opts.tmp, 'user-data');
   const extensionsDir = path.join(opts.tmp, 'extensions');
   fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
@@ -181,6 +181,7 @@ export async function startCodeServer(step: Step, ext: PreparedExtension, opts: 
       'chat.disableAIFeatures': true,
       'window.commandCenter': false,
       'workbench.secondarySideBar.defaultVisibility': 'hidden',
+      ...opts.userSettings,
     }),
   );
   fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
@@ -199,17 +200,17 @@ export async function startCodeServer(step: Step, ext: PreparedExtension, opts: 
 }
 
 /**
- * Waits for code-server, launches Chromium (1400x900) on the workspace, opens the Delta
+ * Waits for code-server, launches Chromium (1400x900 unless `viewport` says otherwise) on the workspace, opens the Delta
  * Sync container and widens the side bar. `onContext` receives the browser context as soon
  * as it exists, so the caller's cleanup can close it even when a later step fails.
  */
-export async function openWorkbench(step: Step, ext: PreparedExtension, cs: CodeServer, opts: { tmp: string; workspace: string; onContext: (c: BrowserContext, p: Page) => void }): Promise<Page> {
+export async function openWorkbench(step: Step, ext: PreparedExtension, cs: CodeServer, opts: { tmp: string; workspace: string; onContext: (c: BrowserContext, p: Page) => void; viewport?: { width: number; height: number }; sidebarWiden?: number }): Promise<Page> {
   await step('start code-server', () => waitForHealth(`${cs.base}/healthz`, cs.server, 30_000));
   const context = await step('launch chromium', () =>
     chromium.launchPersistentContext(path.join(opts.tmp, 'chromium'), {
       executablePath: ext.chromiumPath,
       headless: true,
-      viewport: { width: 1400, height: 900 },
+      viewport: opts.viewport ?? { width: 1400, height: 900 },
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     }),
   );
@@ -225,7 +226,7 @@ export async function openWorkbench(step: Step, ext: PreparedExtension, cs: Code
     if (box) {
       await p.mouse.move(box.x + box.width + 2, box.y + box.height / 2);
       await p.mouse.down();
-      await p.mouse.move(box.x + box.width + 220, box.y + box.height / 2, { steps: 5 });
+      await p.mouse.move(box.x + box.width + (opts.sidebarWiden ?? 220), box.y + box.height / 2, { steps: 5 });
       await p.mouse.up();
     }
     await expandPane(p, 'Sources');

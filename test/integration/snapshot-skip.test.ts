@@ -34,7 +34,7 @@ describe('reading a snapshot from a row offset', function () {
     tablePath = (await createCustomerProfilesTable(path.join(dir, 'customers'), { rows: 1000, rowsPerFile: 150 })).path;
   });
 
-  it('equals the full stream without its first rows, at file boundaries, inside files, with deletion vectors and past the end', async () => {
+  it('equals the full stream without its first rows (and with a limit, the next rows only), at file boundaries, inside files, with deletion vectors and past the end', async () => {
     const table = await DeltaTable.open(tablePath);
     for (const version of [1, await table.latestVersion()]) {
       const snap = await table.snapshot({ version });
@@ -45,6 +45,11 @@ describe('reading a snapshot from a row offset', function () {
       for (const skip of skips) {
         const got = await all(snap.rows({ batchSize: 64, skip }));
         assert.equal(json(got), json(full.slice(skip)), `v${version}, skip ${skip}`);
+        // A page: at most `limit` rows from the offset (the reader stops decoding after them).
+        for (const limit of [1, 37, 150, 400]) {
+          const page = await all(snap.rows({ batchSize: 64, skip, limit }));
+          assert.equal(json(page), json(full.slice(skip, skip + limit)), `v${version}, skip ${skip}, limit ${limit}`);
+        }
       }
     }
   });
@@ -75,6 +80,7 @@ describe('reading a snapshot from a row offset', function () {
       const full = await all(snap.rows());
       for (const skip of [1, Math.floor(full.length / 2), full.length - 1]) {
         assert.equal(json(await all(snap.rows({ skip }))), json(full.slice(skip)), `${name}, skip ${skip}`);
+        assert.equal(json(await all(snap.rows({ skip, limit: 5 }))), json(full.slice(skip, skip + 5)), `${name}, skip ${skip}, limit 5`);
       }
       checked++;
     }

@@ -196,4 +196,21 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     assert.equal(s.msg.type === 'preview/page' && s.msg.search, 'row 7');
     assert.equal(s.msg.type === 'preview/page' && s.msg.offset, 0);
   });
+
+  it('in a narrow panel (a Preview beside an editor at 1000x700) the grid stays in view and is the only scroll area', async () => {
+    await page.setViewportSize({ width: 330, height: 620 });
+    // VS Code's webview default type size (the page above has the browser's 16 px).
+    await page.addStyleTag({ content: 'body { font-family: sans-serif; font-size: 13px; }' });
+    await answerPage(0);
+    await page.locator('.grid-body [role=row]').first().waitFor();
+    const layout = await page.evaluate(() => {
+      const d = document as unknown as { querySelector(s: string): { getBoundingClientRect(): { top: number; bottom: number } } | null; scrollingElement: { scrollHeight: number; clientHeight: number }; body: { scrollWidth: number; clientWidth: number } };
+      const grid = d.querySelector('[data-testid=preview-table]')?.getBoundingClientRect();
+      return { top: grid?.top ?? -1, bottom: grid?.bottom ?? -1, scrollHeight: d.scrollingElement.scrollHeight, clientHeight: d.scrollingElement.clientHeight, scrollWidth: d.body.scrollWidth, clientWidth: d.body.clientWidth };
+    });
+    assert.ok(layout.top >= 0 && layout.bottom - layout.top >= 150 && layout.bottom <= 620, `the grid is at ${layout.top}..${layout.bottom} of a 620 px panel`);
+    assert.ok(layout.scrollHeight <= layout.clientHeight + 1, `the page scrolls (${layout.scrollHeight} > ${layout.clientHeight})`);
+    // Nothing outside the grid is wider than the panel (a focused Page box would scroll the whole page sideways).
+    assert.ok(layout.scrollWidth <= layout.clientWidth + 1, `the page is ${layout.scrollWidth} px wide in a ${layout.clientWidth} px panel`);
+  });
 });

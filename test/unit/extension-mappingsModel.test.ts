@@ -126,6 +126,11 @@ describe('mappings tree shows the engine\'s pipeline state as is', () => {
     assert.match(errorRow?.kind === 'status' ? (errorRow.tooltip ?? '') : '', /Hint: Run an initial load/);
   });
 
+  it('Last run says "initial load" (not the engine\'s initial-swap) and groups the row count', () => {
+    const e = ok(aStatus({ state: { phase: 'up-to-date', version: 1 }, runs: [aRun({ mode: 'initial-swap', fromVersion: null, toVersion: '1', rows: '1200' })] }));
+    assert.ok(shown(e).includes('Last run: succeeded · initial load · 1,200 rows · 2024-05-01 10:01 [history]'), shown(e).join('\n'));
+  });
+
   it('the state wins over the last run: a failed run is not re-derived into a failure', () => {
     const e = ok(aStatus({ state: { phase: 'up-to-date', version: 7 }, runs: [aRun({ status: 'failed', error: 'boom' })] }));
     assert.equal(statusPhrase(e), 'up to date · v7');

@@ -25,6 +25,11 @@ export interface ReadOptions {
    * cardinality) and that lie wholly before the skip are not opened.
    */
   skip?: number;
+  /**
+   * Read at most this many rows (after `skip`): the reader does not decode pages past
+   * them, so a preview page costs its own pages, not the rest of its row group.
+   */
+  limit?: number;
   /** Text that is not valid UTF-8: 'fail' (default) or 'replace' (see ChangeReadOptions.invalidUtf8). */
   invalidUtf8?: 'fail' | 'replace';
 }
@@ -147,6 +152,7 @@ export class DeltaSnapshot {
     const { data, partition } = splitFields(this.schema, this.partitionColumns);
     const batcher = new Batcher<Row>(batchSize);
     let skip = Math.max(0, opts.skip ?? 0);
+    let taken = 0;
     for (const add of this.files) {
       checkAborted(opts.signal, this.tablePath);
       if (skip > 0) {
@@ -163,7 +169,20 @@ export class DeltaSnapshot {
         const deleted = await loadDeletionVector(this.tablePath, add.deletionVector, this.tablePath);
         if (deleted.size > 0) keepRow = (i) => !deleted.has(i);
       }
+      // Without a deletion vector physical rows are live rows: the reader skips them
+      // without decoding the pages before them (a far preview page reads only its own).
+      // (Only when the stats give the file's rows: then a file reached here holds more than `skip`.)
+      let skipRows = 0;
+      if (skip > 0 && !keepRow && liveRowsOf(add) !== undefined) {
+        skipRows = skip;
+        skip = 0;
+      }
+      const wanted = opts.limit === undefined ? undefined : opts.limit - taken;
+      if (wanted !== undefined && wanted <= 0) break;
       for await (const rows of readParquetRows(filePath, {
+        skipRows,
+        // maxRows counts physical rows: only without a deletion vector are they the live ones.
+        ...(wanted !== undefined && skip === 0 && !keepRow ? { maxRows: wanted } : {}),
         fields: data,
         columnMappingMode: this.columnMappingMode,
         batchSize,
@@ -180,8 +199,12 @@ export class DeltaSnapshot {
           kept = rows.slice(drop);
           if (kept.length === 0) continue;
         }
+        if (opts.limit !== undefined) kept = kept.slice(0, opts.limit - taken);
+        taken += kept.length;
         for (const b of batcher.push(fill ? kept.map(fill) : kept)) yield b;
+        if (opts.limit !== undefined && taken >= opts.limit) break;
       }
+      if (opts.limit !== undefined && taken >= opts.limit) break;
     }
     const last = batcher.flush();
     if (last) yield last;

@@ -31,6 +31,14 @@ export interface ParquetReadOptions {
   batchSize?: number;
   /** Row filter by 0-based physical row index in the file (for deletion vectors): return false to drop the row. */
   keepRow?: (rowIndex: number) => boolean;
+  /**
+   * Leave out the file's first `skipRows` physical rows (a preview page far into a table):
+   * row groups, windows and pages wholly before them are not decoded, and no row object
+   * is built for them. Counts physical rows, so callers with a `keepRow` skip by themselves.
+   */
+  skipRows?: number;
+  /** Stop after this many rows (after skipRows, counted before keepRow): pages past them are not decoded. */
+  maxRows?: number;
   signal?: AbortSignal;
   /** For error messages: table path and version that referenced the file. */
   table?: string;
@@ -160,17 +168,23 @@ async function* readBatches(filePath: string, opts: ParquetReadOptions, tag: Row
   let rows: Row[] = [];
   let tags: Array<string | null> = [];
   let groupStart = 0;
+  const skipRows = keepRow ? 0 : Math.max(0, opts.skipRows ?? 0);
+  const endRow = opts.maxRows === undefined ? Infinity : skipRows + Math.max(0, opts.maxRows);
   for (const group of metadata.row_groups) {
     const groupRows = Number(group.num_rows);
     const start = groupStart;
     groupStart += groupRows;
-    if (groupRows === 0) continue;
+    if (start >= endRow) break;
+    if (groupRows === 0 || start + groupRows <= skipRows) continue;
     const pages =
       groupRows > windowRows && columns.length > 0 ? await smallPages(hp, filePath, size, group.columns, columnIndex, groupRows, windowRows, ctx) : undefined;
     const step = pages ? windowRows : groupRows;
     const groupRead: GroupRead = { chunks: group.columns, groupStart: start, pages, dictionaries: new Map() };
-    for (let from = start; from < start + groupRows; from += step) {
-      const to = Math.min(from + step, start + groupRows);
+    for (let windowStart = start; windowStart < start + groupRows; windowStart += step) {
+      if (windowStart >= endRow) break;
+      const to = Math.min(windowStart + step, start + groupRows, endRow);
+      if (to <= skipRows) continue;
+      const from = Math.max(windowStart, skipRows);
       checkAborted(opts.signal, ctx);
       const cursors = columns.length > 0 ? await decodeColumns(hp, compressors, filePath, size, readMeta, readRoot, columns, groupRead, from, to, ctx) : [];
       const tagCursor = tagIndex >= 0 ? cursors[tagIndex] : undefined;

@@ -13,8 +13,12 @@ export interface SourceSnapshot {
   rows(opts?: { batchSize?: number; signal?: AbortSignal; invalidUtf8?: ChangeReadOptions['invalidUtf8'] }): AsyncIterable<Row[]>;
   /** Live rows known without reading any data (the local reader: the log's file stats); null or absent when unknown. */
   rowCount?: number | null;
-  /** rows() without its first `skip` rows, reading as little before them as it can; absent when the source cannot skip. */
-  rowsFrom?(skip: number, opts?: { batchSize?: number; signal?: AbortSignal; invalidUtf8?: ChangeReadOptions['invalidUtf8'] }): AsyncIterable<Row[]>;
+  /**
+   * rows() without its first `skip` rows, reading as little before them as it can, and
+   * with `limit` at most that many rows, reading nothing past them; absent when the
+   * source cannot skip.
+   */
+  rowsFrom?(skip: number, opts?: { batchSize?: number; limit?: number; signal?: AbortSignal; invalidUtf8?: ChangeReadOptions['invalidUtf8'] }): AsyncIterable<Row[]>;
 }
 
 export interface ChangeSource {

@@ -221,7 +221,7 @@ async function insertsPage(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPl
     // paging through a large table's preview does not read the table for every page.
     total = snap.rowCount;
     if (offset < total) {
-      for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) {
+      for await (const b of snap.rowsFrom(offset, { batchSize: Math.min(10_000, Math.max(1, limit)), limit, signal: ctx.signal, invalidUtf8: ctx.mapping.invalidUtf8 })) {
         page.push(...withLiveMarker(b.slice(0, limit - page.length), plan.marker));
         if (page.length >= limit) break;
       }
