@@ -17,7 +17,7 @@ import { z } from 'zod';
 // Type only, from a port file with no imports: the webview build gets no engine code.
 import type { RunHistoryEntry } from '../sync/ports/runLog';
 
-export const PanelKind = z.enum(['preview', 'progress', 'rows']);
+export const PanelKind = z.enum(['preview', 'progress', 'rows', 'report']);
 export type PanelKind = z.infer<typeof PanelKind>;
 
 const RequestId = z.string().min(1).max(64);
@@ -150,6 +150,8 @@ export const PanelState = z.discriminatedUnion('panel', [
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
   /** Show Rows: a target table, paged and sorted by the host's query. */
   z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string() }),
+  /** Describe, History, Dry Run: a report the host computed once (not restored after a reload). */
+  z.object({ panel: z.literal('report'), title: z.string() }),
 ]);
 export type PanelState = z.infer<typeof PanelState>;
 
@@ -216,6 +218,41 @@ export type RunHistory = z.infer<typeof RunHistory>;
 export const HistoryMessage = z.object({ type: z.literal('history'), history: RunHistory });
 
 
+/** One grid of a report: display text per cell (null is SQL NULL), numbers already formatted. */
+export const ReportGrid = z.object({
+  id: z.string(),
+  title: z.string(),
+  columns: z.array(z.object({
+    name: z.string(),
+    /** Header tooltip (a type, what the column means). */
+    title: z.string().optional(),
+    numeric: z.boolean().optional(),
+    /** Kept at the left (a key, a version). */
+    frozen: z.boolean().optional(),
+  })),
+  rows: z.array(z.array(z.string().nullable())).max(50_000),
+  /** Shown instead of the grid when there are no rows. */
+  empty: z.string().optional(),
+  /** For rows cut off: "…and 1,234 more". */
+  more: z.string().optional(),
+});
+export type ReportGrid = z.infer<typeof ReportGrid>;
+
+/**
+ * What the Describe, History and Dry Run panels show: facts (label and value) and grids.
+ * The host builds it once (src/views/reports.ts); the webview only renders it.
+ */
+export const Report = z.object({
+  kind: z.enum(['describe', 'delta-history', 'sync-history', 'dry-run']),
+  title: z.string(),
+  subtitle: z.string().optional(),
+  /** A sentence above the facts ("nothing was written"). */
+  note: z.string().optional(),
+  facts: z.array(z.object({ label: z.string(), value: z.string() })),
+  grids: z.array(ReportGrid).max(4),
+});
+export type Report = z.infer<typeof Report>;
+
 export const InitMessage = z.object({
   type: z.literal('init'),
   state: PanelState,
@@ -226,6 +263,8 @@ export const InitMessage = z.object({
   history: RunHistory.nullable().optional(),
   /** Preview panels: rows per page (`deltaSync.preview.pageSize`). */
   pageSize: z.number().int().min(1).max(1000).optional(),
+  /** Report panels: the whole report. */
+  report: Report.nullable().optional(),
 });
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
 
