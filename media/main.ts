@@ -92,7 +92,9 @@ function onMessage(msg: HostToWebview): void {
       const savedRaw: unknown = vscode.getState();
       vscode.setState(state); // what the host's serializer receives after a reload
       if (state.panel === 'rows') {
-        rowsView.init(state, msg.pageSize);
+        const saved = PanelState.safeParse(savedRaw);
+        const same = saved.success && saved.data.panel === 'rows' && saved.data.connection === state.connection && saved.data.schema === state.schema && saved.data.table === state.table ? saved.data : undefined;
+        rowsView.init(state, msg.pageSize, same?.hidden);
       } else if (state.panel === 'report') {
         if (msg.report) reportView.init(state, msg.report);
         else render(h('p', { class: 'muted' }, 'This report is no longer available: run the command again.'));

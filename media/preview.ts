@@ -99,6 +99,7 @@ export class PreviewView {
   private readonly searchBox = el('input', { type: 'search', placeholder: 'Search key or value', 'aria-label': 'Search rows by key or value', 'data-testid': 'search' });
   private readonly gotoBox = el('input', { type: 'number', min: '1', placeholder: 'Row', 'aria-label': 'Go to row number', 'data-testid': 'goto-row', class: 'goto' });
   private readonly copyBtn = el('button', { 'data-testid': 'copy-row', title: 'Copy the focused row as JSON (Ctrl+Shift+C in the grid)' }, 'Copy Row');
+  private readonly copySqlBtn = el('button', { 'data-testid': 'copy-sql', title: 'Copy the focused row as the SQL statement that applies it to the target (Ctrl+Alt+C in the grid)' }, 'Copy as SQL');
   private readonly exportBtn = el('button', { 'data-testid': 'export-csv', title: 'Save every row of this filter as CSV' }, 'Export CSV');
   private readonly errorBox = el('div', { class: 'error', role: 'alert', hidden: '' });
   private readonly status = el('div', { class: 'sr-status muted', role: 'status', 'aria-live': 'polite', 'data-testid': 'preview-status' });
@@ -114,7 +115,9 @@ export class PreviewView {
     this.grid = new Grid({
       label: 'Planned changes',
       onCopyRow: (i) => this.copyRow(i),
+      onCopySql: (i) => this.copySql(i),
       onStatus: (t) => this.say(t),
+      onColumnsChange: () => this.savePosition(),
     });
     this.grid.element.setAttribute('data-testid', 'preview-table');
     this.applyBtn.addEventListener('click', () => this.enabled(this.applyBtn) && this.act('preview/apply'));
@@ -174,6 +177,10 @@ export class PreviewView {
       const i = this.grid.activeRow();
       if (i !== undefined) this.copyRow(i);
     });
+    this.copySqlBtn.addEventListener('click', () => {
+      const i = this.grid.activeRow();
+      if (i !== undefined) this.copySql(i);
+    });
     this.exportBtn.addEventListener('click', () => {
       this.host
         .request((id) => ({ type: 'preview/exportCsv', id, filter: this.filter, ...(this.search ? { search: this.search } : {}) }))
@@ -185,7 +192,8 @@ export class PreviewView {
   }
 
   /** A (re)started preview: builds the page once; later updates touch only what changed. */
-  init(mapping: string, summary: PreviewSummary | null, pageSize: number | undefined, saved: { filter?: PreviewFilter; offset?: number; search?: string } | undefined): void {
+  init(mapping: string, summary: PreviewSummary | null, pageSize: number | undefined, saved: { filter?: PreviewFilter; offset?: number; search?: string; hidden?: string[] } | undefined): void {
+    this.grid.setHidden(saved?.hidden ?? []);
     this.mapping = mapping;
     this.summary = summary;
     this.pageSize = pageSize ?? this.pageSize;
@@ -223,7 +231,7 @@ export class PreviewView {
       this.warnings,
       this.note,
       this.ddl,
-      el('div', { class: 'toolbar' }, this.tabs, el('span', { class: 'spacer' }), this.searchBox, this.gotoBox, this.copyBtn, this.exportBtn),
+      el('div', { class: 'toolbar' }, this.tabs, el('span', { class: 'spacer' }), this.searchBox, this.gotoBox, this.grid.columnsButton, this.copyBtn, this.copySqlBtn, this.exportBtn),
       this.errorBox,
       this.status,
       this.empty,
@@ -316,7 +324,7 @@ export class PreviewView {
   }
 
   private savePosition(): void {
-    this.host.setState({ panel: 'preview', mapping: this.mapping, filter: this.filter, offset: this.offset, ...(this.search ? { search: this.search } : {}) });
+    this.host.setState({ panel: 'preview', mapping: this.mapping, filter: this.filter, offset: this.offset, ...(this.search ? { search: this.search } : {}), ...(this.grid.hiddenColumns().length ? { hidden: this.grid.hiddenColumns() } : {}) });
   }
 
   /** Asks the host for the page at `offset`; the range label changes only when the rows do. */
@@ -386,6 +394,18 @@ export class PreviewView {
     this.host
       .request((id) => ({ type: 'preview/copy', id, text }))
       .then(() => this.say(`Copied row ${fmt(this.offset + index + 1)} as JSON.`))
+      .catch((e: Error) => this.showError(e.message));
+  }
+
+  private copySql(index: number): void {
+    const row = this.page?.rows[index];
+    if (!row) return;
+    const n = this.offset + index + 1;
+    this.host
+      .request((id) => ({ type: 'preview/copySql', id, row }))
+      .then((r) => {
+        if (r.type === 'copied') this.say(`Copied row ${fmt(n)} as SQL: ${r.text.length > 300 ? `${r.text.slice(0, 300)}…` : r.text}`);
+      })
       .catch((e: Error) => this.showError(e.message));
   }
 

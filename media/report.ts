@@ -48,9 +48,10 @@ export class ReportView {
   }
 
   private section(g: ReportGrid): HTMLElement {
-    const sec = el('section', { class: 'report-grid', 'data-testid': `report-${g.id}` }, el('h2', {}, g.title));
+    const heading = el('h2', {}, g.title);
+    const sec = el('section', { class: 'report-grid', 'data-testid': `report-${g.id}` });
     if (g.rows.length === 0) {
-      sec.append(el('p', { class: 'muted' }, g.empty ?? 'No rows.'));
+      sec.append(heading, el('p', { class: 'muted' }, g.empty ?? 'No rows.'));
       return sec;
     }
     const grid = new Grid({
@@ -66,7 +67,7 @@ export class ReportView {
     const columns: GridColumn[] = g.columns.map((c, i) => ({ key: `${i}:${c.name}`, label: c.name, ...(c.title ? { title: c.title } : {}), ...(c.numeric ? { numeric: true } : {}), ...(c.frozen ? { frozen: true } : {}) }));
     // Tall enough for its rows up to 60% of the window; the grid scrolls past that.
     grid.element.style.height = `min(60vh, ${(g.rows.length + 1) * ROW_HEIGHT + 18}px)`;
-    sec.append(grid.element);
+    sec.append(el('div', { class: 'report-grid-head' }, heading, el('span', { class: 'spacer' }), grid.columnsButton), grid.element);
     if (g.more) sec.append(el('p', { class: 'muted' }, g.more));
     // After it is in the page, so the grid measures its viewport.
     requestAnimationFrame(() => grid.setData(columns, g.rows.map((r) => ({ cells: r.map((text) => ({ text })) }))));

@@ -137,6 +137,8 @@ export const PreviewPage = z.object({
 });
 export type PreviewPage = z.infer<typeof PreviewPage>;
 
+const HiddenColumns = z.array(z.string().max(200)).max(2000);
+
 /** Persisted by the webview (`setState`) and handed back to the serializer on reload. */
 export const PanelState = z.discriminatedUnion('panel', [
   z.object({
@@ -146,10 +148,12 @@ export const PanelState = z.discriminatedUnion('panel', [
     filter: PreviewFilter.optional(),
     offset: z.number().int().nonnegative().optional(),
     search: z.string().max(200).optional(),
+    /** Columns the user hid (grid column keys), kept while the panel lives. */
+    hidden: HiddenColumns.optional(),
   }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
   /** Show Rows: a target table, paged and sorted by the host's query. */
-  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string() }),
+  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string(), hidden: HiddenColumns.optional() }),
   /** Describe, History, Dry Run: a report the host computed once (not restored after a reload). */
   z.object({ panel: z.literal('report'), title: z.string() }),
 ]);
@@ -171,6 +175,8 @@ export const PreviewPageRequest = z.object({
 export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId, acknowledged: z.boolean().optional() });
 /** Puts text (a row as JSON) on the clipboard; the host does it (webview clipboard access varies). */
 export const CopyRequest = z.object({ type: z.literal('preview/copy'), id: RequestId, text: z.string().max(5_000_000) });
+/** Copies one previewed row as the SQL statement that applies it (the host writes it with the engine's quoting). */
+export const CopySqlRequest = z.object({ type: z.literal('preview/copySql'), id: RequestId, row: PreviewRow });
 /** Saves every row of the plan (the filter and search given) as a CSV file the user picks. */
 export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'), id: RequestId, filter: PreviewFilter, search: z.string().max(200).optional() });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
@@ -191,6 +197,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   PreviewPageRequest,
   ApplyRequest,
   CopyRequest,
+  CopySqlRequest,
   ExportCsvRequest,
   CancelRequest,
   OnBranchRequest,
@@ -287,6 +294,8 @@ export const ResponseResult = z.discriminatedUnion('type', [
   /** Export: where the file went and how many rows it holds (none: the user cancelled). */
   z.object({ type: z.literal('exported'), file: z.string().nullable(), rows: z.number().int().nonnegative() }),
   z.object({ type: z.literal('rowsPage'), page: TableRowsPage }),
+  /** Copy as SQL: the statement now on the clipboard. */
+  z.object({ type: z.literal('copied'), text: z.string() }),
 ]);
 export type ResponseResult = z.infer<typeof ResponseResult>;
 

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewSummary, ResponseResult, WebviewRequest } from '../protocol/messages';
+import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary, ResponseResult, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,6 +22,8 @@ export interface PreviewSource {
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
   dispose(): void;
+  /** The statement that applies one previewed row to the target ("Copy as SQL"). */
+  rowSql?(row: PreviewRow): string;
   /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
   previewOnBranch?(): void;
 }
@@ -116,6 +118,12 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'preview/copy':
         await vscode.env.clipboard.writeText(request.text);
         return { type: 'accepted' };
+      case 'preview/copySql': {
+        if (!source.rowSql) throw new SyncError('usage', 'This preview cannot write rows as SQL.');
+        const text = source.rowSql(request.row);
+        await vscode.env.clipboard.writeText(text);
+        return { type: 'copied', text };
+      }
       case 'preview/exportCsv': {
         const target = await vscode.window.showSaveDialog({
           title: `Export the preview of ${this.mapping} as CSV`,

@@ -5,8 +5,10 @@
  */
 import type { PreviewColumn, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary } from '../protocol/messages';
 import { resolveColumns } from '../sync/mapping/resolveColumns';
+import { rowStatementSql } from '../sync/postgres/rowStatementSql';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Mapping } from '../sync/mapping/mappingSchema';
+import { SyncError } from '../sync/errors';
 import type { PreviewAction } from '../sync/ports/targetTypes';
 import type { PreviewReport } from '../sync/ports/reports';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
@@ -68,6 +70,16 @@ export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly
   }
 }
 
+/** "Copy as SQL" of a previewed row: the statement for the mapping's target table, with the engine's quoting. */
+export function rowSqlFor(mapping: Mapping, columns: readonly PreviewColumn[], row: PreviewRow): string {
+  if (row.cells.length !== columns.length) throw new SyncError('usage', `The row has ${row.cells.length} values; the preview has ${columns.length} columns.`);
+  return rowStatementSql(
+    { schema: mapping.target.schema, name: mapping.target.table },
+    columns.map((c) => ({ name: c.name, pgType: c.targetType ?? 'text', isKey: c.isKey })),
+    { op: row.op, cells: row.cells, ...(row.changed ? { changed: row.changed } : {}) },
+  );
+}
+
 export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSummary {
   const src = mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table;
   return {
@@ -121,7 +133,7 @@ export class RunnerPreviewSource implements PreviewSource {
    * `toVersion` so every page describes the same plan as the summary.
    */
   constructor(
-    mapping: Mapping,
+    private readonly mapping: Mapping,
     readonly report: PreviewReport,
     private readonly columns: PreviewColumn[],
     private readonly runner: PreviewRunner,
@@ -139,6 +151,10 @@ export class RunnerPreviewSource implements PreviewSource {
       columns,
       rows: report.rows.map((r) => toPreviewRow(r, columns)),
     };
+  }
+
+  rowSql(row: PreviewRow): string {
+    return rowSqlFor(this.mapping, this.columns, row);
   }
 
   async page(filter: PreviewFilter, offset: number, limit: number, search?: string): Promise<PreviewPage> {

@@ -6,7 +6,7 @@ import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyEncodedStream, copyRows } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
-import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import { derivedName, displayName, qualifiedRef, quoteIdent, quoteLiteral } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
@@ -426,8 +426,4 @@ function commitTimeParam(ts: number | string | null): string | null {
   return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
 }
 
-/** SQL string literal (E'' form so backslashes are unambiguous), for COMMENT only. */
-function quoteLiteral(s: string): string {
-  return `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
 
