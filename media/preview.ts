@@ -269,10 +269,13 @@ export class PreviewView {
         el('strong', {}, `${fmt(w.count)} ${w.count === 1 ? 'row' : 'rows'}: `), w.message,
         w.samples.length > 0 ? el('details', {}, el('summary', {}, `First ${w.samples.length} of them`), table) : '');
     });
+    const blocked = ws.some((w) => w.blocking);
     this.warnings.replaceChildren(
-      el('h2', {}, 'Applying this plan would fail or change values'),
+      el('h2', {}, blocked ? 'Applying this plan is refused' : 'Applying this plan would fail or change values'),
       el('ul', {}, ...items),
-      el('label', { class: 'ack' }, this.ackBox, ' I understand: apply anyway'),
+      blocked
+        ? el('p', { class: 'muted' }, 'Apply stays off until the Delta table or the mapping is fixed and the preview is run again.')
+        : el('label', { class: 'ack' }, this.ackBox, ' I understand: apply anyway'),
     );
   }
 
@@ -300,14 +303,15 @@ export class PreviewView {
    * truly disabled; focus is on the checkbox then.
    */
   private updateActions(): void {
-    const needsAck = (this.summary?.warnings ?? []).length > 0 && !this.acknowledged;
+    const blocked = (this.summary?.warnings ?? []).some((w) => w.blocking);
+    const needsAck = blocked || ((this.summary?.warnings ?? []).length > 0 && !this.acknowledged);
     const off = (b: HTMLButtonElement, v: boolean): void => {
       if (v) b.setAttribute('aria-disabled', 'true');
       else b.removeAttribute('aria-disabled');
     };
     for (const b of [this.applyBtn, this.branchBtn, this.cancelBtn]) off(b, this.applied || (this.busy && b !== this.cancelBtn));
     this.applyBtn.disabled = needsAck && !this.applied;
-    this.applyBtn.title = needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
+    this.applyBtn.title = blocked ? 'Refused: the sync would fail on the rows listed above' : needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
     const total = this.page?.total ?? null;
     off(this.prevBtn, this.busy || this.offset === 0);
     off(this.nextBtn, this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));

@@ -95,11 +95,13 @@ export type PreviewFilter = z.infer<typeof PreviewFilter>;
 
 /** A pre-apply check that found rows (the engine's PreviewWarning): Apply waits for the user's acknowledgement. */
 export const PreviewWarning = z.object({
-  check: z.enum(['null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
+  check: z.enum(['existing-key', 'null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
   column: z.string().optional(),
   count: z.number().int().nonnegative(),
   message: z.string(),
   samples: z.array(z.record(z.string(), z.string().nullable())).max(20),
+  /** The sync would refuse these rows: Apply stays disabled (no acknowledgement lets it through). */
+  blocking: z.boolean().optional(),
 });
 export type PreviewWarning = z.infer<typeof PreviewWarning>;
 

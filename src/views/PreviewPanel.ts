@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary, ResponseResult, WebviewRequest } from '../protocol/messages';
+import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary, PreviewWarning, ResponseResult, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,6 +28,12 @@ export interface PreviewSource {
   previewOnBranch?(): void;
 }
 
+/** Apply is refused while a warning says the sync itself would refuse the plan (an insert of a key the target holds). */
+function refuseBlocked(warnings: readonly PreviewWarning[]): void {
+  const b = warnings.find((w) => w.blocking);
+  if (b) throw new SyncError('mapping', b.message, { setting: 'duplicateKeys', hint: 'Fix the Delta table or the mapping, then preview again (Delta Sync: Preview Changes).' });
+}
+
 /** One Preview panel per mapping; a second preview of the same mapping reveals it. */
 export class PreviewPanel extends WebviewPanelBase {
   private static readonly open = new Map<string, PreviewPanel>();
@@ -54,6 +60,7 @@ export class PreviewPanel extends WebviewPanelBase {
   /** "Apply Preview" from the palette: with pre-apply warnings the user confirms them in a modal first. */
   async applyFromCommand(): Promise<boolean> {
     const warnings = this.source?.summary.warnings ?? [];
+    refuseBlocked(warnings);
     if (warnings.length > 0) {
       const ok = await vscode.window.showWarningMessage(
         `The preview of ${this.mapping} found problems: ${warnings.map((w) => `${w.message} (${w.count.toLocaleString('en-US')} rows)`).join(' ')}`,
@@ -105,6 +112,7 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'preview/page':
         return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit, request.search) };
       case 'preview/apply':
+        refuseBlocked(source.summary.warnings ?? []);
         if ((source.summary.warnings ?? []).length > 0 && request.acknowledged !== true) {
           throw new SyncError('usage', 'The preview found rows that would fail or change when applied; Apply waits until you tick "I understand".', { hint: 'Read the warnings above the table, fix the data or the mapping and preview again, or tick "I understand" and apply.' });
         }

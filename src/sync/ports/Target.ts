@@ -192,6 +192,8 @@ export interface PreviewRequest {
   softDelete?: SoftDeleteMarker;
   targetLacks?: readonly string[];
   liveOnly?: boolean;
+  /** Count inserts of keys the target already holds (the sync's refuseExistingKeys check): PreviewResult.existingKeys. */
+  refuseExistingKeys?: boolean;
 }
 
 export interface DryRunRequest {

@@ -240,6 +240,7 @@ export class PostgresTarget implements Target {
       ...(opts.softDelete ? { softDelete: opts.softDelete, targetLacks: opts.targetLacks ?? [], softDeletes: opts.first.softDeletes ?? [] } : {}),
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),
+      ...(opts.refuseExistingKeys ? { refuseExistingKeys: true } : {}),
     }));
   }
 

@@ -5,7 +5,8 @@ import { refuseKeyDrift } from '../mapping/detectDrift';
 import { resolveColumns } from '../mapping/resolveColumns';
 import { planTransactions } from '../plan/planTransactions';
 import type { SourceSnapshot } from '../ports/ChangeSource';
-import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
+import type { DryRunReport, PreviewOptions, PreviewReport, PreviewWarning, VerifyReport } from '../ports/reports';
+import type { PreviewResult } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 import { READ_BATCH_ROWS, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
@@ -67,8 +68,26 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
   const laterTapped = later ? mapAsync(later, tapped) : later;
-  const r = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft });
-  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(checker ? { warnings: checker.warnings() } : {}) };
+  // With the checks, also the sync's refusal of inserts of keys the target already holds (duplicateKeys "fail").
+  const refuse = checker !== undefined && refuseExistingKeysOption(mapping) !== undefined;
+  const { existingKeys, ...r } = await target.preview({ columns: plan.columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft, ...(refuse ? { refuseExistingKeys: true } : {}) });
+  const warnings = checker ? [...(existingKeys ? [existingKeyWarning(source.name, target.tableLabel, plan.key, existingKeys)] : []), ...checker.warnings()] : undefined;
+  return { ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(warnings ? { warnings } : {}) };
+}
+
+/** The preview's form of the sync's refusal of an insert whose key the target holds (applyChanges' refuseExistingKeys). */
+export function existingKeyWarning(source: string, table: string, key: readonly string[], found: NonNullable<PreviewResult['existingKeys']>): PreviewWarning {
+  const versions = [...new Set(found.samples.map((s) => s.version))].sort((a, b) => a - b);
+  const keys = found.samples.map((s) => key.map((k) => `${k}=${s.key[k] ?? 'NULL'}`).join(', ')).join('; ');
+  return {
+    check: 'existing-key',
+    count: found.count,
+    blocking: true,
+    message:
+      `Applying fails: the Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${table} already holds ` +
+      `(${keys}${found.count > found.samples.length ? ' and more' : ''}); the target holds one row per key. Remove the extra rows from the Delta table, or set "duplicateKeys": "last-wins" in the mapping to apply such an insert as an update.`,
+    samples: found.samples.map((s) => ({ version: String(s.version), ...s.key })),
+  };
 }
 
 /**
