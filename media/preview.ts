@@ -91,6 +91,8 @@ export class PreviewView {
   private readonly applyBtn = el('button', { class: 'primary', 'data-testid': 'apply' }, 'Apply');
   private readonly branchBtn = el('button', { 'data-testid': 'preview-on-branch' }, 'Preview on Neon Branch');
   private readonly cancelBtn = el('button', { 'data-testid': 'cancel' }, 'Cancel');
+  private readonly versionSelect = el('select', { 'data-testid': 'version-select', 'aria-label': 'Sync up to version', title: 'Preview and apply up to this version of the Delta table' });
+  private readonly versionLabel = el('label', { class: 'version-pick' }, 'Up to ', this.versionSelect);
   private readonly counts = el('div', { class: 'counts', role: 'group', 'aria-label': 'Summary' });
   private readonly warnings = el('section', { class: 'warnings', role: 'region', 'aria-label': 'Problems found before applying', 'data-testid': 'preview-warnings' });
   private readonly ackBox = el('input', { type: 'checkbox', id: 'ack', 'data-testid': 'acknowledge' });
@@ -123,6 +125,24 @@ export class PreviewView {
     this.applyBtn.addEventListener('click', () => this.enabled(this.applyBtn) && this.act('preview/apply'));
     this.branchBtn.addEventListener('click', () => this.enabled(this.branchBtn) && this.act('preview/onBranch'));
     this.cancelBtn.addEventListener('click', () => this.enabled(this.cancelBtn) && this.act('preview/cancel'));
+    this.versionSelect.addEventListener('change', () => {
+      const v = Number(this.versionSelect.value);
+      if (!Number.isInteger(v) || !this.summary || v === this.summary.toVersion || this.busy) return;
+      this.busy = true;
+      this.updateActions();
+      this.say(`Computing the plan up to version ${fmt(v)}…`);
+      // The host answers, then sends a fresh init describing the new plan.
+      this.host
+        .request((id) => ({ type: 'preview/version', id, toVersion: v }))
+        .catch((e: Error) => {
+          this.showError(e.message);
+          if (this.summary) this.versionSelect.value = String(this.summary.toVersion);
+        })
+        .finally(() => {
+          this.busy = false;
+          this.updateActions();
+        });
+    });
     this.ackBox.addEventListener('change', () => {
       this.acknowledged = this.ackBox.checked;
       this.updateActions();
@@ -202,7 +222,7 @@ export class PreviewView {
     this.offset = saved?.offset ?? 0;
     this.search = saved?.search ?? '';
     this.searchBox.value = this.search;
-    this.applied = false;
+    this.applied = summary?.applied !== undefined;
     this.acknowledged = false;
     this.ackBox.checked = false;
     if (!summary) {
@@ -224,9 +244,14 @@ export class PreviewView {
     this.ddl.hidden = !summary.targetMissing;
     this.ddl.replaceChildren(el('summary', {}, 'The target table does not exist yet: Apply creates it'), el('pre', {}, summary.ddl ?? ''));
     this.renderTabs(summary);
+    this.renderVersions(summary);
+    this.note.textContent = summary.applied
+      ? `Applied at ${summary.applied.at} up to v${fmt(summary.applied.toVersion)}: this panel is a read-only record of the plan (the Progress panel shows the run).`
+      : 'Applying: the Progress panel shows the run.';
+    if (summary.applied) this.title.textContent = `Applied: ${summary.mapping}`;
     const actions = el('div', { class: 'actions' }, this.applyBtn, ...(summary.onBranch ? [this.branchBtn] : []), this.cancelBtn);
     this.root.replaceChildren(
-      el('header', {}, this.title, this.mode, el('span', { class: 'spacer' }), actions),
+      el('header', {}, this.title, this.mode, ...(summary.versionRange ? [this.versionLabel] : []), el('span', { class: 'spacer' }), actions),
       this.counts,
       this.warnings,
       this.note,
@@ -279,6 +304,23 @@ export class PreviewView {
     );
   }
 
+  /** The version picker: newest first, the plan's end selected (at most the 500 newest versions). */
+  private renderVersions(s: PreviewSummary): void {
+    const r = s.versionRange;
+    if (!r) {
+      this.versionSelect.replaceChildren();
+      return;
+    }
+    const opts: HTMLOptionElement[] = [];
+    for (let v = r.max; v >= Math.max(r.min, r.max - 499); v--) {
+      const o = el('option', { value: String(v) }, `v${fmt(v)}${v === r.max ? ' (latest)' : ''}`);
+      if (v === s.toVersion) o.selected = true;
+      opts.push(o);
+    }
+    this.versionSelect.replaceChildren(...opts);
+    this.versionSelect.value = String(s.toVersion);
+  }
+
   private renderTabs(s: PreviewSummary): void {
     const tab = (f: PreviewFilter, label: string, n: number): HTMLElement => {
       const b = el('button', { class: 'tab', 'aria-pressed': String(f === this.filter), 'data-testid': `filter-${f}`, 'data-filter': f }, `${label} (${fmt(n)})`);
@@ -310,11 +352,16 @@ export class PreviewView {
       else b.removeAttribute('aria-disabled');
     };
     for (const b of [this.applyBtn, this.branchBtn, this.cancelBtn]) off(b, this.applied || (this.busy && b !== this.cancelBtn));
+    // A record (applied) pages, searches and picks nothing: the plan is gone.
+    const record = this.summary?.applied !== undefined;
+    this.versionSelect.disabled = this.applied || this.busy;
+    for (const input of [this.searchBox, this.gotoBox, this.pageBox]) input.disabled = record;
+    for (const t of this.tabs.querySelectorAll('button')) t.disabled = record;
     this.applyBtn.disabled = needsAck && !this.applied;
     this.applyBtn.title = blocked ? 'Refused: the sync would fail on the rows listed above' : needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
     const total = this.page?.total ?? null;
-    off(this.prevBtn, this.busy || this.offset === 0);
-    off(this.nextBtn, this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));
+    off(this.prevBtn, record || this.busy || this.offset === 0);
+    off(this.nextBtn, record || this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));
     this.note.hidden = !this.applied;
   }
 

@@ -124,6 +124,10 @@ export const PreviewSummary = z.object({
   onBranch: z.boolean().optional(),
   /** Pre-apply checks that found rows; with any, Apply needs `acknowledged`. */
   warnings: z.array(PreviewWarning).max(20).optional(),
+  /** Versions the picker offers ("sync up to"): `min` the first the plan can end at, `max` the latest. */
+  versionRange: z.object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() }).optional(),
+  /** Set once applied: the panel is a read-only record of this plan. */
+  applied: z.object({ at: z.string(), toVersion: z.number().int() }).optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
@@ -181,6 +185,8 @@ export const CopyRequest = z.object({ type: z.literal('preview/copy'), id: Reque
 export const CopySqlRequest = z.object({ type: z.literal('preview/copySql'), id: RequestId, row: PreviewRow });
 /** Saves every row of the plan (the filter and search given) as a CSV file the user picks. */
 export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'), id: RequestId, filter: PreviewFilter, search: z.string().max(200).optional() });
+/** Recompute the plan up to this version (the version picker); the host answers, then sends a fresh `init`. */
+export const VersionRequest = z.object({ type: z.literal('preview/version'), id: RequestId, toVersion: z.number().int().nonnegative() });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
@@ -202,6 +208,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   CopySqlRequest,
   ExportCsvRequest,
   CancelRequest,
+  VersionRequest,
   OnBranchRequest,
   StopRequest,
   RowsPageRequest,

@@ -203,6 +203,8 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
           if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
         })
         : undefined,
+      // The version picker: the plan recomputed up to another version, with that version's columns.
+      { columnsAt: (v, key) => previewColumns(mapping, h.source, v, key), firstLimit: pageSize },
     );
     keep = true;
     PreviewPanel.pageSize = pageSize;

@@ -22,6 +22,11 @@ export interface PreviewSource {
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
   dispose(): void;
+  /**
+   * Recomputes the plan up to `toVersion` (the Preview's version picker); `summary` and the
+   * pages then describe that plan, and apply() syncs exactly up to it.
+   */
+  retarget?(toVersion: number): Promise<void>;
   /** The statement that applies one previewed row to the target ("Copy as SQL"). */
   rowSql?(row: PreviewRow): string;
   /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
@@ -95,8 +100,37 @@ export class PreviewPanel extends WebviewPanelBase {
     return p;
   }
 
+  /**
+   * After Apply the panel stays as a read-only record of the plan that was applied: the
+   * summary marked applied and the page the user was looking at (the plan itself is
+   * released; the target has moved on, so other pages could not be computed as they were).
+   */
+  private record: { summary: PreviewSummary; page: PreviewPage | undefined; rowSql: ((row: PreviewRow) => string) | undefined } | undefined;
+  /** The page last sent to the webview (what the record keeps). */
+  private lastPage: PreviewPage | undefined;
+
   protected initMessage(): HostToWebview {
-    return { type: 'init', state: this.state(), preview: this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
+    return { type: 'init', state: this.state(), preview: this.record?.summary ?? this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
+  }
+
+  /** Answers a record's requests: its page, copies; everything else is over. */
+  private async handleRecord(record: NonNullable<PreviewPanel['record']>, request: WebviewRequest): Promise<ResponseResult> {
+    switch (request.type) {
+      case 'preview/page':
+        if (!record.page) throw new SyncError('usage', 'This preview was applied: its rows are no longer kept.', { hint: 'Show Rows on the target table lists what it holds now.' });
+        return { type: 'previewPage', page: record.page };
+      case 'preview/copy':
+        await vscode.env.clipboard.writeText(request.text);
+        return { type: 'accepted' };
+      case 'preview/copySql': {
+        if (!record.rowSql) throw new SyncError('usage', 'This preview cannot write rows as SQL.');
+        const text = record.rowSql(request.row);
+        await vscode.env.clipboard.writeText(text);
+        return { type: 'copied', text };
+      }
+      default:
+        throw new SyncError('usage', `This preview was applied at ${record.summary.applied?.at ?? 'an earlier time'}; it is kept as a read-only record.`, { hint: 'Run "Delta Sync: Preview Changes" for a new plan.' });
+    }
   }
 
   state(): PanelState {
@@ -104,21 +138,34 @@ export class PreviewPanel extends WebviewPanelBase {
   }
 
   protected async handle(request: WebviewRequest): Promise<ResponseResult> {
+    if (this.record) return this.handleRecord(this.record, request);
     const source = this.source;
     if (!source) {
       throw new SyncError('usage', 'This preview is no longer available.', { hint: 'Run "Delta Sync: Preview Changes" again.' });
     }
     switch (request.type) {
-      case 'preview/page':
-        return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit, request.search) };
+      case 'preview/page': {
+        const page = await source.page(request.filter, request.offset, request.limit, request.search);
+        this.lastPage = page;
+        return { type: 'previewPage', page };
+      }
+      case 'preview/version': {
+        if (!source.retarget) throw new SyncError('usage', 'This preview cannot change its version.');
+        await source.retarget(request.toVersion);
+        this.lastPage = undefined;
+        // The whole panel describes the new plan: a fresh init (its rows come by page requests).
+        this.post(this.initMessage());
+        return { type: 'accepted' };
+      }
       case 'preview/apply':
         refuseBlocked(source.summary.warnings ?? []);
         if ((source.summary.warnings ?? []).length > 0 && request.acknowledged !== true) {
           throw new SyncError('usage', 'The preview found rows that would fail or change when applied; Apply waits until you tick "I understand".', { hint: 'Read the warnings above the table, fix the data or the mapping and preview again, or tick "I understand" and apply.' });
         }
         await source.apply();
-        // The run takes over (Progress panel); this plan is spent.
-        setTimeout(() => this.dispose(), 0);
+        // The run takes over (Progress panel). The plan is spent, but the panel stays as a
+        // record of what was applied; a new Preview of the mapping opens a panel of its own.
+        this.keepAsRecord(source);
         return { type: 'accepted' };
       case 'preview/cancel':
         this.dispose();
@@ -161,6 +208,17 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'rows/page':
         throw new SyncError('usage', 'Table rows are shown by Show Rows.');
     }
+  }
+
+  private keepAsRecord(source: PreviewSource): void {
+    const at = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const rowSql = source.rowSql?.bind(source);
+    this.record = { summary: { ...source.summary, applied: { at, toVersion: source.summary.toVersion } }, page: this.lastPage, rowSql };
+    source.dispose();
+    this.source = undefined;
+    if (PreviewPanel.open.get(this.mapping) === this) PreviewPanel.open.delete(this.mapping);
+    this.panel.title = `Applied: ${this.mapping}`;
+    this.post(this.initMessage());
   }
 
   protected override onDispose(): void {

@@ -16,7 +16,7 @@ import type { PreviewSource } from './PreviewPanel';
 
 /** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */
 export interface PreviewRunner {
-  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; search?: string; signal?: AbortSignal }): Promise<PreviewReport>;
+  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; search?: string; checks?: boolean; signal?: AbortSignal }): Promise<PreviewReport>;
 }
 
 /** Which engine actions a panel filter lists. */
@@ -123,10 +123,21 @@ export async function* planCsv(source: Pick<PreviewSource, 'page'>, filter: Prev
   }
 }
 
+/** The versions a preview may end at: from the first version the plan reads (the snapshot's 0 for an initial load) to the latest. */
+export function versionRangeOf(report: PreviewReport, latest: number): { min: number; max: number } | undefined {
+  const min = report.mode === 'initial' ? 0 : (report.fromVersion ?? 0);
+  return min <= latest ? { min, max: latest } : undefined;
+}
+
 export class RunnerPreviewSource implements PreviewSource {
-  readonly summary: PreviewSummary;
+  summary: PreviewSummary;
+  report: PreviewReport;
   previewOnBranch?: () => void;
   private first: PreviewPage | undefined;
+  private columns: PreviewColumn[];
+  /** The latest source version when the preview opened: the picker's top. */
+  private readonly latest: number;
+  private readonly onBranchSet: boolean;
 
   /**
    * `report` is the runner's answer for the first page of 'all'; later pages pin
@@ -134,23 +145,47 @@ export class RunnerPreviewSource implements PreviewSource {
    */
   constructor(
     private readonly mapping: Mapping,
-    readonly report: PreviewReport,
-    private readonly columns: PreviewColumn[],
+    report: PreviewReport,
+    columns: PreviewColumn[],
     private readonly runner: PreviewRunner,
     private readonly onApply: (report: PreviewReport) => Promise<void>,
     private readonly onDispose: () => void,
     /** Preview on a Neon branch (mappings whose target is a `neon:` reference). */
     onBranch?: () => void,
+    /** The version picker: the columns at a version (the schema may differ) and the first page's size. */
+    private readonly picker?: { columnsAt: (version: number, key: readonly string[]) => Promise<PreviewColumn[]>; firstLimit: number },
   ) {
-    this.summary = { ...summaryOf(mapping, report), ...(onBranch ? { onBranch: true } : {}) };
+    this.latest = report.toVersion;
+    this.onBranchSet = onBranch !== undefined;
     if (onBranch) this.previewOnBranch = onBranch;
+    this.report = report;
+    this.columns = columns;
+    this.summary = this.summarize();
+  }
+
+  private summarize(): PreviewSummary {
+    const range = this.picker ? versionRangeOf(this.report, this.latest) : undefined;
     this.first = {
       filter: 'all',
       offset: 0,
-      total: report.matching,
-      columns,
-      rows: report.rows.map((r) => toPreviewRow(r, columns)),
+      total: this.report.matching,
+      columns: this.columns,
+      rows: this.report.rows.map((r) => toPreviewRow(r, this.columns)),
     };
+    return { ...summaryOf(this.mapping, this.report), ...(this.onBranchSet ? { onBranch: true } : {}), ...(range ? { versionRange: range } : {}) };
+  }
+
+  async retarget(toVersion: number): Promise<void> {
+    if (!this.picker) throw new SyncError('usage', 'This preview cannot change its version.');
+    const range = versionRangeOf(this.report, this.latest);
+    if (!range || toVersion < range.min || toVersion > range.max) {
+      throw new SyncError('usage', `Version ${toVersion} cannot end this plan: pick one from ${range?.min ?? '-'} to ${range?.max ?? '-'}.`, { version: toVersion });
+    }
+    const report = await this.runner.preview({ limit: this.picker.firstLimit, offset: 0, toVersion, checks: true });
+    const key = this.mapping.key ?? Object.keys(report.rows[0]?.key ?? this.report.rows[0]?.key ?? {});
+    this.columns = await this.picker.columnsAt(report.toVersion, key);
+    this.report = report;
+    this.summary = this.summarize();
   }
 
   rowSql(row: PreviewRow): string {
