@@ -59,7 +59,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const start = Number(checkpoint.version) + 1;
   if (!existing) {
     throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
-      hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+      hint: 'Run a new initial load: {action}', action: { id: 'initial-load' },
     });
   }
   // The sync's own transactions: the first is classified against the target, each later
@@ -129,7 +129,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   if (!checkpoint) {
     throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.`, {
-      hint: 'delta-neon-sync preview --mapping <file>',
+      hint: 'Preview the initial load instead: {action}.', action: { id: 'preview' },
     });
   }
   const existing = await target.describe();
