@@ -280,7 +280,8 @@ export function syncHistoryReport(s: PipelineStatus): Report {
           r.startedAt,
           modeLabel(r.mode),
           r.status,
-          r.fromVersion === null ? (r.toVersion ?? '') : `${r.fromVersion} → ${r.toVersion ?? ''}`,
+          // fromVersion is the first version the run read: the user counts from the checkpoint before it.
+          r.fromVersion === null ? `snapshot v${r.toVersion ?? '?'}` : `checkpoint v${Number(r.fromVersion) - 1} → v${r.toVersion ?? '?'}`,
           num(r.rows),
           r.finishedAt,
           r.error,
