@@ -34,7 +34,7 @@ const WORDING: Record<UserActionId, Record<Surface, (arg: string | undefined) =>
   'incremental-sync': { cli: () => '`delta-neon-sync sync --mapping <file>`', vscode: () => cmd('Run Incremental Sync') },
   'allow-mass-delete': {
     cli: () => '`delta-neon-sync sync --mapping <file> --allow-mass-delete`',
-    vscode: () => `${cmd('Run Incremental Sync')}, then "Delete Anyway" when it asks`,
+    vscode: () => 'run the sync again from the mapping and choose "Delete Anyway" when it asks',
   },
   grants: { cli: () => '`delta-neon-sync grants <mapping>`', vscode: () => cmd('Copy Required GRANTs') },
   'neon-projects': { cli: () => '`delta-neon-sync neon projects`', vscode: () => 'the Neon account in the Targets view' },

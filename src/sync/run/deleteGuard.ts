@@ -76,6 +76,6 @@ export async function emptySwapError(opts: { source: ChangeSource; table: string
   return new SyncError(
     'target',
     `Refused to swap an empty snapshot over ${opts.table}: ${opts.source.name} at ${versions} ${what}, and the swap would delete all ${opts.targetRows} row(s) of the table. Nothing was written.`,
-    { table: opts.table, version: opts.version, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it, or load an earlier version (--to-version). ${ALLOW_ONCE}` },
+    { table: opts.table, version: opts.version, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it, or load an earlier version (--to-version). ${ALLOW_ONCE}`, action: { id: 'allow-mass-delete' } },
   );
 }
