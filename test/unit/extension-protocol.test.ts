@@ -64,6 +64,7 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/apply', id: 'r2' },
   { type: 'preview/apply', id: 'r7', acknowledged: true },
   { type: 'preview/copy', id: 'r8', text: '{"id":"9223372036854775807"}' },
+  { type: 'preview/version', id: 'r14', toVersion: 6 },
   { type: 'preview/copySql', id: 'r12', row: { op: 'update', cells: ['1', 'new'], before: ['1', 'old'], changed: ['note'] } },
   { type: 'preview/exportCsv', id: 'r9', filter: 'update', search: 'x' },
   { type: 'preview/cancel', id: 'r3' },
