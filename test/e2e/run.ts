@@ -223,7 +223,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       if (tablesFolder) {
         await rowLabelled(sources, p, path.basename(tablesFolder)).first().click();
         const cdf = rowLabelled(sources, p, 'cdf-table').filter({ hasText: 'CDF on' }).first();
-        await cdf.waitFor({ timeout: 30_000 });
+        await cdf.waitFor({ timeout: 120_000 });
         await rowLabelled(sources, p, 'simple_table').filter({ hasText: 'CDF off' }).first().waitFor({ timeout: 30_000 });
         await cdf.click(); // expand: columns with Delta types; birthday is the partition column
         await rowLabelled(sources, p, 'birthday').filter({ hasText: 'date · partition' }).first().waitFor({ timeout: 20_000 });
