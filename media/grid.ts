@@ -52,6 +52,8 @@ export interface GridOptions {
   rowHeight?: number;
   /** Ctrl+Shift+C or the toolbar: the row at this index of the data given to setData. */
   onCopyRow?(index: number): void;
+  /** Ctrl+Alt+C: the row as SQL (views that can write it). */
+  onCopySql?(index: number): void;
   /** Text for the page's aria-live status (sorting, copied, ...). */
   onStatus?(text: string): void;
   /**
@@ -59,6 +61,8 @@ export interface GridOptions {
    * order asked and calls this instead of sorting the rows it has.
    */
   onSort?(column: string, dir: 'asc' | 'desc' | null): void;
+  /** The user hid or showed columns (keys of the hidden ones): the view persists them for the panel's life. */
+  onColumnsChange?(hidden: string[]): void;
 }
 
 const OVERSCAN = 6;
@@ -110,6 +114,14 @@ export class Grid {
   private readonly header: HTMLElement;
   private readonly body: HTMLElement;
   private readonly rowHeight: number;
+  /** What setData gave; `columns` and `rows` are the visible projection of it. */
+  private allColumns: GridColumn[] = [];
+  private allRows: GridRow[] = [];
+  private readonly hidden = new Set<string>();
+  private readonly widthOf = new Map<string, number>();
+  /** "Columns" button: opens the picker that hides and shows columns (views put it in their toolbar). */
+  readonly columnsButton: HTMLButtonElement;
+  private picker: HTMLElement | null = null;
   private columns: GridColumn[] = [];
   private widths: number[] = [];
   private rows: GridRow[] = [];
@@ -146,6 +158,24 @@ export class Grid {
       if (cell) this.setActive(Number(cell.dataset.row), Number(cell.dataset.col), true);
     });
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
+    this.columnsButton = el('button', 'grid-columns-button', 'Columns');
+    this.columnsButton.setAttribute('aria-haspopup', 'dialog');
+    this.columnsButton.setAttribute('aria-expanded', 'false');
+    this.columnsButton.title = 'Hide or show columns';
+    this.columnsButton.setAttribute('data-testid', 'columns-button');
+    this.columnsButton.addEventListener('click', () => (this.picker ? this.closePicker(true) : this.openPicker()));
+  }
+
+  /** Hides these columns (by key) from now on, e.g. the ones a restored panel had hidden. */
+  setHidden(keys: readonly string[]): void {
+    this.hidden.clear();
+    for (const k of keys) this.hidden.add(k);
+    this.project(false);
+  }
+
+  /** Keys of the hidden columns. */
+  hiddenColumns(): string[] {
+    return [...this.hidden];
   }
 
   /**
@@ -153,10 +183,29 @@ export class Grid {
    * was when that row still exists (so a page load does not throw focus away), else row 0.
    */
   setData(columns: GridColumn[], rows: GridRow[], opts: { resetScroll?: boolean } = {}): void {
+    this.allColumns = columns;
+    this.allRows = rows;
+    columns.forEach((c, i) => {
+      if (!this.widthOf.has(c.key)) this.widthOf.set(c.key, c.width ?? this.initialWidth(c, rows, i));
+    });
+    this.project(opts.resetScroll === true);
+  }
+
+  /** Puts the visible columns (and their cells) of the data into the grid. */
+  private project(resetScroll: boolean): void {
+    // Never hide every column: the grid would have no cell to hold focus.
+    const keep = this.allColumns.map((c) => !this.hidden.has(c.key));
+    if (!keep.some(Boolean) && keep.length > 0) keep[0] = true;
+    const columns = this.allColumns.filter((_, i) => keep[i]);
+    const rows = keep.every(Boolean) ? this.allRows : this.allRows.map((r) => ({ ...r, cells: r.cells.filter((_, i) => keep[i]) }));
+    const opts = { resetScroll };
     const sameColumns = columns.length === this.columns.length && columns.every((c, i) => c.key === this.columns[i]?.key);
+    const sortKey = this.sort ? this.columns[this.sort.col]?.key : undefined;
+    this.widths = columns.map((c) => this.widthOf.get(c.key) ?? 100);
     if (!sameColumns) {
-      this.widths = columns.map((c, i) => c.width ?? this.initialWidth(c, rows, i));
-      this.sort = null;
+      // A sort survives hiding other columns; a new column set (another table) drops it.
+      const at = sortKey === undefined ? -1 : columns.findIndex((c) => c.key === sortKey);
+      this.sort = at >= 0 && this.sort ? { col: at, dir: this.sort.dir } : null;
     }
     this.columns = columns;
     this.rows = rows;
@@ -168,7 +217,8 @@ export class Grid {
     if (!sameColumns) this.renderHeader();
     this.applyWidths();
     this.body.style.height = `${rows.length * this.rowHeight}px`;
-    const hadFocus = this.element.contains(document.activeElement);
+    // Focus in the grid moves back to the active cell; focus in the picker stays there.
+    const hadFocus = this.element.contains(document.activeElement) && !this.picker?.contains(document.activeElement);
     this.active = { row: Math.min(this.active.row, Math.max(0, rows.length - 1)), col: Math.min(this.active.col, Math.max(0, columns.length - 1)) };
     if (opts.resetScroll) {
       this.scroller.scrollTop = 0;
@@ -229,7 +279,7 @@ export class Grid {
       const th = el('div', `grid-cell grid-th${c.frozen ? ' frozen' : ''}${c.numeric ? ' num' : ''}`);
       th.setAttribute('role', 'columnheader');
       th.setAttribute('aria-colindex', String(i + 1));
-      th.setAttribute('aria-sort', 'none');
+      th.setAttribute('aria-sort', this.sort?.col === i ? (this.sort.dir === 1 ? 'ascending' : 'descending') : 'none');
       if (c.frozen) th.style.left = `var(--grid-left-${i})`;
       const b = el('button', 'grid-sort', c.label);
       b.title = `${c.title ?? c.label}. Sort; Alt+Left/Right resizes.`;
@@ -269,7 +319,76 @@ export class Grid {
 
   private resize(col: number, width: number): void {
     this.widths[col] = Math.max(MIN_WIDTH, Math.round(width));
+    const c = this.columns[col];
+    if (c) this.widthOf.set(c.key, this.widths[col] as number);
     this.applyWidths();
+  }
+
+  // ------------------------------------------------------------ column picker
+
+  private openPicker(): void {
+    this.closeDetail(false);
+    const pop = el('div', 'grid-popover grid-picker');
+    pop.setAttribute('role', 'dialog');
+    pop.setAttribute('aria-label', 'Columns to show');
+    pop.setAttribute('data-testid', 'columns-picker');
+    const head = el('div', 'grid-popover-head');
+    const all = el('button', undefined, 'Show All');
+    all.addEventListener('click', () => {
+      this.hidden.clear();
+      for (const box of pop.querySelectorAll<HTMLInputElement>('input[type=checkbox]')) box.checked = true;
+      this.columnsChanged();
+    });
+    const close = el('button', undefined, 'Close');
+    close.setAttribute('aria-label', 'Close (Escape)');
+    close.addEventListener('click', () => this.closePicker(true));
+    head.append(el('strong', undefined, 'Columns'), el('span', 'spacer'), all, close);
+    const list = el('div', 'grid-picker-list');
+    for (const c of this.allColumns) {
+      const box = el('input');
+      box.type = 'checkbox';
+      box.checked = !this.hidden.has(c.key);
+      box.setAttribute('data-column', c.label);
+      box.addEventListener('change', () => {
+        if (box.checked) this.hidden.delete(c.key);
+        else if (this.allColumns.filter((x) => !this.hidden.has(x.key)).length > 1) this.hidden.add(c.key);
+        else {
+          box.checked = true;
+          this.opts.onStatus?.('At least one column stays visible.');
+          return;
+        }
+        this.columnsChanged();
+      });
+      const label = el('label');
+      label.append(box, ` ${c.label}`, ...(c.badge ? [el('span', 'key-badge', c.badge)] : []));
+      list.append(label);
+    }
+    pop.append(head, list);
+    pop.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        this.closePicker(true);
+      }
+    });
+    this.element.append(pop);
+    this.picker = pop;
+    this.columnsButton.setAttribute('aria-expanded', 'true');
+    (list.querySelector('input') as HTMLInputElement | null)?.focus();
+  }
+
+  private columnsChanged(): void {
+    this.project(false);
+    const n = this.hidden.size;
+    this.opts.onStatus?.(n === 0 ? 'All columns shown.' : `${n} ${n === 1 ? 'column' : 'columns'} hidden.`);
+    this.opts.onColumnsChange?.([...this.hidden]);
+  }
+
+  private closePicker(refocus: boolean): void {
+    if (!this.picker) return;
+    this.picker.remove();
+    this.picker = null;
+    this.columnsButton.setAttribute('aria-expanded', 'false');
+    if (refocus) this.columnsButton.focus();
   }
 
   private schedule(): void {
@@ -421,6 +540,12 @@ export class Grid {
       Enter: () => this.openDetail(row, col),
       F2: () => this.openDetail(row, col),
     };
+    if (e.ctrlKey && e.altKey && (e.key === 'C' || e.key === 'c') && this.opts.onCopySql) {
+      e.preventDefault();
+      const data = this.order[row];
+      if (data !== undefined) this.opts.onCopySql(data);
+      return;
+    }
     if (e.ctrlKey && e.shiftKey && (e.key === 'C' || e.key === 'c')) {
       e.preventDefault();
       const data = this.order[row];

@@ -13,6 +13,7 @@ import {
 import { ProgressView } from './progress';
 import { PreviewView } from './preview';
 import { RowsView } from './rows';
+import { ReportView } from './report';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -70,6 +71,11 @@ const rowsView = new RowsView(root, {
   setState: (state) => vscode.setState(state),
 });
 
+const reportView = new ReportView(root, {
+  request,
+  setState: (state) => vscode.setState(state),
+});
+
 let progress: ProgressView | undefined;
 /** The Progress panel's view, built on its first message (it owns the page from then on). */
 function progressView(): ProgressView {
@@ -86,7 +92,12 @@ function onMessage(msg: HostToWebview): void {
       const savedRaw: unknown = vscode.getState();
       vscode.setState(state); // what the host's serializer receives after a reload
       if (state.panel === 'rows') {
-        rowsView.init(state, msg.pageSize);
+        const saved = PanelState.safeParse(savedRaw);
+        const same = saved.success && saved.data.panel === 'rows' && saved.data.connection === state.connection && saved.data.schema === state.schema && saved.data.table === state.table ? saved.data : undefined;
+        rowsView.init(state, msg.pageSize, same?.hidden);
+      } else if (state.panel === 'report') {
+        if (msg.report) reportView.init(state, msg.report);
+        else render(h('p', { class: 'muted' }, 'This report is no longer available: run the command again.'));
       } else if (state.panel === 'progress') {
         progressView().init(msg.progress, msg.history);
       } else {

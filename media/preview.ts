@@ -93,6 +93,8 @@ export class PreviewView {
   private readonly cancelBtn = el('button', { 'data-testid': 'cancel' }, 'Cancel');
   private readonly copyConnBtn = el('button', { 'data-testid': 'copy-connection', title: 'Copy the branch\'s connection string (with its password) to point your app or psql at it' }, 'Copy Connection String');
   private readonly branchInfo = el('section', { class: 'branch-info', 'aria-label': 'Preview branch', 'data-testid': 'branch-info', hidden: '' });
+  private readonly versionSelect = el('select', { 'data-testid': 'version-select', 'aria-label': 'Sync up to version', title: 'Preview and apply up to this version of the Delta table' });
+  private readonly versionLabel = el('label', { class: 'version-pick' }, 'Up to ', this.versionSelect);
   private readonly counts = el('div', { class: 'counts', role: 'group', 'aria-label': 'Summary' });
   private readonly warnings = el('section', { class: 'warnings', role: 'region', 'aria-label': 'Problems found before applying', 'data-testid': 'preview-warnings' });
   private readonly ackBox = el('input', { type: 'checkbox', id: 'ack', 'data-testid': 'acknowledge' });
@@ -102,6 +104,7 @@ export class PreviewView {
   private readonly searchBox = el('input', { type: 'search', placeholder: 'Search key or value', 'aria-label': 'Search rows by key or value', 'data-testid': 'search' });
   private readonly gotoBox = el('input', { type: 'number', min: '1', placeholder: 'Row', 'aria-label': 'Go to row number', 'data-testid': 'goto-row', class: 'goto' });
   private readonly copyBtn = el('button', { 'data-testid': 'copy-row', title: 'Copy the focused row as JSON (Ctrl+Shift+C in the grid)' }, 'Copy Row');
+  private readonly copySqlBtn = el('button', { 'data-testid': 'copy-sql', title: 'Copy the focused row as the SQL statement that applies it to the target (Ctrl+Alt+C in the grid)' }, 'Copy as SQL');
   private readonly exportBtn = el('button', { 'data-testid': 'export-csv', title: 'Save every row of this filter as CSV' }, 'Export CSV');
   private readonly errorBox = el('div', { class: 'error', role: 'alert', hidden: '' });
   private readonly status = el('div', { class: 'sr-status muted', role: 'status', 'aria-live': 'polite', 'data-testid': 'preview-status' });
@@ -117,7 +120,9 @@ export class PreviewView {
     this.grid = new Grid({
       label: 'Planned changes',
       onCopyRow: (i) => this.copyRow(i),
+      onCopySql: (i) => this.copySql(i),
       onStatus: (t) => this.say(t),
+      onColumnsChange: () => this.savePosition(),
     });
     this.grid.element.setAttribute('data-testid', 'preview-table');
     this.applyBtn.addEventListener('click', () => this.enabled(this.applyBtn) && this.act('preview/apply'));
@@ -128,6 +133,24 @@ export class PreviewView {
         .request((id) => ({ type: 'preview/copyConnection', id }))
         .then(() => this.say('Copied the branch\'s connection string (it holds the role\'s password).'))
         .catch((e: Error) => this.showError(e.message));
+    });
+    this.versionSelect.addEventListener('change', () => {
+      const v = Number(this.versionSelect.value);
+      if (!Number.isInteger(v) || !this.summary || v === this.summary.toVersion || this.busy) return;
+      this.busy = true;
+      this.updateActions();
+      this.say(`Computing the plan up to version ${fmt(v)}…`);
+      // The host answers, then sends a fresh init describing the new plan.
+      this.host
+        .request((id) => ({ type: 'preview/version', id, toVersion: v }))
+        .catch((e: Error) => {
+          this.showError(e.message);
+          if (this.summary) this.versionSelect.value = String(this.summary.toVersion);
+        })
+        .finally(() => {
+          this.busy = false;
+          this.updateActions();
+        });
     });
     this.ackBox.addEventListener('change', () => {
       this.acknowledged = this.ackBox.checked;
@@ -183,6 +206,10 @@ export class PreviewView {
       const i = this.grid.activeRow();
       if (i !== undefined) this.copyRow(i);
     });
+    this.copySqlBtn.addEventListener('click', () => {
+      const i = this.grid.activeRow();
+      if (i !== undefined) this.copySql(i);
+    });
     this.exportBtn.addEventListener('click', () => {
       this.host
         .request((id) => ({ type: 'preview/exportCsv', id, filter: this.filter, ...(this.search ? { search: this.search } : {}) }))
@@ -194,7 +221,8 @@ export class PreviewView {
   }
 
   /** A (re)started preview: builds the page once; later updates touch only what changed. */
-  init(mapping: string, summary: PreviewSummary | null, pageSize: number | undefined, saved: { filter?: PreviewFilter; offset?: number; search?: string } | undefined): void {
+  init(mapping: string, summary: PreviewSummary | null, pageSize: number | undefined, saved: { filter?: PreviewFilter; offset?: number; search?: string; hidden?: string[] } | undefined): void {
+    this.grid.setHidden(saved?.hidden ?? []);
     this.mapping = mapping;
     this.summary = summary;
     this.pageSize = pageSize ?? this.pageSize;
@@ -203,7 +231,7 @@ export class PreviewView {
     this.offset = saved?.offset ?? 0;
     this.search = saved?.search ?? '';
     this.searchBox.value = this.search;
-    this.applied = false;
+    this.applied = summary?.applied !== undefined;
     this.acknowledged = false;
     this.ackBox.checked = false;
     if (!summary) {
@@ -237,16 +265,21 @@ export class PreviewView {
     this.alterations.hidden = alterations.length === 0;
     this.alterations.replaceChildren(el('summary', {}, `The source's schema changed: Apply first runs ${alterations.length} schema change(s), in the same transaction as the rows`), el('pre', {}, alterations.map((s) => `${s};`).join('\n')));
     this.renderTabs(summary);
+    this.renderVersions(summary);
+    this.note.textContent = summary.applied
+      ? `Applied at ${summary.applied.at} up to v${fmt(summary.applied.toVersion)}: this panel is a read-only record of the plan (the Progress panel shows the run).`
+      : 'Applying: the Progress panel shows the run.';
+    if (summary.applied) this.title.textContent = `Applied: ${summary.mapping}`;
     const actions = el('div', { class: 'actions' }, this.applyBtn, ...(summary.onBranch && !branch ? [this.branchBtn] : []), this.cancelBtn);
     this.root.replaceChildren(
-      el('header', {}, this.title, this.mode, el('span', { class: 'spacer' }), actions),
+      el('header', {}, this.title, this.mode, ...(summary.versionRange ? [this.versionLabel] : []), el('span', { class: 'spacer' }), actions),
       this.branchInfo,
       this.counts,
       this.warnings,
       this.note,
       this.ddl,
       this.alterations,
-      el('div', { class: 'toolbar' }, this.tabs, el('span', { class: 'spacer' }), this.searchBox, this.gotoBox, this.copyBtn, this.exportBtn),
+      el('div', { class: 'toolbar' }, this.tabs, el('span', { class: 'spacer' }), this.searchBox, this.gotoBox, this.grid.columnsButton, this.copyBtn, this.copySqlBtn, this.exportBtn),
       this.errorBox,
       this.status,
       this.empty,
@@ -286,11 +319,31 @@ export class PreviewView {
         el('strong', {}, `${fmt(w.count)} ${w.count === 1 ? 'row' : 'rows'}: `), w.message,
         w.samples.length > 0 ? el('details', {}, el('summary', {}, `First ${w.samples.length} of them`), table) : '');
     });
+    const blocked = ws.some((w) => w.blocking);
     this.warnings.replaceChildren(
-      el('h2', {}, 'Applying this plan would fail or change values'),
+      el('h2', {}, blocked ? 'Applying this plan is refused' : 'Applying this plan would fail or change values'),
       el('ul', {}, ...items),
-      el('label', { class: 'ack' }, this.ackBox, ' I understand: apply anyway'),
+      blocked
+        ? el('p', { class: 'muted' }, 'Apply stays off until the Delta table or the mapping is fixed and the preview is run again.')
+        : el('label', { class: 'ack' }, this.ackBox, ' I understand: apply anyway'),
     );
+  }
+
+  /** The version picker: newest first, the plan's end selected (at most the 500 newest versions). */
+  private renderVersions(s: PreviewSummary): void {
+    const r = s.versionRange;
+    if (!r) {
+      this.versionSelect.replaceChildren();
+      return;
+    }
+    const opts: HTMLOptionElement[] = [];
+    for (let v = r.max; v >= Math.max(r.min, r.max - 499); v--) {
+      const o = el('option', { value: String(v) }, `v${fmt(v)}${v === r.max ? ' (latest)' : ''}`);
+      if (v === s.toVersion) o.selected = true;
+      opts.push(o);
+    }
+    this.versionSelect.replaceChildren(...opts);
+    this.versionSelect.value = String(s.toVersion);
   }
 
   private renderTabs(s: PreviewSummary): void {
@@ -318,17 +371,23 @@ export class PreviewView {
    * truly disabled; focus is on the checkbox then.
    */
   private updateActions(): void {
-    const needsAck = (this.summary?.warnings ?? []).length > 0 && !this.acknowledged;
+    const blocked = (this.summary?.warnings ?? []).some((w) => w.blocking);
+    const needsAck = blocked || ((this.summary?.warnings ?? []).length > 0 && !this.acknowledged);
     const off = (b: HTMLButtonElement, v: boolean): void => {
       if (v) b.setAttribute('aria-disabled', 'true');
       else b.removeAttribute('aria-disabled');
     };
     for (const b of [this.applyBtn, this.branchBtn, this.cancelBtn]) off(b, this.applied || (this.busy && b !== this.cancelBtn));
+    // A record (applied) pages, searches and picks nothing: the plan is gone.
+    const record = this.summary?.applied !== undefined;
+    this.versionSelect.disabled = this.applied || this.busy;
+    for (const input of [this.searchBox, this.gotoBox, this.pageBox]) input.disabled = record;
+    for (const t of this.tabs.querySelectorAll('button')) t.disabled = record;
     this.applyBtn.disabled = needsAck && !this.applied;
-    this.applyBtn.title = needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
+    this.applyBtn.title = blocked ? 'Refused: the sync would fail on the rows listed above' : needsAck ? 'Tick "I understand" under the problems first' : 'Apply exactly this plan to the target';
     const total = this.page?.total ?? null;
-    off(this.prevBtn, this.busy || this.offset === 0);
-    off(this.nextBtn, this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));
+    off(this.prevBtn, record || this.busy || this.offset === 0);
+    off(this.nextBtn, record || this.busy || !this.page || (total !== null ? this.offset + this.pageSize >= total : this.page.rows.length < this.pageSize));
     this.note.hidden = !this.applied;
   }
 
@@ -342,7 +401,7 @@ export class PreviewView {
   }
 
   private savePosition(): void {
-    this.host.setState({ panel: 'preview', mapping: this.mapping, filter: this.filter, offset: this.offset, ...(this.search ? { search: this.search } : {}) });
+    this.host.setState({ panel: 'preview', mapping: this.mapping, filter: this.filter, offset: this.offset, ...(this.search ? { search: this.search } : {}), ...(this.grid.hiddenColumns().length ? { hidden: this.grid.hiddenColumns() } : {}) });
   }
 
   /** Asks the host for the page at `offset`; the range label changes only when the rows do. */
@@ -412,6 +471,18 @@ export class PreviewView {
     this.host
       .request((id) => ({ type: 'preview/copy', id, text }))
       .then(() => this.say(`Copied row ${fmt(this.offset + index + 1)} as JSON.`))
+      .catch((e: Error) => this.showError(e.message));
+  }
+
+  private copySql(index: number): void {
+    const row = this.page?.rows[index];
+    if (!row) return;
+    const n = this.offset + index + 1;
+    this.host
+      .request((id) => ({ type: 'preview/copySql', id, row }))
+      .then((r) => {
+        if (r.type === 'copied') this.say(`Copied row ${fmt(n)} as SQL: ${r.text.length > 300 ? `${r.text.slice(0, 300)}…` : r.text}`);
+      })
       .catch((e: Error) => this.showError(e.message));
   }
 

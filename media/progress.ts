@@ -52,7 +52,8 @@ function fmtDuration(seconds: number | null): string {
 function versions(from: number | null, to: number | null): string {
   if (to === null) return '–';
   if (from === null) return `snapshot v${to}`;
-  return from > to ? `up to date at v${to}` : `v${from} → v${to}`;
+  // `from` is the first version read; the user counts from the version the target held (the checkpoint).
+  return from > to ? `up to date at v${to}` : `checkpoint v${from - 1} → v${to}`;
 }
 
 const CHART_W = 600;
@@ -235,7 +236,7 @@ export class ProgressView {
             h('td', {}, r.runId),
             h('td', {}, runModeLabel(r.mode)),
             h('td', {}, r.status),
-            h('td', {}, r.fromVersion === null ? `v${r.toVersion ?? '?'}` : `v${r.fromVersion} → v${r.toVersion ?? '?'}`),
+            h('td', {}, r.fromVersion === null ? `v${r.toVersion ?? '?'}` : versions(Number(r.fromVersion), r.toVersion === null ? null : Number(r.toVersion))),
             h('td', { class: 'num' }, r.rows === null ? '–' : fmtNum(Number(r.rows))),
             h('td', {}, r.startedAt),
             h('td', {}, r.finishedAt ?? '–'))))))));

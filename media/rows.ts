@@ -40,6 +40,7 @@ export class RowsView {
     this.grid = new Grid({
       label: 'Table rows',
       onStatus: (t) => (this.status.textContent = t),
+      onColumnsChange: (hidden) => this.state && this.host.setState({ ...this.state, ...(hidden.length ? { hidden } : {}) }),
       onSort: (column, dir) => {
         this.sort = dir ? { column, dir } : undefined;
         this.offset = 0;
@@ -70,14 +71,18 @@ export class RowsView {
     });
   }
 
-  init(state: Extract<PanelState, { panel: 'rows' }>, pageSize: number | undefined): void {
+  private state: Extract<PanelState, { panel: 'rows' }> | undefined;
+
+  init(state: Extract<PanelState, { panel: 'rows' }>, pageSize: number | undefined, hidden: readonly string[] = []): void {
     this.pageSize = pageSize ?? this.pageSize;
-    this.host.setState(state);
+    this.state = { panel: 'rows', connection: state.connection, schema: state.schema, table: state.table };
+    this.grid.setHidden(hidden);
+    this.host.setState({ ...this.state, ...(hidden.length ? { hidden: [...hidden] } : {}) });
     document.body.classList.add('preview-layout');
     this.root.removeAttribute('aria-live');
     this.title.textContent = `${state.schema}.${state.table}`;
     this.root.replaceChildren(
-      el('header', {}, this.title, el('span', { class: 'muted' }, `${state.connection} · values as Postgres text (timestamps in UTC); click a column to sort the whole table`)),
+      el('header', {}, this.title, el('span', { class: 'muted' }, `${state.connection} · values as Postgres text (timestamps in UTC); click a column to sort the whole table`), el('span', { class: 'spacer' }), this.grid.columnsButton),
       this.errorBox,
       this.status,
       this.grid.element,

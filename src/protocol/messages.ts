@@ -17,7 +17,7 @@ import { z } from 'zod';
 // Type only, from a port file with no imports: the webview build gets no engine code.
 import type { RunHistoryEntry } from '../sync/ports/runLog';
 
-export const PanelKind = z.enum(['preview', 'progress', 'rows']);
+export const PanelKind = z.enum(['preview', 'progress', 'rows', 'report']);
 export type PanelKind = z.infer<typeof PanelKind>;
 
 const RequestId = z.string().min(1).max(64);
@@ -95,11 +95,13 @@ export type PreviewFilter = z.infer<typeof PreviewFilter>;
 
 /** A pre-apply check that found rows (the engine's PreviewWarning): Apply waits for the user's acknowledgement. */
 export const PreviewWarning = z.object({
-  check: z.enum(['null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
+  check: z.enum(['existing-key', 'null-key', 'duplicate-key', 'too-long', 'numeric-range', 'integer-range', 'timestamp-range', 'nul-byte']),
   column: z.string().optional(),
   count: z.number().int().nonnegative(),
   message: z.string(),
   samples: z.array(z.record(z.string(), z.string().nullable())).max(20),
+  /** The sync would refuse these rows: Apply stays disabled (no acknowledgement lets it through). */
+  blocking: z.boolean().optional(),
 });
 export type PreviewWarning = z.infer<typeof PreviewWarning>;
 
@@ -133,6 +135,10 @@ export const PreviewSummary = z.object({
   branch: z.object({ name: z.string(), id: z.string(), parent: z.string(), connection: z.string(), ran: z.string() }).optional(),
   /** Pre-apply checks that found rows; with any, Apply needs `acknowledged`. */
   warnings: z.array(PreviewWarning).max(20).optional(),
+  /** Versions the picker offers ("sync up to"): `min` the first the plan can end at, `max` the latest. */
+  versionRange: z.object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() }).optional(),
+  /** Set once applied: the panel is a read-only record of this plan. */
+  applied: z.object({ at: z.string(), toVersion: z.number().int() }).optional(),
 });
 export type PreviewSummary = z.infer<typeof PreviewSummary>;
 
@@ -148,6 +154,8 @@ export const PreviewPage = z.object({
 });
 export type PreviewPage = z.infer<typeof PreviewPage>;
 
+const HiddenColumns = z.array(z.string().max(200)).max(2000);
+
 /** Persisted by the webview (`setState`) and handed back to the serializer on reload. */
 export const PanelState = z.discriminatedUnion('panel', [
   z.object({
@@ -157,10 +165,14 @@ export const PanelState = z.discriminatedUnion('panel', [
     filter: PreviewFilter.optional(),
     offset: z.number().int().nonnegative().optional(),
     search: z.string().max(200).optional(),
+    /** Columns the user hid (grid column keys), kept while the panel lives. */
+    hidden: HiddenColumns.optional(),
   }),
   z.object({ panel: z.literal('progress'), runId: z.string().nullable() }),
   /** Show Rows: a target table, paged and sorted by the host's query. */
-  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string() }),
+  z.object({ panel: z.literal('rows'), connection: z.string(), schema: z.string(), table: z.string(), hidden: HiddenColumns.optional() }),
+  /** Describe, History, Dry Run: a report the host computed once (not restored after a reload). */
+  z.object({ panel: z.literal('report'), title: z.string() }),
 ]);
 export type PanelState = z.infer<typeof PanelState>;
 
@@ -180,8 +192,12 @@ export const PreviewPageRequest = z.object({
 export const ApplyRequest = z.object({ type: z.literal('preview/apply'), id: RequestId, acknowledged: z.boolean().optional() });
 /** Puts text (a row as JSON) on the clipboard; the host does it (webview clipboard access varies). */
 export const CopyRequest = z.object({ type: z.literal('preview/copy'), id: RequestId, text: z.string().max(5_000_000) });
+/** Copies one previewed row as the SQL statement that applies it (the host writes it with the engine's quoting). */
+export const CopySqlRequest = z.object({ type: z.literal('preview/copySql'), id: RequestId, row: PreviewRow });
 /** Saves every row of the plan (the filter and search given) as a CSV file the user picks. */
 export const ExportCsvRequest = z.object({ type: z.literal('preview/exportCsv'), id: RequestId, filter: PreviewFilter, search: z.string().max(200).optional() });
+/** Recompute the plan up to this version (the version picker); the host answers, then sends a fresh `init`. */
+export const VersionRequest = z.object({ type: z.literal('preview/version'), id: RequestId, toVersion: z.number().int().nonnegative() });
 export const CancelRequest = z.object({ type: z.literal('preview/cancel'), id: RequestId });
 /** Run this mapping's sync into a new child branch of its Neon target (the host's own flow). */
 export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), id: RequestId });
@@ -202,8 +218,10 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   PreviewPageRequest,
   ApplyRequest,
   CopyRequest,
+  CopySqlRequest,
   ExportCsvRequest,
   CancelRequest,
+  VersionRequest,
   OnBranchRequest,
   CopyConnectionRequest,
   StopRequest,
@@ -230,6 +248,41 @@ export type RunHistory = z.infer<typeof RunHistory>;
 export const HistoryMessage = z.object({ type: z.literal('history'), history: RunHistory });
 
 
+/** One grid of a report: display text per cell (null is SQL NULL), numbers already formatted. */
+export const ReportGrid = z.object({
+  id: z.string(),
+  title: z.string(),
+  columns: z.array(z.object({
+    name: z.string(),
+    /** Header tooltip (a type, what the column means). */
+    title: z.string().optional(),
+    numeric: z.boolean().optional(),
+    /** Kept at the left (a key, a version). */
+    frozen: z.boolean().optional(),
+  })),
+  rows: z.array(z.array(z.string().nullable())).max(50_000),
+  /** Shown instead of the grid when there are no rows. */
+  empty: z.string().optional(),
+  /** For rows cut off: "…and 1,234 more". */
+  more: z.string().optional(),
+});
+export type ReportGrid = z.infer<typeof ReportGrid>;
+
+/**
+ * What the Describe, History and Dry Run panels show: facts (label and value) and grids.
+ * The host builds it once (src/views/reports.ts); the webview only renders it.
+ */
+export const Report = z.object({
+  kind: z.enum(['describe', 'delta-history', 'sync-history', 'dry-run']),
+  title: z.string(),
+  subtitle: z.string().optional(),
+  /** A sentence above the facts ("nothing was written"). */
+  note: z.string().optional(),
+  facts: z.array(z.object({ label: z.string(), value: z.string() })),
+  grids: z.array(ReportGrid).max(4),
+});
+export type Report = z.infer<typeof Report>;
+
 export const InitMessage = z.object({
   type: z.literal('init'),
   state: PanelState,
@@ -240,6 +293,8 @@ export const InitMessage = z.object({
   history: RunHistory.nullable().optional(),
   /** Preview panels: rows per page (`deltaSync.preview.pageSize`). */
   pageSize: z.number().int().min(1).max(1000).optional(),
+  /** Report panels: the whole report. */
+  report: Report.nullable().optional(),
 });
 export const ProgressMessage = z.object({ type: z.literal('progress'), snapshot: ProgressSnapshot });
 
@@ -262,6 +317,8 @@ export const ResponseResult = z.discriminatedUnion('type', [
   /** Export: where the file went and how many rows it holds (none: the user cancelled). */
   z.object({ type: z.literal('exported'), file: z.string().nullable(), rows: z.number().int().nonnegative() }),
   z.object({ type: z.literal('rowsPage'), page: TableRowsPage }),
+  /** Copy as SQL: the statement now on the clipboard. */
+  z.object({ type: z.literal('copied'), text: z.string() }),
 ]);
 export type ResponseResult = z.infer<typeof ResponseResult>;
 

@@ -1,3 +1,6 @@
+import { renderHint } from './userActions';
+import type { Surface, UserAction } from './userActions';
+
 /**
  * Every failure the engine reports is a SyncError: classified where it enters, with a
  * `kind` for programs, a `retry` policy, and a `hint` telling the user what to do next.
@@ -25,7 +28,10 @@ export interface SyncErrorDetails {
   version?: number;
   column?: string;
   setting?: string;
+  /** What to do next; `{action}` stands for `action`, worded per surface (src/sync/userActions.ts). */
   hint?: string;
+  /** The command the hint points to, by id: the CLI and VS Code name it their own way. */
+  action?: UserAction;
   retry?: RetryPolicy;
   cause?: unknown;
   /**
@@ -41,7 +47,11 @@ export class SyncError extends Error {
   readonly version?: number;
   readonly column?: string;
   readonly setting?: string;
+  /** The hint as the CLI (and the log) words it; hintFor('vscode') for the editor. */
   readonly hint?: string;
+  readonly action?: UserAction;
+  /** The hint as written, `{action}` unfilled. */
+  readonly hintTemplate?: string;
   readonly retry: RetryPolicy;
   readonly progress?: string;
 
@@ -53,7 +63,9 @@ export class SyncError extends Error {
     this.version = details.version;
     this.column = details.column;
     this.setting = details.setting;
-    this.hint = details.hint;
+    this.action = details.action;
+    this.hintTemplate = details.hint;
+    this.hint = details.hint === undefined ? undefined : renderHint(details.hint, details.action, 'cli');
     this.retry = details.retry ?? 'never';
     this.progress = details.progress;
   }
@@ -66,11 +78,16 @@ export class SyncError extends Error {
    */
   withContext(detail: string | undefined, details: SyncErrorDetails = {}): SyncError {
     const e = new SyncError(this.kind, detail ? `${this.message} (${detail})` : this.message, {
-      table: this.table, version: this.version, column: this.column, setting: this.setting, hint: this.hint, retry: this.retry, progress: this.progress,
+      table: this.table, version: this.version, column: this.column, setting: this.setting, hint: this.hintTemplate, action: this.action, retry: this.retry, progress: this.progress,
       cause: this.cause ?? this,
       ...details,
     });
     return e;
+  }
+
+  /** The hint worded for a surface: the command to type in the CLI, the palette command in VS Code. */
+  hintFor(surface: Surface): string | undefined {
+    return this.hintTemplate === undefined ? undefined : renderHint(this.hintTemplate, this.action, surface);
   }
 
   /** One line for logs and CLI stderr: message, then the hint. */

@@ -12,10 +12,12 @@ import type { MappingNode } from './MappingsModel';
 import { runPreviewOnBranch } from './NeonPreviewCommands';
 import { PreviewPanel } from './PreviewPanel';
 import { ProgressPanel } from './ProgressPanel';
-import { previewColumns, RunnerPreviewSource } from './RunnerPreviewSource';
+import { previewColumns, RunnerPreviewSource, toPreviewRow } from './RunnerPreviewSource';
 import type { Services } from './Services';
-import { dryRunMarkdown, historyTableMarkdown, repairMarkdown } from './runReports';
+import { repairMarkdown } from './runReports';
 import { isMissingChanges } from '../sync/run/repairPhase';
+import { ReportPanel } from './ReportPanel';
+import { dryRunReport, syncHistoryReport } from './reports';
 import { errorText } from './toProtocolError';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
@@ -51,6 +53,9 @@ async function cancellable<T>(token: vscode.CancellationToken, fn: (signal: Abor
     sub.dispose();
   }
 }
+
+/** Rows of the plan a Dry Run panel lists (the Preview pages through all of them). */
+const DRY_RUN_PLAN_ROWS = 1000;
 
 export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
   return { mapping, runs: status.runs.slice(0, 100) };
@@ -247,6 +252,9 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
           if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
         })
         : undefined,
+      undefined,
+      // The version picker: the plan recomputed up to another version, with that version's columns.
+      { columnsAt: (v, key) => previewColumns(mapping, h.source, v, key), firstLimit: pageSize },
     );
     keep = true;
     PreviewPanel.pageSize = pageSize;
@@ -294,12 +302,22 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     }, s.log),
     registerCommand('deltaSync.mappings.dryRun', async (arg) => {
       const node = await mappingFrom(arg, s);
-      const report = await vscode.window.withProgress(
+      const { report, plan } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Delta Sync: dry run of ${node.mapping.name}`, cancellable: true },
-        (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.dryRun({ signal }))),
+        (_p, token) =>
+          cancellable(token, (signal) =>
+            s.engine.withRunner(node.mapping, async (h) => {
+              const report = await h.runner.dryRun({ signal });
+              // The plan's first rows for the grid, pinned to the version the dry run applied.
+              const p = await h.runner.preview({ limit: DRY_RUN_PLAN_ROWS, offset: 0, toVersion: report.toVersion, signal });
+              const key = node.mapping.key ?? Object.keys(p.rows[0]?.key ?? {});
+              const columns = await previewColumns(node.mapping, h.source, p.toVersion, key);
+              return { report, plan: { columns, rows: p.rows.map((r) => toPreviewRow(r, columns)), total: p.matching } };
+            }),
+          ),
       );
       s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
-      await s.docs.show(`dry-run-${node.mapping.name}`, 'md', dryRunMarkdown(node.mapping.name, report));
+      ReportPanel.show(s.extensionUri, s.log, dryRunReport(node.mapping.name, report, plan));
     }, s.log),
     registerCommand('deltaSync.mappings.verifyRepair', async (arg) => {
       await verifyAndRepair(s, await mappingFrom(arg, s));
@@ -330,7 +348,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       const node = await mappingFrom(arg, s);
       const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
       ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
-      await s.docs.show(`history-${node.mapping.name}`, 'md', historyTableMarkdown(status));
+      ReportPanel.show(s.extensionUri, s.log, syncHistoryReport(status));
     }, s.log),
     registerCommand('deltaSync.run.stop', () => {
       if (!s.runs.stop()) void vscode.window.showInformationMessage('Delta Sync: no sync is running.');

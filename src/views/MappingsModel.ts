@@ -16,7 +16,7 @@ import type { PipelineState } from '../sync/ports/pipelineState';
 import type { PipelineStatus } from '../sync/ports/reports';
 import { watchPhrase } from '../engine/ContinuousSyncs';
 import type { WatchStatus } from '../engine/ContinuousSyncs';
-import { errorText } from './toProtocolError';
+import { errorText, hintForVsCode } from './toProtocolError';
 import { runModeLabel } from '../protocol/runModeLabel';
 
 /** What the tree gets per mapping: the runner's status, with the engine's state. */
@@ -85,7 +85,7 @@ export function mappingLook(entry: StatusEntry | undefined): MappingLook {
 /** Tooltip lines for an errored state: the error with its kind, the hint, the retry policy. */
 function erroredLines(state: Extract<PipelineState, { phase: 'errored' }>): string[] {
   const { message, kind, hint, retry } = state.error;
-  return [`${kind}: ${message}`, ...(hint ? [`Hint: ${hint}`] : []), `Retry: ${retry} · since ${state.at}`];
+  return [`${kind}: ${message}`, ...(hint ? [`Hint: ${hintForVsCode(hint)}`] : []), `Retry: ${retry} · since ${state.at}`];
 }
 
 /** The mapping row's description: the status first, as a narrow side bar truncates the end. */
@@ -131,7 +131,8 @@ export function statusRows(file: string, entry: StatusEntry | undefined): Mappin
       break;
     case 'errored': {
       out.push(checkpoint(state.version), row('error', 'Error', `${state.error.kind}: ${state.error.message}`, 'error', erroredLines(state).join('\n')));
-      if (state.error.hint) out.push(row('hint', 'Hint', state.error.hint, 'info', state.error.hint));
+      // The state stores the hint as the engine rendered it for the CLI; the tree names VS Code's commands.
+      if (state.error.hint) out.push(row('hint', 'Hint', hintForVsCode(state.error.hint), 'info', hintForVsCode(state.error.hint)));
       break;
     }
   }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewSummary, ResponseResult, WebviewRequest } from '../protocol/messages';
+import type { HostToWebview, PanelState, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary, PreviewWarning, ResponseResult, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,12 +22,25 @@ export interface PreviewSource {
   apply(): Promise<void>;
   /** Drops the plan's resources (temp files, connections). */
   dispose(): void;
+  /**
+   * Recomputes the plan up to `toVersion` (the Preview's version picker); `summary` and the
+   * pages then describe that plan, and apply() syncs exactly up to it.
+   */
+  retarget?(toVersion: number): Promise<void>;
+  /** The statement that applies one previewed row to the target ("Copy as SQL"). */
+  rowSql?(row: PreviewRow): string;
   /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
   previewOnBranch?(): void;
   /** A preview on a Neon branch (`summary.branch`): its connection string, password included. */
   connectionString?(): string;
   /** A preview on a Neon branch: Cancel deletes the branch (then the panel closes). */
   discard?(): Promise<void>;
+}
+
+/** Apply is refused while a warning says the sync itself would refuse the plan (an insert of a key the target holds). */
+function refuseBlocked(warnings: readonly PreviewWarning[]): void {
+  const b = warnings.find((w) => w.blocking);
+  if (b) throw new SyncError('mapping', b.message, { setting: 'duplicateKeys', hint: 'Fix the Delta table or the mapping, then preview again (Delta Sync: Preview Changes).' });
 }
 
 /** One Preview panel per mapping; a second preview of the same mapping reveals it. */
@@ -56,6 +69,7 @@ export class PreviewPanel extends WebviewPanelBase {
   /** "Apply Preview" from the palette: with pre-apply warnings the user confirms them in a modal first. */
   async applyFromCommand(): Promise<boolean> {
     const warnings = this.source?.summary.warnings ?? [];
+    refuseBlocked(warnings);
     if (warnings.length > 0) {
       const ok = await vscode.window.showWarningMessage(
         `The preview of ${this.mapping} found problems: ${warnings.map((w) => `${w.message} (${w.count.toLocaleString('en-US')} rows)`).join(' ')}`,
@@ -91,8 +105,37 @@ export class PreviewPanel extends WebviewPanelBase {
     return p;
   }
 
+  /**
+   * After Apply the panel stays as a read-only record of the plan that was applied: the
+   * summary marked applied and the page the user was looking at (the plan itself is
+   * released; the target has moved on, so other pages could not be computed as they were).
+   */
+  private record: { summary: PreviewSummary; page: PreviewPage | undefined; rowSql: ((row: PreviewRow) => string) | undefined } | undefined;
+  /** The page last sent to the webview (what the record keeps). */
+  private lastPage: PreviewPage | undefined;
+
   protected initMessage(): HostToWebview {
-    return { type: 'init', state: this.state(), preview: this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
+    return { type: 'init', state: this.state(), preview: this.record?.summary ?? this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
+  }
+
+  /** Answers a record's requests: its page, copies; everything else is over. */
+  private async handleRecord(record: NonNullable<PreviewPanel['record']>, request: WebviewRequest): Promise<ResponseResult> {
+    switch (request.type) {
+      case 'preview/page':
+        if (!record.page) throw new SyncError('usage', 'This preview was applied: its rows are no longer kept.', { hint: 'Show Rows on the target table lists what it holds now.' });
+        return { type: 'previewPage', page: record.page };
+      case 'preview/copy':
+        await vscode.env.clipboard.writeText(request.text);
+        return { type: 'accepted' };
+      case 'preview/copySql': {
+        if (!record.rowSql) throw new SyncError('usage', 'This preview cannot write rows as SQL.');
+        const text = record.rowSql(request.row);
+        await vscode.env.clipboard.writeText(text);
+        return { type: 'copied', text };
+      }
+      default:
+        throw new SyncError('usage', `This preview was applied at ${record.summary.applied?.at ?? 'an earlier time'}; it is kept as a read-only record.`, { hint: 'Run "Delta Sync: Preview Changes" for a new plan.' });
+    }
   }
 
   state(): PanelState {
@@ -100,20 +143,34 @@ export class PreviewPanel extends WebviewPanelBase {
   }
 
   protected async handle(request: WebviewRequest): Promise<ResponseResult> {
+    if (this.record) return this.handleRecord(this.record, request);
     const source = this.source;
     if (!source) {
       throw new SyncError('usage', 'This preview is no longer available.', { hint: 'Run "Delta Sync: Preview Changes" again.' });
     }
     switch (request.type) {
-      case 'preview/page':
-        return { type: 'previewPage', page: await source.page(request.filter, request.offset, request.limit, request.search) };
+      case 'preview/page': {
+        const page = await source.page(request.filter, request.offset, request.limit, request.search);
+        this.lastPage = page;
+        return { type: 'previewPage', page };
+      }
+      case 'preview/version': {
+        if (!source.retarget) throw new SyncError('usage', 'This preview cannot change its version.');
+        await source.retarget(request.toVersion);
+        this.lastPage = undefined;
+        // The whole panel describes the new plan: a fresh init (its rows come by page requests).
+        this.post(this.initMessage());
+        return { type: 'accepted' };
+      }
       case 'preview/apply':
+        refuseBlocked(source.summary.warnings ?? []);
         if ((source.summary.warnings ?? []).length > 0 && request.acknowledged !== true) {
           throw new SyncError('usage', 'The preview found rows that would fail or change when applied; Apply waits until you tick "I understand".', { hint: 'Read the warnings above the table, fix the data or the mapping and preview again, or tick "I understand" and apply.' });
         }
         await source.apply();
-        // The run takes over (Progress panel); this plan is spent.
-        setTimeout(() => this.dispose(), 0);
+        // The run takes over (Progress panel). The plan is spent, but the panel stays as a
+        // record of what was applied; a new Preview of the mapping opens a panel of its own.
+        this.keepAsRecord(source);
         return { type: 'accepted' };
       case 'preview/cancel':
         // A preview branch is deleted first; if that fails the panel stays (the error shows in it).
@@ -127,6 +184,12 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'preview/copy':
         await vscode.env.clipboard.writeText(request.text);
         return { type: 'accepted' };
+      case 'preview/copySql': {
+        if (!source.rowSql) throw new SyncError('usage', 'This preview cannot write rows as SQL.');
+        const text = source.rowSql(request.row);
+        await vscode.env.clipboard.writeText(text);
+        return { type: 'copied', text };
+      }
       case 'preview/exportCsv': {
         const target = await vscode.window.showSaveDialog({
           title: `Export the preview of ${this.mapping} as CSV`,
@@ -156,6 +219,17 @@ export class PreviewPanel extends WebviewPanelBase {
       case 'rows/page':
         throw new SyncError('usage', 'Table rows are shown by Show Rows.');
     }
+  }
+
+  private keepAsRecord(source: PreviewSource): void {
+    const at = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const rowSql = source.rowSql?.bind(source);
+    this.record = { summary: { ...source.summary, applied: { at, toVersion: source.summary.toVersion } }, page: this.lastPage, rowSql };
+    source.dispose();
+    this.source = undefined;
+    if (PreviewPanel.open.get(this.mapping) === this) PreviewPanel.open.delete(this.mapping);
+    this.panel.title = `Applied: ${this.mapping}`;
+    this.post(this.initMessage());
   }
 
   protected override onDispose(): void {

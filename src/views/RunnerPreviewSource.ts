@@ -5,8 +5,10 @@
  */
 import type { PreviewColumn, PreviewFilter, PreviewPage, PreviewRow, PreviewSummary } from '../protocol/messages';
 import { resolveColumns } from '../sync/mapping/resolveColumns';
+import { rowStatementSql } from '../sync/postgres/rowStatementSql';
 import { deltaTypeLabel } from './deltaTypeLabel';
 import type { Mapping } from '../sync/mapping/mappingSchema';
+import { SyncError } from '../sync/errors';
 import type { PreviewAction } from '../sync/ports/targetTypes';
 import type { PreviewReport } from '../sync/ports/reports';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
@@ -14,7 +16,7 @@ import type { PreviewSource } from './PreviewPanel';
 
 /** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */
 export interface PreviewRunner {
-  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; search?: string; signal?: AbortSignal }): Promise<PreviewReport>;
+  preview(opts: { limit?: number; offset?: number; include?: readonly PreviewAction[]; toVersion?: number; search?: string; checks?: boolean; signal?: AbortSignal }): Promise<PreviewReport>;
 }
 
 /** Which engine actions a panel filter lists. */
@@ -71,6 +73,16 @@ export function toPreviewRow(r: PreviewReport['rows'][number], columns: readonly
   }
 }
 
+/** "Copy as SQL" of a previewed row: the statement for the mapping's target table, with the engine's quoting. */
+export function rowSqlFor(mapping: Mapping, columns: readonly PreviewColumn[], row: PreviewRow): string {
+  if (row.cells.length !== columns.length) throw new SyncError('usage', `The row has ${row.cells.length} values; the preview has ${columns.length} columns.`);
+  return rowStatementSql(
+    { schema: mapping.target.schema, name: mapping.target.table },
+    columns.map((c) => ({ name: c.name, pgType: c.targetType ?? 'text', isKey: c.isKey })),
+    { op: row.op, cells: row.cells, ...(row.changed ? { changed: row.changed } : {}) },
+  );
+}
+
 export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSummary {
   const src = mapping.source.type === 'delta' ? mapping.source.path : mapping.source.table;
   return {
@@ -124,21 +136,33 @@ export interface BranchPreviewSide {
   discard: () => Promise<void>;
 }
 
+/** The versions a preview may end at: from the first version the plan reads (the snapshot's 0 for an initial load) to the latest. */
+export function versionRangeOf(report: PreviewReport, latest: number): { min: number; max: number } | undefined {
+  const min = report.mode === 'initial' ? 0 : (report.fromVersion ?? 0);
+  return min <= latest ? { min, max: latest } : undefined;
+}
+
 export class RunnerPreviewSource implements PreviewSource {
-  readonly summary: PreviewSummary;
+  summary: PreviewSummary;
+  report: PreviewReport;
   previewOnBranch?: () => void;
   connectionString?: () => string;
   discard?: () => Promise<void>;
   private first: PreviewPage | undefined;
+  private columns: PreviewColumn[];
+  /** The latest source version when the preview opened: the picker's top. */
+  private readonly latest: number;
+  private readonly onBranchSet: boolean;
+  private branchInfo: PreviewSummary['branch'];
 
   /**
    * `report` is the runner's answer for the first page of 'all'; later pages pin
    * `toVersion` so every page describes the same plan as the summary.
    */
   constructor(
-    mapping: Mapping,
-    readonly report: PreviewReport,
-    private readonly columns: PreviewColumn[],
+    private readonly mapping: Mapping,
+    report: PreviewReport,
+    columns: PreviewColumn[],
     private readonly runner: PreviewRunner,
     private readonly onApply: (report: PreviewReport) => Promise<void>,
     private readonly onDispose: () => void,
@@ -146,20 +170,49 @@ export class RunnerPreviewSource implements PreviewSource {
     onBranch?: () => void,
     /** This is a preview on a Neon branch: the rows are what Apply to Parent changes. */
     branch?: BranchPreviewSide,
+    /** The version picker: the columns at a version (the schema may differ) and the first page's size. */
+    private readonly picker?: { columnsAt: (version: number, key: readonly string[]) => Promise<PreviewColumn[]>; firstLimit: number },
   ) {
-    this.summary = { ...summaryOf(mapping, report), ...(onBranch ? { onBranch: true } : {}), ...(branch ? { branch: branch.info } : {}) };
+    this.latest = report.toVersion;
+    this.onBranchSet = onBranch !== undefined;
     if (onBranch) this.previewOnBranch = onBranch;
     if (branch) {
+      this.branchInfo = branch.info;
       this.connectionString = () => branch.connectionUri;
       this.discard = branch.discard;
     }
+    this.report = report;
+    this.columns = columns;
+    this.summary = this.summarize();
+  }
+
+  private summarize(): PreviewSummary {
+    const range = this.picker ? versionRangeOf(this.report, this.latest) : undefined;
     this.first = {
       filter: 'all',
       offset: 0,
-      total: report.matching,
-      columns,
-      rows: report.rows.map((r) => toPreviewRow(r, columns)),
+      total: this.report.matching,
+      columns: this.columns,
+      rows: this.report.rows.map((r) => toPreviewRow(r, this.columns)),
     };
+    return { ...summaryOf(this.mapping, this.report), ...(this.onBranchSet ? { onBranch: true } : {}), ...(this.branchInfo ? { branch: this.branchInfo } : {}), ...(range ? { versionRange: range } : {}) };
+  }
+
+  async retarget(toVersion: number): Promise<void> {
+    if (!this.picker) throw new SyncError('usage', 'This preview cannot change its version.');
+    const range = versionRangeOf(this.report, this.latest);
+    if (!range || toVersion < range.min || toVersion > range.max) {
+      throw new SyncError('usage', `Version ${toVersion} cannot end this plan: pick one from ${range?.min ?? '-'} to ${range?.max ?? '-'}.`, { version: toVersion });
+    }
+    const report = await this.runner.preview({ limit: this.picker.firstLimit, offset: 0, toVersion, checks: true });
+    const key = this.mapping.key ?? Object.keys(report.rows[0]?.key ?? this.report.rows[0]?.key ?? {});
+    this.columns = await this.picker.columnsAt(report.toVersion, key);
+    this.report = report;
+    this.summary = this.summarize();
+  }
+
+  rowSql(row: PreviewRow): string {
+    return rowSqlFor(this.mapping, this.columns, row);
   }
 
   async page(filter: PreviewFilter, offset: number, limit: number, search?: string): Promise<PreviewPage> {

@@ -7,7 +7,21 @@ import { registerCommand } from './commandRegistry';
 import { SAMPLE_MAPPING, SAMPLE_TABLE, sampleMapping, writeSampleTable } from './writeSampleTable';
 import type { Services } from './Services';
 import type { SourceNode } from './SourcesModel';
-import { describeMarkdown, historyMarkdown } from './tableReports';
+import { ReportPanel } from './ReportPanel';
+import { deltaHistoryReport, describeReport } from './reports';
+import type { Mapping } from '../sync/mapping/mappingSchema';
+
+/** The first valid mapping that reads the Delta table at `tablePath` (Describe shows what it makes of the columns). */
+async function mappingReading(s: Services, tablePath: string): Promise<Mapping | undefined> {
+  try {
+    for (const n of await s.mappingsModel.children()) {
+      if (n.kind === 'mapping' && n.mapping.source.type === 'delta' && path.resolve(path.dirname(n.file), n.mapping.source.path) === path.resolve(tablePath)) return n.mapping;
+    }
+  } catch (e) {
+    s.log.warn(`Describe: could not read the mappings: ${String(e)}`);
+  }
+  return undefined;
+}
 
 /** A table path from a tree node argument, or asked with a folder picker (palette use). */
 async function tablePathFrom(arg: unknown): Promise<string | undefined> {
@@ -64,12 +78,13 @@ export function registerSourcesCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.sources.describe', async (arg) => {
       const p = await tablePathFrom(arg);
       if (!p) return;
-      await s.docs.show(`describe-${path.basename(p)}`, 'md', describeMarkdown(await s.inspector.describe(p)));
+      const d = await s.inspector.describe(p);
+      ReportPanel.show(s.extensionUri, s.log, describeReport(d, await mappingReading(s, p)));
     }, s.log),
     registerCommand('deltaSync.sources.showHistory', async (arg) => {
       const p = await tablePathFrom(arg);
       if (!p) return;
-      await s.docs.show(`history-${path.basename(p)}`, 'md', historyMarkdown(p, await s.inspector.history(p)));
+      ReportPanel.show(s.extensionUri, s.log, deltaHistoryReport(p, await s.inspector.history(p)));
     }, s.log),
     registerCommand('deltaSync.sources.openSample', async () => {
       const ws = workspaceRoot();

@@ -8,13 +8,17 @@ import type { ProtocolError } from '../protocol/messages';
 import { isSyncError } from '../sync/errors';
 
 export function toProtocolError(e: unknown): ProtocolError {
-  if (isSyncError(e)) return { message: e.message, kind: e.kind, hint: e.hint === undefined ? undefined : hintForVsCode(e.hint) };
+  if (isSyncError(e)) {
+    const hint = e.hintFor('vscode');
+    return { message: e.message, kind: e.kind, hint: hint === undefined ? undefined : hintForVsCode(hint) };
+  }
   return { message: e instanceof Error ? e.message : String(e) };
 }
 
 /**
- * The engine's hints name CLI commands (the terminal is its other front door); shown in VS
- * Code they name the palette command or view that does the same instead.
+ * The engine words actions per surface itself (SyncError.hintFor, src/sync/userActions.ts).
+ * These rewrites cover hint text recorded before that (run logs, pipeline states stored by
+ * older versions) and the one mapping-file phrase that is not a command.
  */
 const VS_CODE_ACTIONS: Array<[RegExp, string]> = [
   [/`?delta-neon-sync sync --mapping <file> --mode initial`?/g, 'the "Delta Sync: Run Initial Load" command on the mapping'],

@@ -225,7 +225,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       if (tablesFolder) {
         await rowLabelled(sources, p, path.basename(tablesFolder)).first().click();
         const cdf = rowLabelled(sources, p, 'cdf-table').filter({ hasText: 'CDF on' }).first();
-        await cdf.waitFor({ timeout: 30_000 });
+        await cdf.waitFor({ timeout: 120_000 });
         await rowLabelled(sources, p, 'simple_table').filter({ hasText: 'CDF off' }).first().waitFor({ timeout: 30_000 });
         await cdf.click(); // expand: columns with Delta types; birthday is the partition column
         await rowLabelled(sources, p, 'birthday').filter({ hasText: 'date · partition' }).first().waitFor({ timeout: 20_000 });
@@ -308,7 +308,17 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
       await progress.locator('[data-testid="history"] tbody tr').first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, shot) });
-      return progress;
+      // The applied preview stays as a read-only record: marked applied, Apply off. Then closed.
+      const recordTab = p.locator('.tabs-container .tab', { hasText: 'Applied: customer-profiles' }).first();
+      await recordTab.click();
+      const record = await webviewFrame(p, '[data-testid="applied"]:not([hidden])', 30_000);
+      await waitForText(record, '[data-testid="applied"]', /^Applied at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC up to v\d+: this panel is a read-only record/);
+      if ((await record.locator('[data-testid="apply"]').getAttribute('aria-disabled')) !== 'true') throw new Error('Apply is still enabled in the applied record');
+      await p.screenshot({ path: path.join(ARTIFACTS, shot.replace('.png', '-record.png')) });
+      await recordTab.click({ button: 'middle' });
+      await recordTab.waitFor({ state: 'detached', timeout: 10_000 });
+      await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
+      return webviewFrame(p, '[data-testid="history"] tbody tr', 30_000);
     };
 
     await step('Preview of the sample mapping: an initial load of every row', async () => {
@@ -353,6 +363,21 @@ async function main(): Promise<'passed' | 'skipped'> {
       await waitForText(frame, '[data-testid="count-update"]', '3');
       await waitForText(frame, '[data-testid="count-delete"]', '2');
       await waitForText(frame, '[data-testid="preview-mode"]', /incremental: checkpoint v5 → v6/);
+      // The version picker offers v6 (latest), the plan's end.
+      if ((await frame.locator('[data-testid="version-select"]').inputValue()) !== '6') throw new Error('the version picker does not show v6');
+      // Copy as SQL: the focused row as the statement that applies it, told in the status line.
+      await frame.locator('[data-testid="preview-table"] .grid-body [role="gridcell"]').first().click();
+      await frame.locator('[data-testid="copy-sql"]').click();
+      await waitForText(frame, '[data-testid="preview-status"]', /^Copied row 1 as SQL: (INSERT INTO "public"\."customer_profiles" \("customer_id", |UPDATE "public"\."customer_profiles" SET|DELETE FROM "public"\."customer_profiles" WHERE)/, 15_000);
+      await p.screenshot({ path: path.join(ARTIFACTS, '08b-preview-copy-sql.png') });
+      // Hide a column with the Columns picker: its header goes, the others stay.
+      await frame.locator('[data-testid="columns-button"]').click();
+      await frame.locator('[data-testid="columns-picker"] input[data-column="email"]').uncheck();
+      await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"]', { hasText: /^email/ }).waitFor({ state: 'detached', timeout: 10_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '08c-preview-columns-hidden.png') });
+      await frame.locator('[data-testid="columns-picker"] button', { hasText: 'Show All' }).click();
+      await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"]', { hasText: /^email/ }).first().waitFor({ timeout: 10_000 });
+      await p.keyboard.press('Escape');
       // Updates show the changed columns as old → new.
       await frame.locator('[data-testid="filter-update"]').click();
       await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
@@ -419,6 +444,24 @@ async function main(): Promise<'passed' | 'skipped'> {
       await showPane(p, 'Mappings');
       await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: '1 version behind' }).first().waitFor({ timeout: 30_000 });
       await p.screenshot({ path: path.join(ARTIFACTS, '11b-tree-behind-after-new-version.png') });
+    });
+
+    await step('Dry Run opens a report panel: the counts and the plan rows in grids', async () => {
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().click();
+      await runPaletteCommand(p, 'Delta Sync: Dry Run');
+      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^customer-profiles$/ }) }).first();
+      await pick.waitFor({ timeout: 15_000 });
+      await pick.click();
+      const report = await webviewFrame(p, '[data-testid="report-facts"]', 120_000);
+      await report.locator('[data-testid="report-facts"] .fact', { hasText: 'Inserted' }).first().waitFor({ timeout: 10_000 });
+      await waitForText(report, 'header .muted', /^incremental: checkpoint v6 → v7$/);
+      await report.locator('[data-testid="report-plan"] .grid-body [role="row"]').first().waitFor({ timeout: 30_000 });
+      await report.locator('[data-testid="report-rejected"]', { hasText: 'None: the target accepted every row.' }).first().waitFor({ timeout: 10_000 });
+      await p.screenshot({ path: path.join(ARTIFACTS, '11c-dry-run-report.png') });
+      const tab = p.locator('.tabs-container .tab', { hasText: 'Dry run: customer-profiles' }).first();
+      await tab.click({ button: 'middle' });
+      await tab.waitFor({ state: 'detached', timeout: 10_000 });
+      await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first().click();
     });
 
     await step('Stop in the Progress panel ends a paced initial load cancelled, with nothing written', async () => {

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { renderTable } from '../../src/cli/commands/previewCommand';
 import { alterTableSql } from '../../src/sync/postgres/alterTableSql';
 import type { PreviewReport } from '../../src/sync/ports/reports';
-import { dryRunMarkdown } from '../../src/views/runReports';
+import { dryRunReport } from '../../src/views/reports';
 
 describe('schema-drift DDL: the one renderer, and where it is shown', () => {
   const t = { schema: 'sales', name: 'Order Lines' };
@@ -26,10 +26,12 @@ describe('schema-drift DDL: the one renderer, and where it is shown', () => {
     };
     assert.match(renderTable(report), /The sync will first change the table \(schema drift\), in the transaction of its first batch:\nALTER TABLE "public"\."t" RENAME COLUMN "name" TO "full_name";/);
     assert.doesNotMatch(renderTable({ ...report, alterations: undefined }), /change the table/);
-    const md = dryRunMarkdown('m', {
-      fromVersion: 2, toVersion: 5, alterations: ddl,
-      result: { inserted: 0, updated: 1, deleted: 0, unchanged: 0, deleteMissing: 0, rejected: [], staged: { upserts: 1, deletes: 0 } },
-    });
-    assert.match(md, /## Schema changes run first \(schema drift\)\n\n```sql\nALTER TABLE "public"\."t" RENAME COLUMN "name" TO "full_name";\n```/);
+    const result = { inserted: 0, updated: 1, deleted: 0, unchanged: 0, deleteMissing: 0, rejected: [], staged: { upserts: 1, deletes: 0 } };
+    const shown = dryRunReport('m', { fromVersion: 2, toVersion: 5, alterations: ddl, result });
+    const schema = shown.grids.find((g) => g.id === 'schema');
+    assert.ok(schema, 'the dry-run report has a schema-changes grid');
+    assert.match(schema.title, /Schema changes run first \(schema drift\)/);
+    assert.deepEqual(schema.rows, [['ALTER TABLE "public"."t" RENAME COLUMN "name" TO "full_name";']]);
+    assert.equal(dryRunReport('m', { fromVersion: 2, toVersion: 5, result }).grids.find((g) => g.id === 'schema'), undefined);
   });
 });

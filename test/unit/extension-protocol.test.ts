@@ -64,6 +64,8 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/apply', id: 'r2' },
   { type: 'preview/apply', id: 'r7', acknowledged: true },
   { type: 'preview/copy', id: 'r8', text: '{"id":"9223372036854775807"}' },
+  { type: 'preview/version', id: 'r14', toVersion: 6 },
+  { type: 'preview/copySql', id: 'r12', row: { op: 'update', cells: ['1', 'new'], before: ['1', 'old'], changed: ['note'] } },
   { type: 'preview/exportCsv', id: 'r9', filter: 'update', search: 'x' },
   { type: 'preview/cancel', id: 'r3' },
   { type: 'preview/onBranch', id: 'r5' },
@@ -90,6 +92,21 @@ const hostMessages: HostToWebview[] = [
   { type: 'response', id: 'r10', ok: true, result: { type: 'exported', file: null, rows: 0 } },
   { type: 'init', state: { panel: 'rows', connection: 'local', schema: 'public', table: 'orders' }, preview: null, progress: null, pageSize: 200 },
   { type: 'response', id: 'r11', ok: true, result: { type: 'rowsPage', page: { table: 'public.orders', offset: 200, total: 201, columns: [{ name: 'id', type: 'bigint' }, { name: 'note', type: 'text' }], rows: [['9223372036854775807', null]] } } },
+  {
+    type: 'init',
+    state: { panel: 'report', title: 'Dry run: orders' },
+    preview: null,
+    progress: null,
+    report: {
+      kind: 'dry-run',
+      title: 'Dry run: orders',
+      subtitle: 'incremental: checkpoint v1 → v2',
+      note: 'nothing was written',
+      facts: [{ label: 'Inserted', value: '1,550' }],
+      grids: [{ id: 'plan', title: 'Rows of the plan', columns: [{ name: 'op', frozen: true }, { name: 'id', numeric: true }], rows: [['insert', '9223372036854775807'], ['delete', null]], more: '…' }],
+    },
+  },
+  { type: 'response', id: 'r13', ok: true, result: { type: 'copied', text: 'DELETE FROM "t" WHERE "id" = E\'1\'::bigint;' } },
   { type: 'response', id: 'r3', ok: false, error: { message: 'No sync is running.', kind: 'usage' } },
 ];
 

@@ -96,7 +96,7 @@ export class DatabricksCatalog {
       throw new SyncError('mapping', `Table ${name} was not found, or it has no columns you may see.`, {
         table: name,
         setting: 'source.table',
-        hint: 'Check the name (delta-neon-sync databricks tables <catalog.schema> lists them) and that you have USE CATALOG, USE SCHEMA and SELECT on it.',
+        hint: 'Check the name ({action} lists them) and that you have USE CATALOG, USE SCHEMA and SELECT on it.', action: { id: 'databricks-tables' },
       });
     }
     const sorted = [...rows].sort((a, b) => int(a.ORDINAL_POSITION ?? 0, 'ordinal position') - int(b.ORDINAL_POSITION ?? 0, 'ordinal position'));

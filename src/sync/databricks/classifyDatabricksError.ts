@@ -1,3 +1,4 @@
+import type { UserAction } from '../userActions';
 import { SyncError, isSyncError } from '../errors';
 import type { SyncErrorKind, RetryPolicy } from '../errors';
 
@@ -36,8 +37,8 @@ const NETWORK_TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 export function classifyDatabricksError(e: unknown, ctx: ErrorContext): SyncError {
   if (isSyncError(e)) return e;
   const table = ctx.table;
-  const mk = (kind: SyncErrorKind, message: string, hint: string, retry: RetryPolicy = 'never', version = ctx.version): SyncError =>
-    new SyncError(kind, message, { table, version, hint, retry, cause: e });
+  const mk = (kind: SyncErrorKind, message: string, hint: string, retry: RetryPolicy = 'never', version = ctx.version, action?: UserAction): SyncError =>
+    new SyncError(kind, message, { table, version, hint, retry, cause: e, ...(action ? { action } : {}) });
 
   const response = prop(e, 'response');
   const display = str(prop(response, 'displayMessage')) ?? str(prop(response, 'errorMessage'));
@@ -124,7 +125,7 @@ export function classifyDatabricksError(e: unknown, ctx: ErrorContext): SyncErro
     case 'SCHEMA_NOT_FOUND':
     case 'NO_SUCH_CATALOG_EXCEPTION':
     case 'CATALOG_NOT_FOUND':
-      return new SyncError('mapping', `Table not found${where}: ${message}`, { table, setting: 'source.table', hint: 'Check the catalog.schema.table name (delta-neon-sync databricks tables <catalog.schema> lists them) and that you may see it.', cause: e });
+      return new SyncError('mapping', `Table not found${where}: ${message}`, { table, setting: 'source.table', hint: 'Check the catalog.schema.table name ({action} lists them) and that you may see it.', action: { id: 'databricks-tables' }, cause: e });
   }
   if (/warehouse.*(stopped|starting|not running)|TEMPORARILY_UNAVAILABLE/i.test(message)) {
     return mk('connection', `The SQL warehouse is not available${hostPart(ctx)}: ${message}`, 'Start the warehouse in the Databricks UI (or wait for it to finish starting); the sync retries on its own.', 'auto');
@@ -133,7 +134,7 @@ export function classifyDatabricksError(e: unknown, ctx: ErrorContext): SyncErro
     return mk('connection', `Lost the connection to Databricks${hostPart(ctx)}: ${message}`, 'The sync retries on its own.', 'auto');
   }
   const what = { connect: 'Connecting to Databricks', browse: 'Listing Databricks objects', snapshot: 'Reading the table', changes: 'Reading the change data feed', history: 'Reading the table history', alter: 'Altering the table' }[ctx.operation];
-  return mk('connection', `${what} failed${where}: ${message}`, 'See the log for the Databricks error; run `delta-neon-sync databricks test` to check the connection.', 'manual');
+  return mk('connection', `${what} failed${where}: ${message}`, 'See the log for the Databricks error; {action} checks the connection.', 'manual', ctx.version, { id: 'databricks-test' });
 }
 
 function hostPart(ctx: ErrorContext): string {

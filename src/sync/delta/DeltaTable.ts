@@ -7,7 +7,7 @@ import { listLog } from './logListing';
 import type { LogListing } from './logListing';
 import { DeltaSnapshot } from './DeltaSnapshot';
 import type { ReadOptions } from './DeltaSnapshot';
-import { assertReadable } from './protocolSupport';
+import { assertReadable, isCdfEnabled } from './protocolSupport';
 import { columnMappingModeOf, parseSchemaString } from './schema';
 import { normalizeTableRoot } from './tablePaths';
 import type { ChangeReadOptions, ChangeRow } from './types';
@@ -37,7 +37,15 @@ export interface HistoryEntry {
   timestamp: number;
   operation?: string;
   operationParameters?: Record<string, unknown>;
+  /** commitInfo.operationMetrics (numOutputRows, numTargetRowsInserted, ...), as written. */
+  operationMetrics?: Record<string, unknown>;
   engineInfo?: string;
+  /**
+   * Whether the Change Data Feed can be read at this version (delta.enableChangeDataFeed
+   * was on in the table's metadata as of it); undefined when the metadata before the
+   * oldest commit still in the log cannot be reconstructed.
+   */
+  cdf?: boolean;
 }
 
 /**
@@ -217,17 +225,30 @@ export class DeltaTable {
   async history(): Promise<HistoryEntry[]> {
     const listing = await listLog(this.path);
     const out: HistoryEntry[] = [];
-    for (let i = listing.commitVersions.length - 1; i >= 0; i--) {
-      const v = listing.commitVersions[i];
+    // The CDF flag is the metadata's as of each version: replay to the oldest commit, then follow its metadata actions.
+    let cdf: boolean | undefined;
+    const oldest = listing.commitVersions[0];
+    if (oldest !== undefined) {
+      try {
+        cdf = isCdfEnabled((await replayTo(listing, oldest, { files: false })).metadata.configuration);
+      } catch {
+        cdf = undefined; // log cleaned up before a checkpoint: the flag of the first versions is unknown
+      }
+    }
+    for (const v of listing.commitVersions) {
       const c = await readCommit(listing, v);
       this.timestamps.set(v, c.timestamp);
+      if (c.metadata) cdf = isCdfEnabled(c.metadata.configuration);
       const e: HistoryEntry = { version: v, timestamp: c.timestamp };
       if (c.commitInfo?.operation !== undefined) e.operation = c.commitInfo.operation;
       if (c.commitInfo?.operationParameters !== undefined) e.operationParameters = c.commitInfo.operationParameters;
+      const metrics = c.commitInfo?.operationMetrics;
+      if (metrics && typeof metrics === 'object' && !Array.isArray(metrics)) e.operationMetrics = metrics as Record<string, unknown>;
       if (c.commitInfo?.engineInfo !== undefined) e.engineInfo = c.commitInfo.engineInfo;
+      if (cdf !== undefined) e.cdf = cdf;
       out.push(e);
     }
-    return out;
+    return out.reverse();
   }
 
   // ---- internals ----

@@ -256,7 +256,8 @@ export function refuseKeyDrift(input: KeyDriftInput): void {
       version: input.toVersion,
       column: first.column.source.name,
       setting: 'key',
-      hint: 'Run the initial load again (delta-neon-sync sync --mapping <file> --mode initial) to rebuild the target under the new key, after pointing "key" at the new column if it was renamed.',
+      hint: 'Run the initial load again ({action}) to rebuild the target under the new key, after pointing "key" at the new column if it was renamed.',
+      action: { id: 'initial-load' },
       retry: 'manual',
     },
   );

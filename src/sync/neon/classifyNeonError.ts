@@ -1,3 +1,4 @@
+import type { UserAction } from '../userActions';
 import { SyncError, isSyncError } from '../errors';
 import type { RetryPolicy, SyncErrorKind } from '../errors';
 
@@ -65,8 +66,8 @@ export function classifyNeonError(e: unknown, ctx: NeonErrorContext): SyncError 
   if (isSyncError(e)) return e;
   const host = hostOf(ctx.apiUrl);
   const message = apiMessage(e);
-  const mk = (kind: SyncErrorKind, text: string, hint: string, retry: RetryPolicy, setting?: string): SyncError =>
-    new SyncError(kind, text, { hint, retry, cause: e, ...(setting ? { setting } : {}) });
+  const mk = (kind: SyncErrorKind, text: string, hint: string, retry: RetryPolicy, setting?: string, action?: UserAction): SyncError =>
+    new SyncError(kind, text, { hint, retry, cause: e, ...(setting ? { setting } : {}), ...(action ? { action } : {}) });
   const status = neonHttpStatus(e);
   if (status !== undefined) {
     const requestId = str(prop(prop(prop(e, 'response'), 'data'), 'request_id'));
@@ -78,7 +79,7 @@ export function classifyNeonError(e: unknown, ctx: NeonErrorContext): SyncError 
       return mk('auth', `The Neon API key may not do this (HTTP 403) while ${ctx.what}: ${tail}.`, 'Use a key of the account or organization that owns the project (a project-scoped key only sees its own project), or ask an admin of the project for access.', 'never', 'NEON_API_KEY');
     }
     if (status === 404) {
-      return mk('mapping', `Not found (HTTP 404) while ${ctx.what}: ${tail}.`, 'Check the project, branch and database names in target.connection (neon:<project>/<branch>/<database>); `delta-neon-sync neon projects` lists what the key can see.', 'never', 'target.connection');
+      return mk('mapping', `Not found (HTTP 404) while ${ctx.what}: ${tail}.`, 'Check the project, branch and database names in target.connection (neon:<project>/<branch>/<database>); {action} lists what the key can see.', 'never', 'target.connection', { id: 'neon-projects' });
     }
     if (status === 423) {
       return mk('connection', `The Neon project is locked by an operation in progress (HTTP 423) while ${ctx.what}: ${tail}.`, 'Another operation on the project (a branch being created or deleted, a compute starting) has not finished; the call is retried on its own. If it persists, check the project\'s Operations in the Neon Console.', 'auto');
@@ -101,5 +102,5 @@ export function classifyNeonError(e: unknown, ctx: NeonErrorContext): SyncError 
   if ((code && NETWORK_TRANSIENT.has(code)) || /timeout|socket hang up|network/i.test(message)) {
     return mk('connection', `Cannot reach the Neon API at ${host} while ${ctx.what}: ${message}.`, `Check the network, VPN or proxy (and NEON_API_HOST, now ${ctx.apiUrl}); the call is retried on its own.`, 'auto', 'NEON_API_HOST');
   }
-  return mk('connection', `The Neon API call failed while ${ctx.what}: ${message}.`, 'See the log for the error; `delta-neon-sync neon projects` checks the key and the API host.', 'manual');
+  return mk('connection', `The Neon API call failed while ${ctx.what}: ${message}.`, 'See the log for the error; {action} checks the key and the API host.', 'manual', undefined, { id: 'neon-projects' });
 }

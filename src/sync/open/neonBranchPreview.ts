@@ -97,7 +97,9 @@ function neonRef(mapping: Mapping): NeonReference {
   if (!parsed.ok) {
     throw new SyncError('mapping', `Preview on a branch needs a mapping whose target.connection is a Neon branch (neon:<project>/<branch>/<database>); "${mapping.name}" has "${mapping.target.connection.startsWith('neon:') ? mapping.target.connection : 'another kind of connection'}".`, {
       setting: 'target.connection',
-      hint: parsed.reason.startsWith('must start') ? 'Point the mapping at a Neon branch, e.g. "connection": "neon:<project-id>/main/neondb"; `delta-neon-sync neon projects` lists the projects.' : `The reference ${parsed.reason}.`,
+      ...(parsed.reason.startsWith('must start')
+        ? { hint: 'Point the mapping at a Neon branch, e.g. "connection": "neon:<project-id>/main/neondb"; {action} lists the projects.', action: { id: 'neon-projects' as const } }
+        : { hint: `The reference ${parsed.reason}.` }),
     });
   }
   return parsed.ref;
@@ -245,12 +247,12 @@ async function findPreviewBranch(client: NeonClient, projectId: string, ref: str
   const madeFor = found.annotations[PREVIEW_ANNOTATION.mapping];
   if (found.annotations[PREVIEW_ANNOTATION.createdBy] !== PREVIEW_CREATED_BY || !madeFor) {
     throw new SyncError('usage', `Branch ${found.branch.name} (${found.branch.id}) is not a preview branch made by delta-neon-sync; it is left alone.`, {
-      hint: '`delta-neon-sync neon previews <project>` lists the preview branches.',
+      hint: '{action} lists the preview branches.', action: { id: 'neon-previews' },
     });
   }
   if (mapping !== undefined && madeFor !== mapping) {
     throw new SyncError('usage', `Preview branch ${found.branch.name} was made for mapping "${madeFor}", not "${mapping}".`, {
-      hint: `Use the mapping file of "${madeFor}", or a preview branch of "${mapping}" (delta-neon-sync neon previews <project>).`,
+      hint: `Use the mapping file of "${madeFor}", or a preview branch of "${mapping}" ({action} lists them).`, action: { id: 'neon-previews' },
     });
   }
   return found;
@@ -283,7 +285,7 @@ export async function applyBranchToParent(opts: ApplyToParentOptions): Promise<A
   const reached = await checkpointAt(branchConn.url, mapping, logger);
   if (reached === null) {
     throw new SyncError('target', `The preview on branch ${branch.name} did not finish: it has no checkpoint for ${mapping.name}, so there is nothing to apply.`, {
-      retry: 'manual', hint: `Discard it (delta-neon-sync neon discard --mapping <file> ${branch.name}) and preview again.`,
+      retry: 'manual', hint: 'Discard it ({action}) and preview again.', action: { id: 'neon-discard', arg: branch.name },
     });
   }
   const parentConn = await branchConnection(client, project.id, parent, ref.database, ref, neon);
@@ -291,7 +293,7 @@ export async function applyBranchToParent(opts: ApplyToParentOptions): Promise<A
   if (now !== recorded) {
     throw new SyncError('target', `Refused: the parent branch ${parent.name} moved since preview branch ${branch.name} was made. Its checkpoint for ${mapping.name} was ${describeCheckpoint(recorded)} then and is ${describeCheckpoint(now)} now, so the preview no longer shows what applying would change.`, {
       setting: 'target.connection', retry: 'never',
-      hint: `Discard the preview branch (delta-neon-sync neon discard --mapping <file> ${branch.name}) and preview again from where the parent is now.`,
+      hint: 'Discard the preview branch ({action}) and preview again from where the parent is now.', action: { id: 'neon-discard', arg: branch.name },
     });
   }
   const pool = createPool(parentConn.url);

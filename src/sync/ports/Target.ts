@@ -253,6 +253,8 @@ export interface PreviewRequest {
   liveOnly?: boolean;
   /** The sync's changes of the table's columns, run (and rolled back) before the rows are classified. */
   alterations?: readonly TableAlteration[];
+  /** Count inserts of keys the target already holds (the sync's refuseExistingKeys check): PreviewResult.existingKeys. */
+  refuseExistingKeys?: boolean;
 }
 
 export interface DryRunRequest {

@@ -93,7 +93,7 @@ export interface PreviewReport extends PreviewResult {
   warnings?: PreviewWarning[];
 }
 
-export type PreviewWarningCheck = 'null-key' | 'duplicate-key' | 'too-long' | 'numeric-range' | 'integer-range' | 'timestamp-range' | 'nul-byte';
+export type PreviewWarningCheck = 'existing-key' | 'null-key' | 'duplicate-key' | 'too-long' | 'numeric-range' | 'integer-range' | 'timestamp-range' | 'nul-byte';
 
 /** One pre-apply check that found rows: how many, and the first of them (key and offending value as text). */
 export interface PreviewWarning {
@@ -103,6 +103,8 @@ export interface PreviewWarning {
   count: number;
   message: string;
   samples: Array<Record<string, string | null>>;
+  /** Applying is refused outright (not a risk to acknowledge): the sync would fail on these rows. */
+  blocking?: boolean;
 }
 
 export interface DryRunReport {

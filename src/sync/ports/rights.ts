@@ -82,7 +82,9 @@ export function missingRights(report: RightsReport, purposes: readonly RightsPur
   return report.rights.filter((r) => r.held === false && !r.conditional && r.purposes.some((p) => purposes.includes(p)));
 }
 
-const GRANTS_HINT = '`delta-neon-sync grants <mapping>` (or "Copy Required GRANTs" on the mapping in VS Code) prints all the SQL this mapping needs';
+/** `{action}` is the grants action (GRANTS_ACTION): the CLI command or the VS Code command that copies the SQL. */
+const GRANTS_HINT = '{action} gives all the SQL this mapping needs';
+const GRANTS_ACTION = { id: 'grants' } as const;
 
 /**
  * Refuses a run before it reads anything: names each missing right and what it is for, and
@@ -94,6 +96,7 @@ export function missingRightsError(report: RightsReport, missing: readonly Requi
     table: report.table,
     retry: 'manual',
     hint: `Have the database owner or an admin run: ${uniqueSql(missing).join(' ')} — ${GRANTS_HINT}.`,
+    action: GRANTS_ACTION,
   });
 }
 
@@ -112,7 +115,8 @@ export function swapNotOwnedError(report: RightsReport, ownership: RequiredRight
     table: report.table,
     setting: 'initialLoad.mode',
     retry: 'manual',
-    hint: `Set "initialLoad": { "mode": "merge" } in the mapping to load into the existing table instead (${merge}); or have its owner run: ${uniqueSql([ownership, ...alsoMissing]).join(' ')} — ${GRANTS_HINT} (--mode initial-swap).`,
+    hint: `Set "initialLoad": { "mode": "merge" } in the mapping to load into the existing table instead (${merge}); or have its owner run: ${uniqueSql([ownership, ...alsoMissing]).join(' ')} — ${GRANTS_HINT}.`,
+    action: GRANTS_ACTION,
   });
 }
 

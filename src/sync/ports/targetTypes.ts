@@ -132,6 +132,11 @@ export interface PreviewResult {
   totals: Record<Exclude<PreviewAction, 'kept'>, number> & { kept?: number };
   /** Rows matching `include` (for paging). */
   matching: number;
+  /**
+   * With `refuseExistingKeys`: upserts the sync marks as inserts of new keys (MUST_BE_NEW)
+   * whose key the target already holds; the sync refuses such a transaction. Up to 10 samples.
+   */
+  existingKeys?: { count: number; samples: Array<{ version: number; key: Record<string, string | null> }> };
 }
 
 export interface InitialLoadResult {

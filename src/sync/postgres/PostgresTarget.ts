@@ -266,6 +266,7 @@ export class PostgresTarget implements Target {
       ...(opts.liveOnly ? { liveOnly: true } : {}),
       ...(opts.later ? { later: opts.later } : {}),
       ...this.ddlOf(opts.alterations),
+      ...(opts.refuseExistingKeys ? { refuseExistingKeys: true } : {}),
     }));
   }
 

@@ -171,7 +171,7 @@ export function stagingColumns(columns: readonly TargetColumn[], key: readonly s
  * removed again within the transaction), NULL for other rows. One bigint per staged row;
  * ApplyStream checks it with one query a part.
  */
-const NEW_AT_COLUMN: TargetColumn = {
+export const NEW_AT_COLUMN: TargetColumn = {
   name: 'dns_new_at',
   source: { name: MUST_BE_NEW, physicalName: MUST_BE_NEW, type: { kind: 'primitive', name: 'long' }, nullable: true, metadata: {} },
   pgType: 'bigint',

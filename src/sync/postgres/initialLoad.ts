@@ -9,7 +9,7 @@ import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { lineageTableColumns, lineageTargetColumns } from '../plan/lineage';
 import { ensureLineageColumns } from './lineageColumns';
 import type { LineageColumns } from '../ports/targetTypes';
-import { derivedName, displayName, qualifiedRef, quoteIdent } from './quoteIdent';
+import { derivedName, displayName, qualifiedRef, quoteIdent, quoteLiteral } from './quoteIdent';
 import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR, validateColumns } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
@@ -476,8 +476,4 @@ function commitTimeParam(ts: number | string | null): string | null {
   return typeof ts === 'number' ? new Date(ts).toISOString() : ts;
 }
 
-/** SQL string literal (E'' form so backslashes are unambiguous), for COMMENT only. */
-function quoteLiteral(s: string): string {
-  return `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
 

@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import type { RejectedRow, TableRef, TargetColumn } from '../ports/targetTypes';
-import { qualifiedRef, quoteIdent } from './quoteIdent';
+import { qualifiedRef, quoteIdent, quoteLiteral } from './quoteIdent';
 
 /**
  * Dead letters of an initial load (initialLoad with `deadLetter`). A swap loads into a
@@ -86,7 +86,7 @@ export async function setAsideViolations(
  * Keys compare as text (the JSON's scalar text against the column's text form).
  */
 export function notRejectedKeySql(key: readonly string[], param: number): string {
-  const match = key.map((k) => `t.${quoteIdent(k)}::text = j.value->>${quoteLiteralText(k)}`).join(' AND ');
+  const match = key.map((k) => `t.${quoteIdent(k)}::text = j.value->>${quoteLiteral(k)}`).join(' AND ');
   return `NOT EXISTS (SELECT 1 FROM jsonb_array_elements($${param}::jsonb) AS j WHERE ${match})`;
 }
 
@@ -95,6 +95,3 @@ export function stagingRejectedKeys(rejected: readonly RejectedRow[]): string {
   return `[${rejected.filter((r) => r.phase === 'staging' && r.keyJson !== null).map((r) => r.keyJson).join(',')}]`;
 }
 
-function quoteLiteralText(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}

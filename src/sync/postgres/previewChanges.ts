@@ -2,6 +2,7 @@ import { beginTransaction } from './transaction';
 import type { ClientBase } from 'pg';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
 import { copyRows } from './copyRows';
+import { NEW_AT_COLUMN } from './applyChanges';
 import type { RowBatches } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
 import { comparable, deleteUsingStagingSql, guardedDeleteSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
@@ -58,6 +59,12 @@ export interface PreviewOptions {
    * refused change (`newRow`, upserts). Totals then have a `kept` count.
    */
   guardVersion?: string;
+  /**
+   * Also find upserts marked as inserts of new keys (MUST_BE_NEW, the sync's duplicateKeys
+   * "fail") whose key the target (as earlier transactions leave it) already holds: the sync
+   * refuses those (applyChanges' refuseExistingKeys). Reported in `existingKeys`.
+   */
+  refuseExistingKeys?: boolean;
 }
 
 const UP: TableRef = { name: 'dns_preview_upserts' };
@@ -114,6 +121,9 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         .map((c, i) => `CASE WHEN ${comparable('t', c)} IS DISTINCT FROM ${comparable('s', c)} THEN jsonb_build_object('column', ($3::text[])[${i + 1}], 'old', t.${quoteIdent(c.name)}::text, 'new', s.${quoteIdent(c.name)}::text) END`)
         .join(', ')}]::jsonb[], NULL))`;
   const keyCols = opts.key.map((k, i) => `s.${quoteIdent(k)} AS __k${i}`).join(', ');
+  // The upsert staging table carries the MUST_BE_NEW version when asked (NULL elsewhere).
+  const upColumns = opts.refuseExistingKeys ? [...opts.columns, NEW_AT_COLUMN] : opts.columns;
+  const newAt = opts.refuseExistingKeys ? `s.${quoteIdent(NEW_AT_COLUMN.name)}` : 'NULL::bigint';
   const keyColsD = opts.key.map((k, i) => `d.${quoteIdent(k)} AS __k${i}`).join(', ');
   let softSql = (_t: string, _seg: number): string => '';
   if (markerCol) {
@@ -128,7 +138,7 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
                 THEN jsonb_build_array(jsonb_build_object('column', ($2::text[])[${markerIndex}], 'old', t.${m}::text, 'new', x.${m}::text)) END,
            NULL,
            CASE WHEN t.${firstKey} IS NOT NULL AND (${differs} OR ${isKept('x')}) THEN ${rowObj('t')} END,
-           ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}, ${seg}::int AS __seg
+           ${opts.key.map((k, i) => `x.${quoteIdent(k)} AS __k${i}`).join(', ')}, ${seg}::int AS __seg, NULL::bigint AS __new_at
       FROM ${qualifiedRef(SOFT)} x LEFT JOIN ${t} t ON ${keyJoin('t', 'x', opts.key)}`;
   }
   /** The classification of the staged transaction number `seg` (0: the first) against the target expression `t`. */
@@ -137,12 +147,12 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
            ${keyObj('s')} AS key,
            CASE WHEN t.${firstKey} IS NOT NULL AND ${distinct} AND NOT (${isKept('s')}) THEN ${changes} END AS changes,
            CASE WHEN t.${firstKey} IS NULL OR ${isKept('s')} THEN ${rowObj('s')} END AS new_row,
-           CASE WHEN ${isKept('s')} THEN ${rowObj('t')} END AS old_row, ${keyCols}, ${seg}::int AS __seg
+           CASE WHEN ${isKept('s')} THEN ${rowObj('t')} END AS old_row, ${keyCols}, ${seg}::int AS __seg, ${newAt} AS __new_at
       FROM ${qualifiedRef(UP)} s LEFT JOIN ${t} t ON ${keyJoin('t', 's', opts.key)}
     UNION ALL
     SELECT CASE WHEN t.${firstKey} IS NULL THEN 'delete-missing'${keptWhen('d')} ELSE 'delete' END,
            ${keyObj('d')}, NULL, NULL,
-           CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}, ${seg}::int
+           CASE WHEN t.${firstKey} IS NOT NULL THEN ${rowObj('t')} END, ${keyColsD}, ${seg}::int, NULL::bigint
       FROM ${qualifiedRef(DEL)} d LEFT JOIN ${t} t ON ${keyJoin('t', 'd', opts.key)}${softSql(t, seg)}`;
   const params = [opts.key, opts.columns.map((c) => c.name), nonKey.map((c) => c.name)];
   const include = opts.include ?? ACTION_ORDER.filter((a) => a !== 'unchanged');
@@ -156,11 +166,11 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
       // sync will have changed it (and the DDL is tried); rolled back with the rest.
       for (const statement of opts.ddl ?? []) await client.query(statement);
       const softColumns = markerCol ? [...keyColumns, markerCol, ...(versionCol ? [versionCol] : [])] : [];
-      await client.query(tempDdl(UP, opts.columns));
+      await client.query(tempDdl(UP, upColumns));
       await client.query(tempDdl(DEL, delColumns));
       if (markerCol) await client.query(tempDdl(SOFT, softColumns));
       const stage = async (seg: StagedChanges): Promise<void> => {
-        const nUp = await copyRows(client, UP, opts.columns, seg.upserts);
+        const nUp = await copyRows(client, UP, upColumns, seg.upserts);
         const nDel = await copyRows(client, DEL, delColumns, seg.deletes);
         if (markerCol) {
           const nSoft = await copyRows(client, SOFT, softColumns, seg.softDeletes ?? []);
@@ -226,7 +236,15 @@ export async function previewChanges(client: ClientBase, opts0: PreviewOptions):
         ...(r.new_row ? { newRow: r.new_row } : {}),
         ...(r.old_row ? { oldRow: r.old_row } : {}),
       }));
-      return { rows, totals, matching };
+      let existingKeys: PreviewResult['existingKeys'];
+      if (opts.refuseExistingKeys) {
+        const found = await client.query<{ v: string; key: Record<string, string | null>; n: number }>(
+          `SELECT __new_at::text AS v, key, count(*) OVER ()::int AS n FROM dns_preview_result WHERE __new_at IS NOT NULL AND action IN ('update', 'unchanged') ORDER BY __new_at, ${opts.key.map((_, i) => `__k${i}`).join(', ')} LIMIT 10`,
+        );
+        const n = found.rows[0]?.n ?? 0;
+        if (n > 0) existingKeys = { count: n, samples: found.rows.map((r) => ({ version: Number(r.v), key: r.key })) };
+      }
+      return { rows, totals, matching, ...(existingKeys ? { existingKeys } : {}) };
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
     }

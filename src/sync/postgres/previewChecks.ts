@@ -30,7 +30,7 @@ function limitOf(pgType: string): Limit {
   return {};
 }
 
-const MESSAGES: Record<PreviewWarningCheck, (column: string | undefined, pgType: string | undefined) => string> = {
+const MESSAGES: Record<Exclude<PreviewWarningCheck, 'existing-key'>, (column: string | undefined, pgType: string | undefined) => string> = {
   'null-key': (c) => `Key column "${c ?? '?'}" is NULL: the target's primary key cannot hold NULL, so applying fails.`,
   'duplicate-key': () => 'Several source rows have the same key: the initial load refuses them (the primary key must be unique).',
   'too-long': (c, t) => `Values of "${c ?? '?'}" are longer than its target type ${t ?? ''} allows.`,
@@ -127,7 +127,7 @@ export class PreviewChecker {
     }
   }
 
-  private flag(check: PreviewWarningCheck, column: string | undefined, pgType: string | undefined, row: Row, at?: TargetColumn): void {
+  private flag(check: Exclude<PreviewWarningCheck, 'existing-key'>, column: string | undefined, pgType: string | undefined, row: Row, at?: TargetColumn): void {
     const id = `${check}:${column ?? ''}`;
     let w = this.found.get(id);
     if (!w) {

@@ -30,6 +30,15 @@ export function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
+/**
+ * A Postgres string literal in the E'' form (backslashes doubled), so it means the same
+ * text whatever standard_conforming_strings is. Text cannot hold NUL in Postgres; callers
+ * never pass one (formatValue marks such values invalid first).
+ */
+export function quoteLiteral(s: string): string {
+  return `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
 /** Postgres' NAMEDATALEN - 1 (default build). */
 export const MAX_IDENTIFIER_BYTES = 63;
 

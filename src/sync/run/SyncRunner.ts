@@ -239,7 +239,7 @@ export class SyncRunner {
       const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
       if (mode === 'incremental' && !checkpoint) {
         throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${this.target.tableLabel}: run an initial load first.`, {
-          hint: `delta-neon-sync sync --mapping <file> --mode initial`,
+          hint: 'Run an initial load first: {action}.', action: { id: 'initial-load' },
         });
       }
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);

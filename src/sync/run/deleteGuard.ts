@@ -50,7 +50,7 @@ export async function describeOperations(source: ChangeSource, from: number, to:
   return `${range} (${named.join(', ')})`;
 }
 
-const ALLOW_ONCE = 'To allow it once: delta-neon-sync sync --mapping <file> --allow-mass-delete (in the editor: run the sync again and confirm the deletes). To allow it always, raise safety.maxDeleteShare in the mapping (1 or null turns the check off).';
+const ALLOW_ONCE = 'To allow it once: {action}. To allow it always, raise safety.maxDeleteShare in the mapping (1 or null turns the check off).';
 
 /** The refusal of an incremental run that would delete more than its share. */
 export async function massDeleteError(opts: {
@@ -65,7 +65,7 @@ export async function massDeleteError(opts: {
   return new SyncError(
     'target',
     `Refused to delete ${opts.deletes} of about ${rows} row(s) of ${opts.table}${done}: more than safety.maxDeleteShare (${pct}%, at most ${allowed} row(s)) allows for one run. The deletes come from ${opts.source.name} ${versions}. Nothing of the refused transaction was written; the checkpoint of pipeline "${opts.pipeline}" stays at version ${opts.from - 1}.`,
-    { table: opts.table, version: opts.to, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it (e.g. RESTORE TABLE ... TO VERSION AS OF ${opts.from - 1}). ${ALLOW_ONCE}` },
+    { table: opts.table, version: opts.to, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it (e.g. RESTORE TABLE ... TO VERSION AS OF ${opts.from - 1}). ${ALLOW_ONCE}`, action: { id: 'allow-mass-delete' } },
   );
 }
 
@@ -76,6 +76,6 @@ export async function emptySwapError(opts: { source: ChangeSource; table: string
   return new SyncError(
     'target',
     `Refused to swap an empty snapshot over ${opts.table}: ${opts.source.name} at ${versions} ${what}, and the swap would delete all ${opts.targetRows} row(s) of the table. Nothing was written.`,
-    { table: opts.table, version: opts.version, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it, or load an earlier version (--to-version). ${ALLOW_ONCE}` },
+    { table: opts.table, version: opts.version, setting: 'safety.maxDeleteShare', retry: 'manual', hint: `If the source was truncated or overwritten by mistake, restore it, or load an earlier version (--to-version). ${ALLOW_ONCE}`, action: { id: 'allow-mass-delete' } },
   );
 }

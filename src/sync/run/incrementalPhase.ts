@@ -234,7 +234,7 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
   if (!existing) {
     throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
       table: target.tableLabel,
-      hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+      hint: 'Run a new initial load: {action}', action: { id: 'initial-load' },
     });
   }
   // The key and stale mapping names first: a key column gone from the end version would

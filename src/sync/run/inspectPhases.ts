@@ -3,7 +3,8 @@ import { SyncError } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import { planTransactions } from '../plan/planTransactions';
 import type { SourceSnapshot } from '../ports/ChangeSource';
-import type { DryRunReport, PreviewOptions, PreviewReport, VerifyReport } from '../ports/reports';
+import type { DryRunReport, PreviewOptions, PreviewReport, PreviewWarning, VerifyReport } from '../ports/reports';
+import type { PreviewResult } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
 import type { LineageColumns, TargetColumn } from '../ports/targetTypes';
 import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY, lineageOf, lineageStaged, lineageTargetColumns } from '../plan/lineage';
@@ -67,7 +68,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const start = Number(checkpoint.version) + 1;
   if (!existing) {
     throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
-      hint: 'Run a new initial load: delta-neon-sync sync --mapping <file> --mode initial',
+      hint: 'Run a new initial load: {action}', action: { id: 'initial-load' },
     });
   }
   // The sync's own transactions: the first is classified against the target, each later
@@ -76,15 +77,33 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const tapped = (seg: StagedChanges): StagedChanges => ({ ...seg, upserts: withoutNullKeys(checker ? checker.tap(seg.upserts) : seg.upserts, plan.keySource) });
   const laterTapped = later ? mapAsync(later, tapped) : later;
-  const r = await target.preview({
+  // With the checks, also the sync's refusal of inserts of keys the target already holds (duplicateKeys "fail").
+  const refuse = checker !== undefined && refuseExistingKeysOption(mapping) !== undefined;
+  const { existingKeys, ...r } = await target.preview({
     columns, key: plan.key, first: tapped(first), ...(laterTapped ? { later: laterTapped } : {}), limit, offset, include: opts.include,
-    ...(opts.search ? { search: opts.search } : {}), ...soft, ...guard, ...(alterations.length ? { alterations } : {}),
+    ...(opts.search ? { search: opts.search } : {}), ...soft, ...guard, ...(alterations.length ? { alterations } : {}), ...(refuse ? { refuseExistingKeys: true } : {}),
   });
+  const warnings = checker ? [...(existingKeys ? [existingKeyWarning(source.name, target.tableLabel, plan.key, existingKeys)] : []), ...checker.warnings()] : undefined;
   // Lineage asked for and missing from the table: the schema change the sync makes first.
   const ddl = plan.lineage ? target.lineageColumnsSql(plan.lineage, existing.columns) : undefined;
   return {
-    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(ddl ? { ddl } : {}), ...(checker ? { warnings: checker.warnings() } : {}),
+    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(ddl ? { ddl } : {}), ...(warnings ? { warnings } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
+  };
+}
+
+/** The preview's form of the sync's refusal of an insert whose key the target holds (applyChanges' refuseExistingKeys). */
+export function existingKeyWarning(source: string, table: string, key: readonly string[], found: NonNullable<PreviewResult['existingKeys']>): PreviewWarning {
+  const versions = [...new Set(found.samples.map((s) => s.version))].sort((a, b) => a - b);
+  const keys = found.samples.map((s) => key.map((k) => `${k}=${s.key[k] ?? 'NULL'}`).join(', ')).join('; ');
+  return {
+    check: 'existing-key',
+    count: found.count,
+    blocking: true,
+    message:
+      `Applying fails: the Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${table} already holds ` +
+      `(${keys}${found.count > found.samples.length ? ' and more' : ''}); the target holds one row per key. Remove the extra rows from the Delta table, or set "duplicateKeys": "last-wins" in the mapping to apply such an insert as an update.`,
+    samples: found.samples.map((s) => ({ version: String(s.version), ...s.key })),
   };
 }
 
@@ -127,7 +146,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   if (!checkpoint) {
     throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint: a dry run checks incremental changes; preview the initial load instead.`, {
-      hint: 'delta-neon-sync preview --mapping <file>',
+      hint: 'Preview the initial load instead: {action}.', action: { id: 'preview' },
     });
   }
   const existing = await target.describe();

@@ -266,7 +266,7 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
 function serializeError(e: unknown): SerializedError {
   if (e instanceof SyncError) {
     return {
-      name: e.name, message: e.message, stack: e.stack, kind: e.kind, table: e.table, version: e.version, column: e.column, setting: e.setting, hint: e.hint, retry: e.retry,
+      name: e.name, message: e.message, stack: e.stack, kind: e.kind, table: e.table, version: e.version, column: e.column, setting: e.setting, hint: e.hintTemplate, ...(e.action ? { action: e.action } : {}), retry: e.retry,
       ...(e instanceof ValueEncodeError ? { sqlstate: e.sqlstate } : {}),
     };
   }
@@ -281,7 +281,7 @@ function deserializeError(s: SerializedError): Error {
     return e;
   }
   if (s.kind) {
-    const e = new SyncError(s.kind, s.message, { table: s.table, version: s.version, column: s.column, setting: s.setting, hint: s.hint, retry: s.retry });
+    const e = new SyncError(s.kind, s.message, { table: s.table, version: s.version, column: s.column, setting: s.setting, hint: s.hint, ...(s.action ? { action: s.action } : {}), retry: s.retry });
     if (s.stack) e.stack = s.stack;
     return e;
   }

@@ -1,0 +1,304 @@
+/**
+ * The Describe, History and Dry Run results as `Report`s for the report panel's grids
+ * (src/views/ReportPanel.ts, media/report.ts). Plain TS (no vscode): what each grid holds
+ * is decided here and unit-tested; the CLI prints its own text output.
+ */
+import type { PreviewColumn, PreviewRow, Report, ReportGrid } from '../protocol/messages';
+import type { HistoryEntry } from '../sync/delta/DeltaTable';
+import type { TableDescription } from '../sync/delta/types';
+import { defaultPgType, isSelected, targetColumnFor } from '../sync/mapping/resolveColumns';
+import type { Mapping } from '../sync/mapping/mappingSchema';
+import type { DryRunReport, PipelineStatus } from '../sync/ports/reports';
+import { deltaTypeLabel } from './deltaTypeLabel';
+
+const nf = new Intl.NumberFormat('en-US');
+
+/** A count with thousands separators ("1,550"). */
+export function count(n: number | bigint): string {
+  return nf.format(n);
+}
+
+function utc(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}
+
+/** "1,048,576 bytes (1.0 MiB)" */
+function bytes(n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u < 0 ? `${count(n)} bytes` : `${count(n)} bytes (${v.toFixed(1)} ${units[u]})`;
+}
+
+/**
+ * Describe: the table's facts and a grid of its columns. With a mapping that reads the
+ * table, the grid also says what each column becomes in Postgres (type, key, rename, or
+ * "not synced"); without one, the Postgres type is the default a new mapping would use.
+ */
+export function describeReport(d: TableDescription, mapping?: Mapping): Report {
+  const keys = new Set(mapping?.key ?? []);
+  const rows = d.schema.map((f) => {
+    const t = mapping ? targetColumnFor(mapping, f) : { name: f.name, pgType: defaultPgType(f.type) };
+    const selected = mapping ? isSelected(mapping, f.name) : true;
+    return [
+      f.name,
+      deltaTypeLabel(f.type),
+      selected ? t.pgType : 'not synced',
+      f.nullable ? 'yes' : 'no',
+      selected && keys.has(t.name) ? 'key' : '',
+      selected && t.name !== f.name ? t.name : '',
+      d.partitionColumns.includes(f.name) ? 'yes' : '',
+    ];
+  });
+  const props = Object.entries(d.configuration);
+  const grids: ReportGrid[] = [
+    {
+      id: 'columns',
+      title: `Columns (${count(d.schema.length)})`,
+      columns: [
+        { name: 'column', frozen: true },
+        { name: 'Delta type' },
+        { name: 'Postgres type', title: mapping ? `As mapping ${mapping.name} writes it` : 'The default a new mapping would use' },
+        { name: 'nullable' },
+        { name: 'key', title: mapping ? `Key of mapping ${mapping.name}` : 'No mapping reads this table' },
+        { name: 'renamed to', title: 'columns.rename of the mapping' },
+        { name: 'partition' },
+      ],
+      rows,
+    },
+  ];
+  if (props.length > 0) grids.push({ id: 'properties', title: 'Table properties', columns: [{ name: 'property', frozen: true }, { name: 'value' }], rows: props.map(([k, v]) => [k, v]) });
+  return {
+    kind: 'describe',
+    title: d.path.split(/[\\/]/).filter(Boolean).pop() ?? d.path,
+    subtitle: d.path,
+    facts: [
+      { label: 'Version', value: `${count(d.version)} (${utc(d.timestamp)})` },
+      { label: 'Change Data Feed', value: d.cdfEnabled ? 'on' : 'off' },
+      { label: 'Rows', value: d.numRows === null ? 'unknown (files without stats)' : count(d.numRows) },
+      { label: 'Files', value: `${count(d.numFiles)}, ${bytes(d.sizeInBytes)}` },
+      { label: 'Protocol', value: `reader ${d.protocol.minReaderVersion}, writer ${d.protocol.minWriterVersion}` },
+      { label: 'Reader features', value: d.readerFeatures.join(', ') || 'none' },
+      { label: 'Column mapping', value: d.columnMappingMode },
+      { label: 'Partition columns', value: d.partitionColumns.join(', ') || 'none' },
+      { label: 'Mapping', value: mapping ? `${mapping.name} → ${mapping.target.schema}.${mapping.target.table}` : 'none reads this table' },
+    ],
+    grids,
+  };
+}
+
+function metric(m: Record<string, unknown> | undefined, ...names: string[]): number | undefined {
+  let sum: number | undefined;
+  for (const n of names) {
+    const v = m?.[n];
+    const x = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+    if (x !== undefined) sum = (sum ?? 0) + x;
+  }
+  return sum;
+}
+
+/** Rows a commit added, updated and removed, from its operationMetrics (null: not recorded). */
+export function rowCounts(e: HistoryEntry): { added: number | null; updated: number | null; removed: number | null } {
+  const m = e.operationMetrics;
+  const added = metric(m, 'numTargetRowsInserted') ?? metric(m, 'numInsertedRows') ?? metric(m, 'numOutputRows');
+  const updated = metric(m, 'numTargetRowsUpdated', 'numTargetRowsMatchedUpdated', 'numTargetRowsNotMatchedBySourceUpdated') ?? metric(m, 'numUpdatedRows');
+  const removed = metric(m, 'numTargetRowsDeleted', 'numTargetRowsMatchedDeleted', 'numTargetRowsNotMatchedBySourceDeleted') ?? metric(m, 'numDeletedRows');
+  return { added: added ?? null, updated: updated ?? null, removed: removed ?? null };
+}
+
+function paramsText(p: Record<string, unknown> | undefined): string {
+  if (!p) return '';
+  return Object.entries(p)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
+}
+
+/** History of a Delta table: one row per version still in the log, newest first. */
+export function deltaHistoryReport(tablePath: string, entries: readonly HistoryEntry[]): Report {
+  const n = (x: number | null): string | null => (x === null ? null : count(x));
+  const latest = entries[0];
+  return {
+    kind: 'delta-history',
+    title: `History of ${tablePath.split(/[\\/]/).filter(Boolean).pop() ?? tablePath}`,
+    subtitle: tablePath,
+    facts: [
+      { label: 'Versions in the log', value: count(entries.length) },
+      { label: 'Latest', value: latest ? `${count(latest.version)} (${utc(latest.timestamp)})` : 'none' },
+      { label: 'Change Data Feed at the latest version', value: latest?.cdf === undefined ? 'unknown' : latest.cdf ? 'on' : 'off' },
+    ],
+    grids: [
+      {
+        id: 'versions',
+        title: 'Versions',
+        columns: [
+          { name: 'version', numeric: true, frozen: true },
+          { name: 'time (UTC)' },
+          { name: 'operation' },
+          { name: 'rows added', numeric: true, title: 'operationMetrics: inserted or written rows' },
+          { name: 'rows updated', numeric: true },
+          { name: 'rows removed', numeric: true },
+          { name: 'CDF', title: 'Whether the Change Data Feed can be read at this version (incremental syncs need it)' },
+          { name: 'parameters' },
+          { name: 'engine' },
+        ],
+        rows: entries.map((e) => {
+          const c = rowCounts(e);
+          return [
+            String(e.version),
+            utc(e.timestamp),
+            e.operation ?? '',
+            n(c.added),
+            n(c.updated),
+            n(c.removed),
+            e.cdf === undefined ? 'unknown' : e.cdf ? 'yes' : 'no',
+            paramsText(e.operationParameters),
+            e.engineInfo ?? '',
+          ];
+        }),
+        empty: 'The log holds no commits.',
+      },
+    ],
+  };
+}
+
+const OP_LABEL: Record<PreviewRow['op'], string> = { insert: 'insert', update: 'update', delete: 'delete', unchanged: 'unchanged' };
+
+/**
+ * Dry Run: what applying would do, counted by a transaction that was rolled back, the rows
+ * the target refused, and the plan's rows (the same cells as the Preview; read-only).
+ */
+export function dryRunReport(
+  mapping: string,
+  r: DryRunReport,
+  plan?: { columns: readonly PreviewColumn[]; rows: readonly PreviewRow[]; total: number | null },
+): Report {
+  const x = r.result;
+  // fromVersion is the first version read; the user thinks from the version the target holds (the checkpoint).
+  const range =
+    r.fromVersion === null
+      ? `initial load of version ${count(r.toVersion)}`
+      : r.fromVersion > r.toVersion
+        ? `up to date at version ${count(r.toVersion)}`
+        : `incremental: checkpoint v${count(r.fromVersion - 1)} → v${count(r.toVersion)}`;
+  const grids: ReportGrid[] = [
+    {
+      id: 'rejected',
+      title: `Rows the target would reject (${count(x.rejected.length)})`,
+      columns: [{ name: 'op', frozen: true }, { name: 'key', frozen: true }, { name: 'SQLSTATE' }, { name: 'error' }],
+      rows: x.rejected.slice(0, 5000).map((rej) => [rej.op, rej.keyJson, rej.sqlstate, rej.message]),
+      empty: 'None: the target accepted every row.',
+      ...(x.rejected.length > 5000 ? { more: `…and ${count(x.rejected.length - 5000)} more (see the log).` } : {}),
+    },
+  ];
+  if (r.alterations && r.alterations.length > 0) {
+    // Schema drift: the statements the sync runs first, in the transaction of its first batch.
+    grids.unshift({
+      id: 'schema',
+      title: `Schema changes run first (schema drift): ${count(r.alterations.length)}`,
+      columns: [{ name: 'statement' }],
+      rows: r.alterations.map((sql) => [`${sql};`]),
+      empty: 'None.',
+    });
+  }
+  if (plan) {
+    grids.push({
+      id: 'plan',
+      title: `Rows of the plan${plan.total !== null ? ` (${count(plan.total)})` : ''}`,
+      columns: [
+        { name: 'op', frozen: true },
+        ...plan.columns.map((c) => ({ name: c.name, title: `${c.sourceType} → ${c.targetType ?? '?'}${c.isKey ? ' (key)' : ''}`, frozen: c.isKey })),
+      ],
+      rows: plan.rows.map((row) => [
+        OP_LABEL[row.op],
+        ...row.cells.map((cell, i) => {
+          const col = plan.columns[i];
+          if (row.op === 'update' && col && !col.isKey && row.changed && !row.changed.includes(col.name)) return '·';
+          if (row.op === 'update' && col && row.changed?.includes(col.name)) return `${row.before?.[i] ?? 'NULL'} → ${cell ?? 'NULL'}`;
+          return cell;
+        }),
+      ]),
+      empty: 'Nothing to write.',
+      ...(plan.total !== null && plan.total > plan.rows.length ? { more: `Showing the first ${count(plan.rows.length)} of ${count(plan.total)} rows; the Preview pages through all of them.` } : {}),
+    });
+  }
+  return {
+    kind: 'dry-run',
+    title: `Dry run: ${mapping}`,
+    subtitle: range,
+    note: 'Applied inside a transaction that was rolled back: nothing was written.',
+    facts: [
+      { label: 'Inserted', value: count(x.inserted) },
+      { label: 'Updated', value: count(x.updated) },
+      { label: 'Deleted', value: count(x.deleted) },
+      { label: 'Unchanged', value: count(x.unchanged) },
+      { label: 'Delete (missing)', value: count(x.deleteMissing) },
+      { label: 'Rejected', value: count(x.rejected.length) },
+    ],
+    grids,
+  };
+}
+
+/** A run mode in the user's words (the run log stores the engine's: "initial-swap"). */
+export function modeLabel(mode: string): string {
+  switch (mode) {
+    case 'initial':
+      return 'initial load';
+    case 'initial-swap':
+      return 'initial load (new table swapped in)';
+    case 'initial-merge':
+      return 'initial load (merged into the table)';
+    case 'dry-run':
+      return 'dry run';
+    default:
+      return mode;
+  }
+}
+
+/** Show Sync History of a mapping: where it stands and its runs. */
+export function syncHistoryReport(s: PipelineStatus): Report {
+  const num = (v: string | null): string | null => (v !== null && /^\d+$/.test(v) ? count(BigInt(v)) : v);
+  return {
+    kind: 'sync-history',
+    title: `Sync history: ${s.pipeline}`,
+    subtitle: `${s.source} → ${s.target}`,
+    facts: [
+      { label: 'Latest source version', value: count(s.latestVersion) },
+      {
+        label: 'Checkpoint',
+        value: s.checkpoint ? `version ${count(s.checkpoint.version)}; ${s.lag === 0 ? 'up to date' : `${count(s.lag ?? 0)} version(s) behind`}` : 'none yet: Preview Changes, then Apply (an initial load)',
+      },
+    ],
+    grids: [
+      {
+        id: 'runs',
+        title: `Runs (${count(s.runs.length)})`,
+        columns: [
+          { name: 'started', frozen: true },
+          { name: 'mode' },
+          { name: 'status' },
+          { name: 'versions' },
+          { name: 'rows', numeric: true },
+          { name: 'finished' },
+          { name: 'error' },
+          { name: 'run' },
+        ],
+        rows: s.runs.map((r) => [
+          r.startedAt,
+          modeLabel(r.mode),
+          r.status,
+          // fromVersion is the first version the run read: the user counts from the checkpoint before it.
+          r.fromVersion === null ? `snapshot v${r.toVersion ?? '?'}` : `checkpoint v${Number(r.fromVersion) - 1} → v${r.toVersion ?? '?'}`,
+          num(r.rows),
+          r.finishedAt,
+          r.error,
+          r.runId,
+        ]),
+        empty: 'No runs recorded.',
+      },
+    ],
+  };
+}

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { dryRunReport, rowCounts, syncHistoryReport } from '../../src/views/reports';
+import type { PipelineStatus } from '../../src/sync/ports/reports';
+
+const result = { inserted: 1550, updated: 0, unchanged: 0, deleted: 0, deleteMissing: 0, rejected: [], staged: { upserts: 1550, deletes: 0 } };
+
+describe('report panels: what the grids say', () => {
+  it('a dry run counts from the checkpoint (v1 → v2, not v2 → v2), with separators', () => {
+    const r = dryRunReport('orders', { fromVersion: 2, toVersion: 2, result });
+    assert.equal(r.subtitle, 'incremental: checkpoint v1 → v2');
+    assert.equal(r.facts.find((f) => f.label === 'Inserted')?.value, '1,550');
+    assert.equal(dryRunReport('orders', { fromVersion: 3, toVersion: 2, result }).subtitle, 'up to date at version 2');
+  });
+
+  it('sync history names modes in words and versions from the checkpoint', () => {
+    const s = {
+      pipeline: 'orders', source: '/d/orders', target: 'public.orders', latestVersion: 2, checkpoint: { version: 2n }, lag: 0,
+      runs: [
+        { runId: '7', mode: 'initial-swap', status: 'succeeded', fromVersion: null, toVersion: '1', rows: '200000', startedAt: 's', finishedAt: 'f', error: null },
+        { runId: '8', mode: 'incremental', status: 'succeeded', fromVersion: '2', toVersion: '2', rows: '3', startedAt: 's', finishedAt: 'f', error: null },
+      ],
+    } as unknown as PipelineStatus;
+    const g = syncHistoryReport(s).grids[0];
+    assert.deepEqual(g?.rows.map((r) => [r[1], r[3], r[4]]), [
+      ['initial load (new table swapped in)', 'snapshot v1', '200,000'],
+      ['incremental', 'checkpoint v1 → v2', '3'],
+    ]);
+  });
+
+  it('reads row counts from MERGE and WRITE operationMetrics, null when not recorded', () => {
+    assert.deepEqual(rowCounts({ version: 3, timestamp: 0, operationMetrics: { numTargetRowsInserted: '2', numTargetRowsUpdated: '5', numTargetRowsDeleted: '1' } }), { added: 2, updated: 5, removed: 1 });
+    assert.deepEqual(rowCounts({ version: 1, timestamp: 0, operationMetrics: { numOutputRows: '1200' } }), { added: 1200, updated: null, removed: null });
+    assert.deepEqual(rowCounts({ version: 0, timestamp: 0 }), { added: null, updated: null, removed: null });
+  });
+});
