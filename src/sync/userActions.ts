@@ -10,6 +10,7 @@ export type UserActionId =
   | 'preview'
   | 'initial-load'
   | 'incremental-sync'
+  | 'repair'
   | 'allow-mass-delete'
   | 'grants'
   | 'neon-projects'
@@ -32,6 +33,7 @@ const WORDING: Record<UserActionId, Record<Surface, (arg: string | undefined) =>
   preview: { cli: () => '`delta-neon-sync preview --mapping <file>`', vscode: () => cmd('Preview Changes') },
   'initial-load': { cli: () => '`delta-neon-sync sync --mapping <file> --mode initial`', vscode: () => cmd('Run Initial Load') },
   'incremental-sync': { cli: () => '`delta-neon-sync sync --mapping <file>`', vscode: () => cmd('Run Incremental Sync') },
+  repair: { cli: () => '`delta-neon-sync repair --mapping <file>`', vscode: () => cmd('Verify & Repair') },
   'allow-mass-delete': {
     cli: () => '`delta-neon-sync sync --mapping <file> --allow-mass-delete`',
     vscode: () => 'run the sync again from the mapping and choose "Delete Anyway" when it asks',

@@ -76,7 +76,7 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   if (mapping.deletes.mode !== 'delete') {
     throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" keeps deleted rows (deletes: ${mapping.deletes.mode}), so a repair cannot tell them from damage; repair supports deletes: delete only.`, {
       setting: 'deletes',
-      hint: `Reload the table instead: delta-neon-sync sync --mapping <file> --mode initial`,
+      hint: 'Reload the table instead: {action}', action: { id: 'initial-load' },
     });
   }
   ctx.phase('plan', `checksums of ${target.tableLabel} against ${source.name} at version ${version}`);
@@ -84,7 +84,7 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   if (!existing) {
     throw new SyncError('target', `Target table ${target.tableLabel} does not exist: there is nothing to repair.`, {
       table: target.tableLabel,
-      hint: 'Run an initial load: delta-neon-sync sync --mapping <file> --mode initial',
+      hint: 'Run an initial load: {action}', action: { id: 'initial-load' },
     });
   }
   const snap = await source.snapshot(version);
@@ -93,7 +93,7 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   if (missing.length > 0) {
     throw new SyncError('target', `${target.tableLabel} lacks the column(s) ${missing.join(', ')} of ${source.name} at version ${snap.version}, so its rows cannot be compared.`, {
       table: target.tableLabel, column: missing[0], version: snap.version,
-      hint: 'Add the columns (schemaDrift: add-columns and a sync), or reload: delta-neon-sync sync --mapping <file> --mode initial',
+      hint: 'Add the columns (schemaDrift: add-columns and a sync), or reload: {action}', action: { id: 'initial-load' },
     });
   }
   const hasher = new RowHasher(plan.columns, plan.key);
@@ -179,10 +179,16 @@ export function isMissingChanges(e: unknown): e is SyncError {
  * any other error as it is.
  */
 export function offerRepair(e: unknown): unknown {
-  if (!isMissingChanges(e) || e.hint?.includes('delta-neon-sync repair')) return e;
-  return e.withContext(undefined, {
-    hint: `${e.hint ? `${e.hint} ` : ''}Or bring the target to the latest version by checksums, reading back only the rows that differ: delta-neon-sync repair --mapping <file> (or set "onMissingChanges": "repair" in the mapping).`,
-  });
+  if (!isMissingChanges(e) || e.action?.id === 'repair') return e;
+  const before = e.hintTemplate ? `${e.hintTemplate} ` : '';
+  const setting = 'set "onMissingChanges": "repair" in the mapping';
+  // One action per error: the repair takes the {action} slot unless the hint already uses it.
+  return e.action
+    ? e.withContext(undefined, { hint: `${before}Or bring the target to the latest version by checksums, reading back only the rows that differ: ${setting}.` })
+    : e.withContext(undefined, {
+      hint: `${before}Or bring the target to the latest version by checksums, reading back only the rows that differ: {action} (or ${setting}).`,
+      action: { id: 'repair' },
+    });
 }
 
 /** Whether the target's checksums at the first level equal the snapshot's (one aggregate query). */
