@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { applySampleChanges } from '../fixtures/customerProfiles';
+import { applySampleChanges, sampleChangeCounts } from '../fixtures/customerProfiles';
 import { SyncError } from '../sync/errors';
 import { registerCommand } from './commandRegistry';
 import { SAMPLE_MAPPING, SAMPLE_TABLE, sampleMapping, writeSampleTable } from './writeSampleTable';
@@ -125,8 +125,14 @@ export function registerSourcesCommands(s: Services): vscode.Disposable[] {
       s.sources.refresh();
       s.mappingsModel.invalidate();
       s.mappings.refresh();
-      s.log.info(`Sample table changed: version ${version} (a MERGE with 3 inserts, 3 updates, 2 deletes)`);
-      void vscode.window.showInformationMessage(`Delta Sync: the sample table changed (version ${version}: 3 inserts, 3 updates, 2 deletes). Preview the mapping to see the incremental sync.`);
+      const c = await sampleChangeCounts(table, version);
+      const what = `${plural(c.inserted, 'insert')}, ${plural(c.updated, 'update')}, ${plural(c.deleted, 'delete')}`;
+      s.log.info(`Sample table changed: version ${version} (a MERGE with ${what})`);
+      void vscode.window.showInformationMessage(`Delta Sync: the sample table changed (version ${version}: ${what}). Preview the mapping to see the incremental sync.`);
     }, s.log),
   ];
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
 }
