@@ -39,7 +39,7 @@ export type RunStatus = z.infer<typeof RunStatus>;
 export const ProgressSnapshot = z.object({
   runId: z.string().nullable(),
   mapping: z.string().nullable(),
-  mode: z.enum(['initial', 'incremental', 'dry-run']).nullable(),
+  mode: z.enum(['initial', 'incremental', 'dry-run', 'repair']).nullable(),
   status: RunStatus,
   phase: z.string().nullable(),
   fromVersion: z.number().int().nullable(),
