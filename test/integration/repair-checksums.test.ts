@@ -222,6 +222,45 @@ describe('verify and repair by checksums (real server)', function () {
     }
   });
 
+  it('the snapshot is hashed and its differing rows read on the worker thread, applied in parts of partRows; the run is a "repair"; the calling thread gives the same', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'parts'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 600 }, (_, i) => row(i + 1)));
+    const m = buildMapping({ name: 'repair-parts', source: w.path, target: 'repair_parts', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    const saved = process.env.DELTA_NEON_SYNC_READ_THREAD;
+    try {
+      await r.runner.run();
+      const digest = async (): Promise<string | undefined> => (await query<{ v: string }>(`SELECT md5(string_agg(t::text, '|' ORDER BY id)) AS v FROM repair_parts t`))[0]?.v;
+      const before = await digest();
+      const damage = async (): Promise<void> => {
+        await query(`DELETE FROM repair_parts WHERE id BETWEEN 101 AND 140`);
+        await query(`UPDATE repair_parts SET name = name || '~' WHERE id BETWEEN 201 AND 230`);
+        await query(`INSERT INTO repair_parts (id, name) SELECT 1000 + g, 'stray' FROM generate_series(1, 5) g`);
+      };
+      for (const thread of ['worker', 'main'] as const) {
+        if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+        else delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+        await damage();
+        const modes: string[] = [];
+        const fixed = await r.runner.repair({ partRows: 16, onEvent: (e) => { if (e.type === 'run-started') modes.push(e.mode); } });
+        assert.equal(fixed.readThread, thread);
+        assert.deepEqual(fixed.planned, { insert: 40, update: 30, delete: 5 });
+        assert.deepEqual(fixed.result, { inserted: 40, updated: 30, deleted: 5, unchanged: 0 });
+        // 70 rows of the snapshot at most 16 a part.
+        assert.equal(fixed.parts, 5);
+        assert.equal(fixed.equal, true);
+        assert.deepEqual(modes, ['repair']);
+        assert.equal(await digest(), before);
+      }
+      const log = await query<{ mode: string; n: number }>(`SELECT mode, count(*)::int AS n FROM delta_neon_sync.runs WHERE pipeline = 'repair-parts' AND mode = 'repair' GROUP BY mode`);
+      assert.deepEqual(log, [{ mode: 'repair', n: 2 }]);
+    } finally {
+      if (saved === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+      else process.env.DELTA_NEON_SYNC_READ_THREAD = saved;
+      await r.close();
+    }
+  });
+
   it('hostile identifiers: reserved words and mixed case for schema and table, quotes and semicolons in column names', async () => {
     const cols: WriterColumn[] = [
       { name: 'Select', type: long(), nullable: false },

@@ -165,14 +165,14 @@ interface DiffPart {
  * rows there that the snapshot lacks (delete). On the worker thread when the source can be
  * read there (parts then come encoded when `encode`), else here (parts as rows).
  */
-async function* differingRows(ctx: RunContext, plan: RepairPlan, encode: boolean, absent: Row[]): AsyncGenerator<DiffPart> {
+async function* differingRows(ctx: RunContext, plan: RepairPlan, encode: boolean, absent: Row[], partRows = PART_ROWS): AsyncGenerator<DiffPart> {
   if (plan.leaves.length === 0) return;
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k) as TargetColumn);
   const input = workerInput(ctx, plan.snap, plan.columnPlan, plan.leafBits);
   if (input) {
     const target: Array<[string, bigint]> = plan.targetInLeaves.map((r) => [r.keyText, r.hash]);
     const byKey = new Map(plan.targetInLeaves.map((r) => [r.keyText, r]));
-    for await (const m of repairReadInWorker({ ...input, diff: { leaves: plan.leaves, target, partRows: PART_ROWS, encode } }, ctx.signal)) {
+    for await (const m of repairReadInWorker({ ...input, diff: { leaves: plan.leaves, target, partRows, encode } }, ctx.signal)) {
       if (m.type === 'repair-read') ctx.progress.read(m.rows);
       else if (m.type === 'repair-part') yield { ...(m.rows ? { rows: m.rows } : {}), ...(m.encoded ? { encoded: m.encoded } : {}), insert: m.insert, update: m.update };
       else if (m.type === 'repair-absent') for (const k of m.keys) absent.push(keyRow((byKey.get(k) as TargetBucketRow).key, keyColumns));
@@ -194,7 +194,7 @@ async function* differingRows(ctx: RunContext, plan: RepairPlan, encode: boolean
       else if (h !== hasher.rowHash(row)) part.update++;
       else continue;
       part.rows?.push(row);
-      if ((part.rows?.length ?? 0) >= PART_ROWS) {
+      if ((part.rows?.length ?? 0) >= partRows) {
         yield part;
         part = { rows: [], insert: 0, update: 0 };
       }
@@ -261,14 +261,16 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   const base = {
     version: plan.version, fromVersion: checkpoint ? Number(checkpoint.version) : null, sourceRows: plan.sourceRows, targetRows: plan.targetRows,
     levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack,
+    readThread: workerInput(ctx, plan.snap, plan.columnPlan, plan.leafBits) ? ('worker' as const) : ('main' as const),
   };
+  const partRows = Math.max(1, opts.partRows ?? PART_ROWS);
   if (opts.dryRun) {
     // A preview classifies every planned row against the target: the rows are kept (a dry run of a large difference costs its memory).
     let t = Date.now();
     const upserts: Row[] = [];
     const deletes: Row[] = [];
     const planned = { insert: 0, update: 0, delete: 0 };
-    for await (const p of differingRows(ctx, plan, false, deletes)) {
+    for await (const p of differingRows(ctx, plan, false, deletes, partRows)) {
       if (p.rows) for (const r of p.rows) upserts.push(r);
       planned.insert += p.insert;
       planned.update += p.update;
@@ -283,6 +285,7 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
   const planned = { insert: 0, update: 0, delete: 0 };
+  let parts = 0;
   try {
     ctx.phase('apply', `repair to version ${plan.version}: the rows of ${plan.leaves.length} differing bucket(s)`);
     const applyStarted = Date.now();
@@ -295,8 +298,9 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
       const deletes: Row[] = [];
       const empty: EncodedRows = { chunks: [], count: 0 };
       let t = Date.now();
-      for await (const p of differingRows(ctx, plan, true, deletes)) {
+      for await (const p of differingRows(ctx, plan, true, deletes, partRows)) {
         readBackMs += Date.now() - t;
+        parts++;
         planned.insert += p.insert;
         planned.update += p.update;
         await tx.apply(p.encoded ? { encoded: { upserts: p.encoded, deletes: empty } } : { upserts: [p.rows ?? []], deletes: [] });
@@ -331,7 +335,7 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
     ctx.emit({ type: 'batch-committed', fromVersion: plan.version, toVersion: plan.version, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: 0 });
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: plan.version, rowsApplied: rows });
     return {
-      ...base, planned, timings: { ...plan.timings, readBackMs: plan.timings.readBackMs + readBackMs, applyMs }, applied: true, equal,
+      ...base, planned, timings: { ...plan.timings, readBackMs: plan.timings.readBackMs + readBackMs, applyMs }, applied: true, equal, parts,
       result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started,
     };
   } catch (e) {
