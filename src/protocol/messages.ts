@@ -114,7 +114,8 @@ export const PreviewSummary = z.object({
   deletes: z.number().int().nonnegative(),
   /** Upserts whose row is already identical in the target. */
   unchanged: z.number().int().nonnegative().optional(),
-  mode: z.enum(['initial', 'incremental']).optional(),
+  /** repair: a Verify & Repair by checksums (the rows are what the repair writes). */
+  mode: z.enum(['initial', 'incremental', 'repair']).optional(),
   /** The target table does not exist yet: applying creates it with `ddl`. */
   targetMissing: z.boolean().optional(),
   ddl: z.string().optional(),
