@@ -19,6 +19,7 @@ import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir } from '../helpers/syncHarness';
 import { SyncError } from '../../src/sync/errors';
+import { RepairPreviewSource } from '../../src/views/RepairPreviewSource';
 
 /**
  * Issue 15, point 1: verify and repair by checksums. The target's rows are hashed by
@@ -257,6 +258,38 @@ describe('verify and repair by checksums (real server)', function () {
     } finally {
       if (saved === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
       else process.env.DELTA_NEON_SYNC_READ_THREAD = saved;
+      await r.close();
+    }
+  });
+
+  it('Verify & Repair in the Preview panel: the dry run as a preview source (mode repair, the counts, pages by action and search); Apply gets the compared version', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'panel'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 200 }, (_, i) => row(i + 1)));
+    const m = buildMapping({ name: 'repair-panel', source: w.path, target: 'repair_panel', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run();
+      await query(`DELETE FROM repair_panel WHERE id IN (11, 12, 13)`);
+      await query(`UPDATE repair_panel SET name = 'broken' WHERE id IN (21, 22)`);
+      await query(`INSERT INTO repair_panel (id, name) VALUES (900, 'stray')`);
+      const dry = await r.runner.repair({ dryRun: true, limit: 1000 });
+      const columns = ['id', 'name', 'amount', 'at'].map((name) => ({ name, sourceType: 'x', targetType: 'x', isKey: name === 'id' }));
+      const applied: number[] = [];
+      const src = new RepairPreviewSource(m, dry, columns, async (x) => { applied.push(x.version); });
+      assert.equal(src.summary.mode, 'repair');
+      assert.deepEqual([src.summary.inserts, src.summary.updates, src.summary.deletes, src.summary.toVersion], [3, 2, 1, dry.version]);
+      const all = await src.page('all', 0, 100);
+      assert.equal(all.total, 6);
+      const upd = await src.page('update', 0, 100);
+      assert.deepEqual(upd.rows.map((x) => [x.cells[0], x.before?.[1], x.cells[1]]).sort(), [['21', 'broken', 'name 21'], ['22', 'broken', 'name 22']]);
+      const del = await src.page('delete', 0, 100);
+      assert.deepEqual(del.rows.map((x) => [x.op, x.cells[0], x.cells[1]]), [['delete', '900', 'stray']]);
+      const found = await src.page('all', 0, 100, 'NAME 12');
+      assert.deepEqual(found.rows.map((x) => [x.op, x.cells[0]]), [['insert', '12']]);
+      assert.deepEqual((await src.page('insert', 1, 1)).rows.length, 1);
+      await src.apply();
+      assert.deepEqual(applied, [dry.version]);
+    } finally {
       await r.close();
     }
   });
