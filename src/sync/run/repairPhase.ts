@@ -228,9 +228,12 @@ export function isMissingChanges(e: unknown): e is SyncError {
  */
 export function offerRepair(e: unknown): unknown {
   if (!isMissingChanges(e) || e.hint?.includes('delta-neon-sync repair')) return e;
-  return e.withContext(undefined, {
+  const offered = e.withContext(undefined, {
     hint: `${e.hint ? `${e.hint} ` : ''}Or bring the target to the latest version by checksums, reading back only the rows that differ: delta-neon-sync repair --mapping <file> (or set "onMissingChanges": "repair" in the mapping).`,
   });
+  // The same message: keep where it was raised (e.g. the reader thread), not this line.
+  if (e.stack) offered.stack = e.stack;
+  return offered;
 }
 
 /** Whether the target's checksums at the first level equal the snapshot's (one aggregate query). */
