@@ -403,7 +403,7 @@ describe('verify and repair by checksums (real server)', function () {
     assert.match(again.stdout, /0 missing, 0 differing, 0 extra/);
   });
 
-  it('a repair that would delete most of the target is refused before it writes (safety.maxDeleteShare); allowed once it deletes them', async () => {
+  it('a repair that would delete most of the target is refused before it commits, nothing of it kept (safety.maxDeleteShare); allowed once it deletes them', async () => {
     const w = await DeltaTableWriter.create(path.join(dir, 'mass'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
     await w.append(Array.from({ length: 100 }, (_, i) => row(i + 1)));
     const m = buildMapping({ name: 'repair-mass', source: w.path, target: 'repair_mass', key: ['id'] });
