@@ -255,7 +255,7 @@ export class PreviewView {
       el('p', {}, `The sync ran on preview branch `, el('strong', {}, branch.name), ` (a copy of ${branch.parent}): ${branch.ran}. The rows below are what Apply to ${branch.parent} will change.`),
       el('p', { class: 'connection' }, el('code', { 'data-testid': 'branch-connection' }, branch.connection), ' ', this.copyConnBtn),
     ] : []));
-    const mode = summary.mode === 'initial' ? `initial load of snapshot v${summary.toVersion}` : summary.mode === 'incremental' ? `incremental: ${versions(summary.fromVersion, summary.toVersion)}` : versions(summary.fromVersion, summary.toVersion);
+    const mode = summary.mode === 'initial' ? `initial load of snapshot v${summary.toVersion}` : summary.mode === 'repair' ? `repair by checksums to snapshot v${summary.toVersion}` : summary.mode === 'incremental' ? `incremental: ${versions(summary.fromVersion, summary.toVersion)}` : versions(summary.fromVersion, summary.toVersion);
     this.mode.textContent = `${summary.sourceTable} → ${summary.targetTable} · ${mode}`;
     this.renderCounts(summary);
     this.renderWarnings(summary);

@@ -39,7 +39,7 @@ export type RunStatus = z.infer<typeof RunStatus>;
 export const ProgressSnapshot = z.object({
   runId: z.string().nullable(),
   mapping: z.string().nullable(),
-  mode: z.enum(['initial', 'incremental', 'dry-run']).nullable(),
+  mode: z.enum(['initial', 'incremental', 'dry-run', 'repair']).nullable(),
   status: RunStatus,
   phase: z.string().nullable(),
   fromVersion: z.number().int().nullable(),
@@ -118,7 +118,8 @@ export const PreviewSummary = z.object({
   unchanged: z.number().int().nonnegative().optional(),
   /** With a lineage version column: changes the out-of-order guard refuses (the target row is newer); listed under unchanged. */
   keptByGuard: z.number().int().nonnegative().optional(),
-  mode: z.enum(['initial', 'incremental']).optional(),
+  /** repair: a Verify & Repair by checksums (the rows are what the repair writes). */
+  mode: z.enum(['initial', 'incremental', 'repair']).optional(),
   /** The target table does not exist yet: applying creates it with `ddl`. */
   targetMissing: z.boolean().optional(),
   ddl: z.string().optional(),

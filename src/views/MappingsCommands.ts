@@ -4,7 +4,7 @@ import type { RunHistory } from '../protocol/messages';
 import { SyncError, isSyncError } from '../sync/errors';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/ports/events';
-import type { PipelineStatus, RunResult } from '../sync/ports/reports';
+import type { PipelineStatus, RepairReport, RunResult } from '../sync/ports/reports';
 import { isNeonReference } from '../sync/mapping/neonReference';
 import { registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
@@ -13,8 +13,8 @@ import { runPreviewOnBranch } from './NeonPreviewCommands';
 import { PreviewPanel } from './PreviewPanel';
 import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource, toPreviewRow } from './RunnerPreviewSource';
+import { RepairPreviewSource } from './RepairPreviewSource';
 import type { Services } from './Services';
-import { repairMarkdown } from './runReports';
 import { isMissingChanges } from '../sync/run/repairPhase';
 import { ReportPanel } from './ReportPanel';
 import { dryRunReport, syncHistoryReport } from './reports';
@@ -168,41 +168,83 @@ async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersio
 }
 
 /**
- * Verify & Repair: compares the target with the latest snapshot by checksums (read-only),
- * shows what differs as the sync's preview lists it, and on confirmation applies the repair
- * in one transaction with the checkpoint.
+ * Verify & Repair: compares the target with the latest snapshot by checksums (read-only)
+ * and opens the Preview panel on what differs (counts, the rows as any sync's preview lists
+ * them); Apply runs the repair to that version through the RunController (Progress panel,
+ * status bar, history show it as a "repair").
  */
 async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
   const name = node.mapping.name;
-  const plan = await vscode.window.withProgress(
+  const { plan, columns } = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Delta Sync: comparing ${name} with its source by checksums`, cancellable: true },
-    (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.repair({ dryRun: true, limit: 200, signal }))),
+    (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, async (h) => {
+      const plan = await h.runner.repair({ dryRun: true, limit: REPAIR_PREVIEW_ROWS, signal });
+      const key = node.mapping.key ?? Object.keys(plan.preview?.rows[0]?.key ?? {});
+      return { plan, columns: plan.equal ? [] : await previewColumns(node.mapping, h.source, plan.version, key) };
+    })),
   );
   const p = plan.planned;
-  s.log.info(`${name}: verify at version ${plan.version}: ${p.insert} missing, ${p.update} differing, ${p.delete} extra (${plan.rowsReadBack} rows read back, ${plan.bytesRead} bytes from Postgres)`);
+  s.log.info(`${name}: verify at version ${plan.version}: ${p.insert} missing, ${p.update} differing, ${p.delete} extra (${plan.rowsReadBack} rows read back, ${plan.bytesRead} bytes from Postgres, snapshot read on the ${plan.readThread} thread)`);
   if (plan.equal) {
     void vscode.window.showInformationMessage(`Delta Sync: ${name} equals its source at version ${plan.version} (${plan.sourceRows} rows).`);
     return;
   }
-  await s.docs.show(`repair-${name}`, 'md', repairMarkdown(name, plan));
-  const ok = await vscode.window.showWarningMessage(
-    `Repair ${name}? ${p.insert} insert, ${p.update} update, ${p.delete} delete, applied in one transaction with the checkpoint at version ${plan.version}.`,
-    { modal: true },
-    'Apply Repair',
-  );
-  if (ok !== 'Apply Repair') return;
+  const source = new RepairPreviewSource(node.mapping, plan, columns, async (r) => {
+    // Not awaited: the panel answers at once and the Progress panel shows the repair.
+    void startRepair(s, node, r.version).catch((e: unknown) => {
+      s.log.error(`${name}: ${errorText(e)}`);
+      if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(name, e);
+    });
+  });
+  PreviewPanel.pageSize = s.settings.previewPageSize();
+  PreviewPanel.show(s.extensionUri, s.log, name, source);
+}
+
+/** Rows of a repair's preview listed in the panel (the counts are the whole repair's). */
+const REPAIR_PREVIEW_ROWS = 1000;
+
+/** Applies a repair to `version` through the RunController, with the Progress panel; a refused mass delete may be allowed once. */
+async function startRepair(s: Services, node: ValidMapping, version: number, allowMassDelete?: boolean): Promise<void> {
+  const name = node.mapping.name;
+  const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
+  await showHistoryOf(s, node, panel);
+  let report: RepairReport | undefined;
   try {
-    const r = await vscode.window.withProgress(
+    await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Delta Sync: repairing ${name}`, cancellable: true },
-      (_p, token) => cancellable(token, (signal) => s.engine.withRunner(node.mapping, (h) => h.runner.repair({ toVersion: plan.version, signal }))),
+      async (_progress, token) => {
+        const cancel = token.onCancellationRequested(() => s.runs.stop());
+        try {
+          await s.runs.start(name, 'repair', (signal, onEvent) =>
+            s.engine.withRunner(node.mapping, async (h) => {
+              s.log.info(`${name}: repair to version ${version} into ${h.target.label}`);
+              report = await h.runner.repair({ toVersion: version, signal, onEvent, ...(allowMassDelete ? { allowMassDelete: true } : {}) });
+            }),
+          );
+        } finally {
+          cancel.dispose();
+        }
+      },
     );
-    const a = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
-    s.log.info(`${name}: repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted; equal afterwards: ${r.equal}`);
-    if (r.equal) void vscode.window.showInformationMessage(`Delta Sync: ${name} repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted.`);
-    else void vscode.window.showWarningMessage(`Delta Sync: ${name} was repaired but still differs from version ${r.version} (was the table written to meanwhile?). Run Verify & Repair again.`);
+  } catch (e) {
+    if (allowMassDelete || !(e instanceof SyncError) || e.setting !== 'safety.maxDeleteShare') throw e;
+    const choice = await vscode.window.showWarningMessage(
+      `Delta Sync: the repair of ${name} would delete most of its target.`,
+      { modal: true, detail: `${e.message}\n\nDelete Anyway applies these deletes in this one repair (safety.maxDeleteShare in the mapping).` },
+      'Delete Anyway',
+    );
+    if (choice !== 'Delete Anyway') throw e;
+    await startRepair(s, node, version, true);
+    return;
   } finally {
     await afterRun(s, node);
   }
+  const r = report as RepairReport | undefined; // assigned inside the run callback
+  if (!r) return;
+  const a = r.result ?? { inserted: 0, updated: 0, deleted: 0, unchanged: 0 };
+  s.log.info(`${name}: repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted in ${r.parts ?? 0} part(s); equal afterwards: ${r.equal}`);
+  if (r.equal) void vscode.window.showInformationMessage(`Delta Sync: ${name} repaired to version ${r.version}: ${a.inserted} inserted, ${a.updated} updated, ${a.deleted} deleted.`);
+  else void vscode.window.showWarningMessage(`Delta Sync: ${name} was repaired but still differs from version ${r.version} (was the table written to meanwhile?). Run Verify & Repair again.`);
 }
 
 /** A failed run started from the Preview: an error toast that leads to the run and the log. */

@@ -39,7 +39,7 @@ export class RunController {
    * Runs `run` unless another run is active (SyncError 'usage'). Resolves when the run
    * ends; a failure rejects after the snapshot shows it.
    */
-  async start(mapping: string, mode: SyncMode | 'dry-run', run: RunFn): Promise<void> {
+  async start(mapping: string, mode: SyncMode | 'dry-run' | 'repair', run: RunFn): Promise<void> {
     if (this.abort) {
       throw new SyncError('usage', `A sync is already running (${this.snapshot.mapping ?? 'unknown'}).`, {
         hint: 'Stop it first (Delta Sync: Stop Sync).',

@@ -19,6 +19,7 @@ import type { TargetColumn } from '../../src/sync/ports/targetTypes';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir } from '../helpers/syncHarness';
 import { SyncError } from '../../src/sync/errors';
+import { RepairPreviewSource } from '../../src/views/RepairPreviewSource';
 
 /**
  * Issue 15, point 1: verify and repair by checksums. The target's rows are hashed by
@@ -222,6 +223,77 @@ describe('verify and repair by checksums (real server)', function () {
     }
   });
 
+  it('the snapshot is hashed and its differing rows read on the worker thread, applied in parts of partRows; the run is a "repair"; the calling thread gives the same', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'parts'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 600 }, (_, i) => row(i + 1)));
+    const m = buildMapping({ name: 'repair-parts', source: w.path, target: 'repair_parts', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    const saved = process.env.DELTA_NEON_SYNC_READ_THREAD;
+    try {
+      await r.runner.run();
+      const digest = async (): Promise<string | undefined> => (await query<{ v: string }>(`SELECT md5(string_agg(t::text, '|' ORDER BY id)) AS v FROM repair_parts t`))[0]?.v;
+      const before = await digest();
+      const damage = async (): Promise<void> => {
+        await query(`DELETE FROM repair_parts WHERE id BETWEEN 101 AND 140`);
+        await query(`UPDATE repair_parts SET name = name || '~' WHERE id BETWEEN 201 AND 230`);
+        await query(`INSERT INTO repair_parts (id, name) SELECT 1000 + g, 'stray' FROM generate_series(1, 5) g`);
+      };
+      for (const thread of ['worker', 'main'] as const) {
+        if (thread === 'main') process.env.DELTA_NEON_SYNC_READ_THREAD = 'main';
+        else delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+        await damage();
+        const modes: string[] = [];
+        const fixed = await r.runner.repair({ partRows: 16, onEvent: (e) => { if (e.type === 'run-started') modes.push(e.mode); } });
+        assert.equal(fixed.readThread, thread);
+        assert.deepEqual(fixed.planned, { insert: 40, update: 30, delete: 5 });
+        assert.deepEqual(fixed.result, { inserted: 40, updated: 30, deleted: 5, unchanged: 0 });
+        // 70 rows of the snapshot at most 16 a part.
+        assert.equal(fixed.parts, 5);
+        assert.equal(fixed.equal, true);
+        assert.deepEqual(modes, ['repair']);
+        assert.equal(await digest(), before);
+      }
+      const log = await query<{ mode: string; n: number }>(`SELECT mode, count(*)::int AS n FROM delta_neon_sync.runs WHERE pipeline = 'repair-parts' AND mode = 'repair' GROUP BY mode`);
+      assert.deepEqual(log, [{ mode: 'repair', n: 2 }]);
+    } finally {
+      if (saved === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+      else process.env.DELTA_NEON_SYNC_READ_THREAD = saved;
+      await r.close();
+    }
+  });
+
+  it('Verify & Repair in the Preview panel: the dry run as a preview source (mode repair, the counts, pages by action and search); Apply gets the compared version', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'panel'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(Array.from({ length: 200 }, (_, i) => row(i + 1)));
+    const m = buildMapping({ name: 'repair-panel', source: w.path, target: 'repair_panel', key: ['id'] });
+    const r = await openRunner(m, db().url);
+    try {
+      await r.runner.run();
+      await query(`DELETE FROM repair_panel WHERE id IN (11, 12, 13)`);
+      await query(`UPDATE repair_panel SET name = 'broken' WHERE id IN (21, 22)`);
+      await query(`INSERT INTO repair_panel (id, name) VALUES (900, 'stray')`);
+      const dry = await r.runner.repair({ dryRun: true, limit: 1000 });
+      const columns = ['id', 'name', 'amount', 'at'].map((name) => ({ name, sourceType: 'x', targetType: 'x', isKey: name === 'id' }));
+      const applied: number[] = [];
+      const src = new RepairPreviewSource(m, dry, columns, async (x) => { applied.push(x.version); });
+      assert.equal(src.summary.mode, 'repair');
+      assert.deepEqual([src.summary.inserts, src.summary.updates, src.summary.deletes, src.summary.toVersion], [3, 2, 1, dry.version]);
+      const all = await src.page('all', 0, 100);
+      assert.equal(all.total, 6);
+      const upd = await src.page('update', 0, 100);
+      assert.deepEqual(upd.rows.map((x) => [x.cells[0], x.before?.[1], x.cells[1]]).sort(), [['21', 'broken', 'name 21'], ['22', 'broken', 'name 22']]);
+      const del = await src.page('delete', 0, 100);
+      assert.deepEqual(del.rows.map((x) => [x.op, x.cells[0], x.cells[1]]), [['delete', '900', 'stray']]);
+      const found = await src.page('all', 0, 100, 'NAME 12');
+      assert.deepEqual(found.rows.map((x) => [x.op, x.cells[0]]), [['insert', '12']]);
+      assert.deepEqual((await src.page('insert', 1, 1)).rows.length, 1);
+      await src.apply();
+      assert.deepEqual(applied, [dry.version]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('hostile identifiers: reserved words and mixed case for schema and table, quotes and semicolons in column names', async () => {
     const cols: WriterColumn[] = [
       { name: 'Select', type: long(), nullable: false },
@@ -331,7 +403,7 @@ describe('verify and repair by checksums (real server)', function () {
     assert.match(again.stdout, /0 missing, 0 differing, 0 extra/);
   });
 
-  it('a repair that would delete most of the target is refused before it writes (safety.maxDeleteShare); allowed once it deletes them', async () => {
+  it('a repair that would delete most of the target is refused before it commits, nothing of it kept (safety.maxDeleteShare); allowed once it deletes them', async () => {
     const w = await DeltaTableWriter.create(path.join(dir, 'mass'), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
     await w.append(Array.from({ length: 100 }, (_, i) => row(i + 1)));
     const m = buildMapping({ name: 'repair-mass', source: w.path, target: 'repair_mass', key: ['id'] });

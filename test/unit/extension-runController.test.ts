@@ -35,6 +35,25 @@ describe('progress snapshots and the run controller', () => {
     assert.equal(s.rowsApplied, 1200);
   });
 
+  it('a repair started through the controller shows as mode "repair" in every snapshot (the protocol accepts it)', async () => {
+    const c = new RunController(() => 0);
+    const seen: ProgressSnapshot[] = [];
+    c.onSnapshot((s) => seen.push(s));
+    await c.start('orders', 'repair', (_signal, onEvent) => {
+      onEvent({ type: 'run-started', runId: 'r2', pipeline: 'orders', mode: 'repair', fromVersion: 3, toVersion: 5, at: 10 });
+      onEvent({ type: 'batch-committed', fromVersion: 5, toVersion: 5, inserted: 2, updated: 1, deleted: 1, unchanged: 0, deadLettered: 0, at: 20 });
+      onEvent({ type: 'run-finished', runId: 'r2', status: 'succeeded', checkpointVersion: 5, rowsApplied: 4, at: 30 });
+      return Promise.resolve();
+    });
+    assert.ok(seen.length >= 4);
+    for (const s of seen) {
+      assert.equal(s.mode, 'repair');
+      assert.ok(ProgressSnapshotSchema.safeParse(s).success, JSON.stringify(s));
+    }
+    assert.equal(c.current().status, 'succeeded');
+    assert.equal(c.current().version, 5);
+  });
+
   it('a run that is cancelled or fails keeps the phase it stopped in and the version it last committed', () => {
     for (const status of ['cancelled', 'failed'] as const) {
       let s: ProgressSnapshot = new RunController(() => 0).current();

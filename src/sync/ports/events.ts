@@ -13,7 +13,7 @@ export type SyncPhase = 'plan' | 'read' | 'stage' | 'index' | 'swap' | 'apply' |
 
 export type SyncEvent =
   | {
-      type: 'run-started'; runId: string; pipeline: string; mode: SyncMode; fromVersion: number | null; toVersion: number;
+      type: 'run-started'; runId: string; pipeline: string; /** repair: a repair by checksums (run/repairPhase). */ mode: SyncMode | 'repair'; fromVersion: number | null; toVersion: number;
       /** Rows the run will read, when known before reading (an initial load: the snapshot's row count from the log's stats). */
       totalRows?: number | null;
       at: number;

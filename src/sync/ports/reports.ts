@@ -154,6 +154,8 @@ export interface RepairOptions {
   include?: readonly PreviewAction[];
   /** Let this repair delete more of the target than safety.maxDeleteShare allows. */
   allowMassDelete?: boolean;
+  /** Differing rows per part of the apply (default 5,000): memory is bounded by a part. */
+  partRows?: number;
 }
 
 /**
@@ -185,5 +187,9 @@ export interface RepairReport {
   timings: { snapshotMs: number; checksumsMs: number; readBackMs: number; applyMs?: number };
   /** Whether the target equals the snapshot (applied: checked afterwards; dry run: no difference found). */
   equal: boolean;
+  /** Where the snapshot was read and hashed: a worker thread (local Delta sources), or the calling thread. */
+  readThread: 'worker' | 'main';
+  /** Applied: the parts the snapshot's differing rows were applied in (at most partRows rows each). */
+  parts?: number;
   ms: number;
 }

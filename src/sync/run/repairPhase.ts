@@ -10,6 +10,10 @@ import { checkRights } from './mappingRights';
 import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
 import { planColumns } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
+import type { EncodedRows } from '../ports/targetTypes';
+import type { TargetBucketRow } from '../ports/targetTypes';
+import { changePlanWorkerScript, repairReadInWorker } from '../worker/changePlanWorker';
+import type { RepairReadInput } from '../worker/changePlanWorker';
 import type { RunContext } from './RunContext';
 import { throwIfAborted } from './RunContext';
 
@@ -35,6 +39,8 @@ const STEP_BITS = 4;
 const MAX_LEAF_BITS = 20;
 const MIN_LEAF_BITS = 4;
 const READ_BATCH = 10_000;
+/** Differing rows per part of the apply (memory is bounded by a part, not by the differences). */
+const PART_ROWS = 5_000;
 
 /** What the comparison found, and the plan that repairs it. */
 export interface RepairPlan {
@@ -43,11 +49,9 @@ export interface RepairPlan {
   key: string[];
   sourceRows: number;
   targetRows: number;
-  /** Rows of the snapshot to write (missing or differing in the target). */
-  upserts: Row[];
-  /** Key rows (Delta names, values as Postgres prints them) of target rows the snapshot lacks. */
-  deletes: Row[];
-  counts: { insert: number; update: number; delete: number };
+  /** The leaf buckets that differ, and the target's rows in them (keys and row hashes). */
+  leaves: number[];
+  targetInLeaves: TargetBucketRow[];
   leafBits: number;
   levels: { bits: number; compared: number; differing: number }[];
   /** Bytes read from Postgres by the comparison (aggregates and the differing buckets' keys and hashes). */
@@ -56,8 +60,12 @@ export interface RepairPlan {
   rowsReadBack: number;
   /** The engine's leaf sums, to check the target afterwards without reading the snapshot again. */
   leaf: LeafSums;
-  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back (rows of both sides). */
+  /** Milliseconds: the snapshot's pass (read and hash), the checksum queries, the read-back of the target's rows. */
   timings: { snapshotMs: number; checksumsMs: number; readBackMs: number };
+  /** How to read the snapshot again (the second pass: differingRows). */
+  snap: SourceSnapshot;
+  columnPlan: ColumnPlan;
+  hasher: RowHasher;
 }
 
 interface LeafSums {
@@ -128,42 +136,82 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   const checksumsMs = Date.now() - t;
   t = Date.now();
   const leaves = within?.bits === leafBits ? within.buckets : [];
-  const upserts: Row[] = [];
-  const deletes: Row[] = [];
-  const counts = { insert: 0, update: 0, delete: 0 };
-  let rowsReadBack = 0;
+  let targetInLeaves: TargetBucketRow[] = [];
   if (leaves.length > 0) {
-    ctx.phase('read', `${leaves.length} differing bucket(s): their rows in ${target.tableLabel} and in the snapshot`);
+    ctx.phase('read', `${leaves.length} differing bucket(s): their rows in ${target.tableLabel}`);
     const theirs = await target.bucketRows({ columns: plan.columns, key: plan.key, bits: leafBits, buckets: leaves });
     bytesRead += theirs.bytes;
-    rowsReadBack = theirs.rows.length;
-    const inTarget = new Map(theirs.rows.map((r) => [r.keyText, r]));
-    const wanted = new Set(leaves);
-    const seen = new Set<string>();
-    for await (const batch of snapshotRows(ctx, snap, plan)) {
-      for (const row of batch) {
-        const kt = hasher.keyText(row);
-        if (!wanted.has(bucketAt(hasher.keyHash(kt), leafBits))) continue;
-        seen.add(kt);
-        const t = inTarget.get(kt);
-        if (!t) {
-          upserts.push(row);
-          counts.insert++;
-        } else if (t.hash !== hasher.rowHash(row)) {
-          upserts.push(row);
-          counts.update++;
-        }
-      }
-    }
-    const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k) as TargetColumn);
-    for (const t of theirs.rows) {
-      if (seen.has(t.keyText)) continue;
-      deletes.push(keyRow(t.key, keyColumns));
-      counts.delete++;
-    }
+    targetInLeaves = theirs.rows;
   }
   const timings = { snapshotMs, checksumsMs, readBackMs: Date.now() - t };
-  return { version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, upserts, deletes, counts, leafBits, levels, bytesRead, rowsReadBack, leaf, timings };
+  return {
+    version: snap.version, columns: plan.columns, key: plan.key, sourceRows: leafTotal(leaf), targetRows, leaves, targetInLeaves, leafBits, levels, bytesRead,
+    rowsReadBack: targetInLeaves.length, leaf, timings, snap, columnPlan: plan, hasher,
+  };
+}
+
+/** A part of the differing rows: the snapshot's rows to write, as rows or as COPY text. */
+interface DiffPart {
+  rows?: Row[];
+  encoded?: EncodedRows;
+  insert: number;
+  update: number;
+}
+
+/**
+ * The second pass over the snapshot: the rows of the differing leaves that the target lacks
+ * (insert) or holds otherwise (update), in parts of at most PART_ROWS; once it is done,
+ * `absent` holds the key rows (Delta names, values as Postgres prints them) of the target's
+ * rows there that the snapshot lacks (delete). On the worker thread when the source can be
+ * read there (parts then come encoded when `encode`), else here (parts as rows).
+ */
+async function* differingRows(ctx: RunContext, plan: RepairPlan, encode: boolean, absent: Row[], partRows = PART_ROWS): AsyncGenerator<DiffPart> {
+  if (plan.leaves.length === 0) return;
+  const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k) as TargetColumn);
+  const input = workerInput(ctx, plan.snap, plan.columnPlan, plan.leafBits);
+  if (input) {
+    const target: Array<[string, bigint]> = plan.targetInLeaves.map((r) => [r.keyText, r.hash]);
+    const byKey = new Map(plan.targetInLeaves.map((r) => [r.keyText, r]));
+    for await (const m of repairReadInWorker({ ...input, diff: { leaves: plan.leaves, target, partRows, encode } }, ctx.signal)) {
+      if (m.type === 'repair-read') ctx.progress.read(m.rows);
+      else if (m.type === 'repair-part') yield { ...(m.rows ? { rows: m.rows } : {}), ...(m.encoded ? { encoded: m.encoded } : {}), insert: m.insert, update: m.update };
+      else if (m.type === 'repair-absent') for (const k of m.keys) absent.push(keyRow((byKey.get(k) as TargetBucketRow).key, keyColumns));
+    }
+    return;
+  }
+  const { hasher, leafBits } = plan;
+  const inTarget = new Map(plan.targetInLeaves.map((r) => [r.keyText, r.hash]));
+  const wanted = new Set(plan.leaves);
+  const seen = new Set<string>();
+  let part: DiffPart = { rows: [], insert: 0, update: 0 };
+  for await (const batch of snapshotRows(ctx, plan.snap, plan.columnPlan)) {
+    for (const row of batch) {
+      const kt = hasher.keyText(row);
+      if (!wanted.has(bucketAt(hasher.keyHash(kt), leafBits))) continue;
+      seen.add(kt);
+      const h = inTarget.get(kt);
+      if (h === undefined) part.insert++;
+      else if (h !== hasher.rowHash(row)) part.update++;
+      else continue;
+      part.rows?.push(row);
+      if ((part.rows?.length ?? 0) >= partRows) {
+        yield part;
+        part = { rows: [], insert: 0, update: 0 };
+      }
+    }
+  }
+  if ((part.rows?.length ?? 0) > 0) yield part;
+  for (const r of plan.targetInLeaves) if (!seen.has(r.keyText)) absent.push(keyRow(r.key, keyColumns));
+}
+
+/** The worker's input for a pass over the snapshot, or undefined when it is read here. */
+function workerInput(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, leafBits: number): RepairReadInput | undefined {
+  const ws = process.env.DELTA_NEON_SYNC_READ_THREAD === 'main' ? undefined : ctx.source.workerSource?.();
+  if (!ws || !changePlanWorkerScript()) return undefined;
+  return {
+    source: ws, version: snap.version, columns: plan.columns, key: plan.key, keySource: plan.keySource,
+    ...(ctx.mapping.filter ? { filter: ctx.mapping.filter } : {}), batchSize: READ_BATCH, invalidUtf8: ctx.mapping.invalidUtf8, leafBits,
+  };
 }
 
 /** Error kinds that mean the Change Data Feed a sync needs cannot be read (vacuumed, log cleaned up, CDF off for some versions). */
@@ -183,12 +231,15 @@ export function offerRepair(e: unknown): unknown {
   const before = e.hintTemplate ? `${e.hintTemplate} ` : '';
   const setting = 'set "onMissingChanges": "repair" in the mapping';
   // One action per error: the repair takes the {action} slot unless the hint already uses it.
-  return e.action
+  const offered = e.action
     ? e.withContext(undefined, { hint: `${before}Or bring the target to the latest version by checksums, reading back only the rows that differ: ${setting}.` })
     : e.withContext(undefined, {
       hint: `${before}Or bring the target to the latest version by checksums, reading back only the rows that differ: {action} (or ${setting}).`,
       action: { id: 'repair' },
     });
+  // The same message: keep where it was raised (e.g. the reader thread), not this line.
+  if (e.stack) offered.stack = e.stack;
+  return offered;
 }
 
 /** Whether the target's checksums at the first level equal the snapshot's (one aggregate query). */
@@ -216,51 +267,86 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
   const latest = await source.latestVersion();
   const version = Math.min(opts.toVersion ?? latest, latest);
   const plan = await planRepair(ctx, version);
-  const changes = { upserts: [plan.upserts], deletes: [plan.deletes] };
   const base = {
     version: plan.version, fromVersion: checkpoint ? Number(checkpoint.version) : null, sourceRows: plan.sourceRows, targetRows: plan.targetRows,
-    planned: plan.counts, levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack, timings: plan.timings,
+    levels: plan.levels, leafBits: plan.leafBits, bytesRead: plan.bytesRead, rowsReadBack: plan.rowsReadBack,
+    readThread: workerInput(ctx, plan.snap, plan.columnPlan, plan.leafBits) ? ('worker' as const) : ('main' as const),
   };
+  const partRows = Math.max(1, opts.partRows ?? PART_ROWS);
   if (opts.dryRun) {
-    const preview = await target.preview({ columns: plan.columns, key: plan.key, first: changes, limit: opts.limit ?? 100, ...(opts.include ? { include: opts.include } : {}) });
-    return { ...base, applied: false, equal: plan.upserts.length + plan.deletes.length === 0, preview, ms: Date.now() - started };
-  }
-  // Safe deletes: a repair deleting most of the target (a source truncated or overwritten
-  // by mistake) is refused before it writes, as a sync's would be.
-  const share = guardedShare(mapping.safety.maxDeleteShare, opts.allowMassDelete);
-  if (share !== undefined) {
-    const guard = deleteGuard(share, plan.targetRows);
-    if (plan.counts.delete > allowedDeletes(guard, plan.counts.insert)) {
-      throw await massDeleteError({
-        source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: plan.counts.delete,
-        from: (base.fromVersion ?? plan.version - 1) + 1, to: plan.version, committed: 0, inserted: plan.counts.insert,
-      });
+    // A preview classifies every planned row against the target: the rows are kept (a dry run of a large difference costs its memory).
+    let t = Date.now();
+    const upserts: Row[] = [];
+    const deletes: Row[] = [];
+    const planned = { insert: 0, update: 0, delete: 0 };
+    for await (const p of differingRows(ctx, plan, false, deletes, partRows)) {
+      if (p.rows) for (const r of p.rows) upserts.push(r);
+      planned.insert += p.insert;
+      planned.update += p.update;
     }
+    planned.delete = deletes.length;
+    const timings = { ...plan.timings, readBackMs: plan.timings.readBackMs + Date.now() - t };
+    t = Date.now();
+    const preview = await target.preview({ columns: plan.columns, key: plan.key, first: { upserts: [upserts], deletes: [deletes] }, limit: opts.limit ?? 100, ...(opts.include ? { include: opts.include } : {}) });
+    return { ...base, planned, timings, applied: false, equal: upserts.length + deletes.length === 0, preview, ms: Date.now() - started };
   }
   const runId = randomUUID();
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: base.fromVersion, toVersion: plan.version });
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'repair', fromVersion: base.fromVersion, toVersion: plan.version });
+  const planned = { insert: 0, update: 0, delete: 0 };
+  let parts = 0;
   try {
-    ctx.phase('apply', `repair to version ${plan.version}: ${plan.counts.insert} insert, ${plan.counts.update} update, ${plan.counts.delete} delete`);
+    ctx.phase('apply', `repair to version ${plan.version}: the rows of ${plan.leaves.length} differing bucket(s)`);
     const applyStarted = Date.now();
+    let readBackMs = 0;
     const tx = await target.beginApply({ columns: plan.columns, key: plan.key, pipeline: ctx.pipeline, source: source.name, expectVersion: base.fromVersion });
     let applied;
     try {
-      if (plan.upserts.length + plan.deletes.length > 0) await tx.apply(changes);
-      ctx.phase('checkpoint', `version ${plan.version}`);
+      // The snapshot's differing rows, a part at a time (read on the worker as COPY text),
+      // each staged and applied in the one transaction: memory is bounded by a part.
+      const deletes: Row[] = [];
+      const empty: EncodedRows = { chunks: [], count: 0 };
+      let t = Date.now();
+      for await (const p of differingRows(ctx, plan, true, deletes, partRows)) {
+        readBackMs += Date.now() - t;
+        parts++;
+        planned.insert += p.insert;
+        planned.update += p.update;
+        await tx.apply(p.encoded ? { encoded: { upserts: p.encoded, deletes: empty } } : { upserts: [p.rows ?? []], deletes: [] });
+        t = Date.now();
+      }
+      readBackMs += Date.now() - t;
+      planned.delete = deletes.length;
+      // Safe deletes: a repair deleting most of the target (a source truncated or overwritten
+      // by mistake) is refused before anything of it is committed, as a sync's would be.
+      const share = guardedShare(mapping.safety.maxDeleteShare, opts.allowMassDelete);
+      if (share !== undefined) {
+        const guard = deleteGuard(share, plan.targetRows);
+        if (planned.delete > allowedDeletes(guard, planned.insert)) {
+          throw await massDeleteError({
+            source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes: planned.delete,
+            from: (base.fromVersion ?? plan.version - 1) + 1, to: plan.version, committed: 0, inserted: planned.insert,
+          });
+        }
+      }
+      if (deletes.length > 0) await tx.apply({ upserts: [], deletes: [deletes] });
+      ctx.phase('checkpoint', `version ${plan.version}: ${planned.insert} insert, ${planned.update} update, ${planned.delete} delete`);
       applied = await tx.commit({ version: plan.version, commitTimestamp: await source.commitTimestamp(plan.version) });
     } catch (e) {
       await tx.rollback();
       throw e;
     }
-    const applyMs = Date.now() - applyStarted;
+    const applyMs = Date.now() - applyStarted - readBackMs;
     // Nothing differed at the first level: the comparison itself showed the target equal.
     const equal = plan.levels[0]?.differing === 0 ? true : await targetMatches(ctx, plan);
     const rows = applied.inserted + applied.updated + applied.deleted;
     await target.runLog.finish(dbRunId, { status: 'succeeded', rows, toVersion: plan.version });
     ctx.emit({ type: 'batch-committed', fromVersion: plan.version, toVersion: plan.version, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged, deadLettered: 0 });
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: plan.version, rowsApplied: rows });
-    return { ...base, timings: { ...plan.timings, applyMs }, applied: true, equal, result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started };
+    return {
+      ...base, planned, timings: { ...plan.timings, readBackMs: plan.timings.readBackMs + readBackMs, applyMs }, applied: true, equal, parts,
+      result: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, unchanged: applied.unchanged }, ms: Date.now() - started,
+    };
   } catch (e) {
     throw await ctx.fail(runId, dbRunId, e, base.fromVersion);
   }
@@ -268,6 +354,14 @@ export async function runRepair(ctx: RunContext, checkpoint: Checkpoint | undefi
 
 /** One pass over the snapshot: per leaf bucket, the row count and the sum of row hashes. */
 async function snapshotLeafSums(ctx: RunContext, snap: SourceSnapshot, plan: ColumnPlan, hasher: RowHasher, bits: number): Promise<LeafSums> {
+  const input = workerInput(ctx, snap, plan, bits);
+  if (input) {
+    for await (const m of repairReadInWorker(input, ctx.signal)) {
+      if (m.type === 'repair-read') ctx.progress.read(m.rows);
+      else if (m.type === 'repair-sums') return { bits, rows: m.rows, sums: m.sums };
+    }
+    throw new Error('internal: the Delta reader thread finished without the snapshot\'s checksums');
+  }
   const rows = new Uint32Array(2 ** bits);
   const sums = new BigUint64Array(2 ** bits);
   for await (const batch of snapshotRows(ctx, snap, plan)) {

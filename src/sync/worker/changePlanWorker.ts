@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../sources/DeltaChangeSource';
-import type { ChangeRow } from '../delta/types';
+import type { ChangeRow, Row } from '../delta/types';
 import { SyncError } from '../errors';
 import type { SyncErrorDetails, SyncErrorKind } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
@@ -13,6 +13,7 @@ import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
 import { ValueEncodeError } from '../postgres/copyEncoder';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
+import { bucketAt, RowHasher } from '../postgres/rangeChecksums';
 import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -78,7 +79,43 @@ export interface SnapshotChunk {
   read: number;
 }
 
-type ToMain = WorkerStep | SnapshotChunk | { type: 'done' } | { type: 'error'; error: SerializedError };
+/**
+ * Input of a repair's pass over the snapshot (run/repairPhase): the rows of `version` as a
+ * load writes them (filtered, rows with a NULL key left out), hashed by RowHasher. Without
+ * `diff`: the leaf sums (row count and hash sum per bucket at `leafBits`). With `diff`: the
+ * snapshot's rows of the differing leaves that the target lacks or holds otherwise, in parts
+ * of at most `partRows`, and the target's keys there that the snapshot lacks.
+ */
+export interface RepairReadInput {
+  source: WorkerSource;
+  version: number;
+  /** Target columns hashed (and encoded), in order; `key` among them (target names). */
+  columns: TargetColumn[];
+  key: string[];
+  /** The key's Delta names (a row with a NULL key is left out). */
+  keySource: string[];
+  filter?: FilterCondition[];
+  batchSize: number;
+  invalidUtf8: 'fail' | 'replace';
+  leafBits: number;
+  diff?: {
+    leaves: number[];
+    /** The target's rows in those leaves: [canonical key text, row hash]. */
+    target: Array<[string, bigint]>;
+    partRows: number;
+    /** Parts as COPY text for the staging upsert columns (an apply), or as rows (a preview). */
+    encode: boolean;
+  };
+}
+
+/** A repair's messages (see RepairReadInput). */
+export type RepairMessage =
+  | { type: 'repair-read'; rows: number }
+  | { type: 'repair-sums'; rows: Uint32Array; sums: BigUint64Array }
+  | { type: 'repair-part'; rows?: Row[]; encoded?: EncodedRows; insert: number; update: number }
+  | { type: 'repair-absent'; keys: string[] };
+
+type ToMain = WorkerStep | SnapshotChunk | RepairMessage | { type: 'done' } | { type: 'error'; error: SerializedError };
 
 /** An error as it crosses the thread boundary (a SyncError's details survive it). */
 interface SerializedError extends Omit<SyncErrorDetails, 'cause'> {
@@ -122,7 +159,7 @@ export function changePlanWorkerScript(): { file: string; eval: boolean } | unde
  */
 export async function* planInWorker(input: ChangePlanInput, signal?: AbortSignal): AsyncGenerator<WorkerStep> {
   for await (const m of workerMessages('changes', input, signal)) {
-    if (m.type !== 'rows') yield m;
+    if (m.type === 'read' || m.type === 'apply' || m.type === 'commit') yield m;
   }
 }
 
@@ -133,7 +170,18 @@ export async function* snapshotInWorker(input: SnapshotReadInput, signal?: Abort
   }
 }
 
-async function* workerMessages(mode: 'changes' | 'snapshot', input: ChangePlanInput | SnapshotReadInput, signal?: AbortSignal): AsyncGenerator<WorkerStep | SnapshotChunk> {
+/**
+ * A repair's pass over the snapshot on a worker thread (hashing a large snapshot is minutes
+ * of CPU work: off the thread of the extension host and of the Postgres client). Same
+ * failure rules as planInWorker; parts wait for the caller (bounded memory).
+ */
+export async function* repairReadInWorker(input: RepairReadInput, signal?: AbortSignal): AsyncGenerator<RepairMessage> {
+  for await (const m of workerMessages('repair', input, signal)) {
+    if (m.type === 'repair-read' || m.type === 'repair-sums' || m.type === 'repair-part' || m.type === 'repair-absent') yield m;
+  }
+}
+
+async function* workerMessages(mode: 'changes' | 'snapshot' | 'repair', input: ChangePlanInput | SnapshotReadInput | RepairReadInput, signal?: AbortSignal): AsyncGenerator<Exclude<ToMain, { type: 'done' } | { type: 'error' }>> {
   const script = changePlanWorkerScript();
   if (!script) throw new Error('internal: the change reader worker script is missing next to the engine');
   const worker = new Worker(script.file, {
@@ -176,7 +224,7 @@ async function* workerMessages(mode: 'changes' | 'snapshot', input: ChangePlanIn
       if (m.type === 'done') return;
       if (m.type === 'error') throw deserializeError(m.error);
       // Taken by the caller: the worker may encode one more.
-      if (m.type === 'apply' || m.type === 'rows') worker.postMessage('ack');
+      if (m.type === 'apply' || m.type === 'rows' || m.type === 'repair-part') worker.postMessage('ack');
       yield m;
     }
   } finally {
@@ -205,6 +253,7 @@ export async function runChangePlanWorker(port: MessagePort, data: unknown): Pro
   };
   try {
     if (d.mode === 'snapshot') await readSnapshot(d.input as SnapshotReadInput, send, credit);
+    else if (d.mode === 'repair') await repairRead(d.input as RepairReadInput, send, credit);
     else await planChanges(d.input as ChangePlanInput, send, credit);
     send({ type: 'done' });
   } catch (e) {
@@ -236,6 +285,66 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
   }
   await credit();
   send({ type: 'rows', encoded: encoder.take(true), read });
+}
+
+async function repairRead(input: RepairReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  const source = await DeltaChangeSource.open(input.source.path);
+  const snap = await source.snapshot(input.version);
+  const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
+  const keyed = (r: Row): boolean => input.keySource.every((k) => r[k] !== null && r[k] !== undefined);
+  const hasher = new RowHasher(input.columns, input.key);
+  const bits = input.leafBits;
+  const rows = async function* (): AsyncGenerator<Row[]> {
+    for await (const b of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
+      send({ type: 'repair-read', rows: b.length });
+      yield b.filter((r) => (!filter || filter(r)) && keyed(r));
+    }
+  };
+  const diff = input.diff;
+  if (!diff) {
+    const counts = new Uint32Array(2 ** bits);
+    const sums = new BigUint64Array(2 ** bits);
+    for await (const batch of rows()) {
+      for (const row of batch) {
+        const b = bucketAt(hasher.keyHash(hasher.keyText(row)), bits);
+        counts[b] = (counts[b] as number) + 1;
+        // BigUint64Array stores modulo 2^64.
+        sums[b] = (sums[b] as bigint) + hasher.rowHash(row);
+      }
+    }
+    send({ type: 'repair-sums', rows: counts, sums });
+    return;
+  }
+  const inTarget = new Map(diff.target);
+  const wanted = new Set(diff.leaves);
+  const seen = new Set<string>();
+  const staging = diff.encode ? stagingColumns(input.columns, input.key, undefined) : undefined;
+  let part: Row[] = [];
+  let insert = 0;
+  let update = 0;
+  const flush = async (): Promise<void> => {
+    await credit();
+    if (staging) send({ type: 'repair-part', encoded: encodeRows(staging.upserts, part, undefined, input.key), insert, update });
+    else send({ type: 'repair-part', rows: part, insert, update });
+    part = [];
+    insert = 0;
+    update = 0;
+  };
+  for await (const batch of rows()) {
+    for (const row of batch) {
+      const kt = hasher.keyText(row);
+      if (!wanted.has(bucketAt(hasher.keyHash(kt), bits))) continue;
+      seen.add(kt);
+      const h = inTarget.get(kt);
+      if (h === undefined) insert++;
+      else if (h !== hasher.rowHash(row)) update++;
+      else continue;
+      part.push(row);
+      if (part.length >= diff.partRows) await flush();
+    }
+  }
+  if (part.length > 0) await flush();
+  send({ type: 'repair-absent', keys: diff.target.map(([k]) => k).filter((k) => !seen.has(k)) });
 }
 
 async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
