@@ -272,6 +272,9 @@ export class Grid {
     this.columns.forEach((c, i) => {
       if (c.frozen) this.element.style.setProperty(`--grid-left-${i}`, `${lefts[i]}px`);
     });
+    // The scroller's scroll-padding: a cell scrolled into view (focus, arrows) stops right of
+    // the frozen columns instead of under them.
+    this.element.style.setProperty('--grid-frozen-width', `${left}px`);
   }
 
   private renderHeader(): void {
