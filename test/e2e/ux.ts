@@ -585,9 +585,12 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       // The notification's counts have separators.
       await p.locator('.notification-toast', { hasText: `done: ${grouped(WIDE_ROWS)} inserted` }).first().waitFor({ timeout: 30_000 });
       await shot(p, '10-progress-initial-load');
-      // The Preview is now the applied record: the table exists, so no "does not exist yet: Apply creates it" note.
-      await waitForText(frame, '[data-testid="applied"]', /^Applied at/, 30_000);
-      check(!(await frame.locator('details.ddl:not(.alterations)').first().isVisible()), 'the applied record still says the target table does not exist yet');
+      // The Preview is now the applied record (its tab behind Progress): the table exists, so no "does not exist yet: Apply creates it" note.
+      await p.locator('.tabs-container .tab', { hasText: `Applied: ${mainMapping}` }).first().click();
+      const record = await webviewFrame(p, `h1:text-is("Applied: ${mainMapping}")`, 30_000);
+      await waitForText(record, '[data-testid="applied"]', /^Applied at/, 30_000);
+      check(!(await record.locator('details.ddl:not(.alterations)').first().isVisible()), 'the applied record still says the target table does not exist yet');
+      await shot(p, '10b-preview-applied-record');
       await showPane(p, 'Mappings');
       await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: 'up to date · v1' }).first().waitFor({ timeout: 60_000 });
       await p.locator('.statusbar-item', { hasText: new RegExp(`${mainMapping}: `) }).first().waitFor({ timeout: 10_000 });
