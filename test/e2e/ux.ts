@@ -318,8 +318,8 @@ async function tabTo(page: Page, frame: Frame, testid: string, max = 30, key = '
  * racing the page. `early` says the counts were not there yet when it started.
  */
 const TIMING_PROBE = `(() => {
-  if (window.__uxProbe) return;
-  const p = (window.__uxProbe = { counts: 0, firstPage: 0, painted: 0, early: false });
+  if (document.__uxProbe) return;
+  const p = (document.__uxProbe = { counts: 0, firstPage: 0, painted: 0, early: false });
   const countsShown = () => { const c = document.querySelector('[data-testid="count-insert"]'); return !!c && /\\d/.test(c.textContent || ''); };
   p.early = !countsShown();
   const look = () => {
@@ -808,20 +808,21 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
     await step('[point 4] a 200,000-change preview: time from counts to first page, and of a jump to a far page (printed)', async () => {
       await runPaletteCommand(p, 'Delta Sync: Preview Changes');
       await pickMapping(p, 'big-events');
-      // The probe goes into every webview frame as soon as one exists (every 50 ms), so it
+      // The probe goes into every webview document as soon as one exists (every 50 ms; the
+      // webview host may replace a frame's document), until one has seen the counts, so it
       // is there before the counts of 200,000 changes arrive.
-      for (let i = 0; i < 600; i++) {
-        const installed = await Promise.all(
-          p.frames().filter((f) => f !== p.mainFrame()).map((f) => f.evaluate<boolean>(`(${TIMING_PROBE.replace(/;$/, '')}, !!document.querySelector('h1') && /Preview: big-events/.test(document.querySelector('h1').textContent || ''))`).catch(() => false)),
+      for (let i = 0; i < 1200; i++) {
+        const seen = await Promise.all(
+          p.frames().filter((f) => f !== p.mainFrame()).map((f) => f.evaluate<boolean>(`(${TIMING_PROBE.replace(/;$/, '')}, !!document.__uxProbe.counts && /Preview: big-events/.test(document.querySelector('h1')?.textContent || ''))`).catch(() => false)),
         );
-        if (installed.some(Boolean)) break;
+        if (seen.some(Boolean)) break;
         await p.waitForTimeout(50);
       }
       const frame = await previewFrame(p, 'big-events');
       await waitForText(frame, '[data-testid="count-insert"]', grouped(BIG_ROWS));
       await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(BIG_ROWS)}`);
       type Probe = { counts: number; firstPage: number; painted: number; early: boolean } | null;
-      const readProbe = (): Promise<Probe> => frame.evaluate<Probe>(`window.__uxProbe ?? null`);
+      const readProbe = (): Promise<Probe> => frame.evaluate<Probe>(`document.__uxProbe ?? null`);
       let probe = await readProbe();
       for (let i = 0; i < 50 && !probe?.painted; i++) {
         await p.waitForTimeout(100);
