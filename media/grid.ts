@@ -272,6 +272,9 @@ export class Grid {
     this.columns.forEach((c, i) => {
       if (c.frozen) this.element.style.setProperty(`--grid-left-${i}`, `${lefts[i]}px`);
     });
+    // The scroller's scroll-padding: a cell scrolled into view (focus, arrows) stops right of
+    // the frozen columns instead of under them.
+    this.element.style.setProperty('--grid-frozen-width', `${left}px`);
   }
 
   private renderHeader(): void {
@@ -510,7 +513,15 @@ export class Grid {
     const cell = this.cellAt(r, c);
     if (cell) {
       cell.tabIndex = 0;
-      if (focus) cell.focus({ preventScroll: this.columns[c]?.frozen === true });
+      if (focus) cell.focus({ preventScroll: true });
+      // Sideways by hand: the browser's own scroll on focus would leave a cell under the
+      // sticky frozen columns (it sees the whole scroller as the view).
+      if (this.columns[c]?.frozen !== true) {
+        const frozen = this.columns.reduce((sum, col, i) => sum + (col.frozen ? (this.widths[i] ?? 0) : 0), 0);
+        const x = cell.offsetLeft;
+        if (x - frozen < this.scroller.scrollLeft) this.scroller.scrollLeft = Math.max(0, x - frozen);
+        else if (x + cell.offsetWidth > this.scroller.scrollLeft + this.scroller.clientWidth) this.scroller.scrollLeft = x + cell.offsetWidth - this.scroller.clientWidth;
+      }
     }
   }
 

@@ -259,7 +259,8 @@ export class PreviewView {
     this.mode.textContent = `${summary.sourceTable} → ${summary.targetTable} · ${mode}`;
     this.renderCounts(summary);
     this.renderWarnings(summary);
-    this.ddl.hidden = !summary.targetMissing;
+    // An applied record: the table exists now (the note was true of the plan, not after Apply).
+    this.ddl.hidden = !summary.targetMissing || summary.applied !== undefined;
     this.ddl.replaceChildren(el('summary', {}, 'The target table does not exist yet: Apply creates it'), el('pre', {}, summary.ddl ?? ''));
     const alterations = summary.alterations ?? [];
     this.alterations.hidden = alterations.length === 0;
