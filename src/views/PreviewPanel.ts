@@ -4,38 +4,11 @@ import { SyncError } from '../sync/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { planCsv } from './RunnerPreviewSource';
+import { planCsv } from './PreviewSource';
+import type { PreviewSource } from './PreviewSource';
 import { WebviewPanelBase } from './WebviewPanelBase';
 
 export const PREVIEW_VIEW_TYPE = 'deltaSync.preview';
-
-/**
- * What a preview needs from the engine: a plan computed read-only, paged rows with
- * display cells (the host formats bigint/decimal values; they never become numbers),
- * and the two actions the user can take.
- */
-export interface PreviewSource {
-  summary: PreviewSummary;
-  /** `search`: only rows whose key or values contain it (case-insensitive, host-side). */
-  page(filter: PreviewFilter, offset: number, limit: number, search?: string): Promise<PreviewPage>;
-  /** Applies exactly the previewed plan (the runner checks the versions still match). */
-  apply(): Promise<void>;
-  /** Drops the plan's resources (temp files, connections). */
-  dispose(): void;
-  /**
-   * Recomputes the plan up to `toVersion` (the Preview's version picker); `summary` and the
-   * pages then describe that plan, and apply() syncs exactly up to it.
-   */
-  retarget?(toVersion: number): Promise<void>;
-  /** The statement that applies one previewed row to the target ("Copy as SQL"). */
-  rowSql?(row: PreviewRow): string;
-  /** Starts Preview on a Neon Branch for the mapping (only when `summary.onBranch`). */
-  previewOnBranch?(): void;
-  /** A preview on a Neon branch (`summary.branch`): its connection string, password included. */
-  connectionString?(): string;
-  /** A preview on a Neon branch: Cancel deletes the branch (then the panel closes). */
-  discard?(): Promise<void>;
-}
 
 /** Apply is refused while a warning says the sync itself would refuse the plan (an insert of a key the target holds). */
 function refuseBlocked(warnings: readonly PreviewWarning[]): void {

@@ -8,7 +8,7 @@
 import type { PreviewColumn, PreviewFilter, PreviewPage, PreviewSummary } from '../protocol/messages';
 import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { RepairReport } from '../sync/ports/reports';
-import type { PreviewSource } from './PreviewPanel';
+import type { PreviewSource } from './PreviewSource';
 import { includeFor, toPreviewRow } from './RunnerPreviewSource';
 
 export function repairSummary(mapping: Mapping, r: RepairReport): PreviewSummary {

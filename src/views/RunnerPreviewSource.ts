@@ -12,7 +12,7 @@ import { SyncError } from '../sync/errors';
 import type { PreviewAction } from '../sync/ports/targetTypes';
 import type { PreviewReport } from '../sync/ports/reports';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
-import type { PreviewSource } from './PreviewPanel';
+import type { PreviewSource } from './PreviewSource';
 
 /** What the source needs from a runner (SyncRunner has it; tests can pass a real one). */
 export interface PreviewRunner {
@@ -102,30 +102,6 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
     ...(report.alterations && report.alterations.length > 0 ? { alterations: report.alterations.slice(0, 200) } : {}),
     ...(report.warnings && report.warnings.length > 0 ? { warnings: report.warnings.slice(0, 20) } : {}),
   };
-}
-
-/** RFC 4180 CSV: every field quoted when it needs it; NULL is an empty field. */
-export function csvLine(fields: ReadonlyArray<string | null>): string {
-  return fields.map((f) => (f === null ? '' : /[",\r\n]/.test(f) || f === '' ? `"${f.replace(/"/g, '""')}"` : f)).join(',') + '\r\n';
-}
-
-/** The plan's rows as CSV lines: op, each column, and for updates each changed column's old value. */
-export async function* planCsv(source: Pick<PreviewSource, 'page'>, filter: PreviewFilter, search: string | undefined, pageSize = 1000): AsyncGenerator<string> {
-  let offset = 0;
-  let header = false;
-  for (;;) {
-    const p = await source.page(filter, offset, pageSize, search);
-    if (!header) {
-      yield csvLine(['op', ...p.columns.map((c) => c.name), ...p.columns.filter((c) => !c.isKey).map((c) => `${c.name} (before)`)]);
-      header = true;
-    }
-    for (const r of p.rows) {
-      const before = p.columns.map((c, i) => (c.isKey ? undefined : r.op === 'update' && r.changed?.includes(c.name) ? (r.before?.[i] ?? null) : null)).filter((x): x is string | null => x !== undefined);
-      yield csvLine([r.op, ...r.cells, ...before]);
-    }
-    offset += p.rows.length;
-    if (p.rows.length < pageSize || (p.total !== null && offset >= p.total)) return;
-  }
 }
 
 /** A preview on a Neon branch: what the panel shows of it, and its two branch actions. */
