@@ -26,7 +26,7 @@ import { generateCustomers } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
-import { clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
+import { addConnectionByUrl, clearNotifications, expandPane, freePort, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForHealth, waitForText, webviewFrame } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e');
@@ -543,18 +543,7 @@ async function main(): Promise<'passed' | 'skipped'> {
       await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').first().click();
       await clearNotifications(p);
       const closed = await freePort();
-      await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
-      const name = await quickInputStep(p, 'Add Postgres Connection: name');
-      await name.fill('local-closed');
-      await name.press('Enter');
-      await quickInputStep(p, 'Add Postgres Connection: how');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
-      const url = await quickInputStep(p, 'Add Postgres Connection: connection URL');
-      await url.fill(`postgresql://app:secret@127.0.0.1:${closed}/shop?sslmode=disable`);
-      await url.press('Enter');
-      const toast = p.locator('.notification-toast', { hasText: `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?` }).first();
-      await toast.waitFor({ timeout: 30_000 });
-      for (const b of ['Edit', 'Retry', 'Save Anyway']) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+      const toast = await addConnectionByUrl(p, 'local-closed', `postgresql://app:secret@127.0.0.1:${closed}/shop?sslmode=disable`, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`, ['Edit', 'Retry', 'Save Anyway']);
       await p.screenshot({ path: path.join(ARTIFACTS, '16-add-connection-refused.png') });
       await toast.locator('.monaco-button', { hasText: 'Save Anyway' }).first().click();
       await showPane(p, 'Targets');

@@ -28,6 +28,7 @@ import { DeltaTableWriter, type WriterColumn } from '../../src/fixtures/DeltaTab
 import type { Row } from '../../src/sync/delta/types';
 import { startThrowawayServer, type TestServer } from '../helpers/postgres';
 import {
+  addConnectionByUrl,
   clearNotifications,
   expandPane,
   freePort,
@@ -875,18 +876,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
 
     await step('[point 5] Add Postgres Connection: a wrong password and a closed port give readable errors with Edit / Retry', async () => {
       await clearNotifications(p);
-      await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
-      const name = await quickInputStep(p, 'Add Postgres Connection: name');
-      await name.fill('shop-local');
-      await name.press('Enter');
-      await quickInputStep(p, 'Add Postgres Connection: how');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
-      const url = await quickInputStep(p, 'Add Postgres Connection: connection URL');
-      await url.fill(`postgresql://app:wrong-password@127.0.0.1:${pgServer?.port ?? 1}/shop?sslmode=disable`);
-      await url.press('Enter');
-      const toast = p.locator('.notification-toast', { hasText: 'Password authentication failed for user "app"' }).first();
-      await toast.waitFor({ timeout: 30_000 });
-      for (const b of ['Edit', 'Retry']) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+      const toast = await addConnectionByUrl(p, 'shop-local', `postgresql://app:wrong-password@127.0.0.1:${pgServer?.port ?? 1}/shop?sslmode=disable`, 'Password authentication failed for user "app"', ['Edit', 'Retry']);
       await shot(p, '22-add-connection-wrong-password');
       // Edit re-asks the password (the only masked field); the right one tests fine and is saved.
       await toast.locator('.monaco-button', { hasText: 'Edit' }).first().click();
@@ -905,18 +895,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await conn.click();
       // A closed port.
       const closed = await freePort();
-      await runPaletteCommand(p, 'Delta Sync: Add Postgres Connection...');
-      const name2 = await quickInputStep(p, 'Add Postgres Connection: name');
-      await name2.fill('local-closed');
-      await name2.press('Enter');
-      await quickInputStep(p, 'Add Postgres Connection: how');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
-      const url2 = await quickInputStep(p, 'Add Postgres Connection: connection URL');
-      await url2.fill(`postgresql://app:secret@127.0.0.1:${closed}/shop?sslmode=disable`);
-      await url2.press('Enter');
-      const refused = p.locator('.notification-toast', { hasText: `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?` }).first();
-      await refused.waitFor({ timeout: 30_000 });
-      for (const b of ['Edit', 'Retry', 'Save Anyway']) await refused.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+      const refused = await addConnectionByUrl(p, 'local-closed', `postgresql://app:secret@127.0.0.1:${closed}/shop?sslmode=disable`, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`, ['Edit', 'Retry', 'Save Anyway']);
       await shot(p, '23-add-connection-closed-port');
       await refused.locator('.monaco-button', { hasText: 'Save Anyway' }).first().click();
       const closedRow = rowLabelled(targets, p, 'local-closed').first();

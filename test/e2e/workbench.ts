@@ -233,3 +233,23 @@ export async function openWorkbench(step: Step, ext: PreparedExtension, cs: Code
   });
   return p;
 }
+
+/**
+ * Add Postgres Connection from the palette with a pasted URL, up to the test it runs before
+ * saving: the toast that says `expected`, with each of `buttons` on it.
+ */
+export async function addConnectionByUrl(page: Page, name: string, url: string, expected: string, buttons: readonly string[]): Promise<Locator> {
+  await runPaletteCommand(page, 'Delta Sync: Add Postgres Connection...');
+  const nameBox = await quickInputStep(page, 'Add Postgres Connection: name');
+  await nameBox.fill(name);
+  await nameBox.press('Enter');
+  await quickInputStep(page, 'Add Postgres Connection: how');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Paste a connection URL' }).first().click();
+  const urlBox = await quickInputStep(page, 'Add Postgres Connection: connection URL');
+  await urlBox.fill(url);
+  await urlBox.press('Enter');
+  const toast = page.locator('.notification-toast', { hasText: expected }).first();
+  await toast.waitFor({ timeout: 30_000 });
+  for (const b of buttons) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+  return toast;
+}
