@@ -47,6 +47,10 @@ export function errorText(e: unknown): string {
  * it all; anything else is a bug, so its stack goes to the log.
  */
 export function logText(e: unknown): string {
-  if (isSyncError(e)) return e.describe();
+  if (isSyncError(e)) {
+    // The extension's log is read in VS Code: the hint names the palette command, not the CLI's.
+    const hint = e.hintFor('vscode');
+    return hint ? `${e.message}\nHint: ${hint}` : e.message;
+  }
   return e instanceof Error ? (e.stack ?? e.message) : String(e);
 }

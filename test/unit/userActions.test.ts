@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SyncError } from '../../src/sync/errors';
 import { missingRightsError } from '../../src/sync/ports/rights';
 import { renderHint } from '../../src/sync/userActions';
-import { toProtocolError } from '../../src/views/toProtocolError';
+import { logText, toProtocolError } from '../../src/views/toProtocolError';
 
 describe('hints per surface: the error carries an action id, the CLI and VS Code word it', () => {
   it('renders the same hint as a CLI command for the terminal and as the palette command in VS Code', () => {
@@ -32,6 +32,13 @@ describe('hints per surface: the error carries an action id, the CLI and VS Code
     assert.match(e.hint ?? '', /`delta-neon-sync grants <mapping>` gives all the SQL/);
     assert.match(e.hintFor('vscode') ?? '', /the "Delta Sync: Copy Required GRANTs" command on the mapping gives all the SQL/);
     assert.doesNotMatch(e.hintFor('vscode') ?? '', /delta-neon-sync /);
+  });
+
+  it("the extension's log line words the hint for VS Code too (the dry run's refusal named the CLI there)", () => {
+    const e = new SyncError('usage', 'Pipeline "p" has no checkpoint: a dry run checks incremental changes.', { hint: 'Preview the initial load instead: {action}.', action: { id: 'preview' } });
+    const line = logText(e);
+    assert.match(line, /Hint: Preview the initial load instead: the "Delta Sync: Preview Changes" command on the mapping\./);
+    assert.doesNotMatch(line, /delta-neon-sync/);
   });
 
   it('leaves a hint without an action as written', () => {
