@@ -43,25 +43,4 @@ describe('mapping: resolveColumns on real Delta schemas', () => {
     );
   });
 
-  it('delta-kernel-rs unshredded-variant (project fixture): variant columns, also nested, map to jsonb; describe names them variant', async () => {
-    const dir = path.resolve(__dirname, '../fixtures/delta-tables/unshredded-variant');
-    const description = (await (await DeltaTable.open(dir)).snapshot()).describe();
-    const mapping = buildMapping({ name: 'variants', source: dir, target: { connection: 'sandbox', table: 'variants' } });
-    assert.deepEqual(
-      Object.fromEntries(resolveColumns(mapping, description.schema).map((c) => [c.name, c.pgType])),
-      {
-        id: 'bigint',
-        v: 'jsonb',
-        array_of_variants: 'jsonb',
-        struct_of_variants: 'jsonb',
-        map_of_variants: 'jsonb',
-        array_of_struct_of_variants: 'jsonb',
-        struct_of_array_of_variants: 'jsonb',
-      },
-    );
-    const text = descriptionToText(description);
-    assert.match(text, /Reader features:\s+variantType-preview/);
-    assert.match(text, /\bv\s+variant\b/);
-    assert.match(text, /array_of_struct_of_variants\s+array<struct<v: variant>>/);
-  });
 });

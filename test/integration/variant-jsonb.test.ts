@@ -20,23 +20,10 @@ import { useTestDatabase } from '../helpers/postgres';
 import { openRunner, tempDir } from '../helpers/syncHarness';
 
 /**
- * VARIANT columns arrive in Postgres as jsonb, exactly. The real table is Spark's
- * `unshredded-variant` (delta-kernel-rs test data, test/fixtures/delta-tables/README.md):
- * the expectation is built by Postgres from the SQL that wrote the table (its info.txt),
- * not from this reader. The writer table holds values hyparquet-writer encodes.
+ * VARIANT columns arrive in Postgres as jsonb, exactly, on tables the project's own writer
+ * makes (values hyparquet-writer encodes). No Spark-written variant table is in the shared
+ * tables, so none is read here.
  */
-
-const REAL_TABLE = path.resolve(__dirname, '../fixtures/delta-tables/unshredded-variant');
-
-/** Per column: SQL (over the target row's `id`) of the jsonb the Spark query wrote. */
-const SPARK_EXPECTED: Record<string, string> = {
-  v: `jsonb_build_object('key', id)`,
-  array_of_variants: `jsonb_build_array(jsonb_build_object('key', id), 'null'::jsonb, jsonb_build_object('key', id), 'null'::jsonb, jsonb_build_object('key', id))`,
-  struct_of_variants: `jsonb_build_object('v', jsonb_build_object('key', id))`,
-  map_of_variants: `jsonb_build_object(id::text, jsonb_build_object('key', id), 'nullKey', 'null'::jsonb)`,
-  array_of_struct_of_variants: `jsonb_build_array(jsonb_build_object('v', jsonb_build_object('key', id)), jsonb_build_object('v', 'null'::jsonb), 'null'::jsonb, jsonb_build_object('v', jsonb_build_object('key', id)), 'null'::jsonb, jsonb_build_object('v', jsonb_build_object('key', id)))`,
-  struct_of_array_of_variants: `jsonb_build_object('v', jsonb_build_array('null'::jsonb, jsonb_build_object('key', id)))`,
-};
 
 async function mismatches(pool: Pool, table: string, expected: Record<string, string>): Promise<Array<Record<string, unknown>>> {
   const cond = Object.entries(expected)
@@ -55,72 +42,6 @@ describe('VARIANT columns as jsonb (real Postgres)', function () {
   });
   after(async () => {
     await pool.end();
-  });
-
-  it('Spark unshredded-variant: every variant, nested in arrays, structs and maps with nulls at each level, lands as the jsonb Spark wrote (initial load at v0; the checkpointed v2 read)', async () => {
-    const mapping = buildMapping({ name: 'spark-variant', source: REAL_TABLE, target: 'spark_variant', key: ['id'], duplicateKeys: 'last-wins' });
-    const r = await openRunner(mapping, db().url);
-    try {
-      const preview = await r.runner.preview({ toVersion: 0, limit: 200 });
-      assert.equal(preview.targetMissing, true);
-      assert.match(preview.ddl ?? '', /"?v"? jsonb/);
-      assert.match(preview.ddl ?? '', /"?array_of_struct_of_variants"? jsonb/);
-      assert.equal(preview.totals.insert, 100);
-
-      await r.runner.run({ mode: 'initial', toVersion: 0 });
-      const types = await pool.query<{ attname: string; t: string }>(
-        `SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'spark_variant'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-      );
-      assert.deepEqual(
-        types.rows.map((x) => `${x.attname}:${x.t}`),
-        ['id:bigint', ...Object.keys(SPARK_EXPECTED).map((c) => `${c}:jsonb`)],
-      );
-      const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM spark_variant`);
-      assert.equal(count.rows[0]?.n, '100');
-      assert.deepEqual(await mismatches(pool, 'spark_variant', SPARK_EXPECTED), []);
-      // A variant null inside an array is a JSON null, an absent struct field value too.
-      const nulls = await pool.query<{ a: string; s: string; m: string }>(
-        `SELECT jsonb_typeof(array_of_variants->1) AS a, jsonb_typeof(array_of_struct_of_variants->1->'v') AS s, jsonb_typeof(map_of_variants->'nullKey') AS m FROM spark_variant WHERE id = 7`,
-      );
-      assert.deepEqual(nulls.rows[0], { a: 'null', s: 'null', m: 'null' });
-
-      // The preview showed each value as Postgres prints it once stored.
-      const shown = preview.rows.find((row) => row.key.id === '7')?.newRow;
-      assert.ok(shown, 'the preview lists id 7');
-      const stored = await pool.query<Record<string, string>>(
-        `SELECT ${Object.keys(SPARK_EXPECTED).map((c) => `${c}::text AS ${c}`).join(', ')} FROM spark_variant WHERE id = 7`,
-      );
-      for (const c of Object.keys(SPARK_EXPECTED)) assert.equal(shown[c], stored.rows[0]?.[c], `preview of ${c}`);
-
-      // Versions 1 and 2 append ids 0 and 1 again (102 rows, so id is no key there; the
-      // table has no Change Data Feed): read the latest version, found through the
-      // checkpoint, and compare with the same query's values.
-      const snap = await (await DeltaTable.open(REAL_TABLE)).snapshot();
-      const seen: Record<string, number> = {};
-      for await (const batch of snap.rows()) {
-        for (const row of batch) {
-          const id = Number(row.id);
-          seen[id] = (seen[id] ?? 0) + 1;
-          const v = { key: id };
-          assert.deepEqual(
-            Object.fromEntries(Object.keys(SPARK_EXPECTED).map((c) => [c, JSON.parse(toExactJson(row[c] ?? null, snap.describe().schema.find((f) => f.name === c)!.type))])),
-            {
-              v,
-              array_of_variants: [v, null, v, null, v],
-              struct_of_variants: { v },
-              map_of_variants: { [String(id)]: v, nullKey: null },
-              array_of_struct_of_variants: [{ v }, { v: null }, null, { v }, null, { v }],
-              struct_of_array_of_variants: { v: [null, v] },
-            },
-            `row ${id}`,
-          );
-        }
-      }
-      assert.equal(Object.keys(seen).length, 100);
-      assert.deepEqual([seen[0], seen[1], seen[2]], [2, 2, 1]);
-    } finally {
-      await r.close();
-    }
   });
 
   it('every variant primitive type reaches jsonb exactly (decimal scale, int64, nanos, uuid, NaN), and the preview prints what Postgres prints', async () => {
