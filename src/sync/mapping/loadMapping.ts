@@ -75,18 +75,21 @@ export function crossFieldIssues(m: Mapping): MappingIssue[] {
     }
   });
 
+  /** Why `col` is already a data column of the mapping (renamed to, included, key, typed), or undefined. */
+  const dataColumnClash = (col: string, typed: string): string | undefined =>
+    byTarget.has(col)
+      ? `columns.rename maps "${byTarget.get(col)}" to it`
+      : include?.has(col) && rename[col] === undefined
+        ? 'columns.include syncs a Delta column of that name'
+        : (m.key ?? []).includes(col)
+          ? 'it is a key column'
+          : m.columns.types?.[col] !== undefined
+            ? typed
+            : undefined;
+
   if (m.deletes.mode === 'soft-delete') {
     const col = m.deletes.column;
-    const clash =
-      byTarget.has(col)
-        ? `columns.rename maps "${byTarget.get(col)}" to it`
-        : include?.has(col) && rename[col] === undefined
-          ? 'columns.include syncs a Delta column of that name'
-          : (m.key ?? []).includes(col)
-            ? 'it is a key column'
-            : m.columns.types?.[col] !== undefined
-              ? 'columns.types gives it a type (its type follows deletes.kind)'
-              : undefined;
+    const clash = dataColumnClash(col, 'columns.types gives it a type (its type follows deletes.kind)');
     if (clash) {
       issues.push({
         path: 'deletes.column',
@@ -101,17 +104,8 @@ export function crossFieldIssues(m: Mapping): MappingIssue[] {
     const col = m.lineage?.[field];
     if (col === undefined) continue;
     const clash =
-      byTarget.has(col)
-        ? `columns.rename maps "${byTarget.get(col)}" to it`
-        : include?.has(col) && rename[col] === undefined
-          ? 'columns.include syncs a Delta column of that name'
-          : (m.key ?? []).includes(col)
-            ? 'it is a key column'
-            : m.columns.types?.[col] !== undefined
-              ? 'columns.types gives it a type'
-              : m.deletes.mode === 'soft-delete' && m.deletes.column === col
-                ? 'it is the soft-delete column (deletes.column)'
-                : undefined;
+      dataColumnClash(col, 'columns.types gives it a type') ??
+      (m.deletes.mode === 'soft-delete' && m.deletes.column === col ? 'it is the soft-delete column (deletes.column)' : undefined);
     if (clash) {
       issues.push({
         path: formatIssuePath(['lineage', field]),
