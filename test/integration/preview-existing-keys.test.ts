@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
-import { long, string } from '../builders/deltaFields';
-import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
 import { useTestDatabase } from '../helpers/postgres';
-import { openRunner, tempDir } from '../helpers/syncHarness';
+import { existingKeyInsert } from '../helpers/existingKeyTable';
 
 /**
  * Issue 13: the Preview reports an incremental insert of a key the target already holds
  * (the sync and the dry run refuse it under duplicateKeys "fail") among its pre-apply
  * checks, as a blocking warning naming the version and the key.
  */
-const COLS: WriterColumn[] = [
-  { name: 'id', type: long(), nullable: false },
-  { name: 'name', type: string() },
-];
-const row = (id: number, name = `n${id}`): Row => ({ id: BigInt(id), name });
-
 describe('preview: an insert of a key the target already holds (real server)', function () {
   this.timeout(120_000);
   const db = useTestDatabase('preview_existing');
@@ -27,12 +15,8 @@ describe('preview: an insert of a key the target already holds (real server)', f
   for (const duplicateKeys of ['fail', 'last-wins'] as const) {
     it(`with duplicateKeys ${duplicateKeys}, the preview ${duplicateKeys === 'fail' ? 'warns, blocking Apply, naming the version and key the dry run names' : 'has no such warning'}`, async () => {
       const name = `pex_${duplicateKeys.replace('-', '_')}`;
-      const w = await DeltaTableWriter.create(path.join(await tempDir(), name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append([row(1), row(2)]);
-      const r = await openRunner(buildMapping({ name: name.replace(/_/g, '-'), source: w.path, target: name, key: ['id'], duplicateKeys }), db().url);
+      const { r, version: v } = await existingKeyInsert(db().url, name, duplicateKeys);
       try {
-        await r.runner.run({ mode: 'initial' });
-        const v = await w.append([row(2, 'again'), row(3)]);
         const p = await r.runner.preview({ limit: 10, checks: true });
         const found = (p.warnings ?? []).filter((x) => x.check === 'existing-key');
         if (duplicateKeys === 'fail') {
