@@ -5,8 +5,8 @@ import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
-import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { useTestDatabase } from '../helpers/postgres';
+import type { TestDatabase } from '../helpers/postgres';
 import { buildMapping } from '../builders/mappings';
 import type { MappingOverrides } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
@@ -84,6 +84,29 @@ class DdlLog {
   }
 }
 
+/**
+ * For a describe block: its test database with the DdlLog installed, and a temp folder
+ * removed after the block.
+ */
+function ddlSuite(prefix: string): { db: () => TestDatabase; dir: () => string; log: () => DdlLog } {
+  const db = useTestDatabase(prefix);
+  let dir: string | undefined;
+  let log: DdlLog | undefined;
+  before(async () => {
+    dir = await tempDir();
+    log = new DdlLog(db().url);
+    await log.install();
+  });
+  after(async () => {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('ddlSuite(): set up in a before() hook; use it inside tests.');
+    return v;
+  };
+  return { db, dir: () => ready(dir), log: () => ready(log) };
+}
+
 async function columnsOf(url: string, table: string): Promise<Array<{ name: string; type: string; notNull: boolean }>> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -101,33 +124,30 @@ async function columnsOf(url: string, table: string): Promise<Array<{ name: stri
 
 describe('schema changes beyond added columns: widened and dropped columns (fixture-writer tables, real server)', function () {
   this.timeout(180_000);
-  const db = useTestDatabase('schema_evolution');
-  let dir: string;
-  let log: DdlLog;
+  const { db, dir, log } = ddlSuite('schema_evolution');
 
-  before(async () => {
-    dir = await tempDir();
-    log = new DdlLog(db().url);
-    await log.install();
-  });
-
-  after(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-
-  /** A CDF table with v1 (30 rows) synced into `table` by an initial load; the runner is open. */
-  async function loaded(table: string, schemaDrift: MappingInput['schemaDrift']) {
-    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true' } });
-    await w.append(rows(1, 30)); // v1
-    const m = buildMapping({ name: table.replace(/_/g, '-'), source: w.path, target: { table }, key: ['id'], schemaDrift });
-    const r = await openRunner(m, db().url);
-    await r.runner.run({});
-    await log.take();
+  /**
+   * A CDF table with v1 (`n` rows, 30 unless told) synced into `table` by an initial load
+   * (mapping `table` with `-` for `_`, key id, `overrides` over it), the DDL log emptied;
+   * the runner is open. `columnMapping` writes the table under column mapping mode name.
+   */
+  async function loaded(table: string, overrides: MappingOverrides, opts: { n?: number; columnMapping?: boolean } = {}) {
+    const configuration: Record<string, string> = { 'delta.enableChangeDataFeed': 'true', ...(opts.columnMapping ? { 'delta.columnMapping.mode': 'name' } : {}) };
+    const w = await DeltaTableWriter.create(path.join(dir(), table), { columns: V1, configuration });
+    await w.append(rows(1, opts.n ?? 30)); // v1
+    const r = await openRunner(buildMapping({ name: table.replace(/_/g, '-'), source: w.path, target: { table }, key: ['id'], ...overrides }), db().url);
+    try {
+      await r.runner.run({});
+      await log().take();
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
     return { w, r };
   }
 
   it('widened columns (integer -> long, decimal(10,2) -> (20,4), date -> timestamp_ntz) under widened "alter": preview and dry run show the ALTERs the sync then runs, in its transaction', async () => {
-    const { w, r } = await loaded('widen_alter', { widened: 'alter' });
+    const { w, r } = await loaded('widen_alter', { schemaDrift: { widened: 'alter' } });
     try {
       await w.replaceSchema(WIDE); // v2
       await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1234567890123456.5678', day: 1_700_000_000_123_456n, note: 'wide' }]); // v3
@@ -143,14 +163,14 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       assert.deepEqual(dry.alterations, expected);
       assert.equal(dry.result.inserted, 1);
       // Preview and dry run ran the DDL in transactions that were rolled back (the log's rows with them).
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       assert.equal((await columnsOf(db().url, 'widen_alter')).find((c) => c.name === 'qty')?.type, 'integer');
 
       const res = await r.runner.run({});
       assert.equal(res.status, 'succeeded');
       assert.equal(res.inserted, 1);
       assert.match(res.warnings.join('\n'), /column "qty" widened from integer to bigint/);
-      assert.deepEqual(await log.take(), expected, 'the sync ran exactly the DDL the preview showed');
+      assert.deepEqual(await log().take(), expected, 'the sync ran exactly the DDL the preview showed');
       assert.deepEqual((await columnsOf(db().url, 'widen_alter')).map((c) => [c.name, c.type]), [
         ['id', 'bigint'], ['qty', 'bigint'], ['price', 'numeric(20,4)'], ['day', 'timestamp without time zone'], ['note', 'text'],
       ]);
@@ -159,7 +179,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       // A second run has nothing to change.
       await w.append([{ id: 32n, qty: 1n, price: '1.0001', day: 1n, note: 'again' }]); // v4
       await r.runner.run({});
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       await assertTargetEquals(db().url, { schema: 'public', name: 'widen_alter' }, w.path, 4, { key: ['id'] });
     } finally {
       await r.close();
@@ -167,7 +187,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
   });
 
   it('widened columns under the default (fail): refused naming table, version and column; nothing applied, no DDL ran', async () => {
-    const { w, r } = await loaded('widen_fail', 'fail');
+    const { w, r } = await loaded('widen_fail', { schemaDrift: 'fail' });
     try {
       await w.replaceSchema(WIDE); // v2
       await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1.5', day: 1n, note: 'wide' }]); // v3
@@ -176,7 +196,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       });
       assert.ok(err.table?.includes('widen_fail'));
       await expectSyncError(r.runner.preview({}), { kind: 'schema-drift', column: 'qty' });
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       assert.equal((await r.runner.status()).checkpoint?.version, 1n);
       assert.equal((await columnsOf(db().url, 'widen_fail')).find((c) => c.name === 'qty')?.type, 'integer');
     } finally {
@@ -186,20 +206,15 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
 
   it('a widening into a Postgres column already wide enough (columns.types) runs no DDL, under the default policy', async () => {
     const table = 'widen_fits';
-    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true' } });
-    await w.append(rows(1, 5)); // v1
-    const m = buildMapping({ name: 'widen-fits', source: w.path, target: { table }, key: ['id'], columns: { types: { qty: 'bigint', price: 'numeric(20,4)' } } });
-    const r = await openRunner(m, db().url);
+    const { w, r } = await loaded(table, { columns: { types: { qty: 'bigint', price: 'numeric(20,4)' } } }, { n: 5 });
     try {
-      await r.runner.run({});
       await w.replaceSchema(V1.map((c) => (c.name === 'qty' ? { ...c, type: LONG } : c.name === 'price' ? { ...c, type: { kind: 'decimal', precision: 20, scale: 4 } } : c))); // v2
       await w.append([{ id: 6n, qty: 9_000_000_000n, price: '12.3456', day: 1, note: 'six' }]); // v3
-      await log.take();
       const preview = await r.runner.preview({});
       assert.equal(preview.alterations, undefined);
       const res = await r.runner.run({});
       assert.equal(res.inserted, 1);
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, { key: ['id'] });
     } finally {
       await r.close();
@@ -207,12 +222,12 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
   });
 
   it('a narrowed type (decimal(10,2) -> (8,2), written by overwriteSchema) is refused under every rule, naming the column and version', async () => {
-    const { w, r } = await loaded('narrowed', { widened: 'alter', dropped: 'drop', renamed: 'rename', added: 'add' });
+    const { w, r } = await loaded('narrowed', { schemaDrift: { widened: 'alter', dropped: 'drop', renamed: 'rename', added: 'add' } });
     try {
       await w.replaceSchema(V1.map((c) => (c.name === 'price' ? { ...c, type: { kind: 'decimal', precision: 8, scale: 2 } } : c))); // v2
       await w.append([{ id: 31n, qty: 1, price: '1.50', day: 1, note: 'x' }]); // v3
       await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'price', version: 3, message: /changed "price" decimal\(10,2\) -> decimal\(8,2\).*refused under every schemaDrift policy/ });
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       assert.equal((await r.runner.status()).checkpoint?.version, 1n);
     } finally {
       await r.close();
@@ -222,13 +237,13 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
   for (const dropped of ['keep', 'drop', 'fail'] as const) {
     it(`a dropped NOT NULL column under dropped "${dropped}"`, async () => {
       const table = `dropped_${dropped}`;
-      const { w, r } = await loaded(table, { dropped });
+      const { w, r } = await loaded(table, { schemaDrift: { dropped } });
       try {
         await w.replaceSchema(V1.filter((c) => c.name !== 'note')); // v2
         await w.append([{ id: 31n, qty: 310, price: '31.25', day: 19_031 }]); // v3
         if (dropped === 'fail') {
           await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'note', version: 3, setting: 'schemaDrift', message: /removed "note"/, hint: /schemaDrift\.dropped "keep" or "drop"/ });
-          assert.deepEqual(await log.take(), []);
+          assert.deepEqual(await log().take(), []);
           assert.equal((await r.runner.status()).checkpoint?.version, 1n);
           return;
         }
@@ -236,10 +251,10 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
           ? [`ALTER TABLE "public"."${table}" ALTER COLUMN "note" DROP NOT NULL`]
           : [`ALTER TABLE "public"."${table}" DROP COLUMN "note"`];
         assert.deepEqual((await r.runner.preview({})).alterations, want);
-        await log.take();
+        await log().take();
         const res = await r.runner.run({});
         assert.equal(res.inserted, 1);
-        assert.deepEqual(await log.take(), want);
+        assert.deepEqual(await log().take(), want);
         const cols = await columnsOf(db().url, table);
         const c = new pg.Client({ connectionString: db().url });
         await c.connect();
@@ -266,16 +281,11 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
 
   it("the writer's column-mapping table: a RENAME COLUMN then an ALTER COLUMN TYPE (typeWidening) follow as rename then retype of the new name, in one transaction; the initial load agrees", async () => {
     const table = 'cm_both';
-    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true', 'delta.columnMapping.mode': 'name' } });
-    await w.append(rows(1, 20)); // v1
-    const m = buildMapping({ name: 'cm-both', source: w.path, target: { table }, key: ['id'], schemaDrift: { renamed: 'rename', widened: 'alter' } });
-    const r = await openRunner(m, db().url);
+    const { w, r } = await loaded(table, { schemaDrift: { renamed: 'rename', widened: 'alter' } }, { n: 20, columnMapping: true });
     try {
-      await r.runner.run({});
       await w.renameColumn('qty', 'quantity'); // v2
       await w.widenColumns({ quantity: LONG, price: { kind: 'decimal', precision: 20, scale: 4 } }); // v3
       await w.append([{ id: 21n, quantity: 9_000_000_000n, price: '1234567890123456.5678', day: 19_021, note: 'wide' }]); // v4
-      await log.take();
       const want = [
         `ALTER TABLE "public"."${table}" RENAME COLUMN "qty" TO "quantity"`,
         `ALTER TABLE "public"."${table}" ALTER COLUMN "quantity" TYPE bigint USING "quantity"::bigint`,
@@ -286,7 +296,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       assert.equal(preview.totals.insert, 1);
       const res = await r.runner.run({});
       assert.equal(res.inserted, 1);
-      assert.deepEqual(await log.take(), want, 'the sync ran exactly the DDL the preview showed');
+      assert.deepEqual(await log().take(), want, 'the sync ran exactly the DDL the preview showed');
       assert.deepEqual((await columnsOf(db().url, table)).map((c) => [c.name, c.type]), [
         ['id', 'bigint'], ['quantity', 'bigint'], ['price', 'numeric(20,4)'], ['day', 'date'], ['note', 'text'],
       ]);
@@ -306,14 +316,14 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
   });
 
   it('the DDL commits or rolls back with the batch: a row the target refuses (a CHECK constraint) rolls the ALTER back too', async () => {
-    const { w, r } = await loaded('widen_rollback', { widened: 'alter' });
+    const { w, r } = await loaded('widen_rollback', { schemaDrift: { widened: 'alter' } });
     try {
-      await log.sql('ALTER TABLE public.widen_rollback ADD CONSTRAINT small_qty CHECK (qty < 1000000)');
-      await log.take();
+      await log().sql('ALTER TABLE public.widen_rollback ADD CONSTRAINT small_qty CHECK (qty < 1000000)');
+      await log().take();
       await w.replaceSchema(WIDE); // v2
       await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1.5', day: 1n, note: 'too big' }]); // v3
       await assert.rejects(r.runner.run({ maxAttempts: 1 }), /small_qty|check constraint/i);
-      assert.deepEqual(await log.take(), [], 'the ALTER was rolled back with the batch');
+      assert.deepEqual(await log().take(), [], 'the ALTER was rolled back with the batch');
       assert.equal((await columnsOf(db().url, 'widen_rollback')).find((c) => c.name === 'qty')?.type, 'integer');
       assert.equal((await r.runner.status()).checkpoint?.version, 1n);
     } finally {
@@ -323,7 +333,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
 
   it('initial load of the widened table: old files (narrow physical types) read into the wide types, the CREATE TABLE has them', async () => {
     const table = 'widen_initial';
-    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    const w = await DeltaTableWriter.create(path.join(dir(), table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true' } });
     await w.append(rows(1, 20)); // v1
     await w.replaceSchema(WIDE); // v2
     await w.append([{ id: 21n, qty: 9_000_000_000n, price: '1234567890123456.5678', day: 1_700_000_000_123_456n, note: 'wide' }]); // v3
@@ -338,7 +348,7 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
       assert.equal(res.inserted, 21);
       await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, { key: ['id'] });
       // The swap's own ALTERs (primary key, rename into place), no column changes.
-      assert.deepEqual((await log.take()).filter((q) => /ALTER COLUMN|DROP COLUMN|RENAME COLUMN|ADD COLUMN/.test(q)), []);
+      assert.deepEqual((await log().take()).filter((q) => /ALTER COLUMN|DROP COLUMN|RENAME COLUMN|ADD COLUMN/.test(q)), []);
     } finally {
       await r.close();
     }
@@ -412,29 +422,30 @@ async function selectText(url: string, sql: string): Promise<Array<Record<string
 
 describe('schema changes on real Spark tables: a rename under column mapping, type widening (shared tables, real server)', function () {
   this.timeout(180_000);
-  const db = useTestDatabase('schema_evolution_spark');
-  let dir: string;
-  let log: DdlLog;
+  const { db, dir, log } = ddlSuite('schema_evolution_spark');
 
-  before(async () => {
-    dir = await tempDir();
-    log = new DdlLog(db().url);
-    await log.install();
-  });
-
-  after(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-
-  it('cdf-column-mapping-name-mode + a RENAME COLUMN commit: the incremental renames the Postgres column in its transaction and writes the changes of v2..v4 (read by physical name) into it', async function () {
-    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_rename'));
-    const m = buildMapping({ name: 'cm-rename', source: table, target: { table: 'cm_rename' }, key: ['id'], schemaDrift: { renamed: 'rename' } });
-    const r = await openRunner(m, db().url);
+  /**
+   * A copy of delta-kernel-rs/cdf-column-mapping-name-mode synced up to v1 into `table`
+   * (mapping `table` with `-` for `_`, key id, `overrides` over it), then the commit of a
+   * rename name -> full_name (v5); the DDL log emptied, the runner open.
+   */
+  async function renamedAfterLoad(ctx: Mocha.Context, table: string, overrides: MappingOverrides = {}) {
+    const source = await copyTable(requireSharedTable(ctx, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir(), table));
+    const r = await openRunner(buildMapping({ name: table.replace(/_/g, '-'), source, target: { table }, key: ['id'], ...overrides }), db().url);
     try {
       await r.runner.run({ toVersion: 1 });
-      const v = await renameColumnCommit(table, 'name', 'full_name'); // v5
-      assert.equal(v, 5);
-      await log.take();
+      assert.equal(await renameColumnCommit(source, 'name', 'full_name'), 5);
+      await log().take();
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
+    return { source, r };
+  }
+
+  it('cdf-column-mapping-name-mode + a RENAME COLUMN commit: the incremental renames the Postgres column in its transaction and writes the changes of v2..v4 (read by physical name) into it', async function () {
+    const { source: table, r } = await renamedAfterLoad(this, 'cm_rename', { schemaDrift: { renamed: 'rename' } });
+    try {
       const want = ['ALTER TABLE "public"."cm_rename" RENAME COLUMN "name" TO "full_name"'];
       const preview = await r.runner.preview({});
       assert.deepEqual(preview.alterations, want);
@@ -443,7 +454,7 @@ describe('schema changes on real Spark tables: a rename under column mapping, ty
       assert.deepEqual((await r.runner.dryRun({})).alterations, want);
       const res = await r.runner.run({});
       assert.equal(res.status, 'succeeded');
-      assert.deepEqual(await log.take(), want, 'the sync ran exactly the DDL the preview showed');
+      assert.deepEqual(await log().take(), want, 'the sync ran exactly the DDL the preview showed');
       assert.equal((await r.runner.status()).checkpoint?.version, 5n);
       assert.deepEqual((await columnsOf(db().url, 'cm_rename')).map((c) => c.name), ['id', 'full_name', 'value']);
       await assertTargetEquals(db().url, { schema: 'public', name: 'cm_rename' }, table, 5, { key: ['id'] });
@@ -462,14 +473,10 @@ describe('schema changes on real Spark tables: a rename under column mapping, ty
   });
 
   it('the same rename under the default policy is refused naming the column and version; nothing applied, the column keeps its name', async function () {
-    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_fail'));
-    const r = await openRunner(buildMapping({ name: 'cm-fail', source: table, target: { table: 'cm_fail' }, key: ['id'] }), db().url);
+    const { r } = await renamedAfterLoad(this, 'cm_fail');
     try {
-      await r.runner.run({ toVersion: 1 });
-      await renameColumnCommit(table, 'name', 'full_name'); // v5
-      await log.take();
       await expectSyncError(r.runner.run({}), { kind: 'schema-drift', column: 'name', version: 5, setting: 'schemaDrift', message: /renamed "name" -> "full_name"/, hint: /schemaDrift\.renamed "rename"/ });
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       assert.equal((await r.runner.status()).checkpoint?.version, 1n);
       assert.deepEqual((await columnsOf(db().url, 'cm_fail')).map((c) => c.name), ['id', 'name', 'value']);
     } finally {
@@ -478,22 +485,20 @@ describe('schema changes on real Spark tables: a rename under column mapping, ty
   });
 
   it("the mapping's own rename: an entry under the old Delta name is refused naming it; written under the new name, the Postgres column stays and gets the values (no DDL)", async function () {
-    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_mapped'));
-    const base: MappingOverrides = { name: 'cm-mapped', source: table, target: { table: 'cm_mapped' }, key: ['id'], schemaDrift: { renamed: 'rename' } };
-    const before = await openRunner(buildMapping({ ...base, columns: { rename: { name: 'customer_name' } } }), db().url);
+    const { source: table, r: before } = await renamedAfterLoad(this, 'cm_mapped', { schemaDrift: { renamed: 'rename' }, columns: { rename: { name: 'customer_name' } } });
     try {
-      await before.runner.run({ toVersion: 1 });
-      await renameColumnCommit(table, 'name', 'full_name'); // v5
-      await log.take();
       await expectSyncError(before.runner.run({}), { kind: 'schema-drift', column: 'name', version: 5, setting: 'columns.rename.name', message: /renamed to "full_name".*still names it "name"/, hint: /Write "full_name" instead of "name" in columns\.rename/ });
     } finally {
       await before.close();
     }
-    const after = await openRunner(buildMapping({ ...base, columns: { rename: { full_name: 'customer_name' } } }), db().url);
+    const after = await openRunner(
+      buildMapping({ name: 'cm-mapped', source: table, target: { table: 'cm_mapped' }, key: ['id'], schemaDrift: { renamed: 'rename' }, columns: { rename: { full_name: 'customer_name' } } }),
+      db().url,
+    );
     try {
       assert.equal((await after.runner.preview({})).alterations, undefined);
       await after.runner.run({});
-      assert.deepEqual(await log.take(), []);
+      assert.deepEqual(await log().take(), []);
       assert.deepEqual((await columnsOf(db().url, 'cm_mapped')).map((c) => c.name), ['id', 'customer_name', 'value']);
       await assertTargetEquals(db().url, { schema: 'public', name: 'cm_mapped' }, table, 5, {
         key: ['id'],
@@ -509,7 +514,7 @@ describe('schema changes on real Spark tables: a rename under column mapping, ty
   });
 
   it('initial load of the renamed table: the column under its new name, values read by physical name', async function () {
-    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir, 'cm_initial'));
+    const table = await copyTable(requireSharedTable(this, 'delta-kernel-rs/cdf-column-mapping-name-mode'), path.join(dir(), 'cm_initial'));
     await renameColumnCommit(table, 'name', 'full_name'); // v5
     const r = await openRunner(buildMapping({ name: 'cm-initial', source: table, target: { table: 'cm_initial' }, key: ['id'] }), db().url);
     try {
