@@ -5,6 +5,7 @@ import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
+import { queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import type { TestDatabase } from '../helpers/postgres';
 import { buildMapping } from '../builders/mappings';
@@ -63,24 +64,11 @@ class DdlLog {
   }
 
   async take(): Promise<string[]> {
-    const c = new pg.Client({ connectionString: this.url });
-    await c.connect();
-    try {
-      const r = await c.query<{ query: string }>('DELETE FROM public.ddl_log RETURNING n, query');
-      return r.rows.map((x) => x.query);
-    } finally {
-      await c.end();
-    }
+    return (await queryOnce<{ query: string }>(this.url, 'DELETE FROM public.ddl_log RETURNING n, query')).map((x) => x.query);
   }
 
   async sql(text: string): Promise<void> {
-    const c = new pg.Client({ connectionString: this.url });
-    await c.connect();
-    try {
-      await c.query(text);
-    } finally {
-      await c.end();
-    }
+    await queryOnce(this.url, text);
   }
 }
 
@@ -108,18 +96,13 @@ function ddlSuite(prefix: string): { db: () => TestDatabase; dir: () => string; 
 }
 
 async function columnsOf(url: string, table: string): Promise<Array<{ name: string; type: string; notNull: boolean }>> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<{ name: string; type: string; not_null: boolean }>(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
-         FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-      [`public.${table}`],
-    );
-    return r.rows.map((x) => ({ name: x.name, type: x.type, notNull: x.not_null }));
-  } finally {
-    await c.end();
-  }
+  const r = await queryOnce<{ name: string; type: string; not_null: boolean }>(
+    url,
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
+       FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [`public.${table}`],
+  );
+  return r.map((x) => ({ name: x.name, type: x.type, notNull: x.not_null }));
 }
 
 describe('schema changes beyond added columns: widened and dropped columns (fixture-writer tables, real server)', function () {
@@ -256,19 +239,13 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
         assert.equal(res.inserted, 1);
         assert.deepEqual(await log().take(), want);
         const cols = await columnsOf(db().url, table);
-        const c = new pg.Client({ connectionString: db().url });
-        await c.connect();
-        try {
-          if (dropped === 'keep') {
-            assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
-            // Not written any more: the old rows keep their value, the new row has none.
-            const notes = await c.query<{ id: string; note: string | null }>(`SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
-            assert.deepEqual(notes.rows, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
-          } else {
-            assert.equal(cols.some((x) => x.name === 'note'), false);
-          }
-        } finally {
-          await c.end();
+        if (dropped === 'keep') {
+          assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
+          // Not written any more: the old rows keep their value, the new row has none.
+          const notes = await queryOnce<{ id: string; note: string | null }>(db().url, `SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
+          assert.deepEqual(notes, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
+        } else {
+          assert.equal(cols.some((x) => x.name === 'note'), false);
         }
         await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, {
           key: ['id'], columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })),
