@@ -264,7 +264,7 @@ export class PreviewView {
     this.ddl.replaceChildren(el('summary', {}, 'The target table does not exist yet: Apply creates it'), el('pre', {}, summary.ddl ?? ''));
     const alterations = summary.alterations ?? [];
     this.alterations.hidden = alterations.length === 0;
-    this.alterations.replaceChildren(el('summary', {}, `The source's schema changed: Apply first runs ${alterations.length} schema change(s), in the same transaction as the rows`), el('pre', {}, alterations.map((s) => `${s};`).join('\n')));
+    this.alterations.replaceChildren(el('summary', {}, `Apply first runs ${alterations.length} schema change(s) on the table, in the same transaction as the rows`), el('pre', {}, alterations.map((s) => `${s};`).join('\n')));
     this.renderTabs(summary);
     this.renderVersions(summary);
     this.note.textContent = summary.applied

@@ -195,10 +195,10 @@ export function dryRunReport(
     },
   ];
   if (r.alterations && r.alterations.length > 0) {
-    // Schema drift: the statements the sync runs first, in the transaction of its first batch.
+    // The run's schema changes (drift, lineage columns): the statements the sync runs first, in the transaction of its first batch.
     grids.unshift({
       id: 'schema',
-      title: `Schema changes run first (schema drift): ${count(r.alterations.length)}`,
+      title: `Schema changes run first: ${count(r.alterations.length)}`,
       columns: [{ name: 'statement' }],
       rows: r.alterations.map((sql) => [`${sql};`]),
       empty: 'None.',

@@ -169,6 +169,42 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
     }
   });
 
+  it('drift and lineage in one run: the preview and the dry run show one list of DDL (the widenings, then the lineage columns), which is exactly what the sync runs, in that order', async () => {
+    const table = 'drift_lineage';
+    const first = await loaded(table, { schemaDrift: { widened: 'alter' } });
+    await first.r.close();
+    const { w } = first;
+    await w.replaceSchema(WIDE); // v2
+    await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1.5', day: 1n, note: 'wide' }]); // v3
+    const lineage = { version: '_delta_version', syncedAt: 'synced_at' };
+    const r = await openRunner(buildMapping({ name: 'drift-lineage', source: w.path, target: { table }, key: ['id'], schemaDrift: { widened: 'alter' }, lineage }), db().url);
+    try {
+      const preview = await r.runner.preview({});
+      const expected = [
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "qty" TYPE bigint USING "qty"::bigint`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "price" TYPE numeric(20,4) USING "price"::numeric(20,4)`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "day" TYPE timestamp USING "day"::timestamp`,
+        `ALTER TABLE "public"."${table}" ADD COLUMN IF NOT EXISTS "_delta_version" bigint`,
+        `ALTER TABLE "public"."${table}" ADD COLUMN IF NOT EXISTS "synced_at" timestamptz`,
+      ];
+      assert.deepEqual(preview.alterations, expected);
+      assert.equal(preview.totals.insert, 1);
+      const dry = await r.runner.dryRun({});
+      assert.deepEqual(dry.alterations, expected);
+      assert.equal(dry.result.inserted, 1);
+      assert.deepEqual(await log().take(), [], 'the preview and the dry run rolled their DDL back');
+
+      const res = await r.runner.run({});
+      assert.equal(res.inserted, 1);
+      assert.deepEqual(await log().take(), preview.alterations, "the sync ran exactly the preview's DDL, in its order");
+      assert.deepEqual((await columnsOf(db().url, table)).map((c) => c.name), ['id', 'qty', 'price', 'day', 'note', '_delta_version', 'synced_at']);
+      const wide = await queryOnce<{ v: string }>(db().url, `SELECT _delta_version::text AS v FROM public.${table} WHERE id = 31`);
+      assert.deepEqual(wide, [{ v: '3' }]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('widened columns under the default (fail): refused naming table, version and column; nothing applied, no DDL ran', async () => {
     const { w, r } = await loaded('widen_fail', { schemaDrift: 'fail' });
     try {

@@ -233,7 +233,18 @@ describe('lineage columns and the out-of-order guard (real server)', function ()
     await w.update('id', [row(4, 'four')]); // v2
     await withRunner(name, w, { lineage: LINEAGE }, 'worker', async (r) => {
       const pv = await r.runner.preview({ limit: 100 });
-      assert.match(pv.ddl ?? '', /ALTER TABLE "public"\."lin_added" ADD COLUMN IF NOT EXISTS "_delta_version" bigint, ADD COLUMN IF NOT EXISTS "_commit_timestamp" timestamptz, ADD COLUMN IF NOT EXISTS "updated_at" timestamptz;/);
+      assert.deepEqual(pv.alterations, [
+        'ALTER TABLE "public"."lin_added" ADD COLUMN IF NOT EXISTS "_delta_version" bigint',
+        'ALTER TABLE "public"."lin_added" ADD COLUMN IF NOT EXISTS "_commit_timestamp" timestamptz',
+        'ALTER TABLE "public"."lin_added" ADD COLUMN IF NOT EXISTS "updated_at" timestamptz',
+      ]);
+      assert.equal(pv.ddl, undefined, 'an incremental preview has no CREATE TABLE');
+      // The dry run runs the same statements first (rolled back), as the sync does.
+      const dry = await r.runner.dryRun({});
+      assert.deepEqual(dry.alterations, pv.alterations);
+      assert.equal(dry.result.updated, 1);
+      const still = await r.pool.query(`SELECT 1 FROM pg_attribute WHERE attrelid = 'public.lin_added'::regclass AND attname = '_delta_version'`);
+      assert.equal(still.rowCount, 0, 'the preview and the dry run rolled their DDL back');
       const run = await r.runner.run({});
       assert.ok(run.warnings.some((x) => /Added lineage columns "_delta_version" \(bigint\), "_commit_timestamp" \(timestamptz\), "updated_at" \(timestamptz\) to public.lin_added \(ALTER TABLE/.test(x)), run.warnings.join('\n'));
       const attrs = await r.pool.query<{ xmin: string }>(

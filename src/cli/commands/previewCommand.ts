@@ -70,7 +70,7 @@ function warningLine(w: NonNullable<PreviewReport['warnings']>[number]): string 
 export function renderTable(r: PreviewReport): string {
   const lines = [summary(r), ...(r.warnings ?? []).map(warningLine)];
   if (r.ddl && r.targetMissing) lines.push('', 'The sync will create the table:', r.ddl);
-  if (r.alterations?.length) lines.push('', 'The sync will first change the table (schema drift), in the transaction of its first batch:', ...r.alterations.map((s) => `${s};`));
+  if (r.alterations?.length) lines.push('', 'The sync will first change the table, in the transaction of its first batch:', ...r.alterations.map((s) => `${s};`));
   if (r.rows.length) lines.push('');
   for (const row of r.rows) {
     const key = Object.entries(row.key).map(([k, v]) => `${k}=${v ?? 'NULL'}`).join(', ');

@@ -1,5 +1,5 @@
 import type { DeltaField } from '../delta/types';
-import type { LineageColumns, TargetColumn } from '../ports/targetTypes';
+import type { LineageColumns, TableAlteration, TargetColumn } from '../ports/targetTypes';
 
 /**
  * Lineage columns (mapping `lineage`, off by default): the Delta commit version of a row's
@@ -47,4 +47,14 @@ export function lineageStaged(l: LineageColumns | undefined): boolean {
 /** The lineage setting with at least one column, or undefined (lineage off). */
 export function lineageOf(l: LineageColumns | undefined): LineageColumns | undefined {
   return l && (l.version || l.commitTimestamp || l.syncedAt) ? l : undefined;
+}
+
+/**
+ * The warning for the lineage columns a run added to `table` (`added`: their alterations;
+ * `sql`: the statements, when said), or undefined when none.
+ */
+export function lineageAddedNotice(table: string, added: readonly TableAlteration[], sql?: readonly string[]): string | undefined {
+  const cols = added.flatMap((a) => (a.alter === 'add-column' ? [`"${a.column.replace(/"/g, '""')}" (${a.pgType})`] : []));
+  if (cols.length === 0) return undefined;
+  return `Added lineage column${cols.length === 1 ? '' : 's'} ${cols.join(', ')} to ${table}${sql && sql.length > 0 ? ` (${sql.join('; ')})` : ''}; rows written before have none until a change reaches them.`;
 }

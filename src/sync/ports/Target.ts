@@ -81,11 +81,12 @@ export interface Target {
   markerColumnSql(marker: SoftDeleteMarker): string;
 
   /**
-   * The statement that adds the lineage columns missing from `existing`, or undefined; an
-   * incremental sync runs it in its first transaction (ApplyRequest.schemaSql), the preview
-   * shows it. Refuses a column of that name and another type.
+   * The lineage columns missing from `existing`, as alterations for the run's one list
+   * (an incremental sync runs them in its first transaction, the preview and the dry run
+   * show and run them as the sync does); empty when the table has them all. Refuses a column
+   * of that name and another type.
    */
-  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined;
+  lineageAlterations(lineage: LineageColumns | undefined, existing: ReadonlyMap<string, string>): TableAlteration[];
 
   /**
    * What keeps a swap load of the existing table from being faithful (its row triggers and
@@ -197,10 +198,8 @@ export interface ApplyRequest {
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
-  /** Lineage columns (the table has them, or `schemaSql` adds them): staged values, now(), and the out-of-order guard with `version`. */
+  /** Lineage columns (the table has them, or `alterations` add them): staged values, now(), and the out-of-order guard with `version`. */
   lineage?: LineageColumns;
-  /** DDL run first in the transaction (lineageColumnsSql: lineage columns the table lacks), committed with it. */
-  schemaSql?: string;
   pipeline: string;
   source: string;
   /** The checkpoint version the transaction starts from (null: none yet). */
@@ -214,9 +213,10 @@ export interface ApplyRequest {
    */
   refuseExistingKeys?: { source: string };
   /**
-   * Changes of the table's columns run first in the transaction, before any part (schema
-   * drift the rows need: renamed, widened, added, dropped columns); they commit or roll
-   * back with the rows and the checkpoint.
+   * Changes of the table's columns run first in the transaction, right after its
+   * checkpoint check and before any part (the run's one list, run/schemaDriftPlan.ts
+   * `tableChanges`: schema drift, then lineage columns); they commit or roll back with the
+   * rows and the checkpoint.
    */
   alterations?: readonly TableAlteration[];
 }

@@ -277,12 +277,15 @@ export interface StagedChanges {
 
 /**
  * One change of the target table's columns that a run makes before its rows, in the same
- * transaction (schema drift: mapping/detectDrift; other features may add their own, e.g.
- * columns of their own). The target renders each as DDL (Target.alterationSql): the preview
- * and the dry run show and run that same text, so what is shown is what runs.
+ * transaction. ONE ordered list per run (run/schemaDriftPlan.ts `tableChanges`): the
+ * schema drift's (mapping/detectDrift), then the lineage columns the table lacks
+ * (Target.lineageAlterations); a feature that changes the table's columns adds its own
+ * there. The target renders each as DDL (Target.alterationSql): the preview and the dry run
+ * show and run that same text, so what is shown is what runs.
  */
 export type TableAlteration =
-  | { alter: 'add-column'; column: string; pgType: string }
+  /** `ifNotExists`: a column the run adds of its own (lineage), which another run may have added meanwhile. */
+  | { alter: 'add-column'; column: string; pgType: string; ifNotExists?: boolean }
   | { alter: 'rename-column'; column: string; to: string }
   | { alter: 'retype-column'; column: string; pgType: string; from: string }
   | { alter: 'drop-not-null'; column: string }

@@ -26,7 +26,7 @@ import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, run
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
-import { lineageColumnsDdl } from './lineageColumns';
+import { lineageAlterations } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import type { TableAlteration } from '../ports/targetTypes';
 import { alterTableSql } from './alterTableSql';
@@ -182,8 +182,8 @@ export class PostgresTarget implements Target {
     return added;
   }
 
-  lineageColumnsSql(lineage: LineageColumns, existing: ReadonlyMap<string, string>): string | undefined {
-    return lineageColumnsDdl(this.table, lineage, existing);
+  lineageAlterations(lineage: LineageColumns | undefined, existing: ReadonlyMap<string, string>): TableAlteration[] {
+    return lineageAlterations(this.table, lineage, existing);
   }
 
   markerColumnSql(marker: SoftDeleteMarker): string {
@@ -211,7 +211,7 @@ export class PostgresTarget implements Target {
       pipeline: opts.pipeline, source: opts.source, version, commitTimestamp,
     });
     const base = {
-      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}), ...(opts.schemaSql ? { schemaSql: opts.schemaSql } : {}),
+      table: this.table, columns: opts.columns, key: opts.key, ...(opts.softDelete ? { softDelete: opts.softDelete } : {}), ...(opts.lineage ? { lineage: opts.lineage } : {}),
       expectVersion: opts.expectVersion,
     };
     const client = await this.connect();

@@ -11,7 +11,7 @@ export function alterTableSql(table: TableRef, a: TableAlteration): string {
   const c = quoteIdent(a.column);
   switch (a.alter) {
     case 'add-column':
-      return `${t} ADD COLUMN ${c} ${a.pgType}`;
+      return `${t} ADD COLUMN ${a.ifNotExists ? 'IF NOT EXISTS ' : ''}${c} ${a.pgType}`;
     case 'rename-column':
       return `${t} RENAME COLUMN ${c} TO ${quoteIdent(a.to)}`;
     case 'retype-column':

@@ -189,11 +189,6 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
    * transactions of a sync, each applied on the state the ones before leave.
    */
   dryRun?: boolean;
-  /**
-   * DDL run first in the transaction, after the pipeline's lock (lineageColumnsDdl: the
-   * lineage columns the table lacks): committed with the batch, or rolled back with it.
-   */
-  schemaSql?: string;
   /** Told (about every 10 s) while another session holds the pipeline's transaction lock, naming it. */
   onLockWait?: (message: string) => void;
   /**
@@ -404,7 +399,6 @@ export class ApplyStream {
         [pipeline],
       )
       : undefined;
-    if (opts.schemaSql) await client.query(opts.schemaSql);
     const through = cur?.rows[0]?.through;
     if (through !== undefined) this.appliedThrough = BigInt(through);
     if (opts.expectVersion !== undefined) {

@@ -1,8 +1,9 @@
 import type { ClientBase } from 'pg';
 import { SyncError } from '../errors';
-import { lineageTableColumns } from '../plan/lineage';
+import { lineageAddedNotice } from '../plan/lineage';
+import { alterTableSql } from './alterTableSql';
 import { displayName, qualifiedRef, quoteIdent } from './quoteIdent';
-import type { LineageColumns, TableRef } from '../ports/targetTypes';
+import type { LineageColumns, TableAlteration, TableRef } from '../ports/targetTypes';
 
 /** format_type() spelling of each lineage column's type, by mapping field. */
 const CATALOG_TYPES: Record<keyof LineageColumns, string> = {
@@ -12,20 +13,21 @@ const CATALOG_TYPES: Record<keyof LineageColumns, string> = {
 };
 
 /**
- * The lineage columns `table` lacks (by the catalog's column -> type map), as one
- * `ALTER TABLE ... ADD COLUMN ...` statement; undefined when it has them all. Refuses a
- * column of that name and another type. Nullable, no default: a catalog change only (no
- * table rewrite); rows written before have NULL lineage, which the guard lets any change pass.
+ * The lineage columns `table` lacks (by the catalog's column -> type map), as
+ * `add-column` alterations (IF NOT EXISTS) for the run's one list of DDL; empty when it has
+ * them all. Refuses a column of that name and another type. Nullable, no default: a
+ * catalog change only (no table rewrite); rows written before have NULL lineage, which the
+ * guard lets any change pass.
  */
-export function lineageColumnsDdl(table: TableRef, lineage: LineageColumns | undefined, existing: ReadonlyMap<string, string>): string | undefined {
-  if (!lineage) return undefined;
-  const missing: string[] = [];
+export function lineageAlterations(table: TableRef, lineage: LineageColumns | undefined, existing: ReadonlyMap<string, string>): TableAlteration[] {
+  if (!lineage) return [];
+  const missing: TableAlteration[] = [];
   for (const field of ['version', 'commitTimestamp', 'syncedAt'] as const) {
     const name = lineage[field];
     if (name === undefined) continue;
     const have = existing.get(name);
     if (have === undefined) {
-      missing.push(`ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${field === 'version' ? 'bigint' : 'timestamptz'}`);
+      missing.push({ alter: 'add-column', column: name, pgType: field === 'version' ? 'bigint' : 'timestamptz', ifNotExists: true });
     } else if (have !== CATALOG_TYPES[field]) {
       throw new SyncError('mapping', `Lineage column "${name}" of ${displayName(table)} is ${have}, but lineage.${field} needs ${CATALOG_TYPES[field]}.`, {
         table: displayName(table),
@@ -35,19 +37,18 @@ export function lineageColumnsDdl(table: TableRef, lineage: LineageColumns | und
       });
     }
   }
-  return missing.length === 0 ? undefined : `ALTER TABLE ${qualifiedRef(table)} ${missing.join(', ')};`;
+  return missing;
 }
 
 /**
- * Adds the lineage columns the table lacks (one statement, in the caller's transaction if
- * any) and records them in `existing`; returns the warning for the user, or undefined when
- * nothing was added.
+ * Adds the lineage columns the table lacks (in the caller's transaction if any) and records
+ * them in `existing`; returns the warning for the user, or undefined when nothing was added.
  */
 export async function ensureLineageColumns(client: ClientBase, table: TableRef, lineage: LineageColumns | undefined, existing: Map<string, string>): Promise<string | undefined> {
-  const ddl = lineageColumnsDdl(table, lineage, existing);
-  if (ddl === undefined) return undefined;
-  await client.query(ddl);
-  const added = lineageTableColumns(lineage).filter((c) => !existing.has(c.name));
-  for (const c of added) existing.set(c.name, c.pgType === 'bigint' ? 'bigint' : 'timestamp with time zone');
-  return `Added lineage column${added.length === 1 ? '' : 's'} ${added.map((c) => `${quoteIdent(c.name)} (${c.pgType})`).join(', ')} to ${displayName(table)}; rows written before have none until a change reaches them.`;
+  const added = lineageAlterations(table, lineage, existing);
+  for (const a of added) {
+    await client.query(alterTableSql(table, a));
+    if (a.alter === 'add-column') existing.set(a.column, a.pgType === 'bigint' ? CATALOG_TYPES.version : CATALOG_TYPES.syncedAt);
+  }
+  return lineageAddedNotice(displayName(table), added);
 }

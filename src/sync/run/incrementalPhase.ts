@@ -4,12 +4,12 @@ import { SyncError } from '../errors';
 import { ValueEncodeError } from '../postgres/copyEncoder';
 import { planTransactions } from '../plan/planTransactions';
 import { commitTimestamps } from '../ports/ChangeSource';
-import { lineageTableColumns } from '../plan/lineage';
+import { lineageAddedNotice } from '../plan/lineage';
 import type { RunResult } from '../ports/reports';
 import type { ApplyRequest, ApplyTransaction } from '../ports/Target';
 import type { ApplyPart, ApplyResult } from '../ports/targetTypes';
 import type { Checkpoint, TableAlteration } from '../ports/targetTypes';
-import { driftAfterPlanning, driftBeforePlanning } from './schemaDriftPlan';
+import { driftBeforePlanning, tableChanges } from './schemaDriftPlan';
 import { READ_BATCH_ROWS, planColumns, refuseExistingKeysOption, transactionOptions } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import { changePlanWorkerScript, planInWorker } from '../worker/changePlanWorker';
@@ -56,8 +56,9 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   // Commit timestamps of the versions read so far (also: how far the read got).
   const timestamps = new Map<number, number>();
   try {
-    const { plan, alterations } = await planIncremental(ctx, checkpoint, start, end, result.warnings);
-    // The schema changes run first in the run's first transaction, with its rows and checkpoint.
+    const { plan, alterations, lineageNotice } = await planIncremental(ctx, checkpoint, start, end, result.warnings);
+    // The run's one list of schema changes (drift, then lineage columns) runs first in its
+    // first transaction, with its rows and checkpoint.
     let pendingAlterations: readonly TableAlteration[] = alterations;
     const alterationsOnce = (): { alterations?: readonly TableAlteration[] } => {
       if (pendingAlterations.length === 0) return {};
@@ -65,11 +66,11 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
       pendingAlterations = [];
       return { alterations: a };
     };
-    // Lineage columns the table lacks: added by the first transaction, committed with it.
-    let schemaPending = plan.lineageSchema;
+    // Lineage columns the table lacked: said once the transaction that added them committed.
+    let noticePending = lineageNotice;
     const schemaAdded = (): void => {
-      if (schemaPending) ctx.warn(schemaPending.notice, result.warnings);
-      schemaPending = undefined;
+      if (noticePending) ctx.warn(noticePending, result.warnings);
+      noticePending = undefined;
     };
     result.status = 'succeeded';
     const limit = mapping.batch.maxRowsPerSecond ? new RateLimit(mapping.batch.maxRowsPerSecond) : undefined;
@@ -86,7 +87,6 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     const overlap = target.concurrent === true;
     const applyRequest = (expectVersion: number): ApplyRequest => ({
       columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
-      ...(schemaPending ? { schemaSql: schemaPending.sql } : {}),
       pipeline: ctx.pipeline, source: source.name, expectVersion, ...(mapping.deadLetter ? { deadLetter: true } : {}),
       ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}), ...alterationsOnce(),
     });
@@ -176,7 +176,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
       ctx.phase('checkpoint', `version ${end} (no changes since ${committed})`);
       const tx = await target.beginApply({
         columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
-        ...(schemaPending ? { schemaSql: schemaPending.sql } : {}), pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce(),
+        pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce(),
       });
       try {
         await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
@@ -219,14 +219,10 @@ function withValueContext(e: unknown, table: string, first: number, last: number
  * The plan phase: columns for the end version, the soft-delete marker column (added
  * whatever the drift policy says, since the mapping asks for it), and the drift check
  * (run/schemaDriftPlan over mapping/detectDrift: the key first, then the schema at the
- * checkpoint, then the target's columns), whose alterations the first transaction runs.
+ * checkpoint, then the target's columns), whose alterations, with the lineage columns the
+ * table lacks (tableChanges: one list), the first transaction runs.
  */
-/** The column plan, and the lineage columns the first transaction adds (its DDL and the warning said once it committed). */
-interface IncrementalPlan extends ColumnPlan {
-  lineageSchema?: { sql: string; notice: string };
-}
-
-async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<{ plan: IncrementalPlan; alterations: TableAlteration[] }> {
+async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: number, end: number, warnings: string[]): Promise<{ plan: ColumnPlan; alterations: TableAlteration[]; lineageNotice?: string }> {
   const { mapping, source, target } = ctx;
   ctx.phase('plan', `columns of ${source.name} at version ${end}, drift since version ${checkpoint.version}`);
   const snap = await source.snapshot(end);
@@ -245,19 +241,11 @@ async function planIncremental(ctx: RunContext, checkpoint: Checkpoint, start: n
     const added = await target.ensureMarkerColumn(plan.marker, existing.columns);
     if (added) ctx.warn(added, warnings);
   }
-  // Lineage asked for by the mapping: added whatever the drift policy says, as the marker
-  // is, but by the first transaction (the preview shows the same statement).
-  let lineageSchema: IncrementalPlan['lineageSchema'];
-  if (plan.lineage) {
-    const schemaSql = target.lineageColumnsSql(plan.lineage, existing.columns);
-    if (schemaSql) {
-      const added = lineageTableColumns(plan.lineage).filter((c) => !existing.columns.has(c.name));
-      const notice = `Added lineage column${added.length === 1 ? '' : 's'} ${added.map((c) => `"${c.name}" (${c.pgType})`).join(', ')} to ${target.tableLabel} (${schemaSql}); rows written before have none until a change reaches them.`;
-      lineageSchema = { sql: schemaSql, notice };
-    }
-  }
-  const after = driftAfterPlanning(ctx, drift, plan, existing, warnings);
-  return { plan: lineageSchema ? { ...after.plan, lineageSchema } : after.plan, alterations: after.alterations };
+  // Lineage asked for by the mapping: its columns added whatever the drift policy says, as
+  // the marker is, but by the first transaction, in the run's one list (tableChanges).
+  const changes = tableChanges(ctx, drift, plan, existing, warnings);
+  const lineageNotice = lineageAddedNotice(target.tableLabel, changes.lineage, changes.lineage.map((a) => target.alterationSql(a)));
+  return { plan: changes.plan, alterations: changes.alterations, ...(lineageNotice ? { lineageNotice } : {}) };
 }
 
 /** Change files under this size are read on the calling thread (auto; see runSteps). */

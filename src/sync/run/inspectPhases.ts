@@ -6,12 +6,12 @@ import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { DryRunReport, PreviewOptions, PreviewReport, PreviewWarning, VerifyReport } from '../ports/reports';
 import type { PreviewResult } from '../ports/targetTypes';
 import type { StagedChanges } from '../ports/targetTypes';
-import type { LineageColumns, TargetColumn } from '../ports/targetTypes';
-import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY, lineageOf, lineageStaged, lineageTargetColumns } from '../plan/lineage';
+import type { TargetColumn } from '../ports/targetTypes';
+import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY, lineageStaged, lineageTargetColumns } from '../plan/lineage';
 import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
-import { driftAfterPlanning, driftBeforePlanning } from './schemaDriftPlan';
+import { driftBeforePlanning, tableChanges } from './schemaDriftPlan';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -36,15 +36,19 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const snap = await source.snapshot(checkpoint ? end : opts.toVersion);
   const drift = checkpoint && existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
   const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
-  // The sync's schema changes: shown as DDL, and run (then rolled back) before the rows are classified.
-  const { plan, alterations } = drift && existing ? driftAfterPlanning(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
+  // The sync's schema changes (its one list: drift, then lineage columns; an incremental
+  // preview only): shown as DDL, and run (then rolled back) before the rows are classified.
+  const { plan, alterations } = checkpoint && existing ? tableChanges(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
   const limit = opts.limit ?? 100;
   const offset = opts.offset ?? 0;
   const marker = plan.marker;
   const lacks = marker && existing && !existing.columns.has(marker.column) ? [marker.column] : [];
   const lineage = lineageView(plan, existing?.columns);
+  // Lineage columns the table lacks: an incremental preview adds them first (among
+  // `alterations`, as the sync does); an initial load's reads them as NULL.
+  const lineageLacks = checkpoint ? [] : lineage.lacks;
   const soft = marker || lineage.columns.length > 0
-    ? { ...(marker ? { softDelete: marker } : {}), targetLacks: [...lacks, ...lineage.lacks] }
+    ? { ...(marker ? { softDelete: marker } : {}), targetLacks: [...lacks, ...lineageLacks] }
     : {};
   const columns = [...plan.columns, ...lineage.columns];
   const guard = lineage.guardVersion ? { guardVersion: lineage.guardVersion } : {};
@@ -84,10 +88,8 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
     ...(opts.search ? { search: opts.search } : {}), ...soft, ...guard, ...(alterations.length ? { alterations } : {}), ...(refuse ? { refuseExistingKeys: true } : {}),
   });
   const warnings = checker ? [...(existingKeys ? [existingKeyWarning(source.name, target.tableLabel, plan.key, existingKeys)] : []), ...checker.warnings()] : undefined;
-  // Lineage asked for and missing from the table: the schema change the sync makes first.
-  const ddl = plan.lineage ? target.lineageColumnsSql(plan.lineage, existing.columns) : undefined;
   return {
-    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(ddl ? { ddl } : {}), ...(warnings ? { warnings } : {}),
+    ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(warnings ? { warnings } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
   };
 }
@@ -156,7 +158,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const snap = await source.snapshot(end);
   const drift = existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
   const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
-  const { plan, alterations } = drift && existing ? driftAfterPlanning(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
+  const { plan, alterations } = existing ? tableChanges(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
   if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
     throw new SyncError('target', `${target.tableLabel} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
       table: target.tableLabel,
@@ -167,10 +169,9 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   // The sync's own transactions, each applied on the state the earlier ones leave.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const refuseExisting = refuseExistingKeysOption(mapping);
-  // Lineage columns the table lacks yet (a sync adds them first) are left out of the dry run.
-  const lineage = plan.lineage && existing ? presentLineage(plan.lineage, existing.columns) : undefined;
+  // Lineage columns the table lacks yet are among the alterations, run first as the sync does.
   const result = await target.dryRun({
-    columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}), ...(lineage ? { lineage } : {}),
+    columns: plan.columns, key: plan.key, first, ...(later ? { later } : {}), ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
     pipeline: ctx.pipeline, source: source.name, version: end,
     // The sync's duplicate-key check, so the dry run fails where the sync would.
     ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}),
@@ -200,16 +201,6 @@ function lineageView(plan: ColumnPlan, existing: ReadonlyMap<string, string> | u
   const lacks = existing ? columns.filter((c) => !existing.has(c.name)).map((c) => c.name) : [];
   const version = plan.lineage?.version;
   return { columns, lacks, ...(version && existing?.has(version) ? { guardVersion: version } : {}) };
-}
-
-/** The lineage columns the table has (undefined when none). */
-function presentLineage(l: LineageColumns, existing: ReadonlyMap<string, string>): LineageColumns | undefined {
-  const out: LineageColumns = {};
-  for (const f of ['version', 'commitTimestamp', 'syncedAt'] as const) {
-    const name = l[f];
-    if (name !== undefined && existing.has(name)) out[f] = name;
-  }
-  return lineageOf(out);
 }
 
 /** A page of an initial load into a missing table: every row is an insert. */

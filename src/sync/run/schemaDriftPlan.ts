@@ -23,8 +23,22 @@ export async function driftBeforePlanning(ctx: RunContext, checkpointVersion: nu
   return input;
 }
 
-/** The plan without the columns drift leaves out, and the alterations for the first transaction. */
-export function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput | undefined, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
+/**
+ * The run's ONE ordered list of changes of the table's columns, which the sync's first
+ * transaction runs right after its checkpoint check and which its preview and dry run show
+ * and run (then roll back) the same way: the schema drift's alterations (`input`: from
+ * driftBeforePlanning; none without it), then the lineage columns the table lacks. With the
+ * plan without the columns drift leaves out; `lineage` is the part that adds lineage
+ * columns (for the warning once it committed).
+ */
+export function tableChanges(ctx: RunContext, input: KeyDriftInput | undefined, planned: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[]; lineage: TableAlteration[] } {
+  const { plan, alterations } = driftAfterPlanning(ctx, input, planned, existing, warnings);
+  const lineage = ctx.target.lineageAlterations(plan.lineage, existing.columns);
+  return { plan, alterations: [...alterations, ...lineage], lineage };
+}
+
+/** The plan without the columns drift leaves out, and the drift's alterations. */
+function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput | undefined, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
   if (!input) return { plan, alterations: [] };
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
   const drift = checkSyncDrift({ ...input, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: ctx.target.tableLabel });
