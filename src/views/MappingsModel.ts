@@ -35,6 +35,18 @@ export type MappingNode =
   | { kind: 'status'; file: string; id: string; label: string; detail: string; icon: StatusIcon; tooltip?: string }
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
 
+/**
+ * Every valid mapping that reads the local Delta table at `tablePath` (its source path
+ * resolved against the mapping file's folder), in the tree's order: Describe shows what
+ * each makes of the columns, since several may read one table with different keys.
+ */
+export function mappingsReading(nodes: readonly MappingNode[], tablePath: string): Mapping[] {
+  const want = path.resolve(tablePath);
+  return nodes.flatMap((n) =>
+    n.kind === 'mapping' && n.mapping.source.type === 'delta' && path.resolve(path.dirname(n.file), n.mapping.source.path) === want ? [n.mapping] : [],
+  );
+}
+
 /** "delta: orders → neon:public.orders" */
 export function mappingSummary(m: Mapping): string {
   const src = m.source.type === 'delta' ? path.basename(m.source.path) : m.source.table;

@@ -10,17 +10,16 @@ import type { SourceNode } from './SourcesModel';
 import { ReportPanel } from './ReportPanel';
 import { deltaHistoryReport, describeReport } from './reports';
 import type { Mapping } from '../sync/mapping/mappingSchema';
+import { mappingsReading } from './MappingsModel';
 
-/** The first valid mapping that reads the Delta table at `tablePath` (Describe shows what it makes of the columns). */
-async function mappingReading(s: Services, tablePath: string): Promise<Mapping | undefined> {
+/** Every valid mapping that reads the Delta table at `tablePath` (Describe shows what each makes of the columns). */
+async function mappingsReadingTable(s: Services, tablePath: string): Promise<Mapping[]> {
   try {
-    for (const n of await s.mappingsModel.children()) {
-      if (n.kind === 'mapping' && n.mapping.source.type === 'delta' && path.resolve(path.dirname(n.file), n.mapping.source.path) === path.resolve(tablePath)) return n.mapping;
-    }
+    return mappingsReading(await s.mappingsModel.children(), tablePath);
   } catch (e) {
     s.log.warn(`Describe: could not read the mappings: ${String(e)}`);
+    return [];
   }
-  return undefined;
 }
 
 /** A table path from a tree node argument, or asked with a folder picker (palette use). */
@@ -79,7 +78,7 @@ export function registerSourcesCommands(s: Services): vscode.Disposable[] {
       const p = await tablePathFrom(arg);
       if (!p) return;
       const d = await s.inspector.describe(p);
-      ReportPanel.show(s.extensionUri, s.log, describeReport(d, await mappingReading(s, p)));
+      ReportPanel.show(s.extensionUri, s.log, describeReport(d, await mappingsReadingTable(s, p)));
     }, s.log),
     registerCommand('deltaSync.sources.showHistory', async (arg) => {
       const p = await tablePathFrom(arg);

@@ -35,25 +35,38 @@ function bytes(n: number): string {
 }
 
 /**
- * Describe: the table's facts and a grid of its columns. With a mapping that reads the
- * table, the grid also says what each column becomes in Postgres (type, key, rename, or
- * "not synced"); without one, the Postgres type is the default a new mapping would use.
+ * Describe: the table's facts and a grid of its columns. With the mappings that read the
+ * table, the grid says what each of them makes of each column in Postgres (type, key,
+ * rename, or "not synced"), one set of columns per mapping (named after it when there are
+ * several: they may differ in key, renames and types); without one, the Postgres type is
+ * the default a new mapping would use and no column is a key.
  */
-export function describeReport(d: TableDescription, mapping?: Mapping): Report {
-  const keys = new Set(mapping?.key ?? []);
-  const rows = d.schema.map((f) => {
-    const t = mapping ? targetColumnFor(mapping, f) : { name: f.name, pgType: defaultPgType(f.type) };
-    const selected = mapping ? isSelected(mapping, f.name) : true;
+export function describeReport(d: TableDescription, mappings: readonly Mapping[] = []): Report {
+  const several = mappings.length > 1;
+  const named = (col: string, m: Mapping): string => (several ? `${col} (${m.name})` : col);
+  /** Per mapping, per Delta column: [Postgres type, key, renamed to]. */
+  const perMapping = mappings.map((m) => {
+    const keys = new Set(m.key ?? []);
+    return d.schema.map((f) => {
+      const t = targetColumnFor(m, f);
+      const selected = isSelected(m, f.name);
+      return [selected ? t.pgType : 'not synced', selected && keys.has(t.name) ? 'key' : '', selected && t.name !== f.name ? t.name : ''] as const;
+    });
+  });
+  const rows = d.schema.map((f, i) => {
+    const cells = perMapping.map((cols) => cols[i] ?? (['', '', ''] as const));
     return [
       f.name,
       deltaTypeLabel(f.type),
-      selected ? t.pgType : 'not synced',
+      ...(mappings.length > 0 ? cells.map((c) => c[0]) : [defaultPgType(f.type)]),
       f.nullable ? 'yes' : 'no',
-      selected && keys.has(t.name) ? 'key' : '',
-      selected && t.name !== f.name ? t.name : '',
+      ...(mappings.length > 0 ? cells.map((c) => c[1]) : ['']),
+      ...(mappings.length > 0 ? cells.map((c) => c[2]) : ['']),
       d.partitionColumns.includes(f.name) ? 'yes' : '',
     ];
   });
+  const keyTitle = (m: Mapping): string =>
+    m.key ? `Key of mapping ${m.name}: ${m.key.join(', ')}` : `Mapping ${m.name} names no key: it uses the primary key of ${m.target.schema}.${m.target.table} (not read here)`;
   const props = Object.entries(d.configuration);
   const grids: ReportGrid[] = [
     {
@@ -62,10 +75,14 @@ export function describeReport(d: TableDescription, mapping?: Mapping): Report {
       columns: [
         { name: 'column', frozen: true },
         { name: 'Delta type' },
-        { name: 'Postgres type', title: mapping ? `As mapping ${mapping.name} writes it` : 'The default a new mapping would use' },
+        ...(mappings.length > 0
+          ? mappings.map((m) => ({ name: named('Postgres type', m), title: `As mapping ${m.name} writes it` }))
+          : [{ name: 'Postgres type', title: 'The default a new mapping would use' }]),
         { name: 'nullable' },
-        { name: 'key', title: mapping ? `Key of mapping ${mapping.name}` : 'No mapping reads this table' },
-        { name: 'renamed to', title: 'columns.rename of the mapping' },
+        ...(mappings.length > 0 ? mappings.map((m) => ({ name: named('key', m), title: keyTitle(m) })) : [{ name: 'key', title: 'No mapping reads this table' }]),
+        ...(mappings.length > 0
+          ? mappings.map((m) => ({ name: named('renamed to', m), title: `columns.rename of mapping ${m.name}` }))
+          : [{ name: 'renamed to', title: 'No mapping reads this table' }]),
         { name: 'partition' },
       ],
       rows,
@@ -85,7 +102,7 @@ export function describeReport(d: TableDescription, mapping?: Mapping): Report {
       { label: 'Reader features', value: d.readerFeatures.join(', ') || 'none' },
       { label: 'Column mapping', value: d.columnMappingMode },
       { label: 'Partition columns', value: d.partitionColumns.join(', ') || 'none' },
-      { label: 'Mapping', value: mapping ? `${mapping.name} → ${mapping.target.schema}.${mapping.target.table}` : 'none reads this table' },
+      { label: several ? 'Mappings' : 'Mapping', value: mappings.length > 0 ? mappings.map((m) => `${m.name} → ${m.target.schema}.${m.target.table}`).join('; ') : 'none reads this table' },
     ],
     grids,
   };

@@ -6,6 +6,8 @@ import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { Row } from '../../src/sync/delta/types';
 import { openSource } from '../../src/sync/open/openSource';
 import { previewColumns, toPreviewRow } from '../../src/views/RunnerPreviewSource';
+import { mappingsReading } from '../../src/views/MappingsModel';
+import type { MappingNode } from '../../src/views/MappingsModel';
 import { deltaHistoryReport, describeReport, dryRunReport } from '../../src/views/reports';
 import type { ReportGrid } from '../../src/protocol/messages';
 import { buildMapping } from '../builders/mappings';
@@ -68,7 +70,7 @@ describe('report panels: Describe, History and Dry Run grids (real Delta tables,
     await w.append(items(1, 10));
     const d = await (await DeltaTable.open(w.path)).snapshot();
     const m = buildMapping({ name: 'desc', source: w.path, target: 'desc_t', key: ['item_id'], columns: { rename: { id: 'item_id' }, exclude: ['city'], types: { name: 'varchar(40)' } } });
-    const rows = records(describeReport(d.describe(), m).grids[0]);
+    const rows = records(describeReport(d.describe(), [m]).grids[0]);
     assert.deepEqual(rows, [
       { column: 'id', 'Delta type': 'integer', 'Postgres type': 'integer', nullable: 'no', key: 'key', 'renamed to': 'item_id', partition: '' },
       { column: 'name', 'Delta type': 'string', 'Postgres type': 'varchar(40)', nullable: 'yes', key: '', 'renamed to': '', partition: '' },
@@ -76,6 +78,45 @@ describe('report panels: Describe, History and Dry Run grids (real Delta tables,
     ]);
     const plain = records(describeReport(d.describe()).grids[0]);
     assert.deepEqual(plain.map((r) => r['Postgres type']), ['integer', 'text', 'text']);
+  });
+
+  it('Describe shows the key of each mapping that reads the table (two mappings, two keys), and no key when none reads it', async () => {
+    const w = await DeltaTableWriter.create(path.join(dir, 'desc_two'), { columns: COLS });
+    await w.append(items(1, 3));
+    const d = (await (await DeltaTable.open(w.path)).snapshot()).describe();
+    const byId = buildMapping({ name: 'by-id', source: w.path, target: 'by_id', key: ['id'] });
+    const byName = buildMapping({ name: 'by-name', source: w.path, target: 'by_name', key: ['label'], columns: { rename: { name: 'label' } } });
+    const other = buildMapping({ name: 'other', source: path.join(dir, 'elsewhere'), target: 'other', key: ['city'] });
+    // The Mappings tree's nodes: a file elsewhere whose source path is relative to its folder reads the same table.
+    const relative = buildMapping({ name: 'by-city', source: w.path, target: 'by_city', key: ['city'] });
+    const nodes: MappingNode[] = [
+      { kind: 'mapping', file: path.join(dir, 'm', 'by-id.json'), mapping: byId },
+      { kind: 'invalid', file: path.join(dir, 'm', 'broken.json'), error: 'not JSON' },
+      { kind: 'mapping', file: path.join(dir, 'm', 'other.json'), mapping: other },
+      { kind: 'mapping', file: path.join(dir, 'm', 'by-name.json'), mapping: byName },
+      { kind: 'mapping', file: path.join(dir, 'm', 'sub', 'by-city.json'), mapping: { ...relative, source: { type: 'delta', path: path.relative(path.join(dir, 'm', 'sub'), w.path) } } },
+    ];
+    const reading = mappingsReading(nodes, w.path);
+    assert.deepEqual(reading.map((m) => m.name), ['by-id', 'by-name', 'by-city']);
+
+    const report = describeReport(d, reading);
+    const rows = records(report.grids[0]);
+    assert.deepEqual(rows.map((r) => [r.column, r['key (by-id)'], r['key (by-name)'], r['key (by-city)']]), [
+      ['id', 'key', '', ''],
+      ['name', '', 'key', ''],
+      ['city', '', '', 'key'],
+    ]);
+    assert.deepEqual(rows.map((r) => r['renamed to (by-name)']), ['', 'label', '']);
+    assert.match(report.grids[0]?.columns.find((c) => c.name === 'key (by-name)')?.title ?? '', /Key of mapping by-name: label/);
+    assert.equal(report.facts.find((f) => f.label === 'Mappings')?.value, 'by-id → public.by_id; by-name → public.by_name; by-city → public.by_city');
+
+    // No mapping: no column is a key.
+    const none = records(describeReport(d, mappingsReading(nodes.slice(1, 3), w.path)).grids[0]);
+    assert.deepEqual(none.map((r) => r.key), ['', '', '']);
+    // A mapping without a key (the target's primary key): no column marked, the title says why.
+    const noKey = describeReport(d, [buildMapping({ name: 'pk', source: w.path, target: 'pk_t' })]);
+    assert.deepEqual(records(noKey.grids[0]).map((r) => r.key), ['', '', '']);
+    assert.match(noKey.grids[0]?.columns.find((c) => c.name === 'key')?.title ?? '', /names no key: it uses the primary key of public\.pk_t/);
   });
 
   it('Dry Run shows the counts the rolled-back transaction found and the plan rows with old → new values', async () => {
