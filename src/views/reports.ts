@@ -36,38 +36,39 @@ function bytes(n: number): string {
 
 /**
  * Describe: the table's facts and a grid of its columns. With the mappings that read the
- * table, the grid says what each of them makes of each column in Postgres (type, key,
- * rename, or "not synced"), one set of columns per mapping (named after it when there are
- * several: they may differ in key, renames and types); without one, the Postgres type is
- * the default a new mapping would use and no column is a key.
+ * table, the grid says what they make of each column in Postgres (type, key, rename, or
+ * "not synced"). Several mappings may read one table with different keys, renames and
+ * types: a cell names the mappings it holds for (`key (by-id)`) unless it holds for all
+ * of them. Without a mapping, the Postgres type is the default a new mapping would use and
+ * no column is a key.
  */
 export function describeReport(d: TableDescription, mappings: readonly Mapping[] = []): Report {
-  const several = mappings.length > 1;
-  const named = (col: string, m: Mapping): string => (several ? `${col} (${m.name})` : col);
-  /** Per mapping, per Delta column: [Postgres type, key, renamed to]. */
-  const perMapping = mappings.map((m) => {
-    const keys = new Set(m.key ?? []);
-    return d.schema.map((f) => {
+  /** One cell over every mapping: per mapping its value ('' for none). */
+  const cell = (values: readonly string[], flag?: string): string => {
+    const set = values.filter((v) => v !== '');
+    if (set.length === 0) return '';
+    if (set.length === values.length && new Set(set).size === 1) return set[0] as string;
+    if (flag !== undefined) return `${flag} (${mappings.filter((_, i) => values[i] !== '').map((m) => m.name).join(', ')})`;
+    return mappings.flatMap((m, i) => (values[i] ? [`${values[i]} (${m.name})`] : [])).join('; ');
+  };
+  const rows = d.schema.map((f) => {
+    const per = mappings.map((m) => {
       const t = targetColumnFor(m, f);
       const selected = isSelected(m, f.name);
-      return [selected ? t.pgType : 'not synced', selected && keys.has(t.name) ? 'key' : '', selected && t.name !== f.name ? t.name : ''] as const;
+      return { pgType: selected ? t.pgType : 'not synced', key: selected && (m.key ?? []).includes(t.name) ? 'key' : '', renamed: selected && t.name !== f.name ? t.name : '' };
     });
-  });
-  const rows = d.schema.map((f, i) => {
-    const cells = perMapping.map((cols) => cols[i] ?? (['', '', ''] as const));
     return [
       f.name,
       deltaTypeLabel(f.type),
-      ...(mappings.length > 0 ? cells.map((c) => c[0]) : [defaultPgType(f.type)]),
+      mappings.length > 0 ? cell(per.map((x) => x.pgType)) : defaultPgType(f.type),
       f.nullable ? 'yes' : 'no',
-      ...(mappings.length > 0 ? cells.map((c) => c[1]) : ['']),
-      ...(mappings.length > 0 ? cells.map((c) => c[2]) : ['']),
+      cell(per.map((x) => x.key), 'key'),
+      cell(per.map((x) => x.renamed)),
       d.partitionColumns.includes(f.name) ? 'yes' : '',
     ];
   });
-  const keyTitle = (m: Mapping): string =>
-    m.key ? `Key of mapping ${m.name}: ${m.key.join(', ')}` : `Mapping ${m.name} names no key: it uses the primary key of ${m.target.schema}.${m.target.table} (not read here)`;
-  const props = Object.entries(d.configuration);
+  const names = mappings.map((m) => m.name).join(', ');
+  const keyOf = (m: Mapping): string => (m.key ? `${m.name}: ${m.key.join(', ')}` : `${m.name}: none named, the primary key of ${m.target.schema}.${m.target.table} (not read here)`);
   const grids: ReportGrid[] = [
     {
       id: 'columns',
@@ -75,19 +76,16 @@ export function describeReport(d: TableDescription, mappings: readonly Mapping[]
       columns: [
         { name: 'column', frozen: true },
         { name: 'Delta type' },
-        ...(mappings.length > 0
-          ? mappings.map((m) => ({ name: named('Postgres type', m), title: `As mapping ${m.name} writes it` }))
-          : [{ name: 'Postgres type', title: 'The default a new mapping would use' }]),
+        { name: 'Postgres type', title: mappings.length > 0 ? `As mapping ${names} writes it` : 'The default a new mapping would use' },
         { name: 'nullable' },
-        ...(mappings.length > 0 ? mappings.map((m) => ({ name: named('key', m), title: keyTitle(m) })) : [{ name: 'key', title: 'No mapping reads this table' }]),
-        ...(mappings.length > 0
-          ? mappings.map((m) => ({ name: named('renamed to', m), title: `columns.rename of mapping ${m.name}` }))
-          : [{ name: 'renamed to', title: 'No mapping reads this table' }]),
+        { name: 'key', title: mappings.length > 0 ? `Key of ${mappings.length > 1 ? 'each mapping' : 'mapping'}: ${mappings.map(keyOf).join('; ')}` : 'No mapping reads this table' },
+        { name: 'renamed to', title: mappings.length > 0 ? `columns.rename of mapping ${names}` : 'No mapping reads this table' },
         { name: 'partition' },
       ],
       rows,
     },
   ];
+  const props = Object.entries(d.configuration);
   if (props.length > 0) grids.push({ id: 'properties', title: 'Table properties', columns: [{ name: 'property', frozen: true }, { name: 'value' }], rows: props.map(([k, v]) => [k, v]) });
   return {
     kind: 'describe',
@@ -102,7 +100,7 @@ export function describeReport(d: TableDescription, mappings: readonly Mapping[]
       { label: 'Reader features', value: d.readerFeatures.join(', ') || 'none' },
       { label: 'Column mapping', value: d.columnMappingMode },
       { label: 'Partition columns', value: d.partitionColumns.join(', ') || 'none' },
-      { label: several ? 'Mappings' : 'Mapping', value: mappings.length > 0 ? mappings.map((m) => `${m.name} → ${m.target.schema}.${m.target.table}`).join('; ') : 'none reads this table' },
+      { label: mappings.length > 1 ? 'Mappings' : 'Mapping', value: mappings.length > 0 ? mappings.map((m) => `${m.name} → ${m.target.schema}.${m.target.table}`).join('; ') : 'none reads this table' },
     ],
     grids,
   };

@@ -101,14 +101,22 @@ describe('report panels: Describe, History and Dry Run grids (real Delta tables,
 
     const report = describeReport(d, reading);
     const rows = records(report.grids[0]);
-    assert.deepEqual(rows.map((r) => [r.column, r['key (by-id)'], r['key (by-name)'], r['key (by-city)']]), [
-      ['id', 'key', '', ''],
-      ['name', '', 'key', ''],
-      ['city', '', '', 'key'],
+    assert.deepEqual(rows.map((r) => [r.column, r.key, r['renamed to']]), [
+      ['id', 'key (by-id)', ''],
+      ['name', 'key (by-name)', 'label (by-name)'],
+      ['city', 'key (by-city)', ''],
     ]);
-    assert.deepEqual(rows.map((r) => r['renamed to (by-name)']), ['', 'label', '']);
-    assert.match(report.grids[0]?.columns.find((c) => c.name === 'key (by-name)')?.title ?? '', /Key of mapping by-name: label/);
+    assert.deepEqual(rows.map((r) => r['Postgres type']), ['integer', 'text', 'text'], 'a type all mappings agree on is said once');
+    assert.match(report.grids[0]?.columns.find((c) => c.name === 'key')?.title ?? '', /by-id: id; by-name: label; by-city: city/);
     assert.equal(report.facts.find((f) => f.label === 'Mappings')?.value, 'by-id → public.by_id; by-name → public.by_name; by-city → public.by_city');
+    // Types that differ are named per mapping; a key two of three mappings share names both.
+    const typed = buildMapping({ name: 'typed', source: w.path, target: 'typed', key: ['id'], columns: { types: { name: 'varchar(40)' } } });
+    const mixed = records(describeReport(d, [byId, byName, typed]).grids[0]);
+    assert.deepEqual(mixed.map((r) => [r.column, r['Postgres type'], r.key]), [
+      ['id', 'integer', 'key (by-id, typed)'],
+      ['name', 'text (by-id); text (by-name); varchar(40) (typed)', 'key (by-name)'],
+      ['city', 'text', ''],
+    ]);
 
     // No mapping: no column is a key.
     const none = records(describeReport(d, mappingsReading(nodes.slice(1, 3), w.path)).grids[0]);
@@ -116,7 +124,7 @@ describe('report panels: Describe, History and Dry Run grids (real Delta tables,
     // A mapping without a key (the target's primary key): no column marked, the title says why.
     const noKey = describeReport(d, [buildMapping({ name: 'pk', source: w.path, target: 'pk_t' })]);
     assert.deepEqual(records(noKey.grids[0]).map((r) => r.key), ['', '', '']);
-    assert.match(noKey.grids[0]?.columns.find((c) => c.name === 'key')?.title ?? '', /names no key: it uses the primary key of public\.pk_t/);
+    assert.match(noKey.grids[0]?.columns.find((c) => c.name === 'key')?.title ?? '', /pk: none named, the primary key of public\.pk_t/);
   });
 
   it('Dry Run shows the counts the rolled-back transaction found and the plan rows with old → new values', async () => {
