@@ -1,3 +1,5 @@
+import type { OptionSpecs } from './parseCommandArgs';
+
 /**
  * What every CLI command module provides. A command is either a leaf (`run`) or a group
  * (`subcommands`, e.g. `delta`); the registry walks groups by name, so adding `sync`,
@@ -24,6 +26,11 @@ export interface CliCommand {
   usage: string;
   /** Extra text for `--help`: options and examples. */
   help?: string;
+  /**
+   * Leaf commands: the flags `run` parses (with parseCommandArgs; `--help` comes on top). The
+   * check that every hint names a flag that exists reads them (test/unit/hintTargets.test.ts).
+   */
+  options?: OptionSpecs;
   /** Leaf commands: runs with the arguments after the command path; resolves to the exit code. */
   run?: (argv: string[], io: CliIo) => Promise<number>;
   /** Group commands. */

@@ -46,6 +46,7 @@ async function withCatalog(argv: string[], io: CliIo, positional: string | undef
 
 const testCommand: CliCommand = {
   name: 'test',
+  options: OPTIONS,
   summary: 'Connect to the SQL warehouse and list the catalogs it shows',
   usage: '[--connection NAME] [--format text|json]',
   help: ENV_HELP,
@@ -58,6 +59,7 @@ const testCommand: CliCommand = {
 
 const catalogsCommand: CliCommand = {
   name: 'catalogs',
+  options: OPTIONS,
   summary: 'List catalogs and their schemas',
   usage: '[--connection NAME] [--format text|json]',
   help: ENV_HELP,
@@ -72,6 +74,7 @@ const catalogsCommand: CliCommand = {
 
 const tablesCommand: CliCommand = {
   name: 'tables',
+  options: OPTIONS,
   summary: 'List the tables of a schema',
   usage: '<catalog.schema> [--connection NAME] [--format text|json]',
   help: ENV_HELP,
@@ -87,6 +90,7 @@ const tablesCommand: CliCommand = {
 
 const describeCommand: CliCommand = {
   name: 'describe',
+  options: OPTIONS,
   summary: 'Columns, current version and change data feed state of a table',
   usage: '<catalog.schema.table> [--connection NAME] [--format text|json]',
   help: ENV_HELP,

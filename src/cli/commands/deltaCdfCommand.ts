@@ -26,6 +26,7 @@ const OPTIONS: OptionSpecs = {
 /** `delta cdf`: the Change Data Feed of a version range as jsonl, streamed batch by batch. */
 export const deltaCdfCommand: CliCommand = {
   name: 'cdf',
+  options: OPTIONS,
   summary: 'Print the Change Data Feed of a Delta table over a version range as jsonl',
   usage: '<table-path> (--starting-version N | --starting-timestamp ISO) [--ending-version M | --ending-timestamp ISO] [--format jsonl]',
   help: `Options:

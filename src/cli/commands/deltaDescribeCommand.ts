@@ -14,6 +14,7 @@ const OPTIONS: OptionSpecs = {
 /** `delta describe`: what a table is, at a version (latest by default). */
 export const deltaDescribeCommand: CliCommand = {
   name: 'describe',
+  options: OPTIONS,
   summary: 'Show version, protocol, features, schema, partitioning, CDF status, files and rows of a Delta table',
   usage: '<table-path> [--version N | --timestamp ISO] [--format text|json]',
   help: `Options:

@@ -15,6 +15,7 @@ const OPTIONS: OptionSpecs = {
 /** `delta snapshot`: the table's rows at a version as jsonl, streamed batch by batch. */
 export const deltaSnapshotCommand: CliCommand = {
   name: 'snapshot',
+  options: OPTIONS,
   summary: 'Print every row of a Delta table at a version (latest by default) as jsonl',
   usage: '<table-path> [--version N | --timestamp ISO] [--format jsonl]',
   help: `Options:

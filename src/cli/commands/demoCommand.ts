@@ -12,6 +12,9 @@ import { stderrLogger } from '../pipelineArgs';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { renderTable } from './previewCommand';
 import { parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
+
+const OPTIONS: OptionSpecs = { dir: { type: 'string' }, rows: { type: 'string' }, target: { type: 'string' }, 'sandbox-dir': { type: 'string' } };
 
 /**
  * `demo`: the README's main job. Generates the sample customer_profiles Delta table, loads
@@ -19,6 +22,7 @@ import { parseCommandArgs, stringOption, versionOption } from '../parseCommandAr
  * change, syncs it incrementally and checks the target equals the source.
  */
 export const demoCommand: CliCommand = {
+  options: OPTIONS,
   name: 'demo',
   summary: 'Generate the sample customer_profiles Delta table and sync it into an embedded Postgres, end to end',
   usage: '[--dir DIR] [--rows N] [--target URL | --sandbox-dir DIR]',
@@ -29,7 +33,7 @@ export const demoCommand: CliCommand = {
   --sandbox-dir DIR  keep the embedded database in DIR (default: in memory)
   -h, --help         show this help`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { dir: { type: 'string' }, rows: { type: 'string' }, target: { type: 'string' }, 'sandbox-dir': { type: 'string' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const rows = versionOption(args, 'rows') ?? 1000;
     if (rows < 10) throw new SyncError('usage', '--rows must be at least 10');

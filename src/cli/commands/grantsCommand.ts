@@ -6,12 +6,16 @@ import { requiredGrants } from '../../sync/run/mappingRights';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, mappingFromArgs, stderrLogger } from '../pipelineArgs';
 import { formatOption, parseCommandArgs, stringOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
+
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, role: { type: 'string' }, mode: { type: 'string' }, format: { type: 'string' } };
 
 /**
  * `grants`: the SQL a database owner or admin runs so that a dedicated role can run a
  * mapping (least privilege), read from the target's catalogs. Reads the catalogs only.
  */
 export const grantsCommand: CliCommand = {
+  options: OPTIONS,
   name: 'grants',
   summary: 'Print the GRANTs a dedicated role needs to run a mapping (least privilege)',
   usage: '<mapping-file> | --mapping FILE [--role NAME] [--mode MODE[,MODE]] [--format sql|json]',
@@ -31,7 +35,7 @@ Connect as the database owner or an admin, or as the role itself: the catalogs s
 the role holds either way. Every statement can be run again. Statements for rights the
 role already holds are printed too, so the script is complete for a new role.`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, role: { type: 'string' }, mode: { type: 'string' }, format: { type: 'string' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length > 1) throw new SyncError('usage', `unexpected argument '${args.positionals[1]}'`);
     const file = args.positionals[0];
     if (file !== undefined) {

@@ -10,6 +10,7 @@ import { OutputStream } from '../OutputStream';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, mappingFromArgs, stderrLogger } from '../pipelineArgs';
 import { formatOption, parseCommandArgs, versionOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
 import { renderTable } from './previewCommand';
 import type { ParsedArgs } from '../parseCommandArgs';
 
@@ -29,8 +30,11 @@ function positionals(args: ParsedArgs, names: readonly string[]): string[] {
   return args.positionals;
 }
 
+/** The options of the listing commands (projects, branches, databases, previews). */
+const LIST_OPTIONS: OptionSpecs = { format: { type: 'string' } };
+
 async function withClient(argv: string[], io: CliIo, names: readonly string[], fn: (client: NeonClient, pos: string[], json: boolean, out: OutputStream) => Promise<void>): Promise<number> {
-  const args = parseCommandArgs(argv, { format: { type: 'string' } });
+  const args = parseCommandArgs(argv, LIST_OPTIONS);
   const pos = positionals(args, names);
   const json = formatOption(args, ['text', 'json'] as const) === 'json';
   const client = await neonClientFor(neonOptions(io));
@@ -42,6 +46,7 @@ async function withClient(argv: string[], io: CliIo, names: readonly string[], f
 
 const projectsCommand: CliCommand = {
   name: 'projects',
+  options: LIST_OPTIONS,
   summary: 'List the Neon projects the API key can see',
   usage: '[--format text|json]',
   help: ENV_HELP,
@@ -56,6 +61,7 @@ const projectsCommand: CliCommand = {
 
 const branchesCommand: CliCommand = {
   name: 'branches',
+  options: LIST_OPTIONS,
   summary: 'List the branches of a project (default marked, parent, created at)',
   usage: '<project> [--format text|json]',
   help: ENV_HELP,
@@ -77,6 +83,7 @@ const branchesCommand: CliCommand = {
 
 const databasesCommand: CliCommand = {
   name: 'databases',
+  options: LIST_OPTIONS,
   summary: 'List the databases (and owners) of a branch, and its roles',
   usage: '<project> <branch> [--format text|json]',
   help: ENV_HELP,
@@ -98,12 +105,15 @@ function counts(r: RunResult): string {
 }
 
 const MAPPING_OPTIONS = { ...PIPELINE_OPTIONS, format: { type: 'string' as const } };
+const PREVIEW_OPTIONS: OptionSpecs = { ...MAPPING_OPTIONS, 'to-version': { type: 'string' }, rows: { type: 'string' } };
+const APPLY_OPTIONS: OptionSpecs = { ...MAPPING_OPTIONS, 'keep-branch': { type: 'boolean' } };
 
 /** Rows of the change list `neon preview` prints unless --rows says otherwise. */
 const SAMPLE_ROWS = 20;
 
 const previewCommand: CliCommand = {
   name: 'preview',
+  options: PREVIEW_OPTIONS,
   summary: 'Run the mapping\'s sync into a new child branch of its Neon target branch, and print its connection string',
   usage: '--mapping FILE [--to-version N] [--rows N] [--format text|json]',
   help: `Options:
@@ -117,7 +127,7 @@ deletes it. Then: 'neon apply --mapping FILE <branch>' or 'neon discard --mappin
 
 ${ENV_HELP}`,
   async run(argv, io) {
-    const args = parseCommandArgs(argv, { ...MAPPING_OPTIONS, 'to-version': { type: 'string' }, rows: { type: 'string' } });
+    const args = parseCommandArgs(argv, PREVIEW_OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const json = formatOption(args, ['text', 'json'] as const) === 'json';
     const mapping = mappingFromArgs(args);
@@ -161,6 +171,7 @@ ${ENV_HELP}`,
 
 const applyCommand: CliCommand = {
   name: 'apply',
+  options: APPLY_OPTIONS,
   summary: 'Run the same sync on the preview branch\'s parent, for the same versions (refused if the parent moved)',
   usage: '--mapping FILE <preview-branch> [--keep-branch]',
   help: `Options:
@@ -169,7 +180,7 @@ ${PIPELINE_HELP}
 
 ${ENV_HELP}`,
   async run(argv, io) {
-    const args = parseCommandArgs(argv, { ...MAPPING_OPTIONS, 'keep-branch': { type: 'boolean' } });
+    const args = parseCommandArgs(argv, APPLY_OPTIONS);
     const [branchRef] = positionals(args, ['<preview-branch>']);
     const mapping = mappingFromArgs(args);
     const logger = stderrLogger(io);
@@ -187,6 +198,7 @@ ${ENV_HELP}`,
 
 const discardCommand: CliCommand = {
   name: 'discard',
+  options: MAPPING_OPTIONS,
   summary: 'Delete a preview branch made by this tool',
   usage: '--mapping FILE <preview-branch> | <project> <preview-branch>',
   help: ENV_HELP,
@@ -205,6 +217,7 @@ const discardCommand: CliCommand = {
 
 const previewsCommand: CliCommand = {
   name: 'previews',
+  options: LIST_OPTIONS,
   summary: 'List the preview branches this tool made in a project',
   usage: '<project> [--format text|json]',
   help: ENV_HELP,

@@ -5,11 +5,15 @@ import type { CliCommand, CliIo } from '../CliCommand';
 import { OutputStream } from '../OutputStream';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { formatOption, parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
 
 const ACTIONS: readonly PreviewAction[] = ['insert', 'update', 'delete', 'delete-missing', 'kept', 'unchanged'];
 
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, format: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, include: { type: 'string' }, 'to-version': { type: 'string' } };
+
 /** `preview`: what the next sync would change, row by row, without writing anything. */
 export const previewCommand: CliCommand = {
+  options: OPTIONS,
   name: 'preview',
   summary: 'Show what the next sync would change, row by row, against the rows now in the target (writes nothing)',
   usage: '--mapping FILE [--format table|jsonl] [--limit N] [--offset N] [--include insert,update,...]',
@@ -23,7 +27,7 @@ ${PIPELINE_HELP}
   --to-version N     preview up to version N
   -h, --help         show this help`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, format: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, include: { type: 'string' }, 'to-version': { type: 'string' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const format = formatOption(args, ['table', 'jsonl'] as const);
     const limit = versionOption(args, 'limit') ?? (format === 'table' ? 50 : 1_000_000_000);

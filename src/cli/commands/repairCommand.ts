@@ -5,10 +5,14 @@ import { OutputStream } from '../OutputStream';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { parseCommandArgs, versionOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
 import { renderTable } from './previewCommand';
+
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, 'to-version': { type: 'string' }, 'dry-run': { type: 'boolean' }, limit: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } };
 
 /** `repair`: verify the target against the snapshot by checksums and repair what differs. */
 export const repairCommand: CliCommand = {
+  options: OPTIONS,
   name: 'repair',
   summary: 'Compare the target with the Delta snapshot by checksums and repair the rows that differ (works without the Change Data Feed)',
   usage: '--mapping FILE [--to-version N] [--dry-run [--limit N]] [--allow-mass-delete]',
@@ -31,7 +35,7 @@ the checkpoint, set to the version compared; exit 0 when the target equals the s
 afterwards. Mappings with deletes: ignore or soft-delete are refused (they keep rows the
 snapshot lacks on purpose).`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, 'to-version': { type: 'string' }, 'dry-run': { type: 'boolean' }, limit: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const dryRun = args.values['dry-run'] === true;
     const limit = versionOption(args, 'limit');

@@ -2,9 +2,13 @@ import { SyncError } from '../../sync/errors';
 import type { CliCommand, CliIo } from '../CliCommand';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { formatOption, parseCommandArgs } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
+
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, format: { type: 'string' } };
 
 /** `status`: checkpoint, lag in versions and the last runs of a pipeline. */
 export const statusCommand: CliCommand = {
+  options: OPTIONS,
   name: 'status',
   summary: "Show a pipeline's checkpoint, how many versions it is behind, and its last runs",
   usage: '--mapping FILE [--format text|json]',
@@ -13,7 +17,7 @@ ${PIPELINE_HELP}
   --format F         text (default) or json
   -h, --help         show this help`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, format: { type: 'string' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const format = formatOption(args, ['text', 'json'] as const);
     const p = await openPipeline(args, io);

@@ -4,6 +4,7 @@ import type { CliCommand, CliIo } from '../CliCommand';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, openPipeline } from '../pipelineArgs';
 import { ProgressPrinter } from '../ProgressPrinter';
 import { parseCommandArgs, stringOption, versionOption } from '../parseCommandArgs';
+import type { OptionSpecs } from '../parseCommandArgs';
 import type { ParsedArgs } from '../parseCommandArgs';
 import type { OpenedPipeline } from '../pipelineArgs';
 import type { RunResult } from '../../sync/ports/reports';
@@ -11,8 +12,11 @@ import { watchPipeline } from '../../sync/run/watch';
 import { syncAll, watchAll } from '../syncAll';
 import * as path from 'node:path';
 
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } };
+
 /** `sync`: initial load or incremental sync of one mapping (auto picks by checkpoint). */
 export const syncCommand: CliCommand = {
+  options: OPTIONS,
   name: 'sync',
   summary: 'Sync a Delta table into Postgres (initial load, then incremental from the Change Data Feed)',
   usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] | --every 5m] [--all [--dir FOLDER]] [--allow-mass-delete]',
@@ -47,7 +51,7 @@ cancels the statement in flight and exits once the server rolled it back; a seco
 at once. Timeouts live in the connection string: connect_timeout, statement_timeout,
 lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/errors.md).`,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const args = parseCommandArgs(argv, { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } });
+    const args = parseCommandArgs(argv, OPTIONS);
     if (args.positionals.length) throw new SyncError('usage', `unexpected argument '${args.positionals[0]}'`);
     const mode = stringOption(args, 'mode') ?? 'auto';
     if (mode !== 'initial' && mode !== 'incremental' && mode !== 'auto') {
