@@ -103,7 +103,11 @@ export async function lockSandbox(dir: string, pid = process.pid): Promise<() =>
       await fs.rm(lock, { force: true }); // stale: its process is gone (or it is ours)
     }
   }
-  throw new SyncError('target', `Cannot lock the sandbox database ${dir}.`);
+  throw new SyncError('target', `Cannot lock the sandbox database ${dir}: another process took its lock file first.`, {
+    setting: 'deltaSync.sandbox.dataDirectory',
+    retry: 'manual',
+    hint: 'Try again; if it keeps failing, close the other VS Code windows that use the sandbox, or give this one its own folder with the setting deltaSync.sandbox.dataDirectory.',
+  });
 }
 
 export class SyncEngine {

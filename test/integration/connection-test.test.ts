@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { long } from '../builders/deltaFields';
+import { buildMapping } from '../builders/mappings';
+import { expectSyncError } from '../helpers/expectSyncError';
+import { openRunner, tempDir } from '../helpers/syncHarness';
 import pg from 'pg';
 import { testPostgresConnection } from '../../src/sync/postgres/testConnection';
 import { freePort, getTestServer, useTestDatabase } from '../helpers/postgres';
@@ -80,6 +86,17 @@ describe('Test Connection (a real Postgres)', () => {
     const none = await failure(at(db().url, { user: 'dns_pw_user', password: '' }));
     assert.equal(none.headline, 'The server asks for a password for user "dns_pw_user", but none was given.');
     assert.equal(none.field, 'password');
+    // A run with the wrong password: refused naming the mapping setting to fix, the password never shown.
+    const wrongUrl = at(db().url, { user: 'dns_pw_user', password: 'Wr0ng-S3cret' });
+    const w = await DeltaTableWriter.create(path.join(await tempDir(), 'pw_run'), { columns: [{ name: 'id', type: long(), nullable: false }] });
+    await w.append([{ id: 1n }]);
+    const r = await openRunner(buildMapping({ name: 'pw-run', source: w.path, target: 'pw_run', key: ['id'] }), wrongUrl);
+    try {
+      const e = await expectSyncError(r.runner.status(), { kind: 'auth', setting: 'target.connection', hint: /target\.connection of the mapping/ });
+      assert.ok(!`${e.message} ${e.hint}`.includes('Wr0ng-S3cret'));
+    } finally {
+      await r.close();
+    }
     const right = await testPostgresConnection(at(db().url, { user: 'dns_pw_user', password: 'right-pass' }));
     assert.ok(right.ok);
   });

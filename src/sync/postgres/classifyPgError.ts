@@ -109,6 +109,7 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
   if (/client password must be a string/.test(f.message)) {
     // node-postgres' words when the server asks for a (SCRAM) password and the connection has none.
     return new SyncError('auth', 'The server asks for a password, but the connection has none.', {
+      setting: 'target.connection',
       retry: 'manual',
       cause: e,
       hint: 'Give it one without writing it into a file: PGPASSWORD, a ~/.pgpass entry, or a connection string kept in an environment variable ("connection": "${env:DATABASE_URL}").',
@@ -122,7 +123,10 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
     });
   }
   if (code === '28P01' || code === '28000') {
-    return new SyncError('auth', `Postgres refused the login: ${f.message}`, { retry: 'manual', cause: e, hint: 'Check the user and password in the connection string.' });
+    return new SyncError('auth', `Postgres refused the login: ${f.message}`, {
+      setting: 'target.connection', retry: 'manual', cause: e,
+      hint: 'Check the user and password of the connection string in target.connection of the mapping (or the environment variable it names).',
+    });
   }
   const parts = [`Postgres error${code ? ` ${code}` : ''}${what}${table ? ` on ${table}` : ''}: ${f.message}`];
   if (f.column) parts.push(`column "${f.column}"`);

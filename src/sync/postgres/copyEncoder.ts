@@ -303,7 +303,11 @@ export function fieldEncoderFor(type: DeltaType, column?: string): FieldEncoder 
           return (v) => (v === null || v === undefined ? '\\N' : text(typeof v === 'string' ? v : jsonLoose(v, column)));
       }
   }
-  throw new SyncError('schema-drift', `No COPY encoder for type ${JSON.stringify(type)}.`, { column });
+  throw new SyncError('schema-drift', `${column === undefined ? 'A column' : `Column "${column}"`} has a Delta type the sync cannot write to Postgres (${JSON.stringify(type)}).`, {
+    column,
+    setting: 'columns.exclude',
+    hint: 'Leave the column out with columns.exclude in the mapping.',
+  });
 }
 
 /** Encodes whole rows (one COPY line each, LF-terminated) for a fixed column list. */

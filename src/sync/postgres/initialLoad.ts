@@ -201,7 +201,8 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
           table: label,
           version: Number(opts.checkpoint.version),
-          hint: 'Choose key columns that are unique in the Delta table.',
+          setting: 'key',
+          hint: 'Choose key columns that are unique in the Delta table (key of the mapping), or remove the duplicate rows from it.',
           cause: e,
         });
       }

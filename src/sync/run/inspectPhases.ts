@@ -72,6 +72,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const start = Number(checkpoint.version) + 1;
   if (!existing) {
     throw new SyncError('target', `Target table ${target.tableLabel} does not exist, but pipeline "${ctx.pipeline}" has a checkpoint at version ${checkpoint.version}.`, {
+      table: target.tableLabel,
       hint: 'Run a new initial load: {action}', action: { id: 'initial-load' },
     });
   }
@@ -119,7 +120,12 @@ export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number
   await checkRights(target, mapping, ['state', 'preview']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
-  if (!checkpoint) throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint yet: nothing to verify.`, { hint: 'Run a sync first.' });
+  if (!checkpoint) {
+    throw new SyncError('mapping', `Pipeline "${ctx.pipeline}" has no checkpoint yet: nothing to verify against ${target.tableLabel}.`, {
+      table: target.tableLabel,
+      hint: 'Load the table first: {action}', action: { id: 'initial-load' },
+    });
+  }
   const existing = await target.describe();
   const version = Number(checkpoint.version);
   const snap = await source.snapshot(version);
