@@ -415,6 +415,28 @@ export async function withTestDatabase<T>(fn: (db: TestDatabase) => Promise<T>, 
 }
 
 /**
+ * A role that must log in with a password (scram-sha-256 over TCP): `dns_pw_user`,
+ * password `right-pass`. The throwaway cluster trusts every other login; its pg_hba.conf
+ * gets the two lines once. Only for clusters the harness started (not an external server).
+ */
+export async function passwordRole(server: TestServer): Promise<{ user: string; password: string }> {
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dns_pw_user') THEN CREATE ROLE dns_pw_user LOGIN PASSWORD 'right-pass'; END IF; END $$`);
+    const hba = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]!.hba_file;
+    const text = await fs.promises.readFile(hba, 'utf8');
+    if (!text.includes('dns_pw_user')) {
+      await fs.promises.writeFile(hba, `host all dns_pw_user 127.0.0.1/32 scram-sha-256\nhost all dns_pw_user ::1/128 scram-sha-256\n${text}`);
+      await admin.query('SELECT pg_reload_conf()');
+    }
+  } finally {
+    await admin.end();
+  }
+  return { user: 'dns_pw_user', password: 'right-pass' };
+}
+
+/**
  * For a describe block on the Postgres target: a fresh database (useTestDatabase) with the
  * engine's state tables, a pool of `max` connections on it (ended after the block), and a
  * withClient that releases the client whatever happens.

@@ -13,7 +13,7 @@ import { mappingTarget } from '../../src/sync/open/openTarget';
 import { boolean, decimal, double, integer, long, string, timestamp } from '../builders/deltaFields';
 import { buildMapping, mappingInput } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
-import { getTestServer, useTestDatabase } from '../helpers/postgres';
+import { getTestServer, passwordRole, useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
@@ -158,20 +158,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
   it('a wrong password fails with kind auth, names the server and user, and never echoes the password', async function () {
     const server = await getTestServer();
     if (server.kind === 'external') this.skip();
-    // The throwaway cluster trusts every login; require a password for one role only.
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    try {
-      await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dns_pw_user') THEN CREATE ROLE dns_pw_user LOGIN PASSWORD 'right-pass'; END IF; END $$`);
-      const hba = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]!.hba_file;
-      const text = await fs.readFile(hba, 'utf8');
-      if (!text.includes('dns_pw_user')) {
-        await fs.writeFile(hba, `host all dns_pw_user 127.0.0.1/32 scram-sha-256\nhost all dns_pw_user ::1/128 scram-sha-256\n${text}`);
-        await admin.query('SELECT pg_reload_conf()');
-      }
-    } finally {
-      await admin.end();
-    }
+    await passwordRole(server);
     const u = new URL(db().url);
     u.username = 'dns_pw_user';
     u.password = 'Wr0ng-S3cret';
@@ -180,7 +167,7 @@ describe('sync faults give clear errors and recover (real server)', function () 
     const pool = createPool(u.toString());
     try {
       const runner = new SyncRunner(m, await openSource(m.source), mappingTarget(pool, m.target));
-      const err = await expectSyncError(runner.run({ maxAttempts: 2, backoffMs: 10 }), { kind: 'auth', message: /dns_pw_user/, hint: true });
+      const err = await expectSyncError(runner.run({ maxAttempts: 2, backoffMs: 10 }), { kind: 'auth', message: /dns_pw_user/, setting: 'target.connection', hint: /target\.connection of the mapping/ });
       assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${u.port}`));
       assert.doesNotMatch(err.describe(), /Wr0ng-S3cret/);
     } finally {
