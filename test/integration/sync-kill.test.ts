@@ -44,16 +44,22 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     latest = await createManyVersionsTable(tablePath, { appends: 30, perAppend: 4000 });
   });
 
-  it('killed during an incremental batch: the target equals the snapshot at its checkpoint, and the next run catches up exactly', async () => {
-    const mappingFile = await writeMappingFile(dir, 'inc', {
-      name: 'kill-inc',
+  /** A mapping file (`name`, the many-versions table into TABLE on `url`, batches of 5000 rows) whose pipeline the CLI loaded to version 0. */
+  async function loadedToV0(name: string, url: string): Promise<string> {
+    const mappingFile = await writeMappingFile(dir, name.replace(/^kill-/, ''), {
+      name,
       source: { type: 'delta', path: tablePath },
-      target: { connection: dbInc().url, schema: 'public', table: TABLE.name },
+      target: { connection: url, schema: 'public', table: TABLE.name },
       key: KEY,
       batch: { maxRows: 5000 },
     });
     const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
     assert.equal(init.code, 0, init.stderr);
+    return mappingFile;
+  }
+
+  it('killed during an incremental batch: the target equals the snapshot at its checkpoint, and the next run catches up exactly', async () => {
+    const mappingFile = await loadedToV0('kill-inc', dbInc().url);
 
     const { child, done } = startCli(['sync', '--mapping', mappingFile]);
     try {
@@ -137,15 +143,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
   });
   it('stopped with SIGTERM mid-run: the CLI cancels between statements, records the run as cancelled, exits non-zero, and the next run catches up', async () => {
-    const mappingFile = await writeMappingFile(dir, 'term', {
-      name: 'kill-term',
-      source: { type: 'delta', path: tablePath },
-      target: { connection: dbTerm().url, schema: 'public', table: TABLE.name },
-      key: KEY,
-      batch: { maxRows: 5000 },
-    });
-    const init = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
-    assert.equal(init.code, 0, init.stderr);
+    const mappingFile = await loadedToV0('kill-term', dbTerm().url);
     const { child, done } = startCli(['sync', '--mapping', mappingFile]);
     await pollUntil(async () => {
       const v = await checkpointVersion(dbTerm().url, 'kill-term');
