@@ -308,19 +308,27 @@ export class PostgresTarget implements Target {
   }
 
   estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
-    // In a transaction, for the limits (SET LOCAL): a lock another session holds on the table ends in lock_timeout, not a silent wait.
-    return this.withClient((c) => inTransaction(c, async () => {
-      const rel = await c.query<{ n: unknown }>('SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)', [qualifiedRef(this.table)]);
-      if (rel.rows.length === 0) return 0;
-      // reltuples is -1 until the table is first analyzed (or vacuumed); a large estimate is trusted.
-      const estimate = Number(rel.rows[0]?.n ?? -1);
-      if (estimate > exactUpTo) return Math.round(estimate);
-      // Small or unknown: counted, but never more than exactUpTo + 1 rows read.
-      const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
-      const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s`);
-      const n = Number(r.rows[0]?.n ?? 0);
+    // One statement, so one round trip with the limits (limitStatementsOutsideTransactions
+    // sends it inside BEGIN; SET LOCAL ...; COMMIT): a lock another session holds on the
+    // table ends in lock_timeout, not a silent wait. reltuples is -1 until the table is
+    // first analyzed (or vacuumed); a large estimate is trusted, a small or unknown one is
+    // counted, never reading more than exactUpTo + 1 rows (the CASE runs the count only then).
+    const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
+    const sql = `SELECT e.n AS estimate, CASE WHEN e.n > ${exactUpTo} THEN NULL ELSE (SELECT count(*) FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s) END AS counted
+                   FROM (SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)) e`;
+    return this.withClient((c) => (async () => {
+      const r = await c.query<{ estimate: number; counted: unknown }>(sql, [qualifiedRef(this.table)]).catch((e: unknown) => {
+        // The table does not exist: nothing to delete from.
+        if ((e as { code?: unknown }).code === '42P01') return undefined;
+        throw e;
+      });
+      const row = r?.rows[0];
+      if (!row) return 0;
+      const estimate = Number(row.estimate);
+      if (row.counted === null) return Math.round(estimate);
+      const n = Number(row.counted);
       return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
-    }).catch(async (e: unknown) => {
+    })().catch(async (e: unknown) => {
       throw await withLockHolders(c, this.table, this.classifyError(e));
     }));
   }
