@@ -23,6 +23,7 @@ import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
+import { finishRunReleasing } from './runLease';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -48,6 +49,10 @@ export class PostgresTarget implements Target {
   private readonly active: ActiveClients;
   /** Pipeline -> the lease token of this target's run of it (runLog.start names the run in the lease). */
   private readonly leaseTokens = new Map<string, string>();
+  /** Lease token -> its guard's handOver (runLog.finish of a run that succeeded gives the lease back itself). */
+  private readonly handOvers = new Map<string, () => boolean>();
+  /** Run id -> the lease its run holds (runLog.start), for runLog.finish. */
+  private readonly runLeases = new Map<bigint, { pipeline: string; token: string; handOver: () => boolean }>();
   /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
   private stateSeenComplete: number | undefined;
 
@@ -61,11 +66,23 @@ export class PostgresTarget implements Target {
     this.active = new ActiveClients(pool);
     this.runLog = {
       start: async (run) => {
-        const id = await this.withClient((c) => startRun(c, run, this.leaseTokens.get(run.pipeline)));
+        const token = this.leaseTokens.get(run.pipeline);
+        const id = await this.withClient((c) => startRun(c, run, token));
         if (!this.usesLease()) noteLocalRunId(run.pipeline, id);
+        const handOver = token === undefined ? undefined : this.handOvers.get(token);
+        if (token !== undefined && handOver) this.runLeases.set(id, { pipeline: run.pipeline, token, handOver });
         return id;
       },
-      finish: (runId, result) => this.withClient((c) => finishRun(c, runId, result)),
+      finish: (runId, result) => {
+        // A run that succeeded ends here: its lease goes back in the same statement.
+        const held = result.status === 'succeeded' ? this.runLeases.get(runId) : undefined;
+        if (held && this.leaseTokens.get(held.pipeline) === held.token && held.handOver()) {
+          this.leaseTokens.delete(held.pipeline);
+          this.runLeases.delete(runId);
+          return this.withClient((c) => finishRunReleasing(c, runId, result, held.pipeline, held.token));
+        }
+        return this.withClient((c) => finishRun(c, runId, result));
+      },
       history: (pipeline, limit) => this.withClient((c) => recentRuns(c, pipeline, limit)),
     };
   }
@@ -113,10 +130,13 @@ export class PostgresTarget implements Target {
     const { token } = guard;
     if (token === undefined) return guard;
     this.leaseTokens.set(pipeline, token);
+    if (guard.handOver) this.handOvers.set(token, guard.handOver);
     return {
       ...guard,
       release: async () => {
         if (this.leaseTokens.get(pipeline) === token) this.leaseTokens.delete(pipeline);
+        this.handOvers.delete(token);
+        for (const [id, l] of this.runLeases) if (l.token === token) this.runLeases.delete(id);
         await guard.release();
       },
     };

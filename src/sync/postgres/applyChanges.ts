@@ -554,7 +554,8 @@ END`;
         await writeDeadLetters(client, result.rejected.map((r) => ({
           pipeline: checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: checkpoint.version,
         })));
-        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
+        const expect = this.opts.expectVersion === undefined ? undefined : this.opts.expectVersion === null ? null : BigInt(this.opts.expectVersion);
+        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0), expect);
       }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
