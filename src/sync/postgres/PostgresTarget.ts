@@ -223,7 +223,8 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint) });
+    const stateReady = this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS;
+    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...(stateReady ? { stateReady } : {}) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {

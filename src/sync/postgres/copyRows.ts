@@ -17,6 +17,8 @@ export interface CopyRowsOptions {
   onRows?: (count: number) => void;
   /** Target names of the key columns, named in encoding errors. */
   key?: readonly string[];
+  /** Statements sent in the COPY's query, before it (no parameters): one round trip for them all. */
+  before?: string;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function copyRows(client: ClientBase, table: TableRef, columns: rea
     writer.flush(full);
     yield* full;
   }
-  await copyChunks(client, table, columns, chunks());
+  await copyChunks(client, table, columns, chunks(), opts.before);
   return count;
 }
 
@@ -108,7 +110,7 @@ export async function copyEncoded(client: ClientBase, table: TableRef, columns: 
 }
 
 /** COPYs a stream of encoded rows (e.g. from a worker thread); returns the row count. */
-export async function copyEncodedStream(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], parts: AsyncIterable<EncodedRows>, onRows?: (count: number) => void): Promise<number> {
+export async function copyEncodedStream(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], parts: AsyncIterable<EncodedRows>, onRows?: (count: number) => void, before?: string): Promise<number> {
   let count = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
     for await (const p of parts) {
@@ -117,14 +119,37 @@ export async function copyEncodedStream(client: ClientBase, table: TableRef, col
       onRows?.(p.count);
     }
   }
-  await copyChunks(client, table, columns, chunks());
+  await copyChunks(client, table, columns, chunks(), before);
   return count;
 }
 
-async function copyChunks(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
-  const sql = `COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
-  const stream = client.query(copyFrom(sql));
+async function copyChunks(client: ClientBase, table: TableRef, columns: readonly TargetColumn[], chunks: AsyncIterable<Buffer> | Iterable<Buffer>, before?: string): Promise<void> {
+  const sql = `${before ? `${before};\n` : ''}COPY ${qualifiedRef(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
+  const stream = client.query(pipelinedCopy(copyFrom(sql)));
   await pipeline(Readable.from(chunks, { objectMode: false }), stream);
+}
+
+/**
+ * A pg-copy-streams COPY that sends its data right behind the query, without waiting a
+ * round trip for the server's CopyInResponse (see pipelinedQuery: the protocol allows it;
+ * data of a COPY that fails is dropped by the server). Backpressure still holds: it is the
+ * socket's. Statements before the COPY in the same query (`before` of copyChunks) are run
+ * first; their results are ignored.
+ */
+function pipelinedCopy<T extends ReturnType<typeof copyFrom>>(stream: T): T {
+  const s = stream as unknown as { submit: (c: unknown) => void; handleCopyInResponse: (c: unknown) => void; _destroy: (err: Error | null, cb: (e?: Error | null) => void) => void; connection: unknown };
+  const submit = s.submit.bind(stream);
+  const started = s.handleCopyInResponse.bind(stream);
+  const destroy = s._destroy.bind(stream);
+  s.submit = (connection) => {
+    submit(connection);
+    started(connection);
+  };
+  // Already started at submit; the server's own CopyInResponse changes nothing.
+  s.handleCopyInResponse = () => undefined;
+  // After the server refused the query (the connection is let go), there is no COPY left to fail.
+  s._destroy = (err, cb) => (s.connection ? destroy(err, cb) : cb(err));
+  return stream;
 }
 
 /**

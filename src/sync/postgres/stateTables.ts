@@ -262,17 +262,20 @@ export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, a
  * `expect` (ApplyStream: the version its transaction checked under the pipeline's lock):
  * the stored version must still be that (null: no checkpoint), or nothing commits, so a
  * checkpoint moved meanwhile by anyone who did not take the lock (by hand) fails the commit.
+ * `before`: statements (no parameters) sent first in the same query, e.g. the transaction's
+ * BEGIN and its last statements, when nothing needs their results.
  */
-export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null): Promise<void> {
+export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null, before: readonly string[] = []): Promise<void> {
   const q = checkpointStatement(cp, appliedRows, expect);
   const inlined = inlineParameters(q.text, q.values);
   try {
     if (inlined === undefined) {
+      for (const statement of before) await client.query(statement);
       await client.query(q.text, q.values);
       await client.query('COMMIT');
       return;
     }
-    await client.query(`${inlined};\nCOMMIT`);
+    await client.query([...before, inlined, 'COMMIT'].join(';\n'));
   } catch (e) {
     throw checkpointError(e, cp, expect);
   }
