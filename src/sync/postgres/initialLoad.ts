@@ -1,9 +1,9 @@
-import { beginSql, beginTransaction } from './transaction';
+import { beginSql, beginTransaction, inTransaction } from './transaction';
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { SyncError, isSyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
-import { copyEncodedStream, copyRows } from './copyRows';
+import { copyEncodedStream, copyRows, isWireClient } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { lineageTableColumns, lineageTargetColumns } from '../plan/lineage';
@@ -180,12 +180,17 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     // transaction of its own, as before: dropStagingLeftovers finds what a killed load left)
     // and its own transaction's BEGIN (both with the pool's limits), its data right behind
     // (copyRows: pipelined); its COMMIT goes with the primary key's statements below.
-    const oneTrip = !isolate;
+    // Not on the sandbox, whose client emulates COPY with a statement of its own.
+    const oneTrip = !isolate && isWireClient(client);
     const before = [beginSql(client), ...ddl, 'COMMIT', beginSql(client)].join(';\n');
     try {
       const into = staging;
-      if ('encoded' in source) rows = await copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows, before);
-      else if (!isolate) rows = await copyRows(client, into, opts.columns, source, { onRows: opts.onRows, before });
+      if (!oneTrip && !isolate) for (const statement of ddl) await client.query(statement);
+      if (oneTrip && 'encoded' in source) rows = await copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows, before);
+      else if (oneTrip && !('encoded' in source)) rows = await copyRows(client, into, opts.columns, source, { onRows: opts.onRows, before });
+      // In a transaction of their own, so they run under the pool's limits (SET LOCAL).
+      else if ('encoded' in source) rows = await inTransaction(client, () => copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows));
+      else if (!isolate) rows = await inTransaction(client, () => copyRows(client, into, opts.columns, source, { onRows: opts.onRows }));
       else {
         for (const statement of ddl) await client.query(statement);
         // Savepoints (one per COPY chunk) need a transaction; the staging table outlives it.
