@@ -16,8 +16,6 @@
  * Prints p50 / p95 / max over the commits, the poll floor, the date and the load average;
  * target p50 under 2 s.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
 import { DeltaTableWriter } from '../src/fixtures/DeltaTableWriter';
@@ -29,9 +27,8 @@ import { mappingTarget } from '../src/sync/open/openTarget';
 import { formatDuration, parseDuration } from '../src/sync/run/duration';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import { watchPipeline } from '../src/sync/run/watch';
-import { startThrowawayServer } from '../test/helpers/postgres';
-import type { TestServer } from '../test/helpers/postgres';
 import { long, string } from '../test/builders/deltaFields';
+import { benchDatabase, loadLine, runBench } from './benchSetup';
 
 interface Args {
   commits: number;
@@ -70,13 +67,8 @@ function quantile(sorted: number[], q: number): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  let server: TestServer | undefined;
-  let url = process.env.DATABASE_URL;
-  if (!url) {
-    server = await startThrowawayServer({ fast: false });
-    url = server.adminUrl;
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dns-lag-'));
+  const db = await benchDatabase('lag');
+  const { url, dir } = db;
   const table = `lag_bench_${process.pid}`;
   const pool = createPool(url, { max: 4 });
   const probe = new pg.Client({ connectionString: url });
@@ -114,7 +106,7 @@ async function main(): Promise<void> {
       onRetry: (e, d) => console.error(`retry in ${d} ms: ${e.message}`),
     });
     await initial;
-    console.log(`${new Date().toISOString()}  load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}  (${os.cpus().length} CPUs)`);
+    console.log(`${new Date().toISOString()}  ${loadLine()}`);
     console.log(`watch on a local table of ${args.rows} rows, poll floor ${formatDuration(args.intervalMs)}; ${args.commits} commits at random gaps of ${args.gapMinMs}-${args.gapMaxMs} ms, each one marker row and 5 updates`);
 
     const committedAt = new Map<number, number>();
@@ -156,7 +148,7 @@ async function main(): Promise<void> {
     const sorted = [...lags].sort((a, b) => a - b);
     const p50 = quantile(sorted, 0.5);
     console.log(`commit -> visible over ${sorted.length} commits: p50 ${formatDuration(p50)}, p95 ${formatDuration(quantile(sorted, 0.95))}, max ${formatDuration(sorted[sorted.length - 1] as number)}, min ${formatDuration(sorted[0] as number)}`);
-    console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`after: ${loadLine()}`);
     console.log(p50 < 2_000 ? 'target p50 < 2 s: met' : 'target p50 < 2 s: MISSED');
     abort.abort();
     await watch;
@@ -165,12 +157,8 @@ async function main(): Promise<void> {
     abort.abort();
     await probe.end().catch(() => undefined);
     await pool.end().catch(() => undefined);
-    fs.rmSync(dir, { recursive: true, force: true });
-    await server?.stop();
+    await db.close();
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+runBench(main);

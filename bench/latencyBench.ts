@@ -3,15 +3,19 @@
  * incremental sync through a TCP proxy that adds a round-trip time, against the same runs
  * with no proxy, and against the seed's row-by-row INSERT loop through the same proxy.
  *
- *   npx tsx bench/latencyBench.ts [rows=100000] [--rtt 20] [--rbr 1000] [--update 0.1]
+ *   npx tsx bench/latencyBench.ts [rows=100000] [--rtt 20] [--rbr 1000] [--update 0.1] [--no-handshake]
  *
  * Source: a local Delta table (customer_profiles rows, src/fixtures/customerProfiles) with
  *   v1 a WRITE of `rows` rows and v2 an UPDATE of `--update` of them (cdc files), written
  *   into a temp folder each time.
  * Server: a throwaway cluster with the server's durability defaults (test/helpers/postgres,
  *   fast: false), or DATABASE_URL.
- * Latency: test/helpers/tcpProxy.ts delays every chunk by rtt/2 each way (chunks in flight
- *   overlap, as on a real link; no Nagle on its sockets).
+ * Latency: test/helpers/tcpProxy.ts, in a child process of its own (tcpProxyProcess.ts: its
+ *   timers and socket work do not wait behind the engine's main thread, nor slow it down, as
+ *   a real network would not), delays every chunk by rtt/2 each way (chunks in flight
+ *   overlap, as on a real link, in order; no Nagle on its sockets; no bandwidth limit), and
+ *   each new connection's first bytes by one more RTT, the TCP handshake a remote server
+ *   costs (--no-handshake: not).
  * Methods (each on a table of its own):
  *   - engine, direct: SyncRunner initial load of v1, then incremental sync of v2;
  *   - engine, through the proxy: the same;
@@ -22,8 +26,6 @@
  * Prints rows/s for each and the ratios: proxied / direct (target >= 0.8) and engine through
  * the proxy / row-by-row through the proxy (target >= 200).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
 import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, generateCustomers, upgradedCustomer } from '../src/fixtures/customerProfiles';
@@ -33,19 +35,19 @@ import { createPool } from '../src/sync/postgres/createPool';
 import { openSource } from '../src/sync/open/openSource';
 import { mappingTarget } from '../src/sync/open/openTarget';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
-import { startThrowawayServer } from '../test/helpers/postgres';
-import type { TestServer } from '../test/helpers/postgres';
-import { startTcpProxy } from '../test/helpers/tcpProxy';
+import { startTcpProxyProcess } from '../test/helpers/tcpProxyProcess';
+import { benchDatabase, loadLine, runBench } from './benchSetup';
 
 interface Args {
   rows: number;
   rttMs: number;
   rbrRows: number;
   updateFraction: number;
+  handshake: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { rows: 100_000, rttMs: 20, rbrRows: 1000, updateFraction: 0.1 };
+  const out: Args = { rows: 100_000, rttMs: 20, rbrRows: 1000, updateFraction: 0.1, handshake: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const num = (): number => {
@@ -56,8 +58,9 @@ function parseArgs(argv: string[]): Args {
     if (a === '--rtt') out.rttMs = num();
     else if (a === '--rbr') out.rbrRows = Math.max(1, Math.round(num()));
     else if (a === '--update') out.updateFraction = Math.min(1, num());
+    else if (a === '--no-handshake') out.handshake = false;
     else if (/^\d+$/.test(a)) out.rows = Number(a);
-    else throw new Error(`unknown argument ${a} (usage: latencyBench.ts [rows] [--rtt ms] [--rbr rows] [--update fraction])`);
+    else throw new Error(`unknown argument ${a} (usage: latencyBench.ts [rows] [--rtt ms] [--rbr rows] [--update fraction] [--no-handshake])`);
   }
   return out;
 }
@@ -136,21 +139,16 @@ const rate = (rows: number, ms: number): number => Math.round(rows / (ms / 1000)
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  let server: TestServer | undefined;
-  let url = process.env.DATABASE_URL;
-  if (!url) {
-    server = await startThrowawayServer({ fast: false });
-    url = server.adminUrl;
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dns-latency-'));
+  const db = await benchDatabase('latency');
+  const { url, dir } = db;
   const u = new URL(url);
-  const proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
-  proxy.setLatency(args.rttMs / 2);
+  const proxy = await startTcpProxyProcess({ host: u.hostname, port: Number(u.port || 5432) }, { latencyMs: args.rttMs / 2, handshakeMs: args.handshake ? args.rttMs : 0 });
   const proxied = new URL(url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
   try {
-    console.log(`source: ${args.rows} rows, then an update of ${Math.round(args.updateFraction * 100)}%; RTT through the proxy ${args.rttMs} ms`);
+    console.log(`${new Date().toISOString()}  ${loadLine()}`);
+    console.log(`source: ${args.rows} rows, then an update of ${Math.round(args.updateFraction * 100)}%; RTT through the proxy ${args.rttMs} ms (proxy pid ${proxy.pid}${args.handshake ? ', a TCP handshake RTT per new connection' : ''})`);
     const src = path.join(dir, 'latency');
     const { updated } = await writeSource(src, args.rows, args.updateFraction);
     const d = await engineRuns(url, src, 'lat_direct');
@@ -174,14 +172,11 @@ async function main(): Promise<void> {
     console.log(`initial load / row-by-row, both through proxy:  ${ratio(initialVsRbr)}x (target >= 200) ${initialVsRbr >= 200 ? 'ok' : 'BELOW'}`);
     console.log(`incremental / row-by-row, both through proxy:   ${ratio(incVsRbr)}x (target >= 200) ${incVsRbr >= 200 ? 'ok' : 'BELOW'}`);
     if (d.changed !== updated || p.changed !== updated) console.log(`note: the incremental runs counted ${d.changed} / ${p.changed} changed rows, expected ${updated}`);
+    console.log(`after: ${loadLine()}`);
   } finally {
     await proxy.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-    await server?.stop();
+    await db.close();
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
-  process.exit(1);
-});
+runBench(main);

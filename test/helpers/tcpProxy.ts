@@ -17,6 +17,12 @@ export interface TcpProxy {
    * latency after another.
    */
   setLatency(ms: number): void;
+  /**
+   * A new connection's first client bytes wait this many ms more (0: none): the TCP
+   * handshake's round trip, which a connection to a remote server pays before it can send
+   * anything (the proxy's own accept on 127.0.0.1 costs nothing). Set it to the RTT.
+   */
+  setHandshake(ms: number): void;
   /** Resets (RST) every open connection on both sides. */
   resetAll(): void;
   /** Ends the client side of every open connection (FIN), keeping the server side open. */
@@ -54,17 +60,44 @@ export async function startTcpProxy(target: { host: string; port: number }, list
   let blackholed = false;
   let refusing = false;
   let refused = 0;
-  const forward = (pair: Pair, from: net.Socket, to: net.Socket): void => {
-    from.on('data', (chunk) => {
-      if (pair.stalled) return;
-      const send = (): void => {
+  let handshake = 0;
+  /**
+   * Forwards `from`'s bytes to `to`, each chunk `latency` ms after it arrived (chunks in
+   * flight overlap, as on a real link; a FIFO with one timer keeps their order, which
+   * timers of different lengths would not). `notBefore`: nothing is sent before then (the
+   * TCP handshake a real link pays before the client's first byte can leave).
+   */
+  const forward = (pair: Pair, from: net.Socket, to: net.Socket, notBefore = 0): void => {
+    const queue: Array<{ chunk: Buffer; due: number }> = [];
+    let timer: NodeJS.Timeout | undefined;
+    const drain = (): void => {
+      timer = undefined;
+      const now = performance.now();
+      while (queue.length > 0 && (queue[0] as { due: number }).due <= now + 0.5) {
+        const { chunk } = queue.shift() as { chunk: Buffer };
         if (!pair.stalled && !to.destroyed) to.write(chunk);
-      };
-      if (latency > 0) setTimeout(send, latency);
-      else send();
+      }
+      if (queue.length > 0) timer = setTimeout(drain, Math.max(0, (queue[0] as { due: number }).due - performance.now()));
+    };
+    from.on('data', (chunk: Buffer) => {
+      if (pair.stalled) return;
+      const now = performance.now();
+      const due = Math.max(now, notBefore) + latency;
+      if (due <= now && queue.length === 0) {
+        if (!to.destroyed) to.write(chunk);
+        return;
+      }
+      queue.push({ chunk, due });
+      if (!timer) timer = setTimeout(drain, Math.max(0, due - now));
     });
     from.on('end', () => {
-      if (!pair.stalled) to.end();
+      if (pair.stalled) return;
+      // After the bytes still in flight.
+      const finish = (): void => {
+        if (queue.length > 0) setTimeout(finish, 1);
+        else to.end();
+      };
+      finish();
     });
   };
   const srv = net.createServer((client) => {
@@ -99,7 +132,9 @@ export async function startTcpProxy(target: { host: string; port: number }, list
     };
     client.on('close', drop);
     server.on('close', drop);
-    forward(pair, client, server);
+    // A real client's connect() resolves one round trip (SYN, SYN-ACK) after it starts; here
+    // it resolves at once, so its first bytes wait that round trip before they leave.
+    forward(pair, client, server, handshake > 0 ? performance.now() + handshake : 0);
     forward(pair, server, client);
   });
   await new Promise<void>((resolve, reject) => {
@@ -114,6 +149,7 @@ export async function startTcpProxy(target: { host: string; port: number }, list
       return pairs.size;
     },
     setLatency: (ms) => void (latency = ms),
+    setHandshake: (ms) => void (handshake = ms),
     resetAll: () => {
       for (const p of pairs) {
         p.client.resetAndDestroy();

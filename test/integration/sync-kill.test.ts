@@ -20,7 +20,7 @@ async function activeWrite(url: string, db: string): Promise<string | undefined>
   const rows = await queryOnce<{ q: string }>(
     url,
     `SELECT query AS q FROM pg_stat_activity WHERE datname = $1 AND application_name = 'delta-neon-sync' AND state = 'active'
-        AND (query ILIKE 'COPY%' OR query ILIKE 'INSERT%' OR query ILIKE 'DELETE%' OR query ILIKE 'MERGE%' OR query ILIKE 'WITH%')`,
+        AND (query ILIKE 'COPY%' OR query ILIKE '%COPY % FROM STDIN%' OR query ILIKE 'INSERT%' OR query ILIKE 'DELETE%' OR query ILIKE 'MERGE%' OR query ILIKE 'WITH%')`,
     [db],
   );
   return rows[0]?.q;
@@ -116,7 +116,8 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
       const seen = await pollUntil(
         async () => {
           const q = await activeWrite(dbInit().url, dbInit().database);
-          return q && /^COPY/i.test(q) ? q : undefined;
+          // The COPY goes in one query with the statements before it (its BEGIN, the staging DDL).
+          return q && /\bCOPY\b[\s\S]*FROM STDIN/i.test(q) ? q : undefined;
         },
         { timeoutMs: 60_000, everyMs: 5, what: 'the initial load COPY' },
       );

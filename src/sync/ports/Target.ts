@@ -158,12 +158,21 @@ export interface RunGuard {
   abandoned: bigint[];
   /** Said to the user when the run took the pipeline over from a holder that stopped (killed, stalled). */
   notice?: string;
+  /**
+   * The pipeline's checkpoint, read in the round trip that took the lease (null: it has
+   * none); absent when it was not read with it (readCheckpoint then).
+   */
+  checkpoint?: Checkpoint | null;
   release(): Promise<void>;
 }
 
 /** The run log (`runs`): written outside the data transactions, so failures are kept. */
 export interface RunLog {
   start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null }): Promise<bigint>;
+  /**
+   * Records how a run ended. A run that `succeeded` ends with it: the run lease it holds is
+   * given back in the same round trip (its guard's release() then has nothing left to do).
+   */
   finish(runId: bigint, result: { status: RunStatus; rows?: number; error?: RunError; toVersion?: number | null }): Promise<void>;
   /** Newest first. */
   history(pipeline: string, limit: number): Promise<RunRecord[]>;

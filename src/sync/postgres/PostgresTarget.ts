@@ -23,6 +23,7 @@ import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
+import { finishRunReleasing } from './runLease';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -48,6 +49,10 @@ export class PostgresTarget implements Target {
   private readonly active: ActiveClients;
   /** Pipeline -> the lease token of this target's run of it (runLog.start names the run in the lease). */
   private readonly leaseTokens = new Map<string, string>();
+  /** Lease token -> its guard's handOver (runLog.finish of a run that succeeded gives the lease back itself). */
+  private readonly handOvers = new Map<string, () => boolean>();
+  /** Run id -> the lease its run holds (runLog.start), for runLog.finish. */
+  private readonly runLeases = new Map<bigint, { pipeline: string; token: string; handOver: () => boolean }>();
   /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
   private stateSeenComplete: number | undefined;
 
@@ -61,11 +66,23 @@ export class PostgresTarget implements Target {
     this.active = new ActiveClients(pool);
     this.runLog = {
       start: async (run) => {
-        const id = await this.withClient((c) => startRun(c, run, this.leaseTokens.get(run.pipeline)));
+        const token = this.leaseTokens.get(run.pipeline);
+        const id = await this.withClient((c) => startRun(c, run, token));
         if (!this.usesLease()) noteLocalRunId(run.pipeline, id);
+        const handOver = token === undefined ? undefined : this.handOvers.get(token);
+        if (token !== undefined && handOver) this.runLeases.set(id, { pipeline: run.pipeline, token, handOver });
         return id;
       },
-      finish: (runId, result) => this.withClient((c) => finishRun(c, runId, result)),
+      finish: (runId, result) => {
+        // A run that succeeded ends here: its lease goes back in the same statement.
+        const held = result.status === 'succeeded' ? this.runLeases.get(runId) : undefined;
+        if (held && this.leaseTokens.get(held.pipeline) === held.token && held.handOver()) {
+          this.leaseTokens.delete(held.pipeline);
+          this.runLeases.delete(runId);
+          return this.withClient((c) => finishRunReleasing(c, runId, result, held.pipeline, held.token));
+        }
+        return this.withClient((c) => finishRun(c, runId, result));
+      },
       history: (pipeline, limit) => this.withClient((c) => recentRuns(c, pipeline, limit)),
     };
   }
@@ -113,10 +130,13 @@ export class PostgresTarget implements Target {
     const { token } = guard;
     if (token === undefined) return guard;
     this.leaseTokens.set(pipeline, token);
+    if (guard.handOver) this.handOvers.set(token, guard.handOver);
     return {
       ...guard,
       release: async () => {
         if (this.leaseTokens.get(pipeline) === token) this.leaseTokens.delete(pipeline);
+        this.handOvers.delete(token);
+        for (const [id, l] of this.runLeases) if (l.token === token) this.runLeases.delete(id);
         await guard.release();
       },
     };
@@ -203,7 +223,8 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint) });
+    const stateReady = this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS;
+    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...(stateReady ? { stateReady } : {}) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
@@ -308,19 +329,27 @@ export class PostgresTarget implements Target {
   }
 
   estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
-    // In a transaction, for the limits (SET LOCAL): a lock another session holds on the table ends in lock_timeout, not a silent wait.
-    return this.withClient((c) => inTransaction(c, async () => {
-      const rel = await c.query<{ n: unknown }>('SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)', [qualifiedRef(this.table)]);
-      if (rel.rows.length === 0) return 0;
-      // reltuples is -1 until the table is first analyzed (or vacuumed); a large estimate is trusted.
-      const estimate = Number(rel.rows[0]?.n ?? -1);
-      if (estimate > exactUpTo) return Math.round(estimate);
-      // Small or unknown: counted, but never more than exactUpTo + 1 rows read.
-      const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
-      const r = await c.query<{ n: unknown }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s`);
-      const n = Number(r.rows[0]?.n ?? 0);
+    // One statement, so one round trip with the limits (limitStatementsOutsideTransactions
+    // sends it inside BEGIN; SET LOCAL ...; COMMIT): a lock another session holds on the
+    // table ends in lock_timeout, not a silent wait. reltuples is -1 until the table is
+    // first analyzed (or vacuumed); a large estimate is trusted, a small or unknown one is
+    // counted, never reading more than exactUpTo + 1 rows (the CASE runs the count only then).
+    const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
+    const sql = `SELECT e.n AS estimate, CASE WHEN e.n > ${exactUpTo} THEN NULL ELSE (SELECT count(*) FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s) END AS counted
+                   FROM (SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)) e`;
+    return this.withClient((c) => (async () => {
+      const r = await c.query<{ estimate: number; counted: unknown }>(sql, [qualifiedRef(this.table)]).catch((e: unknown) => {
+        // The table does not exist: nothing to delete from.
+        if ((e as { code?: unknown }).code === '42P01') return undefined;
+        throw e;
+      });
+      const row = r?.rows[0];
+      if (!row) return 0;
+      const estimate = Number(row.estimate);
+      if (row.counted === null) return Math.round(estimate);
+      const n = Number(row.counted);
       return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
-    }).catch(async (e: unknown) => {
+    })().catch(async (e: unknown) => {
       throw await withLockHolders(c, this.table, this.classifyError(e));
     }));
   }

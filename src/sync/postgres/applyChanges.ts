@@ -1,5 +1,9 @@
-import { beginTransaction } from './transaction';
-import type { ClientBase } from 'pg';
+import { beginSql, beginTransaction } from './transaction';
+import pg from 'pg';
+import type { ClientBase, QueryResult } from 'pg';
+import type { Row } from '../delta/types';
+import { copyFromStdinSql, encodeRows, isWireClient, pipelinedQuery } from './copyRows';
+import type { PipelinedStatement } from './copyRows';
 import { SyncError } from '../errors';
 import { isolatingStrategy, plainStrategy } from './applyStrategy';
 import type { ApplyStrategy } from './applyStrategy';
@@ -233,6 +237,14 @@ export class ApplyStream {
    * well be in the target. Only inserts of later versions are checked.
    */
   private appliedThrough: bigint | undefined;
+  /**
+   * Parts go to the server as ONE query each (applyInOneTrip): the plain strategy on a
+   * node-postgres connection. Dead letters and dry runs isolate rows statement by
+   * statement, and the sandbox's client has no wire protocol to pipeline on.
+   */
+  private readonly oneTrip: boolean;
+  /** The target's reltuples as the transaction's first statement read it (undefined: not read, or never analyzed). */
+  private targetRows: number | undefined;
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
@@ -251,6 +263,7 @@ export class ApplyStream {
       ...(opts.lineage?.version ? { keptByGuard: 0 } : {}),
     };
     this.strategy = opts.deadLetter || this.dryRun ? isolatingStrategy(client, opts.key, this.result.rejected, opts.batchRows ?? 10_000) : plainStrategy(client, opts.key);
+    this.oneTrip = !opts.deadLetter && !this.dryRun && isWireClient(client);
   }
 
   /** BEGIN, lock, checkpoint check (`expectVersion`), staging tables. `checkpoint.version` is not used until commit. */
@@ -258,8 +271,11 @@ export class ApplyStream {
     const s = new ApplyStream(client, opts);
     const t = performance.now();
     try {
-      await beginTransaction(client);
-      await s.prologue();
+      if (s.oneTrip && !opts.ddl?.length) await s.openInOneTrip();
+      else {
+        await beginTransaction(client);
+        await s.prologue();
+      }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw s.classify(e);
@@ -272,6 +288,8 @@ export class ApplyStream {
   async apply(part: ApplyPart): Promise<void> {
     const { client, result, strategy, timings } = this;
     const { table, key } = this.opts;
+    const oneTrip = this.oneTrip ? this.inMemory(part) : undefined;
+    if (oneTrip) return this.applyInOneTrip(oneTrip, part.provisional === true);
     try {
       let t = performance.now();
       if (this.staged) await client.query(`TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}`);
@@ -345,6 +363,176 @@ export class ApplyStream {
   }
 
   /**
+   * The part as COPY text, when it is in memory: encoded already (the worker thread), or
+   * rows in arrays (encoded here, failing on a value as COPY would). Rows that stream in
+   * (an async source) are left to the COPY path, which pulls them with backpressure.
+   */
+  private inMemory(part: ApplyPart): EncodedPart | undefined {
+    if ('encoded' in part) return part.encoded;
+    const sync = (b: RowBatches | undefined): b is Iterable<Row[]> => b === undefined || Symbol.iterator in b;
+    if (!sync(part.upserts) || !sync(part.deletes) || !sync(part.softDeletes) || !sync(part.excused)) return undefined;
+    const enc = (cols: readonly TargetColumn[], b: Iterable<Row[]> | undefined): EncodedRows => (b ? encodeRows(cols, flatten(b), undefined, this.opts.key) : { chunks: [], count: 0 });
+    return {
+      upserts: enc(this.columns, part.upserts),
+      deletes: enc(this.keyColumns, part.deletes),
+      ...(this.softColumns && part.softDeletes ? { softDeletes: enc(this.softColumns, part.softDeletes) } : {}),
+      ...(part.excused ? { excused: enc(this.keyColumns, part.excused) } : {}),
+    };
+  }
+
+  /**
+   * apply() of the plain strategy as ONE round trip (pipelinedQuery): the staging tables
+   * emptied (after the first part), each COPY with its data right behind it, the check of
+   * inserts whose key must be new, the deletes, soft deletes and the upsert, as one simple
+   * query; their counts read from its results afterwards. The same statements in the same
+   * order as the path of several round trips, so the same rows change, and the first that
+   * fails fails the query (the rest is skipped) and the transaction is rolled back.
+   */
+  private async applyInOneTrip(enc: EncodedPart, provisional: boolean): Promise<void> {
+    const { client, result, timings, opts } = this;
+    const { table, key } = opts;
+    const t = performance.now();
+    const steps: Array<PipelinedStatement & { take?: (r: QueryResult) => void }> = [];
+    try {
+      if (this.staged) steps.push({ sql: `TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}` });
+      this.staged = true;
+      const up = enc.upserts.count;
+      const del = enc.deletes.count;
+      const soft = this.softColumns ? (enc.softDeletes?.count ?? 0) : 0;
+      if (up > 0) steps.push({ sql: copyFromStdinSql(UP, this.columns), copy: enc.upserts.chunks });
+      if (del > 0) steps.push({ sql: copyFromStdinSql(DEL, this.keyColumns), copy: enc.deletes.chunks });
+      if (soft > 0 && this.softColumns && enc.softDeletes) steps.push({ sql: copyFromStdinSql(SOFT, this.softColumns), copy: enc.softDeletes.chunks });
+      let excused = 0;
+      if (enc.excused) {
+        steps.push({ sql: this.excusedTable ? `TRUNCATE ${qualifiedRef(EXCUSED)}` : this.tempTable(EXCUSED, this.keyColumns) });
+        this.excusedTable = true;
+        excused = enc.excused.count;
+        if (excused > 0) steps.push({ sql: copyFromStdinSql(EXCUSED, this.keyColumns), copy: enc.excused.chunks });
+      }
+      result.staged.upserts += up;
+      result.staged.deletes += del;
+      if (result.staged.softDeletes !== undefined) result.staged.softDeletes += soft;
+      const refuse = opts.refuseExistingKeys;
+      if (refuse && (up + del + soft > 0 || this.conflictsPending)) {
+        steps.push(...this.existingKeysSteps([...(up > 0 ? [UP] : []), ...(del > 0 ? [DEL] : []), ...(soft > 0 ? [SOFT] : [])], provisional, excused));
+      }
+      const lineage = opts.lineage;
+      const version = lineage?.version;
+      if (del > 0) {
+        steps.push(...(await this.indexLookupSteps(del, {
+          sql: version ? guardedDeleteSql(table, DEL, key, version) : deleteUsingStagingSql(table, DEL, key),
+          take: (r) => {
+            const row = r.rows[0] as { deleted?: unknown; kept?: unknown } | undefined;
+            const deleted = version ? Number(row?.deleted ?? 0) : (r.rowCount ?? 0);
+            const kept = version ? Number(row?.kept ?? 0) : 0;
+            result.deleted += deleted;
+            result.deleteMissing += del - deleted - kept;
+            if (version) result.keptByGuard = (result.keptByGuard ?? 0) + kept;
+          },
+        })));
+      }
+      const markerName = opts.softDelete?.column;
+      if (soft > 0 && markerName !== undefined) {
+        const lineageStaged = lineageTargetColumns(lineage).map((c) => c.name);
+        steps.push(...(await this.indexLookupSteps(soft, {
+          sql: softDeleteFromStagingSql(table, SOFT, key, markerName, '', lineage, lineageStaged),
+          take: (r) => {
+            const row = r.rows[0] as { marked?: unknown; present?: unknown; kept?: unknown } | undefined;
+            const marked = Number(row?.marked ?? 0);
+            const present = Number(row?.present ?? 0);
+            const kept = Number(row?.kept ?? 0);
+            result.softDeleted = (result.softDeleted ?? 0) + marked;
+            result.unchanged += present - marked - kept;
+            result.deleteMissing += soft - present;
+            if (version) result.keptByGuard = (result.keptByGuard ?? 0) + kept;
+          },
+        })));
+      }
+      if (up > 0) {
+        steps.push({
+          sql: upsertFromStagingSql(table, UP, this.dataColumns, key, '', lineage),
+          take: (r) => {
+            const row = r.rows[0] as { inserted?: unknown; updated?: unknown; kept?: unknown } | undefined;
+            const inserted = Number(row?.inserted ?? 0);
+            const updated = Number(row?.updated ?? 0);
+            const kept = Number(row?.kept ?? 0);
+            result.inserted += inserted;
+            result.updated += updated;
+            result.unchanged += up - inserted - updated - kept;
+            if (version) result.keptByGuard = (result.keptByGuard ?? 0) + kept;
+          },
+        });
+      }
+      if (steps.length === 0) return;
+      const results = await pipelinedQuery(client, steps);
+      steps.forEach((st, i) => st.take?.(results[i] as QueryResult));
+      // One round trip: what it cost is staging and applying together.
+      timings.stageMs += performance.now() - t;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const err = existingKeysRaised(e) ?? e;
+      throw await withLockHolders(client, table, this.classify(err instanceof ExistingKeysFound ? this.existingKeysError(err.source, err.rows) : err));
+    }
+  }
+
+  /**
+   * The check of inserts whose key must be new (refuseExistingKeys) as statements of a
+   * one-trip part: a provisional part notes the keys it finds in CONFLICTS (its rowCount
+   * says whether it found any); a final part raises them from a DO block (so the
+   * statements after it are skipped as when the check ran on its own), which
+   * applyInOneTrip turns into the same error.
+   */
+  private existingKeysSteps(staged: readonly TableRef[], provisional: boolean, excused: number): Array<PipelinedStatement & { take?: (r: QueryResult) => void }> {
+    const source = (this.opts.refuseExistingKeys as { source: string }).source;
+    const { marked, keyCols, newAt, keyText } = this.existingKeysSql();
+    if (provisional) {
+      if (staged.length === 0) return [];
+      const out: Array<PipelinedStatement & { take?: (r: QueryResult) => void }> = [];
+      if (!this.conflictsTable) {
+        out.push({ sql: `CREATE TEMP TABLE ${qualifiedRef(CONFLICTS)} ON COMMIT DROP AS SELECT ${keyCols}, ${newAt} FROM ${qualifiedRef(UP)} WITH NO DATA` });
+        this.conflictsTable = true;
+      }
+      out.push({
+        sql: `INSERT INTO ${qualifiedRef(CONFLICTS)} ${marked(staged, `${this.opts.key.map((k) => `s.${quoteIdent(k)}`).join(', ')}, s.${newAt}`).join(' UNION ALL ')}`,
+        take: (r) => void ((r.rowCount ?? 0) > 0 && (this.conflictsPending = true)),
+      });
+      return out;
+    }
+    const out: PipelinedStatement[] = [];
+    if (this.conflictsPending && excused > 0) {
+      out.push({ sql: `DELETE FROM ${qualifiedRef(CONFLICTS)} AS c USING ${qualifiedRef(EXCUSED)} AS e WHERE ${keyJoin('c', 'e', this.opts.key)}` });
+    }
+    const from = [
+      ...marked(staged, `s.${newAt} AS v, ${keyText('s')} AS k`),
+      ...(this.conflictsPending ? [`SELECT c.${newAt} AS v, ${keyText('c')} AS k FROM ${qualifiedRef(CONFLICTS)} AS c`] : []),
+    ];
+    this.conflictsPending = false;
+    if (from.length === 0) return out;
+    // No ORDER BY (see refuseExistingKeys); the keys found go back in the error's DETAIL.
+    const body = `DECLARE found text; BEGIN
+  SELECT json_agg(y)::text INTO found FROM (SELECT json_build_object('v', x.v::text, 'k', x.k) AS y FROM (${from.join(' UNION ALL ')}) AS x LIMIT ${EXISTING_KEY_EXAMPLES + 1}) AS z;
+  IF found IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = ${pg.escapeLiteral(EXISTING_KEYS_MESSAGE)}, DETAIL = found, HINT = ${pg.escapeLiteral(source)}; END IF;
+END`;
+    // A dollar-quote tag the body does not contain (it holds quoted names of the user's tables).
+    let tag = 'dns';
+    while (body.includes(`$${tag}$`)) tag += 'x';
+    out.push({ sql: `DO $${tag}$ ${body} $${tag}$` });
+    return out;
+  }
+
+  /** `step` between statements that turn hash and merge joins off and back (preferIndexLookups), when `staged` keys are few for the target. */
+  private async indexLookupSteps(staged: number, step: PipelinedStatement & { take: (r: QueryResult) => void }): Promise<Array<PipelinedStatement & { take?: (r: QueryResult) => void }>> {
+    if (this.targetRows === undefined) this.targetRows = (await targetReltuples(this.client, this.opts.table)) ?? -1;
+    if (!indexLookupsPay(this.targetRows, staged)) return [step];
+    return [
+      { sql: `SELECT set_config('delta_neon_sync.hashjoin', current_setting('enable_hashjoin'), true), set_config('delta_neon_sync.mergejoin', current_setting('enable_mergejoin'), true)` },
+      { sql: `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)` },
+      step,
+      { sql: `SELECT set_config('enable_hashjoin', current_setting('delta_neon_sync.hashjoin'), true), set_config('enable_mergejoin', current_setting('delta_neon_sync.mergejoin'), true)` },
+    ];
+  }
+
+  /**
    * Ends the transaction; returns the totals of all parts. Commit: writes the rows set
    * aside as dead letters, then the checkpoint (with the rows applied), and commits. Dry
    * run: rolls back, `checkpoint` unused.
@@ -361,7 +549,8 @@ export class ApplyStream {
         await writeDeadLetters(client, result.rejected.map((r) => ({
           pipeline: checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: checkpoint.version,
         })));
-        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0));
+        const expect = this.opts.expectVersion === undefined ? undefined : this.opts.expectVersion === null ? null : BigInt(this.opts.expectVersion);
+        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0), expect);
       }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -385,6 +574,61 @@ export class ApplyStream {
   }
 
   /**
+   * BEGIN (with the pool's limits) and the prologue in ONE round trip (pipelinedQuery): the
+   * try of the pipeline's lock, the checkpoint (a statement of its own after the lock's, so
+   * its snapshot is taken once the lock is held) with the target's reltuples, and the
+   * staging tables. When the lock was not free, takePipelineLock waits for it and the
+   * checkpoint is read again. Not with DDL (ddl): that runs only under the lock.
+   */
+  private async openInOneTrip(): Promise<void> {
+    const { client, opts } = this;
+    const { pipeline } = opts.checkpoint;
+    const lockKey = `delta_neon_sync:${pipeline}`;
+    const begin = beginSql(client).split(';').map((x) => x.trim()).filter((x) => x !== '');
+    const wantCheckpoint = opts.expectVersion !== undefined || opts.refuseExistingKeys !== undefined;
+    const checkpointSql = (table: string): string => wantCheckpoint
+      ? `SELECT c.version::text AS version, COALESCE(c.applied_through, c.version)::text AS through, (SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass(${table})) AS n
+           FROM (SELECT 1) AS one LEFT JOIN "${STATE_SCHEMA}"."checkpoints" AS c ON c.pipeline = ${pg.escapeLiteral(pipeline)}`
+      : `SELECT NULL::text AS version, NULL::text AS through, (SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass(${table})) AS n`;
+    const tableLit = pg.escapeLiteral(qualifiedRef(opts.table));
+    const results = await pipelinedQuery(client, [
+      ...begin.map((sql) => ({ sql })),
+      { sql: `SELECT pg_try_advisory_xact_lock(hashtext(${pg.escapeLiteral(lockKey)})) AS ok` },
+      { sql: checkpointSql(tableLit) },
+      { sql: this.tempTable(UP, this.columns) },
+      { sql: this.tempTable(DEL, this.keyColumns) },
+      ...(this.softColumns ? [{ sql: this.tempTable(SOFT, this.softColumns) }] : []),
+    ]);
+    const locked = (results[begin.length]?.rows[0] as { ok?: boolean } | undefined)?.ok === true;
+    type CheckpointRow = { version: string | null; through: string | null; n: number | null };
+    let row = results[begin.length + 1]?.rows[0] as CheckpointRow | undefined;
+    if (!locked) {
+      // Held by another session: wait for it as prologue() does, then read what it committed.
+      await takePipelineLock(client, pipeline, displayName(opts.table), opts.onLockWait);
+      row = (await client.query<CheckpointRow>(checkpointSql('$1'), [qualifiedRef(opts.table)])).rows[0];
+    }
+    if (row?.n !== null && row?.n !== undefined) this.targetRows = row.n;
+    this.checkCheckpoint(row?.version ?? null, row?.through ?? undefined);
+  }
+
+  /** The checkpoint check of the prologue: the stored version must be `expectVersion`; notes applied_through. */
+  private checkCheckpoint(have: string | bigint | null, through: string | undefined): void {
+    const { opts } = this;
+    const { pipeline } = opts.checkpoint;
+    if (through !== undefined) this.appliedThrough = BigInt(through);
+    if (opts.expectVersion === undefined) return;
+    const got = have === null ? null : BigInt(have);
+    const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
+    if (got !== want) {
+      throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${got ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
+        table: displayName(opts.table),
+        retry: 'manual',
+        hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
+      });
+    }
+  }
+
+  /**
    * Inside the fresh transaction: the pipeline's transaction-level advisory lock
    * (serializes runs of one pipeline, so the checkpoint check is reliable), the
    * checkpoint check, and the temp staging tables (ON COMMIT DROP).
@@ -399,19 +643,7 @@ export class ApplyStream {
         [pipeline],
       )
       : undefined;
-    const through = cur?.rows[0]?.through;
-    if (through !== undefined) this.appliedThrough = BigInt(through);
-    if (opts.expectVersion !== undefined) {
-      const have = cur?.rows[0]?.version ?? null;
-      const want = opts.expectVersion === null ? null : BigInt(opts.expectVersion);
-      if (have !== want) {
-        throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${have ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
-          table: displayName(opts.table),
-          retry: 'manual',
-          hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
-        });
-      }
-    }
+    this.checkCheckpoint(cur?.rows[0]?.version ?? null, cur?.rows[0]?.through);
     for (const statement of opts.ddl ?? []) await client.query(statement);
     // One round trip for the staging tables: no parameters (simple query protocol), no result needed between them.
     await client.query([
@@ -433,16 +665,8 @@ export class ApplyStream {
    */
   private async refuseExistingKeys(source: string, staged: readonly TableRef[], provisional: boolean, excused: number): Promise<void> {
     const { client, opts } = this;
-    const t = qualifiedRef(opts.table);
-    const newAt = quoteIdent(NEW_AT_COLUMN.name);
-    const marker = opts.softDelete;
-    const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
-    // OFFSET 0 keeps the EXISTS a probe of the target's primary key per marked row: as a
-    // semi-join the planner may hash the whole target (see preferIndexLookups), and most
-    // staged rows are not marked at all.
-    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live} OFFSET 0)`;
-    const keyCols = opts.key.map((k) => quoteIdent(k)).join(', ');
-    const marked = (cols: string): string[] => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`);
+    const { marked: markedIn, keyCols, newAt, keyText } = this.existingKeysSql();
+    const marked = (cols: string): string[] => markedIn(staged, cols);
     if (provisional) {
       // Only upserts: a version's removals are held to its last part. Noted only when there
       // is something to note (rare): the probe with a LIMIT is what every part pays.
@@ -459,7 +683,6 @@ export class ApplyStream {
     if (this.conflictsPending && excused > 0) {
       await client.query(`DELETE FROM ${qualifiedRef(CONFLICTS)} AS c USING ${qualifiedRef(EXCUSED)} AS e WHERE ${keyJoin('c', 'e', opts.key)}`);
     }
-    const keyText = (alias: string): string => `ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`;
     const from = [
       ...marked(`s.${newAt} AS v, ${keyText('s')} AS k`),
       ...(this.conflictsPending ? [`SELECT c.${newAt} AS v, ${keyText('c')} AS k FROM ${qualifiedRef(CONFLICTS)} AS c`] : []),
@@ -473,11 +696,36 @@ export class ApplyStream {
       `SELECT x.v::text AS v, x.k FROM (${from.join(' UNION ALL ')}) AS x LIMIT ${EXISTING_KEY_EXAMPLES + 1}`,
     );
     if (r.rows.length === 0) return;
-    const shown = r.rows.slice(0, EXISTING_KEY_EXAMPLES).sort((a, b) => Number(a.v) - Number(b.v) || String(a.k).localeCompare(String(b.k)));
+    throw this.existingKeysError(source, r.rows);
+  }
+
+  /** The pieces of the check of inserts whose key must be new: the staged rows whose key the target holds, and the names used. */
+  private existingKeysSql(): { marked: (staged: readonly TableRef[], cols: string) => string[]; keyCols: string; newAt: string; keyText: (alias: string) => string } {
+    const { opts } = this;
+    const t = qualifiedRef(opts.table);
+    const newAt = quoteIdent(NEW_AT_COLUMN.name);
+    const marker = opts.softDelete;
+    const live = marker ? ` AND t.${quoteIdent(marker.column)} ${marker.kind === 'boolean' ? 'IS NOT TRUE' : 'IS NULL'}` : '';
+    // OFFSET 0 keeps the EXISTS a probe of the target's primary key per marked row: as a
+    // semi-join the planner may hash the whole target (see preferIndexLookups), and most
+    // staged rows are not marked at all.
+    const found = `s.${newAt} ${this.appliedThrough === undefined ? 'IS NOT NULL' : `> ${this.appliedThrough}`} AND EXISTS (SELECT 1 FROM ${t} AS t WHERE ${keyJoin('t', 's', opts.key)}${live} OFFSET 0)`;
+    return {
+      marked: (staged, cols) => staged.map((st) => `SELECT ${cols} FROM ${qualifiedRef(st)} AS s WHERE ${found}`),
+      keyCols: opts.key.map((k) => quoteIdent(k)).join(', '),
+      newAt,
+      keyText: (alias) => `ARRAY[${opts.key.map((k) => `${alias}.${quoteIdent(k)}::text`).join(', ')}]`,
+    };
+  }
+
+  /** The refusal of inserts whose key the target holds: `rows` (version, key texts) are the first EXISTING_KEY_EXAMPLES + 1 found. */
+  private existingKeysError(source: string, rows: ReadonlyArray<{ v: string; k: Array<string | null> }>): SyncError {
+    const { opts } = this;
+    const shown = rows.slice(0, EXISTING_KEY_EXAMPLES).sort((a, b) => Number(a.v) - Number(b.v) || String(a.k).localeCompare(String(b.k)));
     const versions = [...new Set(shown.map((x) => Number(x.v)))].sort((a, b) => a - b);
     const keys = shown.map((x) => opts.key.map((k, i) => `${k}=${describeText(x.k[i] ?? null)}`).join(', ')).join('; ');
-    const more = r.rows.length > EXISTING_KEY_EXAMPLES ? ' and more' : '';
-    throw new SyncError(
+    const more = rows.length > EXISTING_KEY_EXAMPLES ? ' and more' : '';
+    return new SyncError(
       'mapping',
       `The Delta table ${source} holds duplicate keys: version${versions.length === 1 ? '' : 's'} ${versions.join(', ')} insert${versions.length === 1 ? 's' : ''} keys that ${displayName(opts.table)} already holds, from an earlier version that nothing deleted since (key column${opts.key.length === 1 ? '' : 's'} ${opts.key.join(', ')}: ${keys}${more}); the target holds one row per key and cannot hold both, so nothing of those versions was applied`,
       { table: source, ...(versions[0] === undefined ? {} : { version: versions[0] }), setting: 'duplicateKeys', hint: DUPLICATE_INSERT_HINT },
@@ -515,6 +763,31 @@ export class ApplyStream {
 function describeText(v: string | null): string {
   if (v === null) return 'null';
   return /^-?\d+(\.\d+)?$/.test(v) ? v : JSON.stringify(v);
+}
+
+/** A part as COPY text for the staging tables (ApplyPart's `encoded`). */
+type EncodedPart = { upserts: EncodedRows; deletes: EncodedRows; softDeletes?: EncodedRows; excused?: EncodedRows };
+
+function* flatten(batches: Iterable<Row[]>): Generator<Row> {
+  for (const b of batches) yield* b;
+}
+
+/** The message of the error the one-trip check of existing keys raises (its DETAIL: the keys as JSON, its HINT: the source). */
+const EXISTING_KEYS_MESSAGE = 'delta_neon_sync: inserts of keys the target holds';
+
+/** The keys found by the one-trip check of existing keys, as raised from its DO block. */
+class ExistingKeysFound {
+  constructor(readonly source: string, readonly rows: Array<{ v: string; k: Array<string | null> }>) {}
+}
+
+function existingKeysRaised(e: unknown): ExistingKeysFound | undefined {
+  const x = e as { code?: unknown; message?: unknown; detail?: unknown; hint?: unknown };
+  if (x?.code !== 'P0001' || x.message !== EXISTING_KEYS_MESSAGE || typeof x.detail !== 'string') return undefined;
+  try {
+    return new ExistingKeysFound(typeof x.hint === 'string' ? x.hint : '', JSON.parse(x.detail) as Array<{ v: string; k: Array<string | null> }>);
+  } catch {
+    return undefined;
+  }
 }
 
 function classifyApply(e: unknown, table: TableRef, version: number | bigint, dryRun: boolean): SyncError {
@@ -624,10 +897,19 @@ async function lockHolder(client: ClientBase, key: string): Promise<string | und
  */
 async function preferIndexLookups(client: ClientBase, table: TableRef, staged: number): Promise<boolean> {
   if (staged === 0) return false;
+  return indexLookupsPay(await targetReltuples(client, table), staged);
+}
+
+/** The table's reltuples (-1: never vacuumed or analyzed), or undefined when it does not exist. */
+async function targetReltuples(client: ClientBase, table: TableRef): Promise<number | undefined> {
   const r = await client.query<{ n: number | null }>(`SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)`, [qualifiedRef(table)]);
-  const n = r.rows[0]?.n ?? null;
+  return r.rows[0]?.n ?? undefined;
+}
+
+/** preferIndexLookups' rule, for a table of `reltuples` rows. */
+function indexLookupsPay(reltuples: number | undefined, staged: number): boolean {
   // reltuples is -1 for a table never vacuumed or analyzed: no basis, leave it to the planner.
-  return n !== null && n > 0 && staged * 20 <= n;
+  return staged > 0 && reltuples !== undefined && reltuples > 0 && staged * 20 <= reltuples;
 }
 
 /**

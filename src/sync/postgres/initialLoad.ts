@@ -1,9 +1,9 @@
-import { beginTransaction, inTransaction } from './transaction';
+import { beginSql, beginTransaction, inTransaction } from './transaction';
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { SyncError, isSyncError } from '../errors';
 import { classifyPgError, pgErrorFields } from './classifyPgError';
-import { copyEncodedStream, copyRows } from './copyRows';
+import { copyEncodedStream, copyRows, isWireClient } from './copyRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import { keyJoin, upsertFromStagingSql } from './mergeSql';
 import { lineageTableColumns, lineageTargetColumns } from '../plan/lineage';
@@ -26,6 +26,8 @@ import type { CheckpointInput } from '../ports/targetTypes';
 import type { InitialLoadResult } from '../ports/targetTypes';
 
 export interface InitialLoadOptions {
+  /** The state schema and tables were just seen complete (the run's rights check): their check is skipped, one round trip. */
+  stateReady?: boolean;
   table: TableRef;
   /** Data columns (without the soft-delete marker, which `softDelete` adds). */
   columns: readonly TargetColumn[];
@@ -135,7 +137,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
   let staging: TableRef | undefined;
   const label = displayName(opts.table);
   try {
-    await ensureStateTables(client);
+    if (!opts.stateReady) await ensureStateTables(client);
     const schema = opts.table.schema ?? ((await client.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
     const target: TableRef = { schema, name: opts.table.name };
     const existing = await targetInfo(client, schema, target.name);
@@ -155,17 +157,18 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const storage = swap ? await storageParameters(client, existing?.oid) : [];
     const oldFillfactor = storage.find((p) => p.name === 'fillfactor');
     const fillfactor = swap ? (opts.fillfactor ?? (oldFillfactor ? undefined : DEFAULT_FILLFACTOR)) : undefined;
-    await client.query(renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap, fillfactor }));
+    // The staging table's DDL: sent with the COPY (one round trip), or on its own first.
+    const ddl: string[] = [renderCreateTableWithMarker(staging, opts.columns, opts.key, marker, { withoutPrimaryKey: true, unlogged: !swap, fillfactor }).replace(/;\s*$/, '')];
     const lineage = opts.lineage;
     const lineageCols = lineageTableColumns(lineage);
     if (lineageCols.length > 0) {
-      await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ADD COLUMN ${quoteIdent(c.name)} ${c.pgType} DEFAULT ${lineageDefault(c.name, lineage as LineageColumns, opts.checkpoint)}`).join(', ')}`);
+      ddl.push(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ADD COLUMN ${quoteIdent(c.name)} ${c.pgType} DEFAULT ${lineageDefault(c.name, lineage as LineageColumns, opts.checkpoint)}`).join(', ')}`);
     }
     const carried = storage.filter((p) => !(p.name === 'fillfactor' && fillfactor !== undefined));
     if (carried.length > 0) {
       // Names and values come from the catalog; both are quoted anyway.
       const list = carried.map((p) => `${p.name.split('.').map(quoteIdent).join('.')} = ${quoteLiteral(p.value)}`).join(', ');
-      await client.query(`ALTER TABLE ${qualifiedRef(staging)} SET (${list})`);
+      ddl.push(`ALTER TABLE ${qualifiedRef(staging)} SET (${list})`);
     }
     const t0 = Date.now();
     opts.onPhase?.('stage', `COPY of the snapshot into a staging table beside ${label}`);
@@ -173,12 +176,23 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     const rejected: RejectedRow[] = [];
     const isolate = opts.deadLetter === true && !('encoded' in source);
     let rows: number;
+    // A plain COPY goes out in ONE query with the staging table's DDL (committed first in a
+    // transaction of its own, as before: dropStagingLeftovers finds what a killed load left)
+    // and its own transaction's BEGIN (both with the pool's limits), its data right behind
+    // (copyRows: pipelined); its COMMIT goes with the primary key's statements below.
+    // Not on the sandbox, whose client emulates COPY with a statement of its own.
+    const oneTrip = !isolate && isWireClient(client);
+    const before = [beginSql(client), ...ddl, 'COMMIT', beginSql(client)].join(';\n');
     try {
-      // In a transaction of their own, so they run under the pool's limits (SET LOCAL).
       const into = staging;
-      if ('encoded' in source) rows = await inTransaction(client, () => copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows));
+      if (!oneTrip && !isolate) for (const statement of ddl) await client.query(statement);
+      if (oneTrip && 'encoded' in source) rows = await copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows, before);
+      else if (oneTrip && !('encoded' in source)) rows = await copyRows(client, into, opts.columns, source, { onRows: opts.onRows, before });
+      // In a transaction of their own, so they run under the pool's limits (SET LOCAL).
+      else if ('encoded' in source) rows = await inTransaction(client, () => copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows));
       else if (!isolate) rows = await inTransaction(client, () => copyRows(client, into, opts.columns, source, { onRows: opts.onRows }));
       else {
+        for (const statement of ddl) await client.query(statement);
         // Savepoints (one per COPY chunk) need a transaction; the staging table outlives it.
         await beginTransaction(client);
         rows = await stageIsolating(client, staging, opts.columns, opts.key, source, 'upsert', rejected, STAGE_CHUNK_ROWS);
@@ -186,17 +200,24 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         opts.onRows?.(rows);
       }
     } catch (e) {
-      if (isolate) await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('ROLLBACK').catch(() => undefined);
       throw stagingError(e, staging, label, opts.key, Number(opts.checkpoint.version));
     }
     const t1 = Date.now();
     opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
     try {
       const indexed = staging;
-      // Outside a transaction: the pool's connections run it in one of its own with the
-      // limits, in one round trip (limitStatementsOutsideTransactions).
-      await client.query(`ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`);
+      const addPk = `ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`;
+      // The COPY's COMMIT, then the key and ANALYZE in a transaction with the limits: one round trip.
+      if (oneTrip) await client.query(`COMMIT;\n${beginSql(client)};\n${addPk};\nANALYZE ${qualifiedRef(indexed)};\nCOMMIT`);
+      else {
+        // Outside a transaction: the pool's connections run it in one of its own with the
+        // limits, in one round trip (limitStatementsOutsideTransactions).
+        await client.query(addPk);
+        await client.query(`ANALYZE ${qualifiedRef(indexed)}`);
+      }
     } catch (e) {
+      if (oneTrip) await client.query('ROLLBACK').catch(() => undefined);
       if (pgErrorFields(e)?.code === '23505') {
         throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
           table: label,
@@ -208,8 +229,6 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       }
       throw e;
     }
-    const analyzed = staging;
-    await client.query(`ANALYZE ${qualifiedRef(analyzed)}`);
     const t2 = Date.now();
     const result: InitialLoadResult = {
       mode: opts.mode,
@@ -225,8 +244,17 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       ...(marker ? { softDeleted: 0 } : {}),
     };
     opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
-    await beginTransaction(client);
+    // A new table by a plain load: the renames, the checkpoint and the COMMIT in one round trip.
+    const newTable = swap && !existing && !isolate && lineageCols.length === 0;
+    if (!newTable) await beginTransaction(client);
     try {
+      if (newTable) {
+        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows, undefined, [beginSql(client), ...newTableSwapSql(target, staging, stagingPk)]);
+        staging = undefined; // it is the target now
+        result.inserted = rows;
+        result.timings.commitMs = Date.now() - t2;
+        return result;
+      }
       if (swap) {
         let setAside = 0;
         if (existing && isolate) {
@@ -328,6 +356,14 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
   }
 }
 
+/** The swap of a staging table into a table that does not exist: its rename and its primary key's. */
+function newTableSwapSql(target: TableRef, staging: TableRef, stagingPk: string): string[] {
+  return [
+    `ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`,
+    `ALTER TABLE ${qualifiedRef(target)} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(derivedName(target.name, '_pkey'))}`,
+  ];
+}
+
 interface AclEntry {
   grantee: string | null;
   privilege_type: string;
@@ -344,8 +380,7 @@ interface AclEntry {
 async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[]): Promise<void> {
   const t = qualifiedRef(target);
   if (!existing) {
-    await client.query(`ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`);
-    await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(derivedName(target.name, '_pkey'))}`);
+    for (const statement of newTableSwapSql(target, staging, stagingPk)) await client.query(statement);
     return;
   }
   await client.query(`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`);

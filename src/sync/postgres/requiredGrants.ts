@@ -67,11 +67,14 @@ const ALL_RUNS: RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'in
  * which of them it holds, and the script that grants them all.
  */
 export async function requiredRights(client: ClientBase, table: TableRef, opts: { role?: string; purposes: readonly RightsPurpose[]; options: RightsOptions; onStateShape?: (complete: boolean) => void }): Promise<RightsReport> {
-  const { me, roleExists, facts } = await targetFacts(client, table, opts.role);
+  const { me, roleExists, facts, privileges } = await targetFacts(client, table, opts.role);
   opts.onStateShape?.(facts.state.schema && facts.state.tables.size === STATE_TABLES.length && facts.state.current);
   const role = opts.role ?? me;
   const rights = rightsFor(facts, role, opts.options).filter((r) => r.purposes.some((p) => opts.purposes.includes(p)));
-  const held = roleExists ? await evaluate(client, role, rights.map((r) => r.check)) : rights.map(() => undefined);
+  const checks = rights.map((r) => r.check);
+  // Read with the facts (one round trip); a check they do not cover is asked for on its own.
+  const known = roleExists && privileges ? heldFrom(privileges, facts, checks) : undefined;
+  const held = known ?? (roleExists ? await evaluate(client, role, checks) : rights.map(() => undefined));
   // Rights on state tables the role owns are held and need no statement.
   const out: Array<Right & { held: boolean | undefined }> = rights.map((r, i) => ({ ...r, held: held[i] }));
   const label = `${facts.schema}.${table.name}`;
@@ -100,6 +103,21 @@ interface FactsRow {
   state_tables: string[];
   state_current: boolean;
   state_owners: Record<string, string>;
+  privileges: PrivilegesRow | null;
+}
+
+/**
+ * What the role holds, read with the facts (null when the role does not exist): on the
+ * database, on the table's schema and the state schema, on the table, the state tables
+ * and the tables its foreign keys reference (by schema and name), on the sequences of its
+ * column defaults (by format('%I.%I')), and membership in their owners' roles.
+ */
+interface PrivilegesRow {
+  database: Record<string, boolean>;
+  schemas: Record<string, Record<string, boolean>> | null;
+  tables: Array<{ schema: string; name: string; sql: string; p: Record<string, boolean> }> | null;
+  sequences: Record<string, boolean> | null;
+  members: Record<string, boolean> | null;
 }
 
 /**
@@ -108,7 +126,7 @@ interface FactsRow {
  * defaults draw from, the tables its foreign keys reference) and the state tables (which
  * exist, whether current, their owners).
  */
-async function targetFacts(client: ClientBase, table: TableRef, role: string | undefined): Promise<{ me: string; roleExists: boolean; facts: TargetFacts }> {
+async function targetFacts(client: ClientBase, table: TableRef, role: string | undefined): Promise<{ me: string; roleExists: boolean; facts: TargetFacts; privileges: PrivilegesRow | null }> {
   const r = await client.query<FactsRow>(
     `WITH base AS (SELECT current_database()::text AS db, COALESCE($2::text, current_schema())::text AS schema),
           t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, base
@@ -128,7 +146,8 @@ async function targetFacts(client: ClientBase, table: TableRef, role: string | u
               WHERE con.conrelid = (SELECT oid FROM t) AND con.contype = 'f' AND con.confrelid <> con.conrelid) AS refs,
             ${stateShapeColumns('$4', '$5')},
             (SELECT COALESCE(json_object_agg(c.relname::text, pg_get_userbyid(c.relowner)::text), '{}'::json) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = $4 AND c.relname = ANY($5::text[])) AS state_owners
+              WHERE n.nspname = $4 AND c.relname = ANY($5::text[])) AS state_owners,
+            ${PRIVILEGES_SQL} AS privileges
        FROM base`,
     [role ?? null, table.schema ?? null, table.name, STATE_SCHEMA, [...STATE_TABLES]],
   );
@@ -144,6 +163,7 @@ async function targetFacts(client: ClientBase, table: TableRef, role: string | u
   return {
     me: row.me,
     roleExists: row.role_exists === true,
+    privileges: row.privileges,
     facts: { database: row.db, schema: row.schema, name: table.name, schemaExists: row.schema_exists, table: info, state: { schema: row.state_schema, tables, current: row.state_current } },
   };
 }
@@ -251,6 +271,52 @@ function dedupe(rights: Right[]): Right[] {
     else out.set(k, r);
   }
   return [...out.values()].map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as Right);
+}
+
+/**
+ * The privileges the facts query reads for the role (COALESCE($1, current_user)) when it
+ * exists: every one a run's rights can check (rightsFor), by OID, so a missing object is
+ * never looked up by name (has_*_privilege on a name that does not exist fails).
+ */
+const R = 'COALESCE($1::text, current_user)';
+const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REFERENCES'];
+const PRIVILEGES_SQL = `CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${R}) THEN json_build_object(
+    'database', json_build_object(${['CONNECT', 'TEMPORARY', 'CREATE'].map((p) => `'${p}', has_database_privilege(${R}, base.db, '${p}')`).join(', ')}),
+    'schemas', (SELECT json_object_agg(n.nspname::text, json_build_object('USAGE', has_schema_privilege(${R}, n.oid, 'USAGE'), 'CREATE', has_schema_privilege(${R}, n.oid, 'CREATE')))
+                  FROM pg_namespace n WHERE n.nspname IN (base.schema, $4)),
+    'tables', (SELECT json_agg(json_build_object('schema', n.nspname::text, 'name', c.relname::text, 'sql', format('%I.%I', n.nspname, c.relname),
+                                 'p', json_build_object(${TABLE_PRIVILEGES.map((p) => `'${p}', has_table_privilege(${R}, c.oid, '${p}')`).join(', ')})))
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.oid = (SELECT oid FROM t) OR (n.nspname = $4 AND c.relname = ANY($5::text[]))
+                   OR c.oid IN (SELECT con.confrelid FROM pg_constraint con WHERE con.conrelid = (SELECT oid FROM t) AND con.contype = 'f')),
+    'sequences', (SELECT json_object_agg(format('%I.%I', sn.nspname, s.relname), has_sequence_privilege(${R}, s.oid, 'USAGE')) FROM pg_attrdef ad
+                    JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+                    JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' JOIN pg_namespace sn ON sn.oid = s.relnamespace
+                   WHERE ad.adrelid = (SELECT oid FROM t)),
+    'members', (SELECT json_object_agg(o.owner, pg_has_role(${R}, o.owner, 'USAGE')) FROM (
+                  SELECT DISTINCT pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.oid = (SELECT oid FROM t) OR (n.nspname = $4 AND c.relname = ANY($5::text[]))) o)
+  ) END`;
+
+/** Each check's answer from the privileges read with the facts, or undefined when one is not among them. */
+function heldFrom(p: PrivilegesRow, f: TargetFacts, checks: readonly Check[]): boolean[] | undefined {
+  const tables = new Map<string, Record<string, boolean>>();
+  for (const t of p.tables ?? []) {
+    tables.set(t.sql, t.p);
+    tables.set(qualified(t.schema, t.name), t.p);
+  }
+  const out: boolean[] = [];
+  for (const c of checks) {
+    let v: boolean | undefined;
+    if (c.kind === 'database') v = c.object === f.database ? p.database[c.privilege] : undefined;
+    else if (c.kind === 'schema') v = p.schemas?.[c.object]?.[c.privilege];
+    else if (c.kind === 'table') v = tables.get(c.object)?.[c.privilege];
+    else if (c.kind === 'sequence') v = c.privilege === 'USAGE' ? p.sequences?.[c.object] : undefined;
+    else v = c.privilege === 'USAGE' ? p.members?.[c.object] : undefined;
+    if (typeof v !== 'boolean') return undefined;
+    out.push(v);
+  }
+  return out;
 }
 
 /** Whether `role` holds each check, in one round trip. */

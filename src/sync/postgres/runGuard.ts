@@ -4,6 +4,7 @@ import type { Logger } from '../ports/Logger';
 import type { RunGuard } from '../ports/Target';
 import { deleteLease, holderIsGone, insertLease, insertLeaseReaping, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
 import type { LeaseRow } from './runLease';
+import type { Checkpoint } from '../ports/targetTypes';
 import { ensureStateTables, markAbandonedRuns } from './stateTables';
 
 /**
@@ -59,6 +60,12 @@ export interface RunGuardDeps {
 /** A run's guard, with the lease token runLog.start records the run id under. */
 export interface HeldRunGuard extends RunGuard {
   token?: string;
+  /**
+   * For a caller that deletes the lease row itself, in a statement of its own (the run
+   * log's finish of a run that succeeded): stops the heartbeat and marks the guard released
+   * without a statement. False when the lease was already released or lost (nothing to hand over).
+   */
+  handOver?: () => boolean;
 }
 
 /**
@@ -90,7 +97,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   const token = newLeaseToken();
   // Counted as held before it is taken, so no other run of this process mistakes it for a leftover.
   heldHere.add(token);
-  const taken = await d.withClient(async (c) => {
+  const taken: { notice: string | undefined; abandoned?: bigint[]; checkpoint?: Checkpoint | null } = await d.withClient(async (c) => {
     if (d.stateKnownComplete?.() !== true) await ensureStateTables(c);
     // Bounded: each round either takes the lease or sees it held by a live run; a round is
     // repeated only when the lease changed hands between reading and taking it.
@@ -98,7 +105,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       // The common case, a free pipeline: the lease and the abandoned runs in one round trip.
       if (round === 0) {
         const first = await insertLeaseReaping(c, pipeline, token, me, d.timing.leaseMs);
-        if (first.taken) return { notice: undefined, abandoned: first.abandoned };
+        if (first.taken) return { notice: undefined, abandoned: first.abandoned, checkpoint: first.checkpoint };
       } else if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
       const old = await readLease(c, pipeline);
       if (!old) continue; // released in between
@@ -158,7 +165,14 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   timer.unref();
   try {
     const abandoned = taken.abandoned ?? (await d.withClient((c) => markAbandonedRuns(c, pipeline)));
-    return { abandoned, token, release, ...(taken.notice ? { notice: taken.notice } : {}) };
+    const handOver = (): boolean => {
+      if (released || lost) return false;
+      released = true;
+      heldHere.delete(token);
+      clearInterval(timer);
+      return true;
+    };
+    return { abandoned, token, release, handOver, ...(taken.notice ? { notice: taken.notice } : {}), ...(taken.checkpoint !== undefined ? { checkpoint: taken.checkpoint } : {}) };
   } catch (e) {
     await release();
     throw e;

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { ClientBase } from 'pg';
-import { ABANDONED_RUN_ERROR, STATE_SCHEMA } from './stateTables';
+import { ABANDONED_RUN_ERROR, CHECKPOINT_JSON, STATE_SCHEMA, checkpointFromJson, finishRunSql } from './stateTables';
+import type { CheckpointJson } from './stateTables';
+import type { Checkpoint } from '../ports/targetTypes';
 import { beginTransaction } from './transaction';
 
 /**
@@ -118,18 +120,29 @@ export async function insertLease(c: ClientBase, pipeline: string, token: string
  * the pipeline's runs still 'running' as abandoned (markAbandonedRuns: no live run can
  * exist once the lease is ours). Returns whether it was taken and the runs marked.
  */
-export async function insertLeaseReaping(c: ClientBase, pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): Promise<{ taken: boolean; abandoned: bigint[] }> {
-  const r = await c.query<{ taken: boolean; abandoned: bigint[] }>(
+export async function insertLeaseReaping(c: ClientBase, pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): Promise<{ taken: boolean; abandoned: bigint[]; checkpoint: Checkpoint | null }> {
+  const r = await c.query<{ taken: boolean; abandoned: bigint[]; checkpoint: CheckpointJson | null }>(
     `WITH l AS (INSERT INTO ${LEASES} (pipeline, token, holder, holder_host, holder_pid, holder_scope, acquired_at, renewed_at, expires_at)
                 VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), clock_timestamp(), clock_timestamp() + $7::int8 * interval '1 millisecond')
                 ON CONFLICT (pipeline) DO NOTHING RETURNING token),
           a AS (UPDATE "${STATE_SCHEMA}"."runs" SET status = 'abandoned', error = $8, finished_at = clock_timestamp()
                  WHERE pipeline = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM l) RETURNING run_id::int8 AS run_id)
-     SELECT EXISTS (SELECT 1 FROM l) AS taken, ARRAY(SELECT run_id FROM a ORDER BY run_id) AS abandoned`,
+     SELECT EXISTS (SELECT 1 FROM l) AS taken, ARRAY(SELECT run_id FROM a ORDER BY run_id) AS abandoned,
+            (SELECT ${CHECKPOINT_JSON} FROM "${STATE_SCHEMA}"."checkpoints" AS k WHERE k.pipeline = $1) AS checkpoint`,
     [pipeline, token, holder.description, holder.host, holder.pid, holder.scope, String(Math.round(leaseMs)), ABANDONED_RUN_ERROR],
   );
   const row = r.rows[0];
-  return { taken: row?.taken === true, abandoned: (row?.abandoned ?? []).map((x) => BigInt(x)) };
+  return { taken: row?.taken === true, abandoned: (row?.abandoned ?? []).map((x) => BigInt(x)), checkpoint: row?.checkpoint ? checkpointFromJson(row.checkpoint) : null };
+}
+
+/**
+ * Gives the lease back and records how its run ended, in one statement (one round trip):
+ * finishRun's update of the run, and deleteLease. For a run that ends once the statement
+ * is done (a run that succeeded).
+ */
+export async function finishRunReleasing(c: ClientBase, runId: bigint, result: Parameters<typeof finishRunSql>[1], pipeline: string, token: string): Promise<void> {
+  const q = finishRunSql(runId, result);
+  await c.query(`WITH f AS (${q.text}), g AS (DELETE FROM ${LEASES} WHERE pipeline = $9 AND token = $10) SELECT 1`, [...q.values, pipeline, token]);
 }
 
 /** The pipeline's lease as stored, with whether it expired by the server's clock. */

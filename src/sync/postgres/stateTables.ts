@@ -195,7 +195,7 @@ function commitTimestampParam(ts: number | string | null): string | null {
  * taken over makes it divide by zero (22012), which checkpointError turns into what
  * happened; so it can share a round trip with the COMMIT, which the server then skips.
  */
-function checkpointStatement(cp: CheckpointInput, appliedRows: number | bigint): { text: string; values: unknown[] } {
+function checkpointStatement(cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null): { text: string; values: unknown[] } {
   return {
     text: `WITH w AS (
        INSERT INTO "${STATE_SCHEMA}"."checkpoints" AS c (pipeline, source, version, commit_timestamp, applied_rows, finished_at, applied_through)
@@ -204,15 +204,34 @@ function checkpointStatement(cp: CheckpointInput, appliedRows: number | bigint):
        ON CONFLICT (pipeline) DO UPDATE SET source = excluded.source, version = excluded.version,
          commit_timestamp = excluded.commit_timestamp, applied_rows = excluded.applied_rows, finished_at = excluded.finished_at,
          applied_through = CASE WHEN $7::bool THEN excluded.version ELSE GREATEST(c.applied_through, c.version, excluded.version) END
+        WHERE NOT $8::bool OR c.version IS NOT DISTINCT FROM $9::int8
        RETURNING 1)
-     SELECT 1 / (SELECT count(*)::int FROM w) AS written`,
-    values: [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null, cp.reload === true],
+     SELECT CASE WHEN (SELECT count(*) FROM w) = 1 THEN 1 -- (the lease fence divides by the empty count: a constant 1 / 0 the planner would fold)
+                 WHEN $6::text IS NULL OR EXISTS (SELECT 1 FROM "${STATE_SCHEMA}"."run_leases" WHERE pipeline = $1::text AND token = $6::text)
+                   THEN ('${MOVED_PREFIX}' || COALESCE((SELECT version::text FROM "${STATE_SCHEMA}"."checkpoints" WHERE pipeline = $1::text), 'none'))::int
+                 ELSE 1 / (SELECT count(*)::int FROM w) END AS written`,
+    values: [cp.pipeline, cp.source, String(cp.version), commitTimestampParam(cp.commitTimestamp), String(appliedRows), cp.leaseToken ?? null, cp.reload === true, expect !== undefined, expect == null ? null : String(expect)],
   };
 }
 
-/** What a failed checkpointStatement means: the lease taken over (22012), else `e` itself. */
-function checkpointError(e: unknown, cp: CheckpointInput): unknown {
-  if ((e as { code?: unknown }).code !== '22012') return e;
+/** How the checkpoint statement says the stored version is not the one the transaction started from (a cast error, 22P02). */
+const MOVED_PREFIX = 'delta_neon_sync: checkpoint at version ';
+
+/**
+ * What a failed checkpointStatement means: the lease taken over (22012), the checkpoint
+ * moved by someone else since the transaction's check (22P02 naming the version), else `e`.
+ */
+function checkpointError(e: unknown, cp: CheckpointInput, expect?: bigint | null): unknown {
+  const code = (e as { code?: unknown }).code;
+  const moved = code === '22P02' && typeof (e as { message?: unknown }).message === 'string' ? new RegExp(`${MOVED_PREFIX}(\\d+|none)`).exec((e as { message: string }).message) : null;
+  if (moved) {
+    return new SyncError('target', `The checkpoint of pipeline "${cp.pipeline}" is at version ${moved[1]}, expected ${expect ?? 'none'}; nothing was applied.`, {
+      version: Number(cp.version),
+      retry: 'manual',
+      hint: 'Another run (or a change by hand) advanced this pipeline while this run applied its changes; read the checkpoint again and continue from there.',
+    });
+  }
+  if (code !== '22012') return e;
   return new SyncError('target', `The run lease of pipeline "${cp.pipeline}" was taken over by another run before this run committed version ${cp.version}; nothing of this batch was applied.`, {
     version: Number(cp.version),
     retry: 'manual',
@@ -240,19 +259,25 @@ export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, a
  * one round trip (the checkpoint's values inlined, a simple query of two statements: a
  * refused checkpoint fails the first, and the server skips the COMMIT). The one place a
  * checkpoint is committed (ApplyStream, initialLoad). On a failure the caller rolls back.
+ * `expect` (ApplyStream: the version its transaction checked under the pipeline's lock):
+ * the stored version must still be that (null: no checkpoint), or nothing commits, so a
+ * checkpoint moved meanwhile by anyone who did not take the lock (by hand) fails the commit.
+ * `before`: statements (no parameters) sent first in the same query, e.g. the transaction's
+ * BEGIN and its last statements, when nothing needs their results.
  */
-export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint): Promise<void> {
-  const q = checkpointStatement(cp, appliedRows);
+export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null, before: readonly string[] = []): Promise<void> {
+  const q = checkpointStatement(cp, appliedRows, expect);
   const inlined = inlineParameters(q.text, q.values);
-  if (inlined === undefined) {
-    await writeCheckpoint(client, cp, appliedRows);
-    await client.query('COMMIT');
-    return;
-  }
   try {
-    await client.query(`${inlined};\nCOMMIT`);
+    if (inlined === undefined) {
+      for (const statement of before) await client.query(statement);
+      await client.query(q.text, q.values);
+      await client.query('COMMIT');
+      return;
+    }
+    await client.query([...before, inlined, 'COMMIT'].join(';\n'));
   } catch (e) {
-    throw checkpointError(e, cp);
+    throw checkpointError(e, cp, expect);
   }
 }
 
@@ -274,16 +299,41 @@ export async function startRun(
 }
 
 /** Records how a run ended. */
-export async function finishRun(client: ClientBase, runId: bigint, result: { status: RunStatus; rows?: number | bigint; error?: string | RunError; toVersion?: number | bigint | null }): Promise<void> {
+export async function finishRun(client: ClientBase, runId: bigint, result: RunEnd): Promise<void> {
+  const q = finishRunSql(runId, result);
+  await client.query(q.text, q.values);
+}
+
+type RunEnd = { status: RunStatus; rows?: number | bigint; error?: string | RunError; toVersion?: number | bigint | null };
+
+/** finishRun's statement, its parameters $1..$8. */
+export function finishRunSql(runId: bigint, result: RunEnd): { text: string; values: unknown[] } {
   const error = typeof result.error === 'string' ? { message: result.error } : result.error;
-  await client.query(
-    `UPDATE "${STATE_SCHEMA}"."runs" SET status = $2, rows = COALESCE($3::int8, rows), error = $4,
+  return {
+    text: `UPDATE "${STATE_SCHEMA}"."runs" SET status = $2, rows = COALESCE($3::int8, rows), error = $4,
        to_version = COALESCE($5::int8, to_version), error_kind = $6, error_retry = $7, error_hint = $8, finished_at = clock_timestamp() WHERE run_id = $1::int8`,
-    [
+    values: [
       String(runId), result.status, result.rows == null ? null : String(result.rows), error?.message ?? null, result.toVersion == null ? null : String(result.toVersion),
       error?.kind ?? null, error?.retry ?? null, error?.hint ?? null,
     ],
-  );
+  };
+}
+
+/** A checkpoint row as json (alias k), read in another statement's round trip (the run lease's): bigints as text. */
+export const CHECKPOINT_JSON = `json_build_object('pipeline', k.pipeline, 'source', k.source, 'version', k.version::text, 'commit_timestamp', k.commit_timestamp::text,
+  'applied_rows', k.applied_rows::text, 'finished_at', k.finished_at::text)`;
+
+export interface CheckpointJson {
+  pipeline: string;
+  source: string;
+  version: string;
+  commit_timestamp: string | null;
+  applied_rows: string;
+  finished_at: string;
+}
+
+export function checkpointFromJson(j: CheckpointJson): Checkpoint {
+  return { pipeline: j.pipeline, source: j.source, version: BigInt(j.version), commitTimestamp: j.commit_timestamp, appliedRows: BigInt(j.applied_rows), finishedAt: j.finished_at };
 }
 
 /** The pipeline's latest runs, newest first. */

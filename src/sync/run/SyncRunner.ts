@@ -152,7 +152,7 @@ export class SyncRunner {
     const guard = await this.target.acquireRun(this.pipeline);
     try {
       if (guard.notice) ctx.warn(guard.notice);
-      const checkpoint = await this.target.readCheckpoint(this.pipeline);
+      const checkpoint = guard.checkpoint !== undefined ? (guard.checkpoint ?? undefined) : await this.target.readCheckpoint(this.pipeline);
       return await runRepair(ctx, checkpoint, opts);
     } catch (e) {
       throw ctx.classify(e);
@@ -235,7 +235,8 @@ export class SyncRunner {
         ctx.warn(msg);
         this.logger.warn(msg);
       }
-      const checkpoint = await this.target.readCheckpoint(this.pipeline);
+      // Read with the lease when it was free (one round trip for both).
+      const checkpoint = guard.checkpoint !== undefined ? (guard.checkpoint ?? undefined) : await this.target.readCheckpoint(this.pipeline);
       const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
       if (mode === 'incremental' && !checkpoint) {
         throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${this.target.tableLabel}: run an initial load first.`, {

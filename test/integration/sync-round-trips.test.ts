@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import type pg from 'pg';
+import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, generateCustomers, upgradedCustomer } from '../../src/fixtures/customerProfiles';
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { openSource } from '../../src/sync/open/openSource';
+import { mappingTarget } from '../../src/sync/open/openTarget';
+import { createPool } from '../../src/sync/postgres/createPool';
+import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { buildMapping } from '../builders/mappings';
+import { useTestDatabase } from '../helpers/postgres';
+import { tempDir } from '../helpers/syncHarness';
+import { assertTargetEquals } from '../helpers/targetEquality';
+
+/**
+ * Round trips to the target, counted (issue 12, network latency): over a remote link each
+ * statement the engine sends waits one RTT, so their number is what a 20 ms link costs a
+ * run. The counts are pinned here so they cannot silently grow back. What they are
+ * (docs/architecture.md, "Round trips to the target"): an initial load into a new table:
+ * the rights check, the lease (with the checkpoint), the swap blockers, the table's
+ * description, the staging leftovers, the run log's start, the table's catalog entry, the
+ * COPY (with its BEGIN and the staging DDL), the primary key with ANALYZE, the swap with
+ * the checkpoint and COMMIT, the run log's end with the lease's release. An incremental run
+ * of one part: the rights check, the lease, the run log's start, the description, the
+ * delete guard's estimate, the apply's opening, the part, the commit, the end.
+ */
+describe('round trips of a sync (real server)', function () {
+  this.timeout(120_000);
+  const db = useTestDatabase('sync_round_trips');
+
+  it('an initial load into a new table sends at most 11 statements, an incremental run of one part at most 9', async () => {
+    const dir = path.join(await tempDir(), 'rt');
+    const w = await DeltaTableWriter.create(dir, { columns: [...CUSTOMER_PROFILE_COLUMNS], configuration: { 'delta.enableChangeDataFeed': 'true' }, name: 'rt' });
+    await w.append(generateCustomers(500, 7));
+    const upd = [];
+    for (let i = 1; i <= 500; i += 10) upd.push(upgradedCustomer(customerAt(i, 7)));
+    await w.update(CUSTOMER_KEY, upd);
+    const mapping = buildMapping({ name: 'round-trips', source: dir, target: 'rt_customers', key: [CUSTOMER_KEY] });
+    const pool = createPool(db().url, { max: 4 });
+    // Every statement (query call) on every connection of the pool, the heartbeat's included.
+    let sent = 0;
+    const texts: string[] = [];
+    pool.on('connect', (client: pg.PoolClient) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        sent++;
+        const a = args[0] as { text?: unknown } | string;
+        texts.push(String(typeof a === 'string' ? a : a.text).slice(0, 60));
+        return query(...args);
+      };
+    });
+    const source = await openSource(mapping.source);
+    try {
+      const runner = new SyncRunner(mapping, source, mappingTarget(pool, mapping.target));
+      // The first run of a database creates the state tables: not what is counted.
+      await runner.status();
+      sent = 0;
+      texts.length = 0;
+      assert.equal((await runner.run({ mode: 'initial', toVersion: 1 })).status, 'succeeded');
+      const initial = sent;
+      const initialTexts = [...texts];
+      sent = 0;
+      texts.length = 0;
+      const inc = await runner.run({ mode: 'incremental', toVersion: 2 });
+      assert.equal(inc.status, 'succeeded');
+      assert.equal(inc.updated, upd.length);
+      assert.ok(initial <= 11, `the initial load sent ${initial} statements:\n${initialTexts.join('\n')}`);
+      assert.ok(sent <= 9, `the incremental run sent ${sent} statements:\n${texts.join('\n')}`);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'rt_customers' }, dir, 2, { key: [CUSTOMER_KEY] });
+    } finally {
+      await pool.end();
+      await (source as { close?: () => Promise<void> }).close?.();
+    }
+  });
+});
