@@ -194,9 +194,11 @@ export async function runPaletteCommand(page: Page, title: string, opts: { exact
       continue;
     }
     // Accepted: wait until the palette lets go of the title (it closes, or the command's own
-    // quick input replaces it). The palette hides a moment after Enter; an F1 pressed before
-    // that (the next palette command) was swallowed by this closing palette, whose inert
-    // input the next fill then found (CI: "element is inert", then "element is not visible").
+    // quick input replaces it). Without this wait, with the focus in a webview, the next
+    // command's F1 came while this palette was still closing and was lost, and its fill
+    // found this palette's inert input, then none: "element is inert", then "element is not
+    // visible" for 30 s (CI's failure; here 2 of 5 back-to-back pairs from a webview, 0 of 28
+    // with this helper).
     const released = await page
       .waitForFunction(
         `!Array.from(document.querySelectorAll('.quick-input-widget:not(.${QUICK_INPUT_CLOSING}) input')).some((i) => i.getClientRects().length > 0 && i.value === ${JSON.stringify(`>${title}`)})`,
