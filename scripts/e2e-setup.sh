@@ -22,6 +22,21 @@ CS_DIR="$CS_PREFIX/node_modules/code-server"
 log() { printf '[e2e-setup] %s\n' "$*" >&2; }
 mkdir -p "$CACHE"
 
+# Run from `npm test` or `npx tsx`, the environment holds the outer npm's settings
+# (npm_config_user_agent names Node 20): the npm installs below would read them as their
+# own config, and code-server's postinstall, which reads the Node version from that user
+# agent, refused ("requires node v24 ... you are on node v20"). Installs start clean.
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep -i '^npm_' || true)
+
+# One installer at a time: a second run (another checkout on the same machine, sharing
+# the cache) waits here instead of deleting the first one's half-installed folders
+# (`rm -rf` below).
+exec 9>"$CACHE/.install.lock"
+if ! flock -n 9; then
+  log "another e2e-setup.sh is installing into $CACHE; waiting for it"
+  flock 9
+fi
+
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_updated=0
 apt_install() {

@@ -1,6 +1,6 @@
 /**
- * Optional end-to-end test of the Databricks sources in a real VS Code (code-server +
- * Chromium, the same tools as test/e2e/run.ts): `npx tsx test/e2e/databricks.ts`.
+ * End-to-end test of the Databricks sources in a real VS Code (code-server + Chromium, the
+ * same tools as test/e2e/run.ts): `npx tsx test/e2e/databricks.ts`, part of `npm run test:e2e`.
  *
  * A local test warehouse (test/helpers/fakeWarehouse: the real Thrift protocol over
  * HTTPS, answers from real Delta tables) stands in for Databricks; its self-signed CA is
@@ -16,36 +16,34 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomers } from '../../src/fixtures/customerProfiles';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
-import { startCodeServer, openWorkbench, clearNotifications, expandPane, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForText, webviewFrame } from './workbench';
+import {
+  clearNotifications,
+  contextMenu,
+  expandPane,
+  expandRow,
+  finishCreateMapping,
+  grouped,
+  paneRows,
+  prepareExtension,
+  quickInputStep,
+  rowLabelled,
+  runE2e,
+  runPaletteCommand,
+  skipRequested,
+  stepRecorder,
+  waitForText,
+  webviewFrame,
+  withWorkbench,
+} from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-databricks');
-const timings: Array<[string, number]> = [];
-
-function log(msg: string): void {
-  process.stderr.write(`[e2e-databricks] ${msg}\n`);
-}
-
-async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
-  const t = Date.now();
-  log(`${name}...`);
-  try {
-    return await fn();
-  } finally {
-    timings.push([name, Date.now() - t]);
-  }
-}
-
-/** Expands a tree row (a click toggles; only click when collapsed). */
-async function expandRow(row: Locator): Promise<void> {
-  await row.waitFor({ timeout: 30_000 });
-  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
-}
+const { log, step, timings, report } = stepRecorder('e2e-databricks');
 
 /** Latest version and row count of a Delta table, read with the reader (not from the UI). */
 async function tableFacts(p: string): Promise<{ version: number; rows: number }> {
@@ -73,21 +71,9 @@ async function addConnection(p: Page, name: string, host: string, httpPath: stri
   await t.press('Enter');
 }
 
-async function contextMenu(p: Page, row: Locator, item: string): Promise<void> {
-  await row.click({ button: 'right' });
-  const entry = p.locator('.context-view .action-item', { hasText: item }).first();
-  await entry.waitFor({ timeout: 15_000 });
-  // The menu ignores a click right after it opened (the right-click's own mouse-up).
-  await p.waitForTimeout(400);
-  await entry.click();
-  await p.locator('.context-view .monaco-menu').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
-}
-
-async function main(): Promise<void> {
-  if (process.env.SKIP_E2E === '1') {
-    log('SKIP_E2E=1: skipped');
-    return;
-  }
+/** 'skipped' when SKIP_E2E=1 told it not to run: then it must not report PASS (and in CI it must run). */
+async function main(): Promise<'passed' | 'skipped'> {
+  if (skipRequested(log, 'the Databricks end-to-end test in VS Code')) return 'skipped';
   fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
@@ -107,145 +93,107 @@ async function main(): Promise<void> {
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), '{}\n');
-  const { base, server, serverLog } = await startCodeServer(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.databricks.caCertificateFile': caFile } });
-  let context: BrowserContext | undefined;
-  let page: Page | undefined;
   try {
-    const p = await openWorkbench(step, ext, { base, server, serverLog }, {
-      tmp,
-      workspace,
-      onContext: (c, pg) => {
-        context = c;
-        page = pg;
-      },
-    });
+    await withWorkbench(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.databricks.caCertificateFile': caFile } }, async (p) => {
+      const host = `https://${warehouse.host}:${warehouse.serverPort}`;
+      await step('Add Databricks Connection: quick inputs, then the connection test toast', async () => {
+        await addConnection(p, 'dbx-e2e', host, warehouse.httpPath, warehouse.token);
+        await p.locator('.notification-toast', { hasText: 'Connected to 127.0.0.1 as "dbx-e2e"' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '01-added-connection.png') });
+        await clearNotifications(p);
+      });
 
-    const host = `https://${warehouse.host}:${warehouse.serverPort}`;
-    await step('Add Databricks Connection: quick inputs, then the connection test toast', async () => {
-      await addConnection(p, 'dbx-e2e', host, warehouse.httpPath, warehouse.token);
-      await p.locator('.notification-toast', { hasText: 'Connected to 127.0.0.1 as "dbx-e2e"' }).first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '01-added-connection.png') });
-      await clearNotifications(p);
-    });
+      const sources = paneRows(p, 'Sources');
+      const c = await tableFacts(customers);
+      const n = await tableFacts(noCdf);
+      await step('browse: connection -> catalog -> schema -> tables with version and CDF', async () => {
+        await expandRow(rowLabelled(sources, p, 'dbx-e2e').first());
+        await expandRow(rowLabelled(sources, p, 'main').first());
+        await expandRow(rowLabelled(sources, p, 'sales').first());
+        await rowLabelled(sources, p, 'customers').filter({ hasText: `v${c.version} · CDF on` }).first().waitFor({ timeout: 30_000 });
+        await rowLabelled(sources, p, 'no_cdf').filter({ hasText: `v${n.version} · CDF off` }).first().waitFor({ timeout: 30_000 });
+        await expandRow(rowLabelled(sources, p, 'customers').first());
+        await rowLabelled(sources, p, 'customer_id').first().waitFor({ timeout: 30_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
+        await rowLabelled(sources, p, 'customers').first().click(); // collapse the columns again
+      });
 
-    const sources = paneRows(p, 'Sources');
-    const c = await tableFacts(customers);
-    const n = await tableFacts(noCdf);
-    await step('browse: connection -> catalog -> schema -> tables with version and CDF', async () => {
-      await expandRow(rowLabelled(sources, p, 'dbx-e2e').first());
-      await expandRow(rowLabelled(sources, p, 'main').first());
-      await expandRow(rowLabelled(sources, p, 'sales').first());
-      await rowLabelled(sources, p, 'customers').filter({ hasText: `v${c.version} · CDF on` }).first().waitFor({ timeout: 30_000 });
-      await rowLabelled(sources, p, 'no_cdf').filter({ hasText: `v${n.version} · CDF off` }).first().waitFor({ timeout: 30_000 });
-      await expandRow(rowLabelled(sources, p, 'customers').first());
-      await rowLabelled(sources, p, 'customer_id').first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
-      await rowLabelled(sources, p, 'customers').first().click(); // collapse the columns again
-    });
+      await step('Enable Change Data Feed: the modal shows the ALTER; Cancel runs nothing; the button runs it', async () => {
+        const row = rowLabelled(sources, p, 'no_cdf').first();
+        await contextMenu(p, row, 'Enable Change Data Feed');
+        const dialog = p.locator('.monaco-dialog-box').first();
+        await dialog.waitFor({ timeout: 15_000 });
+        const text = (await dialog.textContent()) ?? '';
+        const statement = 'ALTER TABLE `main`.`sales`.`no_cdf` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)';
+        if (!text.includes(statement)) throw new Error(`the dialog does not show the statement: ${text}`);
+        await p.screenshot({ path: path.join(ARTIFACTS, '03-enable-cdf-confirm.png') });
+        await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+        await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+        await new Promise((r) => setTimeout(r, 1000));
+        if (warehouse.statements.some((s) => s.startsWith('ALTER'))) throw new Error('Cancel still sent an ALTER TABLE');
+        await contextMenu(p, row, 'Enable Change Data Feed');
+        await p.locator('.monaco-dialog-box .monaco-button', { hasText: 'Run ALTER TABLE' }).first().click();
+        await rowLabelled(sources, p, 'no_cdf').filter({ hasText: 'CDF on' }).first().waitFor({ timeout: 30_000 });
+        if (!warehouse.statements.includes(statement)) throw new Error(`the warehouse did not receive: ${statement}`);
+        await p.screenshot({ path: path.join(ARTIFACTS, '04-cdf-enabled.png') });
+        await clearNotifications(p);
+      });
 
-    await step('Enable Change Data Feed: the modal shows the ALTER; Cancel runs nothing; the button runs it', async () => {
-      const row = rowLabelled(sources, p, 'no_cdf').first();
-      await contextMenu(p, row, 'Enable Change Data Feed');
-      const dialog = p.locator('.monaco-dialog-box').first();
-      await dialog.waitFor({ timeout: 15_000 });
-      const text = (await dialog.textContent()) ?? '';
-      const statement = 'ALTER TABLE `main`.`sales`.`no_cdf` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)';
-      if (!text.includes(statement)) throw new Error(`the dialog does not show the statement: ${text}`);
-      await p.screenshot({ path: path.join(ARTIFACTS, '03-enable-cdf-confirm.png') });
-      await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
-      await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
-      await new Promise((r) => setTimeout(r, 1000));
-      if (warehouse.statements.some((s) => s.startsWith('ALTER'))) throw new Error('Cancel still sent an ALTER TABLE');
-      await contextMenu(p, row, 'Enable Change Data Feed');
-      await p.locator('.monaco-dialog-box .monaco-button', { hasText: 'Run ALTER TABLE' }).first().click();
-      await rowLabelled(sources, p, 'no_cdf').filter({ hasText: 'CDF on' }).first().waitFor({ timeout: 30_000 });
-      if (!warehouse.statements.includes(statement)) throw new Error(`the warehouse did not receive: ${statement}`);
-      await p.screenshot({ path: path.join(ARTIFACTS, '04-cdf-enabled.png') });
-      await clearNotifications(p);
-    });
+      await step('Test Connection on a stopped warehouse says it is stopped or starting', async () => {
+        warehouse.mode = 'stopped';
+        try {
+          await contextMenu(p, rowLabelled(sources, p, 'dbx-e2e').first(), 'Test Databricks Connection');
+          await p.locator('.notification-toast', { hasText: 'stopped or still starting' }).first().waitFor({ timeout: 60_000 });
+          await p.screenshot({ path: path.join(ARTIFACTS, '05-test-stopped.png') });
+        } finally {
+          warehouse.mode = 'running';
+        }
+        await clearNotifications(p);
+      });
 
-    await step('Test Connection on a stopped warehouse says it is stopped or starting', async () => {
-      warehouse.mode = 'stopped';
-      try {
-        await contextMenu(p, rowLabelled(sources, p, 'dbx-e2e').first(), 'Test Databricks Connection');
-        await p.locator('.notification-toast', { hasText: 'stopped or still starting' }).first().waitFor({ timeout: 60_000 });
-        await p.screenshot({ path: path.join(ARTIFACTS, '05-test-stopped.png') });
-      } finally {
-        warehouse.mode = 'running';
-      }
-      await clearNotifications(p);
-    });
+      await step('a wrong token: the test toast and an error row under the connection', async () => {
+        await addConnection(p, 'dbx-wrong-token', host, warehouse.httpPath, 'dapi-not-the-token');
+        await p.locator('.notification-toast', { hasText: 'HTTP 403' }).first().waitFor({ timeout: 60_000 });
+        await expandRow(rowLabelled(sources, p, 'dbx-wrong-token').first());
+        await sources.filter({ hasText: 'Databricks refused access (HTTP 403)' }).first().waitFor({ timeout: 30_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '06-wrong-token.png') });
+        await clearNotifications(p);
+      });
 
-    await step('a wrong token: the test toast and an error row under the connection', async () => {
-      await addConnection(p, 'dbx-wrong-token', host, warehouse.httpPath, 'dapi-not-the-token');
-      await p.locator('.notification-toast', { hasText: 'HTTP 403' }).first().waitFor({ timeout: 60_000 });
-      await expandRow(rowLabelled(sources, p, 'dbx-wrong-token').first());
-      await sources.filter({ hasText: 'Databricks refused access (HTTP 403)' }).first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '06-wrong-token.png') });
-      await clearNotifications(p);
-    });
+      await step('Create Mapping from the Databricks table writes a databricks source', async () => {
+        await contextMenu(p, rowLabelled(sources, p, 'customers').first(), 'Create Mapping');
+        await quickInputStep(p, 'Create Mapping (2/7)');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'sandbox' }).first().click();
+        const table = await quickInputStep(p, 'Create Mapping (3/7)');
+        await table.fill('public.dbx_customers');
+        await table.press('Enter');
+        await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
+        const written = await finishCreateMapping<{ source?: { type?: string; connection?: string; table?: string }; key?: string[] }>(p, workspace, 'dbx-customers');
+        if (written.source?.type !== 'databricks' || written.source.connection !== 'dbx-e2e' || written.source.table !== 'main.sales.customers' || written.key?.join() !== 'customer_id') {
+          throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
+        }
+        await expandPane(p, 'Mappings');
+        await rowLabelled(paneRows(p, 'Mappings'), p, 'dbx-customers').filter({ hasText: 'not loaded yet' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '07-databricks-mapping.png') });
+        await runPaletteCommand(p, 'View: Close All Editors');
+      });
 
-    await step('Create Mapping from the Databricks table writes a databricks source', async () => {
-      await contextMenu(p, rowLabelled(sources, p, 'customers').first(), 'Create Mapping');
-      await quickInputStep(p, 'Create Mapping (2/7)');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'sandbox' }).first().click();
-      const table = await quickInputStep(p, 'Create Mapping (3/7)');
-      await table.fill('public.dbx_customers');
-      await table.press('Enter');
-      await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
-      await (await quickInputStep(p, 'Create Mapping (5/7)')).press('Enter');
-      await quickInputStep(p, 'Create Mapping (6/7)');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
-      const name = await quickInputStep(p, 'Create Mapping (7/7)');
-      await name.fill('dbx-customers');
-      await name.press('Enter');
-      const file = path.join(workspace, '.delta-sync', 'dbx-customers.json');
-      const deadline = Date.now() + 30_000;
-      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { source?: { type?: string; connection?: string; table?: string }; key?: string[] };
-      if (written.source?.type !== 'databricks' || written.source.connection !== 'dbx-e2e' || written.source.table !== 'main.sales.customers' || written.key?.join() !== 'customer_id') {
-        throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
-      }
-      await expandPane(p, 'Mappings');
-      await rowLabelled(paneRows(p, 'Mappings'), p, 'dbx-customers').filter({ hasText: 'not loaded yet' }).first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '07-databricks-mapping.png') });
-      await runPaletteCommand(p, 'View: Close All Editors');
+      await step('Preview the Databricks mapping: an initial load of every row, through the saved connection', async () => {
+        // The workspace's only mapping: the command previews it without asking which.
+        await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+        const frame = await webviewFrame(p, '[data-testid="count-insert"]', 180_000);
+        await waitForText(frame, '[data-testid="count-insert"]', grouped(c.rows));
+        await waitForText(frame, '[data-testid="preview-mode"]', new RegExp(`initial load of snapshot v${c.version}`));
+        await p.screenshot({ path: path.join(ARTIFACTS, '08-databricks-preview.png') });
+      });
     });
-
-    await step('Preview the Databricks mapping: an initial load of every row, through the saved connection', async () => {
-      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
-      const pick = p.locator('.quick-input-list .monaco-list-row', { has: p.locator('.label-name', { hasText: /^dbx-customers$/ }) }).first();
-      await pick.waitFor({ timeout: 15_000 }).then(() => pick.click()).catch(() => undefined); // one mapping: no pick
-      const frame = await webviewFrame(p, '[data-testid="count-insert"]', 180_000);
-      await waitForText(frame, '[data-testid="count-insert"]', c.rows.toLocaleString('en-US'));
-      await waitForText(frame, '[data-testid="preview-mode"]', new RegExp(`initial load of snapshot v${c.version}`));
-      await p.screenshot({ path: path.join(ARTIFACTS, '08-databricks-preview.png') });
-    });
-  } catch (e) {
-    if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
-    throw e;
   } finally {
-    await context?.close().catch(() => undefined);
-    try {
-      if (server.pid) process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    fs.closeSync(serverLog);
     await warehouse.stop();
     if (!process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
     timings.push(['total', Date.now() - started]);
-    log(`timings:\n${timings.map(([name, ms]) => `${name.padEnd(70)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+    log(`timings:\n${report(70)}`);
   }
+  return 'passed';
 }
 
-main().then(
-  () => {
-    log(`PASS (screenshots in ${path.relative(ROOT, ARTIFACTS)})`);
-    process.exit(0);
-  },
-  (e: unknown) => {
-    log(`FAIL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    process.exit(1);
-  },
-);
+runE2e(log, ARTIFACTS, main);

@@ -1,6 +1,6 @@
 /**
- * Optional end-to-end test of Neon targets in a real VS Code (code-server + Chromium, the
- * same tools as test/e2e/run.ts): `npx tsx test/e2e/neon.ts`.
+ * End-to-end test of Neon targets in a real VS Code (code-server + Chromium, the same tools
+ * as test/e2e/run.ts): `npx tsx test/e2e/neon.ts`, part of `npm run test:e2e`.
  *
  * The local Neon API server (test/helpers/neonApi, driven by the extension through the
  * real @neondatabase/api-client) stands in for Neon, pointed at through the
@@ -21,7 +21,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { mappingTarget, openTarget } from '../../src/sync/open/openTarget';
@@ -31,39 +30,31 @@ import { FakeLakebaseWorkspace } from '../helpers/fakeLakebaseWorkspace';
 import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
 import { getTestServer } from '../helpers/postgres';
 import { assertTargetEquals } from '../helpers/targetEquality';
-import { startCodeServer, openWorkbench, clearNotifications, expandPane, paneRows, prepareExtension, quickInputStep, rowLabelled, runPaletteCommand, waitForText, webviewFrame } from './workbench';
+import {
+  clearNotifications,
+  expandPane,
+  expandRow,
+  finishCreateMapping,
+  paneRows,
+  prepareExtension,
+  quickInputStep,
+  rowLabelled,
+  runE2e,
+  runPaletteCommand,
+  skipRequested,
+  stepRecorder,
+  waitForText,
+  webviewFrame,
+  withWorkbench,
+} from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-neon');
-const timings: Array<[string, number]> = [];
-
-function log(msg: string): void {
-  process.stderr.write(`[e2e-neon] ${msg}\n`);
-}
-
-async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
-  const t = Date.now();
-  log(`${name}...`);
-  try {
-    return await fn();
-  } finally {
-    timings.push([name, Date.now() - t]);
-  }
-}
-
-async function expandRow(row: Locator): Promise<void> {
-  await row.waitFor({ timeout: 30_000 });
-  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
-}
+const { log, step, timings, report } = stepRecorder('e2e-neon');
 
 /** 'skipped' when SKIP_E2E=1 told it not to run: then it must not report PASS (and in CI it must run). */
 async function main(): Promise<'passed' | 'skipped'> {
-  if (process.env.SKIP_E2E === '1') {
-    const ci = process.env.CI;
-    if (ci && ci !== 'false' && ci !== '0') throw new Error('SKIP_E2E=1 is set in CI (CI is set): the end-to-end test must run there; unset SKIP_E2E.');
-    log('SKIPPED: SKIP_E2E=1, the Neon end-to-end test in VS Code did not run (not a pass)');
-    return 'skipped';
-  }
+  if (skipRequested(log, 'the Neon end-to-end test in VS Code')) return 'skipped';
   fs.rmSync(ARTIFACTS, { recursive: true, force: true });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const started = Date.now();
@@ -101,168 +92,130 @@ async function main(): Promise<'passed' | 'skipped'> {
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.mkdirSync(path.join(workspace, '.delta-sync'), { recursive: true });
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'deltaSync.deltaFolders': [path.join(tmp, 'tables')] }, null, 2));
-  const { base, server, serverLog } = await startCodeServer(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.neon.apiUrl': neon.apiUrl } });
-  let context: BrowserContext | undefined;
-  let page: Page | undefined;
   try {
-    const p = await openWorkbench(step, ext, { base, server, serverLog }, {
-      tmp,
-      workspace,
-      onContext: (c, pg) => {
-        context = c;
-        page = pg;
-      },
-    });
+    await withWorkbench(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.neon.apiUrl': neon.apiUrl } }, async (p) => {
+      await step('Add Neon Account: the key is checked, then the account row appears', async () => {
+        await expandPane(p, 'Targets');
+        await runPaletteCommand(p, 'Delta Sync: Add Neon Account...');
+        const key = await quickInputStep(p, 'Add Neon Account');
+        await key.fill(neon.apiKey);
+        await key.press('Enter');
+        await rowLabelled(paneRows(p, 'Targets'), p, `Neon (${new URL(neon.apiUrl).host})`).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '01-neon-account.png') });
+      });
 
-    await step('Add Neon Account: the key is checked, then the account row appears', async () => {
-      await expandPane(p, 'Targets');
-      await runPaletteCommand(p, 'Delta Sync: Add Neon Account...');
-      const key = await quickInputStep(p, 'Add Neon Account');
-      await key.fill(neon.apiKey);
-      await key.press('Enter');
-      await rowLabelled(paneRows(p, 'Targets'), p, `Neon (${new URL(neon.apiUrl).host})`).first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '01-neon-account.png') });
-    });
+      const targets = paneRows(p, 'Targets');
+      await step('browse: account -> project -> branch (default) -> database -> schema -> table', async () => {
+        await expandRow(rowLabelled(targets, p, `Neon (${new URL(neon.apiUrl).host})`).first());
+        await expandRow(rowLabelled(targets, p, 'e2e-shop').first());
+        await expandRow(rowLabelled(targets, p, 'main').filter({ hasText: 'default' }).first());
+        await expandRow(rowLabelled(targets, p, 'appdb').filter({ hasText: 'owner app_owner' }).first());
+        await expandRow(rowLabelled(targets, p, 'public').filter({ hasText: '1 table' }).first());
+        await rowLabelled(targets, p, 'customers').filter({ hasText: 'rows' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
+      });
 
-    const targets = paneRows(p, 'Targets');
-    await step('browse: account -> project -> branch (default) -> database -> schema -> table', async () => {
-      await expandRow(rowLabelled(targets, p, `Neon (${new URL(neon.apiUrl).host})`).first());
-      await expandRow(rowLabelled(targets, p, 'e2e-shop').first());
-      await expandRow(rowLabelled(targets, p, 'main').filter({ hasText: 'default' }).first());
-      await expandRow(rowLabelled(targets, p, 'appdb').filter({ hasText: 'owner app_owner' }).first());
-      await expandRow(rowLabelled(targets, p, 'public').filter({ hasText: '1 table' }).first());
-      await rowLabelled(targets, p, 'customers').filter({ hasText: 'rows' }).first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '02-browse.png') });
-    });
+      await step('Create Mapping: the target step offers the Neon branch; project -> branch -> database picks write the neon: reference', async () => {
+        await runPaletteCommand(p, 'Delta Sync: Create Mapping...');
+        await quickInputStep(p, 'Create Mapping (1/7)');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'customers' }).first().click();
+        await quickInputStep(p, 'Create Mapping (2/7)');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Neon branch' }).first().click();
+        await quickInputStep(p, 'Neon project');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-shop' }).first().click();
+        await quickInputStep(p, ': branch');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'main' }).first().click();
+        await quickInputStep(p, ': database');
+        await p.screenshot({ path: path.join(ARTIFACTS, '03-create-mapping-neon-database.png') });
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'appdb' }).first().click();
+        const tableInput = await quickInputStep(p, 'Create Mapping (3/7)');
+        await tableInput.fill('public.customers');
+        await tableInput.press('Enter');
+        await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
+        const written = await finishCreateMapping<{ target?: { connection?: string; table?: string }; key?: string[] }>(p, workspace, 'e2e-customers');
+        const file = path.join(workspace, '.delta-sync', 'e2e-customers.json');
+        if (written.target?.connection !== reference || written.target.table !== 'customers' || written.key?.join() !== 'customer_id') throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
+        if (fs.readFileSync(file, 'utf8').includes('npg_')) throw new Error('the mapping file holds a password');
+        await expandPane(p, 'Mappings');
+        await rowLabelled(paneRows(p, 'Mappings'), p, 'e2e-customers').filter({ hasText: 'behind' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '04-mapping.png') });
+        await runPaletteCommand(p, 'View: Close All Editors');
+      });
 
-    await step('Create Mapping: the target step offers the Neon branch; project -> branch -> database picks write the neon: reference', async () => {
-      await runPaletteCommand(p, 'Delta Sync: Create Mapping...');
-      await quickInputStep(p, 'Create Mapping (1/7)');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'customers' }).first().click();
-      await quickInputStep(p, 'Create Mapping (2/7)');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Neon branch' }).first().click();
-      await quickInputStep(p, 'Neon project');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-shop' }).first().click();
-      await quickInputStep(p, ': branch');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'main' }).first().click();
-      await quickInputStep(p, ': database');
-      await p.screenshot({ path: path.join(ARTIFACTS, '03-create-mapping-neon-database.png') });
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'appdb' }).first().click();
-      const tableInput = await quickInputStep(p, 'Create Mapping (3/7)');
-      await tableInput.fill('public.customers');
-      await tableInput.press('Enter');
-      await (await quickInputStep(p, 'Create Mapping (4/7)')).press('Enter');
-      await (await quickInputStep(p, 'Create Mapping (5/7)')).press('Enter');
-      await quickInputStep(p, 'Create Mapping (6/7)');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
-      const name = await quickInputStep(p, 'Create Mapping (7/7)');
-      await name.fill('e2e-customers');
-      await name.press('Enter');
-      const file = path.join(workspace, '.delta-sync', 'e2e-customers.json');
-      const deadline = Date.now() + 30_000;
-      while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      const written = JSON.parse(fs.readFileSync(file, 'utf8')) as { target?: { connection?: string; table?: string }; key?: string[] };
-      if (written.target?.connection !== reference || written.target.table !== 'customers' || written.key?.join() !== 'customer_id') throw new Error(`unexpected mapping: ${JSON.stringify(written)}`);
-      if (fs.readFileSync(file, 'utf8').includes('npg_')) throw new Error('the mapping file holds a password');
-      await expandPane(p, 'Mappings');
-      await rowLabelled(paneRows(p, 'Mappings'), p, 'e2e-customers').filter({ hasText: 'behind' }).first().waitFor({ timeout: 60_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '04-mapping.png') });
-      await runPaletteCommand(p, 'View: Close All Editors');
-    });
+      await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the panel shows what Apply to Parent will change, row by row, and the branch', async () => {
+        await clearNotifications(p);
+        await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+        const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
+        await waitForText(frame, '[data-testid="count-insert"]', '3');
+        await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-panel.png') });
+        await frame.locator('[data-testid="preview-on-branch"]').first().click();
+        const branchFrame = await webviewFrame(p, '[data-testid="branch-info"]:not([hidden])', 180_000);
+        const info = branchFrame.locator('[data-testid="branch-info"]').first();
+        await info.waitFor({ timeout: 60_000 });
+        const text = (await info.textContent()) ?? '';
+        if (!new RegExp(`preview branch delta-sync-preview-e2e-customers-\\S+ \\(a copy of main\\): incremental sync to version ${table.latest}: 3 inserted`).test(text)) throw new Error(`unexpected branch info: ${text}`);
+        // The same counts as the sync on the branch, and its rows in the grid; the password is masked.
+        await waitForText(branchFrame, '[data-testid="count-insert"]', '3');
+        await branchFrame.locator('[data-testid="preview-table"] .grid-body [role=row]').first().waitFor({ timeout: 60_000 });
+        const conn = (await branchFrame.locator('[data-testid="branch-connection"]').first().textContent()) ?? '';
+        if (!/^postgres(ql)?:\/\/app_owner:\*+@/.test(conn) || conn.includes('npg_')) throw new Error(`unexpected connection string shown: ${conn}`);
+        await branchFrame.locator('[data-testid="copy-connection"]').first().click();
+        await waitForText(branchFrame, '[data-testid="preview-status"]', "Copied the branch's connection string (it holds the role's password).");
+        await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-on-branch.png') });
+        const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+        if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
+        await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
+        await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.first, { key: ['customer_id'] });
+        await branchFrame.locator('[data-testid="apply"]', { hasText: 'Apply to main' }).first().click();
+      });
 
-    await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the panel shows what Apply to Parent will change, row by row, and the branch', async () => {
-      await clearNotifications(p);
-      await runPaletteCommand(p, 'Delta Sync: Preview Changes');
-      const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
-      await waitForText(frame, '[data-testid="count-insert"]', '3');
-      await p.screenshot({ path: path.join(ARTIFACTS, '05-preview-panel.png') });
-      await frame.locator('[data-testid="preview-on-branch"]').first().click();
-      const branchFrame = await webviewFrame(p, '[data-testid="branch-info"]:not([hidden])', 180_000);
-      const info = branchFrame.locator('[data-testid="branch-info"]').first();
-      await info.waitFor({ timeout: 60_000 });
-      const text = (await info.textContent()) ?? '';
-      if (!new RegExp(`preview branch delta-sync-preview-e2e-customers-\\S+ \\(a copy of main\\): incremental sync to version ${table.latest}: 3 inserted`).test(text)) throw new Error(`unexpected branch info: ${text}`);
-      // The same counts as the sync on the branch, and its rows in the grid; the password is masked.
-      await waitForText(branchFrame, '[data-testid="count-insert"]', '3');
-      await branchFrame.locator('[data-testid="preview-table"] .grid-body [role=row]').first().waitFor({ timeout: 60_000 });
-      const conn = (await branchFrame.locator('[data-testid="branch-connection"]').first().textContent()) ?? '';
-      if (!/^postgres(ql)?:\/\/app_owner:\*+@/.test(conn) || conn.includes('npg_')) throw new Error(`unexpected connection string shown: ${conn}`);
-      await branchFrame.locator('[data-testid="copy-connection"]').first().click();
-      await waitForText(branchFrame, '[data-testid="preview-status"]', "Copied the branch's connection string (it holds the role's password).");
-      await targets.filter({ hasText: 'preview of e2e-customers' }).first().waitFor({ timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '06-preview-on-branch.png') });
-      const previews = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
-      if (previews.length !== 1) throw new Error(`expected one preview branch, found ${previews.length}`);
-      await assertTargetEquals(neon.realUrl(project.projectId, previews[0]?.branch.id as string, 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
-      await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.first, { key: ['customer_id'] });
-      await branchFrame.locator('[data-testid="apply"]', { hasText: 'Apply to main' }).first().click();
-    });
+      await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
+        await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
+        // The parent moved: the open preview's plan is spent, so its panel closes.
+        await p.locator('.tabs-container .tab', { hasText: 'Preview on branch: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
+        await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
+        await neon.settle();
+        const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+        if (left.length) throw new Error(`preview branches left: ${left.map((b) => b.branch.name).join(', ')}`);
+        await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+        await p.screenshot({ path: path.join(ARTIFACTS, '08-tree-after-apply.png') });
+      });
 
-    await step('Apply to Parent: the parent has the latest version, the preview branch is gone', async () => {
-      await p.locator('.notification-toast', { hasText: /applied e2e-customers to main: incremental sync to version \d+.*Deleted preview branch/ }).first().waitFor({ timeout: 180_000 });
-      // The parent moved: the open preview's plan is spent, so its panel closes.
-      await p.locator('.tabs-container .tab', { hasText: 'Preview on branch: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
-      await p.screenshot({ path: path.join(ARTIFACTS, '07-applied.png') });
-      await assertTargetEquals(neon.realUrl(project.projectId, 'main', 'appdb'), { schema: 'public', name: 'customers' }, table.path, table.latest, { key: ['customer_id'] });
-      await neon.settle();
-      const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
-      if (left.length) throw new Error(`preview branches left: ${left.map((b) => b.branch.name).join(', ')}`);
-      await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
-      await p.screenshot({ path: path.join(ARTIFACTS, '08-tree-after-apply.png') });
+      await step('Add Lakebase Database: the ~/.databrickscfg profile signs in, the test passes, the lakebase: reference is saved and listed', async () => {
+        await clearNotifications(p);
+        await runPaletteCommand(p, 'Delta Sync: Add Lakebase Database...');
+        const name = await quickInputStep(p, 'Add Lakebase Database (1/5): name');
+        await name.fill('lakebase-e2e');
+        await name.press('Enter');
+        await quickInputStep(p, 'Databricks profile');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-pat' }).first().click();
+        await quickInputStep(p, ': Autoscaling endpoint or Provisioned instance');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Lakebase Autoscaling endpoint' }).first().click();
+        const endpoint = await quickInputStep(p, ': endpoint');
+        await endpoint.fill(LAKEBASE_ENDPOINT);
+        await endpoint.press('Enter');
+        const host = await quickInputStep(p, ': host');
+        await host.fill(`127.0.0.1:${lakebase.pgPort}`);
+        await host.press('Enter');
+        const database = await quickInputStep(p, ': database');
+        await database.fill('postgres');
+        await database.press('Enter');
+        await p.locator('.notification-toast', { hasText: /Connected to .*Saved "lakebase-e2e"/ }).first().waitFor({ timeout: 120_000 });
+        await rowLabelled(targets, p, 'lakebase-e2e').filter({ hasText: 'lakebase 127.0.0.1/postgres (profile e2e-pat)' }).first().waitFor({ timeout: 30_000 });
+        if (lakebase.issued.length === 0) throw new Error('the test did not log in with a Lakebase token');
+        await p.screenshot({ path: path.join(ARTIFACTS, '09-lakebase-added.png') });
+      });
     });
-
-    await step('Add Lakebase Database: the ~/.databrickscfg profile signs in, the test passes, the lakebase: reference is saved and listed', async () => {
-      await clearNotifications(p);
-      await runPaletteCommand(p, 'Delta Sync: Add Lakebase Database...');
-      const name = await quickInputStep(p, 'Add Lakebase Database (1/5): name');
-      await name.fill('lakebase-e2e');
-      await name.press('Enter');
-      await quickInputStep(p, 'Databricks profile');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-pat' }).first().click();
-      await quickInputStep(p, ': Autoscaling endpoint or Provisioned instance');
-      await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Lakebase Autoscaling endpoint' }).first().click();
-      const endpoint = await quickInputStep(p, ': endpoint');
-      await endpoint.fill(LAKEBASE_ENDPOINT);
-      await endpoint.press('Enter');
-      const host = await quickInputStep(p, ': host');
-      await host.fill(`127.0.0.1:${lakebase.pgPort}`);
-      await host.press('Enter');
-      const database = await quickInputStep(p, ': database');
-      await database.fill('postgres');
-      await database.press('Enter');
-      await p.locator('.notification-toast', { hasText: /Connected to .*Saved "lakebase-e2e"/ }).first().waitFor({ timeout: 120_000 });
-      await rowLabelled(targets, p, 'lakebase-e2e').filter({ hasText: 'lakebase 127.0.0.1/postgres (profile e2e-pat)' }).first().waitFor({ timeout: 30_000 });
-      if (lakebase.issued.length === 0) throw new Error('the test did not log in with a Lakebase token');
-      await p.screenshot({ path: path.join(ARTIFACTS, '09-lakebase-added.png') });
-    });
-  } catch (e) {
-    if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
-    throw e;
   } finally {
-    await context?.close().catch(() => undefined);
-    try {
-      if (server.pid) process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    fs.closeSync(serverLog);
     await neon.close();
     await lakebase.stop();
     if (!process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
     timings.push(['total', Date.now() - started]);
-    log(`timings:\n${timings.map(([name, ms]) => `${name.padEnd(70)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+    log(`timings:\n${report(70)}`);
   }
   return 'passed';
 }
 
-main().then(
-  (outcome) => {
-    if (outcome === 'skipped') process.exit(0);
-    log(`PASS (screenshots in ${path.relative(ROOT, ARTIFACTS)})`);
-    process.exit(0);
-  },
-  (e: unknown) => {
-    log(`FAIL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    process.exit(1);
-  },
-);
+runE2e(log, ARTIFACTS, main);

@@ -1,7 +1,8 @@
 /**
  * Shared steps for the end-to-end tests that drive the extension in code-server through
- * Chromium (test/e2e/run.ts, databricks.ts, neon.ts): tool discovery, server start-up
- * and the workbench interactions (palette, panes, tree rows, quick inputs, webviews).
+ * Chromium (test/e2e/run.ts, ux.ts, databricks.ts, neon.ts): tool discovery, server
+ * start-up and tear-down, and the workbench interactions (palette, panes, tree rows, quick
+ * inputs, context menus, webviews).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -12,6 +13,59 @@ import { chromium, type BrowserContext, type Frame, type Locator, type Page } fr
 
 /** A test's named, timed step (each test logs with its own prefix). */
 export type Step = <T>(name: string, fn: () => Promise<T> | T) => Promise<T>;
+
+/** A test's log (on stderr, with its prefix), its timed steps, and their timings as a table. */
+export function stepRecorder(prefix: string): { log: (msg: string) => void; step: Step; timings: Array<[string, number]>; report: (width: number) => string } {
+  const timings: Array<[string, number]> = [];
+  const log = (msg: string): void => {
+    process.stderr.write(`[${prefix}] ${msg}\n`);
+  };
+  const step: Step = async (name, fn) => {
+    const t = Date.now();
+    log(`${name}...`);
+    try {
+      return await fn();
+    } finally {
+      timings.push([name, Date.now() - t]);
+    }
+  };
+  const report = (width: number): string => timings.map(([n, ms]) => `${n.padEnd(width)} ${(ms / 1000).toFixed(1)} s`).join('\n');
+  return { log, step, timings, report };
+}
+
+/**
+ * True when SKIP_E2E=1 asks to skip (for quick local loops; the caller must then not report
+ * PASS). In CI (.ci/run sets CI=true) a skip is refused: the end-to-end tests must run there.
+ */
+export function skipRequested(log: (msg: string) => void, what: string): boolean {
+  if (process.env.SKIP_E2E !== '1') return false;
+  const ci = process.env.CI?.trim().toLowerCase();
+  if (ci && ci !== 'false' && ci !== '0') throw new Error(`SKIP_E2E=1 is set in CI (CI is set): ${what} must run there; unset SKIP_E2E.`);
+  log(`SKIPPED: SKIP_E2E=1, ${what} did not run (not a pass)`);
+  return true;
+}
+
+/**
+ * Runs a test's `main` and exits: 0 on PASS (said with where the screenshots are) or on an
+ * asked-for skip (not said to pass), 1 on FAIL with the error's stack.
+ */
+export function runE2e(log: (msg: string) => void, artifacts: string, main: () => Promise<'passed' | 'skipped'>): void {
+  main().then(
+    (outcome) => {
+      if (outcome === 'passed') log(`PASS (screenshots in ${path.relative(process.cwd(), artifacts)})`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      log(`FAIL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exit(1);
+    },
+  );
+}
+
+/** "1,200" as the views format counts. */
+export function grouped(n: number): string {
+  return n.toLocaleString('en-US');
+}
 
 export interface PreparedExtension {
   /** Node 24 for code-server, code-server's entry script, and Chromium (scripts/e2e-setup.sh). */
@@ -80,14 +134,116 @@ export async function waitForHealth(url: string, child: ChildProcess, timeoutMs:
   throw new Error(`code-server not healthy after ${timeoutMs} ms`);
 }
 
-export async function runPaletteCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.press('Enter');
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Where a page's test keeps its screenshots (set by withWorkbench), for the palette's retries. */
+const artifactsOf = new WeakMap<Page, string>();
+
+const PALETTE_ATTEMPTS = 3;
+/** The class VS Code gives the quick input while its close animation runs (150 ms; it is inert meanwhile). */
+const QUICK_INPUT_CLOSING = 'quick-input-widget-closing';
+
+/**
+ * Runs a command from the palette: F1, its title, Enter on the top match (`exact`: a click
+ * on the row whose label is exactly `title`, where Enter would take another fuzzy match).
+ *
+ * In code-server the quick input can close again right after it opened (the focus moves
+ * back to a webview, or a tree or the status bar redraws under it): then the title is
+ * typed into nothing ("element is not visible"). Such an attempt, lost before the command
+ * row was accepted, is retried with the palette opened anew (3 attempts, each logged with
+ * a screenshot, the last error kept). What is never retried: a command the palette does
+ * not list (the input stays open and no row matches), and a modal dialog in front (the
+ * product asked something; the step must answer it): both fail at once.
+ */
+export async function runPaletteCommand(page: Page, title: string, opts: { exact?: boolean } = {}): Promise<void> {
+  // A quick input that is closing stays visible (inert) for its close animation: never type into that one.
+  const input = page.locator(`.quick-input-widget:not(.${QUICK_INPUT_CLOSING}) input`).first();
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  const row = (opts.exact ? rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }) : rows.filter({ hasText: title })).first();
+  let last: unknown;
+  for (let attempt = 1; attempt <= PALETTE_ATTEMPTS; attempt++) {
+    await failUnderModalDialog(page, `run "${title}" from the palette`);
+    await page.locator(`.quick-input-widget.${QUICK_INPUT_CLOSING}`).first().waitFor({ state: 'detached', timeout: 2_000 }).catch(() => undefined);
+    await focusWorkbench(page);
+    let stage = 'open the palette';
+    try {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
+      stage = 'type the title';
+      await input.fill(`>${title}`, { timeout: 5_000 });
+      stage = 'wait for the command row';
+      try {
+        await row.waitFor({ state: 'visible', timeout: 15_000 });
+      } catch (e) {
+        if ((await input.isVisible()) && (await input.inputValue()) === `>${title}`) {
+          throw new PaletteError(`the palette lists no command ${opts.exact ? 'titled exactly' : 'matching'} "${title}" (the input stayed open 15 s with the title typed): is the command registered, and is its "when" clause true here?`);
+        }
+        throw e;
+      }
+      stage = 'accept the command row';
+      // An action that times out did not happen (Playwright acts only once the element is ready): retrying cannot run the command twice.
+      if (opts.exact) await row.click({ timeout: 5_000 });
+      else await input.press('Enter', { timeout: 5_000 });
+    } catch (e) {
+      if (e instanceof PaletteError) throw e;
+      last = e;
+      await notePaletteRetry(page, title, attempt, stage, e);
+      await page.keyboard.press('Escape').catch(() => undefined);
+      continue;
+    }
+    // Accepted: wait until the palette lets go of the title (it closes, or the command's own
+    // quick input replaces it). Without this wait, with the focus in a webview, the next
+    // command's F1 came while this palette was still closing and was lost, and its fill
+    // found this palette's inert input, then none: "element is inert", then "element is not
+    // visible" for 30 s (CI's failure; here 2 of 5 back-to-back pairs from a webview, 0 of 28
+    // with this helper).
+    const released = await page
+      .waitForFunction(
+        `!Array.from(document.querySelectorAll('.quick-input-widget:not(.${QUICK_INPUT_CLOSING}) input')).some((i) => i.getClientRects().length > 0 && i.value === ${JSON.stringify(`>${title}`)})`,
+        undefined,
+        { timeout: 10_000, polling: 50 },
+      )
+      .then(() => true, () => false);
+    if (!released) throw new Error(`palette: "${title}" was accepted but the palette still shows it after 10 s (did the command run?)`);
+    return;
+  }
+  throw new Error(`palette: "${title}" did not run: the quick input closed or went inert before the command was accepted, ${PALETTE_ATTEMPTS} times (screenshots palette-retry-*.png). Last error: ${errorLine(last)}`);
+}
+
+class PaletteError extends Error {}
+
+function errorLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n').filter((l) => l.trim() !== '').slice(0, 3).join(' | ');
+}
+
+async function notePaletteRetry(page: Page, title: string, attempt: number, stage: string, e: unknown): Promise<void> {
+  const dir = artifactsOf.get(page);
+  const shot = dir ? path.join(dir, `palette-retry-${Date.now()}-${attempt}.png`) : undefined;
+  if (shot) await page.screenshot({ path: shot }).catch(() => undefined);
+  const focus = await page.evaluate<string>(`(() => { const a = document.activeElement; return a ? a.tagName + (a.className ? '.' + String(a.className).split(' ').join('.') : '') : 'none'; })()`).catch(() => '?');
+  process.stderr.write(`[e2e palette] "${title}": attempt ${attempt} of ${PALETTE_ATTEMPTS} failed to ${stage} (focus on ${focus})${shot ? `, screenshot ${path.basename(shot)}` : ''}: ${errorLine(e)}\n`);
+}
+
+/**
+ * A modal dialog makes the rest of the workbench inert: a palette, click or key behind it
+ * cannot work. The product opened it, so it is not retried away: the failure names it.
+ */
+export async function failUnderModalDialog(page: Page, action: string): Promise<void> {
+  const dialog = page.locator('.monaco-dialog-box').first();
+  if (await dialog.isVisible().catch(() => false)) {
+    const text = ((await dialog.textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
+    throw new Error(`cannot ${action}: a modal dialog is open ("${text.slice(0, 300)}"); the step must answer it first (or the product should not have opened it here)`);
+  }
+}
+
+/**
+ * Moves the keyboard focus out of a webview (an iframe) into the workbench, so F1 reaches
+ * the workbench's keybindings, not the webview's document.
+ */
+export async function focusWorkbench(page: Page): Promise<void> {
+  await page.evaluate(`(() => { const a = document.activeElement; if (a && a.tagName === 'IFRAME') a.blur(); })()`).catch(() => undefined);
 }
 
 /** Expands a view pane by its title unless it is expanded. */
@@ -104,8 +260,41 @@ export function paneRows(page: Page, name: string): Locator {
 
 /** The row whose label is exactly `label` (descriptions are matched separately). */
 export function rowLabelled(rows: Locator, page: Page, label: string): Locator {
-  const escaped = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escaped}$`) }) });
+  return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }) });
+}
+
+/** Expands a tree row (a click toggles; only click when collapsed). */
+export async function expandRow(row: Locator): Promise<void> {
+  await row.waitFor({ timeout: 30_000 });
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+}
+
+/** Opens the Delta Sync container (an editor may have taken the side bar) and expands a pane. */
+export async function showPane(page: Page, name: string): Promise<void> {
+  const item = page.locator('.activitybar .action-item a[aria-label^="Delta Sync"], .activitybar .action-item[aria-label^="Delta Sync"]').first();
+  if (!(await page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }).first().isVisible())) await item.click();
+  await expandPane(page, name);
+}
+
+/** Clicks the quick pick's row whose label is exactly `label` (e.g. a mapping after Preview Changes). */
+export async function pickQuickInputItem(page: Page, label: string): Promise<void> {
+  const pick = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }) }).first();
+  await pick.waitFor({ timeout: 15_000 });
+  await pick.click();
+}
+
+/**
+ * Picks `item` in the context menu that a right-click on `row` opens (code-server draws it
+ * in the page): the entry labelled exactly `item`, or `item` and an ellipsis (a command that asks more).
+ */
+export async function contextMenu(page: Page, row: Locator, item: string): Promise<void> {
+  await row.click({ button: 'right' });
+  const entry = page.locator('.monaco-menu .action-item', { has: page.locator('.action-label', { hasText: new RegExp(`^${escapeRegExp(item)}(\\.\\.\\.|…)?$`) }) }).first();
+  await entry.waitFor({ state: 'visible', timeout: 15_000 });
+  // The menu ignores a click right after it opened (the right-click's own mouse-up).
+  await page.waitForTimeout(400);
+  await entry.click();
+  await page.locator('.monaco-menu').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
 }
 
 /**
@@ -152,7 +341,7 @@ export async function clearNotifications(page: Page): Promise<void> {
 }
 
 /** A code-server started by startCodeServer: its URL, process and log file descriptor. */
-export interface CodeServer {
+interface CodeServer {
   base: string;
   server: ChildProcess;
   serverLog: number;
@@ -164,7 +353,7 @@ export interface CodeServer {
  * Machine settings file for machine-scoped settings), installs the .vsix, and starts
  * code-server on `workspace` with its log in `artifacts`.
  */
-export async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown>; userSettings?: Record<string, unknown> }): Promise<CodeServer> {
+async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown>; userSettings?: Record<string, unknown> }): Promise<CodeServer> {
   const userDataDir = path.join(opts.tmp, 'user-data');
   const extensionsDir = path.join(opts.tmp, 'extensions');
   fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
@@ -199,12 +388,61 @@ export async function startCodeServer(step: Step, ext: PreparedExtension, opts: 
   return { base: `http://127.0.0.1:${port}`, server, serverLog };
 }
 
+/** What withWorkbench starts: code-server's files and settings, and the browser's window. */
+export interface WorkbenchOptions {
+  tmp: string;
+  workspace: string;
+  /** The test's screenshots folder: code-server.log, failure.png and the palette's retry screenshots go there. */
+  artifacts: string;
+  machineSettings?: Record<string, unknown>;
+  userSettings?: Record<string, unknown>;
+  viewport?: { width: number; height: number };
+  sidebarWiden?: number;
+  /** Receives the page as soon as it exists (e.g. to collect its console errors). */
+  onPage?: (p: Page) => void;
+}
+
+/**
+ * Starts code-server with the .vsix installed, opens the workbench on the Delta Sync
+ * container and runs `body` on its page. On failure it saves failure.png; pass or fail,
+ * it closes the browser and kills code-server's process group.
+ */
+export async function withWorkbench<T>(step: Step, ext: PreparedExtension, opts: WorkbenchOptions, body: (p: Page) => Promise<T>): Promise<T> {
+  const cs = await startCodeServer(step, ext, { ...opts, machineSettings: opts.machineSettings ?? {} });
+  let context: BrowserContext | undefined;
+  let page: Page | undefined;
+  try {
+    const p = await openWorkbench(step, ext, cs, {
+      ...opts,
+      onContext: (c, pg) => {
+        context = c;
+        page = pg;
+        artifactsOf.set(pg, opts.artifacts);
+        opts.onPage?.(pg);
+      },
+    });
+    return await body(p);
+  } catch (e) {
+    if (page) await page.screenshot({ path: path.join(opts.artifacts, 'failure.png') }).catch(() => undefined);
+    throw e;
+  } finally {
+    await context?.close().catch(() => undefined);
+    try {
+      // detached: its own process group, so the agent host and watchers die with it.
+      if (cs.server.pid) process.kill(-cs.server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    fs.closeSync(cs.serverLog);
+  }
+}
+
 /**
  * Waits for code-server, launches Chromium (1400x900 unless `viewport` says otherwise) on the workspace, opens the Delta
  * Sync container and widens the side bar. `onContext` receives the browser context as soon
  * as it exists, so the caller's cleanup can close it even when a later step fails.
  */
-export async function openWorkbench(step: Step, ext: PreparedExtension, cs: CodeServer, opts: { tmp: string; workspace: string; onContext: (c: BrowserContext, p: Page) => void; viewport?: { width: number; height: number }; sidebarWiden?: number }): Promise<Page> {
+async function openWorkbench(step: Step, ext: PreparedExtension, cs: CodeServer, opts: { tmp: string; workspace: string; onContext: (c: BrowserContext, p: Page) => void; viewport?: { width: number; height: number }; sidebarWiden?: number }): Promise<Page> {
   await step('start code-server', () => waitForHealth(`${cs.base}/healthz`, cs.server, 30_000));
   const context = await step('launch chromium', () =>
     chromium.launchPersistentContext(path.join(opts.tmp, 'chromium'), {
@@ -252,4 +490,23 @@ export async function addConnectionByUrl(page: Page, name: string, url: string, 
   await toast.waitFor({ timeout: 30_000 });
   for (const b of buttons) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
   return toast;
+}
+
+/**
+ * The last three steps of Create Mapping (all columns, the proposed types, the mapping's
+ * `name`), then the mapping file it writes in the workspace's .delta-sync folder, parsed
+ * (as `T`: the fields the caller checks).
+ */
+export async function finishCreateMapping<T>(page: Page, workspace: string, name: string): Promise<T> {
+  await (await quickInputStep(page, 'Create Mapping (5/7)')).press('Enter');
+  await quickInputStep(page, 'Create Mapping (6/7)');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Use these types' }).first().click();
+  const nameBox = await quickInputStep(page, 'Create Mapping (7/7)');
+  await nameBox.fill(name);
+  await nameBox.press('Enter');
+  const file = path.join(workspace, '.delta-sync', `${name}.json`);
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (!fs.existsSync(file)) throw new Error(`Create Mapping did not write ${file} within 30 s`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
