@@ -157,6 +157,13 @@ export interface RunGuard {
   abandoned: bigint[];
   /** Said to the user when the run took the pipeline over from a holder that stopped (killed, stalled). */
   notice?: string;
+  /**
+   * Once another run has taken this run's lease over (the heartbeat found it, or the release
+   * found the lease no longer this run's): the error the run stops with, whatever failed in
+   * it afterwards (its connections are cut off when the take-over is seen). Undefined while
+   * the run holds its lease, and on targets without a lease.
+   */
+  lost?(): SyncError | undefined;
   release(): Promise<void>;
 }
 
