@@ -96,7 +96,7 @@ function runningRun(directUrl: string, pipeline: string): Promise<{ run_id: stri
   return pollUntil(async () => {
     const rows = await queryOnce<{ run_id: string }>(directUrl, `SELECT run_id::text AS run_id FROM delta_neon_sync.runs WHERE pipeline = $1 AND status = 'running'`, [pipeline]);
     return rows[0];
-  }, { timeoutMs: 30_000, everyMs: 10, what: 'the CLI run to be recorded as running' });
+  }, { timeoutMs: 60_000, everyMs: 10, what: 'the CLI run to be recorded as running' });
 }
 
 for (const mode of ['transaction', 'session'] as const) {
