@@ -2,14 +2,16 @@
  * The guided Add Lakebase Database flow, against the same small `Prompter` as the Postgres
  * connection form (so tests drive it without VS Code): a name, the Databricks profile that
  * signs in (a saved Databricks connection or a `~/.databrickscfg` profile), the Lakebase
- * endpoint (Autoscaling) or database instance (Provisioned), the endpoint's host, the
- * database. Then Test before saving; on failure Edit (one step) / Retry / Save Anyway.
+ * endpoint (Autoscaling: picked from the workspace's projects, branches and endpoints when
+ * `catalog` is given, else typed) or database instance (Provisioned), the endpoint's host
+ * (prefilled from the endpoint picked), the database (picked from the branch's). Then Test before saving; on failure Edit (one step) / Retry / Save Anyway.
  * What is saved is a `lakebase:` reference: no token and no secret, the password is a
  * database credential fetched at run time with the profile's sign-in.
  */
 import type { Pool } from 'pg';
 import { isSyncError, SyncError } from '../sync/errors';
 import type { DatabricksProfile } from '../sync/lakebase/databricksProfiles';
+import type { LakebaseCatalog } from '../sync/lakebase/LakebaseCatalog';
 import { parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import { classifyPgError } from '../sync/postgres/classifyPgError';
 import type { ConnectionTestResult } from '../sync/postgres/testConnection';
@@ -29,6 +31,12 @@ export interface LakebaseFormDeps {
   profiles(): Promise<LakebaseProfileChoice[]>;
   test(reference: string): Promise<ConnectionTestResult>;
   save(name: string, reference: string): Promise<unknown>;
+  /**
+   * Signs in with `profile` and lists the workspace's Lakebase projects, branches, endpoints
+   * and databases (openLakebaseCatalog), so the endpoint and database are picked rather than
+   * typed. Absent: they are typed.
+   */
+  catalog?(profile: string): Promise<LakebaseCatalog>;
 }
 
 /** A Databricks profile name a `lakebase:` reference can carry. */
@@ -116,8 +124,86 @@ export function validateLakebaseField(field: 'resource' | 'host' | 'database', v
 type Step = 'profile' | 'resource' | 'host' | 'database';
 const STEPS: Step[] = ['profile', 'resource', 'host', 'database'];
 
+/** The label of the item that leaves a listed pick for typing the name. */
+export const TYPE_INSTEAD = 'Type it instead…';
+
+/** One workspace sign-in per profile for the whole form (forgotten when it fails, so Retry signs in again). */
+class Catalogs {
+  private readonly open = new Map<string, Promise<LakebaseCatalog>>();
+  constructor(private readonly deps: LakebaseFormDeps) {}
+  get available(): boolean {
+    return this.deps.catalog !== undefined;
+  }
+  for(profile: string): Promise<LakebaseCatalog> {
+    let c = this.open.get(profile);
+    if (!c) {
+      c = (this.deps.catalog as (p: string) => Promise<LakebaseCatalog>)(profile);
+      void c.catch(() => this.open.delete(profile));
+      this.open.set(profile, c);
+    }
+    return c;
+  }
+}
+
+type Listed<T> = { picked: T } | { action: 'type' | 'profile' } | undefined;
+
+/**
+ * A pick over what `load` lists, with a last item to type the name instead. A listing that
+ * fails is shown in the form: the pick's title is the error (naming the profile, the
+ * workspace and what was listed), its placeholder the hint, and it offers Retry, another
+ * profile, or typing the name.
+ */
+async function pickListed<T>(p: Prompter, title: string, what: string, load: () => Promise<T[]>, toItem: (t: T) => PickItem, placeHolder: string): Promise<Listed<T>> {
+  for (;;) {
+    let list: T[];
+    try {
+      list = await p.progress(`Listing ${what}`, load);
+    } catch (e) {
+      const err = isSyncError(e) ? e : new SyncError('connection', `Could not list ${what}: ${e instanceof Error ? e.message : String(e)}`);
+      const actions: Array<PickItem & { action: 'retry' | 'profile' | 'type' }> = [
+        { label: 'Retry', description: `list ${what} again`, action: 'retry' },
+        { label: 'Choose another profile', action: 'profile' },
+        { label: TYPE_INSTEAD, description: `the ${what.replace(/s$/, '')}'s name`, action: 'type' },
+      ];
+      const choice = await p.pick(actions, { title: `${title}: ${err.message}`, placeHolder: err.hint ?? 'Retry, choose another profile, or type the name' });
+      if (!choice) return undefined;
+      if (choice.action === 'retry') continue;
+      return { action: choice.action };
+    }
+    const items: Array<PickItem & { value?: T }> = [...list.map((t) => ({ ...toItem(t), value: t })), { label: TYPE_INSTEAD, description: list.length === 0 ? `none found: type the name` : 'a name not listed here' }];
+    const pick = await p.pick(items, { title: list.length === 0 ? `${title} (no ${what} found)` : title, placeHolder });
+    if (!pick) return undefined;
+    return pick.value === undefined ? { action: 'type' } : { picked: pick.value };
+  }
+}
+
+/**
+ * The endpoint picked from the profile's workspace: project, branch (the default first),
+ * then the branch's compute endpoint (read-write first), whose host fills the host step.
+ */
+async function browseEndpoint(p: Prompter, catalogs: Catalogs, f: LakebaseFields, title: string): Promise<'picked' | 'type' | 'profile' | 'cancel'> {
+  const outcome = (r: Listed<unknown>): 'type' | 'profile' | 'cancel' => (r === undefined ? 'cancel' : 'action' in r ? r.action : 'cancel');
+  const profile = f.profile;
+  const project = await pickListed(p, `${title}: project`, 'Lakebase projects', async () => (await catalogs.for(profile)).projects(),
+    (x) => ({ label: x.displayName, description: x.id === x.displayName ? undefined : x.id, detail: x.name }), `Projects in the workspace of profile ${profile}`);
+  if (!project || !('picked' in project)) return outcome(project);
+  const branch = await pickListed(p, `${title}: branch of ${project.picked.displayName}`, 'branches', async () => {
+    const all = await (await catalogs.for(profile)).branches(project.picked.name);
+    return [...all].sort((a, b) => Number(b.isDefault) - Number(a.isDefault));
+  }, (x) => ({ label: x.id, description: [x.isDefault ? 'default' : undefined, x.state?.toLowerCase()].filter(Boolean).join(' · ') || undefined }), 'The branch to sync into');
+  if (!branch || !('picked' in branch)) return outcome(branch);
+  const endpoint = await pickListed(p, `${title}: endpoint of ${branch.picked.id}`, 'compute endpoints', async () => {
+    const all = await (await catalogs.for(profile)).endpoints(branch.picked.name);
+    return [...all].sort((a, b) => Number(b.readWrite) - Number(a.readWrite));
+  }, (x) => ({ label: x.id, description: [x.readWrite ? 'read-write' : 'read-only', x.host, x.state?.toLowerCase()].filter(Boolean).join(' · ') }), 'A sync writes: pick the read-write endpoint');
+  if (!endpoint || !('picked' in endpoint)) return outcome(endpoint);
+  f.resource = endpoint.picked.name;
+  if (endpoint.picked.host) f.host = endpoint.picked.host;
+  return 'picked';
+}
+
 /** Asks one step (prefilled with `f`); false when cancelled. The resource step also asks endpoint vs instance. */
-async function askStep(p: Prompter, deps: LakebaseFormDeps, f: LakebaseFields, step: Step): Promise<boolean> {
+async function askStep(p: Prompter, deps: LakebaseFormDeps, f: LakebaseFields, step: Step, catalogs: Catalogs = new Catalogs(deps)): Promise<boolean> {
   const title = `Add Lakebase Database (${STEPS.indexOf(step) + 2}/${STEPS.length + 1})`;
   switch (step) {
     case 'profile': {
@@ -144,6 +230,13 @@ async function askStep(p: Prompter, deps: LakebaseFormDeps, f: LakebaseFields, s
       if (!kind) return false;
       if (kind.kind !== f.kind) f.resource = '';
       f.kind = kind.kind;
+      while (f.kind === 'endpoint' && catalogs.available) {
+        const r = await browseEndpoint(p, catalogs, f, title);
+        if (r === 'picked') return true;
+        if (r === 'cancel') return false;
+        if (r === 'type') break;
+        if (!(await askStep(p, deps, f, 'profile', catalogs))) return false;
+      }
       const v = await p.input({
         title: `${title}: ${f.kind === 'endpoint' ? 'endpoint' : 'database instance'}`,
         prompt: f.kind === 'endpoint' ? 'The endpoint\'s resource name (databricks postgres list-endpoints projects/<project>/branches/<branch>)' : 'The database instance\'s name',
@@ -168,6 +261,19 @@ async function askStep(p: Prompter, deps: LakebaseFormDeps, f: LakebaseFields, s
       return true;
     }
     case 'database': {
+      const branch = f.kind === 'endpoint' && ENDPOINT_RE.test(f.resource) ? f.resource.split('/').slice(0, 4).join('/') : undefined;
+      while (branch !== undefined && catalogs.available) {
+        const profile = f.profile;
+        const r = await pickListed(p, `${title}: database`, 'databases', async () => (await catalogs.for(profile)).databases(branch),
+          (x) => ({ label: x.postgresDatabase, ...(x.owner ? { description: `owner ${x.owner.slice(x.owner.lastIndexOf('/') + 1)}` } : {}) }), `The Postgres database of ${branch} to sync into`);
+        if (r === undefined) return false;
+        if ('picked' in r) {
+          f.database = r.picked.postgresDatabase;
+          return true;
+        }
+        if (r.action === 'type') break;
+        if (!(await askStep(p, deps, f, 'profile', catalogs))) return false;
+      }
       const v = await p.input({
         title: `${title}: database`,
         prompt: 'The Postgres database to sync into',
@@ -195,7 +301,8 @@ export async function lakebaseDatabaseForm(p: Prompter, deps: LakebaseFormDeps):
   if (n === undefined) return undefined;
   const name = n.trim();
   const f: LakebaseFields = { profile: '', kind: 'endpoint', resource: '', host: '', database: LAKEBASE_DEFAULT_DATABASE };
-  for (const step of STEPS) if (!(await askStep(p, deps, f, step))) return undefined;
+  const catalogs = new Catalogs(deps);
+  for (const step of STEPS) if (!(await askStep(p, deps, f, step, catalogs))) return undefined;
 
   for (;;) {
     const reference = referenceFromFields(f);
@@ -217,6 +324,6 @@ export async function lakebaseDatabaseForm(p: Prompter, deps: LakebaseFormDeps):
     const values: Record<Step, string> = { profile: f.profile, resource: f.resource, host: f.host || '(none)', database: f.database };
     const pick = await p.pick(STEPS.map((s) => ({ label: s, description: values[s], step: s })), { title: 'Add Lakebase Database: which step?', placeHolder: result.problem.headline });
     if (!pick) return undefined;
-    if (!(await askStep(p, deps, f, pick.step))) return undefined;
+    if (!(await askStep(p, deps, f, pick.step, catalogs))) return undefined;
   }
 }

@@ -62,7 +62,7 @@ export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
 }
 
 function describeResult(name: string, r: RunResult): string {
-  if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.`;
+  if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.${r.appliedByOthers ? ` Nothing done by this run: ${r.appliedByOthers.message}` : ''}`;
   const range = r.fromVersion === null ? `snapshot v${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
   const n = (x: number): string => x.toLocaleString('en-US');
   return `${name}: ${r.mode} sync of ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;

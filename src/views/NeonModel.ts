@@ -14,6 +14,7 @@ import { neonApiUrl } from '../sync/neon/resolveNeonConnection';
 import type { NeonResolveOptions } from '../sync/neon/resolveNeonConnection';
 import { PREVIEW_ANNOTATION } from '../sync/open/neonBranchPreview';
 import type { Logger } from '../sync/ports/Logger';
+import { groupBySchema } from './targetTables';
 import type { TargetTable } from './targetTables';
 import { errorText } from './toProtocolError';
 
@@ -132,11 +133,8 @@ export class NeonModel {
    * grouped by schema, schemas in name order, each carrying its tables in name order.
    */
   static schemasOf(db: Extract<NeonNode, { kind: 'neon-database' }>, tables: TargetTable[]): NeonNode[] {
-    const bySchema = new Map<string, TargetTable[]>();
-    for (const t of tables) bySchema.set(t.schema, [...(bySchema.get(t.schema) ?? []), t]);
-    return [...bySchema.keys()].sort().map((schema): NeonNode => ({
-      kind: 'neon-schema', projectId: db.projectId, branchId: db.branchId, database: db.name, reference: db.reference, schema,
-      tables: [...(bySchema.get(schema) ?? [])].sort((a, b) => a.table.localeCompare(b.table)),
+    return groupBySchema(tables).map(({ schema, tables: inSchema }): NeonNode => ({
+      kind: 'neon-schema', projectId: db.projectId, branchId: db.branchId, database: db.name, reference: db.reference, schema, tables: inSchema,
     }));
   }
 }

@@ -6,6 +6,7 @@ import { isLakebaseReference } from '../sync/mapping/lakebaseReference';
 import { classifyPgError } from '../sync/postgres/classifyPgError';
 import { testPostgresConnection, type ConnectionTestResult } from '../sync/postgres/testConnection';
 import { postgresConnectionForm, type ConnectionFormDeps } from './PostgresConnectionForm';
+import { openLakebaseCatalog } from '../sync/lakebase/LakebaseCatalog';
 import { lakebaseDatabaseForm, profileChoices, testLakebaseReference, type LakebaseFormDeps, type LakebaseProfileChoice } from './LakebaseDatabaseForm';
 import { listDatabricksProfiles } from '../sync/lakebase/databricksProfiles';
 import { vscodePrompter } from './vscodePrompter';
@@ -59,6 +60,8 @@ function lakebaseFormDeps(s: Services): LakebaseFormDeps {
   return {
     validateName: (n) => s.targetsModel.validateName(n),
     profiles: () => lakebaseProfiles(s),
+    // The same sign-in a lakebase: target uses: a saved Databricks connection, else the config file's profile.
+    catalog: (profile) => openLakebaseCatalog(profile, { env: process.env, databricks: { lookup: s.databricks.lookup } }),
     test: (reference) => testUrl(s, reference),
     save: async (name, reference) => {
       await s.targetsModel.save(name, reference);

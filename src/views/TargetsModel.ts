@@ -9,7 +9,11 @@ import { describeConnectionProblem } from '../sync/postgres/testConnection';
 import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
+import { NeonModel } from './NeonModel';
 import type { NeonNode } from './NeonModel';
+import { groupBySchema } from './targetTables';
+import type { TargetTable } from './targetTables';
+import { errorText } from './toProtocolError';
 
 /** Same rule as a mapping's `target.connection` name, so any saved name can be used there. */
 export const CONNECTION_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
@@ -18,6 +22,8 @@ export const SANDBOX_NAME = 'sandbox';
 export type TargetNode =
   | { kind: 'sandbox'; name: string; label: string; detail: string }
   | { kind: 'connection'; info: ConnectionInfo }
+  /** A schema of a saved connection's database, with the tables listed under it (one catalog read per connection). */
+  | { kind: 'schema'; connection: string; schema: string; tables: TargetTable[] }
   /**
    * A table in a target; `connection` is the sandbox name, a saved connection's or a `neon:`
    * reference. `underSchema`: listed under its schema's row, so labelled by its name alone.
@@ -77,6 +83,36 @@ export function connectionErrorNode(info: ConnectionInfo, e: unknown): TargetNod
     label: problem?.headline ?? (e instanceof Error ? e.message : String(e)),
     ...(error?.hint ? { tooltip: error.hint } : {}),
   };
+}
+
+/** Lists a target's tables: `connection` is the sandbox's name, a saved connection's or a `neon:` reference. */
+export type TableLister = (connection: string) => Promise<TargetTable[]>;
+
+/**
+ * The rows below a target row that lists tables: under a saved connection (plain Postgres
+ * or Lakebase) and a Neon database, its schemas, each holding its tables with their row
+ * counts; under the sandbox (one local database, mostly `public`) its tables as
+ * `schema.table`; under a schema row, its tables. A database without tables says so; one
+ * that cannot be listed shows its error as a row (a saved connection's offers Edit / Retry).
+ * Other rows have no tables below them (undefined).
+ */
+export async function tableRowsBelow(node: TargetNode, listTables: TableLister): Promise<TargetNode[] | undefined> {
+  if (node.kind === 'schema' || node.kind === 'neon-schema') {
+    const connection = node.kind === 'schema' ? node.connection : node.reference;
+    return node.tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated, underSchema: true }));
+  }
+  if (node.kind !== 'sandbox' && node.kind !== 'connection' && node.kind !== 'neon-database') return undefined;
+  const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.kind === 'neon-database' ? node.reference : node.info.name;
+  try {
+    const tables = await listTables(connection);
+    if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
+    if (node.kind === 'neon-database') return NeonModel.schemasOf(node, tables) as TargetNode[];
+    if (node.kind === 'connection') return groupBySchema(tables).map((g): TargetNode => ({ kind: 'schema', connection, schema: g.schema, tables: g.tables }));
+    return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
+  } catch (e) {
+    if (node.kind === 'connection') return [connectionErrorNode(node.info, e)];
+    return [{ kind: 'message', severity: 'error', id: `${connection}:error`, label: `Cannot list tables: ${errorText(e)}` }];
+  }
 }
 
 export class TargetsModel {

@@ -1,37 +1,19 @@
 import * as vscode from 'vscode';
-import { NeonModel } from './NeonModel';
+import type { NeonModel } from './NeonModel';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
-import { errorText } from './toProtocolError';
-import type { TargetTable } from './targetTables';
-import { SANDBOX_NAME, connectionErrorNode, type TargetNode, type TargetsModel } from './TargetsModel';
-
-/** Lists a target's tables (the extension opens the connection; the sandbox is shared). */
-export type TableLister = (connection: string) => Promise<TargetTable[]>;
+import { tableRowsBelow, type TableLister, type TargetNode, type TargetsModel } from './TargetsModel';
 
 /**
- * The Targets view: the embedded sandbox and saved Postgres connections, each with its
- * tables; then the Neon account (when a key is stored): projects -> branches -> databases
- * -> schemas -> tables, a database's tables read through its `neon:` reference.
+ * The Targets view: the embedded sandbox with its tables; saved Postgres connections ->
+ * schemas -> tables; then the Neon account (when a key is stored): projects -> branches ->
+ * databases -> schemas -> tables, a database's tables read through its `neon:` reference.
  */
 export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
   constructor(model: TargetsModel, listTables?: TableLister, neon?: NeonModel) {
     super(async (node) => {
       if (!node) return [...model.children(), ...(neon ? ((await neon.roots()) as TargetNode[]) : [])];
       if (neon && (node.kind === 'neon-account' || node.kind === 'neon-project' || node.kind === 'neon-branch')) return (await neon.children(node)) as TargetNode[];
-      if (node.kind === 'neon-schema') {
-        return node.tables.map((t): TargetNode => ({ kind: 'table', connection: node.reference, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated, underSchema: true }));
-      }
-      if (!listTables || (node.kind !== 'sandbox' && node.kind !== 'connection' && node.kind !== 'neon-database')) return [];
-      const connection = node.kind === 'sandbox' ? SANDBOX_NAME : node.kind === 'neon-database' ? node.reference : node.info.name;
-      try {
-        const tables = await listTables(connection);
-        if (tables.length === 0) return [{ kind: 'message', severity: 'info', id: `${connection}:empty`, label: 'No tables yet' }];
-        if (node.kind === 'neon-database') return NeonModel.schemasOf(node, tables) as TargetNode[];
-        return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
-      } catch (e) {
-        if (node.kind === 'connection') return [connectionErrorNode(node.info, e)];
-        return [{ kind: 'message', severity: 'error', id: `${connection}:error`, label: `Cannot list tables: ${errorText(e)}` }];
-      }
+      return (listTables ? await tableRowsBelow(node, listTables) : undefined) ?? [];
     }, targetItem);
   }
 }
@@ -71,6 +53,15 @@ export function targetItem(node: TargetNode): vscode.TreeItem {
       item.tooltip = `${node.connection}: ${node.schema}.${node.table} (${item.description})\nClick to show the first rows.`;
       item.command = { command: 'deltaSync.targets.showRows', title: 'Show Rows', arguments: [node] };
       item.contextValue = 'target.table';
+      return item;
+    }
+    case 'schema': {
+      const item = new vscode.TreeItem(node.schema, vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `target:${node.connection}:${node.schema}`;
+      item.description = `${node.tables.length} table${node.tables.length === 1 ? '' : 's'}`;
+      item.iconPath = new vscode.ThemeIcon('symbol-namespace');
+      item.tooltip = `Schema ${node.schema} of ${node.connection}`;
+      item.contextValue = 'target.schema';
       return item;
     }
     case 'neon-account': {

@@ -39,6 +39,13 @@ export async function listTargetTables(pool: Pool, exact: boolean): Promise<Targ
   return out;
 }
 
+/** `tables` grouped by schema: schemas in name order, each with its tables in name order (a tree's schema level). */
+export function groupBySchema(tables: readonly TargetTable[]): Array<{ schema: string; tables: TargetTable[] }> {
+  const bySchema = new Map<string, TargetTable[]>();
+  for (const t of tables) bySchema.set(t.schema, [...(bySchema.get(t.schema) ?? []), t]);
+  return [...bySchema.keys()].sort().map((schema) => ({ schema, tables: [...(bySchema.get(schema) ?? [])].sort((a, b) => a.table.localeCompare(b.table)) }));
+}
+
 /** The first `limit` rows of a table, every value as Postgres text. */
 export async function sampleRows(pool: Pool, schema: string, table: string, limit: number): Promise<{ columns: string[]; rows: Array<Array<string | null>> }> {
   const ref = qualifiedRef({ schema, name: table });

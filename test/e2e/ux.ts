@@ -179,6 +179,17 @@ async function startPasswordPostgres(): Promise<TestServer> {
     } finally {
       await c.end();
     }
+    // Tables in two schemas, so the Targets tree shows shop-local -> schemas -> tables.
+    const shopUrl = new URL(srv.adminUrl);
+    shopUrl.pathname = '/shop';
+    const shop = new pg.Client({ connectionString: shopUrl.toString() });
+    await shop.connect();
+    try {
+      await shop.query(`SET ROLE app; CREATE SCHEMA sales; CREATE TABLE sales.orders (id int PRIMARY KEY); INSERT INTO sales.orders SELECT generate_series(1, 3);
+        CREATE TABLE public.customers (id int PRIMARY KEY); ANALYZE sales.orders; ANALYZE public.customers`);
+    } finally {
+      await shop.end();
+    }
     return srv;
   });
 }
@@ -831,6 +842,14 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         const conn = rowLabelled(targets, p, 'shop-local').first();
         await conn.waitFor({ timeout: 30_000 });
         check(!/app:|right-password/.test((await conn.textContent()) ?? ''), 'the tree shows the password');
+        // Below the connection, its schemas; below a schema, its tables with their row counts.
+        if ((await conn.getAttribute('aria-expanded')) !== 'true') await conn.click();
+        const sales = rowLabelled(targets, p, 'sales').filter({ hasText: '1 table' }).first();
+        await sales.waitFor({ timeout: 30_000 });
+        await rowLabelled(targets, p, 'public').filter({ hasText: '1 table' }).first().waitFor({ timeout: 10_000 });
+        if ((await sales.getAttribute('aria-expanded')) !== 'true') await sales.click();
+        await rowLabelled(targets, p, 'orders').filter({ hasText: '~3 rows' }).first().waitFor({ timeout: 30_000 });
+        await shot(p, '22b-connection-schemas-tables');
         // Focus back in a tree before the palette (as run.ts does: otherwise its input can stay hidden in code-server).
         await conn.click();
         await clearNotifications(p);

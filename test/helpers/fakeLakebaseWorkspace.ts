@@ -25,6 +25,8 @@ import { startLakebaseGateway, type LakebaseGateway } from './lakebaseGateway';
  *   Provisioned, the SDK's database.generateDatabaseCredential): the same, answered
  *   `{ token, expiration_time }`; GET /api/2.0/database/instances/<name>: `read_write_dns`.
  * - GET  /api/2.0/preview/scim/v2/Me: the signed-in principal's userName.
+ * - GET  /api/2.0/postgres/projects[/<p>/branches[/<b>/endpoints|databases]]: the Postgres
+ *   API's lists, read off `endpoints` (see postgresList); 403 for a principal without access.
  *
  * Clients connect to `pgPort`, never to the PostgreSQL itself: the gateway there checks the
  * token and logs in to PostgreSQL with the role's backend secret (random, known only to
@@ -39,6 +41,8 @@ export interface FakeLakebasePrincipal {
   clientSecret?: string;
   /** A personal access token that signs in as this principal. */
   pat?: string;
+  /** false: no access to the workspace's Lakebase projects (the Postgres API's list calls answer 403). */
+  projectAccess?: boolean;
 }
 
 export interface FakeLakebaseWorkspaceOptions {
@@ -51,6 +55,10 @@ export interface FakeLakebaseWorkspaceOptions {
   principals: FakeLakebasePrincipal[];
   /** Lifetime of a database credential; default 2000 ms. */
   tokenTtlMs?: number;
+  /** The host every endpoint's status.hosts.host names; default 127.0.0.1 (the gateway, whose port is `pgPort`). */
+  endpointHost?: string;
+  /** The Postgres databases of each branch (projects/<p>/branches/<b>); default: databricks_postgres only. */
+  databases?: Record<string, string[]>;
 }
 
 /** The role group whose members must log in by password (`host all +<group> ... scram-sha-256`). */
@@ -168,6 +176,7 @@ export class FakeLakebaseWorkspace {
       this.credentialRequests++;
       return this.instanceCredential(principal, body);
     }
+    if (req.method === 'GET' && url.pathname.startsWith('/api/2.0/postgres/projects')) return this.postgresList(principal, url);
     const instance = /^\/api\/2\.0\/database\/instances\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && instance) {
       const found = this.opts.instances?.find((i) => i.name === decodeURIComponent(instance[1] as string));
@@ -175,6 +184,49 @@ export class FakeLakebaseWorkspace {
       return { status: 200, body: { name: found.name, state: 'AVAILABLE', read_write_dns: found.host, capacity: 'CU_1' } };
     }
     return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${url.pathname}'` } };
+  }
+
+  /**
+   * The Postgres API's list calls (Lakebase Autoscaling), with the projects, branches and
+   * endpoints read off the endpoint resource names this workspace knows: GET
+   * /api/2.0/postgres/projects, /projects/<p>/branches, /projects/<p>/branches/<b>/endpoints
+   * and /databases, one page each (no next_page_token), in the API's shapes (snake_case,
+   * spec/status). A branch's first endpoint is its read-write one; a project's first branch
+   * is its default.
+   */
+  private postgresList(principal: FakeLakebasePrincipal, url: URL): Sent {
+    if (principal.projectAccess === false) {
+      return { status: 403, body: { error_code: 'PERMISSION_DENIED', message: `User ${principal.role} does not have permission to access Lakebase projects in this workspace.` } };
+    }
+    const parts = this.opts.endpoints.map((e) => e.split('/')).filter((x) => x.length === 6);
+    const rest = url.pathname.slice('/api/2.0/postgres/'.length).split('/');
+    const created = '2026-11-30T09:00:00Z';
+    const projectIds = [...new Set(parts.map((x) => x[1] as string))];
+    const branchesOf = (p: string): string[] => [...new Set(parts.filter((x) => x[1] === p).map((x) => x[3] as string))];
+    const notFound = (what: string): Sent => ({ status: 404, body: { error_code: 'NOT_FOUND', message: `${what} does not exist.` } });
+    if (rest.length === 1) {
+      return { status: 200, body: { projects: projectIds.map((p) => ({ name: `projects/${p}`, uid: `uid-${p}`, create_time: created, status: { display_name: p, default_branch: `projects/${p}/branches/${branchesOf(p)[0] ?? ''}`, pg_version: 17 } })) } };
+    }
+    const project = rest[1] as string;
+    if (!projectIds.includes(project)) return notFound(`Project projects/${project}`);
+    if (rest.length === 3 && rest[2] === 'branches') {
+      return { status: 200, body: { branches: branchesOf(project).map((b, i) => ({ name: `projects/${project}/branches/${b}`, parent: `projects/${project}`, create_time: created, status: { default: i === 0, current_state: 'READY' } })) } };
+    }
+    const branch = rest[3] as string;
+    const branchName = `projects/${project}/branches/${branch}`;
+    if (rest[2] !== 'branches' || !branchesOf(project).includes(branch)) return notFound(`Branch ${branchName}`);
+    if (rest.length === 5 && rest[4] === 'endpoints') {
+      const endpoints = parts.filter((x) => x[1] === project && x[3] === branch).map((x, i) => ({
+        name: x.join('/'), parent: branchName, create_time: created,
+        status: { endpoint_type: i === 0 ? 'ENDPOINT_TYPE_READ_WRITE' : 'ENDPOINT_TYPE_READ_ONLY', hosts: { host: this.opts.endpointHost ?? '127.0.0.1' }, current_state: 'ACTIVE' },
+      }));
+      return { status: 200, body: { endpoints } };
+    }
+    if (rest.length === 5 && rest[4] === 'databases') {
+      const names = this.opts.databases?.[branchName] ?? ['databricks_postgres'];
+      return { status: 200, body: { databases: names.map((d) => ({ name: `${branchName}/databases/${d}`, parent: branchName, create_time: created, status: { postgres_database: d, role: `${branchName}/roles/owner` } })) } };
+    }
+    return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for 'GET ${url.pathname}'` } };
   }
 
   private oauthToken(req: http.IncomingMessage, body: string): Sent {

@@ -9,11 +9,13 @@ import { openSource } from '../../src/sync/open/openSource';
 import { mappingTarget } from '../../src/sync/open/openTarget';
 import type { Logger } from '../../src/sync/ports/Logger';
 import type { SyncEvent } from '../../src/sync/ports/events';
+import type { RunResult } from '../../src/sync/ports/reports';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { SyncRunner } from '../../src/sync/run/SyncRunner';
 import { long, string } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
+import { queryOnce } from '../helpers/pgQuery';
 import { freePort, useTestDatabase } from '../helpers/postgres';
 import { tempDir } from '../helpers/syncHarness';
 import { startTcpProxy } from '../helpers/tcpProxy';
@@ -280,6 +282,56 @@ describe('connections, locks and signals: bounded waits and errors that say what
         assert.ok(!events.some((e) => e.type === 'warning' && /did not answer/.test(e.message)), 'latency is not silence');
       } finally {
         await o.close();
+      }
+    });
+
+    it('a retry that finds its versions applied by another run meanwhile says so, naming that run, and reports nothing as its own work', async () => {
+      const name = 'retry_after_other_run';
+      const direct = await openAt(mappingFor(name), db().url);
+      try {
+        await direct.runner.run({ mode: 'initial' });
+        for (let i = 0; i < 4; i++) await table.append(rows(300 + i * 5, 304 + i * 5));
+        const latest = table.version;
+        const m = buildMapping({ name, source: table.path, target: name, key: ['id'], batch: { maxRows: 5, maxRowsPerSecond: 50 } });
+        const viaProxy = await openAt(m, url);
+        let reset = false;
+        let other: Promise<RunResult> | undefined;
+        const events: SyncEvent[] = [];
+        try {
+          const r = await viaProxy.runner.run({
+            // Long enough for the other run (direct, a few rows) to finish while this one waits.
+            backoffMs: 5000,
+            onEvent: (e) => {
+              events.push(e);
+              // Its connections cut while it reads: the attempt fails as a lost connection.
+              if (e.type === 'progress' && !reset) {
+                reset = true;
+                proxy.resetAll();
+              }
+              // While it waits to retry (its lease given back), another run syncs the pipeline.
+              if (e.type === 'warning' && /retrying in \d+ ms/.test(e.message) && !other) other = direct.runner.run();
+            },
+          });
+          assert.ok(other, `the first attempt failed and was retried:\n${events.filter((e) => e.type === 'warning').map((e) => JSON.stringify(e)).join('\n')}`);
+          const theirs = await other;
+          assert.equal(theirs.status, 'succeeded');
+          assert.equal(theirs.toVersion, latest);
+          const [otherRun] = await queryOnce<{ run_id: string }>(db().url, `SELECT run_id::text AS run_id FROM delta_neon_sync.runs WHERE pipeline = $1 AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1`, [name]);
+          assert.ok(otherRun);
+          assert.equal(r.status, 'up-to-date');
+          assert.equal(r.inserted + r.updated + r.deleted, 0, 'the retry applied nothing');
+          assert.ok(r.appliedByOthers, 'the result says the work was done by another run');
+          assert.equal(r.appliedByOthers.toVersion, latest);
+          assert.deepEqual(r.appliedByOthers.runIds, [otherRun.run_id]);
+          assert.match(r.appliedByOthers.message, new RegExp(`^Versions? [0-9.]+ of pipeline "${name}" (was|were) applied by run #${otherRun.run_id} while this run waited to retry; this run did not apply (it|them)`));
+          assert.ok(events.some((e) => e.type === 'warning' && e.message === r.appliedByOthers?.message), 'and warns so while it runs');
+          assert.equal(r.warnings[0], r.appliedByOthers.message);
+        } finally {
+          await other?.catch(() => undefined);
+          await viaProxy.close();
+        }
+      } finally {
+        await direct.close();
       }
     });
 

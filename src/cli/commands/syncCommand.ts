@@ -77,7 +77,7 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
       if (r.createdTableSql) io.stdout.write(`Created the target table:\n${r.createdTableSql}\n`);
       io.stdout.write(
         r.status === 'up-to-date'
-          ? `${p.mapping.name}: up to date at version ${r.toVersion} (${p.target.label})\n`
+          ? `${p.mapping.name}: up to date at version ${r.toVersion} (${p.target.label})${r.appliedByOthers ? `: nothing done by this run. ${r.appliedByOthers.message}` : ''}\n`
           : `${p.mapping.name}: ${r.mode} sync to version ${r.toVersion} done in ${r.batches} batch(es): ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.unchanged} unchanged${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''} (${r.rowsRead} rows read)\n`,
       );
       return 0;
@@ -160,7 +160,7 @@ async function runContinuous(args: ParsedArgs, io: CliIo, retryFor: number | und
 }
 
 function appliedLine(name: string, r: RunResult): string {
-  if (r.status === 'up-to-date') return `${name}: up to date at version ${r.toVersion}`;
+  if (r.status === 'up-to-date') return `${name}: up to date at version ${r.toVersion}${r.appliedByOthers ? `: nothing done by this run. ${r.appliedByOthers.message}` : ''}`;
   const range = r.fromVersion === null || r.mode === 'initial' ? `version ${r.toVersion}` : (r.fromVersion === r.toVersion ? `version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`);
   return `${name}: ${r.mode} ${range}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''}`;
 }

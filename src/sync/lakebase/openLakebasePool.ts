@@ -48,7 +48,7 @@ function profileEnv(env: Record<string, string | undefined>): Record<string, str
   return out;
 }
 
-interface Workspace {
+export interface LakebaseWorkspace {
   client: WorkspaceClient;
   ctx: LakebaseErrorContext;
   /** The service principal's client id, when signing in as one (its Postgres role name). */
@@ -62,9 +62,17 @@ interface Workspace {
  * variables: PAT or OAuth M2M), else the `~/.databrickscfg` profile of that name
  * (DATABRICKS_CONFIG_FILE honoured), else, with no profile named, the SDK's default chain.
  */
-async function workspaceFor(ref: LakebaseReference, env: Record<string, string | undefined>, dbx: LakebaseOpenOptions['databricks']): Promise<Workspace> {
-  const name = ref.workspace ?? DEFAULT_DATABRICKS_CONNECTION;
-  const ctx: LakebaseErrorContext = { ...(ref.workspace !== undefined ? { profile: ref.workspace } : {}), resource: lakebaseResourceLabel(ref) };
+function workspaceFor(ref: LakebaseReference, env: Record<string, string | undefined>, dbx: LakebaseOpenOptions['databricks']): Promise<LakebaseWorkspace> {
+  return lakebaseWorkspace(ref.workspace, { resource: lakebaseResourceLabel(ref) }, env, dbx);
+}
+
+/**
+ * The workspace client for `profile` (undefined: the default chain), as workspaceFor
+ * resolves it; `what` names the resource (and the action) in the errors of its sign-in.
+ */
+export async function lakebaseWorkspace(profile: string | undefined, what: Omit<LakebaseErrorContext, 'profile' | 'host'>, env: Record<string, string | undefined>, dbx: LakebaseOpenOptions['databricks']): Promise<LakebaseWorkspace> {
+  const name = profile ?? DEFAULT_DATABRICKS_CONNECTION;
+  const ctx: LakebaseErrorContext = { ...(profile !== undefined ? { profile } : {}), ...what };
   const ws = await resolveDatabricksWorkspace(name, { env, ...(dbx?.lookup ? { lookup: dbx.lookup } : {}) });
   let config: Config;
   if (ws) {
@@ -75,8 +83,8 @@ async function workspaceFor(ref: LakebaseReference, env: Record<string, string |
       : { authType: 'oauth-m2m' as const, clientId: ws.auth.clientId, clientSecret: ws.auth.clientSecret };
     // env: {} so stray DATABRICKS_* variables cannot mix a second sign-in into this one.
     config = new Config({ host, ...auth, env: {}, retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
-  } else if (ref.workspace !== undefined) {
-    config = new Config({ profile: ref.workspace, env: profileEnv(env), retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
+  } else if (profile !== undefined) {
+    config = new Config({ profile, env: profileEnv(env), retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
   } else {
     config = new Config({ env, retryTimeoutSeconds: RETRY_TIMEOUT_SECONDS });
   }
@@ -94,7 +102,7 @@ async function workspaceFor(ref: LakebaseReference, env: Record<string, string |
  * client id (OAuth M2M), else the signed-in user's name from the workspace (SCIM Me), the
  * order @databricks/lakebase uses.
  */
-async function roleFor(ref: LakebaseReference, env: Record<string, string | undefined>, ws: Workspace): Promise<string> {
+async function roleFor(ref: LakebaseReference, env: Record<string, string | undefined>, ws: LakebaseWorkspace): Promise<string> {
   const direct = ref.user ?? env.PGUSER ?? ws.clientId;
   if (direct) return direct;
   try {
@@ -133,7 +141,7 @@ function issuerFor(ref: LakebaseReference, client: WorkspaceClient): () => Promi
 }
 
 /** A Provisioned instance's host when the reference names none: its read_write_dns. */
-async function instanceHost(ref: LakebaseReference, ws: Workspace): Promise<string | undefined> {
+async function instanceHost(ref: LakebaseReference, ws: LakebaseWorkspace): Promise<string | undefined> {
   if (ref.instance === undefined) return undefined;
   try {
     const info = await ws.client.database.getDatabaseInstance({ name: ref.instance });

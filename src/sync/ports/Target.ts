@@ -163,6 +163,13 @@ export interface RunGuard {
    * none); absent when it was not read with it (readCheckpoint then).
    */
   checkpoint?: Checkpoint | null;
+  /**
+   * Once another run has taken this run's lease over (the heartbeat found it, or the release
+   * found the lease no longer this run's): the error the run stops with, whatever failed in
+   * it afterwards (its connections are cut off when the take-over is seen). Undefined while
+   * the run holds its lease, and on targets without a lease.
+   */
+  lost?(): SyncError | undefined;
   release(): Promise<void>;
 }
 

@@ -48,6 +48,12 @@ export interface RunResult {
   softDeleted?: number;
   /** Runs of this pipeline found 'running' with no live process, now marked 'abandoned'. */
   abandonedRuns?: string[];
+  /**
+   * Versions another run committed while this run waited to retry after a failed attempt:
+   * this run did not apply them (with status 'up-to-date' that was all there was to do).
+   * `message` says so, naming the runs, for front doors to print.
+   */
+  appliedByOthers?: { fromVersion: number | null; toVersion: number; runIds: string[]; message: string };
 }
 
 /**

@@ -126,7 +126,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
     throw e;
   });
   let released = false;
-  let lost = false;
+  let lost: SyncError | undefined;
   let renewing = false;
   const release = async (): Promise<void> => {
     if (released) return;
@@ -135,22 +135,30 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
     clearInterval(timer);
     if (lost) return;
     try {
-      await d.withClient((c) => deleteLease(c, pipeline, token));
+      // Nothing to give back: another run took the lease over before the heartbeat saw it
+      // (this run failed first, e.g. on a connection cut while it was stalled). Its failure
+      // is that take-over, not something a retry fixes (see lost()).
+      if (!(await d.withClient((c) => deleteLease(c, pipeline, token)))) {
+        const now = await d.withClient((c) => readLease(c, pipeline)).catch(() => undefined);
+        if (now && now.token !== token) lost = leaseLost(pipeline, d.tableLabel, now, d.timing.leaseMs);
+      }
     } catch (e) {
       // Left to expire: the next run takes it over after leaseMs (this process's next run at once).
       d.logger.warn(`pipeline ${pipeline}: could not give the run lease back (${e instanceof Error ? e.message : String(e)}); it expires in ${Math.round(d.timing.leaseMs / 1000)} s.`);
     }
   };
   const timer = setInterval(() => {
-    if (renewing || released || lost) return;
+    if (renewing || released || lost !== undefined) return;
     renewing = true;
     d.withClient((c) => renewLease(c, pipeline, token, d.timing.leaseMs))
       .then(async (ok) => {
-        if (ok || released) return;
-        lost = true;
+        if (ok || released || lost) return;
         clearInterval(timer);
+        // Known as lost before anything awaits: a statement failing meanwhile is classified as the take-over.
+        lost = leaseLost(pipeline, d.tableLabel, undefined, d.timing.leaseMs);
         const now = await d.withClient((c) => readLease(c, pipeline)).catch(() => undefined);
         const err = leaseLost(pipeline, d.tableLabel, now, d.timing.leaseMs);
+        lost = err;
         d.logger.warn(err.message);
         d.onLost(err);
       })
@@ -172,7 +180,7 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
       clearInterval(timer);
       return true;
     };
-    return { abandoned, token, release, handOver, ...(taken.notice ? { notice: taken.notice } : {}), ...(taken.checkpoint !== undefined ? { checkpoint: taken.checkpoint } : {}) };
+    return { abandoned, token, release, handOver, lost: () => lost, ...(taken.notice ? { notice: taken.notice } : {}), ...(taken.checkpoint !== undefined ? { checkpoint: taken.checkpoint } : {}) };
   } catch (e) {
     await release();
     throw e;

@@ -215,7 +215,8 @@ export async function renewLease(c: ClientBase, pipeline: string, token: string,
   return (r.rowCount ?? 0) > 0;
 }
 
-/** Gives the lease back (a no-op when it is no longer ours). */
-export async function deleteLease(c: ClientBase, pipeline: string, token: string): Promise<void> {
-  await c.query(`DELETE FROM ${LEASES} WHERE pipeline = $1 AND token = $2`, [pipeline, token]);
+/** Gives the lease back; false when it was no longer ours (taken over, or deleted), so nothing was given back. */
+export async function deleteLease(c: ClientBase, pipeline: string, token: string): Promise<boolean> {
+  const r = await c.query(`DELETE FROM ${LEASES} WHERE pipeline = $1 AND token = $2`, [pipeline, token]);
+  return (r.rowCount ?? 0) > 0;
 }

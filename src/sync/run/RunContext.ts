@@ -3,7 +3,7 @@ import type { Mapping } from '../mapping/mappingSchema';
 import type { ChangeSource } from '../ports/ChangeSource';
 import type { SyncEvent, SyncPhase } from '../ports/events';
 import type { Logger } from '../ports/Logger';
-import type { Target } from '../ports/Target';
+import type { RunGuard, Target } from '../ports/Target';
 
 /** An event as a phase emits it; the context stamps its time. */
 export type PhaseEvent = SyncEvent extends infer E ? (E extends SyncEvent ? Omit<E, 'at'> : never) : never;
@@ -27,8 +27,14 @@ export interface RunContext {
   /** The run reached `phase` (read, plan, stage, index, apply, swap, checkpoint). */
   phase(phase: SyncPhase, detail?: string): void;
   readonly progress: ProgressMeter;
-  /** Any failure as a SyncError: kept if it is one, an abort as 'cancelled', the rest as Postgres errors. */
+  /**
+   * Any failure as a SyncError: kept if it is one, an abort as 'cancelled', the rest as
+   * Postgres errors; a lost connection of a run whose lease was taken over (see holdLease)
+   * as that take-over, which a retry does not fix.
+   */
   classify(e: unknown): SyncError;
+  /** The run holds `guard`'s lease from now on: classify reads whether it was taken over. */
+  holdLease(guard: Pick<RunGuard, 'lost'>): void;
   /**
    * Records a run that failed (or was cancelled) in the run log and emits run-finished;
    * returns the classified error for the phase to throw.
@@ -117,11 +123,18 @@ export function createRunContext(deps: RunContextDeps, opts: { signal?: AbortSig
   const { mapping, target, logger } = deps;
   const pipeline = mapping.name;
   const emit = (event: PhaseEvent): void => opts.onEvent?.({ ...event, at: Date.now() } as SyncEvent);
+  let lease: Pick<RunGuard, 'lost'> | undefined;
   const classify = (e: unknown): SyncError => {
     // After a Stop, the in-flight statement is cut off with its connection: a lost
     // connection then is the cancel, not a fault.
     if (isAbort(e) || (opts.signal?.aborted && (!isSyncError(e) || e.kind === 'connection'))) return new SyncError('cancelled', `Sync of pipeline "${pipeline}" was cancelled.`, { retry: 'manual', hint: 'Run it again to resume from the last checkpoint.' });
-    return target.classifyError(e);
+    const err = target.classifyError(e);
+    // A run whose lease was taken over has its connections cut off; the statement that then
+    // fails (one in flight, or the next one on a connection cut while idle in its
+    // transaction: "not queryable") fails because of the take-over. Classified as a lost
+    // connection it would be retried, and the retry would find the other run's work done.
+    const lost = err.kind === 'connection' ? lease?.lost?.() : undefined;
+    return lost ?? err;
   };
   return {
     ...deps,
@@ -135,6 +148,9 @@ export function createRunContext(deps: RunContextDeps, opts: { signal?: AbortSig
     phase: (phase, detail) => emit({ type: 'phase', phase, ...(detail === undefined ? {} : { detail }) }),
     progress: new ProgressMeter(emit),
     classify,
+    holdLease: (guard) => {
+      lease = guard;
+    },
     fail: async (runId, dbRunId, e, committed) => {
       const err = classify(e);
       const status = err.kind === 'cancelled' ? 'cancelled' : 'failed';

@@ -104,11 +104,15 @@ export class SyncRunner {
   }
 
   private async attempts(opts: RunOptions, budget: number, backoff: number, started: number): Promise<RunResult> {
+    const progress: AttemptsProgress = {};
     for (let attempt = 1; ; attempt++) {
       const ctx = this.context(opts);
       try {
-        return await this.runOnce(ctx, opts);
+        return await this.runOnce(ctx, opts, progress);
       } catch (e) {
+        // Where the checkpoint stands as far as this run knows: what its attempts committed.
+        const mine = ctx.progress.version;
+        if (mine !== null && progress.checkpoint !== undefined && mine > (progress.checkpoint ?? -1)) progress.checkpoint = mine;
         const err = ctx.classify(e);
         const left = budget - (Date.now() - started);
         if (err.retry !== 'auto' || opts.signal?.aborted || left <= 0 || (opts.maxAttempts !== undefined && attempt >= opts.maxAttempts)) {
@@ -150,6 +154,7 @@ export class SyncRunner {
     await checkRights(this.target, this.mapping, ['state']);
     await this.target.prepare();
     const guard = await this.target.acquireRun(this.pipeline);
+    ctx.holdLease(guard);
     try {
       if (guard.notice) ctx.warn(guard.notice);
       const checkpoint = guard.checkpoint !== undefined ? (guard.checkpoint ?? undefined) : await this.target.readCheckpoint(this.pipeline);
@@ -219,11 +224,12 @@ export class SyncRunner {
     }
   }
 
-  private async runOnce(ctx: RunContext, opts: RunOptions): Promise<RunResult> {
+  private async runOnce(ctx: RunContext, opts: RunOptions, progress: AttemptsProgress): Promise<RunResult> {
     // Rights first: a role that lacks one is refused naming it, before the state tables are
     // touched or anything is read (the rights of the load or sync once its mode is known).
     const rights = await checkRights(this.target, this.mapping, ['state']);
     const guard = await this.target.acquireRun(this.pipeline);
+    ctx.holdLease(guard);
     try {
       if (guard.notice) {
         ctx.warn(guard.notice);
@@ -237,6 +243,17 @@ export class SyncRunner {
       }
       // Read with the lease when it was free (one round trip for both).
       const checkpoint = guard.checkpoint !== undefined ? (guard.checkpoint ?? undefined) : await this.target.readCheckpoint(this.pipeline);
+      const now = checkpoint ? Number(checkpoint.version) : null;
+      // A retry: did another run commit versions while this one waited? Then they are not this run's work.
+      const others = progress.checkpoint !== undefined && now !== null && now > (progress.checkpoint ?? -1)
+        ? await this.appliedByOthers(progress.checkpoint, now)
+        : undefined;
+      progress.checkpoint ??= now;
+      if (others) {
+        progress.checkpoint = now;
+        ctx.warn(others.message);
+        this.logger.warn(others.message);
+      }
       const mode: SyncMode = opts.mode === 'initial' || opts.mode === 'incremental' ? opts.mode : checkpoint ? 'incremental' : 'initial';
       if (mode === 'incremental' && !checkpoint) {
         throw new SyncError('mapping', `Pipeline "${this.pipeline}" has no checkpoint in ${this.target.tableLabel}: run an initial load first.`, {
@@ -246,11 +263,36 @@ export class SyncRunner {
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
       const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await this.incremental(ctx, checkpoint as Checkpoint, opts);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
+      if (others) {
+        r.appliedByOthers = others;
+        r.warnings.unshift(others.message);
+      }
       return r;
     } finally {
       await guard.release();
     }
   }
+
+  /**
+   * What another run committed between an attempt of this run (checkpoint `from`, null:
+   * none) and its retry (checkpoint `to`), naming the runs the run log shows finishing there.
+   */
+  private async appliedByOthers(from: number | null, to: number): Promise<NonNullable<RunResult['appliedByOthers']>> {
+    const runs = (await this.target.runLog.history(this.pipeline, 20).catch(() => []))
+      .filter((r) => r.status === 'succeeded' && r.toVersion !== null && Number(r.toVersion) > (from ?? -1) && Number(r.toVersion) <= to)
+      .map((r) => r.runId)
+      .reverse();
+    const what = from === null ? `The initial load (to version ${to})` : from + 1 === to ? `Version ${to}` : `Versions ${from + 1}..${to}`;
+    const by = runs.length === 0 ? 'another run' : `run${runs.length > 1 ? 's' : ''} ${runs.map((id) => `#${id}`).join(', ')}`;
+    const message = `${what} of pipeline "${this.pipeline}" ${from !== null && from + 1 !== to ? 'were' : 'was'} applied by ${by} while this run waited to retry; this run did not apply ${from !== null && from + 1 !== to ? 'them' : 'it'}, and goes on from the checkpoint at version ${to}.`;
+    return { fromVersion: from === null ? null : from + 1, toVersion: to, runIds: runs, message };
+  }
+}
+
+/** What a run's attempts know of the checkpoint: as the first found it, moved by what they committed since. */
+interface AttemptsProgress {
+  /** Undefined before the first attempt read it; null: no checkpoint. */
+  checkpoint?: number | null;
 }
 
 /**
