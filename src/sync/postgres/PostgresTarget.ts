@@ -203,7 +203,8 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint) });
+    const { alterations, ...rest } = opts;
+    return initialLoad(this.pool, { ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
