@@ -592,6 +592,14 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await waitForText(record, '[data-testid="applied"]', /^Applied at/, 30_000);
       check(!(await record.locator('details.ddl:not(.alterations)').first().isVisible()), 'the applied record still says the target table does not exist yet');
       await shot(p, '10b-preview-applied-record');
+      // Its webview was reloaded when shown (it was behind Progress), and is again after another hide
+      // and show: each time the page it kept (page 2), never "Loading rows 101–200…" for ever (issue 15).
+      await waitForText(record, '[data-testid="preview-status"]', new RegExp(`^Showing rows 101–200 of ${grouped(WIDE_ROWS)}\\.$`), 15_000);
+      await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
+      await p.locator('.tabs-container .tab', { hasText: `Applied: ${mainMapping}` }).first().click();
+      const again = await webviewFrame(p, `h1:text-is("Applied: ${mainMapping}")`, 30_000);
+      await waitForText(again, '[data-testid="preview-status"]', new RegExp(`^Showing rows 101–200 of ${grouped(WIDE_ROWS)}\\.$`), 15_000);
+      await shot(p, '10c-preview-applied-record-shown-again');
       await showPane(p, 'Mappings');
       await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: 'up to date · v1' }).first().waitFor({ timeout: 60_000 });
       await p.locator('.statusbar-item', { hasText: new RegExp(`${mainMapping}: `) }).first().waitFor({ timeout: 10_000 });
