@@ -405,6 +405,20 @@ export class PreviewView {
     this.host.setState({ panel: 'preview', mapping: this.mapping, filter: this.filter, offset: this.offset, ...(this.search ? { search: this.search } : {}), ...(this.grid.hiddenColumns().length ? { hidden: this.grid.hiddenColumns() } : {}) });
   }
 
+  /** Takes the served page's filter, offset and search as the view's position (saved when it moved). */
+  private showing(p: PreviewPage): { offset: number; search: string } {
+    const search = p.search ?? '';
+    if (p.offset !== this.offset || p.filter !== this.filter || search !== this.search) {
+      this.offset = p.offset;
+      this.filter = p.filter;
+      this.search = search;
+      this.searchBox.value = search;
+      for (const t of this.tabs.querySelectorAll('button')) t.setAttribute('aria-pressed', String(t.dataset.filter === p.filter));
+      this.savePosition();
+    }
+    return { offset: p.offset, search };
+  }
+
   /** Asks the host for the page at `offset`; the range label changes only when the rows do. */
   private load(resetScroll: boolean): void {
     const seq = ++this.loadSeq;
@@ -420,12 +434,16 @@ export class PreviewView {
         if (seq !== this.loadSeq || r.type !== 'previewPage') return; // a newer request won
         this.page = r.page;
         this.hideError();
+        // The position is the page the host served, which is the one asked for, except in an
+        // applied record: it serves the one page it kept (PreviewPanel.keepAsRecord) to a view
+        // restored at another saved offset. Labels and the saved state follow what is shown.
+        const shown = this.showing(r.page);
         const g = gridOf(r.page);
         this.grid.setData(g.columns, g.rows, { resetScroll });
         const n = r.page.rows.length;
         const total = r.page.total;
-        this.range.textContent = `${fmt(n === 0 ? 0 : offset + 1)}–${fmt(offset + n)}${total !== null ? ` of ${fmt(total)}` : ''}${search ? ` matching "${search}"` : ''}`;
-        this.pageBox.value = String(Math.floor(offset / this.pageSize) + 1);
+        this.range.textContent = `${fmt(n === 0 ? 0 : shown.offset + 1)}–${fmt(shown.offset + n)}${total !== null ? ` of ${fmt(total)}` : ''}${shown.search ? ` matching "${shown.search}"` : ''}`;
+        this.pageBox.value = String(Math.floor(shown.offset / this.pageSize) + 1);
         const last = this.lastPage();
         this.pages.textContent = last === null ? '' : `of ${fmt(last)}`;
         this.empty.hidden = n > 0;
@@ -434,7 +452,10 @@ export class PreviewView {
         this.revealPending();
       })
       .catch((e: Error) => {
-        if (seq === this.loadSeq) this.showError(e.message);
+        if (seq !== this.loadSeq) return;
+        this.showError(e.message);
+        // The status line said "Loading rows …": it must not go on saying so.
+        this.say(`Rows ${fmt(offset + 1)}–${fmt(offset + this.pageSize)} could not be loaded: ${e.message}`);
       })
       .finally(() => {
         if (seq !== this.loadSeq) return;

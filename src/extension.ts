@@ -22,6 +22,7 @@ import type { Services } from './views/Services';
 import { registerSourcesCommands } from './views/SourcesCommands';
 import { SourcesModel } from './views/SourcesModel';
 import { SourcesTreeDataProvider } from './views/SourcesTreeDataProvider';
+import { registerTestHooks } from './views/TestHooks';
 import { listTargetTables } from './views/targetTables';
 import { registerTargetsCommands } from './views/TargetsCommands';
 import { TargetsModel } from './views/TargetsModel';
@@ -80,6 +81,8 @@ export function activate(context: vscode.ExtensionContext): void {
   closeServices = () => watches.dispose().then(() => Promise.all([engine.dispose(), databricks.dispose()])).then(() => undefined);
   context.subscriptions.push(log, settings, s.docs, s.sources, s.targets, s.mappings, ...registerViews(s));
   context.subscriptions.push(...registerSourcesCommands(s), ...registerDatabricksCommands(s), ...registerTargetsCommands(s), ...registerMappingsCommands(s), ...registerContinuousSyncCommands(s), ...registerNeonPreviewCommands(s));
+  // Test-only (e2e): registers nothing unless DELTA_SYNC_E2E_TEST_HOOKS=1.
+  context.subscriptions.push(...registerTestHooks(s));
   log.info('Delta Sync activated');
 }
 

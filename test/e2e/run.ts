@@ -29,6 +29,7 @@ import { SHARED_TABLES_DIR } from '../helpers/sharedTables';
 import {
   addConnectionByUrl,
   clearNotifications,
+  contextMenu,
   expandPane,
   finishCreateMapping,
   freePort,
@@ -103,6 +104,14 @@ function makeWorkspace(dir: string): { tablesFolder: string | null } {
 }
 
 
+/** The damage Verify & Repair must find: 3 rows deleted, 1 changed, 1 added (the counts the toast reports). */
+const DAMAGE_SQL = [
+  'DELETE FROM public.customer_profiles WHERE customer_id IN (SELECT customer_id FROM public.customer_profiles ORDER BY customer_id LIMIT 3)',
+  "UPDATE public.customer_profiles SET full_name = 'Damaged by the e2e' WHERE customer_id = (SELECT max(customer_id) FROM public.customer_profiles)",
+  "INSERT INTO public.customer_profiles (customer_id, full_name) VALUES ('cust_e2e_extra', 'Not in Delta')",
+];
+const DAMAGE_KEYBINDING = 'ctrl+alt+shift+f9';
+
 /** Rows of the Delta table's latest snapshot, counted by reading it (not from the UI). */
 async function deltaRowCount(tablePath: string): Promise<number> {
   const snap = await (await DeltaTable.open(tablePath)).snapshot();
@@ -136,7 +145,17 @@ async function main(): Promise<'passed' | 'skipped'> {
   };
   try {
     // A wider side bar, so tree descriptions (status, row counts) are readable in the screenshots.
-    await withWorkbench(step, ext, { tmp, workspace, artifacts: ARTIFACTS, sidebarWiden: 180, onPage }, async (p) => {
+    await withWorkbench(step, ext, {
+      tmp,
+      workspace,
+      artifacts: ARTIFACTS,
+      sidebarWiden: 180,
+      onPage,
+      // TEST-ONLY: the key that damages the sandbox target before Verify & Repair (src/views/TestHooks.ts;
+      // the command exists only with DELTA_SYNC_E2E_TEST_HOOKS=1, set on code-server here).
+      keybindings: [{ key: DAMAGE_KEYBINDING, command: 'deltaSyncTest.sandboxSql', args: DAMAGE_SQL }],
+      env: { DELTA_SYNC_E2E_TEST_HOOKS: '1' },
+    }, async (p) => {
       await step('views render', async () => {
         for (const name of ['Sources', 'Targets', 'Mappings']) await expandPane(p, name);
         const sources = paneRows(p, 'Sources');
@@ -343,6 +362,81 @@ async function main(): Promise<'passed' | 'skipped'> {
         await mapping.click();
         await p.screenshot({ path: path.join(ARTIFACTS, '11-show-rows.png') });
       });
+
+      // --- Verify & Repair (issue 15): the sandbox target damaged through the test-only command, found and repaired. ---
+      const targetRow = async (rows: number): Promise<void> => {
+        await showPane(p, 'Targets');
+        await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+        const targets = paneRows(p, 'Targets');
+        const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
+        if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
+        await rowLabelled(targets, p, 'public.customer_profiles').filter({ hasText: `${grouped(rows)} rows` }).first().waitFor({ timeout: 60_000 });
+      };
+      await step('Verify & Repair from the Mappings tree: the damaged sandbox target (3 rows deleted, 1 changed, 1 added) previews as 3 inserts, 1 update (old -> new), 1 delete', async () => {
+        await showPane(p, 'Mappings');
+        const mapping = rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first();
+        await mapping.click();
+        await clearNotifications(p);
+        // Focus in the tree (the workbench), so the key reaches the keybinding service.
+        await p.keyboard.press('Control+Alt+Shift+F9');
+        await p.locator('.notification-toast', { hasText: 'Test only: ran 3 statement(s) on the sandbox (3, 1, 1 row(s))' }).first().waitFor({ timeout: 30_000 });
+        await clearNotifications(p);
+        await targetRow(changedRows - 2);
+        await p.screenshot({ path: path.join(ARTIFACTS, '11v-target-damaged.png') });
+        // The mapping's context menu in the Mappings tree.
+        await showPane(p, 'Mappings');
+        await contextMenu(p, mapping, 'Verify & Repair');
+        const frame = await webviewFrame(p, '[data-testid="count-insert"]', 180_000);
+        await waitForText(frame, '[data-testid="preview-mode"]', /repair by checksums to snapshot v6/);
+        await waitForText(frame, '[data-testid="count-insert"]', '3');
+        await waitForText(frame, '[data-testid="count-update"]', '1');
+        await waitForText(frame, '[data-testid="count-delete"]', '1');
+        await p.screenshot({ path: path.join(ARTIFACTS, '11w-repair-preview.png') });
+        // The update shows the damaged value as the old one, the source's as the new.
+        await frame.locator('[data-testid="filter-update"]').click();
+        await waitForText(frame, '[data-testid="page-range"]', '1–1 of 1');
+        const changed = frame.locator('[data-testid="preview-table"] .grid-row.update .grid-cell.changed').first();
+        await changed.click();
+        await p.keyboard.press('Enter');
+        await frame.locator('.grid-popover pre.old', { hasText: 'Damaged by the e2e' }).first().waitFor({ timeout: 10_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '11x-repair-update-old-new.png') });
+        await p.keyboard.press('Escape');
+        await frame.locator('[data-testid="filter-delete"]').click();
+        await frame.locator('[data-testid="preview-table"] .grid-row.delete', { hasText: 'cust_e2e_extra' }).first().waitFor({ timeout: 10_000 });
+        await frame.locator('[data-testid="filter-insert"]').click();
+        await waitForText(frame, '[data-testid="page-range"]', '1–3 of 3');
+      });
+
+      await step('Verify & Repair: Apply repairs the target (Targets tree back to every row; a second Verify says equal); the applied record survives its tab being hidden', async () => {
+        const frame = await webviewFrame(p, '[data-testid="apply"]');
+        await frame.locator('[data-testid="apply"]').click();
+        const progress = await webviewFrame(p, '[data-testid="status"]', 60_000);
+        await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
+        await p.locator('.notification-toast', { hasText: 'customer-profiles repaired to version 6: 3 inserted, 1 updated, 1 deleted' }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '11y-repair-applied.png') });
+        // The applied record, shown, hidden behind the Progress panel and shown again (a reloaded
+        // webview at its saved position): its rows, never "Loading rows …" (issue 15's Preview bug).
+        const recordTab = p.locator('.tabs-container .tab', { hasText: 'Applied: customer-profiles' }).first();
+        for (let i = 0; i < 2; i++) {
+          await recordTab.click();
+          const record = await webviewFrame(p, '[data-testid="applied"]:not([hidden])', 30_000);
+          await waitForText(record, '[data-testid="preview-status"]', /^Showing rows 1–3 of 3\./, 15_000);
+          await p.locator('.tabs-container .tab', { hasText: 'Delta Sync: Progress' }).first().click();
+        }
+        await recordTab.click({ button: 'middle' });
+        await recordTab.waitFor({ state: 'detached', timeout: 10_000 });
+        await targetRow(changedRows);
+        await showPane(p, 'Mappings');
+        const mapping = rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').first();
+        await mapping.click();
+        await clearNotifications(p);
+        await contextMenu(p, mapping, 'Verify & Repair');
+        await p.locator('.notification-toast', { hasText: `customer-profiles equals its source at version 6 (${changedRows} rows)` }).first().waitFor({ timeout: 120_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '11z-verify-equal.png') });
+        await clearNotifications(p);
+        await mapping.click();
+      });
+
 
       await step('A new Delta version written outside VS Code: the Mappings tree says behind without a refresh', async () => {
         // Another writer commits to the sample table; the extension watches its _delta_log.

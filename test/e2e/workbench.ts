@@ -353,7 +353,7 @@ interface CodeServer {
  * Machine settings file for machine-scoped settings), installs the .vsix, and starts
  * code-server on `workspace` with its log in `artifacts`.
  */
-async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown>; userSettings?: Record<string, unknown> }): Promise<CodeServer> {
+async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: string; workspace: string; artifacts: string; machineSettings: Record<string, unknown>; userSettings?: Record<string, unknown>; keybindings?: unknown[]; env?: Record<string, string> }): Promise<CodeServer> {
   const userDataDir = path.join(opts.tmp, 'user-data');
   const extensionsDir = path.join(opts.tmp, 'extensions');
   fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
@@ -373,6 +373,7 @@ async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: 
       ...opts.userSettings,
     }),
   );
+  if (opts.keybindings) fs.writeFileSync(path.join(userDataDir, 'User', 'keybindings.json'), JSON.stringify(opts.keybindings));
   fs.mkdirSync(path.join(userDataDir, 'Machine'), { recursive: true });
   fs.writeFileSync(path.join(userDataDir, 'Machine', 'settings.json'), JSON.stringify(opts.machineSettings));
   const cfg = path.join(opts.tmp, 'code-server.yaml');
@@ -383,6 +384,7 @@ async function startCodeServer(step: Step, ext: PreparedExtension, opts: { tmp: 
   const serverLog = fs.openSync(path.join(opts.artifacts, 'code-server.log'), 'w');
   const server = spawn(ext.node24, [...baseArgs, '--bind-addr', `127.0.0.1:${port}`, '--disable-workspace-trust', '--disable-getting-started-override', opts.workspace], {
     detached: true,
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     stdio: ['ignore', serverLog, serverLog],
   });
   return { base: `http://127.0.0.1:${port}`, server, serverLog };
@@ -396,6 +398,10 @@ export interface WorkbenchOptions {
   artifacts: string;
   machineSettings?: Record<string, unknown>;
   userSettings?: Record<string, unknown>;
+  /** User keybindings (keybindings.json), e.g. a key for a test-only command. */
+  keybindings?: unknown[];
+  /** Extra environment of code-server and its extension host. */
+  env?: Record<string, string>;
   viewport?: { width: number; height: number };
   sidebarWiden?: number;
   /** Receives the page as soon as it exists (e.g. to collect its console errors). */

@@ -369,6 +369,208 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
 });
 
 /**
+ * The same schema changes on the initial path: a load with initialLoad.mode "merge" into
+ * the existing table (issue 15: "each schema change above on both the incremental and the
+ * initial paths"). A reload (a checkpoint, `mode: 'initial'`) compares the schema synced at
+ * the checkpoint with the snapshot's, as the incremental does; the preview of the reload
+ * shows the DDL, and the load runs exactly it in its merge transaction (the event trigger's
+ * log). A first merge into a table the user made has no synced schema: its missing columns
+ * follow schemaDrift.added.
+ */
+describe('schema changes on the initial path: a merge load into the existing table (fixture-writer tables, real server)', function () {
+  this.timeout(180_000);
+  const db = useTestDatabase('schema_evolution_merge');
+  let dir: string;
+  let log: DdlLog;
+
+  before(async () => {
+    dir = await tempDir();
+    log = new DdlLog(db().url);
+    await log.install();
+  });
+
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** A CDF table with v1 (30 rows) loaded by merge into `table`; the runner is open. */
+  async function loaded(table: string, schemaDrift: MappingInput['schemaDrift'], extra: Partial<MappingOverrides> = {}, configuration: Record<string, string> = {}) {
+    const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1, configuration: { 'delta.enableChangeDataFeed': 'true', ...configuration } });
+    await w.append(rows(1, 30)); // v1
+    const m = buildMapping({ name: table.replace(/_/g, '-'), source: w.path, target: { table }, key: ['id'], schemaDrift, initialLoad: { mode: 'merge' }, ...extra });
+    const r = await openRunner(m, db().url);
+    await r.runner.run({});
+    await log.take();
+    return { w, r };
+  }
+
+  /** The column DDL the server ran (the merge runs no other ALTER TABLE). */
+  const columnDdl = async (): Promise<string[]> => (await log.take()).filter((q) => /ALTER COLUMN|DROP COLUMN|RENAME COLUMN|ADD COLUMN/.test(q));
+
+  it('widened columns under widened "alter": the reload\'s preview shows the ALTERs, the merge runs exactly them in its transaction and equals the snapshot', async () => {
+    const table = 'merge_widen';
+    const { w, r } = await loaded(table, { widened: 'alter' });
+    try {
+      await w.replaceSchema(WIDE); // v2
+      await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1234567890123456.5678', day: 1_700_000_000_123_456n, note: 'wide' }]); // v3
+      const expected = [
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "qty" TYPE bigint USING "qty"::bigint`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "price" TYPE numeric(20,4) USING "price"::numeric(20,4)`,
+        `ALTER TABLE "public"."${table}" ALTER COLUMN "day" TYPE timestamp USING "day"::timestamp`,
+      ];
+      const preview = await r.runner.preview({ mode: 'initial' });
+      assert.equal(preview.mode, 'initial');
+      assert.deepEqual(preview.alterations, expected);
+      assert.equal(preview.totals.insert, 1, 'the wide row is classified against the widened table');
+      assert.deepEqual(await log.take(), [], 'the preview rolled its DDL back');
+      const res = await r.runner.run({ mode: 'initial' });
+      assert.equal(res.status, 'succeeded');
+      assert.equal(res.inserted, 1);
+      assert.match(res.warnings.join('\n'), /column "qty" widened from integer to bigint/);
+      assert.deepEqual(await columnDdl(), expected, 'the merge ran exactly the DDL the preview showed');
+      assert.deepEqual((await columnsOf(db().url, table)).map((c) => [c.name, c.type]), [
+        ['id', 'bigint'], ['qty', 'bigint'], ['price', 'numeric(20,4)'], ['day', 'timestamp without time zone'], ['note', 'text'],
+      ]);
+      assert.equal((await r.runner.status()).checkpoint?.version, 3n);
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, { key: ['id'] });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('widened columns under the default (fail): the merge load is refused naming table, version and column, before anything is staged; nothing changed', async () => {
+    const table = 'merge_widen_fail';
+    const { w, r } = await loaded(table, 'fail');
+    try {
+      await w.replaceSchema(WIDE); // v2
+      await w.append([{ id: 31n, qty: 9_000_000_000n, price: '1.5', day: 1n, note: 'wide' }]); // v3
+      const err = await expectSyncError(r.runner.run({ mode: 'initial', maxAttempts: 1 }), {
+        kind: 'schema-drift', column: 'qty', version: 3, setting: 'schemaDrift', message: /widened "qty" integer -> long \(Postgres integer\)/, hint: /schemaDrift\.widened "alter"/,
+      });
+      assert.ok(err.table?.includes(table));
+      await expectSyncError(r.runner.preview({ mode: 'initial' }), { kind: 'schema-drift', column: 'qty' });
+      assert.deepEqual(await columnDdl(), []);
+      assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+      assert.equal((await columnsOf(db().url, table)).find((c) => c.name === 'qty')?.type, 'integer');
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 1, { key: ['id'] });
+    } finally {
+      await r.close();
+    }
+  });
+
+  for (const dropped of ['keep', 'drop', 'fail'] as const) {
+    it(`a dropped NOT NULL column under dropped "${dropped}" on the merge path`, async () => {
+      const table = `merge_dropped_${dropped}`;
+      const { w, r } = await loaded(table, { dropped });
+      try {
+        await w.replaceSchema(V1.filter((c) => c.name !== 'note')); // v2
+        await w.append([{ id: 31n, qty: 310, price: '31.25', day: 19_031 }]); // v3
+        if (dropped === 'fail') {
+          await expectSyncError(r.runner.run({ mode: 'initial', maxAttempts: 1 }), { kind: 'schema-drift', column: 'note', version: 3, setting: 'schemaDrift', message: /removed "note"/, hint: /schemaDrift\.dropped "keep" or "drop"/ });
+          assert.deepEqual(await columnDdl(), []);
+          assert.equal((await r.runner.status()).checkpoint?.version, 1n);
+          return;
+        }
+        const want = dropped === 'keep'
+          ? [`ALTER TABLE "public"."${table}" ALTER COLUMN "note" DROP NOT NULL`]
+          : [`ALTER TABLE "public"."${table}" DROP COLUMN "note"`];
+        assert.deepEqual((await r.runner.preview({ mode: 'initial' })).alterations, want);
+        await log.take();
+        const res = await r.runner.run({ mode: 'initial' });
+        assert.equal(res.inserted, 1);
+        assert.equal(res.updated, 0, 'the other rows are unchanged: the merge does not write the dropped column');
+        assert.deepEqual(await columnDdl(), want);
+        const cols = await columnsOf(db().url, table);
+        if (dropped === 'keep') {
+          assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
+          const notes = await selectText(db().url, `SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
+          assert.deepEqual(notes, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
+        } else {
+          assert.equal(cols.some((x) => x.name === 'note'), false);
+        }
+        await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, {
+          key: ['id'], columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })),
+        });
+      } finally {
+        await r.close();
+      }
+    });
+  }
+
+  for (const renamed of ['rename', 'fail'] as const) {
+    it(`a column renamed under column mapping (then widened) under renamed "${renamed}" on the merge path`, async () => {
+      const table = `merge_renamed_${renamed}`;
+      const { w, r } = await loaded(table, { renamed, widened: 'alter' }, {}, { 'delta.columnMapping.mode': 'name' });
+      try {
+        await w.renameColumn('qty', 'quantity'); // v2
+        await w.widenColumns({ quantity: LONG }); // v3
+        await w.append([{ id: 31n, quantity: 9_000_000_000n, price: '31.25', day: 19_031, note: 'new' }]); // v4
+        if (renamed === 'fail') {
+          await expectSyncError(r.runner.run({ mode: 'initial', maxAttempts: 1 }), { kind: 'schema-drift', column: 'qty', version: 4, setting: 'schemaDrift', message: /renamed "qty" -> "quantity"/, hint: /schemaDrift\.renamed "rename"/ });
+          assert.deepEqual(await columnDdl(), []);
+          assert.equal((await columnsOf(db().url, table)).some((c) => c.name === 'qty'), true);
+          return;
+        }
+        const want = [
+          `ALTER TABLE "public"."${table}" RENAME COLUMN "qty" TO "quantity"`,
+          `ALTER TABLE "public"."${table}" ALTER COLUMN "quantity" TYPE bigint USING "quantity"::bigint`,
+        ];
+        const preview = await r.runner.preview({ mode: 'initial' });
+        assert.deepEqual(preview.alterations, want);
+        assert.equal(preview.totals.insert, 1);
+        assert.equal(preview.totals.update, 0, 'the renamed column\'s values are compared under the new name: unchanged');
+        const res = await r.runner.run({ mode: 'initial' });
+        assert.equal(res.inserted, 1);
+        assert.equal(res.updated, 0);
+        assert.deepEqual(await columnDdl(), want, 'the merge ran exactly the DDL the preview showed');
+        assert.deepEqual((await columnsOf(db().url, table)).map((c) => [c.name, c.type]), [
+          ['id', 'bigint'], ['quantity', 'bigint'], ['price', 'numeric(10,2)'], ['day', 'date'], ['note', 'text'],
+        ]);
+        await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 4, { key: ['id'] });
+      } finally {
+        await r.close();
+      }
+    });
+  }
+
+  for (const added of ['add', 'ignore', 'fail'] as const) {
+    it(`a first merge load into a table the user made without one of the columns, under added "${added}"`, async () => {
+      const table = `merge_added_${added}`;
+      const w = await DeltaTableWriter.create(path.join(dir, table), { columns: V1 });
+      await w.append(rows(1, 10)); // v1
+      await log.sql(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, qty integer, price numeric(10,2), day date); INSERT INTO public.${table} VALUES (1, 10, 1.25, '2022-01-09'), (99, 1, 1, '2022-01-01')`);
+      await log.take();
+      const m = buildMapping({ name: table.replace(/_/g, '-'), source: w.path, target: { table }, key: ['id'], schemaDrift: { added }, initialLoad: { mode: 'merge' } });
+      const r = await openRunner(m, db().url);
+      try {
+        if (added === 'fail') {
+          await expectSyncError(r.runner.preview({}), { kind: 'schema-drift', column: 'note', version: 1, setting: 'schemaDrift', message: /"note" \(text\) are not in/ });
+          await expectSyncError(r.runner.run({ maxAttempts: 1 }), { kind: 'schema-drift', column: 'note', version: 1, setting: 'schemaDrift', hint: /schemaDrift\.added/ });
+          assert.deepEqual(await columnDdl(), []);
+          assert.equal((await r.runner.status()).checkpoint ?? null, null);
+          return;
+        }
+        const want = added === 'add' ? [`ALTER TABLE "public"."${table}" ADD COLUMN "note" text`] : [];
+        const preview = await r.runner.preview({});
+        assert.deepEqual(preview.alterations ?? [], want);
+        assert.equal(preview.totals.insert, 9);
+        assert.equal(preview.totals.update, added === 'add' ? 1 : 0, 'row 1 gets its note (add); without the column it is unchanged (ignore)');
+        const res = await r.runner.run({});
+        assert.equal(res.inserted, 9);
+        assert.equal(res.deleted, 1, 'the merge deletes the row the snapshot lacks');
+        assert.deepEqual(await columnDdl(), want);
+        assert.equal((await columnsOf(db().url, table)).some((c) => c.name === 'note'), added === 'add');
+        await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 1, {
+          key: ['id'], ...(added === 'ignore' ? { columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })) } : {}),
+        });
+      } finally {
+        await r.close();
+      }
+    });
+  }
+});
+
+/**
  * A copy of a shared Spark table (read-only in the shared folder) that a test may add
  * commits to.
  */

@@ -197,6 +197,59 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     assert.equal(s.msg.type === 'preview/page' && s.msg.offset, 0);
   });
 
+  /**
+   * A hidden tab's webview is reloaded when shown again, from its saved state. An applied
+   * record (PreviewPanel.keepAsRecord) serves the one page it kept, whatever offset is asked
+   * for, or an error when it kept none: the restored view must show what was served.
+   */
+  async function reloadAsRecord(): Promise<void> {
+    const saved: unknown = await page.evaluate(() => (window as unknown as { __state: unknown }).__state);
+    await page.close();
+    page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
+    await page.addScriptTag({ content: `window.__posted = []; window.__state = ${JSON.stringify(saved)}; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+    await page.addScriptTag({ content: bundle });
+    await posted('ready');
+    await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: { ...summary, applied: { at: '2026-12-07 11:00:00 UTC', toVersion: 3 } }, progress: null, pageSize: 500 });
+  }
+
+  it('an applied record restored after its tab was hidden shows the page the host kept, labelled as that page (Apply came while page 2 was loading)', async () => {
+    const seen = await answerPage(0);
+    await page.click('[aria-label="Next page"]');
+    // Page 2 is asked for (and saved as the position); the record is kept before it is served.
+    const next = await posted('preview/page', seen);
+    assert.equal(next.msg.type === 'preview/page' && next.msg.offset, 500);
+    await reloadAsRecord();
+    const { msg } = await posted('preview/page');
+    if (msg.type !== 'preview/page') throw new Error('not a page request');
+    // The record's one page (what PreviewPanel.handleRecord answers to any offset): rows 1-500.
+    await send({ type: 'response', id: msg.id, ok: true, result: { type: 'previewPage', page: pageAt(0, 500, 1000) } });
+    await page.locator('[data-testid=preview-status]', { hasText: 'Showing rows' }).waitFor({ timeout: 10_000 });
+    assert.match((await page.textContent('[data-testid=page-range]')) ?? '', /^1–500 of 1,000$/);
+    assert.equal(await page.locator('.grid-body [role=row][aria-rowindex="2"] [aria-colindex="2"]').textContent(), '1');
+    assert.equal(await page.inputValue('[data-testid=goto-page]'), '1');
+    // Saved as shown: the next restore asks for the page that is on screen.
+    const state = await page.evaluate(() => (window as unknown as { __state: { offset?: number } }).__state);
+    assert.equal(state.offset, 0);
+  });
+
+  it('an applied record whose rows were not kept says so in its status line, not "Loading rows 501–1,000…" for ever', async () => {
+    const seen = await answerPage(0);
+    await page.click('[aria-label="Next page"]');
+    await answerPage(seen);
+    await page.locator('[data-testid=page-range]', { hasText: '501–1,000 of 1,000' }).waitFor();
+    await reloadAsRecord();
+    const { msg } = await posted('preview/page');
+    if (msg.type !== 'preview/page') throw new Error('not a page request');
+    assert.equal(msg.offset, 500, 'the restored view asks for the page it was on');
+    await send({ type: 'response', id: msg.id, ok: false, error: { kind: 'usage', message: 'This preview was applied: its rows are no longer kept.', hint: 'Show Rows on the target table lists what it holds now.' } });
+    await page.locator('.error', { hasText: 'its rows are no longer kept' }).waitFor({ timeout: 10_000 });
+    const status = (await page.textContent('[data-testid=preview-status]')) ?? '';
+    assert.doesNotMatch(status, /Loading/);
+    assert.match(status, /^Rows 501–1,000 could not be loaded/);
+  });
+
   it('in a narrow panel (a Preview beside an editor at 1000x700) the grid stays in view and is the only scroll area', async () => {
     await page.setViewportSize({ width: 330, height: 620 });
     // VS Code's webview default type size (the page above has the browser's 16 px).

@@ -58,6 +58,11 @@ describe('extension manifest and command registrations', () => {
     assert.deepEqual(registrars.filter((name) => !new RegExp(`\\b${name}\\(`).test(activation)), []);
   });
 
+  it('contributes no test-only command (deltaSyncTest.*, TestHooks.ts): no palette entry, menu or keybinding shows one to users', () => {
+    const manifest = JSON.stringify(pkg.contributes);
+    assert.equal(/deltaSyncTest\./.test(manifest), false);
+  });
+
   it('registers each command once', () => {
     const dupes = registered.filter((id, i) => registered.indexOf(id) !== i);
     assert.deepEqual(dupes, []);

@@ -206,6 +206,13 @@ export interface InitialLoadRequest {
    * (encoded rows are not at hand to set aside).
    */
   deadLetter?: boolean;
+  /**
+   * A merge into an existing table whose columns differ from the snapshot's: the schema
+   * changes (schemaDrift, as an incremental sync plans them) run first in the merge's
+   * transaction, rendered by alterationSql as the preview shows them. Not for a swap (the
+   * swapped-in table has the snapshot's columns).
+   */
+  alterations?: readonly TableAlteration[];
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap or merge (the transaction). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
 }

@@ -70,6 +70,11 @@ export interface ConnectWaitOptions {
 export interface PreviewOptions extends ConnectWaitOptions {
   toVersion?: number;
   /**
+   * "initial": preview an initial load even when the pipeline has a checkpoint (a reload,
+   * as `sync --mode initial` runs it). Default: what a sync would run now.
+   */
+  mode?: 'initial';
+  /**
    * Run the pre-apply checks (PreviewReport.warnings) over every row the sync would write.
    * A front door asks for them with its first page; later pages leave them out.
    */
@@ -91,8 +96,9 @@ export interface PreviewReport extends PreviewResult {
   /** Initial load: the CREATE TABLE a swap load runs. */
   ddl?: string;
   /**
-   * Incremental: the DDL the sync runs first in its first transaction, in order (schema
-   * drift: added, renamed, widened, dropped columns), as the target renders and runs it.
+   * Incremental, or an initial load by merge into an existing table: the DDL the sync runs
+   * first in its first transaction, in order (schema drift: added, renamed, widened,
+   * dropped columns), as the target renders and runs it.
    */
   alterations?: string[];
   /** With `checks`: what would make applying fail or change values, most harmful first (empty: nothing found). */

@@ -223,8 +223,9 @@ export class PostgresTarget implements Target {
   }
 
   initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
+    const { alterations, ...rest } = opts;
     const stateReady = this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS;
-    return initialLoad(this.pool, { ...opts, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...(stateReady ? { stateReady } : {}) });
+    return initialLoad(this.pool, { ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations), ...(stateReady ? { stateReady } : {}) });
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {

@@ -77,6 +77,12 @@ export interface InitialLoadOptions {
    * Needs `rows`: COPY text already encoded is loaded as it is (a refused line fails the load).
    */
   deadLetter?: boolean;
+  /**
+   * A merge only: schema changes of the existing table (ALTER TABLE statements, rendered by
+   * alterTableSql), run first in the merge's transaction, under its lock, so they commit or
+   * roll back with the rows and the checkpoint.
+   */
+  ddl?: readonly string[];
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap (the transaction that swaps or merges). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
 }
@@ -267,6 +273,8 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         result.inserted = rows - setAside;
       } else {
         await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
+        // The schema changes first (each takes its own stronger lock), so the merge below writes the new columns.
+        for (const statement of opts.ddl ?? []) await client.query(statement);
         // A key whose row was refused before staging is not in the staging table, yet is in
         // the snapshot: its target row is kept as it is (the refused row is a dead letter).
         const refusedKeys = stagingRejectedKeys(rejected);

@@ -14,6 +14,7 @@ import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 import type { RightsReport } from '../ports/rights';
 import { checkRights } from './mappingRights';
 import { emptySwapError, guardedShare } from './deleteGuard';
+import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
 
 /**
  * The initial load: the role's rights for the load's mode checked (`rights`: the report
@@ -31,7 +32,14 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   await checkRights(target, mapping, [mode === 'swap' ? 'initial-swap' : 'initial-merge'], rights);
   const snap = await source.snapshot(toVersion);
   const existing = await target.describe();
-  const plan = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
+  // A merge keeps the table: its columns follow the snapshot's under schemaDrift, as an
+  // incremental sync's do (renamed, widened, dropped, added), the DDL run in the merge's
+  // transaction. Refused changes stop the load here, before anything is read or staged.
+  const drift = mode === 'merge' && existing
+    ? await mergeLoadDriftBefore(ctx, await checkpointVersion(ctx), snap.schema, mapping.key ?? existing.primaryKey, snap.version, early)
+    : undefined;
+  const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
+  const { plan, alterations } = drift && existing ? driftAfterPlanning(ctx, drift, planned, existing, early) : { plan: planned, alterations: [] };
   const columns = dataColumns(plan);
   const runId = randomUUID();
   ctx.progress.start();
@@ -102,6 +110,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         checkpoint: { pipeline: ctx.pipeline, source: source.name, version: snap.version, commitTimestamp: snap.timestamp },
         softDelete: plan.marker,
         ...(plan.lineage ? { lineage: plan.lineage } : {}),
+        ...(alterations.length > 0 ? { alterations } : {}),
         fillfactor: mapping.initialLoad.fillfactor,
         onPhase: (phase, detail) => ctx.phase(phase, detail),
       });
@@ -133,6 +142,12 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       throw await ctx.fail(runId, dbRunId, e, null);
     }
   }
+}
+
+/** The pipeline's checkpoint version, if any (a reload compares the schema synced then with the snapshot's). */
+async function checkpointVersion(ctx: RunContext): Promise<number | undefined> {
+  const c = await ctx.target.readCheckpoint(ctx.pipeline);
+  return c ? Number(c.version) : undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ import { LINEAGE_TIMESTAMP_KEY, LINEAGE_VERSION_KEY, lineageStaged, lineageTarge
 import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExistingKeysOption, transactionOptions, withLiveMarker } from './columnPlan';
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
-import { driftBeforePlanning, tableChanges } from './schemaDriftPlan';
+import { driftAfterPlanning, driftBeforePlanning, mergeLoadDriftBefore, tableChanges } from './schemaDriftPlan';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -33,12 +33,29 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const existing = await target.describe();
   const latest = await source.latestVersion();
   const end = Math.min(opts.toVersion ?? latest, latest);
+  // An initial load: none yet, or a reload asked for (mode "initial").
+  const initial = !checkpoint || opts.mode === 'initial';
   const snap = await source.snapshot(checkpoint ? end : opts.toVersion);
-  const drift = checkpoint && existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
+  // The sync's drift check: an incremental's, or a merge load's into the existing table (a swap replaces the table).
+  const drift = !existing
+    ? undefined
+    : !initial && checkpoint
+      ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end)
+      : mapping.initialLoad.mode === 'merge'
+        ? await mergeLoadDriftBefore(ctx, checkpoint ? Number(checkpoint.version) : undefined, snap.schema, mapping.key ?? existing.primaryKey, snap.version)
+        : undefined;
   const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, snap.version, target.tableLabel);
-  // The sync's schema changes (its one list: drift, then lineage columns; an incremental
-  // preview only): shown as DDL, and run (then rolled back) before the rows are classified.
-  const { plan, alterations } = checkpoint && existing ? tableChanges(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
+  // The sync's schema changes, shown as DDL and run (then rolled back) before the rows are
+  // classified: an incremental's one list (drift, then lineage columns), or a merge load's
+  // drift (as initialPhase runs it).
+  const none = { plan: planned, alterations: [] };
+  const { plan, alterations } = !existing
+    ? none
+    : !initial && checkpoint
+      ? tableChanges(ctx, drift, planned, existing)
+      : drift
+        ? driftAfterPlanning(ctx, drift, planned, existing)
+        : none;
   const limit = opts.limit ?? 100;
   const offset = opts.offset ?? 0;
   const marker = plan.marker;
@@ -54,8 +71,8 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   const guard = lineage.guardVersion ? { guardVersion: lineage.guardVersion } : {};
   // The pre-apply checks see every row the sync would write, as the preview stages it (or
   // in a scan of their own when nothing is staged); the existing table's types win.
-  const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: !checkpoint, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
-  if (!checkpoint) {
+  const checker = opts.checks ? new PreviewChecker(dataColumns(plan), plan.key, { duplicates: initial, ...(existing ? { targetTypes: existing.columns } : {}) }) : undefined;
+  if (initial) {
     // Initial load preview: the snapshot's rows against what the target holds (or nothing).
     const ddl = target.createTableSql(createdColumns(plan), plan.key, marker, mapping.initialLoad.fillfactor);
     if (!existing) {
@@ -66,8 +83,15 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
     const rows = snapshotRows(ctx, snap, plan);
     // A swap replaces the table (no guard); a merge load keeps rows newer than the snapshot.
     const loadGuard = mapping.initialLoad.mode === 'merge' ? guard : {};
-    const r = await target.preview({ columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include, ...(opts.search ? { search: opts.search } : {}), ...soft, ...loadGuard });
-    return { ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}) };
+    // A merge load's schema changes: run (then rolled back) before the rows are classified, and shown.
+    const r = await target.preview({
+      columns, key: plan.key, first: { upserts: withoutNullKeys(checker ? checker.tap(rows) : rows, plan.keySource), deletes: [] }, limit, offset, include: opts.include,
+      ...(opts.search ? { search: opts.search } : {}), ...soft, ...loadGuard, ...(alterations.length ? { alterations } : {}),
+    });
+    return {
+      ...r, mode: 'initial', fromVersion: null, toVersion: snap.version, targetMissing: false, ddl, ...(checker ? { warnings: checker.warnings() } : {}),
+      ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
+    };
   }
   const start = Number(checkpoint.version) + 1;
   if (!existing) {

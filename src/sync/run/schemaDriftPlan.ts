@@ -37,8 +37,11 @@ export function tableChanges(ctx: RunContext, input: KeyDriftInput | undefined, 
   return { plan, alterations: [...alterations, ...lineage], lineage };
 }
 
-/** The plan without the columns drift leaves out, and the drift's alterations. */
-function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput | undefined, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
+/**
+ * The plan without the columns drift leaves out, and the drift's alterations (of an
+ * incremental sync's first transaction, or of a merge load: mergeLoadDriftBefore's input).
+ */
+export function driftAfterPlanning(ctx: RunContext, input: KeyDriftInput | undefined, plan: ColumnPlan, existing: TargetTableInfo, warnings?: string[]): { plan: ColumnPlan; alterations: TableAlteration[] } {
   if (!input) return { plan, alterations: [] };
   const data = plan.marker ? plan.columns.filter((c) => c.name !== plan.marker?.column) : plan.columns;
   const drift = checkSyncDrift({ ...input, key: plan.key, planned: data, targetColumns: existing.columns, targetLabel: ctx.target.tableLabel });
@@ -71,4 +74,25 @@ async function syncedColumns(ctx: RunContext, version: number, endSchema: readon
     }
     return undefined;
   }
+}
+
+/**
+ * Schema drift for an initial load that merges into an existing table (initialLoad.mode
+ * "merge", or a swap turned into a merge), step one, before the snapshot's columns are
+ * planned: the same rules and the same DDL as an incremental sync. A swap needs none of
+ * this: the swapped-in table has the snapshot's columns.
+ *
+ * With a checkpoint older than the snapshot (a reload), the Delta schema at the checkpoint
+ * is compared with the snapshot's exactly as an incremental run over those versions
+ * compares them (driftBeforePlanning: a changed key or a stale mapping name refused; then
+ * renamed, widened, removed and added columns, each under its schemaDrift rule). Without
+ * one (a first load into a table that exists) there is no synced schema to compare with:
+ * as for an incremental run whose checkpoint schema cannot be read, only snapshot columns
+ * the table lacks are found (schemaDrift `added`); the table's own other columns and types
+ * are left as the user made them.
+ */
+export async function mergeLoadDriftBefore(ctx: RunContext, checkpointVersion: number | undefined, schema: DeltaField[], key: readonly string[], version: number, warnings?: string[]): Promise<KeyDriftInput> {
+  const before = checkpointVersion === undefined ? undefined : await driftBeforePlanning(ctx, checkpointVersion, schema, key, version, warnings);
+  // Version 0 to the snapshot's: a first load reads everything the table ever had.
+  return before ?? { mapping: ctx.mapping, schema, key, source: ctx.source.name, fromVersion: checkpointVersion === undefined ? 0 : Math.min(checkpointVersion, version), toVersion: version };
 }
