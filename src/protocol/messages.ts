@@ -125,6 +125,8 @@ export const PreviewSummary = z.object({
   ddl: z.string().optional(),
   /** The DDL the sync runs first, in the transaction of its first batch (schema drift: columns added, renamed, widened, dropped). */
   alterations: z.array(z.string()).max(200).optional(),
+  /** Mapping mode "auto": the path the sync takes (change feed or snapshot load) and why; the rows are the same either way. */
+  auto: z.object({ path: z.enum(['incremental', 'snapshot']), reason: z.string() }).optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
   /**

@@ -28,7 +28,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   const { mapping, source, target, signal } = ctx;
   // mode "auto" (run/autoMode): the snapshot at the end version in place of an incremental
   // sync of auto.fromVersion..auto.toVersion, by the load mode it chose.
-  ctx.phase('plan', auto ? `mode auto: ${auto.reason}` : `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
+  ctx.phase('plan', `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
   const early: string[] = [];
   const mode = auto?.load ?? (await loadMode(ctx, early));
   // Before the snapshot is read: a swap without ownership of the table is refused offering a merge.
@@ -45,6 +45,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   const autoSaid = auto ? { auto: { path: auto.path, reason: auto.reason } } : {};
   const fromVersion = auto ? auto.fromVersion : null;
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...autoSaid });
+  if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version });
