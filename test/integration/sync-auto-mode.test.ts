@@ -9,7 +9,7 @@ import { long, string } from '../builders/deltaFields';
 import { expectSyncError } from '../helpers/expectSyncError';
 import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
-import { openRunner, tempDir } from '../helpers/syncHarness';
+import { buildCli, openRunner, runCli, tempDir } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
@@ -208,5 +208,30 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     } finally {
       await ignore.r.close();
     }
+  });
+
+  it('the CLI quick form: --max-change-share turns mode auto on; sync and preview print which path and why', async () => {
+    await buildCli();
+    const dir = await tempDir();
+    const w = await DeltaTableWriter.create(path.join(dir, 'auto_cli'), {
+      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
+      configuration: { 'delta.enableChangeDataFeed': 'true' },
+    });
+    await w.append(ids(1, ROWS).map((i) => row(i)));
+    const quick = ['--source', w.path, '--target', db().url, '--table', 'public.auto_cli', '--key', 'id', '--max-change-share', '0.3'];
+    const load = await runCli(['sync', ...quick]);
+    assert.equal(load.code, 0, load.stderr);
+    const v = await w.update('id', ids(1, 50).map((i) => row(i, ' v2')));
+    const preview = await runCli(['preview', ...quick]);
+    assert.equal(preview.code, 0, preview.stderr);
+    assert.match(preview.stdout, /\nmode auto: snapshot swap: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 30%\n/);
+    const sync = await runCli(['sync', ...quick]);
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.match(sync.stderr, /Snapshot load in place of an incremental sync of public-auto_cli: versions 2\.\.2\n {2}mode auto: snapshot swap: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 30%\n/);
+    assert.equal(sync.stderr.split('mode auto:').length, 2, 'said once');
+    await equalsSnapshot(w, 'auto_cli', v);
+    const bad = await runCli(['sync', ...quick.slice(0, -1), '30']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--max-change-share must be a share .* got '30'/);
   });
 });
