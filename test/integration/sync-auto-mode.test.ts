@@ -170,7 +170,7 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     }
   });
 
-  it('a table with a row trigger, or deletes: soft-delete, is loaded by merge (the reason says why); deletes: ignore stays incremental', async () => {
+  it('a table with a row trigger, or deletes: soft-delete, is loaded by merge (the reason says why); deletes: ignore and a filter stay incremental', async () => {
     const trig = await loaded('auto_trigger');
     try {
       await queryOnce(db().url, `CREATE FUNCTION auto_trigger_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
@@ -207,6 +207,15 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       assert.equal(n?.n, '100');
     } finally {
       await ignore.r.close();
+    }
+    const filtered = await loaded('auto_filter', { filter: [{ column: 'id', op: '<=', value: 1000 }] });
+    try {
+      await filtered.w.update('id', ids(1, 50).map((i) => row(i, ' v2')));
+      const res = await filtered.r.runner.run();
+      assert.equal(res.auto?.path, 'incremental');
+      assert.match(res.auto?.reason ?? '', /filter applies to snapshot loads only/);
+    } finally {
+      await filtered.r.close();
     }
   });
 

@@ -57,6 +57,9 @@ export async function chooseAutoPath(ctx: RunContext, checkpoint: Checkpoint, to
   if (mapping.deletes.mode === 'ignore') {
     return incremental(null, null, 'deletes is "ignore", which keeps rows a snapshot load would delete (mode "auto" applies the change feed)');
   }
+  if (mapping.filter) {
+    return incremental(null, null, 'the mapping\'s filter applies to snapshot loads only, so a snapshot would drop rows the change feed keeps (mode "auto" applies the change feed)');
+  }
   if (!source.changeCount) return incremental(null, null, `${source.name} cannot count its changes without reading them (mode "auto" applies the change feed)`);
   let changes: number;
   try {
