@@ -188,12 +188,12 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     }
     const soft = await loaded('auto_soft', { deletes: { mode: 'soft-delete', column: 'deleted', kind: 'boolean' } });
     try {
-      const v = await soft.w.deleteWhere((x) => typeof x.id === 'bigint' && x.id <= 30n);
+      const v = await soft.w.deleteWhere((x) => typeof x.id === 'bigint' && x.id <= 40n);
       const res = await soft.r.runner.run();
-      assert.match(res.auto?.reason ?? '', /^snapshot merge: 30 changes .*\(merge: deletes is soft-delete/);
+      assert.match(res.auto?.reason ?? '', /^snapshot merge: 40 changes .*\(merge: deletes is soft-delete/);
       assert.equal(await checkpointVersion(db().url, 'auto-soft'), v);
       const [n] = await queryOnce<{ marked: string; all: string }>(db().url, 'SELECT count(*) FILTER (WHERE deleted)::text AS marked, count(*)::text AS all FROM public.auto_soft');
-      assert.deepEqual(n, { marked: '30', all: '100' });
+      assert.deepEqual(n, { marked: '40', all: '100' });
     } finally {
       await soft.r.close();
     }
