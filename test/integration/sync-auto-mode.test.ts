@@ -58,6 +58,7 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       const preview = await r.runner.preview();
       assert.deepEqual(preview.auto, { path: 'incremental', reason: preview.auto?.reason });
       assert.match(preview.auto?.reason ?? '', /^incremental: 12 changes, 12% of 100 rows \(at most auto\.maxChangeShare \d+%\)$/);
+      assert.equal((await r.runner.preview({ offset: 5 })).auto, undefined, 'a later page does not count again');
       const dry = await r.runner.dryRun();
       assert.equal(dry.auto?.path, 'incremental');
       const events: SyncEvent[] = [];

@@ -94,9 +94,9 @@ export interface PreviewReport extends PreviewResult {
   /** With `checks`: what would make applying fail or change values, most harmful first (empty: nothing found). */
   warnings?: PreviewWarning[];
   /**
-   * Mapping `mode: "auto"`: the path the sync would take and why. The rows listed are the
-   * net changes either path makes (a snapshot load at the end version brings the target to
-   * the same rows the change feed would).
+   * Mapping `mode: "auto"`: the path the sync would take and why, on a first page (offset
+   * 0). The rows listed are the net changes either path makes (a snapshot load at the end
+   * version brings the target to the same rows the change feed would).
    */
   auto?: AutoSaid;
 }

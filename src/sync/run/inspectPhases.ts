@@ -73,8 +73,9 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
     });
   }
   // Mapping mode "auto": which path the sync takes, and why. Either brings the target to the
-  // same rows, so the rows listed are the change feed's net changes.
-  const auto = await chooseAutoPath(ctx, checkpoint, end, rights);
+  // same rows, so the rows listed are the change feed's net changes. Said on a first page
+  // (offset 0): later pages of the same preview need only their rows, not a new count.
+  const auto = (opts.offset ?? 0) === 0 ? await chooseAutoPath(ctx, checkpoint, end, rights) : undefined;
   // The sync's own transactions: the first is classified against the target, each later
   // one against the target as the earlier ones leave it, so the totals are what the sync
   // will report.
