@@ -57,6 +57,8 @@ export const ProgressSnapshot = z.object({
   updatedAt: z.number(),
   warnings: z.array(z.string()),
   error: ProtocolError.nullable(),
+  /** Mapping mode "auto": the path the run took and why ("snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above ..."). */
+  auto: z.string().nullable().optional(),
   /** Recent throughput samples `[ms since epoch, rows/s]`, oldest first (the chart). */
   throughput: z.array(z.tuple([z.number(), z.number().nonnegative()])).max(240).optional(),
 });

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { idleProgress } from '../../src/protocol/messages';
 import type { HostToWebview, PreviewSummary } from '../../src/protocol/messages';
+import { foldEvent } from '../../src/views/ProgressModel';
 import { summaryOf } from '../../src/views/RunnerPreviewSource';
 import type { PreviewReport } from '../../src/sync/ports/reports';
 import { buildMapping } from '../builders/mappings';
@@ -26,7 +28,7 @@ const report: PreviewReport = {
   rows: [{ action: 'insert', key: { id: '101' }, newRow: { id: '101', name: 'name 101' } }],
 };
 
-describe('Preview panel: the path mode auto chose', function () {
+describe('Preview and Progress panels: the path mode auto chose', function () {
   this.timeout(60_000);
   let browser: Browser;
 
@@ -69,5 +71,27 @@ describe('Preview panel: the path mode auto chose', function () {
     const { auto: _auto, ...plain } = report;
     const without = await shown(summaryOf(buildMapping({ name: 'plain', source: '/t/plain', target: 'plain', key: ['id'] }), plain), 'preview-no-auto.png');
     assert.equal(without.hidden, true);
+  });
+
+  it('the Progress panel shows "Mode auto: ..." under the run\'s status line', async () => {
+    const progress = foldEvent(idleProgress(0), { type: 'run-started', runId: 'r', pipeline: 'auto', mode: 'initial', fromVersion: 2, toVersion: 4, totalRows: 102, auto: { path: 'snapshot', reason }, at: 1 });
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
+    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    try {
+      await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
+      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+      await page.addScriptTag({ content: out.outputFiles[0]!.text });
+      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+      const init: HostToWebview = { type: 'init', state: { panel: 'progress', runId: 'r' }, preview: null, progress, pageSize: 100 };
+      await page.evaluate((m) => window.postMessage(m, '*'), init);
+      const auto = page.locator('[data-testid=auto-mode]');
+      await auto.waitFor();
+      assert.equal(await auto.textContent(), `Mode auto: ${reason}.`);
+      await page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS ?? os.tmpdir(), 'progress-auto-mode.png') });
+    } finally {
+      await page.close();
+    }
   });
 });
