@@ -239,6 +239,7 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     assert.equal(sync.code, 0, sync.stderr);
     assert.match(sync.stderr, /Snapshot load in place of an incremental sync of public-auto_cli: versions 2\.\.2\n {2}mode auto: snapshot swap: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 30%\n/);
     assert.equal(sync.stderr.split('mode auto:').length, 2, 'said once');
+    assert.match(sync.stdout, new RegExp(`public-auto_cli: snapshot \\(mode auto\\) sync to version ${v} done`));
     await equalsSnapshot(w, 'auto_cli', v);
     const bad = await runCli(['sync', ...quick.slice(0, -1), '30']);
     assert.notEqual(bad.code, 0);
