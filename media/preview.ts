@@ -100,6 +100,7 @@ export class PreviewView {
   private readonly ackBox = el('input', { type: 'checkbox', id: 'ack', 'data-testid': 'acknowledge' });
   private readonly ddl = el('details', { class: 'ddl' });
   private readonly alterations = el('details', { class: 'ddl alterations' });
+  private readonly autoNote = el('p', { class: 'auto-mode muted', 'data-testid': 'preview-auto', hidden: '' });
   private readonly tabs = el('div', { class: 'tabs', role: 'toolbar', 'aria-label': 'Filter rows' });
   private readonly searchBox = el('input', { type: 'search', placeholder: 'Search key or value', 'aria-label': 'Search rows by key or value', 'data-testid': 'search' });
   private readonly gotoBox = el('input', { type: 'number', min: '1', placeholder: 'Row', 'aria-label': 'Go to row number', 'data-testid': 'goto-row', class: 'goto' });
@@ -265,6 +266,9 @@ export class PreviewView {
     const alterations = summary.alterations ?? [];
     this.alterations.hidden = alterations.length === 0;
     this.alterations.replaceChildren(el('summary', {}, `Apply first runs ${alterations.length} schema change(s) on the table, in the same transaction as the rows`), el('pre', {}, alterations.map((s) => `${s};`).join('\n')));
+    // Mapping mode "auto": which path Apply takes, and why (the rows are the same either way).
+    this.autoNote.hidden = summary.auto === undefined;
+    this.autoNote.textContent = summary.auto ? `Mode auto: ${summary.auto.reason}.` : '';
     this.renderTabs(summary);
     this.renderVersions(summary);
     this.note.textContent = summary.applied
@@ -276,6 +280,7 @@ export class PreviewView {
       el('header', {}, this.title, this.mode, ...(summary.versionRange ? [this.versionLabel] : []), el('span', { class: 'spacer' }), actions),
       this.branchInfo,
       this.counts,
+      this.autoNote,
       this.warnings,
       this.note,
       this.ddl,

@@ -73,6 +73,8 @@ export class ProgressView {
   private readonly title = h('h1', {});
   private readonly badge = h('span', { class: 'badge', 'data-testid': 'status' });
   private readonly phase = h('span', { class: 'muted', 'data-testid': 'phase' });
+  /** Mapping mode "auto": which path the run took, and why. */
+  private readonly autoMode = h('p', { class: 'muted auto-mode', 'data-testid': 'auto-mode' });
   /** The one live region: status and phase, announced politely when they change. */
   private readonly live = h('span', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-testid': 'status-live' });
   private readonly stop = h('button', { class: 'danger', 'data-testid': 'stop', 'aria-label': 'Stop the sync' }, 'Stop');
@@ -100,6 +102,7 @@ export class ProgressView {
     this.run = h('section', { class: 'run' },
       h('header', {}, this.title, this.badge, this.phase, h('span', { class: 'spacer' }), this.stop),
       this.live,
+      this.autoMode,
       this.bar,
       h('div', { class: 'stats' },
         stat('Versions', 'versions'),
@@ -158,6 +161,8 @@ export class ProgressView {
     setText(this.badge, s.status);
     setAttr(this.badge, 'class', `badge ${s.status}`);
     setText(this.phase, phase);
+    show(this.autoMode, typeof s.auto === 'string');
+    setText(this.autoMode, s.auto ? `Mode auto: ${s.auto}.` : '');
     setText(this.live, `${s.mapping ?? 'Sync'}: ${s.status}${phase ? `, ${phase}` : ''}`);
 
     // Stop stays in the page while the run does (hidden after), so a focused Stop keeps its focus across updates.

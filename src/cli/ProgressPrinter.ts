@@ -9,6 +9,8 @@ export class ProgressPrinter {
   private drawn = false;
   /** The phase the run is in (shown on the redrawn line of a terminal). */
   private phase: string | undefined;
+  /** Mapping mode "auto": the reason the run-started line printed (its plan phase says it again). */
+  private autoLine: string | undefined;
 
   constructor(
     private readonly out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
@@ -18,12 +20,16 @@ export class ProgressPrinter {
   readonly onEvent = (e: SyncEvent): void => {
     const tty = !!this.out.isTTY;
     switch (e.type) {
-      case 'run-started':
-        this.line(`${e.mode === 'initial' ? 'Initial load' : 'Incremental sync'} of ${e.pipeline}: ${e.fromVersion === null ? `snapshot at version ${e.toVersion}` : `versions ${e.fromVersion}..${e.toVersion}`}`);
+      case 'run-started': {
+        const what = e.auto?.path === 'snapshot' ? 'Snapshot load in place of an incremental sync' : e.mode === 'initial' ? 'Initial load' : 'Incremental sync';
+        this.line(`${what} of ${e.pipeline}: ${e.fromVersion === null ? `snapshot at version ${e.toVersion}` : `versions ${e.fromVersion}..${e.toVersion}`}`);
+        this.autoLine = e.auto ? `mode auto: ${e.auto.reason}` : undefined;
+        if (this.autoLine) this.line(`  ${this.autoLine}`);
         break;
+      }
       case 'phase':
         this.phase = e.phase;
-        if (!tty) this.line(`  ${e.phase}${e.detail ? `: ${e.detail}` : ''}`);
+        if (!tty && !(e.phase === 'plan' && e.detail !== undefined && e.detail === this.autoLine)) this.line(`  ${e.phase}${e.detail ? `: ${e.detail}` : ''}`);
         break;
       case 'progress': {
         const now = Date.now();

@@ -19,6 +19,7 @@ export const PIPELINE_OPTIONS: OptionSpecs = {
   target: { type: 'string' },
   table: { type: 'string' },
   key: { type: 'string' },
+  'max-change-share': { type: 'string' },
   'sandbox-dir': { type: 'string' },
 };
 
@@ -32,6 +33,9 @@ export const PIPELINE_HELP = `  --mapping FILE     the mapping (JSON, see schema
                      (NEON_API_KEY; the URI is fetched from the Neon API)
   --table S.T        target schema.table (schema defaults to public)
   --key COL[,COL]    key columns (default: the target table's primary key)
+  --max-change-share S  mapping mode "auto": pending changes above this share of the
+                     table (0 < S <= 1, e.g. 0.3) are loaded as the snapshot instead of
+                     applied from the Change Data Feed
   --sandbox-dir DIR  where the sandbox database is kept (default: in memory)`;
 
 export interface OpenedPipeline {
@@ -45,7 +49,7 @@ export interface OpenedPipeline {
 /** The mapping from --mapping, or one built from the quick-form options. */
 export function mappingFromArgs(args: ParsedArgs): Mapping {
   const file = stringOption(args, 'mapping');
-  const quick = ['source', 'target', 'table', 'key'].filter((k) => args.values[k] !== undefined);
+  const quick = ['source', 'target', 'table', 'key', 'max-change-share'].filter((k) => args.values[k] !== undefined);
   if (file) {
     if (quick.length) throw new SyncError('usage', `--mapping cannot be combined with ${quick.map((q) => `--${q}`).join(', ')}`);
     return loadMappingFile(path.resolve(file));
@@ -59,12 +63,18 @@ export function mappingFromArgs(args: ParsedArgs): Mapping {
   const [schema, name] = quickTableName(table);
   checkQuickTarget(target);
   const key = stringOption(args, 'key');
+  const shareText = stringOption(args, 'max-change-share');
+  const share = shareText === undefined ? undefined : Number(shareText);
+  if (share !== undefined && !(share > 0 && share <= 1)) {
+    throw new SyncError('usage', `--max-change-share must be a share of the table's rows above 0 and at most 1 (e.g. 0.3 for 30%), got '${shareText}'`, { setting: '--max-change-share' });
+  }
   const slug = `${schema}-${name}`.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+/, '').slice(0, 63) || 'pipeline';
   return parseMapping({
     name: slug,
     source: { type: 'delta', path: path.resolve(source) },
     target: { connection: target, schema, table: name },
     ...(key ? { key: key.split(',').map((k) => k.trim()).filter(Boolean) } : {}),
+    ...(share !== undefined ? { mode: 'auto', auto: { maxChangeShare: share } } : {}),
   });
 }
 

@@ -57,6 +57,8 @@ export const ProgressSnapshot = z.object({
   updatedAt: z.number(),
   warnings: z.array(z.string()),
   error: ProtocolError.nullable(),
+  /** Mapping mode "auto": the path the run took and why ("snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above ..."). */
+  auto: z.string().nullable().optional(),
   /** Recent throughput samples `[ms since epoch, rows/s]`, oldest first (the chart). */
   throughput: z.array(z.tuple([z.number(), z.number().nonnegative()])).max(240).optional(),
 });
@@ -125,6 +127,8 @@ export const PreviewSummary = z.object({
   ddl: z.string().optional(),
   /** The DDL the sync runs first, in the transaction of its first batch (schema drift: columns added, renamed, widened, dropped). */
   alterations: z.array(z.string()).max(200).optional(),
+  /** Mapping mode "auto": the path the sync takes (change feed or snapshot load) and why; the rows are the same either way. */
+  auto: z.object({ path: z.enum(['incremental', 'snapshot']), reason: z.string() }).optional(),
   /** The target is a Neon branch: the panel offers Preview on a Neon Branch. */
   onBranch: z.boolean().optional(),
   /**

@@ -9,6 +9,10 @@ export function runModeLabel(mode: string): string {
       return 'initial load';
     case 'initial-merge':
       return 'initial load (merged)';
+    case 'auto-swap':
+      return 'snapshot load (auto)';
+    case 'auto-merge':
+      return 'snapshot load (auto, merged)';
     case 'dry-run':
       return 'dry run';
     default:

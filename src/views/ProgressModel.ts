@@ -18,6 +18,7 @@ export function foldEvent(s: ProgressSnapshot, e: SyncEvent): ProgressSnapshot {
         ...idleProgress(e.at), runId: e.runId, mapping: e.pipeline, mode: e.mode, status: 'running', fromVersion: e.fromVersion, toVersion: e.toVersion, startedAt: e.at, throughput: [],
         // Known before any row is read: the panel shows "0 / N" and 0% from the start.
         ...(typeof e.totalRows === 'number' ? { totalRows: e.totalRows, percent: percentDone(0, 0, e.totalRows) } : {}),
+        ...(e.auto ? { auto: e.auto.reason } : {}),
       };
     case 'phase':
       return { ...s, phase: e.detail ? `${e.phase}: ${e.detail}` : e.phase, updatedAt: e.at };

@@ -100,6 +100,7 @@ export function summaryOf(mapping: Mapping, report: PreviewReport): PreviewSumma
     targetMissing: report.targetMissing,
     ddl: report.ddl,
     ...(report.alterations && report.alterations.length > 0 ? { alterations: report.alterations.slice(0, 200) } : {}),
+    ...(report.auto ? { auto: report.auto } : {}),
     ...(report.warnings && report.warnings.length > 0 ? { warnings: report.warnings.slice(0, 20) } : {}),
   };
 }

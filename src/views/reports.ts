@@ -244,7 +244,8 @@ export function dryRunReport(
     kind: 'dry-run',
     title: `Dry run: ${mapping}`,
     subtitle: range,
-    note: 'Applied inside a transaction that was rolled back: nothing was written.',
+    // Mapping mode "auto": which path the sync will take (the dry run applies the change feed either way).
+    note: `Applied inside a transaction that was rolled back: nothing was written.${r.auto ? ` Mode auto: ${r.auto.reason}.` : ''}`,
     facts: [
       { label: 'Inserted', value: count(x.inserted) },
       { label: 'Updated', value: count(x.updated) },
@@ -266,6 +267,10 @@ export function modeLabel(mode: string): string {
       return 'initial load (new table swapped in)';
     case 'initial-merge':
       return 'initial load (merged into the table)';
+    case 'auto-swap':
+      return 'snapshot swapped in (mode auto: many changes)';
+    case 'auto-merge':
+      return 'snapshot merged (mode auto: many changes)';
     case 'dry-run':
       return 'dry run';
     default:

@@ -13,6 +13,17 @@ function progress(fields: Partial<Progress>): Progress {
 
 const started: SyncEvent = { type: 'run-started', runId: 'r1', pipeline: 'orders', mode: 'initial', fromVersion: null, toVersion: 7, at: 0 };
 
+describe('the Progress panel says which path mode auto took', () => {
+  it('run-started with auto folds its reason into the snapshot (valid to the protocol); a run without auto has none', () => {
+    const reason = 'snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above auto.maxChangeShare 30%';
+    const s = foldEvent(new RunController(() => 0).current(), { ...started, fromVersion: 5, toVersion: 9, auto: { path: 'snapshot', reason } } as SyncEvent);
+    assert.equal(s.auto, reason);
+    assert.equal(ProgressSnapshotSchema.safeParse(s).success, true);
+    // The next run starts clean.
+    assert.equal(foldEvent(s, started).auto ?? null, null);
+  });
+});
+
 describe('honest progress: totals, percent, ETA and run states', () => {
   describe('rate and ETA', () => {
     it('with no known total there is a rate but no ETA', () => {

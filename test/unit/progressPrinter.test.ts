@@ -39,4 +39,19 @@ describe('ProgressPrinter shows the run\'s phases', () => {
     assert.match(text(), /\r stage {2}1,500 rows read, 0 applied, 1,500 rows\/s/);
     assert.doesNotMatch(text(), /plan: columns/, 'phase lines are not printed on a terminal');
   });
+
+  it('mode auto: the start line says a snapshot replaces the incremental sync, and why, once (on a terminal too)', () => {
+    const reason = 'snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above auto.maxChangeShare 20%';
+    const auto: SyncEvent[] = [
+      { type: 'run-started', runId: 'r', pipeline: 'orders', mode: 'initial', fromVersion: 5, toVersion: 9, auto: { path: 'snapshot', reason }, at },
+      { type: 'phase', phase: 'plan', detail: `mode auto: ${reason}`, at },
+    ];
+    for (const tty of [false, true]) {
+      const { out, text } = capture(tty);
+      const p = new ProgressPrinter(out, 0);
+      for (const e of auto) p.onEvent(e);
+      assert.match(text(), /^Snapshot load in place of an incremental sync of orders: versions 5\.\.9\n/, text());
+      assert.equal(text().split(`mode auto: ${reason}`).length, 2, text());
+    }
+  });
 });

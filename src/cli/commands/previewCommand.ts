@@ -61,7 +61,7 @@ function summary(r: PreviewReport): string {
   const upToDate = r.mode !== 'initial' && r.fromVersion !== null && r.fromVersion > r.toVersion;
   const range = r.mode === 'initial' ? `initial load of the snapshot at version ${r.toVersion}` : upToDate ? `up to date at version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
   const t = r.totals;
-  return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${t.kept ? `, ${t.kept} kept by the out-of-order guard (the target row is newer)` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}`;
+  return `Preview (${range}): ${t.insert} insert, ${t.update} update, ${t.delete} delete, ${t.unchanged} unchanged${t['delete-missing'] ? `, ${t['delete-missing']} delete of missing rows` : ''}${t.kept ? `, ${t.kept} kept by the out-of-order guard (the target row is newer)` : ''}${r.targetMissing ? ' (target table does not exist yet)' : ''}${r.auto ? `\nmode auto: ${r.auto.reason}` : ''}`;
 }
 
 /** A pre-apply check that found rows, with the first of them. */

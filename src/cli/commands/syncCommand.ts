@@ -78,7 +78,7 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
       io.stdout.write(
         r.status === 'up-to-date'
           ? `${p.mapping.name}: up to date at version ${r.toVersion} (${p.target.label})${r.appliedByOthers ? `: nothing done by this run. ${r.appliedByOthers.message}` : ''}\n`
-          : `${p.mapping.name}: ${r.mode} sync to version ${r.toVersion} done in ${r.batches} batch(es): ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.unchanged} unchanged${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''} (${r.rowsRead} rows read)\n`,
+          : `${p.mapping.name}: ${runLabel(r)} sync to version ${r.toVersion} done in ${r.batches} batch(es): ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.unchanged} unchanged${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''} (${r.rowsRead} rows read)\n`,
       );
       return 0;
     } finally {
@@ -159,10 +159,15 @@ async function runContinuous(args: ParsedArgs, io: CliIo, retryFor: number | und
   }
 }
 
+/** The run's mode as its result line says it: a snapshot that mode auto loaded in place of an incremental sync says so. */
+function runLabel(r: RunResult): string {
+  return r.auto?.path === 'snapshot' ? 'snapshot (mode auto)' : r.mode;
+}
+
 function appliedLine(name: string, r: RunResult): string {
   if (r.status === 'up-to-date') return `${name}: up to date at version ${r.toVersion}${r.appliedByOthers ? `: nothing done by this run. ${r.appliedByOthers.message}` : ''}`;
   const range = r.fromVersion === null || r.mode === 'initial' ? `version ${r.toVersion}` : (r.fromVersion === r.toVersion ? `version ${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`);
-  return `${name}: ${r.mode} ${range}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''}`;
+  return `${name}: ${runLabel(r)} ${range}: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted${r.deadLettered ? `, ${r.deadLettered} dead-lettered` : ''}`;
 }
 
 /** `500ms`, `1s`, `5m`, `1h`, or a bare number of seconds (the engine's one parser). */

@@ -245,7 +245,8 @@ function liveRowsOf(f: AddAction): number | undefined {
   return n === undefined ? undefined : n - (f.deletionVector?.cardinality ?? 0);
 }
 
-function numRecordsOf(stats: string | undefined): number | undefined {
+/** numRecords of an action's stats; undefined without stats. */
+export function numRecordsOf(stats: string | undefined): number | undefined {
   if (!stats) return undefined;
   try {
     const parsed: unknown = JSON.parse(stats);

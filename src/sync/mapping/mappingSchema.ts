@@ -274,6 +274,22 @@ export const lineageSchema = z
       'Lineage columns written into the target (off by default; each optional, names of your choice, none may be a mapped column, the key or the soft-delete column). Added to an existing target with ALTER TABLE ADD COLUMN.',
   });
 
+/**
+ * The default of `auto.maxChangeShare`: the share of a table's rows changed at which
+ * applying the change feed stops being cheaper than loading the snapshot and swapping it
+ * in, as `bench/crossoverBench.ts` measured it at 1M rows: 31.7% and 29.3% in two runs
+ * (interpolated between the measured shares; a shared 2-CPU machine at load 20-36, so noisy;
+ * README "the crossover").
+ */
+export const DEFAULT_MAX_CHANGE_SHARE = 0.3;
+
+export const autoSchema = z.strictObject({
+  maxChangeShare: z.number().gt(0).max(1).default(DEFAULT_MAX_CHANGE_SHARE).meta({
+    description:
+      `With mode "auto": the largest share of the table's rows (changes of the pending versions, counted from the Delta log and the change files' footers, against the snapshot's row count from the log's stats) that a sync applies from the Change Data Feed; above it the sync loads the snapshot at the end version instead (swap, or merge as initialLoad says). Default ${DEFAULT_MAX_CHANGE_SHARE}, the crossover measured by bench/crossoverBench.ts.`,
+  }),
+});
+
 /** Slug: lowercase letters, digits, - and _; used in file names and state rows. */
 export const PIPELINE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -305,6 +321,11 @@ export const mappingSchema = z
       description:
         'What to do with text that is not valid UTF-8 in a string column of the Delta table: fail (default) refuses it, naming the file, column, row and key; replace reads each bad byte sequence as U+FFFD. (A Databricks source gets text already decoded by the warehouse.)',
     }),
+    mode: z.enum(['incremental', 'auto']).default('incremental').meta({
+      description:
+        'How a sync applies the versions after its checkpoint: incremental (default) applies their Change Data Feed; auto first counts their changes from the Delta log (no data read) and, when they are more than auto.maxChangeShare of the table, loads the snapshot at the end version instead (a swap, or a merge when initialLoad.mode is merge, deletes is soft-delete, the table has triggers, views or foreign keys a swap would bypass, or the role does not own the table), with the checkpoint in the same transaction. It stays incremental with deletes: ignore (a snapshot would delete the rows it keeps), with a filter (it applies to snapshot loads only) and when the Delta schema changed since the checkpoint (schemaDrift decides those). Preview, dry run, the CLI and the run log say which it chose and why.',
+    }),
+    auto: autoSchema.prefault({}),
     onMissingChanges: z.enum(['fail', 'repair']).default('fail').meta({
       description:
         'What an incremental sync does when the Change Data Feed it needs cannot be read (files removed by VACUUM, the log cleaned up, CDF off for some versions): fail (default) stops with the error, whose hint offers a repair; repair brings the target to the latest version by comparing checksums of the target and the snapshot (as `repair` does) and reading back only the rows that differ, instead of a full reload. Needs deletes: delete.',

@@ -50,6 +50,13 @@ export interface ChangeSource {
    * read skip the worker thread, whose start costs more than the read (continuous sync lag).
    */
   changeBytes?(start: number, end: number): Promise<number>;
+  /**
+   * About how many rows the changes in [start, end] change (an update once, not as its pre-
+   * and post-image), counted from the log and the change files' footers without reading
+   * their data. Lets a sync with mapping `mode: "auto"` load the snapshot instead when they
+   * are many (run/autoMode.ts). Absent: the source cannot count them cheaply.
+   */
+  changeCount?(start: number, end: number): Promise<number>;
 }
 
 /** One commit's operation as its log records it (e.g. WRITE with mode Overwrite, DELETE, TRUNCATE). */

@@ -215,6 +215,13 @@ export interface InitialLoadRequest {
   alterations?: readonly TableAlteration[];
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap or merge (the transaction). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
+  /**
+   * Safe deletes for a load over a table with rows (mapping `mode: "auto"` loading a
+   * snapshot in place of an incremental sync): when the swap would delete (live rows whose
+   * key the snapshot lacks) or the merge deleted or marked more than `max` rows, the load's
+   * transaction is rolled back with `refuse`'s error, before the swap or the commit.
+   */
+  deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
 }
 
 export interface ApplyRequest {

@@ -11,11 +11,23 @@ export type SyncMode = 'initial' | 'incremental';
  */
 export type SyncPhase = 'plan' | 'read' | 'stage' | 'index' | 'swap' | 'apply' | 'checkpoint';
 
+/** What a mapping with `mode: "auto"` chose, in events, results and reports. */
+export interface AutoSaid {
+  path: 'incremental' | 'snapshot';
+  reason: string;
+}
+
 export type SyncEvent =
   | {
       type: 'run-started'; runId: string; pipeline: string; /** repair: a repair by checksums (run/repairPhase). */ mode: SyncMode | 'repair'; fromVersion: number | null; toVersion: number;
       /** Rows the run will read, when known before reading (an initial load: the snapshot's row count from the log's stats). */
       totalRows?: number | null;
+      /**
+       * Mapping `mode: "auto"`: the path it chose for the versions after the checkpoint and
+       * why (run/autoMode: "snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above
+       * auto.maxChangeShare 20%"); a snapshot path runs as mode initial.
+       */
+      auto?: AutoSaid;
       at: number;
     }
   | { type: 'phase'; phase: SyncPhase; detail?: string; at: number }

@@ -1,7 +1,7 @@
 import type { ApplyResult } from './targetTypes';
 import type { PreviewAction, PreviewResult } from './targetTypes';
 import type { Checkpoint } from './targetTypes';
-import type { SyncEventListener, SyncMode } from './events';
+import type { AutoSaid, SyncEventListener, SyncMode } from './events';
 import type { PipelineState } from './pipelineState';
 import type { RunHistoryEntry } from './runLog';
 
@@ -54,6 +54,8 @@ export interface RunResult {
    * `message` says so, naming the runs, for front doors to print.
    */
   appliedByOthers?: { fromVersion: number | null; toVersion: number; runIds: string[]; message: string };
+  /** Mapping `mode: "auto"`: the path it chose and why (a snapshot: mode initial, fromVersion the checkpoint's next). */
+  auto?: AutoSaid;
 }
 
 /**
@@ -103,6 +105,12 @@ export interface PreviewReport extends PreviewResult {
   alterations?: string[];
   /** With `checks`: what would make applying fail or change values, most harmful first (empty: nothing found). */
   warnings?: PreviewWarning[];
+  /**
+   * Mapping `mode: "auto"`: the path the sync would take and why, on a first page (offset
+   * 0). The rows listed are the net changes either path makes (a snapshot load at the end
+   * version brings the target to the same rows the change feed would).
+   */
+  auto?: AutoSaid;
 }
 
 export type PreviewWarningCheck = 'existing-key' | 'null-key' | 'duplicate-key' | 'too-long' | 'numeric-range' | 'integer-range' | 'timestamp-range' | 'nul-byte';
@@ -125,6 +133,8 @@ export interface DryRunReport {
   result: ApplyResult;
   /** The DDL the dry run ran first (and rolled back), as the sync will (PreviewReport.alterations). */
   alterations?: string[];
+  /** Mapping `mode: "auto"`: the path the sync would take and why (the dry run applies the change feed either way). */
+  auto?: AutoSaid;
 }
 
 export interface VerifyReport {

@@ -86,7 +86,8 @@ export interface Checkpoint {
   finishedAt: string;
 }
 
-export type RunMode = 'initial-swap' | 'initial-merge' | 'incremental' | 'dry-run' | 'repair';
+/** auto-swap / auto-merge: a snapshot loaded in place of an incremental sync (mapping mode "auto", run/autoMode). */
+export type RunMode = 'initial-swap' | 'initial-merge' | 'auto-swap' | 'auto-merge' | 'incremental' | 'dry-run' | 'repair';
 
 /** A key bucket's row count and the sum of its rows' hashes (mod 2^64, unsigned); see postgres/rangeChecksums. */
 export interface BucketSum {

@@ -85,6 +85,8 @@ export interface InitialLoadOptions {
   ddl?: readonly string[];
   /** Called as the load passes its steps: stage (COPY), index (primary key), swap (the transaction that swaps or merges). */
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
+  /** Safe deletes (InitialLoadRequest.deleteLimit): checked in the load's transaction, before the swap or the commit. */
+  deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
 }
 
 /** Staged rows per COPY chunk when rows are set aside (a savepoint each). */
@@ -267,6 +269,16 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           await client.query(`LOCK TABLE ${qualifiedRef(target)} IN ACCESS EXCLUSIVE MODE`);
           setAside = await setAsideViolations(client, existing.oid, staging, opts.columns, opts.key, rejected);
         }
+        if (existing && opts.deleteLimit) {
+          // The rows the swap would delete: the old table's live keys the snapshot lacks
+          // (counted under a lock that keeps them from changing until the swap).
+          await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
+          const gone = await client.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM ${qualifiedRef(target)} AS t WHERE ${marker ? `${isLiveSql('t', marker)} AND ` : ''}NOT EXISTS (SELECT 1 FROM ${qualifiedRef(staging)} AS s WHERE ${keyJoin('s', 't', opts.key)})`,
+          );
+          const deletes = Number(gone.rows[0]?.n ?? 0);
+          if (deletes > opts.deleteLimit.max) throw await opts.deleteLimit.refuse(deletes);
+        }
         if (lineageCols.length > 0) await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ALTER COLUMN ${quoteIdent(c.name)} DROP DEFAULT`).join(', ')}`);
         await swapIn(client, target, staging, stagingPk, existing, result.warnings);
         staging = undefined; // it is the target now
@@ -324,6 +336,8 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           ? await withIsolation(client, staging, opts.columns, opts.key, 'upsert', upsert, { inserted: 0, updated: 0, kept: 0 }, rejected)
           : { counts: await upsert(''), refused: 0 };
         result.deleted = del?.rowCount ?? 0;
+        const deletes = result.deleted + (result.softDeleted ?? 0);
+        if (opts.deleteLimit && deletes > opts.deleteLimit.max) throw await opts.deleteLimit.refuse(deletes);
         result.inserted = up.counts.inserted;
         result.updated = up.counts.updated;
         if (result.keptByGuard !== undefined) result.keptByGuard += up.counts.kept;

@@ -13,6 +13,8 @@ import type { Checkpoint } from '../ports/targetTypes';
 import { createdColumns, dataColumns, planColumns } from './columnPlan';
 import { runIncremental } from './incrementalPhase';
 import { runInitialLoad } from './initialPhase';
+import { chooseAutoPath } from './autoMode';
+import type { AutoChoice } from './autoMode';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
 import { isMissingChanges, runRepair } from './repairPhase';
 import { checkRights, requiredGrants } from './mappingRights';
@@ -206,9 +208,9 @@ export class SyncRunner {
    * onMissingChanges decides: fail (the error, its hint offering the repair) or repair (the
    * target brought to the end version by checksums, reported as the run's result).
    */
-  private async incremental(ctx: RunContext, checkpoint: Checkpoint, opts: RunOptions): Promise<RunResult> {
+  private async incremental(ctx: RunContext, checkpoint: Checkpoint, opts: RunOptions, auto?: AutoChoice): Promise<RunResult> {
     try {
-      return await runIncremental(ctx, checkpoint, opts.toVersion, opts.allowMassDelete);
+      return await runIncremental(ctx, checkpoint, opts.toVersion, opts.allowMassDelete, auto);
     } catch (e) {
       const err = ctx.classify(e);
       if (!isMissingChanges(err) || this.mapping.onMissingChanges !== 'repair') throw err;
@@ -261,7 +263,11 @@ export class SyncRunner {
         });
       }
       if (mode === 'incremental') await checkRights(this.target, this.mapping, ['incremental'], rights);
-      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete) : await this.incremental(ctx, checkpoint as Checkpoint, opts);
+      // Mapping mode "auto": many changes are loaded as the snapshot at the end version instead.
+      const auto = mode === 'incremental' ? await chooseAutoPath(ctx, checkpoint as Checkpoint, opts.toVersion, rights) : undefined;
+      const r = mode === 'initial' ? await runInitialLoad(ctx, opts.toVersion, rights, opts.allowMassDelete)
+        : auto?.path === 'snapshot' ? await runInitialLoad(ctx, auto.toVersion, rights, opts.allowMassDelete, auto)
+        : await this.incremental(ctx, checkpoint as Checkpoint, opts, auto);
       if (guard.abandoned.length > 0) r.abandonedRuns = guard.abandoned.map(String);
       if (others) {
         r.appliedByOthers = others;

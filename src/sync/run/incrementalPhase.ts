@@ -20,6 +20,7 @@ import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './de
 import type { DeleteGuard } from './deleteGuard';
 import { throwIfAborted } from './RunContext';
 import { offerRepair } from './repairPhase';
+import type { AutoChoice } from './autoMode';
 
 /** A step of the incremental loop: a part ready for the target, or the end of a transaction. */
 type RunStep =
@@ -34,7 +35,7 @@ type RunStep =
  * part read while the target applies the last. A failure or an abort rolls back the open
  * transaction; committed ones stay, and the next run resumes after them.
  */
-export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, toVersion: number | undefined, allowMassDelete?: boolean): Promise<RunResult> {
+export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, toVersion: number | undefined, allowMassDelete?: boolean, auto?: AutoChoice): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   const start = Number(checkpoint.version) + 1;
   const latest = await source.latestVersion();
@@ -44,13 +45,15 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     runId, mode: 'incremental', status: 'up-to-date', fromVersion: start, toVersion: Math.max(end, start - 1),
     rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, deadLettered: 0, batches: 0, warnings: [],
     ...(mapping.deletes.mode === 'soft-delete' ? { softDeleted: 0 } : {}),
+    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
   };
   if (end < start) {
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: start - 1, rowsApplied: 0 });
     return result;
   }
   ctx.progress.start();
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...(result.auto ? { auto: result.auto } : {}) });
+  if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
   const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
   let committed = start - 1;
   // Commit timestamps of the versions read so far (also: how far the read got).

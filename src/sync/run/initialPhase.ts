@@ -13,7 +13,9 @@ import { throwIfAborted } from './RunContext';
 import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 import type { RightsReport } from '../ports/rights';
 import { checkRights } from './mappingRights';
-import { emptySwapError, guardedShare } from './deleteGuard';
+import { allowedDeletes, deleteGuard, emptySwapError, guardedShare, massDeleteError } from './deleteGuard';
+import type { AutoChoice } from './autoMode';
+import type { InitialLoadRequest } from '../ports/Target';
 import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
 
 /**
@@ -23,11 +25,13 @@ import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
  * indexed and swapped or merged into the target with its checkpoint in one transaction
  * (Target.initialLoad). Phases: plan, read + stage, index, swap.
  */
-export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport, allowMassDelete?: boolean): Promise<RunResult> {
+export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport, allowMassDelete?: boolean, auto?: AutoChoice): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
+  // mode "auto" (run/autoMode): the snapshot at the end version in place of an incremental
+  // sync of auto.fromVersion..auto.toVersion, by the load mode it chose.
   ctx.phase('plan', `columns of ${source.name}${toVersion === undefined ? '' : ` at version ${toVersion}`}`);
   const early: string[] = [];
-  const mode = await loadMode(ctx, early);
+  const mode = auto?.load ?? (await loadMode(ctx, early));
   // Before the snapshot is read: a swap without ownership of the table is refused offering a merge.
   await checkRights(target, mapping, [mode === 'swap' ? 'initial-swap' : 'initial-merge'], rights);
   const snap = await source.snapshot(toVersion);
@@ -46,10 +50,13 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   // The snapshot's live rows as the log's file stats give them (no data read): the read
   // and COPY phases report a percentage and an ETA against it. Unknown (null) without stats.
   ctx.progress.totalRows = typeof snap.rowCount === 'number' ? snap.rowCount : null;
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion: null, toVersion: snap.version, totalRows: ctx.progress.totalRows });
+  const autoSaid = auto ? { auto: { path: auto.path, reason: auto.reason } } : {};
+  const fromVersion = auto ? auto.fromVersion : null;
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...autoSaid });
+  if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: `initial-${mode}`, toVersion: snap.version });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version });
   return load();
 
   async function load(): Promise<RunResult> {
@@ -100,6 +107,17 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         const targetRows = await target.estimateRows();
         if (targetRows > 0) throw await emptySwapError({ source, table: target.tableLabel, version: snap.version, targetRows, filtered: false });
       }
+      // Safe deletes of a snapshot loaded in place of an incremental sync: what the swap
+      // would delete (or the merge deletes) counts as the incremental's deletes would.
+      const share = auto && existing ? guardedShare(mapping.safety.maxDeleteShare, allowMassDelete) : undefined;
+      let deleteLimit: InitialLoadRequest['deleteLimit'];
+      if (auto && share !== undefined) {
+        const guard = deleteGuard(share, await target.estimateRows(plan.marker));
+        const refuse = (deletes: number): Promise<Error> => massDeleteError({
+          source, table: target.tableLabel, pipeline: ctx.pipeline, guard, deletes, from: auto.fromVersion, to: snap.version, committed: 0, inserted: 0,
+        });
+        deleteLimit = { max: allowedDeletes(guard, 0), refuse };
+      }
       ctx.phase('read', `snapshot of ${source.name} at version ${snap.version}`);
       const result = await target.initialLoad({
         columns,
@@ -113,6 +131,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         ...(alterations.length > 0 ? { alterations } : {}),
         fillfactor: mapping.initialLoad.fillfactor,
         onPhase: (phase, detail) => ctx.phase(phase, detail),
+        ...(deleteLimit ? { deleteLimit } : {}),
       });
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
@@ -133,7 +152,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
       ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
       return {
-        runId, mode: 'initial', status: 'succeeded', fromVersion: null, toVersion: snap.version, rowsRead: p.rowsRead,
+        runId, mode: 'initial', status: 'succeeded', fromVersion, toVersion: snap.version, rowsRead: p.rowsRead, ...autoSaid,
         inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered, batches: 1, warnings: result.warnings,
         createdTableSql: result.createdTable ? target.createTableSql(createdColumns(plan), plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
         ...(plan.marker ? { softDeleted } : {}),

@@ -12,6 +12,7 @@ import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExisti
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { driftAfterPlanning, driftBeforePlanning, mergeLoadDriftBefore, tableChanges } from './schemaDriftPlan';
+import { chooseAutoPath } from './autoMode';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -27,7 +28,7 @@ import { PreviewChecker } from '../postgres/previewChecks';
 /** Read-only: what a sync would do now, row by row, against the rows in the target. */
 export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promise<PreviewReport> {
   const { mapping, source, target, signal } = ctx;
-  await checkRights(target, mapping, ['state', 'preview']);
+  const rights = await checkRights(target, mapping, ['state', 'preview']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   const existing = await target.describe();
@@ -100,6 +101,10 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
       hint: 'Run a new initial load: {action}', action: { id: 'initial-load' },
     });
   }
+  // Mapping mode "auto": which path the sync takes, and why. Either brings the target to the
+  // same rows, so the rows listed are the change feed's net changes. Said on a first page
+  // (offset 0): later pages of the same preview need only their rows, not a new count.
+  const auto = (opts.offset ?? 0) === 0 ? await chooseAutoPath(ctx, checkpoint, end, rights) : undefined;
   // The sync's own transactions: the first is classified against the target, each later
   // one against the target as the earlier ones leave it, so the totals are what the sync
   // will report.
@@ -116,6 +121,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   return {
     ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(warnings ? { warnings } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
+    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
   };
 }
 
@@ -173,7 +179,7 @@ export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number
 /** Applies the pending changes inside a transaction that is rolled back; reports rows a constraint would reject. */
 export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }): Promise<DryRunReport> {
   const { mapping, source, target, signal } = ctx;
-  await checkRights(target, mapping, ['state', 'incremental']);
+  const rights = await checkRights(target, mapping, ['state', 'incremental']);
   await target.prepare();
   const checkpoint = await target.readCheckpoint(ctx.pipeline);
   if (!checkpoint) {
@@ -196,6 +202,9 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
       hint: `A sync adds it; or add it yourself: ${target.markerColumnSql(plan.marker)}`,
     });
   }
+  // Mapping mode "auto": which path the sync takes, and why (the dry run applies the change
+  // feed either way: the same rows as the snapshot load, checked against the constraints).
+  const auto = await chooseAutoPath(ctx, checkpoint, end, rights);
   // The sync's own transactions, each applied on the state the earlier ones leave.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const refuseExisting = refuseExistingKeysOption(mapping);
@@ -208,7 +217,10 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
     // The sync's schema changes, run first and rolled back with the rest.
     ...(alterations.length ? { alterations } : {}),
   });
-  return { fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}) };
+  return {
+    fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
+    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+  };
 }
 
 /** The snapshot's rows as a load writes them (filtered, the marker live, the snapshot's lineage values). */

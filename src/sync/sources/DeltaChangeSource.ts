@@ -54,6 +54,10 @@ export class DeltaChangeSource implements ChangeSource {
     return this.table.changeBytes(start, end);
   }
 
+  changeCount(start: number, end: number): Promise<number> {
+    return this.table.changeCount(start, end);
+  }
+
   /** Honours `preimageColumns`: preimages are read slim (ChangeReadOptions). */
   changes(start: number, end: number, opts?: ChangeReadOptions): AsyncIterable<ChangeRow[]> {
     return this.table.changes({ startingVersion: start, endingVersion: end }, opts);

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { idleProgress } from '../../src/protocol/messages';
+import type { HostToWebview, PreviewSummary } from '../../src/protocol/messages';
+import { foldEvent } from '../../src/views/ProgressModel';
+import { summaryOf } from '../../src/views/RunnerPreviewSource';
+import type { PreviewReport } from '../../src/sync/ports/reports';
+import { buildMapping } from '../builders/mappings';
+import { REPO_ROOT } from '../helpers/syncHarness';
+
+/**
+ * The Preview panel of a mapping with `mode: "auto"` (issue 15 point 3): the host carries
+ * the engine's choice (PreviewReport.auto) into the summary, and the webview says which
+ * path Apply takes and why in one line under the counts. The report is the engine's shape,
+ * the webview the real bundle in a real browser.
+ */
+
+declare const window: { postMessage(message: unknown, origin: string): void };
+const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+
+const reason = 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%';
+const report: PreviewReport = {
+  mode: 'incremental', fromVersion: 2, toVersion: 4, targetMissing: false, matching: 1, auto: { path: 'snapshot', reason },
+  totals: { insert: 7, update: 30, delete: 5, unchanged: 0, 'delete-missing': 0 },
+  rows: [{ action: 'insert', key: { id: '101' }, newRow: { id: '101', name: 'name 101' } }],
+};
+
+describe('Preview and Progress panels: the path mode auto chose', function () {
+  this.timeout(60_000);
+  let browser: Browser;
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) this.skip();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  async function shown(summary: PreviewSummary, shotName: string): Promise<{ hidden: boolean; text: string }> {
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
+    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    try {
+      await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
+      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+      await page.addScriptTag({ content: out.outputFiles[0]!.text });
+      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+      const init: HostToWebview = { type: 'init', state: { panel: 'preview', mapping: summary.mapping }, preview: summary, progress: null, pageSize: 100 };
+      await page.evaluate((m) => window.postMessage(m, '*'), init);
+      await page.locator('[data-testid=count-insert]').waitFor();
+      const auto = page.locator('[data-testid=preview-auto]');
+      const result = { hidden: !(await auto.isVisible()), text: (await auto.textContent()) ?? '' };
+      await page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS ?? os.tmpdir(), shotName) });
+      return result;
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('the summary carries the choice and the panel says "Mode auto: snapshot swap: ... above auto.maxChangeShare 20%"; without auto, no line', async () => {
+    const mapping = buildMapping({ name: 'auto', source: '/t/auto', target: 'auto', key: ['id'], mode: 'auto' });
+    const summary = summaryOf(mapping, report);
+    assert.deepEqual(summary.auto, { path: 'snapshot', reason });
+    const withAuto = await shown(summary, 'preview-auto-mode.png');
+    assert.deepEqual(withAuto, { hidden: false, text: `Mode auto: ${reason}.` });
+    const { auto: _auto, ...plain } = report;
+    const without = await shown(summaryOf(buildMapping({ name: 'plain', source: '/t/plain', target: 'plain', key: ['id'] }), plain), 'preview-no-auto.png');
+    assert.equal(without.hidden, true);
+  });
+
+  it('the Progress panel shows "Mode auto: ..." under the run\'s status line', async () => {
+    const progress = foldEvent(idleProgress(0), { type: 'run-started', runId: 'r', pipeline: 'auto', mode: 'initial', fromVersion: 2, toVersion: 4, totalRows: 102, auto: { path: 'snapshot', reason }, at: 1 });
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
+    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    try {
+      await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
+      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+      await page.addScriptTag({ content: out.outputFiles[0]!.text });
+      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+      const init: HostToWebview = { type: 'init', state: { panel: 'progress', runId: 'r' }, preview: null, progress, pageSize: 100 };
+      await page.evaluate((m) => window.postMessage(m, '*'), init);
+      const auto = page.locator('[data-testid=auto-mode]');
+      await auto.waitFor();
+      assert.equal(await auto.textContent(), `Mode auto: ${reason}.`);
+      await page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS ?? os.tmpdir(), 'progress-auto-mode.png') });
+    } finally {
+      await page.close();
+    }
+  });
+});
