@@ -23,6 +23,12 @@ export interface DatabricksConnectionConfig {
   retryMaxAttempts?: number;
   /** Socket timeout in ms (default: the driver's 15 minutes). */
   socketTimeoutMs?: number;
+  /**
+   * Large results as files downloaded from the workspace's cloud storage (CloudFetch, the
+   * driver's default). Off: every result comes inline through the warehouse, LZ4-compressed
+   * when lz4-napi loads (for networks that cannot reach the cloud storage).
+   */
+  useCloudFetch?: boolean;
 }
 
 /** Bound statement parameters: strings, numbers, bigints (as BIGINT), booleans. */
@@ -65,6 +71,8 @@ export class DatabricksClient {
     private readonly session: IDBSQLSession,
     readonly host: string,
     private readonly log: Logger,
+    /** Passed to every statement (the driver takes it per statement). */
+    private readonly useCloudFetch?: boolean,
   ) {}
 
   static async connect(config: DatabricksConnectionConfig, opts: { logger?: Logger } = {}): Promise<DatabricksClient> {
@@ -95,7 +103,7 @@ export class DatabricksClient {
       }
       const session = await client.openSession();
       log.debug(`databricks: session ${session.id} open on ${host}${common.path}`);
-      return new DatabricksClient(client, session, host, log);
+      return new DatabricksClient(client, session, host, log, config.useCloudFetch);
     } catch (e) {
       await client.close().catch(() => undefined);
       throw classifyDatabricksError(e, ctx);
@@ -113,7 +121,7 @@ export class DatabricksClient {
         const namedParameters: Record<string, DBSQLParameter> = {};
         for (const [k, v] of Object.entries(opts.params ?? {})) namedParameters[k] = toParameter(v);
         this.log.debug(`databricks: ${sql}`);
-        return this.session.executeStatement(sql, { namedParameters, maxRows: batchSize });
+        return this.session.executeStatement(sql, { namedParameters, maxRows: batchSize, ...(this.useCloudFetch !== undefined ? { useCloudFetch: this.useCloudFetch } : {}) });
       },
       ctx,
       batchSize,
