@@ -139,20 +139,60 @@ describe('Databricks results at scale: CloudFetch and LZ4 through the real drive
     });
   });
 
+  describe('read on the worker thread', () => {
+    const dbWorker = useTestDatabase('dbx_worker');
+    const dbMain = useTestDatabase('dbx_main');
+
+    /** Initial load at v1 then the incremental to v2, into `url`; returns the warehouse sessions opened. */
+    async function syncBoth(url: string, thread: 'main' | undefined): Promise<number> {
+      const w = await FakeWarehouse.start({ catalogs: { main: { fin: { ledger: dir } } }, cloudFetch: { lz4: 'always' } });
+      const before = process.env.DELTA_NEON_SYNC_READ_THREAD;
+      if (thread) process.env.DELTA_NEON_SYNC_READ_THREAD = thread;
+      const mapping = buildMapping({ name: 'ledger', source: { type: 'databricks', connection: 'default', table: 'main.fin.ledger' }, target: 'ledger', key: [LEDGER_KEY] });
+      const src = await DatabricksChangeSource.open(w.config(), 'main.fin.ledger');
+      const pool = createPool(url, { max: 2 });
+      try {
+        const runner = new SyncRunner(mapping, src, mappingTarget(pool, mapping.target));
+        assert.equal((await runner.run({ mode: 'initial', toVersion: 1 })).inserted, ROWS);
+        const inc = await runner.run({ mode: 'incremental', toVersion: 2 });
+        assert.equal(inc.deleted, CHANGED_KEYS / 10);
+        await assertTargetEquals(url, { schema: 'public', name: 'ledger' }, dir, 2, { key: [LEDGER_KEY] });
+        return w.sessionsOpened;
+      } finally {
+        if (before === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
+        else process.env.DELTA_NEON_SYNC_READ_THREAD = before;
+        await src.close();
+        await pool.end();
+        await w.stop();
+      }
+    }
+
+    it('the snapshot and the changes are read by a worker thread with its own warehouse session, and the target equals the table', async () => {
+      // One session for the runner's own source, one per read on the worker thread.
+      assert.equal(await syncBoth(dbWorker().url, undefined), 3);
+    });
+
+    it('DELTA_NEON_SYNC_READ_THREAD=main keeps the read on the calling thread, with the same target', async () => {
+      assert.equal(await syncBoth(dbMain().url, 'main'), 1);
+    });
+  });
+
   describe('links that expire mid-read', () => {
     const db = useTestDatabase('dbx_expiry');
 
     /**
-     * Links first live 3 s; the second file is held 6 s, so the links waiting behind the
-     * driver's 10 downloads expire. Links handed out from then on live 15 minutes (so that
-     * a loaded machine does not expire them again).
+     * The first links handed out live 3 s, later ones 15 minutes (so a loaded machine does
+     * not expire them again); a file after the first is held 6 s, so the links waiting
+     * behind the driver's 10 downloads expire.
      */
     function stallOnce(w: FakeWarehouse): void {
       let stalled = false;
+      w.onLinks = () => {
+        if (w.cloudFetch) w.cloudFetch.linkTtlMs = 15 * 60_000;
+      };
       w.files.beforeServe = async (_id, n) => {
-        if (n === 1 && !stalled) {
+        if (n >= 1 && !stalled) {
           stalled = true;
-          if (w.cloudFetch) w.cloudFetch.linkTtlMs = 15 * 60_000;
           await new Promise((resolve) => setTimeout(resolve, 6_000));
         }
       };
@@ -181,7 +221,7 @@ describe('Databricks results at scale: CloudFetch and LZ4 through the real drive
         const pool = createPool(db().url, { max: 2 });
         try {
           const events: SyncEvent[] = [];
-          const r = await new SyncRunner(mapping, src, mappingTarget(pool, mapping.target)).run({ mode: 'initial', toVersion: 1, onEvent: (e) => events.push(e), backoffMs: 100 });
+          const r = await new SyncRunner(mapping, src, mappingTarget(pool, mapping.target)).run({ mode: 'initial', toVersion: 1, onEvent: (e) => events.push(e), backoffMs: 100, retryForMs: 600_000 });
           assert.equal(r.inserted, ROWS);
           const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
           assert.ok(warnings.some((m) => /expired/.test(m) && /retrying/.test(m)), `a retry was announced: ${JSON.stringify(warnings)}`);

@@ -238,6 +238,10 @@ export class FakeWarehouse {
   private readonly tls: { key: string; cert: string };
   /** Statements answered from the result cache. */
   cacheHits = 0;
+  /** Called after each FetchResults that hands out CloudFetch links (a test may change linkTtlMs then). */
+  onLinks?: (links: number) => void;
+  /** OpenSession calls (a worker thread that reads a source opens its own session). */
+  sessionsOpened = 0;
   /** How each statement's result was served, in order (errors and metadata calls left out). */
   readonly results: Array<{ statement: string; cloudFetch: boolean; lz4: boolean; rows: number; files: number; bytes: number }> = [];
 
@@ -687,6 +691,7 @@ export class FakeWarehouse {
           httpHeaders: {},
         }),
     );
+    this.onLinks?.(resultLinks.length);
     return new T.TFetchResultsResp({
       status: success(),
       hasMoreRows: op.cursor < op.files.length,
@@ -755,7 +760,10 @@ export class FakeWarehouse {
   private handler(): Record<string, (req: ThriftRequest) => unknown> {
     const sessionHandle = (): TSessionHandleT => new T.TSessionHandle({ sessionId: new T.THandleIdentifier({ guid: guid(), secret: randomBytes(16) }) });
     return {
-      OpenSession: (_req) => new T.TOpenSessionResp({ status: success(), serverProtocolVersion: T.TProtocolVersion.SPARK_CLI_SERVICE_PROTOCOL_V8, sessionHandle: sessionHandle() }),
+      OpenSession: (_req) => {
+        this.sessionsOpened++;
+        return new T.TOpenSessionResp({ status: success(), serverProtocolVersion: T.TProtocolVersion.SPARK_CLI_SERVICE_PROTOCOL_V8, sessionHandle: sessionHandle() });
+      },
       CloseSession: (_req) => new T.TCloseSessionResp({ status: success() }),
       GetInfo: (_req) => new T.TGetInfoResp({ status: success(), infoValue: new T.TGetInfoValue({ stringValue: 'Fake Databricks SQL' }) }),
       ExecuteStatement: async (req) => {
