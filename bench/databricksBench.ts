@@ -5,7 +5,11 @@
  * initial load into Postgres from it, against the initial load of the same rows from the
  * local Delta table, in one run.
  *
- *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main]
+ *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main] [--tsx]
+ *
+ * Runs bundled by esbuild under plain node, as the CLI ships, with the worker thread's script
+ * next to the bundle (bench/.data/dbx/); --tsx runs it under tsx (the worker thread then
+ * compiles the engine with tsx when it starts, which makes small runs slower).
  *
  * Source: the `ledger` table (src/fixtures/ledgerRows.ts: 64-bit ints beyond 2^53, DECIMAL(38,6),
  *   sub-ms timestamps, nulls), cached under bench/.data/, v1 = `rows` rows.
@@ -70,9 +74,11 @@ export interface DatabricksBenchFigures {
 }
 
 const TABLE = 'main.fin.ledger';
+/** bench/: this file's folder, or two up from the bundle in bench/.data/dbx/. */
+const BENCH_DIR = __filename.endsWith('.cjs') ? path.resolve(__dirname, '..', '..') : __dirname;
 
 function ledgerTable(rows: number, log: (l: string) => void): Promise<string> {
-  const dir = path.join(__dirname, '.data', `ledger_${rows}_v1`);
+  const dir = path.join(BENCH_DIR, '.data', `ledger_${rows}_v1`);
   if (fs.existsSync(path.join(dir, '_delta_log', '00000000000000000002.json'))) return Promise.resolve(dir);
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -85,7 +91,8 @@ function ledgerTable(rows: number, log: (l: string) => void): Promise<string> {
 
 /** The warehouse in a child process; resolves with its connection config. */
 function startWarehouse(dir: string, lz4: 'requested' | 'always'): Promise<{ child: ChildProcess; config: DatabricksConnectionConfig }> {
-  const child = fork(__filename, ['--serve', dir, '--lz4', lz4], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const bundled = __filename.endsWith('.cjs');
+  const child = fork(__filename, ['--serve', dir, '--lz4', lz4], { execArgv: bundled ? [] : ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, config: m as DatabricksConnectionConfig }));
     child.once('exit', (code) => reject(new Error(`the warehouse process exited (${String(code)})`)));
@@ -194,8 +201,24 @@ export async function runDatabricksBench(opts: DatabricksBenchOptions): Promise<
   }
 }
 
+/** This file and the worker thread's entry, bundled under bench/.data/dbx/ (packages external). */
+async function bundle(): Promise<string> {
+  const esbuild = await import('esbuild');
+  const out = path.join(__dirname, '.data', 'dbx');
+  const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' } as const;
+  await esbuild.build({ ...common, entryPoints: [__filename], outfile: path.join(out, 'databricksBench.bundle.cjs') });
+  await esbuild.build({ ...common, entryPoints: [path.join(__dirname, '..', 'src', 'sync', 'worker', 'changePlanWorkerMain.ts')], outfile: path.join(out, 'changePlanWorker.js') });
+  return path.join(out, 'databricksBench.bundle.cjs');
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (!__filename.endsWith('.cjs') && !argv.includes('--tsx') && !argv.includes('--serve')) {
+    const file = await bundle();
+    const child = fork(file, argv, { execArgv: [], stdio: 'inherit' });
+    const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+    process.exit(code);
+  }
   const flag = (name: string): string | undefined => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
