@@ -77,6 +77,9 @@ const contexts = await Promise.all([
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // Databricks sources are read here too: @databricks/sql is bundled, its native addons
+    // (lz4-napi, the Rust kernel) stay out as in the other bundles (loaded in try/catch).
+    external: NATIVE_ADDONS,
   }),
   esbuild.context({
     ...common,

@@ -5,25 +5,11 @@ import type IDBSQLLogger from '@databricks/sql/dist/contracts/IDBSQLLogger';
 import { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
+import type { DatabricksConnectionConfig } from '../ports/databricksConnection';
 import { classifyDatabricksError } from './classifyDatabricksError';
 import type { ErrorContext } from './classifyDatabricksError';
 
-/** How to reach one SQL warehouse. Secrets live here only in memory. */
-export interface DatabricksConnectionConfig {
-  /** Workspace host name (`adb-123.7.azuredatabricks.net`); `https://` and a trailing `/` are accepted. */
-  host: string;
-  /** The warehouse's HTTP path, `/sql/1.0/warehouses/<id>`. */
-  httpPath: string;
-  auth: { type: 'pat'; token: string } | { type: 'oauth-m2m'; clientId: string; clientSecret: string };
-  /** Default 443 (or the port in `host`). */
-  port?: number;
-  /** Extra trusted CA (PEM), e.g. a TLS-inspecting proxy or a test warehouse. */
-  customCaCert?: string | Buffer;
-  /** Driver retries of idempotent calls (total attempts, default 5). */
-  retryMaxAttempts?: number;
-  /** Socket timeout in ms (default: the driver's 15 minutes). */
-  socketTimeoutMs?: number;
-}
+export type { DatabricksConnectionConfig } from '../ports/databricksConnection';
 
 /** Bound statement parameters: strings, numbers, bigints (as BIGINT), booleans. */
 export type StatementParams = Record<string, string | number | bigint | boolean>;
@@ -65,6 +51,8 @@ export class DatabricksClient {
     private readonly session: IDBSQLSession,
     readonly host: string,
     private readonly log: Logger,
+    /** Passed to every statement (the driver takes it per statement). */
+    private readonly useCloudFetch?: boolean,
   ) {}
 
   static async connect(config: DatabricksConnectionConfig, opts: { logger?: Logger } = {}): Promise<DatabricksClient> {
@@ -95,7 +83,7 @@ export class DatabricksClient {
       }
       const session = await client.openSession();
       log.debug(`databricks: session ${session.id} open on ${host}${common.path}`);
-      return new DatabricksClient(client, session, host, log);
+      return new DatabricksClient(client, session, host, log, config.useCloudFetch);
     } catch (e) {
       await client.close().catch(() => undefined);
       throw classifyDatabricksError(e, ctx);
@@ -113,7 +101,7 @@ export class DatabricksClient {
         const namedParameters: Record<string, DBSQLParameter> = {};
         for (const [k, v] of Object.entries(opts.params ?? {})) namedParameters[k] = toParameter(v);
         this.log.debug(`databricks: ${sql}`);
-        return this.session.executeStatement(sql, { namedParameters, maxRows: batchSize });
+        return this.session.executeStatement(sql, { namedParameters, maxRows: batchSize, ...(this.useCloudFetch !== undefined ? { useCloudFetch: this.useCloudFetch } : {}) });
       },
       ctx,
       batchSize,

@@ -130,6 +130,25 @@ export function classifyDatabricksError(e: unknown, ctx: ErrorContext): SyncErro
   if (/warehouse.*(stopped|starting|not running)|TEMPORARILY_UNAVAILABLE/i.test(message)) {
     return mk('connection', `The SQL warehouse is not available${hostPart(ctx)}: ${message}`, 'Start the warehouse in the Databricks UI (or wait for it to finish starting); the sync retries on its own.', 'auto');
   }
+  // CloudFetch: large results are files on the workspace's cloud storage, downloaded by
+  // presigned links that expire. @databricks/sql 2.1.0 does not ask for new links (it
+  // checks the expiry against this machine's clock and throws); a new read gets new ones.
+  const cloudFetch = /CloudFetch link has expired|CloudFetch HTTP error (\d+)/i.exec(message);
+  if (cloudFetch) {
+    const at = `${table ?? 'the table'}${ctx.version !== undefined ? ` at version ${ctx.version}` : ''}`;
+    const status = cloudFetch[1];
+    const again = 'The sync reads again on its own with new links.';
+    if (status === undefined) {
+      return mk('connection', `Reading ${at} stopped: the SQL warehouse's result file links (CloudFetch) expired before they were downloaded.`,
+        `${again} If it keeps happening, check this machine's clock (the driver compares each link's expiry with it) and that downloads from the workspace's cloud storage are not throttled.`, 'auto');
+    }
+    if (status === '403') {
+      return mk('connection', `Reading ${at} stopped: the workspace's cloud storage refused a result file link (CloudFetch, HTTP 403): the link expired before its download began, or a proxy or firewall stands between this machine and the storage.`,
+        `${again} If it keeps failing, allow HTTPS downloads from the workspace's cloud storage (its storage account or bucket) through the firewall or proxy, and check this machine's clock.`, 'auto');
+    }
+    return mk('connection', `Reading ${at} stopped: a result file (CloudFetch) could not be downloaded from the workspace's cloud storage (HTTP ${status}).`,
+      `${again} If it keeps failing, allow HTTPS downloads from the workspace's cloud storage (its storage account or bucket) through the firewall or proxy.`, 'auto');
+  }
   if (/socket hang up|network|timed? ?out/i.test(message)) {
     return mk('connection', `Lost the connection to Databricks${hostPart(ctx)}: ${message}`, 'The sync retries on its own.', 'auto');
   }

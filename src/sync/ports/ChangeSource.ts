@@ -1,4 +1,5 @@
 import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
+import type { DatabricksConnectionConfig } from './databricksConnection';
 
 /**
  * What the runner needs from a source: the local Delta reader and the Databricks source
@@ -66,10 +67,18 @@ export interface CommitOperation {
   parameters?: Record<string, unknown>;
 }
 
-/** A source a worker thread can open by itself: plain data, passed by structured clone. */
-export interface WorkerSource {
-  type: 'delta';
-  path: string;
+/**
+ * A source a worker thread can open by itself: plain data, passed by structured clone. A
+ * Databricks source carries its connection, secrets included (in memory only: the worker
+ * thread shares the process).
+ */
+export type WorkerSource =
+  | { type: 'delta'; path: string }
+  | { type: 'databricks'; table: string; connection: DatabricksConnectionConfig };
+
+/** How a worker source is named in messages: the table path or catalog.schema.table. */
+export function workerSourceName(ws: WorkerSource): string {
+  return ws.type === 'delta' ? ws.path : ws.table;
 }
 
 /** [version, commit timestamp ms] of each version in a batch of change rows (which come ordered by version). */

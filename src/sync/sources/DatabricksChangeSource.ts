@@ -2,7 +2,7 @@ import { SyncError } from '../errors';
 import { isChangeType } from '../delta/types';
 import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
 import { isCdfEnabled } from '../delta/protocolSupport';
-import type { ChangeSource, CommitOperation, SourceSnapshot } from '../ports/ChangeSource';
+import type { ChangeSource, CommitOperation, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
 import type { Logger } from '../ports/Logger';
 import { DatabricksCatalog } from '../databricks/DatabricksCatalog';
 import { DatabricksClient } from '../databricks/DatabricksClient';
@@ -59,6 +59,8 @@ export class DatabricksChangeSource implements ChangeSource {
     private readonly client: DatabricksClient,
     readonly table: TableName,
     private readonly ownsClient = false,
+    /** How the source was connected: lets a worker thread open it too (workerSource). */
+    private readonly connection?: DatabricksConnectionConfig,
   ) {
     this.name = formatTableName(table);
     this.catalog = new DatabricksCatalog(client);
@@ -69,7 +71,7 @@ export class DatabricksChangeSource implements ChangeSource {
     const name = parseTableName(table);
     const client = await DatabricksClient.connect(config, { logger: opts.logger });
     try {
-      const source = new DatabricksChangeSource(client, name, true);
+      const source = new DatabricksChangeSource(client, name, true, config);
       await source.columns();
       return source;
     } catch (e) {
@@ -165,6 +167,15 @@ export class DatabricksChangeSource implements ChangeSource {
         };
       });
     }
+  }
+
+  /**
+   * A worker thread opens its own session with the same connection and reads there: the
+   * driver's Arrow decoding, LZ4 and value conversion then leave the thread that runs COPY.
+   * Undefined for a source made on a client it was handed (no connection to repeat).
+   */
+  workerSource(): WorkerSource | undefined {
+    return this.connection ? { type: 'databricks', table: formatTableName(this.table), connection: this.connection } : undefined;
   }
 
   /** Closes the connection when the source opened it. */

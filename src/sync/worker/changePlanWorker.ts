@@ -18,7 +18,9 @@ import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
 import type { WorkerSource } from '../ports/ChangeSource';
-import { commitTimestamps } from '../ports/ChangeSource';
+import type { ChangeSource } from '../ports/ChangeSource';
+import { commitTimestamps, workerSourceName } from '../ports/ChangeSource';
+import { DatabricksChangeSource } from '../sources/DatabricksChangeSource';
 
 /**
  * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long
@@ -214,7 +216,7 @@ async function* workerMessages(mode: 'changes' | 'snapshot' | 'repair', input: C
     for (;;) {
       while (queue.length === 0) {
         // The same error the reader gives when it is cancelled on the calling thread.
-        if (signal?.aborted) throw new SyncError('cancelled', `Reading ${input.source.path} was cancelled`, { table: input.source.path });
+        if (signal?.aborted) throw new SyncError('cancelled', `Reading ${workerSourceName(input.source)} was cancelled`, { table: workerSourceName(input.source) });
         if (failure) throw failure;
         if (exited) throw new Error('The Delta reader thread stopped before it finished.');
         await new Promise<void>((resolve) => (wake = resolve));
@@ -263,8 +265,31 @@ export async function runChangePlanWorker(port: MessagePort, data: unknown): Pro
   }
 }
 
-async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  const source = await DeltaChangeSource.open(input.source.path);
+/**
+ * Opens the source on this thread: the local Delta reader, or a Databricks source with its
+ * own warehouse session (closed by `close`). Reading here keeps the driver's Arrow decoding
+ * and value conversion off the thread that runs COPY.
+ */
+async function openWorkerSource(ws: WorkerSource): Promise<ChangeSource> {
+  if (ws.type === 'delta') return DeltaChangeSource.open(ws.path);
+  return DatabricksChangeSource.open(ws.connection, ws.table);
+}
+
+/** Runs `body` with the input's source open, then closes it. */
+async function withSource<T>(ws: WorkerSource, body: (source: ChangeSource) => Promise<T>): Promise<T> {
+  const source = await openWorkerSource(ws);
+  try {
+    return await body(source);
+  } finally {
+    await source.close?.();
+  }
+}
+
+function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  return withSource(input.source, (source) => readSnapshotFrom(source, input, send, credit));
+}
+
+async function readSnapshotFrom(source: ChangeSource, input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const snap = await source.snapshot(input.version);
   const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
   const encoder = new RowChunkEncoder(input.columns);
@@ -287,8 +312,11 @@ async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void,
   send({ type: 'rows', encoded: encoder.take(true), read });
 }
 
-async function repairRead(input: RepairReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  const source = await DeltaChangeSource.open(input.source.path);
+function repairRead(input: RepairReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  return withSource(input.source, (source) => repairReadFrom(source, input, send, credit));
+}
+
+async function repairReadFrom(source: ChangeSource, input: RepairReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const snap = await source.snapshot(input.version);
   const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
   const keyed = (r: Row): boolean => input.keySource.every((k) => r[k] !== null && r[k] !== undefined);
@@ -347,8 +375,11 @@ async function repairRead(input: RepairReadInput, send: (m: ToMain) => void, cre
   send({ type: 'repair-absent', keys: diff.target.map(([k]) => k).filter((k) => !seen.has(k)) });
 }
 
-async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  const source = await DeltaChangeSource.open(input.source.path);
+function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  return withSource(input.source, (source) => planChangesFrom(source, input, send, credit));
+}
+
+async function planChangesFrom(source: ChangeSource, input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const staging = stagingColumns(input.columns, input.key, input.marker, input.lineage);
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
     for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {

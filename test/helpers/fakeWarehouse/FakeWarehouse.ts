@@ -14,6 +14,7 @@ import type { DeltaField, DeltaType, DeltaValue, Row } from '../../../src/sync/d
 import { isSyncError } from '../../../src/sync/errors';
 import { field, integer, long, string, struct, timestamp } from '../../builders/deltaFields';
 import { batchMessage, schemaMessage } from './arrowResults';
+import { ResultFileServer, lz4Frame } from './ResultFileServer';
 import type { ResultColumn } from './arrowResults';
 import { parseTableRef, recogniseStatement } from './recogniseStatement';
 import type { SelectItem, TableRef } from './recogniseStatement';
@@ -56,6 +57,45 @@ export interface FakeWarehouseOptions {
   catalogs: CatalogMap;
   token?: string;
   httpPath?: string;
+  /** How large results are served (CloudFetch); defaults below. `false`: always inline. */
+  cloudFetch?: Partial<CloudFetchOptions> | false;
+  /**
+   * Keep the result files of each statement (by its text and parameters) and serve them again
+   * to the same statement without running it, like the warehouse's query result cache.
+   */
+  resultCache?: boolean;
+}
+
+/**
+ * CloudFetch as a SQL warehouse does it: a result of at least `minRows` rows, for a client
+ * that sets `canDownloadResult`, is written as Arrow IPC stream files (schema, then record
+ * batches of `rowsPerBatch`; LZ4-frame-compressed when the client sets
+ * `canDecompressLZ4Result`, or always with `lz4: 'always'`), and FetchResults returns
+ * `resultLinks` to them, at most `linksPerFetch` at a time, each presigned for `linkTtlMs`
+ * from the moment it is handed out.
+ */
+export interface CloudFetchOptions {
+  minRows: number;
+  rowsPerFile: number;
+  rowsPerBatch: number;
+  linksPerFetch: number;
+  linkTtlMs: number;
+  /**
+   * 'requested': compress only for a client that asks (`canDecompressLZ4Result`), as the
+   * protocol has it. @databricks/sql 2.1.0 never asks while it asks for CloudFetch, so its
+   * CloudFetch files are then uncompressed; 'always' compresses them anyway, which exercises
+   * the driver's LZ4 decoding of result files.
+   */
+  lz4: 'requested' | 'always';
+}
+
+const CLOUD_FETCH_DEFAULTS: CloudFetchOptions = { minRows: 20_000, rowsPerFile: 50_000, rowsPerBatch: 10_000, linksPerFetch: 16, linkTtlMs: 15 * 60_000, lz4: 'requested' };
+
+interface ResultFile {
+  id: string;
+  startRow: number;
+  rowCount: number;
+  bytes: number;
 }
 
 export interface DatabricksErrorSpec {
@@ -67,10 +107,20 @@ export interface DatabricksErrorSpec {
 interface Operation {
   columns: ResultColumn[];
   rows: DeltaValue[][];
+  /** Rows produced as the statement runs (a large snapshot): never all in memory with `files`. */
+  batches?: AsyncIterable<DeltaValue[][]>;
   cursor: number;
   format: 'arrow' | 'columnar';
   error?: DatabricksErrorSpec;
+  /** Inline Arrow batches (or result files) are LZ4 frames. */
+  lz4?: boolean;
+  /** CloudFetch: the result files, in row order; `cursor` counts files handed out. */
+  files?: ResultFile[];
+  /** Files kept by the result cache (not deleted on close). */
+  cached?: boolean;
 }
+
+type CachedResult = Pick<Operation, 'columns' | 'files' | 'lz4'> & { rows: number };
 
 interface ThriftRequest {
   [k: string]: unknown;
@@ -180,6 +230,20 @@ export class FakeWarehouse {
   private readonly tables = new Map<string, Promise<DeltaTable>>();
   private server?: Server;
   private port = 0;
+  /** CloudFetch settings; undefined: results always inline. */
+  readonly cloudFetch?: CloudFetchOptions;
+  /** The result files' storage (presigned HTTPS links). */
+  files!: ResultFileServer;
+  private readonly resultCache?: Map<string, CachedResult>;
+  private readonly tls: { key: string; cert: string };
+  /** Statements answered from the result cache. */
+  cacheHits = 0;
+  /** Called after each FetchResults that hands out CloudFetch links (a test may change linkTtlMs then). */
+  onLinks?: (links: number) => void;
+  /** OpenSession calls (a worker thread that reads a source opens its own session). */
+  sessionsOpened = 0;
+  /** How each statement's result was served, in order (errors and metadata calls left out). */
+  readonly results: Array<{ statement: string; cloudFetch: boolean; lz4: boolean; rows: number; files: number; bytes: number }> = [];
 
   private constructor(private readonly catalogs: CatalogMap, opts: FakeWarehouseOptions) {
     this.token = opts.token ?? `dapi${randomBytes(16).toString('hex')}`;
@@ -188,6 +252,9 @@ export class FakeWarehouse {
     const { key, cert } = selfSignedCert();
     this.caCert = cert;
     const tls = { key, cert };
+    this.tls = tls;
+    if (opts.cloudFetch !== false) this.cloudFetch = { ...CLOUD_FETCH_DEFAULTS, ...(opts.cloudFetch ?? {}) };
+    if (opts.resultCache) this.resultCache = new Map();
     const server = thrift.createWebServer({
       tls,
       services: {
@@ -224,6 +291,7 @@ export class FakeWarehouse {
   /** Starts a warehouse on 127.0.0.1 at a random port. */
   static async start(opts: FakeWarehouseOptions): Promise<FakeWarehouse> {
     const w = new FakeWarehouse(opts.catalogs, opts);
+    w.files = await ResultFileServer.start(w.tls);
     await new Promise<void>((resolve) => w.server?.listen(0, '127.0.0.1', resolve));
     w.port = (w.server?.address() as AddressInfo).port;
     return w;
@@ -245,6 +313,7 @@ export class FakeWarehouse {
     const s = this.server;
     this.server = undefined;
     if (!s) return;
+    await this.files.stop();
     (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -330,9 +399,11 @@ export class FakeWarehouse {
           throw isSyncError(e) ? new FakeError({ errorClass: 'DELTA_TRUNCATED_TRANSACTION_LOG', sqlState: '42K03', message: `Unable to reconstruct state at version ${st.version} as the transaction log has been truncated: ${e.message}` }) : e;
         });
         const columns = this.project(st.items, snap.schema);
-        const rows: DeltaValue[][] = [];
-        for await (const batch of snap.rows()) for (const r of batch) rows.push(this.evaluate(st.items, snap.schema, r));
-        return { format: 'arrow', columns, rows };
+        const evaluate = (r: Row): DeltaValue[] => this.evaluate(st.items, snap.schema, r);
+        const batches = async function* (): AsyncGenerator<DeltaValue[][]> {
+          for await (const batch of snap.rows({ batchSize: 10_000 })) yield batch.map(evaluate);
+        };
+        return { format: 'arrow', columns, rows: [], batches: batches() };
       }
       case 'changes': {
         const ref = parseTableRef(params.t ?? '');
@@ -504,6 +575,54 @@ export class FakeWarehouse {
 
   // ---------------------------------------------------------------- thrift
 
+  /**
+   * Files the statement's rows (CloudFetch) when the client can download results and there
+   * are at least `minRows` of them; otherwise collects them for inline pages. Rows of a
+   * streamed result are encoded file by file, so a large snapshot is never held as rows.
+   */
+  private async materialise(op: Omit<Operation, 'cursor'>, req: ThriftRequest): Promise<Omit<Operation, 'cursor'>> {
+    const arrow = op.format === 'arrow' && !op.error;
+    const inlineLz4 = arrow && req.canDecompressLZ4Result === true;
+    const cf = arrow && req.canDownloadResult === true ? this.cloudFetch : undefined;
+    if (!cf) {
+      const rows = [...op.rows];
+      if (op.batches) for await (const b of op.batches) rows.push(...b);
+      return { ...op, rows, batches: undefined, lz4: inlineLz4 };
+    }
+    const lz4 = inlineLz4 || cf.lz4 === 'always';
+    const files: ResultFile[] = [];
+    let pending: DeltaValue[][] = [];
+    let filed = 0;
+    const fileOut = (rows: DeltaValue[][]): void => {
+      const parts = [schemaMessage(op.columns)];
+      for (let i = 0; i < rows.length; i += cf.rowsPerBatch) parts.push(batchMessage(op.columns, rows.slice(i, i + cf.rowsPerBatch)));
+      const raw = Buffer.concat(parts);
+      const bytes = lz4 ? lz4Frame().compressFrameSync(raw) : raw;
+      const id = randomUUID();
+      this.files.put(id, { bytes, rawBytes: raw.length });
+      files.push({ id, startRow: filed, rowCount: rows.length, bytes: bytes.length });
+      filed += rows.length;
+    };
+    const take = (rows: readonly DeltaValue[][]): void => {
+      for (const r of rows) pending.push(r);
+      // Below minRows nothing is filed yet: a small result stays inline.
+      if (files.length === 0 && pending.length < cf.minRows) return;
+      while (pending.length >= cf.rowsPerFile) {
+        fileOut(pending.slice(0, cf.rowsPerFile));
+        pending = pending.slice(cf.rowsPerFile);
+      }
+    };
+    take(op.rows);
+    if (op.batches) for await (const b of op.batches) take(b);
+    if (files.length === 0 && pending.length < cf.minRows) return { ...op, rows: pending, batches: undefined, lz4: inlineLz4 };
+    if (pending.length > 0) fileOut(pending);
+    return { ...op, rows: [], batches: undefined, files, lz4 };
+  }
+
+  private cacheKey(sql: string, params: Record<string, string>, req: ThriftRequest): string {
+    return JSON.stringify([sql, params, req.canDownloadResult === true, req.canDecompressLZ4Result === true]);
+  }
+
   private register(op: Omit<Operation, 'cursor'>): TOpHandleT {
     const id = guid();
     this.operations.set(id.toString('hex'), { ...op, cursor: 0 });
@@ -549,13 +668,39 @@ export class FakeWarehouse {
     return new T.TGetResultSetMetadataResp({
       status: success(),
       schema,
-      resultFormat: op.format === 'arrow' ? T.TSparkRowSetType.ARROW_BASED_SET : T.TSparkRowSetType.COLUMN_BASED_SET,
-      lz4Compressed: false,
+      resultFormat: op.files ? T.TSparkRowSetType.URL_BASED_SET : op.format === 'arrow' ? T.TSparkRowSetType.ARROW_BASED_SET : T.TSparkRowSetType.COLUMN_BASED_SET,
+      lz4Compressed: op.lz4 === true,
       ...(op.format === 'arrow' ? { arrowSchema: schemaMessage(op.columns) } : {}),
     });
   }
 
+  /** The next links of a CloudFetch result, each presigned from now for `linkTtlMs`. */
+  private linksResp(op: Operation & { files: ResultFile[] }): TFetchT {
+    const cf = this.cloudFetch as CloudFetchOptions;
+    const batch = op.files.slice(op.cursor, op.cursor + cf.linksPerFetch);
+    op.cursor += batch.length;
+    const expiresAt = Date.now() + cf.linkTtlMs;
+    const resultLinks = batch.map(
+      (f) =>
+        new T.TSparkArrowResultLink({
+          fileLink: this.files.link(f.id, expiresAt),
+          expiryTime: new Int64(expiresAt),
+          startRowOffset: new Int64(f.startRow),
+          rowCount: new Int64(f.rowCount),
+          bytesNum: new Int64(f.bytes),
+          httpHeaders: {},
+        }),
+    );
+    this.onLinks?.(resultLinks.length);
+    return new T.TFetchResultsResp({
+      status: success(),
+      hasMoreRows: op.cursor < op.files.length,
+      results: new T.TRowSet({ startRowOffset: new Int64(batch[0]?.startRow ?? 0), rows: [], resultLinks }),
+    });
+  }
+
   private fetchResp(op: Operation, maxRows: number): TFetchT {
+    if (op.files) return this.linksResp(op as Operation & { files: ResultFile[] });
     const start = op.cursor;
     const page = op.rows.slice(start, start + Math.max(1, maxRows));
     op.cursor += page.length;
@@ -564,7 +709,7 @@ export class FakeWarehouse {
       results = new T.TRowSet({
         startRowOffset: new Int64(start),
         rows: [],
-        arrowBatches: page.length ? [new T.TSparkArrowBatch({ batch: batchMessage(op.columns, page), rowCount: new Int64(page.length) })] : [],
+        arrowBatches: page.length ? [new T.TSparkArrowBatch({ batch: op.lz4 ? lz4Frame().compressFrameSync(batchMessage(op.columns, page)) : batchMessage(op.columns, page), rowCount: new Int64(page.length) })] : [],
       });
     } else {
       const columns = op.columns.map((c, j) => {
@@ -615,7 +760,10 @@ export class FakeWarehouse {
   private handler(): Record<string, (req: ThriftRequest) => unknown> {
     const sessionHandle = (): TSessionHandleT => new T.TSessionHandle({ sessionId: new T.THandleIdentifier({ guid: guid(), secret: randomBytes(16) }) });
     return {
-      OpenSession: (_req) => new T.TOpenSessionResp({ status: success(), serverProtocolVersion: T.TProtocolVersion.SPARK_CLI_SERVICE_PROTOCOL_V8, sessionHandle: sessionHandle() }),
+      OpenSession: (_req) => {
+        this.sessionsOpened++;
+        return new T.TOpenSessionResp({ status: success(), serverProtocolVersion: T.TProtocolVersion.SPARK_CLI_SERVICE_PROTOCOL_V8, sessionHandle: sessionHandle() });
+      },
       CloseSession: (_req) => new T.TCloseSessionResp({ status: success() }),
       GetInfo: (_req) => new T.TGetInfoResp({ status: success(), infoValue: new T.TGetInfoValue({ stringValue: 'Fake Databricks SQL' }) }),
       ExecuteStatement: async (req) => {
@@ -626,12 +774,30 @@ export class FakeWarehouse {
         }
         this.statements.push(sql);
         this.parameters.push(params);
+        const key = this.resultCache ? this.cacheKey(sql, params, req) : '';
+        const hit = this.resultCache?.get(key);
         let op: Omit<Operation, 'cursor'>;
-        try {
-          op = await this.run(sql, params);
-        } catch (e) {
-          if (!(e instanceof FakeError)) throw e;
-          op = { format: 'arrow', columns: [], rows: [], error: e.spec };
+        if (hit) {
+          this.cacheHits++;
+          op = { format: 'arrow', columns: hit.columns, rows: [], files: hit.files, lz4: hit.lz4, cached: true };
+        } else {
+          try {
+            op = await this.materialise(await this.run(sql, params), req);
+          } catch (e) {
+            if (!(e instanceof FakeError)) throw e;
+            op = { format: 'arrow', columns: [], rows: [], error: e.spec };
+          }
+          if (this.resultCache && op.files) {
+            this.resultCache.set(key, { columns: op.columns, files: op.files, lz4: op.lz4, rows: op.files.reduce((n, f) => n + f.rowCount, 0) });
+            op = { ...op, cached: true };
+          }
+        }
+        if (!op.error) {
+          const files = op.files ?? [];
+          this.results.push({
+            statement: sql, cloudFetch: op.files !== undefined, lz4: op.lz4 === true, files: files.length,
+            rows: op.files ? files.reduce((n, f) => n + f.rowCount, 0) : op.rows.length, bytes: files.reduce((n, f) => n + f.bytes, 0),
+          });
         }
         const handle = this.register(op);
         return new T.TExecuteStatementResp({ status: success(), operationHandle: handle, directResults: this.directResults(handle, req) });
@@ -641,7 +807,10 @@ export class FakeWarehouse {
       FetchResults: (req) => this.fetchResp(this.opOf(req), Number((req.maxRows as { toNumber(): number }).toNumber())),
       CloseOperation: (req) => {
         const handle = req.operationHandle as { operationId: { guid: Buffer } };
-        this.operations.delete(Buffer.from(handle.operationId.guid).toString('hex'));
+        const id = Buffer.from(handle.operationId.guid).toString('hex');
+        const op = this.operations.get(id);
+        if (op?.files && !op.cached) for (const f of op.files) this.files.delete(f.id);
+        this.operations.delete(id);
         return new T.TCloseOperationResp({ status: success() });
       },
       CancelOperation: (_req) => new T.TCancelOperationResp({ status: success() }),
