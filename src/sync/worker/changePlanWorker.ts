@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../sources/DeltaChangeSource';
+import { DeltaTable } from '../delta/DeltaTable';
 import type { ChangeRow, Row } from '../delta/types';
 import { SyncError } from '../errors';
 import type { SyncErrorDetails, SyncErrorKind } from '../errors';
@@ -70,6 +71,8 @@ export interface SnapshotReadInput {
   invalidUtf8: 'fail' | 'replace';
   /** Also send a message once this many rows are pending (a paced load wants small steps); otherwise only by bytes. */
   messageRows?: number;
+  /** Read only this share of the snapshot's files (a parallel load: one reader thread per COPY stream; DeltaSnapshot ReadOptions.share). */
+  share?: { index: number; of: number };
 }
 
 /** A run of encoded snapshot rows; `read` counts rows read, including rows the filter dropped. */
@@ -264,13 +267,12 @@ export async function runChangePlanWorker(port: MessagePort, data: unknown): Pro
 }
 
 async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  const source = await DeltaChangeSource.open(input.source.path);
-  const snap = await source.snapshot(input.version);
+  const snap = await (await DeltaTable.open(input.source.path)).snapshot({ version: input.version });
   const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
   const encoder = new RowChunkEncoder(input.columns);
   let read = 0;
   let pending = 0;
-  for await (const batch of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
+  for await (const batch of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8, ...(input.share ? { share: input.share } : {}) })) {
     read += batch.length;
     const kept = filter ? batch.filter(filter) : batch;
     encoder.push(kept);
