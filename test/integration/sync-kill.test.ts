@@ -178,6 +178,9 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     const again = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /Dropped 1 staging table/);
+    // The streams' rows add up: the load reports every row of the snapshot once.
+    const loaded = await queryOnce<{ n: string }>(dbPar().url, `SELECT count(*)::text AS n FROM public.customer_profiles`);
+    assert.match(again.stdout, new RegExp(`done in 1 batch\\(es\\): ${loaded[0]?.n} inserted`));
     assert.equal(await checkpointVersion(dbPar().url, 'kill-par'), latest);
     await assertTargetEquals(dbPar().url, TABLE, tablePath, latest, { key: KEY });
     const after = await queryOnce<{ relname: string }>(dbPar().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);

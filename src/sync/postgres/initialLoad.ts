@@ -355,7 +355,9 @@ async function copyParallel(pool: Pool, client: PoolClient, table: TableRef, col
     try {
       while (!failed && next < streams.length) {
         const stream = streams[next++] as AsyncIterable<EncodedRows>;
-        total += await inTransaction(c, () => copyEncodedStream(c, table, columns, stopping(stream), onRows));
+        // Not `total += await ...`: that reads `total` before the await, losing the other streams' rows.
+        const n = await inTransaction(c, () => copyEncodedStream(c, table, columns, stopping(stream), onRows));
+        total += n;
       }
     } catch (e) {
       failed = true;
