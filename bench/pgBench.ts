@@ -38,7 +38,7 @@
  * ALL both ways) in the first repetition; the incremental run's counts are checked, and
  * in the first repetition SyncRunner.verify() compares the target with the v2 snapshot.
  * The targets are judged on the faithful configuration only: --order random --ddl seed.
- * The engine runs in a worker process (this file bundled by esbuild, under plain node as
+ * The engine runs in a worker process (bench/pgBenchKit.ts bundled by esbuild, under plain node as
  * the CLI ships; --tsx runs it under tsx), so the peak RSS reported for it is the engine's
  * own and not the bench's CSV export. The engine reads the local Delta table on a worker
  * thread (src/sync/worker/changePlanWorker.ts) in parallel with the database work; when it

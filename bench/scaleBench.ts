@@ -11,13 +11,13 @@
  * Target: the seed article's DDL (PK customer_id + UNIQUE email), on one throwaway server
  * with the durability defaults; every timed step starts after CHECKPOINT.
  * Per size, in a fresh engine process (its peak RSS is that size's alone):
- *   1. `psql \copy` of the v1 snapshot as CSV (exported first, not timed) into a fresh
- *      table with the seed DDL: the baseline;
- *   2. the engine's initial load of v1 (copyStreams 1), its phases timed (read + stage =
+ *   1. the engine's initial load of v1 (copyStreams 1), its phases timed (read + stage =
  *      COPY into the unindexed staging table, index = its primary key, swap = the
  *      transaction that swaps it in, which rebuilds the seed's UNIQUE index on email);
- *   3. VACUUM ANALYZE (not timed), then the incremental sync of v2;
- *   4. the initial load of v1 again with each `--streams` N > 1 (initialLoad.copyStreams).
+ *   2. VACUUM ANALYZE (not timed), then the incremental sync of v2;
+ *   3. the initial load of v1 again with each `--streams` N > 1 (initialLoad.copyStreams);
+ *   4. `psql \copy` of the v1 snapshot as CSV (exported, not timed) into a fresh table with
+ *      the seed DDL: the baseline (last, so a long run prints the engine's figures first).
  * Ratios as pgBench prints them: rows/s of the engine / rows/s of \copy (the incremental's
  * rows are its changes). Then the 10M/1M time ratios and the issue's targets.
  */
@@ -84,6 +84,49 @@ async function measureSize(c: PoolClient, url: string, rows: number, args: Args,
   const deletes = deletesFor(changes);
   const sourceDir = ensureSourceTable({ rows, order: 'random', changes, regenerate: args.regenerate });
   console.log(`\n== ${fmt(rows)} rows, ${fmt(changes)} changes (${fmt(changes - deletes)} updates + ${fmt(deletes)} deletes); source ${sourceDir}; load average ${loadAvg()}`);
+  await c.query('DROP TABLE IF EXISTS customer_profiles');
+  await c.query(targetDdl('customer_profiles', 'seed'));
+  const expectedConstraints = await constraintsOf(c, 'customer_profiles');
+  const engine = await EngineWorker.start({ tsx: args.tsx }, url, sourceDir);
+  const loads = new Map<number, EngineReply>();
+  let maxRss = 0;
+  let inc: EngineReply;
+  try {
+    const load = async (streams: number): Promise<void> => {
+      await c.query('CHECKPOINT');
+      const r = await engine.run('initial', { toVersion: 1, settings: { copyStreams: streams } });
+      maxRss = Math.max(maxRss, r.maxRss);
+      if (r.result.rowsRead !== rows || r.result.inserted !== rows) throw new Error(`initial load (${streams} streams) read ${r.result.rowsRead} and loaded ${r.result.inserted} rows, expected ${rows}`);
+      const cons = await constraintsOf(c, 'customer_profiles');
+      if (cons !== expectedConstraints) throw new Error(`after the swap the target has constraints [${cons}], expected [${expectedConstraints}]`);
+      loads.set(streams, r);
+      console.log(
+        `  initial load, ${streams} COPY stream(s): ${sec(r.ms)} (${phaseSplit(r)}); engine CPU ${sec(r.cpuMs)}; ` +
+          `peak RSS ${mb(r.peaks.rss)} (main heap ${mb(r.peaks.heapUsed)}, buffers ${mb(r.peaks.arrayBuffers)}) (load average ${loadAvg()})`,
+      );
+    };
+    await load(1);
+    // As autovacuum would leave a loaded table before the next sync; not timed.
+    await c.query('VACUUM ANALYZE customer_profiles');
+    await c.query('CHECKPOINT');
+    inc = await engine.run('incremental');
+    maxRss = Math.max(maxRss, inc.maxRss);
+    const r = inc.result;
+    if (r.updated !== changes - deletes || r.deleted !== deletes || r.inserted !== 0 || r.toVersion !== 2) {
+      throw new Error(`incremental: ${r.updated} updated, ${r.deleted} deleted, ${r.inserted} inserted up to v${r.toVersion}; expected ${changes - deletes}, ${deletes}, 0 up to v2`);
+    }
+    const left = await count(c, 'SELECT count(*) AS n FROM customer_profiles');
+    if (left !== rows - deletes) throw new Error(`after the incremental sync the target has ${left} rows, expected ${rows - deletes}`);
+    console.log(
+      `  incremental: ${sec(inc.ms)}; ${fmt(r.rowsRead)} change rows; engine CPU ${sec(inc.cpuMs)}; ` +
+        `peak RSS ${mb(inc.peaks.rss)} (main heap ${mb(inc.peaks.heapUsed)}, buffers ${mb(inc.peaks.arrayBuffers)}) (load average ${loadAvg()})`,
+    );
+    for (const line of inc.log) console.log(`    engine: ${line}`);
+    for (const n of args.streams) if (n > 1) await load(n);
+  } finally {
+    await engine.stop();
+  }
+  // The baseline last, so the engine's figures are out first (a 10M run is long).
   const csv = path.join(tmp, `customers_${rows}.csv`);
   let t = Date.now();
   const exported = await exportCsv(await DeltaTable.open(sourceDir), 1, csv);
@@ -98,48 +141,7 @@ async function measureSize(c: PoolClient, url: string, rows: number, args: Args,
   await c.query('DROP TABLE customer_profiles_copy');
   fs.rmSync(csv);
 
-  await c.query('DROP TABLE IF EXISTS customer_profiles');
-  await c.query(targetDdl('customer_profiles', 'seed'));
-  const expectedConstraints = await constraintsOf(c, 'customer_profiles');
-  const engine = await EngineWorker.start({ tsx: args.tsx }, url, sourceDir);
-  const loads = new Map<number, EngineReply>();
-  let maxRss = 0;
-  try {
-    const load = async (streams: number): Promise<void> => {
-      await c.query('CHECKPOINT');
-      const r = await engine.run('initial', { toVersion: 1, settings: { copyStreams: streams } });
-      maxRss = Math.max(maxRss, r.maxRss);
-      if (r.result.rowsRead !== rows || r.result.inserted !== rows) throw new Error(`initial load (${streams} streams) read ${r.result.rowsRead} and loaded ${r.result.inserted} rows, expected ${rows}`);
-      const cons = await constraintsOf(c, 'customer_profiles');
-      if (cons !== expectedConstraints) throw new Error(`after the swap the target has constraints [${cons}], expected [${expectedConstraints}]`);
-      loads.set(streams, r);
-      console.log(
-        `  initial load, ${streams} COPY stream(s): ${sec(r.ms)} = ${(copyMs / r.ms).toFixed(2)}x \\copy (${phaseSplit(r)}); engine CPU ${sec(r.cpuMs)}; ` +
-          `peak RSS ${mb(r.peaks.rss)} (main heap ${mb(r.peaks.heapUsed)}, buffers ${mb(r.peaks.arrayBuffers)}) (load average ${loadAvg()})`,
-      );
-    };
-    await load(1);
-    // As autovacuum would leave a loaded table before the next sync; not timed.
-    await c.query('VACUUM ANALYZE customer_profiles');
-    await c.query('CHECKPOINT');
-    const inc = await engine.run('incremental');
-    maxRss = Math.max(maxRss, inc.maxRss);
-    const r = inc.result;
-    if (r.updated !== changes - deletes || r.deleted !== deletes || r.inserted !== 0 || r.toVersion !== 2) {
-      throw new Error(`incremental: ${r.updated} updated, ${r.deleted} deleted, ${r.inserted} inserted up to v${r.toVersion}; expected ${changes - deletes}, ${deletes}, 0 up to v2`);
-    }
-    const left = await count(c, 'SELECT count(*) AS n FROM customer_profiles');
-    if (left !== rows - deletes) throw new Error(`after the incremental sync the target has ${left} rows, expected ${rows - deletes}`);
-    console.log(
-      `  incremental: ${sec(inc.ms)} = ${(rate(changes, inc.ms) / rate(rows, copyMs)).toFixed(2)}x \\copy; ${fmt(r.rowsRead)} change rows; engine CPU ${sec(inc.cpuMs)}; ` +
-        `peak RSS ${mb(inc.peaks.rss)} (main heap ${mb(inc.peaks.heapUsed)}, buffers ${mb(inc.peaks.arrayBuffers)}) (load average ${loadAvg()})`,
-    );
-    for (const line of inc.log) console.log(`    engine: ${line}`);
-    for (const n of args.streams) if (n > 1) await load(n);
-    return { rows, changes, copyMs, loads, incremental: inc, maxRss };
-  } finally {
-    await engine.stop();
-  }
+  return { rows, changes, copyMs, loads, incremental: inc, maxRss };
 }
 
 async function main(): Promise<void> {
