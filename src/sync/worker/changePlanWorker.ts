@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../sources/DeltaChangeSource';
@@ -20,6 +21,7 @@ import type { TargetColumn } from '../ports/targetTypes';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
 import type { WorkerSource } from '../ports/ChangeSource';
 import { commitTimestamps } from '../ports/ChangeSource';
+import { HeapPacer, fullGc } from './HeapPacer';
 
 /**
  * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long
@@ -352,6 +354,8 @@ async function repairRead(input: RepairReadInput, send: (m: ToMain) => void, cre
 async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const source = await DeltaChangeSource.open(input.source.path);
   const staging = stagingColumns(input.columns, input.key, input.marker, input.lineage);
+  const gc = fullGc();
+  const pacer = new HeapPacer();
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
     for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
@@ -371,6 +375,11 @@ async function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, cr
     };
     await credit();
     send({ type: 'apply', part, rows: step.rows, ...(step.provisional ? { provisional: true } : {}) });
+    // A commit applied in parts grows the live heap to its end: collect before V8 lets the heap balloon.
+    if (gc && pacer.due(v8.getHeapStatistics().used_heap_size)) {
+      gc();
+      pacer.collected(v8.getHeapStatistics().used_heap_size);
+    }
   }
 }
 
