@@ -38,7 +38,7 @@
  * ALL both ways) in the first repetition; the incremental run's counts are checked, and
  * in the first repetition SyncRunner.verify() compares the target with the v2 snapshot.
  * The targets are judged on the faithful configuration only: --order random --ddl seed.
- * The engine runs in a worker process (this file bundled by esbuild, under plain node as
+ * The engine runs in a worker process (bench/pgBenchKit.ts bundled by esbuild, under plain node as
  * the CLI ships; --tsx runs it under tsx), so the peak RSS reported for it is the engine's
  * own and not the bench's CSV export. The engine reads the local Delta table on a worker
  * thread (src/sync/worker/changePlanWorker.ts) in parallel with the database work; when it
@@ -49,30 +49,25 @@
  * seed's Neon) each costs a network round trip, so row-by-row is far slower there and the
  * "x row-by-row" ratio measured here is the low end.
  */
-import { execFileSync, fork, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { PoolClient } from 'pg';
-import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, customerId, upgradedCustomer } from '../src/fixtures/customerProfiles';
-import { DeltaTableWriter } from '../src/fixtures/DeltaTableWriter';
-import { mulberry32 as prng } from '../src/fixtures/prng';
 import { DeltaTable } from '../src/sync/delta/DeltaTable';
-import type { ChangeRow, Row } from '../src/sync/delta/types';
-import { parseMapping } from '../src/sync/mapping/loadMapping';
+import type { Row } from '../src/sync/delta/types';
 import { createPool } from '../src/sync/postgres/createPool';
 import { ensureStateTables } from '../src/sync/postgres/stateTables';
 import { openSource } from '../src/sync/open/openSource';
 import { SyncRunner } from '../src/sync/run/SyncRunner';
 import { mappingTarget } from '../src/sync/open/openTarget';
-import type { RunResult } from '../src/sync/ports/reports';
-import type { ChangeSource, SourceSnapshot, WorkerSource } from '../src/sync/ports/ChangeSource';
-import type { Mapping } from '../src/sync/mapping/mappingSchema';
+import {
+  CSV_COLUMNS, EngineWorker, benchMapping, changesFor, constraintsOf, count, currentLsn, deletesFor, ensureSourceTable, exportCsv, fmt, generate, loadAvg, mb, median, psqlCopy,
+  rate, readerNote, targetDdl, timestampText, walMbSince,
+} from './pgBenchKit';
+import type { Ddl, EngineReply, Order } from './pgBenchKit';
 import { startThrowawayServer } from '../test/helpers/postgres';
 
-type Order = 'random' | 'sequential';
-type Ddl = 'seed' | 'pk';
 
 interface Args {
   rows: number;
@@ -84,8 +79,6 @@ interface Args {
   regenerate: boolean;
   /** Child mode: write the source table there. */
   generateInto?: string;
-  /** Child mode: run the engine for the parent (the server URL, then the source table folder). */
-  engineWorker?: { url: string; source: string };
   /** Run the engine worker under tsx instead of bundled under plain node. */
   tsx: boolean;
 }
@@ -111,7 +104,6 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--rbr') args.rbr = Number(value());
     else if (a === '--regenerate') args.regenerate = true;
     else if (a === '--generate-into') args.generateInto = value();
-    else if (a === '--engine-worker') args.engineWorker = { url: value(), source: value() };
     else if (a === '--tsx') args.tsx = true;
     else if (a.startsWith('--')) throw new Error(`Unknown argument ${a}`);
     else positional.push(a);
@@ -124,321 +116,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const changesFor = (rows: number): number => Math.min(100_000, Math.floor(rows / 10));
-const deletesFor = (rows: number): number => Math.floor(changesFor(rows) / 10);
-
-// ---------------------------------------------------------------- the source Delta table
-
-/** 1..n shuffled (Fisher-Yates); 4 bytes a row, so 1M customers cost 4 MB, not 1M objects. */
-function shuffled(n: number, seed: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i + 1;
-  const next = prng(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    const t = a[i] as number;
-    a[i] = a[j] as number;
-    a[j] = t;
-  }
-  return a;
-}
-
-/** Child: v0 create, v1 the customers (in `order`), v2 MERGE of random updates + deletes. */
-async function generate(dir: string, rows: number, order: Order): Promise<void> {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  const t0 = performance.now();
-  const w = await DeltaTableWriter.create(tmp, {
-    columns: [...CUSTOMER_PROFILE_COLUMNS],
-    configuration: { 'delta.enableChangeDataFeed': 'true' },
-    name: 'customer_profiles',
-  });
-  const loadOrder = order === 'random' ? shuffled(rows, 1) : undefined;
-  await w.append(
-    (function* (): Generator<Row> {
-      for (let p = 0; p < rows; p++) yield customerAt(loadOrder ? (loadOrder[p] as number) : p + 1);
-    })(),
-  );
-  const t1 = performance.now();
-  const picked = shuffled(rows, 2).subarray(0, changesFor(rows));
-  const nUpdates = changesFor(rows) - deletesFor(rows);
-  const updates: Row[] = [];
-  for (let j = 0; j < nUpdates; j++) updates.push(upgradedCustomer(customerAt(picked[j] as number)));
-  const deletes: string[] = [];
-  for (let j = nUpdates; j < picked.length; j++) deletes.push(customerId(picked[j] as number));
-  await w.merge(CUSTOMER_KEY, updates, { deleteKeys: deletes });
-  fs.renameSync(tmp, dir);
-  console.log(
-    `generated ${dir}: v1 ${rows} rows (${order} key order) in ${((t1 - t0) / 1000).toFixed(1)} s, ` +
-      `v2 MERGE ${updates.length} updates + ${deletes.length} deletes in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
-  );
-}
-
-/** The cached source table for (rows, order); generated in a child so its memory is not ours. */
-function ensureSourceTable(args: Args): string {
-  const dataDir = path.join(__dirname, '.data');
-  fs.mkdirSync(dataDir, { recursive: true });
-  // Bump the suffix when generate() changes.
-  const dir = path.join(dataDir, `pg_customers_${args.rows}_${args.order}_v1`);
-  if (args.regenerate) fs.rmSync(dir, { recursive: true, force: true });
-  if (!fs.existsSync(path.join(dir, '_delta_log', '00000000000000000002.json'))) {
-    console.log(`generating the ${args.rows}-row source Delta table (cached for later runs)...`);
-    const child = spawnSync(process.execPath, [...process.execArgv, __filename, String(args.rows), '--order', args.order, '--generate-into', dir], { stdio: 'inherit' });
-    if (child.status !== 0) throw new Error(`generating ${dir} failed (exit ${String(child.status)})`);
-  }
-  return dir;
-}
-
-// ---------------------------------------------------------------- values as text
-
-/** Microseconds since epoch -> timestamptz text with all six fractional digits. */
-function timestampText(us: bigint): string {
-  const ms = us / 1000n;
-  const iso = new Date(Number(ms)).toISOString(); // ...T12:34:56.789Z
-  return `${iso.slice(0, -1)}${String(us - ms * 1000n).padStart(3, '0')}+00`;
-}
-
-function csvText(v: string): string {
-  // An empty unquoted field is NULL in CSV; an empty string must be quoted.
-  return v === '' || /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
-
-const CSV_COLUMNS = CUSTOMER_PROFILE_COLUMNS.map((c) => c.name);
-
-function csvLine(r: Row): string {
-  const out: string[] = [];
-  for (const name of CSV_COLUMNS) {
-    const v = r[name];
-    if (v === null || v === undefined) out.push('');
-    else if (typeof v === 'bigint') out.push(timestampText(v)); // last_purchase_date is the only bigint column
-    else if (typeof v === 'boolean') out.push(v ? 't' : 'f');
-    else if (typeof v === 'number') out.push(String(v)); // shortest round-trip form, exact for float8
-    else if (typeof v === 'string') out.push(csvText(v));
-    else throw new Error(`unexpected value in ${name}`);
-  }
-  return out.join(',') + '\n';
-}
-
-// ---------------------------------------------------------------- helpers
-
-const rate = (rows: number, ms: number): number => (rows / ms) * 1000;
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const mb = (b: number | undefined): string => `${Math.round((b ?? 0) / 2 ** 20)} MB`;
-const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
-function targetDdl(name: string, ddl: Ddl): string {
-  return `CREATE TABLE public.${name} (
-    customer_id VARCHAR(255) PRIMARY KEY,
-    full_name TEXT,
-    email VARCHAR(255)${ddl === 'seed' ? ' UNIQUE' : ''},
-    segment VARCHAR(100),
-    last_purchase_date TIMESTAMP WITH TIME ZONE,
-    total_spend NUMERIC(10, 2),
-    propensity_score FLOAT,
-    is_active BOOLEAN
-  )`;
-}
-
-async function constraintsOf(c: PoolClient, table: string): Promise<string> {
-  const r = await c.query<{ d: string }>(
-    `SELECT string_agg(contype::text || ':' || pg_get_constraintdef(oid), '; ' ORDER BY contype, conname) AS d FROM pg_constraint WHERE conrelid = $1::regclass`,
-    [table],
-  );
-  return r.rows[0]?.d ?? '';
-}
-
-async function currentLsn(c: PoolClient): Promise<string> {
-  return (await c.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]?.l as string;
-}
-
-async function walMbSince(c: PoolClient, lsn: string): Promise<number> {
-  const r = await c.query<{ d: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text AS d', [lsn]);
-  return Number(r.rows[0]?.d ?? 0) / 1e6;
-}
-
-async function count(c: PoolClient, sql: string): Promise<number> {
-  return Number((await c.query<{ n: string }>(sql)).rows[0]?.n ?? NaN);
-}
-
-// ---------------------------------------------------------------- the engine, in its own process
-
-/** The mapping every engine run uses: the pre-created seed table, with the seed's column types. */
-function benchMapping(sourceDir: string): Mapping {
-  return parseMapping({
-    name: 'bench',
-    source: { type: 'delta', path: sourceDir },
-    target: { connection: 'bench', table: 'customer_profiles' },
-    key: ['customer_id'],
-    columns: { types: { customer_id: 'varchar(255)', email: 'varchar(255)', segment: 'varchar(100)', propensity_score: 'double precision' } },
-  });
-}
-
-type EngineOp = 'initial' | 'incremental';
-
-/** How the engine's read time shows: 0 when it read on its worker thread (in parallel, not separable). */
-function readerNote(...ms: number[]): string {
-  return ms.every((x) => x === 0) ? 'Delta read on the worker thread, in parallel' : `reader on the calling thread ${ms.join(' / ')} ms of it`;
-}
-
-/**
- * The source with a stopwatch: the time spent inside its row iterators (reading and
- * decoding the Delta files), so a run's time splits into reading and the rest (netting,
- * encoding, COPY and SQL). Approximate: while the reader awaits file I/O, COPY data
- * already written may still be flowing to the server.
- */
-class TimedSource implements ChangeSource {
-  readMs = 0;
-  constructor(private readonly inner: ChangeSource) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  latestVersion(): Promise<number> {
-    return this.inner.latestVersion();
-  }
-  async snapshot(version?: number): Promise<SourceSnapshot> {
-    const snap = await this.inner.snapshot(version);
-    return { ...snap, rows: (opts) => this.timed(snap.rows(opts)) };
-  }
-  commitTimestamp(version: number): Promise<number> {
-    return this.inner.commitTimestamp(version);
-  }
-  /** The engine reads changes on a worker thread when it can (its time is then not in readMs). */
-  workerSource(): WorkerSource | undefined {
-    return this.inner.workerSource?.();
-  }
-  changes(start: number, end: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<ChangeRow[]> {
-    return this.timed(this.inner.changes(start, end, opts));
-  }
-  private async *timed<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-    const it = source[Symbol.asyncIterator]();
-    for (;;) {
-      const s = performance.now();
-      const r = await it.next();
-      this.readMs += performance.now() - s;
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-}
-
-interface EngineReply {
-  op: EngineOp;
-  ms: number;
-  result: Pick<RunResult, 'rowsRead' | 'inserted' | 'updated' | 'deleted' | 'unchanged' | 'batches' | 'toVersion'>;
-  /** Of `ms`, the time inside the Delta reader's iterators. */
-  readMs: number;
-  /** The worker's peak RSS so far (kernel maxRSS), bytes. */
-  maxRss: number;
-  /** JS heap in use after a full GC once the run is over (bytes): what the run left behind. */
-  heapAfterGc: number;
-  error?: string;
-}
-
-/**
- * Child: runs SyncRunner on request, so that its peak RSS is the engine's alone (plus
- * Node's baseline), not the bench's CSV export and samples. The timing is taken here, so
- * it does not include the IPC round trip.
- */
-async function engineWorker(url: string, sourceDir: string): Promise<void> {
-  const pool = createPool(url, { max: 4 });
-  const mapping = benchMapping(sourceDir);
-  const source = new TimedSource(await openSource(mapping.source));
-  // The engine's debug lines (per-batch step timings) go to the bench's output.
-  const logger = { debug: (m: string) => console.log(`    worker: ${m}`), info: () => undefined, warn: (m: string) => console.log(`    worker warning: ${m}`), error: (m: string) => console.log(`    worker error: ${m}`) };
-  const runner = new SyncRunner(mapping, source, mappingTarget(pool, mapping.target, logger), logger);
-  const send = (m: EngineReply | { ready: true }): void => {
-    process.send?.(m);
-  };
-  process.on('message', (m: unknown) => {
-    const op = (m as { op?: unknown }).op;
-    if (op === 'exit') {
-      void pool.end().then(() => process.exit(0));
-      return;
-    }
-    if (op !== 'initial' && op !== 'incremental') return;
-    void (async () => {
-      source.readMs = 0;
-      const s = performance.now();
-      const empty = { rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, batches: 0, toVersion: -1 };
-      try {
-        const r = await runner.run(op === 'initial' ? { mode: 'initial', toVersion: 1 } : { mode: 'incremental' });
-        const ms = Math.round(performance.now() - s);
-        const { rowsRead, inserted, updated, deleted, unchanged, batches, toVersion } = r;
-        (globalThis as { gc?: () => void }).gc?.();
-        send({ heapAfterGc: process.memoryUsage().heapUsed, op, ms, readMs: Math.round(source.readMs), result: { rowsRead, inserted, updated, deleted, unchanged, batches, toVersion }, maxRss: process.resourceUsage().maxRSS * 1024 });
-      } catch (e) {
-        send({ heapAfterGc: 0, op, ms: 0, readMs: 0, result: empty, maxRss: process.resourceUsage().maxRSS * 1024, error: e instanceof Error ? e.stack ?? e.message : String(e) });
-      }
-    })();
-  });
-  send({ ready: true });
-}
-
-/** The parent's handle on the worker. */
-class EngineWorker {
-  private pending: ((r: EngineReply) => void) | undefined;
-  private constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: unknown) => {
-      if ((m as { ready?: unknown }).ready) return;
-      const p = this.pending;
-      this.pending = undefined;
-      p?.(m as EngineReply);
-    });
-  }
-
-  static async start(args: Args, url: string, sourceDir: string): Promise<EngineWorker> {
-    const argv = ['--engine-worker', url, sourceDir];
-    const child = args.tsx ? fork(__filename, argv, { execArgv: [...process.execArgv, '--expose-gc'] }) : fork(await bundle(), argv, { execArgv: ['--expose-gc'] });
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`engine worker exited (${String(code)}) before it was ready`)));
-    });
-    return new EngineWorker(child);
-  }
-
-  run(op: EngineOp): Promise<EngineReply> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`engine worker exited (${String(code)}) during ${op}`));
-      this.child.once('exit', onExit);
-      this.pending = (r) => {
-        this.child.off('exit', onExit);
-        if (r.error) reject(new Error(`engine ${op} failed in the worker: ${r.error}`));
-        else resolve(r);
-      };
-      this.child.send({ op });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.send({ op: 'exit' });
-    await gone;
-  }
-}
-
-/**
- * This file bundled for plain `node`, the way the CLI ships (tsx's loader adds ~40 MB of
- * RSS); npm packages stay external and load from node_modules. Rebuilt every run: it is quick.
- */
-async function bundle(): Promise<string> {
-  const esbuild = await import('esbuild');
-  const outfile = path.join(__dirname, '.data', 'pgBench.bundle.cjs');
-  await esbuild.build({ entryPoints: [__filename], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' });
-  // The engine reads a Change Data Feed on a worker thread whose script sits next to its bundle (as dist/ ships it).
-  await esbuild.build({
-    entryPoints: [path.join(__dirname, '..', 'src', 'sync', 'worker', 'changePlanWorkerMain.ts')],
-    outfile: path.join(__dirname, '.data', 'changePlanWorker.js'),
-    bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning',
-  });
-  return outfile;
-}
-
 // ---------------------------------------------------------------- the benchmark
 
 async function main(): Promise<void> {
@@ -447,16 +124,12 @@ async function main(): Promise<void> {
     await generate(args.generateInto, args.rows, args.order);
     return;
   }
-  if (args.engineWorker) {
-    await engineWorker(args.engineWorker.url, args.engineWorker.source);
-    return;
-  }
   const t0 = Date.now();
   const N = args.rows;
   const CHANGES = changesFor(N);
-  const DELETES = deletesFor(N);
+  const DELETES = deletesFor(CHANGES);
   const faithful = args.order === 'random' && args.ddl === 'seed';
-  const sourceDir = ensureSourceTable(args);
+  const sourceDir = ensureSourceTable({ rows: N, order: args.order, regenerate: args.regenerate });
 
   const server = await startThrowawayServer({ fast: false });
   const url = server.adminUrl;
@@ -486,18 +159,8 @@ async function main(): Promise<void> {
     const csv = path.join(tmp, 'customers.csv');
     let t = Date.now();
     const table = await DeltaTable.open(sourceDir);
-    {
-      const fd = fs.openSync(csv, 'w');
-      let n = 0;
-      for await (const batch of (await table.snapshot({ version: 1 })).rows({ batchSize: 10_000 })) {
-        let s = '';
-        for (const r of batch) s += csvLine(r);
-        fs.writeSync(fd, s);
-        n += batch.length;
-      }
-      fs.closeSync(fd);
-      if (n !== N) throw new Error(`snapshot v1 has ${n} rows, expected ${N}`);
-    }
+    const exported = await exportCsv(table, 1, csv);
+    if (exported !== N) throw new Error(`snapshot v1 has ${exported} rows, expected ${N}`);
     const csvMs = Date.now() - t;
 
     // The v2 changes as the seed's foreachBatch sees them (insert/update_postimage rows
@@ -546,16 +209,15 @@ async function main(): Promise<void> {
       await c.query('DROP TABLE IF EXISTS customer_profiles_copy');
       await c.query(targetDdl('customer_profiles_copy', args.ddl));
       await c.query('CHECKPOINT');
-      const s = Date.now();
-      execFileSync('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy customer_profiles_copy FROM '${csv}' WITH (FORMAT csv)`], { stdio: 'pipe' });
-      copyMs.push(Date.now() - s);
+      copyMs.push(psqlCopy(url, 'customer_profiles_copy', csv));
       console.log(`  rep ${rep + 1}: \\copy ${copyMs.at(-1)} ms (load average ${loadAvg()})`);
       if (!keep) await c.query('DROP TABLE customer_profiles_copy');
     };
 
     const load = async (label: string): Promise<number> => {
       await c.query('CHECKPOINT');
-      const { result: r, ms, readMs, maxRss, heapAfterGc } = await engine.run('initial');
+      const { result: r, ms, readMs, maxRss, heapAfterGc, log } = await engine.run('initial', { toVersion: 1 });
+      for (const line of log) console.log(`    worker: ${line}`);
       loadReadMs.push(readMs);
       engineRss = Math.max(engineRss, maxRss);
       if (r.rowsRead !== N || r.inserted !== N) throw new Error(`initial load read ${r.rowsRead} and loaded ${r.inserted} rows, expected ${N}`);
@@ -570,7 +232,8 @@ async function main(): Promise<void> {
     const incremental = async (rep: number, verify: boolean): Promise<void> => {
       await c.query('CHECKPOINT');
       const lsn = await currentLsn(c);
-      const { result: r, ms, readMs, maxRss, heapAfterGc } = await engine.run('incremental');
+      const { result: r, ms, readMs, maxRss, heapAfterGc, log } = await engine.run('incremental');
+      for (const line of log) console.log(`    worker: ${line}`);
       incReadMs.push(readMs);
       engineRss = Math.max(engineRss, maxRss);
       incMs.push(ms);

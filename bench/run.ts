@@ -11,6 +11,9 @@
  *                                           psql \copy (default 1M rows, 3 repetitions)
  *   experiments  bench/applyExperiments.ts  exploratory apply variants; only with
  *                                           --experiments or --only experiments
+ *   scale        bench/scaleBench.ts        1M and 10M rows in one run: initial load and
+ *                                           incremental vs \copy, peak RSS, time ratio,
+ *                                           parallel COPY streams; only with --only scale
  *   faults       bench/faults.ts            kill -9 fault suite: random SIGKILLs of the CLI
  *                                           and a server restart, each run checked against
  *                                           the snapshot (default 200,000 rows, 30 kills);
@@ -68,6 +71,13 @@ const BENCHES: Bench[] = [
     ],
   },
   { name: 'experiments', file: 'applyExperiments.ts', optIn: true, args: (o) => (o.rows === undefined ? [] : [String(o.rows)]) },
+  {
+    name: 'scale',
+    file: 'scaleBench.ts',
+    optIn: true,
+    // --rows N: that size alone (the default is 1M and 10M in one run, which takes long).
+    args: (o) => [...(o.rows === undefined ? [] : ['--sizes', String(o.rows)]), ...(o.regenerate ? ['--regenerate'] : []), ...(o.tsx ? ['--tsx'] : [])],
+  },
   {
     name: 'faults',
     file: 'faults.ts',

@@ -8,7 +8,7 @@ import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 
 /**
  * Acceptance 3: the CLI process is SIGKILLed in the middle of a batch (incremental) and in
- * the middle of the initial load's COPY; the target is then exactly at a committed
+ * the middle of the initial load's COPY (one stream, and three in parallel); the target is then exactly at a committed
  * checkpoint, and the next run ends equal to the source with no lost or duplicate row.
  */
 
@@ -31,6 +31,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
   const dbInc = useTestDatabase('sync_kill_inc');
   const dbInit = useTestDatabase('sync_kill_init');
   const dbTerm = useTestDatabase('sync_kill_term');
+  const dbPar = useTestDatabase('sync_kill_par');
   let tablePath: string;
   let latest: number;
   let dir: string;
@@ -141,6 +142,55 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.equal(await checkpointVersion(dbInit().url, 'kill-init'), latest);
     await assertTargetEquals(dbInit().url, TABLE, tablePath, latest, { key: KEY });
     const after = await queryOnce<{ relname: string }>(dbInit().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
+    assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
+  });
+  it('killed while three COPY streams load the snapshot in parallel (copyStreams 3) over a loaded target: the target and its checkpoint stay as they were; the next run loads exactly', async () => {
+    const mappingFile = await writeMappingFile(dir, 'par', {
+      name: 'kill-par',
+      source: { type: 'delta', path: tablePath },
+      target: { connection: dbPar().url, schema: 'public', table: TABLE.name },
+      key: KEY,
+      initialLoad: { copyStreams: 3 },
+      // Paced (the pace is shared by the streams), so the three COPYs are in flight for seconds.
+      batch: { maxRowsPerSecond: 20_000 },
+    });
+    const first = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
+    assert.equal(first.code, 0, first.stderr);
+    const { child, done } = startCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);
+    try {
+      // Three COPYs in flight at once, each on its own connection: the load is parallel and mid-COPY.
+      const copies = await pollUntil(
+        async () => {
+          const rows = await queryOnce<{ n: number }>(
+            dbPar().url,
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'delta-neon-sync' AND state = 'active' AND query ILIKE 'COPY%'`,
+            [dbPar().database],
+          );
+          const n = rows[0]?.n ?? 0;
+          return n >= 3 ? n : undefined;
+        },
+        { timeoutMs: 60_000, everyMs: 5, what: 'three COPY streams at once' },
+      );
+      child.kill('SIGKILL');
+      const killed = await done;
+      assert.equal(killed.signal, 'SIGKILL', `the child was still running (${copies} COPYs seen)`);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await pollUntil(async () => ((await activeWrite(dbPar().url, dbPar().database)) ? undefined : true), { timeoutMs: 20_000, what: 'the killed backends to go away' });
+    // Never seen half-loaded: the target is the version-0 load, with its checkpoint.
+    assert.equal(await checkpointVersion(dbPar().url, 'kill-par'), 0);
+    await assertTargetEquals(dbPar().url, TABLE, tablePath, 0, { key: KEY });
+
+    const again = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /Dropped 1 staging table/);
+    // The streams' rows add up: the load reports every row of the snapshot once.
+    const loaded = await queryOnce<{ n: string }>(dbPar().url, `SELECT count(*)::text AS n FROM public.customer_profiles`);
+    assert.match(again.stdout, new RegExp(`done in 1 batch\\(es\\): ${loaded[0]?.n} inserted`));
+    assert.equal(await checkpointVersion(dbPar().url, 'kill-par'), latest);
+    await assertTargetEquals(dbPar().url, TABLE, tablePath, latest, { key: KEY });
+    const after = await queryOnce<{ relname: string }>(dbPar().url, `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`);
     assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
   });
   it('stopped with SIGTERM mid-run: the CLI cancels between statements, records the run as cancelled, exits non-zero, and the next run catches up', async () => {

@@ -27,7 +27,7 @@ describe('mapping: parseMapping', () => {
     assert.deepEqual(m.deletes, { mode: 'delete' });
     assert.equal(m.schemaDrift, 'fail');
     assert.deepEqual(m.batch, { maxRows: 50_000, maxBytes: 64 * 1024 * 1024 });
-    assert.deepEqual(m.initialLoad, { mode: 'swap', onSwapBlocked: 'fail' });
+    assert.deepEqual(m.initialLoad, { mode: 'swap', onSwapBlocked: 'fail', copyStreams: 1 });
     assert.equal(m.deadLetter, false);
     assert.deepEqual(m.columns, {});
     assert.equal(m.key, undefined);

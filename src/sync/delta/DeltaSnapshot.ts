@@ -32,6 +32,32 @@ export interface ReadOptions {
   limit?: number;
   /** Text that is not valid UTF-8: 'fail' (default) or 'replace' (see ChangeReadOptions.invalidUtf8). */
   invalidUtf8?: 'fail' | 'replace';
+  /**
+   * Read only share `index` of `of` (0 <= index < of) of the live files: readers of the `of`
+   * shares together read every row once (a parallel load). Files go to shares by size,
+   * each to the share with the fewest bytes so far; not with `skip` or `limit`.
+   */
+  share?: { index: number; of: number };
+}
+
+/**
+ * The files of one share (ReadOptions.share): each file, largest first, to the share with
+ * the fewest bytes so far (ties: the lower index), then in the snapshot's order.
+ */
+export function filesOfShare<F extends { size: number }>(files: readonly F[], share: { index: number; of: number }): F[] {
+  const { index, of } = share;
+  if (!Number.isInteger(of) || of < 1 || !Number.isInteger(index) || index < 0 || index >= of) throw new RangeError(`share ${index} of ${of} is not a share`);
+  if (of === 1) return [...files];
+  const bytes = new Array<number>(of).fill(0);
+  const mine = new Set<number>();
+  const bySize = files.map((f, i) => i).sort((a, b) => (files[b] as F).size - (files[a] as F).size || a - b);
+  for (const i of bySize) {
+    let to = 0;
+    for (let s = 1; s < of; s++) if ((bytes[s] as number) < (bytes[to] as number)) to = s;
+    bytes[to] = (bytes[to] as number) + (files[i] as F).size;
+    if (to === index) mine.add(i);
+  }
+  return files.filter((_, i) => mine.has(i));
 }
 
 export const DEFAULT_BATCH_SIZE = 10_000;
@@ -153,7 +179,8 @@ export class DeltaSnapshot {
     const batcher = new Batcher<Row>(batchSize);
     let skip = Math.max(0, opts.skip ?? 0);
     let taken = 0;
-    for (const add of this.files) {
+    if (opts.share && (skip > 0 || opts.limit !== undefined)) throw new RangeError('rows(): share cannot be combined with skip or limit');
+    for (const add of opts.share ? filesOfShare(this.files, opts.share) : this.files) {
       checkAborted(opts.signal, this.tablePath);
       if (skip > 0) {
         const n = liveRowsOf(add);

@@ -239,6 +239,10 @@ export const initialLoadSchema = z.strictObject({
     description:
       'What a swap load does when the existing table has something a swap would bypass or break: row triggers or rules (a swap loads without firing them), views or materialized views built on it, or foreign keys of other tables pointing at it. fail (default): refuse before reading the snapshot, naming them; merge: load by merging into the existing table instead (triggers fire, dependents stay), with a warning.',
   }),
+  copyStreams: z.int().min(1).max(16).default(1).meta({
+    description:
+      'COPY streams of a swap or merge load from a local Delta table: the snapshot\'s files are split among this many reader threads, each COPYing into the staging table on a connection of its own (the target\'s other connections, so the pool needs this many); the primary key is built after, and the swap or merge is still one transaction. 1 (default): one stream. More helps when the target\'s server has cores to spare and the reader is the slower side (see the README\'s performance section).',
+  }),
   fillfactor: z.int().min(10).max(100).optional().meta({
     description:
       'Heap fillfactor of the table a swap load creates: the share of each page filled, leaving room for in-place (HOT) updates by later syncs. Default: the replaced table\'s own setting, else 85. 100 packs pages full (smallest table, slower updates).',

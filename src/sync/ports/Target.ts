@@ -189,7 +189,8 @@ export interface InitialLoadRequest {
   /** Data columns (without the soft-delete marker, which `softDelete` adds). */
   columns: readonly TargetColumn[];
   key: readonly string[];
-  rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
+  /** `parallel`: more streams of encoded rows, each COPYed on a connection of its own at the same time as `encoded`. */
+  rows: RowBatches | { encoded: AsyncIterable<EncodedRows>; parallel?: Array<AsyncIterable<EncodedRows>> };
   mode: 'swap' | 'merge';
   checkpoint: CheckpointInput;
   softDelete?: SoftDeleteMarker;

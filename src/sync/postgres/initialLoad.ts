@@ -33,7 +33,7 @@ export interface InitialLoadOptions {
   columns: readonly TargetColumn[];
   key: readonly string[];
   /** The snapshot's rows, or their COPY text for `columns` already encoded (copyRows' encodeRows, e.g. on a worker thread). */
-  rows: RowBatches | { encoded: AsyncIterable<EncodedRows> };
+  rows: RowBatches | { encoded: AsyncIterable<EncodedRows>; parallel?: Array<AsyncIterable<EncodedRows>> };
   /**
    * swap: the loaded table replaces the target (indexes, constraints, grants, comments and
    * publication membership of the old table are recreated on it). Refused (swapBlocked)
@@ -189,12 +189,15 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     // and its own transaction's BEGIN (both with the pool's limits), its data right behind
     // (copyRows: pipelined); its COMMIT goes with the primary key's statements below.
     // Not on the sandbox, whose client emulates COPY with a statement of its own.
-    const oneTrip = !isolate && isWireClient(client);
+    // A parallel load COPYs on several connections: the staging table is committed first, on its own.
+    const parallel = 'encoded' in source && (source.parallel?.length ?? 0) > 0;
+    const oneTrip = !isolate && !parallel && isWireClient(client);
     const before = [beginSql(client), ...ddl, 'COMMIT', beginSql(client)].join(';\n');
     try {
       const into = staging;
       if (!oneTrip && !isolate) for (const statement of ddl) await client.query(statement);
-      if (oneTrip && 'encoded' in source) rows = await copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows, before);
+      if ('encoded' in source && parallel) rows = await copyParallel(pool, client, into, opts.columns, [source.encoded, ...(source.parallel ?? [])], opts.onRows);
+      else if (oneTrip && 'encoded' in source) rows = await copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows, before);
       else if (oneTrip && !('encoded' in source)) rows = await copyRows(client, into, opts.columns, source, { onRows: opts.onRows, before });
       // In a transaction of their own, so they run under the pool's limits (SET LOCAL).
       else if ('encoded' in source) rows = await inTransaction(client, () => copyEncodedStream(client, into, opts.columns, source.encoded, opts.onRows));
@@ -385,6 +388,68 @@ function newTableSwapSql(target: TableRef, staging: TableRef, stagingPk: string)
     `ALTER TABLE ${qualifiedRef(target)} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(derivedName(target.name, '_pkey'))}`,
   ];
 }
+
+/**
+ * COPYs the streams into the (committed, unindexed) staging table at the same time: on
+ * `client` and on up to (the pool's size - 2) connections of its own (one is left for the
+ * run lease's heartbeat), each COPY in a transaction of its own; with fewer connections
+ * than streams, a connection takes the next stream when its COPY is done (a stream's
+ * reader starts when it is taken). The target is untouched until the swap transaction, so
+ * a stream that fails or a killed process leaves it as it was (the staging table is
+ * dropped by the caller, or by the next load as a leftover). When one stream fails, the
+ * others stop at their next chunk and roll back; all have ended before this returns or throws.
+ */
+async function copyParallel(pool: Pool, client: PoolClient, table: TableRef, columns: readonly TargetColumn[], streams: Array<AsyncIterable<EncodedRows>>, onRows?: (count: number) => void): Promise<number> {
+  const poolSize = (pool as Partial<Pick<Pool, 'options'>>).options?.max ?? 1;
+  const extra = Math.max(0, Math.min(streams.length - 1, poolSize - 2));
+  let failed = false;
+  let next = 0;
+  let total = 0;
+  async function* stopping(stream: AsyncIterable<EncodedRows>): AsyncGenerator<EncodedRows> {
+    for await (const part of stream) {
+      if (failed) throw new Error(STOPPED);
+      yield part;
+    }
+  }
+  /** One connection: COPYs streams until none is left. */
+  const slot = async (c: PoolClient): Promise<void> => {
+    try {
+      while (!failed && next < streams.length) {
+        const stream = streams[next++] as AsyncIterable<EncodedRows>;
+        // Not `total += await ...`: that reads `total` before the await, losing the other streams' rows.
+        const n = await inTransaction(c, () => copyEncodedStream(c, table, columns, stopping(stream), onRows));
+        total += n;
+      }
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  };
+  const others = Array.from({ length: extra }, async () => {
+    let c: PoolClient;
+    try {
+      c = await pool.connect();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+    let ok = false;
+    try {
+      await slot(c);
+      ok = true;
+    } finally {
+      // A connection whose COPY failed may be mid-protocol: not handed back to the pool.
+      c.release(!ok);
+    }
+  });
+  const settled = await Promise.allSettled([slot(client), ...others]);
+  // The error that stopped the others, not their own 'stopped'.
+  const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (errors.length > 0) throw errors.find((e) => !(e instanceof Error && e.message === STOPPED)) ?? errors[0];
+  return total;
+}
+
+const STOPPED = 'stopped: another COPY stream of the load failed';
 
 interface AclEntry {
   grantee: string | null;

@@ -83,11 +83,12 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         }
       }
     }
-    async function* encoded(ws: WorkerSource): AsyncGenerator<EncodedRows> {
+    async function* encoded(ws: WorkerSource, share?: { index: number; of: number }): AsyncGenerator<EncodedRows> {
       const input: SnapshotReadInput = {
         source: ws, version: snap.version, columns, batchSize: step, invalidUtf8: mapping.invalidUtf8,
         ...(limit ? { messageRows: step } : {}),
         ...(mapping.filter ? { filter: mapping.filter } : {}),
+        ...(share ? { share } : {}),
       };
       for await (const m of snapshotInWorker(input, signal)) {
         ctx.progress.read(m.read);
@@ -95,6 +96,13 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         yield m.encoded;
         ctx.progress.applied(m.encoded.count);
       }
+    }
+    // copyStreams > 1: one reader thread per share of the snapshot's files, each COPYed on
+    // a connection of its own into the same staging table (Target.initialLoad).
+    function encodedStreams(ws: WorkerSource, streams: number): { encoded: AsyncIterable<EncodedRows>; parallel?: Array<AsyncIterable<EncodedRows>> } {
+      if (streams <= 1) return { encoded: encoded(ws) };
+      const all = Array.from({ length: streams }, (_, index) => encoded(ws, { index, of: streams }));
+      return { encoded: all[0] as AsyncIterable<EncodedRows>, parallel: all.slice(1) };
     }
     // Read and encoded on a worker thread when the source can be opened there: the rows
     // then reach this thread as COPY text, so decoding overlaps the COPY.
@@ -122,7 +130,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       const result = await target.initialLoad({
         columns,
         key: plan.key,
-        rows: workerSource && changePlanWorkerScript() ? { encoded: encoded(workerSource) } : rows(),
+        rows: workerSource && changePlanWorkerScript() ? encodedStreams(workerSource, mapping.initialLoad.copyStreams) : rows(),
         mode,
         ...(mapping.deadLetter ? { deadLetter: true } : {}),
         checkpoint: { pipeline: ctx.pipeline, source: source.name, version: snap.version, commitTimestamp: snap.timestamp },

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { DeltaChangeSource } from '../sources/DeltaChangeSource';
+import { DeltaTable } from '../delta/DeltaTable';
 import type { ChangeRow, Row } from '../delta/types';
 import { SyncError } from '../errors';
 import type { SyncErrorDetails, SyncErrorKind } from '../errors';
@@ -21,6 +23,8 @@ import type { WorkerSource } from '../ports/ChangeSource';
 import type { ChangeSource } from '../ports/ChangeSource';
 import { commitTimestamps, workerSourceName } from '../ports/ChangeSource';
 import { DatabricksChangeSource } from '../sources/DatabricksChangeSource';
+import { DeltaTable } from '../delta/DeltaTable';
+import { HeapPacer, fullGc } from './HeapPacer';
 
 /**
  * Reading a Change Data Feed on a worker thread. Decoding parquet is CPU work in long
@@ -72,6 +76,8 @@ export interface SnapshotReadInput {
   invalidUtf8: 'fail' | 'replace';
   /** Also send a message once this many rows are pending (a paced load wants small steps); otherwise only by bytes. */
   messageRows?: number;
+  /** Read only this share of the snapshot's files (a parallel load: one reader thread per COPY stream; DeltaSnapshot ReadOptions.share). */
+  share?: { index: number; of: number };
 }
 
 /** A run of encoded snapshot rows; `read` counts rows read, including rows the filter dropped. */
@@ -285,17 +291,27 @@ async function withSource<T>(ws: WorkerSource, body: (source: ChangeSource) => P
   }
 }
 
-function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  return withSource(input.source, (source) => readSnapshotFrom(source, input, send, credit));
+async function readSnapshot(input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  const { share } = input;
+  // A parallel load's reader reads its share of a local table's files (DeltaSnapshot ReadOptions.share).
+  if (share && input.source.type === 'delta') {
+    const snap = await (await DeltaTable.open(input.source.path)).snapshot({ version: input.version });
+    return readSnapshotFrom(snap.schema, (o) => snap.rows({ ...o, share }), input, send, credit);
+  }
+  return withSource(input.source, async (source) => {
+    const snap = await source.snapshot(input.version);
+    return readSnapshotFrom(snap.schema, (o) => snap.rows(o), input, send, credit);
+  });
 }
 
-async function readSnapshotFrom(source: ChangeSource, input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
-  const snap = await source.snapshot(input.version);
-  const filter = input.filter ? compileRowFilter(input.filter, snap.schema) : undefined;
+type SnapshotRows = (o: { batchSize: number; invalidUtf8: 'fail' | 'replace' }) => AsyncIterable<Row[]>;
+
+async function readSnapshotFrom(schema: Parameters<typeof compileRowFilter>[1], rows: SnapshotRows, input: SnapshotReadInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
+  const filter = input.filter ? compileRowFilter(input.filter, schema) : undefined;
   const encoder = new RowChunkEncoder(input.columns);
   let read = 0;
   let pending = 0;
-  for await (const batch of snap.rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
+  for await (const batch of rows({ batchSize: input.batchSize, invalidUtf8: input.invalidUtf8 })) {
     read += batch.length;
     const kept = filter ? batch.filter(filter) : batch;
     encoder.push(kept);
@@ -381,6 +397,8 @@ function planChanges(input: ChangePlanInput, send: (m: ToMain) => void, credit: 
 
 async function planChangesFrom(source: ChangeSource, input: ChangePlanInput, send: (m: ToMain) => void, credit: () => Promise<void>): Promise<void> {
   const staging = stagingColumns(input.columns, input.key, input.marker, input.lineage);
+  const gc = fullGc();
+  const pacer = new HeapPacer();
   const rows = async function* (): AsyncGenerator<ChangeRow[]> {
     for await (const batch of source.changes(input.start, input.end, { batchSize: input.batchSize, preimageColumns: input.plan.keySource, invalidUtf8: input.invalidUtf8 })) {
       send({ type: 'read', rows: batch.length, timestamps: commitTimestamps(batch) });
@@ -400,6 +418,11 @@ async function planChangesFrom(source: ChangeSource, input: ChangePlanInput, sen
     };
     await credit();
     send({ type: 'apply', part, rows: step.rows, ...(step.provisional ? { provisional: true } : {}) });
+    // A commit applied in parts grows the live heap to its end: collect before V8 lets the heap balloon.
+    if (gc && pacer.due(v8.getHeapStatistics().used_heap_size)) {
+      gc();
+      pacer.collected(v8.getHeapStatistics().used_heap_size);
+    }
   }
 }
 
