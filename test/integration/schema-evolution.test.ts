@@ -5,6 +5,7 @@ import pg from 'pg';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import type { Row } from '../../src/sync/delta/types';
+import type { MappingInput } from '../../src/sync/mapping/mappingSchema';
 import { queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import type { TestDatabase } from '../helpers/postgres';

@@ -23,7 +23,6 @@ import type { WorkerSource } from '../ports/ChangeSource';
 import type { ChangeSource } from '../ports/ChangeSource';
 import { commitTimestamps, workerSourceName } from '../ports/ChangeSource';
 import { DatabricksChangeSource } from '../sources/DatabricksChangeSource';
-import { DeltaTable } from '../delta/DeltaTable';
 import { HeapPacer, fullGc } from './HeapPacer';
 
 /**
