@@ -20,9 +20,9 @@ import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
 import type { WorkerSource } from '../ports/ChangeSource';
+import type { DatabricksChangeSource as DatabricksSource } from '../sources/DatabricksChangeSource';
 import type { ChangeSource } from '../ports/ChangeSource';
 import { commitTimestamps, workerSourceName } from '../ports/ChangeSource';
-import { DatabricksChangeSource } from '../sources/DatabricksChangeSource';
 import { HeapPacer, fullGc } from './HeapPacer';
 
 /**
@@ -277,6 +277,11 @@ export async function runChangePlanWorker(port: MessagePort, data: unknown): Pro
  */
 async function openWorkerSource(ws: WorkerSource): Promise<ChangeSource> {
   if (ws.type === 'delta') return DeltaChangeSource.open(ws.path);
+  // Loaded only when a Databricks source is read: the driver (Thrift, Arrow, LZ4) would add
+  // about 40 MB to every reader thread of a local table (bench/pgBench.ts: 244 -> 288 MB).
+  // (require, not import(): the worker of the tests runs under tsx's CommonJS hook, which a
+  // dynamic import() bypasses; esbuild bundles a require lazily, run at the first call.)
+  const { DatabricksChangeSource } = require('../sources/DatabricksChangeSource') as { DatabricksChangeSource: typeof DatabricksSource };
   return DatabricksChangeSource.open(ws.connection, ws.table);
 }
 
