@@ -51,9 +51,9 @@ describe('fillfactor: mapping initialLoad.fillfactor', () => {
 
   it('accepts integers from 10 to 100 with either load mode', () => {
     for (const ff of [10, 50, 85, 100]) {
-      assert.deepEqual(buildMapping({ initialLoad: { fillfactor: ff } }).initialLoad, { mode: 'swap', onSwapBlocked: 'fail', fillfactor: ff });
+      assert.deepEqual(buildMapping({ initialLoad: { fillfactor: ff } }).initialLoad, { mode: 'swap', onSwapBlocked: 'fail', copyStreams: 1, fillfactor: ff });
     }
-    assert.deepEqual(buildMapping({ initialLoad: { mode: 'merge', fillfactor: 70 } }).initialLoad, { mode: 'merge', onSwapBlocked: 'fail', fillfactor: 70 });
+    assert.deepEqual(buildMapping({ initialLoad: { mode: 'merge', fillfactor: 70 } }).initialLoad, { mode: 'merge', onSwapBlocked: 'fail', copyStreams: 1, fillfactor: 70 });
   });
 
   it('refuses 5, 101, 85.5 and "85" with an error naming initialLoad.fillfactor', () => {
