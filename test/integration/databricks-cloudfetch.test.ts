@@ -186,15 +186,18 @@ describe('Databricks results at scale: CloudFetch and LZ4 through the real drive
      * behind the driver's 10 downloads expire.
      */
     function stallOnce(w: FakeWarehouse): void {
-      let stalled = false;
+      // Every download served in the 6 s after the first is held (not just one: the driver's
+      // concurrent downloads could otherwise finish the links behind a single held one
+      // before they expire, and nothing expired in one CI run).
+      let until: number | undefined;
       w.onLinks = () => {
         if (w.cloudFetch) w.cloudFetch.linkTtlMs = 15 * 60_000;
       };
       w.files.beforeServe = async (_id, n) => {
-        if (n >= 1 && !stalled) {
-          stalled = true;
-          await new Promise((resolve) => setTimeout(resolve, 6_000));
-        }
+        if (n < 1) return;
+        until ??= Date.now() + 6_000;
+        const wait = until - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       };
     }
     const expiring = { lz4: 'always' as const, rowsPerFile: 5_000, linksPerFetch: 12, linkTtlMs: 3_000 };
