@@ -37,6 +37,7 @@ import {
   finishCreateMapping,
   paneRows,
   prepareExtension,
+  pickQuickInputItem,
   quickInputStep,
   rowLabelled,
   runE2e,
@@ -193,13 +194,26 @@ async function main(): Promise<'passed' | 'skipped'> {
         await p.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-pat' }).first().click();
         await quickInputStep(p, ': Autoscaling endpoint or Provisioned instance');
         await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Lakebase Autoscaling endpoint' }).first().click();
-        const endpoint = await quickInputStep(p, ': endpoint');
-        await endpoint.fill(LAKEBASE_ENDPOINT);
-        await endpoint.press('Enter');
+        // The workspace's projects, branches and endpoints are listed to pick from.
+        const [, project, , branch, , endpoint] = LAKEBASE_ENDPOINT.split('/') as string[];
+        await quickInputStep(p, ': project');
+        await pickQuickInputItem(p, project as string);
+        await quickInputStep(p, `: branch of ${project}`);
+        await pickQuickInputItem(p, branch as string);
+        await quickInputStep(p, `: endpoint of ${branch}`);
+        await pickQuickInputItem(p, endpoint as string);
+        await p.screenshot({ path: path.join(ARTIFACTS, '09a-lakebase-endpoint-picked.png') });
+        // The endpoint's host is prefilled (without a port); the local server listens on its own port.
         const host = await quickInputStep(p, ': host');
         await host.fill(`127.0.0.1:${lakebase.pgPort}`);
         await host.press('Enter');
+        // The branch's databases are listed (the local workspace lists Databricks' default
+        // databricks_postgres); the local server's database is typed instead.
+        await quickInputStep(p, ': database');
+        await p.locator('.quick-input-list .monaco-list-row', { hasText: 'databricks_postgres' }).first().waitFor({ timeout: 15_000 });
+        await pickQuickInputItem(p, 'Type it instead…');
         const database = await quickInputStep(p, ': database');
+        await p.locator('.quick-input-widget .quick-input-list .monaco-list-row').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         await database.fill('postgres');
         await database.press('Enter');
         await p.locator('.notification-toast', { hasText: /Connected to .*Saved "lakebase-e2e"/ }).first().waitFor({ timeout: 120_000 });
