@@ -267,26 +267,13 @@ describe('schema changes beyond added columns: widened and dropped columns (fixt
           assert.equal((await r.runner.status()).checkpoint?.version, 1n);
           return;
         }
-        const want = dropped === 'keep'
-          ? [`ALTER TABLE "public"."${table}" ALTER COLUMN "note" DROP NOT NULL`]
-          : [`ALTER TABLE "public"."${table}" DROP COLUMN "note"`];
+        const want = droppedNoteDdl(table, dropped);
         assert.deepEqual((await r.runner.preview({})).alterations, want);
         await log().take();
         const res = await r.runner.run({});
         assert.equal(res.inserted, 1);
         assert.deepEqual(await log().take(), want);
-        const cols = await columnsOf(db().url, table);
-        if (dropped === 'keep') {
-          assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
-          // Not written any more: the old rows keep their value, the new row has none.
-          const notes = await queryOnce<{ id: string; note: string | null }>(db().url, `SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
-          assert.deepEqual(notes, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
-        } else {
-          assert.equal(cols.some((x) => x.name === 'note'), false);
-        }
-        await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, {
-          key: ['id'], columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })),
-        });
+        await assertDroppedNote(db().url, table, dropped, w.path);
       } finally {
         await r.close();
       }
@@ -472,26 +459,14 @@ describe('schema changes on the initial path: a merge load into the existing tab
           assert.equal((await r.runner.status()).checkpoint?.version, 1n);
           return;
         }
-        const want = dropped === 'keep'
-          ? [`ALTER TABLE "public"."${table}" ALTER COLUMN "note" DROP NOT NULL`]
-          : [`ALTER TABLE "public"."${table}" DROP COLUMN "note"`];
+        const want = droppedNoteDdl(table, dropped);
         assert.deepEqual((await r.runner.preview({ mode: 'initial' })).alterations, want);
         await log.take();
         const res = await r.runner.run({ mode: 'initial' });
         assert.equal(res.inserted, 1);
         assert.equal(res.updated, 0, 'the other rows are unchanged: the merge does not write the dropped column');
         assert.deepEqual(await columnDdl(), want);
-        const cols = await columnsOf(db().url, table);
-        if (dropped === 'keep') {
-          assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
-          const notes = await selectText(db().url, `SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
-          assert.deepEqual(notes, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
-        } else {
-          assert.equal(cols.some((x) => x.name === 'note'), false);
-        }
-        await assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, 3, {
-          key: ['id'], columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })),
-        });
+        await assertDroppedNote(db().url, table, dropped, w.path);
       } finally {
         await r.close();
       }
@@ -626,6 +601,32 @@ async function expectedRows(file: string): Promise<Array<Record<string, string>>
 }
 
 /** Rows of a query with every value as Postgres prints it (no parsing into JS values). */
+/** The DDL of a sync over the source's dropped `note` column: kept (nullable, no longer written) or dropped. */
+function droppedNoteDdl(table: string, dropped: string): string[] {
+  return dropped === 'keep'
+    ? [`ALTER TABLE "public"."${table}" ALTER COLUMN "note" DROP NOT NULL`]
+    : [`ALTER TABLE "public"."${table}" DROP COLUMN "note"`];
+}
+
+/**
+ * After a sync over the dropped `note` column at version 3: kept, it is nullable and no
+ * longer written (old rows keep their value, the new row 31 has none); dropped, it is gone;
+ * either way the other columns equal the snapshot.
+ */
+async function assertDroppedNote(url: string, table: string, dropped: string, deltaPath: string): Promise<void> {
+  const cols = await columnsOf(url, table);
+  if (dropped === 'keep') {
+    assert.deepEqual(cols.find((x) => x.name === 'note'), { name: 'note', type: 'text', notNull: false });
+    const notes = await queryOnce<{ id: string; note: string | null }>(url, `SELECT id::text, note FROM public.${table} WHERE id IN (1, 31) ORDER BY id`);
+    assert.deepEqual(notes, [{ id: '1', note: 'note 1' }, { id: '31', note: null }]);
+  } else {
+    assert.equal(cols.some((x) => x.name === 'note'), false);
+  }
+  await assertTargetEquals(url, { schema: 'public', name: table }, deltaPath, 3, {
+    key: ['id'], columns: V1.filter((x) => x.name !== 'note').map((x) => ({ source: x.name, target: x.name, type: x.type })),
+  });
+}
+
 async function selectText(url: string, sql: string): Promise<Array<Record<string, string | null>>> {
   const c = new pg.Client({ connectionString: url, types: { getTypeParser: () => (v: string) => v } });
   await c.connect();
