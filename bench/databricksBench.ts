@@ -5,7 +5,7 @@
  * initial load into Postgres from it, against the initial load of the same rows from the
  * local Delta table, in one run.
  *
- *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main] [--tsx]
+ *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main] [--tsx] [--json FILE]
  *
  * Runs bundled by esbuild under plain node, as the CLI ships, with the worker thread's script
  * next to the bundle (bench/.data/dbx/); --tsx runs it under tsx (the worker thread then
@@ -26,7 +26,9 @@
  *   fresh database of one throwaway server (durability defaults), and is checked by count.
  * Machine shared with other work: the load average is printed before and after.
  *
- * `runDatabricksBench({ rows })` returns the figures for a combined bench.
+ * `runDatabricksBench({ rows })` returns the figures; `--json FILE` writes them there, which is
+ * how bench/scaleBench.ts takes them into its one summary (running this bench in a process of
+ * its own).
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -68,6 +70,8 @@ export interface DatabricksBenchFigures {
   syncMainThreadRowsPerSec?: number;
   /** Rows/s of the initial load of the same rows from the local Delta table. */
   localSyncRowsPerSec: number;
+  /** Peak RSS of this process (kernel maxRSS: the read, the loads and their reader threads; the warehouse and Postgres are other processes). */
+  maxRss: number;
   loadAverageBefore: number[];
   loadAverageAfter: number[];
   date: string;
@@ -186,10 +190,11 @@ export async function runDatabricksBench(opts: DatabricksBenchOptions): Promise<
       const figures: DatabricksBenchFigures = {
         rows: opts.rows, lz4, files: s.files, fileBytes: s.bytes,
         readRowsPerSec: rate(read, readMs), syncRowsPerSec: rate(w.rows, w.ms), ...(m ? { syncMainThreadRowsPerSec: rate(m.rows, m.ms) } : {}),
-        localSyncRowsPerSec: rate(l.rows, l.ms), loadAverageBefore, loadAverageAfter: os.loadavg(), date: new Date().toISOString(),
+        localSyncRowsPerSec: rate(l.rows, l.ms), maxRss: process.resourceUsage().maxRSS * 1024, loadAverageBefore, loadAverageAfter: os.loadavg(), date: new Date().toISOString(),
       };
       log(`Databricks load / local load: ${(figures.syncRowsPerSec / figures.localSyncRowsPerSec).toFixed(2)}x` +
         (figures.syncMainThreadRowsPerSec ? `; worker / calling thread: ${(figures.syncRowsPerSec / figures.syncMainThreadRowsPerSec).toFixed(2)}x` : ''));
+      log(`peak RSS of this process (read and loads): ${(figures.maxRss / 2 ** 20).toFixed(0)} MB`);
       log(`${figures.date}, load average before ${loadAverageBefore.map((x) => x.toFixed(2)).join(' ')}, after ${figures.loadAverageAfter.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs)`);
       return figures;
     } finally {
@@ -227,7 +232,9 @@ async function main(): Promise<void> {
   const serveDir = flag('--serve');
   if (serveDir) return serve(serveDir, lz4);
   const rows = Number(argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
-  await runDatabricksBench({ rows, lz4, mainThread: !argv.includes('--no-main') });
+  const figures = await runDatabricksBench({ rows, lz4, mainThread: !argv.includes('--no-main') });
+  const json = flag('--json');
+  if (json) fs.writeFileSync(json, JSON.stringify(figures, null, 2));
 }
 
 if (require.main === module) {

@@ -415,11 +415,19 @@ export class EngineWorker {
   }
 }
 
+let bundled: Promise<string> | undefined;
+
 /**
  * This file bundled for plain `node`, the way the CLI ships (tsx's loader adds ~40 MB of
- * RSS); npm packages stay external and load from node_modules. Rebuilt every run: it is quick.
+ * RSS); npm packages stay external and load from node_modules. Built once per bench process
+ * (scaleBench starts an engine process per size and per COPY-stream count): it is quick.
  */
-async function bundle(): Promise<string> {
+function bundle(): Promise<string> {
+  bundled ??= buildBundle();
+  return bundled;
+}
+
+async function buildBundle(): Promise<string> {
   const esbuild = await import('esbuild');
   const outfile = path.join(__dirname, '.data', 'pgBenchKit.bundle.cjs');
   await esbuild.build({ entryPoints: [__filename], outfile, bundle: true, platform: 'node', format: 'cjs', target: 'node20', packages: 'external', logLevel: 'warning' });

@@ -11,15 +11,19 @@
  *                                           psql \copy (default 1M rows, 3 repetitions)
  *   experiments  bench/applyExperiments.ts  exploratory apply variants; only with
  *                                           --experiments or --only experiments
- *   scale        bench/scaleBench.ts        1M and 10M rows in one run: initial load and
- *                                           incremental vs \copy, peak RSS, time ratio,
- *                                           parallel COPY streams; only with --only scale
+ *   scale        bench/scaleBench.ts        issue 16 in one run: 1M and 10M rows (initial
+ *                                           load and incremental vs \copy, peak RSS, time
+ *                                           ratio, parallel COPY streams) and the Databricks
+ *                                           path at 1M rows; one summary with the targets,
+ *                                           also written to bench/.data/scale-summary.md;
+ *                                           only with --only scale
  *   faults       bench/faults.ts            kill -9 fault suite: random SIGKILLs of the CLI
  *                                           and a server restart, each run checked against
  *                                           the snapshot (default 200,000 rows, 30 kills);
  *                                           only with --only faults
  *
- * --rows goes to every bench (each keeps its own default without it), --reps to pgBench,
+ * --rows goes to every bench (each keeps its own default without it; scale runs that one size
+ * and the Databricks path at it), --reps to pgBench,
  * --regenerate to the benches that cache a table (read, pg, faults), --tsx to those that
  * bundle themselves (read, pg).
  * --<bench>-args adds that bench's own arguments, split on spaces: for example
@@ -75,8 +79,13 @@ const BENCHES: Bench[] = [
     name: 'scale',
     file: 'scaleBench.ts',
     optIn: true,
-    // --rows N: that size alone (the default is 1M and 10M in one run, which takes long).
-    args: (o) => [...(o.rows === undefined ? [] : ['--sizes', String(o.rows)]), ...(o.regenerate ? ['--regenerate'] : []), ...(o.tsx ? ['--tsx'] : [])],
+    // --rows N: that size alone, and the Databricks path at N rows (the default is 1M and 10M
+    // in one run, plus Databricks at 1M, which takes long).
+    args: (o) => [
+      ...(o.rows === undefined ? [] : ['--sizes', String(o.rows), '--databricks-rows', String(o.rows)]),
+      ...(o.regenerate ? ['--regenerate'] : []),
+      ...(o.tsx ? ['--tsx'] : []),
+    ],
   },
   {
     name: 'faults',
