@@ -236,7 +236,7 @@ export function renderSummary(run: ScaleRun): string {
     const f = d.figures;
     const local = f.localSyncRowsPerSec;
     out.push(
-      `${fmt(f.rows)} rows of the ledger table (64-bit integers, DECIMAL(38,6), timestamps, nulls): ${f.files} CloudFetch files, ${(f.fileBytes / MB).toFixed(1)} MiB, LZ4 ${f.lz4}; ` +
+      `${fmt(f.rows)} rows of the ledger table (64-bit integers, DECIMAL(38,6), timestamps, nulls): ${f.files} CloudFetch file${f.files === 1 ? '' : 's'}, ${(f.fileBytes / MB).toFixed(1)} MiB, LZ4 ${f.lz4}; ` +
         `load average ${loads(f.loadAverageBefore)} before, ${loads(f.loadAverageAfter)} after${f.maxRss === undefined ? '' : `; peak RSS of the reading process ${mb(f.maxRss)}`}.`,
       '',
       '| | rows/s | vs the local-table sync |',
