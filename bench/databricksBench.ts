@@ -59,6 +59,8 @@ export interface DatabricksBenchOptions {
 export interface DatabricksBenchFigures {
   rows: number;
   lz4: 'requested' | 'always';
+  /** Whether the CloudFetch files were served LZ4-compressed (with `requested`, only when the driver asks). */
+  filesLz4: boolean;
   /** CloudFetch files and their bytes as served. */
   files: number;
   fileBytes: number;
@@ -108,16 +110,24 @@ async function serve(dir: string, lz4: 'requested' | 'always'): Promise<void> {
   process.on('message', (m) => {
     if (m === 'stats') {
       const r = w.results.find((x) => x.cloudFetch);
-      process.send?.({ files: r?.files ?? 0, bytes: r?.bytes ?? 0, cacheHits: w.cacheHits });
+      process.send?.({ files: r?.files ?? 0, bytes: r?.bytes ?? 0, lz4: r?.lz4 ?? false, cacheHits: w.cacheHits });
     }
   });
   process.on('disconnect', () => void w.stop().then(() => process.exit(0)));
   process.send?.({ ...w.config(), retryMaxAttempts: 3 });
 }
 
-function stats(child: ChildProcess): Promise<{ files: number; bytes: number; cacheHits: number }> {
+interface WarehouseStats {
+  files: number;
+  bytes: number;
+  /** Whether the CloudFetch files were served LZ4-compressed. */
+  lz4: boolean;
+  cacheHits: number;
+}
+
+function stats(child: ChildProcess): Promise<WarehouseStats> {
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as { files: number; bytes: number; cacheHits: number }));
+    child.once('message', (m) => resolve(m as WarehouseStats));
     child.send('stats');
   });
 }
@@ -174,7 +184,7 @@ export async function runDatabricksBench(opts: DatabricksBenchOptions): Promise<
       const readMs = performance.now() - t0;
       if (read !== opts.rows) throw new Error(`read ${read} rows, expected ${opts.rows}`);
       const s = await stats(child);
-      log(`read alone (CloudFetch, ${s.files} files, ${(s.bytes / 2 ** 20).toFixed(1)} MiB, lz4 ${lz4}): ${read} rows in ${(readMs / 1000).toFixed(1)} s = ${rate(read, readMs)} rows/s`);
+      log(`read alone (CloudFetch, ${s.files} files, ${(s.bytes / 2 ** 20).toFixed(1)} MiB, lz4 ${lz4}: files ${s.lz4 ? '' : 'not '}compressed): ${read} rows in ${(readMs / 1000).toFixed(1)} s = ${rate(read, readMs)} rows/s`);
       const spec = { type: 'databricks', connection: 'default', table: TABLE };
       const w = await load(server.adminUrl, 'dbx_worker', src, spec, undefined);
       log(`initial load from Databricks (worker thread): ${w.rows} rows in ${(w.ms / 1000).toFixed(1)} s = ${rate(w.rows, w.ms)} rows/s`);
@@ -188,7 +198,7 @@ export async function runDatabricksBench(opts: DatabricksBenchOptions): Promise<
       const hits = (await stats(child)).cacheHits;
       if (hits < 2) throw new Error(`the warehouse's result cache was hit ${hits} times: the timed reads were not all served from files`);
       const figures: DatabricksBenchFigures = {
-        rows: opts.rows, lz4, files: s.files, fileBytes: s.bytes,
+        rows: opts.rows, lz4, filesLz4: s.lz4, files: s.files, fileBytes: s.bytes,
         readRowsPerSec: rate(read, readMs), syncRowsPerSec: rate(w.rows, w.ms), ...(m ? { syncMainThreadRowsPerSec: rate(m.rows, m.ms) } : {}),
         localSyncRowsPerSec: rate(l.rows, l.ms), maxRss: process.resourceUsage().maxRSS * 1024, loadAverageBefore, loadAverageAfter: os.loadavg(), date: new Date().toISOString(),
       };

@@ -6,9 +6,13 @@
  * averages at the start and the end), printed and written to a markdown file for the README:
  *
  *   npx tsx bench/scaleBench.ts [--sizes 1000000,10000000] [--streams 1,2,4]
- *       [--databricks-rows 1000000 | --no-databricks] [--summary FILE] [--tsx] [--regenerate]
+ *       [--databricks-rows 1000000 | --no-databricks] [--databricks-lz4 requested|always]
+ *       [--summary FILE] [--tsx] [--regenerate]
  *
  * --summary: where the summary goes (default bench/.data/scale-summary.md).
+ * --databricks-lz4: databricksBench's --lz4 (default requested: the warehouse compresses what
+ * the driver asks for, which with CloudFetch is nothing for driver 2.1.0; always: LZ4-frame
+ * files, to measure the decompression).
  * Point 2 first (minutes at 1M rows, so a broken Databricks path shows before the long
  * sizes): bench/databricksBench.ts in a process of its own (bundled under plain node unless
  * --tsx; the warehouse in yet another), its figures handed back as JSON. A failure there is
@@ -54,6 +58,8 @@ interface Args {
   streams: number[];
   /** Rows of point 2's Databricks bench; 0 skips it. */
   databricksRows: number;
+  /** databricksBench's --lz4: `requested` serves LZ4 only when the driver asks, `always` on every file. */
+  databricksLz4: 'requested' | 'always';
   summary: string;
   tsx: boolean;
   regenerate: boolean;
@@ -62,7 +68,7 @@ interface Args {
 const DEFAULT_SUMMARY = path.join(__dirname, '.data', 'scale-summary.md');
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizes: [1_000_000, 10_000_000], streams: [1, 2, 4], databricksRows: 1_000_000, summary: DEFAULT_SUMMARY, tsx: false, regenerate: false };
+  const args: Args = { sizes: [1_000_000, 10_000_000], streams: [1, 2, 4], databricksRows: 1_000_000, databricksLz4: 'requested', summary: DEFAULT_SUMMARY, tsx: false, regenerate: false };
   const list = (v: string | undefined, what: string): number[] => {
     const xs = (v ?? '').split(',').map(Number);
     if (xs.length === 0 || xs.some((x) => !Number.isSafeInteger(x) || x < 1)) throw new Error(`${what} must be a comma-separated list of positive integers`);
@@ -74,6 +80,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--streams') args.streams = list(argv[++i], '--streams');
     else if (a === '--databricks-rows') [args.databricksRows] = list(argv[++i], '--databricks-rows') as [number];
     else if (a === '--no-databricks') args.databricksRows = 0;
+    else if (a === '--databricks-lz4') {
+      const v = argv[++i];
+      if (v !== 'requested' && v !== 'always') throw new Error('--databricks-lz4 must be requested or always');
+      args.databricksLz4 = v;
+    }
     else if (a === '--summary') {
       const v = argv[++i];
       if (!v) throw new Error('--summary needs a file path');
@@ -196,7 +207,7 @@ async function databricksPoint(args: Args, tmp: string): Promise<DatabricksOutco
   if (args.databricksRows === 0) return { status: 'skipped' };
   const t0 = Date.now();
   const json = path.join(tmp, 'databricks.json');
-  const argv = ['--import', 'tsx', path.join(__dirname, 'databricksBench.ts'), String(args.databricksRows), '--json', json, ...(args.tsx ? ['--tsx'] : [])];
+  const argv = ['--import', 'tsx', path.join(__dirname, 'databricksBench.ts'), String(args.databricksRows), '--lz4', args.databricksLz4, '--json', json, ...(args.tsx ? ['--tsx'] : [])];
   console.log(`\n== the Databricks path, ${fmt(args.databricksRows)} rows (bench/databricksBench.ts); load average ${loadAvg()}`);
   const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: path.join(__dirname, '..') });
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {

@@ -61,6 +61,8 @@ export interface SizeFigures {
 export interface DatabricksFigures {
   rows: number;
   lz4: string;
+  /** Whether the files were served LZ4-compressed (absent from figures of before it was recorded). */
+  filesLz4?: boolean;
   files: number;
   fileBytes: number;
   readRowsPerSec: number;
@@ -171,6 +173,11 @@ function phaseText(r: RunFigures): string {
   return named.length === 0 ? '' : ` (${named.map((p) => `${p.phase} ${(p.ms / 1000).toFixed(1)}`).join(', ')})`;
 }
 
+function lz4Text(f: DatabricksFigures): string {
+  const how = f.lz4 === 'always' ? 'LZ4 on every file' : 'LZ4 where the driver asks for it';
+  return f.filesLz4 === undefined ? ` (${how})` : ` (${how}: ${f.filesLz4 ? 'served compressed' : 'served uncompressed'})`;
+}
+
 const stageMs = (r: RunFigures): number | undefined => r.phases.find((p) => p.phase === 'stage')?.ms;
 
 /** The run as markdown: header (date, machine, load averages, wall time), then points 1, 3 and 2, then the targets. */
@@ -236,12 +243,12 @@ export function renderSummary(run: ScaleRun): string {
     const f = d.figures;
     const local = f.localSyncRowsPerSec;
     out.push(
-      `${fmt(f.rows)} rows of the ledger table (64-bit integers, DECIMAL(38,6), timestamps, nulls): ${f.files} CloudFetch file${f.files === 1 ? '' : 's'}, ${(f.fileBytes / MB).toFixed(1)} MiB, LZ4 ${f.lz4}; ` +
+      `${fmt(f.rows)} rows of the ledger table (64-bit integers, DECIMAL(38,6), timestamps, nulls): ${f.files} CloudFetch file${f.files === 1 ? '' : 's'}, ${(f.fileBytes / MB).toFixed(1)} MiB${lz4Text(f)}; ` +
         `load average ${loads(f.loadAverageBefore)} before, ${loads(f.loadAverageAfter)} after${f.maxRss === undefined ? '' : `; peak RSS of the reading process ${mb(f.maxRss)}`}.`,
       '',
       '| | rows/s | vs the local-table sync |',
       '|---|---:|---:|',
-      `| read alone (download, LZ4, Arrow decode to engine values; nothing written) | ${fmt(f.readRowsPerSec)} | ${x(f.readRowsPerSec / local)} |`,
+      `| read alone (download, ${f.filesLz4 ? 'LZ4, ' : ''}Arrow decode to engine values; nothing written) | ${fmt(f.readRowsPerSec)} | ${x(f.readRowsPerSec / local)} |`,
       `| initial load from Databricks, read on the worker thread (default) | ${fmt(f.syncRowsPerSec)} | ${x(f.syncRowsPerSec / local)} |`,
       ...(f.syncMainThreadRowsPerSec === undefined ? [] : [`| initial load from Databricks, read on the calling thread | ${fmt(f.syncMainThreadRowsPerSec)} | ${x(f.syncMainThreadRowsPerSec / local)} |`]),
       `| initial load from the local Delta table (worker thread) | ${fmt(local)} | 1.00x |`,

@@ -97,7 +97,7 @@ describe('scaleBench summary (issue 16 targets)', () => {
       scaleRun([size(1_000_000), large], {
         status: 'measured',
         wallMs: 5 * 60_000,
-        figures: { rows: 1_000_000, lz4: 'requested', files: 20, fileBytes: 60 * MB, readRowsPerSec: 150_000, syncRowsPerSec: 60_000, syncMainThreadRowsPerSec: 50_000, localSyncRowsPerSec: 80_000, maxRss: 280 * MB, loadAverageBefore: [1, 1, 1], loadAverageAfter: [2, 2, 2] },
+        figures: { rows: 1_000_000, lz4: 'requested', filesLz4: true, files: 20, fileBytes: 60 * MB, readRowsPerSec: 150_000, syncRowsPerSec: 60_000, syncMainThreadRowsPerSec: 50_000, localSyncRowsPerSec: 80_000, maxRss: 280 * MB, loadAverageBefore: [1, 1, 1], loadAverageAfter: [2, 2, 2] },
       }),
     );
     for (const want of [
@@ -110,6 +110,7 @@ describe('scaleBench summary (issue 16 targets)', () => {
       '| 10,000,000 | 240.0 s | 112.0 s (stage 78.4, index 16.8, swap 16.8) | 2.14x | 11.2 s | 240 MB / 250 MB | 36.0 s (1,000,000) | 0.67x | 3.6 s | 240 MB / 323 MB |',
       '| 10,000,000 | 2 | 90.0 s (stage 63.0, index 13.5, swap 13.5) | 1.24x | 1.24x | 2.67x | 9.0 s | 330 MB | yes |',
       '| read alone (download, LZ4, Arrow decode to engine values; nothing written) | 150,000 | 1.88x |',
+      '20 CloudFetch files, 60.0 MiB (LZ4 where the driver asks for it: served compressed)',
       '| initial load from Databricks, read on the worker thread (default) | 60,000 | 0.75x |',
       '| initial load from Databricks, read on the calling thread | 50,000 | 0.63x |',
       'Worker thread over calling thread: 1.20x.',
