@@ -83,16 +83,33 @@ const TABLE = 'main.fin.ledger';
 /** bench/: this file's folder, or two up from the bundle in bench/.data/dbx/. */
 const BENCH_DIR = __filename.endsWith('.cjs') ? path.resolve(__dirname, '..', '..') : __dirname;
 
-function ledgerTable(rows: number, log: (l: string) => void): Promise<string> {
-  const dir = path.join(BENCH_DIR, '.data', `ledger_${rows}_v1`);
-  if (fs.existsSync(path.join(dir, '_delta_log', '00000000000000000002.json'))) return Promise.resolve(dir);
+const ledgerDir = (rows: number): string => path.join(BENCH_DIR, '.data', `ledger_${rows}_v1`);
+
+/** Writes the cached ledger table of `rows` (in the child that --generate-ledger starts). */
+async function generateLedger(rows: number): Promise<void> {
+  const dir = ledgerDir(rows);
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
+  await createLedgerTable(tmp, { rows, changedKeys: Math.floor(rows / 10), rowsPerFile: 100_000 });
+  fs.renameSync(tmp, dir);
+}
+
+/**
+ * The cached ledger table of `rows`, generated in a child process when missing, so that
+ * this process's peak RSS (a figure of the bench) is the read's and the loads', not the
+ * writer's.
+ */
+async function ledgerTable(rows: number, log: (l: string) => void): Promise<string> {
+  const dir = ledgerDir(rows);
+  if (fs.existsSync(path.join(dir, '_delta_log', '00000000000000000002.json'))) return dir;
   log(`generating the ${rows}-row ledger table (cached for later runs)...`);
-  return createLedgerTable(tmp, { rows, changedKeys: Math.floor(rows / 10), rowsPerFile: 100_000 }).then(() => {
-    fs.renameSync(tmp, dir);
-    return dir;
+  const child = fork(__filename, ['--generate-ledger', String(rows)], { execArgv: __filename.endsWith('.cjs') ? [] : ['--import', 'tsx'], stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
   });
+  if (code !== 0) throw new Error(`generating the ledger table ${dir} failed (exit ${String(code)})`);
+  return dir;
 }
 
 /** The warehouse in a child process; resolves with its connection config. */
@@ -228,7 +245,7 @@ async function bundle(): Promise<string> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (!__filename.endsWith('.cjs') && !argv.includes('--tsx') && !argv.includes('--serve')) {
+  if (!__filename.endsWith('.cjs') && !argv.includes('--tsx') && !argv.includes('--serve') && !argv.includes('--generate-ledger')) {
     const file = await bundle();
     const child = fork(file, argv, { execArgv: [], stdio: 'inherit' });
     const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
@@ -241,6 +258,8 @@ async function main(): Promise<void> {
   const lz4 = flag('--lz4') === 'always' ? 'always' : 'requested';
   const serveDir = flag('--serve');
   if (serveDir) return serve(serveDir, lz4);
+  const generate = flag('--generate-ledger');
+  if (generate) return generateLedger(Number(generate));
   const rows = Number(argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
   const figures = await runDatabricksBench({ rows, lz4, mainThread: !argv.includes('--no-main') });
   const json = flag('--json');
