@@ -84,8 +84,7 @@ function parseArgs(argv: string[]): Args {
       const v = argv[++i];
       if (v !== 'requested' && v !== 'always') throw new Error('--databricks-lz4 must be requested or always');
       args.databricksLz4 = v;
-    }
-    else if (a === '--summary') {
+    } else if (a === '--summary') {
       const v = argv[++i];
       if (!v) throw new Error('--summary needs a file path');
       args.summary = path.resolve(v);
