@@ -5,7 +5,7 @@
  * initial load into Postgres from it, against the initial load of the same rows from the
  * local Delta table, in one run.
  *
- *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main] [--tsx] [--json FILE]
+ *   npx tsx bench/databricksBench.ts [rows=1000000] [--lz4 requested|always] [--no-main] [--tsx] [--json FILE] [--regenerate]
  *
  * Runs bundled by esbuild under plain node, as the CLI ships, with the worker thread's script
  * next to the bundle (bench/.data/dbx/); --tsx runs it under tsx (the worker thread then
@@ -53,6 +53,8 @@ export interface DatabricksBenchOptions {
   lz4?: 'requested' | 'always';
   /** Also the load with the Databricks read on the calling thread (default true). */
   mainThread?: boolean;
+  /** Write the cached ledger table anew. */
+  regenerate?: boolean;
   log?: (line: string) => void;
 }
 
@@ -185,6 +187,7 @@ async function load(adminUrl: string, db: string, source: ChangeSource, sourceSp
 export async function runDatabricksBench(opts: DatabricksBenchOptions): Promise<DatabricksBenchFigures> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const lz4 = opts.lz4 ?? 'requested';
+  if (opts.regenerate) fs.rmSync(ledgerDir(opts.rows), { recursive: true, force: true });
   const dir = await ledgerTable(opts.rows, log);
   const loadAverageBefore = os.loadavg();
   const { child, config } = await startWarehouse(dir, lz4);
@@ -261,7 +264,7 @@ async function main(): Promise<void> {
   const generate = flag('--generate-ledger');
   if (generate) return generateLedger(Number(generate));
   const rows = Number(argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
-  const figures = await runDatabricksBench({ rows, lz4, mainThread: !argv.includes('--no-main') });
+  const figures = await runDatabricksBench({ rows, lz4, mainThread: !argv.includes('--no-main'), regenerate: argv.includes('--regenerate') });
   const json = flag('--json');
   if (json) fs.writeFileSync(json, JSON.stringify(figures, null, 2));
 }

@@ -24,7 +24,7 @@
  *
  * --rows goes to every bench (each keeps its own default without it; scale runs that one size
  * and the Databricks path at it), --reps to pgBench,
- * --regenerate to the benches that cache a table (read, pg, faults), --tsx to those that
+ * --regenerate to the benches that cache a table (read, pg, scale, faults), --tsx to those that
  * bundle themselves (read, pg).
  * --<bench>-args adds that bench's own arguments, split on spaces: for example
  * `--pg-args "--order sequential --rbr 1000"` or `--read-args "--phase cdf"`; the header of

@@ -206,7 +206,7 @@ async function databricksPoint(args: Args, tmp: string): Promise<DatabricksOutco
   if (args.databricksRows === 0) return { status: 'skipped' };
   const t0 = Date.now();
   const json = path.join(tmp, 'databricks.json');
-  const argv = ['--import', 'tsx', path.join(__dirname, 'databricksBench.ts'), String(args.databricksRows), '--lz4', args.databricksLz4, '--json', json, ...(args.tsx ? ['--tsx'] : [])];
+  const argv = ['--import', 'tsx', path.join(__dirname, 'databricksBench.ts'), String(args.databricksRows), '--lz4', args.databricksLz4, '--json', json, ...(args.tsx ? ['--tsx'] : []), ...(args.regenerate ? ['--regenerate'] : [])];
   console.log(`\n== the Databricks path, ${fmt(args.databricksRows)} rows (bench/databricksBench.ts); load average ${loadAvg()}`);
   const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: path.join(__dirname, '..') });
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
