@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Pool } from 'pg';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import type { DeltaValue, Row } from '../../src/sync/delta/types';
+import { variantToJson } from '../../src/sync/delta/variant';
 import { SyncError } from '../../src/sync/errors';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { buildMapping } from '../builders/mappings';
@@ -20,6 +21,8 @@ import { openRunner } from '../helpers/syncHarness';
  *   spark-shredded-variant-preview-delta/
  *     github.com/delta-io/delta @ bb1057f4367f555b01e299fd1690d85aafc0ac4c,
  *     kernel/kernel-defaults/src/test/resources/spark-shredded-variant-preview-delta
+ *   parquet-testing-variant/
+ *     github.com/apache/parquet-testing @ 1a2a75127be06fc0123f03ebd36c966f7beda27d, variant/
  * The folder is $DELTA_KERNEL_TABLES, else /work/kernel-tables; without it every test here
  * is skipped, saying so.
  *
@@ -29,12 +32,19 @@ import { openRunner } from '../helpers/syncHarness';
  * decoder: each variant's bytes are checked against the one encoding the table's generating
  * query (unshredded-variant/info.txt: parse_json('{"key": id}')) gives, spelled out byte by
  * byte below, and the row's id. The table has no Change Data Feed, so none is read.
+ *
+ * That table holds only small integers; the numbers, decimals, dates and timestamps are
+ * checked on apache/parquet-testing's variant binaries (raw metadata/value pairs Spark SQL
+ * and Iceberg's tests encoded, one per primitive type): the JSON each must become is written
+ * below from the value regen.py casts (e.g. 12345678912345678.90::Decimal(30,2)) and the
+ * spec's JSON conversion table, and checked against data_dictionary.json's JSON of it.
  */
 
 const KERNEL_TABLES = process.env.DELTA_KERNEL_TABLES ?? '/work/kernel-tables';
 const UNSHREDDED = path.join(KERNEL_TABLES, 'unshredded-variant');
 const EXPECTED = path.join(KERNEL_TABLES, 'unshredded-variant.expected.in');
 const SHREDDED = path.join(KERNEL_TABLES, 'spark-shredded-variant-preview-delta');
+const PARQUET_TESTING = path.join(KERNEL_TABLES, 'parquet-testing-variant');
 
 const COLUMNS = ['v', 'array_of_variants', 'struct_of_variants', 'map_of_variants', 'array_of_struct_of_variants', 'struct_of_array_of_variants'] as const;
 
@@ -283,6 +293,120 @@ describe('VARIANT columns of delta-kernel-rs test tables (real Postgres)', funct
       assert.equal(exists.rows[0]?.t, null);
     } finally {
       await r.close();
+    }
+  });
+});
+
+/**
+ * parquet-testing's cases -> the JSON the spec's conversion table gives for the value
+ * regen.py wrote (Spark SQL, session time zone -04:00 as data_dictionary.json shows) or
+ * Iceberg's test code wrote (time, nanosecond timestamps, uuid; parquet-testing PR 92).
+ */
+const PARQUET_TESTING_JSON: Record<string, string> = {
+  primitive_null: 'null',
+  primitive_boolean_true: 'true',
+  primitive_boolean_false: 'false',
+  primitive_int8: '42',
+  primitive_int16: '1234',
+  primitive_int32: '123456',
+  primitive_int64: '1234567890123456789',
+  primitive_double: '1234567890.1234',
+  primitive_decimal4: '12.34',
+  primitive_decimal8: '12345678.90',
+  primitive_decimal16: '12345678912345678.90',
+  primitive_date: '"2025-04-16"',
+  primitive_timestamp: '"2025-04-16T16:34:56.780000+00:00"',
+  primitive_timestampntz: '"2025-04-16T12:34:56.780000"',
+  // 1234567890.1234::Float is the float32 1234567936; its shortest decimal, with a fraction.
+  primitive_float: '1234568000.0',
+  // X'31337deadbeefcafe' has 17 hex digits: Spark reads it as 03 13 37 de ad be ef ca fe.
+  primitive_binary: JSON.stringify(Buffer.from('031337deadbeefcafe', 'hex').toString('base64')),
+  primitive_time: '"12:33:54.123456"',
+  primitive_timestamp_nanos: '"2024-11-07T12:33:54.123456789+00:00"',
+  primitive_timestampntz_nanos: '"2024-11-07T12:33:54.123456789"',
+  primitive_uuid: '"f24f9b64-81fa-49d1-b74e-8c09a6e31c56"',
+  short_string: JSON.stringify('Less than 64 bytes (❤️ with utf8)'),
+  primitive_string: JSON.stringify(
+    'This string is longer than 64 bytes and therefore does not fit in a short_string and it also includes several non ascii characters such as 🐢, 💖, ♥️, 🎣 and 🤦!!',
+  ),
+  object_empty: '{}',
+  array_empty: '[]',
+  array_primitive: '[2,1,5,9]',
+  object_primitive:
+    '{"boolean_false_field":false,"boolean_true_field":true,"double_field":1.23456789,"int_field":1,"null_field":null,"string_field":"Apache Parquet","timestamp_field":"2025-04-16T12:34:56.78"}',
+  object_nested:
+    '{"id":1,"observation":{"location":"In the Volcano","time":"12:34:56","value":{"humidity":456,"temperature":123}},"species":{"name":"lava monster","population":6789}}',
+  array_nested: '[{"id":1,"thing":{"names":["Contrarian","Spider"]}},null,{"id":2,"names":["Apple","Ray",null],"type":"if"}]',
+};
+
+/**
+ * Whether `ours` (spec JSON) and data_dictionary.json's `theirs` are the same value: that file
+ * prints decimals and floats as Python floats, timestamps with a space and the session offset,
+ * and time as HH:MM:SS:ffffff.
+ */
+function sameAsDictionary(ours: unknown, theirs: unknown, single: boolean): boolean {
+  if (typeof ours === 'number' && typeof theirs === 'number') return single ? Math.fround(ours) === Math.fround(theirs) : ours === theirs;
+  if (typeof ours === 'string' && typeof theirs === 'string') {
+    if (ours === theirs) return true;
+    const instant = (s: string): number => Date.parse(s.replace(' ', 'T').replace(/(\.\d{3})\d+/, '$1'));
+    if (/^\d{4}-\d\d-\d\d[ T]/.test(theirs) && /[+-]\d\d:\d\d$/.test(theirs)) return instant(ours) === instant(theirs);
+    if (/^\d{4}-\d\d-\d\d /.test(theirs)) return instant(`${ours}Z`) === instant(`${theirs}Z`);
+    return ours === theirs.replace(/^(\d\d:\d\d:\d\d):/, '$1.');
+  }
+  if (Array.isArray(ours) && Array.isArray(theirs)) return ours.length === theirs.length && ours.every((o, n) => sameAsDictionary(o, theirs[n], single));
+  if (ours && theirs && typeof ours === 'object' && typeof theirs === 'object') {
+    const a = Object.entries(ours);
+    const b = theirs as Record<string, unknown>;
+    return a.length === Object.keys(b).length && a.every(([k, v]) => k in b && sameAsDictionary(v, b[k], single));
+  }
+  return ours === theirs;
+}
+
+describe('variant values Spark and Iceberg encoded (apache/parquet-testing variant binaries; real Postgres)', function () {
+  this.timeout(60_000);
+  const db = useTestDatabase('variant_parquet_testing');
+  let dictionary: Record<string, unknown>;
+
+  before(async function () {
+    if (!existsSync(PARQUET_TESTING)) {
+      console.warn(`      skipped: ${PARQUET_TESTING} missing; run scripts/fetch-kernel-tables.sh (or set DELTA_KERNEL_TABLES)`);
+      this.skip();
+    }
+    // The file ends its last entry with a comma, which JSON does not allow.
+    const text = await fs.readFile(path.join(PARQUET_TESTING, 'data_dictionary.json'), 'utf8');
+    dictionary = JSON.parse(text.replace(/,(\s*})\s*$/, '$1')) as Record<string, unknown>;
+  });
+
+  it('every primitive type (decimals with their scale, dates, timestamps, nanos, time, float, uuid), object and array decodes to the spec\'s JSON, which jsonb keeps', async () => {
+    const cases = Object.keys(PARQUET_TESTING_JSON);
+    // Every case of the folder is listed here (but long_string, which neither regen.py nor
+    // data_dictionary.json describes), and each agrees with data_dictionary.json.
+    const files = (await fs.readdir(PARQUET_TESTING)).filter((f) => f.endsWith('.value')).map((f) => f.slice(0, -'.value'.length));
+    assert.deepEqual([...files].sort(), [...cases, 'long_string'].sort());
+    const decoded: string[] = [];
+    for (const name of cases) {
+      const want = PARQUET_TESTING_JSON[name] as string;
+      assert.ok(name in dictionary, `${name} is in data_dictionary.json`);
+      assert.ok(sameAsDictionary(JSON.parse(want), dictionary[name], name === 'primitive_float'), `${name}: ${want} vs data_dictionary ${JSON.stringify(dictionary[name])}`);
+      const [m, v] = await Promise.all(['metadata', 'value'].map((part) => fs.readFile(path.join(PARQUET_TESTING, `${name}.${part}`))));
+      const got = variantToJson(m as Buffer, v as Buffer);
+      assert.equal(got, want, name);
+      decoded.push(got);
+    }
+    // jsonb keeps each as the spec's JSON: equal values, and the decimals' trailing zeros.
+    const pool = createPool(db().url);
+    try {
+      const r = await pool.query<{ n: string; same: boolean; text: string }>(
+        `SELECT n::text, g::jsonb = w::jsonb AS same, g::jsonb::text AS text FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(g, w, n)`,
+        [decoded, cases.map((c) => PARQUET_TESTING_JSON[c])],
+      );
+      for (const row of r.rows) assert.ok(row.same, `${cases[Number(row.n) - 1]}: ${row.text}`);
+      const byCase = new Map(r.rows.map((row) => [cases[Number(row.n) - 1], row.text]));
+      assert.equal(byCase.get('primitive_decimal16'), '12345678912345678.90');
+      assert.equal(byCase.get('primitive_decimal8'), '12345678.90');
+      assert.equal(byCase.get('primitive_float'), '1234568000.0');
+    } finally {
+      await pool.end();
     }
   });
 });
