@@ -229,7 +229,7 @@ describe('VARIANT columns of delta-kernel-rs test tables (real Postgres)', funct
     }
   });
 
-  it('the initial load writes each column as jsonb equal to the kernel expectation, nulls as JSON null, and the preview prints what Postgres holds', async () => {
+  it('the initial load writes each column as jsonb equal to the kernel expectation, nulls as JSON null, the preview prints what Postgres holds, and verify/repair by checksums agree', async () => {
     const mapping = buildMapping({ name: 'kernel-variant', source: UNSHREDDED, target: 'kernel_variant', key: ['id'] });
     const r = await openRunner(mapping, db().url);
     const pool: Pool = createPool(db().url);
@@ -265,6 +265,28 @@ describe('VARIANT columns of delta-kernel-rs test tables (real Postgres)', funct
             AND jsonb_typeof(struct_of_array_of_variants->'v'->0) = 'null'`,
       );
       assert.equal(nulls.rows[0]?.n, '100');
+
+      // The checksum comparison hashes these nested jsonb values alike on both sides: the
+      // loaded table equals version 0; a JSON null dropped from a map, a nested null turned
+      // into a variant and a struct emptied are found and repaired, and nothing else.
+      const verified = await r.runner.verify();
+      assert.deepEqual({ equal: verified.equal, differing: verified.differing, missing: verified.missing, extra: verified.extra }, { equal: true, differing: 0, missing: 0, extra: 0 });
+      const clean = await r.runner.repair({ toVersion: 0, dryRun: true });
+      assert.deepEqual(clean.planned, { insert: 0, update: 0, delete: 0 });
+      await pool.query(`UPDATE kernel_variant SET map_of_variants = map_of_variants - 'nullKey' WHERE id = 5`);
+      await pool.query(`UPDATE kernel_variant SET array_of_variants = jsonb_set(array_of_variants, '{1}', '{"key": 11}') WHERE id = 11`);
+      await pool.query(`UPDATE kernel_variant SET struct_of_array_of_variants = '{}' WHERE id = 42`);
+      const repaired = await r.runner.repair({ toVersion: 0 });
+      assert.deepEqual(repaired.planned, { insert: 0, update: 3, delete: 0 });
+      const after = await pool.query<{ id: string; ok: boolean }>(
+        `SELECT t.id::text AS id, t.map_of_variants IS NOT DISTINCT FROM w.m::jsonb AND t.array_of_variants IS NOT DISTINCT FROM w.a::jsonb
+                AND t.struct_of_array_of_variants IS NOT DISTINCT FROM w.s::jsonb AS ok
+           FROM kernel_variant t JOIN unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS w(id, m, a, s) ON t.id = w.id`,
+        [ids, expectedV0.map((e) => JSON.stringify(e.map_of_variants)), expectedV0.map((e) => JSON.stringify(e.array_of_variants)), expectedV0.map((e) => JSON.stringify(e.struct_of_array_of_variants))],
+      );
+      assert.deepEqual(after.rows.filter((row) => !row.ok).map((row) => row.id), []);
+      assert.equal(after.rows.length, 100);
+      assert.equal((await r.runner.verify()).equal, true);
     } finally {
       await pool.end();
       await r.close();
@@ -397,14 +419,17 @@ describe('variant values Spark and Iceberg encoded (apache/parquet-testing varia
     const pool = createPool(db().url);
     try {
       const r = await pool.query<{ n: string; same: boolean; text: string }>(
-        `SELECT n::text, g::jsonb = w::jsonb AS same, g::jsonb::text AS text FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(g, w, n)`,
+        `SELECT n::text, g::jsonb = w::jsonb AS same, coalesce(jsonb_typeof(g::jsonb), 'SQL NULL') || ' ' || g::jsonb::text AS text
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(g, w, n)`,
         [decoded, cases.map((c) => PARQUET_TESTING_JSON[c])],
       );
       for (const row of r.rows) assert.ok(row.same, `${cases[Number(row.n) - 1]}: ${row.text}`);
       const byCase = new Map(r.rows.map((row) => [cases[Number(row.n) - 1], row.text]));
-      assert.equal(byCase.get('primitive_decimal16'), '12345678912345678.90');
-      assert.equal(byCase.get('primitive_decimal8'), '12345678.90');
-      assert.equal(byCase.get('primitive_float'), '1234568000.0');
+      assert.equal(byCase.get('primitive_decimal16'), 'number 12345678912345678.90');
+      assert.equal(byCase.get('primitive_decimal8'), 'number 12345678.90');
+      assert.equal(byCase.get('primitive_float'), 'number 1234568000.0');
+      // A variant null is a JSON null in the column, not SQL NULL.
+      assert.equal(byCase.get('primitive_null'), 'null null');
     } finally {
       await pool.end();
     }
