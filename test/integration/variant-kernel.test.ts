@@ -287,6 +287,12 @@ describe('VARIANT columns of delta-kernel-rs test tables (real Postgres)', funct
       assert.deepEqual(after.rows.filter((row) => !row.ok).map((row) => row.id), []);
       assert.equal(after.rows.length, 100);
       assert.equal((await r.runner.verify()).equal, true);
+      // Versions 1 and 2 append ids 0 and 1 again: a repair to the latest version is refused.
+      await assert.rejects(r.runner.repair({}), (e: unknown) => {
+        assert.ok(e instanceof SyncError, String(e));
+        assert.match(e.message, /^The snapshot of .*unshredded-variant at version 2 holds the key \(id\)=\([01]\) twice/);
+        return true;
+      });
     } finally {
       await pool.end();
       await r.close();
