@@ -12,9 +12,10 @@ import { openRunner, tempDir } from '../helpers/syncHarness';
  * delta-kernel-rs unshredded-variant table does with ids 0 and 1) is refused as the initial
  * load refuses it, on the worker thread and on the calling thread: before, it found no row
  * to change (the duplicate hashed like the target's row), moved the checkpoint to that
- * version and reported a target unequal to the snapshot.
+ * version and reported a target unequal to the snapshot. Verify, which counted the
+ * duplicate as a second matching row, reported -1 "extra" target rows.
  */
-describe('repair by checksums: a snapshot with a duplicated key', function () {
+describe('repair and verify: a snapshot with a duplicated key', function () {
   this.timeout(120_000);
   const db = useTestDatabase('repair_dup_keys');
 
@@ -61,6 +62,40 @@ describe('repair by checksums: a snapshot with a duplicated key', function () {
     } finally {
       if (saved === undefined) delete process.env.DELTA_NEON_SYNC_READ_THREAD;
       else process.env.DELTA_NEON_SYNC_READ_THREAD = saved;
+      await r.close();
+    }
+  });
+
+  it('verify at a version whose snapshot repeats a key the target holds is refused naming it, not reported as -1 extra rows', async () => {
+    const dir = path.join(await tempDir('verify-dup-'), 'events');
+    await fs.mkdir(dir, { recursive: true });
+    const w = await DeltaTableWriter.create(dir, {
+      columns: [
+        { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
+        { name: 'name', type: { kind: 'primitive', name: 'string' } },
+      ],
+      configuration: { 'delta.enableChangeDataFeed': 'true' },
+    });
+    await w.append(Array.from({ length: 10 }, (_, i) => ({ id: BigInt(i), name: `n${i}` })));
+    // last-wins lets the sync apply version 2 (id 3 appended again) as an update: the
+    // checkpoint reaches a version whose snapshot holds id 3 twice.
+    const mapping = buildMapping({ name: 'verify-dup', source: dir, target: 'verify_dup', key: ['id'], duplicateKeys: 'last-wins' });
+    const r = await openRunner(mapping, db().url);
+    try {
+      await r.runner.run({ mode: 'initial' });
+      await w.append([{ id: 3n, name: 'again' }]);
+      assert.equal((await r.runner.run({})).toVersion, 2);
+      await assert.rejects(r.runner.verify(), (e: unknown) => {
+        assert.ok(e instanceof SyncError, String(e));
+        assert.equal(e.kind, 'mapping');
+        assert.equal(e.version, 2);
+        assert.equal(
+          e.message,
+          `The snapshot of ${dir} at version 2 repeats keys that public.verify_dup holds once (1 row more than those keys): the key (id) is not unique, so the target (one row per key) cannot equal it.`,
+        );
+        return true;
+      });
+    } finally {
       await r.close();
     }
   });
