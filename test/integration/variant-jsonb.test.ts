@@ -21,8 +21,8 @@ import { openRunner, tempDir } from '../helpers/syncHarness';
 
 /**
  * VARIANT columns arrive in Postgres as jsonb, exactly, on tables the project's own writer
- * makes (values hyparquet-writer encodes). No Spark-written variant table is in the shared
- * tables, so none is read here.
+ * makes (values hyparquet-writer encodes). Spark-written variant tables (delta-kernel-rs,
+ * delta-io/delta, not committed here) are read by variant-kernel.test.ts.
  */
 
 async function mismatches(pool: Pool, table: string, expected: Record<string, string>): Promise<Array<Record<string, unknown>>> {
