@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { SchemaTree } from 'hyparquet' with { 'resolution-mode': 'import' };
+import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { compileConverter } from '../../src/sync/delta/parquetConverters';
 import { assertReadable } from '../../src/sync/delta/protocolSupport';
 import { parseSchemaString } from '../../src/sync/delta/schema';
-import type { DeltaType } from '../../src/sync/delta/types';
+import type { DeltaType, DeltaValue } from '../../src/sync/delta/types';
 import { VariantDecodeError, variantToJson } from '../../src/sync/delta/variant';
 import { SyncError } from '../../src/sync/errors';
 import { defaultPgType } from '../../src/sync/mapping/resolveColumns';
@@ -55,12 +60,33 @@ describe('variant decoding (Parquet Variant binary encoding -> exact JSON)', () 
   it('date, timestamps (micros and nanos, with and without zone) and time', () => {
     assert.equal(decode(prim(11, ...le(19723, 4))), '"2024-01-01"');
     assert.equal(decode(prim(11, ...le(-1, 4))), '"1969-12-31"');
-    assert.equal(decode(prim(12, ...le(1704067200123456n, 8))), '"2024-01-01T00:00:00.123456Z"');
+    assert.equal(decode(prim(12, ...le(1704067200123456n, 8))), '"2024-01-01T00:00:00.123456+00:00"');
     assert.equal(decode(prim(13, ...le(1704067200123456n, 8))), '"2024-01-01T00:00:00.123456"');
-    assert.equal(decode(prim(18, ...le(1704067200123456789n, 8))), '"2024-01-01T00:00:00.123456789Z"');
+    assert.equal(decode(prim(18, ...le(1704067200123456789n, 8))), '"2024-01-01T00:00:00.123456789+00:00"');
     assert.equal(decode(prim(19, ...le(-1n, 8))), '"1969-12-31T23:59:59.999999999"');
-    assert.equal(decode(prim(19, ...le(1704067200000000000n, 8))), '"2024-01-01T00:00:00"');
     assert.equal(decode(prim(17, ...le(3723000001n, 8))), '"01:02:03.000001"');
+  });
+
+  it('timestamps keep every fraction digit, trailing zeros included, and UTC ones end in +00:00; times too (the spec\'s JSON conversion table, parquet-java\'s converter)', () => {
+    assert.equal(decode(prim(12, ...le(0n, 8))), '"1970-01-01T00:00:00.000000+00:00"');
+    assert.equal(decode(prim(12, ...le(1704067200120000n, 8))), '"2024-01-01T00:00:00.120000+00:00"');
+    assert.equal(decode(prim(12, ...le(-1n, 8))), '"1969-12-31T23:59:59.999999+00:00"');
+    assert.equal(decode(prim(13, ...le(1704067200000000n, 8))), '"2024-01-01T00:00:00.000000"');
+    assert.equal(decode(prim(13, ...le(1704067200500000n, 8))), '"2024-01-01T00:00:00.500000"');
+    assert.equal(decode(prim(18, ...le(1704067200000000000n, 8))), '"2024-01-01T00:00:00.000000000+00:00"');
+    assert.equal(decode(prim(19, ...le(1704067200000000000n, 8))), '"2024-01-01T00:00:00.000000000"');
+    assert.equal(decode(prim(19, ...le(1704067200100000000n, 8))), '"2024-01-01T00:00:00.100000000"');
+    assert.equal(decode(prim(17, ...le(3723000000n, 8))), '"01:02:03.000000"');
+    assert.equal(decode(prim(17, ...le(0n, 8))), '"00:00:00.000000"');
+  });
+
+  it('an integral double or float still has a fraction (the spec\'s JSON conversion table: 1.0, not 1)', () => {
+    assert.equal(decode(prim(7, ...f64(1))), '1.0');
+    assert.equal(decode(prim(7, ...f64(-2147483648))), '-2147483648.0');
+    assert.equal(decode(prim(7, ...f64(-0))), '-0.0');
+    assert.equal(decode(prim(7, ...f64(1e20))), '100000000000000000000.0');
+    assert.equal(decode(prim(14, ...f32(16777216))), '16777216.0');
+    assert.equal(decode(prim(14, ...f32(0))), '0.0');
   });
 
   it('binary as base64, strings (short and long) and uuid', () => {
@@ -155,5 +181,42 @@ describe('variant columns: what the reader accepts and refuses', () => {
     const [f] = parseSchemaString(JSON.stringify({ type: 'struct', fields: [{ name: 'v', type: 'variant', nullable: true, metadata: {} }] }), 'none');
     assert.deepEqual(f?.type, variant);
     assert.equal(defaultPgType(variant), 'jsonb');
+  });
+});
+
+describe('variant values the fixture writer encodes, read back from its table', () => {
+  let dir: string;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'variant-writer-'));
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('a JS Date (hyparquet-writer: timestamp_ntz micros) keeps all six fraction digits; an integral double (beyond int32) keeps a fraction', async () => {
+    const table = path.join(dir, 'events');
+    await fs.mkdir(table);
+    const w = await DeltaTableWriter.create(table, {
+      columns: [
+        { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
+        { name: 'payload', type: { kind: 'primitive', name: 'variant' } },
+      ],
+    });
+    // hyparquet-writer encodes a Date as a variant timestamp_ntz (type 13) and a number that
+    // is not an int32 as a double (type 7); a DeltaValue has no Date, hence the cast.
+    const date = (iso: string): DeltaValue => new Date(iso) as unknown as DeltaValue;
+    const cases: Array<[DeltaValue, string]> = [
+      [date('2024-01-01T00:00:00Z'), '"2024-01-01T00:00:00.000000"'],
+      [date('2024-01-01T12:34:56.780Z'), '"2024-01-01T12:34:56.780000"'],
+      [2147483648, '2147483648.0'],
+      [-1e15, '-1000000000000000.0'],
+      [0.5, '0.5'],
+      [{ at: date('1969-12-31T23:59:59.999Z'), n: 4294967296, small: 7 }, '{"at":"1969-12-31T23:59:59.999000","n":4294967296.0,"small":7}'],
+    ];
+    await w.append(cases.map(([payload], i) => ({ id: BigInt(i), payload })));
+    const snapshot = await (await DeltaTable.open(table)).snapshot();
+    const got = new Map<bigint, DeltaValue>();
+    for await (const rows of snapshot.rows()) for (const r of rows) got.set(r.id as bigint, r.payload ?? null);
+    cases.forEach(([, want], i) => assert.equal(got.get(BigInt(i)), want, `row ${i}`));
   });
 });

@@ -6,20 +6,25 @@ import { decimalToString, formatDate, formatTimestamp, shortestFloat32 } from '.
  * field names) and a `value` buffer (a self-describing tree whose objects name their
  * fields by dictionary id), into exact JSON text for a Postgres `jsonb` column.
  *
- * JSON for each variant type (what the sync writes into jsonb):
+ * JSON for each variant type (what the sync writes into jsonb), as the spec's "Conversion to
+ * JSON" table says (apache/parquet-format VariantEncoding.md, until commit 855a58c removed
+ * the table in 2025), as parquet-java's reference converter writes it
+ * (org.apache.parquet.variant.DefaultScalarToJson: fixed 6 or 9 fraction digits, "+00:00"):
  *   null, true/false                 -> null, true, false
  *   int8/16/32/64                    -> JSON number with every digit (int64 via bigint)
- *   decimal4/8/16                    -> JSON number with exactly `scale` fraction digits
- *                                       ("1.50" stays 1.50: jsonb numbers are numeric)
- *   double                           -> shortest round-trip number (JS `String(x)`)
- *   float                            -> shortest decimal that rounds to the same float32
+ *   decimal4/8/16                    -> JSON number with exactly `scale` fraction digits, no
+ *                                       exponent ("1.50" stays 1.50: jsonb numbers are numeric)
+ *   double                           -> shortest round-trip number (JS `String(x)`), with a
+ *                                       fraction: an integral double is "2147483648.0"
+ *   float                            -> shortest decimal that rounds to the same float32,
+ *                                       with a fraction the same way ("1.0")
  *   NaN / +-Infinity (double, float) -> the strings "NaN", "Infinity", "-Infinity", as the
- *                                       engine writes non-finite doubles inside structs and
- *                                       arrays (jsonb numbers cannot hold them)
+ *                                       spec says (jsonb numbers cannot hold them)
  *   date                             -> "YYYY-MM-DD"
- *   timestamp (micros / nanos)       -> "YYYY-MM-DDTHH:MM:SS[.f]Z" (UTC)
- *   timestamp_ntz (micros / nanos)   -> the same without "Z"
- *   time (micros, no zone)           -> "HH:MM:SS[.ffffff]"
+ *   timestamp (micros)               -> "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" (UTC, every digit)
+ *   timestamp (nanos)                -> "YYYY-MM-DDTHH:MM:SS.fffffffff+00:00"
+ *   timestamp_ntz (micros / nanos)   -> the same without the offset
+ *   time (micros, no zone)           -> "HH:MM:SS.ffffff"
  *   binary                           -> base64 string
  *   string, short string             -> JSON string
  *   uuid                             -> "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
@@ -128,6 +133,7 @@ function valueToJson(meta: VariantMetadata, b: Uint8Array, pos: number, depth: n
   }
 }
 
+const MICROS_PER_SECOND = 1_000_000n;
 const NANOS_PER_SECOND = 1_000_000_000n;
 
 function primitiveToJson(b: Uint8Array, p: number, typeId: number): string {
@@ -165,7 +171,7 @@ function primitiveToJson(b: Uint8Array, p: number, typeId: number): string {
       return JSON.stringify(formatDate(view(4).getInt32(0, true)));
     case 12:
     case 13:
-      return JSON.stringify(formatTimestamp(view(8).getBigInt64(0, true), typeId === 12));
+      return JSON.stringify(formatTicks(view(8).getBigInt64(0, true), MICROS_PER_SECOND, 6, typeId === 12));
     case 14: {
       const f = view(4).getFloat32(0, true);
       return numberJson(Number.isFinite(f) ? shortestFloat32(f) : f);
@@ -181,7 +187,7 @@ function primitiveToJson(b: Uint8Array, p: number, typeId: number): string {
       return JSON.stringify(formatTime(view(8).getBigInt64(0, true)));
     case 18:
     case 19:
-      return JSON.stringify(formatNanos(view(8).getBigInt64(0, true), typeId === 18));
+      return JSON.stringify(formatTicks(view(8).getBigInt64(0, true), NANOS_PER_SECOND, 9, typeId === 18));
     case 20: {
       need(b, p, 16);
       const hex = Buffer.from(b.buffer, b.byteOffset + p, 16).toString('hex');
@@ -192,27 +198,31 @@ function primitiveToJson(b: Uint8Array, p: number, typeId: number): string {
   }
 }
 
+/** A float or double as JSON: non-finite ones as strings, finite ones always with a fraction or exponent. */
 function numberJson(x: number): string {
   if (Number.isNaN(x)) return '"NaN"';
   if (x === Infinity) return '"Infinity"';
   if (x === -Infinity) return '"-Infinity"';
-  return Object.is(x, -0) ? '-0' : String(x);
+  const text = Object.is(x, -0) ? '-0' : String(x);
+  return /^-?\d+$/.test(text) ? `${text}.0` : text;
 }
 
-/** ISO timestamp of nanoseconds since the epoch: the fraction keeps every non-zero nanosecond digit. */
-function formatNanos(nanos: bigint, withZone: boolean): string {
-  let seconds = nanos / NANOS_PER_SECOND;
-  let frac = nanos % NANOS_PER_SECOND;
+/**
+ * ISO timestamp of `ticks` (`perSecond` to a second) since the epoch, the fraction with all
+ * `digits` digits, trailing zeros kept, and "+00:00" when the value is UTC.
+ */
+function formatTicks(ticks: bigint, perSecond: bigint, digits: number, withZone: boolean): string {
+  let seconds = ticks / perSecond;
+  let frac = ticks % perSecond;
   if (frac < 0n) {
-    frac += NANOS_PER_SECOND;
+    frac += perSecond;
     seconds -= 1n;
   }
-  const whole = formatTimestamp(seconds * 1_000_000n, false);
-  const fraction = frac === 0n ? '' : `.${frac.toString().padStart(9, '0').replace(/0+$/, '')}`;
-  return `${whole}${fraction}${withZone ? 'Z' : ''}`;
+  const whole = formatTimestamp(seconds * MICROS_PER_SECOND, false);
+  return `${whole}.${frac.toString().padStart(digits, '0')}${withZone ? '+00:00' : ''}`;
 }
 
-/** Time of day (microseconds since midnight) as HH:MM:SS[.ffffff]. */
+/** Time of day (microseconds since midnight) as HH:MM:SS.ffffff (all six digits). */
 function formatTime(micros: bigint): string {
   if (micros < 0n || micros >= 86_400_000_000n) throw new VariantDecodeError(`a time value (${micros} microseconds) is outside one day`);
   const us = Number(micros);
@@ -220,7 +230,7 @@ function formatTime(micros: bigint): string {
   const frac = us - secs * 1_000_000;
   const two = (n: number): string => String(n).padStart(2, '0');
   const hms = `${two(Math.floor(secs / 3600))}:${two(Math.floor(secs / 60) % 60)}:${two(secs % 60)}`;
-  return frac === 0 ? hms : `${hms}.${String(frac).padStart(6, '0')}`;
+  return `${hms}.${String(frac).padStart(6, '0')}`;
 }
 
 /** A JSON string; Postgres jsonb cannot store U+0000, so it is refused here rather than by the server. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ClientBase } from 'pg';
 import type { Row } from '../delta/types';
+import { SyncError } from '../errors';
 import type { BucketSum, SoftDeleteMarker, TableRef, TargetBucketRow, TargetColumn } from '../ports/targetTypes';
 import { beginTransaction } from './transaction';
 import { formatValue } from './formatValue';
@@ -167,6 +168,12 @@ export class RowHasher {
     return canonical(row, this.keyTexts);
   }
 
+  /** The row's key as Postgres' key errors print it: `(id, region)=(1, eu)` (Delta names, values as Postgres prints them). */
+  keyLabel(row: Row): string {
+    const values = this.keyTexts.map((c) => c.text(row[c.name]) ?? 'NULL');
+    return `(${this.keyTexts.map((c) => c.name).join(', ')})=(${values.join(', ')})`;
+  }
+
   /** The row's 32-bit key hash (unsigned), of which a level keeps the top bits. */
   keyHash(keyText: string): number {
     return createHash('md5').update(keyText, 'utf8').digest().readUInt32BE(0);
@@ -230,4 +237,17 @@ export function bucketAt(keyHash: number, bits: number): number {
 /** Adds a row hash (unsigned 64-bit) to a sum mod 2^64. */
 export function addHash(sum: bigint, h: bigint): bigint {
   return (sum + h) % MOD64;
+}
+
+/**
+ * The refusal of a snapshot that holds a key twice, which a repair meets in its second pass
+ * (a duplicated key always makes its bucket differ: the target holds it at most once).
+ * Repairing on would leave the target unequal to the snapshot with the checkpoint moved on.
+ */
+export function duplicateSnapshotKeyError(table: string, version: number, key: readonly string[], keyLabel: string): SyncError {
+  return new SyncError(
+    'mapping',
+    `The snapshot of ${table} at version ${version} holds the key ${keyLabel} twice: the key (${key.join(', ')}) is not unique, so the target (one row per key) cannot equal it, and nothing was repaired.`,
+    { table, version, hint: 'Choose key columns that are unique in the Delta table (key of the mapping), or remove the duplicate rows from it.' },
+  );
 }

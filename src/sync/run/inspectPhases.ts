@@ -170,6 +170,15 @@ export async function verifyTarget(ctx: RunContext, opts: { sampleLimit?: number
   const targetRows = await target.countRows(marker && lacks.length === 0 ? marker : undefined);
   const sourceRows = r.totals.insert + r.totals.update + r.totals.unchanged;
   const extra = targetRows - r.totals.update - r.totals.unchanged;
+  if (extra < 0) {
+    // The target holds each key once, so more source rows matched it than it has rows: the
+    // snapshot repeats keys. A count of "extra" rows below zero would say nothing true.
+    throw new SyncError(
+      'mapping',
+      `The snapshot of ${source.name} at version ${version} repeats keys that ${target.tableLabel} holds once (${-extra} row${extra === -1 ? '' : 's'} more than those keys): the key (${plan.keySource.join(', ')}) is not unique, so the target (one row per key) cannot equal it.`,
+      { table: source.name, version, hint: 'Choose key columns that are unique in the Delta table (key of the mapping), or remove the duplicate rows from it.' },
+    );
+  }
   return {
     version, sourceRows, targetRows, missing: r.totals.insert, differing: r.totals.update, extra,
     equal: r.totals.insert === 0 && r.totals.update === 0 && extra === 0, samples: r.rows,

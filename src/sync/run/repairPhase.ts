@@ -5,7 +5,7 @@ import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { SourceSnapshot } from '../ports/ChangeSource';
 import type { RepairReport, RepairOptions } from '../ports/reports';
 import type { Checkpoint, TargetColumn } from '../ports/targetTypes';
-import { addHash, bucketAt, RowHasher } from '../postgres/rangeChecksums';
+import { addHash, bucketAt, duplicateSnapshotKeyError, RowHasher } from '../postgres/rangeChecksums';
 import { checkRights } from './mappingRights';
 import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './deleteGuard';
 import { planColumns } from './columnPlan';
@@ -188,6 +188,7 @@ async function* differingRows(ctx: RunContext, plan: RepairPlan, encode: boolean
     for (const row of batch) {
       const kt = hasher.keyText(row);
       if (!wanted.has(bucketAt(hasher.keyHash(kt), leafBits))) continue;
+      if (seen.has(kt)) throw duplicateSnapshotKeyError(ctx.source.name, plan.version, plan.columnPlan.keySource, hasher.keyLabel(row));
       seen.add(kt);
       const h = inTarget.get(kt);
       if (h === undefined) part.insert++;

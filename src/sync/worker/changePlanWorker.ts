@@ -15,7 +15,7 @@ import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
 import { ValueEncodeError } from '../postgres/copyEncoder';
 import { RowChunkEncoder, encodeRows } from '../postgres/copyRows';
-import { bucketAt, RowHasher } from '../postgres/rangeChecksums';
+import { bucketAt, duplicateSnapshotKeyError, RowHasher } from '../postgres/rangeChecksums';
 import type { EncodedRows } from '../ports/targetTypes';
 import type { TargetColumn } from '../ports/targetTypes';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -382,6 +382,7 @@ async function repairReadFrom(source: ChangeSource, input: RepairReadInput, send
     for (const row of batch) {
       const kt = hasher.keyText(row);
       if (!wanted.has(bucketAt(hasher.keyHash(kt), bits))) continue;
+      if (seen.has(kt)) throw duplicateSnapshotKeyError(source.name, input.version, input.keySource, hasher.keyLabel(row));
       seen.add(kt);
       const h = inTarget.get(kt);
       if (h === undefined) insert++;
