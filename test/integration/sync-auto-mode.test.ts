@@ -42,9 +42,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
   const equalsSnapshot = (w: DeltaTableWriter, table: string, version: number): Promise<number> =>
     assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, version, { key: ['id'] });
 
-  async function lastRun(pipeline: string): Promise<{ mode: string; from_version: string | null; to_version: string | null; status: string }> {
-    const [run] = await queryOnce<{ mode: string; from_version: string | null; to_version: string | null; status: string }>(
-      db().url, 'SELECT mode, from_version::text, to_version::text, status FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id DESC LIMIT 1', [pipeline]);
+  type RunRow = { mode: string; from_version: string | null; to_version: string | null; status: string; auto_path: string | null; auto_reason: string | null };
+  async function lastRun(pipeline: string): Promise<RunRow> {
+    const [run] = await queryOnce<RunRow>(
+      db().url, 'SELECT mode, from_version::text, to_version::text, status, auto_path, auto_reason FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id DESC LIMIT 1', [pipeline]);
     assert.ok(run, `a run of ${pipeline} is recorded`);
     return run;
   }
@@ -69,7 +70,13 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       const started = events.find((e) => e.type === 'run-started');
       assert.equal(started?.type === 'run-started' ? started.auto?.path : undefined, 'incremental');
       assert.ok(events.some((e) => e.type === 'phase' && /mode auto: incremental: 12 changes/.test(e.detail ?? '')), 'a plan phase says which path and why');
-      assert.equal((await lastRun('auto-small')).mode, 'incremental');
+      // The run history keeps the path and why for the incremental path too (state table, status, the views' history).
+      const logged = await lastRun('auto-small');
+      assert.equal(logged.mode, 'incremental');
+      assert.equal(logged.auto_path, 'incremental');
+      assert.equal(logged.auto_reason, res.auto?.reason);
+      assert.match(logged.auto_reason ?? '', /^incremental: 12 changes, 12% of 100 rows \(at most auto\.maxChangeShare \d+%\)$/);
+      assert.deepEqual((await r.runner.status()).runs[0]?.auto, { path: 'incremental', reason: logged.auto_reason });
       assert.equal(await checkpointVersion(db().url, 'auto-small'), v);
       await equalsSnapshot(w, table, v);
     } finally {
@@ -97,7 +104,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       assert.ok(events.some((e) => e.type === 'phase' && e.phase === 'swap'), 'the snapshot was swapped in');
       assert.ok(events.some((e) => e.type === 'phase' && /mode auto: snapshot swap: 42 changes are 42%/.test(e.detail ?? '')));
       const run = await lastRun('auto-big');
-      assert.deepEqual(run, { mode: 'auto-swap', from_version: '2', to_version: String(v), status: 'succeeded' });
+      assert.deepEqual(run, {
+        mode: 'auto-swap', from_version: '2', to_version: String(v), status: 'succeeded',
+        auto_path: 'snapshot', auto_reason: 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%',
+      });
       assert.equal(await checkpointVersion(db().url, 'auto-big'), v);
       assert.equal(await equalsSnapshot(w, table, v), ROWS - 5 + 7);
       // Resumes from the new checkpoint: a small change next is incremental.
@@ -105,6 +115,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       const next = await r.runner.run();
       assert.equal(next.auto?.path, 'incremental');
       assert.equal(next.updated, 1);
+      // Both paths in the history, newest first, each with its reason.
+      const [inc, swap] = (await r.runner.status()).runs;
+      assert.deepEqual([inc?.mode, inc?.auto?.path, swap?.mode, swap?.auto?.path], ['incremental', 'incremental', 'auto-swap', 'snapshot']);
+      assert.match(inc?.auto?.reason ?? '', /^incremental: 1 change, 1% of 102 rows/);
       await equalsSnapshot(w, table, small);
     } finally {
       await r.close();
@@ -241,6 +255,15 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     assert.equal(sync.stderr.split('mode auto:').length, 2, 'said once');
     assert.match(sync.stdout, new RegExp(`public-auto_cli: snapshot \\(mode auto\\) sync to version ${v} done`));
     await equalsSnapshot(w, 'auto_cli', v);
+    // status prints each auto run's path and why under its line; a small change next stays incremental and says so too.
+    await w.update('id', [row(1, ' v3')]);
+    const small = await runCli(['sync', ...quick]);
+    assert.equal(small.code, 0, small.stderr);
+    const status = await runCli(['status', ...quick]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /\n {2}#\d+ incremental 3\.\.3 succeeded 1 rows started [^\n]+\n {4}mode auto: incremental: 1 change, 1% of 100 rows \(at most auto\.maxChangeShare 30%\)\n/);
+    assert.match(status.stdout, /\n {2}#\d+ auto-swap 2\.\.2 succeeded 100 rows started [^\n]+\n {4}mode auto: snapshot swap: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 30%\n/);
+    assert.match(status.stdout, /\n {2}#\d+ initial-swap -\.\.\d+ succeeded 100 rows started [^\n]+\n$/, 'a run outside mode auto has no such line');
     const bad = await runCli(['sync', ...quick.slice(0, -1), '30']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--max-change-share must be a share .* got '30'/);

@@ -27,6 +27,27 @@ describe('report panels: what the grids say', () => {
     ]);
   });
 
+  it('sync history shows, for each run of mode auto, the path it took and why (the run log\'s auto_path, auto_reason)', () => {
+    const why = 'incremental: 12 changes, 12% of 100 rows (at most auto.maxChangeShare 30%)';
+    const swapWhy = 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 30%';
+    const s = {
+      pipeline: 'orders', source: '/d/orders', target: 'public.orders', latestVersion: 4, checkpoint: { version: 4n }, lag: 0,
+      runs: [
+        { runId: '9', mode: 'incremental', status: 'succeeded', fromVersion: '4', toVersion: '4', rows: '12', startedAt: 's', finishedAt: 'f', error: null, auto: { path: 'incremental', reason: why } },
+        { runId: '8', mode: 'auto-swap', status: 'succeeded', fromVersion: '2', toVersion: '3', rows: '100', startedAt: 's', finishedAt: 'f', error: null, auto: { path: 'snapshot', reason: swapWhy } },
+        { runId: '7', mode: 'incremental', status: 'succeeded', fromVersion: '2', toVersion: '2', rows: '3', startedAt: 's', finishedAt: 'f', error: null },
+      ],
+    } as unknown as PipelineStatus;
+    const g = syncHistoryReport(s).grids[0];
+    const at = g?.columns.findIndex((c) => c.name === 'mode auto') ?? -1;
+    assert.ok(at > 0, 'a "mode auto" column');
+    assert.deepEqual(g?.rows.map((r) => [r[1], r[at]]), [
+      ['incremental (auto)', why],
+      ['snapshot swapped in (mode auto: many changes)', swapWhy],
+      ['incremental', null],
+    ]);
+  });
+
   it('reads row counts from MERGE and WRITE operationMetrics, null when not recorded', () => {
     assert.deepEqual(rowCounts({ version: 3, timestamp: 0, operationMetrics: { numTargetRowsInserted: '2', numTargetRowsUpdated: '5', numTargetRowsDeleted: '1' } }), { added: 2, updated: 5, removed: 1 });
     assert.deepEqual(rowCounts({ version: 1, timestamp: 0, operationMetrics: { numOutputRows: '1200' } }), { added: 1200, updated: null, removed: null });

@@ -11,6 +11,7 @@ import type { SwapBlocker } from './targetTypes';
 import type { TableAlteration } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
+import type { AutoSaid } from './events';
 import type { BucketSum, TargetBucketRow } from './targetTypes';
 import type { RightsOptions, RightsPurpose, RightsReport } from './rights';
 
@@ -175,7 +176,8 @@ export interface RunGuard {
 
 /** The run log (`runs`): written outside the data transactions, so failures are kept. */
 export interface RunLog {
-  start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null }): Promise<bigint>;
+  /** `auto`: mapping mode "auto"'s choice (path and reason), recorded with the run whichever path it took. */
+  start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null; auto?: AutoSaid }): Promise<bigint>;
   /**
    * Records how a run ended. A run that `succeeded` ends with it: the run lease it holds is
    * given back in the same round trip (its guard's release() then has nothing left to do).

@@ -14,6 +14,7 @@ import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 import type { RightsReport } from '../ports/rights';
 import { checkRights } from './mappingRights';
 import { allowedDeletes, deleteGuard, emptySwapError, guardedShare, massDeleteError } from './deleteGuard';
+import { autoSaid } from './autoMode';
 import type { AutoChoice } from './autoMode';
 import type { InitialLoadRequest } from '../ports/Target';
 import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
@@ -50,13 +51,13 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   // The snapshot's live rows as the log's file stats give them (no data read): the read
   // and COPY phases report a percentage and an ETA against it. Unknown (null) without stats.
   ctx.progress.totalRows = typeof snap.rowCount === 'number' ? snap.rowCount : null;
-  const autoSaid = auto ? { auto: { path: auto.path, reason: auto.reason } } : {};
+  const said = autoSaid(auto);
   const fromVersion = auto ? auto.fromVersion : null;
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...autoSaid });
+  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...said });
   if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
   const leftovers = await target.dropStagingLeftovers();
   if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version, ...said });
   return load();
 
   async function load(): Promise<RunResult> {
@@ -160,7 +161,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
       ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
       return {
-        runId, mode: 'initial', status: 'succeeded', fromVersion, toVersion: snap.version, rowsRead: p.rowsRead, ...autoSaid,
+        runId, mode: 'initial', status: 'succeeded', fromVersion, toVersion: snap.version, rowsRead: p.rowsRead, ...said,
         inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered, batches: 1, warnings: result.warnings,
         createdTableSql: result.createdTable ? target.createTableSql(createdColumns(plan), plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
         ...(plan.marker ? { softDeleted } : {}),

@@ -12,7 +12,7 @@ import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExisti
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { driftAfterPlanning, driftBeforePlanning, mergeLoadDriftBefore, tableChanges } from './schemaDriftPlan';
-import { chooseAutoPath } from './autoMode';
+import { autoSaid, chooseAutoPath } from './autoMode';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -121,7 +121,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   return {
     ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(warnings ? { warnings } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
-    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+    ...autoSaid(auto),
   };
 }
 
@@ -219,7 +219,7 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   });
   return {
     fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
-    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+    ...autoSaid(auto),
   };
 }
 
