@@ -244,8 +244,8 @@ export function dryRunReport(
     kind: 'dry-run',
     title: `Dry run: ${mapping}`,
     subtitle: range,
-    // Mapping mode "auto": which path the sync will take (the dry run applies the change feed either way).
-    note: `Applied inside a transaction that was rolled back: nothing was written.${r.auto ? ` Mode auto: ${r.auto.reason}.` : ''}`,
+    // Mapping mode "auto": which path the sync will take and why; the dry run rehearsed that path.
+    note: `${dryRunNote(r)}${r.auto ? ` Mode auto: ${r.auto.reason}.` : ''}`,
     facts: [
       { label: 'Inserted', value: count(x.inserted) },
       { label: 'Updated', value: count(x.updated) },
@@ -256,6 +256,17 @@ export function dryRunReport(
     ],
     grids,
   };
+}
+
+/** What a dry run did, in a sentence: the change feed applied, or mode auto's snapshot load rehearsed, then rolled back. */
+export function dryRunNote(r: Pick<DryRunReport, 'rehearsed' | 'toVersion'>): string {
+  if (r.rehearsed?.load === 'swap') {
+    return `Rehearsed the snapshot swap: the snapshot at version ${count(r.toVersion)} was staged beside the table and indexed, then swapped in inside a transaction that was rolled back: nothing was written (the staging table was dropped).`;
+  }
+  if (r.rehearsed?.load === 'merge') {
+    return `Rehearsed the snapshot merge: the snapshot at version ${count(r.toVersion)} was staged beside the table and indexed, then merged into it inside a transaction that was rolled back: nothing was written (the staging table was dropped).`;
+  }
+  return 'Applied inside a transaction that was rolled back: nothing was written.';
 }
 
 /** A run mode in the user's words (the run log stores the engine's: "initial-swap"). */

@@ -12,6 +12,16 @@ describe('report panels: what the grids say', () => {
     assert.equal(dryRunReport('orders', { fromVersion: 3, toVersion: 2, result }).subtitle, 'up to date at version 2');
   });
 
+  it('a dry run says what it did: the change feed applied, or mode auto\'s snapshot swap or merge rehearsed, each rolled back, then why', () => {
+    const auto = { path: 'snapshot' as const, reason: 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%' };
+    assert.equal(dryRunReport('orders', { fromVersion: 2, toVersion: 2, result }).note, 'Applied inside a transaction that was rolled back: nothing was written.');
+    assert.equal(
+      dryRunReport('orders', { fromVersion: 2, toVersion: 4, result, auto, rehearsed: { path: 'snapshot', load: 'swap' } }).note,
+      `Rehearsed the snapshot swap: the snapshot at version 4 was staged beside the table and indexed, then swapped in inside a transaction that was rolled back: nothing was written (the staging table was dropped). Mode auto: ${auto.reason}.`,
+    );
+    assert.match(dryRunReport('orders', { fromVersion: 2, toVersion: 4, result, auto, rehearsed: { path: 'snapshot', load: 'merge' } }).note ?? '', /^Rehearsed the snapshot merge: .* merged into it inside a transaction that was rolled back/);
+  });
+
   it('sync history names modes in words and versions from the checkpoint', () => {
     const s = {
       pipeline: 'orders', source: '/d/orders', target: 'public.orders', latestVersion: 2, checkpoint: { version: 2n }, lag: 0,

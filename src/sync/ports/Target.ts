@@ -225,6 +225,14 @@ export interface InitialLoadRequest {
    * transaction is rolled back with `refuse`'s error, before the swap or the commit.
    */
   deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
+  /**
+   * A rehearsal (the dry run of mapping mode "auto"'s snapshot path): everything the load
+   * does (stage, index, the checks, the swap or merge) except that its transaction is
+   * rolled back instead of committing with the checkpoint, and the staging table is
+   * dropped. A swap's result counts what it would change: inserted (keys the table lacks),
+   * updated (keys whose row differs), deleted (live keys the snapshot lacks), unchanged.
+   */
+  rehearse?: boolean;
 }
 
 export interface ApplyRequest {
