@@ -194,6 +194,20 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     }
   });
 
+  it('a run log made before auto_path / auto_reason existed gets them on the next run, which records its path and why', async () => {
+    const { w, r } = await loaded('auto_upgrade');
+    try {
+      await queryOnce(db().url, 'ALTER TABLE delta_neon_sync.runs DROP COLUMN auto_path, DROP COLUMN auto_reason');
+      await w.update('id', [row(1, ' v2')]);
+      const res = await r.runner.run();
+      assert.equal(res.auto?.path, 'incremental');
+      const logged = await lastRun('auto-upgrade');
+      assert.deepEqual([logged.auto_path, logged.auto_reason], ['incremental', res.auto?.reason]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('without mode auto the same share is applied from the change feed', async () => {
     const { w, r } = await loaded('auto_off', { mode: 'incremental' });
     try {
