@@ -286,7 +286,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           if (deletes > opts.deleteLimit.max) throw await opts.deleteLimit.refuse(deletes);
         }
         // A rehearsal counts what the swap changes (a swap itself only reports the rows it swaps in).
-        const diff = opts.rehearse && existing ? await swapDiff(client, target, staging, opts.columns, opts.key, marker) : undefined;
+        const diff = opts.rehearse && existing ? await swapDiff(client, target, staging, opts.columns, opts.key, marker, await columnTypes(client, existing.oid)) : undefined;
         if (lineageCols.length > 0) await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ALTER COLUMN ${quoteIdent(c.name)} DROP DEFAULT`).join(', ')}`);
         await swapIn(client, target, staging, stagingPk, existing, result.warnings);
         // It is the target now (until a rehearsal's rollback gives it its name back).
@@ -397,15 +397,27 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
 
 /**
  * What swapping `staging` in for `target` changes, by key: inserted (staged keys the table
- * lacks), updated (keys in both whose data columns print differently), deleted (live keys
- * the snapshot lacks). Values are compared as text, so a column whose type differs between
- * the tables still compares.
+ * lacks), updated (keys in both whose data columns print differently, or a column the
+ * table lacks), deleted (live keys the snapshot lacks). Values are compared as text, so a
+ * column whose type differs between the tables still compares.
  */
-async function swapDiff(client: PoolClient, target: TableRef, staging: TableRef, columns: readonly TargetColumn[], key: readonly string[], marker: SoftDeleteMarker | undefined): Promise<{ inserted: number; updated: number; deleted: number }> {
+async function swapDiff(
+  client: PoolClient, target: TableRef, staging: TableRef, columns: readonly TargetColumn[], key: readonly string[], marker: SoftDeleteMarker | undefined,
+  targetColumns: ReadonlyMap<string, string>,
+): Promise<{ inserted: number; updated: number; deleted: number }> {
   const t = qualifiedRef(target);
   const s = qualifiedRef(staging);
-  const data = columns.filter((c) => !key.includes(c.name)).map((c) => quoteIdent(c.name));
-  const differs = data.length === 0 ? 'false' : `(${data.map((c) => `s.${c}::text`).join(', ')}) IS DISTINCT FROM (${data.map((c) => `t.${c}::text`).join(', ')})`;
+  const nonKey = columns.filter((c) => !key.includes(c.name));
+  // A column the table lacks: every matched row changes (the swapped-in table has it).
+  if (nonKey.some((c) => !targetColumns.has(c.name))) return swapDiffCounts(client, t, s, 'true', key, marker);
+  return swapDiffCounts(client, t, s, differsSql(nonKey.map((c) => quoteIdent(c.name))), key, marker);
+}
+
+function differsSql(data: readonly string[]): string {
+  return data.length === 0 ? 'false' : `(${data.map((c) => `s.${c}::text`).join(', ')}) IS DISTINCT FROM (${data.map((c) => `t.${c}::text`).join(', ')})`;
+}
+
+async function swapDiffCounts(client: PoolClient, t: string, s: string, differs: string, key: readonly string[], marker: SoftDeleteMarker | undefined): Promise<{ inserted: number; updated: number; deleted: number }> {
   const live = marker ? `${isLiveSql('t', marker)} AND ` : '';
   const r = await client.query<{ inserted: string; updated: string; deleted: string }>(
     `SELECT (SELECT count(*) FROM ${s} AS s WHERE NOT EXISTS (SELECT 1 FROM ${t} AS t WHERE ${live}${keyJoin('s', 't', key)}))::text AS inserted,
