@@ -4,7 +4,7 @@
 // move) and assistive technology hears only the status line (its own aria-live region),
 // not every number. Text is only ever set through textContent (never innerHTML).
 import type { ProgressSnapshot, ResponseResult, RunHistory, WebviewToHost } from '../src/protocol/messages';
-import { runModeLabel } from '../src/protocol/runModeLabel';
+import { autoRunNote, runLabel } from '../src/protocol/runModeLabel';
 
 /** What the panel needs from main.ts: the request channel to the host. */
 export interface ProgressHost {
@@ -239,7 +239,8 @@ export class ProgressView {
           h('thead', {}, h('tr', {}, ...['Run', 'Mode', 'Status', 'Versions', 'Rows', 'Started', 'Finished'].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, ...rows.map((r) => h('tr', { class: r.status, title: r.error ?? '' },
             h('td', {}, r.runId),
-            h('td', {}, runModeLabel(r.mode)),
+            // Mode auto: which path the run took, and why (the change count against the table's rows and the threshold).
+            h('td', {}, runLabel(r), ...(r.auto ? [h('div', { class: 'muted run-auto', 'data-testid': 'history-auto' }, autoRunNote(r) ?? '')] : [])),
             h('td', {}, r.status),
             h('td', {}, r.fromVersion === null ? `v${r.toVersion ?? '?'}` : versions(Number(r.fromVersion), r.toVersion === null ? null : Number(r.toVersion))),
             h('td', { class: 'num' }, r.rows === null ? '–' : fmtNum(Number(r.rows))),

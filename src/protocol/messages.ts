@@ -247,6 +247,8 @@ export const RunHistoryRow: z.ZodType<RunHistoryEntry> = z.object({
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
   error: z.string().nullable(),
+  /** Mapping mode "auto": the path the run took and why (change count, rows, share, auto.maxChangeShare); absent outside mode auto. */
+  auto: z.object({ path: z.enum(['incremental', 'snapshot']), reason: z.string() }).optional(),
 });
 export const RunHistory = z.object({ mapping: z.string(), runs: z.array(RunHistoryRow).max(100) });
 export type RunHistory = z.infer<typeof RunHistory>;

@@ -19,3 +19,17 @@ export function runModeLabel(mode: string): string {
       return mode;
   }
 }
+
+/**
+ * A run of the run log in the user's words: its mode, and for a run of mapping mode "auto"
+ * the path it took ("incremental (auto)": the run log's mode says only "incremental").
+ */
+export function runLabel(run: { mode: string; auto?: { path: string } }): string {
+  const label = runModeLabel(run.mode);
+  return run.auto && run.mode === 'incremental' ? `${label} (auto)` : label;
+}
+
+/** Why a run of mapping mode "auto" took its path, as the history shows it ("Mode auto: incremental: 12 changes, ..."); undefined outside mode auto. */
+export function autoRunNote(run: { auto?: { reason: string } }): string | undefined {
+  return run.auto ? `Mode auto: ${run.auto.reason}.` : undefined;
+}

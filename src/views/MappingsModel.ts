@@ -17,7 +17,7 @@ import type { PipelineStatus } from '../sync/ports/reports';
 import { watchPhrase } from '../engine/ContinuousSyncs';
 import type { WatchStatus } from '../engine/ContinuousSyncs';
 import { errorText, hintForVsCode } from './toProtocolError';
-import { runModeLabel } from '../protocol/runModeLabel';
+import { autoRunNote, runLabel } from '../protocol/runModeLabel';
 
 /** What the tree gets per mapping: the runner's status, with the engine's state. */
 export type MappingStatus = PipelineStatus;
@@ -151,7 +151,8 @@ export function statusRows(file: string, entry: StatusEntry | undefined): Mappin
   const last = s.runs[0];
   if (last) {
     const rows = last.rows === null ? '' : ` · ${Number(last.rows).toLocaleString('en-US')} rows`;
-    out.push(row('last', 'Last run', `${last.status} · ${runModeLabel(last.mode)}${rows} · ${last.finishedAt ?? last.startedAt}`, last.status === 'failed' ? 'error' : 'history'));
+    // Mode auto: the path in the detail ("incremental (auto)", "snapshot load (auto)"), why in the tooltip.
+    out.push(row('last', 'Last run', `${last.status} · ${runLabel(last)}${rows} · ${last.finishedAt ?? last.startedAt}`, last.status === 'failed' ? 'error' : 'history', autoRunNote(last)));
     // With a state from the engine, its errored phase shows the error (above).
     if (last.error && !state) out.push(row('lastError', 'Error', last.error, 'error', last.error));
   }

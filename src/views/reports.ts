@@ -244,8 +244,8 @@ export function dryRunReport(
     kind: 'dry-run',
     title: `Dry run: ${mapping}`,
     subtitle: range,
-    // Mapping mode "auto": which path the sync will take (the dry run applies the change feed either way).
-    note: `Applied inside a transaction that was rolled back: nothing was written.${r.auto ? ` Mode auto: ${r.auto.reason}.` : ''}`,
+    // Mapping mode "auto": which path the sync will take and why; the dry run rehearsed that path.
+    note: `${dryRunNote(r)}${r.auto ? ` Mode auto: ${r.auto.reason}.` : ''}`,
     facts: [
       { label: 'Inserted', value: count(x.inserted) },
       { label: 'Updated', value: count(x.updated) },
@@ -256,6 +256,17 @@ export function dryRunReport(
     ],
     grids,
   };
+}
+
+/** What a dry run did, in a sentence: the change feed applied, or mode auto's snapshot load rehearsed, then rolled back. */
+export function dryRunNote(r: Pick<DryRunReport, 'rehearsed' | 'toVersion'>): string {
+  if (r.rehearsed?.load === 'swap') {
+    return `Rehearsed the snapshot swap: the snapshot at version ${count(r.toVersion)} was staged beside the table and indexed, then swapped in inside a transaction that was rolled back: nothing was written (the staging table was dropped).`;
+  }
+  if (r.rehearsed?.load === 'merge') {
+    return `Rehearsed the snapshot merge: the snapshot at version ${count(r.toVersion)} was staged beside the table and indexed, then merged into it inside a transaction that was rolled back: nothing was written (the staging table was dropped).`;
+  }
+  return 'Applied inside a transaction that was rolled back: nothing was written.';
 }
 
 /** A run mode in the user's words (the run log stores the engine's: "initial-swap"). */
@@ -302,17 +313,19 @@ export function syncHistoryReport(s: PipelineStatus): Report {
           { name: 'status' },
           { name: 'versions' },
           { name: 'rows', numeric: true },
+          { name: 'mode auto', title: 'Mapping mode "auto": the path the run took and why (changes counted, the table\'s rows, auto.maxChangeShare)' },
           { name: 'finished' },
           { name: 'error' },
           { name: 'run' },
         ],
         rows: s.runs.map((r) => [
           r.startedAt,
-          modeLabel(r.mode),
+          r.auto && r.mode === 'incremental' ? `${modeLabel(r.mode)} (auto)` : modeLabel(r.mode),
           r.status,
           // fromVersion is the first version the run read: the user counts from the checkpoint before it.
           r.fromVersion === null ? `snapshot v${r.toVersion ?? '?'}` : `checkpoint v${Number(r.fromVersion) - 1} → v${r.toVersion ?? '?'}`,
           num(r.rows),
+          r.auto?.reason ?? null,
           r.finishedAt,
           r.error,
           r.runId,

@@ -12,6 +12,7 @@ import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { dryRunReport } from '../../src/views/reports';
 
 /**
  * Issue 15, point 3: mapping `mode: "auto"` counts the pending versions' changes from the
@@ -42,9 +43,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
   const equalsSnapshot = (w: DeltaTableWriter, table: string, version: number): Promise<number> =>
     assertTargetEquals(db().url, { schema: 'public', name: table }, w.path, version, { key: ['id'] });
 
-  async function lastRun(pipeline: string): Promise<{ mode: string; from_version: string | null; to_version: string | null; status: string }> {
-    const [run] = await queryOnce<{ mode: string; from_version: string | null; to_version: string | null; status: string }>(
-      db().url, 'SELECT mode, from_version::text, to_version::text, status FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id DESC LIMIT 1', [pipeline]);
+  type RunRow = { mode: string; from_version: string | null; to_version: string | null; status: string; auto_path: string | null; auto_reason: string | null };
+  async function lastRun(pipeline: string): Promise<RunRow> {
+    const [run] = await queryOnce<RunRow>(
+      db().url, 'SELECT mode, from_version::text, to_version::text, status, auto_path, auto_reason FROM delta_neon_sync.runs WHERE pipeline = $1 ORDER BY run_id DESC LIMIT 1', [pipeline]);
     assert.ok(run, `a run of ${pipeline} is recorded`);
     return run;
   }
@@ -61,6 +63,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       assert.equal((await r.runner.preview({ offset: 5 })).auto, undefined, 'a later page does not count again');
       const dry = await r.runner.dryRun();
       assert.equal(dry.auto?.path, 'incremental');
+      // The change feed's transactions, rolled back: only the changed rows, nothing rehearsed besides.
+      assert.equal(dry.rehearsed, undefined);
+      assert.deepEqual([dry.result.updated, dry.result.deleted, dry.result.unchanged, dry.result.staged.upserts], [10, 2, 0, 10]);
+      assert.match(dryRunReport('auto-small', dry).note ?? '', /^Applied inside a transaction that was rolled back: nothing was written\. Mode auto: incremental: 12 changes, 12% of 100 rows/);
       const events: SyncEvent[] = [];
       const res = await r.runner.run({ onEvent: (e) => events.push(e) });
       assert.equal(res.mode, 'incremental');
@@ -69,7 +75,13 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       const started = events.find((e) => e.type === 'run-started');
       assert.equal(started?.type === 'run-started' ? started.auto?.path : undefined, 'incremental');
       assert.ok(events.some((e) => e.type === 'phase' && /mode auto: incremental: 12 changes/.test(e.detail ?? '')), 'a plan phase says which path and why');
-      assert.equal((await lastRun('auto-small')).mode, 'incremental');
+      // The run history keeps the path and why for the incremental path too (state table, status, the views' history).
+      const logged = await lastRun('auto-small');
+      assert.equal(logged.mode, 'incremental');
+      assert.equal(logged.auto_path, 'incremental');
+      assert.equal(logged.auto_reason, res.auto?.reason);
+      assert.match(logged.auto_reason ?? '', /^incremental: 12 changes, 12% of 100 rows \(at most auto\.maxChangeShare \d+%\)$/);
+      assert.deepEqual((await r.runner.status()).runs[0]?.auto, { path: 'incremental', reason: logged.auto_reason });
       assert.equal(await checkpointVersion(db().url, 'auto-small'), v);
       await equalsSnapshot(w, table, v);
     } finally {
@@ -97,7 +109,10 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       assert.ok(events.some((e) => e.type === 'phase' && e.phase === 'swap'), 'the snapshot was swapped in');
       assert.ok(events.some((e) => e.type === 'phase' && /mode auto: snapshot swap: 42 changes are 42%/.test(e.detail ?? '')));
       const run = await lastRun('auto-big');
-      assert.deepEqual(run, { mode: 'auto-swap', from_version: '2', to_version: String(v), status: 'succeeded' });
+      assert.deepEqual(run, {
+        mode: 'auto-swap', from_version: '2', to_version: String(v), status: 'succeeded',
+        auto_path: 'snapshot', auto_reason: 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%',
+      });
       assert.equal(await checkpointVersion(db().url, 'auto-big'), v);
       assert.equal(await equalsSnapshot(w, table, v), ROWS - 5 + 7);
       // Resumes from the new checkpoint: a small change next is incremental.
@@ -105,7 +120,89 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
       const next = await r.runner.run();
       assert.equal(next.auto?.path, 'incremental');
       assert.equal(next.updated, 1);
+      // Both paths in the history, newest first, each with its reason.
+      const [inc, swap] = (await r.runner.status()).runs;
+      assert.deepEqual([inc?.mode, inc?.auto?.path, swap?.mode, swap?.auto?.path], ['incremental', 'incremental', 'auto-swap', 'snapshot']);
+      assert.match(inc?.auto?.reason ?? '', /^incremental: 1 change, 1% of 102 rows/);
       await equalsSnapshot(w, table, small);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('the dry run of a sync that would load the snapshot rehearses that load (staged, indexed, swapped or merged, rolled back) and says so; nothing is left behind', async () => {
+    const { w, r, table } = await loaded('auto_dry', { auto: { maxChangeShare: 0.2 } });
+    try {
+      const before = await checkpointVersion(db().url, 'auto-dry');
+      const runsBefore = (await r.runner.status()).runs.length;
+      const oid = async (): Promise<string | undefined> => (await queryOnce<{ oid: string }>(db().url, `SELECT 'public.auto_dry'::regclass::oid::text AS oid`))[0]?.oid;
+      const oidBefore = await oid();
+      // 30 updates, 5 deletes, 7 inserts: 42% of 100 rows, above 20%.
+      await w.update('id', ids(11, 40).map((i) => row(i, ' v2')));
+      await w.deleteWhere((x) => typeof x.id === 'bigint' && x.id > 95n);
+      const v = await w.append(ids(101, 107).map((i) => row(i)));
+      const events: SyncEvent[] = [];
+      const dry = await r.runner.dryRun({ onEvent: (e) => events.push(e) });
+      assert.equal(dry.auto?.reason, 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%');
+      assert.deepEqual(dry.rehearsed, { path: 'snapshot', load: 'swap' });
+      assert.deepEqual([dry.fromVersion, dry.toVersion], [Number(before) + 1, v]);
+      // What the swap changes, and the whole snapshot staged (the change feed would stage its 37 changed rows, none unchanged).
+      assert.deepEqual([dry.result.inserted, dry.result.updated, dry.result.deleted, dry.result.unchanged, dry.result.staged.upserts], [7, 30, 5, 65, 102]);
+      const phases = events.flatMap((e) => (e.type === 'phase' ? [e.phase] : []));
+      for (const p of ['stage', 'index', 'swap'] as const) assert.ok(phases.includes(p), `the dry run passed the load's ${p} phase (${phases.join(', ')})`);
+      assert.ok(!events.some((e) => e.type === 'run-started' || e.type === 'run-finished'), 'a rehearsal is not a run');
+      assert.ok(events.some((e) => e.type === 'phase' && e.detail === 'mode auto: snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20% (dry run: rehearsed, then rolled back)'));
+      assert.match(dryRunReport('auto-dry', dry).note ?? '', new RegExp(`^Rehearsed the snapshot swap: the snapshot at version ${v} was staged beside the table and indexed, then swapped in inside a transaction that was rolled back: nothing was written \\(the staging table was dropped\\)\\. Mode auto: snapshot swap: 42 changes`));
+      // Rolled back: the same table (not a swapped-in one), its rows, the checkpoint, no staging table, no run recorded.
+      assert.equal(await oid(), oidBefore);
+      assert.equal(await checkpointVersion(db().url, 'auto-dry'), before);
+      await equalsSnapshot(w, table, Number(before));
+      const [left] = await queryOnce<{ n: string }>(db().url, `SELECT count(*)::text AS n FROM pg_tables WHERE tablename LIKE 'auto_dry__dns_%'`);
+      assert.equal(left?.n, '0', 'the staging table was dropped');
+      assert.equal((await r.runner.status()).runs.length, runsBefore, 'a dry run is not recorded as a run');
+      // What the rehearsal refuses, the sync refuses: the swap's safe-delete count (60 of 100).
+      const gone = await w.deleteWhere((x) => typeof x.id === 'bigint' && x.id > 40n && x.id <= 100n);
+      await expectSyncError(r.runner.dryRun(), { kind: 'target', setting: 'safety.maxDeleteShare', version: gone, message: /Refused to delete 60 of about 100 row\(s\)/ });
+      await expectSyncError(r.runner.run({ maxAttempts: 1 }), { kind: 'target', setting: 'safety.maxDeleteShare', version: gone, message: /Refused to delete 60 of about 100 row\(s\)/ });
+      assert.equal(await checkpointVersion(db().url, 'auto-dry'), before);
+      // The sync then does what the dry run rehearsed.
+      const res = await r.runner.run({ allowMassDelete: true });
+      assert.equal(res.auto?.path, 'snapshot');
+      await equalsSnapshot(w, table, gone);
+    } finally {
+      await r.close();
+    }
+    // A table with a row trigger: mode auto merges, and the dry run rehearses the merge (the trigger fires, rolled back).
+    const trig = await loaded('auto_dry_merge', { auto: { maxChangeShare: 0.2 } });
+    try {
+      await queryOnce(db().url, `CREATE TABLE public.auto_dry_merge_seen (id bigint)`);
+      await queryOnce(db().url, `CREATE FUNCTION auto_dry_merge_seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.auto_dry_merge_seen VALUES (NEW.id); RETURN NEW; END $$`);
+      await queryOnce(db().url, `CREATE TRIGGER seen BEFORE UPDATE ON public.auto_dry_merge FOR EACH ROW EXECUTE FUNCTION auto_dry_merge_seen()`);
+      const before = await checkpointVersion(db().url, 'auto-dry-merge');
+      await trig.w.update('id', ids(1, 50).map((i) => row(i, ' v2')));
+      const dry = await trig.r.runner.dryRun();
+      assert.deepEqual(dry.rehearsed, { path: 'snapshot', load: 'merge' });
+      assert.match(dry.auto?.reason ?? '', /^snapshot merge: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 20% \(merge: .*trigger "seen"/);
+      assert.deepEqual([dry.result.inserted, dry.result.updated, dry.result.deleted, dry.result.unchanged], [0, 50, 0, 50]);
+      assert.match(dryRunReport('auto-dry-merge', dry).note ?? '', /^Rehearsed the snapshot merge: .*merged into it inside a transaction that was rolled back/);
+      const [seen] = await queryOnce<{ n: string }>(db().url, 'SELECT count(*)::text AS n FROM public.auto_dry_merge_seen');
+      assert.equal(seen?.n, '0', 'what the trigger wrote was rolled back with the merge');
+      assert.equal(await checkpointVersion(db().url, 'auto-dry-merge'), before);
+      await equalsSnapshot(trig.w, 'auto_dry_merge', Number(before));
+    } finally {
+      await trig.r.close();
+    }
+  });
+
+  it('a run log made before auto_path / auto_reason existed gets them on the next run, which records its path and why', async () => {
+    const { w, r } = await loaded('auto_upgrade');
+    try {
+      await queryOnce(db().url, 'ALTER TABLE delta_neon_sync.runs DROP COLUMN auto_path, DROP COLUMN auto_reason');
+      await w.update('id', [row(1, ' v2')]);
+      const res = await r.runner.run();
+      assert.equal(res.auto?.path, 'incremental');
+      const logged = await lastRun('auto-upgrade');
+      assert.deepEqual([logged.auto_path, logged.auto_reason], ['incremental', res.auto?.reason]);
     } finally {
       await r.close();
     }
@@ -241,6 +338,15 @@ describe('mode auto: snapshot or incremental, chosen by the share of changed row
     assert.equal(sync.stderr.split('mode auto:').length, 2, 'said once');
     assert.match(sync.stdout, new RegExp(`public-auto_cli: snapshot \\(mode auto\\) sync to version ${v} done`));
     await equalsSnapshot(w, 'auto_cli', v);
+    // status prints each auto run's path and why under its line; a small change next stays incremental and says so too.
+    await w.update('id', [row(1, ' v3')]);
+    const small = await runCli(['sync', ...quick]);
+    assert.equal(small.code, 0, small.stderr);
+    const status = await runCli(['status', ...quick]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /\n {2}#\d+ incremental 3\.\.3 succeeded 1 rows started [^\n]+\n {4}mode auto: incremental: 1 change, 1% of 100 rows \(at most auto\.maxChangeShare 30%\)\n/);
+    assert.match(status.stdout, /\n {2}#\d+ auto-swap 2\.\.2 succeeded 100 rows started [^\n]+\n {4}mode auto: snapshot swap: 50 changes are 50% of 100 rows, above auto\.maxChangeShare 30%\n/);
+    assert.match(status.stdout, /\n {2}#\d+ initial-swap -\.\.\d+ succeeded 100 rows started [^\n]+\n$/, 'a run outside mode auto has no such line');
     const bad = await runCli(['sync', ...quick.slice(0, -1), '30']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--max-change-share must be a share .* got '30'/);

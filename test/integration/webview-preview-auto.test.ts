@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { idleProgress } from '../../src/protocol/messages';
-import type { HostToWebview, PreviewSummary } from '../../src/protocol/messages';
+import type { HostToWebview, PreviewSummary, RunHistory } from '../../src/protocol/messages';
 import { foldEvent } from '../../src/views/ProgressModel';
 import { summaryOf } from '../../src/views/RunnerPreviewSource';
 import type { PreviewReport } from '../../src/sync/ports/reports';
@@ -90,6 +90,35 @@ describe('Preview and Progress panels: the path mode auto chose', function () {
       await auto.waitFor();
       assert.equal(await auto.textContent(), `Mode auto: ${reason}.`);
       await page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS ?? os.tmpdir(), 'progress-auto-mode.png') });
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('the Progress panel\'s history names each auto run\'s path and says why under it; other runs have no such line', async () => {
+    const swapWhy = 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 30%';
+    const incWhy = 'incremental: 12 changes, 12% of 100 rows (at most auto.maxChangeShare 30%)';
+    const history: RunHistory = { mapping: 'auto', runs: [
+      { runId: '3', mode: 'incremental', status: 'succeeded', fromVersion: '5', toVersion: '5', rows: '12', startedAt: 's3', finishedAt: 'f3', error: null, auto: { path: 'incremental', reason: incWhy } },
+      { runId: '2', mode: 'auto-swap', status: 'succeeded', fromVersion: '2', toVersion: '4', rows: '100', startedAt: 's2', finishedAt: 'f2', error: null, auto: { path: 'snapshot', reason: swapWhy } },
+      { runId: '1', mode: 'initial-swap', status: 'succeeded', fromVersion: null, toVersion: '1', rows: '100', startedAt: 's1', finishedAt: 'f1', error: null },
+    ] };
+    const esbuild = await import('esbuild');
+    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
+    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    try {
+      await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
+      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
+      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
+      await page.addScriptTag({ content: out.outputFiles[0]!.text });
+      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+      const init: HostToWebview = { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(0), history, pageSize: 100 };
+      await page.evaluate((m) => window.postMessage(m, '*'), init);
+      await page.locator('[data-testid=history] tbody tr').first().waitFor();
+      const modes = await page.locator('[data-testid=history] tbody tr td:nth-child(2)').allTextContents();
+      assert.deepEqual(modes, [`incremental (auto)Mode auto: ${incWhy}.`, `snapshot load (auto)Mode auto: ${swapWhy}.`, 'initial load']);
+      assert.deepEqual(await page.locator('[data-testid=history-auto]').allTextContents(), [`Mode auto: ${incWhy}.`, `Mode auto: ${swapWhy}.`]);
+      await page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS ?? os.tmpdir(), 'progress-history-auto.png') });
     } finally {
       await page.close();
     }

@@ -131,6 +131,18 @@ describe('mappings tree shows the engine\'s pipeline state as is', () => {
     assert.ok(shown(e).includes('Last run: succeeded · initial load · 1,200 rows · 2024-05-01 10:01 [history]'), shown(e).join('\n'));
   });
 
+  it('Last run of mode auto names its path ("incremental (auto)", "snapshot load (auto)") and says why in its tooltip', () => {
+    const reason = 'incremental: 12 changes, 12% of 100 rows (at most auto.maxChangeShare 30%)';
+    const e = ok(aStatus({ state: { phase: 'up-to-date', version: 4 }, runs: [aRun({ auto: { path: 'incremental', reason } })] }));
+    assert.ok(shown(e).includes('Last run: succeeded · incremental (auto) · 10 rows · 2024-05-01 10:01 [history]'), shown(e).join('\n'));
+    const last = statusRows('/x.json', e).find((n) => n.kind === 'status' && n.label === 'Last run');
+    assert.equal(last?.kind === 'status' ? last.tooltip : undefined, `Mode auto: ${reason}.`);
+    const swap = ok(aStatus({ state: { phase: 'up-to-date', version: 4 }, runs: [aRun({ mode: 'auto-swap', auto: { path: 'snapshot', reason: 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 30%' } })] }));
+    assert.ok(shown(swap).includes('Last run: succeeded · snapshot load (auto) · 10 rows · 2024-05-01 10:01 [history]'), shown(swap).join('\n'));
+    const plain = statusRows('/x.json', ok(aStatus({ state: { phase: 'up-to-date', version: 4 }, runs: [aRun()] }))).find((n) => n.kind === 'status' && n.label === 'Last run');
+    assert.equal(plain?.kind === 'status' ? plain.tooltip : 'none', undefined);
+  });
+
   it('the state wins over the last run: a failed run is not re-derived into a failure', () => {
     const e = ok(aStatus({ state: { phase: 'up-to-date', version: 7 }, runs: [aRun({ status: 'failed', error: 'boom' })] }));
     assert.equal(statusPhrase(e), 'up to date · v7');

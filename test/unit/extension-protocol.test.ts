@@ -86,6 +86,10 @@ const hostMessages: HostToWebview[] = [
   ] } },
   { type: 'progress', snapshot: running },
   { type: 'history', history: { mapping: 'orders', runs: [] } },
+  { type: 'history', history: { mapping: 'orders', runs: [
+    { runId: '8', mode: 'incremental', status: 'succeeded', fromVersion: '10', toVersion: '10', rows: '12', startedAt: '2026-01-01 00:00:00+00', finishedAt: null, error: null,
+      auto: { path: 'incremental', reason: 'incremental: 12 changes, 12% of 100 rows (at most auto.maxChangeShare 30%)' } },
+  ] } },
   { type: 'response', id: 'r1', ok: true, result: { type: 'previewPage', page } },
   { type: 'response', id: 'r2', ok: true, result: { type: 'accepted' } },
   { type: 'response', id: 'r9', ok: true, result: { type: 'exported', file: '/tmp/orders.csv', rows: 3 } },

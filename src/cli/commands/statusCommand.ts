@@ -37,7 +37,11 @@ ${PIPELINE_HELP}
         `lag:        ${s.lag === null ? 'n/a' : `${s.lag} version(s) behind`}`,
         'last runs:',
         ...(s.runs.length
-          ? s.runs.slice(0, 10).map((r) => `  #${r.runId} ${r.mode} ${r.fromVersion ?? '-'}..${r.toVersion ?? '-'} ${r.status}${r.rows !== null ? ` ${r.rows} rows` : ''} started ${r.startedAt}${r.error ? ` error: ${r.error}` : ''}`)
+          ? s.runs.slice(0, 10).flatMap((r) => [
+            `  #${r.runId} ${r.mode} ${r.fromVersion ?? '-'}..${r.toVersion ?? '-'} ${r.status}${r.rows !== null ? ` ${r.rows} rows` : ''} started ${r.startedAt}${r.error ? ` error: ${r.error}` : ''}`,
+            // Mapping mode "auto": the path the run took and why, under its line.
+            ...(r.auto ? [`    mode auto: ${r.auto.reason}`] : []),
+          ])
           : ['  (none)']),
       ];
       io.stdout.write(lines.join('\n') + '\n');

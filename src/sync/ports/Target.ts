@@ -11,6 +11,7 @@ import type { SwapBlocker } from './targetTypes';
 import type { TableAlteration } from './targetTypes';
 import type { Checkpoint, CheckpointInput, RunMode, RunStatus } from './targetTypes';
 import type { RunError, RunRecord } from './runLog';
+import type { AutoSaid } from './events';
 import type { BucketSum, TargetBucketRow } from './targetTypes';
 import type { RightsOptions, RightsPurpose, RightsReport } from './rights';
 
@@ -175,7 +176,8 @@ export interface RunGuard {
 
 /** The run log (`runs`): written outside the data transactions, so failures are kept. */
 export interface RunLog {
-  start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null }): Promise<bigint>;
+  /** `auto`: mapping mode "auto"'s choice (path and reason), recorded with the run whichever path it took. */
+  start(run: { pipeline: string; mode: RunMode; fromVersion?: number | null; toVersion?: number | null; auto?: AutoSaid }): Promise<bigint>;
   /**
    * Records how a run ended. A run that `succeeded` ends with it: the run lease it holds is
    * given back in the same round trip (its guard's release() then has nothing left to do).
@@ -223,6 +225,14 @@ export interface InitialLoadRequest {
    * transaction is rolled back with `refuse`'s error, before the swap or the commit.
    */
   deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
+  /**
+   * A rehearsal (the dry run of mapping mode "auto"'s snapshot path): everything the load
+   * does (stage, index, the checks, the swap or merge) except that its transaction is
+   * rolled back instead of committing with the checkpoint, and the staging table is
+   * dropped. A swap's result counts what it would change: inserted (keys the table lacks),
+   * updated (keys whose row differs), deleted (live keys the snapshot lacks), unchanged.
+   */
+  rehearse?: boolean;
 }
 
 export interface ApplyRequest {

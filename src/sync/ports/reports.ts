@@ -133,8 +133,14 @@ export interface DryRunReport {
   result: ApplyResult;
   /** The DDL the dry run ran first (and rolled back), as the sync will (PreviewReport.alterations). */
   alterations?: string[];
-  /** Mapping `mode: "auto"`: the path the sync would take and why (the dry run applies the change feed either way). */
+  /** Mapping `mode: "auto"`: the path the sync would take and why (the dry run rehearses that path). */
   auto?: AutoSaid;
+  /**
+   * What the dry run rehearsed, when not the change feed: mode auto's snapshot load (the
+   * snapshot staged and indexed, swapped or merged in a transaction rolled back); `result`
+   * then counts what the load would change.
+   */
+  rehearsed?: { path: 'snapshot'; load: 'swap' | 'merge' };
 }
 
 export interface VerifyReport {

@@ -1,3 +1,5 @@
+import type { AutoSaid } from './events';
+
 /** One past run of a pipeline, as the target's run log records it (64-bit values as text). */
 export interface RunHistoryEntry {
   runId: string;
@@ -9,6 +11,8 @@ export interface RunHistoryEntry {
   error: string | null;
   startedAt: string;
   finishedAt: string | null;
+  /** Mapping `mode: "auto"`: the path the run took and why (absent for a run outside mode auto). */
+  auto?: AutoSaid;
 }
 
 /** How a failed run is recorded: the error's message, and what kind it was, its retry policy and hint. */

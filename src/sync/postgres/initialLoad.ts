@@ -87,6 +87,8 @@ export interface InitialLoadOptions {
   onPhase?: (phase: 'stage' | 'index' | 'swap', detail: string) => void;
   /** Safe deletes (InitialLoadRequest.deleteLimit): checked in the load's transaction, before the swap or the commit. */
   deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
+  /** InitialLoadRequest.rehearse: the swap or merge transaction is rolled back (no checkpoint), the staging table dropped. */
+  rehearse?: boolean;
 }
 
 /** Staged rows per COPY chunk when rows are set aside (a savepoint each). */
@@ -256,8 +258,9 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     };
     opts.onPhase?.('swap', swap ? `swap into ${label}` : `merge into ${label}`);
     // A new table by a plain load: the renames, the checkpoint and the COMMIT in one round trip.
-    const newTable = swap && !existing && !isolate && lineageCols.length === 0;
+    const newTable = swap && !existing && !isolate && lineageCols.length === 0 && !opts.rehearse;
     if (!newTable) await beginTransaction(client);
+    let rehearsedStaging: TableRef | undefined;
     try {
       if (newTable) {
         await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows, undefined, [beginSql(client), ...newTableSwapSql(target, staging, stagingPk)]);
@@ -282,10 +285,15 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
           const deletes = Number(gone.rows[0]?.n ?? 0);
           if (deletes > opts.deleteLimit.max) throw await opts.deleteLimit.refuse(deletes);
         }
+        // A rehearsal counts what the swap changes (a swap itself only reports the rows it swaps in).
+        const diff = opts.rehearse && existing ? await swapDiff(client, target, staging, opts.columns, opts.key, marker, await columnTypes(client, existing.oid)) : undefined;
         if (lineageCols.length > 0) await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ALTER COLUMN ${quoteIdent(c.name)} DROP DEFAULT`).join(', ')}`);
         await swapIn(client, target, staging, stagingPk, existing, result.warnings);
-        staging = undefined; // it is the target now
+        // It is the target now (until a rehearsal's rollback gives it its name back).
+        rehearsedStaging = staging;
+        staging = undefined;
         result.inserted = rows - setAside;
+        if (diff) Object.assign(result, { inserted: diff.inserted - setAside, updated: diff.updated, deleted: diff.deleted, unchanged: rows - diff.inserted - diff.updated });
       } else {
         await client.query(`LOCK TABLE ${qualifiedRef(target)} IN SHARE ROW EXCLUSIVE MODE`);
         // The schema changes first (each takes its own stronger lock), so the merge below writes the new columns.
@@ -350,7 +358,13 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         pipeline: opts.checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: opts.checkpoint.version,
       })));
       result.deadLettered = rejected.length;
-      await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows - rejected.filter((r) => r.phase === 'apply').length);
+      if (opts.rehearse) {
+        // Everything the load would do has run; none of it is kept, nor the checkpoint.
+        await client.query('ROLLBACK');
+        if (rehearsedStaging) staging = rehearsedStaging;
+      } else {
+        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows - rejected.filter((r) => r.phase === 'apply').length);
+      }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (swap && staging === undefined) staging = { schema, name: derivedName(target.name, suffix) };
@@ -379,6 +393,39 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       }
     }
   }
+}
+
+/**
+ * What swapping `staging` in for `target` changes, by key: inserted (staged keys the table
+ * lacks), updated (keys in both whose data columns print differently, or a column the
+ * table lacks), deleted (live keys the snapshot lacks). Values are compared as text, so a
+ * column whose type differs between the tables still compares.
+ */
+async function swapDiff(
+  client: PoolClient, target: TableRef, staging: TableRef, columns: readonly TargetColumn[], key: readonly string[], marker: SoftDeleteMarker | undefined,
+  targetColumns: ReadonlyMap<string, string>,
+): Promise<{ inserted: number; updated: number; deleted: number }> {
+  const t = qualifiedRef(target);
+  const s = qualifiedRef(staging);
+  const nonKey = columns.filter((c) => !key.includes(c.name));
+  // A column the table lacks: every matched row changes (the swapped-in table has it).
+  if (nonKey.some((c) => !targetColumns.has(c.name))) return swapDiffCounts(client, t, s, 'true', key, marker);
+  return swapDiffCounts(client, t, s, differsSql(nonKey.map((c) => quoteIdent(c.name))), key, marker);
+}
+
+function differsSql(data: readonly string[]): string {
+  return data.length === 0 ? 'false' : `(${data.map((c) => `s.${c}::text`).join(', ')}) IS DISTINCT FROM (${data.map((c) => `t.${c}::text`).join(', ')})`;
+}
+
+async function swapDiffCounts(client: PoolClient, t: string, s: string, differs: string, key: readonly string[], marker: SoftDeleteMarker | undefined): Promise<{ inserted: number; updated: number; deleted: number }> {
+  const live = marker ? `${isLiveSql('t', marker)} AND ` : '';
+  const r = await client.query<{ inserted: string; updated: string; deleted: string }>(
+    `SELECT (SELECT count(*) FROM ${s} AS s WHERE NOT EXISTS (SELECT 1 FROM ${t} AS t WHERE ${live}${keyJoin('s', 't', key)}))::text AS inserted,
+            (SELECT count(*) FROM ${s} AS s JOIN ${t} AS t ON ${live}${keyJoin('s', 't', key)} WHERE ${differs})::text AS updated,
+            (SELECT count(*) FROM ${t} AS t WHERE ${live}NOT EXISTS (SELECT 1 FROM ${s} AS s WHERE ${keyJoin('s', 't', key)}))::text AS deleted`,
+  );
+  const row = r.rows[0];
+  return { inserted: Number(row?.inserted ?? 0), updated: Number(row?.updated ?? 0), deleted: Number(row?.deleted ?? 0) };
 }
 
 /** The swap of a staging table into a table that does not exist: its rename and its primary key's. */

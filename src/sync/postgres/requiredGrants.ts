@@ -211,7 +211,7 @@ function rightsFor(f: TargetFacts, role: string, o: RightsOptions): Right[] {
     const privileges = t === 'dead_letters' && !o.deadLetter ? [] : STATE_TABLE_PRIVILEGES[t];
     for (const p of privileges) out.push(tableRight(sql, `${STATE_SCHEMA}.${t}`, p, t === 'dead_letters' ? 'setting refused rows aside (deadLetter)' : stateWhy, ALL_RUNS));
     if (t === 'runs' && !st.current) {
-      out.push(ownership(sql, `${STATE_SCHEMA}.runs`, owner, r, 'adding the columns this version records failures in (error_kind, error_retry, error_hint)', ALL_RUNS));
+      out.push(ownership(sql, `${STATE_SCHEMA}.runs`, owner, r, 'adding the columns this version records failures and mode auto\'s choices in (error_kind, error_retry, error_hint, auto_path, auto_reason)', ALL_RUNS));
     }
   }
 

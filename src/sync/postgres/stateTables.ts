@@ -1,3 +1,4 @@
+import type { AutoSaid } from '../ports/events';
 import type { RunError, RunRecord } from '../ports/runLog';
 import type { ClientBase } from 'pg';
 import { SyncError } from '../errors';
@@ -78,6 +79,12 @@ const RUNS_ERROR_COLUMNS = `ALTER TABLE ${S}."runs" ADD COLUMN IF NOT EXISTS err
  */
 const CHECKPOINTS_APPLIED_THROUGH = `ALTER TABLE ${S}."checkpoints" ADD COLUMN IF NOT EXISTS applied_through bigint`;
 
+/**
+ * Mapping `mode: "auto"`: the path each run took and why (NULL for a run outside mode auto;
+ * added later: ADD IF NOT EXISTS). Written by startRun for both paths, so a failed run keeps it.
+ */
+const RUNS_AUTO_COLUMNS = `ALTER TABLE ${S}."runs" ADD COLUMN IF NOT EXISTS auto_path text, ADD COLUMN IF NOT EXISTS auto_reason text`;
+
 /** What of the engine's state exists in the database (read from the catalogs). */
 export interface StateShape {
   schema: boolean;
@@ -112,7 +119,9 @@ export function stateShapeColumns(schema: string, tables: string): string {
             EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                      WHERE n.nspname = ${schema} AND c.relname = 'runs' AND a.attname = 'error_hint' AND NOT a.attisdropped)
             AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE n.nspname = ${schema} AND c.relname = 'checkpoints' AND a.attname = 'applied_through' AND NOT a.attisdropped) AS state_current`;
+                     WHERE n.nspname = ${schema} AND c.relname = 'checkpoints' AND a.attname = 'applied_through' AND NOT a.attisdropped)
+            AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = ${schema} AND c.relname = 'runs' AND a.attname = 'auto_reason' AND NOT a.attisdropped) AS state_current`;
 }
 
 function complete(shape: StateShape): boolean {
@@ -138,6 +147,7 @@ export async function ensureStateTables(client: ClientBase): Promise<void> {
     if (!shape.current) {
       await client.query(RUNS_ERROR_COLUMNS);
       await client.query(CHECKPOINTS_APPLIED_THROUGH);
+      await client.query(RUNS_AUTO_COLUMNS);
     }
     await client.query('COMMIT');
   } catch (e) {
@@ -284,16 +294,16 @@ export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInp
 /** Records a run's start (outside the data transaction, so failures are kept). Returns the run id. */
 export async function startRun(
   client: ClientBase,
-  run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null },
+  run: { pipeline: string; mode: RunMode; fromVersion?: number | bigint | null; toVersion?: number | bigint | null; auto?: AutoSaid },
   leaseToken?: string,
 ): Promise<bigint> {
   // With the run's lease token, the lease row names the run in the same statement, so
   // whoever is refused by the lease is told which run holds it.
   const r = await client.query<{ run_id: bigint }>(
-    `WITH r AS (INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version) VALUES ($1, $2, $3::int8, $4::int8) RETURNING run_id),
+    `WITH r AS (INSERT INTO "${STATE_SCHEMA}"."runs" (pipeline, mode, from_version, to_version, auto_path, auto_reason) VALUES ($1, $2, $3::int8, $4::int8, $6, $7) RETURNING run_id),
           l AS (UPDATE "${STATE_SCHEMA}"."run_leases" SET run_id = (SELECT run_id FROM r) WHERE pipeline = $1 AND token = $5)
      SELECT run_id FROM r`,
-    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion), leaseToken ?? null],
+    [run.pipeline, run.mode, run.fromVersion == null ? null : String(run.fromVersion), run.toVersion == null ? null : String(run.toVersion), leaseToken ?? null, run.auto?.path ?? null, run.auto?.reason ?? null],
   );
   return BigInt((r.rows[0] as { run_id: bigint }).run_id);
 }
@@ -341,8 +351,9 @@ export async function recentRuns(client: ClientBase, pipeline: string, limit: nu
   const r = await client.query<{
     run_id: unknown; mode: string; from_version: unknown; to_version: unknown; rows: unknown; status: string; error: string | null;
     error_kind: string | null; error_retry: string | null; error_hint: string | null; started_at: string; finished_at: string | null;
+    auto_path: string | null; auto_reason: string | null;
   }>(
-    `SELECT run_id, mode, from_version, to_version, rows, status, error, error_kind, error_retry, error_hint,
+    `SELECT run_id, mode, from_version, to_version, rows, status, error, error_kind, error_retry, error_hint, auto_path, auto_reason,
             started_at::text AS started_at, finished_at::text AS finished_at
        FROM "${STATE_SCHEMA}"."runs" WHERE pipeline = $1 ORDER BY run_id DESC LIMIT $2`,
     [pipeline, limit],
@@ -364,6 +375,7 @@ export async function recentRuns(client: ClientBase, pipeline: string, limit: nu
     },
     startedAt: x.started_at,
     finishedAt: x.finished_at,
+    ...((x.auto_path === 'incremental' || x.auto_path === 'snapshot') && x.auto_reason !== null ? { auto: { path: x.auto_path, reason: x.auto_reason } } : {}),
   }));
 }
 

@@ -2,6 +2,7 @@ import type { SourceSnapshot } from '../ports/ChangeSource';
 import { missingRights } from '../ports/rights';
 import type { RightsReport } from '../ports/rights';
 import { describeBlockers } from '../ports/swapBlocked';
+import type { AutoSaid } from '../ports/events';
 import type { Checkpoint } from '../ports/targetTypes';
 import type { RunContext } from './RunContext';
 
@@ -27,6 +28,15 @@ export interface AutoChoice {
   maxShare: number;
   /** In the user's words: which path, and why ("snapshot swap: 420,000 changes are 42% of 1,000,000 rows, above auto.maxChangeShare 20%"). */
   reason: string;
+}
+
+/**
+ * The choice as every report of it carries it (events, RunResult, the run log, preview and
+ * dry run): `{ auto: { path, reason } }`, or nothing outside mode auto. Both paths record it
+ * through here, so the run history says for every auto run which path it took and why.
+ */
+export function autoSaid(choice: AutoChoice | undefined): { auto?: AutoSaid } {
+  return choice ? { auto: { path: choice.path, reason: choice.reason } } : {};
 }
 
 const count = (n: number): string => n.toLocaleString('en-US');

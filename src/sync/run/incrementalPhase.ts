@@ -20,6 +20,7 @@ import { allowedDeletes, deleteGuard, guardedShare, massDeleteError } from './de
 import type { DeleteGuard } from './deleteGuard';
 import { throwIfAborted } from './RunContext';
 import { offerRepair } from './repairPhase';
+import { autoSaid } from './autoMode';
 import type { AutoChoice } from './autoMode';
 
 /** A step of the incremental loop: a part ready for the target, or the end of a transaction. */
@@ -45,7 +46,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     runId, mode: 'incremental', status: 'up-to-date', fromVersion: start, toVersion: Math.max(end, start - 1),
     rowsRead: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, deadLettered: 0, batches: 0, warnings: [],
     ...(mapping.deletes.mode === 'soft-delete' ? { softDeleted: 0 } : {}),
-    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+    ...autoSaid(auto),
   };
   if (end < start) {
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: start - 1, rowsApplied: 0 });
@@ -54,7 +55,7 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   ctx.progress.start();
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...(result.auto ? { auto: result.auto } : {}) });
   if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end });
+  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...autoSaid(auto) });
   let committed = start - 1;
   // Commit timestamps of the versions read so far (also: how far the read got).
   const timestamps = new Map<number, number>();

@@ -14,6 +14,7 @@ import { describeBlockers, swapBlockedError } from '../ports/swapBlocked';
 import type { RightsReport } from '../ports/rights';
 import { checkRights } from './mappingRights';
 import { allowedDeletes, deleteGuard, emptySwapError, guardedShare, massDeleteError } from './deleteGuard';
+import { autoSaid } from './autoMode';
 import type { AutoChoice } from './autoMode';
 import type { InitialLoadRequest } from '../ports/Target';
 import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
@@ -25,7 +26,9 @@ import { driftAfterPlanning, mergeLoadDriftBefore } from './schemaDriftPlan';
  * indexed and swapped or merged into the target with its checkpoint in one transaction
  * (Target.initialLoad). Phases: plan, read + stage, index, swap.
  */
-export async function runInitialLoad(ctx: RunContext, toVersion: number | undefined, rights?: RightsReport, allowMassDelete?: boolean, auto?: AutoChoice): Promise<RunResult> {
+export async function runInitialLoad(
+  ctx: RunContext, toVersion: number | undefined, rights?: RightsReport, allowMassDelete?: boolean, auto?: AutoChoice, opts: { rehearse?: boolean } = {},
+): Promise<RunResult> {
   const { mapping, source, target, signal } = ctx;
   // mode "auto" (run/autoMode): the snapshot at the end version in place of an incremental
   // sync of auto.fromVersion..auto.toVersion, by the load mode it chose.
@@ -50,13 +53,19 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
   // The snapshot's live rows as the log's file stats give them (no data read): the read
   // and COPY phases report a percentage and an ETA against it. Unknown (null) without stats.
   ctx.progress.totalRows = typeof snap.rowCount === 'number' ? snap.rowCount : null;
-  const autoSaid = auto ? { auto: { path: auto.path, reason: auto.reason } } : {};
+  const said = autoSaid(auto);
   const fromVersion = auto ? auto.fromVersion : null;
-  ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...autoSaid });
-  if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
-  const leftovers = await target.dropStagingLeftovers();
-  if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version });
+  // A rehearsal (the dry run of mode auto's snapshot path: Target.initialLoad's `rehearse`)
+  // is no run: no run-started or run-finished, nothing in the run log, and it leaves other
+  // loads' staging tables alone (it holds no run lease).
+  const rehearse = opts.rehearse === true;
+  if (!rehearse) ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'initial', fromVersion, toVersion: snap.version, totalRows: ctx.progress.totalRows, ...said });
+  if (auto) ctx.phase('plan', `mode auto: ${auto.reason}${rehearse ? ' (dry run: rehearsed, then rolled back)' : ''}`);
+  if (!rehearse) {
+    const leftovers = await target.dropStagingLeftovers();
+    if (leftovers.length > 0) ctx.warn(`Dropped ${leftovers.length} staging table(s) left by an interrupted initial load: ${leftovers.join(', ')}.`);
+  }
+  const dbRunId = rehearse ? undefined : await target.runLog.start({ pipeline: ctx.pipeline, mode: auto ? `auto-${mode}` : `initial-${mode}`, fromVersion, toVersion: snap.version, ...said });
   return load();
 
   async function load(): Promise<RunResult> {
@@ -140,6 +149,7 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
         fillfactor: mapping.initialLoad.fillfactor,
         onPhase: (phase, detail) => ctx.phase(phase, detail),
         ...(deleteLimit ? { deleteLimit } : {}),
+        ...(rehearse ? { rehearse } : {}),
       });
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
@@ -151,22 +161,24 @@ export async function runInitialLoad(ctx: RunContext, toVersion: number | undefi
       p.version = snap.version;
       p.totalRows = p.rowsRead;
       p.report();
-      ctx.emit({ type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version, inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered });
+      if (dbRunId !== undefined) ctx.emit({ type: 'batch-committed', fromVersion: snap.version, toVersion: snap.version, inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered });
       if (result.deadLettered > 0) {
         result.warnings.push(`${result.deadLettered} row(s) of the snapshot were refused by ${target.tableLabel} and set aside in delta_neon_sync.dead_letters (pipeline ${ctx.pipeline}, version ${snap.version}).`);
       }
       for (const w of result.warnings) ctx.warn(w);
       result.warnings.unshift(...early);
-      await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
-      ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
+      if (dbRunId !== undefined) {
+        await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
+        ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
+      }
       return {
-        runId, mode: 'initial', status: 'succeeded', fromVersion, toVersion: snap.version, rowsRead: p.rowsRead, ...autoSaid,
+        runId, mode: 'initial', status: 'succeeded', fromVersion, toVersion: snap.version, rowsRead: p.rowsRead, ...said,
         inserted, updated: result.updated, deleted, unchanged: result.unchanged, deadLettered: result.deadLettered, batches: 1, warnings: result.warnings,
         createdTableSql: result.createdTable ? target.createTableSql(createdColumns(plan), plan.key, plan.marker, mapping.initialLoad.fillfactor) : undefined,
         ...(plan.marker ? { softDeleted } : {}),
       };
     } catch (e) {
-      throw await ctx.fail(runId, dbRunId, e, null);
+      throw dbRunId === undefined ? ctx.classify(e) : await ctx.fail(runId, dbRunId, e, null);
     }
   }
 }

@@ -12,7 +12,11 @@ import { READ_BATCH_ROWS, createdColumns, dataColumns, planColumns, refuseExisti
 import type { ColumnPlan } from './columnPlan';
 import type { RunContext } from './RunContext';
 import { driftAfterPlanning, driftBeforePlanning, mergeLoadDriftBefore, tableChanges } from './schemaDriftPlan';
-import { chooseAutoPath } from './autoMode';
+import { autoSaid, chooseAutoPath } from './autoMode';
+import type { AutoChoice } from './autoMode';
+import { runInitialLoad } from './initialPhase';
+import type { RightsReport } from '../ports/rights';
+import type { ApplyResult } from '../ports/targetTypes';
 import { checkRights } from './mappingRights';
 import { formatValue } from '../postgres/formatValue';
 import { PreviewChecker } from '../postgres/previewChecks';
@@ -121,7 +125,7 @@ export async function previewSync(ctx: RunContext, opts: PreviewOptions): Promis
   return {
     ...r, mode: 'incremental', fromVersion: start, toVersion: end, targetMissing: false, ...(warnings ? { warnings } : {}),
     ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
-    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+    ...autoSaid(auto),
   };
 }
 
@@ -204,6 +208,11 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   const drift = existing ? await driftBeforePlanning(ctx, Number(checkpoint.version), snap.schema, mapping.key ?? existing.primaryKey, end) : undefined;
   const planned = planColumns(mapping, source.name, snap.schema, existing?.primaryKey, end, target.tableLabel);
   const { plan, alterations } = existing ? tableChanges(ctx, drift, planned, existing) : { plan: planned, alterations: [] };
+  // Mapping mode "auto": which path the sync takes, and why. The dry run rehearses that path:
+  // the snapshot load (staged, indexed, swapped or merged in a transaction rolled back),
+  // or the change feed's transactions below.
+  const auto = await chooseAutoPath(ctx, checkpoint, end, rights);
+  if (auto?.path === 'snapshot') return rehearseSnapshot(ctx, auto, rights);
   if (plan.marker && existing && !existing.columns.has(plan.marker.column)) {
     throw new SyncError('target', `${target.tableLabel} has no soft-delete column "${plan.marker.column}" yet, so a dry run cannot check the changes.`, {
       table: target.tableLabel,
@@ -211,9 +220,6 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
       hint: `A sync adds it; or add it yourself: ${target.markerColumnSql(plan.marker)}`,
     });
   }
-  // Mapping mode "auto": which path the sync takes, and why (the dry run applies the change
-  // feed either way: the same rows as the snapshot load, checked against the constraints).
-  const auto = await chooseAutoPath(ctx, checkpoint, end, rights);
   // The sync's own transactions, each applied on the state the earlier ones leave.
   const { first, later } = await transactionsOf(ctx, plan, start, end, signal);
   const refuseExisting = refuseExistingKeysOption(mapping);
@@ -228,8 +234,25 @@ export async function dryRunSync(ctx: RunContext, opts: { toVersion?: number }):
   });
   return {
     fromVersion: start, toVersion: end, result, ...(alterations.length ? { alterations: alterations.map((a) => target.alterationSql(a)) } : {}),
-    ...(auto ? { auto: { path: auto.path, reason: auto.reason } } : {}),
+    ...autoSaid(auto),
   };
+}
+
+/**
+ * The dry run of mode auto's snapshot path: the load the sync would run (runInitialLoad
+ * with the same choice), its swap or merge transaction rolled back, so the target's
+ * constraints, the safe-delete limit and the swap's checks run as they would. Its counts
+ * are what the load would change (ApplyResult's shape: deleteMissing 0, no rejected rows:
+ * a load fails on the first row the target refuses).
+ */
+async function rehearseSnapshot(ctx: RunContext, auto: AutoChoice, rights: RightsReport): Promise<DryRunReport> {
+  const r = await runInitialLoad(ctx, auto.toVersion, rights, undefined, auto, { rehearse: true });
+  const softDeleted = r.softDeleted ?? 0;
+  const result: ApplyResult = {
+    inserted: r.inserted, updated: r.updated, deleted: r.deleted - softDeleted, unchanged: r.unchanged, deleteMissing: 0, rejected: [],
+    staged: { upserts: r.rowsRead, deletes: 0 }, ...(r.softDeleted !== undefined ? { softDeleted } : {}),
+  };
+  return { fromVersion: auto.fromVersion, toVersion: r.toVersion, result, rehearsed: { path: 'snapshot', load: auto.load ?? 'swap' }, ...autoSaid(auto) };
 }
 
 /** The snapshot's rows as a load writes them (filtered, the marker live, the snapshot's lineage values). */
