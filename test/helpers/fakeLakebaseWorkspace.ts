@@ -83,6 +83,8 @@ export interface FakeLakebaseWorkspaceOptions {
   databases?: Record<string, string[]>;
   /** The most items one page of a list answers, whatever page_size asks (default 100, the API's maximum). */
   maxPageSize?: number;
+  /** Databases of a branch still being created: listed with their resource id, without status.postgres_database yet. */
+  creatingDatabases?: Record<string, string[]>;
   /** Branches answered without status.default (the flag is optional in the API): only the project's status.default_branch tells. */
   omitBranchDefault?: boolean;
 }
@@ -277,6 +279,7 @@ export class FakeLakebaseWorkspace {
         const id = d.toLowerCase().replace(/[^a-z0-9-]/g, '-');
         return { name: `${branchName}/databases/${id}`, database_id: id, parent: branchName, create_time: created, status: { database_id: id, postgres_database: d, role: `${branchName}/roles/owner` } };
       });
+      for (const id of this.opts.creatingDatabases?.[branchName] ?? []) databases.push({ name: `${branchName}/databases/${id}`, database_id: id, parent: branchName, create_time: created, status: { database_id: id } });
       const page = this.page(url, databases);
       return 'status' in page ? page : { status: 200, body: { databases: page.items, ...page.next } satisfies ListPostgresDatabasesResponse };
     }

@@ -27,7 +27,7 @@ describe('Lakebase catalog (the Postgres API lists of a local Databricks workspa
   this.timeout(60_000);
   const started: FakeLakebaseWorkspace[] = [];
 
-  async function workspace(extra: { maxPageSize?: number; omitBranchDefault?: boolean } = {}): Promise<FakeLakebaseWorkspace> {
+  async function workspace(extra: { maxPageSize?: number; omitBranchDefault?: boolean; creatingDatabases?: Record<string, string[]> } = {}): Promise<FakeLakebaseWorkspace> {
     const server = await getTestServer();
     const w = await FakeLakebaseWorkspace.start({
       adminUrl: server.adminUrl, endpoints: ENDPOINTS, principals: [{ role: ALICE, pat: ALICE_PAT }],
@@ -93,6 +93,16 @@ describe('Lakebase catalog (the Postgres API lists of a local Databricks workspa
     const before = w.postgresGets.length;
     assert.deepEqual((await c.branches('projects/shop')).map((b) => [b.id, b.isDefault]), [['main', true], ['dev', false], ['qa', false]]);
     assert.deepEqual(w.postgresGets.slice(before), ['/api/2.0/postgres/projects/shop/branches?page_size=100', '/api/2.0/postgres/projects/shop']);
+  });
+
+  it('a database still being created (no status.postgres_database yet) is not offered under its resource id', async () => {
+    const w = await workspace({ creatingDatabases: { 'projects/shop/branches/main': ['lb-new'] } });
+    const c = await catalogOf(w);
+    assert.deepEqual((await c.databases('projects/shop/branches/main')).map((d) => [d.name, d.postgresDatabase]), [
+      ['projects/shop/branches/main/databases/databricks-postgres', 'databricks_postgres'],
+      ['projects/shop/branches/main/databases/lb-orders', 'lb_orders'],
+      ['projects/shop/branches/main/databases/reporting', 'Reporting'],
+    ]);
   });
 
   it('a workspace that takes the connection and never answers: the listing fails within its bound, naming the profile, the host and the call, and the request is cancelled', async () => {
