@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { withDelayedProgress } from './delayedProgress';
 import type { InputOptions, PickItem, Prompter } from './PostgresConnectionForm';
 
 /** The Prompter of the real editor: input boxes and quick picks that stay open on focus loss. */
@@ -15,8 +16,9 @@ export const vscodePrompter: Prompter = {
     }),
   pick: async <T extends PickItem>(items: readonly T[], o: { title: string; placeHolder?: string }) =>
     vscode.window.showQuickPick([...items], { title: o.title, ...(o.placeHolder !== undefined ? { placeHolder: o.placeHolder } : {}), ignoreFocusOut: true }),
+  // Shown only for work still running after PROGRESS_DELAY_MS (see withDelayedProgress).
   progress: async <T>(title: string, work: () => Promise<T>) =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Delta Sync: ${title}` }, work),
+    withDelayedProgress(work, (running) => vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Delta Sync: ${title}` }, () => running)),
   message: async (severity, text, ...actions) => {
     const show = severity === 'error' ? vscode.window.showErrorMessage : severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     return show(`Delta Sync: ${text}`, ...actions);

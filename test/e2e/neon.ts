@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Page } from 'playwright-core';
 import { applySampleChanges, createCustomerProfilesTable } from '../../src/fixtures/customerProfiles';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { mappingTarget, openTarget } from '../../src/sync/open/openTarget';
@@ -52,6 +53,16 @@ import {
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-neon');
 const { log, step, timings, report } = stepRecorder('e2e-neon');
+
+/** The notification toasts matching `title` still shown after polling up to `withinMs` for them to close. */
+async function progressLeft(p: Page, title: RegExp, withinMs: number): Promise<string[]> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const left = await p.locator('.notification-toast', { hasText: title }).allInnerTexts();
+    if (left.length === 0 || Date.now() >= deadline) return left.map((t) => t.replace(/\s+/g, ' ').trim());
+    await p.waitForTimeout(250);
+  }
+}
 
 /** 'skipped' when SKIP_E2E=1 told it not to run: then it must not report PASS (and in CI it must run). */
 async function main(): Promise<'passed' | 'skipped'> {
@@ -220,6 +231,11 @@ async function main(): Promise<'passed' | 'skipped'> {
         await rowLabelled(targets, p, 'lakebase-e2e').filter({ hasText: 'lakebase 127.0.0.1/postgres (profile e2e-pat)' }).first().waitFor({ timeout: 30_000 });
         if (lakebase.issued.length === 0) throw new Error('the test did not log in with a Lakebase token');
         await p.screenshot({ path: path.join(ARTIFACTS, '09-lakebase-added.png') });
+        // Each listing's and the test's progress notification closes once its work is done
+        // (VS Code keeps one at least 800 ms): none is left a few seconds after the add.
+        const left = await progressLeft(p, /Delta Sync: (Listing|Testing)/, 5_000);
+        await p.screenshot({ path: path.join(ARTIFACTS, '09b-lakebase-no-progress-left.png') });
+        if (left.length) throw new Error(`progress notifications left 5 s after the add: ${left.join(' | ')}`);
       });
     });
   } finally {

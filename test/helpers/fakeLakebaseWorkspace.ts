@@ -1,8 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DatabaseCredential } from '@databricks/lakebase';
+import type { WorkspaceClient, iam } from '@databricks/sdk-experimental';
 import pg from 'pg';
+import type {
+  ListPostgresBranchesResponse,
+  ListPostgresDatabasesResponse,
+  ListPostgresEndpointsResponse,
+  ListPostgresProjectsResponse,
+  PostgresBranch,
+  PostgresDatabase,
+  PostgresEndpoint,
+  PostgresProject,
+} from '../../src/sync/lakebase/postgresApiTypes';
 import { startLakebaseGateway, type LakebaseGateway } from './lakebaseGateway';
+
+/** The answers of the Lakebase Provisioned calls, as the SDK's own `database` service types them. */
+type InstanceCredential = Awaited<ReturnType<WorkspaceClient['database']['generateDatabaseCredential']>>;
+type DatabaseInstance = Awaited<ReturnType<WorkspaceClient['database']['getDatabaseInstance']>>;
 
 /**
  * A local Databricks workspace for Lakebase targets, over plain HTTP on 127.0.0.1: the
@@ -25,8 +41,14 @@ import { startLakebaseGateway, type LakebaseGateway } from './lakebaseGateway';
  *   Provisioned, the SDK's database.generateDatabaseCredential): the same, answered
  *   `{ token, expiration_time }`; GET /api/2.0/database/instances/<name>: `read_write_dns`.
  * - GET  /api/2.0/preview/scim/v2/Me: the signed-in principal's userName.
- * - GET  /api/2.0/postgres/projects[/<p>/branches[/<b>/endpoints|databases]]: the Postgres
- *   API's lists, read off `endpoints` (see postgresList); 403 for a principal without access.
+ * - GET  /api/2.0/postgres/projects[/<p>/branches[/<b>/endpoints|databases]] and
+ *   /projects/<p>: the Postgres API's lists (paged by page_size/page_token) and the project,
+ *   read off `endpoints` (see postgresList); 403 for a principal without access.
+ *
+ * Every answer is typed with the clients' own types where they export them
+ * (@databricks/lakebase's DatabaseCredential, the SDK's `database` and `iam` models), else
+ * with src/sync/lakebase/postgresApiTypes.ts (the Postgres API as Databricks' SDK models it),
+ * so the fake cannot answer in a shape the real workspace does not have.
  *
  * Clients connect to `pgPort`, never to the PostgreSQL itself: the gateway there checks the
  * token and logs in to PostgreSQL with the role's backend secret (random, known only to
@@ -59,6 +81,12 @@ export interface FakeLakebaseWorkspaceOptions {
   endpointHost?: string;
   /** The Postgres databases of each branch (projects/<p>/branches/<b>); default: databricks_postgres only. */
   databases?: Record<string, string[]>;
+  /** The most items one page of a list answers, whatever page_size asks (default 100, the API's maximum). */
+  maxPageSize?: number;
+  /** Databases of a branch still being created: listed with their resource id, without status.postgres_database yet. */
+  creatingDatabases?: Record<string, string[]>;
+  /** Branches answered without status.default (the flag is optional in the API): only the project's status.default_branch tells. */
+  omitBranchDefault?: boolean;
 }
 
 /** The role group whose members must log in by password (`host all +<group> ... scram-sha-256`). */
@@ -81,6 +109,8 @@ export class FakeLakebaseWorkspace {
   readonly issued: { role: string; token: string; expiresAt: Date }[] = [];
   /** Requests to /api/2.0/postgres/credentials, answered or refused. */
   credentialRequests = 0;
+  /** The Postgres API's GET requests (path and query), in order. */
+  readonly postgresGets: string[] = [];
   tokenTtlMs: number;
 
   private constructor(private readonly opts: FakeLakebaseWorkspaceOptions) {
@@ -167,7 +197,7 @@ export class FakeLakebaseWorkspace {
     if (req.method === 'POST' && url.pathname === '/oidc/v1/token') return this.oauthToken(req, body);
     const principal = this.bearer(req);
     if (!principal) return { status: 401, body: { error_code: 'UNAUTHENTICATED', message: 'Invalid access token.' } };
-    if (req.method === 'GET' && url.pathname === '/api/2.0/preview/scim/v2/Me') return { status: 200, body: { userName: principal.role, active: true } };
+    if (req.method === 'GET' && url.pathname === '/api/2.0/preview/scim/v2/Me') return { status: 200, body: { userName: principal.role, active: true } satisfies iam.User };
     if (req.method === 'POST' && url.pathname === '/api/2.0/postgres/credentials') {
       this.credentialRequests++;
       return this.credential(principal, body);
@@ -176,12 +206,15 @@ export class FakeLakebaseWorkspace {
       this.credentialRequests++;
       return this.instanceCredential(principal, body);
     }
-    if (req.method === 'GET' && url.pathname.startsWith('/api/2.0/postgres/projects')) return this.postgresList(principal, url);
+    if (req.method === 'GET' && url.pathname.startsWith('/api/2.0/postgres/projects')) {
+      this.postgresGets.push(`${url.pathname}${url.search}`);
+      return this.postgresList(principal, url);
+    }
     const instance = /^\/api\/2\.0\/database\/instances\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && instance) {
       const found = this.opts.instances?.find((i) => i.name === decodeURIComponent(instance[1] as string));
       if (!found) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${instance[1]}' does not exist.` } };
-      return { status: 200, body: { name: found.name, state: 'AVAILABLE', read_write_dns: found.host, capacity: 'CU_1' } };
+      return { status: 200, body: { name: found.name, state: 'AVAILABLE', read_write_dns: found.host, capacity: 'CU_1' } satisfies DatabaseInstance };
     }
     return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${url.pathname}'` } };
   }
@@ -189,10 +222,13 @@ export class FakeLakebaseWorkspace {
   /**
    * The Postgres API's list calls (Lakebase Autoscaling), with the projects, branches and
    * endpoints read off the endpoint resource names this workspace knows: GET
-   * /api/2.0/postgres/projects, /projects/<p>/branches, /projects/<p>/branches/<b>/endpoints
-   * and /databases, one page each (no next_page_token), in the API's shapes (snake_case,
-   * spec/status). A branch's first endpoint is its read-write one; a project's first branch
-   * is its default.
+   * /api/2.0/postgres/projects, /projects/<p>, /projects/<p>/branches,
+   * /projects/<p>/branches/<b>/endpoints and /databases, in the API's shapes (snake_case,
+   * output in `status`, no `spec`). Lists are paged as the API pages them: at most page_size
+   * items (and at most maxPageSize), then next_page_token until the last page; a token this
+   * server did not issue is a 400. A branch's first endpoint is its read-write one; a
+   * project's first branch is its default. A database's resource id is its Postgres name as
+   * an RFC 1123 label (databricks_postgres is databases/databricks-postgres), as on Lakebase.
    */
   private postgresList(principal: FakeLakebasePrincipal, url: URL): Sent {
     if (principal.projectAccess === false) {
@@ -204,29 +240,63 @@ export class FakeLakebaseWorkspace {
     const projectIds = [...new Set(parts.map((x) => x[1] as string))];
     const branchesOf = (p: string): string[] => [...new Set(parts.filter((x) => x[1] === p).map((x) => x[3] as string))];
     const notFound = (what: string): Sent => ({ status: 404, body: { error_code: 'NOT_FOUND', message: `${what} does not exist.` } });
+    const project = (p: string): PostgresProject => ({
+      name: `projects/${p}`, uid: `uid-${p}`, project_id: p, create_time: created,
+      status: { display_name: p, default_branch: `projects/${p}/branches/${branchesOf(p)[0] ?? ''}`, pg_version: 17 },
+    });
     if (rest.length === 1) {
-      return { status: 200, body: { projects: projectIds.map((p) => ({ name: `projects/${p}`, uid: `uid-${p}`, create_time: created, status: { display_name: p, default_branch: `projects/${p}/branches/${branchesOf(p)[0] ?? ''}`, pg_version: 17 } })) } };
+      const page = this.page(url, projectIds.map(project));
+      return 'status' in page ? page : { status: 200, body: { projects: page.items, ...page.next } satisfies ListPostgresProjectsResponse };
     }
-    const project = rest[1] as string;
-    if (!projectIds.includes(project)) return notFound(`Project projects/${project}`);
+    const projectId = rest[1] as string;
+    if (!projectIds.includes(projectId)) return notFound(`Project projects/${projectId}`);
+    if (rest.length === 2) return { status: 200, body: project(projectId) };
     if (rest.length === 3 && rest[2] === 'branches') {
-      return { status: 200, body: { branches: branchesOf(project).map((b, i) => ({ name: `projects/${project}/branches/${b}`, parent: `projects/${project}`, create_time: created, status: { default: i === 0, current_state: 'READY' } })) } };
+      const branches = branchesOf(projectId).map((b, i): PostgresBranch => ({
+        name: `projects/${projectId}/branches/${b}`, uid: `uid-${projectId}-${b}`, branch_id: b, parent: `projects/${projectId}`, create_time: created,
+        status: { branch_id: b, ...(this.opts.omitBranchDefault ? {} : { default: i === 0 }), current_state: 'READY', is_protected: false },
+      }));
+      const page = this.page(url, branches);
+      return 'status' in page ? page : { status: 200, body: { branches: page.items, ...page.next } satisfies ListPostgresBranchesResponse };
     }
     const branch = rest[3] as string;
-    const branchName = `projects/${project}/branches/${branch}`;
-    if (rest[2] !== 'branches' || !branchesOf(project).includes(branch)) return notFound(`Branch ${branchName}`);
+    const branchName = `projects/${projectId}/branches/${branch}`;
+    if (rest[2] !== 'branches' || !branchesOf(projectId).includes(branch)) return notFound(`Branch ${branchName}`);
     if (rest.length === 5 && rest[4] === 'endpoints') {
-      const endpoints = parts.filter((x) => x[1] === project && x[3] === branch).map((x, i) => ({
-        name: x.join('/'), parent: branchName, create_time: created,
-        status: { endpoint_type: i === 0 ? 'ENDPOINT_TYPE_READ_WRITE' : 'ENDPOINT_TYPE_READ_ONLY', hosts: { host: this.opts.endpointHost ?? '127.0.0.1' }, current_state: 'ACTIVE' },
+      const endpoints = parts.filter((x) => x[1] === projectId && x[3] === branch).map((x, i): PostgresEndpoint => ({
+        name: x.join('/'), uid: `uid-${x[5] as string}`, endpoint_id: x[5] as string, parent: branchName, create_time: created,
+        status: {
+          endpoint_id: x[5] as string, endpoint_type: i === 0 ? 'ENDPOINT_TYPE_READ_WRITE' : 'ENDPOINT_TYPE_READ_ONLY', current_state: 'ACTIVE',
+          hosts: { host: this.opts.endpointHost ?? '127.0.0.1' }, autoscaling_limit_min_cu: 0.5, autoscaling_limit_max_cu: 2,
+        },
       }));
-      return { status: 200, body: { endpoints } };
+      const page = this.page(url, endpoints);
+      return 'status' in page ? page : { status: 200, body: { endpoints: page.items, ...page.next } satisfies ListPostgresEndpointsResponse };
     }
     if (rest.length === 5 && rest[4] === 'databases') {
       const names = this.opts.databases?.[branchName] ?? ['databricks_postgres'];
-      return { status: 200, body: { databases: names.map((d) => ({ name: `${branchName}/databases/${d}`, parent: branchName, create_time: created, status: { postgres_database: d, role: `${branchName}/roles/owner` } })) } };
+      const databases = names.map((d): PostgresDatabase => {
+        const id = d.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+        return { name: `${branchName}/databases/${id}`, database_id: id, parent: branchName, create_time: created, status: { database_id: id, postgres_database: d, role: `${branchName}/roles/owner` } };
+      });
+      for (const id of this.opts.creatingDatabases?.[branchName] ?? []) databases.push({ name: `${branchName}/databases/${id}`, database_id: id, parent: branchName, create_time: created, status: { database_id: id } });
+      const page = this.page(url, databases);
+      return 'status' in page ? page : { status: 200, body: { databases: page.items, ...page.next } satisfies ListPostgresDatabasesResponse };
     }
     return { status: 404, body: { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for 'GET ${url.pathname}'` } };
+  }
+
+  /** One page of `all` for the request's page_size and page_token (the token is the offset, as text this server made). */
+  private page<T>(url: URL, all: T[]): { items: T[]; next: { next_page_token?: string } } | Sent {
+    const sizeText = url.searchParams.get('page_size');
+    const size = sizeText === null ? 100 : Number(sizeText);
+    if (!Number.isInteger(size) || size < 0) return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: `page_size must be a non-negative integer, got ${sizeText}.` } };
+    const token = url.searchParams.get('page_token');
+    const from = token ? /^offset-(\d+)$/.exec(token) : null;
+    if (token && !from) return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid page_token ${token}.` } };
+    const start = from ? Number(from[1]) : 0;
+    const end = start + Math.min(size || 100, this.opts.maxPageSize ?? 100);
+    return { items: all.slice(start, end), next: end < all.length ? { next_page_token: `offset-${end}` } : {} };
   }
 
   private oauthToken(req: http.IncomingMessage, body: string): Sent {
@@ -267,7 +337,7 @@ export class FakeLakebaseWorkspace {
     if (typeof endpoint !== 'string' || endpoint === '') return { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'Field endpoint is required.' } };
     if (!this.opts.endpoints.includes(endpoint)) return { status: 404, body: { error_code: 'NOT_FOUND', message: `Endpoint ${endpoint} does not exist.` } };
     const { token, expiresAt } = await this.issue(principal);
-    return { status: 200, body: { token, expire_time: expiresAt.toISOString() } };
+    return { status: 200, body: { token, expire_time: expiresAt.toISOString() } satisfies DatabaseCredential };
   }
 
   private async instanceCredential(principal: FakeLakebasePrincipal, body: string): Promise<Sent> {
@@ -281,7 +351,7 @@ export class FakeLakebaseWorkspace {
     const unknown = (names as string[]).find((n) => !this.opts.instances?.some((i) => i.name === n));
     if (unknown !== undefined) return { status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Database instance '${unknown}' does not exist.` } };
     const { token, expiresAt } = await this.issue(principal);
-    return { status: 200, body: { token, expiration_time: expiresAt.toISOString() } };
+    return { status: 200, body: { token, expiration_time: expiresAt.toISOString() } satisfies InstanceCredential };
   }
 
   /** A fresh token: the role's login at `pgPort` until it expires (earlier tokens stay valid until theirs). */
