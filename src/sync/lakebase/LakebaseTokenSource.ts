@@ -1,8 +1,12 @@
-import { classifyLakebaseError } from './classifyLakebaseError';
+import { SyncError } from '../errors';
+import { classifyLakebaseError, describeWorkspace } from './classifyLakebaseError';
 import type { LakebaseErrorContext } from './classifyLakebaseError';
 
 /** A token is reused until this long before it expires (never more than half its lifetime). */
 const REFRESH_MARGIN_MS = 120_000;
+
+/** How long one credential request may take before it fails (and the next login asks anew). */
+export const LAKEBASE_CREDENTIAL_TIMEOUT_MS = 30_000;
 
 /** One database credential as the workspace issues it. */
 export interface IssuedCredential {
@@ -23,7 +27,9 @@ export interface IssuedCredential {
  * one-hour token is refreshed at 58 min and a 2 s test token at 1 s. Tokens are only used
  * to log in: Postgres checks the password when a connection opens, so a connection outlives
  * its token and nothing already running is touched by a refresh. Failures are SyncErrors
- * naming the profile and workspace host (classifyLakebaseError).
+ * naming the profile and workspace host (classifyLakebaseError). A request that gets no
+ * answer within `timeoutMs` fails with a retryable connection error and is forgotten, so a
+ * stalled workspace does not hold every later login of the pool behind it.
  */
 export class LakebaseTokenSource {
   private cached: { token: string; refreshAt: number } | undefined;
@@ -35,6 +41,7 @@ export class LakebaseTokenSource {
     private readonly issue: () => Promise<IssuedCredential>,
     private readonly ctx: LakebaseErrorContext,
     private readonly now: () => number = Date.now,
+    private readonly timeoutMs: number = LAKEBASE_CREDENTIAL_TIMEOUT_MS,
   ) {}
 
   /** The password provider for createPool: called for every new connection. */
@@ -52,10 +59,22 @@ export class LakebaseTokenSource {
   private async fetch(): Promise<string> {
     const asked = this.now();
     let credential: IssuedCredential;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new SyncError('connection', `${describeWorkspace(this.ctx)} did not issue a database token for Lakebase ${this.ctx.resource} within ${Math.round(this.timeoutMs / 100) / 10} s.`, {
+          setting: 'target.connection',
+          retry: 'auto',
+          hint: 'Check the workspace host of the profile, the network, VPN or proxy; the sync retries on its own.',
+        }));
+      }, this.timeoutMs);
+    });
     try {
-      credential = await this.issue();
+      credential = await Promise.race([this.issue(), timedOut]);
     } catch (e) {
-      throw classifyLakebaseError(e, this.ctx);
+      throw e instanceof SyncError ? e : classifyLakebaseError(e, this.ctx);
+    } finally {
+      clearTimeout(timer);
     }
     const expiresAt = Date.parse(credential.expiresAt);
     const lifetime = Number.isFinite(expiresAt) ? expiresAt - asked : 0;
