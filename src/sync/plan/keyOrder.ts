@@ -9,7 +9,7 @@ import type { DeltaValue, Row } from '../delta/types';
  * (changePlanWorker), and the upsert and the delete probe the target's primary key once per
  * staged row. In key order the probes walk the index's leaf pages forward instead of
  * jumping between them at random (the reader's order: the order the Delta files hold the
- * keys), which took 8-15% off the server's CPU for 100k changes onto 1M rows
+ * keys), which took 7-15% off the server's CPU for 100k changes onto 1M rows
  * (bench/applyExperiments.ts, nlOrderedCopy against nlDelete: 760/760 ms against
  * 900/820 ms). A part holds one row per key, so only the order changes, never what the
  * statements write. Under a collation other than C, code unit order is close to the
