@@ -11,6 +11,7 @@ import type { SyncErrorDetails, SyncErrorKind } from '../errors';
 import { compileRowFilter } from '../mapping/compileRowFilter';
 import type { FilterCondition } from '../mapping/mappingSchema';
 import { planTransactions } from '../plan/planTransactions';
+import { sortByKey } from '../plan/keyOrder';
 import type { TransactionPlanOptions } from '../plan/planTransactions';
 import { stagingColumns } from '../postgres/applyChanges';
 import { ValueEncodeError } from '../postgres/copyEncoder';
@@ -415,10 +416,12 @@ async function planChangesFrom(source: ChangeSource, input: ChangePlanInput, sen
       send(step);
       continue;
     }
+    // Staged in key order: the statements probe the target's primary key in index order (keyOrder.ts).
+    const inKeyOrder = (rows: Row[]): Row[] => sortByKey([...rows], input.plan.keySource);
     const part = {
-      upserts: encodeRows(staging.upserts, step.changes.upserts, undefined, input.key),
-      deletes: encodeRows(staging.deletes, step.changes.deletes, undefined, input.key),
-      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, step.changes.softDeletes, undefined, input.key) } : {}),
+      upserts: encodeRows(staging.upserts, inKeyOrder(step.changes.upserts), undefined, input.key),
+      deletes: encodeRows(staging.deletes, inKeyOrder(step.changes.deletes), undefined, input.key),
+      ...(staging.softDeletes ? { softDeletes: encodeRows(staging.softDeletes, inKeyOrder(step.changes.softDeletes), undefined, input.key) } : {}),
       ...(step.changes.excused ? { excused: encodeRows(staging.deletes, step.changes.excused, undefined, input.key) } : {}),
     };
     await credit();
