@@ -22,6 +22,8 @@ export class KeySet {
   private arena = new Uint8Array(1 << 16);
   private used = 0;
   private view: DataView | undefined;
+  /** hash() of the key encode() last wrote. */
+  private tailHash = 0;
   /** Start of key i in `arena` (its end is starts[i + 1], or `used` for the last). */
   private starts = new Int32Array(1 << 12);
   private count = 0;
@@ -37,13 +39,13 @@ export class KeySet {
 
   has(key: NetKey): boolean {
     const len = this.encode(key);
-    return this.find(this.hash(this.used, len), len) >= 0;
+    return this.find(this.tailHash, len) >= 0;
   }
 
   /** Adds the key; false if it was there already. */
   add(key: NetKey): boolean {
     const len = this.encode(key);
-    const h = this.hash(this.used, len);
+    const h = this.tailHash;
     if (this.find(h, len) >= 0) return false;
     if ((this.filled + 1) * 4 > this.slots.length * 3) this.rehash();
     if (this.count + 1 >= this.starts.length) {
@@ -63,7 +65,7 @@ export class KeySet {
   /** Removes the key; false if it was not there. Its bytes stay in the arena until clear(). */
   delete(key: NetKey): boolean {
     const len = this.encode(key);
-    const slot = this.find(this.hash(this.used, len), len);
+    const slot = this.find(this.tailHash, len);
     if (slot < 0) return false;
     this.slots[slot] = -1;
     this.live--;
@@ -77,7 +79,7 @@ export class KeySet {
 
   /**
    * Writes the key's encoding at the arena's end (not yet counted in `used`); returns its
-   * length. Tags: 1 Latin-1 string, 2 UTF-16 string, 3 number, 4 bigint, 5 boolean.
+   * length, and its hash in `tailHash`. Tags: 1 Latin-1 string, 2 UTF-16 string, 3 number, 4 bigint, 5 boolean.
    */
   private encode(key: NetKey): number {
     switch (typeof key) {
@@ -86,25 +88,27 @@ export class KeySet {
         this.reserve(1 + 2 * n);
         const a = this.arena;
         const at = this.used;
-        let wide = false;
-        for (let i = 0; i < n; i++) {
+        // Written and hashed in one pass (FNV-1a, as hash()), tag 1 first.
+        let h = Math.imul(0x811c9dc5 ^ 1, 0x01000193);
+        let i = 0;
+        for (; i < n; i++) {
           const c = key.charCodeAt(i);
-          if (c > 0xff) {
-            wide = true;
-            break;
-          }
+          if (c > 0xff) break;
           a[at + 1 + i] = c;
+          h = Math.imul(h ^ c, 0x01000193);
         }
-        if (!wide) {
+        if (i === n) {
           a[at] = 1;
+          this.tailHash = mix(h);
           return 1 + n;
         }
         a[at] = 2;
-        for (let i = 0; i < n; i++) {
+        for (i = 0; i < n; i++) {
           const c = key.charCodeAt(i);
           a[at + 1 + 2 * i] = c & 0xff;
           a[at + 2 + 2 * i] = c >>> 8;
         }
+        this.tailHash = this.hash(at, 1 + 2 * n);
         return 1 + 2 * n;
       }
       case 'number': {
@@ -114,14 +118,19 @@ export class KeySet {
         const v = key === 0 ? 0 : Number.isNaN(key) ? Number.NaN : key;
         if (this.view?.buffer !== this.arena.buffer) this.view = new DataView(this.arena.buffer);
         this.view.setFloat64(this.used + 1, v, true);
+        this.tailHash = this.hash(this.used, 9);
         return 9;
       }
-      case 'bigint':
-        return this.writeAscii(4, key.toString());
+      case 'bigint': {
+        const len = this.writeAscii(4, key.toString());
+        this.tailHash = this.hash(this.used, len);
+        return len;
+      }
       case 'boolean':
         this.reserve(2);
         this.arena[this.used] = 5;
         this.arena[this.used + 1] = key ? 1 : 0;
+        this.tailHash = this.hash(this.used, 2);
         return 2;
     }
   }
@@ -138,10 +147,7 @@ export class KeySet {
     const a = this.arena;
     let h = 0x811c9dc5;
     for (let i = at, end = at + len; i < end; i++) h = Math.imul(h ^ (a[i] as number), 0x01000193);
-    // Spread the low bits, which pick the slot.
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    return h ^ (h >>> 12);
+    return mix(h);
   }
 
   /** The slot of the key encoded at the arena's end, or -1. */
@@ -195,4 +201,11 @@ export class KeySet {
     next.set(this.arena.subarray(0, this.used));
     this.arena = next;
   }
+}
+
+/** Spreads FNV's bits into the low ones, which pick the slot. */
+function mix(h: number): number {
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 12);
 }
