@@ -1,6 +1,7 @@
 import { SyncError } from '../errors';
 import type { ChangeRow, Row } from '../delta/types';
 import type { ChangesToApply } from './applyDeletePolicy';
+import { KeySet } from './KeySet';
 import { DUPLICATE_EXAMPLES, MUST_BE_NEW, NetChangeBuffer, describeKey } from './netChanges';
 import type { DuplicateKey, NetChangeBufferOptions, NetKey } from './netChanges';
 
@@ -121,8 +122,9 @@ export const DUPLICATE_INSERT_HINT =
  * or maxBytes. A version with more than `partRows` change rows is not held whole: the
  * batch so far (earlier versions and the start of this one) becomes the first part of its
  * transaction, and the rest of the version follows in parts as it is read, so the caller
- * can apply one part while the next is read, with memory bounded by a part plus one key per
- * row of the version. Net effect across parts, the rules of NetChangeBuffer:
+ * can apply one part while the next is read, with memory bounded by a part plus the keys
+ * the version upserted (a KeySet, off the JS heap: its bytes and about 12 more a key) and
+ * its removals. Net effect across parts, the rules of NetChangeBuffer:
  *  - upserts are applied as they come; a key upserted by this version is remembered;
  *  - removals (delete, update_preimage) are held to the end of the transaction, since a
  *    later upsert of the same key in the same version cancels them (delete + re-insert, or
@@ -155,13 +157,13 @@ export async function* planSteps(
    */
   let streamed:
     | {
-      upserted: Set<NetKey>; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[];
+      upserted: KeySet; held: Map<NetKey, { row: Row; ts: number }>; earlier: Map<NetKey, Row>; parts: number; duplicates: number; examples: DuplicateKey[];
       /** Inserts of this version of a key an earlier version of the transaction left in the table. */
       reinserted: number; reExamples: DuplicateKey[];
       /** Upserts of this version of a key left in the table before, no removal of it seen yet: re-inserts unless one comes. */
       suspects: Map<NetKey, DuplicateKey>;
       /** Keys of this version applied marked MUST_BE_NEW (no removal of them seen yet in this version). */
-      flagged: Set<NetKey>;
+      flagged: KeySet;
       /** Key rows of `flagged` keys whose removal came in a later part: their insert replaced a row, the writer excuses them. */
       excused: Row[];
     }
@@ -216,11 +218,10 @@ export async function* planSteps(
       }
       s.held.delete(key);
       s.earlier.delete(key);
-      if (s.upserted.has(key)) {
+      if (!s.upserted.add(key)) {
         duplicates++;
         if (s.examples.length < DUPLICATE_EXAMPLES) s.examples.push({ version: current as number, key: describeKey(keyColumns, keyColumns.map((c) => row[c] ?? null)) });
       }
-      s.upserted.add(key);
       upserts.push(row);
     }
     for (let i = 0; i < net.deletes.length; i++) {
@@ -294,7 +295,7 @@ export async function* planSteps(
       currentRows++;
       if (partRows !== undefined) {
         if (!streamed && currentRows > partRows) {
-          streamed = { upserted: new Set(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [], reinserted: 0, reExamples: [], suspects: new Map(), flagged: new Set(), excused: [] };
+          streamed = { upserted: new KeySet(), held: new Map(), earlier: new Map(), parts: 0, duplicates: 0, examples: [], reinserted: 0, reExamples: [], suspects: new Map(), flagged: new KeySet(), excused: [] };
           yield* flushPart(false);
         } else if (streamed && buffer.size >= partRows) {
           yield* flushPart(false);

@@ -3,9 +3,9 @@ import * as vm from 'node:vm';
 
 /**
  * Decides when the reader thread runs a full garbage collection of its own. Planning a
- * commit applied in parts keeps one key per change to the end of the commit (planSteps),
- * so the live heap grows through it; V8 then lets the old generation grow to several times
- * the live size between full collections (a 1M-change commit: 545 MB peak RSS, against
+ * commit applied in parts keeps its removals to the end of the commit (planSteps; the keys
+ * it upserted are kept off the heap, in a KeySet), so the live heap grows through it; V8
+ * then lets the old generation grow to several times the live size between full collections (a 1M-change commit: 545 MB peak RSS, against
  * 282 MB with a full collection every few parts; bench/scaleBench.ts at 10M rows). After
  * each part the caller asks `due(used)` with the heap in use; a collection is due once it
  * is more than `factor` times what the last collection left, and above `floorBytes`.
