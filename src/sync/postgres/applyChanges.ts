@@ -623,7 +623,7 @@ END`;
       throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${got ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
         table: displayName(opts.table),
         retry: 'manual',
-        hint: 'Another run advanced this pipeline; read the checkpoint again and continue from there.',
+        hint: 'Another run (or a change by hand) advanced this pipeline since this run read its checkpoint; read the checkpoint again and continue from there.',
       });
     }
   }

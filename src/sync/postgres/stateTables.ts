@@ -238,7 +238,7 @@ function checkpointError(e: unknown, cp: CheckpointInput, expect?: bigint | null
     return new SyncError('target', `The checkpoint of pipeline "${cp.pipeline}" is at version ${moved[1]}, expected ${expect ?? 'none'}; nothing was applied.`, {
       version: Number(cp.version),
       retry: 'manual',
-      hint: 'Another run (or a change by hand) advanced this pipeline while this run applied its changes; read the checkpoint again and continue from there.',
+      hint: 'Another run (or a change by hand) advanced this pipeline since this run read its checkpoint; read the checkpoint again and continue from there.',
     });
   }
   if (code !== '22012') return e;
