@@ -57,7 +57,7 @@ export interface Target {
    * release(); runs a dead process left 'running' are marked abandoned. Fails at once
    * (retry 'manual') when a live run holds it.
    */
-  acquireRun(pipeline: string): Promise<RunGuard>;
+  acquireRun(pipeline: string, opts?: AcquireRunOptions): Promise<RunGuard>;
   /** Marks runs a dead process left 'running' as abandoned, when it can tell no run is live. */
   reapAbandoned(pipeline: string): Promise<void>;
   /** Whether a live run of the pipeline holds its run lease now (status, not a reservation). */
@@ -152,6 +152,18 @@ export interface TargetTableInfo {
   primaryKey: string[];
 }
 
+/** What a run checks as it takes its lease (Target.acquireRun). */
+export interface AcquireRunOptions {
+  /**
+   * The rights check the run starts with: the report for `request` is read (on a server, in
+   * the lease's round trip) and handed to `check`, which throws to refuse the run (the
+   * missing rights named). A refused run holds no lease: it was not taken, or was given
+   * back before the refusal, and nothing else was written. The report comes back as
+   * RunGuard.rights.
+   */
+  rights?: { request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }; check(report: RightsReport): void };
+}
+
 /** Holds a run's right to run (see Target.acquireRun). */
 export interface RunGuard {
   /** Runs found 'running' without a live process, marked 'abandoned'. */
@@ -170,6 +182,8 @@ export interface RunGuard {
    * the run holds its lease, and on targets without a lease.
    */
   lost?(): SyncError | undefined;
+  /** The rights report AcquireRunOptions.rights asked for (it passed its check). */
+  rights?: RightsReport;
   release(): Promise<void>;
 }
 
@@ -226,6 +240,12 @@ export interface InitialLoadRequest {
 }
 
 export interface ApplyRequest {
+  /**
+   * Read the target's size for the delete guard (as estimateRows does, live rows with the
+   * marker) in the transaction's opening, before anything is written: then
+   * ApplyTransaction.estimatedRows holds it (when the target could read it there).
+   */
+  estimateRows?: { marker?: SoftDeleteMarker };
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
@@ -254,6 +274,8 @@ export interface ApplyRequest {
 
 /** One open apply transaction (Target.beginApply). Parts run one at a time. */
 export interface ApplyTransaction {
+  /** ApplyRequest.estimateRows's answer, when the opening read it; else undefined (estimateRows then). */
+  readonly estimatedRows?: number;
   apply(part: ApplyPart): Promise<void>;
   /**
    * What the parts applied so far did to the target's rows (rows actually deleted or
@@ -261,8 +283,14 @@ export interface ApplyTransaction {
    * before the commit.
    */
   totals(): Readonly<ApplyResult>;
-  /** Writes the checkpoint (and dead letters) and commits; returns the totals of all parts. */
-  commit(checkpoint: { version: number; commitTimestamp: number | null }): Promise<ApplyResult>;
+  /**
+   * Writes the checkpoint (and dead letters) and commits; returns the totals of all parts.
+   * With `endRun` (the run's last transaction): the run's end may be recorded as succeeded,
+   * with `rowsBefore` plus this transaction's rows, and its lease given back, in the same
+   * transaction (one round trip less); `runEnded` then says so, and RunLog.finish must not
+   * be called for it. A commit that fails records nothing of the run's end.
+   */
+  commit(checkpoint: { version: number; commitTimestamp: number | null; endRun?: { runId: bigint; rowsBefore: number; toVersion: number } }): Promise<ApplyResult & { runEnded?: boolean }>;
   /** Abandons the transaction: nothing of it stays. Never throws. */
   rollback(): Promise<void>;
 }

@@ -1,11 +1,11 @@
-import { beginTransaction, inTransaction } from './transaction';
+import { beginTransaction, inlineParameters, inTransaction } from './transaction';
 import type { Pool, PoolClient } from 'pg';
 import { isSyncError } from '../errors';
 import type { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type {
-  ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
+  AcquireRunOptions, ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
 import { ApplyStream, dryRunChanges, withLockHolders, withStateLockHolders } from './applyChanges';
@@ -23,7 +23,8 @@ import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
-import { finishRunReleasing } from './runLease';
+import type { LeaseCompany } from './runGuard';
+import { deleteLease, finishRunReleasing, finishRunReleasingQuery } from './runLease';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -31,8 +32,10 @@ import { lineageAlterations } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import type { TableAlteration } from '../ports/targetTypes';
 import { alterTableSql } from './alterTableSql';
+import { ESTIMATE_EXACT_UP_TO, estimateFromRow, estimateRowsSql } from './estimateRows';
 import { findSwapBlockers } from './swapBlockers';
-import { requiredRights } from './requiredGrants';
+import { requiredRights, rightsFactsQuery, rightsFromFacts } from './requiredGrants';
+import type { RightsRequest } from './requiredGrants';
 import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
 import type { Checkpoint, CheckpointInput } from '../ports/targetTypes';
@@ -55,6 +58,8 @@ export class PostgresTarget implements Target {
   private readonly runLeases = new Map<bigint, { pipeline: string; token: string; handOver: () => boolean }>();
   /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
   private stateSeenComplete: number | undefined;
+  /** The table's description read with the run lease (acquireRun), for the next describe(). */
+  private described: { at: number; info: TargetTableInfo | undefined } | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -96,6 +101,10 @@ export class PostgresTarget implements Target {
   }
 
   describe(): Promise<TargetTableInfo | undefined> {
+    // Read moments ago in the lease's round trip (acquireRun): used once, by the run's plan.
+    const d = this.described;
+    this.described = undefined;
+    if (d && Date.now() - d.at < STATE_SEEN_FOR_MS) return Promise.resolve(d.info);
     return this.withClient((c) => describeTable(c, this.table));
   }
 
@@ -111,9 +120,33 @@ export class PostgresTarget implements Target {
     this.active.interrupt(reason);
   }
 
-  async acquireRun(pipeline: string): Promise<RunGuard> {
+  async acquireRun(pipeline: string, opts: AcquireRunOptions = {}): Promise<RunGuard> {
+    const wanted = opts.rights;
+    let rights: RightsReport | undefined;
+    // The sandbox (no lease): the rights check on its own first.
+    if (wanted && !this.usesLease()) {
+      rights = await this.rights(wanted.request);
+      wanted.check(rights);
+    }
+    const request = wanted ? this.rightsRequest(wanted.request) : undefined;
+    // On a server: the rights check's facts and the table's description ride in the lease's round trip.
+    const company: LeaseCompany | undefined = wanted && request && this.usesLease()
+      ? {
+          statements: [rightsFactsQuery(this.table, request.role), describeTableQuery(this.table)],
+          take: async (c, [facts, description]) => {
+            rights = await rightsFromFacts(c, this.table, request, facts?.rows[0]);
+            wanted.check(rights);
+            this.described = { at: Date.now(), info: describedFrom(description?.rows[0]) };
+          },
+          alone: async (c) => {
+            rights = await requiredRights(c, this.table, request);
+            wanted.check(rights);
+          },
+        }
+      : undefined;
     const guard = await acquireRunGuard(
       {
+        ...(company ? { company } : {}),
         lease: this.usesLease(),
         timing: this.leaseTiming(),
         withClient: (fn) => this.withClient(fn),
@@ -127,7 +160,10 @@ export class PostgresTarget implements Target {
       },
       pipeline,
     );
+    // Every way of taking it left the state tables complete (created or brought up to date when not).
+    this.stateSeenComplete = Date.now();
     const { token } = guard;
+    if (rights) guard.rights = rights;
     if (token === undefined) return guard;
     this.leaseTokens.set(pipeline, token);
     if (guard.handOver) this.handOvers.set(token, guard.handOver);
@@ -244,6 +280,7 @@ export class PostgresTarget implements Target {
       stream = await ApplyStream.begin(client, {
         ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}),
         ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}), onLockWait: (m) => this.logger.warn(m),
+        ...(opts.estimateRows ? { estimateRows: opts.estimateRows } : {}),
         ...this.ddlOf(opts.alterations),
       });
     } catch (e) {
@@ -252,17 +289,39 @@ export class PostgresTarget implements Target {
     }
     let open = true;
     return {
+      ...(stream.estimatedRows !== undefined ? { estimatedRows: stream.estimatedRows } : {}),
       apply: (part) => stream.apply(part),
       totals: () => stream.totals(),
-      commit: async ({ version, commitTimestamp }) => {
+      commit: async ({ version, commitTimestamp, endRun }) => {
+        const cp = checkpoint(version, commitTimestamp);
+        // The run's last transaction: its end and the lease's release commit with it (see runLog.finish).
+        const held = endRun ? this.runLeases.get(endRun.runId) : undefined;
+        const ending = endRun && held && this.leaseTokens.get(held.pipeline) === held.token && held.handOver() ? { ...endRun, ...held } : undefined;
+        const forget = (): void => {
+          if (!ending) return;
+          if (this.leaseTokens.get(ending.pipeline) === ending.token) this.leaseTokens.delete(ending.pipeline);
+          this.runLeases.delete(ending.runId);
+        };
         try {
-          const r = await stream.commit(checkpoint(version, commitTimestamp));
+          const r = await stream.commit(cp, ending ? (applied) => {
+            const rows = ending.rowsBefore + applied.inserted + applied.updated + applied.deleted + (applied.softDeleted ?? 0);
+            const q = finishRunReleasingQuery(ending.runId, { status: 'succeeded', rows, toVersion: ending.toVersion }, ending.pipeline, ending.token);
+            const sql = inlineParameters(q.text, q.values);
+            if (sql === undefined) throw new Error('the run end statement could not be inlined');
+            return [sql];
+          } : undefined);
           open = false;
           client.release();
-          return r;
+          forget();
+          return ending ? { ...r, runEnded: true } : r;
         } catch (e) {
           open = false;
           client.release(e instanceof Error ? e : true);
+          if (ending) {
+            // Nothing of the run's end committed: the lease the hand-over stopped renewing is given back here.
+            forget();
+            await this.withClient((c) => deleteLease(c, ending.pipeline, ending.token)).catch(() => undefined);
+          }
           throw e;
         }
       },
@@ -329,34 +388,30 @@ export class PostgresTarget implements Target {
     }));
   }
 
-  estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
+  estimateRows(marker?: SoftDeleteMarker, exactUpTo = ESTIMATE_EXACT_UP_TO): Promise<number> {
     // One statement, so one round trip with the limits (limitStatementsOutsideTransactions
     // sends it inside BEGIN; SET LOCAL ...; COMMIT): a lock another session holds on the
-    // table ends in lock_timeout, not a silent wait. reltuples is -1 until the table is
-    // first analyzed (or vacuumed); a large estimate is trusted, a small or unknown one is
-    // counted, never reading more than exactUpTo + 1 rows (the CASE runs the count only then).
-    const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
-    const sql = `SELECT e.n AS estimate, CASE WHEN e.n > ${exactUpTo} THEN NULL ELSE (SELECT count(*) FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s) END AS counted
-                   FROM (SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)) e`;
+    // table ends in lock_timeout, not a silent wait.
+    const sql = estimateRowsSql(this.table, marker, exactUpTo);
     return this.withClient((c) => (async () => {
       const r = await c.query<{ estimate: number; counted: unknown }>(sql, [qualifiedRef(this.table)]).catch((e: unknown) => {
         // The table does not exist: nothing to delete from.
         if ((e as { code?: unknown }).code === '42P01') return undefined;
         throw e;
       });
-      const row = r?.rows[0];
-      if (!row) return 0;
-      const estimate = Number(row.estimate);
-      if (row.counted === null) return Math.round(estimate);
-      const n = Number(row.counted);
-      return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
+      return estimateFromRow(r?.rows[0], exactUpTo);
     })().catch(async (e: unknown) => {
       throw await withLockHolders(c, this.table, this.classifyError(e));
     }));
   }
 
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {
-    return this.withClient((c) => requiredRights(c, this.table, { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) }));
+    return this.withClient((c) => requiredRights(c, this.table, this.rightsRequest(request)));
+  }
+
+  /** `request` noting what it finds of the state tables (acquireRun then skips their check). */
+  private rightsRequest(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): RightsRequest {
+    return { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) };
   }
 
   classifyError(e: unknown): SyncError {
@@ -454,17 +509,28 @@ export class PostgresTarget implements Target {
 
 /** The table's columns (name -> type) and primary key, or undefined when it does not exist (one round trip). */
 async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTableInfo | undefined> {
-  const r = await c.query<{ cols: Array<{ attname: string; type: string }> | null; pk: string[] }>(
-    `WITH t AS (SELECT t.oid FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2)
+  const q = describeTableQuery(table);
+  const r = await c.query(q.text, q.values);
+  return describedFrom(r.rows[0]);
+}
+
+/** describeTable's statement. */
+function describeTableQuery(table: TableRef): { text: string; values: unknown[] } {
+  return {
+    text: `WITH t AS (SELECT t.oid FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2)
      SELECT (SELECT json_agg(json_build_object('attname', a.attname::text, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid IN (SELECT oid FROM t) AND a.attnum > 0 AND NOT a.attisdropped) AS cols,
             ARRAY(SELECT a.attname::text FROM pg_index i
                     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                    WHERE i.indrelid IN (SELECT oid FROM t) AND i.indisprimary ORDER BY k.ord) AS pk`,
-    [table.schema ?? 'public', table.name],
-  );
-  const row = r.rows[0];
+    values: [table.schema ?? 'public', table.name],
+  };
+}
+
+/** describeTableQuery's row, read. */
+function describedFrom(r: unknown): TargetTableInfo | undefined {
+  const row = r as { cols: Array<{ attname: string; type: string }> | null; pk: string[] } | undefined;
   if (!row?.cols || row.cols.length === 0) return undefined;
   return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
