@@ -95,7 +95,7 @@ export interface Target {
    */
   swapBlockers(): Promise<SwapBlocker[]>;
   /** Loads a snapshot: staged, indexed, then swapped or merged in with its checkpoint in one transaction. */
-  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult>;
+  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult & { runEnded?: boolean }>;
   /**
    * Opens one apply transaction (checks the stored checkpoint is `expectVersion`, else
    * nothing is applied); parts are applied in order, then commit() writes the checkpoint
@@ -237,6 +237,12 @@ export interface InitialLoadRequest {
    * transaction is rolled back with `refuse`'s error, before the swap or the commit.
    */
   deleteLimit?: { max: number; refuse(deletes: number): Promise<Error> };
+  /**
+   * The run's end may be recorded as succeeded (with the rows the load applied) and its
+   * lease given back in the load's transaction (one round trip less); the result's
+   * `runEnded` then says so, and RunLog.finish must not be called for it.
+   */
+  endRun?: { runId: bigint; toVersion: number };
 }
 
 export interface ApplyRequest {

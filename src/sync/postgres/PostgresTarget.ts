@@ -258,10 +258,57 @@ export class PostgresTarget implements Target {
     });
   }
 
-  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    const { alterations, ...rest } = opts;
+  async initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult & { runEnded?: boolean }> {
+    const { alterations, endRun, ...rest } = opts;
     const stateReady = this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS;
-    return initialLoad(this.pool, { ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations), ...(stateReady ? { stateReady } : {}) });
+    const ending = this.runEnding(endRun?.runId);
+    try {
+      const r = await initialLoad(this.pool, {
+        ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations), ...(stateReady ? { stateReady } : {}),
+        ...(ending && endRun ? { after: (l: InitialLoadResult) => ending.statements(l.mode === 'swap' ? l.inserted : l.inserted + l.updated + l.deleted + (l.softDeleted ?? 0), endRun.toVersion) } : {}),
+      });
+      return ending?.ended() ? { ...r, runEnded: true } : r;
+    } catch (e) {
+      await ending?.failed();
+      throw e;
+    }
+  }
+
+  /**
+   * The end of run `runId` (with the lease it holds) as statements of its last data
+   * transaction (runLog.finish's, of a run that succeeded): statements() hands the lease
+   * over (its heartbeat stops) and returns them; once that transaction committed, ended()
+   * forgets the lease; when it failed, failed() gives the lease back on its own.
+   * Undefined when the run holds no lease of this target (the sandbox).
+   */
+  private runEnding(runId: bigint | undefined): { statements(rows: number, toVersion: number): string[]; ended(): boolean; failed(): Promise<void> } | undefined {
+    const held = runId === undefined ? undefined : this.runLeases.get(runId);
+    if (runId === undefined || !held || this.leaseTokens.get(held.pipeline) !== held.token) return undefined;
+    let handed = false;
+    const forget = (): void => {
+      if (this.leaseTokens.get(held.pipeline) === held.token) this.leaseTokens.delete(held.pipeline);
+      this.runLeases.delete(runId);
+    };
+    return {
+      statements: (rows, toVersion) => {
+        if (!held.handOver()) return [];
+        handed = true;
+        const q = finishRunReleasingQuery(runId, { status: 'succeeded', rows, toVersion }, held.pipeline, held.token);
+        const sql = inlineParameters(q.text, q.values);
+        if (sql === undefined) throw new Error('the run end statement could not be inlined');
+        return [sql];
+      },
+      ended: () => {
+        if (handed) forget();
+        return handed;
+      },
+      failed: async () => {
+        if (!handed) return;
+        // Nothing of the run's end committed: the lease the hand-over stopped renewing is given back here.
+        forget();
+        await this.withClient((c) => deleteLease(c, held.pipeline, held.token)).catch(() => undefined);
+      },
+    };
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
@@ -295,33 +342,18 @@ export class PostgresTarget implements Target {
       commit: async ({ version, commitTimestamp, endRun }) => {
         const cp = checkpoint(version, commitTimestamp);
         // The run's last transaction: its end and the lease's release commit with it (see runLog.finish).
-        const held = endRun ? this.runLeases.get(endRun.runId) : undefined;
-        const ending = endRun && held && this.leaseTokens.get(held.pipeline) === held.token && held.handOver() ? { ...endRun, ...held } : undefined;
-        const forget = (): void => {
-          if (!ending) return;
-          if (this.leaseTokens.get(ending.pipeline) === ending.token) this.leaseTokens.delete(ending.pipeline);
-          this.runLeases.delete(ending.runId);
-        };
+        const ending = endRun ? this.runEnding(endRun.runId) : undefined;
         try {
-          const r = await stream.commit(cp, ending ? (applied) => {
-            const rows = ending.rowsBefore + applied.inserted + applied.updated + applied.deleted + (applied.softDeleted ?? 0);
-            const q = finishRunReleasingQuery(ending.runId, { status: 'succeeded', rows, toVersion: ending.toVersion }, ending.pipeline, ending.token);
-            const sql = inlineParameters(q.text, q.values);
-            if (sql === undefined) throw new Error('the run end statement could not be inlined');
-            return [sql];
-          } : undefined);
+          const r = await stream.commit(cp, ending && endRun
+            ? (applied) => ending.statements(endRun.rowsBefore + applied.inserted + applied.updated + applied.deleted + (applied.softDeleted ?? 0), endRun.toVersion)
+            : undefined);
           open = false;
           client.release();
-          forget();
-          return ending ? { ...r, runEnded: true } : r;
+          return ending?.ended() ? { ...r, runEnded: true } : r;
         } catch (e) {
           open = false;
           client.release(e instanceof Error ? e : true);
-          if (ending) {
-            // Nothing of the run's end committed: the lease the hand-over stopped renewing is given back here.
-            forget();
-            await this.withClient((c) => deleteLease(c, ending.pipeline, ending.token)).catch(() => undefined);
-          }
+          await ending?.failed();
           throw e;
         }
       },
