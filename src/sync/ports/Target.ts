@@ -162,6 +162,12 @@ export interface AcquireRunOptions {
    * RunGuard.rights.
    */
   rights?: { request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }; check(report: RightsReport): void };
+  /**
+   * The run may load the snapshot (its mode is not known to be incremental): what an
+   * initial load asks first (swapBlockers, dropStagingLeftovers' lookup) may be read in the
+   * same round trip, and answered from it by their next call.
+   */
+  initialLoad?: boolean;
 }
 
 /** Holds a run's right to run (see Target.acquireRun). */

@@ -33,7 +33,7 @@ import type { SwapBlocker } from '../ports/targetTypes';
 import type { TableAlteration } from '../ports/targetTypes';
 import { alterTableSql } from './alterTableSql';
 import { ESTIMATE_EXACT_UP_TO, estimateFromRow, estimateRowsSql } from './estimateRows';
-import { findSwapBlockers } from './swapBlockers';
+import { swapBlockersByNameQuery, swapBlockersFromRows } from './swapBlockers';
 import { requiredRights, rightsFactsQuery, rightsFromFacts } from './requiredGrants';
 import type { RightsRequest } from './requiredGrants';
 import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
@@ -60,6 +60,8 @@ export class PostgresTarget implements Target {
   private stateSeenComplete: number | undefined;
   /** The table's description read with the run lease (acquireRun), for the next describe(). */
   private described: { at: number; info: TargetTableInfo | undefined } | undefined;
+  /** What an initial load asks first, read with the run lease (acquireRun with initialLoad), each for its next call. */
+  private prefetched: { swapBlockers?: { at: number; blockers: SwapBlocker[] }; leftovers?: { at: number; rows: LeftoverRow[] } } | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -132,11 +134,19 @@ export class PostgresTarget implements Target {
     // On a server: the rights check's facts and the table's description ride in the lease's round trip.
     const company: LeaseCompany | undefined = wanted && request && this.usesLease()
       ? {
-          statements: [rightsFactsQuery(this.table, request.role), describeTableQuery(this.table)],
-          take: async (c, [facts, description]) => {
+          statements: [
+            rightsFactsQuery(this.table, request.role), describeTableQuery(this.table),
+            // A run that may load the snapshot asks these next (swap blockers, staging leftovers).
+            ...(opts.initialLoad ? [swapBlockersByNameQuery(this.table.schema ?? null, this.table.name), this.stagingLeftoversQuery()] : []),
+          ],
+          take: async (c, [facts, description, blockers, leftovers]) => {
             rights = await rightsFromFacts(c, this.table, request, facts?.rows[0]);
             wanted.check(rights);
-            this.described = { at: Date.now(), info: describedFrom(description?.rows[0]) };
+            const at = Date.now();
+            this.described = { at, info: describedFrom(description?.rows[0]) };
+            this.prefetched = blockers && leftovers
+              ? { swapBlockers: { at, blockers: swapBlockersFromRows(blockers.rows as SwapBlockerRow[]) }, leftovers: { at, rows: leftovers.rows as LeftoverRow[] } }
+              : undefined;
           },
           alone: async (c) => {
             rights = await requiredRights(c, this.table, request);
@@ -196,18 +206,17 @@ export class PostgresTarget implements Target {
    * to is locked by it and skipped (NOWAIT).
    */
   dropStagingLeftovers(): Promise<string[]> {
+    // Found moments ago in the lease's round trip (acquireRun with initialLoad): used once.
+    const seen = this.prefetched?.leftovers;
+    if (this.prefetched) this.prefetched.leftovers = undefined;
+    const fresh = seen && Date.now() - seen.at < STATE_SEEN_FOR_MS ? seen.rows : undefined;
+    if (fresh && fresh.length === 0) return Promise.resolve([]);
     return this.withClient(async (c) => {
-      const schema = this.table.schema ?? ((await c.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
-      const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
-      const prefix = sample.slice(0, sample.length - 8);
-      const found = await c.query<{ relname: string }>(
-        `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2 AND length(c.relname) = length($2) + 8`,
-        [schema, prefix],
-      );
+      const q = this.stagingLeftoversQuery();
+      const found = fresh ?? (await c.query<LeftoverRow>(q.text, q.values)).rows;
       const dropped: string[] = [];
-      for (const { relname } of found.rows) {
-        if (!/^[0-9a-f]{8}$/.test(relname.slice(prefix.length))) continue;
+      for (const { relname, schema } of found) {
+        if (!/^[0-9a-f]{8}$/.test(relname.slice(relname.length - 8))) continue;
         const ref = qualifiedRef({ schema, name: relname });
         await beginTransaction(c);
         try {
@@ -222,6 +231,17 @@ export class PostgresTarget implements Target {
       }
       return dropped;
     });
+  }
+
+  /** The `<table>__dns_<8 characters>` tables beside the table (dropStagingLeftovers checks the 8 are hex). */
+  private stagingLeftoversQuery(): { text: string; values: unknown[] } {
+    const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
+    const prefix = sample.slice(0, sample.length - 8);
+    return {
+      text: `SELECT c.relname::text AS relname, n.nspname::text AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = COALESCE($1::text, current_schema()) AND c.relkind = 'r' AND left(c.relname, length($2::text)) = $2::text AND length(c.relname) = length($2::text) + 8`,
+      values: [this.table.schema ?? null, prefix],
+    };
   }
 
   alterationSql(alteration: TableAlteration): string {
@@ -247,15 +267,12 @@ export class PostgresTarget implements Target {
   }
 
   swapBlockers(): Promise<SwapBlocker[]> {
-    return this.withClient(async (c) => {
-      const r = await c.query<{ oid: number }>(
-        `SELECT c.oid::int8::float8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 AND c.relkind = 'r'`,
-        [this.table.schema ?? null, this.table.name],
-      );
-      const oid = r.rows[0]?.oid;
-      return oid === undefined ? [] : findSwapBlockers(c, oid);
-    });
+    // Read moments ago in the lease's round trip (acquireRun with initialLoad): used once.
+    const seen = this.prefetched?.swapBlockers;
+    if (this.prefetched) this.prefetched.swapBlockers = undefined;
+    if (seen && Date.now() - seen.at < STATE_SEEN_FOR_MS) return Promise.resolve(seen.blockers);
+    const q = swapBlockersByNameQuery(this.table.schema ?? null, this.table.name);
+    return this.withClient(async (c) => swapBlockersFromRows((await c.query<SwapBlockerRow>(q.text, q.values)).rows));
   }
 
   async initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult & { runEnded?: boolean }> {
@@ -566,6 +583,14 @@ function describedFrom(r: unknown): TargetTableInfo | undefined {
   if (!row?.cols || row.cols.length === 0) return undefined;
   return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
+
+/** A staging table found beside the table (dropStagingLeftovers). */
+interface LeftoverRow {
+  relname: string;
+  schema: string;
+}
+
+type SwapBlockerRow = Parameters<typeof swapBlockersFromRows>[0][number];
 
 /** How long a rights check's view of the state tables stands in for acquireRun's own check. */
 const STATE_SEEN_FOR_MS = 5_000;

@@ -228,7 +228,7 @@ export class SyncRunner {
     // Rights first: a role that lacks one is refused naming it, before the state tables are
     // touched or anything is read (the rights of the load or sync once its mode is known).
     // Read in the lease's round trip; a refused run holds no lease (acquireRun).
-    const guard = await this.target.acquireRun(this.pipeline, { rights: runRights(this.mapping, ['state']) });
+    const guard = await this.target.acquireRun(this.pipeline, { rights: runRights(this.mapping, ['state']), initialLoad: opts.mode !== 'incremental' });
     ctx.holdLease(guard);
     try {
       const rights = await checkRights(this.target, this.mapping, ['state'], guard.rights);
