@@ -238,9 +238,12 @@ async function leaseWithCompany(c: PoolClient, company: LeaseCompany, pipeline: 
     // The transaction was rolled back by the failure (or is aborted until this ROLLBACK).
     const code = (e as { code?: unknown }).code;
     await c.query('ROLLBACK').catch(() => undefined);
-    // A lost connection is not retried here: the pool's client is broken.
-    if (typeof code !== 'string') throw e;
-    return undefined;
+    // What the separate way tells apart (a state table or column missing, a right missing):
+    // it checks the rights first, then creates or updates the state tables. Anything else
+    // (a lock wait that ended in lock_timeout, a lost connection) fails as it would there,
+    // without waiting a second time.
+    if (typeof code === 'string' && SEPARATE_WAY.has(code)) return undefined;
+    throw e;
   }
   const mine = results.slice(begin.length, begin.length + company.statements.length);
   const taken = leaseTakenFromRow(results[begin.length + company.statements.length]?.rows[0]);
@@ -253,6 +256,9 @@ async function leaseWithCompany(c: PoolClient, company: LeaseCompany, pipeline: 
   }
   return taken;
 }
+
+/** SQLSTATEs after which the lease and its company go their separate ways: undefined table, schema, column; insufficient privilege. */
+const SEPARATE_WAY = new Set(['42P01', '3F000', '42703', '42501']);
 
 /** Sandbox: remembers a run's id, for the message a concurrent run of its pipeline gets. */
 export function noteLocalRunId(pipeline: string, id: bigint): void {
