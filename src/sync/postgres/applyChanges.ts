@@ -203,9 +203,9 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
    */
   refuseExistingKeys?: { source: string };
   /**
-   * Read the target's size for the delete guard (estimateRowsSql) in the opening's round
-   * trip, before anything is written: ApplyStream.estimatedRows. Only the one-trip opening
-   * reads it; otherwise estimatedRows stays undefined.
+   * Read the target's size for the delete guard (estimateRowsSql) in the opening (in its
+   * round trip when it is one), before anything is written or altered:
+   * ApplyStream.estimatedRows.
    */
   estimateRows?: { marker?: SoftDeleteMarker };
 }
@@ -657,6 +657,11 @@ END`;
       )
       : undefined;
     this.checkCheckpoint(cur?.rows[0]?.version ?? null, cur?.rows[0]?.through);
+    // Before the DDL, whose lock would keep any other session from counting the table.
+    if (opts.estimateRows) {
+      const r = await client.query<{ estimate: unknown; counted: unknown }>(estimateRowsSql(opts.table, opts.estimateRows.marker, ESTIMATE_EXACT_UP_TO), [qualifiedRef(opts.table)]);
+      this.estimatedRows = estimateFromRow(r.rows[0], ESTIMATE_EXACT_UP_TO);
+    }
     for (const statement of opts.ddl ?? []) await client.query(statement);
     // One round trip for the staging tables: no parameters (simple query protocol), no result needed between them.
     await client.query([
