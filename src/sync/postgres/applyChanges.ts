@@ -404,11 +404,16 @@ export class ApplyStream {
     const t = performance.now();
     const steps: Array<PipelinedStatement & { take?: (r: QueryResult) => void }> = [];
     try {
-      if (this.staged) steps.push({ sql: `TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}` });
-      this.staged = true;
       const up = enc.upserts.count;
       const del = enc.deletes.count;
       const soft = this.softColumns ? (enc.softDeletes?.count ?? 0) : 0;
+      // A part with nothing to stage (a version's last part, which holds its removals, when
+      // it has none) leaves the staging tables as they are: no statement reads them then,
+      // and the next part that stages rows empties them first. No round trip for it.
+      if (up + del + soft > 0) {
+        if (this.staged) steps.push({ sql: `TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}` });
+        this.staged = true;
+      }
       if (up > 0) steps.push({ sql: copyFromStdinSql(UP, this.columns), copy: enc.upserts.chunks });
       if (del > 0) steps.push({ sql: copyFromStdinSql(DEL, this.keyColumns), copy: enc.deletes.chunks });
       if (soft > 0 && this.softColumns && enc.softDeletes) steps.push({ sql: copyFromStdinSql(SOFT, this.softColumns), copy: enc.softDeletes.chunks });
