@@ -3,7 +3,12 @@
  * incremental sync through a TCP proxy that adds a round-trip time, against the same runs
  * with no proxy, and against the seed's row-by-row INSERT loop through the same proxy.
  *
- *   npx tsx bench/latencyBench.ts [rows=100000] [--rtt 20] [--rbr 1000] [--update 0.1] [--no-handshake]
+ *   npx tsx bench/latencyBench.ts [rows=100000 ...] [--reps 1] [--rtt 20] [--rbr 1000] [--update 0.1] [--no-handshake]
+ *
+ * Several sizes run one after the other, each `--reps` times, and a summary lists every
+ * run's ratios with the load average it ran under: `100000 1000000 --reps 2` measures the
+ * issue's size and bench/pgBench.ts's (1M rows, a 10% update: 100k changes). `--rbr 0`
+ * leaves the row-by-row baseline out (at 1000 rows it takes 20-40 s per run).
  *
  * Source: a local Delta table (customer_profiles rows, src/fixtures/customerProfiles) with
  *   v1 a WRITE of `rows` rows and v2 an UPDATE of `--update` of them (cdc files), written
@@ -26,6 +31,7 @@
  * Prints rows/s for each and the ratios: proxied / direct (target >= 0.8) and engine through
  * the proxy / row-by-row through the proxy (target >= 200).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pg from 'pg';
 import { CUSTOMER_KEY, CUSTOMER_PROFILE_COLUMNS, customerAt, generateCustomers, upgradedCustomer } from '../src/fixtures/customerProfiles';
@@ -39,7 +45,8 @@ import { startTcpProxyProcess } from '../test/helpers/tcpProxyProcess';
 import { benchDatabase, loadLine, runBench } from './benchSetup';
 
 interface Args {
-  rows: number;
+  sizes: number[];
+  reps: number;
   rttMs: number;
   rbrRows: number;
   updateFraction: number;
@@ -47,7 +54,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { rows: 100_000, rttMs: 20, rbrRows: 1000, updateFraction: 0.1, handshake: true };
+  const out: Args = { sizes: [], reps: 1, rttMs: 20, rbrRows: 1000, updateFraction: 0.1, handshake: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const num = (): number => {
@@ -56,12 +63,14 @@ function parseArgs(argv: string[]): Args {
       return v;
     };
     if (a === '--rtt') out.rttMs = num();
-    else if (a === '--rbr') out.rbrRows = Math.max(1, Math.round(num()));
+    else if (a === '--rbr') out.rbrRows = Math.round(num());
+    else if (a === '--reps') out.reps = Math.max(1, Math.round(num()));
     else if (a === '--update') out.updateFraction = Math.min(1, num());
     else if (a === '--no-handshake') out.handshake = false;
-    else if (/^\d+$/.test(a)) out.rows = Number(a);
-    else throw new Error(`unknown argument ${a} (usage: latencyBench.ts [rows] [--rtt ms] [--rbr rows] [--update fraction] [--no-handshake])`);
+    else if (/^\d+$/.test(a)) out.sizes.push(Number(a));
+    else throw new Error(`unknown argument ${a} (usage: latencyBench.ts [rows ...] [--reps n] [--rtt ms] [--rbr rows] [--update fraction] [--no-handshake])`);
   }
+  if (out.sizes.length === 0) out.sizes.push(100_000);
   return out;
 }
 
@@ -135,7 +144,62 @@ async function rowByRow(directUrl: string, proxiedUrl: string, from: string, n: 
   return performance.now() - t;
 }
 
+async function dropTables(url: string, tables: readonly string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(tables.map((t) => `DROP TABLE IF EXISTS public.${t}`).join(';\n'));
+  } finally {
+    await c.end();
+  }
+}
+
 const rate = (rows: number, ms: number): number => Math.round(rows / (ms / 1000));
+
+/** One measurement: a size's direct and proxied runs, and their ratios. */
+interface Measured {
+  rows: number;
+  rep: number;
+  load: string;
+  initialVsDirect: number;
+  incVsDirect: number;
+}
+
+async function measure(args: Args, url: string, proxiedUrl: string, dir: string, rows: number, rep: number): Promise<Measured> {
+  const load = loadLine();
+  console.log(`${new Date().toISOString()}  ${load}`);
+  console.log(`source: ${rows} rows, then an update of ${Math.round(args.updateFraction * 100)}%; RTT through the proxy ${args.rttMs} ms${args.handshake ? ' (a TCP handshake RTT per new connection)' : ''}; run ${rep} of ${args.reps}`);
+  const src = path.join(dir, `latency-${rows}-${rep}`);
+  const { updated } = await writeSource(src, rows, args.updateFraction);
+  // Tables (and pipelines) of their own per run: each run loads into a new table, as the first does.
+  const suffix = `${rows}_${rep}`;
+  const d = await engineRuns(url, src, `lat_direct_${suffix}`);
+  const p = await engineRuns(proxiedUrl, src, `lat_proxied_${suffix}`);
+  const rbrRows = Math.min(args.rbrRows, rows);
+  const rbrMs = rbrRows > 0 ? await rowByRow(url, proxiedUrl, `public.lat_proxied_${suffix}`, rbrRows) : undefined;
+  await dropTables(url, [`lat_direct_${suffix}`, `lat_proxied_${suffix}`, 'lat_rbr']);
+  const row = (what: string, n: number, ms: number): string => `${what.padEnd(40)} ${String(n).padStart(9)} rows ${(ms / 1000).toFixed(2).padStart(8)} s ${String(rate(n, ms)).padStart(10)} rows/s`;
+  console.log(row('engine initial load, direct', d.loaded, d.initialMs));
+  console.log(row(`engine initial load, ${args.rttMs} ms RTT`, p.loaded, p.initialMs));
+  console.log(row('engine incremental, direct', updated, d.incrementalMs));
+  console.log(row(`engine incremental, ${args.rttMs} ms RTT`, updated, p.incrementalMs));
+  if (rbrMs !== undefined) console.log(row(`row-by-row upserts, ${args.rttMs} ms RTT`, rbrRows, rbrMs));
+  const ratio = (x: number): string => x.toFixed(x >= 10 ? 0 : 2);
+  const initialVsDirect = d.initialMs / p.initialMs;
+  const incVsDirect = d.incrementalMs / p.incrementalMs;
+  console.log(`initial load through the proxy / direct:        ${ratio(initialVsDirect)}x (target >= 0.8) ${initialVsDirect >= 0.8 ? 'ok' : 'BELOW'}`);
+  console.log(`incremental through the proxy / direct:         ${ratio(incVsDirect)}x (target >= 0.8) ${incVsDirect >= 0.8 ? 'ok' : 'BELOW'}`);
+  if (rbrMs !== undefined) {
+    const rbrRate = rbrRows / rbrMs;
+    const initialVsRbr = p.loaded / p.initialMs / rbrRate;
+    const incVsRbr = updated / p.incrementalMs / rbrRate;
+    console.log(`initial load / row-by-row, both through proxy:  ${ratio(initialVsRbr)}x (target >= 200) ${initialVsRbr >= 200 ? 'ok' : 'BELOW'}`);
+    console.log(`incremental / row-by-row, both through proxy:   ${ratio(incVsRbr)}x (target >= 200) ${incVsRbr >= 200 ? 'ok' : 'BELOW'}`);
+  }
+  if (d.changed !== updated || p.changed !== updated) console.log(`note: the incremental runs counted ${d.changed} / ${p.changed} changed rows, expected ${updated}`);
+  console.log(`after: ${loadLine()}`);
+  return { rows, rep, load, initialVsDirect, incVsDirect };
+}
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -147,32 +211,19 @@ async function main(): Promise<void> {
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
   try {
-    console.log(`${new Date().toISOString()}  ${loadLine()}`);
-    console.log(`source: ${args.rows} rows, then an update of ${Math.round(args.updateFraction * 100)}%; RTT through the proxy ${args.rttMs} ms (proxy pid ${proxy.pid}${args.handshake ? ', a TCP handshake RTT per new connection' : ''})`);
-    const src = path.join(dir, 'latency');
-    const { updated } = await writeSource(src, args.rows, args.updateFraction);
-    const d = await engineRuns(url, src, 'lat_direct');
-    const p = await engineRuns(proxied.toString(), src, 'lat_proxied');
-    const rbrMs = await rowByRow(url, proxied.toString(), 'public.lat_proxied', Math.min(args.rbrRows, args.rows));
-    const rbrRows = Math.min(args.rbrRows, args.rows);
-    const row = (what: string, rows: number, ms: number): string => `${what.padEnd(40)} ${String(rows).padStart(9)} rows ${(ms / 1000).toFixed(2).padStart(8)} s ${String(rate(rows, ms)).padStart(10)} rows/s`;
-    console.log(row('engine initial load, direct', d.loaded, d.initialMs));
-    console.log(row(`engine initial load, ${args.rttMs} ms RTT`, p.loaded, p.initialMs));
-    console.log(row('engine incremental, direct', updated, d.incrementalMs));
-    console.log(row(`engine incremental, ${args.rttMs} ms RTT`, updated, p.incrementalMs));
-    console.log(row(`row-by-row upserts, ${args.rttMs} ms RTT`, rbrRows, rbrMs));
-    const rbrRate = rbrRows / rbrMs;
-    const ratio = (x: number): string => x.toFixed(x >= 10 ? 0 : 2);
-    const initialVsDirect = d.initialMs / p.initialMs;
-    const incVsDirect = d.incrementalMs / p.incrementalMs;
-    const initialVsRbr = p.loaded / p.initialMs / rbrRate;
-    const incVsRbr = updated / p.incrementalMs / rbrRate;
-    console.log(`initial load through the proxy / direct:        ${ratio(initialVsDirect)}x (target >= 0.8) ${initialVsDirect >= 0.8 ? 'ok' : 'BELOW'}`);
-    console.log(`incremental through the proxy / direct:         ${ratio(incVsDirect)}x (target >= 0.8) ${incVsDirect >= 0.8 ? 'ok' : 'BELOW'}`);
-    console.log(`initial load / row-by-row, both through proxy:  ${ratio(initialVsRbr)}x (target >= 200) ${initialVsRbr >= 200 ? 'ok' : 'BELOW'}`);
-    console.log(`incremental / row-by-row, both through proxy:   ${ratio(incVsRbr)}x (target >= 200) ${incVsRbr >= 200 ? 'ok' : 'BELOW'}`);
-    if (d.changed !== updated || p.changed !== updated) console.log(`note: the incremental runs counted ${d.changed} / ${p.changed} changed rows, expected ${updated}`);
-    console.log(`after: ${loadLine()}`);
+    console.log(`proxy pid ${proxy.pid}`);
+    const all: Measured[] = [];
+    for (const rows of args.sizes) {
+      for (let rep = 1; rep <= args.reps; rep++) {
+        all.push(await measure(args, url, proxied.toString(), dir, rows, rep));
+        // Each run's source is written anew; the last one's is not needed any more.
+        fs.rmSync(path.join(dir, `latency-${rows}-${rep}`), { recursive: true, force: true });
+      }
+    }
+    if (all.length > 1) {
+      console.log('\nsummary (proxied rows/s over direct rows/s of the same sync, same run):');
+      for (const m of all) console.log(`  ${String(m.rows).padStart(8)} rows, run ${m.rep}: initial ${m.initialVsDirect.toFixed(2)}x, incremental ${m.incVsDirect.toFixed(2)}x  (${m.load} at its start)`);
+    }
   } finally {
     await proxy.close();
     await db.close();

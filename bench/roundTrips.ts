@@ -33,6 +33,9 @@ async function main(): Promise<void> {
     const src = await openSource(mapping.source);
     try {
       const runner = new SyncRunner(mapping, src, mappingTarget(pool, mapping.target));
+      // The first command on a database creates the state tables: not what a run pays after.
+      process.stderr.write('=== status (creates the state tables)\n');
+      await runner.status();
       process.stderr.write('=== initial load\n');
       await runner.run({ mode: 'initial', toVersion: 1, maxAttempts: 1 });
       process.stderr.write('=== incremental\n');

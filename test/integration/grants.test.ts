@@ -12,7 +12,7 @@ import { expectSyncError } from '../helpers/expectSyncError';
 import { mappingTarget } from '../../src/sync/open/openTarget';
 import { createPool } from '../../src/sync/postgres/createPool';
 import { ensureStateTables } from '../../src/sync/postgres/stateTables';
-import { checkRights, requiredGrants } from '../../src/sync/run/mappingRights';
+import { checkRights, requiredGrants, runRights } from '../../src/sync/run/mappingRights';
 import { getTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, openRunner, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import type { OpenedRunner } from '../helpers/syncHarness';
@@ -303,5 +303,30 @@ describe('least privilege: the state schema and tables an admin created (real se
     }
     const runs = await a.query<{ status: string }>(`SELECT status FROM delta_neon_sync.runs WHERE pipeline = 'state-items'`);
     assert.deepEqual(runs.rows, [{ status: 'succeeded' }]);
+  });
+
+  it('a run refused for a state right its lease statement does not use holds no lease: the one taken in the rights check\'s round trip is given back', async () => {
+    const a = admin as pg.Client;
+    // The lease statement reads checkpoints and writes run_leases and runs: it succeeds
+    // without UPDATE on checkpoints, which only a commit needs.
+    await a.query(`REVOKE UPDATE ON delta_neon_sync.checkpoints FROM ${role}`);
+    const mapping = buildMapping({ name: 'state-refused', source: '/nonexistent/items', target: { schema: 'app', table: 'items' }, key: ['id'], initialLoad: { mode: 'merge' } });
+    const asRole = mappingTarget(poolAs(role), mapping.target);
+    const runsBefore = await a.query(`SELECT run_id FROM delta_neon_sync.runs`);
+    await expectSyncError(asRole.acquireRun(mapping.name, { rights: runRights(mapping, ['state']) }), {
+      kind: 'target',
+      message: /lacks UPDATE on table delta_neon_sync\.checkpoints/,
+      hint: /GRANT UPDATE ON TABLE "delta_neon_sync"\."checkpoints" TO "dns_state_\d+";/,
+    });
+    assert.deepEqual((await a.query(`SELECT pipeline FROM delta_neon_sync.run_leases`)).rows, [], 'no lease is left');
+    assert.deepEqual((await a.query(`SELECT run_id FROM delta_neon_sync.runs`)).rows, runsBefore.rows, 'no run was recorded');
+    await a.query(`GRANT UPDATE ON delta_neon_sync.checkpoints TO ${role}`);
+    const guard = await asRole.acquireRun(mapping.name, { rights: runRights(mapping, ['state']) });
+    try {
+      assert.ok(guard.rights, 'the report comes back with the lease');
+      assert.deepEqual((await a.query(`SELECT pipeline FROM delta_neon_sync.run_leases`)).rows, [{ pipeline: 'state-refused' }]);
+    } finally {
+      await guard.release();
+    }
   });
 });

@@ -58,7 +58,7 @@ export interface Target {
    * release(); runs a dead process left 'running' are marked abandoned. Fails at once
    * (retry 'manual') when a live run holds it.
    */
-  acquireRun(pipeline: string): Promise<RunGuard>;
+  acquireRun(pipeline: string, opts?: AcquireRunOptions): Promise<RunGuard>;
   /** Marks runs a dead process left 'running' as abandoned, when it can tell no run is live. */
   reapAbandoned(pipeline: string): Promise<void>;
   /** Whether a live run of the pipeline holds its run lease now (status, not a reservation). */
@@ -96,7 +96,7 @@ export interface Target {
    */
   swapBlockers(): Promise<SwapBlocker[]>;
   /** Loads a snapshot: staged, indexed, then swapped or merged in with its checkpoint in one transaction. */
-  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult>;
+  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult & { runEnded?: boolean }>;
   /**
    * Opens one apply transaction (checks the stored checkpoint is `expectVersion`, else
    * nothing is applied); parts are applied in order, then commit() writes the checkpoint
@@ -153,6 +153,24 @@ export interface TargetTableInfo {
   primaryKey: string[];
 }
 
+/** What a run checks as it takes its lease (Target.acquireRun). */
+export interface AcquireRunOptions {
+  /**
+   * The rights check the run starts with: the report for `request` is read (on a server, in
+   * the lease's round trip) and handed to `check`, which throws to refuse the run (the
+   * missing rights named). A refused run holds no lease: it was not taken, or was given
+   * back before the refusal, and nothing else was written. The report comes back as
+   * RunGuard.rights.
+   */
+  rights?: { request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }; check(report: RightsReport): void };
+  /**
+   * The run may load the snapshot (its mode is not known to be incremental): what an
+   * initial load asks first (swapBlockers, dropStagingLeftovers' lookup) may be read in the
+   * same round trip, and answered from it by their next call.
+   */
+  initialLoad?: boolean;
+}
+
 /** Holds a run's right to run (see Target.acquireRun). */
 export interface RunGuard {
   /** Runs found 'running' without a live process, marked 'abandoned'. */
@@ -171,6 +189,8 @@ export interface RunGuard {
    * the run holds its lease, and on targets without a lease.
    */
   lost?(): SyncError | undefined;
+  /** The rights report AcquireRunOptions.rights asked for (it passed its check). */
+  rights?: RightsReport;
   release(): Promise<void>;
 }
 
@@ -233,9 +253,21 @@ export interface InitialLoadRequest {
    * updated (keys whose row differs), deleted (live keys the snapshot lacks), unchanged.
    */
   rehearse?: boolean;
+  /**
+   * The run's end may be recorded as succeeded (with the rows the load applied) and its
+   * lease given back in the load's transaction (one round trip less); the result's
+   * `runEnded` then says so, and RunLog.finish must not be called for it.
+   */
+  endRun?: { runId: bigint; toVersion: number };
 }
 
 export interface ApplyRequest {
+  /**
+   * Read the target's size for the delete guard (as estimateRows does, live rows with the
+   * marker) in the transaction's opening, before anything is written: then
+   * ApplyTransaction.estimatedRows holds it (when the target could read it there).
+   */
+  estimateRows?: { marker?: SoftDeleteMarker };
   columns: readonly TargetColumn[];
   key: readonly string[];
   softDelete?: SoftDeleteMarker;
@@ -264,6 +296,8 @@ export interface ApplyRequest {
 
 /** One open apply transaction (Target.beginApply). Parts run one at a time. */
 export interface ApplyTransaction {
+  /** ApplyRequest.estimateRows's answer, when the opening read it; else undefined (estimateRows then). */
+  readonly estimatedRows?: number;
   apply(part: ApplyPart): Promise<void>;
   /**
    * What the parts applied so far did to the target's rows (rows actually deleted or
@@ -271,8 +305,14 @@ export interface ApplyTransaction {
    * before the commit.
    */
   totals(): Readonly<ApplyResult>;
-  /** Writes the checkpoint (and dead letters) and commits; returns the totals of all parts. */
-  commit(checkpoint: { version: number; commitTimestamp: number | null }): Promise<ApplyResult>;
+  /**
+   * Writes the checkpoint (and dead letters) and commits; returns the totals of all parts.
+   * With `endRun` (the run's last transaction): the run's end may be recorded as succeeded,
+   * with `rowsBefore` plus this transaction's rows, and its lease given back, in the same
+   * transaction (one round trip less); `runEnded` then says so, and RunLog.finish must not
+   * be called for it. A commit that fails records nothing of the run's end.
+   */
+  commit(checkpoint: { version: number; commitTimestamp: number | null; endRun?: { runId: bigint; rowsBefore: number; toVersion: number } }): Promise<ApplyResult & { runEnded?: boolean }>;
   /** Abandons the transaction: nothing of it stays. Never throws. */
   rollback(): Promise<void>;
 }

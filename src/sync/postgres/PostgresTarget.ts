@@ -1,11 +1,11 @@
-import { beginTransaction, inTransaction } from './transaction';
+import { beginTransaction, inlineParameters, inTransaction } from './transaction';
 import type { Pool, PoolClient } from 'pg';
 import { isSyncError } from '../errors';
 import type { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type {
-  ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
+  AcquireRunOptions, ApplyRequest, ApplyTransaction, BucketChecksumRequest, BucketRowsRequest, DryRunRequest, InitialLoadRequest, PreviewRequest, RunGuard, RunLog, Target, TargetTableInfo,
 } from '../ports/Target';
 import { ActiveClients } from './activeClients';
 import { ApplyStream, dryRunChanges, withLockHolders, withStateLockHolders } from './applyChanges';
@@ -23,7 +23,8 @@ import type { TableRef } from '../ports/targetTypes';
 import { DEFAULT_FILLFACTOR } from './renderCreateTable';
 import type { TargetColumn } from '../ports/targetTypes';
 import { acquireRunGuard, LEASE_DEFAULTS, noteLocalRunId, reapAbandonedRuns, runIsLive } from './runGuard';
-import { finishRunReleasing } from './runLease';
+import type { LeaseCompany } from './runGuard';
+import { deleteLease, finishRunReleasing, finishRunReleasingQuery } from './runLease';
 import type { LeaseTiming } from './runGuard';
 import { ensureMarkerColumn, isLiveSql, markerCatalogType, markerColumnDefinition, renderCreateTableWithMarker } from './softDeleteMarker';
 import type { LineageColumns, SoftDeleteMarker } from '../ports/targetTypes';
@@ -31,8 +32,10 @@ import { lineageAlterations } from './lineageColumns';
 import type { SwapBlocker } from '../ports/targetTypes';
 import type { TableAlteration } from '../ports/targetTypes';
 import { alterTableSql } from './alterTableSql';
-import { findSwapBlockers } from './swapBlockers';
-import { requiredRights } from './requiredGrants';
+import { ESTIMATE_EXACT_UP_TO, estimateFromRow, estimateRowsSql } from './estimateRows';
+import { swapBlockersByNameQuery, swapBlockersFromRows } from './swapBlockers';
+import { requiredRights, rightsFactsQuery, rightsFromFacts } from './requiredGrants';
+import type { RightsRequest } from './requiredGrants';
 import type { RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
 import { ensureStateTables, finishRun, readCheckpoint, recentRuns, startRun } from './stateTables';
 import type { Checkpoint, CheckpointInput } from '../ports/targetTypes';
@@ -55,6 +58,10 @@ export class PostgresTarget implements Target {
   private readonly runLeases = new Map<bigint, { pipeline: string; token: string; handOver: () => boolean }>();
   /** When rights() last found the state schema and tables complete (ms), for acquireRun. */
   private stateSeenComplete: number | undefined;
+  /** The table's description read with the run lease (acquireRun), for the next describe(). */
+  private described: { at: number; info: TargetTableInfo | undefined } | undefined;
+  /** What an initial load asks first, read with the run lease (acquireRun with initialLoad), each for its next call. */
+  private prefetched: { swapBlockers?: { at: number; blockers: SwapBlocker[] }; leftovers?: { at: number; rows: LeftoverRow[] } } | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -96,6 +103,10 @@ export class PostgresTarget implements Target {
   }
 
   describe(): Promise<TargetTableInfo | undefined> {
+    // Read moments ago in the lease's round trip (acquireRun): used once, by the run's plan.
+    const d = this.described;
+    this.described = undefined;
+    if (d && Date.now() - d.at < STATE_SEEN_FOR_MS) return Promise.resolve(d.info);
     return this.withClient((c) => describeTable(c, this.table));
   }
 
@@ -111,9 +122,41 @@ export class PostgresTarget implements Target {
     this.active.interrupt(reason);
   }
 
-  async acquireRun(pipeline: string): Promise<RunGuard> {
+  async acquireRun(pipeline: string, opts: AcquireRunOptions = {}): Promise<RunGuard> {
+    const wanted = opts.rights;
+    let rights: RightsReport | undefined;
+    // The sandbox (no lease): the rights check on its own first.
+    if (wanted && !this.usesLease()) {
+      rights = await this.rights(wanted.request);
+      wanted.check(rights);
+    }
+    const request = wanted ? this.rightsRequest(wanted.request) : undefined;
+    // On a server: the rights check's facts and the table's description ride in the lease's round trip.
+    const company: LeaseCompany | undefined = wanted && request && this.usesLease()
+      ? {
+          statements: [
+            rightsFactsQuery(this.table, request.role), describeTableQuery(this.table),
+            // A run that may load the snapshot asks these next (swap blockers, staging leftovers).
+            ...(opts.initialLoad ? [swapBlockersByNameQuery(this.table.schema ?? null, this.table.name), this.stagingLeftoversQuery()] : []),
+          ],
+          take: async (c, [facts, description, blockers, leftovers]) => {
+            rights = await rightsFromFacts(c, this.table, request, facts?.rows[0]);
+            wanted.check(rights);
+            const at = Date.now();
+            this.described = { at, info: describedFrom(description?.rows[0]) };
+            this.prefetched = blockers && leftovers
+              ? { swapBlockers: { at, blockers: swapBlockersFromRows(blockers.rows as SwapBlockerRow[]) }, leftovers: { at, rows: leftovers.rows as LeftoverRow[] } }
+              : undefined;
+          },
+          alone: async (c) => {
+            rights = await requiredRights(c, this.table, request);
+            wanted.check(rights);
+          },
+        }
+      : undefined;
     const guard = await acquireRunGuard(
       {
+        ...(company ? { company } : {}),
         lease: this.usesLease(),
         timing: this.leaseTiming(),
         withClient: (fn) => this.withClient(fn),
@@ -127,7 +170,10 @@ export class PostgresTarget implements Target {
       },
       pipeline,
     );
+    // Every way of taking it left the state tables complete (created or brought up to date when not).
+    this.stateSeenComplete = Date.now();
     const { token } = guard;
+    if (rights) guard.rights = rights;
     if (token === undefined) return guard;
     this.leaseTokens.set(pipeline, token);
     if (guard.handOver) this.handOvers.set(token, guard.handOver);
@@ -160,18 +206,17 @@ export class PostgresTarget implements Target {
    * to is locked by it and skipped (NOWAIT).
    */
   dropStagingLeftovers(): Promise<string[]> {
+    // Found moments ago in the lease's round trip (acquireRun with initialLoad): used once.
+    const seen = this.prefetched?.leftovers;
+    if (this.prefetched) this.prefetched.leftovers = undefined;
+    const fresh = seen && Date.now() - seen.at < STATE_SEEN_FOR_MS ? seen.rows : undefined;
+    if (fresh && fresh.length === 0) return Promise.resolve([]);
     return this.withClient(async (c) => {
-      const schema = this.table.schema ?? ((await c.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s as string);
-      const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
-      const prefix = sample.slice(0, sample.length - 8);
-      const found = await c.query<{ relname: string }>(
-        `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2 AND length(c.relname) = length($2) + 8`,
-        [schema, prefix],
-      );
+      const q = this.stagingLeftoversQuery();
+      const found = fresh ?? (await c.query<LeftoverRow>(q.text, q.values)).rows;
       const dropped: string[] = [];
-      for (const { relname } of found.rows) {
-        if (!/^[0-9a-f]{8}$/.test(relname.slice(prefix.length))) continue;
+      for (const { relname, schema } of found) {
+        if (!/^[0-9a-f]{8}$/.test(relname.slice(relname.length - 8))) continue;
         const ref = qualifiedRef({ schema, name: relname });
         await beginTransaction(c);
         try {
@@ -186,6 +231,17 @@ export class PostgresTarget implements Target {
       }
       return dropped;
     });
+  }
+
+  /** The `<table>__dns_<8 characters>` tables beside the table (dropStagingLeftovers checks the 8 are hex). */
+  private stagingLeftoversQuery(): { text: string; values: unknown[] } {
+    const sample = derivedName(this.table.name, STAGING_SAMPLE_SUFFIX);
+    const prefix = sample.slice(0, sample.length - 8);
+    return {
+      text: `SELECT c.relname::text AS relname, n.nspname::text AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = COALESCE($1::text, current_schema()) AND c.relkind = 'r' AND left(c.relname, length($2::text)) = $2::text AND length(c.relname) = length($2::text) + 8`,
+      values: [this.table.schema ?? null, prefix],
+    };
   }
 
   alterationSql(alteration: TableAlteration): string {
@@ -211,21 +267,65 @@ export class PostgresTarget implements Target {
   }
 
   swapBlockers(): Promise<SwapBlocker[]> {
-    return this.withClient(async (c) => {
-      const r = await c.query<{ oid: number }>(
-        `SELECT c.oid::int8::float8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 AND c.relkind = 'r'`,
-        [this.table.schema ?? null, this.table.name],
-      );
-      const oid = r.rows[0]?.oid;
-      return oid === undefined ? [] : findSwapBlockers(c, oid);
-    });
+    // Read moments ago in the lease's round trip (acquireRun with initialLoad): used once.
+    const seen = this.prefetched?.swapBlockers;
+    if (this.prefetched) this.prefetched.swapBlockers = undefined;
+    if (seen && Date.now() - seen.at < STATE_SEEN_FOR_MS) return Promise.resolve(seen.blockers);
+    const q = swapBlockersByNameQuery(this.table.schema ?? null, this.table.name);
+    return this.withClient(async (c) => swapBlockersFromRows((await c.query<SwapBlockerRow>(q.text, q.values)).rows));
   }
 
-  initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult> {
-    const { alterations, ...rest } = opts;
+  async initialLoad(opts: InitialLoadRequest): Promise<InitialLoadResult & { runEnded?: boolean }> {
+    const { alterations, endRun, ...rest } = opts;
     const stateReady = this.stateSeenComplete !== undefined && Date.now() - this.stateSeenComplete < STATE_SEEN_FOR_MS;
-    return initialLoad(this.pool, { ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations), ...(stateReady ? { stateReady } : {}) });
+    const ending = this.runEnding(endRun?.runId);
+    try {
+      const r = await initialLoad(this.pool, {
+        ...rest, table: this.table, checkpoint: this.withLease(opts.checkpoint), ...this.ddlOf(alterations), ...(stateReady ? { stateReady } : {}),
+        ...(ending && endRun ? { after: (l: InitialLoadResult) => ending.statements(l.mode === 'swap' ? l.inserted : l.inserted + l.updated + l.deleted + (l.softDeleted ?? 0), endRun.toVersion) } : {}),
+      });
+      return ending?.ended() ? { ...r, runEnded: true } : r;
+    } catch (e) {
+      await ending?.failed();
+      throw e;
+    }
+  }
+
+  /**
+   * The end of run `runId` (with the lease it holds) as statements of its last data
+   * transaction (runLog.finish's, of a run that succeeded): statements() hands the lease
+   * over (its heartbeat stops) and returns them; once that transaction committed, ended()
+   * forgets the lease; when it failed, failed() gives the lease back on its own.
+   * Undefined when the run holds no lease of this target (the sandbox).
+   */
+  private runEnding(runId: bigint | undefined): { statements(rows: number, toVersion: number): string[]; ended(): boolean; failed(): Promise<void> } | undefined {
+    const held = runId === undefined ? undefined : this.runLeases.get(runId);
+    if (runId === undefined || !held || this.leaseTokens.get(held.pipeline) !== held.token) return undefined;
+    let handed = false;
+    const forget = (): void => {
+      if (this.leaseTokens.get(held.pipeline) === held.token) this.leaseTokens.delete(held.pipeline);
+      this.runLeases.delete(runId);
+    };
+    return {
+      statements: (rows, toVersion) => {
+        if (!held.handOver()) return [];
+        handed = true;
+        const q = finishRunReleasingQuery(runId, { status: 'succeeded', rows, toVersion }, held.pipeline, held.token);
+        const sql = inlineParameters(q.text, q.values);
+        if (sql === undefined) throw new Error('the run end statement could not be inlined');
+        return [sql];
+      },
+      ended: () => {
+        if (handed) forget();
+        return handed;
+      },
+      failed: async () => {
+        if (!handed) return;
+        // Nothing of the run's end committed: the lease the hand-over stopped renewing is given back here.
+        forget();
+        await this.withClient((c) => deleteLease(c, held.pipeline, held.token)).catch(() => undefined);
+      },
+    };
   }
 
   async beginApply(opts: ApplyRequest): Promise<ApplyTransaction> {
@@ -244,6 +344,7 @@ export class PostgresTarget implements Target {
       stream = await ApplyStream.begin(client, {
         ...base, checkpoint: checkpoint(opts.expectVersion ?? -1, null), ...(opts.deadLetter ? { deadLetter: true } : {}),
         ...(opts.refuseExistingKeys ? { refuseExistingKeys: opts.refuseExistingKeys } : {}), onLockWait: (m) => this.logger.warn(m),
+        ...(opts.estimateRows ? { estimateRows: opts.estimateRows } : {}),
         ...this.ddlOf(opts.alterations),
       });
     } catch (e) {
@@ -252,17 +353,24 @@ export class PostgresTarget implements Target {
     }
     let open = true;
     return {
+      ...(stream.estimatedRows !== undefined ? { estimatedRows: stream.estimatedRows } : {}),
       apply: (part) => stream.apply(part),
       totals: () => stream.totals(),
-      commit: async ({ version, commitTimestamp }) => {
+      commit: async ({ version, commitTimestamp, endRun }) => {
+        const cp = checkpoint(version, commitTimestamp);
+        // The run's last transaction: its end and the lease's release commit with it (see runLog.finish).
+        const ending = endRun ? this.runEnding(endRun.runId) : undefined;
         try {
-          const r = await stream.commit(checkpoint(version, commitTimestamp));
+          const r = await stream.commit(cp, ending && endRun
+            ? (applied) => ending.statements(endRun.rowsBefore + applied.inserted + applied.updated + applied.deleted + (applied.softDeleted ?? 0), endRun.toVersion)
+            : undefined);
           open = false;
           client.release();
-          return r;
+          return ending?.ended() ? { ...r, runEnded: true } : r;
         } catch (e) {
           open = false;
           client.release(e instanceof Error ? e : true);
+          await ending?.failed();
           throw e;
         }
       },
@@ -329,34 +437,30 @@ export class PostgresTarget implements Target {
     }));
   }
 
-  estimateRows(marker?: SoftDeleteMarker, exactUpTo = 100_000): Promise<number> {
+  estimateRows(marker?: SoftDeleteMarker, exactUpTo = ESTIMATE_EXACT_UP_TO): Promise<number> {
     // One statement, so one round trip with the limits (limitStatementsOutsideTransactions
     // sends it inside BEGIN; SET LOCAL ...; COMMIT): a lock another session holds on the
-    // table ends in lock_timeout, not a silent wait. reltuples is -1 until the table is
-    // first analyzed (or vacuumed); a large estimate is trusted, a small or unknown one is
-    // counted, never reading more than exactUpTo + 1 rows (the CASE runs the count only then).
-    const live = marker ? ` WHERE ${isLiveSql('', marker)}` : '';
-    const sql = `SELECT e.n AS estimate, CASE WHEN e.n > ${exactUpTo} THEN NULL ELSE (SELECT count(*) FROM (SELECT 1 FROM ${qualifiedRef(this.table)}${live} LIMIT ${exactUpTo + 1}) s) END AS counted
-                   FROM (SELECT c.reltuples::float8 AS n FROM pg_class c WHERE c.oid = to_regclass($1)) e`;
+    // table ends in lock_timeout, not a silent wait.
+    const sql = estimateRowsSql(this.table, marker, exactUpTo);
     return this.withClient((c) => (async () => {
       const r = await c.query<{ estimate: number; counted: unknown }>(sql, [qualifiedRef(this.table)]).catch((e: unknown) => {
         // The table does not exist: nothing to delete from.
         if ((e as { code?: unknown }).code === '42P01') return undefined;
         throw e;
       });
-      const row = r?.rows[0];
-      if (!row) return 0;
-      const estimate = Number(row.estimate);
-      if (row.counted === null) return Math.round(estimate);
-      const n = Number(row.counted);
-      return n > exactUpTo ? Math.max(n, Math.round(estimate)) : n;
+      return estimateFromRow(r?.rows[0], exactUpTo);
     })().catch(async (e: unknown) => {
       throw await withLockHolders(c, this.table, this.classifyError(e));
     }));
   }
 
   rights(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): Promise<RightsReport> {
-    return this.withClient((c) => requiredRights(c, this.table, { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) }));
+    return this.withClient((c) => requiredRights(c, this.table, this.rightsRequest(request)));
+  }
+
+  /** `request` noting what it finds of the state tables (acquireRun then skips their check). */
+  private rightsRequest(request: { purposes: readonly RightsPurpose[]; options: RightsOptions; role?: string }): RightsRequest {
+    return { ...request, onStateShape: (complete) => void (this.stateSeenComplete = complete ? Date.now() : undefined) };
   }
 
   classifyError(e: unknown): SyncError {
@@ -454,20 +558,39 @@ export class PostgresTarget implements Target {
 
 /** The table's columns (name -> type) and primary key, or undefined when it does not exist (one round trip). */
 async function describeTable(c: PoolClient, table: TableRef): Promise<TargetTableInfo | undefined> {
-  const r = await c.query<{ cols: Array<{ attname: string; type: string }> | null; pk: string[] }>(
-    `WITH t AS (SELECT t.oid FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2)
+  const q = describeTableQuery(table);
+  const r = await c.query(q.text, q.values);
+  return describedFrom(r.rows[0]);
+}
+
+/** describeTable's statement. */
+function describeTableQuery(table: TableRef): { text: string; values: unknown[] } {
+  return {
+    text: `WITH t AS (SELECT t.oid FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2)
      SELECT (SELECT json_agg(json_build_object('attname', a.attname::text, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid IN (SELECT oid FROM t) AND a.attnum > 0 AND NOT a.attisdropped) AS cols,
             ARRAY(SELECT a.attname::text FROM pg_index i
                     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                    WHERE i.indrelid IN (SELECT oid FROM t) AND i.indisprimary ORDER BY k.ord) AS pk`,
-    [table.schema ?? 'public', table.name],
-  );
-  const row = r.rows[0];
+    values: [table.schema ?? 'public', table.name],
+  };
+}
+
+/** describeTableQuery's row, read. */
+function describedFrom(r: unknown): TargetTableInfo | undefined {
+  const row = r as { cols: Array<{ attname: string; type: string }> | null; pk: string[] } | undefined;
   if (!row?.cols || row.cols.length === 0) return undefined;
   return { columns: new Map(row.cols.map((x) => [x.attname, x.type])), primaryKey: row.pk };
 }
+
+/** A staging table found beside the table (dropStagingLeftovers). */
+interface LeftoverRow {
+  relname: string;
+  schema: string;
+}
+
+type SwapBlockerRow = Parameters<typeof swapBlockersFromRows>[0][number];
 
 /** How long a rights check's view of the state tables stands in for acquireRun's own check. */
 const STATE_SEEN_FOR_MS = 5_000;

@@ -8,6 +8,7 @@ import { SyncError } from '../errors';
 import { isolatingStrategy, plainStrategy } from './applyStrategy';
 import type { ApplyStrategy } from './applyStrategy';
 import { classifyPgError } from './classifyPgError';
+import { ESTIMATE_EXACT_UP_TO, estimateFromRow, estimateRowsSql } from './estimateRows';
 import type { EncodedRows, RowBatches } from '../ports/targetTypes';
 import type { RejectedRow } from '../ports/targetTypes';
 import { deleteUsingStagingSql, guardedDeleteSql, keyJoin, softDeleteFromStagingSql, upsertFromStagingSql } from './mergeSql';
@@ -201,6 +202,12 @@ export interface ApplyStreamOptions extends Omit<ApplyChangesOptions, 'upserts' 
    * naming `source` (the Delta table) in the error. Unset: such rows are upserted.
    */
   refuseExistingKeys?: { source: string };
+  /**
+   * Read the target's size for the delete guard (estimateRowsSql) in the opening (in its
+   * round trip when it is one), before anything is written or altered:
+   * ApplyStream.estimatedRows.
+   */
+  estimateRows?: { marker?: SoftDeleteMarker };
 }
 
 /**
@@ -245,6 +252,8 @@ export class ApplyStream {
   private readonly oneTrip: boolean;
   /** The target's reltuples as the transaction's first statement read it (undefined: not read, or never analyzed). */
   private targetRows: number | undefined;
+  /** The delete guard's estimate of the target's rows, when the opening read it (ApplyStreamOptions.estimateRows). */
+  estimatedRows: number | undefined;
 
   private constructor(private readonly client: ClientBase, private readonly opts: ApplyStreamOptions) {
     const marker = opts.softDelete;
@@ -278,7 +287,8 @@ export class ApplyStream {
       }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw s.classify(e);
+      // A lock wait that timed out (the estimate's count): says who holds the table.
+      throw await withLockHolders(client, opts.table, s.classify(e));
     }
     s.timings.prepareMs = Math.round(performance.now() - t);
     return s;
@@ -394,11 +404,16 @@ export class ApplyStream {
     const t = performance.now();
     const steps: Array<PipelinedStatement & { take?: (r: QueryResult) => void }> = [];
     try {
-      if (this.staged) steps.push({ sql: `TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}` });
-      this.staged = true;
       const up = enc.upserts.count;
       const del = enc.deletes.count;
       const soft = this.softColumns ? (enc.softDeletes?.count ?? 0) : 0;
+      // A part with nothing to stage (a version's last part, which holds its removals, when
+      // it has none) leaves the staging tables as they are: no statement reads them then,
+      // and the next part that stages rows empties them first. No round trip for it.
+      if (up + del + soft > 0) {
+        if (this.staged) steps.push({ sql: `TRUNCATE ${qualifiedRef(UP)}, ${qualifiedRef(DEL)}${this.softColumns ? `, ${qualifiedRef(SOFT)}` : ''}` });
+        this.staged = true;
+      }
       if (up > 0) steps.push({ sql: copyFromStdinSql(UP, this.columns), copy: enc.upserts.chunks });
       if (del > 0) steps.push({ sql: copyFromStdinSql(DEL, this.keyColumns), copy: enc.deletes.chunks });
       if (soft > 0 && this.softColumns && enc.softDeletes) steps.push({ sql: copyFromStdinSql(SOFT, this.softColumns), copy: enc.softDeletes.chunks });
@@ -534,10 +549,11 @@ END`;
 
   /**
    * Ends the transaction; returns the totals of all parts. Commit: writes the rows set
-   * aside as dead letters, then the checkpoint (with the rows applied), and commits. Dry
-   * run: rolls back, `checkpoint` unused.
+   * aside as dead letters, then the checkpoint (with the rows applied), then `after`'s
+   * statements (given the totals; no parameters), and commits. Dry run: rolls back,
+   * `checkpoint` and `after` unused.
    */
-  async commit(checkpoint: CheckpointInput): Promise<ApplyResult> {
+  async commit(checkpoint: CheckpointInput, after?: (applied: ApplyResult) => string[]): Promise<ApplyResult> {
     const { client, result, timings } = this;
     const t = performance.now();
     try {
@@ -550,7 +566,7 @@ END`;
           pipeline: checkpoint.pipeline, keyJson: r.keyJson, rowJson: r.rowJson, sqlstate: r.sqlstate, message: r.message, version: checkpoint.version,
         })));
         const expect = this.opts.expectVersion === undefined ? undefined : this.opts.expectVersion === null ? null : BigInt(this.opts.expectVersion);
-        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0), expect);
+        await commitWithCheckpoint(client, checkpoint, result.inserted + result.updated + result.deleted + (result.softDeleted ?? 0), expect, [], after?.(result) ?? []);
       }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -595,6 +611,7 @@ END`;
       ...begin.map((sql) => ({ sql })),
       { sql: `SELECT pg_try_advisory_xact_lock(hashtext(${pg.escapeLiteral(lockKey)})) AS ok` },
       { sql: checkpointSql(tableLit) },
+      ...(opts.estimateRows ? [{ sql: estimateRowsSql(opts.table, opts.estimateRows.marker, ESTIMATE_EXACT_UP_TO).replace('$1', tableLit) }] : []),
       { sql: this.tempTable(UP, this.columns) },
       { sql: this.tempTable(DEL, this.keyColumns) },
       ...(this.softColumns ? [{ sql: this.tempTable(SOFT, this.softColumns) }] : []),
@@ -602,6 +619,7 @@ END`;
     const locked = (results[begin.length]?.rows[0] as { ok?: boolean } | undefined)?.ok === true;
     type CheckpointRow = { version: string | null; through: string | null; n: number | null };
     let row = results[begin.length + 1]?.rows[0] as CheckpointRow | undefined;
+    if (opts.estimateRows) this.estimatedRows = estimateFromRow(results[begin.length + 2]?.rows[0] as { estimate?: unknown; counted?: unknown } | undefined, ESTIMATE_EXACT_UP_TO);
     if (!locked) {
       // Held by another session: wait for it as prologue() does, then read what it committed.
       await takePipelineLock(client, pipeline, displayName(opts.table), opts.onLockWait);
@@ -644,6 +662,11 @@ END`;
       )
       : undefined;
     this.checkCheckpoint(cur?.rows[0]?.version ?? null, cur?.rows[0]?.through);
+    // Before the DDL, whose lock would keep any other session from counting the table.
+    if (opts.estimateRows) {
+      const r = await client.query<{ estimate: unknown; counted: unknown }>(estimateRowsSql(opts.table, opts.estimateRows.marker, ESTIMATE_EXACT_UP_TO), [qualifiedRef(opts.table)]);
+      this.estimatedRows = estimateFromRow(r.rows[0], ESTIMATE_EXACT_UP_TO);
+    }
     for (const statement of opts.ddl ?? []) await client.query(statement);
     // One round trip for the staging tables: no parameters (simple query protocol), no result needed between them.
     await client.query([

@@ -28,6 +28,12 @@ import type { InitialLoadResult } from '../ports/targetTypes';
 export interface InitialLoadOptions {
   /** The state schema and tables were just seen complete (the run's rights check): their check is skipped, one round trip. */
   stateReady?: boolean;
+  /**
+   * Statements (no parameters) run in the swap's or merge's transaction after the
+   * checkpoint's, given the load's counts, so they commit with it or not at all (the run's
+   * end: PostgresTarget, InitialLoadRequest.endRun).
+   */
+  after?: (result: InitialLoadResult) => string[];
   table: TableRef;
   /** Data columns (without the soft-delete marker, which `softDelete` adds). */
   columns: readonly TargetColumn[];
@@ -263,9 +269,9 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     let rehearsedStaging: TableRef | undefined;
     try {
       if (newTable) {
-        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows, undefined, [beginSql(client), ...newTableSwapSql(target, staging, stagingPk)]);
-        staging = undefined; // it is the target now
         result.inserted = rows;
+        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows, undefined, [beginSql(client), ...newTableSwapSql(target, staging, stagingPk)], opts.after?.(result));
+        staging = undefined; // it is the target now
         result.timings.commitMs = Date.now() - t2;
         return result;
       }
@@ -363,7 +369,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         await client.query('ROLLBACK');
         if (rehearsedStaging) staging = rehearsedStaging;
       } else {
-        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows - rejected.filter((r) => r.phase === 'apply').length);
+        await commitWithCheckpoint(client, { ...opts.checkpoint, reload: true }, rows - rejected.filter((r) => r.phase === 'apply').length, undefined, [], opts.after?.(result));
       }
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -66,8 +66,27 @@ const ALL_RUNS: RightsPurpose[] = ['state', 'initial-swap', 'initial-merge', 'in
  * The rights `role` (default: the connection's user) needs for `purposes` on `table`,
  * which of them it holds, and the script that grants them all.
  */
-export async function requiredRights(client: ClientBase, table: TableRef, opts: { role?: string; purposes: readonly RightsPurpose[]; options: RightsOptions; onStateShape?: (complete: boolean) => void }): Promise<RightsReport> {
-  const { me, roleExists, facts, privileges } = await targetFacts(client, table, opts.role);
+export async function requiredRights(client: ClientBase, table: TableRef, opts: RightsRequest): Promise<RightsReport> {
+  const q = rightsFactsQuery(table, opts.role);
+  const r = await client.query<FactsRow>(q.text, q.values);
+  return rightsFromFacts(client, table, opts, r.rows[0] as FactsRow);
+}
+
+/** What requiredRights is asked. */
+export interface RightsRequest {
+  role?: string;
+  purposes: readonly RightsPurpose[];
+  options: RightsOptions;
+  onStateShape?: (complete: boolean) => void;
+}
+
+/**
+ * The report from the facts statement's row (rightsFactsQuery), read in whatever round trip
+ * carried it (the run lease's: PostgresTarget.acquireRun). A check the row does not answer
+ * is asked for on `client` (one more round trip, rare).
+ */
+export async function rightsFromFacts(client: ClientBase, table: TableRef, opts: RightsRequest, row: unknown): Promise<RightsReport> {
+  const { me, roleExists, facts, privileges } = factsFromRow(table, row as FactsRow);
   opts.onStateShape?.(facts.state.schema && facts.state.tables.size === STATE_TABLES.length && facts.state.current);
   const role = opts.role ?? me;
   const rights = rightsFor(facts, role, opts.options).filter((r) => r.purposes.some((p) => opts.purposes.includes(p)));
@@ -126,9 +145,9 @@ interface PrivilegesRow {
  * defaults draw from, the tables its foreign keys reference) and the state tables (which
  * exist, whether current, their owners).
  */
-async function targetFacts(client: ClientBase, table: TableRef, role: string | undefined): Promise<{ me: string; roleExists: boolean; facts: TargetFacts; privileges: PrivilegesRow | null }> {
-  const r = await client.query<FactsRow>(
-    `WITH base AS (SELECT current_database()::text AS db, COALESCE($2::text, current_schema())::text AS schema),
+export function rightsFactsQuery(table: TableRef, role: string | undefined): { text: string; values: unknown[] } {
+  return {
+    text: `WITH base AS (SELECT current_database()::text AS db, COALESCE($2::text, current_schema())::text AS schema),
           t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, base
                  WHERE n.nspname = base.schema AND c.relname = $3 AND c.relkind IN ('r', 'p') LIMIT 1)
      SELECT current_user::text AS me,
@@ -149,10 +168,13 @@ async function targetFacts(client: ClientBase, table: TableRef, role: string | u
               WHERE n.nspname = $4 AND c.relname = ANY($5::text[])) AS state_owners,
             ${PRIVILEGES_SQL} AS privileges
        FROM base`,
-    [role ?? null, table.schema ?? null, table.name, STATE_SCHEMA, [...STATE_TABLES]],
-  );
-  const row = r.rows[0] as FactsRow;
-  const info: TargetFacts['table'] = row.table_owner === null
+    values: [role ?? null, table.schema ?? null, table.name, STATE_SCHEMA, [...STATE_TABLES]],
+  };
+}
+
+/** The facts statement's row, as requiredRights reads it. */
+function factsFromRow(table: TableRef, row: FactsRow): { me: string; roleExists: boolean; facts: TargetFacts; privileges: PrivilegesRow | null } {
+    const info: TargetFacts['table'] = row.table_owner === null
     ? undefined
     : { owner: row.table_owner, columns: new Set(row.columns), sequences: row.sequences, references: row.refs };
   const present = new Set(row.state_tables);

@@ -1,9 +1,11 @@
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 import { SyncError } from '../errors';
 import type { Logger } from '../ports/Logger';
 import type { RunGuard } from '../ports/Target';
-import { deleteLease, holderIsGone, insertLease, insertLeaseReaping, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
-import type { LeaseRow } from './runLease';
+import { deleteLease, holderIsGone, insertLease, insertLeaseReaping, insertLeaseReapingQuery, leaseTakenFromRow, newLeaseToken, readLease, renewLease, takeOverLease, thisProcess } from './runLease';
+import type { LeaseHolder, LeaseRow, LeaseTaken } from './runLease';
+import { isWireClient, pipelinedQuery } from './copyRows';
+import { beginSql, inlineParameters } from './transaction';
 import type { Checkpoint } from '../ports/targetTypes';
 import { ensureStateTables, markAbandonedRuns } from './stateTables';
 
@@ -55,6 +57,24 @@ export interface RunGuardDeps {
    * trip. Tables dropped in between make the lease statement fail, and the run's retry checks again.
    */
   stateKnownComplete?: () => boolean;
+  /**
+   * Read-only statements that go in the lease's round trip (the rights check's catalog
+   * facts, the table's description), whose results `take` reads before anything else is
+   * decided. `take` may refuse the run (missing rights): the lease, when it was taken, is
+   * given back and the refusal thrown, before any other statement; so the rights are named
+   * before the run writes anything but its lease, and a held lease is reported only to a
+   * role that could run. When the round trip cannot be shared (the state tables missing or
+   * out of date, the sandbox's client, a statement that fails), `alone` runs them on their
+   * own first and the lease is taken as without them.
+   */
+  company?: LeaseCompany;
+}
+
+/** See RunGuardDeps.company. */
+export interface LeaseCompany {
+  statements: ReadonlyArray<{ text: string; values: readonly unknown[] }>;
+  take(c: PoolClient, results: readonly QueryResult[]): Promise<void>;
+  alone(c: PoolClient): Promise<void>;
 }
 
 /** A run's guard, with the lease token runLog.start records the run id under. */
@@ -98,13 +118,22 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
   // Counted as held before it is taken, so no other run of this process mistakes it for a leftover.
   heldHere.add(token);
   const taken: { notice: string | undefined; abandoned?: bigint[]; checkpoint?: Checkpoint | null } = await d.withClient(async (c) => {
-    if (d.stateKnownComplete?.() !== true) await ensureStateTables(c);
+    // The common case, a free pipeline: the lease, the abandoned runs and the checkpoint in
+    // one round trip, with the company's statements (the rights check) when they can share it.
+    const shared = d.company ? await leaseWithCompany(c, d.company, pipeline, token, me, d.timing.leaseMs) : undefined;
+    if (!shared) {
+      await d.company?.alone(c);
+      if (d.stateKnownComplete?.() !== true) await ensureStateTables(c);
+    } else if (d.stateKnownComplete?.() !== true) {
+      // Tables out of date (a column this version writes is missing): brought up to date
+      // now (the rights check passed, so the role may).
+      await ensureStateTables(c);
+    }
     // Bounded: each round either takes the lease or sees it held by a live run; a round is
     // repeated only when the lease changed hands between reading and taking it.
     for (let round = 0; round < 5; round++) {
-      // The common case, a free pipeline: the lease and the abandoned runs in one round trip.
       if (round === 0) {
-        const first = await insertLeaseReaping(c, pipeline, token, me, d.timing.leaseMs);
+        const first = shared ?? (await insertLeaseReaping(c, pipeline, token, me, d.timing.leaseMs));
         if (first.taken) return { notice: undefined, abandoned: first.abandoned, checkpoint: first.checkpoint };
       } else if (await insertLease(c, pipeline, token, me, d.timing.leaseMs)) return { notice: undefined };
       const old = await readLease(c, pipeline);
@@ -186,6 +215,50 @@ export async function acquireRunGuard(d: RunGuardDeps, pipeline: string): Promis
     throw e;
   }
 }
+
+/**
+ * The lease statement (insertLeaseReaping) and `company`'s statements as ONE query, in one
+ * transaction with the pool's limits: BEGIN; SET LOCAL ...; the company's; the lease's;
+ * COMMIT. Then `company.take` reads their results; when it refuses the run, a lease taken
+ * is deleted before the refusal is thrown. Undefined when they could not go together (the
+ * sandbox's client, a value that cannot be inlined) or the query failed (the state tables
+ * missing or out of date, a right missing): nothing of it stayed, and the caller goes the
+ * separate way, which names what failed.
+ */
+async function leaseWithCompany(c: PoolClient, company: LeaseCompany, pipeline: string, token: string, me: LeaseHolder, leaseMs: number): Promise<LeaseTaken | undefined> {
+  if (!isWireClient(c)) return undefined;
+  const lease = insertLeaseReapingQuery(pipeline, token, me, leaseMs);
+  const texts = [...company.statements, lease].map((q) => inlineParameters(q.text, q.values));
+  if (texts.some((t) => t === undefined)) return undefined;
+  const begin = beginSql(c).split(';').map((x) => x.trim()).filter((x) => x !== '');
+  let results: QueryResult[];
+  try {
+    results = await pipelinedQuery(c, [...begin, ...(texts as string[]), 'COMMIT'].map((sql) => ({ sql })));
+  } catch (e) {
+    // The transaction was rolled back by the failure (or is aborted until this ROLLBACK).
+    const code = (e as { code?: unknown }).code;
+    await c.query('ROLLBACK').catch(() => undefined);
+    // What the separate way tells apart (a state table or column missing, a right missing):
+    // it checks the rights first, then creates or updates the state tables. Anything else
+    // (a lock wait that ended in lock_timeout, a lost connection) fails as it would there,
+    // without waiting a second time.
+    if (typeof code === 'string' && SEPARATE_WAY.has(code)) return undefined;
+    throw e;
+  }
+  const mine = results.slice(begin.length, begin.length + company.statements.length);
+  const taken = leaseTakenFromRow(results[begin.length + company.statements.length]?.rows[0]);
+  try {
+    await company.take(c, mine);
+  } catch (e) {
+    // Given back before the refusal is told (if that fails, it expires; this process's next run takes it at once).
+    if (taken.taken) await deleteLease(c, pipeline, token).catch(() => undefined);
+    throw e;
+  }
+  return taken;
+}
+
+/** SQLSTATEs after which the lease and its company go their separate ways: undefined table, schema, column; insufficient privilege. */
+const SEPARATE_WAY = new Set(['42P01', '3F000', '42703', '42501']);
 
 /** Sandbox: remembers a run's id, for the message a concurrent run of its pipeline gets. */
 export function noteLocalRunId(pipeline: string, id: bigint): void {

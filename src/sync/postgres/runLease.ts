@@ -120,19 +120,43 @@ export async function insertLease(c: ClientBase, pipeline: string, token: string
  * the pipeline's runs still 'running' as abandoned (markAbandonedRuns: no live run can
  * exist once the lease is ours). Returns whether it was taken and the runs marked.
  */
-export async function insertLeaseReaping(c: ClientBase, pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): Promise<{ taken: boolean; abandoned: bigint[]; checkpoint: Checkpoint | null }> {
-  const r = await c.query<{ taken: boolean; abandoned: bigint[]; checkpoint: CheckpointJson | null }>(
-    `WITH l AS (INSERT INTO ${LEASES} (pipeline, token, holder, holder_host, holder_pid, holder_scope, acquired_at, renewed_at, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), clock_timestamp(), clock_timestamp() + $7::int8 * interval '1 millisecond')
+export async function insertLeaseReaping(c: ClientBase, pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): Promise<LeaseTaken> {
+  const q = insertLeaseReapingQuery(pipeline, token, holder, leaseMs);
+  const r = await c.query<LeaseTakenRow>(q.text, q.values);
+  return leaseTakenFromRow(r.rows[0]);
+}
+
+/** What insertLeaseReaping tells: whether the lease was taken, the runs marked abandoned, the checkpoint (null: none). */
+export interface LeaseTaken {
+  taken: boolean;
+  abandoned: bigint[];
+  checkpoint: Checkpoint | null;
+}
+
+interface LeaseTakenRow {
+  taken: boolean;
+  abandoned: Array<bigint | string>;
+  checkpoint: CheckpointJson | null;
+}
+
+/** insertLeaseReaping's statement ($1..$8), for a caller that sends it in another statement's round trip. */
+export function insertLeaseReapingQuery(pipeline: string, token: string, holder: LeaseHolder, leaseMs: number): { text: string; values: unknown[] } {
+  return {
+    text: `WITH l AS (INSERT INTO ${LEASES} (pipeline, token, holder, holder_host, holder_pid, holder_scope, acquired_at, renewed_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5::int4, $6, clock_timestamp(), clock_timestamp(), clock_timestamp() + $7::int8 * interval '1 millisecond')
                 ON CONFLICT (pipeline) DO NOTHING RETURNING token),
           a AS (UPDATE "${STATE_SCHEMA}"."runs" SET status = 'abandoned', error = $8, finished_at = clock_timestamp()
                  WHERE pipeline = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM l) RETURNING run_id::int8 AS run_id)
      SELECT EXISTS (SELECT 1 FROM l) AS taken, ARRAY(SELECT run_id FROM a ORDER BY run_id) AS abandoned,
             (SELECT ${CHECKPOINT_JSON} FROM "${STATE_SCHEMA}"."checkpoints" AS k WHERE k.pipeline = $1) AS checkpoint`,
-    [pipeline, token, holder.description, holder.host, holder.pid, holder.scope, String(Math.round(leaseMs)), ABANDONED_RUN_ERROR],
-  );
-  const row = r.rows[0];
-  return { taken: row?.taken === true, abandoned: (row?.abandoned ?? []).map((x) => BigInt(x)), checkpoint: row?.checkpoint ? checkpointFromJson(row.checkpoint) : null };
+    values: [pipeline, token, holder.description, holder.host, holder.pid, holder.scope, String(Math.round(leaseMs)), ABANDONED_RUN_ERROR],
+  };
+}
+
+/** insertLeaseReapingQuery's row, read. */
+export function leaseTakenFromRow(row: unknown): LeaseTaken {
+  const r = row as LeaseTakenRow | undefined;
+  return { taken: r?.taken === true, abandoned: (r?.abandoned ?? []).map((x) => BigInt(x)), checkpoint: r?.checkpoint ? checkpointFromJson(r.checkpoint) : null };
 }
 
 /**
@@ -141,8 +165,14 @@ export async function insertLeaseReaping(c: ClientBase, pipeline: string, token:
  * is done (a run that succeeded).
  */
 export async function finishRunReleasing(c: ClientBase, runId: bigint, result: Parameters<typeof finishRunSql>[1], pipeline: string, token: string): Promise<void> {
+  const q = finishRunReleasingQuery(runId, result, pipeline, token);
+  await c.query(q.text, q.values);
+}
+
+/** finishRunReleasing's statement (for a caller that sends it in the last data transaction, see commitWithCheckpoint's `after`). */
+export function finishRunReleasingQuery(runId: bigint, result: Parameters<typeof finishRunSql>[1], pipeline: string, token: string): { text: string; values: unknown[] } {
   const q = finishRunSql(runId, result);
-  await c.query(`WITH f AS (${q.text}), g AS (DELETE FROM ${LEASES} WHERE pipeline = $9 AND token = $10) SELECT 1`, [...q.values, pipeline, token]);
+  return { text: `WITH f AS (${q.text}), g AS (DELETE FROM ${LEASES} WHERE pipeline = $9 AND token = $10) SELECT 1`, values: [...q.values, pipeline, token] };
 }
 
 /** The pipeline's lease as stored, with whether it expired by the server's clock. */

@@ -273,19 +273,22 @@ export async function writeCheckpoint(client: ClientBase, cp: CheckpointInput, a
  * the stored version must still be that (null: no checkpoint), or nothing commits, so a
  * checkpoint moved meanwhile by anyone who did not take the lock (by hand) fails the commit.
  * `before`: statements (no parameters) sent first in the same query, e.g. the transaction's
- * BEGIN and its last statements, when nothing needs their results.
+ * BEGIN and its last statements, when nothing needs their results; `after`: statements sent
+ * after the checkpoint's, in its transaction (the run's end, finishRunReleasingSql), which
+ * then commit with it or not at all.
  */
-export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null, before: readonly string[] = []): Promise<void> {
+export async function commitWithCheckpoint(client: ClientBase, cp: CheckpointInput, appliedRows: number | bigint, expect?: bigint | null, before: readonly string[] = [], after: readonly string[] = []): Promise<void> {
   const q = checkpointStatement(cp, appliedRows, expect);
   const inlined = inlineParameters(q.text, q.values);
   try {
     if (inlined === undefined) {
       for (const statement of before) await client.query(statement);
       await client.query(q.text, q.values);
+      for (const statement of after) await client.query(statement);
       await client.query('COMMIT');
       return;
     }
-    await client.query([...before, inlined, 'COMMIT'].join(';\n'));
+    await client.query([...before, inlined, ...after, 'COMMIT'].join(';\n'));
   } catch (e) {
     throw checkpointError(e, cp, expect);
   }

@@ -17,7 +17,7 @@ import { chooseAutoPath } from './autoMode';
 import type { AutoChoice } from './autoMode';
 import { dryRunSync, previewSync, verifyTarget } from './inspectPhases';
 import { isMissingChanges, runRepair } from './repairPhase';
-import { checkRights, requiredGrants } from './mappingRights';
+import { checkRights, requiredGrants, runRights } from './mappingRights';
 import type { GrantsMode, RightsReport } from '../ports/rights';
 import { sleep } from './RateLimit';
 import { createRunContext } from './RunContext';
@@ -153,9 +153,7 @@ export class SyncRunner {
    */
   async repair(opts: RepairOptions & { signal?: AbortSignal; onEvent?: RunOptions['onEvent'] } = {}): Promise<RepairReport> {
     const ctx = this.context(opts);
-    await checkRights(this.target, this.mapping, ['state']);
-    await this.target.prepare();
-    const guard = await this.target.acquireRun(this.pipeline);
+    const guard = await this.target.acquireRun(this.pipeline, { rights: runRights(this.mapping, ['state']) });
     ctx.holdLease(guard);
     try {
       if (guard.notice) ctx.warn(guard.notice);
@@ -229,10 +227,11 @@ export class SyncRunner {
   private async runOnce(ctx: RunContext, opts: RunOptions, progress: AttemptsProgress): Promise<RunResult> {
     // Rights first: a role that lacks one is refused naming it, before the state tables are
     // touched or anything is read (the rights of the load or sync once its mode is known).
-    const rights = await checkRights(this.target, this.mapping, ['state']);
-    const guard = await this.target.acquireRun(this.pipeline);
+    // Read in the lease's round trip; a refused run holds no lease (acquireRun).
+    const guard = await this.target.acquireRun(this.pipeline, { rights: runRights(this.mapping, ['state']), initialLoad: opts.mode !== 'incremental' });
     ctx.holdLease(guard);
     try {
+      const rights = await checkRights(this.target, this.mapping, ['state'], guard.rights);
       if (guard.notice) {
         ctx.warn(guard.notice);
         this.logger.warn(guard.notice);

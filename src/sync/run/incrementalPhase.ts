@@ -55,8 +55,16 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
   ctx.progress.start();
   ctx.emit({ type: 'run-started', runId, pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...(result.auto ? { auto: result.auto } : {}) });
   if (auto) ctx.phase('plan', `mode auto: ${auto.reason}`);
-  const dbRunId = await target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...autoSaid(auto) });
+  // Its id is needed only at the end: the statement goes while the run plans and reads
+  // (overlap: before the apply's opening, on the same connection), awaited before any commit.
+  const overlap = target.concurrent === true;
+  const starting = target.runLog.start({ pipeline: ctx.pipeline, mode: 'incremental', fromVersion: start, toVersion: end, ...autoSaid(auto) });
+  // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
+  starting.catch(() => undefined);
+  const dbRunId = overlap ? undefined : await starting;
   let committed = start - 1;
+  // The last commit recorded the run's end (ApplyTransaction.commit endRun).
+  let ended = false;
   // Commit timestamps of the versions read so far (also: how far the read got).
   const timestamps = new Map<number, number>();
   try {
@@ -83,22 +91,26 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
     // Safe deletes: the target's size before anything is written (catalog estimate or a
     // bounded count, never a full read), against which each part's deletes are counted.
     const share = guardedShare(mapping.safety.maxDeleteShare, allowMassDelete);
-    // On a target with concurrent connections the estimate (a few round trips) and the
-    // opening of the first transaction (BEGIN, the pipeline lock, the checkpoint check, the
-    // staging tables) go on while the first part is read: over a remote link their round
-    // trips then cost nothing. The estimate is still read before anything is written: the
-    // first part waits for it (checkDeletes).
-    const overlap = target.concurrent === true;
-    const applyRequest = (expectVersion: number): ApplyRequest => ({
+    // On a target with concurrent connections the run log's start, then the opening of the
+    // first transaction (BEGIN, the pipeline lock, the checkpoint check, the estimate, the
+    // staging tables) go on while the first part is read, one after the other on one
+    // connection: over a remote link their round trips then cost nothing, and no second
+    // connection is opened for them. The estimate is still read before anything is written:
+    // the first part waits for it (checkDeletes).
+    const applyRequest = (expectVersion: number, estimateRows?: boolean): ApplyRequest => ({
       columns: plan.columns, key: plan.key, ...(plan.marker ? { softDelete: plan.marker } : {}), ...(plan.lineage ? { lineage: plan.lineage } : {}),
       pipeline: ctx.pipeline, source: source.name, expectVersion, ...(mapping.deadLetter ? { deadLetter: true } : {}),
       ...(refuseExisting ? { refuseExistingKeys: refuseExisting } : {}), ...alterationsOnce(),
+      ...(estimateRows ? { estimateRows: plan.marker ? { marker: plan.marker } : {} } : {}),
     });
-    const estimate = share === undefined ? undefined : overlap ? target.estimateRows(plan.marker) : Promise.resolve(await target.estimateRows(plan.marker));
+    let early: Promise<ApplyTransaction> | undefined = overlap ? starting.then(() => target.beginApply(applyRequest(committed, share !== undefined))) : undefined;
+    early?.catch(() => undefined);
+    // Read in the opening when it could (estimatedRows), else on its own.
+    const estimate = share === undefined ? undefined
+      : early ? early.then((tx) => tx.estimatedRows ?? target.estimateRows(plan.marker))
+      : Promise.resolve(await target.estimateRows(plan.marker));
     // Handled when awaited; this only keeps a failure from counting as unhandled meanwhile.
     estimate?.catch(() => undefined);
-    let early: Promise<ApplyTransaction> | undefined = overlap ? target.beginApply(applyRequest(committed)) : undefined;
-    early?.catch(() => undefined);
     let guard: DeleteGuard | undefined;
     const deleteGuardNow = async (): Promise<DeleteGuard | undefined> => {
       if (share === undefined || estimate === undefined) return undefined;
@@ -151,7 +163,11 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         await o.pending;
         await checkDeletes(o.tx);
         ctx.phase('checkpoint', `version ${version}`);
-        const applied = await o.tx.commit({ version, commitTimestamp: ts });
+        // The last transaction also records the run's end and gives its lease back (one round trip less).
+        const rowsBefore = result.inserted + result.updated + result.deleted;
+        const endRun = version === end ? { runId: await starting, rowsBefore, toVersion: end } : undefined;
+        const applied = await o.tx.commit({ version, commitTimestamp: ts, ...(endRun ? { endRun } : {}) });
+        if (applied.runEnded) ended = true;
         open = undefined;
         schemaAdded();
         logTimings(ctx, applied, committed + 1, version, step.parts);
@@ -183,7 +199,8 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
         pipeline: ctx.pipeline, source: source.name, expectVersion: committed, ...alterationsOnce(),
       });
       try {
-        await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end) });
+        const endRun = { runId: await starting, rowsBefore: result.inserted + result.updated + result.deleted, toVersion: end };
+        if ((await tx.commit({ version: end, commitTimestamp: await source.commitTimestamp(end), endRun })).runEnded) ended = true;
         schemaAdded();
       } catch (e) {
         await tx.rollback();
@@ -192,12 +209,15 @@ export async function runIncremental(ctx: RunContext, checkpoint: Checkpoint, to
       committed = end;
     }
     const rowsApplied = result.inserted + result.updated + result.deleted;
-    await target.runLog.finish(dbRunId, { status: 'succeeded', rows: rowsApplied, toVersion: end });
+    if (!ended) await target.runLog.finish(dbRunId ?? (await starting), { status: 'succeeded', rows: rowsApplied, toVersion: end });
     ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: committed, rowsApplied });
     return result;
   } catch (e) {
+    // Never recorded (its start failed): nothing to finish; the first failure is the run's.
+    const id = dbRunId ?? (await starting.catch(() => undefined));
+    if (id === undefined) throw ctx.classify(e);
     // A Change Data Feed that cannot be read: the hint offers the repair by checksums.
-    throw await ctx.fail(runId, dbRunId, offerRepair(withValueContext(e, source.name, committed + 1, lastKey(timestamps, committed + 1))), committed);
+    throw await ctx.fail(runId, id, offerRepair(withValueContext(e, source.name, committed + 1, lastKey(timestamps, committed + 1))), committed);
   }
 }
 

@@ -150,6 +150,8 @@ export async function runInitialLoad(
         onPhase: (phase, detail) => ctx.phase(phase, detail),
         ...(deleteLimit ? { deleteLimit } : {}),
         ...(rehearse ? { rehearse } : {}),
+        // The run's end (and its lease's release) in the load's transaction (one round trip less).
+        ...(dbRunId !== undefined ? { endRun: { runId: dbRunId, toVersion: snap.version } } : {}),
       });
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
@@ -168,7 +170,7 @@ export async function runInitialLoad(
       for (const w of result.warnings) ctx.warn(w);
       result.warnings.unshift(...early);
       if (dbRunId !== undefined) {
-        await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
+        if (!result.runEnded) await target.runLog.finish(dbRunId, { status: 'succeeded', rows: applied, toVersion: snap.version });
         ctx.emit({ type: 'run-finished', runId, status: 'succeeded', checkpointVersion: snap.version, rowsApplied: applied });
       }
       return {

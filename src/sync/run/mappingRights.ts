@@ -2,7 +2,7 @@ import { schemaDriftRules } from '../mapping/mappingSchema';
 import type { Mapping } from '../mapping/mappingSchema';
 import { grantsPurposes, missingRights, missingRightsError, swapNotOwnedError } from '../ports/rights';
 import type { GrantsMode, RightsOptions, RightsPurpose, RightsReport } from '../ports/rights';
-import type { Target } from '../ports/Target';
+import type { AcquireRunOptions, Target } from '../ports/Target';
 
 /** What of a mapping changes the rights its runs need. */
 export function rightsOptions(mapping: Mapping): RightsOptions {
@@ -30,7 +30,11 @@ const ALL_PURPOSES: readonly RightsPurpose[] = ['state', 'initial-swap', 'initia
  * report, so a later check (once the run knows its mode) need not read the catalogs again.
  */
 export async function checkRights(target: Target, mapping: Mapping, purposes: readonly RightsPurpose[], report?: RightsReport): Promise<RightsReport> {
-  const r = report ?? (await target.rights({ purposes: ALL_PURPOSES, options: rightsOptions(mapping) }));
+  return checkReport(report ?? (await target.rights({ purposes: ALL_PURPOSES, options: rightsOptions(mapping) })), purposes);
+}
+
+/** checkRights of a report at hand. */
+function checkReport(r: RightsReport, purposes: readonly RightsPurpose[]): RightsReport {
   const missing = missingRights(r, purposes);
   const ownership = purposes.includes('initial-swap') ? missing.find((m) => m.ownership === true) : undefined;
   if (ownership) {
@@ -39,6 +43,17 @@ export async function checkRights(target: Target, mapping: Mapping, purposes: re
   }
   if (missing.length > 0) throw missingRightsError(r, missing);
   return r;
+}
+
+/**
+ * The rights check a run starts with, as Target.acquireRun takes it: the report for every
+ * purpose (later checks of the run's mode reuse it), refused by checkRights for `purposes`.
+ */
+export function runRights(mapping: Mapping, purposes: readonly RightsPurpose[]): NonNullable<AcquireRunOptions['rights']> {
+  return {
+    request: { purposes: ALL_PURPOSES, options: rightsOptions(mapping) },
+    check: (report) => void checkReport(report, purposes),
+  };
 }
 
 /**
