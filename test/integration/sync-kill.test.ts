@@ -151,10 +151,19 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
       target: { connection: dbPar().url, schema: 'public', table: TABLE.name },
       key: KEY,
       initialLoad: { copyStreams: 3 },
-      // Paced (the pace is shared by the streams), so the three COPYs are in flight for seconds.
-      batch: { maxRowsPerSecond: 20_000 },
+      // Paced (the pace is shared by the streams), so the three COPYs are in flight for about
+      // 24 s: on a loaded machine a stream's reader thread can start seconds after the others.
+      batch: { maxRowsPerSecond: 5_000 },
     });
-    const first = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial', '--to-version', '0']);
+    // The same pipeline unpaced, for the runs that are not killed.
+    const unpacedFile = await writeMappingFile(dir, 'par-unpaced', {
+      name: 'kill-par',
+      source: { type: 'delta', path: tablePath },
+      target: { connection: dbPar().url, schema: 'public', table: TABLE.name },
+      key: KEY,
+      initialLoad: { copyStreams: 3 },
+    });
+    const first = await runCli(['sync', '--mapping', unpacedFile, '--mode', 'initial', '--to-version', '0']);
     assert.equal(first.code, 0, first.stderr);
     const { child, done } = startCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);
     try {
@@ -182,7 +191,7 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.equal(await checkpointVersion(dbPar().url, 'kill-par'), 0);
     await assertTargetEquals(dbPar().url, TABLE, tablePath, 0, { key: KEY });
 
-    const again = await runCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);
+    const again = await runCli(['sync', '--mapping', unpacedFile, '--mode', 'initial']);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /Dropped 1 staging table/);
     // The streams' rows add up: the load reports every row of the snapshot once.
