@@ -4,6 +4,7 @@
  * that the README's performance section takes as it is. Figures in, text out: nothing here
  * measures (test/unit/scaleSummary.test.ts checks the verdicts).
  */
+import type { DatabricksBenchFigures } from './databricksBench';
 
 /** Issue 16's targets for the largest size. */
 export const TARGETS = {
@@ -57,23 +58,15 @@ export interface SizeFigures {
   loadAvgEnd: number[];
 }
 
-/** bench/databricksBench.ts's figures (DatabricksBenchFigures) as the summary uses them. */
-export interface DatabricksFigures {
-  rows: number;
+/**
+ * bench/databricksBench.ts's figures as the summary reads them back from its JSON: the
+ * fields added later (filesLz4, maxRss) may be absent from figures written before them.
+ */
+export type DatabricksFigures = Omit<DatabricksBenchFigures, 'lz4' | 'filesLz4' | 'maxRss' | 'date'> & {
   lz4: string;
-  /** Whether the files were served LZ4-compressed (absent from figures of before it was recorded). */
   filesLz4?: boolean;
-  files: number;
-  fileBytes: number;
-  readRowsPerSec: number;
-  syncRowsPerSec: number;
-  syncMainThreadRowsPerSec?: number;
-  localSyncRowsPerSec: number;
-  /** Peak RSS of the process that read and loaded (the warehouse and Postgres run in others). */
   maxRss?: number;
-  loadAverageBefore: number[];
-  loadAverageAfter: number[];
-}
+};
 
 export type DatabricksOutcome =
   | { status: 'measured'; figures: DatabricksFigures; wallMs: number }

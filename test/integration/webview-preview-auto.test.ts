@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { idleProgress } from '../../src/protocol/messages';
 import type { HostToWebview, PreviewSummary, RunHistory } from '../../src/protocol/messages';
 import { foldEvent } from '../../src/views/ProgressModel';
@@ -40,18 +40,28 @@ describe('Preview and Progress panels: the path mode auto chose', function () {
     await browser?.close();
   });
 
-  async function shown(summary: PreviewSummary, shotName: string): Promise<{ hidden: boolean; text: string }> {
+  /** A page with the webview bundle (media/main.ts) as the panel runs it, sent `init` once it is ready. */
+  async function openPanel(panel: 'preview' | 'progress', init: HostToWebview): Promise<Page> {
     const esbuild = await import('esbuild');
     const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
     const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
     try {
-      await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
+      await page.setContent(`<!DOCTYPE html><html><body data-panel="${panel}"><main id="root" aria-live="polite"></main></body></html>`);
       await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
       await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
       await page.addScriptTag({ content: out.outputFiles[0]!.text });
       await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
-      const init: HostToWebview = { type: 'init', state: { panel: 'preview', mapping: summary.mapping }, preview: summary, progress: null, pageSize: 100 };
       await page.evaluate((m) => window.postMessage(m, '*'), init);
+      return page;
+    } catch (e) {
+      await page.close();
+      throw e;
+    }
+  }
+
+  async function shown(summary: PreviewSummary, shotName: string): Promise<{ hidden: boolean; text: string }> {
+    const page = await openPanel('preview', { type: 'init', state: { panel: 'preview', mapping: summary.mapping }, preview: summary, progress: null, pageSize: 100 });
+    try {
       await page.locator('[data-testid=count-insert]').waitFor();
       const auto = page.locator('[data-testid=preview-auto]');
       const result = { hidden: !(await auto.isVisible()), text: (await auto.textContent()) ?? '' };
@@ -75,17 +85,8 @@ describe('Preview and Progress panels: the path mode auto chose', function () {
 
   it('the Progress panel shows "Mode auto: ..." under the run\'s status line', async () => {
     const progress = foldEvent(idleProgress(0), { type: 'run-started', runId: 'r', pipeline: 'auto', mode: 'initial', fromVersion: 2, toVersion: 4, totalRows: 102, auto: { path: 'snapshot', reason }, at: 1 });
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    const page = await openPanel('progress', { type: 'init', state: { panel: 'progress', runId: 'r' }, preview: null, progress, pageSize: 100 });
     try {
-      await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
-      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-      await page.addScriptTag({ content: out.outputFiles[0]!.text });
-      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
-      const init: HostToWebview = { type: 'init', state: { panel: 'progress', runId: 'r' }, preview: null, progress, pageSize: 100 };
-      await page.evaluate((m) => window.postMessage(m, '*'), init);
       const auto = page.locator('[data-testid=auto-mode]');
       await auto.waitFor();
       assert.equal(await auto.textContent(), `Mode auto: ${reason}.`);
@@ -103,17 +104,8 @@ describe('Preview and Progress panels: the path mode auto chose', function () {
       { runId: '2', mode: 'auto-swap', status: 'succeeded', fromVersion: '2', toVersion: '4', rows: '100', startedAt: 's2', finishedAt: 'f2', error: null, auto: { path: 'snapshot', reason: swapWhy } },
       { runId: '1', mode: 'initial-swap', status: 'succeeded', fromVersion: null, toVersion: '1', rows: '100', startedAt: 's1', finishedAt: 'f1', error: null },
     ] };
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    const page = await openPanel('progress', { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(0), history, pageSize: 100 });
     try {
-      await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
-      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-      await page.addScriptTag({ content: out.outputFiles[0]!.text });
-      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
-      const init: HostToWebview = { type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: idleProgress(0), history, pageSize: 100 };
-      await page.evaluate((m) => window.postMessage(m, '*'), init);
       await page.locator('[data-testid=history] tbody tr').first().waitFor();
       const modes = await page.locator('[data-testid=history] tbody tr td:nth-child(2)').allTextContents();
       assert.deepEqual(modes, [`incremental (auto)Mode auto: ${incWhy}.`, `snapshot load (auto)Mode auto: ${swapWhy}.`, 'initial load']);
