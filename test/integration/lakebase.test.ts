@@ -12,7 +12,7 @@ import { expectSyncError } from '../helpers/expectSyncError';
 import { FakeLakebaseWorkspace, LAKEBASE_PASSWORD_GROUP } from '../helpers/fakeLakebaseWorkspace';
 import { freePort, startThrowawayServer } from '../helpers/postgres';
 import type { TestServer } from '../helpers/postgres';
-import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, pollUntil, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -244,6 +244,9 @@ describe('Lakebase targets through a local Databricks workspace (tokens are expi
       for (let round = 0; round < 3; round++) {
         latest = await applySampleChanges(t.path);
         await untilLatestTokenExpired();
+        // The last run's connection closes once idle for 100 ms (a run gives it back at its
+        // very end, and the token may have expired long before): none is left to reuse.
+        await pollUntil(async () => (lb.pool.totalCount === 0 ? true : undefined), { timeoutMs: 10_000, everyMs: 20, what: 'the idle connection to close' });
         const issued = workspace.issued.length;
         const r = await runner.run({ mode: 'incremental' });
         assert.equal(r.status, 'succeeded', `incremental round ${round}`);
