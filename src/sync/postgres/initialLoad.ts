@@ -97,6 +97,9 @@ export interface InitialLoadOptions {
   rehearse?: boolean;
 }
 
+/** Staged rows from which a swap's indexes are built on a connection of their own, beside the primary key. */
+const BESIDE_MIN_ROWS = 100_000;
+
 /** Staged rows per COPY chunk when rows are set aside (a savepoint each). */
 const STAGE_CHUNK_ROWS = 10_000;
 
@@ -288,11 +291,13 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
     // The old table's indexes and UNIQUE constraints a swap recreates are built here, outside
     // the swap's lock: beside the primary key on a connection of their own when the pool has
     // one to spare (one is left for the run lease's heartbeat; two builds on one table take
-    // SHARE locks, which do not conflict), else after it. The swap attaches them by name.
+    // SHARE locks, which do not conflict) and the table is large, else after it in its
+    // transaction. The swap attaches them by name.
     // Not with dead letters: the swap sets the rows they would refuse aside first.
     const prebuilt = swap && existing && !isolate ? prebuildPlan(existing.indexes, staging, target, suffix) : [];
     const poolSize = (pool as Partial<Pick<Pool, 'options'>>).options?.max ?? 1;
-    const beside = prebuilt.length > 0 && isWireClient(client) && poolSize >= 3;
+    // A small table's indexes take less than the connection would cost (its TCP, TLS and login round trips).
+    const beside = prebuilt.length > 0 && isWireClient(client) && poolSize >= 3 && rows >= BESIDE_MIN_ROWS;
     const after = beside ? [] : prebuilt.map((p) => p.sql);
     opts.onPhase?.('index', `primary key (${opts.key.join(', ')})${prebuilt.length > 0 ? ` and ${prebuilt.length} index(es) of ${label}` : ''} on ${rows} row(s)`);
     const indexed = staging;
