@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import type pg from 'pg';
 import type { Row } from '../../src/sync/delta/types';
 import { applyChanges, dryRunChanges } from '../../src/sync/postgres/applyChanges';
+import { createPool } from '../../src/sync/postgres/createPool';
 import { initialLoad } from '../../src/sync/postgres/initialLoad';
 import { previewChanges } from '../../src/sync/postgres/previewChanges';
 import { defaultTargetColumns } from '../../src/sync/postgres/renderCreateTable';
@@ -29,7 +31,7 @@ async function* slowly(batches: Row[][], between: () => Promise<void>): AsyncGen
 
 describe('postgres target: initial load, incremental apply, preview (real server)', function () {
   this.timeout(120_000);
-  const { pool, withClient } = useTargetPool('sync', 6);
+  const { db, pool, withClient } = useTargetPool('sync', 6);
   const count = async (table: string): Promise<number> => (await pool().query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
   const checkpointVersion = (pipeline: string): Promise<bigint | undefined> => withClient(async (c) => (await readCheckpoint(c, pipeline))?.version);
   /**
@@ -81,6 +83,69 @@ describe('postgres target: initial load, incremental apply, preview (real server
     assert.equal(await count('swap_fail'), 1000);
     assert.equal(await checkpointVersion('swap-fail'), 5n);
     assert.equal((await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'swap_fail__dns_%'`)).rows[0].n, 0);
+  });
+
+  it('a swap builds the old table\'s indexes and UNIQUE constraints beside the primary key, before its transaction, which attaches them under their names and definitions; a duplicate in a UNIQUE column is refused naming the constraint and the table', async () => {
+    const name = 'swap_prebuilt';
+    const table = { schema: 'public', ...(await seed(name, 'swap-prebuilt', 5)) };
+    await pool().query(`ALTER TABLE ${name} ADD CONSTRAINT ${name}_name_key UNIQUE (name) WITH (fillfactor = 80)`);
+    await pool().query(`CREATE INDEX ${name}_lower_idx ON ${name} (lower(name)) WHERE active`);
+    await pool().query(`CREATE UNIQUE INDEX "${name} Spend" ON ${name} (spend DESC, customer_id)`);
+    // Built in the swap as before: ADD CONSTRAINT ... USING INDEX would not give them back as they were.
+    await pool().query(`ALTER TABLE ${name} ADD CONSTRAINT ${name}_def_key UNIQUE (customer_id, name) DEFERRABLE INITIALLY DEFERRED`);
+    await pool().query(`ALTER TABLE ${name} ADD CONSTRAINT ${name}_incl_key UNIQUE (spend) INCLUDE (name)`);
+    const shape = async (): Promise<unknown> => (await pool().query(
+      `SELECT ic.relname, pg_get_indexdef(i.indexrelid) AS def, k.conname, pg_get_constraintdef(k.oid) AS condef, k.condeferrable
+         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+        WHERE i.indrelid = '${name}'::regclass ORDER BY 1`,
+    )).rows;
+    const before = await shape();
+    // Every statement with the connection it went on.
+    const traced = createPool(db().url, { max: 4 });
+    const sent: Array<{ conn: number; text: string }> = [];
+    let conns = 0;
+    traced.on('connect', (client: pg.PoolClient) => {
+      const conn = ++conns;
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const a = args[0] as { text?: unknown } | string;
+        sent.push({ conn, text: String(typeof a === 'string' ? a : a.text) });
+        return query(...args);
+      };
+    });
+    try {
+      // 100,000 rows: large enough for the indexes to be built on a connection of their own.
+      await initialLoad(traced, { table, columns, key, rows: [range(100, 100_100)], mode: 'swap', checkpoint: { pipeline: 'swap-prebuilt', source: 'src', version: 6, commitTimestamp: null } });
+      assert.deepEqual(await shape(), before);
+      const pk = sent.find((x) => /PRIMARY KEY/.test(x.text));
+      const beside = sent.find((x) => /CREATE UNIQUE INDEX/.test(x.text));
+      assert.ok(pk && beside && pk.conn !== beside.conn, `the indexes were not built beside the primary key:\n${sent.map((x) => `${x.conn}: ${x.text.slice(0, 100)}`).join('\n')}`);
+      assert.equal(beside.text.match(/CREATE (UNIQUE )?INDEX/g)?.length, 3, beside.text);
+      const swapped = sent.slice(sent.findIndex((x) => /^LOCK TABLE/.test(x.text))).map((x) => x.text);
+      assert.ok(swapped.some((x) => x.includes(`ADD CONSTRAINT "${name}_name_key" UNIQUE USING INDEX`)), swapped.join('\n'));
+      assert.ok(swapped.some((x) => /^ALTER INDEX .* RENAME TO "swap_prebuilt Spend"$/.test(x)), swapped.join('\n'));
+      assert.ok(!swapped.some((x) => /CREATE (UNIQUE )?INDEX/.test(x)), `the swap built an index under its lock:\n${swapped.join('\n')}`);
+      assert.ok(swapped.some((x) => x.includes(`ADD CONSTRAINT "${name}_def_key" UNIQUE (customer_id, name) DEFERRABLE INITIALLY DEFERRED`)), swapped.join('\n'));
+
+      // A small table's are built after the primary key, in its transaction.
+      sent.length = 0;
+      const dup = range(100, 1100);
+      dup[5] = cust(105, '105.50', 'Customer 7');
+      dup[7] = cust(107, '107.50', 'Customer 7');
+      const err = await expectSyncError(
+        initialLoad(traced, { table, columns, key, rows: [dup], mode: 'swap', checkpoint: { pipeline: 'swap-prebuilt', source: 'src', version: 7, commitTimestamp: null } }),
+        { kind: 'target', table: `public.${name}`, message: new RegExp(`could not create unique index "${name}_name_key".*constraint "${name}_name_key".*Key \\(name\\)=\\(Customer 7\\) is duplicated`), hint: /"deadLetter": true/ },
+      );
+      assert.doesNotMatch(err.message, /__dns_/);
+      const after = sent.find((x) => /PRIMARY KEY/.test(x.text));
+      assert.match(after?.text ?? '', /PRIMARY KEY[\s\S]*CREATE UNIQUE INDEX[\s\S]*ANALYZE/);
+    } finally {
+      await traced.end();
+    }
+    assert.deepEqual(await shape(), before);
+    assert.equal(await count(name), 100_000);
+    assert.equal(await checkpointVersion('swap-prebuilt'), 6n);
+    assert.equal((await pool().query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '${name}__dns_%'`)).rows[0].n, 0);
   });
 
   it('merge load upserts changed rows, deletes missing keys, counts unchanged, and keeps the table oid', async () => {

@@ -97,6 +97,9 @@ export interface InitialLoadOptions {
   rehearse?: boolean;
 }
 
+/** Staged rows from which a swap's indexes are built on a connection of their own, beside the primary key. */
+const BESIDE_MIN_ROWS = 100_000;
+
 /** Staged rows per COPY chunk when rows are set aside (a savepoint each). */
 const STAGE_CHUNK_ROWS = 10_000;
 
@@ -129,15 +132,77 @@ interface TargetInfo {
   oid: number;
   relkind: string;
   owner: string;
+  /** The table's indexes a swap recreates (plain ones, and those of its UNIQUE constraints), as read before the load. */
+  indexes: OldIndex[];
+}
+
+/** An index of the table a swap replaces: a plain one (constraint null) or a UNIQUE constraint's. */
+interface OldIndex {
+  index: string;
+  def: string;
+  constraint: string | null;
+  condef: string | null;
 }
 
 async function targetInfo(client: PoolClient, schema: string, name: string): Promise<TargetInfo | undefined> {
-  const r = await client.query<{ oid: number; relkind: string; owner: string }>(
-    `SELECT c.oid::int8::float8 AS oid, c.relkind::text AS relkind, pg_get_userbyid(c.relowner) AS owner
+  // The indexes come with it (no round trip of their own): the ones swapIn recreates, minus
+  // the UNIQUE constraints it could not attach from a prebuilt index (deferrable, or with a
+  // tablespace or INCLUDE columns: built in the swap as before).
+  const r = await client.query<TargetInfo>(
+    `SELECT c.oid::int8::float8 AS oid, c.relkind::text AS relkind, pg_get_userbyid(c.relowner) AS owner,
+            (SELECT coalesce(json_agg(json_build_object('index', ic.relname, 'def', pg_get_indexdef(i.indexrelid), 'constraint', k.conname, 'condef', pg_get_constraintdef(k.oid)) ORDER BY ic.relname), '[]'::json)
+               FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+               LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = c.oid
+              WHERE i.indrelid = c.oid AND NOT i.indisprimary
+                AND (k.oid IS NULL OR (k.contype = 'u' AND NOT k.condeferrable))
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint o WHERE o.conindid = i.indexrelid AND o.conrelid = c.oid AND o.oid IS DISTINCT FROM k.oid)) AS indexes
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
     [schema, name],
   );
   return r.rows[0];
+}
+
+/** An index of the old table built on the staging table before the swap's transaction, attached in it. */
+interface Prebuilt extends OldIndex {
+  /** Its name on the staging table (dropped with it). */
+  temp: string;
+  /** The CREATE INDEX on the staging table. */
+  sql: string;
+}
+
+const IDENT = String.raw`(?:"(?:[^"]|"")*"|[^\s."]+)`;
+const INDEX_DEF = new RegExp(`^CREATE (UNIQUE )?INDEX ${IDENT} ON (ONLY )?${IDENT}(?:\\.${IDENT})? (USING [\\s\\S]*)$`);
+/** A UNIQUE constraint ADD CONSTRAINT ... USING INDEX recreates as it was (its index prints every other option). */
+const PLAIN_UNIQUE = /^UNIQUE (NULLS NOT DISTINCT )?\([^()]*\)( WITH \([^()]*\))?$/;
+
+/**
+ * The old table's indexes to build on the staging table before the swap (outside its lock,
+ * beside the primary key): pg_get_indexdef's text with the staging table and a name of the
+ * load. One whose definition does not parse, or a UNIQUE constraint USING INDEX would not
+ * give back as it was, is left to the swap, which builds it as before.
+ */
+function prebuildPlan(indexes: readonly OldIndex[], staging: TableRef, target: TableRef, suffix: string): Prebuilt[] {
+  const out: Prebuilt[] = [];
+  for (const x of indexes) {
+    const m = INDEX_DEF.exec(x.def);
+    if (!m || (x.constraint !== null && (m[1] === undefined || !PLAIN_UNIQUE.test(x.condef ?? '')))) continue;
+    const temp = derivedName(target.name, `${suffix}_ix${out.length + 1}`);
+    out.push({ ...x, temp, sql: `CREATE ${m[1] ?? ''}INDEX ${quoteIdent(temp)} ON ${m[2] ?? ''}${qualifiedRef(staging)} ${m[3] as string}` });
+  }
+  return out;
+}
+
+/**
+ * A prebuilt index's failure as the swap's own build of it would have reported it: on the
+ * target, under the index's (or constraint's) name, not the staging table's and the load's.
+ */
+function prebuildError(e: unknown, p: Prebuilt, staging: TableRef, target: TableRef): unknown {
+  const f = pgErrorFields(e);
+  if (!f) return e;
+  const name = p.constraint ?? p.index;
+  const fix = (s: string | undefined): string | undefined => s?.split(p.temp).join(name).split(staging.name).join(target.name);
+  const message = fix(f.message) as string;
+  return Object.assign(new Error(message), { ...f, message, detail: fix(f.detail), table: f.table === staging.name ? target.name : f.table, constraint: fix(f.constraint) });
 }
 
 /**
@@ -223,30 +288,65 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
       throw stagingError(e, staging, label, opts.key, Number(opts.checkpoint.version));
     }
     const t1 = Date.now();
-    opts.onPhase?.('index', `primary key (${opts.key.join(', ')}) on ${rows} row(s)`);
-    try {
-      const indexed = staging;
+    // The old table's indexes and UNIQUE constraints a swap recreates are built here, outside
+    // the swap's lock: beside the primary key on a connection of their own when the pool has
+    // one to spare (one is left for the run lease's heartbeat; two builds on one table take
+    // SHARE locks, which do not conflict) and the table is large, else after it in its
+    // transaction. The swap attaches them by name.
+    // Not with dead letters: the swap sets the rows they would refuse aside first.
+    const prebuilt = swap && existing && !isolate ? prebuildPlan(existing.indexes, staging, target, suffix) : [];
+    const poolSize = (pool as Partial<Pick<Pool, 'options'>>).options?.max ?? 1;
+    // A small table's indexes take less than the connection would cost (its TCP, TLS and login round trips).
+    const beside = prebuilt.length > 0 && isWireClient(client) && poolSize >= 3 && rows >= BESIDE_MIN_ROWS;
+    const after = beside ? [] : prebuilt.map((p) => p.sql);
+    opts.onPhase?.('index', `primary key (${opts.key.join(', ')})${prebuilt.length > 0 ? ` and ${prebuilt.length} index(es) of ${label}` : ''} on ${rows} row(s)`);
+    const indexed = staging;
+    const buildKey = async (): Promise<void> => {
       const addPk = `ALTER TABLE ${qualifiedRef(indexed)} ADD CONSTRAINT ${quoteIdent(stagingPk)} PRIMARY KEY (${opts.key.map(quoteIdent).join(', ')})`;
-      // The COPY's COMMIT, then the key and ANALYZE in a transaction with the limits: one round trip.
-      if (oneTrip) await client.query(`COMMIT;\n${beginSql(client)};\n${addPk};\nANALYZE ${qualifiedRef(indexed)};\nCOMMIT`);
-      else {
-        // Outside a transaction: the pool's connections run it in one of its own with the
-        // limits, in one round trip (limitStatementsOutsideTransactions).
-        await client.query(addPk);
-        await client.query(`ANALYZE ${qualifiedRef(indexed)}`);
+      try {
+        // The COPY's COMMIT, then the key (and the indexes not built beside it) and ANALYZE in a transaction with the limits: one round trip.
+        if (oneTrip) await client.query([`COMMIT`, beginSql(client), addPk, ...after, `ANALYZE ${qualifiedRef(indexed)}`, 'COMMIT'].join(';\n'));
+        else {
+          // Outside a transaction: the pool's connections run it in one of its own with the
+          // limits, in one round trip (limitStatementsOutsideTransactions).
+          for (const statement of [addPk, ...after, `ANALYZE ${qualifiedRef(indexed)}`]) await client.query(statement);
+        }
+      } catch (e) {
+        if (oneTrip) await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
       }
-    } catch (e) {
-      if (oneTrip) await client.query('ROLLBACK').catch(() => undefined);
-      if (pgErrorFields(e)?.code === '23505') {
-        throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${pgErrorFields(e)?.detail ?? ''}`.trim(), {
+    };
+    // A beside build's CREATE INDEX waits for the COPY's COMMIT (its lock), sent with the key's statements.
+    const buildBeside = async (): Promise<void> => {
+      const c = await pool.connect();
+      let ok = false;
+      try {
+        await c.query([beginSql(c), ...prebuilt.map((p) => p.sql), 'COMMIT'].join(';\n'));
+        ok = true;
+      } catch (e) {
+        ok = await c.query('ROLLBACK').then(() => true, () => false);
+        throw e;
+      } finally {
+        c.release(!ok);
+      }
+    };
+    const [keyBuilt, besideBuilt] = await Promise.allSettled([buildKey(), beside ? buildBeside() : Promise.resolve()]);
+    // The key's failure first (a duplicate source key says more than an index's), as when the swap built them.
+    const failure = keyBuilt.status === 'rejected' ? keyBuilt.reason as unknown : besideBuilt.status === 'rejected' ? besideBuilt.reason as unknown : undefined;
+    if (failure !== undefined) {
+      const f = pgErrorFields(failure);
+      const failed = f ? prebuilt.find((p) => f.constraint === p.temp || f.message.includes(p.temp)) : undefined;
+      if (failed) throw prebuildError(failure, failed, staging, target);
+      if (f?.code === '23505') {
+        throw new SyncError('target', `The source snapshot has the same key twice; the key (${opts.key.join(', ')}) is not unique. ${f.detail ?? ''}`.trim(), {
           table: label,
           version: Number(opts.checkpoint.version),
           setting: 'key',
           hint: 'Choose key columns that are unique in the Delta table (key of the mapping), or remove the duplicate rows from it.',
-          cause: e,
+          cause: failure,
         });
       }
-      throw e;
+      throw failure;
     }
     const t2 = Date.now();
     const result: InitialLoadResult = {
@@ -294,7 +394,7 @@ export async function initialLoad(pool: Pool, opts: InitialLoadOptions): Promise
         // A rehearsal counts what the swap changes (a swap itself only reports the rows it swaps in).
         const diff = opts.rehearse && existing ? await swapDiff(client, target, staging, opts.columns, opts.key, marker, await columnTypes(client, existing.oid)) : undefined;
         if (lineageCols.length > 0) await client.query(`ALTER TABLE ${qualifiedRef(staging)} ${lineageCols.map((c) => `ALTER COLUMN ${quoteIdent(c.name)} DROP DEFAULT`).join(', ')}`);
-        await swapIn(client, target, staging, stagingPk, existing, result.warnings);
+        await swapIn(client, target, staging, stagingPk, existing, result.warnings, prebuilt);
         // It is the target now (until a rehearsal's rollback gives it its name back).
         rehearsedStaging = staging;
         staging = undefined;
@@ -517,7 +617,7 @@ interface AclEntry {
  * same names. Tables with triggers, rules, dependent views or incoming foreign keys are
  * refused (findSwapBlockers), as is any other dependent DROP TABLE finds (never CASCADE).
  */
-async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[]): Promise<void> {
+async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, stagingPk: string, existing: TargetInfo | undefined, warnings: string[], prebuilt: readonly Prebuilt[]): Promise<void> {
   const t = qualifiedRef(target);
   if (!existing) {
     for (const statement of newTableSwapSql(target, staging, stagingPk)) await client.query(statement);
@@ -530,8 +630,8 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
   const blockers = await findSwapBlockers(client, oid);
   if (blockers.length > 0) throw swapBlockedError(displayName(target), blockers);
   const pk = await client.query<{ conname: string }>(`SELECT conname FROM pg_constraint WHERE conrelid = $1::oid AND contype = 'p'`, [oid]);
-  const indexes = await client.query<{ def: string }>(
-    `SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
+  const indexes = await client.query<{ name: string; def: string }>(
+    `SELECT (SELECT relname FROM pg_class WHERE oid = i.indexrelid) AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
       WHERE i.indrelid = $1::oid AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = $1::oid)`,
     [oid],
   );
@@ -579,8 +679,23 @@ async function swapIn(client: PoolClient, target: TableRef, staging: TableRef, s
   }
   await client.query(`ALTER TABLE ${qualifiedRef(staging)} RENAME TO ${quoteIdent(target.name)}`);
   await client.query(`ALTER TABLE ${t} RENAME CONSTRAINT ${quoteIdent(stagingPk)} TO ${quoteIdent(pk.rows[0]?.conname ?? derivedName(target.name, '_pkey'))}`);
-  for (const r of indexes.rows) await client.query(r.def);
-  for (const r of constraints.rows) await client.query(`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(r.conname)} ${r.def}`);
+  // An index built on the staging table from the same definition as the old table's (read
+  // again here, under the lock) takes its name; one that changed since, or was not built,
+  // is built now. A UNIQUE constraint attaches its prebuilt index (renamed to the constraint's name).
+  const schema = staging.schema as string;
+  const used = new Set<Prebuilt>();
+  for (const r of indexes.rows) {
+    const p = prebuilt.find((x) => x.constraint === null && x.index === r.name && x.def === r.def);
+    if (p) used.add(p);
+    await client.query(p ? `ALTER INDEX ${qualifiedRef({ schema, name: p.temp })} RENAME TO ${quoteIdent(r.name)}` : r.def);
+  }
+  for (const r of constraints.rows) {
+    const p = prebuilt.find((x) => x.constraint === r.conname && x.condef === r.def);
+    if (p) used.add(p);
+    await client.query(`ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(r.conname)} ${p ? `UNIQUE USING INDEX ${quoteIdent(p.temp)}` : r.def}`);
+  }
+  // One the old table no longer has (dropped or changed while the snapshot loaded) goes.
+  for (const p of prebuilt) if (!used.has(p)) await client.query(`DROP INDEX ${qualifiedRef({ schema, name: p.temp })}`);
   for (const a of acl.rows) {
     const who = a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee);
     const col = a.column === null ? '' : ` (${quoteIdent(a.column)})`;

@@ -153,6 +153,8 @@ export async function runInitialLoad(
         // The run's end (and its lease's release) in the load's transaction (one round trip less).
         ...(dbRunId !== undefined ? { endRun: { runId: dbRunId, toVersion: snap.version } } : {}),
       });
+      const tm = result.timings;
+      ctx.logger.debug(`pipeline ${ctx.pipeline}: snapshot of version ${snap.version} loaded (${result.mode}; stage ${tm.copyMs} ms, index ${tm.indexMs} ms, ${result.mode} ${tm.commitMs} ms)`);
       const softDeleted = result.softDeleted ?? 0;
       const deleted = result.deleted + softDeleted;
       const inserted = result.inserted;
