@@ -145,24 +145,18 @@ describe('sync killed with SIGKILL mid-run, then run again (real server, CLI pro
     assert.deepEqual(after.map((t) => t.relname), [TABLE.name]);
   });
   it('killed while three COPY streams load the snapshot in parallel (copyStreams 3) over a loaded target: the target and its checkpoint stay as they were; the next run loads exactly', async () => {
-    const mappingFile = await writeMappingFile(dir, 'par', {
+    const par = {
       name: 'kill-par',
       source: { type: 'delta', path: tablePath },
       target: { connection: dbPar().url, schema: 'public', table: TABLE.name },
       key: KEY,
       initialLoad: { copyStreams: 3 },
-      // Paced (the pace is shared by the streams), so the three COPYs are in flight for about
-      // 24 s: on a loaded machine a stream's reader thread can start seconds after the others.
-      batch: { maxRowsPerSecond: 5_000 },
-    });
+    };
+    // Paced (the pace is shared by the streams), so the three COPYs are in flight for about
+    // 24 s: on a loaded machine a stream's reader thread can start seconds after the others.
+    const mappingFile = await writeMappingFile(dir, 'par', { ...par, batch: { maxRowsPerSecond: 5_000 } });
     // The same pipeline unpaced, for the runs that are not killed.
-    const unpacedFile = await writeMappingFile(dir, 'par-unpaced', {
-      name: 'kill-par',
-      source: { type: 'delta', path: tablePath },
-      target: { connection: dbPar().url, schema: 'public', table: TABLE.name },
-      key: KEY,
-      initialLoad: { copyStreams: 3 },
-    });
+    const unpacedFile = await writeMappingFile(dir, 'par-unpaced', par);
     const first = await runCli(['sync', '--mapping', unpacedFile, '--mode', 'initial', '--to-version', '0']);
     assert.equal(first.code, 0, first.stderr);
     const { child, done } = startCli(['sync', '--mapping', mappingFile, '--mode', 'initial']);

@@ -47,6 +47,24 @@ describe('a commit applied in many parts whose keys recur across parts (real ser
     dir = await tempDir('dns-parts-keys-');
   });
 
+  /**
+   * A CDF table `name` holding `v1`, its mapping (batches of 10 rows, so a commit comes in
+   * many parts) and a runner that has loaded it on `thread`; the caller closes the runner.
+   */
+  async function loadedTable(name: string, thread: (typeof THREADS)[number], v1: Row[], opts?: { rowsPerFile: number }): Promise<{ w: DeltaTableWriter; r: Awaited<ReturnType<typeof openRunner>> }> {
+    const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
+    await w.append(v1, opts);
+    const m = buildMapping({ name: name.replaceAll('_', '-'), source: w.path, target: name, key: ['id'], batch: { maxRows: 10 } });
+    const r = await openRunner(m, db().url);
+    try {
+      await onThread(thread, () => r.runner.run({ mode: 'initial' }));
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
+    return { w, r };
+  }
+
   async function targetRows(table: string): Promise<Array<{ id: string; name: string }>> {
     const pg = await import('pg');
     const c = new pg.default.Client({ connectionString: db().url });
@@ -63,14 +81,10 @@ describe('a commit applied in many parts whose keys recur across parts (real ser
   for (const thread of THREADS) {
     it(`(${thread} thread) an overwrite read as 290 inserts and 300 deletes in about 60 parts: every key kept, changed or deleted as the new version says, none lost`, async () => {
       const name = `recur_net_${thread}`;
-      const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
       const v1: Row[] = [];
       for (let i = 0; i < 300; i++) v1.push(row(i));
-      await w.append(v1, { rowsPerFile: 50 });
-      const m = buildMapping({ name: name.replaceAll('_', '-'), source: w.path, target: name, key: ['id'], batch: { maxRows: 10 } });
-      const r = await openRunner(m, db().url);
+      const { w, r } = await loadedTable(name, thread, v1, { rowsPerFile: 50 });
       try {
-        await onThread(thread, () => r.runner.run({ mode: 'initial' }));
         // v2 rewrites the table (no change data files: the feed reads every old row as a
         // delete and every new row as an insert, in one commit): 30 keys gone, 150 renamed,
         // 120 the same, 20 new.
@@ -94,14 +108,10 @@ describe('a commit applied in many parts whose keys recur across parts (real ser
 
     it(`(${thread} thread) an update swapping the keys of rows 150 apart: each key is upserted in one part and removed in another, in both orders; every key ends with its partner's row`, async () => {
       const name = `recur_swap_${thread}`;
-      const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
       const v1: Row[] = [];
       for (let i = 0; i < 300; i++) v1.push(row(i));
-      await w.append(v1, { rowsPerFile: 300 });
-      const m = buildMapping({ name: name.replaceAll('_', '-'), source: w.path, target: name, key: ['id'], batch: { maxRows: 10 } });
-      const r = await openRunner(m, db().url);
+      const { w, r } = await loadedTable(name, thread, v1, { rowsPerFile: 300 });
       try {
-        await onThread(thread, () => r.runner.run({ mode: 'initial' }));
         // v2: row i (i < 150) takes key i + 150 and row i + 150 takes key i. The change data
         // lists row i first (preimage of key i, postimage of key i + 150) and row i + 150
         // about 15 parts later (preimage of key i + 150, postimage of key i).
@@ -123,12 +133,8 @@ describe('a commit applied in many parts whose keys recur across parts (real ser
 
     it(`(${thread} thread) keys written twice in one commit, in parts far apart, are refused as duplicate keys naming them; nothing is applied`, async () => {
       const name = `recur_dup_${thread}`;
-      const w = await DeltaTableWriter.create(path.join(dir, name), { columns: COLS, configuration: { 'delta.enableChangeDataFeed': 'true' } });
-      await w.append([row(0), row(1)]);
-      const m = buildMapping({ name: name.replaceAll('_', '-'), source: w.path, target: name, key: ['id'], batch: { maxRows: 10 } });
-      const r = await openRunner(m, db().url);
+      const { w, r } = await loadedTable(name, thread, [row(0), row(1)]);
       try {
-        await onThread(thread, () => r.runner.run({ mode: 'initial' }));
         // v2 appends 200 new keys; 客户6 comes again 150 rows later, 😀11 again 185 rows later.
         const v2: Row[] = [];
         for (let i = 2; i < 202; i++) v2.push(row(i));
