@@ -2,6 +2,7 @@ import { Context } from '@databricks/sdk-experimental';
 import type { SearchParams } from '@databricks/sdk-experimental';
 import { z } from 'zod';
 import { SyncError } from '../errors';
+import { withinTime } from './withinTime';
 import { classifyLakebaseError, describeWorkspace } from './classifyLakebaseError';
 import type { LakebaseErrorContext } from './classifyLakebaseError';
 import { lakebaseWorkspace } from './openLakebasePool';
@@ -205,24 +206,18 @@ class WorkspaceCatalog implements LakebaseCatalog {
       },
       onCancellationRequested: (f: () => unknown): void => cancel.signal.addEventListener('abort', () => f(), { once: true }),
     };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    try {
+      const request = this.ws.client.apiClient.request({ path: `/api/2.0/postgres/${path}`, method: 'GET', headers: new Headers({ Accept: 'application/json' }), raw: false, ...(query ? { query } : {}) }, new Context({ cancellationToken }));
+      return await withinTime(request, this.timeoutMs, () => {
         cancel.abort();
-        reject(new SyncError('connection', `${describeWorkspace(ctx)} did not answer GET /api/2.0/postgres/${path} within ${Math.round(this.timeoutMs / 100) / 10} s, trying to ${ctx.action ?? 'list Lakebase resources'}.`, {
+        return new SyncError('connection', `${describeWorkspace(ctx)} did not answer GET /api/2.0/postgres/${path} within ${Math.round(this.timeoutMs / 100) / 10} s, trying to ${ctx.action ?? 'list Lakebase resources'}.`, {
           setting: 'target.connection',
           retry: 'manual',
           hint: 'Check the workspace host of the profile, the network, VPN or proxy, then Retry (or type the name instead).',
-        }));
-      }, this.timeoutMs);
-    });
-    try {
-      const request = this.ws.client.apiClient.request({ path: `/api/2.0/postgres/${path}`, method: 'GET', headers: new Headers({ Accept: 'application/json' }), raw: false, ...(query ? { query } : {}) }, new Context({ cancellationToken }));
-      return await Promise.race([request, timedOut]);
+        });
+      });
     } catch (e) {
       throw classifyLakebaseError(e, ctx);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { SyncError } from '../errors';
 import { classifyLakebaseError, describeWorkspace } from './classifyLakebaseError';
 import type { LakebaseErrorContext } from './classifyLakebaseError';
+import { withinTime } from './withinTime';
 
 /** A token is reused until this long before it expires (never more than half its lifetime). */
 const REFRESH_MARGIN_MS = 120_000;
@@ -59,22 +60,14 @@ export class LakebaseTokenSource {
   private async fetch(): Promise<string> {
     const asked = this.now();
     let credential: IssuedCredential;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new SyncError('connection', `${describeWorkspace(this.ctx)} did not issue a database token for Lakebase ${this.ctx.resource} within ${Math.round(this.timeoutMs / 100) / 10} s.`, {
-          setting: 'target.connection',
-          retry: 'auto',
-          hint: 'Check the workspace host of the profile, the network, VPN or proxy; the sync retries on its own.',
-        }));
-      }, this.timeoutMs);
-    });
     try {
-      credential = await Promise.race([this.issue(), timedOut]);
+      credential = await withinTime(this.issue(), this.timeoutMs, () => new SyncError('connection', `${describeWorkspace(this.ctx)} did not issue a database token for Lakebase ${this.ctx.resource} within ${Math.round(this.timeoutMs / 100) / 10} s.`, {
+        setting: 'target.connection',
+        retry: 'auto',
+        hint: 'Check the workspace host of the profile, the network, VPN or proxy; the sync retries on its own.',
+      }));
     } catch (e) {
       throw e instanceof SyncError ? e : classifyLakebaseError(e, this.ctx);
-    } finally {
-      clearTimeout(timer);
     }
     const expiresAt = Date.parse(credential.expiresAt);
     const lifetime = Number.isFinite(expiresAt) ? expiresAt - asked : 0;
