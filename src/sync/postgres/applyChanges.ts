@@ -22,7 +22,7 @@ import { markerTargetColumn } from '../plan/applyDeletePolicy';
 import { MUST_BE_NEW } from '../plan/netChanges';
 import { DUPLICATE_INSERT_HINT } from '../plan/planSteps';
 import type { SoftDeleteMarker } from '../ports/targetTypes';
-import { STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
+import { CHECKPOINT_MOVED_HINT, STATE_SCHEMA, commitWithCheckpoint, writeDeadLetters } from './stateTables';
 import type { CheckpointInput } from '../ports/targetTypes';
 import type { ApplyResult, ApplyTimings, ApplyPart, StagedChanges } from '../ports/targetTypes';
 
@@ -641,7 +641,7 @@ END`;
       throw new SyncError('target', `The checkpoint of pipeline "${pipeline}" is at version ${got ?? 'none'}, expected ${want ?? 'none'}; nothing was applied.`, {
         table: displayName(opts.table),
         retry: 'manual',
-        hint: 'Another run (or a change by hand) advanced this pipeline since this run read its checkpoint; read the checkpoint again and continue from there.',
+        hint: CHECKPOINT_MOVED_HINT,
       });
     }
   }

@@ -6,6 +6,11 @@ import { beginTransaction, inlineParameters } from './transaction';
 import type { CheckpointInput, Checkpoint, RunMode, RunStatus } from '../ports/targetTypes';
 
 /** Schema holding the engine's own state in the target database. */
+
+/** The hint of a run refused because its pipeline's checkpoint moved under it (at the apply's opening or its COMMIT). */
+export const CHECKPOINT_MOVED_HINT =
+  'Another run (or a change by hand) advanced this pipeline since this run read its checkpoint; nothing of this run was applied. Sync again: the next run starts from the checkpoint where it is now (`status` shows it).';
+
 export const STATE_SCHEMA = 'delta_neon_sync';
 
 /** The engine's state tables, in the order they are created. */
@@ -238,7 +243,7 @@ function checkpointError(e: unknown, cp: CheckpointInput, expect?: bigint | null
     return new SyncError('target', `The checkpoint of pipeline "${cp.pipeline}" is at version ${moved[1]}, expected ${expect ?? 'none'}; nothing was applied.`, {
       version: Number(cp.version),
       retry: 'manual',
-      hint: 'Another run (or a change by hand) advanced this pipeline since this run read its checkpoint; read the checkpoint again and continue from there.',
+      hint: CHECKPOINT_MOVED_HINT,
     });
   }
   if (code !== '22012') return e;
