@@ -881,13 +881,16 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
   }
 }
 
-/** The light pass's screenshots that are the README's pictures (docs/images). */
-const README_IMAGES: Array<[string, string]> = [
-  ['11-views-after-load.png', 'views.png'],
-  ['14a-preview-updates.png', 'preview.png'],
-  ['05-preview-initial.png', 'preview-initial-load.png'],
-  ['10-progress-initial-load.png', 'progress.png'],
-  ['12-show-rows.png', 'show-rows.png'],
+/** The screenshots that are the README's pictures (docs/images): [pass, screenshot, picture]. */
+const README_IMAGES: Array<['light' | 'dark', string, string]> = [
+  ['light', '11-views-after-load.png', 'views.png'],
+  ['light', '14a-preview-updates.png', 'preview.png'],
+  ['light', '05-preview-initial.png', 'preview-initial-load.png'],
+  ['light', '10-progress-initial-load.png', 'progress.png'],
+  ['light', '12-show-rows.png', 'show-rows.png'],
+  ['dark', '16-preview-key-warnings.png', 'preview-warnings-dark.png'],
+  ['dark', '13b-describe-table.png', 'describe-dark.png'],
+  ['dark', '24-connection-error-row.png', 'connection-error-dark.png'],
 ];
 
 /** 'skipped' when SKIP_E2E=1 told it not to run: then it must not report PASS (and in CI it must run). */
@@ -904,10 +907,11 @@ async function main(): Promise<'passed' | 'skipped'> {
     if (!only || only === 'dark') await runPass(ext, pgServer, { name: 'dark', theme: 'Default Dark Modern', viewport: { width: 1000, height: 700 }, full: true });
     if (!only || only === 'light') {
       await runPass(ext, undefined, { name: 'light', theme: 'Default Light Modern', viewport: { width: 1400, height: 900 }, full: false });
-      if (process.env.E2E_UPDATE_README_IMAGES === '1') {
-        for (const [from, to] of README_IMAGES) fs.copyFileSync(path.join(ARTIFACTS, 'light', from), path.join(ROOT, 'docs', 'images', to));
-        log('README images updated in docs/images');
-      }
+    }
+    if (process.env.E2E_UPDATE_README_IMAGES === '1') {
+      const ran = README_IMAGES.filter(([pass]) => !only || only === pass);
+      for (const [pass, from, to] of ran) fs.copyFileSync(path.join(ARTIFACTS, pass, from), path.join(ROOT, 'docs', 'images', to));
+      log(`README images updated in docs/images: ${ran.map(([, , to]) => to).join(', ')}`);
     }
   } finally {
     await pgServer?.stop().catch(() => undefined);
