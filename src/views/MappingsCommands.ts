@@ -64,9 +64,10 @@ export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
 
 function describeResult(name: string, r: RunResult): string {
   if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.${r.appliedByOthers ? ` Nothing done by this run: ${r.appliedByOthers.message}` : ''}`;
-  const range = r.fromVersion === null ? `snapshot v${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
+  // From the checkpoint the target held (the version before the first one read), as the Progress panel says it.
+  const range = r.fromVersion === null ? `of snapshot v${r.toVersion}` : `from checkpoint v${r.fromVersion - 1} to v${r.toVersion}`;
   const n = (x: number): string => x.toLocaleString('en-US');
-  return `${name}: ${r.mode} sync of ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;
+  return `${name}: ${r.mode} sync ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;
 }
 
 /** Refreshes everything a run or a status change shows: the mapping's status, target tables, history. */

@@ -2,11 +2,13 @@
  * When the Preview's progress notification ends. Plain TS (no vscode), so the lifecycle is
  * tested in plain Node.
  *
- * It used to end when the plan was computed, before the panel existed: the panel then
- * opened and rendered under a notification that VS Code keeps up at least 800 ms after it
- * appeared, so after a quick plan the toast covered the pager of a preview already on
- * screen. Now it ends when the user sees the result: the counts and the first page of
- * rows, or that page's error, or the panel closed first; every wait bounded.
+ * It used to end when the plan was computed, before the panel existed. VS Code keeps a
+ * progress notification up at least 800 ms after it appeared (an extension cannot lower
+ * that), so after a quick plan the toast outlived it and covered the pager of the panel
+ * that had opened meanwhile; after a slow one it vanished before the panel showed anything.
+ * Now it ends when the user sees the result: the counts and the first page of rows, or
+ * that page's error, or the panel closed first; every wait bounded. From then on it goes
+ * at once, unless it appeared less than those 800 ms before.
  */
 
 /** How the panel's first showing ended: counts and first page shown, the page failed (the panel shows the error), or the panel closed first. */

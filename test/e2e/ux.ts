@@ -448,8 +448,8 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         check(/^\d+\.\d{2}$/.test(amount), `amount shows "${amount}"`);
         const flag = await cellText(frame, 'preview-table', 'is_flagged');
         check(flag === 'true' || flag === 'false', `is_flagged shows "${flag}"`);
-        // The "computing the preview" notification ends with the first page: it does not stay over
-        // the pager (VS Code keeps a progress notification at least 800 ms after it appeared, hence the bound).
+        // The "computing the preview" notification ends with the first page and does not stay over the
+        // pager (VS Code keeps a progress notification at least 800 ms after it appeared: hence the bound).
         const computing = p.locator('.notification-toast', { hasText: 'computing the preview' });
         await computing.first().waitFor({ state: 'detached', timeout: 1_500 }).catch(() => undefined);
         check((await computing.count()) === 0, `the rows are shown but the notification "${(await computing.first().textContent().catch(() => '')) ?? ''}" is still up`);
@@ -726,6 +726,7 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         await progress.locator('[data-testid="history"] tbody tr', { hasText: 'checkpoint v1 → v2' }).first().waitFor({ timeout: 30_000 });
         const newestCells = await progress.locator('[data-testid="history"] tbody tr').first().locator('td').allTextContents();
         check(newestCells[2] === 'succeeded' && newestCells[3] === 'checkpoint v1 → v2', `the newest past run reads ${newestCells.join(' | ')}`);
+        await p.locator('.notification-toast', { hasText: `${mainMapping}: incremental sync from checkpoint v1 to v2 done: 0 inserted, ${grouped(WIDE_UPDATES)} updated` }).first().waitFor({ timeout: 30_000 });
         await showPane(p, 'Mappings');
         await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: 'up to date · v2' }).first().waitFor({ timeout: 60_000 });
         await shot(p, '15-progress-incremental');
@@ -864,19 +865,15 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       });
 
       await step('[point 10] the walkthrough names the task and the extension, with the extension\'s icon', async () => {
+        // The palette's walkthrough list: its title, and the extension's name as its source.
         await runPaletteCommand(p, 'Welcome: Open Walkthrough...');
         const pick = p.locator('.quick-input-list .monaco-list-row', { hasText: 'Sync a Delta table to Postgres' }).first();
         await pick.waitFor({ timeout: 15_000 });
         check(((await pick.textContent()) ?? '').includes('Delta Lake → Postgres Sync'), `the walkthrough pick reads "${await pick.textContent()}"`);
-        await pick.click();
-        // The editor tab is titled by the extension's display name, the page by the walkthrough's title.
-        await p.locator('.tabs-container .tab', { hasText: 'Walkthrough: Delta Lake → Postgres Sync' }).first().waitFor({ timeout: 20_000 });
-        const heading = p.locator('.gettingStartedContainer h2.category-title').filter({ hasText: /\S/ }).first();
-        await heading.waitFor({ timeout: 20_000 });
-        check(((await heading.textContent()) ?? '').trim() === 'Sync a Delta table to Postgres', `the walkthrough page is titled "${await heading.textContent()}"`);
-        await shot(p, '25-walkthrough');
-        // Back to the Welcome page: the walkthrough's card shows the extension's 128x128 icon, not the generic one.
-        await p.locator('.gettingStartedContainer .prev-button').first().click();
+        await p.keyboard.press('Escape');
+        await p.locator('.quick-input-widget input').first().waitFor({ state: 'hidden', timeout: 5_000 });
+        // The Welcome page: the walkthrough's card shows the extension's 128x128 icon, not the generic one.
+        await runPaletteCommand(p, 'Help: Welcome', { exact: true });
         const card = p.locator('.gettingStartedContainer button.getting-started-category', { hasText: 'Sync a Delta table to Postgres' }).first();
         await card.waitFor({ timeout: 20_000 });
         const icon = card.locator('img.category-icon').first();
@@ -891,7 +888,13 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         }
         const src = (await icon.getAttribute('src')) ?? '';
         check(/media\/icon\.png/.test(decodeURIComponent(src)) && natural === 128, `the walkthrough card's icon is ${src} (${natural} px wide)`);
-        await shot(p, '26-welcome-walkthrough-icon');
+        await shot(p, '25-welcome-walkthrough-card');
+        // Its page is titled by the task.
+        await card.click();
+        const heading = p.locator('.gettingStartedContainer h2.category-title').filter({ hasText: /\S/ }).first();
+        await heading.waitFor({ timeout: 20_000 });
+        check(((await heading.textContent()) ?? '').trim() === 'Sync a Delta table to Postgres', `the walkthrough page is titled "${await heading.textContent()}"`);
+        await shot(p, '26-walkthrough');
       });
     });
   } finally {
