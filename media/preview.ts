@@ -69,6 +69,18 @@ export function rowJson(page: PreviewPage, index: number): string {
   return JSON.stringify(r.op === 'update' ? { op: r.op, values, before } : { op: r.op, values }, null, 2);
 }
 
+/**
+ * User Timing marks (performance.mark, visible in the webview's developer tools): when the
+ * counts of a plan were rendered, when its first page of rows was put in the grid, and
+ * the frame after that was painted. The end-to-end test reads them to print the 200,000-
+ * change preview's "counts -> first page" time without racing the page.
+ */
+export const PREVIEW_MARKS = {
+  counts: 'delta-sync:preview-counts',
+  firstPage: 'delta-sync:preview-first-page',
+  firstPagePainted: 'delta-sync:preview-first-page-painted',
+} as const;
+
 export class PreviewView {
   private summary: PreviewSummary | null = null;
   private mapping = '';
@@ -83,6 +95,8 @@ export class PreviewView {
   /** Row to focus once its page arrives (Go to row). */
   private pendingRow: number | null = null;
   private loadSeq = 0;
+  /** The first page after the latest counts has been marked (see PREVIEW_MARKS). */
+  private firstPageMarked = false;
 
   private readonly grid: Grid;
   // Parts updated in place.
@@ -259,6 +273,8 @@ export class PreviewView {
     const mode = summary.mode === 'initial' ? `initial load of snapshot v${summary.toVersion}` : summary.mode === 'repair' ? `repair by checksums to snapshot v${summary.toVersion}` : summary.mode === 'incremental' ? `incremental: ${versions(summary.fromVersion, summary.toVersion)}` : versions(summary.fromVersion, summary.toVersion);
     this.mode.textContent = `${summary.sourceTable} → ${summary.targetTable} · ${mode}`;
     this.renderCounts(summary);
+    performance.mark(PREVIEW_MARKS.counts);
+    this.firstPageMarked = false;
     this.renderWarnings(summary);
     // An applied record: the table exists now (the note was true of the plan, not after Apply).
     this.ddl.hidden = !summary.targetMissing || summary.applied !== undefined;
@@ -455,6 +471,12 @@ export class PreviewView {
         this.grid.element.hidden = n === 0;
         this.say(`Showing rows ${this.range.textContent}.`);
         this.revealPending();
+        if (!this.firstPageMarked) {
+          this.firstPageMarked = true;
+          performance.mark(PREVIEW_MARKS.firstPage);
+          // After the frame that paints it (a task after the next animation frame).
+          requestAnimationFrame(() => setTimeout(() => performance.mark(PREVIEW_MARKS.firstPagePainted), 0));
+        }
       })
       .catch((e: Error) => {
         if (seq !== this.loadSeq) return;

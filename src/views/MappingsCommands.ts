@@ -11,6 +11,7 @@ import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';
 import { runPreviewOnBranch } from './NeonPreviewCommands';
 import { PreviewPanel } from './PreviewPanel';
+import { computeThenShow, FIRST_PAGE_WAIT_MS } from './previewShowing';
 import { ProgressPanel } from './ProgressPanel';
 import { previewColumns, RunnerPreviewSource, toPreviewRow } from './RunnerPreviewSource';
 import { RepairPreviewSource } from './RepairPreviewSource';
@@ -63,9 +64,10 @@ export function historyOf(mapping: string, status: PipelineStatus): RunHistory {
 
 function describeResult(name: string, r: RunResult): string {
   if (r.status === 'up-to-date') return `${name} is up to date at version ${r.toVersion}.${r.appliedByOthers ? ` Nothing done by this run: ${r.appliedByOthers.message}` : ''}`;
-  const range = r.fromVersion === null ? `snapshot v${r.toVersion}` : `versions ${r.fromVersion}..${r.toVersion}`;
+  // From the checkpoint the target held (the version before the first one read), as the Progress panel says it.
+  const range = r.fromVersion === null ? `of snapshot v${r.toVersion}` : `from checkpoint v${r.fromVersion - 1} to v${r.toVersion}`;
   const n = (x: number): string => x.toLocaleString('en-US');
-  return `${name}: ${r.mode} sync of ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;
+  return `${name}: ${r.mode} sync ${range} done: ${n(r.inserted)} inserted, ${n(r.updated)} updated, ${n(r.deleted)} deleted.`;
 }
 
 /** Refreshes everything a run or a status change shows: the mapping's status, target tables, history. */
@@ -254,53 +256,74 @@ async function notifyRunFailed(name: string, e: unknown): Promise<void> {
   if (choice === 'Show Log') await vscode.commands.executeCommand('deltaSync.log.show');
 }
 
-/** Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that plan. */
+/**
+ * Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that
+ * plan. The progress notification lasts until the panel shows the counts and the first
+ * page (see previewShowing.ts), so it never covers a preview already on screen.
+ */
 async function openPreview(s: Services, node: ValidMapping): Promise<void> {
   const mapping: Mapping = node.mapping;
   const pageSize = s.settings.previewPageSize();
   const h = await s.engine.openRunner(mapping);
   let keep = false;
   try {
-    const { report, columns } = await vscode.window.withProgress(
+    const started = Date.now();
+    let computed = started;
+    const showing = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Delta Sync: computing the preview of ${mapping.name}`, cancellable: true },
       (_p, token) =>
-        cancellable(token, async (signal) => {
-          // The pre-apply checks run once, with the first page; later pages skip them.
-          const report = await h.runner.preview({ limit: pageSize, offset: 0, signal, checks: true });
-          const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
-          // The runner's own source: a Databricks source needs the saved connection, and one connection is enough.
-          return { report, columns: await previewColumns(mapping, h.source, report.toVersion, key) };
-        }),
+        cancellable(token, (signal) =>
+          computeThenShow(
+            async () => {
+              // The pre-apply checks run once, with the first page; later pages skip them.
+              const report = await h.runner.preview({ limit: pageSize, offset: 0, signal, checks: true });
+              const key = mapping.key ?? Object.keys(report.rows[0]?.key ?? {});
+              // The runner's own source: a Databricks source needs the saved connection, and one connection is enough.
+              return { report, columns: await previewColumns(mapping, h.source, report.toVersion, key) };
+            },
+            ({ report, columns }) => {
+              computed = Date.now();
+              const range = report.fromVersion !== null && report.fromVersion > report.toVersion ? `up to date at v${report.toVersion}` : `v${report.fromVersion ?? '-'}..v${report.toVersion}`;
+              s.log.info(`${mapping.name}: preview ${report.mode} ${range}: ${JSON.stringify(report.totals)}`);
+              const source = new RunnerPreviewSource(
+                mapping,
+                report,
+                columns,
+                h.runner,
+                async (r) => {
+                  // Not awaited: the panel answers at once and the Progress panel shows the run; a
+                  // failure is said where the user is, not only in the log.
+                  void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => {
+                    s.log.error(`${mapping.name}: ${errorText(e)}`);
+                    if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(mapping.name, e);
+                  });
+                },
+                () => void h.release(),
+                isNeonReference(mapping.target.connection)
+                  ? () => void runPreviewOnBranch(s, node).catch((e: unknown) => {
+                    s.log.error(`${mapping.name}: preview on a Neon branch: ${errorText(e)}`);
+                    if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
+                  })
+                  : undefined,
+                undefined,
+                // The version picker: the plan recomputed up to another version, with that version's columns.
+                { columnsAt: (v, key) => previewColumns(mapping, h.source, v, key), firstLimit: pageSize },
+              );
+              PreviewPanel.pageSize = pageSize;
+              const panel = PreviewPanel.show(s.extensionUri, s.log, mapping.name, source);
+              // From here the panel owns the runner (its source releases it when the panel closes).
+              keep = true;
+              return panel;
+            },
+            { signal, waitMs: FIRST_PAGE_WAIT_MS },
+          ),
+        ),
     );
-    const range = report.fromVersion !== null && report.fromVersion > report.toVersion ? `up to date at v${report.toVersion}` : `v${report.fromVersion ?? '-'}..v${report.toVersion}`;
-    s.log.info(`${mapping.name}: preview ${report.mode} ${range}: ${JSON.stringify(report.totals)}`);
-    const source = new RunnerPreviewSource(
-      mapping,
-      report,
-      columns,
-      h.runner,
-      async (r) => {
-        // Not awaited: the panel answers at once and the Progress panel shows the run; a
-        // failure is said where the user is, not only in the log.
-        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => {
-          s.log.error(`${mapping.name}: ${errorText(e)}`);
-          if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(mapping.name, e);
-        });
-      },
-      () => void h.release(),
-      isNeonReference(mapping.target.connection)
-        ? () => void runPreviewOnBranch(s, node).catch((e: unknown) => {
-          s.log.error(`${mapping.name}: preview on a Neon branch: ${errorText(e)}`);
-          if (!(isSyncError(e) && e.kind === 'cancelled')) void vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`);
-        })
-        : undefined,
-      undefined,
-      // The version picker: the plan recomputed up to another version, with that version's columns.
-      { columnsAt: (v, key) => previewColumns(mapping, h.source, v, key), firstLimit: pageSize },
-    );
-    keep = true;
-    PreviewPanel.pageSize = pageSize;
-    PreviewPanel.show(s.extensionUri, s.log, mapping.name, source);
+    const after = `${Date.now() - computed} ms after the plan (computed in ${computed - started} ms)`;
+    if (showing === 'timeout') s.log.warn(`${mapping.name}: the Preview panel did not show its first page within ${FIRST_PAGE_WAIT_MS / 1000} s of the plan; its progress notification ended then.`);
+    else if (showing === 'shown') s.log.info(`${mapping.name}: the Preview shows its counts and first page ${after}.`);
+    else if (showing === 'failed') s.log.info(`${mapping.name}: the Preview shows its counts and the error of its first page ${after}.`);
+    else s.log.info(`${mapping.name}: the Preview was ${showing === 'closed' ? 'closed' : 'left to load (Cancel on its notification)'} before its first page, ${after}.`);
   } finally {
     if (!keep) await h.release();
   }

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { planCsv } from './PreviewSource';
 import type { PreviewSource } from './PreviewSource';
+import { FirstShowingLatch, type FirstShowing } from './previewShowing';
 import { WebviewPanelBase } from './WebviewPanelBase';
 
 export const PREVIEW_VIEW_TYPE = 'deltaSync.preview';
@@ -86,6 +87,20 @@ export class PreviewPanel extends WebviewPanelBase {
   private record: { summary: PreviewSummary; page: PreviewPage | undefined; rowSql: ((row: PreviewRow) => string) | undefined } | undefined;
   /** The page last sent to the webview (what the record keeps). */
   private lastPage: PreviewPage | undefined;
+  private readonly firstShowingLatch = new FirstShowingLatch();
+
+  /**
+   * Settles once the webview has the counts (the init) and the answer to its first page
+   * request: 'shown', or 'failed' (the panel shows the error), or 'closed' when the panel
+   * closed first. The preview's progress notification ends then.
+   */
+  get firstShowing(): Promise<FirstShowing> {
+    return this.firstShowingLatch.settled;
+  }
+
+  protected override onResponded(request: WebviewRequest, ok: boolean): void {
+    if (request.type === 'preview/page') this.firstShowingLatch.settle(ok ? 'shown' : 'failed');
+  }
 
   protected initMessage(): HostToWebview {
     return { type: 'init', state: this.state(), preview: this.record?.summary ?? this.source?.summary ?? null, progress: null, pageSize: PreviewPanel.pageSize };
@@ -206,6 +221,7 @@ export class PreviewPanel extends WebviewPanelBase {
   }
 
   protected override onDispose(): void {
+    this.firstShowingLatch.settle('closed');
     this.source?.dispose();
     this.source = undefined;
     if (PreviewPanel.open.get(this.mapping) === this) PreviewPanel.open.delete(this.mapping);

@@ -48,12 +48,22 @@ export abstract class WebviewPanelBase implements vscode.Disposable {
   abstract state(): PanelState;
 
   protected post(message: HostToWebview): void {
+    void this.send(message);
+  }
+
+  /** Posts `message` (queued until `ready`); resolves once the webview has it, or at once when queued or disposed. */
+  private async send(message: HostToWebview): Promise<void> {
     if (this.disposed) return;
     if (!this.ready) {
       this.queue.push(message);
       return;
     }
-    void this.panel.webview.postMessage(message);
+    await Promise.resolve(this.panel.webview.postMessage(message)).catch(() => false);
+  }
+
+  /** Called once the response to `request` reached the webview (`ok`: a result, not an error). */
+  protected onResponded(_request: WebviewRequest, _ok: boolean): void {
+    // Subclasses follow what the webview has shown.
   }
 
   private async receive(raw: unknown): Promise<void> {
@@ -71,13 +81,16 @@ export abstract class WebviewPanelBase implements vscode.Disposable {
       for (const m of queued) if (m.type === 'response') void this.panel.webview.postMessage(m);
       return;
     }
+    let ok = true;
     try {
       const result = await this.handle(msg);
-      this.post({ type: 'response', id: msg.id, ok: true, result });
+      await this.send({ type: 'response', id: msg.id, ok: true, result });
     } catch (e) {
+      ok = false;
       this.log.error(`${this.kind} panel: ${msg.type} failed: ${logText(e)}`);
-      this.post({ type: 'response', id: msg.id, ok: false, error: toProtocolError(e) });
+      await this.send({ type: 'response', id: msg.id, ok: false, error: toProtocolError(e) });
     }
+    this.onResponded(msg, ok);
   }
 
   reveal(): void {

@@ -63,12 +63,14 @@ const ALLOWED_IN_VSIX = [
   // PGlite's runtime files, loaded next to dist/extension.js (the sandbox target).
   /^dist\/(pglite\.wasm|pglite\.data|initdb\.wasm)$/,
   /^media\/[^/]+\.(css|svg)$/,
+  // The extension's icon (package.json `icon`, rendered from media/icon.svg by scripts/render-icon.ts).
+  /^media\/icon\.png$/,
   /^media\/walkthrough\/[^/]+\.md$/,
   /^schemas\/[^/]+\.json$/,
 ];
 const REQUIRED_IN_VSIX = [
   'package.json', 'dist/extension.js', 'dist/webview.js', 'dist/changePlanWorker.js', 'dist/pglite.wasm', 'dist/pglite.data', 'dist/initdb.wasm',
-  'media/webview.css', 'media/delta-sync.svg', 'schemas/mapping.schema.json',
+  'media/webview.css', 'media/delta-sync.svg', 'media/icon.png', 'schemas/mapping.schema.json',
 ];
 
 function checkVsixFiles(): string[] {

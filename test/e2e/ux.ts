@@ -278,30 +278,16 @@ async function tabTo(page: Page, frame: Frame, testid: string, max = 30, key = '
 }
 
 /**
- * Installed in the Preview's frame as soon as its page shows (an init script of the page
- * does not reach the webview's nested frames): records with performance.now() when the
- * counts first show a number and when the grid first shows a row under a range label (and
- * the frame after, when it is painted), so the test prints the time between them without
- * racing the page. `early` says the counts were not there yet when it started.
+ * The Preview webview's User Timing marks (media/preview.ts PREVIEW_MARKS): when the
+ * latest counts were rendered and when the first page after them was painted. Read after
+ * the fact, so the figure never depends on a probe being installed before the counts came.
  */
-const TIMING_PROBE = `(() => {
-  if (document.__uxProbe) return;
-  const p = (document.__uxProbe = { counts: 0, firstPage: 0, painted: 0, early: false });
-  const countsShown = () => { const c = document.querySelector('[data-testid="count-insert"]'); return !!c && /\\d/.test(c.textContent || ''); };
-  p.early = !countsShown();
-  const look = () => {
-    if (!p.counts && countsShown()) p.counts = performance.now();
-    const r = document.querySelector('[data-testid="page-range"]');
-    if (p.counts && !p.firstPage && r && /of/.test(r.textContent || '') && document.querySelector('[data-testid="preview-table"] .grid-body [role="row"]')) {
-      p.firstPage = performance.now();
-      requestAnimationFrame(() => setTimeout(() => (p.painted = performance.now()), 0));
-      obs.disconnect();
-    }
-  };
-  const obs = new MutationObserver(look);
-  obs.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
-  look();
-})();`;
+const PREVIEW_MARKS_READ = `(() => {
+  const at = (n) => performance.getEntriesByName(n, 'mark').map((m) => m.startTime);
+  const counts = at('delta-sync:preview-counts').pop();
+  const painted = counts === undefined ? undefined : at('delta-sync:preview-first-page-painted').find((t) => t >= counts);
+  return { counts: counts ?? null, painted: painted ?? null };
+})()`;
 
 /** Types a page number into the Page box and presses Enter; resolves to ms until the range label shows that page. */
 async function timeJumpToPage(frame: Frame, pageNo: number, pageSize: number): Promise<number> {
@@ -462,6 +448,11 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         check(/^\d+\.\d{2}$/.test(amount), `amount shows "${amount}"`);
         const flag = await cellText(frame, 'preview-table', 'is_flagged');
         check(flag === 'true' || flag === 'false', `is_flagged shows "${flag}"`);
+        // The "computing the preview" notification ends with the first page and does not stay over the
+        // pager (VS Code keeps a progress notification at least 800 ms after it appeared: hence the bound).
+        const computing = p.locator('.notification-toast', { hasText: 'computing the preview' });
+        await computing.first().waitFor({ state: 'detached', timeout: 1_500 }).catch(() => undefined);
+        check((await computing.count()) === 0, `the rows are shown but the notification "${(await computing.first().textContent().catch(() => '')) ?? ''}" is still up`);
         await shot(p, '05-preview-initial');
         // Point 4: a wide table scrolls sideways in the grid's one scroll area; no column is a mile wide; the page does not scroll.
         const widths = await frame.locator('[data-testid="preview-table"] .grid-header [role="columnheader"]').evaluateAll((hs) => hs.map((h) => h.getBoundingClientRect().width));
@@ -729,8 +720,13 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         // Exactly this title: Enter would take the top fuzzy match ("Apply Neon Preview Branch..." for "Apply Preview").
         await runPaletteCommand(p, 'Delta Sync: Apply Preview', { exact: true });
         const progress = await webviewFrame(p, '[data-testid="status"]', 60_000);
-        await waitForText(progress, '[data-testid="versions"]', /v2/, 60_000).catch(() => undefined);
         await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
+        // Point 10: the run counts from the checkpoint the target held (v1), not "v2 -> v2"; its history row says the same.
+        await waitForText(progress, '[data-testid="versions"]', 'checkpoint v1 → v2', 10_000);
+        await progress.locator('[data-testid="history"] tbody tr', { hasText: 'checkpoint v1 → v2' }).first().waitFor({ timeout: 30_000 });
+        const newestCells = await progress.locator('[data-testid="history"] tbody tr').first().locator('td').allTextContents();
+        check(newestCells[2] === 'succeeded' && newestCells[3] === 'checkpoint v1 → v2', `the newest past run reads ${newestCells.join(' | ')}`);
+        await p.locator('.notification-toast', { hasText: `${mainMapping}: incremental sync from checkpoint v1 to v2 done: 0 inserted, ${grouped(WIDE_UPDATES)} updated` }).first().waitFor({ timeout: 30_000 });
         await showPane(p, 'Mappings');
         await rowLabelled(paneRows(p, 'Mappings'), p, mainMapping).filter({ hasText: 'up to date · v2' }).first().waitFor({ timeout: 60_000 });
         await shot(p, '15-progress-incremental');
@@ -755,6 +751,9 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         const toast = p.locator('.notification-toast', { hasText: 'applying the preview of by-account failed' }).first();
         await toast.waitFor({ timeout: 120_000 });
         for (const b of ['Show Progress', 'Show Log']) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+        // Point 10: notifications name the extension by what it does.
+        const source = ((await toast.locator('.notification-list-item-source').first().textContent()) ?? '').trim();
+        check(source.includes('Delta Lake → Postgres Sync'), `the notification's source reads "${source}"`);
         const msg = (await toast.textContent()) ?? '';
         check(!/stag|_dns_|delta-neon-sync preview/i.test(msg), `the error speaks of internals or the CLI: ${msg}`);
         check(/by_account|account_id/.test(msg), `the error does not name the user's table or key: ${msg}`);
@@ -771,34 +770,24 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       await step('[point 4] a 200,000-change preview: time from counts to first page, and of a jump to a far page (printed)', async () => {
         await runPaletteCommand(p, 'Delta Sync: Preview Changes');
         await pickQuickInputItem(p, 'big-events');
-        // The probe goes into every webview document as soon as one exists (every 50 ms; the
-        // webview host may replace a frame's document), until one has seen the counts, so it
-        // is there before the counts of 200,000 changes arrive.
-        for (let i = 0; i < 1200; i++) {
-          const seen = await Promise.all(
-            p.frames().filter((f) => f !== p.mainFrame()).map((f) => f.evaluate<boolean>(`(${TIMING_PROBE.replace(/;$/, '')}, !!document.__uxProbe.counts && /Preview: big-events/.test(document.querySelector('h1')?.textContent || ''))`).catch(() => false)),
-          );
-          if (seen.some(Boolean)) break;
-          await p.waitForTimeout(50);
-        }
         const frame = await previewFrame(p, 'big-events');
         await waitForText(frame, '[data-testid="count-insert"]', grouped(BIG_ROWS));
         await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(BIG_ROWS)}`);
-        type Probe = { counts: number; firstPage: number; painted: number; early: boolean } | null;
-        const readProbe = (): Promise<Probe> => frame.evaluate<Probe>(`document.__uxProbe ?? null`);
-        let probe = await readProbe();
-        for (let i = 0; i < 50 && !probe?.painted; i++) {
+        type Marks = { counts: number | null; painted: number | null };
+        let marks = await frame.evaluate<Marks>(PREVIEW_MARKS_READ);
+        for (let i = 0; i < 50 && marks.painted === null; i++) {
           await p.waitForTimeout(100);
-          probe = await readProbe();
+          marks = await frame.evaluate<Marks>(PREVIEW_MARKS_READ);
         }
-        const first = probe && probe.early && probe.counts && probe.painted ? probe.painted - probe.counts : NaN;
+        check(marks.counts !== null && marks.painted !== null, `the Preview recorded no counts / first-page marks: ${JSON.stringify(marks)}`);
+        const first = (marks.painted as number) - (marks.counts as number);
         // The first page of a filter is a host query of its own (the first page of All came with the counts).
         const inserts = await timePageLoad(frame, `document.querySelector('[data-testid="filter-insert"]').click();`, '1–100 of 200,000');
         const far = await timeJumpToPage(frame, 1_500, PAGE_SIZE);
         await waitForText(frame, '[data-testid="page-range"]', `149,901–150,000 of ${grouped(BIG_ROWS)}`);
         check((await cellText(frame, 'preview-table', 'id')) === '149901', 'page 1,500 does not start at id 149901');
         const last = await timeJumpToPage(frame, BIG_ROWS / PAGE_SIZE, PAGE_SIZE);
-        measured.push(`200k preview: counts -> first page rendered ${Number.isNaN(first) ? `n/a (probe ${JSON.stringify(probe)}: the counts were shown before it started)` : `${first.toFixed(0)} ms`}; first page of the Inserts filter ${inserts.toFixed(0)} ms; jump to page 1,500 ${far.toFixed(0)} ms; jump to the last page ${last.toFixed(0)} ms`);
+        measured.push(`200k preview: counts -> first page rendered ${first.toFixed(0)} ms; first page of the Inserts filter ${inserts.toFixed(0)} ms; jump to page 1,500 ${far.toFixed(0)} ms; jump to the last page ${last.toFixed(0)} ms`);
         log(measured[measured.length - 1] as string);
         await shot(p, '19-preview-200k-far-page');
       });
@@ -873,6 +862,39 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         if ((await closedRow.getAttribute('aria-expanded')) !== 'true') await closedRow.click();
         await rowLabelled(targets, p, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`).first().waitFor({ timeout: 30_000 });
         await shot(p, '24-connection-error-row');
+      });
+
+      await step('[point 10] the walkthrough names the task and the extension, with the extension\'s icon', async () => {
+        // The palette's walkthrough list: its title, and the extension's name as its source.
+        await runPaletteCommand(p, 'Welcome: Open Walkthrough...');
+        const pick = p.locator('.quick-input-list .monaco-list-row', { hasText: 'Sync a Delta table to Postgres' }).first();
+        await pick.waitFor({ timeout: 15_000 });
+        check(((await pick.textContent()) ?? '').includes('Delta Lake → Postgres Sync'), `the walkthrough pick reads "${await pick.textContent()}"`);
+        await p.keyboard.press('Escape');
+        await p.locator('.quick-input-widget input').first().waitFor({ state: 'hidden', timeout: 5_000 });
+        // The Welcome page: the walkthrough's card shows the extension's 128x128 icon, not the generic one.
+        await runPaletteCommand(p, 'Help: Welcome', { exact: true });
+        const card = p.locator('.gettingStartedContainer button.getting-started-category', { hasText: 'Sync a Delta table to Postgres' }).first();
+        await card.waitFor({ timeout: 20_000 });
+        const icon = card.locator('img.category-icon').first();
+        await icon.waitFor({ timeout: 10_000 });
+        let natural = 0;
+        for (let i = 0; i < 50 && natural === 0; i++) {
+          natural = await icon.evaluate((img) => {
+            const i = img as unknown as { complete: boolean; naturalWidth: number };
+            return i.complete ? i.naturalWidth : 0;
+          });
+          if (natural === 0) await p.waitForTimeout(100);
+        }
+        const src = (await icon.getAttribute('src')) ?? '';
+        check(/media\/icon\.png/.test(decodeURIComponent(src)) && natural === 128, `the walkthrough card's icon is ${src} (${natural} px wide)`);
+        await shot(p, '25-welcome-walkthrough-card');
+        // Its page is titled by the task.
+        await card.click();
+        const heading = p.locator('.gettingStartedContainer h2.category-title').filter({ hasText: /\S/ }).first();
+        await heading.waitFor({ timeout: 20_000 });
+        check(((await heading.textContent()) ?? '').trim() === 'Sync a Delta table to Postgres', `the walkthrough page is titled "${await heading.textContent()}"`);
+        await shot(p, '26-walkthrough');
       });
     });
   } finally {
