@@ -7,7 +7,8 @@ import { SyncError } from '../sync/errors';
 import { formatDuration, parseDuration } from '../sync/run/duration';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
-import { historyOf, mappingFrom } from './MappingsCommands';
+import { confirmDeleteAnyway, historyOf, mappingFrom } from './MappingsCommands';
+import { isMassDeleteRefusal, resumeWatchAllowingOnce } from '../engine/deleteAnyway';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
 import { errorText } from './toProtocolError';
@@ -82,11 +83,34 @@ function followWatches(s: Services): { dispose(): void } {
         return;
       }
       s.log.error(`${st.mapping}: continuous sync stopped: ${error.describe()}`);
+      if (isMassDeleteRefusal(error)) {
+        void offerDeleteAnyway(s, st, error);
+        return;
+      }
       void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(error)}`, 'Show Log').then((choice) => {
         if (choice === 'Show Log') s.log.show(true);
       });
     },
   });
+}
+
+/**
+ * A watch the delete guard stopped: the same modal as a refused run; Delete Anyway starts the
+ * watch again (same mode and interval) with its first run allowed to delete. The mapping is
+ * read again from its file, so a raised safety.maxDeleteShare counts.
+ */
+async function offerDeleteAnyway(s: Services, st: WatchStatus, error: SyncError): Promise<void> {
+  try {
+    const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.file === st.key);
+    if (!node) throw error;
+    const resumed = await resumeWatchAllowingOnce(s.watches, st, error, node.mapping, confirmDeleteAnyway);
+    if (resumed) s.log.info(`${st.mapping}: continuous sync resumed; its first run may delete past safety.maxDeleteShare (Delete Anyway)`);
+  } catch (e) {
+    s.log.error(`${st.mapping}: ${errorText(e)}`);
+    void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(e)}`, 'Show Log').then((choice) => {
+      if (choice === 'Show Log') s.log.show(true);
+    });
+  }
 }
 
 function start(s: Services, node: ValidMapping, mode: 'follow' | 'schedule', intervalMs: number): void {
