@@ -6,7 +6,7 @@ import type { Row } from '../../src/sync/delta/types';
 import { long, string } from '../builders/deltaFields';
 import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
-import { buildCli, runCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
+import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -82,6 +82,41 @@ describe('CLI: sync --allow-mass-delete (real server, CLI processes)', function 
     assert.match(again.stderr, new RegExp(`Refused to delete 20 of about 20 row\\(s\\).*version ${del}: DELETE`));
     assert.equal(await count(table), 20);
     await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, del - 1, { key: ['id'] });
+  });
+
+  it('a watch stopped by the guard exits 1 naming the flag; one `sync --allow-mass-delete`, then a new watch follows again and is guarded again', async () => {
+    const t = await newTable('watched');
+    const table = 'allow_watched';
+    const pipeline = `public-${table}`;
+    const quick = ['sync', '--source', t.path, '--target', db().url, '--table', `public.${table}`, '--key', 'id'];
+    const atVersion = (v: number): Promise<number> =>
+      pollUntil(async () => ((await checkpointVersion(db().url, pipeline)) === v ? v : undefined), { timeoutMs: 30_000, everyMs: 50, what: `${pipeline} at version ${v}` });
+    const first = startCli([...quick, '--watch', '--interval', '200ms']);
+    let second: ReturnType<typeof startCli> | undefined;
+    try {
+      await atVersion(t.version);
+      const v = await t.overwrite([], { operation: 'TRUNCATE' });
+      const stopped = await first.done;
+      assert.equal(stopped.code, 1, stopped.stdout);
+      assert.match(stopped.stderr, new RegExp(`Refused to delete 20 of about 20 row\\(s\\).*version ${v}: TRUNCATE`));
+      assert.match(stopped.stderr, /sync --mapping <file> --allow-mass-delete/);
+      assert.equal(await count(table), 20);
+
+      const allowed = await runCli([...quick, '--allow-mass-delete']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.equal(await count(table), 0);
+
+      second = startCli([...quick, '--watch', '--interval', '200ms']);
+      await t.append(rows(21, 40));
+      await atVersion(t.version);
+      const del = await t.delete('id', rows(21, 40).map((r) => r.id as bigint));
+      const again = await second.done;
+      assert.equal(again.code, 1, again.stdout);
+      assert.match(again.stderr, new RegExp(`Refused to delete 20 of about 20 row\\(s\\).*version ${del}: DELETE`));
+      assert.equal(await count(table), 20);
+    } finally {
+      for (const c of [first.child, second?.child]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
   });
 
   it('--allow-mass-delete with --watch, --every or --all is a usage error naming the flag and what to run instead; nothing runs', async () => {
