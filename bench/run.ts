@@ -9,6 +9,9 @@
  *   read         bench/readBench.ts         the Delta reader: snapshot and CDF (default 1M rows)
  *   pg           bench/pgBench.ts           initial load and incremental sync against
  *                                           psql \copy (default 1M rows, 3 repetitions)
+ *   lag          bench/lagBench.ts          commit -> visible in Postgres under a continuous
+ *                                           sync (watchPipeline, 1 s poll floor), p50 / p95
+ *                                           over 50 commits (default 20,000 rows loaded first)
  *   experiments  bench/applyExperiments.ts  exploratory apply variants; only with
  *                                           --experiments or --only experiments
  *   scale        bench/scaleBench.ts        issue 16 in one run: 1M and 10M rows (initial
@@ -74,6 +77,8 @@ const BENCHES: Bench[] = [
       ...(o.tsx ? ['--tsx'] : []),
     ],
   },
+  // Its commit count and poll floor are its own flags: --lag-args "20 --interval 500ms".
+  { name: 'lag', file: 'lagBench.ts', args: (o) => (o.rows === undefined ? [] : ['--rows', String(o.rows)]) },
   { name: 'experiments', file: 'applyExperiments.ts', optIn: true, args: (o) => (o.rows === undefined ? [] : [String(o.rows)]) },
   {
     name: 'scale',

@@ -76,7 +76,8 @@ function reportError(e: unknown, io: CliIo, registry: CommandRegistry, resolved:
   const prefix = `${PROGRAM} ${resolved.path.join(' ')}`;
   let text: string;
   if (isSyncError(e) && e.kind === 'usage') {
-    text = `${prefix}: ${e.message}\n${registry.usageLine(resolved)}\nRun '${prefix} --help' for details.`;
+    // A usage error's hint says what to run instead (e.g. --allow-mass-delete with --watch).
+    text = `${prefix}: ${e.message}${e.hint ? `\nHint: ${e.hint}` : ''}\n${registry.usageLine(resolved)}\nRun '${prefix} --help' for details.`;
   } else if (isSyncError(e)) {
     text = `Error: ${e.describe()}`;
   } else if (e instanceof Error) {

@@ -30,18 +30,21 @@ export function workspaceMappings(dir: string): NamedMapping[] {
   });
 }
 
+/** How a target is opened (openTarget; tests count the pools through it). */
+export type OpenTargetFn = typeof openTarget;
+
 /**
  * Opens targets lazily, one connection pool per connection string, shared by every mapping
  * that writes there (each still takes its own run lease by pipeline name).
  */
 class TargetPools {
   private readonly opened = new Map<string, Promise<OpenedTarget>>();
-  constructor(private readonly io: CliIo, private readonly sandboxDir: string | undefined) {}
+  constructor(private readonly io: CliIo, private readonly sandboxDir: string | undefined, private readonly open: OpenTargetFn = openTarget) {}
 
   get(connection: string): Promise<OpenedTarget> {
     let t = this.opened.get(connection);
     if (!t) {
-      t = openTarget(connection, { env: this.io.env, sandboxDir: this.sandboxDir, neon: { logger: stderrLogger(this.io), signal: this.io.signal } });
+      t = this.open(connection, { env: this.io.env, sandboxDir: this.sandboxDir, neon: { logger: stderrLogger(this.io), signal: this.io.signal } });
       this.opened.set(connection, t);
     }
     return t;
@@ -80,10 +83,10 @@ function summary<R>(io: CliIo, outcomes: Array<MappingOutcome<R>>): number {
 export async function syncAll(
   dir: string,
   io: CliIo,
-  opts: { sandboxDir?: string; run: Omit<RunOptions, 'signal'>; line(name: string, r: RunResult): string },
+  opts: { sandboxDir?: string; run: Omit<RunOptions, 'signal'>; line(name: string, r: RunResult): string; openTarget?: OpenTargetFn },
 ): Promise<number> {
   const items = workspaceMappings(dir);
-  const pools = new TargetPools(io, opts.sandboxDir);
+  const pools = new TargetPools(io, opts.sandboxDir, opts.openTarget);
   try {
     const outcomes = await runAllMappings(items, (it) => withRunner(it, pools, io, (runner) => runner.run({ ...opts.run, signal: io.signal })), {
       signal: io.signal,
@@ -101,15 +104,16 @@ export async function syncAll(
 /**
  * `sync --watch --all` / `--every --all`: one watch per mapping, all at once, started in
  * dependency order; a mapping whose watch stops on an error is reported and the others go
- * on; SIGINT/SIGTERM stops them all. Exit 1 when any stopped on an error.
+ * on; SIGINT/SIGTERM stops them all. Exit 1 when any stopped on an error. The watches run
+ * side by side, so `after` orders only their start, not the commits of their batches.
  */
 export async function watchAll(
   dir: string,
   io: CliIo,
-  opts: { sandboxDir?: string; watch: Omit<WatchOptions, 'runner' | 'source' | 'localTablePath' | 'signal' | 'onApplied'>; onApplied(name: string, r: RunResult, lagMs: number | null): void },
+  opts: { sandboxDir?: string; watch: Omit<WatchOptions, 'runner' | 'source' | 'localTablePath' | 'signal' | 'onApplied'>; onApplied(name: string, r: RunResult, lagMs: number | null): void; openTarget?: OpenTargetFn },
 ): Promise<number> {
   const items = orderMappings(workspaceMappings(dir));
-  const pools = new TargetPools(io, opts.sandboxDir);
+  const pools = new TargetPools(io, opts.sandboxDir, opts.openTarget);
   try {
     const outcomes = await Promise.all(
       items.map(async (it): Promise<MappingOutcome<{ lastVersion: number | null }>> => {

@@ -73,6 +73,13 @@ export interface WatchListener {
   onEvent?(key: string, event: SyncEvent): void;
 }
 
+export interface WatchStartOptions {
+  mode: 'follow' | 'schedule';
+  intervalMs: number;
+  /** The first run may delete past safety.maxDeleteShare (Delete Anyway after the guard stopped the watch); later runs are checked. */
+  allowMassDeleteOnce?: boolean;
+}
+
 interface Entry {
   status: WatchStatus;
   abort: AbortController;
@@ -110,7 +117,7 @@ export class ContinuousSyncs<T extends WatchTarget> {
    * Returns at once: the watch's first run is an ordinary sync (an initial load when there is
    * no checkpoint), and `done` settles when the watch ends (never rejects).
    */
-  start(key: string, mapping: Mapping, opts: { mode: 'follow' | 'schedule'; intervalMs: number }): { done: Promise<void> } {
+  start(key: string, mapping: Mapping, opts: WatchStartOptions): { done: Promise<void> } {
     if (this.disposed) throw new SyncError('usage', 'Delta Sync is shutting down.');
     const running = this.entries.get(key);
     if (running) {
@@ -146,7 +153,7 @@ export class ContinuousSyncs<T extends WatchTarget> {
     this.emit((l) => l.onChange?.(entry.status));
   }
 
-  private async run(entry: Entry, mapping: Mapping, opts: { mode: 'follow' | 'schedule'; intervalMs: number }): Promise<void> {
+  private async run(entry: Entry, mapping: Mapping, opts: WatchStartOptions): Promise<void> {
     let error: SyncError | undefined;
     const connection = mapping.target.connection;
     try {
@@ -164,6 +171,7 @@ export class ContinuousSyncs<T extends WatchTarget> {
             signal: entry.abort.signal,
             backoffMs: this.deps.backoffMs,
             maxBackoffMs: this.deps.maxBackoffMs,
+            ...(opts.allowMassDeleteOnce ? { allowMassDeleteOnce: true } : {}),
             run: {
               onEvent: (ev) => {
                 if (ev.type === 'run-started') this.set(entry, { state: { phase: 'applying', fromVersion: ev.fromVersion, toVersion: ev.toVersion } });

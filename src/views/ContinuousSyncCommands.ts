@@ -2,12 +2,13 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { watchBarLook, watchPhrase } from '../engine/ContinuousSyncs';
 import type { WatchStatus } from '../engine/ContinuousSyncs';
-import { syncAllMappings, syncAllSummary } from '../engine/syncAllMappings';
+import { runSyncAll, syncAllMappingsOf } from './runSyncAll';
 import { SyncError } from '../sync/errors';
 import { formatDuration, parseDuration } from '../sync/run/duration';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
-import { historyOf, mappingFrom } from './MappingsCommands';
+import { confirmDeleteAnyway, historyOf, mappingFrom } from './MappingsCommands';
+import { isMassDeleteRefusal, resumeWatchAllowingOnce } from '../engine/deleteAnyway';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
 import { errorText } from './toProtocolError';
@@ -82,11 +83,34 @@ function followWatches(s: Services): { dispose(): void } {
         return;
       }
       s.log.error(`${st.mapping}: continuous sync stopped: ${error.describe()}`);
+      if (isMassDeleteRefusal(error)) {
+        void offerDeleteAnyway(s, st, error);
+        return;
+      }
       void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(error)}`, 'Show Log').then((choice) => {
         if (choice === 'Show Log') s.log.show(true);
       });
     },
   });
+}
+
+/**
+ * A watch the delete guard stopped: the same modal as a refused run; Delete Anyway starts the
+ * watch again (same mode and interval) with its first run allowed to delete. The mapping is
+ * read again from its file, so a raised safety.maxDeleteShare counts.
+ */
+async function offerDeleteAnyway(s: Services, st: WatchStatus, error: SyncError): Promise<void> {
+  try {
+    const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.file === st.key);
+    if (!node) throw error;
+    const resumed = await resumeWatchAllowingOnce(s.watches, st, error, node.mapping, confirmDeleteAnyway);
+    if (resumed) s.log.info(`${st.mapping}: continuous sync resumed; its first run may delete past safety.maxDeleteShare (Delete Anyway)`);
+  } catch (e) {
+    s.log.error(`${st.mapping}: ${errorText(e)}`);
+    void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(e)}`, 'Show Log').then((choice) => {
+      if (choice === 'Show Log') s.log.show(true);
+    });
+  }
 }
 
 function start(s: Services, node: ValidMapping, mode: 'follow' | 'schedule', intervalMs: number): void {
@@ -118,34 +142,18 @@ async function watchToStop(s: Services, arg: unknown): Promise<WatchStatus | und
 
 async function syncAll(s: Services): Promise<void> {
   const nodes = await s.mappingsModel.children();
-  const valid = nodes.filter((n): n is ValidMapping => n.kind === 'mapping');
-  const invalid = nodes.filter((n) => n.kind === 'invalid').length;
-  if (valid.length === 0) throw new SyncError('usage', 'No valid mapping in this workspace.', { hint: 'Create one with "Delta Sync: Create Mapping".' });
-  let summary = '';
-  let failed = false;
+  const { valid } = syncAllMappingsOf(nodes); // no valid mapping: the usage error, before any panel opens
   ProgressPanel.show(s.extensionUri, s.log, s.runs);
-  await vscode.window.withProgress(
+  const done = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Delta Sync: Sync All (${valid.length} mappings)`, cancellable: true },
     async (progress, token) => {
       const cancel = token.onCancellationRequested(() => s.runs.stop());
       try {
-        await s.runs.start('all mappings', 'incremental', async (signal, onEvent) => {
-          const outcomes = await syncAllMappings(
-            valid.map((n) => ({ mapping: n.mapping, file: n.file })),
-            { openTarget: (c) => s.engine.openTarget(c), openRunner: (m, t) => s.engine.openRunnerOn(m, t) },
-            {
-              signal,
-              onEvent,
-              onOutcome: (o) => {
-                progress.report({ message: `${o.name}: ${o.status}` });
-                if (o.status === 'succeeded') s.log.info(`Sync All: ${o.name}: ${o.result.status === 'up-to-date' ? `up to date at v${o.result.toVersion}` : `${o.result.mode} to v${o.result.toVersion}: ${o.result.inserted} inserted, ${o.result.updated} updated, ${o.result.deleted} deleted`}`);
-                else if (o.status === 'failed') s.log.error(`Sync All: ${o.name}: ${o.error.describe()}`);
-                else s.log.warn(`Sync All: ${o.name}: skipped: ${o.reason}`);
-              },
-            },
-          );
-          summary = syncAllSummary(outcomes, invalid);
-          failed = outcomes.some((o) => o.status !== 'succeeded') || invalid > 0;
+        return await runSyncAll(nodes, {
+          runs: s.runs,
+          open: { openTarget: (c) => s.engine.openTarget(c), openRunner: (m, t) => s.engine.openRunnerOn(m, t) },
+          log: s.log,
+          report: (message) => progress.report({ message }),
         });
       } finally {
         cancel.dispose();
@@ -155,10 +163,9 @@ async function syncAll(s: Services): Promise<void> {
   s.mappingsModel.invalidate();
   s.mappings.refresh();
   s.targets.refresh();
-  if (!summary) return; // stopped before any outcome
-  s.log.info(`Sync All: ${summary}`);
-  const text = `Delta Sync: Sync All: ${summary}`;
-  const choice = failed ? await vscode.window.showWarningMessage(text, 'Show Log') : await vscode.window.showInformationMessage(text, 'Show Log');
+  if (!done) return; // stopped before the summary
+  const { severity, text } = done.toast;
+  const choice = severity === 'warning' ? await vscode.window.showWarningMessage(text, 'Show Log') : await vscode.window.showInformationMessage(text, 'Show Log');
   if (choice === 'Show Log') s.log.show(true);
 }
 

@@ -20,6 +20,8 @@ import { isMissingChanges } from '../sync/run/repairPhase';
 import { ReportPanel } from './ReportPanel';
 import { dryRunReport, syncHistoryReport } from './reports';
 import { errorText } from './toProtocolError';
+import { DELETE_ANYWAY, deleteAnywayQuestion, runAllowingOnce } from '../engine/deleteAnyway';
+import type { DeleteAnywayQuestion } from '../engine/deleteAnyway';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -103,9 +105,10 @@ async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPan
  * Runs a sync through the RunController (one at a time), with the Progress panel and a
  * cancellable notification; Stop (panel, command, notification) aborts through one signal.
  */
-export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number, allowMassDelete?: boolean): Promise<void> {
+export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
   try {
-    await runOnce(s, node, mode, toVersion, allowMassDelete);
+    // Safe deletes: a run refused before it wrote may be allowed once (Delete Anyway).
+    await runAllowingOnce((allow) => runOnce(s, node, mode, toVersion, allow), (e) => confirmDeleteAnyway(deleteAnywayQuestion('run', node.mapping.name, e)));
   } catch (e) {
     // The Change Data Feed the sync needs is gone (vacuumed, CDF off): offer the repair by checksums.
     if (isMissingChanges(e)) {
@@ -115,19 +118,16 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
       if (choice === 'Show Log') s.log.show(true);
       return;
     }
-    // Safe deletes: the run was refused before it wrote; the user may allow this one run.
-    if (allowMassDelete || !(e instanceof SyncError) || e.setting !== 'safety.maxDeleteShare') throw e;
-    const choice = await vscode.window.showWarningMessage(
-      `Delta Sync: ${node.mapping.name} would delete most of its target.`,
-      { modal: true, detail: `${e.message}\n\nDelete anyway applies these deletes in this one run; later runs are checked again (safety.maxDeleteShare in the mapping).` },
-      'Delete Anyway',
-    );
-    if (choice !== 'Delete Anyway') throw e;
-    await runOnce(s, node, mode, toVersion, true);
+    throw e;
   }
 }
 
-async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersion: number | undefined, allowMassDelete: boolean | undefined): Promise<void> {
+/** The modal of a refused mass delete (src/engine/deleteAnyway.ts words it); true on Delete Anyway. */
+export async function confirmDeleteAnyway(q: DeleteAnywayQuestion): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(q.text, { modal: true, detail: q.detail }, DELETE_ANYWAY)) === DELETE_ANYWAY;
+}
+
+async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersion: number | undefined, allowMassDelete: boolean): Promise<void> {
   const name = node.mapping.name;
   const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
   await showHistoryOf(s, node, panel);
@@ -193,7 +193,7 @@ async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
   }
   const source = new RepairPreviewSource(node.mapping, plan, columns, async (r) => {
     // Not awaited: the panel answers at once and the Progress panel shows the repair.
-    void startRepair(s, node, r.version).catch((e: unknown) => {
+    void runAllowingOnce((allow) => startRepair(s, node, r.version, allow), (e) => confirmDeleteAnyway(deleteAnywayQuestion('repair', name, e))).catch((e: unknown) => {
       s.log.error(`${name}: ${errorText(e)}`);
       if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(name, e);
     });
@@ -205,8 +205,8 @@ async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
 /** Rows of a repair's preview listed in the panel (the counts are the whole repair's). */
 const REPAIR_PREVIEW_ROWS = 1000;
 
-/** Applies a repair to `version` through the RunController, with the Progress panel; a refused mass delete may be allowed once. */
-async function startRepair(s: Services, node: ValidMapping, version: number, allowMassDelete?: boolean): Promise<void> {
+/** Applies a repair to `version` through the RunController, with the Progress panel (the caller offers Delete Anyway on a refused mass delete). */
+async function startRepair(s: Services, node: ValidMapping, version: number, allowMassDelete: boolean): Promise<void> {
   const name = node.mapping.name;
   const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
   await showHistoryOf(s, node, panel);
@@ -228,16 +228,6 @@ async function startRepair(s: Services, node: ValidMapping, version: number, all
         }
       },
     );
-  } catch (e) {
-    if (allowMassDelete || !(e instanceof SyncError) || e.setting !== 'safety.maxDeleteShare') throw e;
-    const choice = await vscode.window.showWarningMessage(
-      `Delta Sync: the repair of ${name} would delete most of its target.`,
-      { modal: true, detail: `${e.message}\n\nDelete Anyway applies these deletes in this one repair (safety.maxDeleteShare in the mapping).` },
-      'Delete Anyway',
-    );
-    if (choice !== 'Delete Anyway') throw e;
-    await startRepair(s, node, version, true);
-    return;
   } finally {
     await afterRun(s, node);
   }

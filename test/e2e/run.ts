@@ -13,7 +13,7 @@
  * status updated -> Show Rows -> Stop a paced initial load from the Progress panel (cancelled,
  * no table written) -> a failing command's toast -> Add Postgres Connection -> Start
  * Continuous Sync on the sample mapping, Change Sample twice (status bar and trees follow),
- * Stop Continuous Sync. Screenshots in
+ * Stop Continuous Sync -> Sync All from the Mappings view title (its summary toast). Screenshots in
  * .test-artifacts/e2e/. The process group is killed at the end, pass or fail.
  * Set E2E_KEEP=1 to keep the temp folder.
  */
@@ -594,6 +594,24 @@ async function main(): Promise<'passed' | 'skipped'> {
         await p.locator('.statusbar-item', { hasText: /customer-profiles: watching/ }).first().waitFor({ state: 'hidden', timeout: 30_000 });
         await rowLabelled(paneRows(p, 'Mappings'), p, 'customer-profiles').filter({ hasText: 'up to date · v9' }).first().waitFor({ timeout: 60_000 });
         await p.screenshot({ path: path.join(ARTIFACTS, '21-continuous-sync-stopped.png') });
+      });
+
+      await step('Sync All in the Mappings view title: every valid mapping once, one summary toast with the counts and the invalid file', async () => {
+        await showPane(p, 'Mappings');
+        await clearNotifications(p);
+        const header = p.locator('.pane-header', { hasText: /^Mappings/i }).first();
+        await header.hover();
+        await header.locator('.action-label[aria-label^="Sync All"]').first().click();
+        // customer-profiles (up to date at v9), customers-copy and orders run; broken.json is counted, not run.
+        const toast = p.locator('.notification-toast', { hasText: /Delta Sync: Sync All: 3 mappings: \d succeeded, \d failed.*; 1 invalid mapping file not run/ }).first();
+        await toast.waitFor({ timeout: 180_000 });
+        const text = (await toast.locator('.notification-list-item-message').first().textContent()) ?? '';
+        log(`Sync All toast: ${text}`);
+        const m = /3 mappings: (\d) succeeded, (\d) failed/.exec(text);
+        if (!m || Number(m[1]) < 2) throw new Error(`Sync All: expected customer-profiles and customers-copy to succeed: ${text}`);
+        await toast.locator('.monaco-button', { hasText: 'Show Log' }).first().waitFor({ timeout: 5_000 });
+        await rowLabelled(paneRows(p, 'Mappings'), p, 'customers-copy').filter({ hasText: /up to date · v\d+/ }).first().waitFor({ timeout: 60_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '22-sync-all-summary.png') });
       });
     });
   } finally {

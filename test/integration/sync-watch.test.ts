@@ -9,6 +9,10 @@ import { checkpointVersion } from '../helpers/pgQuery';
 import { getTestServer, restartTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { PassThrough } from 'node:stream';
+import { watchAll } from '../../src/cli/syncAll';
+import type { OpenTargetFn } from '../../src/cli/syncAll';
+import { openTarget } from '../../src/sync/open/openTarget';
 
 /**
  * Issue 14, point 1 (CLI): `sync --watch` follows a Delta table written while it runs, one
@@ -331,6 +335,52 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
+    });
+
+    it('--watch --all opens one connection pool per target: three mappings on two targets share two pools, closed at the stop', async () => {
+      const a = await newTable('pool_a');
+      const b = await newTable('pool_b');
+      const c = await newTable('pool_c');
+      const other = new URL(db().url);
+      other.searchParams.set('application_name', 'delta-neon-sync'); // the same database through another connection string: another target
+      const ws = await workspace('ws-pools', {
+        a: mapping('pool-a', a.path, 'pool_a'),
+        b: { ...mapping('pool-b', b.path, 'pool_b'), after: ['pool-a'] },
+        c: { ...mapping('pool-c', c.path, 'pool_c'), target: { connection: other.toString(), schema: 'public', table: 'pool_c' } },
+      });
+      const opened: string[] = [];
+      let closed = 0;
+      const counting: OpenTargetFn = async (connection, opts) => {
+        opened.push(connection);
+        const t = await openTarget(connection, opts);
+        return { ...t, close: async () => { closed++; await t.close(); } };
+      };
+      const stop = new AbortController();
+      const out = new PassThrough();
+      const err = new PassThrough();
+      let stderr = '';
+      err.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      out.resume();
+      const applied: string[] = [];
+      const running = watchAll(ws, { stdout: out, stderr: err, env: process.env, signal: stop.signal }, {
+        watch: { mode: 'follow', intervalMs: 200 },
+        onApplied: (name) => applied.push(name),
+        openTarget: counting,
+      });
+      try {
+        await atVersion('pool-a', a.version)();
+        await atVersion('pool-b', b.version)();
+        await atVersion('pool-c', c.version)();
+        await b.append(rows(21, 22));
+        await atVersion('pool-b', b.version)();
+      } finally {
+        stop.abort();
+      }
+      assert.equal(await running, 0, stderr);
+      assert.deepEqual([...opened].sort(), [db().url, other.toString()].sort(), 'one pool per target connection, not one per mapping');
+      assert.equal(closed, 2, 'both pools closed at the stop');
+      assert.deepEqual([...new Set(applied)].sort(), ['pool-a', 'pool-b', 'pool-c']);
+      await assertTargetEquals(db().url, { schema: 'public', name: 'pool_b' }, b.path, b.version, { key: KEY });
     });
 
     it("a cycle in 'after' is a mapping error naming the cycle; nothing runs", async () => {

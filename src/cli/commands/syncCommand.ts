@@ -36,13 +36,16 @@ ${PIPELINE_HELP}
   --all              every mapping in .delta-sync/*.json of --dir (default: the current
                      folder), in dependency order ("after": [...] in a mapping), one pool
                      per target, one summary at the end; exit 1 when any failed. With
-                     --watch or --every: all of them watched at once
+                     --watch or --every: all of them watched at once, so "after" only sets
+                     the order the watches start in, not the order their batches commit
   --dir FOLDER       with --all: the workspace folder holding .delta-sync/
   --every DUR        run a sync every DUR (e.g. 5m, 1h) until SIGINT/SIGTERM; for headless
                      schedules cron or a systemd timer running plain \`sync\` also works (README)
   --allow-mass-delete  let this run delete more of the target than the mapping's
                      safety.maxDeleteShare (default 50%), or swap an empty snapshot over a
-                     non-empty table; without it such a run is refused before it writes
+                     non-empty table; without it such a run is refused before it writes.
+                     One run only: not with --watch, --every or --all (run it once, then
+                     start the watch again)
   -h, --help         show this help
 
 Every batch commits together with its checkpoint: a run that is killed leaves the target at

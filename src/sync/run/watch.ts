@@ -37,6 +37,12 @@ export interface WatchOptions {
   maxBackoffMs?: number;
   /** Quiet period after a `_delta_log` change before reading it (a commit writes several files). */
   debounceMs?: number;
+  /**
+   * The watch's first run may delete more than safety.maxDeleteShare (the user confirmed a
+   * refused mass delete and resumes the watch); the allowance ends with the first run that
+   * succeeds, so every later version is checked again.
+   */
+  allowMassDeleteOnce?: boolean;
   /** One call per run that applied something (or, with `schedule`, per run). */
   onApplied?(r: RunResult, info: { lagMs: number | null }): void;
   /** A run failed with an error that is retried: what and when. */
@@ -55,6 +61,7 @@ export async function watchPipeline(opts: WatchOptions): Promise<WatchSummary> {
   let runs = 0;
   let failures = 0;
   let pending = true; // run at once on start
+  let allowMassDelete = opts.allowMassDeleteOnce === true;
   try {
     while (!signal.aborted) {
       if (!pending) {
@@ -70,7 +77,8 @@ export async function watchPipeline(opts: WatchOptions): Promise<WatchSummary> {
             continue;
           }
         }
-        const r = await opts.runner.run({ ...opts.run, signal });
+        const r = await opts.runner.run({ ...opts.run, signal, ...(allowMassDelete ? { allowMassDelete: true } : {}) });
+        allowMassDelete = false;
         runs++;
         failures = 0;
         lastVersion = r.toVersion;
