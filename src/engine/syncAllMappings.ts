@@ -17,7 +17,11 @@ export interface SyncAllDeps<T extends { release(): Promise<void> }> {
 export async function syncAllMappings<T extends { release(): Promise<void> }>(
   items: readonly NamedMapping[],
   deps: SyncAllDeps<T>,
-  opts: Pick<RunOptions, 'signal' | 'onEvent'> & { onOutcome?(o: MappingOutcome<RunResult>): void },
+  opts: Pick<RunOptions, 'signal' | 'onEvent'> & {
+    /** A mapping is about to run (after its `after` mappings, not when skipped). */
+    onStart?(item: NamedMapping): void;
+    onOutcome?(o: MappingOutcome<RunResult>): void;
+  },
 ): Promise<Array<MappingOutcome<RunResult>>> {
   const pools = new Map<string, Promise<T>>();
   const pool = (connection: string): Promise<T> => {
@@ -32,6 +36,7 @@ export async function syncAllMappings<T extends { release(): Promise<void> }>(
     return await runAllMappings(
       items,
       async (it) => {
+        opts.onStart?.(it);
         const h = await deps.openRunner(it.mapping, await pool(it.mapping.target.connection));
         try {
           return await h.runner.run({ mode: 'auto', signal: opts.signal, onEvent: opts.onEvent });

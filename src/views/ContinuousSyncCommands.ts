@@ -7,7 +7,7 @@ import { SyncError } from '../sync/errors';
 import { formatDuration, parseDuration } from '../sync/run/duration';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
-import { confirmDeleteAnyway, historyOf, mappingFrom } from './MappingsCommands';
+import { afterRun, confirmDeleteAnyway, historyOf, mappingFrom, showHistoryOf } from './MappingsCommands';
 import { isMassDeleteRefusal, resumeWatchAllowingOnce } from '../engine/deleteAnyway';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
@@ -143,7 +143,7 @@ async function watchToStop(s: Services, arg: unknown): Promise<WatchStatus | und
 async function syncAll(s: Services): Promise<void> {
   const nodes = await s.mappingsModel.children();
   const { valid } = syncAllMappingsOf(nodes); // no valid mapping: the usage error, before any panel opens
-  ProgressPanel.show(s.extensionUri, s.log, s.runs);
+  const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
   const done = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Delta Sync: Sync All (${valid.length} mappings)`, cancellable: true },
     async (progress, token) => {
@@ -154,6 +154,9 @@ async function syncAll(s: Services): Promise<void> {
           open: { openTarget: (c) => s.engine.openTarget(c), openRunner: (m, t) => s.engine.openRunnerOn(m, t) },
           log: s.log,
           report: (message) => progress.report({ message }),
+          // The panel shows the past runs of the mapping that runs, never another's.
+          onMappingStart: (node) => void showHistoryOf(s, node, panel),
+          onMappingEnd: (node) => void afterRun(s, node),
         });
       } finally {
         cancel.dispose();

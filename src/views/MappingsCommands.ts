@@ -73,7 +73,7 @@ function describeResult(name: string, r: RunResult): string {
 }
 
 /** Refreshes everything a run or a status change shows: the mapping's status, target tables, history. */
-async function afterRun(s: Services, node: ValidMapping): Promise<void> {
+export async function afterRun(s: Services, node: ValidMapping): Promise<void> {
   s.mappingsModel.invalidate(node.file);
   s.mappings.refresh();
   s.targets.refresh();
@@ -90,7 +90,7 @@ async function afterRun(s: Services, node: ValidMapping): Promise<void> {
  * mapping's history under it): the tree's cached status when it has one, else read now,
  * before the run takes the pipeline's run lease.
  */
-async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPanel): Promise<void> {
+export async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPanel): Promise<void> {
   const cached = node.status?.state === 'ok' ? node.status.status : undefined;
   try {
     const status = cached ?? (await s.engine.withRunner(node.mapping, (h) => h.runner.status()));

@@ -64,6 +64,26 @@ export class RunController {
     }
   }
 
+  /**
+   * Within an active run of several mappings (Sync All): the next mapping starts, so the
+   * snapshot starts afresh under its name; nothing of the previous mapping's run (its phase,
+   * rows, status) is shown under the new name. No-op when nothing runs.
+   */
+  next(mapping: string, mode: SyncMode): void {
+    if (!this.abort) return;
+    this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
+  }
+
+  /**
+   * Within an active run of several mappings: the current mapping failed before its runner
+   * reported an end (refused before it started: no key, a bad source). The snapshot shows it
+   * failed with its error, as a run's own failure would.
+   */
+  failed(error: unknown): void {
+    if (!this.abort) return;
+    this.set({ ...this.snapshot, status: 'failed', error: toProtocolError(error), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
+  }
+
   /** Asks the active run to stop; returns false when nothing runs. */
   stop(): boolean {
     if (!this.abort) return false;

@@ -41,7 +41,16 @@ export function syncAllMappingsOf(nodes: readonly MappingNode[]): { valid: Valid
  */
 export async function runSyncAll<T extends { release(): Promise<void> }>(
   nodes: readonly MappingNode[],
-  deps: { runs: RunController; open: SyncAllDeps<T>; log: SyncAllLog; report?(message: string): void },
+  deps: {
+    runs: RunController;
+    open: SyncAllDeps<T>;
+    log: SyncAllLog;
+    report?(message: string): void;
+    /** A mapping starts: the command shows that mapping's past runs in the Progress panel. */
+    onMappingStart?(node: ValidMapping): void;
+    /** A mapping that started has its outcome: its past runs now include this run. */
+    onMappingEnd?(node: ValidMapping): void;
+  },
 ): Promise<SyncAllResult | undefined> {
   const { valid, invalid } = syncAllMappingsOf(nodes);
   let result: SyncAllResult | undefined;
@@ -49,7 +58,17 @@ export async function runSyncAll<T extends { release(): Promise<void> }>(
     const outcomes = await syncAllMappings(valid.map((n) => ({ mapping: n.mapping, file: n.file })), deps.open, {
       signal,
       onEvent,
+      // The Progress panel follows the mapping that runs: its name, its phases, its past runs.
+      onStart: (it) => {
+        deps.runs.next(it.mapping.name, 'incremental');
+        const node = valid.find((n) => n.mapping.name === it.mapping.name);
+        if (node) deps.onMappingStart?.(node);
+      },
       onOutcome: (o) => {
+        // Refused before its runner reported an end: the panel shows that mapping failed.
+        if (o.status === 'failed' && deps.runs.current().mapping === o.name && deps.runs.current().status === 'running') deps.runs.failed(o.error);
+        const ended = o.status === 'skipped' ? undefined : valid.find((n) => n.mapping.name === o.name);
+        if (ended) deps.onMappingEnd?.(ended);
         deps.report?.(`${o.name}: ${o.status}`);
         if (o.status === 'succeeded') deps.log.info(`Sync All: ${o.name}: ${o.result.status === 'up-to-date' ? `up to date at v${o.result.toVersion}` : `${o.result.mode} to v${o.result.toVersion}: ${o.result.inserted} inserted, ${o.result.updated} updated, ${o.result.deleted} deleted`}`);
         else if (o.status === 'failed') deps.log.error(`Sync All: ${o.name}: ${o.error.describe()}`);

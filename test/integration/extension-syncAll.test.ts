@@ -110,4 +110,37 @@ describe('extension: the Sync All command (real server, no VS Code)', function (
     await assert.rejects(runSyncAll([{ kind: 'invalid', file: '/ws/.delta-sync/x.json', error: 'bad' }], { runs: idle, open: open(), log: recorder().log }), /No valid mapping in this workspace/);
     assert.equal(idle.current().status, 'idle');
   });
+  it("the Progress panel follows the mapping that runs: each starts under its own name with its own past runs, and one refused before it started shows as failed under its name, not under the previous mapping's", async () => {
+    const good = await newTable('sa-follow-good');
+    const bad = await newTable('sa-follow-bad');
+    const runs = new RunController();
+    const seen: Array<{ mapping: string | null; status: string; phase: string | null; error: string | null }> = [];
+    runs.onSnapshot((snap) => seen.push({ mapping: snap.mapping, status: snap.status, phase: snap.phase ?? null, error: snap.error?.message ?? null }));
+    const started: string[] = [];
+    const ended: string[] = [];
+    const res = await runSyncAll([node('sa-follow-good', good), node('sa-follow-bad', bad, { key: ['missing'], after: ['sa-follow-good'] })], {
+      runs,
+      open: open(),
+      log: recorder().log,
+      onMappingStart: (n) => started.push(n.kind === 'mapping' ? n.mapping.name : ''),
+      onMappingEnd: (n) => ended.push(n.kind === 'mapping' ? n.mapping.name : ''),
+    });
+    assert.equal(res?.toast.severity, 'warning');
+    assert.deepEqual(started, ['sa-follow-good', 'sa-follow-bad']);
+    assert.deepEqual(ended, ['sa-follow-good', 'sa-follow-bad']);
+    // Every snapshot under sa-follow-bad's name is its own: it starts afresh (no rows, no
+    // phase, no status of sa-follow-good's run) and ends failed with its error.
+    const badSnaps = seen.filter((x) => x.mapping === 'sa-follow-bad');
+    assert.ok(badSnaps.length > 0, JSON.stringify(seen));
+    assert.deepEqual(badSnaps[0], { mapping: 'sa-follow-bad', status: 'running', phase: null, error: null });
+    const last = seen.at(-1);
+    assert.equal(last?.mapping, 'sa-follow-bad');
+    assert.equal(last?.status, 'failed');
+    assert.match(last?.error ?? '', /missing/);
+    // sa-follow-good's own snapshots end in its success; none of them carries the other's error.
+    const goodSnaps = seen.filter((x) => x.mapping === 'sa-follow-good');
+    assert.ok(goodSnaps.some((x) => x.status === 'succeeded'), JSON.stringify(goodSnaps));
+    assert.ok(goodSnaps.every((x) => x.error === null), JSON.stringify(goodSnaps));
+    assert.equal(runs.current().status, 'failed');
+  });
 });
