@@ -141,12 +141,23 @@ export class PreviewView {
       this.busy = true;
       this.updateActions();
       this.say(`Computing the plan up to version ${fmt(v)}…`);
+      // The new plan is another list of rows: it opens at the first page of All changes
+      // (the init the host sends restores the saved position, which would otherwise be a
+      // page, or a filter tab, of the old plan: past the end of a smaller one). The search stays.
+      const was = { filter: this.filter, offset: this.offset };
+      this.filter = 'all';
+      this.offset = 0;
+      this.savePosition();
       // The host answers, then sends a fresh init describing the new plan.
       this.host
         .request((id) => ({ type: 'preview/version', id, toVersion: v }))
         .catch((e: Error) => {
           this.showError(e.message);
           if (this.summary) this.versionSelect.value = String(this.summary.toVersion);
+          // The old plan stays, on the page it shows.
+          this.filter = was.filter;
+          this.offset = was.offset;
+          this.savePosition();
         })
         .finally(() => {
           this.busy = false;
