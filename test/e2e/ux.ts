@@ -579,7 +579,7 @@ async function previewGridFeatures(p: Page, ctx: GridCtx): Promise<void> {
     const targets = paneRows(p, 'Targets');
     const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
     if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
-    await rowLabelled(targets, p, 'public.grid_events').filter({ hasText: /\b250 rows/ }).first().waitFor({ timeout: 30_000 });
+    await rowLabelled(targets, p, 'public.grid_events').filter({ hasText: '250 rows' }).first().waitFor({ timeout: 30_000 });
     await ctx.shot(p, 'grid-09-cancel-preview-nothing-written');
     await showPane(p, 'Mappings');
     await rowLabelled(mappings, p, mapping).first().click();

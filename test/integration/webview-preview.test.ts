@@ -273,6 +273,21 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     assert.equal(await page.inputValue('[data-testid=goto-page]'), '1');
   });
 
+  it('a row of the Unchanged tab reads "unchanged" in full in its op cell, not cut to "uncha…"', async () => {
+    // VS Code's webview type (the page above has the browser's 16 px).
+    await page.addStyleTag({ content: 'body { font-family: sans-serif; font-size: 13px; }' });
+    const { msg } = await posted('preview/page');
+    if (msg.type !== 'preview/page') throw new Error('not a page request');
+    const all = pageAt(0, 40, 40);
+    const unchanged: PreviewPage = { ...all, filter: 'unchanged', rows: all.rows.map((r) => ({ op: 'unchanged' as const, cells: r.cells.map((c, i) => (i === 0 ? c : null)), before: null, changed: [] })) };
+    await send({ type: 'response', id: msg.id, ok: true, result: { type: 'previewPage', page: unchanged } });
+    const op = page.locator('.grid-body [role=row][aria-rowindex="2"] [aria-colindex="1"]');
+    await op.waitFor();
+    assert.equal(await op.textContent(), 'unchanged');
+    const fit = await op.evaluate((e) => ({ scroll: (e as unknown as { scrollWidth: number }).scrollWidth, client: (e as unknown as { clientWidth: number }).clientWidth }));
+    assert.ok(fit.scroll <= fit.client, `the op cell needs ${fit.scroll} px and has ${fit.client} px`);
+  });
+
   it('in a narrow panel (a Preview beside an editor at 1000x700) the grid stays in view and is the only scroll area', async () => {
     await page.setViewportSize({ width: 330, height: 620 });
     // VS Code's webview default type size (the page above has the browser's 16 px).
