@@ -27,11 +27,14 @@ function versions(from: number | null, to: number): string {
   return from > to ? `up to date at v${to}` : `checkpoint v${from - 1} → v${to}`;
 }
 
+/** The op column's width: "unchanged" (bold, the longest op) reads in full, not "uncha…". */
+const OP_WIDTH = 100;
+
 /** The grid's view of a page: op and the key columns frozen at the left. */
 export function gridOf(page: PreviewPage): { columns: GridColumn[]; rows: GridRow[] } {
   const order = [...page.columns.keys()].sort((a, b) => Number(page.columns[b]?.isKey) - Number(page.columns[a]?.isKey));
   const columns: GridColumn[] = [
-    { key: '__op', label: 'op', frozen: true, width: 70, title: 'What applying does to the row' },
+    { key: '__op', label: 'op', frozen: true, width: OP_WIDTH, title: 'What applying does to the row' },
     ...order.map((i) => {
       const c = page.columns[i] as PreviewPage['columns'][number];
       return { key: c.name, label: c.name, frozen: c.isKey, numeric: NUMERIC_TYPES.test(c.sourceType), title: `${c.sourceType} → ${c.targetType ?? '?'}${c.isKey ? ' (key)' : ''}`, ...(c.isKey ? { badge: 'key' } : {}) };
@@ -155,12 +158,23 @@ export class PreviewView {
       this.busy = true;
       this.updateActions();
       this.say(`Computing the plan up to version ${fmt(v)}…`);
+      // The new plan is another list of rows: it opens at the first page of All changes
+      // (the init the host sends restores the saved position, which would otherwise be a
+      // page, or a filter tab, of the old plan: past the end of a smaller one). The search stays.
+      const was = { filter: this.filter, offset: this.offset };
+      this.filter = 'all';
+      this.offset = 0;
+      this.savePosition();
       // The host answers, then sends a fresh init describing the new plan.
       this.host
         .request((id) => ({ type: 'preview/version', id, toVersion: v }))
         .catch((e: Error) => {
           this.showError(e.message);
           if (this.summary) this.versionSelect.value = String(this.summary.toVersion);
+          // The old plan stays, on the page it shows.
+          this.filter = was.filter;
+          this.offset = was.offset;
+          this.savePosition();
         })
         .finally(() => {
           this.busy = false;

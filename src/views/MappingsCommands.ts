@@ -350,10 +350,10 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       if (!p) throw new SyncError('usage', 'No Preview is open.', { hint: 'Run "Delta Sync: Preview Changes" on a mapping first.' });
       await p.applyFromCommand();
     }, s.log),
-    registerCommand('deltaSync.preview.cancel', () => {
+    registerCommand('deltaSync.preview.cancel', async () => {
       const p = PreviewPanel.current();
       if (!p) throw new SyncError('usage', 'No Preview is open.');
-      p.dispose();
+      await p.cancelFromCommand();
     }, s.log),
     registerCommand('deltaSync.mappings.dryRun', async (arg) => {
       const node = await mappingFrom(arg, s);

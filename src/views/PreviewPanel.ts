@@ -56,6 +56,19 @@ export class PreviewPanel extends WebviewPanelBase {
     return true;
   }
 
+  /**
+   * "Cancel Preview" from the palette: what the panel's Cancel does, so a preview on a
+   * Neon branch deletes its branch first (if that fails the panel stays and the command
+   * shows the error). A panel whose plan is gone (restored after a reload) just closes.
+   */
+  async cancelFromCommand(): Promise<void> {
+    if (!this.source) {
+      this.dispose();
+      return;
+    }
+    await this.handle({ type: 'preview/cancel', id: 'command' });
+  }
+
   /** `title`: the tab's title (default `Preview: <mapping>`). */
   static show(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, mapping: string, source: PreviewSource, title = `Preview: ${mapping}`): PreviewPanel {
     const existing = PreviewPanel.open.get(mapping);

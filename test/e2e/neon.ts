@@ -154,6 +154,26 @@ async function main(): Promise<'passed' | 'skipped'> {
         await runPaletteCommand(p, 'View: Close All Editors');
       });
 
+      await step('"Delta Sync: Cancel Preview" from the palette on a preview on a Neon branch: like the panel\'s Discard Branch, the branch is deleted and the panel closes', async () => {
+        await clearNotifications(p);
+        await runPaletteCommand(p, 'Delta Sync: Preview Changes');
+        const frame = await webviewFrame(p, '[data-testid="preview-on-branch"]', 180_000);
+        await waitForText(frame, '[data-testid="count-insert"]', '3');
+        await frame.locator('[data-testid="preview-on-branch"]').first().click();
+        const branchFrame = await webviewFrame(p, '[data-testid="branch-info"]:not([hidden])', 180_000);
+        await waitForText(branchFrame, '[data-testid="count-insert"]', '3');
+        const made = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+        if (made.length !== 1) throw new Error(`expected one preview branch, found ${made.length}`);
+        await runPaletteCommand(p, 'Delta Sync: Cancel Preview', { exact: true });
+        await p.locator('.notification-toast', { hasText: `deleted preview branch ${made[0]?.branch.name ?? '?'}` }).first().waitFor({ timeout: 60_000 });
+        await p.locator('.tabs-container .tab', { hasText: 'Preview on branch: e2e-customers' }).first().waitFor({ state: 'detached', timeout: 30_000 });
+        await neon.settle();
+        const left = neon.branches(project.projectId).filter((b) => b.branch.name.startsWith('delta-sync-preview-'));
+        if (left.length) throw new Error(`Cancel Preview left the preview branches ${left.map((b) => b.branch.name).join(', ')}`);
+        await p.screenshot({ path: path.join(ARTIFACTS, '04b-cancel-preview-deleted-branch.png') });
+        await clearNotifications(p);
+      });
+
       await step('Preview Changes, then the panel\'s Preview on Neon Branch button: the panel shows what Apply to Parent will change, row by row, and the branch', async () => {
         await clearNotifications(p);
         await runPaletteCommand(p, 'Delta Sync: Preview Changes');

@@ -343,6 +343,263 @@ function contrast(fg: string, bg: string, base: string): number {
   return (l1 + 0.05) / (l2 + 0.05);
 }
 
+// ------------------------------------------------------------------ Preview grid features (self-contained)
+
+/**
+ * `grid_events` for the Preview's grid features, written by the step that uses it (the
+ * mapping watcher and the Sources tree pick it up): v1 250 rows, v2 50 more, v3 the first
+ * 40 rows rewritten with the same values (an incremental from v1 lists them as unchanged).
+ */
+const GRID_V1 = 250;
+const GRID_V2 = 50;
+const GRID_SAME = 40;
+const CITIES = ['Lisbon', 'Oslo', 'Quito'];
+const gridRow = (i: number): Row => ({ id: BigInt(i), name: `item ${i}`, amount: `${i}.50`, city: CITIES[i % CITIES.length] as string });
+
+async function writeGridEvents(dir: string): Promise<void> {
+  const w = await DeltaTableWriter.create(dir, {
+    columns: [
+      { name: 'id', type: { kind: 'primitive', name: 'long' }, nullable: false },
+      s('name'),
+      { name: 'amount', type: { kind: 'decimal', precision: 10, scale: 2 } },
+      s('city'),
+    ],
+    configuration: { 'delta.enableChangeDataFeed': 'true' },
+  });
+  await w.append(Array.from({ length: GRID_V1 }, (_, k) => gridRow(k + 1)));
+  await w.append(Array.from({ length: GRID_V2 }, (_, k) => gridRow(GRID_V1 + k + 1)));
+  await w.update('id', Array.from({ length: GRID_SAME }, (_, k) => gridRow(k + 1)));
+}
+
+/** Width in px of the header cell of `column` in the preview grid. */
+async function headerWidth(frame: Frame, column: string): Promise<number> {
+  const labels = await gridColumns(frame, 'preview-table');
+  const i = labels.indexOf(column);
+  check(i >= 0, `the grid has no column ${column} (columns: ${labels.join(', ')})`);
+  const box = await frame.locator(`[data-testid="preview-table"] .grid-header [role="columnheader"][aria-colindex="${i + 1}"]`).boundingBox();
+  return box?.width ?? NaN;
+}
+
+/** The grid's first rendered row as {column: value}, NULL cells as null. */
+async function firstRowValues(frame: Frame): Promise<Record<string, string | null>> {
+  const cols = await gridColumns(frame, 'preview-table');
+  const [row] = await gridRows(frame, 'preview-table');
+  check(!!row, 'the grid shows no row');
+  return Object.fromEntries(cols.map((c, i) => [c, row?.[i] === 'NULL' ? null : (row?.[i] ?? '')]));
+}
+
+interface GridCtx {
+  workspace: string;
+  tables: string;
+  /** A folder outside the workspace for the exported CSV. */
+  exports: string;
+  shot: (p: Page, name: string) => Promise<unknown>;
+}
+
+/**
+ * The Preview's grid features driven through the UI on a mapping of their own
+ * (`grid-events`): column resize kept across pages, Copy Row as JSON (the clipboard's
+ * text), Export CSV (the saved file), the version picker (an older "Up to" version, its
+ * counts, Apply, the checkpoint at that version), the Unchanged tab, and "Delta Sync:
+ * Cancel Preview" from the palette (nothing written). Then "Apply Preview" from the
+ * palette under unacknowledged warnings (by-account): the modal, and its Cancel applies nothing.
+ */
+async function previewGridFeatures(p: Page, ctx: GridCtx): Promise<void> {
+  const mapping = 'grid-events';
+  const mappings = paneRows(p, 'Mappings');
+  await step('[grid] a table grid_events (v1 250 rows, v2 +50, v3 40 rows rewritten unchanged) and its mapping, written outside VS Code', async () => {
+    await writeGridEvents(path.join(ctx.tables, 'grid_events'));
+    fs.writeFileSync(
+      path.join(ctx.workspace, '.delta-sync', `${mapping}.json`),
+      JSON.stringify({ name: mapping, source: { type: 'delta', path: path.join(ctx.tables, 'grid_events') }, target: { connection: 'sandbox', schema: 'public', table: 'grid_events' }, key: ['id'] }, null, 2),
+    );
+    await showPane(p, 'Mappings');
+    const row = rowLabelled(mappings, p, mapping).filter({ hasText: 'not loaded yet' }).first();
+    await row.waitFor({ timeout: 60_000 });
+    await row.click();
+  });
+
+  let frame: Frame | undefined;
+  let firstRows: string[][] = [];
+  await step('[grid] initial Preview: drag a header edge to widen a column; the width stays on the next page', async () => {
+    frame = await openPreview(p, mapping);
+    await waitForText(frame, '[data-testid="count-insert"]', grouped(GRID_V1 + GRID_V2));
+    await waitForText(frame, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(GRID_V1 + GRID_V2)}`);
+    const labels = await gridColumns(frame, 'preview-table');
+    check(labels.join() === 'op,id,name,amount,city', `the grid's columns are ${labels.join(', ')}`);
+    // The plan's order (the snapshot's files), kept for the exported CSV below.
+    firstRows = (await gridRows(frame, 'preview-table')).slice(0, 2);
+    const before = await headerWidth(frame, 'name');
+    const handle = frame.locator(`[data-testid="preview-table"] .grid-header [role="columnheader"][aria-colindex="${labels.indexOf('name') + 1}"] .grid-resize`);
+    const box = await handle.boundingBox();
+    check(!!box, 'the name column has no resize handle');
+    const x = (box?.x ?? 0) + (box?.width ?? 0) / 2;
+    const y = (box?.y ?? 0) + (box?.height ?? 0) / 2;
+    await p.mouse.move(x, y);
+    await p.mouse.down();
+    await p.mouse.move(x + 60, y, { steps: 4 });
+    await p.mouse.move(x + 120, y, { steps: 4 });
+    await p.mouse.up();
+    const after = await headerWidth(frame, 'name');
+    check(Math.abs(after - before - 120) <= 4, `dragging the name header's edge 120 px right made it ${Math.round(before)} -> ${Math.round(after)} px`);
+    const cell = async (): Promise<number> => (await frame?.locator('[data-testid="preview-table"] .grid-body [role="row"][aria-rowindex="2"] [role="gridcell"][aria-colindex="3"]').boundingBox())?.width ?? NaN;
+    check(Math.abs((await cell()) - after) <= 1, `the name cells are ${await cell()} px wide under a ${after} px header`);
+    await ctx.shot(p, 'grid-01-column-resized');
+    await frame.getByRole('button', { name: 'Next page' }).click();
+    await waitForText(frame, '[data-testid="page-range"]', `101–200 of ${grouped(GRID_V1 + GRID_V2)}`);
+    const page2 = await cellText(frame, 'preview-table', 'id');
+    check(page2 !== firstRows[0]?.[1], `page 2 starts with the row of page 1 (id ${page2})`);
+    const kept = await headerWidth(frame, 'name');
+    check(Math.abs(kept - after) <= 1, `after Next the name column is ${Math.round(kept)} px, not the ${Math.round(after)} px it was resized to`);
+    check(Math.abs((await cell()) - after) <= 1, `after Next the name cells are ${await cell()} px wide`);
+    await ctx.shot(p, 'grid-02-column-width-kept-on-page-2');
+  });
+
+  await step('[grid] Copy Row: the clipboard holds the focused row as JSON, its values those of the grid', async () => {
+    const f = frame as Frame;
+    await p.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    await p.evaluate(`navigator.clipboard.writeText('nothing copied yet')`);
+    const shown = await firstRowValues(f);
+    await f.locator('[data-testid="preview-table"] .grid-body [role="row"][aria-rowindex="2"] [role="gridcell"]').first().click();
+    await f.locator('[data-testid="copy-row"]').click();
+    await waitForText(f, '[data-testid="preview-status"]', 'Copied row 101 as JSON.', 15_000);
+    let text = '';
+    for (let i = 0; i < 25; i++) {
+      text = await p.evaluate<string>(`navigator.clipboard.readText()`);
+      if (text !== 'nothing copied yet') break;
+      await p.waitForTimeout(200);
+    }
+    let copied: { op?: string; values?: Record<string, string | null> } = {};
+    try {
+      copied = JSON.parse(text) as typeof copied;
+    } catch {
+      check(false, `the clipboard holds no JSON: ${text.slice(0, 200)}`);
+    }
+    const { op, ...values } = shown;
+    check(copied.op === op && op === 'insert', `the copied row's op is ${copied.op}, the grid's ${op}`);
+    check(JSON.stringify(copied.values) === JSON.stringify(values), `the clipboard's values ${JSON.stringify(copied.values)} are not the grid's ${JSON.stringify(values)}`);
+    const id = Number(values.id);
+    check(JSON.stringify(values) === JSON.stringify({ id: String(id), name: `item ${id}`, amount: `${id}.50`, city: CITIES[id % CITIES.length] }), `row 101 reads ${JSON.stringify(values)}`);
+    await ctx.shot(p, 'grid-03-copied-row-json');
+  });
+
+  await step('[grid] Export CSV: the save dialog, then the file holds the header and every row of the plan', async () => {
+    const f = frame as Frame;
+    fs.mkdirSync(ctx.exports, { recursive: true });
+    const file = path.join(ctx.exports, 'grid-events-plan.csv');
+    await f.locator('[data-testid="export-csv"]').click();
+    const box = await quickInputStep(p, `Export the preview of ${mapping} as CSV`);
+    await ctx.shot(p, 'grid-04-export-save-dialog');
+    await box.fill(file);
+    // The simple file dialog first moves to the typed folder (a first Enter may only do that): Enter until it closes.
+    const saved = `Saved ${grouped(GRID_V1 + GRID_V2)} rows to ${file}.`;
+    const title = p.locator('.quick-input-widget .quick-input-title', { hasText: `Export the preview of ${mapping} as CSV` }).first();
+    for (let i = 0; i < 3; i++) {
+      await p.waitForTimeout(500);
+      if (!(await title.isVisible())) break;
+      await box.press('Enter');
+    }
+    await waitForText(f, '[data-testid="preview-status"]', saved, 30_000);
+    const lines = fs.readFileSync(file, 'utf8').split('\r\n');
+    check(lines[0] === 'op,id,name,amount,city,name (before),amount (before),city (before)', `the CSV's header is ${lines[0]}`);
+    // The first rows are page 1's first rows, in the plan's order; an insert has no old values.
+    const expected = firstRows.map((r) => `${r.join(',')},,,`);
+    check(expected.length === 2 && lines[1] === expected[0] && lines[2] === expected[1], `the CSV's first rows are ${JSON.stringify(lines.slice(1, 3))}, the grid's ${JSON.stringify(expected)}`);
+    const ids = lines.slice(1, -1).map((l) => Number(l.split(',')[1]));
+    check(lines.length === GRID_V1 + GRID_V2 + 2 && lines[lines.length - 1] === '', `the CSV has ${lines.length - 2} rows, not ${GRID_V1 + GRID_V2}`);
+    check(new Set(ids).size === GRID_V1 + GRID_V2 && ids.every((i) => i >= 1 && i <= GRID_V1 + GRID_V2), 'the CSV does not hold each of ids 1-300 once');
+    await ctx.shot(p, 'grid-05-exported-csv');
+  });
+
+  await step('[grid] the version picker: Up to v1 shows its 250 inserts; Apply loads v1; the tree says checkpoint v1, 2 versions behind', async () => {
+    const f = frame as Frame;
+    const select = f.locator('[data-testid="version-select"]');
+    const options = await select.locator('option').allTextContents();
+    check(options.join() === 'v3 (latest),v2,v1,v0', `the picker offers ${options.join(', ')}`);
+    check((await select.inputValue()) === '3', `the picker starts at ${await select.inputValue()}, not the latest`);
+    await select.selectOption('1');
+    await waitForText(f, '[data-testid="count-insert"]', grouped(GRID_V1), 60_000);
+    await waitForText(f, '[data-testid="preview-mode"]', /initial load of snapshot v1$/);
+    await waitForText(f, '[data-testid="page-range"]', `1–${PAGE_SIZE} of ${grouped(GRID_V1)}`);
+    check((await select.inputValue()) === '1', `the picker shows ${await select.inputValue()} after picking v1`);
+    await waitForText(f, '[data-testid="filter-insert"]', `Inserts (${grouped(GRID_V1)})`);
+    await ctx.shot(p, 'grid-06-version-picked-v1');
+    await f.locator('[data-testid="apply"]').click();
+    await showPane(p, 'Mappings');
+    const row = rowLabelled(mappings, p, mapping).filter({ hasText: '2 versions behind' }).first();
+    await row.waitFor({ timeout: 180_000 });
+    if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+    await mappings.filter({ hasText: 'Checkpoint' }).filter({ hasText: /Checkpoint\s*v1(?!\d)/ }).first().waitFor({ timeout: 30_000 });
+    await mappings.filter({ hasText: 'Source' }).filter({ hasText: 'v3 · 2 versions behind' }).first().waitFor({ timeout: 30_000 });
+    await mappings.filter({ hasText: 'Last run' }).filter({ hasText: `succeeded · initial load · ${grouped(GRID_V1)} rows` }).first().waitFor({ timeout: 30_000 });
+    await ctx.shot(p, 'grid-07-applied-up-to-v1');
+    await row.click();
+  });
+
+  await step('[grid] incremental Preview v1 → v3: the Unchanged tab lists the 40 rewritten rows', async () => {
+    const f = await openPreview(p, mapping);
+    await waitForText(f, '[data-testid="preview-mode"]', /incremental: checkpoint v1 → v3/);
+    await waitForText(f, '[data-testid="count-insert"]', grouped(GRID_V2));
+    await waitForText(f, '[data-testid="count-unchanged"]', grouped(GRID_SAME));
+    const tab = f.locator('[data-testid="filter-unchanged"]');
+    await waitForText(f, '[data-testid="filter-unchanged"]', `Unchanged (${GRID_SAME})`);
+    await tab.click();
+    await waitForText(f, '[data-testid="page-range"]', `1–${GRID_SAME} of ${GRID_SAME}`);
+    check((await tab.getAttribute('aria-pressed')) === 'true', 'the Unchanged tab is not pressed');
+    const rows = await gridRows(f, 'preview-table');
+    check(rows.length > 0 && rows.every((r) => r[0] === 'unchanged'), `the Unchanged tab lists ops ${[...new Set(rows.map((r) => r[0]))].join(', ')}`);
+    check(rows.every((r) => Number(r[1]) >= 1 && Number(r[1]) <= GRID_SAME), `the Unchanged tab lists ids ${rows.map((r) => r[1]).join(', ')}, not only the ${GRID_SAME} rewritten rows`);
+    await ctx.shot(p, 'grid-08-unchanged-tab');
+  });
+
+  await step('[grid] "Delta Sync: Cancel Preview" from the palette: the panel closes, nothing is written', async () => {
+    await runPaletteCommand(p, 'Delta Sync: Cancel Preview', { exact: true });
+    await p.locator('.tabs-container .tab', { hasText: `Preview: ${mapping}` }).first().waitFor({ state: 'detached', timeout: 15_000 });
+    await showPane(p, 'Mappings');
+    const row = rowLabelled(mappings, p, mapping).filter({ hasText: '2 versions behind' }).first();
+    await row.waitFor({ timeout: 30_000 });
+    if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+    await mappings.filter({ hasText: 'Checkpoint' }).filter({ hasText: /Checkpoint\s*v1(?!\d)/ }).first().waitFor({ timeout: 10_000 });
+    await showPane(p, 'Targets');
+    await runPaletteCommand(p, 'Delta Sync: Refresh Targets');
+    const targets = paneRows(p, 'Targets');
+    const sandbox = targets.filter({ hasText: 'Sandbox (embedded Postgres)' }).first();
+    if ((await sandbox.getAttribute('aria-expanded')) !== 'true') await sandbox.click();
+    await rowLabelled(targets, p, 'public.grid_events').filter({ hasText: '250 rows' }).first().waitFor({ timeout: 30_000 });
+    await ctx.shot(p, 'grid-09-cancel-preview-nothing-written');
+    await showPane(p, 'Mappings');
+    await rowLabelled(mappings, p, mapping).first().click();
+  });
+
+  await step('[grid] "Apply Preview" from the palette under unacknowledged warnings (by-account): a modal; its Cancel applies nothing', async () => {
+    await clearNotifications(p);
+    const f = await openPreview(p, 'by-account');
+    await f.locator('[data-testid="preview-warnings"]').waitFor({ state: 'visible', timeout: 60_000 });
+    check(await f.locator('[data-testid="apply"]').isDisabled(), 'Apply is enabled before the warnings are acknowledged');
+    await runPaletteCommand(p, 'Delta Sync: Apply Preview', { exact: true });
+    const dialog = p.locator('.monaco-dialog-box').first();
+    await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+    const said = ((await dialog.textContent()) ?? '').replace(/\s+/g, ' ');
+    check(/The preview of by-account found problems/.test(said) && /null/i.test(said), `the modal says "${said.slice(0, 300)}"`);
+    await dialog.locator('.monaco-button', { hasText: 'I Understand, Apply' }).first().waitFor({ timeout: 5_000 });
+    await ctx.shot(p, 'grid-10-apply-preview-modal');
+    await dialog.locator('.monaco-button', { hasText: /^Cancel$/ }).first().click();
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+    // Nothing applied: the same Preview, still asking for the acknowledgement; the mapping not loaded; no run.
+    const again = await previewFrame(p, 'by-account', 15_000);
+    check(await again.locator('[data-testid="apply"]').isDisabled(), 'Apply is enabled after the modal was cancelled');
+    check(!(await again.locator('[data-testid="applied"]').isVisible()), 'the Preview says it is applying after the modal was cancelled');
+    await p.waitForTimeout(2_000);
+    check((await p.locator('.notification-toast', { hasText: /by-account/ }).count()) === 0, 'a notification about by-account appeared after the modal was cancelled');
+    await showPane(p, 'Mappings');
+    await rowLabelled(mappings, p, 'by-account').filter({ hasText: 'not loaded yet' }).first().waitFor({ timeout: 15_000 });
+    await ctx.shot(p, 'grid-11-modal-cancelled-nothing-applied');
+    await runPaletteCommand(p, 'Delta Sync: Cancel Preview', { exact: true });
+    await p.locator('.tabs-container .tab', { hasText: 'Preview: by-account' }).first().waitFor({ state: 'detached', timeout: 15_000 });
+    await rowLabelled(mappings, p, 'by-account').first().click();
+  });
+}
+
 // ------------------------------------------------------------------ one pass
 
 interface Pass {
@@ -733,6 +990,8 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
       });
 
       if (!pass.full) return;
+
+      await previewGridFeatures(p, { workspace, tables: fx.tables, exports: path.join(tmp, 'exports'), shot });
 
       await step('[point 1] a key with nulls and duplicates: the banner, Apply blocked until acknowledged, a failed Apply notifies', async () => {
         await rowLabelled(paneRows(p, 'Mappings'), p, 'by-account').first().click();

@@ -250,6 +250,44 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
     assert.match(status, /^Rows 501–1,000 could not be loaded/);
   });
 
+  it('picking an older version in "Up to" shows the new plan from its first page of All changes, not the old plan\'s page 2 (past the end of the smaller plan)', async () => {
+    const picker = { ...summary, warnings: [], versionRange: { min: 0, max: 3 } };
+    let seen = (await posted('preview/page')).index + 1;
+    await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: picker, progress: null, pageSize: 500 });
+    seen = await answerPage(seen);
+    await page.click('[aria-label="Next page"]');
+    seen = await answerPage(seen);
+    await page.locator('[data-testid=page-range]', { hasText: '501–1,000 of 1,000' }).waitFor();
+    await page.selectOption('[data-testid=version-select]', '2');
+    const { msg, index } = await posted('preview/version', seen);
+    if (msg.type !== 'preview/version') throw new Error('not a version request');
+    assert.equal(msg.toVersion, 2);
+    // What PreviewPanel does: a fresh init describing the plan up to v2 (300 changes), then the answer.
+    await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: { ...picker, toVersion: 2, inserts: 200, updates: 100 }, progress: null, pageSize: 500 });
+    await send({ type: 'response', id: msg.id, ok: true, result: { type: 'accepted' } });
+    const next = await posted('preview/page', index + 1);
+    assert.deepEqual(next.msg.type === 'preview/page' && { filter: next.msg.filter, offset: next.msg.offset }, { filter: 'all', offset: 0 });
+    await answerPage(next.index, 300);
+    await page.locator('[data-testid=page-range]', { hasText: /^1–300 of 300$/ }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.inputValue('[data-testid=version-select]'), '2');
+    assert.equal(await page.inputValue('[data-testid=goto-page]'), '1');
+  });
+
+  it('a row of the Unchanged tab reads "unchanged" in full in its op cell, not cut to "uncha…"', async () => {
+    // VS Code's webview type (the page above has the browser's 16 px).
+    await page.addStyleTag({ content: 'body { font-family: sans-serif; font-size: 13px; }' });
+    const { msg } = await posted('preview/page');
+    if (msg.type !== 'preview/page') throw new Error('not a page request');
+    const all = pageAt(0, 40, 40);
+    const unchanged: PreviewPage = { ...all, filter: 'unchanged', rows: all.rows.map((r) => ({ op: 'unchanged' as const, cells: r.cells.map((c, i) => (i === 0 ? c : null)), before: null, changed: [] })) };
+    await send({ type: 'response', id: msg.id, ok: true, result: { type: 'previewPage', page: unchanged } });
+    const op = page.locator('.grid-body [role=row][aria-rowindex="2"] [aria-colindex="1"]');
+    await op.waitFor();
+    assert.equal(await op.textContent(), 'unchanged');
+    const fit = await op.evaluate((e) => ({ scroll: (e as unknown as { scrollWidth: number }).scrollWidth, client: (e as unknown as { clientWidth: number }).clientWidth }));
+    assert.ok(fit.scroll <= fit.client, `the op cell needs ${fit.scroll} px and has ${fit.client} px`);
+  });
+
   it('in a narrow panel (a Preview beside an editor at 1000x700) the grid stays in view and is the only scroll area', async () => {
     await page.setViewportSize({ width: 330, height: 620 });
     // VS Code's webview default type size (the page above has the browser's 16 px).
