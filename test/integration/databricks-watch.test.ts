@@ -14,7 +14,8 @@ import { buildMapping } from '../builders/mappings';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { checkpointVersion } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
-import { pollUntil, tempDir } from '../helpers/syncHarness';
+import * as fs from 'node:fs/promises';
+import { buildCli, pollUntil, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
 
 /**
@@ -46,7 +47,7 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
   before(async function () {
     this.timeout(60_000);
     const dir = await tempDir('dbx-watch-');
-    for (const name of ['idle', 'stopped', 'woken']) {
+    for (const name of ['idle', 'stopped', 'woken', 'cli']) {
       const t = await DeltaTableWriter.create(path.join(dir, name), {
         columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
         configuration: { 'delta.enableChangeDataFeed': 'true' },
@@ -55,7 +56,9 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
       tables[name] = t;
     }
     warehouse = await FakeWarehouse.start({ catalogs: { main: { sales: Object.fromEntries(Object.entries(tables).map(([n, t]) => [n, t.path])) } } });
+    cliDir = dir;
   });
+  let cliDir: string;
 
   after(async () => {
     await warehouse?.stop();
@@ -115,6 +118,20 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
     return pollUntil(async () => (warehouse.stateReads >= want ? true : undefined), { timeoutMs: 20_000, everyMs: 20, what: `${n} polls of the warehouse state` });
   };
 
+  /**
+   * Stops the warehouse while it is idle and waits until the watch says it waits. A statement
+   * of a poll that read the state just before the stop starts it again (as on a real
+   * warehouse): then stop it again.
+   */
+  async function stopUntilWaiting(isWaiting: () => boolean): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      await warehouse.stopWhenIdle();
+      const seen = await pollUntil(async () => (isWaiting() ? true : warehouse.mode === 'running' ? false : undefined), { timeoutMs: 20_000, everyMs: 20, what: 'the watch to wait for the stopped warehouse' });
+      if (seen) return;
+    }
+    throw new Error('a poll started the warehouse ten times in a row');
+  }
+
   it('the default poll interval on a Databricks source is 30 s (a statement per poll costs warehouse time)', async () => {
     const source = await openSource({ type: 'databricks', connection: 'default', table: 'main.sales.idle' }, { databricks: { env: {}, lookup: async () => warehouse.config() } });
     try {
@@ -138,8 +155,8 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
       const sent = warehouse.statements.slice(from);
       const reads = warehouse.stateReads - readsFrom;
       assert.ok(sent.every((s) => HISTORY.exec(s)?.[1] === 'idle'), `only the history read while idle:\n${sent.join('\n')}`);
-      // At most one statement per poll (a poll in flight may have read the state, not yet the history).
-      assert.ok(sent.length <= reads && sent.length >= reads - 1, `${sent.length} statements for ${reads} polls`);
+      // One statement per poll: the window may cut a poll between its state read and its statement at either end.
+      assert.ok(Math.abs(sent.length - reads) <= 1, `${sent.length} statements for ${reads} polls`);
       assert.deepEqual(w.states, [], 'a running warehouse: no waiting');
 
       await t.append(rows(21, 30));
@@ -159,9 +176,8 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
     try {
       await atVersion(w.pipeline, t.version);
       const loaded = t.version;
+      await stopUntilWaiting(() => w.states.some((s) => s.phase === 'waiting'));
       const resumesBefore = warehouse.resumes;
-      warehouse.mode = 'stopped';
-      await pollUntil(async () => (w.states.some((s) => s.phase === 'waiting') ? true : undefined), { timeoutMs: 20_000, what: 'the watch to wait for the warehouse' });
       assert.deepEqual(w.states[0], { phase: 'waiting', reason: `SQL warehouse "Fake Warehouse" (${warehouse.warehouseId}) is STOPPED` });
       const from = warehouse.statements.length;
       // Committed while the warehouse is stopped (by a job on other compute).
@@ -200,6 +216,61 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
       await assertTargetEquals(db().url, { schema: 'public', name: 'dbx_woken' }, t.path, t.version, { key: KEY });
     } finally {
       await w.stop();
+    }
+  });
+
+  it("CLI: the start line says the interval and what a poll costs; the watch prints when it waits for the stopped warehouse, naming --wake-warehouse, and when it polls again", async function () {
+    this.timeout(120_000);
+    await buildCli();
+    const t = tables.cli as DeltaTableWriter;
+    const caFile = path.join(cliDir, 'warehouse-ca.pem');
+    await fs.writeFile(caFile, warehouse.caCert);
+    const env = { DATABRICKS_HOST: `${warehouse.host}:${warehouse.serverPort}`, DATABRICKS_HTTP_PATH: warehouse.httpPath, DATABRICKS_TOKEN: warehouse.token, NODE_EXTRA_CA_CERTS: caFile };
+    const mappingFile = await writeMappingFile(cliDir, 'dbx-cli', {
+      name: 'dbx-cli',
+      source: { type: 'databricks', connection: 'default', table: 'main.sales.cli' },
+      target: { connection: db().url, schema: 'public', table: 'dbx_cli' },
+      key: KEY,
+    });
+    const id = warehouse.warehouseId;
+
+    // Without --interval: the Databricks default, said so.
+    const first = startCli(['sync', '--mapping', mappingFile, '--watch'], env);
+    try {
+      const line = await pollUntil(async () => /^dbx-cli: watching .*$/m.exec(first.output().stderr)?.[0], { timeoutMs: 30_000, what: 'the start line' });
+      assert.match(line, new RegExp(`polled every 30\\.0 s, the default for this source \\(--interval sets it\\): one DESCRIBE HISTORY main\\.sales\\.cli LIMIT 1 on SQL warehouse ${id} while it runs, after a state check over REST \\(GET /api/2\\.0/sql/warehouses/${id}\\) that runs no statement; a stopped warehouse is not started by a poll \\(--wake-warehouse lets it\\)`));
+      await atVersion('dbx-cli', t.version);
+      first.child.kill('SIGTERM');
+      assert.equal((await first.done).code, 0);
+    } finally {
+      if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL');
+    }
+
+    warehouse.autoResume = true;
+    const cli = startCli(['sync', '--mapping', mappingFile, '--watch', '--interval', '200ms'], env);
+    try {
+      await pollUntil(async () => (/dbx-cli: watching main\.sales\.cli \(polled every 200 ms: /.test(cli.output().stderr) ? true : undefined), { timeoutMs: 30_000, what: 'the start line' });
+      await polls(2);
+      const waitingLine = (): string | undefined => /^dbx-cli: waiting: .*$/m.exec(cli.output().stderr)?.[0];
+      await stopUntilWaiting(() => waitingLine() !== undefined).catch((e: Error) => {
+        throw new Error(`${e.message}; the watch said:\n${cli.output().stderr}`);
+      });
+      const waiting = waitingLine();
+      const resumesBefore = warehouse.resumes;
+      assert.equal(waiting, `dbx-cli: waiting: SQL warehouse "Fake Warehouse" (${id}) is STOPPED, and a poll would start it, so new versions are not looked for until it runs again (start it, or watch with --wake-warehouse to let each poll start it)`);
+      await t.append(rows(21, 22));
+      await polls(3);
+      assert.equal(warehouse.mode, 'stopped', 'the CLI watch did not start it');
+      assert.equal(warehouse.resumes, resumesBefore);
+      warehouse.mode = 'running';
+      await atVersion('dbx-cli', t.version);
+      cli.child.kill('SIGTERM');
+      const res = await cli.done;
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /dbx-cli: the SQL warehouse is running: polling again/);
+      assert.match(res.stdout, /dbx-cli: incremental version \d+: 2 inserted, 0 updated, 0 deleted/);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
     }
   });
 });

@@ -232,6 +232,8 @@ export class FakeWarehouse {
   resumes = 0;
   /** `GET /api/2.0/sql/warehouses/{id}` requests answered (none of them runs a statement). */
   stateReads = 0;
+  /** Thrift requests being answered. */
+  private inFlight = 0;
   /** Every statement text received, in order. */
   readonly statements: string[] = [];
   /** Every statement's bound parameters, in order. */
@@ -294,6 +296,8 @@ export class FakeWarehouse {
         this.restRequest(req, res);
         return;
       }
+      this.inFlight++;
+      res.once('close', () => this.inFlight--);
       if (this.mode === 'stopped' && this.autoResume) {
         this.mode = 'running';
         this.resumes++;
@@ -305,6 +309,20 @@ export class FakeWarehouse {
       for (const l of thriftListeners) l.call(server, req, res);
     });
     this.server = server;
+  }
+
+  /**
+   * Stops the warehouse once it is idle, as auto-stop does: no Thrift request being answered
+   * and no operation open. (A client may still send a statement right after; with
+   * `autoResume` that starts it again, as on a real warehouse.)
+   */
+  async stopWhenIdle(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.inFlight > 0 || this.operations.size > 0) {
+      if (Date.now() > until) throw new Error(`the fake warehouse was not idle within ${timeoutMs} ms (${this.inFlight} requests, ${this.operations.size} operations open)`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    this.mode = 'stopped';
   }
 
   /** The warehouse id of the HTTP path (`/sql/1.0/warehouses/<id>`). */
