@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { ContinuousSyncs, watchBarLook, watchPhrase } from '../../src/engine/ContinuousSyncs';
+import type { WatchStatus } from '../../src/engine/ContinuousSyncs';
+import { SyncEngine } from '../../src/engine/SyncEngine';
+import type { TargetHandle } from '../../src/engine/SyncEngine';
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { silentLogger } from '../../src/sync/ports/Logger';
 import type { Row } from '../../src/sync/delta/types';
 import { openSource } from '../../src/sync/open/openSource';
 import { mappingTarget } from '../../src/sync/open/openTarget';
@@ -47,7 +52,7 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
   before(async function () {
     this.timeout(60_000);
     const dir = await tempDir('dbx-watch-');
-    for (const name of ['idle', 'stopped', 'woken', 'cli']) {
+    for (const name of ['idle', 'stopped', 'woken', 'cli', 'ext']) {
       const t = await DeltaTableWriter.create(path.join(dir, name), {
         columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
         configuration: { 'delta.enableChangeDataFeed': 'true' },
@@ -271,6 +276,35 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
       assert.match(res.stdout, /dbx-cli: incremental version \d+: 2 inserted, 0 updated, 0 deleted/);
     } finally {
       if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('extension: a continuous sync shows "waiting for the warehouse" (status bar: the reason and the setting that wakes it), then follows again', async () => {
+    const t = tables.ext as DeltaTableWriter;
+    warehouse.autoResume = true;
+    const engine = new SyncEngine({ sandboxDir: () => undefined, lookup: async () => undefined, logger: silentLogger, env: {}, databricks: { lookup: async () => warehouse.config() } });
+    const watches = new ContinuousSyncs<TargetHandle>({ openTarget: (c) => engine.openTarget(c), openRunner: (m, tgt) => engine.openRunnerOn(m, tgt), wakeWarehouse: () => false });
+    const seen: WatchStatus[] = [];
+    watches.subscribe({ onChange: (st) => seen.push(st) });
+    const mapping = buildMapping({ name: 'dbx-ext', source: { type: 'databricks', connection: 'default', table: 'main.sales.ext' }, target: { connection: db().url, schema: 'public', table: 'dbx_ext' }, key: KEY });
+    const { done } = watches.start('ext.json', mapping, { mode: 'follow', intervalMs: POLL_MS });
+    try {
+      await atVersion('dbx-ext', t.version);
+      await stopUntilWaiting(() => watches.get('ext.json')?.state.phase === 'waiting');
+      const st = watches.get('ext.json') as WatchStatus;
+      assert.equal(watchPhrase(st), `waiting for the warehouse · v${t.version}`);
+      const look = watchBarLook(watches.list());
+      assert.match(look.text, /^\$\(warning\) dbx-ext: waiting for the warehouse/);
+      assert.match(look.tooltip, new RegExp(`SQL warehouse "Fake Warehouse" \\(${warehouse.warehouseId}\\) is STOPPED; a poll would start it, so new versions are not looked for until it runs again\\. Start it, or set deltaSync\\.continuous\\.wakeWarehouse`));
+      await t.append(rows(21, 23));
+      warehouse.mode = 'running';
+      await atVersion('dbx-ext', t.version);
+      await pollUntil(async () => (watches.get('ext.json')?.state.phase === 'watching' ? true : undefined), { timeoutMs: 10_000, what: 'the watch to follow again' });
+      assert.ok(seen.some((x) => x.state.phase === 'waiting'));
+    } finally {
+      await watches.dispose();
+      await done;
+      await engine.dispose();
     }
   });
 });
