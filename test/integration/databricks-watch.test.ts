@@ -52,7 +52,7 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
   before(async function () {
     this.timeout(60_000);
     const dir = await tempDir('dbx-watch-');
-    for (const name of ['idle', 'stopped', 'woken', 'cli', 'ext']) {
+    for (const name of ['idle', 'stopped', 'woken', 'cli', 'ext', 'denied']) {
       const t = await DeltaTableWriter.create(path.join(dir, name), {
         columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
         configuration: { 'delta.enableChangeDataFeed': 'true' },
@@ -72,6 +72,7 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
   beforeEach(() => {
     warehouse.mode = 'running';
     warehouse.autoResume = false;
+    warehouse.restDenied = false;
   });
 
   interface Watch {
@@ -199,6 +200,27 @@ describe('Databricks source: continuous sync polls the warehouse cheaply (real d
       await atVersion(w.pipeline, t.version);
       assert.deepEqual(w.states[1], { phase: 'polling' });
       await assertTargetEquals(db().url, { schema: 'public', name: 'dbx_stopped' }, t.path, t.version, { key: KEY });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('when the state cannot be read (403), the watch warns once, naming the warehouse, and polls with the statement', async () => {
+    const t = tables.denied as DeltaTableWriter;
+    warehouse.restDenied = true;
+    const w = await startWatch('denied');
+    try {
+      await atVersion(w.pipeline, t.version);
+      await pollUntil(async () => (w.states.length > 0 ? true : undefined), { timeoutMs: 20_000, what: 'the warning' });
+      const from = warehouse.statements.length;
+      await pollUntil(async () => (warehouse.statements.length >= from + 3 ? true : undefined), { timeoutMs: 20_000, what: 'three polls' });
+      assert.equal(w.states.length, 1, `once: ${JSON.stringify(w.states)}`);
+      const st = w.states[0] as PollState;
+      assert.equal(st.phase, 'unchecked');
+      assert.match(st.phase === 'unchecked' ? st.warning : '', new RegExp(`^could not read the state of SQL warehouse ${warehouse.warehouseId} \\(.*permission.*\\); polling it with a statement, which starts it when it is stopped$`));
+      assert.ok(warehouse.statements.slice(from).every((x) => HISTORY.exec(x)?.[1] === 'denied'));
+      await t.append(rows(21, 21));
+      await atVersion(w.pipeline, t.version);
     } finally {
       await w.stop();
     }

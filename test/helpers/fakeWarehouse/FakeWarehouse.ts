@@ -232,6 +232,8 @@ export class FakeWarehouse {
   resumes = 0;
   /** `GET /api/2.0/sql/warehouses/{id}` requests answered (none of them runs a statement). */
   stateReads = 0;
+  /** Refuse the SQL Warehouses API with 403 PERMISSION_DENIED (a principal that may not read the warehouse's settings). */
+  restDenied = false;
   /** Thrift requests being answered. */
   private inFlight = 0;
   /** Every statement text received, in order. */
@@ -342,6 +344,7 @@ export class FakeWarehouse {
     const m = /^\/api\/2\.0\/sql\/warehouses\/([^/?]+)(?:\?.*)?$/.exec(req.url ?? '');
     if (!m || req.method !== 'GET') return json(404, { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${req.url}'` });
     if (m[1] !== this.warehouseId) return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Warehouse ${m[1]} does not exist.` });
+    if (this.restDenied) return json(403, { error_code: 'PERMISSION_DENIED', message: `You do not have permission to view warehouse ${m[1]}.` });
     this.stateReads++;
     const answer: sql.GetWarehouseResponse = {
       id: this.warehouseId,
