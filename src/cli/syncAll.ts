@@ -10,7 +10,7 @@ import { SyncRunner } from '../sync/run/SyncRunner';
 import { orderMappings, runAllMappings } from '../sync/run/syncAll';
 import type { MappingOutcome, NamedMapping } from '../sync/run/syncAll';
 import { watchPipeline } from '../sync/run/watch';
-import type { WatchOptions } from '../sync/run/watch';
+import type { PollState, WatchOptions } from '../sync/run/watch';
 import type { CliIo } from './CliCommand';
 import { stderrLogger } from './pipelineArgs';
 
@@ -110,7 +110,13 @@ export async function syncAll(
 export async function watchAll(
   dir: string,
   io: CliIo,
-  opts: { sandboxDir?: string; watch: Omit<WatchOptions, 'runner' | 'source' | 'localTablePath' | 'signal' | 'onApplied'>; onApplied(name: string, r: RunResult, lagMs: number | null): void; openTarget?: OpenTargetFn },
+  opts: {
+    sandboxDir?: string;
+    watch: Omit<WatchOptions, 'runner' | 'source' | 'localTablePath' | 'signal' | 'onApplied' | 'onPollState'>;
+    onApplied(name: string, r: RunResult, lagMs: number | null): void;
+    onPollState?(name: string, state: PollState): void;
+    openTarget?: OpenTargetFn;
+  },
 ): Promise<number> {
   const items = orderMappings(workspaceMappings(dir));
   const pools = new TargetPools(io, opts.sandboxDir, opts.openTarget);
@@ -126,6 +132,7 @@ export async function watchAll(
               localTablePath: it.mapping.source.type === 'delta' ? it.mapping.source.path : undefined,
               signal: io.signal,
               onApplied: (r, { lagMs }) => opts.onApplied(it.mapping.name, r, lagMs),
+              onPollState: (state) => opts.onPollState?.(it.mapping.name, state),
             }),
           );
           return { name: it.mapping.name, status: 'succeeded', result };

@@ -20,6 +20,8 @@ export type WatchState =
   | { phase: 'watching' }
   | { phase: 'applying'; fromVersion: number | null; toVersion: number }
   | { phase: 'backing-off'; error: SyncError; retryInMs: number; attempt: number }
+  /** A follow watch whose polls would start stopped compute (a Databricks SQL warehouse): new versions are not looked for. */
+  | { phase: 'waiting'; reason: string }
   | { phase: 'stopped' }
   | { phase: 'failed'; error: SyncError };
 
@@ -37,6 +39,8 @@ export interface WatchStatus {
   lagMs: number | null;
   /** Runs that applied something (or, when scheduled, every run). */
   runs: number;
+  /** The source's state check failed, so polls run without it (they may start a stopped warehouse). */
+  warning?: string;
 }
 
 export interface WatchTarget {
@@ -56,6 +60,8 @@ export interface ContinuousSyncsDeps<T extends WatchTarget> {
   openTarget(connection: string): Promise<T>;
   /** A runner for `mapping` writing through `target`. */
   openRunner(mapping: Mapping, target: T): Promise<WatchRunner>;
+  /** Let a follow watch's polls start a stopped Databricks SQL warehouse (`deltaSync.continuous.wakeWarehouse`); read at each start. */
+  wakeWarehouse?(): boolean;
   /** Backoff of retried errors (default: watchPipeline's, 1 s doubling up to 60 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -170,6 +176,11 @@ export class ContinuousSyncs<T extends WatchTarget> {
             intervalMs: opts.intervalMs,
             signal: entry.abort.signal,
             backoffMs: this.deps.backoffMs,
+            wakeSource: this.deps.wakeWarehouse?.() === true,
+            onPollState: (ps) => {
+              if (ps.phase === 'waiting') this.set(entry, { state: { phase: 'waiting', reason: ps.reason } });
+              else this.set(entry, { state: { phase: 'watching' }, warning: ps.phase === 'unchecked' ? ps.warning : undefined });
+            },
             maxBackoffMs: this.deps.maxBackoffMs,
             ...(opts.allowMassDeleteOnce ? { allowMassDeleteOnce: true } : {}),
             run: {
@@ -242,6 +253,8 @@ export function watchPhrase(s: WatchStatus): string {
       return [`applying v${s.state.fromVersion === null || s.state.fromVersion === s.state.toVersion ? s.state.toVersion : `${s.state.fromVersion}..${s.state.toVersion}`}`, ...version].join(' · ');
     case 'backing-off':
       return [`backing off · retry in ${formatDuration(s.state.retryInMs)}`, ...version].join(' · ');
+    case 'waiting':
+      return [`waiting for the warehouse`, ...version].join(' · ');
     case 'stopped':
       return ['stopped', ...version].join(' · ');
     case 'failed':
@@ -265,6 +278,8 @@ export function watchBarLook(watches: readonly WatchStatus[], last?: WatchStatus
   const tooltipOf = (s: WatchStatus): string => {
     const lines = [`${s.mapping}: ${watchPhrase(s)}`];
     if (s.state.phase === 'backing-off' || s.state.phase === 'failed') lines.push(`${s.state.error.message}${s.state.error.hint ? ` (${s.state.error.hint})` : ''}`);
+    if (s.state.phase === 'waiting') lines.push(`${s.state.reason}; a poll would start it, so new versions are not looked for until it runs again. Start it, or set deltaSync.continuous.wakeWarehouse to let each poll start it.`);
+    if (s.warning) lines.push(`Warning: ${s.warning}.`);
     return lines.join('\n');
   };
   const click = 'Click to show the Progress panel.';
@@ -272,9 +287,9 @@ export function watchBarLook(watches: readonly WatchStatus[], last?: WatchStatus
     if (last?.state.phase !== 'failed') return { visible: false, text: '', tooltip: '', error: false };
     return { visible: true, text: `$(error) ${last.mapping}: ${watchPhrase(last)}`, tooltip: `Delta Sync: continuous sync stopped with an error\n${tooltipOf(last)}\n${click}`, error: true };
   }
-  const rank = (s: WatchStatus): number => ({ failed: 4, 'backing-off': 3, applying: 2, starting: 1, watching: 0, stopped: 0 })[s.state.phase];
+  const rank = (s: WatchStatus): number => ({ failed: 5, 'backing-off': 4, waiting: 3, applying: 2, starting: 1, watching: 0, stopped: 0 })[s.state.phase];
   const worst = [...watches].sort((a, b) => rank(b) - rank(a))[0] as WatchStatus;
-  const icon = worst.state.phase === 'backing-off' ? '$(warning)' : worst.state.phase === 'applying' ? '$(sync~spin)' : '$(eye)';
+  const icon = worst.state.phase === 'backing-off' || worst.state.phase === 'waiting' ? '$(warning)' : worst.state.phase === 'applying' ? '$(sync~spin)' : '$(eye)';
   const text = watches.length === 1 ? `${icon} ${worst.mapping}: ${watchPhrase(worst)}` : `${icon} ${watches.length} continuous syncs · ${worst.mapping}: ${watchPhrase(worst)}`;
   return { visible: true, text, tooltip: ['Delta Sync: continuous sync', ...watches.map(tooltipOf), click].join('\n'), error: false };
 }

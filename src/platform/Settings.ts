@@ -89,6 +89,17 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, 86_400) : 60;
   }
 
+  /** Seconds between a continuous sync's polls of a Databricks table. */
+  continuousDatabricksPollSeconds(): number {
+    const v = this.cfg.get<unknown>('continuous.databricksPollSeconds');
+    return typeof v === 'number' && Number.isFinite(v) && v >= 1 ? Math.min(v, 86_400) : 30;
+  }
+
+  /** Whether a continuous sync's polls may start a stopped Databricks SQL warehouse. */
+  continuousWakeWarehouse(): boolean {
+    return this.cfg.get<unknown>('continuous.wakeWarehouse') === true;
+  }
+
   mappingsFolder(): string {
     const v = this.cfg.get<unknown>('mappingsFolder');
     return typeof v === 'string' && v !== '' ? v : '.delta-sync';

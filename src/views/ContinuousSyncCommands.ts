@@ -15,8 +15,13 @@ import { errorText } from './toProtocolError';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
-/** The poll floor of Start Continuous Sync: a local table wakes on its `_delta_log` sooner. */
+/** The poll floor of Start Continuous Sync on a local table, which wakes on its `_delta_log` sooner. */
 const WATCH_INTERVAL_MS = 1_000;
+
+/** Start Continuous Sync's poll interval: a Databricks table's polls use its SQL warehouse, so they are rarer (a setting). */
+function followIntervalMs(s: Services, node: ValidMapping): number {
+  return node.mapping.source.type === 'databricks' ? s.settings.continuousDatabricksPollSeconds() * 1000 : WATCH_INTERVAL_MS;
+}
 
 /**
  * The status bar item of the continuous syncs (state, last version, lag); a click opens the
@@ -115,9 +120,12 @@ async function offerDeleteAnyway(s: Services, st: WatchStatus, error: SyncError)
 
 function start(s: Services, node: ValidMapping, mode: 'follow' | 'schedule', intervalMs: number): void {
   s.watches.start(node.file, node.mapping, { mode, intervalMs });
+  const dbx = node.mapping.source.type === 'databricks';
   s.log.info(
     mode === 'follow'
-      ? `${node.mapping.name}: continuous sync started (checked at least every ${formatDuration(intervalMs)})`
+      ? dbx
+        ? `${node.mapping.name}: continuous sync started (polled every ${formatDuration(intervalMs)}, deltaSync.continuous.databricksPollSeconds: a state check of the SQL warehouse over REST, then, while it runs, one DESCRIBE HISTORY ... LIMIT 1 on it; ${s.settings.continuousWakeWarehouse() ? 'deltaSync.continuous.wakeWarehouse is on: a poll starts a stopped warehouse' : 'a stopped warehouse is not started by a poll (deltaSync.continuous.wakeWarehouse lets it)'})`
+        : `${node.mapping.name}: continuous sync started (checked at least every ${formatDuration(intervalMs)})`
       : `${node.mapping.name}: a sync every ${formatDuration(intervalMs)} while VS Code is open`,
   );
 }
@@ -180,7 +188,8 @@ export function registerContinuousSyncCommands(s: Services): vscode.Disposable[]
     followWatches(s),
     s.watches.subscribe({ onChange: () => void vscode.commands.executeCommand('setContext', 'deltaSync.watching', s.watches.list().length > 0) }),
     registerCommand('deltaSync.mappings.startWatch', async (arg) => {
-      start(s, await mappingFrom(arg, s), 'follow', WATCH_INTERVAL_MS);
+      const node = await mappingFrom(arg, s);
+      start(s, node, 'follow', followIntervalMs(s, node));
     }, s.log),
     registerCommand('deltaSync.mappings.runEvery', async (arg) => {
       const node = await mappingFrom(arg, s);

@@ -27,8 +27,11 @@ export interface TestServer {
   adminUrl: string;
   /** Whether restart() works (only for clusters the harness started). */
   canRestart: boolean;
-  /** Restarts the server on the same port; open connections die. */
-  restart(mode?: 'fast' | 'immediate'): Promise<void>;
+  /**
+   * Restarts the server on the same port; open connections die. With `whileDown`, the
+   * server stays stopped until it settles (a target that is unreachable for a while).
+   */
+  restart(mode?: 'fast' | 'immediate', whileDown?: () => Promise<void>): Promise<void>;
   /** Stops (and for throwaway clusters removes) the server. Idempotent. */
   stop(): Promise<void>;
   /** Throwaway clusters: the TCP port on 127.0.0.1. */
@@ -206,9 +209,13 @@ export async function startThrowawayServer(opts: ThrowawayServerOptions = {}): P
       : `postgresql://postgres@127.0.0.1:${port}/postgres`,
     canRestart: true,
     port,
-    async restart(mode = 'fast') {
+    async restart(mode = 'fast', whileDown) {
       runPgTool(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
-      start();
+      try {
+        await whileDown?.();
+      } finally {
+        start();
+      }
     },
     async stop() {
       stopSync();
@@ -380,9 +387,9 @@ export function getTestDatabase(): Promise<TestDatabase> {
 }
 
 /** Restarts the test server (fault tests); throws for external servers. */
-export async function restartTestServer(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+export async function restartTestServer(mode: 'fast' | 'immediate' = 'fast', whileDown?: () => Promise<void>): Promise<void> {
   const server = await getTestServer();
-  await server.restart(mode);
+  await server.restart(mode, whileDown);
 }
 
 /**

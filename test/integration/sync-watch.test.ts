@@ -59,8 +59,10 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
   /** Holds an ACCESS EXCLUSIVE lock on the table until release(); resolves once the watch waits on it. */
   async function lockTable(table: string): Promise<{ waitingPid: () => Promise<number>; release(): Promise<void> }> {
     const holder = new pg.Client({ connectionString: db().url });
-    await holder.connect();
     const watcher = new pg.Client({ connectionString: db().url });
+    // A server restart ends both connections: an 'error' without a listener would end the test process.
+    for (const c of [holder, watcher]) c.on('error', () => undefined);
+    await holder.connect();
     await watcher.connect();
     await holder.query('BEGIN');
     await holder.query(`LOCK TABLE public.${table} IN ACCESS EXCLUSIVE MODE`);
@@ -229,6 +231,111 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
       child.kill('SIGTERM');
       const res = await done;
       assert.equal(res.code, 0, res.stderr);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it("the target unreachable past the runner's retry budget (--retry-for 0): the watch's own backoff retries with growing delays, one line per attempt, then catches up", async function () {
+    const server = await getTestServer();
+    if (!server.canRestart) this.skip();
+    this.timeout(120_000);
+    const t = await newTable('backoff');
+    const table = 'watch_backoff';
+    const pipeline = `public-${table}`;
+    const cli = startCli([...watchArgs(t, table), '--retry-for', '0']);
+    const { child, done } = cli;
+    const retryLines = (): Array<{ delayMs: number; attempt: number }> =>
+      [...cli.output().stderr.matchAll(/retrying in ([\d.]+) (ms|s|min) \(attempt (\d+)\)/g)].map((m) => ({
+        delayMs: Number(m[1]) * ({ ms: 1, s: 1_000, min: 60_000 } as Record<string, number>)[m[2] as string]!,
+        attempt: Number(m[3]),
+      }));
+    try {
+      await atVersion(pipeline, t.version)();
+      // Down until the watch has backed off three times; the versions committed meanwhile wait.
+      await restartTestServer('fast', async () => {
+        await t.append(rows(21, 30));
+        await t.update('id', [{ id: 6n, name: 'while down' }]);
+        await pollUntil(async () => (retryLines().length >= 3 ? true : undefined), { timeoutMs: 60_000, everyMs: 100, what: 'three retry lines of the watch' });
+      });
+      await atVersion(pipeline, t.version)().catch(async (e: Error) => {
+        child.kill('SIGKILL');
+        const r = await done;
+        throw new Error(`${e.message}\n${r.stdout}\n${r.stderr}`);
+      });
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, t.version, { key: KEY });
+      child.kill('SIGTERM');
+      const res = await done;
+      assert.equal(res.code, 0, res.stderr);
+      const lines = retryLines();
+      // Attempts counted from 2 (the first try failed), each delay double the one before (1 s, 2 s, 4 s, ...).
+      assert.deepEqual(lines.slice(0, 3).map((l) => l.attempt), [2, 3, 4], res.stderr);
+      for (let i = 1; i < lines.length; i++) assert.equal(lines[i]?.delayMs, 2 * (lines[i - 1]?.delayMs as number), `delays grow: ${JSON.stringify(lines)}`);
+      assert.match(res.stderr, /warning: .*retrying in/);
+      assert.match(res.stdout, /incremental (version|versions) [\d.]+: /);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('a Postgres restart during a batch: the batch rolls back, the watch retries it and ends equal to the source', async function () {
+    const server = await getTestServer();
+    if (!server.canRestart) this.skip();
+    const t = await newTable('restart_inflight');
+    const table = 'watch_restart_inflight';
+    const pipeline = `public-${table}`;
+    const url = new URL(db().url);
+    url.searchParams.set('lock_timeout', '60000');
+    const { child, done } = startCli(watchArgs(t, table, url.toString()));
+    try {
+      await atVersion(pipeline, t.version)();
+      const before = t.version;
+      const lock = await lockTable(table);
+      let inFlight: number;
+      try {
+        await t.append(rows(21, 30));
+        await t.delete('id', [8n]);
+        // The watch's batch holds its transaction open, waiting on the lock.
+        inFlight = await lock.waitingPid();
+        assert.equal(await checkpointVersion(db().url, pipeline), before);
+        await restartTestServer('fast');
+      } finally {
+        await lock.release();
+      }
+      assert.ok(inFlight > 0);
+      await atVersion(pipeline, t.version)().catch(async (e: Error) => {
+        child.kill('SIGKILL');
+        const r = await done;
+        throw new Error(`${e.message}\n${r.stdout}\n${r.stderr}`);
+      });
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, t.version, { key: KEY });
+      child.kill('SIGTERM');
+      const res = await done;
+      assert.equal(res.code, 0, res.stderr);
+      // The versions of the rolled-back batch were applied once, by the retry.
+      assert.match(res.stdout, new RegExp(`incremental versions ${before + 1}\\.\\.${t.version}: 10 inserted, 0 updated, 1 deleted`));
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it("an error of retry kind 'never' (a new source column under schemaDrift 'fail') stops the watch at once with the error and exit 1", async () => {
+    const t = await newTable('never');
+    const table = 'watch_never';
+    const pipeline = `public-${table}`;
+    const { child, done } = startCli(watchArgs(t, table));
+    try {
+      await atVersion(pipeline, t.version)();
+      const good = t.version;
+      await t.addColumns([{ name: 'extra', type: string() }]);
+      await t.append([{ id: 21n, name: 'item 21', extra: 'x' }]);
+      const res = await done;
+      assert.equal(res.code, 1, res.stdout);
+      assert.match(res.stderr, /Schema drift in .* between versions \d+ and \d+: column\(s\) "extra" \(text\) are not in /);
+      assert.match(res.stderr, /schemaDrift/);
+      assert.doesNotMatch(res.stderr, /retrying in/, 'not retried');
+      assert.equal(await checkpointVersion(db().url, pipeline), good);
+      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, good, { key: KEY });
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }

@@ -8,18 +8,19 @@ import type { OptionSpecs } from '../parseCommandArgs';
 import type { ParsedArgs } from '../parseCommandArgs';
 import type { OpenedPipeline } from '../pipelineArgs';
 import type { RunResult } from '../../sync/ports/reports';
-import { watchPipeline } from '../../sync/run/watch';
+import { watchIntervalMs, watchPipeline } from '../../sync/run/watch';
+import type { PollState } from '../../sync/run/watch';
 import { syncAll, watchAll } from '../syncAll';
 import * as path from 'node:path';
 
-const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, all: { type: 'boolean' }, dir: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } };
+const OPTIONS: OptionSpecs = { ...PIPELINE_OPTIONS, mode: { type: 'string' }, 'to-version': { type: 'string' }, 'retry-for': { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, every: { type: 'string' }, 'wake-warehouse': { type: 'boolean' }, all: { type: 'boolean' }, dir: { type: 'string' }, 'allow-mass-delete': { type: 'boolean' } };
 
 /** `sync`: initial load or incremental sync of one mapping (auto picks by checkpoint). */
 export const syncCommand: CliCommand = {
   options: OPTIONS,
   name: 'sync',
   summary: 'Sync a Delta table into Postgres (initial load, then incremental from the Change Data Feed)',
-  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] | --every 5m] [--all [--dir FOLDER]] [--allow-mass-delete]',
+  usage: '--mapping FILE [--mode initial|incremental|auto] [--to-version N] [--retry-for SECONDS] [--watch [--interval 1s] [--wake-warehouse] | --every 5m] [--all [--dir FOLDER]] [--allow-mass-delete]',
   help: `Options:
 ${PIPELINE_HELP}
   --mode MODE        initial: load the snapshot and swap/merge it in; incremental: apply the
@@ -32,7 +33,12 @@ ${PIPELINE_HELP}
                      the lag: now - the commit's timestamp), until SIGINT/SIGTERM (exit 0).
                      A local table wakes on a change of its _delta_log; --interval is the
                      polling floor (and the only trigger for a Databricks source)
-  --interval DUR     with --watch: how often to check the source (default 1s; 500ms, 10s, 1m)
+  --interval DUR     with --watch: how often to check the source (default 1s for a local
+                     table, 30s for a Databricks table: each poll is a statement on the SQL
+                     warehouse; 500ms, 10s, 1m)
+  --wake-warehouse   with --watch on a Databricks table: poll even while the SQL warehouse is
+                     stopped, which starts it. Without it a poll first reads the warehouse's
+                     state over REST (no statement) and waits while it is not running
   --all              every mapping in .delta-sync/*.json of --dir (default: the current
                      folder), in dependency order ("after": [...] in a mapping), one pool
                      per target, one summary at the end; exit 1 when any failed. With
@@ -91,16 +97,18 @@ lock_timeout, idle_in_transaction_session_timeout, watchdog_timeout (see docs/er
 };
 
 /** `sync --watch` / `sync --every`: the loop lives in the engine (watchPipeline); this prints. */
-function continuousOptions(args: ParsedArgs): { watch: boolean; intervalMs: number } {
+function continuousOptions(args: ParsedArgs): { watch: boolean; intervalMs: number | undefined; wake: boolean } {
   const watch = args.values.watch === true;
   const every = stringOption(args, 'every');
   if (watch && every !== undefined) throw new SyncError('usage', '--watch and --every cannot be combined: --watch follows every new version, --every runs on a timer');
   if (!watch && args.values.interval !== undefined) throw new SyncError('usage', '--interval goes with --watch (--every takes its own duration)');
+  if (!watch && args.values['wake-warehouse'] !== undefined) throw new SyncError('usage', '--wake-warehouse goes with --watch (a run of --every always uses the warehouse)');
   for (const opt of ['mode', 'to-version']) {
     if (args.values[opt] !== undefined) throw new SyncError('usage', `--${opt} cannot be combined with ${watch ? '--watch' : '--every'}`);
   }
-  const intervalMs = watch ? durationOption(stringOption(args, 'interval') ?? '1s', '--interval') : durationOption(every as string, '--every');
-  return { watch, intervalMs };
+  const interval = stringOption(args, 'interval');
+  const intervalMs = watch ? (interval === undefined ? undefined : durationOption(interval, '--interval')) : durationOption(every as string, '--every');
+  return { watch, intervalMs, wake: args.values['wake-warehouse'] === true };
 }
 
 /** `sync --all [--watch | --every DUR] [--dir FOLDER]`: every mapping of the workspace folder. */
@@ -112,11 +120,12 @@ async function runAll(args: ParsedArgs, io: CliIo, retryFor: number | undefined)
   const printer = new ProgressPrinter(io.stderr);
   const runOpts = { onEvent: printer.onEvent, ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) };
   if (args.values.watch || args.values.every !== undefined) {
-    const { watch, intervalMs } = continuousOptions(args);
-    io.stderr.write(`${watch ? 'watching' : `syncing every ${formatMs(intervalMs)}`} every mapping in ${path.join(dir, '.delta-sync')}; Ctrl-C or SIGTERM stops\n`);
+    const { watch, intervalMs, wake } = continuousOptions(args);
+    io.stderr.write(`${watch ? 'watching' : `syncing every ${formatMs(intervalMs ?? 0)}`} every mapping in ${path.join(dir, '.delta-sync')}; Ctrl-C or SIGTERM stops\n`);
     const code = await watchAll(dir, io, {
       sandboxDir,
-      watch: { mode: watch ? 'follow' : 'schedule', intervalMs, run: runOpts, onRetry: retryLine(io) },
+      watch: { mode: watch ? 'follow' : 'schedule', intervalMs, run: runOpts, onRetry: retryLine(io), wakeSource: wake },
+      onPollState: (name, state) => io.stderr.write(pollStateLine(name, state)),
       onApplied: (name, r, lagMs) => io.stdout.write(`${appliedLine(name, r)}${lagMs === null ? '' : ` (lag ${formatMs(lagMs)})`}\n`),
     });
     io.stoppedBySignalCleanly?.();
@@ -132,15 +141,34 @@ function retryLine(io: CliIo): (err: SyncError, delayMs: number, attempt: number
   return (err, delayMs, attempt) => io.stderr.write(`warning: ${err.message}${err.hint ? ` (${err.hint})` : ''} — retrying in ${formatMs(delayMs)} (attempt ${attempt})\n`);
 }
 
+/** The line a watch prints when its polls start or stop waiting for stopped compute (a Databricks SQL warehouse). */
+export function pollStateLine(name: string, state: PollState): string {
+  switch (state.phase) {
+    case 'waiting':
+      return `${name}: waiting: ${state.reason}, and a poll would start it, so new versions are not looked for until it runs again (start it, or watch with --wake-warehouse to let each poll start it)\n`;
+    case 'unchecked':
+      return `warning: ${name}: ${state.warning}\n`;
+    case 'polling':
+      return `${name}: the SQL warehouse is running: polling again\n`;
+  }
+}
+
 async function runContinuous(args: ParsedArgs, io: CliIo, retryFor: number | undefined): Promise<number> {
-  const { watch, intervalMs } = continuousOptions(args);
+  const { watch, intervalMs: givenMs, wake } = continuousOptions(args);
   const p: OpenedPipeline = await openPipeline(args, io);
   try {
     const printer = new ProgressPrinter(io.stderr);
     const local = p.mapping.source.type === 'delta' ? p.mapping.source.path : undefined;
+    const intervalMs = watch ? watchIntervalMs(p.source, givenMs) : (givenMs as number);
+    const polling = p.source.polling;
+    const how = local
+      ? ` (its _delta_log, checked at least every ${formatMs(intervalMs)})`
+      : polling
+        ? ` (polled every ${formatMs(intervalMs)}${givenMs === undefined ? ', the default for this source (--interval sets it)' : ''}: ${polling.cost}; ${wake ? '--wake-warehouse: a poll starts a stopped warehouse' : 'a stopped warehouse is not started by a poll (--wake-warehouse lets it)'})`
+        : ` (checked at least every ${formatMs(intervalMs)})`;
     io.stderr.write(
       watch
-        ? `${p.mapping.name}: watching ${p.source.name}${local ? ' (its _delta_log, ' : ' ('}checked at least every ${formatMs(intervalMs)}); Ctrl-C or SIGTERM stops\n`
+        ? `${p.mapping.name}: watching ${p.source.name}${how}; Ctrl-C or SIGTERM stops\n`
         : `${p.mapping.name}: syncing every ${formatMs(intervalMs)}; Ctrl-C or SIGTERM stops\n`,
     );
     const summary = await watchPipeline({
@@ -149,6 +177,8 @@ async function runContinuous(args: ParsedArgs, io: CliIo, retryFor: number | und
       localTablePath: local,
       mode: watch ? 'follow' : 'schedule',
       intervalMs,
+      wakeSource: wake,
+      onPollState: (state) => io.stderr.write(pollStateLine(p.mapping.name, state)),
       signal: io.signal,
       run: { onEvent: printer.onEvent, ...(retryFor === undefined ? {} : { retryForMs: retryFor * 1000 }) },
       onApplied: (r, { lagMs }) => io.stdout.write(`${appliedLine(p.mapping.name, r)}${lagMs === null ? '' : ` (lag ${formatMs(lagMs)})`}\n`),

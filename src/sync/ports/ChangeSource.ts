@@ -58,7 +58,33 @@ export interface ChangeSource {
    * are many (run/autoMode.ts). Absent: the source cannot count them cheaply.
    */
   changeCount?(start: number, end: number): Promise<number>;
+  /**
+   * How a continuous sync (run/watch.ts) should poll this source, when it differs from
+   * "call latestVersion() every interval" (a local table: cheap, woken by its log folder).
+   */
+  readonly polling?: SourcePolling;
 }
+
+/**
+ * Polling a source whose latestVersion() runs on compute that costs money while it runs
+ * (a Databricks SQL warehouse): a longer default floor, what one poll costs (for the
+ * watch's start line and the docs), and a check that needs no compute, asked before each
+ * poll so that a poll does not wake stopped compute unless the user said it may.
+ */
+export interface SourcePolling {
+  /** The poll interval when the user sets none, in ms. */
+  readonly defaultIntervalMs: number;
+  /** One poll, in words: "one DESCRIBE HISTORY ... LIMIT 1 on SQL warehouse 1234 while it runs". */
+  readonly cost: string;
+  /** Whether latestVersion() can run now without starting stopped compute; never throws. */
+  readiness(): Promise<PollReadiness>;
+}
+
+/**
+ * `ready: false`: a poll now would start the compute (`reason` says what is stopped). `ready:
+ * true` with a `warning`: the check itself failed, so the poll runs as if it were ready.
+ */
+export type PollReadiness = { ready: true; warning?: string } | { ready: false; reason: string };
 
 /** One commit's operation as its log records it (e.g. WRITE with mode Overwrite, DELETE, TRUNCATE). */
 export interface CommitOperation {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SyncError } from '../errors';
-import type { ChangeSource } from '../ports/ChangeSource';
+import type { ChangeSource, PollReadiness } from '../ports/ChangeSource';
 import type { RunOptions, RunResult } from '../ports/reports';
 import type { SyncRunner } from './SyncRunner';
 
@@ -14,8 +14,10 @@ import type { SyncRunner } from './SyncRunner';
  * - `follow` (watch): loads when there is no checkpoint, then waits for a new version:
  *   a local Delta source wakes on a change in its `_delta_log` folder (fs.watch, debounced),
  *   with polling every `intervalMs` as the floor and the fallback where watching fails;
- *   other sources (Databricks) poll `latestVersion()` (one cheap history read) every
- *   `intervalMs` and run only when it moved.
+ *   other sources (Databricks) poll `latestVersion()` (one history read) every
+ *   `intervalMs` and run only when it moved. A source with `polling` (Databricks) is asked
+ *   before each poll whether one can run without starting stopped compute; while it cannot,
+ *   the poll is skipped (unless `wakeSource`) and `onPollState` says the watch is waiting.
  * - `schedule` (every): runs a sync every `intervalMs`, whatever the source says.
  *
  * Errors: a `retry: 'auto'` error (after the runner's own retries) is retried with backoff
@@ -29,7 +31,8 @@ export interface WatchOptions {
   /** The local Delta table folder, when the source is one: its `_delta_log` is watched. */
   localTablePath?: string;
   mode: 'follow' | 'schedule';
-  intervalMs: number;
+  /** The poll floor (`follow`) or the period (`schedule`); `follow` without it: watchIntervalMs's default. */
+  intervalMs?: number;
   signal: AbortSignal;
   /** Passed to each run (progress events, retry budget). */
   run?: Pick<RunOptions, 'onEvent' | 'retryForMs' | 'backoffMs'>;
@@ -47,6 +50,30 @@ export interface WatchOptions {
   onApplied?(r: RunResult, info: { lagMs: number | null }): void;
   /** A run failed with an error that is retried: what and when. */
   onRetry?(err: SyncError, delayMs: number, attempt: number): void;
+  /**
+   * Poll even when the source's `polling.readiness()` says a poll would start stopped
+   * compute (a Databricks SQL warehouse): `--wake-warehouse`, the extension's setting.
+   */
+  wakeSource?: boolean;
+  /** The source's poll state, each time it changes (waiting for stopped compute, or its check failing, and back). */
+  onPollState?(state: PollState): void;
+}
+
+/** Where a follow watch's polls stand: `waiting` means new versions are not being looked for. */
+export type PollState = { phase: 'polling' } | { phase: 'waiting'; reason: string } | { phase: 'unchecked'; warning: string };
+
+/** The poll interval of a watch on `source`: the user's, else the source's default (30 s for Databricks), else 1 s. */
+export function watchIntervalMs(source: ChangeSource, givenMs: number | undefined): number {
+  return givenMs ?? source.polling?.defaultIntervalMs ?? 1_000;
+}
+
+function pollState(r: PollReadiness): PollState {
+  if (!r.ready) return { phase: 'waiting', reason: r.reason };
+  return r.warning ? { phase: 'unchecked', warning: r.warning } : { phase: 'polling' };
+}
+
+function samePollState(a: PollState, b: PollState): boolean {
+  return a.phase === b.phase && (a.phase !== 'waiting' || a.reason === (b as { reason: string }).reason) && (a.phase !== 'unchecked' || a.warning === (b as { warning: string }).warning);
 }
 
 export interface WatchSummary {
@@ -56,21 +83,33 @@ export interface WatchSummary {
 
 export async function watchPipeline(opts: WatchOptions): Promise<WatchSummary> {
   const { signal } = opts;
+  const intervalMs = watchIntervalMs(opts.source, opts.intervalMs);
   const waker = opts.mode === 'follow' && opts.localTablePath ? new LogWaker(path.join(opts.localTablePath, '_delta_log'), opts.debounceMs ?? 100) : undefined;
   let lastVersion: number | null = null;
   let runs = 0;
   let failures = 0;
   let pending = true; // run at once on start
   let allowMassDelete = opts.allowMassDeleteOnce === true;
+  let polled: PollState = { phase: 'polling' };
+  /** Asks the source's readiness (unless told to wake it); false: skip this poll. */
+  const mayPoll = async (): Promise<boolean> => {
+    const polling = opts.source.polling;
+    if (!polling || opts.wakeSource) return true;
+    const now = pollState(await polling.readiness());
+    if (!samePollState(now, polled)) opts.onPollState?.(now);
+    polled = now;
+    return now.phase !== 'waiting';
+  };
   try {
     while (!signal.aborted) {
       if (!pending) {
-        await waitFor(opts.intervalMs, signal, waker);
+        await waitFor(intervalMs, signal, waker);
         if (signal.aborted) break;
       }
       pending = false;
       try {
         if (opts.mode === 'follow' && lastVersion !== null) {
+          if (!(await mayPoll()) || signal.aborted) continue;
           const latest = await opts.source.latestVersion();
           if (latest <= lastVersion) {
             failures = 0;

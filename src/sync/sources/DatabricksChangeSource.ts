@@ -2,11 +2,12 @@ import { SyncError } from '../errors';
 import { isChangeType } from '../delta/types';
 import type { ChangeReadOptions, ChangeRow, DeltaField, Row } from '../delta/types';
 import { isCdfEnabled } from '../delta/protocolSupport';
-import type { ChangeSource, CommitOperation, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
+import type { ChangeSource, CommitOperation, PollReadiness, SourcePolling, SourceSnapshot, WorkerSource } from '../ports/ChangeSource';
 import type { Logger } from '../ports/Logger';
 import { DatabricksCatalog } from '../databricks/DatabricksCatalog';
 import { DatabricksClient } from '../databricks/DatabricksClient';
 import type { DatabricksConnectionConfig } from '../databricks/DatabricksClient';
+import { WarehouseState } from '../databricks/WarehouseState';
 import { formatTableName, fromDriverValue, parseTableName, quoteIdentifier, quoteTableName } from '../databricks/databricksTypes';
 import type { TableName } from '../databricks/databricksTypes';
 
@@ -44,6 +45,45 @@ export interface DatabricksSourceOptions {
   logger?: Logger;
 }
 
+/** A continuous sync's poll interval on a Databricks source when the user sets none (`--interval`, the extension's setting). */
+export const DATABRICKS_POLL_INTERVAL_MS = 30_000;
+
+/**
+ * Polling a table through its SQL warehouse. There is no cheaper read of a table's latest
+ * version: DESCRIBE HISTORY is a statement (it runs on the warehouse, starting it when it
+ * is stopped), and neither @databricks/sql nor the Unity Catalog tables API (TableInfo has
+ * no Delta version) offers one without compute. So: a longer default floor, and before each
+ * poll the warehouse's state from the SQL Warehouses API, which runs no statement; a poll is
+ * skipped while the warehouse is not running.
+ */
+class WarehousePolling implements SourcePolling {
+  readonly defaultIntervalMs = DATABRICKS_POLL_INTERVAL_MS;
+  readonly cost: string;
+
+  constructor(private readonly warehouse: WarehouseState | undefined, table: string) {
+    this.cost = warehouse
+      ? `one DESCRIBE HISTORY ${table} LIMIT 1 on SQL warehouse ${warehouse.warehouseId} while it runs, after a state check over REST (GET /api/2.0/sql/warehouses/${warehouse.warehouseId}) that runs no statement`
+      : `one DESCRIBE HISTORY ${table} LIMIT 1 on the cluster of the HTTP path (a cluster's state is not checked: a poll starts it when it is stopped)`;
+  }
+
+  async readiness(): Promise<PollReadiness> {
+    if (!this.warehouse) return { ready: true };
+    let answer;
+    try {
+      answer = await this.warehouse.read();
+    } catch (e) {
+      return { ready: true, warning: `could not read the state of SQL warehouse ${this.warehouse.warehouseId} (${e instanceof Error ? e.message : String(e)}); polling it with a statement, which starts it when it is stopped` };
+    }
+    if (answer.state === 'RUNNING' || answer.state === undefined) return { ready: true };
+    const which = answer.name ? `"${answer.name}" (${this.warehouse.warehouseId})` : this.warehouse.warehouseId;
+    return { ready: false, reason: `SQL warehouse ${which} is ${answer.state}` };
+  }
+
+  close(): void {
+    this.warehouse?.close();
+  }
+}
+
 /**
  * A Unity Catalog Delta table read through a SQL warehouse, as a ChangeSource: snapshots
  * with `VERSION AS OF`, changes with `table_changes()`, both streamed in chunks of the
@@ -54,6 +94,8 @@ export class DatabricksChangeSource implements ChangeSource {
   private readonly catalog: DatabricksCatalog;
   /** Commit timestamps by version: commits are immutable, so this never goes stale. */
   private readonly timestamps = new Map<number, number>();
+  /** How a continuous sync polls it: only for a source opened from a connection (its REST API needs the host and credentials). */
+  readonly polling?: WarehousePolling;
 
   constructor(
     private readonly client: DatabricksClient,
@@ -64,6 +106,7 @@ export class DatabricksChangeSource implements ChangeSource {
   ) {
     this.name = formatTableName(table);
     this.catalog = new DatabricksCatalog(client);
+    if (connection) this.polling = new WarehousePolling(WarehouseState.for(connection), this.name);
   }
 
   /** Connects and checks the table is visible; the source owns (and close() closes) the connection. */
@@ -180,6 +223,7 @@ export class DatabricksChangeSource implements ChangeSource {
 
   /** Closes the connection when the source opened it. */
   async close(): Promise<void> {
+    this.polling?.close();
     if (this.ownsClient) await this.client.close();
   }
 }

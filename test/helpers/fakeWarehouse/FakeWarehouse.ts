@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Server } from 'node:tls';
 import { thrift as dbThrift } from '@databricks/sql';
+import type { sql } from '@databricks/sdk-experimental';
 import * as thrift from 'thrift';
 import { DeltaTable } from '../../../src/sync/delta/DeltaTable';
 import type { DeltaField, DeltaType, DeltaValue, Row } from '../../../src/sync/delta/types';
@@ -219,8 +220,22 @@ export class FakeWarehouse {
   readonly httpPath: string;
   /** PEM of the server certificate: give it to the client as customCaCert. */
   readonly caCert: string;
-  /** 'stopped': every request answers HTTP 503 like a warehouse that is not running. */
+  /**
+   * 'stopped': the warehouse is not running. A Thrift request then answers HTTP 503, or,
+   * with `autoResume`, starts it (as a real warehouse does for a statement); the SQL
+   * Warehouses API reports STOPPED either way.
+   */
   mode: 'running' | 'stopped' = 'running';
+  /** A Thrift request to a stopped warehouse starts it (counted in `resumes`) instead of failing. */
+  autoResume = false;
+  /** Times a Thrift request started the stopped warehouse. */
+  resumes = 0;
+  /** `GET /api/2.0/sql/warehouses/{id}` requests answered (none of them runs a statement). */
+  stateReads = 0;
+  /** Refuse the SQL Warehouses API with 403 PERMISSION_DENIED (a principal that may not read the warehouse's settings). */
+  restDenied = false;
+  /** Thrift requests being answered. */
+  private inFlight = 0;
   /** Every statement text received, in order. */
   readonly statements: string[] = [];
   /** Every statement's bound parameters, in order. */
@@ -279,6 +294,16 @@ export class FakeWarehouse {
         res.writeHead(403, { 'content-type': 'application/json' }).end('{"error_code":"PERMISSION_DENIED","message":"Invalid access token."}');
         return;
       }
+      if (req.url?.startsWith('/api/2.0/')) {
+        this.restRequest(req, res);
+        return;
+      }
+      this.inFlight++;
+      res.once('close', () => this.inFlight--);
+      if (this.mode === 'stopped' && this.autoResume) {
+        this.mode = 'running';
+        this.resumes++;
+      }
       if (this.mode === 'stopped') {
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"error_code":"TEMPORARILY_UNAVAILABLE","message":"The SQL warehouse is stopped."}');
         return;
@@ -286,6 +311,51 @@ export class FakeWarehouse {
       for (const l of thriftListeners) l.call(server, req, res);
     });
     this.server = server;
+  }
+
+  /**
+   * Stops the warehouse once it is idle, as auto-stop does: no Thrift request being answered
+   * and no operation open. (A client may still send a statement right after; with
+   * `autoResume` that starts it again, as on a real warehouse.)
+   */
+  async stopWhenIdle(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.inFlight > 0 || this.operations.size > 0) {
+      if (Date.now() > until) throw new Error(`the fake warehouse was not idle within ${timeoutMs} ms (${this.inFlight} requests, ${this.operations.size} operations open)`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    this.mode = 'stopped';
+  }
+
+  /** The warehouse id of the HTTP path (`/sql/1.0/warehouses/<id>`). */
+  get warehouseId(): string {
+    return this.httpPath.split('/').pop() as string;
+  }
+
+  /**
+   * The workspace's REST API, as far as the source uses it: the SQL Warehouses API's get
+   * (`GET /api/2.0/sql/warehouses/{id}`), answered in the SDK's own type; anything else is
+   * the workspace's 404 ENDPOINT_NOT_FOUND.
+   */
+  private restRequest(req: IncomingMessage, res: ServerResponse): void {
+    const json = (status: number, body: object): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const m = /^\/api\/2\.0\/sql\/warehouses\/([^/?]+)(?:\?.*)?$/.exec(req.url ?? '');
+    if (!m || req.method !== 'GET') return json(404, { error_code: 'ENDPOINT_NOT_FOUND', message: `No API found for '${req.method} ${req.url}'` });
+    if (m[1] !== this.warehouseId) return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Warehouse ${m[1]} does not exist.` });
+    if (this.restDenied) return json(403, { error_code: 'PERMISSION_DENIED', message: `You do not have permission to view warehouse ${m[1]}.` });
+    this.stateReads++;
+    const answer: sql.GetWarehouseResponse = {
+      id: this.warehouseId,
+      name: 'Fake Warehouse',
+      state: this.mode === 'running' ? 'RUNNING' : 'STOPPED',
+      auto_stop_mins: 10,
+      cluster_size: '2X-Small',
+      num_clusters: this.mode === 'running' ? 1 : 0,
+      odbc_params: { hostname: this.host, path: this.httpPath, port: this.port, protocol: 'https' },
+    };
+    json(200, answer);
   }
 
   /** Starts a warehouse on 127.0.0.1 at a random port. */
