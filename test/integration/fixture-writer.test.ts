@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChangeRow, ChangeType, DeltaValue, Row } from '../../src/sync/delta/types';
+import type { ChangeRow, ChangeType, DeltaField, DeltaType, DeltaValue, Row } from '../../src/sync/delta/types';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { DeltaTableWriter, type WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import {
@@ -388,14 +388,18 @@ describe('DeltaTableWriter (fixture writer)', function () {
       const dir = path.join(tmp, 'nested-added');
       const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }] });
       await w.append([{ id: 1n, name: 'a' }, { id: 2n, name: 'b' }]);
-      const attrs = { kind: 'struct', fields: [{ name: 'color', type: string(), nullable: true, metadata: {} }, { name: 'size', type: integer(), nullable: true, metadata: {} }] } as const;
-      const tags = { kind: 'array', elementType: string(), containsNull: true } as const;
-      const props = { kind: 'map', keyType: string(), valueType: long(), valueContainsNull: true } as const;
+      const fields: DeltaField[] = [
+        { name: 'color', type: string(), nullable: true, metadata: {}, physicalName: 'color' },
+        { name: 'size', type: integer(), nullable: true, metadata: {}, physicalName: 'size' },
+      ];
+      const attrs: DeltaType = { kind: 'struct', fields };
+      const tags: DeltaType = { kind: 'array', elementType: string(), containsNull: true };
+      const props: DeltaType = { kind: 'map', keyType: string(), valueType: long(), valueContainsNull: true };
       const v = await w.addColumns([{ name: 'attrs', type: attrs }, { name: 'tags', type: tags }, { name: 'props', type: props }]);
       const snap = await (await DeltaTable.open(dir)).snapshot({ version: v });
       assert.deepEqual(
         snap.schema.map((f) => [f.name, f.type]),
-        [['id', long()], ['name', string()], ['attrs', { kind: 'struct', fields: attrs.fields.map((f) => ({ ...f, physicalName: f.name })) }], ['tags', tags], ['props', props]],
+        [['id', long()], ['name', string()], ['attrs', attrs], ['tags', tags], ['props', props]],
       );
       const rows = (await snapshotRows(dir, v)).sort((a, b) => Number(a.id) - Number(b.id));
       assert.deepEqual(rows.map((r) => [r.id, r.name, r.attrs, r.tags, r.props]), [[1n, 'a', null, null, null], [2n, 'b', null, null, null]]);
