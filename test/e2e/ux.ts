@@ -50,6 +50,7 @@ import {
   withWorkbench,
   type PreparedExtension,
 } from './workbench';
+import { connectionsKeysHistorySteps } from './uxConnectionsKeysHistory';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-ux');
@@ -874,6 +875,9 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         await rowLabelled(targets, p, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`).first().waitFor({ timeout: 30_000 });
         await shot(p, '24-connection-error-row');
       });
+
+      // Point 5's form, Test, Edit, Retry and Remove Folder; point 7's scalar keys; point 6's Sync History (test/e2e/uxConnectionsKeysHistory.ts).
+      if (pgServer) await connectionsKeysHistorySteps({ page: p, step, shot, adminUrl: pgServer.adminUrl, workspace, tablesDir: fx.tables, wideMapping: mainMapping });
     });
   } finally {
     fs.writeFileSync(path.join(shots, 'browser-console-errors.txt'), consoleErrors.join('\n') + '\n');
