@@ -5,7 +5,7 @@
  */
 import { isSyncError, SyncError } from '../sync/errors';
 import type { ServerAddress } from '../sync/postgres/classifyPgError';
-import { describeConnectionProblem } from '../sync/postgres/testConnection';
+import { describeConnectionProblem, serverAddressOf } from '../sync/postgres/testConnection';
 import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
@@ -71,8 +71,7 @@ export function serverFromSummary(summary: string): ServerAddress | undefined {
  * The row a saved connection shows when its tables cannot be listed: the problem in words
  * (describeConnectionProblem), with the connection named so the row offers Edit and Retry.
  */
-export function connectionErrorNode(info: ConnectionInfo, e: unknown): TargetNode {
-  const server = serverFromSummary(info.summary);
+export function connectionErrorNode(info: ConnectionInfo, e: unknown, server: ServerAddress | undefined = serverFromSummary(info.summary)): TargetNode {
   const problem = server && !isSyncError(e) ? describeConnectionProblem(e, server) : undefined;
   const error = problem?.error ?? (isSyncError(e) ? e : undefined);
   return {
@@ -89,6 +88,12 @@ export function connectionErrorNode(info: ConnectionInfo, e: unknown): TargetNod
 export type TableLister = (connection: string) => Promise<TargetTable[]>;
 
 /**
+ * Where a saved connection points, user included (read from its stored string; the summary
+ * the tree keeps has no user), for the words of its error row; undefined when unknown.
+ */
+export type ConnectionAddress = (connection: string) => Promise<ServerAddress | undefined>;
+
+/**
  * The rows below a target row that lists tables: under a saved connection (plain Postgres
  * or Lakebase) and a Neon database, its schemas, each holding its tables with their row
  * counts; under the sandbox (one local database, mostly `public`) its tables as
@@ -96,7 +101,7 @@ export type TableLister = (connection: string) => Promise<TargetTable[]>;
  * that cannot be listed shows its error as a row (a saved connection's offers Edit / Retry).
  * Other rows have no tables below them (undefined).
  */
-export async function tableRowsBelow(node: TargetNode, listTables: TableLister): Promise<TargetNode[] | undefined> {
+export async function tableRowsBelow(node: TargetNode, listTables: TableLister, addressOf?: ConnectionAddress): Promise<TargetNode[] | undefined> {
   if (node.kind === 'schema' || node.kind === 'neon-schema') {
     const connection = node.kind === 'schema' ? node.connection : node.reference;
     return node.tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated, underSchema: true }));
@@ -110,7 +115,10 @@ export async function tableRowsBelow(node: TargetNode, listTables: TableLister):
     if (node.kind === 'connection') return groupBySchema(tables).map((g): TargetNode => ({ kind: 'schema', connection, schema: g.schema, tables: g.tables }));
     return tables.map((t): TargetNode => ({ kind: 'table', connection, schema: t.schema, table: t.table, rows: t.rows, estimated: t.estimated }));
   } catch (e) {
-    if (node.kind === 'connection') return [connectionErrorNode(node.info, e)];
+    if (node.kind === 'connection') {
+      const server = await addressOf?.(node.info.name).catch(() => undefined);
+      return [connectionErrorNode(node.info, e, server ?? serverFromSummary(node.info.summary))];
+    }
     return [{ kind: 'message', severity: 'error', id: `${connection}:error`, label: `Cannot list tables: ${errorText(e)}` }];
   }
 }
@@ -169,6 +177,12 @@ export class TargetsModel {
   }
 
   /** The stored connection string; SyncError('auth') when the secret is gone. */
+  /** A saved postgres:// connection's address (user included), undefined for a lakebase: reference. */
+  async address(name: string): Promise<ServerAddress | undefined> {
+    const url = await this.connectionString(name);
+    return isLakebaseReference(url.trim()) ? undefined : serverAddressOf(url);
+  }
+
   async connectionString(name: string): Promise<string> {
     const s = await this.secrets.get(connectionSecretKey(name));
     if (s === undefined) {

@@ -13,7 +13,7 @@ export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
     super(async (node) => {
       if (!node) return [...model.children(), ...(neon ? ((await neon.roots()) as TargetNode[]) : [])];
       if (neon && (node.kind === 'neon-account' || node.kind === 'neon-project' || node.kind === 'neon-branch')) return (await neon.children(node)) as TargetNode[];
-      return (listTables ? await tableRowsBelow(node, listTables) : undefined) ?? [];
+      return (listTables ? await tableRowsBelow(node, listTables, (name) => model.address(name)) : undefined) ?? [];
     }, targetItem);
   }
 }

@@ -50,6 +50,7 @@ import {
   withWorkbench,
   type PreparedExtension,
 } from './workbench';
+import { connectionsKeysHistorySteps } from './uxConnectionsKeysHistory';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ARTIFACTS = path.join(ROOT, '.test-artifacts', 'e2e-ux');
@@ -1122,6 +1123,9 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         await rowLabelled(targets, p, `Nothing is listening on 127.0.0.1:${closed} — is Postgres running?`).first().waitFor({ timeout: 30_000 });
         await shot(p, '24-connection-error-row');
       });
+
+      // Point 5's form, Test, Edit, Retry and Remove Folder; point 7's scalar keys; point 6's Sync History (test/e2e/uxConnectionsKeysHistory.ts).
+      if (pgServer) await connectionsKeysHistorySteps({ page: p, step, shot, adminUrl: pgServer.adminUrl, workspace, tablesDir: fx.tables, wideMapping: mainMapping });
 
       await step('[point 10] the walkthrough names the task and the extension, with the extension\'s icon', async () => {
         // The palette's walkthrough list: its title, and the extension's name as its source.

@@ -3,6 +3,10 @@ import * as fs from 'node:fs/promises';
 import pg from 'pg';
 import { testPostgresConnection } from '../../src/sync/postgres/testConnection';
 import { freePort, getTestServer, passwordRole, useTestDatabase } from '../helpers/postgres';
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
+import { openTarget } from '../../src/sync/open/openTarget';
+import { TargetsModel, tableRowsBelow, type TargetNode } from '../../src/views/TargetsModel';
+import { listTargetTables } from '../../src/views/targetTables';
 
 /**
  * Issue 13 point 5, "Test Connection": against a real Postgres, each failure the Add
@@ -69,6 +73,31 @@ describe('Test Connection (a real Postgres)', () => {
     assert.equal(none.field, 'password');
     const right = await testPostgresConnection(at(db().url, { user: 'dns_pw_user', password: 'right-pass' }));
     assert.ok(right.ok);
+  });
+
+  it('a saved connection with a wrong password: its Targets error row names the user of its connection string', async function () {
+    const server = await getTestServer();
+    if (server.kind === 'external') this.skip();
+    await passwordRole(server);
+    const model = new TargetsModel(new MemoryState(), new MemorySecrets());
+    // As the Targets view lists a saved connection's tables (extension.ts: openTarget, then listTargetTables).
+    const list = async (name: string) => {
+      const t = await openTarget(await model.connectionString(name));
+      try {
+        return await listTargetTables(t.pool, false);
+      } finally {
+        await t.close();
+      }
+    };
+    const rowOf = async (name: string, url: string): Promise<TargetNode | undefined> => {
+      const info = await model.add(name, url);
+      return (await tableRowsBelow({ kind: 'connection', info }, list, (n) => model.address(n)))?.[0];
+    };
+    const wrong = await rowOf('wrong-pw', at(db().url, { user: 'dns_pw_user', password: 'Wr0ng-S3cret' }));
+    assert.equal(wrong?.kind === 'message' && wrong.label, 'Password authentication failed for user "dns_pw_user".');
+    assert.equal(wrong?.kind === 'message' && wrong.connection, 'wrong-pw');
+    const good = await rowOf('good-pw', at(db().url, { user: 'dns_pw_user', password: 'right-pass' }));
+    assert.ok(good && !(good.kind === 'message' && good.severity === 'error'), `the good connection's first row: ${JSON.stringify(good)}`);
   });
 
   it('an unknown host: names it, field host', async () => {

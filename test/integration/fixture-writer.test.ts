@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChangeRow, ChangeType, DeltaValue, Row } from '../../src/sync/delta/types';
+import type { ChangeRow, ChangeType, DeltaField, DeltaType, DeltaValue, Row } from '../../src/sync/delta/types';
 import { DeltaTable } from '../../src/sync/delta/DeltaTable';
 import { DeltaTableWriter, type WriterColumn } from '../../src/fixtures/DeltaTableWriter';
 import {
@@ -382,6 +382,31 @@ describe('DeltaTableWriter (fixture writer)', function () {
       await assert.rejects(w.append([{ id: null, amt: '1.00' }]), /not nullable/);
       await assert.rejects(w.append([{ id: 1n, nope: 1 }]), /unknown column 'nope'/);
       assert.equal(w.version, 0, 'nothing was committed');
+    });
+
+    it('addColumns adds struct, array and map columns to the schema the reader sees (older rows read null); no rows are written after', async () => {
+      const dir = path.join(tmp, 'nested-added');
+      const w = await DeltaTableWriter.create(dir, { columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }] });
+      await w.append([{ id: 1n, name: 'a' }, { id: 2n, name: 'b' }]);
+      const fields: DeltaField[] = [
+        { name: 'color', type: string(), nullable: true, metadata: {}, physicalName: 'color' },
+        { name: 'size', type: integer(), nullable: true, metadata: {}, physicalName: 'size' },
+      ];
+      const attrs: DeltaType = { kind: 'struct', fields };
+      const tags: DeltaType = { kind: 'array', elementType: string(), containsNull: true };
+      const props: DeltaType = { kind: 'map', keyType: string(), valueType: long(), valueContainsNull: true };
+      const v = await w.addColumns([{ name: 'attrs', type: attrs }, { name: 'tags', type: tags }, { name: 'props', type: props }]);
+      const snap = await (await DeltaTable.open(dir)).snapshot({ version: v });
+      assert.deepEqual(
+        snap.schema.map((f) => [f.name, f.type]),
+        [['id', long()], ['name', string()], ['attrs', attrs], ['tags', tags], ['props', props]],
+      );
+      const rows = (await snapshotRows(dir, v)).sort((a, b) => Number(a.id) - Number(b.id));
+      assert.deepEqual(rows.map((r) => [r.id, r.name, r.attrs, r.tags, r.props]), [[1n, 'a', null, null, null], [2n, 'b', null, null, null]]);
+      // The writer reopens it (the reader's parser reads its schema back) but writes no rows into it.
+      const again = await DeltaTableWriter.open(dir);
+      await assert.rejects(again.append([{ id: 3n, name: 'c' }]), /nested column 'attrs' \(struct<color: string, size: integer>\)/);
+      assert.equal(again.version, v, 'nothing was committed');
     });
   });
 
