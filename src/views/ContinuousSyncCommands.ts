@@ -7,7 +7,8 @@ import { SyncError } from '../sync/errors';
 import { formatDuration, parseDuration } from '../sync/run/duration';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
-import { historyOf, mappingFrom } from './MappingsCommands';
+import { failureUi, historyOf, mappingFrom } from './MappingsCommands';
+import { continuousFailure, notifyRunFailed, syncAllFailure, type RunFailure } from './runFailure';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
 import { errorText } from './toProtocolError';
@@ -82,9 +83,7 @@ function followWatches(s: Services): { dispose(): void } {
         return;
       }
       s.log.error(`${st.mapping}: continuous sync stopped: ${error.describe()}`);
-      void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(error)}`, 'Show Log').then((choice) => {
-        if (choice === 'Show Log') s.log.show(true);
-      });
+      void notifyRunFailed(failureUi(s), continuousFailure(st, error));
     },
   });
 }
@@ -123,6 +122,7 @@ async function syncAll(s: Services): Promise<void> {
   if (valid.length === 0) throw new SyncError('usage', 'No valid mapping in this workspace.', { hint: 'Create one with "Delta Sync: Create Mapping".' });
   let summary = '';
   let failed = false;
+  let failure: RunFailure | undefined;
   ProgressPanel.show(s.extensionUri, s.log, s.runs);
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Delta Sync: Sync All (${valid.length} mappings)`, cancellable: true },
@@ -146,6 +146,7 @@ async function syncAll(s: Services): Promise<void> {
           );
           summary = syncAllSummary(outcomes, invalid);
           failed = outcomes.some((o) => o.status !== 'succeeded') || invalid > 0;
+          failure = syncAllFailure(outcomes, summary, new Map(valid.map((n) => [n.mapping.name, n.file])));
         });
       } finally {
         cancel.dispose();
@@ -157,6 +158,11 @@ async function syncAll(s: Services): Promise<void> {
   s.targets.refresh();
   if (!summary) return; // stopped before any outcome
   s.log.info(`Sync All: ${summary}`);
+  // A mapping failed: the one failed-run notification, on the first failed mapping's run and setting.
+  if (failure) {
+    await notifyRunFailed(failureUi(s), failure);
+    return;
+  }
   const text = `Delta Sync: Sync All: ${summary}`;
   const choice = failed ? await vscode.window.showWarningMessage(text, 'Show Log') : await vscode.window.showInformationMessage(text, 'Show Log');
   if (choice === 'Show Log') s.log.show(true);

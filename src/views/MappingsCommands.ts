@@ -6,7 +6,7 @@ import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/ports/events';
 import type { PipelineStatus, RepairReport, RunResult } from '../sync/ports/reports';
 import { isNeonReference } from '../sync/mapping/neonReference';
-import { registerCommand } from './commandRegistry';
+import { openSettingInEditor, registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';
 import { runPreviewOnBranch } from './NeonPreviewCommands';
@@ -18,7 +18,8 @@ import type { Services } from './Services';
 import { isMissingChanges } from '../sync/run/repairPhase';
 import { ReportPanel } from './ReportPanel';
 import { dryRunReport, syncHistoryReport } from './reports';
-import { errorText } from './toProtocolError';
+import { errorText, logText } from './toProtocolError';
+import { notifyRunFailed, SHOW_LOG, SHOW_PROGRESS, type FailureUi, type RunOrigin } from './runFailure';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -100,17 +101,32 @@ async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPan
 /**
  * Runs a sync through the RunController (one at a time), with the Progress panel and a
  * cancellable notification; Stop (panel, command, notification) aborts through one signal.
+ * A failure is said where the run was started (`origin`), through the one failed-run
+ * notification (runFailure.ts: Show Progress, Open Setting, Show Log), and logged; it does
+ * not reject, so no caller shows it a second time.
  */
-export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number, allowMassDelete?: boolean): Promise<void> {
+export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, origin: RunOrigin = 'command', toVersion?: number): Promise<void> {
+  try {
+    await runGuarded(s, node, mode, toVersion);
+  } catch (e) {
+    if (isSyncError(e) && e.kind === 'cancelled') s.log.info(`${node.mapping.name}: cancelled`);
+    else s.log.error(`${node.mapping.name}: ${logText(e)}`);
+    await notifyRunFailed(failureUi(s), { origin, mapping: node.mapping.name, file: node.file, what: mode === 'initial' ? 'initial load' : 'incremental sync', error: e });
+  }
+}
+
+/** The sync with its two second chances: a repair offered when the changes are gone, a refused mass delete allowed once. */
+async function runGuarded(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number, allowMassDelete?: boolean): Promise<void> {
   try {
     await runOnce(s, node, mode, toVersion, allowMassDelete);
   } catch (e) {
     // The Change Data Feed the sync needs is gone (vacuumed, CDF off): offer the repair by checksums.
     if (isMissingChanges(e)) {
       s.log.error(`${node.mapping.name}: ${errorText(e)}`);
-      const choice = await vscode.window.showErrorMessage(`Delta Sync: ${e.message}`, { detail: 'Verify & Repair compares the target with the latest snapshot by checksums and repairs only the rows that differ (or set "onMissingChanges": "repair" in the mapping).' }, 'Repair Now', 'Show Log');
+      const choice = await vscode.window.showErrorMessage(`Delta Sync: ${e.message}`, { detail: 'Verify & Repair compares the target with the latest snapshot by checksums and repairs only the rows that differ (or set "onMissingChanges": "repair" in the mapping).' }, 'Repair Now', SHOW_PROGRESS, SHOW_LOG);
       if (choice === 'Repair Now') await verifyAndRepair(s, node);
-      if (choice === 'Show Log') s.log.show(true);
+      if (choice === SHOW_PROGRESS) await failureUi(s).showProgress(node.mapping.name);
+      if (choice === SHOW_LOG) s.log.show(true);
       return;
     }
     // Safe deletes: the run was refused before it wrote; the user may allow this one run.
@@ -123,6 +139,30 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
     if (choice !== 'Delete Anyway') throw e;
     await runOnce(s, node, mode, toVersion, true);
   }
+}
+
+/**
+ * The failed-run notification's actions in the editor: the Progress panel with the
+ * mapping's runs (the RunController's snapshot of the failed run stays in it until the next
+ * run), the mapping file with the cursor on the setting (or `deltaSync.*` in the Settings
+ * editor), the log.
+ */
+export function failureUi(s: Services): FailureUi {
+  return {
+    error: (text, ...actions) => Promise.resolve(vscode.window.showErrorMessage(`Delta Sync: ${text}`, ...actions)),
+    showLog: () => s.log.show(true),
+    showProgress: async (mapping) => {
+      const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
+      const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.mapping.name === mapping);
+      if (!node) return;
+      try {
+        panel.showHistory(historyOf(mapping, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true })));
+      } catch (e) {
+        s.log.warn(`could not read the run history of ${mapping}: ${errorText(e)}`);
+      }
+    },
+    openSetting: openSettingInEditor,
+  };
 }
 
 async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersion: number | undefined, allowMassDelete: boolean | undefined): Promise<void> {
@@ -191,9 +231,9 @@ async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
   }
   const source = new RepairPreviewSource(node.mapping, plan, columns, async (r) => {
     // Not awaited: the panel answers at once and the Progress panel shows the repair.
-    void startRepair(s, node, r.version).catch((e: unknown) => {
-      s.log.error(`${name}: ${errorText(e)}`);
-      if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(name, e);
+    void startRepair(s, node, r.version).catch(async (e: unknown) => {
+      s.log.error(`${name}: ${logText(e)}`);
+      await notifyRunFailed(failureUi(s), { origin: 'preview', mapping: name, file: node.file, error: e });
     });
   });
   PreviewPanel.pageSize = s.settings.previewPageSize();
@@ -247,13 +287,6 @@ async function startRepair(s: Services, node: ValidMapping, version: number, all
   else void vscode.window.showWarningMessage(`Delta Sync: ${name} was repaired but still differs from version ${r.version} (was the table written to meanwhile?). Run Verify & Repair again.`);
 }
 
-/** A failed run started from the Preview: an error toast that leads to the run and the log. */
-async function notifyRunFailed(name: string, e: unknown): Promise<void> {
-  const choice = await vscode.window.showErrorMessage(`Delta Sync: applying the preview of ${name} failed: ${errorText(e)}`, 'Show Progress', 'Show Log');
-  if (choice === 'Show Progress') await vscode.commands.executeCommand('deltaSync.run.showProgress');
-  if (choice === 'Show Log') await vscode.commands.executeCommand('deltaSync.log.show');
-}
-
 /** Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that plan. */
 async function openPreview(s: Services, node: ValidMapping): Promise<void> {
   const mapping: Mapping = node.mapping;
@@ -282,10 +315,7 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
       async (r) => {
         // Not awaited: the panel answers at once and the Progress panel shows the run; a
         // failure is said where the user is, not only in the log.
-        void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => {
-          s.log.error(`${mapping.name}: ${errorText(e)}`);
-          if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(mapping.name, e);
-        });
+        void startRun(s, node, r.mode, 'preview', r.toVersion);
       },
       () => void h.release(),
       isNeonReference(mapping.target.connection)
