@@ -122,7 +122,8 @@ async function syncAll(s: Services): Promise<void> {
   if (valid.length === 0) throw new SyncError('usage', 'No valid mapping in this workspace.', { hint: 'Create one with "Delta Sync: Create Mapping".' });
   let summary = '';
   let failed = false;
-  let failure: RunFailure | undefined;
+  // Set inside the run's callback; an object so the reads after it are not narrowed away.
+  const found: { failure?: RunFailure } = {};
   ProgressPanel.show(s.extensionUri, s.log, s.runs);
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Delta Sync: Sync All (${valid.length} mappings)`, cancellable: true },
@@ -146,8 +147,13 @@ async function syncAll(s: Services): Promise<void> {
           );
           summary = syncAllSummary(outcomes, invalid);
           failed = outcomes.some((o) => o.status !== 'succeeded') || invalid > 0;
-          failure = syncAllFailure(outcomes, summary, new Map(valid.map((n) => [n.mapping.name, n.file])));
+          found.failure = syncAllFailure(outcomes, summary, new Map(valid.map((n) => [n.mapping.name, n.file])));
+          // A failed mapping fails the whole run, so the Progress panel shows Sync All failed, with that error.
+          if (found.failure) throw found.failure.error;
         });
+      } catch (e) {
+        // Said below, once, by the failed-run notification.
+        if (found.failure === undefined || e !== found.failure.error) throw e;
       } finally {
         cancel.dispose();
       }
@@ -159,8 +165,8 @@ async function syncAll(s: Services): Promise<void> {
   if (!summary) return; // stopped before any outcome
   s.log.info(`Sync All: ${summary}`);
   // A mapping failed: the one failed-run notification, on the first failed mapping's run and setting.
-  if (failure) {
-    await notifyRunFailed(failureUi(s), failure);
+  if (found.failure) {
+    await notifyRunFailed(failureUi(s), found.failure);
     return;
   }
   const text = `Delta Sync: Sync All: ${summary}`;

@@ -84,7 +84,8 @@ export function continuousFailure(stopped: { mapping: string; key: string }, err
  * error (its run and its setting are what the buttons open). `files` maps names to files.
  */
 export function syncAllFailure(outcomes: ReadonlyArray<MappingOutcome<unknown>>, summary: string, files: ReadonlyMap<string, string>): RunFailure | undefined {
-  const failed = outcomes.find((o): o is Extract<MappingOutcome<unknown>, { status: 'failed' }> => o.status === 'failed');
+  // A mapping stopped by the user's Stop is no failure to notify.
+  const failed = outcomes.find((o): o is Extract<MappingOutcome<unknown>, { status: 'failed' }> => o.status === 'failed' && o.error.kind !== 'cancelled');
   if (!failed) return undefined;
   const file = files.get(failed.name);
   return { origin: 'sync-all', mapping: failed.name, ...(file === undefined ? {} : { file }), error: failed.error, summary };

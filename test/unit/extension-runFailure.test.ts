@@ -153,6 +153,8 @@ describe('failed runs notify wherever they were started (Show Progress, Open Set
     const notice = failureNotice({ origin: 'command', mapping: 'm', error: vscodeSetting });
     assert.deepEqual(notice?.setting, { scope: 'vscode', key: 'deltaSync.deltaFolders' });
     assert.deepEqual(notice?.actions, ['Show Progress', 'Open Setting', 'Show Log']);
+    // A Sync All stopped by the user: the mapping it stopped is no failure to notify.
+    assert.equal(syncAllFailure([{ name: 'm', status: 'failed', error: new SyncError('cancelled', 'Stopped by the user.') }], 'x', new Map()), undefined);
     // A mapping key without the mapping's file: nothing to open.
     assert.deepEqual(failureNotice({ origin: 'command', mapping: 'm', error: new SyncError('mapping', 'x', { setting: 'schemaDrift' }) })?.actions, ['Show Progress', 'Show Log']);
   });
