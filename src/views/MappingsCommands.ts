@@ -19,6 +19,7 @@ import { isMissingChanges } from '../sync/run/repairPhase';
 import { ReportPanel } from './ReportPanel';
 import { dryRunReport, syncHistoryReport } from './reports';
 import { errorText, logText } from './toProtocolError';
+import { aboutMappingFile } from './settingLocation';
 import { notifyRunFailed, SHOW_LOG, SHOW_PROGRESS, type FailureUi, type RunOrigin } from './runFailure';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
@@ -35,6 +36,22 @@ export async function mappingFrom(arg: unknown, s: Services): Promise<ValidMappi
   );
   if (!pick) throw new SyncError('cancelled', 'No mapping selected.');
   return pick.node;
+}
+
+/**
+ * A command on one mapping: the tree's row or one picked (mappingFrom). Its failure is
+ * noted as about that mapping's file, so the command wrapper's toast can open the setting
+ * the error names in it (Open Setting) also when the mapping was picked in the palette.
+ */
+function onMapping(s: Services, fn: (node: ValidMapping) => Promise<unknown>): (arg: unknown) => Promise<unknown> {
+  return async (arg) => {
+    const node = await mappingFrom(arg, s);
+    try {
+      return await fn(node);
+    } catch (e) {
+      throw aboutMappingFile(e, node.file);
+    }
+  };
 }
 
 /**
@@ -359,9 +376,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       const node = await mappingFrom(arg, s);
       await vscode.window.showTextDocument(vscode.Uri.file(node.file));
     }, s.log),
-    registerCommand('deltaSync.mappings.preview', async (arg) => {
-      await openPreview(s, await mappingFrom(arg, s));
-    }, s.log),
+    registerCommand('deltaSync.mappings.preview', onMapping(s, (node) => openPreview(s, node)), s.log),
     registerCommand('deltaSync.preview.apply', async () => {
       const p = PreviewPanel.current();
       if (!p) throw new SyncError('usage', 'No Preview is open.', { hint: 'Run "Delta Sync: Preview Changes" on a mapping first.' });
@@ -372,8 +387,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       if (!p) throw new SyncError('usage', 'No Preview is open.');
       p.dispose();
     }, s.log),
-    registerCommand('deltaSync.mappings.dryRun', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    registerCommand('deltaSync.mappings.dryRun', onMapping(s, async (node) => {
       const { report, plan } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Delta Sync: dry run of ${node.mapping.name}`, cancellable: true },
         (_p, token) =>
@@ -390,10 +404,8 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       );
       s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
       ReportPanel.show(s.extensionUri, s.log, dryRunReport(node.mapping.name, report, plan));
-    }, s.log),
-    registerCommand('deltaSync.mappings.verifyRepair', async (arg) => {
-      await verifyAndRepair(s, await mappingFrom(arg, s));
-    }, s.log),
+    }), s.log),
+    registerCommand('deltaSync.mappings.verifyRepair', onMapping(s, (node) => verifyAndRepair(s, node)), s.log),
     registerCommand('deltaSync.mappings.runInitialLoad', async (arg) => {
       const node = await mappingFrom(arg, s);
       const ok = await vscode.window.showWarningMessage(
@@ -407,21 +419,19 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.mappings.runIncremental', async (arg) => {
       await startRun(s, await mappingFrom(arg, s), 'incremental');
     }, s.log),
-    registerCommand('deltaSync.mappings.copyGrants', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    registerCommand('deltaSync.mappings.copyGrants', onMapping(s, async (node) => {
       const report = await s.engine.withRunner(node.mapping, (h) => h.runner.requiredGrants());
       await vscode.env.clipboard.writeText(report.sql);
       const missing = report.rights.filter((r) => r.held === false && !r.conditional).length;
       void vscode.window.showInformationMessage(
         `Copied the GRANTs role ${report.role} needs to run ${node.mapping.name} (${missing === 0 ? 'it holds them all' : `${missing} missing`}). Run them as the database owner or an admin.`,
       );
-    }, s.log),
-    registerCommand('deltaSync.mappings.showHistory', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    }), s.log),
+    registerCommand('deltaSync.mappings.showHistory', onMapping(s, async (node) => {
       const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
       ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
       ReportPanel.show(s.extensionUri, s.log, syncHistoryReport(status));
-    }, s.log),
+    }), s.log),
     registerCommand('deltaSync.run.stop', () => {
       if (!s.runs.stop()) void vscode.window.showInformationMessage('Delta Sync: no sync is running.');
     }, s.log),

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { isSyncError } from '../sync/errors';
 import * as path from 'node:path';
-import { locateSetting, settingRefOf, type SettingRef } from './settingLocation';
+import { locateSetting, openableSetting, type SettingRef } from './settingLocation';
 import { errorText, logText } from './toProtocolError';
 
 /** Every command id the extension contributes; package.json must declare exactly these. */
@@ -43,11 +43,10 @@ function mappingFileOf(arg: unknown): string | undefined {
 
 /** The toast of a failed command: Open Setting when the error names one the editor can open (a mapping key needs the mapping's file). */
 async function showError(e: unknown, log: vscode.LogOutputChannel, file: string | undefined): Promise<void> {
-  const setting = settingRefOf(e);
-  const opens = setting && (setting.scope === 'vscode' || file !== undefined) ? setting : undefined;
+  const opens = openableSetting(e, file);
   const choice = await vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`, ...(opens ? ['Open Setting'] : []), 'Show Log');
   if (choice === 'Show Log') log.show(true);
-  if (choice === 'Open Setting' && opens) await openSettingInEditor(opens, file);
+  if (choice === 'Open Setting' && opens) await openSettingInEditor(opens.setting, opens.file);
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { MappingOutcome } from '../sync/run/syncAll';
 import { isSyncError, type SyncError } from '../sync/errors';
-import { settingRefOf, type SettingRef } from './settingLocation';
+import { openableSetting, type SettingRef } from './settingLocation';
 import { errorText } from './toProtocolError';
 
 /** Where the run was started; it words the toast ("applying the preview of ...", "continuous sync of ... stopped"). */
@@ -58,9 +58,8 @@ export function failureNotice(f: RunFailure): FailureNotice | undefined {
         : f.origin === 'sync-all'
           ? `Sync All: ${f.summary ? `${f.summary}. ` : ''}${f.mapping} failed: ${why}`
           : `${f.what ?? 'sync'} of ${f.mapping} failed: ${why}`;
-  const setting = settingRefOf(f.error);
   // A mapping key opens in its file: without the file there is nothing to open.
-  const opens = setting && (setting.scope === 'vscode' || f.file !== undefined) ? setting : undefined;
+  const opens = openableSetting(f.error, f.file)?.setting;
   return { text, actions: [SHOW_PROGRESS, ...(opens ? [OPEN_SETTING] : []), SHOW_LOG], ...(opens ? { setting: opens } : {}) };
 }
 

@@ -24,6 +24,31 @@ export function settingRefOf(e: unknown): SettingRef | undefined {
   return MAPPING_KEYS.has(key.split('.')[0] ?? '') ? { scope: 'mapping', key } : undefined;
 }
 
+/**
+ * The setting a toast about `e` can open: a `deltaSync.*` setting always; a mapping key only
+ * with the mapping's file (`file`, else the one noted for the error by aboutMappingFile).
+ */
+export function openableSetting(e: unknown, file?: string): { setting: SettingRef; file: string | undefined } | undefined {
+  const setting = settingRefOf(e);
+  const where = file ?? mappingFileOfError(e);
+  if (!setting || (setting.scope === 'mapping' && where === undefined)) return undefined;
+  return { setting, file: where };
+}
+
+/** The mapping file a thrown error is about, where the command that threw it knew (see aboutMappingFile). */
+const fileOfError = new WeakMap<object, string>();
+
+/** Notes that `e` is about the mapping in `file` (a command on a mapping picked in the palette); returns `e`. */
+export function aboutMappingFile<E>(e: E, file: string): E {
+  if (typeof e === 'object' && e !== null) fileOfError.set(e, file);
+  return e;
+}
+
+/** The mapping file noted for `e`, if any. */
+export function mappingFileOfError(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? fileOfError.get(e) : undefined;
+}
+
 export interface SettingLocation {
   /** Offset and length of the key's name (quotes included), or of the enclosing object's `{`. */
   offset: number;

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { SyncError } from '../../src/sync/errors';
 import { classifyPgError } from '../../src/sync/postgres/classifyPgError';
-import { locateSetting, settingRefOf } from '../../src/views/settingLocation';
+import { aboutMappingFile, locateSetting, openableSetting, settingRefOf } from '../../src/views/settingLocation';
 
 /** A mapping file as Create Mapping writes it (JSON.stringify, two spaces). */
 const mappingText = JSON.stringify(
@@ -75,5 +75,15 @@ describe('the setting an error names, and where it is in the mapping file (Open 
     }
     // A value that does not fit its column type: no setting to open.
     assert.equal(settingRefOf(classifyPgError(Object.assign(new Error('too long'), { code: '22001' }))), undefined);
+  });
+
+  it('a failed command on a mapping picked in the palette opens the setting in that mapping\'s file; without one, only deltaSync.* settings open', () => {
+    const drift = new SyncError('schema-drift', 'Column "x" was added.', { setting: 'schemaDrift' });
+    assert.equal(openableSetting(drift), undefined);
+    assert.deepEqual(openableSetting(aboutMappingFile(drift, '/ws/.delta-sync/orders.json')), { setting: { scope: 'mapping', key: 'schemaDrift' }, file: '/ws/.delta-sync/orders.json' });
+    // The tree row's file wins over none noted.
+    assert.deepEqual(openableSetting(new SyncError('mapping', 'x', { setting: 'after' }), '/a.json'), { setting: { scope: 'mapping', key: 'after' }, file: '/a.json' });
+    assert.deepEqual(openableSetting(new SyncError('usage', 'x', { setting: 'deltaSync.deltaFolders' })), { setting: { scope: 'vscode', key: 'deltaSync.deltaFolders' }, file: undefined });
+    assert.equal(openableSetting(aboutMappingFile(new Error('plain'), '/a.json')), undefined);
   });
 });
