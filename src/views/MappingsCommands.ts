@@ -128,7 +128,8 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
   } catch (e) {
     if (isSyncError(e) && e.kind === 'cancelled') s.log.info(`${node.mapping.name}: cancelled`);
     else s.log.error(`${node.mapping.name}: ${logText(e)}`);
-    await notifyRunFailed(failureUi(s), { origin, mapping: node.mapping.name, file: node.file, what: mode === 'initial' ? 'initial load' : 'incremental sync', error: e });
+    // Not awaited: the command ends now; the toast waits for the user.
+    void notifyRunFailed(failureUi(s), { origin, mapping: node.mapping.name, file: node.file, what: mode === 'initial' ? 'initial load' : 'incremental sync', error: e });
   }
 }
 
