@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { SyncError } from '../../src/sync/errors';
 import { classifyPgError } from '../../src/sync/postgres/classifyPgError';
+import { fieldEncoderFor, ValueEncodeError } from '../../src/sync/postgres/copyEncoder';
 import { aboutMappingFile, locateSetting, openableSetting, settingRefOf } from '../../src/views/settingLocation';
 
 /** A mapping file as Create Mapping writes it (JSON.stringify, two spaces). */
@@ -73,6 +74,18 @@ describe('the setting an error names, and where it is in the mapping file (Open 
       assert.match(e.hint ?? '', /"deadLetter": true/);
       assert.deepEqual(settingRefOf(e), { scope: 'mapping', key: 'deadLetter' }, code);
     }
+    // Text with a NUL, which no Postgres text column holds: its hint offers dead letters too, also once it names the row.
+    const nul = ((): unknown => {
+      try {
+        fieldEncoderFor({ kind: 'primitive', name: 'string' }, 'note')('a\u0000b');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.match((nul as Error | undefined)?.message ?? '', /NUL/);
+    assert.deepEqual(settingRefOf(nul), { scope: 'mapping', key: 'deadLetter' });
+    assert.deepEqual(settingRefOf((nul as ValueEncodeError).withKey('id=4')), { scope: 'mapping', key: 'deadLetter' });
     // A value that does not fit its column type: no setting to open.
     assert.equal(settingRefOf(classifyPgError(Object.assign(new Error('too long'), { code: '22001' }))), undefined);
   });
