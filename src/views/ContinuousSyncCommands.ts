@@ -7,8 +7,9 @@ import { SyncError } from '../sync/errors';
 import { formatDuration, parseDuration } from '../sync/run/duration';
 import { registerCommand } from './commandRegistry';
 import type { MappingNode } from './MappingsModel';
-import { afterRun, confirmDeleteAnyway, historyOf, mappingFrom, showHistoryOf } from './MappingsCommands';
+import { afterRun, confirmDeleteAnyway, failureUi, historyOf, mappingFrom, showHistoryOf } from './MappingsCommands';
 import { isMassDeleteRefusal, resumeWatchAllowingOnce } from '../engine/deleteAnyway';
+import { continuousFailure, notifyRunFailed, syncAllFailure } from './runFailure';
 import { ProgressPanel } from './ProgressPanel';
 import type { Services } from './Services';
 import { errorText } from './toProtocolError';
@@ -92,9 +93,7 @@ function followWatches(s: Services): { dispose(): void } {
         void offerDeleteAnyway(s, st, error);
         return;
       }
-      void vscode.window.showErrorMessage(`Delta Sync: continuous sync of ${st.mapping} stopped: ${errorText(error)}`, 'Show Log').then((choice) => {
-        if (choice === 'Show Log') s.log.show(true);
-      });
+      void notifyRunFailed(failureUi(s), continuousFailure(st, error));
     },
   });
 }
@@ -175,6 +174,12 @@ async function syncAll(s: Services): Promise<void> {
   s.mappings.refresh();
   s.targets.refresh();
   if (!done) return; // stopped before the summary
+  // A mapping failed: the one failed-run notification, on the first failed mapping's run and setting.
+  const failure = syncAllFailure(done.outcomes, done.summary, new Map(valid.map((n) => [n.mapping.name, n.file])));
+  if (failure) {
+    await notifyRunFailed(failureUi(s), failure);
+    return;
+  }
   const { severity, text } = done.toast;
   const choice = severity === 'warning' ? await vscode.window.showWarningMessage(text, 'Show Log') : await vscode.window.showInformationMessage(text, 'Show Log');
   if (choice === 'Show Log') s.log.show(true);

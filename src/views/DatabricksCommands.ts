@@ -3,7 +3,9 @@ import { SyncError } from '../sync/errors';
 import { registerCommand } from './commandRegistry';
 import type { DatabricksAuth } from './DatabricksConnections';
 import { testResultMessage, validateHost, validateHttpPath } from './DatabricksConnections';
-import type { DatabricksTableNode } from './DatabricksModel';
+import { cdfTablePick, type DatabricksTableNode } from './DatabricksModel';
+import { pickTreeNode } from './pickTreeNode';
+import { vscodePrompter } from './vscodePrompter';
 import type { Services } from './Services';
 import type { SourcesTreeNode } from './SourcesTreeDataProvider';
 
@@ -137,10 +139,10 @@ export function registerDatabricksCommands(s: Services): vscode.Disposable[] {
     }, s.log),
     registerCommand('deltaSync.databricks.enableChangeDataFeed', async (arg) => {
       const node = arg as SourcesTreeNode | undefined;
-      if (!node || typeof node !== 'object' || node.kind !== 'databricks-table') {
-        throw new SyncError('usage', 'Pick a Databricks table in the Sources view.', { hint: 'Right-click the table > Enable Change Data Feed.' });
-      }
-      const table: DatabricksTableNode = node;
+      // From the palette: connection -> catalog -> schema -> table, as the Sources view lists them.
+      const picked = node && typeof node === 'object' && node.kind === 'databricks-table' ? node : await pickTreeNode(vscodePrompter, cdfTablePick(s.databricksModel, 'Enable Change Data Feed'));
+      if (!picked || picked.kind !== 'databricks-table') return;
+      const table: DatabricksTableNode = picked;
       const statement = s.databricksModel.enableCdfStatement(table);
       const RUN = 'Run ALTER TABLE';
       const choice = await vscode.window.showWarningMessage(

@@ -16,6 +16,7 @@ import { deltaTypeLabel } from './deltaTypeLabel';
 import { mapLimit } from './SourcesModel';
 import { errorText } from './toProtocolError';
 import type { Severity } from './SourcesModel';
+import type { TreePick } from './pickTreeNode';
 
 /** What the tree knows of a table before it is expanded. */
 export interface DatabricksTableState {
@@ -181,4 +182,32 @@ export class DatabricksModel {
     this.states.delete(`${node.connection}/${node.fullName}`);
     return this.tableState(node.connection, node.table);
   }
+}
+
+/**
+ * The palette's pick for Enable Change Data Feed: connection -> catalog -> schema -> a table
+ * whose change data feed is off (views have none; tables that have it are not offered).
+ */
+export function cdfTablePick(model: DatabricksModel, title: string): TreePick<DatabricksNode> {
+  return {
+    title,
+    children: (node) => model.children(node),
+    wanted: (n) => n.kind === 'databricks-table' && !isView(n.tableType) && n.state?.cdfEnabled !== true,
+    opens: (n) => n.kind === 'databricks-connection' || n.kind === 'databricks-catalog' || n.kind === 'databricks-schema',
+    label: (n) => {
+      switch (n.kind) {
+        case 'databricks-connection':
+          return { label: n.info.name, description: n.info.host };
+        case 'databricks-catalog':
+          return { label: n.catalog };
+        case 'databricks-schema':
+          return { label: n.schema };
+        case 'databricks-table':
+          return { label: n.table.table, description: n.state ? `v${n.state.version} · CDF off` : (n.error ?? n.tableType) };
+        default:
+          return { label: n.kind === 'message' ? n.label : n.path.join('.') };
+      }
+    },
+    problem: (n) => (n.kind === 'message' && n.severity === 'error' ? n.label : undefined),
+  };
 }

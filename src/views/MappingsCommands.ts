@@ -6,7 +6,7 @@ import type { Mapping } from '../sync/mapping/mappingSchema';
 import type { SyncMode } from '../sync/ports/events';
 import type { PipelineStatus, RepairReport, RunResult } from '../sync/ports/reports';
 import { isNeonReference } from '../sync/mapping/neonReference';
-import { registerCommand } from './commandRegistry';
+import { openSettingInEditor, registerCommand } from './commandRegistry';
 import { createMappingFlow } from './createMappingFlow';
 import type { MappingNode } from './MappingsModel';
 import { runPreviewOnBranch } from './NeonPreviewCommands';
@@ -19,9 +19,11 @@ import type { Services } from './Services';
 import { isMissingChanges } from '../sync/run/repairPhase';
 import { ReportPanel } from './ReportPanel';
 import { dryRunReport, syncHistoryReport } from './reports';
-import { errorText } from './toProtocolError';
+import { errorText, logText } from './toProtocolError';
 import { DELETE_ANYWAY, deleteAnywayQuestion, runAllowingOnce } from '../engine/deleteAnyway';
 import type { DeleteAnywayQuestion } from '../engine/deleteAnyway';
+import { aboutMappingFile } from './settingLocation';
+import { notifyRunFailed, SHOW_LOG, SHOW_PROGRESS, type FailureUi, type RunOrigin } from './runFailure';
 
 type ValidMapping = MappingNode & { kind: 'mapping' };
 
@@ -37,6 +39,22 @@ export async function mappingFrom(arg: unknown, s: Services): Promise<ValidMappi
   );
   if (!pick) throw new SyncError('cancelled', 'No mapping selected.');
   return pick.node;
+}
+
+/**
+ * A command on one mapping: the tree's row or one picked (mappingFrom). Its failure is
+ * noted as about that mapping's file, so the command wrapper's toast can open the setting
+ * the error names in it (Open Setting) also when the mapping was picked in the palette.
+ */
+function onMapping(s: Services, fn: (node: ValidMapping) => Promise<unknown>): (arg: unknown) => Promise<unknown> {
+  return async (arg) => {
+    const node = await mappingFrom(arg, s);
+    try {
+      return await fn(node);
+    } catch (e) {
+      throw aboutMappingFile(e, node.file);
+    }
+  };
 }
 
 /**
@@ -104,8 +122,23 @@ export async function showHistoryOf(s: Services, node: ValidMapping, panel: Prog
 /**
  * Runs a sync through the RunController (one at a time), with the Progress panel and a
  * cancellable notification; Stop (panel, command, notification) aborts through one signal.
+ * A failure is said where the run was started (`origin`), through the one failed-run
+ * notification (runFailure.ts: Show Progress, Open Setting, Show Log), and logged; it does
+ * not reject, so no caller shows it a second time.
  */
-export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
+export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, origin: RunOrigin = 'command', toVersion?: number): Promise<void> {
+  try {
+    await runGuarded(s, node, mode, toVersion);
+  } catch (e) {
+    if (isSyncError(e) && e.kind === 'cancelled') s.log.info(`${node.mapping.name}: cancelled`);
+    else s.log.error(`${node.mapping.name}: ${logText(e)}`);
+    // Not awaited: the command ends now; the toast waits for the user.
+    void notifyRunFailed(failureUi(s), { origin, mapping: node.mapping.name, file: node.file, what: mode === 'initial' ? 'initial load' : 'incremental sync', error: e });
+  }
+}
+
+/** The sync with its two second chances: a refused mass delete allowed once (Delete Anyway), a repair offered when the changes are gone. */
+async function runGuarded(s: Services, node: ValidMapping, mode: SyncMode, toVersion?: number): Promise<void> {
   try {
     // Safe deletes: a run refused before it wrote may be allowed once (Delete Anyway).
     await runAllowingOnce((allow) => runOnce(s, node, mode, toVersion, allow), (e) => confirmDeleteAnyway(deleteAnywayQuestion('run', node.mapping.name, e)));
@@ -113,9 +146,10 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
     // The Change Data Feed the sync needs is gone (vacuumed, CDF off): offer the repair by checksums.
     if (isMissingChanges(e)) {
       s.log.error(`${node.mapping.name}: ${errorText(e)}`);
-      const choice = await vscode.window.showErrorMessage(`Delta Sync: ${e.message}`, { detail: 'Verify & Repair compares the target with the latest snapshot by checksums and repairs only the rows that differ (or set "onMissingChanges": "repair" in the mapping).' }, 'Repair Now', 'Show Log');
+      const choice = await vscode.window.showErrorMessage(`Delta Sync: ${e.message}`, { detail: 'Verify & Repair compares the target with the latest snapshot by checksums and repairs only the rows that differ (or set "onMissingChanges": "repair" in the mapping).' }, 'Repair Now', SHOW_PROGRESS, SHOW_LOG);
       if (choice === 'Repair Now') await verifyAndRepair(s, node);
-      if (choice === 'Show Log') s.log.show(true);
+      if (choice === SHOW_PROGRESS) await failureUi(s).showProgress(node.mapping.name);
+      if (choice === SHOW_LOG) s.log.show(true);
       return;
     }
     throw e;
@@ -125,6 +159,30 @@ export async function startRun(s: Services, node: ValidMapping, mode: SyncMode, 
 /** The modal of a refused mass delete (src/engine/deleteAnyway.ts words it); true on Delete Anyway. */
 export async function confirmDeleteAnyway(q: DeleteAnywayQuestion): Promise<boolean> {
   return (await vscode.window.showWarningMessage(q.text, { modal: true, detail: q.detail }, DELETE_ANYWAY)) === DELETE_ANYWAY;
+}
+
+/**
+ * The failed-run notification's actions in the editor: the Progress panel with the
+ * mapping's runs (the RunController's snapshot of the failed run stays in it until the next
+ * run), the mapping file with the cursor on the setting (or `deltaSync.*` in the Settings
+ * editor), the log.
+ */
+export function failureUi(s: Services): FailureUi {
+  return {
+    error: (text, ...actions) => Promise.resolve(vscode.window.showErrorMessage(`Delta Sync: ${text}`, ...actions)),
+    showLog: () => s.log.show(true),
+    showProgress: async (mapping) => {
+      const panel = ProgressPanel.show(s.extensionUri, s.log, s.runs);
+      const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.mapping.name === mapping);
+      if (!node) return;
+      try {
+        panel.showHistory(historyOf(mapping, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true })));
+      } catch (e) {
+        s.log.warn(`could not read the run history of ${mapping}: ${errorText(e)}`);
+      }
+    },
+    openSetting: openSettingInEditor,
+  };
 }
 
 async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersion: number | undefined, allowMassDelete: boolean): Promise<void> {
@@ -193,9 +251,9 @@ async function verifyAndRepair(s: Services, node: ValidMapping): Promise<void> {
   }
   const source = new RepairPreviewSource(node.mapping, plan, columns, async (r) => {
     // Not awaited: the panel answers at once and the Progress panel shows the repair.
-    void runAllowingOnce((allow) => startRepair(s, node, r.version, allow), (e) => confirmDeleteAnyway(deleteAnywayQuestion('repair', name, e))).catch((e: unknown) => {
-      s.log.error(`${name}: ${errorText(e)}`);
-      if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(name, e);
+    void runAllowingOnce((allow) => startRepair(s, node, r.version, allow), (e) => confirmDeleteAnyway(deleteAnywayQuestion('repair', name, e))).catch(async (e: unknown) => {
+      s.log.error(`${name}: ${logText(e)}`);
+      await notifyRunFailed(failureUi(s), { origin: 'preview', mapping: name, file: node.file, error: e });
     });
   });
   PreviewPanel.pageSize = s.settings.previewPageSize();
@@ -239,13 +297,6 @@ async function startRepair(s: Services, node: ValidMapping, version: number, all
   else void vscode.window.showWarningMessage(`Delta Sync: ${name} was repaired but still differs from version ${r.version} (was the table written to meanwhile?). Run Verify & Repair again.`);
 }
 
-/** A failed run started from the Preview: an error toast that leads to the run and the log. */
-async function notifyRunFailed(name: string, e: unknown): Promise<void> {
-  const choice = await vscode.window.showErrorMessage(`Delta Sync: applying the preview of ${name} failed: ${errorText(e)}`, 'Show Progress', 'Show Log');
-  if (choice === 'Show Progress') await vscode.commands.executeCommand('deltaSync.run.showProgress');
-  if (choice === 'Show Log') await vscode.commands.executeCommand('deltaSync.log.show');
-}
-
 /**
  * Computes the preview (read-only) and opens the Preview panel; Apply runs exactly that
  * plan. The progress notification lasts until the panel shows the counts and the first
@@ -283,10 +334,7 @@ async function openPreview(s: Services, node: ValidMapping): Promise<void> {
                 async (r) => {
                   // Not awaited: the panel answers at once and the Progress panel shows the run; a
                   // failure is said where the user is, not only in the log.
-                  void startRun(s, node, r.mode, r.toVersion).catch((e: unknown) => {
-                    s.log.error(`${mapping.name}: ${errorText(e)}`);
-                    if (!(isSyncError(e) && e.kind === 'cancelled')) void notifyRunFailed(mapping.name, e);
-                  });
+                  void startRun(s, node, r.mode, 'preview', r.toVersion);
                 },
                 () => void h.release(),
                 isNeonReference(mapping.target.connection)
@@ -342,9 +390,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       const node = await mappingFrom(arg, s);
       await vscode.window.showTextDocument(vscode.Uri.file(node.file));
     }, s.log),
-    registerCommand('deltaSync.mappings.preview', async (arg) => {
-      await openPreview(s, await mappingFrom(arg, s));
-    }, s.log),
+    registerCommand('deltaSync.mappings.preview', onMapping(s, (node) => openPreview(s, node)), s.log),
     registerCommand('deltaSync.preview.apply', async () => {
       const p = PreviewPanel.current();
       if (!p) throw new SyncError('usage', 'No Preview is open.', { hint: 'Run "Delta Sync: Preview Changes" on a mapping first.' });
@@ -355,8 +401,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       if (!p) throw new SyncError('usage', 'No Preview is open.');
       await p.cancelFromCommand();
     }, s.log),
-    registerCommand('deltaSync.mappings.dryRun', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    registerCommand('deltaSync.mappings.dryRun', onMapping(s, async (node) => {
       const { report, plan } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Delta Sync: dry run of ${node.mapping.name}`, cancellable: true },
         (_p, token) =>
@@ -373,10 +418,8 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       );
       s.log.info(`${node.mapping.name}: dry run v${report.fromVersion}..v${report.toVersion}: ${report.result.inserted} inserts, ${report.result.updated} updates, ${report.result.deleted} deletes, ${report.result.rejected.length} rejected`);
       ReportPanel.show(s.extensionUri, s.log, dryRunReport(node.mapping.name, report, plan));
-    }, s.log),
-    registerCommand('deltaSync.mappings.verifyRepair', async (arg) => {
-      await verifyAndRepair(s, await mappingFrom(arg, s));
-    }, s.log),
+    }), s.log),
+    registerCommand('deltaSync.mappings.verifyRepair', onMapping(s, (node) => verifyAndRepair(s, node)), s.log),
     registerCommand('deltaSync.mappings.runInitialLoad', async (arg) => {
       const node = await mappingFrom(arg, s);
       const ok = await vscode.window.showWarningMessage(
@@ -390,21 +433,19 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.mappings.runIncremental', async (arg) => {
       await startRun(s, await mappingFrom(arg, s), 'incremental');
     }, s.log),
-    registerCommand('deltaSync.mappings.copyGrants', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    registerCommand('deltaSync.mappings.copyGrants', onMapping(s, async (node) => {
       const report = await s.engine.withRunner(node.mapping, (h) => h.runner.requiredGrants());
       await vscode.env.clipboard.writeText(report.sql);
       const missing = report.rights.filter((r) => r.held === false && !r.conditional).length;
       void vscode.window.showInformationMessage(
         `Copied the GRANTs role ${report.role} needs to run ${node.mapping.name} (${missing === 0 ? 'it holds them all' : `${missing} missing`}). Run them as the database owner or an admin.`,
       );
-    }, s.log),
-    registerCommand('deltaSync.mappings.showHistory', async (arg) => {
-      const node = await mappingFrom(arg, s);
+    }), s.log),
+    registerCommand('deltaSync.mappings.showHistory', onMapping(s, async (node) => {
       const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
       ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
       ReportPanel.show(s.extensionUri, s.log, syncHistoryReport(status));
-    }, s.log),
+    }), s.log),
     registerCommand('deltaSync.run.stop', () => {
       if (!s.runs.stop()) void vscode.window.showInformationMessage('Delta Sync: no sync is running.');
     }, s.log),

@@ -10,17 +10,19 @@ import { openLakebaseCatalog } from '../sync/lakebase/LakebaseCatalog';
 import { lakebaseDatabaseForm, profileChoices, testLakebaseReference, type LakebaseFormDeps, type LakebaseProfileChoice } from './LakebaseDatabaseForm';
 import { listDatabricksProfiles } from '../sync/lakebase/databricksProfiles';
 import { vscodePrompter } from './vscodePrompter';
+import { pickConnectionName, pickTreeNode } from './pickTreeNode';
+import { neonDatabasePick, targetTablePick } from './targetPicks';
 import { pageRows } from './targetTables';
 import { TableRowsPanel } from './TableRowsPanel';
 import { summarizeConnectionString, type TargetNode } from './TargetsModel';
 
-/** A connection node, a name (from a message row or another command), or a pick. */
+/** A connection node, a name (from a message row or another command), or a pick (the palette). */
 async function connectionName(s: Services, arg: unknown, title: string): Promise<string | undefined> {
   if (typeof arg === 'string') return arg;
   const node = arg as TargetNode | undefined;
   if (node?.kind === 'connection') return node.info.name;
   if (node?.kind === 'message' && node.connection) return node.connection;
-  return vscode.window.showQuickPick(s.targetsModel.connections().map((c) => c.name), { title });
+  return pickConnectionName(vscodePrompter, s.targetsModel.connections().map((c) => c.name), title, 'Add one with "Delta Sync: Add Postgres Connection".');
 }
 
 /** Test Connection of a saved connection: postgres:// strings directly, lakebase: through the engine. */
@@ -106,11 +108,18 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
       else if (choice === 'Retry') await vscode.commands.executeCommand('deltaSync.targets.testConnection', name);
       else if (choice === 'Show Log') s.log.show(true);
     }, s.log),
-    // The error row under a connection: list its tables again (the tree re-reads them).
-    registerCommand('deltaSync.targets.retryConnection', () => s.targets.refresh(), s.log),
+    // The error row under a connection: list its tables again (the tree re-reads them). From
+    // the palette: the connection picked is tested (its error, Edit / Retry), then re-listed.
+    registerCommand('deltaSync.targets.retryConnection', async (arg) => {
+      if (arg === undefined) {
+        const name = await connectionName(s, undefined, 'Retry Connection');
+        if (!name) return;
+        await vscode.commands.executeCommand('deltaSync.targets.testConnection', name);
+      }
+      s.targets.refresh();
+    }, s.log),
     registerCommand('deltaSync.targets.removeConnection', async (arg) => {
-      const node = arg as TargetNode | undefined;
-      const name = node?.kind === 'connection' ? node.info.name : await vscode.window.showQuickPick(s.targetsModel.connections().map((c) => c.name), { title: 'Remove Connection' });
+      const name = await connectionName(s, arg, 'Remove Connection');
       if (!name) return;
       const ok = await vscode.window.showWarningMessage(`Remove connection "${name}" and its stored secret?`, { modal: true }, 'Remove');
       if (ok !== 'Remove') return;
@@ -137,18 +146,26 @@ export function registerTargetsCommands(s: Services): vscode.Disposable[] {
       s.targets.refresh();
     }, s.log),
     registerCommand('deltaSync.targets.copyNeonReference', async (arg) => {
-      const node = arg as TargetNode | undefined;
-      if (!node || node.kind !== 'neon-database') throw new SyncError('usage', 'Pick a Neon database in the Targets view.');
+      let node = arg as TargetNode | undefined;
+      if (!node || node.kind !== 'neon-database') {
+        // From the palette: project -> branch -> database of the stored Neon account.
+        if ((await s.neon.apiKey()) === undefined) throw new SyncError('auth', 'No Neon account.', { hint: 'Add one first: "Delta Sync: Add Neon Account".' });
+        node = await pickTreeNode(vscodePrompter, neonDatabasePick(s.targets.children, 'Copy Neon Reference'));
+        if (!node || node.kind !== 'neon-database') return;
+      }
       await vscode.env.clipboard.writeText(node.reference);
       void vscode.window.showInformationMessage(`Copied ${node.reference}: use it as a mapping's target.connection.`);
     }, s.log),
     registerCommand('deltaSync.targets.refresh', () => s.targets.refresh(), s.log),
     registerCommand('deltaSync.targets.showRows', async (arg) => {
-      const node = arg as TargetNode | undefined;
-      if (!node || node.kind !== 'table') throw new SyncError('usage', 'Pick a table in the Targets view.');
+      let node = arg as TargetNode | undefined;
+      // From the palette: a target, then (a saved connection's) schema, then the table.
+      if (!node || node.kind !== 'table') node = await pickTreeNode(vscodePrompter, targetTablePick(s.targets.children, 'Show Rows'));
+      if (!node || node.kind !== 'table') return;
+      const table = node;
       // A paged, sortable query of the table in the data grid (each page its own query).
-      TableRowsPanel.show(s.extensionUri, s.log, { connection: node.connection, schema: node.schema, table: node.table }, (opts) =>
-        s.engine.withTarget(node.connection, (t) => pageRows(t.pool, node.schema, node.table, opts)), s.settings.previewPageSize());
+      TableRowsPanel.show(s.extensionUri, s.log, { connection: table.connection, schema: table.schema, table: table.table }, (opts) =>
+        s.engine.withTarget(table.connection, (t) => pageRows(t.pool, table.schema, table.table, opts)), s.settings.previewPageSize());
     }, s.log),
   ];
 }

@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import type { NeonModel } from './NeonModel';
 import { NodeTreeDataProvider, messageItem } from './NodeTreeDataProvider';
-import { tableRowsBelow, type TableLister, type TargetNode, type TargetsModel } from './TargetsModel';
+import { type TableLister, type TargetNode, type TargetsModel } from './TargetsModel';
+import { targetsChildren } from './targetPicks';
 
 /**
  * The Targets view: the embedded sandbox with its tables; saved Postgres connections ->
@@ -10,12 +11,13 @@ import { tableRowsBelow, type TableLister, type TargetNode, type TargetsModel } 
  */
 export class TargetsTreeDataProvider extends NodeTreeDataProvider<TargetNode> {
   constructor(model: TargetsModel, listTables?: TableLister, neon?: NeonModel) {
-    super(async (node) => {
-      if (!node) return [...model.children(), ...(neon ? ((await neon.roots()) as TargetNode[]) : [])];
-      if (neon && (node.kind === 'neon-account' || node.kind === 'neon-project' || node.kind === 'neon-branch')) return (await neon.children(node)) as TargetNode[];
-      return (listTables ? await tableRowsBelow(node, listTables, (name) => model.address(name)) : undefined) ?? [];
-    }, targetItem);
+    const children = targetsChildren(model, listTables, neon);
+    super(children, targetItem);
+    this.children = children;
   }
+
+  /** The rows under `node`, as the view lists them (the palette's pickers offer the same). */
+  readonly children: (node?: TargetNode) => Promise<TargetNode[]>;
 }
 
 /** "1,059 rows" from a count kept as text (counts are bigint in Postgres). */

@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
 import { isSyncError } from '../sync/errors';
+import * as path from 'node:path';
+import { locateSetting, openableSetting, type SettingRef } from './settingLocation';
 import { errorText, logText } from './toProtocolError';
 
 /** Every command id the extension contributes; package.json must declare exactly these. */
@@ -26,15 +28,46 @@ function register(id: CommandId | TestCommandId, handler: CommandHandler, log: v
         return undefined;
       }
       log.error(`${id} failed: ${logText(e)}`);
-      void showError(e, log);
+      void showError(e, log, mappingFileOf(args[0]));
       return undefined;
     }
   });
 }
 
-async function showError(e: unknown, log: vscode.LogOutputChannel): Promise<void> {
-  const choice = await vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`, 'Show Log');
+/** The mapping file of a command's tree argument (a mapping row), when it has one. */
+function mappingFileOf(arg: unknown): string | undefined {
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const a = arg as { kind?: unknown; file?: unknown };
+  return a.kind === 'mapping' && typeof a.file === 'string' ? a.file : undefined;
+}
+
+/** The toast of a failed command: Open Setting when the error names one the editor can open (a mapping key needs the mapping's file). */
+async function showError(e: unknown, log: vscode.LogOutputChannel, file: string | undefined): Promise<void> {
+  const opens = openableSetting(e, file);
+  const choice = await vscode.window.showErrorMessage(`Delta Sync: ${errorText(e)}`, ...(opens ? ['Open Setting'] : []), 'Show Log');
   if (choice === 'Show Log') log.show(true);
+  if (choice === 'Open Setting' && opens) await openSettingInEditor(opens.setting, opens.file);
+}
+
+/**
+ * Opens a setting an error names: a `deltaSync.*` setting in the Settings editor; a mapping
+ * key in the mapping file, the cursor on the key, or (the file lacks it) on the nearest
+ * enclosing object, saying so. Nothing is inserted.
+ */
+export async function openSettingInEditor(setting: SettingRef, file: string | undefined): Promise<void> {
+  if (setting.scope === 'vscode') {
+    await vscode.commands.executeCommand('workbench.action.openSettings', setting.key);
+    return;
+  }
+  if (file === undefined) return;
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  const at = locateSetting(doc.getText(), setting.key);
+  const range = new vscode.Range(doc.positionAt(at.offset), doc.positionAt(at.offset + at.length));
+  await vscode.window.showTextDocument(doc, { selection: range });
+  if (!at.exact) {
+    const where = at.found ? `"${at.found}"` : 'the top-level object';
+    void vscode.window.showInformationMessage(`Delta Sync: "${setting.key}" is not set in ${path.basename(file)} (its default applies); it goes in ${where}, where the cursor is.`);
+  }
 }
 
 /** Ids of test-only commands: outside the `deltaSync.` namespace package.json contributes. */

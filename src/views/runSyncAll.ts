@@ -23,6 +23,8 @@ export interface SyncAllLog {
 
 export interface SyncAllResult {
   outcomes: Array<MappingOutcome<RunResult>>;
+  /** The summary line: "3 mappings: 2 succeeded, 1 failed (orders), 0 skipped". */
+  summary: string;
   /** The toast: a warning when any mapping failed or was skipped, or a mapping file is invalid. */
   toast: { severity: 'info' | 'warning'; text: string };
 }
@@ -78,7 +80,7 @@ export async function runSyncAll<T extends { release(): Promise<void> }>(
     const summary = syncAllSummary(outcomes, invalid);
     deps.log.info(`Sync All: ${summary}`);
     const failed = outcomes.some((o) => o.status !== 'succeeded') || invalid > 0;
-    result = { outcomes, toast: { severity: failed ? 'warning' : 'info', text: `Delta Sync: Sync All: ${summary}` } };
+    result = { outcomes, summary, toast: { severity: failed ? 'warning' : 'info', text: `Delta Sync: Sync All: ${summary}` } };
   });
   return result;
 }

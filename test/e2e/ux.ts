@@ -1027,6 +1027,37 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         await clearNotifications(p);
       });
 
+      await step('[point 1] a sync run from the palette that fails notifies with Show Progress and Open Setting; Open Setting opens the mapping file on "deadLetter"', async () => {
+        // A mapping of this step's own, keyed on the column with nulls, that sets deadLetter explicitly (so the key is in the file).
+        const name = 'strict-account';
+        const text = JSON.stringify({ name, source: { type: 'delta', path: fx.wide }, target: { connection: 'sandbox', schema: 'public', table: 'strict_account' }, key: ['account_id'], deadLetter: false }, null, 2);
+        fs.writeFileSync(path.join(workspace, '.delta-sync', `${name}.json`), text);
+        const line = text.split('\n').findIndex((l) => l.includes('"deadLetter"')) + 1;
+        await runPaletteCommand(p, 'Delta Sync: Refresh Mappings');
+        await rowLabelled(paneRows(p, 'Mappings'), p, name).first().waitFor({ timeout: 30_000 });
+        await clearNotifications(p);
+        await runPaletteCommand(p, 'Delta Sync: Run Initial Load');
+        await pickQuickInputItem(p, name);
+        await p.locator('.monaco-dialog-box .monaco-button', { hasText: 'Run Initial Load' }).first().click();
+        const toast = p.locator('.notification-toast', { hasText: `initial load of ${name} failed` }).first();
+        await toast.waitFor({ timeout: 120_000 });
+        for (const b of ['Show Progress', 'Open Setting', 'Show Log']) await toast.locator('.monaco-button', { hasText: b }).first().waitFor({ timeout: 5_000 });
+        const msg = (await toast.textContent()) ?? '';
+        check(/strict_account/.test(msg) && /account_id/.test(msg), `the toast does not name the table and key: ${msg}`);
+        await shot(p, '18a-palette-run-failed-toast');
+        await toast.locator('.monaco-button', { hasText: 'Open Setting' }).first().click();
+        await p.locator('.tabs-container .tab.active', { hasText: `${name}.json` }).first().waitFor({ timeout: 30_000 });
+        // The cursor is on the key: the selection is its name, quotes included, on its line.
+        const selection = p.locator('[id="status.editor.selection"]').first();
+        await selection.filter({ hasText: new RegExp(`Ln ${line}, Col \\d+ \\(${'"deadLetter"'.length} selected\\)`) }).waitFor({ timeout: 15_000 }).catch(async (e: unknown) => {
+          throw new Error(`Open Setting did not select "deadLetter" on line ${line}: the status bar says "${(await selection.textContent()) ?? ''}" (${String(e)})`);
+        });
+        await shot(p, '18b-open-setting-dead-letter');
+        await runPaletteCommand(p, 'View: Close Editor');
+        await showPane(p, 'Mappings');
+        await clearNotifications(p);
+      });
+
       await step('[point 4] a 200,000-change preview: time from counts to first page, and of a jump to a far page (printed)', async () => {
         await runPaletteCommand(p, 'Delta Sync: Preview Changes');
         await pickQuickInputItem(p, 'big-events');

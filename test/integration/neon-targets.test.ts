@@ -4,10 +4,14 @@ import { SyncEngine } from '../../src/engine/SyncEngine';
 import { NEON_API_KEY_SECRET } from '../../src/platform/StateKeys';
 import { silentLogger } from '../../src/sync/ports/Logger';
 import { NeonModel } from '../../src/views/NeonModel';
+import { pickTreeNode } from '../../src/views/pickTreeNode';
+import { neonDatabasePick, targetsChildren } from '../../src/views/targetPicks';
+import { TargetsModel } from '../../src/views/TargetsModel';
+import { ScriptedPrompter } from '../helpers/scriptedPrompter';
 import type { NeonNode } from '../../src/views/NeonModel';
 import { listTargetTables } from '../../src/views/targetTables';
 import { expectSyncError } from '../helpers/expectSyncError';
-import { MemorySecrets } from '../helpers/memoryStores';
+import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
 import { NeonApiServer } from '../helpers/neonApi/NeonApiServer';
 import { getTestServer } from '../helpers/postgres';
 
@@ -66,6 +70,21 @@ describe('Neon account in the Targets view (model) and the engine', function () 
     assert.ok(main?.kind === 'neon-branch' && main.isDefault && main.name === 'main', JSON.stringify(branches));
     const dbs = await m.children(main);
     assert.deepEqual(dbs.map((d) => d.kind === 'neon-database' && [d.name, d.owner, d.reference]), [['treedb', 'tree_owner', `neon:${project.projectId}/main/treedb`]]);
+  });
+
+  it('Copy Neon Reference from the palette: the Neon rows of the Targets view only, single levels opened without asking, then the database', async () => {
+    const secrets = new MemorySecrets();
+    const m = model(secrets);
+    await m.setApiKey(server.apiKey);
+    const children = targetsChildren(new TargetsModel(new MemoryState(), new MemorySecrets()), undefined, m);
+    const p = new ScriptedPrompter(['treedb']);
+    const node = await pickTreeNode(p, neonDatabasePick(children, 'Copy Neon Reference'));
+    assert.equal(node?.kind === 'neon-database' ? node.reference : node, `neon:${project.projectId}/main/treedb`);
+    // The account, its one project and its one branch open without a pick; the sandbox is never offered.
+    const picks = p.asked.filter((a) => a.kind === 'pick');
+    assert.equal(picks.length, 1);
+    assert.match(picks[0]?.title ?? '', /^Copy Neon Reference: Neon .* \/ tree-shop \/ main$/);
+    assert.deepEqual(picks[0]?.labels, ['treedb']);
   });
 
   it('a key revoked after it was stored shows an error row, not an exception', async () => {

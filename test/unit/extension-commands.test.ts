@@ -63,6 +63,11 @@ describe('extension manifest and command registrations', () => {
     assert.equal(/deltaSyncTest\./.test(manifest), false);
   });
 
+  it('hides no command from the palette: each asks for its tree row when run without one (issue 13, every action reachable from the palette)', () => {
+    const hidden = (c.menus.commandPalette ?? []).filter((m) => m.when === 'false').map((m) => m.command);
+    assert.deepEqual(hidden, []);
+  });
+
   it('registers each command once', () => {
     const dupes = registered.filter((id, i) => registered.indexOf(id) !== i);
     assert.deepEqual(dupes, []);

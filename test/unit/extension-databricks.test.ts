@@ -5,7 +5,9 @@ import { CUSTOMER_PROFILE_COLUMNS, createCustomerProfilesTable, generateCustomer
 import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { DatabricksCatalog } from '../../src/sync/databricks/DatabricksCatalog';
 import { DatabricksConnections, testResultMessage, validateHttpPath } from '../../src/views/DatabricksConnections';
-import { DatabricksModel, databricksTableSummary, isDatabricksNode, type DatabricksNode, type DatabricksTableNode } from '../../src/views/DatabricksModel';
+import { pickTreeNode } from '../../src/views/pickTreeNode';
+import { ScriptedPrompter } from '../helpers/scriptedPrompter';
+import { cdfTablePick, DatabricksModel, databricksTableSummary, isDatabricksNode, type DatabricksNode, type DatabricksTableNode } from '../../src/views/DatabricksModel';
 import { SyncEngine } from '../../src/engine/SyncEngine';
 import { buildMapping } from '../builders/mappings';
 import { expectSyncError } from '../helpers/expectSyncError';
@@ -193,6 +195,17 @@ describe('extension: Databricks sources (view models against the local test ware
       assert.equal(databricksTableSummary(n), `v${nFacts.version} · CDF ${nFacts.cdf ? 'on' : 'off'}`);
       assert.equal(c.fullName, 'main.sales.customers');
       assert.ok(isDatabricksNode(c));
+    });
+
+    it('Enable Change Data Feed from the palette: connection (the only one, not asked), catalog, schema, then only the tables whose feed is off', async () => {
+      const p = new ScriptedPrompter(['main', 'sales', 'no_cdf']);
+      const node = await pickTreeNode(p, cdfTablePick(model, 'Enable Change Data Feed'));
+      assert.equal(node?.kind === 'databricks-table' ? node.fullName : node, 'main.sales.no_cdf');
+      const picks = p.asked.filter((a) => a.kind === 'pick');
+      assert.deepEqual(picks.map((a) => a.labels), [['hive', 'main'], ['empty', 'sales'], ['no_cdf']]);
+      assert.deepEqual(picks.map((a) => a.title), ['Enable Change Data Feed: ws', 'Enable Change Data Feed: ws / main', 'Enable Change Data Feed: ws / main / sales']);
+      // A schema without tables offers nothing to enable, and says where it looked.
+      await expectSyncError(pickTreeNode(new ScriptedPrompter(['main', 'empty']), cdfTablePick(model, 'Enable Change Data Feed')), { kind: 'usage', message: 'Enable Change Data Feed: nothing to choose from under ws / main / empty.' });
     });
 
     it('expanding a table lists its columns in order', async () => {

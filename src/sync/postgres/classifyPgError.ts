@@ -136,6 +136,8 @@ export function classifyPgError(e: unknown, ctx: PgErrorContext = {}): SyncError
     table,
     version: ctx.version,
     column: f.column,
+    // The hint of a refused row offers dead letters: the setting the editor opens.
+    ...(code.startsWith('23') || code.startsWith('P0') ? { setting: 'deadLetter' } : {}),
     retry: code.startsWith('23') || code.startsWith('22') ? 'manual' : 'never',
     cause: e,
     hint: f.hint ?? hintFor(code),

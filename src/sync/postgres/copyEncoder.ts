@@ -16,14 +16,15 @@ import type { TargetColumn } from '../ports/targetTypes';
 export class ValueEncodeError extends SyncError {
   /** SQLSTATE Postgres itself would use for this problem (for dead letters). */
   readonly sqlstate: string;
-  constructor(message: string, column: string | undefined, sqlstate: string, hint?: string) {
-    super('target', message, { column, hint, retry: 'never' });
+  /** `setting`: the mapping setting the hint offers (deadLetter), which the editor can open. */
+  constructor(message: string, column: string | undefined, sqlstate: string, hint?: string, setting?: string) {
+    super('target', message, { column, hint, retry: 'never', ...(setting === undefined ? {} : { setting }) });
     this.sqlstate = sqlstate;
   }
 
   /** The same error naming the row's key (`id=4`), appended to the message. */
   withKey(key: string): ValueEncodeError {
-    return new ValueEncodeError(`${this.message} (row with key ${key})`, this.column, this.sqlstate, this.hint);
+    return new ValueEncodeError(`${this.message} (row with key ${key})`, this.column, this.sqlstate, this.hint, this.setting);
   }
 }
 
@@ -43,6 +44,7 @@ function nulError(column: string | undefined): ValueEncodeError {
     column,
     '22021',
     'Postgres text cannot hold U+0000 in any column type: strip the NUL characters in the Delta table, or set "deadLetter": true in the mapping to set such rows aside in delta_neon_sync.dead_letters and load the rest.',
+    'deadLetter',
   );
 }
 

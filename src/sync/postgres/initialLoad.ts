@@ -119,6 +119,7 @@ function stagingError(e: unknown, staging: TableRef, label: string, key: readonl
       table: label,
       column: f.column,
       version,
+      setting: 'deadLetter',
       retry: 'manual',
       cause: e,
       hint: `Fix the rows with a null "${f.column}" in the Delta table or filter them out ("filter": [{ "column": ..., "op": "is not null" }]), or set "deadLetter": true in the mapping to set them aside in delta_neon_sync.dead_letters and load the rest.`,

@@ -100,7 +100,7 @@ export async function planRepair(ctx: RunContext, version: number): Promise<Repa
   const missing = plan.columns.filter((c) => !existing.columns.has(c.name)).map((c) => c.name);
   if (missing.length > 0) {
     throw new SyncError('target', `${target.tableLabel} lacks the column(s) ${missing.join(', ')} of ${source.name} at version ${snap.version}, so its rows cannot be compared.`, {
-      table: target.tableLabel, column: missing[0], version: snap.version,
+      table: target.tableLabel, column: missing[0], version: snap.version, setting: 'schemaDrift',
       hint: 'Add the columns (schemaDrift: add-columns and a sync), or reload: {action}', action: { id: 'initial-load' },
     });
   }
