@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { SyncError } from '../../src/sync/errors';
 import { classifyPgError } from '../../src/sync/postgres/classifyPgError';
-import { fieldEncoderFor, ValueEncodeError } from '../../src/sync/postgres/copyEncoder';
+import type { ValueEncodeError } from '../../src/sync/postgres/copyEncoder';
+import { fieldEncoderFor } from '../../src/sync/postgres/copyEncoder';
 import { aboutMappingFile, locateSetting, openableSetting, settingRefOf } from '../../src/views/settingLocation';
 
 /** A mapping file as Create Mapping writes it (JSON.stringify, two spaces). */
