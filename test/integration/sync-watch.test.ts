@@ -319,46 +319,46 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
     }
   });
 
-  it("an error of retry kind 'never' (a new source column under schemaDrift 'fail') stops the watch at once with the error and exit 1", async () => {
-    const t = await newTable('never');
-    const table = 'watch_never';
+  /**
+   * Starts a watch on a new table, waits for its load, makes `change`, and waits for the watch
+   * to stop on it: exit 1, the checkpoint and the target still at the last good version.
+   * Returns the CLI's output for the error's own assertions.
+   */
+  async function watchUntilItStops(name: string, change: (t: DeltaTableWriter) => Promise<void>): Promise<{ stdout: string; stderr: string }> {
+    const t = await newTable(name);
+    const table = `watch_${name}`;
     const pipeline = `public-${table}`;
     const { child, done } = startCli(watchArgs(t, table));
     try {
       await atVersion(pipeline, t.version)();
       const good = t.version;
-      await t.addColumns([{ name: 'extra', type: string() }]);
-      await t.append([{ id: 21n, name: 'item 21', extra: 'x' }]);
+      await change(t);
       const res = await done;
       assert.equal(res.code, 1, res.stdout);
-      assert.match(res.stderr, /Schema drift in .* between versions \d+ and \d+: column\(s\) "extra" \(text\) are not in /);
-      assert.match(res.stderr, /schemaDrift/);
-      assert.doesNotMatch(res.stderr, /retrying in/, 'not retried');
       assert.equal(await checkpointVersion(db().url, pipeline), good);
       await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, good, { key: KEY });
+      return res;
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
+  }
+
+  it("an error of retry kind 'never' (a new source column under schemaDrift 'fail') stops the watch at once with the error and exit 1", async () => {
+    const res = await watchUntilItStops('never', async (t) => {
+      await t.addColumns([{ name: 'extra', type: string() }]);
+      await t.append([{ id: 21n, name: 'item 21', extra: 'x' }]);
+    });
+    assert.match(res.stderr, /Schema drift in .* between versions \d+ and \d+: column\(s\) "extra" \(text\) are not in /);
+    assert.match(res.stderr, /schemaDrift/);
+    assert.doesNotMatch(res.stderr, /retrying in/, 'not retried');
   });
 
   it('an error that is not retried automatically (duplicate keys) stops the watch with exit 1 and the error, the target at the last good version', async () => {
-    const t = await newTable('stops');
-    const table = 'watch_stops';
-    const pipeline = `public-${table}`;
-    const { child, done } = startCli(watchArgs(t, table));
-    try {
-      await atVersion(pipeline, t.version)();
-      const good = t.version;
-      // Key 3 again, while nothing deleted it: refused (duplicateKeys: fail).
+    // Key 3 again, while nothing deleted it: refused (duplicateKeys: fail).
+    const res = await watchUntilItStops('stops', async (t) => {
       await t.append([{ id: 3n, name: 'again' }]);
-      const res = await done;
-      assert.equal(res.code, 1, res.stdout);
-      assert.match(res.stderr, /duplicate keys/);
-      assert.equal(await checkpointVersion(db().url, pipeline), good);
-      await assertTargetEquals(db().url, { schema: 'public', name: table }, t.path, good, { key: KEY });
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    });
+    assert.match(res.stderr, /duplicate keys/);
   });
 
   it('refuses --watch with --every, and a bad --interval, naming the option', async () => {
