@@ -122,7 +122,18 @@ export interface RunContextDeps {
 export function createRunContext(deps: RunContextDeps, opts: { signal?: AbortSignal; onEvent?: (e: SyncEvent) => void } = {}): RunContext {
   const { mapping, target, logger } = deps;
   const pipeline = mapping.name;
-  const emit = (event: PhaseEvent): void => opts.onEvent?.({ ...event, at: Date.now() } as SyncEvent);
+  // No progress or phase of a run is reported after its run-finished: a reader still winding
+  // down after a Stop (its last row group, on the calling thread) would otherwise report
+  // progress under a run already shown as cancelled. Warnings still go out (the runner's
+  // "retrying in ..." follows the failed attempt's run-finished); a new run-started (a
+  // retry) opens the stream again.
+  let ended = false;
+  const emit = (event: PhaseEvent): void => {
+    if (event.type === 'run-started') ended = false;
+    else if (ended && (event.type === 'progress' || event.type === 'phase')) return;
+    if (event.type === 'run-finished') ended = true;
+    opts.onEvent?.({ ...event, at: Date.now() } as SyncEvent);
+  };
   let lease: Pick<RunGuard, 'lost'> | undefined;
   const classify = (e: unknown): SyncError => {
     // After a Stop, the in-flight statement is cut off with its connection: a lost
