@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
-import { long, string } from '../builders/deltaFields';
+import type { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { itemRows, newItemTable } from '../builders/itemTables';
 
 /**
  * Issue 14, point 4 through the real CLI process: after a source TRUNCATE, `sync` is refused
@@ -17,11 +16,7 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * it would otherwise have to pick which of many runs it allows.
  */
 
-function rows(a: number, b: number): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `item ${i}` });
-  return out;
-}
+const rows = itemRows;
 
 describe('CLI: sync --allow-mass-delete (real server, CLI processes)', function () {
   this.timeout(90_000);
@@ -34,14 +29,7 @@ describe('CLI: sync --allow-mass-delete (real server, CLI processes)', function 
     dir = await tempDir('dns-allow-');
   });
 
-  async function newTable(name: string): Promise<DeltaTableWriter> {
-    const t = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await t.append(rows(1, 20));
-    return t;
-  }
+  const newTable = (name: string): Promise<DeltaTableWriter> => newItemTable(dir, name, 20);
 
   const count = async (table: string): Promise<number> =>
     Number((await queryOnce<{ n: string }>(db().url, `SELECT count(*)::text AS n FROM public.${table}`))[0]?.n);

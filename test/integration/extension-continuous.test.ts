@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { ContinuousSyncs, watchBarLook, watchPhrase } from '../../src/engine/ContinuousSyncs';
 import type { WatchStatus } from '../../src/engine/ContinuousSyncs';
 import { SyncEngine } from '../../src/engine/SyncEngine';
 import type { TargetHandle } from '../../src/engine/SyncEngine';
 import { syncAllMappings, syncAllSummary } from '../../src/engine/syncAllMappings';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
+import type { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { SyncError } from '../../src/sync/errors';
 import { silentLogger } from '../../src/sync/ports/Logger';
 import { mappingDescription } from '../../src/views/MappingsModel';
-import { long, string } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { checkpointVersion } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import { pollUntil, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { itemRows, newItemTable } from '../builders/itemTables';
 
 /**
  * The extension's continuous syncs and Sync All without VS Code (issue 14, points 1, 2, 5):
@@ -24,11 +22,7 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * comes from its statuses. Real Postgres, real Delta tables written while the watches run.
  */
 
-function rows(a: number, b: number, tag = 'item'): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `${tag} ${i}` });
-  return out;
-}
+const rows = itemRows;
 
 const KEY = ['id'];
 
@@ -47,14 +41,7 @@ describe('extension: continuous syncs and Sync All (real server, no VS Code)', f
     await engine.dispose();
   });
 
-  async function newTable(name: string): Promise<DeltaTableWriter> {
-    const t = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await t.append(rows(1, 10));
-    return t;
-  }
+  const newTable = (name: string): Promise<DeltaTableWriter> => newItemTable(dir, name, 10);
 
   function watches(): ContinuousSyncs<TargetHandle> {
     return new ContinuousSyncs<TargetHandle>({

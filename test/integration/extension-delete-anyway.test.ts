@@ -6,16 +6,15 @@ import { DELETE_ANYWAY, deleteAnywayQuestion, isMassDeleteRefusal, resumeWatchAl
 import type { DeleteAnywayQuestion } from '../../src/engine/deleteAnyway';
 import { SyncEngine } from '../../src/engine/SyncEngine';
 import type { TargetHandle } from '../../src/engine/SyncEngine';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
+import type { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import type { SyncError } from '../../src/sync/errors';
 import { silentLogger } from '../../src/sync/ports/Logger';
-import { long, string } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { checkpointVersion, queryOnce } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import { pollUntil, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { itemRows, newItemTable } from '../builders/itemTables';
 
 /**
  * The editor's "Delete Anyway" (issue 14, point 4) without VS Code: the glue the Mappings
@@ -25,11 +24,7 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * checked again). The modal is a recorded answer; the runs are real, on a real server.
  */
 
-function rows(a: number, b: number): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `item ${i}` });
-  return out;
-}
+const rows = itemRows;
 const ids = (a: number, b: number): bigint[] => rows(a, b).map((r) => r.id as bigint);
 const KEY = ['id'];
 
@@ -47,14 +42,7 @@ describe('extension: Delete Anyway after a refused mass delete (real server, no 
     await engine.dispose();
   });
 
-  async function newTable(name: string): Promise<DeltaTableWriter> {
-    const t = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await t.append(rows(1, 20));
-    return t;
-  }
+  const newTable = (name: string): Promise<DeltaTableWriter> => newItemTable(dir, name, 20);
   const count = async (table: string): Promise<number> =>
     Number((await queryOnce<{ n: string }>(db().url, `SELECT count(*)::text AS n FROM public.${table}`))[0]?.n);
 

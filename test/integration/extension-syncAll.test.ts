@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { SyncEngine } from '../../src/engine/SyncEngine';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
+import type { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
 import { silentLogger } from '../../src/sync/ports/Logger';
 import type { MappingNode } from '../../src/views/MappingsModel';
 import { RunController } from '../../src/views/RunController';
 import { runSyncAll } from '../../src/views/runSyncAll';
-import { long, string } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { checkpointVersion } from '../helpers/pgQuery';
 import { useTestDatabase } from '../helpers/postgres';
 import { tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
+import { itemRows, newItemTable } from '../builders/itemTables';
 
 /**
  * The Mappings view's Sync All command without VS Code (issue 14, point 5): what the command
@@ -22,11 +20,7 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * counts. Real Postgres, real Delta tables.
  */
 
-function rows(a: number, b: number): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `item ${i}` });
-  return out;
-}
+const rows = itemRows;
 const KEY = ['id'];
 
 describe('extension: the Sync All command (real server, no VS Code)', function () {
@@ -43,14 +37,7 @@ describe('extension: the Sync All command (real server, no VS Code)', function (
     await engine.dispose();
   });
 
-  async function newTable(name: string): Promise<DeltaTableWriter> {
-    const t = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await t.append(rows(1, 10));
-    return t;
-  }
+  const newTable = (name: string): Promise<DeltaTableWriter> => newItemTable(dir, name, 10);
   const node = (name: string, t: DeltaTableWriter, extra: { after?: string[]; key?: string[] } = {}): MappingNode => ({
     kind: 'mapping',
     file: `/ws/.delta-sync/${name}.json`,

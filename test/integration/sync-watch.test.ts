@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import pg from 'pg';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
-import { long, string } from '../builders/deltaFields';
+import type { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
+import { string } from '../builders/deltaFields';
 import { checkpointVersion } from '../helpers/pgQuery';
 import { getTestServer, restartTestServer, useTestDatabase } from '../helpers/postgres';
 import { buildCli, pollUntil, runCli, startCli, tempDir, writeMappingFile } from '../helpers/syncHarness';
@@ -13,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { watchAll } from '../../src/cli/syncAll';
 import type { OpenTargetFn } from '../../src/cli/syncAll';
 import { openTarget } from '../../src/sync/open/openTarget';
+import { itemRows, newItemTable } from '../builders/itemTables';
 
 /**
  * Issue 14, point 1 (CLI): `sync --watch` follows a Delta table written while it runs, one
@@ -21,11 +21,7 @@ import { openTarget } from '../../src/sync/open/openTarget';
  * new watch resumes from the checkpoint and ends equal to the source.
  */
 
-function rows(a: number, b: number, tag = 'item'): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `${tag} ${i}` });
-  return out;
-}
+const rows = itemRows;
 
 const KEY = ['id'];
 
@@ -40,14 +36,7 @@ describe('CLI: sync --watch (real server, CLI processes)', function () {
     dir = await tempDir('dns-watch-');
   });
 
-  async function newTable(name: string): Promise<DeltaTableWriter> {
-    const t = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await t.append(rows(1, 20));
-    return t;
-  }
+  const newTable = (name: string): Promise<DeltaTableWriter> => newItemTable(dir, name, 20);
 
   function watchArgs(t: DeltaTableWriter, table: string, url = db().url): string[] {
     return ['sync', '--source', t.path, '--target', url, '--table', `public.${table}`, '--key', 'id', '--watch', '--interval', '200ms'];

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { DeltaTableWriter } from '../../src/fixtures/DeltaTableWriter';
-import type { Row } from '../../src/sync/delta/types';
 import { parseMapping } from '../../src/sync/mapping/loadMapping';
 import { openSource } from '../../src/sync/open/openSource';
 import { watchPipeline } from '../../src/sync/run/watch';
-import { long, string } from '../builders/deltaFields';
+import { itemRows, newItemTable } from '../builders/itemTables';
 import { useTestDatabase } from '../helpers/postgres';
 import { openRunner, pollUntil, tempDir } from '../helpers/syncHarness';
 import { assertTargetEquals } from '../helpers/targetEquality';
@@ -18,11 +15,7 @@ import { assertTargetEquals } from '../helpers/targetEquality';
  * is what finds the version.
  */
 
-function rows(a: number, b: number, tag = 'item'): Row[] {
-  const out: Row[] = [];
-  for (let i = a; i <= b; i++) out.push({ id: BigInt(i), name: `${tag} ${i}` });
-  return out;
-}
+const rows = itemRows;
 
 describe('watch: a local table wakes the watch on its _delta_log; polling is the floor', function () {
   this.timeout(60_000);
@@ -34,11 +27,7 @@ describe('watch: a local table wakes the watch on its _delta_log; polling is the
   });
 
   async function follow(name: string, opts: { watchLog: boolean; intervalMs: number }) {
-    const w = await DeltaTableWriter.create(path.join(dir, name), {
-      columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
-      configuration: { 'delta.enableChangeDataFeed': 'true' },
-    });
-    await w.append(rows(1, 10));
+    const w = await newItemTable(dir, name, 10);
     const mapping = parseMapping({ name, source: { type: 'delta', path: w.path }, target: { connection: 'test', table: name }, key: ['id'] });
     const opened = await openRunner(mapping, db().url);
     const applied: number[] = [];
