@@ -432,6 +432,9 @@ async function previewGridFeatures(p: Page, ctx: GridCtx): Promise<void> {
     firstRows = (await gridRows(frame, 'preview-table')).slice(0, 2);
     const before = await headerWidth(frame, 'name');
     const handle = frame.locator(`[data-testid="preview-table"] .grid-header [role="columnheader"][aria-colindex="${labels.indexOf('name') + 1}"] .grid-resize`);
+    // In a narrow editor group the column's edge can sit under the group's border: the grid
+    // scrolls sideways to show it first, as a user would.
+    await handle.scrollIntoViewIfNeeded();
     const box = await handle.boundingBox();
     check(!!box, 'the name column has no resize handle');
     const x = (box?.x ?? 0) + (box?.width ?? 0) / 2;

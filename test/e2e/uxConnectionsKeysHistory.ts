@@ -28,6 +28,7 @@ import {
   paneRows,
   quickInputStep,
   rowLabelled,
+  scrollToRow,
   runPaletteCommand,
   showPane,
   waitForText,
@@ -301,7 +302,7 @@ export async function connectionsKeysHistorySteps(ctx: ConnectionsKeysHistoryCon
   await step('[point 6] Show Sync History: the stopped big-events shows its own run, cancelled; the wide mapping its two succeeded runs', async () => {
     const history = async (mapping: string): Promise<{ rows: Array<Record<string, string>>; facts: string; frame: import('playwright-core').Frame }> => {
       await showPane(p, 'Mappings');
-      await contextMenu(p, rowLabelled(paneRows(p, 'Mappings'), p, mapping).first(), 'Show Sync History');
+      await contextMenu(p, await scrollToRow(p, 'Mappings', rowLabelled(paneRows(p, 'Mappings'), p, mapping)), 'Show Sync History');
       const frame = await webviewFrame(p, `h1:text-is("Sync history: ${mapping}")`, 60_000);
       await frame.locator('[data-testid="report-runs"] .grid-body [role="row"]').first().waitFor({ timeout: 30_000 });
       const rows = await reportRows(frame, 'report-runs');

@@ -263,6 +263,24 @@ export function rowLabelled(rows: Locator, page: Page, label: string): Locator {
   return rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }) });
 }
 
+/**
+ * Scrolls pane `name`'s tree until `row` is rendered (a tree renders only the rows in view:
+ * in a small window a row below the fold is not in the page) and returns it. Fails after
+ * `tries` scrolls down, naming what it looked for.
+ */
+export async function scrollToRow(page: Page, name: string, row: Locator, tries = 15): Promise<Locator> {
+  const list = page.locator('.pane', { has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).locator('.monaco-list').first();
+  await list.waitFor({ timeout: 30_000 });
+  for (let i = 0; i < tries && (await row.count()) === 0; i++) {
+    await list.hover();
+    await page.mouse.wheel(0, 66);
+    await page.waitForTimeout(150);
+  }
+  if ((await row.count()) === 0) throw new Error(`no such row in the ${name} view after scrolling it: ${row.toString()}`);
+  await row.first().scrollIntoViewIfNeeded();
+  return row.first();
+}
+
 /** Expands a tree row (a click toggles; only click when collapsed). */
 export async function expandRow(row: Locator): Promise<void> {
   await row.waitFor({ timeout: 30_000 });
