@@ -212,6 +212,7 @@ async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersio
               if (r.createdTableSql) s.log.info(`${name}: created the target table:\n${r.createdTableSql}`);
               for (const w of r.warnings) s.log.warn(`${name}: ${w}`);
             }),
+            node.file,
           );
         } finally {
           sub.dispose();
@@ -280,6 +281,7 @@ async function startRepair(s: Services, node: ValidMapping, version: number, all
               s.log.info(`${name}: repair to version ${version} into ${h.target.label}`);
               report = await h.runner.repair({ toVersion: version, signal, onEvent, ...(allowMassDelete ? { allowMassDelete: true } : {}) });
             }),
+            node.file,
           );
         } finally {
           cancel.dispose();
