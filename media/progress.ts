@@ -56,6 +56,11 @@ function versions(from: number | null, to: number | null): string {
   return from > to ? `up to date at v${to}` : `checkpoint v${from - 1} → v${to}`;
 }
 
+/** The file name of a path (either separator: the host may run on Windows). */
+function baseName(file: string): string {
+  return file.split(/[\\/]/).pop() || file;
+}
+
 const CHART_W = 600;
 const CHART_H = 90;
 
@@ -64,7 +69,8 @@ export class ProgressView {
   private snapshot: ProgressSnapshot | null = null;
   private history: RunHistory | null = null;
   private historyShown: RunHistory | null | undefined = undefined;
-  private stopError: string | null = null;
+  /** What the last Stop or Open Setting request failed with (shown under the error). */
+  private actionError: string | null = null;
 
   private readonly waiting = h('p', { class: 'muted' }, 'Waiting for the extension…');
   private readonly idle = h('section', { class: 'empty', 'data-testid': 'progress-idle' },
@@ -83,8 +89,11 @@ export class ProgressView {
   private readonly stats = new Map<string, HTMLElement>();
   private readonly chartCaption = h('figcaption', { class: 'muted' });
   private readonly chart = svg('svg', { viewBox: `0 0 ${CHART_W} ${CHART_H}`, preserveAspectRatio: 'none', role: 'img' });
-  private readonly error = h('div', { class: 'error', role: 'alert', 'data-testid': 'run-error' });
-  private readonly stopErrorBox = h('div', { class: 'error', role: 'alert' });
+  private readonly errorText = h('span', { role: 'alert', 'data-testid': 'run-error-text' });
+  /** Shown when the error names a setting the editor can open (the host opens the one its run's error names). */
+  private readonly openSetting = h('button', { type: 'button', 'data-testid': 'open-setting' }, 'Open Setting');
+  private readonly error = h('div', { class: 'error', 'data-testid': 'run-error' }, this.errorText, h('div', { class: 'error-actions' }, this.openSetting));
+  private readonly actionErrorBox = h('div', { class: 'error', role: 'alert', 'data-testid': 'action-error' });
   private readonly warningsSummary = h('summary', {});
   private readonly warningsList = h('ul', {});
   private readonly warnings = h('details', { open: '' }, this.warningsSummary, this.warningsList);
@@ -114,9 +123,10 @@ export class ProgressView {
         stat('ETA', 'eta')),
       h('figure', { class: 'chart', 'data-testid': 'throughput-chart' }, this.chartCaption, this.chart),
       this.error,
-      this.stopErrorBox,
+      this.actionErrorBox,
       this.warnings);
     this.stop.addEventListener('click', () => this.onStop());
+    this.openSetting.addEventListener('click', () => this.onOpenSetting());
     root.replaceChildren(this.waiting, this.idle, this.run, this.historyBox);
     this.update();
   }
@@ -142,8 +152,16 @@ export class ProgressView {
     this.stop.disabled = true;
     this.host
       .request((id) => ({ type: 'run/stop', id }))
-      .then(() => { this.stopError = null; })
-      .catch((e: Error) => { this.stopError = e.message; })
+      .then(() => { this.actionError = null; })
+      .catch((e: Error) => { this.actionError = e.message; })
+      .finally(() => this.update());
+  }
+
+  private onOpenSetting(): void {
+    this.host
+      .request((id) => ({ type: 'run/openSetting', id }))
+      .then(() => { this.actionError = null; })
+      .catch((e: Error) => { this.actionError = e.message; })
       .finally(() => this.update());
   }
 
@@ -189,10 +207,16 @@ export class ProgressView {
     this.updateChart(s.throughput ?? []);
 
     const err = s.error ? (s.error.hint ? `${s.error.message} ${s.error.hint}` : s.error.message) : '';
-    setText(this.error, err);
+    setText(this.errorText, err);
     show(this.error, err !== '');
-    setText(this.stopErrorBox, this.stopError ?? '');
-    show(this.stopErrorBox, this.stopError !== null);
+    // The button stays in the page (hidden without a setting), so a focused one keeps its focus across updates.
+    const setting = s.error?.setting;
+    show(this.openSetting, setting !== undefined);
+    const where = setting === undefined ? '' : setting.scope === 'vscode' ? `${setting.key} in the Settings editor` : `"${setting.key}" in ${baseName(setting.file)}`;
+    setAttr(this.openSetting, 'title', setting === undefined ? null : `Open ${where}`);
+    setAttr(this.openSetting, 'aria-label', setting === undefined ? null : `Open Setting: ${where}`);
+    setText(this.actionErrorBox, this.actionError ?? '');
+    show(this.actionErrorBox, this.actionError !== null);
 
     show(this.warnings, s.warnings.length > 0);
     setText(this.warningsSummary, `Warnings (${s.warnings.length})`);

@@ -24,11 +24,29 @@ const RequestId = z.string().min(1).max(64);
 
 // ---------------------------------------------------------------- shared payloads
 
+/** Bounds of ErrorSetting (the host leaves out a setting beyond them rather than break a snapshot). */
+export const MAX_SETTING_KEY = 500;
+export const MAX_SETTING_FILE = 4096;
+
+/**
+ * The setting an error names, when the editor can open it (src/views/settingLocation.ts
+ * `openableSetting`): a `deltaSync.*` VS Code setting, or a key of a mapping file, which
+ * carries the file. Shown by a panel (Open Setting); the webview never sends it back (the
+ * host opens the setting of the error it holds).
+ */
+export const ErrorSetting = z.discriminatedUnion('scope', [
+  z.object({ scope: z.literal('vscode'), key: z.string().startsWith('deltaSync.').max(MAX_SETTING_KEY) }),
+  z.object({ scope: z.literal('mapping'), key: z.string().min(1).max(MAX_SETTING_KEY), file: z.string().min(1).max(MAX_SETTING_FILE) }),
+]);
+export type ErrorSetting = z.infer<typeof ErrorSetting>;
+
 /** Error shape for responses and snapshots (a SyncError flattened). */
 export const ProtocolError = z.object({
   message: z.string(),
   kind: z.string().optional(),
   hint: z.string().optional(),
+  /** The setting the error names, when one can be opened: the Progress panel's error box offers Open Setting. */
+  setting: ErrorSetting.optional(),
 });
 export type ProtocolError = z.infer<typeof ProtocolError>;
 
@@ -209,6 +227,8 @@ export const OnBranchRequest = z.object({ type: z.literal('preview/onBranch'), i
 /** A preview on a branch: put the branch's connection string (with its password) on the clipboard. */
 export const CopyConnectionRequest = z.object({ type: z.literal('preview/copyConnection'), id: RequestId });
 export const StopRequest = z.object({ type: z.literal('run/stop'), id: RequestId });
+/** Open Setting in the Progress panel's error box: the host opens the setting its current run's error names (nothing else). */
+export const OpenSettingRequest = z.object({ type: z.literal('run/openSetting'), id: RequestId });
 /** Show Rows: a page of the target table, sorted by one of its columns (the host checks the name). */
 export const RowsPageRequest = z.object({
   type: z.literal('rows/page'),
@@ -230,6 +250,7 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   OnBranchRequest,
   CopyConnectionRequest,
   StopRequest,
+  OpenSettingRequest,
   RowsPageRequest,
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;

@@ -41,6 +41,27 @@ export async function mappingFrom(arg: unknown, s: Services): Promise<ValidMappi
   return pick.node;
 }
 
+type InvalidWithSetting = Extract<MappingNode, { kind: 'invalid' }> & { setting: NonNullable<Extract<MappingNode, { kind: 'invalid' }>['setting']> };
+
+/**
+ * Open Setting of an invalid mapping's row: that row, or (from the palette) one of the
+ * invalid mappings whose error names a key of its file, picked when there are several.
+ */
+async function invalidMappingWithSetting(arg: unknown, s: Services): Promise<InvalidWithSetting> {
+  const node = arg as MappingNode | undefined;
+  const has = (n: MappingNode | undefined): n is InvalidWithSetting => n !== undefined && typeof n === 'object' && n.kind === 'invalid' && n.setting !== undefined;
+  if (has(node)) return node;
+  const candidates = (await s.mappingsModel.children()).filter(has);
+  if (candidates.length === 0) throw new SyncError('usage', 'No mapping file has an error that names a setting.', { hint: 'Open Setting applies to a mapping shown as invalid in the Mappings view.' });
+  if (candidates.length === 1) return candidates[0] as InvalidWithSetting;
+  const pick = await vscode.window.showQuickPick(
+    candidates.map((n) => ({ label: path.basename(n.file), description: n.setting.key, detail: n.error.split('\n')[0], node: n })),
+    { title: 'Open the setting an invalid mapping names' },
+  );
+  if (!pick) throw new SyncError('cancelled', 'No mapping selected.');
+  return pick.node;
+}
+
 /**
  * A command on one mapping: the tree's row or one picked (mappingFrom). Its failure is
  * noted as about that mapping's file, so the command wrapper's toast can open the setting
@@ -212,6 +233,7 @@ async function runOnce(s: Services, node: ValidMapping, mode: SyncMode, toVersio
               if (r.createdTableSql) s.log.info(`${name}: created the target table:\n${r.createdTableSql}`);
               for (const w of r.warnings) s.log.warn(`${name}: ${w}`);
             }),
+            node.file,
           );
         } finally {
           sub.dispose();
@@ -280,6 +302,7 @@ async function startRepair(s: Services, node: ValidMapping, version: number, all
               s.log.info(`${name}: repair to version ${version} into ${h.target.label}`);
               report = await h.runner.repair({ toVersion: version, signal, onEvent, ...(allowMassDelete ? { allowMassDelete: true } : {}) });
             }),
+            node.file,
           );
         } finally {
           cancel.dispose();
@@ -385,6 +408,10 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
     registerCommand('deltaSync.mappings.refresh', () => {
       s.mappingsModel.invalidate();
       s.mappings.refresh();
+    }, s.log),
+    registerCommand('deltaSync.mappings.openSetting', async (arg) => {
+      const node = await invalidMappingWithSetting(arg, s);
+      await openSettingInEditor(node.setting, node.file);
     }, s.log),
     registerCommand('deltaSync.mappings.openFile', async (arg) => {
       const node = await mappingFrom(arg, s);

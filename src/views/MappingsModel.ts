@@ -17,6 +17,7 @@ import type { PipelineStatus } from '../sync/ports/reports';
 import { watchPhrase } from '../engine/ContinuousSyncs';
 import type { WatchStatus } from '../engine/ContinuousSyncs';
 import { errorText, hintForVsCode } from './toProtocolError';
+import { openableSetting, type SettingRef } from './settingLocation';
 import { autoRunNote, runLabel } from '../protocol/runModeLabel';
 
 /** What the tree gets per mapping: the runner's status, with the engine's state. */
@@ -31,7 +32,8 @@ export type MappingLook = 'failed' | 'running' | 'plain';
 
 export type MappingNode =
   | { kind: 'mapping'; file: string; mapping: Mapping; status?: StatusEntry; watch?: WatchStatus }
-  | { kind: 'invalid'; file: string; error: string }
+  /** `setting`: the key of the file the error names (the first issue), which the row's Open Setting opens. */
+  | { kind: 'invalid'; file: string; error: string; setting?: SettingRef }
   | { kind: 'status'; file: string; id: string; label: string; detail: string; icon: StatusIcon; tooltip?: string }
   | { kind: 'message'; severity: 'info' | 'error'; label: string; id: string };
 
@@ -234,7 +236,8 @@ export class MappingsModel {
       const text = await fs.readFile(file, 'utf8');
       return { kind: 'mapping', file, mapping: parseMappingText(text, file) };
     } catch (e) {
-      return { kind: 'invalid', file, error: errorText(e) };
+      const opens = openableSetting(e, file);
+      return { kind: 'invalid', file, error: errorText(e), ...(opens ? { setting: opens.setting } : {}) };
     }
   }
 }

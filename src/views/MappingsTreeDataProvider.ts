@@ -54,9 +54,10 @@ export function mappingItem(node: MappingNode): vscode.TreeItem {
       item.id = `mapping:${node.file}`;
       item.description = 'invalid';
       item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
-      item.tooltip = node.error;
+      item.tooltip = node.setting ? `${node.error}\nOpen Setting: "${node.setting.key}"` : node.error;
       item.command = { command: 'vscode.open', title: 'Open Mapping', arguments: [vscode.Uri.file(node.file)] };
-      item.contextValue = 'mapping.invalid';
+      // With a key the error names: Open Setting (inline and in the context menu) puts the cursor on it.
+      item.contextValue = node.setting ? 'mapping.invalid.setting' : 'mapping.invalid';
       return item;
     }
     case 'message': {

@@ -216,7 +216,8 @@ export class PreviewPanel extends WebviewPanelBase {
         source.previewOnBranch();
         return { type: 'accepted' };
       case 'run/stop':
-        throw new SyncError('usage', 'Stop is handled by the Progress panel.');
+      case 'run/openSetting':
+        throw new SyncError('usage', `${request.type === 'run/stop' ? 'Stop' : 'Open Setting of a run'} is handled by the Progress panel.`);
       case 'rows/page':
         throw new SyncError('usage', 'Table rows are shown by Show Rows.');
     }

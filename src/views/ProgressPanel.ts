@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { HostToWebview, PanelState, ProgressSnapshot, ResponseResult, RunHistory, WebviewRequest } from '../protocol/messages';
 import { SyncError } from '../sync/errors';
+import { openSettingInEditor } from './commandRegistry';
 import { Throttle } from './ProgressModel';
 import type { RunController } from './RunController';
 import { WebviewPanelBase } from './WebviewPanelBase';
@@ -9,7 +10,7 @@ export const PROGRESS_VIEW_TYPE = 'deltaSync.progress';
 /** Progress posts at most this often; the terminal snapshot goes at once. */
 const POST_INTERVAL_MS = 150;
 
-/** The single Progress panel: renders the RunController's snapshots, offers Stop. */
+/** The single Progress panel: renders the RunController's snapshots, offers Stop, and Open Setting when the run's error names one. */
 export class ProgressPanel extends WebviewPanelBase {
   private static instance: ProgressPanel | undefined;
   /** The last history shown; a new or restored panel starts with it. */
@@ -64,6 +65,13 @@ export class ProgressPanel extends WebviewPanelBase {
   protected async handle(request: WebviewRequest): Promise<ResponseResult> {
     if (request.type === 'run/stop') {
       if (!this.runs.stop()) throw new SyncError('usage', 'No sync is running.');
+      return { type: 'accepted' };
+    }
+    if (request.type === 'run/openSetting') {
+      // The setting of the error this host holds, never one the webview names.
+      const setting = this.runs.current().error?.setting;
+      if (!setting) throw new SyncError('usage', 'The error of this run names no setting to open.');
+      await openSettingInEditor({ scope: setting.scope, key: setting.key }, setting.scope === 'mapping' ? setting.file : undefined);
       return { type: 'accepted' };
     }
     throw new SyncError('usage', `The Progress panel does not handle ${request.type}.`);

@@ -15,6 +15,8 @@ export type RunFn = (signal: AbortSignal, onEvent: (e: SyncEvent) => void) => Pr
 export class RunController {
   private snapshot: ProgressSnapshot;
   private abort: AbortController | undefined;
+  /** The mapping file of the mapping that runs, so an error naming one of its keys carries it (Open Setting). */
+  private file: string | undefined;
   private readonly listeners = new Set<(s: ProgressSnapshot, terminal: boolean) => void>();
 
   constructor(private readonly now: () => number = Date.now) {
@@ -37,9 +39,10 @@ export class RunController {
 
   /**
    * Runs `run` unless another run is active (SyncError 'usage'). Resolves when the run
-   * ends; a failure rejects after the snapshot shows it.
+   * ends; a failure rejects after the snapshot shows it. `file`: the mapping's file, where
+   * a setting the error names is opened from the Progress panel.
    */
-  async start(mapping: string, mode: SyncMode | 'dry-run' | 'repair', run: RunFn): Promise<void> {
+  async start(mapping: string, mode: SyncMode | 'dry-run' | 'repair', run: RunFn, file?: string): Promise<void> {
     if (this.abort) {
       throw new SyncError('usage', `A sync is already running (${this.snapshot.mapping ?? 'unknown'}).`, {
         hint: 'Stop it first (Delta Sync: Stop Sync).',
@@ -47,6 +50,7 @@ export class RunController {
     }
     const abort = new AbortController();
     this.abort = abort;
+    this.file = file;
     this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
     try {
       await run(abort.signal, (e) => this.set(foldEvent(this.snapshot, e), false));
@@ -57,7 +61,7 @@ export class RunController {
       this.set({ ...this.snapshot, status, etaSeconds: null, ...(status === 'succeeded' ? {} : { percent: null }), updatedAt: this.now() }, true);
     } catch (e) {
       const cancelled = abort.signal.aborted || (e instanceof SyncError && e.kind === 'cancelled');
-      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
+      this.set({ ...this.snapshot, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? null : toProtocolError(e, this.file), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
       if (!cancelled) throw e;
     } finally {
       this.abort = undefined;
@@ -69,19 +73,22 @@ export class RunController {
    * snapshot starts afresh under its name; nothing of the previous mapping's run (its phase,
    * rows, status) is shown under the new name. No-op when nothing runs.
    */
-  next(mapping: string, mode: SyncMode): void {
+  next(mapping: string, mode: SyncMode, file?: string): void {
     if (!this.abort) return;
+    this.file = file;
     this.set({ ...idleProgress(this.now()), mapping, mode, status: 'running', startedAt: this.now() }, false);
   }
 
   /**
    * Within an active run of several mappings: the current mapping failed before its runner
    * reported an end (refused before it started: no key, a bad source). The snapshot shows it
-   * failed with its error, as a run's own failure would.
+   * failed with its error, as a run's own failure would. Also after its runner reported the
+   * failure: the error is then the classified one (hint, the setting it names), not only
+   * the message the runner's event carried.
    */
   failed(error: unknown): void {
     if (!this.abort) return;
-    this.set({ ...this.snapshot, status: 'failed', error: toProtocolError(error), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
+    this.set({ ...this.snapshot, status: 'failed', error: toProtocolError(error, this.file), etaSeconds: null, percent: null, updatedAt: this.now() }, true);
   }
 
   /** Asks the active run to stop; returns false when nothing runs. */

@@ -5,7 +5,7 @@
  */
 import { isSyncError, SyncError } from '../sync/errors';
 import type { ServerAddress } from '../sync/postgres/classifyPgError';
-import { describeConnectionProblem, serverAddressOf } from '../sync/postgres/testConnection';
+import { describeConnectionProblem, isMissingPassword, serverAddressOf } from '../sync/postgres/testConnection';
 import { isLakebaseReference, parseLakebaseReference } from '../sync/mapping/lakebaseReference';
 import type { SecretStore, StateStore } from '../platform/KeyValueStore';
 import { connectionSecretKey, type ConnectionInfo } from '../platform/StateKeys';
@@ -74,6 +74,19 @@ export function serverFromSummary(summary: string): ServerAddress | undefined {
 export function connectionErrorNode(info: ConnectionInfo, e: unknown, server: ServerAddress | undefined = serverFromSummary(info.summary)): TargetNode {
   const problem = server && !isSyncError(e) ? describeConnectionProblem(e, server) : undefined;
   const error = problem?.error ?? (isSyncError(e) ? e : undefined);
+  if (problem?.field === 'password' && isMissingPassword(e)) {
+    // The engine's hint speaks of PGPASSWORD and mapping files; a saved connection's password
+    // goes into its stored string, through the row's own Edit action.
+    const user = server?.user !== undefined ? `user "${server.user}"` : 'the connection\'s user';
+    return {
+      kind: 'message',
+      severity: 'error',
+      id: `${info.name}:error`,
+      connection: info.name,
+      label: `No password for ${user}: the server asks for one. Add it with Edit Connection.`,
+      tooltip: `The saved connection string of "${info.name}" has no password. Edit Connection (the pencil on this row) asks for it and keeps it in VS Code's secret storage; then Retry.`,
+    };
+  }
   return {
     kind: 'message',
     severity: 'error',

@@ -62,13 +62,15 @@ export async function runSyncAll<T extends { release(): Promise<void> }>(
       onEvent,
       // The Progress panel follows the mapping that runs: its name, its phases, its past runs.
       onStart: (it) => {
-        deps.runs.next(it.mapping.name, 'incremental');
         const node = valid.find((n) => n.mapping.name === it.mapping.name);
+        deps.runs.next(it.mapping.name, 'incremental', node?.file);
         if (node) deps.onMappingStart?.(node);
       },
       onOutcome: (o) => {
         // Refused before its runner reported an end: the panel shows that mapping failed.
-        if (o.status === 'failed' && deps.runs.current().mapping === o.name && deps.runs.current().status === 'running') deps.runs.failed(o.error);
+        // Also once its runner reported the failure: the panel then gets the classified error (hint, Open Setting).
+        const now = deps.runs.current();
+        if (o.status === 'failed' && o.error.kind !== 'cancelled' && now.mapping === o.name && (now.status === 'running' || now.status === 'failed')) deps.runs.failed(o.error);
         const ended = o.status === 'skipped' ? undefined : valid.find((n) => n.mapping.name === o.name);
         if (ended) deps.onMappingEnd?.(ended);
         deps.report?.(`${o.name}: ${o.status}`);

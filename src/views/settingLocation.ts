@@ -19,7 +19,8 @@ const MAPPING_KEYS: ReadonlySet<string> = new Set(Object.keys(mappingSchema.shap
  */
 export function settingRefOf(e: unknown): SettingRef | undefined {
   if (!isSyncError(e) || !e.setting) return undefined;
-  const key = e.setting;
+  // A mapping issue inside an array or under a quoted name (key[0], columns["a b"].type): the key that holds it.
+  const key = e.setting.replace(/\[.*$/s, '');
   if (key.startsWith('deltaSync.')) return { scope: 'vscode', key };
   return MAPPING_KEYS.has(key.split('.')[0] ?? '') ? { scope: 'mapping', key } : undefined;
 }

@@ -4,15 +4,28 @@
  * responses and run snapshots carry the `ProtocolError`; trees, toasts, input validation
  * and log lines show its one-line `errorText`; failures logged as such get `logText`.
  */
-import type { ProtocolError } from '../protocol/messages';
+import { MAX_SETTING_FILE, MAX_SETTING_KEY, type ErrorSetting, type ProtocolError } from '../protocol/messages';
 import { isSyncError } from '../sync/errors';
+import { openableSetting } from './settingLocation';
 
-export function toProtocolError(e: unknown): ProtocolError {
+export function toProtocolError(e: unknown, file?: string): ProtocolError {
   if (isSyncError(e)) {
     const hint = e.hintFor('vscode');
-    return { message: e.message, kind: e.kind, hint: hint === undefined ? undefined : hintForVsCode(hint) };
+    return { message: e.message, kind: e.kind, hint: hint === undefined ? undefined : hintForVsCode(hint), ...settingOf(e, file) };
   }
   return { message: e instanceof Error ? e.message : String(e) };
+}
+
+/**
+ * The setting `e` names, as the protocol carries it, when the editor can open it: the same
+ * rule as the failure toast's Open Setting (openableSetting); a mapping key needs `file`,
+ * the mapping file (or the one noted for the error).
+ */
+function settingOf(e: unknown, file: string | undefined): { setting?: ErrorSetting } {
+  const opens = openableSetting(e, file);
+  if (!opens || opens.setting.key.length > MAX_SETTING_KEY || (opens.file?.length ?? 0) > MAX_SETTING_FILE) return {};
+  if (opens.setting.scope === 'vscode') return { setting: { scope: 'vscode', key: opens.setting.key } };
+  return opens.file === undefined ? {} : { setting: { scope: 'mapping', key: opens.setting.key, file: opens.file } };
 }
 
 /**

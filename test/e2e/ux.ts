@@ -1057,6 +1057,20 @@ async function runPass(ext: PreparedExtension, pgServer: TestServer | undefined,
         });
         await shot(p, '18b-open-setting-dead-letter');
         await runPaletteCommand(p, 'View: Close Editor');
+        // The Progress panel's error box offers the same Open Setting, pressed from the keyboard.
+        await runPaletteCommand(p, 'Delta Sync: Show Sync Progress');
+        const progress = await webviewFrame(p, '[data-testid="open-setting"]:visible', 30_000);
+        const openSetting = progress.locator('[data-testid="open-setting"]');
+        const label = (await openSetting.getAttribute('aria-label')) ?? '';
+        check(label === `Open Setting: "deadLetter" in ${name}.json`, `the Progress panel's Open Setting reads "${label}"`);
+        await shot(p, '18c-progress-open-setting');
+        await openSetting.focus();
+        await p.keyboard.press('Enter');
+        await p.locator('.tabs-container .tab.active', { hasText: `${name}.json` }).first().waitFor({ timeout: 30_000 });
+        await selection.filter({ hasText: new RegExp(`Ln ${line}, Col \\d+ \\(${'"deadLetter"'.length} selected\\)`) }).waitFor({ timeout: 15_000 }).catch(async (e: unknown) => {
+          throw new Error(`Open Setting in the Progress panel did not select "deadLetter" on line ${line}: the status bar says "${(await selection.textContent()) ?? ''}" (${String(e)})`);
+        });
+        await runPaletteCommand(p, 'View: Close Editor');
         await showPane(p, 'Mappings');
         await clearNotifications(p);
       });

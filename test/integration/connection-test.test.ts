@@ -100,6 +100,51 @@ describe('Test Connection (a real Postgres)', () => {
     assert.ok(good && !(good.kind === 'message' && good.severity === 'error'), `the good connection's first row: ${JSON.stringify(good)}`);
   });
 
+  it('a saved connection without a password: its row says so and names Edit Connection, and no login is left behind (DROP DATABASE goes through)', async function () {
+    this.timeout(90_000);
+    const server = await getTestServer();
+    if (server.kind === 'external') this.skip();
+    await passwordRole(server);
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    // Bounded: a DROP DATABASE that waits on a left-behind login fails after 20 s instead of 60.
+    await admin.query(`SET statement_timeout = '20s'`);
+    const name = `dns_nopw_${process.pid}`;
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${name}"`);
+      const model = new TargetsModel(new MemoryState(), new MemorySecrets());
+      // As the extension lists a saved connection's tables (SyncEngine.withTarget: a pool per listing, ended after it).
+      const list = async (n: string) => {
+        const t = await openTarget(await model.connectionString(n));
+        try {
+          return await listTargetTables(t.pool, false);
+        } finally {
+          await t.close();
+        }
+      };
+      const info = await model.add('no-pw', at(at(db().url, { database: name }), { user: 'dns_pw_user', password: '' }));
+      const row = (await tableRowsBelow({ kind: 'connection', info }, list, (n) => model.address(n)))?.[0];
+      assert.equal(row?.kind, 'message');
+      if (row?.kind !== 'message') throw new Error('unreachable');
+      assert.equal(row.severity, 'error');
+      assert.equal(row.connection, 'no-pw');
+      assert.equal(row.label, 'No password for user "dns_pw_user": the server asks for one. Add it with Edit Connection.');
+      assert.match(row.tooltip ?? '', /Edit Connection/);
+      // The failed login is closed at once, not left to the server's authentication_timeout:
+      // no backend of that database or user remains, so a plain DROP DATABASE (no FORCE) succeeds.
+      const left = await admin.query<{ pid: number; state: string | null; usename: string | null }>(
+        `SELECT pid, state, usename FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (datname = $1 OR usename = 'dns_pw_user')`,
+        [name],
+      );
+      assert.deepEqual(left.rows, [], `sessions left behind: ${JSON.stringify(left.rows)}`);
+      await admin.query(`DROP DATABASE "${name}"`);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
+      await admin.end();
+    }
+  });
+
   it('an unknown host: names it, field host', async () => {
     const f = await failure(at(db().url, {}).replace(/@[^/]+\//, '@no-such-host.invalid:5432/'));
     assert.equal(f.headline, 'Unknown host "no-such-host.invalid": check the host name.');

@@ -66,6 +66,25 @@ describe('mappings model (.delta-sync files)', () => {
     assert.equal(mappingSummary(good.mapping), 'orders → neon:public.orders');
   });
 
+  it('an invalid mapping names the key its first issue is about, which its row opens (Open Setting); a file that is not JSON names none', async () => {
+    const dir = path.join(ws, '.delta-sync');
+    fs.mkdirSync(dir);
+    const base = { name: 'orders', source: { type: 'delta', path: '../tables/orders' }, target: { connection: 'neon', table: 'orders' } };
+    fs.writeFileSync(path.join(dir, 'a-share.json'), JSON.stringify({ ...base, safety: { maxDeleteShare: 2 } }));
+    fs.writeFileSync(path.join(dir, 'b-key.json'), JSON.stringify({ ...base, key: [42] }));
+    fs.writeFileSync(path.join(dir, 'c-broken.json'), '{ "name": "x", }');
+    const nodes = await new MappingsModel(() => [ws], () => '.delta-sync').children();
+    const settings = nodes.map((n) => (n.kind === 'invalid' ? [path.basename(n.file), n.setting ?? null] : [n.kind]));
+    assert.deepEqual(settings, [
+      ['a-share.json', { scope: 'mapping', key: 'safety.maxDeleteShare' }],
+      // An issue inside the key array (key[0]): the key that holds it.
+      ['b-key.json', { scope: 'mapping', key: 'key' }],
+      ['c-broken.json', null],
+    ]);
+    const share = nodes[0];
+    assert.match(share?.kind === 'invalid' ? share.error : '', /safety\.maxDeleteShare/);
+  });
+
   it('derives mapping names that pass the schema from any folder name', () => {
     assert.equal(slugFor('Customer Profiles'), 'customer_profiles');
     assert.equal(slugFor('2024-sales'), 't_2024_sales');

@@ -71,6 +71,7 @@ const webviewMessages: WebviewToHost[] = [
   { type: 'preview/onBranch', id: 'r5' },
   { type: 'preview/copyConnection', id: 'r13' },
   { type: 'run/stop', id: 'r4' },
+  { type: 'run/openSetting', id: 'r15' },
   { type: 'rows/page', id: 'r11', offset: 200, limit: 200 },
   { type: 'rows/page', id: 'r12', offset: 0, limit: 100, sort: { column: 'amount', dir: 'desc' } },
 ];
@@ -85,6 +86,9 @@ const hostMessages: HostToWebview[] = [
     { runId: '7', mode: 'incremental', status: 'succeeded', fromVersion: '4', toVersion: '9', rows: '8', startedAt: '2026-01-01 00:00:00+00', finishedAt: '2026-01-01 00:00:01+00', error: null },
   ] } },
   { type: 'progress', snapshot: running },
+  // A failed run whose error names a mapping key (with its file) or a VS Code setting: the panel offers Open Setting.
+  { type: 'progress', snapshot: { ...running, status: 'failed', error: { message: 'The batch would delete 80% of the rows.', kind: 'mapping', hint: 'Raise safety.maxDeleteShare.', setting: { scope: 'mapping', key: 'safety.maxDeleteShare', file: '/ws/.delta-sync/orders.json' } } } },
+  { type: 'progress', snapshot: { ...running, status: 'failed', error: { message: 'Page size too big.', kind: 'usage', setting: { scope: 'vscode', key: 'deltaSync.preview.pageSize' } } } },
   { type: 'history', history: { mapping: 'orders', runs: [] } },
   { type: 'history', history: { mapping: 'orders', runs: [
     { runId: '8', mode: 'incremental', status: 'succeeded', fromVersion: '10', toVersion: '10', rows: '12', startedAt: '2026-01-01 00:00:00+00', finishedAt: null, error: null,
@@ -149,6 +153,20 @@ describe('host <-> webview protocol', () => {
     const bad = overTheWire({ type: 'init', state: { panel: 'preview', mapping: 'orders' }, preview: { ...summary, warnings: [{ check: 'rm -rf', count: 1, message: 'x', samples: [] }] }, progress: null });
     assert.equal(parseHostToWebview(bad), undefined);
     assert.equal(parseWebviewToHost({ type: 'preview/page', id: 'r1', filter: 'all', offset: 0, limit: 10, search: 'x'.repeat(201) }), undefined);
+  });
+
+  it("rejects an error's setting that is a mapping key without its file, a VS Code setting outside deltaSync.*, or another scope", () => {
+    const withSetting = (setting: unknown): unknown => overTheWire({ type: 'progress', snapshot: { ...running, status: 'failed', error: { message: 'x', setting } } });
+    assert.equal(parseHostToWebview(withSetting({ scope: 'mapping', key: 'deadLetter' })), undefined);
+    assert.equal(parseHostToWebview(withSetting({ scope: 'mapping', key: 'deadLetter', file: '' })), undefined);
+    assert.equal(parseHostToWebview(withSetting({ scope: 'vscode', key: 'terminal.integrated.shell.linux' })), undefined);
+    assert.equal(parseHostToWebview(withSetting({ scope: 'command', key: 'workbench.action.terminal.new' })), undefined);
+    assert.ok(parseHostToWebview(withSetting({ scope: 'mapping', key: 'deadLetter', file: '/ws/m.json' })));
+  });
+
+  it('Open Setting names no setting or file: the request carries only its id', () => {
+    const parsed = parseWebviewToHost({ type: 'run/openSetting', id: 'r1', setting: { scope: 'vscode', key: 'deltaSync.x' }, file: '/etc/passwd' });
+    assert.deepEqual(parsed, { type: 'run/openSetting', id: 'r1' });
   });
 
   it('rejects a Show Rows sort direction other than asc/desc', () => {

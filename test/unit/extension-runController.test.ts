@@ -118,6 +118,30 @@ describe('progress snapshots and the run controller', () => {
     assert.deepEqual(terminal?.error, { message: 'relation missing', kind: 'target', hint: 'run the initial load' });
   });
 
+  it("a failed run's snapshot carries the setting its error names, with the mapping file for a mapping key (the Progress panel's Open Setting)", async () => {
+    const failWith = async (error: SyncError, file?: string): Promise<ProgressSnapshot> => {
+      const runs = new RunController();
+      let terminal: ProgressSnapshot | undefined;
+      runs.onSnapshot((s, isTerminal) => {
+        if (isTerminal) terminal = s;
+      });
+      await assert.rejects(runs.start('orders', 'incremental', async () => {
+        throw error;
+      }, file));
+      assert.ok(terminal && ProgressSnapshotSchema.safeParse(terminal).success, 'the snapshot passes the protocol');
+      return terminal;
+    };
+    const massDelete = new SyncError('mapping', 'The batch would delete 80% of orders.', { setting: 'safety.maxDeleteShare', hint: 'Raise safety.maxDeleteShare.' });
+    assert.deepEqual((await failWith(massDelete, '/ws/.delta-sync/orders.json')).error?.setting, { scope: 'mapping', key: 'safety.maxDeleteShare', file: '/ws/.delta-sync/orders.json' });
+    // A mapping key without the mapping's file: nothing to open.
+    assert.equal((await failWith(massDelete)).error?.setting, undefined);
+    const pageSize = new SyncError('usage', 'Too big.', { setting: 'deltaSync.preview.pageSize' });
+    assert.deepEqual((await failWith(pageSize)).error?.setting, { scope: 'vscode', key: 'deltaSync.preview.pageSize' });
+    // A connection-string parameter lives in no file the editor opens.
+    const ssl = new SyncError('connection', 'TLS refused.', { setting: 'sslmode' });
+    assert.equal((await failWith(ssl, '/ws/.delta-sync/orders.json')).error?.setting, undefined);
+  });
+
   it('the throttle posts the first value at once, then only the latest per interval', async () => {
     const posted: number[] = [];
     const t = new Throttle<number>(30, (v) => posted.push(v));

@@ -300,7 +300,8 @@ export function poolConfigFromUrl(url: string, opts: CreatePoolOptions = {}): Po
     ssl: sslConfigFor(modeText as SslMode | undefined, p.host, p.params, binding === 'require'),
     // prefer (libpq's default) binds when the server offers SCRAM-SHA-256-PLUS; require refuses otherwise.
     enableChannelBinding: binding !== 'disable',
-    ...(binding === 'require' ? { Client: ChannelBindingRequiredClient } : {}),
+    // Every connection that fails its connect closes its socket (see clientClosingFailedConnects).
+    Client: (binding === 'require' ? ChannelBindingClosingFailedConnects : ClosingFailedConnects) as unknown as PoolConfig['Client'],
     types: exactTypes,
     max: opts.max ?? 4,
     connectionTimeoutMillis: opts.connectionTimeoutMillis ?? secondsParam(p.params, 'connect_timeout') ?? 15_000,
@@ -348,6 +349,37 @@ function channelBindingFor(text: string | undefined, sslMode: string | undefined
   }
   return text as ChannelBinding;
 }
+
+/**
+ * A pg Client class whose failed connect closes its socket. node-postgres reports a login
+ * that fails on the client side (no password where the server asks for a SCRAM one, a
+ * refused channel binding) but leaves the socket open, and pg.Pool drops such a client
+ * without ending it: the server then keeps that half-authenticated backend, holding its
+ * database, until authentication_timeout (60 s by default), so a DROP DATABASE waited on it.
+ */
+function clientClosingFailedConnects(base: typeof pg.Client): typeof pg.Client {
+  return class ClientClosingFailedConnects extends base {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
+    override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
+      const connected = super.connect().then(
+        () => this as pg.Client,
+        (e: unknown) => {
+          (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          throw e;
+        },
+      );
+      if (!callback) return connected;
+      connected.then(
+        (c) => callback(null, c),
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+      );
+    }
+  };
+}
+
+const ClosingFailedConnects = clientClosingFailedConnects(pg.Client);
+const ChannelBindingClosingFailedConnects = clientClosingFailedConnects(ChannelBindingRequiredClient);
 
 /**
  * A pg Client class that asks `provider` for the password before it opens its socket (not

@@ -35,6 +35,14 @@ function fields(e: unknown): { code: string; message: string } {
   return { code: typeof x?.code === 'string' ? x.code : '', message: typeof x?.message === 'string' ? x.message : String(e) };
 }
 
+/**
+ * Whether `e` is node-postgres failing a login because the server asked for a (SCRAM)
+ * password and the connection has none.
+ */
+export function isMissingPassword(e: unknown): boolean {
+  return /client password must be a string/.test(fields(e).message);
+}
+
 /** Where a postgres:// URL points (never the password); defaults as libpq has them. */
 export function serverAddressOf(url: string): ServerAddress {
   const p = parsePostgresUrl(url);
@@ -65,7 +73,7 @@ export function describeConnectionProblem(e: unknown, server: ServerAddress): Co
   if (code === '57P03') return p(`The server at ${at} is starting up: Retry in a few seconds.`);
   if (error.setting === 'connect_timeout') return p(`No answer from ${at}: check the host and port, a VPN, firewall or IP allow list.`, 'host');
   if (code === '28P01') return p(`Password authentication failed for user "${user}".`, 'password');
-  if (/client password must be a string/.test(message)) return p(`The server asks for a password for user "${user}", but none was given.`, 'password');
+  if (isMissingPassword(e)) return p(`The server asks for a password for user "${user}", but none was given.`, 'password');
   if (code === '3D000') return p(`Database "${server.database ?? user}" does not exist on ${at}.`, 'database');
   if (error.setting === 'sslmode' && /only TLS/.test(error.message)) return p(`The server at ${at} requires TLS: use sslmode=require (or verify-full).`, 'sslmode');
   if (/does not support SSL/i.test(message)) return p(`The server at ${at} does not accept TLS: use sslmode=disable (local or trusted networks only).`, 'sslmode');
