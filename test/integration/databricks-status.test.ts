@@ -11,6 +11,12 @@ import { MappingStatusRefresher } from '../../src/views/MappingStatusRefresher';
 import { MappingsModel, mappingDescription, mappingTooltip, statusRows } from '../../src/views/MappingsModel';
 import type { MappingNode, MappingStatus, StatusReadOptions } from '../../src/views/MappingsModel';
 import { syncHistoryReport } from '../../src/views/reports';
+import { mappingTarget } from '../../src/sync/open/openTarget';
+import { createPool } from '../../src/sync/postgres/createPool';
+import { SyncRunner } from '../../src/sync/run/SyncRunner';
+import { DatabricksChangeSource } from '../../src/sync/sources/DatabricksChangeSource';
+import { buildMapping } from '../builders/mappings';
+import { assertTargetEquals } from '../helpers/targetEquality';
 import { long, string } from '../builders/deltaFields';
 import { FakeWarehouse } from '../helpers/fakeWarehouse/FakeWarehouse';
 import { MemorySecrets, MemoryState } from '../helpers/memoryStores';
@@ -44,7 +50,7 @@ describe('Databricks source: status reads do not start a stopped SQL warehouse (
   before(async function () {
     this.timeout(60_000);
     dir = await tempDir('dbx-status-');
-    for (const name of ['tree', 'cli']) {
+    for (const name of ['tree', 'cli', 'ca']) {
       const t = await DeltaTableWriter.create(path.join(dir, 'tables', name), {
         columns: [{ name: 'id', type: long(), nullable: false }, { name: 'name', type: string() }],
         configuration: { 'delta.enableChangeDataFeed': 'true' },
@@ -229,5 +235,22 @@ describe('Databricks source: status reads do not start a stopped SQL warehouse (
     assert.equal(historyOf(warehouse.statements.slice(from), 'cli').length, 1);
     assert.match(out, new RegExp(`^source: +main\\.sales\\.cli \\(latest version ${t.version}\\)$`, 'm'));
     assert.match(out, /^lag: +1 version\(s\) behind$/m);
+  });
+
+  it("a sync whose connection carries the CA as a Buffer (as the extension reads deltaSync.databricks.caCertificateFile) reads on the worker thread, whose copy of it is a Uint8Array", async () => {
+    const t = tables.ca as DeltaTableWriter;
+    const source = await DatabricksChangeSource.open({ ...warehouse.config(), customCaCert: Buffer.from(warehouse.caCert) }, 'main.sales.ca');
+    const mapping = buildMapping({ name: 'dbx-ca', source: { type: 'databricks', connection: 'default', table: 'main.sales.ca' }, target: { connection: db().url, schema: 'public', table: 'dbx_ca' }, key: ['id'] });
+    const pool = createPool(db().url, { max: 2 });
+    try {
+      const sessions = warehouse.sessionsOpened;
+      const r = await new SyncRunner(mapping, source, mappingTarget(pool, mapping.target)).run();
+      assert.equal(r.inserted, 10);
+      assert.ok(warehouse.sessionsOpened > sessions, 'the snapshot was read on a session of its own (the worker thread)');
+      await assertTargetEquals(db().url, { schema: 'public', name: 'dbx_ca' }, t.path, t.version, { key: ['id'] });
+    } finally {
+      await source.close();
+      await pool.end();
+    }
   });
 });
