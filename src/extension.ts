@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
   // Status of every mapping on each refresh: Databricks sources share the connection's client.
   // One pool per target connection, shared by the mappings watched at once.
   const watches = new ContinuousSyncs({ openTarget: (c) => engine.openTarget(c), openRunner: (m, t) => engine.openRunnerOn(m, t), wakeWarehouse: () => settings.continuousWakeWarehouse() });
-  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m) => engine.withRunner(m, (h) => h.runner.status(), { shareSource: true }), (file) => watches.get(file));
+  const mappingsModel = new MappingsModel(workspacePaths, () => settings.mappingsFolder(), (m, o) => engine.withRunner(m, (h) => h.runner.status({ wakeSource: o.wakeSource || settings.statusWakeWarehouse() }), { shareSource: true, deferConnect: true }), (file) => watches.get(file));
   const s: Services = {
     extensionUri: context.extensionUri,
     log,

@@ -121,10 +121,11 @@ export function stderrLogger(io: CliIo): Logger {
   };
 }
 
-export async function openPipeline(args: ParsedArgs, io: CliIo): Promise<OpenedPipeline> {
+export async function openPipeline(args: ParsedArgs, io: CliIo, opts: { deferConnect?: boolean } = {}): Promise<OpenedPipeline> {
   const mapping = mappingFromArgs(args);
   const logger = stderrLogger(io);
-  const source = await openSource(mapping.source, { logger });
+  // deferConnect (status): a Databricks source opens its warehouse session at its first read only.
+  const source = await openSource(mapping.source, { logger, ...(opts.deferConnect ? { deferConnect: true } : {}) });
   const closeAll = async (target?: OpenedTarget): Promise<void> => {
     await Promise.allSettled([source.close?.(), target?.close()]);
   };

@@ -10,7 +10,9 @@
 import * as fs from 'node:fs/promises';
 import type { Pool } from 'pg';
 import { SyncError } from '../sync/errors';
+import { resolveDatabricksConnection } from '../sync/databricks/resolveDatabricksConnection';
 import type { DatabricksResolveOptions } from '../sync/databricks/resolveDatabricksConnection';
+import { DatabricksChangeSource } from '../sync/sources/DatabricksChangeSource';
 import type { Mapping, MappingSource } from '../sync/mapping/mappingSchema';
 import type { ChangeSource } from '../sync/ports/ChangeSource';
 import type { SandboxDatabase } from '../sync/postgres/PglitePool';
@@ -60,6 +62,11 @@ export interface OpenSourceOptions {
    * columns) instead of opening a connection of its own (runs, previews).
    */
   shareSource?: boolean;
+  /**
+   * A Databricks source connects at its first read only (status reads: the runner asks the
+   * warehouse's state over REST first, so a stopped warehouse is not started by a session).
+   */
+  deferConnect?: boolean;
 }
 
 /** Sources holding a connection (Databricks) have `close()`; local Delta sources do not. */
@@ -170,8 +177,13 @@ export class SyncEngine {
   /** Opens a mapping's source; call `closeIfClosable` on it when done. */
   async openSource(source: MappingSource, opts: OpenSourceOptions = {}): Promise<ChangeSource> {
     const dbx = this.opts.databricks;
-    if (source.type === 'databricks' && opts.shareSource && dbx?.openShared) return dbx.openShared(source.connection, source.table);
-    return openSource(source, { logger: this.opts.logger, databricks: { lookup: dbx?.lookup, env: this.opts.env } });
+    const openShared = dbx?.openShared;
+    if (source.type === 'databricks' && opts.shareSource && openShared) {
+      if (!opts.deferConnect) return openShared(source.connection, source.table);
+      const config = await resolveDatabricksConnection(source.connection, { lookup: dbx.lookup, env: this.opts.env });
+      return DatabricksChangeSource.deferred(config, source.table, () => openShared(source.connection, source.table));
+    }
+    return openSource(source, { logger: this.opts.logger, databricks: { lookup: dbx?.lookup, env: this.opts.env }, ...(opts.deferConnect ? { deferConnect: true } : {}) });
   }
 
   async openRunner(mapping: Mapping, opts: OpenSourceOptions = {}): Promise<RunnerHandle> {

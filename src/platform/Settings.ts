@@ -89,6 +89,11 @@ export class Settings implements vscode.Disposable {
     return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, 86_400) : 60;
   }
 
+  /** Whether the Mappings view's status checks may start a stopped Databricks SQL warehouse (`deltaSync.status.wakeWarehouse`). */
+  statusWakeWarehouse(): boolean {
+    return this.cfg.get<unknown>('status.wakeWarehouse') === true;
+  }
+
   /** Seconds between a continuous sync's polls of a Databricks table. */
   continuousDatabricksPollSeconds(): number {
     const v = this.cfg.get<unknown>('continuous.databricksPollSeconds');

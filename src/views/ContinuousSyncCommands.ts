@@ -225,7 +225,7 @@ export function registerContinuousSyncCommands(s: Services): vscode.Disposable[]
       const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.mapping.name === name);
       if (!node) return;
       try {
-        panel.showHistory(historyOf(node.mapping.name, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true })));
+        panel.showHistory(historyOf(node.mapping.name, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true, deferConnect: true })));
       } catch (e) {
         s.log.warn(`could not read the run history of ${node.mapping.name}: ${errorText(e)}`);
       }

@@ -4,7 +4,9 @@
  * local source (debounced: a commit writes a temp file and renames it, a checkpoint adds
  * more files), a poll of Databricks sources (their log is not on this machine) every
  * `deltaSync.status.pollSeconds` (0 turns it off). A change invalidates that mapping's
- * cached status and refreshes the tree, which fetches it again.
+ * cached status and refreshes the tree, which fetches it again. A poll is an ordinary status
+ * read (never `wakeSource`): it reads the SQL warehouse's state first and sends no statement
+ * while the warehouse is not running (SyncRunner.status), so it starts no stopped warehouse.
  *
  * Plain Node (fs.watch, timers), no `vscode`: tests drive it with real Delta tables.
  */

@@ -117,7 +117,7 @@ export async function afterRun(s: Services, node: ValidMapping): Promise<void> {
   s.mappings.refresh();
   s.targets.refresh();
   try {
-    const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
+    const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { deferConnect: true });
     ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
   } catch (e) {
     s.log.warn(`could not read the run history of ${node.mapping.name}: ${errorText(e)}`);
@@ -132,7 +132,7 @@ export async function afterRun(s: Services, node: ValidMapping): Promise<void> {
 export async function showHistoryOf(s: Services, node: ValidMapping, panel: ProgressPanel): Promise<void> {
   const cached = node.status?.state === 'ok' ? node.status.status : undefined;
   try {
-    const status = cached ?? (await s.engine.withRunner(node.mapping, (h) => h.runner.status()));
+    const status = cached ?? (await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { deferConnect: true }));
     panel.showHistory(historyOf(node.mapping.name, status));
   } catch (e) {
     // The run itself reports what is wrong with the target; the panel shows no other mapping's history meanwhile.
@@ -197,7 +197,7 @@ export function failureUi(s: Services): FailureUi {
       const node = (await s.mappingsModel.children()).find((n): n is ValidMapping => n.kind === 'mapping' && n.mapping.name === mapping);
       if (!node) return;
       try {
-        panel.showHistory(historyOf(mapping, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true })));
+        panel.showHistory(historyOf(mapping, await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { shareSource: true, deferConnect: true })));
       } catch (e) {
         s.log.warn(`could not read the run history of ${mapping}: ${errorText(e)}`);
       }
@@ -406,7 +406,8 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       await openPreview(s, node);
     }, s.log),
     registerCommand('deltaSync.mappings.refresh', () => {
-      s.mappingsModel.invalidate();
+      // Asked for: reads every source, a stopped Databricks warehouse included (it starts).
+      s.mappingsModel.invalidate(undefined, { wakeSource: true });
       s.mappings.refresh();
     }, s.log),
     registerCommand('deltaSync.mappings.openSetting', async (arg) => {
@@ -469,7 +470,7 @@ export function registerMappingsCommands(s: Services): vscode.Disposable[] {
       );
     }), s.log),
     registerCommand('deltaSync.mappings.showHistory', onMapping(s, async (node) => {
-      const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status());
+      const status = await s.engine.withRunner(node.mapping, (h) => h.runner.status(), { deferConnect: true });
       ProgressPanel.current?.showHistory(historyOf(node.mapping.name, status));
       ReportPanel.show(s.extensionUri, s.log, syncHistoryReport(status));
     }), s.log),

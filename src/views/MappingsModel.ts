@@ -84,6 +84,8 @@ function statePhrase(state: PipelineState): string {
       return `up to date · v${state.version}`;
     case 'behind':
       return versionsBehind(state.versionsBehind);
+    case 'source-not-checked':
+      return `v${state.version} checkpoint · ${state.short}, source version not checked`;
     case 'errored':
       return `failed · ${state.error.kind}`;
   }
@@ -102,6 +104,14 @@ function erroredLines(state: Extract<PipelineState, { phase: 'errored' }>): stri
   return [`${kind}: ${message}`, ...(hint ? [`Hint: ${hintForVsCode(hint)}`] : []), `Retry: ${retry} · since ${state.at}`];
 }
 
+/** Tooltip lines for a source whose latest version was not read: why, and how to read it. */
+function notCheckedLines(state: Extract<PipelineState, { phase: 'source-not-checked' }>): string[] {
+  return [
+    `${state.reason}: the status check does not start it, so the source's latest version was not read (the checkpoint is v${state.version}; the source may be ahead).`,
+    'Refresh the Mappings view to read it now (that starts the warehouse), or set deltaSync.status.wakeWarehouse to let every status check start it.',
+  ];
+}
+
 /** The mapping row's description: the status first, as a narrow side bar truncates the end. */
 export function mappingDescription(node: MappingNode & { kind: 'mapping' }): string {
   // A continuous sync says more than the last status read: "watching · v12 · lag 0.8 s".
@@ -113,7 +123,7 @@ export function mappingDescription(node: MappingNode & { kind: 'mapping' }): str
 export function mappingTooltip(node: MappingNode & { kind: 'mapping' }): string {
   const phrase = statusPhrase(node.status);
   const state = node.status?.state === 'ok' ? node.status.status.state : undefined;
-  return [node.file, mappingSummary(node.mapping), ...(node.watch ? [`Continuous sync: ${watchPhrase(node.watch)}`] : []), ...(phrase ? [phrase] : []), ...(state?.phase === 'errored' ? erroredLines(state) : [])].join('\n');
+  return [node.file, mappingSummary(node.mapping), ...(node.watch ? [`Continuous sync: ${watchPhrase(node.watch)}`] : []), ...(phrase ? [phrase] : []), ...(state?.phase === 'errored' ? erroredLines(state) : []), ...(state?.phase === 'source-not-checked' ? notCheckedLines(state) : [])].join('\n');
 }
 
 /** The rows under a mapping: checkpoint, lag or the engine's state, last run and its error. */
@@ -143,6 +153,9 @@ export function statusRows(file: string, entry: StatusEntry | undefined): Mappin
     case 'behind':
       out.push(checkpoint(state.version), source(state.latestVersion, state.versionsBehind));
       break;
+    case 'source-not-checked':
+      out.push(checkpoint(state.version), row('lag', 'Source', `not checked · ${state.short}`, 'info', notCheckedLines(state).join('\n')));
+      break;
     case 'errored': {
       out.push(checkpoint(state.version), row('error', 'Error', `${state.error.kind}: ${state.error.message}`, 'error', erroredLines(state).join('\n')));
       // The state stores the hint as the engine rendered it for the CLI; the tree names VS Code's commands.
@@ -161,14 +174,25 @@ export function statusRows(file: string, entry: StatusEntry | undefined): Mappin
   return out;
 }
 
+/**
+ * How a status is read: `wakeSource` lets it read a Databricks table's latest version even
+ * when that starts the stopped SQL warehouse (an explicit Refresh); without it the warehouse's
+ * state is read first and a stopped one is left alone.
+ */
+export interface StatusReadOptions {
+  wakeSource: boolean;
+}
+
 export class MappingsModel {
   private readonly statuses = new Map<string, StatusEntry>();
+  /** Files whose next status read may start a stopped warehouse (an explicit Refresh asked). */
+  private readonly wakeNext = new Set<string>();
   private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly workspaceFolders: () => string[],
     private readonly mappingsFolder: () => string,
-    private readonly statusOf?: (mapping: Mapping) => Promise<MappingStatus>,
+    private readonly statusOf?: (mapping: Mapping, opts: StatusReadOptions) => Promise<MappingStatus>,
     /** The continuous sync of a mapping file, when one runs. */
     private readonly watchOf?: (file: string) => WatchStatus | undefined,
   ) {}
@@ -179,8 +203,14 @@ export class MappingsModel {
     return { dispose: () => this.listeners.delete(listener) };
   }
 
-  /** Forgets cached statuses (all, or one file's): the next listing fetches them again. */
-  invalidate(file?: string): void {
+  /**
+   * Forgets cached statuses (all, or one file's): the next listing fetches them again. With
+   * `wakeSource` (the user's Refresh) that fetch reads a Databricks source's latest version
+   * even when it starts the stopped warehouse; the periodic and after-run refreshes do not.
+   */
+  invalidate(file?: string, opts: { wakeSource?: boolean } = {}): void {
+    const files = file === undefined ? [...this.statuses.keys()] : [file];
+    if (opts.wakeSource) for (const f of files) this.wakeNext.add(f);
     if (file === undefined) this.statuses.clear();
     else this.statuses.delete(file);
   }
@@ -224,7 +254,8 @@ export class MappingsModel {
       this.statuses.set(file, entry);
       for (const l of this.listeners) l();
     };
-    (this.statusOf as (m: Mapping) => Promise<MappingStatus>)(mapping).then(
+    const wakeSource = this.wakeNext.delete(file);
+    (this.statusOf as (m: Mapping, o: StatusReadOptions) => Promise<MappingStatus>)(mapping, { wakeSource }).then(
       (status) => settle({ state: 'ok', status }),
       (e: unknown) => settle({ state: 'error', message: errorText(e) }),
     );

@@ -297,10 +297,15 @@ export function syncHistoryReport(s: PipelineStatus): Report {
     title: `Sync history: ${s.pipeline}`,
     subtitle: `${s.source} → ${s.target}`,
     facts: [
-      { label: 'Latest source version', value: count(s.latestVersion) },
+      {
+        label: 'Latest source version',
+        value: s.latestVersion !== null ? count(s.latestVersion) : `not checked: ${s.sourceNotChecked?.reason ?? 'not read'}, and reading it would start it`,
+      },
       {
         label: 'Checkpoint',
-        value: s.checkpoint ? `version ${count(s.checkpoint.version)}; ${s.lag === 0 ? 'up to date' : `${count(s.lag ?? 0)} version(s) behind`}` : 'none yet: Preview Changes, then Apply (an initial load)',
+        value: s.checkpoint
+          ? `version ${count(s.checkpoint.version)}; ${s.lag === null ? 'versions behind unknown (the source was not checked)' : s.lag === 0 ? 'up to date' : `${count(s.lag)} version(s) behind`}`
+          : 'none yet: Preview Changes, then Apply (an initial load)',
       },
     ],
     grids: [

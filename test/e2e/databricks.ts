@@ -11,7 +11,9 @@
  * Change Data Feed: Cancel runs nothing, the button runs exactly the ALTER shown -> a
  * stopped warehouse's Test Connection toast -> a wrong token's error row -> Create
  * Mapping from the Databricks table -> Preview (initial load of every row) through the
- * saved connection. Screenshots in .test-artifacts/e2e-databricks/.
+ * saved connection -> Apply -> the warehouse stopped: the periodic status checks send
+ * nothing and the mapping says its source version was not checked -> Refresh Mappings
+ * reads it (starting the warehouse). Screenshots in .test-artifacts/e2e-databricks/.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -92,7 +94,8 @@ async function main(): Promise<'passed' | 'skipped'> {
 
   const workspace = path.join(tmp, 'workspace');
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), '{}\n');
+  // Status checks every 2 s, so the stopped-warehouse step sees a few of them.
+  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'deltaSync.status.pollSeconds': 2 }, null, 2) + '\n');
   try {
     await withWorkbench(step, ext, { tmp, workspace, artifacts: ARTIFACTS, machineSettings: { 'deltaSync.databricks.caCertificateFile': caFile } }, async (p) => {
       const host = `https://${warehouse.host}:${warehouse.serverPort}`;
@@ -185,6 +188,40 @@ async function main(): Promise<'passed' | 'skipped'> {
         await waitForText(frame, '[data-testid="count-insert"]', grouped(c.rows));
         await waitForText(frame, '[data-testid="preview-mode"]', new RegExp(`initial load of snapshot v${c.version}`));
         await p.screenshot({ path: path.join(ARTIFACTS, '08-databricks-preview.png') });
+      });
+
+      await step('Apply, then stop the warehouse: the periodic status checks start nothing and the mapping says its source version was not checked; Refresh Mappings reads it', async () => {
+        const frame = await webviewFrame(p, '[data-testid="apply"]');
+        await frame.locator('[data-testid="apply"]').click();
+        const progress = await webviewFrame(p, '[data-testid="status"]', 60_000);
+        await waitForText(progress, '[data-testid="status"]', 'succeeded', 180_000);
+        await runPaletteCommand(p, 'View: Close All Editors');
+        const mappings = paneRows(p, 'Mappings');
+        const mappingRow = (text: string) => rowLabelled(mappings, p, 'dbx-customers').filter({ hasText: text }).first();
+        await mappingRow(`up to date · v${c.version}`).waitFor({ timeout: 60_000 });
+        // As a real warehouse: a statement or a new session starts a stopped one.
+        warehouse.autoResume = true;
+        await warehouse.stopWhenIdle();
+        const resumes = warehouse.resumes;
+        const from = warehouse.statements.length;
+        const reads = warehouse.stateReads;
+        await mappingRow(`v${c.version} checkpoint · warehouse stopped, source version not checked`).waitFor({ timeout: 60_000 });
+        // Two more periodic checks (deltaSync.status.pollSeconds is 2 here) while it stays stopped.
+        const deadline = Date.now() + 60_000;
+        while (warehouse.stateReads < reads + 3 && Date.now() < deadline) await p.waitForTimeout(200);
+        if (warehouse.stateReads < reads + 3) throw new Error(`expected periodic state checks, saw ${warehouse.stateReads - reads}`);
+        const sent = warehouse.statements.slice(from);
+        if (sent.length > 0 || warehouse.resumes !== resumes || warehouse.mode !== 'stopped') {
+          throw new Error(`the status checks started the stopped warehouse (resumes ${warehouse.resumes - resumes}, mode ${warehouse.mode}): ${sent.join('; ')}`);
+        }
+        const row = mappingRow('source version not checked');
+        if ((await row.getAttribute('aria-expanded')) !== 'true') await expandRow(row);
+        await rowLabelled(mappings, p, 'Source').filter({ hasText: 'not checked · warehouse stopped' }).first().waitFor({ timeout: 30_000 });
+        await p.screenshot({ path: path.join(ARTIFACTS, '09-mapping-warehouse-stopped.png') });
+        await runPaletteCommand(p, 'Delta Sync: Refresh Mappings');
+        await mappingRow(`up to date · v${c.version}`).waitFor({ timeout: 60_000 });
+        if (warehouse.resumes !== resumes + 1) throw new Error(`Refresh Mappings should start the warehouse once, saw ${warehouse.resumes - resumes}`);
+        await p.screenshot({ path: path.join(ARTIFACTS, '10-mapping-refreshed.png') });
       });
     });
   } finally {

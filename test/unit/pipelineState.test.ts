@@ -26,6 +26,14 @@ describe('pipelineState: where a pipeline stands, from its checkpoint, the sourc
     assert.deepEqual(pipelineState(checkpoint(4), 6, [run()], false), { phase: 'behind', version: 4, latestVersion: 6, versionsBehind: 2 });
   });
 
+  it('a loaded pipeline whose source version was not read (its warehouse is stopped): source-not-checked, never up-to-date; not loaded, running and errored win', () => {
+    const why = { reason: 'SQL warehouse "Shared" (abc) is STOPPED', short: 'warehouse stopped' };
+    assert.deepEqual(pipelineState(checkpoint(6), why, [run()], false), { phase: 'source-not-checked', version: 6, ...why });
+    assert.deepEqual(pipelineState(null, why, [], false), { phase: 'not-loaded' });
+    assert.equal(pipelineState(checkpoint(6), why, [run({ status: 'failed', error: 'boom' })], false).phase, 'errored');
+    assert.equal(pipelineState(checkpoint(6), why, [run({ status: 'running' })], true).phase, 'running');
+  });
+
   it('the newest finished run failed: errored, with the error kind, retry and hint the run log kept', () => {
     const failed = run({ status: 'failed', error: 'boom', errorDetail: { message: 'boom', kind: 'schema-drift', retry: 'manual', hint: 'Run an initial load.' }, finishedAt: '2024-05-01 10:05' });
     assert.deepEqual(pipelineState(checkpoint(4), 6, [failed, run()], false), {

@@ -71,7 +71,7 @@ export class DatabricksClient {
       telemetryEnabled: false,
       preserveBigNumericPrecision: true,
       userAgentEntry: 'delta-neon-sync',
-      ...(config.customCaCert !== undefined ? { customCaCert: config.customCaCert } : {}),
+      ...(config.customCaCert !== undefined ? { customCaCert: pemOf(config.customCaCert) } : {}),
       ...(config.retryMaxAttempts !== undefined ? { retryMaxAttempts: config.retryMaxAttempts } : {}),
       ...(config.socketTimeoutMs !== undefined ? { socketTimeout: config.socketTimeoutMs } : {}),
     };
@@ -174,4 +174,13 @@ export class DatabricksClient {
     }
     await this.client.close().catch(() => undefined);
   }
+}
+
+/**
+ * The CA as the driver takes it (a string or a Buffer): a Buffer handed to a worker thread
+ * (WorkerSource, by structured clone) arrives as a plain Uint8Array, which the driver refuses
+ * ("`customCaCert` must be a PEM string or a Buffer").
+ */
+function pemOf(ca: string | Uint8Array): string | Buffer {
+  return typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : Buffer.from(ca.buffer, ca.byteOffset, ca.byteLength);
 }

@@ -10,6 +10,12 @@ export interface SourceOpenOptions {
   /** How `source.connection` of a Databricks source is resolved (env, SecretStorage lookup). */
   databricks?: DatabricksResolveOptions;
   logger?: Logger;
+  /**
+   * A Databricks source does not connect until its first read (DatabricksChangeSource.deferred):
+   * for a status read, which asks the warehouse's state first and opens no session, so
+   * starts no stopped warehouse, unless it reads the source.
+   */
+  deferConnect?: boolean;
 }
 
 /**
@@ -22,6 +28,7 @@ export async function openSource(source: MappingSource, opts: SourceOpenOptions 
       return DeltaChangeSource.open(source.path);
     case 'databricks': {
       const config = await resolveDatabricksConnection(source.connection, opts.databricks);
+      if (opts.deferConnect) return DatabricksChangeSource.deferred(config, source.table, undefined, { logger: opts.logger });
       return DatabricksChangeSource.open(config, source.table, { logger: opts.logger });
     }
   }

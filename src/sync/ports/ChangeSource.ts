@@ -81,10 +81,12 @@ export interface SourcePolling {
 }
 
 /**
- * `ready: false`: a poll now would start the compute (`reason` says what is stopped). `ready:
- * true` with a `warning`: the check itself failed, so the poll runs as if it were ready.
+ * `ready: false`: a poll now would start the compute (`reason` says what is stopped, naming
+ * it; `short` says it in a few words for a tree row: "warehouse stopped"). `ready: true` with
+ * a `warning`: the check itself failed, so the poll runs as if it were ready; with `state`:
+ * what the check saw ("SQL warehouse "Shared" (1234abcd) is RUNNING").
  */
-export type PollReadiness = { ready: true; warning?: string } | { ready: false; reason: string };
+export type PollReadiness = { ready: true; warning?: string; state?: string } | { ready: false; reason: string; short: string };
 
 /** One commit's operation as its log records it (e.g. WRITE with mode Overwrite, DELETE, TRUNCATE). */
 export interface CommitOperation {

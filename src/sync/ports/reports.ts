@@ -161,14 +161,32 @@ export interface PipelineStatus {
   pipeline: string;
   source: string;
   target: string;
-  latestVersion: number;
+  /** The source's latest version; null when it was not read (`sourceNotChecked` says why). */
+  latestVersion: number | null;
+  /**
+   * Why the latest version was not read: reading it would start stopped compute (a Databricks
+   * SQL warehouse that is not RUNNING) and the caller did not allow it (`StatusOptions.wakeSource`).
+   */
+  sourceNotChecked?: { reason: string; short: string };
+  /** What the source's compute check saw, when it made one ("SQL warehouse "Shared" (1234abcd) is RUNNING"). */
+  sourceState?: string;
   checkpoint: Checkpoint | null;
-  /** Versions the target is behind the source; null before the initial load. */
+  /** Versions the target is behind the source; null before the initial load or when the latest version was not read. */
   lag: number | null;
   targetExists: boolean;
   runs: RunHistoryEntry[];
   /** Where the pipeline stands, computed by the engine (views show it as is). */
   state: PipelineState;
+}
+
+/** How `SyncRunner.status()` may read the source. */
+export interface StatusOptions {
+  /**
+   * Read the source's latest version even when that starts stopped compute (a Databricks SQL
+   * warehouse): the CLI's `status --wake-warehouse`, the extension's explicit Refresh. Without
+   * it the source's `polling.readiness()` is asked first and the read skipped while not ready.
+   */
+  wakeSource?: boolean;
 }
 
 /** What `repair` is asked to do (SyncRunner.repair). */

@@ -6,7 +6,7 @@ import type { SyncMode } from '../ports/events';
 import type { Logger } from '../ports/Logger';
 import { silentLogger } from '../ports/Logger';
 import type { PipelineState } from '../ports/pipelineState';
-import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RepairOptions, RepairReport, RunOptions, RunResult, VerifyReport } from '../ports/reports';
+import type { ConnectWaitOptions, DryRunReport, PipelineStatus, PreviewOptions, PreviewReport, RepairOptions, RepairReport, RunOptions, RunResult, StatusOptions, VerifyReport } from '../ports/reports';
 import type { RunRecord } from '../ports/runLog';
 import type { Target } from '../ports/Target';
 import type { Checkpoint } from '../ports/targetTypes';
@@ -48,8 +48,12 @@ export class SyncRunner {
   }
 
   /** Where the pipeline stands: checkpoint, lag, recent runs, and its state computed here. */
-  async status(): Promise<PipelineStatus> {
-    const latestVersion = await this.source.latestVersion();
+  async status(opts: StatusOptions = {}): Promise<PipelineStatus> {
+    // A source on compute that costs money (a Databricks SQL warehouse) is asked first whether
+    // a read would start it; then the latest version is not read unless the caller allows it.
+    const ready = this.source.polling && !opts.wakeSource ? await this.source.polling.readiness() : undefined;
+    const latestVersion = ready?.ready === false ? null : await this.source.latestVersion();
+    const notChecked = ready?.ready === false ? { reason: ready.reason, short: ready.short } : undefined;
     const { target, pipeline } = this;
     await checkRights(target, this.mapping, ['state']);
     await target.reapAbandoned(pipeline);
@@ -61,11 +65,13 @@ export class SyncRunner {
       source: this.source.name,
       target: target.tableLabel,
       latestVersion,
+      ...(notChecked ? { sourceNotChecked: notChecked } : {}),
+      ...(ready?.ready && ready.state ? { sourceState: ready.state } : {}),
       checkpoint,
-      lag: checkpoint ? latestVersion - Number(checkpoint.version) : null,
+      lag: checkpoint && latestVersion !== null ? latestVersion - Number(checkpoint.version) : null,
       targetExists: (await target.describe()) !== undefined,
       runs: runs.map(({ errorDetail: _detail, ...entry }) => entry),
-      state: pipelineState(checkpoint, latestVersion, runs, running),
+      state: pipelineState(checkpoint, notChecked ?? (latestVersion as number), runs, running),
     };
   }
 
@@ -305,7 +311,11 @@ interface AttemptsProgress {
  * runs: running (a live run holds it), errored (the newest run that succeeded or failed
  * failed, with the error's kind, retry and hint), not-loaded, behind or up-to-date.
  */
-export function pipelineState(checkpoint: Checkpoint | null, latestVersion: number, runs: readonly RunRecord[], running: boolean): PipelineState {
+/**
+ * `latest`: the source's latest version, or why it was not read (then a loaded pipeline is
+ * `source-not-checked`: never "up to date" from a version nobody read).
+ */
+export function pipelineState(checkpoint: Checkpoint | null, latest: number | { reason: string; short: string }, runs: readonly RunRecord[], running: boolean): PipelineState {
   const newest = runs[0];
   if (newest && running) return { phase: 'running', runId: newest.runId, mode: newest.mode, startedAt: newest.startedAt };
   const version = checkpoint ? Number(checkpoint.version) : null;
@@ -319,6 +329,8 @@ export function pipelineState(checkpoint: Checkpoint | null, latestVersion: numb
     };
   }
   if (version === null) return { phase: 'not-loaded' };
+  if (typeof latest !== 'number') return { phase: 'source-not-checked', version, reason: latest.reason, short: latest.short };
+  const latestVersion = latest;
   if (latestVersion > version) return { phase: 'behind', version, latestVersion, versionsBehind: latestVersion - version };
   return { phase: 'up-to-date', version };
 }

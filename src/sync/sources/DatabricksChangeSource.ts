@@ -8,6 +8,7 @@ import { DatabricksCatalog } from '../databricks/DatabricksCatalog';
 import { DatabricksClient } from '../databricks/DatabricksClient';
 import type { DatabricksConnectionConfig } from '../databricks/DatabricksClient';
 import { WarehouseState } from '../databricks/WarehouseState';
+import { deferredSource } from './deferredSource';
 import { formatTableName, fromDriverValue, parseTableName, quoteIdentifier, quoteTableName } from '../databricks/databricksTypes';
 import type { TableName } from '../databricks/databricksTypes';
 
@@ -56,7 +57,7 @@ export const DATABRICKS_POLL_INTERVAL_MS = 30_000;
  * poll the warehouse's state from the SQL Warehouses API, which runs no statement; a poll is
  * skipped while the warehouse is not running.
  */
-class WarehousePolling implements SourcePolling {
+export class WarehousePolling implements SourcePolling {
   readonly defaultIntervalMs = DATABRICKS_POLL_INTERVAL_MS;
   readonly cost: string;
 
@@ -74,9 +75,10 @@ class WarehousePolling implements SourcePolling {
     } catch (e) {
       return { ready: true, warning: `could not read the state of SQL warehouse ${this.warehouse.warehouseId} (${e instanceof Error ? e.message : String(e)}); polling it with a statement, which starts it when it is stopped` };
     }
-    if (answer.state === 'RUNNING' || answer.state === undefined) return { ready: true };
     const which = answer.name ? `"${answer.name}" (${this.warehouse.warehouseId})` : this.warehouse.warehouseId;
-    return { ready: false, reason: `SQL warehouse ${which} is ${answer.state}` };
+    if (answer.state === undefined) return { ready: true };
+    if (answer.state === 'RUNNING') return { ready: true, state: `SQL warehouse ${which} is RUNNING` };
+    return { ready: false, reason: `SQL warehouse ${which} is ${answer.state}`, short: `warehouse ${answer.state.toLowerCase()}` };
   }
 
   close(): void {
@@ -107,6 +109,17 @@ export class DatabricksChangeSource implements ChangeSource {
     this.name = formatTableName(table);
     this.catalog = new DatabricksCatalog(client);
     if (connection) this.polling = new WarehousePolling(WarehouseState.for(connection), this.name);
+  }
+
+  /**
+   * The source without connecting yet: its `polling` (the warehouse's state over REST) is
+   * there at once, and the first read opens it (`open`, or DatabricksChangeSource.open). For a
+   * status read, which must not open a warehouse session (that starts a stopped warehouse)
+   * before the state says it runs. A table that is not visible fails at that first read.
+   */
+  static deferred(config: DatabricksConnectionConfig, table: string, open?: () => Promise<ChangeSource>, opts: DatabricksSourceOptions = {}): ChangeSource {
+    const polling = new WarehousePolling(WarehouseState.for(config), formatTableName(parseTableName(table)));
+    return deferredSource(formatTableName(parseTableName(table)), polling, open ?? (() => DatabricksChangeSource.open(config, table, opts)), () => polling.close());
   }
 
   /** Connects and checks the table is visible; the source owns (and close() closes) the connection. */
