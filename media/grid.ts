@@ -108,6 +108,28 @@ export function diffMiddle(a: string, b: string): { prefix: number; suffixA: num
   return { prefix: p, suffixA: a.length - s, suffixB: b.length - s };
 }
 
+/**
+ * What a cell shows of a changed value: the differing middle of each side with `context`
+ * characters around it, "…" where common text was cut. A long value changed near its end
+ * would otherwise fill the cell with its struck-out old text and hide the new one. Short
+ * values (both together under `fullUpTo` characters) are shown whole. The cell's label and
+ * its popover keep both values whole.
+ */
+export function diffExcerpt(a: string, b: string, context = 6, fullUpTo = 40): [string, string] {
+  if (a.length + b.length <= fullUpTo) return [a, b];
+  const d = diffMiddle(a, b);
+  const start = Math.max(0, d.prefix - context);
+  const endA = Math.min(a.length, d.suffixA + context);
+  const endB = Math.min(b.length, d.suffixB + context);
+  const lead = start > 0 ? '…' : '';
+  return [`${lead}${a.slice(start, endA)}${endA < a.length ? '…' : ''}`, `${lead}${b.slice(start, endB)}${endB < b.length ? '…' : ''}`];
+}
+
+/** The old and new text a changed cell shows (NULL whole; two texts as their excerpt). */
+function changedTexts(cell: { before?: string | null; text: string | null }): [string, string] {
+  return typeof cell.before === 'string' && cell.text !== null ? diffExcerpt(cell.before, cell.text) : [cell.before ?? 'NULL', cell.text ?? 'NULL'];
+}
+
 export class Grid {
   readonly element: HTMLElement;
   private readonly scroller: HTMLElement;
@@ -252,7 +274,7 @@ export class Grid {
     let chars = c.label.length + (c.badge ? c.badge.length + 3 : 0);
     for (const r of rows.slice(0, 50)) {
       const cell = r.cells[i];
-      const t = cell ? (cell.changed ? `${cell.before ?? 'NULL'} → ${cell.text ?? 'NULL'}` : (cell.text ?? 'NULL')) : '';
+      const t = cell ? (cell.changed ? changedTexts(cell).join(' → ') : (cell.text ?? 'NULL')) : '';
       chars = Math.max(chars, t.length);
     }
     // About 8.5 px a character in the editor font, plus the cell padding.
@@ -441,7 +463,8 @@ export class Grid {
         td.title = 'unchanged';
       } else if (cell.changed) {
         td.classList.add('changed');
-        td.append(el('span', 'old', cell.before ?? 'NULL'), ' → ', el('span', 'new', cell.text ?? 'NULL'));
+        const [was, now] = changedTexts(cell);
+        td.append(el('span', 'old', was), ' → ', el('span', 'new', now));
         td.setAttribute('aria-label', `${c.label}: ${cell.before ?? 'NULL'} changes to ${cell.text ?? 'NULL'}`);
       } else if (cell.text === null) {
         td.classList.add('null');

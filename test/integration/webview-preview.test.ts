@@ -163,7 +163,14 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
   it('Enter on a changed cell shows old and new with the difference marked, and a numeric column sorts as numbers', async () => {
     await answerPage(0);
     await page.locator('.grid-body [role=row]').first().waitFor();
-    await page.locator('.grid-body .grid-row.update .grid-cell.changed').first().click();
+    // A long value changed in its middle: the cell shows each side's differing part with a
+    // little context, so the new value is in view next to the struck-out old one.
+    const changedCell = page.locator('.grid-body .grid-row.update .grid-cell.changed').first();
+    assert.equal(await changedCell.locator('.old').textContent(), `…${'x'.repeat(6)}OLD${'x'.repeat(6)}…`);
+    assert.equal(await changedCell.locator('.new').textContent(), `…${'x'.repeat(15)}…`);
+    const [cellBox, newBox] = [await changedCell.boundingBox(), await changedCell.locator('.new').boundingBox()];
+    assert.ok(cellBox && newBox && newBox.x + newBox.width <= cellBox.x + cellBox.width + 1, `the new value is inside its cell: ${JSON.stringify({ cellBox, newBox })}`);
+    await changedCell.click();
     await page.keyboard.press('Enter');
     const pop = page.locator('.grid-popover');
     await pop.waitFor();
