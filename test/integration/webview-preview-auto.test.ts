@@ -9,7 +9,7 @@ import { foldEvent } from '../../src/views/ProgressModel';
 import { summaryOf } from '../../src/views/RunnerPreviewSource';
 import type { PreviewReport } from '../../src/sync/ports/reports';
 import { buildMapping } from '../builders/mappings';
-import { REPO_ROOT } from '../helpers/syncHarness';
+import { CHROMIUM, openWebviewPage } from '../helpers/webviewPage';
 
 /**
  * The Preview panel of a mapping with `mode: "auto"` (issue 15 point 3): the host carries
@@ -19,7 +19,6 @@ import { REPO_ROOT } from '../helpers/syncHarness';
  */
 
 declare const window: { postMessage(message: unknown, origin: string): void };
-const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 const reason = 'snapshot swap: 42 changes are 42% of 100 rows, above auto.maxChangeShare 20%';
 const report: PreviewReport = {
@@ -42,15 +41,8 @@ describe('Preview and Progress panels: the path mode auto chose', function () {
 
   /** A page with the webview bundle (media/main.ts) as the panel runs it, sent `init` once it is ready. */
   async function openPanel(panel: 'preview' | 'progress', init: HostToWebview): Promise<Page> {
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+    const page = await openWebviewPage(browser, panel, { viewport: { width: 1000, height: 500 } });
     try {
-      await page.setContent(`<!DOCTYPE html><html><body data-panel="${panel}"><main id="root" aria-live="polite"></main></body></html>`);
-      await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-      await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-      await page.addScriptTag({ content: out.outputFiles[0]!.text });
-      await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
       await page.evaluate((m) => window.postMessage(m, '*'), init);
       return page;
     } catch (e) {

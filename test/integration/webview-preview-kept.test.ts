@@ -7,7 +7,7 @@ import type { HostToWebview, PreviewSummary } from '../../src/protocol/messages'
 import { summaryOf, toPreviewRow } from '../../src/views/RunnerPreviewSource';
 import type { PreviewReport } from '../../src/sync/ports/reports';
 import { buildMapping } from '../builders/mappings';
-import { REPO_ROOT } from '../helpers/syncHarness';
+import { CHROMIUM, openWebviewPage } from '../helpers/webviewPage';
 
 /**
  * The Preview panel with the lineage guard (issue 14 point 3): the host turns the engine's
@@ -17,7 +17,6 @@ import { REPO_ROOT } from '../helpers/syncHarness';
  */
 
 declare const window: { postMessage(message: unknown, origin: string): void };
-const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 const report: PreviewReport = {
   mode: 'incremental', fromVersion: 2, toVersion: 2, targetMissing: false, matching: 1,
@@ -45,14 +44,7 @@ describe('Preview panel: changes kept by the out-of-order guard', function () {
     const columns = ['id', 'name', '_delta_version'].map((name) => ({ name, sourceType: 'string', targetType: 'text', isKey: name === 'id' }));
     assert.deepEqual(toPreviewRow(report.rows[0]!, columns), { op: 'unchanged', cells: ['1', 'c', '3'], before: null, changed: [] });
 
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
-    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
-    await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-    await page.addScriptTag({ content: out.outputFiles[0]!.text });
-    await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+    page = await openWebviewPage(browser, 'preview', { viewport: { width: 1000, height: 500 } });
     const init: HostToWebview = { type: 'init', state: { panel: 'preview', mapping: 'lin' }, preview: summary, progress: null, pageSize: 100 };
     await page.evaluate((m) => window.postMessage(m, '*'), init);
     await page.locator('[data-testid=count-kept]').waitFor();

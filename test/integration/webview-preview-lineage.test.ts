@@ -10,7 +10,8 @@ import { summaryOf } from '../../src/views/RunnerPreviewSource';
 import { long, string } from '../builders/deltaFields';
 import { buildMapping } from '../builders/mappings';
 import { useTestDatabase } from '../helpers/postgres';
-import { openRunner, REPO_ROOT, tempDir } from '../helpers/syncHarness';
+import { openRunner, tempDir } from '../helpers/syncHarness';
+import { CHROMIUM, openWebviewPage } from '../helpers/webviewPage';
 
 /**
  * Issue 14 point 3: lineage added to an existing target is a schema change the Preview panel
@@ -20,20 +21,15 @@ import { openRunner, REPO_ROOT, tempDir } from '../helpers/syncHarness';
  */
 
 declare const window: { postMessage(message: unknown, origin: string): void };
-const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 const LINEAGE = { version: '_delta_version', commitTimestamp: '_commit_timestamp', syncedAt: 'updated_at' };
 
 describe('Preview panel: lineage added to an existing target is a schema change (real server, real browser)', function () {
   this.timeout(90_000);
   const db = useTestDatabase('webview_lineage');
   let browser: Browser;
-  let bundle: string;
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) this.skip();
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    bundle = out.outputFiles[0]!.text;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
   after(async () => {
@@ -41,12 +37,7 @@ describe('Preview panel: lineage added to an existing target is a schema change 
   });
 
   async function openPreview(summary: PreviewSummary): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 600 } });
-    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
-    await page.addScriptTag({ content: 'window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });' });
-    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-    await page.addScriptTag({ content: bundle });
-    await page.waitForFunction(() => (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === 'ready'));
+    const page = await openWebviewPage(browser, 'preview', { viewport: { width: 1000, height: 600 } });
     const init: HostToWebview = { type: 'init', state: { panel: 'preview', mapping: summary.mapping }, preview: summary, progress: null, pageSize: 100 };
     await page.evaluate((m) => window.postMessage(m, '*'), init);
     await page.locator('[data-testid=count-insert]').waitFor();

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { HostToWebview, PreviewPage, PreviewSummary, WebviewToHost } from '../../src/protocol/messages';
-import { REPO_ROOT } from '../helpers/syncHarness';
+import { CHROMIUM, openWebviewPage } from '../helpers/webviewPage';
 
 /**
  * The Preview webview (media/main.ts -> media/preview.ts, media/grid.ts) in a real
@@ -22,7 +21,6 @@ interface PageElement {
 declare const document: { activeElement: PageElement | null };
 declare const window: { postMessage(message: unknown, origin: string): void };
 
-const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 const COLUMNS = 18;
 
 const summary: PreviewSummary = {
@@ -49,13 +47,9 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
   this.timeout(60_000);
   let browser: Browser;
   let page: Page;
-  let bundle: string;
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) this.skip();
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    bundle = out.outputFiles[0]!.text;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
   after(async () => {
@@ -84,12 +78,7 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
   });
 
   beforeEach(async () => {
-    page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
-    await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-    await page.addScriptTag({ content: bundle });
-    await posted('ready');
+    page = await openWebviewPage(browser, 'preview', { viewport: { width: 1000, height: 700 } });
     await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: summary, progress: null, pageSize: 500 });
   });
   afterEach(async () => {
@@ -212,12 +201,7 @@ describe('Preview webview in a browser (grid, keyboard, warnings)', function () 
   async function reloadAsRecord(): Promise<void> {
     const saved: unknown = await page.evaluate(() => (window as unknown as { __state: unknown }).__state);
     await page.close();
-    page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    await page.setContent('<!DOCTYPE html><html><body data-panel="preview"><main id="root" aria-live="polite"></main></body></html>');
-    await page.addScriptTag({ content: `window.__posted = []; window.__state = ${JSON.stringify(saved)}; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-    await page.addScriptTag({ content: bundle });
-    await posted('ready');
+    page = await openWebviewPage(browser, 'preview', { viewport: { width: 1000, height: 700 }, state: saved });
     await send({ type: 'init', state: { panel: 'preview', mapping: 'wide' }, preview: { ...summary, applied: { at: '2026-12-07 11:00:00 UTC', toVersion: 3 } }, progress: null, pageSize: 500 });
   }
 

@@ -6,7 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseWebviewToHost, type HostToWebview, type ProgressSnapshot } from '../../src/protocol/messages';
 import { SyncError } from '../../src/sync/errors';
 import { RunController } from '../../src/views/RunController';
-import { REPO_ROOT } from '../helpers/syncHarness';
+import { CHROMIUM, openWebviewPage } from '../helpers/webviewPage';
 
 /**
  * The Progress panel's error box offers Open Setting when the failed run's error names a
@@ -19,7 +19,6 @@ import { REPO_ROOT } from '../helpers/syncHarness';
 declare const window: { postMessage(message: unknown, origin: string): void; __posted: Array<{ type: string; id?: string }> };
 interface El { getAttribute(name: string): string | null; setAttribute(name: string, value: string): void }
 declare const document: { activeElement: El | null; querySelector(selector: string): El | null };
-const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 const FILE = '/ws/.delta-sync/orders.json';
 
 /** The terminal snapshot of a run of `orders` (mapping file FILE) that failed with `error`. */
@@ -57,14 +56,7 @@ describe('Progress panel: Open Setting in the error box of a failed run', functi
 
   it('names the mapping key and its file, is reached by Tab and pressed by Enter, keeps focus across snapshots, and hides for an error without a setting', async () => {
     const massDelete = await failedSnapshot(new SyncError('mapping', 'The batch would delete 80% of the rows of public.orders.', { setting: 'safety.maxDeleteShare', hint: 'Raise safety.maxDeleteShare in the mapping, or run it once with Delete Anyway.' }));
-    const esbuild = await import('esbuild');
-    const out = await esbuild.build({ entryPoints: [path.join(REPO_ROOT, 'media/main.ts')], bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', logLevel: 'error' });
-    page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    await page.setContent('<!DOCTYPE html><html><body data-panel="progress"><main id="root" aria-live="polite"></main></body></html>');
-    await page.addScriptTag({ content: `window.__posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), setState: (s) => { window.__state = s; }, getState: () => window.__state });` });
-    await page.addStyleTag({ path: path.join(REPO_ROOT, 'media/webview.css') });
-    await page.addScriptTag({ content: out.outputFiles[0]!.text });
-    await page.waitForFunction(() => window.__posted.some((m) => m.type === 'ready'));
+    page = await openWebviewPage(browser, 'progress', { viewport: { width: 1000, height: 700 } });
     await send({ type: 'init', state: { panel: 'progress', runId: null }, preview: null, progress: massDelete, history: null });
 
     const button = page.locator('[data-testid=open-setting]');
